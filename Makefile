@@ -1,0 +1,34 @@
+# Two commands do all the set-up on a fresh clone (only Python 3.11 needed):
+#   make demo   - creates .venv if missing, writes the bundled example shot, runs tcvom on it
+#   make test   - creates .venv if missing, runs the test suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.tcvom-installed
+EXAMPLE ?= example
+DEMO_OUT ?= out/example
+
+.PHONY: demo test venv lint clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/tcvom example --out $(EXAMPLE) --progress none
+	$(BIN)/tcvom run --plate '$(EXAMPLE)/plate/plate.####.exr' --keyframes '$(EXAMPLE)/keyframes/key.####.png' --out $(DEMO_OUT)
+	$(BIN)/tcvom preview --plate '$(EXAMPLE)/plate/plate.####.exr' --trimaps '$(DEMO_OUT)/trimaps/trimap.####.png' --alpha '$(DEMO_OUT)/alpha/alpha.####.exr' --out $(DEMO_OUT)
+	@echo "demo written to $(DEMO_OUT): alpha/, trimaps/, contact_sheet.png, preview.mp4"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check core engines tests benchmarks build_addon.py
+
+clean:
+	rm -rf $(VENV) $(EXAMPLE) out .pytest_cache

@@ -1,0 +1,5 @@
+import sys
+
+from tcvom.cli import main
+
+sys.exit(main())

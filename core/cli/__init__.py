@@ -1,0 +1,78 @@
+"""The ``tcvom`` command line: a thin shell over the Python API.
+
+Each job is a module in this package with ``NAME``, ``HELP``, ``add_arguments(parser)``
+and ``main(args) -> int``; flags map 1:1 to keyword arguments of the API function the
+job calls. Errors become exit codes (see :mod:`tcvom.errors`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+from tcvom import __version__
+from tcvom.errors import EXIT_UNEXPECTED, TcvomError
+
+# Order as shown by ``tcvom --help``.
+COMMANDS: tuple[str, ...] = (
+    "run",
+    "trimaps",
+    "matte",
+    "eval",
+    "export",
+    "info",
+    "weights",
+    "example",
+    "preview",
+)
+
+
+def _load(name: str) -> ModuleType:
+    return importlib.import_module(f"tcvom.cli.cmd_{name}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tcvom",
+        description="Temporally coherent video object matting: keyframe trimaps in, an alpha matte for every frame out.",
+        epilog="Exit codes: 0 done, 1 unexpected failure, 2 bad input or usage, 3 missing optional dependency or weights.",
+    )
+    parser.add_argument("--version", action="version", version=f"tcvom {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="JOB")
+    for name in COMMANDS:
+        module = _load(name)
+        job = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(job)
+        job.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (also used by the console script)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    module = args._module
+    try:
+        return int(module.main(args) or 0)
+    except TcvomError as exc:
+        print(f"tcvom {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"tcvom {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: say so, with the traceback, and exit 1
+        import traceback
+
+        traceback.print_exc()
+        print(f"tcvom {args.command}: unexpected failure: {exc} (please report this)", file=sys.stderr)
+        return EXIT_UNEXPECTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""``tcvom run``: keyframe trimaps -> trimaps for every frame -> alpha for every frame."""
+
+from __future__ import annotations
+
+import argparse
+
+from tcvom import pipeline
+from tcvom.cli import common
+
+NAME = "run"
+HELP = "the whole job: keyframe trimaps in, trimaps and an alpha matte for every frame out"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    common.add_plate(parser)
+    given = parser.add_mutually_exclusive_group(required=True)
+    given.add_argument(
+        "--keyframes",
+        nargs="+",
+        help="keyframe trimaps: a sequence pattern (key.####.png) or frame=path pairs (1001=a.png 1040=b.png)",
+    )
+    given.add_argument("--trimaps", nargs="+", help="a trimap for every frame instead (skips propagation)")
+    parser.add_argument("--out", required=True, help="output folder: trimaps/ and alpha/ are written inside")
+    common.add_method(parser, "STM trimap weights (.pth) for --method tcvom")
+    parser.add_argument("--matting-weights", help="GCA+TAM matting weights (.pth) for --method tcvom")
+    common.add_trimap_options(parser)
+    common.add_output(parser)
+    common.add_job_control(parser)
+
+
+def main(args: argparse.Namespace) -> int:
+    common.setup_logging(args.progress)
+    result = pipeline.run(
+        args.plate,
+        args.out,
+        keyframes=args.keyframes,
+        trimaps=args.trimaps,
+        frames=args.frames,
+        method=args.method,
+        weights=args.weights,
+        matting_weights=args.matting_weights,
+        device=args.device,
+        input_colorspace=args.input_colorspace,
+        ocio_config=args.ocio_config,
+        resize_trimaps=args.resize_trimaps,
+        trimap_channel=args.trimap_channel,
+        output=args.output,
+        alpha_format=args.alpha_format,
+        overwrite=args.overwrite,
+        progress=args.progress,
+    )
+    common.report(result, args.progress)
+    return 0

@@ -1,0 +1,48 @@
+"""``tcvom trimaps``: propagate keyframe trimaps to every frame."""
+
+from __future__ import annotations
+
+import argparse
+
+from tcvom import pipeline
+from tcvom.cli import common
+
+NAME = "trimaps"
+HELP = "propagate a few keyframe trimaps to every frame of the plate"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    common.add_plate(parser)
+    parser.add_argument(
+        "--keyframes",
+        required=True,
+        nargs="+",
+        help="keyframe trimaps: a sequence pattern (key.####.png) or frame=path pairs (1001=a.png 1040=b.png)",
+    )
+    parser.add_argument("--out", required=True, help="output folder (trimap.####.png inside) or a pattern")
+    parser.add_argument("--probabilities", help="also write class probabilities as EXR to this folder or pattern")
+    common.add_method(parser, "STM trimap weights (.pth) for --method tcvom")
+    common.add_trimap_options(parser)
+    common.add_job_control(parser)
+
+
+def main(args: argparse.Namespace) -> int:
+    common.setup_logging(args.progress)
+    result = pipeline.trimaps(
+        args.plate,
+        args.keyframes,
+        args.out,
+        frames=args.frames,
+        method=args.method,
+        weights=args.weights,
+        device=args.device,
+        input_colorspace=args.input_colorspace,
+        ocio_config=args.ocio_config,
+        resize_trimaps=args.resize_trimaps,
+        trimap_channel=args.trimap_channel,
+        probabilities=args.probabilities,
+        overwrite=args.overwrite,
+        progress=args.progress,
+    )
+    common.report(result, args.progress)
+    return 0

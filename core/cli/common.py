@@ -1,0 +1,104 @@
+"""Flags shared by several jobs, so each means the same everywhere."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from tcvom.io.writers import ALPHA_FORMATS, OUTPUT_KINDS
+from tcvom.methods import METHODS
+from tcvom.progress import PROGRESS_MODES, emit_json
+from tcvom.trimap import TRIMAP_CHANNELS
+
+
+def add_plate(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--plate",
+        required=True,
+        help="the plate: an image sequence (plate.####.exr, plate.%%04d.exr, plate.@.exr) or a movie (mp4, mov)",
+    )
+    parser.add_argument("--frames", help="frame range to process, fileseq syntax (1001-1100, 1001-1100x2)")
+    parser.add_argument(
+        "--input-colorspace",
+        help="the plate's colour space (OpenColorIO name: ACEScg, ADX10, 'Linear Rec.709 (sRGB)'...); "
+        "default: scene-linear Rec.709 for float files, sRGB for integer files and movies",
+    )
+    parser.add_argument("--ocio-config", help="an OpenColorIO config file or built-in config name")
+
+
+def add_trimap_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--resize-trimaps", action="store_true", help="scale trimaps of another size to the plate (nearest neighbour)"
+    )
+    parser.add_argument(
+        "--trimap-channel",
+        choices=TRIMAP_CHANNELS,
+        default="luma",
+        help="how multi-channel trimaps become one channel (default: Rec.709 luminance of RGB)",
+    )
+
+
+def add_method(parser: argparse.ArgumentParser, weights_help: str) -> None:
+    parser.add_argument(
+        "--method", choices=METHODS, default="auto", help="classical (no weights) or tcvom (networks); default auto"
+    )
+    parser.add_argument("--weights", help=weights_help)
+    parser.add_argument("--device", default="cpu", help="torch device for the networks: cpu, cuda, cuda:1")
+
+
+def add_output(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--output", choices=OUTPUT_KINDS, default="alpha", help="alpha only, or premultiplied RGBA")
+    parser.add_argument(
+        "--alpha-format",
+        choices=tuple(ALPHA_FORMATS),
+        default="exr",
+        help="exr (half, one A channel), exr32 (32-bit float), png16, tif16",
+    )
+
+
+def add_job_control(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--overwrite", action="store_true", help="recompute frames whose output already exists")
+    add_progress(parser)
+
+
+def add_progress(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--progress",
+        choices=PROGRESS_MODES,
+        default="bar",
+        help="bar (terminal), json (one JSON object per line on stdout, for hosts and farms) or none",
+    )
+
+
+class _JsonWarnings(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        emit_json("warning", message=record.getMessage())
+
+
+def setup_logging(progress: str) -> None:
+    """Warnings (NaN pixels...) go to stderr, or become JSON ``warning`` events."""
+    log = logging.getLogger("tcvom")
+    log.handlers.clear()
+    log.propagate = False
+    log.setLevel(logging.WARNING)
+    if progress == "json":
+        log.addHandler(_JsonWarnings())
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("tcvom: warning: %(message)s"))
+        log.addHandler(handler)
+
+
+def report(result: object, progress: str) -> None:
+    """One closing line (or a JSON ``result`` event) saying what the job did."""
+    written = getattr(result, "written", [])
+    skipped = getattr(result, "skipped", [])
+    outputs = getattr(result, "outputs", {})
+    method = getattr(result, "method", "")
+    if progress == "json":
+        emit_json("result", method=method, written=len(written), skipped=len(skipped), outputs=outputs)
+        return
+    where = ", ".join(f"{k}: {v}" for k, v in outputs.items())
+    extra = f", {len(skipped)} already done" if skipped else ""
+    print(f"tcvom: {len(written)} frame(s) written with the {method} method{extra} ({where})", file=sys.stderr)

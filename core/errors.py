@@ -1,0 +1,99 @@
+"""The exception hierarchy of tcvom and the exit codes a host or farm can read.
+
+Every error says what was wrong, where (file, frame) and what to do. The command line
+maps each class to one exit code:
+
+====  =========================================================
+code  meaning
+====  =========================================================
+0     done
+1     unexpected failure (a bug: please report it)
+2     bad input or usage (a file, frame, size or flag is wrong)
+3     a missing optional dependency or weight file
+====  =========================================================
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_UNEXPECTED = 1
+EXIT_BAD_INPUT = 2
+EXIT_MISSING = 3
+
+
+class TcvomError(Exception):
+    """Base class of every error tcvom raises on purpose."""
+
+    exit_code: int = EXIT_UNEXPECTED
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        frame: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.message = message
+        self.path = None if path is None else str(path)
+        self.frame = frame
+        self.hint = hint
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        where = []
+        if self.path is not None:
+            where.append(self.path)
+        if self.frame is not None:
+            where.append(f"frame {self.frame}")
+        text = f"{': '.join(where)}: {self.message}" if where else self.message
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+
+class InputError(TcvomError):
+    """A file, frame, size or argument the user gave is not what tcvom expects."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class MissingFrameError(InputError):
+    """A frame of a sequence is not on disk."""
+
+
+class FrameSizeError(InputError):
+    """A frame or trimap does not have the size of the shot."""
+
+
+class ReadError(InputError):
+    """A file exists but cannot be decoded (corrupt, truncated, wrong format)."""
+
+
+class OutputError(InputError):
+    """An output cannot be written (folder missing or not writable, disk full)."""
+
+
+class MissingDependencyError(TcvomError):
+    """An optional package (an extra) is not installed."""
+
+    exit_code = EXIT_MISSING
+
+    def __init__(self, package: str, extra: str | None = None, *, purpose: str = "") -> None:
+        how = f"pip install 'tcvom[{extra}]'" if extra else f"pip install {package}"
+        what = f" for {purpose}" if purpose else ""
+        super().__init__(f"the optional package '{package}' is needed{what}", hint=f"install it with: {how}")
+        self.package = package
+        self.extra = extra
+
+
+class MissingWeightsError(TcvomError):
+    """A network weight file was asked for and is not found."""
+
+    exit_code = EXIT_MISSING
+
+
+class WeightsError(InputError):
+    """A weight file exists but does not fit the network (keys, shapes, format)."""

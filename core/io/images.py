@@ -1,0 +1,128 @@
+"""Single images through OpenImageIO: reading any format it knows, writing atomically."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tcvom.errors import InputError, OutputError, ReadError
+from tcvom.io.atomic import atomic_output
+
+FLOAT_FORMATS = frozenset({"half", "float", "double"})
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What a file holds: size, channels and the stored pixel type (``uint8``, ``half``...)."""
+
+    path: str
+    width: int
+    height: int
+    channels: tuple[str, ...]
+    pixel_type: str
+
+    @property
+    def is_float(self) -> bool:
+        return self.pixel_type in FLOAT_FORMATS
+
+
+def _oiio():
+    import OpenImageIO as oiio
+
+    return oiio
+
+
+def image_info(path: str | Path) -> ImageInfo:
+    """Read only the header of an image."""
+    oiio = _oiio()
+    inp = oiio.ImageInput.open(str(path))
+    if inp is None:
+        raise _read_error(path, oiio.geterror())
+    try:
+        spec = inp.spec()
+        return ImageInfo(str(path), spec.width, spec.height, tuple(spec.channelnames), str(spec.format))
+    finally:
+        inp.close()
+
+
+def _read_error(path: str | Path, detail: str, frame: int | None = None) -> InputError:
+    if not Path(path).exists():
+        from tcvom.errors import MissingFrameError
+
+        return MissingFrameError("file not found", path=path, frame=frame)
+    detail = detail.strip().splitlines()[0] if detail.strip() else "unknown reason"
+    return ReadError(f"cannot read the image ({detail})", path=path, frame=frame, hint="is the file complete?")
+
+
+def read_image(path: str | Path, frame: int | None = None) -> tuple[np.ndarray, ImageInfo]:
+    """Read a whole image as float32 ``H x W x C`` plus its header.
+
+    Integer files are scaled to [0, 1] by OpenImageIO; float files keep their values
+    (scene-linear EXRs may exceed 1).
+    """
+    oiio = _oiio()
+    inp = oiio.ImageInput.open(str(path))
+    if inp is None:
+        raise _read_error(path, oiio.geterror(), frame)
+    try:
+        spec = inp.spec()
+        pixels = inp.read_image(0, 0, 0, spec.nchannels, oiio.FLOAT)
+        if pixels is None or not isinstance(pixels, np.ndarray):
+            raise _read_error(path, inp.geterror() or oiio.geterror(), frame)
+        info = ImageInfo(str(path), spec.width, spec.height, tuple(spec.channelnames), str(spec.format))
+    finally:
+        inp.close()
+    array = np.asarray(pixels, dtype=np.float32)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    return array, info
+
+
+PIXEL_TYPES: dict[str, str] = {"half": "half", "float": "float", "uint16": "uint16", "uint8": "uint8"}
+
+
+def write_image(
+    path: str | Path,
+    pixels: np.ndarray,
+    *,
+    pixel_type: str = "half",
+    channels: tuple[str, ...] | None = None,
+    compression: str | None = None,
+) -> Path:
+    """Write ``H x W`` or ``H x W x C`` float pixels atomically (temporary name, then rename).
+
+    ``pixel_type`` is the stored type: ``half``/``float`` (EXR, TIFF) or ``uint8``/``uint16``
+    (PNG, TIFF, JPEG): integer types take values in [0, 1], clipped and rounded.
+    """
+    if pixel_type not in PIXEL_TYPES:
+        raise InputError(f"pixel type must be one of {', '.join(PIXEL_TYPES)}, not {pixel_type!r}")
+    oiio = _oiio()
+    data = np.asarray(pixels, dtype=np.float32)
+    if data.ndim == 2:
+        data = data[:, :, None]
+    height, width, count = data.shape
+    if pixel_type in ("uint8", "uint16"):
+        data = np.clip(data, 0.0, 1.0)
+    final = Path(path)
+    spec = oiio.ImageSpec(width, height, count, PIXEL_TYPES[pixel_type])
+    if channels is not None:
+        if len(channels) != count:
+            raise ValueError(f"{len(channels)} channel names for {count} channels")
+        spec.channelnames = tuple(channels)
+        if "A" in channels:
+            spec.alpha_channel = channels.index("A")
+    if compression:
+        spec.attribute("compression", compression)
+    with atomic_output(final) as tmp:
+        out = oiio.ImageOutput.create(str(tmp))
+        if out is None:
+            raise OutputError(f"no writer for this file type ({oiio.geterror().strip()})", path=final)
+        try:
+            if not out.open(str(tmp), spec):
+                raise OutputError(f"cannot write ({out.geterror().strip()})", path=final)
+            if not out.write_image(np.ascontiguousarray(data)):
+                raise OutputError(f"cannot write ({out.geterror().strip()})", path=final)
+        finally:
+            out.close()
+    return final

@@ -1,0 +1,144 @@
+"""Image sequences named the way VFX people name them, parsed with fileseq.
+
+Accepted: ``plate.####.exr`` (one ``#`` per digit, as in Nuke), ``plate.%04d.exr``,
+``plate.$F4.exr``, ``plate.@.exr`` (unpadded), with or without a frame range in the name
+(``plate.1001-1100####.exr``), or a single file ``plate.1001.exr``. Frame ranges use
+fileseq's syntax: ``1001-1100``, ``1001-1100x2``, ``1001,1005,1010-1020``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import fileseq
+from tcvom.errors import InputError, MissingFrameError
+
+PAD_STYLE = fileseq.PAD_STYLE_HASH1
+PATTERN_MARKS = ("#", "@", "%", "$F")
+
+
+def parse_frame_range(text: str) -> list[int]:
+    """Frame numbers of a fileseq range string (``1001-1100``, ``1-10x2``, ``5,7,9``), sorted."""
+    try:
+        frames = sorted(set(fileseq.FrameSet(str(text).strip())))
+    except (fileseq.ParseException, ValueError) as exc:
+        raise InputError(
+            f"{text!r} is not a frame range", hint="write it like 1001-1100, 1001-1100x2 or 1001,1005,1010-1020"
+        ) from exc
+    if not frames:
+        raise InputError(f"the frame range {text!r} holds no frame")
+    return [int(f) for f in frames]
+
+
+def is_pattern(text: str) -> bool:
+    """True if ``text`` names a frame sequence (has a padding mark) rather than one file."""
+    name = Path(text).name
+    return any(mark in name for mark in PATTERN_MARKS)
+
+
+def format_range(frames: list[int]) -> str:
+    """A compact fileseq range string for a list of frames (``1001-1003,1005``)."""
+    return str(fileseq.FrameSet(frames)) if frames else ""
+
+
+class ImageSequence:
+    """Frame number -> file path of one image sequence, with its frames checked on disk.
+
+    ``frames`` selects a range (fileseq syntax or a list); every selected frame must
+    exist. Without it, the range in the pattern is used, or else the frames found on
+    disk, which must then be contiguous (a hole in a plate is almost always a failed
+    render or copy).
+    """
+
+    def __init__(self, pattern: str | Path, frames: str | list[int] | None = None, *, what: str = "plate") -> None:
+        text = str(pattern)
+        self.what = what
+        try:
+            seq = fileseq.FileSequence(text, pad_style=PAD_STYLE, allow_subframes=False)
+        except fileseq.ParseException as exc:
+            raise InputError(f"cannot parse the {what} sequence name ({exc})", path=text) from exc
+        if not seq.padding() and not seq.frameSet():
+            # A single file with no frame number: a one-frame "sequence" numbered 1.
+            self._seq = None
+            self._single = Path(text)
+            self.pattern = text
+            selected = [1] if frames is None else _frames_of(frames)
+            if selected != [1]:
+                raise InputError(f"the {what} {text} is a single file; it has no frames {format_range(selected)}")
+            self.frame_numbers = [1]
+            self._check_exist()
+            return
+        self._single = None
+        self._seq = seq
+        self.pattern = text
+        if frames is not None:
+            selected = _frames_of(frames)
+        elif seq.frameSet():
+            selected = sorted(int(f) for f in seq.frameSet())
+        else:
+            selected = self._discover(seq)
+        self.frame_numbers = selected
+        self._check_exist()
+
+    def _discover(self, seq: fileseq.FileSequence) -> list[int]:
+        pattern = f"{seq.dirname()}{seq.basename()}{seq.padding()}{seq.extension()}"
+        try:
+            found = fileseq.findSequenceOnDisk(pattern, strictPadding=True, pad_style=PAD_STYLE)
+        except (fileseq.FileSeqException, OSError) as exc:
+            raise MissingFrameError(f"no {self.what} frames match this pattern", path=self.pattern) from exc
+        frames = sorted(int(f) for f in (found.frameSet() or []))
+        if not frames:
+            raise MissingFrameError(f"no {self.what} frames match this pattern", path=self.pattern)
+        holes = sorted(set(range(frames[0], frames[-1] + 1)) - set(frames))
+        if holes:
+            raise MissingFrameError(
+                f"the {self.what} sequence {frames[0]}-{frames[-1]} is missing frame(s) {format_range(holes)}",
+                path=self.pattern,
+                frame=holes[0],
+                hint="render or copy them again, or choose a range with --frames",
+            )
+        return frames
+
+    def _check_exist(self) -> None:
+        missing = [f for f in self.frame_numbers if not self.path(f).is_file()]
+        if missing:
+            raise MissingFrameError(
+                f"{len(missing)} {self.what} frame(s) missing: {format_range(missing)}",
+                path=self.path(missing[0]),
+                frame=missing[0],
+            )
+
+    def path(self, frame: int) -> Path:
+        """The file of ``frame`` (whether or not it is in the selected range)."""
+        if self._single is not None:
+            return self._single
+        assert self._seq is not None
+        return Path(self._seq.frame(int(frame)))
+
+    def __len__(self) -> int:
+        return len(self.frame_numbers)
+
+
+def _frames_of(frames: str | list[int]) -> list[int]:
+    if isinstance(frames, str):
+        return parse_frame_range(frames)
+    result = sorted({int(f) for f in frames})
+    if not result:
+        raise InputError("the frame selection is empty")
+    return result
+
+
+def output_pattern(out: str | Path, default_name: str) -> str:
+    """Where a job writes frames: ``out`` itself if it is a sequence pattern, else
+    ``out/default_name`` (a folder). ``default_name`` carries the padding, e.g.
+    ``alpha.####.exr``."""
+    text = str(out)
+    if is_pattern(text):
+        return text
+    return str(Path(text) / default_name)
+
+
+def frame_path(pattern: str, frame: int) -> Path:
+    """The file of ``frame`` in an output ``pattern``."""
+    seq = fileseq.FileSequence(pattern, pad_style=PAD_STYLE, allow_subframes=False)
+    return Path(seq.frame(int(frame)))

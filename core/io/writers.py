@@ -1,0 +1,120 @@
+"""Writers for what tcvom produces: alpha mattes and trimaps, one file per frame.
+
+Alpha output (``AlphaWriter``):
+
+=============  ===================================================================
+``exr``        half float, a single ``A`` channel (default)
+``exr32``      32-bit float, a single ``A`` channel
+``png16``      16-bit PNG, one grey channel
+``tif16``      16-bit TIFF, one grey channel
+=============  ===================================================================
+
+``kind="rgba"`` writes the premultiplied foreground with its alpha (RGBA) instead, in
+the same pixel types; EXR RGBA is scene-linear Rec.709 (the foreground colour is
+converted back from the networks' sRGB), integer formats stay sRGB-encoded.
+
+Every file is written under a temporary name in its folder and renamed into place.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from tcvom.errors import InputError
+from tcvom.io.atomic import ensure_writable_folder
+from tcvom.io.images import write_image
+from tcvom.io.sequence import frame_path, output_pattern
+
+ALPHA_FORMATS: dict[str, tuple[str, str]] = {
+    "exr": ("half", ".exr"),
+    "exr32": ("float", ".exr"),
+    "png16": ("uint16", ".png"),
+    "tif16": ("uint16", ".tif"),
+}
+OUTPUT_KINDS: tuple[str, ...] = ("alpha", "rgba")
+
+
+def _srgb_to_linear(rgb: np.ndarray) -> np.ndarray:
+    from tcvom.io.colour import DEFAULT_FLOAT, TARGET, ColourConverter
+
+    converter = ColourConverter()
+    proc = converter.config.getProcessor(TARGET, DEFAULT_FLOAT).getDefaultCPUProcessor()
+    out = np.ascontiguousarray(rgb, dtype=np.float32).copy()
+    proc.applyRGB(out)
+    return out
+
+
+class FrameWriter:
+    """Writes one file per frame into ``out`` (a folder, or a pattern like ``a.####.exr``)."""
+
+    def __init__(self, out: str | Path, default_name: str) -> None:
+        self.pattern = output_pattern(out, default_name)
+        self.folder = ensure_writable_folder(Path(self.pattern).parent)
+
+    def path(self, frame: int) -> Path:
+        return frame_path(self.pattern, frame)
+
+    def exists(self, frame: int) -> bool:
+        return self.path(frame).is_file()
+
+
+class AlphaWriter(FrameWriter):
+    """Alpha mattes (or premultiplied RGBA) per frame; see the module doc for formats."""
+
+    def __init__(self, out: str | Path, *, fmt: str = "exr", kind: str = "alpha", name: str = "alpha") -> None:
+        if fmt not in ALPHA_FORMATS:
+            raise InputError(f"alpha format must be one of {', '.join(ALPHA_FORMATS)}, not {fmt!r}")
+        if kind not in OUTPUT_KINDS:
+            raise InputError(f"output must be one of {', '.join(OUTPUT_KINDS)}, not {kind!r}")
+        self.pixel_type, suffix = ALPHA_FORMATS[fmt]
+        self.fmt = fmt
+        self.kind = kind
+        if Path(str(out)).suffix and Path(str(out)).suffix.lower() != suffix and "#" in str(out):
+            raise InputError(f"the output pattern {out} does not end in {suffix} (format {fmt})")
+        super().__init__(out, f"{name}.####{suffix}")
+
+    def write(self, frame: int, alpha: np.ndarray, foreground: np.ndarray | None = None) -> Path:
+        """Write ``alpha`` (float ``H x W`` in [0, 1]); ``foreground`` (sRGB ``H x W x 3``)
+        is needed for ``kind="rgba"``."""
+        a = np.clip(np.asarray(alpha, dtype=np.float32), 0.0, 1.0)
+        if a.ndim != 2:
+            raise ValueError(f"alpha must be H x W, got {a.shape}")
+        if self.kind == "alpha":
+            channels = ("A",) if self.fmt.startswith("exr") else ("Y",)
+            return write_image(self.path(frame), a, pixel_type=self.pixel_type, channels=channels)
+        if foreground is None:
+            raise ValueError("RGBA output needs the foreground colour")
+        fg = np.clip(np.asarray(foreground, dtype=np.float32), 0.0, 1.0)
+        if self.fmt.startswith("exr"):
+            fg = _srgb_to_linear(fg)
+        rgba = np.concatenate([fg * a[:, :, None], a[:, :, None]], axis=2)
+        return write_image(self.path(frame), rgba, pixel_type=self.pixel_type, channels=("R", "G", "B", "A"))
+
+
+class TrimapWriter(FrameWriter):
+    """Trimaps per frame as 8-bit single-channel PNG holding 0 / 128 / 255."""
+
+    def __init__(self, out: str | Path, *, name: str = "trimap") -> None:
+        super().__init__(out, f"{name}.####.png")
+
+    def write(self, frame: int, trimap: np.ndarray) -> Path:
+        tri = np.asarray(trimap)
+        if tri.dtype != np.uint8 or tri.ndim != 2:
+            raise ValueError("a trimap to write must be uint8 H x W")
+        return write_image(self.path(frame), tri.astype(np.float32) / 255.0, pixel_type="uint8", channels=("Y",))
+
+
+class ProbabilityWriter(FrameWriter):
+    """Class probabilities per frame (background, unknown, foreground) as half-float EXR for review."""
+
+    def __init__(self, out: str | Path, *, name: str = "probs") -> None:
+        super().__init__(out, f"{name}.####.exr")
+
+    def write(self, frame: int, probs: np.ndarray) -> Path:
+        """``probs``: ``3 x H x W``, uint8 (0..255) or float in [0, 1]."""
+        p = np.asarray(probs)
+        data = p.astype(np.float32) / 255.0 if p.dtype == np.uint8 else p.astype(np.float32)
+        return write_image(
+            self.path(frame), np.moveaxis(data, 0, -1), pixel_type="half", channels=("bg", "unknown", "fg")
+        )

@@ -1,0 +1,88 @@
+"""The matting methods and how each one's propagator and session are built.
+
+``classical`` needs no downloaded weights (optical-flow propagation, pymatting, a
+TAM-like temporal step); ``tcvom`` is the paper's STM trimap propagation and GCA+TAM
+matting, which need weight files. ``auto`` picks ``tcvom`` when its weights are found
+and ``classical`` otherwise, with a one-line notice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tcvom.errors import InputError, MissingWeightsError
+
+METHODS: tuple[str, ...] = ("auto", "classical", "tcvom")
+WEIGHTS_NOTICE = (
+    "no network weights found: using the built-in classical method "
+    "(install weights with `tcvom weights add FILE` to use the TCVOM networks)"
+)
+
+
+def _find(kind: str, explicit: str | Path | None) -> Path | None:
+    try:
+        from tcvom.weights import find_weights
+    except ImportError:
+        return Path(explicit) if explicit else None
+    try:
+        return find_weights(kind, explicit)
+    except MissingWeightsError:
+        if explicit:
+            raise
+        return None
+
+
+def resolve(method: str, stage: str, weights: str | Path | None, notice: Callable[[str], None] | None = None) -> str:
+    """The concrete method (``classical`` or ``tcvom``) for ``stage`` ("trimaps"/"matte")."""
+    if method not in METHODS:
+        raise InputError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+    if method != "auto":
+        return method
+    kind = "stm" if stage == "trimaps" else "gca_tam"
+    if weights is not None or _find(kind, None) is not None:
+        return "tcvom"
+    if notice is not None:
+        notice(WEIGHTS_NOTICE)
+    return "classical"
+
+
+def make_propagator(method: str, *, weights: str | Path | None = None, device: str = "cpu", **options: Any) -> Any:
+    """A propagator (see :mod:`tcvom.propagation.ensemble`) for a concrete method."""
+    if method == "classical":
+        from tcvom.classical import FlowPropagator
+
+        return FlowPropagator(**options)
+    if method == "tcvom":
+        from tcvom.propagation.stm import build_propagator
+
+        path = _find("stm", weights)
+        if path is None:
+            raise MissingWeightsError(
+                "the tcvom method needs STM trimap weights",
+                hint="pass --weights FILE, set TCVOM_WEIGHTS, or run `tcvom weights add FILE`",
+            )
+        return build_propagator(path, device=device, **options)
+    raise InputError(f"unknown method {method!r}")
+
+
+def make_session(
+    method: str, frames: Any, trimaps: Any, *, weights: str | Path | None = None, device: str = "cpu", **options: Any
+) -> Any:
+    """A matting session (``alpha(frame)``, ``alphas(frames)``) for a concrete method."""
+    if method == "classical":
+        from tcvom.classical import ClassicalSession
+
+        return ClassicalSession(frames, trimaps, **options)
+    if method == "tcvom":
+        from tcvom.matting.gca_session import build_session
+
+        path = _find("gca_tam", weights)
+        if path is None:
+            raise MissingWeightsError(
+                "the tcvom method needs GCA+TAM matting weights",
+                hint="pass --weights FILE, set TCVOM_WEIGHTS, or run `tcvom weights add FILE`",
+            )
+        return build_session(frames, trimaps, path, device=device, **options)
+    raise InputError(f"unknown method {method!r}")

@@ -1,0 +1,107 @@
+"""Progress reporting for long jobs: a terminal bar, or JSON lines for hosts and farms.
+
+With ``mode="json"`` every event is one JSON object on its own line of standard output,
+flushed at once, so a Blender or Nuke adapter or a farm wrapper can parse it:
+
+``{"event": "start", "job": "matte", "total": 40}``
+``{"event": "progress", "job": "matte", "done": 3, "total": 40, "frame": 1003, "fps": 2.1, "eta_s": 17.6}``
+``{"event": "done", "job": "matte", "done": 40, "total": 40, "seconds": 19.2}``
+``{"event": "error", "job": "matte", "message": "...", "exit_code": 2}``
+``{"event": "message", "job": "run", "message": "..."}``
+
+With ``mode="bar"`` a tqdm bar (frames done, frames/s, ETA) goes to standard error;
+``mode="none"`` prints nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from types import TracebackType
+from typing import Any, Literal, TextIO
+
+ProgressMode = Literal["bar", "json", "none"]
+PROGRESS_MODES: tuple[str, ...] = ("bar", "json", "none")
+
+
+def emit_json(event: str, stream: TextIO | None = None, **fields: Any) -> None:
+    """Write one JSON event line and flush it."""
+    out = stream if stream is not None else sys.stdout
+    out.write(json.dumps({"event": event, **fields}, allow_nan=False) + "\n")
+    out.flush()
+
+
+class Progress:
+    """Counts finished units of a job (usually frames) and reports them.
+
+    Use as a context manager; call :meth:`advance` once per finished unit. A job that
+    raises inside the ``with`` reports an ``error`` event in JSON mode.
+    """
+
+    def __init__(self, job: str, total: int, mode: ProgressMode = "bar", unit: str = "frame") -> None:
+        if mode not in PROGRESS_MODES:
+            raise ValueError(f"progress mode must be one of {PROGRESS_MODES}, not {mode!r}")
+        self.job = job
+        self.total = total
+        self.mode = mode
+        self.unit = unit
+        self.done = 0
+        self._start = 0.0
+        self._bar: Any = None
+
+    def __enter__(self) -> Progress:
+        self._start = time.perf_counter()
+        if self.mode == "json":
+            emit_json("start", job=self.job, total=self.total, unit=self.unit)
+        elif self.mode == "bar":
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=self.total, desc=self.job, unit=self.unit, file=sys.stderr, dynamic_ncols=True)
+        return self
+
+    def advance(self, n: int = 1, frame: int | None = None) -> None:
+        """Record ``n`` more finished units; ``frame`` names the last one."""
+        self.done += n
+        if self.mode == "json":
+            elapsed = time.perf_counter() - self._start
+            rate = self.done / elapsed if elapsed > 0 else 0.0
+            eta = (self.total - self.done) / rate if rate > 0 else None
+            fields: dict[str, Any] = {"done": self.done, "total": self.total, "fps": round(rate, 4)}
+            if frame is not None:
+                fields["frame"] = frame
+            fields["eta_s"] = None if eta is None else round(eta, 2)
+            emit_json("progress", job=self.job, **fields)
+        elif self._bar is not None:
+            self._bar.update(n)
+            if frame is not None:
+                self._bar.set_postfix_str(f"{self.unit} {frame}", refresh=False)
+
+    def message(self, text: str) -> None:
+        """A one-line notice that belongs to the job (not an error)."""
+        if self.mode == "json":
+            emit_json("message", job=self.job, message=text)
+        elif self.mode == "bar":
+            if self._bar is not None:
+                self._bar.write(text, file=sys.stderr)
+            else:
+                print(text, file=sys.stderr)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        if self.mode != "json":
+            return
+        if exc is None:
+            seconds = round(time.perf_counter() - self._start, 3)
+            emit_json("done", job=self.job, done=self.done, total=self.total, seconds=seconds)
+        elif isinstance(exc, Exception):
+            from tcvom.errors import EXIT_UNEXPECTED
+
+            code = getattr(exc, "exit_code", EXIT_UNEXPECTED)
+            emit_json("error", job=self.job, message=str(exc), exit_code=code)

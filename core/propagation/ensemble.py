@@ -1,0 +1,140 @@
+"""Drive any propagator over a keyframe schedule and ensemble its passes.
+
+A propagator implements ``run_pass(frames, keyframes, pass_)``, yielding
+``(frame, probs)`` for the frames of ``pass_`` in order, ``probs`` being uint8
+``3 x H x W`` class probabilities (background, unknown, foreground) scaled to 0..255.
+
+Segments are processed one at a time. In a segment with two passes the first pass's
+results are buffered on disk (one small ``.npy`` per frame in a temporary folder), so
+memory stays flat however far apart the keyframes are; the second pass then combines
+each frame as it comes with the weights of :class:`~tcvom.propagation.scheduler.Segment`.
+As in the reference, a frame reached by one pass uses it unweighted; the class is the
+argmax (ties to the lower class) mapped to 0 / 128 / 255, and a keyframe always gets its
+own trimap.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from tcvom.errors import FrameSizeError, InputError
+from tcvom.io.sources import FrameSource
+from tcvom.propagation.scheduler import KeyframeSchedule, Pass, Segment
+
+CLASS_VALUES = np.array([0, 128, 255], dtype=np.uint8)
+
+
+class Propagator(Protocol):
+    def run_pass(
+        self, frames: FrameSource, keyframes: Mapping[int, np.ndarray], pass_: Pass
+    ) -> Iterator[tuple[int, np.ndarray]]: ...
+
+
+@dataclass(frozen=True)
+class PropagatedFrame:
+    """One frame's result: the trimap (uint8 0/128/255) and the ensembled probabilities
+    (float32 ``3 x H x W`` in [0, 1])."""
+
+    frame: int
+    trimap: np.ndarray
+    probabilities: np.ndarray
+
+
+def one_hot_probs(trimap: np.ndarray) -> np.ndarray:
+    """uint8 ``3 x H x W`` probabilities (0 or 255) of a classified trimap."""
+    return (np.stack([trimap == v for v in CLASS_VALUES]).astype(np.uint8)) * 255
+
+
+def _decide(frame: int, weighted: np.ndarray, keyframes: Mapping[int, np.ndarray]) -> PropagatedFrame:
+    if frame in keyframes:
+        tri = keyframes[frame]
+        return PropagatedFrame(frame, tri, one_hot_probs(tri).astype(np.float32) / 255.0)
+    trimap = CLASS_VALUES[np.argmax(weighted, axis=0)]
+    total = weighted.sum(axis=0, keepdims=True)
+    probs = np.divide(weighted, total, out=np.zeros_like(weighted), where=total > 0)
+    return PropagatedFrame(frame, trimap, probs.astype(np.float32))
+
+
+def _check(frame: int, probs: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    if probs.dtype != np.uint8 or probs.shape != (3, *shape):
+        raise ValueError(f"a propagator returned {probs.dtype} {probs.shape} for frame {frame}, not uint8 3x{shape}")
+    return probs
+
+
+def propagate_segment(
+    propagator: Propagator,
+    frames: FrameSource,
+    keyframes: Mapping[int, np.ndarray],
+    segment: Segment,
+    workdir: str | Path | None = None,
+) -> Iterator[PropagatedFrame]:
+    """Yield the segment's output frames (in the order the last pass reaches them)."""
+    shape = (frames.height, frames.width)
+    outputs = set(segment.outputs)
+    passes = segment.passes
+    if len(passes) == 1:
+        for frame, probs in propagator.run_pass(frames, keyframes, passes[0]):
+            if frame in outputs:
+                yield _decide(frame, _check(frame, probs, shape).astype(np.float32), keyframes)
+        return
+    first, second = passes
+    with tempfile.TemporaryDirectory(prefix="tcvom-ensemble-", dir=workdir) as tmp:
+        buffer = Path(tmp)
+        for frame, probs in propagator.run_pass(frames, keyframes, first):
+            if frame in outputs:
+                np.save(buffer / f"{frame}.npy", _check(frame, probs, shape))
+        for frame, probs in propagator.run_pass(frames, keyframes, second):
+            if frame not in outputs:
+                continue
+            weights = {p.keyframe: w for p, w in segment.weights(frame)}
+            total = _check(frame, probs, shape).astype(np.float32) * weights.get(second.keyframe, 0.0)
+            stored = buffer / f"{frame}.npy"
+            if stored.exists():
+                total += np.load(stored).astype(np.float32) * weights.get(first.keyframe, 0.0)
+                stored.unlink()
+            yield _decide(frame, total, keyframes)
+        for frame in sorted(outputs):  # frames only the first pass reaches (its own keyframe)
+            stored = buffer / f"{frame}.npy"
+            if stored.exists():
+                yield _decide(frame, np.load(stored).astype(np.float32), keyframes)
+                stored.unlink()
+
+
+def check_keyframes(frames: FrameSource, keyframes: Mapping[int, np.ndarray], sources: Mapping[int, Path] | None = None) -> None:
+    """Keyframe trimaps must match the plate's size and lie in its frame range."""
+    members = set(frames.frame_numbers)
+    for frame, tri in keyframes.items():
+        path = None if sources is None else sources.get(frame)
+        if frame not in members:
+            raise InputError(
+                f"keyframe {frame} lies outside the plate's frames {frames.frame_numbers[0]}-{frames.frame_numbers[-1]}",
+                path=path,
+                frame=frame,
+            )
+        if tri.shape != (frames.height, frames.width):
+            raise FrameSizeError(
+                f"the keyframe trimap is {tri.shape[1]}x{tri.shape[0]}, the plate is {frames.width}x{frames.height}",
+                path=path,
+                frame=frame,
+            )
+
+
+def propagate(
+    propagator: Propagator,
+    frames: FrameSource,
+    keyframes: Mapping[int, np.ndarray],
+    *,
+    schedule: KeyframeSchedule | None = None,
+    segments: Iterable[Segment] | None = None,
+    workdir: str | Path | None = None,
+) -> Iterator[PropagatedFrame]:
+    """Propagate ``keyframes`` over every frame of ``frames`` (or the given segments)."""
+    if schedule is None:
+        schedule = KeyframeSchedule(frames.frame_numbers[0], frames.frame_numbers[-1], keyframes)
+    for segment in schedule.segments if segments is None else segments:
+        yield from propagate_segment(propagator, frames, keyframes, segment, workdir)

@@ -1,0 +1,1 @@
+"""Inference back-ends: each runs named graphs on tensors behind one small interface."""

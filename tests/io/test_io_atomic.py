@@ -1,0 +1,67 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tcvom.errors import OutputError
+from tcvom.io import atomic_output, ensure_writable_folder, read_image, write_image
+
+
+def test_failed_write_leaves_nothing_under_the_final_name(tmp_path: Path) -> None:
+    final = tmp_path / "alpha.0001.exr"
+    with pytest.raises(RuntimeError), atomic_output(final) as tmp:
+        tmp.write_bytes(b"half a frame")
+        raise RuntimeError("killed")
+    assert not final.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_rewrite_keeps_the_old_file_until_the_new_one_is_complete(tmp_path: Path) -> None:
+    final = write_image(tmp_path / "a.exr", np.zeros((4, 4), np.float32))
+    with pytest.raises(KeyboardInterrupt), atomic_output(final) as tmp:
+        tmp.write_bytes(b"partial")
+        raise KeyboardInterrupt
+    assert read_image(final)[0].max() == 0.0
+
+
+WRITER = """
+import sys, numpy as np
+from tcvom.io import write_image
+folder = sys.argv[1]
+pixels = np.random.default_rng(0).random((1080, 1920, 3), dtype=np.float32)
+frame = 0
+print("ready", flush=True)
+while True:
+    frame += 1
+    write_image(f"{folder}/big.{frame:04d}.exr", pixels, pixel_type="float")
+"""
+
+
+def test_a_killed_writer_leaves_only_complete_frames(tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    deadline = time.monotonic() + 60
+    while len(list(tmp_path.glob("big.*.exr"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.13)  # most likely in the middle of the next frame
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finals = sorted(tmp_path.glob("big.*.exr"))
+    assert len(finals) >= 2
+    for path in finals:
+        pixels, info = read_image(path)
+        assert pixels.shape == (1080, 1920, 3), path
+    leftovers = [p for p in tmp_path.iterdir() if p not in finals]
+    assert all(p.name.startswith(".") and ".tcvom-tmp-" in p.name for p in leftovers)
+
+
+def test_output_folder_that_cannot_be_created(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OutputError) as err:
+        ensure_writable_folder(blocker / "sub")
+    assert err.value.exit_code == 2 and "sub" in str(err.value)

@@ -1,0 +1,55 @@
+from pathlib import Path
+
+import pytest
+from conftest import write_sequence
+
+from tcvom.errors import InputError, MissingFrameError
+from tcvom.io import ImageSequence, frame_path, output_pattern, parse_frame_range
+
+
+@pytest.fixture
+def plate(tmp_path: Path) -> Path:
+    write_sequence(tmp_path, "plate", range(1001, 1006), (8, 12))
+    return tmp_path
+
+
+@pytest.mark.parametrize("name", ["plate.####.png", "plate.%04d.png", "plate.@.png", "plate.$F4.png", "plate.#.png"])
+def test_vfx_patterns_find_the_frames_on_disk(plate: Path, name: str) -> None:
+    seq = ImageSequence(plate / name)
+    assert seq.frame_numbers == [1001, 1002, 1003, 1004, 1005]
+    assert seq.path(1003) == plate / "plate.1003.png"
+
+
+def test_range_in_the_name_and_range_flag(plate: Path) -> None:
+    assert ImageSequence(plate / "plate.1002-1004####.png").frame_numbers == [1002, 1003, 1004]
+    assert ImageSequence(plate / "plate.####.png", "1001-1005x2").frame_numbers == [1001, 1003, 1005]
+    assert ImageSequence(plate / "plate.####.png", [1004, 1002]).frame_numbers == [1002, 1004]
+
+
+def test_single_file_is_a_one_frame_sequence(plate: Path) -> None:
+    seq = ImageSequence(plate / "plate.1003.png")
+    assert seq.frame_numbers == [1003]
+
+
+def test_missing_frames_are_named(plate: Path) -> None:
+    (plate / "plate.1003.png").unlink()
+    with pytest.raises(MissingFrameError) as err:
+        ImageSequence(plate / "plate.####.png")
+    assert "1003" in str(err.value) and err.value.frame == 1003 and err.value.exit_code == 2
+    with pytest.raises(MissingFrameError, match="1003"):
+        ImageSequence(plate / "plate.####.png", "1001-1005")
+    assert ImageSequence(plate / "plate.####.png", "1004-1005").frame_numbers == [1004, 1005]
+
+
+def test_no_match_and_bad_range(tmp_path: Path) -> None:
+    with pytest.raises(MissingFrameError, match="no plate frames"):
+        ImageSequence(tmp_path / "nothing.####.exr")
+    with pytest.raises(InputError, match="not a frame range"):
+        parse_frame_range("10-x")
+
+
+def test_output_patterns(tmp_path: Path) -> None:
+    assert output_pattern(tmp_path, "alpha.####.exr") == str(tmp_path / "alpha.####.exr")
+    assert output_pattern(tmp_path / "m.%05d.exr", "alpha.####.exr") == str(tmp_path / "m.%05d.exr")
+    assert frame_path(str(tmp_path / "m.%05d.exr"), 12) == tmp_path / "m.00012.exr"
+    assert frame_path(str(tmp_path / "a.####.exr"), 1001) == tmp_path / "a.1001.exr"

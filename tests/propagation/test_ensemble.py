@@ -1,0 +1,75 @@
+"""The ensemble driver with a propagator whose output is known exactly."""
+
+from collections.abc import Iterator, Mapping
+
+import numpy as np
+from tcvom.propagation.ensemble import one_hot_probs, propagate
+from tcvom.propagation.scheduler import KeyframeSchedule, Pass
+
+
+class Frames:
+    def __init__(self, first: int, last: int, shape=(2, 3)) -> None:
+        self.frame_numbers = list(range(first, last + 1))
+        self.height, self.width = shape
+
+    def read(self, frame: int) -> np.ndarray:
+        return np.zeros((self.height, self.width, 3), np.float32)
+
+
+class CopyKeyframe:
+    """Every frame of a pass gets its keyframe's trimap, at a confidence of ``level``/255."""
+
+    def __init__(self, level: int = 255) -> None:
+        self.level = level
+        self.calls: list[tuple[int, ...]] = []
+
+    def run_pass(
+        self, frames, keyframes: Mapping[int, np.ndarray], pass_: Pass
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        self.calls.append(pass_.frames)
+        probs = (
+            one_hot_probs(keyframes[pass_.keyframe]).astype(np.int32) * self.level // 255
+        ).astype(np.uint8)
+        for frame in pass_.frames:
+            yield frame, probs
+
+
+def test_closer_keyframe_wins_and_keyframes_are_exact(tmp_path) -> None:
+    fg = np.full((2, 3), 255, np.uint8)
+    bg = np.zeros((2, 3), np.uint8)
+    keys = {1: fg, 11: bg}
+    frames = Frames(1, 11)
+    results = {r.frame: r for r in propagate(CopyKeyframe(), frames, keys, workdir=tmp_path)}
+    assert sorted(results) == list(range(1, 12))
+    assert all((results[f].trimap == 255).all() for f in range(1, 6))  # weight of keyframe 1 >= 0.6
+    assert all((results[f].trimap == 0).all() for f in range(7, 12))
+    assert (results[6].trimap == 0).all()  # 0.5 / 0.5: tie goes to the lower class (background)
+    assert np.allclose(results[4].probabilities[2], 0.7) and np.allclose(
+        results[4].probabilities[0], 0.3
+    )
+    assert list(tmp_path.iterdir()) == []  # the disk buffer is cleaned up
+
+
+def test_head_and_tail_use_one_pass_unweighted() -> None:
+    unknown = np.full((2, 3), 128, np.uint8)
+    prop = CopyKeyframe(level=100)
+    results = {r.frame: r for r in propagate(prop, Frames(1, 9), {5: unknown})}
+    assert all((r.trimap == 128).all() for r in results.values())
+    assert prop.calls == [(5, 4, 3, 2, 1), (5, 6, 7, 8, 9)]
+
+
+def test_segments_can_run_alone() -> None:
+    keys = {
+        1: np.zeros((2, 3), np.uint8),
+        5: np.full((2, 3), 255, np.uint8),
+        9: np.zeros((2, 3), np.uint8),
+    }
+    schedule = KeyframeSchedule(1, 9, keys)
+    prop = CopyKeyframe()
+    whole = {r.frame: r.trimap for r in propagate(prop, Frames(1, 9), keys, schedule=schedule)}
+    parts = {}
+    for segment in schedule.segments:
+        parts.update(
+            {r.frame: r.trimap for r in propagate(prop, Frames(1, 9), keys, segments=[segment])}
+        )
+    assert whole.keys() == parts.keys() and all((whole[f] == parts[f]).all() for f in whole)
