@@ -10,6 +10,8 @@ DEMO_OUT ?= out/example
 
 .PHONY: demo test venv lint clean
 
+include mk/blender.mk
+
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -24,11 +26,12 @@ demo: $(STAMP)
 	$(BIN)/tcvom preview --plate '$(EXAMPLE)/plate/plate.####.exr' --trimaps '$(DEMO_OUT)/trimaps/trimap.####.png' --alpha '$(DEMO_OUT)/alpha/alpha.####.exr' --out $(DEMO_OUT)
 	@echo "demo written to $(DEMO_OUT): alpha/, trimaps/, contact_sheet.png, preview.mp4"
 
-test: $(STAMP)
+test: $(STAMP) $(BLENDER_STAMP)
 	$(BIN)/python -m pytest
+	$(MAKE) blender-test
 
 lint: $(STAMP)
-	$(BIN)/ruff check core engines tests benchmarks build_addon.py
+	$(BIN)/ruff check core engines tests benchmarks blender_addon build_addon.py
 
 clean:
 	rm -rf $(VENV) $(EXAMPLE) out .pytest_cache

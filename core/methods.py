@@ -48,6 +48,12 @@ def resolve(method: str, stage: str, weights: str | Path | None, notice: Callabl
     return "classical"
 
 
+def default_finetune_steps(device: str) -> int:
+    """Online fine-tuning steps when none are asked for: the reference's 500 on a GPU, none
+    on a CPU (a 512x512 step takes seconds there; pass --finetune-steps to insist)."""
+    return 500 if str(device).startswith("cuda") else 0
+
+
 def make_propagator(method: str, *, weights: str | Path | None = None, device: str = "cpu", **options: Any) -> Any:
     """A propagator (see :mod:`tcvom.propagation.ensemble`) for a concrete method."""
     if method == "classical":
@@ -55,7 +61,8 @@ def make_propagator(method: str, *, weights: str | Path | None = None, device: s
 
         return FlowPropagator(**options)
     if method == "tcvom":
-        from tcvom.propagation.stm import build_propagator
+        from tcvom.models.stm import load_stm_model
+        from tcvom.propagation.stm import StmPropagator
 
         path = _find("stm", weights)
         if path is None:
@@ -63,7 +70,9 @@ def make_propagator(method: str, *, weights: str | Path | None = None, device: s
                 "the tcvom method needs STM trimap weights",
                 hint="pass --weights FILE, set TCVOM_WEIGHTS, or run `tcvom weights add FILE`",
             )
-        return build_propagator(path, device=device, **options)
+        if options.get("finetune_steps") is None:
+            options["finetune_steps"] = default_finetune_steps(device)
+        return StmPropagator(load_stm_model(path, device=device), device=device, **options)
     raise InputError(f"unknown method {method!r}")
 
 

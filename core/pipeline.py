@@ -45,6 +45,7 @@ def _keyframes(
         resize=resize_trimaps,
         channel=trimap_channel,
         what="keyframe trimap",
+        contiguous=False,
     )
     outside = [f for f in source.frame_numbers if f not in set(plate.frame_numbers)]
     if outside:
@@ -71,6 +72,9 @@ def trimaps(
     resize_trimaps: bool = False,
     trimap_channel: str = "luma",
     probabilities: str | Path | None = None,
+    finetune_steps: int | None = None,
+    mem_every: int = 5,
+    max_memory: int | None = 8,
     overwrite: bool = False,
     progress: ProgressMode = "bar",
     method_options: dict[str, Any] | None = None,
@@ -79,6 +83,8 @@ def trimaps(
 
     ``out`` is a folder (``trimap.####.png`` inside) or a pattern; ``probabilities``
     optionally names a folder/pattern for the class probabilities as EXR.
+    ``finetune_steps`` (default: 500 on CUDA, 0 on CPU), ``mem_every`` and ``max_memory``
+    configure the STM propagator of ``method="tcvom"``.
     """
     source = _open_plate(plate, frames, input_colorspace, ocio_config)
     keys = _keyframes(keyframes, source, resize_trimaps, trimap_channel)
@@ -96,7 +102,12 @@ def trimaps(
                 result.skipped.extend(segment.outputs)
                 bar.advance(len(segment.outputs), frame=segment.last)
         if todo:
-            propagator = methods.make_propagator(concrete, weights=weights, device=device, **(method_options or {}))
+            options = dict(method_options or {})
+            if concrete == "tcvom":
+                options.update(
+                    finetune_steps=finetune_steps, mem_every=mem_every, max_memory=max_memory, progress=progress
+                )
+            propagator = methods.make_propagator(concrete, weights=weights, device=device, **options)
             for item in propagate(propagator, source, key_arrays, schedule=schedule, segments=todo):
                 writer.write(item.frame, item.trimap)
                 if prob_writer is not None:
@@ -195,6 +206,9 @@ def run(
     alpha_format: str = "exr",
     overwrite: bool = False,
     progress: ProgressMode = "bar",
+    finetune_steps: int | None = None,
+    mem_every: int = 5,
+    max_memory: int | None = 8,
     trimap_options: dict[str, Any] | None = None,
     matte_options: dict[str, Any] | None = None,
 ) -> JobResult:
@@ -222,7 +236,15 @@ def run(
     outputs: dict[str, str] = {}
     if keyframes is not None:
         stage = _trimaps_stage(
-            plate, keyframes, out / "trimaps", weights=weights, method_options=trimap_options, **common
+            plate,
+            keyframes,
+            out / "trimaps",
+            weights=weights,
+            finetune_steps=finetune_steps,
+            mem_every=mem_every,
+            max_memory=max_memory,
+            method_options=trimap_options,
+            **common,
         )
         outputs.update(stage.outputs)
         trimap_spec: str | Sequence[str] = stage.outputs["trimaps"]

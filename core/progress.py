@@ -10,7 +10,7 @@ flushed at once, so a Blender or Nuke adapter or a farm wrapper can parse it:
 ``{"event": "message", "job": "run", "message": "..."}``
 
 With ``mode="bar"`` a tqdm bar (frames done, frames/s, ETA) goes to standard error;
-``mode="none"`` prints nothing.
+``mode="none"`` prints no progress (one-line notices still go to standard error).
 """
 
 from __future__ import annotations
@@ -81,11 +81,10 @@ class Progress:
         """A one-line notice that belongs to the job (not an error)."""
         if self.mode == "json":
             emit_json("message", job=self.job, message=text)
-        elif self.mode == "bar":
-            if self._bar is not None:
-                self._bar.write(text, file=sys.stderr)
-            else:
-                print(text, file=sys.stderr)
+        elif self._bar is not None:
+            self._bar.write(text, file=sys.stderr)
+        else:
+            print(f"tcvom: {text}", file=sys.stderr)
 
     def __exit__(
         self,
@@ -105,3 +104,4 @@ class Progress:
 
             code = getattr(exc, "exit_code", EXIT_UNEXPECTED)
             emit_json("error", job=self.job, message=str(exc), exit_code=code)
+            exc.reported_as_json = True  # type: ignore[attr-defined]  # the CLI does not repeat it

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,16 +25,3 @@ def small_example(tmp_path_factory: pytest.TempPathFactory):
 
     return write_example(tmp_path_factory.mktemp("example"), width=96, height=64, frames=8)
 
-
-def write_sequence(folder: Path, name: str, frames: range, shape: tuple[int, int], seed: int = 0) -> list[Path]:
-    """Random sRGB PNG frames ``folder/name.####.png`` (8-bit), returned in frame order."""
-    from tcvom.io import write_image
-
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for frame in frames:
-        path = folder / f"{name}.{frame:04d}.png"
-        write_image(path, rng.random((*shape, 3), dtype=np.float32), pixel_type="uint8")
-        paths.append(path)
-    return paths

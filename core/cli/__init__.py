@@ -15,6 +15,7 @@ from types import ModuleType
 
 from tcvom import __version__
 from tcvom.errors import EXIT_UNEXPECTED, TcvomError
+from tcvom.progress import emit_json
 
 # Order as shown by ``tcvom --help``.
 COMMANDS: tuple[str, ...] = (
@@ -62,6 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(module.main(args) or 0)
     except TcvomError as exc:
         print(f"tcvom {args.command}: error: {exc}", file=sys.stderr)
+        if getattr(args, "progress", None) == "json" and not getattr(exc, "reported_as_json", False):
+            emit_json("error", job=args.command, message=str(exc), exit_code=exc.exit_code)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"tcvom {args.command}: interrupted", file=sys.stderr)
@@ -71,6 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         traceback.print_exc()
         print(f"tcvom {args.command}: unexpected failure: {exc} (please report this)", file=sys.stderr)
+        if getattr(args, "progress", None) == "json" and not getattr(exc, "reported_as_json", False):
+            emit_json("error", job=args.command, message=f"unexpected failure: {exc}", exit_code=EXIT_UNEXPECTED)
         return EXIT_UNEXPECTED
 
 

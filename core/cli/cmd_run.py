@@ -23,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder: trimaps/ and alpha/ are written inside")
     common.add_method(parser, "STM trimap weights (.pth) for --method tcvom")
     parser.add_argument("--matting-weights", help="GCA+TAM matting weights (.pth) for --method tcvom")
+    common.add_stm_options(parser)
     common.add_trimap_options(parser)
     common.add_output(parser)
     common.add_job_control(parser)
@@ -46,6 +47,9 @@ def main(args: argparse.Namespace) -> int:
         trimap_channel=args.trimap_channel,
         output=args.output,
         alpha_format=args.alpha_format,
+        finetune_steps=args.finetune_steps,
+        mem_every=args.mem_every,
+        max_memory=args.max_memory,
         overwrite=args.overwrite,
         progress=args.progress,
     )

@@ -22,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder (trimap.####.png inside) or a pattern")
     parser.add_argument("--probabilities", help="also write class probabilities as EXR to this folder or pattern")
     common.add_method(parser, "STM trimap weights (.pth) for --method tcvom")
+    common.add_stm_options(parser)
     common.add_trimap_options(parser)
     common.add_job_control(parser)
 
@@ -41,6 +42,9 @@ def main(args: argparse.Namespace) -> int:
         resize_trimaps=args.resize_trimaps,
         trimap_channel=args.trimap_channel,
         probabilities=args.probabilities,
+        finetune_steps=args.finetune_steps,
+        mem_every=args.mem_every,
+        max_memory=args.max_memory,
         overwrite=args.overwrite,
         progress=args.progress,
     )

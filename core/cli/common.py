@@ -102,3 +102,15 @@ def report(result: object, progress: str) -> None:
     where = ", ".join(f"{k}: {v}" for k, v in outputs.items())
     extra = f", {len(skipped)} already done" if skipped else ""
     print(f"tcvom: {len(written)} frame(s) written with the {method} method{extra} ({where})", file=sys.stderr)
+
+
+def add_stm_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--finetune-steps",
+        type=int,
+        help="online fine-tuning steps of the STM network on the keyframes (default: 500 on CUDA, 0 on CPU)",
+    )
+    parser.add_argument("--mem-every", type=int, default=5, help="STM memorises every Nth frame (default 5)")
+    parser.add_argument(
+        "--max-memory", type=int, default=8, help="cap on STM memory frames besides the keyframes (default 8)"
+    )

@@ -50,9 +50,17 @@ class ImageSequence:
     render or copy).
     """
 
-    def __init__(self, pattern: str | Path, frames: str | list[int] | None = None, *, what: str = "plate") -> None:
+    def __init__(
+        self,
+        pattern: str | Path,
+        frames: str | list[int] | None = None,
+        *,
+        what: str = "plate",
+        contiguous: bool = True,
+    ) -> None:
         text = str(pattern)
         self.what = what
+        self.contiguous = contiguous
         try:
             seq = fileseq.FileSequence(text, pad_style=PAD_STYLE, allow_subframes=False)
         except fileseq.ParseException as exc:
@@ -89,7 +97,7 @@ class ImageSequence:
         frames = sorted(int(f) for f in (found.frameSet() or []))
         if not frames:
             raise MissingFrameError(f"no {self.what} frames match this pattern", path=self.pattern)
-        holes = sorted(set(range(frames[0], frames[-1] + 1)) - set(frames))
+        holes = sorted(set(range(frames[0], frames[-1] + 1)) - set(frames)) if self.contiguous else []
         if holes:
             raise MissingFrameError(
                 f"the {self.what} sequence {frames[0]}-{frames[-1]} is missing frame(s) {format_range(holes)}",

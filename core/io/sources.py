@@ -319,9 +319,11 @@ def open_trimaps(
     resize: bool = False,
     channel: str = "luma",
     what: str = "trimap",
+    contiguous: bool = True,
 ) -> TrimapFiles:
     """Open trimaps given as a sequence pattern (every frame found, or ``frames``), as
-    ``frame=path`` pairs, or as a mixture of both.
+    ``frame=path`` pairs, or as a mixture of both. ``contiguous=False`` accepts a pattern
+    whose files on disk have gaps (keyframes 1001, 1020, 1040).
 
     Each file must exist; a frame given twice is an error.
     """
@@ -333,7 +335,7 @@ def open_trimaps(
         if "=" in text and not is_pattern(text.partition("=")[0]):
             entries = [_parse_pair(text)]
         else:
-            seq = ImageSequence(text, frames, what=what)
+            seq = ImageSequence(text, frames, what=what, contiguous=contiguous)
             entries = [(f, seq.path(f)) for f in seq.frame_numbers]
         for frame, path in entries:
             if frame in files:

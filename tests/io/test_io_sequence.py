@@ -1,10 +1,25 @@
 from pathlib import Path
 
+import numpy as np
 import pytest
-from conftest import write_sequence
 
 from tcvom.errors import InputError, MissingFrameError
 from tcvom.io import ImageSequence, frame_path, output_pattern, parse_frame_range
+
+
+def write_sequence(folder: Path, name: str, frames: range, shape: tuple[int, int], seed: int = 0) -> list[Path]:
+    """Random sRGB PNG frames ``folder/name.####.png`` (8-bit), returned in frame order."""
+    from tcvom.io import write_image
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for frame in frames:
+        path = folder / f"{name}.{frame:04d}.png"
+        write_image(path, rng.random((*shape, 3), dtype=np.float32), pixel_type="uint8")
+        paths.append(path)
+    return paths
+
 
 
 @pytest.fixture

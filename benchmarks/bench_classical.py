@@ -1,0 +1,182 @@
+"""Benchmark of the classical method on synthetic shots (tcvom.data.synthetic).
+
+Two measurements:
+
+``quality``: the matting session with and without the temporal step on the same trimaps
+(ground-truth trimaps, unknown = soft alpha dilated by ``--kernel``, as the
+VideoMatting108 evaluation; or ``--trimaps propagated``: keyframe trimaps every
+``--key-every`` frames propagated with the flow propagator). Reports mean dtSSD and SSDA
+over the unknown region (tcvom.metrics) and the relative change.
+
+``speed``: seconds per frame for the whole pipeline at the given sizes, split into
+propagation (DIS flow + one propagation step, counted once per pass), per-frame solve,
+session flow and temporal aggregation.
+
+    python benchmarks/bench_classical.py quality --size 480x270 --frames 20 --seeds 0 1 2
+    python benchmarks/bench_classical.py speed --size 960x540 1920x1080 --frames 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Mapping
+
+import numpy as np
+
+from tcvom.classical import ClassicalSession, FlowPropagator, TemporalAggregator
+from tcvom.data.synthetic import ShotConfig, SyntheticShot
+from tcvom.metrics import ClipScorer
+from tcvom.propagation.scheduler import KeyframeSchedule
+from tcvom.trimap import from_alpha
+
+
+class ShotFrames:
+    """A frame source over rendered synthetic frames (rendered once, held in memory)."""
+
+    def __init__(self, shot: SyntheticShot) -> None:
+        self.rendered = [shot.render(i) for i in range(len(shot))]
+        self.frame_numbers = list(range(len(shot)))
+        self.first, self.last = 0, len(shot) - 1
+        self.height, self.width = self.rendered[0].alpha.shape
+
+    def read(self, frame: int) -> np.ndarray:
+        return self.rendered[frame].image
+
+
+class Trimaps:
+    def __init__(self, trimaps: Mapping[int, np.ndarray]) -> None:
+        self.trimaps = trimaps
+
+    def read(self, frame: int) -> np.ndarray:
+        return self.trimaps[frame]
+
+
+def _size(text: str) -> tuple[int, int]:
+    w, h = text.lower().split("x")
+    return int(w), int(h)
+
+
+def propagate_trimaps(frames: ShotFrames, keyframes: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+    """Propagated trimaps for every frame (the ensemble driver's weighting, in memory)."""
+    schedule = KeyframeSchedule(frames.first, frames.last, keyframes)
+    propagator = FlowPropagator()
+    out: dict[int, np.ndarray] = {}
+    for segment in schedule.segments:
+        total: dict[int, np.ndarray] = {}
+        for pass_ in segment.passes:
+            for frame, probs in propagator.run_pass(frames, keyframes, pass_):
+                if frame not in segment.outputs:
+                    continue
+                weight = dict((id(p), w) for p, w in segment.weights(frame))[id(pass_)]
+                total[frame] = total.get(frame, 0) + weight * probs.astype(np.float32)
+        for frame, probs in total.items():
+            out[frame] = np.array([0, 128, 255], np.uint8)[np.argmax(probs, axis=0)]
+    for frame, tri in keyframes.items():
+        out[frame] = tri
+    return out
+
+
+def quality(args: argparse.Namespace) -> dict:
+    width, height = _size(args.size)
+    aggregator = TemporalAggregator(
+        window=args.window, sigma_colour=args.sigma_colour, sigma_alpha=args.sigma_alpha, self_logit=args.self_logit
+    )
+    rows = []
+    for seed in args.seeds:
+        shot = SyntheticShot(ShotConfig(width=width, height=height, frames=args.frames, seed=seed))
+        frames = ShotFrames(shot)
+        gt_trimaps = {f: from_alpha(frames.rendered[f].alpha, args.kernel) for f in frames.frame_numbers}
+        if args.trimaps == "gt":
+            trimaps = gt_trimaps
+        else:
+            keys = {f: gt_trimaps[f] for f in range(0, args.frames, args.key_every)}
+            trimaps = propagate_trimaps(frames, keys)
+        row: dict = {"seed": seed}
+        for temporal in (False, True):
+            session = ClassicalSession(frames, Trimaps(trimaps), temporal=temporal, aggregator=aggregator)
+            scorer = ClipScorer(image_metrics=False)
+            for frame, alpha in session.alphas():
+                # Scored over the evaluation (ground-truth) trimap's unknown region.
+                scorer.add(frame, alpha, frames.rendered[frame].alpha, gt_trimaps[frame])
+            scores = scorer.finish()
+            key = "temporal" if temporal else "per_frame"
+            row[key] = {
+                "dtssd": float(np.mean([s.dtssd for s in scores[:-1]])),
+                "ssda": float(np.mean([s.ssda for s in scores])),
+                "mse": float(np.mean([s.mse for s in scores])),
+            }
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    mean = {
+        k: {m: float(np.mean([r[k][m] for r in rows])) for m in ("dtssd", "ssda", "mse")}
+        for k in ("per_frame", "temporal")
+    }
+    change = {m: mean["temporal"][m] / mean["per_frame"][m] - 1.0 for m in ("dtssd", "ssda", "mse")}
+    return {"mean": mean, "relative_change": change}
+
+
+def speed(args: argparse.Namespace) -> dict:
+    results = {}
+    for size in args.size:
+        width, height = _size(size)
+        shot = SyntheticShot(ShotConfig(width=width, height=height, frames=args.frames, seed=args.seeds[0]))
+        frames = ShotFrames(shot)
+        trimaps = {f: from_alpha(frames.rendered[f].alpha, args.kernel) for f in frames.frame_numbers}
+        # Propagation: one forward pass from frame 0 (a frame between keyframes is reached
+        # by two passes, so the per-frame cost there is twice this).
+        propagator = FlowPropagator()
+        pass_ = KeyframeSchedule(0, frames.last, [0]).passes[0]
+        start = time.perf_counter()
+        for _ in propagator.run_pass(frames, {0: trimaps[0]}, pass_):
+            pass
+        propagation = (time.perf_counter() - start) / max(1, frames.last)
+        session = ClassicalSession(frames, Trimaps(trimaps))
+        start = time.perf_counter()
+        for _ in session.alphas():
+            pass
+        total = (time.perf_counter() - start) / len(frames.frame_numbers)
+        t = session.timings
+        n = len(frames.frame_numbers)
+        unknown = float(np.mean([(tri == 128).mean() for tri in trimaps.values()]))
+        results[size] = {
+            "unknown_fraction": round(unknown, 4),
+            "propagation_per_pass_s": round(propagation, 3),
+            "solve_s": round(t.solve / n, 3),
+            "session_flow_s": round(t.flow / n, 3),
+            "aggregation_s": round(t.aggregate / n, 3),
+            "matte_total_s": round(total, 3),
+            "pipeline_s": round(total + propagation, 3),
+            "pipeline_two_passes_s": round(total + 2 * propagation, 3),
+        }
+        print(json.dumps({size: results[size]}), flush=True)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=("quality", "speed"))
+    parser.add_argument("--size", nargs="+", default=None, help="WIDTHxHEIGHT (speed takes several)")
+    parser.add_argument("--frames", type=int, default=None)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--kernel", type=int, default=25, help="ground-truth trimap dilation (11/25/41)")
+    parser.add_argument("--trimaps", choices=("gt", "propagated"), default="gt")
+    parser.add_argument("--key-every", type=int, default=10)
+    parser.add_argument("--window", type=int, default=7)
+    parser.add_argument("--sigma-colour", type=float, default=TemporalAggregator.sigma_colour)
+    parser.add_argument("--sigma-alpha", type=float, default=TemporalAggregator.sigma_alpha)
+    parser.add_argument("--self-logit", type=float, default=TemporalAggregator.self_logit)
+    args = parser.parse_args()
+    if args.what == "quality":
+        args.size = (args.size or ["480x270"])[0]
+        args.frames = args.frames or 20
+        print(json.dumps(quality(args), indent=2))
+    else:
+        args.size = args.size or ["960x540", "1920x1080"]
+        args.frames = args.frames or 5
+        print(json.dumps(speed(args), indent=2))
+
+
+if __name__ == "__main__":
+    main()

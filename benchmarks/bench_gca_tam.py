@@ -1,0 +1,192 @@
+"""Benchmark of the GCA+TAM matting session (CPU by default).
+
+Measures, per frame size:
+
+- seconds per frame in steady state with the feature cache (part A of one new frame +
+  part B) and recomputing all three frames of the window (3 x part A + part B);
+- FLOPs per frame of part A and part B (``torch.utils.flop_counter``; matmuls and
+  convolutions only, the TAM's element-wise window attention is not counted);
+- peak resident memory of a session's first frame (part A of two frames + part B: the
+  steady-state peak), each size in a fresh process.
+
+Weights are random (timings do not depend on them). Usage::
+
+    python benchmarks/bench_gca_tam.py --sizes 540p 1080p --memory 1080p 4k --flops 1080p
+    python benchmarks/bench_gca_tam.py --device cuda --dtype float16 --sizes 1080p 4k
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+
+SIZES = {"540p": (540, 960), "720p": (720, 1280), "1080p": (1080, 1920), "4k": (2160, 3840)}
+
+
+def _model(temporal: bool = True):
+    from tcvom.models import SpectralNorm, build_gca
+
+    torch.manual_seed(0)
+    model = build_gca(temporal=temporal)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, SpectralNorm):
+                m.power_iteration()
+    return model
+
+
+class _Memory:
+    def __init__(self, arrays: dict[int, np.ndarray]) -> None:
+        self.arrays = arrays
+        self.frame_numbers = sorted(arrays)
+
+    def read(self, frame: int) -> np.ndarray:
+        return self.arrays[frame]
+
+
+def _shot(size: tuple[int, int], count: int = 3):
+    h, w = size
+    rng = np.random.default_rng(0)
+    frames, trimaps = {}, {}
+    for f in range(count):
+        frames[f] = rng.random((h, w, 3), dtype=np.float32)
+        tri = np.zeros((h, w), np.uint8)
+        tri[h // 4 : 3 * h // 4, w // 3 :] = 255
+        band = max(8, h // 40)  # an unknown band around the foreground edge
+        tri[h // 4 - band : 3 * h // 4 + band, w // 3 - band : w // 3 + band] = 128
+        trimaps[f] = tri
+    return _Memory(frames), _Memory(trimaps)
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def speed(size_name: str, device: str, dtype: str, repeats: int) -> dict[str, float]:
+    """Steady-state seconds per frame, cached and recomputing, for the middle frame of 3."""
+    from tcvom.matting.gca_session import GcaTamSession
+
+    frames, trimaps = _shot(SIZES[size_name])
+    model = _model()
+    out: dict[str, float] = {}
+    for label, reuse in (("cached_s", True), ("recompute_s", False)):
+        times = []
+        for _ in range(repeats):
+            session = GcaTamSession(frames, trimaps, model, device=device, dtype=dtype, reuse_features=reuse)
+            session.alpha(0)  # fills frames 0 and 1
+            _sync(device)
+            start = time.perf_counter()
+            session.alpha(1)  # cached: part A of frame 2 + part B; recompute: 3 x part A + part B
+            _sync(device)
+            times.append(time.perf_counter() - start)
+        out[label] = min(times)
+    out["speedup"] = out["recompute_s"] / out["cached_s"]
+    return out
+
+
+def flops(size_name: str) -> dict[str, float]:
+    """FLOPs of part A and part B at one size (CPU, float32)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from tcvom.models import make_input
+
+    h, w = SIZES[size_name]
+    model = _model()
+    tri = torch.full((1, 1, h, w), 128, dtype=torch.uint8)
+    x = make_input(torch.rand(1, 3, h, w), tri)
+    with torch.inference_mode():
+        with FlopCounterMode(display=False) as counter:
+            feats = model.encode(x)
+        part_a = counter.get_total_flops()
+        with FlopCounterMode(display=False) as counter:
+            model.decode(feats, feats.features, feats.features)
+        part_b = counter.get_total_flops()
+    return {
+        "part_a_gflop": part_a / 1e9,
+        "part_b_gflop": part_b / 1e9,
+        "cached_frame_gflop": (part_a + part_b) / 1e9,
+        "recompute_frame_gflop": (3 * part_a + part_b) / 1e9,
+    }
+
+
+def _peak_rss_mib() -> float:
+    """High-water mark of this process's resident memory (Linux VmHWM; reset on exec,
+    unlike getrusage's ru_maxrss, which a child inherits from its parent)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("VmHWM not found in /proc/self/status (Linux only)")
+
+
+def memory_child(size_name: str, device: str, dtype: str) -> dict[str, float]:
+    """Peak memory of the first frame of a 2-frame shot (in this process)."""
+    from tcvom.matting.gca_session import GcaTamSession
+
+    frames, trimaps = _shot(SIZES[size_name], count=2)
+    model = _model()
+    base = _peak_rss_mib()
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    session = GcaTamSession(frames, trimaps, model, device=device, dtype=dtype)
+    start = time.perf_counter()
+    session.alpha(0)
+    _sync(device)
+    seconds = time.perf_counter() - start
+    peak = _peak_rss_mib()
+    out = {"peak_rss_mib": peak, "before_mib": base, "seconds_first_frame": seconds}
+    if device.startswith("cuda"):
+        out["peak_cuda_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    return out
+
+
+def memory(size_name: str, device: str, dtype: str) -> dict[str, float]:
+    """Run :func:`memory_child` in a fresh process so peaks do not mix."""
+    cmd = [sys.executable, __file__, "--memory-child", size_name, "--device", device, "--dtype", dtype]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", nargs="*", default=["540p", "1080p"], choices=list(SIZES))
+    parser.add_argument("--memory", nargs="*", default=[], choices=list(SIZES))
+    parser.add_argument("--flops", nargs="*", default=[], choices=list(SIZES))
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--memory-child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.memory_child:
+        print(json.dumps(memory_child(args.memory_child, args.device, args.dtype)))
+        return 0
+    results: dict[str, object] = {
+        "device": args.device if args.device != "cpu" else f"cpu ({torch.get_num_threads()} threads)",
+        "dtype": args.dtype,
+        "torch": torch.__version__,
+    }
+    for size in args.sizes:
+        results[f"speed_{size}"] = speed(size, args.device, args.dtype, args.repeats)
+        print(size, results[f"speed_{size}"], flush=True)
+    for size in args.flops:
+        results[f"flops_{size}"] = flops(size)
+        print(size, results[f"flops_{size}"], flush=True)
+    for size in args.memory:
+        results[f"memory_{size}"] = memory(size, args.device, args.dtype)
+        print(size, results[f"memory_{size}"], flush=True)
+    print(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

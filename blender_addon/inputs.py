@@ -1,0 +1,220 @@
+"""From the scene's settings to files tcvom can read: the plate, and keyframe trimaps.
+
+Frame numbers: tcvom numbers a plate by its files (``plate.1001.exr`` is frame 1001) or,
+for a movie, from 1. The artist places keyframes on scene frames; ``PlateInfo.shift``
+converts (plate frame = scene frame + shift) with Blender's own clip/image frame rules.
+
+Keyframe trimaps are written as 8-bit grey PNGs: a painted image as its Rec. 709
+luminance (tcvom classifies < 0.1 background, > 0.9 foreground, else unknown), a Mask as
+255 inside, 0 outside and 128 in its feather (rendered by the compositor's Mask node, the
+same rasteriser Blender uses everywhere, which works in background mode).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+
+import bpy
+import numpy as np
+
+from . import nodes
+from .hostclient import HostError, sequence_files, sequence_pattern
+
+_MOVIE_FIRST_FRAME = 1  # tcvom numbers movie frames from 1, as Blender does
+
+
+@dataclass
+class PlateInfo:
+    """The plate as tcvom sees it."""
+
+    datablock: bpy.types.ID  # MovieClip or Image
+    path: str  # absolute sequence pattern (####) or movie file
+    frames: list[int]  # plate frame numbers
+    shift: int  # plate frame = scene frame + shift
+    size: tuple[int, int]  # width, height
+    image_frames: tuple[int, int, int] | None  # Image node start, offset, duration (Image plates)
+
+
+def _first_number(path: str) -> int:
+    pattern = sequence_pattern(path)
+    name = os.path.basename(pattern)
+    start = name.index("#")
+    digits = os.path.basename(path)[start : start + name.count("#")]
+    return int(digits)
+
+
+def plate_info(settings: bpy.types.PropertyGroup) -> PlateInfo:
+    """Read the plate settings; raise HostError with the fix when they cannot work."""
+    if settings.source_type == "CLIP":
+        clip = settings.clip
+        if clip is None:
+            raise HostError("no Movie Clip is chosen as the plate", "pick the plate's Movie Clip in the tcvom panel")
+        path = bpy.path.abspath(clip.filepath, library=clip.library)
+        if clip.source == "SEQUENCE":
+            start = _first_number(path)
+            pattern = sequence_pattern(path)
+            frames = [f for f, _ in sequence_files(pattern)]
+        else:
+            start, pattern = _MOVIE_FIRST_FRAME, path
+            frames = list(range(start, start + clip.frame_duration))
+        shift = start - clip.frame_start + clip.frame_offset
+        size = (int(clip.size[0]), int(clip.size[1]))
+        datablock, image_frames = clip, None
+    else:
+        image = settings.image
+        if image is None:
+            raise HostError("no image sequence is chosen as the plate", "pick the plate's Image in the tcvom panel")
+        if image.source not in ("SEQUENCE", "MOVIE"):
+            raise HostError(
+                f"the image '{image.name}' is a single image, not a sequence or movie",
+                "open the plate as an image sequence (select all its frames) or as a Movie Clip",
+            )
+        path = bpy.path.abspath(image.filepath, library=image.library)
+        if image.source == "SEQUENCE":
+            start = _first_number(path)
+            pattern = sequence_pattern(path)
+            frames = [f for f, _ in sequence_files(pattern)]
+        else:
+            start, pattern = _MOVIE_FIRST_FRAME, path
+            frames = list(range(start, start + image.frame_duration))
+        shift = start - settings.image_start
+        size = (int(image.size[0]), int(image.size[1]))
+        datablock = image
+        image_frames = (settings.image_start, start - 1, len(frames))
+    if not frames or not os.path.exists(path):
+        raise HostError(f"the plate's files are not found: {path}", "relink the plate (File > External Data)")
+    if size[0] <= 0 or size[1] <= 0:
+        raise HostError(f"the plate {path} cannot be read by Blender", "check the file and relink it")
+    return PlateInfo(datablock, pattern, frames, shift, size, image_frames)
+
+
+def _write_grey_png(path: str, grey: np.ndarray) -> None:
+    """Save ``grey`` (float ``H x W`` in [0, 1], Blender's bottom-up rows) as an 8-bit PNG."""
+    h, w = grey.shape
+    image = bpy.data.images.new("tcvom keyframe export", w, h, alpha=False, float_buffer=False)
+    try:
+        rgba = np.ones((h, w, 4), dtype=np.float32)
+        rgba[:, :, :3] = np.clip(grey, 0.0, 1.0)[:, :, None]
+        image.pixels.foreach_set(rgba.ravel())
+        image.filepath_raw = path
+        image.file_format = "PNG"
+        image.save()
+    finally:
+        bpy.data.images.remove(image)
+
+
+def image_pixels(image: bpy.types.Image) -> np.ndarray:
+    """An image's pixels as float32 ``H x W x C`` (bottom-up rows, as stored)."""
+    w, h = image.size
+    data = np.empty(w * h * image.channels, dtype=np.float32)
+    image.pixels.foreach_get(data)
+    return data.reshape(h, w, image.channels)
+
+
+def painted_trimap(image: bpy.types.Image) -> np.ndarray:
+    """A painted keyframe image as grey ``H x W``: Rec. 709 luminance of RGB."""
+    px = image_pixels(image)
+    if px.shape[2] >= 3:
+        return px[:, :, 0] * 0.2126 + px[:, :, 1] * 0.7152 + px[:, :, 2] * 0.0722
+    return px[:, :, 0]
+
+
+def mask_coverage(mask: bpy.types.Mask, scene_frame: int, size: tuple[int, int]) -> np.ndarray:
+    """Render ``mask`` at ``scene_frame`` and ``size`` with the compositor's Mask node
+    (feather on) in a temporary scene; returns coverage ``H x W`` in [0, 1]."""
+    scene = bpy.data.scenes.new("tcvom mask render")
+    # Blender 4.x refuses to render a scene without a camera, even for the compositor alone.
+    camera_data = bpy.data.cameras.new("tcvom mask camera")
+    camera = bpy.data.objects.new("tcvom mask camera", camera_data)
+    scene.collection.objects.link(camera)
+    scene.camera = camera
+    tree = None
+    folder = tempfile.mkdtemp(prefix="tcvom-mask-")
+    out_path = os.path.join(folder, "mask.exr")
+    try:
+        scene.render.resolution_x, scene.render.resolution_y = size
+        scene.render.resolution_percentage = 100
+        scene.frame_start = scene.frame_end = scene.frame_current = scene_frame
+        scene.view_settings.view_transform = "Standard"
+        scene.view_settings.look = "None"
+        scene.view_settings.exposure = 0.0
+        scene.view_settings.gamma = 1.0
+        scene.render.image_settings.file_format = "OPEN_EXR"
+        scene.render.image_settings.color_mode = "RGB"
+        scene.render.filepath = out_path
+        tree = nodes.scene_tree(scene)
+        mask_node = tree.nodes.new("CompositorNodeMask")
+        mask_node.mask = mask
+        nodes.mask_node_scene_size(mask_node)
+        tree.links.new(mask_node.outputs[0], nodes.output_socket(tree))
+        bpy.ops.render.render(write_still=True, scene=scene.name)
+        if not os.path.isfile(out_path):
+            raise HostError(f"the mask '{mask.name}' could not be rendered", "check the mask in the Mask editor")
+        rendered = bpy.data.images.load(out_path, check_existing=False)
+        try:
+            coverage = image_pixels(rendered)[:, :, 0].copy()
+        finally:
+            bpy.data.images.remove(rendered)
+    finally:
+        if nodes.IS_50 and tree is not None:
+            bpy.data.node_groups.remove(tree)
+        bpy.data.scenes.remove(scene)
+        bpy.data.objects.remove(camera)
+        bpy.data.cameras.remove(camera_data)
+        for name in os.listdir(folder):
+            os.remove(os.path.join(folder, name))
+        os.rmdir(folder)
+    return coverage
+
+
+def mask_trimap(mask: bpy.types.Mask, scene_frame: int, size: tuple[int, int]) -> np.ndarray:
+    """A Mask as a trimap: 1 inside, 0 outside, 0.5 (unknown) where the feather is."""
+    coverage = mask_coverage(mask, scene_frame, size)
+    trimap = np.full(coverage.shape, 0.5, dtype=np.float32)
+    trimap[coverage >= 0.999] = 1.0
+    trimap[coverage <= 0.001] = 0.0
+    return trimap
+
+
+def export_keyframes(settings: bpy.types.PropertyGroup, plate: PlateInfo, folder: str) -> dict[int, str]:
+    """Write every keyframe trimap to ``folder/key.<plate frame>.png``; ``{frame: path}``.
+
+    Raises HostError for a keyframe with no image/mask, outside the plate, of the wrong size.
+    """
+    if len(settings.keyframes) == 0:
+        raise HostError("there are no keyframe trimaps", "add a keyframe (painted image or Mask) in the tcvom panel")
+    width, height = plate.size
+    written: dict[int, str] = {}
+    for item in settings.keyframes:
+        frame = item.frame + plate.shift
+        where = f"the keyframe at scene frame {item.frame}"
+        if frame not in set(plate.frames):
+            raise HostError(
+                f"{where} is plate frame {frame}, outside the plate ({plate.frames[0]}-{plate.frames[-1]})",
+                "move the keyframe onto a frame of the plate",
+            )
+        if frame in written:
+            raise HostError(f"two keyframes are on scene frame {item.frame}", "remove one of them")
+        if item.source == "IMAGE":
+            image = item.image
+            if image is None:
+                raise HostError(f"{where} has no trimap image", "paint a trimap image and pick it for the keyframe")
+            if image.size[0] == 0:
+                raise HostError(f"{where}: the image '{image.name}' has no pixels", "reload or repaint it")
+            if (image.size[0], image.size[1]) != (width, height):
+                raise HostError(
+                    f"{where}: the trimap '{image.name}' is {image.size[0]}x{image.size[1]}, "
+                    f"the plate is {width}x{height}",
+                    "paint the trimap on an image of the plate's size",
+                )
+            grey = painted_trimap(image)
+        else:
+            if item.mask is None:
+                raise HostError(f"{where} has no Mask", "pick the Mask for the keyframe")
+            grey = mask_trimap(item.mask, item.frame, (width, height))
+        path = os.path.join(folder, f"key.{frame:04d}.png")
+        _write_grey_png(path, grey)
+        written[frame] = path
+    return written

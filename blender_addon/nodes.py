@@ -1,0 +1,165 @@
+"""The compositor side: the scene's compositor tree and the tcvom matte group node.
+
+Blender 5.0 changed the compositor API: the scene's tree is ``scene.compositing_node_group``
+(a node group whose Group Output is the result) instead of ``scene.node_tree`` with a
+Composite node, and node settings such as Set Alpha's mode or the Mask node's size became
+inputs. Every version difference lives in this module.
+"""
+
+from __future__ import annotations
+
+import bpy
+
+IS_50 = bpy.app.version >= (5, 0, 0)
+NODE_TAG = "tcvom_matte"  # custom property marking our group node in the scene's tree
+
+
+def scene_tree(scene: bpy.types.Scene) -> bpy.types.NodeTree:
+    """The scene's compositor tree, created (with an output) if the scene has none."""
+    if IS_50:
+        tree = scene.compositing_node_group
+        if tree is None:
+            tree = bpy.data.node_groups.new(f"{scene.name} Compositing", "CompositorNodeTree")
+            scene.compositing_node_group = tree
+        return tree
+    scene.use_nodes = True
+    return scene.node_tree
+
+
+def output_socket(tree: bpy.types.NodeTree) -> bpy.types.NodeSocket:
+    """The socket whose image is the scene's composite: Group Output (5.0) or Composite (4.x)."""
+    if IS_50:
+        if not any(i.in_out == "OUTPUT" and i.item_type == "SOCKET" for i in tree.interface.items_tree):
+            tree.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
+        node = next((n for n in tree.nodes if n.bl_idname == "NodeGroupOutput"), None)
+        if node is None:
+            node = tree.nodes.new("NodeGroupOutput")
+            node.location = (400, 0)
+        return node.inputs[0]
+    node = next((n for n in tree.nodes if n.bl_idname == "CompositorNodeComposite"), None)
+    if node is None:
+        node = tree.nodes.new("CompositorNodeComposite")
+        node.location = (400, 0)
+    return node.inputs["Image"]
+
+
+def set_alpha_apply_mask(node: bpy.types.Node) -> None:
+    """Set Alpha in 'Apply Mask' mode: RGBA times the matte, the premultiplied result the
+    compositor expects."""
+    if "Type" in node.inputs:
+        node.inputs["Type"].default_value = "Apply Mask"
+    else:
+        node.mode = "APPLY"
+
+
+def mask_node_scene_size(node: bpy.types.Node) -> None:
+    """A Mask node rendered at the scene's resolution, with its feather."""
+    if "Size Source" in node.inputs:
+        node.inputs["Size Source"].default_value = "Scene Size"
+        node.inputs["Feather"].default_value = True
+    else:
+        node.size_source = "SCENE"
+        node.use_feather = True
+
+
+def _group_interface(group: bpy.types.NodeTree) -> None:
+    group.interface.clear()
+    group.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
+    group.interface.new_socket("Alpha", in_out="OUTPUT", socket_type="NodeSocketFloat")
+
+
+def build_group(
+    name: str,
+    plate: bpy.types.ID,
+    alpha_image: bpy.types.Image,
+    *,
+    alpha_first: int,
+    alpha_count: int,
+    shift: int,
+    plate_image_frames: tuple[int, int, int] | None = None,
+) -> bpy.types.NodeTree:
+    """(Re)build the node group ``name``: plate -> Set Alpha(matte) -> Image, and Alpha.
+
+    ``plate`` is a MovieClip (read with its own frame settings) or an Image sequence/movie
+    (``plate_image_frames`` = Image node start, offset, duration). The alpha sequence's
+    first file is frame ``alpha_first``; plate frame = scene frame + ``shift``.
+    """
+    group = bpy.data.node_groups.get(name)
+    if group is None or group.bl_idname != "CompositorNodeTree":
+        group = bpy.data.node_groups.new(name, "CompositorNodeTree")
+    group.nodes.clear()
+    _group_interface(group)
+
+    if isinstance(plate, bpy.types.MovieClip):
+        source = group.nodes.new("CompositorNodeMovieClip")
+        source.clip = plate
+    else:
+        source = group.nodes.new("CompositorNodeImage")
+        source.image = plate
+        if plate_image_frames is not None:
+            source.frame_start, source.frame_offset, source.frame_duration = plate_image_frames
+    source.name = source.label = "Plate"
+    source.location = (-400, 100)
+
+    matte = group.nodes.new("CompositorNodeImage")
+    matte.name = matte.label = "tcvom Alpha"
+    matte.image = alpha_image
+    # Image node: file frame = scene frame - start + 1 + offset; we want scene frame + shift.
+    matte.frame_offset = alpha_first - 1
+    matte.frame_start = alpha_first - shift
+    matte.frame_duration = alpha_count
+    matte.location = (-400, -200)
+
+    set_alpha = group.nodes.new("CompositorNodeSetAlpha")
+    set_alpha_apply_mask(set_alpha)
+    set_alpha.location = (-100, 0)
+
+    out = group.nodes.new("NodeGroupOutput")
+    out.location = (150, 0)
+    group.links.new(source.outputs["Image"], set_alpha.inputs["Image"])
+    group.links.new(matte.outputs["Alpha"], set_alpha.inputs["Alpha"])
+    group.links.new(set_alpha.outputs["Image"], out.inputs["Image"])
+    group.links.new(matte.outputs["Alpha"], out.inputs["Alpha"])
+    return group
+
+
+def place_group_node(scene: bpy.types.Scene, group: bpy.types.NodeTree, key: str) -> bpy.types.Node:
+    """The scene's tcvom node for ``key`` (the settings' node name), updated in place if it
+    exists, else added; connected to the composite output when that is free."""
+    tree = scene_tree(scene)
+    node = next((n for n in tree.nodes if n.get(NODE_TAG) == key), None)
+    if node is None:
+        node = tree.nodes.new("CompositorNodeGroup")
+        node[NODE_TAG] = key
+        node.location = (0, 0)
+        node.width = 200
+    node.node_tree = group
+    node.name = node.label = key
+    target = output_socket(tree)
+    if target.is_linked and _is_default_tree(tree, node):
+        # Blender 4.x fills a new compositor with Render Layers -> Composite: not the
+        # artist's comp, so our node takes the output (and no 3D render is needed).
+        for other in [n for n in tree.nodes if n.bl_idname == "CompositorNodeRLayers"]:
+            tree.nodes.remove(other)
+    if not target.is_linked:
+        tree.links.new(node.outputs["Image"], target)
+    return node
+
+
+def _is_default_tree(tree: bpy.types.NodeTree, ours: bpy.types.Node) -> bool:
+    kinds = sorted(n.bl_idname for n in tree.nodes if n != ours)
+    return kinds == ["CompositorNodeComposite", "CompositorNodeRLayers"]
+
+
+def alpha_image(name: str, first_file: str) -> bpy.types.Image:
+    """The Image datablock reading the cached alpha sequence (data, not colour)."""
+    image = bpy.data.images.get(name)
+    if image is None:
+        image = bpy.data.images.load(first_file, check_existing=False)
+        image.name = name
+    else:
+        image.filepath = first_file
+    image.source = "SEQUENCE"
+    image.colorspace_settings.name = "Non-Color"
+    image.reload()
+    return image

@@ -1,0 +1,290 @@
+"""Operators: pull the matte (tcvom out of process), add and remove keyframes.
+
+``tcvom.pull_matte`` runs tcvom as a subprocess through the vendored ``hostclient``:
+invoked from the UI it is modal (a timer polls the worker; progress in the status bar;
+Esc cancels and the worker stops); executed from Python or in background mode it runs
+the same :class:`MatteRun` synchronously. The matte is cached in
+``//tcvom_cache/<key>/`` beside the .blend, the key made from the inputs, so pressing
+again with unchanged inputs only rebuilds the node.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import bpy
+
+from . import inputs, nodes, prefs
+from .hostclient import (
+    HostError,
+    Job,
+    RunSpec,
+    build_run_args,
+    cache_key,
+    collect_alpha,
+    find_executable,
+)
+
+CACHE_DIR = "//tcvom_cache"
+ADDON_CACHE_VERSION = 1  # bump when what the add-on feeds tcvom changes
+
+_active: MatteRun | None = None  # one matte at a time per Blender session
+
+
+def _abs_or_none(path: str) -> str | None:
+    return bpy.path.abspath(path) if path else None
+
+
+class MatteRun:
+    """One press of the button: inputs exported, the cache folder keyed, the worker job.
+
+    Construction prepares everything (and raises HostError with the fix on bad input);
+    :meth:`start`, :meth:`tick`/:meth:`wait`, :meth:`cancel` drive tcvom; :meth:`finish`
+    builds or updates the compositor node.
+    """
+
+    def __init__(self, context: bpy.types.Context) -> None:
+        if not bpy.data.filepath:
+            raise HostError("the .blend file is not saved", "save it first: the matte is cached beside it")
+        scene = context.scene
+        settings = scene.tcvom
+        preferences = prefs.preferences(context)
+        self.command = find_executable((preferences.tcvom_path if preferences else "") or None)
+        self.node_name = settings.node_name or "tcvom Matte"
+        self.plate = inputs.plate_info(settings)
+        cache_root = bpy.path.abspath(CACHE_DIR)
+        os.makedirs(cache_root, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=".staging-", dir=cache_root)
+        try:
+            keys = inputs.export_keyframes(settings, self.plate, staging)
+            spec = RunSpec(
+                plate=self.plate.path,
+                out="",
+                keyframes=keys,
+                method=settings.method,
+                weights=_abs_or_none(settings.weights),
+                matting_weights=_abs_or_none(settings.matting_weights),
+                device=settings.device or "cpu",
+                input_colorspace=settings.input_colorspace or None,
+            )
+            spec.check()
+            self.key = cache_key(spec, extra={"addon_cache": ADDON_CACHE_VERSION})
+            self.out = os.path.join(cache_root, self.key)
+            key_dir = os.path.join(self.out, "keyframes")
+            os.makedirs(self.out, exist_ok=True)
+            if os.path.isdir(key_dir):  # same key: same keyframe content
+                shutil.rmtree(key_dir)
+            os.replace(staging, key_dir)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        spec.keyframes = {f: os.path.join(key_dir, os.path.basename(p)) for f, p in keys.items()}
+        spec.out = self.out
+        self.spec = spec
+        self.job: Job | None = None
+
+    @property
+    def cached(self) -> bool:
+        """Whether every plate frame's alpha is already in the cache folder."""
+        try:
+            collect_alpha(self.out, self.plate.frames)
+        except HostError:
+            return False
+        return True
+
+    def start(self) -> None:
+        self.job = Job(build_run_args(self.command, self.spec), out=self.out).start()
+
+    def tick(self) -> str:
+        """Take the worker's news (never blocks); returns the job state."""
+        assert self.job is not None
+        self.job.poll()
+        return self.job.state
+
+    def wait(self) -> None:
+        assert self.job is not None
+        self.job.wait()
+        self.raise_if_failed()
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+
+    def raise_if_failed(self) -> None:
+        assert self.job is not None
+        if self.job.state == "failed" and self.job.error is not None:
+            raise self.job.error
+        if self.job.state != "done":
+            raise HostError(f"tcvom did not finish ({self.job.state})", "run the matte again")
+
+    def finish(self, context: bpy.types.Context) -> bpy.types.Node:
+        """Build or update the compositor node reading the cached alpha."""
+        files = collect_alpha(self.out, self.plate.frames)
+        first = self.plate.frames[0]
+        alpha = nodes.alpha_image(f"{self.node_name} alpha", bpy.path.relpath(files[first]))
+        group = nodes.build_group(
+            f"{self.node_name} Group",
+            self.plate.datablock,
+            alpha,
+            alpha_first=first,
+            alpha_count=self.plate.frames[-1] - first + 1,
+            shift=self.plate.shift,
+            plate_image_frames=self.plate.image_frames,
+        )
+        node = nodes.place_group_node(context.scene, group, self.node_name)
+        context.scene.tcvom.cache_key = self.key
+        return node
+
+
+def _status(context: bpy.types.Context, area: bpy.types.Area | None, text: str | None) -> None:
+    """Progress in the status bar and the header of the area the button was pressed in."""
+    if context.workspace is not None:
+        context.workspace.status_text_set(text)
+    if area is not None:
+        area.header_text_set(text)
+
+
+class TCVOM_OT_pull_matte(bpy.types.Operator):
+    """Compute a temporally coherent alpha matte with tcvom and show it in the compositor"""
+
+    bl_idname = "tcvom.pull_matte"
+    bl_label = "Pull Matte"
+    bl_options = {"REGISTER"}  # noqa: RUF012 (Blender reads a set)
+
+    _run: MatteRun | None = None
+    _timer = None
+    _area = None
+
+    def _done_report(self, context: bpy.types.Context, run: MatteRun, computed: bool) -> None:
+        what = "computed" if computed else "up to date (cached)"
+        text = f"tcvom matte {what}: {len(run.plate.frames)} frames in {bpy.path.relpath(run.out)}"
+        context.scene.tcvom.status = text
+        self.report({"INFO"}, text)
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        global _active
+        if _active is not None:
+            self.report({"ERROR"}, "a tcvom matte is already being computed (press Esc to cancel it)")
+            return {"CANCELLED"}
+        try:
+            run = MatteRun(context)
+            computed = not run.cached
+            if computed:
+                _active = run
+                run.start()
+                run.wait()
+            run.finish(context)
+        except HostError as exc:
+            context.scene.tcvom.status = str(exc)
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        finally:
+            _active = None
+        self._done_report(context, run, computed)
+        return {"FINISHED"}
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        global _active
+        if bpy.app.background or context.window is None:
+            return self.execute(context)  # no event loop: run synchronously
+        if _active is not None:
+            self.report({"ERROR"}, "a tcvom matte is already being computed (press Esc to cancel it)")
+            return {"CANCELLED"}
+        try:
+            run = MatteRun(context)
+            if run.cached:
+                run.finish(context)
+                self._done_report(context, run, computed=False)
+                return {"FINISHED"}
+            run.start()
+        except HostError as exc:
+            context.scene.tcvom.status = str(exc)
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        _active = self._run = run
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(0.2, window=context.window)
+        wm.progress_begin(0, 100)
+        wm.modal_handler_add(self)
+        self._area = context.area
+        _status(context, self._area, "tcvom: starting... (Esc to cancel)")
+        return {"RUNNING_MODAL"}
+
+    def _end(self, context: bpy.types.Context) -> None:
+        global _active
+        wm = context.window_manager
+        if self._timer is not None:
+            wm.event_timer_remove(self._timer)
+            self._timer = None
+        wm.progress_end()
+        _status(context, self._area, None)
+        _active = None
+
+    def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        run = self._run
+        assert run is not None and run.job is not None
+        if event.type == "ESC":
+            run.cancel()
+            self._end(context)
+            context.scene.tcvom.status = "cancelled: finished frames stay cached, the next run resumes"
+            self.report({"WARNING"}, "tcvom matte cancelled")
+            return {"CANCELLED"}
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        state = run.tick()
+        if state == "running":
+            context.window_manager.progress_update(int(run.job.fraction * 100))
+            _status(context, self._area, run.job.status_text() + " (Esc to cancel)")
+            return {"PASS_THROUGH"}
+        self._end(context)
+        try:
+            run.raise_if_failed()
+            run.finish(context)
+        except HostError as exc:
+            context.scene.tcvom.status = str(exc)
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self._done_report(context, run, computed=True)
+        return {"FINISHED"}
+
+
+class TCVOM_OT_keyframe_add(bpy.types.Operator):
+    """Add a keyframe trimap on the current frame (a new black image of the plate's size to paint)"""
+
+    bl_idname = "tcvom.keyframe_add"
+    bl_label = "Add Keyframe"
+    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 (Blender reads a set)
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        settings = context.scene.tcvom
+        item = settings.keyframes.add()
+        item.frame = context.scene.frame_current
+        settings.keyframe_index = len(settings.keyframes) - 1
+        try:
+            plate = inputs.plate_info(settings)
+        except HostError:
+            return {"FINISHED"}  # no plate yet: the artist picks an image later
+        width, height = plate.size
+        image = bpy.data.images.new(f"trimap {item.frame}", width, height, alpha=False)
+        image.generated_color = (0.0, 0.0, 0.0, 1.0)
+        item.image = image
+        return {"FINISHED"}
+
+
+class TCVOM_OT_keyframe_remove(bpy.types.Operator):
+    """Remove the selected keyframe"""
+
+    bl_idname = "tcvom.keyframe_remove"
+    bl_label = "Remove Keyframe"
+    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 (Blender reads a set)
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        settings = context.scene.tcvom
+        if 0 <= settings.keyframe_index < len(settings.keyframes):
+            settings.keyframes.remove(settings.keyframe_index)
+            settings.keyframe_index = max(0, settings.keyframe_index - 1)
+        return {"FINISHED"}
+
+
+classes = (TCVOM_OT_pull_matte, TCVOM_OT_keyframe_add, TCVOM_OT_keyframe_remove)

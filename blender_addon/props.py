@@ -1,0 +1,79 @@
+"""The settings the artist edits: ``scene.tcvom`` (plate, keyframes, method)."""
+
+# No `from __future__ import annotations`: Blender registers properties from evaluated annotations.
+import bpy
+from bpy.props import (
+    CollectionProperty,
+    EnumProperty,
+    IntProperty,
+    PointerProperty,
+    StringProperty,
+)
+
+
+class TCVOM_PG_keyframe(bpy.types.PropertyGroup):
+    """One keyframe trimap: a painted image or a Mask, on a scene frame."""
+
+    frame: IntProperty(name="Frame", description="Scene frame of this keyframe", default=1)
+    source: EnumProperty(
+        name="Trimap",
+        items=(
+            ("IMAGE", "Image", "An image painted black (background), grey (unknown), white (foreground)"),
+            ("MASK", "Mask", "A Mask: inside is foreground, its feather is the unknown band"),
+        ),
+        default="IMAGE",
+    )
+    image: PointerProperty(name="Image", type=bpy.types.Image)
+    mask: PointerProperty(name="Mask", type=bpy.types.Mask)
+
+
+class TCVOM_PG_settings(bpy.types.PropertyGroup):
+    """What one tcvom matte is made from."""
+
+    source_type: EnumProperty(
+        name="Plate",
+        items=(
+            ("CLIP", "Movie Clip", "The plate is a Movie Clip (movie or image sequence)"),
+            ("IMAGE", "Image", "The plate is an Image datablock holding a sequence or movie"),
+        ),
+        default="CLIP",
+    )
+    clip: PointerProperty(name="Clip", type=bpy.types.MovieClip)
+    image: PointerProperty(name="Image", type=bpy.types.Image)
+    image_start: IntProperty(
+        name="Start Frame", description="Scene frame that shows the image plate's first frame", default=1
+    )
+    keyframes: CollectionProperty(type=TCVOM_PG_keyframe)
+    keyframe_index: IntProperty(default=0)
+    method: EnumProperty(
+        name="Method",
+        items=(
+            ("auto", "Auto", "The networks when their weights are found, else classical"),
+            ("classical", "Classical", "Optical flow + closed-form matting, needs no weights"),
+            ("tcvom", "TCVOM", "The paper's networks (needs weight files)"),
+        ),
+        default="auto",
+    )
+    weights: StringProperty(name="Trimap Weights", subtype="FILE_PATH", description="STM trimap network weights (.pth)")
+    matting_weights: StringProperty(
+        name="Matting Weights", subtype="FILE_PATH", description="GCA+TAM matting weights (.pth)"
+    )
+    device: StringProperty(name="Device", default="cpu", description="torch device: cpu, cuda, cuda:1")
+    input_colorspace: StringProperty(
+        name="Plate Colour Space",
+        description="OpenColorIO name of the plate's colour space; empty: linear for EXR, sRGB otherwise",
+    )
+    node_name: StringProperty(name="Node", default="tcvom Matte", description="Name of the compositor node")
+    cache_key: StringProperty(name="Cache Key", description="Key of the last matte's cache folder")
+    status: StringProperty(name="Status")
+
+
+classes = (TCVOM_PG_keyframe, TCVOM_PG_settings)
+
+
+def register_properties() -> None:
+    bpy.types.Scene.tcvom = PointerProperty(type=TCVOM_PG_settings)
+
+
+def unregister_properties() -> None:
+    del bpy.types.Scene.tcvom

@@ -1,0 +1,68 @@
+"""The tcvom panel, in the compositor's and the Movie Clip editor's sidebar."""
+
+from __future__ import annotations
+
+import bpy
+
+
+class TCVOM_UL_keyframes(bpy.types.UIList):
+    def draw_item(self, context, layout, data, item, icon, active_data, active_propname, index):
+        row = layout.row(align=True)
+        row.prop(item, "frame", text="", emboss=False)
+        row.prop(item, "source", text="")
+        row.prop(item, "image" if item.source == "IMAGE" else "mask", text="")
+
+
+def draw_settings(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
+    settings = context.scene.tcvom
+    col = layout.column()
+    col.prop(settings, "source_type")
+    if settings.source_type == "CLIP":
+        col.template_ID(settings, "clip", open="clip.open")
+    else:
+        col.template_ID(settings, "image", open="image.open")
+        col.prop(settings, "image_start")
+    layout.label(text="Keyframe trimaps")
+    row = layout.row()
+    row.template_list("TCVOM_UL_keyframes", "", settings, "keyframes", settings, "keyframe_index", rows=3)
+    side = row.column(align=True)
+    side.operator("tcvom.keyframe_add", icon="ADD", text="")
+    side.operator("tcvom.keyframe_remove", icon="REMOVE", text="")
+    col = layout.column()
+    col.prop(settings, "method")
+    if settings.method != "classical":
+        col.prop(settings, "weights")
+        col.prop(settings, "matting_weights")
+        col.prop(settings, "device")
+    col.prop(settings, "input_colorspace")
+    col.prop(settings, "node_name")
+    layout.operator("tcvom.pull_matte", icon="NODE_COMPOSITING")
+    if settings.status:
+        layout.label(text=settings.status)
+
+
+class TCVOM_PT_compositor(bpy.types.Panel):
+    bl_label = "tcvom Matte"
+    bl_space_type = "NODE_EDITOR"
+    bl_region_type = "UI"
+    bl_category = "tcvom"
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return getattr(context.space_data, "tree_type", "") == "CompositorNodeTree"
+
+    def draw(self, context: bpy.types.Context) -> None:
+        draw_settings(self.layout, context)
+
+
+class TCVOM_PT_clip(bpy.types.Panel):
+    bl_label = "tcvom Matte"
+    bl_space_type = "CLIP_EDITOR"
+    bl_region_type = "UI"
+    bl_category = "tcvom"
+
+    def draw(self, context: bpy.types.Context) -> None:
+        draw_settings(self.layout, context)
+
+
+classes = (TCVOM_UL_keyframes, TCVOM_PT_compositor, TCVOM_PT_clip)

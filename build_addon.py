@@ -1,0 +1,116 @@
+"""Build the Blender extension zip: ``python build_addon.py`` -> ``dist/tcvom-<version>.zip``.
+
+The zip holds ``blender_addon/`` (manifest at the zip's root, as Blender's
+``extension build`` makes it) plus ``core/hostclient.py`` vendored as
+``hostclient.py``, so the add-on needs no tcvom installed inside Blender. The manifest is
+validated first (the fields and rules of Blender's extension manifest schema 1.0.0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+ADDON = ROOT / "blender_addon"
+VENDORED = {ROOT / "core" / "hostclient.py": "hostclient.py"}
+REQUIRED = (
+    "schema_version",
+    "id",
+    "version",
+    "name",
+    "tagline",
+    "maintainer",
+    "type",
+    "blender_version_min",
+    "license",
+)
+_SEMVER = re.compile(r"^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$")
+_EXCLUDE = ("__pycache__", ".pyc", ".zip")
+_FIXED_TIME = (2024, 1, 1, 0, 0, 0)  # reproducible zips
+
+
+class ManifestError(ValueError):
+    """The manifest breaks a rule of Blender's extension schema."""
+
+
+def validate_manifest(path: Path) -> dict:
+    """Parse and check ``blender_manifest.toml``; returns it, raises ManifestError."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ManifestError(f"{path}: cannot be read as TOML: {exc}") from exc
+    missing = [k for k in REQUIRED if k not in data]
+    if missing:
+        raise ManifestError(f"{path}: missing field(s) {', '.join(missing)}")
+    if data["schema_version"] != "1.0.0":
+        raise ManifestError(f"{path}: schema_version must be 1.0.0, not {data['schema_version']!r}")
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", data["id"]) or data["id"].startswith("_"):
+        raise ManifestError(f"{path}: id {data['id']!r} must be a Python identifier")
+    for key in ("version", "blender_version_min") + (("blender_version_max",) if "blender_version_max" in data else ()):
+        if not _SEMVER.match(str(data[key])):
+            raise ManifestError(f"{path}: {key} {data[key]!r} is not a semantic version (1.2.3)")
+    tagline = data["tagline"]
+    if len(tagline) > 64 or tagline.endswith((".", "!", "?")):
+        raise ManifestError(f"{path}: the tagline must be at most 64 characters and not end in punctuation")
+    if data["type"] not in ("add-on", "theme"):
+        raise ManifestError(f"{path}: type must be add-on or theme")
+    if not data["license"] or not all(str(x).startswith("SPDX:") for x in data["license"]):
+        raise ManifestError(f"{path}: license entries must be SPDX identifiers (SPDX:MIT)")
+    minimum = tuple(int(x) for x in str(data["blender_version_min"]).split(".")[:3])
+    if minimum < (4, 2, 0):
+        raise ManifestError(f"{path}: extensions need blender_version_min 4.2.0 or later")
+    permissions = data.get("permissions", {})
+    if not isinstance(permissions, dict) or any(not isinstance(v, str) or v.endswith(".") for v in permissions.values()):
+        raise ManifestError(f"{path}: each permission needs a reason (a string, no final period)")
+    return data
+
+
+def _files() -> list[tuple[Path, str]]:
+    files = []
+    for path in sorted(ADDON.rglob("*")):
+        rel = path.relative_to(ADDON).as_posix()
+        if path.is_file() and not any(part in rel for part in _EXCLUDE):
+            files.append((path, rel))
+    for source, name in VENDORED.items():
+        if (ADDON / name).exists():
+            raise ManifestError(f"{ADDON / name} would shadow the vendored {source}; remove it")
+        files.append((source, name))
+    return files
+
+
+def build(out_dir: Path = ROOT / "dist") -> Path:
+    """Validate the manifest and write the extension zip; returns its path."""
+    manifest = validate_manifest(ADDON / "blender_manifest.toml")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / f"{manifest['id']}-{manifest['version']}.zip"
+    tmp = target.with_suffix(".zip.tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
+        for source, name in _files():
+            info = zipfile.ZipInfo(name, _FIXED_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, source.read_bytes())
+    tmp.replace(target)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "dist", help="folder for the zip (default dist/)")
+    args = parser.parse_args(argv)
+    try:
+        target = build(args.out)
+    except ManifestError as exc:
+        print(f"build_addon: {exc}", file=sys.stderr)
+        return 2
+    print(target)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

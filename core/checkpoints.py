@@ -1,0 +1,273 @@
+"""Reading network checkpoints and loading them strictly, with errors that say what is wrong.
+
+Network-agnostic: the same functions serve GCA+TAM, the single-image GCA baseline and STM.
+
+- :func:`read_state_dict` reads a ``.pth`` file with ``torch.load(weights_only=True)`` and
+  accepts the three layouts the released files use: a flat state_dict, a
+  ``{"state_dict": ...}`` wrapper and keys with a ``module.`` prefix (DataParallel).
+- :func:`load_into` loads strictly and raises :class:`tcvom.errors.WeightsError` that lists
+  missing keys, unexpected keys and shape differences by name.
+- :func:`identify` tells the network a state_dict belongs to from its key signature
+  (the manifests in ``shared/reference/*.tsv``); :func:`describe` summarises a file for
+  ``tcvom info --weights FILE``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import pickle
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from tcvom.errors import InputError, MissingWeightsError, ReadError, WeightsError
+
+#: Names :func:`identify` returns.
+KINDS: tuple[str, ...] = ("gca_tam", "gca", "stm", "unknown")
+
+# Key signatures from the manifests: a state_dict is of a kind when it holds all of these.
+_GCA_SIGNATURE = (
+    "encoder.conv1.module.weight_bar",
+    "encoder.gca.guidance_conv.weight",
+    "decoder.gca.guidance_conv.weight",
+    "decoder.conv2.weight",
+)
+_TAM_SIGNATURE = (
+    "decoder.fam.query_conv.weight",
+    "decoder.fam.key_conv.weight",
+    "decoder.fam.value_conv.weight",
+)
+_STM_SIGNATURE = (
+    "Encoder_M.conv1_m.weight",
+    "Encoder_Q.conv1.weight",
+    "Decoder.pred2.weight",
+)
+
+_WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")
+_MAX_LISTED = 8
+
+
+def _short_list(names: list[str], limit: int = _MAX_LISTED) -> str:
+    """``a, b, c and 12 more`` so a message stays readable for a wholly wrong file."""
+    if len(names) <= limit:
+        return ", ".join(names)
+    return f"{', '.join(names[:limit])} and {len(names) - limit} more"
+
+
+def strip_prefix(state: Mapping[str, Tensor], prefix: str = "module.") -> dict[str, Tensor]:
+    """Drop ``prefix`` from the keys when every key has it (a DataParallel checkpoint)."""
+    if state and all(key.startswith(prefix) for key in state):
+        return {key[len(prefix):]: value for key, value in state.items()}
+    return dict(state)
+
+
+def normalise_state_dict(obj: Any, *, path: str | Path | None = None) -> dict[str, Tensor]:
+    """A flat ``{name: tensor}`` dict from what ``torch.load`` returned.
+
+    Accepts a flat dict, a ``{"state_dict": ...}`` (or ``model_state_dict`` / ``model``)
+    wrapper and a ``module.`` prefix on every key. Raises :class:`WeightsError` otherwise.
+    """
+    if isinstance(obj, Mapping) and not any(isinstance(v, Tensor) for v in obj.values()):
+        for key in _WRAPPER_KEYS:
+            if isinstance(obj.get(key), Mapping):
+                obj = obj[key]
+                break
+    if not isinstance(obj, Mapping):
+        raise WeightsError(
+            f"expected a state_dict (a dict of tensors), found {type(obj).__name__}",
+            path=path,
+            hint="tcvom reads plain PyTorch state_dict files (.pth)",
+        )
+    tensors = {k: v for k, v in obj.items() if isinstance(v, Tensor)}
+    if not tensors:
+        keys = ", ".join(map(str, list(obj)[:5]))
+        raise WeightsError(
+            f"the file holds no tensors (top-level keys: {keys or 'none'})",
+            path=path,
+            hint="tcvom reads plain PyTorch state_dict files (.pth)",
+        )
+    non_str = [k for k in tensors if not isinstance(k, str)]
+    if non_str:
+        raise WeightsError(f"state_dict keys must be strings, found {non_str[0]!r}", path=path)
+    return strip_prefix(tensors)
+
+
+def read_state_dict(path: str | Path) -> dict[str, Tensor]:
+    """Read a checkpoint file into a flat ``{name: tensor}`` dict on the CPU.
+
+    Uses ``torch.load(weights_only=True)``: no code in the file is ever run.
+
+    Raises:
+        MissingWeightsError: the file does not exist.
+        ReadError: the file is not a readable PyTorch file (truncated, corrupt, not a checkpoint).
+        WeightsError: it is readable but holds no state_dict.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise MissingWeightsError("weight file not found", path=p, hint="check the path, or see 'tcvom weights list'")
+    if p.is_dir():
+        raise InputError("expected a weight file, found a folder", path=p)
+    try:
+        obj = torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        text = str(exc)
+        if "Unsupported global" in text:
+            glob = next((line.strip() for line in text.splitlines() if "Unsupported global" in line), "")
+            raise ReadError(
+                f"the file holds Python objects other than tensors and is not loaded, for safety ({glob[:200]})",
+                path=p,
+                hint="re-save it as a plain state_dict: torch.save(model.state_dict(), path)",
+            ) from exc
+        raise ReadError(
+            "not a readable PyTorch checkpoint (the data cannot be decoded)",
+            path=p,
+            hint="the download may be truncated or corrupt; download it again",
+        ) from exc
+    except Exception as exc:  # the unpickler raises many types on garbage (IndexError, KeyError...)
+        first = str(exc).splitlines()[0][:200] if str(exc) else ""
+        raise ReadError(
+            f"not a readable PyTorch checkpoint ({type(exc).__name__}: {first})",
+            path=p,
+            hint="the download may be truncated or corrupt; download it again",
+        ) from exc
+    return normalise_state_dict(obj, path=p)
+
+
+def compare(model_state: Mapping[str, Tensor], state: Mapping[str, Tensor]) -> tuple[list[str], list[str], list[str]]:
+    """(missing, unexpected, shape differences) of ``state`` against ``model_state``."""
+    missing = [k for k in model_state if k not in state]
+    unexpected = [k for k in state if k not in model_state]
+    shapes = [
+        f"{k} {list(state[k].shape)} (expected {list(model_state[k].shape)})"
+        for k in model_state
+        if k in state and tuple(state[k].shape) != tuple(model_state[k].shape)
+    ]
+    return missing, unexpected, shapes
+
+
+def load_into(
+    model: nn.Module,
+    state: Mapping[str, Tensor],
+    *,
+    what: str,
+    path: str | Path | None = None,
+) -> nn.Module:
+    """Load ``state`` into ``model`` strictly; return the model.
+
+    ``what`` names the network in messages ("GCA+TAM", "STM"). Missing keys, unexpected
+    keys and shape differences are all listed (long lists truncated) in one
+    :class:`WeightsError`, together with what the file looks like (:func:`identify`).
+    """
+    state = strip_prefix(state)
+    missing, unexpected, shapes = compare(model.state_dict(), state)
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing key(s): {_short_list(missing)}")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected key(s): {_short_list(unexpected)}")
+        if shapes:
+            parts.append(f"{len(shapes)} shape difference(s): {_short_list(shapes, 5)}")
+        kind = identify(state)
+        looks = f"; the file looks like {_KIND_NAMES[kind]}" if kind != "unknown" else ""
+        raise WeightsError(
+            f"the weights do not fit the {what} network: {'; '.join(parts)}{looks}",
+            path=path,
+            hint="check that the file is a checkpoint of this network (tcvom info --weights FILE)",
+        )
+    floating = [k for k, v in state.items() if not (v.is_floating_point() or k.endswith("num_batches_tracked"))]
+    if floating:
+        raise WeightsError(f"non-floating tensors where weights are expected: {_short_list(floating)}", path=path)
+    nonfinite = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if nonfinite:
+        raise WeightsError(f"tensors with NaN or infinite values: {_short_list(nonfinite)}", path=path)
+    model.load_state_dict(dict(state), strict=True)
+    return model
+
+
+_KIND_NAMES = {
+    "gca_tam": "GCA+TAM (TCVOM video matting)",
+    "gca": "the single-image GCA matting baseline",
+    "stm": "STM (trimap propagation)",
+    "unknown": "an unknown network",
+}
+
+
+def identify(state: Mapping[str, Tensor]) -> str:
+    """The network a state_dict belongs to: ``"gca_tam"``, ``"gca"``, ``"stm"`` or ``"unknown"``.
+
+    Decided from key signatures of the manifests (a ``module.`` prefix is ignored).
+    """
+    keys = set(strip_prefix(state))
+    if all(k in keys for k in _GCA_SIGNATURE):
+        return "gca_tam" if all(k in keys for k in _TAM_SIGNATURE) else "gca"
+    if all(k in keys for k in _STM_SIGNATURE):
+        return "stm"
+    return "unknown"
+
+
+def kind_name(kind: str) -> str:
+    """A human-readable name for a kind from :func:`identify`."""
+    return _KIND_NAMES.get(kind, kind)
+
+
+def sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _build_model(kind: str) -> nn.Module | None:
+    """The tcvom model for a kind, or None when that network is not (yet) available."""
+    if kind in ("gca_tam", "gca"):
+        from tcvom.models.gca_tam import build_gca
+
+        return build_gca(temporal=kind == "gca_tam")
+    if kind == "stm":
+        try:
+            stm = importlib.import_module("tcvom.models.stm")
+        except ImportError:
+            return None
+        builder = getattr(stm, "build_stm", None) or getattr(stm, "STM", None)
+        return builder() if callable(builder) else None
+    return None
+
+
+def describe(path: str | Path) -> dict[str, Any]:
+    """What a weight file is, for ``tcvom info --weights FILE``.
+
+    Returns ``path``, ``kind`` (see :func:`identify`), ``name``, ``tensors``, ``parameters``
+    (number of values), ``bytes``, ``sha256``, ``loads`` (True/False, or None when tcvom
+    has no model for the kind) and ``problem`` (the load error message, or None).
+    Raises the errors of :func:`read_state_dict` for missing or unreadable files.
+    """
+    p = Path(path)
+    state = read_state_dict(p)
+    kind = identify(state)
+    info: dict[str, Any] = {
+        "path": str(p),
+        "kind": kind,
+        "name": kind_name(kind),
+        "tensors": len(state),
+        "parameters": int(sum(v.numel() for v in state.values())),
+        "bytes": p.stat().st_size,
+        "sha256": sha256(p),
+        "loads": None,
+        "problem": None,
+    }
+    model = _build_model(kind)
+    if model is not None:
+        try:
+            load_into(model, state, what=kind_name(kind), path=p)
+            info["loads"] = True
+        except WeightsError as exc:
+            info["loads"] = False
+            info["problem"] = str(exc)
+    return info

@@ -1,0 +1,502 @@
+"""Driving the ``tcvom`` command line from a host application (Blender, Nuke).
+
+Host adapters cannot import tcvom (their Python has no torch, OpenImageIO...), so they
+run the ``tcvom`` executable of another environment as a subprocess and read its
+``--progress json`` lines. This module holds the logic they share, and nothing else:
+
+- :func:`find_executable`: the ``tcvom`` command of an environment (a path the user set,
+  ``$TCVOM_EXECUTABLE``, or ``tcvom`` on ``PATH``);
+- :class:`RunSpec` and :func:`build_run_args`: the argument list of ``tcvom run``;
+- :class:`Job`: the subprocess (an argument list, never a shell) with background threads
+  reading its output, :meth:`Job.poll` for a host's timer, :meth:`Job.cancel`, and
+  :meth:`Job.wait` for hosts that run synchronously (farm, background mode);
+- :func:`cache_key`: a key from the inputs' content (keyframes), modification time and
+  size (plate frames, weights) and the settings, so a host can cache results;
+- :func:`collect_alpha`: the alpha files of a finished job, checked to be all there.
+
+It uses the standard library only and runs on Python 3.9 (Nuke 13/14), so a host add-on
+can vendor this one file (``build_addon.py`` does) without installing tcvom.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# The exit codes of the tcvom command line (tcvom.errors; repeated so hosts need no tcvom).
+EXIT_OK = 0
+EXIT_UNEXPECTED = 1
+EXIT_BAD_INPUT = 2
+EXIT_MISSING = 3
+
+ENV_EXECUTABLE = "TCVOM_EXECUTABLE"
+# tcvom's atomic writers put this in temporary file names (tcvom.io.atomic.TEMP_MARK).
+TEMP_MARK = ".tcvom-tmp-"
+# Environment variables of the host's own Python that must not leak into tcvom's.
+_HOST_PYTHON_VARS = ("PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP", "PYTHONNOUSERSITE", "PYTHONEXECUTABLE")
+_FRAME_DIGITS = re.compile(r"(\d+)(?!.*\d)")
+
+
+class HostError(Exception):
+    """An error a host shows to the artist: what went wrong and the fix.
+
+    ``exit_code`` is tcvom's (2 bad input, 3 missing weights or package, 1 a bug), or
+    ``None`` for problems found before tcvom ran (no executable...).
+    """
+
+    def __init__(self, message: str, fix: str = "", exit_code: int | None = None) -> None:
+        self.message = message
+        self.fix = fix
+        self.exit_code = exit_code
+        super().__init__(f"{message} ({fix})" if fix else message)
+
+
+def find_executable(preferred: str | None = None) -> list[str]:
+    """The command (argument list prefix) that runs tcvom.
+
+    ``preferred`` may be the ``tcvom`` executable, a Python interpreter of an environment
+    with tcvom installed (run as ``python -m tcvom``) or the environment's folder (a venv
+    or conda env: ``bin/tcvom`` or ``Scripts/tcvom.exe`` inside). Without it,
+    ``$TCVOM_EXECUTABLE`` and then ``tcvom`` on ``PATH`` are used.
+    Raises :class:`HostError` naming what was tried when nothing is found.
+    """
+    tried = []
+    candidates = []
+    if preferred:
+        candidates.append(("the path in the preferences", os.path.expanduser(preferred)))
+    elif os.environ.get(ENV_EXECUTABLE):
+        candidates.append((f"${ENV_EXECUTABLE}", os.path.expanduser(os.environ[ENV_EXECUTABLE])))
+    for origin, path in candidates:
+        command = _command_for(path)
+        if command:
+            return command
+        tried.append(f"{origin} ({path})")
+    if not candidates:
+        found = shutil.which("tcvom")
+        if found:
+            return [found]
+        tried.append("tcvom on PATH")
+    raise HostError(
+        "the tcvom command line was not found: tried " + ", ".join(tried),
+        "install tcvom in a Python environment (pip install tcvom) and set its tcvom "
+        "executable or environment folder in the add-on preferences",
+    )
+
+
+def _command_for(path: str) -> list[str] | None:
+    p = Path(path)
+    if p.is_dir():
+        for sub in ("bin/tcvom", "Scripts/tcvom.exe", "Scripts/tcvom", "tcvom", "tcvom.exe"):
+            if (p / sub).is_file() and os.access(p / sub, os.X_OK):
+                return [str(p / sub)]
+        return None
+    if p.is_file() and os.access(p, os.X_OK):
+        if p.name.lower().startswith("python"):
+            return [str(p), "-m", "tcvom"]
+        return [str(p)]
+    return None
+
+
+@dataclass
+class RunSpec:
+    """The inputs and settings of one ``tcvom run`` (flags 1:1).
+
+    ``keyframes`` maps plate frame numbers to keyframe trimap files (absolute paths);
+    ``plate`` is a sequence pattern (``plate.####.exr``) or a movie file.
+    """
+
+    plate: str
+    out: str
+    keyframes: dict[int, str] = field(default_factory=dict)
+    method: str = "auto"
+    weights: str | None = None
+    matting_weights: str | None = None
+    device: str = "cpu"
+    input_colorspace: str | None = None
+    frames: str | None = None
+    overwrite: bool = False
+
+    def check(self) -> None:
+        """Raise :class:`HostError` for inputs that cannot work (before starting tcvom)."""
+        if not self.keyframes:
+            raise HostError("no keyframe trimaps were given", "add at least one keyframe trimap")
+        for frame, path in sorted(self.keyframes.items()):
+            if not os.path.isfile(path):
+                raise HostError(
+                    f"the keyframe trimap of frame {frame} is missing: {path}",
+                    "paint or re-assign the keyframe trimap, or remove the keyframe",
+                )
+        for what, path in (("trimap weights", self.weights), ("matting weights", self.matting_weights)):
+            if path and not os.path.isfile(path):
+                raise HostError(
+                    f"the {what} file does not exist: {path}",
+                    "download the weights (tcvom weights --help) or choose the classical method",
+                    EXIT_MISSING,
+                )
+
+
+def build_run_args(command: Sequence[str], spec: RunSpec) -> list[str]:
+    """The full argument list of ``tcvom run`` for ``spec``, with ``--progress json``."""
+    args = [*command, "run", "--plate", spec.plate]
+    args += ["--keyframes", *[f"{frame}={path}" for frame, path in sorted(spec.keyframes.items())]]
+    args += ["--out", spec.out, "--method", spec.method, "--device", spec.device]
+    if spec.weights:
+        args += ["--weights", spec.weights]
+    if spec.matting_weights:
+        args += ["--matting-weights", spec.matting_weights]
+    if spec.input_colorspace:
+        args += ["--input-colorspace", spec.input_colorspace]
+    if spec.frames:
+        args += ["--frames", spec.frames]
+    if spec.overwrite:
+        args.append("--overwrite")
+    args += ["--progress", "json"]
+    return args
+
+
+def parse_event(line: str) -> dict[str, Any] | None:
+    """One ``--progress json`` line as a dict, or ``None`` for anything else
+    (a stray print, a blank line)."""
+    text = line.strip()
+    if not text.startswith("{"):
+        return None
+    try:
+        event = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(event, dict) or not isinstance(event.get("event"), str):
+        return None
+    return event
+
+
+def sequence_pattern(path: str) -> str:
+    """A frame file's path as a ``####`` pattern: ``/a/plate.1001.exr`` -> ``/a/plate.####.exr``.
+
+    The last group of digits in the file name is the frame number (as Blender and Nuke
+    read sequences). Raises :class:`HostError` if the name has no digits.
+    """
+    head, name = os.path.split(path)
+    match = _FRAME_DIGITS.search(name)
+    if not match:
+        raise HostError(
+            f"{path} has no frame number in its name",
+            "use an image sequence named like plate.1001.exr, or a movie file",
+        )
+    digits = match.group(1)
+    return os.path.join(head, name[: match.start(1)] + "#" * len(digits) + name[match.end(1) :])
+
+
+def sequence_files(pattern: str) -> list[tuple[int, str]]:
+    """The files of a ``#``-padded sequence pattern on disk, as sorted ``(frame, path)``."""
+    head, name = os.path.split(pattern)
+    match = re.search(r"#+", name)
+    if not match:
+        return [(0, pattern)] if os.path.isfile(pattern) else []
+    regex = re.compile(
+        re.escape(name[: match.start()]) + "(-?\\d{" + str(len(match.group())) + ",})" + re.escape(name[match.end() :]) + "$"
+    )
+    found = []
+    try:
+        entries = os.listdir(head or ".")
+    except OSError:
+        return []
+    for entry in entries:
+        m = regex.match(entry)
+        if m:
+            found.append((int(m.group(1)), os.path.join(head, entry)))
+    return sorted(found)
+
+
+def _stat_token(path: str) -> str:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return f"{path}:missing"
+    return f"{path}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def _content_token(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cache_key(spec: RunSpec, extra: dict[str, Any] | None = None, length: int = 16) -> str:
+    """A hex key that changes when an input or setting of ``spec`` changes.
+
+    Keyframe trimaps count by content (re-exporting an unchanged painting keeps the key);
+    plate frames and weight files by path, size and modification time (hashing a plate is
+    too slow). ``out`` and ``overwrite`` do not count. ``extra`` adds host settings.
+    """
+    parts: dict[str, Any] = {
+        "plate": spec.plate,
+        "keyframes": {str(f): _content_token(p) for f, p in sorted(spec.keyframes.items())},
+        "method": spec.method,
+        "weights": _stat_token(spec.weights) if spec.weights else None,
+        "matting_weights": _stat_token(spec.matting_weights) if spec.matting_weights else None,
+        "device_kind": spec.device.split(":")[0],
+        "input_colorspace": spec.input_colorspace,
+        "frames": spec.frames,
+        "extra": extra or {},
+    }
+    if "#" in os.path.basename(spec.plate):
+        parts["plate_files"] = [_stat_token(p) for _, p in sequence_files(spec.plate)]
+    else:
+        parts["plate_files"] = [_stat_token(spec.plate)]
+    blob = json.dumps(parts, sort_keys=True, default=str).encode("utf-8")
+    return hashlib.sha256(blob).hexdigest()[:length]
+
+
+def alpha_pattern(out: str) -> str:
+    """Where ``tcvom run --out OUT`` writes the alpha matte."""
+    return os.path.join(out, "alpha", "alpha.####.exr")
+
+
+def collect_alpha(out: str, frames: Sequence[int] | None = None) -> dict[int, str]:
+    """The alpha files of a job's output folder, by frame number.
+
+    With ``frames`` every one must be there, else :class:`HostError` names the first
+    missing frame (a host must never show an empty matte in its place).
+    """
+    found = dict(sequence_files(alpha_pattern(out)))
+    if frames is not None:
+        missing = [f for f in frames if f not in found]
+        if missing:
+            raise HostError(
+                f"the alpha of frame {missing[0]} is missing in {os.path.dirname(alpha_pattern(out))} "
+                f"({len(missing)} of {len(frames)} frames missing)",
+                "run the matte again",
+            )
+    return found
+
+
+def remove_temporaries(out: str) -> int:
+    """Delete temporary files a killed tcvom left under ``out``; returns how many."""
+    removed = 0
+    for root, _dirs, files in os.walk(out):
+        for name in files:
+            if TEMP_MARK in name:
+                try:
+                    os.remove(os.path.join(root, name))
+                    removed += 1
+                except OSError:
+                    pass
+    return removed
+
+
+def _child_environment() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _HOST_PYTHON_VARS}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+class Job:
+    """One tcvom subprocess, read by background threads.
+
+    A host starts it, calls :meth:`poll` from its UI timer (never blocks) or :meth:`wait`
+    (blocks), and may :meth:`cancel` it. ``state`` is ``"new"``, ``"running"``, ``"done"``,
+    ``"failed"`` or ``"cancelled"``; ``done``/``total`` count frames of the current stage,
+    ``stage`` names it (``trimaps``, ``matte``); ``result`` is the final ``result`` event;
+    ``error`` a :class:`HostError` when failed.
+    """
+
+    def __init__(self, args: Sequence[str], out: str | None = None) -> None:
+        self.args = list(args)
+        self.out = out
+        self.state = "new"
+        self.stage = ""
+        self.done = 0
+        self.total = 0
+        self.stages_seen: list[str] = []
+        self.messages: list[str] = []
+        self.warnings: list[str] = []
+        self.result: dict[str, Any] | None = None
+        self.error: HostError | None = None
+        self.returncode: int | None = None
+        self._events: queue.Queue = queue.Queue()
+        self._stderr_tail: list[str] = []
+        self._error_event: dict[str, Any] | None = None
+        self._proc: subprocess.Popen | None = None
+        self._threads: list[threading.Thread] = []
+        self._cancelled = False
+
+    def start(self) -> Job:
+        """Start the subprocess; raises :class:`HostError` if it cannot be started."""
+        kwargs: dict[str, Any] = {}
+        if os.name == "nt":
+            kwargs["creationflags"] = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
+        else:
+            kwargs["start_new_session"] = True  # the host's Ctrl-C must not reach it; cancel kills its group
+        try:
+            self._proc = subprocess.Popen(
+                self.args,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=_child_environment(),
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+                bufsize=1,
+                **kwargs,
+            )
+        except OSError as exc:
+            raise HostError(
+                f"tcvom could not be started ({self.args[0]}): {exc}",
+                "check the tcvom executable set in the add-on preferences",
+            ) from exc
+        self.state = "running"
+        for target, name in ((self._read_stdout, "stdout"), (self._read_stderr, "stderr")):
+            thread = threading.Thread(target=target, name=f"tcvom-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def _read_stdout(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        for line in self._proc.stdout:
+            event = parse_event(line)
+            if event is not None:
+                self._events.put(event)
+        self._proc.wait()
+        self._events.put({"event": "_exit", "code": self._proc.returncode})
+
+    def _read_stderr(self) -> None:
+        assert self._proc is not None and self._proc.stderr is not None
+        for line in self._proc.stderr:
+            self._stderr_tail.append(line.rstrip("\n"))
+            del self._stderr_tail[:-40]
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+    @property
+    def fraction(self) -> float:
+        """Overall progress in [0, 1]: ``tcvom run`` has two stages (trimaps, then matte)."""
+        if self.state == "done":
+            return 1.0
+        if not self.total:
+            return 0.0
+        stage_part = min(self.done / self.total, 1.0)
+        stages = 2 if self.stage in ("trimaps", "matte") else 1
+        index = 1 if self.stage == "matte" else 0
+        return (index + stage_part) / stages
+
+    def status_text(self) -> str:
+        """A one-line status for a host's status bar."""
+        if self.state == "running" and self.total:
+            return f"tcvom {self.stage}: {self.done}/{self.total} frames ({self.fraction * 100:.0f}%)"
+        return f"tcvom: {self.state}"
+
+    def poll(self) -> list[dict[str, Any]]:
+        """Apply and return the events that arrived since the last call (never blocks)."""
+        events = []
+        while True:
+            try:
+                event = self._events.get_nowait()
+            except queue.Empty:
+                break
+            self._apply(event)
+            events.append(event)
+        return events
+
+    def _apply(self, event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if kind == "start":
+            self.stage = str(event.get("job", ""))
+            self.stages_seen.append(self.stage)
+            self.total = int(event.get("total") or 0)
+            self.done = 0
+        elif kind == "progress":
+            self.done = int(event.get("done") or 0)
+            self.total = int(event.get("total") or self.total)
+        elif kind == "message":
+            self.messages.append(str(event.get("message", "")))
+        elif kind == "warning":
+            self.warnings.append(str(event.get("message", "")))
+        elif kind == "error":
+            self._error_event = event
+        elif kind == "result":
+            self.result = event
+        elif kind == "_exit":
+            self._finish(int(event["code"]))
+
+    def _finish(self, code: int) -> None:
+        self.returncode = code
+        for thread in self._threads:
+            thread.join(timeout=5)
+        if self._cancelled:
+            self.state = "cancelled"
+            if self.out:
+                remove_temporaries(self.out)
+            return
+        if code == 0 and self.result is not None:
+            self.state = "done"
+            return
+        self.state = "failed"
+        self.error = self._error_from(code)
+
+    def _error_from(self, code: int) -> HostError:
+        if self._error_event is not None:
+            message = str(self._error_event.get("message", ""))
+            code = int(self._error_event.get("exit_code", code))
+        else:
+            tail = [line for line in self._stderr_tail if line.strip()]
+            message = tail[-1] if tail else f"tcvom stopped with exit code {code} and no message"
+        if code == EXIT_MISSING:
+            fix = "install the missing part or weights (see tcvom weights --help), or use the classical method"
+        elif code == EXIT_BAD_INPUT:
+            fix = "fix the input named above and run again"
+        else:
+            fix = "this is a bug in tcvom: please report it with the terminal output"
+        return HostError(f"tcvom failed: {message}", fix, code)
+
+    def cancel(self) -> None:
+        """Stop the worker (its process group on POSIX). tcvom writes every frame under a
+        temporary name first, so no partial frame is left; temporaries are removed."""
+        if self._proc is None or self._proc.poll() is not None:
+            self._cancelled = self._cancelled or self.state == "running"
+            return
+        self._cancelled = True
+        try:
+            if os.name == "nt":
+                self._proc.terminate()
+            else:
+                os.killpg(self._proc.pid, signal.SIGTERM)
+        except (OSError, ProcessLookupError):
+            pass
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self.poll()
+
+    def wait(self, timeout: float | None = None) -> Job:
+        """Block until the job ends (for synchronous hosts); ``poll`` is applied meanwhile.
+
+        Raises ``subprocess.TimeoutExpired`` after ``timeout`` seconds (the job keeps running).
+        """
+        if self._proc is None:
+            raise RuntimeError("the job was not started")
+        self._proc.wait(timeout=timeout)
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self.poll()
+        return self

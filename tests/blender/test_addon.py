@@ -1,0 +1,307 @@
+"""The Blender extension, in real Blender (bpy from PyPI), headless.
+
+The zip is built by ``build_addon.py``, installed and enabled with Blender's own
+extension operator, and drives the real ``tcvom`` command line (``$TCVOM_EXECUTABLE``,
+else ``tcvom`` on PATH) on the bundled example at 96x64, 8 frames.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+bpy = pytest.importorskip("bpy", reason="bpy is not installed here: the Blender tests run in .venv-blender")
+np = pytest.importorskip("numpy")
+
+pytestmark = pytest.mark.blender
+
+REPO = Path(__file__).resolve().parents[2]
+MODULE = "bl_ext.user_default.tcvom"
+FRAMES = list(range(1001, 1009))
+
+
+def _tcvom() -> str:
+    exe = os.environ.get("TCVOM_EXECUTABLE") or shutil.which("tcvom")
+    if not exe or not os.path.isfile(exe):
+        pytest.skip("no tcvom command line: set TCVOM_EXECUTABLE (make test sets it to .venv/bin/tcvom)")
+    return exe
+
+
+def _pixels(path: str | Path) -> np.ndarray:
+    """An image file as float32 H x W x 4 (Blender's bottom-up rows)."""
+    image = bpy.data.images.load(str(path), check_existing=False)
+    try:
+        image.colorspace_settings.name = "Non-Color"
+        w, h = image.size
+        data = np.empty(w * h * 4, dtype=np.float32)
+        image.pixels.foreach_get(data)
+        return data.reshape(h, w, 4)
+    finally:
+        bpy.data.images.remove(image)
+
+
+@pytest.fixture(scope="module")
+def tcvom_exe() -> str:
+    return _tcvom()
+
+
+@pytest.fixture(scope="module")
+def addon(tmp_path_factory: pytest.TempPathFactory, tcvom_exe: str):
+    """The built zip, installed and enabled through Blender's extension operator."""
+    sys.path.insert(0, str(REPO))
+    try:
+        import build_addon
+    finally:
+        sys.path.remove(str(REPO))
+    zip_path = build_addon.build(tmp_path_factory.mktemp("dist"))
+    result = bpy.ops.extensions.package_install_files(
+        filepath=str(zip_path), repo="user_default", enable_on_install=True
+    )
+    assert result == {"FINISHED"}
+    assert MODULE in bpy.context.preferences.addons, "the extension was installed but not enabled"
+    prefs = bpy.context.preferences.addons[MODULE].preferences
+    prefs.tcvom_path = tcvom_exe
+    installed = Path(bpy.utils.user_resource("EXTENSIONS", path="user_default")) / "tcvom"
+    assert (installed / "hostclient.py").is_file(), "hostclient.py was not vendored into the zip"
+    yield importlib.import_module(MODULE)
+    bpy.ops.extensions.package_uninstall(repo_index=_user_repo_index(), pkg_id="tcvom")
+
+
+def _user_repo_index() -> int:
+    repos = bpy.context.preferences.extensions.repos
+    return next(i for i, r in enumerate(repos) if r.module == "user_default")
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory: pytest.TempPathFactory, tcvom_exe: str) -> Path:
+    out = tmp_path_factory.mktemp("example")
+    subprocess.run(
+        [tcvom_exe, "example", "--out", str(out), "--width", "96", "--height", "64", "--frames", "8", "--progress", "none"],
+        check=True,
+        capture_output=True,
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def shot(addon, example: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A saved .blend: the plate as a Movie Clip on scene frames 1001-1008, two painted keyframes."""
+    folder = tmp_path_factory.mktemp("shot")
+    bpy.ops.wm.read_homefile(use_empty=True)
+    scene = bpy.context.scene
+    scene.frame_start, scene.frame_end = FRAMES[0], FRAMES[-1]
+    scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = 96, 64, 100
+    camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))  # Blender 4.x renders need one
+    scene.collection.objects.link(camera)
+    scene.camera = camera
+    clip = bpy.data.movieclips.load(str(example / "plate" / "plate.1001.exr"))
+    clip.frame_start = FRAMES[0]
+    settings = scene.tcvom
+    settings.source_type = "CLIP"
+    settings.clip = clip
+    settings.method = "classical"
+    for frame in (1001, 1008):
+        item = settings.keyframes.add()
+        item.frame = frame
+        item.image = bpy.data.images.load(str(example / "keyframes" / f"key.{frame}.png"))
+    blend = folder / "shot.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+    return blend
+
+
+@pytest.fixture(scope="module")
+def pulled(shot: Path) -> dict:
+    """The first press: computes the matte."""
+    start = time.perf_counter()
+    assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}
+    key = bpy.context.scene.tcvom.cache_key
+    out = shot.parent / "tcvom_cache" / key
+    return {"key": key, "out": out, "seconds": time.perf_counter() - start}
+
+
+def _alpha_files(out: Path) -> dict[int, Path]:
+    return {int(p.name.split(".")[1]): p for p in sorted((out / "alpha").glob("alpha.*.exr"))}
+
+
+def _tcvom_nodes() -> list:
+    tree = bpy.context.scene.compositing_node_group if bpy.app.version >= (5, 0, 0) else bpy.context.scene.node_tree
+    return [n for n in tree.nodes if n.get("tcvom_matte")]
+
+
+def test_cache_matches_a_direct_tcvom_run(pulled: dict, example: Path, tcvom_exe: str, tmp_path: Path) -> None:
+    files = _alpha_files(pulled["out"])
+    assert sorted(files) == FRAMES
+    direct = tmp_path / "direct"
+    keys = [f"{f}={example / 'keyframes' / f'key.{f}.png'}" for f in (1001, 1008)]
+    subprocess.run(
+        [tcvom_exe, "run", "--plate", str(example / "plate" / "plate.####.exr"), "--keyframes", *keys,
+         "--out", str(direct), "--method", "classical", "--progress", "none"],
+        check=True,
+        capture_output=True,
+    )
+    for frame in FRAMES:
+        ours = _pixels(files[frame])[:, :, 3]
+        theirs = _pixels(direct / "alpha" / f"alpha.{frame}.exr")[:, :, 3]
+        assert ours.shape == (64, 96)
+        np.testing.assert_allclose(ours, theirs, atol=1e-3, err_msg=f"frame {frame}")
+    # not a silent empty matte: the example's subject covers part of the frame
+    alpha = _pixels(files[1004])[:, :, 3]
+    assert 0.05 < alpha.mean() < 0.95
+
+
+def test_render_outputs_the_plate_with_the_alpha(pulled: dict, example: Path, tmp_path: Path) -> None:
+    scene = bpy.context.scene
+    nodes = _tcvom_nodes()
+    assert len(nodes) == 1 and nodes[0].outputs["Image"].is_linked
+    scene.frame_set(1003)
+    scene.render.image_settings.file_format = "OPEN_EXR"
+    scene.render.image_settings.color_mode = "RGBA"
+    scene.render.image_settings.color_depth = "32"
+    scene.render.filepath = str(tmp_path / "render.exr")
+    bpy.ops.render.render(write_still=True)
+    rendered = _pixels(tmp_path / "render.exr")
+    cached = _pixels(_alpha_files(pulled["out"])[1003])[:, :, 3]
+    np.testing.assert_allclose(rendered[:, :, 3], cached, atol=1e-3)
+    # Set Alpha 'Apply Mask': premultiplied plate colour where the matte is
+    plate = _pixels(example / "plate" / "plate.1003.exr")
+    inside = cached > 0.5
+    assert inside.any()
+    np.testing.assert_allclose(rendered[inside, :3], plate[inside, :3] * cached[inside, None], atol=2e-3)
+
+
+def test_second_press_with_unchanged_inputs_does_not_recompute(pulled: dict) -> None:
+    files = _alpha_files(pulled["out"])
+    stamps = {f: p.stat().st_mtime_ns for f, p in files.items()}
+    assert bpy.ops.tcvom.pull_matte("INVOKE_DEFAULT") == {"FINISHED"}  # background: runs synchronously
+    settings = bpy.context.scene.tcvom
+    assert settings.cache_key == pulled["key"]
+    assert "cached" in settings.status
+    assert {f: p.stat().st_mtime_ns for f, p in _alpha_files(pulled["out"]).items()} == stamps
+    assert len(_tcvom_nodes()) == 1, "a second press must update the node, not add another"
+
+
+def test_changed_keyframe_recomputes_into_a_new_cache(pulled: dict) -> None:
+    settings = bpy.context.scene.tcvom
+    image = settings.keyframes[1].image
+    original = np.empty(len(image.pixels), dtype=np.float32)
+    image.pixels.foreach_get(original)
+    changed = original.reshape(64, 96, 4).copy()
+    changed[:8, :8, :3] = 1.0  # paint a corner foreground
+    image.pixels.foreach_set(changed.ravel())
+    try:
+        assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}
+        new_key = settings.cache_key
+        assert new_key != pulled["key"]
+        assert sorted(_alpha_files(pulled["out"].parent / new_key)) == FRAMES
+        node = _tcvom_nodes()
+        assert len(node) == 1
+        assert new_key in node[0].node_tree.nodes["tcvom Alpha"].image.filepath
+    finally:
+        image.pixels.foreach_set(original)
+        assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}
+    assert settings.cache_key == pulled["key"], "restoring the painting must find the first cache again"
+
+
+def test_cancel_stops_the_worker_and_leaves_no_partial_frames(pulled: dict, addon) -> None:
+    operators = importlib.import_module(MODULE + ".operators")
+    settings = bpy.context.scene.tcvom
+    # the plate's default colour space named explicitly: same matte, another cache key
+    settings.input_colorspace = "Linear Rec.709 (sRGB)"
+    try:
+        run = operators.MatteRun(bpy.context)
+        assert run.key != pulled["key"] and not run.cached
+        run.start()
+        deadline = time.monotonic() + 120
+        while run.tick() == "running" and not (run.job.stage == "matte" and run.job.done >= 1):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert run.job.state == "running", "the job ended before it could be cancelled"
+        run.cancel()
+        assert run.job.state == "cancelled"
+        assert run.job.returncode is not None, "the worker process is still running"
+        written = _alpha_files(Path(run.out))
+        assert len(written) < len(FRAMES)
+        leftovers = [p.name for p in Path(run.out).rglob("*") if ".tcvom-tmp-" in p.name]
+        assert leftovers == []
+        reference = _alpha_files(pulled["out"])
+        for frame, path in written.items():  # every frame there is whole
+            np.testing.assert_allclose(_pixels(path)[:, :, 3], _pixels(reference[frame])[:, :, 3], atol=1e-3)
+        # the next press resumes: the finished frames are kept, the rest computed
+        stamps = {f: p.stat().st_mtime_ns for f, p in written.items()}
+        run2 = operators.MatteRun(bpy.context)
+        assert run2.out == run.out
+        run2.start()
+        run2.wait()
+        assert run2.job.result["skipped"] >= len(written)
+        assert {f: _alpha_files(Path(run.out))[f].stat().st_mtime_ns for f in written} == stamps
+    finally:
+        settings.input_colorspace = ""
+
+
+def test_errors_reach_the_artist_with_the_fix(pulled: dict, addon) -> None:
+    settings = bpy.context.scene.tcvom
+    prefs = bpy.context.preferences.addons[MODULE].preferences
+    saved = prefs.tcvom_path
+    prefs.tcvom_path = "/nonexistent/tcvom"
+    try:
+        with pytest.raises(RuntimeError, match=r"tcvom command line was not found.*preferences"):
+            bpy.ops.tcvom.pull_matte()
+    finally:
+        prefs.tcvom_path = saved
+
+    wrong = bpy.data.images.new("wrong size", 50, 40)
+    keep = settings.keyframes[0].image
+    settings.keyframes[0].image = wrong
+    try:
+        with pytest.raises(RuntimeError, match=r"50x40, the plate is 96x64.*plate's size"):
+            bpy.ops.tcvom.pull_matte()
+    finally:
+        settings.keyframes[0].image = keep
+
+    settings.keyframes[0].image = None
+    try:
+        with pytest.raises(RuntimeError, match="has no trimap image"):
+            bpy.ops.tcvom.pull_matte()
+    finally:
+        settings.keyframes[0].image = keep
+
+    settings.method = "tcvom"
+    settings.weights = "/nonexistent/stm.pth"
+    try:
+        with pytest.raises(RuntimeError, match=r"trimap weights file does not exist.*download the weights"):
+            bpy.ops.tcvom.pull_matte()
+    finally:
+        settings.method = "classical"
+        settings.weights = ""
+
+    settings.input_colorspace = "no such colour space"  # found wrong by tcvom itself (exit code 2)
+    try:
+        with pytest.raises(RuntimeError, match=r"tcvom failed: .*no such colour space.*fix the input"):
+            bpy.ops.tcvom.pull_matte()
+    finally:
+        settings.input_colorspace = ""
+    assert settings.cache_key == pulled["key"]
+
+
+def test_mask_keyframe_becomes_a_trimap(addon) -> None:
+    inputs = importlib.import_module(MODULE + ".inputs")
+    mask = bpy.data.masks.new("matte mask")
+    spline = mask.layers.new().splines.new()
+    spline.points.add(3)
+    for point, co in zip(spline.points, [(0.3, 0.3), (0.3, 0.7), (0.7, 0.7), (0.7, 0.3)], strict=True):
+        point.co = co
+        point.handle_type = "VECTOR"
+        point.weight = 0.1  # feather width
+    trimap = inputs.mask_trimap(mask, 1001, (96, 64))
+    assert trimap.shape == (64, 96)
+    assert set(np.unique(trimap).tolist()) == {0.0, 0.5, 1.0}
+    assert trimap[32, 48] == 1.0 and trimap[0, 0] == 0.0  # inside, outside
+    assert (trimap == 0.5).sum() > 50  # the feather band
+    bpy.data.masks.remove(mask)

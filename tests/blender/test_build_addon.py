@@ -1,0 +1,46 @@
+"""build_addon.py: manifest validation and the zip's layout (needs no bpy)."""
+
+from __future__ import annotations
+
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+import build_addon  # noqa: E402
+
+sys.path.remove(str(REPO))
+
+
+def test_zip_has_the_manifest_at_its_root_and_vendors_hostclient(tmp_path: Path) -> None:
+    target = build_addon.build(tmp_path)
+    assert target.name == "tcvom-0.1.0.zip"
+    with zipfile.ZipFile(target) as archive:
+        names = set(archive.namelist())
+        assert {"blender_manifest.toml", "__init__.py", "operators.py", "nodes.py", "hostclient.py"} <= names
+        assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+        assert archive.read("hostclient.py") == (REPO / "core" / "hostclient.py").read_bytes()
+    assert build_addon.build(tmp_path).read_bytes() == target.read_bytes(), "the build is reproducible"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda t: t.replace('id = "tcvom"', 'id = "tc-vom"'), "Python identifier"),
+        (lambda t: t.replace('version = "0.1.0"', 'version = "1.0"'), "semantic version"),
+        (lambda t: t.replace('blender_version_min = "4.2.0"', 'blender_version_min = "4.1.0"'), "4.2.0"),
+        (lambda t: t.replace("SPDX:MIT", "MIT"), "SPDX"),
+        (lambda t: t.replace('maintainer = "tcvom developers"\n', ""), "maintainer"),
+        (lambda t: t + "\n[[broken", "TOML"),
+    ],
+)
+def test_manifest_rules(tmp_path: Path, change, message: str) -> None:
+    good = (REPO / "blender_addon" / "blender_manifest.toml").read_text()
+    assert build_addon.validate_manifest(REPO / "blender_addon" / "blender_manifest.toml")["id"] == "tcvom"
+    bad = tmp_path / "blender_manifest.toml"
+    bad.write_text(change(good))
+    with pytest.raises(build_addon.ManifestError, match=message):
+        build_addon.validate_manifest(bad)

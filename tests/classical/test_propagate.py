@@ -1,0 +1,90 @@
+"""The flow propagator: keyframe trimaps carried through a shot with known motion."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from classical_shots import DiscShot
+
+from tcvom.classical.propagate import BandWidth, FlowPropagator, boundary_distance
+from tcvom.errors import FrameSizeError, InputError
+from tcvom.propagation.scheduler import KeyframeSchedule
+from tcvom.trimap import from_alpha
+
+
+def _run(shot: DiscShot, kernel: int, keys: list[int]) -> dict[int, list[np.ndarray]]:
+    keyframes = {k: from_alpha(shot.alpha(k), kernel) for k in keys}
+    schedule = KeyframeSchedule(shot.first, shot.last, keys)
+    out: dict[int, list[np.ndarray]] = {}
+    for pass_ in schedule.passes:
+        for frame, probs in FlowPropagator().run_pass(shot, keyframes, pass_):
+            assert probs.dtype == np.uint8 and probs.shape == (3, shot.height, shot.width)
+            out.setdefault(frame, []).append(probs)
+    return out
+
+
+@pytest.mark.parametrize("dx, dy, pan", [(4.0, 0.0, 0.0), (-3.0, 2.0, 1.5)])
+def test_propagated_trimap_follows_the_motion(dx: float, dy: float, pan: float) -> None:
+    shot = DiscShot(height=96, width=128, frames=8, start=(60.0, 44.0), dx=dx, dy=dy, pan=pan)
+    results = _run(shot, 7, [0])
+    key_count = int((from_alpha(shot.alpha(0), 7) == 128).sum())
+    for frame in range(1, shot.frames):
+        labels = results[frame][0].argmax(axis=0)
+        alpha = shot.alpha(frame)
+        side, _ = boundary_distance(labels)
+        # Mean boundary displacement: area between the estimated and true edges / perimeter.
+        error = (side ^ (alpha >= 0.5)).sum() / (2 * np.pi * shot.radius)
+        assert error < 1.5, f"frame {frame}: boundary off by {error:.2f} px"
+        # Every soft pixel lies in the unknown band; no confident label is wrong.
+        soft = (alpha > 0) & (alpha < 1)
+        assert (labels[soft] == 1).all()
+        assert not ((labels == 2) & (alpha == 0)).any()
+        assert not ((labels == 0) & (alpha == 1)).any()
+        # The band neither collapses nor grows without bound.
+        count = int((labels == 1).sum())
+        assert 0.8 * key_count <= count <= 2.0 * key_count, (frame, count, key_count)
+
+
+def test_disoccluded_pixels_become_unknown() -> None:
+    # Motion (8 px/frame) larger than the band's half-width (3 px): the strip the disc
+    # uncovers lies outside any re-derived band and must come out unknown, not foreground.
+    shot = DiscShot(height=96, width=128, frames=5, start=(40.0, 48.0), dx=8.0, edge=1.0)
+    results = _run(shot, 5, [0])
+    for frame in range(1, shot.frames):
+        labels = results[frame][0].argmax(axis=0)
+        uncovered = (shot.alpha(frame) == 0) & (shot.alpha(frame - 1) == 1)
+        assert uncovered.sum() > 50
+        assert (labels[uncovered] == 1).mean() > 0.9
+        assert not (labels[uncovered] == 2).any()
+
+
+def test_keyframe_is_returned_exactly_and_passes_meet() -> None:
+    shot = DiscShot(height=64, width=96, frames=6, radius=16, start=(30.0, 32.0), dx=3.0)
+    results = _run(shot, 7, [0, 5])
+    key = from_alpha(shot.alpha(0), 7)
+    first = results[0][0]
+    assert ((first.argmax(axis=0) == 1) == (key == 128)).all()
+    assert set(np.unique(first)) <= {0, 255}
+    # Frames between keyframes are reached by the forward and the backward pass.
+    assert all(len(results[f]) == 2 for f in range(1, 5))
+
+
+def test_band_width_is_measured_from_the_keyframe() -> None:
+    shot = DiscShot(height=96, width=128, radius=30, start=(64.0, 48.0))
+    narrow = BandWidth.of_trimap(from_alpha(shot.alpha(0), 5))
+    wide = BandWidth.of_trimap(from_alpha(shot.alpha(0), 21))
+    assert narrow.keep < wide.keep and narrow.ensure < wide.ensure
+    assert 10.0 <= wide.keep <= 18.0  # about half the band (21 + the soft edge) + slack
+    everything = BandWidth.of_trimap(np.full((8, 8), 128, np.uint8))
+    assert everything.keep == np.inf
+
+
+def test_bad_keyframes_are_refused() -> None:
+    shot = DiscShot(height=32, width=48, frames=3, radius=8, start=(20.0, 16.0))
+    pass_ = KeyframeSchedule(0, 2, [0]).passes[0]
+    with pytest.raises(FrameSizeError, match="frame 0"):
+        list(FlowPropagator().run_pass(shot, {0: np.zeros((10, 10), np.uint8)}, pass_))
+    with pytest.raises(InputError, match="0, 128 and 255"):
+        list(FlowPropagator().run_pass(shot, {0: np.full((32, 48), 7, np.uint8)}, pass_))
+    with pytest.raises(InputError, match="no trimap"):
+        list(FlowPropagator().run_pass(shot, {}, pass_))

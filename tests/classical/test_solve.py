@@ -1,0 +1,74 @@
+"""Per-frame alpha: pymatting on tiles around the unknown band."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from classical_shots import DiscShot
+
+from tcvom.classical.solve import AlphaSolver, band_half_width
+from tcvom.errors import FrameSizeError, InputError
+from tcvom.trimap import from_alpha
+
+
+def _smooth_shot() -> DiscShot:
+    # Locally smooth colours: the colour-line model of closed-form matting holds.
+    shot = DiscShot(height=80, width=112, radius=24, start=(56.0, 40.0), edge=3.0)
+    shot._bg = np.clip(shot._bg * 0.3 + np.float32([0.1, 0.3, 0.6]), 0, 1)
+    shot._fg = np.clip(shot._fg * 0.3 + np.float32([0.7, 0.5, 0.1]), 0, 1)
+    return shot
+
+
+def test_alpha_is_close_to_ground_truth_and_exact_where_known() -> None:
+    shot = _smooth_shot()
+    gt = shot.alpha(0)
+    trimap = from_alpha(gt, 9)
+    alpha = AlphaSolver(tile=48)(shot.read(0), trimap)
+    assert alpha.dtype == np.float32 and alpha.shape == gt.shape
+    known = trimap != 128
+    assert (alpha[known] == gt[known]).all()
+    unknown = ~known
+    mae = np.abs(alpha - gt)[unknown].mean()
+    assert mae < 0.03, mae
+    assert np.abs(alpha - gt)[unknown].max() < 0.25
+
+
+def test_tiles_agree_with_one_big_crop() -> None:
+    shot = _smooth_shot()
+    trimap = from_alpha(shot.alpha(0), 9)
+    tiled = AlphaSolver(tile=24, margin=12)(shot.read(0), trimap)
+    whole = AlphaSolver(tile=256)(shot.read(0), trimap)
+    assert np.abs(tiled - whole).mean() < 0.01
+
+
+def test_wide_bands_go_coarse_to_fine() -> None:
+    shot = _smooth_shot()
+    gt = shot.alpha(0)
+    trimap = from_alpha(gt, 31)
+    assert band_half_width(trimap == 128) > 8
+    solver = AlphaSolver(tile=64, coarse_band=8.0)
+    narrowed = solver._narrow(shot.read(0).astype(np.float64), trimap, depth=0)
+    assert (narrowed == 128).sum() < 0.7 * (trimap == 128).sum()
+    # The narrowing only settles pixels, never moves the known ones.
+    assert (narrowed[trimap != 128] == trimap[trimap != 128]).all()
+    alpha = solver(shot.read(0), trimap)
+    assert np.abs(alpha - gt)[trimap == 128].mean() < 0.03
+
+
+def test_one_known_class_gives_its_constant() -> None:
+    image = np.random.default_rng(0).random((20, 24, 3)).astype(np.float32)
+    trimap = np.zeros((20, 24), np.uint8)
+    trimap[5:10, 5:10] = 128
+    alpha = AlphaSolver()(image, trimap)
+    assert (alpha == 0).all()
+    assert (AlphaSolver()(image, np.where(trimap == 128, 128, 255).astype(np.uint8)) == 1).all()
+
+
+def test_bad_inputs_are_refused() -> None:
+    image = np.zeros((10, 12, 3), np.float32)
+    with pytest.raises(FrameSizeError, match="frame 4"):
+        AlphaSolver()(image, np.zeros((10, 10), np.uint8), frame=4)
+    with pytest.raises(InputError, match="unknown everywhere"):
+        AlphaSolver()(image, np.full((10, 12), 128, np.uint8))
+    with pytest.raises(InputError, match="method"):
+        AlphaSolver(method="magic")

@@ -1,0 +1,128 @@
+"""The command line as a user or a farm meets it: jobs, errors and exit codes."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tcvom.cli import main
+from tcvom.io import write_image
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_help_lists_the_jobs() -> None:
+    exe = shutil.which("tcvom", path=str(Path(sys.executable).parent))
+    assert exe is not None, "the tcvom console script is not installed"
+    out = subprocess.run([exe, "--help"], capture_output=True, text=True, check=True).stdout
+    for job in ("run", "trimaps", "matte", "eval", "export", "info", "example", "preview", "weights"):
+        assert job in out
+    assert subprocess.run([exe, "run"], capture_output=True, text=True).returncode == 2  # usage error
+
+
+@pytest.fixture
+def shot(small_example, tmp_path: Path):
+    """A private copy of the small example that a test may break."""
+    copy = tmp_path / "shot"
+    shutil.copytree(small_example.folder, copy)
+    return copy
+
+
+def args_for(shot: Path, out: Path, *extra: str) -> list[str]:
+    return ["trimaps", "--plate", shot / "plate/plate.####.exr", "--keyframes", shot / "keyframes/key.####.png",
+            "--out", out, "--progress", "none", *extra]
+
+
+def test_missing_plate_frame(capsys, shot: Path, tmp_path: Path) -> None:
+    (shot / "plate/plate.1004.exr").unlink()
+    code, _, err = run_cli(capsys, *args_for(shot, tmp_path / "o"))
+    assert code == 2 and "1004" in err and "missing" in err
+
+
+def test_corrupt_plate_frame(capsys, shot: Path, tmp_path: Path) -> None:
+    (shot / "plate/plate.1003.exr").write_bytes(b"\x00" * 100)
+    code, _, err = run_cli(capsys, *args_for(shot, tmp_path / "o", "--method", "classical"))
+    assert code == 2 and "plate.1003.exr" in err and "frame 1003" in err
+
+
+def test_frames_of_different_sizes(capsys, shot: Path, tmp_path: Path) -> None:
+    write_image(shot / "plate/plate.1005.exr", np.zeros((32, 40, 3), np.float32))
+    code, _, err = run_cli(capsys, *args_for(shot, tmp_path / "o", "--method", "classical"))
+    assert code == 2 and "frame 1005" in err and "40x32" in err and "96x64" in err
+
+
+def test_trimap_of_the_wrong_size(capsys, shot: Path, tmp_path: Path) -> None:
+    write_image(shot / "keyframes/key.1008.png", np.zeros((10, 10), np.float32), pixel_type="uint8")
+    code, _, err = run_cli(capsys, *args_for(shot, tmp_path / "o"))
+    assert code == 2 and "key.1008.png" in err and "10x10" in err and "--resize-trimaps" in err
+
+
+def test_keyframe_outside_the_frame_range(capsys, shot: Path, tmp_path: Path) -> None:
+    code, _, err = run_cli(capsys, *args_for(shot, tmp_path / "o", "--frames", "1002-1006"))
+    assert code == 2 and "1001" in err and "outside" in err
+    pair = f"1100={shot / 'keyframes/key.1001.png'}"
+    code, _, err = run_cli(capsys, "trimaps", "--plate", shot / "plate/plate.####.exr", "--keyframes", pair,
+                           "--out", tmp_path / "o2", "--progress", "none")
+    assert code == 2 and "1100" in err
+
+
+def test_output_folder_not_writable(capsys, shot: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    code, _, err = run_cli(capsys, *args_for(shot, blocker / "out"))
+    assert code == 2 and "output folder" in err
+
+
+def test_missing_weights_is_exit_3(capsys, shot: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("TCVOM_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("TCVOM_WEIGHTS", raising=False)
+    code, _, err = run_cli(capsys, *args_for(shot, tmp_path / "o", "--method", "tcvom"))
+    assert code == 3 and "weights" in err
+
+
+def test_missing_weight_file_named_on_the_command_line(capsys, shot: Path, tmp_path: Path) -> None:
+    code, _, err = run_cli(capsys, *args_for(shot, tmp_path / "o", "--method", "tcvom", "--weights",
+                                             tmp_path / "nope.pth"))
+    assert code in (2, 3) and "nope.pth" in err
+
+
+def test_json_progress_and_complete_run(capsys, shot: Path, tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    code, stdout, _ = run_cli(capsys, "run", "--plate", shot / "plate/plate.####.exr", "--trimaps",
+                              shot / "truth/trimap.####.png", "--out", out, "--method", "classical",
+                              "--progress", "json")
+    assert code == 0
+    events = [json.loads(line) for line in stdout.splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "result" and "done" in kinds
+    progress = [e for e in events if e["event"] == "progress"]
+    assert [e["frame"] for e in progress] == list(range(1001, 1009))
+    assert all(e["total"] == 8 and e["fps"] >= 0 for e in progress)
+    assert sorted(p.name for p in (out / "alpha").iterdir()) == [f"alpha.{f}.exr" for f in range(1001, 1009)]
+    # a second run skips finished frames
+    code, stdout, _ = run_cli(capsys, "run", "--plate", shot / "plate/plate.####.exr", "--trimaps",
+                              shot / "truth/trimap.####.png", "--out", out, "--method", "classical",
+                              "--progress", "json")
+    assert code == 0 and json.loads(stdout.splitlines()[-1])["skipped"] == 8
+
+
+def test_json_error_event(capsys, shot: Path, tmp_path: Path) -> None:
+    write_image(shot / "plate/plate.1005.exr", np.zeros((32, 40, 3), np.float32))
+    code, stdout, _ = run_cli(capsys, *args_for(shot, tmp_path / "o", "--method", "classical")[:-2],
+                              "--progress", "json")
+    errors = [json.loads(line) for line in stdout.splitlines() if '"error"' in line]
+    assert code == 2 and errors and errors[-1]["exit_code"] == 2 and "1005" in errors[-1]["message"]
+
+
+def test_info_runs(capsys) -> None:
+    code, out, _ = run_cli(capsys, "info", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["devices"][0] == "cpu" and data["backends"]["torch"]["version"].startswith("2.13")
