@@ -29,6 +29,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+
 from tcvom.data.synthetic import ShotConfig, write_benchmark
 from tcvom.data.vm108 import TRIMAP_KERNELS, Clip, VideoMatting108
 from tcvom.errors import FrameSizeError, InputError, MissingFrameError, OutputError

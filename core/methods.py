@@ -15,6 +15,7 @@ from typing import Any
 from tcvom.errors import InputError, MissingWeightsError
 
 METHODS: tuple[str, ...] = ("auto", "classical", "tcvom")
+BACKENDS: tuple[str, ...] = ("torch", "onnxruntime", "tensorrt")
 WEIGHTS_NOTICE = (
     "no network weights found: using the built-in classical method "
     "(install weights with `tcvom weights add FILE` to use the TCVOM networks)"
@@ -54,8 +55,18 @@ def default_finetune_steps(device: str) -> int:
     return 500 if str(device).startswith("cuda") else 0
 
 
-def make_propagator(method: str, *, weights: str | Path | None = None, device: str = "cpu", **options: Any) -> Any:
+def _check_backend(method: str, backend: str) -> None:
+    if backend not in BACKENDS:
+        raise InputError(f"back-end must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if method == "classical" and backend != "torch":
+        raise InputError(f"the classical method runs no network; --backend {backend} applies to --method tcvom")
+
+
+def make_propagator(
+    method: str, *, weights: str | Path | None = None, device: str = "cpu", backend: str = "torch", **options: Any
+) -> Any:
     """A propagator (see :mod:`tcvom.propagation.ensemble`) for a concrete method."""
+    _check_backend(method, backend)
     if method == "classical":
         from tcvom.classical import FlowPropagator
 
@@ -77,9 +88,17 @@ def make_propagator(method: str, *, weights: str | Path | None = None, device: s
 
 
 def make_session(
-    method: str, frames: Any, trimaps: Any, *, weights: str | Path | None = None, device: str = "cpu", **options: Any
+    method: str,
+    frames: Any,
+    trimaps: Any,
+    *,
+    weights: str | Path | None = None,
+    device: str = "cpu",
+    backend: str = "torch",
+    **options: Any,
 ) -> Any:
     """A matting session (``alpha(frame)``, ``alphas(frames)``) for a concrete method."""
+    _check_backend(method, backend)
     if method == "classical":
         from tcvom.classical import ClassicalSession
 

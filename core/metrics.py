@@ -35,6 +35,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
 from tcvom.errors import FrameSizeError, InputError, ReadError
 
 FLOW_SCALE = 100.0

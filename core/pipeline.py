@@ -67,6 +67,7 @@ def trimaps(
     method: str = "auto",
     weights: str | Path | None = None,
     device: str = "cpu",
+    backend: str = "torch",
     input_colorspace: str | None = None,
     ocio_config: str | None = None,
     resize_trimaps: bool = False,
@@ -107,7 +108,9 @@ def trimaps(
                 options.update(
                     finetune_steps=finetune_steps, mem_every=mem_every, max_memory=max_memory, progress=progress
                 )
-            propagator = methods.make_propagator(concrete, weights=weights, device=device, **options)
+            propagator = methods.make_propagator(
+                concrete, weights=weights, device=device, backend=backend, **options
+            )
             for item in propagate(propagator, source, key_arrays, schedule=schedule, segments=todo):
                 writer.write(item.frame, item.trimap)
                 if prob_writer is not None:
@@ -131,6 +134,7 @@ def matte(
     method: str = "auto",
     weights: str | Path | None = None,
     device: str = "cpu",
+    backend: str = "torch",
     input_colorspace: str | None = None,
     ocio_config: str | None = None,
     resize_trimaps: bool = False,
@@ -168,7 +172,7 @@ def matte(
             bar.advance(len(result.skipped))
         if todo:
             session = methods.make_session(
-                concrete, source, tris, weights=weights, device=device, **(method_options or {})
+                concrete, source, tris, weights=weights, device=device, backend=backend, **(method_options or {})
             )
             for frame, alpha in session.alphas(todo):
                 foreground = None
@@ -198,6 +202,7 @@ def run(
     weights: str | Path | None = None,
     matting_weights: str | Path | None = None,
     device: str = "cpu",
+    backend: str = "torch",
     input_colorspace: str | None = None,
     ocio_config: str | None = None,
     resize_trimaps: bool = False,
@@ -226,6 +231,7 @@ def run(
         frames=frames,
         method=method,
         device=device,
+        backend=backend,
         input_colorspace=input_colorspace,
         ocio_config=ocio_config,
         resize_trimaps=resize_trimaps,

@@ -24,6 +24,7 @@ alpha channel or a single colour.
 from __future__ import annotations
 
 import numpy as np
+
 from tcvom.errors import InputError
 
 BACKGROUND = 0

@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
 from tcvom import metrics
 from tcvom.cli import main as cli_main
 from tcvom.data.synthetic import ShotConfig, write_benchmark

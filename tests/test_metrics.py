@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
 from tcvom import metrics as M
 from tcvom.data.synthetic import encode_flow_png
 from tcvom.errors import FrameSizeError, ReadError

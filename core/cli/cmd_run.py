@@ -41,6 +41,7 @@ def main(args: argparse.Namespace) -> int:
         weights=args.weights,
         matting_weights=args.matting_weights,
         device=args.device,
+        backend=args.backend,
         input_colorspace=args.input_colorspace,
         ocio_config=args.ocio_config,
         resize_trimaps=args.resize_trimaps,

@@ -37,6 +37,7 @@ def main(args: argparse.Namespace) -> int:
         method=args.method,
         weights=args.weights,
         device=args.device,
+        backend=args.backend,
         input_colorspace=args.input_colorspace,
         ocio_config=args.ocio_config,
         resize_trimaps=args.resize_trimaps,

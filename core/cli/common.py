@@ -7,7 +7,7 @@ import logging
 import sys
 
 from tcvom.io.writers import ALPHA_FORMATS, OUTPUT_KINDS
-from tcvom.methods import METHODS
+from tcvom.methods import BACKENDS, METHODS
 from tcvom.progress import PROGRESS_MODES, emit_json
 from tcvom.trimap import TRIMAP_CHANNELS
 
@@ -44,7 +44,10 @@ def add_method(parser: argparse.ArgumentParser, weights_help: str) -> None:
         "--method", choices=METHODS, default="auto", help="classical (no weights) or tcvom (networks); default auto"
     )
     parser.add_argument("--weights", help=weights_help)
-    parser.add_argument("--device", default="cpu", help="torch device for the networks: cpu, cuda, cuda:1")
+    parser.add_argument("--device", default="cpu", help="device for the networks: cpu, cuda, cuda:1")
+    parser.add_argument(
+        "--backend", choices=BACKENDS, default="torch", help="inference back-end for the networks (default torch)"
+    )
 
 
 def add_output(parser: argparse.ArgumentParser) -> None:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
 from tcvom.data.vm108 import TRIMAP_KERNELS
 from tcvom.errors import InputError, OutputError
 from tcvom.progress import Progress, ProgressMode

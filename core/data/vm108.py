@@ -26,6 +26,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
 from tcvom.errors import FrameSizeError, InputError, ReadError
 from tcvom.trimap import from_alpha
 

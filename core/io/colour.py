@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from tcvom.errors import InputError
 
 BUILTIN_CONFIG = "studio-config-latest"

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from tcvom.errors import InputError, OutputError, ReadError
 from tcvom.io.atomic import atomic_output
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import fileseq
+
 from tcvom.errors import InputError, MissingFrameError
 
 PAD_STYLE = fileseq.PAD_STYLE_HASH1

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+
 from tcvom import trimap as trimaps
 from tcvom.errors import FrameSizeError, InputError, MissingFrameError
 from tcvom.io.colour import ColourConverter

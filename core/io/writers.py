@@ -21,6 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 from tcvom.errors import InputError
 from tcvom.io.atomic import ensure_writable_folder
 from tcvom.io.images import write_image

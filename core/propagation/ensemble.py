@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+
 from tcvom.errors import FrameSizeError, InputError
 from tcvom.io.sources import FrameSource
 from tcvom.propagation.scheduler import KeyframeSchedule, Pass, Segment

@@ -9,6 +9,7 @@ from dataclasses import replace
 import cv2
 import numpy as np
 import pytest
+
 from tcvom.data.synthetic import ShotConfig, SyntheticShot, encode_flow_png, write_benchmark
 from tcvom.errors import InputError
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
 from tcvom.data.synthetic import ShotConfig, write_benchmark
 from tcvom.data.vm108 import TRIMAP_KERNELS, VideoMatting108
 from tcvom.errors import FrameSizeError, InputError, ReadError

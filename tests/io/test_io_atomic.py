@@ -53,7 +53,7 @@ def test_a_killed_writer_leaves_only_complete_frames(tmp_path: Path) -> None:
     finals = sorted(tmp_path.glob("big.*.exr"))
     assert len(finals) >= 2
     for path in finals:
-        pixels, info = read_image(path)
+        pixels, _ = read_image(path)
         assert pixels.shape == (1080, 1920, 3), path
     leftovers = [p for p in tmp_path.iterdir() if p not in finals]
     assert all(p.name.startswith(".") and ".tcvom-tmp-" in p.name for p in leftovers)

@@ -3,6 +3,7 @@
 from collections.abc import Iterator, Mapping
 
 import numpy as np
+
 from tcvom.propagation.ensemble import one_hot_probs, propagate
 from tcvom.propagation.scheduler import KeyframeSchedule, Pass
 

@@ -1,4 +1,5 @@
 import pytest
+
 from tcvom.errors import InputError
 from tcvom.propagation import KeyframeSchedule
 
