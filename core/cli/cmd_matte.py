@@ -30,6 +30,7 @@ def main(args: argparse.Namespace) -> int:
         args.trimaps,
         args.out,
         frames=args.frames,
+        shot_range=args.shot_range,
         method=args.method,
         weights=args.weights,
         device=args.device,

@@ -22,11 +22,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     given.add_argument("--trimaps", nargs="+", help="a trimap for every frame instead (skips propagation)")
     parser.add_argument("--out", required=True, help="output folder: trimaps/ and alpha/ are written inside")
     common.add_method(parser, "STM trimap weights (.pth) for --method tcvom")
-    parser.add_argument("--matting-weights", help="GCA+TAM matting weights (.pth) for --method tcvom")
+    parser.add_argument("--matting-weights", type=common.optional, help="GCA+TAM matting weights (.pth) for --method tcvom")
     common.add_stm_options(parser)
     common.add_trimap_options(parser)
     common.add_output(parser)
     common.add_job_control(parser)
+    parser.add_argument(
+        "--executor",
+        choices=pipeline.EXECUTORS,
+        default="local",
+        help="local (this process) or ray (one task per keyframe segment, then per chunk; RAY_ADDRESS or a local Ray)",
+    )
+    parser.add_argument(
+        "--chunk",
+        type=int,
+        help="frames per matte task (default: one task; with --executor ray, the frames shared between the CPUs)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -37,6 +48,7 @@ def main(args: argparse.Namespace) -> int:
         keyframes=args.keyframes,
         trimaps=args.trimaps,
         frames=args.frames,
+        shot_range=args.shot_range,
         method=args.method,
         weights=args.weights,
         matting_weights=args.matting_weights,
@@ -53,6 +65,8 @@ def main(args: argparse.Namespace) -> int:
         max_memory=args.max_memory,
         overwrite=args.overwrite,
         progress=args.progress,
+        executor=args.executor,
+        chunk=args.chunk,
     )
     common.report(result, args.progress)
     return 0

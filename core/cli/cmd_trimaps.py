@@ -20,6 +20,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="keyframe trimaps: a sequence pattern (key.####.png) or frame=path pairs (1001=a.png 1040=b.png)",
     )
     parser.add_argument("--out", required=True, help="output folder (trimap.####.png inside) or a pattern")
+    parser.add_argument(
+        "--segment",
+        type=int,
+        help="only this keyframe segment (0-based; one farm task each, see `tcvom farm plan`)",
+    )
     parser.add_argument("--probabilities", help="also write class probabilities as EXR to this folder or pattern")
     common.add_method(parser, "STM trimap weights (.pth) for --method tcvom")
     common.add_stm_options(parser)
@@ -34,6 +39,8 @@ def main(args: argparse.Namespace) -> int:
         args.keyframes,
         args.out,
         frames=args.frames,
+        shot_range=args.shot_range,
+        segment=args.segment,
         method=args.method,
         weights=args.weights,
         device=args.device,

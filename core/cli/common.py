@@ -12,13 +12,30 @@ from tcvom.progress import PROGRESS_MODES, emit_json
 from tcvom.trimap import TRIMAP_CHANNELS
 
 
+def optional(text: str) -> str | None:
+    """An argparse type: an empty value means "not given" (farm templates pass every flag,
+    some of them empty)."""
+    return text if text.strip() else None
+
+
 def add_plate(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--plate",
         required=True,
         help="the plate: an image sequence (plate.####.exr, plate.%%04d.exr, plate.@.exr) or a movie (mp4, mov)",
     )
-    parser.add_argument("--frames", help="frame range to process, fileseq syntax (1001-1100, 1001-1100x2)")
+    parser.add_argument(
+        "--frames",
+        type=optional,
+        help="frames of the shot to compute and write, fileseq syntax (1001-1100, 1001-1100x2); "
+        "default: the whole shot. A farm task's chunk: neighbours outside it are read, never written",
+    )
+    parser.add_argument(
+        "--shot-range",
+        type=optional,
+        help="the whole shot's frames (default: every plate frame on disk); fixes each frame's neighbours, "
+        "so give every task of a job the same value",
+    )
     parser.add_argument(
         "--input-colorspace",
         help="the plate's colour space (OpenColorIO name: ACEScg, ADX10, 'Linear Rec.709 (sRGB)'...); "
@@ -43,7 +60,7 @@ def add_method(parser: argparse.ArgumentParser, weights_help: str) -> None:
     parser.add_argument(
         "--method", choices=METHODS, default="auto", help="classical (no weights) or tcvom (networks); default auto"
     )
-    parser.add_argument("--weights", help=weights_help)
+    parser.add_argument("--weights", type=optional, help=weights_help)
     parser.add_argument("--device", default="cpu", help="device for the networks: cpu, cuda, cuda:1")
     parser.add_argument(
         "--backend", choices=BACKENDS, default="torch", help="inference back-end for the networks (default torch)"

@@ -1,0 +1,90 @@
+"""Export quirks: the few places where the eager models are not traceable as they stand.
+
+Everything here is applied by :func:`export_mode` to the model being exported, for the
+duration of the export only, and touches no model file:
+
+- GCA block (:class:`tcvom.models.gca_block.GuidedContextualAttention`): the eager
+  ``_attend`` loops over chunks of query rows (a Python loop whose count depends on the
+  frame size, which a trace would freeze), writes the self-mask in place, and rebuilds
+  the features with ``F.fold`` (ONNX ``Col2Im``, opset 18, whose exporter cannot take a
+  dynamic output size and which TensorRT does not parse). :func:`attend_unchunked`
+  computes the same thing in one block, the self-mask as an added diagonal and the fold
+  as a ``conv_transpose2d`` with a constant 0/1 kernel (the overlap-add the reference
+  itself writes). Memory is the reference's ``N x N`` scores (N = H/16 * W/16: 266 MB at
+  1080p, 4.3 GB at 4K in fp32).
+- STM memory read (:func:`tcvom.models.stm.memory_read`): chunking is turned off
+  (``read_chunk = None``) for the same reason: one block, dynamic size.
+
+The parity check of :mod:`tcvom.export.onnx_export` compares the exported graphs with the
+unchanged eager model, so these replacements are checked on every export.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from tcvom.models.gca_block import _NORM_FLOOR, _SELF_MASK, GuidedContextualAttention
+
+
+def _fold_kernel(channels: int, size: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """``(C * size²) x C x size x size`` 0/1 kernel: conv_transpose2d with it = F.fold of
+    ``C x size x size`` patches laid out as F.unfold lays them (channel slowest)."""
+    kernel = torch.zeros(channels, size * size, channels, size, size, dtype=dtype, device=device)
+    for c in range(channels):
+        for i in range(size * size):
+            kernel[c, i, c, i // size, i % size] = 1.0
+    return kernel.reshape(channels * size * size, channels, size, size)
+
+
+def attend_unchunked(self: GuidedContextualAttention, g: Tensor, features: Tensor, mask: Tensor) -> Tensor:
+    """Traceable GCA attention of one sample; same arguments and result as
+    ``GuidedContextualAttention._attend`` (g ``1 x C' x h x w``, features ``1 x C x 2h x 2w``,
+    mask ``1 x 1 x h x w`` in {0, 1}) -> ``1 x C x 2h x 2w``."""
+    _, _, h, w = g.shape
+    channels = features.shape[1]
+    patches = F.unfold(F.pad(g, (1, 1, 1, 1), mode="reflect"), kernel_size=3)[0]
+    keys = patches / patches.square().sum(dim=0).sqrt().clamp_min(_NORM_FLOOR)
+    queries = patches.t()
+    values = F.unfold(F.pad(features, (1, 1, 1, 1), mode="reflect"), kernel_size=4, stride=2)[0].t()
+    touches = F.unfold(F.pad(mask, (1, 1, 1, 1), mode="reflect"), kernel_size=3)[0].mean(dim=0) > 0
+    u = mask.mean()
+    k = 1 - u
+    unknown_scale = torch.clamp(torch.sqrt(u / k), 0.1, 10)
+    known_scale = torch.clamp(torch.sqrt(k / u), 0.1, 10)
+    touches_f = touches.to(g.dtype)
+    scale = unknown_scale * touches_f + known_scale * (1 - touches_f)
+    scores = (queries @ keys) * scale
+    idx = torch.arange(scores.shape[0], device=g.device)
+    self_match = (idx[:, None] == idx[None, :]) & touches[None, :]
+    scores = scores + self_match.to(scores.dtype) * _SELF_MASK
+    attended = torch.softmax(scores, dim=1) @ values  # N x C*16
+    columns = attended.t().reshape(1, channels * 16, h, w)
+    kernel = _fold_kernel(channels, 4, columns.dtype, columns.device)
+    return F.conv_transpose2d(columns, kernel, stride=2, padding=1) / 4.0
+
+
+@contextmanager
+def export_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Apply the export quirks to ``model`` (in place) and undo them on exit."""
+    patched: list[nn.Module] = []
+    chunks: list[tuple[nn.Module, object]] = []
+    try:
+        for module in model.modules():
+            if isinstance(module, GuidedContextualAttention):
+                module._attend = types.MethodType(attend_unchunked, module)  # type: ignore[method-assign]
+                patched.append(module)
+            if hasattr(module, "read_chunk"):
+                chunks.append((module, module.read_chunk))
+                module.read_chunk = None
+        yield model
+    finally:
+        for module in patched:
+            del module._attend
+        for module, chunk in chunks:
+            module.read_chunk = chunk

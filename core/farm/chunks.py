@@ -1,0 +1,70 @@
+"""Frame selections, chunks and the frames a chunk reads around itself.
+
+A farm task works on a *selection* of the shot's frames (``--frames``, fileseq syntax);
+the shot itself (``--shot-range``, default: every plate frame on disk) fixes which frames
+are neighbours, so a chunk reads one frame of pre-roll and post-roll and its first and
+last frames are matted exactly as in a run over the whole shot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tcvom.errors import InputError
+from tcvom.io.sequence import format_range, parse_frame_range
+from tcvom.matting.window import neighbour_window
+
+
+def select_frames(frames: str | Sequence[int] | None, shot: Sequence[int], *, what: str = "--frames") -> list[int]:
+    """The selected frames (sorted); all of ``shot`` without a selection.
+
+    Raises:
+        InputError: a selected frame is not a frame of the shot.
+    """
+    members = list(shot)
+    if frames is None:
+        return members
+    selected = parse_frame_range(frames) if isinstance(frames, str) else sorted({int(f) for f in frames})
+    if not selected:
+        raise InputError(f"the {what} selection holds no frame")
+    inside = set(members)
+    outside = [f for f in selected if f not in inside]
+    if outside:
+        raise InputError(
+            f"{what} {format_range(selected)} reaches beyond the shot {format_range(members)}: "
+            f"frame(s) {format_range(outside)} are not in it",
+            frame=outside[0],
+            hint="choose frames of the plate, or widen --shot-range",
+        )
+    return selected
+
+
+def with_neighbours(selection: Sequence[int], shot: Sequence[int]) -> list[int]:
+    """``selection`` plus the neighbours its frames are matted with (the pre-roll and
+    post-roll of a chunk), as frames of ``shot`` (sorted; mirrored at the shot's ends)."""
+    members = list(shot)
+    index = {f: i for i, f in enumerate(members)}
+    needed: set[int] = set()
+    for frame in selection:
+        if frame not in index:
+            raise InputError(f"frame {frame} is not in the shot {format_range(members)}", frame=frame)
+        needed.update(members[i] for i in neighbour_window(index[frame], 0, len(members) - 1))
+    return sorted(needed)
+
+
+def split(frames: Sequence[int], size: int) -> list[list[int]]:
+    """Contiguous chunks of at most ``size`` frames; a gap in ``frames`` also ends a chunk."""
+    if size < 1:
+        raise InputError(f"the chunk size must be at least 1 frame, not {size}")
+    chunks: list[list[int]] = []
+    for frame in sorted(set(frames)):
+        if chunks and len(chunks[-1]) < size and frame == chunks[-1][-1] + 1:
+            chunks[-1].append(frame)
+        else:
+            chunks.append([frame])
+    return chunks
+
+
+def chunk_ranges(frames: Sequence[int], size: int) -> list[str]:
+    """:func:`split` as fileseq range strings (``1001-1010``), ready for ``--frames``."""
+    return [format_range(c) for c in split(frames, size)]

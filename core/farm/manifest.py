@@ -1,0 +1,148 @@
+"""The job manifest: what settings made the frames of one output sequence.
+
+Each output sequence of a shot (``trimaps/trimap.####.png``, ``alpha/alpha.####.exr``)
+has a JSON manifest beside it (``trimap.tcvom.json``, ``alpha.tcvom.json``). The first
+task to write into the sequence creates it (exclusively, see
+:func:`tcvom.farm.locks.publish_exclusive`); every later task compares its own settings
+with the recorded ones and refuses to run if they differ, so one sequence never mixes
+frames made with different methods, weights, back-ends, inputs or tool versions.
+
+``settings`` are compared; ``info`` (absolute paths, host, time, device) is recorded
+for people and never compared, so the same shot mounted at different paths on different
+farm hosts is still one job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import fileseq
+
+from tcvom import __version__
+from tcvom.errors import InputError
+from tcvom.farm.locks import publish_exclusive, replace_file
+from tcvom.io.sequence import PAD_STYLE
+
+FORMAT = 1
+SUFFIX = ".tcvom.json"
+
+
+class SettingsMismatchError(InputError):
+    """A task's settings differ from those that made the frames already in its output."""
+
+
+def manifest_path(pattern: str | Path) -> Path:
+    """Where the manifest of an output sequence lives: ``alpha.####.exr`` -> ``alpha.tcvom.json``."""
+    text = str(pattern)
+    seq = fileseq.FileSequence(text, pad_style=PAD_STYLE, allow_subframes=False)
+    stem = seq.basename().rstrip("._-") or Path(text).stem
+    return Path(seq.dirname() or ".") / f"{stem}{SUFFIX}"
+
+
+def file_digest(path: str | Path, chunk: int = 1 << 20) -> str:
+    """``sha256:<hex>`` of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return f"sha256:{digest.hexdigest()}"
+
+
+def _jsonable(value: Any) -> Any:
+    """Settings as plain JSON values (paths as strings, tuples as lists, keys as strings)."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return repr(value)
+
+
+@dataclass
+class JobManifest:
+    """``settings`` (compared between tasks) and ``info`` (recorded only)."""
+
+    settings: dict[str, Any]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        data = {"format": FORMAT, "tool": "tcvom", "settings": _jsonable(self.settings), "info": _jsonable(self.info)}
+        return json.dumps(data, indent=2, sort_keys=False) + "\n"
+
+    def differences(self, other: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
+        """``(key, recorded, given)`` for every setting that differs from ``other``."""
+        mine, theirs = _jsonable(self.settings), _jsonable(dict(other))
+        keys = sorted(set(mine) | set(theirs))
+        return [(k, mine.get(k), theirs.get(k)) for k in keys if mine.get(k) != theirs.get(k)]
+
+
+def read_manifest(path: str | Path, *, attempts: int = 20) -> JobManifest:
+    """Read a manifest; retries briefly if another task is still writing it (only possible
+    on file systems without hard links)."""
+    file = Path(path)
+    for attempt in range(attempts):
+        try:
+            data = json.loads(file.read_text(encoding="utf-8"))
+            break
+        except json.JSONDecodeError as exc:
+            if attempt == attempts - 1:
+                raise InputError(
+                    f"the job manifest is not valid JSON ({exc.msg})",
+                    path=file,
+                    hint="delete it if no task is running; it is recreated from the next task's settings",
+                ) from exc
+            time.sleep(0.05)
+    if not isinstance(data, dict) or data.get("tool") != "tcvom" or "settings" not in data:
+        raise InputError("this is not a tcvom job manifest", path=file, hint="delete or move it")
+    return JobManifest(dict(data["settings"]), dict(data.get("info", {})))
+
+
+def default_info() -> dict[str, Any]:
+    """What is worth recording about the task that created a manifest."""
+    return {"host": platform.node(), "pid": os.getpid(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def claim(
+    pattern: str | Path,
+    settings: Mapping[str, Any],
+    *,
+    info: Mapping[str, Any] | None = None,
+    replace: bool = False,
+) -> Path:
+    """Record ``settings`` for the output sequence ``pattern``, or check them against the
+    recorded ones. ``replace=True`` (a task that rewrites the whole shot) replaces a
+    manifest with other settings instead of refusing. Returns the manifest's path.
+
+    Raises:
+        SettingsMismatchError (exit code 2): the sequence was started with other settings.
+    """
+    path = manifest_path(pattern)
+    mine = JobManifest({"version": __version__, **settings}, {**default_info(), **(info or {})})
+    if publish_exclusive(path, mine.to_json()):
+        return path
+    recorded = read_manifest(path)
+    diffs = recorded.differences(mine.settings)
+    if not diffs:
+        return path
+    if replace:
+        replace_file(path, mine.to_json())
+        return path
+    listed = "; ".join(f"{k}: {old!r} recorded, {new!r} now" for k, old, new in diffs[:4])
+    more = f" (and {len(diffs) - 4} more)" if len(diffs) > 4 else ""
+    raise SettingsMismatchError(
+        f"the frames here were made with other settings: {listed}{more}",
+        path=path,
+        hint="give the same settings as the other tasks of this job, write to another --out, "
+        "or rerun the whole shot with --overwrite",
+    )

@@ -1,0 +1,64 @@
+"""The farm tasks of a shot: its keyframe segments (trimap tasks) and frame chunks
+(matte tasks), worked out from file names alone (no image is read)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tcvom.farm.chunks import chunk_ranges, select_frames, with_neighbours
+from tcvom.io import open_frames, open_trimaps
+from tcvom.io.sequence import format_range
+from tcvom.propagation.scheduler import KeyframeSchedule
+
+DEFAULT_CHUNK = 10
+
+
+@dataclass(frozen=True)
+class ShotPlan:
+    """``segments``: ``(index, frames)`` of the keyframe segments a job needs (trimap
+    tasks, ``--segment INDEX``); ``chunks``: ``--frames`` ranges of the matte tasks."""
+
+    shot: str
+    keyframes: str
+    segments: tuple[tuple[int, str], ...]
+    chunks: tuple[str, ...]
+
+    @property
+    def segment_range(self) -> str:
+        """The segment indices as a range (``0-2``), e.g. for a farm's task parameter."""
+        return format_range([i for i, _ in self.segments])
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "shot": self.shot,
+            "keyframes": self.keyframes,
+            "segments": [{"index": i, "frames": f} for i, f in self.segments],
+            "segment_range": self.segment_range,
+            "chunks": list(self.chunks),
+        }
+
+
+def plan_shot(
+    plate: str | Path,
+    keyframes: str | Sequence[str],
+    *,
+    frames: str | Sequence[int] | None = None,
+    shot_range: str | Sequence[int] | None = None,
+    chunk: int = DEFAULT_CHUNK,
+) -> ShotPlan:
+    """The trimap segments and matte chunks that make the ``frames`` of a shot."""
+    selection_spec = shot_range if shot_range is None or isinstance(shot_range, str) else list(shot_range)
+    source = open_frames(plate, selection_spec)
+    shot = list(source.frame_numbers)
+    selection = select_frames(frames, shot)
+    keys = open_trimaps(keyframes, what="keyframe trimap", contiguous=False)
+    schedule = KeyframeSchedule(shot[0], shot[-1], keys.frame_numbers)
+    needed = set(with_neighbours(selection, shot))
+    segments = tuple(
+        (i, format_range(list(s.outputs))) for i, s in enumerate(schedule.segments) if needed.intersection(s.outputs)
+    )
+    return ShotPlan(format_range(shot), format_range(list(schedule.keyframes)), segments,
+                    tuple(chunk_ranges(selection, chunk)))

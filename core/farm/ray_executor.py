@@ -1,0 +1,115 @@
+"""Run a shot on Ray: one task per keyframe segment, then one task per chunk of frames.
+
+For pipelines that schedule with Ray instead of a render farm. The tasks are the same
+calls a farm task makes (:func:`tcvom.pipeline.trimaps` with ``segment=``,
+:func:`tcvom.pipeline.matte` with ``frames=``), so the files are the same as a run in
+one process. Ray connects to ``RAY_ADDRESS`` when set and otherwise starts a local
+instance for the job (an already initialised Ray is used as it is).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+from tcvom.errors import InputError, MissingDependencyError, TcvomError
+from tcvom.farm.chunks import chunk_ranges
+from tcvom.farm.plan import plan_shot
+from tcvom.io.sequence import format_range
+from tcvom.progress import Progress, ProgressMode
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "the ray executor needs Ray", hint="pip install 'ray>=2.9', or use --executor local"
+        ) from exc
+    return ray
+
+
+def _task(stage: str, job: dict[str, Any]) -> Any:
+    """Runs in a Ray worker: one stage call; tcvom errors come back as data, not tracebacks."""
+    from tcvom import pipeline
+
+    function = pipeline.trimaps if stage == "trimaps" else pipeline.matte
+    try:
+        return function(progress="none", **job)
+    except TcvomError as exc:
+        return ("error", type(exc).__module__, type(exc).__qualname__, exc.message, exc.path, exc.frame, exc.hint)
+
+
+def _raise_if_error(value: Any) -> Any:
+    if isinstance(value, tuple) and value and value[0] == "error":
+        import importlib
+
+        _, module, name, message, path, frame, hint = value
+        cls = getattr(importlib.import_module(module), name, InputError)
+        raise cls(message, path=path, frame=frame, hint=hint)
+    return value
+
+
+def _gather(ray: Any, refs: dict[Any, int], stage: str, progress: ProgressMode) -> list[Any]:
+    results = []
+    with Progress(stage, sum(refs.values()), progress) as bar:
+        waiting = list(refs)
+        while waiting:
+            ready, waiting = ray.wait(waiting, num_returns=1)
+            for ref in ready:
+                results.append(_raise_if_error(ray.get(ref)))
+                bar.advance(refs[ref])
+    return results
+
+
+def run_with_ray(
+    trimap_job: dict[str, Any] | None,
+    matte_job: dict[str, Any],
+    selection: list[int],
+    *,
+    chunk: int | None = None,
+    progress: ProgressMode = "bar",
+) -> Any:
+    """Both stages of :func:`tcvom.pipeline.run` as Ray tasks; returns the merged JobResult.
+
+    ``chunk`` frames per matte task (default: the selection shared evenly between the
+    cluster's CPUs).
+    """
+    ray = _ray()
+    started = False
+    if not ray.is_initialized():
+        ray.init(address=os.environ.get("RAY_ADDRESS"), include_dashboard=False, logging_level="ERROR")
+        started = True
+    try:
+        remote = ray.remote(num_cpus=1)(_task)
+        outputs: dict[str, str] = {}
+        if trimap_job is not None:
+            plan = plan_shot(trimap_job["plate"], trimap_job["keyframes"], frames=format_range(selection),
+                             shot_range=trimap_job["shot_range"])
+            refs = {remote.remote("trimaps", {**trimap_job, "segment": index}): len(range_frames(frames))
+                    for index, frames in plan.segments}
+            for done in _gather(ray, refs, "trimaps", progress):
+                outputs.update(done.outputs)
+        if chunk is None:
+            cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+            chunk = max(1, math.ceil(len(selection) / cpus))
+        refs = {remote.remote("matte", {**matte_job, "frames": part}): len(range_frames(part))
+                for part in chunk_ranges(selection, chunk)}
+        results = _gather(ray, refs, "matte", progress)
+    finally:
+        if started:
+            ray.shutdown()
+    merged = results[0]
+    for other in results[1:]:
+        merged.merge(other)
+    merged.written.sort()
+    merged.skipped.sort()
+    merged.outputs.update(outputs)
+    return merged
+
+
+def range_frames(text: str) -> list[int]:
+    from tcvom.io.sequence import parse_frame_range
+
+    return parse_frame_range(text)
