@@ -66,7 +66,7 @@ def test_trimap_of_the_wrong_size(capsys, shot: Path, tmp_path: Path) -> None:
 
 
 def test_keyframe_outside_the_frame_range(capsys, shot: Path, tmp_path: Path) -> None:
-    code, _, err = run_cli(capsys, *args_for(shot, tmp_path / "o", "--frames", "1002-1006"))
+    code, _, err = run_cli(capsys, *args_for(shot, tmp_path / "o", "--shot-range", "1002-1006"))
     assert code == 2 and "1001" in err and "outside" in err
     pair = f"1100={shot / 'keyframes/key.1001.png'}"
     code, _, err = run_cli(capsys, "trimaps", "--plate", shot / "plate/plate.####.exr", "--keyframes", pair,

@@ -28,6 +28,7 @@ COMMANDS: tuple[str, ...] = (
     "weights",
     "example",
     "preview",
+    "farm",
 )
 
 

@@ -45,6 +45,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-plots", dest="plots", action="store_false", help="write no PNG plots")
     parser.add_argument("--worst", type=int, default=3, help="worst frames per clip in the image strips (default 3)")
+    tri = parser.add_argument_group("trimap propagation (tcvom.evaluate_trimaps: mIoU per class, paper Table 4)")
+    tri.add_argument(
+        "--propagate",
+        choices=("auto", "classical", "tcvom"),
+        help="propagate ground-truth keyframe trimaps with this method and score mIoU (instead of mattes)",
+    )
+    tri.add_argument(
+        "--keyframes", type=int, nargs="+", default=[1, 2, 3], help="keyframe counts to score (default 1 2 3)"
+    )
+    tri.add_argument("--stm-weights", help="STM trimap weights (.pth) for --propagate tcvom")
     syn = parser.add_argument_group("synthetic benchmark (tcvom.evaluate.make_synthetic)")
     syn.add_argument("--make-synthetic", metavar="DIR", help="write a synthetic benchmark to DIR (and score on it if asked)")
     syn.add_argument("--synthetic-clips", type=int, default=3, help="number of clips (default 3)")
@@ -73,15 +83,36 @@ def main(args: argparse.Namespace) -> int:
             emit_json("result", job="eval", synthetic=str(args.make_synthetic), clips=names)
         else:
             print(f"tcvom eval: wrote {len(names)} synthetic clip(s) to {args.make_synthetic}", file=sys.stderr)
-        if args.predictions is None and args.method is None:
+        if args.predictions is None and args.method is None and args.propagate is None:
             return 0
         data = data or args.make_synthetic
     if data is None:
         raise InputError("give the dataset with --data (or write one with --make-synthetic DIR)")
     if args.out is None:
         raise InputError("give an output folder with --out")
+    if args.propagate is not None:
+        from tcvom.evaluate_trimaps import evaluate_trimaps
+
+        trimap_report = evaluate_trimaps(
+            data,
+            args.out,
+            method=args.propagate,
+            weights=args.stm_weights,
+            device=args.device,
+            keyframes=args.keyframes,
+            widths=args.widths,
+            clips=args.clips,
+            split=args.split,
+            progress=args.progress,
+        )
+        if args.progress == "json":
+            emit_json("result", job="eval", trimap_summary=trimap_report.summary)
+        else:
+            print(trimap_report.table())
+        if args.predictions is None and args.method is None:
+            return 0
     if args.predictions is None and args.method is None:
-        raise InputError("give --predictions FOLDER to score, or --method to run and score")
+        raise InputError("give --predictions FOLDER to score, --method to run and score, or --propagate")
     report = evaluate.evaluate(
         data,
         args.out,

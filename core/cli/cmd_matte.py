@@ -13,6 +13,7 @@ HELP = "pull an alpha matte for every frame from a trimap for every frame"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     common.add_plate(parser)
+    common.add_shot_range(parser)
     parser.add_argument(
         "--trimaps", required=True, nargs="+", help="a trimap for every frame: a sequence pattern or frame=path pairs"
     )

@@ -13,6 +13,7 @@ HELP = "the whole job: keyframe trimaps in, trimaps and an alpha matte for every
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     common.add_plate(parser)
+    common.add_shot_range(parser)
     given = parser.add_mutually_exclusive_group(required=True)
     given.add_argument(
         "--keyframes",

@@ -13,6 +13,7 @@ HELP = "propagate a few keyframe trimaps to every frame of the plate"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     common.add_plate(parser)
+    common.add_shot_range(parser)
     parser.add_argument(
         "--keyframes",
         required=True,

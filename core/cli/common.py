@@ -27,14 +27,7 @@ def add_plate(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--frames",
         type=optional,
-        help="frames of the shot to compute and write, fileseq syntax (1001-1100, 1001-1100x2); "
-        "default: the whole shot. A farm task's chunk: neighbours outside it are read, never written",
-    )
-    parser.add_argument(
-        "--shot-range",
-        type=optional,
-        help="the whole shot's frames (default: every plate frame on disk); fixes each frame's neighbours, "
-        "so give every task of a job the same value",
+        help="frames to process, fileseq syntax (1001-1100, 1001-1100x2); default: the whole shot",
     )
     parser.add_argument(
         "--input-colorspace",
@@ -42,6 +35,17 @@ def add_plate(parser: argparse.ArgumentParser) -> None:
         "default: scene-linear Rec.709 for float files, sRGB for integer files and movies",
     )
     parser.add_argument("--ocio-config", help="an OpenColorIO config file or built-in config name")
+
+
+def add_shot_range(parser: argparse.ArgumentParser) -> None:
+    """``--shot-range``: for jobs whose ``--frames`` is a farm task's part of a longer shot."""
+    parser.add_argument(
+        "--shot-range",
+        type=optional,
+        help="the whole shot's frames (default: every plate frame on disk). --frames then selects the frames "
+        "to compute and write; neighbours outside it are read, never written. Give every task of a job the "
+        "same shot",
+    )
 
 
 def add_trimap_options(parser: argparse.ArgumentParser) -> None:

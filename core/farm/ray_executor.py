@@ -16,7 +16,7 @@ from typing import Any
 from tcvom.errors import InputError, MissingDependencyError, TcvomError
 from tcvom.farm.chunks import chunk_ranges
 from tcvom.farm.plan import plan_shot
-from tcvom.io.sequence import format_range
+from tcvom.io.sequence import format_range, parse_frame_range
 from tcvom.progress import Progress, ProgressMode
 
 
@@ -87,14 +87,14 @@ def run_with_ray(
         if trimap_job is not None:
             plan = plan_shot(trimap_job["plate"], trimap_job["keyframes"], frames=format_range(selection),
                              shot_range=trimap_job["shot_range"])
-            refs = {remote.remote("trimaps", {**trimap_job, "segment": index}): len(range_frames(frames))
+            refs = {remote.remote("trimaps", {**trimap_job, "segment": index}): len(parse_frame_range(frames))
                     for index, frames in plan.segments}
             for done in _gather(ray, refs, "trimaps", progress):
                 outputs.update(done.outputs)
         if chunk is None:
             cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
             chunk = max(1, math.ceil(len(selection) / cpus))
-        refs = {remote.remote("matte", {**matte_job, "frames": part}): len(range_frames(part))
+        refs = {remote.remote("matte", {**matte_job, "frames": part}): len(parse_frame_range(part))
                 for part in chunk_ranges(selection, chunk)}
         results = _gather(ray, refs, "matte", progress)
     finally:
@@ -107,9 +107,3 @@ def run_with_ray(
     merged.skipped.sort()
     merged.outputs.update(outputs)
     return merged
-
-
-def range_frames(text: str) -> list[int]:
-    from tcvom.io.sequence import parse_frame_range
-
-    return parse_frame_range(text)
