@@ -1,7 +1,8 @@
 """The job manifest: what settings made the frames of one output sequence.
 
 Each output sequence of a shot (``trimaps/trimap.####.png``, ``alpha/alpha.####.exr``)
-has a JSON manifest beside it (``trimap.tcvom.json``, ``alpha.tcvom.json``). The first
+has a JSON manifest beside it, hidden so it does not clutter a compositor's file browser
+(``.trimap.tcvom.json``, ``.alpha.tcvom.json``). The first
 task to write into the sequence creates it (exclusively, see
 :func:`tcvom.farm.locks.publish_exclusive`); every later task compares its own settings
 with the recorded ones and refuses to run if they differ, so one sequence never mixes
@@ -40,11 +41,11 @@ class SettingsMismatchError(InputError):
 
 
 def manifest_path(pattern: str | Path) -> Path:
-    """Where the manifest of an output sequence lives: ``alpha.####.exr`` -> ``alpha.tcvom.json``."""
+    """Where the manifest of an output sequence lives: ``alpha.####.exr`` -> ``.alpha.tcvom.json``."""
     text = str(pattern)
     seq = fileseq.FileSequence(text, pad_style=PAD_STYLE, allow_subframes=False)
     stem = seq.basename().rstrip("._-") or Path(text).stem
-    return Path(seq.dirname() or ".") / f"{stem}{SUFFIX}"
+    return Path(seq.dirname() or ".") / f".{stem}{SUFFIX}"
 
 
 def file_digest(path: str | Path, chunk: int = 1 << 20) -> str:
