@@ -60,6 +60,10 @@ def _check_backend(method: str, backend: str) -> None:
         raise InputError(f"back-end must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if method == "classical" and backend != "torch":
         raise InputError(f"the classical method runs no network; --backend {backend} applies to --method tcvom")
+    if method == "tcvom":
+        from tcvom.engines import require
+
+        require(backend)  # MissingDependencyError (exit 3) naming the extra
 
 
 def make_propagator(
@@ -82,8 +86,18 @@ def make_propagator(
                 hint="pass --weights FILE, set TCVOM_WEIGHTS, or run `tcvom weights add FILE`",
             )
         if options.get("finetune_steps") is None:
-            options["finetune_steps"] = default_finetune_steps(device)
-        return StmPropagator(load_stm_model(path, device=device), device=device, **options)
+            options["finetune_steps"] = default_finetune_steps(device) if backend == "torch" else 0
+        engine_options = options.pop("engine_options", None) or {}
+        export_dir = options.pop("export_dir", None)
+        model = load_stm_model(path, device=device if backend == "torch" else "cpu")
+        if backend == "torch":
+            return StmPropagator(model, device=device, **options)
+        from tcvom.checkpoints import sha256
+        from tcvom.engines import open_engine
+
+        engine = open_engine(backend, model, device=device, weights_sha256=sha256(path), export_dir=export_dir,
+                             **engine_options)
+        return StmPropagator(model, device="cpu", engine=engine, **options)
     raise InputError(f"unknown method {method!r}")
 
 
@@ -112,5 +126,5 @@ def make_session(
                 "the tcvom method needs GCA+TAM matting weights",
                 hint="pass --weights FILE, set TCVOM_WEIGHTS, or run `tcvom weights add FILE`",
             )
-        return build_session(frames, trimaps, path, device=device, **options)
+        return build_session(frames, trimaps, path, device=device, backend=backend, **options)
     raise InputError(f"unknown method {method!r}")

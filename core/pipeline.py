@@ -66,6 +66,16 @@ class JobResult:
         self.outputs.update(other.outputs)
 
 
+def _engine_options(concrete: str, backend: str, export_dir: str | Path | None, precision: str) -> dict[str, Any]:
+    """Keyword arguments that pick and configure a non-torch engine for the networks."""
+    if concrete != "tcvom" or backend == "torch":
+        return {}
+    options: dict[str, Any] = {"export_dir": None if export_dir is None else str(export_dir)}
+    if backend == "tensorrt":
+        options["engine_options"] = {"precision": precision}
+    return options
+
+
 def _open_plate(plate: str | Path, shot_range: FrameSelection, input_colorspace: str | None,
                 ocio_config: str | None) -> Any:
     selection = shot_range if shot_range is None or isinstance(shot_range, str) else list(shot_range)
@@ -139,6 +149,8 @@ def trimaps(
     weights: str | Path | None = None,
     device: str = "cpu",
     backend: str = "torch",
+    export_dir: str | Path | None = None,
+    precision: str = "fp16",
     input_colorspace: str | None = None,
     ocio_config: str | None = None,
     resize_trimaps: bool = False,
@@ -186,6 +198,7 @@ def trimaps(
         if concrete == "tcvom":
             steps = finetune_steps if finetune_steps is not None else methods.default_finetune_steps(device)
             options.update(finetune_steps=steps, mem_every=mem_every, max_memory=max_memory)
+        options.update(_engine_options(concrete, backend, export_dir, precision))
         manifest.claim(
             writer.pattern,
             {
@@ -284,6 +297,8 @@ def matte(
     weights: str | Path | None = None,
     device: str = "cpu",
     backend: str = "torch",
+    export_dir: str | Path | None = None,
+    precision: str = "fp16",
     input_colorspace: str | None = None,
     ocio_config: str | None = None,
     resize_trimaps: bool = False,
@@ -354,8 +369,9 @@ def matte(
                 yield frame
 
         if todo:
+            options = {**(method_options or {}), **_engine_options(concrete, backend, export_dir, precision)}
             session = methods.make_session(
-                concrete, source, tris, weights=weights, device=device, backend=backend, **(method_options or {})
+                concrete, source, tris, weights=weights, device=device, backend=backend, **options
             )
             for frame, alpha in session.alphas(still_to_do()):
                 foreground = None
@@ -387,6 +403,8 @@ def run(
     matting_weights: str | Path | None = None,
     device: str = "cpu",
     backend: str = "torch",
+    export_dir: str | Path | None = None,
+    precision: str = "fp16",
     input_colorspace: str | None = None,
     ocio_config: str | None = None,
     resize_trimaps: bool = False,
@@ -430,6 +448,8 @@ def run(
         method=method,
         device=device,
         backend=backend,
+        export_dir=export_dir,
+        precision=precision,
         input_colorspace=input_colorspace,
         ocio_config=ocio_config,
         resize_trimaps=resize_trimaps,

@@ -39,11 +39,14 @@ class FlowEstimator:
     ``preset`` is one of ``ultrafast``, ``fast``, ``medium`` (OpenCV's DIS presets).
     ``max_side`` caps the longer side of the images the flow is computed on: larger frames
     are downscaled (area filter) first and the flow is upscaled back, which keeps 1080p
-    and 4K plates fast; ``None`` computes at full resolution.
+    and 4K plates fast; ``None`` computes at full resolution. The default (480) is a
+    quarter of 1080p: on the synthetic shots its endpoint error is no worse than at 960
+    (DIS's coarse-to-fine search loses nothing a trimap band needs) at a quarter of the
+    cost.
     """
 
     preset: str = "medium"
-    max_side: int | None = 960
+    max_side: int | None = 480
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:

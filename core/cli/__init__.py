@@ -28,7 +28,9 @@ COMMANDS: tuple[str, ...] = (
     "weights",
     "example",
     "preview",
+    "train",
     "farm",
+    "nuke",
 )
 
 

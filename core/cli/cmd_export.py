@@ -1,26 +1,45 @@
-"""``tcvom export``: ONNX graphs of the networks' cached split, for the other back-ends."""
+"""``tcvom export``: ONNX graphs of the networks' cached split, for the other back-ends.
+
+A thin shell over :func:`tcvom.export.export_weights`; each flag is one keyword argument.
+"""
 
 from __future__ import annotations
 
 import argparse
-
-from tcvom.errors import TcvomError
+import json
+import sys
 
 NAME = "export"
-HELP = "export the networks to ONNX for ONNX Runtime and TensorRT (not available yet)"
+HELP = "export the networks to ONNX (with a parity check against PyTorch) for ONNX Runtime and TensorRT"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--weights", required=True, nargs="+", help="weight files to export")
-    parser.add_argument("--out", required=True, help="output folder")
-
-
-class NotAvailable(TcvomError):
-    exit_code = 1
+    parser.add_argument("--weights", required=True, nargs="+",
+                        help="weight files to export (GCA+TAM, GCA and/or STM, detected from their keys)")
+    parser.add_argument("--out", required=True, help="output folder (<network>.json + one .onnx per graph)")
+    parser.add_argument("--opset", type=int, default=None, help="ONNX opset, 17 or newer (default: 17)")
+    parser.add_argument("--tolerance", type=float, default=None,
+                        help="largest ONNX Runtime vs PyTorch difference accepted (default: 1e-4)")
+    parser.add_argument("--no-parity", action="store_true", help="skip the ONNX Runtime parity check")
+    parser.add_argument("--json", action="store_true", help="print one JSON line per exported network")
 
 
 def main(args: argparse.Namespace) -> int:
-    raise NotAvailable(
-        "ONNX export is not part of this version yet",
-        hint="the torch back-end runs the networks directly: tcvom run --method tcvom",
-    )
+    from tcvom.export import OPSET, TOLERANCE, export_weights
+
+    for weights in args.weights:
+        manifest = export_weights(
+            weights,
+            args.out,
+            opset=OPSET if args.opset is None else args.opset,
+            parity=not args.no_parity,
+            tolerance=TOLERANCE if args.tolerance is None else args.tolerance,
+            progress=None if args.json else (lambda line: print(line, file=sys.stderr)),
+        )
+        parity = manifest.data.get("parity", {}).get("max_abs_diff", {})
+        if args.json:
+            print(json.dumps({"manifest": str(manifest.path), "network": manifest.network, "parity": parity}))
+        else:
+            worst = f", parity max |diff| {max(parity.values()):.2g}" if parity else ""
+            print(f"{manifest.network}: {manifest.path} ({len(manifest.graphs)} graphs{worst})")
+    return 0

@@ -36,6 +36,8 @@ def main(args: argparse.Namespace) -> int:
         weights=args.weights,
         device=args.device,
         backend=args.backend,
+        export_dir=args.export_dir or None,
+        precision=args.precision,
         input_colorspace=args.input_colorspace,
         ocio_config=args.ocio_config,
         resize_trimaps=args.resize_trimaps,

@@ -69,6 +69,13 @@ def add_method(parser: argparse.ArgumentParser, weights_help: str) -> None:
     parser.add_argument(
         "--backend", choices=BACKENDS, default="torch", help="inference back-end for the networks (default torch)"
     )
+    parser.add_argument(
+        "--export-dir", help="ONNX graphs from `tcvom export` for --backend onnxruntime/tensorrt (default: exported "
+        "once per weight file into the user cache folder)"
+    )
+    parser.add_argument(
+        "--precision", choices=("fp16", "fp32"), default="fp16", help="TensorRT engine precision (default fp16)"
+    )
 
 
 def add_output(parser: argparse.ArgumentParser) -> None:

@@ -9,9 +9,12 @@ duration of the export only, and touches no model file:
   the features with ``F.fold`` (ONNX ``Col2Im``, opset 18, whose exporter cannot take a
   dynamic output size and which TensorRT does not parse). :func:`attend_unchunked`
   computes the same thing in one block, the self-mask as an added diagonal and the fold
-  as a ``conv_transpose2d`` with a constant 0/1 kernel (the overlap-add the reference
+  as a grouped ``conv_transpose2d`` with a constant 0/1 kernel (the overlap-add the reference
   itself writes). Memory is the reference's ``N x N`` scores (N = H/16 * W/16: 266 MB at
   1080p, 4.3 GB at 4K in fp32).
+- Spectral norm (:class:`tcvom.models.spectral_norm.SpectralNorm`): in eval mode the
+  weight ``weight_bar / (u · W v)`` is a constant; it is computed once and exported as a
+  plain weight (constant folding would otherwise store ``weight_bar`` twice).
 - STM memory read (:func:`tcvom.models.stm.memory_read`): chunking is turned off
   (``read_chunk = None``) for the same reason: one block, dynamic size.
 
@@ -30,16 +33,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tcvom.models.gca_block import _NORM_FLOOR, _SELF_MASK, GuidedContextualAttention
+from tcvom.models.spectral_norm import SpectralNorm
 
 
 def _fold_kernel(channels: int, size: int, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """``(C * size²) x C x size x size`` 0/1 kernel: conv_transpose2d with it = F.fold of
-    ``C x size x size`` patches laid out as F.unfold lays them (channel slowest)."""
-    kernel = torch.zeros(channels, size * size, channels, size, size, dtype=dtype, device=device)
-    for c in range(channels):
-        for i in range(size * size):
-            kernel[c, i, c, i // size, i % size] = 1.0
-    return kernel.reshape(channels * size * size, channels, size, size)
+    """``(C * size²) x 1 x size x size`` 0/1 kernel: a grouped (``groups=C``) conv_transpose2d
+    with it is F.fold of ``C x size x size`` patches laid out as F.unfold lays them."""
+    eye = torch.eye(size * size, dtype=dtype, device=device).reshape(size * size, 1, size, size)
+    return eye.repeat(channels, 1, 1, 1)
 
 
 def attend_unchunked(self: GuidedContextualAttention, g: Tensor, features: Tensor, mask: Tensor) -> Tensor:
@@ -47,7 +48,7 @@ def attend_unchunked(self: GuidedContextualAttention, g: Tensor, features: Tenso
     ``GuidedContextualAttention._attend`` (g ``1 x C' x h x w``, features ``1 x C x 2h x 2w``,
     mask ``1 x 1 x h x w`` in {0, 1}) -> ``1 x C x 2h x 2w``."""
     _, _, h, w = g.shape
-    channels = features.shape[1]
+    channels = self.W[0].in_channels  # a constant, so the fold kernel has a static shape
     patches = F.unfold(F.pad(g, (1, 1, 1, 1), mode="reflect"), kernel_size=3)[0]
     keys = patches / patches.square().sum(dim=0).sqrt().clamp_min(_NORM_FLOOR)
     queries = patches.t()
@@ -66,16 +67,23 @@ def attend_unchunked(self: GuidedContextualAttention, g: Tensor, features: Tenso
     attended = torch.softmax(scores, dim=1) @ values  # N x C*16
     columns = attended.t().reshape(1, channels * 16, h, w)
     kernel = _fold_kernel(channels, 4, columns.dtype, columns.device)
-    return F.conv_transpose2d(columns, kernel, stride=2, padding=1) / 4.0
+    return F.conv_transpose2d(columns, kernel, stride=2, padding=1, groups=channels) / 4.0
 
 
 @contextmanager
 def export_mode(model: nn.Module) -> Iterator[nn.Module]:
     """Apply the export quirks to ``model`` (in place) and undo them on exit."""
     patched: list[nn.Module] = []
+    folded: list[nn.Module] = []
     chunks: list[tuple[nn.Module, object]] = []
+    if model.training:
+        raise ValueError("export needs the model in eval mode (model.eval())")
     try:
         for module in model.modules():
+            if isinstance(module, SpectralNorm):
+                weight = module.weight().detach()
+                module.weight = lambda weight=weight: weight  # type: ignore[method-assign]
+                folded.append(module)
             if isinstance(module, GuidedContextualAttention):
                 module._attend = types.MethodType(attend_unchunked, module)  # type: ignore[method-assign]
                 patched.append(module)
@@ -86,5 +94,7 @@ def export_mode(model: nn.Module) -> Iterator[nn.Module]:
     finally:
         for module in patched:
             del module._attend
+        for module in folded:
+            del module.weight
         for module, chunk in chunks:
             module.read_chunk = chunk

@@ -32,6 +32,7 @@ or device.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -122,10 +123,8 @@ class SizeChecked(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 4 or x.size(0) != 1 or x.size(1) != 12 or x.size(2) != self.height or x.size(3) != self.width:
             raise RuntimeError(
-                "tcvom: this model takes 1 x 12 x {} x {} (three frames of RGB + trimap, {}x{} plates); got {}. "
-                "Export it again for this size: tcvom nuke torchscript --width W --height H".format(
-                    self.height, self.width, self.width, self.height, x.shape
-                )
+                f"tcvom: this model takes 1 x 12 x {self.height} x {self.width} (three frames of RGB + trimap, {self.width}x{self.height} plates); got {x.shape}. "
+                "Export it again for this size: tcvom nuke torchscript --width W --height H"
             )
         return self.inner(x)
 
@@ -133,10 +132,7 @@ class SizeChecked(nn.Module):
 def _load_tam(weights: str | Path | Mapping[str, Tensor] | GcaMatting, device: torch.device) -> GcaTam:
     from tcvom.matting.gca_session import load_gca_model
 
-    if isinstance(weights, GcaMatting):
-        model = weights
-    else:
-        model = load_gca_model(weights, device=device)
+    model = weights if isinstance(weights, GcaMatting) else load_gca_model(weights, device=device)
     if not isinstance(model, GcaTam):
         raise WeightsError(
             "these are single-image GCA weights; the Nuke export needs GCA+TAM weights (with decoder.fam.*)",
@@ -174,9 +170,13 @@ def build_nuke_module(
     wrapper = NukeMatte(model, linear_input=linear_input).eval()
     generator = torch.Generator().manual_seed(0)
     example = torch.rand(1, INPUT_CHANNELS, height, width, generator=generator).to(dev)
-    with torch.inference_mode(False), torch.no_grad():
-        traced = torch.jit.trace(wrapper, example, check_trace=False)
-    return torch.jit.script(SizeChecked(traced, height, width))
+    with warnings.catch_warnings():
+        # Shape arithmetic becomes constants: intended, the module is made for one size.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is what Nuke loads
+        with torch.inference_mode(False), torch.no_grad():
+            traced = torch.jit.trace(wrapper, example, check_trace=False)
+        return torch.jit.script(SizeChecked(traced, height, width))
 
 
 def cat_settings(width: int, height: int, torchscript: str | Path) -> dict[str, object]:

@@ -40,9 +40,6 @@ def job_template(
     *,
     name: str = "tcvom",
     tcvom_command: str = "tcvom",
-    plate: str | None = None,
-    keyframes: str | None = None,
-    out: str | None = None,
     shot_range: str | None = None,
     frames: str | None = None,
     segments: str | None = None,
@@ -51,18 +48,21 @@ def job_template(
     backend: str = "torch",
     device: str = "cpu",
     alpha_format: str = "exr",
-    trimap_weights: str | None = None,
-    matting_weights: str | None = None,
 ) -> dict[str, Any]:
     """The job template as a dict (JSON-ready); keyword arguments become the defaults of its
-    parameters (leave one None to make the submitter give it)."""
+    parameters (leave one None to make the submitter give it).
+
+    The shot's paths (``Plate``, ``Keyframes``, ``OutDir``) get no default: OpenJD only
+    accepts a PATH default relative to the template's own folder, so they are given at
+    submission (see :func:`job_parameters`).
+    """
     parameters = [
         _param("TcvomCommand", "STRING", "the tcvom executable on the workers", tcvom_command, minLength=1),
-        _param("Plate", "PATH", "the plate: an image sequence pattern (plate.####.exr) or a movie", plate,
+        _param("Plate", "PATH", "the plate: an image sequence pattern (plate.####.exr) or a movie", None,
                objectType="FILE", dataFlow="IN", minLength=1),
-        _param("Keyframes", "PATH", "keyframe trimaps, a sequence pattern (key.####.png)", keyframes,
+        _param("Keyframes", "PATH", "keyframe trimaps, a sequence pattern (key.####.png)", None,
                objectType="FILE", dataFlow="IN", minLength=1),
-        _param("OutDir", "PATH", "output folder: trimaps/ and alpha/ are written inside", out,
+        _param("OutDir", "PATH", "output folder: trimaps/ and alpha/ are written inside", None,
                objectType="DIRECTORY", dataFlow="OUT", minLength=1),
         _param("ShotRange", "STRING", "the whole shot's frames (empty: every plate frame on disk)",
                shot_range if shot_range is not None else ""),
@@ -75,9 +75,9 @@ def job_template(
         _param("Device", "STRING", "device for the networks: cpu, cuda, cuda:1", device, minLength=1),
         _param("AlphaFormat", "STRING", "alpha file format", alpha_format, allowedValues=list(ALPHA_FORMATS)),
         _param("TrimapWeights", "PATH", "STM trimap weights for --method tcvom (empty: installed weights)",
-               trimap_weights if trimap_weights is not None else "", objectType="FILE", dataFlow="IN"),
+               "", objectType="FILE", dataFlow="IN"),
         _param("MattingWeights", "PATH", "GCA+TAM matting weights for --method tcvom (empty: installed weights)",
-               matting_weights if matting_weights is not None else "", objectType="FILE", dataFlow="IN"),
+               "", objectType="FILE", dataFlow="IN"),
     ]
     shared = ["--shot-range", "{{Param.ShotRange}}", "--method", "{{Param.Method}}", "--backend",
               "{{Param.Backend}}", "--device", "{{Param.Device}}", "--progress", "json"]
@@ -120,6 +120,24 @@ def job_template(
         "parameterDefinitions": parameters,
         "steps": steps,
     }
+
+
+def job_parameters(
+    *,
+    plate: str | Path,
+    keyframes: str | Path,
+    out: str | Path,
+    trimap_weights: str | Path | None = None,
+    matting_weights: str | Path | None = None,
+) -> dict[str, str]:
+    """The shot's paths as job parameter values (absolute), for ``openjd run --job-param
+    file://PARAMS.json`` or a submitter."""
+    values = {"Plate": plate, "Keyframes": keyframes, "OutDir": out}
+    if trimap_weights:
+        values["TrimapWeights"] = trimap_weights
+    if matting_weights:
+        values["MattingWeights"] = matting_weights
+    return {k: str(Path(v).absolute()) for k, v in values.items()}
 
 
 def write_template(path: str | Path, template: dict[str, Any]) -> Path:

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
@@ -33,7 +33,10 @@ from torch import Tensor
 from tcvom import checkpoints
 from tcvom.errors import FrameSizeError, InputError, MissingFrameError, WeightsError
 from tcvom.matting.window import FrameCache, neighbour_window
-from tcvom.models.gca_tam import FrameFeatures, GcaMatting, GcaSingle, GcaTam, composite, make_input
+from tcvom.models.gca_tam import GcaMatting, GcaSingle, GcaTam, composite, make_input
+
+if TYPE_CHECKING:
+    from tcvom.engines.base import Engine
 
 _HALF = (torch.float16, torch.bfloat16)
 _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
@@ -134,6 +137,8 @@ class GcaTamSession:
         cache_size: frames of part A output kept (at least 3 for GCA+TAM).
         reuse_features: False recomputes all three frames of every window (for checks
             and benchmarks; same result).
+        engine: the back-end that runs part A and part B (:mod:`tcvom.engines`, built for
+            this model's network); default: the torch engine on ``model``.
     """
 
     def __init__(
@@ -146,6 +151,7 @@ class GcaTamSession:
         dtype: torch.dtype | str = torch.float32,
         cache_size: int = 3,
         reuse_features: bool = True,
+        engine: Engine | None = None,
     ) -> None:
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype)
@@ -164,6 +170,15 @@ class GcaTamSession:
             raise InputError("the shot has no frames")
         self._index = {f: i for i, f in enumerate(self.frame_numbers)}
         self.model = model.eval().to(device=self.device, dtype=self.dtype)
+        if engine is None:
+            from tcvom.engines.torch_engine import TorchEngine
+
+            engine = TorchEngine(self.model, device=self.device)
+        expected = "gca_tam" if self.temporal else "gca"
+        if engine.network != expected:
+            raise InputError(f"the engine runs the {engine.network} network, the model is {expected}")
+        self.engine = engine
+        self._padded: tuple[int, int] | None = None
         self.cache: FrameCache[_Entry] = FrameCache(cache_size)
         self.reuse_features = reuse_features
         #: Number of part A runs so far (one per frame on a sequential pass with the cache).
@@ -244,9 +259,12 @@ class GcaTamSession:
     def _encode(self, frame: int) -> _Entry:
         image, trimap = self._read(frame)
         x = make_input(image, trimap).to(self.dtype)
-        out = self.model.encode(x)
+        if self._padded is None:
+            self._padded = (x.shape[-2], x.shape[-1])
+            self.engine.begin_shot(*self._padded)
+        out = self.engine.infer("part_a", {"x": x})
         self.encoded += 1
-        return _Entry(out.features, out.unknown, (out.shortcut1, out.shortcut2, out.shortcut3), trimap)
+        return _Entry(out["features"], out["unknown"], (out["shortcut1"], out["shortcut2"], out["shortcut3"]), trimap)
 
     def _predict(self, frame: int) -> tuple[Tensor, Tensor]:
         """(raw ``1 x 1 x Hp x Wp``, trimap ``1 x 1 x H x W`` uint8) of ``frame``."""
@@ -264,13 +282,13 @@ class GcaTamSession:
         entries = {f: self.cache.get(f) for f in wanted}
         cur = entries[frame]
         assert cur is not None and cur.skips is not None and cur.trimap is not None  # filled above
-        features = FrameFeatures(cur.features, *cur.skips, cur.unknown)
+        feed = {"features": cur.features, "shortcut1": cur.skips[0], "shortcut2": cur.skips[1],
+                "shortcut3": cur.skips[2], "unknown": cur.unknown}
         if self.temporal:
             prev, nxt = entries[window[0]], entries[window[2]]
             assert prev is not None and nxt is not None
-            raw = self.model.decode(features, prev.features, nxt.features)
-        else:
-            raw = self.model.decode(features)
+            feed.update(prev_features=prev.features, next_features=nxt.features)
+        raw = self.engine.infer("part_b", feed)["alpha"]
         trimap = cur.trimap
         # The skips are only needed while this frame is the centre: free them now.
         cur.skips = None
@@ -286,8 +304,24 @@ def build_session(
     device: str | torch.device = "cpu",
     dtype: torch.dtype | str = torch.float32,
     cache_size: int = 3,
+    backend: str = "torch",
+    export_dir: str | Path | None = None,
+    engine_options: Mapping[str, Any] | None = None,
 ) -> GcaTamSession:
     """A :class:`GcaTamSession` with the network loaded from ``weights`` (a file or a
-    state_dict; GCA+TAM or the single-image GCA baseline, detected from the keys)."""
-    model = load_gca_model(weights, device=device, dtype=dtype)
-    return GcaTamSession(frames, trimaps, model, device=device, dtype=dtype, cache_size=cache_size)
+    state_dict; GCA+TAM or the single-image GCA baseline, detected from the keys), run by
+    ``backend`` ("torch", "onnxruntime", "tensorrt"; see :func:`tcvom.engines.open_engine`:
+    the ONNX back-ends use ``export_dir`` or an export cached per weight file)."""
+    from tcvom.engines import open_engine, require
+
+    require(backend)
+    if backend != "torch" and resolve_dtype(dtype) != torch.float32:
+        raise InputError(f"the {backend} back-end takes float32 input; its precision is an engine option",
+                         hint="drop --dtype, or use --backend torch")
+    model = load_gca_model(weights, device=device if backend == "torch" else "cpu",
+                           dtype=dtype if backend == "torch" else torch.float32)
+    digest = checkpoints.sha256(weights) if isinstance(weights, str | Path) else None
+    engine = open_engine(backend, model, device=device, weights_sha256=digest, export_dir=export_dir,
+                         **dict(engine_options or {}))
+    return GcaTamSession(frames, trimaps, model, device=device if backend == "torch" else "cpu",
+                         dtype=dtype, cache_size=cache_size, engine=engine)

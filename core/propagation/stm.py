@@ -29,7 +29,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
@@ -39,6 +39,9 @@ from tcvom.errors import FrameSizeError, InputError
 from tcvom.models.stm import IMAGENET_MEAN, IMAGENET_STD, STM
 from tcvom.progress import ProgressMode
 from tcvom.propagation.scheduler import Pass
+
+if TYPE_CHECKING:
+    from tcvom.engines.base import Engine
 
 DEFAULT_MEM_EVERY = 5
 DEFAULT_MAX_MEMORY = 8
@@ -169,6 +172,9 @@ class StmPropagator:
     (:mod:`tcvom.propagation.finetune`, reference: 500 on a GPU; 0 for a quick preview),
     with ``finetune_lr``, ``finetune_size`` (square crop side) and ``seed``; the result
     is cached under ``cache_dir`` when given, keyed by the weights and the keyframes.
+    ``engine`` runs the three STM graphs (:mod:`tcvom.engines`; default: the torch engine
+    on the model, rebuilt on the fine-tuned copy); an engine of another back-end runs
+    fixed exported weights, so it needs ``finetune_steps=0``.
     """
 
     def __init__(
@@ -184,6 +190,7 @@ class StmPropagator:
         seed: int = 0,
         cache_dir: str | Path | None = None,
         progress: ProgressMode = "none",
+        engine: Engine | None = None,
     ) -> None:
         if mem_every < 1:
             raise InputError(f"mem_every must be at least 1, not {mem_every}")
@@ -193,9 +200,17 @@ class StmPropagator:
             )
         if finetune_steps < 0:
             raise InputError(f"finetune_steps must be 0 or more, not {finetune_steps}")
+        if engine is not None and engine.network != "stm":
+            raise InputError(f"the engine runs the {engine.network} network, not STM")
+        if engine is not None and engine.backend != "torch" and finetune_steps > 0:
+            raise InputError(
+                f"online fine-tuning changes the weights, and the {engine.backend} back-end runs fixed exported ones",
+                hint="use --finetune-steps 0, or --backend torch to fine-tune",
+            )
         self.device = torch.device(device)
         self.base_model = model
         self.model = model.to(self.device).eval()
+        self.engine = engine if engine is not None else self._torch_engine(self.model)
         self.mem_every = mem_every
         self.max_memory = max_memory
         self.finetune_steps = finetune_steps
@@ -236,7 +251,24 @@ class StmPropagator:
             progress=self.progress,
         )
         self.model = tuned.eval()
+        self.engine = self._torch_engine(self.model)
         self._tuned_for = key
+
+    def _torch_engine(self, model: STM) -> Engine:
+        from tcvom.engines.torch_engine import TorchEngine
+
+        return TorchEngine(model, device=self.device)
+
+    def _memorize(self, frames: torch.Tensor, probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.engine.infer("memory_encode", {"frames": frames, "probs": probs})
+        return out["key"], out["value"]
+
+    def _segment(self, frame: torch.Tensor, mem_key: torch.Tensor, mem_value: torch.Tensor) -> torch.Tensor:
+        """Log-odds 1 x 3 x Hp x Wp of ``frame`` against a memory."""
+        q = self.engine.infer("query_encode", {"frame": frame})
+        feed = {"mem_key": mem_key, "mem_value": mem_value, "q_key": q["key"], "q_value": q["value"],
+                "r3": q["r3"], "r2": q["r2"]}
+        return self.engine.infer("read_decode", feed)["logits"]
 
     def run_pass(
         self, frames: FrameReader, keyframes: Mapping[int, np.ndarray], pass_: Pass
@@ -273,7 +305,7 @@ class StmPropagator:
             )
         with torch.inference_mode(False):
             self.prepare(frames, keyframes)
-        model, device = self.model, self.device
+        device = self.device
 
         shape: tuple[int, int] | None = None
         onehots: dict[int, torch.Tensor] = {}
@@ -285,7 +317,8 @@ class StmPropagator:
             images[k] = prepare_frame(rgb).to(device)
         assert shape is not None
         height, width = shape
-        key, value = model.memorize(
+        self.engine.begin_shot(*padded_size(height, width))
+        key, value = self._memorize(
             torch.cat([images[k] for k in pass_.memory_keyframes]),
             torch.cat([onehots[k] for k in pass_.memory_keyframes]),
         )
@@ -304,10 +337,10 @@ class StmPropagator:
                 if i >= 2 and previous is not None:
                     # the previous frame, memorised with its soft probabilities (padded size)
                     pf, pimage, pprobs = previous
-                    pkey, pvalue = model.memorize(pimage, pprobs)
+                    pkey, pvalue = self._memorize(pimage, pprobs)
                     extra = (pf, pkey, pvalue)
                 self.last_memory, mem_key, mem_value = bank.read(extra)
-                probs = F.softmax(model.segment(image, mem_key, mem_value), dim=1)
+                probs = F.softmax(self._segment(image, mem_key, mem_value), dim=1)
                 if (i - 1) % self.mem_every == 0 and extra is not None:
                     bank.keep(extra)
             previous = (f, images[f] if i == 0 else image, probs)

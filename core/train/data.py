@@ -192,7 +192,7 @@ def _affine(rng: np.random.Generator, width: int, height: int, *, move: float, a
                                   float((rng.random() - 0.5) * 2 * angle),
                                   float(rng.random() * (scale[1] - scale[0]) + scale[0]))
     m = m @ np.vstack([rot, [0, 0, 1]])
-    mv = int(round(move))
+    mv = round(move)
     shift = rng.integers(-mv, mv, 2) if mv > 0 else np.zeros(2)
     return m @ np.array([[1, 0, shift[0]], [0, 1, shift[1]], [0, 0, 1]], dtype=np.float64)
 
@@ -328,10 +328,10 @@ class AffineTripletDataset(_Indexed):
         super().__init__(length, seed)
         self.files = files
         self.crop = int(crop)
-        self.pre = int(round(crop * IMAGE_PRECROP))
+        self.pre = round(crop * IMAGE_PRECROP)
         self.max_radius = int(max_radius)
         self.eps = float(eps)
-        self.min_soft = int(round(400 * (self.pre / 800) ** 2)) if min_soft is None else int(min_soft)
+        self.min_soft = round(400 * (self.pre / 800) ** 2) if min_soft is None else int(min_soft)
 
     def _warped(self, rng: np.random.Generator, fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray
                 ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
@@ -374,7 +374,7 @@ class AffineTripletDataset(_Indexed):
         bg = bg[ys, xs]
         fgs, bgs, alphas = self._warped(rng, fg, alpha, bg)
         flip = rng.random() < 0.5
-        size = min(self.pre, int(round(self.crop * IMAGE_SCALES[int(rng.integers(len(IMAGE_SCALES)))])))
+        size = min(self.pre, round(self.crop * IMAGE_SCALES[int(rng.integers(len(IMAGE_SCALES)))]))
         ys, xs = _random_crop(rng, (self.pre, self.pre), size)
         out = {"fg": [], "bg": [], "alpha": []}
         for f, b, a in zip(fgs, bgs, alphas, strict=True):
@@ -508,8 +508,8 @@ class StmImageDataset(_Indexed):
         super().__init__(length, seed)
         self.files = files
         self.crop = int(crop)
-        self.pre = int(round(crop * IMAGE_PRECROP))
-        self.min_object_pixels = (int(round(400 * (crop / 512) ** 2)) if min_object_pixels is None
+        self.pre = round(crop * IMAGE_PRECROP)
+        self.min_object_pixels = (round(400 * (crop / 512) ** 2) if min_object_pixels is None
                                   else int(min_object_pixels))
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:

@@ -47,8 +47,11 @@ def test_wide_bands_go_coarse_to_fine() -> None:
     trimap = from_alpha(gt, 31)
     assert band_half_width(trimap == 128) > 8
     solver = AlphaSolver(tile=64, coarse_band=8.0)
-    narrowed = solver._narrow(shot.read(0).astype(np.float64), trimap, depth=0)
+    narrowed, guess = solver._narrow(shot.read(0).astype(np.float64), trimap, depth=0)
     assert (narrowed == 128).sum() < 0.7 * (trimap == 128).sum()
+    # The coarse alpha, upsampled, is the fine solve's starting point: already close.
+    assert guess is not None and guess.shape == gt.shape
+    assert np.abs(guess - gt)[narrowed == 128].mean() < 0.15
     # The narrowing only settles pixels, never moves the known ones.
     assert (narrowed[trimap != 128] == trimap[trimap != 128]).all()
     alpha = solver(shot.read(0), trimap)
@@ -72,3 +75,54 @@ def test_bad_inputs_are_refused() -> None:
         AlphaSolver()(image, np.full((10, 12), 128, np.uint8))
     with pytest.raises(InputError, match="method"):
         AlphaSolver(method="magic")
+
+
+def test_threads_and_refinement_do_not_change_the_answer_much() -> None:
+    shot = _smooth_shot()
+    gt = shot.alpha(0)
+    trimap = from_alpha(gt, 31)
+    image = shot.read(0)
+    one = AlphaSolver(tile=32, workers=1)(image, trimap)
+    two = AlphaSolver(tile=32, workers=2)(image, trimap)
+    # Tiles are independent: threads give the same alpha bit for bit.
+    np.testing.assert_array_equal(one, two)
+    # The capped full-resolution refinement lands near a converged solve.
+    converged = AlphaSolver(tile=32, workers=1, refine_iterations=None)(image, trimap)
+    unknown = trimap == 128
+    assert np.abs(one - converged)[unknown].mean() < 0.01
+    assert np.abs(converged - gt)[unknown].mean() < 0.03
+
+
+def test_pcg_solves_a_small_system() -> None:
+    from scipy.sparse import csr_matrix
+
+    from tcvom.classical.solve import _pcg
+
+    rng = np.random.default_rng(2)
+    m = rng.random((30, 30))
+    dense = m @ m.T + 30 * np.eye(30)  # symmetric positive definite
+    b = rng.random(30)
+    x = _pcg(csr_matrix(dense), b, np.zeros(30), lambda r: r / np.diag(dense), 1e-10, 200)
+    np.testing.assert_allclose(dense @ x, b, atol=1e-7)
+    # A capped run stops early without raising, and a start at the answer returns at once.
+    capped = _pcg(csr_matrix(dense), b, np.zeros(30), lambda r: r, 1e-12, 1)
+    assert np.linalg.norm(dense @ capped - b) > 1e-7
+    exact = np.linalg.solve(dense, b)
+    np.testing.assert_array_equal(_pcg(csr_matrix(dense), b, exact, lambda r: r, 1e-6, 5), exact)
+
+
+def test_solver_options_are_checked() -> None:
+    with pytest.raises(ValueError, match="workers"):
+        AlphaSolver(workers=0)
+    with pytest.raises(ValueError, match="refine_iterations"):
+        AlphaSolver(refine_iterations=-1)
+
+
+def test_learning_based_laplacian_works_too() -> None:
+    shot = _smooth_shot()
+    gt = shot.alpha(0)
+    trimap = from_alpha(gt, 9)
+    alpha = AlphaSolver(method="lbdm", tile=48)(shot.read(0), trimap)
+    unknown = trimap == 128
+    assert (alpha[~unknown] == gt[~unknown]).all()
+    assert np.abs(alpha - gt)[unknown].mean() < 0.03

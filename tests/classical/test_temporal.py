@@ -63,3 +63,33 @@ def test_different_colours_get_little_weight() -> None:
 def test_window_must_be_odd() -> None:
     with pytest.raises(ValueError, match="odd"):
         TemporalAggregator(window=4)
+
+
+def test_compiled_attention_matches_the_formula() -> None:
+    # The softmax of the documented logits, written out for a few pixels.
+    image, alpha, unknown = _scene(seed=4)
+    rng = np.random.default_rng(5)
+    neighbours = [
+        AlignedNeighbour(
+            np.clip(image + rng.normal(0, 0.01, image.shape).astype(np.float32), 0, 1),
+            np.clip(alpha + rng.normal(0, 0.1, alpha.shape).astype(np.float32), 0, 1),
+            rng.random(alpha.shape) > 0.2,
+        )
+        for _ in range(2)
+    ]
+    agg = TemporalAggregator(window=5, sigma_colour=0.05, sigma_alpha=0.5, self_logit=0.5)
+    out = agg(image, alpha, unknown, neighbours)
+    h, w = alpha.shape
+    for y, x in [(0, 20), (10, 22), (39, 25), (20, 28)]:
+        assert unknown[y, x]
+        logits, values = [agg.self_logit], [alpha[y, x]]
+        for n in neighbours:
+            for yy in range(max(0, y - 2), min(h, y + 3)):
+                for xx in range(max(0, x - 2), min(w, x + 3)):
+                    if n.valid[yy, xx]:
+                        colour = float(np.square(n.image[yy, xx] - image[y, x]).sum())
+                        logits.append(-colour / (3 * 0.05**2) - (n.alpha[yy, xx] - alpha[y, x]) ** 2 / 0.5**2)
+                        values.append(n.alpha[yy, xx])
+        weights = np.exp(np.array(logits) - max(logits))
+        expected = float((weights * np.array(values)).sum() / weights.sum())
+        assert out[y, x] == pytest.approx(expected, abs=1e-5)

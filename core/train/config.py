@@ -1,0 +1,319 @@
+"""Training configuration: dataclasses and the TOML / JSON file format (see docs/training.md).
+
+A config file has top-level keys for the run and three tables, ``[data]``, ``[optim]`` and
+``[loss]`` (the last for GCA+TAM only). Every key is optional except ``out``, ``steps`` and
+the data location; defaults are the paper's values for the chosen ``stage``. Unknown keys
+and values of the wrong type are errors that name the key. Relative paths are relative to
+the config file's folder. Nothing in a config is ever evaluated as code.
+
+Example (``configs/gca_tam_main.toml``)::
+
+    stage = "main"
+    network = "gca_tam"
+    out = "runs/gca_tam_main"
+    init = "weights/GCA_TAM_pretrain.pth"
+    steps = 100000
+    batch_size = 24
+
+    [data]
+    kind = "video"
+    root = "/data/VideoMatting108"
+    crop = 512
+
+    [optim]
+    lr = 1e-4
+    schedule = "poly"
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+import typing
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from tcvom.errors import InputError
+
+Stage = Literal["pretrain", "main"]
+STAGES: tuple[str, ...] = ("pretrain", "main")
+NETWORKS: tuple[str, ...] = ("gca_tam", "gca")
+SCHEDULES: tuple[str, ...] = ("poly", "stair", "constant")
+TRAINABLE: tuple[str, ...] = ("auto", "all", "tam", "tam+head")
+DATA_KINDS: tuple[str, ...] = ("video", "image")
+
+
+@dataclass
+class DataConfig:
+    """Where the training data is and how it is augmented.
+
+    ``kind = "video"``: a VideoMatting108-layout dataset at ``root`` (``split``, optional
+    ``clips`` filter, ``subset``). ``kind = "image"``: image-matting data in ``fg_dir`` /
+    ``alpha_dir`` (same file names) with backgrounds in ``bg_dir``.
+    """
+
+    kind: str = "video"
+    root: str = ""
+    split: str = "train"
+    clips: list[str] = field(default_factory=list)
+    subset: bool = False
+    fg_dir: str = ""
+    alpha_dir: str = ""
+    bg_dir: str = ""
+    crop: int = 512
+    frames: int = 0  # window length; 0: 5 for the GCA+TAM main stage, 3 otherwise
+    max_radius: int = 25  # training-mask dilation radius drawn from 0..max_radius
+    eps: float = -1.0  # alpha snapping for the mask; < 0: 1e-2 for image data, 0 for video
+    flip: bool = True
+    colour: bool = True
+    jpeg_probability: float = 0.6
+    workers: int = 4
+    # STM main stage: the maximum frame skip grows by one every skip_growth_steps steps.
+    max_skip: int = 75
+    skip_start: int = 1
+    skip_growth_steps: int = 1700
+
+
+@dataclass
+class OptimConfig:
+    """Adam with coupled L2 weight decay and a learning-rate schedule.
+
+    ``poly``: ``lr * (1 - step / steps) ** power``. ``stair``: ``lr`` until the first
+    milestone, then ``stair_lrs[i]`` from ``milestones[i] * steps`` on (milestones are
+    fractions of the run). ``constant``: ``lr`` throughout. ``lr <= 0`` picks the paper's
+    value for the network and stage.
+    """
+
+    lr: float = 0.0
+    schedule: str = "poly"
+    power: float = 0.9
+    weight_decay: float = 1e-4
+    milestones: list[float] = field(default_factory=lambda: [40 / 150, 80 / 150, 120 / 150])
+    stair_lrs: list[float] = field(default_factory=lambda: [5e-6, 1e-6, 5e-7])
+
+
+@dataclass
+class LossConfig:
+    """Eq. 6 weights, the L_im terms and the L_af target parameters. A negative weight
+    picks the stage default (pre-training: L_im only; main stage: 1, 0.5, 0.25)."""
+
+    image_terms: list[str] = field(default_factory=lambda: ["alpha"])
+    image: float = 1.0
+    temporal: float = -1.0
+    affinity: float = -1.0
+    theta: float = 0.3
+    target: float = 0.8
+
+
+@dataclass
+class _RunConfig:
+    out: str = ""
+    steps: int = 0
+    stage: str = "main"
+    init: str = ""
+    batch_size: int = 1
+    seed: int = 0
+    device: str = "cpu"
+    amp: bool = False
+    checkpoint_every: int = 1000
+    overfit_batches: int = 0  # > 0: cycle the first N batches (a sanity check that the net can fit)
+
+
+@dataclass
+class GcaTamConfig(_RunConfig):
+    """A GCA+TAM (or single-image GCA baseline) training run.
+
+    ``trainable``: ``auto`` (pre-training: the TAM only, as the reference code; main stage:
+    everything), ``all``, ``tam`` or ``tam+head`` (the TAM and the decoder layers after it,
+    as the paper's text says). Frozen layers are kept in eval mode.
+    """
+
+    network: str = "gca_tam"
+    trainable: str = "auto"
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+
+
+@dataclass
+class StmConfig(_RunConfig):
+    """An STM trimap-network training run (pre-training on image data, then video)."""
+
+    unknown_weight: float = 4.0
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(schedule="stair"))
+
+
+# --- resolving defaults and checking ------------------------------------------------------------
+
+
+def _need(cond: bool, message: str, path: Path | None) -> None:
+    if not cond:
+        raise InputError(f"config: {message}", path=path)
+
+
+def _check_common(cfg: _RunConfig, data: DataConfig, optim: OptimConfig, path: Path | None) -> None:
+    _need(bool(cfg.out), "'out' (the run folder) is required", path)
+    _need(cfg.steps > 0, f"'steps' must be positive, got {cfg.steps}", path)
+    _need(cfg.stage in STAGES, f"'stage' must be one of {STAGES}, got {cfg.stage!r}", path)
+    _need(cfg.batch_size > 0, f"'batch_size' must be positive, got {cfg.batch_size}", path)
+    _need(cfg.checkpoint_every > 0, "'checkpoint_every' must be positive", path)
+    _need(cfg.overfit_batches >= 0, "'overfit_batches' must be >= 0", path)
+    _need(data.kind in DATA_KINDS, f"data.kind must be one of {DATA_KINDS}, got {data.kind!r}", path)
+    _need(data.crop >= 32 and data.crop % 32 == 0, f"data.crop must be a positive multiple of 32, got {data.crop}", path)
+    _need(data.workers >= 0, "data.workers must be >= 0", path)
+    _need(data.max_radius >= 0, "data.max_radius must be >= 0", path)
+    _need(0.0 <= data.jpeg_probability <= 1.0, "data.jpeg_probability must be in [0, 1]", path)
+    if data.kind == "video":
+        _need(bool(data.root), "data.root (a VideoMatting108-layout folder) is required for video data", path)
+    else:
+        _need(bool(data.fg_dir and data.alpha_dir and data.bg_dir),
+              "data.fg_dir, data.alpha_dir and data.bg_dir are required for image data", path)
+    _need(optim.schedule in SCHEDULES, f"optim.schedule must be one of {SCHEDULES}, got {optim.schedule!r}", path)
+    _need(optim.lr > 0 and math.isfinite(optim.lr), "optim.lr must be positive", path)
+    _need(optim.weight_decay >= 0, "optim.weight_decay must be >= 0", path)
+    _need(len(optim.milestones) == len(optim.stair_lrs), "optim.milestones and optim.stair_lrs differ in length", path)
+    _need(list(optim.milestones) == sorted(optim.milestones) and all(0 <= m <= 1 for m in optim.milestones),
+          "optim.milestones must be increasing fractions of the run in [0, 1]", path)
+
+
+def resolve_gca_tam(cfg: GcaTamConfig, path: Path | None = None) -> GcaTamConfig:
+    """Fill the stage defaults (paper values) and check every field; InputError on a bad one."""
+    pre = cfg.stage == "pretrain"
+    data = replace(cfg.data)
+    if data.frames == 0:
+        data.frames = 3 if pre else 5
+    if data.eps < 0:
+        data.eps = 1e-2 if data.kind == "image" else 0.0
+    optim = replace(cfg.optim)
+    if optim.lr <= 0:
+        optim.lr = 4e-4 if pre else 1e-4
+    loss = replace(cfg.loss)
+    if loss.temporal < 0:
+        loss.temporal = 0.0 if pre else 0.5
+    if loss.affinity < 0:
+        loss.affinity = 0.0 if pre else 0.25
+    out = replace(cfg, data=data, optim=optim, loss=loss)
+    _check_common(out, data, optim, path)
+    _need(out.network in NETWORKS, f"'network' must be one of {NETWORKS}, got {out.network!r}", path)
+    _need(out.trainable in TRAINABLE, f"'trainable' must be one of {TRAINABLE}, got {out.trainable!r}", path)
+    _need(data.frames >= 3, f"data.frames must be at least 3, got {data.frames}", path)
+    if out.network == "gca":
+        _need(out.trainable in ("auto", "all"), "the single-image GCA baseline has no TAM to train alone", path)
+        _need(out.stage == "main", "the single-image GCA baseline has no TAM pre-training stage", path)
+    from tcvom.train.losses import IMAGE_TERMS
+
+    bad = [t for t in loss.image_terms if t not in IMAGE_TERMS]
+    _need(bool(loss.image_terms) and not bad, f"loss.image_terms must be among {IMAGE_TERMS}, got {loss.image_terms}", path)
+    for name in ("image", "temporal", "affinity"):
+        _need(getattr(loss, name) >= 0, f"loss.{name} must be >= 0", path)
+    return out
+
+
+def resolve_stm(cfg: StmConfig, path: Path | None = None) -> StmConfig:
+    """Fill the stage defaults (paper values) and check every field."""
+    optim = replace(cfg.optim)
+    if optim.lr <= 0:
+        optim.lr = 1e-5
+    data = replace(cfg.data)
+    if data.frames == 0:
+        data.frames = 3
+    out = replace(cfg, optim=optim, data=data)
+    _check_common(out, data, optim, path)
+    _need(data.frames == 3, "STM trains on three-frame sequences (data.frames = 3)", path)
+    _need(out.unknown_weight > 0, "'unknown_weight' must be positive", path)
+    _need(data.max_skip >= 1 and data.skip_start >= 1, "data.max_skip and data.skip_start must be >= 1", path)
+    return out
+
+
+# --- reading files --------------------------------------------------------------------------------
+
+_PATH_KEYS = {"out", "init", "root", "fg_dir", "alpha_dir", "bg_dir"}
+
+
+def _convert(value: Any, kind: Any, where: str, path: Path | None) -> Any:
+    origin = typing.get_origin(kind)
+    if kind is bool:
+        _need(isinstance(value, bool), f"'{where}' must be true or false, got {value!r}", path)
+        return value
+    if kind is int:
+        _need(isinstance(value, int) and not isinstance(value, bool), f"'{where}' must be an integer, got {value!r}", path)
+        return value
+    if kind is float:
+        _need(isinstance(value, int | float) and not isinstance(value, bool), f"'{where}' must be a number, got {value!r}", path)
+        return float(value)
+    if kind is str:
+        _need(isinstance(value, str), f"'{where}' must be a string, got {value!r}", path)
+        return value
+    if origin is list:
+        (item,) = typing.get_args(kind)
+        _need(isinstance(value, list), f"'{where}' must be a list, got {value!r}", path)
+        return [_convert(v, item, f"{where}[{i}]", path) for i, v in enumerate(value)]
+    if is_dataclass(kind):
+        _need(isinstance(value, dict), f"'{where}' must be a table, got {value!r}", path)
+        return _build(kind, value, f"{where}.", path)
+    raise TypeError(f"unsupported config field type {kind!r}")  # a bug in this module
+
+
+def _build(cls: type, values: dict[str, Any], prefix: str, path: Path | None) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise InputError(f"config: unknown key(s) {', '.join(prefix + k for k in unknown)}",
+                         path=path, hint=f"known keys: {', '.join(sorted(prefix + n for n in names))}")
+    kwargs = {}
+    for key, value in values.items():
+        v = _convert(value, hints[key], prefix + key, path)
+        if key in _PATH_KEYS and v and path is not None and not Path(v).is_absolute():
+            v = str((path.parent / v).resolve())
+        kwargs[key] = v
+    return cls(**kwargs)
+
+
+def read_mapping(path: str | Path) -> dict[str, Any]:
+    """The raw table of a ``.toml`` or ``.json`` config file."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError("the config file does not exist", path=p)
+    try:
+        if p.suffix.lower() == ".toml":
+            with open(p, "rb") as handle:
+                return tomllib.load(handle)
+        if p.suffix.lower() == ".json":
+            data = json.loads(p.read_text())
+            if not isinstance(data, dict):
+                raise InputError("a JSON config must be an object", path=p)
+            return data
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot parse the config: {exc}", path=p) from exc
+    raise InputError("the config must be a .toml or .json file", path=p)
+
+
+def load_gca_tam_config(path: str | Path) -> GcaTamConfig:
+    """Read, fill in and check a GCA+TAM training config file."""
+    p = Path(path).resolve()
+    return resolve_gca_tam(_build(GcaTamConfig, read_mapping(p), "", p), p)
+
+
+def load_stm_config(path: str | Path) -> StmConfig:
+    """Read, fill in and check an STM training config file."""
+    p = Path(path).resolve()
+    return resolve_stm(_build(StmConfig, read_mapping(p), "", p), p)
+
+
+def gca_tam_config_from_dict(values: dict[str, Any]) -> GcaTamConfig:
+    """A checked :class:`GcaTamConfig` from a mapping laid out like the file."""
+    return resolve_gca_tam(_build(GcaTamConfig, values, "", None))
+
+
+def stm_config_from_dict(values: dict[str, Any]) -> StmConfig:
+    """A checked :class:`StmConfig` from a mapping laid out like the file."""
+    return resolve_stm(_build(StmConfig, values, "", None))
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """Plain nested dict of a config (what the checkpoint and ``config.json`` hold)."""
+    return asdict(cfg)

@@ -1,0 +1,504 @@
+"""What the TCVOM_Matte node does, without calling ``nuke`` (stdlib only, Python 3.9+).
+
+:mod:`tcvom_nuke.nukenode` reads the knobs into :class:`NodeSettings` and the plate
+input into :class:`PlateInput` (plain values, never evaluated), then:
+
+1. :func:`frame_range` and :func:`parse_keyframes`: the frames to matte and the keyframes;
+2. :func:`plan_inputs`: pass a plain Read's sequence straight to tcvom, or render the
+   plate frames (and always the keyframes of the Trimap input) to EXRs with a Write node;
+3. :func:`prepare_run`: the cache key (inputs' content and settings), the cache folder,
+   the ``tcvom run`` argument list (``--progress json``, ``--input-colorspace`` explicit);
+4. :func:`run_job`: the worker loop for a background thread (progress callback, cancel);
+5. :func:`alpha_read_values`: the knob values of the Group's internal Read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from tcvom_nuke.host import load_hostclient
+
+hostclient = load_hostclient()
+HostError = hostclient.HostError
+RunSpec = hostclient.RunSpec
+
+#: Bump when what the plugin feeds tcvom changes (old cache folders are then not reused).
+PLUGIN_CACHE_VERSION = 1
+CACHE_FOLDER = "tcvom_cache"
+DEFAULT_WORKING_SPACE = "Linear Rec.709 (sRGB)"
+METHODS = ("auto", "classical", "tcvom")
+BACKENDS = ("torch", "onnxruntime", "tensorrt")
+TRIMAP_CHANNELS = ("luma", "R", "G", "B", "A")
+#: Still-image formats tcvom reads directly (anything else is rendered to EXR first).
+DIRECT_EXTENSIONS = ("exr", "dpx", "tif", "tiff", "png", "jpg", "jpeg", "tga", "cin", "hdr", "sgi")
+
+# Colour spaces of Nuke's Read node (nuke-default, ACES 1.x and OCIO v2 configs) that
+# name the same colour space in tcvom's OpenColorIO studio config. A name that is not
+# here sends the plate through a Write node in the working space instead, so this table
+# only picks the fast path, never the result.
+_READ_COLOURSPACES: dict[str, str] = {
+    "linear": "Linear Rec.709 (sRGB)",
+    "utility - linear - srgb": "Linear Rec.709 (sRGB)",
+    "linear rec.709 (srgb)": "Linear Rec.709 (sRGB)",
+    "srgb": "sRGB Encoded Rec.709 (sRGB)",
+    "utility - srgb - texture": "sRGB Encoded Rec.709 (sRGB)",
+    "srgb encoded rec.709 (srgb)": "sRGB Encoded Rec.709 (sRGB)",
+    "srgb - texture": "sRGB Encoded Rec.709 (sRGB)",
+    "gamma2.2": "Gamma 2.2 Encoded Rec.709",
+    "gamma 2.2 encoded rec.709": "Gamma 2.2 Encoded Rec.709",
+    "gamma1.8": "Gamma 1.8 Encoded Rec.709",
+    "gamma 1.8 encoded rec.709": "Gamma 1.8 Encoded Rec.709",
+    "acescg": "ACEScg",
+    "aces - acescg": "ACEScg",
+    "aces2065-1": "ACES2065-1",
+    "aces - aces2065-1": "ACES2065-1",
+    "acescct": "ACEScct",
+    "aces - acescct": "ACEScct",
+    "acescc": "ACEScc",
+    "aces - acescc": "ACEScc",
+    "alexav3logc": "ARRI LogC3 (EI800)",
+    "arri logc3 (ei800)": "ARRI LogC3 (EI800)",
+    "input - arri - v3 logc (ei800) - wide gamut": "ARRI LogC3 (EI800)",
+}
+# The file-type defaults of Nuke's Read when its colorspace knob says just "default".
+_FILE_DEFAULTS = {"exr": "Linear Rec.709 (sRGB)", "hdr": "Linear Rec.709 (sRGB)"}
+_DEFAULT_RE = re.compile(r"^default(?:\s*\((.*)\))?$", re.IGNORECASE)
+_PRINTF_RE = re.compile(r"%(0?)(\d*)d")
+
+
+@dataclass
+class NodeSettings:
+    """The TCVOM_Matte knob values, as plain data (strings are never evaluated)."""
+
+    keyframes: str = ""
+    method: str = "auto"
+    backend: str = "torch"
+    weights: str = ""
+    matting_weights: str = ""
+    device: str = "cpu"
+    working_space: str = DEFAULT_WORKING_SPACE
+    trimap_channel: str = "luma"
+    cache_dir: str = ""
+    frame_range: str = ""
+    executable: str = ""
+
+    def check(self) -> None:
+        """HostError for a choice tcvom would refuse (before anything is rendered)."""
+        for name, value, allowed in (
+            ("method", self.method, METHODS),
+            ("back-end", self.backend, BACKENDS),
+            ("trimap channel", self.trimap_channel, TRIMAP_CHANNELS),
+        ):
+            if value not in allowed:
+                raise HostError(f"the {name} knob holds {value!r}", "choose one of " + ", ".join(allowed))
+        if not self.working_space.strip():
+            raise HostError("the working space knob is empty", f"name the comp's colour space, e.g. {DEFAULT_WORKING_SPACE}")
+
+
+@dataclass
+class PlateInput:
+    """What the node's plate input is, read from Nuke as values.
+
+    ``node_class`` is the upstream node's class; for a Read, ``file`` is its file name
+    (``nuke.filename``: expressions resolved by Nuke, frame pattern kept), ``colorspace``,
+    ``raw``, ``frame_mode``/``frame`` (an offset or frame expression) and its
+    ``first``/``last`` frames; for any node ``first``/``last`` is its frame range.
+    """
+
+    node_class: str
+    first: int
+    last: int
+    file: str = ""
+    colorspace: str = ""
+    raw: bool = False
+    frame_mode: str = ""
+    frame: str = ""
+    disabled: bool = False
+
+
+@dataclass
+class RenderPlan:
+    """Which inputs the node hands tcvom, and which of them a Write node must render first.
+
+    ``plate`` is the sequence tcvom reads; ``plate_frames`` the plate frames to render
+    there (empty when a Read's files are passed directly); ``keyframes`` maps each
+    keyframe to the EXR its trimap is rendered to; ``colorspace`` is tcvom's
+    ``--input-colorspace``.
+    """
+
+    plate: str
+    plate_frames: list[int]
+    keyframes: dict[int, str]
+    colorspace: str
+    direct: bool
+    reason: str
+    staging: str
+
+
+@dataclass
+class PreparedRun:
+    """A run ready to start: the RunSpec, its cache key and folder, the argument list."""
+
+    spec: Any
+    key: str
+    out: str
+    args: list[str]
+    frames: list[int]
+    rendered_plate: str = ""
+
+
+@dataclass
+class Outcome:
+    """How a worker ended: ``state`` is ``done``, ``failed`` or ``cancelled``."""
+
+    state: str
+    files: dict[int, str] = field(default_factory=dict)
+    error: Exception | None = None
+    status: str = ""
+
+
+# --- knob values --------------------------------------------------------------------------
+
+
+def parse_keyframes(text: str) -> list[int]:
+    """``"1001 1040"`` / ``"1001, 1040"`` -> sorted unique frame numbers (HostError otherwise)."""
+    frames = []
+    for token in re.split(r"[,\s]+", text.strip()):
+        if not token:
+            continue
+        if not re.fullmatch(r"-?\d+", token):
+            raise HostError(
+                f"the keyframes knob holds {token!r}, which is not a frame number",
+                "list the frames of the Trimap input that carry painted trimaps, e.g. 1001 1040",
+            )
+        frames.append(int(token))
+    if not frames:
+        raise HostError("no keyframes are set", "list the frames of the Trimap input that carry painted trimaps, e.g. 1001 1040")
+    return sorted(set(frames))
+
+
+def frame_range(text: str, default: tuple[int, int]) -> tuple[int, int]:
+    """The frames to matte: ``"1001-1100"`` (or ``"1001 1100"``); empty means ``default``."""
+    value = text.strip()
+    if not value:
+        first, last = default
+    else:
+        match = re.fullmatch(r"(-?\d+)\s*(?:-|\s)\s*(-?\d+)", value) or re.fullmatch(r"(-?\d+)", value)
+        if not match:
+            raise HostError(f"the frame range knob holds {value!r}", "write it as first-last, e.g. 1001-1100, or leave it empty")
+        first = int(match.group(1))
+        last = int(match.group(match.lastindex or 1))
+    if first > last:
+        raise HostError(f"the frame range {first}-{last} is empty", "the first frame must not come after the last")
+    return first, last
+
+
+def check_keyframes(keyframes: Sequence[int], first: int, last: int) -> None:
+    """Every keyframe must lie in the frames being matted."""
+    outside = [f for f in keyframes if not first <= f <= last]
+    if outside:
+        raise HostError(
+            f"keyframe {outside[0]} lies outside the frame range {first}-{last}",
+            "remove it from the keyframes knob or widen the frame range",
+        )
+
+
+def script_folder(script_path: str) -> str:
+    """The folder of the saved script; HostError for an unsaved one (Nuke names it ``Root``)."""
+    if not script_path or script_path == "Root" or not os.path.isabs(script_path):
+        raise HostError("the Nuke script is not saved", "save it first: the matte is cached beside it")
+    return os.path.dirname(script_path).replace("\\", "/")
+
+
+def cache_root(cache_dir: str, script_path: str) -> str:
+    """The cache folder: the knob's value (relative to the script's folder if relative),
+    else ``tcvom_cache`` beside the script."""
+    value = cache_dir.strip()
+    if value and os.path.isabs(os.path.expanduser(value)):
+        return os.path.normpath(os.path.expanduser(value)).replace("\\", "/")
+    base = script_folder(script_path)
+    return os.path.normpath(base + "/" + (value or CACHE_FOLDER)).replace("\\", "/")
+
+
+# --- which inputs ----------------------------------------------------------------------------
+
+
+def sequence_pattern(path: str) -> str | None:
+    """A Nuke file name with a frame pattern (``%04d``, ``%d``, ``####``) as a ``#`` pattern,
+    or None if it names one file."""
+    name = path.replace("\\", "/")
+    match = _PRINTF_RE.search(os.path.basename(name))
+    if match:
+        width = int(match.group(2) or "1") if match.group(1) == "0" or match.group(2) else 1
+        head, base = os.path.split(name)
+        base = base[: match.start()] + "#" * max(width, 1) + base[match.end() :]
+        return head + "/" + base if head else base
+    if "#" in os.path.basename(name):
+        return name
+    return None
+
+
+def read_colourspace(plate: PlateInput) -> str | None:
+    """tcvom's name for the colour space of a Read's files, or None if not known."""
+    value = plate.colorspace.strip()
+    match = _DEFAULT_RE.match(value)
+    if match:
+        if match.group(1):
+            value = match.group(1).strip()
+        else:
+            return _FILE_DEFAULTS.get(plate.file.rsplit(".", 1)[-1].lower())
+    return _READ_COLOURSPACES.get(value.lower())
+
+
+def direct_plate(plate: PlateInput, first: int, last: int) -> tuple[str | None, str | None, str]:
+    """(pattern, colour space, reason): a plain Read of a file sequence gives its files to
+    tcvom as they are; anything else (pattern None) is rendered first. ``reason`` says why."""
+    if plate.node_class != "Read":
+        return None, None, f"the plate input is a {plate.node_class or 'missing'} node, not a Read: rendering it"
+    if plate.disabled:
+        return None, None, "the plate Read is disabled: rendering its output"
+    pattern = sequence_pattern(plate.file)
+    if pattern is not None and not os.path.isabs(pattern):
+        return None, None, "the plate Read's file name is relative: rendering it"
+    if pattern is None:
+        return None, None, "the plate Read is not an image sequence: rendering it"
+    if pattern.rsplit(".", 1)[-1].lower() not in DIRECT_EXTENSIONS:
+        return None, None, "tcvom does not read this file type directly: rendering it"
+    if plate.frame.strip() or plate.frame_mode.strip() not in ("", "expression", "start at", "offset"):
+        return None, None, "the plate Read changes frame numbers (frame knob): rendering it"
+    if plate.raw:
+        return None, None, "the plate Read is set to raw data: rendering it"
+    if not plate.first <= first <= last <= plate.last:
+        return None, None, f"the plate Read holds frames {plate.first}-{plate.last} only: rendering"
+    colourspace = read_colourspace(plate)
+    if colourspace is None:
+        return None, None, f"the plate Read's colour space {plate.colorspace!r} has no known OpenColorIO name: rendering it"
+    return pattern, colourspace, "the plate Read's files go to tcvom directly"
+
+
+def plan_inputs(settings: NodeSettings, plate: PlateInput, keyframes: Sequence[int], first: int, last: int,
+                staging: str) -> RenderPlan:
+    """Decide what tcvom reads: ``staging`` is an empty folder for the rendered EXRs."""
+    staging = staging.replace("\\", "/")
+    pattern, colourspace, reason = direct_plate(plate, first, last)
+    keys = {f: f"{staging}/keyframes/key.{f:04d}.exr" if f >= 0 else f"{staging}/keyframes/key.{f}.exr" for f in keyframes}
+    if pattern is not None and colourspace is not None:
+        return RenderPlan(pattern, [], keys, colourspace, True, reason, staging)
+    # A Write node renders the plate in the comp's working space, untouched (raw).
+    return RenderPlan(f"{staging}/plate/plate.####.exr", list(range(first, last + 1)), keys,
+                      settings.working_space.strip(), False, reason, staging)
+
+
+def frame_runs(frames: Sequence[int]) -> list[tuple[int, int]]:
+    """Sorted frames as contiguous ``(first, last)`` runs (one Write execute each)."""
+    runs: list[tuple[int, int]] = []
+    for frame in sorted(set(frames)):
+        if runs and frame == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], frame)
+        else:
+            runs.append((frame, frame))
+    return runs
+
+
+def new_staging(root: str) -> str:
+    """An empty folder inside the cache root for one press's rendered inputs."""
+    os.makedirs(root, exist_ok=True)
+    return tempfile.mkdtemp(prefix=".staging-", dir=root).replace("\\", "/")
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+
+_EXR_MAGIC = b"\x76\x2f\x31\x01"
+_EXR_MULTIPART = 0x1000
+
+
+def _exr_data_offset(data: bytes) -> int:
+    """Where an OpenEXR file's pixel chunks begin: renders of the same pixels differ only
+    before (time stamps and other metadata in the header, and the chunk offsets)."""
+    if data[:4] != _EXR_MAGIC or len(data) < 8:
+        return 0
+    multipart = bool(int.from_bytes(data[4:8], "little") & _EXR_MULTIPART)
+    pos = 8
+    while True:
+        attributes = 0
+        while True:
+            end = data.index(b"\0", pos)
+            if end == pos:  # an empty name ends the header
+                pos += 1
+                break
+            type_end = data.index(b"\0", end + 1)
+            size = int.from_bytes(data[type_end + 1 : type_end + 5], "little")
+            pos = type_end + 5 + size
+            attributes += 1
+        if not multipart or attributes == 0:
+            break
+    # Then the chunk offset table (absolute positions, so it moves with the header's
+    # length); the first entry points at the first chunk, where the pixels begin.
+    first = int.from_bytes(data[pos : pos + 8], "little")
+    if pos < first <= len(data) and (first - pos) % 8 == 0:
+        return first
+    return pos
+
+
+def image_digest(path: str) -> str:
+    """sha256 of a rendered image's pixels: an EXR without its header, other files whole."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    try:
+        start = _exr_data_offset(data)
+    except ValueError:  # a truncated header: hash everything
+        start = 0
+    return hashlib.sha256(data[start:]).hexdigest()
+
+
+def files_digest(paths: Sequence[str]) -> str:
+    """One digest over the pixels of ``paths`` (rendered plates: their content is the input)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(os.path.basename(path).encode("utf-8") + b"\0" + image_digest(path).encode("ascii"))
+    return digest.hexdigest()
+
+
+def _check_rendered(plan: RenderPlan) -> list[str]:
+    missing = [f"keyframe {f} ({p})" for f, p in sorted(plan.keyframes.items()) if not os.path.isfile(p)]
+    plate_files = []
+    for frame in plan.plate_frames:
+        path = plan.plate.replace("####", f"{frame:04d}")
+        if not os.path.isfile(path):
+            missing.append(f"plate frame {frame} ({path})")
+        plate_files.append(path)
+    if missing:
+        raise HostError("the Write node did not render " + missing[0], "check the node's inputs render in the viewer")
+    return plate_files
+
+
+def prepare_run(settings: NodeSettings, plan: RenderPlan, command: Sequence[str], root: str, first: int,
+                last: int) -> PreparedRun:
+    """The cache key, cache folder and argument list of one press, after the renders.
+
+    The key hashes the keyframes' pixels, the plate (a Read's files by size and time,
+    rendered frames by their pixels), the settings and the frame range; the rendered inputs
+    move from the staging folder to ``<root>/<key>/inputs``.
+    """
+    rendered = _check_rendered(plan)
+    spec = RunSpec(
+        plate=plan.plate,
+        out="",
+        keyframes=dict(plan.keyframes),
+        method=settings.method,
+        weights=settings.weights.strip() or None,
+        matting_weights=settings.matting_weights.strip() or None,
+        device=settings.device.strip() or "cpu",
+        input_colorspace=plan.colorspace,
+        frames=f"{first}-{last}",
+    )
+    spec.check()
+    # Rendered files count by their pixels (a Write stamps each render's header with its
+    # time); a Read's own files by size and time, as hostclient does.
+    extra = {
+        "plugin": PLUGIN_CACHE_VERSION,
+        "backend": settings.backend,
+        "trimap_channel": settings.trimap_channel,
+        "keyframes": {str(f): image_digest(p) for f, p in sorted(spec.keyframes.items())},
+    }
+    key_spec = replace(spec, keyframes={})
+    if not plan.direct:
+        key_spec = replace(key_spec, plate="nuke-render:" + files_digest(rendered))
+    key = hostclient.cache_key(key_spec, extra=extra)
+    out = f"{root}/{key}"
+    inputs = f"{out}/inputs"
+    os.makedirs(out, exist_ok=True)
+    if os.path.isdir(inputs):
+        shutil.rmtree(inputs)
+    os.replace(plan.staging, inputs)
+    moved = {f: inputs + p[len(plan.staging):] for f, p in spec.keyframes.items()}
+    spec = replace(spec, keyframes=moved, out=out)
+    if not plan.direct:
+        spec = replace(spec, plate=inputs + plan.plate[len(plan.staging):])
+    args = build_args(command, spec, settings)
+    return PreparedRun(spec, key, out, args, list(range(first, last + 1)), "" if plan.direct else f"{inputs}/plate")
+
+
+def build_args(command: Sequence[str], spec: Any, settings: NodeSettings) -> list[str]:
+    """``tcvom run`` for ``spec`` (hostclient's argument list) plus the node's back-end and
+    trimap channel, before ``--progress json``."""
+    args = hostclient.build_run_args(command, spec)
+    tail = args[-2:]
+    assert tail == ["--progress", "json"], tail  # hostclient's contract
+    return [*args[:-2], "--backend", settings.backend, "--trimap-channel", settings.trimap_channel, *tail]
+
+
+def cached_files(run: PreparedRun) -> dict[int, str] | None:
+    """The alpha files when every frame is already in the cache folder, else None."""
+    try:
+        return hostclient.collect_alpha(run.out, run.frames)
+    except HostError:
+        return None
+
+
+def run_job(job: Any, frames: Sequence[int], progress: Callable[[int, str], None],
+            cancelled: Callable[[], bool], poll_interval: float = 0.2) -> Outcome:
+    """The worker loop (a background thread's body): poll ``job`` (a started
+    ``hostclient.Job``), report ``progress(percent, text)``, cancel the job when
+    ``cancelled()`` says so, and collect the alpha of ``frames`` when it is done.
+    Never raises: the outcome carries the error."""
+    try:
+        while True:
+            job.poll()
+            if job.state != "running":
+                break
+            if cancelled():
+                job.cancel()
+                break
+            progress(int(job.fraction * 100), job.status_text())
+            time.sleep(poll_interval)
+        if job.state == "cancelled" or (cancelled() and job.state != "done"):
+            return Outcome("cancelled", status="cancelled: finished frames stay cached, the next Compute resumes")
+        if job.state == "failed":
+            return Outcome("failed", error=job.error, status=str(job.error))
+        files = hostclient.collect_alpha(job.out, frames)
+        progress(100, "done")
+        return Outcome("done", files=files, status=f"computed {len(files)} frames")
+    except Exception as exc:  # the thread must always report back to the main thread
+        return Outcome("failed", error=exc, status=str(exc))
+
+
+def finish_inputs(run: PreparedRun) -> None:
+    """After a successful run: delete the rendered plate (large; the keyframes stay)."""
+    if run.rendered_plate and os.path.isdir(run.rendered_plate):
+        shutil.rmtree(run.rendered_plate, ignore_errors=True)
+
+
+def alpha_read_values(out: str, first: int, last: int) -> dict[str, Any]:
+    """Knob values of the Group's internal Read of the cached alpha (paths with ``/``).
+
+    ``file_text`` goes through the file knob's ``fromUserText`` (file and range); the
+    alpha is data, so the Read is raw; a missing frame is an error, never black.
+    """
+    pattern = hostclient.alpha_pattern(out).replace("\\", "/")
+    return {
+        "file_text": f"{pattern} {first}-{last}",
+        "file": pattern,
+        "first": first,
+        "last": last,
+        "origfirst": first,
+        "origlast": last,
+        "raw": True,
+        "on_error": "error",
+    }
+
+
+def error_text(exc: BaseException) -> str:
+    """What ``nuke.message`` shows the artist: the problem and, for HostError, the fix."""
+    if isinstance(exc, HostError):
+        return f"TCVOM_Matte: {exc.message}" + (f"\n\nFix: {exc.fix}" if exc.fix else "")
+    return f"TCVOM_Matte: unexpected error: {exc}"

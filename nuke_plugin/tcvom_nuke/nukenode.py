@@ -1,0 +1,240 @@
+"""The calls into Nuke: create the TCVOM_Matte Group, and its Compute button.
+
+Compute reads the knobs as values (:class:`tcvom_nuke.matte.NodeSettings`), renders
+with a temporary Write node what tcvom cannot read directly (main thread), then runs
+``tcvom run`` as a subprocess. In the GUI a background thread polls it under a
+``nuke.ProgressTask`` (its Cancel stops the worker) and hands the result to the main
+thread with ``nuke.executeInMainThread``; without a GUI (``nuke -t``/``-x``) the same
+loop runs synchronously. Errors reach the artist through ``nuke.message``.
+
+The node needs none of this to render: once computed, its internal Read names the
+cached alpha EXRs, so ``nuke -x`` and farm machines without tcvom render it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import nuke
+
+from tcvom_nuke import matte
+
+PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))).replace("\\", "/")
+NODE_FILE = PLUGIN_DIR + "/nodes/TCVOM_Matte.nk"
+ALPHA_READ = "tcvom_alpha"
+SETTING_KNOBS = ("keyframes", "method", "backend", "weights", "matting_weights", "device", "working_space",
+                 "trimap_channel", "cache_dir", "frame_range", "executable")
+
+_active: dict[str, MatteRun] = {}  # node full name -> its running computation
+_lock = threading.Lock()
+
+
+def create_matte() -> Any:
+    """Menu command: paste the TCVOM_Matte Group (saved into the script as a Group, so
+    scripts render without this plugin)."""
+    nuke.nodePaste(NODE_FILE)
+    return nuke.selectedNode()
+
+
+def _value(node: Any, name: str, default: Any = "") -> Any:
+    knob = node.knob(name)
+    return default if knob is None else knob.value()
+
+
+def read_settings(node: Any) -> matte.NodeSettings:
+    """The node's knobs as plain values (never evaluated)."""
+    values = {name: str(_value(node, name, getattr(matte.NodeSettings, name))) for name in SETTING_KNOBS}
+    settings = matte.NodeSettings(**values)
+    settings.check()
+    return settings
+
+
+def read_plate(node: Any) -> matte.PlateInput:
+    """What feeds the Plate input (input 0), as values."""
+    source = node.input(0)
+    if source is None:
+        raise matte.HostError("the Plate input is not connected", "connect the plate to the node's Plate input")
+    plate = matte.PlateInput(node_class=source.Class(), first=int(source.firstFrame()), last=int(source.lastFrame()))
+    if plate.node_class == "Read":
+        plate.file = (nuke.filename(source) or "").replace("\\", "/")
+        plate.colorspace = str(_value(source, "colorspace", ""))
+        plate.raw = bool(_value(source, "raw", False))
+        plate.frame_mode = str(_value(source, "frame_mode", ""))
+        plate.frame = str(_value(source, "frame", ""))
+        plate.disabled = bool(_value(source, "disable", False))
+        plate.first = int(_value(source, "first", plate.first))
+        plate.last = int(_value(source, "last", plate.last))
+    return plate
+
+
+def render(source: Any, pattern: str, frames: Sequence[int], channels: str) -> None:
+    """Render ``frames`` of ``source`` to EXRs at ``pattern`` with a temporary Write node
+    (raw: the working space's values, untouched)."""
+    if not frames:
+        return
+    os.makedirs(os.path.dirname(pattern), exist_ok=True)
+    with nuke.root():
+        write = nuke.nodes.Write(file=pattern, file_type="exr", channels=channels, raw=True)
+    try:
+        write.setInput(0, source)
+        for first, last in matte.frame_runs(frames):
+            nuke.execute(write, first, last, 1)
+    finally:
+        nuke.delete(write)
+
+
+class MatteRun:
+    """One press of Compute on one node (constructed in the main thread)."""
+
+    def __init__(self, node: Any) -> None:
+        self.node_name = node.fullName()
+        settings = read_settings(node)
+        keyframes = matte.parse_keyframes(settings.keyframes)
+        plate = read_plate(node)
+        trimap = node.input(1)
+        if trimap is None:
+            raise matte.HostError("the Trimap input is not connected", "connect the painted trimaps to the Trimap input")
+        self.first, self.last = matte.frame_range(settings.frame_range, (plate.first, plate.last))
+        matte.check_keyframes(keyframes, self.first, self.last)
+        command = matte.hostclient.find_executable(settings.executable.strip() or None)
+        root = matte.cache_root(settings.cache_dir, nuke.root().name())
+        staging = matte.new_staging(root)
+        try:
+            plan = matte.plan_inputs(settings, plate, keyframes, self.first, self.last, staging)
+            render(node.input(0), plan.plate, plan.plate_frames, "rgb")
+            for frame, path in sorted(plan.keyframes.items()):
+                render(trimap, path, [frame], "rgba")
+            self.prepared = matte.prepare_run(settings, plan, command, root, self.first, self.last)
+        finally:
+            if os.path.isdir(staging):
+                shutil.rmtree(staging, ignore_errors=True)
+        self.reason = plan.reason
+        self.job: Any = None
+        self.thread: threading.Thread | None = None
+        self.outcome: matte.Outcome | None = None
+
+    def start_job(self) -> None:
+        self.job = matte.hostclient.Job(self.prepared.args, out=self.prepared.out).start()
+
+    def work(self) -> None:
+        """Background thread: the worker loop under a ProgressTask, then back to the main thread."""
+        task = nuke.ProgressTask("TCVOM Matte: " + self.node_name)
+        try:
+            self.outcome = matte.run_job(self.job, self.prepared.frames, _TaskProgress(task), task.isCancelled)
+        finally:
+            del task  # the last reference: Nuke closes the progress window
+        nuke.executeInMainThread(finish, args=(self.node_name, self))
+
+
+class _TaskProgress:
+    """``progress(percent, text)`` for :func:`tcvom_nuke.matte.run_job`, shown on a ProgressTask."""
+
+    def __init__(self, task: Any) -> None:
+        self.task = task
+
+    def __call__(self, percent: int, text: str) -> None:
+        self.task.setProgress(percent)
+        self.task.setMessage(text)
+
+
+def _set_status(node: Any, text: str) -> None:
+    knob = node.knob("status")
+    if knob is not None:
+        knob.setValue(text)
+
+
+def apply_alpha(node: Any, run: MatteRun, files: dict[int, str]) -> None:
+    """Point the Group's internal Read at the cached alpha (main thread)."""
+    values = matte.alpha_read_values(run.prepared.out, run.first, run.last)
+    read = node.node(ALPHA_READ)
+    if read is None:
+        raise matte.HostError(f"the node has no internal Read named {ALPHA_READ}", "create a new TCVOM_Matte node")
+    read["file"].fromUserText(values["file_text"])
+    for name in ("first", "last", "origfirst", "origlast", "raw", "on_error"):
+        read[name].setValue(values[name])
+    node["cache_key"].setValue(run.prepared.key)
+    _set_status(node, f"{len(files)} frames ({run.first}-{run.last}) cached in {run.prepared.out}")
+    matte.finish_inputs(run.prepared)
+
+
+def finish(node_name: str, run: MatteRun) -> None:
+    """Main thread: apply the outcome of a background run, or tell the artist why not."""
+    with _lock:
+        _active.pop(node_name, None)
+    node = nuke.toNode(node_name)
+    outcome = run.outcome
+    if outcome is None:
+        return
+    if node is None:
+        nuke.message(f"TCVOM_Matte: the node {node_name} was deleted while its matte was computed")
+        return
+    if outcome.state == "done":
+        try:
+            apply_alpha(node, run, outcome.files)
+        except Exception as exc:
+            _set_status(node, str(exc))
+            nuke.message(matte.error_text(exc))
+        return
+    _set_status(node, outcome.status)
+    if outcome.state == "failed" and outcome.error is not None:
+        nuke.message(matte.error_text(outcome.error))
+
+
+def compute(node: Any = None) -> MatteRun | None:
+    """The Compute button (``nuke.thisNode()`` when ``node`` is None).
+
+    Returns the run (its ``thread`` is the background worker in the GUI), or None when
+    nothing was started because of an error already shown with ``nuke.message``.
+    """
+    node = node if node is not None else nuke.thisNode()
+    gui = bool(nuke.env.get("gui"))
+    name = node.fullName()
+    with _lock:
+        if name in _active:
+            nuke.message(f"TCVOM_Matte: {name} is already computing (cancel it in its progress window)")
+            return None
+    try:
+        run = MatteRun(node)
+        cached = matte.cached_files(run.prepared)
+        if cached is not None:
+            apply_alpha(node, run, cached)
+            _set_status(node, f"up to date (cached): {run.first}-{run.last}")
+            return run
+        _set_status(node, f"computing {run.first}-{run.last}... ({run.reason})")
+        run.start_job()
+    except Exception as exc:
+        _set_status(node, str(exc))
+        nuke.message(matte.error_text(exc))
+        if not gui:
+            raise RuntimeError(matte.error_text(exc)) from exc
+        return None
+    if not gui:  # nuke -t / -x: no event loop, run synchronously
+        run.outcome = matte.run_job(run.job, run.prepared.frames, _print_progress, lambda: False)
+        finish(name, run)
+        if run.outcome.state != "done":
+            raise RuntimeError(run.outcome.status)
+        return run
+    with _lock:
+        _active[name] = run
+    run.thread = threading.Thread(target=run.work, name="tcvom-matte", daemon=True)
+    run.thread.start()
+    return run
+
+
+_last_printed = [""]
+
+
+def _print_progress(percent: int, text: str) -> None:
+    if text != _last_printed[0]:  # a line per change, not per poll
+        _last_printed[0] = text
+        print(f"TCVOM_Matte: {text}", flush=True)
+
+
+def running() -> list[str]:
+    """Names of the nodes being computed now."""
+    with _lock:
+        return sorted(_active)

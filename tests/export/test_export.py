@@ -1,0 +1,162 @@
+"""ONNX export: graph table, export quirks against the eager model, the written files and
+manifest, dynamic sizes and memory-frame counts, the parity check failing loudly, the
+command line, and broken exports (corrupt, changed or swapped files)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from tcvom.errors import InputError, ReadError
+from tcvom.export import OPSET, ParityError, check_parity, graph_spec, read_manifest
+from tcvom.export.graphs import graph_modules, sample_inputs
+from tcvom.export.onnx_export import ort_session, state_sha256
+from tcvom.export.quirks import attend_unchunked, export_mode
+from tcvom.models import GuidedContextualAttention, SpectralNorm
+
+torch.set_num_threads(1)
+
+
+def test_graph_shapes_resolve_and_name_dynamic_axes() -> None:
+    spec = graph_spec("stm", "read_decode")
+    key = spec.inputs[0]
+    assert key.resolve({"H": 96, "W": 64, "T": 5}) == (2, 128, 5, 6, 4)
+    assert key.dynamic_axes() == {2: "T", 3: "H_16", 4: "W_16"}
+    part_b = graph_spec("gca_tam", "part_b")
+    assert part_b.input_names[:3] == ("prev_features", "features", "next_features")
+    assert graph_spec("gca", "part_b").input_names[0] == "features"
+    with pytest.raises(InputError, match="has no graph"):
+        graph_spec("stm", "part_a")
+    with pytest.raises(InputError, match="unknown network"):
+        graph_spec("rvm", "part_a")
+
+
+@pytest.mark.parametrize("size", [(6, 10), (4, 4), (10, 6)])
+def test_unchunked_attention_matches_the_eager_block(size: tuple[int, int]) -> None:
+    torch.manual_seed(0)
+    block = GuidedContextualAttention(chunk_elements=7).eval()  # several chunks in the eager path
+    h, w = size
+    g = torch.randn(1, 64, h, w)
+    features = torch.randn(1, 128, 2 * h, 2 * w)
+    mask = (torch.rand(1, 1, h, w) > 0.6).float()
+    with torch.no_grad():
+        want = block._attend(g, features, mask)
+        got = attend_unchunked(block, g, features, mask)
+    assert got.shape == want.shape
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_export_mode_is_undone(gca_model, stm_model) -> None:
+    block = gca_model.encoder.gca
+    conv = next(m for m in gca_model.modules() if isinstance(m, SpectralNorm))
+    with export_mode(gca_model), export_mode(stm_model):
+        assert "_attend" in vars(block) and "weight" in vars(conv)
+        assert stm_model.read_chunk is None
+    assert "_attend" not in vars(block) and "weight" not in vars(conv)
+    assert stm_model.read_chunk is not None
+    gca_model.train()
+    try:
+        with pytest.raises(ValueError, match="eval mode"), export_mode(gca_model):
+            pass
+    finally:
+        gca_model.eval()
+
+
+def test_gca_export_files_and_manifest(gca_model, gca_export) -> None:
+    assert not gca_model.training  # the export leaves the model as it found it
+    data = json.loads(gca_export.path.read_text())
+    assert data["network"] == "gca_tam" and data["opset"] >= 17 and data["opset"] == OPSET
+    assert data["weights"]["sha256"] == state_sha256(gca_model)
+    assert set(data["graphs"]) == {"part_a", "part_b"}
+    part_a = data["graphs"]["part_a"]
+    assert part_a["inputs"] == [{"name": "x", "shape": [1, 6, "H", "W"], "dtype": "float32"}]
+    assert [o["name"] for o in part_a["outputs"]] == ["features", "shortcut1", "shortcut2", "shortcut3", "unknown"]
+    for graph in ("part_a", "part_b"):
+        proto = onnx.load(gca_export.graph_file(graph))
+        onnx.checker.check_model(proto)
+        assert max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) >= 17
+        dims = proto.graph.input[0].type.tensor_type.shape.dim
+        assert dims[2].dim_param and dims[3].dim_param  # H and W are dynamic
+    diffs = data["parity"]["max_abs_diff"]
+    assert set(diffs) == {"part_a", "part_b"} and max(diffs.values()) <= data["parity"]["tolerance"] <= 1e-4
+    # the export holds the weights once (spectral norm folded), not twice
+    total = sum(gca_export.graph_file(g).stat().st_size for g in ("part_a", "part_b"))
+    weights = sum(t.numel() * 4 for t in gca_model.state_dict().values())
+    assert total < 1.2 * weights
+
+
+def test_stm_export_memory_frames_and_size_are_dynamic(stm_model, stm_export) -> None:
+    modules = graph_modules(stm_model)
+    session = ort_session(stm_export.graph_file("memory_encode"))
+    for frames, (h, w) in ((1, (64, 96)), (4, (96, 64))):
+        feed = sample_inputs(stm_model, h, w, memory_frames=frames, seed=frames)["memory_encode"]
+        key, value = session.run(None, {n: t.numpy() for n, t in feed.items()})
+        assert key.shape == (2, 128, frames, h // 16, w // 16)
+        with torch.no_grad():
+            want_key, want_value = modules["memory_encode"](*feed.values())
+        np.testing.assert_allclose(key, want_key.numpy(), atol=1e-4, rtol=0)
+        np.testing.assert_allclose(value, want_value.numpy(), atol=1e-4, rtol=0)
+
+
+def test_parity_check_fails_loudly_for_other_weights(gca_export, gca_factory) -> None:
+    other = gca_factory(seed=8)
+    with pytest.raises(ParityError, match=r"part_a output .* differs from PyTorch by .*tolerance 0\.0001"):
+        check_parity(other, gca_export)
+
+
+def test_broken_exports_are_refused(gca_export, stm_export, tmp_path) -> None:
+    folder = tmp_path / "copy"
+    shutil.copytree(gca_export.folder, folder)
+    assert read_manifest(folder, "gca_tam").graphs == ("part_a", "part_b")
+    with pytest.raises(InputError, match="no stm export"):
+        read_manifest(folder, "stm")
+
+    # a truncated graph no longer matches the manifest's hash
+    part_b = folder / "gca_tam.part_b.onnx"
+    data = part_b.read_bytes()
+    part_b.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ReadError, match="does not match its manifest"):
+        read_manifest(folder, "gca_tam")
+
+    # a corrupt file with a matching manifest entry: ONNX Runtime refuses it, named
+    from tcvom.engines.onnxruntime_engine import OnnxRuntimeEngine
+    from tcvom.export.onnx_export import file_sha256
+
+    manifest_path = folder / "gca_tam.json"
+    record = json.loads(manifest_path.read_text())
+    record["graphs"]["part_b"]["sha256"] = file_sha256(part_b)
+    manifest_path.write_text(json.dumps(record))
+    with pytest.raises(ReadError, match=r"part_b\.onnx.*ONNX Runtime cannot load"):
+        OnnxRuntimeEngine(read_manifest(folder, "gca_tam")).activate()
+
+    # a valid graph of another network in its place: wrong inputs, named
+    shutil.copy(stm_export.graph_file("query_encode"), part_b)
+    record["graphs"]["part_b"]["sha256"] = file_sha256(part_b)
+    manifest_path.write_text(json.dumps(record))
+    with pytest.raises(ReadError, match=r"inputs \['frame'\].*part_b graph has"):
+        OnnxRuntimeEngine(read_manifest(folder, "gca_tam")).activate()
+
+    manifest_path.write_text("{not json")
+    with pytest.raises(ReadError, match="unreadable export manifest"):
+        read_manifest(folder, "gca_tam")
+
+
+def test_cli_exports_a_weight_file(tmp_path, capsys, gca_factory) -> None:
+    """``tcvom export --weights FILE --out DIR`` exports the network the file holds (here
+    the single-image GCA) and records the file's name and sha256."""
+    from tcvom.checkpoints import sha256
+    from tcvom.cli import main
+
+    weights = tmp_path / "gca_single.pth"
+    torch.save(gca_factory(seed=3, temporal=False).state_dict(), weights)
+    out = tmp_path / "exported"
+    assert main(["export", "--weights", str(weights), "--out", str(out), "--json"]) == 0
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["network"] == "gca" and set(line["parity"]) == {"part_a", "part_b"}
+    manifest = read_manifest(out, "gca")
+    assert manifest.data["weights"] == {"source": "gca_single.pth", "sha256": sha256(weights)}

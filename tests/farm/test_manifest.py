@@ -1,0 +1,96 @@
+"""The job manifest: created once, compared by every later task, refused on a mismatch."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tcvom import __version__
+from tcvom.farm.locks import publish_exclusive
+from tcvom.farm.manifest import (
+    SettingsMismatchError,
+    claim,
+    file_digest,
+    manifest_path,
+    read_manifest,
+)
+from tcvom.farm.outputs import is_complete
+from tcvom.io import write_image
+
+SETTINGS = {"stage": "matte", "method": "classical", "backend": "torch", "weights": None, "shot": "1001-1008"}
+
+
+def test_manifest_path_is_hidden_beside_the_sequence(tmp_path: Path) -> None:
+    assert manifest_path(str(tmp_path / "alpha.####.exr")) == tmp_path / ".alpha.tcvom.json"
+    assert manifest_path(str(tmp_path / "sh010_matte_v002.%04d.png")) == tmp_path / ".sh010_matte_v002.tcvom.json"
+
+
+def test_first_claim_records_the_settings_later_ones_compare(tmp_path: Path) -> None:
+    pattern = str(tmp_path / "alpha.####.exr")
+    path = claim(pattern, SETTINGS, info={"plate": "/mnt/a/plate.####.exr"})
+    data = json.loads(path.read_text())
+    assert data["settings"]["method"] == "classical" and data["settings"]["version"] == __version__
+    assert data["info"]["plate"] == "/mnt/a/plate.####.exr" and data["info"]["host"]
+    # same settings, other info (another host, another mount): accepted, nothing rewritten
+    before = path.read_bytes()
+    claim(pattern, dict(SETTINGS), info={"plate": "/Volumes/a/plate.####.exr"})
+    assert path.read_bytes() == before
+    with pytest.raises(SettingsMismatchError, match="method: 'classical' recorded, 'tcvom' now") as info:
+        claim(pattern, {**SETTINGS, "method": "tcvom"})
+    assert info.value.exit_code == 2 and str(path) in str(info.value)
+    assert read_manifest(path).settings["method"] == "classical"
+    # a task that rewrites the whole shot replaces the record
+    claim(pattern, {**SETTINGS, "method": "tcvom"}, replace=True)
+    assert read_manifest(path).settings["method"] == "tcvom"
+
+
+def test_a_broken_manifest_is_an_input_error(tmp_path: Path) -> None:
+    pattern = str(tmp_path / "alpha.####.exr")
+    manifest_path(pattern).write_text('{"settings": ')
+    with pytest.raises(Exception, match="not valid JSON") as info:
+        claim(pattern, SETTINGS)
+    assert info.value.exit_code == 2
+
+
+def test_file_digest(tmp_path: Path) -> None:
+    (tmp_path / "w.pth").write_bytes(b"abc")
+    assert file_digest(tmp_path / "w.pth") == "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def _publish(args: tuple[str, str, int]) -> bool:
+    path, barrier_file, index = args
+    while not Path(barrier_file).exists():  # start together
+        pass
+    return publish_exclusive(path, json.dumps({"writer": index, "padding": "x" * 200_000}))
+
+
+def test_two_processes_racing_to_create_a_manifest(tmp_path: Path) -> None:
+    target, barrier = tmp_path / "m.json", tmp_path / "go"
+    ctx = multiprocessing.get_context("spawn")
+    for _round in range(3):
+        target.unlink(missing_ok=True)
+        barrier.unlink(missing_ok=True)
+        with ctx.Pool(2) as pool:
+            pending = pool.map_async(_publish, [(str(target), str(barrier), i) for i in range(2)])
+            barrier.touch()
+            created = pending.get(timeout=60)
+        assert sorted(created) == [False, True]  # exactly one winner
+        data = json.loads(target.read_text())  # complete, never a mixture
+        assert data["writer"] == created.index(True)
+    assert not [p for p in tmp_path.iterdir() if "tcvom-tmp" in p.name]
+
+
+def test_complete_means_the_whole_image_decodes(tmp_path: Path) -> None:
+    path = tmp_path / "alpha.1001.exr"
+    write_image(path, np.linspace(0, 1, 96 * 64, dtype=np.float32).reshape(64, 96), channels=("A",))
+    assert is_complete(path, width=96, height=64, channels=1)
+    assert not is_complete(path, width=64, height=96, channels=1)
+    assert not is_complete(path, width=96, height=64, channels=4)
+    assert not is_complete(tmp_path / "missing.exr", width=96, height=64)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) * 9 // 10])  # the header still opens
+    assert not is_complete(path, width=96, height=64, channels=1)

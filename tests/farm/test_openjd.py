@@ -1,0 +1,74 @@
+"""The Open Job Description template: checked and run locally with openjd-cli (from PyPI),
+then compared with a single `tcvom run`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from farm_helpers import assert_same_files, tcvom_exe
+
+from tcvom.cli import main
+from tcvom.farm.openjd import job_template
+
+
+def openjd_exe() -> str:
+    pytest.importorskip("openjd.cli", reason="openjd-cli is not installed (pip install 'tcvom[farm]')")
+    exe = shutil.which("openjd", path=str(Path(sys.executable).parent)) or shutil.which("openjd")
+    if exe is None:
+        pytest.skip("the openjd command is not on the PATH")
+    return exe
+
+
+def test_template_structure() -> None:
+    template = job_template(frames="1001-1100", segments="0-2", chunk=7)
+    trimaps, matte = template["steps"]
+    assert template["specificationVersion"] == "jobtemplate-2023-09" and "TASK_CHUNKING" in template["extensions"]
+    assert trimaps["parameterSpace"]["taskParameterDefinitions"][0]["range"] == "{{Param.TrimapSegments}}"
+    assert "--segment" in trimaps["script"]["actions"]["onRun"]["args"]
+    assert matte["dependencies"] == [{"dependsOn": "Trimaps"}]
+    frames = matte["parameterSpace"]["taskParameterDefinitions"][0]
+    assert frames["type"] == "CHUNK[INT]" and frames["chunks"]["rangeConstraint"] == "CONTIGUOUS"
+    args = matte["script"]["actions"]["onRun"]["args"]
+    assert args[args.index("--frames") + 1] == "{{Task.Param.Frames}}"
+    defaults = {p["name"]: p.get("default") for p in template["parameterDefinitions"]}
+    assert defaults["Frames"] == "1001-1100" and defaults["ChunkSize"] == 7 and defaults["TrimapSegments"] == "0-2"
+    assert {"Frames", "Keyframes", "TrimapWeights", "MattingWeights", "Backend", "ChunkSize"} <= set(defaults)
+
+
+def test_generic_template_passes_openjd_check(tmp_path: Path, capsys) -> None:
+    exe = openjd_exe()
+    assert main(["farm", "template", str(tmp_path / "generic.json"), "--chunk", "25"]) == 0
+    assert not (tmp_path / "generic.params.json").exists()
+    check = subprocess.run([exe, "check", str(tmp_path / "generic.json")], capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert main(["farm", "template", str(tmp_path / "half.json"), "--plate", "p.####.exr"]) == 2
+    assert "together" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # about 15 s: ten tcvom processes
+def test_openjd_check_and_run_equal_a_single_run(farm_shot, tmp_path: Path, capsys) -> None:
+    exe = openjd_exe()
+    job = tmp_path / "job" / "tcvom_job.yaml"
+    code = main(["farm", "template", str(job), "--plate", farm_shot.plate, "--keyframes", farm_shot.keyframes,
+                 "--out", str(tmp_path / "farm"), "--chunk", "3", "--method", "classical",
+                 "--tcvom-command", tcvom_exe()])
+    assert code == 0, capsys.readouterr().err
+    check = subprocess.run([exe, "check", str(job)], capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0 and "passes validation" in check.stdout, check.stdout + check.stderr
+    params = job.with_name("tcvom_job.params.json")
+    assert json.loads(params.read_text())["Plate"] == str(Path(farm_shot.plate).absolute())
+    ran = subprocess.run([exe, "run", str(job), "--step", "Matte", "--run-dependencies", "--job-param",
+                          f"file://{params}"], capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+    assert "Chunks run: 5" in ran.stdout  # two keyframe segments, then three chunks of at most 3 frames
+    single = tmp_path / "single"
+    code = main(["run", "--plate", farm_shot.plate, "--keyframes", farm_shot.keyframes, "--out", str(single),
+                 "--method", "classical", "--progress", "none"])
+    assert code == 0
+    assert_same_files(tmp_path / "farm" / "trimaps", single / "trimaps", expected=8)
+    assert_same_files(tmp_path / "farm" / "alpha", single / "alpha", expected=8)

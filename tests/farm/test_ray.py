@@ -1,0 +1,30 @@
+"""`tcvom run --executor ray` on a local Ray instance gives the files of a local run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from farm_helpers import FRAMES, assert_same_files
+
+from tcvom import pipeline
+
+pytestmark = pytest.mark.slow  # starting Ray takes several seconds
+
+
+def test_ray_executor_equals_a_local_run(farm_shot, tmp_path: Path) -> None:
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'ray>=2.9')")
+    local = pipeline.run(farm_shot.plate, tmp_path / "local", keyframes=farm_shot.keyframes, method="classical",
+                         progress="none")
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    try:
+        result = pipeline.run(farm_shot.plate, tmp_path / "ray", keyframes=farm_shot.keyframes, method="classical",
+                              executor="ray", chunk=3, progress="none")
+        again = pipeline.run(farm_shot.plate, tmp_path / "ray", keyframes=farm_shot.keyframes, method="classical",
+                             executor="ray", chunk=3, progress="none")
+    finally:
+        ray.shutdown()
+    assert result.method == "classical" and result.written == FRAMES == sorted(local.written)
+    assert again.written == [] and again.skipped == FRAMES  # resumable through Ray too
+    assert_same_files(tmp_path / "ray" / "trimaps", tmp_path / "local" / "trimaps", expected=8)
+    assert_same_files(tmp_path / "ray" / "alpha", tmp_path / "local" / "alpha", expected=8)

@@ -1,0 +1,41 @@
+"""`tcvom nuke install DIR`: the plugin with tcvom's host client vendored, usable by a
+Python that has no tcvom (as in Nuke)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tcvom import hostclient
+from tcvom.cli import cmd_nuke
+from tcvom.errors import InputError
+
+
+def _run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    cmd_nuke.add_arguments(parser)
+    return cmd_nuke.main(parser.parse_args(argv))
+
+
+def test_install_vendors_hostclient_and_imports_without_tcvom(tmp_path: Path) -> None:
+    dest = tmp_path / "nuke_tools"
+    assert _run(["install", str(dest)]) == 0
+    for name in ("init.py", "menu.py", "tcvom_nuke/matte.py", "tcvom_nuke/nukenode.py", "nodes/TCVOM_Matte.nk",
+                 "gizmos/TCVOM_Inference.gizmo", "icons/tcvom.png"):
+        assert (dest / name).is_file(), name
+    assert (dest / "tcvom_nuke" / "hostclient.py").read_bytes() == Path(hostclient.__file__).read_bytes()
+    assert not list(dest.rglob("__pycache__"))
+    # -S: no site-packages (no tcvom, no numpy), as in Nuke's own Python
+    code = "import tcvom_nuke.matte as m; print(m.hostclient.__file__)"
+    proc = subprocess.run([sys.executable, "-S", "-c", code], cwd=dest, capture_output=True, text=True,
+                          env={"PATH": os.environ.get("PATH", "")})
+    assert proc.returncode == 0, proc.stderr
+    assert Path(proc.stdout.strip()) == dest / "tcvom_nuke" / "hostclient.py"
+    with pytest.raises(InputError, match="not empty"):
+        _run(["install", str(dest)])
+    assert _run(["install", str(dest), "--overwrite"]) == 0

@@ -1,0 +1,314 @@
+"""tcvom_nuke.matte: everything the node does that is not a call into nuke, tested for real."""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from tcvom_nuke import host, matte
+
+from tcvom.io.colour import colour_spaces
+
+REPO = Path(__file__).resolve().parents[2]
+PLUGIN = REPO / "nuke_plugin"
+HostError = matte.HostError
+
+
+def _script(path: Path, body: str) -> str:
+    path.write_text(f"#!{sys.executable}\n{body}")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return str(path)
+
+
+def _read(file: str, first: int = 1001, last: int = 1008, **kw) -> matte.PlateInput:
+    return matte.PlateInput("Read", first, last, file=file, colorspace=kw.pop("colorspace", "default (linear)"), **kw)
+
+
+# --- knob values ---------------------------------------------------------------------------
+
+
+def test_keyframes_and_frame_range_are_read_as_data() -> None:
+    assert matte.parse_keyframes(" 1040, 1001 1020\n1001") == [1001, 1020, 1040]
+    for bad in ("1001 [exec rm]", "1001;1002", "__import__('os')", "10.5"):
+        with pytest.raises(HostError, match="not a frame number"):
+            matte.parse_keyframes(bad)
+    with pytest.raises(HostError, match="no keyframes"):
+        matte.parse_keyframes("  ")
+    assert matte.frame_range("", (1001, 1100)) == (1001, 1100)
+    assert matte.frame_range("1010-1020", (1001, 1100)) == (1010, 1020)
+    assert matte.frame_range("1010 1020", (1001, 1100)) == (1010, 1020)
+    assert matte.frame_range("1010", (1001, 1100)) == (1010, 1010)
+    with pytest.raises(HostError, match="empty"):
+        matte.frame_range("1020-1010", (1001, 1100))
+    with pytest.raises(HostError, match="frame range knob"):
+        matte.frame_range("[frame]", (1001, 1100))
+    matte.check_keyframes([1001, 1020], 1001, 1020)
+    with pytest.raises(HostError, match="keyframe 1021 lies outside"):
+        matte.check_keyframes([1001, 1021], 1001, 1020)
+    assert matte.frame_runs([5, 1, 2, 3, 7, 8, 2]) == [(1, 3), (5, 5), (7, 8)]
+
+
+def test_settings_check_names_the_knob() -> None:
+    matte.NodeSettings().check()
+    with pytest.raises(HostError, match="back-end knob holds 'tensorflow'"):
+        matte.NodeSettings(backend="tensorflow").check()
+    with pytest.raises(HostError, match="working space"):
+        matte.NodeSettings(working_space=" ").check()
+
+
+def test_cache_root_beside_the_script(tmp_path: Path) -> None:
+    script = (tmp_path / "shots" / "comp_v001.nk").as_posix()
+    assert matte.cache_root("", script) == (tmp_path / "shots" / "tcvom_cache").as_posix()
+    assert matte.cache_root("cache/mattes", script) == (tmp_path / "shots" / "cache" / "mattes").as_posix()
+    assert matte.cache_root((tmp_path / "abs").as_posix(), script) == (tmp_path / "abs").as_posix()
+    for unsaved in ("", "Root"):
+        with pytest.raises(HostError, match="not saved"):
+            matte.cache_root("", unsaved)
+
+
+# --- which inputs -----------------------------------------------------------------------------
+
+
+def test_sequence_patterns_of_nuke_file_names() -> None:
+    assert matte.sequence_pattern("/p/plate.%04d.exr") == "/p/plate.####.exr"
+    assert matte.sequence_pattern("/p/plate.%d.exr") == "/p/plate.#.exr"
+    assert matte.sequence_pattern("/p/plate.####.exr") == "/p/plate.####.exr"
+    assert matte.sequence_pattern("C:\\p\\plate.%05d.dpx") == "C:/p/plate.#####.dpx"
+    assert matte.sequence_pattern("/p/clip.mov") is None
+
+
+def test_a_plain_read_of_a_sequence_goes_to_tcvom_directly() -> None:
+    pattern, space, reason = matte.direct_plate(_read("/p/plate.%04d.exr"), 1001, 1008)
+    assert pattern == "/p/plate.####.exr" and space == "Linear Rec.709 (sRGB)" and "directly" in reason
+    assert matte.direct_plate(_read("/p/plate.%04d.exr", colorspace="default"), 1001, 1008)[1] == "Linear Rec.709 (sRGB)"
+    assert matte.direct_plate(_read("/p/plate.%04d.dpx", colorspace="ACES - ACEScct"), 1001, 1008)[1] == "ACEScct"
+    assert matte.direct_plate(_read("/p/plate.%04d.png", colorspace="sRGB"), 1001, 1008)[1] == "sRGB Encoded Rec.709 (sRGB)"
+    cases = {
+        "not a Read": matte.PlateInput("Grade", 1001, 1008),
+        "not an image sequence": _read("/p/clip.mov"),
+        "frame knob": _read("/p/plate.%04d.exr", frame="frame+10"),
+        "raw data": _read("/p/plate.%04d.exr", raw=True),
+        "holds frames": _read("/p/plate.%04d.exr", first=1003),
+        "colour space": _read("/p/plate.%04d.exr", colorspace="my_show_log"),
+        "default": _read("/p/plate.%04d.dpx", colorspace="default"),
+        "relative": _read("plates/plate.%04d.exr"),
+        "disabled": _read("/p/plate.%04d.exr", disabled=True),
+    }
+    for why, plate in cases.items():
+        pattern, space, reason = matte.direct_plate(plate, 1001, 1008)
+        assert pattern is None and space is None, why
+        assert "render" in reason, why
+
+
+def test_read_colour_spaces_map_to_real_opencolorio_names() -> None:
+    names = set(colour_spaces())
+    assert set(matte._READ_COLOURSPACES.values()) <= names
+    assert set(matte._FILE_DEFAULTS.values()) <= names
+    assert matte.DEFAULT_WORKING_SPACE in names
+
+
+def test_plan_renders_what_tcvom_cannot_read(tmp_path: Path) -> None:
+    staging = tmp_path.as_posix()
+    settings = matte.NodeSettings(working_space="ACEScg")
+    plan = matte.plan_inputs(settings, matte.PlateInput("Grade", 1, 100), [1005, 1001], 1001, 1010, staging)
+    assert not plan.direct and plan.plate_frames == list(range(1001, 1011))
+    assert plan.plate == f"{staging}/plate/plate.####.exr" and plan.colorspace == "ACEScg"
+    assert plan.keyframes == {1001: f"{staging}/keyframes/key.1001.exr", 1005: f"{staging}/keyframes/key.1005.exr"}
+    direct = matte.plan_inputs(settings, _read("/p/plate.%04d.exr"), [1001], 1001, 1008, staging)
+    assert direct.direct and direct.plate_frames == [] and direct.colorspace == "Linear Rec.709 (sRGB)"
+
+
+# --- the run --------------------------------------------------------------------------------------
+
+
+def _rendered_inputs(staging: Path, example, frames=range(1001, 1009)) -> matte.RenderPlan:
+    """What the Write node leaves in the staging folder (copies of the example's files)."""
+    (staging / "plate").mkdir(parents=True)
+    (staging / "keyframes").mkdir()
+    for f in frames:
+        shutil.copy(example.plate_dir / f"plate.{f}.exr", staging / "plate" / f"plate.{f}.exr")
+    keys = {}
+    for f in (1001, 1008):
+        keys[f] = (staging / "keyframes" / f"key.{f}.png").as_posix()
+        shutil.copy(example.keyframe_dir / f"key.{f}.png", keys[f])
+    return matte.RenderPlan((staging / "plate" / "plate.####.exr").as_posix(), list(frames), keys,
+                            "Linear Rec.709 (sRGB)", False, "rendered", staging.as_posix())
+
+
+@pytest.fixture
+def example(small_example):
+    """The bundled example's folders (96x64, frames 1001-1008, keyframes 1001 and 1008)."""
+
+    class Paths:
+        plate_dir = Path(small_example.plate).parent
+        keyframe_dir = Path(small_example.keyframes).parent
+
+    assert (Paths.plate_dir / "plate.1001.exr").is_file() and small_example.keyframe_numbers == (1001, 1008)
+    return Paths
+
+
+def test_prepare_run_keys_rendered_plates_by_content(tmp_path: Path, example) -> None:
+    settings = matte.NodeSettings(method="classical", backend="torch", trimap_channel="luma")
+    root = (tmp_path / "cache").as_posix()
+    run = matte.prepare_run(settings, _rendered_inputs(tmp_path / "s1", example), ["/bin/tcvom"], root, 1001, 1008)
+    assert run.out == f"{root}/{run.key}" and run.frames == list(range(1001, 1009))
+    assert not (tmp_path / "s1").exists(), "the rendered inputs move into the cache folder"
+    assert run.spec.plate == f"{run.out}/inputs/plate/plate.####.exr" and os.path.isfile(run.spec.keyframes[1001])
+    args = run.args
+    assert args[:2] == ["/bin/tcvom", "run"] and args[-2:] == ["--progress", "json"]
+    flags = {args[i]: args[i + 1] for i in range(len(args) - 1) if args[i].startswith("--")}
+    assert flags["--input-colorspace"] == "Linear Rec.709 (sRGB)" and flags["--frames"] == "1001-1008"
+    assert flags["--backend"] == "torch" and flags["--trimap-channel"] == "luma" and flags["--method"] == "classical"
+    assert flags["--plate"] == run.spec.plate and flags["--out"] == run.out
+
+    # rendering the same pixels again (new files, new times): the same key
+    time.sleep(0.01)
+    again = matte.prepare_run(settings, _rendered_inputs(tmp_path / "s2", example), ["/bin/tcvom"], root, 1001, 1008)
+    assert again.key == run.key
+    # other pixels, other keyframes or other settings: another key
+    plan = _rendered_inputs(tmp_path / "s3", example)
+    shutil.copy(example.plate_dir / "plate.1002.exr", plan.plate.replace("####", "1003"))
+    assert matte.prepare_run(settings, plan, ["t"], root, 1001, 1008).key != run.key
+    plan = _rendered_inputs(tmp_path / "s4", example)
+    shutil.copy(example.keyframe_dir / "key.1001.png", plan.keyframes[1008])
+    assert matte.prepare_run(settings, plan, ["t"], root, 1001, 1008).key != run.key
+    other = matte.NodeSettings(method="classical", trimap_channel="R")
+    assert matte.prepare_run(other, _rendered_inputs(tmp_path / "s5", example), ["t"], root, 1001, 1008).key != run.key
+
+
+def test_image_digest_ignores_exr_headers(tmp_path: Path) -> None:
+    import numpy as np
+    import OpenImageIO as oiio
+
+    def write(path: Path, pixels, stamp: str) -> str:
+        spec = oiio.ImageSpec(pixels.shape[1], pixels.shape[0], 4, oiio.HALF)
+        spec.attribute("DateTime", stamp)
+        spec.attribute("Software", "Nuke " + stamp)
+        out = oiio.ImageOutput.create(str(path))
+        out.open(str(path), spec)
+        out.write_image(pixels)
+        out.close()
+        return str(path)
+
+    pixels = np.random.default_rng(1).random((16, 24, 4), dtype=np.float32)
+    a = write(tmp_path / "a.exr", pixels, "2024:01:01 10:00:00")
+    b = write(tmp_path / "b.exr", pixels, "2025:06:30 23:59:59 render 2")
+    c = write(tmp_path / "c.exr", pixels * 0.5, "2024:01:01 10:00:00")
+    assert Path(a).read_bytes() != Path(b).read_bytes()
+    assert matte.image_digest(a) == matte.image_digest(b) != matte.image_digest(c)
+    png = tmp_path / "k.png"
+    png.write_bytes(b"not an exr")
+    assert matte.image_digest(str(png)) == matte.image_digest(str(png)) and len(matte.image_digest(str(png))) == 64
+
+
+def test_prepare_run_refuses_missing_renders_and_weights(tmp_path: Path, example) -> None:
+    plan = _rendered_inputs(tmp_path / "s", example, frames=range(1001, 1005))
+    plan.plate_frames = list(range(1001, 1009))
+    with pytest.raises(HostError, match="did not render plate frame 1005"):
+        matte.prepare_run(matte.NodeSettings(), plan, ["t"], (tmp_path / "c").as_posix(), 1001, 1008)
+    plan = _rendered_inputs(tmp_path / "s2", example)
+    settings = matte.NodeSettings(method="tcvom", weights=(tmp_path / "missing.pth").as_posix())
+    with pytest.raises(HostError, match="weights file does not exist") as info:
+        matte.prepare_run(settings, plan, ["t"], (tmp_path / "c").as_posix(), 1001, 1008)
+    assert info.value.exit_code == matte.hostclient.EXIT_MISSING
+
+
+def test_run_job_with_tcvom_collects_every_frame(tmp_path: Path, example, tcvom_exe: str) -> None:
+    settings = matte.NodeSettings(method="classical")
+    plate = _read((example.plate_dir / "plate.%04d.exr").as_posix())
+    staging = matte.new_staging((tmp_path / "cache").as_posix())
+    plan = matte.plan_inputs(settings, plate, [1001, 1008], 1001, 1008, staging)
+    assert plan.direct
+    for f, path in plan.keyframes.items():  # stands in for the Write node's trimap renders
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        shutil.copy(example.keyframe_dir / f"key.{f}.png", path)
+    run = matte.prepare_run(settings, plan, [tcvom_exe], (tmp_path / "cache").as_posix(), 1001, 1008)
+    assert matte.cached_files(run) is None
+    job = matte.hostclient.Job(run.args, out=run.out).start()
+    seen: list[int] = []
+    outcome = matte.run_job(job, run.frames, lambda pct, text: seen.append(pct), lambda: False, poll_interval=0.05)
+    assert outcome.state == "done", outcome.status
+    assert sorted(outcome.files) == list(range(1001, 1009)) and seen[-1] == 100
+    assert seen == sorted(seen), "progress only moves forward"
+    assert matte.cached_files(run) == outcome.files
+    values = matte.alpha_read_values(run.out, 1001, 1008)
+    assert values["file_text"] == f"{run.out}/alpha/alpha.####.exr 1001-1008" and "\\" not in values["file"]
+    assert values["raw"] is True and values["on_error"] == "error"
+
+
+def test_cancel_stops_the_worker(tmp_path: Path) -> None:
+    worker = _script(tmp_path / "slow_tcvom", (
+        "import json, sys, time\n"
+        "print(json.dumps({'event': 'start', 'job': 'matte', 'total': 100}), flush=True)\n"
+        "for i in range(100):\n"
+        "    print(json.dumps({'event': 'progress', 'job': 'matte', 'done': i, 'total': 100}), flush=True)\n"
+        "    time.sleep(0.2)\n"
+    ))
+    job = matte.hostclient.Job([worker], out=str(tmp_path)).start()
+    seen: list[int] = []
+    start = time.monotonic()
+    outcome = matte.run_job(job, [1], lambda pct, text: seen.append(pct), lambda: len(seen) >= 2, poll_interval=0.05)
+    assert outcome.state == "cancelled" and "resumes" in outcome.status
+    assert time.monotonic() - start < 10
+    assert job._proc.poll() is not None, "the worker process is gone"
+
+
+def test_a_failing_worker_reports_the_error_with_the_fix(tmp_path: Path) -> None:
+    worker = _script(tmp_path / "bad_tcvom", (
+        "import json, sys\n"
+        "print(json.dumps({'event': 'error', 'job': 'run', 'message': 'frame 1003: the trimap is 10x10', 'exit_code': 2}))\n"
+        "sys.exit(2)\n"
+    ))
+    job = matte.hostclient.Job([worker], out=str(tmp_path)).start()
+    outcome = matte.run_job(job, [1], lambda pct, text: None, lambda: False, poll_interval=0.02)
+    assert outcome.state == "failed" and outcome.error.exit_code == 2
+    text = matte.error_text(outcome.error)
+    assert "frame 1003" in text and "Fix:" in text
+    # a worker that says it is done but left frames missing is an error too, never an empty matte
+    quiet = _script(tmp_path / "quiet_tcvom", "import json\nprint(json.dumps({'event': 'result', 'written': 0}))\n")
+    job = matte.hostclient.Job([quiet], out=str(tmp_path)).start()
+    outcome = matte.run_job(job, [1001], lambda pct, text: None, lambda: False, poll_interval=0.02)
+    assert outcome.state == "failed" and "alpha of frame 1001 is missing" in outcome.status
+
+
+# --- how the plugin finds hostclient; Python 3.9 ------------------------------------------------
+
+
+def test_hostclient_comes_from_the_checkout_not_a_copy() -> None:
+    assert not (PLUGIN / "tcvom_nuke" / "hostclient.py").exists(), "the repository must not hold a second copy"
+    assert Path(matte.hostclient.__file__).resolve() == (REPO / "core" / "hostclient.py").resolve()
+    assert host.candidates()[1] == (REPO / "core" / "hostclient.py").as_posix()
+
+
+def test_without_hostclient_the_import_error_says_how_to_install(tmp_path: Path) -> None:
+    shutil.copytree(PLUGIN / "tcvom_nuke", tmp_path / "tcvom_nuke", ignore=shutil.ignore_patterns("__pycache__"))
+    # -S: no site-packages, so no installed tcvom either (as in Nuke's Python)
+    proc = subprocess.run([sys.executable, "-S", "-c", "import tcvom_nuke.matte"], cwd=tmp_path,
+                          capture_output=True, text=True, env={"PATH": os.environ.get("PATH", "")})
+    assert proc.returncode != 0 and "tcvom nuke install" in proc.stderr
+
+
+def test_plugin_code_parses_as_python_3_9() -> None:
+    files = [*PLUGIN.glob("*.py"), *(PLUGIN / "tcvom_nuke").glob("*.py")]
+    assert len(files) >= 6
+    for path in files:
+        source = path.read_text()
+        tree = ast.parse(source, filename=str(path), feature_version=(3, 9))
+        for node in ast.walk(tree):
+            assert not isinstance(node, ast.Match), f"{path}: match needs Python 3.10"
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") in ("isinstance", "issubclass"):
+                assert not isinstance(node.args[1], ast.BinOp), f"{path}:{node.lineno}: X | Y at runtime"
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") in ("eval", "exec"):
+                pytest.fail(f"{path}:{node.lineno}: eval/exec")
+        uses_annotations = any(isinstance(n, (ast.AnnAssign, ast.arg)) and getattr(n, "annotation", None) is not None
+                               for n in ast.walk(tree))
+        if uses_annotations:
+            assert "from __future__ import annotations" in source, f"{path}: annotations would run on 3.9"
+        assert "nuke.tcl" not in source and "nuke.eval" not in source.replace("nuke.evaluate", "")

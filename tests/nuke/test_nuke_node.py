@@ -1,0 +1,168 @@
+"""tcvom_nuke.nukenode against the stand-in ``nuke`` module (stand_in/nuke.py): the node is
+pasted from its .nk, Compute renders with Write nodes, runs the real tcvom in a worker
+thread under a ProgressTask, and the result arrives through executeInMainThread."""
+
+from __future__ import annotations
+
+import runpy
+import stat
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import nuke  # the stand-in
+import numpy as np
+import pytest
+from tcvom_nuke import nukenode
+
+from tcvom.io import read_image as _read_image
+
+PLUGIN = Path(__file__).resolve().parents[2] / "nuke_plugin"
+
+
+def read_image(path: str) -> np.ndarray:
+    return _read_image(path)[0]
+
+
+@pytest.fixture
+def shot(small_example, tmp_path: Path):
+    """A saved script with the example's plate as a Read and a trimap source node."""
+    nuke.reset(script_path=(tmp_path / "comp" / "shot_v001.nk").as_posix(), gui=True)
+    plate_dir = Path(small_example.plate).parent
+    key_dir = Path(small_example.keyframes).parent
+    read = nuke.add(nuke.Node("Read", {"file": (plate_dir / "plate.%04d.exr").as_posix(), "first": 1001,
+                                        "last": 1008, "colorspace": "default (linear)"}))
+
+    def trimap_pixels(frame: int) -> np.ndarray:
+        grey = cv2.imread(str(key_dir / f"key.{frame}.png"), cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255.0
+        return np.dstack([grey, grey, grey, np.ones_like(grey)])
+
+    trimap = nuke.add(nuke.Node("RotoPaint"))
+    trimap.pixels = trimap_pixels
+    return read, trimap
+
+
+def _matte_node(read, trimap, executable: str) -> nuke.Node:
+    node = nukenode.create_matte()
+    node.setInput(0, read)
+    node.setInput(1, trimap)
+    node["keyframes"].setValue("1001 1008")
+    node["method"].setValue("classical")
+    node["executable"].setValue(executable)
+    return node
+
+
+def _wait(run: nukenode.MatteRun) -> None:
+    assert run.thread is not None
+    run.thread.join(timeout=120)
+    assert not run.thread.is_alive()
+    assert nuke.run_main_thread_queue() == 1  # the result comes back through the main thread
+
+
+def test_init_and_menu_only_set_paths_and_menus() -> None:
+    nuke.reset()
+    runpy.run_path(str(PLUGIN / "init.py"))
+    assert nuke.plugin_paths == ["./icons", "./gizmos"] and not nuke.menus
+    runpy.run_path(str(PLUGIN / "menu.py"))
+    sub = nuke.menus["Nodes"].items["TCVOM"]
+    assert sub.icon == "tcvom.png" and set(sub.items) == {"TCVOM_Matte", "TCVOM_Inference"}
+    assert all(item["icon"] == "tcvom.png" for item in sub.items.values())
+    assert "create_matte()" in sub.items["TCVOM_Matte"]["command"]
+    assert "TCVOM_Inference" in sub.items["TCVOM_Inference"]["command"]
+    assert (PLUGIN / "gizmos" / "TCVOM_Inference.gizmo").is_file()
+    icon = cv2.imread(str(PLUGIN / "icons" / "tcvom.png"), cv2.IMREAD_UNCHANGED)
+    assert icon is not None and icon.shape == (32, 32, 4) and icon[..., 3].max() == 255
+
+
+def test_compute_in_the_gui_runs_in_the_background_then_caches(shot, tcvom_exe: str) -> None:
+    read, trimap = shot
+    node = _matte_node(read, trimap, tcvom_exe)
+    assert node.Class() == "Group" and node.node("tcvom_alpha") is not None
+    run = nukenode.compute(node)
+    assert run is not None, nuke.messages
+    assert run.prepared.spec.plate.endswith("plate.####.exr")
+    assert "directly" in run.reason, "a plain Read's files go to tcvom as they are"
+    assert [(f, c) for _, f, c in nuke.executed] == [(1001, 4), (1008, 4)], "only the keyframes were rendered"
+    assert nukenode.running() == [node.fullName()]
+    _wait(run)
+    assert nukenode.running() == [] and nuke.messages == []
+    task = nuke.progress_tasks[-1]
+    assert task.progress and task.progress[-1] == 100
+    alpha = node.node("tcvom_alpha")
+    out = run.prepared.out
+    assert out.startswith((Path(nuke.root().name()).parent / "tcvom_cache").as_posix())
+    assert alpha["file"].value() == f"{out}/alpha/alpha.####.exr"
+    assert (alpha["first"].value(), alpha["last"].value()) == (1001, 1008) and alpha["raw"].value() is True
+    assert node["cache_key"].value() == run.prepared.key and "8 frames" in node["status"].value()
+    a = read_image(f"{out}/alpha/alpha.1004.exr")
+    assert a.min() < 0.05 and a.max() > 0.95
+
+    # unchanged inputs: no worker, the cache is used
+    nuke.executed.clear()
+    again = nukenode.compute(node)
+    assert again is not None and again.thread is None and again.prepared.key == run.prepared.key
+    assert "up to date" in node["status"].value()
+
+
+def test_compute_without_gui_renders_the_plate_and_matches_the_direct_read(shot, tcvom_exe: str) -> None:
+    read, trimap = shot
+    direct = nukenode.compute(_matte_node(read, trimap, tcvom_exe))
+    _wait(direct)
+    nuke.env["gui"] = False  # nuke -t: synchronous
+    grade = nuke.add(nuke.Node("Grade"))  # not a Read: its output is rendered to EXR
+    grade.pixels = lambda frame: read_image(read["file"].value().replace("%04d", str(frame)))
+    grade.frame_range = (1001, 1008)
+    nuke.executed.clear()
+    node = _matte_node(grade, trimap, tcvom_exe)
+    run = nukenode.compute(node)
+    assert run is not None and run.thread is None and "not a Read" in run.reason
+    assert run.prepared.spec.input_colorspace == "Linear Rec.709 (sRGB)"  # the working space
+    assert sorted(f for _, f, c in nuke.executed if c == 3) == list(range(1001, 1009))
+    assert node.node("tcvom_alpha")["file"].value() == f"{run.prepared.out}/alpha/alpha.####.exr"
+    assert not Path(run.prepared.rendered_plate).exists(), "the rendered plate is deleted after the run"
+    for frame in (1001, 1004, 1008):
+        rendered = read_image(f"{run.prepared.out}/alpha/alpha.{frame}.exr")
+        straight = read_image(f"{direct.prepared.out}/alpha/alpha.{frame}.exr")
+        np.testing.assert_allclose(rendered, straight, atol=2e-3)
+
+
+def test_cancel_in_the_progress_window_stops_the_worker(shot, tmp_path: Path) -> None:
+    read, trimap = shot
+    slow = tmp_path / "slow_tcvom"
+    slow.write_text(f"#!{sys.executable}\nimport json, time\n"
+                    "print(json.dumps({'event': 'start', 'job': 'matte', 'total': 8}), flush=True)\n"
+                    "time.sleep(60)\n")
+    slow.chmod(slow.stat().st_mode | stat.S_IXUSR)
+    node = _matte_node(read, trimap, str(slow))
+    run = nukenode.compute(node)
+    deadline = time.monotonic() + 10
+    while not nuke.progress_tasks and time.monotonic() < deadline:
+        time.sleep(0.02)
+    start = time.monotonic()
+    nuke.progress_tasks[-1].cancel_requested = True
+    _wait(run)
+    assert time.monotonic() - start < 15
+    assert run.job._proc.poll() is not None, "the worker process was stopped"
+    assert "cancelled" in node["status"].value() and nuke.messages == []
+    assert node.node("tcvom_alpha")["file"].value() == "", "nothing is shown for a cancelled run"
+
+
+def test_errors_reach_the_artist_through_nuke_message(shot, tcvom_exe: str) -> None:
+    read, trimap = shot
+    node = _matte_node(read, trimap, tcvom_exe)
+    node["keyframes"].setValue("1001 [exec rm -rf /]")
+    assert nukenode.compute(node) is None
+    assert "not a frame number" in nuke.messages[-1] and "Fix:" in nuke.messages[-1]
+    node["keyframes"].setValue("1001 1020")
+    assert nukenode.compute(node) is None and "keyframe 1020 lies outside" in nuke.messages[-1]
+    node["keyframes"].setValue("1001")
+    node.setInput(1, None)
+    assert nukenode.compute(node) is None and "Trimap input is not connected" in nuke.messages[-1]
+    assert "Trimap input" in node["status"].value()
+    node.setInput(1, trimap)
+    nuke.root().script_path = ""
+    assert nukenode.compute(node) is None and "not saved" in nuke.messages[-1]
+    nuke.env["gui"] = False  # in nuke -t a failure also stops the script
+    with pytest.raises(RuntimeError, match="not saved"):
+        nukenode.compute(node)

@@ -1,0 +1,91 @@
+"""Training datasets: shapes, value ranges, determinism per sample, masks and windows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tcvom.errors import InputError
+from tcvom.train.data import (
+    AffineTripletDataset,
+    ImageMattingFiles,
+    StmImageDataset,
+    StmVideoDataset,
+    VideoWindowDataset,
+    reflect_index,
+    training_mask,
+    training_trimap,
+)
+
+
+def test_reflect_index_mirrors_without_repeating_the_edge() -> None:
+    assert [reflect_index(k, 5) for k in (-2, -1, 0, 4, 5, 6)] == [2, 1, 0, 4, 3, 2]
+    assert reflect_index(3, 1) == 0
+
+
+def test_training_mask_and_trimap() -> None:
+    alpha = np.zeros((7, 7), np.float32)
+    alpha[3, 3] = 0.5
+    alpha[0, 0] = 1.0
+    mask = training_mask(alpha, radius=1)
+    assert mask.sum() == 9 and mask[2:5, 2:5].all()
+    assert training_mask(alpha, radius=0).sum() == 1
+    # eps snapping: 0.995 counts as 1 with eps 1e-2, so no soft pixel there.
+    assert training_mask(np.full((3, 3), 0.995, np.float32), 1, eps=1e-2).sum() == 0
+    tri = training_trimap(alpha, mask)
+    assert tri[0, 0] == 255 and tri[3, 3] == 128 and tri[6, 6] == 0
+
+
+def test_video_windows(video_root: Path) -> None:
+    ds = VideoWindowDataset(video_root, crop=32, length=4, seed=1, max_radius=3)
+    item = ds[2]
+    assert item["image"].shape == (5, 3, 32, 32) and item["alpha"].shape == (5, 1, 32, 32)
+    assert item["trimap"].dtype == torch.uint8
+    assert float(item["image"].min()) >= 0 and float(item["image"].max()) <= 1
+    # The composite is F a + B (1 - a) of the (augmented) layers returned with it.
+    a = item["alpha"]
+    assert torch.allclose(item["image"], item["fg"] * a + item["bg"] * (1 - a), atol=1e-5)
+    # The mask covers every soft pixel and is unknown in the trimap.
+    soft = (a > 0) & (a < 1)
+    assert bool((item["mask"][soft] == 1).all())
+    assert bool((item["trimap"][item["mask"] > 0] == 128).all())
+    again = VideoWindowDataset(video_root, crop=32, length=4, seed=1, max_radius=3)[2]
+    assert all(torch.equal(item[k], again[k]) for k in item)
+    other = VideoWindowDataset(video_root, crop=32, length=4, seed=2, max_radius=3)[2]
+    assert not torch.equal(item["image"], other["image"])
+    with pytest.raises(InputError, match="smaller than the training crop"):
+        VideoWindowDataset(video_root, crop=64, length=1)[0]
+
+
+def test_affine_triplets(image_folders: dict[str, Path]) -> None:
+    files = ImageMattingFiles.from_folders(image_folders["fg"], image_folders["alpha"], image_folders["bg"])
+    assert len(files.foregrounds) == 3 and len(files.backgrounds) == 2
+    item = AffineTripletDataset(files, crop=32, length=2, seed=0, max_radius=2)[1]
+    assert item["image"].shape == (3, 3, 32, 32) and item["mask"].shape == (3, 1, 32, 32)
+    # The three frames differ (warped), but show the same object.
+    assert not torch.equal(item["alpha"][0], item["alpha"][2])
+
+
+def test_image_folders_errors(tmp_path: Path, image_folders: dict[str, Path]) -> None:
+    with pytest.raises(InputError, match="does not exist"):
+        ImageMattingFiles.from_folders(tmp_path / "nope", image_folders["alpha"], image_folders["bg"])
+    (tmp_path / "fg").mkdir()
+    import shutil
+
+    shutil.copy(image_folders["fg"] / "item0.png", tmp_path / "fg" / "orphan.png")
+    with pytest.raises(InputError, match=r"no alpha matte for the foreground orphan\.png"):
+        ImageMattingFiles.from_folders(tmp_path / "fg", image_folders["alpha"], image_folders["bg"])
+
+
+def test_stm_datasets(video_root: Path, image_folders: dict[str, Path]) -> None:
+    files = ImageMattingFiles.from_folders(image_folders["fg"], image_folders["alpha"], image_folders["bg"])
+    item = StmImageDataset(files, crop=32, length=1, seed=0)[0]
+    assert item["image"].shape == (3, 3, 32, 32) and item["classes"].shape == (3, 32, 32)
+    assert set(item["classes"].unique().tolist()) <= {0, 1, 2, 255}
+    ds = StmVideoDataset(video_root, crop=32, length=8, batch_size=2, max_skip=4, skip_start=1, skip_growth_steps=2)
+    assert [ds.skip_at(s) for s in (0, 1, 2, 5, 100)] == [1, 1, 2, 3, 4]
+    v = ds[3]
+    assert v["image"].shape == (3, 3, 32, 32) and set(v["classes"].unique().tolist()) <= {0, 1, 2}

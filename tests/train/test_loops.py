@@ -1,0 +1,135 @@
+"""Short CPU training runs: every loss term goes down, checkpoints load in the inference
+code, resume gives the same weights, pre-training leaves the frozen layers alone."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pytest
+import torch
+
+from tcvom import checkpoints
+from tcvom.errors import InputError
+from tcvom.train.config import gca_tam_config_from_dict
+from tcvom.train.loops import checkpoint_step, train_gca_tam
+
+
+def _video_cfg(video_root: Path, out: Path, **over: object) -> dict:
+    cfg = {"out": str(out), "steps": 6, "batch_size": 1, "seed": 0, "checkpoint_every": 100,
+           "data": {"kind": "video", "root": str(video_root), "crop": 32, "workers": 0, "max_radius": 3},
+           "optim": {"lr": 1e-3}}
+    cfg.update(over)
+    return cfg
+
+
+@pytest.mark.slow
+def test_main_stage_reduces_every_term_and_the_session_loads_it(video_root: Path, tmp_path: Path) -> None:
+    from tcvom.data.vm108 import VideoMatting108
+    from tcvom.matting.gca_session import GcaTamSession, load_gca_model
+
+    cfg = gca_tam_config_from_dict(_video_cfg(video_root, tmp_path / "run", overfit_batches=1,
+                                              data={"kind": "video", "root": str(video_root), "crop": 32,
+                                                    "workers": 1, "max_radius": 3}))
+    result = train_gca_tam(cfg, progress="none")
+    assert result.step == 6 and len(result.rows) == 6
+    for term in ("l_im", "l_tc", "l_af", "loss"):
+        first, last = result.rows[0][term], result.rows[-1][term]
+        assert last < first, f"{term} did not go down: {first} -> {last}"
+    with open(result.log, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["step"]) for r in rows] == list(range(6)) and {"l_tc", "l_af", "lr"} <= set(rows[0])
+    state = checkpoints.read_state_dict(result.weights)
+    assert checkpoints.identify(state) == "gca_tam"
+    model = load_gca_model(result.weights)
+    clip = next(iter(VideoMatting108(video_root, split="val")))
+
+    class Frames:
+        frame_numbers: ClassVar[list[int]] = [0, 1, 2]
+
+        def read(self, i: int) -> np.ndarray:
+            return clip.read(i).image
+
+    class Trimaps(Frames):
+        def read(self, i: int) -> np.ndarray:
+            return clip.trimap(i, "medium")
+
+    session = GcaTamSession(Frames(), Trimaps(), model)
+    alpha = session.alpha(1)
+    assert alpha.shape == (48, 64) and np.isfinite(alpha).all() and alpha.min() >= 0 and alpha.max() <= 1
+
+
+@pytest.mark.slow
+def test_resume_after_interruption_gives_the_same_weights(video_root: Path, tmp_path: Path) -> None:
+    whole = train_gca_tam(gca_tam_config_from_dict(_video_cfg(video_root, tmp_path / "a", steps=3)), progress="none")
+    cfg = gca_tam_config_from_dict(_video_cfg(video_root, tmp_path / "b", steps=3))
+    first = train_gca_tam(cfg, progress="none", stop_after=2)
+    assert first.step == 2 and checkpoint_step(tmp_path / "b") == 2
+    second = train_gca_tam(cfg, progress="none")
+    assert second.step == 3 and [r["step"] for r in second.rows] == [2]
+    a = checkpoints.read_state_dict(whole.weights)
+    b = checkpoints.read_state_dict(second.weights)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a), "resumed weights differ from the uninterrupted run"
+    with open(second.log, newline="") as handle:
+        assert [int(r["step"]) for r in csv.DictReader(handle)] == [0, 1, 2]
+
+
+@pytest.mark.slow
+def test_pretrain_trains_only_the_tam(image_folders: dict[str, Path], tmp_path: Path) -> None:
+    from tcvom.models import GcaSingle
+
+    init = tmp_path / "gca.pth"
+    torch.manual_seed(1)
+    torch.save(GcaSingle().state_dict(), init)
+    cfg = gca_tam_config_from_dict({
+        "out": str(tmp_path / "pre"), "steps": 1, "stage": "pretrain", "init": str(init),
+        "data": {"kind": "image", "fg_dir": str(image_folders["fg"]), "alpha_dir": str(image_folders["alpha"]),
+                 "bg_dir": str(image_folders["bg"]), "crop": 32, "workers": 0, "max_radius": 2},
+    })
+    result = train_gca_tam(cfg, progress="none")
+    before = checkpoints.read_state_dict(init)
+    after = checkpoints.read_state_dict(result.weights)
+    assert set(after) - set(before) == {k for k in after if k.startswith("decoder.fam.")}
+    # Frozen layers (weights, spectral-norm vectors and batch-norm statistics) are untouched.
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    with open(result.log, newline="") as handle:
+        row = next(csv.DictReader(handle))
+    assert "l_tc" not in row and "l_af" not in row and float(row["l_im"]) > 0
+
+
+def test_pretrain_needs_start_weights_and_amp_needs_cuda(image_folders: dict[str, Path], video_root: Path,
+                                                         tmp_path: Path) -> None:
+    cfg = gca_tam_config_from_dict({
+        "out": str(tmp_path / "p"), "steps": 1, "stage": "pretrain",
+        "data": {"kind": "image", "fg_dir": str(image_folders["fg"]), "alpha_dir": str(image_folders["alpha"]),
+                 "bg_dir": str(image_folders["bg"]), "crop": 32},
+    })
+    with pytest.raises(InputError, match="init"):
+        train_gca_tam(cfg, progress="none")
+    with pytest.raises(InputError, match="CUDA"):
+        train_gca_tam(gca_tam_config_from_dict(_video_cfg(video_root, tmp_path / "amp", amp=True)), progress="none")
+
+
+@pytest.mark.slow
+def test_cli_trains_stm_and_the_weights_load(image_folders: dict[str, Path], tmp_path: Path) -> None:
+    from tcvom.cli import main
+    from tcvom.models.stm import load_stm_model
+
+    config = tmp_path / "stm.toml"
+    config.write_text(
+        'stage = "pretrain"\nout = "run"\nsteps = 3\nbatch_size = 1\noverfit_batches = 1\n'
+        f'[data]\nkind = "image"\nfg_dir = "{image_folders["fg"]}"\nalpha_dir = "{image_folders["alpha"]}"\n'
+        f'bg_dir = "{image_folders["bg"]}"\ncrop = 32\nworkers = 0\n'
+        '[optim]\nlr = 1e-4\nschedule = "constant"\n'
+    )
+    assert main(["train", "stm", "--config", str(config), "--progress", "none"]) == 0
+    run = tmp_path / "run"
+    with open(run / "log.csv", newline="") as handle:
+        losses = [float(r["loss"]) for r in csv.DictReader(handle)]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    model = load_stm_model(run / "weights.pth")
+    assert checkpoints.identify(model.state_dict()) == "stm"
+    assert main(["train", "stm", "--config", str(tmp_path / "missing.toml"), "--progress", "none"]) == 2
