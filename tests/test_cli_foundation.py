@@ -23,7 +23,8 @@ def test_help_lists_the_jobs() -> None:
     exe = shutil.which("tcvom", path=str(Path(sys.executable).parent))
     assert exe is not None, "the tcvom console script is not installed"
     out = subprocess.run([exe, "--help"], capture_output=True, text=True, check=True).stdout
-    for job in ("run", "trimaps", "matte", "eval", "export", "info", "example", "preview", "weights"):
+    for job in ("run", "trimaps", "matte", "eval", "export", "info", "example", "preview", "weights", "train",
+                "farm", "nuke"):
         assert job in out
     assert subprocess.run([exe, "run"], capture_output=True, text=True).returncode == 2  # usage error
 

@@ -26,26 +26,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     common.setup_logging(args.progress)
-    result = pipeline.matte(
-        args.plate,
-        args.trimaps,
-        args.out,
-        frames=args.frames,
-        shot_range=args.shot_range,
-        method=args.method,
-        weights=args.weights,
-        device=args.device,
-        backend=args.backend,
-        export_dir=args.export_dir or None,
-        precision=args.precision,
-        input_colorspace=args.input_colorspace,
-        ocio_config=args.ocio_config,
-        resize_trimaps=args.resize_trimaps,
-        trimap_channel=args.trimap_channel,
-        output=args.output,
-        alpha_format=args.alpha_format,
-        overwrite=args.overwrite,
-        progress=args.progress,
-    )
+    result = common.call_job(pipeline.matte, args, "plate", "trimaps", "out")
     common.report(result, args.progress)
     return 0

@@ -43,33 +43,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     common.setup_logging(args.progress)
-    result = pipeline.run(
-        args.plate,
-        args.out,
-        keyframes=args.keyframes,
-        trimaps=args.trimaps,
-        frames=args.frames,
-        shot_range=args.shot_range,
-        method=args.method,
-        weights=args.weights,
-        matting_weights=args.matting_weights,
-        device=args.device,
-        backend=args.backend,
-        export_dir=args.export_dir or None,
-        precision=args.precision,
-        input_colorspace=args.input_colorspace,
-        ocio_config=args.ocio_config,
-        resize_trimaps=args.resize_trimaps,
-        trimap_channel=args.trimap_channel,
-        output=args.output,
-        alpha_format=args.alpha_format,
-        finetune_steps=args.finetune_steps,
-        mem_every=args.mem_every,
-        max_memory=args.max_memory,
-        overwrite=args.overwrite,
-        progress=args.progress,
-        executor=args.executor,
-        chunk=args.chunk,
-    )
+    result = common.call_job(pipeline.run, args, "plate", "out")
     common.report(result, args.progress)
     return 0

@@ -35,29 +35,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     common.setup_logging(args.progress)
-    result = pipeline.trimaps(
-        args.plate,
-        args.keyframes,
-        args.out,
-        frames=args.frames,
-        shot_range=args.shot_range,
-        segment=args.segment,
-        method=args.method,
-        weights=args.weights,
-        device=args.device,
-        backend=args.backend,
-        export_dir=args.export_dir or None,
-        precision=args.precision,
-        input_colorspace=args.input_colorspace,
-        ocio_config=args.ocio_config,
-        resize_trimaps=args.resize_trimaps,
-        trimap_channel=args.trimap_channel,
-        probabilities=args.probabilities,
-        finetune_steps=args.finetune_steps,
-        mem_every=args.mem_every,
-        max_memory=args.max_memory,
-        overwrite=args.overwrite,
-        progress=args.progress,
-    )
+    result = common.call_job(pipeline.trimaps, args, "plate", "keyframes", "out")
     common.report(result, args.progress)
     return 0

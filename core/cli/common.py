@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import logging
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from tcvom.io.writers import ALPHA_FORMATS, OUTPUT_KINDS
 from tcvom.methods import BACKENDS, METHODS
@@ -16,6 +19,19 @@ def optional(text: str) -> str | None:
     """An argparse type: an empty value means "not given" (farm templates pass every flag,
     some of them empty)."""
     return text if text.strip() else None
+
+
+def call_job(job: Callable[..., Any], args: argparse.Namespace, *positional: str) -> Any:
+    """Call a Python API job with the parsed flags: ``positional`` names the flags passed by
+    position, and every keyword-only parameter of ``job`` takes the flag of the same name.
+    This is what keeps the command line 1:1 with the API."""
+    params = inspect.signature(job).parameters
+    keywords = {
+        name: getattr(args, name)
+        for name, param in params.items()
+        if param.kind is inspect.Parameter.KEYWORD_ONLY and hasattr(args, name)
+    }
+    return job(*(getattr(args, name) for name in positional), **keywords)
 
 
 def add_plate(parser: argparse.ArgumentParser) -> None:
@@ -70,7 +86,9 @@ def add_method(parser: argparse.ArgumentParser, weights_help: str) -> None:
         "--backend", choices=BACKENDS, default="torch", help="inference back-end for the networks (default torch)"
     )
     parser.add_argument(
-        "--export-dir", help="ONNX graphs from `tcvom export` for --backend onnxruntime/tensorrt (default: exported "
+        "--export-dir",
+        type=optional,
+        help="ONNX graphs from `tcvom export` for --backend onnxruntime/tensorrt (default: exported "
         "once per weight file into the user cache folder)"
     )
     parser.add_argument(

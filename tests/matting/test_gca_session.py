@@ -11,29 +11,16 @@ import torch
 from tcvom import checkpoints
 from tcvom.errors import FrameSizeError, InputError, MissingFrameError, WeightsError
 from tcvom.matting.gca_session import GcaTamSession, build_session, load_gca_model
-from tcvom.models import GcaSingle, GcaTam, SpectralNorm, build_gca, composite, make_input
+from tcvom.models import GcaSingle, GcaTam, composite, make_input
 
 torch.set_num_threads(1)
 
 
-def sane_model(temporal: bool = True, seed: int = 0):
-    """Random but well-conditioned weights (power-iterated spectral norm, varied BN stats)."""
-    torch.manual_seed(seed)
-    model = build_gca(temporal=temporal)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, SpectralNorm):
-                for _ in range(5):
-                    module.power_iteration()
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.running_mean.normal_(0, 0.1)
-                module.running_var.uniform_(0.75, 1.25)
-    return model.eval()
 
 
 @pytest.fixture(scope="module")
-def model():
-    return sane_model(seed=7)
+def model(gca_factory):
+    return gca_factory(seed=7)
 
 
 class Memory:
@@ -176,8 +163,8 @@ def test_all_unknown_trimap(model):
         assert alpha.std() > 1e-4  # a prediction, not a constant
 
 
-def test_single_gca_session():
-    model = sane_model(temporal=False, seed=2)
+def test_single_gca_session(gca_factory):
+    model = gca_factory(temporal=False, seed=2)
     frames, trimaps = make_shot([1, 2, 3])
     session = GcaTamSession(frames, trimaps, model, cache_size=1)
     assert session.window(2) == (2,)
@@ -210,12 +197,12 @@ def test_input_errors(model):
         GcaTamSession(nan, trimaps, model).alpha(1)
 
 
-def test_load_gca_model_detects_the_network(tmp_path, model):
+def test_load_gca_model_detects_the_network(tmp_path, model, gca_factory):
     path = tmp_path / "tam.pth"
     torch.save({"state_dict": {f"module.{k}": v for k, v in model.state_dict().items()}}, path)
     loaded = load_gca_model(path)
     assert isinstance(loaded, GcaTam) and not loaded.training
-    single_state = sane_model(temporal=False, seed=1).state_dict()
+    single_state = gca_factory(temporal=False, seed=1).state_dict()
     assert isinstance(load_gca_model(single_state), GcaSingle)
     frames, trimaps = make_shot([1, 2])
     session = build_session(frames, trimaps, path)
@@ -234,11 +221,11 @@ def test_load_gca_model_detects_the_network(tmp_path, model):
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("dtype,atol", [(torch.float32, 1e-4), (torch.float16, 2e-2), (torch.bfloat16, 6e-2)])
-def test_cuda_matches_cpu(model, dtype, atol):
+def test_cuda_matches_cpu(model, dtype, atol, gca_factory):
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     frames, trimaps = make_shot([1, 2, 3], h=64, w=96)
-    cpu = dict(GcaTamSession(frames, trimaps, sane_model(seed=7)).alphas())
-    gpu = dict(GcaTamSession(frames, trimaps, sane_model(seed=7), device="cuda", dtype=dtype).alphas())
+    cpu = dict(GcaTamSession(frames, trimaps, gca_factory(seed=7)).alphas())
+    gpu = dict(GcaTamSession(frames, trimaps, gca_factory(seed=7), device="cuda", dtype=dtype).alphas())
     for f in cpu:
         assert np.abs(gpu[f] - cpu[f]).max() < atol

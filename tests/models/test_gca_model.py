@@ -18,7 +18,6 @@ from tcvom.models import (
     GuidedContextualAttention,
     SpectralNorm,
     TemporalAggregation,
-    build_gca,
     composite,
     make_input,
     pad_to_multiple,
@@ -36,19 +35,6 @@ def read_manifest(path):
     return rows
 
 
-def sane_model(temporal: bool = True, seed: int = 0):
-    """A model with random but well-conditioned weights (power-iterated spectral norm)."""
-    torch.manual_seed(seed)
-    model = build_gca(temporal=temporal)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, SpectralNorm):
-                for _ in range(5):
-                    module.power_iteration()
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.running_mean.normal_(0, 0.1)
-                module.running_var.uniform_(0.75, 1.25)
-    return model.eval()
 
 
 # --- state-dict layout -------------------------------------------------------------------
@@ -75,8 +61,8 @@ def test_single_gca_is_manifest_minus_fam(shared_dir):
     assert len(expected) == 578
 
 
-def test_saved_checkpoint_keeps_exactly_the_keys(tmp_path):
-    model = sane_model(seed=3)
+def test_saved_checkpoint_keeps_exactly_the_keys(tmp_path, gca_factory):
+    model = gca_factory(seed=3)
     path = tmp_path / "gca_tam.pth"
     torch.save(model.state_dict(), path)
     state = checkpoints.read_state_dict(path)
@@ -88,8 +74,8 @@ def test_saved_checkpoint_keeps_exactly_the_keys(tmp_path):
         assert torch.equal(fresh(x, x, x), model(x, x, x))
 
 
-def test_single_weights_do_not_fit_gca_tam():
-    state = sane_model(temporal=False).state_dict()
+def test_single_weights_do_not_fit_gca_tam(gca_factory):
+    state = gca_factory(temporal=False).state_dict()
     with pytest.raises(Exception, match=r"6 missing key\(s\): decoder\.fam\.key_conv\.weight"):
         checkpoints.load_into(GcaTam(), state, what="GCA+TAM")
 
@@ -261,8 +247,8 @@ def test_composite_replaces_known_pixels_and_crops():
 
 
 @pytest.mark.parametrize("size", [(40, 56), (64, 32)])
-def test_forward_shapes_range_and_part_split(size):
-    model = sane_model(seed=5)
+def test_forward_shapes_range_and_part_split(size, gca_factory):
+    model = gca_factory(seed=5)
     h, w = size
     frames = [make_input(torch.rand(1, 3, h, w), torch.randint(0, 3, (1, 1, h, w)).mul(127.5).to(torch.uint8))
               for _ in range(3)]
