@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from tcvom.models.gca_block import _NORM_FLOOR, _SELF_MASK, GuidedContextualAttention
+from tcvom.models.gca_block import _SELF_MASK, GuidedContextualAttention
 from tcvom.models.spectral_norm import SpectralNorm
 
 
@@ -49,17 +49,7 @@ def attend_unchunked(self: GuidedContextualAttention, g: Tensor, features: Tenso
     mask ``1 x 1 x h x w`` in {0, 1}) -> ``1 x C x 2h x 2w``."""
     _, _, h, w = g.shape
     channels = self.W[0].in_channels  # a constant, so the fold kernel has a static shape
-    patches = F.unfold(F.pad(g, (1, 1, 1, 1), mode="reflect"), kernel_size=3)[0]
-    keys = patches / patches.square().sum(dim=0).sqrt().clamp_min(_NORM_FLOOR)
-    queries = patches.t()
-    values = F.unfold(F.pad(features, (1, 1, 1, 1), mode="reflect"), kernel_size=4, stride=2)[0].t()
-    touches = F.unfold(F.pad(mask, (1, 1, 1, 1), mode="reflect"), kernel_size=3)[0].mean(dim=0) > 0
-    u = mask.mean()
-    k = 1 - u
-    unknown_scale = torch.clamp(torch.sqrt(u / k), 0.1, 10)
-    known_scale = torch.clamp(torch.sqrt(k / u), 0.1, 10)
-    touches_f = touches.to(g.dtype)
-    scale = unknown_scale * touches_f + known_scale * (1 - touches_f)
+    queries, keys, values, touches, scale = self.prepare(g, features, mask)
     scores = (queries @ keys) * scale
     idx = torch.arange(scores.shape[0], device=g.device)
     self_match = (idx[:, None] == idx[None, :]) & touches[None, :]

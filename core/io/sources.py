@@ -35,10 +35,10 @@ class FrameSource(Protocol):
     def read(self, frame: int) -> np.ndarray: ...
 
 
-class _Frames:
+class _Numbered:
+    """Something with sorted ``frame_numbers``: its first and last frame and its length."""
+
     frame_numbers: list[int]
-    width: int
-    height: int
 
     @property
     def first(self) -> int:
@@ -50,6 +50,11 @@ class _Frames:
 
     def __len__(self) -> int:
         return len(self.frame_numbers)
+
+
+class _Frames(_Numbered):
+    width: int
+    height: int
 
     def read(self, frame: int) -> np.ndarray:
         raise NotImplementedError
@@ -230,7 +235,7 @@ def open_frames(
 # --- trimaps ---------------------------------------------------------------------------------
 
 
-class TrimapFiles:
+class TrimapFiles(_Numbered):
     """Trimaps by frame number, classified to uint8 0 / 128 / 255 on reading.
 
     ``files`` maps frame -> path. ``size`` (width, height) is the plate's size: a trimap
@@ -253,17 +258,6 @@ class TrimapFiles:
         self.size = size
         self.resize = resize
         self.channel = channel
-
-    @property
-    def first(self) -> int:
-        return self.frame_numbers[0]
-
-    @property
-    def last(self) -> int:
-        return self.frame_numbers[-1]
-
-    def __len__(self) -> int:
-        return len(self.files)
 
     def __contains__(self, frame: object) -> bool:
         return frame in self.files

@@ -59,10 +59,15 @@ class GuidedContextualAttention(nn.Module):
         out = [self._attend(g[i : i + 1], features[i : i + 1], mask[i : i + 1]) for i in range(features.shape[0])]
         return self.W(torch.cat(out, dim=0)) + features
 
-    def _attend(self, g: Tensor, features: Tensor, mask: Tensor) -> Tensor:
-        """One sample: g ``1 x C' x h x w`` (1/16), features ``1 x C x 2h x 2w``, mask ``1 x 1 x h x w``."""
-        _, _, h, w = g.shape
-        n = h * w
+    @staticmethod
+    def prepare(g: Tensor, features: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """The attention's operands for one sample (shared with the export path).
+
+        Returns ``queries`` ``N x C'*9`` (raw 3x3 guidance patches), ``keys`` ``C'*9 x N``
+        (the same, L2-normalised), ``values`` ``N x C*16`` (4x4 feature patches), ``touches``
+        ``N`` (bool: the patch touches the unknown region) and ``scale`` ``N`` (per source
+        patch score scale), with ``N = h * w``.
+        """
         # 3x3 reflect-padded patches of the guidance, as columns: [C'*9, N].
         patches = F.unfold(F.pad(g, (1, 1, 1, 1), mode="reflect"), kernel_size=3)[0]
         norms = patches.square().sum(dim=0).sqrt().clamp_min(_NORM_FLOOR)
@@ -81,6 +86,13 @@ class GuidedContextualAttention(nn.Module):
         known_scale = torch.clamp(torch.sqrt(k / u), 0.1, 10)
         touches_f = touches.to(g.dtype)
         scale = unknown_scale * touches_f + known_scale * (1 - touches_f)  # [N]
+        return queries, keys, values, touches, scale
+
+    def _attend(self, g: Tensor, features: Tensor, mask: Tensor) -> Tensor:
+        """One sample: g ``1 x C' x h x w`` (1/16), features ``1 x C x 2h x 2w``, mask ``1 x 1 x h x w``."""
+        _, _, h, w = g.shape
+        n = h * w
+        queries, keys, values, touches, scale = self.prepare(g, features, mask)
 
         rows = max(1, min(n, self.chunk_elements // max(n, 1)))
         attended = torch.empty(n, values.shape[1], dtype=values.dtype, device=values.device)
