@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tcvom.errors import InputError
+from tcvom.errors import FrameSizeError, InputError
 
 BACKGROUND = 0
 UNKNOWN = 128
@@ -82,6 +82,28 @@ def classify(values: np.ndarray) -> np.ndarray:
 def from_image(image: np.ndarray, channel: str = "luma") -> np.ndarray:
     """Any trimap image (1-4 channels, integer or float) to the uint8 0 / 128 / 255 form."""
     return classify(to_single_channel(image, channel))
+
+
+def check_classified(
+    trimap: np.ndarray, shape: tuple[int, int] | None = None, *, frame: int | None = None, what: str = "trimap"
+) -> np.ndarray:
+    """``trimap`` as a uint8 ``H x W`` array holding only 0 / 128 / 255, of size ``shape``
+    (``H, W``) when given; otherwise an error naming ``frame``."""
+    tri = np.asarray(trimap)
+    hint = "classify it first with tcvom.trimap.from_image"
+    if tri.dtype != np.uint8 or tri.ndim != 2:
+        raise InputError(
+            f"a {what} must be a uint8 H x W array holding 0, 128 and 255, got {tri.dtype} {tri.shape}",
+            frame=frame,
+            hint=hint,
+        )
+    if shape is not None and tri.shape != tuple(shape):
+        raise FrameSizeError(
+            f"the {what} is {tri.shape[1]}x{tri.shape[0]}, the frames are {shape[1]}x{shape[0]}", frame=frame
+        )
+    if ((tri != BACKGROUND) & (tri != UNKNOWN) & (tri != FOREGROUND)).any():
+        raise InputError(f"the {what} holds values other than 0, 128 and 255", frame=frame, hint=hint)
+    return tri
 
 
 def unknown_mask(trimap: np.ndarray) -> np.ndarray:

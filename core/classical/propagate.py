@@ -30,7 +30,7 @@ import numpy as np
 from tcvom.classical.flow import FlowEstimator, unreliable_mask
 from tcvom.errors import FrameSizeError, InputError
 from tcvom.propagation.scheduler import Pass
-from tcvom.trimap import BACKGROUND, FOREGROUND, UNKNOWN
+from tcvom.trimap import FOREGROUND, UNKNOWN, check_classified
 
 
 class Frames(Protocol):
@@ -110,23 +110,6 @@ class BandWidth:
 
 def _labels(trimap: np.ndarray) -> np.ndarray:
     return (np.asarray(trimap) >= UNKNOWN).astype(np.int8) + (np.asarray(trimap) == FOREGROUND)
-
-
-def _check_trimap(trimap: np.ndarray, frame: int, shape: tuple[int, int]) -> np.ndarray:
-    tri = np.asarray(trimap)
-    if tri.ndim != 2 or tri.shape != shape:
-        raise FrameSizeError(
-            f"the keyframe trimap has shape {tri.shape}, the frames are {shape[0]} x {shape[1]}",
-            frame=frame,
-            hint="give trimaps at the plate's resolution",
-        )
-    if tri.dtype != np.uint8 or not np.isin(tri, (BACKGROUND, UNKNOWN, FOREGROUND)).all():
-        raise InputError(
-            "a keyframe trimap must be uint8 holding only 0, 128 and 255",
-            frame=frame,
-            hint="classify it with tcvom.trimap.from_image first",
-        )
-    return tri
 
 
 def trimap_probabilities(trimap: np.ndarray) -> np.ndarray:
@@ -241,10 +224,10 @@ class FlowPropagator:
         band = None
         for key in pass_.memory_keyframes:
             if key in keyframes:
-                width = BandWidth.of_trimap(_check_trimap(keyframes[key], key, shape), self.min_band)
+                width = BandWidth.of_trimap(check_classified(keyframes[key], shape, frame=key, what="keyframe trimap"), self.min_band)
                 band = width if band is None else band.widest(width)
         assert band is not None  # the pass's own keyframe is always among its memory keyframes
-        labels = _labels(_check_trimap(keyframes[pass_.keyframe], pass_.keyframe, shape))
+        labels = _labels(check_classified(keyframes[pass_.keyframe], shape, frame=pass_.keyframe, what="keyframe trimap"))
         side, _ = boundary_distance(labels)
         yield pass_.frames[0], _one_hot_u8(labels)
         prev_gray = self.flow.prepare(prev_image)

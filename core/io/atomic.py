@@ -58,12 +58,3 @@ def ensure_writable_folder(folder: str | Path) -> Path:
         ) from exc
     probe.unlink(missing_ok=True)
     return path
-
-
-def remove_stale_temporaries(folder: str | Path) -> int:
-    """Delete temporaries left by killed runs in ``folder``; returns how many were removed."""
-    count = 0
-    for item in Path(folder).glob(f".*{TEMP_MARK}*"):
-        item.unlink(missing_ok=True)
-        count += 1
-    return count

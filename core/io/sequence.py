@@ -71,7 +71,7 @@ class ImageSequence:
             self._seq = None
             self._single = Path(text)
             self.pattern = text
-            selected = [1] if frames is None else _frames_of(frames)
+            selected = [1] if frames is None else frame_selection(frames)
             if selected != [1]:
                 raise InputError(f"the {what} {text} is a single file; it has no frames {format_range(selected)}")
             self.frame_numbers = [1]
@@ -81,7 +81,7 @@ class ImageSequence:
         self._seq = seq
         self.pattern = text
         if frames is not None:
-            selected = _frames_of(frames)
+            selected = frame_selection(frames)
         elif seq.frameSet():
             selected = sorted(int(f) for f in seq.frameSet())
         else:
@@ -128,7 +128,8 @@ class ImageSequence:
         return len(self.frame_numbers)
 
 
-def _frames_of(frames: str | list[int]) -> list[int]:
+def frame_selection(frames: str | list[int]) -> list[int]:
+    """Sorted unique frame numbers of a fileseq range string or a list."""
     if isinstance(frames, str):
         return parse_frame_range(frames)
     result = sorted({int(f) for f in frames})

@@ -17,7 +17,7 @@ from tcvom import trimap as trimaps
 from tcvom.errors import FrameSizeError, InputError, MissingFrameError
 from tcvom.io.colour import ColourConverter
 from tcvom.io.images import image_info, read_image
-from tcvom.io.sequence import ImageSequence, format_range, is_pattern
+from tcvom.io.sequence import ImageSequence, format_range, frame_selection, is_pattern
 
 log = logging.getLogger("tcvom")
 
@@ -158,7 +158,7 @@ class MovieFrames(_Frames):
         if frames is None:
             self.frame_numbers = available
         else:
-            selected = _select(frames)
+            selected = frame_selection(frames)
             outside = sorted(set(selected) - set(available))
             if outside:
                 raise MissingFrameError(
@@ -209,12 +209,6 @@ class MovieFrames(_Frames):
 
     def close(self) -> None:
         self._container.close()
-
-
-def _select(frames: str | list[int]) -> list[int]:
-    from tcvom.io.sequence import _frames_of
-
-    return _frames_of(frames)
 
 
 def open_frames(

@@ -34,6 +34,7 @@ from tcvom import checkpoints
 from tcvom.errors import FrameSizeError, InputError, MissingFrameError, WeightsError
 from tcvom.matting.window import FrameCache, neighbour_window
 from tcvom.models.gca_tam import GcaMatting, GcaSingle, GcaTam, composite, make_input
+from tcvom.trimap import check_classified
 
 if TYPE_CHECKING:
     from tcvom.engines.base import Engine
@@ -233,18 +234,7 @@ class GcaTamSession:
             raise InputError(f"expected float RGB in [0, 1], got {image.dtype}", frame=frame)
         if not np.isfinite(image).all():
             raise InputError("the frame holds NaN or infinite values", frame=frame)
-        if trimap.dtype != np.uint8 or trimap.ndim != 2:
-            raise InputError(
-                f"expected a uint8 H x W trimap in 0/128/255, got {trimap.dtype} of shape {trimap.shape}", frame=frame
-            )
-        if trimap.shape != image.shape[:2]:
-            raise FrameSizeError(
-                f"the trimap is {trimap.shape[1]}x{trimap.shape[0]}, the frame is {image.shape[1]}x{image.shape[0]}",
-                frame=frame,
-            )
-        if ((trimap != 0) & (trimap != 128) & (trimap != 255)).any():
-            raise InputError("the trimap holds values other than 0, 128 and 255", frame=frame,
-                             hint="classify it first (tcvom.trimap.classify)")
+        check_classified(trimap, image.shape[:2], frame=frame)
         if self._shape is None:
             self._shape = trimap.shape
         elif trimap.shape != self._shape:

@@ -39,6 +39,7 @@ from tcvom.errors import FrameSizeError, InputError
 from tcvom.models.stm import IMAGENET_MEAN, IMAGENET_STD, STM
 from tcvom.progress import ProgressMode
 from tcvom.propagation.scheduler import Pass
+from tcvom.trimap import check_classified
 
 if TYPE_CHECKING:
     from tcvom.engines.base import Engine
@@ -87,25 +88,7 @@ def prepare_frame(rgb: np.ndarray) -> torch.Tensor:
 
 def check_trimap(trimap: np.ndarray, frame: int, shape: tuple[int, int]) -> np.ndarray:
     """A keyframe trimap as uint8 H x W with only 0 / 128 / 255, or an InputError."""
-    tri = np.asarray(trimap)
-    if tri.dtype != np.uint8 or tri.ndim != 2:
-        raise InputError(
-            f"a keyframe trimap must be a uint8 H x W array in 0/128/255, got {tri.dtype} {tri.shape}",
-            frame=frame,
-            hint="classify it first with tcvom.trimap.from_image",
-        )
-    if tri.shape != shape:
-        raise FrameSizeError(
-            f"the keyframe trimap is {tri.shape[1]}x{tri.shape[0]}, the frames are {shape[1]}x{shape[0]}",
-            frame=frame,
-        )
-    if not np.isin(tri, (0, 128, 255)).all():
-        raise InputError(
-            "the keyframe trimap holds values other than 0, 128 and 255",
-            frame=frame,
-            hint="classify it first with tcvom.trimap.from_image",
-        )
-    return tri
+    return check_classified(trimap, shape, frame=frame, what="keyframe trimap")
 
 
 def prepare_trimap(trimap: np.ndarray) -> torch.Tensor:
