@@ -1,6 +1,6 @@
 """Benchmark of the classical method on synthetic shots (tcvom.data.synthetic).
 
-Two measurements:
+Three measurements:
 
 ``quality``: the matting session with and without the temporal step on the same trimaps
 (ground-truth trimaps, unknown = soft alpha dilated by ``--kernel``, as the
@@ -14,8 +14,18 @@ session flow and temporal aggregation; best of ``--repeats`` runs (wall clock, a
 process's CPU time), with the 1-minute load average before and after (the machine is
 shared).
 
+``bound``: how far any filter over the aligned neighbours t-1 and t+1 can lower dtSSD
+on these shots. With the same per-frame alphas: the temporal step as shipped (DIS flow);
+the same attention along the generator's exact motion; a plain mean of the three
+frames along the exact motion; the shipped step applied 2 and 3 times (a wider window).
+And where the per-frame dtSSD comes from: the share of its square on pixels whose true
+alpha changes (``|g_t - g_t+1| > 0.05``) and how much of the frame-to-frame change of the
+error survives aligning frame t+1 to t with the exact motion (an error that moves with
+the object or the background survives; flicker does not).
+
     python benchmarks/bench_classical.py quality --size 480x270 --frames 20 --seeds 0 1 2
     python benchmarks/bench_classical.py speed --size 960x540 1920x1080 --frames 5
+    python benchmarks/bench_classical.py bound --seeds 0 1 2 3 4 5
 """
 
 from __future__ import annotations
@@ -29,6 +39,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from tcvom.classical import ClassicalSession, FlowPropagator, TemporalAggregator
+from tcvom.classical.flow import FlowEstimator, unreliable_mask, warp
+from tcvom.classical.temporal import AlignedNeighbour
 from tcvom.data.synthetic import ShotConfig, SyntheticShot
 from tcvom.metrics import ClipScorer
 from tcvom.propagation.scheduler import KeyframeSchedule
@@ -169,9 +181,116 @@ def speed(args: argparse.Namespace) -> dict:
     return results
 
 
+def _scores(alphas: list[np.ndarray], frames: ShotFrames, gt_trimaps: Mapping[int, np.ndarray]) -> dict:
+    scorer = ClipScorer(image_metrics=False)
+    for frame, alpha in enumerate(alphas):
+        scorer.add(frame, alpha, frames.rendered[frame].alpha, gt_trimaps[frame])
+    scores = scorer.finish()
+    return {
+        "dtssd": float(np.mean([s.dtssd for s in scores[:-1]])),
+        "ssda": float(np.mean([s.ssda for s in scores])),
+    }
+
+
+def _exact_flows(shot: SyntheticShot) -> dict[tuple[int, int], np.ndarray]:
+    """The generator's motion F_{t -> t+1} and F_{t+1 -> t} (the inverse by one fixed-point
+    step: F_{t+1 -> t}(y) = -F_{t -> t+1}(y - F_{t -> t+1}(y)))."""
+    flows = {}
+    for t in range(len(shot) - 1):
+        forward = shot.flow(t)[0]
+        flows[(t, t + 1)] = forward
+        flows[(t + 1, t)] = -warp(forward, -forward)
+    return flows
+
+
+def _aggregate(
+    aggregator, images: list[np.ndarray], alphas: list[np.ndarray], unknown: list[np.ndarray], flows, valid
+) -> list[np.ndarray]:
+    """One temporal step over every frame with the given flows (mirrored at the ends)."""
+    last = len(images) - 1
+    out = []
+    for t in range(last + 1):
+        neighbours = []
+        for n in sorted({t - 1 if t > 0 else 1, t + 1 if t < last else last - 1}):
+            flow = flows[(t, n)]
+            neighbours.append(AlignedNeighbour(warp(images[n], flow), warp(alphas[n], flow), valid[(t, n)]))
+        out.append(aggregator(images[t], alphas[t], unknown[t], neighbours))
+    return out
+
+
+def bound(args: argparse.Namespace) -> dict:
+    width, height = _size(args.size)
+    aggregator = TemporalAggregator(
+        window=args.window, sigma_colour=args.sigma_colour, sigma_alpha=args.sigma_alpha, self_logit=args.self_logit
+    )
+    estimator = FlowEstimator()
+    variants = ("per_frame", "temporal", "temporal_exact_flow", "mean_exact_flow", "temporal_x2", "temporal_x3")
+    rows = []
+    for seed in args.seeds:
+        shot = SyntheticShot(ShotConfig(width=width, height=height, frames=args.frames, seed=seed))
+        frames = ShotFrames(shot)
+        gt = [frames.rendered[f].alpha for f in frames.frame_numbers]
+        gt_trimaps = {f: from_alpha(gt[f], args.kernel) for f in frames.frame_numbers}
+        images = [frames.rendered[f].image for f in frames.frame_numbers]
+        unknown = [gt_trimaps[f] == 128 for f in frames.frame_numbers]
+        session = ClassicalSession(frames, Trimaps(gt_trimaps), aggregator=aggregator)
+        per_frame = [session.per_frame_alpha(f) for f in frames.frame_numbers]
+        dis, dis_valid = {}, {}
+        for t in range(len(images) - 1):
+            ab, ba = estimator.pair(images[t], images[t + 1])
+            dis[(t, t + 1)], dis[(t + 1, t)] = ab, ba
+            dis_valid[(t, t + 1)], dis_valid[(t + 1, t)] = ~unreliable_mask(ab, ba), ~unreliable_mask(ba, ab)
+        exact = _exact_flows(shot)
+        everywhere = {key: np.ones(gt[0].shape, bool) for key in exact}
+        temporal = _aggregate(aggregator, images, per_frame, unknown, dis, dis_valid)
+        twice = _aggregate(aggregator, images, temporal, unknown, dis, dis_valid)
+        alphas = {
+            "per_frame": per_frame,
+            "temporal": temporal,
+            "temporal_exact_flow": _aggregate(aggregator, images, per_frame, unknown, exact, everywhere),
+            "mean_exact_flow": [],
+            "temporal_x2": twice,
+            "temporal_x3": _aggregate(aggregator, images, twice, unknown, dis, dis_valid),
+        }
+        last = len(images) - 1
+        for t in range(last + 1):
+            stack = [per_frame[t]] + [
+                warp(per_frame[n], exact[(t, n)]) for n in sorted({t - 1 if t > 0 else 1, t + 1 if t < last else last - 1})
+            ]
+            alphas["mean_exact_flow"].append(np.where(unknown[t], np.mean(stack, axis=0), per_frame[t]))
+        row: dict = {"seed": seed, **{k: _scores(v, frames, gt_trimaps) for k, v in alphas.items()}}
+        # Where the per-frame dtSSD sits, and whether its error moves with the scene.
+        total = moving = raw = aligned = 0.0
+        for t in range(last):
+            m = unknown[t]
+            change = (per_frame[t] - per_frame[t + 1]) - (gt[t] - gt[t + 1])
+            square = change[m] ** 2
+            total += float(square.sum())
+            moving += float(square[np.abs(gt[t] - gt[t + 1])[m] > 0.05].sum())
+            error_next = warp(per_frame[t + 1] - gt[t + 1], exact[(t, t + 1)])
+            raw += float(square.sum())
+            aligned += float(((error_next - (per_frame[t] - gt[t]))[m] ** 2).sum())
+        row["share_on_moving_truth"] = moving / max(total, 1e-12)
+        row["error_change_left_after_exact_alignment"] = aligned / max(raw, 1e-12)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    mean = {k: {m: float(np.mean([r[k][m] for r in rows])) for m in ("dtssd", "ssda")} for k in variants}
+    change = {
+        k: {m: mean[k][m] / mean["per_frame"][m] - 1.0 for m in ("dtssd", "ssda")} for k in variants if k != "per_frame"
+    }
+    return {
+        "mean": mean,
+        "relative_change": change,
+        "share_on_moving_truth": float(np.mean([r["share_on_moving_truth"] for r in rows])),
+        "error_change_left_after_exact_alignment": float(
+            np.mean([r["error_change_left_after_exact_alignment"] for r in rows])
+        ),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("quality", "speed"))
+    parser.add_argument("what", choices=("quality", "speed", "bound"))
     parser.add_argument("--size", nargs="+", default=None, help="WIDTHxHEIGHT (speed takes several)")
     parser.add_argument("--frames", type=int, default=None)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
@@ -184,10 +303,10 @@ def main() -> None:
     parser.add_argument("--sigma-alpha", type=float, default=TemporalAggregator.sigma_alpha)
     parser.add_argument("--self-logit", type=float, default=TemporalAggregator.self_logit)
     args = parser.parse_args()
-    if args.what == "quality":
+    if args.what in ("quality", "bound"):
         args.size = (args.size or ["480x270"])[0]
         args.frames = args.frames or 20
-        print(json.dumps(quality(args), indent=2))
+        print(json.dumps((quality if args.what == "quality" else bound)(args), indent=2))
     else:
         args.size = args.size or ["960x540", "1920x1080"]
         args.frames = args.frames or 5

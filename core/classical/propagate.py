@@ -73,6 +73,20 @@ def boundary_distance(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return side, np.where(side, inside, outside).astype(np.float32)
 
 
+def _boundary_half_width(labels: np.ndarray) -> float:
+    """The band's typical half-width along the fg/bg boundary: the median, over the
+    boundary's pixels, of the distance to the nearer known class."""
+    _, dist = boundary_distance(labels)
+    edge = np.isfinite(dist) & (dist <= 1.0)
+    if not edge.any():
+        return 0.0
+    known_fg, known_bg = labels == 2, labels == 0
+    if not known_fg.any() or not known_bg.any():
+        return 0.0
+    nearer = np.minimum(_distance_to(known_fg), _distance_to(known_bg))
+    return float(np.median(nearer[edge]))
+
+
 @dataclass(frozen=True)
 class BandWidth:
     """How far from the fg/bg boundary the unknown band may reach.
@@ -88,9 +102,12 @@ class BandWidth:
     def of_trimap(cls, trimap: np.ndarray, min_band: float = 0.75) -> BandWidth:
         """Measure the band of a uint8 0/128/255 keyframe trimap.
 
-        In a band of half-width w the unknown pixels' distances to the boundary spread
-        evenly over [0, w], so w is about twice their median; ``ensure`` is
-        ``min_band * w`` and ``keep`` the largest distance seen (plus a pixel of slack).
+        ``keep`` is the largest distance of an unknown pixel from the boundary (99.5th
+        percentile, plus a pixel of slack): a wide lobe (a painted strand region) sets it.
+        ``ensure`` is ``min_band * w``, w the band's typical half-width along the
+        boundary (the median over the boundary's pixels of the distance to the nearer
+        known class), which such lobes do not inflate: a band kept that wide all around
+        would eat into the object's core.
         """
         labels = _labels(trimap)
         _, dist = boundary_distance(labels)
@@ -101,7 +118,7 @@ class BandWidth:
         if unknown.size == 0:
             return cls(keep=1.0, ensure=0.0)
         keep = float(np.percentile(unknown, 99.5)) + 1.0
-        ensure = min(keep, min_band * 2.0 * float(np.median(unknown)))
+        ensure = min(keep, min_band * _boundary_half_width(labels))
         return cls(keep=keep, ensure=ensure)
 
     def widest(self, other: BandWidth) -> BandWidth:
@@ -191,7 +208,8 @@ class FlowPropagator:
     (:func:`~tcvom.classical.flow.unreliable_mask`). ``layer_margin`` is how far inside a
     layer its motion is sampled. ``decisive`` is the colour-error ratio below which an
     occlusion is settled in favour of the layer that matches the frame better (else the
-    pixel stays unknown).
+    pixel stays unknown). ``footprint_slack`` (pixels) is how far the band may stray from
+    the keyframe's band carried along with the object (the splat rounds to whole pixels).
     """
 
     flow: FlowEstimator = field(default_factory=FlowEstimator)
@@ -200,6 +218,7 @@ class FlowPropagator:
     alpha2: float = 0.5
     layer_margin: int = 6
     decisive: float = 0.5
+    footprint_slack: float = 2.0
 
     def run_pass(
         self,
@@ -229,6 +248,7 @@ class FlowPropagator:
         assert band is not None  # the pass's own keyframe is always among its memory keyframes
         labels = _labels(check_classified(keyframes[pass_.keyframe], shape, frame=pass_.keyframe, what="keyframe trimap"))
         side, _ = boundary_distance(labels)
+        footprint = labels == 1
         yield pass_.frames[0], _one_hot_u8(labels)
         prev_gray = self.flow.prepare(prev_image)
         for frame in pass_.frames[1:]:
@@ -241,7 +261,7 @@ class FlowPropagator:
             gray = self.flow.prepare(image)
             flow_tp = self.flow.flow_prepared(gray, prev_gray, shape)
             flow_pt = self.flow.flow_prepared(prev_gray, gray, shape)
-            labels, side = self.step(labels, side, prev_image, image, flow_pt, flow_tp, band)
+            labels, side, footprint = self.step(labels, side, footprint, prev_image, image, flow_pt, flow_tp, band)
             prev_gray, prev_image = gray, image
             yield frame, _one_hot_u8(labels)
 
@@ -249,33 +269,37 @@ class FlowPropagator:
         self,
         labels: np.ndarray,
         side: np.ndarray,
+        footprint: np.ndarray,
         image_p: np.ndarray,
         image_t: np.ndarray,
         flow_pt: np.ndarray,
         flow_tp: np.ndarray,
         band: BandWidth,
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Carry the class map and the boundary of frame p onto frame t.
 
         ``labels`` is int8 ``H x W`` (0 background, 1 unknown, 2 foreground) of frame p,
         ``side`` bool ``H x W`` the foreground side of its fg/bg boundary;
         ``image_p``/``image_t`` float32 ``H x W x 3``; ``flow_pt``/``flow_tp`` the flows
-        ``p -> t`` and ``t -> p``. Returns frame t's (labels, side).
+        ``p -> t`` and ``t -> p``; ``footprint`` bool ``H x W`` (below). Returns frame t's
+        (labels, side, footprint).
 
         The foreground and the background of p each move with their own layer motion
         (forward splatting); the unknown band and the boundary travel with the
         foreground (an object's edge moves with the object). What neither layer reaches
         (a disocclusion) is unknown. Where both land (an occlusion) the one whose colour
         matches frame t decisively wins, else the pixel is unknown; where the flow fails
-        the forward-backward check near the boundary it is unknown. Finally unknown
-        pixels farther than ``band.keep`` plus the motion from the boundary fall to
-        their side and every
-        pixel within ``band.ensure`` of it is unknown.
+        the forward-backward check near the boundary it is unknown. ``footprint`` is the
+        keyframe's unknown band carried along with the foreground: unknown pixels
+        carried from p that lie off it (plus ``footprint_slack``), or farther than
+        ``band.keep`` plus the motion from the boundary, fall to their side; one that
+        opens in frame t may lie up to one motion further. Finally every pixel within
+        ``band.ensure`` of the boundary is unknown.
         """
         dist_p = _side_distance(side)
         finite = np.isfinite(dist_p)
         if not finite.any():  # no boundary to carry: the map stays as it is
-            return labels, side
+            return labels, side, footprint
         # Only a ring around the boundary can change; far pixels keep their side.
         near = dist_p <= band.keep + 8
         reach = float(np.percentile(np.linalg.norm(flow_pt[near], axis=1), 99.5)) + 2.0
@@ -287,8 +311,8 @@ class FlowPropagator:
         y0, y1 = max(0, ys.min() - pad), min(labels.shape[0], ys.max() + pad + 1)
         x0, x1 = max(0, xs.min() - pad), min(labels.shape[1], xs.max() + pad + 1)
         crop = (slice(y0, y1), slice(x0, x1))
-        region_labels, region_side = self._step_region(
-            labels[crop], side[crop], source[crop], image_p[crop], image_t[crop],
+        region_labels, region_side, region_footprint = self._step_region(
+            labels[crop], side[crop], footprint[crop], source[crop], image_p[crop], image_t[crop],
             flow_pt[crop], flow_tp[crop], band, reach,
         )
         out = np.where(side, 2, 0).astype(np.int8)
@@ -296,12 +320,15 @@ class FlowPropagator:
         valid = dist_p[crop] <= valid_radius
         out[crop][valid] = region_labels[valid]
         side_t[crop][valid] = region_side[valid]
-        return out, side_t
+        footprint_t = np.zeros_like(footprint)
+        footprint_t[crop][valid] = region_footprint[valid]
+        return out, side_t, footprint_t
 
     def _step_region(
         self,
         labels: np.ndarray,
         side: np.ndarray,
+        footprint: np.ndarray,
         source: np.ndarray,
         image_p: np.ndarray,
         image_t: np.ndarray,
@@ -320,6 +347,7 @@ class FlowPropagator:
         bg_t, bg_col = _splat(bg_p, image_p, bg_motion)
         band_t, _ = _splat((labels == 1) & source, image_p, fg_motion)
         side_t, _ = _splat(side & source, image_p, fg_motion)
+        footprint_t, _ = _splat(footprint & source, image_p, fg_motion)
 
         out = np.full(labels.shape, 1, dtype=np.int8)  # neither layer landed: disoccluded
         out[fg_t & ~bg_t] = 2
@@ -330,18 +358,33 @@ class FlowPropagator:
             err_bg = np.abs(image_t - bg_col).mean(axis=2)
             out[both & (err_fg < self.decisive * err_bg)] = 2
             out[both & (err_bg < self.decisive * err_fg)] = 0
+        opened = out == 1  # what this frame's motion leaves undecided
         out[band_t] = 1
         side_t = (side_t | (out == 2)) & (out != 0)
 
         dist = _side_distance(side_t)
         unreliable_t = unreliable_mask(flow_tp, flow_pt, alpha1=self.alpha1, alpha2=self.alpha2)
         out[unreliable_t & (dist <= band.keep)] = 1
-        # A disocclusion stays unknown for the frame it opens in (up to one motion past
-        # the band); older unknown pixels beyond the band fall to their side.
-        stale = (out == 1) & (dist > band.keep + reach)
+        # The band carried from frame p may lie on the keyframe's band as it moved with
+        # the object (its footprint, give or take the splat's rounding), or within one
+        # motion of the boundary where this frame's motion leaves it undecided (a
+        # disocclusion). Pixels that become unknown in this frame may lie up to one
+        # motion beyond the footprint or the boundary. Anything else falls to its side,
+        # so a disocclusion is unknown in the frame it opens and does not accumulate.
+        near_boundary = dist <= reach + self.footprint_slack
+        on_footprint = _grow(footprint_t, self.footprint_slack)
+        beside_footprint = _grow(footprint_t, reach + self.footprint_slack)
+        allowed = np.where(band_t, on_footprint | (opened & near_boundary), beside_footprint | near_boundary)
+        stale = (out == 1) & (~allowed | (dist > band.keep + reach))
         out[stale] = np.where(side_t[stale], 2, 0)
         out[dist <= band.ensure] = 1
-        return out, side_t
+        return out, side_t, footprint_t
+
+
+def _grow(mask: np.ndarray, radius: float) -> np.ndarray:
+    """``mask`` dilated by a disc of ``radius`` pixels."""
+    size = 2 * int(np.ceil(radius)) + 1
+    return cv2.dilate(mask.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))) > 0
 
 
 def _side_distance(side: np.ndarray) -> np.ndarray:

@@ -75,6 +75,13 @@ def test_band_width_is_measured_from_the_keyframe() -> None:
     wide = BandWidth.of_trimap(from_alpha(shot.alpha(0), 21))
     assert narrow.keep < wide.keep and narrow.ensure < wide.ensure
     assert 10.0 <= wide.keep <= 18.0  # about half the band (21 + the soft edge) + slack
+    # Wide lobes (painted strand regions) widen how far the band may reach, not the band
+    # that is always kept around the whole boundary.
+    lobed = from_alpha(shot.alpha(0), 7)
+    for y in range(8, 90, 12):
+        lobed[y : y + 5, 96:128] = 128
+    assert BandWidth.of_trimap(lobed).keep > 25.0
+    assert BandWidth.of_trimap(lobed).ensure <= BandWidth.of_trimap(from_alpha(shot.alpha(0), 7)).ensure + 0.5
     everything = BandWidth.of_trimap(np.full((8, 8), 128, np.uint8))
     assert everything.keep == np.inf
 
@@ -88,3 +95,37 @@ def test_bad_keyframes_are_refused() -> None:
         list(FlowPropagator().run_pass(shot, {0: np.full((32, 48), 7, np.uint8)}, pass_))
     with pytest.raises(InputError, match="no trimap"):
         list(FlowPropagator().run_pass(shot, {}, pass_))
+
+
+def test_a_local_wide_band_stays_local() -> None:
+    # A keyframe whose band is narrow (kernel 7) except for one lobe reaching 26 px out
+    # (a painted strand region): the lobe travels with the disc, the band elsewhere stays
+    # narrow, and the disc's opaque core stays foreground.
+    shot = DiscShot(height=96, width=160, frames=10, radius=22, start=(50.0, 48.0), dx=3.0)
+    keyframe = from_alpha(shot.alpha(0), 7)
+    cx, cy = shot.centre(0)
+    keyframe[int(cy) - 3 : int(cy) + 3, int(cx + shot.radius) : int(cx + shot.radius) + 26] = 128
+    schedule = KeyframeSchedule(shot.first, shot.last, [0])
+    results = list(FlowPropagator().run_pass(shot, {0: keyframe}, schedule.passes[0]))
+    ys, xs = np.mgrid[0 : shot.height, 0 : shot.width]
+
+    def runs(labels: np.ndarray, frame: int) -> tuple[int, int]:
+        # Unknown pixels on a row 8 px below the centre, behind and ahead of the disc.
+        fx, fy = shot.centre(frame)
+        row = labels[int(fy) + 8]
+        return int((row[: int(fx)] == 1).sum()), int((row[int(fx) :] == 1).sum())
+
+    key_behind, key_ahead = runs(results[0][1].argmax(axis=0), 0)
+    for frame, probs in results[1:]:
+        labels = probs.argmax(axis=0)
+        alpha = shot.alpha(frame)
+        assert not ((labels == 2) & (alpha == 0)).any() and not ((labels == 0) & (alpha == 1)).any()
+        # Behind the disc the band takes in what the motion uncovers, but it does not
+        # accumulate frame after frame up to the lobe's reach; ahead it stays as it was.
+        behind, ahead = runs(labels, frame)
+        assert behind <= key_behind + 10 and ahead <= key_ahead + 2, (frame, behind, ahead, key_behind, key_ahead)
+        fx, fy = shot.centre(frame)
+        core = np.hypot(xs - fx, ys - fy) < shot.radius - 6
+        assert (labels[core] == 2).mean() > 0.95, (frame, float((labels[core] == 2).mean()))
+        lobe = (np.abs(ys - fy) <= 1) & (xs >= fx + shot.radius + 4) & (xs < fx + shot.radius + 22)
+        assert (labels[lobe] == 1).mean() > 0.9, (frame, float((labels[lobe] == 1).mean()))
