@@ -4,18 +4,19 @@ It has the same interface as the STM propagator (``run_pass``), so the shared
 :class:`~tcvom.propagation.scheduler.KeyframeSchedule` and the ensemble driver run it
 forward and backward between keyframes and blend the passes by distance.
 
-One step of a pass carries the class probabilities of frame p to the next frame t:
+One step of a pass carries the class map of frame p to the next frame t:
 
 1. DIS flow ``t -> p`` and ``p -> t`` (:mod:`tcvom.classical.flow`);
-2. the probabilities of p are backward-warped onto t;
-3. pixels whose flow fails the forward-backward check, or comes from outside the frame
-   (occlusions, disocclusions, flow errors), become unknown when they lie near the
-   foreground/background boundary: the band widens rather than guessing;
-4. the band is kept from drifting: the fg/bg boundary is taken as the medial line between
-   the foreground and the background, unknown pixels farther from it than the widest
-   band of the keyframe fall back to their side, and every pixel closer to it than the
-   keyframe's typical half-width becomes unknown, so the band can neither grow without
-   bound nor collapse.
+2. the foreground and the background of p are forward-splatted onto t, each with its own
+   layer's motion; the unknown band and the fg/bg boundary travel with the foreground;
+3. pixels that neither layer reaches (disocclusions), that both reach without a decisive
+   colour match (occlusions), or whose flow fails the forward-backward check near the
+   boundary become unknown: the band widens rather than guessing;
+4. the band is kept from drifting: it may only lie on the keyframe's band carried along
+   with the object (its footprint), or up to one motion beyond it or the fg/bg boundary
+   where it opens in this frame; the rest falls back to its side. Every pixel closer to
+   the boundary than ``min_band`` times the keyframe's typical half-width is unknown, so
+   the band can neither grow without bound nor collapse.
 """
 
 from __future__ import annotations
@@ -73,16 +74,14 @@ def boundary_distance(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return side, np.where(side, inside, outside).astype(np.float32)
 
 
-def _boundary_half_width(labels: np.ndarray) -> float:
+def _boundary_half_width(labels: np.ndarray, dist: np.ndarray) -> float | None:
     """The band's typical half-width along the fg/bg boundary: the median, over the
-    boundary's pixels, of the distance to the nearer known class."""
-    _, dist = boundary_distance(labels)
+    boundary's pixels, of the distance to the nearer known class (None without both known
+    classes). ``dist`` is :func:`boundary_distance`'s distance map of ``labels``."""
     edge = np.isfinite(dist) & (dist <= 1.0)
-    if not edge.any():
-        return 0.0
     known_fg, known_bg = labels == 2, labels == 0
-    if not known_fg.any() or not known_bg.any():
-        return 0.0
+    if not edge.any() or not known_fg.any() or not known_bg.any():
+        return None
     nearer = np.minimum(_distance_to(known_fg), _distance_to(known_bg))
     return float(np.median(nearer[edge]))
 
@@ -107,7 +106,8 @@ class BandWidth:
         ``ensure`` is ``min_band * w``, w the band's typical half-width along the
         boundary (the median over the boundary's pixels of the distance to the nearer
         known class), which such lobes do not inflate: a band kept that wide all around
-        would eat into the object's core.
+        would eat into the object's core. With one known class only, w is twice the
+        median distance of the unknown pixels from the boundary.
         """
         labels = _labels(trimap)
         _, dist = boundary_distance(labels)
@@ -118,7 +118,10 @@ class BandWidth:
         if unknown.size == 0:
             return cls(keep=1.0, ensure=0.0)
         keep = float(np.percentile(unknown, 99.5)) + 1.0
-        ensure = min(keep, min_band * _boundary_half_width(labels))
+        half_width = _boundary_half_width(labels, dist)
+        if half_width is None:  # one known class only: the unknown pixels spread over [0, w]
+            half_width = 2.0 * float(np.median(unknown))
+        ensure = min(keep, min_band * half_width)
         return cls(keep=keep, ensure=ensure)
 
     def widest(self, other: BandWidth) -> BandWidth:
@@ -290,11 +293,16 @@ class FlowPropagator:
         (a disocclusion) is unknown. Where both land (an occlusion) the one whose colour
         matches frame t decisively wins, else the pixel is unknown; where the flow fails
         the forward-backward check near the boundary it is unknown. ``footprint`` is the
-        keyframe's unknown band carried along with the foreground: unknown pixels
-        carried from p that lie off it (plus ``footprint_slack``), or farther than
-        ``band.keep`` plus the motion from the boundary, fall to their side; one that
-        opens in frame t may lie up to one motion further. Finally every pixel within
-        ``band.ensure`` of the boundary is unknown.
+        keyframe's unknown band carried along with the foreground. With ``m`` = the
+        99.5th-percentile motion near the boundary + 2 px + ``footprint_slack``, an
+        unknown pixel carried from p stays unknown on the footprint (grown by
+        ``footprint_slack``) or, where neither layer reaches it or an occlusion is
+        undecided in this frame, within ``m`` of the boundary; a pixel that turns
+        unknown in this frame stays unknown within ``m`` of the footprint or the
+        boundary. Others, and any farther than ``band.keep`` plus the motion from the
+        boundary, fall to their side. When the keyframe has no known background or no
+        boundary (``band.keep`` infinite) only the ``keep`` rule applies. Finally every
+        pixel within ``band.ensure`` of the boundary is unknown.
         """
         dist_p = _side_distance(side)
         finite = np.isfinite(dist_p)
@@ -336,7 +344,7 @@ class FlowPropagator:
         flow_tp: np.ndarray,
         band: BandWidth,
         reach: float,
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`step` on a crop; only the ``source`` pixels of p are carried. ``reach``
         bounds the motion (pixels) near the boundary."""
         fg_p, bg_p = (labels == 2) & source, (labels == 0) & source
@@ -358,7 +366,7 @@ class FlowPropagator:
             err_bg = np.abs(image_t - bg_col).mean(axis=2)
             out[both & (err_fg < self.decisive * err_bg)] = 2
             out[both & (err_bg < self.decisive * err_fg)] = 0
-        opened = out == 1  # what this frame's motion leaves undecided
+        opened = out == 1  # neither layer lands, or an occlusion is undecided
         out[band_t] = 1
         side_t = (side_t | (out == 2)) & (out != 0)
 
@@ -367,14 +375,17 @@ class FlowPropagator:
         out[unreliable_t & (dist <= band.keep)] = 1
         # The band carried from frame p may lie on the keyframe's band as it moved with
         # the object (its footprint, give or take the splat's rounding), or within one
-        # motion of the boundary where this frame's motion leaves it undecided (a
-        # disocclusion). Pixels that become unknown in this frame may lie up to one
-        # motion beyond the footprint or the boundary. Anything else falls to its side,
-        # so a disocclusion is unknown in the frame it opens and does not accumulate.
+        # motion of the boundary where this frame's motion leaves it undecided (neither
+        # layer lands, or an occlusion is undecided). Pixels that become unknown in this
+        # frame may lie up to one motion beyond the footprint or the boundary. Anything
+        # else falls to its side, so a disocclusion is unknown in the frame it opens and
+        # does not accumulate.
         near_boundary = dist <= reach + self.footprint_slack
         on_footprint = _grow(footprint_t, self.footprint_slack)
         beside_footprint = _grow(footprint_t, reach + self.footprint_slack)
         allowed = np.where(band_t, on_footprint | (opened & near_boundary), beside_footprint | near_boundary)
+        if not np.isfinite(band.keep):  # the keyframe marks no background: nothing to fall to
+            allowed[:] = True
         stale = (out == 1) & (~allowed | (dist > band.keep + reach))
         out[stale] = np.where(side_t[stale], 2, 0)
         out[dist <= band.ensure] = 1

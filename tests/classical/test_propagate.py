@@ -129,3 +129,15 @@ def test_a_local_wide_band_stays_local() -> None:
         assert (labels[core] == 2).mean() > 0.95, (frame, float((labels[core] == 2).mean()))
         lobe = (np.abs(ys - fy) <= 1) & (xs >= fx + shot.radius + 4) & (xs < fx + shot.radius + 22)
         assert (labels[lobe] == 1).mean() > 0.9, (frame, float((labels[lobe] == 1).mean()))
+
+
+def test_a_keyframe_without_background_never_gains_background() -> None:
+    # Only a foreground core and unknown around it: there is no background the band
+    # could fall back to, so nothing may become background.
+    shot = DiscShot(height=64, width=96, frames=6, radius=16, start=(30.0, 32.0), dx=4.0)
+    keyframe = np.where(shot.alpha(0) == 1, 255, 128).astype(np.uint8)
+    schedule = KeyframeSchedule(shot.first, shot.last, [0])
+    for frame, probs in FlowPropagator().run_pass(shot, {0: keyframe}, schedule.passes[0]):
+        labels = probs.argmax(axis=0)
+        assert not (labels == 0).any(), (frame, int((labels == 0).sum()))
+        assert not ((labels == 2) & (shot.alpha(frame) < 0.5)).any(), frame
