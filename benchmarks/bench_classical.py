@@ -46,6 +46,7 @@ from tcvom.classical import ClassicalSession, FlowPropagator, TemporalAggregator
 from tcvom.classical.flow import FlowEstimator, unreliable_mask, warp
 from tcvom.classical.temporal import AlignedNeighbour
 from tcvom.data.synthetic import ShotConfig, SyntheticShot
+from tcvom.io.sources import ArrayFrames
 from tcvom.metrics import ClipScorer
 from tcvom.propagation.scheduler import KeyframeSchedule
 from tcvom.trimap import from_alpha
@@ -62,14 +63,6 @@ class ShotFrames:
 
     def read(self, frame: int) -> np.ndarray:
         return self.rendered[frame].image
-
-
-class Trimaps:
-    def __init__(self, trimaps: Mapping[int, np.ndarray]) -> None:
-        self.trimaps = trimaps
-
-    def read(self, frame: int) -> np.ndarray:
-        return self.trimaps[frame]
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -114,7 +107,7 @@ def quality(args: argparse.Namespace) -> dict:
             trimaps = propagate_trimaps(frames, keys)
         row: dict = {"seed": seed}
         for temporal in (False, True):
-            session = ClassicalSession(frames, Trimaps(trimaps), temporal=temporal, aggregator=aggregator)
+            session = ClassicalSession(frames, ArrayFrames(trimaps), temporal=temporal, aggregator=aggregator)
             scorer = ClipScorer(image_metrics=False)
             for frame, alpha in session.alphas():
                 # Scored over the evaluation (ground-truth) trimap's unknown region.
@@ -158,7 +151,7 @@ def speed(args: argparse.Namespace) -> dict:
                 pass
             propagation = (time.perf_counter() - start) / max(1, frames.last)
             propagation_cpu = (time.process_time() - cpu) / max(1, frames.last)
-            session = ClassicalSession(frames, Trimaps(trimaps))
+            session = ClassicalSession(frames, ArrayFrames(trimaps))
             start, cpu = time.perf_counter(), time.process_time()
             for _ in session.alphas():
                 pass
@@ -239,7 +232,7 @@ def bound(args: argparse.Namespace) -> dict:
         gt_trimaps = {f: from_alpha(gt[f], args.kernel) for f in frames.frame_numbers}
         images = [frames.rendered[f].image for f in frames.frame_numbers]
         unknown = [gt_trimaps[f] == 128 for f in frames.frame_numbers]
-        session = ClassicalSession(frames, Trimaps(gt_trimaps), aggregator=aggregator)
+        session = ClassicalSession(frames, ArrayFrames(gt_trimaps), aggregator=aggregator)
         per_frame = [session.per_frame_alpha(f) for f in frames.frame_numbers]
         dis, dis_valid = {}, {}
         for t in range(len(images) - 1):

@@ -26,6 +26,8 @@ import time
 import numpy as np
 import torch
 
+from tcvom.io.sources import ArrayFrames
+
 SIZES = {"540p": (540, 960), "720p": (720, 1280), "1080p": (1080, 1920), "4k": (2160, 3840)}
 
 
@@ -41,15 +43,6 @@ def _model(temporal: bool = True):
     return model
 
 
-class _Memory:
-    def __init__(self, arrays: dict[int, np.ndarray]) -> None:
-        self.arrays = arrays
-        self.frame_numbers = sorted(arrays)
-
-    def read(self, frame: int) -> np.ndarray:
-        return self.arrays[frame]
-
-
 def _shot(size: tuple[int, int], count: int = 3):
     h, w = size
     rng = np.random.default_rng(0)
@@ -61,7 +54,7 @@ def _shot(size: tuple[int, int], count: int = 3):
         band = max(8, h // 40)  # an unknown band around the foreground edge
         tri[h // 4 - band : 3 * h // 4 + band, w // 3 - band : w // 3 + band] = 128
         trimaps[f] = tri
-    return _Memory(frames), _Memory(trimaps)
+    return ArrayFrames(frames), ArrayFrames(trimaps)
 
 
 def _sync(device: str) -> None:

@@ -12,6 +12,7 @@ from tcvom.io.sequence import (
     parse_frame_range,
 )
 from tcvom.io.sources import (
+    ArrayFrames,
     FrameSource,
     MovieFrames,
     SequenceFrames,
@@ -24,6 +25,7 @@ from tcvom.io.writers import ALPHA_FORMATS, AlphaWriter, ProbabilityWriter, Trim
 __all__ = [
     "ALPHA_FORMATS",
     "AlphaWriter",
+    "ArrayFrames",
     "ColourConverter",
     "FrameSource",
     "ImageInfo",

@@ -52,6 +52,18 @@ class _Numbered:
         return len(self.frame_numbers)
 
 
+class ArrayFrames(_Numbered):
+    """Frames (or trimaps) already in memory: ``arrays`` maps frame number -> array, given
+    back as is by :meth:`read`. For scripts and tests that hand arrays to a session."""
+
+    def __init__(self, arrays: Mapping[int, np.ndarray]) -> None:
+        self.arrays = arrays
+        self.frame_numbers = sorted(arrays)
+
+    def read(self, frame: int) -> np.ndarray:
+        return self.arrays[frame]
+
+
 class _Frames(_Numbered):
     width: int
     height: int

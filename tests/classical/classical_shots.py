@@ -77,13 +77,3 @@ class DiscShot:
     def read(self, frame: int) -> np.ndarray:
         a = self.alpha(frame)[:, :, None]
         return (a * self.foreground(frame) + (1 - a) * self.background(frame)).astype(np.float32)
-
-
-class Trimaps:
-    """A trimap source over a dict of uint8 trimaps."""
-
-    def __init__(self, trimaps: dict[int, np.ndarray]) -> None:
-        self._trimaps = trimaps
-
-    def read(self, frame: int) -> np.ndarray:
-        return self._trimaps[frame]

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from classical_shots import DiscShot, Trimaps
+from classical_shots import DiscShot
 
 from tcvom.classical import ClassicalSession
 from tcvom.errors import FrameSizeError, InputError
+from tcvom.io.sources import ArrayFrames
 from tcvom.trimap import from_alpha
 
 
-def _shot() -> tuple[DiscShot, Trimaps]:
+def _shot() -> tuple[DiscShot, ArrayFrames]:
     shot = DiscShot(height=48, width=64, frames=5, radius=12, start=(24.0, 24.0), dx=2.0)
-    return shot, Trimaps({f: from_alpha(shot.alpha(f), 7) for f in range(shot.frames)})
+    return shot, ArrayFrames({f: from_alpha(shot.alpha(f), 7) for f in range(shot.frames)})
 
 
 def test_sequential_run_solves_each_frame_once_with_bounded_caches() -> None:
@@ -52,6 +53,6 @@ def test_errors_name_the_frame() -> None:
     shot, trimaps = _shot()
     with pytest.raises(InputError, match="outside the shot"):
         ClassicalSession(shot, trimaps).alpha(9)
-    bad = Trimaps({f: np.zeros((10, 10), np.uint8) for f in range(5)})
+    bad = ArrayFrames({f: np.zeros((10, 10), np.uint8) for f in range(5)})
     with pytest.raises(FrameSizeError, match="frame 1"):
         ClassicalSession(shot, bad).alpha(1)

@@ -13,24 +13,14 @@ from tcvom.engines.onnxruntime_engine import OnnxRuntimeEngine, choose_providers
 from tcvom.engines.torch_engine import TorchEngine
 from tcvom.errors import EXIT_MISSING, InputError, MissingDependencyError
 from tcvom.export.graphs import graph_specs, sample_inputs
+from tcvom.io.sources import ArrayFrames
 from tcvom.models import build_gca
 
 torch.set_num_threads(1)
 FP32_TOLERANCE = 1e-4
 
 
-class Memory:
-    """Frames or trimaps held in memory, with the FrameSource interface the sessions use."""
-
-    def __init__(self, arrays: dict[int, np.ndarray]) -> None:
-        self.arrays = arrays
-        self.frame_numbers = sorted(arrays)
-
-    def read(self, frame: int) -> np.ndarray:
-        return self.arrays[frame]
-
-
-def shot(frames: int, h: int, w: int, seed: int = 0) -> tuple[Memory, Memory]:
+def shot(frames: int, h: int, w: int, seed: int = 0) -> tuple[ArrayFrames, ArrayFrames]:
     rng = np.random.default_rng(seed)
     images, trimaps = {}, {}
     for i in range(frames):
@@ -39,7 +29,7 @@ def shot(frames: int, h: int, w: int, seed: int = 0) -> tuple[Memory, Memory]:
         tri[:, w // 2 + i :] = 255
         tri[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4 + i] = 128
         trimaps[1001 + i] = tri
-    return Memory(images), Memory(trimaps)
+    return ArrayFrames(images), ArrayFrames(trimaps)
 
 
 def test_torch_engine_runs_the_model_parts(gca_model) -> None:

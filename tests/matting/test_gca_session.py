@@ -10,6 +10,7 @@ import torch
 
 from tcvom import checkpoints
 from tcvom.errors import FrameSizeError, InputError, MissingFrameError, WeightsError
+from tcvom.io.sources import ArrayFrames
 from tcvom.matting.gca_session import GcaTamSession, build_session, load_gca_model
 from tcvom.models import GcaSingle, GcaTam, composite, make_input
 
@@ -23,25 +24,16 @@ def model(gca_factory):
     return gca_factory(seed=7)
 
 
-class Memory:
-    """An in-memory source with the FrameSource interface the session uses."""
+class Memory(ArrayFrames):
+    """An in-memory source that records which frames the session read."""
 
     def __init__(self, arrays: dict[int, np.ndarray]) -> None:
-        self.arrays = arrays
-        self.frame_numbers = sorted(arrays)
+        super().__init__(arrays)
         self.reads: list[int] = []
-
-    @property
-    def first(self) -> int:
-        return self.frame_numbers[0]
-
-    @property
-    def last(self) -> int:
-        return self.frame_numbers[-1]
 
     def read(self, frame: int) -> np.ndarray:
         self.reads.append(frame)
-        return self.arrays[frame]
+        return super().read(frame)
 
 
 def make_shot(frames: list[int], h: int = 40, w: int = 56, seed: int = 0, trimap: str = "mixed"):

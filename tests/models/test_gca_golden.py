@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from tcvom import checkpoints
+from tcvom.io.sources import ArrayFrames
 from tcvom.matting.gca_session import GcaTamSession, load_gca_model
 from tcvom.models import GcaSingle, GcaTam, SpectralNorm, composite, make_input
 
@@ -46,17 +47,6 @@ def golden(shared_dir):
         "raw": np.load(g / "gca_tam_raw.npy"),
         "single": np.load(g / "gca_single_alpha.npy"),
     }
-
-
-class Memory:
-    """An in-memory frame or trimap source."""
-
-    def __init__(self, arrays: dict[int, np.ndarray]) -> None:
-        self.arrays = arrays
-        self.frame_numbers = sorted(arrays)
-
-    def read(self, frame: int) -> np.ndarray:
-        return self.arrays[frame]
 
 
 def _input(golden, t):
@@ -98,8 +88,8 @@ def test_gca_single_model(golden):
 
 
 def _session(golden, state, **kwargs):
-    frames = Memory({1001 + t: f.astype(np.float32) / 255 for t, f in enumerate(golden["frames"])})
-    trimaps = Memory({1001 + t: tri for t, tri in enumerate(golden["trimaps"])})
+    frames = ArrayFrames({1001 + t: f.astype(np.float32) / 255 for t, f in enumerate(golden["frames"])})
+    trimaps = ArrayFrames({1001 + t: tri for t, tri in enumerate(golden["trimaps"])})
     return GcaTamSession(frames, trimaps, load_gca_model(state), **kwargs)
 
 

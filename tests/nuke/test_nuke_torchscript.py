@@ -20,21 +20,13 @@ from tcvom.cli import cmd_nuke
 from tcvom.errors import InputError, WeightsError
 from tcvom.export import torchscript as ts
 from tcvom.io.colour import ColourConverter
+from tcvom.io.sources import ArrayFrames
 from tcvom.matting.gca_session import GcaTamSession, load_gca_model
 from tcvom.trimap import classify
 
 ATOL = 1e-4
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
 H, W = 40, 56  # not multiples of 32: the padding is exercised
-
-
-class Memory:
-    def __init__(self, arrays: dict[int, np.ndarray]) -> None:
-        self.arrays = arrays
-        self.frame_numbers = sorted(arrays)
-
-    def read(self, frame: int) -> np.ndarray:
-        return self.arrays[frame]
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +84,7 @@ def _stacked(frames: dict[int, np.ndarray], trimaps: dict[int, np.ndarray], wind
 def test_loaded_torchscript_matches_the_session(loaded, state, shot) -> None:
     frames, trimaps = shot
     module = loaded
-    session = GcaTamSession(Memory(frames), Memory(trimaps), load_gca_model(state))
+    session = GcaTamSession(ArrayFrames(frames), ArrayFrames(trimaps), load_gca_model(state))
     for frame in (1001, 1002, 1003):  # first and last use the mirrored window
         window = session.window(frame)
         with torch.no_grad():
