@@ -27,11 +27,14 @@ demo: $(STAMP)
 	@echo "demo written to $(DEMO_OUT): alpha/, trimaps/, contact_sheet.png, preview.mp4"
 
 test: $(STAMP) $(BLENDER_STAMP)
+	$(MAKE) lint
 	$(BIN)/python -m pytest
 	$(MAKE) blender-test
 
+# ruff, then pyright: every import (tcvom's own and third-party) must resolve to a file.
 lint: $(STAMP)
-	$(BIN)/ruff check core engines tests benchmarks blender_addon build_addon.py
+	$(BIN)/ruff check core/tcvom engines tests benchmarks blender_addon build_addon.py
+	$(BIN)/pyright --pythonpath $(BIN)/python
 
 clean:
 	rm -rf $(VENV) $(EXAMPLE) out .pytest_cache

@@ -1,7 +1,7 @@
 """Build the Blender extension zip: ``python build_addon.py`` -> ``dist/tcvom-<version>.zip``.
 
 The zip holds ``blender_addon/`` (manifest at the zip's root, as Blender's
-``extension build`` makes it) plus ``core/hostclient.py`` vendored as
+``extension build`` makes it) plus ``core/tcvom/hosts/client.py`` vendored as
 ``hostclient.py``, so the add-on needs no tcvom installed inside Blender. The manifest is
 validated first (the fields and rules of Blender's extension manifest schema 1.0.0).
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 ADDON = ROOT / "blender_addon"
-VENDORED = {ROOT / "core" / "hostclient.py": "hostclient.py"}
+VENDORED = {ROOT / "core" / "tcvom" / "hosts" / "client.py": "hostclient.py"}
 REQUIRED = (
     "schema_version",
     "id",

@@ -10,7 +10,7 @@ steps from the same random initialisation (the layers they share start identical
 3. ``tam_full`` : GCA+TAM, L_im + 0.5 L_tc + 0.25 L_af;
 
 on synthetic clips (``tcvom.data.synthetic.write_benchmark``) and scores each with
-``tcvom.evaluate.evaluate`` (method ``tcvom``, the clips' own trimaps) on held-out synthetic
+``tcvom.evaluation.mattes.evaluate`` (method ``tcvom``, the clips' own trimaps) on held-out synthetic
 clips. Random-initialised backbones trained for minutes are nowhere near the paper's
 networks: read the numbers as a check that the pipeline runs end to end and as a rough
 signal, not as a reproduction of Table 1.
@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 
 from tcvom.data.synthetic import ShotConfig, write_benchmark
-from tcvom.evaluate import evaluate
+from tcvom.evaluation.mattes import evaluate
 from tcvom.train.config import gca_tam_config_from_dict
 from tcvom.train.loops import train_gca_tam
 

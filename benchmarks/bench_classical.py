@@ -6,7 +6,7 @@ Three measurements:
 (ground-truth trimaps, unknown = soft alpha dilated by ``--kernel``, as the
 VideoMatting108 evaluation; or ``--trimaps propagated``: keyframe trimaps every
 ``--key-every`` frames propagated with the flow propagator). Reports mean dtSSD and SSDA
-over the unknown region (tcvom.metrics) and the relative change.
+over the unknown region (tcvom.evaluation.metrics) and the relative change.
 
 ``speed``: seconds per frame for the whole pipeline at the given sizes, split into
 propagation (DIS flow + one propagation step, counted once per pass), per-frame solve,
@@ -46,10 +46,10 @@ from tcvom.classical import ClassicalSession, FlowPropagator, TemporalAggregator
 from tcvom.classical.flow import FlowEstimator, unreliable_mask, warp
 from tcvom.classical.temporal import AlignedNeighbour
 from tcvom.data.synthetic import ShotConfig, SyntheticShot
+from tcvom.evaluation.metrics import ClipScorer
 from tcvom.io.sources import ArrayFrames
-from tcvom.metrics import ClipScorer
+from tcvom.io.trimap import from_alpha
 from tcvom.propagation.scheduler import KeyframeSchedule
-from tcvom.trimap import from_alpha
 
 
 class ShotFrames:

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from tcvom.example import write_example
+from tcvom.data.example import write_example
 from tcvom.io import read_image
 from tcvom.io.sequence import format_range
 

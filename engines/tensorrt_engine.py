@@ -60,7 +60,7 @@ MIN_SIDE = 32
 def import_tensorrt() -> Any:
     """``tensorrt``, or MissingDependencyError naming the ``tensorrt`` extra."""
     try:
-        import tensorrt
+        import tensorrt  # pyright: ignore[reportMissingImports]  (the tensorrt extra; not installable here)
     except ImportError:
         raise MissingDependencyError("tensorrt", "tensorrt", purpose="the tensorrt back-end") from None
     return tensorrt

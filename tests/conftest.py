@@ -32,7 +32,7 @@ def shared_dir() -> Path:
 @pytest.fixture(scope="session")
 def small_example(tmp_path_factory: pytest.TempPathFactory):
     """The bundled example at a small size: 96x64, 8 frames (1001-1008), keyframes 1001 and 1008."""
-    from tcvom.example import write_example
+    from tcvom.data.example import write_example
 
     return write_example(tmp_path_factory.mktemp("example"), width=96, height=64, frames=8)
 

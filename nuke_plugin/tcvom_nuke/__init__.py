@@ -4,7 +4,7 @@
   data, which frames to render, cache keys, command lines, the worker loop). Stdlib only.
 - :mod:`tcvom_nuke.nukenode`: the few calls into ``nuke`` (Compute button, Write renders,
   ``ProgressTask``, ``executeInMainThread``, ``nuke.message``).
-- :func:`hostclient`: tcvom's shared host-adapter logic (``tcvom.hostclient``), found as
+- :func:`hostclient`: tcvom's shared host-adapter logic (``tcvom.hosts.client``), found as
   described in :mod:`tcvom_nuke.host`.
 
 Python 3.9-3.11 (Nuke 14-16).

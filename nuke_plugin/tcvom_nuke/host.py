@@ -1,14 +1,14 @@
-"""Where the plugin finds ``tcvom.hostclient`` (Nuke's Python has no tcvom installed).
+"""Where the plugin finds ``tcvom.hosts.client`` (Nuke's Python has no tcvom installed).
 
 In this order:
 
 1. ``tcvom_nuke/hostclient.py`` beside this file: the copy ``tcvom nuke install DIR``
    writes for a studio install (the repository never holds a second copy);
-2. ``core/hostclient.py`` of the repository, when the plugin is used from a checkout
+2. ``core/tcvom/hosts/client.py`` of the repository, when the plugin is used from a checkout
    (``NUKE_PATH=<repo>/nuke_plugin``);
-3. ``tcvom.hostclient`` from an installed tcvom, if Nuke's Python can import it.
+3. ``tcvom.hosts.client`` from an installed tcvom, if Nuke's Python can import it.
 
-The file is loaded as the module ``tcvom_nuke.hostclient``; ``core/`` itself is never put
+The file is loaded as the module ``tcvom_nuke.hostclient``; ``core/tcvom/`` itself is never put
 on ``sys.path`` (its folders ``io``, ``data``... would shadow other modules).
 """
 
@@ -26,7 +26,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__)).replace("\\", "/")
 
 def candidates() -> list[str]:
     """The hostclient files tried, in order (vendored copy, then the checkout's)."""
-    return [_HERE + "/hostclient.py", os.path.normpath(_HERE + "/../../core/hostclient.py").replace("\\", "/")]
+    return [_HERE + "/hostclient.py", os.path.normpath(_HERE + "/../../core/tcvom/hosts/client.py").replace("\\", "/")]
 
 
 def load_hostclient() -> ModuleType:
@@ -47,10 +47,10 @@ def load_hostclient() -> ModuleType:
                 raise
             return module
     try:
-        return importlib.import_module("tcvom.hostclient")
+        return importlib.import_module("tcvom.hosts.client")
     except ImportError:
         pass
     raise ImportError(
-        "tcvom_nuke cannot find tcvom's hostclient (tried " + ", ".join(candidates()) + " and tcvom.hostclient); "
+        "tcvom_nuke cannot find tcvom's hostclient (tried " + ", ".join(candidates()) + " and tcvom.hosts.client); "
         "install the plugin with `tcvom nuke install DIR` and put DIR on NUKE_PATH"
     )

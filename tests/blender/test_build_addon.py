@@ -22,7 +22,7 @@ def test_zip_has_the_manifest_at_its_root_and_vendors_hostclient(tmp_path: Path)
         names = set(archive.namelist())
         assert {"blender_manifest.toml", "__init__.py", "operators.py", "nodes.py", "hostclient.py"} <= names
         assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
-        assert archive.read("hostclient.py") == (REPO / "core" / "hostclient.py").read_bytes()
+        assert archive.read("hostclient.py") == (REPO / "core" / "tcvom" / "hosts" / "client.py").read_bytes()
     assert build_addon.build(tmp_path).read_bytes() == target.read_bytes(), "the build is reproducible"
 
 

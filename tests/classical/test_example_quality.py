@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tcvom.example import write_example
+from tcvom.data.example import write_example
 from tcvom.io.images import read_image
 from tcvom.io.sequence import frame_path
 from tcvom.pipeline import run

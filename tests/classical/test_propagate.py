@@ -8,8 +8,8 @@ from classical_shots import DiscShot
 
 from tcvom.classical.propagate import BandWidth, FlowPropagator, boundary_distance
 from tcvom.errors import FrameSizeError, InputError
+from tcvom.io.trimap import from_alpha
 from tcvom.propagation.scheduler import KeyframeSchedule
-from tcvom.trimap import from_alpha
 
 
 def _run(shot: DiscShot, kernel: int, keys: list[int]) -> dict[int, list[np.ndarray]]:

@@ -9,7 +9,7 @@ from classical_shots import DiscShot
 from tcvom.classical import ClassicalSession
 from tcvom.errors import FrameSizeError, InputError
 from tcvom.io.sources import ArrayFrames
-from tcvom.trimap import from_alpha
+from tcvom.io.trimap import from_alpha
 
 
 def _shot() -> tuple[DiscShot, ArrayFrames]:

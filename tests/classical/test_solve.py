@@ -8,7 +8,7 @@ from classical_shots import DiscShot
 
 from tcvom.classical.solve import AlphaSolver, band_half_width
 from tcvom.errors import FrameSizeError, InputError
-from tcvom.trimap import from_alpha
+from tcvom.io.trimap import from_alpha
 
 
 def _smooth_shot() -> DiscShot:

@@ -122,7 +122,7 @@ def test_onnxruntime_providers() -> None:
 def test_missing_tensorrt_is_a_clear_exit_3(gca_model, tmp_path) -> None:
     import sys
 
-    from tcvom.methods import make_propagator, make_session
+    from tcvom.pipeline.methods import make_propagator, make_session
 
     assert "tensorrt" not in sys.modules  # nothing imported it at module level
     with pytest.raises(MissingDependencyError, match=r"tcvom\[tensorrt\]") as info:

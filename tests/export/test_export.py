@@ -149,8 +149,8 @@ def test_broken_exports_are_refused(gca_export, stm_export, tmp_path) -> None:
 def test_cli_exports_a_weight_file(tmp_path, capsys, gca_factory) -> None:
     """``tcvom export --weights FILE --out DIR`` exports the network the file holds (here
     the single-image GCA) and records the file's name and sha256."""
-    from tcvom.checkpoints import sha256
     from tcvom.cli import main
+    from tcvom.weights.checkpoints import sha256
 
     weights = tmp_path / "gca_single.pth"
     torch.save(gca_factory(seed=3, temporal=False).state_dict(), weights)

@@ -31,7 +31,7 @@ def test_override_matches_opencolorio_processor(tmp_path: Path) -> None:
     pixels = np.random.default_rng(3).random((6, 7, 3), dtype=np.float32) * 0.8
     write_image(tmp_path / "p.0001.exr", pixels, pixel_type="float")
     seen = open_frames(tmp_path / "p.####.exr", colorspace="ACEScg").read(1)
-    config = ocio.Config.CreateFromBuiltinConfig("studio-config-latest")
+    config = ocio.Config.CreateFromBuiltinConfig("studio-config-latest")  # pyright: ignore[reportAttributeAccessIssue]  (compiled module, no stubs)
     expected = pixels.copy()
     config.getProcessor("ACEScg", "sRGB Encoded Rec.709 (sRGB)").getDefaultCPUProcessor().applyRGB(expected)
     assert np.abs(seen - np.clip(expected, 0, 1)).max() < 1e-5

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from tcvom import checkpoints
 from tcvom.errors import FrameSizeError, InputError, MissingFrameError, WeightsError
 from tcvom.io.sources import ArrayFrames
 from tcvom.matting.gca_session import GcaTamSession, build_session, load_gca_model
 from tcvom.models import GcaSingle, GcaTam, composite, make_input
+from tcvom.weights import checkpoints
 
 torch.set_num_threads(1)
 

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from tcvom import checkpoints
 from tcvom.io.sources import ArrayFrames
 from tcvom.matting.gca_session import GcaTamSession, load_gca_model
 from tcvom.models import GcaSingle, GcaTam, SpectralNorm, composite, make_input
+from tcvom.weights import checkpoints
 
 pytestmark = pytest.mark.golden
 ATOL = 5e-5

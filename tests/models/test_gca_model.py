@@ -11,7 +11,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tcvom import checkpoints
 from tcvom.models import (
     GcaSingle,
     GcaTam,
@@ -22,6 +21,7 @@ from tcvom.models import (
     make_input,
     pad_to_multiple,
 )
+from tcvom.weights import checkpoints
 
 torch.set_num_threads(1)
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tcvom import hostclient
 from tcvom.cli import cmd_nuke
 from tcvom.errors import InputError
+from tcvom.hosts import client as hostclient
 
 
 def _run(argv: list[str]) -> int:

@@ -283,8 +283,8 @@ def test_a_failing_worker_reports_the_error_with_the_fix(tmp_path: Path) -> None
 
 def test_hostclient_comes_from_the_checkout_not_a_copy() -> None:
     assert not (PLUGIN / "tcvom_nuke" / "hostclient.py").exists(), "the repository must not hold a second copy"
-    assert Path(matte.hostclient.__file__).resolve() == (REPO / "core" / "hostclient.py").resolve()
-    assert host.candidates()[1] == (REPO / "core" / "hostclient.py").as_posix()
+    assert Path(matte.hostclient.__file__).resolve() == (REPO / "core" / "tcvom" / "hosts" / "client.py").resolve()
+    assert host.candidates()[1] == (REPO / "core" / "tcvom" / "hosts" / "client.py").as_posix()
 
 
 def test_without_hostclient_the_import_error_says_how_to_install(tmp_path: Path) -> None:

@@ -21,8 +21,8 @@ from tcvom.errors import InputError, WeightsError
 from tcvom.export import torchscript as ts
 from tcvom.io.colour import ColourConverter
 from tcvom.io.sources import ArrayFrames
+from tcvom.io.trimap import classify
 from tcvom.matting.gca_session import GcaTamSession, load_gca_model
-from tcvom.trimap import classify
 
 ATOL = 1e-4
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from tcvom.io.trimap import from_alpha
 from tcvom.models.stm import IMAGENET_MEAN, STM, build_stm, load_stm_model
 from tcvom.propagation.finetune import (
     FinetuneOptions,
@@ -23,7 +24,6 @@ from tcvom.propagation.finetune import (
 )
 from tcvom.propagation.scheduler import KeyframeSchedule
 from tcvom.propagation.stm import StmPropagator
-from tcvom.trimap import from_alpha
 
 H, W = 40, 56
 

@@ -98,7 +98,7 @@ def test_keyframe_reproduces_its_trimap(
     golden_run: dict[int, tuple[np.ndarray, np.ndarray]],
 ) -> None:
     from tcvom.io import open_trimaps
-    from tcvom.trimap import one_hot
+    from tcvom.io.trimap import one_hot
 
     trimap = open_trimaps(str(GOLDEN / "trimap_%04d.png"), frames="0").read(0)
     np.testing.assert_array_equal(golden_run[0][1], (one_hot(trimap) * 255).astype(np.uint8))

@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from tcvom.errors import FrameSizeError, InputError
+from tcvom.io.trimap import from_alpha, one_hot
 from tcvom.models.stm import STM, build_stm
 from tcvom.propagation.ensemble import propagate
 from tcvom.propagation.scheduler import KeyframeSchedule, Pass
 from tcvom.propagation.stm import DEFAULT_MAX_MEMORY, MemoryBank, StmPropagator, padded_size
-from tcvom.trimap import from_alpha, one_hot
 
 
 class Shot:

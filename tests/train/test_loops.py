@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from tcvom import checkpoints
 from tcvom.errors import InputError
 from tcvom.train.config import gca_tam_config_from_dict
 from tcvom.train.loops import checkpoint_step, train_gca_tam
+from tcvom.weights import checkpoints
 
 
 def _video_cfg(video_root: Path, out: Path, **over: object) -> dict:

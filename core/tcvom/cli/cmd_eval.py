@@ -1,0 +1,139 @@
+"""``tcvom eval``: score mattes against a VideoMatting108-layout dataset (or make a synthetic one)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tcvom.errors import InputError
+from tcvom.progress import PROGRESS_MODES, emit_json
+
+NAME = "eval"
+HELP = "score mattes (a predictions folder or a method run) with the paper's metrics; --make-synthetic writes a benchmark"
+
+_WIDTHS = ("narrow", "medium", "wide")
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must be WIDTHxHEIGHT, e.g. 480x270, not {text!r}") from None
+    return w, h
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", help="the dataset root (VideoMatting108 layout: FG_done/, BG_done/, frame_corr.json)")
+    parser.add_argument("--out", help="folder for frames.csv, clips.json, summary.md and plots/")
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument("--predictions", help="folder of mattes laid out as <width>/<category>/<clip>/<frame>.png")
+    what.add_argument("--method", choices=("auto", "classical", "tcvom"), help="run this method and score its mattes")
+    parser.add_argument("--weights", help="GCA+TAM matting weights (.pth) for --method tcvom")
+    parser.add_argument("--device", default="cpu", help="torch device for --method tcvom: cpu, cuda, cuda:1")
+    parser.add_argument("--widths", nargs="+", choices=_WIDTHS, default=list(_WIDTHS), help="trimap widths to evaluate")
+    parser.add_argument("--clips", nargs="+", help="only these clips: names, bare clip names or patterns (animal/*)")
+    parser.add_argument("--split", default="val", help="the split file to read: <split>_videos.txt (default val)")
+    parser.add_argument("--subset", action="store_true", help="read <split>_videos_subset.txt instead")
+    parser.add_argument(
+        "--flow",
+        choices=("auto", "png", "dis", "none"),
+        default="auto",
+        help="flow for MESSDdt: the dataset's flow_png, OpenCV DIS, auto (png where present, else DIS) or none",
+    )
+    parser.add_argument(
+        "--no-image-metrics", dest="image_metrics", action="store_false", help="skip the Gradient and Connectivity errors"
+    )
+    parser.add_argument("--no-plots", dest="plots", action="store_false", help="write no PNG plots")
+    parser.add_argument("--worst", type=int, default=3, help="worst frames per clip in the image strips (default 3)")
+    tri = parser.add_argument_group("trimap propagation (tcvom.evaluation.trimaps: mIoU per class, paper Table 4)")
+    tri.add_argument(
+        "--propagate",
+        choices=("auto", "classical", "tcvom"),
+        help="propagate ground-truth keyframe trimaps with this method and score mIoU (instead of mattes)",
+    )
+    tri.add_argument(
+        "--keyframes", type=int, nargs="+", default=[1, 2, 3], help="keyframe counts to score (default 1 2 3)"
+    )
+    tri.add_argument("--stm-weights", help="STM trimap weights (.pth) for --propagate tcvom")
+    syn = parser.add_argument_group("synthetic benchmark (tcvom.evaluation.mattes.make_synthetic)")
+    syn.add_argument("--make-synthetic", metavar="DIR", help="write a synthetic benchmark to DIR (and score on it if asked)")
+    syn.add_argument("--synthetic-clips", type=int, default=3, help="number of clips (default 3)")
+    syn.add_argument("--synthetic-frames", type=int, default=40, help="frames per clip (default 40)")
+    syn.add_argument("--synthetic-size", type=_size, default=(480, 270), help="WIDTHxHEIGHT (default 480x270)")
+    syn.add_argument("--seed", type=int, default=0, help="seed of the synthetic benchmark (default 0)")
+    parser.add_argument("--progress", choices=PROGRESS_MODES, default="bar", help="bar, json (JSON lines on stdout) or none")
+
+
+def main(args: argparse.Namespace) -> int:
+    from tcvom.evaluation import mattes as evaluate
+
+    data = args.data
+    if args.make_synthetic:
+        width, height = args.synthetic_size
+        names = evaluate.make_synthetic(
+            args.make_synthetic,
+            clips=args.synthetic_clips,
+            frames=args.synthetic_frames,
+            width=width,
+            height=height,
+            seed=args.seed,
+            progress=args.progress,
+        )
+        if args.progress == "json":
+            emit_json("result", job="eval", synthetic=str(args.make_synthetic), clips=names)
+        else:
+            print(f"tcvom eval: wrote {len(names)} synthetic clip(s) to {args.make_synthetic}", file=sys.stderr)
+        if args.predictions is None and args.method is None and args.propagate is None:
+            return 0
+        data = data or args.make_synthetic
+    if data is None:
+        raise InputError("give the dataset with --data (or write one with --make-synthetic DIR)")
+    if args.out is None:
+        raise InputError("give an output folder with --out")
+    if args.propagate is not None:
+        from tcvom.evaluation.trimaps import evaluate_trimaps
+
+        trimap_report = evaluate_trimaps(
+            data,
+            args.out,
+            method=args.propagate,
+            weights=args.stm_weights,
+            device=args.device,
+            keyframes=args.keyframes,
+            widths=args.widths,
+            clips=args.clips,
+            split=args.split,
+            progress=args.progress,
+        )
+        if args.progress == "json":
+            emit_json("result", job="eval", trimap_summary=trimap_report.summary)
+        else:
+            print(trimap_report.table())
+        if args.predictions is None and args.method is None:
+            return 0
+    if args.predictions is None and args.method is None:
+        raise InputError("give --predictions FOLDER to score, --method to run and score, or --propagate")
+    report = evaluate.evaluate(
+        data,
+        args.out,
+        predictions=args.predictions,
+        method=args.method,
+        weights=args.weights,
+        device=args.device,
+        widths=args.widths,
+        clips=args.clips,
+        split=args.split,
+        subset=args.subset,
+        flow=args.flow,
+        image_metrics=args.image_metrics,
+        plots=args.plots,
+        worst=args.worst,
+        progress=args.progress,
+    )
+    if args.progress == "json":
+        emit_json("result", job="eval", summary=report.summary, flow=report.flow, outputs=report.outputs)
+    else:
+        print(report.table())
+        used = ", ".join(f"{k} {v}" for k, v in report.flow.items() if v) or "none"
+        print(f"tcvom eval: flow pairs for MESSDdt: {used}; reports in {args.out}", file=sys.stderr)
+    return 0

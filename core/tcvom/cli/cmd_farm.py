@@ -1,0 +1,114 @@
+"""``tcvom farm``: render-farm helpers.
+
+``tcvom farm template JOB.json`` writes an Open Job Description template (AWS Deadline
+Cloud's job format) for a shot; ``tcvom farm plan`` prints a shot's farm tasks (keyframe
+segments and matte chunks) for schedulers that take command lines (Deadline, OpenCue,
+Tractor). See ``docs/farm.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from tcvom.cli import common
+from tcvom.errors import InputError
+from tcvom.farm.openjd import job_parameters, job_template, write_template
+from tcvom.farm.plan import DEFAULT_CHUNK, plan_shot
+from tcvom.io.atomic import atomic_output
+from tcvom.io.writers import ALPHA_FORMATS
+from tcvom.pipeline.methods import BACKENDS, METHODS
+
+NAME = "farm"
+HELP = "render-farm helpers: an Open Job Description template, or the farm tasks of a shot"
+
+
+def _shot_flags(parser: argparse.ArgumentParser, required: bool) -> None:
+    parser.add_argument("--plate", required=required, help="the plate (plate.####.exr)")
+    parser.add_argument("--keyframes", required=required, help="keyframe trimaps, a sequence pattern (key.####.png)")
+    parser.add_argument("--frames", type=common.optional, help="frames to matte (default: the whole shot)")
+    common.add_shot_range(parser)
+    parser.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, help=f"frames per matte task (default {DEFAULT_CHUNK})")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="farm_command", metavar="ACTION", required=True)
+    template = sub.add_parser(
+        "template",
+        help="write an Open Job Description job template (JSON, or YAML by the file's suffix)",
+        description="Write an Open Job Description template: a Trimaps step with one task per keyframe "
+        "segment and a Matte step of chunked frame tasks depending on it. With --plate and --keyframes the "
+        "shot's frames and segments become the parameters' defaults, and its paths (with --out) are "
+        "written to JOB.params.json for `openjd run --job-param file://JOB.params.json` or a submitter.",
+    )
+    template.add_argument("path", help="the template file to write (tcvom_job.json or .yaml)")
+    _shot_flags(template, required=False)
+    template.add_argument("--out", help="default output folder of the job (trimaps/ and alpha/ inside)")
+    template.add_argument("--name", default="tcvom", help="the job's name")
+    template.add_argument("--tcvom-command", default="tcvom", help="the tcvom executable on the workers")
+    template.add_argument("--method", choices=METHODS, default="auto")
+    template.add_argument("--backend", choices=BACKENDS, default="torch")
+    template.add_argument("--device", default="cpu")
+    template.add_argument("--alpha-format", choices=tuple(ALPHA_FORMATS), default="exr")
+    template.add_argument("--trimap-weights", help="STM weights of the shot's job (for --method tcvom)")
+    template.add_argument("--matting-weights", help="GCA+TAM weights of the shot's job (for --method tcvom)")
+    template.set_defaults(_farm=_template)
+    plan = sub.add_parser("plan", help="print the farm tasks of a shot: keyframe segments and matte chunks")
+    _shot_flags(plan, required=True)
+    plan.add_argument("--json", action="store_true", help="print JSON")
+    plan.set_defaults(_farm=_plan)
+
+
+def params_path(template: str | Path) -> Path:
+    """Where ``tcvom farm template`` writes the shot's job parameters: ``JOB.params.json``."""
+    path = Path(template)
+    return path.with_name(f"{path.stem}.params.json")
+
+
+def _template(args: argparse.Namespace) -> int:
+    frames = args.frames
+    segments = None
+    shot_given = [a is not None for a in (args.plate, args.keyframes, args.out)]
+    if any(shot_given) and not all(shot_given):
+        raise InputError("give --plate, --keyframes and --out together to fill in a shot's parameters, or none")
+    if args.plate is not None:
+        shot = plan_shot(args.plate, args.keyframes, frames=args.frames, shot_range=args.shot_range, chunk=args.chunk)
+        frames = frames or shot.shot
+        segments = shot.segment_range
+    template = job_template(
+        name=args.name, tcvom_command=args.tcvom_command, shot_range=args.shot_range, frames=frames,
+        segments=segments, chunk=args.chunk, method=args.method, backend=args.backend, device=args.device,
+        alpha_format=args.alpha_format,
+    )
+    path = write_template(args.path, template)
+    print(f"tcvom: Open Job Description template written to {path}", file=sys.stderr)
+    if args.plate is not None:
+        values = job_parameters(plate=args.plate, keyframes=args.keyframes, out=args.out,
+                                trimap_weights=args.trimap_weights, matting_weights=args.matting_weights)
+        params = params_path(path)
+        with atomic_output(params) as tmp:
+            Path(tmp).write_text(json.dumps(values, indent=2) + "\n", encoding="utf-8")
+        print(f"tcvom: the shot's parameters written to {params}; run the job here with\n"
+              f"  openjd run {path} --step Matte --run-dependencies --job-param file://{params}", file=sys.stderr)
+    return 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    shot = plan_shot(args.plate, args.keyframes, frames=args.frames, shot_range=args.shot_range, chunk=args.chunk)
+    if args.json:
+        print(json.dumps(shot.as_dict(), indent=2))
+        return 0
+    print(f"shot {shot.shot}, keyframes {shot.keyframes}")
+    print(f"trimap tasks (--segment N), range {shot.segment_range}:")
+    for index, frames in shot.segments:
+        print(f"  {index}: frames {frames}")
+    print(f"matte tasks (--frames), {len(shot.chunks)} chunk(s):")
+    for chunk in shot.chunks:
+        print(f"  {chunk}")
+    return 0
+
+
+def main(args: argparse.Namespace) -> int:
+    return int(args._farm(args))

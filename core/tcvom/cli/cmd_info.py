@@ -1,0 +1,120 @@
+"""``tcvom info``: what this machine can run (back-ends, devices, weights, colour spaces)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import platform
+import sys
+from typing import Any
+
+from tcvom import __version__
+
+NAME = "info"
+HELP = "show the available back-ends, devices and weights (and identify a weight file)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--weights", help="identify this weight file (GCA+TAM, GCA baseline, STM) and check it loads")
+    parser.add_argument("--colorspaces", action="store_true", help="list the OpenColorIO colour spaces")
+    parser.add_argument("--ocio-config", help="the OpenColorIO config to list (default: built-in studio config)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _version(module: str) -> str | None:
+    if importlib.util.find_spec(module) is None:
+        return None
+    try:
+        mod = __import__(module)
+    except Exception as exc:  # an installed but broken package is worth showing
+        return f"broken ({exc})"
+    return str(getattr(mod, "__version__", getattr(mod, "VERSION_STRING", "installed")))
+
+
+def collect() -> dict[str, Any]:
+    """Everything ``tcvom info`` shows, as data."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    devices = ["cpu"] + [f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(torch.cuda.device_count())]
+    backends: dict[str, Any] = {"torch": {"version": torch.__version__, "cuda": cuda}}
+    ort = _version("onnxruntime")
+    if ort is not None and not ort.startswith("broken"):
+        import onnxruntime
+
+        backends["onnxruntime"] = {"version": ort, "providers": onnxruntime.get_available_providers()}
+    else:
+        backends["onnxruntime"] = None
+    backends["tensorrt"] = _version("tensorrt")
+    libraries = {name: _version(mod) for name, mod in (
+        ("OpenImageIO", "OpenImageIO"), ("PyOpenColorIO", "PyOpenColorIO"), ("av", "av"),
+        ("opencv", "cv2"), ("pymatting", "pymatting"), ("onnx", "onnx"), ("numpy", "numpy"),
+    )}
+    weights: dict[str, str | None] = {}
+    try:
+        from tcvom.weights.registry import find_weights, search_locations
+
+        for kind in ("gca_tam", "gca", "stm"):
+            try:
+                weights[kind] = str(find_weights(kind))
+            except Exception:
+                weights[kind] = None
+        locations = [str(p) for p in search_locations()]
+    except ImportError:
+        locations = []
+    return {
+        "tcvom": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "devices": devices,
+        "backends": backends,
+        "libraries": libraries,
+        "weights": weights,
+        "weight_search": locations,
+    }
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.colorspaces:
+        from tcvom.io.colour import colour_spaces
+
+        for name in colour_spaces(args.ocio_config):
+            print(name)
+        return 0
+    if args.weights:
+        from tcvom.weights.checkpoints import describe
+
+        info = describe(args.weights)
+        if args.json:
+            print(json.dumps(info, indent=2, default=str))
+        else:
+            for key, value in info.items():
+                print(f"{key:>14}: {value}")
+        return 0 if info.get("loads", False) else 2
+    data = collect()
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    out = sys.stdout
+    print(f"tcvom {data['tcvom']} on Python {data['python']} ({data['platform']})", file=out)
+    print("devices:  " + ", ".join(data["devices"]), file=out)
+    print("back-ends:", file=out)
+    torch_info = data["backends"]["torch"]
+    print(f"  torch        {torch_info['version']} (CUDA {'yes' if torch_info['cuda'] else 'no'})", file=out)
+    ort = data["backends"]["onnxruntime"]
+    print(
+        "  onnxruntime  " + (f"{ort['version']} ({', '.join(ort['providers'])})" if ort else "not installed: pip install 'tcvom[onnx]'"),
+        file=out,
+    )
+    trt = data["backends"]["tensorrt"]
+    print("  tensorrt     " + (trt if trt else "not installed: pip install 'tcvom[tensorrt]' (needs NVIDIA's index)"), file=out)
+    print("libraries: " + ", ".join(f"{k} {v or 'missing'}" for k, v in data["libraries"].items()), file=out)
+    print("weights:", file=out)
+    for kind, path in data["weights"].items():
+        print(f"  {kind:<8} {path or 'not found'}", file=out)
+    if data["weight_search"]:
+        print("  searched: " + ", ".join(data["weight_search"]), file=out)
+    if not any(data["weights"].values()):
+        print("  (the built-in classical method needs none; see `tcvom weights add --help`)", file=out)
+    return 0

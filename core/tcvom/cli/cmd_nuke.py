@@ -1,0 +1,92 @@
+"""``tcvom nuke``: install the Nuke plugin; export GCA+TAM as TorchScript for Nuke's Inference node.
+
+- ``tcvom nuke install DIR``: copies ``nuke_plugin/`` to DIR with tcvom's host-client logic
+  (``tcvom.hosts.client``) beside it, so DIR works on ``NUKE_PATH`` without tcvom importable
+  from Nuke's Python (:func:`install_plugin`).
+- ``tcvom nuke torchscript --weights F --out model.pt --width W --height H``: the
+  CatFileCreator form of the matting network (:func:`tcvom.export.torchscript.export_torchscript`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from tcvom.errors import InputError
+
+NAME = "nuke"
+HELP = "Nuke: install the TCVOM_Matte plugin, or export the matting network as TorchScript for the Inference node"
+
+#: What `install` copies from the plugin folder (no caches, no tests).
+_PLUGIN_FILES = ("init.py", "menu.py", "tcvom_nuke", "nodes", "gizmos", "icons")
+
+
+def plugin_source() -> Path:
+    """The ``nuke_plugin`` folder of this tcvom (a checkout or an sdist with it)."""
+    here = Path(__file__).resolve()
+    for candidate in (here.parents[3] / "nuke_plugin", Path(sys.prefix) / "share" / "tcvom" / "nuke_plugin"):
+        if (candidate / "tcvom_nuke" / "__init__.py").is_file():
+            return candidate
+    raise InputError(
+        "the Nuke plugin files are not part of this tcvom installation",
+        hint="install tcvom from its repository (pip install -e .) or copy nuke_plugin/ from it",
+    )
+
+
+def install_plugin(dest: str | Path, *, overwrite: bool = False) -> Path:
+    """Copy the plugin to ``dest`` with ``tcvom_nuke/hostclient.py`` vendored from
+    :mod:`tcvom.hosts.client`. Returns ``dest``; put it on ``NUKE_PATH``."""
+    source = plugin_source()
+    dest = Path(dest)
+    if dest.exists() and any(dest.iterdir()) and not overwrite:
+        raise InputError("the folder is not empty", path=dest, hint="choose an empty folder or pass --overwrite")
+    dest.mkdir(parents=True, exist_ok=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "hostclient.py")
+    for name in _PLUGIN_FILES:
+        src = source / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=ignore, dirs_exist_ok=True)
+        elif src.is_file():
+            shutil.copy2(src, dest / name)
+    hostclient = importlib.import_module("tcvom.hosts.client")
+    shutil.copy2(str(hostclient.__file__), dest / "tcvom_nuke" / "hostclient.py")
+    return dest
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="nuke_command", metavar="ACTION", required=True)
+    install = sub.add_parser("install", help="copy the plugin (with tcvom's host client) to a folder for NUKE_PATH")
+    install.add_argument("dest", help="the folder to install into (then add it to NUKE_PATH)")
+    install.add_argument("--overwrite", action="store_true", help="install into a folder that is not empty")
+    ts = sub.add_parser("torchscript", help="export GCA+TAM as TorchScript for CatFileCreator (Nuke's Inference node)")
+    ts.add_argument("--weights", required=True, help="GCA+TAM matting weights (.pth)")
+    ts.add_argument("--out", required=True, help="the TorchScript file to write (.pt); settings go to the .json beside it")
+    ts.add_argument("--width", type=int, required=True, help="plate width in pixels (the model runs at this size only)")
+    ts.add_argument("--height", type=int, required=True, help="plate height in pixels")
+    ts.add_argument("--device", default="cpu", help="cpu, or cuda for 'Use GPU if available' (the graph keeps its device)")
+    ts.add_argument(
+        "--srgb-input",
+        action="store_true",
+        help="the Inference node gets sRGB-encoded RGB (default: scene-linear Rec.709, converted inside the model)",
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.nuke_command == "install":
+        dest = install_plugin(args.dest, overwrite=args.overwrite)
+        print(f"tcvom: Nuke plugin installed in {dest}; add it to NUKE_PATH", file=sys.stderr)
+        return 0
+    from tcvom.export.torchscript import export_torchscript
+
+    out = export_torchscript(
+        args.weights, args.out, width=args.width, height=args.height, device=args.device, linear_input=not args.srgb_input
+    )
+    settings = json.loads(out.with_suffix(".json").read_text())
+    print(f"tcvom: wrote {out} (CatFileCreator settings in {out.with_suffix('.json')}):", file=sys.stderr)
+    for key in ("channelsIn", "channelsOut", "modelId"):
+        print(f"  {key}: {settings[key]}", file=sys.stderr)
+    return 0

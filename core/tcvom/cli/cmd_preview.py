@@ -1,0 +1,39 @@
+"""``tcvom preview``: a contact sheet and an MP4 to review a matte."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tcvom.cli import common
+
+NAME = "preview"
+HELP = "write a contact sheet (plate | trimap | alpha | composite) and an MP4 preview of a matte"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    common.add_plate(parser)
+    parser.add_argument("--trimaps", required=True, help="trimap sequence pattern (e.g. out/trimaps/trimap.####.png)")
+    parser.add_argument("--alpha", required=True, help="alpha sequence pattern (e.g. out/alpha/alpha.####.exr)")
+    parser.add_argument("--out", required=True, help="folder for contact_sheet.png and preview.mp4")
+    parser.add_argument("--rows", type=int, default=4, help="frames on the contact sheet (default 4)")
+    parser.add_argument("--fps", type=int, default=24)
+    parser.add_argument("--no-movie", action="store_true", help="skip the MP4")
+    common.add_progress(parser)
+
+
+def main(args: argparse.Namespace) -> int:
+    from tcvom.io import ensure_writable_folder, open_frames, open_trimaps
+    from tcvom.review.preview import contact_sheet, preview_movie
+
+    common.setup_logging(args.progress)
+    frames = open_frames(args.plate, args.frames, colorspace=args.input_colorspace, ocio_config=args.ocio_config)
+    trimaps = open_trimaps(args.trimaps, frames.frame_numbers, size=(frames.width, frames.height))
+    folder = ensure_writable_folder(args.out)
+    sheet = contact_sheet(frames, trimaps, args.alpha, Path(folder) / "contact_sheet.png", count=args.rows)
+    print(f"tcvom: contact sheet {sheet}", file=sys.stderr)
+    if not args.no_movie:
+        movie = preview_movie(frames, args.alpha, Path(folder) / "preview.mp4", fps=args.fps, progress=args.progress)
+        print(f"tcvom: preview {movie}", file=sys.stderr)
+    return 0

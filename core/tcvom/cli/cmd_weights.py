@@ -1,0 +1,52 @@
+"""``tcvom weights``: register downloaded network weights and list them.
+
+``tcvom weights add FILE`` checks that the file loads into a tcvom network (GCA+TAM, GCA
+baseline or STM), copies it atomically into the user data folder and records it;
+``tcvom weights list`` shows what is registered and where tcvom looks for weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+NAME = "weights"
+HELP = "register downloaded network weights (add) and list them (list)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    add = actions.add_parser("add", help="check a weight file and copy it into the user data folder")
+    add.add_argument("file", help="the downloaded .pth file")
+    add.add_argument("--name", help="file name to store it under (default: the file's own name)")
+    add.add_argument("--overwrite", action="store_true", help="replace a different file of the same name")
+    listing = actions.add_parser("list", help="list the registered weights and the search order")
+    listing.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def main(args: argparse.Namespace) -> int:
+    from tcvom.weights import checkpoints  # torch is imported only when the job runs
+    from tcvom.weights import registry as weights
+
+    action = getattr(args, "action", None)
+    if action == "add":
+        record = weights.add_weights(args.file, name=args.name, overwrite=args.overwrite)
+        print(f"added {checkpoints.kind_name(record['kind'])} weights: {record['path']}")
+        print(f"  sha256 {record['sha256']}, {record['tensors']} tensors, {record['parameters']:,} values")
+        return 0
+    if action == "list":
+        records = weights.list_weights()
+        if args.json:
+            print(json.dumps({"folder": str(weights.weights_dir()), "weights": records,
+                              "search_order": weights.search_order()}, indent=2))
+            return 0
+        print(f"weights folder: {weights.weights_dir()}")
+        if not records:
+            print("  (none registered: download a checkpoint and run 'tcvom weights add FILE')")
+        for r in records:
+            state = "" if r["present"] else "  (file missing)"
+            print(f"  {r['kind']:<8} {r['file']}  sha256 {r['sha256'][:12]}  added {r['added']}{state}")
+        print("search order: " + "; ".join(weights.search_order()))
+        return 0
+    print("usage: tcvom weights {add FILE | list}")
+    return 2

@@ -1,0 +1,165 @@
+"""Flags shared by several jobs, so each means the same everywhere."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from tcvom.io.trimap import TRIMAP_CHANNELS
+from tcvom.io.writers import ALPHA_FORMATS, OUTPUT_KINDS
+from tcvom.pipeline.methods import BACKENDS, METHODS
+from tcvom.progress import PROGRESS_MODES, emit_json
+
+
+def optional(text: str) -> str | None:
+    """An argparse type: an empty value means "not given" (farm templates pass every flag,
+    some of them empty)."""
+    return text if text.strip() else None
+
+
+def call_job(job: Callable[..., Any], args: argparse.Namespace, *positional: str) -> Any:
+    """Call a Python API job with the parsed flags: ``positional`` names the flags passed by
+    position, and every keyword-only parameter of ``job`` takes the flag of the same name.
+    This is what keeps the command line 1:1 with the API."""
+    params = inspect.signature(job).parameters
+    keywords = {
+        name: getattr(args, name)
+        for name, param in params.items()
+        if param.kind is inspect.Parameter.KEYWORD_ONLY and hasattr(args, name)
+    }
+    return job(*(getattr(args, name) for name in positional), **keywords)
+
+
+def add_plate(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--plate",
+        required=True,
+        help="the plate: an image sequence (plate.####.exr, plate.%%04d.exr, plate.@.exr) or a movie (mp4, mov)",
+    )
+    parser.add_argument(
+        "--frames",
+        type=optional,
+        help="frames to process, fileseq syntax (1001-1100, 1001-1100x2); default: the whole shot",
+    )
+    parser.add_argument(
+        "--input-colorspace",
+        help="the plate's colour space (OpenColorIO name: ACEScg, ADX10, 'Linear Rec.709 (sRGB)'...); "
+        "default: scene-linear Rec.709 for float files, sRGB for integer files and movies",
+    )
+    parser.add_argument("--ocio-config", help="an OpenColorIO config file or built-in config name")
+
+
+def add_shot_range(parser: argparse.ArgumentParser) -> None:
+    """``--shot-range``: for jobs whose ``--frames`` is a farm task's part of a longer shot."""
+    parser.add_argument(
+        "--shot-range",
+        type=optional,
+        help="the whole shot's frames (default: every plate frame on disk). --frames then selects the frames "
+        "to compute and write; neighbours outside it are read, never written. Give every task of a job the "
+        "same shot",
+    )
+
+
+def add_trimap_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--resize-trimaps", action="store_true", help="scale trimaps of another size to the plate (nearest neighbour)"
+    )
+    parser.add_argument(
+        "--trimap-channel",
+        choices=TRIMAP_CHANNELS,
+        default="luma",
+        help="how multi-channel trimaps become one channel (default: Rec.709 luminance of RGB)",
+    )
+
+
+def add_method(parser: argparse.ArgumentParser, weights_help: str) -> None:
+    parser.add_argument(
+        "--method", choices=METHODS, default="auto", help="classical (no weights) or tcvom (networks); default auto"
+    )
+    parser.add_argument("--weights", type=optional, help=weights_help)
+    parser.add_argument("--device", default="cpu", help="device for the networks: cpu, cuda, cuda:1")
+    parser.add_argument(
+        "--backend", choices=BACKENDS, default="torch", help="inference back-end for the networks (default torch)"
+    )
+    parser.add_argument(
+        "--export-dir",
+        type=optional,
+        help="ONNX graphs from `tcvom export` for --backend onnxruntime/tensorrt (default: exported "
+        "once per weight file into the user cache folder)"
+    )
+    parser.add_argument(
+        "--precision", choices=("fp16", "fp32"), default="fp16", help="TensorRT engine precision (default fp16)"
+    )
+
+
+def add_output(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--output", choices=OUTPUT_KINDS, default="alpha", help="alpha only, or premultiplied RGBA")
+    parser.add_argument(
+        "--alpha-format",
+        choices=tuple(ALPHA_FORMATS),
+        default="exr",
+        help="exr (half, one A channel), exr32 (32-bit float), png16, tif16",
+    )
+
+
+def add_job_control(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--overwrite", action="store_true", help="recompute frames whose output already exists")
+    add_progress(parser)
+
+
+def add_progress(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--progress",
+        choices=PROGRESS_MODES,
+        default="bar",
+        help="bar (terminal), json (one JSON object per line on stdout, for hosts and farms) or none",
+    )
+
+
+class _JsonWarnings(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        emit_json("warning", message=record.getMessage())
+
+
+def setup_logging(progress: str) -> None:
+    """Warnings (NaN pixels...) go to stderr, or become JSON ``warning`` events."""
+    log = logging.getLogger("tcvom")
+    log.handlers.clear()
+    log.propagate = False
+    log.setLevel(logging.WARNING)
+    if progress == "json":
+        log.addHandler(_JsonWarnings())
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("tcvom: warning: %(message)s"))
+        log.addHandler(handler)
+
+
+def report(result: object, progress: str) -> None:
+    """One closing line (or a JSON ``result`` event) saying what the job did."""
+    written = getattr(result, "written", [])
+    skipped = getattr(result, "skipped", [])
+    outputs = getattr(result, "outputs", {})
+    method = getattr(result, "method", "")
+    if progress == "json":
+        emit_json("result", method=method, written=len(written), skipped=len(skipped), outputs=outputs)
+        return
+    where = ", ".join(f"{k}: {v}" for k, v in outputs.items())
+    extra = f", {len(skipped)} already done" if skipped else ""
+    print(f"tcvom: {len(written)} frame(s) written with the {method} method{extra} ({where})", file=sys.stderr)
+
+
+def add_stm_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--finetune-steps",
+        type=int,
+        help="online fine-tuning steps of the STM network on the keyframes (default: 500 on CUDA, 0 on CPU)",
+    )
+    parser.add_argument("--mem-every", type=int, default=5, help="STM memorises every Nth frame (default 5)")
+    parser.add_argument(
+        "--max-memory", type=int, default=8, help="cap on STM memory frames besides the keyframes (default 8)"
+    )

@@ -1,0 +1,94 @@
+"""The bundled example shot, generated deterministically (nothing to download).
+
+``write_example(folder)`` writes a 40-frame 480x270 shot numbered 1001-1040 (a soft-edged
+foreground with thin strands and a semi-transparent veil over a moving textured
+background, from :mod:`tcvom.data.synthetic`) as a compositor would receive it:
+
+=================================  ===========================================================
+``plate/plate.####.exr``           the plate, half-float EXR, scene-linear Rec.709
+``keyframes/key.####.png``         painted keyframe trimaps (frames 1001, 1020, 1040)
+``truth/alpha.####.png``           ground-truth alpha, 16-bit PNG
+``truth/trimap.####.png``          ground-truth trimap of every frame (0/128/255)
+=================================  ===========================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tcvom.io import trimap
+from tcvom.io.colour import DEFAULT_FLOAT, TARGET, ColourConverter
+from tcvom.io.images import write_image
+from tcvom.progress import Progress, ProgressMode
+
+FIRST_FRAME = 1001
+KEYFRAME_OFFSETS = (0, 19, 39)
+TRIMAP_KERNEL = 15
+
+
+@dataclass(frozen=True)
+class Example:
+    """Where the example's files are (patterns use ``####``)."""
+
+    folder: Path
+    plate: str
+    keyframes: str
+    alpha: str
+    trimaps: str
+    first: int
+    last: int
+    keyframe_numbers: tuple[int, ...]
+
+
+def example_paths(folder: str | Path, frames: int = 40) -> Example:
+    root = Path(folder)
+    offsets = sorted({min(o, frames - 1) for o in KEYFRAME_OFFSETS})
+    return Example(
+        folder=root,
+        plate=str(root / "plate" / "plate.####.exr"),
+        keyframes=str(root / "keyframes" / "key.####.png"),
+        alpha=str(root / "truth" / "alpha.####.png"),
+        trimaps=str(root / "truth" / "trimap.####.png"),
+        first=FIRST_FRAME,
+        last=FIRST_FRAME + frames - 1,
+        keyframe_numbers=tuple(FIRST_FRAME + o for o in offsets),
+    )
+
+
+def write_example(
+    folder: str | Path,
+    *,
+    width: int = 480,
+    height: int = 270,
+    frames: int = 40,
+    seed: int = 7,
+    progress: ProgressMode = "none",
+) -> Example:
+    """Write the example shot into ``folder`` and return its paths."""
+    from tcvom.data.synthetic import ShotConfig, SyntheticShot
+    from tcvom.io.sequence import frame_path
+
+    paths = example_paths(folder, frames)
+    shot = SyntheticShot(ShotConfig(width=width, height=height, frames=frames, seed=seed))
+    converter = ColourConverter()
+    to_linear = converter.config.getProcessor(TARGET, DEFAULT_FLOAT).getDefaultCPUProcessor()
+    for sub in ("plate", "keyframes", "truth"):
+        (paths.folder / sub).mkdir(parents=True, exist_ok=True)
+    with Progress("example", frames, progress) as bar:
+        for index in range(frames):
+            number = FIRST_FRAME + index
+            rendered = shot.render(index)
+            linear = np.ascontiguousarray(rendered.image, dtype=np.float32).copy()
+            to_linear.applyRGB(linear)
+            write_image(frame_path(paths.plate, number), linear, pixel_type="half", channels=("R", "G", "B"))
+            write_image(frame_path(paths.alpha, number), rendered.alpha, pixel_type="uint16", channels=("Y",))
+            tri = trimap.from_alpha(rendered.alpha, TRIMAP_KERNEL)
+            tri_pixels = tri.astype(np.float32) / 255.0
+            write_image(frame_path(paths.trimaps, number), tri_pixels, pixel_type="uint8", channels=("Y",))
+            if number in paths.keyframe_numbers:
+                write_image(frame_path(paths.keyframes, number), tri_pixels, pixel_type="uint8", channels=("Y",))
+            bar.advance(frame=number)
+    return paths

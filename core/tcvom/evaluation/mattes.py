@@ -1,0 +1,443 @@
+"""``tcvom eval``: score alpha mattes against a VideoMatting108-layout dataset.
+
+:func:`evaluate` scores a folder of predictions, or first runs a method
+(:func:`tcvom.pipeline.matte` with the dataset's own trimaps) and scores its output.
+It writes, under ``out``:
+
+- ``frames.csv``: one row per width, clip and frame with every metric;
+- ``clips.json``: per-clip averages per width, the overall averages and which flow was used;
+- ``summary.md`` / ``summary.json``: the paper's table (rows narrow / medium / wide;
+  MSE x1e3, SAD x1e3, SSDA, dtSSD, MESSDdt, plus Grad and Conn x1e-3);
+- ``plots/<width>/<clip>_curves.png`` (per-frame SSDA and dtSSD) and
+  ``plots/<width>/<clip>_worst.png`` (the worst frames: plate, truth, prediction, error).
+
+Predictions are laid out as ``<predictions>/<width>/<category>/<clip>/<file>`` where each
+file name ends in the 0-based frame index (``00012.png``, ``00012_pred.png``,
+``alpha.0012.exr``...). Metrics are computed over the unknown region of the dataset's
+trimap of that width. :func:`make_synthetic` writes a synthetic benchmark to score on.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from tcvom.data.synthetic import ShotConfig, write_benchmark
+from tcvom.data.vm108 import TRIMAP_KERNELS, Clip, VideoMatting108
+from tcvom.errors import FrameSizeError, InputError, MissingFrameError, OutputError
+from tcvom.evaluation.metrics import (
+    METRIC_NAMES,
+    ClipScorer,
+    FrameScore,
+    average_clips,
+    average_frames,
+    dis_flow,
+)
+from tcvom.progress import Progress, ProgressMode
+
+FLOW_MODES: tuple[str, ...] = ("auto", "png", "dis", "none")
+# (key, column title, scale) in the paper's order; Grad and Conn follow the DIM convention.
+TABLE_COLUMNS: tuple[tuple[str, str, float], ...] = (
+    ("mse", "MSE (x1e3)", 1e3),
+    ("sad", "SAD (x1e3)", 1e3),
+    ("ssda", "SSDA", 1.0),
+    ("dtssd", "dtSSD", 1.0),
+    ("messddt", "MESSDdt", 1.0),
+    ("grad", "Grad (x1e-3)", 1e-3),
+    ("conn", "Conn (x1e-3)", 1e-3),
+)
+_FRAME_FILE = re.compile(r"(\d+)(?:_pred)?\.(png|exr|tif|tiff)$", re.IGNORECASE)
+
+
+@dataclass
+class EvalReport:
+    """What :func:`evaluate` measured and wrote."""
+
+    summary: dict[str, dict[str, float]]
+    clips: dict[str, dict[str, dict[str, float]]]
+    flow: dict[str, int]
+    outputs: dict[str, str] = field(default_factory=dict)
+    method: str | None = None
+
+    def table(self) -> str:
+        return format_table(self.summary)
+
+
+def format_table(summary: dict[str, dict[str, float]]) -> str:
+    """The summary as a Markdown table in the paper's layout (one row per trimap width)."""
+    head = "| trimap | " + " | ".join(title for _, title, _ in TABLE_COLUMNS) + " | clips | frames |"
+    rule = "|---" * (len(TABLE_COLUMNS) + 3) + "|"
+    rows = [head, rule]
+    for width, values in summary.items():
+        cells = [f"{values.get(key, float('nan')) * scale:.4g}" for key, _, scale in TABLE_COLUMNS]
+        rows.append(f"| {width} | " + " | ".join(cells) + f" | {values.get('clips', 0)} | {values.get('frames', 0)} |")
+    return "\n".join(rows)
+
+
+# ----- predictions ---------------------------------------------------------------------------------
+def prediction_files(folder: Path) -> dict[int, Path]:
+    """Map frame index -> file for the alpha files of one clip folder."""
+    if not folder.is_dir():
+        return {}
+    found: dict[int, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.name.endswith("_tri.png"):
+            continue
+        match = _FRAME_FILE.search(path.name)
+        if not match:
+            continue
+        index = int(match.group(1))
+        if index in found:
+            raise InputError(
+                f"two prediction files for frame {index}: {found[index].name} and {path.name}",
+                path=folder,
+            )
+        found[index] = path
+    return found
+
+
+def read_prediction(path: Path, frame: int) -> np.ndarray:
+    """A predicted alpha file as float32 ``H x W`` in [0, 1] (grey, grey+alpha or RGBA -> A)."""
+    from tcvom.io import read_image
+
+    pixels = None
+    if path.suffix.lower() == ".png":
+        # 8/16-bit PNG: float32(v / max) exactly as the reference reads predictions.
+        raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if raw is not None and np.issubdtype(raw.dtype, np.integer):
+            pixels = (raw / float(np.iinfo(raw.dtype).max)).astype(np.float32)
+            if pixels.ndim == 3 and pixels.shape[2] == 4:
+                pixels = pixels[:, :, [2, 1, 0, 3]]
+    if pixels is None:
+        pixels, _ = read_image(path, frame)
+    channels = pixels.shape[2] if pixels.ndim == 3 else 1
+    if pixels.ndim == 2:
+        alpha = pixels
+    elif channels in (2, 4):
+        alpha = pixels[:, :, -1]
+    else:
+        alpha = pixels[:, :, 0]
+    return np.clip(alpha.astype(np.float32), 0.0, 1.0)
+
+
+# ----- plots (OpenCV only) --------------------------------------------------------------------------
+_COLOURS = ((40, 90, 220), (200, 120, 30), (60, 160, 60), (150, 60, 160))
+
+
+def line_plot(title: str, series: dict[str, Sequence[float]], size: tuple[int, int] = (900, 260)) -> np.ndarray:
+    """A simple line plot as a BGR uint8 image: x = frame index, one line per series."""
+    w, h = size
+    img = np.full((h, w, 3), 255, np.uint8)
+    left, right, top, bottom = 70, 20, 30, 35
+    pw, ph = w - left - right, h - top - bottom
+    values = [v for s in series.values() for v in s]
+    vmax = max(values) if values and max(values) > 0 else 1.0
+    n = max((len(s) for s in series.values()), default=1)
+    cv2.rectangle(img, (left, top), (left + pw, top + ph), (0, 0, 0), 1)
+    for k in range(5):
+        y = top + ph - k * ph // 4
+        cv2.line(img, (left - 4, y), (left + pw, y), (225, 225, 225) if k else (0, 0, 0), 1)
+        cv2.putText(img, f"{vmax * k / 4:.3g}", (4, y + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    for k in range(min(n, 6)):
+        i = round(k * (n - 1) / max(min(n, 6) - 1, 1))
+        x = left + (round(i * pw / (n - 1)) if n > 1 else 0)
+        cv2.putText(img, str(i), (x - 6, top + ph + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(img, title, (left, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    for j, (name, s) in enumerate(series.items()):
+        colour = _COLOURS[j % len(_COLOURS)]
+        pts = [
+            (left + (round(i * pw / (n - 1)) if n > 1 else pw // 2), top + ph - round(v / vmax * ph))
+            for i, v in enumerate(s)
+        ]
+        if len(pts) > 1:
+            cv2.polylines(img, [np.array(pts, np.int32)], False, colour, 2, cv2.LINE_AA)
+        for p in pts if len(pts) <= 60 else []:
+            cv2.circle(img, p, 2, colour, -1)
+        cv2.putText(img, name, (w - right - 150, 20 + 16 * j), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA)
+    cv2.putText(img, "frame", (left + pw // 2 - 20, h - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    return img
+
+
+def worst_strip(rows: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]], max_width: int = 1600) -> np.ndarray:
+    """Stack one row per frame: plate | truth | prediction | |error| (colour map), BGR uint8.
+
+    Each row is ``(label, plate float H x W x 3 RGB, gt float H x W, pred float H x W)``.
+    """
+    out = []
+    for label, plate, gt, pred in rows:
+        grey = [np.repeat((np.clip(x, 0, 1) * 255).astype(np.uint8)[:, :, None], 3, axis=2) for x in (gt, pred)]
+        err = cv2.applyColorMap((np.clip(np.abs(pred - gt), 0, 1) * 255).astype(np.uint8), cv2.COLORMAP_INFERNO)
+        rgb = (np.clip(plate, 0, 1) * 255).astype(np.uint8)[:, :, ::-1]
+        row = np.concatenate([rgb, grey[0], grey[1], err], axis=1)
+        scale = min(1.0, max_width / row.shape[1])
+        if scale < 1.0:
+            row = cv2.resize(row, (round(row.shape[1] * scale), round(row.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+        row = cv2.copyMakeBorder(row, 22, 2, 0, 0, cv2.BORDER_CONSTANT, value=(255, 255, 255))
+        cv2.putText(row, label + "   (plate | truth | prediction | error)", (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        out.append(row)
+    width = max(r.shape[1] for r in out)
+    return np.concatenate([cv2.copyMakeBorder(r, 0, 0, 0, width - r.shape[1], cv2.BORDER_CONSTANT, value=(255, 255, 255)) for r in out])
+
+
+def _imwrite(path: Path, image: np.ndarray) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), image):
+        raise OutputError("cannot write the image", path=path)
+    return str(path)
+
+
+# ----- running a method ---------------------------------------------------------------------------
+def _run_method(
+    clip: Clip,
+    widths: Sequence[str],
+    work: Path,
+    method: str,
+    weights: str | Path | None,
+    device: str,
+) -> None:
+    """Write the clip's plate and trimaps under ``work`` and matte them with ``method``."""
+    from tcvom import pipeline
+
+    plate_dir = work / "plates" / clip.name
+    plate_dir.mkdir(parents=True, exist_ok=True)
+    tri_dirs = {w: work / "trimaps" / w / clip.name for w in widths}
+    for d in tri_dirs.values():
+        d.mkdir(parents=True, exist_ok=True)
+    for i in range(len(clip)):
+        fr = clip.read(i)
+        _imwrite(plate_dir / f"plate.{i:05d}.png", np.round(np.clip(fr.image, 0, 1) * 255).astype(np.uint8)[:, :, ::-1])
+        for w in widths:
+            _imwrite(tri_dirs[w] / f"trimap.{i:05d}.png", clip.trimap(i, w, fr.alpha_raw))
+    for w in widths:
+        pipeline.matte(
+            str(plate_dir / "plate.#####.png"),
+            str(tri_dirs[w] / "trimap.#####.png"),
+            work / "alpha" / w / clip.name,
+            method=method,
+            weights=weights,
+            device=device,
+            alpha_format="png16",
+            progress="none",
+        )
+
+
+# ----- the job ---------------------------------------------------------------------------------------
+def evaluate(
+    data: str | Path,
+    out: str | Path,
+    *,
+    predictions: str | Path | None = None,
+    method: str | None = None,
+    weights: str | Path | None = None,
+    device: str = "cpu",
+    widths: Sequence[str] = ("narrow", "medium", "wide"),
+    clips: Sequence[str] | None = None,
+    split: str = "val",
+    subset: bool = False,
+    flow: str = "auto",
+    image_metrics: bool = True,
+    plots: bool = True,
+    worst: int = 3,
+    progress: ProgressMode = "bar",
+) -> EvalReport:
+    """Score predictions (or a method's output) against the dataset at ``data``.
+
+    - ``predictions``: folder laid out as ``<width>/<category>/<clip>/<frame files>``;
+      exactly one of ``predictions`` and ``method`` is given.
+    - ``method``: ``classical`` / ``tcvom`` / ``auto``, run with :func:`tcvom.pipeline.matte`
+      on the composited plate and the dataset trimap of each width (``weights``,
+      ``device`` passed on); its mattes go to ``out/work``.
+    - ``widths``: trimap widths to evaluate (narrow / medium / wide = kernels 11 / 25 / 41).
+    - ``flow`` for MESSDdt: ``png`` (the dataset's flow_png; missing files are an error),
+      ``dis`` (OpenCV DIS on the composited frames), ``auto`` (png where present, else
+      DIS) or ``none`` (MESSDdt not computed, reported as 0).
+    - ``image_metrics``: also the Gradient and Connectivity errors (slower).
+    - ``worst``: how many worst frames (by SSDA) per clip go into the image strips.
+    """
+    if (predictions is None) == (method is None):
+        raise InputError("give either a predictions folder (--predictions) or a method to run (--method)")
+    if flow not in FLOW_MODES:
+        raise InputError(f"flow must be one of {', '.join(FLOW_MODES)}, not {flow!r}")
+    bad = [w for w in widths if w not in TRIMAP_KERNELS]
+    if bad or not widths:
+        raise InputError(f"trimap widths must be among {', '.join(TRIMAP_KERNELS)}, got {list(widths)}")
+    dataset = VideoMatting108(data, split=split, clips=clips, subset=subset)
+    if len(dataset) == 0:
+        raise InputError("the split lists no clip", path=data)
+    out_dir = Path(out)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the output folder: {exc}", path=out_dir) from exc
+
+    pred_root = Path(predictions) if predictions is not None else out_dir / "work" / "alpha"
+    if predictions is not None:
+        if not pred_root.is_dir():
+            raise InputError("the predictions folder does not exist", path=pred_root)
+        present = [w for w in widths if (pred_root / w).is_dir()]
+        if not present:
+            raise InputError(
+                f"no predictions for the widths {', '.join(widths)}",
+                path=pred_root,
+                hint="lay predictions out as <predictions>/<width>/<category>/<clip>/<frame>.png",
+            )
+        widths = present
+
+    total = sum(len(c) for c in dataset)
+    frame_rows: list[dict[str, Any]] = []
+    per_clip: dict[str, dict[str, dict[str, float]]] = {w: {} for w in widths}
+    flow_used = {"png": 0, "dis": 0, "none": 0}
+    outputs: dict[str, str] = {}
+    with Progress("eval", total, progress) as bar:
+        for clip in dataset:
+            if method is not None:
+                bar.message(f"running {method} on {clip.name} ({len(clip)} frames, {len(widths)} widths)")
+                _run_method(clip, widths, out_dir / "work", method, weights, device)
+            files = {w: prediction_files(pred_root / w / clip.name) for w in widths}
+            for w in widths:
+                missing = [i for i in range(len(clip)) if i not in files[w]]
+                if missing:
+                    raise MissingFrameError(
+                        f"no prediction for frame {missing[0]} of clip {clip.name} ({len(missing)} missing)",
+                        path=pred_root / w / clip.name,
+                        frame=missing[0],
+                        hint="name each file after its 0-based frame index, e.g. 00012.png",
+                    )
+            provider = _Flow(clip, flow)
+            scorers = {w: ClipScorer(flow=provider, image_metrics=image_metrics) for w in widths}
+            for i in range(len(clip)):
+                fr = clip.read(i)
+                provider.images[i] = fr.image
+                provider.images.pop(i - 2, None)
+                for w in widths:
+                    pred = read_prediction(files[w][i], i)
+                    if pred.shape != fr.alpha.shape:
+                        raise FrameSizeError(
+                            f"prediction is {pred.shape[1]}x{pred.shape[0]}, ground truth {fr.alpha.shape[1]}x{fr.alpha.shape[0]}",
+                            path=files[w][i],
+                            frame=i,
+                        )
+                    scorers[w].add(i, pred, fr.alpha, clip.trimap(i, w, fr.alpha_raw))
+                bar.advance(frame=i)
+            for k, v in provider.sources.items():
+                flow_used[k] += v
+            for w in widths:
+                scores = scorers[w].finish()
+                per_clip[w][clip.name] = average_frames(scores)
+                frame_rows.extend(_frame_row(w, clip, s) for s in scores)
+                if plots:
+                    outputs.update(_clip_plots(out_dir / "plots" / w, clip, scores, files[w], worst))
+    summary = {w: average_clips(list(per_clip[w].values())) for w in widths}
+    report = EvalReport(summary=summary, clips=per_clip, flow=flow_used, method=method)
+    outputs.update(_write_reports(out_dir, report, frame_rows))
+    report.outputs = outputs
+    return report
+
+
+class _Flow:
+    """Flow for frame pairs of one clip: flow_png files, or DIS on the composited frames
+    (computed once per pair and shared by every width)."""
+
+    def __init__(self, clip: Clip, mode: str) -> None:
+        self.clip, self.mode = clip, mode
+        self.images: dict[int, np.ndarray] = {}
+        self.sources = {"png": 0, "dis": 0, "none": 0}
+        self._cache: tuple[int, tuple[np.ndarray, np.ndarray] | None] | None = None
+
+    def __call__(self, t: int, t1: int) -> tuple[np.ndarray, np.ndarray] | None:
+        if self._cache is not None and self._cache[0] == t:
+            result = self._cache[1]
+        else:
+            result, source = self._compute(t, t1)
+            self.sources[source] += 1
+            self._cache = (t, result)
+        return result
+
+    def _compute(self, t: int, t1: int) -> tuple[tuple[np.ndarray, np.ndarray] | None, str]:
+        if self.mode == "none":
+            return None, "none"
+        if self.mode in ("png", "auto"):
+            got = self.clip.flow(t)
+            if got is not None:
+                return got, "png"
+            if self.mode == "png":
+                raise MissingFrameError(
+                    "the flow file is missing",
+                    path=self.clip.flow_path(t),
+                    frame=t,
+                    hint="use --flow dis (or auto) to compute flow with OpenCV instead",
+                )
+        return dis_flow(self.images[t], self.images[t1]), "dis"
+
+
+def _frame_row(width: str, clip: Clip, score: FrameScore) -> dict[str, Any]:
+    return {"width": width, "clip": clip.name, "name": clip.stems[score.frame], **score.as_dict()}
+
+
+def _clip_plots(
+    folder: Path, clip: Clip, scores: list[FrameScore], files: dict[int, Path], worst: int
+) -> dict[str, str]:
+    stem = clip.name.replace("/", "__")
+    written = {}
+    curves = np.concatenate(
+        [
+            line_plot(f"{clip.name}: SSDA per frame", {"SSDA": [s.ssda for s in scores]}),
+            line_plot(f"{clip.name}: dtSSD per frame (last frame 0)", {"dtSSD": [s.dtssd for s in scores]}),
+        ]
+    )
+    written[f"curves:{folder.name}:{clip.name}"] = _imwrite(folder / f"{stem}_curves.png", curves)
+    if worst > 0:
+        order = sorted(scores, key=lambda s: s.ssda, reverse=True)[:worst]
+        rows = []
+        for s in order:
+            fr = clip.read(s.frame)
+            rows.append((f"frame {s.frame}  SSDA {s.ssda:.3g}  MSE {s.mse:.3g}", fr.image, fr.alpha, read_prediction(files[s.frame], s.frame)))
+        written[f"worst:{folder.name}:{clip.name}"] = _imwrite(folder / f"{stem}_worst.png", worst_strip(rows))
+    return written
+
+
+def _write_reports(out: Path, report: EvalReport, rows: list[dict[str, Any]]) -> dict[str, str]:
+    fields = ["width", "clip", "frame", "name", *METRIC_NAMES, "pixel_count", "flow_pixel_count"]
+    frames_csv = out / "frames.csv"
+    with frames_csv.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    clips_json = out / "clips.json"
+    clips_json.write_text(
+        json.dumps({"method": report.method, "flow": report.flow, "summary": report.summary, "clips": report.clips}, indent=1)
+    )
+    summary_json = out / "summary.json"
+    summary_json.write_text(json.dumps({"method": report.method, "flow": report.flow, "summary": report.summary}, indent=1))
+    summary_md = out / "summary.md"
+    flow_note = ", ".join(f"{k}: {v} pairs" for k, v in report.flow.items() if v) or "no frame pairs"
+    summary_md.write_text(
+        f"# tcvom eval\n\nmethod: {report.method or 'predictions folder'}; flow for MESSDdt: {flow_note}\n\n"
+        f"{report.table()}\n"
+    )
+    return {"frames": str(frames_csv), "clips": str(clips_json), "summary": str(summary_md)}
+
+
+def make_synthetic(
+    root: str | Path,
+    *,
+    clips: int = 3,
+    frames: int = 40,
+    width: int = 480,
+    height: int = 270,
+    seed: int = 0,
+    progress: ProgressMode = "bar",
+) -> list[str]:
+    """Write a synthetic benchmark in the VideoMatting108 layout (see
+    :func:`tcvom.data.synthetic.write_benchmark`; every second clip has an occluder).
+    Returns the clip names."""
+    config = ShotConfig(width=width, height=height, frames=frames)
+    return write_benchmark(root, clips=clips, config=config, seed=seed, progress=progress)

@@ -1,0 +1,164 @@
+"""An Open Job Description template for a shot (the open job format of AWS Deadline Cloud).
+
+Specification: https://github.com/OpenJobDescription/openjd-specifications (template
+schema ``jobtemplate-2023-09`` with the ``TASK_CHUNKING`` extension). The job has two
+steps:
+
+- ``Trimaps``: one task per keyframe segment (task parameter ``Segment``, an index into
+  the shot's segments, see ``tcvom farm plan``), running ``tcvom trimaps --segment N``;
+- ``Matte``: depends on ``Trimaps``; chunks of contiguous frames (task parameter
+  ``Frames`` of type ``CHUNK[INT]``, ``ChunkSize`` frames each), running
+  ``tcvom matte --frames 1001-1010``.
+
+Every task runs with the same ``--shot-range`` so chunk seams match a single run. Empty
+``TrimapWeights`` / ``MattingWeights`` / ``ShotRange`` mean "not given" (the command line
+reads an empty value as absent).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tcvom.io.writers import ALPHA_FORMATS
+from tcvom.pipeline.methods import BACKENDS, METHODS
+
+SPECIFICATION = "jobtemplate-2023-09"
+EXTENSIONS: tuple[str, ...] = ("TASK_CHUNKING",)
+TRIMAP_NAME = "trimap.####.png"
+
+
+def _param(name: str, kind: str, description: str, default: Any = None, **extra: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {"name": name, "type": kind, "description": description, **extra}
+    if default is not None:
+        spec["default"] = default
+    return spec
+
+
+def job_template(
+    *,
+    name: str = "tcvom",
+    tcvom_command: str = "tcvom",
+    shot_range: str | None = None,
+    frames: str | None = None,
+    segments: str | None = None,
+    chunk: int = 10,
+    method: str = "auto",
+    backend: str = "torch",
+    device: str = "cpu",
+    alpha_format: str = "exr",
+) -> dict[str, Any]:
+    """The job template as a dict (JSON-ready); keyword arguments become the defaults of its
+    parameters (leave one None to make the submitter give it).
+
+    The shot's paths (``Plate``, ``Keyframes``, ``OutDir``) get no default: OpenJD only
+    accepts a PATH default relative to the template's own folder, so they are given at
+    submission (see :func:`job_parameters`).
+    """
+    parameters = [
+        _param("TcvomCommand", "STRING", "the tcvom executable on the workers", tcvom_command, minLength=1),
+        _param("Plate", "PATH", "the plate: an image sequence pattern (plate.####.exr) or a movie", None,
+               objectType="FILE", dataFlow="IN", minLength=1),
+        _param("Keyframes", "PATH", "keyframe trimaps, a sequence pattern (key.####.png)", None,
+               objectType="FILE", dataFlow="IN", minLength=1),
+        _param("OutDir", "PATH", "output folder: trimaps/ and alpha/ are written inside", None,
+               objectType="DIRECTORY", dataFlow="OUT", minLength=1),
+        _param("ShotRange", "STRING", "the whole shot's frames (empty: every plate frame on disk)",
+               shot_range if shot_range is not None else ""),
+        _param("Frames", "STRING", "frames to matte, e.g. 1001-1100 (farm range syntax)", frames, minLength=1),
+        _param("TrimapSegments", "STRING", "keyframe segments to propagate, e.g. 0-2 (see `tcvom farm plan`)",
+               segments, minLength=1),
+        _param("ChunkSize", "INT", "frames per matte task", chunk, minValue=1),
+        _param("Method", "STRING", "matting method", method, allowedValues=list(METHODS)),
+        _param("Backend", "STRING", "inference back-end for the networks", backend, allowedValues=list(BACKENDS)),
+        _param("Device", "STRING", "device for the networks: cpu, cuda, cuda:1", device, minLength=1),
+        _param("AlphaFormat", "STRING", "alpha file format", alpha_format, allowedValues=list(ALPHA_FORMATS)),
+        _param("TrimapWeights", "PATH", "STM trimap weights for --method tcvom (empty: installed weights)",
+               "", objectType="FILE", dataFlow="IN"),
+        _param("MattingWeights", "PATH", "GCA+TAM matting weights for --method tcvom (empty: installed weights)",
+               "", objectType="FILE", dataFlow="IN"),
+    ]
+    shared = ["--shot-range", "{{Param.ShotRange}}", "--method", "{{Param.Method}}", "--backend",
+              "{{Param.Backend}}", "--device", "{{Param.Device}}", "--progress", "json"]
+    trimap_args = ["trimaps", "--plate", "{{Param.Plate}}", "--keyframes", "{{Param.Keyframes}}",
+                   "--out", "{{Param.OutDir}}/trimaps", "--segment", "{{Task.Param.Segment}}",
+                   "--weights", "{{Param.TrimapWeights}}", *shared]
+    matte_args = ["matte", "--plate", "{{Param.Plate}}", "--trimaps", "{{Param.OutDir}}/trimaps/" + TRIMAP_NAME,
+                  "--out", "{{Param.OutDir}}/alpha", "--frames", "{{Task.Param.Frames}}",
+                  "--weights", "{{Param.MattingWeights}}", "--alpha-format", "{{Param.AlphaFormat}}", *shared]
+    steps = [
+        {
+            "name": "Trimaps",
+            "description": "propagate the keyframe trimaps, one task per keyframe segment",
+            "parameterSpace": {
+                "taskParameterDefinitions": [{"name": "Segment", "type": "INT", "range": "{{Param.TrimapSegments}}"}]
+            },
+            "script": {"actions": {"onRun": {"command": "{{Param.TcvomCommand}}", "args": trimap_args}}},
+        },
+        {
+            "name": "Matte",
+            "description": "matte chunks of contiguous frames (one frame of pre- and post-roll each)",
+            "dependencies": [{"dependsOn": "Trimaps"}],
+            "parameterSpace": {
+                "taskParameterDefinitions": [
+                    {
+                        "name": "Frames",
+                        "type": "CHUNK[INT]",
+                        "range": "{{Param.Frames}}",
+                        "chunks": {"defaultTaskCount": "{{Param.ChunkSize}}", "rangeConstraint": "CONTIGUOUS"},
+                    }
+                ]
+            },
+            "script": {"actions": {"onRun": {"command": "{{Param.TcvomCommand}}", "args": matte_args}}},
+        },
+    ]
+    return {
+        "specificationVersion": SPECIFICATION,
+        "extensions": list(EXTENSIONS),
+        "name": name,
+        "parameterDefinitions": parameters,
+        "steps": steps,
+    }
+
+
+def job_parameters(
+    *,
+    plate: str | Path,
+    keyframes: str | Path,
+    out: str | Path,
+    trimap_weights: str | Path | None = None,
+    matting_weights: str | Path | None = None,
+) -> dict[str, str]:
+    """The shot's paths as job parameter values (absolute), for ``openjd run --job-param
+    file://PARAMS.json`` or a submitter."""
+    values = {"Plate": plate, "Keyframes": keyframes, "OutDir": out}
+    if trimap_weights:
+        values["TrimapWeights"] = trimap_weights
+    if matting_weights:
+        values["MattingWeights"] = matting_weights
+    return {k: str(Path(v).absolute()) for k, v in values.items()}
+
+
+def write_template(path: str | Path, template: dict[str, Any]) -> Path:
+    """Write ``template`` as JSON (``.json``) or YAML (``.yaml`` / ``.yml``, needs PyYAML,
+    which ``openjd-cli`` brings)."""
+    from tcvom.io.atomic import atomic_output
+
+    target = Path(path)
+    if target.suffix.lower() in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            from tcvom.errors import MissingDependencyError
+
+            raise MissingDependencyError(
+                "writing a YAML template needs PyYAML", hint="pip install 'tcvom[farm]', or write a .json template"
+            ) from None
+        text = yaml.safe_dump(template, sort_keys=False, width=120)
+    else:
+        text = json.dumps(template, indent=2) + "\n"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(target) as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")
+    return target

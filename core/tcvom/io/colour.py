@@ -1,0 +1,101 @@
+"""Colour: what the networks see, converted with OpenColorIO.
+
+The networks (and the classical method) work on display-referred, sRGB-encoded RGB in
+[0, 1], the way their training images were stored. Plates are converted with
+OpenColorIO from their colour space to ``sRGB Encoded Rec.709 (sRGB)``:
+
+- float files (EXR, float TIFF) default to scene-linear Rec.709 (``Linear Rec.709 (sRGB)``);
+- integer files (PNG, JPEG, 8/16-bit TIFF, DPX) default to sRGB (no conversion);
+- ``colorspace=`` (``--input-colorspace``) overrides: any colour space name or alias of the
+  config, e.g. ``ACEScg``, ``ACES2065-1``, ``ADX10`` (DPX log), ``ARRI LogC4``.
+
+The config is OpenColorIO's built-in studio config unless ``config=`` names a ``.ocio``
+file or another built-in config (``$OCIO`` is not read implicitly, so a farm machine and
+an artist's workstation give the same result; pass ``--ocio-config "$OCIO"`` to use it).
+After conversion values are clamped to [0, 1]; NaN and infinite pixels are set to 0 and
+counted, so the caller can report them per frame.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tcvom.errors import InputError
+
+BUILTIN_CONFIG = "studio-config-latest"
+TARGET = "sRGB Encoded Rec.709 (sRGB)"
+DEFAULT_FLOAT = "Linear Rec.709 (sRGB)"
+DEFAULT_INTEGER = TARGET
+
+
+@lru_cache(maxsize=8)
+def _config(name: str) -> Any:
+    import PyOpenColorIO as ocio
+
+    try:
+        if Path(name).suffix == ".ocio" or Path(name).is_file():
+            if not Path(name).is_file():
+                raise InputError("OpenColorIO config file not found", path=name)
+            return ocio.Config.CreateFromFile(name)  # pyright: ignore[reportAttributeAccessIssue]  (compiled module, no stubs)
+        return ocio.Config.CreateFromBuiltinConfig(name)  # pyright: ignore[reportAttributeAccessIssue]  (compiled module, no stubs)
+    except ocio.Exception as exc:  # pyright: ignore[reportAttributeAccessIssue]
+        raise InputError(f"cannot load the OpenColorIO config ({exc})", path=name) from exc
+
+
+def colour_spaces(config: str | None = None) -> list[str]:
+    """Names of the colour spaces in ``config`` (default: the built-in studio config)."""
+    return [cs.getName() for cs in _config(config or BUILTIN_CONFIG).getColorSpaces()]
+
+
+class ColourConverter:
+    """Converts plates from ``source`` (or the per-format default) to the networks' sRGB."""
+
+    def __init__(self, source: str | None = None, config: str | None = None) -> None:
+        self.config_name = config or BUILTIN_CONFIG
+        self.config = _config(self.config_name)
+        self.source = source
+        if source is not None:
+            self._check(source)
+        self._processors: dict[str, Any] = {}
+
+    def _check(self, name: str) -> None:
+        if self.config.getColorSpace(name) is None:
+            raise InputError(
+                f"unknown input colour space {name!r} in the OpenColorIO config {self.config_name!r}",
+                hint="list them with: tcvom info --colorspaces",
+            )
+
+    def source_for(self, is_float: bool) -> str:
+        """The colour space a file is taken to be in."""
+        if self.source is not None:
+            return self.source
+        return DEFAULT_FLOAT if is_float else DEFAULT_INTEGER
+
+    def _processor(self, source: str) -> Any:
+        proc = self._processors.get(source)
+        if proc is None:
+            self._check(source)
+            self._check(TARGET)
+            proc = self.config.getProcessor(source, TARGET).getDefaultCPUProcessor()
+            self._processors[source] = proc
+        return proc
+
+    def to_network(self, rgb: np.ndarray, is_float: bool) -> tuple[np.ndarray, int]:
+        """float32 ``H x W x 3`` in the file's colour space -> sRGB in [0, 1].
+
+        Returns the converted pixels and the number of non-finite values that were set to 0.
+        """
+        pixels = np.ascontiguousarray(rgb, dtype=np.float32)
+        bad = ~np.isfinite(pixels)
+        count = int(bad.sum())
+        if count:
+            pixels[bad] = 0.0
+        source = self.source_for(is_float)
+        if self.config.getColorSpace(source).getName() != self.config.getColorSpace(TARGET).getName():
+            self._processor(source).applyRGB(pixels)
+        np.clip(pixels, 0.0, 1.0, out=pixels)
+        return pixels, count

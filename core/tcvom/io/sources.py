@@ -1,0 +1,347 @@
+"""Frame and trimap sources: the only places (with the writers) that read files.
+
+Every source is streamed: nothing is read until a frame is asked for, and nothing is
+kept after it is returned, so memory does not grow with the length of a shot.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from tcvom.errors import FrameSizeError, InputError, MissingFrameError
+from tcvom.io import trimap as trimaps
+from tcvom.io.colour import ColourConverter
+from tcvom.io.images import image_info, read_image
+from tcvom.io.sequence import ImageSequence, format_range, frame_selection, is_pattern
+
+log = logging.getLogger("tcvom")
+
+MOVIE_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".mxf"})
+
+
+@runtime_checkable
+class FrameSource(Protocol):
+    """A shot's frames by frame number: ``read(frame)`` -> float32 ``H x W x 3`` sRGB in [0, 1]."""
+
+    frame_numbers: list[int]
+    width: int
+    height: int
+
+    def read(self, frame: int) -> np.ndarray: ...
+
+
+class _Numbered:
+    """Something with sorted ``frame_numbers``: its first and last frame and its length."""
+
+    frame_numbers: list[int]
+
+    @property
+    def first(self) -> int:
+        return self.frame_numbers[0]
+
+    @property
+    def last(self) -> int:
+        return self.frame_numbers[-1]
+
+    def __len__(self) -> int:
+        return len(self.frame_numbers)
+
+
+class ArrayFrames(_Numbered):
+    """Frames (or trimaps) already in memory: ``arrays`` maps frame number -> array, given
+    back as is by :meth:`read`. For scripts and tests that hand arrays to a session."""
+
+    def __init__(self, arrays: Mapping[int, np.ndarray]) -> None:
+        self.arrays = arrays
+        self.frame_numbers = sorted(arrays)
+
+    def read(self, frame: int) -> np.ndarray:
+        return self.arrays[frame]
+
+
+class _Frames(_Numbered):
+    width: int
+    height: int
+
+    def read(self, frame: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def frames(self, selection: Sequence[int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(frame, image)`` one at a time."""
+        for frame in selection if selection is not None else self.frame_numbers:
+            yield frame, self.read(frame)
+
+    def _check_frame(self, frame: int) -> None:
+        if frame not in self.frame_numbers:
+            raise MissingFrameError(
+                f"frame {frame} is not in the shot ({format_range(self.frame_numbers)})", frame=frame
+            )
+
+
+def _rgb(pixels: np.ndarray) -> np.ndarray:
+    """The colour channels of an image: grey is repeated, alpha and extra channels dropped."""
+    count = pixels.shape[2]
+    if count >= 3:
+        return pixels[:, :, :3]
+    return np.repeat(pixels[:, :, :1], 3, axis=2)
+
+
+class SequenceFrames(_Frames):
+    """A plate stored as an image sequence (EXR, DPX, TIFF, PNG, JPEG...), read with OpenImageIO."""
+
+    def __init__(
+        self,
+        pattern: str | Path,
+        frames: str | list[int] | None = None,
+        *,
+        colorspace: str | None = None,
+        ocio_config: str | None = None,
+    ) -> None:
+        self.sequence = ImageSequence(pattern, frames, what="plate")
+        self.frame_numbers = self.sequence.frame_numbers
+        self.colour = ColourConverter(colorspace, ocio_config)
+        info = image_info(self.sequence.path(self.first))
+        self.width, self.height = info.width, info.height
+        self.nonfinite: dict[int, int] = {}
+
+    def path(self, frame: int) -> Path:
+        return self.sequence.path(frame)
+
+    def read(self, frame: int) -> np.ndarray:
+        self._check_frame(frame)
+        path = self.path(frame)
+        pixels, info = read_image(path, frame)
+        if (info.width, info.height) != (self.width, self.height):
+            raise FrameSizeError(
+                f"the frame is {info.width}x{info.height}, the shot is {self.width}x{self.height}",
+                path=path,
+                frame=frame,
+                hint="all frames of a plate must have one size",
+            )
+        rgb, bad = self.colour.to_network(_rgb(pixels), info.is_float)
+        if bad:
+            self.nonfinite[frame] = bad
+            log.warning("%s: frame %d: %d NaN/infinite value(s) set to 0", path, frame, bad)
+        return rgb
+
+
+class MovieFrames(_Frames):
+    """A plate stored as a movie (mp4, mov...), decoded with PyAV.
+
+    Frames are numbered from ``first_frame`` (default 1, as Blender and Nuke number
+    them). Reading the next frame decodes on; any other frame seeks to the nearest
+    keyframe before it and decodes forward, so random access works without holding
+    the movie in memory.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        frames: str | list[int] | None = None,
+        *,
+        first_frame: int = 1,
+        colorspace: str | None = None,
+        ocio_config: str | None = None,
+    ) -> None:
+        import av
+
+        self.path_ = Path(path)
+        if not self.path_.is_file():
+            raise MissingFrameError("movie file not found", path=self.path_)
+        try:
+            self._container = av.open(str(self.path_))
+        except (av.FFmpegError, OSError) as exc:
+            raise InputError(f"cannot open the movie ({exc})", path=self.path_) from exc
+        if not self._container.streams.video:
+            raise InputError("the file has no video stream", path=self.path_)
+        self._stream = self._container.streams.video[0]
+        self._stream.thread_type = "AUTO"
+        self.width = self._stream.codec_context.width
+        self.height = self._stream.codec_context.height
+        self._rate = self._stream.average_rate or self._stream.guessed_rate
+        count = self._stream.frames or self._count_frames()
+        self.first_frame = first_frame
+        available = list(range(first_frame, first_frame + count))
+        if frames is None:
+            self.frame_numbers = available
+        else:
+            selected = frame_selection(frames)
+            outside = sorted(set(selected) - set(available))
+            if outside:
+                raise MissingFrameError(
+                    f"the movie has frames {format_range(available)}; frame(s) {format_range(outside)} are outside it",
+                    path=self.path_,
+                    frame=outside[0],
+                )
+            self.frame_numbers = selected
+        # Movies are display-referred video: decoded RGB is taken as sRGB unless told otherwise.
+        self.colour = ColourConverter(colorspace, ocio_config)
+        self._decoder: Iterator[object] | None = None
+        self._next_index = -1
+
+    def _count_frames(self) -> int:
+        count = sum(1 for _ in self._container.demux(self._stream) if _.size)
+        self._container.seek(0)
+        return count
+
+    def _index_of(self, av_frame: object) -> int:
+        pts = av_frame.pts  # type: ignore[attr-defined]
+        start = self._stream.start_time or 0
+        return round(float((pts - start) * self._stream.time_base * self._rate))
+
+    def path(self, frame: int) -> Path:
+        return self.path_
+
+    def read(self, frame: int) -> np.ndarray:
+        self._check_frame(frame)
+        index = frame - self.first_frame
+        if self._decoder is None or index != self._next_index:
+            target_pts = int(index / (self._rate * self._stream.time_base)) + (self._stream.start_time or 0)
+            self._container.seek(max(target_pts, 0), stream=self._stream, backward=True, any_frame=False)
+            self._decoder = self._container.decode(self._stream)
+        for av_frame in self._decoder:
+            got = self._index_of(av_frame)
+            if got < index:
+                continue
+            self._next_index = got + 1
+            deep = av_frame.format.components and av_frame.format.components[0].bits > 8  # type: ignore[attr-defined]
+            if deep:
+                pixels = av_frame.to_ndarray(format="rgb48le").astype(np.float32) / 65535.0  # type: ignore[attr-defined]
+            else:
+                pixels = av_frame.to_ndarray(format="rgb24").astype(np.float32) / 255.0  # type: ignore[attr-defined]
+            rgb, _ = self.colour.to_network(pixels, is_float=False)
+            return rgb
+        self._decoder = None
+        raise MissingFrameError("the movie ended before this frame", path=self.path_, frame=frame)
+
+    def close(self) -> None:
+        self._container.close()
+
+
+def open_frames(
+    source: str | Path,
+    frames: str | list[int] | None = None,
+    *,
+    colorspace: str | None = None,
+    ocio_config: str | None = None,
+    movie_first_frame: int = 1,
+) -> SequenceFrames | MovieFrames:
+    """Open a plate: an image sequence pattern or a movie file (chosen by the suffix)."""
+    text = str(source)
+    if Path(text).suffix.lower() in MOVIE_SUFFIXES:
+        return MovieFrames(text, frames, first_frame=movie_first_frame, colorspace=colorspace, ocio_config=ocio_config)
+    return SequenceFrames(text, frames, colorspace=colorspace, ocio_config=ocio_config)
+
+
+# --- trimaps ---------------------------------------------------------------------------------
+
+
+class TrimapFiles(_Numbered):
+    """Trimaps by frame number, classified to uint8 0 / 128 / 255 on reading.
+
+    ``files`` maps frame -> path. ``size`` (width, height) is the plate's size: a trimap
+    of another size is an error unless ``resize=True``, which scales it with nearest
+    neighbour (never blending classes).
+    """
+
+    def __init__(
+        self,
+        files: Mapping[int, Path],
+        *,
+        size: tuple[int, int] | None = None,
+        resize: bool = False,
+        channel: str = "luma",
+    ) -> None:
+        if not files:
+            raise InputError("no trimap was given")
+        self.files = dict(sorted(files.items()))
+        self.frame_numbers = list(self.files)
+        self.size = size
+        self.resize = resize
+        self.channel = channel
+
+    def __contains__(self, frame: object) -> bool:
+        return frame in self.files
+
+    def path(self, frame: int) -> Path:
+        return self.files[frame]
+
+    def read(self, frame: int) -> np.ndarray:
+        if frame not in self.files:
+            raise MissingFrameError(
+                f"no trimap for frame {frame} (trimaps are given for {format_range(self.frame_numbers)})",
+                frame=frame,
+            )
+        path = self.files[frame]
+        pixels, info = read_image(path, frame)
+        try:
+            single = trimaps.to_single_channel(pixels, self.channel)
+        except InputError as exc:
+            raise InputError(exc.message, path=path, frame=frame) from exc
+        if self.size is not None and (info.width, info.height) != self.size:
+            if not self.resize:
+                raise FrameSizeError(
+                    f"the trimap is {info.width}x{info.height}, the plate is {self.size[0]}x{self.size[1]}",
+                    path=path,
+                    frame=frame,
+                    hint="paint it at plate size, or pass --resize-trimaps to scale it (nearest neighbour)",
+                )
+            import cv2
+
+            single = cv2.resize(single, self.size, interpolation=cv2.INTER_NEAREST)
+        return trimaps.classify(single)
+
+    def read_all(self) -> dict[int, np.ndarray]:
+        """Every trimap, classified (for keyframes: a handful of images)."""
+        return {frame: self.read(frame) for frame in self.frame_numbers}
+
+
+def _parse_pair(text: str) -> tuple[int, Path]:
+    frame_text, sep, path_text = text.partition("=")
+    if not sep or not path_text:
+        raise InputError(f"{text!r} is not a frame=path pair", hint="write keyframes like 1001=key.1001.png")
+    try:
+        frame = int(frame_text.strip())
+    except ValueError as exc:
+        raise InputError(f"{text!r}: {frame_text!r} is not a frame number") from exc
+    return frame, Path(path_text)
+
+
+def open_trimaps(
+    specs: str | Path | Sequence[str | Path],
+    frames: str | list[int] | None = None,
+    *,
+    size: tuple[int, int] | None = None,
+    resize: bool = False,
+    channel: str = "luma",
+    what: str = "trimap",
+    contiguous: bool = True,
+) -> TrimapFiles:
+    """Open trimaps given as a sequence pattern (every frame found, or ``frames``), as
+    ``frame=path`` pairs, or as a mixture of both. ``contiguous=False`` accepts a pattern
+    whose files on disk have gaps (keyframes 1001, 1020, 1040).
+
+    Each file must exist; a frame given twice is an error.
+    """
+    items = [specs] if isinstance(specs, str | Path) else list(specs)
+    files: dict[int, Path] = {}
+    for item in items:
+        text = str(item)
+        entries: list[tuple[int, Path]]
+        if "=" in text and not is_pattern(text.partition("=")[0]):
+            entries = [_parse_pair(text)]
+        else:
+            seq = ImageSequence(text, frames, what=what, contiguous=contiguous)
+            entries = [(f, seq.path(f)) for f in seq.frame_numbers]
+        for frame, path in entries:
+            if frame in files:
+                raise InputError(f"two {what}s are given for frame {frame}", path=path, frame=frame)
+            if not path.is_file():
+                raise MissingFrameError(f"{what} file not found", path=path, frame=frame)
+            files[frame] = path
+    return TrimapFiles(files, size=size, resize=resize, channel=channel)

@@ -1,0 +1,147 @@
+"""Trimaps: one convention for the whole of tcvom.
+
+A trimap is a single-channel image with values in [0, 1] (or 8/16-bit integers scaled
+to it): **low = background, high = foreground, in between = unknown**. Painted trimaps
+are anti-aliased, so classification uses thresholds: values below 0.1 are background,
+values above 0.9 are foreground, everything else is unknown. The reference data's
+0 / 128 / 255 trimaps classify as background / unknown / foreground.
+
+Inside tcvom a classified trimap is a ``uint8`` array ``H x W`` holding exactly
+``0`` (background), ``128`` (unknown) and ``255`` (foreground), the form the networks and
+the reference implementation use.
+
+Images with several channels are reduced to one (:func:`to_single_channel`):
+
+- 1 channel: used as it is;
+- 2 channels (luminance + alpha): the first;
+- 3 or 4 channels (RGB, RGBA): the Rec. 709 luminance of RGB (a grey trimap stays
+  itself); the alpha channel is ignored.
+
+``channel="R"|"G"|"B"|"A"`` picks one channel instead, for trimaps painted into an
+alpha channel or a single colour.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tcvom.errors import FrameSizeError, InputError
+
+BACKGROUND = 0
+UNKNOWN = 128
+FOREGROUND = 255
+BG_THRESHOLD = 0.1
+FG_THRESHOLD = 0.9
+
+TRIMAP_CHANNELS: tuple[str, ...] = ("luma", "R", "G", "B", "A")
+_REC709 = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+
+
+def to_single_channel(image: np.ndarray, channel: str = "luma") -> np.ndarray:
+    """Reduce an ``H x W`` or ``H x W x C`` trimap image to ``H x W`` float32.
+
+    Integer images are scaled to [0, 1] by their type's maximum.
+    """
+    if channel not in TRIMAP_CHANNELS:
+        raise InputError(f"trimap channel must be one of {', '.join(TRIMAP_CHANNELS)}, not {channel!r}")
+    data = np.asarray(image)
+    if np.issubdtype(data.dtype, np.integer):
+        data = data.astype(np.float32) / float(np.iinfo(data.dtype).max)
+    else:
+        data = data.astype(np.float32, copy=False)
+    if data.ndim == 2:
+        return data
+    if data.ndim != 3:
+        raise InputError(f"a trimap must be H x W or H x W x C, got an array of shape {data.shape}")
+    count = data.shape[2]
+    if channel != "luma":
+        index = "RGBA".index(channel)
+        if channel == "A" and count in (2, 4):
+            return data[:, :, count - 1]
+        if index >= count or (channel == "A" and count not in (2, 4)):
+            raise InputError(f"the trimap has {count} channel(s); it has no {channel} channel")
+        return data[:, :, index]
+    if count == 1 or count == 2:
+        return data[:, :, 0]
+    return data[:, :, :3] @ _REC709
+
+
+def classify(values: np.ndarray) -> np.ndarray:
+    """Classify a single-channel trimap in [0, 1] into the uint8 0 / 128 / 255 form."""
+    data = np.asarray(values, dtype=np.float32)
+    if data.ndim != 2:
+        raise InputError(f"classify() needs a single-channel H x W trimap, got shape {data.shape}")
+    if not np.isfinite(data).all():
+        raise InputError("the trimap holds NaN or infinite values")
+    out = np.full(data.shape, UNKNOWN, dtype=np.uint8)
+    out[data < BG_THRESHOLD] = BACKGROUND
+    out[data > FG_THRESHOLD] = FOREGROUND
+    return out
+
+
+def from_image(image: np.ndarray, channel: str = "luma") -> np.ndarray:
+    """Any trimap image (1-4 channels, integer or float) to the uint8 0 / 128 / 255 form."""
+    return classify(to_single_channel(image, channel))
+
+
+def check_classified(
+    trimap: np.ndarray, shape: tuple[int, int] | None = None, *, frame: int | None = None, what: str = "trimap"
+) -> np.ndarray:
+    """``trimap`` as a uint8 ``H x W`` array holding only 0 / 128 / 255, of size ``shape``
+    (``H, W``) when given; otherwise an error naming ``frame``."""
+    tri = np.asarray(trimap)
+    hint = "classify it first with tcvom.io.trimap.from_image"
+    if tri.dtype != np.uint8 or tri.ndim != 2:
+        raise InputError(
+            f"a {what} must be a uint8 H x W array holding 0, 128 and 255, got {tri.dtype} {tri.shape}",
+            frame=frame,
+            hint=hint,
+        )
+    if shape is not None and tri.shape != tuple(shape):
+        raise FrameSizeError(
+            f"the {what} is {tri.shape[1]}x{tri.shape[0]}, the frames are {shape[1]}x{shape[0]}", frame=frame
+        )
+    if ((tri != BACKGROUND) & (tri != UNKNOWN) & (tri != FOREGROUND)).any():
+        raise InputError(f"the {what} holds values other than 0, 128 and 255", frame=frame, hint=hint)
+    return tri
+
+
+def unknown_mask(trimap: np.ndarray) -> np.ndarray:
+    """Boolean ``H x W``: True where the classified trimap is unknown."""
+    return np.asarray(trimap) == UNKNOWN
+
+
+def one_hot(trimap: np.ndarray) -> np.ndarray:
+    """float32 ``3 x H x W`` one-hot in the order [background, unknown, foreground]."""
+    tri = np.asarray(trimap)
+    return np.stack([tri == BACKGROUND, tri == UNKNOWN, tri == FOREGROUND]).astype(np.float32)
+
+
+def from_alpha(alpha: np.ndarray, kernel: int) -> np.ndarray:
+    """The reference trimap of a ground-truth alpha: unknown = 0 < alpha < 1 dilated by a
+    ``kernel x kernel`` square; foreground = alpha == 1 outside it; the rest background.
+
+    ``alpha`` is ``H x W`` in [0, 1] (float) or uint8 (0..255). Kernels 11 / 25 / 41 give
+    the narrow / medium / wide trimaps of the VideoMatting108 evaluation.
+    """
+    import cv2
+
+    a = np.asarray(alpha)
+    if np.issubdtype(a.dtype, np.integer):
+        a = a.astype(np.float32) / float(np.iinfo(a.dtype).max)
+    soft = ((a > 0) & (a < 1)).astype(np.uint8)
+    if kernel > 1:
+        soft = cv2.dilate(soft, np.ones((kernel, kernel), np.uint8))
+    out = np.where(a >= 1, FOREGROUND, BACKGROUND).astype(np.uint8)
+    out[soft > 0] = UNKNOWN
+    return out
+
+
+def class_counts(trimap: np.ndarray) -> dict[str, int]:
+    """Pixel counts of background, unknown and foreground."""
+    tri = np.asarray(trimap)
+    return {
+        "background": int((tri == BACKGROUND).sum()),
+        "unknown": int((tri == UNKNOWN).sum()),
+        "foreground": int((tri == FOREGROUND).sum()),
+    }

@@ -1,0 +1,305 @@
+"""STM: Space-Time Memory network, as TCVOM's trimap generation module uses it.
+
+Oh, Lee, Xu and Kim, "Video Object Segmentation using Space-Time Memory Networks",
+ICCV 2019; used for trimap propagation by Zhang et al., "Attention-guided Temporally
+Coherent Video Object Matting", ACM MM 2021 (TCVOM, section 3.4 / TGM). The
+computation follows ``shared/reference/STM_NOTES.md``; parameter names follow the
+official state dict (``shared/reference/stm_state_dict.tsv``, 558 tensors), so
+``Encoder_M``, ``KV_Q_r4`` etc. keep their official capitalised names.
+
+Trimap classes are tracked as STM "objects": K = 3 slots, slot 0 background, object 1
+= unknown, object 2 = foreground. The network is split into three export-friendly
+parts with tensors in and out only:
+
+- :meth:`STM.memorize` - encode memory frames with their class probabilities into keys
+  and values (``N x 128 x T x h x w`` and ``N x 512 x T x h x w``);
+- :meth:`STM.encode_query` - encode the frame to segment;
+- :meth:`STM.read_decode` - memory read, decoder and soft aggregation to log-odds.
+
+:meth:`STM.forward` composes the three. Frames must be ``H, W`` multiples of 16 (the
+propagator reflect-pads to 32, which makes STM's own centred zero padding a no-op).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tcvom.models.stm_resnet import TruncatedResNet50
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+KEY_DIM = 128
+VALUE_DIM = 512
+DECODER_DIM = 256
+NUM_OBJECTS = 2  # unknown and foreground; background is slot 0
+PROB_EPS = 1e-7
+STRIDE = 16
+# Query positions per memory-read block: at 1080p (8160 positions at 1/16) with 10 memory
+# frames the unblocked affinity would take 5 GB; blocks of 1024 take 0.7 GB.
+READ_CHUNK = 1024
+
+
+class _NormalisingEncoder(TruncatedResNet50):
+    def __init__(self) -> None:
+        super().__init__()
+        # Part of the official state dict; the encoders normalise their input with them.
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+
+    def normalise(self, frame: torch.Tensor) -> torch.Tensor:
+        return (frame - self.mean) / self.std
+
+
+class MemoryEncoder(_NormalisingEncoder):
+    """``Encoder_M``: frame + object mask + other-objects mask -> ``res4`` features.
+
+    ``frame`` B x 3 x H x W, ``mask`` and ``other`` B x 1 x H x W in [0, 1];
+    returns B x 1024 x H/16 x W/16.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1_m = nn.Conv2d(1, 64, 7, stride=2, padding=3, bias=False)
+        self.conv1_o = nn.Conv2d(1, 64, 7, stride=2, padding=3, bias=False)
+
+    def forward(self, frame: torch.Tensor, mask: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+        stem = self.conv1(self.normalise(frame)) + self.conv1_m(mask) + self.conv1_o(other)
+        return self.stages(stem)[0]
+
+
+class QueryEncoder(_NormalisingEncoder):
+    """``Encoder_Q``: frame B x 3 x H x W -> (r4 1/16 x 1024, r3 1/8 x 512, r2 1/4 x 256)."""
+
+    def forward(self, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.stages(self.conv1(self.normalise(frame)))
+
+
+class KeyValue(nn.Module):
+    """3x3 key (1024 -> 128) and value (1024 -> 512) projections of ``res4`` features."""
+
+    def __init__(self, indim: int = 1024, keydim: int = KEY_DIM, valdim: int = VALUE_DIM) -> None:
+        super().__init__()
+        self.Key = nn.Conv2d(indim, keydim, 3, padding=1)
+        self.Value = nn.Conv2d(indim, valdim, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.Key(x), self.Value(x)
+
+
+class ResBlock(nn.Module):
+    """Pre-activation residual block, ``x + conv2(relu(conv1(relu(x))))``, 3x3 convs."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(dim, dim, 3, padding=1)
+        self.conv2 = nn.Conv2d(dim, dim, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        r = self.conv1(F.relu(x))
+        r = self.conv2(F.relu(r))
+        return x + r
+
+
+class Refine(nn.Module):
+    """Skip feature ``f`` (B x inplanes x 2h x 2w) + x2 upsampled ``pm`` (B x planes x h x w)."""
+
+    def __init__(self, inplanes: int, planes: int) -> None:
+        super().__init__()
+        self.convFS = nn.Conv2d(inplanes, planes, 3, padding=1)
+        self.ResFS = ResBlock(planes)
+        self.ResMM = ResBlock(planes)
+
+    def forward(self, f: torch.Tensor, pm: torch.Tensor) -> torch.Tensor:
+        s = self.ResFS(self.convFS(f))
+        m = s + F.interpolate(pm, scale_factor=2.0, mode="bilinear", align_corners=False)
+        return self.ResMM(m)
+
+
+class Decoder(nn.Module):
+    """Memory read-out (1/16, 1024) + r3 + r2 -> 2-channel logits at full resolution."""
+
+    def __init__(self, mdim: int = DECODER_DIM) -> None:
+        super().__init__()
+        self.convFM = nn.Conv2d(1024, mdim, 3, padding=1)
+        self.ResMM = ResBlock(mdim)
+        self.RF3 = Refine(512, mdim)
+        self.RF2 = Refine(256, mdim)
+        self.pred2 = nn.Conv2d(mdim, 2, 3, padding=1)
+
+    def forward(self, r4: torch.Tensor, r3: torch.Tensor, r2: torch.Tensor) -> torch.Tensor:
+        m4 = self.ResMM(self.convFM(r4))
+        m3 = self.RF3(r3, m4)
+        m2 = self.RF2(r2, m3)
+        p2 = self.pred2(F.relu(m2))
+        return F.interpolate(p2, scale_factor=4.0, mode="bilinear", align_corners=False)
+
+
+def memory_read(
+    mem_key: torch.Tensor,
+    mem_value: torch.Tensor,
+    q_key: torch.Tensor,
+    q_value: torch.Tensor,
+    chunk: int | None = None,
+) -> torch.Tensor:
+    """Space-time memory read, per object.
+
+    ``mem_key`` N x Ck x T x h x w, ``mem_value`` N x Cv x T x h x w, ``q_key`` N x Ck x h x w,
+    ``q_value`` N x Cv x h x w -> N x 2Cv x h x w = [read-out, query value]. The softmax
+    runs over all T*h*w memory positions jointly for each query position. ``chunk``
+    query positions at a time bounds the affinity matrix (N x T*h*w x chunk floats)
+    without changing the result, since each query position's softmax is independent.
+    """
+    n, ck, t, h, w = mem_key.shape
+    cv = mem_value.shape[1]
+    mi = mem_key.reshape(n, ck, t * h * w).transpose(1, 2)
+    mo = mem_value.reshape(n, cv, t * h * w)
+    qi = q_key.reshape(n, ck, h * w)
+    step = h * w if chunk is None else chunk
+    reads = []
+    for start in range(0, h * w, step):
+        affinity = torch.bmm(mi, qi[:, :, start : start + step]) / math.sqrt(ck)
+        reads.append(torch.bmm(mo, F.softmax(affinity, dim=1)))
+    read = reads[0] if len(reads) == 1 else torch.cat(reads, dim=2)
+    return torch.cat([read.reshape(n, cv, h, w), q_value], dim=1)
+
+
+def soft_aggregation(object_probs: torch.Tensor) -> torch.Tensor:
+    """N x H x W independent object probabilities -> 1 x (N+1) x H x W clamped log-odds.
+
+    Background = prod(1 - p_o); every slot is clamped to [1e-7, 1 - 1e-7] before
+    ``log(q / (1 - q))``. A softmax over the slots gives the class probabilities.
+    """
+    background = torch.prod(1 - object_probs, dim=0, keepdim=True)
+    em = torch.cat([background, object_probs], dim=0).clamp(PROB_EPS, 1 - PROB_EPS)
+    return torch.log(em / (1 - em)).unsqueeze(0)
+
+
+class STM(nn.Module):
+    """The STM network with ``num_objects`` objects (TCVOM: 2, unknown and foreground).
+
+    All frames are ``1 x 3 x H x W`` float32, already prepared by the caller (TGM feeds
+    ImageNet-normalised frames that the encoders normalise a second time), with H and W
+    multiples of 16. Probability maps are ``1 x K x H x W`` (K = num_objects + 1, slot 0
+    background, which memorize never reads). ``read_chunk`` bounds the memory read's
+    working memory (query positions per block; None for one block).
+    """
+
+    def __init__(self, num_objects: int = NUM_OBJECTS, read_chunk: int | None = READ_CHUNK) -> None:
+        super().__init__()
+        self.num_objects = num_objects
+        self.read_chunk = read_chunk
+        self.Encoder_M = MemoryEncoder()
+        self.Encoder_Q = QueryEncoder()
+        self.KV_M_r4 = KeyValue()
+        self.KV_Q_r4 = KeyValue()
+        self.Decoder = Decoder()
+
+    def memorize(
+        self, frames: torch.Tensor, probs: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encode T memory frames.
+
+        ``frames`` T x 3 x H x W, ``probs`` T x K x H x W (one-hot trimaps or soft
+        probabilities) -> key N x 128 x T x h x w, value N x 512 x T x h x w (h = H/16).
+        Each frame is encoded once per object o with mask = probs[:, o] and "other
+        objects" = clamp(sum of the other object channels, 0, 1).
+        """
+        t = frames.shape[0]
+        n = self.num_objects
+        masks, others = [], []
+        for o in range(1, n + 1):
+            masks.append(probs[:, o : o + 1])
+            other = torch.zeros_like(probs[:, :1])
+            for j in range(1, n + 1):
+                if j != o:
+                    other = other + probs[:, j : j + 1]
+            others.append(other.clamp(0, 1))
+        # batch index = t * N + (o - 1)
+        mask = torch.stack(masks, dim=1).flatten(0, 1)
+        other = torch.stack(others, dim=1).flatten(0, 1)
+        batch = frames.repeat_interleave(n, dim=0)
+        r4 = self.Encoder_M(batch, mask, other)
+        key, value = self.KV_M_r4(r4)
+        key = key.reshape(t, n, *key.shape[1:]).permute(1, 2, 0, 3, 4)
+        value = value.reshape(t, n, *value.shape[1:]).permute(1, 2, 0, 3, 4)
+        return key.contiguous(), value.contiguous()
+
+    def encode_query(
+        self, frame: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``frame`` 1 x 3 x H x W -> (key 1 x 128 x h x w, value 1 x 512 x h x w,
+        r3 1 x 512 x H/8 x W/8, r2 1 x 256 x H/4 x W/4)."""
+        r4, r3, r2 = self.Encoder_Q(frame)
+        key, value = self.KV_Q_r4(r4)
+        return key, value, r3, r2
+
+    def read_decode(
+        self,
+        mem_key: torch.Tensor,
+        mem_value: torch.Tensor,
+        q_key: torch.Tensor,
+        q_value: torch.Tensor,
+        r3: torch.Tensor,
+        r2: torch.Tensor,
+    ) -> torch.Tensor:
+        """Memory read + decoder + soft aggregation -> log-odds 1 x K x H x W.
+
+        ``softmax(dim=1)`` of the result gives the class probabilities (bg, unknown, fg).
+        """
+        n = self.num_objects
+        q_key = q_key.expand(n, -1, -1, -1)
+        q_value = q_value.expand(n, -1, -1, -1)
+        r3 = r3.expand(n, -1, -1, -1)
+        r2 = r2.expand(n, -1, -1, -1)
+        m4 = memory_read(mem_key, mem_value, q_key, q_value, self.read_chunk)
+        logits = self.Decoder(m4, r3, r2)
+        object_probs = F.softmax(logits, dim=1)[:, 1]
+        return soft_aggregation(object_probs)
+
+    def segment(
+        self, frame: torch.Tensor, mem_key: torch.Tensor, mem_value: torch.Tensor
+    ) -> torch.Tensor:
+        """Query ``frame`` 1 x 3 x H x W against a memory -> log-odds 1 x K x H x W."""
+        return self.read_decode(mem_key, mem_value, *self.encode_query(frame))
+
+    def forward(
+        self, memory_frames: torch.Tensor, memory_probs: torch.Tensor, frame: torch.Tensor
+    ) -> torch.Tensor:
+        """The whole network: T memory frames (T x 3 x H x W) with their probabilities
+        (T x K x H x W) and a query frame (1 x 3 x H x W) -> log-odds 1 x K x H x W."""
+        key, value = self.memorize(memory_frames, memory_probs)
+        return self.segment(frame, key, value)
+
+
+def build_stm() -> STM:
+    """A new STM with the trimap configuration (2 objects), random weights, eval mode."""
+    return STM(NUM_OBJECTS).eval()
+
+
+def load_stm_model(
+    path_or_state: str | Path | Mapping[str, torch.Tensor], *, device: str | torch.device = "cpu"
+) -> STM:
+    """An STM with the official trimap weights from a file or a state dict, in eval mode.
+
+    Every key and shape of the manifest must match (strict); a ``module.`` prefix and a
+    ``{"state_dict": ...}`` wrapper are accepted. Raises
+    :class:`tcvom.errors.MissingWeightsError` for a missing file and
+    :class:`tcvom.errors.WeightsError` for one that does not fit.
+    """
+    from tcvom.weights import checkpoints
+
+    model = build_stm()
+    if isinstance(path_or_state, (str, Path)):
+        path: Path | None = Path(path_or_state)
+        state = checkpoints.read_state_dict(path)
+    else:
+        path = None
+        state = path_or_state
+    checkpoints.load_into(model, state, what="STM trimap propagation", path=path)
+    return model.to(device).eval()

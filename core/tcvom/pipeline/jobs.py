@@ -1,0 +1,504 @@
+"""The jobs behind the command line: ``trimaps``, ``matte`` and ``run`` (both stages).
+
+Each function's keyword arguments are the command's flags (``--input-colorspace`` is
+``input_colorspace``...). Frames stream one at a time from the plate to the writers;
+every output is written atomically.
+
+Farm use (see ``docs/farm.md``): the *shot* is ``shot_range`` (default: every plate frame
+on disk) and ``frames`` selects the part of it a task computes and writes, so a shot run
+as chunks gives the same files as a shot run as one task:
+
+- ``trimaps`` works in keyframe segments (:class:`~tcvom.propagation.scheduler.Segment`):
+  it propagates every segment that holds a selected frame (or the one ``segment`` named)
+  and writes the selected frames;
+- ``matte`` mattes the selected frames with their real neighbours in the shot (one frame
+  of pre-roll and post-roll), so chunk seams match a single run.
+
+Frames whose output is already complete (the whole file decodes) are skipped unless
+``overwrite=True``, so a killed task resumes where it stopped. Every output sequence has a
+job manifest (:mod:`tcvom.farm.manifest`); a task whose settings differ from the recorded
+ones stops with :class:`~tcvom.farm.manifest.SettingsMismatchError` (exit code 2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tcvom.errors import InputError, MissingFrameError
+from tcvom.farm import chunks as chunking
+from tcvom.farm import manifest
+from tcvom.farm.outputs import is_complete
+from tcvom.io import AlphaWriter, ProbabilityWriter, TrimapWriter, open_frames, open_trimaps
+from tcvom.io.sequence import format_range
+from tcvom.io.sources import TrimapFiles
+from tcvom.pipeline import methods
+from tcvom.progress import Progress, ProgressMode
+from tcvom.propagation.ensemble import check_keyframes, propagate
+from tcvom.propagation.scheduler import KeyframeSchedule, Segment
+
+EXECUTORS: tuple[str, ...] = ("local", "ray")
+
+FrameSelection = str | Sequence[int] | None
+
+
+@dataclass
+class JobResult:
+    """What a job did: frames written, frames skipped (already done), where the outputs are.
+
+    ``redone`` lists frames whose existing output was incomplete (it did not decode) and
+    was computed again.
+    """
+
+    method: str
+    written: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+    outputs: dict[str, str] = field(default_factory=dict)
+    redone: list[int] = field(default_factory=list)
+
+    def merge(self, other: JobResult) -> None:
+        """Add another task's frames (for jobs run as several tasks)."""
+        self.written.extend(other.written)
+        self.skipped.extend(other.skipped)
+        self.redone.extend(other.redone)
+        self.outputs.update(other.outputs)
+
+
+def _engine_options(concrete: str, backend: str, export_dir: str | Path | None, precision: str) -> dict[str, Any]:
+    """Keyword arguments that pick and configure a non-torch engine for the networks."""
+    if concrete != "tcvom" or backend == "torch":
+        return {}
+    options: dict[str, Any] = {"export_dir": None if export_dir is None else str(export_dir)}
+    if backend == "tensorrt":
+        options["engine_options"] = {"precision": precision}
+    return options
+
+
+def _open_plate(plate: str | Path, shot_range: FrameSelection, input_colorspace: str | None,
+                ocio_config: str | None) -> Any:
+    selection = shot_range if shot_range is None or isinstance(shot_range, str) else list(shot_range)
+    return open_frames(plate, selection, colorspace=input_colorspace, ocio_config=ocio_config)
+
+
+def _keyframes(
+    keyframes: str | Sequence[str], plate: Any, resize_trimaps: bool, trimap_channel: str
+) -> TrimapFiles:
+    source = open_trimaps(
+        keyframes,
+        size=(plate.width, plate.height),
+        resize=resize_trimaps,
+        channel=trimap_channel,
+        what="keyframe trimap",
+        contiguous=False,
+    )
+    outside = [f for f in source.frame_numbers if f not in set(plate.frame_numbers)]
+    if outside:
+        raise InputError(
+            f"keyframe {outside[0]} lies outside the frame range {plate.first}-{plate.last}",
+            path=source.path(outside[0]),
+            frame=outside[0],
+            hint="paint keyframes on frames of the plate, or widen --shot-range",
+        )
+    return source
+
+
+def _names(specs: str | Path | Sequence[str | Path]) -> list[str]:
+    """File names of input specs (patterns or frame=path pairs), without their folders: the
+    same shot mounted elsewhere on another farm host is the same input."""
+    items = [specs] if isinstance(specs, str | Path) else list(specs)
+    out = []
+    for item in items:
+        frame, sep, path = str(item).partition("=")
+        out.append(f"{frame}={Path(path).name}" if sep and "#" not in frame else Path(str(item)).name)
+    return out
+
+
+def _weights_digest(concrete: str, kind: str, weights: str | Path | None) -> str | None:
+    if concrete != "tcvom":
+        return None
+    from tcvom.weights.registry import find_weights
+
+    return manifest.file_digest(find_weights(kind, weights))
+
+
+def _segments_for(schedule: KeyframeSchedule, selection: list[int], segment: int | None) -> list[Segment]:
+    if segment is not None:
+        count = len(schedule.segments)
+        if not 0 <= segment < count:
+            raise InputError(
+                f"there is no trimap segment {segment}: keyframes {format_range(list(schedule.keyframes))} "
+                f"cut the shot into {count} segment(s), numbered 0-{count - 1}",
+                hint="see `tcvom farm plan` for the segments of a shot",
+            )
+        return [schedule.segments[segment]]
+    chosen = set(selection)
+    return [s for s in schedule.segments if chosen.intersection(s.outputs)]
+
+
+def trimaps(
+    plate: str | Path,
+    keyframes: str | Sequence[str],
+    out: str | Path,
+    *,
+    frames: FrameSelection = None,
+    shot_range: FrameSelection = None,
+    segment: int | None = None,
+    method: str = "auto",
+    weights: str | Path | None = None,
+    device: str = "cpu",
+    backend: str = "torch",
+    export_dir: str | Path | None = None,
+    precision: str = "fp16",
+    input_colorspace: str | None = None,
+    ocio_config: str | None = None,
+    resize_trimaps: bool = False,
+    trimap_channel: str = "luma",
+    probabilities: str | Path | None = None,
+    finetune_steps: int | None = None,
+    mem_every: int = 5,
+    max_memory: int | None = 8,
+    overwrite: bool = False,
+    progress: ProgressMode = "bar",
+    method_options: dict[str, Any] | None = None,
+) -> JobResult:
+    """Propagate keyframe trimaps over the shot and write the trimaps of the selected frames.
+
+    ``out`` is a folder (``trimap.####.png`` inside) or a pattern; ``probabilities``
+    optionally names a folder/pattern for the class probabilities as EXR.
+    ``frames`` selects frames of the shot (``shot_range``, default: the plate on disk);
+    ``segment`` (0-based, see ``tcvom farm plan``) restricts the job to one keyframe
+    segment, the unit of a farm task. ``finetune_steps`` (default: 500 on CUDA, 0 on CPU),
+    ``mem_every`` and ``max_memory`` configure the STM propagator of ``method="tcvom"``.
+    """
+    source = _open_plate(plate, shot_range, input_colorspace, ocio_config)
+    shot = list(source.frame_numbers)
+    selection = chunking.select_frames(frames, shot)
+    keys = _keyframes(keyframes, source, resize_trimaps, trimap_channel)
+    key_arrays = keys.read_all()
+    check_keyframes(source, key_arrays, keys.files)
+    schedule = KeyframeSchedule(source.first, source.last, key_arrays)
+    segments = _segments_for(schedule, selection, segment)
+    chosen = set(selection)
+    wanted = {s: [f for f in s.outputs if f in chosen] for s in segments}
+    total = sum(len(v) for v in wanted.values())
+    writer = TrimapWriter(out)
+    prob_writer = ProbabilityWriter(probabilities) if probabilities else None
+
+    def complete(frame: int) -> bool:
+        done = is_complete(writer.path(frame), width=source.width, height=source.height, channels=1)
+        if done and prob_writer is not None:
+            done = is_complete(prob_writer.path(frame), width=source.width, height=source.height, channels=3)
+        return done
+
+    with Progress("trimaps", total, progress) as bar:
+        concrete = methods.resolve(method, "trimaps", weights, bar.message)
+        options = dict(method_options or {})
+        if concrete == "tcvom":
+            steps = finetune_steps if finetune_steps is not None else methods.default_finetune_steps(device)
+            options.update(finetune_steps=steps, mem_every=mem_every, max_memory=max_memory)
+        options.update(_engine_options(concrete, backend, export_dir, precision))
+        manifest.claim(
+            writer.pattern,
+            {
+                "stage": "trimaps",
+                "method": concrete,
+                "backend": backend,
+                "weights": _weights_digest(concrete, "stm", weights),
+                "plate": _names(plate),
+                "shot": format_range(shot),
+                "keyframes": {f: manifest.file_digest(p) for f, p in keys.files.items()},
+                "input_colorspace": input_colorspace,
+                "ocio_config": ocio_config,
+                "resize_trimaps": resize_trimaps,
+                "trimap_channel": trimap_channel,
+                "probabilities": prob_writer is not None,
+                "options": options,
+            },
+            info={"plate": str(Path(plate).absolute()), "device": device},
+            replace=overwrite and segment is None and selection == shot,
+        )
+        result = JobResult(concrete, outputs={"trimaps": writer.pattern})
+        pending: dict[Segment, set[int]] = {}
+        for seg in segments:
+            present = [f for f in wanted[seg] if writer.exists(f)]
+            todo = set(wanted[seg]) if overwrite else {f for f in wanted[seg] if not complete(f)}
+            result.redone.extend(f for f in present if f in todo and not overwrite)
+            done = [f for f in wanted[seg] if f not in todo]
+            result.skipped.extend(done)
+            if done:
+                bar.advance(len(done), frame=done[-1])
+            if todo:
+                pending[seg] = todo
+        if pending:
+            if concrete == "tcvom":
+                options["progress"] = progress
+            propagator = methods.make_propagator(concrete, weights=weights, device=device, backend=backend, **options)
+            for item in propagate(propagator, source, key_arrays, schedule=schedule, segments=list(pending)):
+                if not any(item.frame in todo for todo in pending.values()):
+                    continue
+                writer.write(item.frame, item.trimap)
+                if prob_writer is not None:
+                    prob_writer.write(item.frame, item.probabilities)
+                result.written.append(item.frame)
+                bar.advance(frame=item.frame)
+    if prob_writer is not None:
+        result.outputs["probabilities"] = prob_writer.pattern
+    return result
+
+
+_trimaps_stage = trimaps  # `run` has a parameter of the same name
+
+
+def _open_matte_trimaps(
+    trimaps: str | Sequence[str], source: Any, selection: list[int], needed: list[int],
+    resize_trimaps: bool, trimap_channel: str,
+) -> TrimapFiles:
+    chosen = set(selection)
+    try:
+        tris = open_trimaps(
+            trimaps, None if _has_pairs(trimaps) else needed,
+            size=(source.width, source.height), resize=resize_trimaps, channel=trimap_channel,
+        )
+    except MissingFrameError as exc:
+        if exc.frame is None or exc.frame in chosen:
+            raise
+        raise MissingFrameError(
+            f"the trimap of frame {exc.frame} is missing; it is needed as a neighbour of the frames matted",
+            path=exc.path,
+            frame=exc.frame,
+            hint="make the trimaps of the whole shot first, or pass --shot-range to end the shot earlier",
+        ) from exc
+    missing = [f for f in needed if f not in tris]
+    if missing and missing[0] in chosen:
+        raise InputError(
+            f"matting needs a trimap for every frame; frame {missing[0]} has none",
+            frame=missing[0],
+            hint="use `tcvom run` with keyframe trimaps to propagate them first",
+        )
+    if missing:
+        raise InputError(
+            f"frame {missing[0]} has no trimap; it is needed as a neighbour of the frames matted",
+            frame=missing[0],
+            hint="give trimaps for the whole shot, or pass --shot-range to end the shot earlier",
+        )
+    return tris
+
+
+def matte(
+    plate: str | Path,
+    trimaps: str | Sequence[str],
+    out: str | Path,
+    *,
+    frames: FrameSelection = None,
+    shot_range: FrameSelection = None,
+    method: str = "auto",
+    weights: str | Path | None = None,
+    device: str = "cpu",
+    backend: str = "torch",
+    export_dir: str | Path | None = None,
+    precision: str = "fp16",
+    input_colorspace: str | None = None,
+    ocio_config: str | None = None,
+    resize_trimaps: bool = False,
+    trimap_channel: str = "luma",
+    output: str = "alpha",
+    alpha_format: str = "exr",
+    overwrite: bool = False,
+    progress: ProgressMode = "bar",
+    method_options: dict[str, Any] | None = None,
+) -> JobResult:
+    """Pull an alpha matte for the selected frames of the shot from a trimap for every frame.
+
+    ``frames`` selects frames of the shot (``shot_range``, default: the plate on disk);
+    each is matted with its neighbours in the shot, whose trimaps must exist too.
+    ``output="rgba"`` writes the premultiplied foreground (estimated with pymatting's
+    multi-level method) with its alpha instead of the alpha alone.
+    """
+    source = _open_plate(plate, shot_range, input_colorspace, ocio_config)
+    shot = list(source.frame_numbers)
+    selection = chunking.select_frames(frames, shot)
+    needed = chunking.with_neighbours(selection, shot)
+    tris = _open_matte_trimaps(trimaps, source, selection, needed, resize_trimaps, trimap_channel)
+    writer = AlphaWriter(out, fmt=alpha_format, kind=output)
+    channels = 1 if output == "alpha" else 4
+    with Progress("matte", len(selection), progress) as bar:
+        concrete = methods.resolve(method, "matte", weights, bar.message)
+        manifest.claim(
+            writer.pattern,
+            {
+                "stage": "matte",
+                "method": concrete,
+                "backend": backend,
+                "weights": _weights_digest(concrete, "gca_tam", weights),
+                "plate": _names(plate),
+                "shot": format_range(shot),
+                "trimaps": _names(trimaps),
+                "input_colorspace": input_colorspace,
+                "ocio_config": ocio_config,
+                "resize_trimaps": resize_trimaps,
+                "trimap_channel": trimap_channel,
+                "output": output,
+                "alpha_format": alpha_format,
+                "options": method_options or {},
+            },
+            info={"plate": str(Path(plate).absolute()), "device": device},
+            replace=overwrite and selection == shot,
+        )
+        result = JobResult(concrete, outputs={"alpha": writer.pattern})
+        present = {f for f in selection if writer.exists(f)}
+        if overwrite:
+            todo = list(selection)
+        else:
+            todo = [f for f in selection if not is_complete(writer.path(f), width=source.width,
+                                                            height=source.height, channels=channels)]
+            result.redone = [f for f in todo if f in present]
+        result.skipped = [f for f in selection if f not in set(todo)]
+        if result.skipped:
+            bar.advance(len(result.skipped))
+
+        def still_to_do() -> Iterator[int]:
+            # Another task of the same job may have finished a frame meanwhile: skip it
+            # (its file was absent when this task started, so it was written whole).
+            for frame in todo:
+                if not overwrite and frame not in present and writer.exists(frame):
+                    result.skipped.append(frame)
+                    bar.advance(frame=frame)
+                    continue
+                yield frame
+
+        if todo:
+            options = {**(method_options or {}), **_engine_options(concrete, backend, export_dir, precision)}
+            session = methods.make_session(
+                concrete, source, tris, weights=weights, device=device, backend=backend, **options
+            )
+            for frame, alpha in session.alphas(still_to_do()):
+                foreground = None
+                if output == "rgba":
+                    from tcvom.matting.foreground import estimate_foreground
+
+                    foreground = estimate_foreground(source.read(frame), alpha)
+                writer.write(frame, alpha, foreground)
+                result.written.append(frame)
+                bar.advance(frame=frame)
+    return result
+
+
+def _has_pairs(specs: str | Sequence[str]) -> bool:
+    items = [specs] if isinstance(specs, str | Path) else list(specs)
+    return any("=" in str(i) for i in items)
+
+
+def run(
+    plate: str | Path,
+    out: str | Path,
+    *,
+    keyframes: str | Sequence[str] | None = None,
+    trimaps: str | Sequence[str] | None = None,
+    frames: FrameSelection = None,
+    shot_range: FrameSelection = None,
+    method: str = "auto",
+    weights: str | Path | None = None,
+    matting_weights: str | Path | None = None,
+    device: str = "cpu",
+    backend: str = "torch",
+    export_dir: str | Path | None = None,
+    precision: str = "fp16",
+    input_colorspace: str | None = None,
+    ocio_config: str | None = None,
+    resize_trimaps: bool = False,
+    trimap_channel: str = "luma",
+    output: str = "alpha",
+    alpha_format: str = "exr",
+    overwrite: bool = False,
+    progress: ProgressMode = "bar",
+    finetune_steps: int | None = None,
+    mem_every: int = 5,
+    max_memory: int | None = 8,
+    executor: str = "local",
+    chunk: int | None = None,
+    trimap_options: dict[str, Any] | None = None,
+    matte_options: dict[str, Any] | None = None,
+) -> JobResult:
+    """The whole job: keyframe trimaps -> trimaps (``out/trimaps``) -> alpha (``out/alpha``).
+
+    Give ``keyframes`` (a few painted trimaps) or ``trimaps`` (one for every frame, which
+    skips propagation). ``weights`` is the STM trimap network's file and
+    ``matting_weights`` the GCA+TAM file for ``method="tcvom"``. ``frames`` selects the
+    frames of the shot to matte (their neighbours' trimaps are made too).
+
+    ``executor="local"`` runs here, one stage after the other, the matte stage in chunks
+    of ``chunk`` frames when given (each chunk as a farm task would run it);
+    ``executor="ray"`` runs one Ray task per keyframe segment, then one per chunk, on the
+    Ray cluster of ``RAY_ADDRESS`` or a local one (needs ``pip install ray``).
+    """
+    if (keyframes is None) == (trimaps is None):
+        raise InputError("give either keyframe trimaps (--keyframes) or a trimap for every frame (--trimaps)")
+    if executor not in EXECUTORS:
+        raise InputError(f"executor must be one of {', '.join(EXECUTORS)}, not {executor!r}")
+    if chunk is not None and chunk < 1:
+        raise InputError(f"the chunk size must be at least 1 frame, not {chunk}")
+    out = Path(out)
+    source = _open_plate(plate, shot_range, input_colorspace, ocio_config)
+    shot = list(source.frame_numbers)
+    selection = chunking.select_frames(frames, shot)
+    common: dict[str, Any] = dict(
+        shot_range=format_range(shot),
+        method=method,
+        device=device,
+        backend=backend,
+        export_dir=export_dir,
+        precision=precision,
+        input_colorspace=input_colorspace,
+        ocio_config=ocio_config,
+        resize_trimaps=resize_trimaps,
+        trimap_channel=trimap_channel,
+        overwrite=overwrite,
+    )
+    trimap_job: dict[str, Any] | None = None
+    if keyframes is not None:
+        trimap_job = dict(
+            plate=plate,
+            keyframes=keyframes,
+            out=out / "trimaps",
+            frames=format_range(chunking.with_neighbours(selection, shot)),
+            weights=weights,
+            finetune_steps=finetune_steps,
+            mem_every=mem_every,
+            max_memory=max_memory,
+            method_options=trimap_options,
+            **common,
+        )
+        trimap_spec: str | Sequence[str] = TrimapWriter(out / "trimaps").pattern
+    else:
+        assert trimaps is not None
+        trimap_spec = trimaps
+    matte_job: dict[str, Any] = dict(
+        plate=plate,
+        trimaps=trimap_spec,
+        out=out / "alpha",
+        weights=matting_weights,
+        output=output,
+        alpha_format=alpha_format,
+        method_options=matte_options,
+        **common,
+    )
+    if executor == "ray":
+        from tcvom.farm.ray_executor import run_with_ray
+
+        return run_with_ray(trimap_job, matte_job, selection, chunk=chunk, progress=progress)
+    outputs: dict[str, str] = {}
+    if trimap_job is not None:
+        outputs.update(_trimaps_stage(progress=progress, **trimap_job).outputs)
+    parts = chunking.chunk_ranges(selection, chunk) if chunk else [format_range(selection)]
+    result: JobResult | None = None
+    for part in parts:
+        done = matte(frames=part, progress=progress, **matte_job)
+        if result is None:
+            result = done
+        else:
+            result.merge(done)
+    assert result is not None
+    result.outputs.update(outputs)
+    return result

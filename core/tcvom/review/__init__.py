@@ -1,0 +1,1 @@
+"""Looking at results: contact sheets and preview movies (:mod:`tcvom.review.preview`)."""

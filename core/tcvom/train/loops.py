@@ -1,0 +1,558 @@
+"""Training loops: GCA+TAM (TAM pre-training and the main stage) and the STM trimap network.
+
+Zhang et al., "Attention-guided Temporally Coherent Video Object Matting", ACM MM 2021,
+sections 3.3 (video matting network) and 3.4 (trimap generation), following the reference
+training code where the paper is silent (``shared/reference/GCA_TAM_NOTES.md``).
+
+- :func:`train_gca_tam`: pre-training (``stage = "pretrain"``: three affinely warped
+  frames of image data, the centre frame predicted, L_im only, everything before the TAM
+  frozen in eval mode and run without gradients; by default only the TAM is trained, as in
+  the reference code) or the main stage (five frames in, the middle three predicted,
+  ``L_im + 0.5 L_tc + 0.25 L_af``, everything trained). ``network = "gca"`` trains the
+  single-image baseline on the same windows with L_im only.
+- :func:`train_stm`: the STM trimap network, image pre-training on perspective "fake
+  sequences" then video with a growing maximum frame skip; class-weighted cross-entropy
+  (unknown weighted 4), batch norm frozen (eval mode, "bn" parameters not trained).
+
+Both use Adam with coupled weight decay 1e-4 and the schedule of the config, mixed
+precision on CUDA when ``amp`` is set, and write into the run folder ``out``:
+
+- ``checkpoint.pt``: model, optimizer and step, for resuming (read with
+  ``torch.load(weights_only=True)``);
+- ``weights.pth``: the model's flat state_dict in the published key layout, loadable by
+  :func:`tcvom.matting.gca_session.load_gca_model` / :func:`tcvom.models.stm.load_stm_model`;
+- ``log.csv``: one row per step with the learning rate and every loss term;
+- ``config.json``: the resolved config.
+
+A run that finds ``checkpoint.pt`` in ``out`` resumes from it (``resume=False`` starts
+over). Every sample's randomness comes from ``(seed, sample number)``, so an interrupted and
+resumed run gives the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from collections.abc import Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+
+from tcvom.errors import InputError, WeightsError
+from tcvom.io.atomic import atomic_output
+from tcvom.models.gca_tam import FrameFeatures, GcaMatting, GcaSingle, GcaTam, make_input
+from tcvom.progress import Progress, ProgressMode
+from tcvom.train import data as tdata
+from tcvom.train.config import GcaTamConfig, OptimConfig, StmConfig, to_dict
+from tcvom.train.losses import (
+    LossWeights,
+    affinity_loss,
+    image_loss,
+    refine,
+    temporal_coherence_loss,
+    total_loss,
+)
+from tcvom.weights import checkpoints
+
+CHECKPOINT = "checkpoint.pt"
+WEIGHTS = "weights.pth"
+LOG = "log.csv"
+CHECKPOINT_FORMAT = "tcvom-train-1"
+
+
+@dataclass
+class TrainResult:
+    """What a training session did: ``step`` (steps completed in the run), the files, and
+    this session's per-step log rows."""
+
+    step: int
+    out: Path
+    weights: Path
+    checkpoint: Path
+    log: Path
+    rows: list[dict[str, float]] = field(default_factory=list)
+
+
+# --- schedule and optimizer -----------------------------------------------------------------------
+
+
+def learning_rate(optim: OptimConfig, step: int, steps: int) -> float:
+    """The learning rate of step ``step`` (0-based) of ``steps``.
+
+    ``poly``: ``lr * (1 - step / steps) ** power``; ``stair``: ``lr`` then ``stair_lrs[i]``
+    from step ``milestones[i] * steps`` on; ``constant``: ``lr``.
+    """
+    if optim.schedule == "poly":
+        return optim.lr * (1.0 - step / steps) ** optim.power
+    if optim.schedule == "stair":
+        lr = optim.lr
+        for fraction, value in zip(optim.milestones, optim.stair_lrs, strict=True):
+            if step >= fraction * steps:
+                lr = value
+        return lr
+    return optim.lr
+
+
+def _device(name: str, amp: bool) -> torch.device:
+    from tcvom.matting.gca_session import resolve_device
+
+    dev = resolve_device(name)
+    if amp and dev.type != "cuda":
+        raise InputError("mixed precision (amp = true) needs a CUDA device", hint="set amp = false on the CPU")
+    return dev
+
+
+def make_loader(dataset: Dataset, batch_size: int, start: int, steps: int, workers: int,
+                overfit_batches: int = 0) -> DataLoader:
+    """Batches of steps ``start..steps-1``: step s reads samples ``s*B .. s*B+B-1`` (or, with
+    ``overfit_batches = N``, those of step ``s mod N``)."""
+    indices: list[int] = []
+    for step in range(start, steps):
+        s = step % overfit_batches if overfit_batches > 0 else step
+        indices.extend(range(s * batch_size, (s + 1) * batch_size))
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=indices,
+        num_workers=workers,
+        worker_init_fn=_worker_init if workers > 0 else None,
+        # Spawned, not forked: a worker forked while the parent's OpenMP or OpenCV thread
+        # pools hold a lock deadlocks (seen under pytest). Scripts that train with workers
+        # need the usual ``if __name__ == "__main__":`` guard.
+        multiprocessing_context="spawn" if workers > 0 else None,
+        persistent_workers=False,
+    )
+
+
+def _worker_init(_: int) -> None:
+    # Workers decode and warp images only; one OpenCV thread each.
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+# --- run folder: checkpoint, weights, log ------------------------------------------------------
+
+
+class _Run:
+    """The run folder: checkpoint / weights writing, resume and the CSV log."""
+
+    def __init__(self, out: str | Path, kind: str, config: dict[str, Any], resume: bool) -> None:
+        self.out = Path(out)
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"cannot create the run folder: {exc}", path=self.out) from exc
+        self.kind = kind
+        self.config = config
+        self.resume = resume
+        self.checkpoint = self.out / CHECKPOINT
+        self.weights = self.out / WEIGHTS
+        self.log = self.out / LOG
+        (self.out / "config.json").write_text(json.dumps(config, indent=1, sort_keys=True))
+
+    def load(self) -> dict[str, Any] | None:
+        if not self.resume or not self.checkpoint.exists():
+            return None
+        try:
+            state = torch.load(self.checkpoint, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise WeightsError(f"cannot read the training checkpoint: {exc}", path=self.checkpoint,
+                               hint="delete it (or pass --no-resume) to start over") from exc
+        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+            raise WeightsError("not a tcvom training checkpoint", path=self.checkpoint)
+        if state.get("kind") != self.kind:
+            raise WeightsError(f"the checkpoint is of a {state.get('kind')} run, not {self.kind}",
+                               path=self.checkpoint, hint="use another 'out' folder")
+        return state
+
+    def save(self, step: int, model: nn.Module, optimizer: torch.optim.Optimizer,
+             scaler: torch.amp.GradScaler) -> None:
+        weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "kind": self.kind,
+            "step": step,
+            "model": weights,
+            "optimizer": optimizer.state_dict(),
+            "scaler": scaler.state_dict(),
+            "config": self.config,
+        }
+        with atomic_output(self.weights) as tmp:
+            torch.save(weights, tmp)
+        with atomic_output(self.checkpoint) as tmp:
+            torch.save(state, tmp)
+
+    def open_log(self, start: int, columns: list[str]) -> tuple[Any, csv.DictWriter]:
+        """The CSV log, truncated to the rows of steps before ``start`` on a resume."""
+        kept: list[dict[str, str]] = []
+        if start > 0 and self.log.exists():
+            with open(self.log, newline="") as handle:
+                kept = [r for r in csv.DictReader(handle) if int(r.get("step", -1)) < start]
+        handle = open(self.log, "w", newline="")  # noqa: SIM115  # closed by the caller
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        for row in kept:
+            writer.writerow(row)
+        return handle, writer
+
+
+def _batches(loader: DataLoader) -> Iterator[dict[str, Tensor]]:
+    yield from loader
+
+
+def _loop(run: _Run, *, model: nn.Module, optimizer: torch.optim.Optimizer,
+          optim_cfg: OptimConfig, steps: int, start: int, loader: DataLoader, step_fn: Any,
+          columns: list[str], scaler: torch.amp.GradScaler, checkpoint_every: int, progress: ProgressMode,
+          stop_after: int | None, job: str) -> TrainResult:
+    """The shared step loop: schedule, backward, optimizer step, log, checkpoints."""
+    handle, writer = run.open_log(start, ["step", "lr", *columns, "seconds"])
+    rows: list[dict[str, float]] = []
+    step = start
+    saved = start
+    end = steps if stop_after is None else min(steps, start + stop_after)
+    try:
+        with Progress(job, end - start, mode=progress, unit="step") as bar:
+            for batch in _batches(loader):
+                if step >= end:
+                    break
+                tick = time.perf_counter()
+                lr = learning_rate(optim_cfg, step, steps)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                optimizer.zero_grad(set_to_none=True)
+                loss, terms = step_fn(batch, step)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"the loss is {loss.item()} at step {step}; lower the learning rate")
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                step += 1
+                row = {"step": step - 1, "lr": lr, **{k: float(v) for k, v in terms.items()},
+                       "seconds": round(time.perf_counter() - tick, 4)}
+                rows.append(row)
+                writer.writerow(row)
+                handle.flush()
+                bar.advance(frame=step - 1)
+                if step % checkpoint_every == 0 and step < end:
+                    run.save(step, model, optimizer, scaler)
+                    saved = step
+    except KeyboardInterrupt:
+        if step > saved:
+            run.save(step, model, optimizer, scaler)
+        raise
+    finally:
+        handle.close()
+    if step > saved or not run.weights.exists():
+        run.save(step, model, optimizer, scaler)
+    return TrainResult(step, run.out, run.weights, run.checkpoint, run.log, rows)
+
+
+def _optimizer(params: list[nn.Parameter], optim: OptimConfig) -> torch.optim.Optimizer:
+    return torch.optim.Adam(params, lr=optim.lr, weight_decay=optim.weight_decay)
+
+
+def _restore(state: dict[str, Any] | None, model: nn.Module, optimizer: torch.optim.Optimizer,
+             scaler: torch.amp.GradScaler, steps: int, path: Path) -> int:
+    if state is None:
+        return 0
+    checkpoints.load_into(model, state["model"], what="the training run's", path=path)
+    optimizer.load_state_dict(state["optimizer"])
+    if state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    step = int(state["step"])
+    if step > steps:
+        raise InputError(f"the checkpoint is at step {step}, past the configured {steps} steps", path=path)
+    return step
+
+
+# --- GCA+TAM -----------------------------------------------------------------------------------------
+
+
+def load_initial_gca(model: GcaMatting, path: str | Path) -> list[str]:
+    """Load start weights into a GCA model; returns the keys left at their initial values.
+
+    A GCA+TAM model accepts a single-image GCA checkpoint (the TAM, ``decoder.fam.*``,
+    keeps its random initialisation: the pre-training start); a single-image model
+    accepts a GCA+TAM checkpoint (its TAM is dropped). Anything else must match exactly.
+    """
+    state = checkpoints.read_state_dict(path)
+    own = model.state_dict()
+    missing, unexpected, shapes = checkpoints.compare(own, state)
+    tam = "decoder.fam."
+    if isinstance(model, GcaTam) and missing and all(k.startswith(tam) for k in missing) and not unexpected:
+        state = {**state, **{k: own[k] for k in missing}}
+    elif isinstance(model, GcaSingle) and unexpected and all(k.startswith(tam) for k in unexpected):
+        state = {k: v for k, v in state.items() if not k.startswith(tam)}
+        missing = []
+    else:
+        missing = []
+    if shapes:
+        raise WeightsError(f"shape differences: {', '.join(shapes[:5])}", path=path)
+    checkpoints.load_into(model, state, what="GCA+TAM" if isinstance(model, GcaTam) else "single-image GCA",
+                          path=path)
+    return missing
+
+
+def _head_modules(model: GcaMatting) -> list[nn.Module]:
+    d = model.decoder
+    return [d.layer3, d.layer4, d.conv1, d.bn1, d.conv2]
+
+
+def _gca_trainable(model: GcaMatting, cfg: GcaTamConfig) -> tuple[list[nn.Parameter], bool]:
+    """Set train/eval modes and requires_grad; returns (parameters to train, frozen backbone)."""
+    mode = cfg.trainable
+    if mode == "auto":
+        mode = "tam" if cfg.stage == "pretrain" else "all"
+    if mode == "all":
+        model.train()
+        params = [p for p in model.parameters() if p.requires_grad]
+        return params, False
+    if model.decoder.fam is None:
+        raise InputError(f"trainable = {mode!r} needs the GCA+TAM network")
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    modules: list[nn.Module] = [model.decoder.fam]
+    if mode == "tam+head":
+        modules += _head_modules(model)
+    params = []
+    for m in modules:
+        m.train()
+        for name, p in m.named_parameters():
+            # Spectral-norm u and v are updated by power iteration, not by the optimizer.
+            if not name.endswith(("weight_u", "weight_v")):
+                p.requires_grad_(True)
+                params.append(p)
+    return params, True
+
+
+def _select(x: Tensor, b: int, t: int, frames: list[int]) -> Tensor:
+    """Rows of ``(b*t) x ...`` for the given frame numbers -> ``(b*len(frames)) x ...``."""
+    return x.reshape(b, t, *x.shape[1:])[:, frames].flatten(0, 1)
+
+
+def forward_window(model: GcaMatting, inputs: Tensor, *, frozen: bool = False
+                   ) -> tuple[Tensor, Tensor | None, Tensor | None, Tensor]:
+    """Predict the inner frames of training windows.
+
+    Args:
+        model: :class:`GcaTam` or :class:`GcaSingle`.
+        inputs: ``B x T x 6 x H x W`` network inputs (:func:`make_input`), T >= 3,
+            H and W multiples of 32.
+        frozen: run everything before the TAM without gradients.
+
+    Returns:
+        (raw alpha ``B x (T-2) x 1 x H x W`` of frames 1..T-2, TAM logits against the previous
+        and the next frame ``B x (T-2) x window² x (H/8 * W/8)`` (None for the single-image
+        network), the 1/8 unknown masks ``B x (T-2) x 1 x H/8 x W/8``).
+    """
+    b, t = inputs.shape[:2]
+    inner = list(range(1, t - 1))
+    with torch.no_grad() if frozen else nullcontext():
+        enc = model.encode(inputs.flatten(0, 1))
+    cur = FrameFeatures(*(_select(x, b, t, inner) for x in enc))
+    logits_prev = logits_next = None
+    x = cur.features
+    if model.decoder.fam is not None:
+        prev = _select(enc.features, b, t, [i - 1 for i in inner])
+        nxt = _select(enc.features, b, t, [i + 1 for i in inner])
+        x, lp, ln = model.decoder.fam.forward_with_logits(prev, x, nxt, cur.unknown)
+        logits_prev = lp.reshape(b, t - 2, *lp.shape[1:])
+        logits_next = ln.reshape(b, t - 2, *ln.shape[1:])
+    raw = model.decoder.head(x, cur.shortcut1, cur.shortcut2, cur.shortcut3)
+    unknown = cur.unknown.reshape(b, t - 2, *cur.unknown.shape[1:])
+    return raw.reshape(b, t - 2, *raw.shape[1:]), logits_prev, logits_next, unknown
+
+
+def gca_tam_losses(batch: dict[str, Tensor], raw: Tensor, logits_prev: Tensor | None, logits_next: Tensor | None,
+                   unknown: Tensor, *, image_terms: tuple[str, ...], weights: LossWeights
+                   ) -> tuple[Tensor, dict[str, Tensor]]:
+    """Eq. 6 on a batch of windows (:func:`forward_window` outputs, shapes there).
+
+    L_im is averaged over the predicted frames (each over the batch), L_tc over consecutive
+    predicted pairs, L_af over the predicted frames; a term with weight 0 is not computed.
+    Returns (total, ``{"loss", "l_im", "l_<image term>"..., "l_tc", "l_af"}`` detached).
+    """
+    raw = raw.float()
+    alpha, mask = batch["alpha"], batch["mask"]
+    inner = slice(1, alpha.shape[1] - 1)
+    gt, m = alpha[:, inner], mask[:, inner]
+    n = raw.shape[1]
+    per_term: dict[str, list[Tensor]] = {}
+    for i in range(n):
+        extra = {}
+        if "composition" in image_terms:
+            extra = {"fg": batch["fg"][:, i + 1], "bg": batch["bg"][:, i + 1], "image": batch["image"][:, i + 1]}
+        for k, v in image_loss(raw[:, i], gt[:, i], m[:, i], terms=image_terms, **extra).items():
+            per_term.setdefault(k, []).append(v)
+    im_terms = {k: torch.stack(v).mean() for k, v in per_term.items()}
+    l_im = torch.stack(list(im_terms.values())).sum()
+    l_tc = None
+    if weights.temporal > 0 and n >= 2:
+        l_tc = temporal_coherence_loss(refine(raw, gt, m), gt, m)
+    l_af = None
+    if weights.affinity > 0 and logits_prev is not None and logits_next is not None:
+        l_af = torch.stack([
+            affinity_loss(logits_prev[:, i].float(), logits_next[:, i].float(), alpha[:, i], alpha[:, i + 1],
+                          alpha[:, i + 2], unknown[:, i], theta=weights.theta, target=weights.target)
+            for i in range(n)
+        ]).mean()
+    total = total_loss(l_im, l_tc, l_af, weights)
+    terms = {"loss": total.detach(), "l_im": l_im.detach(), **{f"l_{k}": v.detach() for k, v in im_terms.items()}}
+    if l_tc is not None:
+        terms["l_tc"] = l_tc.detach()
+    if l_af is not None:
+        terms["l_af"] = l_af.detach()
+    return total, terms
+
+
+def build_gca_dataset(cfg: GcaTamConfig) -> Dataset:
+    """The dataset of a GCA+TAM config (affine triplets of image data, or video windows)."""
+    length = cfg.steps * cfg.batch_size
+    d = cfg.data
+    if d.kind == "image":
+        if d.frames != 3:
+            raise InputError("image data makes three-frame sequences; set data.frames = 3 or use video data")
+        files = tdata.ImageMattingFiles.from_folders(d.fg_dir, d.alpha_dir, d.bg_dir)
+        return tdata.AffineTripletDataset(files, d.crop, length, seed=cfg.seed, max_radius=d.max_radius, eps=d.eps)
+    return tdata.VideoWindowDataset(d.root, d.crop, length, split=d.split, clips=d.clips or None, subset=d.subset,
+                                    seed=cfg.seed, frames=d.frames, max_radius=d.max_radius, flip=d.flip,
+                                    colour=d.colour, jpeg_probability=d.jpeg_probability)
+
+
+def train_gca_tam(cfg: GcaTamConfig, *, progress: ProgressMode = "bar", resume: bool = True,
+                  stop_after: int | None = None) -> TrainResult:
+    """Train GCA+TAM (or the single-image GCA baseline) as ``cfg`` says (a resolved config:
+    :func:`tcvom.train.config.load_gca_tam_config`).
+
+    ``stop_after``: end this session after that many steps (a checkpoint is written; run
+    again to continue). Returns a :class:`TrainResult`.
+    """
+    device = _device(cfg.device, cfg.amp)
+    torch.manual_seed(cfg.seed)
+    model: GcaMatting = GcaTam() if cfg.network == "gca_tam" else GcaSingle()
+    if cfg.init:
+        load_initial_gca(model, cfg.init)
+    elif cfg.stage == "pretrain":
+        raise InputError("TAM pre-training starts from single-image GCA weights: set 'init'",
+                         hint="the layers before the TAM stay frozen, so random ones would teach nothing")
+    model.to(device)
+    params, frozen = _gca_trainable(model, cfg)
+    optimizer = _optimizer(params, cfg.optim)
+    scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp)
+    run = _Run(cfg.out, cfg.network, to_dict(cfg), resume)
+    start = _restore(run.load(), model, optimizer, scaler, cfg.steps, run.checkpoint)
+    dataset = build_gca_dataset(cfg)
+    loader = make_loader(dataset, cfg.batch_size, start, cfg.steps, cfg.data.workers, cfg.overfit_batches)
+    weights = LossWeights(cfg.loss.image, cfg.loss.temporal, cfg.loss.affinity, cfg.loss.theta, cfg.loss.target)
+    terms = tuple(cfg.loss.image_terms)
+    columns = ["loss", "l_im", *[f"l_{t}" for t in terms]]
+    if weights.temporal > 0 and cfg.data.frames >= 4:
+        columns.append("l_tc")
+    if weights.affinity > 0 and cfg.network == "gca_tam":
+        columns.append("l_af")
+
+    def step_fn(batch: dict[str, Tensor], step: int) -> tuple[Tensor, dict[str, Tensor]]:
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        b, t = batch["alpha"].shape[:2]
+        inputs = make_input(batch["image"].flatten(0, 1), batch["trimap"].flatten(0, 1))
+        inputs = inputs.reshape(b, t, *inputs.shape[1:])
+        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=cfg.amp):
+            raw, lp, ln, unknown = forward_window(model, inputs, frozen=frozen)
+        return gca_tam_losses(batch, raw, lp, ln, unknown, image_terms=terms, weights=weights)
+
+    return _loop(run, model=model, optimizer=optimizer, optim_cfg=cfg.optim, steps=cfg.steps,
+                 start=start, loader=loader, step_fn=step_fn, columns=columns, scaler=scaler,
+                 checkpoint_every=cfg.checkpoint_every, progress=progress, stop_after=stop_after,
+                 job=f"train {cfg.network} {cfg.stage}")
+
+
+# --- STM -------------------------------------------------------------------------------------------------
+
+
+def build_stm_dataset(cfg: StmConfig) -> Dataset:
+    """The dataset of an STM config (fake sequences of image data, or video triplets)."""
+    length = cfg.steps * cfg.batch_size
+    d = cfg.data
+    if d.kind == "image":
+        files = tdata.ImageMattingFiles.from_folders(d.fg_dir, d.alpha_dir, d.bg_dir)
+        return tdata.StmImageDataset(files, d.crop, length, seed=cfg.seed)
+    return tdata.StmVideoDataset(d.root, d.crop, length, batch_size=cfg.batch_size, split=d.split,
+                                 clips=d.clips or None, subset=d.subset, seed=cfg.seed, max_skip=d.max_skip,
+                                 skip_start=d.skip_start, skip_growth_steps=d.skip_growth_steps, flip=d.flip)
+
+
+def stm_inputs(image: Tensor, classes: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """One sample -> (frames ``T x 3 x H x W`` ImageNet-normalised RGB (the encoders normalise
+    again, as in the reference training), one-hot ``T x 3 x H x W``, targets ``T x H x W``)."""
+    from tcvom.models.stm import IMAGENET_MEAN, IMAGENET_STD
+
+    mean = torch.tensor(IMAGENET_MEAN, device=image.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=image.device).view(1, 3, 1, 1)
+    known = torch.where(classes == 255, torch.zeros_like(classes), classes)
+    one_hot = F.one_hot(known, 3).permute(0, 3, 1, 2).float()
+    return (image - mean) / std, one_hot, classes
+
+
+def train_stm(cfg: StmConfig, *, progress: ProgressMode = "bar", resume: bool = True,
+              stop_after: int | None = None) -> TrainResult:
+    """Train the STM trimap network as ``cfg`` says (a resolved config:
+    :func:`tcvom.train.config.load_stm_config`). Stage ``pretrain`` uses image data,
+    ``main`` video data; start the main stage from the pre-trained weights (``init``)."""
+    from tcvom.models.stm import build_stm
+    from tcvom.propagation.finetune import sequence_loss, trainable_parameters
+
+    device = _device(cfg.device, cfg.amp)
+    torch.manual_seed(cfg.seed)
+    model = build_stm()
+    if cfg.init:
+        checkpoints.load_into(model, checkpoints.read_state_dict(cfg.init), what="STM trimap propagation",
+                              path=cfg.init)
+    model.to(device).eval()  # batch norm statistics stay frozen, as in STM and TGM
+    params = trainable_parameters(model)
+    keep = {id(p) for p in params}
+    for p in model.parameters():
+        p.requires_grad_(id(p) in keep)
+    optimizer = _optimizer(params, cfg.optim)
+    scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp)
+    run = _Run(cfg.out, "stm", to_dict(cfg), resume)
+    start = _restore(run.load(), model, optimizer, scaler, cfg.steps, run.checkpoint)
+    dataset = build_stm_dataset(cfg)
+    loader = make_loader(dataset, cfg.batch_size, start, cfg.steps, cfg.data.workers, cfg.overfit_batches)
+    columns = ["loss"]
+    if isinstance(dataset, tdata.StmVideoDataset):
+        columns.append("max_skip")
+
+    def step_fn(batch: dict[str, Tensor], step: int) -> tuple[Tensor, dict[str, Tensor]]:
+        losses = []
+        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=cfg.amp):
+            for image, classes in zip(batch["image"], batch["classes"], strict=True):
+                frames, one_hot, targets = stm_inputs(image.to(device), classes.to(device))
+                losses.append(sequence_loss(model, frames, one_hot, targets, cfg.unknown_weight).float())
+        loss = torch.stack(losses).mean()
+        terms = {"loss": loss.detach()}
+        if isinstance(dataset, tdata.StmVideoDataset):
+            terms["max_skip"] = torch.tensor(float(dataset.skip_at(step)))
+        return loss, terms
+
+    return _loop(run, model=model, optimizer=optimizer, optim_cfg=cfg.optim, steps=cfg.steps,
+                 start=start, loader=loader, step_fn=step_fn, columns=columns, scaler=scaler,
+                 checkpoint_every=cfg.checkpoint_every, progress=progress, stop_after=stop_after,
+                 job=f"train stm {cfg.stage}")
+
+
+def checkpoint_step(out: str | Path) -> int | None:
+    """The step of the training checkpoint in a run folder, or None when there is none."""
+    path = Path(out) / CHECKPOINT
+    if not path.exists():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return int(state["step"])

@@ -1,0 +1,218 @@
+"""Where tcvom finds network weights, and registering downloaded files.
+
+The released checkpoints are hosted outside any package registry; users download them
+and either pass them explicitly or register them once with ``tcvom weights add FILE``.
+
+Search order of :func:`find_weights` for a kind (``"gca_tam"``, ``"gca"``, ``"stm"``):
+
+1. an explicit path (``--weights FILE``);
+2. the environment variable ``TCVOM_WEIGHTS``: a weight file, or a folder searched for a
+   file of that kind;
+3. the user data folder ``<data>/weights`` where ``<data>`` is ``$TCVOM_DATA_DIR`` if set,
+   else ``$XDG_DATA_HOME/tcvom``, else ``~/.local/share/tcvom`` (``%LOCALAPPDATA%\\tcvom``
+   on Windows). Files registered with ``tcvom weights add`` are recorded in
+   ``weights.json`` there; the most recently added file of the kind wins.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from tcvom.errors import InputError, MissingWeightsError, OutputError, WeightsError
+from tcvom.weights import checkpoints
+
+ENV_WEIGHTS = "TCVOM_WEIGHTS"
+ENV_DATA_DIR = "TCVOM_DATA_DIR"
+REGISTRY = "weights.json"
+WEIGHT_SUFFIXES = (".pth", ".pt", ".ckpt", ".pth.tar")
+KINDS = ("gca_tam", "gca", "stm")
+
+
+def data_dir() -> Path:
+    """The tcvom user data folder (not created)."""
+    override = os.environ.get(ENV_DATA_DIR)
+    if override:
+        return Path(override).expanduser()
+    xdg = os.environ.get("XDG_DATA_HOME")
+    if xdg:
+        return Path(xdg).expanduser() / "tcvom"
+    if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
+        return Path(os.environ["LOCALAPPDATA"]) / "tcvom"
+    return Path.home() / ".local" / "share" / "tcvom"
+
+
+def weights_dir() -> Path:
+    """The folder ``tcvom weights add`` copies files into (not created)."""
+    return data_dir() / "weights"
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise InputError(f"unknown weight kind {kind!r}; use one of {', '.join(KINDS)}")
+
+
+def _is_weight_file(path: Path) -> bool:
+    return path.is_file() and path.name.lower().endswith(WEIGHT_SUFFIXES)
+
+
+def read_registry(folder: Path | None = None) -> list[dict[str, Any]]:
+    """The records of ``weights.json`` in ``folder`` (default :func:`weights_dir`), oldest first."""
+    path = (folder or weights_dir()) / REGISTRY
+    if not path.exists():
+        return []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"the weight registry cannot be read ({exc})", path=path,
+                         hint="delete it and add the weights again with 'tcvom weights add'") from exc
+    records = data.get("weights", []) if isinstance(data, dict) else []
+    return [r for r in records if isinstance(r, dict) and "file" in r and "kind" in r]
+
+
+def _write_registry(folder: Path, records: list[dict[str, Any]]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".weights-", suffix=".json.tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump({"weights": records}, handle, indent=1)
+        os.replace(tmp, folder / REGISTRY)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _search_folder(folder: Path, kind: str) -> Path | None:
+    """A file of ``kind`` in ``folder``: the registry first, else every weight file identified."""
+    for record in reversed(read_registry(folder)):
+        candidate = folder / record["file"]
+        if record["kind"] == kind and candidate.is_file():
+            return candidate
+    for candidate in sorted(p for p in folder.iterdir() if _is_weight_file(p)):
+        # An unreadable file is not a candidate; 'tcvom info --weights FILE' says why.
+        if _kind_of(candidate) == kind:
+            return candidate
+    return None
+
+
+def _kind_of(path: Path) -> str | None:
+    try:
+        return checkpoints.identify(checkpoints.read_state_dict(path))
+    except InputError:
+        return None
+
+
+def search_locations() -> list[Path]:
+    """The places :func:`find_weights` searches after an explicit path, in order."""
+    env = os.environ.get(ENV_WEIGHTS)
+    return ([Path(env).expanduser()] if env else []) + [weights_dir()]
+
+
+def search_order() -> list[str]:
+    """Human-readable places :func:`find_weights` looks in, in order."""
+    env = os.environ.get(ENV_WEIGHTS)
+    return [
+        "--weights FILE",
+        f"${ENV_WEIGHTS} ({env if env else 'not set'})",
+        f"{weights_dir()} (files added with 'tcvom weights add')",
+    ]
+
+
+def find_weights(kind: str, explicit: str | Path | None = None) -> Path:
+    """The weight file to use for ``kind`` (``"gca_tam"``, ``"gca"`` or ``"stm"``).
+
+    Raises:
+        MissingWeightsError: nothing found (the message lists the search order), or an
+            explicit / ``TCVOM_WEIGHTS`` path that does not exist.
+    """
+    _check_kind(kind)
+    if explicit is not None:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise MissingWeightsError("weight file not found", path=path, hint="check the --weights path")
+        return path
+    env = os.environ.get(ENV_WEIGHTS)
+    if env:
+        path = Path(env).expanduser()
+        if path.is_file():
+            # A single file serves only its own kind (one variable may hold GCA+TAM weights
+            # while STM weights are registered in the data folder).
+            if _kind_of(path) == kind:
+                return path
+        elif path.is_dir():
+            found = _search_folder(path, kind)
+            if found is not None:
+                return found
+        else:
+            raise MissingWeightsError(f"${ENV_WEIGHTS} points to nothing", path=path,
+                                      hint=f"set {ENV_WEIGHTS} to a weight file or a folder of them")
+    folder = weights_dir()
+    if folder.is_dir():
+        found = _search_folder(folder, kind)
+        if found is not None:
+            return found
+    raise MissingWeightsError(
+        f"no {checkpoints.kind_name(kind)} weights found; looked in: {'; '.join(search_order())}",
+        hint="download the released checkpoint and run 'tcvom weights add FILE', or pass --weights FILE",
+    )
+
+
+def add_weights(path: str | Path, *, name: str | None = None, overwrite: bool = False) -> dict[str, Any]:
+    """Check that ``path`` loads into a tcvom network, copy it atomically into
+    :func:`weights_dir` and record it. Returns the record (file, kind, sha256, ...).
+
+    Raises:
+        WeightsError: the file is not a recognised network or does not load.
+        InputError: a different file of that name is already registered (unless ``overwrite``).
+    """
+    source = Path(path).expanduser()
+    info = checkpoints.describe(source)
+    if info["kind"] == "unknown":
+        raise WeightsError("the file is not a GCA+TAM, GCA or STM checkpoint", path=source,
+                           hint="tcvom info --weights FILE shows what it holds")
+    if info["loads"] is False:
+        raise WeightsError(f"the file does not load: {info['problem']}", path=source)
+    folder = weights_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the weights folder ({exc.strerror})", path=folder) from exc
+    target = folder / (name or source.name)
+    records = read_registry(folder)
+    if target.exists() and not overwrite and checkpoints.sha256(target) != info["sha256"]:
+        raise InputError("a different weight file of this name is already registered", path=target,
+                         hint="pass --name to register it under another name, or --overwrite")
+    if not (target.exists() and target.samefile(source)):
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+        os.close(fd)
+        try:
+            shutil.copyfile(source, tmp)
+            if checkpoints.sha256(tmp) != info["sha256"]:
+                raise OutputError("the copy differs from the source (disk full or file changing?)", path=target)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    record = {
+        "file": target.name,
+        "kind": info["kind"],
+        "sha256": info["sha256"],
+        "tensors": info["tensors"],
+        "parameters": info["parameters"],
+        "source": str(source.resolve()),
+        "added": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    records = [r for r in records if r["file"] != target.name] + [record]
+    _write_registry(folder, records)
+    return {**record, "path": str(target)}
+
+
+def list_weights() -> list[dict[str, Any]]:
+    """Registered weights (newest last) with ``path`` and ``present`` (the file still exists)."""
+    folder = weights_dir()
+    return [{**r, "path": str(folder / r["file"]), "present": (folder / r["file"]).is_file()} for r in read_registry(folder)]

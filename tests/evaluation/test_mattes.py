@@ -1,0 +1,153 @@
+"""`tcvom eval` and tcvom.evaluation.mattes on a tiny synthetic benchmark."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from tcvom.cli import main as cli_main
+from tcvom.data.synthetic import ShotConfig, write_benchmark
+from tcvom.data.vm108 import VideoMatting108
+from tcvom.errors import InputError, MissingFrameError
+from tcvom.evaluation import metrics
+from tcvom.evaluation.mattes import evaluate, line_plot, prediction_files
+
+CFG = ShotConfig(width=80, height=56, frames=4, seed=0)
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("bench")
+    write_benchmark(root, clips=2, config=CFG, seed=1)
+    return root
+
+
+def _write_predictions(data: Path, out: Path, widths: list[str], noise: float) -> None:
+    for w in widths:
+        for clip in VideoMatting108(data):
+            folder = out / w / clip.name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(len(clip)):
+                a = clip.read(i).alpha
+                if noise:
+                    a = np.clip(a + np.random.default_rng(i).normal(0, noise, a.shape), 0, 1)
+                cv2.imwrite(str(folder / f"{i:05d}_pred.png"), np.round(a * 255).astype(np.uint8))
+
+
+def test_perfect_predictions_score_zero(bench: Path, tmp_path: Path) -> None:
+    _write_predictions(bench, tmp_path / "pred", ["narrow", "medium"], 0.0)
+    report = evaluate(bench, tmp_path / "out", predictions=tmp_path / "pred", plots=False, progress="none")
+    assert list(report.summary) == ["narrow", "medium"]  # wide has no folder: skipped
+    for row in report.summary.values():
+        for k in metrics.METRIC_NAMES:
+            assert row[k] == pytest.approx(0.0, abs=1e-12), k
+        assert row["clips"] == 2 and row["frames"] == 8 and row["pixel_count"] > 0
+    assert report.flow["png"] == 6  # 2 clips x 3 pairs, read once for both widths
+
+
+def test_noisy_predictions_and_reports(bench: Path, tmp_path: Path) -> None:
+    _write_predictions(bench, tmp_path / "pred", ["narrow", "wide"], 0.1)
+    out = tmp_path / "out"
+    report = evaluate(bench, out, predictions=tmp_path / "pred", widths=["narrow", "wide"], worst=2, progress="none")
+    narrow, wide = report.summary["narrow"], report.summary["wide"]
+    # Noise of std 0.1 (clipped at 0 and 1): MSE well above 0, below 0.01.
+    assert 1e-3 < narrow["mse"] < 1e-2
+    assert wide["pixel_count"] > narrow["pixel_count"]
+    assert narrow["dtssd"] > 0 and narrow["messddt"] > 0 and narrow["grad"] > 0
+    # The per-clip JSON and per-frame CSV agree with the summary.
+    clips = json.loads((out / "clips.json").read_text())["clips"]
+    assert np.mean([c["ssda"] for c in clips["narrow"].values()]) == pytest.approx(narrow["ssda"])
+    rows = list(csv.DictReader((out / "frames.csv").open()))
+    assert len(rows) == 2 * 2 * 4
+    one = [float(r["dtssd"]) for r in rows if r["width"] == "wide" and r["clip"] == "synthetic/clip_000"]
+    assert one[-1] == 0.0 and np.mean(one) == pytest.approx(clips["wide"]["synthetic/clip_000"]["dtssd"])
+    table = (out / "summary.md").read_text()
+    assert "| narrow |" in table and "MSE (x1e3)" in table and "flow for MESSDdt: png: 6 pairs" in table
+    strip = cv2.imread(str(out / "plots/narrow/synthetic__clip_001_worst.png"))
+    assert strip is not None and strip.shape[1] == 4 * 80
+    assert cv2.imread(str(out / "plots/wide/synthetic__clip_000_curves.png")) is not None
+
+
+def test_dis_flow_and_clip_filter(bench: Path, tmp_path: Path) -> None:
+    _write_predictions(bench, tmp_path / "pred", ["medium"], 0.05)
+    report = evaluate(
+        bench,
+        tmp_path / "out",
+        predictions=tmp_path / "pred",
+        widths=["medium"],
+        clips=["clip_001"],
+        flow="dis",
+        image_metrics=False,
+        plots=False,
+        progress="none",
+    )
+    assert report.flow == {"png": 0, "dis": 3, "none": 0}
+    assert list(report.clips["medium"]) == ["synthetic/clip_001"]
+    assert report.summary["medium"]["messddt"] > 0 and report.summary["medium"]["grad"] == 0
+
+
+def test_missing_prediction_frame_is_named(bench: Path, tmp_path: Path) -> None:
+    _write_predictions(bench, tmp_path / "pred", ["narrow"], 0.0)
+    (tmp_path / "pred/narrow/synthetic/clip_001/00002_pred.png").unlink()
+    with pytest.raises(MissingFrameError, match="frame 2"):
+        evaluate(bench, tmp_path / "out", predictions=tmp_path / "pred", plots=False, progress="none")
+    with pytest.raises(InputError):
+        evaluate(bench, tmp_path / "out", predictions=tmp_path / "nothing", progress="none")
+    with pytest.raises(InputError):
+        evaluate(bench, tmp_path / "out", progress="none")
+
+
+def test_prediction_file_names(tmp_path: Path) -> None:
+    for name in ("00003.png", "alpha.0004.exr", "00005_pred.png", "00005_tri.png", "notes.txt"):
+        (tmp_path / name).write_bytes(b"")
+    assert {k: p.name for k, p in prediction_files(tmp_path).items()} == {
+        3: "00003.png",
+        4: "alpha.0004.exr",
+        5: "00005_pred.png",
+    }
+    (tmp_path / "frame_0003.tif").write_bytes(b"")
+    with pytest.raises(InputError, match="two prediction files"):
+        prediction_files(tmp_path)
+
+
+def test_line_plot_draws() -> None:
+    img = line_plot("t", {"a": [0.0, 1.0, 0.5]}, size=(300, 120))
+    assert img.shape == (120, 300, 3) and (img != 255).any()
+
+
+def test_cli_make_synthetic_and_score(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "syn"
+    code = cli_main(
+        ["eval", "--make-synthetic", str(data), "--synthetic-clips", "1", "--synthetic-frames", "3",
+         "--synthetic-size", "64x48", "--progress", "none"]
+    )
+    assert code == 0 and (data / "frame_corr.json").is_file()
+    _write_predictions(data, tmp_path / "pred", ["wide"], 0.0)
+    code = cli_main(
+        ["eval", "--data", str(data), "--predictions", str(tmp_path / "pred"), "--out", str(tmp_path / "out"),
+         "--widths", "wide", "--no-plots", "--progress", "none"]
+    )
+    assert code == 0
+    assert "| wide |" in capsys.readouterr().out
+    # Bad input is exit code 2 with a message, not a traceback.
+    assert cli_main(["eval", "--data", str(tmp_path / "none"), "--predictions", "x", "--out", "y"]) == 2
+
+
+def test_method_mode_runs_the_pipeline(bench: Path, tmp_path: Path) -> None:
+    pytest.importorskip("tcvom.pipeline")
+    try:
+        from tcvom.classical import ClassicalSession  # noqa: F401
+    except ImportError:
+        pytest.skip("the classical matting session is not available yet")
+    report = evaluate(
+        bench, tmp_path / "out", method="classical", widths=["narrow"], clips=["clip_000"],
+        image_metrics=False, plots=False, progress="none",
+    )
+    row = report.summary["narrow"]
+    assert row["frames"] == 4 and 0 <= row["mse"] < 0.1
+    assert len(list((tmp_path / "out/work/alpha/narrow/synthetic/clip_000").glob("alpha.*.png"))) == 4

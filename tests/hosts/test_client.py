@@ -1,0 +1,206 @@
+"""tcvom.hosts.client: the stdlib-only logic the Blender and Nuke adapters share."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tcvom.hosts import client as hostclient
+from tcvom.hosts.client import HostError, Job, RunSpec
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _tcvom() -> str:
+    exe = os.environ.get("TCVOM_EXECUTABLE") or shutil.which("tcvom") or str(Path(sys.executable).with_name("tcvom"))
+    if not os.path.isfile(exe):
+        pytest.skip("no tcvom executable (set TCVOM_EXECUTABLE)")
+    return exe
+
+
+def _script(path: Path, body: str) -> Path:
+    """A small executable Python script (stands in for a worker that misbehaves)."""
+    path.write_text(f"#!{sys.executable}\n{body}")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+def test_build_run_args_maps_every_setting_to_its_flag() -> None:
+    spec = RunSpec(
+        plate="/p/plate.####.exr", out="/o", keyframes={1020: "/k/b.png", 1001: "/k/a.png"}, method="tcvom",
+        weights="/w/stm.pth", matting_weights="/w/gca.pth", device="cuda", input_colorspace="ACEScg",
+        frames="1001-1040", overwrite=True,
+    )
+    args = hostclient.build_run_args(["/bin/tcvom"], spec)
+    assert args[:4] == ["/bin/tcvom", "run", "--plate", "/p/plate.####.exr"]
+    k = args.index("--keyframes")
+    assert args[k + 1 : k + 3] == ["1001=/k/a.png", "1020=/k/b.png"]  # sorted by frame
+    pairs = {args[i]: args[i + 1] for i in range(len(args) - 1) if args[i].startswith("--") and args[i] != "--keyframes"}
+    assert pairs["--out"] == "/o" and pairs["--method"] == "tcvom" and pairs["--device"] == "cuda"
+    assert pairs["--weights"] == "/w/stm.pth" and pairs["--matting-weights"] == "/w/gca.pth"
+    assert pairs["--input-colorspace"] == "ACEScg" and pairs["--frames"] == "1001-1040"
+    assert "--overwrite" in args and args[-2:] == ["--progress", "json"]
+    plain = hostclient.build_run_args(["py", "-m", "tcvom"], RunSpec("/p.mov", "/o", {1: "/k.png"}))
+    assert "--weights" not in plain and "--overwrite" not in plain and "--frames" not in plain
+
+
+def test_parse_event_ignores_what_is_not_an_event() -> None:
+    assert hostclient.parse_event('{"event": "progress", "done": 3}\n') == {"event": "progress", "done": 3}
+    for line in ("", "hello", "{not json", '{"done": 3}', "[1, 2]", '{"event": 5}'):
+        assert hostclient.parse_event(line) is None
+
+
+def test_sequence_pattern_and_files(tmp_path: Path) -> None:
+    assert hostclient.sequence_pattern("/a/b2/plate_v3.1001.exr") == "/a/b2/plate_v3.####.exr"
+    assert hostclient.sequence_pattern("/a/shot.00012.png") == "/a/shot.#####.png"
+    with pytest.raises(HostError, match="no frame number"):
+        hostclient.sequence_pattern("/a/plate.exr")
+    for f in (1003, 1001, 1002):
+        (tmp_path / f"plate.{f}.exr").write_bytes(b"x")
+    (tmp_path / "plate.1001.exr.tcvom-tmp-1").write_bytes(b"x")
+    (tmp_path / "other.1001.exr").write_bytes(b"x")
+    files = hostclient.sequence_files(str(tmp_path / "plate.####.exr"))
+    assert [f for f, _ in files] == [1001, 1002, 1003]
+
+
+def test_find_executable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = tmp_path / "env"
+    (env / "bin").mkdir(parents=True)
+    exe = _script(env / "bin" / "tcvom", "")
+    assert hostclient.find_executable(str(exe)) == [str(exe)]
+    assert hostclient.find_executable(str(env)) == [str(exe)]  # an environment folder
+    python = _script(tmp_path / "python3", "")
+    assert hostclient.find_executable(str(python)) == [str(python), "-m", "tcvom"]
+    monkeypatch.setenv(hostclient.ENV_EXECUTABLE, str(exe))
+    assert hostclient.find_executable() == [str(exe)]
+    monkeypatch.delenv(hostclient.ENV_EXECUTABLE)
+    monkeypatch.setenv("PATH", str(env / "bin"))
+    assert hostclient.find_executable() == [str(exe)]
+    with pytest.raises(HostError, match=r"not found.*/nowhere/tcvom") as info:
+        hostclient.find_executable("/nowhere/tcvom")
+    assert "preferences" in info.value.fix
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(HostError, match="tcvom on PATH"):
+        hostclient.find_executable()
+
+
+def test_cache_key_follows_keyframe_content_and_settings(tmp_path: Path) -> None:
+    plate = tmp_path / "plate"
+    plate.mkdir()
+    for f in (1, 2):
+        (plate / f"p.{f:04d}.exr").write_bytes(b"frame")
+    key = tmp_path / "key.png"
+    key.write_bytes(b"painted")
+    spec = RunSpec(str(plate / "p.####.exr"), "/out/a", {1: str(key)})
+    first = hostclient.cache_key(spec)
+    assert len(first) == 16 and first == hostclient.cache_key(RunSpec(spec.plate, "/out/b", {1: str(key)}))
+    os.utime(key, ns=(1, 1))
+    assert hostclient.cache_key(spec) == first, "re-saving an unchanged keyframe must keep the key"
+    key.write_bytes(b"painted again")
+    changed = hostclient.cache_key(spec)
+    assert changed != first
+    assert hostclient.cache_key(RunSpec(spec.plate, "/o", spec.keyframes, method="classical")) != changed
+    assert hostclient.cache_key(spec, extra={"v": 2}) != changed
+    (plate / "p.0003.exr").write_bytes(b"frame")  # the plate gained a frame
+    assert hostclient.cache_key(spec) != changed
+
+
+def test_run_spec_check_names_the_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(HostError, match="no keyframe"):
+        RunSpec("p", "o").check()
+    with pytest.raises(HostError, match="frame 7 is missing"):
+        RunSpec("p", "o", {7: str(tmp_path / "gone.png")}).check()
+    key = tmp_path / "k.png"
+    key.write_bytes(b"x")
+    with pytest.raises(HostError, match="matting weights file does not exist") as info:
+        RunSpec("p", "o", {7: str(key)}, matting_weights=str(tmp_path / "w.pth")).check()
+    assert info.value.exit_code == hostclient.EXIT_MISSING
+
+
+def test_collect_alpha_refuses_an_incomplete_matte(tmp_path: Path) -> None:
+    (tmp_path / "alpha").mkdir()
+    (tmp_path / "alpha" / "alpha.1001.exr").write_bytes(b"x")
+    assert list(hostclient.collect_alpha(str(tmp_path))) == [1001]
+    with pytest.raises(HostError, match="frame 1002 is missing"):
+        hostclient.collect_alpha(str(tmp_path), [1001, 1002])
+
+
+def test_job_runs_tcvom_and_reads_its_progress(tmp_path: Path) -> None:
+    exe = _tcvom()
+    subprocess.run([exe, "example", "--out", str(tmp_path / "ex"), "--width", "48", "--height", "32",
+                    "--frames", "3", "--progress", "none"], check=True, capture_output=True)
+    keys = {f: str(tmp_path / "ex" / "keyframes" / f"key.{f}.png") for f in (1001, 1003)}
+    spec = RunSpec(str(tmp_path / "ex" / "plate" / "plate.####.exr"), str(tmp_path / "out"), keys, method="classical")
+    job = Job(hostclient.build_run_args([exe], spec), out=spec.out).start()
+    seen = []
+    while job.running:
+        seen.extend(e["event"] for e in job.poll())
+        time.sleep(0.05)
+    assert job.state == "done", job.error
+    assert job.stages_seen == ["trimaps", "matte"] and job.fraction == 1.0
+    assert "progress" in seen and "result" in seen
+    assert job.result["written"] == 3
+    assert sorted(hostclient.collect_alpha(spec.out, [1001, 1002, 1003])) == [1001, 1002, 1003]
+
+
+def test_job_reports_tcvom_errors_with_a_fix(tmp_path: Path) -> None:
+    exe = _tcvom()
+    spec = RunSpec(str(tmp_path / "missing.####.exr"), str(tmp_path / "out"), {1: str(tmp_path / "k.png")})
+    job = Job(hostclient.build_run_args([exe], spec)).start().wait(timeout=120)
+    assert job.state == "failed" and job.returncode == hostclient.EXIT_BAD_INPUT
+    assert job.error is not None and job.error.exit_code == hostclient.EXIT_BAD_INPUT
+    assert "missing" in job.error.message and job.error.fix
+
+
+def test_job_failure_without_json_uses_stderr(tmp_path: Path) -> None:
+    worker = _script(tmp_path / "w", "import sys\nprint('plain text')\nsys.stderr.write('boom: it broke\\n')\nsys.exit(1)\n")
+    job = Job([str(worker)]).start().wait(timeout=30)
+    assert job.state == "failed" and job.returncode == 1
+    assert "boom: it broke" in job.error.message and "bug" in job.error.fix
+    ok_but_silent = _script(tmp_path / "s", "pass\n")
+    job = Job([str(ok_but_silent)]).start().wait(timeout=30)
+    assert job.state == "failed", "exit 0 without a result event is not success"
+
+
+def test_cancel_kills_the_worker_and_removes_temporaries(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    worker = _script(
+        tmp_path / "w",
+        "import json, pathlib, sys, time\n"
+        f"out = pathlib.Path({str(out)!r}); (out / 'alpha').mkdir(parents=True)\n"
+        "print(json.dumps({'event': 'start', 'job': 'matte', 'total': 100}), flush=True)\n"
+        "(out / 'alpha' / 'alpha.1001.exr.tcvom-tmp-x').write_bytes(b'partial')\n"
+        "print(json.dumps({'event': 'progress', 'job': 'matte', 'done': 1, 'total': 100}), flush=True)\n"
+        "time.sleep(60)\n",
+    )
+    job = Job([str(worker)], out=str(out)).start()
+    deadline = time.monotonic() + 30
+    while job.done < 1:
+        job.poll()
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert job.running and 0 < job.fraction < 1 and "1/100" in job.status_text()
+    start = time.monotonic()
+    job.cancel()
+    assert time.monotonic() - start < 10
+    assert job.state == "cancelled" and job.returncode is not None
+    assert list((out / "alpha").iterdir()) == []
+
+
+def test_module_is_stdlib_only_and_python39_syntax() -> None:
+    """Host adapters vendor the file into Blender/Nuke, whose Python has no tcvom deps."""
+    import ast
+
+    source = (REPO / "core" / "tcvom" / "hosts" / "client.py").read_text()
+    tree = ast.parse(source, feature_version=(3, 9))
+    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert imported <= set(sys.stdlib_module_names), imported - set(sys.stdlib_module_names)
+    assert "from __future__ import annotations" in source  # the X | None annotations stay strings on 3.9

@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+
+from tcvom.errors import InputError
+from tcvom.io import trimap
+
+
+def test_classification_thresholds() -> None:
+    values = np.array([[0.0, 0.099, 0.1, 0.5, 0.9, 0.901, 1.0]], np.float32)
+    assert trimap.classify(values).tolist() == [[0, 0, 128, 128, 128, 255, 255]]
+
+
+def test_reference_values_and_integer_images() -> None:
+    ref = np.array([[0, 128, 255]], np.uint8)
+    assert trimap.from_image(ref).tolist() == [[0, 128, 255]]
+    assert trimap.from_image(ref.astype(np.uint16) * 257).tolist() == [[0, 128, 255]]
+
+
+def test_antialiased_painting() -> None:
+    painted = np.array([[3, 20, 40, 120, 200, 235, 252]], np.uint8)  # soft brush edges
+    assert trimap.from_image(painted).tolist() == [[0, 0, 128, 128, 128, 255, 255]]
+
+
+def test_multichannel_reduction() -> None:
+    grey = np.dstack([np.array([[0.0, 0.5, 1.0]], np.float32)] * 3)
+    assert trimap.from_image(grey).tolist() == [[0, 128, 255]]
+    rgba = np.dstack([grey, np.array([[1.0, 0.0, 0.5]], np.float32)])
+    assert trimap.from_image(rgba).tolist() == [[0, 128, 255]]  # alpha ignored by default
+    assert trimap.from_image(rgba, channel="A").tolist() == [[255, 0, 128]]
+    red = np.zeros((1, 2, 3), np.float32)
+    red[0, 1, 0] = 1.0
+    assert trimap.from_image(red, channel="R").tolist() == [[0, 255]]
+    with pytest.raises(InputError, match="no A channel"):
+        trimap.from_image(grey, channel="A")
+
+
+def test_one_hot_order_and_from_alpha() -> None:
+    alpha = np.zeros((9, 9), np.float32)
+    alpha[2:7, 2:7] = 1.0
+    alpha[4, 4] = 0.5
+    tri = trimap.from_alpha(alpha, kernel=3)
+    assert tri[4, 4] == 128 and tri[3, 3] == 128 and tri[2, 2] == 255 and tri[0, 0] == 0
+    assert trimap.class_counts(tri) == {"background": 56, "unknown": 9, "foreground": 16}
+    hot = trimap.one_hot(tri)
+    assert hot.shape == (3, 9, 9) and hot[1, 4, 4] == 1 and hot[2, 2, 2] == 1 and hot[0, 0, 0] == 1
+    assert (hot.sum(0) == 1).all()
+
+
+def test_nan_trimap_is_rejected() -> None:
+    with pytest.raises(InputError, match="NaN"):
+        trimap.classify(np.array([[np.nan]], np.float32))

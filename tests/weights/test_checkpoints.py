@@ -1,0 +1,231 @@
+"""Checkpoint reading, strict loading with named mismatches, identification, describe()."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+import torch
+from torch import nn
+
+from tcvom.errors import MissingWeightsError, ReadError, WeightsError
+from tcvom.weights import checkpoints
+
+
+class Small(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 3, 3)
+        self.bn = nn.BatchNorm2d(3)
+
+
+def read_manifest_keys(path):
+    return [line.split("\t")[0] for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("layout", ["flat", "wrapped", "module", "wrapped+module"])
+def test_read_state_dict_layouts(tmp_path, layout):
+    state = Small().state_dict()
+    obj = {f"module.{k}": v for k, v in state.items()} if "module" in layout else dict(state)
+    if "wrapped" in layout:
+        obj = {"state_dict": obj, "epoch": 3}
+    path = tmp_path / "w.pth"
+    torch.save(obj, path)
+    got = checkpoints.read_state_dict(path)
+    assert list(got) == list(state)
+    for k in state:
+        assert torch.equal(got[k], state[k])
+    checkpoints.load_into(Small(), got, what="small", path=path)
+
+
+def test_missing_file_names_the_path(tmp_path):
+    path = tmp_path / "nope.pth"
+    with pytest.raises(MissingWeightsError, match=r"nope\.pth"):
+        checkpoints.read_state_dict(path)
+
+
+@pytest.mark.parametrize("kind", ["garbage", "truncated"])
+def test_corrupt_file_is_a_read_error(tmp_path, kind):
+    path = tmp_path / "bad.pth"
+    if kind == "garbage":
+        path.write_bytes(b"this is not a checkpoint" * 10)
+    else:
+        torch.save(Small().state_dict(), path)
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ReadError, match=r"bad\.pth") as err:
+        checkpoints.read_state_dict(path)
+    assert "corrupt" in str(err.value)
+
+
+def test_pickled_objects_are_refused(tmp_path):
+    path = tmp_path / "obj.pth"
+    torch.save({"weights": torch.zeros(2), "args": argparse.Namespace(lr=1)}, path)
+    with pytest.raises(ReadError, match="other than tensors"):
+        checkpoints.read_state_dict(path)
+
+
+def test_no_tensors_is_a_weights_error(tmp_path):
+    path = tmp_path / "empty.pth"
+    torch.save({"epoch": 3}, path)
+    with pytest.raises(WeightsError, match="no tensors"):
+        checkpoints.read_state_dict(path)
+
+
+def test_load_into_lists_missing_unexpected_and_shapes():
+    state = Small().state_dict()
+    del state["conv.bias"]
+    state["conv.weight"] = torch.zeros(4, 2, 3, 3)
+    state["extra.weight"] = torch.zeros(1)
+    with pytest.raises(WeightsError) as err:
+        checkpoints.load_into(Small(), state, what="small", path="x.pth")
+    text = str(err.value)
+    assert "x.pth" in text and "small" in text
+    assert "1 missing key(s): conv.bias" in text
+    assert "1 unexpected key(s): extra.weight" in text
+    assert "conv.weight [4, 2, 3, 3] (expected [3, 2, 3, 3])" in text
+
+
+def test_long_lists_are_truncated():
+    big = nn.Sequential(*[nn.Linear(1, 1) for _ in range(20)])
+    with pytest.raises(WeightsError, match=r"40 missing key\(s\): .* and 32 more"):
+        checkpoints.load_into(big, {"x": torch.zeros(1)}, what="big")
+
+
+def test_non_finite_weights_are_refused():
+    state = Small().state_dict()
+    state["conv.weight"] = torch.full_like(state["conv.weight"], float("nan"))
+    with pytest.raises(WeightsError, match="NaN"):
+        checkpoints.load_into(Small(), state, what="small")
+
+
+def test_identify_from_manifests(shared_dir):
+    ref = shared_dir / "reference"
+    gca_tam = {k: torch.zeros(1) for k in read_manifest_keys(ref / "tcvom_gca_tam_state_dict.tsv")}
+    assert checkpoints.identify(gca_tam) == "gca_tam"
+    assert checkpoints.identify({k: v for k, v in gca_tam.items() if not k.startswith("decoder.fam.")}) == "gca"
+    stm = {f"module.{k}": torch.zeros(1) for k in read_manifest_keys(ref / "stm_state_dict.tsv")}
+    assert checkpoints.identify(stm) == "stm"
+    assert checkpoints.identify(Small().state_dict()) == "unknown"
+
+
+def test_describe_gca_tam_file(tmp_path):
+    from tcvom.models import build_gca
+
+    path = tmp_path / "GCA_TAM.pth"
+    model = build_gca(temporal=True)
+    torch.save(model.state_dict(), path)
+    info = checkpoints.describe(path)
+    assert info["kind"] == "gca_tam" and info["loads"] is True and info["problem"] is None
+    assert info["tensors"] == 584
+    assert info["parameters"] == sum(v.numel() for v in model.state_dict().values())
+    assert info["sha256"] == checkpoints.sha256(path) and len(info["sha256"]) == 64
+    # A GCA+TAM file with one tensor of the wrong shape: identified, does not load, says why.
+    state = model.state_dict()
+    state["decoder.conv2.bias"] = torch.zeros(2)
+    torch.save(state, path)
+    info = checkpoints.describe(path)
+    assert info["kind"] == "gca_tam" and info["loads"] is False
+    assert "decoder.conv2.bias [2] (expected [1])" in info["problem"]
+
+
+def test_describe_unknown_file(tmp_path):
+    path = tmp_path / "other.pth"
+    torch.save(Small().state_dict(), path)
+    info = checkpoints.describe(path)
+    assert info["kind"] == "unknown" and info["loads"] is None and info["tensors"] == 7
+
+
+# --- where weights are found (tcvom.weights.registry) and `tcvom weights` ------------------------------
+
+
+@pytest.fixture(scope="module")
+def gca_files(tmp_path_factory):
+    from tcvom.models import build_gca
+
+    folder = tmp_path_factory.mktemp("downloads")
+    tam, single = folder / "GCA_TAM_Lim_Ltc_Laf.pth", folder / "GCA_SINGLE_Lim.pth"
+    torch.save(build_gca(temporal=True).state_dict(), tam)
+    torch.save(build_gca(temporal=False).state_dict(), single)
+    return tam, single
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("TCVOM_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("TCVOM_WEIGHTS", raising=False)
+    return tmp_path / "data"
+
+
+def test_nothing_found_lists_the_search_order(data_dir):
+    from tcvom.weights import registry as weights
+
+    assert weights.weights_dir() == data_dir / "weights"
+    with pytest.raises(MissingWeightsError) as err:
+        weights.find_weights("gca_tam")
+    text = str(err.value)
+    assert "TCVOM_WEIGHTS" in text and str(data_dir / "weights") in text and "tcvom weights add" in text
+
+
+def test_add_copies_records_and_is_found(data_dir, gca_files):
+    from tcvom.weights import registry as weights
+
+    tam, single = gca_files
+    record = weights.add_weights(tam)
+    stored = data_dir / "weights" / tam.name
+    assert record["kind"] == "gca_tam" and stored.is_file()
+    assert checkpoints.sha256(stored) == checkpoints.sha256(tam)
+    assert not [p for p in stored.parent.iterdir() if p.name.endswith(".tmp")]  # no temporaries left
+    weights.add_weights(single)
+    assert weights.find_weights("gca_tam") == stored
+    assert weights.find_weights("gca") == data_dir / "weights" / single.name
+    assert [r["kind"] for r in weights.list_weights()] == ["gca_tam", "gca"]
+    with pytest.raises(MissingWeightsError):
+        weights.find_weights("stm")
+    # Explicit path first.
+    assert weights.find_weights("gca_tam", single) == single
+    with pytest.raises(MissingWeightsError, match=r"missing\.pth"):
+        weights.find_weights("gca_tam", data_dir / "missing.pth")
+
+
+def test_add_refuses_other_files(data_dir, tmp_path):
+    from tcvom.weights import registry as weights
+
+    path = tmp_path / "other.pth"
+    torch.save(Small().state_dict(), path)
+    with pytest.raises(WeightsError, match="not a GCA"):
+        weights.add_weights(path)
+    assert weights.list_weights() == []
+
+
+def test_environment_variable_file_and_folder(data_dir, gca_files, monkeypatch):
+    from tcvom.weights import registry as weights
+
+    tam, single = gca_files
+    monkeypatch.setenv("TCVOM_WEIGHTS", str(single))
+    assert weights.find_weights("gca") == single
+    with pytest.raises(MissingWeightsError):  # a GCA file does not serve GCA+TAM
+        weights.find_weights("gca_tam")
+    monkeypatch.setenv("TCVOM_WEIGHTS", str(tam.parent))  # a folder: files are identified
+    assert weights.find_weights("gca_tam") == tam
+    assert weights.find_weights("gca") == single
+    monkeypatch.setenv("TCVOM_WEIGHTS", str(tam.parent / "nothing-here"))
+    with pytest.raises(MissingWeightsError, match="TCVOM_WEIGHTS"):
+        weights.find_weights("gca_tam")
+
+
+def test_weights_command(data_dir, gca_files, capsys):
+    import json
+
+    from tcvom.cli import main
+
+    tam, _ = gca_files
+    assert main(["weights", "add", str(tam), "--name", "mine.pth"]) == 0
+    assert "GCA+TAM" in capsys.readouterr().out
+    assert main(["weights", "list", "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    assert [(r["file"], r["kind"], r["present"]) for r in listing["weights"]] == [("mine.pth", "gca_tam", True)]
+    bad = data_dir / "bad.pth"
+    bad.write_bytes(b"not a checkpoint")
+    assert main(["weights", "add", str(bad)]) == 2
+    assert "corrupt" in capsys.readouterr().err
