@@ -72,7 +72,7 @@ def _size(text: str) -> tuple[int, int]:
 
 def propagate_trimaps(frames: ShotFrames, keyframes: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
     """Propagated trimaps for every frame (the ensemble driver's weighting, in memory)."""
-    schedule = KeyframeSchedule(frames.first, frames.last, keyframes)
+    schedule = KeyframeSchedule(frames.frame_numbers, keyframes)
     propagator = FlowPropagator()
     out: dict[int, np.ndarray] = {}
     for segment in schedule.segments:
@@ -145,7 +145,7 @@ def speed(args: argparse.Namespace) -> dict:
             # Propagation: one forward pass from frame 0 (a frame between keyframes is
             # reached by two passes, so the per-frame cost there is twice this).
             propagator = FlowPropagator()
-            pass_ = KeyframeSchedule(0, frames.last, [0]).passes[0]
+            pass_ = KeyframeSchedule(range(0, frames.last + 1), [0]).passes[0]
             start, cpu = time.perf_counter(), time.process_time()
             for _ in propagator.run_pass(frames, {0: trimaps[0]}, pass_):
                 pass

@@ -57,7 +57,7 @@ def main() -> None:
     trimap = np.zeros((args.height, args.width), np.uint8)
     trimap[args.height // 4 : args.height // 2, args.width // 4 : args.width // 2] = 255
     trimap[args.height // 2 : args.height // 2 + 20, args.width // 4 : args.width // 2] = 128
-    (pass_,) = KeyframeSchedule(0, args.frames, [0]).passes
+    (pass_,) = KeyframeSchedule(range(0, args.frames + 1), [0]).passes
     propagator = StmPropagator(
         model, device=args.device, mem_every=args.mem_every, max_memory=args.max_memory
     )

@@ -14,7 +14,7 @@ from tcvom.propagation.scheduler import KeyframeSchedule
 
 def _run(shot: DiscShot, kernel: int, keys: list[int]) -> dict[int, list[np.ndarray]]:
     keyframes = {k: from_alpha(shot.alpha(k), kernel) for k in keys}
-    schedule = KeyframeSchedule(shot.first, shot.last, keys)
+    schedule = KeyframeSchedule(shot.frame_numbers, keys)
     out: dict[int, list[np.ndarray]] = {}
     for pass_ in schedule.passes:
         for frame, probs in FlowPropagator().run_pass(shot, keyframes, pass_):
@@ -88,7 +88,7 @@ def test_band_width_is_measured_from_the_keyframe() -> None:
 
 def test_bad_keyframes_are_refused() -> None:
     shot = DiscShot(height=32, width=48, frames=3, radius=8, start=(20.0, 16.0))
-    pass_ = KeyframeSchedule(0, 2, [0]).passes[0]
+    pass_ = KeyframeSchedule(range(0, 3), [0]).passes[0]
     with pytest.raises(FrameSizeError, match="frame 0"):
         list(FlowPropagator().run_pass(shot, {0: np.zeros((10, 10), np.uint8)}, pass_))
     with pytest.raises(InputError, match="0, 128 and 255"):
@@ -105,7 +105,7 @@ def test_a_local_wide_band_stays_local() -> None:
     keyframe = from_alpha(shot.alpha(0), 7)
     cx, cy = shot.centre(0)
     keyframe[int(cy) - 3 : int(cy) + 3, int(cx + shot.radius) : int(cx + shot.radius) + 26] = 128
-    schedule = KeyframeSchedule(shot.first, shot.last, [0])
+    schedule = KeyframeSchedule(shot.frame_numbers, [0])
     results = list(FlowPropagator().run_pass(shot, {0: keyframe}, schedule.passes[0]))
     ys, xs = np.mgrid[0 : shot.height, 0 : shot.width]
 
@@ -136,7 +136,7 @@ def test_a_keyframe_without_background_never_gains_background() -> None:
     # could fall back to, so nothing may become background.
     shot = DiscShot(height=64, width=96, frames=6, radius=16, start=(30.0, 32.0), dx=4.0)
     keyframe = np.where(shot.alpha(0) == 1, 255, 128).astype(np.uint8)
-    schedule = KeyframeSchedule(shot.first, shot.last, [0])
+    schedule = KeyframeSchedule(shot.frame_numbers, [0])
     for frame, probs in FlowPropagator().run_pass(shot, {0: keyframe}, schedule.passes[0]):
         labels = probs.argmax(axis=0)
         assert not (labels == 0).any(), (frame, int((labels == 0).sum()))

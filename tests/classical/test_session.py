@@ -51,7 +51,7 @@ def test_temporal_switch_and_random_access() -> None:
 
 def test_errors_name_the_frame() -> None:
     shot, trimaps = _shot()
-    with pytest.raises(InputError, match="outside the shot"):
+    with pytest.raises(InputError, match="not in the shot"):
         ClassicalSession(shot, trimaps).alpha(9)
     bad = ArrayFrames({f: np.zeros((10, 10), np.uint8) for f in range(5)})
     with pytest.raises(FrameSizeError, match="frame 1"):

@@ -88,7 +88,7 @@ def test_stm_propagator_onnxruntime_matches_torch(stm_model, stm_export) -> None
 
     frames, trimaps = shot(4, 40, 56, seed=2)
     keyframes = {1001: trimaps.read(1001)}
-    (pass_,) = KeyframeSchedule(1001, 1004, [1001]).passes
+    (pass_,) = KeyframeSchedule(range(1001, 1005), [1001]).passes
     reference = dict(StmPropagator(stm_model).probabilities(frames, keyframes, pass_))
     engine = OnnxRuntimeEngine(stm_export, threads=1)
     got = dict(StmPropagator(stm_model, engine=engine).probabilities(frames, keyframes, pass_))

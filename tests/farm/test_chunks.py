@@ -33,13 +33,28 @@ def test_neighbours_are_the_pre_and_post_roll() -> None:
         with_neighbours([1020], SHOT)
 
 
+def test_neighbours_and_chunks_of_a_shot_on_twos_or_with_a_gap() -> None:
+    """One rule: the previous and next frames of the shot's list, whatever their numbers."""
+    twos = list(range(1001, 1010, 2))
+    assert with_neighbours([1005], twos) == [1003, 1005, 1007]
+    assert with_neighbours([1001], twos) == [1001, 1003] and with_neighbours([1009], twos) == [1007, 1009]
+    assert split(twos, 2, twos) == [[1001, 1003], [1005, 1007], [1009]]
+    assert chunk_ranges(twos, 3, twos) == ["1001-1005x2", "1007,1009"]
+    gap = [1001, 1002, 1003, 1007, 1008]
+    assert with_neighbours([1003], gap) == [1002, 1003, 1007] and with_neighbours([1007], gap) == [1003, 1007, 1008]
+    assert split(gap, 10, gap) == [gap]  # the gap is not in the shot: the frames either side are neighbours
+    assert split([1001, 1003], 10, [*twos, 1002]) == [[1001], [1003]]  # a shot frame left out ends a chunk
+    with pytest.raises(InputError, match="1002"):
+        with_neighbours([1002], twos)
+
+
 def test_split_into_contiguous_chunks() -> None:
-    assert split(SHOT, 4) == [[1001, 1002, 1003, 1004], [1005, 1006, 1007, 1008], [1009, 1010]]
-    assert split([1, 2, 3, 7, 8, 9, 10], 3) == [[1, 2, 3], [7, 8, 9], [10]]  # a gap ends a chunk
-    assert chunk_ranges(SHOT, 5) == ["1001-1005", "1006-1010"]
-    assert chunk_ranges(SHOT, 100) == ["1001-1010"]
+    assert split(SHOT, 4, SHOT) == [[1001, 1002, 1003, 1004], [1005, 1006, 1007, 1008], [1009, 1010]]
+    assert split([1, 2, 3, 7, 8, 9, 10], 3, range(1, 11)) == [[1, 2, 3], [7, 8, 9], [10]]  # a gap ends a chunk
+    assert chunk_ranges(SHOT, 5, SHOT) == ["1001-1005", "1006-1010"]
+    assert chunk_ranges(SHOT, 100, SHOT) == ["1001-1010"]
     with pytest.raises(InputError):
-        split(SHOT, 0)
+        split(SHOT, 0, SHOT)
 
 
 def test_plan_of_a_shot(farm_shot) -> None:

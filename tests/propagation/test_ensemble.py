@@ -65,7 +65,7 @@ def test_segments_can_run_alone() -> None:
         5: np.full((2, 3), 255, np.uint8),
         9: np.zeros((2, 3), np.uint8),
     }
-    schedule = KeyframeSchedule(1, 9, keys)
+    schedule = KeyframeSchedule(range(1, 10), keys)
     prop = CopyKeyframe()
     whole = {r.frame: r.trimap for r in propagate(prop, Frames(1, 9), keys, schedule=schedule)}
     parts = {}

@@ -139,7 +139,7 @@ def test_weight_file_untouched_and_tuned_weights_cached(model: STM, tmp_path: Pa
     base_state = {k: v.clone() for k, v in base.state_dict().items()}
     shot = Shot()
     keyframes = {0: shot.trimap(0)}
-    (pass_,) = KeyframeSchedule(0, 5, keyframes).passes
+    (pass_,) = KeyframeSchedule(range(0, 6), keyframes).passes
     cache = tmp_path / "cache"
     tuned = StmPropagator(
         base, finetune_steps=2, finetune_lr=1e-4, finetune_size=32, seed=3, cache_dir=cache

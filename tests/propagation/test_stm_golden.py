@@ -44,7 +44,7 @@ def golden_run() -> dict[int, tuple[np.ndarray, np.ndarray]]:
     frames = open_frames(str(GOLDEN / "frame_%04d.png"))
     trimaps = open_trimaps(str(GOLDEN / "trimap_%04d.png"), frames="0")
     keyframes = {0: trimaps.read(0)}
-    schedule = KeyframeSchedule(frames.first, frames.last, keyframes)
+    schedule = KeyframeSchedule(frames.frame_numbers, keyframes)
     (pass_,) = schedule.passes  # one keyframe at frame 0: a single forward tail pass
     assert pass_.frames == (0, 1, 2, 3)
     propagator = StmPropagator(

@@ -77,7 +77,7 @@ def test_schedule_passes_through_propagator(model: STM, keys: list[int]) -> None
     keyframes = {k: shot.trimap(k) for k in keys}
     recording = Recording(StmPropagator(model))
     results = {r.frame: r for r in propagate(recording, shot, keyframes)}
-    schedule = KeyframeSchedule(0, 11, keys)
+    schedule = KeyframeSchedule(range(0, 12), keys)
     assert [p for p, _ in recording.passes] == list(schedule.passes)
     for pass_, out in recording.passes:
         assert [f for f, _ in out] == list(pass_.frames)
@@ -100,7 +100,7 @@ def test_interval_passes_hold_both_keyframes_in_memory(model: STM) -> None:
     shot = Shot(8)
     keyframes = {1: shot.trimap(1), 6: shot.trimap(6)}
     propagator = StmPropagator(model)
-    schedule = KeyframeSchedule(0, 7, keyframes)
+    schedule = KeyframeSchedule(range(0, 8), keyframes)
     forward, backward = schedule.segments[1].passes
     seen = []
     for _ in propagator.run_pass(shot, keyframes, forward):
@@ -118,7 +118,7 @@ def test_keyframe_without_foreground(model: STM) -> None:
     trimap[trimap == 255] = 128
     all_background = np.zeros_like(trimap)
     for tri in (trimap, all_background):
-        (pass_,) = KeyframeSchedule(0, 4, [0]).passes
+        (pass_,) = KeyframeSchedule(range(0, 5), [0]).passes
         out = dict(StmPropagator(model).probabilities(shot, {0: tri}, pass_))
         assert sorted(out) == [0, 1, 2, 3, 4]
         for probs in out.values():
@@ -151,7 +151,7 @@ def test_memory_schedule_as_reference(model: STM, max_memory: int | None, expect
     """mem_every 2: frame i keeps frame i-1 when i-1 is a multiple of 2; the previous frame
     is always read; the cap evicts the oldest kept frame (hand-worked from test_mf_2.py)."""
     shot = Shot(9)
-    (pass_,) = KeyframeSchedule(0, 8, [0]).passes
+    (pass_,) = KeyframeSchedule(range(0, 9), [0]).passes
     propagator = StmPropagator(model, mem_every=2, max_memory=max_memory)
     seen = [propagator.last_memory for _ in propagator.run_pass(shot, {0: shot.trimap(0)}, pass_)]
     assert seen == expected
@@ -179,7 +179,7 @@ def test_memory_bank_eviction_over_a_long_shot() -> None:
 @pytest.mark.slow
 def test_memory_cap_on_a_long_shot(model: STM) -> None:
     shot = Shot(150, height=12, width=24)
-    (pass_,) = KeyframeSchedule(0, 149, [0]).passes
+    (pass_,) = KeyframeSchedule(range(0, 150), [0]).passes
     propagator = StmPropagator(model, mem_every=2, max_memory=4)
     sizes = []
     for _frame, probs in propagator.run_pass(shot, {0: shot.trimap(0)}, pass_):
@@ -193,7 +193,7 @@ def test_memory_cap_on_a_long_shot(model: STM) -> None:
 
 def test_bad_keyframes_are_reported(model: STM) -> None:
     shot = Shot(4)
-    (pass_,) = KeyframeSchedule(0, 3, [0]).passes
+    (pass_,) = KeyframeSchedule(range(0, 4), [0]).passes
     propagator = StmPropagator(model)
     bad = shot.trimap(0)
     bad[0, 0] = 100
@@ -211,7 +211,7 @@ def test_bad_keyframes_are_reported(model: STM) -> None:
     with pytest.raises(InputError, match="max_memory"):
         StmPropagator(model, max_memory=0)
     with pytest.raises(InputError, match="more than once"):
-        KeyframeSchedule(0, 3, [2, 0, 2])
+        KeyframeSchedule(range(0, 4), [2, 0, 2])
 
 
 def test_frame_of_another_size_is_reported(model: STM) -> None:
@@ -221,7 +221,7 @@ def test_frame_of_another_size_is_reported(model: STM) -> None:
             return image[:-2] if frame == 2 else image
 
     shot = Uneven(4)
-    (pass_,) = KeyframeSchedule(0, 3, [0]).passes
+    (pass_,) = KeyframeSchedule(range(0, 4), [0]).passes
     with pytest.raises(FrameSizeError) as info:
         list(StmPropagator(model).run_pass(shot, {0: shot.trimap(0)}, pass_))
     assert info.value.frame == 2

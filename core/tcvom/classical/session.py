@@ -1,7 +1,8 @@
 """The classical matting session: per-frame pymatting alpha, then temporal aggregation.
 
-One session per shot. Frame t is matted from the shared neighbour window (t-1, t, t+1)
-(:func:`tcvom.matting.window.neighbour_window`, mirrored at the ends of the shot): each
+One session per shot. Frame t is matted from the shared neighbour window (previous, t,
+next) of the shot's frame list (:func:`tcvom.matting.window.neighbour_window`, mirrored at
+the ends; a plate on twos or with a gap steps over the frames it lacks): each
 frame's per-frame alpha (:class:`~tcvom.classical.solve.AlphaSolver`) and each pair's
 DIS flows are computed once and held in bounded frame-indexed caches that are evicted
 explicitly as the window moves, so a sequential run costs one solve and one flow pair
@@ -21,18 +22,15 @@ from tcvom.classical.flow import FlowEstimator, unreliable_mask, warp
 from tcvom.classical.solve import AlphaSolver
 from tcvom.classical.temporal import AlignedNeighbour, TemporalAggregator
 from tcvom.errors import FrameSizeError, InputError
+from tcvom.io.sequence import format_range
 from tcvom.io.trimap import UNKNOWN
 from tcvom.matting.window import FrameCache, neighbour_window
 
 
 class FrameReader(Protocol):
-    """A frame source: ``first``, ``last`` and ``read(frame) -> float32 H x W x 3`` in [0, 1]."""
+    """A frame source: ``frame_numbers`` (sorted) and ``read(frame) -> float32 H x W x 3`` in [0, 1]."""
 
-    @property
-    def first(self) -> int: ...
-
-    @property
-    def last(self) -> int: ...
+    frame_numbers: list[int]
 
     def read(self, frame: int) -> np.ndarray: ...
 
@@ -88,10 +86,12 @@ class ClassicalSession:
         self.solver = solver if solver is not None else AlphaSolver(method=method)
         self.aggregator = aggregator if aggregator is not None else TemporalAggregator()
         self.flow = flow if flow is not None else FlowEstimator()
-        self.first = int(frames.first)
-        self.last = int(frames.last)
+        self.frame_numbers = sorted(int(f) for f in frames.frame_numbers)
+        if not self.frame_numbers:
+            raise InputError("the shot has no frames")
+        self._members = set(self.frame_numbers)
         self._frames: FrameCache[_FrameData] = FrameCache(capacity=3)
-        # Flows of the pair (f, f + 1) keyed by f: (F_{f -> f+1}, F_{f+1 -> f}).
+        # Flows of a pair of neighbours (f, g), f < g, keyed by f: (F_{f -> g}, F_{g -> f}).
         self._flows: FrameCache[tuple[np.ndarray, np.ndarray]] = FrameCache(capacity=2)
         self.timings = Timings()
 
@@ -150,7 +150,7 @@ class ClassicalSession:
         """The alpha of ``frame``: float32 ``H x W`` in [0, 1], exact 0 / 1 where its trimap
         is known."""
         self._check(frame)
-        prev, _, nxt = neighbour_window(frame, self.first, self.last)
+        prev, _, nxt = neighbour_window(frame, self.frame_numbers)
         window = {prev, frame, nxt}
         self._frames.evict_outside(window)
         self._flows.evict_outside({min(frame, n) for n in window if n != frame})
@@ -178,10 +178,12 @@ class ClassicalSession:
 
     def alphas(self, frames: Iterable[int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
         """``(frame, alpha)`` for ``frames`` (default: the whole shot) in the order given."""
-        wanted = range(self.first, self.last + 1) if frames is None else frames
+        wanted = self.frame_numbers if frames is None else frames
         for frame in wanted:
             yield frame, self.alpha(frame)
 
     def _check(self, frame: int) -> None:
-        if not self.first <= frame <= self.last:
-            raise InputError(f"frame {frame} lies outside the shot {self.first}-{self.last}", frame=frame)
+        if frame not in self._members:
+            raise InputError(
+                f"frame {frame} is not in the shot ({format_range(self.frame_numbers)})", frame=frame
+            )

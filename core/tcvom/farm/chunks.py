@@ -42,29 +42,32 @@ def select_frames(frames: str | Sequence[int] | None, shot: Sequence[int], *, wh
 def with_neighbours(selection: Sequence[int], shot: Sequence[int]) -> list[int]:
     """``selection`` plus the neighbours its frames are matted with (the pre-roll and
     post-roll of a chunk), as frames of ``shot`` (sorted; mirrored at the shot's ends)."""
-    members = list(shot)
-    index = {f: i for i, f in enumerate(members)}
+    members = sorted(shot)
     needed: set[int] = set()
     for frame in selection:
-        if frame not in index:
-            raise InputError(f"frame {frame} is not in the shot {format_range(members)}", frame=frame)
-        needed.update(members[i] for i in neighbour_window(index[frame], 0, len(members) - 1))
+        try:
+            needed.update(neighbour_window(frame, members))
+        except ValueError:
+            raise InputError(f"frame {frame} is not in the shot {format_range(members)}", frame=frame) from None
     return sorted(needed)
 
 
-def split(frames: Sequence[int], size: int) -> list[list[int]]:
-    """Contiguous chunks of at most ``size`` frames; a gap in ``frames`` also ends a chunk."""
+def split(frames: Sequence[int], size: int, shot: Sequence[int]) -> list[list[int]]:
+    """Chunks of at most ``size`` frames, each a run of consecutive frames *of the shot's
+    list* (a plate on twos chunks as ``1001-1009x2``); a frame of the shot left out of
+    ``frames`` ends a chunk."""
     if size < 1:
         raise InputError(f"the chunk size must be at least 1 frame, not {size}")
+    members = sorted(shot)
     chunks: list[list[int]] = []
     for frame in sorted(set(frames)):
-        if chunks and len(chunks[-1]) < size and frame == chunks[-1][-1] + 1:
+        if chunks and len(chunks[-1]) < size and neighbour_window(chunks[-1][-1], members)[2] == frame:
             chunks[-1].append(frame)
         else:
             chunks.append([frame])
     return chunks
 
 
-def chunk_ranges(frames: Sequence[int], size: int) -> list[str]:
+def chunk_ranges(frames: Sequence[int], size: int, shot: Sequence[int]) -> list[str]:
     """:func:`split` as fileseq range strings (``1001-1010``), ready for ``--frames``."""
-    return [format_range(c) for c in split(frames, size)]
+    return [format_range(c) for c in split(frames, size, shot)]

@@ -55,10 +55,10 @@ def plan_shot(
     shot = list(source.frame_numbers)
     selection = select_frames(frames, shot)
     keys = open_trimaps(keyframes, what="keyframe trimap", contiguous=False)
-    schedule = KeyframeSchedule(shot[0], shot[-1], keys.frame_numbers)
+    schedule = KeyframeSchedule(shot, keys.frame_numbers)
     needed = set(with_neighbours(selection, shot))
     segments = tuple(
         (i, format_range(list(s.outputs))) for i, s in enumerate(schedule.segments) if needed.intersection(s.outputs)
     )
     return ShotPlan(format_range(shot), format_range(list(schedule.keyframes)), segments,
-                    tuple(chunk_ranges(selection, chunk)))
+                    tuple(chunk_ranges(selection, chunk, shot)))

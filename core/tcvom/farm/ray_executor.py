@@ -95,7 +95,7 @@ def run_with_ray(
             cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
             chunk = max(1, math.ceil(len(selection) / cpus))
         refs = {remote.remote("matte", {**matte_job, "frames": part}): len(parse_frame_range(part))
-                for part in chunk_ranges(selection, chunk)}
+                for part in chunk_ranges(selection, chunk, parse_frame_range(matte_job["shot_range"]))}
         results = _gather(ray, refs, "matte", progress)
     finally:
         if started:

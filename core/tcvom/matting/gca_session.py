@@ -1,7 +1,7 @@
 """The per-shot GCA+TAM matting session: one alpha per frame, each frame's features computed once.
 
-Frame t is matted from the window (t-1, t, t+1) of the shot (mirrored at the ends, see
-:func:`tcvom.matting.window.neighbour_window`). Part A of the network (encoder and the
+Frame t is matted from the window (previous, t, next) of the shot's frame list (mirrored
+at the ends, see :func:`tcvom.matting.window.neighbour_window`). Part A of the network (encoder and the
 decoder up to the TAM input) runs once per frame; its output lives in a
 :class:`~tcvom.matting.window.FrameCache` keyed by frame number with explicit eviction, so
 a sequential pass runs part A N times, not 3N. Part B (TAM + rest of the decoder) runs
@@ -197,8 +197,7 @@ class GcaTamSession:
             )
         if not self.temporal:
             return (frame,)
-        prev, i, nxt = neighbour_window(self._index[frame], 0, len(self.frame_numbers) - 1)
-        return (self.frame_numbers[prev], self.frame_numbers[i], self.frame_numbers[nxt])
+        return neighbour_window(frame, self.frame_numbers)
 
     @torch.inference_mode()
     def alpha(self, frame: int) -> np.ndarray:

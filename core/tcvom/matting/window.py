@@ -1,27 +1,45 @@
-"""The neighbour-window policy and the bounded frame cache shared by every matting session.
+"""The neighbour rule and the bounded frame cache shared by every matting session, the
+trimap scheduler and the farm chunks.
 
-Frame t is matted from the window (t-1, t, t+1). At the ends of the shot the window is
-mirrored as in the reference implementation: the first frame uses (t+1, t, t+1), the last
-(t-1, t, t-1); a one-frame shot uses the frame as its own neighbours.
+A shot is the sorted list of its frame numbers (a plate on twos is ``1001, 1003, ...``; a
+shot with a gap skips frames). The neighbours of a frame are the previous and next frames
+*of that list*, never ``frame - 1`` and ``frame + 1``. Frame t is matted from the window
+(previous, t, next). At the ends of the shot the window is mirrored as in the reference
+implementation: the first frame uses (next, t, next), the last (previous, t, previous); a
+one-frame shot uses the frame as its own neighbours.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
 
-def neighbour_window(frame: int, first: int, last: int) -> tuple[int, int, int]:
-    """(previous, frame, next) for ``frame`` in the shot ``first..last``, mirrored at the ends."""
-    if not first <= frame <= last:
-        raise ValueError(f"frame {frame} lies outside the shot {first}-{last}")
-    if first == last:
+def shot_position(frame: int, shot: Sequence[int]) -> int:
+    """The index of ``frame`` in ``shot`` (sorted frame numbers; a list or a range).
+
+    Raises:
+        ValueError: ``frame`` is not a frame of the shot.
+    """
+    i = bisect_left(shot, frame)
+    if i == len(shot) or shot[i] != frame:
+        span = f"{shot[0]}-{shot[-1]}" if len(shot) else "empty"
+        raise ValueError(f"frame {frame} is not a frame of the shot ({span}, {len(shot)} frames)")
+    return i
+
+
+def neighbour_window(frame: int, shot: Sequence[int]) -> tuple[int, int, int]:
+    """(previous, frame, next) for ``frame`` in ``shot`` (sorted frame numbers), mirrored at
+    the ends: the previous and next frames of the shot's list, whatever their numbers."""
+    i = shot_position(frame, shot)
+    if len(shot) == 1:
         return (frame, frame, frame)
-    prev = frame - 1 if frame > first else frame + 1
-    nxt = frame + 1 if frame < last else frame - 1
+    prev = shot[i - 1] if i > 0 else shot[i + 1]
+    nxt = shot[i + 1] if i < len(shot) - 1 else shot[i - 1]
     return (prev, frame, nxt)
 
 

@@ -178,7 +178,7 @@ def trimaps(
     keys = _keyframes(keyframes, source, resize_trimaps, trimap_channel)
     key_arrays = keys.read_all()
     check_keyframes(source, key_arrays, keys.files)
-    schedule = KeyframeSchedule(source.first, source.last, key_arrays)
+    schedule = KeyframeSchedule(shot, key_arrays)
     segments = _segments_for(schedule, selection, segment)
     chosen = set(selection)
     wanted = {s: [f for f in s.outputs if f in chosen] for s in segments}
@@ -491,7 +491,7 @@ def run(
     outputs: dict[str, str] = {}
     if trimap_job is not None:
         outputs.update(_trimaps_stage(progress=progress, **trimap_job).outputs)
-    parts = chunking.chunk_ranges(selection, chunk) if chunk else [format_range(selection)]
+    parts = chunking.chunk_ranges(selection, chunk, shot) if chunk else [format_range(selection)]
     result: JobResult | None = None
     for part in parts:
         done = matte(frames=part, progress=progress, **matte_job)

@@ -136,6 +136,6 @@ def propagate(
 ) -> Iterator[PropagatedFrame]:
     """Propagate ``keyframes`` over every frame of ``frames`` (or the given segments)."""
     if schedule is None:
-        schedule = KeyframeSchedule(frames.frame_numbers[0], frames.frame_numbers[-1], keyframes)
+        schedule = KeyframeSchedule(frames.frame_numbers, keyframes)
     for segment in schedule.segments if segments is None else segments:
         yield from propagate_segment(propagator, frames, keyframes, segment, workdir)

@@ -4,12 +4,18 @@ It reproduces the part structure of the reference trimap propagation (TCVOM-TGM,
 ``ensemble.py``; see ``shared/reference/STM_NOTES.md``):
 
 - before the first keyframe g_0: one pass backward from g_0 to the first frame;
-- between consecutive keyframes g_i < g_j: a forward pass g_i .. g_j-1 and a backward
-  pass g_j .. g_i+1, both seeded by the two keyframes;
+- between consecutive keyframes g_i < g_j: a forward pass from g_i up to the frame before
+  g_j and a backward pass from g_j down to the frame after g_i, both seeded by the two
+  keyframes;
 - after the last keyframe: one pass forward to the last frame.
 
+A shot is the sorted list of its frame numbers, and a pass steps through that list (the
+shared neighbour rule of :mod:`tcvom.matting.window`): on a plate on twos the frame after
+1001 is 1003, and a gap in the shot is stepped over. Positions and lengths count frames of
+the shot, not frame numbers.
+
 A pass gives each frame a confidence ``1 - position / length`` that falls with the
-distance from the pass's keyframe. A frame reached by one pass takes that pass's result
+distance (in frames of the shot) from the pass's keyframe. A frame reached by one pass takes that pass's result
 as it is; a frame reached by two is the confidence-weighted sum of both.
 
 Passes are grouped into segments whose output frames partition the shot, so a
@@ -24,6 +30,8 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from tcvom.errors import InputError
+from tcvom.io.sequence import format_range
+from tcvom.matting.window import shot_position
 
 
 @dataclass(frozen=True)
@@ -48,24 +56,27 @@ class Pass:
         return 1 if self.frames[1] > self.frames[0] else -1
 
     def confidence(self, frame: int) -> float:
-        """The pass's confidence at ``frame``: 1 at its keyframe, falling linearly."""
-        position = abs(frame - self.keyframe)
+        """The pass's confidence at ``frame``: 1 at its keyframe, falling linearly with the
+        number of shot frames between them."""
         if frame not in self.frames:
             raise KeyError(f"frame {frame} is not reached by the pass from keyframe {self.keyframe}")
-        return 1.0 - position / self.length
+        return 1.0 - self.frames.index(frame) / self.length
 
 
 @dataclass(frozen=True)
 class Segment:
-    """Passes that together decide the frames ``outputs`` (inclusive range, ascending)."""
+    """Passes that together decide the frames ``outputs`` (frames of the shot, ascending)."""
 
-    first: int
-    last: int
+    outputs: tuple[int, ...]
     passes: tuple[Pass, ...]
 
     @property
-    def outputs(self) -> range:
-        return range(self.first, self.last + 1)
+    def first(self) -> int:
+        return self.outputs[0]
+
+    @property
+    def last(self) -> int:
+        return self.outputs[-1]
 
     def weights(self, frame: int) -> list[tuple[Pass, float]]:
         """The passes that reach ``frame`` with their ensemble weights.
@@ -82,14 +93,16 @@ class Segment:
 
 
 class KeyframeSchedule:
-    """The passes and segments that propagate ``keyframes`` over frames ``first..last``.
+    """The passes and segments that propagate ``keyframes`` over the shot ``frames``.
 
-    Keyframes may be given in any order; each must lie inside the shot and appear once.
+    ``frames`` are the shot's frame numbers (any order; a ``range`` for a shot on ones).
+    Keyframes may be given in any order; each must be a frame of the shot and appear once.
     """
 
-    def __init__(self, first: int, last: int, keyframes: Iterable[int]) -> None:
-        if last < first:
-            raise InputError(f"the frame range {first}-{last} is empty")
+    def __init__(self, frames: Iterable[int], keyframes: Iterable[int]) -> None:
+        shot = sorted({int(f) for f in frames})
+        if not shot:
+            raise InputError("the shot has no frames")
         given = list(keyframes)
         if not given:
             raise InputError("no keyframe trimap was given", hint="give at least one keyframe")
@@ -99,36 +112,40 @@ class KeyframeSchedule:
                 f"keyframe(s) {', '.join(map(str, duplicates))} given more than once",
                 hint="give one trimap per keyframe",
             )
-        outside = sorted(k for k in given if not first <= k <= last)
+        members = set(shot)
+        outside = sorted(k for k in given if k not in members)
         if outside:
             raise InputError(
-                f"keyframe(s) {', '.join(map(str, outside))} lie outside the frame range {first}-{last}",
+                f"keyframe(s) {', '.join(map(str, outside))} lie outside the frame range {format_range(shot)} of the shot",
                 frame=outside[0],
             )
-        self.first = first
-        self.last = last
+        self.frame_numbers: tuple[int, ...] = tuple(shot)
+        self.first = shot[0]
+        self.last = shot[-1]
         self.keyframes: tuple[int, ...] = tuple(sorted(given))
         self.segments: tuple[Segment, ...] = tuple(self._plan())
 
     def _plan(self) -> Sequence[Segment]:
-        keys = self.keyframes
+        shot = self.frame_numbers
+        at = [shot_position(k, shot) for k in self.keyframes]
         segments: list[Segment] = []
-        g0, gm = keys[0], keys[-1]
-        if g0 > self.first:
-            head = Pass(g0, tuple(range(g0, self.first - 1, -1)), (g0,), g0 - self.first + 1)
-            segments.append(Segment(self.first, g0, (head,)))
-        for a, b in pairwise(keys):
-            length = b - a
-            forward = Pass(a, tuple(range(a, b)), (a, b), length)
-            backward = Pass(b, tuple(range(b, a, -1)), (a, b), length)
-            start = a if not segments else a + 1
-            segments.append(Segment(start, b, (forward, backward)))
-        if gm < self.last:
-            tail = Pass(gm, tuple(range(gm, self.last + 1)), (gm,), self.last - gm + 1)
-            start = gm if not segments else gm + 1
-            segments.append(Segment(start, self.last, (tail,)))
+        i0, im = at[0], at[-1]
+        g0 = shot[i0]
+        if i0 > 0:
+            head = Pass(g0, shot[i0::-1], (g0,), i0 + 1)
+            segments.append(Segment(shot[: i0 + 1], (head,)))
+        for ia, ib in pairwise(at):
+            a, b = shot[ia], shot[ib]
+            forward = Pass(a, shot[ia:ib], (a, b), ib - ia)
+            backward = Pass(b, shot[ib:ia:-1], (a, b), ib - ia)
+            start = ia if not segments else ia + 1
+            segments.append(Segment(shot[start : ib + 1], (forward, backward)))
+        if im < len(shot) - 1:
+            tail = Pass(shot[im], shot[im:], (shot[im],), len(shot) - im)
+            start = im if not segments else im + 1
+            segments.append(Segment(shot[start:], (tail,)))
         if not segments:  # a one-frame shot that is its own keyframe
-            segments.append(Segment(g0, g0, (Pass(g0, (g0,), (g0,), 1),)))
+            segments.append(Segment((g0,), (Pass(g0, (g0,), (g0,), 1),)))
         return segments
 
     @property
@@ -138,9 +155,10 @@ class KeyframeSchedule:
     def segment_of(self, frame: int) -> Segment:
         """The segment whose outputs include ``frame``."""
         for segment in self.segments:
-            if segment.first <= frame <= segment.last:
+            if frame in segment.outputs:
                 return segment
-        raise InputError(f"frame {frame} lies outside the shot {self.first}-{self.last}", frame=frame)
+        raise InputError(f"frame {frame} is not a frame of the shot {format_range(list(self.frame_numbers))}",
+                         frame=frame)
 
     def weights(self, frame: int) -> list[tuple[Pass, float]]:
         """Ensemble weights of the passes that decide ``frame`` (see :meth:`Segment.weights`)."""
