@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from tcvom.errors import MissingWeightsError, ReadError, WeightsError
+from tcvom.errors import InputError, MissingWeightsError, ReadError, WeightsError
 from tcvom.weights import checkpoints
 
 
@@ -184,8 +184,9 @@ def test_add_copies_records_and_is_found(data_dir, gca_files):
         weights.find_weights("stm")
     # Explicit path first.
     assert weights.find_weights("gca_tam", single) == single
-    with pytest.raises(MissingWeightsError, match=r"missing\.pth"):
+    with pytest.raises(WeightsError, match=r"missing\.pth") as err:  # a configured path: exit 2, not 3
         weights.find_weights("gca_tam", data_dir / "missing.pth")
+    assert err.value.exit_code == 2
 
 
 def test_add_refuses_other_files(data_dir, tmp_path):
@@ -210,8 +211,71 @@ def test_environment_variable_file_and_folder(data_dir, gca_files, monkeypatch):
     assert weights.find_weights("gca_tam") == tam
     assert weights.find_weights("gca") == single
     monkeypatch.setenv("TCVOM_WEIGHTS", str(tam.parent / "nothing-here"))
-    with pytest.raises(MissingWeightsError, match="TCVOM_WEIGHTS"):
+    with pytest.raises(WeightsError, match="TCVOM_WEIGHTS") as err:
         weights.find_weights("gca_tam")
+    assert err.value.exit_code == 2
+
+
+def _truncated(source, target):
+    target.write_bytes(source.read_bytes()[:4096])
+    return target
+
+
+def test_auto_falls_back_only_when_no_weights_are_configured(data_dir, gca_files, monkeypatch, tmp_path):
+    """A configured weight path that is missing or unreadable is exit 2 naming the path and
+    where it came from, never a notice and classical mattes (issue 21, point 2)."""
+    from tcvom.pipeline.methods import WEIGHTS_NOTICE, resolve
+    from tcvom.weights import registry as weights
+
+    notices: list[str] = []
+    assert resolve("auto", "matte", None, notices.append) == "classical" and notices == [WEIGHTS_NOTICE]
+    data_dir.joinpath("weights").mkdir(parents=True)  # an empty weights folder configures nothing
+    assert resolve("auto", "trimaps", None, notices.append) == "classical"
+
+    tam, single = gca_files
+    cases = []
+    monkeypatch.setenv("TCVOM_WEIGHTS", str(tmp_path / "gone.pth"))  # the variable names nothing
+    cases.append(("gone.pth", "TCVOM_WEIGHTS"))
+    cut = _truncated(tam, tmp_path / "cut.pth")
+    monkeypatch.setenv("TCVOM_WEIGHTS", str(cut))  # the variable names a truncated file
+    cases.append(("cut.pth", "TCVOM_WEIGHTS"))
+    folder = tmp_path / "env_folder"
+    folder.mkdir()
+    _truncated(tam, folder / "gca_tam.pth")
+    monkeypatch.setenv("TCVOM_WEIGHTS", str(folder))  # a folder holding a truncated file
+    cases.append(("gca_tam.pth", f"TCVOM_WEIGHTS folder {folder}"))
+    for (name, origin), value in zip(cases, (tmp_path / "gone.pth", cut, folder), strict=True):
+        monkeypatch.setenv("TCVOM_WEIGHTS", str(value))
+        for stage in ("trimaps", "matte"):
+            with pytest.raises(InputError) as err:  # WeightsError or ReadError
+                resolve("auto", stage, None, notices.append)
+            assert err.value.exit_code == 2 and name in str(err.value) and origin in str(err.value)
+    monkeypatch.delenv("TCVOM_WEIGHTS")
+    _truncated(single, data_dir / "weights" / "downloaded.pth")  # copied by hand, cut short
+    with pytest.raises(ReadError, match=r"downloaded\.pth.*weights folder") as err:
+        resolve("auto", "matte", None, notices.append)
+    assert str(data_dir / "weights") in str(err.value) and err.value.exit_code == 2
+    (data_dir / "weights" / "downloaded.pth").unlink()
+    weights.add_weights(tam)
+    (data_dir / "weights" / tam.name).unlink()  # registered, then deleted
+    with pytest.raises(WeightsError, match=r"weights\.json registers .* gone") as err:
+        resolve("auto", "matte", None, notices.append)
+    assert tam.name in str(err.value)
+    assert len(notices) == 2, "no fallback notice after the first two, unconfigured, cases"
+
+
+def test_auto_with_a_truncated_weight_file_stops_the_command(data_dir, gca_files, small_example, tmp_path,
+                                                               monkeypatch, capsys):
+    from tcvom.cli import main
+
+    tam, _ = gca_files
+    monkeypatch.setenv("TCVOM_WEIGHTS", str(_truncated(tam, tmp_path / "farm_weights.pth")))
+    out = tmp_path / "out"
+    code = main(["run", "--plate", small_example.plate, "--keyframes", small_example.keyframes, "--out", str(out),
+                 "--progress", "none"])
+    err = capsys.readouterr().err
+    assert code == 2 and "farm_weights.pth" in err and "TCVOM_WEIGHTS" in err
+    assert not list(out.glob("alpha/*.exr")) and "classical" not in err
 
 
 def test_weights_command(data_dir, gca_files, capsys):

@@ -296,19 +296,24 @@ def build_session(
     backend: str = "torch",
     export_dir: str | Path | None = None,
     engine_options: Mapping[str, Any] | None = None,
+    model: GcaMatting | None = None,
 ) -> GcaTamSession:
     """A :class:`GcaTamSession` with the network loaded from ``weights`` (a file or a
     state_dict; GCA+TAM or the single-image GCA baseline, detected from the keys), run by
     ``backend`` ("torch", "onnxruntime", "tensorrt"; see :func:`tcvom.engines.open_engine`:
-    the ONNX back-ends use ``export_dir`` or an export cached per weight file)."""
+    the ONNX back-ends use ``export_dir`` or an export cached per weight file).
+    ``model`` is the network already loaded from ``weights`` (on ``device`` in ``dtype``
+    for the torch back-end, on the CPU in float32 for the others), so that a process
+    building many sessions reads the file once (:func:`tcvom.pipeline.methods.network`)."""
     from tcvom.engines import open_engine, require
 
     require(backend)
     if backend != "torch" and resolve_dtype(dtype) != torch.float32:
         raise InputError(f"the {backend} back-end takes float32 input; its precision is an engine option",
                          hint="drop --dtype, or use --backend torch")
-    model = load_gca_model(weights, device=device if backend == "torch" else "cpu",
-                           dtype=dtype if backend == "torch" else torch.float32)
+    if model is None:
+        model = load_gca_model(weights, device=device if backend == "torch" else "cpu",
+                               dtype=dtype if backend == "torch" else torch.float32)
     digest = checkpoints.sha256(weights) if isinstance(weights, str | Path) else None
     engine = open_engine(backend, model, device=device, weights_sha256=digest, export_dir=export_dir,
                          **dict(engine_options or {}))

@@ -2,8 +2,10 @@
 
 ``classical`` needs no downloaded weights (optical-flow propagation, pymatting, a
 TAM-like temporal step); ``tcvom`` is the paper's STM trimap propagation and GCA+TAM
-matting, which need weight files. ``auto`` picks ``tcvom`` when its weights are found
-and ``classical`` otherwise, with a one-line notice.
+matting, which need weight files. ``auto`` picks ``tcvom`` when weights of the stage's
+kind are configured and ``classical``, with a one-line notice, only when none are: a
+configured path that is missing or unreadable is an error (exit code 2), never a silent
+fallback (:func:`tcvom.weights.registry.configured_weights`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tcvom.errors import InputError, MissingWeightsError
+from tcvom.errors import InputError
 
 METHODS: tuple[str, ...] = ("auto", "classical", "tcvom")
 BACKENDS: tuple[str, ...] = ("torch", "onnxruntime", "tensorrt")
@@ -22,31 +24,50 @@ WEIGHTS_NOTICE = (
 )
 
 
-def _find(kind: str, explicit: str | Path | None) -> Path | None:
-    try:
-        from tcvom.weights.registry import find_weights
-    except ImportError:
-        return Path(explicit) if explicit else None
-    try:
-        return find_weights(kind, explicit)
-    except MissingWeightsError:
-        if explicit:
-            raise
-        return None
-
-
 def resolve(method: str, stage: str, weights: str | Path | None, notice: Callable[[str], None] | None = None) -> str:
     """The concrete method (``classical`` or ``tcvom``) for ``stage`` ("trimaps"/"matte")."""
     if method not in METHODS:
         raise InputError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
     if method != "auto":
         return method
+    from tcvom.weights.registry import configured_weights
+
     kind = "stm" if stage == "trimaps" else "gca_tam"
-    if weights is not None or _find(kind, None) is not None:
+    if configured_weights(kind, weights) is not None:
         return "tcvom"
     if notice is not None:
         notice(WEIGHTS_NOTICE)
     return "classical"
+
+
+# The last network of each role ("stm", "matting") loaded in this process, keyed by its
+# file's identity and placement: the chunks of `run --chunk N` (and the tasks of one farm
+# worker) load each weight file once. Networks are only read (fine-tuning works on a copy).
+_NETWORKS: dict[str, tuple[tuple[Any, ...], Any]] = {}
+
+
+def network(role: str, path: str | Path, *, device: str = "cpu", dtype: Any = "float32") -> Any:
+    """The network of ``role`` (``"stm"``, or ``"matting"``: GCA+TAM or the GCA baseline)
+    loaded from ``path`` on ``device`` in ``dtype``, loaded once per process."""
+    from tcvom.weights.checkpoints import file_identity
+
+    key = (file_identity(path), str(device), str(dtype))
+    cached = _NETWORKS.get(role)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    _NETWORKS.pop(role, None)  # free the previous network before loading another
+    if role == "stm":
+        from tcvom.models.stm import load_stm_model
+
+        model = load_stm_model(path, device=device)
+    elif role == "matting":
+        from tcvom.matting.gca_session import load_gca_model
+
+        model = load_gca_model(path, device=device, dtype=dtype)
+    else:
+        raise ValueError(f"unknown network role {role!r}")
+    _NETWORKS[role] = (key, model)
+    return model
 
 
 def default_finetune_steps(device: str) -> int:
@@ -76,20 +97,15 @@ def make_propagator(
 
         return FlowPropagator(**options)
     if method == "tcvom":
-        from tcvom.models.stm import load_stm_model
         from tcvom.propagation.stm import StmPropagator
+        from tcvom.weights.registry import find_weights
 
-        path = _find("stm", weights)
-        if path is None:
-            raise MissingWeightsError(
-                "the tcvom method needs STM trimap weights",
-                hint="pass --weights FILE, set TCVOM_WEIGHTS, or run `tcvom weights add FILE`",
-            )
+        path = find_weights("stm", weights)
         if options.get("finetune_steps") is None:
             options["finetune_steps"] = default_finetune_steps(device) if backend == "torch" else 0
         engine_options = options.pop("engine_options", None) or {}
         export_dir = options.pop("export_dir", None)
-        model = load_stm_model(path, device=device if backend == "torch" else "cpu")
+        model = network("stm", path, device=device if backend == "torch" else "cpu")
         if backend == "torch":
             return StmPropagator(model, device=device, **options)
         from tcvom.engines import open_engine
@@ -119,12 +135,11 @@ def make_session(
         return ClassicalSession(frames, trimaps, **options)
     if method == "tcvom":
         from tcvom.matting.gca_session import build_session
+        from tcvom.weights.registry import find_weights
 
-        path = _find("gca_tam", weights)
-        if path is None:
-            raise MissingWeightsError(
-                "the tcvom method needs GCA+TAM matting weights",
-                hint="pass --weights FILE, set TCVOM_WEIGHTS, or run `tcvom weights add FILE`",
-            )
-        return build_session(frames, trimaps, path, device=device, backend=backend, **options)
+        path = find_weights("gca_tam", weights)
+        dtype = options.get("dtype", "float32")
+        model = network("matting", path, device=device if backend == "torch" else "cpu",
+                        dtype=dtype if backend == "torch" else "float32")
+        return build_session(frames, trimaps, path, device=device, backend=backend, model=model, **options)
     raise InputError(f"unknown method {method!r}")

@@ -12,6 +12,13 @@ Search order of :func:`find_weights` for a kind (``"gca_tam"``, ``"gca"``, ``"st
    else ``$XDG_DATA_HOME/tcvom``, else ``~/.local/share/tcvom`` (``%LOCALAPPDATA%\\tcvom``
    on Windows). Files registered with ``tcvom weights add`` are recorded in
    ``weights.json`` there; the most recently added file of the kind wins.
+
+A place that is configured must be right: a ``--weights`` file or ``$TCVOM_WEIGHTS`` path
+that does not exist, a weight file there or in the weights folder that cannot be read, or a
+registered file that is gone stops with a :class:`~tcvom.errors.WeightsError` or
+:class:`~tcvom.errors.ReadError` (exit code 2) naming the path and where it came from.
+:func:`configured_weights` returns ``None`` only when no place holds weights of the kind,
+the one case in which ``--method auto`` may fall back to the classical method.
 """
 
 from __future__ import annotations
@@ -87,24 +94,42 @@ def _write_registry(folder: Path, records: list[dict[str, Any]]) -> None:
         raise
 
 
-def _search_folder(folder: Path, kind: str) -> Path | None:
-    """A file of ``kind`` in ``folder``: the registry first, else every weight file identified."""
+def _search_folder(folder: Path, kind: str, origin: str) -> Path | None:
+    """A file of ``kind`` in ``folder``: the newest registered one, else the first weight file
+    of that kind. Every unregistered weight file is identified, so an unreadable one stops
+    the search whatever its name (it may be the file meant)."""
     for record in reversed(read_registry(folder)):
+        if record["kind"] != kind:
+            continue
         candidate = folder / record["file"]
-        if record["kind"] == kind and candidate.is_file():
-            return candidate
-    for candidate in sorted(p for p in folder.iterdir() if _is_weight_file(p)):
-        # An unreadable file is not a candidate; 'tcvom info --weights FILE' says why.
-        if _kind_of(candidate) == kind:
-            return candidate
-    return None
+        if not candidate.is_file():
+            raise WeightsError(
+                f"{folder / REGISTRY} registers {checkpoints.kind_name(kind)} weights in {record['file']}, "
+                f"which is gone from {origin}",
+                path=candidate,
+                hint="register the file again with 'tcvom weights add FILE', or remove its record from "
+                     f"{REGISTRY}",
+            )
+        return candidate
+    registered = {r["file"] for r in read_registry(folder)}
+    found = None
+    for candidate in sorted(p for p in folder.iterdir() if _is_weight_file(p) and p.name not in registered):
+        if _kind_of(candidate, origin) == kind and found is None:
+            found = candidate
+    return found
 
 
-def _kind_of(path: Path) -> str | None:
+def _kind_of(path: Path, origin: str) -> str:
+    """The kind of a configured weight file; a file that cannot be read is an error that
+    names where it was configured."""
     try:
-        return checkpoints.identify(checkpoints.read_state_dict(path))
-    except InputError:
-        return None
+        return checkpoints.kind_of(path)
+    except InputError as exc:
+        raise type(exc)(
+            f"the weight file found through {origin} cannot be used: {exc.message}",
+            path=path,
+            hint=exc.hint or "replace or remove the file",
+        ) from exc
 
 
 def search_locations() -> list[Path]:
@@ -127,39 +152,62 @@ def find_weights(kind: str, explicit: str | Path | None = None) -> Path:
     """The weight file to use for ``kind`` (``"gca_tam"``, ``"gca"`` or ``"stm"``).
 
     Raises:
-        MissingWeightsError: nothing found (the message lists the search order), or an
-            explicit / ``TCVOM_WEIGHTS`` path that does not exist.
+        MissingWeightsError: no place holds weights of the kind (exit code 3; the message
+            lists the search order).
+        WeightsError / ReadError: a configured path is missing or unreadable (exit code 2;
+            see :func:`configured_weights`).
+    """
+    found = configured_weights(kind, explicit)
+    if found is None:
+        raise MissingWeightsError(
+            f"no {checkpoints.kind_name(kind)} weights found; looked in: {'; '.join(search_order())}",
+            hint="download the released checkpoint and run 'tcvom weights add FILE', or pass --weights FILE",
+        )
+    return found
+
+
+def configured_weights(kind: str, explicit: str | Path | None = None) -> Path | None:
+    """The weight file of ``kind`` that the configuration names, or ``None`` when no place
+    configures weights of that kind (``$TCVOM_WEIGHTS`` unset or holding only other kinds,
+    and nothing of the kind in the weights folder).
+
+    Raises:
+        WeightsError / ReadError (exit code 2): ``explicit`` or ``$TCVOM_WEIGHTS`` names a
+            path that does not exist, ``$TCVOM_WEIGHTS`` names a file that is no tcvom
+            checkpoint, a weight file in a searched folder cannot be read, or a registered
+            file is gone. The message names the path and where it came from.
     """
     _check_kind(kind)
     if explicit is not None:
         path = Path(explicit).expanduser()
         if not path.is_file():
-            raise MissingWeightsError("weight file not found", path=path, hint="check the --weights path")
+            raise WeightsError("the weight file asked for does not exist", path=path,
+                               hint="check the path given with --weights / --matting-weights")
         return path
     env = os.environ.get(ENV_WEIGHTS)
     if env:
         path = Path(env).expanduser()
+        origin = f"${ENV_WEIGHTS}"
         if path.is_file():
             # A single file serves only its own kind (one variable may hold GCA+TAM weights
             # while STM weights are registered in the data folder).
-            if _kind_of(path) == kind:
+            found_kind = _kind_of(path, origin)
+            if found_kind == kind:
                 return path
+            if found_kind == "unknown":
+                raise WeightsError(f"${ENV_WEIGHTS} names a file that is not a GCA+TAM, GCA or STM checkpoint",
+                                   path=path, hint="tcvom info --weights FILE shows what it holds")
         elif path.is_dir():
-            found = _search_folder(path, kind)
+            found = _search_folder(path, kind, f"the ${ENV_WEIGHTS} folder {path}")
             if found is not None:
                 return found
         else:
-            raise MissingWeightsError(f"${ENV_WEIGHTS} points to nothing", path=path,
-                                      hint=f"set {ENV_WEIGHTS} to a weight file or a folder of them")
+            raise WeightsError(f"${ENV_WEIGHTS} names a path that does not exist", path=path,
+                               hint=f"set {ENV_WEIGHTS} to a weight file or a folder of them, or unset it")
     folder = weights_dir()
     if folder.is_dir():
-        found = _search_folder(folder, kind)
-        if found is not None:
-            return found
-    raise MissingWeightsError(
-        f"no {checkpoints.kind_name(kind)} weights found; looked in: {'; '.join(search_order())}",
-        hint="download the released checkpoint and run 'tcvom weights add FILE', or pass --weights FILE",
-    )
+        return _search_folder(folder, kind, f"the weights folder {folder}")
+    return None
 
 
 def add_weights(path: str | Path, *, name: str | None = None, overwrite: bool = False) -> dict[str, Any]:
