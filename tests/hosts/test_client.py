@@ -204,3 +204,55 @@ def test_module_is_stdlib_only_and_python39_syntax() -> None:
     imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
     assert imported <= set(sys.stdlib_module_names), imported - set(sys.stdlib_module_names)
     assert "from __future__ import annotations" in source  # the X | None annotations stay strings on 3.9
+
+
+@pytest.mark.slow
+def test_progress_names_the_stage_and_never_goes_back(small_example, stm_model, gca_model, tmp_path: Path,
+                                                      capsys) -> None:
+    """The JSON events of a real `tcvom run` (STM fine-tuning nested in the trimap stage, the
+    matte in two chunks) replayed one at a time into a Job: the overall fraction only moves
+    forward, and the stage shown is the job's own, with the fine-tuning as its step
+    (issue 21, point 13)."""
+    import torch
+
+    from tcvom.cli import main
+
+    stm, gca = tmp_path / "stm.pth", tmp_path / "gca.pth"
+    torch.save(stm_model.state_dict(), stm)
+    torch.save(gca_model.state_dict(), gca)
+    keys = [f"{f}={small_example.trimaps.replace('####', str(f))}" for f in (1001, 1004)]
+    code = main(["run", "--plate", small_example.plate, "--shot-range", "1001-1004", "--keyframes", *keys,
+                 "--out", str(tmp_path / "out"), "--method", "tcvom", "--weights", str(stm), "--matting-weights",
+                 str(gca), "--finetune-steps", "1", "--chunk", "2", "--progress", "json"])
+    lines = [line for line in capsys.readouterr().out.splitlines() if hostclient.parse_event(line)]
+    assert code == 0 and any('"job": "finetune"' in line for line in lines)
+    (tmp_path / "events.jsonl").write_text("\n".join(lines) + "\n")
+    acks = tmp_path / "acks"
+    acks.mkdir()
+    replay = _script(tmp_path / "replay", (
+        "import pathlib, sys, time\n"
+        f"lines = pathlib.Path({str(tmp_path / 'events.jsonl')!r}).read_text().splitlines()\n"
+        "for i, line in enumerate(lines):\n"
+        "    print(line, flush=True)\n"
+        f"    while not pathlib.Path({str(acks)!r}, str(i)).exists():\n"
+        "        time.sleep(0.002)\n"
+    ))
+    job = Job([str(replay)]).start()
+    seen = []
+    for i in range(len(lines)):
+        deadline = time.monotonic() + 30
+        while not (events := job.poll()):
+            assert time.monotonic() < deadline
+            time.sleep(0.002)
+        assert len(events) == 1
+        seen.append((events[0], job.stage, job.fraction, job.status_text()))
+        (acks / str(i)).touch()
+    job.wait(timeout=30)
+    fractions = [f for _, _, f, _ in seen]
+    assert fractions == sorted(fractions), f"progress went back: {fractions}"
+    assert 0 < fractions[-1] <= 1 and job.state == "done" and job.fraction == 1.0
+    assert job.stages_seen == ["trimaps", "matte"]
+    tuning = [(stage, text) for event, stage, _, text in seen if event.get("job") == "finetune"]
+    assert tuning and all(stage == "trimaps" for stage, _ in tuning)
+    assert "tcvom trimaps: finetune 1/1 step, 0/4 frames (0%)" in [text for _, text in tuning]
+    assert all(f <= 0.5 for _, stage, f, _ in seen if stage == "trimaps")  # the first of two stages

@@ -25,6 +25,7 @@ def _opens_are_audited() -> None:
     sys.addaudithook(_audit)  # a hook cannot be removed; it counts only while _WATCHED is set
 
 
+@pytest.mark.slow
 def test_run_in_chunks_loads_and_hashes_each_weight_file_once(small_example, stm_model, gca_model,
                                                                tmp_path: Path) -> None:
     import torch

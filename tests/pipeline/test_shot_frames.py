@@ -47,8 +47,10 @@ def _frames(folder: Path, stem: str) -> dict[int, np.ndarray]:
     return {int(p.name.split(".")[1]): read_image(p)[0] for p in sorted(folder.glob(f"{stem}.*.*"))}
 
 
-@pytest.mark.parametrize(("method", "case"), [("classical", "twos"), ("classical", "gap"),
-                                              ("tcvom", "twos-pattern"), ("tcvom", "gap")])
+@pytest.mark.parametrize(("method", "case"), [
+    ("classical", "twos"), ("classical", "gap"),
+    pytest.param("tcvom", "twos-pattern", marks=pytest.mark.slow), pytest.param("tcvom", "gap", marks=pytest.mark.slow),
+])
 def test_shot_equals_the_same_frames_numbered_on_ones(small_example, weights, tmp_path: Path, method: str,
                                                       case: str) -> None:
     import torch

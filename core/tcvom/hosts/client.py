@@ -311,6 +311,11 @@ class Job:
     ``"failed"`` or ``"cancelled"``; ``done``/``total`` count frames of the current stage,
     ``stage`` names it (``trimaps``, ``matte``); ``result`` is the final ``result`` event;
     ``error`` a :class:`HostError` when failed.
+
+    Events carry the ``job`` they belong to. A job that starts while a stage is open (the
+    STM fine-tuning inside the trimap stage) is a step *of* that stage: it is shown in
+    ``step`` (``"finetune 30/40 steps"``) and never replaces the stage, its counts or its
+    share of :attr:`fraction`, which only moves forward while the job runs.
     """
 
     def __init__(self, args: Sequence[str], out: str | None = None) -> None:
@@ -320,7 +325,11 @@ class Job:
         self.stage = ""
         self.done = 0
         self.total = 0
+        self.step = ""
         self.stages_seen: list[str] = []
+        self._open: list[str] = []  # the jobs started and not yet ended, outermost first
+        self._shown = 0.0  # the highest overall fraction reported so far
+        self._units: dict[str, str] = {}  # the unit each job counts in (its start event says)
         self.messages: list[str] = []
         self.warnings: list[str] = []
         self.result: dict[str, Any] | None = None
@@ -386,9 +395,13 @@ class Job:
 
     @property
     def fraction(self) -> float:
-        """Overall progress in [0, 1]: ``tcvom run`` has two stages (trimaps, then matte)."""
+        """Overall progress in [0, 1] (``tcvom run`` has two stages: trimaps, then matte);
+        it never goes back while the job runs."""
         if self.state == "done":
             return 1.0
+        return self._shown
+
+    def _stage_fraction(self) -> float:
         if not self.total:
             return 0.0
         stage_part = min(self.done / self.total, 1.0)
@@ -397,9 +410,11 @@ class Job:
         return (index + stage_part) / stages
 
     def status_text(self) -> str:
-        """A one-line status for a host's status bar."""
-        if self.state == "running" and self.total:
-            return f"tcvom {self.stage}: {self.done}/{self.total} frames ({self.fraction * 100:.0f}%)"
+        """A one-line status for a host's status bar: the stage, its nested step if any,
+        the stage's frames and the overall percentage."""
+        if self.state == "running" and (self.total or self.step):
+            step = f" {self.step}," if self.step else ""
+            return f"tcvom {self.stage}:{step} {self.done}/{self.total} frames ({self.fraction * 100:.0f}%)"
         return f"tcvom: {self.state}"
 
     def poll(self) -> list[dict[str, Any]]:
@@ -416,24 +431,45 @@ class Job:
 
     def _apply(self, event: dict[str, Any]) -> None:
         kind = event.get("event")
+        job = str(event.get("job") or "")
+        # An event of a job other than the outermost open one belongs to a step nested in
+        # the stage (older tcvom versions send no job: the event is the stage's own).
+        nested = bool(job) and bool(self._open) and job != self._open[0]
         if kind == "start":
-            self.stage = str(event.get("job", ""))
-            self.stages_seen.append(self.stage)
-            self.total = int(event.get("total") or 0)
-            self.done = 0
+            self._units[job] = str(event.get("unit") or "frame")
+            if self._open:
+                nested = True
+            else:
+                self.stage = job
+                if not self.stages_seen or self.stages_seen[-1] != job:
+                    self.stages_seen.append(job)
+                self.total = int(event.get("total") or 0)
+                self.done = 0
+                self.step = ""
+            self._open.append(job)
+        if kind in ("start", "progress") and nested:
+            total = int(event.get("total") or 0)
+            done = int(event.get("done") or 0)
+            unit = self._units.get(job, "step") + ("" if total == 1 else "s")
+            self.step = f"{job} {done}/{total} {unit}" if total else job
         elif kind == "progress":
             self.done = int(event.get("done") or 0)
             self.total = int(event.get("total") or self.total)
+        elif kind in ("done", "error"):
+            if job in self._open:
+                del self._open[len(self._open) - 1 - self._open[::-1].index(job)]
+            self.step = ""
+            if kind == "error":
+                self._error_event = event
         elif kind == "message":
             self.messages.append(str(event.get("message", "")))
         elif kind == "warning":
             self.warnings.append(str(event.get("message", "")))
-        elif kind == "error":
-            self._error_event = event
         elif kind == "result":
             self.result = event
         elif kind == "_exit":
             self._finish(int(event["code"]))
+        self._shown = max(self._shown, self._stage_fraction())
 
     def _finish(self, code: int) -> None:
         self.returncode = code
