@@ -12,6 +12,7 @@ import bpy
 
 IS_50 = bpy.app.version >= (5, 0, 0)
 NODE_TAG = "tcvom_matte"  # custom property marking our group node in the scene's tree
+VIEWER_TAG = "tcvom_viewer"  # marks the Viewer our node feeds when the scene's output is taken
 
 
 def scene_tree(scene: bpy.types.Scene) -> bpy.types.NodeTree:
@@ -123,32 +124,51 @@ def build_group(
     return group
 
 
-def place_group_node(scene: bpy.types.Scene, group: bpy.types.NodeTree, key: str) -> bpy.types.Node:
+def place_group_node(scene: bpy.types.Scene, group: bpy.types.NodeTree, key: str) -> tuple[bpy.types.Node, str]:
     """The scene's tcvom node for ``key`` (the settings' node name), updated in place if it
-    exists, else added; connected to the composite output when that is free."""
+    exists, else added, and a note for the artist ("" when there is nothing to say).
+
+    The node feeds the composite output when that is free. The artist's nodes and links are
+    never removed or rewired: when the output is taken (a CG scene's Render Layers, the
+    artist's comp), the node feeds a Viewer of its own beside it instead, and the note says
+    so."""
     tree = scene_tree(scene)
     node = next((n for n in tree.nodes if n.get(NODE_TAG) == key), None)
     if node is None:
         node = tree.nodes.new("CompositorNodeGroup")
         node[NODE_TAG] = key
-        node.location = (0, 0)
+        node.location = _free_location(tree)
         node.width = 200
     node.node_tree = group
     node.name = node.label = key
     target = output_socket(tree)
-    if target.is_linked and _is_default_tree(tree, node):
-        # Blender 4.x fills a new compositor with Render Layers -> Composite: not the
-        # artist's comp, so our node takes the output (and no 3D render is needed).
-        for other in [n for n in tree.nodes if n.bl_idname == "CompositorNodeRLayers"]:
-            tree.nodes.remove(other)
+    if any(link.to_socket == target for link in node.outputs["Image"].links):
+        return node, ""
     if not target.is_linked:
         tree.links.new(node.outputs["Image"], target)
-    return node
+        return node, ""
+    viewer = next((n for n in tree.nodes if n.get(VIEWER_TAG) == key), None)
+    if viewer is None:
+        viewer = tree.nodes.new("CompositorNodeViewer")
+        viewer[VIEWER_TAG] = key
+        viewer.location = (node.location.x + node.width + 60, node.location.y)
+    viewer.name = viewer.label = f"{key} Viewer"
+    if not any(link.to_node == viewer for link in node.outputs["Image"].links):
+        tree.links.new(node.outputs["Image"], viewer.inputs["Image"])
+    tree.nodes.active = viewer
+    return node, (
+        f"the compositor's output is taken by your nodes, so '{key}' feeds its own Viewer "
+        f"('{viewer.name}'); connect it to the output yourself to render the matte"
+    )
 
 
-def _is_default_tree(tree: bpy.types.NodeTree, ours: bpy.types.Node) -> bool:
-    kinds = sorted(n.bl_idname for n in tree.nodes if n != ours)
-    return kinds == ["CompositorNodeComposite", "CompositorNodeRLayers"]
+def _free_location(tree: bpy.types.NodeTree) -> tuple[float, float]:
+    """Below every node already in ``tree``, so ours covers none of the artist's."""
+    if not tree.nodes:
+        return (0.0, 0.0)
+    lowest = min(n.location.y - n.dimensions.y for n in tree.nodes)
+    left = min(n.location.x for n in tree.nodes)
+    return (left, lowest - 80.0)
 
 
 def alpha_image(name: str, first_file: str) -> bpy.types.Image:

@@ -83,6 +83,7 @@ class MatteRun:
         spec.out = self.out
         self.spec = spec
         self.job: Job | None = None
+        self.note = ""  # what the artist must know about where the node went (finish)
 
     @property
     def cached(self) -> bool:
@@ -132,7 +133,7 @@ class MatteRun:
             shift=self.plate.shift,
             plate_image_frames=self.plate.image_frames,
         )
-        node = nodes.place_group_node(context.scene, group, self.node_name)
+        node, self.note = nodes.place_group_node(context.scene, group, self.node_name)
         context.scene.tcvom.cache_key = self.key
         return node
 
@@ -150,7 +151,8 @@ class TCVOM_OT_pull_matte(bpy.types.Operator):
 
     bl_idname = "tcvom.pull_matte"
     bl_label = "Pull Matte"
-    bl_options = {"REGISTER"}  # noqa: RUF012 (Blender reads a set)
+    # Undoable: Ctrl-Z takes the node (and the Viewer it may feed) back out of the compositor.
+    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 (Blender reads a set)
 
     _run: MatteRun | None = None
     _timer = None
@@ -159,8 +161,10 @@ class TCVOM_OT_pull_matte(bpy.types.Operator):
     def _done_report(self, context: bpy.types.Context, run: MatteRun, computed: bool) -> None:
         what = "computed" if computed else "up to date (cached)"
         text = f"tcvom matte {what}: {len(run.plate.frames)} frames in {bpy.path.relpath(run.out)}"
+        if run.note:
+            text += f"; {run.note}"
         context.scene.tcvom.status = text
-        self.report({"INFO"}, text)
+        self.report({"WARNING"} if run.note else {"INFO"}, text)
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         global _active

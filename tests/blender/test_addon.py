@@ -305,3 +305,48 @@ def test_mask_keyframe_becomes_a_trimap(addon) -> None:
     assert trimap[32, 48] == 1.0 and trimap[0, 0] == 0.0  # inside, outside
     assert (trimap == 0.5).sum() > 50  # the feather band
     bpy.data.masks.remove(mask)
+
+
+def test_pull_matte_keeps_the_artists_compositor_and_is_undoable(pulled: dict) -> None:
+    """A CG scene's compositor (Blender's default: Render Layers -> Group Output, with a
+    Viewer) is never removed or rewired: our node feeds a Viewer of its own, the artist is
+    told, and Ctrl-Z takes it all back out (issue 21, point 6)."""
+    scene = bpy.context.scene
+    previous = scene.compositing_node_group.name  # undo renews every datablock: keep names
+    before = set(bpy.data.node_groups)
+    assert bpy.ops.node.new_compositing_node_group() == {"FINISHED"}  # what "New" in the compositor makes
+    (comp,) = [g for g in bpy.data.node_groups if g not in before]
+    scene.compositing_node_group = comp
+
+    def artists_links() -> set[tuple[str, str, str, str]]:
+        return {(lk.from_node.name, lk.from_socket.name, lk.to_node.name, lk.to_socket.name)
+                for lk in bpy.context.scene.compositing_node_group.links
+                if not any(n.get("tcvom_matte") or n.get("tcvom_viewer") for n in (lk.from_node, lk.to_node))}
+
+    nodes_before = {(n.name, n.bl_idname) for n in comp.nodes}
+    links_before = artists_links()
+    assert ("Render Layers", "CompositorNodeRLayers") in nodes_before and links_before
+    window = bpy.context.window_manager.windows[0]
+    # A window and its screen, as a button press has (no area: the redo panel of an
+    # operator with REGISTER and UNDO crashes background Blender when it has one).
+    with bpy.context.temp_override(window=window, screen=window.screen):
+        try:
+            bpy.ops.ed.undo_push(message="before Pull Matte")  # background Blender starts with no undo stack
+            # As a button press does: the call itself may push an undo step (undo=True).
+            assert bpy.ops.tcvom.pull_matte("EXEC_DEFAULT", True) == {"FINISHED"}
+            tree = bpy.context.scene.compositing_node_group
+            assert {(n.name, n.bl_idname) for n in tree.nodes} >= nodes_before, "an artist's node was removed"
+            assert artists_links() == links_before, "an artist's link was removed or rewired"
+            ours = _tcvom_nodes()
+            assert len(ours) == 1
+            (viewer,) = [lk.to_node for lk in ours[0].outputs["Image"].links]
+            assert viewer.bl_idname == "CompositorNodeViewer" and viewer.get("tcvom_viewer")
+            status = bpy.context.scene.tcvom.status
+            assert "output is taken" in status and viewer.name in status
+            assert bpy.ops.ed.undo.poll(), "Pull Matte left no undo step"
+            assert bpy.ops.ed.undo() == {"FINISHED"}
+            tree = bpy.context.scene.compositing_node_group
+            assert not _tcvom_nodes() and not [n for n in tree.nodes if n.get("tcvom_viewer")]
+            assert {(n.name, n.bl_idname) for n in tree.nodes} == nodes_before and artists_links() == links_before
+        finally:
+            bpy.context.scene.compositing_node_group = bpy.data.node_groups[previous]
