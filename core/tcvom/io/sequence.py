@@ -62,6 +62,12 @@ class ImageSequence:
         text = str(pattern)
         self.what = what
         self.contiguous = contiguous
+        if Path(text).is_dir():
+            raise InputError(
+                f"the {what} is a folder, not a sequence of files",
+                path=text,
+                hint=f"name its files with a pattern, e.g. {_suggest_pattern(Path(text))}",
+            )
         try:
             seq = fileseq.FileSequence(text, pad_style=PAD_STYLE, allow_subframes=False)
         except fileseq.ParseException as exc:
@@ -104,7 +110,10 @@ class ImageSequence:
                 f"the {self.what} sequence {frames[0]}-{frames[-1]} is missing frame(s) {format_range(holes)}",
                 path=self.pattern,
                 frame=holes[0],
-                hint="render or copy them again, or choose a range with --frames",
+                hint="render or copy them again, or set the shot to frames that exist with "
+                f"--shot-range (e.g. --shot-range {frames[0]}-{holes[0] - 1})"
+                if holes[0] > frames[0] + 1 else "render or copy them again, or set the shot to frames that "
+                "exist with --shot-range",
             )
         return frames
 
@@ -126,6 +135,18 @@ class ImageSequence:
 
     def __len__(self) -> int:
         return len(self.frame_numbers)
+
+
+def _suggest_pattern(folder: Path) -> str:
+    """A sequence pattern for the first image sequence in ``folder`` (for hints)."""
+    try:
+        found = fileseq.findSequencesOnDisk(str(folder), pad_style=PAD_STYLE)
+    except (fileseq.FileSeqException, OSError):
+        found = []
+    for seq in found:
+        if seq.padding():
+            return f"{seq.dirname()}{seq.basename()}{seq.padding()}{seq.extension()}"
+    return str(folder / "plate.####.exr")
 
 
 def frame_selection(frames: str | list[int]) -> list[int]:

@@ -15,6 +15,7 @@ own trimap.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -25,7 +26,10 @@ import numpy as np
 
 from tcvom.errors import FrameSizeError, InputError
 from tcvom.io.sources import FrameSource
+from tcvom.io.trimap import check_keyframe_classes
 from tcvom.propagation.scheduler import KeyframeSchedule, Pass, Segment
+
+log = logging.getLogger("tcvom")
 
 CLASS_VALUES = np.array([0, 128, 255], dtype=np.uint8)
 
@@ -107,7 +111,9 @@ def propagate_segment(
 
 
 def check_keyframes(frames: FrameSource, keyframes: Mapping[int, np.ndarray], sources: Mapping[int, Path] | None = None) -> None:
-    """Keyframe trimaps must match the plate's size and lie in its frame range."""
+    """Keyframe trimaps must match the plate's size, lie in its frame range and hold
+    foreground and background (:func:`tcvom.io.trimap.check_keyframe_classes`; a single
+    keyframe without one of them is a warning)."""
     members = set(frames.frame_numbers)
     for frame, tri in keyframes.items():
         path = None if sources is None else sources.get(frame)
@@ -123,6 +129,8 @@ def check_keyframes(frames: FrameSource, keyframes: Mapping[int, np.ndarray], so
                 path=path,
                 frame=frame,
             )
+    for warning in check_keyframe_classes(dict(keyframes), dict(sources or {})):
+        log.warning("%s", warning)
 
 
 def propagate(
