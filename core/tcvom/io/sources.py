@@ -298,7 +298,10 @@ class TrimapFiles(_Numbered):
             single = cv2.resize(single, self.size, interpolation=cv2.INTER_NEAREST)
         if self.painted:
             trimaps.check_painted(single, path=path, frame=frame)
-        return trimaps.classify(single)
+        try:
+            return trimaps.classify(single)
+        except InputError as exc:
+            raise InputError(exc.message, path=path, frame=frame, hint=exc.hint) from exc
 
     def read_all(self) -> dict[int, np.ndarray]:
         """Every trimap, classified (for keyframes: a handful of images)."""
