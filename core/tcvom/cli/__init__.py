@@ -28,6 +28,7 @@ COMMANDS: tuple[str, ...] = (
     "info",
     "weights",
     "example",
+    "review",
     "preview",
     "train",
     "farm",
