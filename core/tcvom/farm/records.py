@@ -27,7 +27,6 @@ modification time is not noticed).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping
@@ -39,22 +38,19 @@ import numpy as np
 from tcvom.errors import OutputError
 from tcvom.farm.manifest import file_digest, jsonable, manifest_path
 from tcvom.io.atomic import atomic_output
+from tcvom.io.hashing import array_sha256, value_sha256
 
 FORMAT = 1
 
 
 def digest(value: Any) -> str:
-    """``sha256:<hex>`` of a JSON-able value (keys sorted, so dict order does not matter)."""
-    text = json.dumps(jsonable(value), sort_keys=True, separators=(",", ":"))
-    return f"sha256:{hashlib.sha256(text.encode()).hexdigest()}"
+    """``sha256:<hex>`` of a value made of settings, frame numbers and digests."""
+    return f"sha256:{value_sha256(jsonable(value))}"
 
 
 def array_digest(array: np.ndarray) -> str:
     """``sha256:<hex>`` of an array's dtype, shape and values."""
-    data = np.ascontiguousarray(array)
-    digest_ = hashlib.sha256(f"{data.dtype.str}|{data.shape}|".encode())
-    digest_.update(data.tobytes())
-    return f"sha256:{digest_.hexdigest()}"
+    return f"sha256:{array_sha256(array)}"
 
 
 class FileDigests:
