@@ -119,10 +119,10 @@ def _names(specs: str | Path | Sequence[str | Path]) -> list[str]:
 def _weights_digest(concrete: str, kind: str, weights: str | Path | None) -> str | None:
     if concrete != "tcvom":
         return None
-    from tcvom.weights.checkpoints import sha256
+    from tcvom.io.hashing import file_sha256
     from tcvom.weights.registry import find_weights
 
-    return f"sha256:{sha256(find_weights(kind, weights))}"  # hashed once per process
+    return f"sha256:{file_sha256(find_weights(kind, weights))}"  # hashed once per process
 
 
 def _segments_for(schedule: KeyframeSchedule, selection: list[int], segment: int | None) -> list[Segment]:

@@ -26,9 +26,8 @@ import numpy as np
 
 from tcvom.errors import FrameSizeError, InputError
 from tcvom.io.sources import FrameSource
+from tcvom.io.trimap import CLASS_VALUES, one_hot
 from tcvom.propagation.scheduler import KeyframeSchedule, Pass, Segment
-
-CLASS_VALUES = np.array([0, 128, 255], dtype=np.uint8)
 
 
 class Propagator(Protocol):
@@ -51,7 +50,7 @@ class PropagatedFrame:
 
 def one_hot_probs(trimap: np.ndarray) -> np.ndarray:
     """uint8 ``3 x H x W`` probabilities (0 or 255) of a classified trimap."""
-    return (np.stack([trimap == v for v in CLASS_VALUES]).astype(np.uint8)) * 255
+    return one_hot(trimap, dtype=np.uint8, on=255)
 
 
 def disagreement(first: np.ndarray, second: np.ndarray) -> float:
@@ -67,7 +66,7 @@ def _decide(
 ) -> PropagatedFrame:
     if frame in keyframes:
         tri = keyframes[frame]
-        return PropagatedFrame(frame, tri, one_hot_probs(tri).astype(np.float32) / 255.0)
+        return PropagatedFrame(frame, tri, one_hot(tri))
     trimap = CLASS_VALUES[np.argmax(weighted, axis=0)]
     total = weighted.sum(axis=0, keepdims=True)
     probs = np.divide(weighted, total, out=np.zeros_like(weighted), where=total > 0)
