@@ -31,9 +31,8 @@ def test_a_second_process_waits_for_the_lock_then_goes_on(tmp_path: Path) -> Non
             assert child.poll() is None and time.monotonic() < deadline, "the holder did not take the lock"
             time.sleep(0.02)
         waited = []
-        with exclusive_lock(lock, on_wait=lambda: waited.append(True)):
-            with open(log, "a") as f:
-                f.write("waiter in\n")
+        with exclusive_lock(lock, on_wait=lambda: waited.append(True)), open(log, "a") as f:
+            f.write("waiter in\n")
     finally:
         child.wait(timeout=60)
     assert waited == [True]
