@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -32,6 +32,7 @@ from torch import Tensor
 
 from tcvom.errors import FrameSizeError, InputError, MissingFrameError, WeightsError
 from tcvom.io.hashing import file_sha256
+from tcvom.io.sources import FrameReader, TrimapSource
 from tcvom.io.trimap import check_classified
 from tcvom.matting.window import FrameCache, neighbour_window
 from tcvom.models.gca_tam import GcaMatting, GcaSingle, GcaTam, composite, make_input
@@ -43,14 +44,6 @@ if TYPE_CHECKING:
 _HALF = (torch.float16, torch.bfloat16)
 _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
            "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
-
-
-class FrameReader(Protocol):
-    """What the session needs from a frame or trimap source."""
-
-    frame_numbers: list[int]
-
-    def read(self, frame: int) -> np.ndarray: ...
 
 
 @dataclass
@@ -146,7 +139,7 @@ class GcaTamSession:
     def __init__(
         self,
         frames: FrameReader,
-        trimaps: FrameReader,
+        trimaps: TrimapSource,
         model: GcaMatting,
         *,
         device: str | torch.device = "cpu",
@@ -288,7 +281,7 @@ class GcaTamSession:
 
 def build_session(
     frames: FrameReader,
-    trimaps: FrameReader,
+    trimaps: TrimapSource,
     weights: str | Path | Mapping[str, Tensor],
     *,
     device: str | torch.device = "cpu",

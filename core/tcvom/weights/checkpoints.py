@@ -18,7 +18,6 @@ Network-agnostic: the same functions serve GCA+TAM, the single-image GCA baselin
 
 from __future__ import annotations
 
-import importlib
 import pickle
 from collections.abc import Mapping
 from pathlib import Path
@@ -238,18 +237,15 @@ def kind_of(path: str | Path) -> str:
 
 
 def _build_model(kind: str) -> nn.Module | None:
-    """The tcvom model for a kind, or None when that network is not (yet) available."""
+    """The tcvom model for a kind (None for ``"unknown"``)."""
     if kind in ("gca_tam", "gca"):
         from tcvom.models.gca_tam import build_gca
 
         return build_gca(temporal=kind == "gca_tam")
     if kind == "stm":
-        try:
-            stm = importlib.import_module("tcvom.models.stm")
-        except ImportError:
-            return None
-        builder = getattr(stm, "build_stm", None) or getattr(stm, "STM", None)
-        return builder() if callable(builder) else None
+        from tcvom.models.stm import build_stm
+
+        return build_stm()
     return None
 
 
