@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import bpy
 
-from . import operators, prefs, props, ui
+from . import operators, prefs, props, review, ui
 
-_classes = (*props.classes, *prefs.classes, *operators.classes, *ui.classes)
+_classes = (*props.classes, *prefs.classes, *operators.classes, *review.classes, *ui.classes)
 
 
 def register() -> None:

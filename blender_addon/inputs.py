@@ -22,6 +22,8 @@ import numpy as np
 from . import nodes
 from .hostclient import HostError, sequence_files, sequence_pattern
 
+TRIMAPS = os.path.join("trimaps", "trimap.####.png")  # where tcvom run writes the propagated trimaps
+
 _MOVIE_FIRST_FRAME = 1  # tcvom numbers movie frames from 1, as Blender does
 
 
@@ -111,6 +113,39 @@ def image_pixels(image: bpy.types.Image) -> np.ndarray:
     data = np.empty(w * h * image.channels, dtype=np.float32)
     image.pixels.foreach_get(data)
     return data.reshape(h, w, image.channels)
+
+
+def propagated_trimap(out: str, frame: int) -> str | None:
+    """The trimap file the run in ``out`` propagated to plate ``frame``, or None."""
+    return dict(sequence_files(os.path.join(out, TRIMAPS))).get(frame)
+
+
+def keyframe_image(name: str, size: tuple[int, int], start: str | None = None) -> bpy.types.Image:
+    """A new image of the plate's ``size`` to paint a keyframe trimap on: a copy of the
+    trimap file ``start`` (never the file itself, which tcvom owns), else black."""
+    width, height = size
+    grey = None
+    if start is not None:
+        loaded = bpy.data.images.load(start, check_existing=False)
+        try:
+            loaded.colorspace_settings.name = "Non-Color"
+            if tuple(loaded.size) != (width, height):
+                raise HostError(
+                    f"the propagated trimap {start} is {loaded.size[0]}x{loaded.size[1]}, "
+                    f"the plate is {width}x{height}",
+                    "press Pull Matte again",
+                )
+            grey = image_pixels(loaded)[:, :, 0].copy()
+        finally:
+            bpy.data.images.remove(loaded)
+    image = bpy.data.images.new(name, width, height, alpha=False)
+    image.generated_color = (0.0, 0.0, 0.0, 1.0)
+    if grey is not None:
+        rgba = np.ones((height, width, 4), dtype=np.float32)
+        rgba[:, :, :3] = grey[:, :, None]
+        image.pixels.foreach_set(rgba.ravel())
+        image.update()
+    return image
 
 
 def painted_trimap(image: bpy.types.Image) -> np.ndarray:

@@ -16,7 +16,7 @@ import tempfile
 
 import bpy
 
-from . import inputs, nodes, prefs
+from . import inputs, nodes, prefs, review
 from .hostclient import (
     HostError,
     Job,
@@ -25,6 +25,8 @@ from .hostclient import (
     cache_key,
     collect_alpha,
     find_executable,
+    install_folder,
+    read_review,
 )
 
 CACHE_DIR = "//tcvom_cache"
@@ -72,14 +74,12 @@ class MatteRun:
             spec.check()
             self.key = cache_key(spec, extra={"addon_cache": ADDON_CACHE_VERSION})
             self.out = os.path.join(cache_root, self.key)
-            key_dir = os.path.join(self.out, "keyframes")
-            os.makedirs(self.out, exist_ok=True)
-            if os.path.isdir(key_dir):  # same key: same keyframe content
-                shutil.rmtree(key_dir)
-            os.replace(staging, key_dir)
+            # unchanged keyframe files keep their bytes and time; removed keyframes' go
+            installed = install_folder({os.path.basename(p): p for p in keys.values()},
+                                       os.path.join(self.out, "keyframes"))
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        spec.keyframes = {f: os.path.join(key_dir, os.path.basename(p)) for f, p in keys.items()}
+        spec.keyframes = {f: installed[os.path.basename(p)] for f, p in keys.items()}
         spec.out = self.out
         self.spec = spec
         self.job: Job | None = None
@@ -134,7 +134,10 @@ class MatteRun:
             plate_image_frames=self.plate.image_frames,
         )
         node, self.note = nodes.place_group_node(context.scene, group, self.node_name)
-        context.scene.tcvom.cache_key = self.key
+        settings = context.scene.tcvom
+        settings.cache_key = self.key
+        settings.output = bpy.path.relpath(self.out)
+        settings.review = review.summary(read_review(self.out), self.plate.shift)
         return node
 
 
@@ -254,25 +257,17 @@ class TCVOM_OT_pull_matte(bpy.types.Operator):
 
 
 class TCVOM_OT_keyframe_add(bpy.types.Operator):
-    """Add a keyframe trimap on the current frame (a new black image of the plate's size to paint)"""
+    """Add a keyframe trimap on the current frame (an image of the plate's size to paint,
+    starting from the last run's propagated trimap of that frame when there is one)"""
 
     bl_idname = "tcvom.keyframe_add"
     bl_label = "Add Keyframe"
     bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 (Blender reads a set)
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        settings = context.scene.tcvom
-        item = settings.keyframes.add()
-        item.frame = context.scene.frame_current
-        settings.keyframe_index = len(settings.keyframes) - 1
-        try:
-            plate = inputs.plate_info(settings)
-        except HostError:
-            return {"FINISHED"}  # no plate yet: the artist picks an image later
-        width, height = plate.size
-        image = bpy.data.images.new(f"trimap {item.frame}", width, height, alpha=False)
-        image.generated_color = (0.0, 0.0, 0.0, 1.0)
-        item.image = image
+        item, note = review.add_keyframe(context, context.scene.frame_current)
+        review.show_image(context, item.image)
+        self.report({"INFO"}, note)
         return {"FINISHED"}
 
 

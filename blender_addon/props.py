@@ -65,6 +65,8 @@ class TCVOM_PG_settings(bpy.types.PropertyGroup):
     )
     node_name: StringProperty(name="Node", default="tcvom Matte", description="Name of the compositor node")
     cache_key: StringProperty(name="Cache Key", description="Key of the last matte's cache folder")
+    output: StringProperty(name="Output", description="The folder tcvom wrote the last matte to (relative to the .blend)")
+    review: StringProperty(name="Review", description="What the last run's review says: doubtful and suggested frames")
     status: StringProperty(name="Status")
 
 

@@ -39,6 +39,14 @@ def draw_settings(layout: bpy.types.UILayout, context: bpy.types.Context) -> Non
     layout.operator("tcvom.pull_matte", icon="NODE_COMPOSITING")
     if settings.status:
         layout.label(text=settings.status)
+    if settings.output:
+        # the loop: look at the doubtful frames, key the one tcvom suggests, pull again
+        row = layout.row(align=True)
+        row.operator("tcvom.doubtful_jump", icon="TRIA_LEFT", text="Doubtful").direction = "PREVIOUS"
+        row.operator("tcvom.doubtful_jump", icon="TRIA_RIGHT", text="Doubtful").direction = "NEXT"
+        layout.operator("tcvom.key_suggested", icon="KEYFRAME_HLT")
+        if settings.review:
+            layout.label(text=settings.review)
 
 
 class TCVOM_PT_compositor(bpy.types.Panel):

@@ -9,7 +9,9 @@ input into :class:`PlateInput` (plain values, never evaluated), then:
 3. :func:`prepare_run`: the cache key (inputs' content and settings), the cache folder,
    the ``tcvom run`` argument list (``--progress json``, ``--input-colorspace`` explicit);
 4. :func:`run_job`: the worker loop for a background thread (progress callback, cancel);
-5. :func:`alpha_read_values`: the knob values of the Group's internal Read.
+5. :func:`alpha_read_values`: the knob values of the Group's internal Read;
+6. :func:`review_values` and :func:`review_target`: the last run's review on the node's
+   knobs, and the frame its buttons move the viewer to.
 """
 
 from __future__ import annotations
@@ -495,6 +497,58 @@ def alpha_read_values(out: str, first: int, last: int) -> dict[str, Any]:
         "raw": True,
         "on_error": "error",
     }
+
+
+def output_of(alpha_file: str) -> str | None:
+    """The run's output folder from the internal Read's file (``OUT/alpha/alpha.####.exr``),
+    or None when the node was not computed."""
+    if not alpha_file.strip():
+        return None
+    return os.path.dirname(os.path.dirname(alpha_file.replace("\\", "/")))
+
+
+_SHOWN = 8  # suggested frames listed on the knob
+
+
+def review_values(out: str | None) -> dict[str, str]:
+    """The text of the ``suggested`` and ``doubtful`` knobs for the run in ``out``."""
+    review = hostclient.read_review(out) if out else None
+    if review is None:
+        return {"suggested": "", "doubtful": "no review" if out else ""}
+    keys = [str(f) for f in review.suggested if f not in review.keyframes][:_SHOWN]
+    return {"suggested": " ".join(keys), "doubtful": f"{len(review.doubtful)}: " + " ".join(map(str, review.doubtful))}
+
+
+def review_target(out: str | None, current: int, action: str, keyframes: Sequence[int] = ()) -> tuple[int, str]:
+    """Where a review button moves the viewer, and what to tell the artist.
+
+    ``action`` is ``next`` / ``previous`` (the doubtful frame after / before ``current``) or
+    ``suggested`` (the top suggested frame not in ``keyframes`` yet). HostError when there
+    is no review or no such frame.
+    """
+    review = hostclient.read_review(out) if out else None
+    if review is None:
+        raise HostError("the node has no review yet" if out is None else f"the last run left no review in {out}",
+                        "press Compute (every run writes a review)")
+    if action == "suggested":
+        frame = review.best_suggestion(keyframes)
+        if frame is None:
+            raise HostError("the review suggests no frame that is not a keyframe already", "look at the doubtful frames")
+    elif action in ("next", "previous"):
+        frame = review.next_doubtful(current, 1 if action == "next" else -1)
+        if frame is None:
+            where = "after" if action == "next" else "before"
+            raise HostError(f"no doubtful frame {where} frame {current}", "the review marks no other frame")
+    else:
+        raise ValueError(action)
+    doubt = review.doubt.get(frame)
+    return frame, f"frame {frame}" + (f": doubt {doubt:.3g}" if doubt is not None else "")
+
+
+def with_keyframe(text: str, frame: int) -> str:
+    """The keyframes knob's text with ``frame`` added (sorted, each once)."""
+    frames = parse_keyframes(text) if text.strip() else []
+    return " ".join(str(f) for f in sorted({*frames, frame}))
 
 
 def error_text(exc: BaseException) -> str:

@@ -158,7 +158,60 @@ def apply_alpha(node: Any, run: MatteRun, files: dict[int, str]) -> None:
         read[name].setValue(values[name])
     node["cache_key"].setValue(run.prepared.key)
     _set_status(node, f"{len(files)} frames ({run.first}-{run.last}) cached in {run.prepared.out}")
+    show_review(node)
     matte.finish_inputs(run.prepared)
+
+
+def _output(node: Any) -> str | None:
+    read = node.node(ALPHA_READ)
+    return matte.output_of(str(read["file"].value())) if read is not None else None
+
+
+def show_review(node: Any) -> None:
+    """The last run's review on the node's ``suggested`` and ``doubtful`` knobs (nodes made
+    before these knobs existed are left as they are)."""
+    for name, text in matte.review_values(_output(node)).items():
+        knob = node.knob(name)
+        if knob is not None:
+            knob.setValue(text)
+
+
+def _review_button(node: Any, action: str) -> int | None:
+    node = node if node is not None else nuke.thisNode()
+    try:
+        keyframes = matte.parse_keyframes(str(_value(node, "keyframes"))) if str(_value(node, "keyframes")).strip() else []
+        frame, text = matte.review_target(_output(node), int(nuke.frame()), action, keyframes)
+    except matte.HostError as exc:
+        nuke.message(matte.error_text(exc))
+        return None
+    nuke.frame(frame)
+    _set_status(node, text)
+    return frame
+
+
+def jump(node: Any = None, step: int = 1) -> int | None:
+    """The doubtful-frame buttons: move the viewer to the next (``step`` 1) or previous
+    (``step`` -1) frame the last run's review marks as doubtful; returns it."""
+    return _review_button(node, "next" if step > 0 else "previous")
+
+
+def goto_suggested(node: Any = None) -> int | None:
+    """Move the viewer to the frame the review suggests keying next (paint its trimap in
+    the Trimap input there, then *add keyframe here* and Compute again)."""
+    return _review_button(node, "suggested")
+
+
+def add_keyframe(node: Any = None) -> int:
+    """Add the viewer's frame to the node's keyframes knob; returns it."""
+    node = node if node is not None else nuke.thisNode()
+    frame = int(nuke.frame())
+    try:
+        node["keyframes"].setValue(matte.with_keyframe(str(node["keyframes"].value()), frame))
+    except matte.HostError as exc:
+        nuke.message(matte.error_text(exc))
+        return frame
+    _set_status(node, f"keyframe {frame} added: paint its trimap in the Trimap input, then Compute")
+    return frame
 
 
 def finish(node_name: str, run: MatteRun) -> None:

@@ -8,6 +8,7 @@ else ``tcvom`` on PATH) on the bundled example at 96x64, 8 frames.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import shutil
 import subprocess
@@ -207,6 +208,56 @@ def test_changed_keyframe_recomputes_into_a_new_cache(pulled: dict) -> None:
         image.pixels.foreach_set(original)
         assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}
     assert settings.cache_key == pulled["key"], "restoring the painting must find the first cache again"
+
+
+def _write_review(out: Path, suggested: list[int], doubtful: list[int]) -> None:
+    """A review of the schema ``tcvom run`` writes (``review/review.json``)."""
+    frames = [{"frame": f, "trimap_doubt": 0.5 if f in doubtful else 0.01, "matte_doubt": 0.1,
+               "doubt": 0.6 if f in doubtful else 0.11} for f in FRAMES]
+    (out / "review").mkdir(exist_ok=True)
+    (out / "review" / "review.json").write_text(json.dumps(
+        {"version": 1, "keyframes": [1001, 1008], "frames": frames, "suggested": suggested, "doubtful": doubtful}))
+
+
+def test_jump_to_doubtful_frames_and_key_the_suggested_one(pulled: dict) -> None:
+    scene = bpy.context.scene
+    settings = scene.tcvom
+    assert bpy.path.abspath(settings.output) == str(pulled["out"])
+    _write_review(pulled["out"], suggested=[1005, 1001, 1003], doubtful=[1003, 1005, 1006])
+    keys_before = len(settings.keyframes)
+    try:
+        scene.frame_set(1001)
+        for expected in (1003, 1005, 1006):
+            assert bpy.ops.tcvom.doubtful_jump(direction="NEXT") == {"FINISHED"}
+            assert scene.frame_current == expected
+        assert bpy.ops.tcvom.doubtful_jump(direction="NEXT") == {"CANCELLED"} and scene.frame_current == 1006
+        assert bpy.ops.tcvom.doubtful_jump(direction="PREVIOUS") == {"FINISHED"} and scene.frame_current == 1005
+
+        # the top suggestion, keyed from its propagated trimap (a copy: the cache stays tcvom's)
+        assert bpy.ops.tcvom.key_suggested() == {"FINISHED"}
+        assert scene.frame_current == 1005 and len(settings.keyframes) == keys_before + 1
+        item = settings.keyframes[settings.keyframe_index]
+        assert item.frame == 1005 and item.image is not None and item.image.filepath == ""
+        painted = np.empty(96 * 64 * 4, dtype=np.float32)
+        item.image.pixels.foreach_get(painted)
+        propagated = _pixels(pulled["out"] / "trimaps" / "trimap.1005.png")[:, :, 0]
+        assert len(np.unique(propagated)) == 3, "the propagated trimap has all three classes"
+        np.testing.assert_allclose(painted.reshape(64, 96, 4)[:, :, 0], propagated, atol=1 / 255)
+        # keyed frames are not suggested again: 1001 is a keyframe, 1003 is next
+        assert bpy.ops.tcvom.key_suggested() == {"FINISHED"}
+        assert scene.frame_current == 1003 and settings.keyframes[settings.keyframe_index].frame == 1003
+        # + on a keyed frame selects that keyframe instead of adding a second one
+        scene.frame_set(1005)
+        assert bpy.ops.tcvom.keyframe_add() == {"FINISHED"}
+        assert len(settings.keyframes) == keys_before + 2
+        assert settings.keyframes[settings.keyframe_index].frame == 1005
+    finally:
+        while len(settings.keyframes) > keys_before:
+            settings.keyframes.remove(len(settings.keyframes) - 1)
+        settings.keyframe_index = 0
+        shutil.rmtree(pulled["out"] / "review")
+    with pytest.raises(RuntimeError, match=r"left no review.*Pull Matte again"):
+        bpy.ops.tcvom.doubtful_jump(direction="NEXT")
 
 
 def test_cancel_stops_the_worker_and_leaves_no_partial_frames(pulled: dict, addon) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -256,3 +258,85 @@ def test_progress_names_the_stage_and_never_goes_back(small_example, stm_model, 
     assert tuning and all(stage == "trimaps" for stage, _ in tuning)
     assert "tcvom trimaps: finetune 1/1 step, 0/3 frames (0%)" in [text for _, text in tuning]
     assert all(f <= 0.5 for _, stage, f, _ in seen if stage == "trimaps")  # the first of two stages
+
+
+def _review(out: Path, **fields) -> Path:
+    data = {"version": 1, "keyframes": [1001, 1010],
+            "frames": [{"frame": f, "trimap_doubt": 0.1, "matte_doubt": 0.2, "doubt": 0.3} for f in range(1001, 1011)],
+            "suggested": [1006, 1001, 1003], "doubtful": [1006, 1003, 1004]}
+    data.update(fields)
+    path = out / "review" / "review.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_read_review_and_walk_its_frames(tmp_path: Path) -> None:
+    assert hostclient.read_review(str(tmp_path)) is None  # no review (yet): not an error
+    path = _review(tmp_path)
+    assert hostclient.review_path(str(tmp_path)) == str(path)
+    review = hostclient.read_review(str(tmp_path))
+    assert review is not None and review.doubtful == [1003, 1004, 1006]
+    assert review.doubt[1005] == 0.3 and review.trimap_doubt[1005] == 0.1 and review.matte_doubt[1005] == 0.2
+    assert [review.next_doubtful(f) for f in (1001, 1003, 1005, 1006)] == [1003, 1004, 1006, None]
+    assert [review.next_doubtful(f, -1) for f in (1010, 1004, 1003)] == [1006, 1003, None]
+    assert review.best_suggestion() == 1006  # 1001 is a keyframe of the run
+    assert review.best_suggestion(keyed=[1006]) == 1003
+    assert review.best_suggestion(keyed=[1006, 1003]) is None
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("{not json", "not JSON"),
+    ("[1, 2]", "not a JSON object"),
+    (json.dumps({"version": 1, "keyframes": [1], "frames": [], "suggested": ["1004"], "doubtful": []}),
+     "'suggested' must be a list of frame numbers"),
+    (json.dumps({"version": 1, "keyframes": [1], "frames": [{"frame": 1, "doubt": 0.1}], "suggested": [],
+                 "doubtful": []}), "frame 1 has no number 'trimap_doubt'"),
+    (json.dumps({"version": 1, "keyframes": [1], "frames": {}, "suggested": [], "doubtful": []}), "'frames' must be a list"),
+])
+def test_a_broken_review_names_the_file_and_the_fault(tmp_path: Path, text: str, expected: str) -> None:
+    path = _review(tmp_path)
+    path.write_text(text)
+    with pytest.raises(HostError, match=re.escape(expected)) as caught:
+        hostclient.read_review(str(tmp_path))
+    assert str(path) in caught.value.message and caught.value.fix
+
+
+def test_a_review_of_another_version_says_which_versions(tmp_path: Path) -> None:
+    _review(tmp_path, version=2)
+    with pytest.raises(HostError, match=r"version 2; this add-on reads version 1") as caught:
+        hostclient.read_review(str(tmp_path))
+    assert "same tcvom version" in caught.value.fix
+
+
+def test_shot_folder_is_one_safe_folder_per_shot_and_node(tmp_path: Path) -> None:
+    assert hostclient.shot_folder("/c", "shot_v001", "tcvom_Matte1") == os.path.join("/c", "shot_v001", "tcvom_Matte1")
+    odd = hostclient.folder_name("tcvom Matte/../x")
+    assert "/" not in odd and " " not in odd and not odd.startswith(".")
+    assert odd != hostclient.folder_name("tcvom_Matte_.._x"), "different names never share a folder"
+    assert hostclient.folder_name("tcvom Matte") == hostclient.folder_name("tcvom Matte")  # stable
+    assert hostclient.folder_name("..") != "" and hostclient.folder_name("..") not in (".", "..")
+
+
+def test_install_folder_keeps_unchanged_files_untouched(tmp_path: Path) -> None:
+    folder = tmp_path / "keyframes"
+    staging = tmp_path / "staging"
+    staging.mkdir()
+
+    def stage(**files: bytes) -> dict[str, str]:
+        for name, data in files.items():
+            (staging / name).write_bytes(data)
+        return {name: str(staging / name) for name in files}
+
+    hostclient.install_folder(stage(a=b"A", b=b"B", c=b"C"), str(folder))
+    before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    time.sleep(0.02)
+    installed = hostclient.install_folder(stage(a=b"A", b=b"B2"), str(folder))
+    assert installed == {"a": str(folder / "a"), "b": str(folder / "b")}
+    assert sorted(p.name for p in folder.iterdir()) == ["a", "b"], "a removed keyframe's file is deleted"
+    assert (folder / "a").stat().st_mtime_ns == before["a"], "an unchanged file keeps its time"
+    assert (folder / "b").read_bytes() == b"B2" and list(staging.iterdir()) == []
+    # a host's own comparison (a Nuke render differs from the last in its header only)
+    assert not hostclient.install_file(str(next(iter(stage(x=b"B3").values()))), str(folder / "b"),
+                                       same=lambda new, old: True)
+    assert (folder / "b").read_bytes() == b"B2"

@@ -4,6 +4,7 @@ thread under a ProgressTask, and the result arrives through executeInMainThread.
 
 from __future__ import annotations
 
+import json
 import runpy
 import stat
 import sys
@@ -103,6 +104,45 @@ def test_compute_in_the_gui_runs_in_the_background_then_caches(shot, tcvom_exe: 
     again = nukenode.compute(node)
     assert again is not None and again.thread is None and again.prepared.key == run.prepared.key
     assert "up to date" in node["status"].value()
+
+
+def _write_review(out: str, suggested: list[int], doubtful: list[int]) -> None:
+    """A review of the schema ``tcvom run`` writes (``review/review.json``)."""
+    frames = [{"frame": f, "trimap_doubt": 0.4 if f in doubtful else 0.0, "matte_doubt": 0.05,
+               "doubt": 0.45 if f in doubtful else 0.05} for f in range(1001, 1009)]
+    Path(out, "review").mkdir(exist_ok=True)
+    Path(out, "review", "review.json").write_text(json.dumps(
+        {"version": 1, "keyframes": [1001, 1008], "frames": frames, "suggested": suggested, "doubtful": doubtful}))
+
+
+def test_review_knobs_move_the_viewer_to_doubtful_and_suggested_frames(shot, tcvom_exe: str) -> None:
+    read, trimap = shot
+    nuke.env["gui"] = False
+    node = _matte_node(read, trimap, tcvom_exe)
+    assert nukenode.jump(node, 1) is None  # never computed: no review to jump in
+    assert "no review yet" in nuke.messages[-1] and "Fix: press Compute" in nuke.messages[-1]
+    run = nukenode.compute(node)
+    assert run is not None
+    _write_review(run.prepared.out, suggested=[1004, 1001, 1006], doubtful=[1003, 1004, 1006])
+    nukenode.show_review(node)
+    assert node["suggested"].value() == "1004 1006"  # keyframes are not suggested again
+    assert node["doubtful"].value() == "3: 1003 1004 1006"
+    nuke.frame(1001)
+    assert [nukenode.jump(node, 1) for _ in range(3)] == [1003, 1004, 1006] and nuke.frame() == 1006
+    messages = len(nuke.messages)
+    assert nukenode.jump(node, 1) is None and nuke.frame() == 1006
+    assert "no doubtful frame after frame 1006" in nuke.messages[messages]
+    assert nukenode.jump(node, -1) == 1004 and "frame 1004: doubt 0.45" in node["status"].value()
+
+    # the loop: go to the suggested frame, add it as a keyframe, the next suggestion moves on
+    nuke.frame(1001)
+    assert nukenode.goto_suggested(node) == 1004 and nuke.frame() == 1004
+    assert nukenode.add_keyframe(node) == 1004
+    assert node["keyframes"].value() == "1001 1004 1008" and "paint its trimap" in node["status"].value()
+    assert nukenode.goto_suggested(node) == 1006
+    assert nukenode.add_keyframe(node) == 1006 and nukenode.add_keyframe(node) == 1006
+    assert node["keyframes"].value() == "1001 1004 1006 1008"
+    assert nukenode.goto_suggested(node) is None and "suggests no frame" in nuke.messages[-1]
 
 
 def test_compute_without_gui_renders_the_plate_and_matches_the_direct_read(shot, tcvom_exe: str) -> None:

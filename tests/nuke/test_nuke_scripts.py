@@ -32,7 +32,7 @@ def _no_python_at_render_time(group: nkscript.Node) -> None:
             assert name not in _CALLBACK_KNOBS, f"{node.name}: {name}"
             assert "[python" not in word.text and "python {" not in word.text, f"{node.name}.{name} runs Python"
     for knob in group.user_knobs:
-        if knob.type != 22:  # only the Compute button (PyScript_Knob) holds Python, run on press
+        if knob.type != 22:  # only buttons (PyScript_Knob) hold Python, run on press
             assert "nuke." not in knob.options.get("T", ""), knob.name
 
 
@@ -61,6 +61,13 @@ def test_matte_group_knobs() -> None:
     assert compute.type == 22 and "tcvom_nuke.nukenode" in compute.options["T"]
     assert "compute(nuke.thisNode())" in compute.options["T"]
     assert group.name.startswith("TCVOM_"), "nodes are name-prefixed"
+    # the review: doubtful and suggested frames, buttons that move the viewer there
+    for knob in ("doubtful", "suggested"):
+        assert group.user_knob(knob).type == 1 and "+DISABLED" in group.user_knob(knob).flags
+    for knob, call in (("prev_doubtful", "jump(nuke.thisNode(), -1)"), ("next_doubtful", "jump(nuke.thisNode(), 1)"),
+                       ("goto_suggested", "goto_suggested(nuke.thisNode())"),
+                       ("add_keyframe", "add_keyframe(nuke.thisNode())")):
+        assert group.user_knob(knob).type == 22 and call in group.user_knob(knob).options["T"], knob
 
 
 def test_matte_group_renders_with_nothing_but_nuke() -> None:

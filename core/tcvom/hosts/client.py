@@ -12,7 +12,11 @@ run the ``tcvom`` executable of another environment as a subprocess and read its
   :meth:`Job.wait` for hosts that run synchronously (farm, background mode);
 - :func:`cache_key`: a key from the inputs' content (keyframes), modification time and
   size (plate frames, weights) and the settings, so a host can cache results;
-- :func:`collect_alpha`: the alpha files of a finished job, checked to be all there.
+- :func:`shot_folder`: the one output folder of a shot and node, into which every press
+  runs ``tcvom run`` (the core decides what it can reuse);
+- :func:`collect_alpha`: the alpha files of a finished job, checked to be all there;
+- :func:`read_review` and :class:`Review`: the run's review (doubtful frames, the frames
+  to key next), for the hosts' jump buttons.
 
 It uses the standard library only and runs on Python 3.9 (Nuke 13/14), so a host add-on
 can vendor this one file (``build_addon.py`` does) without installing tcvom.
@@ -281,6 +285,153 @@ def collect_alpha(out: str, frames: Sequence[int] | None = None) -> dict[int, st
                 "run the matte again",
             )
     return found
+
+
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def folder_name(name: str) -> str:
+    """``name`` (a scene, node or file name) as one safe folder name.
+
+    Names that are already safe are kept; others are cleaned and get a short hash of the
+    original, so two different names never share a folder (``"a b"`` is not ``"a_b"``).
+    """
+    clean = _UNSAFE_NAME.sub("_", name).strip("._") or "unnamed"
+    if clean == name:
+        return name
+    return f"{clean}-{hashlib.sha256(name.encode('utf-8')).hexdigest()[:8]}"
+
+
+def shot_folder(root: str, *names: str) -> str:
+    """The one output folder of a shot and node: ``root/<name>/<name>...``.
+
+    Every press of a host's button runs ``tcvom run`` into this same folder; tcvom records
+    what each output was made from and recomputes only what an edit touched (a keyframe,
+    a plate frame, the weights ``--method auto`` resolves to).
+    """
+    return os.path.join(root, *[folder_name(n) for n in names])
+
+
+def install_file(new: str, target: str, same: Any = None) -> bool:
+    """Move ``new`` to ``target`` unless ``target`` already holds the same content, in
+    which case ``new`` is deleted and ``target`` keeps its bytes and modification time
+    (so tcvom sees an unchanged input). ``same(a, b)`` compares two files (default: their
+    bytes). Returns whether ``target`` changed."""
+    if os.path.isfile(target):
+        equal = same(new, target) if same is not None else _content_token(new) == _content_token(target)
+        if equal:
+            os.remove(new)
+            return False
+    os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+    os.replace(new, target)
+    return True
+
+
+def install_folder(staged: dict[str, str], folder: str, same: Any = None) -> dict[str, str]:
+    """Make ``folder`` hold exactly the staged files: ``staged`` maps file names to new
+    files, each installed with :func:`install_file`; files of ``folder`` not named (a
+    removed keyframe) are deleted. Returns ``{name: path in folder}``."""
+    os.makedirs(folder, exist_ok=True)
+    installed = {}
+    for name, path in staged.items():
+        target = os.path.join(folder, name)
+        install_file(path, target, same)
+        installed[name] = target
+    for entry in os.listdir(folder):
+        path = os.path.join(folder, entry)
+        if entry not in staged and os.path.isfile(path):
+            os.remove(path)
+    return installed
+
+
+REVIEW_VERSION = 1
+
+
+def review_path(out: str) -> str:
+    """Where ``tcvom run --out OUT`` writes its review."""
+    return os.path.join(out, "review", "review.json")
+
+
+@dataclass
+class Review:
+    """The review of a run (``OUT/review/review.json``): how doubtful each frame's result is
+    and which frames to key next.
+
+    ``doubt`` maps each frame to its score (higher: more doubtful; ``trimap_doubt`` and
+    ``matte_doubt`` are its parts); ``suggested`` is ranked best first; ``doubtful`` is
+    ascending.
+    """
+
+    keyframes: list[int]
+    doubt: dict[int, float]
+    trimap_doubt: dict[int, float]
+    matte_doubt: dict[int, float]
+    suggested: list[int]
+    doubtful: list[int]
+
+    def next_doubtful(self, frame: int, step: int = 1) -> int | None:
+        """The doubtful frame after ``frame`` (``step=-1``: before it), or None."""
+        if step > 0:
+            return next((f for f in self.doubtful if f > frame), None)
+        return next((f for f in reversed(self.doubtful) if f < frame), None)
+
+    def best_suggestion(self, keyed: Sequence[int] = ()) -> int | None:
+        """The top suggested frame that is not a keyframe yet (``keyed`` adds the host's
+        keyframes that the run did not see), or None."""
+        taken = set(self.keyframes) | set(keyed)
+        return next((f for f in self.suggested if f not in taken), None)
+
+
+def read_review(out: str) -> Review | None:
+    """The review of the run in ``out``, or None when there is none (a tcvom without
+    reviews, a run that has not finished). A file that is not a review of this version
+    raises :class:`HostError` naming the file and what is wrong with it."""
+    path = review_path(out)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise HostError(f"the review {path} cannot be read: {exc}", "run the matte again") from exc
+
+    def bad(what: str) -> HostError:
+        return HostError(f"the review {path} is not a tcvom review: {what}", "run the matte again")
+
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise bad(f"not JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise bad("not a JSON object")
+    if data.get("version") != REVIEW_VERSION:
+        raise HostError(
+            f"the review {path} has version {data.get('version')!r}; this add-on reads version {REVIEW_VERSION}",
+            "use the add-on of the same tcvom version as the command line",
+        )
+
+    def frames_of(name: str) -> list[int]:
+        value = data.get(name)
+        if not isinstance(value, list) or not all(isinstance(f, int) and not isinstance(f, bool) for f in value):
+            raise bad(f"{name!r} must be a list of frame numbers")
+        return list(value)
+
+    doubt: dict[int, float] = {}
+    parts: dict[str, dict[int, float]] = {"trimap_doubt": {}, "matte_doubt": {}}
+    rows = data.get("frames")
+    if not isinstance(rows, list):
+        raise bad("'frames' must be a list")
+    for row in rows:
+        if not isinstance(row, dict) or not isinstance(row.get("frame"), int):
+            raise bad(f"a 'frames' entry has no frame number: {row!r}")
+        frame = row["frame"]
+        for name, into in (("doubt", doubt), *parts.items()):
+            value = row.get(name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool):  # a tuple: Python 3.9
+                raise bad(f"frame {frame} has no number {name!r}")
+            into[frame] = float(value)
+    return Review(frames_of("keyframes"), doubt, parts["trimap_doubt"], parts["matte_doubt"],
+                  frames_of("suggested"), sorted(frames_of("doubtful")))
 
 
 def remove_temporaries(out: str) -> int:

@@ -79,6 +79,82 @@ def classify(values: np.ndarray) -> np.ndarray:
     return out
 
 
+PAINT_TOLERANCE = 0.03
+"""How far (in [0, 1]) a painted value may be from 0, 128/255 or 1 and still be that class."""
+ANTIALIAS_WIDTH = 4
+"""Widest band (pixels) of in-between values taken as anti-aliasing of a painted edge."""
+
+
+def check_painted(values: np.ndarray, *, path: object = None, frame: int | None = None,
+                  what: str = "keyframe trimap") -> None:
+    """Refuse a painted trimap whose values are not the convention's 0 / 128 / 255.
+
+    ``values``: single-channel ``H x W`` float in [0, 1]. Values further than
+    :data:`PAINT_TOLERANCE` from 0, 128/255 and 1 are allowed only in bands at most
+    :data:`ANTIALIAS_WIDTH` pixels wide (anti-aliased edges); a wider area of them (a trimap
+    painted 0 / 64 / 200, a blurred or a photographic one) would be classified silently
+    into a wrong trimap, so it is an :class:`InputError` naming the values found.
+    """
+    import cv2
+
+    data = np.asarray(values, dtype=np.float32)
+    off = np.ones(data.shape, dtype=bool)
+    for level in (0.0, UNKNOWN / 255.0, 1.0):
+        off &= np.abs(data - level) > PAINT_TOLERANCE
+    if not off.any():
+        return
+    size = ANTIALIAS_WIDTH + 1
+    wide = cv2.erode(off.astype(np.uint8), np.ones((size, size), np.uint8), borderType=cv2.BORDER_REPLICATE) > 0
+    if not wide.any():
+        return
+    levels, counts = np.unique(np.round(data[off] * 255).astype(np.int64), return_counts=True)
+    order = np.argsort(-counts)[:4]
+    found = ", ".join(f"{int(levels[i])} ({100.0 * counts[i] / data.size:.0f} % of pixels)" for i in order)
+    raise InputError(
+        f"the {what} holds values other than 0, 128 and 255 over areas wider than anti-aliasing: {found}",
+        path=None if path is None else str(path),
+        frame=frame,
+        hint="paint background 0, unknown 128 and foreground 255 (anti-aliased edges are fine)",
+    )
+
+
+def check_keyframe_classes(keyframes: dict[int, np.ndarray], paths: dict[int, object] | None = None) -> list[str]:
+    """Check the classified keyframe trimaps of a shot before any work.
+
+    A keyframe that is all unknown, or a shot whose keyframes hold no foreground (every
+    matte would be 0) or no background (every matte would be 1), is an
+    :class:`InputError` naming the file and frame. A single keyframe without foreground or
+    without background (the object is out of shot, or fills it) is allowed; the returned
+    warnings name it.
+    """
+    paths = paths or {}
+    warnings: list[str] = []
+    counts = {frame: class_counts(tri) for frame, tri in keyframes.items()}
+    for frame, count in counts.items():
+        where = f"{paths[frame]}: frame {frame}" if frame in paths else f"frame {frame}"
+        if count["foreground"] == 0 and count["background"] == 0:
+            raise InputError(
+                "the keyframe trimap is all unknown (128): nothing tells the foreground from the background",
+                path=None if frame not in paths else str(paths[frame]),
+                frame=frame,
+                hint="paint the background 0 and the foreground 255",
+            )
+        for cls, value in (("foreground", FOREGROUND), ("background", BACKGROUND)):
+            if count[cls] == 0:
+                warnings.append(f"{where}: the keyframe trimap has no {cls} ({value})")
+    for cls, value, matte in (("foreground", FOREGROUND, 0), ("background", BACKGROUND, 1)):
+        if counts and all(count[cls] == 0 for count in counts.values()):
+            first = min(counts)
+            raise InputError(
+                f"no keyframe trimap has {cls} ({value}): every matte would be {matte}; found only "
+                + ", ".join(k for k in ("background", "unknown", "foreground") if counts[first][k]),
+                path=None if first not in paths else str(paths[first]),
+                frame=first,
+                hint="trimaps are low = background (0), 128 = unknown, high = foreground (255)",
+            )
+    return warnings
+
+
 def from_image(image: np.ndarray, channel: str = "luma") -> np.ndarray:
     """Any trimap image (1-4 channels, integer or float) to the uint8 0 / 128 / 255 form."""
     return classify(to_single_channel(image, channel))
@@ -106,15 +182,31 @@ def check_classified(
     return tri
 
 
-def unknown_mask(trimap: np.ndarray) -> np.ndarray:
-    """Boolean ``H x W``: True where the classified trimap is unknown."""
-    return np.asarray(trimap) == UNKNOWN
+#: The classified values in class order: class ``i`` is ``CLASS_VALUES[i]``.
+CLASS_VALUES = np.array([BACKGROUND, UNKNOWN, FOREGROUND], dtype=np.uint8)
 
 
-def one_hot(trimap: np.ndarray) -> np.ndarray:
-    """float32 ``3 x H x W`` one-hot in the order [background, unknown, foreground]."""
+def class_labels(trimap: np.ndarray) -> np.ndarray:
+    """int8 class indices of a classified trimap: 0 background, 1 unknown, 2 foreground."""
     tri = np.asarray(trimap)
-    return np.stack([tri == BACKGROUND, tri == UNKNOWN, tri == FOREGROUND]).astype(np.float32)
+    return (tri >= UNKNOWN).astype(np.int8) + (tri == FOREGROUND)
+
+
+def one_hot_labels(labels: np.ndarray, *, dtype: type = np.float32, axis: int = 0, on: float = 1) -> np.ndarray:
+    """One-hot of class indices (0 / 1 / 2, any shape): a class axis of length 3 inserted
+    at ``axis``, holding ``on`` on the pixel's class and 0 elsewhere (other indices: all 0)."""
+    lab = np.asarray(labels)
+    out = np.stack([lab == cls for cls in range(len(CLASS_VALUES))], axis=axis).astype(dtype)
+    if on != 1:
+        out *= np.asarray(on, dtype=dtype)
+    return out
+
+
+def one_hot(trimap: np.ndarray, *, dtype: type = np.float32, axis: int = 0, on: float = 1) -> np.ndarray:
+    """One-hot ``3 x H x W`` (class axis at ``axis``) in the order [background, unknown,
+    foreground] of a classified trimap: float32 0 / 1 by default; ``dtype=np.uint8, on=255``
+    for the 0 / 255 probabilities of the propagators."""
+    return one_hot_labels(class_labels(trimap), dtype=dtype, axis=axis, on=on)
 
 
 def from_alpha(alpha: np.ndarray, kernel: int) -> np.ndarray:

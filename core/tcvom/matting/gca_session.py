@@ -40,6 +40,7 @@ from torch import Tensor
 
 from tcvom.errors import FrameSizeError, InputError, MissingFrameError, WeightsError
 from tcvom.export.graphs import graph_spec, network_of
+from tcvom.io.hashing import file_sha256
 from tcvom.io.trimap import check_classified
 from tcvom.matting.window import FrameCache, neighbour_window
 from tcvom.models import bases
@@ -382,7 +383,7 @@ def build_session(
     if model is None:
         model = load_matting_model(weights, device=device if backend == "torch" else "cpu",
                                    dtype=dtype if backend == "torch" else torch.float32, base=base)
-    digest = checkpoints.sha256(weights) if isinstance(weights, str | Path) else None
+    digest = file_sha256(weights) if isinstance(weights, str | Path) else None
     engine = open_engine(backend, model, device=device, weights_sha256=digest, export_dir=export_dir,
                          **dict(engine_options or {}))
     return MattingSession(frames, trimaps, model, device=device if backend == "torch" else "cpu",

@@ -34,12 +34,13 @@ from tcvom.farm import chunks as chunking
 from tcvom.farm import manifest
 from tcvom.farm.outputs import is_complete
 from tcvom.io import AlphaWriter, ProbabilityWriter, TrimapWriter, open_frames, open_trimaps
-from tcvom.io.sequence import format_range
+from tcvom.io.sequence import format_range, is_pattern
 from tcvom.io.sources import TrimapFiles
 from tcvom.pipeline import methods
 from tcvom.progress import Progress, ProgressMode
 from tcvom.propagation.ensemble import check_keyframes, propagate
 from tcvom.propagation.scheduler import KeyframeSchedule, Segment
+from tcvom.review import doubt
 
 EXECUTORS: tuple[str, ...] = ("local", "ray")
 
@@ -94,6 +95,7 @@ def _keyframes(
         channel=trimap_channel,
         what="keyframe trimap",
         contiguous=False,
+        painted=True,
     )
     outside = [f for f in source.frame_numbers if f not in set(plate.frame_numbers)]
     if outside:
@@ -120,10 +122,10 @@ def _names(specs: str | Path | Sequence[str | Path]) -> list[str]:
 def _weights_digest(concrete: str, kind: str, weights: str | Path | None) -> str | None:
     if concrete != "tcvom":
         return None
-    from tcvom.weights.checkpoints import sha256
+    from tcvom.io.hashing import file_sha256
     from tcvom.weights.registry import find_weights
 
-    return f"sha256:{sha256(find_weights(kind, weights))}"  # hashed once per process
+    return f"sha256:{file_sha256(find_weights(kind, weights))}"  # hashed once per process
 
 
 def _segments_for(schedule: KeyframeSchedule, selection: list[int], segment: int | None) -> list[Segment]:
@@ -165,6 +167,7 @@ def trimaps(
     overwrite: bool = False,
     progress: ProgressMode = "bar",
     method_options: dict[str, Any] | None = None,
+    review: bool = True,
 ) -> JobResult:
     """Propagate keyframe trimaps over the shot and write the trimaps of the selected frames.
 
@@ -174,6 +177,9 @@ def trimaps(
     ``segment`` (0-based, see ``tcvom farm plan``) restricts the job to one keyframe
     segment, the unit of a farm task. ``finetune_steps`` (default: 500 on CUDA, 0 on CPU),
     ``mem_every`` and ``max_memory`` configure the STM propagator of ``method="tcvom"``.
+    Each trimap's review figures are recorded beside it (:mod:`tcvom.review.doubt`); a job
+    over the whole shot with ``review`` also writes the trimap review into ``review/``
+    beside the output folder (``shot/trimaps`` -> ``shot/review``, as ``tcvom run`` lays it out).
     """
     source = _open_plate(plate, shot_range, input_colorspace, ocio_config)
     shot = list(source.frame_numbers)
@@ -242,12 +248,19 @@ def trimaps(
                 if not any(item.frame in todo for todo in pending.values()):
                     continue
                 writer.write(item.frame, item.trimap)
+                doubt.record_trimap(writer.pattern, item.frame, item.trimap, item.disagreement,
+                                    item.frame in key_arrays)
                 if prob_writer is not None:
                     prob_writer.write(item.frame, item.probabilities)
                 result.written.append(item.frame)
                 bar.advance(frame=item.frame)
     if prob_writer is not None:
         result.outputs["probabilities"] = prob_writer.pattern
+    if review and segment is None and selection == shot:
+        folder = Path(writer.pattern).parent.parent / doubt.REVIEW_FOLDER
+        doubt.review_output(source, folder, trimaps=writer.pattern, shot=shot,
+                            sources=_review_sources(plate, shot, input_colorspace, ocio_config))
+        result.outputs["review"] = str(folder)
     return result
 
 
@@ -312,6 +325,7 @@ def matte(
     overwrite: bool = False,
     progress: ProgressMode = "bar",
     method_options: dict[str, Any] | None = None,
+    review: bool = True,
 ) -> JobResult:
     """Pull an alpha matte for the selected frames of the shot from a trimap for every frame.
 
@@ -321,7 +335,9 @@ def matte(
     without it, ``base`` ("gca", "fba", "dim", "index"; default gca) picks the registered
     weights. ``output="rgba"`` writes the premultiplied foreground with its alpha instead
     of the alpha alone: FBA's own predicted foreground, for the other bases one estimated
-    with pymatting's multi-level method.
+    with pymatting's multi-level method. A job over the whole
+    shot with ``review`` also writes the review into ``review/`` beside the output folder
+    (``shot/alpha`` -> ``shot/review``), with the trimap doubt when the trimaps are a tcvom output.
     """
     source = _open_plate(plate, shot_range, input_colorspace, ocio_config)
     shot = list(source.frame_numbers)
@@ -391,6 +407,13 @@ def matte(
                 writer.write(frame, alpha, foreground)
                 result.written.append(frame)
                 bar.advance(frame=frame)
+    if review and selection == shot:
+        folder = Path(writer.pattern).parent.parent / doubt.REVIEW_FOLDER
+        pattern = trimaps if isinstance(trimaps, str | Path) and not _has_pairs(trimaps) else None
+        doubt.review_output(source, folder, trimaps=pattern, alpha=writer.pattern, shot=shot,
+                            progress=_review_progress(progress),
+                            sources=_review_sources(plate, shot, input_colorspace, ocio_config))
+        result.outputs["review"] = str(folder)
     return result
 
 
@@ -445,6 +468,7 @@ def run(
     chunk: int | None = None,
     trimap_options: dict[str, Any] | None = None,
     matte_options: dict[str, Any] | None = None,
+    review: bool = True,
 ) -> JobResult:
     """The whole job: keyframe trimaps -> trimaps (``out/trimaps``) -> alpha (``out/alpha``).
 
@@ -458,6 +482,9 @@ def run(
     of ``chunk`` frames when given (each chunk as a farm task would run it);
     ``executor="ray"`` runs one Ray task per keyframe segment, then one per chunk, on the
     Ray cluster of ``RAY_ADDRESS`` or a local one (needs ``pip install ray``).
+
+    With ``review`` the run then writes ``out/review`` (:mod:`tcvom.review.doubt`): doubt
+    per frame as review.json, review.csv and review.png, and the frames to key next.
     """
     if (keyframes is None) == (trimaps is None):
         raise InputError("give either keyframe trimaps (--keyframes) or a trimap for every frame (--trimaps)")
@@ -465,6 +492,12 @@ def run(
         raise InputError(f"executor must be one of {', '.join(EXECUTORS)}, not {executor!r}")
     if chunk is not None and chunk < 1:
         raise InputError(f"the chunk size must be at least 1 frame, not {chunk}")
+    if is_pattern(str(out)):
+        raise InputError(
+            "`run` writes two sequences (trimaps/ and alpha/), so --out is a folder, not a file pattern",
+            path=out,
+            hint=f"pass --out {Path(str(out)).parent}, or make the alpha alone with `tcvom matte --out {out}`",
+        )
     out = Path(out)
     source = _open_plate(plate, shot_range, input_colorspace, ocio_config)
     shot = list(source.frame_numbers)
@@ -494,6 +527,7 @@ def run(
             mem_every=mem_every,
             max_memory=max_memory,
             method_options=trimap_options,
+            review=False,
             **common,
         )
         trimap_spec: str | Sequence[str] = TrimapWriter(out / "trimaps").pattern
@@ -509,12 +543,16 @@ def run(
         output=output,
         alpha_format=alpha_format,
         method_options=matte_options,
+        review=False,
         **common,
     )
     if executor == "ray":
         from tcvom.farm.ray_executor import run_with_ray
 
-        return run_with_ray(trimap_job, matte_job, selection, chunk=chunk, progress=progress)
+        done = run_with_ray(trimap_job, matte_job, selection, chunk=chunk, progress=progress)
+        if review:
+            _review_run(source, out, trimap_job, matte_job, done, progress)
+        return done
     outputs: dict[str, str] = {}
     if trimap_job is not None:
         outputs.update(_trimaps_stage(progress=progress, **trimap_job).outputs)
@@ -528,4 +566,32 @@ def run(
             result.merge(done)
     assert result is not None
     result.outputs.update(outputs)
+    if review:
+        _review_run(source, out, trimap_job, matte_job, result, progress)
     return result
+
+
+def _review_run(source: Any, out: Path, trimap_job: dict[str, Any] | None, matte_job: dict[str, Any],
+                result: JobResult, progress: ProgressMode) -> None:
+    """Write ``out/review`` (doubt per frame, the frames to key next) for the whole shot."""
+    folder = out / doubt.REVIEW_FOLDER
+    trimap_pattern = TrimapWriter(trimap_job["out"]).pattern if trimap_job is not None else None
+    alpha_pattern = AlphaWriter(matte_job["out"], fmt=matte_job["alpha_format"], kind=matte_job["output"]).pattern
+    sources = _review_sources(matte_job["plate"], list(source.frame_numbers), matte_job["input_colorspace"],
+                              matte_job["ocio_config"])
+    doubt.review_output(source, folder, trimaps=trimap_pattern, alpha=alpha_pattern,
+                        progress=_review_progress(progress), sources=sources)
+    result.outputs["review"] = str(folder)
+
+
+def _review_progress(progress: ProgressMode) -> ProgressMode:
+    """The review step shows a terminal bar but sends no JSON events: hosts follow the two
+    stages (trimaps, matte) of a run, and the review costs a fraction of the matte stage."""
+    return "bar" if progress == "bar" else "none"
+
+
+def _review_sources(plate: str | Path, shot: list[int], input_colorspace: str | None,
+                    ocio_config: str | None) -> dict[str, Any]:
+    """How the review opens the plate again (``tcvom review --rebuild``)."""
+    return {"plate": str(Path(plate).absolute()), "shot": format_range(shot),
+            "input_colorspace": input_colorspace, "ocio_config": ocio_config}

@@ -11,7 +11,8 @@
   supply ``pixels(frame)``;
 - ``ProgressTask`` (``setProgress``, ``setMessage``, ``isCancelled``; tests cancel it),
   ``executeInMainThread`` (queued; tests run the queue as Nuke's event loop would),
-  ``message`` (recorded), ``env["gui"]``, ``menu(...).addMenu/addCommand``, ``pluginAddPath``.
+  ``message`` (recorded), ``env["gui"]``, ``menu(...).addMenu/addCommand``, ``pluginAddPath``;
+- ``frame()`` / ``frame(f)``: the current frame, which the viewer shows (read / set).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ progress_tasks: list[ProgressTask] = []
 plugin_paths: list[str] = []
 menus: dict[str, Menu] = {}
 executed: list[tuple[str, int, int]] = []
+_frame = [1]
 _lock = threading.Lock()
 
 _BOOL_KNOBS = {"raw", "disable", "premultiply"}
@@ -205,7 +207,15 @@ def reset(script_path: str = "", gui: bool = True) -> Root:
     plugin_paths.clear()
     menus.clear()
     executed.clear()
+    _frame[0] = 1
     return _root
+
+
+def frame(f: int | None = None) -> int:
+    """Return or set the current frame number (the viewer moves to it)."""
+    if f is not None:
+        _frame[0] = int(f)
+    return _frame[0]
 
 
 def root() -> Root:

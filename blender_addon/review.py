@@ -1,0 +1,143 @@
+"""The artist's loop: jump to the doubtful frames of the last run, key a frame there.
+
+Every ``tcvom run`` writes ``review/review.json`` in its output folder: a doubt score per
+frame, the doubtful frames and the frames to key next, ranked (read by
+``hostclient.read_review``). Its frames are plate frames; the artist works in scene
+frames (plate frame = scene frame + ``PlateInfo.shift``).
+"""
+
+# No `from __future__ import annotations`: Blender registers properties from evaluated annotations.
+import bpy
+from bpy.props import EnumProperty
+
+from . import inputs
+from .hostclient import HostError, Review, read_review
+
+_SHOWN = 5  # suggested frames listed in the panel
+
+
+def summary(review: Review | None, shift: int) -> str:
+    """One line for the panel: how many frames are doubtful and which to key next."""
+    if review is None:
+        return ""
+    if not review.doubtful:
+        return "review: no doubtful frame"
+    keys = [str(f - shift) for f in review.suggested if f not in review.keyframes][:_SHOWN]
+    text = f"review: {len(review.doubtful)} doubtful frame{'s' if len(review.doubtful) != 1 else ''}"
+    return text + (f"; key next: {', '.join(keys)}" if keys else "")
+
+
+def last_review(context: bpy.types.Context) -> tuple[Review, inputs.PlateInfo]:
+    """The review of the last pulled matte and the plate (HostError with the fix if none)."""
+    settings = context.scene.tcvom
+    if not settings.output:
+        raise HostError("no matte has been pulled yet", "press Pull Matte first")
+    review = read_review(bpy.path.abspath(settings.output))
+    if review is None:
+        raise HostError(f"the last run left no review in {settings.output}", "press Pull Matte again")
+    return review, inputs.plate_info(settings)
+
+
+def _frame_text(review: Review, frame: int, shift: int) -> str:
+    doubt = review.doubt.get(frame)
+    if doubt is None:
+        return f"frame {frame - shift}"
+    return (f"frame {frame - shift}: doubt {doubt:.3g} (trimap {review.trimap_doubt.get(frame, 0.0):.3g}, "
+            f"matte {review.matte_doubt.get(frame, 0.0):.3g})")
+
+
+def add_keyframe(context: bpy.types.Context, scene_frame: int) -> tuple[bpy.types.PropertyGroup, str]:
+    """A keyframe on ``scene_frame``, made the active one, and what to tell the artist.
+
+    A keyframe already there is selected, not doubled. A new one gets an image of the
+    plate's size to paint: the trimap the last run propagated to that frame when there is
+    one (the artist corrects it instead of painting from nothing), else black.
+    """
+    settings = context.scene.tcvom
+    for index, item in enumerate(settings.keyframes):
+        if item.frame == scene_frame:
+            settings.keyframe_index = index
+            return item, f"frame {scene_frame} already has a keyframe: selected it"
+    item = settings.keyframes.add()
+    item.frame = scene_frame
+    settings.keyframe_index = len(settings.keyframes) - 1
+    try:
+        plate = inputs.plate_info(settings)
+    except HostError:
+        return item, f"keyframe added on frame {scene_frame}; pick the plate, then its trimap image"
+    start = None
+    if settings.output:
+        start = inputs.propagated_trimap(bpy.path.abspath(settings.output), scene_frame + plate.shift)
+    item.image = inputs.keyframe_image(f"trimap {scene_frame}", plate.size, start)
+    if start is not None:
+        return item, f"keyframe added on frame {scene_frame}, starting from the propagated trimap: correct it"
+    return item, f"keyframe added on frame {scene_frame}: paint its trimap"
+
+
+def show_image(context: bpy.types.Context, image: bpy.types.Image | None) -> None:
+    """Show ``image`` in the screen's Image editors (for painting), if there are any."""
+    if image is None or context.screen is None:
+        return
+    for area in context.screen.areas:
+        if area.type == "IMAGE_EDITOR":
+            area.spaces.active.image = image
+
+
+class TCVOM_OT_doubtful_jump(bpy.types.Operator):
+    """Go to the next (or previous) frame the last run's review marks as doubtful"""
+
+    bl_idname = "tcvom.doubtful_jump"
+    bl_label = "Jump to Doubtful Frame"
+
+    direction: EnumProperty(
+        name="Direction",
+        items=(("NEXT", "Next", "The next doubtful frame"), ("PREVIOUS", "Previous", "The previous doubtful frame")),
+        default="NEXT",
+    )
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        scene = context.scene
+        try:
+            review, plate = last_review(context)
+        except HostError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        step = 1 if self.direction == "NEXT" else -1
+        target = review.next_doubtful(scene.frame_current + plate.shift, step)
+        if target is None:
+            where = "after" if step > 0 else "before"
+            self.report({"INFO"}, f"no doubtful frame {where} frame {scene.frame_current}")
+            return {"CANCELLED"}
+        scene.frame_set(target - plate.shift)
+        self.report({"INFO"}, _frame_text(review, target, plate.shift))
+        return {"FINISHED"}
+
+
+class TCVOM_OT_key_suggested(bpy.types.Operator):
+    """Go to the frame the last run suggests keying next and add a keyframe there,
+    starting from its propagated trimap, to correct and pull again"""
+
+    bl_idname = "tcvom.key_suggested"
+    bl_label = "Key Suggested Frame"
+    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 (Blender reads a set)
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        scene = context.scene
+        try:
+            review, plate = last_review(context)
+            keyed = [item.frame + plate.shift for item in scene.tcvom.keyframes]
+            target = review.best_suggestion(keyed)
+            if target is None:
+                self.report({"INFO"}, "the review suggests no frame that is not keyed already")
+                return {"CANCELLED"}
+            scene.frame_set(target - plate.shift)
+            item, note = add_keyframe(context, target - plate.shift)
+        except HostError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        show_image(context, item.image)
+        self.report({"INFO"}, f"{_frame_text(review, target, plate.shift)}; {note}")
+        return {"FINISHED"}
+
+
+classes = (TCVOM_OT_doubtful_jump, TCVOM_OT_key_suggested)
