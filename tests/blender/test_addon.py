@@ -183,10 +183,15 @@ def _files(out: Path) -> dict[str, tuple[int, bytes]]:
             for sub, name in (("alpha", "alpha"), ("trimaps", "trimap")) for p in (out / sub).glob(f"{name}.*")}
 
 
-def test_second_press_with_unchanged_inputs_reuses_every_frame(pulled: dict) -> None:
+def test_second_press_with_unchanged_inputs_reuses_every_frame(pulled: dict, shot: Path) -> None:
     before = _files(pulled["out"])
-    assert bpy.ops.tcvom.pull_matte("INVOKE_DEFAULT") == {"FINISHED"}  # background: runs synchronously
     settings = bpy.context.scene.tcvom
+    # a .blend of the earlier one-folder-per-input-hash cache: its node's folder goes
+    legacy = shot.parent / "tcvom_cache" / "0123456789abcdef"
+    (legacy / "alpha").mkdir(parents=True)
+    settings.cache_key = legacy.name
+    assert bpy.ops.tcvom.pull_matte("INVOKE_DEFAULT") == {"FINISHED"}  # background: runs synchronously
+    assert not legacy.exists() and settings.cache_key == ""
     assert Path(bpy.path.abspath(settings.output)) == pulled["out"]
     assert "alpha 0 computed, 8 reused" in settings.status, settings.status
     assert _files(pulled["out"]) == before
