@@ -37,6 +37,7 @@ from tcvom.engines.base import Engine, cache_dir
 from tcvom.errors import InputError, MissingDependencyError, ReadError
 from tcvom.export.graphs import GraphSpec, graph_specs
 from tcvom.export.onnx_export import ExportManifest
+from tcvom.io.atomic import write_bytes
 
 PRECISIONS = ("fp16", "fp32")
 
@@ -160,10 +161,11 @@ def stale_reason(path: Path, key: BuildKey) -> str | None:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
+    """Publish a cache file. Processes building the same engine (several GPUs of one host
+    share the cache) each write a unique temporary name and rename it: the last rename
+    wins, every one of them is a whole engine for the same key (the name holds the key)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    write_bytes(path, data)
 
 
 class TensorRTEngine(Engine):

@@ -15,8 +15,9 @@ import torch
 from tcvom.errors import InputError, ReadError
 from tcvom.export import OPSET, ParityError, check_parity, graph_spec, read_manifest
 from tcvom.export.graphs import graph_modules, sample_inputs
-from tcvom.export.onnx_export import ort_session, state_sha256
+from tcvom.export.onnx_export import ort_session
 from tcvom.export.quirks import attend_unchunked, export_mode
+from tcvom.io.hashing import state_sha256
 from tcvom.models import GuidedContextualAttention, SpectralNorm
 
 torch.set_num_threads(1)
@@ -125,7 +126,7 @@ def test_broken_exports_are_refused(gca_export, stm_export, tmp_path) -> None:
 
     # a corrupt file with a matching manifest entry: ONNX Runtime refuses it, named
     from tcvom.engines.onnxruntime_engine import OnnxRuntimeEngine
-    from tcvom.export.onnx_export import file_sha256
+    from tcvom.io.hashing import file_sha256
 
     manifest_path = folder / "gca_tam.json"
     record = json.loads(manifest_path.read_text())
@@ -150,7 +151,7 @@ def test_cli_exports_a_weight_file(tmp_path, capsys, gca_factory) -> None:
     """``tcvom export --weights FILE --out DIR`` exports the network the file holds (here
     the single-image GCA) and records the file's name and sha256."""
     from tcvom.cli import main
-    from tcvom.weights.checkpoints import sha256
+    from tcvom.io.hashing import file_sha256 as sha256
 
     weights = tmp_path / "gca_single.pth"
     torch.save(gca_factory(seed=3, temporal=False).state_dict(), weights)

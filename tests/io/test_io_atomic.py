@@ -65,3 +65,13 @@ def test_output_folder_that_cannot_be_created(tmp_path: Path) -> None:
     with pytest.raises(OutputError) as err:
         ensure_writable_folder(blocker / "sub")
     assert err.value.exit_code == 2 and "sub" in str(err.value)
+
+
+def test_write_text_and_bytes_replace_whole_files_under_unique_names(tmp_path: Path) -> None:
+    from tcvom.io.atomic import temporary_name, write_bytes, write_text
+
+    final = tmp_path / "export.json"
+    assert temporary_name(final) != temporary_name(final)  # two writers never share a temp name
+    write_text(final, "first\n")
+    write_bytes(final, b"second\n")
+    assert final.read_bytes() == b"second\n" and [p.name for p in tmp_path.iterdir()] == ["export.json"]

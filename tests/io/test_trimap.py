@@ -49,3 +49,19 @@ def test_one_hot_order_and_from_alpha() -> None:
 def test_nan_trimap_is_rejected() -> None:
     with pytest.raises(InputError, match="NaN"):
         trimap.classify(np.array([[np.nan]], np.float32))
+
+
+def test_one_hot_forms_share_one_encoding() -> None:
+    """The propagators' uint8 0/255 form, the class-index form and the channels-last form
+    are the same encoding as the float one."""
+    tri = np.array([[0, 128, 255], [255, 0, 128]], np.uint8)
+    hot = trimap.one_hot(tri)
+    assert hot.dtype == np.float32 and hot.shape == (3, 2, 3)
+    assert (trimap.CLASS_VALUES[hot.argmax(0)] == tri).all()
+    u8 = trimap.one_hot(tri, dtype=np.uint8, on=255)
+    assert u8.dtype == np.uint8 and (u8 == hot.astype(np.uint8) * 255).all()
+    assert (trimap.one_hot(tri, axis=-1) == hot.transpose(1, 2, 0)).all()
+    labels = trimap.class_labels(tri)
+    assert labels.tolist() == [[0, 1, 2], [2, 0, 1]]
+    batch = trimap.one_hot_labels(np.stack([labels, labels]), axis=1)
+    assert batch.shape == (2, 3, 2, 3) and (batch[1] == hot).all()

@@ -74,3 +74,19 @@ def test_segments_can_run_alone() -> None:
             {r.frame: r.trimap for r in propagate(prop, Frames(1, 9), keys, segments=[segment])}
         )
     assert whole.keys() == parts.keys() and all((whole[f] == parts[f]).all() for f in whole)
+
+
+def test_two_passes_record_their_disagreement() -> None:
+    fg = np.full((2, 3), 255, np.uint8)
+    bg = np.zeros((2, 3), np.uint8)
+    half = bg.copy()
+    half[0] = 255  # 3 of the 6 pixels differ from the background keyframe
+    results = {r.frame: r for r in propagate(CopyKeyframe(), Frames(1, 11), {1: fg, 11: bg})}
+    assert results[1].disagreement is None and results[11].disagreement is None  # keyframes
+    assert all(results[f].disagreement == 6.0 for f in range(2, 11))  # every pixel, certain both ways
+    same = {r.frame: r for r in propagate(CopyKeyframe(), Frames(1, 5), {1: half, 5: half})}
+    assert all(same[f].disagreement == 0.0 for f in range(2, 5))
+    partial = {r.frame: r for r in propagate(CopyKeyframe(), Frames(1, 5), {1: half, 5: bg})}
+    assert partial[3].disagreement == 3.0
+    tail = {r.frame: r for r in propagate(CopyKeyframe(), Frames(1, 5), {3: half})}
+    assert all(r.disagreement is None for r in tail.values())  # one pass: nothing to compare

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from tcvom.errors import InputError, MissingWeightsError, ReadError, WeightsError
+from tcvom.io.hashing import file_sha256
 from tcvom.weights import checkpoints
 
 
@@ -119,7 +120,7 @@ def test_describe_gca_tam_file(tmp_path):
     assert info["kind"] == "gca_tam" and info["loads"] is True and info["problem"] is None
     assert info["tensors"] == 584
     assert info["parameters"] == sum(v.numel() for v in model.state_dict().values())
-    assert info["sha256"] == checkpoints.sha256(path) and len(info["sha256"]) == 64
+    assert info["sha256"] == file_sha256(path) and len(info["sha256"]) == 64
     # A GCA+TAM file with one tensor of the wrong shape: identified, does not load, says why.
     state = model.state_dict()
     state["decoder.conv2.bias"] = torch.zeros(2)
@@ -174,7 +175,7 @@ def test_add_copies_records_and_is_found(data_dir, gca_files):
     record = weights.add_weights(tam)
     stored = data_dir / "weights" / tam.name
     assert record["kind"] == "gca_tam" and stored.is_file()
-    assert checkpoints.sha256(stored) == checkpoints.sha256(tam)
+    assert file_sha256(stored) == file_sha256(tam)
     assert not [p for p in stored.parent.iterdir() if p.name.endswith(".tmp")]  # no temporaries left
     weights.add_weights(single)
     assert weights.find_weights("gca_tam") == stored

@@ -30,7 +30,7 @@ import numpy as np
 
 from tcvom.classical.flow import FlowEstimator, unreliable_mask
 from tcvom.errors import FrameSizeError, InputError
-from tcvom.io.trimap import FOREGROUND, UNKNOWN, check_classified
+from tcvom.io.trimap import check_classified, class_labels, one_hot_labels
 from tcvom.propagation.scheduler import Pass
 
 
@@ -109,7 +109,7 @@ class BandWidth:
         would eat into the object's core. With one known class only, w is twice the
         median distance of the unknown pixels from the boundary.
         """
-        labels = _labels(trimap)
+        labels = class_labels(trimap)
         _, dist = boundary_distance(labels)
         unknown = dist[labels == 1]
         unknown = unknown[np.isfinite(unknown)]
@@ -128,19 +128,6 @@ class BandWidth:
         return BandWidth(max(self.keep, other.keep), max(self.ensure, other.ensure))
 
 
-def _labels(trimap: np.ndarray) -> np.ndarray:
-    return (np.asarray(trimap) >= UNKNOWN).astype(np.int8) + (np.asarray(trimap) == FOREGROUND)
-
-
-def trimap_probabilities(trimap: np.ndarray) -> np.ndarray:
-    """float32 ``3 x H x W`` one-hot (background, unknown, foreground) of a 0/128/255 trimap."""
-    labels = _labels(trimap)
-    return np.stack([labels == 0, labels == 1, labels == 2]).astype(np.float32)
-
-
-def to_uint8(probs: np.ndarray) -> np.ndarray:
-    """float ``3 x H x W`` probabilities -> uint8, the truncated ``255 * p`` of the reference."""
-    return np.clip(probs * 255.0, 0, 255).astype(np.uint8)
 
 
 def _nearest_fill(values: np.ndarray, source: np.ndarray) -> np.ndarray:
@@ -249,7 +236,7 @@ class FlowPropagator:
                 width = BandWidth.of_trimap(check_classified(keyframes[key], shape, frame=key, what="keyframe trimap"), self.min_band)
                 band = width if band is None else band.widest(width)
         assert band is not None  # the pass's own keyframe is always among its memory keyframes
-        labels = _labels(check_classified(keyframes[pass_.keyframe], shape, frame=pass_.keyframe, what="keyframe trimap"))
+        labels = class_labels(check_classified(keyframes[pass_.keyframe], shape, frame=pass_.keyframe, what="keyframe trimap"))
         side, _ = boundary_distance(labels)
         footprint = labels == 1
         yield pass_.frames[0], _one_hot_u8(labels)
@@ -409,7 +396,4 @@ def _side_distance(side: np.ndarray) -> np.ndarray:
 
 def _one_hot_u8(labels: np.ndarray) -> np.ndarray:
     """uint8 ``3 x H x W``: 255 on the pixel's class (0 bg, 1 unknown, 2 fg), else 0."""
-    out = np.zeros((3, *labels.shape), dtype=np.uint8)
-    for cls in range(3):
-        out[cls][labels == cls] = 255
-    return out
+    return one_hot_labels(labels, dtype=np.uint8, on=255)

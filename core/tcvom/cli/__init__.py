@@ -27,6 +27,7 @@ COMMANDS: tuple[str, ...] = (
     "info",
     "weights",
     "example",
+    "review",
     "preview",
     "train",
     "farm",

@@ -17,7 +17,7 @@ from tcvom.cli import common
 from tcvom.errors import InputError
 from tcvom.farm.openjd import job_parameters, job_template, write_template
 from tcvom.farm.plan import DEFAULT_CHUNK, plan_shot
-from tcvom.io.atomic import atomic_output
+from tcvom.io.atomic import write_text
 from tcvom.io.writers import ALPHA_FORMATS
 from tcvom.pipeline.methods import BACKENDS, METHODS
 
@@ -88,8 +88,7 @@ def _template(args: argparse.Namespace) -> int:
         values = job_parameters(plate=args.plate, keyframes=args.keyframes, out=args.out,
                                 trimap_weights=args.trimap_weights, matting_weights=args.matting_weights)
         params = params_path(path)
-        with atomic_output(params) as tmp:
-            Path(tmp).write_text(json.dumps(values, indent=2) + "\n", encoding="utf-8")
+        write_text(params, json.dumps(values, indent=2) + "\n")
         print(f"tcvom: the shot's parameters written to {params}; run the job here with\n"
               f"  openjd run {path} --step Matte --run-dependencies --job-param file://{params}", file=sys.stderr)
     return 0

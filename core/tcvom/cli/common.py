@@ -108,6 +108,12 @@ def add_output(parser: argparse.ArgumentParser) -> None:
 
 def add_job_control(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="recompute frames whose output already exists")
+    parser.add_argument(
+        "--no-review",
+        dest="review",
+        action="store_false",
+        help="do not write review/ (doubt per frame and the frames to key next; see `tcvom review`)",
+    )
     add_progress(parser)
 
 

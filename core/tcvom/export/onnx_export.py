@@ -32,6 +32,8 @@ from tcvom import __version__
 from tcvom.errors import InputError, MissingDependencyError, ReadError, TcvomError
 from tcvom.export.graphs import GraphSpec, graph_modules, graph_specs, network_of, sample_inputs
 from tcvom.export.quirks import export_mode
+from tcvom.io.atomic import write_bytes, write_text
+from tcvom.io.hashing import file_sha256, state_sha256
 
 OPSET = 17
 FORMAT = "tcvom-onnx/1"
@@ -83,24 +85,6 @@ def _require_ort() -> Any:
     except ImportError:
         raise MissingDependencyError("onnxruntime", "onnx", purpose="the export's parity check") from None
     return onnxruntime
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file."""
-    from tcvom.weights.checkpoints import sha256
-
-    return sha256(path)
-
-
-def state_sha256(model: nn.Module) -> str:
-    """Hex SHA-256 of a model's state dict (names, dtypes, shapes and values), for weights
-    that did not come from a file."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        t = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return digest.hexdigest()
 
 
 def _export_graph(module: nn.Module, spec: GraphSpec, inputs: Mapping[str, Tensor], opset: int) -> bytes:
@@ -235,9 +219,7 @@ def export_network(
             proto = onnx.load_from_string(data)
             onnx.checker.check_model(proto, full_check=True)
             path = out / f"{network}.{spec.name}.onnx"
-            tmp = path.with_suffix(".onnx.tmp")
-            tmp.write_bytes(data)
-            tmp.replace(path)
+            write_bytes(path, data)
             graphs[spec.name] = {"file": path.name, "sha256": hashlib.sha256(data).hexdigest(), **spec.to_json()}
     record: dict[str, Any] = {
         "format": FORMAT,
@@ -254,9 +236,7 @@ def export_network(
         say(f"checking {network} in ONNX Runtime against PyTorch")
         diffs = check_parity(model, manifest, tolerance=tolerance)
         record["parity"] = {"size": list(PARITY_SIZE), "tolerance": tolerance, "max_abs_diff": diffs}
-    tmp = manifest_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    tmp.replace(manifest_path)
+    write_text(manifest_path, json.dumps(record, indent=2) + "\n")
     return manifest
 
 

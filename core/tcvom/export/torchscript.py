@@ -40,6 +40,7 @@ import torch
 from torch import Tensor, nn
 
 from tcvom.errors import InputError, WeightsError
+from tcvom.io.atomic import atomic_output, write_text
 from tcvom.io.trimap import BG_THRESHOLD, FG_THRESHOLD
 from tcvom.models.gca_tam import GcaMatting, GcaTam, composite, make_input
 
@@ -210,11 +211,10 @@ def export_torchscript(
     if not out.parent.is_dir():
         raise InputError("the output folder does not exist", path=out.parent)
     module = build_nuke_module(weights, width=width, height=height, device=device, linear_input=linear_input)
-    tmp = out.with_name(out.name + ".tcvom-tmp")
-    module.save(str(tmp))
-    tmp.replace(out)
+    with atomic_output(out) as tmp:
+        module.save(str(tmp))
     settings = cat_settings(width, height, out)
     settings["linear_input"] = linear_input
     settings["device"] = str(torch.device(device))
-    out.with_suffix(".json").write_text(json.dumps(settings, indent=2) + "\n")
+    write_text(out.with_suffix(".json"), json.dumps(settings, indent=2) + "\n")
     return out

@@ -14,7 +14,7 @@ import errno
 import os
 from pathlib import Path
 
-from tcvom.io.atomic import atomic_output, temporary_name
+from tcvom.io.atomic import temporary_name, write_text
 
 
 def publish_exclusive(path: str | Path, text: str) -> bool:
@@ -47,5 +47,4 @@ def publish_exclusive(path: str | Path, text: str) -> bool:
 
 def replace_file(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically, replacing what was there."""
-    with atomic_output(path) as tmp:
-        Path(tmp).write_text(text, encoding="utf-8")
+    write_text(path, text)

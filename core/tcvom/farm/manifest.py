@@ -15,7 +15,6 @@ farm hosts is still one job.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -30,6 +29,7 @@ import fileseq
 from tcvom import __version__
 from tcvom.errors import InputError
 from tcvom.farm.locks import publish_exclusive, replace_file
+from tcvom.io.hashing import file_sha256
 from tcvom.io.sequence import PAD_STYLE
 
 FORMAT = 1
@@ -48,13 +48,9 @@ def manifest_path(pattern: str | Path) -> Path:
     return Path(seq.dirname() or ".") / f".{stem}{SUFFIX}"
 
 
-def file_digest(path: str | Path, chunk: int = 1 << 20) -> str:
-    """``sha256:<hex>`` of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return f"sha256:{digest.hexdigest()}"
+def file_digest(path: str | Path) -> str:
+    """``sha256:<hex>`` of a file's bytes (read every time: keyframes may be repainted)."""
+    return f"sha256:{file_sha256(path, remember=False)}"
 
 
 def _jsonable(value: Any) -> Any:

@@ -143,8 +143,6 @@ def job_parameters(
 def write_template(path: str | Path, template: dict[str, Any]) -> Path:
     """Write ``template`` as JSON (``.json``) or YAML (``.yaml`` / ``.yml``, needs PyYAML,
     which ``openjd-cli`` brings)."""
-    from tcvom.io.atomic import atomic_output
-
     target = Path(path)
     if target.suffix.lower() in (".yaml", ".yml"):
         try:
@@ -159,6 +157,6 @@ def write_template(path: str | Path, template: dict[str, Any]) -> Path:
     else:
         text = json.dumps(template, indent=2) + "\n"
     target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(target) as tmp:
-        Path(tmp).write_text(text, encoding="utf-8")
-    return target
+    from tcvom.io.atomic import write_text
+
+    return write_text(target, text)

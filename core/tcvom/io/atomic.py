@@ -42,6 +42,20 @@ def atomic_output(final: str | Path) -> Iterator[Path]:
         raise
 
 
+def write_bytes(final: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``final`` through a unique temporary name; readers see the old file
+    or the whole new one, never a part. Returns ``final`` as a Path."""
+    final = Path(final)
+    with atomic_output(final) as tmp:
+        tmp.write_bytes(data)
+    return final
+
+
+def write_text(final: str | Path, text: str) -> Path:
+    """:func:`write_bytes` of ``text`` encoded as UTF-8."""
+    return write_bytes(final, text.encode("utf-8"))
+
+
 def ensure_writable_folder(folder: str | Path) -> Path:
     """Create ``folder`` if needed and check that files can be created in it."""
     path = Path(folder)

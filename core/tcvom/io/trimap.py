@@ -106,15 +106,31 @@ def check_classified(
     return tri
 
 
-def unknown_mask(trimap: np.ndarray) -> np.ndarray:
-    """Boolean ``H x W``: True where the classified trimap is unknown."""
-    return np.asarray(trimap) == UNKNOWN
+#: The classified values in class order: class ``i`` is ``CLASS_VALUES[i]``.
+CLASS_VALUES = np.array([BACKGROUND, UNKNOWN, FOREGROUND], dtype=np.uint8)
 
 
-def one_hot(trimap: np.ndarray) -> np.ndarray:
-    """float32 ``3 x H x W`` one-hot in the order [background, unknown, foreground]."""
+def class_labels(trimap: np.ndarray) -> np.ndarray:
+    """int8 class indices of a classified trimap: 0 background, 1 unknown, 2 foreground."""
     tri = np.asarray(trimap)
-    return np.stack([tri == BACKGROUND, tri == UNKNOWN, tri == FOREGROUND]).astype(np.float32)
+    return (tri >= UNKNOWN).astype(np.int8) + (tri == FOREGROUND)
+
+
+def one_hot_labels(labels: np.ndarray, *, dtype: type = np.float32, axis: int = 0, on: float = 1) -> np.ndarray:
+    """One-hot of class indices (0 / 1 / 2, any shape): a class axis of length 3 inserted
+    at ``axis``, holding ``on`` on the pixel's class and 0 elsewhere (other indices: all 0)."""
+    lab = np.asarray(labels)
+    out = np.stack([lab == cls for cls in range(len(CLASS_VALUES))], axis=axis).astype(dtype)
+    if on != 1:
+        out *= np.asarray(on, dtype=dtype)
+    return out
+
+
+def one_hot(trimap: np.ndarray, *, dtype: type = np.float32, axis: int = 0, on: float = 1) -> np.ndarray:
+    """One-hot ``3 x H x W`` (class axis at ``axis``) in the order [background, unknown,
+    foreground] of a classified trimap: float32 0 / 1 by default; ``dtype=np.uint8, on=255``
+    for the 0 / 255 probabilities of the propagators."""
+    return one_hot_labels(class_labels(trimap), dtype=dtype, axis=axis, on=on)
 
 
 def from_alpha(alpha: np.ndarray, kernel: int) -> np.ndarray:

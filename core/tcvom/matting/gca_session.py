@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 
 from tcvom.errors import FrameSizeError, InputError, MissingFrameError, WeightsError
+from tcvom.io.hashing import file_sha256
 from tcvom.io.trimap import check_classified
 from tcvom.matting.window import FrameCache, neighbour_window
 from tcvom.models.gca_tam import GcaMatting, GcaSingle, GcaTam, composite, make_input
@@ -314,7 +315,7 @@ def build_session(
     if model is None:
         model = load_gca_model(weights, device=device if backend == "torch" else "cpu",
                                dtype=dtype if backend == "torch" else torch.float32)
-    digest = checkpoints.sha256(weights) if isinstance(weights, str | Path) else None
+    digest = file_sha256(weights) if isinstance(weights, str | Path) else None
     engine = open_engine(backend, model, device=device, weights_sha256=digest, export_dir=export_dir,
                          **dict(engine_options or {}))
     return GcaTamSession(frames, trimaps, model, device=device if backend == "torch" else "cpu",

@@ -38,6 +38,7 @@ from tcvom.pipeline import methods
 from tcvom.progress import Progress, ProgressMode
 from tcvom.propagation.ensemble import check_keyframes, propagate
 from tcvom.propagation.scheduler import KeyframeSchedule, Segment
+from tcvom.review import doubt
 
 EXECUTORS: tuple[str, ...] = ("local", "ray")
 
@@ -118,10 +119,10 @@ def _names(specs: str | Path | Sequence[str | Path]) -> list[str]:
 def _weights_digest(concrete: str, kind: str, weights: str | Path | None) -> str | None:
     if concrete != "tcvom":
         return None
-    from tcvom.weights.checkpoints import sha256
+    from tcvom.io.hashing import file_sha256
     from tcvom.weights.registry import find_weights
 
-    return f"sha256:{sha256(find_weights(kind, weights))}"  # hashed once per process
+    return f"sha256:{file_sha256(find_weights(kind, weights))}"  # hashed once per process
 
 
 def _segments_for(schedule: KeyframeSchedule, selection: list[int], segment: int | None) -> list[Segment]:
@@ -163,6 +164,7 @@ def trimaps(
     overwrite: bool = False,
     progress: ProgressMode = "bar",
     method_options: dict[str, Any] | None = None,
+    review: bool = True,
 ) -> JobResult:
     """Propagate keyframe trimaps over the shot and write the trimaps of the selected frames.
 
@@ -172,6 +174,9 @@ def trimaps(
     ``segment`` (0-based, see ``tcvom farm plan``) restricts the job to one keyframe
     segment, the unit of a farm task. ``finetune_steps`` (default: 500 on CUDA, 0 on CPU),
     ``mem_every`` and ``max_memory`` configure the STM propagator of ``method="tcvom"``.
+    Each trimap's review figures are recorded beside it (:mod:`tcvom.review.doubt`); a job
+    over the whole shot with ``review`` also writes the trimap review into ``review/``
+    beside the output folder (``shot/trimaps`` -> ``shot/review``, as ``tcvom run`` lays it out).
     """
     source = _open_plate(plate, shot_range, input_colorspace, ocio_config)
     shot = list(source.frame_numbers)
@@ -240,12 +245,19 @@ def trimaps(
                 if not any(item.frame in todo for todo in pending.values()):
                     continue
                 writer.write(item.frame, item.trimap)
+                doubt.record_trimap(writer.pattern, item.frame, item.trimap, item.disagreement,
+                                    item.frame in key_arrays)
                 if prob_writer is not None:
                     prob_writer.write(item.frame, item.probabilities)
                 result.written.append(item.frame)
                 bar.advance(frame=item.frame)
     if prob_writer is not None:
         result.outputs["probabilities"] = prob_writer.pattern
+    if review and segment is None and selection == shot:
+        folder = Path(writer.pattern).parent.parent / doubt.REVIEW_FOLDER
+        doubt.review_output(source, folder, trimaps=writer.pattern, shot=shot,
+                            sources=_review_sources(plate, shot, input_colorspace, ocio_config))
+        result.outputs["review"] = str(folder)
     return result
 
 
@@ -309,13 +321,16 @@ def matte(
     overwrite: bool = False,
     progress: ProgressMode = "bar",
     method_options: dict[str, Any] | None = None,
+    review: bool = True,
 ) -> JobResult:
     """Pull an alpha matte for the selected frames of the shot from a trimap for every frame.
 
     ``frames`` selects frames of the shot (``shot_range``, default: the plate on disk);
     each is matted with its neighbours in the shot, whose trimaps must exist too.
     ``output="rgba"`` writes the premultiplied foreground (estimated with pymatting's
-    multi-level method) with its alpha instead of the alpha alone.
+    multi-level method) with its alpha instead of the alpha alone. A job over the whole
+    shot with ``review`` also writes the review into ``review/`` beside the output folder
+    (``shot/alpha`` -> ``shot/review``), with the trimap doubt when the trimaps are a tcvom output.
     """
     source = _open_plate(plate, shot_range, input_colorspace, ocio_config)
     shot = list(source.frame_numbers)
@@ -383,6 +398,13 @@ def matte(
                 writer.write(frame, alpha, foreground)
                 result.written.append(frame)
                 bar.advance(frame=frame)
+    if review and selection == shot:
+        folder = Path(writer.pattern).parent.parent / doubt.REVIEW_FOLDER
+        pattern = trimaps if isinstance(trimaps, str | Path) and not _has_pairs(trimaps) else None
+        doubt.review_output(source, folder, trimaps=pattern, alpha=writer.pattern, shot=shot,
+                            progress=_review_progress(progress),
+                            sources=_review_sources(plate, shot, input_colorspace, ocio_config))
+        result.outputs["review"] = str(folder)
     return result
 
 
@@ -421,6 +443,7 @@ def run(
     chunk: int | None = None,
     trimap_options: dict[str, Any] | None = None,
     matte_options: dict[str, Any] | None = None,
+    review: bool = True,
 ) -> JobResult:
     """The whole job: keyframe trimaps -> trimaps (``out/trimaps``) -> alpha (``out/alpha``).
 
@@ -433,6 +456,9 @@ def run(
     of ``chunk`` frames when given (each chunk as a farm task would run it);
     ``executor="ray"`` runs one Ray task per keyframe segment, then one per chunk, on the
     Ray cluster of ``RAY_ADDRESS`` or a local one (needs ``pip install ray``).
+
+    With ``review`` the run then writes ``out/review`` (:mod:`tcvom.review.doubt`): doubt
+    per frame as review.json, review.csv and review.png, and the frames to key next.
     """
     if (keyframes is None) == (trimaps is None):
         raise InputError("give either keyframe trimaps (--keyframes) or a trimap for every frame (--trimaps)")
@@ -469,6 +495,7 @@ def run(
             mem_every=mem_every,
             max_memory=max_memory,
             method_options=trimap_options,
+            review=False,
             **common,
         )
         trimap_spec: str | Sequence[str] = TrimapWriter(out / "trimaps").pattern
@@ -483,12 +510,16 @@ def run(
         output=output,
         alpha_format=alpha_format,
         method_options=matte_options,
+        review=False,
         **common,
     )
     if executor == "ray":
         from tcvom.farm.ray_executor import run_with_ray
 
-        return run_with_ray(trimap_job, matte_job, selection, chunk=chunk, progress=progress)
+        done = run_with_ray(trimap_job, matte_job, selection, chunk=chunk, progress=progress)
+        if review:
+            _review_run(source, out, trimap_job, matte_job, done, progress)
+        return done
     outputs: dict[str, str] = {}
     if trimap_job is not None:
         outputs.update(_trimaps_stage(progress=progress, **trimap_job).outputs)
@@ -502,4 +533,32 @@ def run(
             result.merge(done)
     assert result is not None
     result.outputs.update(outputs)
+    if review:
+        _review_run(source, out, trimap_job, matte_job, result, progress)
     return result
+
+
+def _review_run(source: Any, out: Path, trimap_job: dict[str, Any] | None, matte_job: dict[str, Any],
+                result: JobResult, progress: ProgressMode) -> None:
+    """Write ``out/review`` (doubt per frame, the frames to key next) for the whole shot."""
+    folder = out / doubt.REVIEW_FOLDER
+    trimap_pattern = TrimapWriter(trimap_job["out"]).pattern if trimap_job is not None else None
+    alpha_pattern = AlphaWriter(matte_job["out"], fmt=matte_job["alpha_format"], kind=matte_job["output"]).pattern
+    sources = _review_sources(matte_job["plate"], list(source.frame_numbers), matte_job["input_colorspace"],
+                              matte_job["ocio_config"])
+    doubt.review_output(source, folder, trimaps=trimap_pattern, alpha=alpha_pattern,
+                        progress=_review_progress(progress), sources=sources)
+    result.outputs["review"] = str(folder)
+
+
+def _review_progress(progress: ProgressMode) -> ProgressMode:
+    """The review step shows a terminal bar but sends no JSON events: hosts follow the two
+    stages (trimaps, matte) of a run, and the review costs a fraction of the matte stage."""
+    return "bar" if progress == "bar" else "none"
+
+
+def _review_sources(plate: str | Path, shot: list[int], input_colorspace: str | None,
+                    ocio_config: str | None) -> dict[str, Any]:
+    """How the review opens the plate again (``tcvom review --rebuild``)."""
+    return {"plate": str(Path(plate).absolute()), "shot": format_range(shot),
+            "input_colorspace": input_colorspace, "ocio_config": ocio_config}

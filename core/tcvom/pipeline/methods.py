@@ -49,7 +49,7 @@ _NETWORKS: dict[str, tuple[tuple[Any, ...], Any]] = {}
 def network(role: str, path: str | Path, *, device: str = "cpu", dtype: Any = "float32") -> Any:
     """The network of ``role`` (``"stm"``, or ``"matting"``: GCA+TAM or the GCA baseline)
     loaded from ``path`` on ``device`` in ``dtype``, loaded once per process."""
-    from tcvom.weights.checkpoints import file_identity
+    from tcvom.io.hashing import file_identity
 
     key = (file_identity(path), str(device), str(dtype))
     cached = _NETWORKS.get(role)
@@ -109,9 +109,9 @@ def make_propagator(
         if backend == "torch":
             return StmPropagator(model, device=device, **options)
         from tcvom.engines import open_engine
-        from tcvom.weights.checkpoints import sha256
+        from tcvom.io.hashing import file_sha256
 
-        engine = open_engine(backend, model, device=device, weights_sha256=sha256(path), export_dir=export_dir,
+        engine = open_engine(backend, model, device=device, weights_sha256=file_sha256(path), export_dir=export_dir,
                              **engine_options)
         return StmPropagator(model, device="cpu", engine=engine, **options)
     raise InputError(f"unknown method {method!r}")

@@ -10,7 +10,8 @@ memory stays flat however far apart the keyframes are; the second pass then comb
 each frame as it comes with the weights of :class:`~tcvom.propagation.scheduler.Segment`.
 As in the reference, a frame reached by one pass uses it unweighted; the class is the
 argmax (ties to the lower class) mapped to 0 / 128 / 255, and a keyframe always gets its
-own trimap.
+own trimap. A frame reached by two passes also records how much they disagree
+(:func:`disagreement`), which the review (:mod:`tcvom.review.doubt`) turns into a doubt score.
 """
 
 from __future__ import annotations
@@ -25,9 +26,8 @@ import numpy as np
 
 from tcvom.errors import FrameSizeError, InputError
 from tcvom.io.sources import FrameSource
+from tcvom.io.trimap import CLASS_VALUES, one_hot
 from tcvom.propagation.scheduler import KeyframeSchedule, Pass, Segment
-
-CLASS_VALUES = np.array([0, 128, 255], dtype=np.uint8)
 
 
 class Propagator(Protocol):
@@ -39,26 +39,38 @@ class Propagator(Protocol):
 @dataclass(frozen=True)
 class PropagatedFrame:
     """One frame's result: the trimap (uint8 0/128/255) and the ensembled probabilities
-    (float32 ``3 x H x W`` in [0, 1])."""
+    (float32 ``3 x H x W`` in [0, 1]). ``disagreement`` is :func:`disagreement` of the
+    forward and backward passes where two passes decide the frame, else None."""
 
     frame: int
     trimap: np.ndarray
     probabilities: np.ndarray
+    disagreement: float | None = None
 
 
 def one_hot_probs(trimap: np.ndarray) -> np.ndarray:
     """uint8 ``3 x H x W`` probabilities (0 or 255) of a classified trimap."""
-    return (np.stack([trimap == v for v in CLASS_VALUES]).astype(np.uint8)) * 255
+    return one_hot(trimap, dtype=np.uint8, on=255)
 
 
-def _decide(frame: int, weighted: np.ndarray, keyframes: Mapping[int, np.ndarray]) -> PropagatedFrame:
+def disagreement(first: np.ndarray, second: np.ndarray) -> float:
+    """How much two passes disagree on a frame, in pixels: the total-variation distance
+    between their class probabilities (uint8 ``3 x H x W``, 255 = certain) summed over the
+    frame. A pixel the two passes give to different classes with certainty counts 1."""
+    diff = np.abs(first.astype(np.int16) - second.astype(np.int16))
+    return float(diff.sum(dtype=np.int64)) / 510.0
+
+
+def _decide(
+    frame: int, weighted: np.ndarray, keyframes: Mapping[int, np.ndarray], disagree: float | None = None
+) -> PropagatedFrame:
     if frame in keyframes:
         tri = keyframes[frame]
-        return PropagatedFrame(frame, tri, one_hot_probs(tri).astype(np.float32) / 255.0)
+        return PropagatedFrame(frame, tri, one_hot(tri))
     trimap = CLASS_VALUES[np.argmax(weighted, axis=0)]
     total = weighted.sum(axis=0, keepdims=True)
     probs = np.divide(weighted, total, out=np.zeros_like(weighted), where=total > 0)
-    return PropagatedFrame(frame, trimap, probs.astype(np.float32))
+    return PropagatedFrame(frame, trimap, probs.astype(np.float32), disagree)
 
 
 def _check(frame: int, probs: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -95,10 +107,13 @@ def propagate_segment(
             weights = {p.keyframe: w for p, w in segment.weights(frame)}
             total = _check(frame, probs, shape).astype(np.float32) * weights.get(second.keyframe, 0.0)
             stored = buffer / f"{frame}.npy"
+            disagree = None
             if stored.exists():
-                total += np.load(stored).astype(np.float32) * weights.get(first.keyframe, 0.0)
+                earlier = np.load(stored)
+                total += earlier.astype(np.float32) * weights.get(first.keyframe, 0.0)
+                disagree = disagreement(earlier, probs)
                 stored.unlink()
-            yield _decide(frame, total, keyframes)
+            yield _decide(frame, total, keyframes, disagree)
         for frame in sorted(outputs):  # frames only the first pass reaches (its own keyframe)
             stored = buffer / f"{frame}.npy"
             if stored.exists():

@@ -26,8 +26,6 @@ a key made of the weights, the keyframes' pixels and trimaps, and the options.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import astuple, dataclass
 from pathlib import Path
@@ -39,6 +37,9 @@ import torch
 import torch.nn.functional as F
 
 from tcvom.errors import InputError, WeightsError
+from tcvom.io.atomic import atomic_output
+from tcvom.io.hashing import state_sha256
+from tcvom.io.trimap import one_hot_labels
 from tcvom.models.stm import IMAGENET_MEAN, IMAGENET_STD, STM
 from tcvom.progress import Progress, ProgressMode
 
@@ -223,8 +224,7 @@ def _to_tensors(
     x = np.pad(x, ((0, 0), (0, hp - h), (0, wp - w), (0, 0)), mode="reflect")
     frames = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).to(device)
     known = np.where(classes == IGNORE, 0, classes)
-    one_hot = np.stack([known == 0, known == 1, known == 2], axis=1).astype(np.float32)
-    one_hot = np.pad(one_hot, ((0, 0), (0, 0), (0, hp - h), (0, wp - w)), mode="reflect")
+    one_hot = np.pad(one_hot_labels(known, axis=1), ((0, 0), (0, 0), (0, hp - h), (0, wp - w)), mode="reflect")
     targets = np.pad(classes, ((0, 0), (0, hp - h), (0, wp - w)), constant_values=IGNORE)
     return (
         frames,
@@ -311,22 +311,10 @@ def finetune(
 # ---------------------------------------------------------------- cache
 
 
-def state_hash(model: torch.nn.Module) -> str:
-    """sha256 of a model's state dict (names, dtypes, shapes and bytes)."""
-    digest = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
-        t = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        digest.update(
-            t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes()
-        )
-    return digest.hexdigest()
-
-
 def cache_key(model: STM, samples: Sequence[KeyframeSample], options: FinetuneOptions) -> str:
     """Key of a tuned model: base weights + keyframes' frame numbers, pixels, trimaps + options."""
     digest = hashlib.sha256()
-    digest.update(state_hash(model).encode())
+    digest.update(state_sha256(model).encode())
     for s in samples:
         digest.update(f"{s.frame}|{s.image.shape}|".encode())
         digest.update(np.ascontiguousarray(s.image, dtype=np.float32).tobytes())
@@ -372,12 +360,6 @@ def finetune_cached(
     finetune(model, samples, options, device=device, progress=progress)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
+        with atomic_output(path) as tmp:
             torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
     return False

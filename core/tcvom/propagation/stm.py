@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from tcvom.errors import FrameSizeError, InputError
-from tcvom.io.trimap import check_classified
+from tcvom.io.trimap import check_classified, one_hot
 from tcvom.models.stm import IMAGENET_MEAN, IMAGENET_STD, STM
 from tcvom.progress import ProgressMode
 from tcvom.propagation.scheduler import Pass
@@ -93,8 +93,7 @@ def check_trimap(trimap: np.ndarray, frame: int, shape: tuple[int, int]) -> np.n
 
 def prepare_trimap(trimap: np.ndarray) -> torch.Tensor:
     """uint8 H x W trimap -> one-hot 1 x 3 x Hp x Wp [bg, unknown, fg], reflect-padded."""
-    one_hot = np.stack([trimap == 0, (trimap > 0) & (trimap < 255), trimap == 255], axis=-1)
-    padded = _reflect_pad(one_hot.astype(np.float32), *padded_size(*trimap.shape))
+    padded = _reflect_pad(one_hot(trimap, axis=-1), *padded_size(*trimap.shape))
     return torch.from_numpy(np.ascontiguousarray(padded.transpose(2, 0, 1)))[None]
 
 

@@ -3,7 +3,7 @@ and an MP4 preview of the composite, so a matte can be judged at a glance."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,8 @@ def _tile(image: np.ndarray, trimap: np.ndarray, alpha: np.ndarray) -> np.ndarra
     return np.concatenate([image, grey(trimap.astype(np.float32) / 255.0), grey(alpha), composite(image, alpha)], 1)
 
 
-def _alpha_reader(pattern: str):
+def alpha_reader(pattern: str) -> Callable[[int], np.ndarray]:
+    """``read(frame) -> float32 H x W`` alpha in [0, 1] of an alpha (or RGBA) sequence."""
     from tcvom.io.images import read_image
     from tcvom.io.sequence import frame_path
 
@@ -57,7 +58,7 @@ def contact_sheet(
     """Write a PNG with ``count`` evenly spaced frames, one row each."""
     numbers = frames.frame_numbers
     picks = sorted({numbers[round(i * (len(numbers) - 1) / max(count - 1, 1))] for i in range(count)})
-    read_alpha = _alpha_reader(alpha_pattern)
+    read_alpha = alpha_reader(alpha_pattern)
     rows = [_tile(frames.read(f), trimaps.read(f), read_alpha(f)) for f in picks]
     sheet = np.concatenate(rows, 0)
     if sheet.shape[1] > max_width:
@@ -81,7 +82,7 @@ def preview_movie(
     import av
 
     numbers = list(frame_numbers or frames.frame_numbers)
-    read_alpha = _alpha_reader(alpha_pattern)
+    read_alpha = alpha_reader(alpha_pattern)
     width, height = frames.width - frames.width % 2, frames.height - frames.height % 2
     with atomic_output(out) as tmp, av.open(str(tmp), mode="w") as container, Progress(
         "preview", len(numbers), progress

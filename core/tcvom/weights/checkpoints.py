@@ -10,16 +10,15 @@ Network-agnostic: the same functions serve GCA+TAM, the single-image GCA baselin
 - :func:`identify` tells the network a state_dict belongs to from its key signature
   (the manifests in ``shared/reference/*.tsv``); :func:`describe` summarises a file for
   ``tcvom info --weights FILE``.
-- :func:`sha256` and :func:`kind_of` remember their answer for each file (by path, size and
-  modification time), so a process that looks a weight file up many times (a chunked run,
-  a farm worker) reads and hashes it once.
+- :func:`kind_of` remembers its answer for each file (by path, size and modification time,
+  :func:`tcvom.io.hashing.file_identity`), as :func:`tcvom.io.hashing.file_sha256` does,
+  so a process that looks a weight file up many times (a chunked run, a farm worker)
+  reads and hashes it once.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import os
 import pickle
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from tcvom.errors import InputError, MissingWeightsError, ReadError, WeightsError
+from tcvom.io.hashing import FileIdentity, file_identity, file_sha256
 
 #: Names :func:`identify` returns.
 KINDS: tuple[str, ...] = ("gca_tam", "gca", "stm", "unknown")
@@ -219,30 +219,7 @@ def kind_name(kind: str) -> str:
     return _KIND_NAMES.get(kind, kind)
 
 
-def file_identity(path: str | Path) -> tuple[str, int, int, int, int]:
-    """What identifies a file's content cheaply: (real path, device, inode, size, mtime in
-    ns). A file replaced or rewritten gets another identity."""
-    real = os.path.realpath(path)
-    st = os.stat(real)
-    return (real, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-
-
-_SHA256: dict[tuple[str, int, int, int, int], str] = {}
-_KIND: dict[tuple[str, int, int, int, int], str] = {}
-
-
-def sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, computed once per file identity (:func:`file_identity`) in a process."""
-    key = file_identity(path)
-    known = _SHA256.get(key)
-    if known is not None:
-        return known
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    _SHA256[key] = digest.hexdigest()
-    return _SHA256[key]
+_KIND: dict[FileIdentity, str] = {}
 
 
 def kind_of(path: str | Path) -> str:
@@ -294,7 +271,7 @@ def describe(path: str | Path) -> dict[str, Any]:
         "tensors": len(state),
         "parameters": int(sum(v.numel() for v in state.values())),
         "bytes": p.stat().st_size,
-        "sha256": sha256(p),
+        "sha256": file_sha256(p),
         "loads": None,
         "problem": None,
     }

@@ -27,12 +27,13 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from tcvom.errors import InputError, MissingWeightsError, OutputError, WeightsError
+from tcvom.io import atomic
+from tcvom.io.hashing import file_sha256
 from tcvom.weights import checkpoints
 
 ENV_WEIGHTS = "TCVOM_WEIGHTS"
@@ -84,14 +85,7 @@ def read_registry(folder: Path | None = None) -> list[dict[str, Any]]:
 
 
 def _write_registry(folder: Path, records: list[dict[str, Any]]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".weights-", suffix=".json.tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump({"weights": records}, handle, indent=1)
-        os.replace(tmp, folder / REGISTRY)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic.write_text(folder / REGISTRY, json.dumps({"weights": records}, indent=1))
 
 
 def _search_folder(folder: Path, kind: str, origin: str) -> Path | None:
@@ -232,20 +226,14 @@ def add_weights(path: str | Path, *, name: str | None = None, overwrite: bool = 
         raise OutputError(f"cannot create the weights folder ({exc.strerror})", path=folder) from exc
     target = folder / (name or source.name)
     records = read_registry(folder)
-    if target.exists() and not overwrite and checkpoints.sha256(target) != info["sha256"]:
+    if target.exists() and not overwrite and file_sha256(target) != info["sha256"]:
         raise InputError("a different weight file of this name is already registered", path=target,
                          hint="pass --name to register it under another name, or --overwrite")
     if not (target.exists() and target.samefile(source)):
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-        os.close(fd)
-        try:
+        with atomic.atomic_output(target) as tmp:
             shutil.copyfile(source, tmp)
-            if checkpoints.sha256(tmp) != info["sha256"]:
+            if file_sha256(tmp, remember=False) != info["sha256"]:
                 raise OutputError("the copy differs from the source (disk full or file changing?)", path=target)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
     record = {
         "file": target.name,
         "kind": info["kind"],

@@ -1,0 +1,45 @@
+"""``tcvom review``: doubt per frame and the frames to key next, for an existing output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from tcvom.cli import common
+
+NAME = "review"
+HELP = "show which frames of an output are doubtful and which frames to key next (reads OUT/review/review.json)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("out", help="the output folder of `tcvom run` (or its review/ folder, or a review.json)")
+    parser.add_argument("--json", action="store_true", help="print review.json instead of the table")
+    parser.add_argument("--top", type=int, help="only the N most doubtful frames in the table (default: every frame)")
+    parser.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="recompute the review from the stored per-frame figures and the alpha files (after farm "
+        "tasks, or when the outputs changed); rewrites review.json, review.csv and review.png",
+    )
+    parser.add_argument("--plate", help="with --rebuild: the plate, when it moved since the run")
+    common.add_progress(parser)
+
+
+def main(args: argparse.Namespace) -> int:
+    from tcvom.errors import InputError
+    from tcvom.review.doubt import find_review, load_review, rebuild_review, table
+
+    common.setup_logging(args.progress)
+    if args.top is not None and args.top < 1:
+        raise InputError(f"--top must be at least 1, not {args.top}")
+    if args.plate and not args.rebuild:
+        raise InputError("--plate only applies with --rebuild")
+    review = rebuild_review(args.out, plate=args.plate, progress=args.progress) if args.rebuild \
+        else load_review(args.out)
+    if args.json:
+        print(json.dumps(review.as_dict(), indent=1))
+        return 0
+    print(table(review, limit=args.top))
+    print(f"picture: {find_review(args.out) / 'review.png'}", file=sys.stderr)
+    return 0

@@ -1,0 +1,70 @@
+"""Content hashes: the one place tcvom computes a file's or a network's SHA-256.
+
+- :func:`file_identity` names a file's content cheaply (real path, device, inode, size,
+  modification time): a file replaced or rewritten gets another identity.
+- :func:`file_sha256` hashes a file once per identity in a process (a chunked run or a farm
+  worker that looks a weight file up many times reads it once); ``remember=False`` always
+  reads the file (outputs that may be rewritten within the file system's time resolution).
+- :func:`state_sha256` hashes a network's state dict (names, dtypes, shapes and bytes, in
+  name order), for weights that did not come from a file and for cache keys.
+
+The host client (:mod:`tcvom.hosts.client`) keeps its own standard-library hashing: it is
+copied into the Blender add-on and the Nuke plug-in, which cannot import tcvom.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
+
+FileIdentity = tuple[str, int, int, int, int]
+
+_CHUNK = 1 << 20
+_SHA256: dict[FileIdentity, str] = {}
+
+
+def file_identity(path: str | Path) -> FileIdentity:
+    """(real path, device, inode, size, mtime in ns) of ``path``; raises OSError if missing."""
+    real = os.path.realpath(path)
+    st = os.stat(real)
+    return (real, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _read_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(_CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_sha256(path: str | Path, *, remember: bool = True) -> str:
+    """Hex SHA-256 of a file's bytes, computed once per :func:`file_identity` in a process
+    (``remember=False``: read every time)."""
+    if not remember:
+        return _read_sha256(path)
+    key = file_identity(path)
+    known = _SHA256.get(key)
+    if known is None:
+        known = _SHA256[key] = _read_sha256(path)
+    return known
+
+
+def state_sha256(state: nn.Module | Mapping[str, Tensor]) -> str:
+    """Hex SHA-256 of a module's (or a state dict's) tensors: names, dtypes, shapes and raw
+    bytes in name order, so equal weights give equal digests whatever their order."""
+    import torch
+
+    items = state.state_dict() if isinstance(state, torch.nn.Module) else state
+    digest = hashlib.sha256()
+    for name, tensor in sorted(items.items()):
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()

@@ -1,0 +1,562 @@
+"""Doubt per frame and the next keyframe to paint: the review of a run.
+
+Every run writes ``OUT/review/review.json``, ``review.csv`` and ``review.png`` (doubt per
+frame with the keyframes marked). The scores are explained in ``docs/review.md``:
+
+- **trimap doubt** of a frame decided by two passes (between two keyframes) is how much the
+  forward and the backward pass disagree (:func:`tcvom.propagation.ensemble.disagreement`,
+  in pixels) over the size of the frame's edge (its unknown band, see :func:`edge_scale`).
+  A frame reached by one pass (before the first or after the last keyframe) has no second
+  opinion: its doubt is the drift the two-pass frames of the shot show per frame of
+  distance from a keyframe (:data:`DEFAULT_DRIFT` when there are none) times its distance,
+  plus how much its unknown band grew against its keyframe's (the propagator widens the
+  band where it loses track). Keyframes have no doubt.
+- **matte doubt** is the alpha change the motion does not explain: alpha of the previous and
+  of the next frame warped onto the frame with optical flow
+  (:class:`tcvom.classical.flow.FlowEstimator`), their absolute difference summed over the
+  pixels whose flow passes the forward-backward check, averaged over the two neighbours,
+  over the edge size.
+- Both ratios are squashed to [0, 1) by ``x / (x + 1)`` (1 edge-size of disagreement is 0.5)
+  and the frame's **doubt** is the larger. Frames above :data:`THRESHOLD` are *doubtful*.
+- **suggested** frames are chosen greedily: a new keyframe at ``f`` is expected to scale the
+  doubt of each frame ``t`` by ``d_new(t) / d_old(t)`` (propagation error grows with the
+  distance to the nearest keyframe), so ``f`` with the largest expected reduction of the
+  summed doubt comes first; then it is taken as keyed and the next is chosen.
+
+The JSON schema (version 1) is fixed; other code reads it (the Blender and Nuke adapters
+through :func:`tcvom.hosts.client.read_review`): ``{"version": 1, "keyframes": [int],
+"frames": [{"frame", "trimap_doubt", "matte_doubt", "doubt", ...}], "suggested": [int],
+"doubtful": [int], ...}``; keys may be added, never removed.
+
+The per-frame figures a rerun must not lose are kept with the outputs they describe:
+the trimap stage writes one small JSON per trimap (``.trimap.doubt/<frame>.json`` beside
+the trimaps, with the trimap file's size and time so a stale one is ignored), and matte
+residuals are cached in ``review/matte.cache.json`` by the sizes and times of the alpha
+files they were computed from. A rerun that reuses frames rebuilds the review from these.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tcvom.errors import InputError
+from tcvom.io.atomic import atomic_output
+from tcvom.progress import Progress, ProgressMode
+
+VERSION = 1
+THRESHOLD = 0.5
+DEFAULT_DRIFT = 0.02  # edge-sizes of disagreement per frame of distance, when the shot shows none
+SUGGESTIONS = 5
+REVIEW_FOLDER = "review"
+
+
+# ----- records ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrimapStats:
+    """What the trimap stage records about one frame (see :func:`record_trimap`)."""
+
+    frame: int
+    keyframe: bool
+    unknown: int  # pixels of the unknown band
+    foreground: int  # pixels of foreground
+    disagreement: float | None  # pixels; None where one pass (or the keyframe) decides the frame
+
+
+@dataclass
+class FrameDoubt:
+    """One frame of a review. ``trimap_doubt``, ``matte_doubt`` and ``doubt`` are in [0, 1)."""
+
+    frame: int
+    trimap_doubt: float
+    matte_doubt: float
+    doubt: float
+    keyframe: bool = False
+    edge: float = 0.0  # the edge size (pixels) the ratios are taken over
+    disagreement: float | None = None
+    residual: float | None = None  # pixels of unexplained alpha change
+
+
+@dataclass
+class Review:
+    """A review: schema version 1 (see the module's docstring)."""
+
+    keyframes: list[int]
+    frames: list[FrameDoubt]
+    suggested: list[int]
+    doubtful: list[int]
+    threshold: float = THRESHOLD
+    version: int = VERSION
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def doubt(self) -> dict[int, float]:
+        return {f.frame: f.doubt for f in self.frames}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "keyframes": list(self.keyframes),
+            "frames": [asdict(f) for f in self.frames],
+            "suggested": list(self.suggested),
+            "doubtful": list(self.doubtful),
+            "threshold": self.threshold,
+            **self.extra,
+        }
+
+
+# ----- the scores --------------------------------------------------------------------------------
+def squash(ratio: float) -> float:
+    """``x / (x + 1)``: 0 stays 0, one edge-size of error is 0.5, never reaches 1."""
+    ratio = max(0.0, float(ratio))
+    return ratio / (ratio + 1.0)
+
+
+def edge_scale(unknown: int, keyframe_unknown: float) -> float:
+    """The edge size a frame's errors are measured against (pixels): its unknown band, but at
+    least half the keyframes' median band (a band that collapsed does not make every error
+    huge) and at least 16 pixels."""
+    return float(max(unknown, 0.5 * keyframe_unknown, 16.0))
+
+
+def _distances(frames: Sequence[int], keyframes: Iterable[int]) -> np.ndarray:
+    """Distance (in frames of the shot) from every frame to the nearest keyframe."""
+    keys = sorted(frames.index(k) for k in keyframes if k in frames)
+    pos = np.arange(len(frames))
+    if not keys:
+        return np.full(len(frames), float(len(frames)))
+    return np.min(np.abs(pos[:, None] - np.array(keys)[None, :]), axis=1).astype(np.float64)
+
+
+def _bounds(frames: Sequence[int], keyframes: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Distance (in frames of the shot) from every frame to the keyframe before and after it
+    (``inf`` where there is none)."""
+    keys = sorted(frames.index(k) for k in keyframes if k in frames)
+    before = np.full(len(frames), np.inf)
+    after = np.full(len(frames), np.inf)
+    for i in range(len(frames)):
+        earlier = [k for k in keys if k <= i]
+        later = [k for k in keys if k >= i]
+        if earlier:
+            before[i] = i - earlier[-1]
+        if later:
+            after[i] = later[0] - i
+    return before, after
+
+
+def trimap_ratios(frames: Sequence[int], stats: Mapping[int, TrimapStats], keyframes: Sequence[int]) -> dict[int, float]:
+    """Unsquashed trimap doubt (edge-sizes) of every frame with stats (see the module docstring).
+
+    Between two keyframes the passes' disagreement ``D`` is about the sum of their errors,
+    each growing with its distance; the ensemble leans on the nearer pass, so the frame's
+    expected error is ``D * d_near / (d_before + d_after)``, and ``D / (d_before + d_after)``
+    is the shot's drift per frame. Outside the keyframes: drift times distance, plus the
+    growth of the unknown band against the keyframe's.
+    """
+    frames = list(frames)
+    key_bands = [stats[k].unknown for k in keyframes if k in stats]
+    key_band = float(np.median(key_bands)) if key_bands else 0.0
+    before, after = _bounds(frames, keyframes)
+    rates = []
+    for i, f in enumerate(frames):
+        s = stats.get(f)
+        if s is not None and s.disagreement is not None and np.isfinite(before[i] + after[i]) and before[i] > 0:
+            rates.append(s.disagreement / edge_scale(s.unknown, key_band) / (before[i] + after[i]))
+    drift = float(np.median(rates)) if rates else DEFAULT_DRIFT
+    keyset = set(keyframes)
+    out: dict[int, float] = {}
+    for i, f in enumerate(frames):
+        s = stats.get(f)
+        if s is None:
+            continue
+        near = min(before[i], after[i])
+        if f in keyset or s.keyframe or near == 0:
+            out[f] = 0.0
+            continue
+        edge = edge_scale(s.unknown, key_band)
+        if s.disagreement is not None and np.isfinite(before[i] + after[i]):
+            out[f] = s.disagreement / edge * near / (before[i] + after[i])
+        else:
+            nearest = _nearest_key(f, frames, keyframes)
+            base = stats[nearest].unknown if nearest is not None and nearest in stats else key_band
+            growth = max(0.0, s.unknown - base) / max(base, 16.0)
+            out[f] = drift * near + growth
+    return out
+
+
+def _nearest_key(frame: int, frames: Sequence[int], keyframes: Sequence[int]) -> int | None:
+    if not keyframes:
+        return None
+    at = frames.index(frame)
+    return min(keyframes, key=lambda k: (abs(frames.index(k) - at), k) if k in frames else (len(frames), k))
+
+
+def alpha_residual(
+    image: np.ndarray, alpha: np.ndarray, other_image: np.ndarray, other_alpha: np.ndarray, flow: Any = None
+) -> float:
+    """Alpha change between a frame and a neighbour that the motion does not explain (pixels).
+
+    ``image``/``other_image`` float32 ``H x W x 3`` in [0, 1], ``alpha``/``other_alpha``
+    float32 ``H x W`` in [0, 1]. The neighbour's alpha is warped onto the frame with DIS flow
+    (``flow``: a :class:`~tcvom.classical.flow.FlowEstimator`); pixels whose flow fails the
+    forward-backward check are left out (they are new or hidden, not wrong).
+    """
+    from tcvom.classical.flow import FlowEstimator, unreliable_mask, warp
+
+    estimator = flow if flow is not None else FlowEstimator()
+    forward, backward = estimator.pair(image, other_image)
+    valid = ~unreliable_mask(forward, backward)
+    moved = warp(np.ascontiguousarray(other_alpha, dtype=np.float32), forward)
+    return float(np.abs(alpha.astype(np.float32) - moved)[valid].sum(dtype=np.float64))
+
+
+def suggest(
+    frames: Sequence[int], doubt: Mapping[int, float], keyframes: Sequence[int], count: int = SUGGESTIONS
+) -> list[int]:
+    """Frames to key next, best first (greedy expected reduction of the summed doubt)."""
+    frames = list(frames)
+    values = np.array([doubt.get(f, 0.0) for f in frames], dtype=np.float64)
+    keys = [k for k in keyframes if k in frames]
+    chosen: list[int] = []
+    for _ in range(min(count, len(frames))):
+        old = _distances(frames, keys + chosen)
+        best, gain = None, 0.0
+        pos = np.arange(len(frames))
+        for i, f in enumerate(frames):
+            if old[i] == 0:
+                continue
+            new = np.minimum(old, np.abs(pos - i))
+            ratio = np.divide(new, old, out=np.ones_like(old), where=old > 0)
+            g = float((values * (1.0 - ratio)).sum())
+            if g > gain + 1e-12:
+                best, gain = f, g
+        if best is None:
+            break
+        chosen.append(best)
+        i = frames.index(best)
+        new = np.minimum(old, np.abs(pos - i))
+        values = values * np.divide(new, old, out=np.ones_like(old), where=old > 0)
+    return chosen
+
+
+def build_review(
+    frames: Sequence[int],
+    keyframes: Sequence[int],
+    trimap_stats: Mapping[int, TrimapStats],
+    residuals: Mapping[int, float] | None = None,
+    *,
+    threshold: float = THRESHOLD,
+    count: int = SUGGESTIONS,
+) -> Review:
+    """The review of a shot from the trimap stage's per-frame stats and the matte residuals
+    (pixels per frame, the mean over its neighbours; missing: no matte doubt)."""
+    frames = sorted(frames)
+    keys = sorted(k for k in keyframes if k in set(frames))
+    t_ratio = trimap_ratios(frames, trimap_stats, keys)
+    key_bands = [trimap_stats[k].unknown for k in keys if k in trimap_stats]
+    key_band = float(np.median(key_bands)) if key_bands else 0.0
+    rows: list[FrameDoubt] = []
+    for f in frames:
+        s = trimap_stats.get(f)
+        edge = edge_scale(s.unknown if s else 0, key_band)
+        residual = None if residuals is None else residuals.get(f)
+        td = squash(t_ratio.get(f, 0.0))
+        md = 0.0 if residual is None else squash(residual / edge)
+        rows.append(FrameDoubt(
+            frame=f, trimap_doubt=round(td, 6), matte_doubt=round(md, 6), doubt=round(max(td, md), 6),
+            keyframe=f in keys, edge=edge, disagreement=None if s is None else s.disagreement,
+            residual=residual,
+        ))
+    doubt = {r.frame: r.doubt for r in rows}
+    return Review(
+        keyframes=keys,
+        frames=rows,
+        suggested=suggest(frames, doubt, keys, count),
+        doubtful=[r.frame for r in rows if r.doubt > threshold],
+        threshold=threshold,
+    )
+
+
+# ----- files -------------------------------------------------------------------------------------
+def stats_folder(trimap_pattern: str | Path) -> Path:
+    """Where the trimap stage keeps its per-frame stats: ``.<stem>.doubt/`` beside the trimaps."""
+    from tcvom.farm.manifest import manifest_path
+
+    hidden = manifest_path(trimap_pattern)  # .trimap.tcvom.json
+    return hidden.with_name(hidden.name.replace(".tcvom.json", ".doubt"))
+
+
+def _signature(path: Path) -> list[int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
+def record_trimap(trimap_pattern: str | Path, frame: int, trimap: np.ndarray, disagreement: float | None,
+                  keyframe: bool) -> Path:
+    """Write a frame's trimap stats beside its (already written) trimap."""
+    from tcvom.io.sequence import frame_path
+
+    folder = stats_folder(trimap_pattern)
+    folder.mkdir(parents=True, exist_ok=True)
+    data = {
+        "frame": int(frame),
+        "keyframe": bool(keyframe),
+        "unknown": int((trimap == 128).sum()),
+        "foreground": int((trimap == 255).sum()),
+        "disagreement": None if disagreement is None else float(disagreement),
+        "trimap": _signature(frame_path(str(trimap_pattern), frame)),
+    }
+    path = folder / f"{int(frame)}.json"
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(data))
+    return path
+
+
+def read_trimap_stats(trimap_pattern: str | Path, frames: Iterable[int]) -> dict[int, TrimapStats]:
+    """The stats of ``frames`` whose record matches the trimap on disk (others are left out)."""
+    from tcvom.io.sequence import frame_path
+
+    folder = stats_folder(trimap_pattern)
+    out: dict[int, TrimapStats] = {}
+    for f in frames:
+        path = folder / f"{int(f)}.json"
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if data.get("trimap") != _signature(frame_path(str(trimap_pattern), f)):
+            continue  # the trimap was rewritten without its record (an interrupted run)
+        out[int(f)] = TrimapStats(int(f), bool(data["keyframe"]), int(data["unknown"]), int(data["foreground"]),
+                                  None if data["disagreement"] is None else float(data["disagreement"]))
+    return out
+
+
+def matte_residuals(
+    frames: Any, alpha_pattern: str, review_folder: str | Path, shot: Sequence[int] | None = None,
+    *, progress: ProgressMode = "none",
+) -> dict[int, float]:
+    """Mean unexplained alpha change of every frame against its neighbours (pixels), reusing the
+    cached values of frames whose alpha files (and their neighbours') have not changed.
+
+    ``frames`` is the plate (a :class:`~tcvom.io.sources.FrameSource`); frames without an
+    alpha file are left out.
+    """
+    from tcvom.classical.flow import FlowEstimator
+    from tcvom.io.sequence import frame_path
+    from tcvom.review.preview import alpha_reader
+
+    shot = list(shot if shot is not None else frames.frame_numbers)
+    cache_path = Path(review_folder) / "matte.cache.json"
+    try:
+        cache = json.loads(cache_path.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    sig = {f: _signature(frame_path(alpha_pattern, f)) for f in shot}
+    read_alpha = alpha_reader(alpha_pattern)
+    estimator = FlowEstimator()
+    pair_cache: dict[tuple[int, int], float] = {}
+    loaded: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def data(f: int) -> tuple[np.ndarray, np.ndarray]:
+        if f not in loaded:
+            if len(loaded) > 3:
+                loaded.pop(min(loaded))
+            loaded[f] = (frames.read(f), read_alpha(f))
+        return loaded[f]
+
+    def pair(a: int, b: int) -> float:
+        if (a, b) not in pair_cache:
+            (ia, aa), (ib, ab) = data(a), data(b)
+            pair_cache[(a, b)] = alpha_residual(ia, aa, ib, ab, estimator)
+        return pair_cache[(a, b)]
+
+    out: dict[int, float] = {}
+    fresh: dict[str, Any] = {}
+    with Progress("review", len(shot), progress) as bar:
+        for i, f in enumerate(shot):
+            bar.advance(frame=f)
+            if sig[f] is None:
+                continue
+            neighbours = [n for n in (shot[i - 1] if i > 0 else None, shot[i + 1] if i + 1 < len(shot) else None)
+                          if n is not None and sig[n] is not None]
+            key = [sig[f], *[[n, sig[n]] for n in neighbours]]
+            cached = cache.get(str(f))
+            if cached is not None and cached.get("inputs") == key:
+                value = float(cached["residual"])
+            else:
+                value = float(np.mean([pair(f, n) for n in neighbours])) if neighbours else 0.0
+            out[f] = value
+            fresh[str(f)] = {"inputs": key, "residual": value}
+    folder = Path(review_folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_output(cache_path) as tmp:
+        tmp.write_text(json.dumps(fresh))
+    return out
+
+
+CSV_FIELDS: tuple[str, ...] = ("frame", "keyframe", "trimap_doubt", "matte_doubt", "doubt", "doubtful",
+                               "suggested_rank", "edge", "disagreement", "residual")
+
+
+def write_review(review: Review, folder: str | Path, *, title: str = "") -> dict[str, Path]:
+    """Write ``review.json``, ``review.csv`` and ``review.png`` into ``folder`` (atomically)."""
+    from tcvom.io.atomic import ensure_writable_folder
+    from tcvom.review.plot import plot_review
+
+    out = ensure_writable_folder(folder)
+    paths = {"json": out / "review.json", "csv": out / "review.csv", "png": out / "review.png"}
+    with atomic_output(paths["json"]) as tmp:
+        tmp.write_text(json.dumps(review.as_dict(), indent=1) + "\n")
+    rank = {f: i + 1 for i, f in enumerate(review.suggested)}
+    doubtful = set(review.doubtful)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for r in review.frames:
+        writer.writerow({
+            "frame": r.frame, "keyframe": int(r.keyframe), "trimap_doubt": r.trimap_doubt,
+            "matte_doubt": r.matte_doubt, "doubt": r.doubt, "doubtful": int(r.frame in doubtful),
+            "suggested_rank": rank.get(r.frame, ""), "edge": r.edge,
+            "disagreement": "" if r.disagreement is None else round(r.disagreement, 3),
+            "residual": "" if r.residual is None else round(r.residual, 3),
+        })
+    with atomic_output(paths["csv"]) as tmp:
+        tmp.write_text(text.getvalue())
+    plot_review(review, paths["png"], title=title)
+    return paths
+
+
+def load_review(path: str | Path) -> Review:
+    """Read ``review.json`` (or the folder holding it). Raises InputError (exit 2) when it is
+    missing, not JSON or of another schema version."""
+    file = find_review(path) / "review.json"
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise InputError("there is no review here", path=file,
+                         hint="run `tcvom run` into this output first (it writes review/review.json)") from exc
+    except (OSError, ValueError) as exc:
+        raise InputError(f"the review cannot be read ({exc})", path=file) from exc
+    if not isinstance(data, dict) or data.get("version") != VERSION:
+        got = data.get("version") if isinstance(data, dict) else None
+        raise InputError(f"the review has schema version {got!r}, this tcvom reads version {VERSION}", path=file)
+    try:
+        rows = [
+            FrameDoubt(
+                frame=int(r["frame"]), trimap_doubt=float(r["trimap_doubt"]), matte_doubt=float(r["matte_doubt"]),
+                doubt=float(r["doubt"]), keyframe=bool(r.get("keyframe", False)), edge=float(r.get("edge", 0.0)),
+                disagreement=None if r.get("disagreement") is None else float(r["disagreement"]),
+                residual=None if r.get("residual") is None else float(r["residual"]),
+            )
+            for r in data["frames"]
+        ]
+        known = {"version", "keyframes", "frames", "suggested", "doubtful", "threshold"}
+        return Review(
+            keyframes=[int(k) for k in data["keyframes"]],
+            frames=rows,
+            suggested=[int(f) for f in data["suggested"]],
+            doubtful=[int(f) for f in data["doubtful"]],
+            threshold=float(data.get("threshold", THRESHOLD)),
+            extra={k: v for k, v in data.items() if k not in known},
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"the review misses or mangles a field ({exc})", path=file) from exc
+
+
+def table(review: Review, *, limit: int | None = None) -> str:
+    """The review as a text table (every frame, or the ``limit`` most doubtful) with the
+    suggestions below it."""
+    rows = review.frames
+    if limit is not None:
+        rows = sorted(sorted(rows, key=lambda r: -r.doubt)[:limit], key=lambda r: r.frame)
+    rank = {f: i + 1 for i, f in enumerate(review.suggested)}
+    lines = [f"{'frame':>7}  {'trimap':>6}  {'matte':>6}  {'doubt':>6}  note"]
+    for r in rows:
+        notes = []
+        if r.keyframe:
+            notes.append("keyframe")
+        if r.doubt > review.threshold:
+            notes.append("doubtful")
+        if r.frame in rank:
+            notes.append(f"suggested #{rank[r.frame]}")
+        bar = "#" * math.floor(r.doubt * 20)
+        lines.append(f"{r.frame:>7}  {r.trimap_doubt:6.3f}  {r.matte_doubt:6.3f}  {r.doubt:6.3f}  {bar:<20} "
+                     + ", ".join(notes))
+    lines.append("")
+    lines.append(f"keyframes: {', '.join(map(str, review.keyframes)) or 'none'}")
+    lines.append(f"doubtful (doubt > {review.threshold:g}): {', '.join(map(str, review.doubtful)) or 'none'}")
+    lines.append(f"key next: {', '.join(map(str, review.suggested)) or 'nothing to suggest'}")
+    return "\n".join(lines)
+
+
+def review_output(
+    plate: Any,
+    folder: str | Path,
+    *,
+    trimaps: str | Path | None = None,
+    alpha: str | None = None,
+    shot: Sequence[int] | None = None,
+    sources: Mapping[str, Any] | None = None,
+    progress: ProgressMode = "none",
+) -> tuple[Review, dict[str, Path]]:
+    """Build and write the review of an output: the trimap stats recorded beside ``trimaps``
+    (a pattern) and the matte residuals of ``alpha`` (a pattern) on ``plate`` (a frame
+    source), over ``shot`` (default: the plate's frames). Frames with neither are left out.
+    ``sources`` (how to open the plate again: ``plate``, ``shot``, ``input_colorspace``,
+    ``ocio_config``) is kept in the review so that :func:`rebuild_review` can redo it."""
+    shot = list(shot if shot is not None else plate.frame_numbers)
+    stats = read_trimap_stats(trimaps, shot) if trimaps is not None else {}
+    residuals = matte_residuals(plate, alpha, folder, shot, progress=progress) if alpha is not None else None
+    covered = [f for f in shot if f in stats or (residuals is not None and f in residuals)]
+    keys = [f for f, s in stats.items() if s.keyframe]
+    review = build_review(covered, keys, stats, residuals)
+    review.extra["sources"] = {
+        **dict(sources or {}),
+        "trimaps": None if trimaps is None else str(trimaps),
+        "alpha": alpha,
+    }
+    title = f"doubt per frame: {len(review.doubtful)} doubtful of {len(covered)}"
+    return review, write_review(review, folder, title=title)
+
+
+def find_review(path: str | Path) -> Path:
+    """The review folder of an output: ``path`` itself when it holds review.json, else
+    ``path/review``; a path to review.json gives its folder."""
+    p = Path(path)
+    if p.name == "review.json":
+        return p.parent
+    if (p / "review.json").exists() or not (p / REVIEW_FOLDER).is_dir():
+        return p
+    return p / REVIEW_FOLDER
+
+
+def rebuild_review(path: str | Path, *, plate: str | None = None, progress: ProgressMode = "none") -> Review:
+    """Recompute an output's review from what its runs recorded (the trimap stats beside the
+    trimaps, the alpha files; cached residuals of unchanged frames are reused) and write it.
+    ``plate`` replaces the recorded plate path (the shot moved)."""
+    from tcvom.io import open_frames
+
+    folder = find_review(path)
+    sources = dict(load_review(folder).extra.get("sources") or {})
+    spec = plate or sources.get("plate")
+    if not spec:
+        raise InputError("the review does not say which plate it was made from", path=folder / "review.json",
+                         hint="give the plate (--plate)")
+    if plate:
+        sources["plate"] = str(plate)
+    source = open_frames(spec, sources.get("shot"), colorspace=sources.get("input_colorspace"),
+                         ocio_config=sources.get("ocio_config"))
+    review, _ = review_output(source, folder, trimaps=sources.get("trimaps"), alpha=sources.get("alpha"),
+                              sources={k: v for k, v in sources.items() if k not in ("trimaps", "alpha")},
+                              progress=progress)
+    return review

@@ -1,0 +1,115 @@
+"""The review (tcvom.review.doubt): scores on hand-made stats, the schema on disk, the
+suggestions, the unexplained-alpha residual, and a real run writing and rebuilding it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tcvom.errors import InputError
+from tcvom.review.doubt import (
+    THRESHOLD,
+    TrimapStats,
+    alpha_residual,
+    build_review,
+    load_review,
+    squash,
+    suggest,
+    write_review,
+)
+
+
+def _stats(frames, keys, disagreement=None, unknown=100):
+    out = {}
+    for f in frames:
+        d = None if f in keys or disagreement is None else disagreement.get(f)
+        out[f] = TrimapStats(f, f in keys, unknown, 400, d)
+    return out
+
+
+def test_two_pass_doubt_follows_the_nearer_pass_and_keyframes_have_none() -> None:
+    frames = list(range(11))
+    # passes disagree on 100 px everywhere between keyframes 0 and 10 (edge 100 px)
+    review = build_review(frames, [0, 10], _stats(frames, {0, 10}, dict.fromkeys(range(1, 10), 100.0)))
+    doubt = {r.frame: r.trimap_doubt for r in review.frames}
+    assert doubt[0] == doubt[10] == 0.0
+    assert doubt[5] == pytest.approx(squash(0.5))  # half-way: D * 5 / 10 over the edge
+    assert doubt[1] == pytest.approx(squash(0.1)) and doubt[1] < doubt[3] < doubt[5]
+    assert doubt[9] == doubt[1]
+
+
+def test_one_pass_frames_drift_at_the_rate_the_two_pass_frames_show() -> None:
+    frames = list(range(21))
+    review = build_review(frames, [0, 10], _stats(frames, {0, 10}, dict.fromkeys(range(1, 10), 100.0)))
+    doubt = {r.frame: r.trimap_doubt for r in review.frames}
+    # drift = (100 / 100) / 10 per frame; the tail frame 20 is 10 frames from keyframe 10
+    assert doubt[20] == pytest.approx(squash(1.0))
+    assert doubt[15] == pytest.approx(squash(0.5))
+
+
+def test_a_growing_unknown_band_adds_doubt() -> None:
+    frames = list(range(6))
+    stats = _stats(frames, {0})
+    stats[4] = TrimapStats(4, False, 300, 400, None)  # band three times the keyframe's
+    doubt = {r.frame: r.trimap_doubt for r in build_review(frames, [0], stats).frames}
+    assert doubt[4] > doubt[5] > doubt[3]
+
+
+def test_schema_threshold_and_suggestions(tmp_path: Path) -> None:
+    frames = list(range(1001, 1041))
+    disagreement = {f: (2000.0 if 1025 <= f <= 1032 else 5.0) for f in frames}
+    review = build_review(frames, [1001, 1040], _stats(frames, {1001, 1040}, disagreement))
+    paths = write_review(review, tmp_path / "review")
+    data = json.loads(paths["json"].read_text())
+    assert data["version"] == 1 and data["keyframes"] == [1001, 1040]
+    assert [r["frame"] for r in data["frames"]] == frames
+    assert all({"frame", "trimap_doubt", "matte_doubt", "doubt"} <= set(r) for r in data["frames"])
+    assert data["doubtful"] == sorted(r["frame"] for r in data["frames"] if r["doubt"] > THRESHOLD)
+    assert data["doubtful"] and set(data["doubtful"]) <= set(range(1025, 1033))
+    assert 1025 <= data["suggested"][0] <= 1032  # the trouble, not the middle of the shot
+    assert not set(data["suggested"]) & {1001, 1040} and len(set(data["suggested"])) == len(data["suggested"])
+    lines = paths["csv"].read_text().splitlines()
+    assert lines[0].startswith("frame,keyframe,trimap_doubt,matte_doubt,doubt") and len(lines) == 41
+    import cv2
+
+    picture = cv2.imread(str(paths["png"]))
+    assert picture is not None and picture.shape[1] >= 720
+    assert load_review(tmp_path / "review").as_dict() == data
+
+
+def test_suggestions_spread_out_over_an_even_doubt() -> None:
+    frames = list(range(40))
+    picks = suggest(frames, dict.fromkeys(frames, 0.3), [0], count=3)
+    assert len(picks) == 3 and len(set(picks)) == 3
+    assert min(abs(a - b) for a in picks for b in picks if a != b) >= 8  # not huddled together
+    assert suggest(frames, dict.fromkeys(frames, 0.0), [0]) == []  # no doubt, nothing to key
+
+
+def test_load_review_says_what_is_wrong(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no review") as missing:
+        load_review(tmp_path)
+    assert missing.value.exit_code == 2
+    (tmp_path / "review.json").write_text(json.dumps({"version": 9}))
+    with pytest.raises(InputError, match="version 9"):
+        load_review(tmp_path)
+
+
+def test_alpha_residual_ignores_motion_and_sees_a_jump() -> None:
+    rng = np.random.default_rng(0)
+    texture = rng.random((64, 96, 3)).astype(np.float32)
+    import cv2
+
+    texture = cv2.GaussianBlur(texture, (0, 0), 2.0)
+    alpha = np.zeros((64, 96), np.float32)
+    alpha[20:44, 30:60] = 1.0
+    shifted_image = np.roll(texture, 2, axis=1)
+    shifted_alpha = np.roll(alpha, 2, axis=1)
+    moving = alpha_residual(texture, alpha, shifted_image, shifted_alpha)
+    jumped = shifted_alpha.copy()
+    jumped[20:30, 62:72] = 1.0  # 100 px that appear from nowhere
+    wrong = alpha_residual(texture, alpha, shifted_image, jumped)
+    assert moving < 20.0
+    assert wrong - moving > 60.0

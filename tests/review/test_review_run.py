@@ -1,0 +1,93 @@
+"""A real classical run writes OUT/review; a rerun that reuses every frame keeps the same
+doubt; `tcvom review` prints, dumps and rebuilds it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tcvom import pipeline
+from tcvom.cli import main
+from tcvom.review.doubt import load_review, read_trimap_stats
+
+
+def _key(example, frame: int) -> str:
+    return f"{frame}={example.trimaps.replace('####', str(frame))}"
+
+
+@pytest.fixture(scope="module")
+def reviewed_run(small_example, tmp_path_factory):
+    out = tmp_path_factory.mktemp("review") / "out"
+    keys = [_key(small_example, 1001), _key(small_example, 1004)]
+    result = pipeline.run(small_example.plate, out, keyframes=keys, shot_range="1001-1006", method="classical",
+                          progress="none")
+    return out, result
+
+
+def test_run_writes_the_review(reviewed_run) -> None:
+    out, result = reviewed_run
+    assert result.outputs["review"] == str(out / "review")
+    data = json.loads((out / "review" / "review.json").read_text())
+    assert data["version"] == 1 and data["keyframes"] == [1001, 1004]
+    rows = {r["frame"]: r for r in data["frames"]}
+    assert sorted(rows) == list(range(1001, 1007))
+    assert rows[1001]["trimap_doubt"] == rows[1004]["trimap_doubt"] == 0.0
+    assert all(rows[f]["trimap_doubt"] > 0 for f in (1002, 1003, 1005, 1006))
+    assert all(rows[f]["disagreement"] is not None for f in (1002, 1003))  # two passes there
+    assert rows[1006]["disagreement"] is None and rows[1006]["trimap_doubt"] > rows[1005]["trimap_doubt"]
+    assert all(r["residual"] is not None and r["doubt"] == max(r["trimap_doubt"], r["matte_doubt"])
+               for r in rows.values())
+    assert data["suggested"] and not set(data["suggested"]) & {1001, 1004}
+    assert data["doubtful"] == sorted(f for f, r in rows.items() if r["doubt"] > data["threshold"])
+    assert (out / "review" / "review.csv").read_text().count("\n") == 7
+    assert (out / "review" / "review.png").stat().st_size > 1000
+    stats = read_trimap_stats(str(out / "trimaps" / "trimap.####.png"), range(1001, 1007))
+    assert sorted(stats) == list(range(1001, 1007)) and stats[1004].keyframe
+
+
+def test_a_rerun_that_reuses_every_frame_keeps_the_doubt(reviewed_run, small_example) -> None:
+    out, _ = reviewed_run
+    before = json.loads((out / "review" / "review.json").read_text())
+    keys = [_key(small_example, 1001), _key(small_example, 1004)]
+    again = pipeline.run(small_example.plate, out, keyframes=keys, shot_range="1001-1006", method="classical",
+                         progress="none")
+    assert again.written == [] and sorted(again.skipped) == list(range(1001, 1007))
+    after = json.loads((out / "review" / "review.json").read_text())
+    assert after["frames"] == before["frames"] and after["suggested"] == before["suggested"]
+
+
+def test_tcvom_review_prints_dumps_and_rebuilds(reviewed_run, capsys) -> None:
+    out, _ = reviewed_run
+    assert main(["review", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "key next:" in text and "keyframe" in text and "1006" in text
+    assert main(["review", str(out / "review"), "--json"]) == 0
+    dumped = json.loads(capsys.readouterr().out)
+    assert dumped == load_review(out).as_dict()
+    (out / "review" / "review.png").unlink()
+    assert main(["review", str(out), "--rebuild", "--json", "--progress", "none"]) == 0
+    rebuilt = json.loads(capsys.readouterr().out)
+    assert rebuilt["frames"] == dumped["frames"] and (out / "review" / "review.png").exists()
+
+
+def test_tcvom_review_without_a_review_is_exit_2(tmp_path: Path, capsys) -> None:
+    assert main(["review", str(tmp_path)]) == 2
+    assert "no review" in capsys.readouterr().err
+
+
+def test_trimaps_then_matte_review_beside_their_folders(small_example, tmp_path: Path) -> None:
+    shot = tmp_path / "shot"
+    keys = [_key(small_example, 1001), _key(small_example, 1004)]
+    pipeline.trimaps(small_example.plate, keys, shot / "trimaps", shot_range="1001-1005", method="classical",
+                     progress="none")
+    first = load_review(shot)
+    assert first.keyframes == [1001, 1004] and all(r.residual is None for r in first.frames)
+    pipeline.matte(small_example.plate, str(shot / "trimaps" / "trimap.####.png"), shot / "alpha",
+                   shot_range="1001-1005", method="classical", progress="none")
+    both = load_review(shot)
+    assert both.keyframes == [1001, 1004] and all(r.residual is not None for r in both.frames)
+    assert [r.trimap_doubt for r in both.frames] == [r.trimap_doubt for r in first.frames]
+    assert sorted(p.name for p in (shot / "alpha").iterdir() if not p.name.startswith(".")) == [
+        f"alpha.{f}.exr" for f in range(1001, 1006)]

@@ -1,0 +1,84 @@
+"""One mechanism each (issue 21): atomic writes, hashing and trimap one-hot encoding live
+in one module each; these checks read the source and name any copy written again."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# The host client is standard-library only: it is copied into the Blender add-on and the
+# Nuke plug-in, which cannot import tcvom, so it keeps its own copies.
+VENDORED = ("hosts/client.py",)
+SOURCES = (ROOT / "core" / "tcvom", ROOT / "engines")
+
+
+def _modules() -> Iterator[tuple[str, ast.Module]]:
+    for folder in SOURCES:
+        for path in sorted(folder.rglob("*.py")):
+            if "engines" in path.relative_to(ROOT).parts[2:3]:
+                continue  # core/tcvom/engines links to engines/: read once
+            yield str(path.relative_to(ROOT)), ast.parse(path.read_text(encoding="utf-8"))
+
+
+def _call_names(node: ast.AST) -> set[str]:
+    names = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Call):
+            func = sub.func
+            if isinstance(func, ast.Attribute):
+                base = func.value.id if isinstance(func.value, ast.Name) else ""
+                names.add(f"{base}.{func.attr}" if base else f".{func.attr}")
+            elif isinstance(func, ast.Name):
+                names.add(func.id)
+    return names
+
+
+def _functions(tree: ast.Module) -> Iterator[ast.FunctionDef | ast.AsyncFunctionDef]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            yield node
+
+
+def test_files_are_renamed_into_place_only_by_tcvom_io_atomic() -> None:
+    found = []
+    for name, tree in _modules():
+        if name.endswith(("io/atomic.py", *VENDORED)):
+            continue
+        for fn in _functions(tree):
+            calls = _call_names(fn)
+            if calls & {"os.replace", "os.rename", "tempfile.mkstemp", "tmp.replace", "tmp.rename"}:
+                found.append(f"{name}:{fn.lineno} {fn.name}")
+    assert found == [], "write through tcvom.io.atomic instead: " + ", ".join(found)
+
+
+def test_files_and_state_dicts_are_hashed_only_by_tcvom_io_hashing() -> None:
+    allowed = ("io/hashing.py", *VENDORED)
+    found = []
+    for name, tree in _modules():
+        if name.endswith(allowed):
+            continue
+        for fn in _functions(tree):
+            calls = _call_names(fn)
+            if "hashlib.sha256" in calls and calls & {".read", ".state_dict", ".items"}:
+                found.append(f"{name}:{fn.lineno} {fn.name}")
+    assert found == [], "use tcvom.io.hashing (file_sha256 / state_sha256) instead: " + ", ".join(found)
+
+
+def test_trimaps_are_one_hot_encoded_only_by_tcvom_io_trimap() -> None:
+    found = []
+    for name, tree in _modules():
+        if name.endswith("io/trimap.py"):
+            continue
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "stack"
+                and node.args
+                and isinstance(node.args[0], ast.List | ast.ListComp)
+                and any(isinstance(sub, ast.Compare) for sub in ast.walk(node.args[0]))
+            ):
+                found.append(f"{name}:{node.lineno}")
+    assert found == [], "use tcvom.io.trimap.one_hot / one_hot_labels instead: " + ", ".join(found)
