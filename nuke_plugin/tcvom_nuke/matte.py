@@ -491,7 +491,8 @@ def review_values(out: str | None) -> dict[str, str]:
     if review is None:
         return {"suggested": "", "doubtful": "no review" if out else ""}
     keys = [str(f) for f in review.suggested if f not in review.keyframes][:_SHOWN]
-    return {"suggested": " ".join(keys), "doubtful": f"{len(review.doubtful)}: " + " ".join(map(str, review.doubtful))}
+    doubtful = f"{len(review.doubtful)}: " + " ".join(map(str, review.doubtful)) if review.doubtful else "none"
+    return {"suggested": " ".join(keys), "doubtful": doubtful}
 
 
 def review_target(out: str | None, current: int, action: str, keyframes: Sequence[int] = ()) -> tuple[int, str]:

@@ -251,6 +251,11 @@ def test_jump_to_doubtful_frames_and_key_the_suggested_one(pulled: dict) -> None
     scene = bpy.context.scene
     settings = scene.tcvom
     assert bpy.path.abspath(settings.output) == str(pulled["out"])
+    # the run's own review (every tcvom run writes one) is summed up in the panel
+    real = importlib.import_module(MODULE + ".hostclient").read_review(str(pulled["out"]))
+    assert real is not None and set(real.doubt) == set(FRAMES) and real.keyframes == [1001, 1008]
+    first = next(f for f in real.suggested if f not in real.keyframes)
+    assert settings.review.startswith("review: ") and f"key next: {first}" in settings.review, settings.review
     _write_review(pulled["out"], suggested=[1005, 1001, 1003], doubtful=[1003, 1005, 1006])
     keys_before = len(settings.keyframes)
     try:

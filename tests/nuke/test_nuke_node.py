@@ -99,6 +99,14 @@ def test_compute_in_the_gui_runs_in_the_background_then_caches(shot, tcvom_exe: 
     assert "8 frames" in node["status"].value() and "alpha 8 computed, 0 reused" in node["status"].value()
     a = read_image(f"{out}/alpha/alpha.1004.exr")
     assert a.min() < 0.05 and a.max() > 0.95
+    # the run's own review on the node's knobs, and its suggestion one button away
+    review = nukenode.matte.hostclient.read_review(out)
+    assert review is not None and review.suggested and set(review.doubt) == set(range(1001, 1009))
+    suggested = [f for f in review.suggested if f not in (1001, 1008)]
+    assert node["suggested"].value() == " ".join(map(str, suggested[:8]))
+    assert node["doubtful"].value() == (f"{len(review.doubtful)}: " + " ".join(map(str, review.doubtful))
+                                        if review.doubtful else "none")
+    assert nukenode.goto_suggested(node) == suggested[0] == nuke.frame()
 
     # unchanged inputs: tcvom runs into the same folder and reuses every frame, untouched
     stamps = {p.name: p.stat().st_mtime_ns for p in Path(out, "alpha").glob("alpha.*.exr")}
