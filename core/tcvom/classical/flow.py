@@ -32,6 +32,10 @@ def _to_gray_u8(image: np.ndarray) -> np.ndarray:
     return np.clip(data * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
+MIN_DIS_SIDE = 16
+"""Smaller images are padded for DIS (OpenCV refuses sides under 12 pixels)."""
+
+
 @dataclass
 class FlowEstimator:
     """DIS optical flow between two frames.
@@ -72,7 +76,14 @@ class FlowEstimator:
 
     def flow_prepared(self, a: np.ndarray, b: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         """Flow ``a -> b`` from two :meth:`prepare` d images, at full size ``(H, W)``."""
-        flow = self._dis.calc(a, b, None)
+        small = a.shape[0] < MIN_DIS_SIDE or a.shape[1] < MIN_DIS_SIDE
+        if small:
+            # DIS refuses images under 12 pixels a side: pad (edge pixels repeated), crop after.
+            bottom, right = max(0, MIN_DIS_SIDE - a.shape[0]), max(0, MIN_DIS_SIDE - a.shape[1])
+            pad = [cv2.copyMakeBorder(x, 0, bottom, 0, right, cv2.BORDER_REPLICATE) for x in (a, b)]
+            flow = self._dis.calc(pad[0], pad[1], None)[: a.shape[0], : a.shape[1]]
+        else:
+            flow = self._dis.calc(a, b, None)
         height, width = size
         if flow.shape[:2] != (height, width):
             sx = width / flow.shape[1]

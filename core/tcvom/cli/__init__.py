@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from types import ModuleType
 
 from tcvom import __version__
-from tcvom.errors import EXIT_UNEXPECTED, TcvomError
+from tcvom.errors import EXIT_UNEXPECTED, OutputError, TcvomError
 from tcvom.progress import emit_json
 
 # Order as shown by ``tcvom --help``.
@@ -66,21 +67,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(module.main(args) or 0)
     except TcvomError as exc:
-        print(f"tcvom {args.command}: error: {exc}", file=sys.stderr)
-        if getattr(args, "progress", None) == "json" and not getattr(exc, "reported_as_json", False):
-            emit_json("error", job=args.command, message=str(exc), exit_code=exc.exit_code)
-        return exc.exit_code
+        return _report(args, exc)
     except KeyboardInterrupt:
         print(f"tcvom {args.command}: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # a bug: say so, with the traceback, and exit 1
-        import traceback
+    except BrokenPipeError:
+        # The reader of our output went away (`tcvom info --colorspaces | head`): not an
+        # error of the job. Point stdout at /dev/null so Python's final flush stays quiet.
+        _silence_stdout()
+        return 0
+    except OSError as exc:
+        if exc.filename is None:
+            return _unexpected(args, exc)
+        # The file system refused (not a folder, no permission, disk full): bad input, exit 2.
+        return _report(args, OutputError(exc.strerror or str(exc), path=exc.filename))
+    except Exception as exc:
+        return _unexpected(args, exc)
 
-        traceback.print_exc()
-        print(f"tcvom {args.command}: unexpected failure: {exc} (please report this)", file=sys.stderr)
-        if getattr(args, "progress", None) == "json" and not getattr(exc, "reported_as_json", False):
-            emit_json("error", job=args.command, message=f"unexpected failure: {exc}", exit_code=EXIT_UNEXPECTED)
-        return EXIT_UNEXPECTED
+
+def _report(args: argparse.Namespace, exc: TcvomError) -> int:
+    print(f"tcvom {args.command}: error: {exc}", file=sys.stderr)
+    if getattr(args, "progress", None) == "json" and not getattr(exc, "reported_as_json", False):
+        emit_json("error", job=args.command, message=str(exc), exit_code=exc.exit_code)
+    return exc.exit_code
+
+
+def _unexpected(args: argparse.Namespace, exc: BaseException) -> int:
+    """A bug: say so, with the traceback, and exit 1."""
+    import traceback
+
+    traceback.print_exception(exc)
+    print(f"tcvom {args.command}: unexpected failure: {exc} (please report this)", file=sys.stderr)
+    if getattr(args, "progress", None) == "json" and not getattr(exc, "reported_as_json", False):
+        emit_json("error", job=args.command, message=f"unexpected failure: {exc}", exit_code=EXIT_UNEXPECTED)
+    return EXIT_UNEXPECTED
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (captured in a test)
+        pass
 
 
 if __name__ == "__main__":

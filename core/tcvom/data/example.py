@@ -27,6 +27,15 @@ from tcvom.progress import Progress, ProgressMode
 FIRST_FRAME = 1001
 KEYFRAME_OFFSETS = (0, 19, 39)
 TRIMAP_KERNEL = 15
+"""Width of the unknown band at the full 480x270 size; smaller shots scale it down."""
+
+
+def trimap_kernel(width: int, height: int) -> int:
+    """The unknown band's width for a shot of this size: :data:`TRIMAP_KERNEL` at 270 lines,
+    scaled with the height (odd, at least 3), so that small test shots keep foreground in
+    their keyframes (a keyframe without foreground is refused)."""
+    scaled = round(TRIMAP_KERNEL * min(width, height) / 270)
+    return max(3, scaled | 1)
 
 
 @dataclass(frozen=True)
@@ -85,7 +94,7 @@ def write_example(
             to_linear.applyRGB(linear)
             write_image(frame_path(paths.plate, number), linear, pixel_type="half", channels=("R", "G", "B"))
             write_image(frame_path(paths.alpha, number), rendered.alpha, pixel_type="uint16", channels=("Y",))
-            tri = trimap.from_alpha(rendered.alpha, TRIMAP_KERNEL)
+            tri = trimap.from_alpha(rendered.alpha, trimap_kernel(width, height))
             tri_pixels = tri.astype(np.float32) / 255.0
             write_image(frame_path(paths.trimaps, number), tri_pixels, pixel_type="uint8", channels=("Y",))
             if number in paths.keyframe_numbers:

@@ -34,10 +34,24 @@ def _oiio():
     return oiio
 
 
+def _open(path: str | Path):
+    """Open ``path`` for reading with its stored colour untouched by an alpha channel.
+
+    OpenImageIO premultiplies files that store unassociated alpha (PNG, TIFF with an
+    unassociated extra sample) unless ``oiio:UnassociatedAlpha`` is set; then a plate's
+    RGB would depend on an alpha channel it happens to carry. With the hint every format
+    gives back its stored RGB (associated-alpha files such as EXR already do).
+    """
+    oiio = _oiio()
+    config = oiio.ImageSpec()
+    config.attribute("oiio:UnassociatedAlpha", 1)
+    return oiio.ImageInput.open(str(path), config)
+
+
 def image_info(path: str | Path) -> ImageInfo:
     """Read only the header of an image."""
     oiio = _oiio()
-    inp = oiio.ImageInput.open(str(path))
+    inp = _open(path)
     if inp is None:
         raise _read_error(path, oiio.geterror())
     try:
@@ -60,10 +74,11 @@ def read_image(path: str | Path, frame: int | None = None) -> tuple[np.ndarray, 
     """Read a whole image as float32 ``H x W x C`` plus its header.
 
     Integer files are scaled to [0, 1] by OpenImageIO; float files keep their values
-    (scene-linear EXRs may exceed 1).
+    (scene-linear EXRs may exceed 1). RGB is the stored RGB whatever alpha the file
+    carries: files with unassociated alpha (PNG, some TIFFs) are not premultiplied.
     """
     oiio = _oiio()
-    inp = oiio.ImageInput.open(str(path))
+    inp = _open(path)
     if inp is None:
         raise _read_error(path, oiio.geterror(), frame)
     try:

@@ -62,6 +62,12 @@ class ImageSequence:
         text = str(pattern)
         self.what = what
         self.contiguous = contiguous
+        if Path(text).is_dir():
+            raise InputError(
+                f"the {what} is a folder, not a sequence of files",
+                path=text,
+                hint=f"name its files with a pattern, e.g. {_suggest_pattern(Path(text))}",
+            )
         try:
             seq = fileseq.FileSequence(text, pad_style=PAD_STYLE, allow_subframes=False)
         except fileseq.ParseException as exc:
@@ -104,7 +110,10 @@ class ImageSequence:
                 f"the {self.what} sequence {frames[0]}-{frames[-1]} is missing frame(s) {format_range(holes)}",
                 path=self.pattern,
                 frame=holes[0],
-                hint="render or copy them again, or choose a range with --frames",
+                hint="render or copy them again, or set the shot to frames that exist with "
+                f"--shot-range (e.g. --shot-range {frames[0]}-{holes[0] - 1})"
+                if holes[0] > frames[0] + 1 else "render or copy them again, or set the shot to frames that "
+                "exist with --shot-range",
             )
         return frames
 
@@ -128,6 +137,18 @@ class ImageSequence:
         return len(self.frame_numbers)
 
 
+def _suggest_pattern(folder: Path) -> str:
+    """A sequence pattern for the first image sequence in ``folder`` (for hints)."""
+    try:
+        found = fileseq.findSequencesOnDisk(str(folder), pad_style=PAD_STYLE)
+    except (fileseq.FileSeqException, OSError):
+        found = []
+    for seq in found:
+        if seq.padding():
+            return f"{seq.dirname()}{seq.basename()}{seq.padding()}{seq.extension()}"
+    return str(folder / "plate.####.exr")
+
+
 def frame_selection(frames: str | list[int]) -> list[int]:
     """Sorted unique frame numbers of a fileseq range string or a list."""
     if isinstance(frames, str):
@@ -138,14 +159,42 @@ def frame_selection(frames: str | list[int]) -> list[int]:
     return result
 
 
-def output_pattern(out: str | Path, default_name: str) -> str:
+SUFFIX_ALIASES: dict[str, str] = {".tiff": ".tif", ".jpeg": ".jpg"}
+
+
+def output_pattern(out: str | Path, default_name: str, *, format_flag: str | None = None) -> str:
     """Where a job writes frames: ``out`` itself if it is a sequence pattern, else
-    ``out/default_name`` (a folder). ``default_name`` carries the padding, e.g.
-    ``alpha.####.exr``."""
+    ``out/default_name`` (a folder). ``default_name`` carries the padding and the file
+    type, e.g. ``alpha.####.exr``.
+
+    The one parser and check of output patterns: ``####``, ``%04d``, ``$F4`` and ``@``
+    all go through fileseq here, and a pattern whose extension is not the file type
+    written (``--out m.%04d.exr`` with PNG output) is an :class:`InputError`
+    (``format_flag`` names the flag that picks the type, for the hint).
+    """
     text = str(out)
-    if is_pattern(text):
-        return text
-    return str(Path(text) / default_name)
+    if not is_pattern(text):
+        return str(Path(text) / default_name)
+    try:
+        seq = fileseq.FileSequence(text, pad_style=PAD_STYLE, allow_subframes=False)
+    except fileseq.ParseException as exc:
+        raise InputError(f"cannot parse the output pattern ({exc})", path=text) from exc
+    if not seq.padding():
+        raise InputError("the output pattern has no frame number", path=text,
+                         hint="write it like name.####.exr, name.%04d.exr or name.@.exr")
+    if seq.frameSet():
+        raise InputError("an output pattern names no frame range", path=text,
+                         hint="select the frames with --frames instead")
+    want = Path(default_name).suffix.lower()
+    have = seq.extension().lower()
+    if SUFFIX_ALIASES.get(have, have) != SUFFIX_ALIASES.get(want, want):
+        pick = f", or choose the format that writes {have} files with {format_flag}" if format_flag and have else ""
+        raise InputError(
+            f"the output pattern ends in {have or 'no extension'}, but this output is written as {want} files",
+            path=text,
+            hint=f"name the files like NAME.####{want}{pick}",
+        )
+    return text
 
 
 def frame_path(pattern: str, frame: int) -> Path:

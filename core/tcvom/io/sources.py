@@ -256,9 +256,11 @@ class TrimapFiles(_Numbered):
         size: tuple[int, int] | None = None,
         resize: bool = False,
         channel: str = "luma",
+        painted: bool = False,
     ) -> None:
         if not files:
             raise InputError("no trimap was given")
+        self.painted = painted
         self.files = dict(sorted(files.items()))
         self.frame_numbers = list(self.files)
         self.size = size
@@ -294,7 +296,12 @@ class TrimapFiles(_Numbered):
             import cv2
 
             single = cv2.resize(single, self.size, interpolation=cv2.INTER_NEAREST)
-        return trimaps.classify(single)
+        if self.painted:
+            trimaps.check_painted(single, path=path, frame=frame)
+        try:
+            return trimaps.classify(single)
+        except InputError as exc:
+            raise InputError(exc.message, path=path, frame=frame, hint=exc.hint) from exc
 
     def read_all(self) -> dict[int, np.ndarray]:
         """Every trimap, classified (for keyframes: a handful of images)."""
@@ -321,12 +328,15 @@ def open_trimaps(
     channel: str = "luma",
     what: str = "trimap",
     contiguous: bool = True,
+    painted: bool = False,
 ) -> TrimapFiles:
     """Open trimaps given as a sequence pattern (every frame found, or ``frames``), as
     ``frame=path`` pairs, or as a mixture of both. ``contiguous=False`` accepts a pattern
     whose files on disk have gaps (keyframes 1001, 1020, 1040).
 
-    Each file must exist; a frame given twice is an error.
+    Each file must exist; a frame given twice is an error. ``painted=True`` (keyframes)
+    refuses values other than 0 / 128 / 255 beyond anti-aliasing
+    (:func:`tcvom.io.trimap.check_painted`).
     """
     items = [specs] if isinstance(specs, str | Path) else list(specs)
     files: dict[int, Path] = {}
@@ -344,4 +354,4 @@ def open_trimaps(
             if not path.is_file():
                 raise MissingFrameError(f"{what} file not found", path=path, frame=frame)
             files[frame] = path
-    return TrimapFiles(files, size=size, resize=resize, channel=channel)
+    return TrimapFiles(files, size=size, resize=resize, channel=channel, painted=painted)

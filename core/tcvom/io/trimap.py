@@ -79,6 +79,82 @@ def classify(values: np.ndarray) -> np.ndarray:
     return out
 
 
+PAINT_TOLERANCE = 0.03
+"""How far (in [0, 1]) a painted value may be from 0, 128/255 or 1 and still be that class."""
+ANTIALIAS_WIDTH = 4
+"""Widest band (pixels) of in-between values taken as anti-aliasing of a painted edge."""
+
+
+def check_painted(values: np.ndarray, *, path: object = None, frame: int | None = None,
+                  what: str = "keyframe trimap") -> None:
+    """Refuse a painted trimap whose values are not the convention's 0 / 128 / 255.
+
+    ``values``: single-channel ``H x W`` float in [0, 1]. Values further than
+    :data:`PAINT_TOLERANCE` from 0, 128/255 and 1 are allowed only in bands at most
+    :data:`ANTIALIAS_WIDTH` pixels wide (anti-aliased edges); a wider area of them (a trimap
+    painted 0 / 64 / 200, a blurred or a photographic one) would be classified silently
+    into a wrong trimap, so it is an :class:`InputError` naming the values found.
+    """
+    import cv2
+
+    data = np.asarray(values, dtype=np.float32)
+    off = np.ones(data.shape, dtype=bool)
+    for level in (0.0, UNKNOWN / 255.0, 1.0):
+        off &= np.abs(data - level) > PAINT_TOLERANCE
+    if not off.any():
+        return
+    size = ANTIALIAS_WIDTH + 1
+    wide = cv2.erode(off.astype(np.uint8), np.ones((size, size), np.uint8), borderType=cv2.BORDER_REPLICATE) > 0
+    if not wide.any():
+        return
+    levels, counts = np.unique(np.round(data[off] * 255).astype(np.int64), return_counts=True)
+    order = np.argsort(-counts)[:4]
+    found = ", ".join(f"{int(levels[i])} ({100.0 * counts[i] / data.size:.0f} % of pixels)" for i in order)
+    raise InputError(
+        f"the {what} holds values other than 0, 128 and 255 over areas wider than anti-aliasing: {found}",
+        path=None if path is None else str(path),
+        frame=frame,
+        hint="paint background 0, unknown 128 and foreground 255 (anti-aliased edges are fine)",
+    )
+
+
+def check_keyframe_classes(keyframes: dict[int, np.ndarray], paths: dict[int, object] | None = None) -> list[str]:
+    """Check the classified keyframe trimaps of a shot before any work.
+
+    A keyframe that is all unknown, or a shot whose keyframes hold no foreground (every
+    matte would be 0) or no background (every matte would be 1), is an
+    :class:`InputError` naming the file and frame. A single keyframe without foreground or
+    without background (the object is out of shot, or fills it) is allowed; the returned
+    warnings name it.
+    """
+    paths = paths or {}
+    warnings: list[str] = []
+    counts = {frame: class_counts(tri) for frame, tri in keyframes.items()}
+    for frame, count in counts.items():
+        where = f"{paths[frame]}: frame {frame}" if frame in paths else f"frame {frame}"
+        if count["foreground"] == 0 and count["background"] == 0:
+            raise InputError(
+                "the keyframe trimap is all unknown (128): nothing tells the foreground from the background",
+                path=None if frame not in paths else str(paths[frame]),
+                frame=frame,
+                hint="paint the background 0 and the foreground 255",
+            )
+        for cls, value in (("foreground", FOREGROUND), ("background", BACKGROUND)):
+            if count[cls] == 0:
+                warnings.append(f"{where}: the keyframe trimap has no {cls} ({value})")
+    for cls, value, matte in (("foreground", FOREGROUND, 0), ("background", BACKGROUND, 1)):
+        if counts and all(count[cls] == 0 for count in counts.values()):
+            first = min(counts)
+            raise InputError(
+                f"no keyframe trimap has {cls} ({value}): every matte would be {matte}; found only "
+                + ", ".join(k for k in ("background", "unknown", "foreground") if counts[first][k]),
+                path=None if first not in paths else str(paths[first]),
+                frame=first,
+                hint="trimaps are low = background (0), 128 = unknown, high = foreground (255)",
+            )
+    return warnings
+
+
 def from_image(image: np.ndarray, channel: str = "luma") -> np.ndarray:
     """Any trimap image (1-4 channels, integer or float) to the uint8 0 / 128 / 255 form."""
     return classify(to_single_channel(image, channel))

@@ -49,8 +49,8 @@ def _srgb_to_linear(rgb: np.ndarray) -> np.ndarray:
 class FrameWriter:
     """Writes one file per frame into ``out`` (a folder, or a pattern like ``a.####.exr``)."""
 
-    def __init__(self, out: str | Path, default_name: str) -> None:
-        self.pattern = output_pattern(out, default_name)
+    def __init__(self, out: str | Path, default_name: str, *, format_flag: str | None = None) -> None:
+        self.pattern = output_pattern(out, default_name, format_flag=format_flag)
         self.folder = ensure_writable_folder(Path(self.pattern).parent)
 
     def path(self, frame: int) -> Path:
@@ -71,9 +71,7 @@ class AlphaWriter(FrameWriter):
         self.pixel_type, suffix = ALPHA_FORMATS[fmt]
         self.fmt = fmt
         self.kind = kind
-        if Path(str(out)).suffix and Path(str(out)).suffix.lower() != suffix and "#" in str(out):
-            raise InputError(f"the output pattern {out} does not end in {suffix} (format {fmt})")
-        super().__init__(out, f"{name}.####{suffix}")
+        super().__init__(out, f"{name}.####{suffix}", format_flag="--alpha-format")
 
     def write(self, frame: int, alpha: np.ndarray, foreground: np.ndarray | None = None) -> Path:
         """Write ``alpha`` (float ``H x W`` in [0, 1]); ``foreground`` (sRGB ``H x W x 3``)

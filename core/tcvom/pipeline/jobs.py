@@ -32,7 +32,7 @@ from tcvom.farm import chunks as chunking
 from tcvom.farm import manifest
 from tcvom.farm.outputs import is_complete
 from tcvom.io import AlphaWriter, ProbabilityWriter, TrimapWriter, open_frames, open_trimaps
-from tcvom.io.sequence import format_range
+from tcvom.io.sequence import format_range, is_pattern
 from tcvom.io.sources import TrimapFiles
 from tcvom.pipeline import methods
 from tcvom.progress import Progress, ProgressMode
@@ -93,6 +93,7 @@ def _keyframes(
         channel=trimap_channel,
         what="keyframe trimap",
         contiguous=False,
+        painted=True,
     )
     outside = [f for f in source.frame_numbers if f not in set(plate.frame_numbers)]
     if outside:
@@ -466,6 +467,12 @@ def run(
         raise InputError(f"executor must be one of {', '.join(EXECUTORS)}, not {executor!r}")
     if chunk is not None and chunk < 1:
         raise InputError(f"the chunk size must be at least 1 frame, not {chunk}")
+    if is_pattern(str(out)):
+        raise InputError(
+            "`run` writes two sequences (trimaps/ and alpha/), so --out is a folder, not a file pattern",
+            path=out,
+            hint=f"pass --out {Path(str(out)).parent}, or make the alpha alone with `tcvom matte --out {out}`",
+        )
     out = Path(out)
     source = _open_plate(plate, shot_range, input_colorspace, ocio_config)
     shot = list(source.frame_numbers)

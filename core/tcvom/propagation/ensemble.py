@@ -16,6 +16,7 @@ own trimap. A frame reached by two passes also records how much they disagree
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -26,8 +27,10 @@ import numpy as np
 
 from tcvom.errors import FrameSizeError, InputError
 from tcvom.io.sources import FrameSource
-from tcvom.io.trimap import CLASS_VALUES, one_hot
+from tcvom.io.trimap import CLASS_VALUES, check_keyframe_classes, one_hot
 from tcvom.propagation.scheduler import KeyframeSchedule, Pass, Segment
+
+log = logging.getLogger("tcvom")
 
 
 class Propagator(Protocol):
@@ -122,7 +125,9 @@ def propagate_segment(
 
 
 def check_keyframes(frames: FrameSource, keyframes: Mapping[int, np.ndarray], sources: Mapping[int, Path] | None = None) -> None:
-    """Keyframe trimaps must match the plate's size and lie in its frame range."""
+    """Keyframe trimaps must match the plate's size, lie in its frame range and hold
+    foreground and background (:func:`tcvom.io.trimap.check_keyframe_classes`; a single
+    keyframe without one of them is a warning)."""
     members = set(frames.frame_numbers)
     for frame, tri in keyframes.items():
         path = None if sources is None else sources.get(frame)
@@ -138,6 +143,8 @@ def check_keyframes(frames: FrameSource, keyframes: Mapping[int, np.ndarray], so
                 path=path,
                 frame=frame,
             )
+    for warning in check_keyframe_classes(dict(keyframes), dict(sources or {})):
+        log.warning("%s", warning)
 
 
 def propagate(

@@ -1,0 +1,148 @@
+"""Faults in keyframe trimaps and per-frame trimaps (issue 16, point 2 and the fault suite).
+
+A keyframe painted with other values than 0/128/255, or without foreground or background,
+used to give an all-black matte with exit 0; it is now refused before any work, naming
+the file, the frame, what was found and what is expected.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from fault_helpers import HEIGHT, WIDTH, Shot, expect, painted, tcvom, write
+
+
+def _alpha_files(shot: Shot) -> list[str]:
+    folder = shot.out / "alpha"
+    return sorted(p.name for p in folder.glob("alpha.*.exr")) if folder.is_dir() else []
+
+
+@pytest.mark.parametrize("values", [{"middle": 64 / 255, "right": 200 / 255}, {"left": 30 / 255}])
+def test_keyframe_painted_with_other_values(shot: Shot, capsys, values: dict[str, float]) -> None:
+    write(shot.keyframe(1004), painted(values))
+    result = tcvom(capsys, *shot.run_args())
+    found = str(round(next(iter(values.values())) * 255))
+    expect(result, 2, "key.1004.png", "frame 1004", found, "0, 128 and 255", root=shot.root)
+    assert not _alpha_files(shot)
+
+
+def test_anti_aliased_keyframe_is_accepted(shot: Shot, capsys) -> None:
+    import cv2
+
+    key = painted({})
+    soft = cv2.resize(cv2.resize(key, (WIDTH // 2, HEIGHT // 2), interpolation=cv2.INTER_AREA), (WIDTH, HEIGHT),
+                      interpolation=cv2.INTER_LINEAR)  # edges two pixels wide, in between values
+    assert ((soft > 0.05) & (soft < 0.45)).any()
+    write(shot.keyframe(1001), soft)
+    write(shot.keyframe(1004), soft)
+    expect(tcvom(capsys, *shot.run_args()), 0, root=shot.root)
+
+
+def test_blurred_keyframe_is_refused(shot: Shot, capsys) -> None:
+    import cv2
+
+    write(shot.keyframe(1001), cv2.GaussianBlur(painted({}), (0, 0), 6))
+    expect(tcvom(capsys, *shot.run_args()), 2, "key.1001.png", "frame 1001", "anti-aliasing", root=shot.root)
+
+
+def test_no_keyframe_has_foreground(shot: Shot, capsys) -> None:
+    for frame in (1001, 1004):
+        write(shot.keyframe(frame), painted({"right": 128 / 255}))
+    result = tcvom(capsys, *shot.run_args())
+    expect(result, 2, "key.1001.png", "frame 1001", "no keyframe trimap has foreground (255)", "would be 0",
+           root=shot.root)
+    assert not _alpha_files(shot)
+
+
+def test_no_keyframe_has_background(shot: Shot, capsys) -> None:
+    for frame in (1001, 1004):
+        write(shot.keyframe(frame), painted({"left": 1.0}))
+    result = tcvom(capsys, *shot.run_args())
+    expect(result, 2, "frame 1001", "no keyframe trimap has background (0)", root=shot.root)
+
+
+def test_all_unknown_keyframe_fails_before_any_work(shot: Shot, capsys) -> None:
+    write(shot.keyframe(1004), np.full((HEIGHT, WIDTH), 128 / 255, np.float32))
+    result = tcvom(capsys, *shot.run_args())
+    expect(result, 2, "key.1004.png", "frame 1004", "all unknown", root=shot.root)
+    assert not (shot.out / "trimaps").exists() or not list((shot.out / "trimaps").glob("trimap.*.png"))
+
+
+def test_one_keyframe_without_foreground_is_a_warning(shot: Shot, capsys) -> None:
+    write(shot.keyframe(1004), painted({"right": 0.0}))  # the object left the shot
+    result = tcvom(capsys, *shot.run_args())
+    expect(result, 0, "key.1004.png", "frame 1004", "no foreground", root=shot.root)
+
+
+def test_keyframe_outside_the_shot(shot: Shot, capsys) -> None:
+    result = tcvom(capsys, *shot.run_args("--keyframes", f"2000={shot.keyframe(1001)}"))
+    expect(result, 2, "key.1001.png", "frame 2000", "outside the frame range 1001-1004", root=shot.root)
+
+
+def test_keyframe_of_another_size(shot: Shot, capsys) -> None:
+    write(shot.keyframe(1004), painted({}, width=WIDTH * 2, height=HEIGHT * 2))
+    result = tcvom(capsys, *shot.run_args())
+    expect(result, 2, "key.1004.png", "frame 1004", f"{WIDTH * 2}x{HEIGHT * 2}", "--resize-trimaps", root=shot.root)
+    expect(tcvom(capsys, *shot.run_args("--resize-trimaps")), 0, root=shot.root)
+
+
+def test_keyframe_file_missing(shot: Shot, capsys) -> None:
+    result = tcvom(capsys, *shot.run_args("--keyframes", f"1001={shot.root / 'nope.png'}"))
+    expect(result, 2, "nope.png", "frame 1001", "not found", root=shot.root)
+
+
+def test_keyframe_given_twice(shot: Shot, capsys) -> None:
+    result = tcvom(capsys, *shot.run_args("--keyframes", shot.keyframes, f"1001={shot.keyframe(1004)}"))
+    expect(result, 2, "frame 1001", "two keyframe trimaps", root=shot.root)
+
+
+@pytest.mark.parametrize(("spec", "mention"), [("1001=", "not a frame=path pair"), ("abc=k.png", "not a frame number")])
+def test_malformed_keyframe_pair(shot: Shot, capsys, spec: str, mention: str) -> None:
+    expect(tcvom(capsys, *shot.run_args("--keyframes", spec)), 2, mention, root=shot.root)
+
+
+def test_zero_byte_keyframe(shot: Shot, capsys) -> None:
+    shot.keyframe(1004).write_bytes(b"")
+    expect(tcvom(capsys, *shot.run_args()), 2, "key.1004.png", "frame 1004", root=shot.root)
+
+
+def test_keyframe_channel_that_does_not_exist(shot: Shot, capsys) -> None:
+    result = tcvom(capsys, *shot.run_args("--trimap-channel", "A"))
+    expect(result, 2, "key.1001.png", "frame 1001", "no A channel", root=shot.root)
+
+
+def test_keyframe_with_nan(shot: Shot, capsys) -> None:
+    key = painted({})
+    key[0, 0] = np.nan
+    write(shot.folder / "keyframes" / "nan.1001.exr", key, "float")
+    result = tcvom(capsys, *shot.run_args("--keyframes", f"1001={shot.folder / 'keyframes' / 'nan.1001.exr'}"))
+    expect(result, 2, "nan.1001.exr", "NaN", root=shot.root)
+
+
+def test_keyframe_pattern_matches_nothing(shot: Shot, capsys) -> None:
+    result = tcvom(capsys, *shot.run_args("--keyframes", str(shot.folder / "keyframes" / "other.####.png")))
+    expect(result, 2, "other.####.png", "no keyframe trimap frames match", root=shot.root)
+
+
+def test_matte_trimap_missing_for_a_frame(shot: Shot, capsys) -> None:
+    shot.trimap(1003).unlink()
+    result = tcvom(capsys, *shot.matte_args())
+    expect(result, 2, "trimap.1003.png", "frame 1003", root=shot.root)
+
+
+def test_matte_trimap_missing_for_a_neighbour(shot: Shot, capsys) -> None:
+    shot.trimap(1004).unlink()
+    result = tcvom(capsys, *shot.matte_args("--frames", "1001-1003"))
+    expect(result, 2, "frame 1004", "neighbour", "--shot-range", root=shot.root)
+
+
+def test_matte_trimap_of_another_size(shot: Shot, capsys) -> None:
+    write(shot.trimap(1002), painted({}, width=WIDTH + 1))
+    result = tcvom(capsys, *shot.matte_args())
+    expect(result, 2, "trimap.1002.png", "frame 1002", f"{WIDTH + 1}x{HEIGHT}", root=shot.root)
+
+
+def test_matte_corrupt_trimap(shot: Shot, capsys) -> None:
+    shot.trimap(1002).write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20)
+    result = tcvom(capsys, *shot.matte_args())
+    expect(result, 2, "trimap.1002.png", "frame 1002", root=shot.root)

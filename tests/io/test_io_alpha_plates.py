@@ -1,0 +1,47 @@
+"""A plate's colour does not depend on an alpha channel it carries (issue 16, point 1).
+
+OpenImageIO premultiplies files that store unassociated alpha (PNG, TIFF with an
+unassociated extra sample) on reading unless told not to; a half-transparent PNG plate
+then came back with its RGB halved and a different matte.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import OpenImageIO as oiio
+import pytest
+
+from tcvom.io import open_frames
+
+
+def _write(path: Path, pixels: np.ndarray, pixel_type: str, *, unassociated: bool) -> None:
+    height, width, count = pixels.shape
+    spec = oiio.ImageSpec(width, height, count, pixel_type)
+    spec.channelnames = ("R", "G", "B", "A")[:count]
+    if count == 4:
+        spec.alpha_channel = 3
+    if unassociated:
+        spec.attribute("oiio:UnassociatedAlpha", 1)
+    out = oiio.ImageOutput.create(str(path))
+    assert out is not None and out.open(str(path), spec), oiio.geterror()
+    assert out.write_image(np.ascontiguousarray(pixels))
+    out.close()
+
+
+@pytest.mark.parametrize(
+    ("suffix", "pixel_type", "unassociated"),
+    [(".png", "uint8", True), (".png", "uint16", True), (".tif", "uint16", True), (".tif", "uint16", False),
+     (".tif", "float", False), (".exr", "half", False)],
+)
+def test_rgba_plate_reads_as_its_rgb(tmp_path: Path, suffix: str, pixel_type: str, unassociated: bool) -> None:
+    rng = np.random.default_rng(3)
+    rgb = rng.uniform(0.05, 0.95, (12, 16, 3)).astype(np.float32)
+    alpha = np.full((12, 16, 1), 0.5, np.float32)
+    alpha[:, :4] = 0.0  # fully transparent columns must keep their colour too
+    _write(tmp_path / f"rgba.1001{suffix}", np.concatenate([rgb, alpha], axis=2), pixel_type, unassociated=unassociated)
+    _write(tmp_path / f"rgb.1001{suffix}", rgb, pixel_type, unassociated=False)
+    with_alpha = open_frames(str(tmp_path / f"rgba.####{suffix}")).read(1001)
+    without = open_frames(str(tmp_path / f"rgb.####{suffix}")).read(1001)
+    tolerance = 1.5 / 255 if pixel_type == "uint8" else 2e-3
+    assert np.abs(with_alpha - without).max() <= tolerance
+    assert with_alpha[:, :4].mean() > 0.2  # not premultiplied to black
