@@ -76,6 +76,8 @@ def test_trimaps_are_one_hot_encoded_only_by_tcvom_io_trimap() -> None:
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
                 and node.func.attr == "stack"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "np"  # trimaps are numpy; network graphs encode in torch
                 and node.args
                 and isinstance(node.args[0], ast.List | ast.ListComp)
                 and any(isinstance(sub, ast.Compare) for sub in ast.walk(node.args[0]))
