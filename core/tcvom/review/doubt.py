@@ -8,9 +8,8 @@ frame with the keyframes marked). The scores are explained in ``docs/review.md``
   in pixels) over the size of the frame's edge (its unknown band, see :func:`edge_scale`).
   A frame reached by one pass (before the first or after the last keyframe) has no second
   opinion: its doubt is the drift the two-pass frames of the shot show per frame of
-  distance from a keyframe (:data:`DEFAULT_DRIFT` when there are none) times its distance,
-  plus how much its unknown band grew against its keyframe's (the propagator widens the
-  band where it loses track). Keyframes have no doubt.
+  distance from a keyframe (:data:`DEFAULT_DRIFT` when there are none) times its distance.
+  Keyframes have no doubt.
 - **matte doubt** is the alpha change the motion does not explain: alpha of the previous and
   of the next frame warped onto the frame with optical flow
   (:class:`tcvom.classical.flow.FlowEstimator`), their absolute difference summed over the
@@ -153,13 +152,16 @@ def _bounds(frames: Sequence[int], keyframes: Iterable[int]) -> tuple[np.ndarray
 
 
 def trimap_ratios(frames: Sequence[int], stats: Mapping[int, TrimapStats], keyframes: Sequence[int]) -> dict[int, float]:
-    """Unsquashed trimap doubt (edge-sizes) of every frame with stats (see the module docstring).
+    """Unsquashed trimap doubt (edge-sizes) of every frame (see the module docstring); a frame
+    without a record is estimated as a one-pass frame is. Empty without any record.
 
     Between two keyframes the passes' disagreement ``D`` is about the sum of their errors,
     each growing with its distance; the ensemble leans on the nearer pass, so the frame's
     expected error is ``D * d_near / (d_before + d_after)``, and ``D / (d_before + d_after)``
-    is the shot's drift per frame. Outside the keyframes: drift times distance, plus the
-    growth of the unknown band against the keyframe's.
+    is the shot's drift per frame. Outside the keyframes: drift times distance. (The growth
+    of the unknown band against the keyframe's was tried as a sign of lost track; on the
+    synthetic benchmark it overstated the doubt far from the keyframe and picked worse
+    keyframes, see docs/review.md.)
     """
     frames = list(frames)
     key_bands = [stats[k].unknown for k in keyframes if k in stats]
@@ -173,30 +175,23 @@ def trimap_ratios(frames: Sequence[int], stats: Mapping[int, TrimapStats], keyfr
     drift = float(np.median(rates)) if rates else DEFAULT_DRIFT
     keyset = set(keyframes)
     out: dict[int, float] = {}
+    if not stats:
+        return out
     for i, f in enumerate(frames):
         s = stats.get(f)
-        if s is None:
-            continue
         near = min(before[i], after[i])
-        if f in keyset or s.keyframe or near == 0:
+        if f in keyset or (s is not None and s.keyframe) or near == 0:
             out[f] = 0.0
+            continue
+        if s is None:  # no (current) record: a trimap from an interrupted run or an older tcvom
+            out[f] = drift * near if np.isfinite(near) else 0.0
             continue
         edge = edge_scale(s.unknown, key_band)
         if s.disagreement is not None and np.isfinite(before[i] + after[i]):
             out[f] = s.disagreement / edge * near / (before[i] + after[i])
         else:
-            nearest = _nearest_key(f, frames, keyframes)
-            base = stats[nearest].unknown if nearest is not None and nearest in stats else key_band
-            growth = max(0.0, s.unknown - base) / max(base, 16.0)
-            out[f] = drift * near + growth
+            out[f] = drift * near
     return out
-
-
-def _nearest_key(frame: int, frames: Sequence[int], keyframes: Sequence[int]) -> int | None:
-    if not keyframes:
-        return None
-    at = frames.index(frame)
-    return min(keyframes, key=lambda k: (abs(frames.index(k) - at), k) if k in frames else (len(frames), k))
 
 
 def alpha_residual(
