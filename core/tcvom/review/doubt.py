@@ -28,10 +28,11 @@ through :func:`tcvom.hosts.client.read_review`): ``{"version": 1, "keyframes": [
 "doubtful": [int], ...}``; keys may be added, never removed.
 
 The per-frame figures a rerun must not lose are kept with the outputs they describe:
-the trimap stage writes one small JSON per trimap (``.trimap.doubt/<frame>.json`` beside
-the trimaps, with the trimap file's size and time so a stale one is ignored), and matte
-residuals are cached in ``review/matte.cache.json`` by the sizes and times of the alpha
-files they were computed from. A rerun that reuses frames rebuilds the review from these.
+the trimap stage adds them (:func:`trimap_record`) to each trimap's frame record
+(:mod:`tcvom.farm.records`, which also says whether the file is still the one written),
+and matte residuals are cached in ``review/matte.cache.json`` by the sizes and times of
+the alpha files they were computed from. A rerun that reuses frames rebuilds the review
+from these.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ REVIEW_FOLDER = "review"
 # ----- records ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TrimapStats:
-    """What the trimap stage records about one frame (see :func:`record_trimap`)."""
+    """What the trimap stage records about one frame (see :func:`trimap_record`)."""
 
     frame: int
     keyframe: bool
@@ -281,14 +282,6 @@ def build_review(
 
 
 # ----- files -------------------------------------------------------------------------------------
-def stats_folder(trimap_pattern: str | Path) -> Path:
-    """Where the trimap stage keeps its per-frame stats: ``.<stem>.doubt/`` beside the trimaps."""
-    from tcvom.farm.manifest import manifest_path
-
-    hidden = manifest_path(trimap_pattern)  # .trimap.tcvom.json
-    return hidden.with_name(hidden.name.replace(".tcvom.json", ".doubt"))
-
-
 def _signature(path: Path) -> list[int] | None:
     try:
         st = path.stat()
@@ -297,43 +290,36 @@ def _signature(path: Path) -> list[int] | None:
     return [st.st_size, st.st_mtime_ns]
 
 
-def record_trimap(trimap_pattern: str | Path, frame: int, trimap: np.ndarray, disagreement: float | None,
-                  keyframe: bool) -> Path:
-    """Write a frame's trimap stats beside its (already written) trimap."""
-    from tcvom.io.sequence import frame_path
-
-    folder = stats_folder(trimap_pattern)
-    folder.mkdir(parents=True, exist_ok=True)
+def trimap_record(trimap: np.ndarray, disagreement: float | None, keyframe: bool) -> dict[str, Any]:
+    """What the trimap stage records about a frame for the review, kept in the frame's record
+    (:class:`tcvom.farm.records.FrameRecords`, field ``review``) beside the trimaps, so it
+    lives exactly as long as the trimap it describes."""
     counts = class_counts(trimap)
-    data = {
-        "frame": int(frame),
+    return {
         "keyframe": bool(keyframe),
         "unknown": counts["unknown"],
         "foreground": counts["foreground"],
         "disagreement": None if disagreement is None else float(disagreement),
-        "trimap": _signature(frame_path(str(trimap_pattern), frame)),
     }
-    path = folder / f"{int(frame)}.json"
-    write_text(path, json.dumps(data))
-    return path
 
 
 def read_trimap_stats(trimap_pattern: str | Path, frames: Iterable[int]) -> dict[int, TrimapStats]:
-    """The stats of ``frames`` whose record matches the trimap on disk (others are left out)."""
-    from tcvom.io.sequence import frame_path
+    """The review figures of ``frames`` whose record still describes the trimap on disk
+    (others are left out: written by an older tcvom, or rewritten since)."""
+    from tcvom.farm.records import FrameRecords
 
-    folder = stats_folder(trimap_pattern)
+    records = FrameRecords(str(trimap_pattern))
     out: dict[int, TrimapStats] = {}
     for f in frames:
-        path = folder / f"{int(f)}.json"
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
+        record = records.get(int(f))
+        data = None if record is None else record.get("review")
+        if not isinstance(data, dict) or records.recorded_file(int(f)) is None:
             continue
-        if data.get("trimap") != _signature(frame_path(str(trimap_pattern), f)):
-            continue  # the trimap was rewritten without its record (an interrupted run)
-        out[int(f)] = TrimapStats(int(f), bool(data["keyframe"]), int(data["unknown"]), int(data["foreground"]),
-                                  None if data["disagreement"] is None else float(data["disagreement"]))
+        try:
+            out[int(f)] = TrimapStats(int(f), bool(data["keyframe"]), int(data["unknown"]), int(data["foreground"]),
+                                      None if data["disagreement"] is None else float(data["disagreement"]))
+        except (KeyError, TypeError, ValueError):
+            continue
     return out
 
 
