@@ -371,9 +371,8 @@ def trimaps(
                         continue
                     tuned = getattr(propagator, "tuned_key", None)
                     extra = {} if tuned is None else {"finetuned": _finetuned_name(tuned)}
+                    extra["review"] = doubt.trimap_record(item.trimap, item.disagreement, item.frame in key_arrays)
                     recorded.write(item.frame, writer.write(item.frame, item.trimap), key, inputs, **extra)
-                    doubt.record_trimap(writer.pattern, item.frame, item.trimap, item.disagreement,
-                                        item.frame in key_arrays)
                     if prob_writer is not None and prob_records is not None:
                         prob_records.write(item.frame, prob_writer.write(item.frame, item.probabilities), key, inputs)
                     result.written.append(item.frame)
