@@ -4,7 +4,7 @@ in one module each; these checks read the source and name any copy written again
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,28 +41,23 @@ def _functions(tree: ast.Module) -> Iterator[ast.FunctionDef | ast.AsyncFunction
             yield node
 
 
+def _functions_calling(home: str, wrong: Callable[[set[str]], bool]) -> list[str]:
+    """``file:line name`` of each function outside ``home`` (and the vendored client)
+    whose calls ``wrong`` flags."""
+    return [f"{name}:{fn.lineno} {fn.name}" for name, tree in _modules() if not name.endswith((home, *VENDORED))
+            for fn in _functions(tree) if wrong(_call_names(fn))]
+
+
 def test_files_are_renamed_into_place_only_by_tcvom_io_atomic() -> None:
-    found = []
-    for name, tree in _modules():
-        if name.endswith(("io/atomic.py", *VENDORED)):
-            continue
-        for fn in _functions(tree):
-            calls = _call_names(fn)
-            if calls & {"os.replace", "os.rename", "tempfile.mkstemp", "tmp.replace", "tmp.rename"}:
-                found.append(f"{name}:{fn.lineno} {fn.name}")
+    renames = {"os.replace", "os.rename", "tempfile.mkstemp", "tmp.replace", "tmp.rename"}
+    found = _functions_calling("io/atomic.py", lambda calls: bool(calls & renames))
     assert found == [], "write through tcvom.io.atomic instead: " + ", ".join(found)
 
 
 def test_files_and_state_dicts_are_hashed_only_by_tcvom_io_hashing() -> None:
-    allowed = ("io/hashing.py", *VENDORED)
-    found = []
-    for name, tree in _modules():
-        if name.endswith(allowed):
-            continue
-        for fn in _functions(tree):
-            calls = _call_names(fn)
-            if "hashlib.sha256" in calls and calls & {".read", ".state_dict", ".items"}:
-                found.append(f"{name}:{fn.lineno} {fn.name}")
+    found = _functions_calling(
+        "io/hashing.py", lambda calls: "hashlib.sha256" in calls and bool(calls & {".read", ".state_dict", ".items"})
+    )
     assert found == [], "use tcvom.io.hashing (file_sha256 / state_sha256) instead: " + ", ".join(found)
 
 
