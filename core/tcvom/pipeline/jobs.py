@@ -34,6 +34,7 @@ from tcvom.farm.outputs import is_complete
 from tcvom.io import AlphaWriter, ProbabilityWriter, TrimapWriter, open_frames, open_trimaps
 from tcvom.io.sequence import format_range, is_pattern
 from tcvom.io.sources import TrimapFiles
+from tcvom.matting.foreground import rgba_foreground
 from tcvom.pipeline import methods
 from tcvom.progress import Progress, ProgressMode
 from tcvom.propagation.ensemble import check_keyframes, propagate
@@ -386,6 +387,8 @@ def matte(
                 yield frame
 
         if todo:
+            if output == "rgba":
+                source.remember()  # the foreground reuses the frames the session reads
             options = {**(method_options or {}), **_engine_options(concrete, backend, export_dir, precision)}
             session = methods.make_session(
                 concrete, source, tris, weights=weights, device=device, backend=backend, **options
@@ -393,10 +396,8 @@ def matte(
             for frame, alpha in session.alphas(still_to_do()):
                 foreground = None
                 if output == "rgba":
-                    from tcvom.matting.foreground import estimate_foreground
-
-                    foreground = estimate_foreground(source.read(frame), alpha)
-                writer.write(frame, alpha, foreground)
+                    foreground = rgba_foreground(source, frame, alpha, scene_linear=writer.scene_linear)
+                writer.write(frame, alpha, foreground, linear_space=source.linear_space)
                 result.written.append(frame)
                 bar.advance(frame=frame)
     if review and selection == shot:
