@@ -14,7 +14,8 @@ the same pixel types. EXR RGBA is scene-linear and never clamped: the caller giv
 foreground in the plate's scene-linear space (``linear_space`` is stamped in the header);
 integer formats hold display-referred sRGB in [0, 1].
 
-Every file is written under a temporary name in its folder and renamed into place.
+Every file is written under a temporary name in its folder and renamed into place; a
+writer removes the temporaries that killed writers left in its folder.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from tcvom.errors import InputError
-from tcvom.io.atomic import ensure_writable_folder
+from tcvom.io.atomic import ensure_writable_folder, remove_dead_temporaries
 from tcvom.io.images import write_image
 from tcvom.io.sequence import frame_path, output_pattern
 
@@ -43,6 +44,7 @@ class FrameWriter:
     def __init__(self, out: str | Path, default_name: str, *, format_flag: str | None = None) -> None:
         self.pattern = output_pattern(out, default_name, format_flag=format_flag)
         self.folder = ensure_writable_folder(Path(self.pattern).parent)
+        self.removed_temporaries = remove_dead_temporaries(self.folder)  # of killed writers
 
     def path(self, frame: int) -> Path:
         return frame_path(self.pattern, frame)
