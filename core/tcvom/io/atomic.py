@@ -111,7 +111,10 @@ def atomic_output(final: str | Path) -> Iterator[Path]:
         yield tmp
         if not tmp.exists():
             raise OutputError("the writer produced no file", path=final)
-        os.replace(tmp, final)
+        try:
+            os.replace(tmp, final)
+        except OSError as exc:
+            raise OutputError(f"cannot put the finished file in place ({exc.strerror})", path=final) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
