@@ -2,8 +2,12 @@
 
 Measures, per frame size:
 
-- seconds per frame in steady state with the feature cache (part A of one new frame +
-  part B) and recomputing all three frames of the window (3 x part A + part B);
+- seconds per frame of the whole per-frame path (read, network input, network, composite)
+  in steady state, variants interleaved frame by frame in one run so that load on the
+  machine hits all alike: the cached session (part A of one new frame + part B), the
+  recompute-three-frames path the reference code takes (3 x part A + part B), and
+  optionally the cached path without channels-last or through ONNX Runtime; the ratios
+  to the cached path are the result (the seconds depend on the machine's load);
 - FLOPs per frame of part A and part B (``torch.utils.flop_counter``; matmuls and
   convolutions only, the TAM's element-wise window attention is not counted);
 - peak resident memory of a session's first frame (part A of two frames + part B: the
@@ -12,6 +16,7 @@ Measures, per frame size:
 Weights are random (timings do not depend on them). Usage::
 
     python benchmarks/bench_gca_tam.py --sizes 540p 1080p --memory 1080p 4k --flops 1080p
+    python benchmarks/bench_gca_tam.py --sizes 540p --variants cached recompute cached_nchw cached_onnxruntime
     python benchmarks/bench_gca_tam.py --device cuda --dtype float16 --sizes 1080p 4k
 """
 
@@ -62,25 +67,62 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def speed(size_name: str, device: str, dtype: str, repeats: int) -> dict[str, float]:
-    """Steady-state seconds per frame, cached and recomputing, for the middle frame of 3."""
+VARIANTS = ("cached", "recompute", "cached_nchw", "cached_onnxruntime")
+
+
+def _sessions(size: tuple[int, int], variants: list[str], device: str, dtype: str, frames: int):
+    """One session per variant on the same shot and weights (``cached``: tcvom's per-frame
+    path; ``recompute``: part A of t-1, t, t+1 every frame, as the reference code does;
+    ``cached_nchw``: the cached path without channels-last; ``cached_onnxruntime``: the
+    cached path through the ONNX Runtime engine)."""
+    import copy
+    import tempfile
+
+    from tcvom.engines.torch_engine import TorchEngine
     from tcvom.matting.gca_session import GcaTamSession
 
-    frames, trimaps = _shot(SIZES[size_name])
-    model = _model()
-    out: dict[str, float] = {}
-    for label, reuse in (("cached_s", True), ("recompute_s", False)):
-        times = []
-        for _ in range(repeats):
-            session = GcaTamSession(frames, trimaps, model, device=device, dtype=dtype, reuse_features=reuse)
-            session.alpha(0)  # fills frames 0 and 1
-            _sync(device)
+    plate, trimaps = _shot(size, count=frames)
+    base = _model()
+    sessions = {}
+    for name in variants:
+        model = copy.deepcopy(base)
+        if name == "cached_onnxruntime":
+            from tcvom.engines.onnxruntime_engine import OnnxRuntimeEngine
+            from tcvom.export import export_network
+
+            folder = tempfile.mkdtemp(prefix="tcvom-bench-")
+            engine = OnnxRuntimeEngine(export_network(model, folder, parity=False), threads=torch.get_num_threads())
+            sessions[name] = GcaTamSession(plate, trimaps, model, engine=engine)
+            continue
+        engine = TorchEngine(model.to(device=device, dtype=getattr(torch, dtype)), device=device,
+                             channels_last=False if name == "cached_nchw" else None)
+        sessions[name] = GcaTamSession(plate, trimaps, model, device=device, dtype=dtype,
+                                       reuse_features=name != "recompute", engine=engine)
+    return sessions
+
+
+def speed(size_name: str, device: str, dtype: str, frames: int, variants: list[str]) -> dict[str, object]:
+    """Whole per-frame path (read, input, network, composite) of each variant, interleaved
+    frame by frame in one run: seconds per frame (median of the timed frames) and each
+    variant's time over the cached path's (``recompute`` / ``cached`` is the cache's gain)."""
+    sessions = _sessions(SIZES[size_name], variants, device, dtype, frames + 2)
+    for session in sessions.values():
+        session.alpha(0)  # warm-up: fills frames 0 and 1, first-run allocations
+        _sync(device)
+    times: dict[str, list[float]] = {name: [] for name in sessions}
+    alphas: dict[str, np.ndarray] = {}
+    for frame in range(1, frames + 1):
+        for name, session in sessions.items():
             start = time.perf_counter()
-            session.alpha(1)  # cached: part A of frame 2 + part B; recompute: 3 x part A + part B
+            alphas[name] = session.alpha(frame)
             _sync(device)
-            times.append(time.perf_counter() - start)
-        out[label] = min(times)
-    out["speedup"] = out["recompute_s"] / out["cached_s"]
+            times[name].append(time.perf_counter() - start)
+        print(size_name, frame, {k: round(v[-1], 3) for k, v in times.items()}, flush=True)
+    median = {name: float(np.median(t)) for name, t in times.items()}
+    out: dict[str, object] = {"frames_timed": frames, "seconds": median, "all_seconds": times}
+    if "cached" in median:
+        out["over_cached"] = {name: median[name] / median["cached"] for name in median}
+        out["max_abs_diff_vs_cached"] = {name: float(np.abs(alphas[name] - alphas["cached"]).max()) for name in alphas}
     return out
 
 
@@ -154,7 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flops", nargs="*", default=[], choices=list(SIZES))
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32")
-    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--frames", type=int, default=3, help="frames timed per variant (interleaved)")
+    parser.add_argument("--variants", nargs="+", default=["cached", "recompute"], choices=VARIANTS)
+    parser.add_argument("--out", help="also write the results to this JSON file")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -169,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         "torch": torch.__version__,
     }
     for size in args.sizes:
-        results[f"speed_{size}"] = speed(size, args.device, args.dtype, args.repeats)
+        results[f"speed_{size}"] = speed(size, args.device, args.dtype, args.frames, args.variants)
         print(size, results[f"speed_{size}"], flush=True)
     for size in args.flops:
         results[f"flops_{size}"] = flops(size)
@@ -178,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
         results[f"memory_{size}"] = memory(size, args.device, args.dtype)
         print(size, results[f"memory_{size}"], flush=True)
     print(json.dumps(results, indent=1))
+    if args.out:
+        with open(args.out, "w") as handle:
+            json.dump(results, handle, indent=1)
     return 0
 
 

@@ -19,6 +19,9 @@ from tcvom.engines.base import Engine
 from tcvom.errors import InputError
 from tcvom.export.graphs import GraphSpec, as_outputs, graph_modules, network_of
 
+#: Networks run channels-last by default (measured: docs/backends.md).
+CHANNELS_LAST_NETWORKS = ("gca_tam", "gca")
+
 
 class TorchEngine(Engine):
     """Runs the graphs with the eager ``model`` (GCA+TAM, GCA or STM).
@@ -26,7 +29,9 @@ class TorchEngine(Engine):
     Args:
         model: the network, already on ``device`` and in its dtype; put in eval mode.
         device: where inputs are moved and outputs live (the model's device by default).
-        channels_last: run 4-D convolutions in channels-last memory format (CUDA speed-up).
+        channels_last: run 4-D convolutions in channels-last memory format; None (default):
+            on for the GCA networks, whose convolutions (and transposed convolutions, which
+            oneDNN otherwise runs channels-last and copies back) are faster so on CPU too.
         cuda_graphs: capture and replay CUDA graphs (CUDA only).
         graph_capacity: the most CUDA graphs kept.
     """
@@ -38,7 +43,7 @@ class TorchEngine(Engine):
         model: nn.Module,
         *,
         device: str | torch.device | None = None,
-        channels_last: bool = False,
+        channels_last: bool | None = None,
         cuda_graphs: bool = False,
         graph_capacity: int = 8,
     ) -> None:
@@ -48,6 +53,8 @@ class TorchEngine(Engine):
             raise InputError("CUDA graphs need a CUDA device", hint="drop cuda_graphs or use --device cuda")
         self.model = model.eval()
         self.dtype = param.dtype
+        if channels_last is None:
+            channels_last = self.network in CHANNELS_LAST_NETWORKS
         self.channels_last = channels_last
         if channels_last:
             self.model.to(memory_format=torch.channels_last)

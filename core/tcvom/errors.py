@@ -42,6 +42,12 @@ class TcvomError(Exception):
         self.hint = hint
         super().__init__(self.__str__())
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Exceptions pickle as ``cls(*args)``, which would lose path / frame / hint and
+        # break subclasses with other constructors; rebuild from the attributes instead
+        # (errors travel back from Ray workers and other processes as they were raised).
+        return (_rebuild, (type(self), dict(self.__dict__)))
+
     def __str__(self) -> str:
         where = []
         if self.path is not None:
@@ -52,6 +58,14 @@ class TcvomError(Exception):
         if self.hint:
             text += f" ({self.hint})"
         return text
+
+
+def _rebuild(cls: type[TcvomError], state: dict[str, object]) -> TcvomError:
+    """The unpickling half of :meth:`TcvomError.__reduce__`."""
+    error = cls.__new__(cls)
+    error.__dict__.update(state)
+    error.args = (str(error),)
+    return error
 
 
 class InputError(TcvomError):
@@ -81,10 +95,11 @@ class MissingDependencyError(TcvomError):
 
     exit_code = EXIT_MISSING
 
-    def __init__(self, package: str, extra: str | None = None, *, purpose: str = "") -> None:
+    def __init__(self, package: str, extra: str | None = None, *, purpose: str = "", alternative: str = "") -> None:
         how = f"pip install 'tcvom[{extra}]'" if extra else f"pip install {package}"
         what = f" for {purpose}" if purpose else ""
-        super().__init__(f"the optional package '{package}' is needed{what}", hint=f"install it with: {how}")
+        hint = f"install it with: {how}" + (f", or {alternative}" if alternative else "")
+        super().__init__(f"the optional package '{package}' is needed{what}", hint=hint)
         self.package = package
         self.extra = extra
 

@@ -8,6 +8,8 @@ flushed at once, so a Blender or Nuke adapter or a farm wrapper can parse it:
 ``{"event": "done", "job": "matte", "done": 40, "total": 40, "seconds": 19.2}``
 ``{"event": "error", "job": "matte", "message": "...", "exit_code": 2}``
 ``{"event": "message", "job": "run", "message": "..."}``
+``{"event": "plan", "job": "trimaps", "reused": {"trimaps": {"count": 100, "frames": "1001-1040,1061-1120"}},
+"computed": {"trimaps": {"count": 20, "frames": "1041-1060", "changed": 20}}}``
 
 With ``mode="bar"`` a tqdm bar (frames done, frames/s, ETA) goes to standard error;
 ``mode="none"`` prints no progress (one-line notices still go to standard error).
@@ -18,6 +20,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Literal, TextIO
 
@@ -76,6 +79,31 @@ class Progress:
             self._bar.update(n)
             if frame is not None:
                 self._bar.set_postfix_str(f"{self.unit} {frame}", refresh=False)
+
+    def plan(self, output: str, *, reused: Sequence[int], computed: Sequence[int], changed: Sequence[int] = ()) -> None:
+        """Say, before the work starts, which frames of ``output`` are reused (their inputs
+        did not change) and which are computed (``changed``: those whose existing file is
+        replaced, the others are new)."""
+        from tcvom.io.sequence import format_range
+
+        reused, computed = sorted(reused), sorted(computed)
+        if self.mode == "json":
+            emit_json(
+                "plan",
+                job=self.job,
+                reused={output: {"count": len(reused), "frames": format_range(reused) if reused else ""}},
+                computed={output: {"count": len(computed), "frames": format_range(computed) if computed else "",
+                                   "changed": len(changed)}},
+            )
+            return
+        if not reused:
+            return  # a first run: the bar says it all
+        text = f"{output}: {len(reused)} frame(s) reused ({format_range(reused)})"
+        if computed:
+            text += f", {len(computed)} to compute ({format_range(computed)})"
+        else:
+            text += ", nothing to compute"
+        self.message(text)
 
     def message(self, text: str) -> None:
         """A one-line notice that belongs to the job (not an error)."""

@@ -8,6 +8,7 @@ import pytest
 from farm_helpers import FRAMES, assert_same_files
 
 from tcvom import pipeline
+from tcvom.errors import InputError
 
 pytestmark = pytest.mark.slow  # starting Ray takes several seconds
 
@@ -22,9 +23,16 @@ def test_ray_executor_equals_a_local_run(farm_shot, tmp_path: Path) -> None:
                               executor="ray", chunk=3, progress="none")
         again = pipeline.run(farm_shot.plate, tmp_path / "ray", keyframes=farm_shot.keyframes, method="classical",
                              executor="ray", chunk=3, progress="none")
+        from tcvom.farm.ray_executor import run_with_ray
+
+        missing = str(tmp_path / "gone" / "plate.####.exr")  # fails in the worker, not here
+        with pytest.raises(InputError) as raised:
+            run_with_ray(None, {"plate": missing, "trimaps": farm_shot.trimaps, "out": str(tmp_path / "bad"), "shot_range": "1001-1008",
+                                "method": "classical"}, FRAMES, chunk=8, progress="none")
     finally:
         ray.shutdown()
     assert result.method == "classical" and result.written == FRAMES == sorted(local.written)
     assert again.written == [] and again.skipped == FRAMES  # resumable through Ray too
     assert_same_files(tmp_path / "ray" / "trimaps", tmp_path / "local" / "trimaps", expected=8)
     assert_same_files(tmp_path / "ray" / "alpha", tmp_path / "local" / "alpha", expected=8)
+    assert type(raised.value).__module__ == "tcvom.errors" and "gone" in str(raised.value)  # the worker's own error

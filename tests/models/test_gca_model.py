@@ -261,3 +261,30 @@ def test_forward_shapes_range_and_part_split(size, gca_factory):
     assert torch.equal(raw, split)
     assert b.features.shape[1:] == (128, raw.shape[2] // 8, raw.shape[3] // 8)
     assert b.shortcut1.shape[1] == 32 and b.shortcut3.shape[2] == raw.shape[2] // 4
+
+
+def test_tam_chunks_empty_mask_gradients_and_export_form():
+    """The unknown-only TAM: chunked gathers give the same output as one chunk and as the
+    unfold reference, a mask with no unknown position gives value_conv alone, gradients
+    flow, and the export quirk's every-position form (then masked) agrees."""
+    from tcvom.export.quirks import tam_attend_per_offset
+
+    torch.manual_seed(5)
+    tam = TemporalAggregation(16, 7).eval()
+    prev, cur, nxt = (torch.randn(2, 16, 9, 11) for _ in range(3))
+    mask = (torch.rand(2, 1, 9, 11) > 0.6).float()
+    with torch.no_grad():
+        whole = tam(prev, cur, nxt, mask)
+        tam.chunk_elements = 7 * 49 * 16  # 7 positions per chunk
+        chunked = tam(prev, cur, nxt, mask)
+        ref = naive_tam(tam, prev, cur, nxt, mask)
+        assert torch.equal(tam(prev, cur, nxt, torch.zeros_like(mask)), tam.value_conv(cur))
+        query = tam.query_conv(cur)
+        agg, logits = tam.attend(query, prev, mask)
+        agg_x, logits_x = tam_attend_per_offset(tam, query, prev, mask)
+    assert torch.allclose(chunked, whole, atol=1e-6) and torch.allclose(chunked, ref, atol=1e-5)
+    assert torch.allclose(agg, agg_x, atol=1e-5) and torch.allclose(logits, logits_x, atol=1e-5)
+    cur.requires_grad_(True)
+    out, lp, _ = tam.forward_with_logits(prev, cur, nxt, mask)
+    (out.sum() + lp.sum()).backward()
+    assert cur.grad is not None and cur.grad.abs().sum() > 0

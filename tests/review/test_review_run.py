@@ -91,3 +91,35 @@ def test_trimaps_then_matte_review_beside_their_folders(small_example, tmp_path:
     assert [r.trimap_doubt for r in both.frames] == [r.trimap_doubt for r in first.frames]
     assert sorted(p.name for p in (shot / "alpha").iterdir() if not p.name.startswith(".")) == [
         f"alpha.{f}.exr" for f in range(1001, 1006)]
+
+
+def test_preview_marks_the_review(reviewed_run, small_example, tmp_path: Path) -> None:
+    import cv2
+
+    out, _ = reviewed_run
+    review = load_review(out)
+    worst = max(review.frames, key=lambda r: r.doubt)
+    assert main(["preview", "--plate", small_example.plate, "--frames", "1001-1006", "--trimaps",
+                 str(out / "trimaps" / "trimap.####.png"), "--alpha", str(out / "alpha" / "alpha.####.exr"),
+                 "--out", str(tmp_path), "--rows", "2", "--progress", "none"]) == 0
+    sheet = cv2.imread(str(tmp_path / "contact_sheet.png"))
+    assert sheet.shape[0] == 2 * 64  # two rows: the most doubtful frames, not four evenly spaced
+    assert (tmp_path / "preview.mp4").stat().st_size > 0
+    from tcvom.review.preview import most_doubtful
+
+    assert worst.frame in most_doubtful(list(range(1001, 1007)), review.doubt(), 2)
+
+
+def test_mark_frame_frames_doubtful_frames_in_red() -> None:
+    import numpy as np
+
+    from tcvom.review.doubt import FrameDoubt, Review
+    from tcvom.review.preview import DOUBT_RED, mark_frame
+
+    review = Review(keyframes=[1], frames=[FrameDoubt(1, 0.0, 0.0, 0.0, keyframe=True), FrameDoubt(2, 0.7, 0.1, 0.7)],
+                    suggested=[2], doubtful=[2])
+    grey = np.full((64, 96, 3), 0.5, np.float32)
+    bad, key = mark_frame(grey, 2, review), mark_frame(grey, 1, review)
+    assert np.allclose(bad[-1, -1], DOUBT_RED) and np.allclose(key[-1, -1], 0.5)
+    assert not np.allclose(key[:12, :40], 0.5)  # the label
+    assert np.allclose(grey, 0.5)  # the input is not drawn on

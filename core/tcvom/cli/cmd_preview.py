@@ -20,20 +20,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rows", type=int, default=4, help="frames on the contact sheet (default 4)")
     parser.add_argument("--fps", type=int, default=24)
     parser.add_argument("--no-movie", action="store_true", help="skip the MP4")
+    parser.add_argument(
+        "--review",
+        help="a run's review (OUT, OUT/review or review.json) whose doubtful frames are marked; default: the "
+        "review beside the alpha folder (OUT/review for OUT/alpha), when there is one",
+    )
     common.add_progress(parser)
 
 
 def main(args: argparse.Namespace) -> int:
     from tcvom.io import ensure_writable_folder, open_frames, open_trimaps
+    from tcvom.review.doubt import REVIEW_FOLDER, load_review
     from tcvom.review.preview import contact_sheet, preview_movie
 
     common.setup_logging(args.progress)
     frames = open_frames(args.plate, args.frames, colorspace=args.input_colorspace, ocio_config=args.ocio_config)
     trimaps = open_trimaps(args.trimaps, frames.frame_numbers, size=(frames.width, frames.height))
     folder = ensure_writable_folder(args.out)
-    sheet = contact_sheet(frames, trimaps, args.alpha, Path(folder) / "contact_sheet.png", count=args.rows)
+    review = None
+    if args.review:
+        review = load_review(args.review)
+    elif (Path(args.alpha).parent.parent / REVIEW_FOLDER / "review.json").exists():
+        review = load_review(Path(args.alpha).parent.parent / REVIEW_FOLDER)
+    if review is not None:
+        print(f"tcvom: marking {len(review.doubtful)} doubtful frame(s) of the review", file=sys.stderr)
+    sheet = contact_sheet(frames, trimaps, args.alpha, Path(folder) / "contact_sheet.png", count=args.rows,
+                          review=review)
     print(f"tcvom: contact sheet {sheet}", file=sys.stderr)
     if not args.no_movie:
-        movie = preview_movie(frames, args.alpha, Path(folder) / "preview.mp4", fps=args.fps, progress=args.progress)
+        movie = preview_movie(frames, args.alpha, Path(folder) / "preview.mp4", fps=args.fps, progress=args.progress,
+                              review=review)
         print(f"tcvom: preview {movie}", file=sys.stderr)
     return 0

@@ -9,9 +9,10 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from tcvom.io.sequence import format_range
 from tcvom.io.trimap import TRIMAP_CHANNELS
 from tcvom.io.writers import ALPHA_FORMATS, OUTPUT_KINDS
-from tcvom.pipeline.methods import BACKENDS, METHODS
+from tcvom.pipeline.methods import BACKENDS, FINETUNE_SCOPES, METHODS
 from tcvom.progress import PROGRESS_MODES, emit_json
 
 
@@ -146,15 +147,31 @@ def setup_logging(progress: str) -> None:
 
 
 def report(result: object, progress: str) -> None:
-    """One closing line (or a JSON ``result`` event) saying what the job did."""
+    """One closing line (or a JSON ``result`` event) saying what the job did: per output,
+    the frames computed, reused (their inputs had not changed) and removed."""
     written = getattr(result, "written", [])
     skipped = getattr(result, "skipped", [])
     outputs = getattr(result, "outputs", {})
     method = getattr(result, "method", "")
+    stages: dict[str, dict[str, list[int]]] = getattr(result, "stages", {})
     if progress == "json":
-        emit_json("result", method=method, written=len(written), skipped=len(skipped), outputs=outputs)
+        summary = {
+            kind: {name: {"count": len(lists.get(kind, [])), "frames": format_range(lists[kind]) if lists.get(kind) else ""}
+                   for name, lists in stages.items()}
+            for kind in ("computed", "reused", "removed")
+        }
+        emit_json("result", method=method, written=len(written), skipped=len(skipped), outputs=outputs, **summary)
         return
     where = ", ".join(f"{k}: {v}" for k, v in outputs.items())
+    if len(stages) > 1:
+        parts = []
+        for name, lists in stages.items():
+            part = f"{name} {len(lists.get('computed', []))} computed, {len(lists.get('reused', []))} reused"
+            if lists.get("removed"):
+                part += f", {len(lists['removed'])} removed"
+            parts.append(part)
+        print(f"tcvom: {'; '.join(parts)} with the {method} method ({where})", file=sys.stderr)
+        return
     extra = f", {len(skipped)} already done" if skipped else ""
     print(f"tcvom: {len(written)} frame(s) written with the {method} method{extra} ({where})", file=sys.stderr)
 
@@ -164,6 +181,13 @@ def add_stm_options(parser: argparse.ArgumentParser) -> None:
         "--finetune-steps",
         type=int,
         help="online fine-tuning steps of the STM network on the keyframes (default: 500 on CUDA, 0 on CPU)",
+    )
+    parser.add_argument(
+        "--finetune-scope",
+        choices=FINETUNE_SCOPES,
+        default="segment",
+        help="fine-tune STM per keyframe segment on the two keyframes that bound it (default: an edit recomputes "
+        "only the segments it bounds) or once on every keyframe of the shot (an edit recomputes the whole shot)",
     )
     parser.add_argument("--mem-every", type=int, default=5, help="STM memorises every Nth frame (default 5)")
     parser.add_argument(

@@ -12,6 +12,12 @@ duration of the export only, and touches no model file:
   as a grouped ``conv_transpose2d`` with a constant 0/1 kernel (the overlap-add the reference
   itself writes). Memory is the reference's ``N x N`` scores (N = H/16 * W/16: 266 MB at
   1080p, 4.3 GB at 4K in fp32).
+- TAM (:class:`tcvom.models.tam.TemporalAggregation`): the eager ``attend`` gathers the
+  7x7 windows of the unknown positions only, in chunks (data-dependent sizes and a loop
+  count a trace would freeze). :func:`tam_attend_per_offset` computes the same thing at
+  every position with one fixed loop over the 49 window offsets (shifted slices of the
+  zero-padded keys, which a trace keeps dynamic in H and W), then masks it; memory is
+  ``49 x H/8 x W/8`` logits.
 - Spectral norm (:class:`tcvom.models.spectral_norm.SpectralNorm`): in eval mode the
   weight ``weight_bar / (u · W v)`` is a constant; it is computed once and exported as a
   plain weight (constant folding would otherwise store ``weight_bar`` twice).
@@ -24,6 +30,7 @@ unchanged eager model, so these replacements are checked on every export.
 
 from __future__ import annotations
 
+import math
 import types
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +41,7 @@ from torch import Tensor, nn
 
 from tcvom.models.gca_block import _SELF_MASK, GuidedContextualAttention
 from tcvom.models.spectral_norm import SpectralNorm
+from tcvom.models.tam import TemporalAggregation
 
 
 def _fold_kernel(channels: int, size: int, dtype: torch.dtype, device: torch.device) -> Tensor:
@@ -60,12 +68,34 @@ def attend_unchunked(self: GuidedContextualAttention, g: Tensor, features: Tenso
     return F.conv_transpose2d(columns, kernel, stride=2, padding=1, groups=channels) / 4.0
 
 
+def tam_attend_per_offset(
+    self: TemporalAggregation, query: Tensor, neighbour: Tensor, unknown: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Traceable TAM window attention; same arguments and results as
+    ``TemporalAggregation.attend`` (query and neighbour ``B x C x h x w``, unknown
+    ``B x 1 x h x w``) -> (aggregate ``B x C x h x w``, logits ``B x window² x h x w``),
+    zero outside the unknown region; computed at every position, then masked."""
+    keys = self.key_conv(neighbour)
+    _, c, h, w = keys.shape
+    r = self.window // 2
+    padded = F.pad(keys, (r, r, r, r))
+    shifted = [padded[:, :, dy : dy + h, dx : dx + w] for dy in range(self.window) for dx in range(self.window)]
+    logits = torch.stack([(query * k).sum(dim=1) for k in shifted], dim=1) / math.sqrt(c)
+    weights = torch.softmax(logits, dim=1)
+    agg = weights[:, 0:1] * shifted[0]
+    for i in range(1, len(shifted)):
+        agg = agg + weights[:, i : i + 1] * shifted[i]
+    mask = unknown.to(agg.dtype)
+    return agg * mask, logits * mask
+
+
 @contextmanager
 def export_mode(model: nn.Module) -> Iterator[nn.Module]:
     """Apply the export quirks to ``model`` (in place) and undo them on exit."""
     patched: list[nn.Module] = []
     folded: list[nn.Module] = []
     chunks: list[tuple[nn.Module, object]] = []
+    tams: list[nn.Module] = []
     if model.training:
         raise ValueError("export needs the model in eval mode (model.eval())")
     try:
@@ -77,6 +107,9 @@ def export_mode(model: nn.Module) -> Iterator[nn.Module]:
             if isinstance(module, GuidedContextualAttention):
                 module._attend = types.MethodType(attend_unchunked, module)  # type: ignore[method-assign]
                 patched.append(module)
+            if isinstance(module, TemporalAggregation):
+                module.attend = types.MethodType(tam_attend_per_offset, module)  # type: ignore[method-assign]
+                tams.append(module)
             if hasattr(module, "read_chunk"):
                 chunks.append((module, module.read_chunk))
                 module.read_chunk = None
@@ -86,5 +119,7 @@ def export_mode(model: nn.Module) -> Iterator[nn.Module]:
             del module._attend
         for module in folded:
             del module.weight
+        for module in tams:
+            del module.attend
         for module, chunk in chunks:
             module.read_chunk = chunk

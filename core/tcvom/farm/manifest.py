@@ -53,12 +53,12 @@ def file_digest(path: str | Path) -> str:
     return f"sha256:{file_sha256(path, remember=False)}"
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """Settings as plain JSON values (paths as strings, tuples as lists, keys as strings)."""
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+        return {str(k): jsonable(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, Path):
         return str(value)
     if value is None or isinstance(value, bool | int | float | str):
@@ -74,12 +74,12 @@ class JobManifest:
     info: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        data = {"format": FORMAT, "tool": "tcvom", "settings": _jsonable(self.settings), "info": _jsonable(self.info)}
+        data = {"format": FORMAT, "tool": "tcvom", "settings": jsonable(self.settings), "info": jsonable(self.info)}
         return json.dumps(data, indent=2, sort_keys=False) + "\n"
 
     def differences(self, other: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
         """``(key, recorded, given)`` for every setting that differs from ``other``."""
-        mine, theirs = _jsonable(self.settings), _jsonable(dict(other))
+        mine, theirs = jsonable(self.settings), jsonable(dict(other))
         keys = sorted(set(mine) | set(theirs))
         return [(k, mine.get(k), theirs.get(k)) for k in keys if mine.get(k) != theirs.get(k)]
 

@@ -150,9 +150,8 @@ def write_template(path: str | Path, template: dict[str, Any]) -> Path:
         except ImportError:
             from tcvom.errors import MissingDependencyError
 
-            raise MissingDependencyError(
-                "writing a YAML template needs PyYAML", hint="pip install 'tcvom[farm]', or write a .json template"
-            ) from None
+            raise MissingDependencyError("PyYAML", "farm", purpose="a YAML template",
+                                         alternative="write a .json template") from None
         text = yaml.safe_dump(template, sort_keys=False, width=120)
     else:
         text = json.dumps(template, indent=2) + "\n"

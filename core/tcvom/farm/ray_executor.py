@@ -13,7 +13,7 @@ import math
 import os
 from typing import Any
 
-from tcvom.errors import InputError, MissingDependencyError, TcvomError
+from tcvom.errors import MissingDependencyError, TcvomError
 from tcvom.farm.chunks import chunk_ranges
 from tcvom.farm.plan import plan_shot
 from tcvom.io.sequence import format_range, parse_frame_range
@@ -23,11 +23,18 @@ from tcvom.progress import Progress, ProgressMode
 def _ray() -> Any:
     try:
         import ray
-    except ImportError as exc:
-        raise MissingDependencyError(
-            "the ray executor needs Ray", hint="pip install 'ray>=2.9', or use --executor local"
-        ) from exc
+    except ImportError:
+        raise MissingDependencyError("ray", "farm", purpose="--executor ray",
+                                     alternative="use --executor local") from None
     return ray
+
+
+class TaskError:
+    """A tcvom error raised in a Ray worker, returned as data (Ray would wrap a raised one
+    in its own traceback); :func:`_raise_if_error` raises it again here, as it was."""
+
+    def __init__(self, error: TcvomError) -> None:
+        self.error = error
 
 
 def _task(stage: str, job: dict[str, Any]) -> Any:
@@ -38,16 +45,12 @@ def _task(stage: str, job: dict[str, Any]) -> Any:
     try:
         return function(progress="none", **job)
     except TcvomError as exc:
-        return ("error", type(exc).__module__, type(exc).__qualname__, exc.message, exc.path, exc.frame, exc.hint)
+        return TaskError(exc)
 
 
 def _raise_if_error(value: Any) -> Any:
-    if isinstance(value, tuple) and value and value[0] == "error":
-        import importlib
-
-        _, module, name, message, path, frame, hint = value
-        cls = getattr(importlib.import_module(module), name, InputError)
-        raise cls(message, path=path, frame=frame, hint=hint)
+    if isinstance(value, TaskError):
+        raise value.error
     return value
 
 

@@ -7,6 +7,9 @@
   reads the file (outputs that may be rewritten within the file system's time resolution).
 - :func:`state_sha256` hashes a network's state dict (names, dtypes, shapes and bytes, in
   name order), for weights that did not come from a file and for cache keys.
+- :func:`array_sha256` hashes an array (dtype, shape and values) and :func:`value_sha256`
+  a JSON-able value (keys sorted): the keys of what an output was made from
+  (:mod:`tcvom.farm.records`).
 
 The host client (:mod:`tcvom.hosts.client`) keeps its own standard-library hashing: it is
 copied into the Blender add-on and the Nuke plug-in, which cannot import tcvom.
@@ -15,12 +18,14 @@ copied into the Blender add-on and the Nuke plug-in, which cannot import tcvom.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import numpy as np
     from torch import Tensor, nn
 
 FileIdentity = tuple[str, int, int, int, int]
@@ -68,3 +73,20 @@ def state_sha256(state: nn.Module | Mapping[str, Tensor]) -> str:
         digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
         digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return digest.hexdigest()
+
+
+def array_sha256(array: np.ndarray) -> str:
+    """Hex SHA-256 of an array's dtype, shape and values (C order)."""
+    import numpy as np
+
+    data = np.ascontiguousarray(array)
+    digest = hashlib.sha256(f"{data.dtype.str}:{data.shape}".encode())
+    digest.update(data.tobytes())
+    return digest.hexdigest()
+
+
+def value_sha256(value: object) -> str:
+    """Hex SHA-256 of a JSON-able value, written with sorted keys and no spaces (so equal
+    values give equal digests whatever their dict order)."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -95,7 +95,9 @@ class GuidedContextualAttention(nn.Module):
         queries, keys, values, touches, scale = self.prepare(g, features, mask)
 
         rows = max(1, min(n, self.chunk_elements // max(n, 1)))
-        attended = torch.empty(n, values.shape[1], dtype=values.dtype, device=values.device)
+        # The attended patches are computed transposed (C*16 x N, what F.fold takes), so
+        # no transposed copy is made before the fold.
+        columns = None if rows >= n else values.new_empty(values.shape[1], n)
         for start in range(0, n, rows):
             stop = min(n, start + rows)
             scores = (queries[start:stop] @ keys) * scale  # [rows, N]
@@ -103,10 +105,15 @@ class GuidedContextualAttention(nn.Module):
             idx = torch.arange(start, stop, device=g.device)
             diag = torch.where(touches[idx], _SELF_MASK, 0.0).to(scores.dtype)
             scores[idx - start, idx] += diag
-            attended[start:stop] = torch.softmax(scores, dim=1) @ values
+            part = values.t() @ torch.softmax(scores, dim=1).t()  # [C*16, rows]
+            if columns is None:
+                columns = part
+            else:
+                columns[:, start:stop] = part
+        assert columns is not None
         # Overlap-add of the 4x4 patches = conv_transpose2d(stride 2, padding 1); / 4 as the reference.
         out = F.fold(
-            attended.t().unsqueeze(0),
+            columns.unsqueeze(0),
             output_size=features.shape[-2:],
             kernel_size=4,
             stride=2,

@@ -76,7 +76,7 @@ class GcaDecoder(nn.Module):
         self.layer3 = _layer(128, 64, layers[2])
         self.layer4 = _layer(64, 32, layers[3])
         self.gca = GuidedContextualAttention(128, 128, chunk_elements)
-        self.fam: TemporalAggregation | None = TemporalAggregation(128, window) if temporal else None
+        self.fam: TemporalAggregation | None = TemporalAggregation(128, window, chunk_elements) if temporal else None
 
     def features(self, bottleneck: Tensor, shortcut4: Tensor, shortcut5: Tensor, guidance: Tensor, unknown: Tensor) -> Tensor:
         """Part of the decoder before the TAM.

@@ -45,6 +45,8 @@ class SpectralNorm(nn.Module):
         module.register_parameter("weight_v", nn.Parameter(_normalize(torch.randn(width)), requires_grad=False))
         module.register_parameter("weight_bar", nn.Parameter(weight.clone()))
         self.module = module
+        # Eval-mode weight, reused while weight_bar, u and v are unchanged (see weight()).
+        self._frozen: tuple[tuple, Tensor] | None = None
 
     def _matrix(self) -> Tensor:
         w = self.module.weight_bar
@@ -64,8 +66,21 @@ class SpectralNorm(nn.Module):
         return torch.dot(self.module.weight_u, self._matrix() @ self.module.weight_v)
 
     def weight(self) -> Tensor:
-        """The effective weight ``weight_bar / sigma``."""
-        return self.module.weight_bar / self.sigma()
+        """The effective weight ``weight_bar / sigma``.
+
+        Without autograd and in eval mode it is computed once and reused until
+        ``weight_bar``, ``u`` or ``v`` change (in place, as loading a state dict does, or by
+        replacement, as ``.to()`` does): the same values, without a division of every
+        weight per frame and with a weight tensor oneDNN can keep its reordered copy of.
+        """
+        m = self.module
+        if self.training or torch.is_grad_enabled():
+            self._frozen = None
+            return m.weight_bar / self.sigma()
+        key = tuple((t.data_ptr(), t._version, t.dtype, t.device) for t in (m.weight_bar, m.weight_u, m.weight_v))
+        if self._frozen is None or self._frozen[0] != key:
+            self._frozen = (key, m.weight_bar / self.sigma())
+        return self._frozen[1]
 
     def forward(self, x: Tensor) -> Tensor:
         if self.training:

@@ -9,8 +9,9 @@ features of frame t-1 and of frame t+1. The keys are also the values (no value p
 of the neighbours); zero-padded border keys take part in the softmax with logit 0. Output:
 ``value_conv(F_t) + agg_prev + agg_next`` at unknown positions, ``value_conv(F_t)`` elsewhere.
 
-The window is gathered one offset at a time, so memory is linear in the number of pixels
-(``49 x H/8 x W/8`` logits), never quadratic in the unknown region.
+Only unknown positions are computed (the output uses nothing else): their 7x7 windows are
+gathered from the zero-padded keys in chunks of positions, so the cost follows the unknown
+area and memory stays bounded whatever the frame size.
 """
 
 from __future__ import annotations
@@ -28,9 +29,11 @@ class TemporalAggregation(nn.Module):
     Args:
         channels: feature channels (128).
         window: attention window size (7 in every released configuration).
+        chunk_elements: the most gathered window elements held at once
+            (``positions x window² x C``; 2**24 floats = 64 MiB).
     """
 
-    def __init__(self, channels: int = 128, window: int = 7) -> None:
+    def __init__(self, channels: int = 128, window: int = 7, chunk_elements: int = 1 << 24) -> None:
         super().__init__()
         if window < 1 or window % 2 == 0:
             raise ValueError(f"the TAM window must be a positive odd number, not {window}")
@@ -39,33 +42,55 @@ class TemporalAggregation(nn.Module):
         self.query_conv = nn.Conv2d(channels, channels, kernel_size=3, padding=1)
         self.value_conv = nn.Conv2d(channels, channels, kernel_size=3, padding=1)
         self.window = window
+        self.chunk_elements = chunk_elements
 
-    def attend(self, query: Tensor, neighbour: Tensor) -> tuple[Tensor, Tensor]:
-        """Window attention of ``query`` over the keys of one neighbour.
+    def attend(self, query: Tensor, neighbour: Tensor, unknown: Tensor) -> tuple[Tensor, Tensor]:
+        """Window attention of ``query`` over the keys of one neighbour, at unknown positions.
 
         Args:
             query: ``B x C x h x w`` query features of frame t (``query_conv`` output).
             neighbour: ``B x C x h x w`` TAM-input features of the neighbour frame.
+            unknown: ``B x 1 x h x w`` unknown mask of frame t in {0, 1}.
 
         Returns:
-            (aggregate ``B x C x h x w``, logits ``B x window² x h x w``), the logits
-            before the softmax, offset index ``ky * window + kx``.
+            (aggregate ``B x C x h x w``, logits ``B x window² x h x w`` before the softmax,
+            offset index ``ky * window + kx``), both zero outside the unknown region. Only
+            unknown positions are computed: the TAM's output uses nothing else.
         """
         keys = self.key_conv(neighbour)
         b, c, h, w = keys.shape
+        k2 = self.window**2
         r = self.window // 2
-        padded = F.pad(keys, (r, r, r, r))  # zero padding: border keys are 0, logit 0
+        hp, wp = h + 2 * r, w + 2 * r
+        # Zero padding (border keys are 0, logit 0), as rows of C: (B * hp * wp) x C.
+        table = F.pad(keys, (r, r, r, r)).permute(0, 2, 3, 1).reshape(b * hp * wp, c)
+        queries = query.permute(0, 2, 3, 1).reshape(b * h * w, c)
+        where = (unknown.reshape(b * h * w) > 0).nonzero().squeeze(1)  # flat (b, y, x) indices
+        bi = torch.div(where, h * w, rounding_mode="floor")
+        yx = where - bi * (h * w)
+        yi = torch.div(yx, w, rounding_mode="floor")
+        # Top-left corner of each window in the padded table, plus the window's offsets.
+        corner = bi * (hp * wp) + yi * wp + (yx - yi * w)
+        grid = torch.arange(self.window, device=keys.device)
+        offsets = (grid[:, None] * wp + grid[None, :]).reshape(k2)
         norm = math.sqrt(c)
-        logits = torch.empty(b, self.window**2, h, w, dtype=keys.dtype, device=keys.device)
-        for i in range(self.window**2):
-            dy, dx = divmod(i, self.window)
-            logits[:, i] = (query * padded[:, :, dy : dy + h, dx : dx + w]).sum(dim=1) / norm
-        weights = torch.softmax(logits, dim=1)
-        agg = torch.zeros_like(keys)
-        for i in range(self.window**2):
-            dy, dx = divmod(i, self.window)
-            agg += weights[:, i : i + 1] * padded[:, :, dy : dy + h, dx : dx + w]
-        return agg, logits
+        # Positions in chunks so the gathered windows (M x window² x C) stay bounded.
+        step = max(1, self.chunk_elements // (k2 * c))
+        logits_parts, agg_parts = [], []
+        for start in range(0, int(where.numel()), step):
+            idx = corner[start : start + step, None] + offsets[None, :]  # M x k2
+            windows = table[idx]  # M x k2 x C: the keys are also the values
+            q = queries[where[start : start + step]]  # M x C
+            logits = (windows * q[:, None, :]).sum(dim=2) / norm  # M x k2
+            agg_parts.append((windows * torch.softmax(logits, dim=1)[:, :, None]).sum(dim=1))
+            logits_parts.append(logits)
+        agg = keys.new_zeros(b * h * w, c)
+        all_logits = keys.new_zeros(b * h * w, k2)
+        if logits_parts:
+            agg = agg.index_copy(0, where, torch.cat(agg_parts))
+            all_logits = all_logits.index_copy(0, where, torch.cat(logits_parts))
+        return (agg.reshape(b, h, w, c).permute(0, 3, 1, 2).contiguous(),
+                all_logits.reshape(b, h, w, k2).permute(0, 3, 1, 2).contiguous())
 
     def forward_with_logits(
         self, prev: Tensor, cur: Tensor, nxt: Tensor, unknown: Tensor
@@ -76,13 +101,12 @@ class TemporalAggregation(nn.Module):
             (output ``B x C x h x w``, logits of prev and of next ``B x window² x (h*w)``,
             zero outside the unknown region).
         """
-        mask = unknown.to(cur.dtype)
         query = self.query_conv(cur)
-        agg_prev, logits_prev = self.attend(query, prev)
-        agg_next, logits_next = self.attend(query, nxt)
-        out = self.value_conv(cur) + agg_prev * mask + agg_next * mask
+        agg_prev, logits_prev = self.attend(query, prev, unknown)
+        agg_next, logits_next = self.attend(query, nxt, unknown)
+        out = self.value_conv(cur) + agg_prev + agg_next
         b = cur.shape[0]
-        return out, (logits_prev * mask).reshape(b, self.window**2, -1), (logits_next * mask).reshape(b, self.window**2, -1)
+        return out, logits_prev.reshape(b, self.window**2, -1), logits_next.reshape(b, self.window**2, -1)
 
     def forward(self, prev: Tensor, cur: Tensor, nxt: Tensor, unknown: Tensor) -> Tensor:
         """Aggregate the neighbours into frame t.
@@ -96,7 +120,6 @@ class TemporalAggregation(nn.Module):
             ``B x C x h x w``.
         """
         query = self.query_conv(cur)
-        agg_prev, _ = self.attend(query, prev)
-        agg_next, _ = self.attend(query, nxt)
-        mask = unknown.to(cur.dtype)
-        return self.value_conv(cur) + agg_prev * mask + agg_next * mask
+        agg_prev, _ = self.attend(query, prev, unknown)
+        agg_next, _ = self.attend(query, nxt, unknown)
+        return self.value_conv(cur) + agg_prev + agg_next

@@ -14,10 +14,17 @@ as chunks gives the same files as a shot run as one task:
 - ``matte`` mattes the selected frames with their real neighbours in the shot (one frame
   of pre-roll and post-roll), so chunk seams match a single run.
 
-Frames whose output is already complete (the whole file decodes) are skipped unless
-``overwrite=True``, so a killed task resumes where it stopped. Every output sequence has a
-job manifest (:mod:`tcvom.farm.manifest`); a task whose settings differ from the recorded
-ones stops with :class:`~tcvom.farm.manifest.SettingsMismatchError` (exit code 2).
+Reruns are incremental (the artist's loop): every output frame has a record of what it was
+made from (:mod:`tcvom.farm.records`: the stage's settings and the content of the plate
+frames, keyframes or trimaps it read). A frame whose record matches this run's inputs, and
+whose file is still the one recorded, is reused and left untouched; any other is computed
+and replaced atomically, so a killed task resumes where it stopped and a keyframe edit redoes
+only the keyframe segments it bounds and the alphas whose trimaps changed. ``overwrite=True``
+recomputes everything. Every output sequence has a job manifest
+(:mod:`tcvom.farm.manifest`): a task over part of the shot whose settings differ from the
+recorded ones stops with :class:`~tcvom.farm.manifest.SettingsMismatchError` (exit code 2);
+a task over the whole shot replaces them, recomputes the frames they made and removes the
+outputs it no longer produces.
 """
 
 from __future__ import annotations
@@ -27,14 +34,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tcvom import __version__
 from tcvom.errors import InputError, MissingFrameError
 from tcvom.farm import chunks as chunking
 from tcvom.farm import manifest
-from tcvom.farm.outputs import is_complete
+from tcvom.farm.records import FileDigests, FrameRecords, array_digest, digest, records_folder
 from tcvom.io import AlphaWriter, ProbabilityWriter, TrimapWriter, open_frames, open_trimaps
 from tcvom.io.sequence import format_range, is_pattern
 from tcvom.io.sources import TrimapFiles
 from tcvom.matting.foreground import rgba_foreground
+from tcvom.matting.window import neighbour_window
 from tcvom.pipeline import methods
 from tcvom.progress import Progress, ProgressMode
 from tcvom.propagation.ensemble import check_keyframes, propagate
@@ -59,13 +68,26 @@ class JobResult:
     skipped: list[int] = field(default_factory=list)
     outputs: dict[str, str] = field(default_factory=dict)
     redone: list[int] = field(default_factory=list)
+    removed: list[int] = field(default_factory=list)
+    stages: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+    """Per output (``trimaps``, ``alpha``): frames ``computed``, ``reused`` and ``removed``
+    (outputs a whole-shot run no longer produces), for the closing summary of ``run``."""
+
+    def summary(self) -> dict[str, list[int]]:
+        """This result's frames as one entry of :attr:`stages`."""
+        return {"computed": sorted(self.written), "reused": sorted(self.skipped), "removed": sorted(self.removed)}
 
     def merge(self, other: JobResult) -> None:
         """Add another task's frames (for jobs run as several tasks)."""
         self.written.extend(other.written)
         self.skipped.extend(other.skipped)
         self.redone.extend(other.redone)
+        self.removed.extend(other.removed)
         self.outputs.update(other.outputs)
+        for name, lists in other.stages.items():
+            mine = self.stages.setdefault(name, {"computed": [], "reused": [], "removed": []})
+            for kind, frames in lists.items():
+                mine[kind] = sorted({*mine.get(kind, []), *frames})
 
 
 def _engine_options(concrete: str, backend: str, export_dir: str | Path | None, precision: str) -> dict[str, Any]:
@@ -127,6 +149,71 @@ def _weights_digest(concrete: str, kind: str, weights: str | Path | None) -> str
     return f"sha256:{file_sha256(find_weights(kind, weights))}"  # hashed once per process
 
 
+def _any_output(writer: Any, shot: Sequence[int]) -> bool:
+    """Does the sequence hold any frame already (a manifest left without frames binds nothing)?"""
+    if any(writer.exists(f) for f in shot):
+        return True
+    records = FrameRecords(writer.pattern)
+    return any(records.recorded_file(f) is not None for f in records.frames())
+
+
+def _settings_key(settings: dict[str, Any]) -> str:
+    """The part of a frame's key that the stage's settings make. The shot range is left out:
+    a frame's key names the frames it was made from, so a longer shot redoes only its ends."""
+    return digest({"version": __version__, **{k: v for k, v in settings.items() if k != "shot"}})
+
+
+def _plate_inputs(source: Any, frames: Sequence[int], files: FileDigests) -> tuple[list[Any], dict[str, Any]]:
+    """The plate frames ``frames`` by content (for a key) and by file state (for the record)."""
+    content, states = [], {}
+    for frame in frames:
+        path = str(Path(source.path(frame)).absolute())
+        state = files.state(path)
+        states[path] = state
+        content.append([frame, state["sha256"]])
+    return content, states
+
+
+def _segment_key(
+    seg: Segment, settings_key: str, source: Any, files: FileDigests, key_digests: dict[int, str], shot_wide: bool
+) -> tuple[str, dict[str, Any]]:
+    """What the trimaps of a keyframe segment are made from: its passes, the plate frames
+    they read and the keyframes that seed them (every keyframe if they are shot-wide).
+    Returns the key and the input files' states for the record."""
+    read = sorted({f for p in seg.passes for f in p.frames})
+    seeds = sorted(key_digests) if shot_wide else sorted({k for p in seg.passes for k in p.memory_keyframes})
+    plate_content, states = _plate_inputs(source, read, files)
+    key = digest({
+        "settings": settings_key,
+        "passes": [[list(p.frames), list(p.memory_keyframes), p.length] for p in seg.passes],
+        "plate": plate_content,
+        "keyframes": {k: key_digests[k] for k in seeds},
+    })
+    return key, states
+
+
+def _finetuned_name(key: str) -> str:
+    from tcvom.propagation.finetune import cache_path
+
+    return cache_path(".", key).name
+
+
+def _prune_finetuned(recorded: FrameRecords) -> None:
+    """Delete cached fine-tuned STM weights that no trimap of the shot was made with (each
+    is the size of the weight file)."""
+    cache = records_folder(recorded.pattern) / "cache"
+    if not cache.is_dir():
+        return
+    used = set()
+    for frame in recorded.frames():
+        record = recorded.get(frame)
+        if record is not None:
+            used.add(record.get("finetuned"))
+    for path in cache.glob("stm_finetuned_*.pt"):
+        if path.name not in used:
+            path.unlink(missing_ok=True)
+
+
 def _segments_for(schedule: KeyframeSchedule, selection: list[int], segment: int | None) -> list[Segment]:
     if segment is not None:
         count = len(schedule.segments)
@@ -161,6 +248,7 @@ def trimaps(
     trimap_channel: str = "luma",
     probabilities: str | Path | None = None,
     finetune_steps: int | None = None,
+    finetune_scope: str = "segment",
     mem_every: int = 5,
     max_memory: int | None = 8,
     overwrite: bool = False,
@@ -180,6 +268,8 @@ def trimaps(
     over the whole shot with ``review`` also writes the trimap review into ``review/``
     beside the output folder (``shot/trimaps`` -> ``shot/review``, as ``tcvom run`` lays it out).
     """
+    if finetune_scope not in methods.FINETUNE_SCOPES:
+        raise InputError(f"finetune_scope must be one of {', '.join(methods.FINETUNE_SCOPES)}, not {finetune_scope!r}")
     source = _open_plate(plate, shot_range, input_colorspace, ocio_config)
     shot = list(source.frame_numbers)
     selection = chunking.select_frames(frames, shot)
@@ -194,67 +284,94 @@ def trimaps(
     writer = TrimapWriter(out)
     prob_writer = ProbabilityWriter(probabilities) if probabilities else None
 
-    def complete(frame: int) -> bool:
-        done = is_complete(writer.path(frame), width=source.width, height=source.height, channels=1)
-        if done and prob_writer is not None:
-            done = is_complete(prob_writer.path(frame), width=source.width, height=source.height, channels=3)
-        return done
-
     with Progress("trimaps", total, progress) as bar:
         concrete = methods.resolve(method, "trimaps", weights, bar.message)
         options = dict(method_options or {})
+        shot_wide = False  # does every frame depend on every keyframe (whole-shot fine-tuning)?
         if concrete == "tcvom":
             steps = finetune_steps if finetune_steps is not None else methods.default_finetune_steps(device)
             options.update(finetune_steps=steps, mem_every=mem_every, max_memory=max_memory)
+            if steps > 0:
+                options["finetune_scope"] = finetune_scope
+                shot_wide = finetune_scope == "shot"
         options.update(_engine_options(concrete, backend, export_dir, precision))
+        settings = {
+            "stage": "trimaps",
+            "method": concrete,
+            "backend": backend,
+            "weights": _weights_digest(concrete, "stm", weights),
+            "plate": _names(plate),
+            "shot": format_range(shot),
+            "input_colorspace": input_colorspace,
+            "ocio_config": ocio_config,
+            "resize_trimaps": resize_trimaps,
+            "trimap_channel": trimap_channel,
+            "probabilities": prob_writer is not None,
+            "options": options,
+        }
+        whole = segment is None and selection == shot
         manifest.claim(
             writer.pattern,
-            {
-                "stage": "trimaps",
-                "method": concrete,
-                "backend": backend,
-                "weights": _weights_digest(concrete, "stm", weights),
-                "plate": _names(plate),
-                "shot": format_range(shot),
-                "keyframes": {f: manifest.file_digest(p) for f, p in keys.files.items()},
-                "input_colorspace": input_colorspace,
-                "ocio_config": ocio_config,
-                "resize_trimaps": resize_trimaps,
-                "trimap_channel": trimap_channel,
-                "probabilities": prob_writer is not None,
-                "options": options,
-            },
-            info={"plate": str(Path(plate).absolute()), "device": device},
-            replace=overwrite and segment is None and selection == shot,
+            settings,
+            info={"plate": str(Path(plate).absolute()), "device": device, "keyframes": _names(keyframes)},
+            replace=whole or not _any_output(writer, shot),
         )
+        recorded = FrameRecords(writer.pattern)
+        prob_records = FrameRecords(prob_writer.pattern) if prob_writer is not None else None
+        files = FileDigests(recorded.input_states())
+        settings_key = _settings_key(settings)
+        key_digests = {f: array_digest(a) for f, a in key_arrays.items()}
         result = JobResult(concrete, outputs={"trimaps": writer.pattern})
         pending: dict[Segment, set[int]] = {}
+        seg_keys: dict[Segment, tuple[str, dict[str, Any]]] = {}
         for seg in segments:
+            seg_keys[seg] = _segment_key(seg, settings_key, source, files, key_digests, shot_wide)
+            key = seg_keys[seg][0]
+
+            def fresh(frame: int, key: str = key) -> bool:
+                if not recorded.fresh(frame, key, writer.path(frame)):
+                    return False
+                return prob_records is None or prob_records.fresh(frame, key, prob_writer.path(frame))  # type: ignore[union-attr]
+
             present = [f for f in wanted[seg] if writer.exists(f)]
-            todo = set(wanted[seg]) if overwrite else {f for f in wanted[seg] if not complete(f)}
+            todo = set(wanted[seg]) if overwrite else {f for f in wanted[seg] if not fresh(f)}
             result.redone.extend(f for f in present if f in todo and not overwrite)
             done = [f for f in wanted[seg] if f not in todo]
             result.skipped.extend(done)
-            if done:
-                bar.advance(len(done), frame=done[-1])
             if todo:
                 pending[seg] = todo
+        bar.plan("trimaps", reused=result.skipped, computed=sorted(f for t in pending.values() for f in t),
+                 changed=result.redone)
+        if result.skipped:
+            bar.advance(len(result.skipped), frame=max(result.skipped))
         if pending:
             if concrete == "tcvom":
                 options["progress"] = progress
+                if shot_wide or options.get("finetune_steps"):
+                    options["cache_dir"] = records_folder(writer.pattern) / "cache"
             propagator = methods.make_propagator(concrete, weights=weights, device=device, backend=backend, **options)
-            for item in propagate(propagator, source, key_arrays, schedule=schedule, segments=list(pending)):
-                if not any(item.frame in todo for todo in pending.values()):
-                    continue
-                writer.write(item.frame, item.trimap)
-                doubt.record_trimap(writer.pattern, item.frame, item.trimap, item.disagreement,
-                                    item.frame in key_arrays)
-                if prob_writer is not None:
-                    prob_writer.write(item.frame, item.probabilities)
-                result.written.append(item.frame)
-                bar.advance(frame=item.frame)
+            for seg in pending:
+                key, inputs = seg_keys[seg]
+                for item in propagate(propagator, source, key_arrays, schedule=schedule, segments=[seg]):
+                    if item.frame not in pending[seg]:
+                        continue
+                    tuned = getattr(propagator, "tuned_key", None)
+                    extra = {} if tuned is None else {"finetuned": _finetuned_name(tuned)}
+                    recorded.write(item.frame, writer.write(item.frame, item.trimap), key, inputs, **extra)
+                    doubt.record_trimap(writer.pattern, item.frame, item.trimap, item.disagreement,
+                                        item.frame in key_arrays)
+                    if prob_writer is not None and prob_records is not None:
+                        prob_records.write(item.frame, prob_writer.write(item.frame, item.probabilities), key, inputs)
+                    result.written.append(item.frame)
+                    bar.advance(frame=item.frame)
+        if whole:
+            result.removed.extend(recorded.prune(shot))
+            if prob_records is not None:
+                prob_records.prune(shot)
+            _prune_finetuned(recorded)
     if prob_writer is not None:
         result.outputs["probabilities"] = prob_writer.pattern
+    result.stages["trimaps"] = result.summary()
     if review and segment is None and selection == shot:
         folder = Path(writer.pattern).parent.parent / doubt.REVIEW_FOLDER
         doubt.review_output(source, folder, trimaps=writer.pattern, shot=shot,
@@ -340,47 +457,54 @@ def matte(
     needed = chunking.with_neighbours(selection, shot)
     tris = _open_matte_trimaps(trimaps, source, selection, needed, resize_trimaps, trimap_channel)
     writer = AlphaWriter(out, fmt=alpha_format, kind=output)
-    channels = 1 if output == "alpha" else 4
     with Progress("matte", len(selection), progress) as bar:
         concrete = methods.resolve(method, "matte", weights, bar.message)
+        settings = {
+            "stage": "matte",
+            "method": concrete,
+            "backend": backend,
+            "weights": _weights_digest(concrete, "gca_tam", weights),
+            "plate": _names(plate),
+            "shot": format_range(shot),
+            "trimaps": _names(trimaps),
+            "input_colorspace": input_colorspace,
+            "ocio_config": ocio_config,
+            "resize_trimaps": resize_trimaps,
+            "trimap_channel": trimap_channel,
+            "output": output,
+            "alpha_format": alpha_format,
+            "options": method_options or {},
+        }
+        whole = selection == shot
         manifest.claim(
             writer.pattern,
-            {
-                "stage": "matte",
-                "method": concrete,
-                "backend": backend,
-                "weights": _weights_digest(concrete, "gca_tam", weights),
-                "plate": _names(plate),
-                "shot": format_range(shot),
-                "trimaps": _names(trimaps),
-                "input_colorspace": input_colorspace,
-                "ocio_config": ocio_config,
-                "resize_trimaps": resize_trimaps,
-                "trimap_channel": trimap_channel,
-                "output": output,
-                "alpha_format": alpha_format,
-                "options": method_options or {},
-            },
+            settings,
             info={"plate": str(Path(plate).absolute()), "device": device},
-            replace=overwrite and selection == shot,
+            replace=whole or not _any_output(writer, shot),
         )
+        recorded = FrameRecords(writer.pattern)
+        files = FileDigests(recorded.input_states())
+        specs = [trimaps] if isinstance(trimaps, str | Path) else list(trimaps)
+        if len(specs) == 1 and not _has_pairs(specs):  # trimaps tcvom made: their records know their digests
+            files.learn(FrameRecords(str(specs[0])).output_states())
+        settings_key = _settings_key(settings)
+        keys = {f: _window_key(f, shot, settings_key, source, tris, files) for f in selection}
         result = JobResult(concrete, outputs={"alpha": writer.pattern})
         present = {f for f in selection if writer.exists(f)}
         if overwrite:
             todo = list(selection)
         else:
-            todo = [f for f in selection if not is_complete(writer.path(f), width=source.width,
-                                                            height=source.height, channels=channels)]
+            todo = [f for f in selection if not recorded.fresh(f, keys[f][0], writer.path(f))]
             result.redone = [f for f in todo if f in present]
         result.skipped = [f for f in selection if f not in set(todo)]
+        bar.plan("alpha", reused=result.skipped, computed=todo, changed=result.redone)
         if result.skipped:
             bar.advance(len(result.skipped))
 
         def still_to_do() -> Iterator[int]:
-            # Another task of the same job may have finished a frame meanwhile: skip it
-            # (its file was absent when this task started, so it was written whole).
+            # Another task of the same job may have finished a frame meanwhile: skip it.
             for frame in todo:
-                if not overwrite and frame not in present and writer.exists(frame):
+                if not overwrite and frame not in present and recorded.fresh(frame, keys[frame][0], writer.path(frame)):
                     result.skipped.append(frame)
                     bar.advance(frame=frame)
                     continue
@@ -397,9 +521,13 @@ def matte(
                 foreground = None
                 if output == "rgba":
                     foreground = rgba_foreground(source, frame, alpha, scene_linear=writer.scene_linear)
-                writer.write(frame, alpha, foreground, linear_space=source.linear_space)
+                written = writer.write(frame, alpha, foreground, linear_space=source.linear_space)
+                recorded.write(frame, written, *keys[frame])
                 result.written.append(frame)
                 bar.advance(frame=frame)
+        if whole:
+            result.removed.extend(recorded.prune(shot))
+    result.stages["alpha"] = result.summary()
     if review and selection == shot:
         folder = Path(writer.pattern).parent.parent / doubt.REVIEW_FOLDER
         pattern = trimaps if isinstance(trimaps, str | Path) and not _has_pairs(trimaps) else None
@@ -408,6 +536,21 @@ def matte(
                             sources=_review_sources(plate, shot, input_colorspace, ocio_config))
         result.outputs["review"] = str(folder)
     return result
+
+
+def _window_key(frame: int, shot: list[int], settings_key: str, source: Any, tris: TrimapFiles,
+                files: FileDigests) -> tuple[str, dict[str, Any]]:
+    """What the alpha of ``frame`` is made from: its neighbour window and the content of
+    those plate frames and trimaps. Returns the key and the input files' states."""
+    window = list(neighbour_window(frame, shot))
+    plate_content, states = _plate_inputs(source, window, files)
+    trimap_content = []
+    for f in window:
+        path = str(Path(tris.path(f)).absolute())
+        states[path] = files.state(path)
+        trimap_content.append([f, states[path]["sha256"]])
+    key = digest({"settings": settings_key, "window": window, "plate": plate_content, "trimaps": trimap_content})
+    return key, states
 
 
 def _has_pairs(specs: str | Sequence[str]) -> bool:
@@ -439,6 +582,7 @@ def run(
     overwrite: bool = False,
     progress: ProgressMode = "bar",
     finetune_steps: int | None = None,
+    finetune_scope: str = "segment",
     mem_every: int = 5,
     max_memory: int | None = 8,
     executor: str = "local",
@@ -500,6 +644,7 @@ def run(
             frames=format_range(chunking.with_neighbours(selection, shot)),
             weights=weights,
             finetune_steps=finetune_steps,
+            finetune_scope=finetune_scope,
             mem_every=mem_every,
             max_memory=max_memory,
             method_options=trimap_options,
@@ -528,9 +673,9 @@ def run(
         if review:
             _review_run(source, out, trimap_job, matte_job, done, progress)
         return done
-    outputs: dict[str, str] = {}
+    first: JobResult | None = None
     if trimap_job is not None:
-        outputs.update(_trimaps_stage(progress=progress, **trimap_job).outputs)
+        first = _trimaps_stage(progress=progress, **trimap_job)
     parts = chunking.chunk_ranges(selection, chunk, shot) if chunk else [format_range(selection)]
     result: JobResult | None = None
     for part in parts:
@@ -540,7 +685,13 @@ def run(
         else:
             result.merge(done)
     assert result is not None
-    result.outputs.update(outputs)
+    if selection == shot and len(parts) > 1:  # each chunk is part of the shot: prune once, here
+        removed = FrameRecords(result.outputs["alpha"]).prune(shot)
+        result.removed.extend(removed)
+        result.stages["alpha"]["removed"] = sorted(removed)
+    if first is not None:
+        result.outputs.update(first.outputs)
+        result.stages.update(first.stages)
     if review:
         _review_run(source, out, trimap_job, matte_job, result, progress)
     return result

@@ -18,6 +18,7 @@ from tcvom.errors import InputError
 
 METHODS: tuple[str, ...] = ("auto", "classical", "tcvom")
 BACKENDS: tuple[str, ...] = ("torch", "onnxruntime", "tensorrt")
+FINETUNE_SCOPES: tuple[str, ...] = ("segment", "shot")
 WEIGHTS_NOTICE = (
     "no network weights found: using the built-in classical method "
     "(install weights with `tcvom weights add FILE` to use the TCVOM networks)"

@@ -152,8 +152,11 @@ class StmPropagator:
     a copy. ``mem_every`` and ``max_memory`` set the memory schedule (module docstring).
     ``finetune_steps`` > 0 fine-tunes on the keyframes before the first pass
     (:mod:`tcvom.propagation.finetune`, reference: 500 on a GPU; 0 for a quick preview),
-    with ``finetune_lr``, ``finetune_size`` (square crop side) and ``seed``; the result
-    is cached under ``cache_dir`` when given, keyed by the weights and the keyframes.
+    with ``finetune_lr``, ``finetune_size`` (square crop side) and ``seed``, either per
+    pass on the keyframes that seed its memory (``finetune_scope="segment"``, the default:
+    a keyframe edit changes only the segments it bounds) or once on every keyframe of the
+    shot (``"shot"``: an edit changes every frame); the result is cached under
+    ``cache_dir`` when given, keyed by the weights, the keyframes and the options.
     ``engine`` runs the three STM graphs (:mod:`tcvom.engines`; default: the torch engine
     on the model, rebuilt on the fine-tuned copy); an engine of another back-end runs
     fixed exported weights, so it needs ``finetune_steps=0``.
@@ -170,6 +173,7 @@ class StmPropagator:
         finetune_lr: float = 1e-6,
         finetune_size: int = 512,
         seed: int = 0,
+        finetune_scope: str = "segment",
         cache_dir: str | Path | None = None,
         progress: ProgressMode = "none",
         engine: Engine | None = None,
@@ -182,6 +186,8 @@ class StmPropagator:
             )
         if finetune_steps < 0:
             raise InputError(f"finetune_steps must be 0 or more, not {finetune_steps}")
+        if finetune_scope not in ("segment", "shot"):
+            raise InputError(f"finetune_scope must be 'segment' or 'shot', not {finetune_scope!r}")
         if engine is not None and engine.network != "stm":
             raise InputError(f"the engine runs the {engine.network} network, not STM")
         if engine is not None and engine.backend != "torch" and finetune_steps > 0:
@@ -199,11 +205,18 @@ class StmPropagator:
         self.finetune_lr = finetune_lr
         self.finetune_size = finetune_size
         self.seed = seed
+        self.finetune_scope = finetune_scope
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
         self.progress = progress
         self._tuned_for: str | None = None
         self.last_memory: tuple[int, ...] = ()
         """Frame numbers the last segmented frame read from memory (for tests and logs)."""
+
+    @property
+    def tuned_key(self) -> str | None:
+        """The cache key of the fine-tuned weights in use (None: the base weights); the
+        file is :func:`tcvom.propagation.finetune.cache_path` of it."""
+        return self._tuned_for
 
     def prepare(self, frames: FrameReader, keyframes: Mapping[int, np.ndarray]) -> None:
         """Fine-tune on ``keyframes`` now (a no-op when ``finetune_steps`` is 0 or the
@@ -286,7 +299,8 @@ class StmPropagator:
                 frame=pass_.keyframe,
             )
         with torch.inference_mode(False):
-            self.prepare(frames, keyframes)
+            seeds = keyframes if self.finetune_scope == "shot" else {k: keyframes[k] for k in pass_.memory_keyframes}
+            self.prepare(frames, seeds)
         device = self.device
 
         shape: tuple[int, int] | None = None

@@ -49,7 +49,8 @@ from typing import Any
 import numpy as np
 
 from tcvom.errors import InputError
-from tcvom.io.atomic import atomic_output
+from tcvom.io.atomic import write_text
+from tcvom.io.trimap import class_counts
 from tcvom.progress import Progress, ProgressMode
 
 VERSION = 1
@@ -308,17 +309,17 @@ def record_trimap(trimap_pattern: str | Path, frame: int, trimap: np.ndarray, di
 
     folder = stats_folder(trimap_pattern)
     folder.mkdir(parents=True, exist_ok=True)
+    counts = class_counts(trimap)
     data = {
         "frame": int(frame),
         "keyframe": bool(keyframe),
-        "unknown": int((trimap == 128).sum()),
-        "foreground": int((trimap == 255).sum()),
+        "unknown": counts["unknown"],
+        "foreground": counts["foreground"],
         "disagreement": None if disagreement is None else float(disagreement),
         "trimap": _signature(frame_path(str(trimap_pattern), frame)),
     }
     path = folder / f"{int(frame)}.json"
-    with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps(data))
+    write_text(path, json.dumps(data))
     return path
 
 
@@ -399,8 +400,7 @@ def matte_residuals(
             fresh[str(f)] = {"inputs": key, "residual": value}
     folder = Path(review_folder)
     folder.mkdir(parents=True, exist_ok=True)
-    with atomic_output(cache_path) as tmp:
-        tmp.write_text(json.dumps(fresh))
+    write_text(cache_path, json.dumps(fresh))
     return out
 
 
@@ -415,8 +415,7 @@ def write_review(review: Review, folder: str | Path, *, title: str = "") -> dict
 
     out = ensure_writable_folder(folder)
     paths = {"json": out / "review.json", "csv": out / "review.csv", "png": out / "review.png"}
-    with atomic_output(paths["json"]) as tmp:
-        tmp.write_text(json.dumps(review.as_dict(), indent=1) + "\n")
+    write_text(paths["json"], json.dumps(review.as_dict(), indent=1) + "\n")
     rank = {f: i + 1 for i, f in enumerate(review.suggested)}
     doubtful = set(review.doubtful)
     text = io.StringIO()
@@ -430,8 +429,7 @@ def write_review(review: Review, folder: str | Path, *, title: str = "") -> dict
             "disagreement": "" if r.disagreement is None else round(r.disagreement, 3),
             "residual": "" if r.residual is None else round(r.residual, 3),
         })
-    with atomic_output(paths["csv"]) as tmp:
-        tmp.write_text(text.getvalue())
+    write_text(paths["csv"], text.getvalue())
     plot_review(review, paths["png"], title=title)
     return paths
 

@@ -1,10 +1,17 @@
 """Review outputs: a contact sheet (plate | trimap | alpha | composite over a checkerboard)
-and an MP4 preview of the composite, so a matte can be judged at a glance."""
+and an MP4 preview of the composite, so a matte can be judged at a glance.
+
+Given a run's review (:mod:`tcvom.review.doubt`), both mark it: the contact sheet shows the
+most doubtful frames instead of evenly spaced ones, every row labelled with its frame and
+doubt, doubtful rows framed in red; the movie labels every frame (``KEY`` on keyframes) and
+frames doubtful frames in red with their doubt, so scrubbing it shows where to look.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -12,6 +19,11 @@ from tcvom.io.atomic import atomic_output
 from tcvom.io.images import write_image
 from tcvom.io.sources import FrameSource, TrimapFiles
 from tcvom.progress import Progress, ProgressMode
+
+if TYPE_CHECKING:
+    from tcvom.review.doubt import Review
+
+DOUBT_RED = (0.86, 0.16, 0.16)
 
 
 def checkerboard(height: int, width: int, cell: int = 16) -> np.ndarray:
@@ -46,6 +58,20 @@ def alpha_reader(pattern: str) -> Callable[[int], np.ndarray]:
     return read
 
 
+def most_doubtful(numbers: Sequence[int], doubt: dict[int, float], count: int) -> list[int]:
+    """Up to ``count`` frames, most doubtful first but at least ``len / (2 count)`` frames of
+    the shot apart (neighbours of a bad frame look alike), returned in frame order."""
+    order = list(numbers)
+    gap = max(1, len(order) // (2 * max(count, 1)))
+    chosen: list[int] = []
+    for f in sorted((f for f in order if f in doubt), key=lambda f: (-doubt[f], f)):
+        if all(abs(order.index(f) - order.index(c)) >= gap for c in chosen):
+            chosen.append(f)
+        if len(chosen) == count:
+            break
+    return sorted(chosen)
+
+
 def contact_sheet(
     frames: FrameSource,
     trimaps: TrimapFiles,
@@ -54,12 +80,22 @@ def contact_sheet(
     *,
     count: int = 4,
     max_width: int = 1920,
+    review: Review | None = None,
 ) -> Path:
-    """Write a PNG with ``count`` evenly spaced frames, one row each."""
+    """Write a PNG with ``count`` frames, one row each: evenly spaced, or with a ``review``
+    the most doubtful frames (:func:`most_doubtful`), labelled and doubtful ones framed."""
     numbers = frames.frame_numbers
     picks = sorted({numbers[round(i * (len(numbers) - 1) / max(count - 1, 1))] for i in range(count)})
+    doubt = review.doubt() if review is not None else {}
+    if doubt:
+        picks = most_doubtful(numbers, doubt, count) or picks
     read_alpha = alpha_reader(alpha_pattern)
-    rows = [_tile(frames.read(f), trimaps.read(f), read_alpha(f)) for f in picks]
+    rows = []
+    for f in picks:
+        row = _tile(frames.read(f), trimaps.read(f), read_alpha(f))
+        if review is not None:
+            row = mark_frame(row, f, review)
+        rows.append(row)
     sheet = np.concatenate(rows, 0)
     if sheet.shape[1] > max_width:
         import cv2
@@ -67,6 +103,40 @@ def contact_sheet(
         scale = max_width / sheet.shape[1]
         sheet = cv2.resize(sheet, (max_width, round(sheet.shape[0] * scale)), interpolation=cv2.INTER_AREA)
     return write_image(out, sheet, pixel_type="uint8", channels=("R", "G", "B"))
+
+
+def mark_frame(image: np.ndarray, frame: int, review: Review) -> np.ndarray:
+    """``image`` (float32 ``H x W x 3`` in [0, 1]) with the frame number, ``KEY`` on a
+    keyframe, and on a doubtful frame a red frame and its doubt; a copy."""
+    import cv2
+
+    out = np.ascontiguousarray(image, dtype=np.float32).copy()
+    height, width = out.shape[:2]
+    scale = max(0.35, min(height, width) / 400.0)
+    thick = max(1, round(scale * 2))
+    row = next((r for r in review.frames if r.frame == frame), None)
+    label = str(frame)
+    if frame in set(review.keyframes):
+        label += " KEY"
+    doubtful = row is not None and row.doubt > review.threshold
+    if row is not None:
+        label += f" doubt {row.doubt:.2f}"
+    if frame in review.suggested:
+        label += f" key next #{review.suggested.index(frame) + 1}"
+    (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+    pad = max(2, th // 3)
+    out[: th + base + 2 * pad, : tw + 2 * pad] *= 0.35  # a dark box behind the text
+    ink = np.zeros((height, width), np.uint8)  # OpenCV draws text on 8-bit images only
+    cv2.putText(ink, label, (pad, th + pad), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, thick, cv2.LINE_AA)
+    cover = ink.astype(np.float32)[:, :, None] / 255.0
+    colour = np.array(DOUBT_RED if doubtful else (1.0, 1.0, 1.0), np.float32)
+    out = out * (1.0 - cover) + colour * cover
+    if doubtful:
+        border = max(2, round(min(height, width) / 60))
+        edge = np.zeros((height, width), bool)
+        edge[:border], edge[-border:], edge[:, :border], edge[:, -border:] = True, True, True, True
+        out[edge] = colour
+    return out.astype(np.float32)
 
 
 def preview_movie(
@@ -77,8 +147,10 @@ def preview_movie(
     fps: int = 24,
     frame_numbers: Sequence[int] | None = None,
     progress: ProgressMode = "none",
+    review: Review | None = None,
 ) -> Path:
-    """Write an H.264 MP4 of the composite over a checkerboard (written atomically)."""
+    """Write an H.264 MP4 of the composite over a checkerboard (written atomically); with a
+    ``review`` every frame is labelled and doubtful frames are framed in red."""
     import av
 
     numbers = list(frame_numbers or frames.frame_numbers)
@@ -92,6 +164,8 @@ def preview_movie(
         stream.options = {"crf": "20"}
         for f in numbers:
             rgb = composite(frames.read(f), read_alpha(f))[:height, :width]
+            if review is not None:
+                rgb = mark_frame(rgb, f, review)
             pixels = np.clip(np.round(rgb * 255.0), 0, 255).astype(np.uint8)
             for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
                 container.mux(packet)

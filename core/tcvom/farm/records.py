@@ -1,0 +1,212 @@
+"""What each output frame was made from, so that a rerun recomputes only what changed.
+
+The artist's loop (paint keyframes, run, look, repaint one, run again) reruns a shot into
+the same output many times. Results are reused by content, not by run: beside the job
+manifest of an output sequence (``.alpha.tcvom.json``, :mod:`tcvom.farm.manifest`) a
+hidden folder (``.alpha.tcvom/frames/``) holds one small JSON record per frame:
+
+- ``key``: a SHA-256 over everything the frame was made from. A propagated trimap: the
+  stage's settings, the passes of its keyframe segment, the content of the plate frames
+  they read and of the keyframes that seed them. An alpha: the settings, its neighbour
+  window (t-1, t, t+1) and the content of those plate frames and trimaps;
+- ``file``, ``size``, ``mtime_ns``, ``sha256``: the output file as it was written;
+- ``inputs``: the state of the input files read for it (full path, size, modification
+  time, SHA-256), for people and as a cache of their digests.
+
+A frame is reused when its record's key equals the key of this run's inputs and its file
+is still the one written (same name, size and modification time); it is then not touched.
+Anything else (no record, another key, a file replaced or truncated since) is computed
+again and replaced atomically. One file per frame: farm tasks writing different frames
+never write the same record.
+
+Input files are identified by content: :class:`FileDigests` hashes a file once and reuses
+a recorded digest while the file's size and modification time are unchanged, so a rerun
+that reuses everything reads no plate frame (a rewrite that keeps both size and
+modification time is not noticed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tcvom.errors import OutputError
+from tcvom.farm.manifest import file_digest, jsonable, manifest_path
+from tcvom.io.atomic import atomic_output
+from tcvom.io.hashing import array_sha256, value_sha256
+
+FORMAT = 1
+
+
+def digest(value: Any) -> str:
+    """``sha256:<hex>`` of a value made of settings, frame numbers and digests."""
+    return f"sha256:{value_sha256(jsonable(value))}"
+
+
+def array_digest(array: np.ndarray) -> str:
+    """``sha256:<hex>`` of an array's dtype, shape and values."""
+    return f"sha256:{array_sha256(array)}"
+
+
+class FileDigests:
+    """Content digests of input files, computed once and reused while a file's size and
+    modification time stay as recorded (``known``: path -> state, see :meth:`state`)."""
+
+    def __init__(self, known: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        self._known: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (known or {}).items()}
+
+    def learn(self, states: Mapping[str, Mapping[str, Any]]) -> None:
+        """Remember more recorded states (those already known win: they are this run's)."""
+        for path, state in states.items():
+            self._known.setdefault(path, dict(state))
+
+    def state(self, path: str | Path) -> dict[str, Any]:
+        """``{"size", "mtime_ns", "sha256"}`` of the file now (hashed only if it changed)."""
+        name = str(Path(path).absolute())
+        st = os.stat(name)
+        known = self._known.get(name)
+        if known is not None and known.get("size") == st.st_size and known.get("mtime_ns") == st.st_mtime_ns:
+            return known
+        state = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": file_digest(name)}
+        self._known[name] = state
+        return state
+
+    def sha256(self, path: str | Path) -> str:
+        return str(self.state(path)["sha256"])
+
+
+def records_folder(pattern: str | Path) -> Path:
+    """The hidden folder of an output sequence's records: ``.alpha.tcvom/`` beside
+    ``.alpha.tcvom.json``."""
+    return manifest_path(pattern).with_suffix("")
+
+
+class FrameRecords:
+    """The per-frame records of one output sequence (``pattern``, e.g. ``out/alpha.####.exr``)."""
+
+    def __init__(self, pattern: str | Path) -> None:
+        self.pattern = str(pattern)
+        self.folder = records_folder(pattern) / "frames"
+        self._cache: dict[int, dict[str, Any] | None] = {}
+
+    def _path(self, frame: int) -> Path:
+        return self.folder / f"{int(frame)}.json"
+
+    def get(self, frame: int) -> dict[str, Any] | None:
+        """The record of ``frame``, or None (none, or unreadable: the frame is then redone)."""
+        if frame not in self._cache:
+            try:
+                data = json.loads(self._path(frame).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                data = None
+            ok = isinstance(data, dict) and data.get("format") == FORMAT and isinstance(data.get("key"), str)
+            self._cache[frame] = data if ok else None
+        return self._cache[frame]
+
+    def frames(self) -> list[int]:
+        """Frames that have a record (sorted)."""
+        if not self.folder.is_dir():
+            return []
+        found = []
+        for entry in self.folder.iterdir():
+            stem, dot, ext = entry.name.partition(".")
+            if ext == "json" and dot and stem.lstrip("-").isdigit():
+                found.append(int(stem))
+        return sorted(found)
+
+    def input_states(self) -> dict[str, dict[str, Any]]:
+        """The recorded states of every input file (path -> state), for :class:`FileDigests`."""
+        states: dict[str, dict[str, Any]] = {}
+        for frame in self.frames():
+            record = self.get(frame)
+            if record is not None:
+                states.update(record.get("inputs", {}))
+        return states
+
+    def output_states(self) -> dict[str, dict[str, Any]]:
+        """The recorded states of the output files (path -> state), for a later stage that
+        reads them (the matte stage reading these trimaps)."""
+        states = {}
+        for frame in self.frames():
+            record = self.get(frame)
+            if record is not None:
+                path = str((Path(self.pattern).parent / str(record.get("file", ""))).absolute())
+                states[path] = {k: record.get(k) for k in ("size", "mtime_ns", "sha256")}
+        return states
+
+    def fresh(self, frame: int, key: str, path: str | Path) -> bool:
+        """True if ``path`` is the file recorded for ``frame`` and was made from ``key``."""
+        record = self.get(frame)
+        if record is None or record["key"] != key or record.get("file") != Path(path).name:
+            return False
+        try:
+            st = os.stat(path)
+        except OSError:
+            return False
+        return record.get("size") == st.st_size and record.get("mtime_ns") == st.st_mtime_ns
+
+    def recorded_file(self, frame: int) -> Path | None:
+        """The output file the record of ``frame`` names, if it is still the one written."""
+        record = self.get(frame)
+        if record is None:
+            return None
+        path = Path(self.pattern).parent / str(record.get("file", ""))
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        return path if (record.get("size"), record.get("mtime_ns")) == (st.st_size, st.st_mtime_ns) else None
+
+    def write(self, frame: int, path: str | Path, key: str, inputs: Mapping[str, Any] | None = None,
+              **extra: Any) -> None:
+        """Record that ``path`` (just written) holds ``frame`` made from ``key`` and the
+        input files ``inputs`` (path -> state); ``extra`` fields are recorded as they are.
+        An older output of the frame under another name (another format) is removed."""
+        file = Path(path)
+        old = self.recorded_file(frame)
+        st = file.stat()
+        record = {
+            "format": FORMAT,
+            "frame": int(frame),
+            "file": file.name,
+            "key": key,
+            "size": st.st_size,
+            "mtime_ns": st.st_mtime_ns,
+            "sha256": file_digest(file),
+            "inputs": dict(inputs or {}),
+            **extra,
+        }
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with atomic_output(self._path(frame)) as tmp:
+                Path(tmp).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise OutputError(f"cannot record what frame {frame} was made from ({exc.strerror})",
+                              path=self._path(frame), frame=frame) from exc
+        self._cache[frame] = record
+        if old is not None and old.name != file.name:
+            old.unlink(missing_ok=True)
+
+    def remove(self, frame: int) -> Path | None:
+        """Delete the output of ``frame`` (if it is still the one recorded) and its record;
+        returns the file deleted."""
+        path = self.recorded_file(frame)
+        if path is not None:
+            path.unlink(missing_ok=True)
+        self._path(frame).unlink(missing_ok=True)
+        self._cache[frame] = None
+        return path
+
+    def prune(self, keep: Iterable[int]) -> list[int]:
+        """Remove the outputs and records of every recorded frame not in ``keep`` (frames a
+        whole-shot run no longer produces); returns those frames."""
+        wanted = set(keep)
+        gone = [f for f in self.frames() if f not in wanted]
+        for frame in gone:
+            self.remove(frame)
+        return gone

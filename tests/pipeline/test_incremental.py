@@ -1,0 +1,242 @@
+"""The artist's loop (issue 15): a rerun into the same output recomputes only what an edit
+touched, leaves everything else on disk as it was, and gives exactly the pixels of a run
+from scratch with the same keyframes (classical method, and the torch engine with tiny
+deterministic networks)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tcvom import pipeline
+from tcvom.cli import main
+from tcvom.io import read_image, write_image
+
+FRAMES = list(range(1001, 1009))
+
+
+def frame_files(folder: Path) -> dict[str, Path]:
+    return {p.name: p for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")}
+
+
+def stamps(out: Path) -> dict[str, tuple[int, bytes]]:
+    """(mtime, bytes) of every output frame of a run folder."""
+    return {f"{sub}/{name}": (p.stat().st_mtime_ns, p.read_bytes())
+            for sub in ("trimaps", "alpha") if (out / sub).is_dir() for name, p in frame_files(out / sub).items()}
+
+
+def touched(before: dict[str, tuple[int, bytes]], after: dict[str, tuple[int, bytes]], sub: str) -> list[int]:
+    """Frames of ``sub`` whose file was written again (or is new)."""
+    return sorted(int(name.split(".")[-2]) for name, stamp in after.items()
+                  if name.startswith(sub + "/") and before.get(name) != stamp)
+
+
+def assert_same_pixels(a: Path, b: Path) -> None:
+    for sub in ("trimaps", "alpha"):
+        files_a, files_b = frame_files(a / sub), frame_files(b / sub)
+        assert sorted(files_a) == sorted(files_b), sub
+        for name, path in files_a.items():
+            pixels_a, _ = read_image(path)
+            pixels_b, _ = read_image(files_b[name])
+            assert np.array_equal(pixels_a, pixels_b), f"{sub}/{name} differs from the run from scratch"
+
+
+@pytest.fixture
+def shot(small_example, tmp_path: Path) -> Path:
+    """The small example (96x64, 1001-1008) with keyframes 1001, 1004 and 1008: segments
+    1001-1004 and 1005-1008."""
+    folder = tmp_path / "shot"
+    shutil.copytree(small_example.folder, folder)
+    shutil.copy(folder / "truth" / "trimap.1004.png", folder / "keyframes" / "key.1004.png")
+    return folder
+
+
+def keys(shot: Path) -> str:
+    return str(shot / "keyframes" / "key.####.png")
+
+
+def plate(shot: Path) -> str:
+    return str(shot / "plate" / "plate.####.exr")
+
+
+def scratch(shot: Path, out: Path, **options) -> pipeline.JobResult:
+    """A run from scratch into a new folder with the shot's keyframes as they are now."""
+    copy = out.parent / (out.name + "-keys")
+    shutil.copytree(shot / "keyframes", copy)
+    return pipeline.run(plate(shot), out, keyframes=str(copy / "key.####.png"), progress="none", **options)
+
+
+def test_classical_edit_recomputes_only_the_segment_it_bounds(shot: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    first = pipeline.run(plate(shot), out, keyframes=keys(shot), method="classical", progress="none")
+    assert sorted(first.stages["trimaps"]["computed"]) == FRAMES and sorted(first.written) == FRAMES
+    before = stamps(out)
+
+    # nothing changed: nothing is computed, nothing on disk is touched
+    again = pipeline.run(plate(shot), out, keyframes=keys(shot), method="classical", progress="none")
+    assert again.written == [] and again.stages["trimaps"]["computed"] == []
+    assert sorted(again.stages["alpha"]["reused"]) == FRAMES
+    assert stamps(out) == before
+
+    # add a keyframe inside the second segment (1005-1008)
+    shutil.copy(shot / "truth" / "trimap.1006.png", shot / "keyframes" / "key.1006.png")
+    added = pipeline.run(plate(shot), out, keyframes=keys(shot), method="classical", progress="none")
+    after = stamps(out)
+    assert touched(before, after, "trimaps") == [1005, 1006, 1007, 1008]
+    assert sorted(added.stages["trimaps"]["computed"]) == [1005, 1006, 1007, 1008]
+    assert sorted(added.stages["trimaps"]["reused"]) == [1001, 1002, 1003, 1004]
+    # an alpha is redone only when a trimap of its window changed: at most the segment and one frame before
+    assert set(touched(before, after, "alpha")) == set(added.written)
+    assert set(added.written) <= {1004, 1005, 1006, 1007, 1008} and added.written
+    scratch(shot, tmp_path / "fresh", method="classical")
+    assert_same_pixels(out, tmp_path / "fresh")
+
+    # repaint the keyframe 1004: both segments it bounds are redone (every frame here)
+    key = shot / "keyframes" / "key.1004.png"
+    painted, _ = read_image(key)
+    painted = painted.copy()
+    assert painted[:8, :8].max() == 0.0
+    painted[:8, :8] = 128 / 255  # a corner of the background painted unknown
+    write_image(key, painted, pixel_type="uint8", channels=("Y",))
+    before = stamps(out)
+    repainted = pipeline.run(plate(shot), out, keyframes=keys(shot), method="classical", progress="none")
+    assert sorted(repainted.stages["trimaps"]["computed"]) == [1001, 1002, 1003, 1004, 1005, 1006]
+    assert touched(before, stamps(out), "trimaps") == [1001, 1002, 1003, 1004, 1005, 1006]
+    scratch(shot, tmp_path / "fresh2", method="classical")
+    assert_same_pixels(out, tmp_path / "fresh2")
+
+    # remove the keyframe again: the segment it split is one segment again
+    (shot / "keyframes" / "key.1006.png").unlink()
+    removed = pipeline.run(plate(shot), out, keyframes=keys(shot), method="classical", progress="none")
+    assert sorted(removed.stages["trimaps"]["computed"]) == [1005, 1006, 1007, 1008]
+    scratch(shot, tmp_path / "fresh3", method="classical")
+    assert_same_pixels(out, tmp_path / "fresh3")
+
+
+def test_a_changed_plate_frame_is_redone_with_its_dependants(shot: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    pipeline.run(plate(shot), out, keyframes=keys(shot), method="classical", progress="none")
+    before = stamps(out)
+    frame = shot / "plate" / "plate.1006.exr"
+    pixels, _ = read_image(frame)
+    write_image(frame, np.clip(pixels * 0.9, 0, None), pixel_type="half")
+    result = pipeline.run(plate(shot), out, keyframes=keys(shot), method="classical", progress="none")
+    after = stamps(out)
+    assert touched(before, after, "trimaps") == [1005, 1006, 1007, 1008]  # the segment that reads 1006
+    assert 1005 in result.written and 1006 in result.written and 1007 in result.written
+    assert 1001 not in result.written and 1002 not in result.written
+    # touching a file without changing it recomputes nothing (its content is the same)
+    frame.touch()
+    assert pipeline.run(plate(shot), out, keyframes=keys(shot), method="classical", progress="none").written == []
+
+
+def test_another_plate_with_the_same_names_is_not_reused(shot: Path, tmp_path: Path) -> None:
+    """Issue 16, point 3: what a frame was made from is the plate's content, not its name."""
+    out = tmp_path / "out"
+    pipeline.run(plate(shot), out, keyframes=keys(shot), method="classical", progress="none")
+    other = tmp_path / "other"
+    shutil.copytree(shot, other)
+    for path in (other / "plate").iterdir():
+        pixels, _ = read_image(path)
+        write_image(path, pixels[:, ::-1].copy(), pixel_type="half")
+    result = pipeline.run(plate(other), out, keyframes=keys(other), method="classical", progress="none")
+    assert sorted(result.written) == FRAMES and sorted(result.stages["trimaps"]["computed"]) == FRAMES
+
+
+def test_a_changed_setting_redoes_the_stage_in_the_same_folder(shot: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    pipeline.run(plate(shot), out, keyframes=keys(shot), method="classical", progress="none")
+    before = stamps(out)
+    result = pipeline.run(plate(shot), out, keyframes=keys(shot), method="classical", alpha_format="png16",
+                          progress="none")
+    assert sorted(result.written) == FRAMES and result.stages["trimaps"]["computed"] == []
+    assert touched(before, stamps(out), "trimaps") == []
+    names = sorted(frame_files(out / "alpha"))
+    assert names == [f"alpha.{f}.png" for f in FRAMES]  # the EXRs of the old setting are gone
+    # a shorter shot: the frames it no longer has are removed with their records
+    (shot / "keyframes" / "key.1008.png").unlink()
+    short = pipeline.run(plate(shot), out, keyframes=keys(shot), method="classical", alpha_format="png16",
+                         shot_range="1001-1006", progress="none")
+    assert sorted(short.stages["alpha"]["removed"]) == [1007, 1008]
+    assert sorted(frame_files(out / "alpha")) == [f"alpha.{f}.png" for f in range(1001, 1007)]
+    assert sorted(short.stages["trimaps"]["removed"]) == [1007, 1008]
+
+
+def test_a_leftover_manifest_without_frames_binds_nothing(shot: Path, tmp_path: Path, capsys) -> None:
+    """Issue 16, point 7: a manifest left without frames does not block other settings."""
+    out = tmp_path / "alpha"
+    pipeline.matte(plate(shot), str(shot / "truth" / "trimap.####.png"), out, frames="1001-1002",
+                   method="classical", progress="none")
+    for path in frame_files(out).values():
+        path.unlink()
+    code = main(["matte", "--plate", plate(shot), "--trimaps", str(shot / "truth" / "trimap.####.png"), "--out",
+                 str(out), "--frames", "1003-1004", "--trimap-channel", "R", "--method", "classical",
+                 "--progress", "none"])
+    assert code == 0, capsys.readouterr().err
+
+
+def test_run_says_what_it_reused_and_computed(shot: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    args = ["run", "--plate", plate(shot), "--keyframes", keys(shot), "--out", str(out), "--method", "classical"]
+    assert main([*args, "--progress", "none"]) == 0
+    capsys.readouterr()
+    shutil.copy(shot / "truth" / "trimap.1006.png", shot / "keyframes" / "key.1006.png")
+    assert main([*args, "--progress", "json"]) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    plans = {e["job"]: e for e in events if e["event"] == "plan"}
+    assert plans["trimaps"]["reused"]["trimaps"] == {"count": 4, "frames": "1001-1004"}
+    assert plans["trimaps"]["computed"]["trimaps"]["frames"] == "1005-1008"
+    result = events[-1]
+    assert result["event"] == "result"
+    assert result["computed"]["trimaps"]["frames"] == "1005-1008"
+    assert result["reused"]["trimaps"]["count"] == 4
+    assert result["reused"]["alpha"]["count"] + result["computed"]["alpha"]["count"] == 8
+    assert main([*args, "--progress", "none"]) == 0
+    err = capsys.readouterr().err
+    assert "8 frame(s) reused" in err and "nothing to compute" in err
+    assert "trimaps 0 computed, 8 reused" in err
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory, stm_model, gca_model) -> tuple[Path, Path]:
+    """Tiny deterministic STM and GCA+TAM weight files (the shared seeded networks)."""
+    import torch
+
+    folder = tmp_path_factory.mktemp("weights")
+    torch.save(stm_model.state_dict(), folder / "stm.pth")
+    torch.save(gca_model.state_dict(), folder / "gca_tam.pth")
+    return folder / "stm.pth", folder / "gca_tam.pth"
+
+
+@pytest.mark.parametrize("finetune", [0, pytest.param(1, marks=pytest.mark.slow)])
+def test_tcvom_edit_is_local_and_equals_a_run_from_scratch(shot: Path, tmp_path: Path, weights, finetune) -> None:
+    """The torch engine on CPU, with and without online fine-tuning (per segment, cached)."""
+    import torch
+
+    stm, gca = weights
+    options = dict(method="tcvom", weights=stm, matting_weights=gca, finetune_steps=finetune,
+                   trimap_options={"finetune_size": 64} if finetune else None)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        out = tmp_path / "out"
+        pipeline.run(plate(shot), out, keyframes=keys(shot), progress="none", **options)
+        before = stamps(out)
+        shutil.copy(shot / "truth" / "trimap.1006.png", shot / "keyframes" / "key.1006.png")
+        result = pipeline.run(plate(shot), out, keyframes=keys(shot), progress="none", **options)
+        assert sorted(result.stages["trimaps"]["computed"]) == [1005, 1006, 1007, 1008]
+        assert touched(before, stamps(out), "trimaps") == [1005, 1006, 1007, 1008]
+        assert set(result.written) <= {1004, 1005, 1006, 1007, 1008}
+        scratch(shot, tmp_path / "fresh", **options)
+    finally:
+        torch.set_num_threads(threads)
+    assert_same_pixels(out, tmp_path / "fresh")
+    alpha, _ = read_image(out / "alpha" / "alpha.1006.exr")
+    assert len(np.unique(alpha)) > 10  # a real matte, not a constant
+    if finetune:
+        cached = list((out / "trimaps" / ".trimap.tcvom" / "cache").glob("stm_finetuned_*.pt"))
+        assert len(cached) == 3  # one per segment: 1001-1004, 1005-1006, 1007-1008 (1005-1008 is pruned)
