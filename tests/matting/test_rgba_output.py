@@ -96,3 +96,15 @@ def test_rgba_reuses_the_frames_read_and_one_processor(tmp_path: Path) -> None:
     for _ in range(3):
         converter.to_linear(np.zeros((2, 2, 3), np.float32), is_float=False)
     assert len(converter._processors) == 1
+
+
+def test_a_networks_own_foreground_is_converted_to_the_plates_space(tmp_path: Path) -> None:
+    from tcvom.matting.foreground import rgba_foreground
+
+    plate, _ = _shot(tmp_path)
+    source = open_frames(plate)
+    predicted = np.full((H, W, 3), 0.8, np.float32)  # display-referred sRGB, as FBA predicts it
+    alpha = np.ones((H, W), np.float32)
+    linear = rgba_foreground(source, 1001, alpha, scene_linear=True, predicted=predicted)
+    assert np.allclose(linear, 0.6038, atol=1e-3)
+    assert rgba_foreground(source, 1001, alpha, scene_linear=False, predicted=predicted) is predicted

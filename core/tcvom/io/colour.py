@@ -100,6 +100,13 @@ class ColourConverter:
             return self.config.getColorSpace(source).getName()
         return DEFAULT_FLOAT
 
+    def from_network(self, rgb: np.ndarray, target: str) -> np.ndarray:
+        """float32 ``H x W x 3`` display-referred sRGB (the networks' space) -> ``target``."""
+        pixels = np.array(rgb, dtype=np.float32, order="C")
+        if not self._same(TARGET, target):
+            self._processor(TARGET, target).applyRGB(pixels)
+        return pixels
+
     def to_linear(self, rgb: np.ndarray, is_float: bool) -> np.ndarray:
         """float32 ``H x W x 3`` in the file's colour space -> :meth:`linear_space`, never
         clamped (highlights above 1 and negative values stay); NaN and infinities are 0."""

@@ -96,6 +96,10 @@ class _Frames(_Numbered):
 
     _is_float: bool = False
 
+    def network_to_linear(self, rgb: np.ndarray) -> np.ndarray:
+        """Display-referred sRGB (what the networks see and predict) -> :attr:`linear_space`."""
+        return self.colour.from_network(rgb, self.linear_space)
+
     def linear(self, frame: int) -> np.ndarray:
         """float32 ``H x W x 3`` scene-linear RGB of ``frame`` in :attr:`linear_space`,
         never clamped: what RGBA output estimates the foreground from and writes."""

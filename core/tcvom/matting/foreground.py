@@ -72,13 +72,19 @@ def estimate_foreground(
     return out
 
 
-def rgba_foreground(source: Any, frame: int, alpha: np.ndarray, *, scene_linear: bool) -> np.ndarray:
+def rgba_foreground(source: Any, frame: int, alpha: np.ndarray, *, scene_linear: bool,
+                    predicted: np.ndarray | None = None) -> np.ndarray:
     """The foreground of ``frame`` for RGBA output.
 
     ``scene_linear`` (EXR output): estimated from and returned in the plate's scene-linear
     values (``source.linear(frame)``, in ``source.linear_space``), never clamped, reusing
     the pixels the matting session has just read when ``source.remember()`` is on.
     Otherwise (integer formats): from the display-referred frame the networks saw, in [0, 1].
+    ``predicted``: a network's own foreground (display-referred sRGB in [0, 1], e.g. FBA),
+    used instead of the estimate and converted to ``source.linear_space`` for EXR output
+    (it cannot hold highlights above 1).
     """
+    if predicted is not None:
+        return source.network_to_linear(predicted) if scene_linear else predicted
     image = source.linear(frame) if scene_linear else source.read(frame)
     return estimate_foreground(image, alpha, frame=frame, scene_linear=scene_linear)
