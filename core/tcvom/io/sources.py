@@ -25,14 +25,28 @@ MOVIE_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".m
 
 
 @runtime_checkable
-class FrameSource(Protocol):
-    """A shot's frames by frame number: ``read(frame)`` -> float32 ``H x W x 3`` sRGB in [0, 1]."""
+class FrameReader(Protocol):
+    """Frames (or trimaps) by frame number: sorted ``frame_numbers`` and ``read(frame)``.
+
+    The one reader interface of tcvom: every source here fits it, and so does
+    :class:`ArrayFrames` (arrays already in memory); sessions and propagators take it.
+    """
 
     frame_numbers: list[int]
+
+    def read(self, frame: int) -> np.ndarray: ...
+
+
+class FrameSource(FrameReader, Protocol):
+    """A shot's frames: ``read(frame)`` -> float32 ``H x W x 3`` sRGB in [0, 1], and their size."""
+
     width: int
     height: int
 
-    def read(self, frame: int) -> np.ndarray: ...
+
+class TrimapSource(FrameReader, Protocol):
+    """A shot's keyframe or per-frame trimaps: ``read(frame)`` -> uint8 ``H x W`` holding
+    0 / 128 / 255 (:mod:`tcvom.io.trimap`)."""
 
 
 class _Numbered:
