@@ -127,6 +127,7 @@ class RunSpec:
     weights: str | None = None
     matting_weights: str | None = None
     device: str = "cpu"
+    precision: str = "auto"
     input_colorspace: str | None = None
     frames: str | None = None
     overwrite: bool = False
@@ -159,6 +160,8 @@ def build_run_args(command: Sequence[str], spec: RunSpec) -> list[str]:
         args += ["--weights", spec.weights]
     if spec.matting_weights:
         args += ["--matting-weights", spec.matting_weights]
+    if spec.precision != "auto":
+        args += ["--precision", spec.precision]
     if spec.input_colorspace:
         args += ["--input-colorspace", spec.input_colorspace]
     if spec.frames:
@@ -252,6 +255,7 @@ def cache_key(spec: RunSpec, extra: dict[str, Any] | None = None, length: int = 
         "weights": _stat_token(spec.weights) if spec.weights else None,
         "matting_weights": _stat_token(spec.matting_weights) if spec.matting_weights else None,
         "device_kind": spec.device.split(":")[0],
+        "precision": spec.precision,
         "input_colorspace": spec.input_colorspace,
         "frames": spec.frames,
         "extra": extra or {},
