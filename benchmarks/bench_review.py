@@ -8,6 +8,8 @@ to the frame height) of the chosen frame:
 - ``suggested``: the top frame of the review (:mod:`tcvom.review.doubt`) of the current run;
 - ``even``: after k additions, k + 1 evenly spaced keyframes
   (:func:`tcvom.evaluation.trimaps.keyframe_positions`, first and last frame included);
+- ``every``: the other way to space them evenly, a keyframe every ``n / (k + 1)`` frames
+  from frame 0 (``every_positions``; the last frame is never keyed);
 - ``random``: k frames drawn at random (``--draws`` draws per shot, averaged).
 
 After each addition the shot is propagated and matted again and scored on every frame
@@ -50,7 +52,13 @@ from tcvom.propagation.ensemble import propagate
 from tcvom.propagation.scheduler import KeyframeSchedule
 from tcvom.review.doubt import TrimapStats, alpha_residual, build_review
 
-STRATEGIES = ("suggested", "even", "random")
+STRATEGIES = ("suggested", "even", "every", "random")
+
+
+def every_positions(frames: int, count: int) -> list[int]:
+    """``count`` keyframes "every n-th frame": the shot cut into ``count`` equal parts, a
+    keyframe at the start of each (frame 0 first, the last frame never)."""
+    return sorted({round(i * frames / count) for i in range(count)})
 
 
 def _digest(array: np.ndarray) -> str:
@@ -209,6 +217,8 @@ def main() -> None:
         results["suggested"].append(runs)
         results["even"].append([first] + [run_keys(shot, keyframe_positions(n, k + 1), propagator, {})
                                           for k in range(1, args.steps + 1)])
+        results["every"].append([first] + [run_keys(shot, every_positions(n, k + 1), propagator, {})
+                                           for k in range(1, args.steps + 1)])
         for draw in range(args.draws):
             rng = random.Random(seed * 100 + draw)
             order = rng.sample(range(1, n), args.steps)
@@ -228,8 +238,11 @@ def main() -> None:
             m = {k: float(np.mean([r[k] for r in rows])) for k in ("miou", "ssda", "dtssd")}
             summary.setdefault(str(step), {})[s] = m
             print(f"| {step} | {s} | {m['miou']:.4f} | {m['ssda']:.3f} | {m['dtssd']:.3f} |")
-    wins = all(summary[str(k)]["suggested"]["miou"] > summary[str(k)]["even"]["miou"] for k in range(1, args.steps + 1))
-    print(f"\nsuggested beats even on mIoU at every step: {wins}")
+    for other in ("even", "every"):
+        for metric, better in (("miou", 1), ("ssda", -1), ("dtssd", -1)):
+            wins = all(better * (summary[str(k)]["suggested"][metric] - summary[str(k)][other][metric]) > 0
+                       for k in range(1, args.steps + 1))
+            print(f"suggested beats {other} on {metric} at every step: {wins}")
     if args.json:
         clean = {s: [[{k: v for k, v in r.items() if k not in ("review", "doubt")} for r in runs] for runs in rs]
                  for s, rs in results.items()}

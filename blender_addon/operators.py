@@ -3,9 +3,13 @@
 ``tcvom.pull_matte`` runs tcvom as a subprocess through the vendored ``hostclient``:
 invoked from the UI it is modal (a timer polls the worker; progress in the status bar;
 Esc cancels and the worker stops); executed from Python or in background mode it runs
-the same :class:`MatteRun` synchronously. The matte is cached in
-``//tcvom_cache/<key>/`` beside the .blend, the key made from the inputs, so pressing
-again with unchanged inputs only rebuilds the node.
+the same :class:`MatteRun` synchronously.
+
+One output folder per shot and node, ``//tcvom_cache/<blend>/<scene>/<node>/`` beside
+the .blend: every press runs ``tcvom run`` into it, and tcvom, which records what each
+frame was made from (keyframes, plate frames, the method and weights ``auto`` resolves
+to, settings), recomputes only what changed since the last press and reuses the rest.
+The add-on keeps no cache key of its own, so it never shows a stale matte.
 """
 
 from __future__ import annotations
@@ -22,15 +26,16 @@ from .hostclient import (
     Job,
     RunSpec,
     build_run_args,
-    cache_key,
     collect_alpha,
     find_executable,
     install_folder,
     read_review,
+    result_summary,
+    shot_folder,
 )
 
 CACHE_DIR = "//tcvom_cache"
-ADDON_CACHE_VERSION = 1  # bump when what the add-on feeds tcvom changes
+_LEGACY_KEY = 16  # earlier versions kept one folder per input hash: //tcvom_cache/<16 hex digits>
 
 _active: MatteRun | None = None  # one matte at a time per Blender session
 
@@ -57,13 +62,15 @@ class MatteRun:
         self.node_name = settings.node_name or "tcvom Matte"
         self.plate = inputs.plate_info(settings)
         cache_root = bpy.path.abspath(CACHE_DIR)
-        os.makedirs(cache_root, exist_ok=True)
-        staging = tempfile.mkdtemp(prefix=".staging-", dir=cache_root)
+        blend = os.path.splitext(bpy.path.basename(bpy.data.filepath))[0]
+        self.out = shot_folder(cache_root, blend, scene.name, self.node_name)
+        os.makedirs(self.out, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=".staging-", dir=self.out)
         try:
             keys = inputs.export_keyframes(settings, self.plate, staging)
             spec = RunSpec(
                 plate=self.plate.path,
-                out="",
+                out=self.out,
                 keyframes=keys,
                 method=settings.method,
                 weights=_abs_or_none(settings.weights),
@@ -73,27 +80,15 @@ class MatteRun:
                 input_colorspace=settings.input_colorspace or None,
             )
             spec.check()
-            self.key = cache_key(spec, extra={"addon_cache": ADDON_CACHE_VERSION})
-            self.out = os.path.join(cache_root, self.key)
-            # unchanged keyframe files keep their bytes and time; removed keyframes' go
+            # Unchanged keyframe files keep their bytes and time; a removed keyframe's goes.
             installed = install_folder({os.path.basename(p): p for p in keys.values()},
                                        os.path.join(self.out, "keyframes"))
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         spec.keyframes = {f: installed[os.path.basename(p)] for f, p in keys.items()}
-        spec.out = self.out
         self.spec = spec
         self.job: Job | None = None
         self.note = ""  # what the artist must know about where the node went (finish)
-
-    @property
-    def cached(self) -> bool:
-        """Whether every plate frame's alpha is already in the cache folder."""
-        try:
-            collect_alpha(self.out, self.plate.frames)
-        except HostError:
-            return False
-        return True
 
     def start(self) -> None:
         self.job = Job(build_run_args(self.command, self.spec), out=self.out).start()
@@ -136,10 +131,21 @@ class MatteRun:
         )
         node, self.note = nodes.place_group_node(context.scene, group, self.node_name)
         settings = context.scene.tcvom
-        settings.cache_key = self.key
+        _remove_legacy_folder(settings.cache_key, self.out)
+        settings.cache_key = ""
         settings.output = bpy.path.relpath(self.out)
         settings.review = review.summary(read_review(self.out), self.plate.shift)
         return node
+
+
+def _remove_legacy_folder(key: str, out: str) -> None:
+    """Delete this node's folder of the earlier one-folder-per-input-hash cache (its key
+    was kept in ``settings.cache_key``): the node reads ``out`` from now on."""
+    if len(key) != _LEGACY_KEY or any(c not in "0123456789abcdef" for c in key):
+        return
+    legacy = os.path.join(bpy.path.abspath(CACHE_DIR), key)
+    if os.path.isdir(legacy) and os.path.abspath(legacy) != os.path.abspath(out):
+        shutil.rmtree(legacy, ignore_errors=True)
 
 
 def _status(context: bpy.types.Context, area: bpy.types.Area | None, text: str | None) -> None:
@@ -162,9 +168,12 @@ class TCVOM_OT_pull_matte(bpy.types.Operator):
     _timer = None
     _area = None
 
-    def _done_report(self, context: bpy.types.Context, run: MatteRun, computed: bool) -> None:
-        what = "computed" if computed else "up to date (cached)"
-        text = f"tcvom matte {what}: {len(run.plate.frames)} frames in {bpy.path.relpath(run.out)}"
+    def _done_report(self, context: bpy.types.Context, run: MatteRun) -> None:
+        assert run.job is not None
+        text = f"tcvom matte, {len(run.plate.frames)} frames in {bpy.path.relpath(run.out)}"
+        done = result_summary(run.job.result)
+        if done:
+            text += f" ({done})"
         if run.note:
             text += f"; {run.note}"
         context.scene.tcvom.status = text
@@ -177,11 +186,9 @@ class TCVOM_OT_pull_matte(bpy.types.Operator):
             return {"CANCELLED"}
         try:
             run = MatteRun(context)
-            computed = not run.cached
-            if computed:
-                _active = run
-                run.start()
-                run.wait()
+            _active = run
+            run.start()
+            run.wait()
             run.finish(context)
         except HostError as exc:
             context.scene.tcvom.status = str(exc)
@@ -189,7 +196,7 @@ class TCVOM_OT_pull_matte(bpy.types.Operator):
             return {"CANCELLED"}
         finally:
             _active = None
-        self._done_report(context, run, computed)
+        self._done_report(context, run)
         return {"FINISHED"}
 
     def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
@@ -201,10 +208,6 @@ class TCVOM_OT_pull_matte(bpy.types.Operator):
             return {"CANCELLED"}
         try:
             run = MatteRun(context)
-            if run.cached:
-                run.finish(context)
-                self._done_report(context, run, computed=False)
-                return {"FINISHED"}
             run.start()
         except HostError as exc:
             context.scene.tcvom.status = str(exc)
@@ -253,7 +256,7 @@ class TCVOM_OT_pull_matte(bpy.types.Operator):
             context.scene.tcvom.status = str(exc)
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        self._done_report(context, run, computed=True)
+        self._done_report(context, run)
         return {"FINISHED"}
 
 

@@ -74,7 +74,9 @@ class TCVOM_PG_settings(bpy.types.PropertyGroup):
         description="OpenColorIO name of the plate's colour space; empty: linear for EXR, sRGB otherwise",
     )
     node_name: StringProperty(name="Node", default="tcvom Matte", description="Name of the compositor node")
-    cache_key: StringProperty(name="Cache Key", description="Key of the last matte's cache folder")
+    cache_key: StringProperty(
+        name="Cache Key", description="Earlier versions' per-input-hash cache folder of this node (removed on the next pull)"
+    )
     output: StringProperty(name="Output", description="The folder tcvom wrote the last matte to (relative to the .blend)")
     review: StringProperty(name="Review", description="What the last run's review says: doubtful and suggested frames")
     status: StringProperty(name="Status")

@@ -20,10 +20,9 @@ def summary(review: Review | None, shift: int) -> str:
     """One line for the panel: how many frames are doubtful and which to key next."""
     if review is None:
         return ""
-    if not review.doubtful:
-        return "review: no doubtful frame"
+    count = len(review.doubtful)
+    text = f"review: {count or 'no'} doubtful frame{'' if count == 1 else 's'}"
     keys = [str(f - shift) for f in review.suggested if f not in review.keyframes][:_SHOWN]
-    text = f"review: {len(review.doubtful)} doubtful frame{'s' if len(review.doubtful) != 1 else ''}"
     return text + (f"; key next: {', '.join(keys)}" if keys else "")
 
 

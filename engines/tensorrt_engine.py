@@ -37,6 +37,7 @@ from tcvom.engines.base import Engine, cache_dir
 from tcvom.errors import InputError, MissingDependencyError, ReadError
 from tcvom.export.graphs import GraphSpec, graph_specs
 from tcvom.export.onnx_export import ExportManifest
+from tcvom.farm.locks import exclusive_lock
 from tcvom.io.atomic import write_bytes
 
 PRECISIONS = ("fp16", "bf16", "fp32")
@@ -247,22 +248,34 @@ class TensorRTEngine(Engine):
         _write_atomic(timing_path, bytes(config.get_timing_cache().serialize()))
         return bytes(serialized)
 
+    @staticmethod
+    def _cached(runtime: Any, path: Path, key: BuildKey) -> tuple[Any, str]:
+        """(the cached engine, "") or (None, why it cannot be used)."""
+        reason = stale_reason(path, key)
+        if reason is not None:
+            return None, reason
+        engine = runtime.deserialize_cuda_engine(path.read_bytes())
+        return (engine, "") if engine is not None else (None, "it does not deserialise")
+
     def _load(self, graph: str, tier: Tier) -> Any:
         trt = self.trt
         key = build_key(self.export, graph, tier, self.precision, gpu=self.gpu, tensorrt_version=trt.__version__,
                         memory_frames=self.memory_frames)
         path = engine_path(key, self.cache)
         runtime = trt.Runtime(self.logger)
-        reason = stale_reason(path, key)
-        if reason is None:
-            engine = runtime.deserialize_cuda_engine(path.read_bytes())
+        engine, reason = self._cached(runtime, path, key)
+        if engine is not None:
+            return engine
+        # GPUs of one host share the cache: the first builds, the others wait and load it.
+        with exclusive_lock(path.with_name(f".{path.name}.lock"),
+                            on_wait=lambda: self.log(f"waiting for another process building {path.name}")):
+            engine, reason = self._cached(runtime, path, key)
             if engine is not None:
                 return engine
-            reason = "it does not deserialise"
-        self.log(f"building the TensorRT engine {path.name} ({reason}); this takes minutes once")
-        data = self._build(graph, key, tier)
-        _write_atomic(path, data)
-        _write_atomic(path.with_suffix(".json"), (json.dumps(key.to_json(), indent=2) + "\n").encode())
+            self.log(f"building the TensorRT engine {path.name} ({reason}); this takes minutes once")
+            data = self._build(graph, key, tier)
+            _write_atomic(path, data)
+            _write_atomic(path.with_suffix(".json"), (json.dumps(key.to_json(), indent=2) + "\n").encode())
         engine = runtime.deserialize_cuda_engine(data)
         if engine is None:
             raise ReadError("TensorRT cannot load the engine it just built", path=path)

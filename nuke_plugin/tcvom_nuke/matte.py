@@ -6,8 +6,9 @@ input into :class:`PlateInput` (plain values, never evaluated), then:
 1. :func:`frame_range` and :func:`parse_keyframes`: the frames to matte and the keyframes;
 2. :func:`plan_inputs`: pass a plain Read's sequence straight to tcvom, or render the
    plate frames (and always the keyframes of the Trimap input) to EXRs with a Write node;
-3. :func:`prepare_run`: the cache key (inputs' content and settings), the cache folder,
-   the ``tcvom run`` argument list (``--progress json``, ``--input-colorspace`` explicit);
+3. :func:`prepare_run`: the node's one output folder (:func:`node_folder`), the rendered
+   inputs installed there (unchanged pixels keep their files), the ``tcvom run`` argument
+   list (``--progress json``, ``--input-colorspace`` explicit);
 4. :func:`run_job`: the worker loop for a background thread (progress callback, cancel);
 5. :func:`alpha_read_values`: the knob values of the Group's internal Read;
 6. :func:`review_values` and :func:`review_target`: the last run's review on the node's
@@ -32,8 +33,6 @@ hostclient = load_hostclient()
 HostError = hostclient.HostError
 RunSpec = hostclient.RunSpec
 
-#: Bump when what the plugin feeds tcvom changes (old cache folders are then not reused).
-PLUGIN_CACHE_VERSION = 1
 CACHE_FOLDER = "tcvom_cache"
 DEFAULT_WORKING_SPACE = "Linear Rec.709 (sRGB)"
 METHODS = ("auto", "classical", "tcvom")
@@ -150,14 +149,12 @@ class RenderPlan:
 
 @dataclass
 class PreparedRun:
-    """A run ready to start: the RunSpec, its cache key and folder, the argument list."""
+    """A run ready to start: the RunSpec, its output folder, the argument list."""
 
     spec: Any
-    key: str
     out: str
     args: list[str]
     frames: list[int]
-    rendered_plate: str = ""
 
 
 @dataclass
@@ -221,6 +218,13 @@ def script_folder(script_path: str) -> str:
     if not script_path or script_path == "Root" or not os.path.isabs(script_path):
         raise HostError("the Nuke script is not saved", "save it first: the matte is cached beside it")
     return os.path.dirname(script_path).replace("\\", "/")
+
+
+def node_folder(root: str, script_path: str, node_name: str) -> str:
+    """The one output folder of a node of a script: ``<root>/<script name>/<node name>``.
+    Every Compute runs ``tcvom run`` into it; tcvom reuses what has not changed."""
+    script = os.path.splitext(os.path.basename(script_path))[0]
+    return hostclient.shot_folder(root, script, node_name).replace("\\", "/")
 
 
 def cache_root(cache_dir: str, script_path: str) -> str:
@@ -365,39 +369,37 @@ def image_digest(path: str) -> str:
     return hashlib.sha256(data[start:]).hexdigest()
 
 
-def files_digest(paths: Sequence[str]) -> str:
-    """One digest over the pixels of ``paths`` (rendered plates: their content is the input)."""
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(os.path.basename(path).encode("utf-8") + b"\0" + image_digest(path).encode("ascii"))
-    return digest.hexdigest()
+def same_pixels(a: str, b: str) -> bool:
+    """Whether two renders hold the same pixels (their headers' time stamps may differ)."""
+    return image_digest(a) == image_digest(b)
 
 
-def _check_rendered(plan: RenderPlan) -> list[str]:
+def _check_rendered(plan: RenderPlan) -> dict[str, str]:
     missing = [f"keyframe {f} ({p})" for f, p in sorted(plan.keyframes.items()) if not os.path.isfile(p)]
-    plate_files = []
+    plate_files = {}
     for frame in plan.plate_frames:
         path = plan.plate.replace("####", f"{frame:04d}")
         if not os.path.isfile(path):
             missing.append(f"plate frame {frame} ({path})")
-        plate_files.append(path)
+        plate_files[os.path.basename(path)] = path
     if missing:
         raise HostError("the Write node did not render " + missing[0], "check the node's inputs render in the viewer")
     return plate_files
 
 
-def prepare_run(settings: NodeSettings, plan: RenderPlan, command: Sequence[str], root: str, first: int,
+def prepare_run(settings: NodeSettings, plan: RenderPlan, command: Sequence[str], out: str, first: int,
                 last: int) -> PreparedRun:
-    """The cache key, cache folder and argument list of one press, after the renders.
+    """The argument list of one press into the node's folder ``out``, after the renders.
 
-    The key hashes the keyframes' pixels, the plate (a Read's files by size and time,
-    rendered frames by their pixels), the settings and the frame range; the rendered inputs
-    move from the staging folder to ``<root>/<key>/inputs``.
+    The rendered inputs move from the staging folder to ``out/inputs``; a render with the
+    same pixels as the file already there is dropped and that file kept untouched (a Write
+    stamps each render's header with its time), so tcvom sees only the inputs that really
+    changed and recomputes only what they touch. Inputs no longer used are deleted.
     """
-    rendered = _check_rendered(plan)
+    plate_files = _check_rendered(plan)
     spec = RunSpec(
         plate=plan.plate,
-        out="",
+        out=out,
         keyframes=dict(plan.keyframes),
         method=settings.method,
         weights=settings.weights.strip() or None,
@@ -408,30 +410,17 @@ def prepare_run(settings: NodeSettings, plan: RenderPlan, command: Sequence[str]
         frames=f"{first}-{last}",
     )
     spec.check()
-    # Rendered files count by their pixels (a Write stamps each render's header with its
-    # time); a Read's own files by size and time, as hostclient does.
-    extra = {
-        "plugin": PLUGIN_CACHE_VERSION,
-        "backend": settings.backend,
-        "trimap_channel": settings.trimap_channel,
-        "keyframes": {str(f): image_digest(p) for f, p in sorted(spec.keyframes.items())},
-    }
-    key_spec = replace(spec, keyframes={})
-    if not plan.direct:
-        key_spec = replace(key_spec, plate="nuke-render:" + files_digest(rendered))
-    key = hostclient.cache_key(key_spec, extra=extra)
-    out = f"{root}/{key}"
     inputs = f"{out}/inputs"
-    os.makedirs(out, exist_ok=True)
-    if os.path.isdir(inputs):
-        shutil.rmtree(inputs)
-    os.replace(plan.staging, inputs)
-    moved = {f: inputs + p[len(plan.staging):] for f, p in spec.keyframes.items()}
-    spec = replace(spec, keyframes=moved, out=out)
-    if not plan.direct:
-        spec = replace(spec, plate=inputs + plan.plate[len(plan.staging):])
-    args = build_args(command, spec, settings)
-    return PreparedRun(spec, key, out, args, list(range(first, last + 1)), "" if plan.direct else f"{inputs}/plate")
+    keys = hostclient.install_folder({os.path.basename(p): p for p in spec.keyframes.values()},
+                                     f"{inputs}/keyframes", same_pixels)
+    spec = replace(spec, keyframes={f: keys[os.path.basename(p)].replace("\\", "/") for f, p in spec.keyframes.items()})
+    if plan.direct:
+        shutil.rmtree(f"{inputs}/plate", ignore_errors=True)  # an earlier render of the plate is no longer used
+    else:
+        hostclient.install_folder(plate_files, f"{inputs}/plate", same_pixels)
+        spec = replace(spec, plate=f"{inputs}/plate/" + os.path.basename(plan.plate))
+    shutil.rmtree(plan.staging, ignore_errors=True)
+    return PreparedRun(spec, out, build_args(command, spec, settings), list(range(first, last + 1)))
 
 
 def build_args(command: Sequence[str], spec: Any, settings: NodeSettings) -> list[str]:
@@ -441,14 +430,6 @@ def build_args(command: Sequence[str], spec: Any, settings: NodeSettings) -> lis
     tail = args[-2:]
     assert tail == ["--progress", "json"], tail  # hostclient's contract
     return [*args[:-2], "--backend", settings.backend, "--trimap-channel", settings.trimap_channel, *tail]
-
-
-def cached_files(run: PreparedRun) -> dict[int, str] | None:
-    """The alpha files when every frame is already in the cache folder, else None."""
-    try:
-        return hostclient.collect_alpha(run.out, run.frames)
-    except HostError:
-        return None
 
 
 def run_job(job: Any, frames: Sequence[int], progress: Callable[[int, str], None],
@@ -473,15 +454,9 @@ def run_job(job: Any, frames: Sequence[int], progress: Callable[[int, str], None
             return Outcome("failed", error=job.error, status=str(job.error))
         files = hostclient.collect_alpha(job.out, frames)
         progress(100, "done")
-        return Outcome("done", files=files, status=f"computed {len(files)} frames")
+        return Outcome("done", files=files, status=hostclient.result_summary(job.result))
     except Exception as exc:  # the thread must always report back to the main thread
         return Outcome("failed", error=exc, status=str(exc))
-
-
-def finish_inputs(run: PreparedRun) -> None:
-    """After a successful run: delete the rendered plate (large; the keyframes stay)."""
-    if run.rendered_plate and os.path.isdir(run.rendered_plate):
-        shutil.rmtree(run.rendered_plate, ignore_errors=True)
 
 
 def alpha_read_values(out: str, first: int, last: int) -> dict[str, Any]:
@@ -520,7 +495,8 @@ def review_values(out: str | None) -> dict[str, str]:
     if review is None:
         return {"suggested": "", "doubtful": "no review" if out else ""}
     keys = [str(f) for f in review.suggested if f not in review.keyframes][:_SHOWN]
-    return {"suggested": " ".join(keys), "doubtful": f"{len(review.doubtful)}: " + " ".join(map(str, review.doubtful))}
+    doubtful = f"{len(review.doubtful)}: " + " ".join(map(str, review.doubtful)) if review.doubtful else "none"
+    return {"suggested": " ".join(keys), "doubtful": doubtful}
 
 
 def review_target(out: str | None, current: int, action: str, keyframes: Sequence[int] = ()) -> tuple[int, str]:

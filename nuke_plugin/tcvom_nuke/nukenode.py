@@ -108,7 +108,8 @@ class MatteRun:
             render(node.input(0), plan.plate, plan.plate_frames, "rgb")
             for frame, path in sorted(plan.keyframes.items()):
                 render(trimap, path, [frame], "rgba")
-            self.prepared = matte.prepare_run(settings, plan, command, root, self.first, self.last)
+            out = matte.node_folder(root, nuke.root().name(), self.node_name)
+            self.prepared = matte.prepare_run(settings, plan, command, out, self.first, self.last)
         finally:
             if os.path.isdir(staging):
                 shutil.rmtree(staging, ignore_errors=True)
@@ -156,10 +157,9 @@ def apply_alpha(node: Any, run: MatteRun, files: dict[int, str]) -> None:
     read["file"].fromUserText(values["file_text"])
     for name in ("first", "last", "origfirst", "origlast", "raw", "on_error"):
         read[name].setValue(values[name])
-    node["cache_key"].setValue(run.prepared.key)
-    _set_status(node, f"{len(files)} frames ({run.first}-{run.last}) cached in {run.prepared.out}")
+    done = run.outcome.status if run.outcome is not None else ""
+    _set_status(node, f"{len(files)} frames ({run.first}-{run.last}) in {run.prepared.out}" + (f" ({done})" if done else ""))
     show_review(node)
-    matte.finish_inputs(run.prepared)
 
 
 def _output(node: Any) -> str | None:
@@ -252,11 +252,6 @@ def compute(node: Any = None) -> MatteRun | None:
             return None
     try:
         run = MatteRun(node)
-        cached = matte.cached_files(run.prepared)
-        if cached is not None:
-            apply_alpha(node, run, cached)
-            _set_status(node, f"up to date (cached): {run.first}-{run.last}")
-            return run
         _set_status(node, f"computing {run.first}-{run.last}... ({run.reason})")
         run.start_job()
     except Exception as exc:

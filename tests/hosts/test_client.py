@@ -93,27 +93,6 @@ def test_find_executable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         hostclient.find_executable()
 
 
-def test_cache_key_follows_keyframe_content_and_settings(tmp_path: Path) -> None:
-    plate = tmp_path / "plate"
-    plate.mkdir()
-    for f in (1, 2):
-        (plate / f"p.{f:04d}.exr").write_bytes(b"frame")
-    key = tmp_path / "key.png"
-    key.write_bytes(b"painted")
-    spec = RunSpec(str(plate / "p.####.exr"), "/out/a", {1: str(key)})
-    first = hostclient.cache_key(spec)
-    assert len(first) == 16 and first == hostclient.cache_key(RunSpec(spec.plate, "/out/b", {1: str(key)}))
-    os.utime(key, ns=(1, 1))
-    assert hostclient.cache_key(spec) == first, "re-saving an unchanged keyframe must keep the key"
-    key.write_bytes(b"painted again")
-    changed = hostclient.cache_key(spec)
-    assert changed != first
-    assert hostclient.cache_key(RunSpec(spec.plate, "/o", spec.keyframes, method="classical")) != changed
-    assert hostclient.cache_key(spec, extra={"v": 2}) != changed
-    (plate / "p.0003.exr").write_bytes(b"frame")  # the plate gained a frame
-    assert hostclient.cache_key(spec) != changed
-
-
 def test_run_spec_check_names_the_missing_file(tmp_path: Path) -> None:
     with pytest.raises(HostError, match="no keyframe"):
         RunSpec("p", "o").check()
@@ -316,6 +295,18 @@ def test_shot_folder_is_one_safe_folder_per_shot_and_node(tmp_path: Path) -> Non
     assert odd != hostclient.folder_name("tcvom_Matte_.._x"), "different names never share a folder"
     assert hostclient.folder_name("tcvom Matte") == hostclient.folder_name("tcvom Matte")  # stable
     assert hostclient.folder_name("..") != "" and hostclient.folder_name("..") not in (".", "..")
+
+
+def test_result_summary_says_what_was_computed_and_reused() -> None:
+    result = {"event": "result", "method": "classical", "written": 3, "skipped": 5,
+              "computed": {"trimaps": {"count": 4, "frames": "1005-1008"}, "alpha": {"count": 3, "frames": "1006-1008"}},
+              "reused": {"trimaps": {"count": 4, "frames": "1001-1004"}, "alpha": {"count": 5, "frames": "1001-1005"}},
+              "removed": {"trimaps": {"count": 0, "frames": ""}, "alpha": {"count": 2, "frames": "1009-1010"}}}
+    assert hostclient.result_summary(result) == (
+        "classical: alpha 3 computed, 5 reused, 2 removed; trimaps 4 computed, 4 reused")
+    older = {"event": "result", "method": "tcvom", "written": 8, "skipped": 0}
+    assert hostclient.result_summary(older) == "tcvom: 8 frames computed, 0 already done"
+    assert hostclient.result_summary(None) == ""
 
 
 def test_install_folder_keeps_unchanged_files_untouched(tmp_path: Path) -> None:

@@ -154,33 +154,47 @@ def example(small_example):
     return Paths
 
 
-def test_prepare_run_keys_rendered_plates_by_content(tmp_path: Path, example) -> None:
+def test_prepare_run_keeps_unchanged_renders_in_the_nodes_one_folder(tmp_path: Path, example) -> None:
     settings = matte.NodeSettings(method="classical", backend="torch", trimap_channel="luma")
     root = (tmp_path / "cache").as_posix()
-    run = matte.prepare_run(settings, _rendered_inputs(tmp_path / "s1", example), ["/bin/tcvom"], root, 1001, 1008)
-    assert run.out == f"{root}/{run.key}" and run.frames == list(range(1001, 1009))
-    assert not (tmp_path / "s1").exists(), "the rendered inputs move into the cache folder"
-    assert run.spec.plate == f"{run.out}/inputs/plate/plate.####.exr" and os.path.isfile(run.spec.keyframes[1001])
+    out = matte.node_folder(root, (tmp_path / "comp_v001.nk").as_posix(), "TCVOM_Matte1")
+    assert out == f"{root}/comp_v001/TCVOM_Matte1"
+    run = matte.prepare_run(settings, _rendered_inputs(tmp_path / "s1", example), ["/bin/tcvom"], out, 1001, 1008)
+    assert run.out == out and run.frames == list(range(1001, 1009))
+    assert not (tmp_path / "s1").exists(), "the rendered inputs move into the node's folder"
+    assert run.spec.plate == f"{out}/inputs/plate/plate.####.exr" and os.path.isfile(run.spec.keyframes[1001])
     args = run.args
     assert args[:2] == ["/bin/tcvom", "run"] and args[-2:] == ["--progress", "json"]
     flags = {args[i]: args[i + 1] for i in range(len(args) - 1) if args[i].startswith("--")}
     assert flags["--input-colorspace"] == "Linear Rec.709 (sRGB)" and flags["--frames"] == "1001-1008"
     assert flags["--backend"] == "torch" and flags["--trimap-channel"] == "luma" and flags["--method"] == "classical"
-    assert flags["--plate"] == run.spec.plate and flags["--out"] == run.out
+    assert flags["--plate"] == run.spec.plate and flags["--out"] == out
 
-    # rendering the same pixels again (new files, new times): the same key
-    time.sleep(0.01)
-    again = matte.prepare_run(settings, _rendered_inputs(tmp_path / "s2", example), ["/bin/tcvom"], root, 1001, 1008)
-    assert again.key == run.key
-    # other pixels, other keyframes or other settings: another key
+    inputs = Path(out, "inputs")
+
+    def stamps() -> dict[str, int]:
+        return {p.relative_to(inputs).as_posix(): p.stat().st_mtime_ns for p in inputs.rglob("*") if p.is_file()}
+
+    first = stamps()
+    assert len(first) == 10
+    # the same pixels rendered again (new files, new times): every input file stays untouched
+    time.sleep(0.02)
+    matte.prepare_run(settings, _rendered_inputs(tmp_path / "s2", example), ["t"], out, 1001, 1008)
+    assert stamps() == first
+    # one plate frame and one keyframe repainted: only their files change
     plan = _rendered_inputs(tmp_path / "s3", example)
     shutil.copy(example.plate_dir / "plate.1002.exr", plan.plate.replace("####", "1003"))
-    assert matte.prepare_run(settings, plan, ["t"], root, 1001, 1008).key != run.key
-    plan = _rendered_inputs(tmp_path / "s4", example)
     shutil.copy(example.keyframe_dir / "key.1001.png", plan.keyframes[1008])
-    assert matte.prepare_run(settings, plan, ["t"], root, 1001, 1008).key != run.key
-    other = matte.NodeSettings(method="classical", trimap_channel="R")
-    assert matte.prepare_run(other, _rendered_inputs(tmp_path / "s5", example), ["t"], root, 1001, 1008).key != run.key
+    matte.prepare_run(settings, plan, ["t"], out, 1001, 1008)
+    changed = {k for k, v in stamps().items() if v != first[k]}
+    assert changed == {"plate/plate.1003.exr", "keyframes/key.1008.png"}
+    # a shorter range: the frames no longer used are deleted; a plain Read: no rendered plate
+    matte.prepare_run(settings, _rendered_inputs(tmp_path / "s4", example, range(1001, 1007)), ["t"], out, 1001, 1006)
+    assert sorted(p.name for p in (inputs / "plate").iterdir()) == [f"plate.{f}.exr" for f in range(1001, 1007)]
+    direct = _rendered_inputs(tmp_path / "s5", example)
+    direct.direct, direct.plate_frames, direct.plate = True, [], (example.plate_dir / "plate.####.exr").as_posix()
+    assert matte.prepare_run(settings, direct, ["t"], out, 1001, 1008).spec.plate == direct.plate
+    assert not (inputs / "plate").exists()
 
 
 def test_image_digest_ignores_exr_headers(tmp_path: Path) -> None:
@@ -229,15 +243,13 @@ def test_run_job_with_tcvom_collects_every_frame(tmp_path: Path, example, tcvom_
     for f, path in plan.keyframes.items():  # stands in for the Write node's trimap renders
         os.makedirs(os.path.dirname(path), exist_ok=True)
         shutil.copy(example.keyframe_dir / f"key.{f}.png", path)
-    run = matte.prepare_run(settings, plan, [tcvom_exe], (tmp_path / "cache").as_posix(), 1001, 1008)
-    assert matte.cached_files(run) is None
+    run = matte.prepare_run(settings, plan, [tcvom_exe], (tmp_path / "cache" / "shot" / "node").as_posix(), 1001, 1008)
     job = matte.hostclient.Job(run.args, out=run.out).start()
     seen: list[int] = []
     outcome = matte.run_job(job, run.frames, lambda pct, text: seen.append(pct), lambda: False, poll_interval=0.05)
     assert outcome.state == "done", outcome.status
     assert sorted(outcome.files) == list(range(1001, 1009)) and seen[-1] == 100
     assert seen == sorted(seen), "progress only moves forward"
-    assert matte.cached_files(run) == outcome.files
     values = matte.alpha_read_values(run.out, 1001, 1008)
     assert values["file_text"] == f"{run.out}/alpha/alpha.####.exr 1001-1008" and "\\" not in values["file"]
     assert values["raw"] is True and values["on_error"] == "error"

@@ -95,15 +95,26 @@ def test_compute_in_the_gui_runs_in_the_background_then_caches(shot, tcvom_exe: 
     assert out.startswith((Path(nuke.root().name()).parent / "tcvom_cache").as_posix())
     assert alpha["file"].value() == f"{out}/alpha/alpha.####.exr"
     assert (alpha["first"].value(), alpha["last"].value()) == (1001, 1008) and alpha["raw"].value() is True
-    assert node["cache_key"].value() == run.prepared.key and "8 frames" in node["status"].value()
+    assert out == (Path(nuke.root().name()).parent / "tcvom_cache" / "shot_v001" / node.fullName()).as_posix()
+    assert "8 frames" in node["status"].value() and "alpha 8 computed, 0 reused" in node["status"].value()
     a = read_image(f"{out}/alpha/alpha.1004.exr")
     assert a.min() < 0.05 and a.max() > 0.95
+    # the run's own review on the node's knobs, and its suggestion one button away
+    review = nukenode.matte.hostclient.read_review(out)
+    assert review is not None and review.suggested and set(review.doubt) == set(range(1001, 1009))
+    suggested = [f for f in review.suggested if f not in (1001, 1008)]
+    assert node["suggested"].value() == " ".join(map(str, suggested[:8]))
+    assert node["doubtful"].value() == (f"{len(review.doubtful)}: " + " ".join(map(str, review.doubtful))
+                                        if review.doubtful else "none")
+    assert nukenode.goto_suggested(node) == suggested[0] == nuke.frame()
 
-    # unchanged inputs: no worker, the cache is used
-    nuke.executed.clear()
+    # unchanged inputs: tcvom runs into the same folder and reuses every frame, untouched
+    stamps = {p.name: p.stat().st_mtime_ns for p in Path(out, "alpha").glob("alpha.*.exr")}
     again = nukenode.compute(node)
-    assert again is not None and again.thread is None and again.prepared.key == run.prepared.key
-    assert "up to date" in node["status"].value()
+    assert again is not None and again.prepared.out == out
+    _wait(again)
+    assert "alpha 0 computed, 8 reused" in node["status"].value(), node["status"].value()
+    assert {p.name: p.stat().st_mtime_ns for p in Path(out, "alpha").glob("alpha.*.exr")} == stamps
 
 
 def _write_review(out: str, suggested: list[int], doubtful: list[int]) -> None:
@@ -160,11 +171,85 @@ def test_compute_without_gui_renders_the_plate_and_matches_the_direct_read(shot,
     assert run.prepared.spec.input_colorspace == "Linear Rec.709 (sRGB)"  # the working space
     assert sorted(f for _, f, c in nuke.executed if c == 3) == list(range(1001, 1009))
     assert node.node("tcvom_alpha")["file"].value() == f"{run.prepared.out}/alpha/alpha.####.exr"
-    assert not Path(run.prepared.rendered_plate).exists(), "the rendered plate is deleted after the run"
+    kept = sorted(p.name for p in Path(run.prepared.out, "inputs", "plate").iterdir())
+    assert kept == [f"plate.{f}.exr" for f in range(1001, 1009)], "the rendered plate stays: the next run compares it"
     for frame in (1001, 1004, 1008):
         rendered = read_image(f"{run.prepared.out}/alpha/alpha.{frame}.exr")
         straight = read_image(f"{direct.prepared.out}/alpha/alpha.{frame}.exr")
         np.testing.assert_allclose(rendered, straight, atol=2e-3)
+
+
+def test_a_repainted_keyframe_recomputes_only_the_frames_it_bounds(shot, tcvom_exe: str) -> None:
+    """Keyframes 1001, 1004, 1008; repainting 1008 touches the segment 1004-1008 only (and
+    the alpha of 1003, whose neighbour 1004 it is at most): frames 1001-1002 keep their
+    files, byte for byte and time."""
+    read, trimap = shot
+    nuke.env["gui"] = False
+    paint = trimap.pixels
+    assert paint is not None
+    edited: set[int] = set()
+
+    def pixels(frame: int) -> np.ndarray:
+        image = paint(1001 if frame == 1004 else frame).copy()  # 1004: any valid trimap will do
+        if frame in edited:
+            image[:6, :6, :3] = 1.0  # a corner painted foreground
+        return image
+
+    trimap.pixels = pixels
+    node = _matte_node(read, trimap, tcvom_exe)
+    node["keyframes"].setValue("1001 1004 1008")
+    first = nukenode.compute(node)
+    assert first is not None
+    out = Path(first.prepared.out)
+
+    def files() -> dict[str, tuple[int, bytes]]:
+        return {p.relative_to(out).as_posix(): (p.stat().st_mtime_ns, p.read_bytes())
+                for sub in ("alpha", "trimaps") for p in (out / sub).glob(sub.rstrip("s") + ".*")}
+
+    before = files()
+    edited.add(1008)
+    second = nukenode.compute(node)
+    assert second is not None and second.prepared.out == first.prepared.out
+    after = files()
+    untouched = {k for k in before if after.get(k) == before[k]}
+    for frame in (1001, 1002):
+        assert f"alpha/alpha.{frame}.exr" in untouched and f"trimaps/trimap.{frame}.png" in untouched, frame
+    assert "alpha/alpha.1008.exr" not in untouched and "trimaps/trimap.1008.png" not in untouched
+    assert "computed" in node["status"].value() and "reused" in node["status"].value()
+
+
+def test_weights_added_after_a_compute_are_used_by_the_next(shot, tcvom_exe: str, gca_model, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 21, point 4: with method auto, weights that appear after a Compute (here
+    $TCVOM_WEIGHTS) change what auto resolves to; the next Compute must use them, never
+    keep the classical matte as "up to date". The node keeps no key of its own: tcvom,
+    which records the method and weights each frame was made with, decides. (Matting
+    weights only, to keep the test short: the trimap stage stays classical and reused.)"""
+    import torch
+
+    monkeypatch.setenv("TCVOM_DATA_DIR", str(tmp_path / "data"))  # nothing registered
+    monkeypatch.delenv("TCVOM_WEIGHTS", raising=False)
+    read, trimap = shot
+    nuke.env["gui"] = False
+    node = _matte_node(read, trimap, tcvom_exe)
+    node["method"].setValue("auto")
+    first = nukenode.compute(node)
+    assert first is not None and first.outcome is not None
+    assert first.outcome.status.startswith("classical:"), first.outcome.status
+    alpha = Path(first.prepared.out, "alpha")
+    classical = {p.name: read_image(str(p)) for p in alpha.glob("alpha.*.exr")}
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    torch.save(gca_model.state_dict(), weights / "gca_tam.pth")
+    monkeypatch.setenv("TCVOM_WEIGHTS", str(weights))
+    second = nukenode.compute(node)
+    assert second is not None and second.outcome is not None and second.prepared.out == first.prepared.out
+    status = node["status"].value()
+    assert "tcvom: alpha 8 computed, 0 reused; trimaps 0 computed, 8 reused" in status, status
+    assert "up to date" not in status
+    changed = [name for name, old in classical.items() if not np.array_equal(read_image(str(alpha / name)), old)]
+    assert len(changed) >= 6, "the networks' matte replaced the classical one"
 
 
 def test_cancel_in_the_progress_window_stops_the_worker(shot, tmp_path: Path) -> None:

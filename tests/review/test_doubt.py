@@ -11,6 +11,7 @@ import pytest
 
 from tcvom.errors import InputError
 from tcvom.review.doubt import (
+    DEFAULT_DRIFT,
     THRESHOLD,
     TrimapStats,
     alpha_residual,
@@ -50,12 +51,11 @@ def test_one_pass_frames_drift_at_the_rate_the_two_pass_frames_show() -> None:
     assert doubt[15] == pytest.approx(squash(0.5))
 
 
-def test_a_growing_unknown_band_adds_doubt() -> None:
+def test_without_two_pass_frames_the_default_drift_applies() -> None:
     frames = list(range(6))
-    stats = _stats(frames, {0})
-    stats[4] = TrimapStats(4, False, 300, 400, None)  # band three times the keyframe's
-    doubt = {r.frame: r.trimap_doubt for r in build_review(frames, [0], stats).frames}
-    assert doubt[4] > doubt[5] > doubt[3]
+    doubt = {r.frame: r.trimap_doubt for r in build_review(frames, [0], _stats(frames, {0})).frames}
+    assert doubt[0] == 0.0
+    assert [doubt[f] for f in range(1, 6)] == pytest.approx([squash(DEFAULT_DRIFT * d) for d in range(1, 6)], abs=1e-6)
 
 
 def test_schema_threshold_and_suggestions(tmp_path: Path) -> None:

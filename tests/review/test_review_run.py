@@ -123,3 +123,37 @@ def test_mark_frame_frames_doubtful_frames_in_red() -> None:
     assert np.allclose(bad[-1, -1], DOUBT_RED) and np.allclose(key[-1, -1], 0.5)
     assert not np.allclose(key[:12, :40], 0.5)  # the label
     assert np.allclose(grey, 0.5)  # the input is not drawn on
+
+
+def test_the_hosts_read_what_a_run_writes(reviewed_run) -> None:
+    from tcvom.hosts.client import read_review
+
+    out, _ = reviewed_run
+    mine = load_review(out)
+    theirs = read_review(str(out))
+    assert theirs is not None
+    assert theirs.keyframes == mine.keyframes and theirs.suggested == mine.suggested
+    assert theirs.doubtful == mine.doubtful and theirs.doubt == mine.doubt()
+
+
+def test_resumed_frames_and_lost_records(small_example, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    keys = [_key(small_example, 1001), _key(small_example, 1004)]
+    options = dict(keyframes=keys, shot_range="1001-1006", method="classical", progress="none")
+    pipeline.run(small_example.plate, out, **options)
+    before = {r.frame: r for r in load_review(out).frames}
+    (out / "trimaps" / "trimap.1003.png").unlink()  # a task killed before these were written
+    (out / "alpha" / "alpha.1003.exr").unlink()
+    again = pipeline.run(small_example.plate, out, **options)
+    assert sorted(again.written) == [1003]
+    after = {r.frame: r for r in load_review(out).frames}
+    assert {f: r.trimap_doubt for f, r in after.items()} == {f: r.trimap_doubt for f, r in before.items()}
+    assert all(after[f].residual == pytest.approx(before[f].residual, rel=1e-5) for f in after)
+    # a trimap whose record is gone (older tcvom, interrupted write) is estimated from its distance
+    record = out / "trimaps" / ".trimap.tcvom" / "frames" / "1006.json"
+    data = json.loads(record.read_text())
+    record.write_text(json.dumps({k: v for k, v in data.items() if k != "review"}))
+    assert main(["review", str(out), "--rebuild", "--progress", "none"]) == 0
+    rebuilt = {r.frame: r for r in load_review(out).frames}
+    assert rebuilt[1006].disagreement is None and rebuilt[1006].trimap_doubt > 0
+    assert rebuilt[1005].trimap_doubt == after[1005].trimap_doubt

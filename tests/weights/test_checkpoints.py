@@ -195,7 +195,7 @@ def test_add_refuses_other_files(data_dir, tmp_path):
 
     path = tmp_path / "other.pth"
     torch.save(Small().state_dict(), path)
-    with pytest.raises(WeightsError, match="not a GCA"):
+    with pytest.raises(WeightsError, match="not a tcvom checkpoint"):
         weights.add_weights(path)
     assert weights.list_weights() == []
 

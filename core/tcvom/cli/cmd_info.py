@@ -16,7 +16,7 @@ HELP = "show the available back-ends, devices and weights (and identify a weight
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--weights", help="identify this weight file (GCA+TAM, GCA baseline, STM) and check it loads")
+    parser.add_argument("--weights", help="identify this weight file (its matting base with or without the TAM, or STM) and check it loads")
     parser.add_argument("--colorspaces", action="store_true", help="list the OpenColorIO colour spaces")
     parser.add_argument("--ocio-config", help="the OpenColorIO config to list (default: built-in studio config)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -53,9 +53,9 @@ def collect() -> dict[str, Any]:
     )}
     weights: dict[str, str | None] = {}
     try:
-        from tcvom.weights.registry import find_weights, search_locations
+        from tcvom.weights.registry import KINDS, find_weights, search_locations
 
-        for kind in ("gca_tam", "gca", "stm"):
+        for kind in KINDS:
             try:
                 weights[kind] = str(find_weights(kind))
             except Exception:
@@ -112,7 +112,7 @@ def main(args: argparse.Namespace) -> int:
     print("libraries: " + ", ".join(f"{k} {v or 'missing'}" for k, v in data["libraries"].items()), file=out)
     print("weights:", file=out)
     for kind, path in data["weights"].items():
-        print(f"  {kind:<8} {path or 'not found'}", file=out)
+        print(f"  {kind:<9} {path or 'not found'}", file=out)
     if data["weight_search"]:
         print("  searched: " + ", ".join(data["weight_search"]), file=out)
     if not any(data["weights"].values()):

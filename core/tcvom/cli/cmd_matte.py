@@ -18,7 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--trimaps", required=True, nargs="+", help="a trimap for every frame: a sequence pattern or frame=path pairs"
     )
     parser.add_argument("--out", required=True, help="output folder (alpha.####.exr inside) or a pattern")
-    common.add_method(parser, "GCA+TAM matting weights (.pth) for --method tcvom")
+    common.add_method(parser, "matting weights (.pth) of any base for --method tcvom (GCA, FBA, DIM, Index; "
+                      "with the TAM or the single-image baseline, told from the file)")
+    common.add_base(parser)
     common.add_trimap_options(parser)
     common.add_output(parser)
     common.add_job_control(parser)

@@ -23,7 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     given.add_argument("--trimaps", nargs="+", help="a trimap for every frame instead (skips propagation)")
     parser.add_argument("--out", required=True, help="output folder: trimaps/ and alpha/ are written inside")
     common.add_method(parser, "STM trimap weights (.pth) for --method tcvom")
-    parser.add_argument("--matting-weights", type=common.optional, help="GCA+TAM matting weights (.pth) for --method tcvom")
+    parser.add_argument("--matting-weights", type=common.optional,
+                        help="matting weights (.pth) of any base for --method tcvom")
+    common.add_base(parser)
     common.add_stm_options(parser)
     common.add_trimap_options(parser)
     common.add_output(parser)

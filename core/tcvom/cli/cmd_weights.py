@@ -1,7 +1,8 @@
 """``tcvom weights``: register downloaded network weights and list them.
 
-``tcvom weights add FILE`` checks that the file loads into a tcvom network (GCA+TAM, GCA
-baseline or STM), copies it atomically into the user data folder and records it;
+``tcvom weights add FILE`` checks that the file loads into a tcvom network (any matting base
+with or without the TAM, or STM), copies it atomically into the user data folder and
+records it under its kind (``fba_tam``, ``dim``...: ``--base`` picks among them);
 ``tcvom weights list`` shows what is registered and where tcvom looks for weights.
 """
 
@@ -45,7 +46,7 @@ def main(args: argparse.Namespace) -> int:
             print("  (none registered: download a checkpoint and run 'tcvom weights add FILE')")
         for r in records:
             state = "" if r["present"] else "  (file missing)"
-            print(f"  {r['kind']:<8} {r['file']}  sha256 {r['sha256'][:12]}  added {r['added']}{state}")
+            print(f"  {r['kind']:<9} {r['file']}  sha256 {r['sha256'][:12]}  added {r['added']}{state}")
         print("search order: " + "; ".join(weights.search_order()))
         return 0
     print("usage: tcvom weights {add FILE | list}")

@@ -101,6 +101,15 @@ def add_method(parser: argparse.ArgumentParser, weights_help: str) -> None:
     )
 
 
+def add_base(parser: argparse.ArgumentParser) -> None:
+    from tcvom.models.bases import BASES
+
+    parser.add_argument(
+        "--base", choices=BASES, default=None,
+        help="matting base whose registered weights to use (default gca); checked against --weights",
+    )
+
+
 def add_output(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", choices=OUTPUT_KINDS, default="alpha", help="alpha only, or premultiplied RGBA")
     parser.add_argument(

@@ -29,11 +29,15 @@ import torch
 from torch import Tensor, nn
 
 from tcvom.errors import InputError
+from tcvom.models.dim_tam import DimMatting
+from tcvom.models.fba_tam import FbaMatting
 from tcvom.models.gca_tam import GcaMatting, GcaPartA, GcaPartB, GcaTam
+from tcvom.models.index_tam import IndexMatting
+from tcvom.models.split_matting import Port, SplitMatting
 from tcvom.models.stm import STM
 
 Dim = int | str
-NETWORKS: tuple[str, ...] = ("gca_tam", "gca", "stm")
+NETWORKS: tuple[str, ...] = ("gca_tam", "gca", "fba_tam", "fba", "dim_tam", "dim", "index_tam", "index", "stm")
 #: Frame sizes the graphs take are multiples of this (the sessions pad to it).
 MULTIPLE = 32
 
@@ -95,7 +99,33 @@ _UNKNOWN = _t("unknown", 1, 1, "H/8", "W/8")
 _ALPHA = _t("alpha", 1, 1, "H", "W")
 _PART_A = (_t("x", 1, 6, "H", "W"),), (_FEATURES, *_SKIPS, _UNKNOWN)
 
+
+
+def _port(port: Port, name: str | None = None) -> TensorSpec:
+    size = ("H", "W") if port.stride == 1 else (f"H/{port.stride}", f"W/{port.stride}")
+    return _t(name or port.name, 1, port.channels, *size)
+
+
+def split_graphs(cls: type[SplitMatting], temporal: bool) -> tuple[GraphSpec, GraphSpec]:
+    """part_a and part_b of an FBA, DIM or IndexNet network, from its class's ports."""
+    network = f"{cls.base}_tam" if temporal else cls.base
+    features = _port(Port("features", cls.feature_channels, 8))
+    skips = tuple(_port(p) for p in cls.skips)
+    unknown = _port(Port("unknown", 1, 8))
+    part_a = GraphSpec(network, "part_a", tuple(_port(p) for p in cls.inputs), (features, unknown, *skips))
+    if temporal:
+        inputs = (_port(Port("prev_features", cls.feature_channels, 8)), features,
+                  _port(Port("next_features", cls.feature_channels, 8)), unknown, *skips)
+    else:
+        inputs = (features, *skips)  # without TAM the unknown mask is unused
+    return part_a, GraphSpec(network, "part_b", inputs, tuple(_port(p) for p in cls.outputs))
+
+
+SPLIT_CLASSES: dict[str, type[SplitMatting]] = {"fba": FbaMatting, "dim": DimMatting, "index": IndexMatting}
+
 GRAPHS: dict[str, tuple[GraphSpec, ...]] = {
+    **{f"{base}_tam" if temporal else base: split_graphs(cls, temporal)
+       for base, cls in SPLIT_CLASSES.items() for temporal in (True, False)},
     "gca_tam": (
         GraphSpec("gca_tam", "part_a", *_PART_A),
         GraphSpec(
@@ -159,7 +189,9 @@ def network_of(model: nn.Module) -> str:
         return "stm"
     if isinstance(model, GcaMatting):
         return "gca_tam" if model.temporal else "gca"
-    raise TypeError(f"expected a GCA matting model or an STM, got {type(model).__name__}")
+    if isinstance(model, SplitMatting):
+        return model.network
+    raise TypeError(f"expected a matting model or an STM, got {type(model).__name__}")
 
 
 # --- the modules behind the graphs (tensors in, tensors out) -----------------------------
@@ -177,6 +209,19 @@ class GcaSinglePartB(nn.Module):
 
         unknown = features.new_zeros(())  # not read without TAM
         return self.model.decode(FrameFeatures(features, shortcut1, shortcut2, shortcut3, unknown))
+
+
+class SplitPart(nn.Module):
+    """Part A or part B of an FBA, DIM or IndexNet network (:class:`SplitMatting`):
+    ``forward(*tensors) -> tuple of tensors`` in the order of the graph's spec."""
+
+    def __init__(self, model: SplitMatting, part: str) -> None:
+        super().__init__()
+        self.model = model
+        self.part = part
+
+    def forward(self, *inputs: Tensor) -> tuple[Tensor, ...]:
+        return self.model.part_a(*inputs) if self.part == "part_a" else self.model.part_b(*inputs)
 
 
 class StmMemoryEncode(nn.Module):
@@ -221,6 +266,8 @@ def graph_modules(model: nn.Module) -> dict[str, nn.Module]:
         assert isinstance(model, STM)
         modules = {"memory_encode": StmMemoryEncode(model), "query_encode": StmQueryEncode(model),
                    "read_decode": StmReadDecode(model)}
+    elif isinstance(model, SplitMatting):
+        modules = {"part_a": SplitPart(model, "part_a"), "part_b": SplitPart(model, "part_b")}
     else:
         assert isinstance(model, GcaMatting)
         part_b = GcaPartB(model) if isinstance(model, GcaTam) else GcaSinglePartB(model)
@@ -267,6 +314,8 @@ def sample_inputs(
         q = modules["query_encode"](*query.values())
         read = dict(zip(("mem_key", "mem_value", "q_key", "q_value", "r3", "r2"), (key, value, *q), strict=True))
         return {"memory_encode": memory, "query_encode": query, "read_decode": read}
+    if isinstance(model, SplitMatting):
+        return _split_sample_inputs(model, modules, height, width, gen)
     xs = [torch.cat([frame(1), trimap(1)], dim=1) for _ in range(3)]
     feats = [modules["part_a"](x) for x in xs]
     cur = dict(zip(("features", "shortcut1", "shortcut2", "shortcut3", "unknown"), feats[1], strict=True))
@@ -276,3 +325,23 @@ def sample_inputs(
     else:
         part_b = {k: v for k, v in cur.items() if k != "unknown"}
     return {"part_a": {"x": xs[1]}, "part_b": part_b}
+
+
+def _split_sample_inputs(
+    model: SplitMatting, modules: Mapping[str, nn.Module], height: int, width: int, gen: torch.Generator
+) -> dict[str, dict[str, Tensor]]:
+    """Inputs of part A and part B of an FBA, DIM or IndexNet network: random frames with
+    blocky 0 / 128 / 255 trimaps, encoded as the network's input contract says."""
+    specs = {s.name: s for s in graph_specs(model.network)}
+    frames = []
+    for _ in range(3):
+        image = torch.rand(1, 3, height, width, generator=gen)
+        labels = torch.randint(0, 3, (1, 1, height // 8, width // 8), generator=gen)
+        trimap = (nn.functional.interpolate(labels.float(), size=(height, width), mode="nearest") * 127.5).to(torch.uint8)
+        frames.append(type(model).make_inputs(image, trimap))
+    outs = [dict(zip(specs["part_a"].output_names, modules["part_a"](*f.values()), strict=True)) for f in frames]
+    cur = outs[1]
+    feed = {}
+    for name in specs["part_b"].input_names:
+        feed[name] = outs[0]["features"] if name == "prev_features" else outs[2]["features"] if name == "next_features" else cur[name]
+    return {"part_a": frames[1], "part_b": feed}

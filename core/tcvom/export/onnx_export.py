@@ -329,9 +329,12 @@ def cached_export(
 
     The folder is keyed by the weights' SHA-256 (``weights_sha256``, else a hash of the
     state dict), the opset and the tcvom version; a manifest or graph that fails
-    :func:`read_manifest`'s checks is exported again.
+    :func:`read_manifest`'s checks is exported again. Processes that share the cache (the
+    GPUs of one host) export under a lock (:func:`tcvom.farm.locks.exclusive_lock`): the
+    first exports, the others wait and use its export.
     """
     from tcvom.engines.base import cache_dir
+    from tcvom.farm.locks import exclusive_lock
 
     network = network_of(model)
     digest = weights_sha256 or state_sha256(model)
@@ -341,4 +344,11 @@ def cached_export(
         return read_manifest(folder, network)
     except (InputError, ReadError):
         pass
-    return export_network(model, folder, weights_sha256=digest, source=source, progress=progress)
+    say = progress or (lambda _line: None)
+    with exclusive_lock(base / f".{folder.name}.lock",
+                        on_wait=lambda: say(f"waiting for another process exporting {network} to {folder}")):
+        try:
+            return read_manifest(folder, network)  # exported while this process waited
+        except (InputError, ReadError):
+            pass
+        return export_network(model, folder, weights_sha256=digest, source=source, progress=progress)

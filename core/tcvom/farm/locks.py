@@ -6,15 +6,25 @@ never a mixture. What does need one is a file that must be created by exactly on
 and never replaced, such as the job manifest: :func:`publish_exclusive` writes the text
 under a temporary name and hard-links it to the final name, which fails if the name is
 taken (``link`` is atomic on local file systems and on NFS, where ``O_EXCL`` is not).
+
+A shared cache (the ONNX exports and TensorRT engines of the user cache, which several
+GPUs or tasks of one host use together) is built under :func:`exclusive_lock`: the first
+process builds, the others wait and then use what it built.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tcvom.io.atomic import temporary_name, write_text
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 
 def publish_exclusive(path: str | Path, text: str) -> bool:
@@ -48,3 +58,44 @@ def publish_exclusive(path: str | Path, text: str) -> bool:
 def replace_file(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically, replacing what was there."""
     write_text(path, text)
+
+
+@contextmanager
+def exclusive_lock(path: str | Path, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold an exclusive lock on the file ``path`` (created if missing) for the block.
+
+    Another process holding it makes this one wait; ``on_wait`` is called once first (to
+    say why nothing moves). The operating system releases the lock when its process ends,
+    so a killed builder never leaves the cache locked. ``flock`` on POSIX (NFS v4 maps it to
+    a byte-range lock), ``msvcrt.locking`` on Windows.
+    """
+    lock = Path(path)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(lock, "a+b")  # noqa: SIM115 - held for the whole block
+    try:
+        if sys.platform == "win32":
+            import msvcrt
+
+            try:
+                msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+            except OSError:
+                if on_wait is not None:
+                    on_wait()
+                while True:  # LK_LOCK gives up after 10 s; keep asking
+                    try:
+                        msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)
+                        break
+                    except OSError:
+                        continue
+        else:
+            import fcntl
+
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if on_wait is not None:
+                    on_wait()
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        yield
+    finally:
+        handle.close()  # closing releases the lock

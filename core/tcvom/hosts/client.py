@@ -10,10 +10,11 @@ run the ``tcvom`` executable of another environment as a subprocess and read its
 - :class:`Job`: the subprocess (an argument list, never a shell) with background threads
   reading its output, :meth:`Job.poll` for a host's timer, :meth:`Job.cancel`, and
   :meth:`Job.wait` for hosts that run synchronously (farm, background mode);
-- :func:`cache_key`: a key from the inputs' content (keyframes), modification time and
-  size (plate frames, weights) and the settings, so a host can cache results;
 - :func:`shot_folder`: the one output folder of a shot and node, into which every press
-  runs ``tcvom run`` (the core decides what it can reuse);
+  runs ``tcvom run``: tcvom records what each frame was made from and decides what it can
+  reuse, so hosts keep no cache key of their own (one that missed what ``--method auto``
+  resolves to showed stale mattes); :func:`install_folder` puts the host's exported inputs
+  there without touching unchanged files; :func:`result_summary` says what a run did;
 - :func:`collect_alpha`: the alpha files of a finished job, checked to be all there;
 - :func:`read_review` and :class:`Review`: the run's review (doubtful frames, the frames
   to key next), for the hosts' jump buttons.
@@ -225,14 +226,6 @@ def sequence_files(pattern: str) -> list[tuple[int, str]]:
     return sorted(found)
 
 
-def _stat_token(path: str) -> str:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return f"{path}:missing"
-    return f"{path}:{st.st_size}:{st.st_mtime_ns}"
-
-
 def _content_token(path: str) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -241,31 +234,32 @@ def _content_token(path: str) -> str:
     return digest.hexdigest()
 
 
-def cache_key(spec: RunSpec, extra: dict[str, Any] | None = None, length: int = 16) -> str:
-    """A hex key that changes when an input or setting of ``spec`` changes.
+def _count(result: dict[str, Any], kind: str, output: str) -> int | None:
+    entry = result.get(kind)
+    if isinstance(entry, dict) and isinstance(entry.get(output), dict):
+        count = entry[output].get("count")
+        return count if isinstance(count, int) else None
+    return None
 
-    Keyframe trimaps count by content (re-exporting an unchanged painting keeps the key);
-    plate frames and weight files by path, size and modification time (hashing a plate is
-    too slow). ``out`` and ``overwrite`` do not count. ``extra`` adds host settings.
-    """
-    parts: dict[str, Any] = {
-        "plate": spec.plate,
-        "keyframes": {str(f): _content_token(p) for f, p in sorted(spec.keyframes.items())},
-        "method": spec.method,
-        "weights": _stat_token(spec.weights) if spec.weights else None,
-        "matting_weights": _stat_token(spec.matting_weights) if spec.matting_weights else None,
-        "device_kind": spec.device.split(":")[0],
-        "precision": spec.precision,
-        "input_colorspace": spec.input_colorspace,
-        "frames": spec.frames,
-        "extra": extra or {},
-    }
-    if "#" in os.path.basename(spec.plate):
-        parts["plate_files"] = [_stat_token(p) for _, p in sequence_files(spec.plate)]
-    else:
-        parts["plate_files"] = [_stat_token(spec.plate)]
-    blob = json.dumps(parts, sort_keys=True, default=str).encode("utf-8")
-    return hashlib.sha256(blob).hexdigest()[:length]
+
+def result_summary(result: dict[str, Any] | None) -> str:
+    """What a finished ``tcvom run`` did, from its ``result`` event, for a status line:
+    ``"classical: alpha 2 computed, 6 reused; trimaps 3 computed, 5 reused"`` (older tcvom
+    versions: frames written and already done)."""
+    if not result:
+        return ""
+    parts = []
+    for output in ("alpha", "trimaps"):
+        computed, reused = _count(result, "computed", output), _count(result, "reused", output)
+        if computed is None and reused is None:
+            continue
+        part = f"{output} {computed or 0} computed, {reused or 0} reused"
+        removed = _count(result, "removed", output)
+        parts.append(part + (f", {removed} removed" if removed else ""))
+    if not parts:
+        parts.append(f"{result.get('written', 0)} frames computed, {result.get('skipped', 0)} already done")
+    method = result.get("method")
+    return (f"{method}: " if method else "") + "; ".join(parts)
 
 
 def alpha_pattern(out: str) -> str:

@@ -1,4 +1,12 @@
-"""The per-shot GCA+TAM matting session: one alpha per frame, each frame's features computed once.
+"""The per-shot matting session of every base (GCA, FBA, DIM, IndexNet, with or without the
+TAM): one alpha per frame, each frame's features computed once.
+
+The session knows the networks only through their graph table
+(:mod:`tcvom.export.graphs`): part A's inputs come from the base's input contract, its
+outputs are the TAM-input ``features``, the ``unknown`` mask and the skips the centre frame
+needs; part B takes the neighbours' ``prev_features`` / ``next_features`` and the centre's
+tensors by name. FBA also returns the foreground and background colours
+(:meth:`MattingSession.layers`).
 
 Frame t is matted from the window (previous, t, next) of the shot's frame list (mirrored
 at the ends, see :func:`tcvom.matting.window.neighbour_window`). Part A of the network (encoder and the
@@ -13,8 +21,8 @@ a sub-range to matte part of a shot with its real neighbours.
 
 Example::
 
-    model = load_gca_model("GCA_TAM_Lim_Ltc_Laf.pth")
-    session = GcaTamSession(frames, trimaps, model, device="cuda", dtype=torch.float16)
+    model = load_matting_model("FBA_TAM_Lim_Ltc_Laf.pth")
+    session = MattingSession(frames, trimaps, model, device="cuda", dtype=torch.float16)
     for frame, alpha in session.alphas():
         writer.write(frame, alpha)
 """
@@ -31,11 +39,17 @@ import torch
 from torch import Tensor
 
 from tcvom.errors import FrameSizeError, InputError, MissingFrameError, WeightsError
+from tcvom.export.graphs import graph_spec, network_of
 from tcvom.io.hashing import file_sha256
 from tcvom.io.trimap import check_classified
 from tcvom.matting.window import FrameCache, neighbour_window
-from tcvom.models.gca_tam import GcaMatting, GcaSingle, GcaTam, composite, make_input
+from tcvom.models import bases
+from tcvom.models.gca_tam import GcaMatting, composite, make_input
+from tcvom.models.split_matting import SplitMatting
 from tcvom.weights import checkpoints
+
+#: A matting network of any base (see :mod:`tcvom.models.bases`).
+MattingModel = GcaMatting | SplitMatting
 
 if TYPE_CHECKING:
     from tcvom.engines.base import Engine
@@ -55,13 +69,15 @@ class FrameReader(Protocol):
 
 @dataclass
 class _Entry:
-    """Cached part A output of one frame. ``skips`` (the three shortcut tensors) and the
-    trimap are only needed while the frame is the centre, and are dropped after that."""
+    """Cached part A output of one frame. ``skips`` (part A's other outputs, by name), the
+    trimap and the image are only needed while the frame is the centre, and are dropped
+    after that."""
 
-    features: Tensor  # 1 x 128 x H/8 x W/8
+    features: Tensor  # 1 x C x H/8 x W/8
     unknown: Tensor  # 1 x 1 x H/8 x W/8
-    skips: tuple[Tensor, Tensor, Tensor] | None
+    skips: dict[str, Tensor] | None
     trimap: Tensor | None  # 1 x 1 x H x W uint8, on the device
+    image: Tensor | None  # 1 x 3 x H x W in [0, 1], kept for networks that predict colours
 
 
 def resolve_dtype(dtype: torch.dtype | str) -> torch.dtype:
@@ -92,19 +108,23 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return dev
 
 
-def load_gca_model(
+def load_matting_model(
     path_or_state: str | Path | Mapping[str, Tensor],
     *,
     device: str | torch.device = "cpu",
     dtype: torch.dtype | str = torch.float32,
-) -> GcaMatting:
-    """Build and load a matting network from a checkpoint: GCA+TAM or the single-image GCA
-    baseline, detected from the keys. Returns the model in eval mode on ``device``.
+    base: str | None = None,
+) -> MattingModel:
+    """Build and load a matting network from a checkpoint: any base with or without the
+    TAM (the eight released files), detected from the keys. ``base`` (``"gca"``,
+    ``"fba"``, ``"dim"``, ``"index"``), when given, must be the file's. Returns the model
+    in eval mode on ``device``.
 
     Raises:
         MissingWeightsError / ReadError: the file is missing or unreadable.
-        WeightsError: the file is an STM checkpoint, or does not fit either network (the
-            message lists missing/unexpected keys and shape differences).
+        WeightsError: the file is an STM checkpoint, of another base than ``base``, or does
+            not fit any network (the message lists missing/unexpected keys and shape
+            differences).
     """
     path = None
     if isinstance(path_or_state, str | Path):
@@ -119,27 +139,40 @@ def load_gca_model(
             path=path,
             hint="pass the GCA+TAM weights for matting; STM weights go to trimap propagation",
         )
-    model: GcaMatting = GcaSingle() if kind == "gca" else GcaTam()
-    what = "single-image GCA" if kind == "gca" else "GCA+TAM"
-    checkpoints.load_into(model, state, what=what, path=path)
-    return model.eval().to(device=resolve_device(device), dtype=resolve_dtype(dtype))
+    if kind not in bases.MATTING_KINDS:
+        # Not recognised: compare with the video network of the base asked for (GCA+TAM by
+        # default) so that the error lists the missing and unexpected keys.
+        kind = f"{bases.check_base(base or 'gca')}_tam"
+    if base is not None and bases.base_of(kind) != bases.check_base(base):
+        raise WeightsError(
+            f"the file holds {checkpoints.kind_name(kind)}, not the {base} base asked for",
+            path=path,
+            hint=f"drop --base, or pass --base {bases.base_of(kind)}",
+        )
+    model = bases.build_matting(kind)
+    checkpoints.load_into(model, state, what=checkpoints.kind_name(kind), path=path)
+    return model.eval().to(device=resolve_device(device), dtype=resolve_dtype(dtype))  # type: ignore[return-value]
 
 
-class GcaTamSession:
-    """Matting of one shot with GCA+TAM (or the single-image GCA baseline).
+#: The former name, kept for callers of the GCA-only session.
+load_gca_model = load_matting_model
+
+
+class MattingSession:
+    """Matting of one shot with any base, with the TAM or as the single-image baseline.
 
     Args:
         frames: ``.frame_numbers`` and ``.read(frame) -> float32 H x W x 3`` sRGB in [0, 1].
         trimaps: ``.read(frame) -> uint8 H x W`` in 0 / 128 / 255, for every frame used
             (including neighbours).
-        model: a :class:`GcaTam` or :class:`GcaSingle` (see :func:`load_gca_model`); it is
+        model: a matting network of any base (see :func:`load_matting_model`); it is
             moved to ``device`` / ``dtype`` and put in eval mode.
         device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         dtype: float32, float16 or bfloat16 on any device (on CPU half precision is for
             checks: fp16 is slow there and bf16 pays only with AVX512-BF16 or AMX, see
             :func:`tcvom.pipeline.methods.resolve_precision`). Attention scores, softmaxes,
             spectral-norm divisions and the last layer stay float32 (:mod:`tcvom.models`).
-        cache_size: frames of part A output kept (at least 3 for GCA+TAM).
+        cache_size: frames of part A output kept (at least 3 with the TAM).
         reuse_features: False recomputes all three frames of every window (for checks
             and benchmarks; same result).
         engine: the back-end that runs part A and part B (:mod:`tcvom.engines`, built for
@@ -150,7 +183,7 @@ class GcaTamSession:
         self,
         frames: FrameReader,
         trimaps: FrameReader,
-        model: GcaMatting,
+        model: MattingModel,
         *,
         device: str | torch.device = "cpu",
         dtype: torch.dtype | str = torch.float32,
@@ -160,9 +193,10 @@ class GcaTamSession:
     ) -> None:
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype)
-        if not isinstance(model, GcaMatting):
-            raise TypeError(f"expected a GCA matting model, got {type(model).__name__}")
+        if not isinstance(model, GcaMatting | SplitMatting):
+            raise TypeError(f"expected a matting network, got {type(model).__name__}")
         self.temporal = model.temporal
+        self.network = network_of(model)
         minimum = 3 if self.temporal else 1
         if cache_size < minimum:
             raise InputError(f"cache_size must be at least {minimum} for this network, not {cache_size}")
@@ -177,10 +211,13 @@ class GcaTamSession:
             from tcvom.engines.torch_engine import TorchEngine
 
             engine = TorchEngine(self.model, device=self.device)
-        expected = "gca_tam" if self.temporal else "gca"
-        if engine.network != expected:
-            raise InputError(f"the engine runs the {engine.network} network, the model is {expected}")
+        if engine.network != self.network:
+            raise InputError(f"the engine runs the {engine.network} network, the model is {self.network}")
         self.engine = engine
+        self._part_b = graph_spec(self.network, "part_b")
+        #: The part B outputs besides alpha (FBA: "foreground", "background").
+        self.colours = tuple(n for n in self._part_b.output_names if n != "alpha")
+        self._make_inputs = type(model).make_inputs if isinstance(model, SplitMatting) else _gca_inputs
         self._padded: tuple[int, int] | None = None
         self.cache: FrameCache[_Entry] = FrameCache(cache_size)
         self.reuse_features = reuse_features
@@ -205,15 +242,32 @@ class GcaTamSession:
     def alpha(self, frame: int) -> np.ndarray:
         """float32 ``H x W`` alpha in [0, 1] of ``frame``: the prediction in the trimap's
         unknown region, exactly 0 / 1 in its background / foreground."""
-        raw, trimap = self._predict(frame)
-        return composite(raw, trimap)[0, 0].cpu().numpy()
+        out, trimap, _ = self._predict(frame)
+        return composite(out["alpha"], trimap)[0, 0].cpu().numpy()
+
+    @torch.inference_mode()
+    def layers(self, frame: int) -> dict[str, np.ndarray]:
+        """Everything the network predicts for ``frame``: ``"alpha"`` (as :meth:`alpha`) and,
+        for FBA, ``"foreground"`` and ``"background"``: float32 ``H x W x 3`` sRGB in
+        [0, 1], the network's colours in the trimap's unknown region and the plate's
+        colour in its known region (as the reference fills them)."""
+        out, trimap, image = self._predict(frame)
+        result = {"alpha": composite(out["alpha"], trimap)[0, 0].cpu().numpy()}
+        h, w = trimap.shape[-2:]
+        unknown = (trimap > 0) & (trimap < 255)
+        for name in self.colours:
+            assert image is not None  # kept for networks with colour outputs
+            colour = torch.where(unknown, out[name][..., :h, :w].to(torch.float32), image)
+            result[name] = colour[0].permute(1, 2, 0).cpu().numpy()
+        return result
 
     @torch.inference_mode()
     def raw_alpha(self, frame: int) -> np.ndarray:
-        """float32 ``H x W`` network output ``(tanh + 1) / 2`` of ``frame`` before compositing."""
-        raw, trimap = self._predict(frame)
+        """float32 ``H x W`` network output of ``frame`` before compositing (GCA:
+        ``(tanh + 1) / 2``; IndexNet: not clamped)."""
+        out, trimap, _ = self._predict(frame)
         h, w = trimap.shape[-2:]
-        return raw[0, 0, :h, :w].float().cpu().numpy()
+        return out["alpha"][0, 0, :h, :w].float().cpu().numpy()
 
     def alphas(self, frames: Iterable[int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(frame, alpha)`` for ``frames`` (default: the whole shot) in the given order."""
@@ -249,16 +303,19 @@ class GcaTamSession:
 
     def _encode(self, frame: int) -> _Entry:
         image, trimap = self._read(frame)
-        x = make_input(image, trimap).to(self.dtype)
+        inputs = {k: v.to(self.dtype) for k, v in self._make_inputs(image, trimap).items()}
         if self._padded is None:
+            x = next(iter(inputs.values()))
             self._padded = (x.shape[-2], x.shape[-1])
             self.engine.begin_shot(*self._padded)
-        out = self.engine.infer("part_a", {"x": x})
+        out = self.engine.infer("part_a", inputs)
         self.encoded += 1
-        return _Entry(out["features"], out["unknown"], (out["shortcut1"], out["shortcut2"], out["shortcut3"]), trimap)
+        features, unknown = out.pop("features"), out.pop("unknown")
+        return _Entry(features, unknown, out, trimap, image if self.colours else None)
 
-    def _predict(self, frame: int) -> tuple[Tensor, Tensor]:
-        """(raw ``1 x 1 x Hp x Wp``, trimap ``1 x 1 x H x W`` uint8) of ``frame``."""
+    def _predict(self, frame: int) -> tuple[dict[str, Tensor], Tensor, Tensor | None]:
+        """(part B outputs ``1 x C x Hp x Wp`` by name, trimap ``1 x 1 x H x W`` uint8,
+        image ``1 x 3 x H x W`` or None) of ``frame``."""
         window = self.window(frame)
         if not self.reuse_features:
             self.cache.clear()
@@ -273,18 +330,27 @@ class GcaTamSession:
         entries = {f: self.cache.get(f) for f in wanted}
         cur = entries[frame]
         assert cur is not None and cur.skips is not None and cur.trimap is not None  # filled above
-        feed = {"features": cur.features, "shortcut1": cur.skips[0], "shortcut2": cur.skips[1],
-                "shortcut3": cur.skips[2], "unknown": cur.unknown}
+        feed = {"features": cur.features, "unknown": cur.unknown, **cur.skips}
         if self.temporal:
             prev, nxt = entries[window[0]], entries[window[2]]
             assert prev is not None and nxt is not None
             feed.update(prev_features=prev.features, next_features=nxt.features)
-        raw = self.engine.infer("part_b", feed)["alpha"]
-        trimap = cur.trimap
+        out = self.engine.infer("part_b", {name: feed[name] for name in self._part_b.input_names})
+        trimap, image = cur.trimap, cur.image
         # The skips are only needed while this frame is the centre: free them now.
         cur.skips = None
         cur.trimap = None
-        return raw, trimap
+        cur.image = None
+        return out, trimap, image
+
+
+#: The former name of :class:`MattingSession`.
+GcaTamSession = MattingSession
+
+
+def _gca_inputs(image: Tensor, trimap: Tensor) -> dict[str, Tensor]:
+    """GCA's part A input (:func:`tcvom.models.gca_tam.make_input`) by graph input name."""
+    return {"x": make_input(image, trimap)}
 
 
 def build_session(
@@ -298,10 +364,12 @@ def build_session(
     backend: str = "torch",
     export_dir: str | Path | None = None,
     engine_options: Mapping[str, Any] | None = None,
-    model: GcaMatting | None = None,
-) -> GcaTamSession:
-    """A :class:`GcaTamSession` with the network loaded from ``weights`` (a file or a
-    state_dict; GCA+TAM or the single-image GCA baseline, detected from the keys), run by
+    model: MattingModel | None = None,
+    base: str | None = None,
+) -> MattingSession:
+    """A :class:`MattingSession` with the network loaded from ``weights`` (a file or a
+    state_dict; any base with or without the TAM, detected from the keys; ``base``, when
+    given, must be the file's), run by
     ``backend`` ("torch", "onnxruntime", "tensorrt"; see :func:`tcvom.engines.open_engine`:
     the ONNX back-ends use ``export_dir`` or an export cached per weight file).
     ``model`` is the network already loaded from ``weights`` (on ``device`` in ``dtype``
@@ -314,10 +382,10 @@ def build_session(
         raise InputError(f"the {backend} back-end takes float32 input; its precision is an engine option",
                          hint="pass dtype=float32 (tensorrt: engine_options={'precision': ...}), or backend='torch'")
     if model is None:
-        model = load_gca_model(weights, device=device if backend == "torch" else "cpu",
-                               dtype=dtype if backend == "torch" else torch.float32)
+        model = load_matting_model(weights, device=device if backend == "torch" else "cpu",
+                                   dtype=dtype if backend == "torch" else torch.float32, base=base)
     digest = file_sha256(weights) if isinstance(weights, str | Path) else None
     engine = open_engine(backend, model, device=device, weights_sha256=digest, export_dir=export_dir,
                          **dict(engine_options or {}))
-    return GcaTamSession(frames, trimaps, model, device=device if backend == "torch" else "cpu",
+    return MattingSession(frames, trimaps, model, device=device if backend == "torch" else "cpu",
                          dtype=dtype, cache_size=cache_size, engine=engine)

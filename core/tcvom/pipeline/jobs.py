@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from tcvom import __version__
 from tcvom.errors import InputError, MissingFrameError
 from tcvom.farm import chunks as chunking
@@ -365,9 +367,8 @@ def trimaps(
                         continue
                     tuned = getattr(propagator, "tuned_key", None)
                     extra = {} if tuned is None else {"finetuned": _finetuned_name(tuned)}
+                    extra["review"] = doubt.trimap_record(item.trimap, item.disagreement, item.frame in key_arrays)
                     recorded.write(item.frame, writer.write(item.frame, item.trimap), key, inputs, **extra)
-                    doubt.record_trimap(writer.pattern, item.frame, item.trimap, item.disagreement,
-                                        item.frame in key_arrays)
                     if prob_writer is not None and prob_records is not None:
                         prob_records.write(item.frame, prob_writer.write(item.frame, item.probabilities), key, inputs)
                     result.written.append(item.frame)
@@ -435,6 +436,7 @@ def matte(
     shot_range: FrameSelection = None,
     method: str = "auto",
     weights: str | Path | None = None,
+    base: str | None = None,
     device: str = "cpu",
     backend: str = "torch",
     export_dir: str | Path | None = None,
@@ -454,8 +456,11 @@ def matte(
 
     ``frames`` selects frames of the shot (``shot_range``, default: the plate on disk);
     each is matted with its neighbours in the shot, whose trimaps must exist too.
-    ``output="rgba"`` writes the premultiplied foreground (estimated with pymatting's
-    multi-level method) with its alpha instead of the alpha alone. A job over the whole
+    ``weights`` is a matting checkpoint of any base (its base is read from its keys);
+    without it, ``base`` ("gca", "fba", "dim", "index"; default gca) picks the registered
+    weights. ``output="rgba"`` writes the premultiplied foreground with its alpha instead
+    of the alpha alone: FBA's own predicted foreground, for the other bases one estimated
+    with pymatting's multi-level method. A job over the whole
     shot with ``review`` also writes the review into ``review/`` beside the output folder
     (``shot/alpha`` -> ``shot/review``), with the trimap doubt when the trimaps are a tcvom output.
     """
@@ -468,13 +473,14 @@ def matte(
     tris = _open_matte_trimaps(trimaps, source, selection, needed, resize_trimaps, trimap_channel)
     writer = AlphaWriter(out, fmt=alpha_format, kind=output)
     with Progress("matte", len(selection), progress) as bar:
-        concrete = methods.resolve(method, "matte", weights, bar.message)
+        concrete = methods.resolve(method, "matte", weights, bar.message, base=base)
         settings = {
             "stage": "matte",
             "method": concrete,
             "backend": backend,
             "precision": precision,
-            "weights": _weights_digest(concrete, "gca_tam", weights),
+            "weights": _weights_digest(concrete, methods.matting_kind(base), weights),
+            **({"base": base} if base else {}),
             "plate": _names(plate),
             "shot": format_range(shot),
             "trimaps": _names(trimaps),
@@ -524,12 +530,13 @@ def matte(
         if todo:
             options = {**(method_options or {}),
                        **_engine_options(concrete, backend, export_dir, precision, device, "matte")}
+            extra = {"base": base} if concrete == "tcvom" else {}
             session = methods.make_session(
-                concrete, source, tris, weights=weights, device=device, backend=backend, **options
+                concrete, source, tris, weights=weights, device=device, backend=backend, **extra, **options
             )
-            for frame, alpha in session.alphas(still_to_do()):
-                foreground = None
-                if output == "rgba":
+            predicts_colour = "foreground" in getattr(session, "colours", ())
+            for frame, alpha, foreground in _mattes(session, still_to_do(), predicts_colour and output == "rgba"):
+                if output == "rgba" and foreground is None:
                     from tcvom.matting.foreground import estimate_foreground
 
                     foreground = estimate_foreground(source.read(frame), alpha)
@@ -547,6 +554,21 @@ def matte(
                             sources=_review_sources(plate, shot, input_colorspace, ocio_config))
         result.outputs["review"] = str(folder)
     return result
+
+
+def _mattes(
+    session: Any, frames: Iterator[int], colours: bool
+) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
+    """``(frame, alpha, foreground or None)``: the network's own foreground when ``colours``
+    (FBA), else alpha alone through the session's ``alphas`` (which a classical session
+    runs in order)."""
+    if not colours:
+        for frame, alpha in session.alphas(frames):
+            yield frame, alpha, None
+        return
+    for frame in frames:
+        layers = session.layers(frame)
+        yield frame, layers["alpha"], layers["foreground"]
 
 
 def _window_key(frame: int, shot: list[int], settings_key: str, source: Any, tris: TrimapFiles,
@@ -580,6 +602,7 @@ def run(
     method: str = "auto",
     weights: str | Path | None = None,
     matting_weights: str | Path | None = None,
+    base: str | None = None,
     device: str = "cpu",
     backend: str = "torch",
     export_dir: str | Path | None = None,
@@ -606,7 +629,8 @@ def run(
 
     Give ``keyframes`` (a few painted trimaps) or ``trimaps`` (one for every frame, which
     skips propagation). ``weights`` is the STM trimap network's file and
-    ``matting_weights`` the GCA+TAM file for ``method="tcvom"``. ``frames`` selects the
+    ``matting_weights`` the matting file (any base) for ``method="tcvom"``, ``base`` the
+    matting base whose registered weights are used without it. ``frames`` selects the
     frames of the shot to matte (their neighbours' trimaps are made too).
 
     ``executor="local"`` runs here, one stage after the other, the matte stage in chunks
@@ -671,6 +695,7 @@ def run(
         trimaps=trimap_spec,
         out=out / "alpha",
         weights=matting_weights,
+        base=base,
         output=output,
         alpha_format=alpha_format,
         method_options=matte_options,

@@ -1,8 +1,9 @@
 """The matting methods and how each one's propagator and session are built.
 
 ``classical`` needs no downloaded weights (optical-flow propagation, pymatting, a
-TAM-like temporal step); ``tcvom`` is the paper's STM trimap propagation and GCA+TAM
-matting, which need weight files. ``auto`` picks ``tcvom`` when weights of the stage's
+TAM-like temporal step); ``tcvom`` is the paper's STM trimap propagation and video
+matting with one of its bases (GCA, FBA, DIM, IndexNet, with the TAM or as the
+single-image baseline; ``base`` picks among registered weights), which need weight files. ``auto`` picks ``tcvom`` when weights of the stage's
 kind are configured and ``classical``, with a one-line notice, only when none are: a
 configured path that is missing or unreadable is an error (exit code 2), never a silent
 fallback (:func:`tcvom.weights.registry.configured_weights`).
@@ -72,15 +73,29 @@ def resolve_precision(precision: str, backend: str, device: str = "cpu") -> str:
     return precision
 
 
-def resolve(method: str, stage: str, weights: str | Path | None, notice: Callable[[str], None] | None = None) -> str:
-    """The concrete method (``classical`` or ``tcvom``) for ``stage`` ("trimaps"/"matte")."""
+def matting_kind(base: str | None) -> str:
+    """The weight kind looked up for matting with ``base`` (default GCA): its video network."""
+    from tcvom.models.bases import check_base
+
+    return f"{check_base(base or 'gca')}_tam"
+
+
+def resolve(
+    method: str,
+    stage: str,
+    weights: str | Path | None,
+    notice: Callable[[str], None] | None = None,
+    base: str | None = None,
+) -> str:
+    """The concrete method (``classical`` or ``tcvom``) for ``stage`` ("trimaps"/"matte");
+    ``base`` is the matting base whose weights ``auto`` looks for."""
     if method not in METHODS:
         raise InputError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
     if method != "auto":
         return method
     from tcvom.weights.registry import configured_weights
 
-    kind = "stm" if stage == "trimaps" else "gca_tam"
+    kind = "stm" if stage == "trimaps" else matting_kind(base)
     if configured_weights(kind, weights) is not None:
         return "tcvom"
     if notice is not None:
@@ -94,12 +109,13 @@ def resolve(method: str, stage: str, weights: str | Path | None, notice: Callabl
 _NETWORKS: dict[str, tuple[tuple[Any, ...], Any]] = {}
 
 
-def network(role: str, path: str | Path, *, device: str = "cpu", dtype: Any = "float32") -> Any:
-    """The network of ``role`` (``"stm"``, or ``"matting"``: GCA+TAM or the GCA baseline)
-    loaded from ``path`` on ``device`` in ``dtype``, loaded once per process."""
+def network(role: str, path: str | Path, *, device: str = "cpu", dtype: Any = "float32", base: str | None = None) -> Any:
+    """The network of ``role`` (``"stm"``, or ``"matting"``: any base, with or without the
+    TAM; ``base``, when given, must be the file's) loaded from ``path`` on ``device`` in
+    ``dtype``, loaded once per process."""
     from tcvom.io.hashing import file_identity
 
-    key = (file_identity(path), str(device), str(dtype))
+    key = (file_identity(path), str(device), str(dtype), base)
     cached = _NETWORKS.get(role)
     if cached is not None and cached[0] == key:
         return cached[1]
@@ -109,9 +125,9 @@ def network(role: str, path: str | Path, *, device: str = "cpu", dtype: Any = "f
 
         model = load_stm_model(path, device=device)
     elif role == "matting":
-        from tcvom.matting.gca_session import load_gca_model
+        from tcvom.matting.gca_session import load_matting_model
 
-        model = load_gca_model(path, device=device, dtype=dtype)
+        model = load_matting_model(path, device=device, dtype=dtype, base=base)
     else:
         raise ValueError(f"unknown network role {role!r}")
     _NETWORKS[role] = (key, model)
@@ -173,9 +189,12 @@ def make_session(
     weights: str | Path | None = None,
     device: str = "cpu",
     backend: str = "torch",
+    base: str | None = None,
     **options: Any,
 ) -> Any:
-    """A matting session (``alpha(frame)``, ``alphas(frames)``) for a concrete method."""
+    """A matting session (``alpha(frame)``, ``alphas(frames)``) for a concrete method;
+    ``base`` picks the registered weights of that base (default GCA) and is checked
+    against an explicit ``weights`` file."""
     _check_backend(method, backend)
     if method == "classical":
         from tcvom.classical import ClassicalSession
@@ -185,9 +204,9 @@ def make_session(
         from tcvom.matting.gca_session import build_session
         from tcvom.weights.registry import find_weights
 
-        path = find_weights("gca_tam", weights)
+        path = find_weights(matting_kind(base), weights)
         dtype = options.get("dtype", "float32")
         model = network("matting", path, device=device if backend == "torch" else "cpu",
-                        dtype=dtype if backend == "torch" else "float32")
+                        dtype=dtype if backend == "torch" else "float32", base=base)
         return build_session(frames, trimaps, path, device=device, backend=backend, model=model, **options)
     raise InputError(f"unknown method {method!r}")

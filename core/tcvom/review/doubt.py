@@ -8,9 +8,8 @@ frame with the keyframes marked). The scores are explained in ``docs/review.md``
   in pixels) over the size of the frame's edge (its unknown band, see :func:`edge_scale`).
   A frame reached by one pass (before the first or after the last keyframe) has no second
   opinion: its doubt is the drift the two-pass frames of the shot show per frame of
-  distance from a keyframe (:data:`DEFAULT_DRIFT` when there are none) times its distance,
-  plus how much its unknown band grew against its keyframe's (the propagator widens the
-  band where it loses track). Keyframes have no doubt.
+  distance from a keyframe (:data:`DEFAULT_DRIFT` when there are none) times its distance.
+  Keyframes have no doubt.
 - **matte doubt** is the alpha change the motion does not explain: alpha of the previous and
   of the next frame warped onto the frame with optical flow
   (:class:`tcvom.classical.flow.FlowEstimator`), their absolute difference summed over the
@@ -29,10 +28,11 @@ through :func:`tcvom.hosts.client.read_review`): ``{"version": 1, "keyframes": [
 "doubtful": [int], ...}``; keys may be added, never removed.
 
 The per-frame figures a rerun must not lose are kept with the outputs they describe:
-the trimap stage writes one small JSON per trimap (``.trimap.doubt/<frame>.json`` beside
-the trimaps, with the trimap file's size and time so a stale one is ignored), and matte
-residuals are cached in ``review/matte.cache.json`` by the sizes and times of the alpha
-files they were computed from. A rerun that reuses frames rebuilds the review from these.
+the trimap stage adds them (:func:`trimap_record`) to each trimap's frame record
+(:mod:`tcvom.farm.records`, which also says whether the file is still the one written),
+and matte residuals are cached in ``review/matte.cache.json`` by the sizes and times of
+the alpha files they were computed from. A rerun that reuses frames rebuilds the review
+from these.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ REVIEW_FOLDER = "review"
 # ----- records ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TrimapStats:
-    """What the trimap stage records about one frame (see :func:`record_trimap`)."""
+    """What the trimap stage records about one frame (see :func:`trimap_record`)."""
 
     frame: int
     keyframe: bool
@@ -153,13 +153,16 @@ def _bounds(frames: Sequence[int], keyframes: Iterable[int]) -> tuple[np.ndarray
 
 
 def trimap_ratios(frames: Sequence[int], stats: Mapping[int, TrimapStats], keyframes: Sequence[int]) -> dict[int, float]:
-    """Unsquashed trimap doubt (edge-sizes) of every frame with stats (see the module docstring).
+    """Unsquashed trimap doubt (edge-sizes) of every frame (see the module docstring); a frame
+    without a record is estimated as a one-pass frame is. Empty without any record.
 
     Between two keyframes the passes' disagreement ``D`` is about the sum of their errors,
     each growing with its distance; the ensemble leans on the nearer pass, so the frame's
     expected error is ``D * d_near / (d_before + d_after)``, and ``D / (d_before + d_after)``
-    is the shot's drift per frame. Outside the keyframes: drift times distance, plus the
-    growth of the unknown band against the keyframe's.
+    is the shot's drift per frame. Outside the keyframes: drift times distance. (The growth
+    of the unknown band against the keyframe's was tried as a sign of lost track; on the
+    synthetic benchmark it overstated the doubt far from the keyframe and picked worse
+    keyframes, see docs/review.md.)
     """
     frames = list(frames)
     key_bands = [stats[k].unknown for k in keyframes if k in stats]
@@ -173,30 +176,23 @@ def trimap_ratios(frames: Sequence[int], stats: Mapping[int, TrimapStats], keyfr
     drift = float(np.median(rates)) if rates else DEFAULT_DRIFT
     keyset = set(keyframes)
     out: dict[int, float] = {}
+    if not stats:
+        return out
     for i, f in enumerate(frames):
         s = stats.get(f)
-        if s is None:
-            continue
         near = min(before[i], after[i])
-        if f in keyset or s.keyframe or near == 0:
+        if f in keyset or (s is not None and s.keyframe) or near == 0:
             out[f] = 0.0
+            continue
+        if s is None:  # no (current) record: a trimap from an interrupted run or an older tcvom
+            out[f] = drift * near if np.isfinite(near) else 0.0
             continue
         edge = edge_scale(s.unknown, key_band)
         if s.disagreement is not None and np.isfinite(before[i] + after[i]):
             out[f] = s.disagreement / edge * near / (before[i] + after[i])
         else:
-            nearest = _nearest_key(f, frames, keyframes)
-            base = stats[nearest].unknown if nearest is not None and nearest in stats else key_band
-            growth = max(0.0, s.unknown - base) / max(base, 16.0)
-            out[f] = drift * near + growth
+            out[f] = drift * near
     return out
-
-
-def _nearest_key(frame: int, frames: Sequence[int], keyframes: Sequence[int]) -> int | None:
-    if not keyframes:
-        return None
-    at = frames.index(frame)
-    return min(keyframes, key=lambda k: (abs(frames.index(k) - at), k) if k in frames else (len(frames), k))
 
 
 def alpha_residual(
@@ -286,14 +282,6 @@ def build_review(
 
 
 # ----- files -------------------------------------------------------------------------------------
-def stats_folder(trimap_pattern: str | Path) -> Path:
-    """Where the trimap stage keeps its per-frame stats: ``.<stem>.doubt/`` beside the trimaps."""
-    from tcvom.farm.manifest import manifest_path
-
-    hidden = manifest_path(trimap_pattern)  # .trimap.tcvom.json
-    return hidden.with_name(hidden.name.replace(".tcvom.json", ".doubt"))
-
-
 def _signature(path: Path) -> list[int] | None:
     try:
         st = path.stat()
@@ -302,43 +290,36 @@ def _signature(path: Path) -> list[int] | None:
     return [st.st_size, st.st_mtime_ns]
 
 
-def record_trimap(trimap_pattern: str | Path, frame: int, trimap: np.ndarray, disagreement: float | None,
-                  keyframe: bool) -> Path:
-    """Write a frame's trimap stats beside its (already written) trimap."""
-    from tcvom.io.sequence import frame_path
-
-    folder = stats_folder(trimap_pattern)
-    folder.mkdir(parents=True, exist_ok=True)
+def trimap_record(trimap: np.ndarray, disagreement: float | None, keyframe: bool) -> dict[str, Any]:
+    """What the trimap stage records about a frame for the review, kept in the frame's record
+    (:class:`tcvom.farm.records.FrameRecords`, field ``review``) beside the trimaps, so it
+    lives exactly as long as the trimap it describes."""
     counts = class_counts(trimap)
-    data = {
-        "frame": int(frame),
+    return {
         "keyframe": bool(keyframe),
         "unknown": counts["unknown"],
         "foreground": counts["foreground"],
         "disagreement": None if disagreement is None else float(disagreement),
-        "trimap": _signature(frame_path(str(trimap_pattern), frame)),
     }
-    path = folder / f"{int(frame)}.json"
-    write_text(path, json.dumps(data))
-    return path
 
 
 def read_trimap_stats(trimap_pattern: str | Path, frames: Iterable[int]) -> dict[int, TrimapStats]:
-    """The stats of ``frames`` whose record matches the trimap on disk (others are left out)."""
-    from tcvom.io.sequence import frame_path
+    """The review figures of ``frames`` whose record still describes the trimap on disk
+    (others are left out: written by an older tcvom, or rewritten since)."""
+    from tcvom.farm.records import FrameRecords
 
-    folder = stats_folder(trimap_pattern)
+    records = FrameRecords(str(trimap_pattern))
     out: dict[int, TrimapStats] = {}
     for f in frames:
-        path = folder / f"{int(f)}.json"
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
+        record = records.get(int(f))
+        data = None if record is None else record.get("review")
+        if not isinstance(data, dict) or records.recorded_file(int(f)) is None:
             continue
-        if data.get("trimap") != _signature(frame_path(str(trimap_pattern), f)):
-            continue  # the trimap was rewritten without its record (an interrupted run)
-        out[int(f)] = TrimapStats(int(f), bool(data["keyframe"]), int(data["unknown"]), int(data["foreground"]),
-                                  None if data["disagreement"] is None else float(data["disagreement"]))
+        try:
+            out[int(f)] = TrimapStats(int(f), bool(data["keyframe"]), int(data["unknown"]), int(data["foreground"]),
+                                      None if data["disagreement"] is None else float(data["disagreement"]))
+        except (KeyError, TypeError, ValueError):
+            continue
     return out
 
 

@@ -1,6 +1,7 @@
 """Reading network checkpoints and loading them strictly, with errors that say what is wrong.
 
-Network-agnostic: the same functions serve GCA+TAM, the single-image GCA baseline and STM.
+Network-agnostic: the same functions serve every matting base (GCA, FBA, DIM, IndexNet, each
+with and without the TAM) and STM.
 
 - :func:`read_state_dict` reads a ``.pth`` file with ``torch.load(weights_only=True)`` and
   accepts the three layouts the released files use: a flat state_dict, a
@@ -29,9 +30,11 @@ from torch import Tensor, nn
 
 from tcvom.errors import InputError, MissingWeightsError, ReadError, WeightsError
 from tcvom.io.hashing import FileIdentity, file_identity, file_sha256
+from tcvom.models import bases
+from tcvom.models.bases import MATTING_KINDS
 
-#: Names :func:`identify` returns.
-KINDS: tuple[str, ...] = ("gca_tam", "gca", "stm", "unknown")
+#: Names :func:`identify` returns: the matting kinds of :mod:`tcvom.models.bases`, STM, unknown.
+KINDS: tuple[str, ...] = (*MATTING_KINDS, "stm", "unknown")
 
 # Key signatures from the manifests: a state_dict is of a kind when it holds all of these.
 _GCA_SIGNATURE = (
@@ -45,6 +48,14 @@ _TAM_SIGNATURE = (
     "decoder.fam.key_conv.weight",
     "decoder.fam.value_conv.weight",
 )
+# The other bases (fba_tam_state_dict.tsv, dim_tam_state_dict.tsv, index_tam_state_dict.tsv,
+# dim_single_state_dict.tsv); their TAM is the same ``decoder.fam.*`` as GCA's.
+_BASE_SIGNATURES: dict[str, tuple[str, ...]] = {
+    "fba": ("encoder.layer4.2.conv3.weight", "decoder.ppm.0.1.weight", "decoder.conv_up4.4.weight"),
+    "dim": ("encoder.conv11.weight", "encoder.conv6.weight", "decoder.dconv6.weight", "decoder.alpha_pred.weight"),
+    "index": ("encoder.index0.indexnet1.0.weight", "encoder.dconv_pp.aspp1.atrous_conv.0.weight", "decoder.pred.1.weight"),
+}
+_DIM_SINGLE_SIGNATURE = ("conv11.weight", "conv6.weight", "dconv6.weight", "alpha_pred.weight")
 _STM_SIGNATURE = (
     "Encoder_M.conv1_m.weight",
     "Encoder_Q.conv1.weight",
@@ -194,21 +205,28 @@ def load_into(
 
 
 _KIND_NAMES = {
-    "gca_tam": "GCA+TAM (TCVOM video matting)",
-    "gca": "the single-image GCA matting baseline",
+    **{kind: bases.kind_name(kind) for kind in MATTING_KINDS},
     "stm": "STM (trimap propagation)",
     "unknown": "an unknown network",
 }
 
 
 def identify(state: Mapping[str, Tensor]) -> str:
-    """The network a state_dict belongs to: ``"gca_tam"``, ``"gca"``, ``"stm"`` or ``"unknown"``.
+    """The network a state_dict belongs to: a matting kind (``"gca_tam"``, ``"gca"``,
+    ``"fba_tam"``, ``"fba"``, ``"dim_tam"``, ``"dim"``, ``"index_tam"``, ``"index"``),
+    ``"stm"`` or ``"unknown"``.
 
     Decided from key signatures of the manifests (a ``module.`` prefix is ignored).
     """
     keys = set(strip_prefix(state))
+    temporal = all(k in keys for k in _TAM_SIGNATURE)
     if all(k in keys for k in _GCA_SIGNATURE):
-        return "gca_tam" if all(k in keys for k in _TAM_SIGNATURE) else "gca"
+        return "gca_tam" if temporal else "gca"
+    for base, signature in _BASE_SIGNATURES.items():
+        if all(k in keys for k in signature):
+            return f"{base}_tam" if temporal else base
+    if all(k in keys for k in _DIM_SINGLE_SIGNATURE):
+        return "dim"
     if all(k in keys for k in _STM_SIGNATURE):
         return "stm"
     return "unknown"
@@ -239,10 +257,8 @@ def kind_of(path: str | Path) -> str:
 
 def _build_model(kind: str) -> nn.Module | None:
     """The tcvom model for a kind, or None when that network is not (yet) available."""
-    if kind in ("gca_tam", "gca"):
-        from tcvom.models.gca_tam import build_gca
-
-        return build_gca(temporal=kind == "gca_tam")
+    if kind in MATTING_KINDS:
+        return bases.build_matting(kind)
     if kind == "stm":
         try:
             stm = importlib.import_module("tcvom.models.stm")
@@ -256,7 +272,8 @@ def _build_model(kind: str) -> nn.Module | None:
 def describe(path: str | Path) -> dict[str, Any]:
     """What a weight file is, for ``tcvom info --weights FILE``.
 
-    Returns ``path``, ``kind`` (see :func:`identify`), ``name``, ``tensors``, ``parameters``
+    Returns ``path``, ``kind`` (see :func:`identify`), ``name``, ``base`` (the matting base,
+    or None), ``tensors``, ``parameters``
     (number of values), ``bytes``, ``sha256``, ``loads`` (True/False, or None when tcvom
     has no model for the kind) and ``problem`` (the load error message, or None).
     Raises the errors of :func:`read_state_dict` for missing or unreadable files.
@@ -268,6 +285,7 @@ def describe(path: str | Path) -> dict[str, Any]:
         "path": str(p),
         "kind": kind,
         "name": kind_name(kind),
+        "base": bases.base_of(kind) if kind in MATTING_KINDS else None,
         "tensors": len(state),
         "parameters": int(sum(v.numel() for v in state.values())),
         "bytes": p.stat().st_size,

@@ -34,13 +34,14 @@ from typing import Any
 from tcvom.errors import InputError, MissingWeightsError, OutputError, WeightsError
 from tcvom.io import atomic
 from tcvom.io.hashing import file_sha256
+from tcvom.models.bases import MATTING_KINDS
 from tcvom.weights import checkpoints
 
 ENV_WEIGHTS = "TCVOM_WEIGHTS"
 ENV_DATA_DIR = "TCVOM_DATA_DIR"
 REGISTRY = "weights.json"
 WEIGHT_SUFFIXES = (".pth", ".pt", ".ckpt", ".pth.tar")
-KINDS = ("gca_tam", "gca", "stm")
+KINDS = (*MATTING_KINDS, "stm")
 
 
 def data_dir() -> Path:
@@ -189,7 +190,7 @@ def configured_weights(kind: str, explicit: str | Path | None = None) -> Path | 
             if found_kind == kind:
                 return path
             if found_kind == "unknown":
-                raise WeightsError(f"${ENV_WEIGHTS} names a file that is not a GCA+TAM, GCA or STM checkpoint",
+                raise WeightsError(f"${ENV_WEIGHTS} names a file that is not a tcvom checkpoint (matting or STM)",
                                    path=path, hint="tcvom info --weights FILE shows what it holds")
         elif path.is_dir():
             found = _search_folder(path, kind, f"the ${ENV_WEIGHTS} folder {path}")
@@ -215,7 +216,8 @@ def add_weights(path: str | Path, *, name: str | None = None, overwrite: bool = 
     source = Path(path).expanduser()
     info = checkpoints.describe(source)
     if info["kind"] == "unknown":
-        raise WeightsError("the file is not a GCA+TAM, GCA or STM checkpoint", path=source,
+        raise WeightsError("the file is not a tcvom checkpoint (a matting base with or without the TAM, or STM)",
+                           path=source,
                            hint="tcvom info --weights FILE shows what it holds")
     if info["loads"] is False:
         raise WeightsError(f"the file does not load: {info['problem']}", path=source)

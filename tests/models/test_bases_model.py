@@ -1,0 +1,43 @@
+"""Pieces of the FBA, DIM and IndexNet networks checked against torch's own operators and
+hand-computed cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from tcvom.models.dim_encoder import max_pool_2x2, unpool_2x2
+from tcvom.models.fba_tam import fba_click_maps
+from tcvom.models.weight_standardization import standardize
+
+
+def test_pooling_positions_equal_maxpool_and_maxunpool_with_ties():
+    torch.manual_seed(0)
+    # ReLU-like data: many exact ties at 0, where the chosen position decides the unpooling
+    x = torch.relu(torch.randn(2, 5, 8, 12)).round(decimals=1)
+    pooled, position = max_pool_2x2(x)
+    ref, indices = nn.MaxPool2d(2, 2, return_indices=True)(x)
+    assert torch.equal(pooled, ref)
+    values = torch.randn_like(pooled)
+    assert torch.equal(unpool_2x2(values, position), nn.MaxUnpool2d(2, 2)(values, indices, output_size=x.shape))
+
+
+def test_weight_standardization_per_output_channel():
+    w = torch.randn(4, 3, 3, 3) * 5 + 2
+    s = standardize(w).reshape(4, -1)
+    assert torch.allclose(s.mean(1), torch.zeros(4), atol=1e-6)
+    assert torch.allclose(s.var(1, unbiased=False), torch.ones(4), atol=1e-4)
+
+
+def test_click_maps_by_hand():
+    mask = torch.zeros(2, 1, 5, 7)
+    mask[0, 0, 2, 3] = 1  # one pixel; frame 1 has none
+    maps = fba_click_maps(mask)
+    assert maps.shape == (2, 3, 5, 7)
+    assert torch.equal(maps[1], torch.zeros(3, 5, 7))
+    d2 = 2.0**2 + 3.0**2  # pixel (0, 0) to (2, 3)
+    for k, s in enumerate((0.02, 0.08, 0.16)):
+        assert maps[0, k, 2, 3] == 1.0
+        assert float(maps[0, k, 0, 0]) == pytest.approx(np.exp(-d2 / (2 * (s * 320) ** 2)), rel=1e-5)
