@@ -16,7 +16,7 @@ from pathlib import Path
 from tcvom.cli import common
 from tcvom.errors import InputError
 from tcvom.farm.openjd import job_parameters, job_template, write_template
-from tcvom.farm.plan import DEFAULT_CHUNK, plan_shot
+from tcvom.farm.plan import DEFAULT_CHUNK, ShotPlan, plan_shot
 from tcvom.io.atomic import write_text
 from tcvom.io.writers import ALPHA_FORMATS
 from tcvom.pipeline.methods import BACKENDS, METHODS
@@ -33,6 +33,33 @@ def _shot_flags(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, help=f"frames per matte task (default {DEFAULT_CHUNK})")
 
 
+def _job_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--method", choices=METHODS, default="auto")
+    parser.add_argument("--backend", choices=BACKENDS, default="torch")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--alpha-format", choices=tuple(ALPHA_FORMATS), default="exr")
+    parser.add_argument("--trimap-weights", help="STM weights of the shot's job (for --method tcvom)")
+    parser.add_argument("--matting-weights", help="GCA+TAM weights of the shot's job (for --method tcvom)")
+
+
+def _shot_plan(args: argparse.Namespace) -> ShotPlan:
+    """The shot's farm tasks; with ``--out``, only those an edit touched (what ``tcvom run``
+    into that folder would compute)."""
+    computed = None
+    if args.out is not None and Path(args.out).is_dir():
+        from tcvom import pipeline
+
+        touched = pipeline.run(
+            args.plate, args.out, keyframes=args.keyframes, frames=args.frames, shot_range=args.shot_range,
+            method=args.method, weights=args.trimap_weights, matting_weights=args.matting_weights,
+            device=args.device, backend=args.backend, alpha_format=args.alpha_format, progress="none",
+            review=False, plan_only=True,
+        )
+        computed = {name: lists["computed"] for name, lists in touched.stages.items()}
+    return plan_shot(args.plate, args.keyframes, frames=args.frames, shot_range=args.shot_range, chunk=args.chunk,
+                     computed=computed)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="farm_command", metavar="ACTION", required=True)
     template = sub.add_parser(
@@ -45,18 +72,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     template.add_argument("path", help="the template file to write (tcvom_job.json or .yaml)")
     _shot_flags(template, required=False)
-    template.add_argument("--out", help="default output folder of the job (trimaps/ and alpha/ inside)")
+    template.add_argument("--out", help="default output folder of the job (trimaps/ and alpha/ inside); if it holds "
+                          "an earlier run, only the segments and chunks whose inputs changed become tasks")
     template.add_argument("--name", default="tcvom", help="the job's name")
     template.add_argument("--tcvom-command", default="tcvom", help="the tcvom executable on the workers")
-    template.add_argument("--method", choices=METHODS, default="auto")
-    template.add_argument("--backend", choices=BACKENDS, default="torch")
-    template.add_argument("--device", default="cpu")
-    template.add_argument("--alpha-format", choices=tuple(ALPHA_FORMATS), default="exr")
-    template.add_argument("--trimap-weights", help="STM weights of the shot's job (for --method tcvom)")
-    template.add_argument("--matting-weights", help="GCA+TAM weights of the shot's job (for --method tcvom)")
+    _job_flags(template)
     template.set_defaults(_farm=_template)
     plan = sub.add_parser("plan", help="print the farm tasks of a shot: keyframe segments and matte chunks")
     _shot_flags(plan, required=True)
+    plan.add_argument("--out", help="the job's output folder: list only the tasks whose inputs changed since its "
+                      "frames were made (after a keyframe edit)")
+    _job_flags(plan)
     plan.add_argument("--json", action="store_true", help="print JSON")
     plan.set_defaults(_farm=_plan)
 
@@ -74,9 +100,16 @@ def _template(args: argparse.Namespace) -> int:
     if any(shot_given) and not all(shot_given):
         raise InputError("give --plate, --keyframes and --out together to fill in a shot's parameters, or none")
     if args.plate is not None:
-        shot = plan_shot(args.plate, args.keyframes, frames=args.frames, shot_range=args.shot_range, chunk=args.chunk)
-        frames = frames or shot.shot
-        segments = shot.segment_range
+        shot = _shot_plan(args)
+        if not shot.chunks:
+            print("tcvom: every frame in --out is up to date; the template covers the whole shot (its tasks "
+                  "will find nothing to do)", file=sys.stderr)
+            shot = plan_shot(args.plate, args.keyframes, frames=args.frames, shot_range=args.shot_range,
+                             chunk=args.chunk)
+        whole = plan_shot(args.plate, args.keyframes, frames=args.frames, shot_range=args.shot_range,
+                          chunk=args.chunk)
+        frames = shot.matte_frames or frames or shot.shot
+        segments = shot.segment_range or whole.segment_range  # a step needs one task at least
     template = job_template(
         name=args.name, tcvom_command=args.tcvom_command, shot_range=args.shot_range, frames=frames,
         segments=segments, chunk=args.chunk, method=args.method, backend=args.backend, device=args.device,
@@ -95,7 +128,7 @@ def _template(args: argparse.Namespace) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    shot = plan_shot(args.plate, args.keyframes, frames=args.frames, shot_range=args.shot_range, chunk=args.chunk)
+    shot = _shot_plan(args)
     if args.json:
         print(json.dumps(shot.as_dict(), indent=2))
         return 0

@@ -1,16 +1,17 @@
 """The farm tasks of a shot: its keyframe segments (trimap tasks) and frame chunks
-(matte tasks), worked out from file names alone (no image is read)."""
+(matte tasks), worked out from file names alone (no image is read), or only those an
+edit touched (``computed``, from :func:`tcvom.pipeline.jobs.plan_touched`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tcvom.farm.chunks import chunk_ranges, select_frames, with_neighbours
 from tcvom.io import open_frames, open_trimaps
-from tcvom.io.sequence import format_range
+from tcvom.io.sequence import format_range, parse_frame_range
 from tcvom.propagation.scheduler import KeyframeSchedule
 
 DEFAULT_CHUNK = 10
@@ -28,8 +29,15 @@ class ShotPlan:
 
     @property
     def segment_range(self) -> str:
-        """The segment indices as a range (``0-2``), e.g. for a farm's task parameter."""
-        return format_range([i for i, _ in self.segments])
+        """The segment indices as a range (``0-2``), e.g. for a farm's task parameter
+        (empty when there is none)."""
+        return format_range([i for i, _ in self.segments]) if self.segments else ""
+
+    @property
+    def matte_frames(self) -> str:
+        """The frames of the matte chunks as a range (empty when there is none)."""
+        frames = [f for c in self.chunks for f in parse_frame_range(c)]
+        return format_range(frames) if frames else ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -38,6 +46,7 @@ class ShotPlan:
             "segments": [{"index": i, "frames": f} for i, f in self.segments],
             "segment_range": self.segment_range,
             "chunks": list(self.chunks),
+            "matte_frames": self.matte_frames,
         }
 
 
@@ -48,8 +57,11 @@ def plan_shot(
     frames: str | Sequence[int] | None = None,
     shot_range: str | Sequence[int] | None = None,
     chunk: int = DEFAULT_CHUNK,
+    computed: Mapping[str, Sequence[int]] | None = None,
 ) -> ShotPlan:
-    """The trimap segments and matte chunks that make the ``frames`` of a shot."""
+    """The trimap segments and matte chunks that make the ``frames`` of a shot; with
+    ``computed`` (``{"trimaps": frames, "alpha": frames}`` a rerun would compute, see
+    :func:`tcvom.pipeline.jobs.plan_touched`) only the segments and chunks holding them."""
     selection_spec = shot_range if shot_range is None or isinstance(shot_range, str) else list(shot_range)
     source = open_frames(plate, selection_spec)
     shot = list(source.frame_numbers)
@@ -57,8 +69,12 @@ def plan_shot(
     keys = open_trimaps(keyframes, what="keyframe trimap", contiguous=False)
     schedule = KeyframeSchedule(shot, keys.frame_numbers)
     needed = set(with_neighbours(selection, shot))
+    mattes = selection
+    if computed is not None:
+        needed = set(computed.get("trimaps", ()))
+        mattes = sorted(set(computed.get("alpha", ())))
     segments = tuple(
         (i, format_range(list(s.outputs))) for i, s in enumerate(schedule.segments) if needed.intersection(s.outputs)
     )
     return ShotPlan(format_range(shot), format_range(list(schedule.keyframes)), segments,
-                    tuple(chunk_ranges(selection, chunk, shot)))
+                    tuple(chunk_ranges(mattes, chunk, shot)) if mattes else ())

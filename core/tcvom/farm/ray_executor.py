@@ -17,6 +17,7 @@ from tcvom.errors import MissingDependencyError, TcvomError
 from tcvom.farm.chunks import chunk_ranges
 from tcvom.farm.plan import plan_shot
 from tcvom.io.sequence import format_range, parse_frame_range
+from tcvom.io.writers import AlphaWriter, TrimapWriter
 from tcvom.progress import Progress, ProgressMode
 
 
@@ -76,7 +77,9 @@ def run_with_ray(
 ) -> Any:
     """Both stages of :func:`tcvom.pipeline.run` as Ray tasks; returns the merged JobResult.
 
-    ``chunk`` frames per matte task (default: the selection shared evenly between the
+    Only the keyframe segments and chunks whose inputs changed since their outputs were
+    made get a task (:func:`tcvom.pipeline.jobs.plan_touched`; every one the first time).
+    ``chunk`` frames per matte task (default: those frames shared evenly between the
     cluster's CPUs).
     """
     ray = _ray()
@@ -86,27 +89,40 @@ def run_with_ray(
         started = True
     try:
         remote = ray.remote(num_cpus=1)(_task)
-        outputs: dict[str, str] = {}
+        from tcvom.pipeline.jobs import JobResult, plan_touched
+
+        # Tasks only for what changed since the output was made (all of it the first time).
+        touched = plan_touched(trimap_job, matte_job, selection)
+        shot = parse_frame_range(matte_job["shot_range"])
+        merged = JobResult(touched.method, outputs={})
         if trimap_job is not None:
+            computed = {"trimaps": touched.stages["trimaps"]["computed"]}
             plan = plan_shot(trimap_job["plate"], trimap_job["keyframes"], frames=format_range(selection),
-                             shot_range=trimap_job["shot_range"])
+                             shot_range=trimap_job["shot_range"], computed=computed)
             refs = {remote.remote("trimaps", {**trimap_job, "segment": index}): len(parse_frame_range(frames))
                     for index, frames in plan.segments}
+            merged.outputs["trimaps"] = TrimapWriter(trimap_job["out"]).pattern
+            merged.stages["trimaps"] = {"computed": [], "reused": [], "removed": []}
             for done in _gather(ray, refs, "trimaps", progress):
-                outputs.update(done.outputs)
+                merged.outputs.update(done.outputs)
+                merged.merge_stage("trimaps", done)
+            stage = merged.stages["trimaps"]
+            stage["reused"] = sorted(set(touched.stages["trimaps"]["reused"]) - set(stage["computed"]))
+        todo = touched.written
         if chunk is None:
             cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-            chunk = max(1, math.ceil(len(selection) / cpus))
+            chunk = max(1, math.ceil(max(len(todo), 1) / cpus))
         refs = {remote.remote("matte", {**matte_job, "frames": part}): len(parse_frame_range(part))
-                for part in chunk_ranges(selection, chunk, parse_frame_range(matte_job["shot_range"]))}
-        results = _gather(ray, refs, "matte", progress)
+                for part in (chunk_ranges(todo, chunk, shot) if todo else [])}
+        for done in _gather(ray, refs, "matte", progress):
+            merged.merge(done)
     finally:
         if started:
             ray.shutdown()
-    merged = results[0]
-    for other in results[1:]:
-        merged.merge(other)
+    merged.skipped.extend(f for f in touched.skipped if f not in set(merged.written) | set(merged.skipped))
     merged.written.sort()
     merged.skipped.sort()
-    merged.outputs.update(outputs)
+    merged.outputs.setdefault("alpha", AlphaWriter(matte_job["out"], fmt=matte_job.get("alpha_format", "exr"),
+                                                   kind=matte_job.get("output", "alpha")).pattern)
+    merged.stages["alpha"] = merged.summary()
     return merged

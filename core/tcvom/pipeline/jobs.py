@@ -42,8 +42,9 @@ from tcvom.farm import chunks as chunking
 from tcvom.farm import manifest
 from tcvom.farm.records import FileDigests, FrameRecords, array_digest, digest, records_folder
 from tcvom.io import AlphaWriter, ProbabilityWriter, TrimapWriter, open_frames, open_trimaps
-from tcvom.io.sequence import format_range, is_pattern
+from tcvom.io.sequence import format_range, is_pattern, parse_frame_range
 from tcvom.io.sources import TrimapFiles
+from tcvom.matting.foreground import rgba_foreground
 from tcvom.matting.window import neighbour_window
 from tcvom.pipeline import methods
 from tcvom.progress import Progress, ProgressMode
@@ -77,6 +78,12 @@ class JobResult:
     def summary(self) -> dict[str, list[int]]:
         """This result's frames as one entry of :attr:`stages`."""
         return {"computed": sorted(self.written), "reused": sorted(self.skipped), "removed": sorted(self.removed)}
+
+    def merge_stage(self, name: str, other: JobResult) -> None:
+        """Add the frames of a task of stage ``name`` (its result) to :attr:`stages` only."""
+        mine = self.stages.setdefault(name, {"computed": [], "reused": [], "removed": []})
+        for kind, frames in other.summary().items():
+            mine[kind] = sorted({*mine.get(kind, []), *frames})
 
     def merge(self, other: JobResult) -> None:
         """Add another task's frames (for jobs run as several tasks)."""
@@ -262,6 +269,7 @@ def trimaps(
     progress: ProgressMode = "bar",
     method_options: dict[str, Any] | None = None,
     review: bool = True,
+    plan_only: bool = False,
 ) -> JobResult:
     """Propagate keyframe trimaps over the shot and write the trimaps of the selected frames.
 
@@ -269,7 +277,8 @@ def trimaps(
     optionally names a folder/pattern for the class probabilities as EXR.
     ``frames`` selects frames of the shot (``shot_range``, default: the plate on disk);
     ``segment`` (0-based, see ``tcvom farm plan``) restricts the job to one keyframe
-    segment, the unit of a farm task. ``finetune_steps`` (default: 500 on CUDA, 0 on CPU),
+    segment, the unit of a farm task. ``plan_only=True`` computes nothing: the result's
+    ``written`` lists the frames a run would compute. ``finetune_steps`` (default: 500 on CUDA, 0 on CPU),
     ``mem_every`` and ``max_memory`` configure the STM propagator of ``method="tcvom"``.
     Each trimap's review figures are recorded beside it (:mod:`tcvom.review.doubt`); a job
     over the whole shot with ``review`` also writes the trimap review into ``review/``
@@ -320,12 +329,13 @@ def trimaps(
             "options": options,
         }
         whole = segment is None and selection == shot
-        manifest.claim(
-            writer.pattern,
-            settings,
-            info={"plate": str(Path(plate).absolute()), "device": device, "keyframes": _names(keyframes)},
-            replace=whole or not _any_output(writer, shot),
-        )
+        if not plan_only:
+            manifest.claim(
+                writer.pattern,
+                settings,
+                info={"plate": str(Path(plate).absolute()), "device": device, "keyframes": _names(keyframes)},
+                replace=whole or not _any_output(writer, shot),
+            )
         recorded = FrameRecords(writer.pattern)
         prob_records = FrameRecords(prob_writer.pattern) if prob_writer is not None else None
         files = FileDigests(recorded.input_states())
@@ -350,6 +360,10 @@ def trimaps(
             result.skipped.extend(done)
             if todo:
                 pending[seg] = todo
+        if plan_only:
+            result.written = sorted(f for t in pending.values() for f in t)
+            result.stages["trimaps"] = result.summary()
+            return result
         bar.plan("trimaps", reused=result.skipped, computed=sorted(f for t in pending.values() for f in t),
                  changed=result.redone)
         if result.skipped:
@@ -451,6 +465,7 @@ def matte(
     progress: ProgressMode = "bar",
     method_options: dict[str, Any] | None = None,
     review: bool = True,
+    plan_only: bool = False,
 ) -> JobResult:
     """Pull an alpha matte for the selected frames of the shot from a trimap for every frame.
 
@@ -463,6 +478,9 @@ def matte(
     with pymatting's multi-level method. A job over the whole
     shot with ``review`` also writes the review into ``review/`` beside the output folder
     (``shot/alpha`` -> ``shot/review``), with the trimap doubt when the trimaps are a tcvom output.
+    ``plan_only=True`` computes nothing: the result's ``written`` lists the frames a run
+    would compute (those whose inputs changed since their output was made), for a farm
+    submission after an edit (:func:`tcvom.farm.plan.plan_touched`).
     """
     if method != "classical":
         methods.resolve_precision(precision, backend, device)  # refused before any file is read
@@ -493,12 +511,13 @@ def matte(
             "options": method_options or {},
         }
         whole = selection == shot
-        manifest.claim(
-            writer.pattern,
-            settings,
-            info={"plate": str(Path(plate).absolute()), "device": device},
-            replace=whole or not _any_output(writer, shot),
-        )
+        if not plan_only:
+            manifest.claim(
+                writer.pattern,
+                settings,
+                info={"plate": str(Path(plate).absolute()), "device": device},
+                replace=whole or not _any_output(writer, shot),
+            )
         recorded = FrameRecords(writer.pattern)
         files = FileDigests(recorded.input_states())
         specs = [trimaps] if isinstance(trimaps, str | Path) else list(trimaps)
@@ -514,6 +533,10 @@ def matte(
             todo = [f for f in selection if not recorded.fresh(f, keys[f][0], writer.path(f))]
             result.redone = [f for f in todo if f in present]
         result.skipped = [f for f in selection if f not in set(todo)]
+        if plan_only:
+            result.written = list(todo)
+            result.stages["alpha"] = result.summary()
+            return result
         bar.plan("alpha", reused=result.skipped, computed=todo, changed=result.redone)
         if result.skipped:
             bar.advance(len(result.skipped))
@@ -528,6 +551,8 @@ def matte(
                 yield frame
 
         if todo:
+            if output == "rgba":
+                source.remember()  # the foreground reuses the frames the session reads
             options = {**(method_options or {}),
                        **_engine_options(concrete, backend, export_dir, precision, device, "matte")}
             extra = {"base": base} if concrete == "tcvom" else {}
@@ -535,12 +560,13 @@ def matte(
                 concrete, source, tris, weights=weights, device=device, backend=backend, **extra, **options
             )
             predicts_colour = "foreground" in getattr(session, "colours", ())
-            for frame, alpha, foreground in _mattes(session, still_to_do(), predicts_colour and output == "rgba"):
-                if output == "rgba" and foreground is None:
-                    from tcvom.matting.foreground import estimate_foreground
-
-                    foreground = estimate_foreground(source.read(frame), alpha)
-                recorded.write(frame, writer.write(frame, alpha, foreground), *keys[frame])
+            for frame, alpha, predicted in _mattes(session, still_to_do(), predicts_colour and output == "rgba"):
+                foreground = None
+                if output == "rgba":
+                    foreground = rgba_foreground(source, frame, alpha, scene_linear=writer.scene_linear,
+                                                 predicted=predicted)
+                written = writer.write(frame, alpha, foreground, linear_space=source.linear_space)
+                recorded.write(frame, written, *keys[frame])
                 result.written.append(frame)
                 bar.advance(frame=frame)
         if whole:
@@ -624,6 +650,7 @@ def run(
     trimap_options: dict[str, Any] | None = None,
     matte_options: dict[str, Any] | None = None,
     review: bool = True,
+    plan_only: bool = False,
 ) -> JobResult:
     """The whole job: keyframe trimaps -> trimaps (``out/trimaps``) -> alpha (``out/alpha``).
 
@@ -638,7 +665,8 @@ def run(
     ``executor="ray"`` runs one Ray task per keyframe segment, then one per chunk, on the
     Ray cluster of ``RAY_ADDRESS`` or a local one (needs ``pip install ray``).
 
-    With ``review`` the run then writes ``out/review`` (:mod:`tcvom.review.doubt`): doubt
+    ``plan_only=True`` computes nothing and returns :func:`plan_touched`: what a run would
+    compute. With ``review`` the run then writes ``out/review`` (:mod:`tcvom.review.doubt`): doubt
     per frame as review.json, review.csv and review.png, and the frames to key next.
     """
     if (keyframes is None) == (trimaps is None):
@@ -702,6 +730,8 @@ def run(
         review=False,
         **common,
     )
+    if plan_only:
+        return plan_touched(trimap_job, matte_job, selection)
     if executor == "ray":
         from tcvom.farm.ray_executor import run_with_ray
 
@@ -757,3 +787,31 @@ def _review_sources(plate: str | Path, shot: list[int], input_colorspace: str | 
     """How the review opens the plate again (``tcvom review --rebuild``)."""
     return {"plate": str(Path(plate).absolute()), "shot": format_range(shot),
             "input_colorspace": input_colorspace, "ocio_config": ocio_config}
+
+
+def plan_touched(trimap_job: dict[str, Any] | None, matte_job: dict[str, Any], selection: list[int]) -> JobResult:
+    """What a run of these stage jobs (as :func:`run` builds them) would compute, computing
+    nothing: ``stages["trimaps"]["computed"]`` are the trimaps whose inputs changed (whole
+    keyframe segments), ``stages["alpha"]["computed"]`` the alphas whose window holds such a
+    trimap or whose own inputs changed. A farm job submitted after an edit has tasks for
+    these only (:func:`tcvom.farm.plan.plan_shot`, the Ray executor)."""
+    shot = parse_frame_range(matte_job["shot_range"])
+    touched: list[int] = []
+    result = JobResult("", outputs={})
+    if trimap_job is not None:
+        planned = _trimaps_stage(**{**trimap_job, "progress": "none", "review": False, "plan_only": True})
+        touched = planned.written
+        result.method = planned.method
+        result.stages.update(planned.stages)
+    changed = set(touched)
+    near = [f for f in selection if changed.intersection(neighbour_window(f, shot))]
+    rest = [f for f in selection if f not in set(near)]
+    alphas = list(near)
+    if rest:  # their windows' trimaps are all there and unchanged
+        planned = matte(**{**matte_job, "frames": rest, "progress": "none", "review": False, "plan_only": True})
+        alphas.extend(planned.written)
+        result.method = result.method or planned.method
+    result.written = sorted(alphas)
+    result.skipped = [f for f in selection if f not in set(alphas)]
+    result.stages["alpha"] = result.summary()
+    return result
