@@ -163,7 +163,7 @@ def _weights_digest(concrete: str, kind: str, weights: str | Path | None) -> str
     return f"sha256:{file_sha256(find_weights(kind, weights))}"  # hashed once per process
 
 
-def _provenance(settings: dict[str, Any], source: Any, precision: str) -> dict[str, str | int | float]:
+def _provenance(settings: dict[str, Any], source: Any, precision: str, device: str) -> dict[str, str | int | float]:
     """What an alpha EXR was made with, as ``tcvom:`` header attributes (``tcvom info FILE``)."""
     from tcvom import __version__
 
@@ -177,7 +177,7 @@ def _provenance(settings: dict[str, Any], source: Any, precision: str) -> dict[s
     if settings["method"] == "tcvom":
         stamp["tcvom:base"] = settings.get("base") or "gca"
         stamp["tcvom:weights"] = str(settings.get("weights"))
-        stamp["tcvom:precision"] = precision if settings["backend"] == "tensorrt" else "fp32"
+        stamp["tcvom:precision"] = methods.resolve_precision(precision, settings["backend"], device)
     return stamp
 
 
@@ -528,7 +528,7 @@ def matte(
             "alpha_format": alpha_format,
             "options": method_options or {},
         }
-        writer.header = _provenance(settings, source, precision)
+        writer.header = _provenance(settings, source, precision, device)
         whole = selection == shot
         if not plan_only:
             manifest.claim(
