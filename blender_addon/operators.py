@@ -76,6 +76,7 @@ class MatteRun:
                 weights=_abs_or_none(settings.weights),
                 matting_weights=_abs_or_none(settings.matting_weights),
                 device=settings.device or "cpu",
+                precision=settings.precision,
                 input_colorspace=settings.input_colorspace or None,
             )
             spec.check()
@@ -133,7 +134,9 @@ class MatteRun:
         _remove_legacy_folder(settings.cache_key, self.out)
         settings.cache_key = ""
         settings.output = bpy.path.relpath(self.out)
-        settings.review = review.summary(read_review(self.out), self.plate.shift)
+        last = read_review(self.out)
+        settings.review = review.summary(last, self.plate.shift)
+        review.mark_doubtful(context.scene, last, self.plate.shift)
         return node
 
 
