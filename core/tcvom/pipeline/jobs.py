@@ -163,6 +163,24 @@ def _weights_digest(concrete: str, kind: str, weights: str | Path | None) -> str
     return f"sha256:{file_sha256(find_weights(kind, weights))}"  # hashed once per process
 
 
+def _provenance(settings: dict[str, Any], source: Any, precision: str, device: str) -> dict[str, str | int | float]:
+    """What an alpha EXR was made with, as ``tcvom:`` header attributes (``tcvom info FILE``)."""
+    from tcvom import __version__
+
+    stamp: dict[str, str | int | float] = {
+        "tcvom:version": __version__,
+        "tcvom:method": settings["method"],
+        "tcvom:backend": settings["backend"],
+        "tcvom:input_colorspace": source.colour.source_for(bool(getattr(source, "_is_float", False))),
+        "tcvom:trimaps": ", ".join(settings["trimaps"]),
+    }
+    if settings["method"] == "tcvom":
+        stamp["tcvom:base"] = settings.get("base") or "gca"
+        stamp["tcvom:weights"] = str(settings.get("weights"))
+        stamp["tcvom:precision"] = methods.resolve_precision(precision, settings["backend"], device)
+    return stamp
+
+
 def _any_output(writer: Any, shot: Sequence[int]) -> bool:
     """Does the sequence hold any frame already (a manifest left without frames binds nothing)?"""
     if any(writer.exists(f) for f in shot):
@@ -510,6 +528,7 @@ def matte(
             "alpha_format": alpha_format,
             "options": method_options or {},
         }
+        writer.header = _provenance(settings, source, precision, device)
         whole = selection == shot
         if not plan_only:
             manifest.claim(
@@ -565,7 +584,8 @@ def matte(
                 if output == "rgba":
                     foreground = rgba_foreground(source, frame, alpha, scene_linear=writer.scene_linear,
                                                  predicted=predicted)
-                written = writer.write(frame, alpha, foreground, linear_space=source.linear_space)
+                written = writer.write(frame, alpha, foreground, linear_space=source.linear_space,
+                                       plate=source.path(frame))
                 recorded.write(frame, written, *keys[frame])
                 result.written.append(frame)
                 bar.advance(frame=frame)
