@@ -486,7 +486,7 @@ def matte(
             "method": concrete,
             "backend": backend,
             "weights": _weights_digest(concrete, methods.matting_kind(base), weights),
-            **({"base": base} if base else {}),
+            **({"base": base} if base and concrete == "tcvom" else {}),
             "plate": _names(plate),
             "shot": format_range(shot),
             "trimaps": _names(trimaps),
