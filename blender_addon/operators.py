@@ -77,6 +77,7 @@ class MatteRun:
                 matting_weights=_abs_or_none(settings.matting_weights),
                 base=settings.base if not settings.matting_weights else None,
                 device=settings.device or "cpu",
+                precision=settings.precision,
                 input_colorspace=settings.input_colorspace or None,
             )
             spec.check()

@@ -70,6 +70,16 @@ class TCVOM_PG_settings(bpy.types.PropertyGroup):
         default="gca",
     )
     device: StringProperty(name="Device", default="cpu", description="torch device: cpu, cuda, cuda:1")
+    precision: EnumProperty(
+        name="Precision",
+        items=(
+            ("auto", "Auto", "fp32, or fp16 with the TensorRT back-end"),
+            ("fp32", "fp32", "Full precision (any device)"),
+            ("fp16", "fp16", "Half precision (CUDA)"),
+            ("bf16", "bf16", "bfloat16 (CUDA, or a CPU with AVX512-BF16)"),
+        ),
+        default="auto",
+    )
     input_colorspace: StringProperty(
         name="Plate Colour Space",
         description="OpenColorIO name of the plate's colour space; empty: linear for EXR, sRGB otherwise",

@@ -130,6 +130,7 @@ class RunSpec:
     #: Matting base (gca, fba, dim, index) whose registered weights are used; None: tcvom's default.
     base: str | None = None
     device: str = "cpu"
+    precision: str = "auto"
     input_colorspace: str | None = None
     frames: str | None = None
     overwrite: bool = False
@@ -164,6 +165,8 @@ def build_run_args(command: Sequence[str], spec: RunSpec) -> list[str]:
         args += ["--matting-weights", spec.matting_weights]
     if spec.base and spec.method != "classical":
         args += ["--base", spec.base]
+    if spec.precision != "auto":
+        args += ["--precision", spec.precision]
     if spec.input_colorspace:
         args += ["--input-colorspace", spec.input_colorspace]
     if spec.frames:
