@@ -133,7 +133,9 @@ class MatteRun:
         _remove_legacy_folder(settings.cache_key, self.out)
         settings.cache_key = ""
         settings.output = bpy.path.relpath(self.out)
-        settings.review = review.summary(read_review(self.out), self.plate.shift)
+        last = read_review(self.out)
+        settings.review = review.summary(last, self.plate.shift)
+        review.mark_doubtful(context.scene, last, self.plate.shift)
         return node
 
 

@@ -14,6 +14,7 @@ from . import inputs
 from .hostclient import HostError, Review, read_review
 
 _SHOWN = 5  # suggested frames listed in the panel
+MARKER = "tcvom doubt"  # the names of our timeline markers start with this; the artist's are never touched
 
 
 def summary(review: Review | None, shift: int) -> str:
@@ -24,6 +25,19 @@ def summary(review: Review | None, shift: int) -> str:
     text = f"review: {count or 'no'} doubtful frame{'' if count == 1 else 's'}"
     keys = [str(f - shift) for f in review.suggested if f not in review.keyframes][:_SHOWN]
     return text + (f"; key next: {', '.join(keys)}" if keys else "")
+
+
+def mark_doubtful(scene: bpy.types.Scene, review: Review | None, shift: int) -> int:
+    """Timeline markers on the doubtful frames (``tcvom doubt 0.62``), replacing those of
+    the previous run; returns how many were placed."""
+    markers = scene.timeline_markers
+    for marker in [m for m in markers if m.name.startswith(MARKER)]:
+        markers.remove(marker)
+    if review is None:
+        return 0
+    for frame in review.doubtful:
+        markers.new(f"{MARKER} {review.doubt.get(frame, 0.0):.2f}", frame=frame - shift)
+    return len(review.doubtful)
 
 
 def last_review(context: bpy.types.Context) -> tuple[Review, inputs.PlateInfo]:

@@ -284,7 +284,25 @@ def test_jump_to_doubtful_frames_and_key_the_suggested_one(pulled: dict) -> None
         assert bpy.ops.tcvom.keyframe_add() == {"FINISHED"}
         assert len(settings.keyframes) == keys_before + 2
         assert settings.keyframes[settings.keyframe_index].frame == 1005
+        # the doubtful frames as timeline markers; the artist's own markers stay
+        review = importlib.import_module(MODULE + ".review")
+        scene.timeline_markers.new("artist's note", frame=1002)
+        loaded = importlib.import_module(MODULE + ".hostclient").read_review(str(pulled["out"]))
+        assert review.mark_doubtful(scene, loaded, 0) == 3
+        assert review.mark_doubtful(scene, loaded, 0) == 3  # a rerun replaces ours, does not add
+        marks = sorted((m.frame, m.name) for m in scene.timeline_markers)
+        assert marks == [(1002, "artist's note"), (1003, "tcvom doubt 0.60"), (1005, "tcvom doubt 0.60"),
+                         (1006, "tcvom doubt 0.60")]
+        review.mark_doubtful(scene, None, 0)
+        assert [m.name for m in scene.timeline_markers] == ["artist's note"]
+        scene.timeline_markers.clear()
+        # the review speaks plate frames, the buttons scene frames: a clip starting on
+        # scene frame 11 shows plate frame 1003 on scene frame 13
+        settings.clip.frame_start = 11
+        scene.frame_set(11)
+        assert bpy.ops.tcvom.doubtful_jump(direction="NEXT") == {"FINISHED"} and scene.frame_current == 13
     finally:
+        settings.clip.frame_start = FRAMES[0]
         while len(settings.keyframes) > keys_before:
             settings.keyframes.remove(len(settings.keyframes) - 1)
         settings.keyframe_index = 0

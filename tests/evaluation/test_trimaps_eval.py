@@ -7,7 +7,7 @@ import pytest
 from tcvom.data.vm108 import VideoMatting108
 from tcvom.evaluation.mattes import make_synthetic
 from tcvom.evaluation.trimaps import evaluate_trimaps, keyframe_positions
-from tcvom.propagation.ensemble import one_hot_probs
+from tcvom.io.trimap import one_hot
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ class Oracle:
 
     def run_pass(self, frames, keyframes, pass_):
         for frame in pass_.frames:
-            yield frame, one_hot_probs(self.clip.trimap(frame, self.width))
+            yield frame, one_hot(self.clip.trimap(frame, self.width), dtype=np.uint8, on=255)
 
 
 class Frozen:
@@ -34,7 +34,7 @@ class Frozen:
 
     def run_pass(self, frames, keyframes, pass_):
         for frame in pass_.frames:
-            yield frame, one_hot_probs(keyframes[pass_.keyframe])
+            yield frame, one_hot(keyframes[pass_.keyframe], dtype=np.uint8, on=255)
 
 
 def test_keyframe_positions() -> None:

@@ -75,3 +75,41 @@ def test_write_text_and_bytes_replace_whole_files_under_unique_names(tmp_path: P
     write_text(final, "first\n")
     write_bytes(final, b"second\n")
     assert final.read_bytes() == b"second\n" and [p.name for p in tmp_path.iterdir()] == ["export.json"]
+
+
+def _writer_process(folder: Path) -> tuple[subprocess.Popen, Path]:
+    """A process that opens a temporary for ``alpha.1005.exr`` and stays in the middle of writing."""
+    code = ("import sys, time; from pathlib import Path; from tcvom.io.atomic import temporary_name; "
+            "t = temporary_name(Path(sys.argv[1]) / 'alpha.1005.exr'); t.write_bytes(b'half'); "
+            "print(t, flush=True); time.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    return proc, Path(proc.stdout.readline().strip())
+
+
+def test_temporaries_of_killed_writers_are_removed_not_those_of_live_ones(tmp_path: Path) -> None:
+    from tcvom.io import AlphaWriter
+    from tcvom.io.atomic import FOREIGN_TEMPORARY_AGE_S, temporary_writer
+
+    dead, dead_tmp = _writer_process(tmp_path)
+    live, live_tmp = _writer_process(tmp_path)
+    try:
+        os.kill(dead.pid, signal.SIGKILL)
+        dead.wait()
+        assert dead_tmp.is_file()
+        dead_writer, live_writer = temporary_writer(dead_tmp), temporary_writer(live_tmp)
+        assert dead_writer is not None and live_writer is not None
+        assert dead_writer[1] == dead.pid and dead_writer[0] == live_writer[0]  # this host
+        foreign_old = tmp_path / ".alpha.1006.tcvom-tmp-farmnode_7-4242-deadbeef.exr"
+        foreign_new = tmp_path / ".alpha.1007.tcvom-tmp-farmnode_7-4243-deadbeef.exr"
+        for path in (foreign_old, foreign_new):
+            path.write_bytes(b"x")
+        old = time.time() - FOREIGN_TEMPORARY_AGE_S - 60
+        os.utime(foreign_old, (old, old))
+        writer = AlphaWriter(tmp_path)  # a resumed run opening the output folder
+        assert sorted(writer.removed_temporaries) == sorted([dead_tmp, foreign_old])
+        assert not dead_tmp.exists() and not foreign_old.exists()
+        assert live_tmp.is_file() and foreign_new.is_file()  # a live writer, a recent one on another host
+    finally:
+        live.kill()
+        live.wait()

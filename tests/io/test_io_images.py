@@ -66,8 +66,10 @@ def test_alpha_formats_and_rgba(tmp_path: Path) -> None:
     rgba = AlphaWriter(tmp_path / "d", kind="rgba").write(1, alpha, fg)
     pixels, info = read_image(rgba)
     assert info.channels == ("R", "G", "B", "A")
-    # premultiplied, and converted from sRGB 0.8 to scene-linear (0.6038...)
-    assert np.allclose(pixels[0, 0], [0.6038 * 0.5] * 3 + [0.5], atol=2e-3)
+    # premultiplied; EXR RGBA takes the foreground as given (scene-linear, never clamped)
+    assert np.allclose(pixels[0, 0], [0.8 * 0.5] * 3 + [0.5], atol=2e-3)
+    bright = AlphaWriter(tmp_path / "e", kind="rgba").write(1, alpha, fg * 5)
+    assert np.allclose(read_image(bright)[0][0, 0], [4.0 * 0.5] * 3 + [0.5], atol=2e-2)
 
 
 def test_missing_and_corrupt_files(tmp_path: Path) -> None:

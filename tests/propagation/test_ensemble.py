@@ -4,7 +4,8 @@ from collections.abc import Iterator, Mapping
 
 import numpy as np
 
-from tcvom.propagation.ensemble import one_hot_probs, propagate
+from tcvom.io.trimap import one_hot
+from tcvom.propagation.ensemble import propagate
 from tcvom.propagation.scheduler import KeyframeSchedule, Pass
 
 
@@ -29,7 +30,7 @@ class CopyKeyframe:
     ) -> Iterator[tuple[int, np.ndarray]]:
         self.calls.append(pass_.frames)
         probs = (
-            one_hot_probs(keyframes[pass_.keyframe]).astype(np.int32) * self.level // 255
+            one_hot(keyframes[pass_.keyframe], dtype=np.uint8, on=255).astype(np.int32) * self.level // 255
         ).astype(np.uint8)
         for frame in pass_.frames:
             yield frame, probs

@@ -23,21 +23,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import cv2
 import numpy as np
 
 from tcvom.classical.flow import FlowEstimator, unreliable_mask
 from tcvom.errors import FrameSizeError, InputError
+from tcvom.io.sources import FrameReader
 from tcvom.io.trimap import check_classified, class_labels, one_hot_labels
 from tcvom.propagation.scheduler import Pass
-
-
-class Frames(Protocol):
-    """What a propagator needs from a frame source: ``read(frame) -> float32 H x W x 3``."""
-
-    def read(self, frame: int) -> np.ndarray: ...
 
 
 def _distance_to(mask: np.ndarray) -> np.ndarray:
@@ -212,7 +206,7 @@ class FlowPropagator:
 
     def run_pass(
         self,
-        frames: Frames,
+        frames: FrameReader,
         keyframes: Mapping[int, np.ndarray],
         pass_: Pass,
     ) -> Iterator[tuple[int, np.ndarray]]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
 
@@ -23,22 +22,9 @@ from tcvom.classical.solve import AlphaSolver
 from tcvom.classical.temporal import AlignedNeighbour, TemporalAggregator
 from tcvom.errors import FrameSizeError, InputError
 from tcvom.io.sequence import format_range
+from tcvom.io.sources import FrameReader, TrimapSource
 from tcvom.io.trimap import UNKNOWN
 from tcvom.matting.window import FrameCache, neighbour_window
-
-
-class FrameReader(Protocol):
-    """A frame source: ``frame_numbers`` (sorted) and ``read(frame) -> float32 H x W x 3`` in [0, 1]."""
-
-    frame_numbers: list[int]
-
-    def read(self, frame: int) -> np.ndarray: ...
-
-
-class TrimapReader(Protocol):
-    """A trimap source: ``read(frame) -> uint8 H x W`` in 0/128/255."""
-
-    def read(self, frame: int) -> np.ndarray: ...
 
 
 @dataclass
@@ -72,7 +58,7 @@ class ClassicalSession:
     def __init__(
         self,
         frames: FrameReader,
-        trimaps: TrimapReader,
+        trimaps: TrimapSource,
         *,
         temporal: bool = True,
         method: str = "cf",

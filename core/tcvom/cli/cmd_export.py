@@ -15,17 +15,17 @@ HELP = "export the networks to ONNX (with a parity check against PyTorch) for ON
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", required=True, nargs="+",
-                        help="weight files to export (GCA+TAM, GCA and/or STM, detected from their keys)")
+                        help="weight files to export (any matting base with or without the TAM, and/or STM, detected from their keys)")
     parser.add_argument("--out", required=True, help="output folder (<network>.json + one .onnx per graph)")
     parser.add_argument("--opset", type=int, default=None, help="ONNX opset, 17 or newer (default: 17)")
     parser.add_argument("--tolerance", type=float, default=None,
-                        help="largest ONNX Runtime vs PyTorch difference accepted (default: 1e-4)")
+                        help="largest ONNX Runtime vs PyTorch difference accepted (default: 1e-4, FBA 1e-3)")
     parser.add_argument("--no-parity", action="store_true", help="skip the ONNX Runtime parity check")
     parser.add_argument("--json", action="store_true", help="print one JSON line per exported network")
 
 
 def main(args: argparse.Namespace) -> int:
-    from tcvom.export import OPSET, TOLERANCE, export_weights
+    from tcvom.export import OPSET, export_weights
 
     for weights in args.weights:
         manifest = export_weights(
@@ -33,7 +33,7 @@ def main(args: argparse.Namespace) -> int:
             args.out,
             opset=OPSET if args.opset is None else args.opset,
             parity=not args.no_parity,
-            tolerance=TOLERANCE if args.tolerance is None else args.tolerance,
+            tolerance=args.tolerance,
             progress=None if args.json else (lambda line: print(line, file=sys.stderr)),
         )
         parity = manifest.data.get("parity", {}).get("max_abs_diff", {})

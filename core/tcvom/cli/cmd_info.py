@@ -52,17 +52,14 @@ def collect() -> dict[str, Any]:
         ("opencv", "cv2"), ("pymatting", "pymatting"), ("onnx", "onnx"), ("numpy", "numpy"),
     )}
     weights: dict[str, str | None] = {}
-    try:
-        from tcvom.weights.registry import KINDS, find_weights, search_locations
+    from tcvom.weights.registry import KINDS, find_weights, search_locations
 
-        for kind in KINDS:
-            try:
-                weights[kind] = str(find_weights(kind))
-            except Exception:
-                weights[kind] = None
-        locations = [str(p) for p in search_locations()]
-    except ImportError:
-        locations = []
+    for kind in KINDS:
+        try:
+            weights[kind] = str(find_weights(kind))
+        except Exception:
+            weights[kind] = None
+    locations = [str(p) for p in search_locations()]
     return {
         "tcvom": __version__,
         "python": platform.python_version(),

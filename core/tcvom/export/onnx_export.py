@@ -39,6 +39,10 @@ OPSET = 17
 FORMAT = "tcvom-onnx/1"
 #: Max absolute difference ONNX Runtime vs PyTorch allowed at export (fp32).
 TOLERANCE = 1e-4
+#: Networks whose float32 rounding alone exceeds :data:`TOLERANCE`: FBA's deep ResNet-50 with
+#: GroupNorm and weight standardisation (its eager float32 and float64 results differ by
+#: 3e-4 on the golden clip), so ONNX Runtime is held to 1e-3 x the output scale there.
+NETWORK_TOLERANCE = {"fba_tam": 1e-3, "fba": 1e-3}
 #: Traced size, then the (different) size the parity check runs at: proves H/W are dynamic.
 TRACE_SIZE = (64, 64)
 PARITY_SIZE = (96, 64)
@@ -181,7 +185,7 @@ def export_network(
     source: str | None = None,
     opset: int = OPSET,
     parity: bool = True,
-    tolerance: float = TOLERANCE,
+    tolerance: float | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> ExportManifest:
     """Export ``model`` (GCA+TAM, GCA or STM, any weights) to ``out_dir``.
@@ -234,6 +238,8 @@ def export_network(
     manifest = ExportManifest(manifest_path, network, record)
     if parity:
         say(f"checking {network} in ONNX Runtime against PyTorch")
+        if tolerance is None:
+            tolerance = NETWORK_TOLERANCE.get(network, TOLERANCE)
         diffs = check_parity(model, manifest, tolerance=tolerance)
         record["parity"] = {"size": list(PARITY_SIZE), "tolerance": tolerance, "max_abs_diff": diffs}
     write_text(manifest_path, json.dumps(record, indent=2) + "\n")
@@ -246,10 +252,12 @@ def export_weights(
     *,
     opset: int = OPSET,
     parity: bool = True,
-    tolerance: float = TOLERANCE,
+    tolerance: float | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> ExportManifest:
-    """Export the network in a weight file (GCA+TAM, GCA or STM, detected from its keys)."""
+    """Export the network in a weight file (any matting base with or without the TAM, or
+    STM, detected from its keys)."""
+    from tcvom.models.bases import MATTING_KINDS
     from tcvom.weights import checkpoints
 
     path = Path(weights)
@@ -259,13 +267,13 @@ def export_weights(
         from tcvom.models.stm import load_stm_model
 
         model: nn.Module = load_stm_model(state)
-    elif kind in ("gca_tam", "gca"):
-        from tcvom.matting.gca_session import load_gca_model
+    elif kind in MATTING_KINDS:
+        from tcvom.matting.gca_session import load_matting_model
 
-        model = load_gca_model(state)
+        model = load_matting_model(state)
     else:
-        raise InputError("this file holds neither GCA+TAM, GCA nor STM weights", path=path,
-                         hint="check it with `tcvom info --weights FILE`")
+        raise InputError("this file holds no tcvom network (a matting base with or without the TAM, or STM)",
+                         path=path, hint="check it with `tcvom info --weights FILE`")
     return export_network(model, out_dir, weights_sha256=file_sha256(path), source=path.name, opset=opset,
                           parity=parity, tolerance=tolerance, progress=progress)
 

@@ -21,6 +21,13 @@ duration of the export only, and touches no model file:
 - Spectral norm (:class:`tcvom.models.spectral_norm.SpectralNorm`): in eval mode the
   weight ``weight_bar / (u · W v)`` is a constant; it is computed once and exported as a
   plain weight (constant folding would otherwise store ``weight_bar`` twice).
+- Adaptive average pooling (FBA's pyramid pooling, ``nn.AdaptiveAvgPool2d(s)`` with
+  s > 1): ONNX has no adaptive pooling for a dynamic input size.
+  :func:`adaptive_avg_pool` computes the same bins (``floor(i n / s)`` to
+  ``ceil((i + 1) n / s)``) as two small averaging matrices built from the traced size.
+- Weight standardisation (:class:`tcvom.models.weight_standardization.WsConv2d`): in eval
+  mode the standardised weight is a constant; it is computed once and exported as a
+  plain weight, as for spectral norm.
 - STM memory read (:func:`tcvom.models.stm.memory_read`): chunking is turned off
   (``read_chunk = None``) for the same reason: one block, dynamic size.
 
@@ -42,6 +49,27 @@ from torch import Tensor, nn
 from tcvom.models.gca_block import _SELF_MASK, GuidedContextualAttention
 from tcvom.models.spectral_norm import SpectralNorm
 from tcvom.models.tam import TemporalAggregation
+from tcvom.models.weight_standardization import WsConv2d, standardize
+
+
+def _bins(n: Tensor | int, s: int, like: Tensor) -> Tensor:
+    """``s x n`` averaging matrix of adaptive pooling along one axis of size ``n``."""
+    idx = torch.arange(n, device=like.device)
+    i = torch.arange(s, device=like.device)
+    start = torch.div(i * n, s, rounding_mode="floor")
+    end = torch.div((i + 1) * n + (s - 1), s, rounding_mode="floor")
+    member = ((idx[None, :] >= start[:, None]) & (idx[None, :] < end[:, None])).to(like.dtype)
+    return member / member.sum(dim=1, keepdim=True)
+
+
+def adaptive_avg_pool(self: nn.AdaptiveAvgPool2d, x: Tensor) -> Tensor:
+    """Traceable ``nn.AdaptiveAvgPool2d`` (square output size ``s``): ``B x C x H x W`` ->
+    ``B x C x s x s``, the same bins as torch's."""
+    size = self.output_size
+    s = int(size if isinstance(size, int) else size[0])  # type: ignore[arg-type]
+    rows = _bins(x.shape[-2], s, x)  # s x H
+    cols = _bins(x.shape[-1], s, x)  # s x W
+    return rows @ x @ cols.t()
 
 
 def _fold_kernel(channels: int, size: int, dtype: torch.dtype, device: torch.device) -> Tensor:
@@ -96,6 +124,7 @@ def export_mode(model: nn.Module) -> Iterator[nn.Module]:
     folded: list[nn.Module] = []
     chunks: list[tuple[nn.Module, object]] = []
     tams: list[nn.Module] = []
+    pools: list[nn.Module] = []
     if model.training:
         raise ValueError("export needs the model in eval mode (model.eval())")
     try:
@@ -110,6 +139,14 @@ def export_mode(model: nn.Module) -> Iterator[nn.Module]:
             if isinstance(module, TemporalAggregation):
                 module.attend = types.MethodType(tam_attend_per_offset, module)  # type: ignore[method-assign]
                 tams.append(module)
+            if isinstance(module, nn.AdaptiveAvgPool2d) and module.output_size not in (1, (1, 1)):
+                module.forward = types.MethodType(adaptive_avg_pool, module)  # type: ignore[method-assign]
+                pools.append(module)
+            if isinstance(module, WsConv2d):
+                weight = standardize(module.weight.detach(), module.eps)
+                module.forward = types.MethodType(  # type: ignore[method-assign]
+                    lambda self, x, weight=weight: self._conv_forward(x, weight, self.bias), module)
+                pools.append(module)
             if hasattr(module, "read_chunk"):
                 chunks.append((module, module.read_chunk))
                 module.read_chunk = None
@@ -121,5 +158,7 @@ def export_mode(model: nn.Module) -> Iterator[nn.Module]:
             del module.weight
         for module in tams:
             del module.attend
+        for module in pools:
+            del module.forward
         for module, chunk in chunks:
             module.read_chunk = chunk

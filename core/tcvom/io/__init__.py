@@ -13,10 +13,12 @@ from tcvom.io.sequence import (
 )
 from tcvom.io.sources import (
     ArrayFrames,
+    FrameReader,
     FrameSource,
     MovieFrames,
     SequenceFrames,
     TrimapFiles,
+    TrimapSource,
     open_frames,
     open_trimaps,
 )
@@ -27,6 +29,7 @@ __all__ = [
     "AlphaWriter",
     "ArrayFrames",
     "ColourConverter",
+    "FrameReader",
     "FrameSource",
     "ImageInfo",
     "ImageSequence",
@@ -34,6 +37,7 @@ __all__ = [
     "ProbabilityWriter",
     "SequenceFrames",
     "TrimapFiles",
+    "TrimapSource",
     "TrimapWriter",
     "atomic_output",
     "colour_spaces",

@@ -2,12 +2,18 @@
 
 An interrupted run never leaves a partial file under a final name, and a finished frame
 is never replaced by a broken one: ``os.replace`` is atomic on one file system.
+
+A temporary is named ``.NAME.tcvom-tmp-HOST-PID-RANDOM.EXT``, so that a later run can
+tell the leftovers of a killed writer from the files of a live one
+(:func:`remove_dead_temporaries`).
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,10 +23,79 @@ from tcvom.errors import OutputError
 TEMP_MARK = ".tcvom-tmp-"
 
 
+FOREIGN_TEMPORARY_AGE_S = 24 * 3600
+"""A temporary of another host (whose processes cannot be checked) is a leftover after a day."""
+
+
+def _host() -> str:
+    return socket.gethostname().replace("-", "_") or "localhost"
+
+
 def temporary_name(final: Path) -> Path:
-    """A hidden name beside ``final`` that keeps its extension (writers pick the format by it)."""
-    token = f"{os.getpid()}-{secrets.token_hex(4)}"
+    """A hidden name beside ``final`` that keeps its extension (writers pick the format by
+    it) and names its writer (host and process id)."""
+    token = f"{_host()}-{os.getpid()}-{secrets.token_hex(4)}"
     return final.with_name(f".{final.stem}{TEMP_MARK}{token}{final.suffix}")
+
+
+def temporary_writer(path: Path) -> tuple[str | None, int] | None:
+    """(host, pid) of the writer of a temporary file, host None for names without one
+    (older versions); None if ``path`` is not a tcvom temporary."""
+    name = path.name
+    if TEMP_MARK not in name:
+        return None
+    token = name.split(TEMP_MARK, 1)[1].split(".", 1)[0]
+    parts = token.split("-")
+    try:
+        if len(parts) >= 3:
+            return "-".join(parts[:-2]), int(parts[-2])
+        if len(parts) == 2:
+            return None, int(parts[0])
+    except ValueError:
+        return None
+    return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, another user's
+        return True
+    return True
+
+
+def remove_dead_temporaries(folder: str | Path) -> list[Path]:
+    """Delete the temporaries in ``folder`` whose writer is dead; returns them.
+
+    A temporary of this host is removed when its process no longer runs; one of another
+    host (or of a name without a host) when it is older than a day. A live concurrent
+    writer's temporaries are left alone.
+    """
+    removed: list[Path] = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    here = _host()
+    now = time.time()
+    for path in entries:
+        writer = temporary_writer(path)
+        if writer is None:
+            continue
+        host, pid = writer
+        try:
+            if host == here:
+                dead = not _alive(pid)
+            else:
+                dead = now - path.stat().st_mtime > FOREIGN_TEMPORARY_AGE_S
+            if dead:
+                path.unlink()
+                removed.append(path)
+        except OSError:
+            continue
+    return removed
 
 
 @contextmanager
@@ -36,7 +111,10 @@ def atomic_output(final: str | Path) -> Iterator[Path]:
         yield tmp
         if not tmp.exists():
             raise OutputError("the writer produced no file", path=final)
-        os.replace(tmp, final)
+        try:
+            os.replace(tmp, final)
+        except OSError as exc:
+            raise OutputError(f"cannot put the finished file in place ({exc.strerror})", path=final) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -75,14 +75,48 @@ class ColourConverter:
             return self.source
         return DEFAULT_FLOAT if is_float else DEFAULT_INTEGER
 
-    def _processor(self, source: str) -> Any:
-        proc = self._processors.get(source)
+    def _processor(self, source: str, target: str = TARGET) -> Any:
+        """The CPU processor ``source -> target``, built once per converter and pair."""
+        key = f"{source}\0{target}"
+        proc = self._processors.get(key)
         if proc is None:
             self._check(source)
-            self._check(TARGET)
-            proc = self.config.getProcessor(source, TARGET).getDefaultCPUProcessor()
-            self._processors[source] = proc
+            self._check(target)
+            proc = self.config.getProcessor(source, target).getDefaultCPUProcessor()
+            self._processors[key] = proc
         return proc
+
+    def _same(self, a: str, b: str) -> bool:
+        return self.config.getColorSpace(a).getName() == self.config.getColorSpace(b).getName()
+
+    def linear_space(self, is_float: bool) -> str:
+        """The scene-linear space RGBA output is estimated and written in: the plate's own
+        colour space when it is scene-linear (float files by default, ``ACEScg``...), else
+        :data:`DEFAULT_FLOAT` (sRGB files, log and video spaces are linearised to it).
+        A config whose spaces declare no encoding: float files stay in their space."""
+        source = self.source_for(is_float)
+        encoding = self.config.getColorSpace(source).getEncoding()
+        if encoding == "scene-linear" or (not encoding and is_float):
+            return self.config.getColorSpace(source).getName()
+        return DEFAULT_FLOAT
+
+    def from_network(self, rgb: np.ndarray, target: str) -> np.ndarray:
+        """float32 ``H x W x 3`` display-referred sRGB (the networks' space) -> ``target``."""
+        pixels = np.array(rgb, dtype=np.float32, order="C")
+        if not self._same(TARGET, target):
+            self._processor(TARGET, target).applyRGB(pixels)
+        return pixels
+
+    def to_linear(self, rgb: np.ndarray, is_float: bool) -> np.ndarray:
+        """float32 ``H x W x 3`` in the file's colour space -> :meth:`linear_space`, never
+        clamped (highlights above 1 and negative values stay); NaN and infinities are 0."""
+        pixels = np.array(rgb, dtype=np.float32, order="C")
+        pixels[~np.isfinite(pixels)] = 0.0
+        source = self.source_for(is_float)
+        target = self.linear_space(is_float)
+        if not self._same(source, target):
+            self._processor(source, target).applyRGB(pixels)
+        return pixels
 
     def to_network(self, rgb: np.ndarray, is_float: bool) -> tuple[np.ndarray, int]:
         """float32 ``H x W x 3`` in the file's colour space -> sRGB in [0, 1].
@@ -95,7 +129,7 @@ class ColourConverter:
         if count:
             pixels[bad] = 0.0
         source = self.source_for(is_float)
-        if self.config.getColorSpace(source).getName() != self.config.getColorSpace(TARGET).getName():
+        if not self._same(source, TARGET):
             self._processor(source).applyRGB(pixels)
         np.clip(pixels, 0.0, 1.0, out=pixels)
         return pixels, count

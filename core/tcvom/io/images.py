@@ -105,11 +105,13 @@ def write_image(
     pixel_type: str = "half",
     channels: tuple[str, ...] | None = None,
     compression: str | None = None,
+    attributes: dict[str, str | int | float] | None = None,
 ) -> Path:
     """Write ``H x W`` or ``H x W x C`` float pixels atomically (temporary name, then rename).
 
     ``pixel_type`` is the stored type: ``half``/``float`` (EXR, TIFF) or ``uint8``/``uint16``
     (PNG, TIFF, JPEG): integer types take values in [0, 1], clipped and rounded.
+    ``attributes`` are header metadata (``oiio:ColorSpace``, ``tcvom:method``...).
     """
     if pixel_type not in PIXEL_TYPES:
         raise InputError(f"pixel type must be one of {', '.join(PIXEL_TYPES)}, not {pixel_type!r}")
@@ -130,6 +132,8 @@ def write_image(
             spec.alpha_channel = channels.index("A")
     if compression:
         spec.attribute("compression", compression)
+    for name, value in (attributes or {}).items():
+        spec.attribute(name, value)
     with atomic_output(final) as tmp:
         out = oiio.ImageOutput.create(str(tmp))
         if out is None:

@@ -18,6 +18,7 @@ from tcvom.io import trimap as trimaps
 from tcvom.io.colour import ColourConverter
 from tcvom.io.images import image_info, read_image
 from tcvom.io.sequence import ImageSequence, format_range, frame_selection, is_pattern
+from tcvom.matting.window import FrameCache
 
 log = logging.getLogger("tcvom")
 
@@ -25,14 +26,28 @@ MOVIE_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".m
 
 
 @runtime_checkable
-class FrameSource(Protocol):
-    """A shot's frames by frame number: ``read(frame)`` -> float32 ``H x W x 3`` sRGB in [0, 1]."""
+class FrameReader(Protocol):
+    """Frames (or trimaps) by frame number: sorted ``frame_numbers`` and ``read(frame)``.
+
+    The one reader interface of tcvom: every source here fits it, and so does
+    :class:`ArrayFrames` (arrays already in memory); sessions and propagators take it.
+    """
 
     frame_numbers: list[int]
+
+    def read(self, frame: int) -> np.ndarray: ...
+
+
+class FrameSource(FrameReader, Protocol):
+    """A shot's frames: ``read(frame)`` -> float32 ``H x W x 3`` sRGB in [0, 1], and their size."""
+
     width: int
     height: int
 
-    def read(self, frame: int) -> np.ndarray: ...
+
+class TrimapSource(FrameReader, Protocol):
+    """A shot's keyframe or per-frame trimaps: ``read(frame)`` -> uint8 ``H x W`` holding
+    0 / 128 / 255 (:mod:`tcvom.io.trimap`)."""
 
 
 class _Numbered:
@@ -67,9 +82,44 @@ class ArrayFrames(_Numbered):
 class _Frames(_Numbered):
     width: int
     height: int
+    colour: ColourConverter
+    _recent: FrameCache[tuple[np.ndarray, bool]] | None = None
 
     def read(self, frame: int) -> np.ndarray:
         raise NotImplementedError
+
+    def remember(self, capacity: int = 4) -> None:
+        """Keep the file's pixels of the last ``capacity`` frames read, so that
+        :meth:`linear` (RGBA output) reuses what a matting session has just read instead
+        of reading and converting the frame again. Off by default (memory)."""
+        self._recent = FrameCache(capacity)
+
+    def _keep(self, frame: int, rgb: np.ndarray, is_float: bool) -> None:
+        if self._recent is not None:
+            self._recent.put(frame, (rgb.copy(), is_float))
+
+    def _raw(self, frame: int) -> tuple[np.ndarray, bool]:
+        """The frame's RGB as the file holds it, and whether the file is float."""
+        raise NotImplementedError
+
+    @property
+    def linear_space(self) -> str:
+        """The scene-linear colour space :meth:`linear` returns (see
+        :meth:`~tcvom.io.colour.ColourConverter.linear_space`)."""
+        return self.colour.linear_space(self._is_float)
+
+    _is_float: bool = False
+
+    def network_to_linear(self, rgb: np.ndarray) -> np.ndarray:
+        """Display-referred sRGB (what the networks see and predict) -> :attr:`linear_space`."""
+        return self.colour.from_network(rgb, self.linear_space)
+
+    def linear(self, frame: int) -> np.ndarray:
+        """float32 ``H x W x 3`` scene-linear RGB of ``frame`` in :attr:`linear_space`,
+        never clamped: what RGBA output estimates the foreground from and writes."""
+        kept = None if self._recent is None else self._recent.get(frame)
+        rgb, is_float = kept if kept is not None else self._raw(frame)
+        return self.colour.to_linear(rgb, is_float)
 
     def frames(self, selection: Sequence[int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(frame, image)`` one at a time."""
@@ -107,7 +157,13 @@ class SequenceFrames(_Frames):
         self.colour = ColourConverter(colorspace, ocio_config)
         info = image_info(self.sequence.path(self.first))
         self.width, self.height = info.width, info.height
+        self._is_float = info.is_float
         self.nonfinite: dict[int, int] = {}
+
+    def _raw(self, frame: int) -> tuple[np.ndarray, bool]:
+        self._check_frame(frame)
+        pixels, info = read_image(self.path(frame), frame)
+        return _rgb(pixels), info.is_float
 
     def path(self, frame: int) -> Path:
         return self.sequence.path(frame)
@@ -123,6 +179,7 @@ class SequenceFrames(_Frames):
                 frame=frame,
                 hint="all frames of a plate must have one size",
             )
+        self._keep(frame, _rgb(pixels), info.is_float)
         rgb, bad = self.colour.to_network(_rgb(pixels), info.is_float)
         if bad:
             self.nonfinite[frame] = bad
@@ -214,10 +271,21 @@ class MovieFrames(_Frames):
                 pixels = av_frame.to_ndarray(format="rgb48le").astype(np.float32) / 65535.0  # type: ignore[attr-defined]
             else:
                 pixels = av_frame.to_ndarray(format="rgb24").astype(np.float32) / 255.0  # type: ignore[attr-defined]
+            self._keep(frame, pixels, False)
             rgb, _ = self.colour.to_network(pixels, is_float=False)
             return rgb
         self._decoder = None
         raise MissingFrameError("the movie ended before this frame", path=self.path_, frame=frame)
+
+    def _raw(self, frame: int) -> tuple[np.ndarray, bool]:
+        keep, self._recent = self._recent, FrameCache(1)
+        try:
+            self.read(frame)
+            kept = self._recent.get(frame)
+        finally:
+            self._recent = keep
+        assert kept is not None
+        return kept
 
     def close(self) -> None:
         self._container.close()

@@ -10,10 +10,12 @@ Alpha output (``AlphaWriter``):
 =============  ===================================================================
 
 ``kind="rgba"`` writes the premultiplied foreground with its alpha (RGBA) instead, in
-the same pixel types; EXR RGBA is scene-linear Rec.709 (the foreground colour is
-converted back from the networks' sRGB), integer formats stay sRGB-encoded.
+the same pixel types. EXR RGBA is scene-linear and never clamped: the caller gives the
+foreground in the plate's scene-linear space (``linear_space`` is stamped in the header);
+integer formats hold display-referred sRGB in [0, 1].
 
-Every file is written under a temporary name in its folder and renamed into place.
+Every file is written under a temporary name in its folder and renamed into place; a
+writer removes the temporaries that killed writers left in its folder.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from tcvom.errors import InputError
-from tcvom.io.atomic import ensure_writable_folder
+from tcvom.io.atomic import ensure_writable_folder, remove_dead_temporaries
 from tcvom.io.images import write_image
 from tcvom.io.sequence import frame_path, output_pattern
 
@@ -36,22 +38,13 @@ ALPHA_FORMATS: dict[str, tuple[str, str]] = {
 OUTPUT_KINDS: tuple[str, ...] = ("alpha", "rgba")
 
 
-def _srgb_to_linear(rgb: np.ndarray) -> np.ndarray:
-    from tcvom.io.colour import DEFAULT_FLOAT, TARGET, ColourConverter
-
-    converter = ColourConverter()
-    proc = converter.config.getProcessor(TARGET, DEFAULT_FLOAT).getDefaultCPUProcessor()
-    out = np.ascontiguousarray(rgb, dtype=np.float32).copy()
-    proc.applyRGB(out)
-    return out
-
-
 class FrameWriter:
     """Writes one file per frame into ``out`` (a folder, or a pattern like ``a.####.exr``)."""
 
     def __init__(self, out: str | Path, default_name: str, *, format_flag: str | None = None) -> None:
         self.pattern = output_pattern(out, default_name, format_flag=format_flag)
         self.folder = ensure_writable_folder(Path(self.pattern).parent)
+        self.removed_temporaries = remove_dead_temporaries(self.folder)  # of killed writers
 
     def path(self, frame: int) -> Path:
         return frame_path(self.pattern, frame)
@@ -73,9 +66,16 @@ class AlphaWriter(FrameWriter):
         self.kind = kind
         super().__init__(out, f"{name}.####{suffix}", format_flag="--alpha-format")
 
-    def write(self, frame: int, alpha: np.ndarray, foreground: np.ndarray | None = None) -> Path:
-        """Write ``alpha`` (float ``H x W`` in [0, 1]); ``foreground`` (sRGB ``H x W x 3``)
-        is needed for ``kind="rgba"``."""
+    @property
+    def scene_linear(self) -> bool:
+        """True if RGBA output is written scene-linear (EXR), False for integer formats."""
+        return self.fmt.startswith("exr")
+
+    def write(self, frame: int, alpha: np.ndarray, foreground: np.ndarray | None = None,
+              *, linear_space: str | None = None) -> Path:
+        """Write ``alpha`` (float ``H x W`` in [0, 1]). ``kind="rgba"`` needs
+        ``foreground`` (``H x W x 3``): scene-linear in ``linear_space`` for EXR (not
+        clamped), display-referred sRGB in [0, 1] for integer formats."""
         a = np.clip(np.asarray(alpha, dtype=np.float32), 0.0, 1.0)
         if a.ndim != 2:
             raise ValueError(f"alpha must be H x W, got {a.shape}")
@@ -84,11 +84,15 @@ class AlphaWriter(FrameWriter):
             return write_image(self.path(frame), a, pixel_type=self.pixel_type, channels=channels)
         if foreground is None:
             raise ValueError("RGBA output needs the foreground colour")
-        fg = np.clip(np.asarray(foreground, dtype=np.float32), 0.0, 1.0)
-        if self.fmt.startswith("exr"):
-            fg = _srgb_to_linear(fg)
+        fg = np.asarray(foreground, dtype=np.float32)
+        if not self.scene_linear:
+            fg = np.clip(fg, 0.0, 1.0)
         rgba = np.concatenate([fg * a[:, :, None], a[:, :, None]], axis=2)
-        return write_image(self.path(frame), rgba, pixel_type=self.pixel_type, channels=("R", "G", "B", "A"))
+        attributes = None
+        if linear_space and self.scene_linear:  # OpenImageIO may rename the space: keep ours too
+            attributes = {"oiio:ColorSpace": linear_space, "tcvom:colorspace": linear_space}
+        return write_image(self.path(frame), rgba, pixel_type=self.pixel_type, channels=("R", "G", "B", "A"),
+                           attributes=attributes)
 
 
 class TrimapWriter(FrameWriter):

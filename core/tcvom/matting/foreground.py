@@ -4,9 +4,16 @@ Uses pymatting's multi-level foreground estimation (Germer, Uelwer, Conrad and H
 "Fast Multi-Level Foreground Estimation", ICPR 2020). The estimate is only needed where
 alpha > 0, so it runs on the bounding box of those pixels (plus a margin of context); the
 rest of the frame takes the plate's colour (it is multiplied by alpha = 0 anyway).
+
+Scene-linear images (``scene_linear=True``) are never clamped: pymatting works in [0, 1],
+so the crop is mapped affinely onto [0, 1] by its own minimum and maximum and the result
+mapped back. The compositing equation ``I = a F + (1 - a) B`` is affine-invariant (the
+weights sum to 1), so highlights above 1 and negative values keep their exact colour.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -20,11 +27,14 @@ def estimate_foreground(
     regularization: float = 1e-5,
     margin: int = 16,
     frame: int | None = None,
+    scene_linear: bool = False,
 ) -> np.ndarray:
     """The foreground colour F with ``image ~= alpha F + (1 - alpha) B``.
 
-    ``image`` float ``H x W x 3`` in [0, 1], ``alpha`` float ``H x W`` in [0, 1]. Returns
-    float32 ``H x W x 3`` in [0, 1]; premultiply with ``F * alpha[..., None]``.
+    ``image`` float ``H x W x 3`` in [0, 1] (display-referred), or any scene-linear values
+    with ``scene_linear=True``; ``alpha`` float ``H x W`` in [0, 1]. Returns float32
+    ``H x W x 3`` in the image's range (clipped to [0, 1] unless ``scene_linear``);
+    premultiply with ``F * alpha[..., None]``.
     ``regularization`` is pymatting's smoothness weight; ``frame`` only names the frame in
     errors.
     """
@@ -39,7 +49,7 @@ def estimate_foreground(
         )
     if not (np.isfinite(a).all() and np.isfinite(img).all()):
         raise InputError("the image or alpha holds NaN or infinite values", frame=frame)
-    img = np.clip(img, 0.0, 1.0).astype(np.float32)
+    img = img.astype(np.float32) if scene_linear else np.clip(img, 0.0, 1.0).astype(np.float32)
     a = np.clip(a, 0.0, 1.0).astype(np.float32)
     out = img.copy()
     ys, xs = np.nonzero(a > 0)
@@ -51,8 +61,30 @@ def estimate_foreground(
     from pymatting import estimate_foreground_ml  # numba-compiled on first import
 
     crop = (slice(y0, y1), slice(x0, x1))
+    low, scale = 0.0, 1.0
+    if scene_linear:
+        low = float(img[crop].min())
+        scale = max(float(img[crop].max()) - low, 1e-6)
     fg = estimate_foreground_ml(
-        np.ascontiguousarray(img[crop]), np.ascontiguousarray(a[crop]), regularization=regularization
+        np.ascontiguousarray((img[crop] - low) / scale), np.ascontiguousarray(a[crop]), regularization=regularization
     )
-    out[crop] = np.clip(fg, 0.0, 1.0)
+    out[crop] = np.clip(fg, 0.0, 1.0) * scale + low
     return out
+
+
+def rgba_foreground(source: Any, frame: int, alpha: np.ndarray, *, scene_linear: bool,
+                    predicted: np.ndarray | None = None) -> np.ndarray:
+    """The foreground of ``frame`` for RGBA output.
+
+    ``scene_linear`` (EXR output): estimated from and returned in the plate's scene-linear
+    values (``source.linear(frame)``, in ``source.linear_space``), never clamped, reusing
+    the pixels the matting session has just read when ``source.remember()`` is on.
+    Otherwise (integer formats): from the display-referred frame the networks saw, in [0, 1].
+    ``predicted``: a network's own foreground (display-referred sRGB in [0, 1], e.g. FBA),
+    used instead of the estimate and converted to ``source.linear_space`` for EXR output
+    (it cannot hold highlights above 1).
+    """
+    if predicted is not None:
+        return source.network_to_linear(predicted) if scene_linear else predicted
+    image = source.linear(frame) if scene_linear else source.read(frame)
+    return estimate_foreground(image, alpha, frame=frame, scene_linear=scene_linear)

@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -41,6 +41,7 @@ from torch import Tensor
 from tcvom.errors import FrameSizeError, InputError, MissingFrameError, WeightsError
 from tcvom.export.graphs import graph_spec, network_of
 from tcvom.io.hashing import file_sha256
+from tcvom.io.sources import FrameReader, TrimapSource
 from tcvom.io.trimap import check_classified
 from tcvom.matting.window import FrameCache, neighbour_window
 from tcvom.models import bases
@@ -57,14 +58,6 @@ if TYPE_CHECKING:
 _HALF = (torch.float16, torch.bfloat16)
 _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
            "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
-
-
-class FrameReader(Protocol):
-    """What the session needs from a frame or trimap source."""
-
-    frame_numbers: list[int]
-
-    def read(self, frame: int) -> np.ndarray: ...
 
 
 @dataclass
@@ -179,7 +172,7 @@ class MattingSession:
     def __init__(
         self,
         frames: FrameReader,
-        trimaps: FrameReader,
+        trimaps: TrimapSource,
         model: MattingModel,
         *,
         device: str | torch.device = "cpu",
@@ -354,7 +347,7 @@ def _gca_inputs(image: Tensor, trimap: Tensor) -> dict[str, Tensor]:
 
 def build_session(
     frames: FrameReader,
-    trimaps: FrameReader,
+    trimaps: TrimapSource,
     weights: str | Path | Mapping[str, Tensor],
     *,
     device: str | torch.device = "cpu",

@@ -44,6 +44,7 @@ from tcvom.farm.records import FileDigests, FrameRecords, array_digest, digest, 
 from tcvom.io import AlphaWriter, ProbabilityWriter, TrimapWriter, open_frames, open_trimaps
 from tcvom.io.sequence import format_range, is_pattern, parse_frame_range
 from tcvom.io.sources import TrimapFiles
+from tcvom.matting.foreground import rgba_foreground
 from tcvom.matting.window import neighbour_window
 from tcvom.pipeline import methods
 from tcvom.progress import Progress, ProgressMode
@@ -538,18 +539,21 @@ def matte(
                 yield frame
 
         if todo:
+            if output == "rgba":
+                source.remember()  # the foreground reuses the frames the session reads
             options = {**(method_options or {}), **_engine_options(concrete, backend, export_dir, precision)}
             extra = {"base": base} if concrete == "tcvom" else {}
             session = methods.make_session(
                 concrete, source, tris, weights=weights, device=device, backend=backend, **extra, **options
             )
             predicts_colour = "foreground" in getattr(session, "colours", ())
-            for frame, alpha, foreground in _mattes(session, still_to_do(), predicts_colour and output == "rgba"):
-                if output == "rgba" and foreground is None:
-                    from tcvom.matting.foreground import estimate_foreground
-
-                    foreground = estimate_foreground(source.read(frame), alpha)
-                recorded.write(frame, writer.write(frame, alpha, foreground), *keys[frame])
+            for frame, alpha, predicted in _mattes(session, still_to_do(), predicts_colour and output == "rgba"):
+                foreground = None
+                if output == "rgba":
+                    foreground = rgba_foreground(source, frame, alpha, scene_linear=writer.scene_linear,
+                                                 predicted=predicted)
+                written = writer.write(frame, alpha, foreground, linear_space=source.linear_space)
+                recorded.write(frame, written, *keys[frame])
                 result.written.append(frame)
                 bar.advance(frame=frame)
         if whole:

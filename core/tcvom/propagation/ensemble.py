@@ -51,11 +51,6 @@ class PropagatedFrame:
     disagreement: float | None = None
 
 
-def one_hot_probs(trimap: np.ndarray) -> np.ndarray:
-    """uint8 ``3 x H x W`` probabilities (0 or 255) of a classified trimap."""
-    return one_hot(trimap, dtype=np.uint8, on=255)
-
-
 def disagreement(first: np.ndarray, second: np.ndarray) -> float:
     """How much two passes disagree on a frame, in pixels: the total-variation distance
     between their class probabilities (uint8 ``3 x H x W``, 255 = certain) summed over the

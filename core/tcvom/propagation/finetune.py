@@ -29,7 +29,6 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import astuple, dataclass
 from pathlib import Path
-from typing import Protocol
 
 import cv2
 import numpy as np
@@ -39,6 +38,7 @@ import torch.nn.functional as F
 from tcvom.errors import InputError, WeightsError
 from tcvom.io.atomic import atomic_output
 from tcvom.io.hashing import state_sha256
+from tcvom.io.sources import FrameReader
 from tcvom.io.trimap import one_hot_labels
 from tcvom.models.stm import IMAGENET_MEAN, IMAGENET_STD, STM
 from tcvom.progress import Progress, ProgressMode
@@ -46,10 +46,6 @@ from tcvom.progress import Progress, ProgressMode
 DEFAULT_FINETUNE_STEPS = 500
 IGNORE = 255
 SEQUENCE_LENGTH = 3
-
-
-class FrameReader(Protocol):
-    def read(self, frame: int) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)

@@ -29,13 +29,14 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from tcvom.errors import FrameSizeError, InputError
+from tcvom.io.sources import FrameReader
 from tcvom.io.trimap import check_classified, one_hot
 from tcvom.models.stm import IMAGENET_MEAN, IMAGENET_STD, STM
 from tcvom.progress import ProgressMode
@@ -50,12 +51,6 @@ PAD_MULTIPLE = 32
 
 _MEAN64 = np.array(IMAGENET_MEAN, dtype=np.float64)
 _STD64 = np.array(IMAGENET_STD, dtype=np.float64)
-
-
-class FrameReader(Protocol):
-    """What a propagator needs of a frame source (``tcvom.io.FrameSource`` fits)."""
-
-    def read(self, frame: int) -> np.ndarray: ...
 
 
 def padded_size(height: int, width: int) -> tuple[int, int]:

@@ -309,11 +309,6 @@ def gca_tam_config_from_dict(values: dict[str, Any]) -> GcaTamConfig:
     return resolve_gca_tam(_build(GcaTamConfig, values, "", None))
 
 
-def stm_config_from_dict(values: dict[str, Any]) -> StmConfig:
-    """A checked :class:`StmConfig` from a mapping laid out like the file."""
-    return resolve_stm(_build(StmConfig, values, "", None))
-
-
 def to_dict(cfg: Any) -> dict[str, Any]:
     """Plain nested dict of a config (what the checkpoint and ``config.json`` hold)."""
     return asdict(cfg)

@@ -19,7 +19,6 @@ with and without the TAM) and STM.
 
 from __future__ import annotations
 
-import importlib
 import pickle
 from collections.abc import Mapping
 from pathlib import Path
@@ -256,16 +255,13 @@ def kind_of(path: str | Path) -> str:
 
 
 def _build_model(kind: str) -> nn.Module | None:
-    """The tcvom model for a kind, or None when that network is not (yet) available."""
+    """The tcvom model for a kind (None for ``"unknown"``)."""
     if kind in MATTING_KINDS:
         return bases.build_matting(kind)
     if kind == "stm":
-        try:
-            stm = importlib.import_module("tcvom.models.stm")
-        except ImportError:
-            return None
-        builder = getattr(stm, "build_stm", None) or getattr(stm, "STM", None)
-        return builder() if callable(builder) else None
+        from tcvom.models.stm import build_stm
+
+        return build_stm()
     return None
 
 

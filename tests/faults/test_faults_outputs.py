@@ -1,0 +1,139 @@
+"""Faults in outputs and in what is written over: unwritable folders, patterns of the wrong
+type, damaged frames of an earlier run, other settings, leftovers of a killed writer
+(issue 16, points 4, 6, 8 and the fault suite; issue 21, point 5)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from fault_helpers import Shot, expect, snapshot, tcvom
+
+
+def _alpha(shot: Shot, frame: int) -> Path:
+    return shot.out / "alpha" / f"alpha.{frame}.exr"
+
+
+def test_run_refuses_a_file_pattern_before_creating_anything(shot: Shot, capsys) -> None:
+    out = shot.root / "result" / "alpha.####.exr"
+    result = tcvom(capsys, *shot.run_args("--out", str(out)))
+    expect(result, 2, "alpha.####.exr", "is a folder", "tcvom matte", root=shot.root)
+    assert not (shot.root / "result").exists()
+
+
+@pytest.mark.parametrize("pattern", ["m.%04d.exr", "m.####.exr", "m.@.exr", "m.$F4.exr"])
+def test_pattern_of_another_type_than_the_format(shot: Shot, capsys, pattern: str) -> None:
+    result = tcvom(capsys, *shot.matte_args("--alpha-format", "png16", out=str(shot.root / "o" / pattern)))
+    expect(result, 2, pattern, "ends in .exr", ".png", "--alpha-format", root=shot.root)
+    assert not list((shot.root / "o").glob("m.*")) if (shot.root / "o").exists() else True
+
+
+def test_printf_pattern_names_the_files(shot: Shot, capsys) -> None:
+    result = tcvom(capsys, *shot.matte_args(out=str(shot.root / "o" / "m.%04d.exr")))
+    expect(result, 0, root=shot.root)
+    assert sorted(p.name for p in (shot.root / "o").glob("m.*.exr")) == [f"m.{f}.exr" for f in range(1001, 1005)]
+
+
+def test_pattern_without_a_frame_number(shot: Shot, capsys) -> None:
+    result = tcvom(capsys, *shot.matte_args(out=str(shot.root / "o" / "m.####")))
+    expect(result, 2, "m.####", "no extension", ".exr", root=shot.root)
+
+
+def test_output_folder_is_a_file(shot: Shot, capsys) -> None:
+    blocker = shot.root / "taken"
+    blocker.write_text("a file")
+    result = tcvom(capsys, *shot.matte_args(out=str(blocker / "alpha")))
+    expect(result, 2, "taken", "cannot create the output folder", root=shot.root)
+    assert blocker.read_text() == "a file"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_output_folder_not_writable(shot: Shot, capsys) -> None:
+    folder = shot.root / "readonly"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        result = tcvom(capsys, *shot.matte_args(out=str(folder)))
+        expect(result, 2, "readonly", "not writable", root=shot.root)
+    finally:
+        folder.chmod(0o755)
+
+
+def test_a_folder_where_a_frame_goes(shot: Shot, capsys) -> None:
+    (shot.out / "alpha.1003.exr").mkdir(parents=True)
+    result = tcvom(capsys, *shot.matte_args())
+    expect(result, 2, "alpha.1003.exr", root=shot.root)
+
+
+def test_resume_keeps_finished_frames_and_redoes_a_truncated_one(shot: Shot, capsys) -> None:
+    expect(tcvom(capsys, *shot.run_args()), 0, root=shot.root)
+    frame = _alpha(shot, 1003)
+    frame.write_bytes(frame.read_bytes()[:100])
+    kept = {k: v for k, v in snapshot(shot.out).items() if "1003" not in k and k.endswith((".exr", ".png"))}
+    result = tcvom(capsys, *shot.run_args())
+    expect(result, 0, "1 to compute (1003)", root=shot.root, kept=kept, kept_in=shot.out)
+
+
+def test_zero_byte_output_frame_is_redone(shot: Shot, capsys) -> None:
+    expect(tcvom(capsys, *shot.matte_args()), 0, root=shot.root)
+    (shot.out / "alpha.1002.exr").write_bytes(b"")
+    result = tcvom(capsys, *shot.matte_args())
+    expect(result, 0, "1 to compute (1002)", root=shot.root)
+    assert (shot.out / "alpha.1002.exr").stat().st_size > 0
+
+
+def test_rerun_with_other_settings(shot: Shot, capsys) -> None:
+    expect(tcvom(capsys, *shot.matte_args()), 0, root=shot.root)
+    kept = snapshot(shot.out)
+    result = tcvom(capsys, *shot.matte_args("--alpha-format", "exr32", "--frames", "1002"))
+    expect(result, 2, "other settings", "alpha_format", "--overwrite", root=shot.root, kept=kept, kept_in=shot.out)
+
+
+def test_leftover_temporary_of_a_killed_writer_is_removed(shot: Shot, capsys) -> None:
+    import subprocess
+    import sys
+
+    expect(tcvom(capsys, *shot.matte_args()), 0, root=shot.root)
+    code = ("import sys; from pathlib import Path; from tcvom.io.atomic import temporary_name; "
+            "temporary_name(Path(sys.argv[1])).write_bytes(b'')")
+    subprocess.run([sys.executable, "-c", code, str(shot.out / "alpha.1002.exr")], check=True)  # exited: dead
+    assert any(".tcvom-tmp-" in p.name for p in shot.out.iterdir())
+    kept = {k: v for k, v in snapshot(shot.out).items() if ".tcvom-tmp-" not in k}
+    result = tcvom(capsys, *shot.matte_args())
+    expect(result, 0, "4 frame(s) reused", root=shot.root, kept=kept, kept_in=shot.out)
+
+
+def test_chunk_of_zero_frames(shot: Shot, capsys) -> None:
+    expect(tcvom(capsys, *shot.run_args("--chunk", "0")), 2, "at least 1 frame", root=shot.root)
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--executor", "slurm"), ("--alpha-format", "jpg"),
+                                             ("--output", "rgb"), ("--method", "magic")])
+def test_flag_value_not_offered(shot: Shot, capsys, flag: str, value: str) -> None:
+    result = tcvom(capsys, *shot.run_args(flag, value))
+    expect(result, 2, value, "invalid choice", root=shot.root)
+    assert not shot.out.exists()
+
+
+def test_nuke_install_under_a_regular_file(shot: Shot, capsys) -> None:
+    blocker = shot.root / "plugins"
+    blocker.write_text("x")
+    result = tcvom(capsys, "nuke", "install", str(blocker / "tcvom"))
+    expect(result, 2, "plugins", root=shot.root)
+
+
+def test_info_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    # `tcvom info --colorspaces | head -1`: the reader goes away after one line
+    with subprocess.Popen([sys.executable, "-m", "tcvom", "info", "--colorspaces"], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.readline()
+        proc.stdout.close()
+        err = proc.stderr.read().decode()
+        code = proc.wait(timeout=60)
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+    assert code == 0

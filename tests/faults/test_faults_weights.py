@@ -1,0 +1,101 @@
+"""Faults in weight files, back-ends and the other jobs (fault suite of issue 16): a weight
+file that is missing, truncated, of another network or a malicious pickle; a back-end the
+method cannot use; eval and preview given the wrong folders."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+from fault_helpers import Shot, expect, tcvom
+
+
+class _Payload:
+    """Unpickling this would create the file named in ``marker``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mknod if hasattr(os, "mknod") else open, (str(self.marker),))
+
+
+def _tcvom_run(shot: Shot, *extra: str) -> list[str]:
+    return [a if a != "classical" else "tcvom" for a in shot.run_args(*extra)]
+
+
+def test_weight_file_missing(shot: Shot, capsys) -> None:
+    result = tcvom(capsys, *_tcvom_run(shot, "--weights", str(shot.root / "stm.pth")))
+    expect(result, 2, "stm.pth", "does not exist", "--weights", root=shot.root)
+
+
+def test_weight_file_truncated(shot: Shot, capsys) -> None:
+    import torch
+
+    path = shot.root / "stm.pth"
+    torch.save({"a": torch.zeros(64)}, path)
+    path.write_bytes(path.read_bytes()[:40])
+    result = tcvom(capsys, *_tcvom_run(shot, "--weights", str(path)))
+    expect(result, 2, "stm.pth", "not a readable PyTorch checkpoint", "download it again", root=shot.root)
+
+
+def test_malicious_pickle_never_runs(shot: Shot, capsys) -> None:
+    marker = shot.root / "PWNED"
+    path = shot.root / "evil.pth"
+    with open(path, "wb") as handle:
+        pickle.dump({"state_dict": _Payload(marker)}, handle, protocol=2)
+    result = tcvom(capsys, *_tcvom_run(shot, "--weights", str(path)))
+    expect(result, 2, "evil.pth", root=shot.root)
+    assert not marker.exists()
+
+
+def test_weights_of_another_network(shot: Shot, capsys) -> None:
+    import torch
+
+    path = shot.root / "other.pth"
+    torch.save({"fc.weight": torch.zeros(2, 2)}, path)
+    result = tcvom(capsys, *_tcvom_run(shot, "--weights", str(path)))
+    expect(result, 2, "other.pth", "do not fit the STM", "missing key", root=shot.root)
+
+
+def test_zero_byte_weights(shot: Shot, capsys) -> None:
+    path = shot.root / "empty.pth"
+    path.write_bytes(b"")
+    result = tcvom(capsys, *_tcvom_run(shot, "--weights", str(path)))
+    expect(result, 2, "empty.pth", root=shot.root)
+
+
+def test_tcvom_weights_variable_names_a_missing_file(shot: Shot, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("TCVOM_WEIGHTS", str(shot.root / "gone.pth"))
+    result = tcvom(capsys, *shot.run_args("--method", "auto"))
+    expect(result, 2, "gone.pth", "TCVOM_WEIGHTS", root=shot.root)
+
+
+def test_classical_method_with_a_network_backend(shot: Shot, capsys) -> None:
+    result = tcvom(capsys, *shot.run_args("--backend", "onnxruntime"))
+    expect(result, 2, "classical method runs no network", "--method tcvom", root=shot.root)
+
+
+def test_tensorrt_without_tensorrt(shot: Shot, capsys) -> None:
+    pytest.importorskip("torch")
+    try:
+        import tensorrt  # noqa: F401  # pyright: ignore[reportMissingImports]
+    except ImportError:
+        pass
+    else:
+        pytest.skip("TensorRT is installed here")
+    from tcvom.engines import require
+    from tcvom.errors import MissingDependencyError
+
+    with pytest.raises(MissingDependencyError) as caught:
+        require("tensorrt")
+    assert caught.value.exit_code == 3 and "pip install" in str(caught.value)
+
+
+def test_eval_of_a_folder_that_is_not_a_dataset(shot: Shot, capsys) -> None:
+    (shot.root / "empty").mkdir()
+    result = tcvom(capsys, "eval", "--data", str(shot.root / "empty"), "--predictions", str(shot.root / "empty"),
+                   "--out", str(shot.root / "ev"), "--progress", "none")
+    expect(result, 2, "empty", "FG_done", "--make-synthetic", root=shot.root)
