@@ -76,6 +76,7 @@ class MatteRun:
                 weights=_abs_or_none(settings.weights),
                 matting_weights=_abs_or_none(settings.matting_weights),
                 device=settings.device or "cpu",
+                precision=settings.precision,
                 input_colorspace=settings.input_colorspace or None,
             )
             spec.check()

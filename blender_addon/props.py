@@ -59,6 +59,16 @@ class TCVOM_PG_settings(bpy.types.PropertyGroup):
         name="Matting Weights", subtype="FILE_PATH", description="GCA+TAM matting weights (.pth)"
     )
     device: StringProperty(name="Device", default="cpu", description="torch device: cpu, cuda, cuda:1")
+    precision: EnumProperty(
+        name="Precision",
+        items=(
+            ("auto", "Auto", "fp32, or fp16 with the TensorRT back-end"),
+            ("fp32", "fp32", "Full precision (any device)"),
+            ("fp16", "fp16", "Half precision (CUDA)"),
+            ("bf16", "bf16", "bfloat16 (CUDA, or a CPU with AVX512-BF16)"),
+        ),
+        default="auto",
+    )
     input_colorspace: StringProperty(
         name="Plate Colour Space",
         description="OpenColorIO name of the plate's colour space; empty: linear for EXR, sRGB otherwise",

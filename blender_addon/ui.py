@@ -34,6 +34,7 @@ def draw_settings(layout: bpy.types.UILayout, context: bpy.types.Context) -> Non
         col.prop(settings, "weights")
         col.prop(settings, "matting_weights")
         col.prop(settings, "device")
+        col.prop(settings, "precision")
     col.prop(settings, "input_colorspace")
     col.prop(settings, "node_name")
     layout.operator("tcvom.pull_matte", icon="NODE_COMPOSITING")

@@ -40,7 +40,7 @@ from tcvom.export.onnx_export import ExportManifest
 from tcvom.farm.locks import exclusive_lock
 from tcvom.io.atomic import write_bytes
 
-PRECISIONS = ("fp16", "fp32")
+PRECISIONS = ("fp16", "bf16", "fp32")
 
 
 @dataclass(frozen=True)
@@ -175,7 +175,7 @@ class TensorRTEngine(Engine):
     Args:
         export: the ONNX export (:func:`tcvom.export.read_manifest`).
         device: a CUDA device.
-        precision: "fp16" (default) or "fp32".
+        precision: "fp16" (default), "bf16" or "fp32".
         tiers: resolution tiers, smallest first.
         memory_frames: (min, opt, max) STM memory frames.
         cache: the engine cache folder (default ``<cache>/tensorrt``).
@@ -233,6 +233,8 @@ class TensorRTEngine(Engine):
         config = builder.create_builder_config()
         if self.precision == "fp16":
             config.set_flag(trt.BuilderFlag.FP16)
+        elif self.precision == "bf16":
+            config.set_flag(trt.BuilderFlag.BF16)  # TensorRT 9.0 and later
         profile = builder.create_optimization_profile()
         for name, (lo, opt, hi) in key.profile.items():
             profile.set_shape(name, lo, opt, hi)

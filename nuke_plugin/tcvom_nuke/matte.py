@@ -37,6 +37,7 @@ CACHE_FOLDER = "tcvom_cache"
 DEFAULT_WORKING_SPACE = "Linear Rec.709 (sRGB)"
 METHODS = ("auto", "classical", "tcvom")
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 TRIMAP_CHANNELS = ("luma", "R", "G", "B", "A")
 #: Still-image formats tcvom reads directly (anything else is rendered to EXR first).
 DIRECT_EXTENSIONS = ("exr", "dpx", "tif", "tiff", "png", "jpg", "jpeg", "tga", "cin", "hdr", "sgi")
@@ -85,6 +86,7 @@ class NodeSettings:
     weights: str = ""
     matting_weights: str = ""
     device: str = "cpu"
+    precision: str = "auto"
     working_space: str = DEFAULT_WORKING_SPACE
     trimap_channel: str = "luma"
     cache_dir: str = ""
@@ -96,6 +98,7 @@ class NodeSettings:
         for name, value, allowed in (
             ("method", self.method, METHODS),
             ("back-end", self.backend, BACKENDS),
+            ("precision", self.precision, PRECISIONS),
             ("trimap channel", self.trimap_channel, TRIMAP_CHANNELS),
         ):
             if value not in allowed:
@@ -402,6 +405,7 @@ def prepare_run(settings: NodeSettings, plan: RenderPlan, command: Sequence[str]
         weights=settings.weights.strip() or None,
         matting_weights=settings.matting_weights.strip() or None,
         device=settings.device.strip() or "cpu",
+        precision=settings.precision,
         input_colorspace=plan.colorspace,
         frames=f"{first}-{last}",
     )

@@ -167,8 +167,8 @@ def test_single_gca_session(gca_factory):
 
 def test_input_errors(model):
     frames, trimaps = make_shot([1, 2, 3])
-    with pytest.raises(InputError, match="CUDA only"):
-        GcaTamSession(frames, trimaps, model, dtype=torch.float16)
+    with pytest.raises(InputError, match="precision"):
+        GcaTamSession(frames, trimaps, model, dtype="int8")
     with pytest.raises(InputError, match="at least 3"):
         GcaTamSession(frames, trimaps, model, cache_size=2)
     with pytest.raises(InputError, match="device"):

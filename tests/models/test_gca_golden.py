@@ -137,3 +137,21 @@ def test_tcvom_matte_command_writes_golden_exr(golden, tmp_path):
         alpha = np.asarray(pixels, dtype=np.float32).reshape(72, 200, -1)[:, :, 0]
         assert pixels.dtype == np.float32
         np.testing.assert_allclose(alpha, golden["alpha"][t], atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("dtype,max_abs,mean_abs", [("fp16", 2e-2, 1e-3), ("bf16", 6e-2, 5e-3)])
+def test_half_precision_on_cpu_against_fp32(golden, dtype, max_abs, mean_abs):
+    """Half-precision alpha against fp32 in the trimap's unknown region, on the golden
+    weights (chosen to be sensitive: saturating tanh, a strong TAM). fp16 meets issue 18's
+    target (max 2e-2, mean 1e-3; measured 6.1e-3 / 5.1e-4); bf16's 8-bit mantissa in the
+    activations does not (measured 4.8e-2 / 4.2e-3), whatever stays float32. Scores,
+    softmaxes, spectral-norm divisions and the last layer are float32 (models/gca_block.py,
+    tam.py, spectral_norm.py, gca_decoder.py); known pixels stay exact."""
+    torch.set_num_threads(1)
+    fp32 = dict(_session(golden, golden["state"]).alphas())
+    half = dict(_session(golden, golden["state"], dtype=dtype).alphas())
+    for frame, alpha in fp32.items():
+        unknown = golden["trimaps"][frame - 1001] == 128
+        diff = np.abs(half[frame] - alpha)[unknown]
+        assert diff.max() <= max_abs and diff.mean() <= mean_abs, (frame, diff.max(), diff.mean())
+        assert np.array_equal(half[frame][~unknown], alpha[~unknown])

@@ -16,6 +16,7 @@ HELP = "show the available back-ends, devices and weights (and identify a weight
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", nargs="?", help="an image tcvom wrote: show what it was made with (tcvom: header)")
     parser.add_argument("--weights", help="identify this weight file (its matting base with or without the TAM, or STM) and check it loads")
     parser.add_argument("--colorspaces", action="store_true", help="list the OpenColorIO colour spaces")
     parser.add_argument("--ocio-config", help="the OpenColorIO config to list (default: built-in studio config)")
@@ -72,7 +73,36 @@ def collect() -> dict[str, Any]:
     }
 
 
+def show_file(path: str, as_json: bool) -> int:
+    """Print an image's size, channels and ``tcvom:`` provenance attributes."""
+    import OpenImageIO as oiio
+
+    from tcvom.errors import MissingFrameError, ReadError
+
+    inp = oiio.ImageInput.open(path)
+    if inp is None:
+        from pathlib import Path
+
+        oiio.geterror()  # read it, or OpenImageIO prints it at exit
+        if not Path(path).exists():
+            raise MissingFrameError("file not found", path=path)
+        raise ReadError("cannot read the image header", path=path)
+    spec = inp.spec()
+    inp.close()
+    data: dict[str, Any] = {"file": path, "size": f"{spec.width}x{spec.height}",
+                            "channels": list(spec.channelnames), "pixel_type": str(spec.format)}
+    data.update({a.name: a.value for a in spec.extra_attribs if a.name.startswith("tcvom:")})
+    if as_json:
+        print(json.dumps(data, indent=2, default=str))
+    else:
+        for key, value in data.items():
+            print(f"{key:>22}: {value}")
+    return 0
+
+
 def main(args: argparse.Namespace) -> int:
+    if args.file:
+        return show_file(args.file, args.json)
     if args.colorspaces:
         from tcvom.io.colour import colour_spaces
 

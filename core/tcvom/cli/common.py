@@ -12,7 +12,7 @@ from typing import Any
 from tcvom.io.sequence import format_range
 from tcvom.io.trimap import TRIMAP_CHANNELS
 from tcvom.io.writers import ALPHA_FORMATS, OUTPUT_KINDS
-from tcvom.pipeline.methods import BACKENDS, FINETUNE_SCOPES, METHODS
+from tcvom.pipeline.methods import BACKENDS, FINETUNE_SCOPES, METHODS, PRECISIONS
 from tcvom.progress import PROGRESS_MODES, emit_json
 
 
@@ -93,7 +93,11 @@ def add_method(parser: argparse.ArgumentParser, weights_help: str) -> None:
         "once per weight file into the user cache folder)"
     )
     parser.add_argument(
-        "--precision", choices=("fp16", "fp32"), default="fp16", help="TensorRT engine precision (default fp16)"
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="network precision on every back-end: fp32, fp16 (CUDA), bf16 (CUDA, or a CPU with AVX512-BF16); "
+        "auto: fp16 for tensorrt, fp32 otherwise (docs/backends.md)",
     )
 
 

@@ -112,6 +112,7 @@ def ort_session(path: str | Path, providers: list[str] | None = None, threads: i
     ort = _require_ort()
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL  # fusions, constant folding
     if threads is not None:
         options.intra_op_num_threads = threads
     try:

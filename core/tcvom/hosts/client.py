@@ -128,6 +128,7 @@ class RunSpec:
     weights: str | None = None
     matting_weights: str | None = None
     device: str = "cpu"
+    precision: str = "auto"
     input_colorspace: str | None = None
     frames: str | None = None
     overwrite: bool = False
@@ -160,6 +161,8 @@ def build_run_args(command: Sequence[str], spec: RunSpec) -> list[str]:
         args += ["--weights", spec.weights]
     if spec.matting_weights:
         args += ["--matting-weights", spec.matting_weights]
+    if spec.precision != "auto":
+        args += ["--precision", spec.precision]
     if spec.input_colorspace:
         args += ["--input-colorspace", spec.input_colorspace]
     if spec.frames:

@@ -62,17 +62,29 @@ class AlphaWriter(FrameWriter):
         if kind not in OUTPUT_KINDS:
             raise InputError(f"output must be one of {', '.join(OUTPUT_KINDS)}, not {kind!r}")
         self.pixel_type, suffix = ALPHA_FORMATS[fmt]
+        self.header = {}
         self.fmt = fmt
         self.kind = kind
         super().__init__(out, f"{name}.####{suffix}", format_flag="--alpha-format")
+
+    header: dict[str, str | int | float]
+    """Provenance stamped into every EXR this writer makes (``tcvom:`` attributes)."""
 
     @property
     def scene_linear(self) -> bool:
         """True if RGBA output is written scene-linear (EXR), False for integer formats."""
         return self.fmt.startswith("exr")
 
+    def _attributes(self, frame: int, plate: str | Path | None) -> dict[str, str | int | float] | None:
+        if not self.fmt.startswith("exr"):
+            return None
+        stamped: dict[str, str | int | float] = dict(self.header)
+        if plate is not None:
+            stamped.update({"tcvom:plate": str(Path(plate).absolute()), "tcvom:plate_frame": int(frame)})
+        return stamped or None
+
     def write(self, frame: int, alpha: np.ndarray, foreground: np.ndarray | None = None,
-              *, linear_space: str | None = None) -> Path:
+              *, linear_space: str | None = None, plate: str | Path | None = None) -> Path:
         """Write ``alpha`` (float ``H x W`` in [0, 1]). ``kind="rgba"`` needs
         ``foreground`` (``H x W x 3``): scene-linear in ``linear_space`` for EXR (not
         clamped), display-referred sRGB in [0, 1] for integer formats."""
@@ -81,16 +93,17 @@ class AlphaWriter(FrameWriter):
             raise ValueError(f"alpha must be H x W, got {a.shape}")
         if self.kind == "alpha":
             channels = ("A",) if self.fmt.startswith("exr") else ("Y",)
-            return write_image(self.path(frame), a, pixel_type=self.pixel_type, channels=channels)
+            return write_image(self.path(frame), a, pixel_type=self.pixel_type, channels=channels,
+                               attributes=self._attributes(frame, plate))
         if foreground is None:
             raise ValueError("RGBA output needs the foreground colour")
         fg = np.asarray(foreground, dtype=np.float32)
         if not self.scene_linear:
             fg = np.clip(fg, 0.0, 1.0)
         rgba = np.concatenate([fg * a[:, :, None], a[:, :, None]], axis=2)
-        attributes = None
-        if linear_space and self.scene_linear:  # OpenImageIO may rename the space: keep ours too
-            attributes = {"oiio:ColorSpace": linear_space, "tcvom:colorspace": linear_space}
+        attributes = self._attributes(frame, plate)
+        if attributes is not None and linear_space:  # OpenImageIO may rename the space: keep ours too
+            attributes.update({"oiio:ColorSpace": linear_space, "tcvom:colorspace": linear_space})
         return write_image(self.path(frame), rgba, pixel_type=self.pixel_type, channels=("R", "G", "B", "A"),
                            attributes=attributes)
 

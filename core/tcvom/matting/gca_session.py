@@ -161,7 +161,10 @@ class MattingSession:
         model: a matting network of any base (see :func:`load_matting_model`); it is
             moved to ``device`` / ``dtype`` and put in eval mode.
         device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-        dtype: float32 anywhere; float16 / bfloat16 on CUDA only.
+        dtype: float32, float16 or bfloat16 on any device (on CPU half precision is for
+            checks: fp16 is slow there and bf16 pays only with AVX512-BF16 or AMX, see
+            :func:`tcvom.pipeline.methods.resolve_precision`). Attention scores, softmaxes,
+            spectral-norm divisions and the last layer stay float32 (:mod:`tcvom.models`).
         cache_size: frames of part A output kept (at least 3 with the TAM).
         reuse_features: False recomputes all three frames of every window (for checks
             and benchmarks; same result).
@@ -183,8 +186,6 @@ class MattingSession:
     ) -> None:
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype)
-        if self.dtype in _HALF and self.device.type != "cuda":
-            raise InputError(f"{self.dtype} runs on CUDA only", hint="use float32 on the CPU")
         if not isinstance(model, GcaMatting | SplitMatting):
             raise TypeError(f"expected a matting network, got {type(model).__name__}")
         self.temporal = model.temporal
@@ -372,7 +373,7 @@ def build_session(
     require(backend)
     if backend != "torch" and resolve_dtype(dtype) != torch.float32:
         raise InputError(f"the {backend} back-end takes float32 input; its precision is an engine option",
-                         hint="drop --dtype, or use --backend torch")
+                         hint="pass dtype=float32 (tensorrt: engine_options={'precision': ...}), or backend='torch'")
     if model is None:
         model = load_matting_model(weights, device=device if backend == "torch" else "cpu",
                                    dtype=dtype if backend == "torch" else torch.float32, base=base)

@@ -92,7 +92,10 @@ class GuidedContextualAttention(nn.Module):
         """One sample: g ``1 x C' x h x w`` (1/16), features ``1 x C x 2h x 2w``, mask ``1 x 1 x h x w``."""
         _, _, h, w = g.shape
         n = h * w
-        queries, keys, values, touches, scale = self.prepare(g, features, mask)
+        # Scores and softmax in float32 whatever the model's dtype: the scores of raw guidance
+        # patches run to hundreds, where fp16/bf16 rounding (0.25-2) would reshuffle the
+        # softmax. The weighted sum of patches runs in the model's dtype.
+        queries, keys, values, touches, scale = self.prepare(g.float(), features, mask.float())
 
         rows = max(1, min(n, self.chunk_elements // max(n, 1)))
         # The attended patches are computed transposed (C*16 x N, what F.fold takes), so
@@ -105,7 +108,7 @@ class GuidedContextualAttention(nn.Module):
             idx = torch.arange(start, stop, device=g.device)
             diag = torch.where(touches[idx], _SELF_MASK, 0.0).to(scores.dtype)
             scores[idx - start, idx] += diag
-            part = values.t() @ torch.softmax(scores, dim=1).t()  # [C*16, rows]
+            part = values.t() @ torch.softmax(scores, dim=1).to(values.dtype).t()  # [C*16, rows]
             if columns is None:
                 columns = part
             else:

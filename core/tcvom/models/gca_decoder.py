@@ -12,6 +12,7 @@ layer4, final upsampling and convolution) runs on the TAM output of the centre f
 
 from __future__ import annotations
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tcvom.models.gca_block import GuidedContextualAttention
@@ -100,9 +101,13 @@ class GcaDecoder(nn.Module):
             shortcut1 ``B x 32 x H x W``.
 
         Returns:
-            ``B x 1 x H x W`` raw alpha ``(tanh(x) + 1) / 2`` in [0, 1].
+            ``B x 1 x H x W`` float32 raw alpha ``(tanh(x) + 1) / 2`` in [0, 1].
         """
         x = self.layer3(x) + shortcut3
         x = self.layer4(x) + shortcut2
         x = self.leaky_relu(self.bn1(self.conv1(x))) + shortcut1
-        return (self.conv2(x).tanh() + 1.0) / 2.0
+        # The last convolution (32 -> 1) and tanh in float32 whatever the model's dtype: an
+        # fp16/bf16 alpha near 0.5 would be rounded to steps of 0.0005/0.004.
+        conv = self.conv2
+        bias = None if conv.bias is None else conv.bias.float()
+        return (F.conv2d(x.float(), conv.weight.float(), bias, padding=1).tanh() + 1.0) / 2.0

@@ -62,8 +62,12 @@ class SpectralNorm(nn.Module):
         self.module.weight_v.copy_(v)
 
     def sigma(self) -> Tensor:
-        """The divisor ``u · (W v)`` (a 0-d tensor) from the stored u and v."""
-        return torch.dot(self.module.weight_u, self._matrix() @ self.module.weight_v)
+        """The divisor ``u · (W v)`` (a 0-d float32 tensor) from the stored u and v.
+
+        Always accumulated in float32: in fp16 the products of a 4,608-long row can
+        overflow and in bf16 the sum loses the digits that scale every weight."""
+        m = self.module
+        return torch.dot(m.weight_u.float(), self._matrix().float() @ m.weight_v.float())
 
     def weight(self) -> Tensor:
         """The effective weight ``weight_bar / sigma``.
@@ -76,11 +80,17 @@ class SpectralNorm(nn.Module):
         m = self.module
         if self.training or torch.is_grad_enabled():
             self._frozen = None
-            return m.weight_bar / self.sigma()
+            return self._divide()
         key = tuple((t.data_ptr(), t._version, t.dtype, t.device) for t in (m.weight_bar, m.weight_u, m.weight_v))
         if self._frozen is None or self._frozen[0] != key:
-            self._frozen = (key, m.weight_bar / self.sigma())
+            self._frozen = (key, self._divide())
         return self._frozen[1]
+
+    def _divide(self) -> Tensor:
+        w = self.module.weight_bar
+        if w.dtype == torch.float32:
+            return w / self.sigma()
+        return (w.float() / self.sigma()).to(w.dtype)  # divide in float32, then round once
 
     def forward(self, x: Tensor) -> Tensor:
         if self.training:

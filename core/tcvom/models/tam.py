@@ -79,16 +79,18 @@ class TemporalAggregation(nn.Module):
         logits_parts, agg_parts = [], []
         for start in range(0, int(where.numel()), step):
             idx = corner[start : start + step, None] + offsets[None, :]  # M x k2
-            windows = table[idx]  # M x k2 x C: the keys are also the values
-            q = queries[where[start : start + step]]  # M x C
+            # float32 whatever the model's dtype: logits and softmax weights lose too much
+            # in fp16/bf16 (bf16 rounds a logit of 10 by 0.06).
+            windows = table[idx].float()  # M x k2 x C: the keys are also the values
+            q = queries[where[start : start + step]].float()  # M x C
             logits = (windows * q[:, None, :]).sum(dim=2) / norm  # M x k2
             agg_parts.append((windows * torch.softmax(logits, dim=1)[:, :, None]).sum(dim=1))
             logits_parts.append(logits)
         agg = keys.new_zeros(b * h * w, c)
         all_logits = keys.new_zeros(b * h * w, k2)
         if logits_parts:
-            agg = agg.index_copy(0, where, torch.cat(agg_parts))
-            all_logits = all_logits.index_copy(0, where, torch.cat(logits_parts))
+            agg = agg.index_copy(0, where, torch.cat(agg_parts).to(keys.dtype))
+            all_logits = all_logits.index_copy(0, where, torch.cat(logits_parts).to(keys.dtype))
         return (agg.reshape(b, h, w, c).permute(0, 3, 1, 2).contiguous(),
                 all_logits.reshape(b, h, w, k2).permute(0, 3, 1, 2).contiguous())
 

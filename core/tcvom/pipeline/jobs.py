@@ -98,13 +98,19 @@ class JobResult:
                 mine[kind] = sorted({*mine.get(kind, []), *frames})
 
 
-def _engine_options(concrete: str, backend: str, export_dir: str | Path | None, precision: str) -> dict[str, Any]:
-    """Keyword arguments that pick and configure a non-torch engine for the networks."""
-    if concrete != "tcvom" or backend == "torch":
+def _engine_options(concrete: str, backend: str, export_dir: str | Path | None, precision: str, device: str,
+                    stage: str) -> dict[str, Any]:
+    """Keyword arguments that pick and configure the engine of the networks of ``stage``
+    ("trimaps" or "matte") at ``precision`` (:func:`tcvom.pipeline.methods.resolve_precision`)."""
+    if concrete != "tcvom":
         return {}
+    chosen = methods.resolve_precision(precision, backend, device)
+    if backend == "torch":
+        # torch: the matting network takes the dtype; the STM propagator runs float32.
+        return {"dtype": methods.TORCH_DTYPES[chosen]} if stage == "matte" else {}
     options: dict[str, Any] = {"export_dir": None if export_dir is None else str(export_dir)}
     if backend == "tensorrt":
-        options["engine_options"] = {"precision": precision}
+        options["engine_options"] = {"precision": chosen}
     return options
 
 
@@ -155,6 +161,24 @@ def _weights_digest(concrete: str, kind: str, weights: str | Path | None) -> str
     from tcvom.weights.registry import find_weights
 
     return f"sha256:{file_sha256(find_weights(kind, weights))}"  # hashed once per process
+
+
+def _provenance(settings: dict[str, Any], source: Any, precision: str, device: str) -> dict[str, str | int | float]:
+    """What an alpha EXR was made with, as ``tcvom:`` header attributes (``tcvom info FILE``)."""
+    from tcvom import __version__
+
+    stamp: dict[str, str | int | float] = {
+        "tcvom:version": __version__,
+        "tcvom:method": settings["method"],
+        "tcvom:backend": settings["backend"],
+        "tcvom:input_colorspace": source.colour.source_for(bool(getattr(source, "_is_float", False))),
+        "tcvom:trimaps": ", ".join(settings["trimaps"]),
+    }
+    if settings["method"] == "tcvom":
+        stamp["tcvom:base"] = settings.get("base") or "gca"
+        stamp["tcvom:weights"] = str(settings.get("weights"))
+        stamp["tcvom:precision"] = methods.resolve_precision(precision, settings["backend"], device)
+    return stamp
 
 
 def _any_output(writer: Any, shot: Sequence[int]) -> bool:
@@ -249,7 +273,7 @@ def trimaps(
     device: str = "cpu",
     backend: str = "torch",
     export_dir: str | Path | None = None,
-    precision: str = "fp16",
+    precision: str = "auto",
     input_colorspace: str | None = None,
     ocio_config: str | None = None,
     resize_trimaps: bool = False,
@@ -278,6 +302,8 @@ def trimaps(
     over the whole shot with ``review`` also writes the trimap review into ``review/``
     beside the output folder (``shot/trimaps`` -> ``shot/review``, as ``tcvom run`` lays it out).
     """
+    if method != "classical":
+        methods.resolve_precision(precision, backend, device)  # refused before any file is read
     if finetune_scope not in methods.FINETUNE_SCOPES:
         raise InputError(f"finetune_scope must be one of {', '.join(methods.FINETUNE_SCOPES)}, not {finetune_scope!r}")
     source = _open_plate(plate, shot_range, input_colorspace, ocio_config)
@@ -304,11 +330,12 @@ def trimaps(
             if steps > 0:
                 options["finetune_scope"] = finetune_scope
                 shot_wide = finetune_scope == "shot"
-        options.update(_engine_options(concrete, backend, export_dir, precision))
+        options.update(_engine_options(concrete, backend, export_dir, precision, device, "trimaps"))
         settings = {
             "stage": "trimaps",
             "method": concrete,
             "backend": backend,
+            "precision": precision,
             "weights": _weights_digest(concrete, "stm", weights),
             "plate": _names(plate),
             "shot": format_range(shot),
@@ -445,7 +472,7 @@ def matte(
     device: str = "cpu",
     backend: str = "torch",
     export_dir: str | Path | None = None,
-    precision: str = "fp16",
+    precision: str = "auto",
     input_colorspace: str | None = None,
     ocio_config: str | None = None,
     resize_trimaps: bool = False,
@@ -473,6 +500,8 @@ def matte(
     would compute (those whose inputs changed since their output was made), for a farm
     submission after an edit (:func:`tcvom.farm.plan.plan_touched`).
     """
+    if method != "classical":
+        methods.resolve_precision(precision, backend, device)  # refused before any file is read
     source = _open_plate(plate, shot_range, input_colorspace, ocio_config)
     shot = list(source.frame_numbers)
     selection = chunking.select_frames(frames, shot)
@@ -485,6 +514,7 @@ def matte(
             "stage": "matte",
             "method": concrete,
             "backend": backend,
+            "precision": precision,
             "weights": _weights_digest(concrete, methods.matting_kind(base), weights),
             **({"base": base} if base else {}),
             "plate": _names(plate),
@@ -498,6 +528,7 @@ def matte(
             "alpha_format": alpha_format,
             "options": method_options or {},
         }
+        writer.header = _provenance(settings, source, precision, device)
         whole = selection == shot
         if not plan_only:
             manifest.claim(
@@ -541,7 +572,8 @@ def matte(
         if todo:
             if output == "rgba":
                 source.remember()  # the foreground reuses the frames the session reads
-            options = {**(method_options or {}), **_engine_options(concrete, backend, export_dir, precision)}
+            options = {**(method_options or {}),
+                       **_engine_options(concrete, backend, export_dir, precision, device, "matte")}
             extra = {"base": base} if concrete == "tcvom" else {}
             session = methods.make_session(
                 concrete, source, tris, weights=weights, device=device, backend=backend, **extra, **options
@@ -552,7 +584,8 @@ def matte(
                 if output == "rgba":
                     foreground = rgba_foreground(source, frame, alpha, scene_linear=writer.scene_linear,
                                                  predicted=predicted)
-                written = writer.write(frame, alpha, foreground, linear_space=source.linear_space)
+                written = writer.write(frame, alpha, foreground, linear_space=source.linear_space,
+                                       plate=source.path(frame))
                 recorded.write(frame, written, *keys[frame])
                 result.written.append(frame)
                 bar.advance(frame=frame)
@@ -619,7 +652,7 @@ def run(
     device: str = "cpu",
     backend: str = "torch",
     export_dir: str | Path | None = None,
-    precision: str = "fp16",
+    precision: str = "auto",
     input_colorspace: str | None = None,
     ocio_config: str | None = None,
     resize_trimaps: bool = False,

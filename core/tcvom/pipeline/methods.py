@@ -19,11 +19,58 @@ from tcvom.errors import InputError
 
 METHODS: tuple[str, ...] = ("auto", "classical", "tcvom")
 BACKENDS: tuple[str, ...] = ("torch", "onnxruntime", "tensorrt")
+
 FINETUNE_SCOPES: tuple[str, ...] = ("segment", "shot")
 WEIGHTS_NOTICE = (
     "no network weights found: using the built-in classical method "
     "(install weights with `tcvom weights add FILE` to use the TCVOM networks)"
 )
+
+
+#: One precision option for every back-end (docs/backends.md, "Precision"): ``auto`` is fp16
+#: for TensorRT and fp32 for the others. torch: the matting network's dtype (the STM network
+#: runs float32); onnxruntime: fp32 only; tensorrt: builder flags for both networks.
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "fp16", "bf16")
+TORCH_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Whether oneDNN runs bf16 natively on this CPU (AVX512-BF16 or AMX)."""
+    import torch
+
+    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    return bool(check()) if check is not None else False
+
+
+def resolve_precision(precision: str, backend: str, device: str = "cpu") -> str:
+    """``auto``/``fp32``/``fp16``/``bf16`` for ``backend`` on ``device`` -> the concrete one.
+
+    Raises InputError (exit 2) naming what to use instead where the back-end or the
+    device cannot run it, or where it would be slower than fp32 (half precision on CPU).
+    """
+    if precision not in PRECISIONS:
+        raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if precision == "auto":
+        return "fp16" if backend == "tensorrt" else "fp32"
+    if precision == "fp32":
+        return precision
+    if backend == "onnxruntime":
+        raise InputError(
+            f"the onnxruntime back-end runs the float32 ONNX export; {precision} is not available there",
+            hint="use --precision fp32, or --backend torch (CUDA) / tensorrt for half precision",
+        )
+    if str(device).split(":")[0] == "cpu" and backend == "torch":
+        if precision == "fp16":
+            raise InputError(
+                "fp16 on the CPU is unsupported by many operators and slower than fp32",
+                hint="use --precision fp32 on the CPU (or bf16 on a CPU with AVX512-BF16), fp16 on --device cuda",
+            )
+        if not cpu_has_fast_bf16():
+            raise InputError(
+                "bf16 on this CPU is slower than fp32: it has no AVX512-BF16 or AMX",
+                hint="use --precision fp32 on this CPU, or bf16 on --device cuda",
+            )
+    return precision
 
 
 def matting_kind(base: str | None) -> str:

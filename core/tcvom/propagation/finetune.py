@@ -307,10 +307,13 @@ def finetune(
 # ---------------------------------------------------------------- cache
 
 
-def cache_key(model: STM, samples: Sequence[KeyframeSample], options: FinetuneOptions) -> str:
-    """Key of a tuned model: base weights + keyframes' frame numbers, pixels, trimaps + options."""
+def cache_key(
+    model: STM, samples: Sequence[KeyframeSample], options: FinetuneOptions, *, base_sha256: str | None = None
+) -> str:
+    """Key of a tuned model: base weights + keyframes' frame numbers, pixels, trimaps + options.
+    ``base_sha256``: the model's :func:`~tcvom.io.hashing.state_sha256` when already known."""
     digest = hashlib.sha256()
-    digest.update(state_sha256(model).encode())
+    digest.update((base_sha256 or state_sha256(model)).encode())
     for s in samples:
         digest.update(f"{s.frame}|{s.image.shape}|".encode())
         digest.update(np.ascontiguousarray(s.image, dtype=np.float32).tobytes())

@@ -204,6 +204,7 @@ class StmPropagator:
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
         self.progress = progress
         self._tuned_for: str | None = None
+        self._base_sha256: str | None = None
         self.last_memory: tuple[int, ...] = ()
         """Frame numbers the last segmented frame read from memory (for tests and logs)."""
 
@@ -227,7 +228,11 @@ class StmPropagator:
             crop_size=self.finetune_size,
             seed=self.seed,
         )
-        key = finetune.cache_key(self.base_model, samples, options)
+        if self._base_sha256 is None:  # the base weights never change: hash them once
+            from tcvom.io.hashing import state_sha256
+
+            self._base_sha256 = state_sha256(self.base_model)
+        key = finetune.cache_key(self.base_model, samples, options, base_sha256=self._base_sha256)
         if key == self._tuned_for:
             return
         tuned = copy.deepcopy(self.base_model).to(self.device)
