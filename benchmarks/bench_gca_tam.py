@@ -1,4 +1,5 @@
-"""Benchmark of the GCA+TAM matting session (CPU by default).
+"""Benchmark of the matting session of a base with the TAM (GCA by default; ``--base fba``,
+``dim``, ``index``), CPU by default.
 
 Measures, per frame size:
 
@@ -18,6 +19,7 @@ Weights are random (timings do not depend on them). Usage::
     python benchmarks/bench_gca_tam.py --sizes 540p 1080p --memory 1080p 4k --flops 1080p
     python benchmarks/bench_gca_tam.py --sizes 540p --variants cached recompute cached_nchw cached_onnxruntime
     python benchmarks/bench_gca_tam.py --device cuda --dtype float16 --sizes 1080p 4k
+    python benchmarks/bench_gca_tam.py --base fba --sizes 540p --memory 1080p 4k
 """
 
 from __future__ import annotations
@@ -33,14 +35,17 @@ import torch
 
 from tcvom.io.sources import ArrayFrames
 
+#: The matting base benchmarked (``--base``).
+BASE = "gca"
 SIZES = {"540p": (540, 960), "720p": (720, 1280), "1080p": (1080, 1920), "4k": (2160, 3840)}
 
 
 def _model(temporal: bool = True):
-    from tcvom.models import SpectralNorm, build_gca
+    from tcvom.models import SpectralNorm
+    from tcvom.models.bases import build_matting
 
     torch.manual_seed(0)
-    model = build_gca(temporal=temporal)
+    model = build_matting(f"{BASE}_tam" if temporal else BASE)
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, SpectralNorm):
@@ -184,7 +189,7 @@ def memory_child(size_name: str, device: str, dtype: str) -> dict[str, float]:
 
 def memory(size_name: str, device: str, dtype: str) -> dict[str, float]:
     """Run :func:`memory_child` in a fresh process so peaks do not mix."""
-    cmd = [sys.executable, __file__, "--memory-child", size_name, "--device", device, "--dtype", dtype]
+    cmd = [sys.executable, __file__, "--memory-child", size_name, "--device", device, "--dtype", dtype, "--base", BASE]
     done = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -200,8 +205,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", nargs="+", default=["cached", "recompute"], choices=VARIANTS)
     parser.add_argument("--out", help="also write the results to this JSON file")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--base", default="gca", choices=("gca", "fba", "dim", "index"))
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    global BASE
+    BASE = args.base
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.memory_child:
@@ -210,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, object] = {
         "device": args.device if args.device != "cpu" else f"cpu ({torch.get_num_threads()} threads)",
         "dtype": args.dtype,
+        "base": args.base,
         "torch": torch.__version__,
     }
     for size in args.sizes:

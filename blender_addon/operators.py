@@ -75,6 +75,7 @@ class MatteRun:
                 method=settings.method,
                 weights=_abs_or_none(settings.weights),
                 matting_weights=_abs_or_none(settings.matting_weights),
+                base=settings.base if not settings.matting_weights else None,
                 device=settings.device or "cpu",
                 precision=settings.precision,
                 input_colorspace=settings.input_colorspace or None,

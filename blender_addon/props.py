@@ -56,7 +56,18 @@ class TCVOM_PG_settings(bpy.types.PropertyGroup):
     )
     weights: StringProperty(name="Trimap Weights", subtype="FILE_PATH", description="STM trimap network weights (.pth)")
     matting_weights: StringProperty(
-        name="Matting Weights", subtype="FILE_PATH", description="GCA+TAM matting weights (.pth)"
+        name="Matting Weights", subtype="FILE_PATH", description="Matting weights (.pth) of any base"
+    )
+    base: EnumProperty(
+        name="Base",
+        description="Matting network base whose registered weights are used (a Matting Weights file names its own)",
+        items=(
+            ("gca", "GCA", "GCA+TAM"),
+            ("fba", "FBA", "FBA+TAM (also predicts the foreground colour)"),
+            ("dim", "DIM", "DIM+TAM"),
+            ("index", "Index", "Index+TAM"),
+        ),
+        default="gca",
     )
     device: StringProperty(name="Device", default="cpu", description="torch device: cpu, cuda, cuda:1")
     precision: EnumProperty(

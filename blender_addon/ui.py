@@ -33,6 +33,7 @@ def draw_settings(layout: bpy.types.UILayout, context: bpy.types.Context) -> Non
     if settings.method != "classical":
         col.prop(settings, "weights")
         col.prop(settings, "matting_weights")
+        col.prop(settings, "base")
         col.prop(settings, "device")
         col.prop(settings, "precision")
     col.prop(settings, "input_colorspace")

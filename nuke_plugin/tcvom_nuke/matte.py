@@ -85,6 +85,7 @@ class NodeSettings:
     backend: str = "torch"
     weights: str = ""
     matting_weights: str = ""
+    base: str = "gca"
     device: str = "cpu"
     precision: str = "auto"
     working_space: str = DEFAULT_WORKING_SPACE
@@ -404,6 +405,7 @@ def prepare_run(settings: NodeSettings, plan: RenderPlan, command: Sequence[str]
         method=settings.method,
         weights=settings.weights.strip() or None,
         matting_weights=settings.matting_weights.strip() or None,
+        base=None if settings.matting_weights.strip() else settings.base.strip() or None,
         device=settings.device.strip() or "cpu",
         precision=settings.precision,
         input_colorspace=plan.colorspace,

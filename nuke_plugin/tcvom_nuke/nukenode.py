@@ -26,7 +26,8 @@ from tcvom_nuke import matte
 PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))).replace("\\", "/")
 NODE_FILE = PLUGIN_DIR + "/nodes/TCVOM_Matte.nk"
 ALPHA_READ = "tcvom_alpha"
-SETTING_KNOBS = ("keyframes", "method", "backend", "weights", "matting_weights", "device", "precision", "working_space",
+SETTING_KNOBS = ("keyframes", "method", "backend", "weights", "matting_weights", "base", "device", "precision",
+                 "working_space",
                  "trimap_channel", "cache_dir", "frame_range", "executable")
 
 _active: dict[str, MatteRun] = {}  # node full name -> its running computation

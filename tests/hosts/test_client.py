@@ -53,6 +53,22 @@ def test_build_run_args_maps_every_setting_to_its_flag() -> None:
     assert "--weights" not in plain and "--overwrite" not in plain and "--frames" not in plain
 
 
+def test_the_artists_base_reaches_tcvom_run() -> None:
+    import argparse
+
+    from tcvom.cli import cmd_run
+
+    spec = RunSpec("/p/plate.####.exr", "/o", {1001: "/k/a.png"}, method="tcvom", base="fba")
+    args = hostclient.build_run_args(["/bin/tcvom"], spec)
+    assert args[args.index("--base") + 1] == "fba"
+    parser = argparse.ArgumentParser()
+    cmd_run.add_arguments(parser)
+    assert parser.parse_args(args[2:]).base == "fba"  # the real command line takes it
+    classical = hostclient.build_run_args(["/bin/tcvom"], RunSpec("/p.mov", "/o", {1: "/k.png"}, method="classical",
+                                                                   base="fba"))
+    assert "--base" not in classical
+
+
 def test_parse_event_ignores_what_is_not_an_event() -> None:
     assert hostclient.parse_event('{"event": "progress", "done": 3}\n') == {"event": "progress", "done": 3}
     for line in ("", "hello", "{not json", '{"done": 3}', "[1, 2]", '{"event": 5}'):

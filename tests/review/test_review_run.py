@@ -157,3 +157,29 @@ def test_resumed_frames_and_lost_records(small_example, tmp_path: Path) -> None:
     rebuilt = {r.frame: r for r in load_review(out).frames}
     assert rebuilt[1006].disagreement is None and rebuilt[1006].trimap_doubt > 0
     assert rebuilt[1005].trimap_doubt == after[1005].trimap_doubt
+
+
+def test_review_after_an_incremental_rerun_equals_one_from_scratch(small_example, tmp_path: Path) -> None:
+    """Adding keyframe 1006 to 1001, 1004, 1008 recomputes only segment 1004-1008; the reused
+    frames keep their doubt, and the review equals that of a run from scratch."""
+    keys = [_key(small_example, f) for f in (1001, 1004, 1008)]
+    options = dict(shot_range="1001-1008", method="classical", progress="none")
+    out = tmp_path / "out"
+    pipeline.run(small_example.plate, out, keyframes=keys, **options)
+    before = {r.frame: r for r in load_review(out).frames}
+    more = [*keys, _key(small_example, 1006)]
+    again = pipeline.run(small_example.plate, out, keyframes=more, **options)
+    assert {1002, 1003} <= set(again.stages["trimaps"]["reused"])
+    after = load_review(out)
+    assert after.keyframes == [1001, 1004, 1006, 1008] and 1006 not in after.suggested
+    rows = {r.frame: r for r in after.frames}
+    assert rows[1006].trimap_doubt == 0.0
+    assert all(rows[f].disagreement == before[f].disagreement for f in (1002, 1003))  # reused
+    assert rows[1005].disagreement != before[1005].disagreement  # now between 1004 and 1006
+    scratch = tmp_path / "scratch"
+    pipeline.run(small_example.plate, scratch, keyframes=more, **options)
+    fresh = load_review(scratch)
+    assert [r.frame for r in after.frames] == [r.frame for r in fresh.frames]
+    assert [r.trimap_doubt for r in after.frames] == pytest.approx([r.trimap_doubt for r in fresh.frames], abs=1e-6)
+    assert [r.doubt for r in after.frames] == pytest.approx([r.doubt for r in fresh.frames], abs=1e-6)
+    assert after.suggested == fresh.suggested and after.doubtful == fresh.doubtful

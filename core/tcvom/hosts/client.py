@@ -127,6 +127,8 @@ class RunSpec:
     method: str = "auto"
     weights: str | None = None
     matting_weights: str | None = None
+    #: Matting base (gca, fba, dim, index) whose registered weights are used; None: tcvom's default.
+    base: str | None = None
     device: str = "cpu"
     precision: str = "auto"
     input_colorspace: str | None = None
@@ -161,6 +163,8 @@ def build_run_args(command: Sequence[str], spec: RunSpec) -> list[str]:
         args += ["--weights", spec.weights]
     if spec.matting_weights:
         args += ["--matting-weights", spec.matting_weights]
+    if spec.base and spec.method != "classical":
+        args += ["--base", spec.base]
     if spec.precision != "auto":
         args += ["--precision", spec.precision]
     if spec.input_colorspace:

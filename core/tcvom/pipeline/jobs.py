@@ -516,7 +516,7 @@ def matte(
             "backend": backend,
             "precision": precision,
             "weights": _weights_digest(concrete, methods.matting_kind(base), weights),
-            **({"base": base} if base else {}),
+            **({"base": base} if base and concrete == "tcvom" else {}),
             "plate": _names(plate),
             "shot": format_range(shot),
             "trimaps": _names(trimaps),
