@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import stat
 import subprocess
 import sys
@@ -166,14 +167,16 @@ def test_job_failure_without_json_uses_stderr(tmp_path: Path) -> None:
     assert job.state == "failed", "exit 0 without a result event is not success"
 
 
-def test_cancel_kills_the_worker_and_removes_temporaries(tmp_path: Path) -> None:
+def test_cancel_kills_the_worker_and_removes_only_its_temporaries(tmp_path: Path) -> None:
     out = tmp_path / "out"
     worker = _script(
         tmp_path / "w",
         "import json, pathlib, sys, time\n"
         f"out = pathlib.Path({str(out)!r}); (out / 'alpha').mkdir(parents=True)\n"
         "print(json.dumps({'event': 'start', 'job': 'matte', 'total': 100}), flush=True)\n"
-        "(out / 'alpha' / 'alpha.1001.exr.tcvom-tmp-x').write_bytes(b'partial')\n"
+        "import os, socket; host = socket.gethostname().replace('-', '_') or 'localhost'\n"
+        "(out / 'alpha' / f'.alpha.1001.tcvom-tmp-{host}-{os.getpid()}-ab12.exr').write_bytes(b'partial')\n"
+        "(out / 'alpha' / f'.alpha.1002.tcvom-tmp-{host}-{os.getppid()}-cd34.exr').write_bytes(b'other')\n"
         "print(json.dumps({'event': 'progress', 'job': 'matte', 'done': 1, 'total': 100}), flush=True)\n"
         "time.sleep(60)\n",
     )
@@ -188,7 +191,8 @@ def test_cancel_kills_the_worker_and_removes_temporaries(tmp_path: Path) -> None
     job.cancel()
     assert time.monotonic() - start < 10
     assert job.state == "cancelled" and job.returncode is not None
-    assert list((out / "alpha").iterdir()) == []
+    # only the cancelled process's temporary goes; another live writer's (here: our pid) stays
+    assert [p.name for p in (out / "alpha").iterdir()] == [f".alpha.1002.tcvom-tmp-{socket.gethostname().replace('-', '_') or 'localhost'}-{os.getpid()}-cd34.exr"]
 
 
 def test_module_is_stdlib_only_and_python39_syntax() -> None:

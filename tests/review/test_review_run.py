@@ -77,19 +77,20 @@ def test_tcvom_review_without_a_review_is_exit_2(tmp_path: Path, capsys) -> None
     assert "no review" in capsys.readouterr().err
 
 
-def test_trimaps_then_matte_review_beside_their_folders(small_example, tmp_path: Path) -> None:
+def test_trimaps_then_matte_review_inside_their_folders(small_example, tmp_path: Path) -> None:
     shot = tmp_path / "shot"
     keys = [_key(small_example, 1001), _key(small_example, 1004)]
     pipeline.trimaps(small_example.plate, keys, shot / "trimaps", shot_range="1001-1005", method="classical",
                      progress="none")
-    first = load_review(shot)
+    first = load_review(shot / "trimaps")
     assert first.keyframes == [1001, 1004] and all(r.residual is None for r in first.frames)
     pipeline.matte(small_example.plate, str(shot / "trimaps" / "trimap.####.png"), shot / "alpha",
                    shot_range="1001-1005", method="classical", progress="none")
-    both = load_review(shot)
+    both = load_review(shot / "alpha")
+    assert not (shot / "review").exists(), "a stage never writes outside the folder it was given"
     assert both.keyframes == [1001, 1004] and all(r.residual is not None for r in both.frames)
     assert [r.trimap_doubt for r in both.frames] == [r.trimap_doubt for r in first.frames]
-    assert sorted(p.name for p in (shot / "alpha").iterdir() if not p.name.startswith(".")) == [
+    assert sorted(p.name for p in (shot / "alpha").iterdir() if p.is_file() and not p.name.startswith(".")) == [
         f"alpha.{f}.exr" for f in range(1001, 1006)]
 
 
@@ -183,3 +184,4 @@ def test_review_after_an_incremental_rerun_equals_one_from_scratch(small_example
     assert [r.trimap_doubt for r in after.frames] == pytest.approx([r.trimap_doubt for r in fresh.frames], abs=1e-6)
     assert [r.doubt for r in after.frames] == pytest.approx([r.doubt for r in fresh.frames], abs=1e-6)
     assert after.suggested == fresh.suggested and after.doubtful == fresh.doubtful
+

@@ -40,8 +40,10 @@ def main(args: argparse.Namespace) -> int:
     review = None
     if args.review:
         review = load_review(args.review)
-    elif (Path(args.alpha).parent.parent / REVIEW_FOLDER / "review.json").exists():
-        review = load_review(Path(args.alpha).parent.parent / REVIEW_FOLDER)
+    else:  # `tcvom matte` writes it in the alpha folder, `tcvom run` beside it
+        alpha_folder = Path(args.alpha).parent
+        found = [f / REVIEW_FOLDER for f in (alpha_folder, alpha_folder.parent) if (f / REVIEW_FOLDER / "review.json").exists()]
+        review = load_review(found[0]) if found else None
     if review is not None:
         print(f"tcvom: marking {len(review.doubtful)} doubtful frame(s) of the review", file=sys.stderr)
     sheet = contact_sheet(frames, trimaps, args.alpha, Path(folder) / "contact_sheet.png", count=args.rows,

@@ -32,6 +32,7 @@ import queue
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 from collections.abc import Sequence
@@ -436,12 +437,16 @@ def read_review(out: str) -> Review | None:
                   frames_of("suggested"), sorted(frames_of("doubtful")))
 
 
-def remove_temporaries(out: str) -> int:
-    """Delete temporary files a killed tcvom left under ``out``; returns how many."""
+def remove_temporaries(out: str, pid: int) -> int:
+    """Delete the temporary files that process ``pid`` of this host (a cancelled tcvom) left
+    under ``out``; returns how many. Those of any other writer, a live concurrent run
+    included, stay (tcvom.io.atomic names each temporary by host and pid)."""
+    host = socket.gethostname().replace("-", "_") or "localhost"
+    writer = f"{TEMP_MARK}{host}-{pid}-"
     removed = 0
     for root, _dirs, files in os.walk(out):
         for name in files:
-            if TEMP_MARK in name:
+            if writer in name:
                 try:
                     os.remove(os.path.join(root, name))
                     removed += 1
@@ -630,8 +635,8 @@ class Job:
             thread.join(timeout=5)
         if self._cancelled:
             self.state = "cancelled"
-            if self.out:
-                remove_temporaries(self.out)
+            if self.out and self._proc is not None:
+                remove_temporaries(self.out, self._proc.pid)
             return
         if code == 0 and self.result is not None:
             self.state = "done"

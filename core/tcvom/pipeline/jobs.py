@@ -300,7 +300,7 @@ def trimaps(
     ``mem_every`` and ``max_memory`` configure the STM propagator of ``method="tcvom"``.
     Each trimap's review figures are recorded beside it (:mod:`tcvom.review.doubt`); a job
     over the whole shot with ``review`` also writes the trimap review into ``review/``
-    beside the output folder (``shot/trimaps`` -> ``shot/review``, as ``tcvom run`` lays it out).
+    inside the output folder (``shot/trimaps`` -> ``shot/trimaps/review``), never outside it.
     """
     if method != "classical":
         methods.resolve_precision(precision, backend, device)  # refused before any file is read
@@ -414,7 +414,7 @@ def trimaps(
         result.outputs["probabilities"] = prob_writer.pattern
     result.stages["trimaps"] = result.summary()
     if review and segment is None and selection == shot:
-        folder = Path(writer.pattern).parent.parent / doubt.REVIEW_FOLDER
+        folder = Path(writer.pattern).parent / doubt.REVIEW_FOLDER
         doubt.review_output(source, folder, trimaps=writer.pattern, shot=shot,
                             sources=_review_sources(plate, shot, input_colorspace, ocio_config))
         result.outputs["review"] = str(folder)
@@ -494,8 +494,9 @@ def matte(
     weights. ``output="rgba"`` writes the premultiplied foreground with its alpha instead
     of the alpha alone: FBA's own predicted foreground, for the other bases one estimated
     with pymatting's multi-level method. A job over the whole
-    shot with ``review`` also writes the review into ``review/`` beside the output folder
-    (``shot/alpha`` -> ``shot/review``), with the trimap doubt when the trimaps are a tcvom output.
+    shot with ``review`` also writes the review into ``review/`` inside the output folder
+    (``shot/alpha`` -> ``shot/alpha/review``), with the trimap doubt when the trimaps are a
+    tcvom output.
     ``plan_only=True`` computes nothing: the result's ``written`` lists the frames a run
     would compute (those whose inputs changed since their output was made), for a farm
     submission after an edit (:func:`tcvom.farm.plan.plan_touched`).
@@ -593,7 +594,7 @@ def matte(
             result.removed.extend(recorded.prune(shot))
     result.stages["alpha"] = result.summary()
     if review and selection == shot:
-        folder = Path(writer.pattern).parent.parent / doubt.REVIEW_FOLDER
+        folder = Path(writer.pattern).parent / doubt.REVIEW_FOLDER
         pattern = trimaps if isinstance(trimaps, str | Path) and not _has_pairs(trimaps) else None
         doubt.review_output(source, folder, trimaps=pattern, alpha=writer.pattern, shot=shot,
                             progress=_review_progress(progress),
