@@ -31,8 +31,8 @@ def make_shot(example_folder: Path, folder: Path) -> Shot:
 
 
 def frame_files(folder: Path) -> dict[str, Path]:
-    """The frame files of an output folder (hidden manifests and temporaries left out)."""
-    return {p.name: p for p in sorted(Path(folder).iterdir()) if not p.name.startswith(".")}
+    """The frame files of an output folder (hidden manifests and temporaries, and the review folder, left out)."""
+    return {p.name: p for p in sorted(Path(folder).iterdir()) if p.is_file() and not p.name.startswith(".")}
 
 
 def assert_same_files(a: Path, b: Path, expected: int | None = None) -> None:

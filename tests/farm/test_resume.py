@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,10 @@ from farm_helpers import FRAMES, assert_same_files, frame_files, tcvom_exe
 
 from tcvom import pipeline
 from tcvom.cli import main
+from tcvom.farm.locks import FrameClaims
 from tcvom.farm.outputs import is_complete
+from tcvom.farm.records import records_folder
+from tcvom.io.sequence import parse_frame_range
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +73,46 @@ def test_two_tasks_writing_the_same_frames(farm_shot, single: Path, tmp_path: Pa
     assert all(r["written"] + r["skipped"] == 8 for r in results)
     assert_same_files(out, single, expected=8)
     assert not [p for p in out.iterdir() if "tcvom-tmp" in p.name]
+
+
+def test_two_runs_started_together_compute_each_frame_once(farm_shot, single: Path, tmp_path: Path) -> None:
+    """Issue 16 item 9: the second run skips the frames the first holds, waits for them at the
+    end and reuses them; together they compute the shot once and say so."""
+    out = tmp_path / "alpha"
+    cmd = [tcvom_exe(), *matte_args(farm_shot, out, "--progress", "json")]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    computed: list[list[int]] = []
+    messages: list[str] = []
+    for proc in procs:
+        stdout, stderr = proc.communicate(timeout=300)
+        assert proc.returncode == 0, stderr
+        events = [json.loads(line) for line in stdout.splitlines()]
+        messages += [e["message"] for e in events if e["event"] == "message"]
+        last = events[-1]
+        assert last["event"] == "result" and last["written"] + last["skipped"] == 8
+        frames = last["computed"]["alpha"]["frames"]
+        computed.append(parse_frame_range(frames) if frames else [])
+    assert sorted(computed[0] + computed[1]) == FRAMES  # every frame once, none twice
+    if computed[0] and computed[1]:  # they overlapped in time: the later one said it waited
+        assert any("being computed by another run" in m for m in messages), messages
+    assert_same_files(out, single, expected=8)
+    assert not [p for p in out.iterdir() if "tcvom-tmp" in p.name]
+
+
+def test_a_frame_claimed_by_a_dead_run_is_computed(farm_shot, single: Path, tmp_path: Path) -> None:
+    """A claim dies with its process: a frame whose lock file a killed run left is computed."""
+    out = tmp_path / "alpha"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from tcvom.farm.locks import FrameClaims; "
+        "c = FrameClaims(sys.argv[1]); assert c.claim(1003); print('held', flush=True); time.sleep(60)"),
+        str(records_folder(out / "alpha.####.exr"))], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    assert not FrameClaims(records_folder(out / "alpha.####.exr")).claim(1003)  # held by a live process
+    holder.kill()
+    holder.wait(timeout=30)
+    result = pipeline.matte(farm_shot.plate, farm_shot.trimaps, out, method="classical", progress="none")
+    assert sorted(result.written) == FRAMES
+    assert_same_files(out, single, expected=8)
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], args: list[str]) -> tuple[int, str]:

@@ -10,6 +10,10 @@ taken (``link`` is atomic on local file systems and on NFS, where ``O_EXCL`` is 
 A shared cache (the ONNX exports and TensorRT engines of the user cache, which several
 GPUs or tasks of one host use together) is built under :func:`exclusive_lock`: the first
 process builds, the others wait and then use what it built.
+
+Two runs started into one output share its frames through :class:`FrameClaims`: a frame
+is computed under a per-frame lock in the output's record folder, another run skips a
+frame whose lock is held and comes back to it at the end of its stage.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ from __future__ import annotations
 import errno
 import os
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tcvom.io.atomic import temporary_name, write_text
 
@@ -99,3 +104,68 @@ def exclusive_lock(path: str | Path, on_wait: Callable[[], None] | None = None) 
         yield
     finally:
         handle.close()  # closing releases the lock
+
+
+def _try_lock(handle: Any) -> bool:
+    """Take the exclusive lock on the open file ``handle`` without waiting; False if held."""
+    if sys.platform == "win32":
+        import msvcrt
+
+        try:
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+    import fcntl
+
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+class FrameClaims:
+    """Per-frame locks of one output, so that concurrent runs into it share the work.
+
+    :meth:`claim` takes a frame's lock without waiting (False: another live process is
+    computing it); :meth:`wait` takes it waiting for the holder; :meth:`release` gives it
+    back once the frame and its record are written. The locks are ``flock`` locks on files
+    ``locks/<frame>.lock`` of ``folder``: the operating system drops a dead process's lock,
+    so a killed run never keeps a frame from being computed.
+    """
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder) / "locks"
+        self._held: dict[int, Any] = {}
+
+    def _open(self, frame: int) -> Any:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return open(self.folder / f"{frame}.lock", "a+b")  # noqa: SIM115 - held until release
+
+    def claim(self, frame: int) -> bool:
+        """Hold ``frame``'s lock if no other process does; True if this call took it."""
+        handle = self._open(frame)
+        if _try_lock(handle):
+            self._held[frame] = handle
+            return True
+        handle.close()
+        return False
+
+    def wait(self, frame: int) -> None:
+        """Hold ``frame``'s lock, waiting for the process that holds it to let it go."""
+        handle = self._open(frame)
+        while not _try_lock(handle):  # polling keeps one code path for POSIX and Windows
+            time.sleep(0.05)
+        self._held[frame] = handle
+
+    def release(self, frame: int) -> None:
+        """Let go of ``frame``'s lock (nothing if this process does not hold it)."""
+        handle = self._held.pop(frame, None)
+        if handle is not None:
+            handle.close()
+
+    def release_all(self) -> None:
+        """Let go of every lock this object holds (the end of a stage, or an error)."""
+        for frame in list(self._held):
+            self.release(frame)

@@ -108,6 +108,11 @@ class FrameRecords:
             self._cache[frame] = data if ok else None
         return self._cache[frame]
 
+    def forget(self, frame: int) -> None:
+        """Drop what this object read of ``frame``'s record: the next look reads the file
+        again (another process may have written it meanwhile)."""
+        self._cache.pop(frame, None)
+
     def frames(self) -> list[int]:
         """Frames that have a record (sorted)."""
         if not self.folder.is_dir():

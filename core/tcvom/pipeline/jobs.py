@@ -29,7 +29,7 @@ outputs it no longer produces.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from tcvom import __version__
 from tcvom.errors import InputError, MissingFrameError
 from tcvom.farm import chunks as chunking
 from tcvom.farm import manifest
+from tcvom.farm.locks import FrameClaims
 from tcvom.farm.records import FileDigests, FrameRecords, array_digest, digest, records_folder
 from tcvom.io import AlphaWriter, ProbabilityWriter, TrimapWriter, open_frames, open_trimaps
 from tcvom.io.sequence import format_range, is_pattern, parse_frame_range
@@ -561,15 +562,11 @@ def matte(
         if result.skipped:
             bar.advance(len(result.skipped))
 
-        def still_to_do() -> Iterator[int]:
-            # Another task of the same job may have finished a frame meanwhile: skip it.
-            for frame in todo:
-                if not overwrite and frame not in present and recorded.fresh(frame, keys[frame][0], writer.path(frame)):
-                    result.skipped.append(frame)
-                    bar.advance(frame=frame)
-                    continue
-                yield frame
+        def fresh(frame: int) -> bool:
+            recorded.forget(frame)  # another run may have recorded it since
+            return not overwrite and recorded.fresh(frame, keys[frame][0], writer.path(frame))
 
+        claims = FrameClaims(records_folder(writer.pattern))
         if todo:
             if output == "rgba":
                 source.remember()  # the foreground reuses the frames the session reads
@@ -580,16 +577,21 @@ def matte(
                 concrete, source, tris, weights=weights, device=device, backend=backend, **extra, **options
             )
             predicts_colour = "foreground" in getattr(session, "colours", ())
-            for frame, alpha, predicted in _mattes(session, still_to_do(), predicts_colour and output == "rgba"):
-                foreground = None
-                if output == "rgba":
-                    foreground = rgba_foreground(source, frame, alpha, scene_linear=writer.scene_linear,
-                                                 predicted=predicted)
-                written = writer.write(frame, alpha, foreground, linear_space=source.linear_space,
-                                       plate=source.path(frame))
-                recorded.write(frame, written, *keys[frame])
-                result.written.append(frame)
-                bar.advance(frame=frame)
+            frames = _shared_frames(todo, fresh, claims, bar, result, "alpha")
+            try:
+                for frame, alpha, predicted in _mattes(session, frames, predicts_colour and output == "rgba"):
+                    foreground = None
+                    if output == "rgba":
+                        foreground = rgba_foreground(source, frame, alpha, scene_linear=writer.scene_linear,
+                                                     predicted=predicted)
+                    written = writer.write(frame, alpha, foreground, linear_space=source.linear_space,
+                                           plate=source.path(frame))
+                    recorded.write(frame, written, *keys[frame])
+                    claims.release(frame)
+                    result.written.append(frame)
+                    bar.advance(frame=frame)
+            finally:
+                claims.release_all()
         if whole:
             result.removed.extend(recorded.prune(shot))
     result.stages["alpha"] = result.summary()
@@ -601,6 +603,45 @@ def matte(
                             sources=_review_sources(plate, shot, input_colorspace, ocio_config))
         result.outputs["review"] = str(folder)
     return result
+
+
+def _shared_frames(todo: Sequence[int], fresh: Callable[[int], bool], claims: FrameClaims, bar: Progress,
+                   result: JobResult, output: str) -> Iterator[int]:
+    """The frames of ``todo`` this run computes, each yielded holding its claim (the caller
+    releases it once the frame and its record are written).
+
+    A frame that became ``fresh`` meanwhile (another run or farm task finished it) is
+    reused. A frame whose claim another live run holds is left for the end of the stage:
+    then this run waits for that run to let it go and reuses the frame if its record now
+    matches, or computes it if not (the other run stopped or made it from other inputs).
+    Each frame is thus computed once however many runs write into the output together.
+    """
+
+    def reuse(frame: int) -> None:
+        result.skipped.append(frame)
+        bar.advance(frame=frame)
+
+    deferred: list[int] = []
+    for frame in todo:
+        if fresh(frame):
+            reuse(frame)
+        elif not claims.claim(frame):
+            deferred.append(frame)
+        elif fresh(frame):  # finished by another run between the two checks
+            claims.release(frame)
+            reuse(frame)
+        else:
+            yield frame
+    if deferred:
+        bar.message(f"{output}: {len(deferred)} frame(s) were being computed by another run into this "
+                    f"output ({format_range(deferred)}); waiting for it to finish them")
+    for frame in deferred:
+        claims.wait(frame)
+        if fresh(frame):
+            claims.release(frame)
+            reuse(frame)
+        else:
+            yield frame
 
 
 def _mattes(
