@@ -141,7 +141,7 @@ class FrameClaims:
 
     def _open(self, frame: int) -> Any:
         self.folder.mkdir(parents=True, exist_ok=True)
-        return open(self.folder / f"{frame}.lock", "a+b")  # noqa: SIM115 - held until release
+        return open(self.folder / f"{frame}.lock", "a+b")
 
     def claim(self, frame: int) -> bool:
         """Hold ``frame``'s lock if no other process does; True if this call took it."""
