@@ -29,3 +29,47 @@ def test_alpha_exr_header_names_its_making(small_example, tmp_path: Path, capsys
     assert "tcvom:plate_frame: 1003" in shown and "tcvom:method: classical" in shown
     assert main(["info", str(out / "alpha.1009.exr")]) == 2
     assert "alpha.1009.exr: file not found" in capsys.readouterr().err
+
+
+def _overscan(plate: str, tmp_path: Path) -> str:
+    """The example plate re-written with overscan: its 96x64 pixels as a data window at
+    (-8, -4) around an 80x56 display window, pixel aspect 2, a timecode and 24 fps."""
+    from tcvom.io.images import read_image
+
+    folder = tmp_path / "overscan"
+    folder.mkdir()
+    for source in sorted(Path(plate).parent.glob("*.exr")):
+        pixels, _ = read_image(source)
+        height, width, count = pixels.shape
+        spec = oiio.ImageSpec(width, height, count, "half")
+        spec.x, spec.y, spec.full_x, spec.full_y, spec.full_width, spec.full_height = -8, -4, 0, 0, 80, 56
+        spec.attribute("PixelAspectRatio", 2.0)
+        spec.attribute("smpte:TimeCode", oiio.TypeTimeCode, (0x01020304, 0))
+        spec.attribute("FramesPerSecond", oiio.TypeRational, (24, 1))
+        out = oiio.ImageOutput.create(str(folder / source.name))
+        assert out.open(str(folder / source.name), spec) and out.write_image(pixels)
+        out.close()
+    return str(folder / Path(plate).name)
+
+
+def test_alpha_keeps_the_plates_overscan_aspect_and_timecode(small_example, tmp_path: Path, capsys) -> None:
+    plate = _overscan(small_example.plate, tmp_path)
+    for kind in ("alpha", "rgba"):
+        out = tmp_path / kind
+        assert main(["matte", "--plate", plate, "--trimaps", small_example.trimaps, "--out", str(out),
+                     "--frames", "1002", "--method", "classical", "--output", kind, "--progress", "none",
+                     "--no-review"]) == 0
+        inp = oiio.ImageInput.open(str(out / "alpha.1002.exr"))
+        spec = inp.spec()
+        inp.close()
+        assert (spec.x, spec.y, spec.width, spec.height) == (-8, -4, 96, 64)
+        assert (spec.full_x, spec.full_y, spec.full_width, spec.full_height) == (0, 0, 80, 56)
+        assert spec.get_float_attribute("PixelAspectRatio") == 2.0
+        assert spec.get_string_attribute("smpte:TimeCode") == "01:02:03:04"
+        assert spec.getattribute("FramesPerSecond") == (24, 1)
+        assert spec.get_string_attribute("tcvom:method") == "classical"
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "alpha" / "alpha.1002.exr")]) == 0
+    shown = capsys.readouterr().out
+    assert "data_window: (-8, -4) 96x64" in shown and "display_window: (0, 0) 80x56" in shown
+    assert "smpte:TimeCode: 01:02:03:04" in shown and "PixelAspectRatio: 2" in shown

@@ -78,6 +78,7 @@ def show_file(path: str, as_json: bool) -> int:
     import OpenImageIO as oiio
 
     from tcvom.errors import MissingFrameError, ReadError
+    from tcvom.io.images import PLATE_ATTRIBUTES
 
     inp = oiio.ImageInput.open(path)
     if inp is None:
@@ -91,6 +92,12 @@ def show_file(path: str, as_json: bool) -> int:
     inp.close()
     data: dict[str, Any] = {"file": path, "size": f"{spec.width}x{spec.height}",
                             "channels": list(spec.channelnames), "pixel_type": str(spec.format)}
+    if (spec.x, spec.y, spec.width, spec.height) != (spec.full_x, spec.full_y, spec.full_width, spec.full_height):
+        data["data_window"] = f"({spec.x}, {spec.y}) {spec.width}x{spec.height}"
+        data["display_window"] = f"({spec.full_x}, {spec.full_y}) {spec.full_width}x{spec.full_height}"
+    for name in PLATE_ATTRIBUTES:  # what an output keeps from its plate
+        if spec.getattribute(name) is not None:
+            data[name] = spec.get_string_attribute(name) or spec.getattribute(name)
     data.update({a.name: a.value for a in spec.extra_attribs if a.name.startswith("tcvom:")})
     if as_json:
         print(json.dumps(data, indent=2, default=str))

@@ -28,6 +28,26 @@ class ImageInfo:
         return self.pixel_type in FLOAT_FORMATS
 
 
+PLATE_ATTRIBUTES: tuple[str, ...] = ("PixelAspectRatio", "smpte:TimeCode", "FramesPerSecond")
+"""Header attributes a matte keeps from its plate so it lines up in a compositor."""
+
+
+@dataclass(frozen=True)
+class ImageLayout:
+    """Where a file's pixels sit: data window (size and origin), display window, and the
+    plate attributes of :data:`PLATE_ATTRIBUTES` it has (name, OpenImageIO type, value)."""
+
+    width: int
+    height: int
+    x: int
+    y: int
+    full_x: int
+    full_y: int
+    full_width: int
+    full_height: int
+    attributes: tuple[tuple[str, object, object], ...] = ()
+
+
 def _oiio():
     import OpenImageIO as oiio
 
@@ -57,6 +77,21 @@ def image_info(path: str | Path) -> ImageInfo:
     try:
         spec = inp.spec()
         return ImageInfo(str(path), spec.width, spec.height, tuple(spec.channelnames), str(spec.format))
+    finally:
+        inp.close()
+
+
+def image_layout(path: str | Path) -> ImageLayout:
+    """Read a file's data/display window, pixel aspect, timecode and frame rate (header only)."""
+    oiio = _oiio()
+    inp = _open(path)
+    if inp is None:
+        raise _read_error(path, oiio.geterror())
+    try:
+        spec = inp.spec()
+        kept = tuple((a.name, a.type, a.value) for a in spec.extra_attribs if a.name in PLATE_ATTRIBUTES)
+        return ImageLayout(spec.width, spec.height, spec.x, spec.y, spec.full_x, spec.full_y,
+                           spec.full_width, spec.full_height, kept)
     finally:
         inp.close()
 
@@ -106,12 +141,16 @@ def write_image(
     channels: tuple[str, ...] | None = None,
     compression: str | None = None,
     attributes: dict[str, str | int | float] | None = None,
+    layout: ImageLayout | None = None,
 ) -> Path:
     """Write ``H x W`` or ``H x W x C`` float pixels atomically (temporary name, then rename).
 
     ``pixel_type`` is the stored type: ``half``/``float`` (EXR, TIFF) or ``uint8``/``uint16``
     (PNG, TIFF, JPEG): integer types take values in [0, 1], clipped and rounded.
     ``attributes`` are header metadata (``oiio:ColorSpace``, ``tcvom:method``...).
+    ``layout`` (a plate's, :func:`image_layout`) gives the file the plate's pixel aspect,
+    timecode and frame rate, and, when the pixels are the size of the plate's data window,
+    its data-window origin and display window (overscan), so the output lines up with it.
     """
     if pixel_type not in PIXEL_TYPES:
         raise InputError(f"pixel type must be one of {', '.join(PIXEL_TYPES)}, not {pixel_type!r}")
@@ -132,6 +171,13 @@ def write_image(
             spec.alpha_channel = channels.index("A")
     if compression:
         spec.attribute("compression", compression)
+    if layout is not None:
+        if (layout.width, layout.height) == (width, height):
+            spec.x, spec.y = layout.x, layout.y
+            spec.full_x, spec.full_y = layout.full_x, layout.full_y
+            spec.full_width, spec.full_height = layout.full_width, layout.full_height
+        for name, kind, value in layout.attributes:
+            spec.attribute(name, kind, value)
     for name, value in (attributes or {}).items():
         spec.attribute(name, value)
     with atomic_output(final) as tmp:

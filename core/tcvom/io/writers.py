@@ -26,7 +26,7 @@ import numpy as np
 
 from tcvom.errors import InputError
 from tcvom.io.atomic import ensure_writable_folder, remove_dead_temporaries
-from tcvom.io.images import write_image
+from tcvom.io.images import ImageLayout, image_layout, write_image
 from tcvom.io.sequence import frame_path, output_pattern
 
 ALPHA_FORMATS: dict[str, tuple[str, str]] = {
@@ -83,6 +83,14 @@ class AlphaWriter(FrameWriter):
             stamped.update({"tcvom:plate": str(Path(plate).absolute()), "tcvom:plate_frame": int(frame)})
         return stamped or None
 
+    def _layout(self, plate: str | Path | None) -> ImageLayout | None:
+        """The plate frame's windows and attributes for an EXR output (not for a movie)."""
+        from tcvom.io.sources import MOVIE_SUFFIXES
+
+        if plate is None or not self.fmt.startswith("exr") or Path(plate).suffix.lower() in MOVIE_SUFFIXES:
+            return None
+        return image_layout(plate)
+
     def write(self, frame: int, alpha: np.ndarray, foreground: np.ndarray | None = None,
               *, linear_space: str | None = None, plate: str | Path | None = None) -> Path:
         """Write ``alpha`` (float ``H x W`` in [0, 1]). ``kind="rgba"`` needs
@@ -94,7 +102,7 @@ class AlphaWriter(FrameWriter):
         if self.kind == "alpha":
             channels = ("A",) if self.fmt.startswith("exr") else ("Y",)
             return write_image(self.path(frame), a, pixel_type=self.pixel_type, channels=channels,
-                               attributes=self._attributes(frame, plate))
+                               attributes=self._attributes(frame, plate), layout=self._layout(plate))
         if foreground is None:
             raise ValueError("RGBA output needs the foreground colour")
         fg = np.asarray(foreground, dtype=np.float32)
@@ -105,7 +113,7 @@ class AlphaWriter(FrameWriter):
         if attributes is not None and linear_space:  # OpenImageIO may rename the space: keep ours too
             attributes.update({"oiio:ColorSpace": linear_space, "tcvom:colorspace": linear_space})
         return write_image(self.path(frame), rgba, pixel_type=self.pixel_type, channels=("R", "G", "B", "A"),
-                           attributes=attributes)
+                           attributes=attributes, layout=self._layout(plate))
 
 
 class TrimapWriter(FrameWriter):
