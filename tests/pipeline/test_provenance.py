@@ -73,3 +73,20 @@ def test_alpha_keeps_the_plates_overscan_aspect_and_timecode(small_example, tmp_
     shown = capsys.readouterr().out
     assert "data_window: (-8, -4) 96x64" in shown and "display_window: (0, 0) 80x56" in shown
     assert "smpte:TimeCode: 01:02:03:04" in shown and "PixelAspectRatio: 2" in shown
+
+
+def test_run_stamps_its_keyframes_and_their_hashes(small_example, tmp_path: Path, capsys) -> None:
+    from tcvom.io.hashing import file_sha256
+
+    out = tmp_path / "shot"
+    pipeline.run(small_example.plate, out, keyframes=small_example.keyframes, frames="1002", method="classical",
+                 progress="none", review=False)
+    keys = sorted(Path(small_example.keyframes).parent.glob("key.*.png"))
+    expected = ", ".join(f"{k.name.split('.')[1]}=sha256:{file_sha256(k, remember=False)}" for k in keys)
+    inp = oiio.ImageInput.open(str(out / "alpha" / "alpha.1002.exr"))
+    stamp = inp.spec().get_string_attribute("tcvom:keyframes")
+    inp.close()
+    assert stamp == expected and stamp.startswith("1001=sha256:")
+    capsys.readouterr()
+    assert main(["info", str(out / "alpha" / "alpha.1002.exr")]) == 0
+    assert f"tcvom:keyframes: {expected}" in capsys.readouterr().out

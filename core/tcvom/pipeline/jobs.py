@@ -143,6 +143,14 @@ def _keyframes(
     return source
 
 
+def _keyframe_stamp(keyframes: str | Sequence[str], plate: Any, resize_trimaps: bool, trimap_channel: str) -> str:
+    """The keyframes' frames and content hashes for the header: ``1001=sha256:..., ...``."""
+    from tcvom.io.hashing import file_sha256
+
+    keys = _keyframes(keyframes, plate, resize_trimaps, trimap_channel)
+    return ", ".join(f"{frame}=sha256:{file_sha256(path)}" for frame, path in keys.files.items())
+
+
 def _names(specs: str | Path | Sequence[str | Path]) -> list[str]:
     """File names of input specs (patterns or frame=path pairs), without their folders: the
     same shot mounted elsewhere on another farm host is the same input."""
@@ -484,6 +492,7 @@ def matte(
     method_options: dict[str, Any] | None = None,
     review: bool = True,
     plan_only: bool = False,
+    provenance: dict[str, str] | None = None,
 ) -> JobResult:
     """Pull an alpha matte for the selected frames of the shot from a trimap for every frame.
 
@@ -497,6 +506,8 @@ def matte(
     shot with ``review`` also writes the review into ``review/`` inside the output folder
     (``shot/alpha`` -> ``shot/alpha/review``), with the trimap doubt when the trimaps are a
     tcvom output.
+    ``provenance`` adds ``tcvom:`` header attributes to every EXR (``run`` gives the
+    keyframes' frames and content hashes); it is not part of what a frame was made from.
     ``plan_only=True`` computes nothing: the result's ``written`` lists the frames a run
     would compute (those whose inputs changed since their output was made), for a farm
     submission after an edit (:func:`tcvom.farm.plan.plan_touched`).
@@ -529,7 +540,7 @@ def matte(
             "alpha_format": alpha_format,
             "options": method_options or {},
         }
-        writer.header = _provenance(settings, source, precision, device)
+        writer.header = {**_provenance(settings, source, precision, device), **(provenance or {})}
         whole = selection == shot
         if not plan_only:
             manifest.claim(
@@ -751,6 +762,8 @@ def run(
         review=False,
         **common,
     )
+    if keyframes is not None:
+        matte_job["provenance"] = {"tcvom:keyframes": _keyframe_stamp(keyframes, source, resize_trimaps, trimap_channel)}
     if plan_only:
         return plan_touched(trimap_job, matte_job, selection)
     if executor == "ray":
