@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 from collections.abc import Sequence
 from types import ModuleType
@@ -40,17 +41,28 @@ def _load(name: str) -> ModuleType:
     return importlib.import_module(f"tcvom.cli.cmd_{name}")
 
 
+# A word that looks like a negative number is a value, not an option (argparse's own rule),
+# and so is ``-5=key.png``: a frame=path pair for a frame before zero (``--keyframes -5=k.png``).
+_NEGATIVE_VALUE = re.compile(r"^-\d+$|^-\d*\.\d+$|^-\d+=")
+
+
+def _negative_values(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser._negative_number_matcher = _NEGATIVE_VALUE  # argparse has no public hook for this rule
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tcvom",
         description="Temporally coherent video object matting: keyframe trimaps in, an alpha matte for every frame out.",
         epilog="Exit codes: 0 done, 1 unexpected failure, 2 bad input or usage, 3 missing optional dependency or weights.",
     )
+    _negative_values(parser)
     parser.add_argument("--version", action="version", version=f"tcvom {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="JOB")
     for name in COMMANDS:
         module = _load(name)
-        job = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        job = _negative_values(sub.add_parser(name, help=module.HELP, description=module.HELP))
         module.add_arguments(job)
         job.set_defaults(_module=module)
     return parser

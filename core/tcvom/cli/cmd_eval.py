@@ -28,6 +28,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what = parser.add_mutually_exclusive_group()
     what.add_argument("--predictions", help="folder of mattes laid out as <width>/<category>/<clip>/<frame>.png")
     what.add_argument("--method", choices=("auto", "classical", "tcvom"), help="run this method and score its mattes")
+    what.add_argument(
+        "--alpha",
+        help="one shot's alpha: a folder (out/ex/alpha) or a pattern (alpha.####.exr), scored against --truth",
+    )
+    shot = parser.add_argument_group("one shot against its ground truth (--alpha; e.g. the bundled example)")
+    shot.add_argument(
+        "--truth",
+        help="ground truth: a folder with alpha.####.png and trimap.####.png (`tcvom example` writes truth/), "
+        "or an alpha pattern with --truth-trimaps",
+    )
+    shot.add_argument("--truth-trimaps", help="trimap pattern whose unknown region is scored (default: the --truth folder's)")
+    shot.add_argument("--plate", help="the plate, for the optical flow of MESSDdt (without it MESSDdt is not computed)")
     parser.add_argument("--weights", help="GCA+TAM matting weights (.pth) for --method tcvom")
     parser.add_argument("--device", default="cpu", help="torch device for --method tcvom: cpu, cuda, cuda:1")
     parser.add_argument("--widths", nargs="+", choices=_WIDTHS, default=list(_WIDTHS), help="trimap widths to evaluate")
@@ -67,6 +79,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from tcvom.evaluation import mattes as evaluate
 
+    if args.alpha is not None:
+        return _score_shot(args)
     data = args.data
     if args.make_synthetic:
         width, height = args.synthetic_size
@@ -136,4 +150,28 @@ def main(args: argparse.Namespace) -> int:
         print(report.table())
         used = ", ".join(f"{k} {v}" for k, v in report.flow.items() if v) or "none"
         print(f"tcvom eval: flow pairs for MESSDdt: {used}; reports in {args.out}", file=sys.stderr)
+    return 0
+
+
+def _score_shot(args: argparse.Namespace) -> int:
+    """``--alpha A --truth T``: one shot against its ground truth."""
+    from tcvom.evaluation import mattes as evaluate
+
+    if args.truth is None:
+        raise InputError("give the ground truth of --alpha with --truth (a folder such as ex/truth)")
+    report = evaluate.evaluate_sequence(
+        args.alpha,
+        args.truth,
+        args.out,
+        truth_trimaps=args.truth_trimaps,
+        plate=args.plate,
+        image_metrics=args.image_metrics,
+        progress=args.progress,
+    )
+    if args.progress == "json":
+        emit_json("result", job="eval", summary=report.summary, flow=report.flow, outputs=report.outputs)
+    else:
+        print(report.table())
+        where = f"; reports in {args.out}" if args.out else ""
+        print(f"tcvom eval: {args.alpha} against {args.truth}{where}", file=sys.stderr)
     return 0

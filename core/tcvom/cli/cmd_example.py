@@ -14,9 +14,12 @@ HELP = "write the bundled example shot (plate EXRs, keyframe trimaps, ground tru
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="folder to write the example into")
     parser.add_argument("--frames", type=int, default=40, help="number of frames (default 40, numbered from 1001)")
-    parser.add_argument("--width", type=int, default=480)
-    parser.add_argument("--height", type=int, default=270)
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--width", type=int, default=480, help="plate width in pixels (default 480, at least 32)")
+    parser.add_argument("--height", type=int, default=270, help="plate height in pixels (default 270, at least 32)")
+    parser.add_argument(
+        "--seed", type=int, default=7,
+        help="random seed of the generated shot (default 7): the same seed, size and frames write the same files",
+    )
     common.add_progress(parser)
 
 

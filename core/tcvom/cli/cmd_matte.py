@@ -19,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--out", required=True, help="output folder (alpha.####.exr inside) or a pattern")
     common.add_method(parser, "matting weights (.pth) of any base for --method tcvom (GCA, FBA, DIM, Index; "
-                      "with the TAM or the single-image baseline, told from the file)")
+                      "with the TAM or the single-image baseline, told from the file); --matting-weights is the same flag, "
+                      "as in `tcvom run`", weights_alias="--matting-weights")
     common.add_base(parser)
     common.add_trimap_options(parser)
     common.add_output(parser)

@@ -30,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from tcvom.io import ensure_writable_folder, open_frames, open_trimaps
+    from tcvom.progress import emit_json
     from tcvom.review.doubt import REVIEW_FOLDER, load_review
     from tcvom.review.preview import contact_sheet, preview_movie
 
@@ -44,13 +45,20 @@ def main(args: argparse.Namespace) -> int:
         alpha_folder = Path(args.alpha).parent
         found = [f / REVIEW_FOLDER for f in (alpha_folder, alpha_folder.parent) if (f / REVIEW_FOLDER / "review.json").exists()]
         review = load_review(found[0]) if found else None
-    if review is not None:
+    if review is not None and args.progress != "json":
         print(f"tcvom: marking {len(review.doubtful)} doubtful frame(s) of the review", file=sys.stderr)
     sheet = contact_sheet(frames, trimaps, args.alpha, Path(folder) / "contact_sheet.png", count=args.rows,
                           review=review)
-    print(f"tcvom: contact sheet {sheet}", file=sys.stderr)
+    outputs = {"contact_sheet": str(sheet)}
+    if args.progress != "json":
+        print(f"tcvom: contact sheet {sheet}", file=sys.stderr)
     if not args.no_movie:
         movie = preview_movie(frames, args.alpha, Path(folder) / "preview.mp4", fps=args.fps, progress=args.progress,
                               review=review)
-        print(f"tcvom: preview {movie}", file=sys.stderr)
+        outputs["preview"] = str(movie)
+        if args.progress != "json":
+            print(f"tcvom: preview {movie}", file=sys.stderr)
+    if args.progress == "json":
+        emit_json("result", job="preview", outputs=outputs,
+                  doubtful=len(review.doubtful) if review is not None else None)
     return 0

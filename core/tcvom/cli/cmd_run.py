@@ -22,7 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     given.add_argument("--trimaps", nargs="+", help="a trimap for every frame instead (skips propagation)")
     parser.add_argument("--out", required=True, help="output folder: trimaps/ and alpha/ are written inside")
-    common.add_method(parser, "STM trimap weights (.pth) for --method tcvom")
+    common.add_method(parser, "STM trimap weights (.pth) for --method tcvom (--stm-weights is the same flag)",
+                      weights_alias="--stm-weights")
     parser.add_argument("--matting-weights", type=common.optional,
                         help="matting weights (.pth) of any base for --method tcvom")
     common.add_base(parser)

@@ -27,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="only this keyframe segment (0-based; one farm task each, see `tcvom farm plan`)",
     )
     parser.add_argument("--probabilities", help="also write class probabilities as EXR to this folder or pattern")
-    common.add_method(parser, "STM trimap weights (.pth) for --method tcvom")
+    common.add_method(parser, "STM trimap weights (.pth) for --method tcvom (--stm-weights is the same flag)",
+                      weights_alias="--stm-weights")
     common.add_stm_options(parser)
     common.add_trimap_options(parser)
     common.add_job_control(parser)

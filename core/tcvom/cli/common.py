@@ -77,11 +77,15 @@ def add_trimap_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_method(parser: argparse.ArgumentParser, weights_help: str) -> None:
+def add_method(parser: argparse.ArgumentParser, weights_help: str, weights_alias: str | None = None) -> None:
+    """``--weights`` (and ``weights_alias``, another name for the same flag: ``--matting-weights``
+    in ``matte``, ``--stm-weights`` in ``run``/``trimaps``, so each job also takes the name the
+    other jobs use for that file)."""
     parser.add_argument(
         "--method", choices=METHODS, default="auto", help="classical (no weights) or tcvom (networks); default auto"
     )
-    parser.add_argument("--weights", type=optional, help=weights_help)
+    names = ("--weights", weights_alias) if weights_alias else ("--weights",)
+    parser.add_argument(*names, dest="weights", type=optional, help=weights_help)
     parser.add_argument("--device", default="cpu", help="device for the networks: cpu, cuda, cuda:1")
     parser.add_argument(
         "--backend", choices=BACKENDS, default="torch", help="inference back-end for the networks (default torch)"

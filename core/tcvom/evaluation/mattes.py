@@ -342,6 +342,82 @@ def evaluate(
     return report
 
 
+def _sequence(text: str | Path, default_name: str) -> str:
+    """A sequence pattern for ``text``: a pattern as given, or for a folder the
+    ``default_name`` sequence inside it when there is one, else its only sequence."""
+    from tcvom.io.sequence import _suggest_pattern  # pyright: ignore[reportPrivateUsage]
+
+    folder = Path(text)
+    if not folder.is_dir():
+        return str(text)
+    named = folder / f"{default_name}.####"
+    for ext in (".png", ".exr", ".tif", ".tiff"):
+        if any(folder.glob(f"{default_name}.*{ext}")):
+            return f"{named}{ext}"
+    return _suggest_pattern(folder)  # a folder without a sequence: its files are then reported missing
+
+
+def evaluate_sequence(
+    alpha: str | Path,
+    truth: str | Path,
+    out: str | Path | None = None,
+    *,
+    truth_trimaps: str | Path | None = None,
+    plate: str | Path | None = None,
+    frames: str | None = None,
+    image_metrics: bool = True,
+    progress: ProgressMode = "none",
+) -> EvalReport:
+    """Score one shot's alpha sequence (a folder such as ``out/alpha``, or a pattern) against
+    its ground truth: a folder with ``alpha.####.png`` and ``trimap.####.png`` (the
+    ``truth/`` folder of ``tcvom example``), or an alpha pattern with ``truth_trimaps``.
+    Metrics are over the unknown region of the truth trimaps; MESSDdt uses DIS flow on the
+    ``plate`` when one is given (else it is not computed). Every truth frame (or ``frames``)
+    must have an alpha. With ``out``, the reports of :func:`evaluate` are written there
+    (one row, ``shot``)."""
+    from tcvom.io.sequence import ImageSequence
+    from tcvom.io.sources import open_frames, open_trimaps
+
+    truth_alpha = _sequence(truth, "alpha")
+    if truth_trimaps is None:
+        if not Path(truth).is_dir():
+            raise InputError("give the truth trimaps (--truth-trimaps) or a truth folder holding alpha.#### and "
+                             "trimap.####", path=truth)
+        truth_trimaps = _sequence(truth, "trimap")
+    gt_seq = ImageSequence(truth_alpha, frames, what="ground-truth alpha")
+    numbers = gt_seq.frame_numbers
+    pred_seq = ImageSequence(_sequence(alpha, "alpha"), numbers, what="alpha")
+    tris = open_trimaps(str(truth_trimaps), numbers, what="truth trimap")
+    images = open_frames(str(plate), numbers) if plate is not None else None
+    scorer = ClipScorer(image_metrics=image_metrics)
+    with Progress("eval", len(numbers), progress) as bar:
+        for n in numbers:
+            gt = read_prediction(gt_seq.path(n), n)
+            pred = read_prediction(pred_seq.path(n), n)
+            if pred.shape != gt.shape:
+                raise FrameSizeError(
+                    f"the alpha is {pred.shape[1]}x{pred.shape[0]}, the ground truth {gt.shape[1]}x{gt.shape[0]}",
+                    path=pred_seq.path(n),
+                    frame=n,
+                )
+            image = images.read(n) if images is not None else None
+            scorer.add(n, pred, gt, tris.read(n), image)
+            bar.advance(frame=n)
+    scores = scorer.finish()
+    shot = average_clips([average_frames(scores)])
+    flow = dict(scorer.flow_sources)
+    report = EvalReport(summary={"shot": shot}, clips={"shot": {str(alpha): shot}}, flow=flow)
+    if out is not None:
+        out_dir = Path(out)
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create the output folder: {exc}", path=out_dir) from exc
+        rows = [{"width": "shot", "clip": str(alpha), "name": pred_seq.path(s.frame).name, **s.as_dict()} for s in scores]
+        report.outputs = _write_reports(out_dir, report, rows)
+    return report
+
+
 class _Flow:
     """Flow for frame pairs of one clip: flow_png files, or DIS on the composited frames
     (computed once per pair and shared by every width)."""

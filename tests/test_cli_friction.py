@@ -1,0 +1,119 @@
+"""Issue 16, "Friction": the command line as a new user first meets it."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tcvom.cli import build_parser, main
+from tcvom.io import read_image, write_image
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_weights_flags_have_both_names() -> None:
+    parser = build_parser()
+    base = ["--plate", "p.####.exr", "--out", "o"]
+    matte = parser.parse_args(["matte", *base, "--trimaps", "t.####.png", "--matting-weights", "m.pth"])
+    assert matte.weights == "m.pth"
+    assert parser.parse_args(["matte", *base, "--trimaps", "t.####.png", "--weights", "m.pth"]).weights == "m.pth"
+    run = parser.parse_args(["run", *base, "--keyframes", "k.####.png", "--stm-weights", "s.pth",
+                             "--matting-weights", "m.pth"])
+    assert (run.weights, run.matting_weights) == ("s.pth", "m.pth")
+    trimaps = parser.parse_args(["trimaps", *base, "--keyframes", "k.####.png", "--stm-weights", "s.pth"])
+    assert trimaps.weights == "s.pth"
+
+
+def test_example_help_explains_every_flag(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["example", "--help"])
+    out = capsys.readouterr().out
+    assert "plate width in pixels" in out and "plate height in pixels" in out and "random seed" in out
+
+
+def test_negative_keyframe_numbers_parse() -> None:
+    args = build_parser().parse_args(
+        ["run", "--plate", "p.####.exr", "--keyframes", "-5=k.png", "3=k2.png", "--out", "o"]
+    )
+    assert args.keyframes == ["-5=k.png", "3=k2.png"]
+    assert build_parser().parse_args(["run", "--plate", "p.####.exr", "--keyframes=-5=k.png", "--out", "o"]).keyframes \
+        == ["-5=k.png"]
+
+
+def test_negative_keyframe_numbers_run(capsys, small_example, tmp_path: Path) -> None:
+    """Frames renumbered to -3..4: keyframes before zero given as frame=path pairs."""
+    shot = tmp_path / "neg"
+    (shot / "plate").mkdir(parents=True)
+    for i, n in enumerate(range(small_example.first, small_example.last + 1)):
+        pixels, _ = read_image(Path(small_example.plate.replace("####", str(n))), n)
+        write_image(shot / "plate" / f"plate.{i - 3:04d}.exr", pixels)
+    first = Path(small_example.keyframes.replace("####", str(small_example.first)))
+    last = Path(small_example.keyframes.replace("####", str(small_example.last)))
+    code, _, err = run_cli(capsys, "trimaps", "--plate", shot / "plate/plate.####.exr", "--keyframes",
+                           f"-3={first}", f"4={last}", "--out", tmp_path / "o", "--progress", "none")
+    assert code == 0, err
+    assert (tmp_path / "o" / "trimap.-003.png").is_file() or any((tmp_path / "o").glob("trimap.-*3.png")), \
+        sorted(p.name for p in (tmp_path / "o").iterdir())
+
+
+def _alpha_folder(small_example, folder: Path, noise: float) -> Path:
+    """The truth alpha written as EXRs (as `tcvom run` writes them), with some error added."""
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True)
+    for n in range(small_example.first, small_example.last + 1):
+        truth, _ = read_image(Path(small_example.alpha.replace("####", str(n))), n)
+        alpha = np.clip(truth[:, :, :1] + rng.normal(0, noise, truth[:, :, :1].shape), 0, 1).astype(np.float32)
+        write_image(folder / f"alpha.{n:04d}.exr", alpha, channels=("Y",))
+    return folder
+
+
+def test_eval_scores_the_example_against_its_truth(capsys, small_example, tmp_path: Path) -> None:
+    truth = small_example.folder / "truth"
+    exact = _alpha_folder(small_example, tmp_path / "exact" / "alpha", 0.0)
+    noisy = _alpha_folder(small_example, tmp_path / "noisy" / "alpha", 0.1)
+    code, out, err = run_cli(capsys, "eval", "--alpha", exact, "--truth", truth, "--progress", "none")
+    assert code == 0, err
+    assert "shot" in out and "MSE" in out
+    code, out, err = run_cli(capsys, "eval", "--alpha", noisy, "--truth", truth, "--plate", small_example.plate,
+                             "--out", tmp_path / "rep", "--progress", "json")
+    assert code == 0, err
+    result = [json.loads(line) for line in out.splitlines() if '"result"' in line][-1]
+    shot = result["summary"]["shot"]
+    assert shot["frames"] == small_example.last - small_example.first + 1
+    assert shot["mse"] > 1e-3 and shot["pixel_count"] > 0 and shot["messddt"] > 0
+    assert result["flow"]["dis"] == shot["frames"] - 1
+    assert (tmp_path / "rep" / "frames.csv").is_file() and (tmp_path / "rep" / "summary.md").is_file()
+    # The exact matte scores 0 (16-bit PNG truth vs half-float EXR: within rounding).
+    code, out, _ = run_cli(capsys, "eval", "--alpha", exact, "--truth", truth, "--progress", "json")
+    exact_mse = [json.loads(line) for line in out.splitlines() if '"result"' in line][-1]["summary"]["shot"]["mse"]
+    assert exact_mse < 1e-6 < shot["mse"]
+
+
+def test_eval_alpha_with_missing_frame(capsys, small_example, tmp_path: Path) -> None:
+    alpha = _alpha_folder(small_example, tmp_path / "a", 0.0)
+    (alpha / f"alpha.{small_example.first + 2:04d}.exr").unlink()
+    code, _, err = run_cli(capsys, "eval", "--alpha", alpha, "--truth", small_example.folder / "truth",
+                           "--progress", "none")
+    assert code == 2 and str(small_example.first + 2) in err
+    code, _, err = run_cli(capsys, "eval", "--alpha", alpha, "--progress", "none")
+    assert code == 2 and "--truth" in err
+
+
+def test_preview_progress_json(capsys, small_example, tmp_path: Path) -> None:
+    alpha = _alpha_folder(small_example, tmp_path / "a", 0.0)
+    code, out, err = run_cli(capsys, "preview", "--plate", small_example.plate, "--trimaps", small_example.trimaps,
+                             "--alpha", alpha / "alpha.####.exr", "--out", tmp_path / "pv", "--progress", "json")
+    assert code == 0, err
+    events = [json.loads(line) for line in out.splitlines()]
+    kinds = [e["event"] for e in events]
+    assert "start" in kinds and "progress" in kinds and kinds[-1] == "result"
+    assert Path(events[-1]["outputs"]["contact_sheet"]).is_file() and Path(events[-1]["outputs"]["preview"]).is_file()
+    code, out, _ = run_cli(capsys, "preview", "--plate", small_example.plate, "--trimaps", small_example.trimaps,
+                           "--alpha", alpha / "alpha.####.exr", "--out", tmp_path / "pv2", "--no-movie",
+                           "--progress", "json")
+    assert code == 0 and json.loads(out.splitlines()[-1])["event"] == "result"
