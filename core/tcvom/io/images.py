@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -68,32 +69,30 @@ def _open(path: str | Path):
     return oiio.ImageInput.open(str(path), config)
 
 
-def image_info(path: str | Path) -> ImageInfo:
-    """Read only the header of an image."""
+def _header(path: str | Path) -> Any:
+    """The ImageSpec of a file's first subimage, read without its pixels."""
     oiio = _oiio()
     inp = _open(path)
     if inp is None:
         raise _read_error(path, oiio.geterror())
     try:
-        spec = inp.spec()
-        return ImageInfo(str(path), spec.width, spec.height, tuple(spec.channelnames), str(spec.format))
+        return oiio.ImageSpec(inp.spec())
     finally:
         inp.close()
+
+
+def image_info(path: str | Path) -> ImageInfo:
+    """Read only the header of an image."""
+    spec = _header(path)
+    return ImageInfo(str(path), spec.width, spec.height, tuple(spec.channelnames), str(spec.format))
 
 
 def image_layout(path: str | Path) -> ImageLayout:
     """Read a file's data/display window, pixel aspect, timecode and frame rate (header only)."""
-    oiio = _oiio()
-    inp = _open(path)
-    if inp is None:
-        raise _read_error(path, oiio.geterror())
-    try:
-        spec = inp.spec()
-        kept = tuple((a.name, a.type, a.value) for a in spec.extra_attribs if a.name in PLATE_ATTRIBUTES)
-        return ImageLayout(spec.width, spec.height, spec.x, spec.y, spec.full_x, spec.full_y,
-                           spec.full_width, spec.full_height, kept)
-    finally:
-        inp.close()
+    spec = _header(path)
+    kept = tuple((a.name, a.type, a.value) for a in spec.extra_attribs if a.name in PLATE_ATTRIBUTES)
+    return ImageLayout(spec.width, spec.height, spec.x, spec.y, spec.full_x, spec.full_y,
+                       spec.full_width, spec.full_height, kept)
 
 
 def _read_error(path: str | Path, detail: str, frame: int | None = None) -> InputError:
