@@ -20,7 +20,7 @@ from tcvom.errors import InputError
 from tcvom.export.graphs import GraphSpec, as_outputs, graph_modules, network_of
 
 #: Networks run channels-last by default (measured: docs/backends.md).
-CHANNELS_LAST_NETWORKS = ("gca_tam", "gca")
+CHANNELS_LAST_NETWORKS = ("gca_tam", "gca", "stm")
 #: Networks whose BatchNorms are folded into their convolutions by default (measured and
 #: parity-tested: docs/backends.md, tests/models/test_bn_folding.py).
 FOLD_BN_NETWORKS = ("gca_tam", "gca", "stm")
@@ -33,8 +33,9 @@ class TorchEngine(Engine):
         model: the network, already on ``device`` and in its dtype; put in eval mode.
         device: where inputs are moved and outputs live (the model's device by default).
         channels_last: run 4-D convolutions in channels-last memory format; None (default):
-            on for the GCA networks, whose convolutions (and transposed convolutions, which
-            oneDNN otherwise runs channels-last and copies back) are faster so on CPU too.
+            on for the GCA networks and STM, whose convolutions (and transposed
+            convolutions, which oneDNN otherwise runs channels-last and copies back) are
+            faster so on CPU too (measured: docs/backends.md).
         fold_bn: fold each eval-mode BatchNorm into the convolution before it
             (:mod:`tcvom.models.bn_folding`), on a copy of ``model`` (which is left
             unchanged; the copy doubles the weights' memory); None (default): on for
