@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ from tcvom.farm import manifest
 from tcvom.farm.locks import FrameClaims
 from tcvom.farm.records import FileDigests, FrameRecords, array_digest, digest, records_folder
 from tcvom.io import AlphaWriter, ProbabilityWriter, TrimapWriter, open_frames, open_trimaps
+from tcvom.io.overlap import DEFAULT_DEPTH, ReadAhead, WriteBehind
 from tcvom.io.sequence import format_range, is_pattern, parse_frame_range
 from tcvom.io.sources import TrimapFiles
 from tcvom.matting.foreground import rgba_foreground
@@ -113,6 +115,11 @@ def _engine_options(concrete: str, backend: str, export_dir: str | Path | None, 
     if backend == "tensorrt":
         options["engine_options"] = {"precision": chosen}
     return options
+
+
+def _check_io_queue(io_queue: int) -> None:
+    if not isinstance(io_queue, int) or io_queue < 0:
+        raise InputError(f"the I/O queue must be 0 (no I/O threads) or more frames, not {io_queue!r}")
 
 
 def _open_plate(plate: str | Path, shot_range: FrameSelection, input_colorspace: str | None,
@@ -297,6 +304,7 @@ def trimaps(
     method_options: dict[str, Any] | None = None,
     review: bool = True,
     plan_only: bool = False,
+    io_queue: int = DEFAULT_DEPTH,
 ) -> JobResult:
     """Propagate keyframe trimaps over the shot and write the trimaps of the selected frames.
 
@@ -310,7 +318,10 @@ def trimaps(
     Each trimap's review figures are recorded beside it (:mod:`tcvom.review.doubt`); a job
     over the whole shot with ``review`` also writes the trimap review into ``review/``
     inside the output folder (``shot/trimaps`` -> ``shot/trimaps/review``), never outside it.
+    ``io_queue`` frames are written behind on a writer thread (0: in this thread, for
+    debugging; :mod:`tcvom.io.overlap`); the outputs are the same.
     """
+    _check_io_queue(io_queue)
     if method != "classical":
         methods.resolve_precision(precision, backend, device)  # refused before any file is read
     if finetune_scope not in methods.FINETUNE_SCOPES:
@@ -401,19 +412,24 @@ def trimaps(
                 if shot_wide or options.get("finetune_steps"):
                     options["cache_dir"] = records_folder(writer.pattern) / "cache"
             propagator = methods.make_propagator(concrete, weights=weights, device=device, backend=backend, **options)
-            for seg in pending:
-                key, inputs = seg_keys[seg]
-                for item in propagate(propagator, source, key_arrays, schedule=schedule, segments=[seg]):
-                    if item.frame not in pending[seg]:
-                        continue
-                    tuned = getattr(propagator, "tuned_key", None)
-                    extra = {} if tuned is None else {"finetuned": _finetuned_name(tuned)}
-                    extra["review"] = doubt.trimap_record(item.trimap, item.disagreement, item.frame in key_arrays)
-                    recorded.write(item.frame, writer.write(item.frame, item.trimap), key, inputs, **extra)
-                    if prob_writer is not None and prob_records is not None:
-                        prob_records.write(item.frame, prob_writer.write(item.frame, item.probabilities), key, inputs)
-                    result.written.append(item.frame)
-                    bar.advance(frame=item.frame)
+
+            def finish(item: Any, key: str, inputs: dict[str, Any], extra: dict[str, Any]) -> None:
+                recorded.write(item.frame, writer.write(item.frame, item.trimap), key, inputs, **extra)
+                if prob_writer is not None and prob_records is not None:
+                    prob_records.write(item.frame, prob_writer.write(item.frame, item.probabilities), key, inputs)
+                result.written.append(item.frame)
+                bar.advance(frame=item.frame)
+
+            with WriteBehind(io_queue) as behind:
+                for seg in pending:
+                    key, inputs = seg_keys[seg]
+                    for item in propagate(propagator, source, key_arrays, schedule=schedule, segments=[seg]):
+                        if item.frame not in pending[seg]:
+                            continue
+                        tuned = getattr(propagator, "tuned_key", None)
+                        extra = {} if tuned is None else {"finetuned": _finetuned_name(tuned)}
+                        extra["review"] = doubt.trimap_record(item.trimap, item.disagreement, item.frame in key_arrays)
+                        behind.submit(partial(finish, item, key, inputs, extra))
         if whole:
             result.removed.extend(recorded.prune(shot))
             if prob_records is not None:
@@ -494,6 +510,7 @@ def matte(
     review: bool = True,
     plan_only: bool = False,
     provenance: dict[str, str] | None = None,
+    io_queue: int = DEFAULT_DEPTH,
 ) -> JobResult:
     """Pull an alpha matte for the selected frames of the shot from a trimap for every frame.
 
@@ -512,7 +529,11 @@ def matte(
     ``plan_only=True`` computes nothing: the result's ``written`` lists the frames a run
     would compute (those whose inputs changed since their output was made), for a farm
     submission after an edit (:func:`tcvom.farm.plan.plan_touched`).
+    ``io_queue`` frames of plate and trimaps are read ahead on reader threads and as many
+    alphas written behind on a writer thread, so the networks do not wait on files (0: all
+    in this thread, for debugging; :mod:`tcvom.io.overlap`); the outputs are the same.
     """
+    _check_io_queue(io_queue)
     if method != "classical":
         methods.resolve_precision(precision, backend, device)  # refused before any file is read
     source = _open_plate(plate, shot_range, input_colorspace, ocio_config)
@@ -579,29 +600,40 @@ def matte(
 
         claims = FrameClaims(records_folder(writer.pattern))
         if todo:
-            if output == "rgba":
-                source.remember()  # the foreground reuses the frames the session reads
+            if output == "rgba":  # the foreground reuses the frames the session reads (and reads ahead)
+                source.remember(capacity=io_queue + 4)
             options = {**(method_options or {}),
                        **_engine_options(concrete, backend, export_dir, precision, device, "matte")}
             extra = {"base": base} if concrete == "tcvom" else {}
+            plate_in, trimaps_in = ReadAhead(source, io_queue), ReadAhead(tris, io_queue)
             session = methods.make_session(
-                concrete, source, tris, weights=weights, device=device, backend=backend, **extra, **options
+                concrete, plate_in, trimaps_in, weights=weights, device=device, backend=backend, **extra, **options
             )
             predicts_colour = "foreground" in getattr(session, "colours", ())
-            frames = _shared_frames(todo, fresh, claims, bar, result, "alpha")
+
+            def finish(frame: int, alpha: np.ndarray, foreground: np.ndarray | None) -> None:
+                written = writer.write(frame, alpha, foreground, linear_space=source.linear_space,
+                                       plate=source.path(frame))
+                recorded.write(frame, written, *keys[frame])  # only once the frame is in place
+                claims.release(frame)
+                result.written.append(frame)
+                bar.advance(frame=frame)
+
             try:
-                for frame, alpha, predicted in _mattes(session, frames, predicts_colour and output == "rgba"):
-                    foreground = None
-                    if output == "rgba":
-                        foreground = rgba_foreground(source, frame, alpha, scene_linear=writer.scene_linear,
-                                                     predicted=predicted)
-                    written = writer.write(frame, alpha, foreground, linear_space=source.linear_space,
-                                           plate=source.path(frame))
-                    recorded.write(frame, written, *keys[frame])
-                    claims.release(frame)
-                    result.written.append(frame)
-                    bar.advance(frame=frame)
+                with WriteBehind(io_queue) as behind:
+                    frames = _shared_frames(todo, fresh, claims, behind, bar, result, "alpha")
+                    order = session.read_order(todo) if hasattr(session, "read_order") else []
+                    plate_in.start(order)
+                    trimaps_in.start(order)
+                    for frame, alpha, predicted in _mattes(session, frames, predicts_colour and output == "rgba"):
+                        foreground = None
+                        if output == "rgba":
+                            foreground = rgba_foreground(source, frame, alpha, scene_linear=writer.scene_linear,
+                                                         predicted=predicted)
+                        behind.submit(partial(finish, frame, alpha, foreground))
             finally:
+                plate_in.close()
+                trimaps_in.close()
                 claims.release_all()
         if whole:
             result.removed.extend(recorded.prune(shot))
@@ -616,10 +648,11 @@ def matte(
     return result
 
 
-def _shared_frames(todo: Sequence[int], fresh: Callable[[int], bool], claims: FrameClaims, bar: Progress,
-                   result: JobResult, output: str) -> Iterator[int]:
+def _shared_frames(todo: Sequence[int], fresh: Callable[[int], bool], claims: FrameClaims, behind: WriteBehind,
+                   bar: Progress, result: JobResult, output: str) -> Iterator[int]:
     """The frames of ``todo`` this run computes, each yielded holding its claim (the caller
-    releases it once the frame and its record are written).
+    releases it once the frame and its record are written). A reused frame is reported
+    through ``behind``, after the frames computed before it, so progress keeps frame order.
 
     A frame that became ``fresh`` meanwhile (another run or farm task finished it) is
     reused. A frame whose claim another live run holds is left for the end of the stage:
@@ -628,9 +661,12 @@ def _shared_frames(todo: Sequence[int], fresh: Callable[[int], bool], claims: Fr
     Each frame is thus computed once however many runs write into the output together.
     """
 
-    def reuse(frame: int) -> None:
+    def reused(frame: int) -> None:
         result.skipped.append(frame)
         bar.advance(frame=frame)
+
+    def reuse(frame: int) -> None:
+        behind.submit(partial(reused, frame))
 
     deferred: list[int] = []
     for frame in todo:
@@ -724,6 +760,7 @@ def run(
     matte_options: dict[str, Any] | None = None,
     review: bool = True,
     plan_only: bool = False,
+    io_queue: int = DEFAULT_DEPTH,
 ) -> JobResult:
     """The whole job: keyframe trimaps -> trimaps (``out/trimaps``) -> alpha (``out/alpha``).
 
@@ -741,7 +778,9 @@ def run(
     ``plan_only=True`` computes nothing and returns :func:`plan_touched`: what a run would
     compute. With ``review`` the run then writes ``out/review`` (:mod:`tcvom.review.doubt`): doubt
     per frame as review.json, review.csv and review.png, and the frames to key next.
+    ``io_queue`` is both stages' (see :func:`matte`).
     """
+    _check_io_queue(io_queue)
     if (keyframes is None) == (trimaps is None):
         raise InputError("give either keyframe trimaps (--keyframes) or a trimap for every frame (--trimaps)")
     if executor not in EXECUTORS:
@@ -770,6 +809,7 @@ def run(
         resize_trimaps=resize_trimaps,
         trimap_channel=trimap_channel,
         overwrite=overwrite,
+        io_queue=io_queue,
     )
     trimap_job: dict[str, Any] | None = None
     if keyframes is not None:
