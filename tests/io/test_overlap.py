@@ -201,3 +201,14 @@ def test_negative_io_queue_is_refused(example, tmp_path: Path, capsys) -> None:
                  "--method", "classical", "--progress", "none", "--io-queue", "-1"])
     assert code == 2
     assert "I/O queue" in capsys.readouterr().err
+
+
+def test_write_behind_drain_waits_for_the_jobs_submitted() -> None:
+    done: list[int] = []
+    with WriteBehind(depth=3) as behind:
+        for i in range(3):
+            behind.submit(lambda i=i: (time.sleep(0.02), done.append(i)))
+        behind.drain()
+        assert done == [0, 1, 2]
+        behind.submit(lambda: done.append(3))
+    assert done == [0, 1, 2, 3]

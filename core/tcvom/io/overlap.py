@@ -188,17 +188,25 @@ class WriteBehind:
         if self._error is not None:
             raise self._error
 
+    def drain(self) -> None:
+        """Wait until every job submitted so far has run (before waiting on something else,
+        such as another run's claim); raises a failed job's error."""
+        if self._thread is not None:
+            self._jobs.join()
+        self._raise()
+
     def _run(self) -> None:
         while True:
             job = self._jobs.get()
-            if job is _STOP:
-                return
-            if self._error is not None:
-                continue  # a job failed: the later ones are dropped, the queue still drains
             try:
-                job()
+                if job is _STOP:
+                    return
+                if self._error is None:  # after a failed job the later ones are dropped; the queue still drains
+                    job()
             except BaseException as exc:  # raised in the submitting thread
                 self._error = exc
+            finally:
+                self._jobs.task_done()
 
     def close(self) -> None:
         """Wait for every job submitted; raise the first failed job's error."""

@@ -752,6 +752,7 @@ def _shared_work(units: dict[Any, list[int]], left: Callable[[Any], list[int]], 
             else:
                 claims.release(name(unit))
     if deferred:
+        behind.drain()  # what this run computed is written (and its claims let go) before it waits
         bar.message(notice(deferred))
     for unit in deferred:
         claims.wait(name(unit))
