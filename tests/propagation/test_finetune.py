@@ -181,7 +181,7 @@ def test_progress_is_reported(model: STM, capsys: pytest.CaptureFixture[str]) ->
     assert events[0]["total"] == 1
 
 
-def test_a_second_process_waits_for_the_tuning_and_loads_it(model: STM, tmp_path: Path) -> None:
+def test_a_second_process_waits_for_the_tuning_and_loads_it(model: STM, tmp_path: Path, capsys) -> None:
     """Two runs into one output share the cache: while another process tunes (it holds the
     key's lock), finetune_cached waits and loads its result instead of tuning again."""
     import subprocess
@@ -203,7 +203,9 @@ def test_a_second_process_waits_for_the_tuning_and_loads_it(model: STM, tmp_path
         "write_bytes(sys.argv[3], Path(sys.argv[2]).read_bytes())"),
         str(path.with_suffix(".lock")), str(tmp_path / "theirs.pt"), str(path)], stdout=subprocess.PIPE, text=True)
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-    assert finetune_cached(model, samples, options, key=key, cache_dir=tmp_path / "cache") is True
+    assert finetune_cached(model, samples, options, key=key, cache_dir=tmp_path / "cache", progress="json") is True
     assert holder.wait(timeout=30) == 0
+    said = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [e["event"] for e in said] == ["message"] and "another run fine-tuning" in said[0]["message"]
     for name, value in theirs.items():
         assert torch.equal(model.state_dict()[name], value)

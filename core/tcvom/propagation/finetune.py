@@ -354,7 +354,11 @@ def finetune_cached(
     path = cache_path(cache_dir, key)
     if _load_cached(model, path, device):
         return True
-    with exclusive_lock(path.with_suffix(".lock")):
+    def waiting() -> None:
+        Progress("finetune", options.steps, progress).message(
+            f"waiting for another run fine-tuning the same weights into {path.parent}")
+
+    with exclusive_lock(path.with_suffix(".lock"), on_wait=waiting):
         if _load_cached(model, path, device):  # tuned by another process while this one waited
             return True
         finetune(model, samples, options, device=device, progress=progress)
