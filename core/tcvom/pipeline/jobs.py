@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ from tcvom.farm.locks import FrameClaims
 from tcvom.farm.records import FileDigests, FrameRecords, array_digest, digest, records_folder
 from tcvom.io import AlphaWriter, ProbabilityWriter, TrimapWriter, open_frames, open_trimaps
 from tcvom.io.atomic import remove_dead_temporaries
+from tcvom.io.overlap import DEFAULT_DEPTH, ReadAhead, WriteBehind
 from tcvom.io.sequence import format_range, is_pattern, parse_frame_range
 from tcvom.io.sources import TrimapFiles
 from tcvom.matting.foreground import rgba_foreground
@@ -119,6 +121,11 @@ def _engine_options(concrete: str, backend: str, export_dir: str | Path | None, 
     if backend == "tensorrt":
         options["engine_options"] = {"precision": chosen}
     return options
+
+
+def _check_io_queue(io_queue: int) -> None:
+    if not isinstance(io_queue, int) or io_queue < 0:
+        raise InputError(f"the I/O queue must be 0 (no I/O threads) or more frames, not {io_queue!r}")
 
 
 def _open_plate(plate: str | Path, shot_range: FrameSelection, input_colorspace: str | None,
@@ -319,6 +326,7 @@ def trimaps(
     method_options: dict[str, Any] | None = None,
     review: bool = True,
     plan_only: bool = False,
+    io_queue: int = DEFAULT_DEPTH,
 ) -> JobResult:
     """Propagate keyframe trimaps over the shot and write the trimaps of the selected frames.
 
@@ -332,7 +340,10 @@ def trimaps(
     Each trimap's review figures are recorded beside it (:mod:`tcvom.review.doubt`); a job
     over the whole shot with ``review`` also writes the trimap review into ``review/``
     inside the output folder (``shot/trimaps`` -> ``shot/trimaps/review``), never outside it.
+    ``io_queue`` frames are written behind on a writer thread (0: in this thread, for
+    debugging; :mod:`tcvom.io.overlap`); the outputs are the same.
     """
+    _check_io_queue(io_queue)
     if method != "classical":
         methods.resolve_precision(precision, backend, device)  # refused before any file is read
     if finetune_scope not in methods.FINETUNE_SCOPES:
@@ -445,25 +456,30 @@ def trimaps(
 
             claims = FrameClaims(records_folder(writer.pattern))
             units = {seg: sorted(todo) for seg, todo in pending.items()}
+
+            def finish(item: Any, key: str, inputs: dict[str, Any], extra: dict[str, Any]) -> None:
+                recorded.write(item.frame, writer.write(item.frame, item.trimap), key, inputs, **extra)
+                if prob_writer is not None and prob_records is not None:
+                    prob_records.write(item.frame, prob_writer.write(item.frame, item.probabilities), key, inputs)
+                result.written.append(item.frame)
+                bar.advance(frame=item.frame)
+
             try:
-                for seg, todo in _shared_work(units, left, _segment_claim, claims, bar, result, waiting):
-                    key, inputs = seg_keys[seg]
-                    if propagator is None:
-                        propagator = methods.make_propagator(concrete, weights=weights, device=device,
-                                                             backend=backend, **options)
-                    for item in propagate(propagator, source, key_arrays, schedule=schedule, segments=[seg]):
-                        if item.frame not in todo:
-                            continue
-                        tuned = getattr(propagator, "tuned_key", None)
-                        extra = {} if tuned is None else {"finetuned": _finetuned_name(tuned)}
-                        extra["review"] = doubt.trimap_record(item.trimap, item.disagreement, item.frame in key_arrays)
-                        recorded.write(item.frame, writer.write(item.frame, item.trimap), key, inputs, **extra)
-                        if prob_writer is not None and prob_records is not None:
-                            prob_records.write(item.frame, prob_writer.write(item.frame, item.probabilities), key,
-                                               inputs)
-                        result.written.append(item.frame)
-                        bar.advance(frame=item.frame)
-                    claims.release(_segment_claim(seg))
+                with WriteBehind(io_queue) as behind:
+                    for seg, todo in _shared_work(units, left, _segment_claim, claims, behind, bar, result, waiting):
+                        key, inputs = seg_keys[seg]
+                        if propagator is None:
+                            propagator = methods.make_propagator(concrete, weights=weights, device=device,
+                                                                 backend=backend, **options)
+                        for item in propagate(propagator, source, key_arrays, schedule=schedule, segments=[seg]):
+                            if item.frame not in todo:
+                                continue
+                            tuned = getattr(propagator, "tuned_key", None)
+                            extra = {} if tuned is None else {"finetuned": _finetuned_name(tuned)}
+                            extra["review"] = doubt.trimap_record(item.trimap, item.disagreement,
+                                                                  item.frame in key_arrays)
+                            behind.submit(partial(finish, item, key, inputs, extra))
+                        behind.submit(partial(claims.release, _segment_claim(seg)))  # once its frames are written
             finally:
                 claims.release_all()
         if whole:
@@ -546,6 +562,7 @@ def matte(
     review: bool = True,
     plan_only: bool = False,
     provenance: dict[str, str] | None = None,
+    io_queue: int = DEFAULT_DEPTH,
 ) -> JobResult:
     """Pull an alpha matte for the selected frames of the shot from a trimap for every frame.
 
@@ -564,7 +581,11 @@ def matte(
     ``plan_only=True`` computes nothing: the result's ``written`` lists the frames a run
     would compute (those whose inputs changed since their output was made), for a farm
     submission after an edit (:func:`tcvom.farm.plan.plan_touched`).
+    ``io_queue`` frames of plate and trimaps are read ahead on reader threads and as many
+    alphas written behind on a writer thread, so the networks do not wait on files (0: all
+    in this thread, for debugging; :mod:`tcvom.io.overlap`); the outputs are the same.
     """
+    _check_io_queue(io_queue)
     if method != "classical":
         methods.resolve_precision(precision, backend, device)  # refused before any file is read
     source = _open_plate(plate, shot_range, input_colorspace, ocio_config)
@@ -640,30 +661,42 @@ def matte(
 
         claims = FrameClaims(records_folder(writer.pattern))
         if todo:
-            if output == "rgba":
-                source.remember()  # the foreground reuses the frames the session reads
+            if output == "rgba":  # the foreground reuses the frames the session reads (and reads ahead)
+                source.remember(capacity=io_queue + 4)
             options = {**(method_options or {}),
                        **_engine_options(concrete, backend, export_dir, precision, device, "matte")}
             extra = {"base": base} if concrete == "tcvom" else {}
+            plate_in, trimaps_in = ReadAhead(source, io_queue), ReadAhead(tris, io_queue)
             session = methods.make_session(
-                concrete, source, tris, weights=weights, device=device, backend=backend, **extra, **options
+                concrete, plate_in, trimaps_in, weights=weights, device=device, backend=backend, **extra, **options
             )
             predicts_colour = "foreground" in getattr(session, "colours", ())
-            shared = _shared_work({f: [f] for f in todo}, left, lambda f: f, claims, bar, result, waiting)
-            frames = (frame for frame, _ in shared)
+
+            def finish(frame: int, alpha: np.ndarray, foreground: np.ndarray | None) -> None:
+                written = writer.write(frame, alpha, foreground, linear_space=source.linear_space,
+                                       plate=source.path(frame))
+                recorded.write(frame, written, *keys[frame])  # only once the frame is in place
+                claims.release(frame)
+                result.written.append(frame)
+                bar.advance(frame=frame)
+
             try:
-                for frame, alpha, predicted in _mattes(session, frames, predicts_colour and output == "rgba"):
-                    foreground = None
-                    if output == "rgba":
-                        foreground = rgba_foreground(source, frame, alpha, scene_linear=writer.scene_linear,
-                                                     predicted=predicted)
-                    written = writer.write(frame, alpha, foreground, linear_space=source.linear_space,
-                                           plate=source.path(frame))
-                    recorded.write(frame, written, *keys[frame])
-                    claims.release(frame)
-                    result.written.append(frame)
-                    bar.advance(frame=frame)
+                with WriteBehind(io_queue) as behind:
+                    shared = _shared_work({f: [f] for f in todo}, left, lambda f: f, claims, behind, bar, result,
+                                          waiting)
+                    frames = (frame for frame, _ in shared)
+                    order = session.read_order(todo) if hasattr(session, "read_order") else []
+                    plate_in.start(order)
+                    trimaps_in.start(order)
+                    for frame, alpha, predicted in _mattes(session, frames, predicts_colour and output == "rgba"):
+                        foreground = None
+                        if output == "rgba":
+                            foreground = rgba_foreground(source, frame, alpha, scene_linear=writer.scene_linear,
+                                                         predicted=predicted)
+                        behind.submit(partial(finish, frame, alpha, foreground))
             finally:
+                plate_in.close()
+                trimaps_in.close()
                 claims.release_all()
         if whole:
             result.removed.extend(recorded.prune(shot))
@@ -679,7 +712,7 @@ def matte(
 
 
 def _shared_work(units: dict[Any, list[int]], left: Callable[[Any], list[int]], name: Callable[[Any], int | str],
-                 claims: FrameClaims, bar: Progress, result: JobResult,
+                 claims: FrameClaims, behind: WriteBehind, bar: Progress, result: JobResult,
                  notice: Callable[[list[Any]], str]) -> Iterator[tuple[Any, list[int]]]:
     """The units of work this run computes, each yielded with its frames still to compute
     and holding its claim (the caller releases it once those frames and their records are
@@ -692,14 +725,18 @@ def _shared_work(units: dict[Any, list[int]], left: Callable[[Any], list[int]], 
     this run waits for that run to let it go, reuses the frames whose records now match and
     computes the unit if any is left (the other run stopped, or made them from other
     inputs). Each unit is thus computed once however many runs write into the output
-    together.
+    together. Reused frames are reported through ``behind`` (:class:`WriteBehind`), after
+    the frames computed before them, so progress keeps the order of the work.
     """
 
+    def reused(frames: list[int]) -> None:
+        result.skipped.extend(frames)
+        bar.advance(len(frames), frame=max(frames))
+
     def reuse(unit: Any, todo: list[int]) -> None:
-        reused = [f for f in units[unit] if f not in set(todo)]
-        if reused:
-            result.skipped.extend(reused)
-            bar.advance(len(reused), frame=max(reused))
+        frames = [f for f in units[unit] if f not in set(todo)]
+        if frames:
+            behind.submit(partial(reused, frames))
 
     deferred: list[Any] = []
     for unit in units:
@@ -715,6 +752,7 @@ def _shared_work(units: dict[Any, list[int]], left: Callable[[Any], list[int]], 
             else:
                 claims.release(name(unit))
     if deferred:
+        behind.drain()  # what this run computed is written (and its claims let go) before it waits
         bar.message(notice(deferred))
     for unit in deferred:
         claims.wait(name(unit))
@@ -810,6 +848,7 @@ def run(
     matte_options: dict[str, Any] | None = None,
     review: bool = True,
     plan_only: bool = False,
+    io_queue: int = DEFAULT_DEPTH,
 ) -> JobResult:
     """The whole job: keyframe trimaps -> trimaps (``out/trimaps``) -> alpha (``out/alpha``).
 
@@ -827,7 +866,9 @@ def run(
     ``plan_only=True`` computes nothing and returns :func:`plan_touched`: what a run would
     compute. With ``review`` the run then writes ``out/review`` (:mod:`tcvom.review.doubt`): doubt
     per frame as review.json, review.csv and review.png, and the frames to key next.
+    ``io_queue`` is both stages' (see :func:`matte`).
     """
+    _check_io_queue(io_queue)
     if (keyframes is None) == (trimaps is None):
         raise InputError("give either keyframe trimaps (--keyframes) or a trimap for every frame (--trimaps)")
     if executor not in EXECUTORS:
@@ -856,6 +897,7 @@ def run(
         resize_trimaps=resize_trimaps,
         trimap_channel=trimap_channel,
         overwrite=overwrite,
+        io_queue=io_queue,
     )
     trimap_job: dict[str, Any] | None = None
     if keyframes is not None:
