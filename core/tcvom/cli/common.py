@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from tcvom.io.overlap import DEFAULT_DEPTH
 from tcvom.io.sequence import format_range
 from tcvom.io.trimap import TRIMAP_CHANNELS
 from tcvom.io.writers import ALPHA_FORMATS, OUTPUT_KINDS
@@ -126,6 +127,14 @@ def add_output(parser: argparse.ArgumentParser) -> None:
 
 def add_job_control(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="recompute frames whose output already exists")
+    parser.add_argument(
+        "--io-queue",
+        type=int,
+        default=DEFAULT_DEPTH,
+        metavar="N",
+        help=f"frames read ahead and written behind on I/O threads, so the networks do not wait on files "
+             f"(default {DEFAULT_DEPTH}; 0: no I/O threads, for debugging)",
+    )
     parser.add_argument(
         "--no-review",
         dest="review",
