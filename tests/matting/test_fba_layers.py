@@ -123,7 +123,7 @@ def test_layers_keep_scene_linear_highlights_of_the_plate(fba, tmp_path: Path) -
     assert np.allclose(channels["A"][10:22, 16:32], 1.0)
     background = tris[1002] == 0
     assert np.allclose(bg[background], plates[1002][background], atol=2e-3)
-    assert 0.0 <= fg.min() and fg[tris[1002] == 128].max() <= 1.0 + 1e-3  # predicted: in [0, 1] linear
+    assert fg.min() >= 0.0 and fg[tris[1002] == 128].max() <= 1.0 + 1e-3  # predicted: in [0, 1] linear
 
 
 def test_layers_are_refused_for_formats_without_layers(fba, tmp_path: Path, capsys) -> None:
