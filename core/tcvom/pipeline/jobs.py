@@ -186,9 +186,9 @@ def _weights_digest(concrete: str, kind: str, weights: str | Path | None) -> str
 
 
 def _matting_network(concrete: str, base: str | None, weights: str | Path | None) -> str | None:
-    """The kind of the matting weights a job uses (``"fba_tam"``, ``"gca"``...): the
-    registered video network of ``base``, or a ``weights`` file's, read from its keys (once
-    per file in a process); None for the classical method."""
+    """The kind of the matting weights a job uses (``"fba_tam"``, ``"gca"``...), before
+    the network is loaded: the registered video network of ``base``, or a ``weights``
+    file's, read from its keys (once per file in a process); None for the classical method."""
     if concrete != "tcvom":
         return None
     if weights is None:
@@ -199,10 +199,10 @@ def _matting_network(concrete: str, base: str | None, weights: str | Path | None
     return kind_of(find_weights(methods.matting_kind(base), weights))
 
 
-def _provenance(settings: dict[str, Any], source: Any, precision: str, device: str,
-                network: str | None = None) -> dict[str, str | int | float]:
+def _provenance(settings: dict[str, Any], source: Any, precision: str, device: str) -> dict[str, str | int | float]:
     """What an alpha EXR was made with, as ``tcvom:`` header attributes (``tcvom info FILE``);
-    ``network`` (the weights' kind) names the base when the weights were given as a file."""
+    the matte job corrects ``tcvom:base`` from the network it loads (a ``--weights`` file
+    names its own base)."""
     from tcvom import __version__
 
     stamp: dict[str, str | int | float] = {
@@ -213,7 +213,7 @@ def _provenance(settings: dict[str, Any], source: Any, precision: str, device: s
         "tcvom:trimaps": ", ".join(settings["trimaps"]),
     }
     if settings["method"] == "tcvom":
-        stamp["tcvom:base"] = network.removesuffix("_tam") if network else settings.get("base") or "gca"
+        stamp["tcvom:base"] = settings.get("base") or "gca"
         stamp["tcvom:weights"] = str(settings.get("weights"))
         stamp["tcvom:precision"] = methods.resolve_precision(precision, settings["backend"], device)
     return stamp
@@ -613,9 +613,8 @@ def matte(
     writer = AlphaWriter(out, fmt=alpha_format, kind=output)
     with Progress("matte", len(selection), progress) as bar:
         concrete = methods.resolve(method, "matte", weights, bar.message, base=base)
-        network = _matting_network(concrete, base, weights)
         if output == "layers":
-            _check_colour_layers(network)
+            _check_colour_layers(_matting_network(concrete, base, weights))
         settings = {
             "stage": "matte",
             "method": concrete,
@@ -634,7 +633,7 @@ def matte(
             "alpha_format": alpha_format,
             "options": method_options or {},
         }
-        writer.header = {**_provenance(settings, source, precision, device, network), **(provenance or {})}
+        writer.header = {**_provenance(settings, source, precision, device), **(provenance or {})}
         whole = selection == shot
         if not plan_only:
             manifest.claim(
@@ -691,6 +690,8 @@ def matte(
                 concrete, plate_in, trimaps_in, weights=weights, device=device, backend=backend, **extra, **options
             )
             predicts_colour = "foreground" in getattr(session, "colours", ())
+            if concrete == "tcvom":  # the base of the network loaded (a --weights file's own)
+                writer.header["tcvom:base"] = session.network.removesuffix("_tam")
 
             def finish(frame: int, alpha: np.ndarray, foreground: np.ndarray | None,
                        background: np.ndarray | None) -> None:
