@@ -116,7 +116,11 @@ def add_base(parser: argparse.ArgumentParser) -> None:
 
 
 def add_output(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--output", choices=OUTPUT_KINDS, default="alpha", help="alpha only, or premultiplied RGBA")
+    parser.add_argument(
+        "--output", choices=OUTPUT_KINDS, default="alpha",
+        help="alpha only, premultiplied RGBA, or layers: EXR with A and FBA's foreground and background "
+             "colours (fg.R fg.G fg.B bg.R bg.G bg.B; FBA weights only)",
+    )
     parser.add_argument(
         "--alpha-format",
         choices=tuple(ALPHA_FORMATS),

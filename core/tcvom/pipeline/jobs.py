@@ -53,7 +53,7 @@ from tcvom.io.atomic import remove_dead_temporaries
 from tcvom.io.overlap import DEFAULT_DEPTH, ReadAhead, WriteBehind
 from tcvom.io.sequence import format_range, is_pattern, parse_frame_range
 from tcvom.io.sources import TrimapFiles
-from tcvom.matting.foreground import rgba_foreground
+from tcvom.matting.foreground import predicted_colour, rgba_foreground
 from tcvom.matting.window import neighbour_window
 from tcvom.pipeline import methods
 from tcvom.progress import Progress, ProgressMode
@@ -185,8 +185,24 @@ def _weights_digest(concrete: str, kind: str, weights: str | Path | None) -> str
     return f"sha256:{file_sha256(find_weights(kind, weights))}"  # hashed once per process
 
 
+def _matting_network(concrete: str, base: str | None, weights: str | Path | None) -> str | None:
+    """The kind of the matting weights a job uses (``"fba_tam"``, ``"gca"``...), before
+    the network is loaded: the registered video network of ``base``, or a ``weights``
+    file's, read from its keys (once per file in a process); None for the classical method."""
+    if concrete != "tcvom":
+        return None
+    if weights is None:
+        return methods.matting_kind(base)  # found by kind (tcvom.weights.registry)
+    from tcvom.weights.checkpoints import kind_of
+    from tcvom.weights.registry import find_weights
+
+    return kind_of(find_weights(methods.matting_kind(base), weights))
+
+
 def _provenance(settings: dict[str, Any], source: Any, precision: str, device: str) -> dict[str, str | int | float]:
-    """What an alpha EXR was made with, as ``tcvom:`` header attributes (``tcvom info FILE``)."""
+    """What an alpha EXR was made with, as ``tcvom:`` header attributes (``tcvom info FILE``);
+    the matte job corrects ``tcvom:base`` from the network it loads (a ``--weights`` file
+    names its own base)."""
     from tcvom import __version__
 
     stamp: dict[str, str | int | float] = {
@@ -572,7 +588,8 @@ def matte(
     without it, ``base`` ("gca", "fba", "dim", "index"; default gca) picks the registered
     weights. ``output="rgba"`` writes the premultiplied foreground with its alpha instead
     of the alpha alone: FBA's own predicted foreground, for the other bases one estimated
-    with pymatting's multi-level method. A job over the whole
+    with pymatting's multi-level method. ``output="layers"`` (EXR, FBA only) writes alpha
+    with FBA's foreground and background colours as ``fg.*`` / ``bg.*`` layers. A job over the whole
     shot with ``review`` also writes the review into ``review/`` inside the output folder
     (``shot/alpha`` -> ``shot/alpha/review``), with the trimap doubt when the trimaps are a
     tcvom output.
@@ -596,6 +613,8 @@ def matte(
     writer = AlphaWriter(out, fmt=alpha_format, kind=output)
     with Progress("matte", len(selection), progress) as bar:
         concrete = methods.resolve(method, "matte", weights, bar.message, base=base)
+        if output == "layers":
+            _check_colour_layers(_matting_network(concrete, base, weights))
         settings = {
             "stage": "matte",
             "method": concrete,
@@ -661,7 +680,7 @@ def matte(
 
         claims = FrameClaims(records_folder(writer.pattern))
         if todo:
-            if output == "rgba":  # the foreground reuses the frames the session reads (and reads ahead)
+            if output in ("rgba", "layers"):  # the colours reuse the frames the session reads (and reads ahead)
                 source.remember(capacity=io_queue + 4)
             options = {**(method_options or {}),
                        **_engine_options(concrete, backend, export_dir, precision, device, "matte")}
@@ -671,10 +690,13 @@ def matte(
                 concrete, plate_in, trimaps_in, weights=weights, device=device, backend=backend, **extra, **options
             )
             predicts_colour = "foreground" in getattr(session, "colours", ())
+            if concrete == "tcvom":  # the base of the network loaded (a --weights file's own)
+                writer.header["tcvom:base"] = session.network.removesuffix("_tam")
 
-            def finish(frame: int, alpha: np.ndarray, foreground: np.ndarray | None) -> None:
-                written = writer.write(frame, alpha, foreground, linear_space=source.linear_space,
-                                       plate=source.path(frame))
+            def finish(frame: int, alpha: np.ndarray, foreground: np.ndarray | None,
+                       background: np.ndarray | None) -> None:
+                written = writer.write(frame, alpha, foreground, background=background,
+                                       linear_space=source.linear_space, plate=source.path(frame))
                 recorded.write(frame, written, *keys[frame])  # only once the frame is in place
                 claims.release(frame)
                 result.written.append(frame)
@@ -688,12 +710,19 @@ def matte(
                     order = session.read_order(todo) if hasattr(session, "read_order") else []
                     plate_in.start(order)
                     trimaps_in.start(order)
-                    for frame, alpha, predicted in _mattes(session, frames, predicts_colour and output == "rgba"):
-                        foreground = None
+                    colours = predicts_colour and output in ("rgba", "layers")
+                    for frame, alpha, predicted in _mattes(session, frames, colours):
+                        foreground = background = None
+                        trimap = tris.read(frame) if predicted else None  # where the network's colours hold
                         if output == "rgba":
                             foreground = rgba_foreground(source, frame, alpha, scene_linear=writer.scene_linear,
-                                                         predicted=predicted)
-                        behind.submit(partial(finish, frame, alpha, foreground))
+                                                         predicted=predicted.get("foreground"), trimap=trimap)
+                        elif output == "layers":
+                            assert trimap is not None  # refused before for networks without colours
+                            foreground, background = (
+                                predicted_colour(source, frame, predicted[name], trimap, scene_linear=True)
+                                for name in ("foreground", "background"))
+                        behind.submit(partial(finish, frame, alpha, foreground, background))
             finally:
                 plate_in.close()
                 trimaps_in.close()
@@ -781,17 +810,36 @@ def _finished_since(recorded: FrameRecords, frames: Sequence[int], overwrite: bo
 
 def _mattes(
     session: Any, frames: Iterator[int], colours: bool
-) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
-    """``(frame, alpha, foreground or None)``: the network's own foreground when ``colours``
-    (FBA), else alpha alone through the session's ``alphas`` (which a classical session
-    runs in order)."""
+) -> Iterator[tuple[int, np.ndarray, dict[str, np.ndarray]]]:
+    """``(frame, alpha, colours)``: with ``colours`` (FBA) the network's own colour layers
+    by name (``foreground``, ``background``), else alpha alone through the session's
+    ``alphas`` (which a classical session runs in order) and an empty dict."""
     if not colours:
         for frame, alpha in session.alphas(frames):
-            yield frame, alpha, None
+            yield frame, alpha, {}
         return
     for frame in frames:
         layers = session.layers(frame)
-        yield frame, layers["alpha"], layers["foreground"]
+        yield frame, layers.pop("alpha"), layers
+
+
+def _check_colour_layers(network: str | None) -> None:
+    """Refuse ``--output layers`` (before anything is read or claimed) unless the matting
+    network (:func:`_matting_network`) predicts foreground and background colours (FBA,
+    with or without the TAM)."""
+    from tcvom.weights.checkpoints import kind_name
+
+    if network is None:
+        raise InputError(
+            "--output layers writes a network's foreground and background colours; the classical method predicts none",
+            hint="use --method tcvom with FBA weights, or --output rgba (foreground estimated from alpha)",
+        )
+    if not network.startswith("fba"):
+        raise InputError(
+            f"--output layers needs a base that predicts foreground and background colours (FBA); "
+            f"the weights are {kind_name(network)}, which predicts alpha only",
+            hint="use FBA weights (--base fba or an FBA --weights file), or --output rgba",
+        )
 
 
 def _window_key(frame: int, shot: list[int], settings_key: str, source: Any, tris: TrimapFiles,
