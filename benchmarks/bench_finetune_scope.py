@@ -24,9 +24,11 @@ the deterministic random test weights (``shared/reference/det_weights.py``), whi
 nothing about quality. ``--compare-random`` also scores the random weights without
 fine-tuning, as the floor the trained ones must clear.
 
-    python benchmarks/bench_finetune_scope.py --train benchmarks/stm_synthetic.toml \\
-        --seeds 0 1 2 3 4 5 --size 128x72 --frames 24 --steps 40 --crop 64 --lr 1e-5 \\
-        --matte --compare-random
+    OMP_NUM_THREADS=1 python benchmarks/bench_finetune_scope.py --train benchmarks/stm_synthetic.toml \\
+        --seeds 0 1 2 3 4 5 --size 128x72 --frames 12 --steps 5 --crop 64 --lr 5e-5 --compare-random
+
+(the figures in docs/BENCHMARKS.md; ``--no-edit`` skips the edit run, ``--matte`` adds the
+matte scores, ``--merge A.json B.json`` averages runs of other seeds made side by side).
 """
 
 from __future__ import annotations
@@ -194,15 +196,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5])
     parser.add_argument("--size", default="128x72")
-    parser.add_argument("--frames", type=int, default=24)
+    parser.add_argument("--frames", type=int, default=12)
     parser.add_argument("--add", type=int, default=None, help="the keyframe the edit adds (default: a quarter in)")
-    parser.add_argument("--steps", type=int, default=40, help="fine-tuning steps (per segment, or once for the shot)")
+    parser.add_argument("--steps", type=int, default=5, help="fine-tuning steps (per segment, or once for the shot)")
     parser.add_argument("--crop", type=int, default=64, help="fine-tuning crop side")
-    parser.add_argument("--lr", type=float, default=1e-5, help="fine-tuning learning rate")
+    parser.add_argument("--lr", type=float, default=5e-5, help="fine-tuning learning rate")
     parser.add_argument("--stm-weights", "--weights", dest="weights", help="an STM weight file")
     parser.add_argument("--train", metavar="CONFIG", help="train the STM weights with this config first")
     parser.add_argument("--scopes", nargs="+", choices=SCOPES, default=list(SCOPES))
     parser.add_argument("--matte", action="store_true", help="also score the classical matte (SSDA, dtSSD)")
+    parser.add_argument("--no-edit", action="store_true", help="only the first run (no keyframe edit)")
     parser.add_argument("--compare-random", action="store_true",
                         help="also score the deterministic random weights without fine-tuning")
     parser.add_argument("--json", help="write the figures to this file")
@@ -244,9 +247,11 @@ def main() -> None:
                 row["random_none"] = run_scope(shot, truth, random, "none", keys, add, tune, args.matte, edit=False,
                                                label="random")
             for scope in args.scopes:
-                row[scope] = run_scope(shot, truth, weights, scope, keys, add, tune, args.matte)
+                row[scope] = run_scope(shot, truth, weights, scope, keys, add, tune, args.matte, edit=not args.no_edit)
             rows.append(row)
             print(json.dumps(row), flush=True)
+            if args.json:  # after every shot: an interrupted run keeps the shots it finished
+                Path(args.json).write_text(json.dumps({**figures, "shots": rows}, indent=2) + "\n")
     names = (["random_none"] if args.compare_random else []) + list(args.scopes)
     figures["mean"] = {n: {part: mean(rows, n, part) for part in rows[0][n]} for n in names}
     figures["shots"] = rows
