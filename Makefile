@@ -8,7 +8,7 @@ STAMP := $(VENV)/.tcvom-installed
 EXAMPLE ?= example
 DEMO_OUT ?= out/example
 
-.PHONY: demo test venv lint clean
+.PHONY: demo test test-all venv lint clean
 
 include mk/blender.mk
 
@@ -26,7 +26,14 @@ demo: $(STAMP)
 	$(BIN)/tcvom preview --plate '$(EXAMPLE)/plate/plate.####.exr' --trimaps '$(DEMO_OUT)/trimaps/trimap.####.png' --alpha '$(DEMO_OUT)/alpha/alpha.####.exr' --out $(DEMO_OUT)
 	@echo "demo written to $(DEMO_OUT): alpha/, trimaps/, contact_sheet.png, preview.mp4"
 
+# The default run leaves out the tests marked slow (export races, the GPU check on the CPU,
+# ONNX parity of the large bases, ...); `make test-all` runs them too.
 test: $(STAMP) $(BLENDER_STAMP)
+	$(MAKE) lint
+	$(BIN)/python -m pytest -m "not slow"
+	$(MAKE) blender-test
+
+test-all: $(STAMP) $(BLENDER_STAMP)
 	$(MAKE) lint
 	$(BIN)/python -m pytest
 	$(MAKE) blender-test

@@ -17,7 +17,7 @@ Measures, per frame size:
 Weights are random (timings do not depend on them). Usage::
 
     python benchmarks/bench_gca_tam.py --sizes 540p 1080p --memory 1080p 4k --flops 1080p
-    python benchmarks/bench_gca_tam.py --sizes 540p --variants cached recompute cached_nchw cached_onnxruntime
+    python benchmarks/bench_gca_tam.py --sizes 540p --variants cached recompute cached_nchw cached_nofold cached_onnxruntime
     python benchmarks/bench_gca_tam.py --device cuda --dtype float16 --sizes 1080p 4k
     python benchmarks/bench_gca_tam.py --base fba --sizes 540p --memory 1080p 4k
 """
@@ -72,13 +72,15 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-VARIANTS = ("cached", "recompute", "cached_nchw", "cached_onnxruntime")
+VARIANTS = ("cached", "recompute", "cached_nchw", "cached_nofold", "cached_onnxruntime")
 
 
 def _sessions(size: tuple[int, int], variants: list[str], device: str, dtype: str, frames: int):
     """One session per variant on the same shot and weights (``cached``: tcvom's per-frame
     path; ``recompute``: part A of t-1, t, t+1 every frame, as the reference code does;
-    ``cached_nchw``: the cached path without channels-last; ``cached_onnxruntime``: the
+    ``cached_nchw``: the cached path without channels-last; ``cached_nofold``: without
+    BatchNorm folding; ``recompute`` runs the unfolded NCHW network, as the reference
+    does; ``cached_onnxruntime``: the
     cached path through the ONNX Runtime engine)."""
     import copy
     import tempfile
@@ -99,8 +101,10 @@ def _sessions(size: tuple[int, int], variants: list[str], device: str, dtype: st
             engine = OnnxRuntimeEngine(export_network(model, folder, parity=False), threads=torch.get_num_threads())
             sessions[name] = GcaTamSession(plate, trimaps, model, engine=engine)
             continue
+        reference = name == "recompute"
         engine = TorchEngine(model.to(device=device, dtype=getattr(torch, dtype)), device=device,
-                             channels_last=False if name == "cached_nchw" else None)
+                             channels_last=False if name == "cached_nchw" or reference else None,
+                             fold_bn=False if name == "cached_nofold" or reference else None)
         sessions[name] = GcaTamSession(plate, trimaps, model, device=device, dtype=dtype,
                                        reuse_features=name != "recompute", engine=engine)
     return sessions

@@ -21,6 +21,9 @@ from tcvom.export.graphs import GraphSpec, as_outputs, graph_modules, network_of
 
 #: Networks run channels-last by default (measured: docs/backends.md).
 CHANNELS_LAST_NETWORKS = ("gca_tam", "gca")
+#: Networks whose BatchNorms are folded into their convolutions by default (measured and
+#: parity-tested: docs/backends.md, tests/models/test_bn_folding.py).
+FOLD_BN_NETWORKS = ("gca_tam", "gca", "stm")
 
 
 class TorchEngine(Engine):
@@ -32,6 +35,10 @@ class TorchEngine(Engine):
         channels_last: run 4-D convolutions in channels-last memory format; None (default):
             on for the GCA networks, whose convolutions (and transposed convolutions, which
             oneDNN otherwise runs channels-last and copies back) are faster so on CPU too.
+        fold_bn: fold each eval-mode BatchNorm into the convolution before it
+            (:mod:`tcvom.models.bn_folding`), on a copy of ``model`` (which is left
+            unchanged; the copy doubles the weights' memory); None (default): on for
+            :data:`FOLD_BN_NETWORKS`.
         cuda_graphs: capture and replay CUDA graphs (CUDA only).
         graph_capacity: the most CUDA graphs kept.
     """
@@ -44,6 +51,7 @@ class TorchEngine(Engine):
         *,
         device: str | torch.device | None = None,
         channels_last: bool | None = None,
+        fold_bn: bool | None = None,
         cuda_graphs: bool = False,
         graph_capacity: int = 8,
     ) -> None:
@@ -53,6 +61,13 @@ class TorchEngine(Engine):
             raise InputError("CUDA graphs need a CUDA device", hint="drop cuda_graphs or use --device cuda")
         self.model = model.eval()
         self.dtype = param.dtype
+        if fold_bn is None:
+            fold_bn = self.network in FOLD_BN_NETWORKS
+        self.fold_bn = fold_bn
+        if fold_bn:
+            from tcvom.models.bn_folding import folded_copy
+
+            self.model = folded_copy(self.model)
         if channels_last is None:
             channels_last = self.network in CHANNELS_LAST_NETWORKS
         self.channels_last = channels_last

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from types import TracebackType
@@ -28,11 +29,16 @@ ProgressMode = Literal["bar", "json", "none"]
 PROGRESS_MODES: tuple[str, ...] = ("bar", "json", "none")
 
 
+_EMITTING = threading.Lock()  # events come from the job's thread and its writer thread
+
+
 def emit_json(event: str, stream: TextIO | None = None, **fields: Any) -> None:
-    """Write one JSON event line and flush it."""
+    """Write one JSON event line and flush it (whole lines, whichever thread emits)."""
     out = stream if stream is not None else sys.stdout
-    out.write(json.dumps({"event": event, **fields}, allow_nan=False) + "\n")
-    out.flush()
+    line = json.dumps({"event": event, **fields}, allow_nan=False) + "\n"
+    with _EMITTING:
+        out.write(line)
+        out.flush()
 
 
 class Progress:
@@ -52,11 +58,15 @@ class Progress:
         self.done = 0
         self._start = 0.0
         self._bar: Any = None
+        self._stream: TextIO | None = None
 
     def __enter__(self) -> Progress:
         self._start = time.perf_counter()
+        # The job's events go to the standard output of its start, whichever thread emits them
+        # (a writer thread may report while the job's thread briefly redirects sys.stdout).
+        self._stream = sys.stdout
         if self.mode == "json":
-            emit_json("start", job=self.job, total=self.total, unit=self.unit)
+            emit_json("start", self._stream, job=self.job, total=self.total, unit=self.unit)
         elif self.mode == "bar":
             from tqdm import tqdm
 
@@ -74,7 +84,7 @@ class Progress:
             if frame is not None:
                 fields["frame"] = frame
             fields["eta_s"] = None if eta is None else round(eta, 2)
-            emit_json("progress", job=self.job, **fields)
+            emit_json("progress", self._stream, job=self.job, **fields)
         elif self._bar is not None:
             self._bar.update(n)
             if frame is not None:
@@ -90,6 +100,7 @@ class Progress:
         if self.mode == "json":
             emit_json(
                 "plan",
+                self._stream,
                 job=self.job,
                 reused={output: {"count": len(reused), "frames": format_range(reused) if reused else ""}},
                 computed={output: {"count": len(computed), "frames": format_range(computed) if computed else "",
@@ -108,7 +119,7 @@ class Progress:
     def message(self, text: str) -> None:
         """A one-line notice that belongs to the job (not an error)."""
         if self.mode == "json":
-            emit_json("message", job=self.job, message=text)
+            emit_json("message", self._stream, job=self.job, message=text)
         elif self._bar is not None:
             self._bar.write(text, file=sys.stderr)
         else:
@@ -126,10 +137,10 @@ class Progress:
             return
         if exc is None:
             seconds = round(time.perf_counter() - self._start, 3)
-            emit_json("done", job=self.job, done=self.done, total=self.total, seconds=seconds)
+            emit_json("done", self._stream, job=self.job, done=self.done, total=self.total, seconds=seconds)
         elif isinstance(exc, Exception):
             from tcvom.errors import EXIT_UNEXPECTED
 
             code = getattr(exc, "exit_code", EXIT_UNEXPECTED)
-            emit_json("error", job=self.job, message=str(exc), exit_code=code)
+            emit_json("error", self._stream, job=self.job, message=str(exc), exit_code=code)
             exc.reported_as_json = True  # type: ignore[attr-defined]  # the CLI does not repeat it

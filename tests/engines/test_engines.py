@@ -15,6 +15,7 @@ from tcvom.errors import EXIT_MISSING, InputError, MissingDependencyError
 from tcvom.export.graphs import graph_specs, sample_inputs
 from tcvom.io.sources import ArrayFrames
 from tcvom.models import build_gca
+from tcvom.models.bn_folding import FOLD_TOLERANCE
 
 torch.set_num_threads(1)
 FP32_TOLERANCE = 1e-4
@@ -40,7 +41,13 @@ def test_torch_engine_runs_the_model_parts(gca_model) -> None:
     with torch.no_grad():
         want = gca_model.encode(feed["part_a"]["x"])
     assert list(out) == ["features", "shortcut1", "shortcut2", "shortcut3", "unknown"]
-    torch.testing.assert_close(out["features"], want.features, rtol=0, atol=0)
+    # BatchNorms folded (the default) on a copy: the same to 1e-5 of the output's size
+    assert engine.fold_bn and engine.model is not gca_model
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in gca_model.modules())
+    scale = max(1.0, float(want.features.abs().max()))
+    assert float((out["features"] - want.features).abs().max()) <= FOLD_TOLERANCE * scale
+    unfolded = TorchEngine(gca_model, fold_bn=False, channels_last=False).infer("part_a", feed["part_a"])
+    torch.testing.assert_close(unfolded["features"], want.features, rtol=0, atol=0)
     with pytest.raises(InputError, match="missing"):
         engine.infer("part_b", {"features": out["features"]})
     with pytest.raises(InputError, match="CUDA graphs need a CUDA device"):

@@ -1,4 +1,4 @@
-"""tcvom.farm.locks.exclusive_lock between two real processes (issue 21, point 7)."""
+"""tcvom.farm.locks between two real processes: exclusive_lock (issue 21, point 7), FrameClaims (issue 16, item 9)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import sys
 import time
 from pathlib import Path
 
-from tcvom.farm.locks import exclusive_lock
+import pytest
+
+from tcvom.farm.locks import FrameClaims, exclusive_lock
 
 HOLDER = """
 import sys, time
@@ -54,3 +56,26 @@ def test_a_killed_holder_leaves_the_lock_free(tmp_path: Path) -> None:
     child.wait(timeout=60)
     with exclusive_lock(lock):
         pass
+
+
+def test_frame_claims_name_frames_and_segments(tmp_path: Path) -> None:
+    """FrameClaims: a frame or a named unit (a keyframe segment), held by another live
+    process, cannot be claimed; released, it can; a name that is not a plain file name is refused."""
+    code = ("import sys; from tcvom.farm.locks import FrameClaims; c = FrameClaims(sys.argv[1]); "
+            "assert c.claim('segment.1001-1004') and c.claim(-5); print('held', flush=True); sys.stdin.readline()")
+    child = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stdout.readline().strip() == "held"
+    mine = FrameClaims(tmp_path)
+    try:
+        assert not mine.claim("segment.1001-1004") and not mine.claim(-5)
+        assert mine.claim("segment.1005-1008") and mine.claim(1003)
+    finally:
+        child.communicate("\n", timeout=60)
+    assert mine.claim("segment.1001-1004") and mine.claim(-5)  # its holder ended
+    mine.release_all()
+    assert sorted(p.name for p in (tmp_path / "locks").iterdir()) == [
+        "-5.lock", "1003.lock", "segment.1001-1004.lock", "segment.1005-1008.lock"]
+    for bad in ("../x", ".hidden", ""):
+        with pytest.raises(ValueError, match="plain name"):
+            mine.claim(bad)

@@ -105,6 +105,11 @@ def test_a_networks_own_foreground_is_converted_to_the_plates_space(tmp_path: Pa
     source = open_frames(plate)
     predicted = np.full((H, W, 3), 0.8, np.float32)  # display-referred sRGB, as FBA predicts it
     alpha = np.ones((H, W), np.float32)
-    linear = rgba_foreground(source, 1001, alpha, scene_linear=True, predicted=predicted)
-    assert np.allclose(linear, 0.6038, atol=1e-3)
-    assert rgba_foreground(source, 1001, alpha, scene_linear=False, predicted=predicted) is predicted
+    trimap = np.full((H, W), 128, np.uint8)
+    trimap[8:16, 12:20] = 255
+    linear = rgba_foreground(source, 1001, alpha, scene_linear=True, predicted=predicted, trimap=trimap)
+    unknown = trimap == 128
+    assert np.allclose(linear[unknown], 0.6038, atol=1e-3)
+    # the known region takes the plate's own scene-linear values: highlights are not clamped
+    assert np.allclose(linear[8:16, 12:20], FG)
+    assert rgba_foreground(source, 1001, alpha, scene_linear=False, predicted=predicted, trimap=trimap) is predicted

@@ -1,7 +1,8 @@
 """FBA+TAM, DIM+TAM and Index+TAM against the reference implementation's outputs
 (shared/reference/golden/bases, README there): the eight release layouts load strictly and
 save back unchanged; the session reproduces the alphas (and FBA's F and B); ``tcvom matte
---weights FILE`` writes them as float32 EXR. Tolerance (README): 1e-4 x max(1, |value|)."""
+--weights FILE`` writes them as float32 EXR. Tolerance (README): 1e-4 x max(1, |value|), for
+FBA's alpha 1e-3 (see :func:`test_session_reproduces_golden_fba_alpha_foreground_background`)."""
 
 from __future__ import annotations
 
@@ -103,7 +104,8 @@ def test_wrong_file_lists_missing_and_unexpected_keys(reference):
 
 
 def _session(reference, base: str) -> MattingSession:
-    frames = ArrayFrames({1001 + t: f.astype(np.float32) / 255 for t, f in enumerate(reference["frames"])})
+    # x * float32(1/255), as the reference scales its 8-bit frames (x / 255 differs by an ulp)
+    frames = ArrayFrames({1001 + t: f.astype(np.float32) * np.float32(1 / 255) for t, f in enumerate(reference["frames"])})
     trimaps = ArrayFrames({1001 + t: tri for t, tri in enumerate(reference["trimaps"])})
     return MattingSession(frames, trimaps, load_matting_model(_state(reference, base)))
 
@@ -120,22 +122,42 @@ def test_session_reproduces_golden_alpha(reference, base):
         assert golden.max() > 1.5 and alpha.max() > 1.5
 
 
-@pytest.mark.xfail(strict=True, reason="FBA+TAM differs from the golden alpha by up to 0.2 "
-                   "(correlation 0.995); cause not found yet, see docs/networks.md")
+#: FBA's alpha: 1e-3 (the README's 1e-4 holds for F and B). The fusion divides by
+#: ``|F - B|² + 0.1`` and amplifies float32 rounding in F and B up to tenfold: the same
+#: network in float64 differs from itself in float32 by 7.0e-4 in alpha and 1.4e-4 in F / B.
+#: Measured (this machine, one thread): alpha 3.6e-4, mean 1.2e-5; F and B 7.4e-5.
+FBA_ALPHA_TOLERANCE = 1e-3
+
+
 def test_session_reproduces_golden_fba_alpha_foreground_background(reference):
     torch.set_num_threads(1)
     g = reference["golden"] / "bases"
     alpha, fg, bg = (np.load(g / f"fba_tam_{n}.npy") for n in ("alpha", "fg", "bg"))
     session = _session(reference, "fba")
     assert session.colours == ("foreground", "background")
+    # the network's alpha before the fusion, to check the fusion against the golden F and B
+    head: list[torch.Tensor] = []
+    session.model.decoder.conv_up4.register_forward_hook(lambda _m, _i, out: head.append(out[:, :1]))
+    errors = []
     for t in range(4):
         layers = session.layers(1001 + t)
-        assert _tolerance(layers["foreground"], fg[t].transpose(1, 2, 0)) <= 1e-4
-        assert _tolerance(layers["background"], bg[t].transpose(1, 2, 0)) <= 1e-4
-        assert _tolerance(layers["alpha"], alpha[t]) <= 1e-4
+        assert _tolerance(layers["foreground"], fg[t].transpose(1, 2, 0)) <= 1e-4, t
+        assert _tolerance(layers["background"], bg[t].transpose(1, 2, 0)) <= 1e-4, t
+        assert _tolerance(layers["alpha"], alpha[t]) <= FBA_ALPHA_TOLERANCE, t
+        errors.append(np.abs(layers["alpha"] - alpha[t]).mean())
+        # alpha fused from our pre-fusion alpha and the *golden* F and B: within 2e-4
+        # (measured 1.1e-4), so the larger alpha gap is F / B rounding through the fusion
+        f, b = torch.from_numpy(fg[t]), torch.from_numpy(bg[t])
+        image = torch.from_numpy(reference["frames"][t].transpose(2, 0, 1).astype(np.float32) * np.float32(1 / 255))
+        raw = head[-1][0, :, :72, :200].clamp(0, 1)
+        fused = (raw * 0.1 + ((image - b) * (f - b)).sum(0, keepdim=True)) / (((f - b) ** 2).sum(0, keepdim=True) + 0.1)
+        tri = reference["trimaps"][t]
+        unknown = (tri > 0) & (tri < 255)
+        assert np.abs(fused.clamp(0, 1)[0].numpy() - alpha[t])[unknown].max() <= 2e-4, t
+    assert max(errors) <= 3e-5  # a wrong ingredient moves the whole matte, not a few pixels
 
 
-@pytest.mark.parametrize("base", ["dim", "index"])
+@pytest.mark.parametrize("base", BASES)
 def test_tcvom_matte_command_writes_golden_exr(reference, base, tmp_path):
     from tcvom import cli
     from tcvom.io import read_image
@@ -163,4 +185,4 @@ def test_tcvom_matte_command_writes_golden_exr(reference, base, tmp_path):
         pixels, _ = read_image(path)
         assert pixels.dtype == np.float32
         alpha = np.asarray(pixels).reshape(72, 200, -1)[:, :, 0]
-        assert _tolerance(alpha, golden[t]) <= 1e-4, t
+        assert _tolerance(alpha, golden[t]) <= (FBA_ALPHA_TOLERANCE if base == "fba" else 1e-4), t

@@ -28,7 +28,10 @@ def test_weight_standardization_per_output_channel():
     w = torch.randn(4, 3, 3, 3) * 5 + 2
     s = standardize(w).reshape(4, -1)
     assert torch.allclose(s.mean(1), torch.zeros(4), atol=1e-6)
-    assert torch.allclose(s.var(1, unbiased=False), torch.ones(4), atol=1e-4)
+    assert torch.allclose(s.std(1), torch.ones(4), atol=1e-4)  # unbiased, as the reference
+    centred = w.reshape(4, -1) - w.reshape(4, -1).mean(1, keepdim=True)
+    by_hand = centred / (torch.sqrt((centred**2).sum(1, keepdim=True) / 26) + 1e-5)
+    assert torch.allclose(s, by_hand, atol=1e-6)
 
 
 def test_click_maps_by_hand():
@@ -41,3 +44,18 @@ def test_click_maps_by_hand():
     for k, s in enumerate((0.02, 0.08, 0.16)):
         assert maps[0, k, 2, 3] == 1.0
         assert float(maps[0, k, 0, 0]) == pytest.approx(np.exp(-d2 / (2 * (s * 320) ** 2)), rel=1e-5)
+
+
+def test_fba_fusion_by_hand():
+    """One pixel worked by hand: B is re-estimated from the new F, not the network's F."""
+    from tcvom.models.fba_decoder import fba_fusion
+
+    a, img, f0, b0 = 0.5, 0.6, 0.8, 0.2
+    f = a * img + (1 - a * a) * f0 - a * (1 - a) * b0  # 0.85
+    b = (1 - a) * img + (2 * a - a * a) * b0 - a * (1 - a) * f  # 0.2375, with the new F
+    alpha = (a * 0.1 + 3 * (img - b) * (f - b)) / (3 * (f - b) ** 2 + 0.1)
+    t = [torch.full((1, n, 1, 1), v) for n, v in ((1, a), (3, img), (3, f0), (3, b0))]
+    got_a, got_f, got_b = fba_fusion(*t)
+    assert torch.allclose(got_f, torch.full((1, 3, 1, 1), f))
+    assert torch.allclose(got_b, torch.full((1, 3, 1, 1), b))
+    assert torch.allclose(got_a, torch.full((1, 1, 1, 1), min(max(alpha, 0.0), 1.0)))

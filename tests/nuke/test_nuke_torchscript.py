@@ -142,3 +142,61 @@ def test_single_image_weights_and_bad_paths_are_refused(state, tmp_path: Path) -
         ts.export_torchscript(state, tmp_path / "model.cat", width=W, height=H)
     with pytest.raises(InputError, match="does not exist"):
         ts.export_torchscript(state, tmp_path / "nowhere" / "model.pt", width=W, height=H)
+
+
+# --- the other bases (issue 19) -------------------------------------------------------------
+
+#: Alpha tolerances of the other bases' exports against the session. FBA's fusion divides
+#: by ``|F - B|² + 0.1``, which magnifies the float32 rounding of the sRGB round trip.
+BASE_ATOL = {"fba": 1e-3, "dim": ATOL, "index": ATOL}
+
+
+def test_traceable_distances_match_opencv() -> None:
+    import cv2
+
+    from tcvom.models.fba_tam import fba_click_maps
+
+    rng = np.random.default_rng(3)
+    masks = (rng.random((2, 1, 37, 53)) > 0.97).astype(np.float32)
+    masks[1] = 0  # a frame without the region: all-zero maps
+    masks[0, 0, 20:25, 30:40] = 1
+    d2 = ts.squared_distance_to(torch.from_numpy(masks))
+    cv = cv2.distanceTransform(((1 - masks[0, 0]) * 255).astype(np.uint8), cv2.DIST_L2, 0)
+    np.testing.assert_allclose(d2[0, 0].numpy(), cv.astype(np.float64) ** 2, rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(ts.fba_click_maps_traceable(torch.from_numpy(masks)).numpy(),
+                               fba_click_maps(torch.from_numpy(masks)).numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("base", ["fba", "dim", "index"])
+def test_other_bases_export_and_match_the_session(base: str, shot, shared_dir: Path, tmp_path: Path) -> None:
+    """The golden README's deterministic weights (seed 2024, scale 1.0, FBA's fix-up)."""
+    from tcvom.matting.gca_session import MattingSession, load_matting_model
+
+    torch.set_num_threads(1)
+    ref = shared_dir / "reference"
+    sys.path.insert(0, str(ref))
+    try:
+        import det_weights
+    finally:
+        sys.path.remove(str(ref))
+    state = det_weights.make_state_dict(str(ref / f"{base}_tam_state_dict.tsv"), seed=2024, scale=1.0)
+    if base == "fba":
+        state["decoder.conv_up4.4.weight"][0] *= 0.8
+        state["decoder.conv_up4.4.bias"][0] = 0.445
+    weights = tmp_path / f"{base}_tam.pth"
+    torch.save(state, weights)
+    out = ts.export_torchscript(weights, tmp_path / "model.pt", width=W, height=H, base=base)
+    settings = json.loads(out.with_suffix(".json").read_text())
+    assert settings["modelId"] == f"tcvom_{base}_tam" and settings["channelsOut"] == "rgba.alpha"
+    module = torch.jit.load(str(out))
+    frames, trimaps = shot
+    session = MattingSession(ArrayFrames(frames), ArrayFrames(trimaps), load_matting_model(weights))
+    for frame in (1001, 1002, 1003):
+        with torch.no_grad():
+            alpha = module(_stacked(frames, trimaps, session.window(frame)))[0, 0].numpy()
+        expected = session.alpha(frame)
+        unknown = trimaps[frame] == 128
+        assert np.ptp(expected[unknown]) > 0.05, "the check needs a non-trivial prediction"
+        np.testing.assert_allclose(alpha, expected, atol=BASE_ATOL[base], rtol=0)
+    with pytest.raises(WeightsError, match="not the gca base"):
+        ts.build_nuke_module(weights, width=W, height=H, base="gca")

@@ -179,3 +179,33 @@ def test_progress_is_reported(model: STM, capsys: pytest.CaptureFixture[str]) ->
     assert [e["event"] for e in events] == ["start", "progress", "done"]
     assert all(e["job"] == "finetune" for e in events)
     assert events[0]["total"] == 1
+
+
+def test_a_second_process_waits_for_the_tuning_and_loads_it(model: STM, tmp_path: Path, capsys) -> None:
+    """Two runs into one output share the cache: while another process tunes (it holds the
+    key's lock), finetune_cached waits and loads its result instead of tuning again."""
+    import subprocess
+    import sys
+
+    from tcvom.propagation.finetune import cache_path
+
+    shot = Shot()
+    samples = [KeyframeSample(0, shot.read(0), shot.trimap(0))]
+    options = _options()
+    key = cache_key(model, samples, options)
+    path = cache_path(tmp_path / "cache", key)
+    theirs = {k: v + 1 if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    torch.save(theirs, tmp_path / "theirs.pt")
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from pathlib import Path; from tcvom.farm.locks import exclusive_lock; "
+        "from tcvom.io.atomic import write_bytes; "
+        "lock = exclusive_lock(sys.argv[1]); lock.__enter__(); print('held', flush=True); time.sleep(1); "
+        "write_bytes(sys.argv[3], Path(sys.argv[2]).read_bytes())"),
+        str(path.with_suffix(".lock")), str(tmp_path / "theirs.pt"), str(path)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    assert finetune_cached(model, samples, options, key=key, cache_dir=tmp_path / "cache", progress="json") is True
+    assert holder.wait(timeout=30) == 0
+    said = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [e["event"] for e in said] == ["message"] and "another run fine-tuning" in said[0]["message"]
+    for name, value in theirs.items():
+        assert torch.equal(model.state_dict()[name], value)

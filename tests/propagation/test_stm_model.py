@@ -147,3 +147,21 @@ def test_blocked_memory_read_equals_one_block() -> None:
     whole = memory_read(mem_key, mem_value, q_key, q_value)
     for chunk in (1, 8, 34, 35, 100):
         torch.testing.assert_close(memory_read(mem_key, mem_value, q_key, q_value, chunk), whole)
+
+
+def test_decoder_skips_once_equal_the_reference_per_object_copies(model: STM) -> None:
+    """read_decode runs the skip branches on the query's one sample; the reference runs
+    the decoder on N copies of r3 and r2 (STM_NOTES.md section 6): same log-odds."""
+    generator = torch.Generator().manual_seed(2)
+    n = model.num_objects
+    mem_key = torch.randn(n, 128, 2, 2, 3, generator=generator)
+    mem_value = torch.randn(n, 512, 2, 2, 3, generator=generator)
+    q_key, q_value = torch.randn(1, 128, 2, 3, generator=generator), torch.randn(1, 512, 2, 3, generator=generator)
+    r3, r2 = torch.randn(1, 512, 4, 6, generator=generator), torch.randn(1, 256, 8, 12, generator=generator)
+    with torch.inference_mode():
+        got = model.read_decode(mem_key, mem_value, q_key, q_value, r3, r2)
+        m4 = memory_read(mem_key, mem_value, q_key.expand(n, -1, -1, -1), q_value.expand(n, -1, -1, -1))
+        logits = model.Decoder(m4, r3.expand(n, -1, -1, -1), r2.expand(n, -1, -1, -1))
+        want = soft_aggregation(torch.softmax(logits, dim=1)[:, 1])
+    assert got.shape == (1, n + 1, 32, 48)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)

@@ -84,3 +84,32 @@ def test_poly_stair_constant_schedules() -> None:
     stair = OptimConfig(lr=1e-5, schedule="stair", milestones=[0.25, 0.5], stair_lrs=[5e-6, 1e-6])
     assert [learning_rate(stair, s, 8) for s in (0, 1, 2, 3, 4, 7)] == pytest.approx([1e-5, 1e-5, 5e-6, 5e-6, 1e-6, 1e-6])
     assert learning_rate(OptimConfig(lr=3e-4, schedule="constant"), 5, 10) == 3e-4
+
+
+def test_base_defaults_and_the_command_base(tmp_path: Path) -> None:
+    video = {"out": "o", "steps": 2, "data": {"root": "d", "crop": 64}}
+    # No network: the command's base with the TAM (GCA when the command names none: old configs).
+    assert gca_tam_config_from_dict(dict(video)).network == "gca_tam"
+    cases = {"gca": (1e-4, ["alpha"]), "dim": (1e-5, ["alpha", "composition", "gradient"]),
+             "index": (1e-4, ["alpha", "composition", "gradient"]),
+             "fba": (1e-4, ["alpha", "composition", "fb", "gradient", "exclusion", "laplacian"])}
+    for base, (lr, terms) in cases.items():
+        cfg = gca_tam_config_from_dict(dict(video), base=base)
+        assert (cfg.network, cfg.optim.lr, cfg.loss.image_terms, cfg.optim.schedule) == (f"{base}_tam", lr, terms, "poly")
+    pre = gca_tam_config_from_dict({"out": "o", "steps": 1, "stage": "pretrain", "init": "w.pth",
+                                    "data": {"kind": "image", "fg_dir": "f", "alpha_dir": "a", "bg_dir": "b"}},
+                                   base="dim")
+    assert (pre.optim.lr, pre.optim.schedule) == (1e-5, "constant")
+    single = gca_tam_config_from_dict({**video, "network": "index"}, base="index")
+    assert single.network == "index"
+    with pytest.raises(InputError, match="not of the dim base"):
+        gca_tam_config_from_dict({**video, "network": "fba_tam"}, base="dim")
+    with pytest.raises(InputError, match="'network' must be one of"):
+        gca_tam_config_from_dict({**video, "network": "vgg"})
+    with pytest.raises(InputError, match="among"):
+        gca_tam_config_from_dict({**video, "loss": {"image_terms": ["laplacian"]}}, base="dim")
+    with pytest.raises(InputError, match="crop >= 64"):
+        gca_tam_config_from_dict({**video, "data": {"root": "d", "crop": 32}}, base="fba")
+    # An old GCA config file resolves as before.
+    old = load_gca_tam_config(REPO / "configs" / "gca_tam_main.toml")
+    assert (old.network, old.loss.image_terms, old.optim.lr, old.optim.schedule) == ("gca_tam", ["alpha"], 1e-4, "poly")

@@ -141,3 +141,93 @@ def test_masked_l1_broadcasts_mask_over_channels() -> None:
     x = torch.ones(1, 3, 1, 1)
     y = torch.zeros(1, 3, 1, 1)
     assert masked_l1(x, y, torch.ones(1, 1, 1, 1)).item() == pytest.approx(3.0)
+
+
+# --- FBA's image terms (issue 19) -----------------------------------------------------------
+
+
+def test_laplacian_pyramid_matches_opencv_and_ignores_offsets() -> None:
+    import cv2
+    import numpy as np
+
+    from tcvom.train.losses import laplacian_loss, laplacian_pyramid
+
+    rng = np.random.default_rng(0)
+    img = rng.random((64, 64)).astype(np.float64)
+    x = torch.from_numpy(img)[None, None]
+    pyramid = laplacian_pyramid(x, levels=2)
+    # Level 0 is the image minus OpenCV's pyrUp(pyrDown(image)) (the same kernel and
+    # reflect-101 borders; pyrUp's zero insertion and 4x kernel).
+    down = cv2.pyrDown(img)
+    np.testing.assert_allclose(pyramid[0][0, 0].numpy(), img - cv2.pyrUp(down, dstsize=(64, 64)), atol=1e-12)
+    np.testing.assert_allclose(pyramid[1][0, 0].numpy(), down - cv2.pyrUp(cv2.pyrDown(down), dstsize=(32, 32)),
+                               atol=1e-12)
+    # A constant has an empty pyramid, so a constant offset costs nothing...
+    assert laplacian_loss(x + 0.3, x).item() == pytest.approx(0.0, abs=1e-9)
+    # ...and an impulse does: level 0 alone weighs |d - (4 G * up(down))| summed.
+    y = x.clone()
+    y[0, 0, 31, 31] += 1.0
+    assert laplacian_loss(y, x).item() > 0.5 / x.numel()
+
+
+def test_exclusion_loss_hand_computed() -> None:
+    from tcvom.train.losses import MASK_EPS, exclusion_loss
+
+    a = torch.zeros(1, 1, 8, 8)
+    a[..., 4:] = 1.0  # an edge along x only
+    # b flat: no gradient at all, so every product is 0; per level and direction eps ** 0.25.
+    flat = exclusion_loss(a, torch.zeros_like(a), levels=3)
+    assert flat.item() == pytest.approx(2 * MASK_EPS**0.25, rel=1e-5)
+    # The same edge in both layers is what the term penalises: lambda = 2, and the edge
+    # covers 8/64, 4/16, 2/4 of the x gradients at levels 0, 1, 2 (y: eps only).
+    prod = math.tanh(0.5) ** 2 * math.tanh(1.0) ** 2
+    x_terms = [(share * prod + MASK_EPS) ** 0.25 for share in (8 / 64, 4 / 16, 2 / 4)]
+    expected = sum(x_terms) / 3 + MASK_EPS**0.25
+    assert exclusion_loss(a, a, levels=3).item() == pytest.approx(expected, rel=1e-4)
+
+
+def test_fba_image_loss_zero_for_the_truth_and_hand_computed() -> None:
+    from tcvom.train.losses import FBA_TERMS, fba_image_loss
+
+    torch.manual_seed(0)
+    gt = torch.rand(1, 1, 64, 64)
+    fg, bg = torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64)
+    image = fg * gt + bg * (1 - gt)
+    mask = torch.ones_like(gt)
+    perfect = fba_image_loss(gt, fg, bg, gt, mask, fg, bg, image)
+    assert set(perfect) == set(FBA_TERMS)
+    for term in ("alpha", "composition", "fb", "gradient", "laplacian"):
+        assert perfect[term].item() == pytest.approx(0.0, abs=1e-6), term
+    # One pixel off by 0.5 in alpha: the mean over the 64 x 64 frame.
+    pred = gt.clone()
+    pred[0, 0, 10, 10] = gt[0, 0, 10, 10] + 0.5
+    terms = fba_image_loss(pred, fg, bg, gt, mask, fg, bg, image, terms=("alpha", "composition"))
+    assert terms["alpha"].item() == pytest.approx(0.5 / 4096, rel=1e-4)
+    # composition: only the 0.25-weighted F a + B (1 - a) term sees alpha: 0.5 |F - B| summed
+    # over the channels, over 3 x 4096 elements.
+    expected = 0.25 * (0.5 * (fg - bg)[0, :, 10, 10].abs().sum().item()) / (3 * 4096)
+    assert terms["composition"].item() == pytest.approx(expected, rel=1e-4)
+    # Outside the mask the truth is used: a wrong prediction there costs nothing.
+    off = fba_image_loss(pred, 1 - fg, 1 - bg, gt, torch.zeros_like(gt), fg, bg, image)
+    assert all(off[t].item() == pytest.approx(0.0, abs=1e-6) for t in ("alpha", "composition", "fb", "laplacian"))
+    with pytest.raises(ValueError, match="among"):
+        fba_image_loss(gt, fg, bg, gt, mask, fg, bg, image, terms=("sparsity",))
+
+
+def test_fba_temporal_loss_adds_colours_at_a_quarter() -> None:
+    from tcvom.train.losses import fba_temporal_loss
+
+    gts = torch.rand(1, 3, 1, 4, 4)
+    masks = torch.ones_like(gts)
+    fgs = torch.rand(1, 3, 3, 4, 4)
+    bgs = torch.rand(1, 3, 3, 4, 4)
+    # Perfect colours: alpha's L_tc alone.
+    preds = gts.clone()
+    preds[:, 1] += 0.2
+    alone = temporal_coherence_loss(preds, gts, masks)
+    assert fba_temporal_loss(preds, fgs, bgs, gts, fgs, bgs, masks).item() == pytest.approx(alone.item())
+    # F changing by 0.1 more at frame 1: 3 channels per pixel, pairs (0,1) and (1,2) -> 0.3 each.
+    moved = fgs.clone()
+    moved[:, 1] += 0.1
+    got = fba_temporal_loss(preds, moved, bgs, gts, fgs, bgs, masks).item()
+    assert got == pytest.approx(alone.item() + 0.25 * 0.3, rel=1e-5)

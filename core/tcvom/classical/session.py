@@ -24,7 +24,7 @@ from tcvom.errors import FrameSizeError, InputError
 from tcvom.io.sequence import format_range
 from tcvom.io.sources import FrameReader, TrimapSource
 from tcvom.io.trimap import UNKNOWN
-from tcvom.matting.window import FrameCache, neighbour_window
+from tcvom.matting.window import FrameCache, first_reads, neighbour_window
 
 
 @dataclass
@@ -161,6 +161,18 @@ class ClassicalSession:
         self.timings.aggregate += time.perf_counter() - start
         self.timings.counts["aggregate"] += 1
         return out
+
+    def read_order(self, frames: Iterable[int]) -> list[int]:
+        """The frames (plate and trimap) :meth:`alphas` reads for ``frames``, in the order
+        it reads them (for :class:`~tcvom.io.overlap.ReadAhead`): the frame, then its
+        neighbours in frame order."""
+
+        def reads(frame: int) -> list[int]:
+            if not self.temporal:
+                return [frame]
+            return [frame, *sorted(set(neighbour_window(frame, self.frame_numbers)) - {frame})]
+
+        return first_reads(frames, reads)
 
     def alphas(self, frames: Iterable[int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
         """``(frame, alpha)`` for ``frames`` (default: the whole shot) in the order given."""

@@ -62,8 +62,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     install = sub.add_parser("install", help="copy the plugin (with tcvom's host client) to a folder for NUKE_PATH")
     install.add_argument("dest", help="the folder to install into (then add it to NUKE_PATH)")
     install.add_argument("--overwrite", action="store_true", help="install into a folder that is not empty")
-    ts = sub.add_parser("torchscript", help="export GCA+TAM as TorchScript for CatFileCreator (Nuke's Inference node)")
-    ts.add_argument("--weights", required=True, help="GCA+TAM matting weights (.pth)")
+    ts = sub.add_parser("torchscript", help="export a matting network with the TAM as TorchScript for CatFileCreator "
+                                            "(Nuke's Inference node)")
+    ts.add_argument("--weights", required=True,
+                    help="matting weights with the TAM (.pth): GCA+TAM, FBA+TAM, DIM+TAM or Index+TAM, told from the keys")
+    ts.add_argument("--base", choices=("gca", "fba", "dim", "index"),
+                    help="the base the weights must be of (default: whatever the file holds)")
     ts.add_argument("--out", required=True, help="the TorchScript file to write (.pt); settings go to the .json beside it")
     ts.add_argument("--width", type=int, required=True, help="plate width in pixels (the model runs at this size only)")
     ts.add_argument("--height", type=int, required=True, help="plate height in pixels")
@@ -83,7 +87,8 @@ def main(args: argparse.Namespace) -> int:
     from tcvom.export.torchscript import export_torchscript
 
     out = export_torchscript(
-        args.weights, args.out, width=args.width, height=args.height, device=args.device, linear_input=not args.srgb_input
+        args.weights, args.out, width=args.width, height=args.height, device=args.device,
+        linear_input=not args.srgb_input, base=args.base,
     )
     settings = json.loads(out.with_suffix(".json").read_text())
     print(f"tcvom: wrote {out} (CatFileCreator settings in {out.with_suffix('.json')}):", file=sys.stderr)

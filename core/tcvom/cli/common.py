@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from tcvom.io.overlap import DEFAULT_DEPTH
 from tcvom.io.sequence import format_range
 from tcvom.io.trimap import TRIMAP_CHANNELS
 from tcvom.io.writers import ALPHA_FORMATS, OUTPUT_KINDS
@@ -115,7 +116,11 @@ def add_base(parser: argparse.ArgumentParser) -> None:
 
 
 def add_output(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--output", choices=OUTPUT_KINDS, default="alpha", help="alpha only, or premultiplied RGBA")
+    parser.add_argument(
+        "--output", choices=OUTPUT_KINDS, default="alpha",
+        help="alpha only, premultiplied RGBA, or layers: EXR with A and FBA's foreground and background "
+             "colours (fg.R fg.G fg.B bg.R bg.G bg.B; FBA weights only)",
+    )
     parser.add_argument(
         "--alpha-format",
         choices=tuple(ALPHA_FORMATS),
@@ -126,6 +131,14 @@ def add_output(parser: argparse.ArgumentParser) -> None:
 
 def add_job_control(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="recompute frames whose output already exists")
+    parser.add_argument(
+        "--io-queue",
+        type=int,
+        default=DEFAULT_DEPTH,
+        metavar="N",
+        help=f"frames read ahead and written behind on I/O threads, so the networks do not wait on files "
+             f"(default {DEFAULT_DEPTH}; 0: no I/O threads, for debugging)",
+    )
     parser.add_argument(
         "--no-review",
         dest="review",

@@ -1,4 +1,5 @@
-"""GCA+TAM as TorchScript in the form Foundry's CatFileCreator takes (Nuke's Inference node).
+"""The matting networks with the TAM (GCA+TAM, FBA+TAM, DIM+TAM, Index+TAM) as TorchScript
+in the form Foundry's CatFileCreator takes (Nuke's Inference node).
 
 Y. Zhang, C. Wang, M. Cui, P. Ren, X. Xie, X.-S. Hua, H. Bao, Q. Huang and W. Xu,
 "Attention-guided Temporally Coherent Video Object Matting", ACM MM 2021 (the network);
@@ -17,10 +18,16 @@ Inside the module, for each frame: RGB is converted from scene-linear Rec.709 to
 (the piecewise IEC 61966-2-1 curve, the same conversion tcvom applies to float plates
 through OpenColorIO) and clamped to [0, 1] (``linear_input=False`` takes sRGB-encoded
 input); the trimap channel is classified with tcvom's thresholds (< 0.1 background,
-> 0.9 foreground, unknown between: :mod:`tcvom.io.trimap`). Then part A
-(:meth:`GcaMatting.encode`) runs on all three frames, part B (TAM + decoder) on the
-centre, and the result is composited with the centre trimap (:func:`composite`): the
-same arithmetic as :class:`tcvom.matting.gca_session.GcaTamSession` for one window.
+> 0.9 foreground, unknown between: :mod:`tcvom.io.trimap`), the base's input encoding is
+made (:func:`tcvom.models.gca_tam.make_input`, :meth:`SplitMatting.make_inputs`). Then
+part A runs on all three frames, part B (TAM + decoder) on the centre, and the alpha is
+composited with the centre trimap (:func:`composite`): the same arithmetic as
+:class:`tcvom.matting.gca_session.MattingSession` for one window. FBA's foreground and
+background colours are not returned (one alpha channel for every base).
+
+FBA's input holds Gaussians of the Euclidean distance to the trimap's background and
+foreground, which the model computes with OpenCV; a traced graph cannot call OpenCV, so
+the export computes the same exact distances in torch (:func:`squared_distance_to`).
 
 The GCA block computes its attention in shape-dependent chunks, and spectral
 normalisation keeps no ``weight`` attribute, so the network is *traced* (not scripted) at
@@ -43,6 +50,7 @@ from tcvom.errors import InputError, WeightsError
 from tcvom.io.atomic import atomic_output, write_text
 from tcvom.io.trimap import BG_THRESHOLD, FG_THRESHOLD
 from tcvom.models.gca_tam import GcaMatting, GcaTam, composite, make_input
+from tcvom.models.split_matting import SplitMatting, normalise_rgb, pad_frame
 
 CHANNELS_PER_FRAME = 4
 INPUT_CHANNELS = 3 * CHANNELS_PER_FRAME
@@ -52,7 +60,8 @@ NUKE_CHANNELS_IN: tuple[str, ...] = tuple(
 )
 #: CatFileCreator "Channels Out".
 NUKE_CHANNELS_OUT: tuple[str, ...] = ("rgba.alpha",)
-MODEL_ID = "tcvom_gca_tam"
+#: The most elements :func:`squared_distance_to` holds at once per chunk of rows.
+EDT_CHUNK_ELEMENTS = 1 << 24
 
 
 def srgb_encode(linear: Tensor) -> Tensor:
@@ -77,38 +86,103 @@ def classify_trimap(values: Tensor) -> Tensor:
     return out.to(torch.uint8)
 
 
-class NukeMatte(nn.Module):
-    """GCA+TAM with one stacked input: ``forward(x) -> alpha``.
+def squared_distance_to(mask: Tensor) -> Tensor:
+    """Exact squared Euclidean distance of every pixel to the nearest pixel of a region,
+    in torch (traceable; OpenCV's ``distanceTransform(DIST_L2, 0)`` squared).
 
     Args:
-        model: a :class:`GcaTam` in eval mode (weights loaded).
+        mask: ``B x 1 x H x W`` in {0, 1}.
+
+    Returns:
+        float32 ``B x 1 x H x W``: 0 in the region; about 1e16 everywhere when the frame has
+        no such pixel (its Gaussians are then 0, as FBA's empty maps).
+
+    Per row, the distance to the nearest region pixel of that row (running max / min of
+    the region's column indices), then per pixel the minimum over rows k of
+    ``(i - k)² + row_distance(k, j)²``, in chunks of rows (``H² x W`` work).
+    """
+    b, _, h, w = mask.shape
+    inside = mask[:, 0] > 0.5
+    far = 1e8
+    cols = torch.arange(w, device=mask.device, dtype=torch.float32).expand(b, h, w)
+    left = torch.where(inside, cols, torch.full_like(cols, -far)).cummax(dim=2).values
+    right = torch.where(inside, cols, torch.full_like(cols, far)).flip(2).cummin(dim=2).values.flip(2)
+    row = torch.minimum(cols - left, right - cols)
+    row2 = row * row  # B x H x W
+    rows = torch.arange(h, device=mask.device, dtype=torch.float32)
+    step = max(1, EDT_CHUNK_ELEMENTS // (h * w))
+    parts = []
+    for start in range(0, h, step):
+        di = (rows[start : start + step, None] - rows[None, :]) ** 2  # R x H
+        parts.append((di[None, :, :, None] + row2[:, None, :, :]).amin(dim=2))  # B x R x W
+    return torch.cat(parts, dim=1)[:, None]
+
+
+def fba_click_maps_traceable(mask: Tensor) -> Tensor:
+    """:func:`tcvom.models.fba_tam.fba_click_maps` in torch (for the traced export)."""
+    from tcvom.models.fba_tam import CLICK_SCALE, CLICK_SIGMAS
+
+    d2 = squared_distance_to(mask)
+    return torch.cat([torch.exp(-d2 / (2 * (s * CLICK_SCALE) ** 2)) for s in CLICK_SIGMAS], dim=1)
+
+
+def _split_inputs(model: SplitMatting, image: Tensor, trimap: Tensor) -> dict[str, Tensor]:
+    """The base's part A inputs (:meth:`SplitMatting.make_inputs`), FBA's without OpenCV."""
+    if model.base != "fba":
+        return model.make_inputs(image, trimap)
+    rgb, tri = pad_frame(image, trimap)
+    bg = (tri == 0).to(torch.float32)
+    fg = (tri == 255).to(torch.float32)
+    x = torch.cat([normalise_rgb(rgb), fba_click_maps_traceable(bg), fba_click_maps_traceable(fg), bg, fg], dim=1)
+    return {"x": x, "image": rgb}
+
+
+#: A matting network with the TAM of any base.
+TamModel = GcaTam | SplitMatting
+
+
+class NukeMatte(nn.Module):
+    """A matting network with the TAM (any base) with one stacked input: ``forward(x) -> alpha``.
+
+    Args:
+        model: a :class:`GcaTam`, or a :class:`SplitMatting` with the TAM, in eval mode
+            (weights loaded).
         linear_input: RGB arrives scene-linear Rec.709 (Nuke's working space) and is
             converted to sRGB here; False: it is already sRGB-encoded in [0, 1].
     """
 
-    def __init__(self, model: GcaTam, *, linear_input: bool = True) -> None:
+    def __init__(self, model: TamModel, *, linear_input: bool = True) -> None:
         super().__init__()
-        if not isinstance(model, GcaTam):
-            raise TypeError(f"the Nuke export needs a GcaTam model, not {type(model).__name__}")
+        if not (isinstance(model, GcaTam) or (isinstance(model, SplitMatting) and model.temporal)):
+            raise TypeError(f"the Nuke export needs a matting network with the TAM, not {type(model).__name__}")
         self.model = model
         self.linear_input = linear_input
 
     def _frame(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """``1 x 4 x H x W`` (RGB, trimap) -> (network input ``1 x 6 x Hp x Wp``, trimap uint8 ``1 x 1 x H x W``)."""
+        """``1 x 4 x H x W`` (RGB, trimap) -> (sRGB ``1 x 3 x H x W`` in [0, 1], trimap uint8 ``1 x 1 x H x W``)."""
         rgb = x[:, 0:3].to(torch.float32)
         rgb = srgb_encode(rgb) if self.linear_input else rgb.clamp(0.0, 1.0)
-        trimap = classify_trimap(x[:, 3:4].to(torch.float32))
-        return make_input(rgb, trimap), trimap
+        return rgb, classify_trimap(x[:, 3:4].to(torch.float32))
 
     def forward(self, x: Tensor) -> Tensor:
         """``1 x 12 x H x W`` (frames t-1, t, t+1: RGB + trimap each) -> ``1 x 1 x H x W``
-        float32 alpha of frame t in [0, 1], exactly 0 / 1 where the trimap is known."""
-        prev, _ = self._frame(x[:, 0:4])
-        cur, trimap = self._frame(x[:, 4:8])
-        nxt, _ = self._frame(x[:, 8:12])
+        float32 alpha of frame t (in [0, 1] except IndexNet's unclamped prediction),
+        exactly 0 / 1 where the trimap is known."""
+        frames = [self._frame(x[:, 4 * i : 4 * i + 4]) for i in range(3)]
+        trimap = frames[1][1]
         dtype = next(self.model.parameters()).dtype
-        raw = self.model(prev.to(dtype), cur.to(dtype), nxt.to(dtype))
-        return composite(raw, trimap)
+        model = self.model
+        if isinstance(model, GcaTam):
+            prev, cur, nxt = (make_input(rgb, tri).to(dtype) for rgb, tri in frames)
+            return composite(model(prev, cur, nxt), trimap)
+        names = [p.name for p in model.inputs]
+        encoded = []
+        for rgb, tri in frames:
+            inputs = _split_inputs(model, rgb, tri)
+            encoded.append(model.part_a(*(inputs[n].to(dtype) for n in names)))
+        features, unknown, *skips = encoded[1]
+        out = model.part_b(encoded[0][0], features, encoded[2][0], unknown, *skips)
+        return composite(out[0], trimap)
 
 
 class SizeChecked(nn.Module):
@@ -130,30 +204,42 @@ class SizeChecked(nn.Module):
         return self.inner(x)
 
 
-def _load_tam(weights: str | Path | Mapping[str, Tensor] | GcaMatting, device: torch.device) -> GcaTam:
-    from tcvom.matting.gca_session import load_gca_model
+Weights = str | Path | Mapping[str, Tensor] | GcaMatting | SplitMatting
 
-    model = weights if isinstance(weights, GcaMatting) else load_gca_model(weights, device=device)
-    if not isinstance(model, GcaTam):
+
+def _load_tam(weights: Weights, device: torch.device, base: str | None = None) -> TamModel:
+    from tcvom.matting.gca_session import load_matting_model
+    from tcvom.models.bases import kind_name
+
+    if isinstance(weights, GcaMatting | SplitMatting):
+        model = weights
+    else:
+        model = load_matting_model(weights, device=device, base=base)
+    if not model.temporal:
+        network = model.network if isinstance(model, SplitMatting) else "gca"
         raise WeightsError(
-            "these are single-image GCA weights; the Nuke export needs GCA+TAM weights (with decoder.fam.*)",
-            path=None if isinstance(weights, Mapping | GcaMatting) else weights,
+            f"these are weights of {kind_name(network)}; the Nuke export needs a network with the TAM "
+            f"({network.upper()}+TAM weights, with decoder.fam.*)",
+            path=None if isinstance(weights, Mapping | GcaMatting | SplitMatting) else weights,
         )
-    return model.eval().to(device=device, dtype=torch.float32)
+    return model.eval().to(device=device, dtype=torch.float32)  # type: ignore[return-value]
 
 
 def build_nuke_module(
-    weights: str | Path | Mapping[str, Tensor] | GcaMatting,
+    weights: Weights,
     *,
     width: int,
     height: int,
     device: str | torch.device = "cpu",
     linear_input: bool = True,
+    base: str | None = None,
 ) -> torch.jit.ScriptModule:
     """The TorchScript module for ``width`` x ``height`` plates on ``device``.
 
     Args:
-        weights: a GCA+TAM weight file, a state_dict, or a loaded :class:`GcaTam`.
+        weights: a weight file or state_dict of a matting network with the TAM (any base,
+            recognised from the keys), or a loaded model.
+        base: when given, the base the weights must be of (``gca``, ``fba``, ``dim``, ``index``).
         width, height: the plate size (what Nuke's Inference node will pass).
         device: where the graph is traced (a traced graph keeps its device: trace on
             ``cuda`` for "Use GPU if available", on ``cpu`` otherwise).
@@ -167,7 +253,7 @@ def build_nuke_module(
     if width < 1 or height < 1:
         raise InputError(f"the plate size must be positive, not {width}x{height}")
     dev = resolve_device(device)
-    model = _load_tam(weights, dev)
+    model = _load_tam(weights, dev, base)
     wrapper = NukeMatte(model, linear_input=linear_input).eval()
     generator = torch.Generator().manual_seed(0)
     example = torch.rand(1, INPUT_CHANNELS, height, width, generator=generator).to(dev)
@@ -180,14 +266,14 @@ def build_nuke_module(
         return torch.jit.script(SizeChecked(traced, height, width))
 
 
-def cat_settings(width: int, height: int, torchscript: str | Path) -> dict[str, object]:
+def cat_settings(width: int, height: int, torchscript: str | Path, network: str = "gca_tam") -> dict[str, object]:
     """The CatFileCreator knob values for an exported model (also written beside it as JSON)."""
     return {
         "torchScriptFile": str(Path(torchscript).resolve()).replace("\\", "/"),
         "catFile": str(Path(torchscript).resolve().with_suffix(".cat")).replace("\\", "/"),
         "channelsIn": ", ".join(NUKE_CHANNELS_IN),
         "channelsOut": ", ".join(NUKE_CHANNELS_OUT),
-        "modelId": MODEL_ID,
+        "modelId": f"tcvom_{network}",
         "outputScale": 1,
         "plate_size": [width, height],
         "torch_version": torch.__version__,
@@ -195,13 +281,14 @@ def cat_settings(width: int, height: int, torchscript: str | Path) -> dict[str, 
 
 
 def export_torchscript(
-    weights: str | Path | Mapping[str, Tensor] | GcaMatting,
+    weights: Weights,
     out: str | Path,
     *,
     width: int,
     height: int,
     device: str | torch.device = "cpu",
     linear_input: bool = True,
+    base: str | None = None,
 ) -> Path:
     """Write the TorchScript model to ``out`` (``.pt``) and ``out`` + ``.json`` with the
     CatFileCreator settings. Returns the ``.pt`` path. See :func:`build_nuke_module`."""
@@ -210,10 +297,16 @@ def export_torchscript(
         raise InputError("the TorchScript file must end in .pt (CatFileCreator reads .pt files)", path=out)
     if not out.parent.is_dir():
         raise InputError("the output folder does not exist", path=out.parent)
-    module = build_nuke_module(weights, width=width, height=height, device=device, linear_input=linear_input)
+    from tcvom.matting.gca_session import resolve_device
+
+    model = _load_tam(weights, resolve_device(device), base)
+    module = build_nuke_module(model, width=width, height=height, device=device, linear_input=linear_input, base=base)
     with atomic_output(out) as tmp:
         module.save(str(tmp))
-    settings = cat_settings(width, height, out)
+    network = "gca_tam"
+    if isinstance(model, SplitMatting):
+        network = model.network
+    settings = cat_settings(width, height, out, network)
     settings["linear_input"] = linear_input
     settings["device"] = str(torch.device(device))
     write_text(out.with_suffix(".json"), json.dumps(settings, indent=2) + "\n")

@@ -11,9 +11,10 @@ A shared cache (the ONNX exports and TensorRT engines of the user cache, which s
 GPUs or tasks of one host use together) is built under :func:`exclusive_lock`: the first
 process builds, the others wait and then use what it built.
 
-Two runs started into one output share its frames through :class:`FrameClaims`: a frame
-is computed under a per-frame lock in the output's record folder, another run skips a
-frame whose lock is held and comes back to it at the end of its stage.
+Two runs started into one output share its work through :class:`FrameClaims`: a unit of
+work (an alpha frame, or the keyframe segment the trimap stage propagates as one) is
+computed under its own lock in the output's record folder, another run skips a unit whose
+lock is held and comes back to it at the end of its stage.
 """
 
 from __future__ import annotations
@@ -126,46 +127,51 @@ def _try_lock(handle: Any) -> bool:
 
 
 class FrameClaims:
-    """Per-frame locks of one output, so that concurrent runs into it share the work.
+    """Per-unit locks of one output, so that concurrent runs into it share the work.
 
-    :meth:`claim` takes a frame's lock without waiting (False: another live process is
-    computing it); :meth:`wait` takes it waiting for the holder; :meth:`release` gives it
-    back once the frame and its record are written. The locks are ``flock`` locks on files
-    ``locks/<frame>.lock`` of ``folder``: the operating system drops a dead process's lock,
-    so a killed run never keeps a frame from being computed.
+    A unit is a frame (``1003``: the matte stage) or a named group of frames computed
+    together (``"segment.1001-1040"``: a keyframe segment of the trimap stage, propagated
+    as a whole). :meth:`claim` takes a unit's lock without waiting (False: another live
+    process is computing it); :meth:`wait` takes it waiting for the holder; :meth:`release`
+    gives it back once its frames and their records are written. The locks are ``flock``
+    locks on files ``locks/<unit>.lock`` of ``folder``: the operating system drops a dead
+    process's lock, so a killed run never keeps a unit from being computed.
     """
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder) / "locks"
-        self._held: dict[int, Any] = {}
+        self._held: dict[int | str, Any] = {}
 
-    def _open(self, frame: int) -> Any:
+    def _open(self, unit: int | str) -> Any:
+        name = str(unit)
+        if not name or "/" in name or "\\" in name or name.startswith("."):
+            raise ValueError(f"a claim is named by a frame or a plain name, not {name!r}")
         self.folder.mkdir(parents=True, exist_ok=True)
-        return open(self.folder / f"{frame}.lock", "a+b")
+        return open(self.folder / f"{name}.lock", "a+b")
 
-    def claim(self, frame: int) -> bool:
-        """Hold ``frame``'s lock if no other process does; True if this call took it."""
-        handle = self._open(frame)
+    def claim(self, unit: int | str) -> bool:
+        """Hold ``unit``'s lock if no other process does; True if this call took it."""
+        handle = self._open(unit)
         if _try_lock(handle):
-            self._held[frame] = handle
+            self._held[unit] = handle
             return True
         handle.close()
         return False
 
-    def wait(self, frame: int) -> None:
-        """Hold ``frame``'s lock, waiting for the process that holds it to let it go."""
-        handle = self._open(frame)
+    def wait(self, unit: int | str) -> None:
+        """Hold ``unit``'s lock, waiting for the process that holds it to let it go."""
+        handle = self._open(unit)
         while not _try_lock(handle):  # polling keeps one code path for POSIX and Windows
             time.sleep(0.05)
-        self._held[frame] = handle
+        self._held[unit] = handle
 
-    def release(self, frame: int) -> None:
-        """Let go of ``frame``'s lock (nothing if this process does not hold it)."""
-        handle = self._held.pop(frame, None)
+    def release(self, unit: int | str) -> None:
+        """Let go of ``unit``'s lock (nothing if this process does not hold it)."""
+        handle = self._held.pop(unit, None)
         if handle is not None:
             handle.close()
 
     def release_all(self) -> None:
         """Let go of every lock this object holds (the end of a stage, or an error)."""
-        for frame in list(self._held):
-            self.release(frame)
+        for unit in list(self._held):
+            self.release(unit)

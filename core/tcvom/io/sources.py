@@ -7,6 +7,7 @@ kept after it is returned, so memory does not grow with the length of a shot.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -240,6 +241,8 @@ class MovieFrames(_Frames):
         self.colour = ColourConverter(colorspace, ocio_config)
         self._decoder: Iterator[object] | None = None
         self._next_index = -1
+        # One decode at a time: a reader thread (tcvom.io.overlap) and the caller share the decoder.
+        self._lock = threading.RLock()
 
     def _count_frames(self) -> int:
         count = sum(1 for _ in self._container.demux(self._stream) if _.size)
@@ -255,6 +258,10 @@ class MovieFrames(_Frames):
         return self.path_
 
     def read(self, frame: int) -> np.ndarray:
+        with self._lock:
+            return self._decode(frame)
+
+    def _decode(self, frame: int) -> np.ndarray:
         self._check_frame(frame)
         index = frame - self.first_frame
         if self._decoder is None or index != self._next_index:
@@ -278,12 +285,13 @@ class MovieFrames(_Frames):
         raise MissingFrameError("the movie ended before this frame", path=self.path_, frame=frame)
 
     def _raw(self, frame: int) -> tuple[np.ndarray, bool]:
-        keep, self._recent = self._recent, FrameCache(1)
-        try:
-            self.read(frame)
-            kept = self._recent.get(frame)
-        finally:
-            self._recent = keep
+        with self._lock:
+            keep, self._recent = self._recent, FrameCache(1)
+            try:
+                self._decode(frame)
+                kept = self._recent.get(frame)
+            finally:
+                self._recent = keep
         assert kept is not None
         return kept
 

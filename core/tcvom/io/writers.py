@@ -14,6 +14,11 @@ the same pixel types. EXR RGBA is scene-linear and never clamped: the caller giv
 foreground in the plate's scene-linear space (``linear_space`` is stamped in the header);
 integer formats hold display-referred sRGB in [0, 1].
 
+``kind="layers"`` (EXR only) writes alpha with a network's foreground and background
+colours as layers for a compositor (:data:`LAYER_CHANNELS`: ``A``, ``fg.R`` ``fg.G``
+``fg.B``, ``bg.R`` ``bg.G`` ``bg.B``, OpenEXR/Nuke ``layer.channel`` names). The colours
+are straight (not premultiplied), scene-linear as for RGBA and never clamped.
+
 Every file is written under a temporary name in its folder and renamed into place; a
 writer removes the temporaries that killed writers left in its folder.
 """
@@ -35,7 +40,9 @@ ALPHA_FORMATS: dict[str, tuple[str, str]] = {
     "png16": ("uint16", ".png"),
     "tif16": ("uint16", ".tif"),
 }
-OUTPUT_KINDS: tuple[str, ...] = ("alpha", "rgba")
+OUTPUT_KINDS: tuple[str, ...] = ("alpha", "rgba", "layers")
+#: The channels of ``kind="layers"``: alpha, then the foreground and background colours.
+LAYER_CHANNELS: tuple[str, ...] = ("A", "fg.R", "fg.G", "fg.B", "bg.R", "bg.G", "bg.B")
 
 
 class FrameWriter:
@@ -61,6 +68,11 @@ class AlphaWriter(FrameWriter):
             raise InputError(f"alpha format must be one of {', '.join(ALPHA_FORMATS)}, not {fmt!r}")
         if kind not in OUTPUT_KINDS:
             raise InputError(f"output must be one of {', '.join(OUTPUT_KINDS)}, not {kind!r}")
+        if kind == "layers" and not fmt.startswith("exr"):
+            raise InputError(
+                f"--output layers writes the foreground and background as EXR layers; {fmt} cannot hold them",
+                hint="use --alpha-format exr or exr32 (or --output rgba for a premultiplied foreground)",
+            )
         self.pixel_type, suffix = ALPHA_FORMATS[fmt]
         self.header = {}
         self.fmt = fmt
@@ -92,10 +104,12 @@ class AlphaWriter(FrameWriter):
         return image_layout(plate)
 
     def write(self, frame: int, alpha: np.ndarray, foreground: np.ndarray | None = None,
-              *, linear_space: str | None = None, plate: str | Path | None = None) -> Path:
+              *, background: np.ndarray | None = None, linear_space: str | None = None,
+              plate: str | Path | None = None) -> Path:
         """Write ``alpha`` (float ``H x W`` in [0, 1]). ``kind="rgba"`` needs
         ``foreground`` (``H x W x 3``): scene-linear in ``linear_space`` for EXR (not
-        clamped), display-referred sRGB in [0, 1] for integer formats."""
+        clamped), display-referred sRGB in [0, 1] for integer formats. ``kind="layers"``
+        needs ``foreground`` and ``background``, scene-linear in ``linear_space``."""
         a = np.clip(np.asarray(alpha, dtype=np.float32), 0.0, 1.0)
         if a.ndim != 2:
             raise ValueError(f"alpha must be H x W, got {a.shape}")
@@ -104,15 +118,22 @@ class AlphaWriter(FrameWriter):
             return write_image(self.path(frame), a, pixel_type=self.pixel_type, channels=channels,
                                attributes=self._attributes(frame, plate), layout=self._layout(plate))
         if foreground is None:
-            raise ValueError("RGBA output needs the foreground colour")
+            raise ValueError(f"{self.kind} output needs the foreground colour")
         fg = np.asarray(foreground, dtype=np.float32)
         if not self.scene_linear:
             fg = np.clip(fg, 0.0, 1.0)
-        rgba = np.concatenate([fg * a[:, :, None], a[:, :, None]], axis=2)
+        if self.kind == "layers":
+            if background is None:
+                raise ValueError("layers output needs the background colour")
+            pixels = np.concatenate([a[:, :, None], fg, np.asarray(background, dtype=np.float32)], axis=2)
+            channels = LAYER_CHANNELS
+        else:
+            pixels = np.concatenate([fg * a[:, :, None], a[:, :, None]], axis=2)
+            channels = ("R", "G", "B", "A")
         attributes = self._attributes(frame, plate)
         if attributes is not None and linear_space:  # OpenImageIO may rename the space: keep ours too
             attributes.update({"oiio:ColorSpace": linear_space, "tcvom:colorspace": linear_space})
-        return write_image(self.path(frame), rgba, pixel_type=self.pixel_type, channels=("R", "G", "B", "A"),
+        return write_image(self.path(frame), pixels, pixel_type=self.pixel_type, channels=channels,
                            attributes=attributes, layout=self._layout(plate))
 
 

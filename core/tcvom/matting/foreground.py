@@ -73,18 +73,43 @@ def estimate_foreground(
 
 
 def rgba_foreground(source: Any, frame: int, alpha: np.ndarray, *, scene_linear: bool,
-                    predicted: np.ndarray | None = None) -> np.ndarray:
+                    predicted: np.ndarray | None = None, trimap: np.ndarray | None = None) -> np.ndarray:
     """The foreground of ``frame`` for RGBA output.
 
     ``scene_linear`` (EXR output): estimated from and returned in the plate's scene-linear
     values (``source.linear(frame)``, in ``source.linear_space``), never clamped, reusing
     the pixels the matting session has just read when ``source.remember()`` is on.
     Otherwise (integer formats): from the display-referred frame the networks saw, in [0, 1].
-    ``predicted``: a network's own foreground (display-referred sRGB in [0, 1], e.g. FBA),
-    used instead of the estimate and converted to ``source.linear_space`` for EXR output
-    (it cannot hold highlights above 1).
+    ``predicted``: a network's own foreground (e.g. FBA's), used instead of the estimate,
+    through :func:`predicted_colour` (which needs the frame's ``trimap``).
     """
     if predicted is not None:
-        return source.network_to_linear(predicted) if scene_linear else predicted
+        if trimap is None:
+            raise ValueError("a predicted foreground needs the frame's trimap")
+        return predicted_colour(source, frame, predicted, trimap, scene_linear=scene_linear)
     image = source.linear(frame) if scene_linear else source.read(frame)
     return estimate_foreground(image, alpha, frame=frame, scene_linear=scene_linear)
+
+
+def predicted_colour(source: Any, frame: int, colour: np.ndarray, trimap: np.ndarray, *,
+                     scene_linear: bool) -> np.ndarray:
+    """A colour layer a network predicts (FBA's foreground or background) for output.
+
+    ``colour``: float32 ``H x W x 3`` display-referred sRGB in [0, 1], as the session's
+    ``layers`` gives it (the plate's colour in the trimap's known region); ``trimap`` uint8
+    0 / 128 / 255. Integer formats (``scene_linear=False``) take it as it is. For EXR the
+    network's colour is converted to ``source.linear_space`` in the unknown region (it
+    holds no highlights above 1) and the known region takes the plate's own scene-linear
+    values, never clamped, as the reference puts the input image there.
+    """
+    if not scene_linear:
+        return colour
+    out = np.array(source.linear(frame), dtype=np.float32)
+    tri = np.asarray(trimap)
+    unknown = (tri > 0) & (tri < 255)
+    if unknown.shape != out.shape[:2]:
+        raise FrameSizeError(f"the trimap is {tri.shape[1]}x{tri.shape[0]}, the frame {out.shape[1]}x{out.shape[0]}",
+                             frame=frame)
+    if unknown.any():
+        out[unknown] = source.network_to_linear(colour)[unknown]
+    return out

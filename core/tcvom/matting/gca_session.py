@@ -43,7 +43,7 @@ from tcvom.export.graphs import graph_spec, network_of
 from tcvom.io.hashing import file_sha256
 from tcvom.io.sources import FrameReader, TrimapSource
 from tcvom.io.trimap import check_classified
-from tcvom.matting.window import FrameCache, neighbour_window
+from tcvom.matting.window import FrameCache, first_reads, neighbour_window
 from tcvom.models import bases
 from tcvom.models.gca_tam import GcaMatting, composite, make_input
 from tcvom.models.split_matting import SplitMatting
@@ -266,6 +266,14 @@ class MattingSession:
         """Yield ``(frame, alpha)`` for ``frames`` (default: the whole shot) in the given order."""
         for frame in self.frame_numbers if frames is None else frames:
             yield frame, self.alpha(frame)
+
+    def read_order(self, frames: Iterable[int]) -> list[int]:
+        """The frames (plate and trimap) this session reads to matte ``frames`` in that
+        order from an empty cache, in the order it reads them (for
+        :class:`~tcvom.io.overlap.ReadAhead`)."""
+        if not self.reuse_features:
+            return [f for frame in frames for f in dict.fromkeys(self.window(frame))]
+        return first_reads(frames, lambda frame: dict.fromkeys(self.window(frame)))
 
     def clear(self) -> None:
         """Drop every cached feature (frees memory between shots)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -41,6 +41,21 @@ def neighbour_window(frame: int, shot: Sequence[int]) -> tuple[int, int, int]:
     prev = shot[i - 1] if i > 0 else shot[i + 1]
     nxt = shot[i + 1] if i < len(shot) - 1 else shot[i - 1]
     return (prev, frame, nxt)
+
+
+def first_reads(frames: Iterable[int], reads: Callable[[int], Iterable[int]]) -> list[int]:
+    """The frames a session reads to matte ``frames`` in that order, each once, in the
+    order it first needs them: ``reads(frame)`` lists what matting ``frame`` reads, in its
+    order. A session whose cache keeps a window reads each frame once on such a pass; this
+    is its ``read_order`` (what :class:`tcvom.io.overlap.ReadAhead` reads ahead)."""
+    order: list[int] = []
+    seen: set[int] = set()
+    for frame in frames:
+        for needed in reads(frame):
+            if needed not in seen:
+                seen.add(needed)
+                order.append(needed)
+    return order
 
 
 class FrameCache(Generic[T]):

@@ -30,6 +30,9 @@ class DecoderBlock(nn.Module):
     """Residual block; the first block of a layer upsamples with a transposed convolution and
     its shortcut is nearest upsample -> SN conv 1x1 -> BN."""
 
+    #: conv -> BatchNorm pairs of forward (tcvom.models.bn_folding).
+    FOLDABLE_BN = ((("conv1",), "bn1"), (("conv2",), "bn2"))
+
     def __init__(self, cin: int, cout: int, upsample: bool = False) -> None:
         super().__init__()
         self.conv1 = sn_deconv(cin, cin) if upsample else sn_conv(cin, cin, 3)
@@ -57,6 +60,9 @@ def _layer(cin: int, cout: int, blocks: int) -> nn.Sequential:
 class GcaDecoder(nn.Module):
     """``res_gca_decoder_22`` (``temporal=False``) or the GCA+TAM decoder (``temporal=True``,
     adds ``fam``)."""
+
+    #: conv -> BatchNorm pairs of forward (tcvom.models.bn_folding).
+    FOLDABLE_BN = ((("conv1",), "bn1"),)
 
     def __init__(
         self,

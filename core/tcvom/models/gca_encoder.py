@@ -25,6 +25,9 @@ def sn_conv(cin: int, cout: int, kernel: int = 3, stride: int = 1, padding: int 
 class EncoderBlock(nn.Module):
     """ResNet basic block; downsampling blocks use AvgPool2d(2) -> SN conv 1x1 -> BN as shortcut."""
 
+    #: conv -> BatchNorm pairs of forward (tcvom.models.bn_folding).
+    FOLDABLE_BN = ((("conv1",), "bn1"), (("conv2",), "bn2"))
+
     def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
         super().__init__()
         self.conv1 = sn_conv(cin, cout, 3, stride)
@@ -86,6 +89,9 @@ class EncoderOutput(NamedTuple):
 class GcaEncoder(nn.Module):
     """``resnet_gca_encoder_29``: input ``B x 6 x H x W`` (normalised RGB + one-hot trimap
     [bg, unknown, fg]); H and W multiples of 32."""
+
+    #: conv -> BatchNorm pairs of forward (tcvom.models.bn_folding).
+    FOLDABLE_BN = ((("conv1",), "bn1"), (("conv2",), "bn2"), (("conv3",), "bn3"))
 
     def __init__(self, layers: tuple[int, int, int, int] = (3, 4, 4, 2), chunk_elements: int = 1 << 24) -> None:
         super().__init__()

@@ -101,6 +101,12 @@ class SplitMatting(nn.Module):
         """Part A: the tensors of :attr:`inputs` -> ``(features, unknown, *skips)``."""
         return self._encode(*inputs)
 
+    def head(self, x: Tensor, *skips: Tensor) -> tuple[Tensor, ...]:
+        """The decoder after the TAM: the TAM output (or, without the TAM, the features)
+        ``B x C x H/8 x W/8`` and the centre frame's skips -> the tensors of :attr:`outputs`
+        (training calls it after :meth:`TemporalAggregation.forward_with_logits`)."""
+        return self._head(x, *skips)
+
     def part_b(self, *args: Tensor) -> tuple[Tensor, ...]:
         """Part B: ``(prev_features, features, next_features, unknown, *skips)`` with the
         TAM, ``(features, *skips)`` without -> the tensors of :attr:`outputs`."""
@@ -111,7 +117,7 @@ class SplitMatting(nn.Module):
             x = fam(prev, cur, nxt, unknown)
         else:
             x, *skips = args
-        return self._head(x, *skips)
+        return self.head(x, *skips)
 
     def forward(self, *frames: dict[str, Tensor]) -> tuple[Tensor, ...]:
         """Frames t-1, t, t+1 (TAM variants) or one frame (baselines), each as

@@ -63,6 +63,9 @@ class MemoryEncoder(_NormalisingEncoder):
     returns B x 1024 x H/16 x W/16.
     """
 
+    #: ``bn1`` normalises the sum of the three stem convolutions (tcvom.models.bn_folding).
+    FOLDABLE_BN = ((("conv1", "conv1_m", "conv1_o"), "bn1"),)
+
     def __init__(self) -> None:
         super().__init__()
         self.conv1_m = nn.Conv2d(1, 64, 7, stride=2, padding=3, bias=False)
@@ -75,6 +78,9 @@ class MemoryEncoder(_NormalisingEncoder):
 
 class QueryEncoder(_NormalisingEncoder):
     """``Encoder_Q``: frame B x 3 x H x W -> (r4 1/16 x 1024, r3 1/8 x 512, r2 1/4 x 256)."""
+
+    #: conv -> BatchNorm pairs of forward (tcvom.models.bn_folding).
+    FOLDABLE_BN = ((("conv1",), "bn1"),)
 
     def forward(self, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return self.stages(self.conv1(self.normalise(frame)))
@@ -107,7 +113,11 @@ class ResBlock(nn.Module):
 
 
 class Refine(nn.Module):
-    """Skip feature ``f`` (B x inplanes x 2h x 2w) + x2 upsampled ``pm`` (B x planes x h x w)."""
+    """Skip feature ``f`` (1 or B x inplanes x 2h x 2w) + x2 upsampled ``pm`` (B x planes x h x w).
+
+    The skip branch depends on ``f`` only: given one sample it runs once and broadcasts
+    over the B objects of ``pm``.
+    """
 
     def __init__(self, inplanes: int, planes: int) -> None:
         super().__init__()
@@ -122,7 +132,7 @@ class Refine(nn.Module):
 
 
 class Decoder(nn.Module):
-    """Memory read-out (1/16, 1024) + r3 + r2 -> 2-channel logits at full resolution."""
+    """Memory read-out N x 1024 x h x w (1/16) + r3, r2 (1 or N samples) -> N x 2 x H x W logits."""
 
     def __init__(self, mdim: int = DECODER_DIM) -> None:
         super().__init__()
@@ -255,9 +265,10 @@ class STM(nn.Module):
         n = self.num_objects
         q_key = q_key.expand(n, -1, -1, -1)
         q_value = q_value.expand(n, -1, -1, -1)
-        r3 = r3.expand(n, -1, -1, -1)
-        r2 = r2.expand(n, -1, -1, -1)
         m4 = memory_read(mem_key, mem_value, q_key, q_value, self.read_chunk)
+        # r3 and r2 stay one sample: the decoder's skip branches depend on the query
+        # only, so they run once and broadcast over the objects (the reference runs them
+        # once per object, on N copies).
         logits = self.Decoder(m4, r3, r2)
         object_probs = F.softmax(logits, dim=1)[:, 1]
         return soft_aggregation(object_probs)

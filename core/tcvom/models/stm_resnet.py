@@ -25,6 +25,9 @@ class Bottleneck(nn.Module):
     stage has a projection shortcut (``downsample.0`` conv, ``downsample.1`` BN).
     """
 
+    #: conv -> BatchNorm pairs of forward (tcvom.models.bn_folding).
+    FOLDABLE_BN = ((("conv1",), "bn1"), (("conv2",), "bn2"), (("conv3",), "bn3"))
+
     def __init__(self, inplanes: int, width: int, stride: int = 1, project: bool = False) -> None:
         super().__init__()
         out = width * EXPANSION

@@ -25,12 +25,18 @@ recomputes everything. Every output sequence has a job manifest
 recorded ones stops with :class:`~tcvom.farm.manifest.SettingsMismatchError` (exit code 2);
 a task over the whole shot replaces them, recomputes the frames they made and removes the
 outputs it no longer produces.
+
+Runs started together into one output share the work (:func:`_shared_work`): each keyframe
+segment of the trimap stage and each frame of the matte stage is computed under a claim
+(:class:`~tcvom.farm.locks.FrameClaims`); a run skips a unit another live run holds, waits
+for it at the end of its stage and reuses what that run made.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +49,11 @@ from tcvom.farm import manifest
 from tcvom.farm.locks import FrameClaims
 from tcvom.farm.records import FileDigests, FrameRecords, array_digest, digest, records_folder
 from tcvom.io import AlphaWriter, ProbabilityWriter, TrimapWriter, open_frames, open_trimaps
+from tcvom.io.atomic import remove_dead_temporaries
+from tcvom.io.overlap import DEFAULT_DEPTH, ReadAhead, WriteBehind
 from tcvom.io.sequence import format_range, is_pattern, parse_frame_range
 from tcvom.io.sources import TrimapFiles
-from tcvom.matting.foreground import rgba_foreground
+from tcvom.matting.foreground import predicted_colour, rgba_foreground
 from tcvom.matting.window import neighbour_window
 from tcvom.pipeline import methods
 from tcvom.progress import Progress, ProgressMode
@@ -115,6 +123,11 @@ def _engine_options(concrete: str, backend: str, export_dir: str | Path | None, 
     return options
 
 
+def _check_io_queue(io_queue: int) -> None:
+    if not isinstance(io_queue, int) or io_queue < 0:
+        raise InputError(f"the I/O queue must be 0 (no I/O threads) or more frames, not {io_queue!r}")
+
+
 def _open_plate(plate: str | Path, shot_range: FrameSelection, input_colorspace: str | None,
                 ocio_config: str | None) -> Any:
     selection = shot_range if shot_range is None or isinstance(shot_range, str) else list(shot_range)
@@ -172,8 +185,24 @@ def _weights_digest(concrete: str, kind: str, weights: str | Path | None) -> str
     return f"sha256:{file_sha256(find_weights(kind, weights))}"  # hashed once per process
 
 
+def _matting_network(concrete: str, base: str | None, weights: str | Path | None) -> str | None:
+    """The kind of the matting weights a job uses (``"fba_tam"``, ``"gca"``...), before
+    the network is loaded: the registered video network of ``base``, or a ``weights``
+    file's, read from its keys (once per file in a process); None for the classical method."""
+    if concrete != "tcvom":
+        return None
+    if weights is None:
+        return methods.matting_kind(base)  # found by kind (tcvom.weights.registry)
+    from tcvom.weights.checkpoints import kind_of
+    from tcvom.weights.registry import find_weights
+
+    return kind_of(find_weights(methods.matting_kind(base), weights))
+
+
 def _provenance(settings: dict[str, Any], source: Any, precision: str, device: str) -> dict[str, str | int | float]:
-    """What an alpha EXR was made with, as ``tcvom:`` header attributes (``tcvom info FILE``)."""
+    """What an alpha EXR was made with, as ``tcvom:`` header attributes (``tcvom info FILE``);
+    the matte job corrects ``tcvom:base`` from the network it loads (a ``--weights`` file
+    names its own base)."""
     from tcvom import __version__
 
     stamp: dict[str, str | int | float] = {
@@ -196,6 +225,15 @@ def _any_output(writer: Any, shot: Sequence[int]) -> bool:
         return True
     records = FrameRecords(writer.pattern)
     return any(records.recorded_file(f) is not None for f in records.frames())
+
+
+def _remove_dead_temporaries(*records: FrameRecords | None) -> None:
+    """Delete what killed runs left half-written in the record folders (a frame's record, a
+    fine-tuned cache file); the writers clean the frames' folder themselves."""
+    for recorded in records:
+        if recorded is not None:
+            remove_dead_temporaries(recorded.folder)
+            remove_dead_temporaries(records_folder(recorded.pattern) / "cache")
 
 
 def _settings_key(settings: dict[str, Any]) -> str:
@@ -253,6 +291,13 @@ def _prune_finetuned(recorded: FrameRecords) -> None:
     for path in cache.glob("stm_finetuned_*.pt"):
         if path.name not in used:
             path.unlink(missing_ok=True)
+            path.with_suffix(".lock").unlink(missing_ok=True)  # its tuning lock (finetune_cached)
+
+
+def _segment_claim(seg: Segment) -> str:
+    """The name of a keyframe segment's claim (:class:`~tcvom.farm.locks.FrameClaims`): the
+    trimap stage propagates a segment as a whole, so concurrent runs share whole segments."""
+    return f"segment.{seg.first}-{seg.last}"
 
 
 def _segments_for(schedule: KeyframeSchedule, selection: list[int], segment: int | None) -> list[Segment]:
@@ -297,6 +342,7 @@ def trimaps(
     method_options: dict[str, Any] | None = None,
     review: bool = True,
     plan_only: bool = False,
+    io_queue: int = DEFAULT_DEPTH,
 ) -> JobResult:
     """Propagate keyframe trimaps over the shot and write the trimaps of the selected frames.
 
@@ -310,7 +356,10 @@ def trimaps(
     Each trimap's review figures are recorded beside it (:mod:`tcvom.review.doubt`); a job
     over the whole shot with ``review`` also writes the trimap review into ``review/``
     inside the output folder (``shot/trimaps`` -> ``shot/trimaps/review``), never outside it.
+    ``io_queue`` frames are written behind on a writer thread (0: in this thread, for
+    debugging; :mod:`tcvom.io.overlap`); the outputs are the same.
     """
+    _check_io_queue(io_queue)
     if method != "classical":
         methods.resolve_precision(precision, backend, device)  # refused before any file is read
     if finetune_scope not in methods.FINETUNE_SCOPES:
@@ -365,23 +414,25 @@ def trimaps(
             )
         recorded = FrameRecords(writer.pattern)
         prob_records = FrameRecords(prob_writer.pattern) if prob_writer is not None else None
+        if not plan_only:
+            _remove_dead_temporaries(recorded, prob_records)
         files = FileDigests(recorded.input_states())
         settings_key = _settings_key(settings)
         key_digests = {f: array_digest(a) for f, a in key_arrays.items()}
         result = JobResult(concrete, outputs={"trimaps": writer.pattern})
         pending: dict[Segment, set[int]] = {}
         seg_keys: dict[Segment, tuple[str, dict[str, Any]]] = {}
+
+        def fresh(frame: int, key: str) -> bool:
+            if not recorded.fresh(frame, key, writer.path(frame)):
+                return False
+            return prob_records is None or prob_records.fresh(frame, key, prob_writer.path(frame))  # type: ignore[union-attr]
+
         for seg in segments:
             seg_keys[seg] = _segment_key(seg, settings_key, source, files, key_digests, shot_wide)
             key = seg_keys[seg][0]
-
-            def fresh(frame: int, key: str = key) -> bool:
-                if not recorded.fresh(frame, key, writer.path(frame)):
-                    return False
-                return prob_records is None or prob_records.fresh(frame, key, prob_writer.path(frame))  # type: ignore[union-attr]
-
             present = [f for f in wanted[seg] if writer.exists(f)]
-            todo = set(wanted[seg]) if overwrite else {f for f in wanted[seg] if not fresh(f)}
+            todo = set(wanted[seg]) if overwrite else {f for f in wanted[seg] if not fresh(f, key)}
             result.redone.extend(f for f in present if f in todo and not overwrite)
             done = [f for f in wanted[seg] if f not in todo]
             result.skipped.extend(done)
@@ -400,20 +451,53 @@ def trimaps(
                 options["progress"] = progress
                 if shot_wide or options.get("finetune_steps"):
                     options["cache_dir"] = records_folder(writer.pattern) / "cache"
-            propagator = methods.make_propagator(concrete, weights=weights, device=device, backend=backend, **options)
-            for seg in pending:
-                key, inputs = seg_keys[seg]
-                for item in propagate(propagator, source, key_arrays, schedule=schedule, segments=[seg]):
-                    if item.frame not in pending[seg]:
-                        continue
-                    tuned = getattr(propagator, "tuned_key", None)
-                    extra = {} if tuned is None else {"finetuned": _finetuned_name(tuned)}
-                    extra["review"] = doubt.trimap_record(item.trimap, item.disagreement, item.frame in key_arrays)
-                    recorded.write(item.frame, writer.write(item.frame, item.trimap), key, inputs, **extra)
-                    if prob_writer is not None and prob_records is not None:
-                        prob_records.write(item.frame, prob_writer.write(item.frame, item.probabilities), key, inputs)
-                    result.written.append(item.frame)
-                    bar.advance(frame=item.frame)
+            propagator: Any = None  # made when this run has a segment to compute (another run may do them all)
+            since = _finished_since(recorded, sorted(f for t in pending.values() for f in t), overwrite)
+
+            def left(seg: Segment) -> list[int]:
+                key = seg_keys[seg][0]
+                todo = []
+                for frame in pending[seg]:
+                    recorded.forget(frame)  # another run may have recorded it since
+                    if prob_records is not None:
+                        prob_records.forget(frame)
+                    if not (fresh(frame, key) and since(frame)):
+                        todo.append(frame)
+                return todo
+
+            def waiting(segs: list[Segment]) -> str:
+                spans = ", ".join(f"{s.first}-{s.last}" for s in segs)
+                return (f"trimaps: {len(segs)} keyframe segment(s) were being computed by another run into this "
+                        f"output (frames {spans}); waiting for it to finish them")
+
+            claims = FrameClaims(records_folder(writer.pattern))
+            units = {seg: sorted(todo) for seg, todo in pending.items()}
+
+            def finish(item: Any, key: str, inputs: dict[str, Any], extra: dict[str, Any]) -> None:
+                recorded.write(item.frame, writer.write(item.frame, item.trimap), key, inputs, **extra)
+                if prob_writer is not None and prob_records is not None:
+                    prob_records.write(item.frame, prob_writer.write(item.frame, item.probabilities), key, inputs)
+                result.written.append(item.frame)
+                bar.advance(frame=item.frame)
+
+            try:
+                with WriteBehind(io_queue) as behind:
+                    for seg, todo in _shared_work(units, left, _segment_claim, claims, behind, bar, result, waiting):
+                        key, inputs = seg_keys[seg]
+                        if propagator is None:
+                            propagator = methods.make_propagator(concrete, weights=weights, device=device,
+                                                                 backend=backend, **options)
+                        for item in propagate(propagator, source, key_arrays, schedule=schedule, segments=[seg]):
+                            if item.frame not in todo:
+                                continue
+                            tuned = getattr(propagator, "tuned_key", None)
+                            extra = {} if tuned is None else {"finetuned": _finetuned_name(tuned)}
+                            extra["review"] = doubt.trimap_record(item.trimap, item.disagreement,
+                                                                  item.frame in key_arrays)
+                            behind.submit(partial(finish, item, key, inputs, extra))
+                        behind.submit(partial(claims.release, _segment_claim(seg)))  # once its frames are written
+            finally:
+                claims.release_all()
         if whole:
             result.removed.extend(recorded.prune(shot))
             if prob_records is not None:
@@ -494,6 +578,7 @@ def matte(
     review: bool = True,
     plan_only: bool = False,
     provenance: dict[str, str] | None = None,
+    io_queue: int = DEFAULT_DEPTH,
 ) -> JobResult:
     """Pull an alpha matte for the selected frames of the shot from a trimap for every frame.
 
@@ -503,7 +588,8 @@ def matte(
     without it, ``base`` ("gca", "fba", "dim", "index"; default gca) picks the registered
     weights. ``output="rgba"`` writes the premultiplied foreground with its alpha instead
     of the alpha alone: FBA's own predicted foreground, for the other bases one estimated
-    with pymatting's multi-level method. A job over the whole
+    with pymatting's multi-level method. ``output="layers"`` (EXR, FBA only) writes alpha
+    with FBA's foreground and background colours as ``fg.*`` / ``bg.*`` layers. A job over the whole
     shot with ``review`` also writes the review into ``review/`` inside the output folder
     (``shot/alpha`` -> ``shot/alpha/review``), with the trimap doubt when the trimaps are a
     tcvom output.
@@ -512,7 +598,11 @@ def matte(
     ``plan_only=True`` computes nothing: the result's ``written`` lists the frames a run
     would compute (those whose inputs changed since their output was made), for a farm
     submission after an edit (:func:`tcvom.farm.plan.plan_touched`).
+    ``io_queue`` frames of plate and trimaps are read ahead on reader threads and as many
+    alphas written behind on a writer thread, so the networks do not wait on files (0: all
+    in this thread, for debugging; :mod:`tcvom.io.overlap`); the outputs are the same.
     """
+    _check_io_queue(io_queue)
     if method != "classical":
         methods.resolve_precision(precision, backend, device)  # refused before any file is read
     source = _open_plate(plate, shot_range, input_colorspace, ocio_config)
@@ -523,6 +613,8 @@ def matte(
     writer = AlphaWriter(out, fmt=alpha_format, kind=output)
     with Progress("matte", len(selection), progress) as bar:
         concrete = methods.resolve(method, "matte", weights, bar.message, base=base)
+        if output == "layers":
+            _check_colour_layers(_matting_network(concrete, base, weights))
         settings = {
             "stage": "matte",
             "method": concrete,
@@ -551,6 +643,8 @@ def matte(
                 replace=whole or not _any_output(writer, shot),
             )
         recorded = FrameRecords(writer.pattern)
+        if not plan_only:
+            _remove_dead_temporaries(recorded)
         files = FileDigests(recorded.input_states())
         specs = [trimaps] if isinstance(trimaps, str | Path) else list(trimaps)
         if len(specs) == 1 and not _has_pairs(specs):  # trimaps tcvom made: their records know their digests
@@ -573,35 +667,65 @@ def matte(
         if result.skipped:
             bar.advance(len(result.skipped))
 
-        def fresh(frame: int) -> bool:
+        since = _finished_since(recorded, todo, overwrite)
+
+        def left(frame: int) -> list[int]:
             recorded.forget(frame)  # another run may have recorded it since
-            return not overwrite and recorded.fresh(frame, keys[frame][0], writer.path(frame))
+            done = recorded.fresh(frame, keys[frame][0], writer.path(frame)) and since(frame)
+            return [] if done else [frame]
+
+        def waiting(frames: list[int]) -> str:
+            return (f"alpha: {len(frames)} frame(s) were being computed by another run into this output "
+                    f"({format_range(frames)}); waiting for it to finish them")
 
         claims = FrameClaims(records_folder(writer.pattern))
         if todo:
-            if output == "rgba":
-                source.remember()  # the foreground reuses the frames the session reads
+            if output in ("rgba", "layers"):  # the colours reuse the frames the session reads (and reads ahead)
+                source.remember(capacity=io_queue + 4)
             options = {**(method_options or {}),
                        **_engine_options(concrete, backend, export_dir, precision, device, "matte")}
             extra = {"base": base} if concrete == "tcvom" else {}
+            plate_in, trimaps_in = ReadAhead(source, io_queue), ReadAhead(tris, io_queue)
             session = methods.make_session(
-                concrete, source, tris, weights=weights, device=device, backend=backend, **extra, **options
+                concrete, plate_in, trimaps_in, weights=weights, device=device, backend=backend, **extra, **options
             )
             predicts_colour = "foreground" in getattr(session, "colours", ())
-            frames = _shared_frames(todo, fresh, claims, bar, result, "alpha")
+            if concrete == "tcvom":  # the base of the network loaded (a --weights file's own)
+                writer.header["tcvom:base"] = session.network.removesuffix("_tam")
+
+            def finish(frame: int, alpha: np.ndarray, foreground: np.ndarray | None,
+                       background: np.ndarray | None) -> None:
+                written = writer.write(frame, alpha, foreground, background=background,
+                                       linear_space=source.linear_space, plate=source.path(frame))
+                recorded.write(frame, written, *keys[frame])  # only once the frame is in place
+                claims.release(frame)
+                result.written.append(frame)
+                bar.advance(frame=frame)
+
             try:
-                for frame, alpha, predicted in _mattes(session, frames, predicts_colour and output == "rgba"):
-                    foreground = None
-                    if output == "rgba":
-                        foreground = rgba_foreground(source, frame, alpha, scene_linear=writer.scene_linear,
-                                                     predicted=predicted)
-                    written = writer.write(frame, alpha, foreground, linear_space=source.linear_space,
-                                           plate=source.path(frame))
-                    recorded.write(frame, written, *keys[frame])
-                    claims.release(frame)
-                    result.written.append(frame)
-                    bar.advance(frame=frame)
+                with WriteBehind(io_queue) as behind:
+                    shared = _shared_work({f: [f] for f in todo}, left, lambda f: f, claims, behind, bar, result,
+                                          waiting)
+                    frames = (frame for frame, _ in shared)
+                    order = session.read_order(todo) if hasattr(session, "read_order") else []
+                    plate_in.start(order)
+                    trimaps_in.start(order)
+                    colours = predicts_colour and output in ("rgba", "layers")
+                    for frame, alpha, predicted in _mattes(session, frames, colours):
+                        foreground = background = None
+                        trimap = tris.read(frame) if predicted else None  # where the network's colours hold
+                        if output == "rgba":
+                            foreground = rgba_foreground(source, frame, alpha, scene_linear=writer.scene_linear,
+                                                         predicted=predicted.get("foreground"), trimap=trimap)
+                        elif output == "layers":
+                            assert trimap is not None  # refused before for networks without colours
+                            foreground, background = (
+                                predicted_colour(source, frame, predicted[name], trimap, scene_linear=True)
+                                for name in ("foreground", "background"))
+                        behind.submit(partial(finish, frame, alpha, foreground, background))
             finally:
+                plate_in.close()
+                trimaps_in.close()
                 claims.release_all()
         if whole:
             result.removed.extend(recorded.prune(shot))
@@ -616,58 +740,106 @@ def matte(
     return result
 
 
-def _shared_frames(todo: Sequence[int], fresh: Callable[[int], bool], claims: FrameClaims, bar: Progress,
-                   result: JobResult, output: str) -> Iterator[int]:
-    """The frames of ``todo`` this run computes, each yielded holding its claim (the caller
-    releases it once the frame and its record are written).
+def _shared_work(units: dict[Any, list[int]], left: Callable[[Any], list[int]], name: Callable[[Any], int | str],
+                 claims: FrameClaims, behind: WriteBehind, bar: Progress, result: JobResult,
+                 notice: Callable[[list[Any]], str]) -> Iterator[tuple[Any, list[int]]]:
+    """The units of work this run computes, each yielded with its frames still to compute
+    and holding its claim (the caller releases it once those frames and their records are
+    written). ``units`` maps a unit (an alpha frame, or a keyframe segment of the trimap
+    stage) to the frames it would write; ``left(unit)`` reads the records again and says
+    which of them are still to compute; ``name(unit)`` names its claim (:class:`FrameClaims`).
 
-    A frame that became ``fresh`` meanwhile (another run or farm task finished it) is
-    reused. A frame whose claim another live run holds is left for the end of the stage:
-    then this run waits for that run to let it go and reuses the frame if its record now
-    matches, or computes it if not (the other run stopped or made it from other inputs).
-    Each frame is thus computed once however many runs write into the output together.
+    Frames finished meanwhile (by another run or farm task) are reused. A unit whose claim
+    another live run holds is left for the end of the stage, where ``notice`` says so: then
+    this run waits for that run to let it go, reuses the frames whose records now match and
+    computes the unit if any is left (the other run stopped, or made them from other
+    inputs). Each unit is thus computed once however many runs write into the output
+    together. Reused frames are reported through ``behind`` (:class:`WriteBehind`), after
+    the frames computed before them, so progress keeps the order of the work.
     """
 
-    def reuse(frame: int) -> None:
-        result.skipped.append(frame)
-        bar.advance(frame=frame)
+    def reused(frames: list[int]) -> None:
+        result.skipped.extend(frames)
+        bar.advance(len(frames), frame=max(frames))
 
-    deferred: list[int] = []
-    for frame in todo:
-        if fresh(frame):
-            reuse(frame)
-        elif not claims.claim(frame):
-            deferred.append(frame)
-        elif fresh(frame):  # finished by another run between the two checks
-            claims.release(frame)
-            reuse(frame)
+    def reuse(unit: Any, todo: list[int]) -> None:
+        frames = [f for f in units[unit] if f not in set(todo)]
+        if frames:
+            behind.submit(partial(reused, frames))
+
+    deferred: list[Any] = []
+    for unit in units:
+        if not left(unit):
+            reuse(unit, [])
+        elif not claims.claim(name(unit)):
+            deferred.append(unit)
         else:
-            yield frame
+            todo = left(unit)  # another run may have finished some between the two looks
+            reuse(unit, todo)
+            if todo:
+                yield unit, todo
+            else:
+                claims.release(name(unit))
     if deferred:
-        bar.message(f"{output}: {len(deferred)} frame(s) were being computed by another run into this "
-                    f"output ({format_range(deferred)}); waiting for it to finish them")
-    for frame in deferred:
-        claims.wait(frame)
-        if fresh(frame):
-            claims.release(frame)
-            reuse(frame)
+        behind.drain()  # what this run computed is written (and its claims let go) before it waits
+        bar.message(notice(deferred))
+    for unit in deferred:
+        claims.wait(name(unit))
+        todo = left(unit)
+        reuse(unit, todo)
+        if todo:
+            yield unit, todo
         else:
-            yield frame
+            claims.release(name(unit))
+
+
+def _finished_since(recorded: FrameRecords, frames: Sequence[int], overwrite: bool) -> Callable[[int], bool]:
+    """Whether a frame whose record matches was written during this run. Without
+    ``overwrite`` every matching frame counts; with it only those whose record changed
+    since now (another run of the same ``--overwrite`` session wrote it): the frames there
+    before are recomputed, the ones a concurrent run recomputed are shared."""
+    if not overwrite:
+        return lambda frame: True
+    before = {f: recorded.get(f) for f in frames}
+
+    def changed(frame: int) -> bool:
+        return recorded.get(frame) != before.get(frame)
+
+    return changed
 
 
 def _mattes(
     session: Any, frames: Iterator[int], colours: bool
-) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
-    """``(frame, alpha, foreground or None)``: the network's own foreground when ``colours``
-    (FBA), else alpha alone through the session's ``alphas`` (which a classical session
-    runs in order)."""
+) -> Iterator[tuple[int, np.ndarray, dict[str, np.ndarray]]]:
+    """``(frame, alpha, colours)``: with ``colours`` (FBA) the network's own colour layers
+    by name (``foreground``, ``background``), else alpha alone through the session's
+    ``alphas`` (which a classical session runs in order) and an empty dict."""
     if not colours:
         for frame, alpha in session.alphas(frames):
-            yield frame, alpha, None
+            yield frame, alpha, {}
         return
     for frame in frames:
         layers = session.layers(frame)
-        yield frame, layers["alpha"], layers["foreground"]
+        yield frame, layers.pop("alpha"), layers
+
+
+def _check_colour_layers(network: str | None) -> None:
+    """Refuse ``--output layers`` (before anything is read or claimed) unless the matting
+    network (:func:`_matting_network`) predicts foreground and background colours (FBA,
+    with or without the TAM)."""
+    from tcvom.weights.checkpoints import kind_name
+
+    if network is None:
+        raise InputError(
+            "--output layers writes a network's foreground and background colours; the classical method predicts none",
+            hint="use --method tcvom with FBA weights, or --output rgba (foreground estimated from alpha)",
+        )
+    if not network.startswith("fba"):
+        raise InputError(
+            f"--output layers needs a base that predicts foreground and background colours (FBA); "
+            f"the weights are {kind_name(network)}, which predicts alpha only",
+            hint="use FBA weights (--base fba or an FBA --weights file), or --output rgba",
+        )
 
 
 def _window_key(frame: int, shot: list[int], settings_key: str, source: Any, tris: TrimapFiles,
@@ -724,6 +896,7 @@ def run(
     matte_options: dict[str, Any] | None = None,
     review: bool = True,
     plan_only: bool = False,
+    io_queue: int = DEFAULT_DEPTH,
 ) -> JobResult:
     """The whole job: keyframe trimaps -> trimaps (``out/trimaps``) -> alpha (``out/alpha``).
 
@@ -741,7 +914,9 @@ def run(
     ``plan_only=True`` computes nothing and returns :func:`plan_touched`: what a run would
     compute. With ``review`` the run then writes ``out/review`` (:mod:`tcvom.review.doubt`): doubt
     per frame as review.json, review.csv and review.png, and the frames to key next.
+    ``io_queue`` is both stages' (see :func:`matte`).
     """
+    _check_io_queue(io_queue)
     if (keyframes is None) == (trimaps is None):
         raise InputError("give either keyframe trimaps (--keyframes) or a trimap for every frame (--trimaps)")
     if executor not in EXECUTORS:
@@ -770,6 +945,7 @@ def run(
         resize_trimaps=resize_trimaps,
         trimap_channel=trimap_channel,
         overwrite=overwrite,
+        io_queue=io_queue,
     )
     trimap_job: dict[str, Any] | None = None
     if keyframes is not None:

@@ -340,25 +340,45 @@ def finetune_cached(
 
     With ``cache_dir`` the tuned state dict is written there (atomically) as
     ``stm_finetuned_<key>.pt``; the key covers the base weights, the keyframes and the
-    options, so a changed keyframe or weight file never reuses a stale result.
+    options, so a changed keyframe or weight file never reuses a stale result. Processes
+    sharing the cache (two runs into one output) tune under a per-key lock
+    (:func:`tcvom.farm.locks.exclusive_lock`, ``stm_finetuned_<key>.lock``): the first
+    tunes, the others wait and load its result.
     """
     key = key or cache_key(model, samples, options)
-    path = None if cache_dir is None else cache_path(cache_dir, key)
-    if path is not None and path.is_file():
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            model.load_state_dict(state, strict=True)
-        except Exception as error:
-            raise WeightsError(
-                f"the cached fine-tuned weights cannot be read: {error}",
-                path=path,
-                hint="delete the file to fine-tune again",
-            ) from error
-        model.to(device).eval()
+    if cache_dir is None:
+        finetune(model, samples, options, device=device, progress=progress)
+        return False
+    from tcvom.farm.locks import exclusive_lock
+
+    path = cache_path(cache_dir, key)
+    if _load_cached(model, path, device):
         return True
-    finetune(model, samples, options, device=device, progress=progress)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def waiting() -> None:
+        Progress("finetune", options.steps, progress).message(
+            f"waiting for another run fine-tuning the same weights into {path.parent}")
+
+    with exclusive_lock(path.with_suffix(".lock"), on_wait=waiting):
+        if _load_cached(model, path, device):  # tuned by another process while this one waited
+            return True
+        finetune(model, samples, options, device=device, progress=progress)
         with atomic_output(path) as tmp:
             torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
     return False
+
+
+def _load_cached(model: STM, path: Path, device: str | torch.device) -> bool:
+    """Load the tuned weights cached at ``path`` into ``model``; False if there are none."""
+    if not path.is_file():
+        return False
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state, strict=True)
+    except Exception as error:
+        raise WeightsError(
+            f"the cached fine-tuned weights cannot be read: {error}",
+            path=path,
+            hint="delete the file to fine-tune again",
+        ) from error
+    model.to(device).eval()
+    return True

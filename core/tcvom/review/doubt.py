@@ -492,7 +492,25 @@ def review_output(
     (a pattern) and the matte residuals of ``alpha`` (a pattern) on ``plate`` (a frame
     source), over ``shot`` (default: the plate's frames). Frames with neither are left out.
     ``sources`` (how to open the plate again: ``plate``, ``shot``, ``input_colorspace``,
-    ``ocio_config``) is kept in the review so that :func:`rebuild_review` can redo it."""
+    ``ocio_config``) is kept in the review so that :func:`rebuild_review` can redo it.
+
+    Runs that finish together into one output (two ``tcvom run`` started at once) write
+    the review one after the other, under a lock in ``folder`` (``.review.lock``): the later
+    one finds the earlier one's cached residuals and writes the same bytes again, so the
+    three files always belong together."""
+    from tcvom.farm.locks import exclusive_lock
+    from tcvom.io.atomic import ensure_writable_folder, remove_dead_temporaries
+
+    with exclusive_lock(ensure_writable_folder(folder) / ".review.lock"):
+        remove_dead_temporaries(folder)  # of a run killed while writing the review
+        return _review_output(plate, folder, trimaps=trimaps, alpha=alpha, shot=shot, sources=sources,
+                              progress=progress)
+
+
+def _review_output(
+    plate: Any, folder: str | Path, *, trimaps: str | Path | None, alpha: str | None,
+    shot: Sequence[int] | None, sources: Mapping[str, Any] | None, progress: ProgressMode,
+) -> tuple[Review, dict[str, Path]]:
     shot = list(shot if shot is not None else plate.frame_numbers)
     stats = read_trimap_stats(trimaps, shot) if trimaps is not None else {}
     residuals = matte_residuals(plate, alpha, folder, shot, progress=progress) if alpha is not None else None

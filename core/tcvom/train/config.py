@@ -36,10 +36,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tcvom.errors import InputError
+from tcvom.models.bases import MATTING_KINDS, base_of
 
 Stage = Literal["pretrain", "main"]
 STAGES: tuple[str, ...] = ("pretrain", "main")
-NETWORKS: tuple[str, ...] = ("gca_tam", "gca")
+#: Matting networks ``tcvom train`` trains: every base with the TAM and as the baseline.
+NETWORKS: tuple[str, ...] = MATTING_KINDS
+#: Paper learning rates (pretrain, main) per base (section 3.3; FBA, absent from the
+#: paper, from the reference's configs).
+PAPER_LR: dict[str, tuple[float, float]] = {"gca": (4e-4, 1e-4), "dim": (1e-5, 1e-5), "index": (1e-4, 1e-4),
+                                            "fba": (1e-5, 1e-4)}
 SCHEDULES: tuple[str, ...] = ("poly", "stair", "constant")
 TRAINABLE: tuple[str, ...] = ("auto", "all", "tam", "tam+head")
 DATA_KINDS: tuple[str, ...] = ("video", "image")
@@ -87,7 +93,7 @@ class OptimConfig:
     """
 
     lr: float = 0.0
-    schedule: str = "poly"
+    schedule: str = ""  # "": poly, or constant for the TAM pre-training of FBA, DIM and IndexNet
     power: float = 0.9
     weight_decay: float = 1e-4
     milestones: list[float] = field(default_factory=lambda: [40 / 150, 80 / 150, 120 / 150])
@@ -97,9 +103,11 @@ class OptimConfig:
 @dataclass
 class LossConfig:
     """Eq. 6 weights, the L_im terms and the L_af target parameters. A negative weight
-    picks the stage default (pre-training: L_im only; main stage: 1, 0.5, 0.25)."""
+    picks the stage default (pre-training: L_im only; main stage: 1, 0.5, 0.25). Empty
+    ``image_terms`` picks the base's: GCA ``alpha``; DIM and IndexNet ``alpha``,
+    ``composition``, ``gradient``; FBA all of :data:`tcvom.train.losses.FBA_TERMS`."""
 
-    image_terms: list[str] = field(default_factory=lambda: ["alpha"])
+    image_terms: list[str] = field(default_factory=list)
     image: float = 1.0
     temporal: float = -1.0
     affinity: float = -1.0
@@ -123,14 +131,16 @@ class _RunConfig:
 
 @dataclass
 class GcaTamConfig(_RunConfig):
-    """A GCA+TAM (or single-image GCA baseline) training run.
+    """A matting-network training run: GCA+TAM, FBA+TAM, DIM+TAM or Index+TAM, or a
+    single-image baseline (``network``: one of :data:`NETWORKS`; empty: the video network
+    of the base the command names, GCA by default).
 
     ``trainable``: ``auto`` (pre-training: the TAM only, as the reference code; main stage:
     everything), ``all``, ``tam`` or ``tam+head`` (the TAM and the decoder layers after it,
     as the paper's text says). Frozen layers are kept in eval mode.
     """
 
-    network: str = "gca_tam"
+    network: str = ""
     trainable: str = "auto"
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -179,9 +189,31 @@ def _check_common(cfg: _RunConfig, data: DataConfig, optim: OptimConfig, path: P
           "optim.milestones must be increasing fractions of the run in [0, 1]", path)
 
 
-def resolve_gca_tam(cfg: GcaTamConfig, path: Path | None = None) -> GcaTamConfig:
-    """Fill the stage defaults (paper values) and check every field; InputError on a bad one."""
+#: The matting config's alias (the class keeps its first name for callers).
+MattingConfig = GcaTamConfig
+
+
+def default_image_terms(base: str) -> list[str]:
+    """The L_im terms of a base (the paper's for GCA, DIM and IndexNet; FBA's own)."""
+    from tcvom.train.losses import FBA_TERMS
+
+    if base == "gca":
+        return ["alpha"]
+    if base == "fba":
+        return list(FBA_TERMS)
+    return ["alpha", "composition", "gradient"]
+
+
+def resolve_gca_tam(cfg: GcaTamConfig, path: Path | None = None, *, base: str | None = None) -> GcaTamConfig:
+    """Fill the stage and base defaults (paper values) and check every field; InputError on
+    a bad one. ``base`` (the command's): the network must be of it; an empty network is
+    its video network (GCA+TAM without a base)."""
     pre = cfg.stage == "pretrain"
+    network = cfg.network or f"{base or 'gca'}_tam"
+    _need(network in NETWORKS, f"'network' must be one of {NETWORKS}, got {network!r}", path)
+    net_base = base_of(network)
+    if base is not None:
+        _need(net_base == base, f"'network' is {network!r}, not of the {base} base the command names", path)
     data = replace(cfg.data)
     if data.frames == 0:
         data.frames = 3 if pre else 5
@@ -189,24 +221,30 @@ def resolve_gca_tam(cfg: GcaTamConfig, path: Path | None = None) -> GcaTamConfig
         data.eps = 1e-2 if data.kind == "image" else 0.0
     optim = replace(cfg.optim)
     if optim.lr <= 0:
-        optim.lr = 4e-4 if pre else 1e-4
+        optim.lr = PAPER_LR[net_base][0 if pre else 1]
+    if not optim.schedule:
+        optim.schedule = "constant" if pre and net_base != "gca" else "poly"
     loss = replace(cfg.loss)
+    if not loss.image_terms:
+        loss.image_terms = default_image_terms(net_base)
     if loss.temporal < 0:
         loss.temporal = 0.0 if pre else 0.5
     if loss.affinity < 0:
         loss.affinity = 0.0 if pre else 0.25
-    out = replace(cfg, data=data, optim=optim, loss=loss)
+    out = replace(cfg, network=network, data=data, optim=optim, loss=loss)
     _check_common(out, data, optim, path)
-    _need(out.network in NETWORKS, f"'network' must be one of {NETWORKS}, got {out.network!r}", path)
     _need(out.trainable in TRAINABLE, f"'trainable' must be one of {TRAINABLE}, got {out.trainable!r}", path)
     _need(data.frames >= 3, f"data.frames must be at least 3, got {data.frames}", path)
-    if out.network == "gca":
-        _need(out.trainable in ("auto", "all"), "the single-image GCA baseline has no TAM to train alone", path)
-        _need(out.stage == "main", "the single-image GCA baseline has no TAM pre-training stage", path)
-    from tcvom.train.losses import IMAGE_TERMS
+    if "_tam" not in network:
+        _need(out.trainable in ("auto", "all"), f"the single-image {net_base} baseline has no TAM to train alone", path)
+        _need(out.stage == "main", f"the single-image {net_base} baseline has no TAM pre-training stage", path)
+    from tcvom.train.losses import FBA_TERMS, IMAGE_TERMS
 
-    bad = [t for t in loss.image_terms if t not in IMAGE_TERMS]
-    _need(bool(loss.image_terms) and not bad, f"loss.image_terms must be among {IMAGE_TERMS}, got {loss.image_terms}", path)
+    known = FBA_TERMS if net_base == "fba" else IMAGE_TERMS
+    bad = [t for t in loss.image_terms if t not in known]
+    _need(not bad, f"loss.image_terms of the {net_base} base must be among {known}, got {loss.image_terms}", path)
+    if net_base == "fba" and "laplacian" in loss.image_terms:
+        _need(data.crop >= 64, f"FBA's Laplacian loss needs data.crop >= 64, got {data.crop}", path)
     for name in ("image", "temporal", "affinity"):
         _need(getattr(loss, name) >= 0, f"loss.{name} must be >= 0", path)
     return out
@@ -217,6 +255,8 @@ def resolve_stm(cfg: StmConfig, path: Path | None = None) -> StmConfig:
     optim = replace(cfg.optim)
     if optim.lr <= 0:
         optim.lr = 1e-5
+    if not optim.schedule:
+        optim.schedule = "stair"
     data = replace(cfg.data)
     if data.frames == 0:
         data.frames = 3
@@ -292,10 +332,11 @@ def read_mapping(path: str | Path) -> dict[str, Any]:
     raise InputError("the config must be a .toml or .json file", path=p)
 
 
-def load_gca_tam_config(path: str | Path) -> GcaTamConfig:
-    """Read, fill in and check a GCA+TAM training config file."""
+def load_gca_tam_config(path: str | Path, *, base: str | None = None) -> GcaTamConfig:
+    """Read, fill in and check a matting training config file (``base``: the command's,
+    see :func:`resolve_gca_tam`)."""
     p = Path(path).resolve()
-    return resolve_gca_tam(_build(GcaTamConfig, read_mapping(p), "", p), p)
+    return resolve_gca_tam(_build(GcaTamConfig, read_mapping(p), "", p), p, base=base)
 
 
 def load_stm_config(path: str | Path) -> StmConfig:
@@ -304,9 +345,9 @@ def load_stm_config(path: str | Path) -> StmConfig:
     return resolve_stm(_build(StmConfig, read_mapping(p), "", p), p)
 
 
-def gca_tam_config_from_dict(values: dict[str, Any]) -> GcaTamConfig:
+def gca_tam_config_from_dict(values: dict[str, Any], *, base: str | None = None) -> GcaTamConfig:
     """A checked :class:`GcaTamConfig` from a mapping laid out like the file."""
-    return resolve_gca_tam(_build(GcaTamConfig, values, "", None))
+    return resolve_gca_tam(_build(GcaTamConfig, values, "", None), base=base)
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Training loops: GCA+TAM (TAM pre-training and the main stage) and the STM trimap network.
+"""Training loops: the matting networks (GCA+TAM, FBA+TAM, DIM+TAM, Index+TAM: TAM
+pre-training and the main stage; the single-image baselines) and the STM trimap network.
 
 Zhang et al., "Attention-guided Temporally Coherent Video Object Matting", ACM MM 2021,
 sections 3.3 (video matting network) and 3.4 (trimap generation), following the reference
@@ -9,7 +10,9 @@ training code where the paper is silent (``shared/reference/GCA_TAM_NOTES.md``).
   frozen in eval mode and run without gradients; by default only the TAM is trained, as in
   the reference code) or the main stage (five frames in, the middle three predicted,
   ``L_im + 0.5 L_tc + 0.25 L_af``, everything trained). ``network = "gca"`` trains the
-  single-image baseline on the same windows with L_im only.
+  single-image baseline on the same windows with L_im only. The other bases train the
+  same way with their own L_im (DIM and IndexNet: alpha, composition and gradient; FBA:
+  its own terms, :func:`tcvom.train.losses.fba_image_loss`, and L_tc on F and B too).
 - :func:`train_stm`: the STM trimap network, image pre-training on perspective "fake
   sequences" then video with a growing maximum frame skip; class-weighted cross-entropy
   (unknown weighted 4), batch norm frozen (eval mode, "bn" parameters not trained).
@@ -47,15 +50,20 @@ from torch.utils.data import DataLoader, Dataset
 
 from tcvom.errors import InputError, WeightsError
 from tcvom.io.atomic import atomic_output
-from tcvom.models.gca_tam import FrameFeatures, GcaMatting, GcaSingle, GcaTam, make_input
+from tcvom.models import bases
+from tcvom.models.gca_tam import FrameFeatures, GcaMatting, make_input
+from tcvom.models.split_matting import SplitMatting
 from tcvom.progress import Progress, ProgressMode
 from tcvom.train import data as tdata
 from tcvom.train.config import GcaTamConfig, OptimConfig, StmConfig, to_dict
 from tcvom.train.losses import (
     LossWeights,
     affinity_loss,
+    fba_image_loss,
+    fba_temporal_loss,
     image_loss,
     refine,
+    refine_colours,
     temporal_coherence_loss,
     total_loss,
 )
@@ -276,37 +284,65 @@ def _restore(state: dict[str, Any] | None, model: nn.Module, optimizer: torch.op
 # --- GCA+TAM -----------------------------------------------------------------------------------------
 
 
-def load_initial_gca(model: GcaMatting, path: str | Path) -> list[str]:
-    """Load start weights into a GCA model; returns the keys left at their initial values.
+MattingNet = GcaMatting | SplitMatting
 
-    A GCA+TAM model accepts a single-image GCA checkpoint (the TAM, ``decoder.fam.*``,
-    keeps its random initialisation: the pre-training start); a single-image model
-    accepts a GCA+TAM checkpoint (its TAM is dropped). Anything else must match exactly.
+
+def _network(model: MattingNet) -> str:
+    """``"gca_tam"``, ``"fba"``... of a matting model."""
+    if isinstance(model, GcaMatting):
+        return "gca_tam" if model.temporal else "gca"
+    return model.network
+
+
+def _tensors(model: nn.Module) -> dict[str, Tensor]:
+    """Parameters and buffers by module path (the same names whatever a state_dict hook does)."""
+    return {**dict(model.named_parameters()), **dict(model.named_buffers())}
+
+
+def load_initial(model: MattingNet, path: str | Path) -> list[str]:
+    """Load start weights into a matting model; returns the parameter names left at their
+    initial values.
+
+    A video network (with the TAM) accepts the single-image checkpoint of its base (the
+    TAM, ``decoder.fam.*``, keeps its random initialisation: the pre-training start); a
+    single-image model accepts the video checkpoint of its base (its TAM is dropped); the
+    layouts differ for DIM, whose single-image checkpoint has flat key names. Anything
+    else must match exactly (the error lists missing and unexpected keys).
     """
     state = checkpoints.read_state_dict(path)
-    own = model.state_dict()
-    missing, unexpected, shapes = checkpoints.compare(own, state)
-    tam = "decoder.fam."
-    if isinstance(model, GcaTam) and missing and all(k.startswith(tam) for k in missing) and not unexpected:
-        state = {**state, **{k: own[k] for k in missing}}
-    elif isinstance(model, GcaSingle) and unexpected and all(k.startswith(tam) for k in unexpected):
-        state = {k: v for k, v in state.items() if not k.startswith(tam)}
-        missing = []
-    else:
-        missing = []
-    if shapes:
-        raise WeightsError(f"shape differences: {', '.join(shapes[:5])}", path=path)
-    checkpoints.load_into(model, state, what="GCA+TAM" if isinstance(model, GcaTam) else "single-image GCA",
-                          path=path)
+    network = _network(model)
+    kind = checkpoints.identify(state)
+    if kind not in bases.MATTING_KINDS or kind == network or bases.base_of(kind) != bases.base_of(network):
+        checkpoints.load_into(model, state, what=bases.kind_name(network), path=path)
+        return []
+    source = bases.build_matting(kind)
+    checkpoints.load_into(source, state, what=bases.kind_name(kind), path=path)
+    have = _tensors(source)
+    missing = []
+    with torch.no_grad():
+        for name, tensor in _tensors(model).items():
+            if name in have:
+                tensor.copy_(have[name])
+            else:
+                missing.append(name)
     return missing
 
 
-def _head_modules(model: GcaMatting) -> list[nn.Module]:
+#: The former name (GCA only), kept for callers.
+load_initial_gca = load_initial
+
+
+def _head_modules(model: MattingNet) -> list[nn.Module]:
+    """The decoder layers after the TAM (``trainable = "tam+head"``)."""
     d = model.decoder
-    return [d.layer3, d.layer4, d.conv1, d.bn1, d.conv2]
+    names = {"gca": ("layer3", "layer4", "conv1", "bn1", "conv2"),
+             "fba": ("conv_up2", "conv_up3", "conv_up4"),
+             "dim": ("dconv3", "dconv2", "dconv1", "alpha_pred"),
+             "index": ("decoder_layer3", "decoder_layer2", "decoder_layer1", "decoder_layer0", "pred")}
+    return [getattr(d, n) for n in names[bases.base_of(_network(model))]]
 
 
-def _gca_trainable(model: GcaMatting, cfg: GcaTamConfig) -> tuple[list[nn.Parameter], bool]:
+def _gca_trainable(model: MattingNet, cfg: GcaTamConfig) -> tuple[list[nn.Parameter], bool]:
     """Set train/eval modes and requires_grad; returns (parameters to train, frozen backbone)."""
     mode = cfg.trainable
     if mode == "auto":
@@ -316,7 +352,7 @@ def _gca_trainable(model: GcaMatting, cfg: GcaTamConfig) -> tuple[list[nn.Parame
         params = [p for p in model.parameters() if p.requires_grad]
         return params, False
     if model.decoder.fam is None:
-        raise InputError(f"trainable = {mode!r} needs the GCA+TAM network")
+        raise InputError(f"trainable = {mode!r} needs a network with the TAM")
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
@@ -372,13 +408,52 @@ def forward_window(model: GcaMatting, inputs: Tensor, *, frozen: bool = False
     return raw.reshape(b, t - 2, *raw.shape[1:]), logits_prev, logits_next, unknown
 
 
+def forward_window_split(model: SplitMatting, image: Tensor, trimap: Tensor, *, frozen: bool = False
+                         ) -> tuple[tuple[Tensor, ...], Tensor | None, Tensor | None, Tensor]:
+    """:func:`forward_window` for the FBA, DIM and IndexNet networks.
+
+    Args:
+        model: a :class:`SplitMatting` (with or without the TAM).
+        image: ``B x T x 3 x H x W`` RGB in [0, 1]; trimap: ``B x T x 1 x H x W`` uint8
+            (H, W multiples of 32), T >= 3.
+        frozen: run everything before the TAM without gradients.
+
+    Returns:
+        (the network's outputs of frames 1..T-2, each ``B x (T-2) x C x H x W``: alpha, and
+        for FBA the foreground and background; the TAM logits and the 1/8 unknown masks as
+        :func:`forward_window` returns them).
+    """
+    b, t = image.shape[:2]
+    inner = list(range(1, t - 1))
+    inputs = model.make_inputs(image.flatten(0, 1), trimap.flatten(0, 1))
+    with torch.no_grad() if frozen else nullcontext():
+        features, unknown, *skips = model.part_a(*(inputs[p.name] for p in model.inputs))
+    x = _select(features, b, t, inner)
+    unknown = _select(unknown, b, t, inner)
+    skips = [_select(s, b, t, inner) for s in skips]
+    logits_prev = logits_next = None
+    fam = model.fam
+    if fam is not None:
+        prev = _select(features, b, t, [i - 1 for i in inner])
+        nxt = _select(features, b, t, [i + 1 for i in inner])
+        x, lp, ln = fam.forward_with_logits(prev, x, nxt, unknown)
+        logits_prev = lp.reshape(b, t - 2, *lp.shape[1:])
+        logits_next = ln.reshape(b, t - 2, *ln.shape[1:])
+    outputs = model.head(x, *skips)
+    return (tuple(o.reshape(b, t - 2, *o.shape[1:]) for o in outputs), logits_prev, logits_next,
+            unknown.reshape(b, t - 2, *unknown.shape[1:]))
+
+
 def gca_tam_losses(batch: dict[str, Tensor], raw: Tensor, logits_prev: Tensor | None, logits_next: Tensor | None,
-                   unknown: Tensor, *, image_terms: tuple[str, ...], weights: LossWeights
-                   ) -> tuple[Tensor, dict[str, Tensor]]:
+                   unknown: Tensor, *, image_terms: tuple[str, ...], weights: LossWeights,
+                   colours: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, dict[str, Tensor]]:
     """Eq. 6 on a batch of windows (:func:`forward_window` outputs, shapes there).
 
     L_im is averaged over the predicted frames (each over the batch), L_tc over consecutive
     predicted pairs, L_af over the predicted frames; a term with weight 0 is not computed.
+    ``colours``: FBA's predicted foreground and background (``B x (T-2) x 3 x H x W``):
+    then L_im is FBA's (:func:`fba_image_loss`) and L_tc includes F and B
+    (:func:`fba_temporal_loss`).
     Returns (total, ``{"loss", "l_im", "l_<image term>"..., "l_tc", "l_af"}`` detached).
     """
     raw = raw.float()
@@ -388,16 +463,29 @@ def gca_tam_losses(batch: dict[str, Tensor], raw: Tensor, logits_prev: Tensor | 
     n = raw.shape[1]
     per_term: dict[str, list[Tensor]] = {}
     for i in range(n):
-        extra = {}
-        if "composition" in image_terms:
-            extra = {"fg": batch["fg"][:, i + 1], "bg": batch["bg"][:, i + 1], "image": batch["image"][:, i + 1]}
-        for k, v in image_loss(raw[:, i], gt[:, i], m[:, i], terms=image_terms, **extra).items():
+        c = i + 1
+        if colours is not None:
+            terms = fba_image_loss(raw[:, i], colours[0][:, i].float(), colours[1][:, i].float(), gt[:, i], m[:, i],
+                                   batch["fg"][:, c], batch["bg"][:, c], batch["image"][:, c], terms=image_terms)
+        else:
+            extra = {}
+            if "composition" in image_terms:
+                extra = {"fg": batch["fg"][:, c], "bg": batch["bg"][:, c], "image": batch["image"][:, c]}
+            terms = image_loss(raw[:, i], gt[:, i], m[:, i], terms=image_terms, **extra)
+        for k, v in terms.items():
             per_term.setdefault(k, []).append(v)
     im_terms = {k: torch.stack(v).mean() for k, v in per_term.items()}
     l_im = torch.stack(list(im_terms.values())).sum()
     l_tc = None
     if weights.temporal > 0 and n >= 2:
-        l_tc = temporal_coherence_loss(refine(raw, gt, m), gt, m)
+        if colours is not None:
+            true_fg, true_bg = batch["fg"][:, inner], batch["bg"][:, inner]
+            fgs, bgs = zip(*(refine_colours(colours[0][:, i].float(), colours[1][:, i].float(), true_fg[:, i],
+                                            true_bg[:, i], m[:, i]) for i in range(n)), strict=True)
+            l_tc = fba_temporal_loss(refine(raw, gt, m), torch.stack(fgs, 1), torch.stack(bgs, 1), gt, true_fg,
+                                     true_bg, m)
+        else:
+            l_tc = temporal_coherence_loss(refine(raw, gt, m), gt, m)
     l_af = None
     if weights.affinity > 0 and logits_prev is not None and logits_next is not None:
         l_af = torch.stack([
@@ -428,21 +516,22 @@ def build_gca_dataset(cfg: GcaTamConfig) -> Dataset:
                                     colour=d.colour, jpeg_probability=d.jpeg_probability)
 
 
-def train_gca_tam(cfg: GcaTamConfig, *, progress: ProgressMode = "bar", resume: bool = True,
+def train_matting(cfg: GcaTamConfig, *, progress: ProgressMode = "bar", resume: bool = True,
                   stop_after: int | None = None) -> TrainResult:
-    """Train GCA+TAM (or the single-image GCA baseline) as ``cfg`` says (a resolved config:
-    :func:`tcvom.train.config.load_gca_tam_config`).
+    """Train a matting network (any base with the TAM, or a single-image baseline) as
+    ``cfg`` says (a resolved config: :func:`tcvom.train.config.load_gca_tam_config`).
 
     ``stop_after``: end this session after that many steps (a checkpoint is written; run
     again to continue). Returns a :class:`TrainResult`.
     """
     device = _device(cfg.device, cfg.amp)
     torch.manual_seed(cfg.seed)
-    model: GcaMatting = GcaTam() if cfg.network == "gca_tam" else GcaSingle()
+    base = bases.base_of(cfg.network)
+    model: MattingNet = bases.build_matting(cfg.network)  # type: ignore[assignment]
     if cfg.init:
-        load_initial_gca(model, cfg.init)
+        load_initial(model, cfg.init)
     elif cfg.stage == "pretrain":
-        raise InputError("TAM pre-training starts from single-image GCA weights: set 'init'",
+        raise InputError(f"TAM pre-training starts from single-image {base} weights: set 'init'",
                          hint="the layers before the TAM stay frozen, so random ones would teach nothing")
     model.to(device)
     params, frozen = _gca_trainable(model, cfg)
@@ -457,22 +546,33 @@ def train_gca_tam(cfg: GcaTamConfig, *, progress: ProgressMode = "bar", resume: 
     columns = ["loss", "l_im", *[f"l_{t}" for t in terms]]
     if weights.temporal > 0 and cfg.data.frames >= 4:
         columns.append("l_tc")
-    if weights.affinity > 0 and cfg.network == "gca_tam":
+    if weights.affinity > 0 and bases.is_temporal(cfg.network):
         columns.append("l_af")
 
     def step_fn(batch: dict[str, Tensor], step: int) -> tuple[Tensor, dict[str, Tensor]]:
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
         b, t = batch["alpha"].shape[:2]
-        inputs = make_input(batch["image"].flatten(0, 1), batch["trimap"].flatten(0, 1))
-        inputs = inputs.reshape(b, t, *inputs.shape[1:])
+        colours = None
         with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=cfg.amp):
-            raw, lp, ln, unknown = forward_window(model, inputs, frozen=frozen)
-        return gca_tam_losses(batch, raw, lp, ln, unknown, image_terms=terms, weights=weights)
+            if isinstance(model, GcaMatting):
+                inputs = make_input(batch["image"].flatten(0, 1), batch["trimap"].flatten(0, 1))
+                inputs = inputs.reshape(b, t, *inputs.shape[1:])
+                raw, lp, ln, unknown = forward_window(model, inputs, frozen=frozen)
+            else:
+                outputs, lp, ln, unknown = forward_window_split(model, batch["image"], batch["trimap"], frozen=frozen)
+                raw = outputs[0]
+                if base == "fba":
+                    colours = (outputs[1], outputs[2])
+        return gca_tam_losses(batch, raw, lp, ln, unknown, image_terms=terms, weights=weights, colours=colours)
 
     return _loop(run, model=model, optimizer=optimizer, optim_cfg=cfg.optim, steps=cfg.steps,
                  start=start, loader=loader, step_fn=step_fn, columns=columns, scaler=scaler,
                  checkpoint_every=cfg.checkpoint_every, progress=progress, stop_after=stop_after,
                  job=f"train {cfg.network} {cfg.stage}")
+
+
+#: The former name (GCA only), kept for callers.
+train_gca_tam = train_matting
 
 
 # --- STM -------------------------------------------------------------------------------------------------

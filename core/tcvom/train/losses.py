@@ -15,6 +15,10 @@ GCA_TAM_NOTES.md``, "Losses (training)"):
   attention logits and a target of ``1 - s = 0.8`` where the 8x8-pooled ground-truth alpha
   of the centre and of the neighbour differ by less than ``theta = 0.3`` (0 elsewhere), at
   the unknown positions of the 1/8 mask, averaged over the two neighbours.
+- :func:`fba_image_loss`: FBA's own image terms as the reference trains FBA+TAM
+  (``FullModel.fba_single_image_loss``, ``utils/loss_func.py``): alpha, composition,
+  F/B, gradient, exclusion and Laplacian terms, means over the whole frame;
+  :func:`fba_temporal_loss` adds L_tc of F and B (weight 0.25 each) to that of alpha.
 - :func:`total_loss`: ``L_im + 0.5 L_tc + 0.25 L_af``.
 
 All alphas are float in [0, 1]; masks are {0, 1} floats or bools of the same shape.
@@ -34,6 +38,15 @@ MASK_EPS = 1.001e-5
 TAM_STRIDE = 8
 #: Terms that :func:`image_loss` knows.
 IMAGE_TERMS: tuple[str, ...] = ("alpha", "composition", "gradient")
+#: Terms that :func:`fba_image_loss` knows (each with the reference's weight inside).
+FBA_TERMS: tuple[str, ...] = ("alpha", "composition", "fb", "gradient", "exclusion", "laplacian")
+#: Weight of the F and B terms against alpha's in FBA's losses (the reference's 0.25).
+FBA_FB_WEIGHT = 0.25
+#: Levels of FBA's Laplacian loss; the crop must be at least 64 pixels for five levels
+#: (the reflect padding of the 5x5 Gaussian needs 3 pixels at 1/16).
+LAPLACIAN_LEVELS = 5
+#: Levels of FBA's exclusion loss on F and B.
+EXCLUSION_LEVELS = 3
 
 
 @dataclass(frozen=True)
@@ -47,18 +60,20 @@ class LossWeights:
     target: float = 0.8  # 1 - label smoothing s (s = 0.2)
 
 
-def masked_l1(x: Tensor, y: Tensor, mask: Tensor) -> Tensor:
+def masked_l1(x: Tensor, y: Tensor, mask: Tensor | None) -> Tensor:
     """``sum(|x - y| * mask) / count(mask > eps)`` over all elements (the reference ``L1_mask``).
 
     Args:
         x, y: tensors of one shape (e.g. ``B x 1 x H x W``).
         mask: same shape or broadcastable to it (a ``B x 1 x H x W`` mask on ``B x 3 x H x W``
             images sums the channels and divides by the pixel count, as the reference does),
-            values in [0, 1].
+            values in [0, 1]; None: the mean of ``|x - y|`` over every element.
 
     Returns:
         0-d tensor; 0 when the mask is empty.
     """
+    if mask is None:
+        return (x - y).abs().mean()
     mask = mask.to(x.dtype)
     res = (x - y).abs() * mask
     count = (mask > MASK_EPS).to(x.dtype).sum()
@@ -99,14 +114,19 @@ def image_gradient(x: Tensor) -> tuple[Tensor, Tensor]:
     return dx, dy
 
 
-def gradient_loss(pred: Tensor, gt: Tensor, mask: Tensor) -> Tensor:
-    """L1 of gradient magnitudes ``sqrt(dx² + dy² + eps)`` in the mask (DIM / Index bases)."""
-    a = refine(pred, gt, mask)
-    px, py = image_gradient(a)
-    gx, gy = image_gradient(gt)
+def gradient_l1(x: Tensor, y: Tensor, mask: Tensor | None) -> Tensor:
+    """:func:`masked_l1` of the gradient magnitudes ``sqrt(dx² + dy² + eps)`` of x and y
+    (the reference ``L1_grad``; ``mask`` None: the mean over every element)."""
+    px, py = image_gradient(x)
+    gx, gy = image_gradient(y)
     mag_p = torch.sqrt(px**2 + py**2 + MASK_EPS)
     mag_g = torch.sqrt(gx**2 + gy**2 + MASK_EPS)
     return masked_l1(mag_p, mag_g, mask)
+
+
+def gradient_loss(pred: Tensor, gt: Tensor, mask: Tensor) -> Tensor:
+    """L1 of gradient magnitudes ``sqrt(dx² + dy² + eps)`` in the mask (DIM / Index bases)."""
+    return gradient_l1(refine(pred, gt, mask), gt, mask)
 
 
 def image_loss(
@@ -139,6 +159,122 @@ def image_loss(
     return out
 
 
+# --- FBA's image terms ---------------------------------------------------------------------------
+
+#: The 5x5 binomial kernel of OpenCV's pyrDown / pyrUp.
+_GAUSS = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0])
+
+
+def _gauss(x: Tensor) -> Tensor:
+    """5x5 binomial blur per channel with reflect padding (``B x C x H x W``, H and W > 2)."""
+    k = torch.outer(_GAUSS, _GAUSS).to(device=x.device, dtype=x.dtype) / 256.0
+    c = x.shape[1]
+    return F.conv2d(F.pad(x, (2, 2, 2, 2), mode="reflect"), k.expand(c, 1, 5, 5), groups=c)
+
+
+def laplacian_pyramid(x: Tensor, levels: int = LAPLACIAN_LEVELS) -> list[Tensor]:
+    """The Laplacian pyramid of FBA's loss: per level, the image minus the up-sampled (zeros
+    between samples, blurred with 4x the kernel) down-sampled blur; ``B x C x H x W`` with
+    H and W divisible by ``2**levels`` and at least ``3 * 2**(levels - 1)``."""
+    pyramid = []
+    current = x
+    for _ in range(levels):
+        down = _gauss(current)[:, :, ::2, ::2]
+        up = torch.zeros_like(current)
+        up[:, :, ::2, ::2] = down
+        pyramid.append(current - 4.0 * _gauss(up))
+        current = down
+    return pyramid
+
+
+def laplacian_loss(x: Tensor, y: Tensor, levels: int = LAPLACIAN_LEVELS) -> Tensor:
+    """FBA's Laplacian loss: ``sum_l 2**l * sum |L_l(x) - L_l(y)|`` divided by ``x.numel()``."""
+    total = sum((2.0**level) * (a - b).abs().sum()
+                for level, (a, b) in enumerate(zip(laplacian_pyramid(x, levels), laplacian_pyramid(y, levels),
+                                                    strict=True)))
+    return torch.as_tensor(total) / x.numel()
+
+
+def exclusion_loss(a: Tensor, b: Tensor, levels: int = EXCLUSION_LEVELS) -> Tensor:
+    """Gradient exclusion between two images (Zhang, Ng and Chen, "Single Image Reflection
+    Separation with Perceptual Losses", CVPR 2018), as FBA applies it to F and B: per level
+    and direction ``mean(tanh(g_a / 2)² tanh(lambda g_b / 2)²) ** 0.25`` with ``lambda`` the
+    ratio of mean absolute gradients times 2; averaged over levels (2x2 average pooling
+    between them), x and y summed. ``B x C x H x W`` -> 0-d tensor."""
+    terms_x, terms_y = [], []
+    for _ in range(levels):
+        ax, ay = image_gradient(a)
+        bx, by = image_gradient(b)
+        lam_x = 2.0 * ax.abs().mean() / (bx.abs().mean() + MASK_EPS)
+        lam_y = 2.0 * ay.abs().mean() / (by.abs().mean() + MASK_EPS)
+        # 2 sigmoid(g) - 1 = tanh(g / 2)
+        sx = (torch.tanh(ax / 2) ** 2 * torch.tanh(bx * lam_x / 2) ** 2).mean(dim=(1, 2, 3)) + MASK_EPS
+        sy = (torch.tanh(ay / 2) ** 2 * torch.tanh(by * lam_y / 2) ** 2).mean(dim=(1, 2, 3)) + MASK_EPS
+        terms_x.append(sx**0.25)
+        terms_y.append(sy**0.25)
+        a = F.avg_pool2d(a, 2, stride=2)
+        b = F.avg_pool2d(b, 2, stride=2)
+    return (torch.stack(terms_x).mean(0)).mean() + (torch.stack(terms_y).mean(0)).mean()
+
+
+def refine_colours(pred_fg: Tensor, pred_bg: Tensor, fg: Tensor, bg: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    """Predicted F and B inside the mask, the true ones outside (``B x 3 x H x W``; mask ``B x 1``)."""
+    m = mask.bool().expand_as(pred_fg)
+    return torch.where(m, pred_fg, fg), torch.where(m, pred_bg, bg)
+
+
+def fba_image_loss(
+    pred: Tensor,
+    pred_fg: Tensor,
+    pred_bg: Tensor,
+    gt: Tensor,
+    mask: Tensor,
+    fg: Tensor,
+    bg: Tensor,
+    image: Tensor,
+    *,
+    terms: tuple[str, ...] = FBA_TERMS,
+) -> dict[str, Tensor]:
+    """FBA's L_im terms, each with the reference's weight, on one frame (refined alpha ``a``,
+    refined ``F'`` and ``B'``: prediction in the mask, truth outside; means over the frame):
+
+    - ``alpha``: ``mean |a - g|``;
+    - ``composition``: ``mean |F' g + B' (1 - g) - I| + 0.25 mean |F a + B (1 - a) - I|``;
+    - ``fb``: ``0.25 (mean |F' - F| + mean |B' - B|)``;
+    - ``gradient``: mean L1 of the gradient magnitudes of ``a`` and ``g``;
+    - ``exclusion``: ``0.25`` :func:`exclusion_loss` of ``F'`` and ``B'``;
+    - ``laplacian``: :func:`laplacian_loss` of ``a`` + ``0.25`` (that of ``F'`` and ``B'``).
+
+    Args:
+        pred: ``B x 1 x H x W`` predicted alpha; pred_fg, pred_bg: ``B x 3 x H x W`` predicted
+            F and B; gt, mask: ``B x 1 x H x W``; fg, bg, image: ``B x 3 x H x W`` in [0, 1].
+
+    Returns:
+        ``{term: 0-d tensor}`` for the terms asked for; L_im is their sum.
+    """
+    unknown = [t for t in terms if t not in FBA_TERMS]
+    if unknown or not terms:
+        raise ValueError(f"FBA image loss terms must be among {FBA_TERMS}, got {terms}")
+    w = FBA_FB_WEIGHT
+    a = refine(pred, gt, mask)
+    f, b = refine_colours(pred_fg, pred_bg, fg, bg, mask)
+    out: dict[str, Tensor] = {}
+    if "alpha" in terms:
+        out["alpha"] = masked_l1(a, gt, None)
+    if "composition" in terms:
+        out["composition"] = (masked_l1(f * gt + b * (1 - gt), image, None)
+                              + w * masked_l1(fg * a + bg * (1 - a), image, None))
+    if "fb" in terms:
+        out["fb"] = w * (masked_l1(f, fg, None) + masked_l1(b, bg, None))
+    if "gradient" in terms:
+        out["gradient"] = gradient_l1(a, gt, None)
+    if "exclusion" in terms:
+        out["exclusion"] = w * exclusion_loss(f, b)
+    if "laplacian" in terms:
+        out["laplacian"] = laplacian_loss(a, gt) + w * (laplacian_loss(f, fg) + laplacian_loss(b, bg))
+    return out
+
+
 def temporal_coherence_loss(preds: Tensor, gts: Tensor, masks: Tensor) -> Tensor:
     """L_tc over consecutive predicted frames.
 
@@ -159,6 +295,16 @@ def temporal_coherence_loss(preds: Tensor, gts: Tensor, masks: Tensor) -> Tensor
         for t in range(preds.shape[1] - 1)
     ]
     return torch.stack(terms).mean()
+
+
+def fba_temporal_loss(alphas: Tensor, fgs: Tensor, bgs: Tensor, gts: Tensor, true_fgs: Tensor, true_bgs: Tensor,
+                      masks: Tensor) -> Tensor:
+    """FBA's L_tc: :func:`temporal_coherence_loss` of the refined alphas plus 0.25 times that
+    of the refined F and B (``B x T x 3 x H x W``, against the true ones; mask of frame t
+    on the three channels, divided by its pixel count)."""
+    return (temporal_coherence_loss(alphas, gts, masks)
+            + FBA_FB_WEIGHT * (temporal_coherence_loss(fgs, true_fgs, masks)
+                               + temporal_coherence_loss(bgs, true_bgs, masks)))
 
 
 def affinity_targets(
