@@ -11,7 +11,9 @@ import pytest
 from farm_helpers import FRAMES, assert_same_files
 
 from tcvom import pipeline
+from tcvom.cli import main
 from tcvom.io import read_image
+from tcvom.review.doubt import load_review
 
 CHUNKS = ("1007-1008", "1001-1003", "1004-1006")  # out of order, as a farm may run them
 
@@ -35,6 +37,23 @@ def test_segments_and_chunks_equal_one_task(farm_shot, single_classical: Path, t
         pipeline.matte(farm_shot.plate, str(trimaps / "trimap.####.png"), tmp_path / "alpha", frames=chunk,
                        method="classical", progress="none")
     assert_same_files(tmp_path / "alpha", single_classical / "alpha", expected=8)
+    # Partial tasks write no review; the farm job's last step (`tcvom review OUT --rebuild`,
+    # the OpenJD template's Review step) builds it, the same as the single run's.
+    assert not (tmp_path / "review").exists() and not (tmp_path / "alpha" / "review").exists()
+    assert main(["review", str(tmp_path), "--rebuild", "--plate", farm_shot.plate, "--progress", "none"]) == 0
+    farm, single = load_review(tmp_path), load_review(single_classical)
+    assert (tmp_path / "review" / "review.png").is_file()
+    assert farm.keyframes == single.keyframes == [1001, 1004, 1008]
+    assert farm.frames == single.frames and farm.suggested == single.suggested
+    assert farm.extra["sources"]["plate"] == str(Path(farm_shot.plate).absolute())
+    assert main(["review", str(tmp_path), "--rebuild", "--progress", "none"]) == 0  # now from review.json
+    assert load_review(tmp_path).frames == single.frames
+
+
+def test_review_of_an_output_without_a_matte(tmp_path: Path, capsys) -> None:
+    (tmp_path / "alpha").mkdir()
+    assert main(["review", str(tmp_path), "--rebuild", "--progress", "none"]) == 2
+    assert "no matte made by tcvom" in capsys.readouterr().err
 
 
 def test_chunk_edges_need_the_real_neighbours(farm_shot, single_classical: Path, tmp_path: Path) -> None:

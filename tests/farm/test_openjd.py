@@ -14,6 +14,7 @@ from farm_helpers import assert_same_files, tcvom_exe
 
 from tcvom.cli import main
 from tcvom.farm.openjd import job_template
+from tcvom.review.doubt import load_review
 
 
 def openjd_exe() -> str:
@@ -26,7 +27,7 @@ def openjd_exe() -> str:
 
 def test_template_structure() -> None:
     template = job_template(frames="1001-1100", segments="0-2", chunk=7)
-    trimaps, matte = template["steps"]
+    trimaps, matte, review = template["steps"]
     assert template["specificationVersion"] == "jobtemplate-2023-09" and "TASK_CHUNKING" in template["extensions"]
     assert trimaps["parameterSpace"]["taskParameterDefinitions"][0]["range"] == "{{Param.TrimapSegments}}"
     assert "--segment" in trimaps["script"]["actions"]["onRun"]["args"]
@@ -35,6 +36,9 @@ def test_template_structure() -> None:
     assert frames["type"] == "CHUNK[INT]" and frames["chunks"]["rangeConstraint"] == "CONTIGUOUS"
     args = matte["script"]["actions"]["onRun"]["args"]
     assert args[args.index("--frames") + 1] == "{{Task.Param.Frames}}"
+    assert review["dependencies"] == [{"dependsOn": "Matte"}] and "parameterSpace" not in review  # one task
+    args = review["script"]["actions"]["onRun"]["args"]
+    assert args[:3] == ["review", "{{Param.OutDir}}", "--rebuild"] and "{{Param.Plate}}" in args
     defaults = {p["name"]: p.get("default") for p in template["parameterDefinitions"]}
     assert defaults["Frames"] == "1001-1100" and defaults["ChunkSize"] == 7 and defaults["TrimapSegments"] == "0-2"
     assert {"Frames", "Keyframes", "TrimapWeights", "MattingWeights", "Backend", "ChunkSize"} <= set(defaults)
@@ -62,13 +66,15 @@ def test_openjd_check_and_run_equal_a_single_run(farm_shot, tmp_path: Path, caps
     assert check.returncode == 0 and "passes validation" in check.stdout, check.stdout + check.stderr
     params = job.with_name("tcvom_job.params.json")
     assert json.loads(params.read_text())["Plate"] == str(Path(farm_shot.plate).absolute())
-    ran = subprocess.run([exe, "run", str(job), "--step", "Matte", "--run-dependencies", "--job-param",
+    ran = subprocess.run([exe, "run", str(job), "--step", "Review", "--run-dependencies", "--job-param",
                           f"file://{params}"], capture_output=True, text=True, timeout=300)
     assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
-    assert "Chunks run: 5" in ran.stdout  # two keyframe segments, then three chunks of at most 3 frames
+    # two keyframe segments, three chunks of at most 3 frames, then the review
+    assert "Chunks run: 6" in ran.stdout, ran.stdout[-3000:]
     single = tmp_path / "single"
     code = main(["run", "--plate", farm_shot.plate, "--keyframes", farm_shot.keyframes, "--out", str(single),
                  "--method", "classical", "--progress", "none"])
     assert code == 0
     assert_same_files(tmp_path / "farm" / "trimaps", single / "trimaps", expected=8)
     assert_same_files(tmp_path / "farm" / "alpha", single / "alpha", expected=8)
+    assert load_review(tmp_path / "farm").frames == load_review(single).frames

@@ -66,11 +66,14 @@ def test_stm_defaults(tmp_path: Path) -> None:
     assert cfg.data.max_skip == 75
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in (REPO / "configs").glob("*.toml")))
+@pytest.mark.parametrize("name", sorted(str(p.relative_to(REPO)) for folder in ("configs", "benchmarks")
+                                         for p in (REPO / folder).glob("*.toml")))
 def test_example_configs_parse(name: str) -> None:
-    path = REPO / "configs" / name
-    cfg = load_stm_config(path) if name.startswith("stm") else load_gca_tam_config(path)
+    path = REPO / name
+    cfg = load_stm_config(path) if path.name.startswith("stm") else load_gca_tam_config(path)
     assert cfg.steps > 0
+    if path.parent.name == "benchmarks":  # the benchmark's run stays out of the repository (/out/ is ignored)
+        assert Path(cfg.out).is_relative_to(REPO / "out") and Path(cfg.data.root).is_relative_to(REPO / "out")
 
 
 def test_poly_stair_constant_schedules() -> None:

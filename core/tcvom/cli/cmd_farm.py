@@ -123,7 +123,7 @@ def _template(args: argparse.Namespace) -> int:
         params = params_path(path)
         write_text(params, json.dumps(values, indent=2) + "\n")
         print(f"tcvom: the shot's parameters written to {params}; run the job here with\n"
-              f"  openjd run {path} --step Matte --run-dependencies --job-param file://{params}", file=sys.stderr)
+              f"  openjd run {path} --step Review --run-dependencies --job-param file://{params}", file=sys.stderr)
     return 0
 
 

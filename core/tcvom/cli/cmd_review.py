@@ -20,7 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--rebuild",
         action="store_true",
         help="recompute the review from the stored per-frame figures and the alpha files (after farm "
-        "tasks, or when the outputs changed); rewrites review.json, review.csv and review.png",
+        "tasks, or when the outputs changed); rewrites review.json, review.csv and review.png (OUT/review "
+        "is created when the tasks that made OUT wrote none)",
     )
     parser.add_argument("--plate", help="with --rebuild: the plate, when it moved since the run")
     common.add_progress(parser)
@@ -35,11 +36,20 @@ def main(args: argparse.Namespace) -> int:
         raise InputError(f"--top must be at least 1, not {args.top}")
     if args.plate and not args.rebuild:
         raise InputError("--plate only applies with --rebuild")
-    review = rebuild_review(args.out, plate=args.plate, progress=args.progress) if args.rebuild \
-        else load_review(args.out)
+    folder = find_review(args.out)
+    if args.rebuild and not (folder / "review.json").exists():
+        # Farm tasks (one segment, one chunk) write no review: build the first one from the
+        # manifests and records they left in OUT/trimaps and OUT/alpha.
+        from tcvom.pipeline.jobs import review_output
+
+        review, folder = review_output(args.out, plate=args.plate, progress=args.progress)
+    elif args.rebuild:
+        review = rebuild_review(args.out, plate=args.plate, progress=args.progress)
+    else:
+        review = load_review(args.out)
     if args.json:
         print(json.dumps(review.as_dict(), indent=1))
         return 0
     print(table(review, limit=args.top))
-    print(f"picture: {find_review(args.out) / 'review.png'}", file=sys.stderr)
+    print(f"picture: {folder / 'review.png'}", file=sys.stderr)
     return 0

@@ -1,14 +1,16 @@
 """An Open Job Description template for a shot (the open job format of AWS Deadline Cloud).
 
 Specification: https://github.com/OpenJobDescription/openjd-specifications (template
-schema ``jobtemplate-2023-09`` with the ``TASK_CHUNKING`` extension). The job has two
+schema ``jobtemplate-2023-09`` with the ``TASK_CHUNKING`` extension). The job has three
 steps:
 
 - ``Trimaps``: one task per keyframe segment (task parameter ``Segment``, an index into
   the shot's segments, see ``tcvom farm plan``), running ``tcvom trimaps --segment N``;
 - ``Matte``: depends on ``Trimaps``; chunks of contiguous frames (task parameter
   ``Frames`` of type ``CHUNK[INT]``, ``ChunkSize`` frames each), running
-  ``tcvom matte --frames 1001-1010``.
+  ``tcvom matte --frames 1001-1010``;
+- ``Review``: depends on ``Matte``; one task, ``tcvom review OUT --rebuild``, which writes
+  ``OUT/review`` for the whole shot from what the other tasks recorded.
 
 Every task runs with the same ``--shot-range`` so chunk seams match a single run. Empty
 ``TrimapWeights`` / ``MattingWeights`` / ``ShotRange`` mean "not given" (the command line
@@ -87,6 +89,9 @@ def job_template(
     matte_args = ["matte", "--plate", "{{Param.Plate}}", "--trimaps", "{{Param.OutDir}}/trimaps/" + TRIMAP_NAME,
                   "--out", "{{Param.OutDir}}/alpha", "--frames", "{{Task.Param.Frames}}",
                   "--weights", "{{Param.MattingWeights}}", "--alpha-format", "{{Param.AlphaFormat}}", *shared]
+    # The tasks above each compute part of the shot and write no review; this one task,
+    # after them all, builds it from what they recorded (tcvom.pipeline.jobs.review_output).
+    review_args = ["review", "{{Param.OutDir}}", "--rebuild", "--plate", "{{Param.Plate}}", "--progress", "json"]
     steps = [
         {
             "name": "Trimaps",
@@ -111,6 +116,12 @@ def job_template(
                 ]
             },
             "script": {"actions": {"onRun": {"command": "{{Param.TcvomCommand}}", "args": matte_args}}},
+        },
+        {
+            "name": "Review",
+            "description": "write OUT/review (doubt per frame, the frames to key next) for the whole shot",
+            "dependencies": [{"dependsOn": "Matte"}],
+            "script": {"actions": {"onRun": {"command": "{{Param.TcvomCommand}}", "args": review_args}}},
         },
     ]
     return {

@@ -1027,6 +1027,48 @@ def _review_run(source: Any, out: Path, trimap_job: dict[str, Any] | None, matte
     result.outputs["review"] = str(folder)
 
 
+def review_output(out: str | Path, *, plate: str | Path | None = None,
+                  progress: ProgressMode = "none") -> tuple[doubt.Review, Path]:
+    """Write the review of a run's output folder ``out`` (``out/trimaps``, ``out/alpha``, as
+    :func:`run` and the farm job lay them out) into ``out/review`` from what its tasks left:
+    the alpha manifest (plate, shot, colour handling, alpha format), the per-frame records
+    of the trimaps and the alpha files. This is how a farm job's last step writes the
+    review that its partial tasks (one segment, one chunk) do not. ``plate`` replaces the
+    recorded plate path (the shot is mounted elsewhere on this host). Returns the review
+    and its folder.
+
+    Raises:
+        InputError: ``out/alpha`` holds no matte made by tcvom.
+    """
+    root = Path(out)
+    settings: dict[str, Any] | None = None
+    recorded_plate = None
+    for path in sorted((root / "alpha").glob(f".*{manifest.SUFFIX}")):
+        found = manifest.read_manifest(path)
+        if found.settings.get("stage") == "matte":
+            settings, recorded_plate = found.settings, found.info.get("plate")
+            break
+    if settings is None:
+        raise InputError("no matte made by tcvom in this output (its alpha/ folder has no tcvom manifest)",
+                         path=root / "alpha", hint="give the folder that `tcvom run` or the farm job wrote into")
+    spec = plate or recorded_plate
+    if not spec:
+        raise InputError("the matte's manifest does not say which plate it was made from",
+                         path=root / "alpha", hint="give the plate (--plate)")
+    shot = parse_frame_range(settings["shot"])
+    source = _open_plate(spec, settings["shot"], settings.get("input_colorspace"), settings.get("ocio_config"))
+    alpha = AlphaWriter(root / "alpha", fmt=settings.get("alpha_format", "exr"),
+                        kind=settings.get("output", "alpha")).pattern
+    trimap_writer = TrimapWriter(root / "trimaps")
+    trimap_pattern = trimap_writer.pattern if manifest.manifest_path(trimap_writer.pattern).exists() else None
+    folder = root / doubt.REVIEW_FOLDER
+    review, _ = doubt.review_output(source, folder, trimaps=trimap_pattern, alpha=alpha, shot=shot,
+                                    progress=_review_progress(progress),
+                                    sources=_review_sources(spec, shot, settings.get("input_colorspace"),
+                                                            settings.get("ocio_config")))
+    return review, folder
+
+
 def _review_progress(progress: ProgressMode) -> ProgressMode:
     """The review step shows a terminal bar but sends no JSON events: hosts follow the two
     stages (trimaps, matte) of a run, and the review costs a fraction of the matte stage."""
