@@ -38,7 +38,6 @@ import itertools
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -46,6 +45,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from bench_incremental import det_stm_weights  # the same folder: benchmarks are run as scripts
 
 from tcvom import pipeline
 from tcvom.data.synthetic import ShotConfig, SyntheticShot
@@ -55,7 +55,6 @@ from tcvom.io import read_image, write_image
 from tcvom.io.sources import ArrayFrames
 from tcvom.io.trimap import from_alpha
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
 FIRST = 1001
 SCOPES = ("none", "segment", "shot")
 # The synthetic training data that benchmarks/stm_synthetic.toml names (see its header).
@@ -66,18 +65,6 @@ class Frames(ArrayFrames):
     def __init__(self, arrays: dict[int, np.ndarray]) -> None:
         super().__init__(arrays)
         self.height, self.width = next(iter(arrays.values())).shape[:2]
-
-
-def random_weights(folder: Path) -> Path:
-    """The deterministic random STM weights of the golden tests, as a file."""
-    sys.path.insert(0, str(SHARED))
-    try:
-        import det_weights as det  # type: ignore[import-not-found]
-    finally:
-        sys.path.pop(0)
-    path = folder / "stm_det.pth"
-    torch.save(det.stm_state_dict(str(SHARED / "stm_state_dict.tsv"), seed=11, scale=0.68), path)
-    return path
 
 
 def train(config: str) -> tuple[Path, dict[str, Any]]:
@@ -236,9 +223,9 @@ def main() -> None:
             weights = Path(args.weights)
             figures["weights"] = str(weights)
         else:
-            weights = random_weights(root)
+            weights = det_stm_weights(root)
             figures["weights"] = "deterministic random (det_weights, seed 11, scale 0.68)"
-        random = random_weights(root) if args.compare_random else None
+        random = det_stm_weights(root) if args.compare_random else None
         for seed in args.seeds:
             shot = root / f"seed{seed}"
             truth = write_shot(shot, seed, width, height, args.frames)

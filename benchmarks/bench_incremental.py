@@ -44,19 +44,39 @@ from tcvom.io import read_image
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
 
 
-def det_weights(folder: Path) -> tuple[Path, Path]:
-    """Deterministic random STM and GCA+TAM weight files (the golden tests' generator)."""
-    import torch
-
+def _reference_generator():
+    """The golden tests' weight generator, ``shared/reference/det_weights.py``."""
     sys.path.insert(0, str(SHARED))
     try:
         import det_weights as det  # type: ignore[import-not-found]
     finally:
         sys.path.pop(0)
-    stm, gca = folder / "stm_det.pth", folder / "gca_tam_det.pth"
-    torch.save(det.stm_state_dict(str(SHARED / "stm_state_dict.tsv"), seed=11, scale=0.68), stm)
-    torch.save(det.gca_state_dict(str(SHARED / "tcvom_gca_tam_state_dict.tsv"), seed=2024, scale=1.3), gca)
-    return stm, gca
+    return det
+
+
+def det_stm_weights(folder: Path) -> Path:
+    """Deterministic random STM weights (the golden tests' seed and scale), as a file."""
+    import torch
+
+    path = folder / "stm_det.pth"
+    state = _reference_generator().stm_state_dict(str(SHARED / "stm_state_dict.tsv"), seed=11, scale=0.68)
+    torch.save(state, path)
+    return path
+
+
+def det_gca_weights(folder: Path) -> Path:
+    """Deterministic random GCA+TAM weights (the golden tests' seed and scale), as a file."""
+    import torch
+
+    path = folder / "gca_tam_det.pth"
+    state = _reference_generator().gca_state_dict(str(SHARED / "tcvom_gca_tam_state_dict.tsv"), seed=2024, scale=1.3)
+    torch.save(state, path)
+    return path
+
+
+def det_weights(folder: Path) -> tuple[Path, Path]:
+    """Deterministic random STM and GCA+TAM weight files."""
+    return det_stm_weights(folder), det_gca_weights(folder)
 
 
 def timed(function: Any, **kwargs: Any) -> tuple[Any, float, float]:

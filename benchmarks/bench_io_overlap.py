@@ -25,21 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
-
-
-def gca_det_weights(folder: Path) -> Path:
-    """Deterministic GCA+TAM weights (the golden tests' generator)."""
-    import torch
-
-    sys.path.insert(0, str(SHARED))
-    try:
-        import det_weights as det  # type: ignore[import-not-found]
-    finally:
-        sys.path.pop(0)
-    path = folder / "gca_tam_det.pth"
-    torch.save(det.gca_state_dict(str(SHARED / "tcvom_gca_tam_state_dict.tsv"), seed=2024, scale=1.3), path)
-    return path
+from bench_incremental import det_gca_weights  # the same folder: benchmarks are run as scripts
 
 
 def io_only(plate: str, trimaps: str, out: Path) -> float:
@@ -77,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         example = write_example(root / "shot", width=width, height=height, frames=args.frames)
         options: dict[str, Any] = {"method": args.method, "progress": "none", "review": False, "overwrite": True}
         if args.method == "tcvom":
-            options["weights"] = gca_det_weights(root)
+            options["weights"] = det_gca_weights(root)
         matte(example.plate, example.trimaps, root / "warm", frames=f"1001-{1000 + min(3, args.frames)}", **options)
         times: dict[int, list[float]] = {0: [], args.queue: []}
         io_times = []
