@@ -43,11 +43,11 @@ import json
 import math
 import tempfile
 import time
-from multiprocessing.connection import Connection
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from isolated import Isolated, Run, allocator  # the same folder: benchmarks are run as scripts
 
 from tcvom.models.stm import STM, build_stm
 from tcvom.propagation.scheduler import KeyframeSchedule
@@ -60,7 +60,11 @@ from tcvom.propagation.stm import (
     prepare_frame,
 )
 
-VARIANTS = ("official", "torch", "torch_nofold", "torch_channels_last", "onnxruntime")
+VARIANTS = ("official", "torch", "torch_nofold", "torch_channels_last", "onnxruntime", "torch_system_malloc")
+
+
+def _tcvom_process(name: str) -> bool:
+    return name != "official" and not name.endswith("_system_malloc")
 
 
 class SyntheticFrames:
@@ -188,38 +192,12 @@ def _timed(runner: _Step, case: _Case, s: int) -> tuple[float, np.ndarray]:
     return time.perf_counter() - start, probs.numpy()
 
 
-def _worker(conn: Connection, name: str, height: int, width: int, memory: int, threads: int) -> None:
-    """``--isolate``: one variant in its own process, one step per request until None."""
+def _stepper(name: str, height: int, width: int, memory: int, threads: int) -> Run:
+    """``--isolate``: build one variant in its (spawned) process; returns its ``run(s)``."""
     torch.set_num_threads(threads)
     case = _Case(height, width, memory)
-    runner = case.runner(name, threads)
-    conn.send("ready")
-    while (s := conn.recv()) is not None:
-        conn.send(_timed(runner, case, s))
-
-
-class _Isolated:
-    """A variant stepping in its own (spawned) process: its allocations, heap and caches
-    do not touch the other variants'."""
-
-    def __init__(self, name: str, height: int, width: int, memory: int, threads: int) -> None:
-        import multiprocessing
-
-        self.name = name
-        self.conn, child = multiprocessing.get_context("spawn").Pipe()
-        self.process = multiprocessing.get_context("spawn").Process(
-            target=_worker, args=(child, name, height, width, memory, threads), daemon=True)
-        self.process.start()
-        if self.conn.recv() != "ready":
-            raise RuntimeError(f"variant {name}: its process did not start")
-
-    def run(self, s: int) -> tuple[float, np.ndarray]:
-        self.conn.send(s)
-        return self.conn.recv()
-
-    def close(self) -> None:
-        self.conn.send(None)
-        self.process.join(timeout=30)
+    runner = case.runner(name.removesuffix("_system_malloc"), threads)
+    return lambda s: _timed(runner, case, s)
 
 
 def step_benchmark(height: int, width: int, memory: int, steps: int, variants: list[str], threads: int,
@@ -228,13 +206,17 @@ def step_benchmark(height: int, width: int, memory: int, steps: int, variants: l
 
     ``isolate``: each variant runs in its own process (still interleaved), so that one
     variant's large allocations (the reference's whole-memory affinity) cannot slow the
-    next one down through the shared heap and caches.
+    next one down through the shared heap and caches; tcvom's variants then run with the
+    ``tcvom`` command's allocator setting, ``official`` and ``*_system_malloc`` without.
     """
     case = _Case(height, width, memory)
     if isolate:
-        isolated = [_Isolated(name, height, width, memory, threads) for name in variants]
+        isolated = [Isolated(name, _stepper, name, height, width, memory, threads, tcvom_process=_tcvom_process(name))
+                    for name in variants]
         runs = {p.name: p.run for p in isolated}
     else:
+        if any(name.endswith("_system_malloc") for name in variants):
+            raise SystemExit("the *_system_malloc variants need --isolate (the allocator is per process)")
         isolated = []
         runners = {name: case.runner(name, threads) for name in variants}
         runs = {name: (lambda s, r=runner: _timed(r, case, s)) for name, runner in runners.items()}
@@ -261,6 +243,7 @@ def step_benchmark(height: int, width: int, memory: int, steps: int, variants: l
         "memory_frames": memory,
         "threads": threads,
         "processes": "one per variant" if isolate else "one",
+        "allocator": {name: allocator(isolate and _tcvom_process(name)) for name in variants},
         "seconds": median,
         "all_seconds": times,
         "max_abs_prob_diff_vs_first": diffs,
