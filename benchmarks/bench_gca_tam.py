@@ -167,12 +167,12 @@ def speed(size_name: str, device: str, dtype: str, frames: int, variants: list[s
                 times[name].append(seconds)
             print(size_name, frame, {k: round(v[-1], 3) for k, v in times.items()}, flush=True)
     finally:
-        for p in isolated:
-            p.close()
+        peaks = {p.name: round(p.close()) for p in isolated}
     median = {name: float(np.median(t)) for name, t in times.items()}
     out: dict[str, object] = {
         "frames_timed": frames,
         "processes": "one per variant" if isolate else "one",
+        "peak_rss_mib": peaks,
         "allocator": {name: allocator(isolate and _tcvom_process(name)) for name in runs},
         "seconds": median,
         "all_seconds": times,

@@ -235,14 +235,14 @@ def step_benchmark(height: int, width: int, memory: int, steps: int, variants: l
             if s:
                 print(f"step {s}", {k: round(v[-1], 3) for k, v in times.items()}, flush=True)
     finally:
-        for p in isolated:
-            p.close()
+        peaks = {p.name: round(p.close()) for p in isolated}
     median = {name: float(np.median(t)) for name, t in times.items()}
     result: dict[str, object] = {
         "size": f"{width}x{height} (padded {case.wp}x{case.hp})",
         "memory_frames": memory,
         "threads": threads,
         "processes": "one per variant" if isolate else "one",
+        "peak_rss_mib": peaks,
         "allocator": {name: allocator(isolate and _tcvom_process(name)) for name in variants},
         "seconds": median,
         "all_seconds": times,

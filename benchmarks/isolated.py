@@ -13,6 +13,7 @@ must be a module-level function (spawned children import it by name).
 from __future__ import annotations
 
 import multiprocessing
+import resource
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
@@ -31,6 +32,7 @@ def _serve(conn: Connection, factory: Callable[..., Run], args: tuple[Any, ...],
     conn.send("ready")
     while (i := conn.recv()) is not None:
         conn.send(run(i))
+    conn.send(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # peak RSS, MiB (Linux: KiB)
 
 
 class Isolated:
@@ -51,9 +53,12 @@ class Isolated:
         self.conn.send(i)
         return self.conn.recv()
 
-    def close(self) -> None:
+    def close(self) -> float:
+        """Stop the process; returns its peak resident memory in MiB."""
         self.conn.send(None)
+        peak = float(self.conn.recv())
         self.process.join(timeout=60)
+        return peak
 
 
 def allocator(tcvom_process: bool) -> str:
