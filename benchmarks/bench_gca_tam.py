@@ -18,6 +18,7 @@ Weights are random (timings do not depend on them). Usage::
 
     python benchmarks/bench_gca_tam.py --sizes 540p 1080p --memory 1080p 4k --flops 1080p
     python benchmarks/bench_gca_tam.py --sizes 540p --variants cached recompute cached_nchw cached_nofold cached_onnxruntime
+    python benchmarks/bench_gca_tam.py --sizes 1080p --frames 4 --isolate --variants cached recompute cached_system_malloc
     python benchmarks/bench_gca_tam.py --device cuda --dtype float16 --sizes 1080p 4k
     python benchmarks/bench_gca_tam.py --base fba --sizes 540p --memory 1080p 4k
 """
@@ -32,6 +33,7 @@ import time
 
 import numpy as np
 import torch
+from isolated import Isolated, Run, allocator  # the same folder: benchmarks are run as scripts
 
 from tcvom.io.sources import ArrayFrames
 
@@ -72,7 +74,7 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-VARIANTS = ("cached", "recompute", "cached_nchw", "cached_nofold", "cached_onnxruntime")
+VARIANTS = ("cached", "recompute", "cached_nchw", "cached_nofold", "cached_onnxruntime", "cached_system_malloc")
 
 
 def _sessions(size: tuple[int, int], variants: list[str], device: str, dtype: str, frames: int):
@@ -110,25 +112,71 @@ def _sessions(size: tuple[int, int], variants: list[str], device: str, dtype: st
     return sessions
 
 
-def speed(size_name: str, device: str, dtype: str, frames: int, variants: list[str]) -> dict[str, object]:
+def _tcvom_process(name: str) -> bool:
+    return name != "recompute" and not name.endswith("_system_malloc")
+
+
+def _timed(session, frame: int, device: str) -> tuple[float, np.ndarray]:
+    start = time.perf_counter()
+    alpha = session.alpha(frame)
+    _sync(device)
+    return time.perf_counter() - start, alpha
+
+
+def _framer(size_name: str, name: str, device: str, dtype: str, frames: int, threads: int, base: str) -> Run:
+    """``--isolate``: one variant's session in its (spawned) process, warmed up; returns its
+    ``run(frame)``."""
+    global BASE
+    BASE = base
+    torch.set_num_threads(threads)
+    session = _sessions(SIZES[size_name], [name.removesuffix("_system_malloc")], device, dtype, frames + 2)
+    (session,) = session.values()
+    session.alpha(0)
+    _sync(device)
+    return lambda frame: _timed(session, frame, device)
+
+
+def speed(size_name: str, device: str, dtype: str, frames: int, variants: list[str],
+          isolate: bool = False) -> dict[str, object]:
     """Whole per-frame path (read, input, network, composite) of each variant, interleaved
     frame by frame in one run: seconds per frame (median of the timed frames) and each
-    variant's time over the cached path's (``recompute`` / ``cached`` is the cache's gain)."""
-    sessions = _sessions(SIZES[size_name], variants, device, dtype, frames + 2)
-    for session in sessions.values():
-        session.alpha(0)  # warm-up: fills frames 0 and 1, first-run allocations
-        _sync(device)
-    times: dict[str, list[float]] = {name: [] for name in sessions}
-    alphas: dict[str, np.ndarray] = {}
-    for frame in range(1, frames + 1):
-        for name, session in sessions.items():
-            start = time.perf_counter()
-            alphas[name] = session.alpha(frame)
+    variant's time over the cached path's (``recompute`` / ``cached`` is the cache's gain).
+
+    ``isolate``: each variant in its own process (benchmarks/isolated.py), tcvom's with the
+    ``tcvom`` command's allocator setting, ``recompute`` and ``*_system_malloc`` without."""
+    isolated: list[Isolated] = []
+    if isolate:
+        threads = torch.get_num_threads()
+        isolated = [Isolated(name, _framer, size_name, name, device, dtype, frames, threads, BASE,
+                             tcvom_process=_tcvom_process(name)) for name in variants]
+        runs = {p.name: p.run for p in isolated}
+    else:
+        if any(name.endswith("_system_malloc") for name in variants):
+            raise SystemExit("the *_system_malloc variants need --isolate (the allocator is per process)")
+        sessions = _sessions(SIZES[size_name], variants, device, dtype, frames + 2)
+        for session in sessions.values():
+            session.alpha(0)  # warm-up: fills frames 0 and 1, first-run allocations
             _sync(device)
-            times[name].append(time.perf_counter() - start)
-        print(size_name, frame, {k: round(v[-1], 3) for k, v in times.items()}, flush=True)
+        runs = {name: (lambda f, s=session: _timed(s, f, device)) for name, session in sessions.items()}
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    alphas: dict[str, np.ndarray] = {}
+    try:
+        for frame in range(1, frames + 1):
+            for name, run in runs.items():
+                seconds, alphas[name] = run(frame)
+                times[name].append(seconds)
+            print(size_name, frame, {k: round(v[-1], 3) for k, v in times.items()}, flush=True)
+    finally:
+        peaks = {p.name: round(p.close()) for p in isolated}
     median = {name: float(np.median(t)) for name, t in times.items()}
-    out: dict[str, object] = {"frames_timed": frames, "seconds": median, "all_seconds": times}
+    out: dict[str, object] = {
+        "frames_timed": frames,
+        "processes": "one per variant" if isolate else "one",
+        "peak_rss_mib": peaks,
+        "allocator": {name: allocator(isolate and _tcvom_process(name)) for name in runs},
+        "seconds": median,
+        "all_seconds": times,
+    }
     if "cached" in median:
         out["over_cached"] = {name: median[name] / median["cached"] for name in median}
         out["max_abs_diff_vs_cached"] = {name: float(np.abs(alphas[name] - alphas["cached"]).max()) for name in alphas}
@@ -207,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--frames", type=int, default=3, help="frames timed per variant (interleaved)")
     parser.add_argument("--variants", nargs="+", default=["cached", "recompute"], choices=VARIANTS)
+    parser.add_argument("--isolate", action="store_true",
+                        help="run each variant in its own process (still interleaved frame by frame)")
     parser.add_argument("--out", help="also write the results to this JSON file")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--base", default="gca", choices=("gca", "fba", "dim", "index"))
@@ -226,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         "torch": torch.__version__,
     }
     for size in args.sizes:
-        results[f"speed_{size}"] = speed(size, args.device, args.dtype, args.frames, args.variants)
+        results[f"speed_{size}"] = speed(size, args.device, args.dtype, args.frames, args.variants, args.isolate)
         print(size, results[f"speed_{size}"], flush=True)
     for size in args.flops:
         results[f"flops_{size}"] = flops(size)

@@ -22,7 +22,10 @@ Random weights (speed does not depend on them), CPU by default. Two measurements
   - ``onnxruntime``: the same path through the ONNX Runtime engine (the ``onnx`` extra).
 
   Printed: seconds per step (median), each variant's speed-up over ``official`` and the
-  largest difference of its class probabilities from ``official``'s.
+  largest difference of its class probabilities from ``official``'s. ``--isolate`` runs
+  each variant in its own process, still interleaved step by step: in one process the
+  reference's large allocations (a whole-memory affinity of N x T*h*w x h*w floats) were
+  measured to slow the variant run after them by about 10 %.
 - **propagation** (``--propagation``): :class:`tcvom.propagation.stm.StmPropagator` over
   a synthetic shot from one keyframe (frames made in memory), averaged over the frames
   after the first two.
@@ -30,6 +33,7 @@ Random weights (speed does not depend on them), CPU by default. Two measurements
 Usage::
 
     python benchmarks/bench_stm.py --threads 2 --steps 3 --variants official torch onnxruntime
+    python benchmarks/bench_stm.py --threads 2 --steps 6 --isolate --variants official torch
     python benchmarks/bench_stm.py --propagation --frames 8
 """
 
@@ -45,6 +49,7 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+from isolated import Isolated, Run, allocator  # the same folder: benchmarks are run as scripts
 
 from tcvom.models.stm import STM, Decoder, MemoryEncoder, Refine, ResBlock, build_stm
 from tcvom.propagation.scheduler import KeyframeSchedule
@@ -57,7 +62,11 @@ from tcvom.propagation.stm import (
     prepare_frame,
 )
 
-VARIANTS = ("official", "torch", "torch_nofold", "torch_channels_last", "onnxruntime")
+VARIANTS = ("official", "torch", "torch_nofold", "torch_channels_last", "onnxruntime", "torch_system_malloc")
+
+
+def _tcvom_process(name: str) -> bool:
+    return name != "official" and not name.endswith("_system_malloc")
 
 
 class SyntheticFrames:
@@ -186,42 +195,92 @@ class _Step:
         return F.softmax(self.propagator._segment(frame, keys, values), dim=1)
 
 
-def step_benchmark(height: int, width: int, memory: int, steps: int, variants: list[str], threads: int) -> dict:
-    """Seconds per step of each variant, interleaved; ratios to ``official``."""
-    torch.manual_seed(0)
-    model = build_stm()
-    source = SyntheticFrames(height, width)
-    hp, wp = padded_size(height, width)
-    generator = torch.Generator().manual_seed(0)
+def _soft(hp: int, wp: int, seed: int) -> torch.Tensor:
+    """Soft class probabilities 1 x 3 x hp x wp, the same for a seed in every process."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.softmax(4 * torch.randn(1, 3, hp, wp, generator=generator), dim=1)
 
-    def soft() -> torch.Tensor:
-        return torch.softmax(4 * torch.randn(1, 3, hp, wp, generator=generator), dim=1)
 
-    kept = [prepare_frame(source.read(i)) for i in range(memory - 1)]
-    kept_probs = [soft() for _ in kept]
-    runners = [_Step(name, model, kept, kept_probs, threads) for name in variants]
+class _Case:
+    """The shot every variant steps through: ``memory - 1`` kept frames, then step ``s``'s
+    previous frame (with its probabilities) and query frame, the same in every process."""
+
+    def __init__(self, height: int, width: int, memory: int) -> None:
+        self.source = SyntheticFrames(height, width)
+        self.memory = memory
+        self.hp, self.wp = padded_size(height, width)
+        self.kept = [prepare_frame(self.source.read(i)) for i in range(memory - 1)]
+        self.kept_probs = [_soft(self.hp, self.wp, i) for i in range(memory - 1)]
+
+    def step_inputs(self, s: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        read = self.source.read
+        return (prepare_frame(read(self.memory + s)), _soft(self.hp, self.wp, 1000 + s),
+                prepare_frame(read(self.memory + s + 1)))
+
+    def runner(self, name: str, threads: int) -> _Step:
+        torch.manual_seed(0)
+        return _Step(name, build_stm(), self.kept, self.kept_probs, threads)
+
+
+def _timed(runner: _Step, case: _Case, s: int) -> tuple[float, np.ndarray]:
+    inputs = case.step_inputs(s)
+    start = time.perf_counter()
+    probs = runner.step(*inputs)
+    return time.perf_counter() - start, probs.numpy()
+
+
+def _stepper(name: str, height: int, width: int, memory: int, threads: int) -> Run:
+    """``--isolate``: build one variant in its (spawned) process; returns its ``run(s)``."""
+    torch.set_num_threads(threads)
+    case = _Case(height, width, memory)
+    runner = case.runner(name.removesuffix("_system_malloc"), threads)
+    return lambda s: _timed(runner, case, s)
+
+
+def step_benchmark(height: int, width: int, memory: int, steps: int, variants: list[str], threads: int,
+                   isolate: bool = False) -> dict:
+    """Seconds per step of each variant, interleaved step by step; ratios to ``official``.
+
+    ``isolate``: each variant runs in its own process (still interleaved), so that one
+    variant's large allocations (the reference's whole-memory affinity) cannot slow the
+    next one down through the shared heap and caches; tcvom's variants then run with the
+    ``tcvom`` command's allocator setting, ``official`` and ``*_system_malloc`` without.
+    """
+    case = _Case(height, width, memory)
+    if isolate:
+        isolated = [Isolated(name, _stepper, name, height, width, memory, threads, tcvom_process=_tcvom_process(name))
+                    for name in variants]
+        runs = {p.name: p.run for p in isolated}
+    else:
+        if any(name.endswith("_system_malloc") for name in variants):
+            raise SystemExit("the *_system_malloc variants need --isolate (the allocator is per process)")
+        isolated = []
+        runners = {name: case.runner(name, threads) for name in variants}
+        runs = {name: (lambda s, r=runner: _timed(r, case, s)) for name, runner in runners.items()}
     times: dict[str, list[float]] = {name: [] for name in variants}
     diffs: dict[str, float] = {name: 0.0 for name in variants}
-    for s in range(steps + 1):  # step 0 warms up (first-run allocations, oneDNN primitives)
-        previous, frame = prepare_frame(source.read(memory + s)), prepare_frame(source.read(memory + s + 1))
-        previous_probs = soft()
-        out: dict[str, torch.Tensor] = {}
-        for runner in runners:
-            start = time.perf_counter()
-            out[runner.name] = runner.step(previous, previous_probs, frame)
-            seconds = time.perf_counter() - start
+    try:
+        for s in range(steps + 1):  # step 0 warms up (first-run allocations, oneDNN primitives)
+            out: dict[str, np.ndarray] = {}
+            for name, run in runs.items():
+                seconds, out[name] = run(s)
+                if s:
+                    times[name].append(seconds)
+            reference = out.get("official", out[variants[0]])
+            for name, probs in out.items():
+                diffs[name] = max(diffs[name], float(np.abs(probs - reference).max()))
             if s:
-                times[runner.name].append(seconds)
-        reference = out.get("official", out[variants[0]])
-        for name, probs in out.items():
-            diffs[name] = max(diffs[name], float((probs - reference).abs().max()))
-        if s:
-            print(f"step {s}", {k: round(v[-1], 3) for k, v in times.items()}, flush=True)
+                print(f"step {s}", {k: round(v[-1], 3) for k, v in times.items()}, flush=True)
+    finally:
+        peaks = {p.name: round(p.close()) for p in isolated}
     median = {name: float(np.median(t)) for name, t in times.items()}
     result: dict[str, object] = {
-        "size": f"{width}x{height} (padded {wp}x{hp})",
+        "size": f"{width}x{height} (padded {case.wp}x{case.hp})",
         "memory_frames": memory,
-        "threads": torch.get_num_threads(),
+        "threads": threads,
+        "processes": "one per variant" if isolate else "one",
+        "peak_rss_mib": peaks,
+        "allocator": {name: allocator(isolate and _tcvom_process(name)) for name in variants},
         "seconds": median,
         "all_seconds": times,
         "max_abs_prob_diff_vs_first": diffs,
@@ -262,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mem-every", type=int, default=DEFAULT_MEM_EVERY)
     parser.add_argument("--max-memory", type=int, default=DEFAULT_MAX_MEMORY)
     parser.add_argument("--device", default="cpu", help="device of --propagation")
+    parser.add_argument("--isolate", action="store_true",
+                        help="run each variant in its own process (still interleaved step by step)")
     parser.add_argument("--out", help="also write the step results to this JSON file")
     args = parser.parse_args(argv)
     if args.threads:
@@ -272,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         propagation_benchmark(args.height, args.width, args.frames, args.mem_every, args.max_memory, args.device)
         return 0
     result = step_benchmark(args.height, args.width, args.memory, args.steps, args.variants,
-                            torch.get_num_threads())
+                            torch.get_num_threads(), isolate=args.isolate)
     print(json.dumps(result, indent=1))
     if args.out:
         with open(args.out, "w") as handle:

@@ -68,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Commands that may run the networks on frames: the process keeps its freed memory
+#: (:mod:`tcvom.allocator`), so that each frame's large tensors do not page-fault anew.
+NETWORK_COMMANDS = frozenset({"run", "trimaps", "matte", "eval", "train", "farm"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (also used by the console script)."""
     parser = build_parser()
@@ -76,6 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     module = args._module
+    if args.command in NETWORK_COMMANDS:
+        from tcvom.allocator import retain_freed_memory
+
+        retain_freed_memory()
     try:
         return int(module.main(args) or 0)
     except TcvomError as exc:

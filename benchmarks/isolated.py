@@ -1,0 +1,66 @@
+"""Benchmark variants in processes of their own, still interleaved step by step.
+
+In one process, a variant that allocates large blocks (the reference's whole-memory
+affinity, three part-A passes a frame) was measured to slow the variant timed after it by
+10-60 % (heap state, page faults, caches: docs/BENCHMARKS.md). :class:`Isolated` runs each
+variant in a spawned process of its own; the parent still asks every variant for step
+``i`` in turn, so the machine's load hits them alike.
+
+``factory(*args)`` runs in the child and returns ``run(i) -> (seconds, output array)``; it
+must be a module-level function (spawned children import it by name).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import resource
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any
+
+import numpy as np
+
+Run = Callable[[int], tuple[float, np.ndarray]]
+
+
+def _serve(conn: Connection, factory: Callable[..., Run], args: tuple[Any, ...], tcvom_process: bool) -> None:
+    if tcvom_process:
+        from tcvom.allocator import retain_freed_memory
+
+        retain_freed_memory()
+    run = factory(*args)
+    conn.send("ready")
+    while (i := conn.recv()) is not None:
+        conn.send(run(i))
+    conn.send(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # peak RSS, MiB (Linux: KiB)
+
+
+class Isolated:
+    """One variant in its own process. ``tcvom_process``: set the process up as the
+    ``tcvom`` command does (:func:`tcvom.allocator.retain_freed_memory`); False for the
+    reference-style variants, which run as the reference code would."""
+
+    def __init__(self, name: str, factory: Callable[..., Run], *args: Any, tcvom_process: bool = True) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.name = name
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_serve, args=(child, factory, args, tcvom_process), daemon=True)
+        self.process.start()
+        if self.conn.recv() != "ready":
+            raise RuntimeError(f"variant {name}: its process did not start")
+
+    def run(self, i: int) -> tuple[float, np.ndarray]:
+        self.conn.send(i)
+        return self.conn.recv()
+
+    def close(self) -> float:
+        """Stop the process; returns its peak resident memory in MiB."""
+        self.conn.send(None)
+        peak = float(self.conn.recv())
+        self.process.join(timeout=60)
+        return peak
+
+
+def allocator(tcvom_process: bool) -> str:
+    """How a variant's process allocates, for the results."""
+    return "retains freed memory (tcvom command)" if tcvom_process else "glibc default"

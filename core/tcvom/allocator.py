@@ -1,0 +1,52 @@
+"""Keep freed memory inside the process, so that the large tensors of every frame do not
+page-fault anew (glibc only).
+
+glibc's ``malloc`` serves each block larger than its mmap threshold (at most 32 MiB) with a
+fresh ``mmap`` and unmaps it on ``free``: every feature map of a 1080p frame is then
+zero-filled page by page by the kernel, each frame again. PyTorch's CPU tuning guide
+recommends an allocator that reuses memory (jemalloc, TCMalloc) for this reason; those
+need ``LD_PRELOAD``. :func:`retain_freed_memory` gets the same reuse from glibc itself with
+``mallopt``: allocations come from the heap (``M_MMAP_MAX`` 0), and freed memory goes back
+to the system only when more than ``TRIM_THRESHOLD`` is free at the heap's top, so after
+the first frames a frame's blocks reuse the previous frame's. The cost is resident
+memory: the process keeps its peak (figures in docs/BENCHMARKS.md, "CPU speed"). Threads other than the main one still get ``mmap`` for blocks
+larger than their 64 MiB arenas (glibc falls back to ``mmap`` there), so nothing can fail
+for want of it.
+
+The ``tcvom`` command calls it at start (not the library: an application embedding tcvom,
+such as Nuke, keeps its own allocator settings). ``TCVOM_RETAIN_FREED_MEMORY=0`` turns it
+off.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import sys
+
+#: Environment variable that turns the setting off when ``0``.
+ENV = "TCVOM_RETAIN_FREED_MEMORY"
+#: Free memory at the heap's top kept before glibc gives any back (bytes).
+TRIM_THRESHOLD = 1 << 30
+
+_M_TRIM_THRESHOLD = -1  # glibc malloc.h
+_M_MMAP_MAX = -4
+
+
+def retain_freed_memory() -> bool:
+    """Apply the setting to this process; True if applied (Linux with glibc, not turned
+    off through :data:`ENV`)."""
+    if os.environ.get(ENV, "1").strip() == "0" or not sys.platform.startswith("linux"):
+        return False
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        return False
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    mallopt.restype = ctypes.c_int
+    return bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
