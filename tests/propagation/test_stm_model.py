@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -155,7 +156,11 @@ def _official() -> ModuleType:
     spec = importlib.util.spec_from_file_location("bench_stm", BENCH_STM)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.path.insert(0, str(BENCH_STM.parent))  # it imports its neighbours, as a script does
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCH_STM.parent))
     return module
 
 
