@@ -1,6 +1,9 @@
 """Overlapped I/O for the per-frame stages: frames are decoded ahead on a reader thread
 (:class:`ReadAhead`) and outputs written behind on a writer thread (:class:`WriteBehind`),
-so that the networks do not wait on files.
+so that the networks do not wait on files. The matte stage reads ahead in its session's
+``read_order``; the trimap stage in the order its propagation passes read the plate
+(:func:`tcvom.propagation.ensemble.read_order`: forward and backward, a frame reached by two
+passes read once for each), one keyframe segment at a time.
 
 Both are bounded: at most ``depth`` frames are decoded ahead of the one the session asks
 for, and at most ``depth`` finished frames wait to be written, so memory does not grow with

@@ -57,7 +57,7 @@ from tcvom.matting.foreground import predicted_colour, rgba_foreground
 from tcvom.matting.window import neighbour_window
 from tcvom.pipeline import methods
 from tcvom.progress import Progress, ProgressMode
-from tcvom.propagation.ensemble import check_keyframes, propagate
+from tcvom.propagation.ensemble import check_keyframes, propagate, read_order
 from tcvom.propagation.scheduler import KeyframeSchedule, Segment
 from tcvom.review import doubt
 
@@ -356,8 +356,10 @@ def trimaps(
     Each trimap's review figures are recorded beside it (:mod:`tcvom.review.doubt`); a job
     over the whole shot with ``review`` also writes the trimap review into ``review/``
     inside the output folder (``shot/trimaps`` -> ``shot/trimaps/review``), never outside it.
-    ``io_queue`` frames are written behind on a writer thread (0: in this thread, for
-    debugging; :mod:`tcvom.io.overlap`); the outputs are the same.
+    ``io_queue`` plate frames are read ahead on a reader thread, in the order the
+    propagation passes ask for them (forward and backward, a frame reached by two passes
+    read for each), and as many trimaps are written behind on a writer thread (0: both in
+    this thread, for debugging; :mod:`tcvom.io.overlap`); the outputs are the same.
     """
     _check_io_queue(io_queue)
     if method != "classical":
@@ -487,14 +489,18 @@ def trimaps(
                         if propagator is None:
                             propagator = methods.make_propagator(concrete, weights=weights, device=device,
                                                                  backend=backend, **options)
-                        for item in propagate(propagator, source, key_arrays, schedule=schedule, segments=[seg]):
-                            if item.frame not in todo:
-                                continue
-                            tuned = getattr(propagator, "tuned_key", None)
-                            extra = {} if tuned is None else {"finetuned": _finetuned_name(tuned)}
-                            extra["review"] = doubt.trimap_record(item.trimap, item.disagreement,
-                                                                  item.frame in key_arrays)
-                            behind.submit(partial(finish, item, key, inputs, extra))
+                        # one segment's reads at a time: another run may take the next segment
+                        with ReadAhead(source, io_queue) as plate_in:
+                            plate_in.start(read_order(propagator, key_arrays, [seg]))
+                            for item in propagate(propagator, plate_in, key_arrays, schedule=schedule,
+                                                  segments=[seg]):
+                                if item.frame not in todo:
+                                    continue
+                                tuned = getattr(propagator, "tuned_key", None)
+                                extra = {} if tuned is None else {"finetuned": _finetuned_name(tuned)}
+                                extra["review"] = doubt.trimap_record(item.trimap, item.disagreement,
+                                                                      item.frame in key_arrays)
+                                behind.submit(partial(finish, item, key, inputs, extra))
                         behind.submit(partial(claims.release, _segment_claim(seg)))  # once its frames are written
             finally:
                 claims.release_all()

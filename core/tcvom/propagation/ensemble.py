@@ -142,6 +142,16 @@ def check_keyframes(frames: FrameSource, keyframes: Mapping[int, np.ndarray], so
         log.warning("%s", warning)
 
 
+def read_order(propagator: Propagator, keyframes: Mapping[int, np.ndarray], segments: Iterable[Segment]) -> list[int]:
+    """The plate frames :func:`propagate` reads for ``segments``, in the order it reads
+    them, a frame reached by two passes once for each (for
+    :class:`~tcvom.io.overlap.ReadAhead`). A propagator that reads more than the frames of
+    each pass in order says so with its own ``read_order(keyframes, pass_)``."""
+    reads = getattr(propagator, "read_order", None)
+    return [frame for segment in segments for pass_ in segment.passes
+            for frame in (reads(keyframes, pass_) if reads is not None else pass_.frames)]
+
+
 def propagate(
     propagator: Propagator,
     frames: FrameSource,

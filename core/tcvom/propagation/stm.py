@@ -265,6 +265,16 @@ class StmPropagator:
                 "r3": q["r3"], "r2": q["r2"]}
         return self.engine.infer("read_decode", feed)["logits"]
 
+    def read_order(self, keyframes: Mapping[int, np.ndarray], pass_: Pass) -> list[int]:
+        """The plate frames :meth:`run_pass` reads, in the order it reads them (for
+        :class:`~tcvom.io.overlap.ReadAhead`): the keyframes it fine-tunes on (to key the
+        tuned weights, even when they are cached), those that seed its memory, then the
+        pass's other frames."""
+        seeds: list[int] = []
+        if self.finetune_steps > 0:
+            seeds = sorted(keyframes if self.finetune_scope == "shot" else pass_.memory_keyframes)
+        return [*seeds, *pass_.memory_keyframes, *pass_.frames[1:]]
+
     def run_pass(
         self, frames: FrameReader, keyframes: Mapping[int, np.ndarray], pass_: Pass
     ) -> Iterator[tuple[int, np.ndarray]]:
