@@ -10,9 +10,11 @@ Random weights (speed does not depend on them), CPU by default. Two measurements
   - ``official``: the computation the reference code does each step (STM's
     ``Run_video``, TGM's ``test_mf_2.py``; ``shared/reference/STM_NOTES.md`` sections 5-7),
     re-stated here because the reference is not shipped: the unfolded network in NCHW,
-    the previous frame memorised as a batch of N object copies, the memory concatenated
-    along T, one affinity matrix for the whole read, and the decoder run on N copies of
-    the query's skip features (its skip branches computed once per object);
+    the previous frame memorised as a batch of N object copies (conv1 on each copy), the
+    memory concatenated along T, one affinity matrix for the whole read (softmax over the
+    memory axis), and the decoder on ``cat([read-out, query value])`` and on N copies of
+    the query's skip features (convFM and the skip branches computed once per object),
+    with a new tensor for every ReLU and residual add;
   - ``torch``: tcvom's path through the torch engine with its defaults (the STM
     propagator's ``_memorize`` / ``_segment``, the memory bank's read);
   - ``torch_nofold``, ``torch_channels_last``: the same without BatchNorm folding / with
@@ -49,7 +51,7 @@ import torch
 import torch.nn.functional as F
 from isolated import Isolated, Run, allocator  # the same folder: benchmarks are run as scripts
 
-from tcvom.models.stm import STM, build_stm
+from tcvom.models.stm import STM, Decoder, MemoryEncoder, Refine, ResBlock, build_stm
 from tcvom.propagation.scheduler import KeyframeSchedule
 from tcvom.propagation.stm import (
     DEFAULT_MAX_MEMORY,
@@ -76,7 +78,42 @@ class SyntheticFrames:
         return np.roll(self.base, frame, axis=1)
 
 
-# --- the reference computation (STM_NOTES.md sections 5-6), for timing only ---------------
+# --- the reference computation (STM_NOTES.md sections 3-6), for timing only ---------------
+# tcvom's modules compute the same sums in fewer steps (the memory encoder's conv1 once per
+# frame, the query half of the decoder's convFM once, in-place ReLUs and residual adds, a
+# query-major affinity). The reference forwards are re-stated below on tcvom's parameters,
+# so that this variant does the work the reference code does. The ResNet stages are
+# tcvom's: their in-place residual add is torchvision's own (``out += identity``).
+
+def official_resblock(block: ResBlock, x: torch.Tensor) -> torch.Tensor:
+    """STM's ResBlock: ``x + conv2(relu(conv1(relu(x))))``, each step a new tensor."""
+    r = block.conv1(F.relu(x))
+    r = block.conv2(F.relu(r))
+    return x + r
+
+
+def official_refine(refine: Refine, f: torch.Tensor, pm: torch.Tensor) -> torch.Tensor:
+    """STM's Refine: ``ResMM(ResFS(convFS(f)) + upsample x2 (pm))``."""
+    s = official_resblock(refine.ResFS, refine.convFS(f))
+    m = s + F.interpolate(pm, scale_factor=2.0, mode="bilinear", align_corners=False)
+    return official_resblock(refine.ResMM, m)
+
+
+def official_decoder(decoder: Decoder, r4: torch.Tensor, r3: torch.Tensor, r2: torch.Tensor) -> torch.Tensor:
+    """STM's Decoder on ``cat([read-out, query value])`` N x 1024 x h x w and N copies of r3, r2."""
+    m4 = official_resblock(decoder.ResMM, decoder.convFM(r4))
+    m3 = official_refine(decoder.RF3, r3, m4)
+    m2 = official_refine(decoder.RF2, r2, m3)
+    p2 = decoder.pred2(F.relu(m2))
+    return F.interpolate(p2, scale_factor=4.0, mode="bilinear", align_corners=False)
+
+
+def official_memory_encoder(encoder: MemoryEncoder, frames: torch.Tensor, masks: torch.Tensor,
+                            others: torch.Tensor) -> torch.Tensor:
+    """STM's Encoder_M on B frame copies: ``conv1(f) + conv1_m(m) + conv1_o(o)``, then the stages."""
+    stem = encoder.conv1(encoder.normalise(frames)) + encoder.conv1_m(masks) + encoder.conv1_o(others)
+    return encoder.stages(stem)[0]
+
 
 def official_memorize(model: STM, frame: torch.Tensor, probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """STM's ``memorize`` of one frame: the frame repeated once per object, each copy with
@@ -88,7 +125,7 @@ def official_memorize(model: STM, frame: torch.Tensor, probs: torch.Tensor) -> t
         frames.append(frame)
         masks.append(probs[:, o : o + 1])
         others.append((probs[:, 1:o].sum(1, keepdim=True) + probs[:, o + 1 : n + 1].sum(1, keepdim=True)).clamp(0, 1))
-    r4 = model.Encoder_M(torch.cat(frames), torch.cat(masks), torch.cat(others))
+    r4 = official_memory_encoder(model.Encoder_M, torch.cat(frames), torch.cat(masks), torch.cat(others))
     key, value = model.KV_M_r4(r4)
     return key.unsqueeze(2), value.unsqueeze(2)
 
@@ -104,7 +141,7 @@ def official_segment(model: STM, frame: torch.Tensor, keys: torch.Tensor, values
     mi = keys.reshape(b, ck, t * h * w).transpose(1, 2)
     p = F.softmax(torch.bmm(mi, k4e.reshape(b, ck, h * w)) / math.sqrt(ck), dim=1)
     mem = torch.bmm(values.reshape(b, values.shape[1], t * h * w), p).reshape(b, -1, h, w)
-    logits = model.Decoder(torch.cat([mem, v4e], dim=1), r3e, r2e)
+    logits = official_decoder(model.Decoder, torch.cat([mem, v4e], dim=1), r3e, r2e)
     ps = F.softmax(logits, dim=1)[:, 1]
     background = torch.prod(1 - ps, dim=0, keepdim=True)
     em = torch.cat([background, ps], dim=0).clamp(1e-7, 1 - 1e-7)

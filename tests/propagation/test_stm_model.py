@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -13,6 +16,7 @@ from tcvom.models.stm import STM, build_stm, load_stm_model, memory_read, soft_a
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
 MANIFEST = SHARED / "reference" / "stm_state_dict.tsv"
+BENCH_STM = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_stm.py"
 
 
 @pytest.fixture(scope="module")
@@ -115,18 +119,16 @@ def test_memory_read_is_a_convex_combination_over_all_memory() -> None:
     torch.manual_seed(3)
     mem_key = torch.randn(2, 8, 3, 2, 2)
     q_key = torch.randn(2, 8, 2, 2)
-    q_value = torch.randn(2, 4, 2, 2)
     # constant memory values read back exactly that constant
-    out = memory_read(mem_key, torch.full((2, 4, 3, 2, 2), 0.75), q_key, q_value)
-    torch.testing.assert_close(out[:, :4], torch.full((2, 4, 2, 2), 0.75))
-    torch.testing.assert_close(out[:, 4:], q_value)
+    out = memory_read(mem_key, torch.full((2, 4, 3, 2, 2), 0.75), q_key)
+    torch.testing.assert_close(out, torch.full((2, 4, 2, 2), 0.75))
     # one dominant memory position (in the second memory frame) is read almost alone
     mem_key = torch.zeros(1, 8, 2, 2, 2)
     mem_key[0, :, 1, 0, 1] = 10.0
     values = torch.zeros(1, 4, 2, 2, 2)
     values[0, :, 1, 0, 1] = torch.tensor([1.0, 2.0, 3.0, 4.0])
-    out = memory_read(mem_key, values, torch.ones(1, 8, 2, 2), torch.zeros(1, 4, 2, 2))
-    np.testing.assert_allclose(out[0, :4, 0, 0].numpy(), [1, 2, 3, 4], atol=1e-6)
+    out = memory_read(mem_key, values, torch.ones(1, 8, 2, 2))
+    np.testing.assert_allclose(out[0, :, 0, 0].numpy(), [1, 2, 3, 4], atol=1e-6)
 
 
 def test_soft_aggregation_against_hand_values() -> None:
@@ -143,25 +145,56 @@ def test_soft_aggregation_against_hand_values() -> None:
 def test_blocked_memory_read_equals_one_block() -> None:
     torch.manual_seed(4)
     mem_key, mem_value = torch.randn(2, 16, 3, 5, 7), torch.randn(2, 8, 3, 5, 7)
-    q_key, q_value = torch.randn(2, 16, 5, 7), torch.randn(2, 8, 5, 7)
-    whole = memory_read(mem_key, mem_value, q_key, q_value)
+    q_key = torch.randn(2, 16, 5, 7)
+    whole = memory_read(mem_key, mem_value, q_key)
     for chunk in (1, 8, 34, 35, 100):
-        torch.testing.assert_close(memory_read(mem_key, mem_value, q_key, q_value, chunk), whole)
+        torch.testing.assert_close(memory_read(mem_key, mem_value, q_key, chunk), whole)
 
 
-def test_decoder_skips_once_equal_the_reference_per_object_copies(model: STM) -> None:
-    """read_decode runs the skip branches on the query's one sample; the reference runs
-    the decoder on N copies of r3 and r2 (STM_NOTES.md section 6): same log-odds."""
+def _official() -> ModuleType:
+    """benchmarks/bench_stm.py: its ``official_*`` functions re-state the reference forwards."""
+    spec = importlib.util.spec_from_file_location("bench_stm", BENCH_STM)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(BENCH_STM.parent))  # it imports its neighbours, as a script does
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCH_STM.parent))
+    return module
+
+
+@pytest.mark.parametrize("engine", [False, True], ids=["eager", "torch-engine"])
+def test_memorize_and_segment_equal_the_reference_computation(model: STM, engine: bool) -> None:
+    """tcvom's memorize / read_decode (conv1 once per frame, convFM's query half and the
+    skip branches once, in-place activations, a query-major affinity) against the
+    reference's per-object computation (STM_NOTES.md sections 5-6, re-stated in the
+    benchmark): the same log-odds up to float rounding, eager and through the default
+    torch engine (BatchNorm folded, channels-last)."""
+    official = _official()
     generator = torch.Generator().manual_seed(2)
-    n = model.num_objects
-    mem_key = torch.randn(n, 128, 2, 2, 3, generator=generator)
-    mem_value = torch.randn(n, 512, 2, 2, 3, generator=generator)
-    q_key, q_value = torch.randn(1, 128, 2, 3, generator=generator), torch.randn(1, 512, 2, 3, generator=generator)
-    r3, r2 = torch.randn(1, 512, 4, 6, generator=generator), torch.randn(1, 256, 8, 12, generator=generator)
+    frames = torch.randn(3, 3, 64, 96, generator=generator)
+    probs = torch.softmax(3 * torch.randn(3, 3, 64, 96, generator=generator), dim=1)
+    query = torch.randn(1, 3, 64, 96, generator=generator)
     with torch.inference_mode():
-        got = model.read_decode(mem_key, mem_value, q_key, q_value, r3, r2)
-        m4 = memory_read(mem_key, mem_value, q_key.expand(n, -1, -1, -1), q_value.expand(n, -1, -1, -1))
-        logits = model.Decoder(m4, r3.expand(n, -1, -1, -1), r2.expand(n, -1, -1, -1))
-        want = soft_aggregation(torch.softmax(logits, dim=1)[:, 1])
-    assert got.shape == (1, n + 1, 32, 48)
+        parts = [official.official_memorize(model, frames[t : t + 1], probs[t : t + 1]) for t in range(3)]
+        want_key = torch.cat([k for k, _ in parts], dim=2)
+        want_value = torch.cat([v for _, v in parts], dim=2)
+        want = official.official_segment(model, query, want_key, want_value)
+        if engine:
+            from tcvom.engines.torch_engine import TorchEngine
+
+            runner = TorchEngine(model)
+            memory = runner.infer("memory_encode", {"frames": frames, "probs": probs})
+            key, value = memory["key"], memory["value"]
+            q = runner.infer("query_encode", {"frame": query})
+            got = runner.infer("read_decode", {"mem_key": key, "mem_value": value, "q_key": q["key"],
+                                               "q_value": q["value"], "r3": q["r3"], "r2": q["r2"]})["logits"]
+        else:
+            key, value = model.memorize(frames, probs)
+            got = model.segment(query, key, value)
+    torch.testing.assert_close(key, want_key, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(value, want_value, rtol=1e-5, atol=1e-5)
+    assert got.shape == want.shape == (1, model.num_objects + 1, 64, 96)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(torch.softmax(got, dim=1), torch.softmax(want, dim=1), rtol=0, atol=1e-5)

@@ -59,8 +59,14 @@ class _NormalisingEncoder(TruncatedResNet50):
 class MemoryEncoder(_NormalisingEncoder):
     """``Encoder_M``: frame + object mask + other-objects mask -> ``res4`` features.
 
-    ``frame`` B x 3 x H x W, ``mask`` and ``other`` B x 1 x H x W in [0, 1];
-    returns B x 1024 x H/16 x W/16.
+    ``frame`` T x 3 x H x W, ``mask`` and ``other`` B x 1 x H x W in [0, 1] with B a
+    multiple of T: samples ``i * B/T ... (i + 1) * B/T - 1`` are frame i with their masks
+    (one per object); returns B x 1024 x H/16 x W/16.
+
+    The stem input is ``conv1(frame) + conv1_m(mask) + conv1_o(other)``. The reference
+    feeds a copy of the frame per object; here ``conv1`` runs once per frame and is
+    added to each of its samples, and the two one-channel mask convolutions run as one
+    two-channel convolution (the same sums up to float rounding).
     """
 
     #: ``bn1`` normalises the sum of the three stem convolutions (tcvom.models.bn_folding).
@@ -72,8 +78,20 @@ class MemoryEncoder(_NormalisingEncoder):
         self.conv1_o = nn.Conv2d(1, 64, 7, stride=2, padding=3, bias=False)
 
     def forward(self, frame: torch.Tensor, mask: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
-        stem = self.conv1(self.normalise(frame)) + self.conv1_m(mask) + self.conv1_o(other)
-        return self.stages(stem)[0]
+        masks = torch.cat([mask, other], dim=1)
+        if frame.is_contiguous(memory_format=torch.channels_last):
+            masks = masks.contiguous(memory_format=torch.channels_last)  # as the frame's conv output
+        conv_m, conv_o = self.conv1_m, self.conv1_o
+        bias = conv_m.bias  # both bias-free as built and as folded (bn1's shift goes to conv1)
+        if conv_o.bias is not None:
+            bias = conv_o.bias if bias is None else bias + conv_o.bias
+        weight = torch.cat([conv_m.weight, conv_o.weight], dim=1)
+        stem = F.conv2d(masks, weight, bias, stride=conv_m.stride, padding=conv_m.padding)
+        # frame t's conv1 added to its samples; in place on the unflattened tensor itself
+        # (not through a view of ``stem``, which an ONNX trace would not see)
+        per_frame = stem.unflatten(0, (frame.shape[0], -1))
+        per_frame.add_(self.conv1(self.normalise(frame)).unsqueeze(1))
+        return self.stages(per_frame.flatten(0, 1))[0]
 
 
 class QueryEncoder(_NormalisingEncoder):
@@ -99,7 +117,12 @@ class KeyValue(nn.Module):
 
 
 class ResBlock(nn.Module):
-    """Pre-activation residual block, ``x + conv2(relu(conv1(relu(x))))``, 3x3 convs."""
+    """Pre-activation residual block, ``x + conv2(relu(conv1(relu(x))))``, 3x3 convs.
+
+    The inner ReLU and the residual add run in place on the fresh convolution outputs
+    (no full-size temporaries; autograd-safe, as no backward reads those outputs); ``x``
+    itself is never modified.
+    """
 
     def __init__(self, dim: int) -> None:
         super().__init__()
@@ -108,15 +131,15 @@ class ResBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         r = self.conv1(F.relu(x))
-        r = self.conv2(F.relu(r))
-        return x + r
+        r = self.conv2(F.relu_(r))
+        return r.add_(x)
 
 
 class Refine(nn.Module):
     """Skip feature ``f`` (1 or B x inplanes x 2h x 2w) + x2 upsampled ``pm`` (B x planes x h x w).
 
     The skip branch depends on ``f`` only: given one sample it runs once and broadcasts
-    over the B objects of ``pm``.
+    over the B objects of ``pm`` (added in place into the fresh upsampled ``pm``).
     """
 
     def __init__(self, inplanes: int, planes: int) -> None:
@@ -127,12 +150,19 @@ class Refine(nn.Module):
 
     def forward(self, f: torch.Tensor, pm: torch.Tensor) -> torch.Tensor:
         s = self.ResFS(self.convFS(f))
-        m = s + F.interpolate(pm, scale_factor=2.0, mode="bilinear", align_corners=False)
-        return self.ResMM(m)
+        m = F.interpolate(pm, scale_factor=2.0, mode="bilinear", align_corners=False)
+        return self.ResMM(m.add_(s))
 
 
 class Decoder(nn.Module):
-    """Memory read-out N x 1024 x h x w (1/16) + r3, r2 (1 or N samples) -> N x 2 x H x W logits."""
+    """Memory read-out N x 512 x h x w + query value (1 or N) x 512 x h x w (1/16) and
+    skip features r3, r2 (1 or N samples) -> N x 2 x H x W logits.
+
+    The reference runs ``convFM`` on ``cat([read-out, query value])`` per object. The
+    convolution is linear in its input channels, so it is computed as the read-out half
+    (per object) plus the query-value half, which is the same for every object and runs
+    once (the same sum up to float rounding).
+    """
 
     def __init__(self, mdim: int = DECODER_DIM) -> None:
         super().__init__()
@@ -142,11 +172,15 @@ class Decoder(nn.Module):
         self.RF2 = Refine(256, mdim)
         self.pred2 = nn.Conv2d(mdim, 2, 3, padding=1)
 
-    def forward(self, r4: torch.Tensor, r3: torch.Tensor, r2: torch.Tensor) -> torch.Tensor:
-        m4 = self.ResMM(self.convFM(r4))
+    def forward(self, read: torch.Tensor, q_value: torch.Tensor, r3: torch.Tensor, r2: torch.Tensor) -> torch.Tensor:
+        cv = read.shape[1]
+        weight = self.convFM.weight
+        pad = self.convFM.padding
+        m4 = F.conv2d(read, weight[:, :cv], self.convFM.bias, padding=pad)
+        m4 = self.ResMM(m4.add_(F.conv2d(q_value, weight[:, cv:], padding=pad)))
         m3 = self.RF3(r3, m4)
         m2 = self.RF2(r2, m3)
-        p2 = self.pred2(F.relu(m2))
+        p2 = self.pred2(F.relu_(m2))  # m2 is ResMM's fresh output, used only here
         return F.interpolate(p2, scale_factor=4.0, mode="bilinear", align_corners=False)
 
 
@@ -154,29 +188,35 @@ def memory_read(
     mem_key: torch.Tensor,
     mem_value: torch.Tensor,
     q_key: torch.Tensor,
-    q_value: torch.Tensor,
     chunk: int | None = None,
 ) -> torch.Tensor:
     """Space-time memory read, per object.
 
-    ``mem_key`` N x Ck x T x h x w, ``mem_value`` N x Cv x T x h x w, ``q_key`` N x Ck x h x w,
-    ``q_value`` N x Cv x h x w -> N x 2Cv x h x w = [read-out, query value]. The softmax
-    runs over all T*h*w memory positions jointly for each query position. ``chunk``
-    query positions at a time bounds the affinity matrix (N x T*h*w x chunk floats)
-    without changing the result, since each query position's softmax is independent.
+    ``mem_key`` N x Ck x T x h x w, ``mem_value`` N x Cv x T x h x w, ``q_key`` N x Ck x h x w
+    -> read-out N x Cv x h x w (the reference concatenates the query value after it; the
+    decoder takes the two apart). The softmax runs over all T*h*w memory positions
+    jointly for each query position. ``chunk`` query positions at a time bound the
+    affinity matrix (N x chunk x T*h*w floats) without changing the result, since each
+    query position's softmax is independent.
+
+    The affinity is computed query-major (chunk x T*h*w, the softmax over its last,
+    contiguous axis, which is faster than the reference's softmax over the memory axis
+    of T*h*w x chunk) and read through a transposed view; the 1/sqrt(Ck) scale is
+    applied to the small query key instead of the affinity. Both change only the float
+    rounding.
     """
     n, ck, t, h, w = mem_key.shape
     cv = mem_value.shape[1]
-    mi = mem_key.reshape(n, ck, t * h * w).transpose(1, 2)
+    mi = mem_key.reshape(n, ck, t * h * w)
     mo = mem_value.reshape(n, cv, t * h * w)
-    qi = q_key.reshape(n, ck, h * w)
+    qi = q_key.reshape(n, ck, h * w).transpose(1, 2) * (1.0 / math.sqrt(ck))
     step = h * w if chunk is None else chunk
     reads = []
     for start in range(0, h * w, step):
-        affinity = torch.bmm(mi, qi[:, :, start : start + step]) / math.sqrt(ck)
-        reads.append(torch.bmm(mo, F.softmax(affinity, dim=1)))
+        affinity = torch.bmm(qi[:, start : start + step], mi)  # N x chunk x T*h*w
+        reads.append(torch.bmm(mo, F.softmax(affinity, dim=2).transpose(1, 2)))
     read = reads[0] if len(reads) == 1 else torch.cat(reads, dim=2)
-    return torch.cat([read.reshape(n, cv, h, w), q_value], dim=1)
+    return read.reshape(n, cv, h, w)
 
 
 def soft_aggregation(object_probs: torch.Tensor) -> torch.Tensor:
@@ -230,11 +270,10 @@ class STM(nn.Module):
                 if j != o:
                     other = other + probs[:, j : j + 1]
             others.append(other.clamp(0, 1))
-        # batch index = t * N + (o - 1)
+        # batch index = t * N + (o - 1); the encoder shares each frame among its N samples
         mask = torch.stack(masks, dim=1).flatten(0, 1)
         other = torch.stack(others, dim=1).flatten(0, 1)
-        batch = frames.repeat_interleave(n, dim=0)
-        r4 = self.Encoder_M(batch, mask, other)
+        r4 = self.Encoder_M(frames, mask, other)
         key, value = self.KV_M_r4(r4)
         key = key.reshape(t, n, *key.shape[1:]).permute(1, 2, 0, 3, 4)
         value = value.reshape(t, n, *value.shape[1:]).permute(1, 2, 0, 3, 4)
@@ -263,13 +302,11 @@ class STM(nn.Module):
         ``softmax(dim=1)`` of the result gives the class probabilities (bg, unknown, fg).
         """
         n = self.num_objects
-        q_key = q_key.expand(n, -1, -1, -1)
-        q_value = q_value.expand(n, -1, -1, -1)
-        m4 = memory_read(mem_key, mem_value, q_key, q_value, self.read_chunk)
-        # r3 and r2 stay one sample: the decoder's skip branches depend on the query
-        # only, so they run once and broadcast over the objects (the reference runs them
-        # once per object, on N copies).
-        logits = self.Decoder(m4, r3, r2)
+        read = memory_read(mem_key, mem_value, q_key.expand(n, -1, -1, -1), self.read_chunk)
+        # q_value, r3 and r2 stay one sample: the decoder's query-value half of convFM
+        # and its skip branches depend on the query only, so they run once and broadcast
+        # over the objects (the reference runs them once per object, on N copies).
+        logits = self.Decoder(read, q_value, r3, r2)
         object_probs = F.softmax(logits, dim=1)[:, 1]
         return soft_aggregation(object_probs)
 

@@ -50,7 +50,7 @@ class Bottleneck(nn.Module):
         y = self.relu(self.bn1(self.conv1(x)))
         y = self.relu(self.bn2(self.conv2(y)))
         y = self.bn3(self.conv3(y))
-        return self.relu(y + shortcut)
+        return self.relu(y.add_(shortcut))  # in place, as torchvision's ``out += identity``
 
 
 def make_stage(inplanes: int, width: int, blocks: int, stride: int) -> nn.Sequential:
