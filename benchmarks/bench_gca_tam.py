@@ -33,7 +33,7 @@ import time
 
 import numpy as np
 import torch
-from isolated import Isolated, Run, allocator  # the same folder: benchmarks are run as scripts
+from isolated import Isolated, Run, facts  # the same folder: benchmarks are run as scripts
 
 from tcvom.io.sources import ArrayFrames
 
@@ -171,9 +171,7 @@ def speed(size_name: str, device: str, dtype: str, frames: int, variants: list[s
     median = {name: float(np.median(t)) for name, t in times.items()}
     out: dict[str, object] = {
         "frames_timed": frames,
-        "processes": "one per variant" if isolate else "one",
-        "peak_rss_mib": peaks,
-        "allocator": {name: allocator(isolate and _tcvom_process(name)) for name in runs},
+        **facts(list(runs), isolate, _tcvom_process, peaks),
         "seconds": median,
         "all_seconds": times,
     }

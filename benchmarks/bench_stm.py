@@ -49,7 +49,7 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from isolated import Isolated, Run, allocator  # the same folder: benchmarks are run as scripts
+from isolated import Isolated, Run, facts  # the same folder: benchmarks are run as scripts
 
 from tcvom.models.stm import STM, Decoder, MemoryEncoder, Refine, ResBlock, build_stm
 from tcvom.propagation.scheduler import KeyframeSchedule
@@ -278,9 +278,7 @@ def step_benchmark(height: int, width: int, memory: int, steps: int, variants: l
         "size": f"{width}x{height} (padded {case.wp}x{case.hp})",
         "memory_frames": memory,
         "threads": threads,
-        "processes": "one per variant" if isolate else "one",
-        "peak_rss_mib": peaks,
-        "allocator": {name: allocator(isolate and _tcvom_process(name)) for name in variants},
+        **facts(list(variants), isolate, _tcvom_process, peaks),
         "seconds": median,
         "all_seconds": times,
         "max_abs_prob_diff_vs_first": diffs,

@@ -61,6 +61,14 @@ class Isolated:
         return peak
 
 
-def allocator(tcvom_process: bool) -> str:
-    """How a variant's process allocates, for the results."""
-    return "retains freed memory (tcvom command)" if tcvom_process else "glibc default"
+def facts(names: list[str], isolate: bool, tcvom_process: Callable[[str], bool], peaks: dict[str, int]) -> dict:
+    """The results' account of how the variants ran: processes, each one's allocator and
+    peak resident memory (MiB, ``--isolate`` only)."""
+    return {
+        "processes": "one per variant" if isolate else "one",
+        "peak_rss_mib": peaks,
+        "allocator": {
+            name: "retains freed memory (tcvom command)" if isolate and tcvom_process(name) else "glibc default"
+            for name in names
+        },
+    }
