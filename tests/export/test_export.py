@@ -161,3 +161,42 @@ def test_cli_exports_a_weight_file(tmp_path, capsys, gca_factory) -> None:
     assert line["network"] == "gca" and set(line["parity"]) == {"part_a", "part_b"}
     manifest = read_manifest(out, "gca")
     assert manifest.data["weights"] == {"source": "gca_single.pth", "sha256": sha256(weights)}
+
+
+@pytest.mark.parametrize(
+    ("batch", "cin", "out_per_group", "groups", "h", "w"),
+    [(1, 8, 6, 1, 5, 7), (2, 12, 4, 2, 6, 3), (1, 64, 1, 4, 4, 9)],
+)
+def test_transposed_convolution_by_phases_equals_conv_transpose2d(batch, cin, out_per_group, groups, h, w):
+    from tcvom.export.quirks import conv_transpose_by_phases
+
+    generator = torch.Generator().manual_seed(cin + h)
+    x = torch.randn(batch, cin, h, w, generator=generator)
+    weight = torch.randn(cin, out_per_group, 4, 4, generator=generator)
+    bias = torch.randn(out_per_group * groups, generator=generator)
+    expected = torch.nn.functional.conv_transpose2d(x, weight, bias, stride=2, padding=1, groups=groups)
+    got = conv_transpose_by_phases(x, weight, bias, groups)
+    assert got.shape == expected.shape == (batch, out_per_group * groups, 2 * h, 2 * w)
+    assert torch.allclose(got, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_export_has_no_transposed_convolution_left(gca_model, tmp_path):
+    """The GCA+TAM graphs carry their 4x4 stride-2 upsamplings and the GCA fold as 2x2
+    convolutions and DepthToSpace (ONNX Runtime's ConvTranspose is slow)."""
+    import onnx
+
+    from tcvom.export import export_network
+    from tcvom.export.quirks import is_phase_decomposable
+
+    upsamplings = [m for m in gca_model.modules() if isinstance(m, SpectralNorm) and is_phase_decomposable(m.module)]
+    assert upsamplings  # the decoder's
+    with export_mode(gca_model):
+        assert all("forward" in vars(m) for m in upsamplings)
+    assert not any("forward" in vars(m) for m in upsamplings)  # undone
+    manifest = export_network(gca_model, tmp_path)
+    ops = set()
+    for path in tmp_path.glob("*.onnx"):
+        ops |= {node.op_type for node in onnx.load(str(path)).graph.node}
+    assert "ConvTranspose" not in ops
+    assert "DepthToSpace" in ops
+    assert manifest is not None
