@@ -9,8 +9,8 @@ duration of the export only, and touches no model file:
   the features with ``F.fold`` (ONNX ``Col2Im``, opset 18, whose exporter cannot take a
   dynamic output size and which TensorRT does not parse). :func:`attend_unchunked`
   computes the same thing in one block, the self-mask as an added diagonal and the fold
-  as a grouped transposed convolution with a constant 0/1 kernel (the overlap-add the
-  reference itself writes), exported as below. Memory is the reference's ``N x N`` scores (N = H/16 * W/16: 266 MB at
+  as a grouped ``conv_transpose2d`` with a constant 0/1 kernel (the overlap-add the reference
+  itself writes). Memory is the reference's ``N x N`` scores (N = H/16 * W/16: 266 MB at
   1080p, 4.3 GB at 4K in fp32).
 - TAM (:class:`tcvom.models.tam.TemporalAggregation`): the eager ``attend`` gathers the
   7x7 windows of the unknown positions only, in chunks (data-dependent sizes and a loop
@@ -18,11 +18,6 @@ duration of the export only, and touches no model file:
   every position with one fixed loop over the 49 window offsets (shifted slices of the
   zero-padded keys, which a trace keeps dynamic in H and W), then masks it; memory is
   ``49 x H/8 x W/8`` logits.
-- Transposed convolutions with a 4x4 kernel, stride 2 and padding 1 (the GCA decoder's
-  upsamplings, spectral-normed or folded, and the GCA fold above):
-  :func:`conv_transpose_by_phases` exports them as four 2x2 convolutions, one per output
-  phase, and a ``DepthToSpace``: the same sums, and ONNX Runtime runs them several times
-  faster than its ``ConvTranspose`` (docs/BENCHMARKS.md).
 - Spectral norm (:class:`tcvom.models.spectral_norm.SpectralNorm`): in eval mode the
   weight ``weight_bar / (u · W v)`` is a constant; it is computed once and exported as a
   plain weight (constant folding would otherwise store ``weight_bar`` twice).
@@ -84,49 +79,6 @@ def _fold_kernel(channels: int, size: int, dtype: torch.dtype, device: torch.dev
     return eye.repeat(channels, 1, 1, 1)
 
 
-# Output phase a (row 2i + a) of a 4x4, stride-2, padding-1 transposed convolution takes
-# input rows (i - 1, i) through kernel rows (3, 1) when a = 0, rows (i, i + 1) through
-# kernel rows (2, 0) when a = 1; the same for columns.
-_PHASE_TAPS = ((3, 1), (2, 0))
-
-
-def is_phase_decomposable(conv: nn.Module) -> bool:
-    """A ``ConvTranspose2d`` that :func:`conv_transpose_by_phases` computes: 4x4 kernel,
-    stride 2, padding 1, no output padding or dilation."""
-    return (isinstance(conv, nn.ConvTranspose2d) and tuple(conv.kernel_size) == (4, 4)
-            and tuple(conv.stride) == (2, 2) and tuple(conv.padding) == (1, 1)
-            and tuple(conv.output_padding) == (0, 0) and tuple(conv.dilation) == (1, 1))
-
-
-def conv_transpose_by_phases(x: Tensor, weight: Tensor, bias: Tensor | None = None, groups: int = 1) -> Tensor:
-    """``F.conv_transpose2d(x, weight, bias, stride=2, padding=1, groups=groups)`` of a 4x4
-    ``weight`` (``C_in x C_out/groups x 4 x 4``) as four 2x2 convolutions, one per output
-    phase, interleaved by a pixel shuffle (ONNX ``DepthToSpace``). The same sums in another
-    order: ONNX Runtime's ``Conv`` is far better tuned than its ``ConvTranspose``
-    (docs/BENCHMARKS.md)."""
-    cin, out_per_group = weight.shape[:2]
-    in_per_group = cin // groups
-    kernel = weight.reshape(groups, in_per_group, out_per_group, 4, 4).transpose(1, 2)
-    kernel = kernel.reshape(groups * out_per_group, in_per_group, 4, 4)
-    h, w = x.shape[-2], x.shape[-1]
-    padded = F.pad(x, (1, 1, 1, 1))
-    phases = []
-    for a, rows in enumerate(_PHASE_TAPS):
-        for b, cols in enumerate(_PHASE_TAPS):
-            taps = kernel[:, :, list(rows)][:, :, :, list(cols)]
-            phases.append(F.conv2d(padded[:, :, a : a + h + 1, b : b + w + 1], taps, groups=groups))
-    out = F.pixel_shuffle(torch.stack(phases, dim=2).flatten(1, 2), 2)  # channel o*4 + 2a + b
-    return out if bias is None else out + bias.reshape(1, -1, 1, 1)
-
-
-def _phased_transpose_forward(self: nn.ConvTranspose2d, x: Tensor, output_size: object = None) -> Tensor:
-    return conv_transpose_by_phases(x, self.weight, self.bias, self.groups)
-
-
-def _phased_spectral_forward(self: SpectralNorm, x: Tensor) -> Tensor:
-    return conv_transpose_by_phases(x, self.weight(), None, self.module.groups)
-
-
 def attend_unchunked(self: GuidedContextualAttention, g: Tensor, features: Tensor, mask: Tensor) -> Tensor:
     """Traceable GCA attention of one sample; same arguments and result as
     ``GuidedContextualAttention._attend`` (g ``1 x C' x h x w``, features ``1 x C x 2h x 2w``,
@@ -141,7 +93,7 @@ def attend_unchunked(self: GuidedContextualAttention, g: Tensor, features: Tenso
     attended = torch.softmax(scores, dim=1) @ values  # N x C*16
     columns = attended.t().reshape(1, channels * 16, h, w)
     kernel = _fold_kernel(channels, 4, columns.dtype, columns.device)
-    return conv_transpose_by_phases(columns, kernel, None, channels) / 4.0
+    return F.conv_transpose2d(columns, kernel, stride=2, padding=1, groups=channels) / 4.0
 
 
 def tam_attend_per_offset(
@@ -181,12 +133,6 @@ def export_mode(model: nn.Module) -> Iterator[nn.Module]:
                 weight = module.weight().detach()
                 module.weight = lambda weight=weight: weight  # type: ignore[method-assign]
                 folded.append(module)
-                if is_phase_decomposable(module.module):
-                    module.forward = types.MethodType(_phased_spectral_forward, module)  # type: ignore[method-assign]
-                    pools.append(module)
-            elif is_phase_decomposable(module):
-                module.forward = types.MethodType(_phased_transpose_forward, module)  # type: ignore[method-assign]
-                pools.append(module)
             if isinstance(module, GuidedContextualAttention):
                 module._attend = types.MethodType(attend_unchunked, module)  # type: ignore[method-assign]
                 patched.append(module)
