@@ -33,7 +33,14 @@ import time
 
 import numpy as np
 import torch
-from isolated import Isolated, Run, facts  # the same folder: benchmarks are run as scripts
+from isolated import (  # the same folder: benchmarks are run as scripts
+    Isolated,
+    Run,
+    base_variant,
+    check_variants,
+    facts,
+    runs_as_tcvom,
+)
 
 from tcvom.io.sources import ArrayFrames
 
@@ -113,7 +120,7 @@ def _sessions(size: tuple[int, int], variants: list[str], device: str, dtype: st
 
 
 def _tcvom_process(name: str) -> bool:
-    return name != "recompute" and not name.endswith("_system_malloc")
+    return runs_as_tcvom(name, "recompute")
 
 
 def _timed(session, frame: int, device: str) -> tuple[float, np.ndarray]:
@@ -129,7 +136,7 @@ def _framer(size_name: str, name: str, device: str, dtype: str, frames: int, thr
     global BASE
     BASE = base
     torch.set_num_threads(threads)
-    session = _sessions(SIZES[size_name], [name.removesuffix("_system_malloc")], device, dtype, frames + 2)
+    session = _sessions(SIZES[size_name], [base_variant(name)], device, dtype, frames + 2)
     (session,) = session.values()
     session.alpha(0)
     _sync(device)
@@ -145,14 +152,13 @@ def speed(size_name: str, device: str, dtype: str, frames: int, variants: list[s
     ``isolate``: each variant in its own process (benchmarks/isolated.py), tcvom's with the
     ``tcvom`` command's allocator setting, ``recompute`` and ``*_system_malloc`` without."""
     isolated: list[Isolated] = []
+    check_variants(variants, isolate)
     if isolate:
         threads = torch.get_num_threads()
         isolated = [Isolated(name, _framer, size_name, name, device, dtype, frames, threads, BASE,
                              tcvom_process=_tcvom_process(name)) for name in variants]
         runs = {p.name: p.run for p in isolated}
     else:
-        if any(name.endswith("_system_malloc") for name in variants):
-            raise SystemExit("the *_system_malloc variants need --isolate (the allocator is per process)")
         sessions = _sessions(SIZES[size_name], variants, device, dtype, frames + 2)
         for session in sessions.values():
             session.alpha(0)  # warm-up: fills frames 0 and 1, first-run allocations

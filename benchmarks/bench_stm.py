@@ -49,7 +49,14 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from isolated import Isolated, Run, facts  # the same folder: benchmarks are run as scripts
+from isolated import (  # the same folder: benchmarks are run as scripts
+    Isolated,
+    Run,
+    base_variant,
+    check_variants,
+    facts,
+    runs_as_tcvom,
+)
 
 from tcvom.models.stm import STM, Decoder, MemoryEncoder, Refine, ResBlock, build_stm
 from tcvom.propagation.scheduler import KeyframeSchedule
@@ -66,7 +73,7 @@ VARIANTS = ("official", "torch", "torch_nofold", "torch_channels_last", "onnxrun
 
 
 def _tcvom_process(name: str) -> bool:
-    return name != "official" and not name.endswith("_system_malloc")
+    return runs_as_tcvom(name, "official")
 
 
 class SyntheticFrames:
@@ -233,7 +240,7 @@ def _stepper(name: str, height: int, width: int, memory: int, threads: int) -> R
     """``--isolate``: build one variant in its (spawned) process; returns its ``run(s)``."""
     torch.set_num_threads(threads)
     case = _Case(height, width, memory)
-    runner = case.runner(name.removesuffix("_system_malloc"), threads)
+    runner = case.runner(base_variant(name), threads)
     return lambda s: _timed(runner, case, s)
 
 
@@ -247,13 +254,12 @@ def step_benchmark(height: int, width: int, memory: int, steps: int, variants: l
     ``tcvom`` command's allocator setting, ``official`` and ``*_system_malloc`` without.
     """
     case = _Case(height, width, memory)
+    check_variants(variants, isolate)
     if isolate:
         isolated = [Isolated(name, _stepper, name, height, width, memory, threads, tcvom_process=_tcvom_process(name))
                     for name in variants]
         runs = {p.name: p.run for p in isolated}
     else:
-        if any(name.endswith("_system_malloc") for name in variants):
-            raise SystemExit("the *_system_malloc variants need --isolate (the allocator is per process)")
         isolated = []
         runners = {name: case.runner(name, threads) for name in variants}
         runs = {name: (lambda s, r=runner: _timed(r, case, s)) for name, runner in runners.items()}

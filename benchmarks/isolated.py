@@ -22,6 +22,27 @@ import numpy as np
 
 Run = Callable[[int], tuple[float, np.ndarray]]
 
+#: A variant named ``<variant>_system_malloc`` is ``<variant>`` in a process with glibc's
+#: default allocator (``--isolate`` only: the allocator is per process).
+SYSTEM_MALLOC = "_system_malloc"
+
+
+def base_variant(name: str) -> str:
+    """The variant that ``name`` runs (``cached_system_malloc`` -> ``cached``)."""
+    return name.removesuffix(SYSTEM_MALLOC)
+
+
+def runs_as_tcvom(name: str, reference: str) -> bool:
+    """Whether variant ``name`` runs in a process set up as the ``tcvom`` command does:
+    not the ``reference`` variant, not a ``*_system_malloc`` one."""
+    return name != reference and not name.endswith(SYSTEM_MALLOC)
+
+
+def check_variants(names: list[str], isolate: bool) -> None:
+    """``*_system_malloc`` variants mean something only in processes of their own."""
+    if not isolate and any(name.endswith(SYSTEM_MALLOC) for name in names):
+        raise SystemExit(f"the *{SYSTEM_MALLOC} variants need --isolate (the allocator is per process)")
+
 
 def _serve(conn: Connection, factory: Callable[..., Run], args: tuple[Any, ...], tcvom_process: bool) -> None:
     if tcvom_process:
