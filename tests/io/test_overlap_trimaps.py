@@ -75,12 +75,16 @@ def _keyframes(shot) -> dict[int, np.ndarray]:
     return open_trimaps(shot[1], contiguous=False).read_all()
 
 
+def _spied_shot(shot) -> tuple[Spy, dict[int, np.ndarray], KeyframeSchedule]:
+    """The example's plate behind a :class:`Spy`, its keyframes and their schedule."""
+    spy = Spy(open_frames(shot[0].plate))
+    keys = _keyframes(shot)
+    return spy, keys, KeyframeSchedule(spy.frame_numbers, keys)
+
+
 @pytest.mark.parametrize("method", ["classical", "tcvom"])
 def test_read_order_is_the_order_the_passes_read(shot, stm_weights: Path, method: str) -> None:
-    example, _ = shot
-    spy = Spy(open_frames(example.plate))
-    keys = _keyframes(shot)
-    schedule = KeyframeSchedule(spy.frame_numbers, keys)
+    spy, keys, schedule = _spied_shot(shot)
     assert len(schedule.segments) == 3  # head, between the keyframes, tail
     propagator = _propagator(method, stm_weights)
     for _ in propagate(propagator, spy, keys, schedule=schedule):
@@ -91,10 +95,7 @@ def test_read_order_is_the_order_the_passes_read(shot, stm_weights: Path, method
 
 
 def test_read_order_of_fine_tuning_reads_the_keyframes_first(shot, stm_weights: Path) -> None:
-    example, _ = shot
-    spy = Spy(open_frames(example.plate))
-    keys = _keyframes(shot)
-    schedule = KeyframeSchedule(spy.frame_numbers, keys)
+    spy, keys, schedule = _spied_shot(shot)
     propagator = _propagator("tcvom", stm_weights)
     propagator.finetune_steps, propagator.finetune_size = 1, 32
     segment = schedule.segments[1]
@@ -106,10 +107,7 @@ def test_read_order_of_fine_tuning_reads_the_keyframes_first(shot, stm_weights: 
 
 
 def test_plate_frames_read_ahead_give_the_same_trimaps(shot, stm_weights: Path) -> None:
-    example, _ = shot
-    spy = Spy(open_frames(example.plate))
-    keys = _keyframes(shot)
-    schedule = KeyframeSchedule(spy.frame_numbers, keys)
+    spy, keys, schedule = _spied_shot(shot)
     propagator = _propagator("tcvom", stm_weights)
     got = []
     for segment in schedule.segments:
@@ -118,7 +116,7 @@ def test_plate_frames_read_ahead_give_the_same_trimaps(shot, stm_weights: Path) 
             got.extend((item.frame, item.trimap) for item in propagate(propagator, ahead, keys, segments=[segment]))
     assert "tcvom-read-ahead" in {name for _, name in spy.reads}
     assert len(spy.reads) == len(read_order(propagator, keys, schedule.segments))  # nothing read twice more
-    plain = [(item.frame, item.trimap) for item in propagate(propagator, open_frames(example.plate), keys)]
+    plain = [(item.frame, item.trimap) for item in propagate(propagator, open_frames(shot[0].plate), keys)]
     assert [f for f, _ in got] == [f for f, _ in plain]
     assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(got, plain, strict=True))
 
