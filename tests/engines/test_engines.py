@@ -56,7 +56,8 @@ def test_torch_engine_runs_the_model_parts(gca_model) -> None:
 
 @pytest.mark.parametrize("network", ["gca_tam", "stm"])
 def test_onnxruntime_matches_torch_per_part(network, gca_model, stm_model, gca_export, stm_export) -> None:
-    """fp32 parity per graph at 96x64 (not the traced 64x64), 3 memory frames for STM."""
+    """fp32 parity per graph at 96x64 (not the traced 64x64), 3 memory frames for STM; GCA+TAM's
+    part B also with no unknown position and with every position unknown."""
     model, export = (gca_model, gca_export) if network == "gca_tam" else (stm_model, stm_export)
     ort_engine = OnnxRuntimeEngine(export, threads=1)
     torch_engine = TorchEngine(model)
@@ -69,6 +70,11 @@ def test_onnxruntime_matches_torch_per_part(network, gca_model, stm_model, gca_e
             assert got[name].shape == want[name].shape, (spec.name, name)
             diff = float((got[name] - want[name]).abs().max())
             assert diff <= FP32_TOLERANCE, f"{spec.name}.{name}: {diff}"
+    if network == "gca_tam":  # the TAM gathers the unknown positions: none, and all of them
+        for fill in (0.0, 1.0):
+            feed = {**feeds["part_b"], "unknown": torch.full_like(feeds["part_b"]["unknown"], fill)}
+            diff = float((ort_engine.infer("part_b", feed)["alpha"] - torch_engine.infer("part_b", feed)["alpha"]).abs().max())
+            assert diff <= FP32_TOLERANCE, f"unknown {fill}: {diff}"
 
 
 def test_gca_session_onnxruntime_matches_torch_on_a_shot(gca_model, gca_export) -> None:

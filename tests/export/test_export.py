@@ -16,7 +16,7 @@ from tcvom.errors import InputError, ReadError
 from tcvom.export import OPSET, ParityError, check_parity, graph_spec, read_manifest
 from tcvom.export.graphs import graph_modules, sample_inputs
 from tcvom.export.onnx_export import ort_session
-from tcvom.export.quirks import attend_unchunked, export_mode
+from tcvom.export.quirks import attend_unchunked, export_mode, unfold_by_conv
 from tcvom.io.hashing import state_sha256
 from tcvom.models import GuidedContextualAttention, SpectralNorm
 
@@ -50,6 +50,14 @@ def test_unchunked_attention_matches_the_eager_block(size: tuple[int, int]) -> N
         got = attend_unchunked(block, g, features, mask)
     assert got.shape == want.shape
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("kernel", "stride"), [(3, 1), (4, 2)])
+def test_unfold_by_convolution_is_f_unfold(kernel: int, stride: int) -> None:
+    """The export's patch extraction: the same patches in the same order as F.unfold."""
+    x = torch.randn(1, 5, 9, 12)
+    torch.testing.assert_close(unfold_by_conv(x, kernel, stride), torch.nn.functional.unfold(x, kernel, stride=stride),
+                               rtol=0, atol=0)
 
 
 def test_export_mode_is_undone(gca_model, stm_model) -> None:

@@ -266,8 +266,8 @@ def test_forward_shapes_range_and_part_split(size, gca_factory):
 def test_tam_chunks_empty_mask_gradients_and_export_form():
     """The unknown-only TAM: chunked gathers give the same output as one chunk and as the
     unfold reference, a mask with no unknown position gives value_conv alone, gradients
-    flow, and the export quirk's every-position form (then masked) agrees."""
-    from tcvom.export.quirks import tam_attend_per_offset
+    flow, and the export quirk's form (a loop over the window's offsets) agrees, empty mask included."""
+    from tcvom.export.quirks import tam_attend_gathered
 
     torch.manual_seed(5)
     tam = TemporalAggregation(16, 7).eval()
@@ -281,7 +281,9 @@ def test_tam_chunks_empty_mask_gradients_and_export_form():
         assert torch.equal(tam(prev, cur, nxt, torch.zeros_like(mask)), tam.value_conv(cur))
         query = tam.query_conv(cur)
         agg, logits = tam.attend(query, prev, mask)
-        agg_x, logits_x = tam_attend_per_offset(tam, query, prev, mask)
+        agg_x, logits_x = tam_attend_gathered(tam, query, prev, mask)
+        empty = tam_attend_gathered(tam, query, prev, torch.zeros_like(mask))
+    assert all(torch.equal(t, torch.zeros_like(t)) for t in empty)
     assert torch.allclose(chunked, whole, atol=1e-6) and torch.allclose(chunked, ref, atol=1e-5)
     assert torch.allclose(agg, agg_x, atol=1e-5) and torch.allclose(logits, logits_x, atol=1e-5)
     cur.requires_grad_(True)

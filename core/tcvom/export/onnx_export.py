@@ -36,6 +36,11 @@ from tcvom.io.atomic import write_bytes, write_text
 from tcvom.io.hashing import file_sha256, state_sha256
 
 OPSET = 17
+#: Revision of the exported graphs' form (tcvom.export.quirks), part of the cache key of
+#: :func:`cached_export`: bumped when the same weights export to different graphs, so a
+#: cached export of an earlier revision is written again. 2: the TAM gathers the unknown
+#: positions, the GCA block unfolds patches by convolution.
+EXPORT_REVISION = 2
 FORMAT = "tcvom-onnx/1"
 #: Max absolute difference ONNX Runtime vs PyTorch allowed at export (fp32).
 TOLERANCE = 1e-4
@@ -334,10 +339,10 @@ def cached_export(
     progress: Callable[[str], None] | None = None,
 ) -> ExportManifest:
     """The ONNX export of ``model`` in the user cache folder, written (with the parity
-    check) the first time: ``<cache>/onnx/<network>-<weights hash>-opset<N>/``.
+    check) the first time: ``<cache>/onnx/<network>-<weights hash>-opset<N>-r<revision>-tcvom<version>/``.
 
     The folder is keyed by the weights' SHA-256 (``weights_sha256``, else a hash of the
-    state dict), the opset and the tcvom version; a manifest or graph that fails
+    state dict), the opset, the export revision (:data:`EXPORT_REVISION`) and the tcvom version; a manifest or graph that fails
     :func:`read_manifest`'s checks is exported again. Processes that share the cache (the
     GPUs of one host) export under a lock (:func:`tcvom.farm.locks.exclusive_lock`): the
     first exports, the others wait and use its export.
@@ -348,7 +353,7 @@ def cached_export(
     network = network_of(model)
     digest = weights_sha256 or state_sha256(model)
     base = (cache_dir() / "onnx") if root is None else Path(root)
-    folder = base / f"{network}-{digest[:16]}-opset{OPSET}-tcvom{__version__}"
+    folder = base / f"{network}-{digest[:16]}-opset{OPSET}-r{EXPORT_REVISION}-tcvom{__version__}"
     try:
         return read_manifest(folder, network)
     except (InputError, ReadError):

@@ -8,16 +8,20 @@ duration of the export only, and touches no model file:
   frame size, which a trace would freeze), writes the self-mask in place, and rebuilds
   the features with ``F.fold`` (ONNX ``Col2Im``, opset 18, whose exporter cannot take a
   dynamic output size and which TensorRT does not parse). :func:`attend_unchunked`
-  computes the same thing in one block, the self-mask as an added diagonal and the fold
-  as a grouped ``conv_transpose2d`` with a constant 0/1 kernel (the overlap-add the reference
-  itself writes). Memory is the reference's ``N x N`` scores (N = H/16 * W/16: 266 MB at
-  1080p, 4.3 GB at 4K in fp32).
+  computes the same thing in one block, the self-mask as an added diagonal, the fold as a
+  grouped ``conv_transpose2d`` with a constant 0/1 kernel (the overlap-add the reference
+  itself writes) and the patch extraction (``F.unfold``, which the exporter writes as index
+  ``Gather`` s, 5 % of ONNX Runtime's part A) as :func:`unfold_by_conv`, a grouped
+  convolution with a 0/1 kernel. Memory is the reference's ``N x N`` scores
+  (N = H/16 * W/16: 266 MB at 1080p, 4.3 GB at 4K in fp32).
 - TAM (:class:`tcvom.models.tam.TemporalAggregation`): the eager ``attend`` gathers the
-  7x7 windows of the unknown positions only, in chunks (data-dependent sizes and a loop
-  count a trace would freeze). :func:`tam_attend_per_offset` computes the same thing at
-  every position with one fixed loop over the 49 window offsets (shifted slices of the
-  zero-padded keys, which a trace keeps dynamic in H and W), then masks it; memory is
-  ``49 x H/8 x W/8`` logits.
+  7x7 windows of the unknown positions only, in chunks (a loop count that depends on the
+  unknown area, which a trace would freeze). :func:`tam_attend_gathered` gathers the same
+  unknown positions (``NonZero``, data-dependent but traceable) and loops over the 49
+  window offsets instead of over chunks: each offset gathers one key row per unknown
+  position (``M x C`` for ``M`` unknown positions), so memory stays that of a feature map
+  and the cost follows the unknown area, as in the eager module (an earlier export computed
+  every position and masked: 0.23 s of ONNX Runtime's 1.75 s at 540p, docs/BENCHMARKS.md).
 - Spectral norm (:class:`tcvom.models.spectral_norm.SpectralNorm`): in eval mode the
   weight ``weight_bar / (u · W v)`` is a constant; it is computed once and exported as a
   plain weight (constant folding would otherwise store ``weight_bar`` twice).
@@ -72,11 +76,22 @@ def adaptive_avg_pool(self: nn.AdaptiveAvgPool2d, x: Tensor) -> Tensor:
     return rows @ x @ cols.t()
 
 
-def _fold_kernel(channels: int, size: int, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """``(C * size²) x 1 x size x size`` 0/1 kernel: a grouped (``groups=C``) conv_transpose2d
-    with it is F.fold of ``C x size x size`` patches laid out as F.unfold lays them."""
+def _patch_kernel(channels: int, size: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """``(C * size²) x 1 x size x size`` 0/1 kernel: a grouped (``groups=C``) conv2d with it
+    is F.unfold, a grouped conv_transpose2d F.fold, of ``C x size x size`` patches laid out
+    as F.unfold lays them."""
     eye = torch.eye(size * size, dtype=dtype, device=device).reshape(size * size, 1, size, size)
     return eye.repeat(channels, 1, 1, 1)
+
+
+def unfold_by_conv(x: Tensor, kernel_size: int, stride: int = 1) -> Tensor:
+    """``F.unfold(x, kernel_size, stride=stride)`` as a grouped convolution with a constant
+    0/1 kernel (output channel ``c * k² + i`` takes pixel ``i`` of the window of channel
+    ``c``, F.unfold's order): the exporter writes F.unfold as index ``Gather`` s, which ONNX
+    Runtime runs several times slower than this convolution."""
+    channels = int(x.shape[1])  # a constant of the model, so the kernel is a constant
+    kernel = _patch_kernel(channels, kernel_size, x.dtype, x.device)
+    return F.conv2d(x, kernel, stride=stride, groups=channels).flatten(2)
 
 
 def attend_unchunked(self: GuidedContextualAttention, g: Tensor, features: Tensor, mask: Tensor) -> Tensor:
@@ -85,36 +100,40 @@ def attend_unchunked(self: GuidedContextualAttention, g: Tensor, features: Tenso
     mask ``1 x 1 x h x w`` in {0, 1}) -> ``1 x C x 2h x 2w``."""
     _, _, h, w = g.shape
     channels = self.W[0].in_channels  # a constant, so the fold kernel has a static shape
-    queries, keys, values, touches, scale = self.prepare(g, features, mask)
+    queries, keys, values, touches, scale = self.prepare(g, features, mask, unfold_by_conv)
     scores = (queries @ keys) * scale
     idx = torch.arange(scores.shape[0], device=g.device)
     self_match = (idx[:, None] == idx[None, :]) & touches[None, :]
     scores = scores + self_match.to(scores.dtype) * _SELF_MASK
     attended = torch.softmax(scores, dim=1) @ values  # N x C*16
     columns = attended.t().reshape(1, channels * 16, h, w)
-    kernel = _fold_kernel(channels, 4, columns.dtype, columns.device)
+    kernel = _patch_kernel(channels, 4, columns.dtype, columns.device)
     return F.conv_transpose2d(columns, kernel, stride=2, padding=1, groups=channels) / 4.0
 
 
-def tam_attend_per_offset(
+def tam_attend_gathered(
     self: TemporalAggregation, query: Tensor, neighbour: Tensor, unknown: Tensor
 ) -> tuple[Tensor, Tensor]:
     """Traceable TAM window attention; same arguments and results as
     ``TemporalAggregation.attend`` (query and neighbour ``B x C x h x w``, unknown
     ``B x 1 x h x w``) -> (aggregate ``B x C x h x w``, logits ``B x window² x h x w``),
-    zero outside the unknown region; computed at every position, then masked."""
+    zero outside the unknown region. The unknown positions are gathered as the eager
+    module gathers them; the loop runs over the window's offsets (a count fixed by the
+    model), one key row per unknown position each."""
     keys = self.key_conv(neighbour)
-    _, c, h, w = keys.shape
-    r = self.window // 2
-    padded = F.pad(keys, (r, r, r, r))
-    shifted = [padded[:, :, dy : dy + h, dx : dx + w] for dy in range(self.window) for dx in range(self.window)]
-    logits = torch.stack([(query * k).sum(dim=1) for k in shifted], dim=1) / math.sqrt(c)
+    b, c, h, w = keys.shape
+    table, where, corner, offsets = self.windows(keys, unknown)
+    queries = query.permute(0, 2, 3, 1).reshape(-1, c)[where] / math.sqrt(c)  # M x C
+    rows = [corner + offsets[i] for i in range(self.window**2)]  # each window key's rows in table
+    logits = torch.stack([(table[row] * queries).sum(dim=1) for row in rows], dim=1)  # M x window²
     weights = torch.softmax(logits, dim=1)
-    agg = weights[:, 0:1] * shifted[0]
-    for i in range(1, len(shifted)):
-        agg = agg + weights[:, i : i + 1] * shifted[i]
-    mask = unknown.to(agg.dtype)
-    return agg * mask, logits * mask
+    agg = weights[:, 0:1] * table[rows[0]]
+    for i in range(1, len(rows)):
+        agg = agg + weights[:, i : i + 1] * table[rows[i]]
+    agg = keys.new_zeros(b * h * w, c).index_copy(0, where, agg)
+    logits = keys.new_zeros(b * h * w, len(rows)).index_copy(0, where, logits)
+    return (agg.reshape(b, h, w, c).permute(0, 3, 1, 2),
+            logits.reshape(b, h, w, len(rows)).permute(0, 3, 1, 2))
 
 
 @contextmanager
@@ -137,7 +156,7 @@ def export_mode(model: nn.Module) -> Iterator[nn.Module]:
                 module._attend = types.MethodType(attend_unchunked, module)  # type: ignore[method-assign]
                 patched.append(module)
             if isinstance(module, TemporalAggregation):
-                module.attend = types.MethodType(tam_attend_per_offset, module)  # type: ignore[method-assign]
+                module.attend = types.MethodType(tam_attend_gathered, module)  # type: ignore[method-assign]
                 tams.append(module)
             if isinstance(module, nn.AdaptiveAvgPool2d) and module.output_size not in (1, (1, 1)):
                 module.forward = types.MethodType(adaptive_avg_pool, module)  # type: ignore[method-assign]

@@ -13,6 +13,8 @@ float rounding) with memory linear in N, so 4K frames fit in a few GB.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -60,8 +62,11 @@ class GuidedContextualAttention(nn.Module):
         return self.W(torch.cat(out, dim=0)) + features
 
     @staticmethod
-    def prepare(g: Tensor, features: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        """The attention's operands for one sample (shared with the export path).
+    def prepare(
+        g: Tensor, features: Tensor, mask: Tensor, unfold: Callable[..., Tensor] = F.unfold
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """The attention's operands for one sample (shared with the export path, which
+        passes its own ``unfold``, ``F.unfold``'s arguments and result).
 
         Returns ``queries`` ``N x C'*9`` (raw 3x3 guidance patches), ``keys`` ``C'*9 x N``
         (the same, L2-normalised), ``values`` ``N x C*16`` (4x4 feature patches), ``touches``
@@ -69,17 +74,17 @@ class GuidedContextualAttention(nn.Module):
         patch score scale), with ``N = h * w``.
         """
         # 3x3 reflect-padded patches of the guidance, as columns: [C'*9, N].
-        patches = F.unfold(F.pad(g, (1, 1, 1, 1), mode="reflect"), kernel_size=3)[0]
+        patches = unfold(F.pad(g, (1, 1, 1, 1), mode="reflect"), kernel_size=3)[0]
         norms = patches.square().sum(dim=0).sqrt().clamp_min(_NORM_FLOOR)
         keys = patches / norms  # normalised source patches
         queries = patches.t()  # [N, C'*9], not normalised
 
         # 4x4 patches (stride 2, reflect pad 1) of the 1/8 features: [N, C*16].
-        values = F.unfold(F.pad(features, (1, 1, 1, 1), mode="reflect"), kernel_size=4, stride=2)[0].t()
+        values = unfold(F.pad(features, (1, 1, 1, 1), mode="reflect"), kernel_size=4, stride=2)[0].t()
 
         # Per source patch: touches the unknown region (any pixel of its reflect-padded 3x3
         # neighbourhood), which selects its score scale and the self-mask.
-        touches = F.unfold(F.pad(mask, (1, 1, 1, 1), mode="reflect"), kernel_size=3)[0].mean(dim=0) > 0
+        touches = unfold(F.pad(mask, (1, 1, 1, 1), mode="reflect"), kernel_size=3)[0].mean(dim=0) > 0
         u = mask.mean()
         k = 1 - u
         unknown_scale = torch.clamp(torch.sqrt(u / k), 0.1, 10)

@@ -60,19 +60,8 @@ class TemporalAggregation(nn.Module):
         keys = self.key_conv(neighbour)
         b, c, h, w = keys.shape
         k2 = self.window**2
-        r = self.window // 2
-        hp, wp = h + 2 * r, w + 2 * r
-        # Zero padding (border keys are 0, logit 0), as rows of C: (B * hp * wp) x C.
-        table = F.pad(keys, (r, r, r, r)).permute(0, 2, 3, 1).reshape(b * hp * wp, c)
+        table, where, corner, offsets = self.windows(keys, unknown)
         queries = query.permute(0, 2, 3, 1).reshape(b * h * w, c)
-        where = (unknown.reshape(b * h * w) > 0).nonzero().squeeze(1)  # flat (b, y, x) indices
-        bi = torch.div(where, h * w, rounding_mode="floor")
-        yx = where - bi * (h * w)
-        yi = torch.div(yx, w, rounding_mode="floor")
-        # Top-left corner of each window in the padded table, plus the window's offsets.
-        corner = bi * (hp * wp) + yi * wp + (yx - yi * w)
-        grid = torch.arange(self.window, device=keys.device)
-        offsets = (grid[:, None] * wp + grid[None, :]).reshape(k2)
         norm = math.sqrt(c)
         # Positions in chunks so the gathered windows (M x window² x C) stay bounded.
         step = max(1, self.chunk_elements // (k2 * c))
@@ -93,6 +82,28 @@ class TemporalAggregation(nn.Module):
             all_logits = all_logits.index_copy(0, where, torch.cat(logits_parts).to(keys.dtype))
         return (agg.reshape(b, h, w, c).permute(0, 3, 1, 2).contiguous(),
                 all_logits.reshape(b, h, w, k2).permute(0, 3, 1, 2).contiguous())
+
+    def windows(self, keys: Tensor, unknown: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Where the windows of the unknown positions lie (shared with the export's
+        :func:`tcvom.export.quirks.tam_attend_gathered`).
+
+        Returns ``table`` (the zero-padded keys as rows of C: border keys are 0, logit 0),
+        ``where`` (flat ``(b, y, x)`` indices of the unknown positions), ``corner`` (row of
+        each one's window's top-left key in ``table``) and ``offsets`` (``window²`` row
+        offsets of the window's keys from its corner, index ``ky * window + kx``).
+        """
+        b, c, h, w = keys.shape
+        r = self.window // 2
+        hp, wp = h + 2 * r, w + 2 * r
+        table = F.pad(keys, (r, r, r, r)).permute(0, 2, 3, 1).reshape(b * hp * wp, c)
+        where = (unknown.reshape(b * h * w) > 0).nonzero().squeeze(1)
+        bi = torch.div(where, h * w, rounding_mode="floor")
+        yx = where - bi * (h * w)
+        yi = torch.div(yx, w, rounding_mode="floor")
+        corner = bi * (hp * wp) + yi * wp + (yx - yi * w)
+        grid = torch.arange(self.window, device=keys.device)
+        offsets = (grid[:, None] * wp + grid[None, :]).reshape(self.window**2)
+        return table, where, corner, offsets
 
     def forward_with_logits(
         self, prev: Tensor, cur: Tensor, nxt: Tensor, unknown: Tensor
