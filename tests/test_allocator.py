@@ -1,6 +1,6 @@
 """tcvom.allocator: with the setting, a large block freed and allocated again is reused
 instead of being mapped and zero-filled anew (measured in minor page faults); the
-``tcvom`` command applies it, the library does not."""
+``tcvom`` command applies it, the library does not; ONNX Runtime's CPU arena follows it."""
 
 from __future__ import annotations
 
@@ -55,6 +55,30 @@ def test_turned_off_through_the_environment():
     off = _probe("apply", **{ENV: "0"})
     assert off["applied"] is False
     assert off["faults"] > (64 << 20) // os.sysconf("SC_PAGE_SIZE") // 2
+
+
+ARENA = """
+import json, sys
+from tcvom.allocator import retain_freed_memory, retaining
+from tcvom.export.onnx_export import ort_session
+before = retaining()
+applied = retain_freed_memory() if sys.argv[2] == "apply" else False
+session = ort_session(sys.argv[1])
+print(json.dumps({"before": before, "retaining": retaining(), "applied": applied,
+                  "arena": session.get_session_options().enable_cpu_mem_arena}))
+"""
+
+
+def test_onnxruntime_drops_its_arena_only_where_the_heap_retains(gca_export):
+    """ONNX Runtime's CPU arena is off where the process keeps freed memory, on elsewhere."""
+    graph = str(gca_export.graph_file("part_b"))
+    states = {}
+    for mode in ("apply", "none"):
+        done = subprocess.run([sys.executable, "-c", ARENA, graph, mode], capture_output=True, text=True,
+                              check=True, env=os.environ)
+        states[mode] = json.loads(done.stdout)
+    assert states["apply"] == {"before": False, "retaining": True, "applied": True, "arena": False}
+    assert states["none"] == {"before": False, "retaining": False, "applied": False, "arena": True}
 
 
 def test_network_commands_apply_it_and_others_do_not():

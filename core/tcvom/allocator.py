@@ -15,7 +15,10 @@ for want of it.
 
 The ``tcvom`` command calls it at start (not the library: an application embedding tcvom,
 such as Nuke, keeps its own allocator settings). ``TCVOM_RETAIN_FREED_MEMORY=0`` turns it
-off.
+off. Where it is applied (:func:`retaining`), ONNX Runtime's CPU sessions run without
+their own memory arena (:func:`tcvom.export.onnx_export.ort_session`): the heap already
+keeps freed memory, and the arena's power-of-two growth only added to the peak (6.2 against
+3.5-4.1 GB for GCA+TAM at 1080p, docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ TRIM_THRESHOLD = 1 << 30
 
 _M_TRIM_THRESHOLD = -1  # glibc malloc.h
 _M_MMAP_MAX = -4
+_applied = False
 
 
 def retain_freed_memory() -> bool:
@@ -49,4 +53,11 @@ def retain_freed_memory() -> bool:
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
-    return bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    global _applied
+    _applied = bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    return _applied
+
+
+def retaining() -> bool:
+    """True once :func:`retain_freed_memory` has been applied to this process."""
+    return _applied

@@ -113,11 +113,15 @@ def _export_graph(module: nn.Module, spec: GraphSpec, inputs: Mapping[str, Tenso
 
 def ort_session(path: str | Path, providers: list[str] | None = None, threads: int | None = None) -> Any:
     """An ONNX Runtime session of one graph file (CPU unless ``providers`` say otherwise);
-    a file ONNX Runtime cannot load raises :class:`ReadError`."""
+    a file ONNX Runtime cannot load raises :class:`ReadError`. Without its CPU memory arena
+    where the process keeps freed memory in its heap (:func:`tcvom.allocator.retaining`)."""
+    from tcvom.allocator import retaining
+
     ort = _require_ort()
     options = ort.SessionOptions()
     options.log_severity_level = 3
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL  # fusions, constant folding
+    options.enable_cpu_mem_arena = not retaining()
     if threads is not None:
         options.intra_op_num_threads = threads
     try:
