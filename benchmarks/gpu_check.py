@@ -133,6 +133,11 @@ def _timer(device: str) -> Callable[[Callable[[], object]], float]:
     return run
 
 
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
 def _peak_mib(device: str) -> float:
     if device.startswith("cuda"):
         return torch.cuda.max_memory_allocated() / 2**20
@@ -170,6 +175,8 @@ def stm_step(size: tuple[int, int], device: str, memory: int, repeat: int) -> di
     h, w = (-(-size[0] // 32) * 32, -(-size[1] // 32) * 32)
     model = build_stm().to(device)
     feeds = sample_inputs(model, h, w, memory_frames=memory)
+    # on the device beforehand, as the propagator keeps its memory there
+    feeds = {g: {k: v.to(device) for k, v in f.items()} for g, f in feeds.items()}
     feeds["memory_encode"] = {k: v[:1] for k, v in feeds["memory_encode"].items()}
     engine = TorchEngine(model, device=device)
     graphs = ("memory_encode", "query_encode", "read_decode")
@@ -266,21 +273,21 @@ def finetune_speed(size: int, steps: int, device: str) -> dict:
     options = finetune.FinetuneOptions(steps=1, crop_size=size, seed=0)
     if device.startswith("cuda"):
         finetune.finetune(model, [sample], options, device=device)  # warm-up (kernels, allocator)
-        torch.cuda.synchronize()
+        _sync(device)
         torch.cuda.reset_peak_memory_stats()
     begin = time.perf_counter()
     losses = finetune.finetune(model, [sample], finetune.FinetuneOptions(steps=steps, crop_size=size, seed=1),
                                device=device)
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
+    _sync(device)
     seconds = time.perf_counter() - begin
     return {"steps": steps, "crop": size, "seconds": seconds, "s_per_step": seconds / steps,
             "finite_losses": bool(np.isfinite(losses).all()), "peak_mib": _peak_mib(device)}
 
 
 def session_variant(size: tuple[int, int], device: str, dtype: str, frames: int, variant: str) -> dict:
-    """The cached session replayed from CUDA graphs (``cuda_graphs``) or under ``torch.compile``."""
-    if not device.startswith("cuda"):
+    """The cached session replayed from CUDA graphs (``cuda_graphs``, CUDA only) or under
+    ``torch.compile``. The TAM takes its static-shape form in both (:mod:`tcvom.models.tam`)."""
+    if variant == "cuda_graphs" and not device.startswith("cuda"):
         return {"skipped": f"{variant} needs a CUDA device (this run: {device})"}
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from bench_gca_tam import _model, _shot
@@ -298,9 +305,10 @@ def session_variant(size: tuple[int, int], device: str, dtype: str, frames: int,
     begin = time.perf_counter()
     session.alpha(0)
     session.alpha(1)  # a second frame: the first replay / the steady-state shapes
-    torch.cuda.synchronize()
+    _sync(device)
     first = time.perf_counter() - begin
-    torch.cuda.reset_peak_memory_stats()
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
     timer = _timer(device)
     times = [timer(lambda f=f: session.alpha(f)) for f in range(2, frames + 2)]
     median = float(np.median(times))
@@ -506,7 +514,9 @@ def run(out: Path, device: str, small: bool, reference: str | None = None, *, se
         "finetune": lambda: finetune_speed(64 if small else 512, 1 if small else 500, device),
         "end_to_end": lambda: end_to_end(small, device, ref, in_memory),
         "cuda_graphs": lambda: session_variant(variant_size, device, variant_dtype, frames, "cuda_graphs"),
-        "compile": lambda: session_variant(variant_size, device, variant_dtype, frames, "compile"),
+        "compile": lambda: (session_variant(variant_size, device, variant_dtype, frames, "compile")
+                            if device.startswith("cuda") else {"skipped": "compile is timed on CUDA only "
+                                                               f"(minutes of compilation; this run: {device})"}),
     }
     out.mkdir(parents=True, exist_ok=True)
     for name in SECTIONS:

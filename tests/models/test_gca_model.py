@@ -290,3 +290,37 @@ def test_tam_chunks_empty_mask_gradients_and_export_form():
     out, lp, _ = tam.forward_with_logits(prev, cur, nxt, mask)
     (out.sum() + lp.sum()).backward()
     assert cur.grad is not None and cur.grad.abs().sum() > 0
+
+
+def test_tam_every_position_form_equals_unknown_only():
+    """The static-shape form (every position computed, the known ones zeroed; what a CUDA
+    graph capture or torch.compile runs) gives the unknown-only TAM's values, empty mask included."""
+    torch.manual_seed(6)
+    tam = TemporalAggregation(16, 7, chunk_elements=5 * 49 * 16).eval()
+    prev, cur, nxt = (torch.randn(2, 16, 9, 11) for _ in range(3))
+    query = tam.query_conv(cur).detach()
+    for mask in ((torch.rand(2, 1, 9, 11) > 0.6).float(), torch.zeros(2, 1, 9, 11), torch.ones(2, 1, 9, 11)):
+        with torch.no_grad():
+            sparse, sparse_logits = tam.attend(query, prev, mask)
+            plain = tam(prev, cur, nxt, mask)
+            tam.every_position = True
+            dense, dense_logits = tam.attend(query, prev, mask)
+            static = tam(prev, cur, nxt, mask)
+            tam.every_position = False
+        assert torch.allclose(dense, sparse, atol=1e-6) and torch.allclose(dense_logits, sparse_logits, atol=1e-6)
+        assert torch.allclose(static, plain, atol=1e-6)
+        assert torch.equal(dense[mask.expand_as(dense) == 0], torch.zeros(int((mask == 0).sum()) * 16))
+
+
+@pytest.mark.slow
+def test_tam_compiles_without_graph_breaks():
+    """Under torch.compile the TAM takes the static-shape form: one graph (fullgraph), the
+    eager values."""
+    torch.manual_seed(7)
+    tam = TemporalAggregation(8, 7).eval()
+    prev, cur, nxt = (torch.randn(1, 8, 6, 7) for _ in range(3))
+    mask = (torch.rand(1, 1, 6, 7) > 0.5).float()
+    with torch.no_grad():
+        want = tam(prev, cur, nxt, mask)
+        got = torch.compile(tam, fullgraph=True, dynamic=False)(prev, cur, nxt, mask)
+    assert torch.allclose(got, want, atol=1e-5)

@@ -78,6 +78,8 @@ class SpectralNorm(nn.Module):
         weight per frame and with a weight tensor oneDNN can keep its reordered copy of.
         """
         m = self.module
+        if torch.compiler.is_compiling():  # traced: no cache (its data_ptr key breaks the graph)
+            return self._divide()
         if self.training or torch.is_grad_enabled():
             self._frozen = None
             return self._divide()

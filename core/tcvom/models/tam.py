@@ -11,7 +11,10 @@ of the neighbours); zero-padded border keys take part in the softmax with logit 
 
 Only unknown positions are computed (the output uses nothing else): their 7x7 windows are
 gathered from the zero-padded keys in chunks of positions, so the cost follows the unknown
-area and memory stays bounded whatever the frame size.
+area and memory stays bounded whatever the frame size. Finding them (``nonzero``) gives a
+shape that depends on the data, which a CUDA graph cannot capture and ``torch.compile``
+breaks its graph on: there (and with ``every_position``) every position is computed and
+the known ones zeroed, the same values at a cost that follows the frame area.
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ class TemporalAggregation(nn.Module):
         self.value_conv = nn.Conv2d(channels, channels, kernel_size=3, padding=1)
         self.window = window
         self.chunk_elements = chunk_elements
+        #: Compute every position and zero the known ones (static shapes); also on
+        #: whenever a CUDA graph is being captured or ``torch.compile`` traces.
+        self.every_position = False
 
     def attend(self, query: Tensor, neighbour: Tensor, unknown: Tensor) -> tuple[Tensor, Tensor]:
         """Window attention of ``query`` over the keys of one neighbour, at unknown positions.
@@ -60,7 +66,8 @@ class TemporalAggregation(nn.Module):
         keys = self.key_conv(neighbour)
         b, c, h, w = keys.shape
         k2 = self.window**2
-        table, where, corner, offsets = self.windows(keys, unknown)
+        every = self.every_position or _static_shapes(keys)
+        table, where, corner, offsets = self.windows(keys, unknown, every_position=every)
         queries = query.permute(0, 2, 3, 1).reshape(b * h * w, c)
         norm = math.sqrt(c)
         # Positions in chunks so the gathered windows (M x window² x C) stay bounded.
@@ -80,15 +87,21 @@ class TemporalAggregation(nn.Module):
         if logits_parts:
             agg = agg.index_copy(0, where, torch.cat(agg_parts).to(keys.dtype))
             all_logits = all_logits.index_copy(0, where, torch.cat(logits_parts).to(keys.dtype))
+        if every:
+            keep = (unknown.reshape(b * h * w, 1) > 0).to(keys.dtype)
+            agg, all_logits = agg * keep, all_logits * keep
         return (agg.reshape(b, h, w, c).permute(0, 3, 1, 2).contiguous(),
                 all_logits.reshape(b, h, w, k2).permute(0, 3, 1, 2).contiguous())
 
-    def windows(self, keys: Tensor, unknown: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def windows(
+        self, keys: Tensor, unknown: Tensor, *, every_position: bool = False
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Where the windows of the unknown positions lie (shared with the export's
         :func:`tcvom.export.quirks.tam_attend_gathered`).
 
         Returns ``table`` (the zero-padded keys as rows of C: border keys are 0, logit 0),
-        ``where`` (flat ``(b, y, x)`` indices of the unknown positions), ``corner`` (row of
+        ``where`` (flat ``(b, y, x)`` indices of the unknown positions, or of every
+        position with ``every_position``), ``corner`` (row of
         each one's window's top-left key in ``table``) and ``offsets`` (``window²`` row
         offsets of the window's keys from its corner, index ``ky * window + kx``).
         """
@@ -96,7 +109,10 @@ class TemporalAggregation(nn.Module):
         r = self.window // 2
         hp, wp = h + 2 * r, w + 2 * r
         table = F.pad(keys, (r, r, r, r)).permute(0, 2, 3, 1).reshape(b * hp * wp, c)
-        where = (unknown.reshape(b * h * w) > 0).nonzero().squeeze(1)
+        if every_position:
+            where = torch.arange(b * h * w, device=keys.device)
+        else:
+            where = (unknown.reshape(b * h * w) > 0).nonzero().squeeze(1)
         bi = torch.div(where, h * w, rounding_mode="floor")
         yx = where - bi * (h * w)
         yi = torch.div(yx, w, rounding_mode="floor")
@@ -136,3 +152,11 @@ class TemporalAggregation(nn.Module):
         agg_prev, _ = self.attend(query, prev, unknown)
         agg_next, _ = self.attend(query, nxt, unknown)
         return self.value_conv(cur) + agg_prev + agg_next
+
+
+def _static_shapes(t: Tensor) -> bool:
+    """A CUDA graph is being captured on ``t``'s device, or ``torch.compile`` is tracing:
+    no shape may depend on the data."""
+    if torch.compiler.is_compiling():
+        return True
+    return t.is_cuda and torch.cuda.is_current_stream_capturing()
