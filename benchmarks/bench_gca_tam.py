@@ -81,7 +81,8 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-VARIANTS = ("cached", "recompute", "cached_nchw", "cached_nofold", "cached_onnxruntime", "cached_system_malloc")
+VARIANTS = ("cached", "recompute", "cached_nchw", "cached_nofold", "cached_onnxruntime", "cached_system_malloc",
+            "cached_compile")
 
 
 def _sessions(size: tuple[int, int], variants: list[str], device: str, dtype: str, frames: int):
@@ -89,8 +90,10 @@ def _sessions(size: tuple[int, int], variants: list[str], device: str, dtype: st
     path; ``recompute``: part A of t-1, t, t+1 every frame, as the reference code does;
     ``cached_nchw``: the cached path without channels-last; ``cached_nofold``: without
     BatchNorm folding; ``recompute`` runs the unfolded NCHW network, as the reference
-    does; ``cached_onnxruntime``: the
-    cached path through the ONNX Runtime engine)."""
+    does; ``cached_onnxruntime``: the cached path through the ONNX Runtime engine;
+    ``cached_compile``: its torch modules under ``torch.compile``, which compiles in the
+    warm-up frame and once more in the first timed frame, the first with a previous and a
+    next frame: take the median of 3 frames or more)."""
     import copy
     import tempfile
 
@@ -114,6 +117,9 @@ def _sessions(size: tuple[int, int], variants: list[str], device: str, dtype: st
         engine = TorchEngine(model.to(device=device, dtype=getattr(torch, dtype)), device=device,
                              channels_last=False if name == "cached_nchw" or reference else None,
                              fold_bn=False if name == "cached_nofold" or reference else None)
+        if name == "cached_compile":
+            for part, module in engine.modules.items():
+                engine.modules[part] = torch.compile(module, dynamic=False)  # type: ignore[assignment]
         sessions[name] = GcaTamSession(plate, trimaps, model, device=device, dtype=dtype,
                                        reuse_features=name != "recompute", engine=engine)
     return sessions
