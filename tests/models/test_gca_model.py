@@ -181,11 +181,18 @@ def naive_tam(tam: TemporalAggregation, prev, cur, nxt, mask):
     return out
 
 
+def _tam_case(seed: int, channels: int = 16, shape: tuple[int, int, int] = (2, 9, 11), known: float = 0.5):
+    """A random TAM (window 7) with features of t-1, t, t+1 and an unknown mask
+    (``known``: the share of known positions)."""
+    torch.manual_seed(seed)
+    tam = TemporalAggregation(channels, 7).eval()
+    b, h, w = shape
+    prev, cur, nxt = (torch.randn(b, channels, h, w) for _ in range(3))
+    return tam, prev, cur, nxt, (torch.rand(b, 1, h, w) > known).float()
+
+
 def test_tam_equals_unfold_reference_and_masks_known_region():
-    torch.manual_seed(2)
-    tam = TemporalAggregation(16, 7).eval()
-    prev, cur, nxt = (torch.randn(2, 16, 9, 11) for _ in range(3))
-    mask = (torch.rand(2, 1, 9, 11) > 0.5).float()
+    tam, prev, cur, nxt, mask = _tam_case(2)
     with torch.no_grad():
         got = tam(prev, cur, nxt, mask)
         ref = naive_tam(tam, prev, cur, nxt, mask)
@@ -295,11 +302,10 @@ def test_tam_chunks_empty_mask_gradients_and_export_form():
 def test_tam_every_position_form_equals_unknown_only():
     """The static-shape form (every position computed, the known ones zeroed; what a CUDA
     graph capture or torch.compile runs) gives the unknown-only TAM's values, empty mask included."""
-    torch.manual_seed(6)
-    tam = TemporalAggregation(16, 7, chunk_elements=5 * 49 * 16).eval()
-    prev, cur, nxt = (torch.randn(2, 16, 9, 11) for _ in range(3))
+    tam, prev, cur, nxt, some = _tam_case(6, known=0.6)
+    tam.chunk_elements = 5 * 49 * 16  # 5 positions per chunk
     query = tam.query_conv(cur).detach()
-    for mask in ((torch.rand(2, 1, 9, 11) > 0.6).float(), torch.zeros(2, 1, 9, 11), torch.ones(2, 1, 9, 11)):
+    for mask in (some, torch.zeros_like(some), torch.ones_like(some)):
         with torch.no_grad():
             sparse, sparse_logits = tam.attend(query, prev, mask)
             plain = tam(prev, cur, nxt, mask)
@@ -316,10 +322,7 @@ def test_tam_every_position_form_equals_unknown_only():
 def test_tam_compiles_without_graph_breaks():
     """Under torch.compile the TAM takes the static-shape form: one graph (fullgraph), the
     eager values."""
-    torch.manual_seed(7)
-    tam = TemporalAggregation(8, 7).eval()
-    prev, cur, nxt = (torch.randn(1, 8, 6, 7) for _ in range(3))
-    mask = (torch.rand(1, 1, 6, 7) > 0.5).float()
+    tam, prev, cur, nxt, mask = _tam_case(7, channels=8, shape=(1, 6, 7))
     with torch.no_grad():
         want = tam(prev, cur, nxt, mask)
         got = torch.compile(tam, fullgraph=True, dynamic=False)(prev, cur, nxt, mask)
