@@ -8,12 +8,16 @@ duration of the export only, and touches no model file:
   frame size, which a trace would freeze), writes the self-mask in place, and rebuilds
   the features with ``F.fold`` (ONNX ``Col2Im``, opset 18, whose exporter cannot take a
   dynamic output size and which TensorRT does not parse). :func:`attend_unchunked`
-  computes the same thing in one block, the self-mask as an added diagonal, the fold as a
-  grouped ``conv_transpose2d`` with a constant 0/1 kernel (the overlap-add the reference
-  itself writes) and the patch extraction (``F.unfold``, which the exporter writes as index
-  ``Gather`` s, 5 % of ONNX Runtime's part A) as :func:`unfold_by_conv`, a grouped
-  convolution with a 0/1 kernel. Memory is the reference's ``N x N`` scores
-  (N = H/16 * W/16: 266 MB at 1080p, 4.3 GB at 4K in fp32).
+  computes the same thing in one block, the self-mask scattered onto the diagonal (``N``
+  elements: an ``N x N`` 0/1 mask, cast and added, cost ONNX Runtime more than a tenth of
+  the block at 1080p), the attended patches as ``valuesᵀ @ softmaxᵀ`` as the eager block
+  computes them (ONNX Runtime's ``MatMul`` runs that order 0.8-0.85 of the time of
+  ``softmax @ values`` and a transpose), the fold as a grouped ``conv_transpose2d`` with a
+  constant 0/1 kernel (the overlap-add the reference itself writes) and the patch
+  extraction (``F.unfold``, which the exporter writes as index ``Gather`` s, 5 % of ONNX
+  Runtime's part A) as :func:`unfold_by_conv`, a grouped convolution with a 0/1 kernel.
+  Memory is the reference's ``N x N`` scores (N = H/16 * W/16: 266 MB at 1080p, 4.3 GB at
+  4K in fp32).
 - TAM (:class:`tcvom.models.tam.TemporalAggregation`): the eager ``attend`` gathers the
   7x7 windows of the unknown positions only, in chunks (a loop count that depends on the
   unknown area, which a trace would freeze). :func:`tam_attend_gathered` gathers the same
@@ -25,6 +29,13 @@ duration of the export only, and touches no model file:
 - Spectral norm (:class:`tcvom.models.spectral_norm.SpectralNorm`): in eval mode the
   weight ``weight_bar / (u · W v)`` is a constant; it is computed once and exported as a
   plain weight (constant folding would otherwise store ``weight_bar`` twice).
+- Upsampling transposed convolutions (4x4, stride 2, padding 1: the GCA decoder's): ONNX
+  Runtime's CPU ``ConvTranspose`` is a GEMM into a ``16·C_out x H x W`` buffer and a
+  col2im, outside its blocked-layout convolutions. :func:`deconv_by_phases` writes it as a
+  2x2 convolution to the four output phases (the same multiply-adds) and a grouped 0/1
+  ``ConvTranspose`` of stride 2 that interleaves them: 0.59-0.74 of the time in ONNX
+  Runtime (docs/BENCHMARKS.md). The eager model keeps ``conv_transpose2d``, which oneDNN
+  runs faster than this form.
 - Adaptive average pooling (FBA's pyramid pooling, ``nn.AdaptiveAvgPool2d(s)`` with
   s > 1): ONNX has no adaptive pooling for a dynamic input size.
   :func:`adaptive_avg_pool` computes the same bins (``floor(i n / s)`` to
@@ -94,6 +105,44 @@ def unfold_by_conv(x: Tensor, kernel_size: int, stride: int = 1) -> Tensor:
     return F.conv2d(x, kernel, stride=stride, groups=channels).flatten(2)
 
 
+#: Kernel rows (and columns) of a 4x4, stride-2, padding-1 transposed convolution that
+#: reach output row ``2k - 1 + r`` from input rows ``k - 1`` and ``k``, for ``r`` = 0, 1.
+_PHASE_TAPS = ((2, 0), (3, 1))
+
+
+def _is_upsampling_deconv(conv: nn.Module) -> bool:
+    return (isinstance(conv, nn.ConvTranspose2d) and conv.kernel_size == (4, 4) and conv.stride == (2, 2)
+            and conv.padding == (1, 1) and conv.output_padding == (0, 0) and conv.dilation == (1, 1)
+            and conv.groups == 1)
+
+
+def phase_kernel(weight: Tensor) -> Tensor:
+    """``C_in x C_out x 4 x 4`` transposed-convolution weight -> ``4·C_out x C_in x 2 x 2``
+    convolution weight of :func:`deconv_by_phases`, output channel ``4 o + 2 r_y + r_x``."""
+    taps = torch.tensor(_PHASE_TAPS, device=weight.device)
+    w = weight[:, :, taps][..., taps]  # C_in x C_out x r_y x t_y x r_x x t_x
+    return w.permute(1, 2, 4, 0, 3, 5).reshape(4 * weight.shape[1], weight.shape[0], 2, 2)
+
+
+def deconv_by_phases(x: Tensor, kernel: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``F.conv_transpose2d(x, weight, bias, stride=2, padding=1)`` of a 4x4 ``weight`` with
+    ``kernel = phase_kernel(weight)``: a 2x2 convolution over the input padded by one gives
+    output rows ``2k - 1`` and ``2k`` (and columns alike) at position ``k`` as four channels;
+    a grouped stride-2 transposed convolution with a 0/1 kernel puts them in place, its
+    padding dropping the rows and columns outside the output."""
+    outputs = kernel.shape[0] // 4
+    phases = F.conv2d(x, kernel, None if bias is None else bias.repeat_interleave(4), padding=1)
+    return F.conv_transpose2d(phases, _patch_kernel(outputs, 2, x.dtype, x.device), stride=2, padding=1,
+                              groups=outputs)
+
+
+def _upsample_by_phases(module: nn.Module, weight: Tensor, bias: Tensor | None) -> None:
+    """Make ``module`` (a transposed convolution, or a spectral norm of one, with
+    ``weight``) compute :func:`deconv_by_phases` until its ``forward`` is deleted."""
+    kernel = phase_kernel(weight)
+    module.forward = lambda x: deconv_by_phases(x, kernel, bias)  # type: ignore[method-assign]
+
+
 def attend_unchunked(self: GuidedContextualAttention, g: Tensor, features: Tensor, mask: Tensor) -> Tensor:
     """Traceable GCA attention of one sample; same arguments and result as
     ``GuidedContextualAttention._attend`` (g ``1 x C' x h x w``, features ``1 x C x 2h x 2w``,
@@ -102,11 +151,12 @@ def attend_unchunked(self: GuidedContextualAttention, g: Tensor, features: Tenso
     channels = self.W[0].in_channels  # a constant, so the fold kernel has a static shape
     queries, keys, values, touches, scale = self.prepare(g, features, mask, unfold_by_conv)
     scores = (queries @ keys) * scale
-    idx = torch.arange(scores.shape[0], device=g.device)
-    self_match = (idx[:, None] == idx[None, :]) & touches[None, :]
-    scores = scores + self_match.to(scores.dtype) * _SELF_MASK
-    attended = torch.softmax(scores, dim=1) @ values  # N x C*16
-    columns = attended.t().reshape(1, channels * 16, h, w)
+    n = scores.shape[0]
+    diagonal = torch.arange(n, device=g.device) * (n + 1)  # of the flattened scores
+    flat = scores.reshape(-1)
+    flat = flat.scatter(0, diagonal, flat[diagonal] + torch.where(touches, _SELF_MASK, 0.0).to(flat.dtype))
+    attended = values.t() @ torch.softmax(flat.reshape(n, n), dim=1).t()  # C*16 x N
+    columns = attended.reshape(1, channels * 16, h, w)
     kernel = _patch_kernel(channels, 4, columns.dtype, columns.device)
     return F.conv_transpose2d(columns, kernel, stride=2, padding=1, groups=channels) / 4.0
 
@@ -143,15 +193,25 @@ def export_mode(model: nn.Module) -> Iterator[nn.Module]:
     folded: list[nn.Module] = []
     chunks: list[tuple[nn.Module, object]] = []
     tams: list[nn.Module] = []
-    pools: list[nn.Module] = []
+    forwards: list[nn.Module] = []
     if model.training:
         raise ValueError("export needs the model in eval mode (model.eval())")
+    # A spectral norm's convolution has no weight of its own: the spectral norm applies it.
+    wrapped = {id(m.module) for m in model.modules() if isinstance(m, SpectralNorm)}
     try:
         for module in model.modules():
             if isinstance(module, SpectralNorm):
                 weight = module.weight().detach()
                 module.weight = lambda weight=weight: weight  # type: ignore[method-assign]
                 folded.append(module)
+                if _is_upsampling_deconv(module.module):
+                    _upsample_by_phases(module, weight, None)
+                    forwards.append(module)
+            elif _is_upsampling_deconv(module) and id(module) not in wrapped:
+                assert isinstance(module, nn.ConvTranspose2d)
+                _upsample_by_phases(module, module.weight.detach(),
+                                    None if module.bias is None else module.bias.detach())
+                forwards.append(module)
             if isinstance(module, GuidedContextualAttention):
                 module._attend = types.MethodType(attend_unchunked, module)  # type: ignore[method-assign]
                 patched.append(module)
@@ -160,12 +220,12 @@ def export_mode(model: nn.Module) -> Iterator[nn.Module]:
                 tams.append(module)
             if isinstance(module, nn.AdaptiveAvgPool2d) and module.output_size not in (1, (1, 1)):
                 module.forward = types.MethodType(adaptive_avg_pool, module)  # type: ignore[method-assign]
-                pools.append(module)
+                forwards.append(module)
             if isinstance(module, WsConv2d):
                 weight = standardize(module.weight.detach(), module.eps)
                 module.forward = types.MethodType(  # type: ignore[method-assign]
                     lambda self, x, weight=weight: self._conv_forward(x, weight, self.bias), module)
-                pools.append(module)
+                forwards.append(module)
             if hasattr(module, "read_chunk"):
                 chunks.append((module, module.read_chunk))
                 module.read_chunk = None
@@ -177,7 +237,7 @@ def export_mode(model: nn.Module) -> Iterator[nn.Module]:
             del module.weight
         for module in tams:
             del module.attend
-        for module in pools:
+        for module in forwards:
             del module.forward
         for module, chunk in chunks:
             module.read_chunk = chunk
