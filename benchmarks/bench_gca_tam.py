@@ -21,6 +21,11 @@ Weights are random (timings do not depend on them). Usage::
     python benchmarks/bench_gca_tam.py --sizes 1080p --frames 4 --isolate --variants cached recompute cached_system_malloc
     python benchmarks/bench_gca_tam.py --device cuda --dtype float16 --sizes 1080p 4k
     python benchmarks/bench_gca_tam.py --base fba --sizes 540p --memory 1080p 4k
+    python benchmarks/bench_gca_tam.py --sizes 1080p --band 0.2 --isolate --variants cached cached_large_tam_chunks
+
+``--band`` sets the half-width of the trimaps' unknown band around the foreground's edge
+(a fraction of the frame height; 0.025 by default, about 1.4 % of the TAM's positions
+unknown; 0.2 about 30 %): the TAM's cost follows the unknown area.
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ from isolated import (  # the same folder: benchmarks are run as scripts
 
 from tcvom.io.sources import ArrayFrames
 
+#: Half-width of the trimaps' unknown band, a fraction of the frame height (``--band``).
+BAND = 0.025
 #: The matting base benchmarked (``--base``).
 BASE = "gca"
 SIZES = {"540p": (540, 960), "720p": (720, 1280), "1080p": (1080, 1920), "4k": (2160, 3840)}
@@ -70,8 +77,8 @@ def _shot(size: tuple[int, int], count: int = 3):
         frames[f] = rng.random((h, w, 3), dtype=np.float32)
         tri = np.zeros((h, w), np.uint8)
         tri[h // 4 : 3 * h // 4, w // 3 :] = 255
-        band = max(8, h // 40)  # an unknown band around the foreground edge
-        tri[h // 4 - band : 3 * h // 4 + band, w // 3 - band : w // 3 + band] = 128
+        band = max(8, int(h * BAND))  # an unknown band around the foreground edge
+        tri[max(0, h // 4 - band) : 3 * h // 4 + band, max(0, w // 3 - band) : w // 3 + band] = 128
         trimaps[f] = tri
     return ArrayFrames(frames), ArrayFrames(trimaps)
 
@@ -82,7 +89,7 @@ def _sync(device: str) -> None:
 
 
 VARIANTS = ("cached", "recompute", "cached_nchw", "cached_nofold", "cached_onnxruntime", "cached_system_malloc",
-            "cached_compile")
+            "cached_compile", "cached_large_tam_chunks")
 
 
 def _sessions(size: tuple[int, int], variants: list[str], device: str, dtype: str, frames: int):
@@ -93,7 +100,8 @@ def _sessions(size: tuple[int, int], variants: list[str], device: str, dtype: st
     does; ``cached_onnxruntime``: the cached path through the ONNX Runtime engine;
     ``cached_compile``: its torch modules under ``torch.compile``, which compiles in the
     warm-up frame and once more in the first timed frame, the first with a previous and a
-    next frame: take the median of 3 frames or more)."""
+    next frame: take the median of 3 frames or more; ``cached_large_tam_chunks``: the TAM
+    in 64 MiB chunks on the CPU too, as before its cache-sized ones)."""
     import copy
     import tempfile
 
@@ -113,6 +121,12 @@ def _sessions(size: tuple[int, int], variants: list[str], device: str, dtype: st
             engine = OnnxRuntimeEngine(export_network(model, folder, parity=False), threads=torch.get_num_threads())
             sessions[name] = GcaTamSession(plate, trimaps, model, engine=engine)
             continue
+        if name == "cached_large_tam_chunks":
+            from tcvom.models.tam import TemporalAggregation
+
+            for module in model.modules():
+                if isinstance(module, TemporalAggregation):
+                    module.cpu_chunk_elements = module.chunk_elements
         reference = name == "recompute"
         engine = TorchEngine(model.to(device=device, dtype=getattr(torch, dtype)), device=device,
                              channels_last=False if name == "cached_nchw" or reference else None,
@@ -136,11 +150,12 @@ def _timed(session, frame: int, device: str) -> tuple[float, np.ndarray]:
     return time.perf_counter() - start, alpha
 
 
-def _framer(size_name: str, name: str, device: str, dtype: str, frames: int, threads: int, base: str) -> Run:
+def _framer(size_name: str, name: str, device: str, dtype: str, frames: int, threads: int, base: str,
+            band: float) -> Run:
     """``--isolate``: one variant's session in its (spawned) process, warmed up; returns its
     ``run(frame)``."""
-    global BASE
-    BASE = base
+    global BASE, BAND
+    BASE, BAND = base, band
     torch.set_num_threads(threads)
     session = _sessions(SIZES[size_name], [base_variant(name)], device, dtype, frames + 2)
     (session,) = session.values()
@@ -161,7 +176,7 @@ def speed(size_name: str, device: str, dtype: str, frames: int, variants: list[s
     check_variants(variants, isolate)
     if isolate:
         threads = torch.get_num_threads()
-        isolated = [Isolated(name, _framer, size_name, name, device, dtype, frames, threads, BASE,
+        isolated = [Isolated(name, _framer, size_name, name, device, dtype, frames, threads, BASE, BAND,
                              tcvom_process=_tcvom_process(name)) for name in variants]
         runs = {p.name: p.run for p in isolated}
     else:
@@ -251,7 +266,8 @@ def memory_child(size_name: str, device: str, dtype: str) -> dict[str, float]:
 
 def memory(size_name: str, device: str, dtype: str) -> dict[str, float]:
     """Run :func:`memory_child` in a fresh process so peaks do not mix."""
-    cmd = [sys.executable, __file__, "--memory-child", size_name, "--device", device, "--dtype", dtype, "--base", BASE]
+    cmd = [sys.executable, __file__, "--memory-child", size_name, "--device", device, "--dtype", dtype, "--base", BASE,
+           "--band", str(BAND)]
     done = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -270,10 +286,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="also write the results to this JSON file")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--base", default="gca", choices=("gca", "fba", "dim", "index"))
+    parser.add_argument("--band", type=float, default=BAND,
+                        help="half-width of the trimaps' unknown band, a fraction of the frame height")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    global BASE
-    BASE = args.base
+    global BASE, BAND
+    BASE, BAND = args.base, args.band
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.memory_child:
@@ -283,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         "device": args.device if args.device != "cpu" else f"cpu ({torch.get_num_threads()} threads)",
         "dtype": args.dtype,
         "base": args.base,
+        "unknown_band": args.band,
         "torch": torch.__version__,
     }
     for size in args.sizes:

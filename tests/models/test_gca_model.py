@@ -299,6 +299,22 @@ def test_tam_chunks_empty_mask_gradients_and_export_form():
     assert cur.grad is not None and cur.grad.abs().sum() > 0
 
 
+def test_tam_cpu_chunks_are_cache_sized_and_give_the_same_values():
+    """On the CPU the TAM's chunks are bounded by cpu_chunk_elements (elsewhere by
+    chunk_elements alone), and any chunking gives the one-chunk values."""
+    tam, prev, cur, nxt, mask = _tam_case(7, known=0.5)
+    keys = torch.empty(1, 16, 9, 11)
+    assert tam.chunk_positions(keys) == min(tam.chunk_elements, tam.cpu_chunk_elements) // (49 * 16)
+    assert tam.chunk_positions(keys.to("meta")) == tam.chunk_elements // (49 * 16)
+    with torch.no_grad():
+        tam.cpu_chunk_elements = tam.chunk_elements = 1 << 30
+        whole = tam(prev, cur, nxt, mask)
+        tam.cpu_chunk_elements = 3 * 49 * 16
+        assert tam.chunk_positions(keys) == 3
+        chunked = tam(prev, cur, nxt, mask)
+    assert torch.allclose(chunked, whole, atol=1e-6)
+
+
 def test_tam_every_position_form_equals_unknown_only():
     """The static-shape form (every position computed, the known ones zeroed; what a CUDA
     graph capture or torch.compile runs) gives the unknown-only TAM's values, empty mask included."""

@@ -11,7 +11,10 @@ of the neighbours); zero-padded border keys take part in the softmax with logit 
 
 Only unknown positions are computed (the output uses nothing else): their 7x7 windows are
 gathered from the zero-padded keys in chunks of positions, so the cost follows the unknown
-area and memory stays bounded whatever the frame size. Finding them (``nonzero``) gives a
+area and memory stays bounded whatever the frame size. On the CPU a chunk's windows stay
+within about 4 MiB (:data:`CPU_CHUNK_ELEMENTS`), so that the two products over them read
+them from the cache: 2.7-3.4x faster than 64 MiB chunks where a third or more of the
+positions are unknown, the same values (docs/BENCHMARKS.md, "TAM chunks on the CPU"). Finding them (``nonzero``) gives a
 shape that depends on the data, which a CUDA graph cannot capture and ``torch.compile``
 breaks its graph on: there (and with ``every_position``) every position is computed and
 the known ones zeroed, the same values at a cost that follows the frame area.
@@ -25,6 +28,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+#: Gathered window elements per chunk on the CPU (``positions x window² x C``; 2**20 floats
+#: = 4 MiB: about 167 positions of 7x7 windows of 128 channels). Measured against 2**18,
+#: 2**19, 2**21 and 2**24 at 1/8 of 540p and 1080p (docs/BENCHMARKS.md).
+CPU_CHUNK_ELEMENTS = 1 << 20
+
 
 class TemporalAggregation(nn.Module):
     """TAM: ``forward(prev, cur, nxt, unknown) -> B x C x h x w``.
@@ -33,7 +41,8 @@ class TemporalAggregation(nn.Module):
         channels: feature channels (128).
         window: attention window size (7 in every released configuration).
         chunk_elements: the most gathered window elements held at once
-            (``positions x window² x C``; 2**24 floats = 64 MiB).
+            (``positions x window² x C``; 2**24 floats = 64 MiB); on the CPU at most
+            :attr:`cpu_chunk_elements`.
     """
 
     def __init__(self, channels: int = 128, window: int = 7, chunk_elements: int = 1 << 24) -> None:
@@ -46,6 +55,9 @@ class TemporalAggregation(nn.Module):
         self.value_conv = nn.Conv2d(channels, channels, kernel_size=3, padding=1)
         self.window = window
         self.chunk_elements = chunk_elements
+        #: Chunk bound on the CPU, where cache-sized chunks are faster (on a GPU, fewer
+        #: and larger chunks launch fewer kernels).
+        self.cpu_chunk_elements = CPU_CHUNK_ELEMENTS
         #: Compute every position and zero the known ones (static shapes); also on
         #: whenever a CUDA graph is being captured or ``torch.compile`` traces.
         self.every_position = False
@@ -70,8 +82,7 @@ class TemporalAggregation(nn.Module):
         table, where, corner, offsets = self.windows(keys, unknown, every_position=every)
         queries = query.permute(0, 2, 3, 1).reshape(b * h * w, c)
         norm = math.sqrt(c)
-        # Positions in chunks so the gathered windows (M x window² x C) stay bounded.
-        step = max(1, self.chunk_elements // (k2 * c))
+        step = self.chunk_positions(keys)
         logits_parts, agg_parts = [], []
         for start in range(0, int(where.numel()), step):
             idx = corner[start : start + step, None] + offsets[None, :]  # M x k2
@@ -92,6 +103,14 @@ class TemporalAggregation(nn.Module):
             agg, all_logits = agg * keep, all_logits * keep
         return (agg.reshape(b, h, w, c).permute(0, 3, 1, 2).contiguous(),
                 all_logits.reshape(b, h, w, k2).permute(0, 3, 1, 2).contiguous())
+
+    def chunk_positions(self, keys: Tensor) -> int:
+        """Positions per chunk, so that the gathered windows (``M x window² x C``) stay within
+        :attr:`chunk_elements`, and within :attr:`cpu_chunk_elements` on the CPU."""
+        bound = self.chunk_elements
+        if keys.device.type == "cpu":
+            bound = min(bound, self.cpu_chunk_elements)
+        return max(1, bound // (self.window**2 * keys.shape[1]))
 
     def windows(
         self, keys: Tensor, unknown: Tensor, *, every_position: bool = False
