@@ -21,11 +21,11 @@ Weights are random (timings do not depend on them). Usage::
     python benchmarks/bench_gca_tam.py --sizes 1080p --frames 4 --isolate --variants cached recompute cached_system_malloc
     python benchmarks/bench_gca_tam.py --device cuda --dtype float16 --sizes 1080p 4k
     python benchmarks/bench_gca_tam.py --base fba --sizes 540p --memory 1080p 4k
-    python benchmarks/bench_gca_tam.py --sizes 1080p --band 0.2 --isolate --variants cached cached_large_tam_chunks
+    python benchmarks/bench_gca_tam.py --sizes 540p --band 0.3 --isolate --variants cached_system_malloc cached_large_tam_chunks_system_malloc
 
 ``--band`` sets the half-width of the trimaps' unknown band around the foreground's edge
 (a fraction of the frame height; 0.025 by default, about 1.4 % of the TAM's positions
-unknown; 0.2 about 30 %): the TAM's cost follows the unknown area.
+unknown; 0.3 about 34 %): the TAM's cost follows the unknown area.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def _sync(device: str) -> None:
 
 
 VARIANTS = ("cached", "recompute", "cached_nchw", "cached_nofold", "cached_onnxruntime", "cached_system_malloc",
-            "cached_compile", "cached_large_tam_chunks")
+            "cached_compile", "cached_large_tam_chunks", "cached_large_tam_chunks_system_malloc")
 
 
 def _sessions(size: tuple[int, int], variants: list[str], device: str, dtype: str, frames: int):
@@ -101,7 +101,7 @@ def _sessions(size: tuple[int, int], variants: list[str], device: str, dtype: st
     ``cached_compile``: its torch modules under ``torch.compile``, which compiles in the
     warm-up frame and once more in the first timed frame, the first with a previous and a
     next frame: take the median of 3 frames or more; ``cached_large_tam_chunks``: the TAM
-    in 64 MiB chunks on the CPU too, as before its cache-sized ones)."""
+    in 64 MiB chunks on the CPU too, as before its 4 MiB ones)."""
     import copy
     import tempfile
 
@@ -273,6 +273,7 @@ def memory(size_name: str, device: str, dtype: str) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global BASE, BAND
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="*", default=["540p", "1080p"], choices=list(SIZES))
     parser.add_argument("--memory", nargs="*", default=[], choices=list(SIZES))
@@ -290,7 +291,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="half-width of the trimaps' unknown band, a fraction of the frame height")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    global BASE, BAND
     BASE, BAND = args.base, args.band
     if args.threads:
         torch.set_num_threads(args.threads)

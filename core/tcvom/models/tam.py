@@ -12,9 +12,10 @@ of the neighbours); zero-padded border keys take part in the softmax with logit 
 Only unknown positions are computed (the output uses nothing else): their 7x7 windows are
 gathered from the zero-padded keys in chunks of positions, so the cost follows the unknown
 area and memory stays bounded whatever the frame size. On the CPU a chunk's windows stay
-within about 4 MiB (:data:`CPU_CHUNK_ELEMENTS`), so that the two products over them read
-them from the cache: 2.7-3.4x faster than 64 MiB chunks where a third or more of the
-positions are unknown, the same values (docs/BENCHMARKS.md, "TAM chunks on the CPU"). Finding them (``nonzero``) gives a
+within about 4 MiB (:data:`CPU_CHUNK_ELEMENTS`): with glibc's default allocator (the
+Python API, the Nuke node) each larger block is a fresh ``mmap``, zero-filled page by page
+for every chunk. The same values; docs/BENCHMARKS.md, "TAM chunks on the CPU", has the
+figures. Finding them (``nonzero``) gives a
 shape that depends on the data, which a CUDA graph cannot capture and ``torch.compile``
 breaks its graph on: there (and with ``every_position``) every position is computed and
 the known ones zeroed, the same values at a cost that follows the frame area.
@@ -29,8 +30,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 #: Gathered window elements per chunk on the CPU (``positions x window² x C``; 2**20 floats
-#: = 4 MiB: about 167 positions of 7x7 windows of 128 channels). Measured against 2**18,
-#: 2**19, 2**21 and 2**24 at 1/8 of 540p and 1080p (docs/BENCHMARKS.md).
+#: = 4 MiB: about 167 positions of 7x7 windows of 128 channels), below glibc's largest mmap
+#: threshold (32 MiB), so that chunks reuse the heap's memory.
 CPU_CHUNK_ELEMENTS = 1 << 20
 
 
@@ -55,8 +56,7 @@ class TemporalAggregation(nn.Module):
         self.value_conv = nn.Conv2d(channels, channels, kernel_size=3, padding=1)
         self.window = window
         self.chunk_elements = chunk_elements
-        #: Chunk bound on the CPU, where cache-sized chunks are faster (on a GPU, fewer
-        #: and larger chunks launch fewer kernels).
+        #: Chunk bound on the CPU (on a GPU, fewer and larger chunks launch fewer kernels).
         self.cpu_chunk_elements = CPU_CHUNK_ELEMENTS
         #: Compute every position and zero the known ones (static shapes); also on
         #: whenever a CUDA graph is being captured or ``torch.compile`` traces.
