@@ -9,8 +9,8 @@ duration of the export only, and touches no model file:
   the features with ``F.fold`` (ONNX ``Col2Im``, opset 18, whose exporter cannot take a
   dynamic output size and which TensorRT does not parse). :func:`attend_unchunked`
   computes the same thing in one block, the self-mask scattered onto the diagonal (``N``
-  elements: an ``N x N`` 0/1 mask, cast and added, cost ONNX Runtime more than a tenth of
-  the block at 1080p), the attended patches as ``valuesᵀ @ softmaxᵀ`` as the eager block
+  elements: an ``N x N`` 0/1 mask, cast and added, cost ONNX Runtime about a tenth of
+  the block's time at 1080p), the attended patches as ``valuesᵀ @ softmaxᵀ`` as the eager block
   computes them (ONNX Runtime's ``MatMul`` runs that order 0.8-0.85 of the time of
   ``softmax @ values`` and a transpose), the fold as a grouped ``conv_transpose2d`` with a
   constant 0/1 kernel (the overlap-add the reference itself writes) and the patch

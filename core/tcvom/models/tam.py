@@ -15,10 +15,10 @@ area and memory stays bounded whatever the frame size. On the CPU a chunk's wind
 within about 4 MiB (:data:`CPU_CHUNK_ELEMENTS`): with glibc's default allocator (the
 Python API, the Nuke node) each larger block is a fresh ``mmap``, zero-filled page by page
 for every chunk. The same values; docs/BENCHMARKS.md, "TAM chunks on the CPU", has the
-figures. Finding them (``nonzero``) gives a
-shape that depends on the data, which a CUDA graph cannot capture and ``torch.compile``
-breaks its graph on: there (and with ``every_position``) every position is computed and
-the known ones zeroed, the same values at a cost that follows the frame area.
+figures. Finding the unknown positions (``nonzero``) gives a shape that depends on the
+data, which a CUDA graph cannot capture and ``torch.compile`` breaks its graph on: there
+(and with ``every_position``) every position is computed and the known ones zeroed, the
+same values at a cost that follows the frame area.
 """
 
 from __future__ import annotations
