@@ -66,34 +66,31 @@ def test_unfold_by_convolution_is_f_unfold(kernel: int, stride: int) -> None:
                                rtol=0, atol=0)
 
 
-@pytest.mark.parametrize(("channels", "size", "bias"), [((3, 5), (7, 9), True), ((4, 2), (1, 1), False),
-                                                       ((2, 6), (6, 3), True)])
-def test_deconv_by_phases_is_conv_transpose(channels: tuple[int, int], size: tuple[int, int], bias: bool) -> None:
+@pytest.mark.parametrize(("channels", "size"), [((3, 5), (7, 9)), ((4, 2), (1, 1)), ((2, 6), (6, 3))])
+def test_deconv_by_phases_is_conv_transpose(channels: tuple[int, int], size: tuple[int, int]) -> None:
     """The export's upsampling: the same values as the 4x4 stride-2 transposed convolution,
     odd sizes and one pixel included."""
     torch.manual_seed(0)
     x = torch.randn(2, channels[0], *size)
     weight = torch.randn(*channels, 4, 4)
-    b = torch.randn(channels[1]) if bias else None
-    want = torch.nn.functional.conv_transpose2d(x, weight, b, stride=2, padding=1)
-    torch.testing.assert_close(deconv_by_phases(x, phase_kernel(weight), b), want, rtol=1e-5, atol=1e-5)
+    want = torch.nn.functional.conv_transpose2d(x, weight, stride=2, padding=1)
+    torch.testing.assert_close(deconv_by_phases(x, phase_kernel(weight)), want, rtol=1e-5, atol=1e-5)
 
 
 def test_export_mode_is_undone(gca_model, stm_model) -> None:
     block = gca_model.encoder.gca
     conv = next(m for m in gca_model.modules() if isinstance(m, SpectralNorm))
     deconv = gca_model.decoder.conv1  # spectral norm of a 4x4 stride-2 transposed convolution
-    plain = torch.nn.ConvTranspose2d(3, 2, 4, stride=2, padding=1).eval()
     x = torch.randn(1, 32, 5, 7)
     with torch.no_grad():
-        want = deconv(x), plain(x[:, :3])
-    with export_mode(gca_model), export_mode(stm_model), export_mode(plain), torch.no_grad():
+        want = deconv(x)
+    with export_mode(gca_model), export_mode(stm_model), torch.no_grad():
         assert "_attend" in vars(block) and "weight" in vars(conv)
         assert stm_model.read_chunk is None
-        assert "forward" in vars(deconv) and "forward" in vars(plain)
-        torch.testing.assert_close((deconv(x), plain(x[:, :3])), want, rtol=1e-5, atol=1e-5)
+        assert "forward" in vars(deconv)
+        torch.testing.assert_close(deconv(x), want, rtol=1e-5, atol=1e-5)
     assert "_attend" not in vars(block) and "weight" not in vars(conv)
-    assert "forward" not in vars(deconv) and "forward" not in vars(plain)
+    assert "forward" not in vars(deconv)
     assert stm_model.read_chunk is not None
     gca_model.train()
     try:

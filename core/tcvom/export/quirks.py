@@ -124,23 +124,23 @@ def phase_kernel(weight: Tensor) -> Tensor:
     return w.permute(1, 2, 4, 0, 3, 5).reshape(4 * weight.shape[1], weight.shape[0], 2, 2)
 
 
-def deconv_by_phases(x: Tensor, kernel: Tensor, bias: Tensor | None = None) -> Tensor:
-    """``F.conv_transpose2d(x, weight, bias, stride=2, padding=1)`` of a 4x4 ``weight`` with
+def deconv_by_phases(x: Tensor, kernel: Tensor) -> Tensor:
+    """``F.conv_transpose2d(x, weight, stride=2, padding=1)`` of a 4x4 ``weight`` with
     ``kernel = phase_kernel(weight)``: a 2x2 convolution over the input padded by one gives
     output rows ``2k - 1`` and ``2k`` (and columns alike) at position ``k`` as four channels;
     a grouped stride-2 transposed convolution with a 0/1 kernel puts them in place, its
     padding dropping the rows and columns outside the output."""
     outputs = kernel.shape[0] // 4
-    phases = F.conv2d(x, kernel, None if bias is None else bias.repeat_interleave(4), padding=1)
+    phases = F.conv2d(x, kernel, padding=1)
     return F.conv_transpose2d(phases, _patch_kernel(outputs, 2, x.dtype, x.device), stride=2, padding=1,
                               groups=outputs)
 
 
-def _upsample_by_phases(module: nn.Module, weight: Tensor, bias: Tensor | None) -> None:
-    """Make ``module`` (a transposed convolution, or a spectral norm of one, with
+def _upsample_by_phases(module: SpectralNorm, weight: Tensor) -> None:
+    """Make ``module`` (a spectral norm of a bias-free transposed convolution, with
     ``weight``) compute :func:`deconv_by_phases` until its ``forward`` is deleted."""
     kernel = phase_kernel(weight)
-    module.forward = lambda x: deconv_by_phases(x, kernel, bias)  # type: ignore[method-assign]
+    module.forward = lambda x: deconv_by_phases(x, kernel)  # type: ignore[method-assign]
 
 
 def attend_unchunked(self: GuidedContextualAttention, g: Tensor, features: Tensor, mask: Tensor) -> Tensor:
@@ -196,22 +196,15 @@ def export_mode(model: nn.Module) -> Iterator[nn.Module]:
     forwards: list[nn.Module] = []
     if model.training:
         raise ValueError("export needs the model in eval mode (model.eval())")
-    # A spectral norm's convolution has no weight of its own: the spectral norm applies it.
-    wrapped = {id(m.module) for m in model.modules() if isinstance(m, SpectralNorm)}
     try:
         for module in model.modules():
             if isinstance(module, SpectralNorm):
                 weight = module.weight().detach()
                 module.weight = lambda weight=weight: weight  # type: ignore[method-assign]
                 folded.append(module)
-                if _is_upsampling_deconv(module.module):
-                    _upsample_by_phases(module, weight, None)
+                if _is_upsampling_deconv(module.module):  # the GCA decoder's (bias-free)
+                    _upsample_by_phases(module, weight)
                     forwards.append(module)
-            elif _is_upsampling_deconv(module) and id(module) not in wrapped:
-                assert isinstance(module, nn.ConvTranspose2d)
-                _upsample_by_phases(module, module.weight.detach(),
-                                    None if module.bias is None else module.bias.detach())
-                forwards.append(module)
             if isinstance(module, GuidedContextualAttention):
                 module._attend = types.MethodType(attend_unchunked, module)  # type: ignore[method-assign]
                 patched.append(module)
