@@ -299,7 +299,7 @@ def test_tam_chunks_empty_mask_gradients_and_export_form():
     assert cur.grad is not None and cur.grad.abs().sum() > 0
 
 
-def test_tam_cpu_chunks_are_cache_sized_and_give_the_same_values():
+def test_tam_cpu_chunks_are_bounded_and_give_the_same_values():
     """On the CPU the TAM's chunks are bounded by cpu_chunk_elements (elsewhere by
     chunk_elements alone), and any chunking gives the one-chunk values."""
     tam, prev, cur, nxt, mask = _tam_case(7, known=0.5)
