@@ -253,6 +253,32 @@ def test_composite_replaces_known_pixels_and_crops():
     assert out.flatten().tolist() == pytest.approx([0.0, 0.3, 1.0])
 
 
+def test_decoder_upsampling_shortcut_runs_its_pointwise_part_first_in_eval_only():
+    """Eval: the 1x1 convolution and BatchNorm before the nearest upsampling, the values of
+    the declared order; training: the declared order (BatchNorm's statistics count pixels)."""
+    from tcvom.models.gca_decoder import DecoderBlock
+
+    torch.manual_seed(3)
+    block = DecoderBlock(8, 4, upsample=True)
+    bn = block.upsample[2]
+    bn.running_mean.uniform_(-1, 1)
+    bn.running_var.uniform_(0.5, 2)
+    x = torch.randn(2, 8, 5, 7)
+    calls = []
+    block.upsample[0].register_forward_hook(lambda m, i, o: calls.append(tuple(i[0].shape)))
+    block.eval()
+    with torch.no_grad():
+        got = block.shortcut(x)
+        want = block.upsample(x)
+    assert calls == [(2, 4, 5, 7), (2, 8, 5, 7)]  # eval upsamples the 4 output channels
+    assert got.shape == (2, 4, 10, 14)
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
+    block.train()
+    calls.clear()
+    block.shortcut(x)
+    assert calls == [(2, 8, 5, 7)]
+
+
 @pytest.mark.parametrize("size", [(40, 56), (64, 32)])
 def test_forward_shapes_range_and_part_split(size, gca_factory):
     model = gca_factory(seed=5)

@@ -39,8 +39,11 @@ OPSET = 17
 #: Revision of the exported graphs' form (tcvom.export.quirks), part of the cache key of
 #: :func:`cached_export`: bumped when the same weights export to different graphs, so a
 #: cached export of an earlier revision is written again. 2: the TAM gathers the unknown
-#: positions, the GCA block unfolds patches by convolution.
-EXPORT_REVISION = 2
+#: positions, the GCA block unfolds patches by convolution. 3: the decoder's upsampling
+#: transposed convolutions by phases, the GCA self-mask scattered onto the diagonal (the
+#: graphs changed in b5366ff, whose revision number was not bumped). 4: the decoder blocks'
+#: upsampling shortcuts run their 1x1 convolution before the upsampling.
+EXPORT_REVISION = 4
 FORMAT = "tcvom-onnx/1"
 #: Max absolute difference ONNX Runtime vs PyTorch allowed at export (fp32).
 TOLERANCE = 1e-4

@@ -49,8 +49,24 @@ class DecoderBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         out = self.activation(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        identity = x if self.upsample is None else self.upsample(x)
-        return self.activation(out + identity)
+        return self.activation(out + self.shortcut(x))
+
+    def shortcut(self, x: Tensor) -> Tensor:
+        """The residual branch. In eval mode the upsampling one runs its 1x1 convolution and
+        BatchNorm before the nearest upsampling, which commutes with both (each output pixel
+        is a copy of one input pixel, and both act on each pixel alone): the same values from
+        a quarter of the pixels, half the channels upsampled, and in an ONNX Runtime graph the
+        convolution's blocked layout no longer needs a reorder of the upsampled tensor. In
+        training the declared order is kept (BatchNorm's running variance counts pixels)."""
+        if self.upsample is None:
+            return x
+        if self.training or not isinstance(self.upsample, nn.Sequential) or not isinstance(
+                self.upsample[0], nn.UpsamplingNearest2d):
+            return self.upsample(x)
+        upsample, *pointwise = self.upsample
+        for module in pointwise:
+            x = module(x)
+        return upsample(x)
 
 
 def _layer(cin: int, cout: int, blocks: int) -> nn.Sequential:
