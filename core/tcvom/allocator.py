@@ -6,10 +6,13 @@ fresh ``mmap`` and unmaps it on ``free``: every feature map of a 1080p frame is 
 zero-filled page by page by the kernel, each frame again. PyTorch's CPU tuning guide
 recommends an allocator that reuses memory (jemalloc, TCMalloc) for this reason; those
 need ``LD_PRELOAD``. :func:`retain_freed_memory` gets the same reuse from glibc itself with
-``mallopt``: allocations come from the heap (``M_MMAP_MAX`` 0), and freed memory goes back
-to the system only when more than ``TRIM_THRESHOLD`` is free at the heap's top, so after
-the first frames a frame's blocks reuse the previous frame's. The cost is resident
-memory: the process keeps its peak (figures in docs/BENCHMARKS.md, "CPU speed"). Threads other than the main one still get ``mmap`` for blocks
+``mallopt``: allocations come from the heap (``M_MMAP_MAX`` 0), and freed memory is never
+given back to the system (``M_TRIM_THRESHOLD`` -1, glibc's documented "trimming off"), so
+after the first frames a frame's blocks reuse the previous frame's. The cost is resident
+memory: the process keeps its peak (figures in docs/BENCHMARKS.md, "CPU speed"). A finite
+threshold (1 GiB until session 9) was not enough: ONNX Runtime's 1080p GCA+TAM frames
+free more than that at the heap's top, glibc gave it back, and most frames faulted
+0.6-1.1 GB in again (docs/BENCHMARKS.md, "The heap's trimming"). Threads other than the main one still get ``mmap`` for blocks
 larger than their 64 MiB arenas (glibc falls back to ``mmap`` there), so nothing can fail
 for want of it.
 
@@ -30,8 +33,9 @@ import sys
 
 #: Environment variable that turns the setting off when ``0``.
 ENV = "TCVOM_RETAIN_FREED_MEMORY"
-#: Free memory at the heap's top kept before glibc gives any back (bytes).
-TRIM_THRESHOLD = 1 << 30
+#: ``M_TRIM_THRESHOLD``: free memory at the heap's top that glibc keeps before it gives
+#: any back; -1 turns trimming off.
+TRIM_THRESHOLD = -1
 
 _M_TRIM_THRESHOLD = -1  # glibc malloc.h
 _M_MMAP_MAX = -4
