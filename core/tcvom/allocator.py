@@ -12,9 +12,9 @@ after the first frames a frame's blocks reuse the previous frame's. The cost is 
 memory: the process keeps its peak (figures in docs/BENCHMARKS.md, "CPU speed"). A finite
 threshold (1 GiB until session 9) was not enough: ONNX Runtime's 1080p GCA+TAM frames
 free more than that at the heap's top, glibc gave it back, and most frames faulted
-0.6-1.1 GB in again (docs/BENCHMARKS.md, "The heap's trimming"). Threads other than the main one still get ``mmap`` for blocks
-larger than their 64 MiB arenas (glibc falls back to ``mmap`` there), so nothing can fail
-for want of it.
+0.6-1.1 GB in again (docs/BENCHMARKS.md, "Decoder shortcuts, the heap's trimming").
+Threads other than the main one still get ``mmap`` for blocks larger than their 64 MiB
+arenas (glibc falls back to ``mmap`` there), so nothing can fail for want of it.
 
 The ``tcvom`` command calls it at start (not the library: an application embedding tcvom,
 such as Nuke, keeps its own allocator settings). ``TCVOM_RETAIN_FREED_MEMORY=0`` turns it
