@@ -40,7 +40,7 @@ class DecoderBlock(nn.Module):
         self.activation = nn.LeakyReLU(0.2, inplace=True)
         self.conv2 = sn_conv(cin, cout, 3)
         self.bn2 = nn.BatchNorm2d(cout)
-        self.upsample: nn.Module | None = None
+        self.upsample: nn.Sequential | None = None
         if upsample:
             self.upsample = nn.Sequential(nn.UpsamplingNearest2d(scale_factor=2), sn_conv(cin, cout, 1), nn.BatchNorm2d(cout))
         elif cin != cout:
@@ -60,8 +60,7 @@ class DecoderBlock(nn.Module):
         training the declared order is kept (BatchNorm's running variance counts pixels)."""
         if self.upsample is None:
             return x
-        if self.training or not isinstance(self.upsample, nn.Sequential) or not isinstance(
-                self.upsample[0], nn.UpsamplingNearest2d):
+        if self.training or not isinstance(self.upsample[0], nn.UpsamplingNearest2d):
             return self.upsample(x)
         upsample, *pointwise = self.upsample
         for module in pointwise:
