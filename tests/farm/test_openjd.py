@@ -13,7 +13,9 @@ import pytest
 from farm_helpers import assert_same_files, tcvom_exe
 
 from tcvom.cli import main
-from tcvom.farm.openjd import job_template
+from tcvom.farm.chunks import split
+from tcvom.farm.openjd import EXTENSIONS, job_template
+from tcvom.io.sequence import parse_frame_range
 from tcvom.review.doubt import load_review
 
 
@@ -33,7 +35,7 @@ def test_template_structure() -> None:
     assert "--segment" in trimaps["script"]["actions"]["onRun"]["args"]
     assert matte["dependencies"] == [{"dependsOn": "Trimaps"}]
     frames = matte["parameterSpace"]["taskParameterDefinitions"][0]
-    assert frames["type"] == "CHUNK[INT]" and frames["chunks"]["rangeConstraint"] == "CONTIGUOUS"
+    assert frames["type"] == "CHUNK[INT]" and frames["chunks"]["rangeConstraint"] == "NONCONTIGUOUS"
     args = matte["script"]["actions"]["onRun"]["args"]
     assert args[args.index("--frames") + 1] == "{{Task.Param.Frames}}"
     assert review["dependencies"] == [{"dependsOn": "Matte"}] and "parameterSpace" not in review  # one task
@@ -42,6 +44,52 @@ def test_template_structure() -> None:
     defaults = {p["name"]: p.get("default") for p in template["parameterDefinitions"]}
     assert defaults["Frames"] == "1001-1100" and defaults["ChunkSize"] == 7 and defaults["TrimapSegments"] == "0-2"
     assert {"Frames", "Keyframes", "TrimapWeights", "MattingWeights", "Backend", "ChunkSize"} <= set(defaults)
+
+
+def test_a_shot_on_twos_becomes_openjd_ranges_whose_chunks_tcvom_reads_back() -> None:
+    """OpenJD's own model expands the template: the defaults are its range expressions
+    (fileseq's ``x2`` is not one), the chunks hold consecutive frames of the shot, and
+    ``tcvom matte --frames`` reads each chunk as exactly those frames."""
+    model = pytest.importorskip("openjd.model", reason="openjd-model is not installed (pip install 'tcvom[farm]')")
+    twos = list(range(1001, 1022, 2))
+    template = job_template(frames="1001-1021x2", segments="0,2,4", chunk=4, base="fba", precision="fp32",
+                            input_colorspace="ACEScg", trimap_channel="A")
+    defaults = {p["name"]: p.get("default") for p in template["parameterDefinitions"]}
+    assert defaults["Frames"] == "1001-1021:2" and defaults["TrimapSegments"] == "0-4:2"
+    assert (defaults["Base"], defaults["Precision"], defaults["InputColorspace"], defaults["TrimapChannel"]) == (
+        "fba", "fp32", "ACEScg", "A")
+    decoded = model.decode_job_template(template=template, supported_extensions=list(EXTENSIONS))
+    values = model.preprocess_job_parameters(
+        job_template=decoded, job_parameter_values={"Plate": "/shot/p.####.exr", "Keyframes": "/shot/k.####.png",
+                                                    "OutDir": "/shot/out"},
+        job_template_dir=Path("/shot"), current_working_dir=Path("/shot"))
+    job = model.create_job(job_template=decoded, job_parameter_values=values)
+    tasks = {step.name: [{k: v.value for k, v in p.items()} for p in model.StepParameterSpaceIterator(
+        space=step.parameterSpace)] for step in job.steps}
+    assert [int(t["Segment"]) for t in tasks["Trimaps"]] == [0, 2, 4]
+    chunks = [parse_frame_range(t["Frames"]) for t in tasks["Matte"]]
+    assert [f for c in chunks for f in c] == twos and max(map(len, chunks)) == 4
+    assert all(split(c, 4, twos) == [c] for c in chunks)  # each chunk a run of the shot's list
+    given = {name: value.value for name, value in values.items()}
+    args = job.steps[1].script.actions.onRun.args
+    for flag, name in (("--base", "Base"), ("--precision", "Precision"), ("--input-colorspace", "InputColorspace"),
+                       ("--trimap-channel", "TrimapChannel")):
+        assert args[args.index(flag) + 1] == f"{{{{Param.{name}}}}}" and given[name] == defaults[name]
+
+
+def test_empty_template_values_read_as_not_given(capsys) -> None:
+    """The template passes every flag; its empty Base / InputColorspace / OcioConfig mean
+    the flag's default, and a wrong base is still a usage error."""
+    from tcvom.cli import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["matte", "--plate", "p.####.exr", "--trimaps", "t.####.png", "--out", "o",
+                              "--base", "", "--input-colorspace", "", "--ocio-config", " "])
+    assert (args.base, args.input_colorspace, args.ocio_config) == (None, None, None)
+    assert parser.parse_args(["matte", "--plate", "p", "--trimaps", "t", "--out", "o", "--base", "fba"]).base == "fba"
+    with pytest.raises(SystemExit) as exit_info:
+        parser.parse_args(["matte", "--plate", "p", "--trimaps", "t", "--out", "o", "--base", "fab"])
+    assert exit_info.value.code == 2 and "invalid choice: 'fab'" in capsys.readouterr().err
 
 
 def test_generic_template_passes_openjd_check(tmp_path: Path, capsys) -> None:

@@ -5,6 +5,7 @@ import pytest
 
 from tcvom.errors import InputError, MissingFrameError
 from tcvom.io import ImageSequence, frame_path, output_pattern, parse_frame_range
+from tcvom.io.sequence import format_openjd_range
 
 
 def write_sequence(folder: Path, name: str, frames: range, shape: tuple[int, int], seed: int = 0) -> list[Path]:
@@ -61,6 +62,18 @@ def test_no_match_and_bad_range(tmp_path: Path) -> None:
         ImageSequence(tmp_path / "nothing.####.exr")
     with pytest.raises(InputError, match="not a frame range"):
         parse_frame_range("10-x")
+    with pytest.raises(InputError, match="not a frame range"):
+        parse_frame_range("1001-1009:")
+
+
+def test_open_job_description_steps_are_steps_not_fileseq_stagger() -> None:
+    # An OpenJD chunk of a shot on twos; fileseq alone reads ':' as every frame, staggered.
+    assert parse_frame_range("1001-1009:2") == parse_frame_range("1001-1009x2") == [1001, 1003, 1005, 1007, 1009]
+    assert parse_frame_range("1001-1005:2, 1010") == [1001, 1003, 1005, 1010]
+    assert parse_frame_range("-5--1:2") == [-5, -3, -1]
+    assert format_openjd_range([1001, 1003, 1005, 1007, 1010]) == "1001-1007:2,1010"
+    assert format_openjd_range(list(range(1001, 1101))) == "1001-1100"
+    assert parse_frame_range(format_openjd_range([1, 4, 7, 8, 9, 20])) == [1, 4, 7, 8, 9, 20]
 
 
 def test_output_patterns(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -18,8 +19,9 @@ from tcvom.errors import InputError
 from tcvom.farm.openjd import job_parameters, job_template, write_template
 from tcvom.farm.plan import DEFAULT_CHUNK, ShotPlan, plan_shot
 from tcvom.io.atomic import write_text
+from tcvom.io.trimap import TRIMAP_CHANNELS
 from tcvom.io.writers import ALPHA_FORMATS
-from tcvom.pipeline.methods import BACKENDS, METHODS
+from tcvom.pipeline.methods import BACKENDS, METHODS, PRECISIONS
 
 NAME = "farm"
 HELP = "render-farm helpers: an Open Job Description template, or the farm tasks of a shot"
@@ -37,6 +39,13 @@ def _job_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", choices=METHODS, default="auto")
     parser.add_argument("--backend", choices=BACKENDS, default="torch")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto")
+    common.add_base(parser)
+    parser.add_argument("--input-colorspace", type=common.optional,
+                        help="the plate's colour space (as for tcvom run), passed to every task")
+    parser.add_argument("--ocio-config", type=common.optional, help="an OpenColorIO config, passed to every task")
+    parser.add_argument("--trimap-channel", choices=TRIMAP_CHANNELS, default="luma",
+                        help="how multi-channel keyframe trimaps become one channel (as for tcvom run)")
     parser.add_argument("--alpha-format", choices=tuple(ALPHA_FORMATS), default="exr")
     parser.add_argument("--trimap-weights", help="STM weights of the shot's job (for --method tcvom)")
     parser.add_argument("--matting-weights", help="GCA+TAM weights of the shot's job (for --method tcvom)")
@@ -52,8 +61,9 @@ def _shot_plan(args: argparse.Namespace) -> ShotPlan:
         touched = pipeline.run(
             args.plate, args.out, keyframes=args.keyframes, frames=args.frames, shot_range=args.shot_range,
             method=args.method, weights=args.trimap_weights, matting_weights=args.matting_weights,
-            device=args.device, backend=args.backend, alpha_format=args.alpha_format, progress="none",
-            review=False, plan_only=True,
+            device=args.device, backend=args.backend, precision=args.precision, base=args.base,
+            input_colorspace=args.input_colorspace, ocio_config=args.ocio_config, trimap_channel=args.trimap_channel,
+            alpha_format=args.alpha_format, progress="none", review=False, plan_only=True,
         )
         computed = {name: lists["computed"] for name, lists in touched.stages.items()}
     return plan_shot(args.plate, args.keyframes, frames=args.frames, shot_range=args.shot_range, chunk=args.chunk,
@@ -113,7 +123,8 @@ def _template(args: argparse.Namespace) -> int:
     template = job_template(
         name=args.name, tcvom_command=args.tcvom_command, shot_range=args.shot_range, frames=frames,
         segments=segments, chunk=args.chunk, method=args.method, backend=args.backend, device=args.device,
-        alpha_format=args.alpha_format,
+        alpha_format=args.alpha_format, input_colorspace=args.input_colorspace, ocio_config=args.ocio_config,
+        trimap_channel=args.trimap_channel, precision=args.precision, base=args.base,
     )
     path = write_template(args.path, template)
     print(f"tcvom: Open Job Description template written to {path}", file=sys.stderr)
@@ -122,8 +133,10 @@ def _template(args: argparse.Namespace) -> int:
                                 trimap_weights=args.trimap_weights, matting_weights=args.matting_weights)
         params = params_path(path)
         write_text(params, json.dumps(values, indent=2) + "\n")
-        print(f"tcvom: the shot's parameters written to {params}; run the job here with\n"
-              f"  openjd run {path} --step Review --run-dependencies --job-param file://{params}", file=sys.stderr)
+        command = ["openjd", "run", str(path), "--step", "Review", "--run-dependencies", "--job-param",
+                   f"file://{params}"]
+        print(f"tcvom: the shot's parameters written to {params}; run the job here with\n  {shlex.join(command)}",
+              file=sys.stderr)
     return 0
 
 

@@ -49,10 +49,11 @@ def add_plate(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--input-colorspace",
+        type=optional,
         help="the plate's colour space (OpenColorIO name: ACEScg, ADX10, 'Linear Rec.709 (sRGB)'...); "
         "default: scene-linear Rec.709 for float files, sRGB for integer files and movies",
     )
-    parser.add_argument("--ocio-config", help="an OpenColorIO config file or built-in config name")
+    parser.add_argument("--ocio-config", type=optional, help="an OpenColorIO config file or built-in config name")
 
 
 def add_shot_range(parser: argparse.ArgumentParser) -> None:
@@ -109,8 +110,15 @@ def add_method(parser: argparse.ArgumentParser, weights_help: str, weights_alias
 def add_base(parser: argparse.ArgumentParser) -> None:
     from tcvom.models.bases import BASES
 
+    def base(text: str) -> str | None:
+        if not text.strip():
+            return None  # a farm template's empty Base
+        if text not in BASES:
+            raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {', '.join(BASES)})")
+        return text
+
     parser.add_argument(
-        "--base", choices=BASES, default=None,
+        "--base", type=base, default=None, metavar="{" + ",".join(BASES) + "}",
         help="matting base whose registered weights to use (default gca); checked against --weights",
     )
 

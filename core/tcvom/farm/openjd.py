@@ -6,15 +6,17 @@ steps:
 
 - ``Trimaps``: one task per keyframe segment (task parameter ``Segment``, an index into
   the shot's segments, see ``tcvom farm plan``), running ``tcvom trimaps --segment N``;
-- ``Matte``: depends on ``Trimaps``; chunks of contiguous frames (task parameter
-  ``Frames`` of type ``CHUNK[INT]``, ``ChunkSize`` frames each), running
-  ``tcvom matte --frames 1001-1010``;
+- ``Matte``: depends on ``Trimaps``; chunks of frames (task parameter ``Frames`` of type
+  ``CHUNK[INT]``, ``ChunkSize`` frames each, not necessarily contiguous: a shot on twos
+  chunks as ``1001-1009:2``), running ``tcvom matte --frames 1001-1010``;
 - ``Review``: depends on ``Matte``; one task, ``tcvom review OUT --rebuild``, which writes
   ``OUT/review`` for the whole shot from what the other tasks recorded.
 
-Every task runs with the same ``--shot-range`` so chunk seams match a single run. Empty
-``TrimapWeights`` / ``MattingWeights`` / ``ShotRange`` mean "not given" (the command line
-reads an empty value as absent).
+Every task runs with the same ``--shot-range`` so chunk seams match a single run, and with
+the same plate colour space, trimap channel, precision and base. Empty ``TrimapWeights`` /
+``MattingWeights`` / ``ShotRange`` / ``InputColorspace`` / ``OcioConfig`` / ``Base`` mean
+"not given" (the command line reads an empty value as absent). ``Frames`` and
+``TrimapSegments`` are OpenJD range expressions (``1001-1100:2`` for a step).
 """
 
 from __future__ import annotations
@@ -23,8 +25,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tcvom.io.sequence import format_openjd_range, parse_frame_range
+from tcvom.io.trimap import TRIMAP_CHANNELS
 from tcvom.io.writers import ALPHA_FORMATS
-from tcvom.pipeline.methods import BACKENDS, METHODS
+from tcvom.models.bases import BASES
+from tcvom.pipeline.methods import BACKENDS, METHODS, PRECISIONS
 
 SPECIFICATION = "jobtemplate-2023-09"
 EXTENSIONS: tuple[str, ...] = ("TASK_CHUNKING",)
@@ -36,6 +41,12 @@ def _param(name: str, kind: str, description: str, default: Any = None, **extra:
     if default is not None:
         spec["default"] = default
     return spec
+
+
+def _openjd_range(text: str | None) -> str | None:
+    """A frame range of tcvom's syntax (fileseq's, ``1001-1100x2``) as an OpenJD range
+    expression (``1001-1100:2``), which the task parameters' ranges must be."""
+    return None if text is None else format_openjd_range(parse_frame_range(text))
 
 
 def job_template(
@@ -50,9 +61,15 @@ def job_template(
     backend: str = "torch",
     device: str = "cpu",
     alpha_format: str = "exr",
+    input_colorspace: str | None = None,
+    ocio_config: str | None = None,
+    trimap_channel: str = "luma",
+    precision: str = "auto",
+    base: str | None = None,
 ) -> dict[str, Any]:
     """The job template as a dict (JSON-ready); keyword arguments become the defaults of its
-    parameters (leave one None to make the submitter give it).
+    parameters (leave ``frames`` or ``segments`` None to make the submitter give it; they
+    are tcvom frame ranges, written as OpenJD range expressions).
 
     The shot's paths (``Plate``, ``Keyframes``, ``OutDir``) get no default: OpenJD only
     accepts a PATH default relative to the template's own folder, so they are given at
@@ -68,27 +85,40 @@ def job_template(
                objectType="DIRECTORY", dataFlow="OUT", minLength=1),
         _param("ShotRange", "STRING", "the whole shot's frames (empty: every plate frame on disk)",
                shot_range if shot_range is not None else ""),
-        _param("Frames", "STRING", "frames to matte, e.g. 1001-1100 (farm range syntax)", frames, minLength=1),
+        _param("Frames", "STRING", "frames to matte, an OpenJD range: 1001-1100, 1001-1100:2 on twos",
+               _openjd_range(frames), minLength=1),
         _param("TrimapSegments", "STRING", "keyframe segments to propagate, e.g. 0-2 (see `tcvom farm plan`)",
-               segments, minLength=1),
+               _openjd_range(segments), minLength=1),
         _param("ChunkSize", "INT", "frames per matte task", chunk, minValue=1),
         _param("Method", "STRING", "matting method", method, allowedValues=list(METHODS)),
         _param("Backend", "STRING", "inference back-end for the networks", backend, allowedValues=list(BACKENDS)),
         _param("Device", "STRING", "device for the networks: cpu, cuda, cuda:1", device, minLength=1),
         _param("AlphaFormat", "STRING", "alpha file format", alpha_format, allowedValues=list(ALPHA_FORMATS)),
+        _param("InputColorspace", "STRING", "the plate's OpenColorIO colour space (empty: tcvom's default for "
+               "the plate's file type)", input_colorspace or ""),
+        _param("OcioConfig", "STRING", "an OpenColorIO config file or built-in config name (empty: $OCIO, "
+               "else tcvom's built-in default)", ocio_config or ""),
+        _param("TrimapChannel", "STRING", "how multi-channel keyframe trimaps become one channel", trimap_channel,
+               allowedValues=list(TRIMAP_CHANNELS)),
+        _param("Precision", "STRING", "network precision", precision, allowedValues=list(PRECISIONS)),
+        _param("Base", "STRING", "matting base whose registered weights to use (empty: gca, or the weight "
+               "file's)", base or "", allowedValues=["", *BASES]),
         _param("TrimapWeights", "PATH", "STM trimap weights for --method tcvom (empty: installed weights)",
                "", objectType="FILE", dataFlow="IN"),
         _param("MattingWeights", "PATH", "GCA+TAM matting weights for --method tcvom (empty: installed weights)",
                "", objectType="FILE", dataFlow="IN"),
     ]
     shared = ["--shot-range", "{{Param.ShotRange}}", "--method", "{{Param.Method}}", "--backend",
-              "{{Param.Backend}}", "--device", "{{Param.Device}}", "--progress", "json"]
+              "{{Param.Backend}}", "--device", "{{Param.Device}}", "--precision", "{{Param.Precision}}",
+              "--input-colorspace", "{{Param.InputColorspace}}", "--ocio-config", "{{Param.OcioConfig}}",
+              "--trimap-channel", "{{Param.TrimapChannel}}", "--progress", "json"]
     trimap_args = ["trimaps", "--plate", "{{Param.Plate}}", "--keyframes", "{{Param.Keyframes}}",
                    "--out", "{{Param.OutDir}}/trimaps", "--segment", "{{Task.Param.Segment}}",
                    "--weights", "{{Param.TrimapWeights}}", *shared]
     matte_args = ["matte", "--plate", "{{Param.Plate}}", "--trimaps", "{{Param.OutDir}}/trimaps/" + TRIMAP_NAME,
                   "--out", "{{Param.OutDir}}/alpha", "--frames", "{{Task.Param.Frames}}",
-                  "--weights", "{{Param.MattingWeights}}", "--alpha-format", "{{Param.AlphaFormat}}", *shared]
+                  "--weights", "{{Param.MattingWeights}}", "--base", "{{Param.Base}}", "--alpha-format",
+                  "{{Param.AlphaFormat}}", *shared]
     # The tasks above each compute part of the shot and write no review; this one task,
     # after them all, builds it from what they recorded (tcvom.pipeline.jobs.review_output).
     review_args = ["review", "{{Param.OutDir}}", "--rebuild", "--plate", "{{Param.Plate}}", "--progress", "json"]
@@ -103,7 +133,7 @@ def job_template(
         },
         {
             "name": "Matte",
-            "description": "matte chunks of contiguous frames (one frame of pre- and post-roll each)",
+            "description": "matte chunks of frames (one frame of pre- and post-roll each)",
             "dependencies": [{"dependsOn": "Trimaps"}],
             "parameterSpace": {
                 "taskParameterDefinitions": [
@@ -111,7 +141,7 @@ def job_template(
                         "name": "Frames",
                         "type": "CHUNK[INT]",
                         "range": "{{Param.Frames}}",
-                        "chunks": {"defaultTaskCount": "{{Param.ChunkSize}}", "rangeConstraint": "CONTIGUOUS"},
+                        "chunks": {"defaultTaskCount": "{{Param.ChunkSize}}", "rangeConstraint": "NONCONTIGUOUS"},
                     }
                 ]
             },

@@ -3,11 +3,14 @@
 Accepted: ``plate.####.exr`` (one ``#`` per digit, as in Nuke), ``plate.%04d.exr``,
 ``plate.$F4.exr``, ``plate.@.exr`` (unpadded), with or without a frame range in the name
 (``plate.1001-1100####.exr``), or a single file ``plate.1001.exr``. Frame ranges use
-fileseq's syntax: ``1001-1100``, ``1001-1100x2``, ``1001,1005,1010-1020``.
+fileseq's syntax: ``1001-1100``, ``1001-1100x2``, ``1001,1005,1010-1020``; Open Job
+Description's step, ``1001-1100:2``, is read as ``1001-1100x2`` (a farm passes a task's
+frames in that form), not as fileseq's staggered order of every frame.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import fileseq
@@ -18,10 +21,21 @@ PAD_STYLE = fileseq.PAD_STYLE_HASH1
 PATTERN_MARKS = ("#", "@", "%", "$F")
 
 
+#: Open Job Description's stepped range, ``first-last:step`` (one comma-separated part).
+_OPENJD_STEP = re.compile(r"^\s*(-?\d+\s*-\s*-?\d+)\s*:\s*(\d+)\s*$")
+
+
 def parse_frame_range(text: str) -> list[int]:
-    """Frame numbers of a fileseq range string (``1001-1100``, ``1-10x2``, ``5,7,9``), sorted."""
+    """Frame numbers of a fileseq range string (``1001-1100``, ``1-10x2``, ``5,7,9``), sorted.
+
+    A part ``first-last:step`` is Open Job Description's step (what an OpenJD chunk of a
+    shot on twos looks like, ``1001-1009:2``) and is read as fileseq's ``first-lastxstep``:
+    fileseq would read ``:`` as a staggered order of *every* frame of the range, which as a
+    selection would silently add the frames between the steps.
+    """
+    parts = [_OPENJD_STEP.sub(r"\1x\2", part) for part in str(text).split(",")]
     try:
-        frames = sorted(set(fileseq.FrameSet(str(text).strip())))
+        frames = sorted(set(fileseq.FrameSet(",".join(parts).strip())))
     except (fileseq.ParseException, ValueError) as exc:
         raise InputError(
             f"{text!r} is not a frame range", hint="write it like 1001-1100, 1001-1100x2 or 1001,1005,1010-1020"
@@ -40,6 +54,12 @@ def is_pattern(text: str) -> bool:
 def format_range(frames: list[int]) -> str:
     """A compact fileseq range string for a list of frames (``1001-1003,1005``)."""
     return str(fileseq.FrameSet(frames)) if frames else ""
+
+
+def format_openjd_range(frames: list[int]) -> str:
+    """A compact Open Job Description range expression for a list of frames
+    (``1001-1009:2,1020``): fileseq's form with OpenJD's step mark."""
+    return format_range(frames).replace("x", ":")
 
 
 class ImageSequence:
