@@ -465,7 +465,9 @@ def alpha_read_values(out: str, first: int, last: int) -> dict[str, Any]:
     """Knob values of the Group's internal Read of the cached alpha (paths with ``/``).
 
     ``file_text`` goes through the file knob's ``fromUserText`` (file and range); the
-    alpha is data, so the Read is raw; a missing frame is an error, never black.
+    alpha is data, so the Read is raw; a missing frame inside the range is an error, never
+    black; outside the computed range the alpha is black (no matte), never the nearest
+    computed frame's (a Read's default ``hold``).
     """
     pattern = hostclient.alpha_pattern(out).replace("\\", "/")
     return {
@@ -477,6 +479,8 @@ def alpha_read_values(out: str, first: int, last: int) -> dict[str, Any]:
         "origlast": last,
         "raw": True,
         "on_error": "error",
+        "before": "black",
+        "after": "black",
     }
 
 

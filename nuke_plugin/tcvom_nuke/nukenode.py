@@ -156,7 +156,7 @@ def apply_alpha(node: Any, run: MatteRun, files: dict[int, str]) -> None:
     if read is None:
         raise matte.HostError(f"the node has no internal Read named {ALPHA_READ}", "create a new TCVOM_Matte node")
     read["file"].fromUserText(values["file_text"])
-    for name in ("first", "last", "origfirst", "origlast", "raw", "on_error"):
+    for name in ("first", "last", "origfirst", "origlast", "raw", "on_error", "before", "after"):
         read[name].setValue(values[name])
     done = run.outcome.status if run.outcome is not None else ""
     _set_status(node, f"{len(files)} frames ({run.first}-{run.last}) in {run.prepared.out}" + (f" ({done})" if done else ""))

@@ -253,6 +253,7 @@ def test_run_job_with_tcvom_collects_every_frame(tmp_path: Path, example, tcvom_
     values = matte.alpha_read_values(run.out, 1001, 1008)
     assert values["file_text"] == f"{run.out}/alpha/alpha.####.exr 1001-1008" and "\\" not in values["file"]
     assert values["raw"] is True and values["on_error"] == "error"
+    assert values["before"] == values["after"] == "black"  # outside the range: no matte, not frame 1001's
 
 
 def test_cancel_stops_the_worker(tmp_path: Path) -> None:

@@ -82,6 +82,7 @@ def test_matte_group_renders_with_nothing_but_nuke() -> None:
     assert plate.cls == "Input" and plate.name == "Plate" and "number" not in plate.knobs
     assert alpha.cls == "Read" and alpha.name == "tcvom_alpha"
     assert alpha.knobs["raw"].text == "true" and alpha.knobs["on_error"].text == "error"
+    assert alpha.knobs["before"].text == alpha.knobs["after"].text == "black"
     inputs = sorted((int(n.knobs["number"].text) if "number" in n.knobs else 0, n.name)
                     for n in group.children if n.cls == "Input")
     assert inputs == [(0, "Plate"), (1, "Trimap")]
