@@ -185,3 +185,87 @@ def test_review_after_an_incremental_rerun_equals_one_from_scratch(small_example
     assert [r.doubt for r in after.frames] == pytest.approx([r.doubt for r in fresh.frames], abs=1e-6)
     assert after.suggested == fresh.suggested and after.doubtful == fresh.doubtful
 
+
+
+def _strict_json(path: Path) -> dict:
+    def refuse(name: str) -> None:
+        raise AssertionError(f"{path} holds {name}, which is not JSON")
+
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+def test_rebuild_from_another_folder_and_of_a_copied_output_reviews_that_output(
+        small_example, tmp_path: Path, monkeypatch) -> None:
+    """review.json keeps its trimaps and alpha relative to itself: a rebuild run from another
+    working folder, or of a copy of the output, finds the output's own files (it used to
+    find none, write an empty review and exit 0)."""
+    import shutil
+
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    keys = [_key(small_example, 1001), _key(small_example, 1004)]
+    pipeline.run(small_example.plate, "out", keyframes=keys, shot_range="1001-1006", method="classical",
+                 progress="none")
+    made = load_review(work / "out")
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(work / "out", tmp_path / "copy")
+    shutil.rmtree(work / "out")  # the copy must not lean on the original
+    assert main(["review", "copy", "--rebuild", "--progress", "none"]) == 0
+    rebuilt = load_review(tmp_path / "copy")
+    assert [r.frame for r in rebuilt.frames] == list(range(1001, 1007)) and rebuilt.keyframes == [1001, 1004]
+    assert [r.doubt for r in rebuilt.frames] == [r.doubt for r in made.frames]
+
+
+def test_a_rebuild_that_finds_nothing_is_refused_and_keeps_the_review(reviewed_run, tmp_path: Path, capsys) -> None:
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(reviewed_run[0] / "review", out / "review")  # a review without its outputs
+    before = (out / "review" / "review.json").read_bytes()
+    assert main(["review", str(out), "--rebuild", "--progress", "none"]) == 2
+    assert "nothing to review" in capsys.readouterr().err
+    assert (out / "review" / "review.json").read_bytes() == before
+
+
+def test_a_run_of_frames_without_a_keyframe_writes_a_finite_review(small_example, tmp_path: Path) -> None:
+    """No keyframe among the computed frames: the one-pass trimap doubt is unknown, not NaN
+    (which crashed the plot after the frames were written, and is not JSON)."""
+    keys = [_key(small_example, 1001), _key(small_example, 1006)]
+    assert main(["run", "--plate", small_example.plate, "--keyframes", *keys, "--out", str(tmp_path),
+                 "--shot-range", "1001-1006", "--frames", "1003-1004", "--method", "classical",
+                 "--progress", "none"]) == 0
+    data = _strict_json(tmp_path / "review" / "review.json")
+    assert {r["frame"] for r in data["frames"]} >= {1003, 1004} and data["keyframes"] == []
+    assert (tmp_path / "review" / "review.png").exists()
+    assert main(["review", str(tmp_path)]) == 0
+
+
+def test_changed_outputs_take_the_old_review_away(small_example, tmp_path: Path, capsys) -> None:
+    """A rerun that changes frames without writing a review (--no-review, or killed before
+    its review) leaves no review describing the old files."""
+    keys = [_key(small_example, 1001), _key(small_example, 1004)]
+    flags = ["--plate", small_example.plate, "--out", str(tmp_path), "--shot-range", "1001-1006",
+             "--method", "classical", "--progress", "none"]
+    assert main(["run", *flags, "--keyframes", *keys]) == 0
+    assert main(["run", *flags, "--keyframes", *keys, "--no-review"]) == 0  # nothing changed: kept
+    assert load_review(tmp_path).keyframes == [1001, 1004]
+    assert main(["run", *flags, "--keyframes", *keys, _key(small_example, 1006), "--no-review"]) == 0
+    assert not (tmp_path / "review" / "review.json").exists() and not (tmp_path / "review" / "review.png").exists()
+    capsys.readouterr()
+    assert main(["review", str(tmp_path)]) == 2 and "no review" in capsys.readouterr().err
+    assert main(["review", str(tmp_path), "--rebuild", "--progress", "none"]) == 0
+    assert load_review(tmp_path).keyframes == [1001, 1004, 1006]
+
+
+def test_precision_auto_and_what_it_means_make_the_same_frames(small_example, tmp_path: Path) -> None:
+    """The classical method runs no network (its frames ignore the precision), and the
+    networks' auto is fp32 off TensorRT: switching between them recomputes nothing."""
+    keys = [_key(small_example, 1001), _key(small_example, 1004)]
+    first = pipeline.run(small_example.plate, tmp_path, keyframes=keys, shot_range="1001-1006", method="classical",
+                         progress="none")
+    assert len(first.written) == 6
+    for precision in ("fp32", "bf16", "auto"):
+        again = pipeline.run(small_example.plate, tmp_path, keyframes=keys, shot_range="1001-1006",
+                             method="classical", precision=precision, progress="none")
+        assert again.written == [] and again.stages["trimaps"]["computed"] == [], precision

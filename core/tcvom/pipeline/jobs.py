@@ -123,6 +123,13 @@ def _engine_options(concrete: str, backend: str, export_dir: str | Path | None, 
     return options
 
 
+def _run_precision(concrete: str, precision: str, backend: str, device: str) -> str | None:
+    """The precision a stage's frames are made at, as their records keep it: the networks'
+    concrete one (``auto`` and the precision it means make the same frames), none for the
+    classical method, which runs no network."""
+    return methods.resolve_precision(precision, backend, device) if concrete == "tcvom" else None
+
+
 def _check_io_queue(io_queue: int) -> None:
     if not isinstance(io_queue, int) or io_queue < 0:
         raise InputError(f"the I/O queue must be 0 (no I/O threads) or more frames, not {io_queue!r}")
@@ -343,6 +350,7 @@ def trimaps(
     review: bool = True,
     plan_only: bool = False,
     io_queue: int = DEFAULT_DEPTH,
+    stale_review: str | Path | None = None,
 ) -> JobResult:
     """Propagate keyframe trimaps over the shot and write the trimaps of the selected frames.
 
@@ -395,7 +403,7 @@ def trimaps(
             "stage": "trimaps",
             "method": concrete,
             "backend": backend,
-            "precision": precision,
+            "precision": _run_precision(concrete, precision, backend, device),
             "weights": _weights_digest(concrete, "stm", weights),
             "plate": _names(plate),
             "shot": format_range(shot),
@@ -446,6 +454,8 @@ def trimaps(
             return result
         bar.plan("trimaps", reused=result.skipped, computed=sorted(f for t in pending.values() for f in t),
                  changed=result.redone)
+        if pending:
+            _invalidate_reviews(writer.pattern, stale_review)
         if result.skipped:
             bar.advance(len(result.skipped), frame=max(result.skipped))
         if pending:
@@ -506,6 +516,8 @@ def trimaps(
                 claims.release_all()
         if whole:
             result.removed.extend(recorded.prune(shot))
+            if result.removed:
+                _invalidate_reviews(writer.pattern, stale_review)
             if prob_records is not None:
                 prob_records.prune(shot)
             _prune_finetuned(recorded)
@@ -585,6 +597,7 @@ def matte(
     plan_only: bool = False,
     provenance: dict[str, str] | None = None,
     io_queue: int = DEFAULT_DEPTH,
+    stale_review: str | Path | None = None,
 ) -> JobResult:
     """Pull an alpha matte for the selected frames of the shot from a trimap for every frame.
 
@@ -625,7 +638,7 @@ def matte(
             "stage": "matte",
             "method": concrete,
             "backend": backend,
-            "precision": precision,
+            "precision": _run_precision(concrete, precision, backend, device),
             "weights": _weights_digest(concrete, methods.matting_kind(base), weights),
             **({"base": base} if base and concrete == "tcvom" else {}),
             "plate": _names(plate),
@@ -670,6 +683,8 @@ def matte(
             result.stages["alpha"] = result.summary()
             return result
         bar.plan("alpha", reused=result.skipped, computed=todo, changed=result.redone)
+        if todo:
+            _invalidate_reviews(writer.pattern, stale_review)
         if result.skipped:
             bar.advance(len(result.skipped))
 
@@ -735,6 +750,8 @@ def matte(
                 claims.release_all()
         if whole:
             result.removed.extend(recorded.prune(shot))
+            if result.removed:
+                _invalidate_reviews(writer.pattern, stale_review)
     result.stages["alpha"] = result.summary()
     if review and selection == shot:
         folder = Path(writer.pattern).parent / doubt.REVIEW_FOLDER
@@ -953,6 +970,7 @@ def run(
         overwrite=overwrite,
         io_queue=io_queue,
     )
+    common["stale_review"] = out / doubt.REVIEW_FOLDER  # the run's review, made from both stages' outputs
     trimap_job: dict[str, Any] | None = None
     if keyframes is not None:
         trimap_job = dict(
@@ -1073,6 +1091,16 @@ def review_output(out: str | Path, *, plate: str | Path | None = None,
                                     sources=_review_sources(spec, shot, settings.get("input_colorspace"),
                                                             settings.get("ocio_config")))
     return review, folder
+
+
+def _invalidate_reviews(pattern: str, stale_review: str | Path | None) -> None:
+    """The outputs of ``pattern`` are about to change: remove the reviews made from them (the
+    stage's own, ``review/`` beside them, and ``stale_review``, the run's), so that a run
+    killed before it writes a new one, or run without one, leaves no review that no longer
+    describes the files."""
+    for folder in (Path(pattern).parent / doubt.REVIEW_FOLDER, stale_review):
+        if folder is not None:
+            doubt.invalidate_review(folder)
 
 
 def _review_progress(progress: ProgressMode) -> ProgressMode:

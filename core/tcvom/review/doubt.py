@@ -41,6 +41,7 @@ import csv
 import io
 import json
 import math
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -190,8 +191,8 @@ def trimap_ratios(frames: Sequence[int], stats: Mapping[int, TrimapStats], keyfr
         edge = edge_scale(s.unknown, key_band)
         if s.disagreement is not None and np.isfinite(before[i] + after[i]):
             out[f] = s.disagreement / edge * near / (before[i] + after[i])
-        else:
-            out[f] = drift * near
+        else:  # one pass; no keyframe among the frames (a run of part of a shot): unknown
+            out[f] = drift * near if np.isfinite(near) else 0.0
     return out
 
 
@@ -515,15 +516,53 @@ def _review_output(
     stats = read_trimap_stats(trimaps, shot) if trimaps is not None else {}
     residuals = matte_residuals(plate, alpha, folder, shot, progress=progress) if alpha is not None else None
     covered = [f for f in shot if f in stats or (residuals is not None and f in residuals)]
+    if not covered:
+        raise InputError(
+            "no frame of the shot has a trimap made by tcvom or an alpha file: nothing to review "
+            f"(trimaps {trimaps or 'none'}, alpha {alpha or 'none'})", path=folder,
+            hint="give the output folder that `tcvom run` or the farm job wrote into")
     keys = [f for f, s in stats.items() if s.keyframe]
     review = build_review(covered, keys, stats, residuals)
     review.extra["sources"] = {
         **dict(sources or {}),
-        "trimaps": None if trimaps is None else str(trimaps),
-        "alpha": alpha,
+        "trimaps": _relative_to(trimaps, folder),
+        "alpha": _relative_to(alpha, folder),
     }
     title = f"doubt per frame: {len(review.doubtful)} doubtful of {len(covered)}"
     return review, write_review(review, folder, title=title)
+
+
+def _relative_to(pattern: str | Path | None, folder: str | Path) -> str | None:
+    """``pattern`` as review.json keeps it: relative to the review folder, so that a copied
+    or moved output, or a rebuild from another working folder, finds its own files
+    (absolute only where no relative path exists, another drive)."""
+    if pattern is None:
+        return None
+    try:
+        return Path(os.path.relpath(Path(pattern).absolute(), Path(folder).absolute())).as_posix()
+    except ValueError:
+        return str(Path(pattern).absolute())
+
+
+def _resolve_in(pattern: str | None, folder: Path) -> str | None:
+    """A source pattern of review.json as a path (relative ones are to the review folder)."""
+    return None if pattern is None else os.path.normpath(folder.absolute() / pattern)
+
+
+def invalidate_review(folder: str | Path) -> bool:
+    """Remove the review in ``folder`` (review.json, .csv, .png; the residual cache stays),
+    under the review lock: its outputs are about to change, and a run killed before it
+    writes a new review, or run without one, must not leave one that no longer describes
+    them. Returns whether there was one."""
+    from tcvom.farm.locks import exclusive_lock
+
+    folder = Path(folder)
+    if not (folder / "review.json").exists():
+        return False
+    with exclusive_lock(folder / ".review.lock"):
+        for name in ("review.json", "review.csv", "review.png"):
+            (folder / name).unlink(missing_ok=True)
+    return True
 
 
 def find_review(path: str | Path) -> Path:
@@ -553,7 +592,8 @@ def rebuild_review(path: str | Path, *, plate: str | None = None, progress: Prog
         sources["plate"] = str(plate)
     source = open_frames(spec, sources.get("shot"), colorspace=sources.get("input_colorspace"),
                          ocio_config=sources.get("ocio_config"))
-    review, _ = review_output(source, folder, trimaps=sources.get("trimaps"), alpha=sources.get("alpha"),
+    review, _ = review_output(source, folder, trimaps=_resolve_in(sources.get("trimaps"), folder),
+                              alpha=_resolve_in(sources.get("alpha"), folder),
                               sources={k: v for k, v in sources.items() if k not in ("trimaps", "alpha")},
                               progress=progress)
     return review
