@@ -83,6 +83,9 @@ PAINT_TOLERANCE = 0.03
 """How far (in [0, 1]) a painted value may be from 0, 128/255 or 1 and still be that class."""
 ANTIALIAS_WIDTH = 4
 """Widest band (pixels) of in-between values taken as anti-aliasing of a painted edge."""
+LABEL_AREA = 0.01
+"""Share of the pixels valued 1 to 3 (of 255) that makes a trimap with nothing above them a
+class label map (0 / 1 / 2) rather than a background with noise."""
 
 
 def check_painted(values: np.ndarray, *, path: object = None, frame: int | None = None,
@@ -98,6 +101,13 @@ def check_painted(values: np.ndarray, *, path: object = None, frame: int | None 
     import cv2
 
     data = np.asarray(values, dtype=np.float32)
+    labels = (data > 0.5 / 255) & (data < 3.5 / 255)
+    if data.max(initial=0.0) < 3.5 / 255 and labels.mean() >= LABEL_AREA:
+        raise InputError(
+            f"the {what} holds only the values 0 to 3 (a class label map?); classified as a trimap it is "
+            "background everywhere", path=None if path is None else str(path), frame=frame,
+            hint="write trimaps as background 0, unknown 128, foreground 255 (a 0/1/2 label map: multiply by 127.5)",
+        )
     off = np.ones(data.shape, dtype=bool)
     for level in (0.0, UNKNOWN / 255.0, 1.0):
         off &= np.abs(data - level) > PAINT_TOLERANCE
@@ -127,26 +137,33 @@ def check_keyframe_classes(keyframes: dict[int, np.ndarray], paths: dict[int, ob
     without background (the object is out of shot, or fills it) is allowed; the returned
     warnings name it.
     """
+    return check_class_counts({frame: class_counts(tri) for frame, tri in keyframes.items()}, paths)
+
+
+def check_class_counts(counts: dict[int, dict[str, int]], paths: dict[int, object] | None = None, *,
+                       what: str = "keyframe trimap", shot: bool = True) -> list[str]:
+    """:func:`check_keyframe_classes` from each trimap's :func:`class_counts` (so that a
+    whole shot's trimaps can be checked one at a time): the errors, and the warnings.
+    ``shot=False`` (trimaps of part of a shot) checks each trimap alone."""
     paths = paths or {}
     warnings: list[str] = []
-    counts = {frame: class_counts(tri) for frame, tri in keyframes.items()}
     for frame, count in counts.items():
         where = f"{paths[frame]}: frame {frame}" if frame in paths else f"frame {frame}"
         if count["foreground"] == 0 and count["background"] == 0:
             raise InputError(
-                "the keyframe trimap is all unknown (128): nothing tells the foreground from the background",
+                f"the {what} is all unknown (128): nothing tells the foreground from the background",
                 path=None if frame not in paths else str(paths[frame]),
                 frame=frame,
                 hint="paint the background 0 and the foreground 255",
             )
         for cls, value in (("foreground", FOREGROUND), ("background", BACKGROUND)):
             if count[cls] == 0:
-                warnings.append(f"{where}: the keyframe trimap has no {cls} ({value})")
+                warnings.append(f"{where}: the {what} has no {cls} ({value})")
     for cls, value, matte in (("foreground", FOREGROUND, 0), ("background", BACKGROUND, 1)):
-        if counts and all(count[cls] == 0 for count in counts.values()):
+        if shot and counts and all(count[cls] == 0 for count in counts.values()):
             first = min(counts)
             raise InputError(
-                f"no keyframe trimap has {cls} ({value}): every matte would be {matte}; found only "
+                f"no {what} has {cls} ({value}): every matte would be {matte}; found only "
                 + ", ".join(k for k in ("background", "unknown", "foreground") if counts[first][k]),
                 path=None if first not in paths else str(paths[first]),
                 frame=first,

@@ -60,19 +60,24 @@ class FrameWriter:
         return self.path(frame).is_file()
 
 
+def check_alpha_output(fmt: str, kind: str) -> None:
+    """Refuse an alpha format or output kind :class:`AlphaWriter` cannot write (InputError)."""
+    if fmt not in ALPHA_FORMATS:
+        raise InputError(f"alpha format must be one of {', '.join(ALPHA_FORMATS)}, not {fmt!r}")
+    if kind not in OUTPUT_KINDS:
+        raise InputError(f"output must be one of {', '.join(OUTPUT_KINDS)}, not {kind!r}")
+    if kind == "layers" and not fmt.startswith("exr"):
+        raise InputError(
+            f"--output layers writes the foreground and background as EXR layers; {fmt} cannot hold them",
+            hint="use --alpha-format exr or exr32 (or --output rgba for a premultiplied foreground)",
+        )
+
+
 class AlphaWriter(FrameWriter):
     """Alpha mattes (or premultiplied RGBA) per frame; see the module doc for formats."""
 
     def __init__(self, out: str | Path, *, fmt: str = "exr", kind: str = "alpha", name: str = "alpha") -> None:
-        if fmt not in ALPHA_FORMATS:
-            raise InputError(f"alpha format must be one of {', '.join(ALPHA_FORMATS)}, not {fmt!r}")
-        if kind not in OUTPUT_KINDS:
-            raise InputError(f"output must be one of {', '.join(OUTPUT_KINDS)}, not {kind!r}")
-        if kind == "layers" and not fmt.startswith("exr"):
-            raise InputError(
-                f"--output layers writes the foreground and background as EXR layers; {fmt} cannot hold them",
-                hint="use --alpha-format exr or exr32 (or --output rgba for a premultiplied foreground)",
-            )
+        check_alpha_output(fmt, kind)
         self.pixel_type, suffix = ALPHA_FORMATS[fmt]
         self.header = {}
         self.fmt = fmt

@@ -53,6 +53,7 @@ from tcvom.io.atomic import remove_dead_temporaries
 from tcvom.io.overlap import DEFAULT_DEPTH, ReadAhead, WriteBehind
 from tcvom.io.sequence import format_range, is_pattern, parse_frame_range
 from tcvom.io.sources import TrimapFiles
+from tcvom.io.writers import check_alpha_output
 from tcvom.matting.foreground import predicted_colour, rgba_foreground
 from tcvom.matting.window import neighbour_window
 from tcvom.pipeline import methods
@@ -537,13 +538,13 @@ _trimaps_stage = trimaps  # `run` has a parameter of the same name
 
 def _open_matte_trimaps(
     trimaps: str | Sequence[str], source: Any, selection: list[int], needed: list[int],
-    resize_trimaps: bool, trimap_channel: str,
+    resize_trimaps: bool, trimap_channel: str, *, painted: bool,
 ) -> TrimapFiles:
     chosen = set(selection)
     try:
         tris = open_trimaps(
             trimaps, None if _has_pairs(trimaps) else needed,
-            size=(source.width, source.height), resize=resize_trimaps, channel=trimap_channel,
+            size=(source.width, source.height), resize=resize_trimaps, channel=trimap_channel, painted=painted,
         )
     except MissingFrameError as exc:
         if exc.frame is None or exc.frame in chosen:
@@ -628,7 +629,10 @@ def matte(
     shot = list(source.frame_numbers)
     selection = chunking.select_frames(frames, shot)
     needed = chunking.with_neighbours(selection, shot)
-    tris = _open_matte_trimaps(trimaps, source, selection, needed, resize_trimaps, trimap_channel)
+    specs = [trimaps] if isinstance(trimaps, str | Path) else list(trimaps)
+    # Trimaps tcvom made: their records know their digests (and their values are its own).
+    made = FrameRecords(str(specs[0])).output_states() if len(specs) == 1 and not _has_pairs(specs) else {}
+    tris = _open_matte_trimaps(trimaps, source, selection, needed, resize_trimaps, trimap_channel, painted=not made)
     writer = AlphaWriter(out, fmt=alpha_format, kind=output)
     with Progress("matte", len(selection), progress) as bar:
         concrete = methods.resolve(method, "matte", weights, bar.message, base=base)
@@ -665,9 +669,7 @@ def matte(
         if not plan_only:
             _remove_dead_temporaries(recorded)
         files = FileDigests(recorded.input_states())
-        specs = [trimaps] if isinstance(trimaps, str | Path) else list(trimaps)
-        if len(specs) == 1 and not _has_pairs(specs):  # trimaps tcvom made: their records know their digests
-            files.learn(FrameRecords(str(specs[0])).output_states())
+        files.learn(made)
         settings_key = _settings_key(settings)
         keys = {f: _window_key(f, shot, settings_key, source, tris, files) for f in selection}
         result = JobResult(concrete, outputs={"alpha": writer.pattern})
@@ -683,6 +685,8 @@ def matte(
             result.stages["alpha"] = result.summary()
             return result
         bar.plan("alpha", reused=result.skipped, computed=todo, changed=result.redone)
+        if todo and not made:
+            _check_given_trimaps(tris, todo, whole=set(todo) == set(shot))
         if todo:
             _invalidate_reviews(writer.pattern, stale_review)
         if result.skipped:
@@ -846,6 +850,18 @@ def _mattes(
         yield frame, layers.pop("alpha"), layers
 
 
+def _check_given_trimaps(tris: TrimapFiles, frames: list[int], *, whole: bool) -> None:
+    """Trimaps given for every frame (``--trimaps``, not made by tcvom) are checked as
+    keyframes are, one at a time, before any frame is computed: a frame all unknown, or
+    (``whole``: the frames are the whole shot) a shot with no foreground or no background,
+    is an InputError naming the file and frame, never a matte of 0 or 1 everywhere. Their
+    values are checked on reading (``painted``)."""
+    from tcvom.io.trimap import check_class_counts, class_counts
+
+    counts = {frame: class_counts(tris.read(frame)) for frame in frames}
+    check_class_counts(counts, {frame: tris.path(frame) for frame in frames}, what="trimap", shot=whole)
+
+
 def _check_colour_layers(network: str | None) -> None:
     """Refuse ``--output layers`` (before anything is read or claimed) unless the matting
     network (:func:`_matting_network`) predicts foreground and background colours (FBA,
@@ -953,6 +969,10 @@ def run(
             hint=f"pass --out {Path(str(out)).parent}, or make the alpha alone with `tcvom matte --out {out}`",
         )
     out = Path(out)
+    check_alpha_output(alpha_format, output)  # refused before the trimap stage, as the matte stage would
+    if output == "layers":
+        _check_colour_layers(_matting_network(methods.resolve(method, "matte", matting_weights, base=base), base,
+                                              matting_weights))
     source = _open_plate(plate, shot_range, input_colorspace, ocio_config)
     shot = list(source.frame_numbers)
     selection = chunking.select_frames(frames, shot)
