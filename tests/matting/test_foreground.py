@@ -39,3 +39,19 @@ def test_bad_inputs_are_refused() -> None:
         estimate_foreground(np.zeros((8, 9), np.float32), np.zeros((8, 9), np.float32))
     with pytest.raises(InputError, match="NaN"):
         estimate_foreground(np.zeros((8, 9, 3), np.float32), np.full((8, 9), np.nan, np.float32))
+
+
+def test_opaque_pixels_beside_a_glint_keep_the_plate_colour() -> None:
+    """Scene-linear: a 60,000 glint beside opaque pixels. The estimate works on the crop mapped
+    onto [0, 1], where its smoothing moved the neighbours by a share of the glint (0.6);
+    where alpha is 1 the foreground is the plate."""
+    h, w = 32, 48
+    image = np.broadcast_to(np.float32([0.9, 0.5, 0.1]), (h, w, 3)).copy()
+    image[14:16, 20:22] = 60000.0
+    alpha = np.zeros((h, w), np.float32)
+    alpha[6:26, 8:40] = 1.0
+    alpha[6:26, 7] = alpha[6:26, 40] = 0.5
+    out = estimate_foreground(image, alpha, scene_linear=True)
+    opaque = alpha == 1
+    np.testing.assert_array_equal(out[opaque], image[opaque])
+    assert out.max() == 60000.0  # not clamped

@@ -8,7 +8,8 @@ rest of the frame takes the plate's colour (it is multiplied by alpha = 0 anyway
 Scene-linear images (``scene_linear=True``) are never clamped: pymatting works in [0, 1],
 so the crop is mapped affinely onto [0, 1] by its own minimum and maximum and the result
 mapped back. The compositing equation ``I = a F + (1 - a) B`` is affine-invariant (the
-weights sum to 1), so highlights above 1 and negative values keep their exact colour.
+weights sum to 1), so highlights above 1 and negative values keep their exact colour; where
+alpha is 1 the foreground is the image itself.
 """
 
 from __future__ import annotations
@@ -69,6 +70,11 @@ def estimate_foreground(
         np.ascontiguousarray((img[crop] - low) / scale), np.ascontiguousarray(a[crop]), regularization=regularization
     )
     out[crop] = np.clip(fg, 0.0, 1.0) * scale + low
+    # Where alpha is 1 the equation says F = I exactly; the estimate's smoothing, applied in the
+    # crop's [0, 1] mapping, would move opaque pixels next to a highlight by its share of the
+    # range (0.6 beside a 60,000 glint).
+    opaque = a >= 1.0
+    out[opaque] = img[opaque]
     return out
 
 
