@@ -113,3 +113,23 @@ def test_temporaries_of_killed_writers_are_removed_not_those_of_live_ones(tmp_pa
     finally:
         live.kill()
         live.wait()
+
+
+def test_the_writer_of_a_temporary_is_read_whatever_its_host_name(tmp_path: Path) -> None:
+    """A fully qualified host name (farm01.example.com, name.local) used to make a temporary
+    unrecognisable, so a killed writer's leftover stayed forever."""
+    from tcvom.io import AlphaWriter
+    from tcvom.io.atomic import FOREIGN_TEMPORARY_AGE_S, temporary_name, temporary_writer
+
+    names = {".alpha.1004.tcvom-tmp-farm01.example.com-12345-abcd1234.exr": ("farm01.example.com", 12345),
+             ".alpha.1005.tcvom-tmp-farm_02-7-abcd1234.exr": ("farm_02", 7),
+             ".alpha.1006.tcvom-tmp-4242-abcd1234.exr": (None, 4242),  # no host: an older version
+             ".alpha.1007.tcvom-tmp-notes.txt": None, "alpha.1008.exr": None}
+    assert {name: temporary_writer(Path(name)) for name in names} == names
+    mine = temporary_writer(temporary_name(tmp_path / "alpha.1001.exr"))
+    assert mine is not None and mine[1] == os.getpid() and "." not in str(mine[0])
+    leftover = tmp_path / ".alpha.1004.tcvom-tmp-farm01.example.com-12345-abcd1234.exr"
+    leftover.write_bytes(b"x")
+    old = time.time() - FOREIGN_TEMPORARY_AGE_S - 60
+    os.utime(leftover, (old, old))
+    assert AlphaWriter(tmp_path).removed_temporaries == [leftover] and not leftover.exists()

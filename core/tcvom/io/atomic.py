@@ -11,6 +11,7 @@ tell the leftovers of a killed writer from the files of a live one
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import socket
 import time
@@ -28,7 +29,11 @@ FOREIGN_TEMPORARY_AGE_S = 24 * 3600
 
 
 def _host() -> str:
-    return socket.gethostname().replace("-", "_") or "localhost"
+    return socket.gethostname().replace("-", "_").replace(".", "_") or "localhost"
+
+
+#: What follows TEMP_MARK: HOST-PID-RANDOM (HOST absent in older versions), then the extension.
+_WRITER = re.compile(r"^(?:(?P<host>.+)-)?(?P<pid>\d+)-[0-9a-f]+(?:\.[^-]*)?$")
 
 
 def temporary_name(final: Path) -> Path:
@@ -44,16 +49,8 @@ def temporary_writer(path: Path) -> tuple[str | None, int] | None:
     name = path.name
     if TEMP_MARK not in name:
         return None
-    token = name.split(TEMP_MARK, 1)[1].split(".", 1)[0]
-    parts = token.split("-")
-    try:
-        if len(parts) >= 3:
-            return "-".join(parts[:-2]), int(parts[-2])
-        if len(parts) == 2:
-            return None, int(parts[0])
-    except ValueError:
-        return None
-    return None
+    match = _WRITER.match(name.split(TEMP_MARK, 1)[1])  # an older name may hold a host with dots
+    return None if match is None else (match["host"], int(match["pid"]))
 
 
 def _alive(pid: int) -> bool:
