@@ -1,5 +1,10 @@
 """From the scene's settings to files tcvom can read: the plate, and keyframe trimaps.
 
+Colour: tcvom is always told the plate's colour space (``--input-colorspace``): the
+Plate Colour Space field, else the colour space the plate has in Blender, translated to
+tcvom's OpenColorIO name by ``hostclient.ocio_colourspace``; a Blender colour space with no
+equivalent there is an error, never tcvom's file-type default.
+
 Frame numbers: tcvom numbers a plate by its files (``plate.1001.exr`` is frame 1001) or,
 for a movie, from 1. The artist places keyframes on scene frames; ``PlateInfo.shift``
 converts (plate frame = scene frame + shift) with Blender's own clip/image frame rules.
@@ -20,7 +25,7 @@ import bpy
 import numpy as np
 
 from . import nodes
-from .hostclient import HostError, sequence_files, sequence_pattern
+from .hostclient import HostError, ocio_colourspace, sequence_files, sequence_pattern
 
 TRIMAPS = os.path.join("trimaps", "trimap.####.png")  # where tcvom run writes the propagated trimaps
 
@@ -37,6 +42,7 @@ class PlateInfo:
     shift: int  # plate frame = scene frame + shift
     size: tuple[int, int]  # width, height
     image_frames: tuple[int, int, int] | None  # Image node start, offset, duration (Image plates)
+    file: str  # the datablock's file: one frame of the sequence, or the movie
 
 
 def _first_number(path: str) -> int:
@@ -68,6 +74,13 @@ def plate_info(settings: bpy.types.PropertyGroup) -> PlateInfo:
         image = settings.image
         if image is None:
             raise HostError("no image sequence is chosen as the plate", "pick the plate's Image in the tcvom panel")
+        if image.source == "TILED":
+            raise HostError(
+                f"the image '{image.name}' was opened as UDIM tiles, not as a sequence "
+                "(Blender takes files numbered 1001... for UDIM tiles)",
+                "set its Source to Image Sequence (Image editor sidebar, Image tab), or open it again "
+                "with Detect UDIMs off, or open it as a Movie Clip",
+            )
         if image.source not in ("SEQUENCE", "MOVIE"):
             raise HostError(
                 f"the image '{image.name}' is a single image, not a sequence or movie",
@@ -88,8 +101,56 @@ def plate_info(settings: bpy.types.PropertyGroup) -> PlateInfo:
     if not frames or not os.path.exists(path):
         raise HostError(f"the plate's files are not found: {path}", "relink the plate (File > External Data)")
     if size[0] <= 0 or size[1] <= 0:
-        raise HostError(f"the plate {path} cannot be read by Blender", "check the file and relink it")
-    return PlateInfo(datablock, pattern, frames, shift, size, image_frames)
+        # An Image sequence has no size until Blender has shown one of its frames.
+        size = _file_info(path)[0]
+    return PlateInfo(datablock, pattern, frames, shift, size, image_frames, path)
+
+
+def _file_info(path: str) -> tuple[tuple[int, int], str]:
+    """Size and Blender's colour space of a plate file (a frame or a movie), loaded on its
+    own as a Movie Clip, which reads both on load."""
+    try:
+        clip = bpy.data.movieclips.load(path, check_existing=False)
+    except RuntimeError as exc:
+        raise HostError(f"the plate file {path} cannot be read by Blender ({exc})", "check the file and relink it") from exc
+    try:
+        size = (int(clip.size[0]), int(clip.size[1]))
+        space = clip.colorspace_settings.name
+    finally:
+        bpy.data.movieclips.remove(clip)
+    if size[0] <= 0 or size[1] <= 0:
+        raise HostError(f"the plate file {path} cannot be read by Blender", "check the file and relink it")
+    return size, space
+
+
+def blender_colourspaces() -> list[str]:
+    """The names of the colour spaces Blender offers for images and clips."""
+    items = bpy.types.ColorManagedInputColorspaceSettings.bl_rna.properties["name"].enum_items
+    return [item.identifier for item in items]
+
+
+def plate_colourspace(settings: bpy.types.PropertyGroup, plate: PlateInfo) -> str:
+    """The plate's ``--input-colorspace``: Plate Colour Space, else the plate's colour space
+    in Blender, as tcvom's OpenColorIO name. A typed name that is not one of Blender's goes
+    to tcvom as it is (tcvom checks it); a Blender name with no equivalent raises HostError."""
+    typed = settings.input_colorspace.strip()
+    # A new movie Image has no colour space until Blender has shown a frame: its file's.
+    name = typed or plate.datablock.colorspace_settings.name or _file_info(plate.file)[1]
+    mapped = ocio_colourspace(name)
+    if mapped is not None:
+        return mapped
+    if typed and typed.lower() not in {n.lower() for n in blender_colourspaces()}:
+        return typed
+    where = f"the plate '{plate.datablock.name}' ({plate.file})"
+    if typed:
+        what = f"Plate Colour Space '{typed}' (of {where}) is a Blender colour space with"
+    else:
+        what = f"{where} is in Blender's colour space '{name}', which has"
+    raise HostError(
+        f"{what} no equivalent in tcvom's OpenColorIO config",
+        "type the OpenColorIO name of the colour space its files hold in Plate Colour Space (tcvom panel; "
+        "tcvom info --colorspaces lists them), e.g. Linear Rec.709 (sRGB), ACEScg, ARRI LogC3 (EI800)",
+    )
 
 
 def _write_grey_png(path: str, grey: np.ndarray) -> None:

@@ -78,7 +78,7 @@ class MatteRun:
                 base=settings.base if not settings.matting_weights else None,
                 device=settings.device or "cpu",
                 precision=settings.precision,
-                input_colorspace=settings.input_colorspace or None,
+                input_colorspace=inputs.plate_colourspace(settings, self.plate),
             )
             spec.check()
             # Unchanged keyframe files keep their bytes and time; a removed keyframe's goes.

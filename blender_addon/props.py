@@ -82,7 +82,8 @@ class TCVOM_PG_settings(bpy.types.PropertyGroup):
     )
     input_colorspace: StringProperty(
         name="Plate Colour Space",
-        description="OpenColorIO name of the plate's colour space; empty: linear for EXR, sRGB otherwise",
+        description="The plate's colour space, for tcvom: an OpenColorIO name (tcvom info --colorspaces) or "
+        "a Blender name with an equivalent; empty: the plate's Color Space in Blender",
     )
     node_name: StringProperty(name="Node", default="tcvom Matte", description="Name of the compositor node")
     cache_key: StringProperty(

@@ -42,34 +42,6 @@ TRIMAP_CHANNELS = ("luma", "R", "G", "B", "A")
 #: Still-image formats tcvom reads directly (anything else is rendered to EXR first).
 DIRECT_EXTENSIONS = ("exr", "dpx", "tif", "tiff", "png", "jpg", "jpeg", "tga", "cin", "hdr", "sgi")
 
-# Colour spaces of Nuke's Read node (nuke-default, ACES 1.x and OCIO v2 configs) that
-# name the same colour space in tcvom's OpenColorIO studio config. A name that is not
-# here sends the plate through a Write node in the working space instead, so this table
-# only picks the fast path, never the result.
-_READ_COLOURSPACES: dict[str, str] = {
-    "linear": "Linear Rec.709 (sRGB)",
-    "utility - linear - srgb": "Linear Rec.709 (sRGB)",
-    "linear rec.709 (srgb)": "Linear Rec.709 (sRGB)",
-    "srgb": "sRGB Encoded Rec.709 (sRGB)",
-    "utility - srgb - texture": "sRGB Encoded Rec.709 (sRGB)",
-    "srgb encoded rec.709 (srgb)": "sRGB Encoded Rec.709 (sRGB)",
-    "srgb - texture": "sRGB Encoded Rec.709 (sRGB)",
-    "gamma2.2": "Gamma 2.2 Encoded Rec.709",
-    "gamma 2.2 encoded rec.709": "Gamma 2.2 Encoded Rec.709",
-    "gamma1.8": "Gamma 1.8 Encoded Rec.709",
-    "gamma 1.8 encoded rec.709": "Gamma 1.8 Encoded Rec.709",
-    "acescg": "ACEScg",
-    "aces - acescg": "ACEScg",
-    "aces2065-1": "ACES2065-1",
-    "aces - aces2065-1": "ACES2065-1",
-    "acescct": "ACEScct",
-    "aces - acescct": "ACEScct",
-    "acescc": "ACEScc",
-    "aces - acescc": "ACEScc",
-    "alexav3logc": "ARRI LogC3 (EI800)",
-    "arri logc3 (ei800)": "ARRI LogC3 (EI800)",
-    "input - arri - v3 logc (ei800) - wide gamut": "ARRI LogC3 (EI800)",
-}
 # The file-type defaults of Nuke's Read when its colorspace knob says just "default".
 _FILE_DEFAULTS = {"exr": "Linear Rec.709 (sRGB)", "hdr": "Linear Rec.709 (sRGB)"}
 _DEFAULT_RE = re.compile(r"^default(?:\s*\((.*)\))?$", re.IGNORECASE)
@@ -257,7 +229,8 @@ def sequence_pattern(path: str) -> str | None:
 
 
 def read_colourspace(plate: PlateInput) -> str | None:
-    """tcvom's name for the colour space of a Read's files, or None if not known."""
+    """tcvom's name for the colour space of a Read's files, or None if not known (the
+    plate is then rendered in the working space: the table picks the fast path only)."""
     value = plate.colorspace.strip()
     match = _DEFAULT_RE.match(value)
     if match:
@@ -265,7 +238,7 @@ def read_colourspace(plate: PlateInput) -> str | None:
             value = match.group(1).strip()
         else:
             return _FILE_DEFAULTS.get(plate.file.rsplit(".", 1)[-1].lower())
-    return _READ_COLOURSPACES.get(value.lower())
+    return hostclient.ocio_colourspace(value)
 
 
 def direct_plate(plate: PlateInput, first: int, last: int) -> tuple[str | None, str | None, str]:

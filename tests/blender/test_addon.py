@@ -491,3 +491,108 @@ def test_weights_added_after_a_pull_are_used_by_the_next(pulled: dict, tcvom_exe
         monkeypatch.undo()
     assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}  # back to the classical matte for whoever comes next
     assert "(classical: alpha 8 computed, 0 reused; trimaps 0 computed, 8 reused" in settings.status, settings.status
+
+
+def _open_sequence(example: Path, **udim: bool) -> bpy.types.Image:
+    """The plate as Image > Open makes it with every frame selected."""
+    before = set(bpy.data.images)
+    assert bpy.ops.image.open(filepath=str(example / "plate" / "plate.1001.exr"), directory=str(example / "plate"),
+                              files=[{"name": f"plate.{f}.exr"} for f in FRAMES], **udim) == {"FINISHED"}
+    (image,) = set(bpy.data.images) - before
+    return image
+
+
+def test_image_sequence_plate(pulled: dict, example: Path, tmp_path: Path) -> None:
+    """An Image-sequence plate has no size until Blender shows one of its frames (QA: it was
+    refused as unreadable); its matte is the Movie Clip's, and the compositor plays it on
+    the scene frames it is set to start on."""
+    scene = bpy.context.scene
+    settings = scene.tcvom
+    image = _open_sequence(example, use_udim_detecting=False)
+    assert image.source == "SEQUENCE" and tuple(image.size) == (0, 0)
+    settings.source_type, settings.image, settings.image_start = "IMAGE", image, FRAMES[0]
+    try:
+        assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}, settings.status
+        assert Path(bpy.path.abspath(settings.output)) == pulled["out"]
+        (node,) = _tcvom_nodes()
+        assert node.node_tree.nodes["Plate"].image == image and node.outputs["Image"].is_linked
+        scene.frame_set(1003)
+        scene.render.image_settings.file_format = "OPEN_EXR"
+        scene.render.image_settings.color_mode = "RGBA"
+        scene.render.image_settings.color_depth = "32"
+        scene.render.filepath = str(tmp_path / "render.exr")
+        bpy.ops.render.render(write_still=True)
+        rendered = _pixels(tmp_path / "render.exr")
+        alpha = _pixels(_alpha_files(pulled["out"])[1003])[:, :, 3]
+        plate = _pixels(example / "plate" / "plate.1003.exr")
+        np.testing.assert_allclose(rendered[:, :, 3], alpha, atol=1e-3)
+        np.testing.assert_allclose(rendered[:, :, :3], plate[:, :, :3] * alpha[:, :, None], atol=2e-3)
+    finally:
+        settings.source_type, settings.image = "CLIP", None
+        bpy.data.images.remove(image)
+    assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}  # the node reads the Movie Clip again
+
+
+def test_udim_plate_says_how_to_open_it_as_a_sequence(pulled: dict, example: Path) -> None:
+    """Blender's default Image > Open makes plate.1001.exr... UDIM tiles, not a sequence."""
+    settings = bpy.context.scene.tcvom
+    image = _open_sequence(example)
+    assert image.source == "TILED"
+    settings.source_type, settings.image = "IMAGE", image
+    try:
+        with pytest.raises(RuntimeError, match=r"'plate\.<UDIM>\.exr' was opened as UDIM tiles.*Source to Image Sequence"):
+            bpy.ops.tcvom.pull_matte()
+    finally:
+        settings.source_type, settings.image = "CLIP", None
+        bpy.data.images.remove(image)
+
+
+def test_the_plates_colour_space_reaches_tcvom_by_its_opencolorio_name(pulled: dict) -> None:
+    """QA: tcvom was not told the plate's colour space (its file-type default was used), and
+    Blender's names typed in Plate Colour Space were refused by tcvom."""
+    operators = importlib.import_module(MODULE + ".operators")
+    hostclient = importlib.import_module(MODULE + ".hostclient")
+    settings = bpy.context.scene.tcvom
+    clip = settings.clip
+
+    def flag() -> str:
+        args = hostclient.build_run_args(["tcvom"], operators.MatteRun(bpy.context).spec)
+        return args[args.index("--input-colorspace") + 1]
+
+    assert clip.colorspace_settings.name == "Linear Rec.709"  # Blender's default for an EXR
+    try:
+        assert flag() == "Linear Rec.709 (sRGB)"
+        clip.colorspace_settings.name = "ACEScg"
+        assert flag() == "ACEScg"
+        settings.input_colorspace = "sRGB"  # Blender's name, typed: translated
+        assert flag() == "sRGB Encoded Rec.709 (sRGB)"
+        settings.input_colorspace = "ARRI LogC3 (EI800)"  # an OpenColorIO name: as it is
+        assert flag() == "ARRI LogC3 (EI800)"
+        settings.input_colorspace = ""
+        clip.colorspace_settings.name = "AgX Log"
+        with pytest.raises(RuntimeError, match=r"the plate 'plate\.1001\.exr' \(/.*plate\.1001\.exr\) is in Blender's "
+                           r"colour space 'AgX Log', which has no equivalent.*in Plate Colour Space"):
+            bpy.ops.tcvom.pull_matte()
+        clip.colorspace_settings.name = "Linear Rec.709"
+        settings.input_colorspace = "Non-Color"
+        with pytest.raises(RuntimeError, match=r"Plate Colour Space 'Non-Color' \(of the plate 'plate\.1001\.exr'.*no "
+                           r"equivalent"):
+            bpy.ops.tcvom.pull_matte()
+    finally:
+        clip.colorspace_settings.name = "Linear Rec.709"
+        settings.input_colorspace = ""
+
+
+def test_colour_space_table_names_blender_and_tcvom_colour_spaces(addon, tcvom_exe: str) -> None:
+    """hostclient's one table of host colour spaces: its Blender names are this Blender's,
+    every name it maps to is in tcvom's OpenColorIO config."""
+    hostclient = importlib.import_module(MODULE + ".hostclient")
+    inputs = importlib.import_module(MODULE + ".inputs")
+    blender = {name.lower(): name for name in inputs.blender_colourspaces()}
+    assert set(hostclient.BLENDER_COLOURSPACES) <= set(blender)
+    listed = subprocess.run([tcvom_exe, "info", "--colorspaces"], check=True, capture_output=True, text=True)
+    assert set(hostclient.HOST_COLOURSPACES.values()) <= set(listed.stdout.splitlines())
+    for name in ("Linear Rec.709", "sRGB", "ACEScg", "ACES2065-1", "Linear Rec.2020"):
+        assert hostclient.ocio_colourspace(name) is not None, name
+    for name in ("AgX Log", "Filmic Log", "Non-Color", "scene_linear"):
+        assert name.lower() in blender and hostclient.ocio_colourspace(name) is None, name

@@ -109,7 +109,11 @@ def test_a_plain_read_of_a_sequence_goes_to_tcvom_directly() -> None:
 
 def test_read_colour_spaces_map_to_real_opencolorio_names() -> None:
     names = set(colour_spaces())
-    assert set(matte._READ_COLOURSPACES.values()) <= names
+    client = matte.hostclient
+    assert set(client.HOST_COLOURSPACES.values()) <= names  # Nuke's and Blender's names: one table
+    shared = set(client.NUKE_COLOURSPACES) & set(client.BLENDER_COLOURSPACES)
+    assert all(client.NUKE_COLOURSPACES[k] == client.BLENDER_COLOURSPACES[k] for k in shared)
+    assert all(k == k.lower() for k in client.HOST_COLOURSPACES)
     assert set(matte._FILE_DEFAULTS.values()) <= names
     assert matte.DEFAULT_WORKING_SPACE in names
 

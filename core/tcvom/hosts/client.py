@@ -7,6 +7,8 @@ run the ``tcvom`` executable of another environment as a subprocess and read its
 - :func:`find_executable`: the ``tcvom`` command of an environment (a path the user set,
   ``$TCVOM_EXECUTABLE``, or ``tcvom`` on ``PATH``);
 - :class:`RunSpec` and :func:`build_run_args`: the argument list of ``tcvom run``;
+  :func:`ocio_colourspace`: a host's name of the plate's colour space as tcvom's
+  OpenColorIO name (``--input-colorspace``), from one table for every host;
 - :class:`Job`: the subprocess (an argument list, never a shell) with background threads
   reading its output, :meth:`Job.poll` for a host's timer, :meth:`Job.cancel`, and
   :meth:`Job.wait` for hosts that run synchronously (farm, background mode);
@@ -176,6 +178,59 @@ def build_run_args(command: Sequence[str], spec: RunSpec) -> list[str]:
         args.append("--overwrite")
     args += ["--progress", "json"]
     return args
+
+
+# Host colour-space names, lower case -> the same colour space in tcvom's OpenColorIO
+# config (the built-in studio-config-latest). A name that is not here has no known
+# equivalent: Nuke then renders the plate in its working space, Blender asks the artist.
+# The tests check every value against tcvom's config and Blender's names against bpy.
+NUKE_COLOURSPACES: dict[str, str] = {  # Read node: nuke-default, ACES 1.x and OCIO v2 configs
+    "linear": "Linear Rec.709 (sRGB)",
+    "utility - linear - srgb": "Linear Rec.709 (sRGB)",
+    "linear rec.709 (srgb)": "Linear Rec.709 (sRGB)",
+    "srgb": "sRGB Encoded Rec.709 (sRGB)",
+    "utility - srgb - texture": "sRGB Encoded Rec.709 (sRGB)",
+    "srgb encoded rec.709 (srgb)": "sRGB Encoded Rec.709 (sRGB)",
+    "srgb - texture": "sRGB Encoded Rec.709 (sRGB)",
+    "gamma2.2": "Gamma 2.2 Encoded Rec.709",
+    "gamma 2.2 encoded rec.709": "Gamma 2.2 Encoded Rec.709",
+    "gamma1.8": "Gamma 1.8 Encoded Rec.709",
+    "gamma 1.8 encoded rec.709": "Gamma 1.8 Encoded Rec.709",
+    "acescg": "ACEScg",
+    "aces - acescg": "ACEScg",
+    "aces2065-1": "ACES2065-1",
+    "aces - aces2065-1": "ACES2065-1",
+    "acescct": "ACEScct",
+    "aces - acescct": "ACEScct",
+    "acescc": "ACEScc",
+    "aces - acescc": "ACEScc",
+    "alexav3logc": "ARRI LogC3 (EI800)",
+    "arri logc3 (ei800)": "ARRI LogC3 (EI800)",
+    "input - arri - v3 logc (ei800) - wide gamut": "ARRI LogC3 (EI800)",
+}
+# Blender 4.2-5.0's own config. Not here, on purpose: the display-referred view outputs
+# (AgX/Filmic/ACES/Khronos ... sRGB), AgX Log and Filmic Log (no equivalent), Rec.2020
+# (2.4 gamma Rec.2020), CIE-XYZ, E-Gamut, Rec.2100, Non-Color (data) and scene_linear
+# (a role: whatever the .blend's working space is).
+BLENDER_COLOURSPACES: dict[str, str] = {
+    "linear rec.709": "Linear Rec.709 (sRGB)",
+    "srgb": "sRGB Encoded Rec.709 (sRGB)",
+    "rec.1886": "Gamma 2.4 Encoded Rec.709",
+    "display p3": "sRGB Encoded P3-D65",
+    "linear dci-p3 d65": "Linear P3-D65",
+    "linear rec.2020": "Linear Rec.2020",
+    "acescg": "ACEScg",
+    "aces2065-1": "ACES2065-1",
+    "acescct": "ACEScct",
+    "acescc": "ACEScc",
+}
+HOST_COLOURSPACES: dict[str, str] = {**NUKE_COLOURSPACES, **BLENDER_COLOURSPACES}
+
+
+def ocio_colourspace(name: str) -> str | None:
+    """tcvom's OpenColorIO name of a host's colour space ``name`` (any case: Nuke's Read
+    names, Blender's), or ``None`` when the table knows no equivalent."""
+    return HOST_COLOURSPACES.get(name.strip().lower())
 
 
 def parse_event(line: str) -> dict[str, Any] | None:
