@@ -6,6 +6,7 @@ deterministic networks)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -157,6 +158,7 @@ def test_a_changed_setting_redoes_the_stage_in_the_same_folder(shot: Path, tmp_p
     assert touched(before, stamps(out), "trimaps") == []
     names = sorted(frame_files(out / "alpha"))
     assert names == [f"alpha.{f}.png" for f in FRAMES]  # the EXRs of the old setting are gone
+    assert result.stages["alpha"]["removed"] == FRAMES  # and the summary says so
     # a shorter shot: the frames it no longer has are removed with their records
     (shot / "keyframes" / "key.1008.png").unlink()
     short = pipeline.run(plate(shot), out, keyframes=keys(shot), method="classical", alpha_format="png16",
@@ -240,3 +242,20 @@ def test_tcvom_edit_is_local_and_equals_a_run_from_scratch(shot: Path, tmp_path:
     if finetune:
         cached = list((out / "trimaps" / ".trimap.tcvom" / "cache").glob("stm_finetuned_*.pt"))
         assert len(cached) == 3  # one per segment: 1001-1004, 1005-1006, 1007-1008 (1005-1008 is pruned)
+
+
+def test_a_pruned_frame_whose_file_changed_is_left_and_named(shot: Path, tmp_path: Path, caplog) -> None:
+    """A copied output (its files' times changed) whose shot gets shorter: the frames the
+    shot no longer has are not tcvom's files any more; they stay, a warning names them, and
+    they are not reported as removed (they were, and stayed on disk)."""
+    out = tmp_path / "out"
+    pipeline.run(plate(shot), out, keyframes=keys(shot), method="classical", progress="none")
+    for frame in (1007, 1008):
+        path = out / "alpha" / f"alpha.{frame}.exr"
+        os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    (shot / "keyframes" / "key.1008.png").unlink()
+    short = pipeline.run(plate(shot), out, keyframes=keys(shot), method="classical", shot_range="1001-1006",
+                         progress="none")
+    assert short.stages["alpha"]["removed"] == [] and short.stages["trimaps"]["removed"] == [1007, 1008]
+    assert (out / "alpha" / "alpha.1007.exr").is_file() and (out / "alpha" / "alpha.1008.exr").is_file()
+    assert "left 2 file(s)" in caplog.text and "1007-1008" in caplog.text

@@ -28,6 +28,7 @@ modification time is not noticed).
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -39,6 +40,9 @@ from tcvom.errors import OutputError
 from tcvom.farm.manifest import file_digest, jsonable, manifest_path
 from tcvom.io.atomic import atomic_output
 from tcvom.io.hashing import array_sha256, value_sha256
+from tcvom.io.sequence import format_range
+
+log = logging.getLogger("tcvom")
 
 FORMAT = 1
 
@@ -168,10 +172,11 @@ class FrameRecords:
         return path if (record.get("size"), record.get("mtime_ns")) == (st.st_size, st.st_mtime_ns) else None
 
     def write(self, frame: int, path: str | Path, key: str, inputs: Mapping[str, Any] | None = None,
-              **extra: Any) -> None:
+              **extra: Any) -> Path | None:
         """Record that ``path`` (just written) holds ``frame`` made from ``key`` and the
         input files ``inputs`` (path -> state); ``extra`` fields are recorded as they are.
-        An older output of the frame under another name (another format) is removed."""
+        An older output of the frame under another name (another format) is removed and
+        returned."""
         file = Path(path)
         old = self.recorded_file(frame)
         st = file.stat()
@@ -196,6 +201,8 @@ class FrameRecords:
         self._cache[frame] = record
         if old is not None and old.name != file.name:
             old.unlink(missing_ok=True)
+            return old
+        return None
 
     def remove(self, frame: int) -> Path | None:
         """Delete the output of ``frame`` (if it is still the one recorded) and its record;
@@ -209,9 +216,18 @@ class FrameRecords:
 
     def prune(self, keep: Iterable[int]) -> list[int]:
         """Remove the outputs and records of every recorded frame not in ``keep`` (frames a
-        whole-shot run no longer produces); returns those frames."""
+        whole-shot run no longer produces); returns the frames whose file was deleted. A
+        file that changed since it was recorded (edited, or copied: its time changed) is
+        not tcvom's to delete: it stays, and a warning names it."""
         wanted = set(keep)
-        gone = [f for f in self.frames() if f not in wanted]
-        for frame in gone:
-            self.remove(frame)
-        return gone
+        deleted, left = [], []
+        for frame in (f for f in self.frames() if f not in wanted):
+            file = Path(self.pattern).parent / str((self.get(frame) or {}).get("file", ""))
+            if self.remove(frame) is not None:
+                deleted.append(frame)
+            elif file.is_file():
+                left.append(frame)
+        if left:
+            log.warning("%s: left %d file(s) of frames the shot no longer has (%s): they changed since tcvom "
+                        "wrote them; delete them if they are not yours", self.pattern, len(left), format_range(left))
+        return deleted

@@ -722,7 +722,8 @@ def matte(
                        background: np.ndarray | None) -> None:
                 written = writer.write(frame, alpha, foreground, background=background,
                                        linear_space=source.linear_space, plate=source.path(frame))
-                recorded.write(frame, written, *keys[frame])  # only once the frame is in place
+                if recorded.write(frame, written, *keys[frame]) is not None:  # only once the frame is in place
+                    result.removed.append(frame)  # its file of another --alpha-format / --output
                 claims.release(frame)
                 result.written.append(frame)
                 bar.advance(frame=frame)
@@ -1049,7 +1050,7 @@ def run(
     if selection == shot and len(parts) > 1:  # each chunk is part of the shot: prune once, here
         removed = FrameRecords(result.outputs["alpha"]).prune(shot)
         result.removed.extend(removed)
-        result.stages["alpha"]["removed"] = sorted(removed)
+        result.stages["alpha"]["removed"] = sorted({*result.stages["alpha"]["removed"], *removed})
     if first is not None:
         result.outputs.update(first.outputs)
         result.stages.update(first.stages)
