@@ -468,9 +468,17 @@ def output_of(alpha_file: str) -> str | None:
 _SHOWN = 8  # suggested frames listed on the knob
 
 
-def review_values(out: str | None) -> dict[str, str]:
-    """The text of the ``suggested`` and ``doubtful`` knobs for the run in ``out``."""
+def _read_review(out: str | None, frames: tuple[int, int] | None) -> Any:
+    """The review of the run in ``out`` (None without one), of the node's ``frames``
+    (first, last) only when given: the run also reviews the neighbours it read around them."""
     review = hostclient.read_review(out) if out else None
+    return review.within(*frames) if review is not None and frames is not None else review
+
+
+def review_values(out: str | None, frames: tuple[int, int] | None = None) -> dict[str, str]:
+    """The text of the ``suggested`` and ``doubtful`` knobs for the run in ``out`` (of the
+    node's ``frames``, first and last, when given)."""
+    review = _read_review(out, frames)
     if review is None:
         return {"suggested": "", "doubtful": "no review" if out else ""}
     keys = [str(f) for f in review.suggested if f not in review.keyframes][:_SHOWN]
@@ -478,14 +486,15 @@ def review_values(out: str | None) -> dict[str, str]:
     return {"suggested": " ".join(keys), "doubtful": doubtful}
 
 
-def review_target(out: str | None, current: int, action: str, keyframes: Sequence[int] = ()) -> tuple[int, str]:
+def review_target(out: str | None, current: int, action: str, keyframes: Sequence[int] = (),
+                  frames: tuple[int, int] | None = None) -> tuple[int, str]:
     """Where a review button moves the viewer, and what to tell the artist.
 
     ``action`` is ``next`` / ``previous`` (the doubtful frame after / before ``current``) or
-    ``suggested`` (the top suggested frame not in ``keyframes`` yet). HostError when there
-    is no review or no such frame.
+    ``suggested`` (the top suggested frame not in ``keyframes`` yet), among the node's
+    ``frames`` (first, last) when given. HostError when there is no review or no such frame.
     """
-    review = hostclient.read_review(out) if out else None
+    review = _read_review(out, frames)
     if review is None:
         raise HostError("the node has no review yet" if out is None else f"the last run left no review in {out}",
                         "press Compute (every run writes a review)")

@@ -163,6 +163,14 @@ def apply_alpha(node: Any, run: MatteRun, files: dict[int, str]) -> None:
     show_review(node)
 
 
+def _computed_range(node: Any) -> tuple[int, int] | None:
+    """The frames (first, last) the node's internal Read holds: the last run's range."""
+    read = node.node(ALPHA_READ)
+    if read is None or not str(read["file"].value()).strip():
+        return None
+    return int(read["first"].value()), int(read["last"].value())
+
+
 def _output(node: Any) -> str | None:
     read = node.node(ALPHA_READ)
     return matte.output_of(str(read["file"].value())) if read is not None else None
@@ -171,7 +179,7 @@ def _output(node: Any) -> str | None:
 def show_review(node: Any) -> None:
     """The last run's review on the node's ``suggested`` and ``doubtful`` knobs (nodes made
     before these knobs existed are left as they are)."""
-    for name, text in matte.review_values(_output(node)).items():
+    for name, text in matte.review_values(_output(node), _computed_range(node)).items():
         knob = node.knob(name)
         if knob is not None:
             knob.setValue(text)
@@ -181,7 +189,7 @@ def _review_button(node: Any, action: str) -> int | None:
     node = node if node is not None else nuke.thisNode()
     try:
         keyframes = matte.parse_keyframes(str(_value(node, "keyframes"))) if str(_value(node, "keyframes")).strip() else []
-        frame, text = matte.review_target(_output(node), int(nuke.frame()), action, keyframes)
+        frame, text = matte.review_target(_output(node), int(nuke.frame()), action, keyframes, _computed_range(node))
     except matte.HostError as exc:
         nuke.message(matte.error_text(exc))
         return None

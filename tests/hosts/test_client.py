@@ -282,6 +282,10 @@ def test_read_review_and_walk_its_frames(tmp_path: Path) -> None:
     assert review.best_suggestion() == 1006  # 1001 is a keyframe of the run
     assert review.best_suggestion(keyed=[1006]) == 1003
     assert review.best_suggestion(keyed=[1006, 1003]) is None
+    # A host's frame range: the neighbours the run read around it are not the artist's to key.
+    part = review.within(1004, 1009)
+    assert part.suggested == [1006] and part.doubtful == [1004, 1006] and part.keyframes == []
+    assert sorted(part.doubt) == list(range(1004, 1010)) and part.next_doubtful(1006) is None
 
 
 @pytest.mark.parametrize(("text", "expected"), [

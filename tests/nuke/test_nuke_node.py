@@ -155,6 +155,16 @@ def test_review_knobs_move_the_viewer_to_doubtful_and_suggested_frames(shot, tcv
     assert node["keyframes"].value() == "1001 1004 1006 1008"
     assert nukenode.goto_suggested(node) is None and "suggests no frame" in nuke.messages[-1]
 
+    # a node computed for part of the plate: the neighbours its run read are not suggested
+    alpha = node.node("tcvom_alpha")
+    alpha["first"].setValue(1003)
+    alpha["last"].setValue(1006)
+    _write_review(run.prepared.out, suggested=[1002, 1005, 1007], doubtful=[1002, 1004, 1007])
+    nukenode.show_review(node)
+    assert node["suggested"].value() == "1005" and node["doubtful"].value() == "1: 1004"
+    nuke.frame(1003)
+    assert nukenode.jump(node, 1) == 1004 and nukenode.jump(node, 1) is None
+
 
 def test_compute_without_gui_renders_the_plate_and_matches_the_direct_read(shot, tcvom_exe: str) -> None:
     read, trimap = shot

@@ -37,7 +37,7 @@ import signal
 import socket
 import subprocess
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -438,6 +438,18 @@ class Review:
         keyframes that the run did not see), or None."""
         taken = set(self.keyframes) | set(keyed)
         return next((f for f in self.suggested if f not in taken), None)
+
+    def within(self, first: int, last: int) -> Review:
+        """The review of frames ``first``-``last`` only: a run of a host's frame range also
+        reviews the neighbours it read around it, which the artist cannot key there."""
+        def inside(frames: Iterable[int]) -> list[int]:
+            return [f for f in frames if first <= f <= last]
+
+        def part(values: dict[int, float]) -> dict[int, float]:
+            return {f: v for f, v in values.items() if first <= f <= last}
+
+        return Review(inside(self.keyframes), part(self.doubt), part(self.trimap_doubt), part(self.matte_doubt),
+                      inside(self.suggested), inside(self.doubtful))
 
 
 def read_review(out: str) -> Review | None:
