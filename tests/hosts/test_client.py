@@ -167,6 +167,16 @@ def test_job_failure_without_json_uses_stderr(tmp_path: Path) -> None:
     assert job.state == "failed", "exit 0 without a result event is not success"
 
 
+def test_a_python_without_tcvom_is_the_settings_fault_not_a_bug(tmp_path: Path, monkeypatch) -> None:
+    """The host's tcvom setting names a Python whose environment lacks tcvom (-S: without
+    its site-packages, as a system Python): say so, not "a bug in tcvom"."""
+    monkeypatch.chdir(tmp_path)
+    job = Job([sys.executable, "-S", "-m", "tcvom", "run"]).start().wait(timeout=30)
+    assert job.state == "failed" and job.error is not None
+    assert f"the Python {sys.executable} has no tcvom installed" in job.error.message
+    assert "bug" not in job.error.fix and "tcvom setting" in job.error.fix
+
+
 def test_cancel_kills_the_worker_and_removes_only_its_temporaries(tmp_path: Path) -> None:
     out = tmp_path / "out"
     worker = _script(

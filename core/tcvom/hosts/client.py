@@ -718,6 +718,14 @@ class Job:
         else:
             tail = [line for line in self._stderr_tail if line.strip()]
             message = tail[-1] if tail else f"tcvom stopped with exit code {code} and no message"
+        if self._error_event is None and "No module named tcvom" in message:
+            # `python -m tcvom` of a Python without tcvom: the host's setting, not tcvom, is wrong.
+            return HostError(
+                f"the Python {self.args[0]} has no tcvom installed ({message})",
+                "set the tcvom executable (or the environment folder, or a Python of the environment where tcvom "
+                "is installed) in the host's tcvom setting",
+                code,
+            )
         if code == EXIT_MISSING:
             fix = "install the missing part or weights (see tcvom weights --help), or use the classical method"
         elif code == EXIT_BAD_INPUT:
