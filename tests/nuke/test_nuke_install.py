@@ -36,6 +36,20 @@ def test_install_vendors_hostclient_and_imports_without_tcvom(tmp_path: Path) ->
                           env={"PATH": os.environ.get("PATH", "")})
     assert proc.returncode == 0, proc.stderr
     assert Path(proc.stdout.strip()) == dest / "tcvom_nuke" / "hostclient.py"
-    with pytest.raises(InputError, match="not empty"):
+    with pytest.raises(InputError, match="earlier install"):
         _run(["install", str(dest)])
+    (dest / "tcvom_nuke" / "old_module.py").write_text("stale = True\n")  # of an older version
     assert _run(["install", str(dest), "--overwrite"]) == 0
+    assert not (dest / "tcvom_nuke" / "old_module.py").exists() and (dest / "tcvom_nuke" / "matte.py").is_file()
+
+
+def test_install_never_replaces_a_users_own_nuke_folder(tmp_path: Path) -> None:
+    """~/.nuke holds the user's init.py and menu.py: the plugin's would replace them."""
+    home = tmp_path / ".nuke"
+    home.mkdir()
+    (home / "init.py").write_text("# mine\n")
+    for flags in ([], ["--overwrite"]):
+        with pytest.raises(InputError, match="not a tcvom plugin") as error:
+            _run(["install", str(home), *flags])
+        assert "folder of its own" in str(error.value.hint)
+    assert (home / "init.py").read_text() == "# mine\n" and not (home / "tcvom_nuke").exists()

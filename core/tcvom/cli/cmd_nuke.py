@@ -39,17 +39,37 @@ def plugin_source() -> Path:
 
 def install_plugin(dest: str | Path, *, overwrite: bool = False) -> Path:
     """Copy the plugin to ``dest`` with ``tcvom_nuke/hostclient.py`` vendored from
-    :mod:`tcvom.hosts.client`. Returns ``dest``; put it on ``NUKE_PATH``."""
+    :mod:`tcvom.hosts.client`. Returns ``dest`` (absolute); put it on ``NUKE_PATH``.
+
+    ``overwrite`` replaces an earlier install of the plugin there (its files only: stale
+    ones go); a folder that holds anything else (``~/.nuke`` with the user's own init.py
+    and menu.py) is refused, whether or not ``overwrite`` is given.
+    """
     source = plugin_source()
-    dest = Path(dest)
-    if dest.exists() and any(dest.iterdir()) and not overwrite:
-        raise InputError("the folder is not empty", path=dest, hint="choose an empty folder or pass --overwrite")
+    dest = Path(dest).absolute()
+    if dest.exists() and any(dest.iterdir()):
+        earlier = (dest / "tcvom_nuke" / "__init__.py").is_file()
+        if not earlier:
+            raise InputError(
+                "the folder holds files that are not a tcvom plugin (the plugin's init.py and menu.py would replace "
+                "any there)", path=dest,
+                hint="install into a folder of its own, e.g. ~/.nuke/tcvom, and add that to NUKE_PATH "
+                     "(or nuke.pluginAddPath in your init.py)")
+        if not overwrite:
+            raise InputError("the folder holds an earlier install of the plugin", path=dest,
+                             hint="pass --overwrite to replace it")
+        for name in _PLUGIN_FILES:
+            old = dest / name
+            if old.is_dir():
+                shutil.rmtree(old)
+            elif old.exists():
+                old.unlink()
     dest.mkdir(parents=True, exist_ok=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "hostclient.py")
     for name in _PLUGIN_FILES:
         src = source / name
         if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=ignore, dirs_exist_ok=True)
+            shutil.copytree(src, dest / name, ignore=ignore)
         elif src.is_file():
             shutil.copy2(src, dest / name)
     hostclient = importlib.import_module("tcvom.hosts.client")
@@ -61,7 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="nuke_command", metavar="ACTION", required=True)
     install = sub.add_parser("install", help="copy the plugin (with tcvom's host client) to a folder for NUKE_PATH")
     install.add_argument("dest", help="the folder to install into (then add it to NUKE_PATH)")
-    install.add_argument("--overwrite", action="store_true", help="install into a folder that is not empty")
+    install.add_argument("--overwrite", action="store_true", help="replace an earlier install of the plugin there")
     ts = sub.add_parser("torchscript", help="export a matting network with the TAM as TorchScript for CatFileCreator "
                                             "(Nuke's Inference node)")
     ts.add_argument("--weights", required=True,
