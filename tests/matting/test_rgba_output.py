@@ -113,3 +113,19 @@ def test_a_networks_own_foreground_is_converted_to_the_plates_space(tmp_path: Pa
     # the known region takes the plate's own scene-linear values: highlights are not clamped
     assert np.allclose(linear[8:16, 12:20], FG)
     assert rgba_foreground(source, 1001, alpha, scene_linear=False, predicted=predicted, trimap=trimap) is predicted
+
+
+def test_colour_beyond_half_float_is_named_not_silently_infinite(tmp_path: Path, caplog) -> None:
+    from tcvom.io import AlphaWriter
+
+    alpha = np.ones((4, 5), np.float32)
+    glint = np.full((4, 5, 3), 2.0, np.float32)
+    glint[1, 2] = 1e5
+    AlphaWriter(tmp_path / "exr", kind="rgba").write(1001, alpha, glint)
+    assert "frame 1001: colour values above 65504" in caplog.text and "exr32" in caplog.text
+    written, _ = read_image(tmp_path / "exr" / "alpha.1001.exr")
+    assert np.isinf(written[1, 2, 0])  # what the warning is about
+    caplog.clear()
+    AlphaWriter(tmp_path / "exr32", kind="rgba", fmt="exr32").write(1001, alpha, glint)
+    assert "65504" not in caplog.text
+    assert read_image(tmp_path / "exr32" / "alpha.1001.exr")[0][1, 2, 0] == 1e5

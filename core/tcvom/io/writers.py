@@ -25,6 +25,7 @@ writer removes the temporaries that killed writers left in its folder.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,10 @@ from tcvom.errors import InputError
 from tcvom.io.atomic import ensure_writable_folder, remove_dead_temporaries
 from tcvom.io.images import ImageLayout, image_layout, write_image
 from tcvom.io.sequence import frame_path, output_pattern
+
+log = logging.getLogger("tcvom")
+HALF_MAX = 65504.0
+"""The largest finite half float: larger values of a half EXR are infinity."""
 
 ALPHA_FORMATS: dict[str, tuple[str, str]] = {
     "exr": ("half", ".exr"),
@@ -135,6 +140,9 @@ class AlphaWriter(FrameWriter):
         else:
             pixels = np.concatenate([fg * a[:, :, None], a[:, :, None]], axis=2)
             channels = ("R", "G", "B", "A")
+        if self.pixel_type == "half" and np.abs(pixels).max(initial=0.0) > HALF_MAX:
+            log.warning("frame %d: colour values above %g (the largest half float) are written as infinity; "
+                        "--alpha-format exr32 keeps them", frame, HALF_MAX)
         attributes = self._attributes(frame, plate)
         if attributes is not None and linear_space:  # OpenImageIO may rename the space: keep ours too
             attributes.update({"oiio:ColorSpace": linear_space, "tcvom:colorspace": linear_space})
