@@ -76,6 +76,9 @@ def test_tcvom_weights_variable_names_a_missing_file(shot: Shot, capsys, monkeyp
 def test_classical_method_with_a_network_backend(shot: Shot, capsys) -> None:
     result = tcvom(capsys, *shot.run_args("--backend", "onnxruntime"))
     expect(result, 2, "classical method runs no network", "--method tcvom", root=shot.root)
+    # refused before the stage plans: no plan event announces frames to compute
+    result = tcvom(capsys, *shot.run_args("--backend", "onnxruntime", "--progress", "json"))
+    assert result.code == 2 and '"event": "error"' in result.out and '"event": "plan"' not in result.out
 
 
 def test_tensorrt_without_tensorrt(shot: Shot, capsys) -> None:

@@ -140,7 +140,9 @@ def default_finetune_steps(device: str) -> int:
     return 500 if str(device).startswith("cuda") else 0
 
 
-def _check_backend(method: str, backend: str) -> None:
+def check_backend(method: str, backend: str) -> None:
+    """Refuse a back-end the concrete ``method`` cannot use (or whose package is missing),
+    before a stage plans or reads anything."""
     if backend not in BACKENDS:
         raise InputError(f"back-end must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if method == "classical" and backend != "torch":
@@ -155,7 +157,7 @@ def make_propagator(
     method: str, *, weights: str | Path | None = None, device: str = "cpu", backend: str = "torch", **options: Any
 ) -> Any:
     """A propagator (see :mod:`tcvom.propagation.ensemble`) for a concrete method."""
-    _check_backend(method, backend)
+    check_backend(method, backend)
     if method == "classical":
         from tcvom.classical import FlowPropagator
 
@@ -195,7 +197,7 @@ def make_session(
     """A matting session (``alpha(frame)``, ``alphas(frames)``) for a concrete method;
     ``base`` picks the registered weights of that base (default GCA) and is checked
     against an explicit ``weights`` file."""
-    _check_backend(method, backend)
+    check_backend(method, backend)
     if method == "classical":
         from tcvom.classical import ClassicalSession
 
