@@ -107,8 +107,12 @@ class Progress:
                                    "changed": len(changed)}},
             )
             return
-        if not reused:
+        if not reused and not changed:
             return  # a first run: the bar says it all
+        if not reused:  # a rerun that redoes the whole stage (another setting, every segment touched)
+            self.message(f"{output}: nothing reused, {len(computed)} to compute ({format_range(computed)}), "
+                         f"{len(changed)} of them replacing earlier files")
+            return
         text = f"{output}: {len(reused)} frame(s) reused ({format_range(reused)})"
         if computed:
             text += f", {len(computed)} to compute ({format_range(computed)})"

@@ -201,6 +201,10 @@ def test_run_says_what_it_reused_and_computed(shot: Path, tmp_path: Path, capsys
     err = capsys.readouterr().err
     assert "8 frame(s) reused" in err and "nothing to compute" in err
     assert "trimaps 0 computed, 8 reused" in err
+    # another setting redoes a whole stage: said too, not only on a first run's bar
+    assert main([*args, "--progress", "none", "--alpha-format", "exr32"]) == 0
+    err = capsys.readouterr().err
+    assert "alpha: nothing reused, 8 to compute (1001-1008), 8 of them replacing earlier files" in err
 
 
 @pytest.fixture(scope="module")
