@@ -127,3 +127,27 @@ def test_info_runs(capsys) -> None:
     code, out, _ = run_cli(capsys, "info", "--json")
     data = json.loads(out)
     assert code == 0 and data["devices"][0] == "cpu" and data["backends"]["torch"]["version"].startswith("2.13")
+
+
+def test_ctrl_c_ends_the_json_stream_with_an_event(shot: Path, tmp_path: Path) -> None:
+    """A host tells an interrupted run from a crash by the last event: an error with exit
+    code 130 (there used to be none, only "interrupted" on stderr)."""
+    import signal
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "tcvom", "run", "--plate", str(shot / "plate/plate.####.exr"), "--trimaps",
+            str(shot / "truth/trimap.####.png"), "--out", str(tmp_path / "o"), "--method", "classical",
+            "--progress", "json"]
+    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if '"event": "progress"' in line:
+                proc.send_signal(signal.SIGINT)
+                break
+        lines.extend(proc.stdout)
+        assert proc.wait(timeout=60) == 130
+    last = json.loads(lines[-1])
+    assert last["event"] == "error" and last["exit_code"] == 130 and "a rerun resumes" in last["message"]

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from tcvom import __version__
-from tcvom.errors import EXIT_UNEXPECTED, OutputError, TcvomError
+from tcvom.errors import EXIT_INTERRUPTED, EXIT_UNEXPECTED, OutputError, TcvomError
 from tcvom.progress import emit_json
 
 # Order as shown by ``tcvom --help``.
@@ -91,7 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _report(args, exc)
     except KeyboardInterrupt:
         print(f"tcvom {args.command}: interrupted", file=sys.stderr)
-        return 130
+        if getattr(args, "progress", None) == "json":  # the stream's last word, as for an error
+            emit_json("error", job=args.command, message="interrupted: finished frames are kept, a rerun resumes",
+                      exit_code=EXIT_INTERRUPTED)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader of our output went away (`tcvom info --colorspaces | head`): not an
         # error of the job. Point stdout at /dev/null so Python's final flush stays quiet.
