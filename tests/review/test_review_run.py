@@ -50,12 +50,15 @@ def test_run_writes_the_review(reviewed_run) -> None:
 def test_a_rerun_that_reuses_every_frame_keeps_the_doubt(reviewed_run, small_example) -> None:
     out, _ = reviewed_run
     before = json.loads((out / "review" / "review.json").read_text())
+    stamps = {p.name: p.stat().st_mtime_ns for p in (out / "review").iterdir()}
     keys = [_key(small_example, 1001), _key(small_example, 1004)]
     again = pipeline.run(small_example.plate, out, keyframes=keys, shot_range="1001-1006", method="classical",
                          progress="none")
     assert again.written == [] and sorted(again.skipped) == list(range(1001, 1007))
     after = json.loads((out / "review" / "review.json").read_text())
     assert after["frames"] == before["frames"] and after["suggested"] == before["suggested"]
+    # the same review: its files are left as they are (none rewritten with the same bytes)
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "review").iterdir()} == stamps
 
 
 def test_tcvom_review_prints_dumps_and_rebuilds(reviewed_run, capsys) -> None:

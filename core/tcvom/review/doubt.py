@@ -382,7 +382,8 @@ def matte_residuals(
             fresh[str(f)] = {"inputs": key, "residual": value}
     folder = Path(review_folder)
     folder.mkdir(parents=True, exist_ok=True)
-    write_text(cache_path, json.dumps(fresh))
+    if fresh != cache:  # unchanged: the file stays as it is
+        write_text(cache_path, json.dumps(fresh))
     return out
 
 
@@ -391,13 +392,21 @@ CSV_FIELDS: tuple[str, ...] = ("frame", "keyframe", "trimap_doubt", "matte_doubt
 
 
 def write_review(review: Review, folder: str | Path, *, title: str = "") -> dict[str, Path]:
-    """Write ``review.json``, ``review.csv`` and ``review.png`` into ``folder`` (atomically)."""
+    """Write ``review.json``, ``review.csv`` and ``review.png`` into ``folder`` (atomically;
+    review.json last, so that it never names a review whose other files are older). A
+    review equal to the one there (a rerun that reused every frame) leaves the files
+    untouched."""
     from tcvom.io.atomic import ensure_writable_folder
     from tcvom.review.plot import plot_review
 
     out = ensure_writable_folder(folder)
     paths = {"json": out / "review.json", "csv": out / "review.csv", "png": out / "review.png"}
-    write_text(paths["json"], json.dumps(review.as_dict(), indent=1) + "\n")
+    data = json.dumps(review.as_dict(), indent=1) + "\n"
+    try:
+        if paths["json"].read_text(encoding="utf-8") == data and paths["csv"].is_file() and paths["png"].is_file():
+            return paths
+    except (OSError, UnicodeDecodeError):
+        pass  # none there, or unreadable: write it
     rank = {f: i + 1 for i, f in enumerate(review.suggested)}
     doubtful = set(review.doubtful)
     text = io.StringIO()
@@ -413,6 +422,7 @@ def write_review(review: Review, folder: str | Path, *, title: str = "") -> dict
         })
     write_text(paths["csv"], text.getvalue())
     plot_review(review, paths["png"], title=title)
+    write_text(paths["json"], data)
     return paths
 
 
