@@ -54,9 +54,12 @@ class TCVOM_PG_settings(bpy.types.PropertyGroup):
         ),
         default="auto",
     )
-    weights: StringProperty(name="Trimap Weights", subtype="FILE_PATH", description="STM trimap network weights (.pth)")
+    # Blend-relative paths (//weights/stm.pth) are resolved by the add-on (bpy.path.abspath).
+    weights: StringProperty(name="Trimap Weights", subtype="FILE_PATH", options={"PATH_SUPPORTS_BLEND_RELATIVE"},
+                            description="STM trimap network weights (.pth)")
     matting_weights: StringProperty(
-        name="Matting Weights", subtype="FILE_PATH", description="Matting weights (.pth) of any base"
+        name="Matting Weights", subtype="FILE_PATH", options={"PATH_SUPPORTS_BLEND_RELATIVE"},
+        description="Matting weights (.pth) of any base",
     )
     base: EnumProperty(
         name="Base",

@@ -596,3 +596,11 @@ def test_colour_space_table_names_blender_and_tcvom_colour_spaces(addon, tcvom_e
         assert hostclient.ocio_colourspace(name) is not None, name
     for name in ("AgX Log", "Filmic Log", "Non-Color", "scene_linear"):
         assert name.lower() in blender and hostclient.ocio_colourspace(name) is None, name
+
+
+def test_weight_paths_may_be_blend_relative(addon) -> None:
+    """`//weights/stm.pth` is how Blender users point at files beside the .blend; the fields
+    declare it (Blender 5.0 warned "does not support blend relative" otherwise)."""
+    properties = bpy.types.Scene.bl_rna.properties["tcvom"].fixed_type.bl_rna.properties
+    for name in ("weights", "matting_weights"):
+        assert properties[name].is_path_supports_blend_relative, name
