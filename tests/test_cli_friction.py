@@ -117,3 +117,15 @@ def test_preview_progress_json(capsys, small_example, tmp_path: Path) -> None:
                            "--alpha", alpha / "alpha.####.exr", "--out", tmp_path / "pv2", "--no-movie",
                            "--progress", "json")
     assert code == 0 and json.loads(out.splitlines()[-1])["event"] == "result"
+
+
+def test_preview_counts_and_a_review_of_a_file_are_refused(tmp_path: Path, capsys) -> None:
+    for flag in ("--fps", "--rows"):
+        with pytest.raises(SystemExit) as stop:
+            main(["preview", "--plate", "p.####.exr", "--trimaps", "t", "--alpha", "a", "--out", str(tmp_path),
+                  flag, "0"])
+        assert stop.value.code == 2 and f"argument {flag}: must be at least 1, not 0" in capsys.readouterr().err
+    picture = tmp_path / "alpha.1001.exr"
+    picture.write_bytes(b"not a folder")
+    assert main(["review", str(picture)]) == 2
+    assert "this is a file, not an output folder" in capsys.readouterr().err

@@ -17,8 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trimaps", required=True, help="trimap sequence pattern (e.g. out/trimaps/trimap.####.png)")
     parser.add_argument("--alpha", required=True, help="alpha sequence pattern (e.g. out/alpha/alpha.####.exr)")
     parser.add_argument("--out", required=True, help="folder for contact_sheet.png and preview.mp4")
-    parser.add_argument("--rows", type=int, default=4, help="frames on the contact sheet (default 4)")
-    parser.add_argument("--fps", type=int, default=24)
+    parser.add_argument("--rows", type=common.positive, default=4, help="frames on the contact sheet (default 4)")
+    parser.add_argument("--fps", type=common.positive, default=24, help="frame rate of preview.mp4 (default 24)")
     parser.add_argument("--no-movie", action="store_true", help="skip the MP4")
     parser.add_argument(
         "--review",

@@ -23,6 +23,17 @@ def optional(text: str) -> str | None:
     return text if text.strip() else None
 
 
+def positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def call_job(job: Callable[..., Any], args: argparse.Namespace, *positional: str) -> Any:
     """Call a Python API job with the parsed flags: ``positional`` names the flags passed by
     position, and every keyword-only parameter of ``job`` takes the flag of the same name.

@@ -581,6 +581,9 @@ def find_review(path: str | Path) -> Path:
     p = Path(path)
     if p.name == "review.json":
         return p.parent
+    if p.is_file():
+        raise InputError("this is a file, not an output folder", path=p,
+                         hint="give the folder `tcvom run --out` wrote into (or its review/ or review.json)")
     if (p / "review.json").exists() or not (p / REVIEW_FOLDER).is_dir():
         return p
     return p / REVIEW_FOLDER
