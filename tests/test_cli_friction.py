@@ -129,3 +129,19 @@ def test_preview_counts_and_a_review_of_a_file_are_refused(tmp_path: Path, capsy
     picture.write_bytes(b"not a folder")
     assert main(["review", str(picture)]) == 2
     assert "this is a file, not an output folder" in capsys.readouterr().err
+
+
+def test_eval_names_alpha_frames_without_truth(capsys, small_example, tmp_path: Path) -> None:
+    """A truth shorter than the alpha scores the frames it has, and says which were left out."""
+    import shutil
+
+    alpha = _alpha_folder(small_example, tmp_path / "a", 0.0)
+    truth = tmp_path / "truth"
+    shutil.copytree(small_example.folder / "truth", truth)
+    for n in (small_example.last - 1, small_example.last):
+        for name in (f"alpha.{n}.png", f"trimap.{n}.png"):
+            (truth / name).unlink()
+    code, _, err = run_cli(capsys, "eval", "--alpha", alpha, "--truth", truth, "--progress", "none")
+    assert code == 0, err
+    left = f"{small_example.last - 1}-{small_example.last}"
+    assert "2 alpha frame(s) have no ground truth and are not scored" in err and left in err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from tcvom.cli import common
 from tcvom.errors import InputError
 from tcvom.progress import PROGRESS_MODES, emit_json
 
@@ -79,6 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from tcvom.evaluation import mattes as evaluate
 
+    common.setup_logging(args.progress)
     if args.alpha is not None:
         return _score_shot(args)
     data = args.data

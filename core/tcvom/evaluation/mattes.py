@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,7 +42,10 @@ from tcvom.evaluation.metrics import (
     average_frames,
     dis_flow,
 )
+from tcvom.io.sequence import format_range
 from tcvom.progress import Progress, ProgressMode
+
+log = logging.getLogger("tcvom")
 
 FLOW_MODES: tuple[str, ...] = ("auto", "png", "dis", "none")
 # (key, column title, scale) in the paper's order; Grad and Conn follow the DIM convention.
@@ -387,6 +391,13 @@ def evaluate_sequence(
     gt_seq = ImageSequence(truth_alpha, frames, what="ground-truth alpha")
     numbers = gt_seq.frame_numbers
     pred_seq = ImageSequence(_sequence(alpha, "alpha"), numbers, what="alpha")
+    if frames is None:  # every truth frame is scored: say so when the alpha has more
+        beyond = sorted(set(ImageSequence(pred_seq.pattern, what="alpha", contiguous=False).frame_numbers)
+                        - set(numbers))
+        if beyond:
+            log.warning(
+                "%s: %d alpha frame(s) have no ground truth and are not scored (%s); the score is of frames %s",
+                pred_seq.pattern, len(beyond), format_range(beyond), format_range(numbers))
     tris = open_trimaps(str(truth_trimaps), numbers, what="truth trimap")
     images = open_frames(str(plate), numbers) if plate is not None else None
     scorer = ClipScorer(image_metrics=image_metrics)
