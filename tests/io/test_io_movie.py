@@ -1,25 +1,35 @@
+import random
+from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 
-from tcvom.errors import MissingFrameError
+from tcvom.errors import InputError, MissingFrameError
 from tcvom.io import MovieFrames, open_frames
 
 
-def make_movie(path: Path, count: int, size=(64, 48)) -> list[np.ndarray]:
-    """Frames whose mean grey level encodes the frame index (robust to compression)."""
+def make_movie(
+    path: Path, count: int, size=(64, 48), *, slots: list[int] | None = None, options=None, fmt=None, faststart=False
+) -> list[np.ndarray]:
+    """Frames whose mean grey level encodes the frame index (robust to compression).
+    ``slots``: each frame's time in 1/24 s (a variable frame rate when they skip)."""
     frames = []
-    with av.open(str(path), "w") as container:
+    with av.open(str(path), "w", format=fmt, options={"movflags": "faststart"} if faststart else {}) as container:
         stream = container.add_stream("libx264", rate=24)
         stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
-        stream.options = {"g": "8", "crf": "10"}
+        stream.options = {"g": "8", "crf": "10", **(options or {})}
+        if slots is not None:
+            stream.time_base = Fraction(1, 1000)
         for i in range(count):
             level = 20 + 8 * i
             img = np.full((size[1], size[0], 3), level, np.uint8)
             frames.append(img)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+            picture = av.VideoFrame.from_ndarray(img, format="rgb24")
+            if slots is not None:
+                picture.pts, picture.time_base = round(slots[i] * 1000 / 24), Fraction(1, 1000)
+            for packet in stream.encode(picture):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
@@ -47,3 +57,70 @@ def test_movie_range_and_errors(tmp_path: Path) -> None:
         open_frames(path, "5-9")
     with pytest.raises(MissingFrameError):
         open_frames(tmp_path / "none.mov")
+
+
+def decoded_levels(path: Path) -> list[float]:
+    """Mean grey level of every picture, in the order PyAV's decoder gives them."""
+    with av.open(str(path)) as container:
+        return [picture.to_ndarray(format="rgb24").mean() for picture in container.decode(video=0)]
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "slots"),
+    [
+        ("vfr.mp4", None, [0, 1, 2, 3, 7, 8, 9, 10, 17, 18, 19, 20, 30, 31, 40, 41]),  # skips in time
+        ("vfr.mkv", None, [0, 1, 2, 5, 6, 7, 12, 13, 14, 15, 22, 23, 24, 25, 26, 40]),
+        ("bframes.avi", None, None),  # AVI: times in decoding order, not presentation order
+        ("raw.h264", "h264", None),  # an elementary stream: packets without times
+    ],
+)
+def test_movie_frame_is_nth_picture(tmp_path: Path, name: str, fmt: str | None, slots: list[int] | None) -> None:
+    """Frame N is the N-th picture shown, whatever the frame rate, in any reading order."""
+    path = tmp_path / name
+    truth = make_movie(path, 16, slots=slots, options={"g": "4", "bf": "2"}, fmt=fmt)
+    levels = decoded_levels(path)
+    assert np.abs(np.array(levels) - [img.mean() for img in truth]).max() < 2.0  # the movie is what was written
+    movie = MovieFrames(path)
+    assert movie.frame_numbers == list(range(1, 17))
+    order = movie.frame_numbers + random.Random(0).sample(movie.frame_numbers, 16) + movie.frame_numbers[::-1]
+    for frame in order:  # sequential, random (forward and backward seeks) and backward
+        got = movie.read(frame).mean() * 255
+        assert abs(got - levels[frame - 1]) < 2.0, frame
+
+
+def test_movie_truncated(tmp_path: Path) -> None:
+    """A movie cut short is an input error naming the file and the first missing frame."""
+    path = tmp_path / "plate.mp4"
+    make_movie(path, 12, faststart=True)  # the header, at the front, lists all 12 frames
+    with av.open(str(path)) as container:
+        packets = [packet for packet in container.demux(video=0) if packet.size]
+    data = path.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: packets[8].pos + packets[8].size // 2])  # half of the 9th packet
+    for frames in (None, "1-4"):  # pictures shown between those held may be lost too: no frame is sure
+        with pytest.raises(InputError) as caught:
+            open_frames(cut, frames)
+        assert str(caught.value).startswith(f"{cut}: frame 9: the movie's header lists 12 frames but the file holds 8")
+        assert caught.value.frame == 9 and caught.value.exit_code == 2
+    # Nothing but the header: no frame at all.
+    (tmp_path / "head.mp4").write_bytes(data[: packets[0].pos + 10])
+    with pytest.raises(InputError, match=r"head\.mp4: frame 1: .*missing"):
+        open_frames(tmp_path / "head.mp4")
+
+
+def test_movie_damaged_picture(tmp_path: Path) -> None:
+    """A picture the decoder refuses is an input error naming the file and the frame, and
+    the movie stays readable elsewhere."""
+    path = tmp_path / "plate.mp4"
+    truth = make_movie(path, 12, options={"g": "4", "bf": "0"})
+    with av.open(str(path)) as container:
+        keys = [packet for packet in container.demux(video=0) if packet.size and packet.is_keyframe]
+    assert len(keys) == 3
+    data = bytearray(path.read_bytes())
+    data[keys[2].pos + 4 : keys[2].pos + keys[2].size] = b"\xff" * (keys[2].size - 4)  # frame 9's picture
+    path.write_bytes(data)
+    movie = MovieFrames(path)
+    with pytest.raises(InputError, match=r"plate\.mp4: frame 9: cannot decode picture 9 of 12"):
+        movie.read(9)
+    for frame in (1, 4, 5, 8):
+        assert abs(movie.read(frame).mean() * 255 - truth[frame - 1].mean()) < 2.0, frame

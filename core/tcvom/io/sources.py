@@ -6,11 +6,13 @@ kept after it is returned, so memory does not grow with the length of a shot.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from operator import itemgetter
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -20,6 +22,9 @@ from tcvom.io.colour import ColourConverter
 from tcvom.io.images import image_info, read_image
 from tcvom.io.sequence import ImageSequence, format_range, frame_selection, is_pattern
 from tcvom.matting.window import FrameCache
+
+if TYPE_CHECKING:
+    import av
 
 log = logging.getLogger("tcvom")
 
@@ -192,9 +197,14 @@ class MovieFrames(_Frames):
     """A plate stored as a movie (mp4, mov...), decoded with PyAV.
 
     Frames are numbered from ``first_frame`` (default 1, as Blender and Nuke number
-    them). Reading the next frame decodes on; any other frame seeks to the nearest
-    keyframe before it and decodes forward, so random access works without holding
-    the movie in memory.
+    them) in presentation order, for constant and variable frame rates alike: frame
+    ``first_frame + i`` is the picture with the ``i``-th smallest presentation time, from
+    an index of the packets' times read once on opening (demuxing, no decoding; a few
+    bytes a frame). Reading the next frame decodes on; any other frame seeks to the
+    nearest keyframe before it and decodes forward to its time, so random access works
+    without holding the movie in memory. A movie whose packets carry no trustworthy
+    times (raw streams, AVI with B-frames) is counted in decoding order instead, and a
+    backward read decodes again from its start.
     """
 
     def __init__(
@@ -211,6 +221,46 @@ class MovieFrames(_Frames):
         self.path_ = Path(path)
         if not self.path_.is_file():
             raise MissingFrameError("movie file not found", path=self.path_)
+        self._open()
+        self.width = self._stream.codec_context.width
+        self.height = self._stream.codec_context.height
+        try:
+            self._count, packets = self._index()
+        except av.FFmpegError as exc:
+            raise InputError(f"cannot read the movie's packets ({exc})", path=self.path_, hint=_DAMAGED) from exc
+        self.first_frame = first_frame
+        short = max(self._stream.frames - packets, 0)  # listed in the header, not in the file
+        if short:  # pictures shown between the ones held may be missing too: no frame is sure
+            missing = list(range(first_frame + self._count, first_frame + self._count + short))
+            raise InputError(
+                f"the movie's header lists {self._stream.frames} frames but the file holds {packets}: "
+                f"frame(s) {format_range(missing)} are missing",
+                path=self.path_,
+                frame=missing[0],
+                hint=_DAMAGED,
+            )
+        if not self._count:
+            raise InputError("the movie has no video frames", path=self.path_)
+        available = list(range(first_frame, first_frame + self._count))
+        wanted = available if frames is None else frame_selection(frames)
+        outside = sorted(set(wanted) - set(available))
+        if outside:
+            raise MissingFrameError(
+                f"the movie has frames {format_range(available)}; frame(s) {format_range(outside)} are outside it",
+                path=self.path_,
+                frame=outside[0],
+            )
+        self.frame_numbers = wanted
+        # Movies are display-referred video: decoded RGB is taken as sRGB unless told otherwise.
+        self.colour = ColourConverter(colorspace, ocio_config)
+        self._decoder: Iterator[av.VideoFrame] | None = None
+        self._next_index = -1
+        # One decode at a time: a reader thread (tcvom.io.overlap) and the caller share the decoder.
+        self._lock = threading.RLock()
+
+    def _open(self) -> None:
+        import av
+
         try:
             self._container = av.open(str(self.path_))
         except (av.FFmpegError, OSError) as exc:
@@ -219,40 +269,37 @@ class MovieFrames(_Frames):
             raise InputError("the file has no video stream", path=self.path_)
         self._stream = self._container.streams.video[0]
         self._stream.thread_type = "AUTO"
-        self.width = self._stream.codec_context.width
-        self.height = self._stream.codec_context.height
-        self._rate = self._stream.average_rate or self._stream.guessed_rate
-        count = self._stream.frames or self._count_frames()
-        self.first_frame = first_frame
-        available = list(range(first_frame, first_frame + count))
-        if frames is None:
-            self.frame_numbers = available
-        else:
-            selected = frame_selection(frames)
-            outside = sorted(set(selected) - set(available))
-            if outside:
-                raise MissingFrameError(
-                    f"the movie has frames {format_range(available)}; frame(s) {format_range(outside)} are outside it",
-                    path=self.path_,
-                    frame=outside[0],
-                )
-            self.frame_numbers = selected
-        # Movies are display-referred video: decoded RGB is taken as sRGB unless told otherwise.
-        self.colour = ColourConverter(colorspace, ocio_config)
-        self._decoder: Iterator[object] | None = None
-        self._next_index = -1
-        # One decode at a time: a reader thread (tcvom.io.overlap) and the caller share the decoder.
-        self._lock = threading.RLock()
 
-    def _count_frames(self) -> int:
-        count = sum(1 for _ in self._container.demux(self._stream) if _.size)
-        self._container.seek(0)
-        return count
-
-    def _index_of(self, av_frame: object) -> int:
-        pts = av_frame.pts  # type: ignore[attr-defined]
-        start = self._stream.start_time or 0
-        return round(float((pts - start) * self._stream.time_base * self._rate))
+    def _index(self) -> tuple[int, int]:
+        """One pass over the video packets (no decoding): sets ``_pts``, the pictures'
+        presentation times, sorted (None when they cannot be trusted), and ``_keys``, the
+        keyframes' (presentation time, time to seek to it). Returns how many pictures
+        there are and how many packets the file holds."""
+        pictures: list[tuple[int | None, bool]] = []  # (pts, cut short by the end of the file)
+        self._keys: list[tuple[int, int]] = []
+        packets = 0
+        for packet in self._container.demux(self._stream):
+            packets += bool(packet.size or packet.pts is not None)  # not the end-of-stream packet
+            if packet.size and not packet.is_discard:  # discarded: cut by an edit list
+                pictures.append((packet.pts, packet.is_corrupt))
+                if packet.is_keyframe and packet.pts is not None:
+                    # Demuxers seek by decoding time (mp4) or by presentation time (mkv).
+                    seek = packet.pts if packet.dts is None else min(packet.pts, packet.dts)
+                    self._keys.append((packet.pts, seek))
+        while pictures and pictures[-1][1]:  # a truncated file's last packets are not pictures
+            pictures.pop()
+            packets -= 1
+        times = [t for t, _ in pictures]
+        pts = [t for t in times if t is not None]
+        # AVI stores no presentation times: with a codec that reorders pictures (B-frames)
+        # and times that do not, they are decoding stamps.
+        avi = self._container.format.name == "avi"
+        stamps = avi and self._stream.codec_context.has_b_frames and pts == sorted(pts)
+        own_times = len(set(pts)) == len(times)  # every picture has a time of its own
+        self._pts = sorted(pts) if own_times and not stamps else None
+        held = set(pts)
+        self._keys = sorted(key for key in self._keys if key[0] in held)
+        return len(times), packets
 
     def path(self, frame: int) -> Path:
         return self.path_
@@ -262,27 +309,70 @@ class MovieFrames(_Frames):
             return self._decode(frame)
 
     def _decode(self, frame: int) -> np.ndarray:
+        import av
+
         self._check_frame(frame)
         index = frame - self.first_frame
+        expected = f"picture {index + 1} of {self._count}"
+        if self._pts is not None:
+            expected += f" (at {float(self._pts[index] * self._stream.time_base):.3f} s)"
+        try:
+            av_frame = self._find(index)
+        except av.FFmpegError as exc:
+            self._decoder = None
+            raise InputError(f"cannot decode {expected} ({exc})", path=self.path_, frame=frame, hint=_DAMAGED) from exc
+        if av_frame is None:
+            self._decoder = None
+            raise MissingFrameError(f"the decoder gave no {expected}", path=self.path_, frame=frame, hint=_DAMAGED)
+        deep = av_frame.format.components and av_frame.format.components[0].bits > 8
+        if deep:
+            pixels = av_frame.to_ndarray(format="rgb48le").astype(np.float32) / 65535.0
+        else:
+            pixels = av_frame.to_ndarray(format="rgb24").astype(np.float32) / 255.0
+        self._keep(frame, pixels, False)
+        rgb, _ = self.colour.to_network(pixels, is_float=False)
+        return rgb
+
+    def _find(self, index: int) -> av.VideoFrame | None:
+        """Decoded picture ``index`` (0-based, presentation order); None if the decoder
+        passes over it. Decodes on from the last picture read when it can."""
+        if self._pts is None:  # counted in decoding order, from the start
+            if self._decoder is None or index < self._next_index:
+                self._rewind(None)
+            for av_frame in self._decoder:
+                self._next_index += 1
+                if self._next_index > index:
+                    return av_frame
+            return None
+        target = self._pts[index]
         if self._decoder is None or index != self._next_index:
-            target_pts = int(index / (self._rate * self._stream.time_base)) + (self._stream.start_time or 0)
-            self._container.seek(max(target_pts, 0), stream=self._stream, backward=True, any_frame=False)
-            self._decoder = self._container.decode(self._stream)
-        for av_frame in self._decoder:
-            got = self._index_of(av_frame)
-            if got < index:
-                continue
-            self._next_index = got + 1
-            deep = av_frame.format.components and av_frame.format.components[0].bits > 8  # type: ignore[attr-defined]
-            if deep:
-                pixels = av_frame.to_ndarray(format="rgb48le").astype(np.float32) / 65535.0  # type: ignore[attr-defined]
-            else:
-                pixels = av_frame.to_ndarray(format="rgb24").astype(np.float32) / 255.0  # type: ignore[attr-defined]
-            self._keep(frame, pixels, False)
-            rgb, _ = self.colour.to_network(pixels, is_float=False)
-            return rgb
-        self._decoder = None
-        raise MissingFrameError("the movie ended before this frame", path=self.path_, frame=frame)
+            # The last keyframe shown before the target: with open GOPs, the pictures
+            # shown before a keyframe but decoded after it need the keyframe before.
+            key = bisect.bisect_right(self._keys, target, key=itemgetter(0)) - 1
+            self._rewind(self._keys[key][1] if key >= 0 else None)
+        for again in (False, True):
+            # A picture past the target after a seek means the demuxer found no
+            # keyframe before it (odd index): decode once more from the start.
+            if again:
+                self._rewind(None)
+            for av_frame in self._decoder:
+                if av_frame.pts is not None and av_frame.pts < target:
+                    continue
+                if av_frame.pts == target:
+                    self._next_index = index + 1
+                    return av_frame
+                break
+        return None
+
+    def _rewind(self, pts: int | None) -> None:
+        """Seek to the keyframe at or before ``pts``, or open the movie again at its start."""
+        if pts is None:
+            self._container.close()
+            self._open()
+        else:
+            self._container.seek(pts, stream=self._stream, backward=True, any_frame=False)
+        self._decoder = self._container.decode(self._stream)
+        self._next_index = 0 if pts is None else -1
 
     def _raw(self, frame: int) -> tuple[np.ndarray, bool]:
         with self._lock:
@@ -297,6 +387,9 @@ class MovieFrames(_Frames):
 
     def close(self) -> None:
         self._container.close()
+
+
+_DAMAGED = "the file is truncated or damaged: export or copy it again"
 
 
 def open_frames(
