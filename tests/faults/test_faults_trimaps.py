@@ -96,7 +96,8 @@ def test_keyframe_given_twice(shot: Shot, capsys) -> None:
     expect(result, 2, "frame 1001", "two keyframe trimaps", root=shot.root)
 
 
-@pytest.mark.parametrize(("spec", "mention"), [("1001=", "not a frame=path pair"), ("abc=k.png", "not a frame number")])
+@pytest.mark.parametrize(("spec", "mention"), [("1001=", "not a frame=path pair"), ("abc=k.png", "not a frame number"),
+                                               ("1001:k.png", "1001=key.1001.png")])  # a colon for the '=
 def test_malformed_keyframe_pair(shot: Shot, capsys, spec: str, mention: str) -> None:
     expect(tcvom(capsys, *shot.run_args("--keyframes", spec)), 2, mention, root=shot.root)
 

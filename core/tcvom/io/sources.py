@@ -512,6 +512,9 @@ def open_trimaps(
     for item in items:
         text = str(item)
         entries: list[tuple[int, Path]]
+        frame_text, colon, _ = text.partition(":")
+        if colon and "=" not in text and frame_text.strip().lstrip("-").isdigit() and not Path(text).exists():
+            raise InputError(f"{text!r} is not a frame=path pair", hint="write keyframes like 1001=key.1001.png")
         if "=" in text and not is_pattern(text.partition("=")[0]):
             entries = [_parse_pair(text)]
         else:
