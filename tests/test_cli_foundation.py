@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tcvom.cli import main
-from tcvom.io import write_image
+from tcvom.io import read_image, write_image
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -58,6 +58,18 @@ def test_frames_of_different_sizes(capsys, shot: Path, tmp_path: Path) -> None:
     write_image(shot / "plate/plate.1005.exr", np.zeros((32, 40, 3), np.float32))
     code, _, err = run_cli(capsys, *args_for(shot, tmp_path / "o", "--method", "classical"))
     assert code == 2 and "frame 1005" in err and "40x32" in err and "96x64" in err
+
+
+def test_a_frame_whose_data_window_moved(capsys, shot: Path, tmp_path: Path) -> None:
+    """The same size elsewhere in the picture: its pixels would be matted against
+    neighbours 10 pixels away."""
+    from tcvom.io.images import ImageLayout
+
+    path = shot / "plate/plate.1005.exr"
+    pixels, _ = read_image(path)
+    write_image(path, pixels, layout=ImageLayout(96, 64, 10, 0, 0, 0, 106, 64))
+    code, _, err = run_cli(capsys, *args_for(shot, tmp_path / "o", "--method", "classical"))
+    assert code == 2 and "plate.1005.exr" in err and "frame 1005" in err and "start at (10, 0)" in err
 
 
 def test_trimap_of_the_wrong_size(capsys, shot: Path, tmp_path: Path) -> None:

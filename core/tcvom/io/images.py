@@ -23,6 +23,8 @@ class ImageInfo:
     height: int
     channels: tuple[str, ...]
     pixel_type: str
+    origin: tuple[int, int] = (0, 0)
+    """Where the pixels (the data window) start in the picture (EXR: not always 0, 0)."""
 
     @property
     def is_float(self) -> bool:
@@ -84,7 +86,7 @@ def _header(path: str | Path) -> Any:
 def image_info(path: str | Path) -> ImageInfo:
     """Read only the header of an image."""
     spec = _header(path)
-    return ImageInfo(str(path), spec.width, spec.height, tuple(spec.channelnames), str(spec.format))
+    return ImageInfo(str(path), spec.width, spec.height, tuple(spec.channelnames), str(spec.format), (spec.x, spec.y))
 
 
 def image_layout(path: str | Path) -> ImageLayout:
@@ -120,7 +122,8 @@ def read_image(path: str | Path, frame: int | None = None) -> tuple[np.ndarray, 
         pixels = inp.read_image(0, 0, 0, spec.nchannels, oiio.FLOAT)
         if pixels is None or not isinstance(pixels, np.ndarray):
             raise _read_error(path, inp.geterror() or oiio.geterror(), frame)
-        info = ImageInfo(str(path), spec.width, spec.height, tuple(spec.channelnames), str(spec.format))
+        info = ImageInfo(str(path), spec.width, spec.height, tuple(spec.channelnames), str(spec.format),
+                         (spec.x, spec.y))
     finally:
         inp.close()
     array = np.asarray(pixels, dtype=np.float32)

@@ -163,6 +163,7 @@ class SequenceFrames(_Frames):
         self.colour = ColourConverter(colorspace, ocio_config)
         info = image_info(self.sequence.path(self.first))
         self.width, self.height = info.width, info.height
+        self.origin = info.origin
         self._is_float = info.is_float
         self.nonfinite: dict[int, int] = {}
 
@@ -184,6 +185,13 @@ class SequenceFrames(_Frames):
                 path=path,
                 frame=frame,
                 hint="all frames of a plate must have one size",
+            )
+        if info.origin != self.origin:  # the same size elsewhere in the picture: neighbours would not line up
+            raise FrameSizeError(
+                f"the frame's pixels (data window) start at {info.origin}, the shot's at {self.origin}",
+                path=path,
+                frame=frame,
+                hint="all frames of a plate must have one data window (crop or reformat them alike)",
             )
         self._keep(frame, _rgb(pixels), info.is_float)
         rgb, bad = self.colour.to_network(_rgb(pixels), info.is_float)
