@@ -274,6 +274,13 @@ def mask_trimap(mask: bpy.types.Mask, scene_frame: int, size: tuple[int, int]) -
     return trimap
 
 
+def keyframe_name(item: bpy.types.PropertyGroup) -> str:
+    """A keyframe as the artist knows it: its scene frame and its image or Mask."""
+    source = item.image if item.source == "IMAGE" else item.mask
+    kind = "image" if item.source == "IMAGE" else "Mask"
+    return f"the keyframe at scene frame {item.frame}" + (f" ({kind} '{source.name}')" if source is not None else "")
+
+
 def export_keyframes(settings: bpy.types.PropertyGroup, plate: PlateInfo, folder: str) -> dict[int, str]:
     """Write every keyframe trimap to ``folder/key.<plate frame>.png``; ``{frame: path}``.
 

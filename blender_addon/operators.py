@@ -88,6 +88,8 @@ class MatteRun:
             shutil.rmtree(staging, ignore_errors=True)
         spec.keyframes = {f: installed[os.path.basename(p)] for f, p in keys.items()}
         self.spec = spec
+        # What tcvom's errors call a keyframe (its copy here, a plate frame), as the artist knows it.
+        self.keyframe_names = {item.frame + self.plate.shift: inputs.keyframe_name(item) for item in settings.keyframes}
         self.job: Job | None = None
         self.note = ""  # what the artist must know about where the node went (finish)
 
@@ -112,7 +114,13 @@ class MatteRun:
     def raise_if_failed(self) -> None:
         assert self.job is not None
         if self.job.state == "failed" and self.job.error is not None:
-            raise self.job.error
+            error = self.job.error
+            message = error.message
+            for frame, path in self.spec.keyframes.items():
+                name = self.keyframe_names.get(frame)
+                if name:
+                    message = message.replace(f"{path}: frame {frame}", name).replace(path, name)
+            raise HostError(message, error.fix, error.exit_code)
         if self.job.state != "done":
             raise HostError(f"tcvom did not finish ({self.job.state})", "run the matte again")
 

@@ -374,6 +374,21 @@ def test_errors_reach_the_artist_with_the_fix(pulled: dict, addon) -> None:
     finally:
         settings.keyframes[0].image = keep
 
+    # Found wrong by tcvom itself: named as the artist knows it (scene frame, image), not
+    # as tcvom saw it (the add-on's copy under the plate frame's number).
+    black = bpy.data.images.new("black", 96, 64)
+    black.pixels[:] = [0.0, 0.0, 0.0, 1.0] * (96 * 64)
+    kept = [item.image for item in settings.keyframes]
+    for item in settings.keyframes:
+        item.image = black
+    try:
+        with pytest.raises(RuntimeError, match=r"the keyframe at scene frame \d+ \(image 'black'\).*foreground") as error:
+            bpy.ops.tcvom.pull_matte()
+        assert "keyframes/key." not in str(error.value)
+    finally:
+        for item, image in zip(settings.keyframes, kept, strict=True):
+            item.image = image
+
     settings.method = "tcvom"
     settings.weights = "/nonexistent/stm.pth"
     try:
