@@ -157,17 +157,22 @@ def test_cache_matches_a_direct_tcvom_run(pulled: dict, example: Path, tcvom_exe
     assert 0.05 < alpha.mean() < 0.95
 
 
-def test_render_outputs_the_plate_with_the_alpha(pulled: dict, example: Path, tmp_path: Path) -> None:
+def _render(frame: int, path: Path) -> np.ndarray:
+    """The scene's compositor output at ``frame``, rendered to a 32-bit RGBA EXR."""
     scene = bpy.context.scene
-    nodes = _tcvom_nodes()
-    assert len(nodes) == 1 and nodes[0].outputs["Image"].is_linked
-    scene.frame_set(1003)
+    scene.frame_set(frame)
     scene.render.image_settings.file_format = "OPEN_EXR"
     scene.render.image_settings.color_mode = "RGBA"
     scene.render.image_settings.color_depth = "32"
-    scene.render.filepath = str(tmp_path / "render.exr")
+    scene.render.filepath = str(path)
     bpy.ops.render.render(write_still=True)
-    rendered = _pixels(tmp_path / "render.exr")
+    return _pixels(path)
+
+
+def test_render_outputs_the_plate_with_the_alpha(pulled: dict, example: Path, tmp_path: Path) -> None:
+    nodes = _tcvom_nodes()
+    assert len(nodes) == 1 and nodes[0].outputs["Image"].is_linked
+    rendered = _render(1003, tmp_path / "render.exr")
     cached = _pixels(_alpha_files(pulled["out"])[1003])[:, :, 3]
     np.testing.assert_allclose(rendered[:, :, 3], cached, atol=1e-3)
     # Set Alpha 'Apply Mask': premultiplied plate colour where the matte is
@@ -531,13 +536,7 @@ def test_image_sequence_plate(pulled: dict, example: Path, tmp_path: Path) -> No
         assert Path(bpy.path.abspath(settings.output)) == pulled["out"]
         (node,) = _tcvom_nodes()
         assert node.node_tree.nodes["Plate"].image == image and node.outputs["Image"].is_linked
-        scene.frame_set(1003)
-        scene.render.image_settings.file_format = "OPEN_EXR"
-        scene.render.image_settings.color_mode = "RGBA"
-        scene.render.image_settings.color_depth = "32"
-        scene.render.filepath = str(tmp_path / "render.exr")
-        bpy.ops.render.render(write_still=True)
-        rendered = _pixels(tmp_path / "render.exr")
+        rendered = _render(1003, tmp_path / "render.exr")
         alpha = _pixels(_alpha_files(pulled["out"])[1003])[:, :, 3]
         plate = _pixels(example / "plate" / "plate.1003.exr")
         np.testing.assert_allclose(rendered[:, :, 3], alpha, atol=1e-3)
