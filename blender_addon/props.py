@@ -11,6 +11,18 @@ from bpy.props import (
 )
 
 
+def path_options(version: tuple[int, ...]) -> set[str]:
+    """Options of a file-path property: blend-relative paths are declared from Blender 4.5 on.
+
+    Older Blender (the manifest allows 4.2) refuses the option at registration; there the
+    add-on still resolves ``//`` paths itself (``bpy.path.abspath``).
+    """
+    return {"PATH_SUPPORTS_BLEND_RELATIVE"} if tuple(version) >= (4, 5, 0) else set()
+
+
+_PATH_OPTIONS = path_options(bpy.app.version)
+
+
 class TCVOM_PG_keyframe(bpy.types.PropertyGroup):
     """One keyframe trimap: a painted image or a Mask, on a scene frame."""
 
@@ -55,10 +67,10 @@ class TCVOM_PG_settings(bpy.types.PropertyGroup):
         default="auto",
     )
     # Blend-relative paths (//weights/stm.pth) are resolved by the add-on (bpy.path.abspath).
-    weights: StringProperty(name="Trimap Weights", subtype="FILE_PATH", options={"PATH_SUPPORTS_BLEND_RELATIVE"},
+    weights: StringProperty(name="Trimap Weights", subtype="FILE_PATH", options=_PATH_OPTIONS,
                             description="STM trimap network weights (.pth)")
     matting_weights: StringProperty(
-        name="Matting Weights", subtype="FILE_PATH", options={"PATH_SUPPORTS_BLEND_RELATIVE"},
+        name="Matting Weights", subtype="FILE_PATH", options=_PATH_OPTIONS,
         description="Matting weights (.pth) of any base",
     )
     base: EnumProperty(

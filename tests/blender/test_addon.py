@@ -618,3 +618,13 @@ def test_weight_paths_may_be_blend_relative(addon) -> None:
     properties = bpy.types.Scene.bl_rna.properties["tcvom"].fixed_type.bl_rna.properties
     for name in ("weights", "matting_weights"):
         assert properties[name].is_path_supports_blend_relative, name
+
+
+def test_blend_relative_option_only_where_blender_knows_it(addon) -> None:
+    """Blender before 4.5 refuses PATH_SUPPORTS_BLEND_RELATIVE at registration, and the
+    manifest lets 4.2 install the add-on."""
+    props = importlib.import_module(MODULE + ".props")
+    assert props.path_options((4, 2, 0)) == set()
+    assert props.path_options((4, 4, 3)) == set()
+    assert props.path_options((4, 5, 0)) == {"PATH_SUPPORTS_BLEND_RELATIVE"}
+    assert props.path_options(bpy.app.version) == {"PATH_SUPPORTS_BLEND_RELATIVE"}
