@@ -113,3 +113,26 @@ def test_alpha_residual_ignores_motion_and_sees_a_jump() -> None:
     wrong = alpha_residual(texture, alpha, shifted_image, jumped)
     assert moving < 20.0
     assert wrong - moving > 60.0
+
+
+def test_a_run_waiting_for_the_review_lock_says_so(tmp_path: Path, capsys) -> None:
+    """Another run holding the review lock makes this one wait; it says why nothing moves
+    (it waited silently), then removes the review."""
+    import threading
+    import time
+
+    from tcvom.farm.locks import exclusive_lock
+    from tcvom.review.doubt import invalidate_review
+
+    write_review(build_review([1, 2], [1], _stats([1, 2], [1])), tmp_path)
+    done = threading.Event()
+    with exclusive_lock(tmp_path / ".review.lock"):
+        worker = threading.Thread(target=lambda: (invalidate_review(tmp_path), done.set()))
+        worker.start()
+        deadline = time.monotonic() + 30
+        while "waiting for another run writing the review" not in capsys.readouterr().err:
+            assert time.monotonic() < deadline, "no message while waiting"
+            time.sleep(0.05)
+        assert not done.is_set() and (tmp_path / "review.json").exists()
+    worker.join(30)
+    assert done.is_set() and not (tmp_path / "review.json").exists()

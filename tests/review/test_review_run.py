@@ -220,6 +220,33 @@ def test_rebuild_from_another_folder_and_of_a_copied_output_reviews_that_output(
     assert [r.doubt for r in rebuilt.frames] == [r.doubt for r in made.frames]
 
 
+def test_a_review_written_before_sources_were_relative_still_rebuilds(
+        small_example, tmp_path: Path, monkeypatch) -> None:
+    """review.json of earlier versions kept the patterns as the run was given them (relative
+    to the folder it ran in); a rebuild from that folder still finds the frames. An OCIO
+    config file is kept absolute, so a rebuild from elsewhere opens the plate the same way."""
+    import PyOpenColorIO as ocio
+
+    monkeypatch.chdir(tmp_path)
+    config = ocio.Config.CreateFromBuiltinConfig("studio-config-latest")
+    Path("studio.ocio").write_text(config.serialize())
+    keys = [_key(small_example, 1001), _key(small_example, 1004)]
+    pipeline.run(small_example.plate, "out", keyframes=keys, shot_range="1001-1006", method="classical",
+                 ocio_config="studio.ocio", progress="none")
+    path = tmp_path / "out" / "review" / "review.json"
+    data = json.loads(path.read_text())
+    assert data["sources"]["ocio_config"] == str(tmp_path / "studio.ocio")
+    made = [r["doubt"] for r in data["frames"]]
+    old = {k: v for k, v in data["sources"].items() if k != "relative_to"}
+    old.update(trimaps="out/trimaps/trimap.####.png", alpha="out/alpha/alpha.####.exr")
+    path.write_text(json.dumps({**data, "sources": old}))
+    assert main(["review", "out", "--rebuild", "--progress", "none"]) == 0
+    rebuilt = load_review(tmp_path / "out")
+    assert [r.frame for r in rebuilt.frames] == list(range(1001, 1007))
+    assert [r.doubt for r in rebuilt.frames] == made
+    assert rebuilt.extra["sources"]["relative_to"] == "review"  # written in today's form
+
+
 def test_a_rebuild_that_finds_nothing_is_refused_and_keeps_the_review(reviewed_run, tmp_path: Path, capsys) -> None:
     import shutil
 
@@ -259,6 +286,23 @@ def test_changed_outputs_take_the_old_review_away(small_example, tmp_path: Path,
     assert main(["review", str(tmp_path)]) == 2 and "no review" in capsys.readouterr().err
     assert main(["review", str(tmp_path), "--rebuild", "--progress", "none"]) == 0
     assert load_review(tmp_path).keyframes == [1001, 1004, 1006]
+
+
+def test_a_run_that_fails_before_writing_a_frame_keeps_the_review(small_example, tmp_path: Path, capsys) -> None:
+    """Weights that do not load fail the run before any frame changes: the review still
+    describes the files, so it stays."""
+    keys = [_key(small_example, 1001), _key(small_example, 1004)]
+    flags = ["--plate", small_example.plate, "--out", str(tmp_path / "out"), "--shot-range", "1001-1006",
+             "--progress", "none"]
+    assert main(["run", *flags, "--keyframes", *keys, "--method", "classical"]) == 0
+    before = (tmp_path / "out" / "review" / "review.json").read_bytes()
+    bad = tmp_path / "stm.pth"
+    bad.write_bytes(b"not a checkpoint")
+    capsys.readouterr()
+    assert main(["run", *flags, "--keyframes", *keys, _key(small_example, 1006), "--method", "tcvom",
+                 "--weights", str(bad)]) == 2
+    assert "stm.pth" in capsys.readouterr().err
+    assert (tmp_path / "out" / "review" / "review.json").read_bytes() == before
 
 
 def test_precision_auto_and_what_it_means_make_the_same_frames(small_example, tmp_path: Path) -> None:

@@ -46,6 +46,14 @@ def _config(name: str) -> Any:
         raise InputError(f"cannot load the OpenColorIO config ({exc})", path=name) from exc
 
 
+def config_reference(name: str | None) -> str | None:
+    """``name`` as a record keeps it: a config file as an absolute path (a later run from
+    another folder finds it), a built-in config by its name."""
+    if name and (Path(name).suffix == ".ocio" or Path(name).is_file()):
+        return str(Path(name).absolute())
+    return name
+
+
 def colour_spaces(config: str | None = None) -> list[str]:
     """Names of the colour spaces in ``config`` (default: the built-in studio config)."""
     return [cs.getName() for cs in _config(config or BUILTIN_CONFIG).getColorSpaces()]

@@ -50,6 +50,7 @@ from tcvom.farm.locks import FrameClaims
 from tcvom.farm.records import FileDigests, FrameRecords, array_digest, digest, records_folder
 from tcvom.io import AlphaWriter, ProbabilityWriter, TrimapWriter, open_frames, open_trimaps
 from tcvom.io.atomic import remove_dead_temporaries
+from tcvom.io.colour import config_reference
 from tcvom.io.overlap import DEFAULT_DEPTH, ReadAhead, WriteBehind
 from tcvom.io.sequence import format_range, is_pattern, parse_frame_range
 from tcvom.io.sources import TrimapFiles
@@ -456,8 +457,7 @@ def trimaps(
             return result
         bar.plan("trimaps", reused=result.skipped, computed=sorted(f for t in pending.values() for f in t),
                  changed=result.redone)
-        if pending:
-            _invalidate_reviews(writer.pattern, stale_review)
+        before_first_write = _BeforeFirstWrite(writer.pattern, stale_review, progress)
         if result.skipped:
             bar.advance(len(result.skipped), frame=max(result.skipped))
         if pending:
@@ -488,6 +488,7 @@ def trimaps(
             units = {seg: sorted(todo) for seg, todo in pending.items()}
 
             def finish(item: Any, key: str, inputs: dict[str, Any], extra: dict[str, Any]) -> None:
+                before_first_write()
                 recorded.write(item.frame, writer.write(item.frame, item.trimap), key, inputs, **extra)
                 if prob_writer is not None and prob_records is not None:
                     prob_records.write(item.frame, prob_writer.write(item.frame, item.probabilities), key, inputs)
@@ -689,8 +690,7 @@ def matte(
         bar.plan("alpha", reused=result.skipped, computed=todo, changed=result.redone)
         if todo and not made:
             _check_given_trimaps(tris, todo, whole=set(todo) == set(shot))
-        if todo:
-            _invalidate_reviews(writer.pattern, stale_review)
+        before_first_write = _BeforeFirstWrite(writer.pattern, stale_review, progress)
         if result.skipped:
             bar.advance(len(result.skipped))
 
@@ -722,6 +722,7 @@ def matte(
 
             def finish(frame: int, alpha: np.ndarray, foreground: np.ndarray | None,
                        background: np.ndarray | None) -> None:
+                before_first_write()
                 written = writer.write(frame, alpha, foreground, background=background,
                                        linear_space=source.linear_space, plate=source.path(frame))
                 if recorded.write(frame, written, *keys[frame]) is not None:  # only once the frame is in place
@@ -1116,14 +1117,28 @@ def review_output(out: str | Path, *, plate: str | Path | None = None,
     return review, folder
 
 
-def _invalidate_reviews(pattern: str, stale_review: str | Path | None) -> None:
+def _invalidate_reviews(pattern: str, stale_review: str | Path | None, progress: ProgressMode = "none") -> None:
     """The outputs of ``pattern`` are about to change: remove the reviews made from them (the
     stage's own, ``review/`` beside them, and ``stale_review``, the run's), so that a run
     killed before it writes a new one, or run without one, leaves no review that no longer
     describes the files."""
     for folder in (Path(pattern).parent / doubt.REVIEW_FOLDER, stale_review):
         if folder is not None:
-            doubt.invalidate_review(folder)
+            doubt.invalidate_review(folder, progress)
+
+
+class _BeforeFirstWrite:
+    """Calls :func:`_invalidate_reviews` once, just before a stage writes its first frame: a
+    run that fails earlier (weights that do not load, a device that is not there) leaves the
+    review of the untouched outputs in place."""
+
+    def __init__(self, pattern: str, stale_review: str | Path | None, progress: ProgressMode) -> None:
+        self.pattern, self.stale_review, self.progress, self.done = pattern, stale_review, progress, False
+
+    def __call__(self) -> None:
+        if not self.done:
+            self.done = True
+            _invalidate_reviews(self.pattern, self.stale_review, self.progress)
 
 
 def _review_progress(progress: ProgressMode) -> ProgressMode:
@@ -1136,7 +1151,7 @@ def _review_sources(plate: str | Path, shot: list[int], input_colorspace: str | 
                     ocio_config: str | None) -> dict[str, Any]:
     """How the review opens the plate again (``tcvom review --rebuild``)."""
     return {"plate": str(Path(plate).absolute()), "shot": format_range(shot),
-            "input_colorspace": input_colorspace, "ocio_config": ocio_config}
+            "input_colorspace": input_colorspace, "ocio_config": config_reference(ocio_config)}
 
 
 def plan_touched(trimap_job: dict[str, Any] | None, matte_job: dict[str, Any], selection: list[int]) -> JobResult:

@@ -512,7 +512,7 @@ def review_output(
     from tcvom.farm.locks import exclusive_lock
     from tcvom.io.atomic import ensure_writable_folder, remove_dead_temporaries
 
-    with exclusive_lock(ensure_writable_folder(folder) / ".review.lock"):
+    with exclusive_lock(ensure_writable_folder(folder) / ".review.lock", on_wait=_waiting(folder, progress)):
         remove_dead_temporaries(folder)  # of a run killed while writing the review
         return _review_output(plate, folder, trimaps=trimaps, alpha=alpha, shot=shot, sources=sources,
                               progress=progress)
@@ -537,6 +537,7 @@ def _review_output(
         **dict(sources or {}),
         "trimaps": _relative_to(trimaps, folder),
         "alpha": _relative_to(alpha, folder),
+        "relative_to": "review",
     }
     title = f"doubt per frame: {len(review.doubtful)} doubtful of {len(covered)}"
     return review, write_review(review, folder, title=title)
@@ -554,12 +555,24 @@ def _relative_to(pattern: str | Path | None, folder: str | Path) -> str | None:
         return str(Path(pattern).absolute())
 
 
-def _resolve_in(pattern: str | None, folder: Path) -> str | None:
-    """A source pattern of review.json as a path (relative ones are to the review folder)."""
-    return None if pattern is None else os.path.normpath(folder.absolute() / pattern)
+def _resolve_in(pattern: str | None, folder: Path, sources: Mapping[str, Any]) -> str | None:
+    """A source pattern of review.json as a path: relative ones are to the review folder, or,
+    in a review written before the sources said so (no ``relative_to``), as the run was
+    given them (to the folder the run was started in)."""
+    if pattern is None:
+        return None
+    if sources.get("relative_to") != "review":
+        return pattern
+    return os.path.normpath(folder.absolute() / pattern)
 
 
-def invalidate_review(folder: str | Path) -> bool:
+def _waiting(folder: str | Path, progress: ProgressMode) -> Any:
+    """What a run says when another one holds the review lock of ``folder``."""
+    return lambda: Progress("review", 0, progress).message(
+        f"waiting for another run writing the review in {folder}")
+
+
+def invalidate_review(folder: str | Path, progress: ProgressMode = "none") -> bool:
     """Remove the review in ``folder`` (review.json, .csv, .png; the residual cache stays),
     under the review lock: its outputs are about to change, and a run killed before it
     writes a new review, or run without one, must not leave one that no longer describes
@@ -569,7 +582,7 @@ def invalidate_review(folder: str | Path) -> bool:
     folder = Path(folder)
     if not (folder / "review.json").exists():
         return False
-    with exclusive_lock(folder / ".review.lock"):
+    with exclusive_lock(folder / ".review.lock", on_wait=_waiting(folder, progress)):
         for name in ("review.json", "review.csv", "review.png"):
             (folder / name).unlink(missing_ok=True)
     return True
@@ -605,8 +618,8 @@ def rebuild_review(path: str | Path, *, plate: str | None = None, progress: Prog
         sources["plate"] = str(plate)
     source = open_frames(spec, sources.get("shot"), colorspace=sources.get("input_colorspace"),
                          ocio_config=sources.get("ocio_config"))
-    review, _ = review_output(source, folder, trimaps=_resolve_in(sources.get("trimaps"), folder),
-                              alpha=_resolve_in(sources.get("alpha"), folder),
-                              sources={k: v for k, v in sources.items() if k not in ("trimaps", "alpha")},
+    review, _ = review_output(source, folder, trimaps=_resolve_in(sources.get("trimaps"), folder, sources),
+                              alpha=_resolve_in(sources.get("alpha"), folder, sources),
+                              sources={k: v for k, v in sources.items() if k not in ("trimaps", "alpha", "relative_to")},
                               progress=progress)
     return review
