@@ -50,6 +50,7 @@ def test_bad_trimaps_are_refused_before_any_frame(small_example, tmp_path: Path,
     assert _matte(small_example, trimaps, tmp_path / "out") == 2, name
     err = capsys.readouterr().err
     assert message in err and f"t.{frame}.png" in err and f"frame {frame}" in err, err
+    assert "keyframe" not in err, err  # --trimaps are trimaps of every frame, not keyframes
     assert not list((tmp_path / "out").glob("alpha.*.exr"))
 
 

@@ -434,10 +434,12 @@ class TrimapFiles(_Numbered):
         resize: bool = False,
         channel: str = "luma",
         painted: bool = False,
+        what: str = "trimap",
     ) -> None:
         if not files:
             raise InputError("no trimap was given")
         self.painted = painted
+        self.what = what
         self.files = dict(sorted(files.items()))
         self.frame_numbers = list(self.files)
         self.size = size
@@ -474,7 +476,7 @@ class TrimapFiles(_Numbered):
 
             single = cv2.resize(single, self.size, interpolation=cv2.INTER_NEAREST)
         if self.painted:
-            trimaps.check_painted(single, path=path, frame=frame)
+            trimaps.check_painted(single, path=path, frame=frame, what=self.what)
         try:
             return trimaps.classify(single)
         except InputError as exc:
@@ -534,4 +536,4 @@ def open_trimaps(
             if not path.is_file():
                 raise MissingFrameError(f"{what} file not found", path=path, frame=frame)
             files[frame] = path
-    return TrimapFiles(files, size=size, resize=resize, channel=channel, painted=painted)
+    return TrimapFiles(files, size=size, resize=resize, channel=channel, painted=painted, what=what)
