@@ -121,10 +121,15 @@ def test_colour_beyond_half_float_is_named_not_silently_infinite(tmp_path: Path,
     alpha = np.ones((4, 5), np.float32)
     glint = np.full((4, 5, 3), 2.0, np.float32)
     glint[1, 2] = 1e5
-    AlphaWriter(tmp_path / "exr", kind="rgba").write(1001, alpha, glint)
-    assert "frame 1001: colour values above 65504" in caplog.text and "exr32" in caplog.text
-    written, _ = read_image(tmp_path / "exr" / "alpha.1001.exr")
+    writer = AlphaWriter(tmp_path / "exr", kind="rgba")
+    writer.write(1001, alpha, glint)
+    path = tmp_path / "exr" / "alpha.1001.exr"
+    assert f"{path}: frame 1001: colour values above 65504" in caplog.text and "exr32" in caplog.text
+    written, _ = read_image(path)
     assert np.isinf(written[1, 2, 0])  # what the warning is about
+    caplog.clear()
+    writer.write(1002, alpha, glint)  # said once per output, not once per frame
+    assert "65504" not in caplog.text
     caplog.clear()
     AlphaWriter(tmp_path / "exr32", kind="rgba", fmt="exr32").write(1001, alpha, glint)
     assert "65504" not in caplog.text

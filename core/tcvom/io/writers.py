@@ -85,6 +85,7 @@ class AlphaWriter(FrameWriter):
         check_alpha_output(fmt, kind)
         self.pixel_type, suffix = ALPHA_FORMATS[fmt]
         self.header = {}
+        self._overflow_said = False
         self.fmt = fmt
         self.kind = kind
         super().__init__(out, f"{name}.####{suffix}", format_flag="--alpha-format")
@@ -140,9 +141,11 @@ class AlphaWriter(FrameWriter):
         else:
             pixels = np.concatenate([fg * a[:, :, None], a[:, :, None]], axis=2)
             channels = ("R", "G", "B", "A")
-        if self.pixel_type == "half" and np.abs(pixels).max(initial=0.0) > HALF_MAX:
-            log.warning("frame %d: colour values above %g (the largest half float) are written as infinity; "
-                        "--alpha-format exr32 keeps them", frame, HALF_MAX)
+        if self.pixel_type == "half" and not self._overflow_said and np.abs(pixels).max(initial=0.0) > HALF_MAX:
+            self._overflow_said = True  # once per output: a shot of glints would repeat it on every frame
+            log.warning("%s: frame %d: colour values above %g (the largest half float) are written as infinity "
+                        "(said for the first such frame only); --alpha-format exr32 keeps them",
+                        self.path(frame), frame, HALF_MAX)
         attributes = self._attributes(frame, plate)
         if attributes is not None and linear_space:  # OpenImageIO may rename the space: keep ours too
             attributes.update({"oiio:ColorSpace": linear_space, "tcvom:colorspace": linear_space})
