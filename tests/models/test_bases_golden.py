@@ -103,18 +103,28 @@ def test_wrong_file_lists_missing_and_unexpected_keys(reference):
         load_matting_model(_state(reference, "index"), base="fba")
 
 
-def _session(reference, base: str) -> MattingSession:
+def _session(reference, base: str, dtype: torch.dtype = torch.float32) -> MattingSession:
     # x * float32(1/255), as the reference scales its 8-bit frames (x / 255 differs by an ulp)
     frames = ArrayFrames({1001 + t: f.astype(np.float32) * np.float32(1 / 255) for t, f in enumerate(reference["frames"])})
     trimaps = ArrayFrames({1001 + t: tri for t, tri in enumerate(reference["trimaps"])})
-    return MattingSession(frames, trimaps, load_matting_model(_state(reference, base)))
+    return MattingSession(frames, trimaps, load_matting_model(_state(reference, base)), dtype=dtype)
+
+
+#: DIM is checked in float64. Its decoder unpools to the positions of the encoder's 2x2
+#: max-pool winners, and about 10 of each frame's windows at 1/8 hold a runner-up within
+#: 3e-5 of the winner: float32 convolutions of different CPU kernels round differently and
+#: pick the other one. Measured: the AVX2 kernels flip one window in two frames, which moves
+#: one decoder value by a pixel and alpha by up to 0.021 over 831 pixels; ATen's scalar
+#: kernels and float64 flip none (4e-6 and 4e-7 from the golden). float64 picks the winners
+#: of exact arithmetic, as the machine that made the golden did, on every CPU.
+GOLDEN_DTYPE = {"dim": torch.float64, "index": torch.float32}
 
 
 @pytest.mark.parametrize("base", ["dim", "index"])
 def test_session_reproduces_golden_alpha(reference, base):
     torch.set_num_threads(1)
     golden = np.load(reference["golden"] / "bases" / f"{base}_tam_alpha.npy")
-    session = _session(reference, base)
+    session = _session(reference, base, GOLDEN_DTYPE[base])
     for frame, alpha in session.alphas():
         assert _tolerance(alpha, golden[frame - 1001]) <= 1e-4, frame
     assert session.encoded == 4  # part A once per frame
@@ -125,8 +135,12 @@ def test_session_reproduces_golden_alpha(reference, base):
 #: FBA's alpha: 1e-3 (the README's 1e-4 holds for F and B). The fusion divides by
 #: ``|F - B|² + 0.1`` and amplifies float32 rounding in F and B up to tenfold: the same
 #: network in float64 differs from itself in float32 by 7.0e-4 in alpha and 1.4e-4 in F / B.
-#: Measured (this machine, one thread): alpha 3.6e-4, mean 1.2e-5; F and B 7.4e-5.
+#: Measured (one thread) on a CPU with AVX-512: alpha 3.6e-4, mean 1.2e-5, F and B 7.4e-5,
+#: fused from the golden F and B 1.1e-4; with AVX2 only: alpha 5.4e-4, mean 2.3e-5, F and B
+#: 1.8e-4, fused 2.0e-4 (float64 is no closer: F and B 1.4e-4, fused 2.3e-4, so the golden
+#: carries float32 rounding of this size itself). F, B and the fusion are held to 3e-4.
 FBA_ALPHA_TOLERANCE = 1e-3
+FBA_COLOUR_TOLERANCE = 3e-4
 
 
 def test_session_reproduces_golden_fba_alpha_foreground_background(reference):
@@ -141,20 +155,20 @@ def test_session_reproduces_golden_fba_alpha_foreground_background(reference):
     errors = []
     for t in range(4):
         layers = session.layers(1001 + t)
-        assert _tolerance(layers["foreground"], fg[t].transpose(1, 2, 0)) <= 1e-4, t
-        assert _tolerance(layers["background"], bg[t].transpose(1, 2, 0)) <= 1e-4, t
+        assert _tolerance(layers["foreground"], fg[t].transpose(1, 2, 0)) <= FBA_COLOUR_TOLERANCE, t
+        assert _tolerance(layers["background"], bg[t].transpose(1, 2, 0)) <= FBA_COLOUR_TOLERANCE, t
         assert _tolerance(layers["alpha"], alpha[t]) <= FBA_ALPHA_TOLERANCE, t
         errors.append(np.abs(layers["alpha"] - alpha[t]).mean())
-        # alpha fused from our pre-fusion alpha and the *golden* F and B: within 2e-4
-        # (measured 1.1e-4), so the larger alpha gap is F / B rounding through the fusion
+        # alpha fused from our pre-fusion alpha and the *golden* F and B: within 3e-4
+        # (measured above), so the larger alpha gap is F / B rounding through the fusion
         f, b = torch.from_numpy(fg[t]), torch.from_numpy(bg[t])
         image = torch.from_numpy(reference["frames"][t].transpose(2, 0, 1).astype(np.float32) * np.float32(1 / 255))
         raw = head[-1][0, :, :72, :200].clamp(0, 1)
         fused = (raw * 0.1 + ((image - b) * (f - b)).sum(0, keepdim=True)) / (((f - b) ** 2).sum(0, keepdim=True) + 0.1)
         tri = reference["trimaps"][t]
         unknown = (tri > 0) & (tri < 255)
-        assert np.abs(fused.clamp(0, 1)[0].numpy() - alpha[t])[unknown].max() <= 2e-4, t
-    assert max(errors) <= 3e-5  # a wrong ingredient moves the whole matte, not a few pixels
+        assert np.abs(fused.clamp(0, 1)[0].numpy() - alpha[t])[unknown].max() <= FBA_COLOUR_TOLERANCE, t
+    assert max(errors) <= 5e-5  # a wrong ingredient moves the whole matte, not a few pixels
 
 
 @pytest.mark.parametrize("base", BASES)
@@ -181,6 +195,10 @@ def test_tcvom_matte_command_writes_golden_exr(reference, base, tmp_path):
     assert len(written) == 4
     # the writer's contract: alpha in [0, 1] (IndexNet's unclamped values are clamped there)
     golden = np.clip(np.load(reference["golden"] / "bases" / f"{base}_tam_alpha.npy"), 0.0, 1.0)
+    if GOLDEN_DTYPE.get(base) == torch.float64:
+        # the command computes in float32: it must write what the float32 session computes
+        # here (the float64 one is held to the golden above)
+        golden = np.stack([np.clip(a, 0.0, 1.0) for _, a in _session(reference, base).alphas()])
     for t, path in enumerate(written):
         pixels, _ = read_image(path)
         assert pixels.dtype == np.float32

@@ -74,9 +74,12 @@ class _Entry:
 
 
 def resolve_dtype(dtype: torch.dtype | str) -> torch.dtype:
-    """``torch.float32`` / ``"fp16"`` / ``"bfloat16"``... -> a torch dtype (InputError otherwise)."""
+    """``torch.float32`` / ``"fp16"`` / ``"bfloat16"``... -> a torch dtype (InputError otherwise).
+
+    ``torch.float64`` is taken as a dtype (not by name: no command offers it): checks against
+    reference outputs use it where float32 rounding decides a max-pool's winner."""
     if isinstance(dtype, torch.dtype):
-        if dtype not in (torch.float32, *_HALF):
+        if dtype not in (torch.float32, torch.float64, *_HALF):
             raise InputError(f"unsupported precision {dtype}; use float32, float16 or bfloat16")
         return dtype
     try:
