@@ -41,10 +41,16 @@ def test_read_ahead_gives_each_frame_once_from_its_thread() -> None:
     reader = Recording(list(range(1, 21)))
     with ReadAhead(reader, depth=3) as ahead:
         ahead.start(reader.frame_numbers)
+        deadline = time.monotonic() + 30
+        while len(reader.reads) < 3:  # the thread fills its depth before anything is asked
+            assert time.monotonic() < deadline, "the read-ahead thread read nothing"
+            time.sleep(0.01)
         got = [int(ahead.read(f)[0, 0]) for f in reader.frame_numbers]
     assert got == reader.frame_numbers
-    assert reader.reads == reader.frame_numbers  # nothing read twice
-    assert reader.threads == {"tcvom-read-ahead"}
+    # nothing read twice; a frame the thread has not reached yet (a loaded machine) is read
+    # by the caller instead of waited for, so both threads may have read
+    assert sorted(reader.reads) == reader.frame_numbers
+    assert reader.reads[:3] == [1, 2, 3] and "tcvom-read-ahead" in reader.threads
     assert ahead.width == 8  # other attributes are the reader's
 
 
