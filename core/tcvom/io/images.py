@@ -25,6 +25,9 @@ class ImageInfo:
     pixel_type: str
     origin: tuple[int, int] = (0, 0)
     """Where the pixels (the data window) start in the picture (EXR: not always 0, 0)."""
+    display: tuple[int, int, int, int] | None = None
+    """The display window (x, y, width, height): the picture's format, which the data
+    window may crop (a CG render's bounding box) or exceed (overscan)."""
 
     @property
     def is_float(self) -> bool:
@@ -85,8 +88,12 @@ def _header(path: str | Path) -> Any:
 
 def image_info(path: str | Path) -> ImageInfo:
     """Read only the header of an image."""
-    spec = _header(path)
-    return ImageInfo(str(path), spec.width, spec.height, tuple(spec.channelnames), str(spec.format), (spec.x, spec.y))
+    return _info(path, _header(path))
+
+
+def _info(path: str | Path, spec: Any) -> ImageInfo:
+    return ImageInfo(str(path), spec.width, spec.height, tuple(spec.channelnames), str(spec.format), (spec.x, spec.y),
+                     (spec.full_x, spec.full_y, spec.full_width, spec.full_height))
 
 
 def image_layout(path: str | Path) -> ImageLayout:
@@ -122,8 +129,7 @@ def read_image(path: str | Path, frame: int | None = None) -> tuple[np.ndarray, 
         pixels = inp.read_image(0, 0, 0, spec.nchannels, oiio.FLOAT)
         if pixels is None or not isinstance(pixels, np.ndarray):
             raise _read_error(path, inp.geterror() or oiio.geterror(), frame)
-        info = ImageInfo(str(path), spec.width, spec.height, tuple(spec.channelnames), str(spec.format),
-                         (spec.x, spec.y))
+        info = _info(path, spec)
     finally:
         inp.close()
     array = np.asarray(pixels, dtype=np.float32)

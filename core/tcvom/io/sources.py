@@ -19,7 +19,7 @@ import numpy as np
 from tcvom.errors import FrameSizeError, InputError, MissingFrameError
 from tcvom.io import trimap as trimaps
 from tcvom.io.colour import ColourConverter
-from tcvom.io.images import image_info, read_image
+from tcvom.io.images import ImageInfo, image_info, read_image
 from tcvom.io.sequence import ImageSequence, format_range, frame_selection, is_pattern
 from tcvom.matting.window import FrameCache
 
@@ -88,6 +88,8 @@ class ArrayFrames(_Numbered):
 class _Frames(_Numbered):
     width: int
     height: int
+    origin: tuple[int, int] = (0, 0)
+    """Where the frames' pixels start in the picture (a sequence's canvas, see :func:`_canvas`)."""
     colour: ColourConverter
     _recent: FrameCache[tuple[np.ndarray, bool]] | None = None
 
@@ -139,6 +141,19 @@ class _Frames(_Numbered):
             )
 
 
+def _canvas(info: ImageInfo) -> tuple[int, int, int, int]:
+    """The picture a sequence's frames are matted on (x, y, width, height): its first frame's
+    data and display windows together. Full-frame and overscanned plates (the data window
+    holds the display window) keep their data window; a cropped one (a CG render's bounding
+    box) is matted on its display window."""
+    if info.display is None:
+        return (*info.origin, info.width, info.height)
+    fx, fy, fw, fh = info.display
+    (x, y), w, h = info.origin, info.width, info.height
+    left, top = min(x, fx), min(y, fy)
+    return left, top, max(x + w, fx + fw) - left, max(y + h, fy + fh) - top
+
+
 def _rgb(pixels: np.ndarray) -> np.ndarray:
     """The colour channels of an image: grey is repeated, alpha and extra channels dropped."""
     count = pixels.shape[2]
@@ -162,39 +177,65 @@ class SequenceFrames(_Frames):
         self.frame_numbers = self.sequence.frame_numbers
         self.colour = ColourConverter(colorspace, ocio_config)
         info = image_info(self.sequence.path(self.first))
-        self.width, self.height = info.width, info.height
-        self.origin = info.origin
+        self.display = info.display
+        x, y, width, height = _canvas(info)
+        self.width, self.height = width, height
+        self.origin = (x, y)
         self._is_float = info.is_float
         self.nonfinite: dict[int, int] = {}
 
     def _raw(self, frame: int) -> tuple[np.ndarray, bool]:
         self._check_frame(frame)
-        pixels, info = read_image(self.path(frame), frame)
-        return _rgb(pixels), info.is_float
+        path = self.path(frame)
+        pixels, info = read_image(path, frame)
+        return self._placed(path, frame, _rgb(pixels), info), info.is_float
 
     def path(self, frame: int) -> Path:
         return self.sequence.path(frame)
+
+    def _placed(self, path: Path, frame: int, rgb: np.ndarray, info: ImageInfo) -> np.ndarray:
+        """The frame's pixels on the shot's picture: a data window that crops the shot's
+        display window (a CG render's bounding box, which moves from frame to frame) is
+        placed where it lies, black around it, as compositors show it."""
+        if info.origin == self.origin and (info.width, info.height) == (self.width, self.height):
+            return rgb
+        dx, dy = info.origin[0] - self.origin[0], info.origin[1] - self.origin[1]
+        inside = dx >= 0 and dy >= 0 and dx + info.width <= self.width and dy + info.height <= self.height
+        if info.display != self.display or info.display is None:
+            if (info.width, info.height) != (self.width, self.height):
+                raise FrameSizeError(
+                    f"the frame is {info.width}x{info.height}, the shot is {self.width}x{self.height}",
+                    path=path,
+                    frame=frame,
+                    hint="all frames of a plate must have one size (one display window, for EXR)",
+                )
+            # the same size elsewhere in another picture: neighbours would not line up
+            raise FrameSizeError(
+                f"the frame's pixels (data window) start at {info.origin}, the shot's at {self.origin}",
+                path=path,
+                frame=frame,
+                hint="all frames of a plate must have one display window (reformat them alike)",
+            )
+        if not inside:
+            raise FrameSizeError(
+                f"the frame's pixels (data window {info.width}x{info.height} at {info.origin}) reach outside the "
+                f"shot's picture ({self.width}x{self.height} at {self.origin}: the first frame's data and display "
+                "windows together)",
+                path=path,
+                frame=frame,
+                hint="give the plate one overscan on every frame (or a data window inside its display window)",
+            )
+        placed = np.zeros((self.height, self.width, rgb.shape[2]), dtype=rgb.dtype)
+        placed[dy:dy + info.height, dx:dx + info.width] = rgb
+        return placed
 
     def read(self, frame: int) -> np.ndarray:
         self._check_frame(frame)
         path = self.path(frame)
         pixels, info = read_image(path, frame)
-        if (info.width, info.height) != (self.width, self.height):
-            raise FrameSizeError(
-                f"the frame is {info.width}x{info.height}, the shot is {self.width}x{self.height}",
-                path=path,
-                frame=frame,
-                hint="all frames of a plate must have one size",
-            )
-        if info.origin != self.origin:  # the same size elsewhere in the picture: neighbours would not line up
-            raise FrameSizeError(
-                f"the frame's pixels (data window) start at {info.origin}, the shot's at {self.origin}",
-                path=path,
-                frame=frame,
-                hint="all frames of a plate must have one data window (crop or reformat them alike)",
-            )
-        self._keep(frame, _rgb(pixels), info.is_float)
-        rgb, bad = self.colour.to_network(_rgb(pixels), info.is_float)
+        placed = self._placed(path, frame, _rgb(pixels), info)
+        self._keep(frame, placed, info.is_float)
+        rgb, bad = self.colour.to_network(placed, info.is_float)
         if bad:
             self.nonfinite[frame] = bad
             log.warning("%s: frame %d: %d NaN/infinite value(s) set to 0", path, frame, bad)

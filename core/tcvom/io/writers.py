@@ -26,6 +26,7 @@ writer removes the temporaries that killed writers left in its folder.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -106,28 +107,36 @@ class AlphaWriter(FrameWriter):
             stamped.update({"tcvom:plate": str(Path(plate).absolute()), "tcvom:plate_frame": int(frame)})
         return stamped or None
 
-    def _layout(self, plate: str | Path | None) -> ImageLayout | None:
-        """The plate frame's windows and attributes for an EXR output (not for a movie)."""
+    def _layout(self, plate: str | Path | None, shape: tuple[int, ...],
+                origin: tuple[int, int] | None) -> ImageLayout | None:
+        """The plate frame's windows and attributes for an EXR output (not for a movie).
+        ``origin``: where the output's pixels start (the plate's canvas, which holds a frame
+        whose data window crops the picture: the output covers the canvas, not the crop)."""
         from tcvom.io.sources import MOVIE_SUFFIXES
 
         if plate is None or not self.fmt.startswith("exr") or Path(plate).suffix.lower() in MOVIE_SUFFIXES:
             return None
-        return image_layout(plate)
+        layout = image_layout(plate)
+        if origin is not None:
+            layout = replace(layout, width=shape[1], height=shape[0], x=origin[0], y=origin[1])
+        return layout
 
     def write(self, frame: int, alpha: np.ndarray, foreground: np.ndarray | None = None,
               *, background: np.ndarray | None = None, linear_space: str | None = None,
-              plate: str | Path | None = None) -> Path:
+              plate: str | Path | None = None, origin: tuple[int, int] | None = None) -> Path:
         """Write ``alpha`` (float ``H x W`` in [0, 1]). ``kind="rgba"`` needs
         ``foreground`` (``H x W x 3``): scene-linear in ``linear_space`` for EXR (not
         clamped), display-referred sRGB in [0, 1] for integer formats. ``kind="layers"``
-        needs ``foreground`` and ``background``, scene-linear in ``linear_space``."""
+        needs ``foreground`` and ``background``, scene-linear in ``linear_space``. ``plate``
+        (the plate frame's file) gives an EXR its windows and attributes; ``origin`` is where
+        the alpha starts in that picture (the plate source's ``origin``)."""
         a = np.clip(np.asarray(alpha, dtype=np.float32), 0.0, 1.0)
         if a.ndim != 2:
             raise ValueError(f"alpha must be H x W, got {a.shape}")
         if self.kind == "alpha":
             channels = ("A",) if self.fmt.startswith("exr") else ("Y",)
             return write_image(self.path(frame), a, pixel_type=self.pixel_type, channels=channels,
-                               attributes=self._attributes(frame, plate), layout=self._layout(plate))
+                               attributes=self._attributes(frame, plate), layout=self._layout(plate, a.shape, origin))
         if foreground is None:
             raise ValueError(f"{self.kind} output needs the foreground colour")
         fg = np.asarray(foreground, dtype=np.float32)
@@ -150,7 +159,7 @@ class AlphaWriter(FrameWriter):
         if attributes is not None and linear_space:  # OpenImageIO may rename the space: keep ours too
             attributes.update({"oiio:ColorSpace": linear_space, "tcvom:colorspace": linear_space})
         return write_image(self.path(frame), pixels, pixel_type=self.pixel_type, channels=channels,
-                           attributes=attributes, layout=self._layout(plate))
+                           attributes=attributes, layout=self._layout(plate, a.shape, origin))
 
 
 class TrimapWriter(FrameWriter):

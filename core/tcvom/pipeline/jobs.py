@@ -724,7 +724,8 @@ def matte(
                        background: np.ndarray | None) -> None:
                 before_first_write()
                 written = writer.write(frame, alpha, foreground, background=background,
-                                       linear_space=source.linear_space, plate=source.path(frame))
+                                       linear_space=source.linear_space, plate=source.path(frame),
+                                       origin=source.origin)
                 if recorded.write(frame, written, *keys[frame]) is not None:  # only once the frame is in place
                     result.removed.append(frame)  # its file of another --alpha-format / --output
                 claims.release(frame)

@@ -1,0 +1,74 @@
+"""EXR plates whose data window crops the picture (a CG render's bounding box, moving from
+frame to frame) are matted on the display window, each frame's pixels where they lie and
+black around them: the same mattes as full frames holding that black, written over the
+whole picture. A data window that reaches outside the shot's picture is refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import OpenImageIO as oiio
+
+from tcvom.cli import main
+from tcvom.io.images import ImageLayout, read_image, write_image
+
+#: frame -> data window (x, y, width, height) inside the 96x64 display window
+BOXES = {1001: (4, 2, 80, 56), 1004: (20, 10, 50, 40), 1006: (0, 30, 96, 34)}
+
+
+def _plates(plate: str, tmp_path: Path) -> tuple[str, str]:
+    """The example plate as full frames black outside BOXES, and as those boxes' pixels
+    alone (data windows inside the display window)."""
+    full, crop = tmp_path / "full", tmp_path / "crop"
+    full.mkdir()
+    crop.mkdir()
+    for source in sorted(Path(plate).parent.glob("plate.*.exr")):
+        pixels, _ = read_image(source)
+        frame = int(source.name.split(".")[1])
+        x, y, w, h = BOXES.get(frame, (0, 0, 96, 64))
+        black = np.zeros_like(pixels)
+        black[y:y + h, x:x + w] = pixels[y:y + h, x:x + w]
+        write_image(full / source.name, black)
+        write_image(crop / source.name, pixels[y:y + h, x:x + w], layout=ImageLayout(w, h, x, y, 0, 0, 96, 64))
+    return str(full / "plate.####.exr"), str(crop / "plate.####.exr")
+
+
+def _matte(plate: str, trimaps: str, out: Path, *extra: str) -> int:
+    return main(["matte", "--plate", plate, "--trimaps", trimaps, "--out", str(out), "--method", "classical",
+                 "--progress", "none", "--no-review", *extra])
+
+
+def test_cropped_data_windows_matte_as_the_black_around_them(small_example, tmp_path: Path) -> None:
+    full, crop = _plates(small_example.plate, tmp_path)
+    assert _matte(full, small_example.trimaps, tmp_path / "a") == 0
+    assert _matte(crop, small_example.trimaps, tmp_path / "b") == 0
+    for frame in range(1001, 1009):
+        want, _ = read_image(tmp_path / "a" / f"alpha.{frame}.exr")
+        got, _ = read_image(tmp_path / "b" / f"alpha.{frame}.exr")
+        assert got.shape == want.shape == (64, 96, 1), frame
+        assert np.array_equal(got, want), frame
+    assert read_image(tmp_path / "b" / "alpha.1004.exr")[0][30, 40, 0] > 0  # the object is matted
+    inp = oiio.ImageInput.open(str(tmp_path / "b" / "alpha.1004.exr"))
+    spec = inp.spec()
+    inp.close()
+    assert (spec.x, spec.y, spec.width, spec.height) == (0, 0, 96, 64)
+    assert (spec.full_x, spec.full_y, spec.full_width, spec.full_height) == (0, 0, 96, 64)
+
+
+def test_rgba_of_a_cropped_frame_is_black_outside_its_data_window(small_example, tmp_path: Path) -> None:
+    _, crop = _plates(small_example.plate, tmp_path)
+    assert _matte(crop, small_example.trimaps, tmp_path / "b", "--output", "rgba", "--frames", "1004") == 0
+    rgba, _ = read_image(tmp_path / "b" / "alpha.1004.exr")
+    assert rgba.shape == (64, 96, 4)
+    assert not rgba[:10, :, :3].any() and not rgba[:, :20, :3].any()
+
+
+def test_a_data_window_outside_the_picture_is_refused(small_example, tmp_path: Path, capsys) -> None:
+    _, crop = _plates(small_example.plate, tmp_path)
+    path = Path(crop.replace("####", "1005"))
+    pixels, _ = read_image(path)
+    write_image(path, pixels, layout=ImageLayout(96, 64, -4, 0, 0, 0, 96, 64))
+    assert _matte(crop, small_example.trimaps, tmp_path / "b") == 2
+    err = capsys.readouterr().err
+    assert "plate.1005.exr" in err and "frame 1005" in err and "reach outside" in err, err
