@@ -37,7 +37,7 @@ def test_override_matches_opencolorio_processor(tmp_path: Path) -> None:
     assert np.abs(seen - np.clip(expected, 0, 1)).max() < 1e-5
 
 
-def test_values_are_clamped_and_nonfinite_counted(tmp_path: Path) -> None:
+def test_values_are_clamped_and_nonfinite_counted(tmp_path: Path, caplog) -> None:
     pixels = np.full((4, 4, 3), 5.0, np.float32)
     pixels[0, 0, 0] = np.nan
     pixels[1, 1, 1] = np.inf
@@ -46,6 +46,8 @@ def test_values_are_clamped_and_nonfinite_counted(tmp_path: Path) -> None:
     seen = frames.read(1)
     assert seen.min() >= 0.0 and seen.max() <= 1.0 and np.isfinite(seen).all()
     assert frames.nonfinite == {1: 2}
+    frames.read(1)  # read again (the trimap and matte stages both read it): said once
+    assert caplog.text.count("NaN/infinite") == 1 and "p.0001.exr: frame 1: 2 NaN" in caplog.text
 
 
 def test_unknown_colour_space_is_an_input_error() -> None:

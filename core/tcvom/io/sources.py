@@ -141,6 +141,10 @@ class _Frames(_Numbered):
             )
 
 
+_NONFINITE_SAID: set[str] = set()
+"""Plate files whose NaN / infinite pixels this process has reported (a warning each)."""
+
+
 def _canvas(info: ImageInfo) -> tuple[int, int, int, int]:
     """The picture a sequence's frames are matted on (x, y, width, height): its first frame's
     data and display windows together. Full-frame and overscanned plates (the data window
@@ -238,7 +242,10 @@ class SequenceFrames(_Frames):
         rgb, bad = self.colour.to_network(placed, info.is_float)
         if bad:
             self.nonfinite[frame] = bad
-            log.warning("%s: frame %d: %d NaN/infinite value(s) set to 0", path, frame, bad)
+            said = str(Path(path).absolute())
+            if said not in _NONFINITE_SAID:  # once per process: both stages of a run read every frame
+                _NONFINITE_SAID.add(said)
+                log.warning("%s: frame %d: %d NaN/infinite value(s) set to 0", path, frame, bad)
         return rgb
 
 
