@@ -75,6 +75,25 @@ def test_alpha_keeps_the_plates_overscan_aspect_and_timecode(small_example, tmp_
     assert "smpte:TimeCode: 01:02:03:04" in shown and "PixelAspectRatio: 2" in shown
 
 
+def test_a_farm_matte_task_stamps_the_keyframes_its_trimaps_came_from(small_example, tmp_path: Path) -> None:
+    """The farm runs `tcvom trimaps` tasks, then `tcvom matte` tasks on their trimaps: the
+    alphas carry the same keyframe stamp as a `run`'s (the trimap records keep it)."""
+    from tcvom.io.hashing import file_sha256
+
+    out = tmp_path / "shot"
+    assert main(["trimaps", "--plate", small_example.plate, "--keyframes", small_example.keyframes,
+                 "--out", str(out / "trimaps"), "--method", "classical", "--progress", "none", "--no-review"]) == 0
+    assert main(["matte", "--plate", small_example.plate, "--trimaps", str(out / "trimaps" / "trimap.####.png"),
+                 "--out", str(out / "alpha"), "--frames", "1002-1003", "--method", "classical", "--progress", "none",
+                 "--no-review"]) == 0
+    keys = sorted(Path(small_example.keyframes).parent.glob("key.*.png"))
+    expected = ", ".join(f"{k.name.split('.')[1]}=sha256:{file_sha256(k, remember=False)}" for k in keys)
+    for frame in (1002, 1003):
+        inp = oiio.ImageInput.open(str(out / "alpha" / f"alpha.{frame}.exr"))
+        assert inp.spec().get_string_attribute("tcvom:keyframes") == expected, frame
+        inp.close()
+
+
 def test_run_stamps_its_keyframes_and_their_hashes(small_example, tmp_path: Path, capsys) -> None:
     from tcvom.io.hashing import file_sha256
 

@@ -99,10 +99,11 @@ class AlphaWriter(FrameWriter):
         """True if RGBA output is written scene-linear (EXR), False for integer formats."""
         return self.fmt.startswith("exr")
 
-    def _attributes(self, frame: int, plate: str | Path | None) -> dict[str, str | int | float] | None:
+    def _attributes(self, frame: int, plate: str | Path | None,
+                    stamp: dict[str, str] | None = None) -> dict[str, str | int | float] | None:
         if not self.fmt.startswith("exr"):
             return None
-        stamped: dict[str, str | int | float] = dict(self.header)
+        stamped: dict[str, str | int | float] = {**self.header, **(stamp or {})}
         if plate is not None:
             stamped.update({"tcvom:plate": str(Path(plate).absolute()), "tcvom:plate_frame": int(frame)})
         return stamped or None
@@ -123,20 +124,23 @@ class AlphaWriter(FrameWriter):
 
     def write(self, frame: int, alpha: np.ndarray, foreground: np.ndarray | None = None,
               *, background: np.ndarray | None = None, linear_space: str | None = None,
-              plate: str | Path | None = None, origin: tuple[int, int] | None = None) -> Path:
+              plate: str | Path | None = None, origin: tuple[int, int] | None = None,
+              stamp: dict[str, str] | None = None) -> Path:
         """Write ``alpha`` (float ``H x W`` in [0, 1]). ``kind="rgba"`` needs
         ``foreground`` (``H x W x 3``): scene-linear in ``linear_space`` for EXR (not
         clamped), display-referred sRGB in [0, 1] for integer formats. ``kind="layers"``
         needs ``foreground`` and ``background``, scene-linear in ``linear_space``. ``plate``
         (the plate frame's file) gives an EXR its windows and attributes; ``origin`` is where
-        the alpha starts in that picture (the plate source's ``origin``)."""
+        the alpha starts in that picture (the plate source's ``origin``); ``stamp`` adds
+        this frame's own ``tcvom:`` attributes to the writer's :attr:`header`."""
         a = np.clip(np.asarray(alpha, dtype=np.float32), 0.0, 1.0)
         if a.ndim != 2:
             raise ValueError(f"alpha must be H x W, got {a.shape}")
         if self.kind == "alpha":
             channels = ("A",) if self.fmt.startswith("exr") else ("Y",)
             return write_image(self.path(frame), a, pixel_type=self.pixel_type, channels=channels,
-                               attributes=self._attributes(frame, plate), layout=self._layout(plate, a.shape, origin))
+                               attributes=self._attributes(frame, plate, stamp),
+                               layout=self._layout(plate, a.shape, origin))
         if foreground is None:
             raise ValueError(f"{self.kind} output needs the foreground colour")
         fg = np.asarray(foreground, dtype=np.float32)
@@ -155,7 +159,7 @@ class AlphaWriter(FrameWriter):
             log.warning("%s: frame %d: colour values above %g (the largest half float) are written as infinity "
                         "(said for the first such frame only); --alpha-format exr32 keeps them",
                         self.path(frame), frame, HALF_MAX)
-        attributes = self._attributes(frame, plate)
+        attributes = self._attributes(frame, plate, stamp)
         if attributes is not None and linear_space:  # OpenImageIO may rename the space: keep ours too
             attributes.update({"oiio:ColorSpace": linear_space, "tcvom:colorspace": linear_space})
         return write_image(self.path(frame), pixels, pixel_type=self.pixel_type, channels=channels,

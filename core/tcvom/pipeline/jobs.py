@@ -168,9 +168,12 @@ def _keyframes(
 
 def _keyframe_stamp(keyframes: str | Sequence[str], plate: Any, resize_trimaps: bool, trimap_channel: str) -> str:
     """The keyframes' frames and content hashes for the header: ``1001=sha256:..., ...``."""
+    return _stamp_of(_keyframes(keyframes, plate, resize_trimaps, trimap_channel))
+
+
+def _stamp_of(keys: TrimapFiles) -> str:
     from tcvom.io.hashing import file_sha256
 
-    keys = _keyframes(keyframes, plate, resize_trimaps, trimap_channel)
     return ", ".join(f"{frame}=sha256:{file_sha256(path)}" for frame, path in keys.files.items())
 
 
@@ -486,6 +489,7 @@ def trimaps(
 
             claims = FrameClaims(records_folder(writer.pattern))
             units = {seg: sorted(todo) for seg, todo in pending.items()}
+            stamp = _stamp_of(keys)
 
             def finish(item: Any, key: str, inputs: dict[str, Any], extra: dict[str, Any]) -> None:
                 before_first_write()
@@ -513,6 +517,7 @@ def trimaps(
                                 extra = {} if tuned is None else {"finetuned": _finetuned_name(tuned)}
                                 extra["review"] = doubt.trimap_record(item.trimap, item.disagreement,
                                                                       item.frame in key_arrays)
+                                extra["keyframes"] = stamp  # the matte stage stamps its alpha with it
                                 behind.submit(partial(finish, item, key, inputs, extra))
                         behind.submit(partial(claims.release, _segment_claim(seg)))  # once its frames are written
             finally:
@@ -633,7 +638,8 @@ def matte(
     needed = chunking.with_neighbours(selection, shot)
     specs = [trimaps] if isinstance(trimaps, str | Path) else list(trimaps)
     # Trimaps tcvom made: their records know their digests (and their values are its own).
-    made = FrameRecords(str(specs[0])).output_states() if len(specs) == 1 and not _has_pairs(specs) else {}
+    trimap_records = FrameRecords(str(specs[0])) if len(specs) == 1 and not _has_pairs(specs) else None
+    made = trimap_records.output_states() if trimap_records is not None else {}
     tris = _open_matte_trimaps(trimaps, source, selection, needed, resize_trimaps, trimap_channel, painted=not made)
     writer = AlphaWriter(out, fmt=alpha_format, kind=output)
     with Progress("matte", len(selection), progress) as bar:
@@ -694,6 +700,14 @@ def matte(
         if result.skipped:
             bar.advance(len(result.skipped))
 
+        def keyframe_stamp(frame: int) -> dict[str, str] | None:
+            """The keyframes of the trimap tcvom made for ``frame`` (a farm's matte task has
+            no keyframes of its own; ``run`` stamps its keyframes through ``provenance``)."""
+            if made and "tcvom:keyframes" not in writer.header and trimap_records is not None:
+                stamp = (trimap_records.get(frame) or {}).get("keyframes")
+                return {"tcvom:keyframes": stamp} if isinstance(stamp, str) else None
+            return None
+
         since = _finished_since(recorded, todo, overwrite)
 
         def left(frame: int) -> list[int]:
@@ -725,7 +739,7 @@ def matte(
                 before_first_write()
                 written = writer.write(frame, alpha, foreground, background=background,
                                        linear_space=source.linear_space, plate=source.path(frame),
-                                       origin=source.origin)
+                                       origin=source.origin, stamp=keyframe_stamp(frame))
                 if recorded.write(frame, written, *keys[frame]) is not None:  # only once the frame is in place
                     result.removed.append(frame)  # its file of another --alpha-format / --output
                 claims.release(frame)
