@@ -72,9 +72,12 @@ def test_a_shot_on_twos_becomes_openjd_ranges_whose_chunks_tcvom_reads_back() ->
     assert all(split(c, 4, twos) == [c] for c in chunks)  # each chunk a run of the shot's list
     given = {name: value.value for name, value in values.items()}
     args = job.steps[1].script.actions.onRun.args
-    for flag, name in (("--base", "Base"), ("--precision", "Precision"), ("--input-colorspace", "InputColorspace"),
-                       ("--trimap-channel", "TrimapChannel")):
+    for flag, name in (("--base", "Base"), ("--precision", "Precision"), ("--input-colorspace", "InputColorspace")):
         assert args[args.index(flag) + 1] == f"{{{{Param.{name}}}}}" and given[name] == defaults[name]
+    # the channel picks from the painted keyframes; the matte tasks read tcvom's one-channel trimaps
+    keyframe_args = job.steps[0].script.actions.onRun.args
+    assert keyframe_args[keyframe_args.index("--trimap-channel") + 1] == "{{Param.TrimapChannel}}"
+    assert "--trimap-channel" not in args and given["TrimapChannel"] == "A"
 
 
 def test_empty_template_values_read_as_not_given(capsys) -> None:

@@ -168,6 +168,24 @@ def test_a_changed_setting_redoes_the_stage_in_the_same_folder(shot: Path, tmp_p
     assert sorted(short.stages["trimaps"]["removed"]) == [1007, 1008]
 
 
+def test_a_keyframe_channel_picks_from_the_keyframes_only(shot: Path, tmp_path: Path, capsys) -> None:
+    """``--trimap-channel G`` reads the painted keyframes' G; the matte stage reads tcvom's
+    own one-channel trimaps as they are (it used to ask them for a G channel and fail), and
+    the same run with the luma keyframes makes the same alpha."""
+    coloured = tmp_path / "coloured"
+    coloured.mkdir()
+    for path in sorted((shot / "keyframes").glob("key.*.png")):
+        grey, _ = read_image(path)
+        noise = np.random.default_rng(0).random(grey.shape[:2], dtype=np.float32)
+        write_image(coloured / path.name, np.dstack([noise, grey[..., 0], 1 - noise]).astype(np.float32), pixel_type="uint8")
+    out, luma = tmp_path / "out", tmp_path / "luma"
+    code = main(["run", "--plate", plate(shot), "--keyframes", str(coloured / "key.####.png"), "--out", str(out),
+                 "--trimap-channel", "G", "--method", "classical", "--progress", "none"])
+    assert code == 0, capsys.readouterr().err
+    pipeline.run(plate(shot), luma, keyframes=keys(shot), method="classical", progress="none")
+    assert_same_pixels(out, luma)
+
+
 def test_a_leftover_manifest_without_frames_binds_nothing(shot: Path, tmp_path: Path, capsys) -> None:
     """Issue 16, point 7: a manifest left without frames does not block other settings."""
     out = tmp_path / "alpha"

@@ -111,10 +111,10 @@ def job_template(
     shared = ["--shot-range", "{{Param.ShotRange}}", "--method", "{{Param.Method}}", "--backend",
               "{{Param.Backend}}", "--device", "{{Param.Device}}", "--precision", "{{Param.Precision}}",
               "--input-colorspace", "{{Param.InputColorspace}}", "--ocio-config", "{{Param.OcioConfig}}",
-              "--trimap-channel", "{{Param.TrimapChannel}}", "--progress", "json"]
+              "--progress", "json"]
     trimap_args = ["trimaps", "--plate", "{{Param.Plate}}", "--keyframes", "{{Param.Keyframes}}",
                    "--out", "{{Param.OutDir}}/trimaps", "--segment", "{{Task.Param.Segment}}",
-                   "--weights", "{{Param.TrimapWeights}}", *shared]
+                   "--weights", "{{Param.TrimapWeights}}", "--trimap-channel", "{{Param.TrimapChannel}}", *shared]
     matte_args = ["matte", "--plate", "{{Param.Plate}}", "--trimaps", "{{Param.OutDir}}/trimaps/" + TRIMAP_NAME,
                   "--out", "{{Param.OutDir}}/alpha", "--frames", "{{Task.Param.Frames}}",
                   "--weights", "{{Param.MattingWeights}}", "--base", "{{Param.Base}}", "--alpha-format",

@@ -640,6 +640,8 @@ def matte(
     # Trimaps tcvom made: their records know their digests (and their values are its own).
     trimap_records = FrameRecords(str(specs[0])) if len(specs) == 1 and not _has_pairs(specs) else None
     made = trimap_records.output_states() if trimap_records is not None else {}
+    if made:  # tcvom's trimaps are one channel: the channel picks from painted ones
+        trimap_channel = "luma"
     tris = _open_matte_trimaps(trimaps, source, selection, needed, resize_trimaps, trimap_channel, painted=not made)
     writer = AlphaWriter(out, fmt=alpha_format, kind=output)
     with Progress("matte", len(selection), progress) as bar:
@@ -1005,7 +1007,6 @@ def run(
         input_colorspace=input_colorspace,
         ocio_config=ocio_config,
         resize_trimaps=resize_trimaps,
-        trimap_channel=trimap_channel,
         overwrite=overwrite,
         io_queue=io_queue,
     )
@@ -1023,6 +1024,7 @@ def run(
             mem_every=mem_every,
             max_memory=max_memory,
             method_options=trimap_options,
+            trimap_channel=trimap_channel,
             review=False,
             **common,
         )
@@ -1039,6 +1041,8 @@ def run(
         output=output,
         alpha_format=alpha_format,
         method_options=matte_options,
+        # the channel picks from painted trimaps: the keyframes, or the given trimaps
+        trimap_channel=trimap_channel if keyframes is None else "luma",
         review=False,
         **common,
     )
