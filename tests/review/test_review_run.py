@@ -95,6 +95,13 @@ def test_trimaps_then_matte_review_inside_their_folders(small_example, tmp_path:
     assert [r.trimap_doubt for r in both.frames] == [r.trimap_doubt for r in first.frames]
     assert sorted(p.name for p in (shot / "alpha").iterdir() if p.is_file() and not p.name.startswith(".")) == [
         f"alpha.{f}.exr" for f in range(1001, 1006)]
+    # the command line gives --trimaps as a list of one pattern: the same review
+    assert main(["matte", "--plate", small_example.plate, "--trimaps", str(shot / "trimaps" / "trimap.####.png"),
+                 "--out", str(shot / "cli"), "--shot-range", "1001-1005", "--method", "classical",
+                 "--progress", "none"]) == 0
+    cli = load_review(shot / "cli")
+    assert cli.keyframes == [1001, 1004]
+    assert [r.trimap_doubt for r in cli.frames] == [r.trimap_doubt for r in both.frames]
 
 
 def test_preview_marks_the_review(reviewed_run, small_example, tmp_path: Path) -> None:

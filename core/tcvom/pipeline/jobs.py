@@ -780,7 +780,7 @@ def matte(
     result.stages["alpha"] = result.summary()
     if review and selection == shot:
         folder = Path(writer.pattern).parent / doubt.REVIEW_FOLDER
-        pattern = trimaps if isinstance(trimaps, str | Path) and not _has_pairs(trimaps) else None
+        pattern = specs[0] if trimap_records is not None else None  # one pattern (the CLI's is a list of one)
         doubt.review_output(source, folder, trimaps=pattern, alpha=writer.pattern, shot=shot,
                             progress=_review_progress(progress),
                             sources=_review_sources(plate, shot, input_colorspace, ocio_config))
