@@ -225,6 +225,14 @@ def test_rebuild_from_another_folder_and_of_a_copied_output_reviews_that_output(
     rebuilt = load_review(tmp_path / "copy")
     assert [r.frame for r in rebuilt.frames] == list(range(1001, 1007)) and rebuilt.keyframes == [1001, 1004]
     assert [r.doubt for r in rebuilt.frames] == [r.doubt for r in made.frames]
+    # a moved plate given relative to here is kept absolute: a rebuild from elsewhere finds it
+    shutil.copytree(Path(small_example.plate).parent, tmp_path / "moved")
+    assert main(["review", "copy", "--rebuild", "--plate", "moved/" + Path(small_example.plate).name,
+                 "--progress", "none"]) == 0
+    monkeypatch.chdir(work)
+    assert main(["review", str(tmp_path / "copy"), "--rebuild", "--progress", "none"]) == 0
+    assert load_review(tmp_path / "copy").extra["sources"]["plate"] == str(tmp_path / "moved" /
+                                                                          Path(small_example.plate).name)
 
 
 def test_a_review_written_before_sources_were_relative_still_rebuilds(
@@ -293,6 +301,26 @@ def test_changed_outputs_take_the_old_review_away(small_example, tmp_path: Path,
     assert main(["review", str(tmp_path)]) == 2 and "no review" in capsys.readouterr().err
     assert main(["review", str(tmp_path), "--rebuild", "--progress", "none"]) == 0
     assert load_review(tmp_path).keyframes == [1001, 1004, 1006]
+
+
+def test_a_stage_run_alone_into_a_run_output_takes_its_review_away(small_example, tmp_path: Path, capsys) -> None:
+    """``tcvom matte`` (or a farm task) rewriting frames of OUT/alpha makes OUT/review, built
+    from them, untrue: it goes too; a review made from other files stays."""
+    keys = [_key(small_example, 1001), _key(small_example, 1004)]
+    flags = ["--plate", small_example.plate, "--shot-range", "1001-1006", "--method", "classical",
+             "--progress", "none"]
+    out, other = tmp_path / "out", tmp_path / "other"
+    for folder in (out, other):
+        assert main(["run", *flags, "--out", str(folder), "--keyframes", *keys]) == 0
+    assert main(["matte", *flags, "--trimaps", str(out / "trimaps" / "trimap.####.png"), "--out",
+                 str(out / "alpha"), "--frames", "1003", "--overwrite"]) == 0
+    assert not (out / "review" / "review.json").exists()
+    assert load_review(other).keyframes == [1001, 1004]
+    # the trimap stage alone, with another keyframe: the same
+    assert main(["trimaps", *flags, "--keyframes", *keys, _key(small_example, 1006), "--out",
+                 str(other / "trimaps")]) == 0
+    assert not (other / "review" / "review.json").exists()
+    capsys.readouterr()
 
 
 def test_a_run_that_fails_before_writing_a_frame_keeps_the_review(small_example, tmp_path: Path, capsys) -> None:

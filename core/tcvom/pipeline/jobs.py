@@ -1138,10 +1138,13 @@ def review_output(out: str | Path, *, plate: str | Path | None = None,
 
 def _invalidate_reviews(pattern: str, stale_review: str | Path | None, progress: ProgressMode = "none") -> None:
     """The outputs of ``pattern`` are about to change: remove the reviews made from them (the
-    stage's own, ``review/`` beside them, and ``stale_review``, the run's), so that a run
-    killed before it writes a new one, or run without one, leaves no review that no longer
-    describes the files."""
-    for folder in (Path(pattern).parent / doubt.REVIEW_FOLDER, stale_review):
+    stage's own, ``review/`` beside them, ``stale_review``, the run's, and a ``run`` output's
+    ``OUT/review`` one folder up when it was made from them: a stage or farm task run alone
+    into ``OUT/alpha``), so that a run killed before it writes a new one, or run without one,
+    leaves no review that no longer describes the files."""
+    above = Path(pattern).parent.parent / doubt.REVIEW_FOLDER
+    for folder in (Path(pattern).parent / doubt.REVIEW_FOLDER, stale_review,
+                   above if doubt.made_from(above, pattern) else None):
         if folder is not None:
             doubt.invalidate_review(folder, progress)
 

@@ -572,6 +572,21 @@ def _waiting(folder: str | Path, progress: ProgressMode) -> Any:
         f"waiting for another run writing the review in {folder}")
 
 
+def made_from(folder: str | Path, pattern: str | Path) -> bool:
+    """Whether the review in ``folder`` was made from the files of ``pattern`` (its trimaps
+    or its alpha): a stage run alone into the folders of a ``run`` output changes them."""
+    folder = Path(folder)
+    if not (folder / "review.json").exists():
+        return False
+    try:
+        sources = dict(load_review(folder).extra.get("sources") or {})
+    except InputError:
+        return False
+    target = os.path.normpath(Path(pattern).absolute())
+    return any(found is not None and os.path.normpath(Path(found).absolute()) == target
+               for found in (_resolve_in(sources.get(k), folder, sources) for k in ("trimaps", "alpha")))
+
+
 def invalidate_review(folder: str | Path, progress: ProgressMode = "none") -> bool:
     """Remove the review in ``folder`` (review.json, .csv, .png; the residual cache stays),
     under the review lock: its outputs are about to change, and a run killed before it
@@ -615,7 +630,7 @@ def rebuild_review(path: str | Path, *, plate: str | None = None, progress: Prog
         raise InputError("the review does not say which plate it was made from", path=folder / "review.json",
                          hint="give the plate (--plate)")
     if plate:
-        sources["plate"] = str(plate)
+        sources["plate"] = str(Path(plate).absolute())
     source = open_frames(spec, sources.get("shot"), colorspace=sources.get("input_colorspace"),
                          ocio_config=sources.get("ocio_config"))
     review, _ = review_output(source, folder, trimaps=_resolve_in(sources.get("trimaps"), folder, sources),
