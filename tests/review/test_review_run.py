@@ -75,6 +75,18 @@ def test_tcvom_review_prints_dumps_and_rebuilds(reviewed_run, capsys) -> None:
     assert rebuilt["frames"] == dumped["frames"] and (out / "review" / "review.png").exists()
 
 
+def test_tcvom_review_with_json_progress_prints_json_lines(reviewed_run, capsys) -> None:
+    out, _ = reviewed_run
+    capsys.readouterr()
+    for extra in ([], ["--rebuild"]):
+        assert main(["review", str(out), "--progress", "json", *extra]) == 0
+        events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        result = events[-1]
+        assert result["event"] == "result" and result["job"] == "review"
+        assert result["keyframes"] == [1001, 1004] and result["doubtful"] == load_review(out).doubtful
+        assert Path(result["review"]) == out / "review" / "review.json"
+
+
 def test_tcvom_review_without_a_review_is_exit_2(tmp_path: Path, capsys) -> None:
     assert main(["review", str(tmp_path)]) == 2
     assert "no review" in capsys.readouterr().err

@@ -50,6 +50,12 @@ def main(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(review.as_dict(), indent=1))
         return 0
+    if args.progress == "json":  # stdout is JSON lines: the answer as one event, no table
+        from tcvom.progress import emit_json
+
+        emit_json("result", job="review", review=str(folder / "review.json"), picture=str(folder / "review.png"),
+                  keyframes=review.keyframes, doubtful=review.doubtful, suggested=review.suggested)
+        return 0
     print(table(review, limit=args.top))
     print(f"picture: {folder / 'review.png'}", file=sys.stderr)
     return 0
