@@ -281,7 +281,7 @@ def test_a_rebuild_that_finds_nothing_is_refused_and_keeps_the_review(reviewed_r
     shutil.copytree(reviewed_run[0] / "review", out / "review")  # a review without its outputs
     before = (out / "review" / "review.json").read_bytes()
     assert main(["review", str(out), "--rebuild", "--progress", "none"]) == 2
-    assert "nothing to review" in capsys.readouterr().err
+    assert "none of the alpha files this review was made from" in capsys.readouterr().err
     assert (out / "review" / "review.json").read_bytes() == before
 
 
@@ -333,6 +333,30 @@ def test_a_stage_run_alone_into_a_run_output_takes_its_review_away(small_example
                  str(other / "trimaps")]) == 0
     assert not (other / "review" / "review.json").exists()
     capsys.readouterr()
+
+
+def test_a_rebuild_says_which_alphas_are_gone_and_follows_a_new_format(small_example, tmp_path: Path,
+                                                                       capsys) -> None:
+    """A rebuild used to show 0 matte doubt, silently, for alpha files that were gone, and for
+    all of them after the matte was made again in another format."""
+    keys = [_key(small_example, 1001), _key(small_example, 1004)]
+    flags = ["--plate", small_example.plate, "--shot-range", "1001-1006", "--method", "classical",
+             "--progress", "none"]
+    out = tmp_path / "out"
+    assert main(["run", *flags, "--out", str(out), "--keyframes", *keys]) == 0
+    (out / "alpha" / "alpha.1003.exr").unlink()
+    capsys.readouterr()
+    assert main(["review", str(out), "--rebuild", "--progress", "none"]) == 0
+    err = capsys.readouterr().err
+    assert "alpha.####.exr" in err and "1003" in err and "no alpha file" in err
+    assert {r.frame for r in load_review(out).frames if r.residual is None} == {1003}
+    # the matte again, alone, as 16-bit PNGs: the EXRs are gone, the rebuild reviews the PNGs
+    assert main(["matte", *flags, "--trimaps", str(out / "trimaps" / "trimap.####.png"), "--out",
+                 str(out / "alpha"), "--alpha-format", "png16", "--no-review"]) == 0
+    assert main(["review", str(out), "--rebuild", "--progress", "none"]) == 0
+    rebuilt = load_review(out)
+    assert all(r.residual is not None for r in rebuilt.frames) and rebuilt.keyframes == [1001, 1004]
+    assert rebuilt.extra["sources"]["alpha"] == "../alpha/alpha.####.png"
 
 
 def test_a_run_that_fails_before_writing_a_frame_keeps_the_review(small_example, tmp_path: Path, capsys) -> None:

@@ -29,7 +29,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from tcvom.errors import InputError
-    from tcvom.review.doubt import find_review, load_review, rebuild_review, table
+    from tcvom.review.doubt import (
+        REVIEW_FOLDER,
+        AlphaGoneError,
+        find_review,
+        load_review,
+        rebuild_review,
+        table,
+    )
 
     common.setup_logging(args.progress)
     if args.top is not None and args.top < 1:
@@ -44,7 +51,15 @@ def main(args: argparse.Namespace) -> int:
 
         review, folder = review_output(args.out, plate=args.plate, progress=args.progress)
     elif args.rebuild:
-        review = rebuild_review(args.out, plate=args.plate, progress=args.progress)
+        try:
+            review = rebuild_review(args.out, plate=args.plate, progress=args.progress)
+        except AlphaGoneError:
+            if folder.name != REVIEW_FOLDER or not (folder.parent / "alpha").is_dir():
+                raise
+            # OUT/alpha was made again (another format): review the matte its manifest names now
+            from tcvom.pipeline.jobs import review_output
+
+            review, folder = review_output(folder.parent, plate=args.plate, progress=args.progress)
     else:
         review = load_review(args.out)
     if args.json:

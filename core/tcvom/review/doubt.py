@@ -40,6 +40,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -53,6 +54,8 @@ from tcvom.errors import InputError
 from tcvom.io.atomic import write_text
 from tcvom.io.trimap import class_counts
 from tcvom.progress import Progress, ProgressMode
+
+log = logging.getLogger("tcvom")
 
 VERSION = 1
 THRESHOLD = 0.5
@@ -617,14 +620,37 @@ def find_review(path: str | Path) -> Path:
     return p / REVIEW_FOLDER
 
 
+class AlphaGoneError(InputError):
+    """Every alpha file a review was made from is gone (removed, or the matte was made again
+    in another format or layout): a rebuild from them would review no matte."""
+
+
 def rebuild_review(path: str | Path, *, plate: str | None = None, progress: ProgressMode = "none") -> Review:
     """Recompute an output's review from what its runs recorded (the trimap stats beside the
     trimaps, the alpha files; cached residuals of unchanged frames are reused) and write it.
-    ``plate`` replaces the recorded plate path (the shot moved)."""
+    ``plate`` replaces the recorded plate path (the shot moved). Frames whose alpha file is
+    gone since are named in a warning (their matte doubt is unknown, 0).
+
+    Raises:
+        AlphaGoneError: none of the review's alpha files is left (``tcvom review --rebuild``
+            then reviews the output's current matte, :func:`tcvom.pipeline.jobs.review_output`).
+    """
     from tcvom.io import open_frames
+    from tcvom.io.sequence import format_range, frame_path
 
     folder = find_review(path)
-    sources = dict(load_review(folder).extra.get("sources") or {})
+    old = load_review(folder)
+    sources = dict(old.extra.get("sources") or {})
+    alpha = _resolve_in(sources.get("alpha"), folder, sources)
+    if alpha is not None:
+        had = [r.frame for r in old.frames if r.residual is not None]
+        gone = [f for f in had if not Path(frame_path(alpha, f)).is_file()]
+        if had and len(gone) == len(had):
+            raise AlphaGoneError(f"none of the alpha files this review was made from is left ({alpha})", path=folder,
+                                 hint="run the matte again, or remove the review")
+        if gone:
+            log.warning("%s: frame(s) %s reviewed before have no alpha file any more: their matte doubt is unknown "
+                        "(0 in the rebuilt review)", alpha, format_range(gone))
     spec = plate or sources.get("plate")
     if not spec:
         raise InputError("the review does not say which plate it was made from", path=folder / "review.json",
