@@ -72,3 +72,16 @@ def test_a_data_window_outside_the_picture_is_refused(small_example, tmp_path: P
     assert _matte(crop, small_example.trimaps, tmp_path / "b") == 2
     err = capsys.readouterr().err
     assert "plate.1005.exr" in err and "frame 1005" in err and "reach outside" in err, err
+
+
+def test_a_frame_of_another_display_window_is_refused(small_example, tmp_path: Path, capsys) -> None:
+    """Its data window is the shot's, its display window (the picture it belongs to) is not:
+    it used to pass."""
+    full, _ = _plates(small_example.plate, tmp_path)
+    path = Path(full.replace("####", "1005"))
+    pixels, _ = read_image(path)
+    write_image(path, pixels, layout=ImageLayout(96, 64, 0, 0, 0, 0, 128, 64))
+    assert _matte(full, small_example.trimaps, tmp_path / "b") == 2
+    err = capsys.readouterr().err
+    assert "plate.1005.exr" in err and "frame 1005" in err and "display window" in err, err
+    assert not (tmp_path / "b" / "alpha.1005.exr").exists()

@@ -126,6 +126,9 @@ def read_image(path: str | Path, frame: int | None = None) -> tuple[np.ndarray, 
         raise _read_error(path, oiio.geterror(), frame)
     try:
         spec = inp.spec()
+        if spec.deep:  # OpenImageIO would hand back one sample per pixel: not the picture
+            raise ReadError("the file is a deep image; tcvom reads flat images", path=path, frame=frame,
+                            hint="flatten it first (Nuke: DeepToImage; oiiotool --flatten)")
         pixels = inp.read_image(0, 0, 0, spec.nchannels, oiio.FLOAT)
         if pixels is None or not isinstance(pixels, np.ndarray):
             raise _read_error(path, inp.geterror() or oiio.geterror(), frame)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
-from tcvom.errors import FrameSizeError, InputError, MissingFrameError
+from tcvom.errors import FrameSizeError, InputError, MissingFrameError, ReadError
 from tcvom.io import trimap as trimaps
 from tcvom.io.colour import ColourConverter
 from tcvom.io.images import ImageInfo, image_info, read_image
@@ -158,12 +158,27 @@ def _canvas(info: ImageInfo) -> tuple[int, int, int, int]:
     return left, top, max(x + w, fx + fw) - left, max(y + h, fy + fh) - top
 
 
-def _rgb(pixels: np.ndarray) -> np.ndarray:
-    """The colour channels of an image: grey is repeated, alpha and extra channels dropped."""
-    count = pixels.shape[2]
-    if count >= 3:
-        return pixels[:, :, :3]
-    return np.repeat(pixels[:, :, :1], 3, axis=2)
+def _rgb(pixels: np.ndarray, info: ImageInfo, frame: int) -> np.ndarray:
+    """The colour channels of a plate frame, by name: R, G, B (alpha and other channels
+    dropped), else the one layer that has them (``beauty.R``..., a multi-layer EXR with one
+    colour layer, such as Blender's ``ViewLayer.Combined``); a grey image (one or two
+    channels: Y, or Y and A) is repeated. Anything else (several colour layers, or none:
+    depth, normals) is refused, not matted on whichever channels come first."""
+    names = list(info.channels)
+    if {"R", "G", "B"} <= set(names):
+        return pixels[:, :, [names.index(c) for c in ("R", "G", "B")]]
+    layers = sorted({n[:-2] for n in names if n.endswith(".R") and f"{n[:-2]}.G" in names and f"{n[:-2]}.B" in names})
+    if len(layers) == 1:
+        return pixels[:, :, [names.index(f"{layers[0]}.{c}") for c in ("R", "G", "B")]]
+    if not layers and len(names) <= 2 and names[0] in ("Y", "R", "L"):
+        return np.repeat(pixels[:, :, :1], 3, axis=2)
+    found = f"colour layers {', '.join(layers)}" if layers else f"channels {', '.join(names[:12])}"
+    raise ReadError(
+        f"the plate frame has no single colour layer to matte (R, G, B): it has {found}",
+        path=info.path,
+        frame=frame,
+        hint="write the beauty pass as R, G, B (or as the only colour layer), e.g. with oiiotool --ch",
+    )
 
 
 class SequenceFrames(_Frames):
@@ -192,7 +207,7 @@ class SequenceFrames(_Frames):
         self._check_frame(frame)
         path = self.path(frame)
         pixels, info = read_image(path, frame)
-        return self._placed(path, frame, _rgb(pixels), info), info.is_float
+        return self._placed(path, frame, _rgb(pixels, info, frame), info), info.is_float
 
     def path(self, frame: int) -> Path:
         return self.sequence.path(frame)
@@ -201,11 +216,12 @@ class SequenceFrames(_Frames):
         """The frame's pixels on the shot's picture: a data window that crops the shot's
         display window (a CG render's bounding box, which moves from frame to frame) is
         placed where it lies, black around it, as compositors show it."""
-        if info.origin == self.origin and (info.width, info.height) == (self.width, self.height):
+        same_display = info.display == self.display and info.display is not None
+        if same_display and info.origin == self.origin and (info.width, info.height) == (self.width, self.height):
             return rgb
         dx, dy = info.origin[0] - self.origin[0], info.origin[1] - self.origin[1]
         inside = dx >= 0 and dy >= 0 and dx + info.width <= self.width and dy + info.height <= self.height
-        if info.display != self.display or info.display is None:
+        if not same_display:
             if (info.width, info.height) != (self.width, self.height):
                 raise FrameSizeError(
                     f"the frame is {info.width}x{info.height}, the shot is {self.width}x{self.height}",
@@ -214,12 +230,11 @@ class SequenceFrames(_Frames):
                     hint="all frames of a plate must have one size (one display window, for EXR)",
                 )
             # the same size elsewhere in another picture: neighbours would not line up
-            raise FrameSizeError(
-                f"the frame's pixels (data window) start at {info.origin}, the shot's at {self.origin}",
-                path=path,
-                frame=frame,
-                hint="all frames of a plate must have one display window (reformat them alike)",
-            )
+            where = (f"the frame's pixels (data window) start at {info.origin}, the shot's at {self.origin}"
+                     if info.origin != self.origin else
+                     f"the frame's display window (x, y, width, height) is {info.display}, the shot's {self.display}")
+            raise FrameSizeError(where, path=path, frame=frame,
+                                 hint="all frames of a plate must have one display window (reformat them alike)")
         if not inside:
             raise FrameSizeError(
                 f"the frame's pixels (data window {info.width}x{info.height} at {info.origin}) reach outside the "
@@ -237,7 +252,7 @@ class SequenceFrames(_Frames):
         self._check_frame(frame)
         path = self.path(frame)
         pixels, info = read_image(path, frame)
-        placed = self._placed(path, frame, _rgb(pixels), info)
+        placed = self._placed(path, frame, _rgb(pixels, info, frame), info)
         self._keep(frame, placed, info.is_float)
         rgb, bad = self.colour.to_network(placed, info.is_float)
         if bad:
