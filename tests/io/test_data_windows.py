@@ -85,3 +85,34 @@ def test_a_frame_of_another_display_window_is_refused(small_example, tmp_path: P
     err = capsys.readouterr().err
     assert "plate.1005.exr" in err and "frame 1005" in err and "display window" in err, err
     assert not (tmp_path / "b" / "alpha.1005.exr").exists()
+
+
+def _trimaps(trimaps: str, tmp_path: Path) -> tuple[str, str]:
+    """The example trimaps as full frames, background outside BOXES (PNG), and as those
+    boxes alone (EXR data windows inside the 96x64 display window)."""
+    full, crop = tmp_path / "tri-full", tmp_path / "tri-crop"
+    full.mkdir()
+    crop.mkdir()
+    for source in sorted(Path(trimaps).parent.glob("trimap.*.png")):
+        pixels, _ = read_image(source)
+        frame = int(source.name.split(".")[1])
+        x, y, w, h = BOXES.get(frame, (0, 0, 96, 64))
+        outside = np.zeros_like(pixels)
+        outside[y:y + h, x:x + w] = pixels[y:y + h, x:x + w]
+        write_image(full / source.name, outside, pixel_type="uint8")
+        write_image(crop / source.with_suffix(".exr").name, pixels[y:y + h, x:x + w],
+                    layout=ImageLayout(w, h, x, y, 0, 0, 96, 64))
+    return str(full / "trimap.####.png"), str(crop / "trimap.####.exr")
+
+
+def test_cropped_exr_trimaps_are_placed_in_the_picture(small_example, tmp_path: Path) -> None:
+    """They used to be refused for their size, or, with --resize-trimaps, stretched over the
+    picture: now they lie where their data window says, background around them."""
+    full, crop = _trimaps(small_example.trimaps, tmp_path)
+    assert _matte(small_example.plate, full, tmp_path / "a") == 0
+    for name, extra in (("b", ()), ("c", ("--resize-trimaps",))):
+        assert _matte(small_example.plate, crop, tmp_path / name, *extra) == 0
+        for frame in range(1001, 1009):
+            want, _ = read_image(tmp_path / "a" / f"alpha.{frame}.exr")
+            got, _ = read_image(tmp_path / name / f"alpha.{frame}.exr")
+            assert np.array_equal(got, want), (name, frame)

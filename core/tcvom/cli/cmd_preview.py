@@ -36,7 +36,7 @@ def main(args: argparse.Namespace) -> int:
 
     common.setup_logging(args.progress)
     frames = open_frames(args.plate, args.frames, colorspace=args.input_colorspace, ocio_config=args.ocio_config)
-    trimaps = open_trimaps(args.trimaps, frames.frame_numbers, size=(frames.width, frames.height))
+    trimaps = open_trimaps(args.trimaps, frames.frame_numbers, plate=frames)
     folder = ensure_writable_folder(args.out)
     review = None
     if args.review:

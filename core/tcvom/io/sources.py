@@ -90,6 +90,8 @@ class _Frames(_Numbered):
     height: int
     origin: tuple[int, int] = (0, 0)
     """Where the frames' pixels start in the picture (a sequence's canvas, see :func:`_canvas`)."""
+    display: tuple[int, int, int, int] | None = None
+    """A sequence's display window (x, y, width, height), None for movies."""
     colour: ColourConverter
     _recent: FrameCache[tuple[np.ndarray, bool]] | None = None
 
@@ -486,7 +488,9 @@ class TrimapFiles(_Numbered):
 
     ``files`` maps frame -> path. ``size`` (width, height) is the plate's size: a trimap
     of another size is an error unless ``resize=True``, which scales it with nearest
-    neighbour (never blending classes).
+    neighbour (never blending classes). An EXR trimap whose data window crops the plate's
+    display window (``display``; the plate's picture starts at ``origin``) is placed
+    where it lies, background around it, as the plate's own cropped frames are.
     """
 
     def __init__(
@@ -498,9 +502,12 @@ class TrimapFiles(_Numbered):
         channel: str = "luma",
         painted: bool = False,
         what: str = "trimap",
+        origin: tuple[int, int] = (0, 0),
+        display: tuple[int, int, int, int] | None = None,
     ) -> None:
         if not files:
             raise InputError("no trimap was given")
+        self.origin, self.display = origin, display
         self.painted = painted
         self.what = what
         self.files = dict(sorted(files.items()))
@@ -527,7 +534,10 @@ class TrimapFiles(_Numbered):
             single = trimaps.to_single_channel(pixels, self.channel)
         except InputError as exc:
             raise InputError(exc.message, path=path, frame=frame) from exc
-        if self.size is not None and (info.width, info.height) != self.size:
+        if self.size is not None and self.display is not None and info.display == self.display and (
+                (*info.origin, info.width, info.height) != info.display):
+            single = self._placed(single, info, path, frame)
+        elif self.size is not None and (info.width, info.height) != self.size:
             if not self.resize:
                 raise FrameSizeError(
                     f"the trimap is {info.width}x{info.height}, the plate is {self.size[0]}x{self.size[1]}",
@@ -544,6 +554,22 @@ class TrimapFiles(_Numbered):
             return trimaps.classify(single)
         except InputError as exc:
             raise InputError(exc.message, path=path, frame=frame, hint=exc.hint) from exc
+
+    def _placed(self, single: np.ndarray, info: ImageInfo, path: Path, frame: int) -> np.ndarray:
+        """A cropped trimap (data window inside the plate's display window) on the plate's
+        picture: background (0) outside its data window, as EXR reads it."""
+        assert self.size is not None
+        width, height = self.size
+        dx, dy = info.origin[0] - self.origin[0], info.origin[1] - self.origin[1]
+        if dx < 0 or dy < 0 or dx + info.width > width or dy + info.height > height:
+            raise FrameSizeError(
+                f"the trimap's pixels (data window {info.width}x{info.height} at {info.origin}) reach outside the "
+                f"plate's picture ({width}x{height} at {self.origin})",
+                path=path, frame=frame, hint="paint it inside the plate's picture",
+            )
+        placed = np.zeros((height, width), dtype=single.dtype)
+        placed[dy:dy + info.height, dx:dx + info.width] = single
+        return placed
 
     def read_all(self) -> dict[int, np.ndarray]:
         """Every trimap, classified (for keyframes: a handful of images)."""
@@ -571,11 +597,14 @@ def open_trimaps(
     what: str = "trimap",
     contiguous: bool = True,
     painted: bool = False,
+    plate: _Frames | None = None,
 ) -> TrimapFiles:
     """Open trimaps given as a sequence pattern (every frame found, or ``frames``), as
     ``frame=path`` pairs, or as a mixture of both. ``contiguous=False`` accepts a pattern
     whose files on disk have gaps (keyframes 1001, 1020, 1040).
 
+    ``plate`` (a frame source) gives the size the trimaps must have, and the picture that
+    cropped EXR trimaps are placed in (:class:`TrimapFiles`); ``size`` alone gives the size.
     Each file must exist; a frame given twice is an error. ``painted=True`` (keyframes)
     refuses values other than 0 / 128 / 255 beyond anti-aliasing
     (:func:`tcvom.io.trimap.check_painted`).
@@ -599,4 +628,9 @@ def open_trimaps(
             if not path.is_file():
                 raise MissingFrameError(f"{what} file not found", path=path, frame=frame)
             files[frame] = path
-    return TrimapFiles(files, size=size, resize=resize, channel=channel, painted=painted, what=what)
+    if plate is not None:
+        size, origin, display = (plate.width, plate.height), plate.origin, plate.display
+    else:
+        origin, display = (0, 0), None
+    return TrimapFiles(files, size=size, resize=resize, channel=channel, painted=painted, what=what, origin=origin,
+                       display=display)

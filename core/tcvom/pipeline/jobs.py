@@ -148,7 +148,7 @@ def _keyframes(
 ) -> TrimapFiles:
     source = open_trimaps(
         keyframes,
-        size=(plate.width, plate.height),
+        plate=plate,
         resize=resize_trimaps,
         channel=trimap_channel,
         what="keyframe trimap",
@@ -551,7 +551,7 @@ def _open_matte_trimaps(
     try:
         tris = open_trimaps(
             trimaps, None if _has_pairs(trimaps) else needed,
-            size=(source.width, source.height), resize=resize_trimaps, channel=trimap_channel, painted=painted,
+            plate=source, resize=resize_trimaps, channel=trimap_channel, painted=painted,
         )
     except MissingFrameError as exc:
         if exc.frame is None or exc.frame in chosen:
