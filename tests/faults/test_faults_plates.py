@@ -4,6 +4,9 @@ that names the file, the frame and what was expected, or works where it should."
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 from fault_helpers import HEIGHT, WIDTH, Shot, expect, tcvom, write
@@ -127,3 +130,18 @@ def test_frames_smaller_than_opencv_flow_allows_work(shot: Shot, capsys, width: 
                    "--progress", "none")
     expect(result, 0, root=shot.root)
     assert sorted(p.name for p in (shot.out / "alpha").glob("alpha.*.exr")) == [f"alpha.000{f}.exr" for f in (1, 2, 3)]
+
+
+def test_json_progress_keeps_warnings_said_on_reader_threads(shot: Shot, capsys) -> None:
+    """The classical solve hides pymatting's prints by redirecting stdout; warnings that the
+    reader thread said meanwhile went into that redirect and were lost from the JSON stream."""
+    frames = sorted(int(p.name.split(".")[1]) for p in Path(shot.plate_frame(1001)).parent.glob("*.exr"))
+    for frame in frames:
+        pixels = np.full((HEIGHT, WIDTH, 3), 0.2, np.float32)
+        pixels[2:5, 2:5] = np.nan
+        write(shot.plate_frame(frame), pixels, "float")
+    result = tcvom(capsys, *shot.matte_args("--progress", "json"))
+    expect(result, 0, root=shot.root)
+    events = [json.loads(line) for line in result.out.splitlines()]
+    said = sorted(e["message"] for e in events if e["event"] == "warning")
+    assert len(said) == len(frames) and all("NaN" in m for m in said), said

@@ -177,8 +177,16 @@ def add_progress(parser: argparse.ArgumentParser) -> None:
 
 
 class _JsonWarnings(logging.Handler):
+    """Warnings as JSON events on the stdout of the command's start: a reader or writer
+    thread may warn while the job's thread briefly redirects ``sys.stdout`` (the classical
+    solve hides pymatting's prints), as :class:`tcvom.progress.Progress` does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stream = sys.stdout
+
     def emit(self, record: logging.LogRecord) -> None:
-        emit_json("warning", message=record.getMessage())
+        emit_json("warning", self.stream, message=record.getMessage())
 
 
 def setup_logging(progress: str) -> None:
