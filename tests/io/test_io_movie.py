@@ -1,3 +1,4 @@
+import logging
 import random
 from fractions import Fraction
 from pathlib import Path
@@ -11,7 +12,8 @@ from tcvom.io import MovieFrames, open_frames
 
 
 def make_movie(
-    path: Path, count: int, size=(64, 48), *, slots: list[int] | None = None, options=None, fmt=None, faststart=False
+    path: Path, count: int, size=(64, 48), *, slots: list[int] | None = None, options=None, fmt=None, faststart=False,
+    rotation: int = 0,
 ) -> list[np.ndarray]:
     """Frames whose mean grey level encodes the frame index (robust to compression).
     ``slots``: each frame's time in 1/24 s (a variable frame rate when they skip)."""
@@ -20,6 +22,8 @@ def make_movie(
         stream = container.add_stream("libx264", rate=24)
         stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
         stream.options = {"g": "8", "crf": "10", **(options or {})}
+        if rotation:
+            stream.set_display_rotation(rotation)
         if slots is not None:
             stream.time_base = Fraction(1, 1000)
         for i in range(count):
@@ -124,3 +128,25 @@ def test_movie_damaged_picture(tmp_path: Path) -> None:
         movie.read(9)
     for frame in (1, 4, 5, 8):
         assert abs(movie.read(frame).mean() * 255 - truth[frame - 1].mean()) < 2.0, frame
+
+
+def test_a_rotated_movie_is_read_as_stored_and_said_once(tmp_path: Path) -> None:
+    """Phone footage carries a display rotation that tcvom does not apply: a warning says so
+    (once per file), so a keyframe painted on the rotated picture is not a mystery."""
+    said: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: said.append(record.getMessage())  # type: ignore[method-assign]
+    logging.getLogger("tcvom").addHandler(handler)
+    try:
+        path = tmp_path / "phone.mp4"
+        make_movie(path, 3, size=(64, 48), rotation=90)
+        for _ in range(2):
+            movie = MovieFrames(path)
+            assert movie.read(1).shape == (48, 64, 3) and movie.read(2).shape == (48, 64, 3)
+        assert len(said) == 1 and "phone.mp4" in said[0] and "90 degrees" in said[0] and "64x48" in said[0], said
+        plain = tmp_path / "plain.mp4"
+        make_movie(plain, 2)
+        MovieFrames(plain).read(1)
+        assert len(said) == 1
+    finally:
+        logging.getLogger("tcvom").removeHandler(handler)

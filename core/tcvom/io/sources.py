@@ -143,8 +143,9 @@ class _Frames(_Numbered):
             )
 
 
-_NONFINITE_SAID: set[str] = set()
-"""Plate files whose NaN / infinite pixels this process has reported (a warning each)."""
+_SAID: set[str] = set()
+"""Warnings about a plate file this process has given, each once (NaN / infinite pixels: both
+stages of a run read every frame; a movie's rotation)."""
 
 
 def _canvas(info: ImageInfo) -> tuple[int, int, int, int]:
@@ -260,8 +261,8 @@ class SequenceFrames(_Frames):
         if bad:
             self.nonfinite[frame] = bad
             said = str(Path(path).absolute())
-            if said not in _NONFINITE_SAID:  # once per process: both stages of a run read every frame
-                _NONFINITE_SAID.add(said)
+            if said not in _SAID:  # once per process: both stages of a run read every frame
+                _SAID.add(said)
                 log.warning("%s: frame %d: %d NaN/infinite value(s) set to 0", path, frame, bad)
         return rgb
 
@@ -397,6 +398,13 @@ class MovieFrames(_Frames):
         if av_frame is None:
             self._decoder = None
             raise MissingFrameError(f"the decoder gave no {expected}", path=self.path_, frame=frame, hint=_DAMAGED)
+        rotation = int(av_frame.rotation or 0)
+        said = f"{self.path_.absolute()}:rotation"
+        if rotation and said not in _SAID:
+            _SAID.add(said)
+            log.warning("%s: the movie asks players to rotate its pictures by %d degrees; tcvom reads them as "
+                        "stored (%dx%d, not rotated): paint keyframes on the pictures as stored, and place the "
+                        "matte like the stored plate", self.path_, rotation, av_frame.width, av_frame.height)
         deep = av_frame.format.components and av_frame.format.components[0].bits > 8
         if deep:
             pixels = av_frame.to_ndarray(format="rgb48le").astype(np.float32) / 65535.0
