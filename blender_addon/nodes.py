@@ -63,7 +63,16 @@ def mask_node_scene_size(node: bpy.types.Node) -> None:
         node.use_feather = True
 
 
+_OUTPUTS: tuple[tuple[str, str], ...] = (("Image", "NodeSocketColor"), ("Alpha", "NodeSocketFloat"))
+
+
 def _group_interface(group: bpy.types.NodeTree) -> None:
+    """The group's two outputs. Kept when they are there already: clearing them would remove
+    the artist's links from the node's outputs on every press."""
+    have = [(item.name, getattr(item, "socket_type", None), getattr(item, "in_out", None))
+            for item in group.interface.items_tree if getattr(item, "item_type", "SOCKET") == "SOCKET"]
+    if have == [(name, kind, "OUTPUT") for name, kind in _OUTPUTS]:
+        return
     group.interface.clear()
     group.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
     group.interface.new_socket("Alpha", in_out="OUTPUT", socket_type="NodeSocketFloat")

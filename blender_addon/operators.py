@@ -128,9 +128,12 @@ class MatteRun:
         """Build or update the compositor node reading the cached alpha."""
         files = collect_alpha(self.out, self.plate.frames)
         first = self.plate.frames[0]
-        alpha = nodes.alpha_image(f"{self.node_name} alpha", bpy.path.relpath(files[first]))
+        # One group and image per scene and node: another scene's node of the same name
+        # (the default) reads its own plate and matte.
+        own = f"{self.node_name} [{context.scene.name}]"
+        alpha = nodes.alpha_image(f"{own} alpha", bpy.path.relpath(files[first]))
         group = nodes.build_group(
-            f"{self.node_name} Group",
+            f"{own} Group",
             self.plate.datablock,
             alpha,
             alpha_first=first,

@@ -474,6 +474,47 @@ def test_pull_matte_keeps_the_artists_compositor_and_is_undoable(pulled: dict) -
             bpy.context.scene.compositing_node_group = bpy.data.node_groups[previous]
 
 
+def test_a_second_press_keeps_the_artists_links_from_our_node(pulled: dict) -> None:
+    """The artist wires our node's Image and Alpha into their comp; Pull Matte again (nothing
+    changed) used to rebuild the group's outputs, which dropped those links."""
+    tree = bpy.context.scene.compositing_node_group
+    (node,) = _tcvom_nodes()
+    over = tree.nodes.new("CompositorNodeAlphaOver")
+    invert = tree.nodes.new("CompositorNodeInvert")
+    try:
+        tree.links.new(node.outputs["Image"], over.inputs[1])
+        tree.links.new(node.outputs["Alpha"], invert.inputs[1])
+        assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}
+        (node,) = _tcvom_nodes()
+        assert [lk.to_node.name for lk in node.outputs["Image"].links if lk.to_node == over] == [over.name]
+        assert [lk.to_node.name for lk in node.outputs["Alpha"].links] == [invert.name]
+    finally:
+        tree.nodes.remove(over)
+        tree.nodes.remove(invert)
+
+
+def test_each_scene_keeps_its_own_group_and_alpha(pulled: dict) -> None:
+    """Two scenes' nodes of the default name shared one group and one alpha image: the
+    second scene's pull made the first show its plate and matte."""
+    first = bpy.context.scene
+    (node,) = _tcvom_nodes()
+    group, image = node.node_tree, node.node_tree.nodes["tcvom Alpha"].image
+    assert bpy.ops.scene.new(type="FULL_COPY") == {"FINISHED"}
+    second = bpy.context.scene
+    try:
+        assert second != first
+        assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}
+        (theirs,) = _tcvom_nodes()
+        assert theirs.node_tree != group and theirs.node_tree.nodes["tcvom Alpha"].image != image
+        assert node.node_tree == group and group.nodes["tcvom Alpha"].image == image
+        assert second.name in theirs.node_tree.nodes["tcvom Alpha"].image.filepath
+    finally:
+        if bpy.context.window is not None:
+            bpy.context.window.scene = first
+        bpy.data.scenes.remove(second)
+        assert bpy.context.scene == first
+
+
 _MAKE_WEIGHTS = """
 import sys
 import torch
