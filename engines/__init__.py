@@ -81,7 +81,7 @@ def open_engine(
 
     ``torch`` wraps the model (``options``: channels_last, cuda_graphs). ``onnxruntime``
     and ``tensorrt`` run its ONNX export: from ``export_dir`` when given (checked against
-    the model's network), else from the user cache folder, exported there on first use
+    the model's network, and against ``weights_sha256`` when given), else from the user cache folder, exported there on first use
     (:func:`tcvom.export.cached_export`, keyed by ``weights_sha256``). ``options`` go to
     the engine (onnxruntime: providers, threads; tensorrt: precision, tiers,
     memory_frames, cache).
@@ -96,6 +96,15 @@ def open_engine(
 
     if export_dir is not None:
         export = read_manifest(export_dir, network_of(model))
+        made_from = (export.data.get("weights") or {}).get("sha256")
+        if weights_sha256 is not None and made_from != weights_sha256:
+            raise InputError(
+                f"this export was made from other weights (SHA-256 {str(made_from)[:12]}...), not the weights "
+                f"asked for ({weights_sha256[:12]}...)",
+                path=export.path,
+                hint="export these weights (`tcvom export --weights FILE --out DIR`), or leave --export-dir out: "
+                "tcvom then exports them into its cache on first use",
+            )
     else:
         export = cached_export(model, weights_sha256=weights_sha256, progress=progress)
     if backend == "onnxruntime":

@@ -13,6 +13,7 @@ from tcvom.engines.onnxruntime_engine import OnnxRuntimeEngine, choose_providers
 from tcvom.engines.torch_engine import TorchEngine
 from tcvom.errors import EXIT_MISSING, InputError, MissingDependencyError
 from tcvom.export.graphs import graph_specs, sample_inputs
+from tcvom.io.hashing import state_sha256
 from tcvom.io.sources import ArrayFrames
 from tcvom.models import build_gca
 from tcvom.models.bn_folding import FOLD_TOLERANCE
@@ -118,6 +119,13 @@ def test_stm_propagator_onnxruntime_matches_torch(stm_model, stm_export) -> None
 def test_open_engine_uses_a_given_export_and_checks_its_network(gca_model, stm_model, gca_export) -> None:
     engine = open_engine("onnxruntime", gca_model, export_dir=gca_export.folder)
     assert isinstance(engine, OnnxRuntimeEngine) and engine.providers == ["CPUExecutionProvider"]
+    made_from = state_sha256(gca_model)
+    assert isinstance(open_engine("onnxruntime", gca_model, export_dir=gca_export.folder, weights_sha256=made_from),
+                      OnnxRuntimeEngine)
+    # an export of other weights would matte with them, under this file's name in the provenance
+    with pytest.raises(InputError, match="made from other weights") as refused:
+        open_engine("onnxruntime", gca_model, export_dir=gca_export.folder, weights_sha256="0" * 64)
+    assert str(gca_export.path) in str(refused.value)
     with pytest.raises(InputError, match="no stm export"):
         open_engine("onnxruntime", stm_model, export_dir=gca_export.folder)
     assert isinstance(open_engine("torch", stm_model), TorchEngine)
