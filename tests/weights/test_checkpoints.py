@@ -190,6 +190,20 @@ def test_add_copies_records_and_is_found(data_dir, gca_files):
     assert err.value.exit_code == 2
 
 
+@pytest.mark.parametrize("name", ["../gone.pth", "/tmp/abs.pth", "sub/x.pth", "weights.json", ".hidden.pth", ""])
+def test_add_refuses_names_outside_the_folder_and_the_registry(data_dir, gca_files, name):
+    """--name ../x stored the file outside the weights folder under another name, and
+    --name weights.json had the registry overwrite the copy: every later run failed."""
+    from tcvom.weights import registry as weights
+
+    tam, _ = gca_files
+    with pytest.raises(InputError, match="not a file name") as err:
+        weights.add_weights(tam, name=name)
+    assert err.value.exit_code == 2
+    assert not (data_dir / "weights").exists() or not any((data_dir / "weights").iterdir())
+    assert weights.add_weights(tam, name="renamed.pth")["file"] == "renamed.pth"
+
+
 def test_add_refuses_other_files(data_dir, tmp_path):
     from tcvom.weights import registry as weights
 

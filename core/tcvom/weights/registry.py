@@ -214,6 +214,11 @@ def add_weights(path: str | Path, *, name: str | None = None, overwrite: bool = 
         InputError: a different file of that name is already registered (unless ``overwrite``).
     """
     source = Path(path).expanduser()
+    if name is not None and (not name or name in (".", "..", REGISTRY) or Path(name).name != name or "\\" in name
+                             or name.startswith(".")):
+        raise InputError(f"--name {name!r} is not a file name tcvom can store weights under", path=source,
+                         hint=f"give a plain file name (no folder, not {REGISTRY}, not starting with a dot), "
+                         "e.g. --name gca_tam_v2.pth")
     info = checkpoints.describe(source)
     if info["kind"] == "unknown":
         raise WeightsError("the file is not a tcvom checkpoint (a matting base with or without the TAM, or STM)",
