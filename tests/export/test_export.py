@@ -193,3 +193,18 @@ def test_cli_exports_a_weight_file(tmp_path, capsys, gca_factory) -> None:
     assert line["network"] == "gca" and set(line["parity"]) == {"part_a", "part_b"}
     manifest = read_manifest(out, "gca")
     assert manifest.data["weights"] == {"source": "gca_single.pth", "sha256": sha256(weights)}
+
+
+@pytest.mark.parametrize(("flags", "mention"), [(["--opset", "99"], "opset 99"), (["--opset", "16"], "opset 16"),
+                                                (["--tolerance", "0"], "positive"), (["--tolerance", "nan"], "positive")])
+def test_cli_refuses_an_opset_or_tolerance_it_cannot_use(tmp_path, capsys, gca_factory, flags, mention) -> None:
+    """--opset 99 ended in a traceback after the export ("please report this"); --tolerance 0
+    failed every export after writing it, removing the folder's good one."""
+    from tcvom.cli import main
+
+    weights = tmp_path / "gca_single.pth"
+    torch.save(gca_factory(seed=3, temporal=False).state_dict(), weights)
+    capsys.readouterr()
+    assert main(["export", "--weights", str(weights), "--out", str(tmp_path / "exported"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert mention in err and "Traceback" not in err and not (tmp_path / "exported").exists(), err

@@ -17,9 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", required=True, nargs="+",
                         help="weight files to export (any matting base with or without the TAM, and/or STM, detected from their keys)")
     parser.add_argument("--out", required=True, help="output folder (<network>.json + one .onnx per graph)")
-    parser.add_argument("--opset", type=int, default=None, help="ONNX opset, 17 or newer (default: 17)")
+    parser.add_argument("--opset", type=int, default=None, help="ONNX opset, from 17 to the newest the installed torch exports (default: 17)")
     parser.add_argument("--tolerance", type=float, default=None,
-                        help="largest ONNX Runtime vs PyTorch difference accepted (default: 1e-4, FBA 1e-3)")
+                        help="largest ONNX Runtime vs PyTorch difference accepted, relative: times max(1, largest |output|) (default: 1e-4, FBA 1e-3)")
     parser.add_argument("--no-parity", action="store_true", help="skip the ONNX Runtime parity check")
     parser.add_argument("--json", action="store_true", help="print one JSON line per exported network")
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -269,10 +270,19 @@ def export_weights(
     progress: Callable[[str], None] | None = None,
 ) -> ExportManifest:
     """Export the network in a weight file (any matting base with or without the TAM, or
-    STM, detected from its keys)."""
+    STM, detected from its keys). ``opset`` runs from :data:`OPSET` to the newest the
+    installed torch exports; ``tolerance`` must be positive (the parity check's)."""
+    import importlib
+
     from tcvom.models.bases import MATTING_KINDS
     from tcvom.weights import checkpoints
 
+    newest = int(getattr(importlib.import_module("torch.onnx._constants"), "ONNX_MAX_OPSET", OPSET))
+    if not OPSET <= opset <= newest:
+        raise InputError(f"opset {opset} is not one tcvom exports: give {OPSET} to {newest} (this torch's newest)")
+    if tolerance is not None and not (math.isfinite(tolerance) and tolerance > 0):
+        raise InputError(f"the parity tolerance must be a positive number, not {tolerance}",
+                         hint="leave --tolerance out for the default, or skip the check with --no-parity")
     path = Path(weights)
     state = checkpoints.read_state_dict(path)
     kind = checkpoints.identify(state)
