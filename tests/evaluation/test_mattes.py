@@ -102,6 +102,21 @@ def test_missing_prediction_frame_is_named(bench: Path, tmp_path: Path) -> None:
         evaluate(bench, tmp_path / "out", progress="none")
 
 
+def test_a_prediction_with_nan_is_refused_naming_it(bench: Path, tmp_path: Path) -> None:
+    """A NaN in a predicted EXR was scored: the table showed 0s and summary.json a bare NaN."""
+    from tcvom.io.images import read_image, write_image
+
+    _write_predictions(bench, tmp_path / "pred", ["narrow"], 0.0)
+    png = tmp_path / "pred/narrow/synthetic/clip_001/00002_pred.png"
+    alpha, _ = read_image(png)
+    alpha[3, 3] = np.nan
+    write_image(png.with_suffix(".exr"), alpha, pixel_type="float")
+    png.unlink()
+    with pytest.raises(InputError, match="NaN") as err:
+        evaluate(bench, tmp_path / "out", predictions=tmp_path / "pred", plots=False, progress="none")
+    assert "00002_pred.exr" in str(err.value) and "frame 2" in str(err.value)
+
+
 def test_prediction_file_names(tmp_path: Path) -> None:
     for name in ("00003.png", "alpha.0004.exr", "00005_pred.png", "00005_tri.png", "notes.txt"):
         (tmp_path / name).write_bytes(b"")

@@ -129,6 +129,12 @@ def read_prediction(path: Path, frame: int) -> np.ndarray:
         alpha = pixels[:, :, -1]
     else:
         alpha = pixels[:, :, 0]
+    bad = int(np.count_nonzero(~np.isfinite(alpha)))
+    if bad:  # a score of a matte with holes would be NaN (or 0 where NaN compares false)
+        from tcvom.errors import InputError
+
+        raise InputError(f"the predicted alpha has {bad} NaN/infinite value(s); it cannot be scored", path=path,
+                         frame=frame, hint="fix the matte (or leave the frame out)")
     return np.clip(alpha.astype(np.float32), 0.0, 1.0)
 
 
