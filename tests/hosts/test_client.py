@@ -120,6 +120,12 @@ def test_run_spec_check_names_the_missing_file(tmp_path: Path) -> None:
     with pytest.raises(HostError, match="matting weights file does not exist") as info:
         RunSpec("p", "o", {7: str(key)}, matting_weights=str(tmp_path / "w.pth")).check()
     assert info.value.exit_code == hostclient.EXIT_MISSING
+    # the classical method needs no weights: a stale path in the hidden weight fields is left out
+    stale = RunSpec("p", "o", {7: str(key)}, method="classical", weights=str(tmp_path / "gone" / "stm.pth"),
+                    matting_weights=str(tmp_path / "w.pth"))
+    stale.check()
+    args = hostclient.build_run_args(["/bin/tcvom"], stale)
+    assert "--weights" not in args and "--matting-weights" not in args
 
 
 def test_collect_alpha_refuses_an_incomplete_matte(tmp_path: Path) -> None:

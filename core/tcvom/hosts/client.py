@@ -149,7 +149,7 @@ class RunSpec:
                     "paint or re-assign the keyframe trimap, or remove the keyframe",
                 )
         for what, path in (("trimap weights", self.weights), ("matting weights", self.matting_weights)):
-            if path and not os.path.isfile(path):
+            if path and self.method != "classical" and not os.path.isfile(path):  # classical needs none
                 raise HostError(
                     f"the {what} file does not exist: {path}",
                     "download the weights (tcvom weights --help) or choose the classical method",
@@ -162,9 +162,9 @@ def build_run_args(command: Sequence[str], spec: RunSpec) -> list[str]:
     args = [*command, "run", "--plate", spec.plate]
     args += ["--keyframes", *[f"{frame}={path}" for frame, path in sorted(spec.keyframes.items())]]
     args += ["--out", spec.out, "--method", spec.method, "--device", spec.device]
-    if spec.weights:
+    if spec.weights and spec.method != "classical":  # the weight fields the host hides for classical
         args += ["--weights", spec.weights]
-    if spec.matting_weights:
+    if spec.matting_weights and spec.method != "classical":
         args += ["--matting-weights", spec.matting_weights]
     if spec.base and spec.method != "classical":
         args += ["--base", spec.base]
