@@ -17,21 +17,27 @@ from tcvom.io.images import ImageLayout, read_image, write_image
 BOXES = {1001: (4, 2, 80, 56), 1004: (20, 10, 50, 40), 1006: (0, 30, 96, 34)}
 
 
-def _plates(plate: str, tmp_path: Path) -> tuple[str, str]:
-    """The example plate as full frames black outside BOXES, and as those boxes' pixels
-    alone (data windows inside the display window)."""
-    full, crop = tmp_path / "full", tmp_path / "crop"
+def _boxed(pattern: str, full: Path, crop: Path, crop_suffix: str, **full_format: str) -> tuple[str, str]:
+    """The frames of ``pattern`` (the example's) as full frames, zero outside BOXES, and as
+    those boxes alone (EXR data windows inside the 96x64 display window): two patterns."""
     full.mkdir()
     crop.mkdir()
-    for source in sorted(Path(plate).parent.glob("plate.*.exr")):
+    name = Path(pattern).name
+    for source in sorted(Path(pattern).parent.glob(name.replace("####", "*"))):
         pixels, _ = read_image(source)
         frame = int(source.name.split(".")[1])
         x, y, w, h = BOXES.get(frame, (0, 0, 96, 64))
-        black = np.zeros_like(pixels)
-        black[y:y + h, x:x + w] = pixels[y:y + h, x:x + w]
-        write_image(full / source.name, black)
-        write_image(crop / source.name, pixels[y:y + h, x:x + w], layout=ImageLayout(w, h, x, y, 0, 0, 96, 64))
-    return str(full / "plate.####.exr"), str(crop / "plate.####.exr")
+        outside = np.zeros_like(pixels)
+        outside[y:y + h, x:x + w] = pixels[y:y + h, x:x + w]
+        write_image(full / source.name, outside, **full_format)
+        write_image(crop / source.with_suffix(crop_suffix).name, pixels[y:y + h, x:x + w],
+                    layout=ImageLayout(w, h, x, y, 0, 0, 96, 64))
+    return str(full / name), str(crop / Path(name).with_suffix(crop_suffix))
+
+
+def _plates(plate: str, tmp_path: Path) -> tuple[str, str]:
+    """The example plate as full frames black outside BOXES, and as those boxes' pixels alone."""
+    return _boxed(plate, tmp_path / "full", tmp_path / "crop", ".exr")
 
 
 def _matte(plate: str, trimaps: str, out: Path, *extra: str) -> int:
@@ -89,20 +95,8 @@ def test_a_frame_of_another_display_window_is_refused(small_example, tmp_path: P
 
 def _trimaps(trimaps: str, tmp_path: Path) -> tuple[str, str]:
     """The example trimaps as full frames, background outside BOXES (PNG), and as those
-    boxes alone (EXR data windows inside the 96x64 display window)."""
-    full, crop = tmp_path / "tri-full", tmp_path / "tri-crop"
-    full.mkdir()
-    crop.mkdir()
-    for source in sorted(Path(trimaps).parent.glob("trimap.*.png")):
-        pixels, _ = read_image(source)
-        frame = int(source.name.split(".")[1])
-        x, y, w, h = BOXES.get(frame, (0, 0, 96, 64))
-        outside = np.zeros_like(pixels)
-        outside[y:y + h, x:x + w] = pixels[y:y + h, x:x + w]
-        write_image(full / source.name, outside, pixel_type="uint8")
-        write_image(crop / source.with_suffix(".exr").name, pixels[y:y + h, x:x + w],
-                    layout=ImageLayout(w, h, x, y, 0, 0, 96, 64))
-    return str(full / "trimap.####.png"), str(crop / "trimap.####.exr")
+    boxes alone (EXR)."""
+    return _boxed(trimaps, tmp_path / "tri-full", tmp_path / "tri-crop", ".exr", pixel_type="uint8")
 
 
 def test_cropped_exr_trimaps_are_placed_in_the_picture(small_example, tmp_path: Path) -> None:
