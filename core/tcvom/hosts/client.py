@@ -138,6 +138,12 @@ class RunSpec:
     frames: str | None = None
     overwrite: bool = False
 
+    @property
+    def uses_weights(self) -> bool:
+        """Whether the weight paths matter: the classical method needs none (a host hides its
+        weight fields then, and a stale path left in them is neither checked nor passed)."""
+        return self.method != "classical"
+
     def check(self) -> None:
         """Raise :class:`HostError` for inputs that cannot work (before starting tcvom)."""
         if not self.keyframes:
@@ -149,7 +155,7 @@ class RunSpec:
                     "paint or re-assign the keyframe trimap, or remove the keyframe",
                 )
         for what, path in (("trimap weights", self.weights), ("matting weights", self.matting_weights)):
-            if path and self.method != "classical" and not os.path.isfile(path):  # classical needs none
+            if path and self.uses_weights and not os.path.isfile(path):
                 raise HostError(
                     f"the {what} file does not exist: {path}",
                     "download the weights (tcvom weights --help) or choose the classical method",
@@ -162,9 +168,9 @@ def build_run_args(command: Sequence[str], spec: RunSpec) -> list[str]:
     args = [*command, "run", "--plate", spec.plate]
     args += ["--keyframes", *[f"{frame}={path}" for frame, path in sorted(spec.keyframes.items())]]
     args += ["--out", spec.out, "--method", spec.method, "--device", spec.device]
-    if spec.weights and spec.method != "classical":  # the weight fields the host hides for classical
+    if spec.weights and spec.uses_weights:
         args += ["--weights", spec.weights]
-    if spec.matting_weights and spec.method != "classical":
+    if spec.matting_weights and spec.uses_weights:
         args += ["--matting-weights", spec.matting_weights]
     if spec.base and spec.method != "classical":
         args += ["--base", spec.base]

@@ -1007,6 +1007,7 @@ def run(
         input_colorspace=input_colorspace,
         ocio_config=ocio_config,
         resize_trimaps=resize_trimaps,
+        trimap_channel=trimap_channel,  # the matte stage reads tcvom's one-channel trimaps as they are
         overwrite=overwrite,
         io_queue=io_queue,
     )
@@ -1024,7 +1025,6 @@ def run(
             mem_every=mem_every,
             max_memory=max_memory,
             method_options=trimap_options,
-            trimap_channel=trimap_channel,
             review=False,
             **common,
         )
@@ -1041,8 +1041,6 @@ def run(
         output=output,
         alpha_format=alpha_format,
         method_options=matte_options,
-        # the channel picks from painted trimaps: the keyframes, or the given trimaps
-        trimap_channel=trimap_channel if keyframes is None else "luma",
         review=False,
         **common,
     )
