@@ -102,3 +102,24 @@ def test_eval_of_a_folder_that_is_not_a_dataset(shot: Shot, capsys) -> None:
     result = tcvom(capsys, "eval", "--data", str(shot.root / "empty"), "--predictions", str(shot.root / "empty"),
                    "--out", str(shot.root / "ev"), "--progress", "none")
     expect(result, 2, "empty", "FG_done", "--make-synthetic", root=shot.root)
+
+
+def test_info_shows_a_weight_configuration_that_runs_stop_on(shot: Shot, capsys, monkeypatch) -> None:
+    """`tcvom info` used to print "not found" and exit 0 where every run stops with exit 2."""
+    import json
+
+    monkeypatch.setenv("TCVOM_DATA_DIR", str(shot.root / "data"))
+    monkeypatch.setenv("TCVOM_WEIGHTS", str(shot.root / "gone.pth"))
+    result = tcvom(capsys, "info")
+    assert result.code == 2 and "gone.pth" in result.out and "does not exist" in result.out, result.out
+    monkeypatch.delenv("TCVOM_WEIGHTS")
+    folder = shot.root / "data" / "weights"
+    folder.mkdir(parents=True)
+    (folder / "weights.json").write_text("{not json", encoding="utf-8")
+    result = tcvom(capsys, "info", "--json")
+    problems = json.loads(result.out)["weight_problems"]
+    assert result.code == 2 and set(problems) >= {"gca_tam", "stm"}
+    assert all("registry cannot be read" in text for text in problems.values())
+    (folder / "weights.json").unlink()  # nothing configured: fine, nothing to fix
+    result = tcvom(capsys, "info", "--json")
+    assert result.code == 0 and json.loads(result.out)["weight_problems"] == {}

@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from tcvom import __version__
+from tcvom.errors import EXIT_BAD_INPUT, TcvomError
 
 NAME = "info"
 HELP = "show the available back-ends, devices and weights (and identify a weight file)"
@@ -53,13 +54,18 @@ def collect() -> dict[str, Any]:
         ("opencv", "cv2"), ("pymatting", "pymatting"), ("onnx", "onnx"), ("numpy", "numpy"),
     )}
     weights: dict[str, str | None] = {}
-    from tcvom.weights.registry import KINDS, find_weights, search_locations
+    weight_problems: dict[str, str] = {}
+    from tcvom.weights.registry import KINDS, configured_weights, search_locations
 
     for kind in KINDS:
+        # A configuration that makes runs fail (a registered file gone, a corrupt registry,
+        # $TCVOM_WEIGHTS naming nothing) is shown as the error a run would stop with.
         try:
-            weights[kind] = str(find_weights(kind))
-        except Exception:
-            weights[kind] = None
+            found = configured_weights(kind)
+        except TcvomError as exc:
+            found = None
+            weight_problems[kind] = str(exc)
+        weights[kind] = None if found is None else str(found)
     locations = [str(p) for p in search_locations()]
     return {
         "tcvom": __version__,
@@ -69,6 +75,7 @@ def collect() -> dict[str, Any]:
         "backends": backends,
         "libraries": libraries,
         "weights": weights,
+        "weight_problems": weight_problems,
         "weight_search": locations,
     }
 
@@ -127,9 +134,11 @@ def main(args: argparse.Namespace) -> int:
                 print(f"{key:>14}: {value}")
         return 0 if info.get("loads", False) else 2
     data = collect()
+    # Broken weight configuration: exit 2, as the runs it would make do.
+    code = EXIT_BAD_INPUT if data["weight_problems"] else 0
     if args.json:
         print(json.dumps(data, indent=2))
-        return 0
+        return code
     out = sys.stdout
     print(f"tcvom {data['tcvom']} on Python {data['python']} ({data['platform']})", file=out)
     print("devices:  " + ", ".join(data["devices"]), file=out)
@@ -146,9 +155,10 @@ def main(args: argparse.Namespace) -> int:
     print("libraries: " + ", ".join(f"{k} {v or 'missing'}" for k, v in data["libraries"].items()), file=out)
     print("weights:", file=out)
     for kind, path in data["weights"].items():
-        print(f"  {kind:<9} {path or 'not found'}", file=out)
+        problem = data["weight_problems"].get(kind)
+        print(f"  {kind:<9} {f'error: {problem}' if problem else path or 'not found'}", file=out)
     if data["weight_search"]:
         print("  searched: " + ", ".join(data["weight_search"]), file=out)
-    if not any(data["weights"].values()):
+    if not any(data["weights"].values()) and not data["weight_problems"]:
         print("  (the built-in classical method needs none; see `tcvom weights add --help`)", file=out)
-    return 0
+    return code
