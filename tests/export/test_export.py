@@ -208,3 +208,42 @@ def test_cli_refuses_an_opset_or_tolerance_it_cannot_use(tmp_path, capsys, gca_f
     assert main(["export", "--weights", str(weights), "--out", str(tmp_path / "exported"), *flags]) == 2
     err = capsys.readouterr().err
     assert mention in err and "Traceback" not in err and not (tmp_path / "exported").exists(), err
+
+
+def test_cli_checks_every_file_before_writing_and_keeps_a_good_export(tmp_path, capsys, gca_factory,
+                                                                      stm_model) -> None:
+    """One export per network and folder: two files of one network used to overwrite each
+    other, a missing second file came after the first was written, an STM that does not fit
+    was not named, and a failed parity check left the folder without its good export."""
+    from tcvom.cli import main
+    from tcvom.io.hashing import file_sha256 as sha256
+
+    first, second = tmp_path / "gca_a.pth", tmp_path / "gca_b.pth"
+    torch.save(gca_factory(seed=3, temporal=False).state_dict(), first)
+    torch.save(gca_factory(seed=4, temporal=False).state_dict(), second)
+    state = dict(stm_model.state_dict())
+    name = next(k for k, v in state.items() if v.ndim == 4)
+    state[name] = state[name][:, :-1]
+    broken = tmp_path / "stm_broken.pth"
+    torch.save(state, broken)
+    out = tmp_path / "exported"
+
+    def export(*args: object) -> tuple[int, str]:
+        capsys.readouterr()
+        code = main(["export", "--out", str(out), "--no-parity", *map(str, args)])
+        return code, capsys.readouterr().err
+
+    code, err = export("--weights", first, second)
+    assert code == 2 and "gca_a.pth" in err and "gca_b.pth" in err and "separate folders" in err, err
+    code, err = export("--weights", first, tmp_path / "gone.pth")
+    assert code in (2, 3) and "gone.pth" in err, err
+    code, err = export("--weights", first, broken)
+    assert code == 2 and "stm_broken.pth" in err and "Traceback" not in err, err
+    assert not out.exists()
+
+    assert main(["export", "--weights", str(first), "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["export", "--weights", str(second), "--out", str(out), "--tolerance", "1e-30"]) != 0
+    kept = read_manifest(out, "gca")  # the graphs still match their manifest
+    assert kept.data["weights"]["sha256"] == sha256(first)
+    assert sorted(p.name for p in out.iterdir()) == ["gca.json", "gca.part_a.onnx", "gca.part_b.onnx"]

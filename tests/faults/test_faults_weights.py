@@ -123,3 +123,11 @@ def test_info_shows_a_weight_configuration_that_runs_stop_on(shot: Shot, capsys,
     (folder / "weights.json").unlink()  # nothing configured: fine, nothing to fix
     result = tcvom(capsys, "info", "--json")
     assert result.code == 0 and json.loads(result.out)["weight_problems"] == {}
+
+
+def test_export_dir_with_the_torch_backend_is_refused(shot: Shot, capsys) -> None:
+    """--export-dir was read by no one with --backend torch: the run matted with torch as if
+    the graphs were not there."""
+    result = tcvom(capsys, *_tcvom_run(shot, "--export-dir", str(shot.root / "exported")))
+    expect(result, 2, "--export-dir", "--backend torch", "--backend onnxruntime", root=shot.root)
+    assert not list(shot.out.rglob("*.exr"))

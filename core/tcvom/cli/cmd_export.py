@@ -1,6 +1,6 @@
 """``tcvom export``: ONNX graphs of the networks' cached split, for the other back-ends.
 
-A thin shell over :func:`tcvom.export.export_weights`; each flag is one keyword argument.
+A thin shell over :func:`tcvom.export.export_files`; each flag is one keyword argument.
 """
 
 from __future__ import annotations
@@ -25,17 +25,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from tcvom.export import OPSET, export_weights
+    from tcvom.export import OPSET, export_files
 
-    for weights in args.weights:
-        manifest = export_weights(
-            weights,
-            args.out,
-            opset=OPSET if args.opset is None else args.opset,
-            parity=not args.no_parity,
-            tolerance=args.tolerance,
-            progress=None if args.json else (lambda line: print(line, file=sys.stderr)),
-        )
+    manifests = export_files(
+        args.weights,
+        args.out,
+        opset=OPSET if args.opset is None else args.opset,
+        parity=not args.no_parity,
+        tolerance=args.tolerance,
+        progress=None if args.json else (lambda line: print(line, file=sys.stderr)),
+    )
+    for manifest in manifests:
         parity = manifest.data.get("parity", {}).get("max_abs_diff", {})
         if args.json:
             print(json.dumps({"manifest": str(manifest.path), "network": manifest.network, "parity": parity}))

@@ -6,7 +6,8 @@ opset :data:`OPSET`), checked with ``onnx.checker``, and ``<network>.json``: the
 files, inputs, outputs and symbolic shapes, their SHA-256, and the source weights'
 SHA-256. Then every graph is run in ONNX Runtime on random inputs at a size other than
 the traced one and compared with the eager PyTorch model; above the tolerance the export
-fails with :class:`ParityError` (and the manifest is not written).
+fails with :class:`ParityError`, and the folder keeps its earlier export (the graphs are
+written and checked in a staging folder, then moved in with the manifest last).
 
 Example::
 
@@ -20,8 +21,11 @@ import hashlib
 import io
 import json
 import math
+import os
+import shutil
+import tempfile
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,10 +34,17 @@ import torch
 from torch import Tensor, nn
 
 from tcvom import __version__
-from tcvom.errors import InputError, MissingDependencyError, ReadError, TcvomError
+from tcvom.errors import (
+    InputError,
+    MissingDependencyError,
+    OutputError,
+    ReadError,
+    TcvomError,
+    WeightsError,
+)
 from tcvom.export.graphs import GraphSpec, graph_modules, graph_specs, network_of, sample_inputs
 from tcvom.export.quirks import export_mode
-from tcvom.io.atomic import write_bytes, write_text
+from tcvom.io.atomic import ensure_writable_folder, write_text
 from tcvom.io.hashing import file_sha256, state_sha256
 
 OPSET = 17
@@ -223,41 +234,88 @@ def export_network(
     say = progress or (lambda _line: None)
     network = network_of(model)
     model = _cpu_fp32(model)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    manifest_path = out / f"{network}.json"
-    manifest_path.unlink(missing_ok=True)  # a half-written export must not look valid
-    inputs = sample_inputs(model, *TRACE_SIZE, memory_frames=2)
-    modules = graph_modules(model)
-    graphs: dict[str, Any] = {}
-    with export_mode(model):
-        for spec in graph_specs(network):
-            say(f"exporting {network} {spec.name}")
-            data = _export_graph(modules[spec.name], spec, inputs[spec.name], opset)
-            proto = onnx.load_from_string(data)
-            onnx.checker.check_model(proto, full_check=True)
-            path = out / f"{network}.{spec.name}.onnx"
-            write_bytes(path, data)
-            graphs[spec.name] = {"file": path.name, "sha256": hashlib.sha256(data).hexdigest(), **spec.to_json()}
-    record: dict[str, Any] = {
-        "format": FORMAT,
-        "network": network,
-        "opset": opset,
-        "tcvom": __version__,
-        "torch": torch.__version__,
-        "weights": {"source": source, "sha256": weights_sha256 or state_sha256(model)},
-        "size_multiple": 32,
-        "graphs": graphs,
-    }
-    manifest = ExportManifest(manifest_path, network, record)
-    if parity:
-        say(f"checking {network} in ONNX Runtime against PyTorch")
-        if tolerance is None:
-            tolerance = NETWORK_TOLERANCE.get(network, TOLERANCE)
-        diffs = check_parity(model, manifest, tolerance=tolerance)
-        record["parity"] = {"size": list(PARITY_SIZE), "tolerance": tolerance, "max_abs_diff": diffs}
-    write_text(manifest_path, json.dumps(record, indent=2) + "\n")
-    return manifest
+    out = ensure_writable_folder(out_dir)
+    # The graphs are written and checked in a staging folder; only a checked export replaces
+    # the folder's earlier one (a failed export leaves that one as it was).
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{network}.tcvom-export-", dir=out))
+    except OSError as exc:
+        raise OutputError(f"cannot write the export ({exc.strerror})", path=out) from exc
+    try:
+        inputs = sample_inputs(model, *TRACE_SIZE, memory_frames=2)
+        modules = graph_modules(model)
+        graphs: dict[str, Any] = {}
+        with export_mode(model):
+            for spec in graph_specs(network):
+                say(f"exporting {network} {spec.name}")
+                data = _export_graph(modules[spec.name], spec, inputs[spec.name], opset)
+                proto = onnx.load_from_string(data)
+                onnx.checker.check_model(proto, full_check=True)
+                name = f"{network}.{spec.name}.onnx"
+                (staging / name).write_bytes(data)
+                graphs[spec.name] = {"file": name, "sha256": hashlib.sha256(data).hexdigest(), **spec.to_json()}
+        record: dict[str, Any] = {
+            "format": FORMAT,
+            "network": network,
+            "opset": opset,
+            "tcvom": __version__,
+            "torch": torch.__version__,
+            "weights": {"source": source, "sha256": weights_sha256 or state_sha256(model)},
+            "size_multiple": 32,
+            "graphs": graphs,
+        }
+        if parity:
+            say(f"checking {network} in ONNX Runtime against PyTorch")
+            if tolerance is None:
+                tolerance = NETWORK_TOLERANCE.get(network, TOLERANCE)
+            diffs = check_parity(model, ExportManifest(staging / f"{network}.json", network, record),
+                                 tolerance=tolerance)
+            record["parity"] = {"size": list(PARITY_SIZE), "tolerance": tolerance, "max_abs_diff": diffs}
+        manifest_path = out / f"{network}.json"
+        manifest_path.unlink(missing_ok=True)  # graphs and manifest are replaced together: no mixed export
+        for graph in graphs.values():
+            os.replace(staging / graph["file"], out / graph["file"])
+        write_text(manifest_path, json.dumps(record, indent=2) + "\n")
+    except OSError as exc:
+        raise OutputError(f"cannot write the export ({exc.strerror})", path=out) from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return ExportManifest(manifest_path, network, record)
+
+
+def _check_export_options(opset: int, tolerance: float | None) -> None:
+    import importlib
+
+    newest = int(getattr(importlib.import_module("torch.onnx._constants"), "ONNX_MAX_OPSET", OPSET))
+    if not OPSET <= opset <= newest:
+        raise InputError(f"opset {opset} is not one tcvom exports: give {OPSET} to {newest} (this torch's newest)")
+    if tolerance is not None and not (math.isfinite(tolerance) and tolerance > 0):
+        raise InputError(f"the parity tolerance must be a positive number, not {tolerance}",
+                         hint="leave --tolerance out for the default, or skip the check with --no-parity")
+
+
+def _load_for_export(path: Path) -> nn.Module:
+    """The network in a weight file; every error names the file."""
+    from tcvom.models.bases import MATTING_KINDS
+    from tcvom.weights import checkpoints
+
+    state = checkpoints.read_state_dict(path)
+    kind = checkpoints.identify(state)
+    try:
+        if kind == "stm":
+            from tcvom.models.stm import load_stm_model
+
+            return load_stm_model(state)
+        if kind in MATTING_KINDS:
+            from tcvom.matting.gca_session import load_matting_model
+
+            return load_matting_model(state)
+    except WeightsError as exc:
+        if exc.path is not None:
+            raise
+        raise WeightsError(exc.message, path=path, hint=exc.hint) from exc
+    raise InputError("this file holds no tcvom network (a matting base with or without the TAM, or STM)",
+                     path=path, hint="check it with `tcvom info --weights FILE`")
 
 
 def export_weights(
@@ -272,33 +330,37 @@ def export_weights(
     """Export the network in a weight file (any matting base with or without the TAM, or
     STM, detected from its keys). ``opset`` runs from :data:`OPSET` to the newest the
     installed torch exports; ``tolerance`` must be positive (the parity check's)."""
-    import importlib
+    return export_files([weights], out_dir, opset=opset, parity=parity, tolerance=tolerance, progress=progress)[0]
 
-    from tcvom.models.bases import MATTING_KINDS
-    from tcvom.weights import checkpoints
 
-    newest = int(getattr(importlib.import_module("torch.onnx._constants"), "ONNX_MAX_OPSET", OPSET))
-    if not OPSET <= opset <= newest:
-        raise InputError(f"opset {opset} is not one tcvom exports: give {OPSET} to {newest} (this torch's newest)")
-    if tolerance is not None and not (math.isfinite(tolerance) and tolerance > 0):
-        raise InputError(f"the parity tolerance must be a positive number, not {tolerance}",
-                         hint="leave --tolerance out for the default, or skip the check with --no-parity")
-    path = Path(weights)
-    state = checkpoints.read_state_dict(path)
-    kind = checkpoints.identify(state)
-    if kind == "stm":
-        from tcvom.models.stm import load_stm_model
-
-        model: nn.Module = load_stm_model(state)
-    elif kind in MATTING_KINDS:
-        from tcvom.matting.gca_session import load_matting_model
-
-        model = load_matting_model(state)
-    else:
-        raise InputError("this file holds no tcvom network (a matting base with or without the TAM, or STM)",
-                         path=path, hint="check it with `tcvom info --weights FILE`")
-    return export_network(model, out_dir, weights_sha256=file_sha256(path), source=path.name, opset=opset,
-                          parity=parity, tolerance=tolerance, progress=progress)
+def export_files(
+    weights: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    opset: int = OPSET,
+    parity: bool = True,
+    tolerance: float | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[ExportManifest]:
+    """:func:`export_weights` of several files into one folder, which holds one export per
+    network. Every file is read and checked, and two files of one network are refused,
+    before anything is written."""
+    _check_export_options(opset, tolerance)
+    models: dict[str, tuple[Path, nn.Module]] = {}
+    for item in weights:
+        path = Path(item)
+        model = _load_for_export(path)
+        network = network_of(model)
+        if network in models:
+            raise InputError(
+                f"{models[network][0]} and {path} both hold the {network} network; an export folder holds one "
+                "export of each network, so one would overwrite the other",
+                hint="export them into separate folders (one `tcvom export` each)",
+            )
+        models[network] = (path, model)
+    return [export_network(model, out_dir, weights_sha256=file_sha256(path), source=path.name, opset=opset,
+                           parity=parity, tolerance=tolerance, progress=progress)
+            for path, model in models.values()]
 
 
 def read_manifest(folder: str | Path, network: str, *, verify: bool = True) -> ExportManifest:

@@ -395,7 +395,7 @@ def trimaps(
 
     with Progress("trimaps", total, progress) as bar:
         concrete = methods.resolve(method, "trimaps", weights, bar.message)
-        methods.check_backend(concrete, backend)
+        methods.check_backend(concrete, backend, export_dir)
         options = dict(method_options or {})
         shot_wide = False  # does every frame depend on every keyframe (whole-shot fine-tuning)?
         if concrete == "tcvom":
@@ -646,7 +646,7 @@ def matte(
     writer = AlphaWriter(out, fmt=alpha_format, kind=output)
     with Progress("matte", len(selection), progress) as bar:
         concrete = methods.resolve(method, "matte", weights, bar.message, base=base)
-        methods.check_backend(concrete, backend)
+        methods.check_backend(concrete, backend, export_dir)
         if output == "layers":
             _check_colour_layers(_matting_network(concrete, base, weights))
         settings = {

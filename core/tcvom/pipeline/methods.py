@@ -140,11 +140,14 @@ def default_finetune_steps(device: str) -> int:
     return 500 if str(device).startswith("cuda") else 0
 
 
-def check_backend(method: str, backend: str) -> None:
+def check_backend(method: str, backend: str, export_dir: str | Path | None = None) -> None:
     """Refuse a back-end the concrete ``method`` cannot use (or whose package is missing),
-    before a stage plans or reads anything."""
+    and an ``export_dir`` that back-end would not read, before a stage plans or reads anything."""
     if backend not in BACKENDS:
         raise InputError(f"back-end must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if export_dir is not None and backend == "torch":
+        raise InputError(f"--export-dir {export_dir} holds ONNX graphs, which --backend torch does not run",
+                         hint="add --backend onnxruntime (or tensorrt) to run them, or leave --export-dir out")
     if method == "classical" and backend != "torch":
         raise InputError(f"the classical method runs no network; --backend {backend} applies to --method tcvom")
     if method == "tcvom":
