@@ -187,7 +187,10 @@ def keyframe_image(name: str, size: tuple[int, int], start: str | None = None) -
     width, height = size
     grey = None
     if start is not None:
-        loaded = bpy.data.images.load(start, check_existing=False)
+        try:
+            loaded = bpy.data.images.load(start, check_existing=False)
+        except RuntimeError as exc:
+            raise HostError(f"the propagated trimap {start} cannot be read ({exc})", "press Pull Matte again") from exc
         try:
             loaded.colorspace_settings.name = "Non-Color"
             if tuple(loaded.size) != (width, height):

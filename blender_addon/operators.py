@@ -64,8 +64,12 @@ class MatteRun:
         cache_root = bpy.path.abspath(CACHE_DIR)
         blend = os.path.splitext(bpy.path.basename(bpy.data.filepath))[0]
         self.out = shot_folder(cache_root, blend, scene.name, self.node_name)
-        os.makedirs(self.out, exist_ok=True)
-        staging = tempfile.mkdtemp(prefix=".staging-", dir=self.out)
+        try:
+            os.makedirs(self.out, exist_ok=True)
+            staging = tempfile.mkdtemp(prefix=".staging-", dir=self.out)
+        except OSError as exc:
+            raise HostError(f"cannot write the matte cache {self.out} ({exc.strerror})",
+                            "save the .blend in a folder you can write to: the matte is cached beside it") from exc
         try:
             keys = inputs.export_keyframes(settings, self.plate, staging)
             spec = RunSpec(
@@ -283,7 +287,11 @@ class TCVOM_OT_keyframe_add(bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 (Blender reads a set)
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        item, note = review.add_keyframe(context, context.scene.frame_current)
+        try:
+            item, note = review.add_keyframe(context, context.scene.frame_current)
+        except HostError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
         review.show_image(context, item.image)
         self.report({"INFO"}, note)
         return {"FINISHED"}

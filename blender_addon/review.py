@@ -64,27 +64,40 @@ def add_keyframe(context: bpy.types.Context, scene_frame: int) -> tuple[bpy.type
 
     A keyframe already there is selected, not doubled. A new one gets an image of the
     plate's size to paint: the trimap the last run propagated to that frame when there is
-    one (the artist corrects it instead of painting from nothing), else black.
+    one (the artist corrects it instead of painting from nothing), else black, also when
+    that trimap no longer fits the plate (the note says why).
     """
     settings = context.scene.tcvom
     for index, item in enumerate(settings.keyframes):
         if item.frame == scene_frame:
             settings.keyframe_index = index
             return item, f"frame {scene_frame} already has a keyframe: selected it"
-    item = settings.keyframes.add()
-    item.frame = scene_frame
-    settings.keyframe_index = len(settings.keyframes) - 1
     try:
         plate = inputs.plate_info(settings)
     except HostError:
+        item = _new_keyframe(settings, scene_frame)
         return item, f"keyframe added on frame {scene_frame}; pick the plate, then its trimap image"
     start = None
     if settings.output:
         start = inputs.propagated_trimap(bpy.path.abspath(settings.output), scene_frame + plate.shift)
-    item.image = inputs.keyframe_image(f"trimap {scene_frame}", plate.size, start)
+    name = f"trimap {scene_frame}"
+    stale = ""
+    try:
+        image = inputs.keyframe_image(name, plate.size, start)
+    except HostError as exc:  # the last run's trimap no longer fits (the plate changed)
+        image, start, stale = inputs.keyframe_image(name, plate.size), None, f" ({exc.message}, so it starts black)"
+    item = _new_keyframe(settings, scene_frame)
+    item.image = image
     if start is not None:
         return item, f"keyframe added on frame {scene_frame}, starting from the propagated trimap: correct it"
-    return item, f"keyframe added on frame {scene_frame}: paint its trimap"
+    return item, f"keyframe added on frame {scene_frame}: paint its trimap{stale}"
+
+
+def _new_keyframe(settings: bpy.types.PropertyGroup, scene_frame: int) -> bpy.types.PropertyGroup:
+    item = settings.keyframes.add()
+    item.frame = scene_frame
+    settings.keyframe_index = len(settings.keyframes) - 1
+    return item
 
 
 def show_image(context: bpy.types.Context, image: bpy.types.Image | None) -> None:

@@ -669,3 +669,50 @@ def test_blend_relative_option_only_where_blender_knows_it(addon) -> None:
     assert props.path_options((4, 4, 3)) == set()
     assert props.path_options((4, 5, 0)) == {"PATH_SUPPORTS_BLEND_RELATIVE"}
     assert props.path_options(bpy.app.version) == {"PATH_SUPPORTS_BLEND_RELATIVE"}
+
+
+def test_a_cache_folder_that_cannot_be_written_is_an_error_with_the_fix(pulled: dict) -> None:
+    """A cache folder that cannot be made (a .blend in a read-only folder; here a file in
+    the way, which stops root too) ended in a Python traceback."""
+    settings = bpy.context.scene.tcvom
+    client = importlib.import_module(MODULE + ".hostclient")
+    kept_name, kept_output = settings.node_name, settings.output
+    settings.node_name = "tcvom Other"  # a node whose cache folder is not there yet
+    blocker = Path(client.shot_folder(str(pulled["out"].parents[2]), "shot", bpy.context.scene.name, "tcvom Other"))
+    blocker.write_text("in the way")
+    try:
+        with pytest.raises(RuntimeError, match=r"cannot write the matte cache .*save the .blend in a folder"):
+            bpy.ops.tcvom.pull_matte()
+    finally:
+        blocker.unlink()
+        settings.node_name = kept_name
+    assert settings.output == kept_output
+
+
+def test_add_keyframe_after_the_plate_changed_size_starts_black(pulled: dict, tmp_path: Path) -> None:
+    """The last run's propagated trimap of another size made "+" fail with a traceback,
+    leaving a keyframe without an image."""
+    settings = bpy.context.scene.tcvom
+    stale = tmp_path / "stale"
+    (stale / "trimaps").mkdir(parents=True)
+    small = bpy.data.images.new("stale trimap", 50, 40)
+    small.filepath_raw = str(stale / "trimaps" / "trimap.1005.png")
+    small.file_format = "PNG"
+    small.save()
+    bpy.data.images.remove(small)
+    kept_output, count = settings.output, len(settings.keyframes)
+    settings.output = str(stale)
+    bpy.context.scene.frame_set(1005)
+    try:
+        assert bpy.ops.tcvom.keyframe_add() == {"FINISHED"}
+        item = settings.keyframes[-1]
+        assert len(settings.keyframes) == count + 1 and item.frame == 1005
+        assert tuple(item.image.size) == (96, 64)
+        pixels = np.empty(len(item.image.pixels), dtype=np.float32)
+        item.image.pixels.foreach_get(pixels)
+        assert float(pixels.reshape(64, 96, 4)[:, :, :3].max()) == 0.0
+    finally:
+        settings.output = kept_output
+        while len(settings.keyframes) > count:
+            settings.keyframes.remove(len(settings.keyframes) - 1)
+        settings.keyframe_index = 0
