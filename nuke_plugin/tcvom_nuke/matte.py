@@ -293,8 +293,12 @@ def frame_runs(frames: Sequence[int]) -> list[tuple[int, int]]:
 
 def new_staging(root: str) -> str:
     """An empty folder inside the cache root for one press's rendered inputs."""
-    os.makedirs(root, exist_ok=True)
-    return tempfile.mkdtemp(prefix=".staging-", dir=root).replace("\\", "/")
+    try:
+        os.makedirs(root, exist_ok=True)
+        return tempfile.mkdtemp(prefix=".staging-", dir=root).replace("\\", "/")
+    except OSError as exc:
+        raise HostError(f"cannot write the cache folder {root} ({exc.strerror})",
+                        "set the node's cache folder knob to a folder you can write to") from exc
 
 
 # --- the run -------------------------------------------------------------------------------------

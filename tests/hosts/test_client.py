@@ -371,3 +371,7 @@ def test_install_folder_keeps_unchanged_files_untouched(tmp_path: Path) -> None:
     assert not hostclient.install_file(str(next(iter(stage(x=b"B3").values()))), str(folder / "b"),
                                        same=lambda new, old: True)
     assert (folder / "b").read_bytes() == b"B2"
+    # a folder that cannot be written is the artist's error with the fix, not a traceback
+    (tmp_path / "blocked").write_text("a file where the folder should be")
+    with pytest.raises(hostclient.HostError, match=r"cannot write the inputs into .*blocked"):
+        hostclient.install_folder(stage(a=b"A"), str(tmp_path / "blocked" / "keyframes"))

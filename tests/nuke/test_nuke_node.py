@@ -301,3 +301,20 @@ def test_errors_reach_the_artist_through_nuke_message(shot, tcvom_exe: str) -> N
     nuke.env["gui"] = False  # in nuke -t a failure also stops the script
     with pytest.raises(RuntimeError, match="not saved"):
         nukenode.compute(node)
+
+
+def test_a_cache_folder_or_executable_that_does_not_work_names_the_knob(shot, tcvom_exe: str, tmp_path: Path) -> None:
+    """An unwritable cache folder showed "unexpected error"; a wrong tcvom executable knob
+    was blamed on "the add-on preferences", which Nuke does not have."""
+    read, trimap = shot
+    node = _matte_node(read, trimap, "/nonexistent/tcvom")
+    assert nukenode.compute(node) is None
+    assert "the node's tcvom executable knob" in nuke.messages[-1] and "preferences" not in nuke.messages[-1]
+    node["executable"].setValue(tcvom_exe)
+    in_the_way = tmp_path / "not a folder"
+    in_the_way.write_text("a file where the cache folder should be")
+    node["cache_dir"].setValue(str(in_the_way))
+    assert nukenode.compute(node) is None
+    message = nuke.messages[-1]
+    assert "cannot write the cache folder" in message and "cache folder knob" in message, message
+    assert "unexpected" not in message

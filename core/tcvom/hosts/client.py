@@ -70,19 +70,20 @@ class HostError(Exception):
         super().__init__(f"{message} ({fix})" if fix else message)
 
 
-def find_executable(preferred: str | None = None) -> list[str]:
+def find_executable(preferred: str | None = None, setting: str = "the add-on preferences") -> list[str]:
     """The command (argument list prefix) that runs tcvom.
 
     ``preferred`` may be the ``tcvom`` executable, a Python interpreter of an environment
     with tcvom installed (run as ``python -m tcvom``) or the environment's folder (a venv
     or conda env: ``bin/tcvom`` or ``Scripts/tcvom.exe`` inside). Without it,
-    ``$TCVOM_EXECUTABLE`` and then ``tcvom`` on ``PATH`` are used.
-    Raises :class:`HostError` naming what was tried when nothing is found.
+    ``$TCVOM_EXECUTABLE`` and then ``tcvom`` on ``PATH`` are used. ``setting`` names where
+    the artist sets ``preferred`` in the host. Raises :class:`HostError` naming what was
+    tried, and that setting, when nothing is found.
     """
     tried = []
     candidates = []
     if preferred:
-        candidates.append(("the path in the preferences", os.path.expanduser(preferred)))
+        candidates.append((f"the path in {setting}", os.path.expanduser(preferred)))
     elif os.environ.get(ENV_EXECUTABLE):
         candidates.append((f"${ENV_EXECUTABLE}", os.path.expanduser(os.environ[ENV_EXECUTABLE])))
     for origin, path in candidates:
@@ -98,7 +99,7 @@ def find_executable(preferred: str | None = None) -> list[str]:
     raise HostError(
         "the tcvom command line was not found: tried " + ", ".join(tried),
         "install tcvom in a Python environment (pip install tcvom) and set its tcvom "
-        "executable or environment folder in the add-on preferences",
+        f"executable or environment folder in {setting}",
     )
 
 
@@ -394,17 +395,22 @@ def install_file(new: str, target: str, same: Any = None) -> bool:
 def install_folder(staged: dict[str, str], folder: str, same: Any = None) -> dict[str, str]:
     """Make ``folder`` hold exactly the staged files: ``staged`` maps file names to new
     files, each installed with :func:`install_file`; files of ``folder`` not named (a
-    removed keyframe) are deleted. Returns ``{name: path in folder}``."""
-    os.makedirs(folder, exist_ok=True)
+    removed keyframe) are deleted. Returns ``{name: path in folder}``. A folder that cannot
+    be written is a :class:`HostError`."""
     installed = {}
-    for name, path in staged.items():
-        target = os.path.join(folder, name)
-        install_file(path, target, same)
-        installed[name] = target
-    for entry in os.listdir(folder):
-        path = os.path.join(folder, entry)
-        if entry not in staged and os.path.isfile(path):
-            os.remove(path)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        for name, path in staged.items():
+            target = os.path.join(folder, name)
+            install_file(path, target, same)
+            installed[name] = target
+        for entry in os.listdir(folder):
+            path = os.path.join(folder, entry)
+            if entry not in staged and os.path.isfile(path):
+                os.remove(path)
+    except OSError as exc:
+        raise HostError(f"cannot write the inputs into {folder} ({exc.strerror})",
+                        "choose a cache folder you can write to") from exc
     return installed
 
 
@@ -596,7 +602,8 @@ class Job:
         except OSError as exc:
             raise HostError(
                 f"tcvom could not be started ({self.args[0]}): {exc}",
-                "check the tcvom executable set in the add-on preferences",
+                "check the tcvom executable the host is set to use (add-on preferences, or the node's "
+                "tcvom executable knob)",
             ) from exc
         self.state = "running"
         for target, name in ((self._read_stdout, "stdout"), (self._read_stderr, "stderr")):
