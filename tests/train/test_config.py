@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -113,3 +115,20 @@ def test_base_defaults_and_the_command_base(tmp_path: Path) -> None:
     # An old GCA config file resolves as before.
     old = load_gca_tam_config(REPO / "configs" / "gca_tam_main.toml")
     assert (old.network, old.loss.image_terms, old.optim.lr, old.optim.schedule) == ("gca_tam", ["alpha"], 1e-4, "poly")
+
+
+@pytest.mark.parametrize(("section", "values", "mention"), [
+    ("optim", {"lr": -1e-4}, "optim.lr must be positive"),  # was replaced by the paper's silently
+    ("optim", {"power": -1.0}, "optim.power"),
+    ("loss", {"target": 1.5}, "loss.target"),
+    ("loss", {"theta": -0.1}, "loss.theta"),
+])
+def test_values_no_run_can_use_are_refused_naming_the_config(tmp_path: Path, section: str, values: dict,
+                                                              mention: str) -> None:
+    data: dict = {"out": "o", "steps": 2, "data": {"root": "d"}}
+    data.setdefault(section, {}).update(values)
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(InputError, match=re.escape(mention)) as caught:
+        load_gca_tam_config(path)
+    assert str(path) in str(caught.value)

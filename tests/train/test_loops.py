@@ -116,6 +116,11 @@ def test_pretrain_needs_start_weights_and_amp_needs_cuda(image_folders: dict[str
         train_gca_tam(cfg, progress="none")
     with pytest.raises(InputError, match="CUDA"):
         train_gca_tam(gca_tam_config_from_dict(_video_cfg(video_root, tmp_path / "amp", amp=True)), progress="none")
+    if not torch.cuda.is_available():  # the fix is in the config: train has no --device flag
+        with pytest.raises(InputError, match="CUDA") as caught:
+            train_gca_tam(gca_tam_config_from_dict(_video_cfg(video_root, tmp_path / "gpu", device="cuda")),
+                          progress="none")
+        assert 'device = "cpu" in the training config' in str(caught.value) and "--device" not in str(caught.value)
 
 
 @pytest.mark.slow

@@ -88,19 +88,23 @@ def resolve_dtype(dtype: torch.dtype | str) -> torch.dtype:
         raise InputError(f"unknown precision {dtype!r}; use one of {', '.join(_DTYPES)}") from None
 
 
-def resolve_device(device: str | torch.device) -> torch.device:
-    """A torch device, checking that CUDA is there when asked for."""
+def resolve_device(device: str | torch.device, *, setting: str = "--device {}") -> torch.device:
+    """A torch device, checking that CUDA is there when asked for; the errors' hints name
+    ``setting``, where the user chose the device (a flag, or a config key; ``{}`` stands
+    for the device)."""
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
-        raise InputError(f"unknown device {device!r}", hint="use cpu, cuda or cuda:N") from exc
+        raise InputError(f"unknown device {device!r}", hint=f"use {setting.format('cpu')} (or cuda, cuda:N)") from exc
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise InputError("CUDA was asked for but no CUDA device is available", hint="use --device cpu")
+            raise InputError(f"CUDA was asked for ({device}) but no CUDA device is available",
+                             hint=f"use {setting.format('cpu')}")
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise InputError(f"there is no CUDA device {dev.index} ({torch.cuda.device_count()} found)")
+            raise InputError(f"there is no CUDA device {dev.index} ({torch.cuda.device_count()} found)",
+                             hint=f"use {setting.format('cpu')}, or cuda:N for one of those found")
     elif dev.type != "cpu":
-        raise InputError(f"unsupported device {device!r}", hint="use cpu, cuda or cuda:N")
+        raise InputError(f"unsupported device {device!r}", hint=f"use {setting.format('cpu')} (or cuda, cuda:N)")
     return dev
 
 

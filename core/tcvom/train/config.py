@@ -88,8 +88,8 @@ class OptimConfig:
 
     ``poly``: ``lr * (1 - step / steps) ** power``. ``stair``: ``lr`` until the first
     milestone, then ``stair_lrs[i]`` from ``milestones[i] * steps`` on (milestones are
-    fractions of the run). ``constant``: ``lr`` throughout. ``lr <= 0`` picks the paper's
-    value for the network and stage.
+    fractions of the run). ``constant``: ``lr`` throughout. ``lr`` left out (0) picks the
+    paper's value for the network and stage; a negative one is refused.
     """
 
     lr: float = 0.0
@@ -182,7 +182,9 @@ def _check_common(cfg: _RunConfig, data: DataConfig, optim: OptimConfig, path: P
         _need(bool(data.fg_dir and data.alpha_dir and data.bg_dir),
               "data.fg_dir, data.alpha_dir and data.bg_dir are required for image data", path)
     _need(optim.schedule in SCHEDULES, f"optim.schedule must be one of {SCHEDULES}, got {optim.schedule!r}", path)
-    _need(optim.lr > 0 and math.isfinite(optim.lr), "optim.lr must be positive", path)
+    _need(optim.lr > 0 and math.isfinite(optim.lr), f"optim.lr must be positive (or left out for the paper's), got "
+          f"{optim.lr}", path)
+    _need(optim.power >= 0 and math.isfinite(optim.power), f"optim.power must be >= 0, got {optim.power}", path)
     _need(optim.weight_decay >= 0, "optim.weight_decay must be >= 0", path)
     _need(len(optim.milestones) == len(optim.stair_lrs), "optim.milestones and optim.stair_lrs differ in length", path)
     _need(list(optim.milestones) == sorted(optim.milestones) and all(0 <= m <= 1 for m in optim.milestones),
@@ -220,7 +222,7 @@ def resolve_gca_tam(cfg: GcaTamConfig, path: Path | None = None, *, base: str | 
     if data.eps < 0:
         data.eps = 1e-2 if data.kind == "image" else 0.0
     optim = replace(cfg.optim)
-    if optim.lr <= 0:
+    if optim.lr == 0:
         optim.lr = PAPER_LR[net_base][0 if pre else 1]
     if not optim.schedule:
         optim.schedule = "constant" if pre and net_base != "gca" else "poly"
@@ -247,13 +249,15 @@ def resolve_gca_tam(cfg: GcaTamConfig, path: Path | None = None, *, base: str | 
         _need(data.crop >= 64, f"FBA's Laplacian loss needs data.crop >= 64, got {data.crop}", path)
     for name in ("image", "temporal", "affinity"):
         _need(getattr(loss, name) >= 0, f"loss.{name} must be >= 0", path)
+    _need(0.0 <= loss.target <= 1.0, f"loss.target (the L_af BCE target) must be in [0, 1], got {loss.target}", path)
+    _need(0.0 < loss.theta <= 1.0, f"loss.theta (an alpha difference) must be in (0, 1], got {loss.theta}", path)
     return out
 
 
 def resolve_stm(cfg: StmConfig, path: Path | None = None) -> StmConfig:
     """Fill the stage defaults (paper values) and check every field."""
     optim = replace(cfg.optim)
-    if optim.lr <= 0:
+    if optim.lr == 0:
         optim.lr = 1e-5
     if not optim.schedule:
         optim.schedule = "stair"

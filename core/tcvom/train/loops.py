@@ -111,9 +111,10 @@ def learning_rate(optim: OptimConfig, step: int, steps: int) -> float:
 def _device(name: str, amp: bool) -> torch.device:
     from tcvom.matting.gca_session import resolve_device
 
-    dev = resolve_device(name)
+    dev = resolve_device(name, setting='device = "{}" in the training config')
     if amp and dev.type != "cuda":
-        raise InputError("mixed precision (amp = true) needs a CUDA device", hint="set amp = false on the CPU")
+        raise InputError("mixed precision (amp = true) needs a CUDA device",
+                         hint="set amp = false in the training config on the CPU")
     return dev
 
 
