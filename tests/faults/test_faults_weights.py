@@ -131,3 +131,51 @@ def test_export_dir_with_the_torch_backend_is_refused(shot: Shot, capsys) -> Non
     result = tcvom(capsys, *_tcvom_run(shot, "--export-dir", str(shot.root / "exported")))
     expect(result, 2, "--export-dir", "--backend torch", "--backend onnxruntime", root=shot.root)
     assert not list(shot.out.rglob("*.exr"))
+
+
+def test_weight_paths_that_are_folders_or_unreadable_say_so(shot: Shot, capsys) -> None:
+    """A folder given as --weights was called missing; an unreadable file was called a
+    corrupt download; both used to give exit codes that differed by command."""
+    folder = shot.root / "weights"
+    folder.mkdir()
+    result = tcvom(capsys, *_tcvom_run(shot, "--weights", str(folder)))
+    expect(result, 2, "is a folder", "TCVOM_WEIGHTS", root=shot.root)
+    result = tcvom(capsys, "export", "--weights", str(shot.root / "gone.pth"), "--out", str(shot.root / "x"))
+    expect(result, 2, "gone.pth", "does not exist", root=shot.root)  # as in run: exit 2, not 3
+    if os.geteuid() == 0:
+        return  # root reads a file whatever its mode
+    import torch
+
+    locked = shot.root / "locked.pth"
+    torch.save({"a": torch.zeros(2)}, locked)
+    locked.chmod(0)
+    result = tcvom(capsys, "export", "--weights", str(locked), "--out", str(shot.root / "x"))
+    expect(result, 2, "locked.pth", "permissions", root=shot.root)
+    assert "download" not in result.err
+
+
+def test_auto_names_single_image_weights_it_does_not_use(shot: Shot, capsys, monkeypatch) -> None:
+    """`--base dim` with only single-image DIM weights registered fell back to the classical
+    method saying that no weights were found."""
+    import torch
+
+    from tcvom.models.bases import build_matting
+
+    data = shot.root / "data"
+    monkeypatch.setenv("TCVOM_DATA_DIR", str(data))
+    monkeypatch.delenv("TCVOM_WEIGHTS", raising=False)
+    (data / "weights").mkdir(parents=True)
+    torch.save(build_matting("dim").state_dict(), data / "weights" / "dim_single.pth")
+    result = tcvom(capsys, *shot.matte_args("--method", "auto", "--base", "dim"))
+    assert result.code == 0, result.err
+    assert "only the single-image" in result.err and "--matting-weights" in result.err
+    assert str(data / "weights" / "dim_single.pth") in result.err
+
+
+def test_long_torch_errors_are_cut_at_a_word_and_marked() -> None:
+    from tcvom.weights.checkpoints import _clip
+
+    text = "First sentence of the error. " + "word " * 100
+    clipped = _clip(text, 100)
+    assert clipped.endswith(" ...") and len(clipped) <= 104 and clipped.startswith("First sentence of the error.")
+    assert _clip("short text") == "short text"

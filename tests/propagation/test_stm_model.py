@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from tcvom.errors import MissingWeightsError, WeightsError
+from tcvom.errors import WeightsError
 from tcvom.models.stm import STM, build_stm, load_stm_model, memory_read, soft_aggregation
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
@@ -73,7 +73,7 @@ def test_load_reports_missing_and_misshapen_keys(model: STM, tmp_path: Path) -> 
     assert "KV_Q_r4.Key.weight" in message
     assert "Decoder.pred2.weight" in message
     assert str(path) in message
-    with pytest.raises(MissingWeightsError):
+    with pytest.raises(WeightsError, match="does not exist"):
         load_stm_model(tmp_path / "absent.pth")
 
 

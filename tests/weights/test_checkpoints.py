@@ -41,8 +41,9 @@ def test_read_state_dict_layouts(tmp_path, layout):
 
 def test_missing_file_names_the_path(tmp_path):
     path = tmp_path / "nope.pth"
-    with pytest.raises(MissingWeightsError, match=r"nope\.pth"):
+    with pytest.raises(WeightsError, match=r"nope\.pth") as caught:
         checkpoints.read_state_dict(path)
+    assert caught.value.exit_code == 2  # a path the user names: bad input, as in every command
 
 
 @pytest.mark.parametrize("kind", ["garbage", "truncated"])

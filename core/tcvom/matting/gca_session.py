@@ -121,7 +121,7 @@ def load_matting_model(
     in eval mode on ``device``.
 
     Raises:
-        MissingWeightsError / ReadError: the file is missing or unreadable.
+        WeightsError / ReadError: the file is missing or unreadable.
         WeightsError: the file is an STM checkpoint, of another base than ``base``, or does
             not fit any network (the message lists missing/unexpected keys and shape
             differences).

@@ -337,8 +337,7 @@ def load_stm_model(
 
     Every key and shape of the manifest must match (strict); a ``module.`` prefix and a
     ``{"state_dict": ...}`` wrapper are accepted. Raises
-    :class:`tcvom.errors.MissingWeightsError` for a missing file and
-    :class:`tcvom.errors.WeightsError` for one that does not fit.
+    :class:`tcvom.errors.WeightsError` for a missing file or one that does not fit.
     """
     from tcvom.weights import checkpoints
 

@@ -99,8 +99,25 @@ def resolve(
     if configured_weights(kind, weights) is not None:
         return "tcvom"
     if notice is not None:
-        notice(WEIGHTS_NOTICE)
+        notice(_single_image_notice(kind) or WEIGHTS_NOTICE)
     return "classical"
+
+
+def _single_image_notice(kind: str) -> str | None:
+    """Why ``auto`` falls back when only the single-image baseline of the base asked for is
+    configured (it is not the TCVOM network, so ``auto`` does not pick it), and how to use it."""
+    from tcvom.weights.checkpoints import kind_name
+    from tcvom.weights.registry import configured_weights
+
+    if not kind.endswith("_tam"):
+        return None
+    single = kind.removesuffix("_tam")
+    found = configured_weights(single)
+    if found is None:
+        return None
+    return (f"no {kind_name(kind)} weights found, only the single-image {kind_name(single)} ({found}): using the "
+            f"built-in classical method (pass --matting-weights {found} to matte with the "
+            "single-image network, or add the TAM weights with `tcvom weights add FILE`)")
 
 
 # The last network of each role ("stm", "matting") loaded in this process, keyed by its

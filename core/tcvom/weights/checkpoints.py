@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from tcvom.errors import InputError, MissingWeightsError, ReadError, WeightsError
+from tcvom.errors import InputError, ReadError, WeightsError
 from tcvom.io.hashing import FileIdentity, file_identity, file_sha256
 from tcvom.models import bases
 from tcvom.models.bases import MATTING_KINDS
@@ -110,29 +110,49 @@ def normalise_state_dict(obj: Any, *, path: str | Path | None = None) -> dict[st
     return strip_prefix(tensors)
 
 
+def _clip(text: str, limit: int = 300) -> str:
+    """``text`` cut to about ``limit`` characters at the end of a sentence or word, marked
+    with an ellipsis when cut."""
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    cut = head.rfind(". ")
+    if cut < limit // 2:
+        cut = head.rfind(" ")
+    return (head[: cut + 1] if cut > 0 else head).rstrip() + " ..."
+
+
 def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     """Read a checkpoint file into a flat ``{name: tensor}`` dict on the CPU.
 
     Uses ``torch.load(weights_only=True)``: no code in the file is ever run.
 
     Raises:
-        MissingWeightsError: the file does not exist.
-        ReadError: the file is not a readable PyTorch file (truncated, corrupt, not a checkpoint).
+        WeightsError: the file does not exist (exit code 2, as every weight path the user
+            names; ``MissingWeightsError``, exit 3, is for weights no place holds).
+        ReadError: the file cannot be read, or is not a readable PyTorch file (truncated,
+            corrupt, not a checkpoint).
         WeightsError: it is readable but holds no state_dict.
     """
     p = Path(path)
     if not p.exists():
-        raise MissingWeightsError("weight file not found", path=p, hint="check the path, or see 'tcvom weights list'")
+        raise WeightsError("the weight file does not exist", path=p, hint="check the path, or see 'tcvom weights list'")
     if p.is_dir():
-        raise InputError("expected a weight file, found a folder", path=p)
+        raise InputError("expected a weight file, found a folder", path=p,
+                         hint="name the .pth file inside it, or point $TCVOM_WEIGHTS at the folder")
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
+    except OSError as exc:  # the file is there but cannot be read: not a download problem
+        raise ReadError(f"the weight file cannot be read ({exc.strerror or exc})", path=p,
+                        hint="check its permissions" if isinstance(exc, PermissionError)
+                        else "check the disk or network share it is on") from exc
     except pickle.UnpicklingError as exc:
         text = str(exc)
         if "Unsupported global" in text:
             glob = next((line.strip() for line in text.splitlines() if "Unsupported global" in line), "")
             raise ReadError(
-                f"the file holds Python objects other than tensors and is not loaded, for safety ({glob[:200]})",
+                f"the file holds Python objects other than tensors and is not loaded, for safety ({_clip(glob)})",
                 path=p,
                 hint="re-save it as a plain state_dict: torch.save(model.state_dict(), path)",
             ) from exc
@@ -142,7 +162,7 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
             hint="the download may be truncated or corrupt; download it again",
         ) from exc
     except Exception as exc:  # the unpickler raises many types on garbage (IndexError, KeyError...)
-        first = str(exc).splitlines()[0][:200] if str(exc) else ""
+        first = _clip(str(exc).splitlines()[0]) if str(exc) else ""
         raise ReadError(
             f"not a readable PyTorch checkpoint ({type(exc).__name__}: {first})",
             path=p,
@@ -243,12 +263,12 @@ def kind_of(path: str | Path) -> str:
     """:func:`identify` of a weight file, read once per file identity in a process.
 
     Raises:
-        MissingWeightsError / ReadError / WeightsError: as :func:`read_state_dict`.
+        ReadError / WeightsError: as :func:`read_state_dict`.
     """
     try:
         key = file_identity(path)
     except OSError:
-        return identify(read_state_dict(path))  # raises MissingWeightsError naming the file
+        return identify(read_state_dict(path))  # raises WeightsError naming a missing file
     if key not in _KIND:
         _KIND[key] = identify(read_state_dict(path))
     return _KIND[key]

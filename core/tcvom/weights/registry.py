@@ -175,9 +175,14 @@ def configured_weights(kind: str, explicit: str | Path | None = None) -> Path | 
     _check_kind(kind)
     if explicit is not None:
         path = Path(explicit).expanduser()
+        if path.is_dir():
+            raise WeightsError(f"a weight file was asked for, and this is a folder; {checkpoints.kind_name(kind)} "
+                               "weights are one .pth file", path=path,
+                               hint=f"name the file inside it, or set ${ENV_WEIGHTS} to the folder to search it")
         if not path.is_file():
             raise WeightsError("the weight file asked for does not exist", path=path,
-                               hint="check the path given with --weights / --matting-weights")
+                               hint="check the path given on the command line (--weights, --stm-weights, "
+                                    "--matting-weights) or in the host's weights field")
         return path
     env = os.environ.get(ENV_WEIGHTS)
     if env:
