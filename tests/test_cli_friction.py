@@ -145,3 +145,19 @@ def test_eval_names_alpha_frames_without_truth(capsys, small_example, tmp_path: 
     assert code == 0, err
     left = f"{small_example.last - 1}-{small_example.last}"
     assert "2 alpha frame(s) have no ground truth and are not scored" in err and left in err
+
+
+def test_example_try_line_runs_as_printed_from_a_folder_with_a_space(tmp_path: Path) -> None:
+    """The `try:` line printed paths unquoted: pasted into a shell, a folder with a space
+    split into two arguments."""
+    import shlex
+    import subprocess
+    import sys
+
+    out = tmp_path / "my shots"
+    done = subprocess.run([sys.executable, "-m", "tcvom", "example", "--out", str(out), "--width", "32", "--height",
+                           "32", "--frames", "2", "--progress", "none"], capture_output=True, text=True, check=True)
+    line = next(x for x in done.stderr.splitlines() if x.startswith("try: "))
+    argv = shlex.split(line.removeprefix("try: "))
+    assert argv[argv.index("--plate") + 1] == str(out / "plate" / "plate.####.exr")
+    assert argv[argv.index("--keyframes") + 1].startswith(str(out / "keyframes"))

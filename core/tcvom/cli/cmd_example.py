@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 from tcvom.cli import common
@@ -38,7 +39,8 @@ def main(args: argparse.Namespace) -> int:
         f"  plate:     {ex.plate} ({ex.first}-{ex.last})\n"
         f"  keyframes: {ex.keyframes} ({keys})\n"
         f"  truth:     {ex.alpha}, {ex.trimaps}\n"
-        f"try: tcvom run --plate {ex.plate} --keyframes {ex.keyframes} --out out/example",
+        f"try: tcvom run --plate {shlex.quote(str(ex.plate))} --keyframes {shlex.quote(str(ex.keyframes))} "
+        "--out out/example",
         file=sys.stderr,
     )
     return 0
