@@ -136,3 +136,34 @@ def test_a_run_waiting_for_the_review_lock_says_so(tmp_path: Path, capsys) -> No
         assert not done.is_set() and (tmp_path / "review.json").exists()
     worker.join(30)
     assert done.is_set() and not (tmp_path / "review.json").exists()
+
+
+def test_a_json_run_waiting_for_the_review_lock_sends_a_message_event(small_example, tmp_path: Path,
+                                                                       capsys) -> None:
+    """In JSON mode the wait was announced only as text on stderr: a host saw the run stop
+    moving with no event saying why."""
+    import json
+    import threading
+    import time
+
+    from tcvom.cli import main
+    from tcvom.farm.locks import exclusive_lock
+
+    out = tmp_path / "out"
+    args = ["run", "--plate", small_example.plate, "--keyframes", small_example.keyframes, "--out", str(out),
+            "--method", "classical", "--progress", "json"]
+    assert main(args) == 0
+    capsys.readouterr()
+    codes: list[int] = []
+    with exclusive_lock(out / "review" / ".review.lock"):
+        worker = threading.Thread(target=lambda: codes.append(main(args)))  # everything reused: only the review
+        worker.start()
+        deadline, seen = time.monotonic() + 60, ""
+        while "waiting for another run writing the review" not in seen:
+            assert time.monotonic() < deadline, "no message while waiting"
+            time.sleep(0.05)
+            seen += capsys.readouterr().out
+    worker.join(60)
+    assert codes == [0]
+    events = [json.loads(line) for line in seen.splitlines() if line.startswith("{")]
+    assert any(e["event"] == "message" and "waiting for another run" in e["message"] for e in events), seen

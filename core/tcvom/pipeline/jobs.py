@@ -535,6 +535,7 @@ def trimaps(
     if review and segment is None and selection == shot:
         folder = Path(writer.pattern).parent / doubt.REVIEW_FOLDER
         doubt.review_output(source, folder, trimaps=writer.pattern, shot=shot,
+                            progress=_review_progress(progress), waiting=progress,
                             sources=_review_sources(plate, shot, input_colorspace, ocio_config))
         result.outputs["review"] = str(folder)
     return result
@@ -782,7 +783,7 @@ def matte(
         folder = Path(writer.pattern).parent / doubt.REVIEW_FOLDER
         pattern = specs[0] if trimap_records is not None else None  # one pattern (the CLI's is a list of one)
         doubt.review_output(source, folder, trimaps=pattern, alpha=writer.pattern, shot=shot,
-                            progress=_review_progress(progress),
+                            progress=_review_progress(progress), waiting=progress,
                             sources=_review_sources(plate, shot, input_colorspace, ocio_config))
         result.outputs["review"] = str(folder)
     return result
@@ -1088,7 +1089,7 @@ def _review_run(source: Any, out: Path, trimap_job: dict[str, Any] | None, matte
     sources = _review_sources(matte_job["plate"], list(source.frame_numbers), matte_job["input_colorspace"],
                               matte_job["ocio_config"])
     doubt.review_output(source, folder, trimaps=trimap_pattern, alpha=alpha_pattern,
-                        progress=_review_progress(progress), sources=sources)
+                        progress=_review_progress(progress), waiting=progress, sources=sources)
     result.outputs["review"] = str(folder)
 
 
@@ -1128,7 +1129,7 @@ def review_output(out: str | Path, *, plate: str | Path | None = None,
     trimap_pattern = trimap_writer.pattern if manifest.manifest_path(trimap_writer.pattern).exists() else None
     folder = root / doubt.REVIEW_FOLDER
     review, _ = doubt.review_output(source, folder, trimaps=trimap_pattern, alpha=alpha, shot=shot,
-                                    progress=_review_progress(progress),
+                                    progress=_review_progress(progress), waiting=progress,
                                     sources=_review_sources(spec, shot, settings.get("input_colorspace"),
                                                             settings.get("ocio_config")))
     return review, folder
@@ -1163,7 +1164,8 @@ class _BeforeFirstWrite:
 
 def _review_progress(progress: ProgressMode) -> ProgressMode:
     """The review step shows a terminal bar but sends no JSON events: hosts follow the two
-    stages (trimaps, matte) of a run, and the review costs a fraction of the matte stage."""
+    stages (trimaps, matte) of a run, and the review costs a fraction of the matte stage.
+    A wait for another run's review lock is still announced in the run's mode (``waiting``)."""
     return "bar" if progress == "bar" else "none"
 
 

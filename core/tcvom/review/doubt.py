@@ -501,6 +501,7 @@ def review_output(
     shot: Sequence[int] | None = None,
     sources: Mapping[str, Any] | None = None,
     progress: ProgressMode = "none",
+    waiting: ProgressMode | None = None,
 ) -> tuple[Review, dict[str, Path]]:
     """Build and write the review of an output: the trimap stats recorded beside ``trimaps``
     (a pattern) and the matte residuals of ``alpha`` (a pattern) on ``plate`` (a frame
@@ -511,11 +512,12 @@ def review_output(
     Runs that finish together into one output (two ``tcvom run`` started at once) write
     the review one after the other, under a lock in ``folder`` (``.review.lock``): the later
     one finds the earlier one's cached residuals and writes the same bytes again, so the
-    three files always belong together."""
+    three files always belong together. ``waiting`` (default ``progress``) is how the wait for
+    that lock is announced: a run whose review step is quiet still says why it waits."""
     from tcvom.farm.locks import exclusive_lock
     from tcvom.io.atomic import ensure_writable_folder, remove_dead_temporaries
 
-    with exclusive_lock(ensure_writable_folder(folder) / ".review.lock", on_wait=_waiting(folder, progress)):
+    with exclusive_lock(ensure_writable_folder(folder) / ".review.lock", on_wait=_waiting(folder, waiting or progress)):
         remove_dead_temporaries(folder)  # of a run killed while writing the review
         return _review_output(plate, folder, trimaps=trimaps, alpha=alpha, shot=shot, sources=sources,
                               progress=progress)
