@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from tcvom.errors import InputError
 pytestmark = pytest.mark.slow  # starting Ray takes several seconds
 
 
-def test_ray_executor_equals_a_local_run(farm_shot, tmp_path: Path) -> None:
+def test_ray_executor_equals_a_local_run(farm_shot, tmp_path: Path, capsys) -> None:
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'ray>=2.9')")
     local = pipeline.run(farm_shot.plate, tmp_path / "local", keyframes=farm_shot.keyframes, method="classical",
                          progress="none")
@@ -21,8 +22,10 @@ def test_ray_executor_equals_a_local_run(farm_shot, tmp_path: Path) -> None:
     try:
         result = pipeline.run(farm_shot.plate, tmp_path / "ray", keyframes=farm_shot.keyframes, method="classical",
                               executor="ray", chunk=3, progress="none")
+        capsys.readouterr()
         again = pipeline.run(farm_shot.plate, tmp_path / "ray", keyframes=farm_shot.keyframes, method="classical",
-                             executor="ray", chunk=3, progress="none")
+                             executor="ray", chunk=3, progress="json")
+        events = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
         from tcvom.farm.ray_executor import run_with_ray
 
         missing = str(tmp_path / "gone" / "plate.####.exr")  # fails in the worker, not here
@@ -33,6 +36,8 @@ def test_ray_executor_equals_a_local_run(farm_shot, tmp_path: Path) -> None:
         ray.shutdown()
     assert result.method == "classical" and result.written == FRAMES == sorted(local.written)
     assert again.written == [] and again.skipped == FRAMES  # resumable through Ray too
+    plans = {e["job"]: e for e in events if e["event"] == "plan"}  # as a local run announces them
+    assert plans["trimaps"]["reused"]["trimaps"]["count"] == 8 and plans["matte"]["reused"]["alpha"]["count"] == 8
     assert_same_files(tmp_path / "ray" / "trimaps", tmp_path / "local" / "trimaps", expected=8)
     assert_same_files(tmp_path / "ray" / "alpha", tmp_path / "local" / "alpha", expected=8)
     assert type(raised.value).__module__ == "tcvom.errors" and "gone" in str(raised.value)  # the worker's own error

@@ -55,9 +55,13 @@ def _raise_if_error(value: Any) -> Any:
     return value
 
 
-def _gather(ray: Any, refs: dict[Any, int], stage: str, progress: ProgressMode) -> list[Any]:
+def _gather(ray: Any, refs: dict[Any, int], stage: str, progress: ProgressMode, output: str,
+            reused: list[int], computed: list[int]) -> list[Any]:
+    """The tasks' results as they finish; the stage's plan (``output``'s frames reused and
+    computed) is announced first, as a local run does."""
     results = []
     with Progress(stage, sum(refs.values()), progress) as bar:
+        bar.plan(output, reused=reused, computed=computed)
         waiting = list(refs)
         while waiting:
             ready, waiting = ray.wait(waiting, num_returns=1)
@@ -103,7 +107,8 @@ def run_with_ray(
                     for index, frames in plan.segments}
             merged.outputs["trimaps"] = TrimapWriter(trimap_job["out"]).pattern
             merged.stages["trimaps"] = {"computed": [], "reused": [], "removed": []}
-            for done in _gather(ray, refs, "trimaps", progress):
+            for done in _gather(ray, refs, "trimaps", progress, "trimaps", touched.stages["trimaps"]["reused"],
+                                touched.stages["trimaps"]["computed"]):
                 merged.outputs.update(done.outputs)
                 merged.merge_stage("trimaps", done)
             stage = merged.stages["trimaps"]
@@ -114,7 +119,7 @@ def run_with_ray(
             chunk = max(1, math.ceil(max(len(todo), 1) / cpus))
         refs = {remote.remote("matte", {**matte_job, "frames": part}): len(parse_frame_range(part))
                 for part in (chunk_ranges(todo, chunk, shot) if todo else [])}
-        for done in _gather(ray, refs, "matte", progress):
+        for done in _gather(ray, refs, "matte", progress, "alpha", touched.skipped, todo):
             merged.merge(done)
     finally:
         if started:
