@@ -79,6 +79,8 @@ def test_eval_scores_the_example_against_its_truth(capsys, small_example, tmp_pa
     code, out, err = run_cli(capsys, "eval", "--alpha", exact, "--truth", truth, "--progress", "none")
     assert code == 0, err
     assert "shot" in out and "MSE" in out
+    row = next(line for line in out.splitlines() if line.startswith("| shot"))
+    assert row.count("n/a") == 1, row  # no plate, no flow: MESSDdt unmeasured, not a perfect 0
     code, out, err = run_cli(capsys, "eval", "--alpha", noisy, "--truth", truth, "--plate", small_example.plate,
                              "--out", tmp_path / "rep", "--progress", "json")
     assert code == 0, err
@@ -88,6 +90,7 @@ def test_eval_scores_the_example_against_its_truth(capsys, small_example, tmp_pa
     assert shot["mse"] > 1e-3 and shot["pixel_count"] > 0 and shot["messddt"] > 0
     assert result["flow"]["dis"] == shot["frames"] - 1
     assert (tmp_path / "rep" / "frames.csv").is_file() and (tmp_path / "rep" / "summary.md").is_file()
+    assert "n/a" not in (tmp_path / "rep" / "summary.md").read_text()
     # The exact matte scores 0 (16-bit PNG truth vs half-float EXR: within rounding).
     code, out, _ = run_cli(capsys, "eval", "--alpha", exact, "--truth", truth, "--progress", "json")
     exact_mse = [json.loads(line) for line in out.splitlines() if '"result"' in line][-1]["summary"]["shot"]["mse"]

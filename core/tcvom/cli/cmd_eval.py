@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "or an alpha pattern with --truth-trimaps",
     )
     shot.add_argument("--truth-trimaps", help="trimap pattern whose unknown region is scored (default: the --truth folder's)")
-    shot.add_argument("--plate", help="the plate, for the optical flow of MESSDdt (without it MESSDdt is not computed)")
+    shot.add_argument("--plate", help="the plate, for the optical flow of MESSDdt (without it MESSDdt is not computed: n/a in the table)")
     parser.add_argument("--weights", help="GCA+TAM matting weights (.pth) for --method tcvom")
     parser.add_argument("--device", default="cpu", help="torch device for --method tcvom: cpu, cuda, cuda:1")
     parser.add_argument("--widths", nargs="+", choices=_WIDTHS, default=list(_WIDTHS), help="trimap widths to evaluate")

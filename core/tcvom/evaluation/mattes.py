@@ -76,12 +76,16 @@ class EvalReport:
 
 
 def format_table(summary: dict[str, dict[str, float]]) -> str:
-    """The summary as a Markdown table in the paper's layout (one row per trimap width)."""
+    """The summary as a Markdown table in the paper's layout (one row per trimap width);
+    MESSDdt measured over no flow pixel is ``n/a``."""
     head = "| trimap | " + " | ".join(title for _, title, _ in TABLE_COLUMNS) + " | clips | frames |"
     rule = "|---" * (len(TABLE_COLUMNS) + 3) + "|"
     rows = [head, rule]
     for width, values in summary.items():
-        cells = [f"{values.get(key, float('nan')) * scale:.4g}" for key, _, scale in TABLE_COLUMNS]
+        # MESSDdt over no flow pixel (no flow: no plate, or --flow none) was not measured: its 0 is no score.
+        unmeasured = values.get("flow_pixel_count", 1) == 0
+        cells = ["n/a" if unmeasured and key.startswith("messddt") else f"{values.get(key, float('nan')) * scale:.4g}"
+                 for key, _, scale in TABLE_COLUMNS]
         rows.append(f"| {width} | " + " | ".join(cells) + f" | {values.get('clips', 0)} | {values.get('frames', 0)} |")
     return "\n".join(rows)
 
@@ -268,7 +272,8 @@ def evaluate(
     - ``widths``: trimap widths to evaluate (narrow / medium / wide = kernels 11 / 25 / 41).
     - ``flow`` for MESSDdt: ``png`` (the dataset's flow_png; missing files are an error),
       ``dis`` (OpenCV DIS on the composited frames), ``auto`` (png where present, else
-      DIS) or ``none`` (MESSDdt not computed, reported as 0).
+      DIS) or ``none`` (MESSDdt not computed: ``n/a`` in the table; 0 with a
+      ``flow_pixel_count`` of 0 in the CSV and JSON reports).
     - ``image_metrics``: also the Gradient and Connectivity errors (slower).
     - ``worst``: how many worst frames (by SSDA) per clip go into the image strips.
     """
