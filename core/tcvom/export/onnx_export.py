@@ -21,7 +21,6 @@ import hashlib
 import io
 import json
 import math
-import os
 import shutil
 import tempfile
 import warnings
@@ -44,7 +43,7 @@ from tcvom.errors import (
 )
 from tcvom.export.graphs import GraphSpec, graph_modules, graph_specs, network_of, sample_inputs
 from tcvom.export.quirks import export_mode
-from tcvom.io.atomic import ensure_writable_folder, write_text
+from tcvom.io.atomic import ensure_writable_folder, move_into_place, write_text
 from tcvom.io.hashing import file_sha256, state_sha256
 
 OPSET = 17
@@ -274,7 +273,7 @@ def export_network(
         manifest_path = out / f"{network}.json"
         manifest_path.unlink(missing_ok=True)  # graphs and manifest are replaced together: no mixed export
         for graph in graphs.values():
-            os.replace(staging / graph["file"], out / graph["file"])
+            move_into_place(staging / graph["file"], out / graph["file"])
         write_text(manifest_path, json.dumps(record, indent=2) + "\n")
     except OSError as exc:
         raise OutputError(f"cannot write the export ({exc.strerror})", path=out) from exc

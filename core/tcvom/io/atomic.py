@@ -126,6 +126,17 @@ def write_bytes(final: str | Path, data: bytes) -> Path:
     return final
 
 
+def move_into_place(source: str | Path, final: str | Path) -> Path:
+    """Rename a finished file (written and checked elsewhere on the same file system, e.g. a
+    staging folder beside ``final``) to ``final`` in one step. Returns ``final`` as a Path."""
+    final = Path(final)
+    try:
+        os.replace(source, final)
+    except OSError as exc:
+        raise OutputError(f"cannot put the finished file in place ({exc.strerror})", path=final) from exc
+    return final
+
+
 def write_text(final: str | Path, text: str) -> Path:
     """:func:`write_bytes` of ``text`` encoded as UTF-8."""
     return write_bytes(final, text.encode("utf-8"))
