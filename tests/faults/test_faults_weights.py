@@ -179,3 +179,24 @@ def test_long_torch_errors_are_cut_at_a_word_and_marked() -> None:
     clipped = _clip(text, 100)
     assert clipped.endswith(" ...") and len(clipped) <= 104 and clipped.startswith("First sentence of the error.")
     assert _clip("short text") == "short text"
+
+
+def test_a_registry_record_outside_its_folder_is_refused(shot: Shot, capsys, monkeypatch) -> None:
+    """A hand-edited weights.json naming ../x.pth made runs use a file outside the folder."""
+    import json
+
+    import torch
+
+    from tcvom.models.bases import build_matting
+
+    data = shot.root / "data"
+    monkeypatch.setenv("TCVOM_DATA_DIR", str(data))
+    monkeypatch.delenv("TCVOM_WEIGHTS", raising=False)
+    (data / "weights").mkdir(parents=True)
+    torch.save(build_matting("gca_tam").state_dict(), data / "outside.pth")
+    (data / "weights" / "weights.json").write_text(json.dumps(
+        {"weights": [{"file": "../outside.pth", "kind": "gca_tam"}]}), encoding="utf-8")
+    result = tcvom(capsys, *shot.matte_args("--method", "auto"))
+    expect(result, 2, "weights.json", "'../outside.pth'", "tcvom weights add", root=shot.root)
+    result = tcvom(capsys, "info", "--json")
+    assert result.code == 2 and "../outside.pth" in json.loads(result.out)["weight_problems"]["gca_tam"]

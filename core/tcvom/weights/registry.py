@@ -96,6 +96,14 @@ def _search_folder(folder: Path, kind: str, origin: str) -> Path | None:
     for record in reversed(read_registry(folder)):
         if record["kind"] != kind:
             continue
+        if not isinstance(record["file"], str) or Path(record["file"]).name != record["file"] or "\\" in record["file"]:
+            raise WeightsError(
+                f"{folder / REGISTRY} registers {checkpoints.kind_name(kind)} weights as {record['file']!r}, which "
+                "is not a file in that folder (the registry was edited by hand?)",
+                path=folder / REGISTRY,
+                hint="register the file again with 'tcvom weights add FILE', or remove its record from "
+                     f"{REGISTRY}",
+            )
         candidate = folder / record["file"]
         if not candidate.is_file():
             raise WeightsError(
