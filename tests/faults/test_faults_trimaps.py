@@ -147,3 +147,30 @@ def test_matte_corrupt_trimap(shot: Shot, capsys) -> None:
     shot.trimap(1002).write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20)
     result = tcvom(capsys, *shot.matte_args())
     expect(result, 2, "trimap.1002.png", "frame 1002", root=shot.root)
+
+
+def test_trimap_tcvom_made_then_repainted_in_place_is_checked(shot: Shot, capsys) -> None:
+    """A trimap tcvom wrote and the artist repainted in place with other values (64 / 200)
+    was matted as it was, without a word (exit 0, no solid core); the same file elsewhere is
+    refused. An all-unknown repaint gave an error naming no file or frame."""
+    import cv2
+
+    made = shot.root / "made"
+    result = tcvom(capsys, "trimaps", "--plate", shot.plate, "--keyframes", shot.keyframes, "--out", str(made),
+                   "--method", "classical", "--progress", "none")
+    assert result.code == 0, result.err
+    pattern = str(made / "trimap.####.png")
+    assert tcvom(capsys, "matte", "--plate", shot.plate, "--trimaps", pattern, "--out", str(shot.root / "ok"),
+                 "--method", "classical", "--progress", "none").code == 0  # as made: not checked, fine
+    path = made / "trimap.1003.png"
+    tri = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    repainted = tri.copy()
+    repainted[tri == 128], repainted[tri == 255] = 64, 200
+    cv2.imwrite(str(path), repainted)
+    result = tcvom(capsys, "matte", "--plate", shot.plate, "--trimaps", pattern, "--out", str(shot.out),
+                   "--method", "classical", "--progress", "none")
+    expect(result, 2, "trimap.1003.png", "frame 1003", "values other than 0, 128 and 255", root=shot.root)
+    cv2.imwrite(str(path), np.full_like(tri, 128))
+    result = tcvom(capsys, "matte", "--plate", shot.plate, "--trimaps", pattern, "--out", str(shot.out),
+                   "--method", "classical", "--progress", "none")
+    expect(result, 2, "trimap.1003.png", "frame 1003", "unknown everywhere", root=shot.root)

@@ -96,6 +96,11 @@ class ClassicalSession:
                 frame=frame,
                 hint="trimaps must have the plate's resolution",
             )
+        if (trimap == UNKNOWN).all():  # the solver needs known pixels; name the trimap file
+            where = getattr(self.trimaps, "path", None)
+            raise InputError("the trimap is unknown everywhere; the classical method needs some known pixels",
+                             path=where(frame) if callable(where) else None, frame=frame,
+                             hint="paint foreground or background into it, or use --method tcvom")
         mid = time.perf_counter()
         alpha = self.solver(image, trimap, frame=frame)
         end = time.perf_counter()

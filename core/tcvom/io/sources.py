@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import bisect
 import logging
+import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -512,11 +513,13 @@ class TrimapFiles(_Numbered):
         what: str = "trimap",
         origin: tuple[int, int] = (0, 0),
         display: tuple[int, int, int, int] | None = None,
+        made: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         if not files:
             raise InputError("no trimap was given")
         self.origin, self.display = origin, display
         self.painted = painted
+        self.made = dict(made or {})
         self.what = what
         self.files = dict(sorted(files.items()))
         self.frame_numbers = list(self.files)
@@ -556,12 +559,24 @@ class TrimapFiles(_Numbered):
             import cv2
 
             single = cv2.resize(single, self.size, interpolation=cv2.INTER_NEAREST)
-        if self.painted:
+        if self.painted or (self.made and not self._as_made(path)):
             trimaps.check_painted(single, path=path, frame=frame, what=self.what)
         try:
             return trimaps.classify(single)
         except InputError as exc:
             raise InputError(exc.message, path=path, frame=frame, hint=exc.hint) from exc
+
+    def _as_made(self, path: Path) -> bool:
+        """Whether ``path`` is a trimap tcvom made, as its record left it (size and time): a
+        file repainted in place since is checked as painted."""
+        state = self.made.get(str(Path(path).absolute()))
+        if state is None:
+            return False
+        try:
+            st = os.stat(path)
+        except OSError:
+            return False
+        return state.get("size") == st.st_size and state.get("mtime_ns") == st.st_mtime_ns
 
     def _placed(self, single: np.ndarray, info: ImageInfo, path: Path, frame: int) -> np.ndarray:
         """A cropped trimap (data window inside the plate's display window) on the plate's
@@ -606,6 +621,7 @@ def open_trimaps(
     contiguous: bool = True,
     painted: bool = False,
     plate: _Frames | None = None,
+    made: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> TrimapFiles:
     """Open trimaps given as a sequence pattern (every frame found, or ``frames``), as
     ``frame=path`` pairs, or as a mixture of both. ``contiguous=False`` accepts a pattern
@@ -615,7 +631,9 @@ def open_trimaps(
     cropped EXR trimaps are placed in (:class:`TrimapFiles`); ``size`` alone gives the size.
     Each file must exist; a frame given twice is an error. ``painted=True`` (keyframes)
     refuses values other than 0 / 128 / 255 beyond anti-aliasing
-    (:func:`tcvom.io.trimap.check_painted`).
+    (:func:`tcvom.io.trimap.check_painted`); ``made`` (absolute path -> recorded size and
+    ``mtime_ns``: the trimaps tcvom wrote) exempts those files as their records left them, so
+    a trimap repainted in place is checked.
     """
     items = [specs] if isinstance(specs, str | Path) else list(specs)
     files: dict[int, Path] = {}
@@ -641,4 +659,4 @@ def open_trimaps(
     else:
         origin, display = (0, 0), None
     return TrimapFiles(files, size=size, resize=resize, channel=channel, painted=painted, what=what, origin=origin,
-                       display=display)
+                       display=display, made=made)

@@ -34,7 +34,7 @@ for it at the end of its stage and reuses what that run made.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -546,13 +546,13 @@ _trimaps_stage = trimaps  # `run` has a parameter of the same name
 
 def _open_matte_trimaps(
     trimaps: str | Sequence[str], source: Any, selection: list[int], needed: list[int],
-    resize_trimaps: bool, trimap_channel: str, *, painted: bool,
+    resize_trimaps: bool, trimap_channel: str, *, painted: bool, made: Mapping[str, Any] | None = None,
 ) -> TrimapFiles:
     chosen = set(selection)
     try:
         tris = open_trimaps(
             trimaps, None if _has_pairs(trimaps) else needed,
-            plate=source, resize=resize_trimaps, channel=trimap_channel, painted=painted,
+            plate=source, resize=resize_trimaps, channel=trimap_channel, painted=painted, made=made,
         )
     except MissingFrameError as exc:
         if exc.frame is None or exc.frame in chosen:
@@ -643,7 +643,8 @@ def matte(
     made = trimap_records.output_states() if trimap_records is not None else {}
     if made:  # tcvom's trimaps are one channel: the channel picks from painted ones
         trimap_channel = "luma"
-    tris = _open_matte_trimaps(trimaps, source, selection, needed, resize_trimaps, trimap_channel, painted=not made)
+    tris = _open_matte_trimaps(trimaps, source, selection, needed, resize_trimaps, trimap_channel, painted=not made,
+                               made=made)
     writer = AlphaWriter(out, fmt=alpha_format, kind=output)
     with Progress("matte", len(selection), progress) as bar:
         concrete = methods.resolve(method, "matte", weights, bar.message, base=base)
