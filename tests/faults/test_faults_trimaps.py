@@ -174,3 +174,30 @@ def test_trimap_tcvom_made_then_repainted_in_place_is_checked(shot: Shot, capsys
     result = tcvom(capsys, "matte", "--plate", shot.plate, "--trimaps", pattern, "--out", str(shot.out),
                    "--method", "classical", "--progress", "none")
     expect(result, 2, "trimap.1003.png", "frame 1003", "unknown everywhere", root=shot.root)
+
+
+def test_trimap_channel_is_chosen_by_name(shot: Shot, capsys) -> None:
+    """--trimap-channel A took the 4th channel by position: a lone A channel, or R,G,B,A,Z
+    with the trimap in A, were refused as having no A. Without the flag such a key read as
+    all background with a warning that did not say where the trimap was."""
+    from tcvom.io import write_image
+
+    key = painted({})
+    zeros = np.zeros_like(key)
+
+    def keys(name: str, pixels: np.ndarray, channels: tuple[str, ...]) -> list[str]:
+        written = [write_image(shot.folder / "keyframes" / f"{name}.{frame}.exr", pixels, pixel_type="half",
+                               channels=channels) for frame in (1001, 1004)]
+        return ["--keyframes", *(f"{frame}={path}" for frame, path in zip((1001, 1004), written, strict=True))]
+
+    lone = keys("lone", key[:, :, None], ("A",))
+    nuke = keys("nuke", np.dstack([zeros, zeros, zeros, key, zeros + 5]), ("R", "G", "B", "A", "Z"))
+    for given in (lone, nuke):
+        result = tcvom(capsys, *shot.run_args(*given, "--trimap-channel", "A", "--overwrite"))
+        assert result.code == 0, result.err
+    result = tcvom(capsys, *shot.run_args(*lone, "--trimap-channel", "R", "--overwrite"))
+    expect(result, 2, "lone.1001.exr", "no R channel", "its channels: A", root=shot.root)
+    result = tcvom(capsys, *shot.run_args(*nuke, "--overwrite"))  # RGB all 0: no foreground in any key
+    assert result.code == 2 and "no foreground" in result.err
+    assert "nuke.1001.exr: frame 1001: the keyframe trimap's colour holds no foreground" in result.err
+    assert "--trimap-channel A" in result.err

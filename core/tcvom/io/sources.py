@@ -542,7 +542,7 @@ class TrimapFiles(_Numbered):
         path = self.files[frame]
         pixels, info = read_image(path, frame)
         try:
-            single = trimaps.to_single_channel(pixels, self.channel)
+            single = trimaps.to_single_channel(pixels, self.channel, info.channels)
         except InputError as exc:
             raise InputError(exc.message, path=path, frame=frame) from exc
         if self.size is not None and self.display is not None and info.display == self.display and (
@@ -562,9 +562,16 @@ class TrimapFiles(_Numbered):
         if self.painted or (self.made and not self._as_made(path)):
             trimaps.check_painted(single, path=path, frame=frame, what=self.what)
         try:
-            return trimaps.classify(single)
+            classified = trimaps.classify(single)
         except InputError as exc:
             raise InputError(exc.message, path=path, frame=frame, hint=exc.hint) from exc
+        if self.channel == "luma" and "A" in info.channels and not (classified == trimaps.FOREGROUND).any():
+            alpha = pixels[:, :, info.channels.index("A")]
+            if (alpha > trimaps.FG_THRESHOLD).any() and (alpha < trimaps.BG_THRESHOLD).any():
+                log.warning("%s: frame %d: the %s's colour holds no foreground (255) and its A channel holds a "
+                            "picture: if the trimap is painted in alpha, pass --trimap-channel A", path, frame,
+                            self.what)
+        return classified
 
     def _as_made(self, path: Path) -> bool:
         """Whether ``path`` is a trimap tcvom made, as its record left it (size and time): a

@@ -23,6 +23,8 @@ alpha channel or a single colour.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from tcvom.errors import FrameSizeError, InputError
@@ -37,10 +39,13 @@ TRIMAP_CHANNELS: tuple[str, ...] = ("luma", "R", "G", "B", "A")
 _REC709 = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 
 
-def to_single_channel(image: np.ndarray, channel: str = "luma") -> np.ndarray:
+def to_single_channel(image: np.ndarray, channel: str = "luma", names: Sequence[str] | None = None) -> np.ndarray:
     """Reduce an ``H x W`` or ``H x W x C`` trimap image to ``H x W`` float32.
 
-    Integer images are scaled to [0, 1] by their type's maximum.
+    Integer images are scaled to [0, 1] by their type's maximum. ``names`` (the file's
+    channel names, in the image's order) make ``channel`` a name: the channel called so, or
+    the one ``LAYER.<channel>`` (an EXR's alpha alone, or after depth); without names the
+    channels are taken as R, G, B(, A) by position.
     """
     if channel not in TRIMAP_CHANNELS:
         raise InputError(f"trimap channel must be one of {', '.join(TRIMAP_CHANNELS)}, not {channel!r}")
@@ -54,6 +59,17 @@ def to_single_channel(image: np.ndarray, channel: str = "luma") -> np.ndarray:
     if data.ndim != 3:
         raise InputError(f"a trimap must be H x W or H x W x C, got an array of shape {data.shape}")
     count = data.shape[2]
+    if channel != "luma" and names is not None and len(names) == count:
+        matches = [i for i, name in enumerate(names) if name == channel]
+        matches = matches or [i for i, name in enumerate(names) if name.rpartition(".")[2] == channel]
+        if not matches and channel in "RGB":  # a grey file: its grey is each of R, G and B
+            matches = [i for i, name in enumerate(names) if name in ("Y", "L")]
+        if len(matches) != 1:
+            found = "no" if not matches else "more than one"
+            raise InputError(f"the trimap has {found} {channel} channel (its channels: {', '.join(names)})",
+                             hint="pass --trimap-channel with one of its channels (R, G, B, A), or leave it out "
+                             "to read the luminance")
+        return data[:, :, matches[0]]
     if channel != "luma":
         index = "RGBA".index(channel)
         if channel == "A" and count in (2, 4):
