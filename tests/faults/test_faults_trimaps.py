@@ -201,3 +201,17 @@ def test_trimap_channel_is_chosen_by_name(shot: Shot, capsys) -> None:
     assert result.code == 2 and "no foreground" in result.err
     assert "nuke.1001.exr: frame 1001: the keyframe trimap's colour holds no foreground" in result.err
     assert "--trimap-channel A" in result.err
+
+
+def test_float_and_coloured_trimaps_say_what_was_read(shot: Shot, capsys) -> None:
+    """A float EXR holding 0/128/255 was reported as holding 32640 and 65025; a coloured
+    trimap's luma values were reported with no word that the file is coloured."""
+    key = painted({}) * 255
+    path = write(shot.folder / "keyframes" / "float.1001.exr", key, "float")
+    result = tcvom(capsys, *shot.run_args("--keyframes", f"1001={path}", f"1004={shot.keyframe(1004)}"))
+    expect(result, 2, "float.1001.exr", "values up to 255", "divide it by 255", root=shot.root)
+    grey = painted({})
+    coloured = np.dstack([grey >= 1.0, (grey > 0) & (grey < 1), np.zeros_like(grey)]).astype(np.float32)
+    path = write(shot.folder / "keyframes" / "colour.1001.png", coloured)
+    result = tcvom(capsys, *shot.run_args("--keyframes", f"1001={path}", f"1004={shot.keyframe(1004)}"))
+    expect(result, 2, "colour.1001.png", "the file is coloured", "--trimap-channel", root=shot.root)

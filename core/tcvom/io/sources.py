@@ -560,7 +560,14 @@ class TrimapFiles(_Numbered):
 
             single = cv2.resize(single, self.size, interpolation=cv2.INTER_NEAREST)
         if self.painted or (self.made and not self._as_made(path)):
-            trimaps.check_painted(single, path=path, frame=frame, what=self.what)
+            try:
+                trimaps.check_painted(single, path=path, frame=frame, what=self.what)
+            except InputError as exc:
+                if self.channel != "luma" or pixels.shape[2] < 3 or np.array_equal(pixels[:, :, 0], pixels[:, :, 1]):
+                    raise
+                raise InputError(f"{exc.message}; the file is coloured and its luminance was read", path=path,
+                                 frame=frame, hint="paint the trimap in grey, or pass --trimap-channel R, G or B "
+                                 "if one channel holds it") from exc
         try:
             classified = trimaps.classify(single)
         except InputError as exc:

@@ -117,6 +117,13 @@ def check_painted(values: np.ndarray, *, path: object = None, frame: int | None 
     import cv2
 
     data = np.asarray(values, dtype=np.float32)
+    top = float(data.max(initial=0.0))
+    if top > 1.0 + PAINT_TOLERANCE:
+        raise InputError(
+            f"the {what} holds values up to {top:.4g}; a floating-point trimap is read as is: background 0, "
+            "unknown 0.5, foreground 1", path=None if path is None else str(path), frame=frame,
+            hint="divide it by 255 if it holds 0 / 128 / 255, or write it as an 8- or 16-bit PNG",
+        )
     labels = (data > 0.5 / 255) & (data < 3.5 / 255)
     if data.max(initial=0.0) < 3.5 / 255 and labels.mean() >= LABEL_AREA:
         raise InputError(
