@@ -109,3 +109,25 @@ def test_run_stamps_its_keyframes_and_their_hashes(small_example, tmp_path: Path
     capsys.readouterr()
     assert main(["info", str(out / "alpha" / "alpha.1002.exr")]) == 0
     assert f"tcvom:keyframes: {expected}" in capsys.readouterr().out
+
+
+def test_keyframes_of_the_display_window_are_placed_on_an_overscanned_plate(small_example, tmp_path: Path) -> None:
+    """Keyframes painted on the display window (what a compositor shows) were refused as
+    the wrong size, with a hint to --resize-trimaps, which stretched them over the overscan."""
+    import cv2
+
+    from tcvom.io.trimap import UNKNOWN
+
+    plate = _overscan(small_example.plate, tmp_path)
+    keys = tmp_path / "display_keys"
+    keys.mkdir()
+    for frame in (small_example.first, small_example.last):
+        full = cv2.imread(small_example.keyframes.replace("####", str(frame)), cv2.IMREAD_GRAYSCALE)
+        cv2.imwrite(str(keys / f"key.{frame}.png"), full[4:60, 8:88])  # the 80x56 display window
+    out = tmp_path / "placed"
+    assert main(["run", "--plate", plate, "--keyframes", str(keys / "key.####.png"), "--out", str(out),
+                 "--method", "classical", "--progress", "none", "--no-review"]) == 0
+    first = cv2.imread(str(out / "trimaps" / f"trimap.{small_example.first}.png"), cv2.IMREAD_GRAYSCALE)
+    given = cv2.imread(str(keys / f"key.{small_example.first}.png"), cv2.IMREAD_GRAYSCALE)
+    assert first.shape == (64, 96)  # the data window, overscan included
+    assert (first[4:60, 8:88] == given).all() and (first[:4] == UNKNOWN).all() and (first[:, :8] == UNKNOWN).all()

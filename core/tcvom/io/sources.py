@@ -499,7 +499,9 @@ class TrimapFiles(_Numbered):
     of another size is an error unless ``resize=True``, which scales it with nearest
     neighbour (never blending classes). An EXR trimap whose data window crops the plate's
     display window (``display``; the plate's picture starts at ``origin``) is placed
-    where it lies, background around it, as the plate's own cropped frames are.
+    where it lies, background around it, as the plate's own cropped frames are. A trimap of
+    the display window's size on an overscanned plate (a bigger picture) is placed on the
+    display window, the overscan unknown.
     """
 
     def __init__(
@@ -548,6 +550,9 @@ class TrimapFiles(_Numbered):
         if self.size is not None and self.display is not None and info.display == self.display and (
                 (*info.origin, info.width, info.height) != info.display):
             single = self._placed(single, info, path, frame)
+        elif self.size is not None and self.display is not None and (info.width, info.height) != self.size and (
+                (info.width, info.height) == tuple(self.display[2:])):
+            single = self._in_overscan(single)
         elif self.size is not None and (info.width, info.height) != self.size:
             if not self.resize:
                 raise FrameSizeError(
@@ -606,6 +611,19 @@ class TrimapFiles(_Numbered):
             )
         placed = np.zeros((height, width), dtype=single.dtype)
         placed[dy:dy + info.height, dx:dx + info.width] = single
+        return placed
+
+    def _in_overscan(self, single: np.ndarray) -> np.ndarray:
+        """A trimap of the display window's size on an overscanned plate's picture: placed on
+        the display window, the overscan around it unknown (nobody painted it)."""
+        assert self.size is not None and self.display is not None
+        width, height = self.size
+        x, y, w, h = self.display
+        dx, dy = x - self.origin[0], y - self.origin[1]
+        placed = np.full((height, width), trimaps.UNKNOWN / 255.0, dtype=np.float32)
+        left, top = max(dx, 0), max(dy, 0)
+        right, bottom = min(dx + w, width), min(dy + h, height)
+        placed[top:bottom, left:right] = single[top - dy:bottom - dy, left - dx:right - dx]
         return placed
 
     def read_all(self) -> dict[int, np.ndarray]:
