@@ -81,3 +81,34 @@ def test_output_patterns(tmp_path: Path) -> None:
     assert output_pattern(tmp_path / "m.%05d.exr", "alpha.####.exr") == str(tmp_path / "m.%05d.exr")
     assert frame_path(str(tmp_path / "m.%05d.exr"), 12) == tmp_path / "m.00012.exr"
     assert frame_path(str(tmp_path / "a.####.exr"), 1001) == tmp_path / "a.1001.exr"
+
+
+def test_files_of_another_padding_are_named(tmp_path: Path) -> None:
+    """Frames -2 and -1 written plate.-0002.exr beside plate.0000.exr were dropped without
+    a word (the keyframe on -2 with them); plate.####.exr over plate.1.exr said only that
+    nothing matched; a hole's hint offered the frames before it only."""
+    import logging
+
+    from tcvom.io import write_image
+
+    for n in (-2, -1, 0, 1, 2):
+        write_image(tmp_path / (f"plate.{n:05d}.exr" if n < 0 else f"plate.{n:04d}.exr"),
+                    np.zeros((4, 4, 3), np.float32))
+    messages: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())  # type: ignore[method-assign]
+    logging.getLogger("tcvom").addHandler(handler)
+    try:
+        assert ImageSequence(tmp_path / "plate.####.exr").frame_numbers == [0, 1, 2]
+    finally:
+        logging.getLogger("tcvom").removeHandler(handler)
+    assert any("plate.-0001.exr, plate.-0002.exr" in m and "plate.-001.exr" in m for m in messages), messages
+    for n in (1, 2, 3):
+        write_image(tmp_path / f"short.{n}.exr", np.zeros((4, 4, 3), np.float32))
+    with pytest.raises(MissingFrameError, match=r"another padding exist: short\.1\.exr, short\.2\.exr"):
+        ImageSequence(tmp_path / "short.####.exr")
+    write_sequence(tmp_path / "gap", "plate", range(1001, 1006), (4, 4))
+    (tmp_path / "gap" / "plate.1003.png").unlink()
+    with pytest.raises(MissingFrameError) as err:
+        ImageSequence(tmp_path / "gap" / "plate.####.png")
+    assert "--shot-range 1001-1002,1004-1005" in str(err.value)

@@ -10,6 +10,7 @@ frames in that form), not as fileseq's staggered order of every frame.
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import fileseq
 from tcvom.errors import InputError, MissingFrameError
 
 PAD_STYLE = fileseq.PAD_STYLE_HASH1
+log = logging.getLogger("tcvom")
 PATTERN_MARKS = ("#", "@", "%", "$F")
 
 
@@ -119,21 +121,31 @@ class ImageSequence:
         pattern = f"{seq.dirname()}{seq.basename()}{seq.padding()}{seq.extension()}"
         try:
             found = fileseq.findSequenceOnDisk(pattern, strictPadding=True, pad_style=PAD_STYLE)
-        except (fileseq.FileSeqException, OSError) as exc:
-            raise MissingFrameError(f"no {self.what} frames match this pattern", path=self.pattern) from exc
-        frames = sorted(int(f) for f in (found.frameSet() or []))
+        except (fileseq.FileSeqException, OSError):
+            found = None
+        frames = sorted(int(f) for f in ((found.frameSet() if found is not None else None) or []))
+        others = _other_padding(seq, set(frames))
+        listed = ", ".join(name for name, _ in others[:3]) + (", ..." if len(others) > 3 else "")
         if not frames:
-            raise MissingFrameError(f"no {self.what} frames match this pattern", path=self.pattern)
+            raise MissingFrameError(
+                f"no {self.what} frames match this pattern" + (
+                    f"; files of this name with another padding exist: {listed}" if others else ""),
+                path=self.pattern,
+                hint="write the pattern with their padding (one # per digit; @ for unpadded numbers)" if others
+                else None)
+        if others:
+            frame = others[0][1]
+            log.warning("%s: %d file(s) of this name have another padding and are not frames of this %s: %s "
+                        "(frame %d of this pattern is %s: rename them to match)", self.pattern, len(others),
+                        self.what, listed, frame, Path(seq.frame(frame)).name)
         holes = sorted(set(range(frames[0], frames[-1] + 1)) - set(frames)) if self.contiguous else []
         if holes:
             raise MissingFrameError(
                 f"the {self.what} sequence {frames[0]}-{frames[-1]} is missing frame(s) {format_range(holes)}",
                 path=self.pattern,
                 frame=holes[0],
-                hint="render or copy them again, or set the shot to frames that exist with "
-                f"--shot-range (e.g. --shot-range {frames[0]}-{holes[0] - 1})"
-                if holes[0] > frames[0] + 1 else "render or copy them again, or set the shot to frames that "
-                "exist with --shot-range",
+                hint=f"render or copy them again, or set the shot to the frames that exist with --shot-range "
+                f"{format_range(frames)}",
             )
         return frames
 
@@ -155,6 +167,24 @@ class ImageSequence:
 
     def __len__(self) -> int:
         return len(self.frame_numbers)
+
+
+def _other_padding(seq: fileseq.FileSequence, frames: set[int]) -> list[tuple[str, int]]:
+    """(name, frame number) of the files in the sequence's folder that carry its name and extension around a
+    frame number but are not its frames (another padding: ``plate.1.exr`` or
+    ``plate.-0002.exr`` beside ``plate.####.exr``)."""
+    folder = Path(seq.dirname() or ".")
+    shape = re.compile(re.escape(seq.basename()) + r"(-?\d+)" + re.escape(seq.extension()) + "$")
+    try:
+        names = sorted(entry.name for entry in folder.iterdir())
+    except OSError:
+        return []
+    others = []
+    for name in names:
+        match = shape.match(name)
+        if match and (int(match[1]) not in frames or Path(seq.frame(int(match[1]))).name != name):
+            others.append((name, int(match[1])))
+    return others
 
 
 def _suggest_pattern(folder: Path) -> str:
