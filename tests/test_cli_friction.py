@@ -164,3 +164,14 @@ def test_example_try_line_runs_as_printed_from_a_folder_with_a_space(tmp_path: P
     argv = shlex.split(line.removeprefix("try: "))
     assert argv[argv.index("--plate") + 1] == str(out / "plate" / "plate.####.exr")
     assert argv[argv.index("--keyframes") + 1].startswith(str(out / "keyframes"))
+
+
+def test_info_and_review_name_what_they_read(capsys, tmp_path: Path) -> None:
+    """`info` on a movie said only that the header cannot be read; `review` of a folder that
+    does not exist named FOLDER/review.json, a file it does not look for."""
+    movie = tmp_path / "shot.mov"
+    movie.write_bytes(b"\x00" * 64)
+    code, _, err = run_cli(capsys, "info", movie)
+    assert code == 2 and "reads image files" in err and "one frame's image file" in err, err
+    code, _, err = run_cli(capsys, "review", tmp_path / "nowhere")
+    assert code == 2 and "nowhere: this folder does not exist" in err and "review.json" not in err.split("(")[0], err

@@ -112,3 +112,13 @@ def test_files_of_another_padding_are_named(tmp_path: Path) -> None:
     with pytest.raises(MissingFrameError) as err:
         ImageSequence(tmp_path / "gap" / "plate.####.png")
     assert "--shot-range 1001-1002,1004-1005" in str(err.value)
+
+
+def test_a_folder_whose_name_holds_a_padding_mark_is_named(tmp_path: Path) -> None:
+    """/mnt/user@nas/plate.####.exr failed with fileseq's parse error, not naming the cause."""
+    folder = tmp_path / "user@nas"
+    write_sequence(folder, "plate", range(1, 3), (4, 4))
+    with pytest.raises(InputError, match=r"user@nas holds '@'.*symbolic link"):
+        ImageSequence(folder / "plate.####.png")
+    with pytest.raises(InputError, match=r"user@nas holds '@'"):
+        output_pattern(folder / "alpha.####.exr", "alpha.####.exr")

@@ -86,6 +86,7 @@ def show_file(path: str, as_json: bool) -> int:
 
     from tcvom.errors import MissingFrameError, ReadError
     from tcvom.io.images import PLATE_ATTRIBUTES
+    from tcvom.io.sources import MOVIE_SUFFIXES
 
     inp = oiio.ImageInput.open(path)
     if inp is None:
@@ -94,7 +95,9 @@ def show_file(path: str, as_json: bool) -> int:
         oiio.geterror()  # read it, or OpenImageIO prints it at exit
         if not Path(path).exists():
             raise MissingFrameError("file not found", path=path)
-        raise ReadError("cannot read the image header", path=path)
+        raise ReadError("cannot read the image header: `tcvom info FILE` reads image files (EXR, PNG, TIFF...)",
+                        path=path, hint="for a movie or a folder, give one frame's image file"
+                        if Path(path).is_dir() or Path(path).suffix.lower() in MOVIE_SUFFIXES else None)
     spec = inp.spec()
     inp.close()
     data: dict[str, Any] = {"file": path, "size": f"{spec.width}x{spec.height}",

@@ -53,6 +53,23 @@ def is_pattern(text: str) -> bool:
     return any(mark in name for mark in PATTERN_MARKS)
 
 
+def parse_sequence(text: str, what: str) -> fileseq.FileSequence:
+    """``text`` as a fileseq sequence; an :class:`InputError` naming the cause when fileseq
+    cannot read it (a folder whose name holds a padding mark is the usual one)."""
+    try:
+        return fileseq.FileSequence(text, pad_style=PAD_STYLE, allow_subframes=False)
+    except fileseq.ParseException as exc:
+        folder = str(Path(text).parent)
+        marks = [mark for mark in PATTERN_MARKS if mark in folder]
+        if marks:
+            raise InputError(
+                f"the folder {folder} holds {marks[0]!r}, which a sequence pattern reads as a frame number: tcvom "
+                "cannot read a sequence in it", path=text,
+                hint="rename the folder, or reach it through a symbolic link whose path holds no # @ % $F",
+            ) from exc
+        raise InputError(f"cannot parse the {what} ({exc})", path=text) from exc
+
+
 def format_range(frames: list[int]) -> str:
     """A compact fileseq range string for a list of frames (``1001-1003,1005``)."""
     return str(fileseq.FrameSet(frames)) if frames else ""
@@ -90,10 +107,7 @@ class ImageSequence:
                 path=text,
                 hint=f"name its files with a pattern, e.g. {_suggest_pattern(Path(text))}",
             )
-        try:
-            seq = fileseq.FileSequence(text, pad_style=PAD_STYLE, allow_subframes=False)
-        except fileseq.ParseException as exc:
-            raise InputError(f"cannot parse the {what} sequence name ({exc})", path=text) from exc
+        seq = parse_sequence(text, f"{what} sequence name")
         if not seq.padding() and not seq.frameSet():
             # A single file with no frame number: a one-frame "sequence" numbered 1.
             self._seq = None
@@ -225,10 +239,7 @@ def output_pattern(out: str | Path, default_name: str, *, format_flag: str | Non
     text = str(out)
     if not is_pattern(text):
         return str(Path(text) / default_name)
-    try:
-        seq = fileseq.FileSequence(text, pad_style=PAD_STYLE, allow_subframes=False)
-    except fileseq.ParseException as exc:
-        raise InputError(f"cannot parse the output pattern ({exc})", path=text) from exc
+    seq = parse_sequence(text, "output pattern")
     if not seq.padding():
         raise InputError("the output pattern has no frame number", path=text,
                          hint="write it like name.####.exr, name.%04d.exr or name.@.exr")

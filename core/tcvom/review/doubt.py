@@ -614,6 +614,9 @@ def find_review(path: str | Path) -> Path:
     p = Path(path)
     if p.name == "review.json":
         return p.parent
+    if not p.exists():
+        raise InputError("this folder does not exist", path=p,
+                         hint="give the folder `tcvom run --out` wrote into (it holds review/review.json)")
     if p.is_file():
         raise InputError("this is a file, not an output folder", path=p,
                          hint="give the folder `tcvom run --out` wrote into (or its review/ or review.json)")
