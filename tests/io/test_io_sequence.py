@@ -122,3 +122,10 @@ def test_a_folder_whose_name_holds_a_padding_mark_is_named(tmp_path: Path) -> No
         ImageSequence(folder / "plate.####.png")
     with pytest.raises(InputError, match=r"user@nas holds '@'"):
         output_pattern(folder / "alpha.####.exr", "alpha.####.exr")
+
+
+def test_frames_asked_for_that_none_of_the_files_are_name_the_files(tmp_path: Path) -> None:
+    """Trimaps numbered 1-3 for a plate 1001-1003 were reported as 3 missing frames only."""
+    write_sequence(tmp_path, "trimap", range(1, 4), (4, 4))
+    with pytest.raises(MissingFrameError, match=r"3 plate frame\(s\) missing.*its files are frames 1-3"):
+        ImageSequence(tmp_path / "trimap.####.png", [1001, 1002, 1003])

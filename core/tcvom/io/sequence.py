@@ -166,10 +166,23 @@ class ImageSequence:
     def _check_exist(self) -> None:
         missing = [f for f in self.frame_numbers if not self.path(f).is_file()]
         if missing:
+            hint = None
+            if len(missing) == len(self.frame_numbers) and self._seq is not None:  # other numbers on disk?
+                seq = self._seq
+                try:
+                    found = fileseq.findSequenceOnDisk(f"{seq.dirname()}{seq.basename()}{seq.padding()}"
+                                                       f"{seq.extension()}", strictPadding=True, pad_style=PAD_STYLE)
+                    on_disk = sorted(int(f) for f in (found.frameSet() or []))
+                except (fileseq.FileSeqException, OSError):
+                    on_disk = []
+                if on_disk:
+                    hint = (f"its files are frames {format_range(on_disk)}: number them as the frames they belong "
+                            "to")
             raise MissingFrameError(
                 f"{len(missing)} {self.what} frame(s) missing: {format_range(missing)}",
                 path=self.path(missing[0]),
                 frame=missing[0],
+                hint=hint,
             )
 
     def path(self, frame: int) -> Path:
