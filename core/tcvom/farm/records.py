@@ -153,11 +153,7 @@ class FrameRecords:
         record = self.get(frame)
         if record is None or record["key"] != key or record.get("file") != Path(path).name:
             return False
-        try:
-            st = os.stat(path)
-        except OSError:
-            return False
-        return record.get("size") == st.st_size and record.get("mtime_ns") == st.st_mtime_ns
+        return as_recorded(record, path)
 
     def recorded_file(self, frame: int) -> Path | None:
         """The output file the record of ``frame`` names, if it is still the one written."""
@@ -231,3 +227,12 @@ class FrameRecords:
             log.warning("%s: left %d file(s) of frames the shot no longer has (%s): they changed since tcvom "
                         "wrote them; delete them if they are not yours", self.pattern, len(left), format_range(left))
         return deleted
+
+
+def as_recorded(state: Mapping[str, Any], path: str | Path) -> bool:
+    """Whether ``path`` still has the size and modification time its record ``state`` keeps."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return state.get("size") == st.st_size and state.get("mtime_ns") == st.st_mtime_ns

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import bisect
 import logging
-import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from operator import itemgetter
@@ -588,14 +587,10 @@ class TrimapFiles(_Numbered):
     def _as_made(self, path: Path) -> bool:
         """Whether ``path`` is a trimap tcvom made, as its record left it (size and time): a
         file repainted in place since is checked as painted."""
+        from tcvom.farm.records import as_recorded
+
         state = self.made.get(str(Path(path).absolute()))
-        if state is None:
-            return False
-        try:
-            st = os.stat(path)
-        except OSError:
-            return False
-        return state.get("size") == st.st_size and state.get("mtime_ns") == st.st_mtime_ns
+        return state is not None and as_recorded(state, path)
 
     def _placed(self, single: np.ndarray, info: ImageInfo, path: Path, frame: int) -> np.ndarray:
         """A cropped trimap (data window inside the plate's display window) on the plate's
