@@ -132,12 +132,7 @@ class ImageSequence:
         self._check_exist()
 
     def _discover(self, seq: fileseq.FileSequence) -> list[int]:
-        pattern = f"{seq.dirname()}{seq.basename()}{seq.padding()}{seq.extension()}"
-        try:
-            found = fileseq.findSequenceOnDisk(pattern, strictPadding=True, pad_style=PAD_STYLE)
-        except (fileseq.FileSeqException, OSError):
-            found = None
-        frames = sorted(int(f) for f in ((found.frameSet() if found is not None else None) or []))
+        frames = _frames_on_disk(seq)
         others = _other_padding(seq, set(frames))
         listed = ", ".join(name for name, _ in others[:3]) + (", ..." if len(others) > 3 else "")
         if not frames:
@@ -168,13 +163,7 @@ class ImageSequence:
         if missing:
             hint = None
             if len(missing) == len(self.frame_numbers) and self._seq is not None:  # other numbers on disk?
-                seq = self._seq
-                try:
-                    found = fileseq.findSequenceOnDisk(f"{seq.dirname()}{seq.basename()}{seq.padding()}"
-                                                       f"{seq.extension()}", strictPadding=True, pad_style=PAD_STYLE)
-                    on_disk = sorted(int(f) for f in (found.frameSet() or []))
-                except (fileseq.FileSeqException, OSError):
-                    on_disk = []
+                on_disk = _frames_on_disk(self._seq)
                 if on_disk:
                     hint = (f"its files are frames {format_range(on_disk)}: number them as the frames they belong "
                             "to")
@@ -194,6 +183,16 @@ class ImageSequence:
 
     def __len__(self) -> int:
         return len(self.frame_numbers)
+
+
+def _frames_on_disk(seq: fileseq.FileSequence) -> list[int]:
+    """The frame numbers of the files of ``seq``'s padding on disk, sorted (none: [])."""
+    pattern = f"{seq.dirname()}{seq.basename()}{seq.padding()}{seq.extension()}"
+    try:
+        found = fileseq.findSequenceOnDisk(pattern, strictPadding=True, pad_style=PAD_STYLE)
+    except (fileseq.FileSeqException, OSError):
+        return []
+    return sorted(int(f) for f in (found.frameSet() or []))
 
 
 def _other_padding(seq: fileseq.FileSequence, frames: set[int]) -> list[tuple[str, int]]:
