@@ -163,3 +163,38 @@ def test_ctrl_c_ends_the_json_stream_with_an_event(shot: Path, tmp_path: Path) -
         assert proc.wait(timeout=60) == 130
     last = json.loads(lines[-1])
     assert last["event"] == "error" and last["exit_code"] == 130 and "a rerun resumes" in last["message"]
+
+
+def test_ctrl_c_while_the_command_line_starts_is_an_interruption(capsys, monkeypatch, shot: Path,
+                                                                  tmp_path: Path) -> None:
+    """Ctrl-C while torch and the image libraries load used to end in a traceback, an
+    "unexpected failure: initialization failed" or an abort; it is exit 130 like any other."""
+    import os
+    import signal
+
+    import tcvom.cli
+
+    def interrupted_import() -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(tcvom.cli, "_import_compiled", interrupted_import)
+    code, out, err = run_cli(capsys, *args_for(shot, tmp_path / "o", "--method", "classical"), "--progress", "json")
+    assert code == 130 and "interrupted" in err
+    assert json.loads(out.splitlines()[-1])["exit_code"] == 130
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the job itself stops on Ctrl-C
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("seconds", [0.2, 0.6, 1.0])
+def test_ctrl_c_early_in_a_real_process(shot: Path, tmp_path: Path, seconds: float) -> None:
+    import signal
+    import time
+
+    args = [sys.executable, "-m", "tcvom", "run", "--plate", str(shot / "plate/plate.####.exr"), "--trimaps",
+            str(shot / "truth/trimap.####.png"), "--out", str(tmp_path / "o"), "--method", "classical"]
+    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        time.sleep(seconds)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err

@@ -11,8 +11,11 @@ import argparse
 import importlib
 import os
 import re
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from types import ModuleType
 
 from tcvom import __version__
@@ -73,10 +76,51 @@ def build_parser() -> argparse.ArgumentParser:
 NETWORK_COMMANDS = frozenset({"run", "trimaps", "matte", "eval", "train", "farm"})
 
 
+@contextmanager
+def _interrupt_after() -> Iterator[list[int]]:
+    """Hold Ctrl-C back while the command line is built, then report it.
+
+    Building the parser imports torch and the image libraries. A KeyboardInterrupt raised
+    inside a compiled module's initialisation surfaces as a traceback, an unrelated
+    ImportError, or a C++ ``std::terminate`` (abort). So the signal is only noted here; the
+    caller reads the list after the block. Left alone where another handler is installed
+    (a host embedding tcvom) or outside the main thread, where Python allows no handler.
+    """
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.default_int_handler:
+        yield received
+        return
+    signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+#: Compiled modules the jobs import when they first need them. Imported up front, inside
+#: :func:`_interrupt_after`, because Ctrl-C during one's initialisation aborts the process.
+_COMPILED = ("OpenImageIO", "PyOpenColorIO", "cv2", "av")
+
+
+def _import_compiled() -> None:
+    for name in _COMPILED:
+        with suppress(ImportError):  # the job that needs it says which extra is missing
+            importlib.import_module(name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (also used by the console script)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    with _interrupt_after() as interrupted:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is not None:
+            _import_compiled()
+    if interrupted:
+        return _interrupted(args)
     if args.command is None:
         parser.print_help()
         return 2
@@ -90,11 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TcvomError as exc:
         return _report(args, exc)
     except KeyboardInterrupt:
-        print(f"tcvom {args.command}: interrupted", file=sys.stderr)
-        if getattr(args, "progress", None) == "json":  # the stream's last word, as for an error
-            emit_json("error", job=args.command, message="interrupted: finished frames are kept, a rerun resumes",
-                      exit_code=EXIT_INTERRUPTED)
-        return EXIT_INTERRUPTED
+        return _interrupted(args)
     except BrokenPipeError:
         # The reader of our output went away (`tcvom info --colorspaces | head`): not an
         # error of the job. Point stdout at /dev/null so Python's final flush stays quiet.
@@ -107,6 +147,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _report(args, OutputError(exc.strerror or str(exc), path=exc.filename))
     except Exception as exc:
         return _unexpected(args, exc)
+
+
+def _interrupted(args: argparse.Namespace) -> int:
+    print(f"tcvom {args.command}: interrupted" if args.command else "tcvom: interrupted", file=sys.stderr)
+    if getattr(args, "progress", None) == "json":  # the stream's last word, as for an error
+        emit_json("error", job=args.command, message="interrupted: finished frames are kept, a rerun resumes",
+                  exit_code=EXIT_INTERRUPTED)
+    return EXIT_INTERRUPTED
 
 
 def _report(args: argparse.Namespace, exc: TcvomError) -> int:
