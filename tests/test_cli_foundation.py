@@ -198,3 +198,14 @@ def test_ctrl_c_early_in_a_real_process(shot: Path, tmp_path: Path, seconds: flo
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "interrupted" in err
+
+
+def test_main_gives_the_logger_back(capsys, shot: Path, tmp_path: Path) -> None:
+    """A Python caller of main (a pipeline script, a test) keeps its logging: the job's
+    handler wrote to that call's stdout, which may be closed afterwards."""
+    import logging
+
+    log = logging.getLogger("tcvom")
+    before = (list(log.handlers), log.propagate, log.level)
+    code, _, _ = run_cli(capsys, *args_for(shot, tmp_path / "o", "--method", "classical"), "--progress", "json")
+    assert code == 0 and (list(log.handlers), log.propagate, log.level) == before

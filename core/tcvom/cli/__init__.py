@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import re
 import signal
@@ -130,7 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         retain_freed_memory()
     try:
-        return int(module.main(args) or 0)
+        with _logger_kept():
+            return int(module.main(args) or 0)
     except TcvomError as exc:
         return _report(args, exc)
     except KeyboardInterrupt:
@@ -147,6 +149,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _report(args, OutputError(exc.strerror or str(exc), path=exc.filename))
     except Exception as exc:
         return _unexpected(args, exc)
+
+
+@contextmanager
+def _logger_kept() -> Iterator[None]:
+    """Give the "tcvom" logger back as it was: a job points it at this call's stderr or JSON
+    stream, which a Python caller of :func:`main` may close or capture afterwards."""
+    log = logging.getLogger("tcvom")
+    handlers, propagate, level = list(log.handlers), log.propagate, log.level
+    try:
+        yield
+    finally:
+        log.handlers[:] = handlers
+        log.propagate, log.level = propagate, level
 
 
 def _interrupted(args: argparse.Namespace) -> int:
