@@ -223,6 +223,15 @@ def test_run_says_what_it_reused_and_computed(shot: Path, tmp_path: Path, capsys
     assert main([*args, "--progress", "none", "--alpha-format", "exr32"]) == 0
     err = capsys.readouterr().err
     assert "alpha: nothing reused, 8 to compute (1001-1008), 8 of them replacing earlier files" in err
+    # --overwrite replaces every file: the plan says so (it said 0 replaced, and the bar nothing)
+    assert main([*args, "--progress", "bar", "--overwrite"]) == 0
+    err = capsys.readouterr().err
+    for stage in ("trimaps", "alpha"):
+        assert f"{stage}: nothing reused, 8 to compute (1001-1008), 8 of them replacing earlier files" in err
+    assert main([*args, "--progress", "json", "--overwrite"]) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    changed = {output: c["changed"] for e in events if e["event"] == "plan" for output, c in e["computed"].items()}
+    assert changed == {"trimaps": 8, "alpha": 8}
 
 
 @pytest.fixture(scope="module")

@@ -72,8 +72,8 @@ FrameSelection = str | Sequence[int] | None
 class JobResult:
     """What a job did: frames written, frames skipped (already done), where the outputs are.
 
-    ``redone`` lists frames whose existing output was incomplete (it did not decode) and
-    was computed again.
+    ``redone`` lists the computed frames that replace an existing file (stale, incomplete,
+    or ``overwrite``).
     """
 
     method: str
@@ -449,7 +449,7 @@ def trimaps(
             key = seg_keys[seg][0]
             present = [f for f in wanted[seg] if writer.exists(f)]
             todo = set(wanted[seg]) if overwrite else {f for f in wanted[seg] if not fresh(f, key)}
-            result.redone.extend(f for f in present if f in todo and not overwrite)
+            result.redone.extend(f for f in present if f in todo)
             done = [f for f in wanted[seg] if f not in todo]
             result.skipped.extend(done)
             if todo:
@@ -691,7 +691,7 @@ def matte(
             todo = list(selection)
         else:
             todo = [f for f in selection if not recorded.fresh(f, keys[f][0], writer.path(f))]
-            result.redone = [f for f in todo if f in present]
+        result.redone = [f for f in todo if f in present]
         result.skipped = [f for f in selection if f not in set(todo)]
         if plan_only:
             result.written = list(todo)
