@@ -387,3 +387,23 @@ def test_precision_auto_and_what_it_means_make_the_same_frames(small_example, tm
         again = pipeline.run(small_example.plate, tmp_path, keyframes=keys, shot_range="1001-1006",
                              method="classical", precision=precision, progress="none")
         assert again.written == [] and again.stages["trimaps"]["computed"] == [], precision
+
+
+def test_a_trimap_stage_takes_away_the_review_of_a_matte_made_from_its_trimaps(small_example, tmp_path: Path,
+                                                                                capsys) -> None:
+    """The two stages run alone into OUT/trimaps and OUT/alpha: the matte's review (in
+    OUT/alpha/review) shows the trimaps it was made from; new trimaps make it untrue."""
+    keys = [_key(small_example, 1001), _key(small_example, 1004)]
+    flags = ["--plate", small_example.plate, "--shot-range", "1001-1006", "--method", "classical",
+             "--progress", "none"]
+    out = tmp_path / "out"
+    trimaps = str(out / "trimaps" / "trimap.####.png")
+    assert main(["trimaps", *flags, "--keyframes", *keys, "--out", str(out / "trimaps")]) == 0
+    assert main(["matte", *flags, "--trimaps", trimaps, "--out", str(out / "alpha")]) == 0
+    assert (out / "alpha" / "review" / "review.json").exists()
+    assert main(["trimaps", *flags, "--keyframes", *keys, "--out", str(out / "trimaps")]) == 0  # nothing changed
+    assert (out / "alpha" / "review" / "review.json").exists()
+    assert main(["trimaps", *flags, "--keyframes", *keys, _key(small_example, 1006), "--out",
+                 str(out / "trimaps")]) == 0
+    assert not (out / "alpha" / "review" / "review.json").exists()
+    capsys.readouterr()

@@ -1138,15 +1138,27 @@ def review_output(out: str | Path, *, plate: str | Path | None = None,
 
 def _invalidate_reviews(pattern: str, stale_review: str | Path | None, progress: ProgressMode = "none") -> None:
     """The outputs of ``pattern`` are about to change: remove the reviews made from them (the
-    stage's own, ``review/`` beside them, ``stale_review``, the run's, and a ``run`` output's
-    ``OUT/review`` one folder up when it was made from them: a stage or farm task run alone
-    into ``OUT/alpha``), so that a run killed before it writes a new one, or run without one,
+    stage's own, ``review/`` beside them, ``stale_review``, the run's, and, when made from
+    them, a ``run`` output's ``OUT/review`` one folder up (a stage or farm task run alone
+    into ``OUT/alpha``) and the review of a folder beside (``OUT/alpha/review`` of a matte
+    of the trimaps in ``OUT/trimaps``)), so that a run killed before it writes a new one, or run without one,
     leaves no review that no longer describes the files."""
-    above = Path(pattern).parent.parent / doubt.REVIEW_FOLDER
-    for folder in (Path(pattern).parent / doubt.REVIEW_FOLDER, stale_review,
-                   above if doubt.made_from(above, pattern) else None):
+    own = Path(pattern).parent
+    made_from = [folder for folder in (own.parent / doubt.REVIEW_FOLDER, *_sibling_reviews(own))
+                 if doubt.made_from(folder, pattern)]
+    for folder in (own / doubt.REVIEW_FOLDER, stale_review, *made_from):
         if folder is not None:
             doubt.invalidate_review(folder, progress)
+
+
+def _sibling_reviews(folder: Path) -> list[Path]:
+    """The review folders of the folders beside ``folder``: OUT/alpha/review, made by a
+    matte stage from the trimaps in OUT/trimaps."""
+    try:
+        return [entry / doubt.REVIEW_FOLDER for entry in folder.parent.iterdir()
+                if entry != folder and (entry / doubt.REVIEW_FOLDER).is_dir()]
+    except OSError:  # the parent cannot be listed: only the known places are checked
+        return []
 
 
 class _BeforeFirstWrite:
