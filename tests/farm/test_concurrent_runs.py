@@ -174,3 +174,33 @@ def test_an_overwrite_run_alone_recomputes_every_frame(farm_shot, tmp_path: Path
     result = pipeline.matte(farm_shot.plate, farm_shot.trimaps, out, method="classical", progress="none",
                             overwrite=True)
     assert sorted(result.written) == FRAMES and not result.skipped
+
+
+def test_a_run_with_other_settings_is_refused_while_a_run_writes(farm_shot, tmp_path: Path, capsys) -> None:
+    """Two runs into one output with another --alpha-format replaced each other's manifest
+    and frames, and both said they were done. The second is refused while the first is
+    live, and goes once it has ended."""
+    from tcvom.cli import main
+
+    out = tmp_path / "alpha"
+    pattern = str(out / "alpha.####.exr")
+    other = hold(records_folder(pattern), "1003", "none")  # keeps the first run live, waiting for 1003
+    flags = ["matte", "--plate", farm_shot.plate, "--trimaps", farm_shot.trimaps, "--out", str(out), "--method",
+             "classical"]
+    first = subprocess.Popen([tcvom_exe(), *flags, "--progress", "json"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        events_until_waiting(first)
+        before = {p.name: p.read_bytes() for p in out.glob("alpha.*.exr")}
+        assert main([*flags, "--alpha-format", "exr32", "--progress", "none"]) == 2
+        err = capsys.readouterr().err
+        assert "another tcvom run" in err and f"pid {first.pid}" in err and "'exr' recorded, 'exr32' now" in err
+        assert {p.name: p.read_bytes() for p in out.glob("alpha.*.exr")} == before
+        other.kill()
+        other.wait(timeout=30)
+        assert computed(finish(first), "alpha") == FRAMES
+    finally:
+        first.kill()
+        other.kill()
+    assert main([*flags, "--alpha-format", "exr32", "--progress", "none"]) == 0  # the first has ended
+    assert not list((records_folder(pattern) / "writers").iterdir())

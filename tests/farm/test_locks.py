@@ -79,3 +79,26 @@ def test_frame_claims_name_frames_and_segments(tmp_path: Path) -> None:
     for bad in ("../x", ".hidden", ""):
         with pytest.raises(ValueError, match="plain name"):
             mine.claim(bad)
+
+
+def test_live_writers_count_a_live_process_and_forget_a_killed_one(tmp_path: Path) -> None:
+    import platform
+
+    from tcvom.farm.locks import LiveWriters
+
+    script = ("import sys, time\nfrom tcvom.farm.locks import LiveWriters\n"
+              "w = LiveWriters(sys.argv[1]); w.join(); print('in', flush=True); time.sleep(600)")
+    child = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "in"
+        mine = LiveWriters(tmp_path)
+        mine.join()
+        assert mine.others() == [f"{platform.node()} pid {child.pid}"]
+        child.kill()
+        child.wait(timeout=60)
+        assert mine.others() == []  # its file is gone: not counted again
+        assert len(list((tmp_path / "writers").iterdir())) == 1
+        mine.leave()
+        assert not list((tmp_path / "writers").iterdir())
+    finally:
+        child.kill()

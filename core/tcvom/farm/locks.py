@@ -23,7 +23,7 @@ import errno
 import os
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -175,3 +175,63 @@ class FrameClaims:
         """Let go of every lock this object holds (the end of a stage, or an error)."""
         for unit in list(self._held):
             self.release(unit)
+
+
+class LiveWriters:
+    """The live runs writing one output, so that a run with other settings is not let in.
+
+    Each run holds an exclusive lock on a file of its own in ``folder/writers`` (its host and
+    process id inside, for the message) for as long as it writes. A file whose lock can be
+    taken is a dead run's, and is removed. :meth:`join` and :meth:`others` must be called
+    under one lock shared by every writer of the output (the manifest's claim lock), so that
+    a run that has created its file but not yet locked it is never taken for a dead one.
+    """
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder) / "writers"
+        self._handle: Any = None
+
+    def join(self) -> None:
+        """Count this run as writing until :meth:`leave` (or the process ends)."""
+        import platform
+        import uuid
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        handle = open(self.folder / f"{os.getpid()}-{uuid.uuid4().hex[:12]}.lock", "a+b")  # noqa: SIM115 - held
+        if not _try_lock(handle):  # a fresh unique name: nobody else can hold it
+            handle.close()
+            raise OSError(f"could not lock {handle.name}")
+        handle.write(f"{platform.node()} pid {os.getpid()}".encode())
+        handle.flush()
+        self._handle = handle
+
+    def leave(self) -> None:
+        """Stop counting this run (nothing if it did not join)."""
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            handle.close()
+            Path(handle.name).unlink(missing_ok=True)
+
+    def others(self) -> list[str]:
+        """``host pid N`` of every other live writer; dead writers' files are removed."""
+        live = []
+        mine = None if self._handle is None else Path(self._handle.name)
+        for path in sorted(self.folder.glob("*.lock")) if self.folder.is_dir() else []:
+            if path == mine:
+                continue
+            try:
+                handle = open(path, "a+b")  # noqa: SIM115 - closed below
+            except OSError:  # removed by its run meanwhile
+                continue
+            with handle:
+                if _try_lock(handle):  # nobody holds it: its run ended without leaving (killed)
+                    with suppress(OSError):
+                        path.unlink()
+                    continue
+                try:
+                    handle.seek(0)
+                    who = handle.read(200).decode("utf-8", "replace")
+                except OSError:  # Windows locks are mandatory: the locked byte cannot be read
+                    who = ""
+                live.append(who or path.stem)
+        return live

@@ -19,7 +19,8 @@ import json
 import os
 import platform
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ import fileseq
 
 from tcvom import __version__
 from tcvom.errors import InputError
-from tcvom.farm.locks import publish_exclusive, replace_file
+from tcvom.farm.locks import LiveWriters, exclusive_lock, publish_exclusive, replace_file
 from tcvom.io.hashing import file_sha256
 from tcvom.io.sequence import PAD_STYLE
 
@@ -46,6 +47,12 @@ def manifest_path(pattern: str | Path) -> Path:
     seq = fileseq.FileSequence(text, pad_style=PAD_STYLE, allow_subframes=False)
     stem = seq.basename().rstrip("._-") or Path(text).stem
     return Path(seq.dirname() or ".") / f".{stem}{SUFFIX}"
+
+
+def records_folder(pattern: str | Path) -> Path:
+    """The hidden folder of an output sequence's records: ``.alpha.tcvom/`` beside
+    ``.alpha.tcvom.json``."""
+    return manifest_path(pattern).with_suffix("")
 
 
 def file_digest(path: str | Path) -> str:
@@ -119,11 +126,40 @@ def claim(
 ) -> Path:
     """Record ``settings`` for the output sequence ``pattern``, or check them against the
     recorded ones. ``replace=True`` (a task that rewrites the whole shot) replaces a
-    manifest with other settings instead of refusing. Returns the manifest's path.
+    manifest with other settings instead of refusing, unless a run that holds the output
+    (:func:`claimed`) is still writing it. Returns the manifest's path.
 
     Raises:
-        SettingsMismatchError (exit code 2): the sequence was started with other settings.
+        SettingsMismatchError (exit code 2): the sequence was started with other settings,
+            or is being written with other settings.
     """
+    with exclusive_lock(records_folder(pattern) / "claim.lock"):
+        return _claim(pattern, settings, info, replace, LiveWriters(records_folder(pattern)))
+
+
+@contextmanager
+def claimed(
+    pattern: str | Path,
+    settings: Mapping[str, Any],
+    *,
+    info: Mapping[str, Any] | None = None,
+    replace: bool = False,
+) -> Iterator[Path]:
+    """:func:`claim`, then hold the output for the block: while it is held, a run with other
+    settings is refused (two runs into one output with another ``--alpha-format`` used to
+    replace each other's frames and both report them done)."""
+    writers = LiveWriters(records_folder(pattern))
+    with exclusive_lock(records_folder(pattern) / "claim.lock"):
+        path = _claim(pattern, settings, info, replace, writers)
+        writers.join()
+    try:
+        yield path
+    finally:
+        writers.leave()
+
+
+def _claim(pattern: str | Path, settings: Mapping[str, Any], info: Mapping[str, Any] | None, replace: bool,
+           writers: LiveWriters) -> Path:
     path = manifest_path(pattern)
     mine = JobManifest({"version": __version__, **settings}, {**default_info(), **(info or {})})
     if publish_exclusive(path, mine.to_json()):
@@ -132,13 +168,20 @@ def claim(
     diffs = recorded.differences(mine.settings)
     if not diffs:
         return path
+    listed = "; ".join(f"{k}: {old!r} recorded, {new!r} now" for k, old, new in diffs[:4])
+    listed += f" (and {len(diffs) - 4} more)" if len(diffs) > 4 else ""
     if replace:
+        live = writers.others()
+        if live:
+            raise SettingsMismatchError(
+                f"another tcvom run ({', '.join(live)}) is writing these frames with other settings: {listed}",
+                path=path,
+                hint="wait for it to finish or stop it, then run again; or write to another --out",
+            )
         replace_file(path, mine.to_json())
         return path
-    listed = "; ".join(f"{k}: {old!r} recorded, {new!r} now" for k, old, new in diffs[:4])
-    more = f" (and {len(diffs) - 4} more)" if len(diffs) > 4 else ""
     raise SettingsMismatchError(
-        f"the frames here were made with other settings: {listed}{more}",
+        f"the frames here were made with other settings: {listed}",
         path=path,
         hint="give the same settings as the other tasks of this job, write to another --out, "
         "or rerun the whole shot with --overwrite",

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from tcvom.errors import OutputError
-from tcvom.farm.manifest import file_digest, jsonable, manifest_path
+from tcvom.farm.manifest import file_digest, jsonable, records_folder
 from tcvom.io.atomic import atomic_output
 from tcvom.io.hashing import array_sha256, value_sha256
 from tcvom.io.sequence import format_range
@@ -82,12 +82,6 @@ class FileDigests:
 
     def sha256(self, path: str | Path) -> str:
         return str(self.state(path)["sha256"])
-
-
-def records_folder(pattern: str | Path) -> Path:
-    """The hidden folder of an output sequence's records: ``.alpha.tcvom/`` beside
-    ``.alpha.tcvom.json``."""
-    return manifest_path(pattern).with_suffix("")
 
 
 class FrameRecords:

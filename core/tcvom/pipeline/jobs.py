@@ -35,6 +35,7 @@ for it at the end of its stage and reuses what that run made.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -393,7 +394,7 @@ def trimaps(
     writer = TrimapWriter(out)
     prob_writer = ProbabilityWriter(probabilities) if probabilities else None
 
-    with Progress("trimaps", total, progress) as bar:
+    with Progress("trimaps", total, progress) as bar, ExitStack() as held:
         concrete = methods.resolve(method, "trimaps", weights, bar.message)
         methods.check_backend(concrete, backend, export_dir)
         options = dict(method_options or {})
@@ -421,13 +422,13 @@ def trimaps(
             "options": options,
         }
         whole = segment is None and selection == shot
-        if not plan_only:
-            manifest.claim(
+        if not plan_only:  # held until the stage ends: a run with other settings is refused meanwhile
+            held.enter_context(manifest.claimed(
                 writer.pattern,
                 settings,
                 info={"plate": str(Path(plate).absolute()), "device": device, "keyframes": _names(keyframes)},
                 replace=whole or not _any_output(writer, shot),
-            )
+            ))
         recorded = FrameRecords(writer.pattern)
         prob_records = FrameRecords(prob_writer.pattern) if prob_writer is not None else None
         if not plan_only:
@@ -646,7 +647,7 @@ def matte(
     tris = _open_matte_trimaps(trimaps, source, selection, needed, resize_trimaps, trimap_channel, painted=not made,
                                made=made)
     writer = AlphaWriter(out, fmt=alpha_format, kind=output)
-    with Progress("matte", len(selection), progress) as bar:
+    with Progress("matte", len(selection), progress) as bar, ExitStack() as held:
         concrete = methods.resolve(method, "matte", weights, bar.message, base=base)
         methods.check_backend(concrete, backend, export_dir)
         if output == "layers":
@@ -671,13 +672,13 @@ def matte(
         }
         writer.header = {**_provenance(settings, source, precision, device), **(provenance or {})}
         whole = selection == shot
-        if not plan_only:
-            manifest.claim(
+        if not plan_only:  # held until the stage ends: a run with other settings is refused meanwhile
+            held.enter_context(manifest.claimed(
                 writer.pattern,
                 settings,
                 info={"plate": str(Path(plate).absolute()), "device": device},
                 replace=whole or not _any_output(writer, shot),
-            )
+            ))
         recorded = FrameRecords(writer.pattern)
         if not plan_only:
             _remove_dead_temporaries(recorded)
