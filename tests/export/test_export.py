@@ -241,7 +241,20 @@ def test_cli_checks_every_file_before_writing_and_keeps_a_good_export(tmp_path, 
     assert code == 2 and "stm_broken.pth" in err and "Traceback" not in err, err
     assert not out.exists()
 
+    # the staging folder of an export killed (kill -9) before it finished: the next export removes it
+    import os
+    import subprocess
+    import sys
+
+    from tcvom.io.atomic import temporary_name
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    leftover = out / temporary_name(out / "gca.export").name.replace(f"-{os.getpid()}-", f"-{dead}-")
+    leftover.mkdir(parents=True)
+    (leftover / "gca.part_a.onnx").write_bytes(b"half written")
     assert main(["export", "--weights", str(first), "--out", str(out)]) == 0
+    assert not leftover.exists()
     capsys.readouterr()
     assert main(["export", "--weights", str(second), "--out", str(out), "--tolerance", "1e-30"]) != 0
     kept = read_manifest(out, "gca")  # the graphs still match their manifest

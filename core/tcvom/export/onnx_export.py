@@ -22,7 +22,6 @@ import io
 import json
 import math
 import shutil
-import tempfile
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -43,7 +42,13 @@ from tcvom.errors import (
 )
 from tcvom.export.graphs import GraphSpec, graph_modules, graph_specs, network_of, sample_inputs
 from tcvom.export.quirks import export_mode
-from tcvom.io.atomic import ensure_writable_folder, move_into_place, write_text
+from tcvom.io.atomic import (
+    ensure_writable_folder,
+    move_into_place,
+    remove_dead_temporaries,
+    temporary_name,
+    write_text,
+)
 from tcvom.io.hashing import file_sha256, state_sha256
 
 OPSET = 17
@@ -235,9 +240,12 @@ def export_network(
     model = _cpu_fp32(model)
     out = ensure_writable_folder(out_dir)
     # The graphs are written and checked in a staging folder; only a checked export replaces
-    # the folder's earlier one (a failed export leaves that one as it was).
+    # the folder's earlier one (a failed export leaves that one as it was). It is named as a
+    # temporary: an export killed with it in place leaves one the next export removes.
+    remove_dead_temporaries(out)
+    staging = temporary_name(out / f"{network}.export")
     try:
-        staging = Path(tempfile.mkdtemp(prefix=f".{network}.tcvom-export-", dir=out))
+        staging.mkdir()
     except OSError as exc:
         raise OutputError(f"cannot write the export ({exc.strerror})", path=out) from exc
     try:

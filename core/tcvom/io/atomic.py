@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
 import socket
 import time
 from collections.abc import Iterator
@@ -64,7 +65,8 @@ def _alive(pid: int) -> bool:
 
 
 def remove_dead_temporaries(folder: str | Path) -> list[Path]:
-    """Delete the temporaries in ``folder`` whose writer is dead; returns them.
+    """Delete the temporaries in ``folder`` whose writer is dead (files, and staging folders
+    named by :func:`temporary_name`); returns them.
 
     A temporary of this host is removed when its process no longer runs; one of another
     host (or of a name without a host) when it is older than a day. A live concurrent
@@ -88,7 +90,10 @@ def remove_dead_temporaries(folder: str | Path) -> list[Path]:
             else:
                 dead = now - path.stat().st_mtime > FOREIGN_TEMPORARY_AGE_S
             if dead:
-                path.unlink()
+                if path.is_dir() and not path.is_symlink():  # a staging folder (an export's)
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
                 removed.append(path)
         except OSError:
             continue
