@@ -310,7 +310,10 @@ def test_changed_outputs_take_the_old_review_away(small_example, tmp_path: Path,
     assert main(["run", *flags, "--keyframes", *keys, _key(small_example, 1006), "--no-review"]) == 0
     assert not (tmp_path / "review" / "review.json").exists() and not (tmp_path / "review" / "review.png").exists()
     capsys.readouterr()
-    assert main(["review", str(tmp_path)]) == 2 and "no review" in capsys.readouterr().err
+    assert main(["review", str(tmp_path)]) == 2
+    err = capsys.readouterr().err  # where the review would be, and the command that makes it
+    assert "no review" in err and str(tmp_path / "review" / "review.json") in err
+    assert f"tcvom review {tmp_path} --rebuild" in err
     assert main(["review", str(tmp_path), "--rebuild", "--progress", "none"]) == 0
     assert load_review(tmp_path).keyframes == [1001, 1004, 1006]
 

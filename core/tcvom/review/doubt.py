@@ -43,6 +43,7 @@ import json
 import logging
 import math
 import os
+import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -436,8 +437,11 @@ def load_review(path: str | Path) -> Review:
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
+        if file.parent.name != REVIEW_FOLDER:  # an output folder without review/: name where it would be
+            file = file.parent / REVIEW_FOLDER / "review.json"
         raise InputError("there is no review here", path=file,
-                         hint="run `tcvom run` into this output first (it writes review/review.json)") from exc
+                         hint=f"`tcvom review {shlex.quote(str(file.parent.parent))} --rebuild` makes it from the "
+                         "output's files (a run writes it unless given --no-review)") from exc
     except (OSError, ValueError) as exc:
         raise InputError(f"the review cannot be read ({exc})", path=file) from exc
     if not isinstance(data, dict) or data.get("version") != VERSION:
