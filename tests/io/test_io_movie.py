@@ -40,10 +40,12 @@ def make_movie(
     return frames
 
 
-@pytest.mark.parametrize("suffix", [".mp4", ".mov"])
+@pytest.mark.parametrize("suffix", [".mp4", ".mov", ".MTS", ".m2ts", ".ts", ".mpg"])
 def test_movie_random_access(tmp_path: Path, suffix: str) -> None:
+    """MPEG transport streams (camera .MTS/.m2ts) went to the image reader, which said the
+    file was damaged."""
     path = tmp_path / f"plate{suffix}"
-    truth = make_movie(path, 20)
+    truth = make_movie(path, 20, fmt="mpegts" if suffix in (".MTS", ".m2ts", ".ts", ".mpg") else None)
     movie = open_frames(path)
     assert isinstance(movie, MovieFrames)
     assert movie.frame_numbers == list(range(1, 21)) and (movie.width, movie.height) == (64, 48)

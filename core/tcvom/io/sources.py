@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tcvom")
 
-MOVIE_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".mxf"})
+MOVIE_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".mxf",
+                            ".ts", ".mts", ".m2ts", ".mpg", ".mpeg"})  # MPEG streams: camera AVCHD files
 
 
 @runtime_checkable
