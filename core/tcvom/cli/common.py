@@ -73,8 +73,8 @@ def add_shot_range(parser: argparse.ArgumentParser) -> None:
         "--shot-range",
         type=optional,
         help="the whole shot's frames (default: every plate frame on disk). --frames then selects the frames "
-        "to compute and write; neighbours outside it are read, never written. Give every task of a job the "
-        "same shot",
+        "to compute and write; neighbours outside it are read, never written (except by run, which also makes "
+        "the trimaps of their neighbours for its matte). Give every task of a job the same shot",
     )
 
 
