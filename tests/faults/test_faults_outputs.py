@@ -87,7 +87,7 @@ def test_rerun_with_other_settings(shot: Shot, capsys) -> None:
     expect(tcvom(capsys, *shot.matte_args()), 0, root=shot.root)
     kept = snapshot(shot.out)
     result = tcvom(capsys, *shot.matte_args("--alpha-format", "exr32", "--frames", "1002"))
-    expect(result, 2, "other settings", "alpha_format", "--overwrite", root=shot.root, kept=kept, kept_in=shot.out)
+    expect(result, 2, "other settings", "alpha_format", "no --frames", root=shot.root, kept=kept, kept_in=shot.out)
 
 
 def test_leftover_temporary_of_a_killed_writer_is_removed(shot: Shot, capsys) -> None:

@@ -290,3 +290,21 @@ def test_a_pruned_frame_whose_file_changed_is_left_and_named(shot: Path, tmp_pat
     assert short.stages["alpha"]["removed"] == [] and short.stages["trimaps"]["removed"] == [1007, 1008]
     assert (out / "alpha" / "alpha.1007.exr").is_file() and (out / "alpha" / "alpha.1008.exr").is_file()
     assert "left 2 file(s)" in caplog.text and "1007-1008" in caplog.text
+
+
+def test_a_part_refused_for_its_matte_settings_changes_nothing(shot: Path, tmp_path: Path, capsys) -> None:
+    """`run --frames ... --alpha-format png16` into a shot made in EXR is refused by the matte
+    stage; its trimap stage used to rewrite trimaps and take the shot's review away first."""
+    out = tmp_path / "out"
+    args = ["run", "--plate", plate(shot), "--keyframes", keys(shot), "--out", str(out), "--method", "classical",
+            "--progress", "none"]
+    assert main(args) == 0
+    before = stamps(out)
+    review = {p.name: p.read_bytes() for p in (out / "review").iterdir() if p.is_file()}
+    for extra in (["--alpha-format", "png16"], ["--alpha-format", "png16", "--overwrite"], ["--output", "rgba"]):
+        capsys.readouterr()
+        assert main([*args, "--frames", "1002-1003", *extra]) == 2
+        err = capsys.readouterr().err
+        assert "made with other settings" in err and "run the whole shot (no --frames)" in err
+        assert stamps(out) == before, extra
+        assert {p.name: p.read_bytes() for p in (out / "review").iterdir() if p.is_file()} == review

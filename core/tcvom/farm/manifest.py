@@ -180,9 +180,30 @@ def _claim(pattern: str | Path, settings: Mapping[str, Any], info: Mapping[str, 
             )
         replace_file(path, mine.to_json())
         return path
-    raise SettingsMismatchError(
+    raise _made_with_others(path, listed)
+
+
+def check(pattern: str | Path, settings: Mapping[str, Any]) -> None:
+    """Refuse, as :func:`claim` without ``replace`` would, if the recorded settings of
+    ``pattern`` differ in any of the keys of ``settings`` (a part of them, known before a
+    run's first stage); writes nothing, and passes when there is no manifest yet.
+
+    Raises:
+        SettingsMismatchError (exit code 2): the sequence was made with other settings.
+    """
+    path = manifest_path(pattern)
+    if not path.is_file():
+        return
+    recorded = jsonable(read_manifest(path).settings)
+    diffs = [(k, recorded.get(k), v) for k, v in jsonable(dict(settings)).items() if recorded.get(k) != v]
+    if diffs:
+        raise _made_with_others(path, "; ".join(f"{k}: {old!r} recorded, {new!r} now" for k, old, new in diffs))
+
+
+def _made_with_others(path: Path, listed: str) -> SettingsMismatchError:
+    return SettingsMismatchError(
         f"the frames here were made with other settings: {listed}",
         path=path,
         hint="give the same settings as the other tasks of this job, write to another --out, "
-        "or rerun the whole shot with --overwrite",
+        "or run the whole shot (no --frames) to make every frame with the new settings",
     )

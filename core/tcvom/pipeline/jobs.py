@@ -1060,6 +1060,8 @@ def run(
         return done
     first: JobResult | None = None
     if trimap_job is not None:
+        if selection != shot:  # a part whose matte will be refused changes no trimap first
+            _check_part_settings(matte_job, shot)
         first = _trimaps_stage(progress=progress, **trimap_job)
     parts = chunking.chunk_ranges(selection, chunk, shot) if chunk else [format_range(selection)]
     result: JobResult | None = None
@@ -1080,6 +1082,17 @@ def run(
     if review:
         _review_run(source, out, trimap_job, matte_job, result, progress)
     return result
+
+
+def _check_part_settings(matte_job: dict[str, Any], shot: Sequence[int]) -> None:
+    """Before the trimap stage of a run over part of the shot: refuse the settings the matte
+    stage would refuse (those given to ``run`` as they are), so that a refused run leaves
+    the trimaps and the review of the shot as they were."""
+    writer = AlphaWriter(matte_job["out"], fmt=matte_job["alpha_format"], kind=matte_job["output"])
+    if not _any_output(writer, shot):
+        return
+    keys = ("alpha_format", "output", "input_colorspace", "ocio_config", "resize_trimaps")
+    manifest.check(writer.pattern, {key: matte_job[key] for key in keys})
 
 
 def _review_run(source: Any, out: Path, trimap_job: dict[str, Any] | None, matte_job: dict[str, Any],
