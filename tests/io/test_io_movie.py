@@ -114,6 +114,21 @@ def test_movie_truncated(tmp_path: Path) -> None:
         open_frames(tmp_path / "head.mp4")
 
 
+def test_matroska_truncated(tmp_path: Path) -> None:
+    """Matroska lists no frame count: a copy cut short passed as a shorter shot (exit 0, a
+    partial matte). Its video track's duration gives it away."""
+    path = tmp_path / "plate.mkv"
+    make_movie(path, 24)
+    assert len(open_frames(path).frame_numbers) == 24  # whole: no complaint
+    with av.open(str(path)) as container:
+        packets = [packet for packet in container.demux(video=0) if packet.size]
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(path.read_bytes()[: packets[12].pos])
+    with pytest.raises(InputError, match=r"cut\.mkv: frame 1[23]: the movie's video track says it lasts 1\.000 s") as caught:
+        open_frames(cut)
+    assert "missing" in str(caught.value) and caught.value.exit_code == 2
+
+
 def test_movie_damaged_picture(tmp_path: Path) -> None:
     """A picture the decoder refuses is an input error naming the file and the frame, and
     the movie stays readable elsewhere."""

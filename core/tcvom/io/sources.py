@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from operator import itemgetter
@@ -316,6 +317,7 @@ class MovieFrames(_Frames):
             )
         if not self._count:
             raise InputError("the movie has no video frames", path=self.path_)
+        self._check_duration()
         available = list(range(first_frame, first_frame + self._count))
         wanted = available if frames is None else frame_selection(frames)
         outside = sorted(set(wanted) - set(available))
@@ -344,6 +346,29 @@ class MovieFrames(_Frames):
             raise InputError("the file has no video stream", path=self.path_)
         self._stream = self._container.streams.video[0]
         self._stream.thread_type = "AUTO"
+
+    def _check_duration(self) -> None:
+        """Refuse a movie whose pictures end well before the duration its video track
+        declares: Matroska and WebM list no frame count, so a file cut short by a copy
+        otherwise passes as a shorter shot."""
+        text = str(self._stream.metadata.get("DURATION") or self._stream.metadata.get("duration") or "")
+        match = re.fullmatch(r"(\d+):(\d\d):(\d\d(?:\.\d+)?)", text.strip())
+        rate = self._stream.average_rate or self._stream.guessed_rate
+        if match is None or not self._pts or not rate:
+            return
+        declared = int(match[1]) * 3600 + int(match[2]) * 60 + float(match[3])
+        step = 1.0 / float(rate)
+        start = self._stream.start_time or 0
+        end = float((self._pts[-1] - start) * self._stream.time_base) + step
+        if declared - end > 1.5 * step:
+            after = self.first_frame + self._count - 1
+            raise InputError(
+                f"the movie's video track says it lasts {declared:.3f} s but its pictures end at {end:.3f} s: "
+                f"about {round((declared - end) / step)} frame(s) after frame {after} are missing",
+                path=self.path_,
+                frame=after + 1,
+                hint=_DAMAGED,
+            )
 
     def _index(self) -> tuple[int, int]:
         """One pass over the video packets (no decoding): sets ``_pts``, the pictures'
