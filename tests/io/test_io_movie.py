@@ -167,3 +167,30 @@ def test_a_rotated_movie_is_read_as_stored_and_said_once(tmp_path: Path) -> None
         assert len(said) == 1
     finally:
         logging.getLogger("tcvom").removeHandler(handler)
+
+
+def test_a_picture_of_another_size_names_the_movie(tmp_path: Path) -> None:
+    """Two clips of different sizes joined in one file: the error blamed the keyframe (or the
+    trimap) and never named the movie."""
+    path = tmp_path / "joined.mkv"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mjpeg", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuvj420p"
+        small = av.CodecContext.create("mjpeg", "w")
+        small.width, small.height, small.pix_fmt = 32, 24, "yuvj420p"
+        small.time_base, small.framerate = Fraction(1, 24), Fraction(24)
+        for i in range(6):
+            first = i < 3
+            picture = av.VideoFrame.from_ndarray(np.full((48, 64, 3) if first else (24, 32, 3), 40 * i, np.uint8),
+                                                 format="rgb24").reformat(format="yuvj420p")
+            picture.pts, picture.time_base = i, Fraction(1, 24)
+            for packet in (stream.encode(picture) if first else small.encode(picture)):
+                if not first:
+                    packet.stream, packet.pts, packet.dts, packet.time_base = stream, i, i, Fraction(1, 24)
+                container.mux(packet)
+    movie = open_frames(path)
+    assert movie.read(3).shape[:2] == (48, 64)
+    with pytest.raises(InputError, match=r"joined\.mkv: frame 4: picture 4 of 6 .*is 32 x 24, the movie's video is "
+                                         r"64 x 48") as caught:
+        movie.read(4)
+    assert caught.value.exit_code == 2

@@ -424,6 +424,11 @@ class MovieFrames(_Frames):
         if av_frame is None:
             self._decoder = None
             raise MissingFrameError(f"the decoder gave no {expected}", path=self.path_, frame=frame, hint=_DAMAGED)
+        if (av_frame.width, av_frame.height) != (self.width, self.height):
+            raise InputError(
+                f"{expected} is {av_frame.width} x {av_frame.height}, the movie's video is {self.width} x "
+                f"{self.height}: all frames of a plate must have one size",
+                path=self.path_, frame=frame, hint="export the movie again at one size")
         rotation = int(av_frame.rotation or 0)
         said = f"{self.path_.absolute()}:rotation"
         if rotation and said not in _SAID:
