@@ -410,3 +410,24 @@ def test_a_trimap_stage_takes_away_the_review_of_a_matte_made_from_its_trimaps(s
                  str(out / "trimaps")]) == 0
     assert not (out / "alpha" / "review" / "review.json").exists()
     capsys.readouterr()
+
+
+def test_matte_doubt_of_a_run_over_every_other_frame_and_of_a_removed_alpha(small_example, tmp_path: Path,
+                                                                           capsys) -> None:
+    """With --frames ...x2 no matted frame had a matted neighbour: the matte doubt was 0 (fully
+    confident) everywhere. A frame whose alpha was removed showed 0 too once a rebuild had
+    warned about it."""
+    keys = [_key(small_example, 1001), _key(small_example, 1006)]
+    out = tmp_path / "out"
+    assert main(["run", "--plate", small_example.plate, "--out", str(out), "--shot-range", "1001-1006", "--frames",
+                 "1001-1006x2", "--method", "classical", "--progress", "none", "--keyframes", *keys]) == 0
+    rows = {r.frame: r for r in load_review(out).frames}
+    assert all(rows[f].residual is not None for f in (1001, 1003, 1005))  # compared with the next matted frame
+    assert any(rows[f].matte_doubt > 0 for f in (1001, 1003, 1005))
+    (out / "alpha" / "alpha.1003.exr").unlink()
+    for _ in range(2):  # the first rebuild warns; every one shows it unknown
+        assert main(["review", str(out), "--rebuild", "--progress", "none"]) == 0
+    capsys.readouterr()
+    assert main(["review", str(out)]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()[:4] == "1003"}
+    assert "n/a" in lines["1003"] and "matte doubt unknown" in lines["1003"]

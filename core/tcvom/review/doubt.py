@@ -335,8 +335,9 @@ def matte_residuals(
     """Mean unexplained alpha change of every frame against its neighbours (pixels), reusing the
     cached values of frames whose alpha files (and their neighbours') have not changed.
 
-    ``frames`` is the plate (a :class:`~tcvom.io.sources.FrameSource`); frames without an
-    alpha file are left out.
+    ``frames`` is the plate (a :class:`~tcvom.io.sources.FrameSource`); a frame is compared
+    with the nearest frames on either side that have an alpha file. Frames without an alpha
+    file, or without another one to compare with, are left out (their matte doubt is unknown).
     """
     from tcvom.classical.flow import FlowEstimator
     from tcvom.io.sequence import frame_path
@@ -374,14 +375,19 @@ def matte_residuals(
             bar.advance(frame=f)
             if sig[f] is None:
                 continue
-            neighbours = [n for n in (shot[i - 1] if i > 0 else None, shot[i + 1] if i + 1 < len(shot) else None)
-                          if n is not None and sig[n] is not None]
+            # The nearest frames with an alpha on either side: the shot's neighbours, or, where
+            # those have none (--frames 1001-1100x2, a frame removed), the next ones matted.
+            before = next((n for n in reversed(shot[:i]) if sig[n] is not None), None)
+            after = next((n for n in shot[i + 1:] if sig[n] is not None), None)
+            neighbours = [n for n in (before, after) if n is not None]
+            if not neighbours:  # the only alpha: nothing to compare with, its matte doubt is unknown
+                continue
             key = [sig[f], *[[n, sig[n]] for n in neighbours]]
             cached = cache.get(str(f))
             if cached is not None and cached.get("inputs") == key:
                 value = float(cached["residual"])
             else:
-                value = float(np.mean([pair(f, n) for n in neighbours])) if neighbours else 0.0
+                value = float(np.mean([pair(f, n) for n in neighbours]))
             out[f] = value
             fresh[str(f)] = {"inputs": key, "residual": value}
     folder = Path(review_folder)
@@ -477,18 +483,22 @@ def table(review: Review, *, limit: int | None = None) -> str:
     if limit is not None:
         rows = sorted(sorted(rows, key=lambda r: -r.doubt)[:limit], key=lambda r: r.frame)
     rank = {f: i + 1 for i, f in enumerate(review.suggested)}
+    matted = (review.extra.get("sources") or {}).get("alpha") is not None
     lines = [f"{'frame':>7}  {'trimap':>6}  {'matte':>6}  {'doubt':>6}  note"]
     for r in rows:
         notes = []
+        unknown = matted and r.residual is None
         if r.keyframe:
             notes.append("keyframe")
+        if unknown:  # shown as n/a, not as a confident 0
+            notes.append("matte doubt unknown (no alpha file, or none to compare with)")
         if r.doubt > review.threshold:
             notes.append("doubtful")
         if r.frame in rank:
             notes.append(f"suggested #{rank[r.frame]}")
         bar = "#" * math.floor(r.doubt * 20)
-        lines.append(f"{r.frame:>7}  {r.trimap_doubt:6.3f}  {r.matte_doubt:6.3f}  {r.doubt:6.3f}  {bar:<20} "
-                     + ", ".join(notes))
+        matte = f"{'n/a':>6}" if unknown else f"{r.matte_doubt:6.3f}"
+        lines.append(f"{r.frame:>7}  {r.trimap_doubt:6.3f}  {matte}  {r.doubt:6.3f}  {bar:<20} " + ", ".join(notes))
     lines.append("")
     lines.append(f"keyframes: {', '.join(map(str, review.keyframes)) or 'none'}")
     lines.append(f"doubtful (doubt > {review.threshold:g}): {', '.join(map(str, review.doubtful)) or 'none'}")
