@@ -169,9 +169,24 @@ def test_example_try_line_runs_as_printed_from_a_folder_with_a_space(tmp_path: P
 def test_info_and_review_name_what_they_read(capsys, tmp_path: Path) -> None:
     """`info` on a movie said only that the header cannot be read; `review` of a folder that
     does not exist named FOLDER/review.json, a file it does not look for."""
+    import av
+
     movie = tmp_path / "shot.mov"
     movie.write_bytes(b"\x00" * 64)
     code, _, err = run_cli(capsys, "info", movie)
-    assert code == 2 and "reads image files" in err and "one frame's image file" in err, err
+    assert code == 2 and "cannot open the movie" in err and str(movie) in err, err
+    # a movie that reads: how tcvom numbers its frames (for --keyframes 1=...), size and rate
+    with av.open(str(movie), "w") as container:
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 32, 16, "yuv420p"
+        for _ in range(3):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.zeros((16, 32, 3), np.uint8), format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    code, out, err = run_cli(capsys, "info", movie, "--json")
+    data = json.loads(out)
+    assert code == 0 and data["frames"] == "1-3" and data["size"] == "32x16" and data["frame_rate"] == "25", err
+    assert "--keyframes 1=" in data["numbering"]
     code, _, err = run_cli(capsys, "review", tmp_path / "nowhere")
     assert code == 2 and "nowhere: this folder does not exist" in err and "review.json" not in err.split("(")[0], err

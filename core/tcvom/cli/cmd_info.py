@@ -82,22 +82,24 @@ def collect() -> dict[str, Any]:
 
 def show_file(path: str, as_json: bool) -> int:
     """Print an image's size, channels and ``tcvom:`` provenance attributes."""
+    from pathlib import Path
+
     import OpenImageIO as oiio
 
     from tcvom.errors import MissingFrameError, ReadError
     from tcvom.io.images import PLATE_ATTRIBUTES
     from tcvom.io.sources import MOVIE_SUFFIXES
 
+    if Path(path).suffix.lower() in MOVIE_SUFFIXES and Path(path).is_file():
+        return _show_movie(path, as_json)
     inp = oiio.ImageInput.open(path)
     if inp is None:
-        from pathlib import Path
 
         oiio.geterror()  # read it, or OpenImageIO prints it at exit
         if not Path(path).exists():
             raise MissingFrameError("file not found", path=path)
         raise ReadError("cannot read the image header: `tcvom info FILE` reads image files (EXR, PNG, TIFF...)",
-                        path=path, hint="for a movie or a folder, give one frame's image file"
-                        if Path(path).is_dir() or Path(path).suffix.lower() in MOVIE_SUFFIXES else None)
+                        path=path, hint="for a folder, give one frame's image file" if Path(path).is_dir() else None)
     spec = inp.spec()
     inp.close()
     data: dict[str, Any] = {"file": path, "size": f"{spec.width}x{spec.height}",
@@ -109,6 +111,25 @@ def show_file(path: str, as_json: bool) -> int:
         if spec.getattribute(name) is not None:
             data[name] = spec.get_string_attribute(name) or spec.getattribute(name)
     data.update({a.name: a.value for a in spec.extra_attribs if a.name.startswith("tcvom:")})
+    return _print(data, as_json)
+
+
+def _show_movie(path: str, as_json: bool) -> int:
+    """A movie as tcvom reads it: its frames as numbered for --keyframes, --frames and the
+    outputs, its size and rate."""
+    from tcvom.io import MovieFrames, open_frames
+    from tcvom.io.sequence import format_range
+
+    movie = open_frames(path)
+    assert isinstance(movie, MovieFrames)  # by its suffix
+    frames = movie.frame_numbers
+    data = {"file": path, "movie": movie.codec, "frames": format_range(frames), "frame_count": len(frames),
+            "size": f"{movie.width}x{movie.height}", "frame_rate": f"{movie.frame_rate:g}" if movie.frame_rate else None,
+            "numbering": f"frame 1 is the first picture: key it as --keyframes 1=key.png ... {frames[-1]}=key.png"}
+    return _print(data, as_json)
+
+
+def _print(data: dict[str, Any], as_json: bool) -> int:
     if as_json:
         print(json.dumps(data, indent=2, default=str))
     else:

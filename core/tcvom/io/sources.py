@@ -347,6 +347,17 @@ class MovieFrames(_Frames):
         self._stream = self._container.streams.video[0]
         self._stream.thread_type = "AUTO"
 
+    @property
+    def codec(self) -> str:
+        """The video codec's name (``h264``, ``prores``...)."""
+        return str(self._stream.codec_context.name)
+
+    @property
+    def frame_rate(self) -> float | None:
+        """Pictures per second the movie declares (its average), None if it declares none."""
+        rate = self._stream.average_rate or self._stream.guessed_rate
+        return float(rate) if rate else None
+
     def _check_duration(self) -> None:
         """Refuse a movie whose pictures end well before the duration its video track
         declares: Matroska and WebM list no frame count, so a file cut short by a copy
