@@ -371,15 +371,17 @@ def matte_residuals(
     out: dict[int, float] = {}
     fresh: dict[str, Any] = {}
     with Progress("review", len(shot), progress) as bar:
-        for i, f in enumerate(shot):
+        # Each frame with an alpha is compared with the nearest ones with an alpha on either
+        # side: the shot's neighbours, or, where those have none (--frames 1001-1100x2, a frame
+        # removed), the next ones matted.
+        matted = [f for f in shot if sig[f] is not None]
+        position = {f: i for i, f in enumerate(matted)}
+        for f in shot:
             bar.advance(frame=f)
-            if sig[f] is None:
+            if f not in position:
                 continue
-            # The nearest frames with an alpha on either side: the shot's neighbours, or, where
-            # those have none (--frames 1001-1100x2, a frame removed), the next ones matted.
-            before = next((n for n in reversed(shot[:i]) if sig[n] is not None), None)
-            after = next((n for n in shot[i + 1:] if sig[n] is not None), None)
-            neighbours = [n for n in (before, after) if n is not None]
+            i = position[f]
+            neighbours = matted[max(i - 1, 0):i] + matted[i + 1:i + 2]
             if not neighbours:  # the only alpha: nothing to compare with, its matte doubt is unknown
                 continue
             key = [sig[f], *[[n, sig[n]] for n in neighbours]]
