@@ -133,8 +133,8 @@ def claim(
         SettingsMismatchError (exit code 2): the sequence was started with other settings,
             or is being written with other settings.
     """
-    with exclusive_lock(records_folder(pattern) / "claim.lock"):
-        return _claim(pattern, settings, info, replace, LiveWriters(records_folder(pattern)))
+    with claimed(pattern, settings, info=info, replace=replace) as path:
+        return path
 
 
 @contextmanager
@@ -168,8 +168,7 @@ def _claim(pattern: str | Path, settings: Mapping[str, Any], info: Mapping[str, 
     diffs = recorded.differences(mine.settings)
     if not diffs:
         return path
-    listed = "; ".join(f"{k}: {old!r} recorded, {new!r} now" for k, old, new in diffs[:4])
-    listed += f" (and {len(diffs) - 4} more)" if len(diffs) > 4 else ""
+    listed = _listed(diffs)
     if replace:
         live = writers.others()
         if live:
@@ -194,10 +193,15 @@ def check(pattern: str | Path, settings: Mapping[str, Any]) -> None:
     path = manifest_path(pattern)
     if not path.is_file():
         return
-    recorded = jsonable(read_manifest(path).settings)
-    diffs = [(k, recorded.get(k), v) for k, v in jsonable(dict(settings)).items() if recorded.get(k) != v]
+    recorded = read_manifest(path)
+    diffs = recorded.differences({**recorded.settings, **settings})  # only the keys given can differ
     if diffs:
-        raise _made_with_others(path, "; ".join(f"{k}: {old!r} recorded, {new!r} now" for k, old, new in diffs))
+        raise _made_with_others(path, _listed(diffs))
+
+
+def _listed(diffs: list[tuple[str, Any, Any]]) -> str:
+    listed = "; ".join(f"{k}: {old!r} recorded, {new!r} now" for k, old, new in diffs[:4])
+    return listed + (f" (and {len(diffs) - 4} more)" if len(diffs) > 4 else "")
 
 
 def _made_with_others(path: Path, listed: str) -> SettingsMismatchError:

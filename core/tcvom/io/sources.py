@@ -364,11 +364,11 @@ class MovieFrames(_Frames):
         otherwise passes as a shorter shot."""
         text = str(self._stream.metadata.get("DURATION") or self._stream.metadata.get("duration") or "")
         match = re.fullmatch(r"(\d+):(\d\d):(\d\d(?:\.\d+)?)", text.strip())
-        rate = self._stream.average_rate or self._stream.guessed_rate
+        rate = self.frame_rate
         if match is None or not self._pts or not rate:
             return
         declared = int(match[1]) * 3600 + int(match[2]) * 60 + float(match[3])
-        step = 1.0 / float(rate)
+        step = 1.0 / rate
         start = self._stream.start_time or 0
         end = float((self._pts[-1] - start) * self._stream.time_base) + step
         if declared - end > 1.5 * step:
