@@ -204,3 +204,32 @@ def test_a_run_with_other_settings_is_refused_while_a_run_writes(farm_shot, tmp_
         other.kill()
     assert main([*flags, "--alpha-format", "exr32", "--progress", "none"]) == 0  # the first has ended
     assert not list((records_folder(pattern) / "writers").iterdir())
+
+
+def test_a_run_holds_its_trimaps_while_its_matte_stage_reads_them(farm_shot, tmp_path: Path, capsys) -> None:
+    """Between a run's trimap and matte stages the trimaps were not held: a trimap stage
+    with other settings could rewrite them while the run's matte read them. It is refused
+    until the run has ended."""
+    from tcvom.cli import main
+
+    out = tmp_path / "out"
+    other = hold(records_folder(out / "alpha" / "alpha.####.exr"), "1003", "none")  # the run waits in its matte
+    run = subprocess.Popen([tcvom_exe(), "run", "--plate", farm_shot.plate, "--keyframes", farm_shot.keyframes,
+                            "--out", str(out), "--method", "classical", "--progress", "json"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stage = ["trimaps", "--plate", farm_shot.plate, "--keyframes", farm_shot.keyframes, "--out",
+             str(out / "trimaps"), "--method", "classical", "--resize-trimaps", "--progress", "none"]
+    try:
+        events_until_waiting(run)
+        before = {p.name: p.read_bytes() for p in (out / "trimaps").glob("trimap.*.png")}
+        assert main(stage) == 2
+        err = capsys.readouterr().err
+        assert "another tcvom run" in err and f"pid {run.pid}" in err and "resize_trimaps" in err
+        assert {p.name: p.read_bytes() for p in (out / "trimaps").glob("trimap.*.png")} == before
+        other.kill()
+        other.wait(timeout=30)
+        assert computed(finish(run), "alpha") == FRAMES
+    finally:
+        run.kill()
+        other.kill()
+    assert main(stage) == 0  # the run has ended

@@ -357,6 +357,7 @@ def trimaps(
     plan_only: bool = False,
     io_queue: int = DEFAULT_DEPTH,
     stale_review: str | Path | None = None,
+    hold: ExitStack | None = None,
 ) -> JobResult:
     """Propagate keyframe trimaps over the shot and write the trimaps of the selected frames.
 
@@ -374,6 +375,9 @@ def trimaps(
     propagation passes ask for them (forward and backward, a frame reached by two passes
     read for each), and as many trimaps are written behind on a writer thread (0: both in
     this thread, for debugging; :mod:`tcvom.io.overlap`); the outputs are the same.
+    While the stage writes, a run with other settings into ``out`` is refused; ``hold``, a
+    caller's stack, keeps that hold until the caller closes it (``run`` holds the trimaps
+    through its matte stage, which reads them).
     """
     _check_io_queue(io_queue)
     if method != "classical":
@@ -422,8 +426,8 @@ def trimaps(
             "options": options,
         }
         whole = segment is None and selection == shot
-        if not plan_only:  # held until the stage ends: a run with other settings is refused meanwhile
-            held.enter_context(manifest.claimed(
+        if not plan_only:  # held until the stage (or the caller's hold) ends: other settings are refused meanwhile
+            (hold or held).enter_context(manifest.claimed(
                 writer.pattern,
                 settings,
                 info={"plate": str(Path(plate).absolute()), "device": device, "keyframes": _names(keyframes)},
@@ -1059,18 +1063,19 @@ def run(
             _review_run(source, out, trimap_job, matte_job, done, progress)
         return done
     first: JobResult | None = None
-    if trimap_job is not None:
-        if selection != shot:  # a part whose matte will be refused changes no trimap first
-            _check_part_settings(matte_job, shot)
-        first = _trimaps_stage(progress=progress, **trimap_job)
     parts = chunking.chunk_ranges(selection, chunk, shot) if chunk else [format_range(selection)]
     result: JobResult | None = None
-    for part in parts:
-        done = matte(frames=part, progress=progress, **matte_job)
-        if result is None:
-            result = done
-        else:
-            result.merge(done)
+    with ExitStack() as hold:  # the trimaps stay held while the matte stage reads them
+        if trimap_job is not None:
+            if selection != shot:  # a part whose matte will be refused changes no trimap first
+                _check_part_settings(matte_job, shot)
+            first = _trimaps_stage(progress=progress, hold=hold, **trimap_job)
+        for part in parts:
+            done = matte(frames=part, progress=progress, **matte_job)
+            if result is None:
+                result = done
+            else:
+                result.merge(done)
     assert result is not None
     if selection == shot and len(parts) > 1:  # each chunk is part of the shot: prune once, here
         removed = FrameRecords(result.outputs["alpha"]).prune(shot)
