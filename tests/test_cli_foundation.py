@@ -163,6 +163,8 @@ def test_ctrl_c_ends_the_json_stream_with_an_event(shot: Path, tmp_path: Path) -
         assert proc.wait(timeout=60) == 130
     last = json.loads(lines[-1])
     assert last["event"] == "error" and last["exit_code"] == 130 and "a rerun resumes" in last["message"]
+    assert last["job"] == "matte"  # the stage it stopped, as an error names it (it said "run")
+    assert sum('"event": "error"' in line for line in lines) == 1
 
 
 def test_ctrl_c_while_the_command_line_starts_is_an_interruption(capsys, monkeypatch, shot: Path,

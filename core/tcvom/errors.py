@@ -22,6 +22,7 @@ EXIT_UNEXPECTED = 1
 EXIT_BAD_INPUT = 2
 EXIT_MISSING = 3
 EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT), as shells report it
+INTERRUPTED = "interrupted: finished frames are kept, a rerun resumes"  # its message to hosts
 
 
 class TcvomError(Exception):

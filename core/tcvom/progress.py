@@ -142,9 +142,12 @@ class Progress:
         if exc is None:
             seconds = round(time.perf_counter() - self._start, 3)
             emit_json("done", self._stream, job=self.job, done=self.done, total=self.total, seconds=seconds)
-        elif isinstance(exc, Exception):
-            from tcvom.errors import EXIT_UNEXPECTED
+        elif isinstance(exc, (Exception, KeyboardInterrupt)):
+            from tcvom.errors import EXIT_INTERRUPTED, EXIT_UNEXPECTED, INTERRUPTED
 
-            code = getattr(exc, "exit_code", EXIT_UNEXPECTED)
-            emit_json("error", self._stream, job=self.job, message=str(exc), exit_code=code)
+            if isinstance(exc, KeyboardInterrupt):  # named by the stage it stopped, as an error is
+                message, code = INTERRUPTED, EXIT_INTERRUPTED
+            else:
+                message, code = str(exc), getattr(exc, "exit_code", EXIT_UNEXPECTED)
+            emit_json("error", self._stream, job=self.job, message=message, exit_code=code)
             exc.reported_as_json = True  # type: ignore[attr-defined]  # the CLI does not repeat it

@@ -20,7 +20,7 @@ from contextlib import contextmanager, suppress
 from types import ModuleType
 
 from tcvom import __version__
-from tcvom.errors import EXIT_INTERRUPTED, EXIT_UNEXPECTED, OutputError, TcvomError
+from tcvom.errors import EXIT_INTERRUPTED, EXIT_UNEXPECTED, INTERRUPTED, OutputError, TcvomError
 from tcvom.progress import emit_json
 
 # Order as shown by ``tcvom --help``.
@@ -135,8 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(module.main(args) or 0)
     except TcvomError as exc:
         return _report(args, exc)
-    except KeyboardInterrupt:
-        return _interrupted(args)
+    except KeyboardInterrupt as exc:
+        return _interrupted(args, exc)
     except BrokenPipeError:
         # The reader of our output went away (`tcvom info --colorspaces | head`): not an
         # error of the job. Point stdout at /dev/null so Python's final flush stays quiet.
@@ -164,11 +164,10 @@ def _logger_kept() -> Iterator[None]:
         log.propagate, log.level = propagate, level
 
 
-def _interrupted(args: argparse.Namespace) -> int:
+def _interrupted(args: argparse.Namespace, exc: KeyboardInterrupt | None = None) -> int:
     print(f"tcvom {args.command}: interrupted" if args.command else "tcvom: interrupted", file=sys.stderr)
-    if getattr(args, "progress", None) == "json":  # the stream's last word, as for an error
-        emit_json("error", job=args.command, message="interrupted: finished frames are kept, a rerun resumes",
-                  exit_code=EXIT_INTERRUPTED)
+    if getattr(args, "progress", None) == "json" and not getattr(exc, "reported_as_json", False):
+        emit_json("error", job=args.command, message=INTERRUPTED, exit_code=EXIT_INTERRUPTED)  # the last word
     return EXIT_INTERRUPTED
 
 
