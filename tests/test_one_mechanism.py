@@ -61,6 +61,20 @@ def test_files_and_state_dicts_are_hashed_only_by_tcvom_io_hashing() -> None:
     assert found == [], "use tcvom.io.hashing (file_sha256 / state_sha256) instead: " + ", ".join(found)
 
 
+def test_the_file_io_layer_imports_no_job_layer() -> None:
+    """tcvom.io (images, movies, sequences, colour, atomic writes, hashing) is what the jobs
+    are built on: it imports none of them, not even inside a function (tcvom.io.sources
+    imported tcvom.farm.records for one helper)."""
+    above = ("tcvom.farm", "tcvom.pipeline", "tcvom.review", "tcvom.cli", "tcvom.hosts", "tcvom.train")
+    found = [f"{name}:{node.lineno} {node.module}" for name, tree in _modules() if name.startswith("core/tcvom/io/")
+             for node in ast.walk(tree)
+             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(above)]
+    found += [f"{name}:{node.lineno} {alias.name}" for name, tree in _modules() if name.startswith("core/tcvom/io/")
+              for node in ast.walk(tree) if isinstance(node, ast.Import)
+              for alias in node.names if alias.name.startswith(above)]
+    assert found == [], "move what tcvom.io needs into tcvom.io: " + ", ".join(found)
+
+
 def test_trimaps_are_one_hot_encoded_only_by_tcvom_io_trimap() -> None:
     found = []
     for name, tree in _modules():

@@ -39,7 +39,7 @@ import numpy as np
 from tcvom.errors import OutputError
 from tcvom.farm.manifest import file_digest, jsonable, records_folder
 from tcvom.io.atomic import atomic_output
-from tcvom.io.hashing import array_sha256, value_sha256
+from tcvom.io.hashing import array_sha256, as_recorded, value_sha256
 from tcvom.io.sequence import format_range
 
 log = logging.getLogger("tcvom")
@@ -155,11 +155,7 @@ class FrameRecords:
         if record is None:
             return None
         path = Path(self.pattern).parent / str(record.get("file", ""))
-        try:
-            st = os.stat(path)
-        except OSError:
-            return None
-        return path if (record.get("size"), record.get("mtime_ns")) == (st.st_size, st.st_mtime_ns) else None
+        return path if as_recorded(record, path) else None
 
     def write(self, frame: int, path: str | Path, key: str, inputs: Mapping[str, Any] | None = None,
               **extra: Any) -> Path | None:
@@ -222,11 +218,3 @@ class FrameRecords:
                         "wrote them; delete them if they are not yours", self.pattern, len(left), format_range(left))
         return deleted
 
-
-def as_recorded(state: Mapping[str, Any], path: str | Path) -> bool:
-    """Whether ``path`` still has the size and modification time its record ``state`` keeps."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return False
-    return state.get("size") == st.st_size and state.get("mtime_ns") == st.st_mtime_ns

@@ -1,7 +1,8 @@
 """Content hashes: the one place tcvom computes a file's or a network's SHA-256.
 
 - :func:`file_identity` names a file's content cheaply (real path, device, inode, size,
-  modification time): a file replaced or rewritten gets another identity.
+  modification time): a file replaced or rewritten gets another identity;
+  :func:`as_recorded` asks whether a file still has the size and time a record keeps.
 - :func:`file_sha256` hashes a file once per identity in a process (a chunked run or a farm
   worker that looks a weight file up many times reads it once); ``remember=False`` always
   reads the file (outputs that may be rewritten within the file system's time resolution).
@@ -39,6 +40,16 @@ def file_identity(path: str | Path) -> FileIdentity:
     real = os.path.realpath(path)
     st = os.stat(real)
     return (real, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def as_recorded(state: Mapping[str, object], path: str | Path) -> bool:
+    """Whether ``path`` still has the ``size`` and ``mtime_ns`` that ``state`` (a record of
+    the file, :mod:`tcvom.farm.records`) keeps: a file rewritten since is not."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return state.get("size") == st.st_size and state.get("mtime_ns") == st.st_mtime_ns
 
 
 def _read_sha256(path: str | Path) -> str:

@@ -20,6 +20,7 @@ import numpy as np
 from tcvom.errors import FrameSizeError, InputError, MissingFrameError, ReadError
 from tcvom.io import trimap as trimaps
 from tcvom.io.colour import ColourConverter
+from tcvom.io.hashing import as_recorded
 from tcvom.io.images import ImageInfo, image_info, read_image
 from tcvom.io.sequence import ImageSequence, format_range, frame_selection, is_pattern
 from tcvom.matting.window import FrameCache
@@ -629,8 +630,6 @@ class TrimapFiles(_Numbered):
     def _as_made(self, path: Path) -> bool:
         """Whether ``path`` is a trimap tcvom made, as its record left it (size and time): a
         file repainted in place since is checked as painted."""
-        from tcvom.farm.records import as_recorded
-
         state = self.made.get(str(Path(path).absolute()))
         return state is not None and as_recorded(state, path)
 
