@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import numpy as np
@@ -53,3 +54,69 @@ def test_values_are_clamped_and_nonfinite_counted(tmp_path: Path, caplog) -> Non
 def test_unknown_colour_space_is_an_input_error() -> None:
     with pytest.raises(InputError, match="unknown input colour space"):
         ColourConverter("NotAColourSpace")
+
+
+def _studio_config(folder: Path, *, interchange: bool, extra: str = "") -> Path:
+    """A hand-written config with its own colour-space names (none of the built-in studio
+    config's): scene-linear Rec.709 as its reference, an sRGB space, and with
+    ``interchange`` ACES2065-1 as the ``aces_interchange`` role OpenColorIO identifies
+    spaces through (without it, OpenColorIO's heuristics find that space by itself)."""
+    role = "aces_interchange: ap0, " if interchange else ""
+    ap0 = """  - !<ColorSpace>
+    name: ap0
+    encoding: scene-linear
+    from_scene_reference: !<MatrixTransform> {matrix: [0.4397010, 0.3829780, 0.1773350, 0, 0.0897923, 0.8134230, 0.0967616, 0, 0.0175440, 0.1115440, 0.8707040, 0, 0, 0, 0, 1]}
+"""
+    text = f"""ocio_profile_version: 2
+search_path: luts
+roles: {{{role}default: lin, scene_linear: lin, reference: lin, data: raw, color_picking: srgb}}
+displays:
+  sRGB:
+    - !<View> {{name: Standard, colorspace: srgb}}
+active_displays: []
+active_views: []
+colorspaces:
+  - !<ColorSpace> {{name: lin, encoding: scene-linear}}
+  - !<ColorSpace>
+    name: srgb
+    encoding: sdr-video
+    from_scene_reference: !<ExponentWithLinearTransform> {{gamma: 2.4, offset: 0.055, direction: inverse}}
+  - !<ColorSpace> {{name: raw, isdata: true}}
+{ap0 if interchange else ""}{extra}"""
+    path = folder / f"studio-{interchange}.ocio"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_config_with_its_own_names_converts_as_the_built_in_one(tmp_path: Path) -> None:
+    """A studio's config names its spaces its own way: tcvom's defaults (float plates are
+    linear Rec.709, the networks see sRGB) are found through its interchange role (it
+    failed with an AttributeError traceback)."""
+    pixels = np.random.default_rng(5).random((6, 7, 3), dtype=np.float32) * 1.5
+    write_image(tmp_path / "p.0001.exr", pixels, pixel_type="float")
+    config = str(_studio_config(tmp_path, interchange=True))
+    theirs = open_frames(tmp_path / "p.####.exr", ocio_config=config)
+    ours = open_frames(tmp_path / "p.####.exr")
+    assert np.abs(theirs.read(1) - ours.read(1)).max() < 1e-4
+    assert theirs.colour.source_for(True) == "lin" and theirs.colour.target == "srgb"
+    assert np.abs(theirs.linear(1) - pixels).max() < 1e-5 and theirs.linear_space == "lin"  # RGBA output: their linear space, unclamped
+
+
+def test_a_config_where_tcvom_finds_no_space_is_refused_naming_it(tmp_path: Path) -> None:
+    config = _studio_config(tmp_path, interchange=False)
+    with pytest.raises(InputError, match=re.escape("no colour space 'sRGB Encoded Rec.709 (sRGB)'")) as caught:
+        ColourConverter(config=str(config))
+    assert caught.value.path == str(config) and "aces_interchange" in str(caught.value)
+
+
+def test_a_transform_that_cannot_be_built_is_refused_before_any_frame(tmp_path: Path) -> None:
+    """A colour space whose LUT file is missing ended in OpenColorIO's exception and a
+    traceback (exit 1); it is an input error naming the config, raised when the plate opens."""
+    log = """  - !<ColorSpace>
+    name: camlog
+    encoding: log
+    to_scene_reference: !<FileTransform> {src: missing_camera_log.cube, interpolation: linear}
+"""
+    config = _studio_config(tmp_path, interchange=True, extra=log)
+    with pytest.raises(InputError, match=r"cannot convert 'camlog'.*missing_camera_log\.cube"):
+        ColourConverter("camlog", str(config))

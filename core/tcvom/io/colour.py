@@ -11,7 +11,10 @@ OpenColorIO from their colour space to ``sRGB Encoded Rec.709 (sRGB)``:
 
 The config is OpenColorIO's built-in studio config unless ``config=`` names a ``.ocio``
 file or another built-in config (``$OCIO`` is not read implicitly, so a farm machine and
-an artist's workstation give the same result; pass ``--ocio-config "$OCIO"`` to use it).
+an artist's workstation give the same result; pass ``--ocio-config "${OCIO:?}"`` to use it).
+In another config the two spaces above are found by name or alias, or identified by
+OpenColorIO through the config's ``aces_interchange`` role; a config where neither finds
+one is refused, as is a transform OpenColorIO cannot build (a missing LUT file).
 After conversion values are clamped to [0, 1]; NaN and infinite pixels are set to 0 and
 counted, so the caller can report them per frame.
 """
@@ -29,7 +32,6 @@ from tcvom.errors import InputError
 BUILTIN_CONFIG = "studio-config-latest"
 TARGET = "sRGB Encoded Rec.709 (sRGB)"
 DEFAULT_FLOAT = "Linear Rec.709 (sRGB)"
-DEFAULT_INTEGER = TARGET
 
 
 @lru_cache(maxsize=8)
@@ -60,15 +62,25 @@ def colour_spaces(config: str | None = None) -> list[str]:
 
 
 class ColourConverter:
-    """Converts plates from ``source`` (or the per-format default) to the networks' sRGB."""
+    """Converts plates from ``source`` (or the per-format default) to the networks' sRGB.
+
+    The spaces tcvom itself names (:data:`TARGET`, :data:`DEFAULT_FLOAT`) are the built-in
+    studio config's; in another config they are found by name or alias, or else identified
+    by OpenColorIO through the config's interchange roles (``aces_interchange``). A config in
+    which neither finds them is refused, naming the config and the space.
+    """
 
     def __init__(self, source: str | None = None, config: str | None = None) -> None:
         self.config_name = config or BUILTIN_CONFIG
         self.config = _config(self.config_name)
         self.source = source
+        self._processors: dict[str, Any] = {}
+        self._spaces: dict[str, str] = {}
+        self.target = self._space(TARGET, "the space the networks see")
         if source is not None:
             self._check(source)
-        self._processors: dict[str, Any] = {}
+            if not self._same(source, self.target):  # one that cannot be built (a missing LUT) is refused now
+                self._processor(source)
 
     def _check(self, name: str) -> None:
         if self.config.getColorSpace(name) is None:
@@ -77,25 +89,63 @@ class ColourConverter:
                 hint="list them with: tcvom info --colorspaces",
             )
 
+    def _space(self, builtin: str, role: str) -> str:
+        """The config's name for the built-in studio config's colour space ``builtin``."""
+        known = self._spaces.get(builtin)
+        if known is not None:
+            return known
+        space = self.config.getColorSpace(builtin)
+        if space is not None:
+            name = space.getName()
+        else:
+            import PyOpenColorIO as ocio
+
+            try:
+                name = ocio.Config.IdentifyBuiltinColorSpace(  # pyright: ignore[reportAttributeAccessIssue]
+                    self.config, _config(BUILTIN_CONFIG), builtin)
+            except ocio.Exception as exc:  # pyright: ignore[reportAttributeAccessIssue]
+                raise InputError(
+                    f"the OpenColorIO config has no colour space {builtin!r} ({role}) and OpenColorIO could not "
+                    f"identify one in it ({exc})",
+                    path=self.config_name,
+                    hint="give the config an aces_interchange role (as OpenColorIO 2.2 and later configs have), "
+                    "or leave --ocio-config out: the built-in studio config covers ACES, ARRI, Sony, RED and "
+                    "more (tcvom info --colorspaces)",
+                ) from exc
+        self._spaces[builtin] = name
+        return name
+
     def source_for(self, is_float: bool) -> str:
         """The colour space a file is taken to be in."""
         if self.source is not None:
             return self.source
-        return DEFAULT_FLOAT if is_float else DEFAULT_INTEGER
+        if is_float:
+            return self._space(DEFAULT_FLOAT, "what float plates are taken to be in without --input-colorspace")
+        return self.target
 
-    def _processor(self, source: str, target: str = TARGET) -> Any:
-        """The CPU processor ``source -> target``, built once per converter and pair."""
+    def _processor(self, source: str, target: str | None = None) -> Any:
+        """The CPU processor ``source -> target`` (default: the networks' space), built once
+        per converter and pair; one that OpenColorIO cannot build is refused."""
+        target = target or self.target
         key = f"{source}\0{target}"
         proc = self._processors.get(key)
         if proc is None:
+            import PyOpenColorIO as ocio
+
             self._check(source)
             self._check(target)
-            proc = self.config.getProcessor(source, target).getDefaultCPUProcessor()
+            try:
+                proc = self.config.getProcessor(source, target).getDefaultCPUProcessor()
+            except (ocio.Exception, ocio.ExceptionMissingFile) as exc:  # pyright: ignore[reportAttributeAccessIssue]
+                raise InputError(f"OpenColorIO cannot convert {source!r} to {target!r} ({exc})",
+                                 path=self.config_name, hint="fix the config, or choose another --input-colorspace") \
+                    from exc
             self._processors[key] = proc
         return proc
 
     def _same(self, a: str, b: str) -> bool:
-        return self.config.getColorSpace(a).getName() == self.config.getColorSpace(b).getName()
+        first, second = self.config.getColorSpace(a), self.config.getColorSpace(b)
+        return first is not None and second is not None and first.getName() == second.getName()
 
     def linear_space(self, is_float: bool) -> str:
         """The scene-linear space RGBA output is estimated and written in: the plate's own
@@ -106,13 +156,13 @@ class ColourConverter:
         encoding = self.config.getColorSpace(source).getEncoding()
         if encoding == "scene-linear" or (not encoding and is_float):
             return self.config.getColorSpace(source).getName()
-        return DEFAULT_FLOAT
+        return self._space(DEFAULT_FLOAT, "the scene-linear space RGBA output is written in")
 
     def from_network(self, rgb: np.ndarray, target: str) -> np.ndarray:
         """float32 ``H x W x 3`` display-referred sRGB (the networks' space) -> ``target``."""
         pixels = np.array(rgb, dtype=np.float32, order="C")
-        if not self._same(TARGET, target):
-            self._processor(TARGET, target).applyRGB(pixels)
+        if not self._same(self.target, target):
+            self._processor(self.target, target).applyRGB(pixels)
         return pixels
 
     def to_linear(self, rgb: np.ndarray, is_float: bool) -> np.ndarray:
@@ -137,7 +187,7 @@ class ColourConverter:
         if count:
             pixels[bad] = 0.0
         source = self.source_for(is_float)
-        if not self._same(source, TARGET):
+        if not self._same(source, self.target):
             self._processor(source).applyRGB(pixels)
         np.clip(pixels, 0.0, 1.0, out=pixels)
         return pixels, count

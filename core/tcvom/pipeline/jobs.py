@@ -223,6 +223,7 @@ def _provenance(settings: dict[str, Any], source: Any, precision: str, device: s
         "tcvom:method": settings["method"],
         "tcvom:backend": settings["backend"],
         "tcvom:input_colorspace": source.colour.source_for(bool(getattr(source, "_is_float", False))),
+        "tcvom:ocio_config": config_reference(source.colour.config_name) or "",
         "tcvom:trimaps": ", ".join(settings["trimaps"]),
     }
     if settings["method"] == "tcvom":
