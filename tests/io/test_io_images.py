@@ -72,6 +72,30 @@ def test_alpha_formats_and_rgba(tmp_path: Path) -> None:
     assert np.allclose(read_image(bright)[0][0, 0], [4.0 * 0.5] * 3 + [0.5], atol=2e-2)
 
 
+def _png_chunks(path: Path) -> list[str]:
+    data, at, names = path.read_bytes(), 8, []
+    while at < len(data):
+        size = int.from_bytes(data[at:at + 4], "big")
+        names.append(data[at + 4:at + 8].decode("ascii"))
+        at += 12 + size
+    return names
+
+
+def test_alpha_and_trimap_pngs_carry_no_colour_tag(tmp_path: Path) -> None:
+    """An alpha or trimap PNG holds coverage, not colour: it was tagged sRGB (sRGB, gAMA
+    and cHRM chunks), and a reader honouring the tags would turn 0.5 into about 0.21. The
+    RGBA PNG, display sRGB, keeps its tag."""
+    from tcvom.io import TrimapWriter
+
+    alpha = np.full((4, 6), 0.5, np.float32)
+    for path in (AlphaWriter(tmp_path / "a", fmt="png16").write(1, alpha),
+                 TrimapWriter(tmp_path / "t").write(1, np.full((4, 6), 128, np.uint8))):
+        chunks = _png_chunks(path)
+        assert "IDAT" in chunks and not {"sRGB", "gAMA", "cHRM", "iCCP"} & set(chunks), (path, chunks)
+    rgba = AlphaWriter(tmp_path / "r", fmt="png16", kind="rgba").write(1, alpha, np.full((4, 6, 3), 0.8, np.float32))
+    assert "sRGB" in _png_chunks(rgba)
+
+
 def test_missing_and_corrupt_files(tmp_path: Path) -> None:
     with pytest.raises(MissingFrameError):
         read_image(tmp_path / "none.exr")

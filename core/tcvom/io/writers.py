@@ -38,6 +38,10 @@ from tcvom.io.sequence import frame_path, output_pattern
 
 log = logging.getLogger("tcvom")
 HALF_MAX = 65504.0
+#: Header of the integer files that hold data, not colour (an alpha, a trimap): OpenImageIO
+#: then writes no sRGB or gamma tag (a PNG's sRGB/gAMA chunks), which a viewer or a compositor
+#: honouring them would apply to the coverage values.
+DATA: dict[str, str | int | float] = {"oiio:ColorSpace": "data"}
 """The largest finite half float: larger values of a half EXR are infinity."""
 
 ALPHA_FORMATS: dict[str, tuple[str, str]] = {
@@ -139,7 +143,7 @@ class AlphaWriter(FrameWriter):
         if self.kind == "alpha":
             channels = ("A",) if self.fmt.startswith("exr") else ("Y",)
             return write_image(self.path(frame), a, pixel_type=self.pixel_type, channels=channels,
-                               attributes=self._attributes(frame, plate, stamp),
+                               attributes=self._attributes(frame, plate, stamp) or DATA,
                                layout=self._layout(plate, a.shape, origin))
         if foreground is None:
             raise ValueError(f"{self.kind} output needs the foreground colour")
@@ -176,7 +180,8 @@ class TrimapWriter(FrameWriter):
         tri = np.asarray(trimap)
         if tri.dtype != np.uint8 or tri.ndim != 2:
             raise ValueError("a trimap to write must be uint8 H x W")
-        return write_image(self.path(frame), tri.astype(np.float32) / 255.0, pixel_type="uint8", channels=("Y",))
+        return write_image(self.path(frame), tri.astype(np.float32) / 255.0, pixel_type="uint8", channels=("Y",),
+                           attributes=DATA)
 
 
 class ProbabilityWriter(FrameWriter):
