@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
 
-from tcvom.errors import InputError
+from tcvom.data.vm108 import VideoMatting108
+from tcvom.errors import FrameSizeError, InputError
 from tcvom.train.data import (
     AffineTripletDataset,
     ImageMattingFiles,
@@ -89,3 +92,20 @@ def test_stm_datasets(video_root: Path, image_folders: dict[str, Path]) -> None:
     assert [ds.skip_at(s) for s in (0, 1, 2, 5, 100)] == [1, 1, 2, 3, 4]
     v = ds[3]
     assert v["image"].shape == (3, 3, 32, 32) and set(v["classes"].unique().tolist()) <= {0, 1, 2}
+
+
+def test_a_window_of_frames_of_two_sizes_is_refused(video_root: Path, tmp_path: Path) -> None:
+    """One crop box cuts every frame of a window: a frame of another size trained on a
+    misplaced (or truncated and stretched) crop, silently."""
+    import shutil
+
+    root = tmp_path / "root"
+    shutil.copytree(video_root, root)
+    clip = next(iter(VideoMatting108(root, split="train")))
+    for path in (clip.fg_path(2), clip.bg_path(2)):
+        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        cv2.imwrite(str(path), cv2.resize(image, (96, 72)))
+    with pytest.raises(FrameSizeError, match=f"96x72, frame .* of clip {re.escape(clip.name)} is 64x48") as caught:
+        for index in range(8):  # some window of the clip holds frame 2
+            VideoWindowDataset(root, crop=32, length=8, seed=1, max_radius=3, clips=[clip.name])[index]
+    assert caught.value.path == str(clip.fg_path(2)) and caught.value.frame == 2

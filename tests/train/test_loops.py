@@ -4,6 +4,7 @@ code, resume gives the same weights, pre-training leaves the frozen layers alone
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 from typing import ClassVar
 
@@ -143,3 +144,21 @@ def test_cli_trains_stm_and_the_weights_load(image_folders: dict[str, Path], tmp
     model = load_stm_model(run / "weights.pth")
     assert checkpoints.identify(model.state_dict()) == "stm"
     assert main(["train", "stm", "--config", str(tmp_path / "missing.toml"), "--progress", "none"]) == 2
+
+
+def test_a_resume_with_another_config_is_refused_and_changes_nothing(video_root: Path, tmp_path: Path) -> None:
+    """A resume under a config that changes what is learnt (the rate, the trained layers)
+    went on silently, or ended in the optimizer's traceback, and replaced config.json
+    either way. It is refused naming the keys; steps (train longer) may change."""
+    run = tmp_path / "run"
+    train_gca_tam(gca_tam_config_from_dict(_video_cfg(video_root, run, steps=3)), progress="none", stop_after=1)
+    written = (run / "config.json").read_bytes()
+    for change, named in (({"optim": {"lr": 0.5}}, "optim.lr: 0.001 recorded, 0.5 now"),
+                          ({"trainable": "tam"}, "trainable: 'auto' recorded, 'tam' now")):
+        with pytest.raises(InputError, match=re.escape(named)) as caught:
+            train_gca_tam(gca_tam_config_from_dict(_video_cfg(video_root, run, steps=3, **change)), progress="none")
+        assert caught.value.path == str(run / "checkpoint.pt") and "--no-resume" in str(caught.value)
+        assert (run / "config.json").read_bytes() == written and checkpoint_step(run) == 1
+    longer = train_gca_tam(gca_tam_config_from_dict(_video_cfg(video_root, run, steps=2, checkpoint_every=7)),
+                           progress="none")
+    assert longer.step == 2 and '"checkpoint_every": 7' in (run / "config.json").read_text()

@@ -45,8 +45,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from tcvom.data.vm108 import VideoMatting108
-from tcvom.errors import InputError, ReadError
+from tcvom.data.vm108 import Clip, ClipFrame, VideoMatting108
+from tcvom.errors import FrameSizeError, InputError, ReadError
 from tcvom.io.trimap import BACKGROUND, FOREGROUND, UNKNOWN
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -408,6 +408,20 @@ class _VideoBase(_Indexed):
         c = int(np.searchsorted(self._offsets, k, side="right") - 1)
         return c, k - int(self._offsets[c])
 
+    @staticmethod
+    def _window(clip: Clip, order: list[int]) -> list[ClipFrame]:
+        """The frames ``order`` of ``clip``, all of one size (one crop box cuts them all: a
+        frame of another size was cut at the wrong place, silently)."""
+        frames = [clip.read(i) for i in order]
+        first = frames[0]
+        for fr in frames[1:]:
+            if fr.alpha.shape != first.alpha.shape:
+                (h, w), (fh, fw) = fr.alpha.shape, first.alpha.shape
+                raise FrameSizeError(f"the frame is {w}x{h}, frame {first.index} of clip {clip.name} is {fw}x{fh}",
+                                     path=clip.fg_path(fr.index), frame=fr.index,
+                                     hint="every frame of a clip must have one size")
+        return frames
+
     def _crop_box(self, rng: np.random.Generator, shape: tuple[int, int]) -> tuple[slice, slice]:
         h, w = shape
         scales = [s for s in VIDEO_SCALES if int(self.crop * s) <= min(h, w)]
@@ -450,7 +464,7 @@ class VideoWindowDataset(_VideoBase):
         order = [reflect_index(centre + d, len(clip)) for d in range(-half, self.frames - half)]
         if rng.random() < 0.5:
             order = order[::-1]
-        frames = [clip.read(i) for i in order]
+        frames = self._window(clip, order)
         shape = frames[0].alpha.shape
         box = self._crop_box(rng, shape)
         for _ in range(MAX_ATTEMPTS):  # every frame needs some soft alpha in the crop
@@ -570,7 +584,7 @@ class StmVideoDataset(_VideoBase):
         order = [start, start + int(gaps[0]), start + int(gaps.sum())]
         if rng.random() < 0.5:
             order = order[::-1]
-        frames = [clip.read(i) for i in order]
+        frames = self._window(clip, order)
         box = self._crop_box(rng, frames[0].alpha.shape)
         flip = self.flip and rng.random() < 0.5
         size = (self.crop, self.crop)

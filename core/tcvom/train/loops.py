@@ -49,7 +49,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from tcvom.errors import InputError, WeightsError
-from tcvom.io.atomic import atomic_output
+from tcvom.io.atomic import atomic_output, write_text
 from tcvom.models import bases
 from tcvom.models.gca_tam import FrameFeatures, GcaMatting, make_input
 from tcvom.models.split_matting import SplitMatting
@@ -150,6 +150,22 @@ def _worker_init(_: int) -> None:
 # --- run folder: checkpoint, weights, log ------------------------------------------------------
 
 
+#: Config keys a resumed run may change: where and how it runs and for how long (the
+#: schedule is then spread over the new length), not what it learns from or how.
+RESUMABLE = frozenset({"out", "steps", "checkpoint_every", "device", "data.workers"})
+
+
+def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"data.crop": 512, ...}`` of a nested config dict."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 class _Run:
     """The run folder: checkpoint / weights writing, resume and the CSV log."""
 
@@ -165,9 +181,15 @@ class _Run:
         self.checkpoint = self.out / CHECKPOINT
         self.weights = self.out / WEIGHTS
         self.log = self.out / LOG
-        (self.out / "config.json").write_text(json.dumps(config, indent=1, sort_keys=True))
 
     def load(self) -> dict[str, Any] | None:
+        """The checkpoint to resume from (None: start at step 0), refused if it is of another
+        kind of run or was written with another config; then ``config.json`` is this run's."""
+        state = self._checkpoint()
+        write_text(self.out / "config.json", json.dumps(self.config, indent=1, sort_keys=True))
+        return state
+
+    def _checkpoint(self) -> dict[str, Any] | None:
         if not self.resume or not self.checkpoint.exists():
             return None
         try:
@@ -180,6 +202,18 @@ class _Run:
         if state.get("kind") != self.kind:
             raise WeightsError(f"the checkpoint is of a {state.get('kind')} run, not {self.kind}",
                                path=self.checkpoint, hint="use another 'out' folder")
+        recorded = state.get("config")
+        if isinstance(recorded, dict):  # continuing with another dataset, loss or rate mixed two runs
+            before, now = _flat(recorded), _flat(self.config)
+            diffs = [k for k in sorted(before.keys() | now.keys())
+                     if k not in RESUMABLE and before.get(k, "(none)") != now.get(k, "(none)")]
+            if diffs:
+                listed = "; ".join(f"{k}: {before.get(k, '(none)')!r} recorded, {now.get(k, '(none)')!r} now"
+                                   for k in diffs[:4])
+                more = f" (and {len(diffs) - 4} more)" if len(diffs) > 4 else ""
+                raise InputError(f"the checkpoint was written with another config: {listed}{more}",
+                                 path=self.checkpoint, hint="resume with the config the run was started with, "
+                                 "pass --no-resume to start over, or use another 'out' folder")
         return state
 
     def save(self, step: int, model: nn.Module, optimizer: torch.optim.Optimizer,
@@ -273,7 +307,11 @@ def _restore(state: dict[str, Any] | None, model: nn.Module, optimizer: torch.op
     if state is None:
         return 0
     checkpoints.load_into(model, state["model"], what="the training run's", path=path)
-    optimizer.load_state_dict(state["optimizer"])
+    try:
+        optimizer.load_state_dict(state["optimizer"])
+    except (ValueError, KeyError) as exc:  # another set of trained parameters
+        raise InputError(f"the checkpoint's optimizer state does not fit this run ({exc})", path=path,
+                         hint="resume with the config the run was started with, or pass --no-resume") from exc
     if state.get("scaler"):
         scaler.load_state_dict(state["scaler"])
     step = int(state["step"])
