@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from tcvom.data.vm108 import VideoMatting108
-from tcvom.errors import FrameSizeError, InputError
+from tcvom.errors import FrameSizeError, InputError, ReadError
 from tcvom.train.data import (
     AffineTripletDataset,
     ImageMattingFiles,
@@ -109,3 +109,16 @@ def test_a_window_of_frames_of_two_sizes_is_refused(video_root: Path, tmp_path: 
         for index in range(8):  # some window of the clip holds frame 2
             VideoWindowDataset(root, crop=32, length=8, seed=1, max_radius=3, clips=[clip.name])[index]
     assert caught.value.path == str(clip.fg_path(2)) and caught.value.frame == 2
+
+
+def test_a_missing_file_is_refused_before_training(video_root: Path, tmp_path: Path) -> None:
+    """A missing frame was found only by the step that drew it (hours in, or never)."""
+    import shutil
+
+    root = tmp_path / "root"
+    shutil.copytree(video_root, root)
+    clip = list(VideoMatting108(root, split="train"))[1]
+    clip.bg_path(4).unlink()
+    with pytest.raises(ReadError, match=f"frame 4 of clip {re.escape(clip.name)} does not exist") as caught:
+        VideoWindowDataset(root, crop=32, length=1)
+    assert caught.value.path == str(clip.bg_path(4)) and caught.value.path.startswith(str(root))

@@ -95,9 +95,8 @@ class Clip:
 
     def bg_path(self, index: int) -> Path:
         path = self.root / BG_FOLDER / self._corr[self._key(index)]
-        if not path.exists():
-            path = path.with_suffix(".png")
-        return path
+        png = path.with_suffix(".png")
+        return png if not path.exists() and png.exists() else path  # the name listed when neither is there
 
     def read_alpha_raw(self, index: int) -> np.ndarray:
         """The alpha channel as stored (uint8 / uint16 ``H x W``)."""

@@ -400,7 +400,19 @@ class _VideoBase(_Indexed):
         lengths = np.array([len(c) for c in self.clips])
         if (lengths == 0).any():
             raise InputError("a clip of the split has no frames", path=root)
+        self._check_files()
         self._offsets = np.concatenate([[0], np.cumsum(lengths)])
+
+    def _check_files(self) -> None:
+        """Refuse a selection with a missing foreground or background file now, not at the
+        step that happens to draw it (hours into a run, or never)."""
+        missing = [(clip, i, path) for clip in self.clips for i in range(len(clip))
+                   for path in (clip.fg_path(i), clip.bg_path(i)) if not path.is_file()]
+        if missing:
+            clip, index, path = missing[0]
+            more = f" ({len(missing)} files of the selected clips are missing)" if len(missing) > 1 else ""
+            raise ReadError(f"the file of frame {index} of clip {clip.name} does not exist{more}", path=path,
+                            frame=index, hint="is the dataset complete? or leave the clip out with 'clips'")
 
     def _pick(self, rng: np.random.Generator) -> tuple[int, int]:
         """(clip number, frame) uniformly over all frames of the split."""
