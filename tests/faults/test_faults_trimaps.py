@@ -201,6 +201,11 @@ def test_trimap_channel_is_chosen_by_name(shot: Shot, capsys) -> None:
     assert result.code == 2 and "no foreground" in result.err
     assert "nuke.1001.exr: frame 1001: the keyframe trimap's colour holds no foreground" in result.err
     assert "--trimap-channel A" in result.err
+    white = keys("white", np.dstack([zeros + 1, zeros + 1, zeros + 1, key]), ("R", "G", "B", "A"))
+    result = tcvom(capsys, *shot.run_args(*white, "--overwrite"))  # painted in alpha over white: no background
+    assert result.code == 2 and "no background" in result.err
+    assert "white.1001.exr: frame 1001: the keyframe trimap's colour holds no background (0)" in result.err
+    assert "--trimap-channel A" in result.err
 
 
 def test_float_and_coloured_trimaps_say_what_was_read(shot: Shot, capsys) -> None:

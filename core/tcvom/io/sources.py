@@ -619,12 +619,14 @@ class TrimapFiles(_Numbered):
             classified = trimaps.classify(single)
         except InputError as exc:
             raise InputError(exc.message, path=path, frame=frame, hint=exc.hint) from exc
-        if self.channel == "luma" and "A" in info.channels and not (classified == trimaps.FOREGROUND).any():
+        lacks = [name for name, value in (("foreground (255)", trimaps.FOREGROUND), ("background (0)",
+                 trimaps.BACKGROUND)) if not (classified == value).any()]
+        if self.channel == "luma" and "A" in info.channels and lacks:  # painted in alpha over black or white
             alpha = pixels[:, :, info.channels.index("A")]
             if (alpha > trimaps.FG_THRESHOLD).any() and (alpha < trimaps.BG_THRESHOLD).any():
-                log.warning("%s: frame %d: the %s's colour holds no foreground (255) and its A channel holds a "
-                            "picture: if the trimap is painted in alpha, pass --trimap-channel A", path, frame,
-                            self.what)
+                log.warning("%s: frame %d: the %s's colour holds no %s and its A channel holds a picture: if the "
+                            "trimap is painted in alpha, pass --trimap-channel A", path, frame, self.what,
+                            " and no ".join(lacks))
         return classified
 
     def _as_made(self, path: Path) -> bool:
