@@ -102,6 +102,18 @@ def test_missing_prediction_frame_is_named(bench: Path, tmp_path: Path) -> None:
         evaluate(bench, tmp_path / "out", progress="none")
 
 
+def test_prediction_files_past_the_clip_are_named_as_not_scored(bench: Path, tmp_path: Path, caplog) -> None:
+    """A folder with more frames than the truth (another export, an off-by-one range) was
+    scored over the truth's frames without a word."""
+    _write_predictions(bench, tmp_path / "pred", ["narrow"], 0.0)
+    folder = tmp_path / "pred/narrow/synthetic/clip_001"
+    (folder / "00004_pred.png").write_bytes((folder / "00003_pred.png").read_bytes())
+    report = evaluate(bench, tmp_path / "out", predictions=tmp_path / "pred", plots=False, progress="none")
+    assert report.summary["narrow"]["frames"] == 8
+    assert "clip_001: 1 prediction file(s) past the clip's frames 0..3 (00004_pred.png) are not scored" in caplog.text
+    assert "clip_000" not in caplog.text
+
+
 def test_a_prediction_with_nan_is_refused_naming_it(bench: Path, tmp_path: Path) -> None:
     """A NaN in a predicted EXR was scored: the table showed 0s and summary.json a bare NaN."""
     from tcvom.io.images import read_image, write_image

@@ -326,6 +326,11 @@ def evaluate(
                         frame=missing[0],
                         hint="name each file after its 0-based frame index, e.g. 00012.png",
                     )
+                extra = sorted(set(files[w]) - set(range(len(clip))))
+                if extra:  # scored only over the truth's frames: say what was left out
+                    log.warning("%s: %d prediction file(s) past the clip's frames 0..%d (%s) are not scored",
+                                pred_root / w / clip.name, len(extra), len(clip) - 1,
+                                ", ".join(files[w][i].name for i in extra[:3]) + (" ..." if len(extra) > 3 else ""))
             provider = _Flow(clip, flow)
             scorers = {w: ClipScorer(flow=provider, image_metrics=image_metrics) for w in widths}
             for i in range(len(clip)):
