@@ -32,6 +32,7 @@ from .hostclient import (
     read_review,
     result_summary,
     shot_folder,
+    warnings_summary,
 )
 
 CACHE_DIR = "//tcvom_cache"
@@ -119,14 +120,18 @@ class MatteRun:
         assert self.job is not None
         if self.job.state == "failed" and self.job.error is not None:
             error = self.job.error
-            message = error.message
-            for frame, path in self.spec.keyframes.items():
-                name = self.keyframe_names.get(frame)
-                if name:
-                    message = message.replace(f"{path}: frame {frame}", name).replace(path, name)
-            raise HostError(message, error.fix, error.exit_code)
+            raise HostError(self.named(error.message), error.fix, error.exit_code)
         if self.job.state != "done":
             raise HostError(f"tcvom did not finish ({self.job.state})", "run the matte again")
+
+    def named(self, message: str) -> str:
+        """``message`` with the keyframes' exported files named as the artist knows them
+        (``the keyframe at scene frame 1006 (image 'key')``)."""
+        for frame, path in self.spec.keyframes.items():
+            name = self.keyframe_names.get(frame)
+            if name:
+                message = message.replace(f"{path}: frame {frame}", name).replace(path, name)
+        return message
 
     def finish(self, context: bpy.types.Context) -> bpy.types.Node:
         """Build or update the compositor node reading the cached alpha."""
@@ -194,8 +199,11 @@ class TCVOM_OT_pull_matte(bpy.types.Operator):
             text += f" ({done})"
         if run.note:
             text += f"; {run.note}"
+        warned = warnings_summary([run.named(w) for w in run.job.warnings])
+        if warned:  # an empty keyframe, NaN pixels...: said where the artist looks
+            text += f"; {warned}"
         context.scene.tcvom.status = text
-        self.report({"WARNING"} if run.note else {"INFO"}, text)
+        self.report({"WARNING"} if run.note or warned else {"INFO"}, text)
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         global _active

@@ -433,7 +433,9 @@ def run_job(job: Any, frames: Sequence[int], progress: Callable[[int, str], None
             return Outcome("failed", error=job.error, status=str(job.error))
         files = hostclient.collect_alpha(job.out, frames)
         progress(100, "done")
-        return Outcome("done", files=files, status=hostclient.result_summary(job.result))
+        warned = hostclient.warnings_summary(job.warnings)  # an empty keyframe, NaN pixels...
+        status = "; ".join(part for part in (hostclient.result_summary(job.result), warned) if part)
+        return Outcome("done", files=files, status=status)
     except Exception as exc:  # the thread must always report back to the main thread
         return Outcome("failed", error=exc, status=str(exc))
 

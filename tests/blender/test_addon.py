@@ -243,6 +243,27 @@ def test_the_loop_recomputes_only_what_a_keyframe_edit_touches(pulled: dict) -> 
         "the removed keyframe's file is cleaned"
 
 
+def test_a_keyframe_left_black_is_named_in_the_report(pulled: dict) -> None:
+    """A keyframe without foreground (the black image "+" makes, left unpainted) emptied the
+    frames near it with a FINISHED pull and not a word: tcvom's warning reaches the status
+    and the report, naming the keyframe as the artist knows it."""
+    settings = bpy.context.scene.tcvom
+    image = settings.keyframes[1].image
+    original = np.empty(len(image.pixels), dtype=np.float32)
+    image.pixels.foreach_get(original)
+    black = np.zeros_like(original).reshape(-1, 4)
+    black[:, 3] = 1.0
+    try:
+        image.pixels.foreach_set(black.ravel())
+        assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}
+        assert "1 warning: the keyframe at scene frame 1008 (image '" in settings.status, settings.status
+        assert "has no foreground (255): the matte near it will be empty" in settings.status
+    finally:
+        image.pixels.foreach_set(original)
+    assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}
+    assert "warning" not in settings.status, settings.status
+
+
 def _write_review(out: Path, suggested: list[int], doubtful: list[int]) -> None:
     """A review of the schema ``tcvom run`` writes (``review/review.json``)."""
     frames = [{"frame": f, "trimap_doubt": 0.5 if f in doubtful else 0.01, "matte_doubt": 0.1,

@@ -349,6 +349,12 @@ def test_result_summary_says_what_was_computed_and_reused() -> None:
     assert hostclient.result_summary(None) == ""
 
 
+def test_warnings_summary_counts_and_shows_the_first() -> None:
+    assert hostclient.warnings_summary([]) == ""
+    assert hostclient.warnings_summary(["a"]) == "1 warning: a"
+    assert hostclient.warnings_summary(["a", "b", "a", "c", ""]) == "3 warnings: a; b (and 1 more)"
+
+
 def test_install_folder_keeps_unchanged_files_untouched(tmp_path: Path) -> None:
     folder = tmp_path / "keyframes"
     staging = tmp_path / "staging"

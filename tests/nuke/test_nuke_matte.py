@@ -260,6 +260,30 @@ def test_run_job_with_tcvom_collects_every_frame(tmp_path: Path, example, tcvom_
     assert values["before"] == values["after"] == "black"  # outside the range: no matte, not frame 1001's
 
 
+def test_the_runs_warnings_reach_the_status(tmp_path: Path, example, tcvom_exe: str) -> None:
+    """A keyframe without foreground (painted black) emptied the frames near it and the node
+    said only what was computed: tcvom's warnings are in the status, named."""
+    import numpy as np
+
+    from tcvom.io import read_image, write_image
+
+    settings = matte.NodeSettings(method="classical")
+    plate = _read((example.plate_dir / "plate.%04d.exr").as_posix())
+    staging = matte.new_staging((tmp_path / "cache").as_posix())
+    plan = matte.plan_inputs(settings, plate, [1001, 1008], 1001, 1008, staging)
+    for f, path in plan.keyframes.items():
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        shutil.copy(example.keyframe_dir / f"key.{f}.png", path)
+    key, _ = read_image(plan.keyframes[1008])
+    write_image(plan.keyframes[1008], np.zeros(key.shape[:2], np.float32), pixel_type="half", channels=("Y",))
+    run = matte.prepare_run(settings, plan, [tcvom_exe], (tmp_path / "cache" / "shot" / "node").as_posix(), 1001, 1008)
+    job = matte.hostclient.Job(run.args, out=run.out).start()
+    outcome = matte.run_job(job, run.frames, lambda pct, text: None, lambda: False, poll_interval=0.05)
+    assert outcome.state == "done", outcome.status
+    assert outcome.status.startswith("classical: alpha 8 computed"), outcome.status
+    assert "; 1 warning: " in outcome.status and "frame 1008: the keyframe trimap has no foreground" in outcome.status
+
+
 def test_cancel_stops_the_worker(tmp_path: Path) -> None:
     worker = _script(tmp_path / "slow_tcvom", (
         "import json, sys, time\n"

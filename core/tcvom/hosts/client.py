@@ -329,6 +329,17 @@ def result_summary(result: dict[str, Any] | None) -> str:
     return (f"{method}: " if method else "") + "; ".join(parts)
 
 
+def warnings_summary(warnings: Sequence[str], limit: int = 2) -> str:
+    """The warnings of a finished run (``Job.warnings``) for a status line: ``"2 warnings:
+    A; B"``, the first ``limit`` of them and how many more; ``""`` without any."""
+    unique = list(dict.fromkeys(w for w in warnings if w))
+    if not unique:
+        return ""
+    shown = "; ".join(unique[:limit])
+    more = f" (and {len(unique) - limit} more)" if len(unique) > limit else ""
+    return f"{len(unique)} warning{'' if len(unique) == 1 else 's'}: {shown}{more}"
+
+
 def alpha_pattern(out: str) -> str:
     """Where ``tcvom run --out OUT`` writes the alpha matte."""
     return os.path.join(out, "alpha", "alpha.####.exr")

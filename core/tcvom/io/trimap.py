@@ -179,9 +179,11 @@ def check_class_counts(counts: dict[int, dict[str, int]], paths: dict[int, objec
                 frame=frame,
                 hint="paint the background 0 and the foreground 255",
             )
-        for cls, value in (("foreground", FOREGROUND), ("background", BACKGROUND)):
+        for cls, value, near, right in (("foreground", FOREGROUND, "empty", "is out of shot"),
+                                        ("background", BACKGROUND, "solid", "fills the frame")):
             if count[cls] == 0:
-                warnings.append(f"{where}: the {what} has no {cls} ({value})")
+                warnings.append(f"{where}: the {what} has no {cls} ({value}): the matte near it will be {near} "
+                                f"(right only if the object {right} there)")
     for cls, value, matte in (("foreground", FOREGROUND, 0), ("background", BACKGROUND, 1)):
         if shot and counts and all(count[cls] == 0 for count in counts.values()):
             first = min(counts)
