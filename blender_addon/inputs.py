@@ -97,7 +97,10 @@ def plate_info(settings: bpy.types.PropertyGroup) -> PlateInfo:
         shift = start - settings.image_start
         size = (int(image.size[0]), int(image.size[1]))
         datablock = image
-        image_frames = (settings.image_start, start - 1, len(frames))
+        # The compositor's Image node plays every file from the first, as the alpha does:
+        # opened from a later file (plate.1003 of 1001-1006) it started there, and the
+        # files before it were matted but shown as that file's picture.
+        image_frames = (frames[0] - shift, frames[0] - 1, frames[-1] - frames[0] + 1) if frames else None
     if not frames or not os.path.exists(path):
         raise HostError(f"the plate's files are not found: {path}", "relink the plate (File > External Data)")
     if size[0] <= 0 or size[1] <= 0:

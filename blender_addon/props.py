@@ -53,7 +53,7 @@ class TCVOM_PG_settings(bpy.types.PropertyGroup):
     clip: PointerProperty(name="Clip", type=bpy.types.MovieClip)
     image: PointerProperty(name="Image", type=bpy.types.Image)
     image_start: IntProperty(
-        name="Start Frame", description="Scene frame that shows the image plate's first frame", default=1
+        name="Start Frame", description="Scene frame that shows the file the plate Image was opened from", default=1
     )
     keyframes: CollectionProperty(type=TCVOM_PG_keyframe)
     keyframe_index: IntProperty(default=0)

@@ -609,6 +609,31 @@ def test_image_sequence_plate(pulled: dict, example: Path, tmp_path: Path) -> No
     assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}  # the node reads the Movie Clip again
 
 
+def test_an_image_plate_opened_from_a_later_file_shows_every_frame_with_its_matte(pulled: dict, example: Path,
+                                                                                  tmp_path: Path) -> None:
+    """An Image opened from plate.1003.exr (its Start Frame showing 1003): the files before
+    it were matted, but the compositor's plate began at 1003 and showed 1003's picture under
+    1001's matte."""
+    settings = bpy.context.scene.tcvom
+    image = bpy.data.images.load(str(example / "plate" / "plate.1003.exr"), check_existing=False)
+    image.source = "SEQUENCE"
+    settings.source_type, settings.image, settings.image_start = "IMAGE", image, 1003
+    try:
+        assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}, settings.status
+        assert Path(bpy.path.abspath(settings.output)) == pulled["out"]
+        for frame in (1001, 1003, 1008):
+            rendered = _render(frame, tmp_path / f"render{frame}.exr")
+            alpha = _pixels(_alpha_files(pulled["out"])[frame])[:, :, 3]
+            plate = _pixels(example / "plate" / f"plate.{frame}.exr")
+            np.testing.assert_allclose(rendered[:, :, 3], alpha, atol=1e-3, err_msg=f"frame {frame}")
+            np.testing.assert_allclose(rendered[:, :, :3], plate[:, :, :3] * alpha[:, :, None], atol=2e-3,
+                                       err_msg=f"frame {frame}")
+    finally:
+        settings.source_type, settings.image = "CLIP", None
+        bpy.data.images.remove(image)
+    assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}
+
+
 def test_udim_plate_says_how_to_open_it_as_a_sequence(pulled: dict, example: Path) -> None:
     """Blender's default Image > Open makes plate.1001.exr... UDIM tiles, not a sequence."""
     settings = bpy.context.scene.tcvom
