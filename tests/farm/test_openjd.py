@@ -37,7 +37,7 @@ def test_template_structure() -> None:
     frames = matte["parameterSpace"]["taskParameterDefinitions"][0]
     assert frames["type"] == "CHUNK[INT]" and frames["chunks"]["rangeConstraint"] == "NONCONTIGUOUS"
     args = matte["script"]["actions"]["onRun"]["args"]
-    assert args[args.index("--frames") + 1] == "{{Task.Param.Frames}}"
+    assert "--frames={{Task.Param.Frames}}" in args
     assert review["dependencies"] == [{"dependsOn": "Matte"}] and "parameterSpace" not in review  # one task
     args = review["script"]["actions"]["onRun"]["args"]
     assert args[:3] == ["review", "{{Param.OutDir}}", "--rebuild"] and "{{Param.Plate}}" in args
@@ -78,6 +78,38 @@ def test_a_shot_on_twos_becomes_openjd_ranges_whose_chunks_tcvom_reads_back() ->
     keyframe_args = job.steps[0].script.actions.onRun.args
     assert keyframe_args[keyframe_args.index("--trimap-channel") + 1] == "{{Param.TrimapChannel}}"
     assert "--trimap-channel" not in args and given["TrimapChannel"] == "A"
+
+
+def test_frames_before_zero_reach_the_tasks(tmp_path: Path) -> None:
+    """A chunk "-3--1" or a shot range "-3-4" came after its flag as an argument of its own,
+    which argparse took for a flag: every such task failed ("expected one argument")."""
+    from tcvom.cli import build_parser
+
+    template = job_template(frames="-3-4", segments="0-1", chunk=3, shot_range="-3-4")
+    values = {"{{Task.Param.Frames}}": "-3--1", "{{Task.Param.Segment}}": "0"}
+    values.update({f"{{{{Param.{p['name']}}}}}": str(p.get("default", "x")) for p in template["parameterDefinitions"]})
+    for step in template["steps"][:2]:
+        args = step["script"]["actions"]["onRun"]["args"]
+        for name, value in values.items():
+            args = [a.replace(name, value) for a in args]
+        parsed = build_parser().parse_args(args)
+        assert parsed.shot_range == "-3-4"
+        if step["name"] == "Matte":
+            assert parsed.frames == "-3--1"
+
+
+def test_a_template_openjd_would_refuse_or_fail_is_refused(farm_shot, tmp_path: Path, capsys) -> None:
+    """A FRAME=PATH keyframe went into the job as one garbled path (every task failed), and
+    a name OpenJD refuses (or reads as an expression) was written: both exit 2 now."""
+    shot = ["--plate", farm_shot.plate, "--out", str(tmp_path / "o"), "--method", "classical"]
+    pair = f"1001={Path(farm_shot.keyframes).parent / 'key.1001.png'}"
+    assert main(["farm", "template", str(tmp_path / "a.json"), *shot, "--keyframes", pair]) == 2
+    assert "one sequence pattern, not a FRAME=PATH pair" in capsys.readouterr().err
+    for name in ("sh010 {{Task.File.x}}", "x" * 129, "tab\there", ""):
+        assert main(["farm", "template", str(tmp_path / "b.json"), "--name", name]) == 2, name
+        assert "cannot be an Open Job Description job's name" in capsys.readouterr().err
+    assert not (tmp_path / "a.json").exists() and not (tmp_path / "b.json").exists()
+    assert main(["farm", "template", str(tmp_path / "c.json"), "--name", "sh010 matte v2"]) == 0
 
 
 def test_empty_template_values_read_as_not_given(capsys) -> None:

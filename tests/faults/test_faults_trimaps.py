@@ -77,6 +77,9 @@ def test_one_keyframe_without_foreground_is_a_warning(shot: Shot, capsys) -> Non
 def test_keyframe_outside_the_shot(shot: Shot, capsys) -> None:
     result = tcvom(capsys, *shot.run_args("--keyframes", f"2000={shot.keyframe(1001)}"))
     expect(result, 2, "key.1001.png", "frame 2000", "outside the frame range 1001-1004", root=shot.root)
+    gapped = tcvom(capsys, *shot.run_args("--keyframes", f"1001={shot.keyframe(1001)}",  # it said "1001-1004"
+                                          f"1003={shot.keyframe(1004)}", "--shot-range", "1001-1002,1004"))
+    expect(gapped, 2, "frame 1003", "outside the frame range 1001-1002,1004", root=shot.root)
 
 
 def test_keyframe_of_another_size(shot: Shot, capsys) -> None:

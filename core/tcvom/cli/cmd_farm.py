@@ -19,6 +19,7 @@ from tcvom.errors import InputError
 from tcvom.farm.openjd import job_parameters, job_template, write_template
 from tcvom.farm.plan import DEFAULT_CHUNK, ShotPlan, plan_shot
 from tcvom.io.atomic import write_text
+from tcvom.io.sources import is_frame_pair
 from tcvom.io.trimap import TRIMAP_CHANNELS
 from tcvom.io.writers import ALPHA_FORMATS
 from tcvom.pipeline.methods import BACKENDS, METHODS, PRECISIONS
@@ -109,6 +110,10 @@ def _template(args: argparse.Namespace) -> int:
     shot_given = [a is not None for a in (args.plate, args.keyframes, args.out)]
     if any(shot_given) and not all(shot_given):
         raise InputError("give --plate, --keyframes and --out together to fill in a shot's parameters, or none")
+    if args.keyframes is not None and is_frame_pair(args.keyframes):  # the job passes one --keyframes value
+        raise InputError("a farm job reads its keyframes as one sequence pattern, not a FRAME=PATH pair",
+                         path=args.keyframes, hint="name the keyframe files after their frames in one folder "
+                         "(key.1001.png, key.1040.png) and give --keyframes key.####.png")
     if args.plate is not None:
         shot = _shot_plan(args)
         if not shot.chunks:

@@ -25,6 +25,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tcvom.errors import InputError
 from tcvom.io.sequence import format_openjd_range, parse_frame_range
 from tcvom.io.trimap import TRIMAP_CHANNELS
 from tcvom.io.writers import ALPHA_FORMATS
@@ -108,7 +109,10 @@ def job_template(
         _param("MattingWeights", "PATH", "GCA+TAM matting weights for --method tcvom (empty: installed weights)",
                "", objectType="FILE", dataFlow="IN"),
     ]
-    shared = ["--shot-range", "{{Param.ShotRange}}", "--method", "{{Param.Method}}", "--backend",
+    _check_name(name)
+    # "--flag=VALUE": a frame range may start with "-" (frames before zero), which argparse
+    # would take for a flag of its own.
+    shared = ["--shot-range={{Param.ShotRange}}", "--method", "{{Param.Method}}", "--backend",
               "{{Param.Backend}}", "--device", "{{Param.Device}}", "--precision", "{{Param.Precision}}",
               "--input-colorspace", "{{Param.InputColorspace}}", "--ocio-config", "{{Param.OcioConfig}}",
               "--progress", "json"]
@@ -116,7 +120,7 @@ def job_template(
                    "--out", "{{Param.OutDir}}/trimaps", "--segment", "{{Task.Param.Segment}}",
                    "--weights", "{{Param.TrimapWeights}}", "--trimap-channel", "{{Param.TrimapChannel}}", *shared]
     matte_args = ["matte", "--plate", "{{Param.Plate}}", "--trimaps", "{{Param.OutDir}}/trimaps/" + TRIMAP_NAME,
-                  "--out", "{{Param.OutDir}}/alpha", "--frames", "{{Task.Param.Frames}}",
+                  "--out", "{{Param.OutDir}}/alpha", "--frames={{Task.Param.Frames}}",
                   "--weights", "{{Param.MattingWeights}}", "--base", "{{Param.Base}}", "--alpha-format",
                   "{{Param.AlphaFormat}}", *shared]
     # The tasks above each compute part of the shot and write no review; this one task,
@@ -161,6 +165,14 @@ def job_template(
         "parameterDefinitions": parameters,
         "steps": steps,
     }
+
+
+def _check_name(name: str) -> None:
+    """A job name OpenJD accepts: 1 to 128 characters, no control characters; ``{{`` would
+    start one of its expressions."""
+    if not 1 <= len(name) <= 128 or "{{" in name or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise InputError(f"the job name {name!r} cannot be an Open Job Description job's name",
+                         hint="give --name 1 to 128 characters, without control characters or '{{'")
 
 
 def job_parameters(

@@ -680,6 +680,12 @@ def _parse_pair(text: str) -> tuple[int, Path]:
     return frame, Path(path_text)
 
 
+def is_frame_pair(text: str) -> bool:
+    """Whether a trimap argument is a ``FRAME=PATH`` pair (``1001=key.png``), not a file or
+    a sequence pattern."""
+    return "=" in text and not is_pattern(text.partition("=")[0])
+
+
 def open_trimaps(
     specs: str | Path | Sequence[str | Path],
     frames: str | list[int] | None = None,
@@ -713,7 +719,7 @@ def open_trimaps(
         frame_text, colon, _ = text.partition(":")
         if colon and "=" not in text and frame_text.strip().lstrip("-").isdigit() and not Path(text).exists():
             raise InputError(f"{text!r} is not a frame=path pair", hint="write keyframes like 1001=key.1001.png")
-        if "=" in text and not is_pattern(text.partition("=")[0]):
+        if is_frame_pair(text):
             entries = [_parse_pair(text)]
         else:
             seq = ImageSequence(text, frames, what=what, contiguous=contiguous)

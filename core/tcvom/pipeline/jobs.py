@@ -54,7 +54,7 @@ from tcvom.io.atomic import remove_dead_temporaries
 from tcvom.io.colour import config_reference
 from tcvom.io.overlap import DEFAULT_DEPTH, ReadAhead, WriteBehind
 from tcvom.io.sequence import format_range, is_pattern, parse_frame_range
-from tcvom.io.sources import TrimapFiles
+from tcvom.io.sources import TrimapFiles, is_frame_pair
 from tcvom.io.writers import check_alpha_output
 from tcvom.matting.foreground import predicted_colour, rgba_foreground
 from tcvom.matting.window import neighbour_window
@@ -159,7 +159,7 @@ def _keyframes(
     outside = [f for f in source.frame_numbers if f not in set(plate.frame_numbers)]
     if outside:
         raise InputError(
-            f"keyframe {outside[0]} lies outside the frame range {plate.first}-{plate.last}",
+            f"keyframe {outside[0]} lies outside the frame range {format_range(plate.frame_numbers)}",
             path=source.path(outside[0]),
             frame=outside[0],
             hint="paint keyframes on frames of the plate, or widen --shot-range",
@@ -927,7 +927,7 @@ def _window_key(frame: int, shot: list[int], settings_key: str, source: Any, tri
 
 def _has_pairs(specs: str | Sequence[str]) -> bool:
     items = [specs] if isinstance(specs, str | Path) else list(specs)
-    return any("=" in str(i) for i in items)
+    return any(is_frame_pair(str(i)) for i in items)
 
 
 def run(
