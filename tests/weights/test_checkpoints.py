@@ -131,11 +131,17 @@ def test_describe_gca_tam_file(tmp_path):
     assert "decoder.conv2.bias [2] (expected [1])" in info["problem"]
 
 
-def test_describe_unknown_file(tmp_path):
+def test_describe_unknown_file(tmp_path, capsys):
+    """An unrelated file: `tcvom info --weights` exited 2 with "problem: None" and no word why."""
+    from tcvom.cli import main
+
     path = tmp_path / "other.pth"
     torch.save(Small().state_dict(), path)
     info = checkpoints.describe(path)
     assert info["kind"] == "unknown" and info["loads"] is None and info["tensors"] == 7
+    assert "match none of the networks tcvom runs" in info["problem"]
+    assert main(["info", "--weights", str(path)]) == 2
+    assert f"error: {path}: its keys match none of the networks" in capsys.readouterr().err
 
 
 # --- where weights are found (tcvom.weights.registry) and `tcvom weights` ------------------------------

@@ -156,7 +156,10 @@ def main(args: argparse.Namespace) -> int:
         else:
             for key, value in info.items():
                 print(f"{key:>14}: {value}")
-        return 0 if info.get("loads", False) else 2
+        if info.get("loads", False):
+            return 0
+        print(f"tcvom info: error: {args.weights}: {info['problem']}", file=sys.stderr)  # why the exit code is 2
+        return EXIT_BAD_INPUT
     data = collect()
     # Broken weight configuration: exit 2, as the runs it would make do.
     code = EXIT_BAD_INPUT if data["weight_problems"] else 0

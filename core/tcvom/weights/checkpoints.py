@@ -291,7 +291,7 @@ def describe(path: str | Path) -> dict[str, Any]:
     Returns ``path``, ``kind`` (see :func:`identify`), ``name``, ``base`` (the matting base,
     or None), ``tensors``, ``parameters``
     (number of values), ``bytes``, ``sha256``, ``loads`` (True/False, or None when tcvom
-    has no model for the kind) and ``problem`` (the load error message, or None).
+    has no model for the kind) and ``problem`` (why it does not load, or None).
     Raises the errors of :func:`read_state_dict` for missing or unreadable files.
     """
     p = Path(path)
@@ -310,7 +310,10 @@ def describe(path: str | Path) -> dict[str, Any]:
         "problem": None,
     }
     model = _build_model(kind)
-    if model is not None:
+    if model is None:
+        info["problem"] = ("its keys match none of the networks tcvom runs (STM, or GCA, FBA, DIM or IndexNet "
+                           "with or without the TAM)")
+    else:
         try:
             load_into(model, state, what=kind_name(kind), path=p)
             info["loads"] = True
