@@ -48,10 +48,16 @@ def test_build_run_args_maps_every_setting_to_its_flag() -> None:
     pairs = {args[i]: args[i + 1] for i in range(len(args) - 1) if args[i].startswith("--") and args[i] != "--keyframes"}
     assert pairs["--out"] == "/o" and pairs["--method"] == "tcvom" and pairs["--device"] == "cuda"
     assert pairs["--weights"] == "/w/stm.pth" and pairs["--matting-weights"] == "/w/gca.pth"
-    assert pairs["--input-colorspace"] == "ACEScg" and pairs["--frames"] == "1001-1040"
+    assert pairs["--input-colorspace"] == "ACEScg" and "--frames=1001-1040" in args
     assert "--overwrite" in args and args[-2:] == ["--progress", "json"]
     plain = hostclient.build_run_args(["py", "-m", "tcvom"], RunSpec("/p.mov", "/o", {1: "/k.png"}))
-    assert "--weights" not in plain and "--overwrite" not in plain and "--frames" not in plain
+    assert "--weights" not in plain and "--overwrite" not in plain and not any("--frames" in a for a in plain)
+    # frames and keyframes before zero reach tcvom's parser as values ("--frames -3-4" was a usage error)
+    from tcvom.cli import build_parser
+
+    before_zero = RunSpec("/p.####.exr", "/o", {-3: "/k/a.png", 0: "/k/b.png"}, frames="-3-4")
+    parsed = build_parser().parse_args(hostclient.build_run_args(["tcvom"], before_zero)[1:])
+    assert parsed.frames == "-3-4" and parsed.keyframes == ["-3=/k/a.png", "0=/k/b.png"]
 
 
 def test_the_artists_base_reaches_tcvom_run() -> None:

@@ -180,7 +180,7 @@ def build_run_args(command: Sequence[str], spec: RunSpec) -> list[str]:
     if spec.input_colorspace:
         args += ["--input-colorspace", spec.input_colorspace]
     if spec.frames:
-        args += ["--frames", spec.frames]
+        args.append(f"--frames={spec.frames}")  # one argument: "-3-4" alone would read as a flag
     if spec.overwrite:
         args.append("--overwrite")
     args += ["--progress", "json"]
