@@ -57,6 +57,13 @@ def test_negative_keyframe_numbers_run(capsys, small_example, tmp_path: Path) ->
     code, _, err = run_cli(capsys, "trimaps", "--plate", shot / "plate/plate.####.exr", "--keyframes",
                            f"-3={first}", f"4={last}", "--out", tmp_path / "o", "--progress", "none")
     assert code == 0, err
+    # a range before zero after its flag ("--frames -3--1" was "expected one argument", exit 2)
+    code, _, err = run_cli(capsys, "matte", "--plate", shot / "plate/plate.####.exr", "--trimaps",
+                           tmp_path / "o" / "trimap.####.png", "--out", tmp_path / "a", "--frames", "-3--1",
+                           "--shot-range", "-3-4", "--method", "classical", "--progress", "none")
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "a").glob("alpha.*.exr")) == [
+        "alpha.-001.exr", "alpha.-002.exr", "alpha.-003.exr"]
     assert (tmp_path / "o" / "trimap.-003.png").is_file() or any((tmp_path / "o").glob("trimap.-*3.png")), \
         sorted(p.name for p in (tmp_path / "o").iterdir())
 

@@ -113,11 +113,28 @@ def _import_compiled() -> None:
             importlib.import_module(name)
 
 
+#: Flags whose value is a frame range, which may start before zero.
+_RANGE_FLAGS = ("--frames", "--shot-range")
+_RANGE_BEFORE_ZERO = re.compile(r"-\d[-\d,:x@]*")
+
+
+def _ranges_joined(argv: list[str]) -> list[str]:
+    """``--frames -3-4`` as ``--frames=-3-4``: argparse takes a value that starts with "-"
+    (and is not a plain negative number) for a flag, and said "expected one argument"."""
+    joined: list[str] = []
+    for arg in argv:
+        if joined and joined[-1] in _RANGE_FLAGS and _RANGE_BEFORE_ZERO.fullmatch(arg):
+            joined[-1] = f"{joined[-1]}={arg}"
+        else:
+            joined.append(arg)
+    return joined
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (also used by the console script)."""
     with _interrupt_after() as interrupted:
         parser = build_parser()
-        args = parser.parse_args(argv)
+        args = parser.parse_args(_ranges_joined(sys.argv[1:] if argv is None else list(argv)))
         if args.command is not None:
             _import_compiled()
     if interrupted:
