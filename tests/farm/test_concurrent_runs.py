@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -176,6 +177,28 @@ def test_an_overwrite_run_alone_recomputes_every_frame(farm_shot, tmp_path: Path
     assert sorted(result.written) == FRAMES and not result.skipped
 
 
+def refused_while_live(live: subprocess.Popen[str], holder: subprocess.Popen[str], capsys, args: list[str],
+                       files: Callable[[], Iterable[Path]], *named: str) -> None:
+    """While ``live`` (a run waiting for the unit ``holder`` holds) writes, the command
+    ``args`` is refused (exit 2) naming that run and ``named``, and leaves ``files`` as they
+    were; then ``live`` finishes every alpha."""
+    from tcvom.cli import main
+
+    try:
+        events_until_waiting(live)
+        before = {p.name: p.read_bytes() for p in files()}
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert "another tcvom run" in err and f"pid {live.pid}" in err and all(n in err for n in named), err
+        assert {p.name: p.read_bytes() for p in files()} == before
+        holder.kill()
+        holder.wait(timeout=30)
+        assert computed(finish(live), "alpha") == FRAMES
+    finally:
+        live.kill()
+        holder.kill()
+
+
 def test_a_run_with_other_settings_is_refused_while_a_run_writes(farm_shot, tmp_path: Path, capsys) -> None:
     """Two runs into one output with another --alpha-format replaced each other's manifest
     and frames, and both said they were done. The second is refused while the first is
@@ -189,19 +212,8 @@ def test_a_run_with_other_settings_is_refused_while_a_run_writes(farm_shot, tmp_
              "classical"]
     first = subprocess.Popen([tcvom_exe(), *flags, "--progress", "json"], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
-    try:
-        events_until_waiting(first)
-        before = {p.name: p.read_bytes() for p in out.glob("alpha.*.exr")}
-        assert main([*flags, "--alpha-format", "exr32", "--progress", "none"]) == 2
-        err = capsys.readouterr().err
-        assert "another tcvom run" in err and f"pid {first.pid}" in err and "'exr' recorded, 'exr32' now" in err
-        assert {p.name: p.read_bytes() for p in out.glob("alpha.*.exr")} == before
-        other.kill()
-        other.wait(timeout=30)
-        assert computed(finish(first), "alpha") == FRAMES
-    finally:
-        first.kill()
-        other.kill()
+    refused_while_live(first, other, capsys, [*flags, "--alpha-format", "exr32", "--progress", "none"],
+                       lambda: out.glob("alpha.*.exr"), "'exr' recorded, 'exr32' now")
     assert main([*flags, "--alpha-format", "exr32", "--progress", "none"]) == 0  # the first has ended
     assert not list((records_folder(pattern) / "writers").iterdir())
 
@@ -219,17 +231,5 @@ def test_a_run_holds_its_trimaps_while_its_matte_stage_reads_them(farm_shot, tmp
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     stage = ["trimaps", "--plate", farm_shot.plate, "--keyframes", farm_shot.keyframes, "--out",
              str(out / "trimaps"), "--method", "classical", "--resize-trimaps", "--progress", "none"]
-    try:
-        events_until_waiting(run)
-        before = {p.name: p.read_bytes() for p in (out / "trimaps").glob("trimap.*.png")}
-        assert main(stage) == 2
-        err = capsys.readouterr().err
-        assert "another tcvom run" in err and f"pid {run.pid}" in err and "resize_trimaps" in err
-        assert {p.name: p.read_bytes() for p in (out / "trimaps").glob("trimap.*.png")} == before
-        other.kill()
-        other.wait(timeout=30)
-        assert computed(finish(run), "alpha") == FRAMES
-    finally:
-        run.kill()
-        other.kill()
+    refused_while_live(run, other, capsys, stage, lambda: (out / "trimaps").glob("trimap.*.png"), "resize_trimaps")
     assert main(stage) == 0  # the run has ended
