@@ -485,7 +485,7 @@ def run(out: Path, device: str, small: bool, reference: str | None = None, *, se
         budget_s: float | None = None, in_memory: bool = False) -> dict:
     import traceback
 
-    from tcvom.matting.gca_session import resolve_device
+    from tcvom.models.devices import resolve_device
 
     started = time.perf_counter()
     resolve_device(device)

@@ -81,6 +81,24 @@ def test_classical_method_with_a_network_backend(shot: Shot, capsys) -> None:
     assert result.code == 2 and '"event": "error"' in result.out and '"event": "plan"' not in result.out
 
 
+def test_a_device_torch_cannot_use_is_refused_before_anything_is_written(shot: Shot, stm_model, capsys) -> None:
+    """The trimap network loaded onto --device cuda (no CUDA here) or a typo ("gpu") with
+    an "unexpected failure" traceback, exit 1 (the matte stage refused it)."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    weights = shot.root / "stm.pth"
+    torch.save(stm_model.state_dict(), weights)
+    for device, said in (("cuda", "CUDA was asked for (cuda) but no CUDA device is available"),
+                         ("gpu", "unknown device 'gpu'")):
+        out = shot.root / f"out-{device}"
+        result = tcvom(capsys, "trimaps", "--plate", shot.plate, "--keyframes", shot.keyframes, "--out", str(out),
+                       "--method", "tcvom", "--weights", str(weights), "--device", device, "--progress", "none")
+        expect(result, 2, said, "--device cpu", root=shot.root)
+        assert not out.exists()
+
+
 def test_tensorrt_without_tensorrt(shot: Shot, capsys) -> None:
     pytest.importorskip("torch")
     try:

@@ -248,7 +248,7 @@ def build_nuke_module(
     Returns:
         A scripted module: ``forward(1 x 12 x height x width float) -> 1 x 1 x height x width``.
     """
-    from tcvom.matting.gca_session import resolve_device
+    from tcvom.models.devices import resolve_device
 
     if width < 1 or height < 1:
         raise InputError(f"the plate size must be positive, not {width}x{height}")
@@ -297,7 +297,7 @@ def export_torchscript(
         raise InputError("the TorchScript file must end in .pt (CatFileCreator reads .pt files)", path=out)
     if not out.parent.is_dir():
         raise InputError("the output folder does not exist", path=out.parent)
-    from tcvom.matting.gca_session import resolve_device
+    from tcvom.models.devices import resolve_device
 
     model = _load_tam(weights, resolve_device(device), base)
     module = build_nuke_module(model, width=width, height=height, device=device, linear_input=linear_input, base=base)

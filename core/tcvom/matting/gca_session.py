@@ -45,6 +45,7 @@ from tcvom.io.sources import FrameReader, TrimapSource
 from tcvom.io.trimap import check_classified
 from tcvom.matting.window import FrameCache, first_reads, neighbour_window
 from tcvom.models import bases
+from tcvom.models.devices import resolve_device
 from tcvom.models.gca_tam import GcaMatting, composite, make_input
 from tcvom.models.split_matting import SplitMatting
 from tcvom.weights import checkpoints
@@ -86,26 +87,6 @@ def resolve_dtype(dtype: torch.dtype | str) -> torch.dtype:
         return _DTYPES[str(dtype).lower()]
     except KeyError:
         raise InputError(f"unknown precision {dtype!r}; use one of {', '.join(_DTYPES)}") from None
-
-
-def resolve_device(device: str | torch.device, *, setting: str = "--device {}") -> torch.device:
-    """A torch device, checking that CUDA is there when asked for; the errors' hints name
-    ``setting``, where the user chose the device (a flag, or a config key; ``{}`` stands
-    for the device)."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise InputError(f"unknown device {device!r}", hint=f"use {setting.format('cpu')} (or cuda, cuda:N)") from exc
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise InputError(f"CUDA was asked for ({device}) but no CUDA device is available",
-                             hint=f"use {setting.format('cpu')}")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise InputError(f"there is no CUDA device {dev.index} ({torch.cuda.device_count()} found)",
-                             hint=f"use {setting.format('cpu')}, or cuda:N for one of those found")
-    elif dev.type != "cpu":
-        raise InputError(f"unsupported device {device!r}", hint=f"use {setting.format('cpu')} (or cuda, cuda:N)")
-    return dev
 
 
 def load_matting_model(

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tcvom.models.devices import resolve_device
 from tcvom.models.stm_resnet import TruncatedResNet50
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -349,4 +350,4 @@ def load_stm_model(
         path = None
         state = path_or_state
     checkpoints.load_into(model, state, what="STM trimap propagation", path=path)
-    return model.to(device).eval()
+    return model.to(resolve_device(device)).eval()  # a device that is not there: exit 2, not a traceback

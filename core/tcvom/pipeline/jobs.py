@@ -383,6 +383,7 @@ def trimaps(
     _check_io_queue(io_queue)
     if method != "classical":
         methods.resolve_precision(precision, backend, device)  # refused before any file is read
+        methods.check_device(backend, device)
     if finetune_scope not in methods.FINETUNE_SCOPES:
         raise InputError(f"finetune_scope must be one of {', '.join(methods.FINETUNE_SCOPES)}, not {finetune_scope!r}")
     source = _open_plate(plate, shot_range, input_colorspace, ocio_config)
@@ -639,6 +640,7 @@ def matte(
     _check_io_queue(io_queue)
     if method != "classical":
         methods.resolve_precision(precision, backend, device)  # refused before any file is read
+        methods.check_device(backend, device)
     source = _open_plate(plate, shot_range, input_colorspace, ocio_config)
     shot = list(source.frame_numbers)
     selection = chunking.select_frames(frames, shot)

@@ -42,6 +42,15 @@ def cpu_has_fast_bf16() -> bool:
     return bool(check()) if check is not None else False
 
 
+def check_device(backend: str, device: str) -> None:
+    """Refuse (exit 2) a ``device`` torch cannot run on here (``cuda`` without CUDA, a typo),
+    before any file is read or written; the other back-ends check their own."""
+    if backend == "torch":
+        from tcvom.models.devices import resolve_device
+
+        resolve_device(device)
+
+
 def resolve_precision(precision: str, backend: str, device: str = "cpu") -> str:
     """``auto``/``fp32``/``fp16``/``bf16`` for ``backend`` on ``device`` -> the concrete one.
 

@@ -109,7 +109,7 @@ def learning_rate(optim: OptimConfig, step: int, steps: int) -> float:
 
 
 def _device(name: str, amp: bool) -> torch.device:
-    from tcvom.matting.gca_session import resolve_device
+    from tcvom.models.devices import resolve_device
 
     dev = resolve_device(name, setting='device = "{}" in the training config')
     if amp and dev.type != "cuda":
