@@ -46,6 +46,20 @@ def test_click_maps_by_hand():
         assert float(maps[0, k, 0, 0]) == pytest.approx(np.exp(-d2 / (2 * (s * 320) ** 2)), rel=1e-5)
 
 
+def test_click_maps_are_the_same_every_call():
+    """OpenCV's float32 distances moved by an ulp with its buffer's alignment, and FBA turned
+    that into alphas that differed between identical runs (up to 3e-4) and chunkings."""
+    height, width = 72, 45
+    yy, xx = np.mgrid[0:height, 0:width]
+    mask = torch.from_numpy(((xx - width * 0.45) ** 2 + (yy - height * 0.5) ** 2 < 13.5**2).astype(np.float32))
+    first = fba_click_maps(mask[None, None])
+    rng = np.random.default_rng(0)
+    held = []
+    for _ in range(60):  # allocations of odd sizes between the calls move OpenCV's buffer
+        held.append(np.empty(int(rng.integers(1, 100_000)), np.uint8))
+        assert torch.equal(fba_click_maps(mask[None, None]), first)
+
+
 def test_fba_fusion_by_hand():
     """One pixel worked by hand: B is re-estimated from the new F, not the network's F."""
     from tcvom.models.fba_decoder import fba_fusion

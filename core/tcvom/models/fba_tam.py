@@ -47,7 +47,11 @@ def fba_click_maps(mask: Tensor) -> Tensor:
         plane = planes[i, 0]
         if not plane.any():
             continue
-        d = torch.from_numpy(cv2.distanceTransform(((1 - plane) * 255).astype(np.uint8), cv2.DIST_L2, 0))
+        d = cv2.distanceTransform(((1 - plane) * 255).astype(np.uint8), cv2.DIST_L2, 0)
+        # The exact transform's squares are whole numbers; OpenCV's float32 square root of
+        # them differs by an ulp with the alignment of its buffer, which FBA amplified into
+        # alphas that changed from run to run. The correctly rounded root, every time:
+        d = torch.from_numpy(np.sqrt(np.rint(d.astype(np.float64) ** 2)).astype(np.float32))
         d2 = -(d**2)
         for k, s in enumerate(CLICK_SIGMAS):
             out[i, k] = torch.exp(d2 / (2 * (s * CLICK_SCALE) ** 2))
