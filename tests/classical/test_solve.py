@@ -126,3 +126,22 @@ def test_learning_based_laplacian_works_too() -> None:
     unknown = trimap == 128
     assert (alpha[~unknown] == gt[~unknown]).all()
     assert np.abs(alpha - gt)[unknown].mean() < 0.03
+
+
+def test_a_callers_torch_thread_count_survives_the_classical_method(small_example, tmp_path) -> None:
+    """pymatting's first import (numba's OpenMP start-up) set torch's threads to every core:
+    a farm wrapper pinned to one thread ran its next network with all of them."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, torch\n"
+        "torch.set_num_threads(1); assert torch.get_num_threads() == 1\n"
+        "from tcvom import pipeline\n"
+        "pipeline.run(sys.argv[1], sys.argv[2], keyframes=sys.argv[3], method='classical', progress='none')\n"
+        "print(torch.get_num_threads())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, small_example.plate, str(tmp_path / "out"),
+                           small_example.keyframes], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "1"

@@ -17,10 +17,11 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -40,17 +41,26 @@ METHODS: tuple[str, ...] = ("cf", "lbdm")
 _ICHOL_SHIFTS = [1e-4, 1e-3, 1e-2, 0.1, 0.5, 1.0, 10.0, 100.0]
 
 
+def pymatting() -> Any:
+    """The ``pymatting`` module, imported on first use (numba compiles its kernels then).
+    Its import starts numba's OpenMP runtime, which set torch's intra-op threads to every
+    core: a caller's ``torch.set_num_threads`` (a farm task pinned to one) is kept."""
+    torch = sys.modules.get("torch")
+    threads = torch.get_num_threads() if torch is not None else None
+    import pymatting as module
+
+    if torch is not None and threads is not None and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return module
+
+
 def _laplacian(method: str, image: np.ndarray, known: np.ndarray, epsilon: float, radius: int) -> csr_matrix:
     """The matting Laplacian (scipy CSR, ``N x N`` for the ``N`` pixels of a float64
     ``H x W x 3`` crop). pymatting compiles its kernels with numba on first import, so it
     is imported only here."""
     if method == "cf":
-        from pymatting import cf_laplacian
-
-        return cf_laplacian(image, epsilon=epsilon, radius=radius, is_known=known)
-    from pymatting import lbdm_laplacian
-
-    return lbdm_laplacian(image, epsilon=epsilon, radius=radius)
+        return pymatting().cf_laplacian(image, epsilon=epsilon, radius=radius, is_known=known)
+    return pymatting().lbdm_laplacian(image, epsilon=epsilon, radius=radius)
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> float:
@@ -270,8 +280,7 @@ class AlphaSolver:
         ``R`` to the known pixels, and ``L_U x = -R a_K`` is solved by preconditioned
         conjugate gradients (Grady et al. 2005, as pymatting's closed-form estimator does).
         """
-        from pymatting import ichol
-
+        ichol = pymatting().ichol
         known = ~unknown
         lap = _laplacian(self.method, np.ascontiguousarray(image), known, self.epsilon, self.radius)
         flat_u = np.flatnonzero(unknown)

@@ -59,7 +59,9 @@ def estimate_foreground(
     h, w = a.shape
     y0, y1 = max(0, ys.min() - margin), min(h, ys.max() + margin + 1)
     x0, x1 = max(0, xs.min() - margin), min(w, xs.max() + margin + 1)
-    from pymatting import estimate_foreground_ml  # numba-compiled on first import
+    from tcvom.classical.solve import pymatting
+
+    estimate_foreground_ml = pymatting().estimate_foreground_ml  # numba-compiled on first import
 
     crop = (slice(y0, y1), slice(x0, x1))
     low, scale = 0.0, 1.0
