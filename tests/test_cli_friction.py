@@ -129,6 +129,26 @@ def test_preview_progress_json(capsys, small_example, tmp_path: Path) -> None:
     assert code == 0 and json.loads(out.splitlines()[-1])["event"] == "result"
 
 
+def test_preview_of_an_alpha_of_another_size_and_into_a_new_folder(capsys, small_example, tmp_path: Path) -> None:
+    """A proxy's alpha over the plate was numpy's broadcast error, exit 1 "please report";
+    the API's preview_movie into a folder not yet made was PyAV's error without a path."""
+    from tcvom.io import open_frames
+    from tcvom.review.preview import preview_movie
+
+    half = tmp_path / "half"
+    half.mkdir()
+    for n in range(small_example.first, small_example.last + 1):
+        truth, _ = read_image(Path(small_example.alpha.replace("####", str(n))), n)
+        write_image(half / f"alpha.{n:04d}.exr", np.ascontiguousarray(truth[::2, ::2, :1]), channels=("A",))
+    code, _, err = run_cli(capsys, "preview", "--plate", small_example.plate, "--trimaps", small_example.trimaps,
+                           "--alpha", half / "alpha.####.exr", "--out", tmp_path / "pv", "--progress", "none")
+    assert code == 2 and f"alpha.{small_example.first:04d}.exr: frame {small_example.first}: the alpha is 48x32, " \
+        "the plate is 96x64" in err, err
+    made = preview_movie(open_frames(small_example.plate), str(_alpha_folder(small_example, tmp_path / "a", 0.0)
+                                                               / "alpha.####.exr"), tmp_path / "new" / "pv.mp4")
+    assert made.is_file() and made.stat().st_size > 0
+
+
 def test_preview_counts_and_a_review_of_a_file_are_refused(tmp_path: Path, capsys) -> None:
     for flag in ("--fps", "--rows"):
         with pytest.raises(SystemExit) as stop:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tcvom.io.atomic import atomic_output
+from tcvom.io.atomic import atomic_output, ensure_writable_folder
 from tcvom.io.images import write_image
 from tcvom.io.sources import FrameSource, TrimapFiles
 from tcvom.progress import Progress, ProgressMode
@@ -45,13 +45,19 @@ def _tile(image: np.ndarray, trimap: np.ndarray, alpha: np.ndarray) -> np.ndarra
     return np.concatenate([image, grey(trimap.astype(np.float32) / 255.0), grey(alpha), composite(image, alpha)], 1)
 
 
-def alpha_reader(pattern: str) -> Callable[[int], np.ndarray]:
-    """``read(frame) -> float32 H x W`` alpha in [0, 1] of an alpha (or RGBA) sequence."""
+def alpha_reader(pattern: str, size: tuple[int, int] | None = None) -> Callable[[int], np.ndarray]:
+    """``read(frame) -> float32 H x W`` alpha in [0, 1] of an alpha (or RGBA) sequence;
+    with ``size`` (the plate's width, height) an alpha of another size is refused."""
+    from tcvom.errors import FrameSizeError
     from tcvom.io.images import read_image
     from tcvom.io.sequence import frame_path
 
     def read(frame: int) -> np.ndarray:
-        pixels, info = read_image(frame_path(pattern, frame), frame)
+        path = frame_path(pattern, frame)
+        pixels, info = read_image(path, frame)
+        if size is not None and (info.width, info.height) != size:
+            raise FrameSizeError(f"the alpha is {info.width}x{info.height}, the plate is {size[0]}x{size[1]}",
+                                 path=path, frame=frame, hint="give the alpha made from this plate")
         index = info.channels.index("A") if "A" in info.channels else 0
         return np.clip(pixels[:, :, index], 0.0, 1.0)
 
@@ -89,7 +95,8 @@ def contact_sheet(
     doubt = review.doubt() if review is not None else {}
     if doubt:
         picks = most_doubtful(numbers, doubt, count) or picks
-    read_alpha = alpha_reader(alpha_pattern)
+    read_alpha = alpha_reader(alpha_pattern, (frames.width, frames.height))
+    ensure_writable_folder(Path(out).parent)
     rows = []
     for f in picks:
         row = _tile(frames.read(f), trimaps.read(f), read_alpha(f))
@@ -154,7 +161,8 @@ def preview_movie(
     import av
 
     numbers = list(frame_numbers or frames.frame_numbers)
-    read_alpha = alpha_reader(alpha_pattern)
+    read_alpha = alpha_reader(alpha_pattern, (frames.width, frames.height))
+    ensure_writable_folder(Path(out).parent)
     width, height = frames.width - frames.width % 2, frames.height - frames.height % 2
     with atomic_output(out) as tmp, av.open(str(tmp), mode="w") as container, Progress(
         "preview", len(numbers), progress
