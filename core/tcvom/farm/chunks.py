@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tcvom.errors import InputError
-from tcvom.io.sequence import format_range, parse_frame_range
+from tcvom.io.sequence import format_range, frame_selection
 from tcvom.matting.window import neighbour_window
 
 
-def select_frames(frames: str | Sequence[int] | None, shot: Sequence[int], *, what: str = "--frames") -> list[int]:
+def select_frames(frames: str | int | Sequence[int] | None, shot: Sequence[int], *, what: str = "--frames") -> list[int]:
     """The selected frames (sorted); all of ``shot`` without a selection.
 
     Raises:
@@ -24,9 +24,7 @@ def select_frames(frames: str | Sequence[int] | None, shot: Sequence[int], *, wh
     members = list(shot)
     if frames is None:
         return members
-    selected = parse_frame_range(frames) if isinstance(frames, str) else sorted({int(f) for f in frames})
-    if not selected:
-        raise InputError(f"the {what} selection holds no frame")
+    selected = frame_selection(frames, what=what)
     inside = set(members)
     outside = [f for f in selected if f not in inside]
     if outside:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import fileseq
@@ -225,13 +226,20 @@ def _suggest_pattern(folder: Path) -> str:
     return str(folder / "plate.####.exr")
 
 
-def frame_selection(frames: str | list[int]) -> list[int]:
-    """Sorted unique frame numbers of a fileseq range string or a list."""
+def frame_selection(frames: str | int | Sequence[int], *, what: str = "frame") -> list[int]:
+    """Sorted unique frame numbers of a fileseq range string, one frame number or a list
+    (the Python API's forms of ``--frames`` and ``--shot-range``; ``what`` names it)."""
     if isinstance(frames, str):
         return parse_frame_range(frames)
-    result = sorted({int(f) for f in frames})
+    if isinstance(frames, int) and not isinstance(frames, bool):
+        return [frames]
+    try:
+        result = sorted({int(f) for f in frames})
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"the {what} selection must be a frame range like 1001-1100, a frame number or a list of "
+                         f"them, not {frames!r}") from exc
     if not result:
-        raise InputError("the frame selection is empty")
+        raise InputError(f"the {what} selection holds no frame")
     return result
 
 

@@ -59,14 +59,14 @@ from tcvom.io.writers import check_alpha_output
 from tcvom.matting.foreground import predicted_colour, rgba_foreground
 from tcvom.matting.window import neighbour_window
 from tcvom.pipeline import methods
-from tcvom.progress import Progress, ProgressMode
+from tcvom.progress import PROGRESS_MODES, Progress, ProgressMode
 from tcvom.propagation.ensemble import check_keyframes, propagate, read_order
 from tcvom.propagation.scheduler import KeyframeSchedule, Segment
 from tcvom.review import doubt
 
 EXECUTORS: tuple[str, ...] = ("local", "ray")
 
-FrameSelection = str | Sequence[int] | None
+FrameSelection = str | int | Sequence[int] | None
 
 
 @dataclass
@@ -133,9 +133,26 @@ def _run_precision(concrete: str, precision: str, backend: str, device: str) -> 
     return methods.resolve_precision(precision, backend, device) if concrete == "tcvom" else None
 
 
-def _check_io_queue(io_queue: int) -> None:
+def _check_arguments(io_queue: int, progress: str) -> None:
+    """Arguments a job refuses before it reads or writes anything (the Python API's values:
+    the command line's parser has checked its own)."""
     if not isinstance(io_queue, int) or io_queue < 0:
         raise InputError(f"the I/O queue must be 0 (no I/O threads) or more frames, not {io_queue!r}")
+    if progress not in PROGRESS_MODES:
+        raise InputError(f"progress must be one of {', '.join(PROGRESS_MODES)}, not {progress!r}")
+
+
+TrimapSpecs = str | Sequence[str] | Mapping[int, str | Path]
+"""Trimap files as jobs take them: a pattern, files or ``FRAME=PATH`` pairs, or (the Python
+API) a mapping of frame numbers to files."""
+
+
+def _specs(trimaps: TrimapSpecs) -> str | Sequence[str]:
+    """``{1001: "key.png"}`` as the pairs ``["1001=key.png"]`` (it was read as patterns named
+    after the frame numbers); other forms as they are."""
+    if isinstance(trimaps, Mapping):
+        return [f"{int(frame)}={path}" for frame, path in trimaps.items()]
+    return trimaps
 
 
 def _open_plate(plate: str | Path, shot_range: FrameSelection, input_colorspace: str | None,
@@ -330,7 +347,7 @@ def _segments_for(schedule: KeyframeSchedule, selection: list[int], segment: int
 
 def trimaps(
     plate: str | Path,
-    keyframes: str | Sequence[str],
+    keyframes: TrimapSpecs,
     out: str | Path,
     *,
     frames: FrameSelection = None,
@@ -380,7 +397,8 @@ def trimaps(
     caller's stack, keeps that hold until the caller closes it (``run`` holds the trimaps
     through its matte stage, which reads them).
     """
-    _check_io_queue(io_queue)
+    _check_arguments(io_queue, progress)
+    keyframes = _specs(keyframes)
     if method != "classical":
         methods.resolve_precision(precision, backend, device)  # refused before any file is read
         methods.check_device(backend, device)
@@ -588,7 +606,7 @@ def _open_matte_trimaps(
 
 def matte(
     plate: str | Path,
-    trimaps: str | Sequence[str],
+    trimaps: TrimapSpecs,
     out: str | Path,
     *,
     frames: FrameSelection = None,
@@ -637,7 +655,8 @@ def matte(
     alphas written behind on a writer thread, so the networks do not wait on files (0: all
     in this thread, for debugging; :mod:`tcvom.io.overlap`); the outputs are the same.
     """
-    _check_io_queue(io_queue)
+    _check_arguments(io_queue, progress)
+    trimaps = _specs(trimaps)
     if method != "classical":
         methods.resolve_precision(precision, backend, device)  # refused before any file is read
         methods.check_device(backend, device)
@@ -936,8 +955,8 @@ def run(
     plate: str | Path,
     out: str | Path,
     *,
-    keyframes: str | Sequence[str] | None = None,
-    trimaps: str | Sequence[str] | None = None,
+    keyframes: TrimapSpecs | None = None,
+    trimaps: TrimapSpecs | None = None,
     frames: FrameSelection = None,
     shot_range: FrameSelection = None,
     method: str = "auto",
@@ -986,13 +1005,15 @@ def run(
     per frame as review.json, review.csv and review.png, and the frames to key next.
     ``io_queue`` is both stages' (see :func:`matte`).
     """
-    _check_io_queue(io_queue)
+    _check_arguments(io_queue, progress)
     if (keyframes is None) == (trimaps is None):
         raise InputError("give either keyframe trimaps (--keyframes) or a trimap for every frame (--trimaps)")
+    keyframes = None if keyframes is None else _specs(keyframes)
+    trimaps = None if trimaps is None else _specs(trimaps)
     if executor not in EXECUTORS:
         raise InputError(f"executor must be one of {', '.join(EXECUTORS)}, not {executor!r}")
-    if chunk is not None and chunk < 1:
-        raise InputError(f"the chunk size must be at least 1 frame, not {chunk}")
+    if chunk is not None and (not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 1):
+        raise InputError(f"the chunk size must be a whole number of at least 1 frame, not {chunk!r}")
     if is_pattern(str(out)):
         raise InputError(
             "`run` writes two sequences (trimaps/ and alpha/), so --out is a folder, not a file pattern",

@@ -1,0 +1,42 @@
+"""The Python API takes what a pipeline script naturally passes, and refuses what it cannot
+use with a tcvom error before anything is written (QA: bare TypeErrors from deep inside, a
+dict of keyframes read as file patterns, folders made before a bad progress mode)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tcvom import pipeline
+from tcvom.errors import InputError
+
+
+def _keys(small_example) -> dict[int, str]:
+    return {f: small_example.keyframes.replace("####", str(f)) for f in (small_example.first, small_example.last)}
+
+
+def test_one_frame_a_list_and_a_mapping_of_keyframes(small_example, tmp_path: Path) -> None:
+    frame = small_example.first + 2
+    result = pipeline.run(small_example.plate, tmp_path / "a", keyframes=_keys(small_example), frames=frame,
+                          method="classical", progress="none", review=False)
+    assert result.written == [frame]
+    pairs = [f"{f}={p}" for f, p in _keys(small_example).items()]
+    same = pipeline.run(small_example.plate, tmp_path / "b", keyframes=pairs, frames=[frame], method="classical",
+                        progress="none", review=False)
+    assert same.written == [frame]
+    name = f"alpha.{frame}.exr"
+    assert (tmp_path / "a" / "alpha" / name).read_bytes() == (tmp_path / "b" / "alpha" / name).read_bytes()
+
+
+@pytest.mark.parametrize(("argument", "said"), [
+    ({"chunk": "2"}, "the chunk size must be a whole number of at least 1 frame, not '2'"),
+    ({"progress": "quiet"}, "progress must be one of bar, json, none, not 'quiet'"),
+    ({"frames": 1001.5j}, "the --frames selection must be a frame range like 1001-1100"),
+])
+def test_arguments_of_another_type_are_refused_before_anything_is_written(small_example, tmp_path: Path,
+                                                                         argument: dict, said: str) -> None:
+    with pytest.raises(InputError, match=said.replace("(", r"\(").replace(")", r"\)")):
+        pipeline.run(small_example.plate, tmp_path / "out", keyframes=small_example.keyframes, method="classical",
+                     **{"progress": "none", **argument})
+    assert not (tmp_path / "out").exists()
