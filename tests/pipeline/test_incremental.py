@@ -308,3 +308,28 @@ def test_a_part_refused_for_its_matte_settings_changes_nothing(shot: Path, tmp_p
         assert "made with other settings" in err and "run the whole shot (no --frames)" in err
         assert stamps(out) == before, extra
         assert {p.name: p.read_bytes() for p in (out / "review").iterdir() if p.is_file()} == review
+
+
+def test_trimap_records_keep_each_input_once(small_example, tmp_path: Path, monkeypatch) -> None:
+    """Each trimap's record listed every plate frame of its keyframe segment: the records
+    grew with the square of a segment's length (173 MB for 1000 frames keyed at the start),
+    and every rerun read them all. Each state is now kept once; a rerun still hashes no
+    plate frame and reuses every file."""
+    from tcvom.farm.records import FrameRecords
+    from tcvom.io import hashing
+
+    out = tmp_path / "trimaps"
+    pipeline.trimaps(small_example.plate, small_example.keyframes, out, method="classical", progress="none")
+    records = FrameRecords(out / "trimap.####.png")
+    frames = list(range(small_example.first, small_example.last + 1))
+    inputs = [records.get(f)["inputs"] for f in frames]
+    listed = [path for states in inputs for path in states]
+    plates = {str(Path(small_example.plate.replace("####", str(f))).absolute()) for f in frames}
+    assert sorted(listed) == sorted(plates) and max(map(len, inputs)) == 1  # one segment: each frame its own
+    before = stamps(tmp_path)
+    hashed: list[str] = []
+    read = hashing._read_sha256
+    monkeypatch.setattr(hashing, "_read_sha256", lambda path: hashed.append(str(path)) or read(path))  # a spy
+    again = pipeline.trimaps(small_example.plate, small_example.keyframes, out, method="classical", progress="none")
+    assert again.written == [] and stamps(tmp_path) == before
+    assert not [p for p in hashed if p in plates]

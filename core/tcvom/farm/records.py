@@ -11,7 +11,9 @@ hidden folder (``.alpha.tcvom/frames/``) holds one small JSON record per frame:
   window (t-1, t, t+1) and the content of those plate frames and trimaps;
 - ``file``, ``size``, ``mtime_ns``, ``sha256``: the output file as it was written;
 - ``inputs``: the state of the input files read for it (full path, size, modification
-  time, SHA-256), for people and as a cache of their digests.
+  time, SHA-256), for people and as a cache of their digests (a trimap keeps those of its
+  own plate frame, the first of a keyframe segment also those the segment reads outside
+  itself: each state once, see :func:`tcvom.pipeline.jobs._segment_key`).
 
 A frame is reused when its record's key equals the key of this run's inputs and its file
 is still the one written (same name, size and modification time); it is then not touched.

@@ -286,10 +286,14 @@ def _plate_inputs(source: Any, frames: Sequence[int], files: FileDigests) -> tup
 
 def _segment_key(
     seg: Segment, settings_key: str, source: Any, files: FileDigests, key_digests: dict[int, str], shot_wide: bool
-) -> tuple[str, dict[str, Any]]:
+) -> tuple[str, dict[int, dict[str, Any]]]:
     """What the trimaps of a keyframe segment are made from: its passes, the plate frames
     they read and the keyframes that seed them (every keyframe if they are shot-wide).
-    Returns the key and the input files' states for the record."""
+    Returns the key, and the input files' states each trimap's record keeps: its own plate
+    frame's, and on the segment's first frame those of the frames read outside the segment
+    (its bounding keyframes). Every state is recorded once: a record of the whole segment's
+    inputs in each trimap grew with the square of the segment's length (173 MB of records,
+    read by every rerun, for a 1000-frame shot keyed at its start)."""
     read = sorted({f for p in seg.passes for f in p.frames})
     seeds = sorted(key_digests) if shot_wide else sorted({k for p in seg.passes for k in p.memory_keyframes})
     plate_content, states = _plate_inputs(source, read, files)
@@ -299,7 +303,10 @@ def _segment_key(
         "plate": plate_content,
         "keyframes": {k: key_digests[k] for k in seeds},
     })
-    return key, states
+    paths = {f: str(Path(source.path(f)).absolute()) for f in read}  # a movie: one file for every frame
+    shares: dict[int, dict[str, Any]] = {f: {paths[f]: states[paths[f]]} if f in paths else {} for f in seg.outputs}
+    shares[seg.first].update({paths[f]: states[paths[f]] for f in read if f not in shares})
+    return key, shares
 
 
 def _finetuned_name(key: str) -> str:
@@ -462,7 +469,7 @@ def trimaps(
         key_digests = {f: array_digest(a) for f, a in key_arrays.items()}
         result = JobResult(concrete, outputs={"trimaps": writer.pattern})
         pending: dict[Segment, set[int]] = {}
-        seg_keys: dict[Segment, tuple[str, dict[str, Any]]] = {}
+        seg_keys: dict[Segment, tuple[str, dict[int, dict[str, Any]]]] = {}
 
         def fresh(frame: int, key: str) -> bool:
             if not recorded.fresh(frame, key, writer.path(frame)):
@@ -527,7 +534,7 @@ def trimaps(
             try:
                 with WriteBehind(io_queue) as behind:
                     for seg, todo in _shared_work(units, left, _segment_claim, claims, behind, bar, result, waiting):
-                        key, inputs = seg_keys[seg]
+                        key, shares = seg_keys[seg]
                         if propagator is None:
                             propagator = methods.make_propagator(concrete, weights=weights, device=device,
                                                                  backend=backend, **options)
@@ -543,7 +550,7 @@ def trimaps(
                                 extra["review"] = doubt.trimap_record(item.trimap, item.disagreement,
                                                                       item.frame in key_arrays)
                                 extra["keyframes"] = stamp  # the matte stage stamps its alpha with it
-                                behind.submit(partial(finish, item, key, inputs, extra))
+                                behind.submit(partial(finish, item, key, shares[item.frame], extra))
                         behind.submit(partial(claims.release, _segment_claim(seg)))  # once its frames are written
             finally:
                 claims.release_all()
