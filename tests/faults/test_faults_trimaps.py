@@ -80,6 +80,8 @@ def test_keyframe_outside_the_shot(shot: Shot, capsys) -> None:
     gapped = tcvom(capsys, *shot.run_args("--keyframes", f"1001={shot.keyframe(1001)}",  # it said "1001-1004"
                                           f"1003={shot.keyframe(1004)}", "--shot-range", "1001-1002,1004"))
     expect(gapped, 2, "frame 1003", "outside the frame range 1001-1002,1004", root=shot.root)
+    shorter = tcvom(capsys, *shot.run_args("--shot-range", "1002-1003"))  # every keyframe outside it is named
+    expect(shorter, 2, "keyframes 1001,1004 lie outside the frame range 1002-1003", root=shot.root)
 
 
 def test_keyframe_of_another_size(shot: Shot, capsys) -> None:

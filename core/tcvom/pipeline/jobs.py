@@ -176,7 +176,8 @@ def _keyframes(
     outside = [f for f in source.frame_numbers if f not in set(plate.frame_numbers)]
     if outside:
         raise InputError(
-            f"keyframe {outside[0]} lies outside the frame range {format_range(plate.frame_numbers)}",
+            (f"keyframe {outside[0]} lies" if len(outside) == 1 else f"keyframes {format_range(outside)} lie")
+            + f" outside the frame range {format_range(plate.frame_numbers)}",  # all of them: one run to fix
             path=source.path(outside[0]),
             frame=outside[0],
             hint="paint keyframes on frames of the plate, or widen --shot-range",
