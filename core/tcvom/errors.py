@@ -15,7 +15,9 @@ code  meaning
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 EXIT_OK = 0
 EXIT_UNEXPECTED = 1
@@ -114,3 +116,10 @@ class MissingWeightsError(TcvomError):
 
 class WeightsError(InputError):
     """A weight file exists but does not fit the network (keys, shapes, format)."""
+
+
+def listed_differences(diffs: Sequence[tuple[str, Any, Any]], limit: int = 4) -> str:
+    """``"key: 'a' recorded, 'b' now; ..."`` of ``(key, recorded, now)`` differences (a job
+    manifest's settings, a training checkpoint's config), the first ``limit`` of them."""
+    listed = "; ".join(f"{k}: {old!r} recorded, {new!r} now" for k, old, new in diffs[:limit])
+    return listed + (f" (and {len(diffs) - limit} more)" if len(diffs) > limit else "")

@@ -28,7 +28,7 @@ from typing import Any
 import fileseq
 
 from tcvom import __version__
-from tcvom.errors import InputError
+from tcvom.errors import InputError, listed_differences
 from tcvom.farm.locks import LiveWriters, exclusive_lock, publish_exclusive, replace_file
 from tcvom.io.hashing import file_sha256
 from tcvom.io.sequence import PAD_STYLE
@@ -168,7 +168,7 @@ def _claim(pattern: str | Path, settings: Mapping[str, Any], info: Mapping[str, 
     diffs = recorded.differences(mine.settings)
     if not diffs:
         return path
-    listed = _listed(diffs)
+    listed = listed_differences(diffs)
     if replace:
         live = writers.others()
         if live:
@@ -196,12 +196,7 @@ def check(pattern: str | Path, settings: Mapping[str, Any]) -> None:
     recorded = read_manifest(path)
     diffs = recorded.differences({**recorded.settings, **settings})  # only the keys given can differ
     if diffs:
-        raise _made_with_others(path, _listed(diffs))
-
-
-def _listed(diffs: list[tuple[str, Any, Any]]) -> str:
-    listed = "; ".join(f"{k}: {old!r} recorded, {new!r} now" for k, old, new in diffs[:4])
-    return listed + (f" (and {len(diffs) - 4} more)" if len(diffs) > 4 else "")
+        raise _made_with_others(path, listed_differences(diffs))
 
 
 def _made_with_others(path: Path, listed: str) -> SettingsMismatchError:

@@ -48,7 +48,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
-from tcvom.errors import InputError, WeightsError
+from tcvom.errors import InputError, WeightsError, listed_differences
 from tcvom.io.atomic import atomic_output, write_text
 from tcvom.models import bases
 from tcvom.models.gca_tam import FrameFeatures, GcaMatting, make_input
@@ -205,13 +205,10 @@ class _Run:
         recorded = state.get("config")
         if isinstance(recorded, dict):  # continuing with another dataset, loss or rate mixed two runs
             before, now = _flat(recorded), _flat(self.config)
-            diffs = [k for k in sorted(before.keys() | now.keys())
+            diffs = [(k, before.get(k, "(none)"), now.get(k, "(none)")) for k in sorted(before.keys() | now.keys())
                      if k not in RESUMABLE and before.get(k, "(none)") != now.get(k, "(none)")]
             if diffs:
-                listed = "; ".join(f"{k}: {before.get(k, '(none)')!r} recorded, {now.get(k, '(none)')!r} now"
-                                   for k in diffs[:4])
-                more = f" (and {len(diffs) - 4} more)" if len(diffs) > 4 else ""
-                raise InputError(f"the checkpoint was written with another config: {listed}{more}",
+                raise InputError(f"the checkpoint was written with another config: {listed_differences(diffs)}",
                                  path=self.checkpoint, hint="resume with the config the run was started with, "
                                  "pass --no-resume to start over, or use another 'out' folder")
         return state
