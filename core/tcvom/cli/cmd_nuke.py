@@ -12,8 +12,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from tcvom.errors import InputError
@@ -47,6 +49,7 @@ def install_plugin(dest: str | Path, *, overwrite: bool = False) -> Path:
     """
     source = plugin_source()
     dest = Path(dest).absolute()
+    earlier = False
     if dest.exists() and any(dest.iterdir()):
         earlier = (dest / "tcvom_nuke" / "__init__.py").is_file()
         if not earlier:
@@ -58,23 +61,72 @@ def install_plugin(dest: str | Path, *, overwrite: bool = False) -> Path:
         if not overwrite:
             raise InputError("the folder holds an earlier install of the plugin", path=dest,
                              hint="pass --overwrite to replace it")
-        for name in _PLUGIN_FILES:
-            old = dest / name
-            if old.is_dir():
-                shutil.rmtree(old)
-            elif old.exists():
-                old.unlink()
-    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".tcvom-install-", dir=dest))
+    except OSError as exc:
+        raise InputError(f"cannot create the plugin folder ({exc.strerror})", path=exc.filename or dest,
+                         hint="install into a folder you can write to") from exc
+    try:
+        # The whole plugin is copied beside the old one first, then swapped in name by name
+        # (renames in one folder): a failed upgrade leaves the earlier install working.
+        _copy_plugin(source, staging / "new")
+        _swap_in(staging, dest)
+    except OSError as exc:
+        where = exc.filename if exc.filename and Path(exc.filename).is_absolute() else dest
+        raise InputError(f"cannot install the plugin ({exc.strerror or exc})", path=where,
+                         hint="the earlier install there is unchanged; make the folder and its files writable by "
+                              "you, or install into another folder" if earlier else
+                              "install into a folder you can write to") from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    left = [p.name for p in dest.iterdir() if p.name.startswith(".tcvom-")]
+    if left:
+        print(f"tcvom nuke: could not delete the replaced files in {dest}: {', '.join(sorted(left))} (Nuke ignores "
+              "them; delete them when you can)", file=sys.stderr)
+    return dest
+
+
+def _copy_plugin(source: Path, new: Path) -> None:
+    """The plugin's files from ``source``, with the host client vendored, into ``new``."""
+    new.mkdir()
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "hostclient.py")
     for name in _PLUGIN_FILES:
         src = source / name
         if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=ignore)
+            shutil.copytree(src, new / name, ignore=ignore)
         elif src.is_file():
-            shutil.copy2(src, dest / name)
+            shutil.copy2(src, new / name)
     hostclient = importlib.import_module("tcvom.hosts.client")
-    shutil.copy2(str(hostclient.__file__), dest / "tcvom_nuke" / "hostclient.py")
-    return dest
+    shutil.copy2(str(hostclient.__file__), new / "tcvom_nuke" / "hostclient.py")
+
+
+def _swap_in(staging: Path, dest: Path) -> None:
+    """Rename ``dest``'s plugin files aside (in ``dest``, so a folder another user owns moves
+    too) and move ``staging/new``'s in their place; on any failure put the old ones back.
+    Old files that cannot be deleted stay as hidden ``.tcvom-old-*`` entries in ``dest``."""
+    def aside(name: str) -> Path:
+        return dest / f".tcvom-old-{staging.name.removeprefix('.tcvom-install-')}-{name}"
+
+    moved: list[str] = []
+    placed: list[str] = []
+    try:
+        for name in _PLUGIN_FILES:
+            if (dest / name).exists() or (dest / name).is_symlink():
+                os.rename(dest / name, aside(name))
+                moved.append(name)
+        for name in _PLUGIN_FILES:
+            if (staging / "new" / name).exists():
+                os.rename(staging / "new" / name, dest / name)
+                placed.append(name)
+    except OSError:
+        for name in placed:
+            os.rename(dest / name, staging / "new" / name)
+        for name in moved:
+            os.rename(aside(name), dest / name)
+        raise
+    for name in moved:
+        shutil.rmtree(aside(name), ignore_errors=True) if aside(name).is_dir() else aside(name).unlink(missing_ok=True)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
