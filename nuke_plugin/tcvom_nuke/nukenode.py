@@ -67,8 +67,8 @@ def read_plate(node: Any) -> matte.PlateInput:
         plate.frame_mode = str(_value(source, "frame_mode", ""))
         plate.frame = str(_value(source, "frame", ""))
         plate.disabled = bool(_value(source, "disable", False))
-        plate.first = int(_value(source, "first", plate.first))
-        plate.last = int(_value(source, "last", plate.last))
+        # first/last stay the Read's output frames (firstFrame/lastFrame), which a frame
+        # offset moves away from its first/last knobs (the file numbers).
     return plate
 
 
@@ -93,6 +93,11 @@ class MatteRun:
 
     def __init__(self, node: Any) -> None:
         self.node_name = node.fullName()
+        if bool(_value(nuke.root(), "proxy", False)):
+            # Reads would give the proxy files and Writes render at proxy size: a matte of
+            # the wrong size would replace the node's full-resolution one.
+            raise matte.HostError("proxy mode is on", "turn proxy mode off to Compute: the matte is computed at full "
+                                  "resolution, and the node shows it scaled in proxy mode")
         settings = read_settings(node)
         keyframes = matte.parse_keyframes(settings.keyframes)
         plate = read_plate(node)

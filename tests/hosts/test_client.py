@@ -140,6 +140,8 @@ def test_collect_alpha_refuses_an_incomplete_matte(tmp_path: Path) -> None:
     assert list(hostclient.collect_alpha(str(tmp_path))) == [1001]
     with pytest.raises(HostError, match="frame 1002 is missing"):
         hostclient.collect_alpha(str(tmp_path), [1001, 1002])
+    (tmp_path / "alpha" / "alpha.1002.exr").write_bytes(b"x")  # of an earlier, longer run
+    assert list(hostclient.collect_alpha(str(tmp_path), [1001])) == [1001]
 
 
 def test_job_runs_tcvom_and_reads_its_progress(tmp_path: Path) -> None:

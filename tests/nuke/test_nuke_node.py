@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import runpy
+import shutil
 import stat
 import sys
 import time
@@ -187,6 +188,52 @@ def test_compute_without_gui_renders_the_plate_and_matches_the_direct_read(shot,
         rendered = read_image(f"{run.prepared.out}/alpha/alpha.{frame}.exr")
         straight = read_image(f"{direct.prepared.out}/alpha/alpha.{frame}.exr")
         np.testing.assert_allclose(rendered, straight, atol=2e-3)
+
+
+def test_a_read_with_a_frame_offset_mattes_its_output_frames(shot, tcvom_exe: str, tmp_path: Path) -> None:
+    """A plate delivered from frame 1, moved to comp frames 1001-1008 with the Read's frame
+    offset: the node's range is the Read's output frames (its first/last knobs hold the
+    file numbers 1-8; keyframes 1001 and 1008 were refused as outside "1-8")."""
+    read, trimap = shot
+    nuke.env["gui"] = False
+    files = tmp_path / "from_one"
+    files.mkdir()
+    for frame in range(1001, 1009):
+        shutil.copy(read["file"].value().replace("%04d", str(frame)), files / f"plate.{frame - 1000:04d}.exr")
+    shifted = nuke.add(nuke.Node("Read", {"file": (files / "plate.%04d.exr").as_posix(), "first": 1, "last": 8,
+                                           "frame_mode": "offset", "frame": "1000", "colorspace": "default (linear)"}))
+    assert (shifted.firstFrame(), shifted.lastFrame()) == (1001, 1008)
+    run = nukenode.compute(_matte_node(shifted, trimap, tcvom_exe))
+    assert run is not None and (run.first, run.last) == (1001, 1008), nuke.messages
+    assert "frame knob" in run.reason  # rendered through a Write: tcvom sees comp frame numbers
+    assert sorted(f for _, f, c in nuke.executed if c == 3) == list(range(1001, 1009))
+    direct = nukenode.compute(_matte_node(read, trimap, tcvom_exe))
+    assert direct is not None
+    for frame in (1001, 1004, 1008):  # the same pictures on the same frames: the same matte
+        np.testing.assert_allclose(read_image(f"{run.prepared.out}/alpha/alpha.{frame}.exr"),
+                                   read_image(f"{direct.prepared.out}/alpha/alpha.{frame}.exr"), atol=2e-3)
+
+
+def test_proxy_mode_is_refused_and_the_status_counts_the_frames_of_the_range(shot, tcvom_exe: str) -> None:
+    """In proxy mode Reads give proxy files and Writes render at proxy size: a Compute would
+    replace the full-resolution matte with a small one, so it is refused. A narrower frame
+    range's status counts its own frames (it counted every alpha file of the folder)."""
+    read, trimap = shot
+    nuke.env["gui"] = False
+    node = _matte_node(read, trimap, tcvom_exe)
+    first = nukenode.compute(node)
+    assert first is not None and node["status"].value().startswith("8 frames (1001-1008)")
+    stamps = {p.name: p.stat().st_mtime_ns for p in Path(first.prepared.out, "alpha").glob("alpha.*.exr")}
+    nuke.root()["proxy"].setValue(True)
+    with pytest.raises(RuntimeError, match="proxy mode is on"):
+        nukenode.compute(node)
+    assert "turn proxy mode off" in nuke.messages[-1]
+    assert {p.name: p.stat().st_mtime_ns for p in Path(first.prepared.out, "alpha").glob("alpha.*.exr")} == stamps
+    nuke.root()["proxy"].setValue(False)
+    node["frame_range"].setValue("1001-1004")
+    node["keyframes"].setValue("1001")
+    assert nukenode.compute(node) is not None
+    assert node["status"].value().startswith("4 frames (1001-1004)"), node["status"].value()
 
 
 def test_a_repainted_keyframe_recomputes_only_the_frames_it_bounds(shot, tcvom_exe: str) -> None:

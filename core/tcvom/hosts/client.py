@@ -346,21 +346,23 @@ def alpha_pattern(out: str) -> str:
 
 
 def collect_alpha(out: str, frames: Sequence[int] | None = None) -> dict[int, str]:
-    """The alpha files of a job's output folder, by frame number.
+    """The alpha files of a job's output folder, by frame number: of ``frames`` only when
+    given (the folder may hold other frames of earlier runs).
 
     With ``frames`` every one must be there, else :class:`HostError` names the first
     missing frame (a host must never show an empty matte in its place).
     """
     found = dict(sequence_files(alpha_pattern(out)))
-    if frames is not None:
-        missing = [f for f in frames if f not in found]
-        if missing:
-            raise HostError(
-                f"the alpha of frame {missing[0]} is missing in {os.path.dirname(alpha_pattern(out))} "
-                f"({len(missing)} of {len(frames)} frames missing)",
-                "run the matte again",
-            )
-    return found
+    if frames is None:
+        return found
+    missing = [f for f in frames if f not in found]
+    if missing:
+        raise HostError(
+            f"the alpha of frame {missing[0]} is missing in {os.path.dirname(alpha_pattern(out))} "
+            f"({len(missing)} of {len(frames)} frames missing)",
+            "run the matte again",
+        )
+    return {f: found[f] for f in frames}
 
 
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")

@@ -3,6 +3,9 @@
 - nodes and knobs: ``Node.Class/name/fullName/knob/__getitem__/input/setInput/
   firstFrame/lastFrame``, ``Group.node`` and ``with group:``, knob ``value/getValue/
   setValue``, File knob ``fromUserText("path first-last")`` (sets file and range);
+- a Read's output frames (``firstFrame``/``lastFrame``, the frames it renders) moved from
+  its file numbers by its ``frame_mode`` ``offset`` / ``start at`` and ``frame`` knobs;
+  the Root's ``proxy`` knob;
 - ``nodePaste(path)`` (the pasted nodes become selected), ``selectedNode``, ``toNode``,
   ``root()`` (``name()`` is the script path, ``"Root"`` when unsaved), ``delete``,
   ``nodes.<Class>(**knobs)``, ``filename(node)`` (the file knob, frame pattern kept);
@@ -145,11 +148,15 @@ class Node:
 
     def firstFrame(self) -> int:
         knob = self._knobs.get("first")
-        return int(knob.value()) if knob is not None and isinstance(knob.value(), int) else self.frame_range[0]
+        if knob is not None and isinstance(knob.value(), int):
+            return int(knob.value()) + _read_shift(self)
+        return self.frame_range[0]
 
     def lastFrame(self) -> int:
         knob = self._knobs.get("last")
-        return int(knob.value()) if knob is not None and isinstance(knob.value(), int) else self.frame_range[1]
+        if knob is not None and isinstance(knob.value(), int):
+            return int(knob.value()) + _read_shift(self)
+        return self.frame_range[1]
 
     def setSelected(self, selected: bool) -> None:
         self.selected = selected
@@ -180,6 +187,7 @@ class Group(Node):
 class Root(Group):
     def __init__(self) -> None:
         super().__init__("Root", {"name": "Root"})
+        self.knob_or_add("proxy", "bool").setValue(False)
         self.script_path = ""
 
     def name(self) -> str:
@@ -322,13 +330,29 @@ def _frame_path(pattern: str, frame: int) -> str:
     return re.sub(r"#+", lambda m: f"{frame:0{len(m.group())}d}", pattern)
 
 
+def _read_shift(node: Node) -> int:
+    """How far a Read's frame knob moves its output frames from its file numbers: ``offset``
+    adds the frame knob, ``start at`` makes it the first output frame (``expression`` with
+    a formula is not modelled: 0)."""
+    if node.Class() != "Read":
+        return 0
+    mode, value = str(node["frame_mode"].value()), str(node["frame"].value()).strip()
+    if not value.lstrip("-").isdigit():
+        return 0
+    if mode == "offset":
+        return int(value)
+    if mode == "start at":
+        return int(value) - int(node["first"].value())
+    return 0
+
+
 def _pixels(node: Node, frame: int) -> np.ndarray:
     if node.pixels is not None:
         return node.pixels(frame)
     if node.Class() == "Read":
         import OpenImageIO as oiio
 
-        data = oiio.ImageInput.open(_frame_path(node["file"].value(), frame))
+        data = oiio.ImageInput.open(_frame_path(node["file"].value(), frame - _read_shift(node)))
         if data is None:
             raise RuntimeError(f"{node.name()}: cannot read frame {frame}")
         try:
