@@ -5,10 +5,12 @@ type, damaged frames of an earlier run, other settings, leftovers of a killed wr
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from fault_helpers import Shot, expect, snapshot, tcvom
+from fault_helpers import Shot, expect, snapshot, tcvom, temporaries
 
 
 def _alpha(shot: Shot, frame: int) -> Path:
@@ -137,3 +139,55 @@ def test_info_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
         code = proc.wait(timeout=60)
     assert "Traceback" not in err and "BrokenPipe" not in err, err
     assert code == 0
+
+
+LIMIT = 1536  # bytes: the tiny shot's trimaps and records fit, its alpha EXRs do not
+
+
+def _limited(limit: int, *argv: str) -> subprocess.CompletedProcess[str]:
+    """``python ARGV`` with files limited to ``limit`` bytes (RLIMIT_FSIZE, as ``ulimit -f``):
+    a write past it fails as on a full disk (Python ignores SIGXFSZ)."""
+    import resource
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return subprocess.run([sys.executable, *argv], capture_output=True, text=True, preexec_fn=cap, timeout=300)
+
+
+_WRITE = """
+import sys, numpy as np
+from tcvom.errors import OutputError
+from tcvom.io import write_image
+pixels = np.random.default_rng(0).random((96, 128), dtype=np.float32)
+for name, kind in (("a.png", "uint8"), ("a.exr", "half"), ("a.tif", "uint16")):
+    try:
+        write_image(sys.argv[1] + "/" + name, pixels, pixel_type=kind)
+        print(name, "written")
+    except OutputError as exc:
+        print(name, "refused:", exc)
+"""
+
+
+def test_a_full_disk_never_leaves_a_truncated_frame(shot: Shot, tmp_path: Path) -> None:
+    """A writer that cannot flush its last bytes (PNG) reported success: a truncated frame
+    took its final name, the run exited 0 and a rerun reused it as done."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    result = _limited(4096, "-c", _WRITE, str(folder))
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3 and all("refused" in line and "disk full" in line for line in lines), result
+    assert not list(folder.iterdir()), "nothing may take the frames' names, and no temporary stays"
+
+    from tcvom.io import read_image
+
+    # Whole runs: one keyframe (the alpha EXRs, about 1.6 KB, do not fit), two keyframes (the
+    # buffer of a segment's first pass, 2.3 KB a frame, does not: numpy wrote it short).
+    for keyframes, told in (([f"1001={shot.keyframe(1001)}"], "disk full"), ([shot.keyframes], "$TMPDIR")):
+        out = tmp_path / f"out{len(keyframes)}"
+        result = _limited(LIMIT, "-m", "tcvom", "run", "--plate", shot.plate, "--keyframes", *keyframes,
+                          "--out", str(out), "--method", "classical", "--progress", "none")
+        assert result.returncode == 2 and told in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr and not temporaries(out)
+        for image in [*out.rglob("*.exr"), *out.rglob("*.png")]:
+            read_image(image)  # raises on a truncated file

@@ -198,8 +198,36 @@ def write_image(
         try:
             if not out.open(str(tmp), spec):
                 raise OutputError(f"cannot write ({out.geterror().strip()})", path=final)
-            if not out.write_image(np.ascontiguousarray(data)):
-                raise OutputError(f"cannot write ({out.geterror().strip()})", path=final)
+            written = out.write_image(np.ascontiguousarray(data))
+            problem = out.geterror().strip()  # some writers note a short write and go on
+            if not written or problem:
+                raise OutputError(f"cannot write ({_first_line(problem) or 'no reason given'})", path=final,
+                                  hint=_FULL_HINT)
         finally:
             out.close()
+        _check_written(tmp, final)
     return final
+
+
+_FULL_HINT = "is the disk full, or a file size limit (ulimit -f) reached? Nothing was put in its place"
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else ""
+
+
+def _check_written(tmp: Path, final: Path) -> None:
+    """Read a just-written temporary back: a writer that could not flush its last bytes (a
+    full disk) may still report success, and a truncated frame must never take a frame's
+    name (a rerun would reuse it as done)."""
+    oiio = _oiio()
+    image = oiio.ImageInput.open(str(tmp))
+    if image is None:
+        raise OutputError(f"the written file cannot be read back ({_first_line(oiio.geterror())})", path=final,
+                          hint=_FULL_HINT)
+    try:
+        if image.read_image() is None:
+            raise OutputError(f"the written file is incomplete ({_first_line(image.geterror())})", path=final,
+                              hint=_FULL_HINT)
+    finally:
+        image.close()

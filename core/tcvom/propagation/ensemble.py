@@ -5,7 +5,7 @@ A propagator implements ``run_pass(frames, keyframes, pass_)``, yielding
 ``3 x H x W`` class probabilities (background, unknown, foreground) scaled to 0..255.
 
 Segments are processed one at a time. In a segment with two passes the first pass's
-results are buffered on disk (one small ``.npy`` per frame in a temporary folder), so
+results are buffered on disk (one small raw file per frame in a temporary folder), so
 memory stays flat however far apart the keyframes are; the second pass then combines
 each frame as it comes with the weights of :class:`~tcvom.propagation.scheduler.Segment`.
 As in the reference, a frame reached by one pass uses it unweighted; the class is the
@@ -25,7 +25,7 @@ from typing import Protocol
 
 import numpy as np
 
-from tcvom.errors import FrameSizeError, InputError
+from tcvom.errors import FrameSizeError, InputError, OutputError
 from tcvom.io.sources import FrameSource
 from tcvom.io.trimap import CLASS_VALUES, check_keyframe_classes, one_hot
 from tcvom.propagation.scheduler import KeyframeSchedule, Pass, Segment
@@ -77,6 +77,28 @@ def _check(frame: int, probs: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return probs
 
 
+_BUFFER_HINT = ("free space there, or point $TMPDIR at a folder with room: a segment between two keyframes "
+                "buffers 3 bytes per pixel of each of its frames")
+
+
+def _store(path: Path, probs: np.ndarray) -> None:
+    """One frame of the first pass in the buffer folder. Written by Python, which raises on
+    a short write (a full disk); numpy's own file writing may not."""
+    try:
+        path.write_bytes(probs.tobytes())
+    except OSError as exc:
+        raise OutputError(f"cannot buffer the first pass of a keyframe segment ({exc.strerror or exc})",
+                          path=path.parent, hint=_BUFFER_HINT) from exc
+
+
+def _load(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    data = np.frombuffer(path.read_bytes(), dtype=np.uint8)
+    if data.size != 3 * shape[0] * shape[1]:
+        raise OutputError(f"a buffered frame of a keyframe segment is incomplete ({data.size} bytes)",
+                          path=path, hint=_BUFFER_HINT)
+    return data.reshape(3, *shape)
+
+
 def propagate_segment(
     propagator: Propagator,
     frames: FrameSource,
@@ -98,24 +120,24 @@ def propagate_segment(
         buffer = Path(tmp)
         for frame, probs in propagator.run_pass(frames, keyframes, first):
             if frame in outputs:
-                np.save(buffer / f"{frame}.npy", _check(frame, probs, shape))
+                _store(buffer / f"{frame}.u8", _check(frame, probs, shape))
         for frame, probs in propagator.run_pass(frames, keyframes, second):
             if frame not in outputs:
                 continue
             weights = {p.keyframe: w for p, w in segment.weights(frame)}
             total = _check(frame, probs, shape).astype(np.float32) * weights.get(second.keyframe, 0.0)
-            stored = buffer / f"{frame}.npy"
+            stored = buffer / f"{frame}.u8"
             disagree = None
             if stored.exists():
-                earlier = np.load(stored)
+                earlier = _load(stored, shape)
                 total += earlier.astype(np.float32) * weights.get(first.keyframe, 0.0)
                 disagree = disagreement(earlier, probs)
                 stored.unlink()
             yield _decide(frame, total, keyframes, disagree)
         for frame in sorted(outputs):  # frames only the first pass reaches (its own keyframe)
-            stored = buffer / f"{frame}.npy"
+            stored = buffer / f"{frame}.u8"
             if stored.exists():
-                yield _decide(frame, np.load(stored).astype(np.float32), keyframes)
+                yield _decide(frame, _load(stored, shape).astype(np.float32), keyframes)
                 stored.unlink()
 
 
