@@ -1,6 +1,7 @@
-"""Which channels of a plate frame are matted: R, G, B by name, else the one colour layer of a
-multi-layer EXR; several colour layers, no colour at all, or a deep image are refused with
-the file and frame (they used to be matted on whichever channels came first)."""
+"""Which channels of a plate frame are matted: R, G, B by name (in a multi-part EXR, of the
+part that has them), else the one colour layer of a multi-layer EXR; several colour
+layers, no colour at all, integer IDs or a deep image are refused with the file and frame
+(they used to be matted on whichever channels came first)."""
 
 from __future__ import annotations
 
@@ -54,6 +55,7 @@ def test_the_colour_channels_are_found_by_name(small_example, tmp_path: Path, re
 @pytest.mark.parametrize(("channels", "mention"), [
     (("N.X", "N.Y", "N.Z", "P.X"), "channels N.X, N.Y, N.Z, P.X"),
     (("diffuse.R", "diffuse.G", "diffuse.B", "beauty.R", "beauty.G", "beauty.B"), "colour layers beauty, diffuse"),
+    (("R", "G"), "channels R, G"),  # a UV or motion-vector pass: was matted as grey R
 ])
 def test_a_frame_without_one_colour_layer_is_refused(small_example, tmp_path: Path, capsys, channels,
                                                      mention) -> None:
@@ -81,3 +83,53 @@ def test_a_deep_frame_is_refused(small_example, tmp_path: Path, capsys) -> None:
     assert _matte(plate, small_example.trimaps, tmp_path / "out") == 2
     err = capsys.readouterr().err
     assert "plate.1003.exr" in err and "frame 1003" in err and "deep image" in err, err
+
+
+def _multipart(path: Path, parts: list[tuple[str, tuple[str, ...], np.ndarray]]) -> None:
+    """Write ``path`` as a multi-part EXR of (part name, channel names, H x W x C pixels)."""
+    specs = []
+    for name, channels, pixels in parts:
+        spec = oiio.ImageSpec(pixels.shape[1], pixels.shape[0], len(channels), "half")
+        spec.channelnames = channels
+        spec.attribute("name", name)
+        specs.append(spec)
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), tuple(specs)), out.geterror()
+    for index, (_, _, pixels) in enumerate(parts):
+        if index:
+            assert out.open(str(path), specs[index], "AppendSubimage")
+        assert out.write_image(np.ascontiguousarray(pixels, dtype=np.float32))
+    out.close()
+
+
+def test_a_multi_part_exr_is_matted_on_its_beauty_part(small_example, tmp_path: Path, capsys, reference) -> None:
+    """AOVs in parts come in any order: a flat diffuse part before the beauty part was matted
+    instead of it (exit 0, a wrong matte). Without an R, G, B part the frame is refused."""
+    plate = _plate(small_example, tmp_path, ("R", "G", "B"), {"R": "R", "G": "G", "B": "B"})
+    path = Path(plate.replace("####", "1003"))
+    rgb, _ = read_image(path)
+    flat = np.full_like(rgb, 0.02)
+    _multipart(path, [("diffuse", ("diffuse.R", "diffuse.G", "diffuse.B"), flat),
+                      ("rgba", ("R", "G", "B", "A"), np.dstack([rgb, np.ones(rgb.shape[:2], np.float32)]))])
+    assert _matte(plate, small_example.trimaps, tmp_path / "out") == 0
+    assert np.allclose(read_image(tmp_path / "out" / "alpha.1003.exr")[0], reference, atol=2e-3)
+
+    _multipart(path, [("diffuse", ("diffuse.R", "diffuse.G", "diffuse.B"), flat),
+                      ("specular", ("specular.R", "specular.G", "specular.B"), flat)])
+    assert _matte(plate, small_example.trimaps, tmp_path / "refused") == 2
+    err = capsys.readouterr().err
+    assert "frame 1003" in err and "multi-part" in err and "diffuse (diffuse.R" in err and "specular" in err, err
+
+
+def test_an_integer_id_pass_is_refused(small_example, tmp_path: Path, capsys) -> None:
+    """32-bit integer channels (object or material IDs) were read as an 8-bit picture: white."""
+    plate = _plate(small_example, tmp_path, ("R", "G", "B"), {"R": "R", "G": "G", "B": "B"})
+    path = Path(plate.replace("####", "1003"))
+    spec = oiio.ImageSpec(96, 64, 3, "uint")
+    spec.channelnames = ("R", "G", "B")
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), spec) and out.write_image(np.full((64, 96, 3), 7, np.uint32))
+    out.close()
+    assert _matte(plate, small_example.trimaps, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert "frame 1003" in err and "32-bit integer" in err, err

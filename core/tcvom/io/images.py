@@ -28,6 +28,10 @@ class ImageInfo:
     display: tuple[int, int, int, int] | None = None
     """The display window (x, y, width, height): the picture's format, which the data
     window may crop (a CG render's bounding box) or exceed (overscan)."""
+    parts: tuple[str, ...] = ()
+    """Of a multi-part EXR, every part as ``name (channels)``, and ``part`` the one read
+    (:func:`_select_part`); empty for a file of one part."""
+    part: int = 0
 
     @property
     def is_float(self) -> bool:
@@ -74,31 +78,56 @@ def _open(path: str | Path):
     return oiio.ImageInput.open(str(path), config)
 
 
-def _header(path: str | Path) -> Any:
-    """The ImageSpec of a file's first subimage, read without its pixels."""
+def _select_part(inp: Any) -> tuple[int, tuple[str, ...]]:
+    """Seek ``inp`` to the part to read and return (its index, every part described).
+
+    A file of one part reads it. A multi-part EXR (AOVs in parts, in any order) reads its
+    first part with R, G, B channels, the beauty; without one, its first part, which
+    :func:`tcvom.io.sources` then accepts only if it is a single picture it can tell.
+    """
+    if not inp.seek_subimage(1, 0):
+        inp.seek_subimage(0, 0)
+        return 0, ()
+    parts: list[str] = []
+    chosen = None
+    while inp.seek_subimage(len(parts), 0):
+        spec = inp.spec()
+        names = tuple(spec.channelnames)
+        parts.append(f"{spec.getattribute('name') or f'part {len(parts)}'} ({', '.join(names[:8])})")
+        if chosen is None and {"R", "G", "B"} <= set(names):
+            chosen = len(parts) - 1
+    chosen = chosen or 0
+    inp.seek_subimage(chosen, 0)
+    return chosen, tuple(parts)
+
+
+def _header(path: str | Path) -> tuple[Any, int, tuple[str, ...]]:
+    """The ImageSpec of the part of a file that is read (:func:`_select_part`), read
+    without its pixels, with the part's index and every part described."""
     oiio = _oiio()
     inp = _open(path)
     if inp is None:
         raise _read_error(path, oiio.geterror())
     try:
-        return oiio.ImageSpec(inp.spec())
+        part, parts = _select_part(inp)
+        return oiio.ImageSpec(inp.spec()), part, parts
     finally:
         inp.close()
 
 
 def image_info(path: str | Path) -> ImageInfo:
     """Read only the header of an image."""
-    return _info(path, _header(path))
+    return _info(path, *_header(path))
 
 
-def _info(path: str | Path, spec: Any) -> ImageInfo:
+def _info(path: str | Path, spec: Any, part: int = 0, parts: tuple[str, ...] = ()) -> ImageInfo:
     return ImageInfo(str(path), spec.width, spec.height, tuple(spec.channelnames), str(spec.format), (spec.x, spec.y),
-                     (spec.full_x, spec.full_y, spec.full_width, spec.full_height))
+                     (spec.full_x, spec.full_y, spec.full_width, spec.full_height), parts, part)
 
 
 def image_layout(path: str | Path) -> ImageLayout:
     """Read a file's data/display window, pixel aspect, timecode and frame rate (header only)."""
-    spec = _header(path)
+    spec = _header(path)[0]
     kept = tuple((a.name, a.type, a.value) for a in spec.extra_attribs if a.name in PLATE_ATTRIBUTES)
     return ImageLayout(spec.width, spec.height, spec.x, spec.y, spec.full_x, spec.full_y,
                        spec.full_width, spec.full_height, kept)
@@ -125,14 +154,15 @@ def read_image(path: str | Path, frame: int | None = None) -> tuple[np.ndarray, 
     if inp is None:
         raise _read_error(path, oiio.geterror(), frame)
     try:
+        part, parts = _select_part(inp)
         spec = inp.spec()
         if spec.deep:  # OpenImageIO would hand back one sample per pixel: not the picture
             raise ReadError("the file is a deep image; tcvom reads flat images", path=path, frame=frame,
                             hint="flatten it first (Nuke: DeepToImage; oiiotool --flatten)")
-        pixels = inp.read_image(0, 0, 0, spec.nchannels, oiio.FLOAT)
+        pixels = inp.read_image(part, 0, 0, spec.nchannels, oiio.FLOAT)
         if pixels is None or not isinstance(pixels, np.ndarray):
             raise _read_error(path, inp.geterror() or oiio.geterror(), frame)
-        info = _info(path, spec)
+        info = _info(path, spec, part, parts)
     finally:
         inp.close()
     array = np.asarray(pixels, dtype=np.float32)

@@ -167,20 +167,31 @@ def _canvas(info: ImageInfo) -> tuple[int, int, int, int]:
 def _rgb(pixels: np.ndarray, info: ImageInfo, frame: int) -> np.ndarray:
     """The colour channels of a plate frame, by name: R, G, B (alpha and other channels
     dropped), else the one layer that has them (``beauty.R``..., a multi-layer EXR with one
-    colour layer, such as Blender's ``ViewLayer.Combined``); a grey image (one or two
-    channels: Y, or Y and A) is repeated. Anything else (several colour layers, or none:
-    depth, normals) is refused, not matted on whichever channels come first."""
+    colour layer, such as Blender's ``ViewLayer.Combined``); a grey image (Y, or Y and A) is
+    repeated. Anything else (several colour layers, or none: depth, normals, a UV pass of R
+    and G; 32-bit integer IDs; a multi-part EXR without an R, G, B part) is refused, not
+    matted on whichever channels come first."""
     names = list(info.channels)
+    if info.pixel_type in ("uint", "int", "uint32", "int32"):
+        raise ReadError(
+            f"the plate frame stores 32-bit integer channels ({', '.join(names[:8])}): an ID or index pass, not a "
+            "picture", path=info.path, frame=frame, hint="give the beauty pass (half or float RGB) as the plate")
     if {"R", "G", "B"} <= set(names):
         return pixels[:, :, [names.index(c) for c in ("R", "G", "B")]]
     layers = sorted({n[:-2] for n in names if n.endswith(".R") and f"{n[:-2]}.G" in names and f"{n[:-2]}.B" in names})
+    if info.parts:  # a multi-part EXR without an R, G, B part: which part is the picture?
+        raise ReadError(
+            f"the plate frame is a multi-part EXR with no part of R, G, B channels (the beauty): its parts are "
+            f"{'; '.join(info.parts[:8])}",
+            path=info.path, frame=frame,
+            hint="write the beauty as R, G, B in one of its parts, or as a file of its own (oiiotool --ch)")
     if len(layers) == 1:
         return pixels[:, :, [names.index(f"{layers[0]}.{c}") for c in ("R", "G", "B")]]
-    if not layers and len(names) <= 2 and names[0] in ("Y", "R", "L"):
+    if not layers and names[0] in ("Y", "L", "R") and names[1:] in ([], ["A"]):
         return np.repeat(pixels[:, :, :1], 3, axis=2)
     found = f"colour layers {', '.join(layers)}" if layers else f"channels {', '.join(names[:12])}"
     raise ReadError(
-        f"the plate frame has no single colour layer to matte (R, G, B): it has {found}",
+        f"the plate frame has no single colour layer to matte (R, G, B, or grey Y): it has {found}",
         path=info.path,
         frame=frame,
         hint="write the beauty pass as R, G, B (or as the only colour layer), e.g. with oiiotool --ch",
