@@ -10,6 +10,8 @@ code  meaning
 1     unexpected failure (a bug: please report it)
 2     bad input or usage (a file, frame, size or flag is wrong)
 3     a missing optional dependency or weight file
+130   interrupted (Ctrl-C)
+141   the reader of a job's output went away (a report ends with 0)
 ====  =========================================================
 """
 
@@ -24,6 +26,7 @@ EXIT_UNEXPECTED = 1
 EXIT_BAD_INPUT = 2
 EXIT_MISSING = 3
 EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT), as shells report it
+EXIT_READER_GONE = 141  # the reader of a job's output went away (SIGPIPE, as shells report it)
 INTERRUPTED = "interrupted: finished frames are kept, a rerun resumes"  # its message to hosts
 
 

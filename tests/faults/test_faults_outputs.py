@@ -191,3 +191,22 @@ def test_a_full_disk_never_leaves_a_truncated_frame(shot: Shot, tmp_path: Path) 
         assert "Traceback" not in result.stderr and not temporaries(out)
         for image in [*out.rglob("*.exr"), *out.rglob("*.png")]:
             read_image(image)  # raises on a truncated file
+
+
+def test_a_job_whose_reader_goes_away_does_not_say_done(shot: Shot) -> None:
+    """`tcvom run --progress json | head -2` (a host or farm wrapper that stops reading): the
+    run stopped after a frame and exited 0, so the task looked done. It exits 141 and says
+    why; a rerun resumes. With stdout closed (a daemonised worker) it runs to the end (it
+    failed with a traceback)."""
+    argv = [sys.executable, "-m", "tcvom", *shot.run_args(), "--progress", "json"]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.readline()
+        proc.stdout.close()
+        err = proc.stderr.read().decode()
+        code = proc.wait(timeout=120)
+    assert code == 141 and "reader of its output went away" in err and "Traceback" not in err, (code, err)
+
+    closed = subprocess.run(argv, stderr=subprocess.PIPE, text=True, timeout=120, preexec_fn=lambda: os.close(1))
+    assert closed.returncode == 0 and "Traceback" not in closed.stderr, closed.stderr
+    assert sorted(p.name for p in (shot.out / "alpha").glob("alpha.*.exr")) == [f"alpha.{f}.exr" for f in range(1001, 1005)]

@@ -20,7 +20,14 @@ from contextlib import contextmanager, suppress
 from types import ModuleType
 
 from tcvom import __version__
-from tcvom.errors import EXIT_INTERRUPTED, EXIT_UNEXPECTED, INTERRUPTED, OutputError, TcvomError
+from tcvom.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_READER_GONE,
+    EXIT_UNEXPECTED,
+    INTERRUPTED,
+    OutputError,
+    TcvomError,
+)
 from tcvom.progress import emit_json
 
 # Order as shown by ``tcvom --help``.
@@ -59,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tcvom",
         description="Temporally coherent video object matting: keyframe trimaps in, an alpha matte for every frame out.",
-        epilog="Exit codes: 0 done, 1 unexpected failure, 2 bad input or usage, 3 missing optional dependency or weights.",
+        epilog="Exit codes: 0 done, 1 unexpected failure, 2 bad input or usage, 3 missing optional dependency or weights, "
+               "130 interrupted, 141 the reader of a job's output went away.",
     )
     _negative_values(parser)
     parser.add_argument("--version", action="version", version=f"tcvom {__version__}")
@@ -130,8 +138,22 @@ def _ranges_joined(argv: list[str]) -> list[str]:
     return joined
 
 
+def _is_report(args: argparse.Namespace) -> bool:
+    """Whether the command only prints (a reader may stop reading it at any line)."""
+    return args.command in ("info", "review") or (args.command == "weights" and getattr(args, "action", None) == "list")
+
+
+def _stdio_kept() -> None:
+    """A process started with stdout or stderr closed (a daemonised farm worker) has None
+    there: write what would go there to /dev/null instead of failing on the first line."""
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w"))  # noqa: SIM115 (open for the process's life)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (also used by the console script)."""
+    _stdio_kept()
     with _interrupt_after() as interrupted:
         parser = build_parser()
         args = parser.parse_args(_ranges_joined(sys.argv[1:] if argv is None else list(argv)))
@@ -155,10 +177,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         return _interrupted(args, exc)
     except BrokenPipeError:
-        # The reader of our output went away (`tcvom info --colorspaces | head`): not an
-        # error of the job. Point stdout at /dev/null so Python's final flush stays quiet.
+        # The reader of our output went away. Point stdout at /dev/null so Python's final
+        # flush stays quiet. For a report (`tcvom info --colorspaces | head`) that is the
+        # end of it; a job that stopped before its end must not say "done" to a farm.
         _silence_stdout()
-        return 0
+        if _is_report(args):
+            return 0
+        print(f"tcvom {args.command}: stopped: the reader of its output went away (finished frames are kept, a "
+              "rerun resumes)", file=sys.stderr)
+        return EXIT_READER_GONE
     except OSError as exc:
         if exc.filename is None:
             return _unexpected(args, exc)
