@@ -91,6 +91,16 @@ def test_keyframe_of_another_size(shot: Shot, capsys) -> None:
     expect(tcvom(capsys, *shot.run_args("--resize-trimaps")), 0, root=shot.root)
 
 
+def test_keyframe_of_another_shape_is_never_stretched(shot: Shot, capsys) -> None:
+    """A keyframe turned on its side (a photo's orientation) was stretched onto the plate by
+    --resize-trimaps, which the size error itself suggested."""
+    write(shot.keyframe(1004), painted({}, width=HEIGHT, height=WIDTH))
+    for extra in ((), ("--resize-trimaps",)):
+        result = tcvom(capsys, *shot.run_args(*extra))
+        expect(result, 2, "key.1004.png", "frame 1004", f"{HEIGHT}x{WIDTH}", "another shape", root=shot.root)
+        assert "--resize-trimaps" not in result.err
+
+
 def test_keyframe_file_missing(shot: Shot, capsys) -> None:
     result = tcvom(capsys, *shot.run_args("--keyframes", f"1001={shot.root / 'nope.png'}"))
     expect(result, 2, "nope.png", "frame 1001", "not found", root=shot.root)

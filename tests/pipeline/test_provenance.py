@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import OpenImageIO as oiio
 
 from tcvom import __version__, pipeline
@@ -132,3 +133,27 @@ def test_keyframes_of_the_display_window_are_placed_on_an_overscanned_plate(smal
     given = cv2.imread(str(keys / f"key.{small_example.first}.png"), cv2.IMREAD_GRAYSCALE)
     assert first.shape == (64, 96)  # the data window, overscan included
     assert (first[4:60, 8:88] == given).all() and (first[:4] == UNKNOWN).all() and (first[:, :8] == UNKNOWN).all()
+
+
+def test_a_half_size_keyframe_of_an_overscanned_plate_is_scaled_to_its_display_window(small_example,
+                                                                                        tmp_path: Path) -> None:
+    """With --resize-trimaps a proxy-size keyframe painted on the display window was
+    stretched over the whole data window (overscan included), moving the matte's edges."""
+    import cv2
+
+    from tcvom.io.trimap import UNKNOWN
+
+    plate = _overscan(small_example.plate, tmp_path)
+    keys = tmp_path / "proxy_keys"
+    keys.mkdir()
+    frame = small_example.first
+    full = cv2.imread(small_example.keyframes.replace("####", str(frame)), cv2.IMREAD_GRAYSCALE)[4:60, 8:88]
+    cv2.imwrite(str(keys / f"key.{frame}.png"), full[::2, ::2])  # 40x28: half the 80x56 display window
+    out = tmp_path / "scaled"
+    assert main(["trimaps", "--plate", plate, "--keyframes", f"{frame}={keys / f'key.{frame}.png'}", "--frames",
+                 str(frame), "--out", str(out), "--method", "classical", "--resize-trimaps", "--progress", "none",
+                 "--no-review"]) == 0
+    got = cv2.imread(str(out / f"trimap.{frame}.png"), cv2.IMREAD_GRAYSCALE)
+    assert got.shape == (64, 96) and (got[:4] == UNKNOWN).all() and (got[:, :8] == UNKNOWN).all()
+    want = cv2.resize(full[::2, ::2], (80, 56), interpolation=cv2.INTER_NEAREST)
+    assert np.array_equal(got[4:60, 8:88], want)

@@ -80,7 +80,7 @@ def add_shot_range(parser: argparse.ArgumentParser) -> None:
 
 def add_trimap_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--resize-trimaps", action="store_true", help="scale trimaps of another size to the plate (nearest neighbour)"
+        "--resize-trimaps", action="store_true", help="scale trimaps of another size (same shape) to the plate's picture (nearest neighbour)"
     )
     parser.add_argument(
         "--trimap-channel",

@@ -607,16 +607,7 @@ class TrimapFiles(_Numbered):
                 (info.width, info.height) == tuple(self.display[2:])):
             single = self._in_overscan(single)
         elif self.size is not None and (info.width, info.height) != self.size:
-            if not self.resize:
-                raise FrameSizeError(
-                    f"the trimap is {info.width}x{info.height}, the plate is {self.size[0]}x{self.size[1]}",
-                    path=path,
-                    frame=frame,
-                    hint="paint it at plate size, or pass --resize-trimaps to scale it (nearest neighbour)",
-                )
-            import cv2
-
-            single = cv2.resize(single, self.size, interpolation=cv2.INTER_NEAREST)
+            single = self._scaled(single, info, path, frame)
         if self.painted or (self.made and not self._as_made(path)):
             try:
                 trimaps.check_painted(single, path=path, frame=frame, what=self.what)
@@ -661,6 +652,31 @@ class TrimapFiles(_Numbered):
         placed = np.zeros((height, width), dtype=single.dtype)
         placed[dy:dy + info.height, dx:dx + info.width] = single
         return placed
+
+    def _scaled(self, single: np.ndarray, info: ImageInfo, path: Path, frame: int) -> np.ndarray:
+        """A trimap of another size scaled to the plate's picture (``resize``; nearest
+        neighbour): to the display window of an overscanned plate, then placed on it. One of
+        another shape (rotated, cropped) is refused: scaling would stretch it."""
+        assert self.size is not None
+        target = self.size
+        if self.display is not None and tuple(self.display[2:]) != self.size:
+            target = (self.display[2], self.display[3])  # overscan: the picture painted on
+        width, height = target
+        same_shape = abs(info.width * height - info.height * width) <= max(width, height)  # within a pixel
+        told = f"the trimap is {info.width}x{info.height}, the plate is {self.size[0]}x{self.size[1]}" + (
+            f" (picture {width}x{height})" if target != self.size else "")
+        if not same_shape:
+            raise FrameSizeError(
+                f"{told}: another shape (aspect {info.width / info.height:.3f}, the plate's {width / height:.3f}), "
+                "which scaling would stretch", path=path, frame=frame,
+                hint="paint it on the plate's picture (is it rotated, e.g. by a photo's orientation, or cropped?)")
+        if not self.resize:
+            raise FrameSizeError(told, path=path, frame=frame,
+                                 hint="paint it at plate size, or pass --resize-trimaps to scale it (nearest neighbour)")
+        import cv2
+
+        scaled = cv2.resize(single, target, interpolation=cv2.INTER_NEAREST)
+        return scaled if target == self.size else self._in_overscan(scaled)
 
     def _in_overscan(self, single: np.ndarray) -> np.ndarray:
         """A trimap of the display window's size on an overscanned plate's picture: placed on
