@@ -133,3 +133,26 @@ def test_the_writer_of_a_temporary_is_read_whatever_its_host_name(tmp_path: Path
     old = time.time() - FOREIGN_TEMPORARY_AGE_S - 60
     os.utime(leftover, (old, old))
     assert AlphaWriter(tmp_path).removed_temporaries == [leftover] and not leftover.exists()
+
+
+def test_a_temporary_of_another_process_namespace_is_foreign(tmp_path: Path) -> None:
+    """Containers (or cloned nodes) sharing one host name have their own process ids: a
+    live writer's temporary in another namespace was removed as dead (its pid does not run
+    here), failing that writer. Writers are named by host and namespace; the hosts' cleanup
+    after a cancel names them the same way (it matched no name with a dot in the host)."""
+    from tcvom.hosts import client as hostclient
+    from tcvom.io import AlphaWriter
+    from tcvom.io.atomic import _host, temporary_name, temporary_writer
+
+    assert hostclient.writer_host() == _host()
+    mine = temporary_writer(temporary_name(tmp_path / "alpha.1001.exr"))
+    assert mine is not None and mine[0] == _host()
+    name_only = _host().rsplit("_", 1)[0] if os.path.exists("/proc/self/ns/pid") else "elsewhere"
+    dead = 2**22 + 17  # above Linux's pid_max: runs nowhere here
+    other_namespace = tmp_path / f".alpha.1002.tcvom-tmp-{name_only}_1-{dead}-abcd1234.exr"
+    this_namespace = tmp_path / f".alpha.1003.tcvom-tmp-{_host()}-{dead}-abcd1234.exr"
+    for path in (other_namespace, this_namespace):
+        path.write_bytes(b"x")
+    assert AlphaWriter(tmp_path).removed_temporaries == [this_namespace]
+    assert other_namespace.is_file()
+    assert hostclient.remove_temporaries(str(tmp_path), dead) == 0  # only this namespace's writer's

@@ -529,12 +529,23 @@ def read_review(out: str) -> Review | None:
                   frames_of("suggested"), sorted(frames_of("doubtful")))
 
 
+def writer_host() -> str:
+    """This machine as tcvom names the writer of a temporary (``tcvom.io.atomic._host``:
+    host name and process-id namespace; repeated here, as this module is stdlib-only and
+    vendored into the hosts)."""
+    name = socket.gethostname().replace("-", "_").replace(".", "_") or "localhost"
+    try:
+        namespace = "".join(c for c in os.readlink("/proc/self/ns/pid") if c.isdigit())
+    except OSError:
+        return name
+    return f"{name}_{namespace}" if namespace else name
+
+
 def remove_temporaries(out: str, pid: int) -> int:
     """Delete the temporary files that process ``pid`` of this host (a cancelled tcvom) left
     under ``out``; returns how many. Those of any other writer, a live concurrent run
     included, stay (tcvom.io.atomic names each temporary by host and pid)."""
-    host = socket.gethostname().replace("-", "_") or "localhost"
-    writer = f"{TEMP_MARK}{host}-{pid}-"
+    writer = f"{TEMP_MARK}{writer_host()}-{pid}-"
     removed = 0
     for root, _dirs, files in os.walk(out):
         for name in files:

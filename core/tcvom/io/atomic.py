@@ -30,7 +30,16 @@ FOREIGN_TEMPORARY_AGE_S = 24 * 3600
 
 
 def _host() -> str:
-    return socket.gethostname().replace("-", "_").replace(".", "_") or "localhost"
+    """This writer's machine as temporaries name it: the host name and, where it can be
+    read, the process-id namespace (containers or cloned nodes sharing a host name share no
+    process ids: one must not take another's live writer for dead). Kept equal to
+    ``tcvom.hosts.client.writer_host``, which hosts use to clean up after a cancel."""
+    name = socket.gethostname().replace("-", "_").replace(".", "_") or "localhost"
+    try:
+        namespace = "".join(c for c in os.readlink("/proc/self/ns/pid") if c.isdigit())  # pid:[4026531836]
+    except OSError:
+        return name
+    return f"{name}_{namespace}" if namespace else name
 
 
 #: What follows TEMP_MARK: HOST-PID-RANDOM (HOST absent in older versions), then the extension.
