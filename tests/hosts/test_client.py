@@ -6,7 +6,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import stat
 import subprocess
 import sys
@@ -198,7 +197,7 @@ def test_cancel_kills_the_worker_and_removes_only_its_temporaries(tmp_path: Path
         "import json, pathlib, sys, time\n"
         f"out = pathlib.Path({str(out)!r}); (out / 'alpha').mkdir(parents=True)\n"
         "print(json.dumps({'event': 'start', 'job': 'matte', 'total': 100}), flush=True)\n"
-        "import os, socket; host = socket.gethostname().replace('-', '_') or 'localhost'\n"
+        f"import os; host = {hostclient.writer_host()!r}\n"
         "(out / 'alpha' / f'.alpha.1001.tcvom-tmp-{host}-{os.getpid()}-ab12.exr').write_bytes(b'partial')\n"
         "(out / 'alpha' / f'.alpha.1002.tcvom-tmp-{host}-{os.getppid()}-cd34.exr').write_bytes(b'other')\n"
         "print(json.dumps({'event': 'progress', 'job': 'matte', 'done': 1, 'total': 100}), flush=True)\n"
@@ -216,7 +215,7 @@ def test_cancel_kills_the_worker_and_removes_only_its_temporaries(tmp_path: Path
     assert time.monotonic() - start < 10
     assert job.state == "cancelled" and job.returncode is not None
     # only the cancelled process's temporary goes; another live writer's (here: our pid) stays
-    assert [p.name for p in (out / "alpha").iterdir()] == [f".alpha.1002.tcvom-tmp-{socket.gethostname().replace('-', '_') or 'localhost'}-{os.getpid()}-cd34.exr"]
+    assert [p.name for p in (out / "alpha").iterdir()] == [f".alpha.1002.tcvom-tmp-{hostclient.writer_host()}-{os.getpid()}-cd34.exr"]
 
 
 def test_module_is_stdlib_only_and_python39_syntax() -> None:
