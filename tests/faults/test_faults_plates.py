@@ -145,3 +145,22 @@ def test_json_progress_keeps_warnings_said_on_reader_threads(shot: Shot, capsys)
     events = [json.loads(line) for line in result.out.splitlines()]
     said = sorted(e["message"] for e in events if e["event"] == "warning")
     assert len(said) == len(frames) and all("NaN" in m for m in said), said
+
+
+def test_a_plate_folder_named_in_latin1_is_named_in_the_error(shot: Shot) -> None:
+    """A folder name of non-UTF-8 bytes (an old file server's Latin-1): OpenImageIO takes
+    UTF-8 text only, and the run ended in a TypeError traceback, exit 1."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from fault_helpers import Outcome
+
+    folder = shot.root / os.fsdecode(b"lat\xe9")
+    shutil.copytree(shot.folder / "plate", folder)
+    run = subprocess.run([sys.executable, "-m", "tcvom", "run", "--plate", str(folder / "plate.####.exr"),
+                          "--keyframes", shot.keyframes, "--out", str(shot.out), "--method", "classical",
+                          "--progress", "none"], capture_output=True, timeout=120)
+    err = run.stderr.decode("utf-8", "backslashreplace")
+    expect(Outcome(run.returncode, err, ""), 2, "plate.1001.exr", "not valid UTF-8", root=shot.root)

@@ -75,7 +75,19 @@ def _open(path: str | Path):
     oiio = _oiio()
     config = oiio.ImageSpec()
     config.attribute("oiio:UnassociatedAlpha", 1)
-    return oiio.ImageInput.open(str(path), config)
+    return oiio.ImageInput.open(_name(path), config)
+
+
+def _name(path: str | Path) -> str:
+    """``path`` as OpenImageIO takes it: UTF-8 text. A name of other bytes (a Latin-1 name
+    on an old file server, which Python keeps as surrogate escapes) is refused by name."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError("the path is not valid UTF-8, and OpenImageIO opens UTF-8 names only", path=path,
+                         hint="rename the file or its folder to UTF-8 (e.g. convmv -f latin1 -t utf8)") from None
+    return text
 
 
 def _select_part(inp: Any) -> tuple[int, tuple[str, ...]]:
@@ -221,6 +233,7 @@ def write_image(
             spec.attribute(name, kind, value)
     for name, value in (attributes or {}).items():
         spec.attribute(name, value)
+    _name(final)
     with atomic_output(final) as tmp:
         out = oiio.ImageOutput.create(str(tmp))
         if out is None:
