@@ -157,3 +157,36 @@ def test_a_half_size_keyframe_of_an_overscanned_plate_is_scaled_to_its_display_w
     assert got.shape == (64, 96) and (got[:4] == UNKNOWN).all() and (got[:, :8] == UNKNOWN).all()
     want = cv2.resize(full[::2, ::2], (80, 56), interpolation=cv2.INTER_NEAREST)
     assert np.array_equal(got[4:60, 8:88], want)
+
+
+AP0 = (0.7347, 0.2653, 0.0, 1.0, 0.0001, -0.077, 0.32168, 0.33767)
+
+
+def test_rgba_in_the_plates_space_keeps_its_primaries(small_example, tmp_path: Path) -> None:
+    """An ACES2065-1 plate's RGBA output was written in ACES2065-1 without its
+    ``chromaticities``, which OpenEXR readers then take for Rec.709. Output in another
+    space (a log plate linearised to Linear Rec.709), and the alpha, carry none."""
+    from tcvom.io.images import read_image
+
+    folder = tmp_path / "aces"
+    folder.mkdir()
+    for source in sorted(Path(small_example.plate).parent.glob("*.exr"))[:2]:
+        pixels, _ = read_image(source)
+        spec = oiio.ImageSpec(pixels.shape[1], pixels.shape[0], 3, "half")
+        spec.attribute("chromaticities", oiio.TypeDesc("float[8]"), AP0)
+        out = oiio.ImageOutput.create(str(folder / source.name))
+        assert out.open(str(folder / source.name), spec) and out.write_image(pixels)
+        out.close()
+    plate = str(folder / Path(small_example.plate).name)
+    for space, kind, kept in (("ACES2065-1", "rgba", True), ("ACEScct", "rgba", False), ("ACES2065-1", "alpha", False)):
+        out = tmp_path / f"{space}-{kind}"
+        assert main(["matte", "--plate", plate, "--trimaps", small_example.trimaps, "--out", str(out), "--frames",
+                     str(small_example.first), "--method", "classical", "--output", kind, "--input-colorspace", space,
+                     "--progress", "none", "--no-review"]) == 0
+        inp = oiio.ImageInput.open(str(out / f"alpha.{small_example.first}.exr"))
+        chromaticities = inp.spec().getattribute("chromaticities")
+        inp.close()
+        if kept:
+            assert chromaticities is not None and np.allclose(chromaticities, AP0, atol=1e-6), (space, kind)
+        else:
+            assert chromaticities is None, (space, kind)

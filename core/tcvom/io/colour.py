@@ -158,6 +158,11 @@ class ColourConverter:
             return self.config.getColorSpace(source).getName()
         return self._space(DEFAULT_FLOAT, "the scene-linear space RGBA output is written in")
 
+    def keeps_space(self, is_float: bool) -> bool:
+        """Whether :meth:`linear_space` is the file's own colour space (RGBA output then
+        carries the plate's primaries)."""
+        return self._same(self.source_for(is_float), self.linear_space(is_float))
+
     def from_network(self, rgb: np.ndarray, target: str) -> np.ndarray:
         """float32 ``H x W x 3`` display-referred sRGB (the networks' space) -> ``target``."""
         pixels = np.array(rgb, dtype=np.float32, order="C")

@@ -41,6 +41,10 @@ class ImageInfo:
 PLATE_ATTRIBUTES: tuple[str, ...] = ("PixelAspectRatio", "smpte:TimeCode", "FramesPerSecond")
 """Header attributes a matte keeps from its plate so it lines up in a compositor."""
 
+COLOUR_ATTRIBUTES: tuple[str, ...] = ("chromaticities", "adoptedNeutral")
+"""Header attributes that say what a file's RGB means (OpenEXR: without ``chromaticities``
+the primaries are Rec.709's): kept by a colour output written in the plate's own space."""
+
 
 @dataclass(frozen=True)
 class ImageLayout:
@@ -137,10 +141,12 @@ def _info(path: str | Path, spec: Any, part: int = 0, parts: tuple[str, ...] = (
                      (spec.full_x, spec.full_y, spec.full_width, spec.full_height), parts, part)
 
 
-def image_layout(path: str | Path) -> ImageLayout:
-    """Read a file's data/display window, pixel aspect, timecode and frame rate (header only)."""
+def image_layout(path: str | Path, *, colour: bool = False) -> ImageLayout:
+    """Read a file's data/display window, pixel aspect, timecode and frame rate (header
+    only); with ``colour`` also its :data:`COLOUR_ATTRIBUTES`."""
     spec = _header(path)[0]
-    kept = tuple((a.name, a.type, a.value) for a in spec.extra_attribs if a.name in PLATE_ATTRIBUTES)
+    names = PLATE_ATTRIBUTES + (COLOUR_ATTRIBUTES if colour else ())
+    kept = tuple((a.name, a.type, a.value) for a in spec.extra_attribs if a.name in names)
     return ImageLayout(spec.width, spec.height, spec.x, spec.y, spec.full_x, spec.full_y,
                        spec.full_width, spec.full_height, kept)
 

@@ -121,6 +121,11 @@ class _Frames(_Numbered):
         :meth:`~tcvom.io.colour.ColourConverter.linear_space`)."""
         return self.colour.linear_space(self._is_float)
 
+    @property
+    def linear_is_own(self) -> bool:
+        """Whether :attr:`linear_space` is the plate's own colour space (scene-linear plates)."""
+        return self.colour.keeps_space(self._is_float)
+
     _is_float: bool = False
 
     def network_to_linear(self, rgb: np.ndarray) -> np.ndarray:

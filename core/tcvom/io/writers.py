@@ -113,15 +113,17 @@ class AlphaWriter(FrameWriter):
         return stamped or None
 
     def _layout(self, plate: str | Path | None, shape: tuple[int, ...],
-                origin: tuple[int, int] | None) -> ImageLayout | None:
+                origin: tuple[int, int] | None, colour: bool = False) -> ImageLayout | None:
         """The plate frame's windows and attributes for an EXR output (not for a movie).
         ``origin``: where the output's pixels start (the plate's canvas, which holds a frame
-        whose data window crops the picture: the output covers the canvas, not the crop)."""
+        whose data window crops the picture: the output covers the canvas, not the crop).
+        ``colour``: the output's RGB is in the plate's own space, so it keeps the plate's
+        primaries (``chromaticities``)."""
         from tcvom.io.sources import MOVIE_SUFFIXES
 
         if plate is None or not self.fmt.startswith("exr") or Path(plate).suffix.lower() in MOVIE_SUFFIXES:
             return None
-        layout = image_layout(plate)
+        layout = image_layout(plate, colour=colour)
         if origin is not None:
             layout = replace(layout, width=shape[1], height=shape[0], x=origin[0], y=origin[1])
         return layout
@@ -129,14 +131,16 @@ class AlphaWriter(FrameWriter):
     def write(self, frame: int, alpha: np.ndarray, foreground: np.ndarray | None = None,
               *, background: np.ndarray | None = None, linear_space: str | None = None,
               plate: str | Path | None = None, origin: tuple[int, int] | None = None,
-              stamp: dict[str, str] | None = None) -> Path:
+              stamp: dict[str, str] | None = None, plate_space: bool = False) -> Path:
         """Write ``alpha`` (float ``H x W`` in [0, 1]). ``kind="rgba"`` needs
         ``foreground`` (``H x W x 3``): scene-linear in ``linear_space`` for EXR (not
         clamped), display-referred sRGB in [0, 1] for integer formats. ``kind="layers"``
         needs ``foreground`` and ``background``, scene-linear in ``linear_space``. ``plate``
         (the plate frame's file) gives an EXR its windows and attributes; ``origin`` is where
         the alpha starts in that picture (the plate source's ``origin``); ``stamp`` adds
-        this frame's own ``tcvom:`` attributes to the writer's :attr:`header`."""
+        this frame's own ``tcvom:`` attributes to the writer's :attr:`header`.
+        ``plate_space``: ``linear_space`` is the plate's own colour space, whose primaries
+        (the plate's ``chromaticities``) an RGBA or layers EXR then keeps."""
         a = np.clip(np.asarray(alpha, dtype=np.float32), 0.0, 1.0)
         if a.ndim != 2:
             raise ValueError(f"alpha must be H x W, got {a.shape}")
@@ -167,7 +171,7 @@ class AlphaWriter(FrameWriter):
         if attributes is not None and linear_space:  # OpenImageIO may rename the space: keep ours too
             attributes.update({"oiio:ColorSpace": linear_space, "tcvom:colorspace": linear_space})
         return write_image(self.path(frame), pixels, pixel_type=self.pixel_type, channels=channels,
-                           attributes=attributes, layout=self._layout(plate, a.shape, origin))
+                           attributes=attributes, layout=self._layout(plate, a.shape, origin, plate_space))
 
 
 class TrimapWriter(FrameWriter):

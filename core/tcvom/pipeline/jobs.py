@@ -778,7 +778,8 @@ def matte(
                 before_first_write()
                 written = writer.write(frame, alpha, foreground, background=background,
                                        linear_space=source.linear_space, plate=source.path(frame),
-                                       origin=source.origin, stamp=keyframe_stamp(frame))
+                                       origin=source.origin, stamp=keyframe_stamp(frame),
+                                       plate_space=source.linear_is_own)
                 if recorded.write(frame, written, *keys[frame]) is not None:  # only once the frame is in place
                     result.removed.append(frame)  # its file of another --alpha-format / --output
                 claims.release(frame)
