@@ -133,3 +133,23 @@ def test_an_integer_id_pass_is_refused(small_example, tmp_path: Path, capsys) ->
     assert _matte(plate, small_example.trimaps, tmp_path / "out") == 2
     err = capsys.readouterr().err
     assert "frame 1003" in err and "32-bit integer" in err, err
+
+
+def test_a_photo_orientation_tag_is_named_once(small_example, tmp_path: Path, capsys) -> None:
+    """A JPEG whose orientation tag asks viewers to turn it was matted as stored without a
+    word, while the artist paints keyframes on the turned picture a viewer shows."""
+    folder = tmp_path / "turned"
+    folder.mkdir()
+    for source in sorted(Path(small_example.plate).parent.glob("*.exr"))[:2]:
+        pixels, _ = read_image(source)
+        spec = oiio.ImageSpec(pixels.shape[1], pixels.shape[0], 3, "uint8")
+        spec.attribute("Orientation", 6)
+        path = folder / source.with_suffix(".jpg").name
+        out = oiio.ImageOutput.create(str(path))
+        assert out.open(str(path), spec) and out.write_image(np.clip(pixels, 0, 1))
+        out.close()
+    plate = str(folder / Path(small_example.plate).with_suffix(".jpg").name)
+    assert main(["matte", "--plate", plate, "--trimaps", small_example.trimaps, "--out", str(tmp_path / "out"),
+                 "--method", "classical", "--frames", "1001-1002", "--progress", "none", "--no-review"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("orientation 6") == 1 and "reads it as stored (96x64)" in err, err

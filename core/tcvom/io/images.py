@@ -32,6 +32,9 @@ class ImageInfo:
     """Of a multi-part EXR, every part as ``name (channels)``, and ``part`` the one read
     (:func:`_select_part`); empty for a file of one part."""
     part: int = 0
+    orientation: int = 1
+    """The file's orientation tag (EXIF / TIFF: 1 as stored, 2-8 flipped or turned), which
+    photo viewers apply and compositors (and tcvom) do not."""
 
     @property
     def is_float(self) -> bool:
@@ -138,7 +141,8 @@ def image_info(path: str | Path) -> ImageInfo:
 
 def _info(path: str | Path, spec: Any, part: int = 0, parts: tuple[str, ...] = ()) -> ImageInfo:
     return ImageInfo(str(path), spec.width, spec.height, tuple(spec.channelnames), str(spec.format), (spec.x, spec.y),
-                     (spec.full_x, spec.full_y, spec.full_width, spec.full_height), parts, part)
+                     (spec.full_x, spec.full_y, spec.full_width, spec.full_height), parts, part,
+                     spec.get_int_attribute("Orientation", 1))
 
 
 def image_layout(path: str | Path, *, colour: bool = False) -> ImageLayout:

@@ -153,7 +153,7 @@ class _Frames(_Numbered):
 
 _SAID: set[str] = set()
 """Warnings about a plate file this process has given, each once (NaN / infinite pixels: both
-stages of a run read every frame; a movie's rotation)."""
+stages of a run read every frame; a movie's rotation, a photo's orientation)."""
 
 
 def _canvas(info: ImageInfo) -> tuple[int, int, int, int]:
@@ -218,6 +218,12 @@ class SequenceFrames(_Frames):
         self.frame_numbers = self.sequence.frame_numbers
         self.colour = ColourConverter(colorspace, ocio_config)
         info = image_info(self.sequence.path(self.first))
+        said = f"{Path(info.path).absolute()}:orientation"
+        if info.orientation != 1 and said not in _SAID:
+            _SAID.add(said)
+            log.warning("%s: the file asks viewers to turn or flip it (orientation %d); tcvom, like compositors, "
+                        "reads it as stored (%dx%d): paint keyframes on the picture as stored", info.path,
+                        info.orientation, info.width, info.height)
         self.display = info.display
         x, y, width, height = _canvas(info)
         self.width, self.height = width, height
