@@ -210,3 +210,24 @@ def test_a_job_whose_reader_goes_away_does_not_say_done(shot: Shot) -> None:
     closed = subprocess.run(argv, stderr=subprocess.PIPE, text=True, timeout=120, preexec_fn=lambda: os.close(1))
     assert closed.returncode == 0 and "Traceback" not in closed.stderr, closed.stderr
     assert sorted(p.name for p in (shot.out / "alpha").glob("alpha.*.exr")) == [f"alpha.{f}.exr" for f in range(1001, 1005)]
+
+
+def test_an_output_link_to_nowhere_is_named(shot: Shot, capsys) -> None:
+    """--out a symbolic link whose target is gone said "File exists"."""
+    link = shot.root / "matte"
+    link.symlink_to(shot.root / "gone" / "matte")
+    result = tcvom(capsys, *shot.run_args("--out", str(link)))
+    expect(result, 2, "is a link to", "gone/matte", "which does not exist", root=shot.root)
+
+
+def test_a_quoted_home_folder_is_the_home_folder(shot: Shot, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--out '~/matte'` (quoted, or from a host's setting) made a folder named "~" in the
+    working folder; `--plate '~/...'` found no frames."""
+    monkeypatch.setenv("HOME", str(shot.root))
+    monkeypatch.chdir(shot.folder)
+    result = tcvom(capsys, "run", "--plate", "~/shot/plate/plate.####.exr", "--keyframes",
+                   "1001=~/shot/keyframes/key.1001.png", "--out", "~/matte", "--method", "classical",
+                   "--progress", "none")
+    expect(result, 0, root=shot.root)
+    assert len(list((shot.root / "matte" / "alpha").glob("alpha.*.exr"))) == 4
+    assert not (shot.folder / "~").exists()

@@ -138,6 +138,28 @@ def _ranges_joined(argv: list[str]) -> list[str]:
     return joined
 
 
+def _expand_home(value: object) -> object:
+    if isinstance(value, list):
+        return [_expand_home(item) for item in value]
+    if not isinstance(value, str):
+        return value
+    if value.startswith("~"):
+        return os.path.expanduser(value)
+    frame, sep, path = value.partition("=")  # a keyframe pair, FRAME=~/key.png
+    if sep and path.startswith("~") and frame.strip().lstrip("-").isdigit():
+        return f"{frame}={os.path.expanduser(path)}"
+    return value
+
+
+def _home_expanded(args: argparse.Namespace) -> None:
+    """``~`` at the start of a path argument means the home folder, as in a shell: a quoted
+    pattern (``--plate '~/shot/plate.####.exr'``) or a host's setting keeps it literal, and
+    ``--out '~/matte'`` made a folder named ``~``."""
+    for name, value in vars(args).items():
+        if not name.startswith("_"):
+            setattr(args, name, _expand_home(value))
+
+
 def _is_report(args: argparse.Namespace) -> bool:
     """Whether the command only prints (a reader may stop reading it at any line)."""
     return args.command in ("info", "review") or (args.command == "weights" and getattr(args, "action", None) == "list")
@@ -157,6 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with _interrupt_after() as interrupted:
         parser = build_parser()
         args = parser.parse_args(_ranges_joined(sys.argv[1:] if argv is None else list(argv)))
+        _home_expanded(args)
         if args.command is not None:
             _import_compiled()
     if interrupted:

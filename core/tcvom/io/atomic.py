@@ -162,6 +162,11 @@ def ensure_writable_folder(folder: str | Path) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
+        for link in (path, *path.parents):  # mkdir says "File exists" for a link to nowhere
+            if link.is_symlink() and not link.exists():
+                raise OutputError(f"cannot create the output folder: {link} is a link to {os.readlink(link)}, "
+                                  "which does not exist", path=path,
+                                  hint="create the folder it points to, or choose another --out") from exc
         raise OutputError(f"cannot create the output folder ({exc.strerror})", path=path) from exc
     probe = temporary_name(path / "probe.tmp")
     try:
