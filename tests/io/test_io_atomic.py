@@ -156,3 +156,19 @@ def test_a_temporary_of_another_process_namespace_is_foreign(tmp_path: Path) -> 
     assert AlphaWriter(tmp_path).removed_temporaries == [this_namespace]
     assert other_namespace.is_file()
     assert hostclient.remove_temporaries(str(tmp_path), dead) == 0  # only this namespace's writer's
+
+
+def test_a_long_frame_name_gets_a_temporary_the_file_system_takes(tmp_path: Path) -> None:
+    """The temporary added about 50 characters to a frame's name: a legal 230-character
+    name failed with "File name too long" on its temporary."""
+    from tcvom.io.atomic import atomic_output, temporary_name, temporary_writer
+
+    final = tmp_path / ("a" * 230 + ".1001.exr")
+    temporary = temporary_name(final)
+    assert len(temporary.name.encode()) <= 255 and temporary.suffix == ".exr"
+    from tcvom.io.atomic import _host
+
+    assert temporary_writer(temporary) == (_host(), os.getpid())
+    with atomic_output(final) as tmp:
+        tmp.write_bytes(b"frame")
+    assert final.read_bytes() == b"frame"
