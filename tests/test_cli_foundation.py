@@ -75,7 +75,7 @@ def test_a_frame_whose_data_window_moved(capsys, shot: Path, tmp_path: Path) -> 
 def test_trimap_of_the_wrong_size(capsys, shot: Path, tmp_path: Path) -> None:
     write_image(shot / "keyframes/key.1008.png", np.zeros((10, 10), np.float32), pixel_type="uint8")
     code, _, err = run_cli(capsys, *args_for(shot, tmp_path / "o"))
-    assert code == 2 and "key.1008.png" in err and "10x10" in err and "--resize-trimaps" in err
+    assert code == 2 and "key.1008.png" in err and "10x10" in err and "another shape" in err
 
 
 def test_keyframe_outside_the_frame_range(capsys, shot: Path, tmp_path: Path) -> None:

@@ -6,7 +6,8 @@ flushed at once, so a Blender or Nuke adapter or a farm wrapper can parse it:
 ``{"event": "start", "job": "matte", "total": 40}``
 ``{"event": "progress", "job": "matte", "done": 3, "total": 40, "frame": 1003, "fps": 2.1, "eta_s": 17.6}``
 ``{"event": "done", "job": "matte", "done": 40, "total": 40, "seconds": 19.2}``
-``{"event": "error", "job": "matte", "message": "...", "exit_code": 2}``
+``{"event": "error", "job": "matte", "message": "...", "exit_code": 2, "hint": "..."}`` (``hint``: what to
+do, when the error says; also the end of ``message``)
 ``{"event": "message", "job": "run", "message": "..."}``
 ``{"event": "plan", "job": "trimaps", "reused": {"trimaps": {"count": 100, "frames": "1001-1040,1061-1120"}},
 "computed": {"trimaps": {"count": 20, "frames": "1041-1060", "changed": 20}}}``
@@ -39,6 +40,13 @@ def emit_json(event: str, stream: TextIO | None = None, **fields: Any) -> None:
     with _EMITTING:
         out.write(line)
         out.flush()
+
+
+def error_hint(exc: BaseException) -> dict[str, str]:
+    """An error event's ``hint`` field: what to do, as the message's last parenthesis says
+    it (a host shows it as its fix; one naming a command-line flag is the CLI's own)."""
+    hint = getattr(exc, "hint", None)
+    return {"hint": hint} if isinstance(hint, str) and hint else {}
 
 
 class Progress:
@@ -149,5 +157,5 @@ class Progress:
                 message, code = INTERRUPTED, EXIT_INTERRUPTED
             else:
                 message, code = str(exc), getattr(exc, "exit_code", EXIT_UNEXPECTED)
-            emit_json("error", self._stream, job=self.job, message=message, exit_code=code)
+            emit_json("error", self._stream, job=self.job, message=message, exit_code=code, **error_hint(exc))
             exc.reported_as_json = True  # type: ignore[attr-defined]  # the CLI does not repeat it

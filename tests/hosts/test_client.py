@@ -10,6 +10,7 @@ import stat
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -168,6 +169,27 @@ def test_job_reports_tcvom_errors_with_a_fix(tmp_path: Path) -> None:
     assert job.state == "failed" and job.returncode == hostclient.EXIT_BAD_INPUT
     assert job.error is not None and job.error.exit_code == hostclient.EXIT_BAD_INPUT
     assert "missing" in job.error.message and job.error.fix
+
+
+def test_tcvoms_own_hint_is_the_fix_unless_it_names_a_flag(tmp_path: Path) -> None:
+    """A host showed tcvom's hint inside the message and a generic fix under it; a hint
+    naming a command-line flag (which a host has no way to pass) sent the artist nowhere."""
+    exe = _tcvom()
+    key = tmp_path / "k.png"
+    key.write_bytes(b"not a png")
+    example = tmp_path / "ex"
+    subprocess.run([exe, "example", "--out", str(example), "--width", "32", "--height", "32", "--frames", "3",
+                    "--progress", "none"], check=True, capture_output=True)
+    spec = RunSpec(str(example / "plate" / "plate.####.exr"), str(tmp_path / "out"), {1001: str(key)})
+    job = Job(hostclient.build_run_args([exe], spec)).start().wait(timeout=120)
+    assert job.error is not None and job.error.exit_code == hostclient.EXIT_BAD_INPUT
+    assert job.error.fix == "is the file complete?" and not job.error.message.endswith("(is the file complete?)")
+    (example / "plate" / "plate.1002.exr").unlink()  # a hole: the hint names --shot-range
+    job = Job(hostclient.build_run_args([exe], replace(spec, keyframes={1001: str(example / "keyframes" /
+                                                                                  "key.1001.png")}))).start()
+    job.wait(timeout=120)
+    assert job.error is not None and "missing frame(s) 1002" in job.error.message
+    assert "--" not in job.error.fix and job.error.fix == "fix the input named above and run again"
 
 
 def test_job_failure_without_json_uses_stderr(tmp_path: Path) -> None:

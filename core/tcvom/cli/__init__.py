@@ -28,7 +28,7 @@ from tcvom.errors import (
     OutputError,
     TcvomError,
 )
-from tcvom.progress import emit_json
+from tcvom.progress import emit_json, error_hint
 
 # Order as shown by ``tcvom --help``.
 COMMANDS: tuple[str, ...] = (
@@ -241,7 +241,7 @@ def _interrupted(args: argparse.Namespace, exc: KeyboardInterrupt | None = None)
 def _report(args: argparse.Namespace, exc: TcvomError) -> int:
     print(f"tcvom {args.command}: error: {exc}", file=sys.stderr)
     if getattr(args, "progress", None) == "json" and not getattr(exc, "reported_as_json", False):
-        emit_json("error", job=args.command, message=str(exc), exit_code=exc.exit_code)
+        emit_json("error", job=args.command, message=str(exc), exit_code=exc.exit_code, **error_hint(exc))
     return exc.exit_code
 
 

@@ -749,9 +749,13 @@ class Job:
         self.error = self._error_from(code)
 
     def _error_from(self, code: int) -> HostError:
+        hint = ""
         if self._error_event is not None:
             message = str(self._error_event.get("message", ""))
             code = int(self._error_event.get("exit_code", code))
+            hint = str(self._error_event.get("hint") or "")
+            if hint and message.endswith(f" ({hint})"):
+                message = message[: -len(hint) - 3]  # the hint becomes the fix, below
         else:
             tail = [line for line in self._stderr_tail if line.strip()]
             message = tail[-1] if tail else f"tcvom stopped with exit code {code} and no message"
@@ -763,7 +767,9 @@ class Job:
                 "is installed) in the host's tcvom setting",
                 code,
             )
-        if code == EXIT_MISSING:
+        if hint and not re.search(r"(^|\s)--[a-z]", hint):  # tcvom's own advice, unless it names a flag
+            fix = hint
+        elif code == EXIT_MISSING:
             fix = "install the missing part or weights (see tcvom weights --help), or use the classical method"
         elif code == EXIT_BAD_INPUT:
             fix = "fix the input named above and run again"
