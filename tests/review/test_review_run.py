@@ -133,6 +133,40 @@ def test_preview_marks_the_review(reviewed_run, small_example, tmp_path: Path) -
     assert worst.frame in most_doubtful(list(range(1001, 1007)), review.doubt(), 2)
 
 
+def test_preview_does_not_mark_another_mattes_review(reviewed_run, small_example, tmp_path: Path, capsys) -> None:
+    """A copy of another version of the matte beside OUT/alpha was marked with the review of
+    OUT/alpha (its doubts and "key next" labels), exit 0 without a word."""
+    import shutil
+
+    out, _ = reviewed_run
+    shot = tmp_path / "shot"
+    shutil.copytree(out, shot)
+    shutil.copytree(shot / "alpha", shot / "alpha_v2")
+    capsys.readouterr()
+    assert main(["preview", "--plate", small_example.plate, "--frames", "1001-1006", "--trimaps",
+                 str(shot / "trimaps" / "trimap.####.png"), "--alpha", str(shot / "alpha_v2" / "alpha.####.exr"),
+                 "--out", str(tmp_path / "pv"), "--no-movie", "--progress", "none"]) == 0
+    err = capsys.readouterr().err
+    assert "made from another matte" in err and "marking" not in err.replace("not marking", ""), err
+
+
+def test_preview_of_a_plate_too_small_for_a_movie_is_refused(tmp_path: Path, capsys) -> None:
+    """A 1-pixel-wide plate ended in an IndexError from the encoder (exit 1)."""
+    import numpy as np
+
+    from tcvom.io import write_image
+
+    for name, value in (("plate/plate.1001.exr", 0.5), ("tri/trimap.1001.png", 0.5), ("alpha/alpha.1001.exr", 1.0)):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        write_image(tmp_path / name, np.full((3, 1), value, np.float32), pixel_type="uint8" if "png" in name else "half")
+    code = main(["preview", "--plate", str(tmp_path / "plate" / "plate.####.exr"), "--trimaps",
+                 str(tmp_path / "tri" / "trimap.####.png"), "--alpha", str(tmp_path / "alpha" / "alpha.####.exr"),
+                 "--out", str(tmp_path / "pv"), "--progress", "none"])
+    err = capsys.readouterr().err
+    assert code == 2 and "1x3" in err and "--no-movie" in err and "Traceback" not in err, err
+    assert (tmp_path / "pv" / "contact_sheet.png").is_file() and not (tmp_path / "pv" / "preview.mp4").exists()
+
+
 def test_mark_frame_frames_doubtful_frames_in_red() -> None:
     import numpy as np
 

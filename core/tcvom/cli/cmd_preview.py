@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
 from tcvom.cli import common
+
+log = logging.getLogger(__name__)
 
 NAME = "preview"
 HELP = "write a contact sheet (plate | trimap | alpha | composite) and an MP4 preview of a matte"
@@ -31,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from tcvom.io import ensure_writable_folder, open_frames, open_trimaps
     from tcvom.progress import emit_json
-    from tcvom.review.doubt import REVIEW_FOLDER, load_review
+    from tcvom.review.doubt import REVIEW_FOLDER, find_review, load_review, made_from
     from tcvom.review.preview import contact_sheet, preview_movie
 
     common.setup_logging(args.progress)
@@ -41,10 +44,17 @@ def main(args: argparse.Namespace) -> int:
     review = None
     if args.review:
         review = load_review(args.review)
+        if not made_from(find_review(args.review), args.alpha):
+            log.warning("the review %s was not made from %s: its marks may not fit this matte", args.review,
+                        args.alpha)
     else:  # `tcvom matte` writes it in the alpha folder, `tcvom run` beside it
         alpha_folder = Path(args.alpha).parent
         found = [f / REVIEW_FOLDER for f in (alpha_folder, alpha_folder.parent) if (f / REVIEW_FOLDER / "review.json").exists()]
-        review = load_review(found[0]) if found else None
+        if found and made_from(found[0], args.alpha):
+            review = load_review(found[0])
+        elif found:  # another matte's (a copy of another version beside it): its marks would mislead
+            log.warning("the review in %s was made from another matte than %s: not marking it (pass --review to "
+                        "use it anyway)", found[0], args.alpha)
     if review is not None and args.progress != "json":
         print(f"tcvom: marking {len(review.doubtful)} doubtful frame(s) of the review", file=sys.stderr)
     sheet = contact_sheet(frames, trimaps, args.alpha, Path(folder) / "contact_sheet.png", count=args.rows,

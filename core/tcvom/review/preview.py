@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tcvom.errors import InputError
 from tcvom.io.atomic import atomic_output, ensure_writable_folder
 from tcvom.io.images import write_image
 from tcvom.io.sources import FrameSource, TrimapFiles
@@ -164,6 +165,9 @@ def preview_movie(
     read_alpha = alpha_reader(alpha_pattern, (frames.width, frames.height))
     ensure_writable_folder(Path(out).parent)
     width, height = frames.width - frames.width % 2, frames.height - frames.height % 2
+    if width < 2 or height < 2:  # H.264 in 4:2:0 takes even sizes of 2 and more
+        raise InputError(f"the plate is {frames.width}x{frames.height}: an MP4 preview needs at least 2x2 pixels",
+                         hint="pass --no-movie (the contact sheet is written)")
     with atomic_output(out) as tmp, av.open(str(tmp), mode="w") as container, Progress(
         "preview", len(numbers), progress
     ) as bar:
