@@ -115,6 +115,22 @@ def test_alpha_residual_ignores_motion_and_sees_a_jump() -> None:
     assert wrong - moving > 60.0
 
 
+def test_alpha_residual_counts_all_change_across_a_cut() -> None:
+    """A frame of another shot (a cut, a frame swapped in): the flow follows almost nothing,
+    and its pixels were all left out as new, so the worst frame of the shot had no matte
+    doubt. Across a cut every bit of the alpha's change is unexplained."""
+    import cv2
+
+    rng = np.random.default_rng(1)
+    texture, other = (cv2.GaussianBlur(rng.random((64, 96, 3)).astype(np.float32), (0, 0), 2.0) for _ in range(2))
+    alpha = np.zeros((64, 96), np.float32)
+    alpha[20:44, 30:60] = 1.0
+    elsewhere = np.zeros_like(alpha)
+    elsewhere[5:25, 60:90] = 1.0
+    expected = float(np.abs(alpha - elsewhere).sum())
+    assert alpha_residual(texture, alpha, other, elsewhere) == pytest.approx(expected)
+
+
 def test_a_run_waiting_for_the_review_lock_says_so(tmp_path: Path, capsys) -> None:
     """Another run holding the review lock makes this one wait; it says why nothing moves
     (it waited silently), then removes the review."""

@@ -133,6 +133,23 @@ def test_preview_marks_the_review(reviewed_run, small_example, tmp_path: Path) -
     assert worst.frame in most_doubtful(list(range(1001, 1007)), review.doubt(), 2)
 
 
+def test_a_matte_of_given_trimaps_is_measured_against_their_band(small_example, tmp_path: Path) -> None:
+    """`tcvom matte` on trimaps tcvom did not make (painted, another tool's) has no trimap
+    records: every frame's edge size fell to the 16-pixel floor and the whole shot was
+    doubtful. The band is read from the trimap files."""
+    from tcvom.io import open_trimaps
+
+    out = tmp_path / "alpha"
+    assert main(["matte", "--plate", small_example.plate, "--trimaps", small_example.trimaps, "--out", str(out),
+                 "--method", "classical", "--progress", "none"]) == 0
+    review = load_review(out)
+    trimaps = open_trimaps(small_example.trimaps, list(range(1001, 1009)))
+    for row in review.frames:
+        band = int((trimaps.read(row.frame) == 128).sum())
+        assert row.edge == max(band, 16.0) and row.edge > 16.0, row
+    assert not review.doubtful and not review.keyframes
+
+
 def test_preview_does_not_mark_another_mattes_review(reviewed_run, small_example, tmp_path: Path, capsys) -> None:
     """A copy of another version of the matte beside OUT/alpha was marked with the review of
     OUT/alpha (its doubts and "key next" labels), exit 0 without a word."""

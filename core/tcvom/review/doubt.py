@@ -208,15 +208,24 @@ def alpha_residual(
     ``image``/``other_image`` float32 ``H x W x 3`` in [0, 1], ``alpha``/``other_alpha``
     float32 ``H x W`` in [0, 1]. The neighbour's alpha is warped onto the frame with DIS flow
     (``flow``: a :class:`~tcvom.classical.flow.FlowEstimator`); pixels whose flow fails the
-    forward-backward check are left out (they are new or hidden, not wrong).
+    forward-backward check are left out (they are new or hidden, not wrong), unless the flow
+    follows less than :data:`FOLLOWED` of the frame: then the whole change counts.
     """
     from tcvom.classical.flow import FlowEstimator, unreliable_mask, warp
 
     estimator = flow if flow is not None else FlowEstimator()
     forward, backward = estimator.pair(image, other_image)
     valid = ~unreliable_mask(forward, backward)
+    if valid.mean() < FOLLOWED:  # a cut, a flash, a frame of another shot: nothing explains the change
+        return float(np.abs(alpha.astype(np.float32) - other_alpha.astype(np.float32)).sum(dtype=np.float64))
     moved = warp(np.ascontiguousarray(other_alpha, dtype=np.float32), forward)
     return float(np.abs(alpha.astype(np.float32) - moved)[valid].sum(dtype=np.float64))
+
+
+FOLLOWED = 0.5
+"""The share of a frame the flow to a neighbour must follow (pass the forward-backward check)
+for the unfollowed pixels to count as new or hidden; below it the two frames do not show
+one continuous picture, and all of the alpha's change against that neighbour is unexplained."""
 
 
 def suggest(
@@ -256,9 +265,11 @@ def build_review(
     *,
     threshold: float = THRESHOLD,
     count: int = SUGGESTIONS,
+    bands: Mapping[int, int] | None = None,
 ) -> Review:
     """The review of a shot from the trimap stage's per-frame stats and the matte residuals
-    (pixels per frame, the mean over its neighbours; missing: no matte doubt)."""
+    (pixels per frame, the mean over its neighbours; missing: no matte doubt). ``bands``:
+    the unknown band of frames without stats, read from their trimap files (their edge size)."""
     frames = sorted(frames)
     keys = sorted(k for k in keyframes if k in set(frames))
     t_ratio = trimap_ratios(frames, trimap_stats, keys)
@@ -267,7 +278,7 @@ def build_review(
     rows: list[FrameDoubt] = []
     for f in frames:
         s = trimap_stats.get(f)
-        edge = edge_scale(s.unknown if s else 0, key_band)
+        edge = edge_scale(s.unknown if s else (bands or {}).get(f, 0), key_band)
         residual = None if residuals is None else residuals.get(f)
         td = squash(t_ratio.get(f, 0.0))
         md = 0.0 if residual is None else squash(residual / edge)
@@ -545,6 +556,7 @@ def _review_output(
 ) -> tuple[Review, dict[str, Path]]:
     shot = list(shot if shot is not None else plate.frame_numbers)
     stats = read_trimap_stats(trimaps, shot) if trimaps is not None else {}
+    bands = _unrecorded_bands(trimaps, [f for f in shot if f not in stats]) if trimaps is not None else {}
     residuals = matte_residuals(plate, alpha, folder, shot, progress=progress) if alpha is not None else None
     covered = [f for f in shot if f in stats or (residuals is not None and f in residuals)]
     if not covered:
@@ -553,7 +565,7 @@ def _review_output(
             f"(trimaps {trimaps or 'none'}, alpha {alpha or 'none'})", path=folder,
             hint="give the output folder that `tcvom run` or the farm job wrote into")
     keys = [f for f, s in stats.items() if s.keyframe]
-    review = build_review(covered, keys, stats, residuals)
+    review = build_review(covered, keys, stats, residuals, bands=bands)
     review.extra["sources"] = {
         **dict(sources or {}),
         "trimaps": _relative_to(trimaps, folder),
@@ -562,6 +574,27 @@ def _review_output(
     }
     title = f"doubt per frame: {len(review.doubtful)} doubtful of {len(covered)}"
     return review, write_review(review, folder, title=title)
+
+
+def _unrecorded_bands(trimaps: str | Path, frames: Sequence[int]) -> dict[int, int]:
+    """The unknown band (pixels) of the trimap files of ``frames`` that have no record: given
+    trimaps (painted, or made by another tool) still set the scale of their frames' errors.
+    A file that cannot be read or classified is left out."""
+    from tcvom.io.images import read_image
+    from tcvom.io.sequence import frame_path
+    from tcvom.io.trimap import classify
+
+    bands: dict[int, int] = {}
+    for f in frames:
+        path = frame_path(str(trimaps), f)
+        if not path.is_file():
+            continue
+        try:
+            pixels, _ = read_image(path, f)
+            bands[f] = class_counts(classify(pixels[:, :, 0]))["unknown"]
+        except InputError:
+            continue
+    return bands
 
 
 def _relative_to(pattern: str | Path | None, folder: str | Path) -> str | None:
