@@ -218,3 +218,55 @@ def test_a_registry_record_outside_its_folder_is_refused(shot: Shot, capsys, mon
     expect(result, 2, "weights.json", "'../outside.pth'", "tcvom weights add", root=shot.root)
     result = tcvom(capsys, "info", "--json")
     assert result.code == 2 and "../outside.pth" in json.loads(result.out)["weight_problems"]["gca_tam"]
+
+
+def test_auto_with_matting_weights_only_gives_the_back_end_to_the_matte_stage(shot: Shot, gca_model, capsys,
+                                                                             monkeypatch) -> None:
+    """Only GCA+TAM weights configured, --backend onnxruntime: the trimap stage, made
+    classical by auto, refused the back-end (exit 2, blaming a classical method nobody
+    asked for); its notice said no weights at all were found; the result named one method."""
+    import json
+
+    import torch
+
+    weights = shot.root / "gca_tam.pth"
+    torch.save(gca_model.state_dict(), weights)
+    monkeypatch.setenv("TCVOM_WEIGHTS", str(weights))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(shot.root / "cache"))  # the export of these weights goes there
+    args = [a for a in shot.run_args() if a not in ("--method", "classical", "none")]
+    args = [*args[:-1], "--backend", "onnxruntime", "--progress", "json"]
+    result = tcvom(capsys, *args)
+    assert result.code == 0, result.err
+    events = [json.loads(line) for line in result.out.splitlines()]
+    notices = [e["message"] for e in events if e["event"] == "message"]
+    assert len(notices) == 1 and notices[0].startswith("no STM (trimap propagation) weights found: the trimaps"), notices
+    final = events[-1]
+    assert final["event"] == "result" and final["job"] == "run"
+    assert final["methods"] == {"trimaps": "classical", "alpha": "tcvom"}
+
+
+def test_a_matting_weight_path_that_does_not_exist_stops_the_run_before_its_trimaps(shot: Shot, capsys) -> None:
+    result = tcvom(capsys, *shot.run_args("--method", "auto", "--matting-weights", str(shot.root / "nope.pth")))
+    expect(result, 2, "nope.pth", "does not exist", root=shot.root)
+    assert not shot.out.exists(), "the trimap stage ran first"
+
+
+def test_weights_that_give_nan_never_write_a_matte(shot: Shot, gca_model, capsys) -> None:
+    """Weights of finite values whose network overflows (damaged, or untrained: a freshly
+    built GCA+TAM saved as it is) gave NaN alphas, written as frames with exit 0. (A file
+    holding NaN itself is refused when it is loaded.)"""
+    import torch
+
+    state = {k: v.clone() for k, v in gca_model.state_dict().items()}
+    name = next(k for k, v in state.items() if k.endswith("weight") and v.dim() == 4)
+    state[name][0] = 3e38  # finite; the activations overflow to infinity
+    weights = shot.root / "damaged.pth"
+    torch.save(state, weights)
+    result = tcvom(capsys, "matte", "--plate", shot.plate, "--trimaps", shot.trimaps, "--out", str(shot.out),
+                   "--method", "tcvom", "--matting-weights", str(weights), "--progress", "none")
+    expect(result, 2, "damaged.pth", "NaN or infinite", root=shot.root)
+    assert not list(shot.out.glob("alpha.*.exr"))
+    # the ONNX export's parity check blamed itself ("this is an export bug", exit 1)
+    result = tcvom(capsys, "export", "--weights", str(weights), "--out", str(shot.root / "onnx"))
+    expect(result, 2, "damaged.pth", "NaN or infinite values in PyTorch", root=shot.root)
+    assert "export bug" not in result.err

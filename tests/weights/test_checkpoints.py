@@ -246,11 +246,12 @@ def _truncated(source, target):
 def test_auto_falls_back_only_when_no_weights_are_configured(data_dir, gca_files, monkeypatch, tmp_path):
     """A configured weight path that is missing or unreadable is exit 2 naming the path and
     where it came from, never a notice and classical mattes (issue 21, point 2)."""
-    from tcvom.pipeline.methods import WEIGHTS_NOTICE, resolve
+    from tcvom.pipeline.methods import resolve, weights_notice
     from tcvom.weights import registry as weights
 
     notices: list[str] = []
-    assert resolve("auto", "matte", None, notices.append) == "classical" and notices == [WEIGHTS_NOTICE]
+    assert resolve("auto", "matte", None, notices.append) == "classical" and notices == [weights_notice("gca_tam")]
+    assert "weights found: the mattes use the built-in classical method" in notices[0], notices
     data_dir.joinpath("weights").mkdir(parents=True)  # an empty weights folder configures nothing
     assert resolve("auto", "trimaps", None, notices.append) == "classical"
 

@@ -30,5 +30,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     common.setup_logging(args.progress)
     result = common.call_job(pipeline.matte, args, "plate", "trimaps", "out")
-    common.report(result, args.progress)
+    common.report(result, args.progress, args.command)
     return 0

@@ -47,5 +47,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     common.setup_logging(args.progress)
     result = common.call_job(pipeline.run, args, "plate", "out")
-    common.report(result, args.progress)
+    common.report(result, args.progress, args.command)
     return 0

@@ -37,5 +37,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     common.setup_logging(args.progress)
     result = common.call_job(pipeline.trimaps, args, "plate", "keyframes", "out")
-    common.report(result, args.progress)
+    common.report(result, args.progress, args.command)
     return 0

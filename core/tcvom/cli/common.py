@@ -203,13 +203,15 @@ def setup_logging(progress: str) -> None:
         log.addHandler(handler)
 
 
-def report(result: object, progress: str) -> None:
-    """One closing line (or a JSON ``result`` event) saying what the job did: per output,
-    the frames computed, reused (their inputs had not changed) and removed."""
+def report(result: object, progress: str, job: str | None = None) -> None:
+    """One closing line (or a JSON ``result`` event of ``job``) saying what the job did: per
+    output, the frames computed, reused (their inputs had not changed) and removed, and the
+    method that made it."""
     written = getattr(result, "written", [])
     skipped = getattr(result, "skipped", [])
     outputs = getattr(result, "outputs", {})
     method = getattr(result, "method", "")
+    methods: dict[str, str] = getattr(result, "methods", {})
     stages: dict[str, dict[str, list[int]]] = getattr(result, "stages", {})
     if progress == "json":
         summary = {
@@ -217,17 +219,22 @@ def report(result: object, progress: str) -> None:
                    for name, lists in stages.items()}
             for kind in ("computed", "reused", "removed")
         }
-        emit_json("result", method=method, written=len(written), skipped=len(skipped), outputs=outputs, **summary)
+        emit_json("result", **({"job": job} if job else {}), method=method, methods=methods, written=len(written),
+                  skipped=len(skipped), outputs=outputs, **summary)
         return
     where = ", ".join(f"{k}: {v}" for k, v in outputs.items())
     if len(stages) > 1:
+        mixed = len(set(methods.values())) > 1  # auto: classical trimaps (no STM weights), network mattes
         parts = []
         for name, lists in stages.items():
             part = f"{name} {len(lists.get('computed', []))} computed, {len(lists.get('reused', []))} reused"
             if lists.get("removed"):
                 part += f", {len(lists['removed'])} removed"
+            if mixed and name in methods:
+                part += f" by the {methods[name]} method"
             parts.append(part)
-        print(f"tcvom: {'; '.join(parts)} with the {method} method ({where})", file=sys.stderr)
+        how = "" if mixed else f" with the {method} method"
+        print(f"tcvom: {'; '.join(parts)}{how} ({where})", file=sys.stderr)
         return
     extra = f", {len(skipped)} already done" if skipped else ""
     print(f"tcvom: {len(written)} frame(s) written with the {method} method{extra} ({where})", file=sys.stderr)

@@ -181,6 +181,12 @@ def check_parity(
             if tuple(have.shape) != tuple(want.shape):
                 raise ParityError(f"graph {spec.name} output {name}: ONNX Runtime gives shape {have.shape}, "
                                   f"PyTorch {tuple(want.shape)}", path=manifest.graph_file(spec.name))
+            if not bool(torch.isfinite(want).all()):  # PyTorch itself: the weights, not the export
+                raise InputError(
+                    f"graph {spec.name} output {name}: the network gives NaN or infinite values in PyTorch with "
+                    "these weights, so no export can be checked",
+                    path=manifest.data.get("weights", {}).get("source") or manifest.graph_file(spec.name),
+                    hint="are the weights damaged or untrained? tcvom info --weights FILE")
             diff = float((torch.from_numpy(have) - want).abs().max()) if want.numel() else 0.0
             # fp32 rounding grows with the size of the values (logits of large weights reach
             # the hundreds), so the tolerance holds for outputs up to 1 and scales above it.

@@ -86,6 +86,9 @@ class JobResult:
     stages: dict[str, dict[str, list[int]]] = field(default_factory=dict)
     """Per output (``trimaps``, ``alpha``): frames ``computed``, ``reused`` and ``removed``
     (outputs a whole-shot run no longer produces), for the closing summary of ``run``."""
+    methods: dict[str, str] = field(default_factory=dict)
+    """Per output (``trimaps``, ``alpha``): the concrete method that made it (``auto`` may
+    give a run classical trimaps and network mattes)."""
 
     def summary(self) -> dict[str, list[int]]:
         """This result's frames as one entry of :attr:`stages`."""
@@ -96,6 +99,7 @@ class JobResult:
         mine = self.stages.setdefault(name, {"computed": [], "reused": [], "removed": []})
         for kind, frames in other.summary().items():
             mine[kind] = sorted({*mine.get(kind, []), *frames})
+        self.methods.update(other.methods)
 
     def merge(self, other: JobResult) -> None:
         """Add another task's frames (for jobs run as several tasks)."""
@@ -104,6 +108,7 @@ class JobResult:
         self.redone.extend(other.redone)
         self.removed.extend(other.removed)
         self.outputs.update(other.outputs)
+        self.methods.update(other.methods)
         for name, lists in other.stages.items():
             mine = self.stages.setdefault(name, {"computed": [], "reused": [], "removed": []})
             for kind, frames in lists.items():
@@ -428,7 +433,7 @@ def trimaps(
 
     with Progress("trimaps", total, progress) as bar, ExitStack() as held:
         concrete = methods.resolve(method, "trimaps", weights, bar.message)
-        methods.check_backend(concrete, backend, export_dir)
+        methods.check_backend(concrete, backend, export_dir, asked=method)
         options = dict(method_options or {})
         shot_wide = False  # does every frame depend on every keyframe (whole-shot fine-tuning)?
         if concrete == "tcvom":
@@ -468,7 +473,7 @@ def trimaps(
         files = FileDigests(recorded.input_states())
         settings_key = _settings_key(settings)
         key_digests = {f: array_digest(a) for f, a in key_arrays.items()}
-        result = JobResult(concrete, outputs={"trimaps": writer.pattern})
+        result = JobResult(concrete, outputs={"trimaps": writer.pattern}, methods={"trimaps": concrete})
         pending: dict[Segment, set[int]] = {}
         seg_keys: dict[Segment, tuple[str, dict[int, dict[str, Any]]]] = {}
 
@@ -537,8 +542,9 @@ def trimaps(
                     for seg, todo in _shared_work(units, left, _segment_claim, claims, behind, bar, result, waiting):
                         key, shares = seg_keys[seg]
                         if propagator is None:
-                            propagator = methods.make_propagator(concrete, weights=weights, device=device,
-                                                                 backend=backend, **options)
+                            propagator = methods.make_propagator(  # auto's classical stage: no back-end
+                                concrete, weights=weights, device=device,
+                                backend=backend if concrete == "tcvom" else "torch", **options)
                         # one segment's reads at a time: another run may take the next segment
                         with ReadAhead(source, io_queue) as plate_in:
                             plate_in.start(read_order(propagator, key_arrays, [seg]))
@@ -683,7 +689,7 @@ def matte(
     writer = AlphaWriter(out, fmt=alpha_format, kind=output)
     with Progress("matte", len(selection), progress) as bar, ExitStack() as held:
         concrete = methods.resolve(method, "matte", weights, bar.message, base=base)
-        methods.check_backend(concrete, backend, export_dir)
+        methods.check_backend(concrete, backend, export_dir, asked=method)
         if output == "layers":
             _check_colour_layers(_matting_network(concrete, base, weights))
         settings = {
@@ -720,7 +726,7 @@ def matte(
         files.learn(made)
         settings_key = _settings_key(settings)
         keys = {f: _window_key(f, shot, settings_key, source, tris, files) for f in selection}
-        result = JobResult(concrete, outputs={"alpha": writer.pattern})
+        result = JobResult(concrete, outputs={"alpha": writer.pattern}, methods={"alpha": concrete})
         present = {f for f in selection if writer.exists(f)}
         if overwrite:
             todo = list(selection)
@@ -766,8 +772,9 @@ def matte(
                        **_engine_options(concrete, backend, export_dir, precision, device, "matte")}
             extra = {"base": base} if concrete == "tcvom" else {}
             plate_in, trimaps_in = ReadAhead(source, io_queue), ReadAhead(tris, io_queue)
-            session = methods.make_session(
-                concrete, plate_in, trimaps_in, weights=weights, device=device, backend=backend, **extra, **options
+            session = methods.make_session(  # auto's classical stage: no back-end
+                concrete, plate_in, trimaps_in, weights=weights, device=device,
+                backend=backend if concrete == "tcvom" else "torch", **extra, **options
             )
             predicts_colour = "foreground" in getattr(session, "colours", ())
             if concrete == "tcvom":  # the base of the network loaded (a --weights file's own)
@@ -775,6 +782,7 @@ def matte(
 
             def finish(frame: int, alpha: np.ndarray, foreground: np.ndarray | None,
                        background: np.ndarray | None) -> None:
+                _check_finite(frame, alpha, concrete, weights)
                 before_first_write()
                 written = writer.write(frame, alpha, foreground, background=background,
                                        linear_space=source.linear_space, plate=source.path(frame),
@@ -1031,9 +1039,15 @@ def run(
         )
     out = Path(out)
     check_alpha_output(alpha_format, output)  # refused before the trimap stage, as the matte stage would
+    # The matte stage's weights and back-end, checked before the trimap stage spends its time.
+    matte_method = methods.resolve(method, "matte", matting_weights, base=base)
+    if matting_weights is not None and method != "classical":
+        from tcvom.weights.registry import configured_weights
+
+        configured_weights(methods.matting_kind(base), matting_weights)  # a path that does not exist: exit 2
+    methods.check_backend(matte_method, backend, export_dir, asked=method)
     if output == "layers":
-        _check_colour_layers(_matting_network(methods.resolve(method, "matte", matting_weights, base=base), base,
-                                              matting_weights))
+        _check_colour_layers(_matting_network(matte_method, base, matting_weights))
     source = _open_plate(plate, shot_range, input_colorspace, ocio_config)
     shot = list(source.frame_numbers)
     selection = chunking.select_frames(frames, shot)
@@ -1117,9 +1131,23 @@ def run(
     if first is not None:
         result.outputs.update(first.outputs)
         result.stages.update(first.stages)
+        result.methods.update(first.methods)
     if review:
         _review_run(source, out, trimap_job, matte_job, result, progress)
     return result
+
+
+def _check_finite(frame: int, alpha: np.ndarray, method: str, weights: str | Path | None) -> None:
+    """A matte with NaN or infinite values is never written (a compositor would merge it as
+    garbage): the networks give them with damaged or untrained weights, or overflowing in
+    half precision."""
+    bad = int(np.size(alpha) - np.count_nonzero(np.isfinite(alpha)))
+    if bad:
+        raise InputError(
+            f"the {method} method's matte holds {bad} NaN or infinite value(s); nothing was written for this frame",
+            path=weights, frame=frame,
+            hint="are the matting weights damaged or untrained (tcvom info --weights FILE)? With --precision fp16 "
+                 "or bf16, try fp32")
 
 
 def _check_part_settings(matte_job: dict[str, Any], shot: Sequence[int]) -> None:

@@ -22,7 +22,7 @@ BACKENDS: tuple[str, ...] = ("torch", "onnxruntime", "tensorrt")
 
 FINETUNE_SCOPES: tuple[str, ...] = ("segment", "shot")
 WEIGHTS_NOTICE = (
-    "no network weights found: using the built-in classical method "
+    "no {network} weights found: the {stage} use the built-in classical method "
     "(install weights with `tcvom weights add FILE` to use the TCVOM networks)"
 )
 
@@ -108,8 +108,16 @@ def resolve(
     if configured_weights(kind, weights) is not None:
         return "tcvom"
     if notice is not None:
-        notice(_single_image_notice(kind) or WEIGHTS_NOTICE)
+        notice(_single_image_notice(kind) or weights_notice(kind))
     return "classical"
+
+
+def weights_notice(kind: str) -> str:
+    """What ``auto`` says when no weights of ``kind`` are configured (each stage its own)."""
+    from tcvom.weights import checkpoints
+
+    stage = "trimaps" if kind == "stm" else "mattes"
+    return WEIGHTS_NOTICE.format(network=checkpoints.kind_name(kind), stage=stage)
 
 
 def _single_image_notice(kind: str) -> str | None:
@@ -166,15 +174,17 @@ def default_finetune_steps(device: str) -> int:
     return 500 if str(device).startswith("cuda") else 0
 
 
-def check_backend(method: str, backend: str, export_dir: str | Path | None = None) -> None:
+def check_backend(method: str, backend: str, export_dir: str | Path | None = None, asked: str | None = None) -> None:
     """Refuse a back-end the concrete ``method`` cannot use (or whose package is missing),
-    and an ``export_dir`` that back-end would not read, before a stage plans or reads anything."""
+    and an ``export_dir`` that back-end would not read, before a stage plans or reads anything.
+    ``asked`` is the method the user gave: a stage that ``auto`` made classical (no weights
+    of its kind) leaves the back-end to the stage that runs a network."""
     if backend not in BACKENDS:
         raise InputError(f"back-end must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if export_dir is not None and backend == "torch":
         raise InputError(f"--export-dir {export_dir} holds ONNX graphs, which --backend torch does not run",
                          hint="add --backend onnxruntime (or tensorrt) to run them, or leave --export-dir out")
-    if method == "classical" and backend != "torch":
+    if method == "classical" and backend != "torch" and asked in (None, "classical"):
         raise InputError(f"the classical method runs no network; --backend {backend} applies to --method tcvom")
     if method == "tcvom":
         from tcvom.engines import require
