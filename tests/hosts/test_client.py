@@ -373,6 +373,9 @@ def test_result_summary_says_what_was_computed_and_reused() -> None:
               "removed": {"trimaps": {"count": 0, "frames": ""}, "alpha": {"count": 2, "frames": "1009-1010"}}}
     assert hostclient.result_summary(result) == (
         "classical: alpha 3 computed, 5 reused, 2 removed; trimaps 4 computed, 4 reused")
+    mixed = {**result, "method": "tcvom", "methods": {"trimaps": "classical", "alpha": "tcvom"}}  # auto, no STM
+    assert hostclient.result_summary(mixed) == (
+        "alpha 3 computed, 5 reused, 2 removed (tcvom); trimaps 4 computed, 4 reused (classical)")
     older = {"event": "result", "method": "tcvom", "written": 8, "skipped": 0}
     assert hostclient.result_summary(older) == "tcvom: 8 frames computed, 0 already done"
     assert hostclient.result_summary(None) == ""

@@ -316,16 +316,19 @@ def result_summary(result: dict[str, Any] | None) -> str:
     if not result:
         return ""
     parts = []
+    methods = result.get("methods") if isinstance(result.get("methods"), dict) else {}
+    mixed = len(set(methods.values())) > 1  # auto without STM weights: classical trimaps, network mattes
     for output in ("alpha", "trimaps"):
         computed, reused = _count(result, "computed", output), _count(result, "reused", output)
         if computed is None and reused is None:
             continue
         part = f"{output} {computed or 0} computed, {reused or 0} reused"
         removed = _count(result, "removed", output)
-        parts.append(part + (f", {removed} removed" if removed else ""))
+        part += f", {removed} removed" if removed else ""
+        parts.append(part + (f" ({methods[output]})" if mixed and output in methods else ""))
     if not parts:
         parts.append(f"{result.get('written', 0)} frames computed, {result.get('skipped', 0)} already done")
-    method = result.get("method")
+    method = None if mixed else result.get("method")
     return (f"{method}: " if method else "") + "; ".join(parts)
 
 
