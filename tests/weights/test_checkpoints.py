@@ -24,12 +24,19 @@ def read_manifest_keys(path):
     return [line.split("\t")[0] for line in path.read_text().splitlines() if line.strip()]
 
 
-@pytest.mark.parametrize("layout", ["flat", "wrapped", "module", "wrapped+module"])
+@pytest.mark.parametrize("layout", ["flat", "wrapped", "module", "wrapped+module", "tutorial", "model+tensor"])
 def test_read_state_dict_layouts(tmp_path, layout):
+    """Training checkpoints as PyTorch's tutorial saves them keep a loss tensor beside the
+    wrapped weights: they were taken for a flat state_dict of one tensor, "loss"."""
     state = Small().state_dict()
-    obj = {f"module.{k}": v for k, v in state.items()} if "module" in layout else dict(state)
+    obj = {f"module.{k}": v for k, v in state.items()} if "module" in layout or layout == "model+tensor" else dict(state)
     if "wrapped" in layout:
         obj = {"state_dict": obj, "epoch": 3}
+    elif layout == "tutorial":
+        obj = {"epoch": 3, "model_state_dict": obj, "optimizer_state_dict": {"state": {}, "param_groups": []},
+               "loss": torch.tensor(0.0123)}
+    elif layout == "model+tensor":
+        obj = {"model": obj, "epoch": torch.tensor(5)}
     path = tmp_path / "w.pth"
     torch.save(obj, path)
     got = checkpoints.read_state_dict(path)

@@ -83,12 +83,16 @@ def normalise_state_dict(obj: Any, *, path: str | Path | None = None) -> dict[st
     """A flat ``{name: tensor}`` dict from what ``torch.load`` returned.
 
     Accepts a flat dict, a ``{"state_dict": ...}`` (or ``model_state_dict`` / ``model``)
-    wrapper and a ``module.`` prefix on every key. Raises :class:`WeightsError` otherwise.
+    wrapper (whatever else the checkpoint holds beside it: an epoch, a loss tensor) and a
+    ``module.`` prefix on every key. Raises :class:`WeightsError` otherwise.
     """
-    if isinstance(obj, Mapping) and not any(isinstance(v, Tensor) for v in obj.values()):
+    if isinstance(obj, Mapping):
+        # A training checkpoint: the weights under a wrapper key, beside the epoch, the
+        # optimizer, and often the loss as a tensor of its own (PyTorch's tutorial).
         for key in _WRAPPER_KEYS:
-            if isinstance(obj.get(key), Mapping):
-                obj = obj[key]
+            inner = obj.get(key)
+            if isinstance(inner, Mapping) and any(isinstance(v, Tensor) for v in inner.values()):
+                obj = inner
                 break
     if not isinstance(obj, Mapping):
         raise WeightsError(
