@@ -27,6 +27,21 @@ def test_weights_flags_have_both_names() -> None:
     assert (run.weights, run.matting_weights) == ("s.pth", "m.pth")
     trimaps = parser.parse_args(["trimaps", *base, "--keyframes", "k.####.png", "--stm-weights", "s.pth"])
     assert trimaps.weights == "s.pth"
+    same = parser.parse_args(["matte", *base, "--trimaps", "t.####.png", "--weights", "m.pth", "--matting-weights",
+                              "m.pth"])
+    assert same.weights == "m.pth"
+
+
+def test_both_names_of_a_weights_flag_with_two_files_are_refused(capsys) -> None:
+    """`--weights A --matting-weights B` matted with whichever came last, without a word."""
+    parser = build_parser()
+    base = ["--plate", "p.####.exr", "--out", "o"]
+    for argv in (["matte", *base, "--trimaps", "t.####.png", "--weights", "index.pth", "--matting-weights", "gca.pth"],
+                 ["run", *base, "--keyframes", "k.####.png", "--stm-weights", "a.pth", "--weights", "b.pth"]):
+        with pytest.raises(SystemExit) as exit_:
+            parser.parse_args(argv)
+        assert exit_.value.code == 2
+        assert "name two weight files for one network" in capsys.readouterr().err
 
 
 def test_example_help_explains_every_flag(capsys) -> None:

@@ -90,6 +90,21 @@ def add_trimap_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class _OneFile(argparse.Action):
+    """A flag with two names for one file: given twice with two different files, which one
+    the job used would depend on their order (the last one won, without a word)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        earlier = getattr(namespace, self.dest, None)
+        said = getattr(namespace, "_weights_flag", None)
+        if earlier is not None and values is not None and earlier != values:
+            parser.error(f"{said} {earlier} and {option_string} {values} name two weight files for one network; "
+                         "give one")
+        setattr(namespace, self.dest, values)
+        namespace._weights_flag = option_string
+
+
 def add_method(parser: argparse.ArgumentParser, weights_help: str, weights_alias: str | None = None) -> None:
     """``--weights`` (and ``weights_alias``, another name for the same flag: ``--matting-weights``
     in ``matte``, ``--stm-weights`` in ``run``/``trimaps``, so each job also takes the name the
@@ -98,7 +113,7 @@ def add_method(parser: argparse.ArgumentParser, weights_help: str, weights_alias
         "--method", choices=METHODS, default="auto", help="classical (no weights) or tcvom (networks); default auto"
     )
     names = ("--weights", weights_alias) if weights_alias else ("--weights",)
-    parser.add_argument(*names, dest="weights", type=optional, help=weights_help)
+    parser.add_argument(*names, dest="weights", type=optional, action=_OneFile, help=weights_help)
     parser.add_argument("--device", default="cpu", help="device for the networks: cpu, cuda, cuda:1")
     parser.add_argument(
         "--backend", choices=BACKENDS, default="torch", help="inference back-end for the networks (default torch)"
