@@ -108,7 +108,12 @@ def test_a_template_openjd_would_refuse_or_fail_is_refused(farm_shot, tmp_path: 
     for name in ("sh010 {{Task.File.x}}", "x" * 129, "tab\there", ""):
         assert main(["farm", "template", str(tmp_path / "b.json"), "--name", name]) == 2, name
         assert "cannot be an Open Job Description job's name" in capsys.readouterr().err
+    # the classical method with a network back-end: every task refused it
+    assert main(["farm", "template", str(tmp_path / "d.json"), "--method", "classical", "--backend",
+                 "onnxruntime"]) == 2
+    assert "classical method runs no network" in capsys.readouterr().err
     assert not (tmp_path / "a.json").exists() and not (tmp_path / "b.json").exists()
+    assert not (tmp_path / "d.json").exists()
     assert main(["farm", "template", str(tmp_path / "c.json"), "--name", "sh010 matte v2"]) == 0
 
 

@@ -105,6 +105,10 @@ def params_path(template: str | Path) -> Path:
 
 
 def _template(args: argparse.Namespace) -> int:
+    from tcvom.pipeline import methods
+
+    if args.method == "classical":  # every task would refuse it (what workers have is theirs to say)
+        methods.check_backend(args.method, args.backend, asked=args.method)
     frames = args.frames
     segments = None
     shot_given = [a is not None for a in (args.plate, args.keyframes, args.out)]
