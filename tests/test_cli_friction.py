@@ -232,3 +232,11 @@ def test_info_and_review_name_what_they_read(capsys, tmp_path: Path) -> None:
     assert "--keyframes 1=" in data["numbering"]
     code, _, err = run_cli(capsys, "review", tmp_path / "nowhere")
     assert code == 2 and "nowhere: this folder does not exist" in err and "review.json" not in err.split("(")[0], err
+
+
+def test_the_default_bar_is_not_drawn_into_a_log(capsys, small_example, tmp_path: Path) -> None:
+    """`tcvom run ... 2> run.log`: the log filled with the bar's carriage-return redraws."""
+    code, _, err = run_cli(capsys, "run", "--plate", small_example.plate, "--keyframes", small_example.keyframes,
+                           "--out", tmp_path / "o", "--method", "classical", "--frames", "1001-1003")
+    assert code == 0 and "\r" not in err and "%|" not in err, repr(err)
+    assert "alpha 3 computed" in err

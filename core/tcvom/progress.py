@@ -12,7 +12,8 @@ do, when the error says; also the end of ``message``)
 ``{"event": "plan", "job": "trimaps", "reused": {"trimaps": {"count": 100, "frames": "1001-1040,1061-1120"}},
 "computed": {"trimaps": {"count": 20, "frames": "1041-1060", "changed": 20}}}``
 
-With ``mode="bar"`` a tqdm bar (frames done, frames/s, ETA) goes to standard error;
+With ``mode="bar"`` a tqdm bar (frames done, frames/s, ETA) goes to standard error when it
+is a terminal (redirected to a file or a pipe, only the one-line notices go there);
 ``mode="none"`` prints no progress (one-line notices still go to standard error).
 """
 
@@ -49,6 +50,13 @@ def error_hint(exc: BaseException) -> dict[str, str]:
     return {"hint": hint} if isinstance(hint, str) and hint else {}
 
 
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or closed
+        return False
+
+
 class Progress:
     """Counts finished units of a job (usually frames) and reports them.
 
@@ -75,7 +83,7 @@ class Progress:
         self._stream = sys.stdout
         if self.mode == "json":
             emit_json("start", self._stream, job=self.job, total=self.total, unit=self.unit)
-        elif self.mode == "bar":
+        elif self.mode == "bar" and _is_terminal(sys.stderr):  # a log file gets the notices, not bar redraws
             from tqdm import tqdm
 
             self._bar = tqdm(total=self.total, desc=self.job, unit=self.unit, file=sys.stderr, dynamic_ncols=True)

@@ -187,7 +187,7 @@ def add_progress(parser: argparse.ArgumentParser) -> None:
         "--progress",
         choices=PROGRESS_MODES,
         default="bar",
-        help="bar (terminal), json (one JSON object per line on stdout, for hosts and farms) or none",
+        help="bar (a progress bar when stderr is a terminal; notices only in a log), json (one JSON object per line on stdout, for hosts and farms) or none",
     )
 
 
