@@ -566,7 +566,8 @@ def test_weights_added_after_a_pull_are_used_by_the_next(pulled: dict, tcvom_exe
         subprocess.run([str(python), "-c", _MAKE_WEIGHTS, str(REPO / "tests"), str(gca)], check=True)
         subprocess.run([tcvom_exe, "weights", "add", str(gca)], check=True, capture_output=True)
         assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}
-        assert "(tcvom: alpha 8 computed, 0 reused; trimaps 0 computed, 8 reused" in settings.status, settings.status
+        assert "(alpha 8 computed, 0 reused (tcvom); trimaps 0 computed, 8 reused (classical)" in settings.status, \
+            settings.status
         assert "up to date" not in settings.status
     finally:
         settings.method = "classical"

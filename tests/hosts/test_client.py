@@ -193,13 +193,26 @@ def test_tcvoms_own_hint_is_the_fix_unless_it_names_a_flag(tmp_path: Path) -> No
 
 
 def test_job_failure_without_json_uses_stderr(tmp_path: Path) -> None:
-    worker = _script(tmp_path / "w", "import sys\nprint('plain text')\nsys.stderr.write('boom: it broke\\n')\nsys.exit(1)\n")
+    worker = _script(tmp_path / "w", "import sys\nprint('plain text')\n"
+                     "sys.stderr.write('tcvom run: unexpected failure: boom: it broke\\n')\nsys.exit(1)\n")
     job = Job([str(worker)]).start().wait(timeout=30)
     assert job.state == "failed" and job.returncode == 1
     assert "boom: it broke" in job.error.message and "bug" in job.error.fix
     ok_but_silent = _script(tmp_path / "s", "pass\n")
     job = Job([str(ok_but_silent)]).start().wait(timeout=30)
     assert job.state == "failed", "exit 0 without a result event is not success"
+
+
+def test_a_program_that_is_not_tcvom_is_the_settings_fault(tmp_path: Path) -> None:
+    """The host's tcvom setting names another program (/bin/true, another tool): the artist
+    was told it was a bug in tcvom, or that the input was wrong."""
+    other = _script(tmp_path / "other_tool", "import sys\nsys.stderr.write('hello from some other tool\\n')\n"
+                    "sys.exit(2)\n")
+    for program, said in ((str(other), "hello from some other tool"), (shutil.which("true") or "/bin/true", "")):
+        job = Job([program, "run"]).start().wait(timeout=30)
+        assert job.state == "failed" and job.error is not None
+        assert f"the program {program} did not answer as tcvom does" in job.error.message and said in job.error.message
+        assert "tcvom setting" in job.error.fix and "bug" not in job.error.fix
 
 
 def test_a_python_without_tcvom_is_the_settings_fault_not_a_bug(tmp_path: Path, monkeypatch) -> None:

@@ -303,7 +303,7 @@ def test_weights_added_after_a_compute_are_used_by_the_next(shot, tcvom_exe: str
     second = nukenode.compute(node)
     assert second is not None and second.outcome is not None and second.prepared.out == first.prepared.out
     status = node["status"].value()
-    assert "tcvom: alpha 8 computed, 0 reused; trimaps 0 computed, 8 reused" in status, status
+    assert "alpha 8 computed, 0 reused (tcvom); trimaps 0 computed, 8 reused (classical)" in status, status
     assert "up to date" not in status
     changed = [name for name, old in classical.items() if not np.array_equal(read_image(str(alpha / name)), old)]
     assert len(changed) >= 6, "the networks' matte replaced the classical one"

@@ -753,6 +753,15 @@ class Job:
 
     def _error_from(self, code: int) -> HostError:
         hint = ""
+        tail = [line for line in self._stderr_tail if line.strip()]
+        if self._error_event is None and not self.stages_seen and self.result is None and not any(
+                "tcvom" in line for line in tail):
+            # No event and no word of tcvom's own (its usage errors and crashes name it): the
+            # host's setting names another program.
+            said = f": {tail[-1].strip()}" if tail else ""
+            return HostError(f"the program {self.args[0]} did not answer as tcvom does (exit code {code}{said})",
+                             "set the tcvom executable (or its environment folder) in the host's tcvom setting",
+                             code)
         if self._error_event is not None:
             message = str(self._error_event.get("message", ""))
             code = int(self._error_event.get("exit_code", code))
@@ -760,7 +769,6 @@ class Job:
             if hint and message.endswith(f" ({hint})"):
                 message = message[: -len(hint) - 3]  # the hint becomes the fix, below
         else:
-            tail = [line for line in self._stderr_tail if line.strip()]
             message = tail[-1] if tail else f"tcvom stopped with exit code {code} and no message"
         if self._error_event is None and "No module named tcvom" in message:
             # `python -m tcvom` of a Python without tcvom: the host's setting, not tcvom, is wrong.
