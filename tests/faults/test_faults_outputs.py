@@ -206,6 +206,11 @@ def test_a_job_whose_reader_goes_away_does_not_say_done(shot: Shot) -> None:
         err = proc.stderr.read().decode()
         code = proc.wait(timeout=120)
     assert code == 141 and "reader of its output went away" in err and "Traceback" not in err, (code, err)
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:  # `2>&1 | head -1`
+        assert proc.stdout is not None
+        proc.stdout.readline()
+        proc.stdout.close()
+        assert proc.wait(timeout=120) == 141  # its own last word to the same closed pipe made it exit 1
 
     closed = subprocess.run(argv, stderr=subprocess.PIPE, text=True, timeout=120, preexec_fn=lambda: os.close(1))
     assert closed.returncode == 0 and "Traceback" not in closed.stderr, closed.stderr

@@ -190,6 +190,7 @@ def test_tcvoms_own_hint_is_the_fix_unless_it_names_a_flag(tmp_path: Path) -> No
     job.wait(timeout=120)
     assert job.error is not None and "missing frame(s) 1002" in job.error.message
     assert "--" not in job.error.fix and job.error.fix == "fix the input named above and run again"
+    assert "render or copy them again" in job.error.message  # the advice stays in the message
 
 
 def test_job_failure_without_json_uses_stderr(tmp_path: Path) -> None:

@@ -79,3 +79,17 @@ def test_a_failed_upgrade_leaves_the_earlier_install_working(tmp_path: Path, mon
     assert _run(["install", str(dest), "--overwrite"]) == 0
     assert not (dest / "tcvom_nuke" / "marker.py").exists() and (dest / "icons" / "tcvom.png").is_file()
     assert not [p for p in dest.iterdir() if p.name.startswith(".")]
+
+
+def test_an_upgrade_replaces_a_linked_module_without_touching_its_target(tmp_path: Path) -> None:
+    """A development install whose tcvom_nuke links a checkout: the link stayed behind as a
+    hidden .tcvom-old-* entry with a "could not delete" warning."""
+    dest = tmp_path / "tcvom"
+    assert _run(["install", str(dest)]) == 0
+    checkout = tmp_path / "checkout_tcvom_nuke"
+    (dest / "tcvom_nuke").rename(checkout)
+    (dest / "tcvom_nuke").symlink_to(checkout)
+    assert _run(["install", str(dest), "--overwrite"]) == 0
+    assert not (dest / "tcvom_nuke").is_symlink() and (dest / "tcvom_nuke" / "matte.py").is_file()
+    assert not [p for p in dest.iterdir() if p.name.startswith(".")]
+    assert (checkout / "matte.py").is_file(), "the link's target is not the install's to delete"

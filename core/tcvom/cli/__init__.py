@@ -206,8 +206,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _silence_stdout()
         if _is_report(args):
             return 0
-        print(f"tcvom {args.command}: stopped: the reader of its output went away (finished frames are kept, a "
-              "rerun resumes)", file=sys.stderr)
+        with suppress(OSError):  # stderr may be the same closed pipe (`2>&1 | head`)
+            print(f"tcvom {args.command}: stopped: the reader of its output went away (finished frames are kept, "
+                  "a rerun resumes)", file=sys.stderr, flush=True)
+        _silence_stream(sys.stderr)
         return EXIT_READER_GONE
     except OSError as exc:
         if exc.filename is None:
@@ -257,10 +259,16 @@ def _unexpected(args: argparse.Namespace, exc: BaseException) -> int:
 
 
 def _silence_stdout() -> None:
+    _silence_stream(sys.stdout)
+
+
+def _silence_stream(stream: object) -> None:
+    """Point a standard stream's file at /dev/null (a closed pipe: Python's final flush of
+    what is left in it would fail)."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):  # stdout is not a real file (captured in a test)
+        os.dup2(devnull, stream.fileno())  # type: ignore[attr-defined]
+    except (OSError, ValueError, AttributeError):  # not a real file (captured in a test)
         pass
 
 

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
@@ -126,7 +127,12 @@ def _swap_in(staging: Path, dest: Path) -> None:
             os.rename(aside(name), dest / name)
         raise
     for name in moved:
-        shutil.rmtree(aside(name), ignore_errors=True) if aside(name).is_dir() else aside(name).unlink(missing_ok=True)
+        old = aside(name)
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old, ignore_errors=True)
+        else:  # a file, or a link (a development install linking a checkout): the link goes, not its target
+            with contextlib.suppress(OSError):
+                old.unlink()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -766,6 +766,8 @@ class Job:
             message = str(self._error_event.get("message", ""))
             code = int(self._error_event.get("exit_code", code))
             hint = str(self._error_event.get("hint") or "")
+            if hint and re.search(r"(^|\s)--[a-z]", hint):
+                hint = ""  # the command line's own advice: left in the message, the fix below is the host's
             if hint and message.endswith(f" ({hint})"):
                 message = message[: -len(hint) - 3]  # the hint becomes the fix, below
         else:
@@ -778,7 +780,7 @@ class Job:
                 "is installed) in the host's tcvom setting",
                 code,
             )
-        if hint and not re.search(r"(^|\s)--[a-z]", hint):  # tcvom's own advice, unless it names a flag
+        if hint:  # tcvom's own advice
             fix = hint
         elif code == EXIT_MISSING:
             fix = "install the missing part or weights (see tcvom weights --help), or use the classical method"
