@@ -165,6 +165,13 @@ def test_preview_does_not_mark_another_mattes_review(reviewed_run, small_example
                  "--out", str(tmp_path / "pv"), "--no-movie", "--progress", "none"]) == 0
     err = capsys.readouterr().err
     assert "made from another matte" in err and "marking" not in err.replace("not marking", ""), err
+    # the matte's own review, its pattern written another way (printf padding, a link to the folder)
+    (tmp_path / "link").symlink_to(shot)
+    assert main(["preview", "--plate", small_example.plate, "--frames", "1001-1006", "--trimaps",
+                 str(shot / "trimaps" / "trimap.####.png"), "--alpha", str(tmp_path / "link" / "alpha" / "alpha.%04d.exr"),
+                 "--out", str(tmp_path / "pv2"), "--no-movie", "--progress", "none"]) == 0
+    err = capsys.readouterr().err
+    assert "another matte" not in err and "marking" in err, err
 
 
 def test_preview_of_a_plate_too_small_for_a_movie_is_refused(tmp_path: Path, capsys) -> None:

@@ -633,12 +633,24 @@ def made_from(folder: str | Path, pattern: str | Path) -> bool:
     if not (folder / "review.json").exists():
         return False
     try:
-        sources = dict(load_review(folder).extra.get("sources") or {})
+        review = load_review(folder)
     except InputError:
         return False
-    target = os.path.normpath(Path(pattern).absolute())
-    return any(found is not None and os.path.normpath(Path(found).absolute()) == target
+    sources = dict(review.extra.get("sources") or {})
+    # The same files, however the pattern is written (####, %04d, @; a link to the folder).
+    frame = review.frames[0].frame if review.frames else 1
+    target = _frame_file(pattern, frame)
+    return any(found is not None and _frame_file(found, frame) == target
                for found in (_resolve_in(sources.get(k), folder, sources) for k in ("trimaps", "alpha")))
+
+
+def _frame_file(pattern: str | Path, frame: int) -> str:
+    from tcvom.io.sequence import frame_path
+
+    try:
+        return os.path.realpath(frame_path(str(pattern), frame))
+    except InputError:  # not a sequence pattern
+        return os.path.realpath(Path(pattern).absolute())
 
 
 def invalidate_review(folder: str | Path, progress: ProgressMode = "none") -> bool:
