@@ -243,6 +243,10 @@ def test_auto_with_matting_weights_only_gives_the_back_end_to_the_matte_stage(sh
     final = events[-1]
     assert final["event"] == "result" and final["job"] == "run"
     assert final["methods"] == {"trimaps": "classical", "alpha": "tcvom"}
+    # the classical trimaps do not depend on the back-end: a rerun with torch reuses them
+    result = tcvom(capsys, *[a if a != "onnxruntime" else "torch" for a in args])
+    final = [json.loads(line) for line in result.out.splitlines()][-1]
+    assert result.code == 0 and final["reused"]["trimaps"]["count"] == 4, result.out
 
 
 def test_a_matting_weight_path_that_does_not_exist_stops_the_run_before_its_trimaps(shot: Shot, capsys) -> None:

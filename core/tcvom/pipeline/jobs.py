@@ -446,7 +446,7 @@ def trimaps(
         settings = {
             "stage": "trimaps",
             "method": concrete,
-            "backend": backend,
+            "backend": backend if concrete == "tcvom" else "torch",  # auto's classical stage runs none
             "precision": _run_precision(concrete, precision, backend, device),
             "weights": _weights_digest(concrete, "stm", weights),
             "plate": _names(plate),
@@ -695,7 +695,7 @@ def matte(
         settings = {
             "stage": "matte",
             "method": concrete,
-            "backend": backend,
+            "backend": backend if concrete == "tcvom" else "torch",  # auto's classical stage runs none
             "precision": _run_precision(concrete, precision, backend, device),
             "weights": _weights_digest(concrete, methods.matting_kind(base), weights),
             **({"base": base} if base and concrete == "tcvom" else {}),
