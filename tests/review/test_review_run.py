@@ -148,6 +148,21 @@ def test_a_matte_of_given_trimaps_is_measured_against_their_band(small_example, 
         band = int((trimaps.read(row.frame) == 128).sum())
         assert row.edge == max(band, 16.0) and row.edge > 16.0, row
     assert not review.doubtful and not review.keyframes
+    # painted in the alpha channel over black (--trimap-channel A): the band the matte read
+    import numpy as np
+
+    from tcvom.io import write_image
+
+    painted = tmp_path / "painted"
+    painted.mkdir()
+    for f in range(1001, 1009):
+        grey = trimaps.read(f).astype(np.float32) / 255.0
+        write_image(painted / f"key.{f}.png", np.dstack([np.zeros((*grey.shape, 3), np.float32), grey]),
+                    pixel_type="uint8", channels=("R", "G", "B", "A"))
+    out = tmp_path / "alpha_a"
+    assert main(["matte", "--plate", small_example.plate, "--trimaps", str(painted / "key.####.png"), "--out",
+                 str(out), "--trimap-channel", "A", "--method", "classical", "--progress", "none"]) == 0
+    assert [r.edge for r in load_review(out).frames] == [r.edge for r in review.frames]
 
 
 def test_preview_does_not_mark_another_mattes_review(reviewed_run, small_example, tmp_path: Path, capsys) -> None:

@@ -55,6 +55,7 @@ from tcvom.io.colour import config_reference
 from tcvom.io.overlap import DEFAULT_DEPTH, ReadAhead, WriteBehind
 from tcvom.io.sequence import format_range, is_pattern, parse_frame_range
 from tcvom.io.sources import TrimapFiles, is_frame_pair
+from tcvom.io.trimap import UNKNOWN
 from tcvom.io.writers import check_alpha_output
 from tcvom.matting.foreground import predicted_colour, rgba_foreground
 from tcvom.matting.window import neighbour_window
@@ -788,7 +789,10 @@ def matte(
                                        linear_space=source.linear_space, plate=source.path(frame),
                                        origin=source.origin, stamp=keyframe_stamp(frame),
                                        plate_space=source.linear_is_own)
-                if recorded.write(frame, written, *keys[frame]) is not None:  # only once the frame is in place
+                # Given trimaps (painted, another tool's) have no records: the alpha's keeps the
+                # band of the trimap it was matted from, as the matte read it, for the review.
+                extra = {} if made else {"review": {"unknown": int(np.count_nonzero(tris.read(frame) == UNKNOWN))}}
+                if recorded.write(frame, written, *keys[frame], **extra) is not None:  # only once the frame is in place
                     result.removed.append(frame)  # its file of another --alpha-format / --output
                 claims.release(frame)
                 result.written.append(frame)

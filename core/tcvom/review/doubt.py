@@ -556,7 +556,7 @@ def _review_output(
 ) -> tuple[Review, dict[str, Path]]:
     shot = list(shot if shot is not None else plate.frame_numbers)
     stats = read_trimap_stats(trimaps, shot) if trimaps is not None else {}
-    bands = _unrecorded_bands(trimaps, [f for f in shot if f not in stats]) if trimaps is not None else {}
+    bands = read_alpha_bands(alpha, [f for f in shot if f not in stats]) if alpha is not None else {}
     residuals = matte_residuals(plate, alpha, folder, shot, progress=progress) if alpha is not None else None
     covered = [f for f in shot if f in stats or (residuals is not None and f in residuals)]
     if not covered:
@@ -576,24 +576,20 @@ def _review_output(
     return review, write_review(review, folder, title=title)
 
 
-def _unrecorded_bands(trimaps: str | Path, frames: Sequence[int]) -> dict[int, int]:
-    """The unknown band (pixels) of the trimap files of ``frames`` that have no record: given
-    trimaps (painted, or made by another tool) still set the scale of their frames' errors.
-    A file that cannot be read or classified is left out."""
-    from tcvom.io.images import read_image
-    from tcvom.io.sequence import frame_path
-    from tcvom.io.trimap import classify
+def read_alpha_bands(alpha_pattern: str, frames: Iterable[int]) -> dict[int, int]:
+    """The unknown band (pixels) of the given trimap each alpha of ``frames`` was matted
+    from, kept in the alpha's record by ``tcvom matte`` of trimaps tcvom did not make
+    (decoded as the matte read them: channel, size, placement), where the record still
+    describes the alpha on disk."""
+    from tcvom.farm.records import FrameRecords
 
+    records = FrameRecords(str(alpha_pattern))
     bands: dict[int, int] = {}
     for f in frames:
-        path = frame_path(str(trimaps), f)
-        if not path.is_file():
-            continue
-        try:
-            pixels, _ = read_image(path, f)
-            bands[f] = class_counts(classify(pixels[:, :, 0]))["unknown"]
-        except InputError:
-            continue
+        record = records.get(int(f))
+        data = None if record is None else record.get("review")
+        if isinstance(data, dict) and isinstance(data.get("unknown"), int) and records.recorded_file(int(f)):
+            bands[int(f)] = int(data["unknown"])
     return bands
 
 
