@@ -120,6 +120,29 @@ def test_a_multi_part_exr_is_matted_on_its_beauty_part(small_example, tmp_path: 
     err = capsys.readouterr().err
     assert "frame 1003" in err and "multi-part" in err and "diffuse (diffuse.R" in err and "specular" in err, err
 
+    # one part holds the one picture (a colour layer), the other depth: that part is read
+    _multipart(path, [("depth", ("Z",), rgb[..., :1] * 100), ("beauty", ("beauty.R", "beauty.G", "beauty.B"), rgb)])
+    assert _matte(plate, small_example.trimaps, tmp_path / "layer") == 0
+    assert np.allclose(read_image(tmp_path / "layer" / "alpha.1003.exr")[0], reference, atol=2e-3)
+
+
+def test_the_second_page_of_a_tiff_is_not_a_part(small_example, tmp_path: Path) -> None:
+    """A grey TIFF with a second page (a thumbnail) was refused as "a multi-part EXR"."""
+    grey, _ = read_image(small_example.plate.replace("####", "1001"))
+    path = tmp_path / "grey.tif"
+    spec = oiio.ImageSpec(96, 64, 1, "uint16")
+    thumb = oiio.ImageSpec(24, 16, 3, "uint8")
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), (spec, thumb)), out.geterror()
+    assert out.write_image(np.ascontiguousarray(np.clip(grey[..., :1], 0, 1)))
+    assert out.open(str(path), thumb, "AppendSubimage") and out.write_image(np.zeros((16, 24, 3), np.float32))
+    out.close()
+    from tcvom.io import open_frames
+
+    frames = open_frames(str(tmp_path / "grey.tif"), None)
+    picture = frames.read(frames.frame_numbers[0])
+    assert picture.shape == (64, 96, 3) and np.allclose(picture[..., 0], picture[..., 2])
+
 
 def test_an_integer_id_pass_is_refused(small_example, tmp_path: Path, capsys) -> None:
     """32-bit integer channels (object or material IDs) were read as an 8-bit picture: white."""

@@ -30,11 +30,14 @@ class ImageInfo:
     window may crop (a CG render's bounding box) or exceed (overscan)."""
     parts: tuple[str, ...] = ()
     """Of a multi-part EXR, every part as ``name (channels)``, and ``part`` the one read
-    (:func:`_select_part`); empty for a file of one part."""
+    (:func:`_select_part`); empty for a file of one part and other formats."""
     part: int = 0
     orientation: int = 1
     """The file's orientation tag (EXIF / TIFF: 1 as stored, 2-8 flipped or turned), which
     photo viewers apply and compositors (and tcvom) do not."""
+    part_clear: bool = True
+    """Whether the part read is clearly the picture (False: a multi-part EXR with no R, G, B
+    part and not exactly one part holding a single picture)."""
 
     @property
     def is_float(self) -> bool:
@@ -97,39 +100,50 @@ def _name(path: str | Path) -> str:
     return text
 
 
-def _select_part(inp: Any) -> tuple[int, tuple[str, ...]]:
-    """Seek ``inp`` to the part to read and return (its index, every part described).
+def _select_part(inp: Any) -> tuple[int, tuple[str, ...], bool]:
+    """Seek ``inp`` to the part to read; return (its index, every part described, whether
+    that part is clearly the picture).
 
-    A file of one part reads it. A multi-part EXR (AOVs in parts, in any order) reads its
-    first part with R, G, B channels, the beauty; without one, its first part, which
-    :func:`tcvom.io.sources` then accepts only if it is a single picture it can tell.
+    A file of one part, and any file but an OpenEXR one (a TIFF's further pages are
+    thumbnails or masks), reads its first. A multi-part EXR (AOVs in parts, in any order)
+    reads its first part with R, G, B channels, the beauty; without one, the one part that
+    holds a single picture (one colour layer, or grey Y); with none or several such parts,
+    which is the plate is unclear.
     """
-    if not inp.seek_subimage(1, 0):
+    if inp.format_name() != "openexr" or not inp.seek_subimage(1, 0):
         inp.seek_subimage(0, 0)
-        return 0, ()
+        return 0, (), True
     parts: list[str] = []
-    chosen = None
+    names_of: list[set[str]] = []
     while inp.seek_subimage(len(parts), 0):
         spec = inp.spec()
         names = tuple(spec.channelnames)
         parts.append(f"{spec.getattribute('name') or f'part {len(parts)}'} ({', '.join(names[:8])})")
-        if chosen is None and {"R", "G", "B"} <= set(names):
-            chosen = len(parts) - 1
-    chosen = chosen or 0
+        names_of.append(set(names))
+    beauty = [i for i, names in enumerate(names_of) if {"R", "G", "B"} <= names]
+    pictures = beauty[:1] or [i for i, names in enumerate(names_of) if _one_picture(names)]
+    chosen = pictures[0] if len(pictures) == 1 else 0
     inp.seek_subimage(chosen, 0)
-    return chosen, tuple(parts)
+    return chosen, tuple(parts), len(pictures) == 1
 
 
-def _header(path: str | Path) -> tuple[Any, int, tuple[str, ...]]:
+def _one_picture(names: set[str]) -> bool:
+    """Channels of one picture: grey (Y, with or without A), or a single colour layer."""
+    layers = {n[:-2] for n in names if n.endswith(".R") and f"{n[:-2]}.G" in names and f"{n[:-2]}.B" in names}
+    return len(layers) == 1 or names in ({"Y"}, {"Y", "A"})
+
+
+def _header(path: str | Path) -> tuple[Any, int, tuple[str, ...], bool]:
     """The ImageSpec of the part of a file that is read (:func:`_select_part`), read
-    without its pixels, with the part's index and every part described."""
+    without its pixels, with the part's index, every part described and whether the part
+    is clearly the picture."""
     oiio = _oiio()
     inp = _open(path)
     if inp is None:
         raise _read_error(path, oiio.geterror())
     try:
-        part, parts = _select_part(inp)
-        return oiio.ImageSpec(inp.spec()), part, parts
+        part, parts, clear = _select_part(inp)
+        return oiio.ImageSpec(inp.spec()), part, parts, clear
     finally:
         inp.close()
 
@@ -139,10 +153,10 @@ def image_info(path: str | Path) -> ImageInfo:
     return _info(path, *_header(path))
 
 
-def _info(path: str | Path, spec: Any, part: int = 0, parts: tuple[str, ...] = ()) -> ImageInfo:
+def _info(path: str | Path, spec: Any, part: int = 0, parts: tuple[str, ...] = (), clear: bool = True) -> ImageInfo:
     return ImageInfo(str(path), spec.width, spec.height, tuple(spec.channelnames), str(spec.format), (spec.x, spec.y),
                      (spec.full_x, spec.full_y, spec.full_width, spec.full_height), parts, part,
-                     spec.get_int_attribute("Orientation", 1))
+                     spec.get_int_attribute("Orientation", 1), clear)
 
 
 def image_layout(path: str | Path, *, colour: bool = False) -> ImageLayout:
@@ -176,7 +190,7 @@ def read_image(path: str | Path, frame: int | None = None) -> tuple[np.ndarray, 
     if inp is None:
         raise _read_error(path, oiio.geterror(), frame)
     try:
-        part, parts = _select_part(inp)
+        part, parts, clear = _select_part(inp)
         spec = inp.spec()
         if spec.deep:  # OpenImageIO would hand back one sample per pixel: not the picture
             raise ReadError("the file is a deep image; tcvom reads flat images", path=path, frame=frame,
@@ -184,7 +198,7 @@ def read_image(path: str | Path, frame: int | None = None) -> tuple[np.ndarray, 
         pixels = inp.read_image(part, 0, 0, spec.nchannels, oiio.FLOAT)
         if pixels is None or not isinstance(pixels, np.ndarray):
             raise _read_error(path, inp.geterror() or oiio.geterror(), frame)
-        info = _info(path, spec, part, parts)
+        info = _info(path, spec, part, parts, clear)
     finally:
         inp.close()
     array = np.asarray(pixels, dtype=np.float32)

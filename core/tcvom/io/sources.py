@@ -184,7 +184,7 @@ def _rgb(pixels: np.ndarray, info: ImageInfo, frame: int) -> np.ndarray:
     if {"R", "G", "B"} <= set(names):
         return pixels[:, :, [names.index(c) for c in ("R", "G", "B")]]
     layers = sorted({n[:-2] for n in names if n.endswith(".R") and f"{n[:-2]}.G" in names and f"{n[:-2]}.B" in names})
-    if info.parts:  # a multi-part EXR without an R, G, B part: which part is the picture?
+    if not info.part_clear:  # a multi-part EXR without an R, G, B part: which part is the picture?
         raise ReadError(
             f"the plate frame is a multi-part EXR with no part of R, G, B channels (the beauty): its parts are "
             f"{'; '.join(info.parts[:8])}",
