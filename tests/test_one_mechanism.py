@@ -127,3 +127,23 @@ def test_every_public_function_and_class_is_used_somewhere() -> None:
             if public and words[node.name] <= 1:
                 unused.append(f"{name}:{node.lineno} {node.name}")
     assert unused == [], "nothing uses these; delete them: " + ", ".join(unused)
+
+
+def test_the_two_copies_of_the_temporaries_writer_name_stay_the_same() -> None:
+    """A temporary's writer (host and process-id namespace) is named by tcvom.io.atomic and
+    matched by the hosts' cleanup after a cancel. tcvom.io imports no host module and the
+    vendored host client imports nothing of tcvom, so the rule is written twice: the two
+    bodies must stay the same (they differed once: a host name with a dot was never matched)."""
+    import inspect
+
+    from tcvom.hosts import client
+    from tcvom.io import atomic
+
+    def body(function: object) -> str:
+        tree = ast.parse(inspect.getsource(function))  # type: ignore[arg-type]
+        definition = tree.body[0]
+        assert isinstance(definition, ast.FunctionDef)
+        statements = definition.body[1:] if isinstance(definition.body[0], ast.Expr) else definition.body
+        return "\n".join(ast.unparse(s) for s in statements)
+
+    assert body(atomic._host) == body(client.writer_host)

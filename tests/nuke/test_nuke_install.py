@@ -62,20 +62,20 @@ def test_a_failed_upgrade_leaves_the_earlier_install_working(tmp_path: Path, mon
     assert _run(["install", str(dest)]) == 0
     (dest / "tcvom_nuke" / "marker.py").write_text("old = True\n")
     before = sorted(str(p.relative_to(dest)) for p in dest.rglob("*"))
-    real_rename = os.rename
+    real_replace = os.replace
 
-    def rename(src: object, dst: object) -> None:
+    def replace(src: object, dst: object) -> None:
         if Path(str(dst)) == dest / "icons" and Path(str(src)).parent.name == "new":  # not when put back
             raise PermissionError(13, "Permission denied", str(dst))
-        real_rename(src, dst)  # type: ignore[arg-type]
+        real_replace(src, dst)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(cmd_nuke.os, "rename", rename)
-    with pytest.raises(InputError, match="cannot install the plugin") as error:
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(InputError, match="Permission denied") as error:
         _run(["install", str(dest), "--overwrite"])
     assert error.value.path == str(dest / "icons") and "unchanged" in str(error.value.hint)
     assert sorted(str(p.relative_to(dest)) for p in dest.rglob("*")) == before  # nothing new, nothing lost, no staging
     assert (dest / "tcvom_nuke" / "marker.py").is_file()
-    monkeypatch.setattr(cmd_nuke.os, "rename", real_rename)
+    monkeypatch.setattr(os, "replace", real_replace)
     assert _run(["install", str(dest), "--overwrite"]) == 0
     assert not (dest / "tcvom_nuke" / "marker.py").exists() and (dest / "icons" / "tcvom.png").is_file()
     assert not [p for p in dest.iterdir() if p.name.startswith(".")]

@@ -13,13 +13,13 @@ import argparse
 import contextlib
 import importlib
 import json
-import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-from tcvom.errors import InputError
+from tcvom.errors import InputError, OutputError
+from tcvom.io.atomic import move_into_place
 
 NAME = "nuke"
 HELP = "Nuke: install the TCVOM_Matte plugin, or export the matting network as TorchScript for the Inference node"
@@ -73,9 +73,13 @@ def install_plugin(dest: str | Path, *, overwrite: bool = False) -> Path:
         # (renames in one folder): a failed upgrade leaves the earlier install working.
         _copy_plugin(source, staging / "new")
         _swap_in(staging, dest)
-    except OSError as exc:
-        where = exc.filename if exc.filename and Path(exc.filename).is_absolute() else dest
-        raise InputError(f"cannot install the plugin ({exc.strerror or exc})", path=where,
+    except (OSError, OutputError) as exc:
+        if isinstance(exc, OutputError):
+            why, where = exc.message, exc.path or dest
+        else:
+            why = f"cannot install the plugin ({exc.strerror or exc})"
+            where = exc.filename if exc.filename and Path(exc.filename).is_absolute() else dest
+        raise InputError(why, path=where,
                          hint="the earlier install there is unchanged; make the folder and its files writable by "
                               "you, or install into another folder" if earlier else
                               "install into a folder you can write to") from exc
@@ -114,17 +118,17 @@ def _swap_in(staging: Path, dest: Path) -> None:
     try:
         for name in _PLUGIN_FILES:
             if (dest / name).exists() or (dest / name).is_symlink():
-                os.rename(dest / name, aside(name))
+                move_into_place(dest / name, aside(name))
                 moved.append(name)
         for name in _PLUGIN_FILES:
             if (staging / "new" / name).exists():
-                os.rename(staging / "new" / name, dest / name)
+                move_into_place(staging / "new" / name, dest / name)
                 placed.append(name)
-    except OSError:
+    except OutputError:
         for name in placed:
-            os.rename(dest / name, staging / "new" / name)
+            move_into_place(dest / name, staging / "new" / name)
         for name in moved:
-            os.rename(aside(name), dest / name)
+            move_into_place(aside(name), dest / name)
         raise
     for name in moved:
         old = aside(name)
