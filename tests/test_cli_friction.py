@@ -42,6 +42,11 @@ def test_both_names_of_a_weights_flag_with_two_files_are_refused(capsys) -> None
             parser.parse_args(argv)
         assert exit_.value.code == 2
         assert "name two weight files for one network" in capsys.readouterr().err
+    spelt = parser.parse_args(["matte", *base, "--trimaps", "t.####.png", "--weights", "./m.pth",
+                               "--matting-weights", "m.pth"])  # one file, two spellings
+    assert spelt.weights == "m.pth"
+    with pytest.raises(SystemExit):  # an empty second value cleared the first without a word
+        parser.parse_args(["matte", *base, "--trimaps", "t.####.png", "--weights", "m.pth", "--matting-weights", ""])
 
 
 def test_example_help_explains_every_flag(capsys) -> None:

@@ -247,6 +247,19 @@ def test_auto_with_matting_weights_only_gives_the_back_end_to_the_matte_stage(sh
     result = tcvom(capsys, *[a if a != "onnxruntime" else "torch" for a in args])
     final = [json.loads(line) for line in result.out.splitlines()][-1]
     assert result.code == 0 and final["reused"]["trimaps"]["count"] == 4, result.out
+    from tcvom import pipeline
+
+    planned = pipeline.run(shot.plate, shot.out, keyframes=shot.keyframes, plan_only=True, progress="none")
+    assert planned.methods == {"trimaps": "classical", "alpha": "tcvom"} and planned.method == "tcvom"
+
+
+def test_a_network_back_end_with_no_weights_at_all_is_refused(shot: Shot, capsys) -> None:
+    """With no weights, auto runs classical stages only: --backend onnxruntime had nothing to
+    run and was ignored without a word."""
+    args = [a for a in shot.run_args() if a not in ("--method", "classical")]
+    result = tcvom(capsys, *args, "--backend", "onnxruntime")
+    expect(result, 2, "no stage of this run has network weights", "--backend onnxruntime", root=shot.root)
+    assert not shot.out.exists()
 
 
 def test_a_matting_weight_path_that_does_not_exist_stops_the_run_before_its_trimaps(shot: Shot, capsys) -> None:

@@ -214,6 +214,9 @@ def test_a_program_that_is_not_tcvom_is_the_settings_fault(tmp_path: Path) -> No
         assert job.state == "failed" and job.error is not None
         assert f"the program {program} did not answer as tcvom does" in job.error.message and said in job.error.message
         assert "tcvom setting" in job.error.fix and "bug" not in job.error.fix
+    crashed = _script(tmp_path / "crashed", "import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n")
+    job = Job([str(crashed), "run"]).start().wait(timeout=30)  # tcvom crashing while it starts: a bug
+    assert job.error is not None and "did not answer" not in job.error.message and "bug" in job.error.fix
 
 
 def test_a_python_without_tcvom_is_the_settings_fault_not_a_bug(tmp_path: Path, monkeypatch) -> None:

@@ -163,6 +163,18 @@ def test_a_matte_of_given_trimaps_is_measured_against_their_band(small_example, 
     assert main(["matte", "--plate", small_example.plate, "--trimaps", str(painted / "key.####.png"), "--out",
                  str(out), "--trimap-channel", "A", "--method", "classical", "--progress", "none"]) == 0
     assert [r.edge for r in load_review(out).frames] == [r.edge for r in review.frames]
+    # an output of an older tcvom keeps no band in its alpha records: read from the files
+    from tcvom.farm.records import FrameRecords
+
+    records = FrameRecords(str(tmp_path / "alpha" / "alpha.####.exr"))
+    folder = next(p for p in (tmp_path / "alpha").iterdir() if p.name.endswith(".tcvom") and p.is_dir())
+    for record in (folder / "frames").glob("*.json"):
+        data = json.loads(record.read_text())
+        data.pop("review", None)
+        record.write_text(json.dumps(data))
+    assert records.get(1001) is not None and "review" not in records.get(1001)
+    assert main(["review", str(tmp_path / "alpha"), "--rebuild", "--progress", "none"]) == 0
+    assert [r.edge for r in load_review(tmp_path / "alpha").frames] == [r.edge for r in review.frames]
 
 
 def test_preview_does_not_mark_another_mattes_review(reviewed_run, small_example, tmp_path: Path, capsys) -> None:

@@ -113,16 +113,24 @@ def _swap_in(staging: Path, dest: Path) -> None:
     def aside(name: str) -> Path:
         return dest / f".tcvom-old-{staging.name.removeprefix('.tcvom-install-')}-{name}"
 
+    def move(source: Path, target: Path) -> None:
+        try:
+            move_into_place(source, target)
+        except OutputError as exc:  # name the plugin file that would not move (the other name is hidden)
+            reason = exc.message.rsplit("(", 1)[-1].rstrip(")") if "(" in exc.message else exc.message
+            named = target if source.parent == staging / "new" else source
+            raise OutputError(f"cannot install the plugin ({reason})", path=named) from exc
+
     moved: list[str] = []
     placed: list[str] = []
     try:
         for name in _PLUGIN_FILES:
             if (dest / name).exists() or (dest / name).is_symlink():
-                move_into_place(dest / name, aside(name))
+                move(dest / name, aside(name))
                 moved.append(name)
         for name in _PLUGIN_FILES:
             if (staging / "new" / name).exists():
-                move_into_place(staging / "new" / name, dest / name)
+                move(staging / "new" / name, dest / name)
                 placed.append(name)
     except OutputError:
         for name in placed:

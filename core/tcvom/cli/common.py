@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import logging
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -90,6 +91,10 @@ def add_trimap_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _same_path(text: str) -> str:
+    return os.path.abspath(os.path.expanduser(text))
+
+
 class _OneFile(argparse.Action):
     """A flag with two names for one file: given twice with two different files, which one
     the job used would depend on their order (the last one won, without a word)."""
@@ -98,9 +103,9 @@ class _OneFile(argparse.Action):
                  option_string: str | None = None) -> None:
         earlier = getattr(namespace, self.dest, None)
         said = getattr(namespace, "_weights_flag", None)
-        if earlier is not None and values is not None and earlier != values:
-            parser.error(f"{said} {earlier} and {option_string} {values} name two weight files for one network; "
-                         "give one")
+        if earlier is not None and (values is None or _same_path(earlier) != _same_path(values)):
+            parser.error(f"{said} {earlier} and {option_string} {values or repr('')} name two weight files for one "
+                         "network; give one")
         setattr(namespace, self.dest, values)
         namespace._weights_flag = option_string
 

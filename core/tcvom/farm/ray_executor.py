@@ -98,7 +98,7 @@ def run_with_ray(
         # Tasks only for what changed since the output was made (all of it the first time).
         touched = plan_touched(trimap_job, matte_job, selection)
         shot = parse_frame_range(matte_job["shot_range"])
-        merged = JobResult(touched.method, outputs={})
+        merged = JobResult(touched.method, outputs={}, methods=dict(touched.methods))
         if trimap_job is not None:
             computed = {"trimaps": touched.stages["trimaps"]["computed"]}
             plan = plan_shot(trimap_job["plate"], trimap_job["keyframes"], frames=format_range(selection),

@@ -754,8 +754,8 @@ class Job:
     def _error_from(self, code: int) -> HostError:
         hint = ""
         tail = [line for line in self._stderr_tail if line.strip()]
-        if self._error_event is None and not self.stages_seen and self.result is None and not any(
-                "tcvom" in line for line in tail):
+        if code >= 0 and self._error_event is None and not self.stages_seen and self.result is None and not any(
+                "tcvom" in line for line in tail):  # (killed by a signal: tcvom may have crashed while starting)
             # No event and no word of tcvom's own (its usage errors and crashes name it): the
             # host's setting names another program.
             said = f": {tail[-1].strip()}" if tail else ""

@@ -1050,6 +1050,11 @@ def run(
 
         configured_weights(methods.matting_kind(base), matting_weights)  # a path that does not exist: exit 2
     methods.check_backend(matte_method, backend, export_dir, asked=method)
+    if backend != "torch" and matte_method == "classical" and (
+            keyframes is None or methods.resolve(method, "trimaps", weights) == "classical"):
+        raise InputError(f"no stage of this run has network weights (auto runs the classical method), so --backend "
+                         f"{backend} has nothing to run", hint="install weights (tcvom weights add FILE), or leave "
+                         "--backend out")
     if output == "layers":
         _check_colour_layers(_matting_network(matte_method, base, matting_weights))
     source = _open_plate(plate, shot_range, input_colorspace, ocio_config)
@@ -1287,6 +1292,7 @@ def plan_touched(trimap_job: dict[str, Any] | None, matte_job: dict[str, Any], s
         touched = planned.written
         result.method = planned.method
         result.stages.update(planned.stages)
+        result.methods.update(planned.methods)
     changed = set(touched)
     near = [f for f in selection if changed.intersection(neighbour_window(f, shot))]
     rest = [f for f in selection if f not in set(near)]
@@ -1294,7 +1300,11 @@ def plan_touched(trimap_job: dict[str, Any] | None, matte_job: dict[str, Any], s
     if rest:  # their windows' trimaps are all there and unchanged
         planned = matte(**{**matte_job, "frames": rest, "progress": "none", "review": False, "plan_only": True})
         alphas.extend(planned.written)
-        result.method = result.method or planned.method
+        result.methods.update(planned.methods)
+    if "alpha" not in result.methods:  # every alpha is near a changed trimap: no matte was planned
+        result.methods["alpha"] = methods.resolve(matte_job["method"], "matte", matte_job.get("weights"),
+                                                  base=matte_job.get("base"))
+    result.method = result.methods["alpha"]  # the matte's, as a run's result names it
     result.written = sorted(alphas)
     result.skipped = [f for f in selection if f not in set(alphas)]
     result.stages["alpha"] = result.summary()

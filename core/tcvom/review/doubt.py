@@ -557,6 +557,8 @@ def _review_output(
     shot = list(shot if shot is not None else plate.frame_numbers)
     stats = read_trimap_stats(trimaps, shot) if trimaps is not None else {}
     bands = read_alpha_bands(alpha, [f for f in shot if f not in stats]) if alpha is not None else {}
+    if trimaps is not None:  # an output of an older tcvom keeps no band in its alpha records
+        bands.update(_bands_of_files(plate, trimaps, [f for f in shot if f not in stats and f not in bands]))
     residuals = matte_residuals(plate, alpha, folder, shot, progress=progress) if alpha is not None else None
     covered = [f for f in shot if f in stats or (residuals is not None and f in residuals)]
     if not covered:
@@ -590,6 +592,29 @@ def read_alpha_bands(alpha_pattern: str, frames: Iterable[int]) -> dict[int, int
         data = None if record is None else record.get("review")
         if isinstance(data, dict) and isinstance(data.get("unknown"), int) and records.recorded_file(int(f)):
             bands[int(f)] = int(data["unknown"])
+    return bands
+
+
+def _bands_of_files(plate: Any, trimaps: str | Path, frames: Sequence[int]) -> dict[int, int]:
+    """The unknown band of the trimap files of ``frames``, decoded as a matte reads them by
+    default (luminance, at the plate's size and placement); a file that is missing or that
+    this cannot read is left out."""
+    from tcvom.io.sequence import frame_path
+    from tcvom.io.sources import TrimapFiles
+    from tcvom.io.trimap import UNKNOWN
+
+    files = {f: frame_path(str(trimaps), f) for f in frames}
+    files = {f: path for f, path in files.items() if path.is_file()}
+    if not files:
+        return {}
+    reader = TrimapFiles(files, size=(plate.width, plate.height), origin=plate.origin,
+                         display=getattr(plate, "display", None))
+    bands: dict[int, int] = {}
+    for f in files:
+        try:
+            bands[f] = int(np.count_nonzero(reader.read(f) == UNKNOWN))
+        except InputError:
+            continue
     return bands
 
 
