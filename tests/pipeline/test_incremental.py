@@ -87,7 +87,8 @@ def test_classical_edit_recomputes_only_the_segment_it_bounds(shot: Path, tmp_pa
     shutil.copy(shot / "truth" / "trimap.1006.png", shot / "keyframes" / "key.1006.png")
     added = pipeline.run(plate(shot), out, keyframes=keys(shot), method="classical", progress="none")
     after = stamps(out)
-    assert touched(before, after, "trimaps") == [1005, 1006, 1007, 1008]
+    # (the segment's far keyframe, 1008, is computed again and left as it was: it is the keyframe)
+    assert touched(before, after, "trimaps") == [1005, 1006, 1007]
     assert sorted(added.stages["trimaps"]["computed"]) == [1005, 1006, 1007, 1008]
     assert sorted(added.stages["trimaps"]["reused"]) == [1001, 1002, 1003, 1004]
     # an alpha is redone only when a trimap of its window changed: at most the segment and one frame before
@@ -106,7 +107,7 @@ def test_classical_edit_recomputes_only_the_segment_it_bounds(shot: Path, tmp_pa
     before = stamps(out)
     repainted = pipeline.run(plate(shot), out, keyframes=keys(shot), method="classical", progress="none")
     assert sorted(repainted.stages["trimaps"]["computed"]) == [1001, 1002, 1003, 1004, 1005, 1006]
-    assert touched(before, stamps(out), "trimaps") == [1001, 1002, 1003, 1004, 1005, 1006]
+    assert touched(before, stamps(out), "trimaps") == [1002, 1003, 1004, 1005]  # keyframes 1001, 1006 kept
     scratch(shot, tmp_path / "fresh2", method="classical")
     assert_same_pixels(out, tmp_path / "fresh2")
 
@@ -127,7 +128,7 @@ def test_a_changed_plate_frame_is_redone_with_its_dependants(shot: Path, tmp_pat
     write_image(frame, np.clip(pixels * 0.9, 0, None), pixel_type="half")
     result = pipeline.run(plate(shot), out, keyframes=keys(shot), method="classical", progress="none")
     after = stamps(out)
-    assert touched(before, after, "trimaps") == [1005, 1006, 1007, 1008]  # the segment that reads 1006
+    assert touched(before, after, "trimaps") == [1005, 1006, 1007]  # the segment that reads 1006 (1008: its keyframe)
     assert 1005 in result.written and 1006 in result.written and 1007 in result.written
     assert 1001 not in result.written and 1002 not in result.written
     # touching a file without changing it recomputes nothing (its content is the same)
@@ -262,7 +263,7 @@ def test_tcvom_edit_is_local_and_equals_a_run_from_scratch(shot: Path, tmp_path:
         shutil.copy(shot / "truth" / "trimap.1006.png", shot / "keyframes" / "key.1006.png")
         result = pipeline.run(plate(shot), out, keyframes=keys(shot), progress="none", **options)
         assert sorted(result.stages["trimaps"]["computed"]) == [1005, 1006, 1007, 1008]
-        assert touched(before, stamps(out), "trimaps") == [1005, 1006, 1007, 1008]
+        assert touched(before, stamps(out), "trimaps") == [1005, 1006, 1007]  # the keyframe 1008 is left as it was
         assert set(result.written) <= {1004, 1005, 1006, 1007, 1008}
         scratch(shot, tmp_path / "fresh", **options)
     finally:

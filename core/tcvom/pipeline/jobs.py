@@ -532,7 +532,12 @@ def trimaps(
 
             def finish(item: Any, key: str, inputs: dict[str, Any], extra: dict[str, Any]) -> None:
                 before_first_write()
-                recorded.write(item.frame, writer.write(item.frame, item.trimap), key, inputs, **extra)
+                # A keyframe's trimap is the keyframe itself: a segment recomputed for its other
+                # keyframe leaves the file as it was (only its record learns the new key).
+                path = writer.path(item.frame)
+                kept = item.frame in key_arrays and not overwrite and _holds_trimap(path, item.trimap)
+                written = path if kept else writer.write(item.frame, item.trimap)
+                recorded.write(item.frame, written, key, inputs, **extra)
                 if prob_writer is not None and prob_records is not None:
                     prob_records.write(item.frame, prob_writer.write(item.frame, item.probabilities), key, inputs)
                 result.written.append(item.frame)
@@ -1144,6 +1149,20 @@ def run(
     if review:
         _review_run(source, out, trimap_job, matte_job, result, progress)
     return result
+
+
+def _holds_trimap(path: Path, trimap: np.ndarray) -> bool:
+    """Whether the trimap file at ``path`` (one tcvom wrote) holds ``trimap`` (uint8 0/128/255)."""
+    from tcvom.io import read_image
+
+    if not path.is_file():
+        return False
+    try:
+        pixels, _ = read_image(path)
+    except InputError:
+        return False
+    stored = np.rint(pixels[:, :, 0] * 255.0).astype(np.uint8)
+    return stored.shape == trimap.shape and bool(np.array_equal(stored, trimap))
 
 
 def _check_finite(frame: int, alpha: np.ndarray, method: str, weights: str | Path | None) -> None:
