@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,10 +128,16 @@ def _select_part(inp: Any) -> tuple[int, tuple[str, ...], bool]:
     return chosen, tuple(parts), len(pictures) == 1
 
 
+def colour_layers(names: Iterable[str]) -> list[str]:
+    """The layers of a multi-layer image's channel names that hold a colour (``beauty`` of
+    ``beauty.R``, ``beauty.G``, ``beauty.B``), sorted."""
+    names = set(names)
+    return sorted({n[:-2] for n in names if n.endswith(".R") and f"{n[:-2]}.G" in names and f"{n[:-2]}.B" in names})
+
+
 def _one_picture(names: set[str]) -> bool:
     """Channels of one picture: grey (Y, with or without A), or a single colour layer."""
-    layers = {n[:-2] for n in names if n.endswith(".R") and f"{n[:-2]}.G" in names and f"{n[:-2]}.B" in names}
-    return len(layers) == 1 or names in ({"Y"}, {"Y", "A"})
+    return len(colour_layers(names)) == 1 or names in ({"Y"}, {"Y", "A"})
 
 
 def _header(path: str | Path) -> tuple[Any, int, tuple[str, ...], bool]:

@@ -21,7 +21,7 @@ from tcvom.errors import FrameSizeError, InputError, MissingFrameError, ReadErro
 from tcvom.io import trimap as trimaps
 from tcvom.io.colour import ColourConverter
 from tcvom.io.hashing import as_recorded
-from tcvom.io.images import ImageInfo, image_info, read_image
+from tcvom.io.images import ImageInfo, colour_layers, image_info, read_image
 from tcvom.io.sequence import ImageSequence, format_range, frame_selection, is_pattern
 from tcvom.matting.window import FrameCache
 
@@ -183,7 +183,7 @@ def _rgb(pixels: np.ndarray, info: ImageInfo, frame: int) -> np.ndarray:
             "picture", path=info.path, frame=frame, hint="give the beauty pass (half or float RGB) as the plate")
     if {"R", "G", "B"} <= set(names):
         return pixels[:, :, [names.index(c) for c in ("R", "G", "B")]]
-    layers = sorted({n[:-2] for n in names if n.endswith(".R") and f"{n[:-2]}.G" in names and f"{n[:-2]}.B" in names})
+    layers = colour_layers(names)
     if not info.part_clear:  # a multi-part EXR without an R, G, B part: which part is the picture?
         raise ReadError(
             f"the plate frame is a multi-part EXR with no part of R, G, B channels (the beauty): its parts are "

@@ -269,7 +269,8 @@ def build_review(
 ) -> Review:
     """The review of a shot from the trimap stage's per-frame stats and the matte residuals
     (pixels per frame, the mean over its neighbours; missing: no matte doubt). ``bands``:
-    the unknown band of frames without stats, read from their trimap files (their edge size)."""
+    the unknown band of frames without stats (their edge size: from the alphas' records,
+    else their trimap files)."""
     frames = sorted(frames)
     keys = sorted(k for k in keyframes if k in set(frames))
     t_ratio = trimap_ratios(frames, trimap_stats, keys)
