@@ -49,6 +49,26 @@ def test_both_names_of_a_weights_flag_with_two_files_are_refused(capsys) -> None
         parser.parse_args(["matte", *base, "--trimaps", "t.####.png", "--weights", "m.pth", "--matting-weights", ""])
 
 
+def test_a_misspelt_option_is_named_with_the_one_meant(capsys) -> None:
+    """`--methd` said only that --out was required (or, given --out, that it was unrecognised
+    after forty lines of usage) and never which option was meant."""
+    for argv, word, meant in ((["run", "--methd", "classical", "--plate", "p.####.exr"], "--methd", "--method"),
+                              (["run", "--meth", "classical"], None, None),
+                              (["farm", "template", "j.yaml", "--chunck", "4"], "--chunck", "--chunk"),
+                              (["--verison"], "--verison", "--version")):
+        with pytest.raises(SystemExit) as exit_:
+            main(argv)
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2
+        if word is None:
+            assert "unrecognised option" not in err and "required" in err  # abbreviated, as argparse allows
+        else:
+            assert f"unrecognised option {word} (did you mean {meant}?)" in err
+    with pytest.raises(SystemExit):  # after "--" every word is a value
+        main(["run", "--out", "o", "--", "--methd"])
+    assert "unrecognised option" not in capsys.readouterr().err
+
+
 def test_example_help_explains_every_flag(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["example", "--help"])

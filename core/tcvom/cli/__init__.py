@@ -8,6 +8,7 @@ job calls. Errors become exit codes (see :mod:`tcvom.errors`).
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import logging
 import os
@@ -138,6 +139,36 @@ def _ranges_joined(argv: list[str]) -> list[str]:
     return joined
 
 
+def _options_of(parser: argparse.ArgumentParser) -> tuple[list[str], dict[str, argparse.ArgumentParser]]:
+    """A parser's long options and its actions' parsers (``weights add``, ``farm template``)."""
+    options: list[str] = []
+    actions: dict[str, argparse.ArgumentParser] = {}
+    for action in parser._actions:  # argparse has no public listing of a parser's options
+        options.extend(name for name in action.option_strings if name.startswith("--"))
+        if isinstance(action, argparse._SubParsersAction):
+            actions.update(action.choices)
+    return options, actions
+
+
+def _unknown_option_named(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
+    """Stop at a misspelt option (``--methd``) with the option meant, before argparse's own
+    checks: it said only "the following arguments are required" for another flag, or that
+    ``--methd`` was unrecognised after a usage of forty lines."""
+    options, actions = _options_of(parser)
+    for word in argv:
+        if word == "--":
+            return
+        if word in actions:
+            parser = actions[word]
+            options, actions = _options_of(parser)
+            continue
+        name = word.partition("=")[0]
+        if not name.startswith("--") or any(option.startswith(name) for option in options):
+            continue  # a value, or an option as written or abbreviated (argparse takes both)
+        meant = difflib.get_close_matches(name, options, n=1)
+        parser.error(f"unrecognised option {name}" + (f" (did you mean {meant[0]}?)" if meant else ""))
+
+
 def _expand_home(value: object) -> object:
     if isinstance(value, list):
         return [_expand_home(item) for item in value]
@@ -178,7 +209,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _stdio_kept()
     with _interrupt_after() as interrupted:
         parser = build_parser()
-        args = parser.parse_args(_ranges_joined(sys.argv[1:] if argv is None else list(argv)))
+        words = _ranges_joined(sys.argv[1:] if argv is None else list(argv))
+        _unknown_option_named(parser, words)
+        args = parser.parse_args(words)
         _home_expanded(args)
         if args.command is not None:
             _import_compiled()
