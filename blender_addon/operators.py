@@ -205,6 +205,11 @@ class TCVOM_OT_pull_matte(bpy.types.Operator):
         context.scene.tcvom.status = text
         self.report({"WARNING"} if run.note or warned else {"INFO"}, text)
 
+    def _failed(self, context: bpy.types.Context, exc: HostError) -> None:
+        context.scene.tcvom.status = str(exc)
+        review.forget_if_gone(context)
+        self.report({"ERROR"}, str(exc))
+
     def execute(self, context: bpy.types.Context) -> set[str]:
         global _active
         if _active is not None:
@@ -217,8 +222,7 @@ class TCVOM_OT_pull_matte(bpy.types.Operator):
             run.wait()
             run.finish(context)
         except HostError as exc:
-            context.scene.tcvom.status = str(exc)
-            self.report({"ERROR"}, str(exc))
+            self._failed(context, exc)
             return {"CANCELLED"}
         finally:
             _active = None
@@ -236,8 +240,7 @@ class TCVOM_OT_pull_matte(bpy.types.Operator):
             run = MatteRun(context)
             run.start()
         except HostError as exc:
-            context.scene.tcvom.status = str(exc)
-            self.report({"ERROR"}, str(exc))
+            self._failed(context, exc)
             return {"CANCELLED"}
         _active = self._run = run
         wm = context.window_manager
@@ -265,6 +268,7 @@ class TCVOM_OT_pull_matte(bpy.types.Operator):
             run.cancel()
             self._end(context)
             context.scene.tcvom.status = "cancelled: finished frames stay cached, the next run resumes"
+            review.forget_if_gone(context)
             self.report({"WARNING"}, "tcvom matte cancelled")
             return {"CANCELLED"}
         if event.type != "TIMER":
@@ -279,8 +283,7 @@ class TCVOM_OT_pull_matte(bpy.types.Operator):
             run.raise_if_failed()
             run.finish(context)
         except HostError as exc:
-            context.scene.tcvom.status = str(exc)
-            self.report({"ERROR"}, str(exc))
+            self._failed(context, exc)
             return {"CANCELLED"}
         self._done_report(context, run)
         return {"FINISHED"}

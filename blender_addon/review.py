@@ -40,6 +40,23 @@ def mark_doubtful(scene: bpy.types.Scene, review: Review | None, shift: int) -> 
     return len(review.doubtful)
 
 
+def forget_if_gone(context: bpy.types.Context) -> None:
+    """After a pull that failed or was cancelled: a run that wrote frames removed the review
+    of the run before (it describes alphas that are no longer there), so the panel's review
+    line and our timeline markers go too. A review still there (the run stopped before it
+    wrote anything) still describes the matte the node reads, and stays."""
+    settings = context.scene.tcvom
+    if not settings.output:
+        return
+    try:
+        gone = read_review(bpy.path.abspath(settings.output)) is None
+    except HostError:
+        gone = True  # not a review this add-on reads: nothing to show or jump to
+    if gone:
+        settings.review = ""
+        mark_doubtful(context.scene, None, 0)
+
+
 def last_review(context: bpy.types.Context) -> tuple[Review, inputs.PlateInfo]:
     """The review of the last pulled matte and the plate (HostError with the fix if none)."""
     settings = context.scene.tcvom

@@ -433,6 +433,40 @@ def test_errors_reach_the_artist_with_the_fix(pulled: dict, addon) -> None:
     assert Path(bpy.path.abspath(settings.output)) == pulled["out"]
 
 
+def test_a_failed_pull_that_wrote_frames_takes_the_stale_review_away(pulled: dict) -> None:
+    """A pull that failed after its first written frame left the last run's review line and
+    doubt markers in place, though tcvom had removed that review (it described alphas no
+    longer there); a pull that failed before writing anything keeps them (still true)."""
+    scene = bpy.context.scene
+    settings = scene.tcvom
+    markers = importlib.import_module(MODULE + ".review").MARKER
+
+    def ours() -> list:
+        return [m for m in scene.timeline_markers if m.name.startswith(markers)]
+
+    assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}
+    shown = settings.review
+    assert shown.startswith("review: ")
+    alpha = _alpha_files(pulled["out"])[1005]
+    alpha.unlink()
+    (alpha / "blocked").mkdir(parents=True)  # the frame to recompute cannot take its name
+    try:
+        settings.input_colorspace = "no such colour space"  # refused before any frame is written
+        with pytest.raises(RuntimeError, match="no such colour space"):
+            bpy.ops.tcvom.pull_matte()
+        assert settings.review == shown
+        settings.input_colorspace = ""
+        with pytest.raises(RuntimeError, match=r"alpha\.1005\.exr"):
+            bpy.ops.tcvom.pull_matte()
+        assert not (pulled["out"] / "review" / "review.json").exists()
+        assert settings.review == "" and ours() == []
+    finally:
+        settings.input_colorspace = ""
+        shutil.rmtree(alpha)
+    assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}
+    assert settings.review.startswith("review: ")
+
+
 def test_mask_keyframe_becomes_a_trimap(addon) -> None:
     inputs = importlib.import_module(MODULE + ".inputs")
     mask = bpy.data.masks.new("matte mask")
