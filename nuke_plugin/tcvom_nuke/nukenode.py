@@ -248,6 +248,10 @@ def finish(node_name: str, run: MatteRun) -> None:
             nuke.message(matte.error_text(exc))
         return
     _set_status(node, outcome.status)
+    try:  # a run that wrote frames before it stopped removed the review of the run before
+        show_review(node)
+    except matte.HostError as exc:  # a review that cannot be read: the buttons say so when pressed
+        _set_status(node, f"{outcome.status}; {exc}")
     if outcome.state == "failed" and outcome.error is not None:
         nuke.message(matte.error_text(outcome.error))
 

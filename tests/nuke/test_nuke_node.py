@@ -309,6 +309,26 @@ def test_weights_added_after_a_compute_are_used_by_the_next(shot, tcvom_exe: str
     assert len(changed) >= 6, "the networks' matte replaced the classical one"
 
 
+def test_a_failed_run_that_wrote_frames_takes_the_stale_review_off_the_knobs(shot, tcvom_exe: str) -> None:
+    """The suggested and doubtful knobs kept the review of the run before a failed one,
+    though tcvom had removed it with the first frame the failed run wrote."""
+    read, trimap = shot
+    node = _matte_node(read, trimap, tcvom_exe)
+    run = nukenode.compute(node)
+    assert run is not None, nuke.messages
+    _wait(run)
+    assert node["doubtful"].value() not in ("", "no review")
+    blocked = Path(run.prepared.out, "alpha", "alpha.1005.exr")
+    blocked.unlink()
+    (blocked / "blocked").mkdir(parents=True)  # the frame to recompute cannot take its name
+    again = nukenode.compute(node)
+    assert again is not None
+    _wait(again)
+    assert "alpha.1005.exr" in nuke.messages[-1]
+    assert not Path(run.prepared.out, "review", "review.json").exists()
+    assert (node["suggested"].value(), node["doubtful"].value()) == ("", "no review")
+
+
 def test_cancel_in_the_progress_window_stops_the_worker(shot, tmp_path: Path) -> None:
     read, trimap = shot
     slow = tmp_path / "slow_tcvom"
