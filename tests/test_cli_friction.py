@@ -69,6 +69,18 @@ def test_a_misspelt_option_is_named_with_the_one_meant(capsys) -> None:
     assert "unrecognised option" not in capsys.readouterr().err
 
 
+def test_max_memory_none_is_no_cap(capsys) -> None:
+    """docs/trimaps.md names `--max-memory` with no cap, which the command line refused."""
+    parser = build_parser()
+    base = ["trimaps", "--plate", "p.####.exr", "--out", "o", "--keyframes", "k.####.png"]
+    assert parser.parse_args([*base, "--max-memory", "none"]).max_memory is None
+    assert parser.parse_args([*base, "--max-memory", "3"]).max_memory == 3
+    assert parser.parse_args(base).max_memory == 8
+    with pytest.raises(SystemExit):
+        parser.parse_args([*base, "--max-memory", "0"])
+    assert "must be at least 1" in capsys.readouterr().err
+
+
 def test_example_help_explains_every_flag(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["example", "--help"])
@@ -265,3 +277,30 @@ def test_the_default_bar_is_not_drawn_into_a_log(capsys, small_example, tmp_path
                            "--out", tmp_path / "o", "--method", "classical", "--frames", "1001-1003")
     assert code == 0 and "\r" not in err and "%|" not in err, repr(err)
     assert "alpha 3 computed" in err
+
+
+def test_a_trimap_file_without_a_frame_number_is_not_taken_for_frame_one(capsys, small_example, tmp_path: Path) -> None:
+    """`--keyframes key_1008.png` (fileseq reads a frame number only as name.FRAME.ext) was
+    keyed on frame 1: exit 0 with a matte from a keyframe on the wrong frame, or, on a plate
+    from 1001, "keyframe 1 lies outside", a frame nobody typed."""
+    shot = small_example.folder
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    for name in ("key_1008.png", "key.png"):
+        (keys / name).write_bytes((shot / "keyframes/key.1008.png").read_bytes())
+    plate = shot / "plate/plate.####.exr"
+    first = shot / "keyframes/key.1001.png"
+    for name, meant in (("key_1008.png", "1008="), ("key.png", "1001=")):
+        code, _, err = run_cli(capsys, "run", "--plate", plate, "--keyframes", first, keys / name, "--out",
+                               tmp_path / name, "--method", "classical", "--progress", "none")
+        assert code == 2
+        assert f"{keys / name}: the keyframe trimap file has no frame number" in err and meant in err
+        assert "lies outside" not in err
+    code, _, err = run_cli(capsys, "run", "--plate", plate, "--keyframes", first, f"1008={keys / 'key_1008.png'}",
+                           "--out", tmp_path / "paired", "--method", "classical", "--progress", "none")
+    assert code == 0, err
+    # a plate of one frame: the one keyframe file is that frame's, whatever its name
+    code, _, err = run_cli(capsys, "run", "--plate", shot / "plate/plate.1008.exr", "--keyframes", keys / "key.png",
+                           "--out", tmp_path / "one", "--method", "classical", "--progress", "none")
+    assert code == 0, err
+    assert (tmp_path / "one/alpha/alpha.1008.exr").is_file()

@@ -33,10 +33,28 @@ def test_one_frame_a_list_and_a_mapping_of_keyframes(small_example, tmp_path: Pa
     ({"chunk": "2"}, "the chunk size must be a whole number of at least 1 frame, not '2'"),
     ({"progress": "quiet"}, "progress must be one of bar, json, none, not 'quiet'"),
     ({"frames": 1001.5j}, "the --frames selection must be a frame range like 1001-1100"),
+    ({"shot_range": 2.5}, "the shot range selection must be a frame range like 1001-1100"),
+    ({"keyframes": 5}, "keyframe trimaps are given as a file or pattern"),
+    ({"keyframes": []}, "keyframe trimaps are given as a file or pattern"),
+    ({"keyframes": None, "trimaps": 5}, "trimaps are given as a file or pattern"),
 ])
 def test_arguments_of_another_type_are_refused_before_anything_is_written(small_example, tmp_path: Path,
                                                                          argument: dict, said: str) -> None:
     with pytest.raises(InputError, match=said.replace("(", r"\(").replace(")", r"\)")):
-        pipeline.run(small_example.plate, tmp_path / "out", keyframes=small_example.keyframes, method="classical",
-                     **{"progress": "none", **argument})
+        pipeline.run(small_example.plate, tmp_path / "out", method="classical",
+                     **{"progress": "none", "keyframes": small_example.keyframes, **argument})
     assert not (tmp_path / "out").exists()
+
+
+def test_the_stages_refuse_trimaps_of_another_type(small_example, tmp_path: Path) -> None:
+    for job in (pipeline.trimaps, pipeline.matte):
+        with pytest.raises(InputError, match="trimaps are given as a file or pattern"):
+            job(small_example.plate, 5, tmp_path / job.__name__, method="classical", progress="none")
+        assert not (tmp_path / job.__name__).exists()
+
+
+def test_one_frame_number_as_the_shot_range(small_example, tmp_path: Path) -> None:
+    frame = small_example.first + 1
+    result = pipeline.run(small_example.plate, tmp_path / "a", keyframes=f"{frame}={_keys(small_example)[small_example.first]}",
+                          shot_range=frame, frames=frame, method="classical", progress="none", review=False)
+    assert result.written == [frame]

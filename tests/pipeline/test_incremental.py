@@ -149,6 +149,22 @@ def test_another_plate_with_the_same_names_is_not_reused(shot: Path, tmp_path: P
     assert sorted(result.written) == FRAMES and sorted(result.stages["trimaps"]["computed"]) == FRAMES
 
 
+def test_a_pattern_spelt_another_way_is_the_same_input(shot: Path, tmp_path: Path) -> None:
+    """The same files as plate.%04d.exr (or $F4, @@@@, a range in the name) recomputed the
+    whole shot, and the trimaps spelt another way recomputed every alpha."""
+    out = tmp_path / "out"
+    pipeline.run(plate(shot), out, keyframes=keys(shot), method="classical", progress="none")
+    before = stamps(out)
+    for name in ("plate.%04d.exr", "plate.$F4.exr", "plate.@@@@.exr", "plate.1001-1008####.exr"):
+        result = pipeline.run(str(shot / "plate" / name), out, keyframes=str(shot / "keyframes" / "key.%04d.png"),
+                              method="classical", progress="none")
+        assert result.written == [] and result.stages["trimaps"]["computed"] == [], name
+    spelt = pipeline.matte(str(shot / "plate" / "plate.%04d.exr"), str(out / "trimaps" / "trimap.$F4.png"),
+                           out / "alpha", method="classical", progress="none")
+    assert spelt.written == []
+    assert stamps(out) == before
+
+
 def test_a_changed_setting_redoes_the_stage_in_the_same_folder(shot: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     pipeline.run(plate(shot), out, keyframes=keys(shot), method="classical", progress="none")
@@ -211,6 +227,8 @@ def test_run_says_what_it_reused_and_computed(shot: Path, tmp_path: Path, capsys
     plans = {e["job"]: e for e in events if e["event"] == "plan"}
     assert plans["trimaps"]["reused"]["trimaps"] == {"count": 4, "frames": "1001-1004"}
     assert plans["trimaps"]["computed"]["trimaps"]["frames"] == "1005-1008"
+    # keyframe 1008's file is left as it was (docs/cli.md): it replaces nothing
+    assert plans["trimaps"]["computed"]["trimaps"]["changed"] == 3
     result = events[-1]
     assert result["event"] == "result"
     assert result["computed"]["trimaps"]["frames"] == "1005-1008"

@@ -35,6 +35,11 @@ def positive(text: str) -> int:
     return value
 
 
+def positive_or_none(text: str) -> int | None:
+    """An argparse type: a whole number of at least 1, or ``none`` (no cap)."""
+    return None if text.strip().lower() == "none" else positive(text)
+
+
 def call_job(job: Callable[..., Any], args: argparse.Namespace, *positional: str) -> Any:
     """Call a Python API job with the parsed flags: ``positional`` names the flags passed by
     position, and every keyword-only parameter of ``job`` takes the flag of the same name.
@@ -275,5 +280,6 @@ def add_stm_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--mem-every", type=int, default=5, help="STM memorises every Nth frame (default 5)")
     parser.add_argument(
-        "--max-memory", type=int, default=8, help="cap on STM memory frames besides the keyframes (default 8)"
+        "--max-memory", type=positive_or_none, default=8,
+        help="cap on STM memory frames besides the keyframes (default 8; none: no cap, as the reference)"
     )

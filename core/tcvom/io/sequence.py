@@ -55,6 +55,19 @@ def is_pattern(text: str) -> bool:
     return any(mark in name for mark in PATTERN_MARKS)
 
 
+def one_spelling(name: str) -> str:
+    """A sequence pattern's file name in one spelling, ``#`` per digit and no range
+    (``plate.%04d.exr``, ``plate.$F4.exr``, ``plate.@@@@.exr``, ``plate.1001-1008####.exr``:
+    ``plate.####.exr``); any other name as it is."""
+    if not is_pattern(name):
+        return name
+    try:
+        seq = fileseq.FileSequence(name, pad_style=PAD_STYLE, allow_subframes=False)
+    except fileseq.ParseException:
+        return name
+    return f"{seq.basename()}{'#' * max(seq.zfill(), 1)}{seq.extension()}"
+
+
 def parse_sequence(text: str, what: str) -> fileseq.FileSequence:
     """``text`` as a fileseq sequence; an :class:`InputError` naming the cause when fileseq
     cannot read it (a folder whose name holds a padding mark is the usual one)."""
@@ -175,6 +188,11 @@ class ImageSequence:
                 frame=missing[0],
                 hint=hint,
             )
+
+    @property
+    def numbered(self) -> bool:
+        """Whether the files carry frame numbers (a single file without one is frame 1)."""
+        return self._single is None
 
     def path(self, frame: int) -> Path:
         """The file of ``frame`` (whether or not it is in the selected range)."""

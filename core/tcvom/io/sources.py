@@ -724,6 +724,22 @@ def is_frame_pair(text: str) -> bool:
     return "=" in text and not is_pattern(text.partition("=")[0])
 
 
+def _frame_of_unnumbered(text: str, what: str, plate: _Frames | None) -> int:
+    """The frame of a trimap file whose name holds no frame number tcvom reads (``key.png``,
+    ``key_0006.png``): the plate's one frame. Of a longer plate it was taken for frame 1,
+    which matted the shot from a keyframe on the wrong frame without a word."""
+    if plate is not None and len(plate.frame_numbers) == 1:
+        return plate.frame_numbers[0]
+    digits = re.search(r"(\d+)$", Path(text).stem)
+    frame = int(digits.group(1)) if digits else plate.frame_numbers[0] if plate is not None else 1001
+    example = f"{frame}={text}"
+    raise InputError(
+        f"the {what} file has no frame number tcvom can read (a file name says its frame as name.FRAME.ext, "
+        "e.g. key.1001.png)", path=text,
+        hint=f"give its frame with the file, e.g. {example}, or name the files of a sequence with a pattern "
+        "(key_####.png)")
+
+
 def open_trimaps(
     specs: str | Path | Sequence[str | Path],
     frames: str | list[int] | None = None,
@@ -762,6 +778,8 @@ def open_trimaps(
         else:
             seq = ImageSequence(text, frames, what=what, contiguous=contiguous)
             entries = [(f, seq.path(f)) for f in seq.frame_numbers]
+            if not seq.numbered and frames is None:
+                entries = [(_frame_of_unnumbered(text, what, plate), seq.path(1))]
         for frame, path in entries:
             if frame in files:
                 raise InputError(f"two {what}s are given for frame {frame}", path=path, frame=frame)

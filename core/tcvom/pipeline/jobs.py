@@ -53,7 +53,13 @@ from tcvom.io import AlphaWriter, ProbabilityWriter, TrimapWriter, open_frames, 
 from tcvom.io.atomic import remove_dead_temporaries
 from tcvom.io.colour import config_reference
 from tcvom.io.overlap import DEFAULT_DEPTH, ReadAhead, WriteBehind
-from tcvom.io.sequence import format_range, is_pattern, parse_frame_range
+from tcvom.io.sequence import (
+    format_range,
+    frame_selection,
+    is_pattern,
+    one_spelling,
+    parse_frame_range,
+)
 from tcvom.io.sources import TrimapFiles, is_frame_pair
 from tcvom.io.trimap import UNKNOWN
 from tcvom.io.writers import check_alpha_output
@@ -153,17 +159,23 @@ TrimapSpecs = str | Sequence[str] | Mapping[int, str | Path]
 API) a mapping of frame numbers to files."""
 
 
-def _specs(trimaps: TrimapSpecs) -> str | Sequence[str]:
+def _specs(trimaps: TrimapSpecs, what: str = "trimaps") -> str | Sequence[str]:
     """``{1001: "key.png"}`` as the pairs ``["1001=key.png"]`` (it was read as patterns named
     after the frame numbers); other forms as they are."""
     if isinstance(trimaps, Mapping):
         return [f"{int(frame)}={path}" for frame, path in trimaps.items()]
-    return trimaps
+    if isinstance(trimaps, str | Path):
+        return str(trimaps)
+    if isinstance(trimaps, Sequence) and trimaps and all(isinstance(item, str | Path) for item in trimaps):
+        return [str(item) for item in trimaps]
+    raise InputError(f"{what} are given as a file or pattern, a list of them or of FRAME=PATH pairs, or a mapping "
+                     f"{{frame: path}}, not {trimaps!r}")
 
 
 def _open_plate(plate: str | Path, shot_range: FrameSelection, input_colorspace: str | None,
                 ocio_config: str | None) -> Any:
-    selection = shot_range if shot_range is None or isinstance(shot_range, str) else list(shot_range)
+    selection = shot_range if shot_range is None or isinstance(shot_range, str) else frame_selection(
+        shot_range, what="shot range")
     return open_frames(plate, selection, colorspace=input_colorspace, ocio_config=ocio_config)
 
 
@@ -204,12 +216,13 @@ def _stamp_of(keys: TrimapFiles) -> str:
 
 def _names(specs: str | Path | Sequence[str | Path]) -> list[str]:
     """File names of input specs (patterns or frame=path pairs), without their folders: the
-    same shot mounted elsewhere on another farm host is the same input."""
+    same shot mounted elsewhere on another farm host is the same input, and so is a pattern
+    spelt another way (``%04d`` for ``####``)."""
     items = [specs] if isinstance(specs, str | Path) else list(specs)
     out = []
     for item in items:
         frame, sep, path = str(item).partition("=")
-        out.append(f"{frame}={Path(path).name}" if sep and "#" not in frame else Path(str(item)).name)
+        out.append(f"{frame}={Path(path).name}" if sep and "#" not in frame else one_spelling(Path(str(item)).name))
     return out
 
 
@@ -412,7 +425,7 @@ def trimaps(
     through its matte stage, which reads them).
     """
     _check_arguments(io_queue, progress)
-    keyframes = _specs(keyframes)
+    keyframes = _specs(keyframes, "keyframe trimaps")
     if method != "classical":
         methods.resolve_precision(precision, backend, device)  # refused before any file is read
         methods.check_device(backend, device)
@@ -488,7 +501,9 @@ def trimaps(
             key = seg_keys[seg][0]
             present = [f for f in wanted[seg] if writer.exists(f)]
             todo = set(wanted[seg]) if overwrite else {f for f in wanted[seg] if not fresh(f, key)}
-            result.redone.extend(f for f in present if f in todo)
+            # a keyframe's file left as it was (see finish) replaces nothing
+            result.redone.extend(f for f in present if f in todo and not (
+                f in key_arrays and not overwrite and _holds_trimap(writer.path(f), key_arrays[f])))
             done = [f for f in wanted[seg] if f not in todo]
             result.skipped.extend(done)
             if todo:
@@ -692,12 +707,12 @@ def matte(
         trimap_channel = "luma"
     tris = _open_matte_trimaps(trimaps, source, selection, needed, resize_trimaps, trimap_channel, painted=not made,
                                made=made)
-    writer = AlphaWriter(out, fmt=alpha_format, kind=output)
     with Progress("matte", len(selection), progress) as bar, ExitStack() as held:
         concrete = methods.resolve(method, "matte", weights, bar.message, base=base)
         methods.check_backend(concrete, backend, export_dir, asked=method)
         if output == "layers":
             _check_colour_layers(_matting_network(concrete, base, weights))
+        writer = AlphaWriter(out, fmt=alpha_format, kind=output)  # makes the folder: after every refusal
         settings = {
             "stage": "matte",
             "method": concrete,
@@ -1034,7 +1049,7 @@ def run(
     _check_arguments(io_queue, progress)
     if (keyframes is None) == (trimaps is None):
         raise InputError("give either keyframe trimaps (--keyframes) or a trimap for every frame (--trimaps)")
-    keyframes = None if keyframes is None else _specs(keyframes)
+    keyframes = None if keyframes is None else _specs(keyframes, "keyframe trimaps")
     trimaps = None if trimaps is None else _specs(trimaps)
     if executor not in EXECUTORS:
         raise InputError(f"executor must be one of {', '.join(EXECUTORS)}, not {executor!r}")
