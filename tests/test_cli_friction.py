@@ -156,6 +156,28 @@ def test_eval_scores_the_example_against_its_truth(capsys, small_example, tmp_pa
     assert exact_mse < 1e-6 < shot["mse"]
 
 
+def test_eval_names_a_truth_trimap_of_another_size_and_a_folder_of_two_types(capsys, small_example,
+                                                                           tmp_path: Path) -> None:
+    """A truth trimap of another size said only "the arrays to compare differ in size"; a
+    folder holding PNG and EXR alphas was scored on the PNGs without a word."""
+    import shutil
+
+    import cv2
+
+    truth = tmp_path / "truth"
+    shutil.copytree(small_example.folder / "truth", truth)
+    small = cv2.imread(str(truth / "trimap.1003.png"), cv2.IMREAD_UNCHANGED)
+    cv2.imwrite(str(truth / "trimap.1003.png"), cv2.resize(small, (48, 32), interpolation=cv2.INTER_NEAREST))
+    exact = _alpha_folder(small_example, tmp_path / "exact" / "alpha", 0.0)
+    code, _, err = run_cli(capsys, "eval", "--alpha", exact, "--truth", truth, "--progress", "none", "--no-plots")
+    assert code == 2
+    assert f"{truth / 'trimap.1003.png'}: frame 1003: the truth trimap is 48x32, the ground truth 96x64" in err
+    shutil.copy(small_example.folder / "truth" / "alpha.1001.png", exact / "alpha.1001.png")
+    code, _, err = run_cli(capsys, "eval", "--alpha", exact, "--truth", small_example.folder / "truth",
+                           "--progress", "none")
+    assert code == 2 and "alpha frames of 2 file types (.png, .exr)" in err and "alpha.####.png" in err
+
+
 def test_eval_alpha_with_missing_frame(capsys, small_example, tmp_path: Path) -> None:
     alpha = _alpha_folder(small_example, tmp_path / "a", 0.0)
     (alpha / f"alpha.{small_example.first + 2:04d}.exr").unlink()

@@ -122,11 +122,13 @@ def test_base_defaults_and_the_command_base(tmp_path: Path) -> None:
     ("optim", {"power": -1.0}, "optim.power"),
     ("loss", {"target": 1.5}, "loss.target"),
     ("loss", {"theta": -0.1}, "loss.theta"),
+    (None, {"seed": -5}, "'seed' must be >= 0"),  # a traceback from numpy's generator
+    ("data", {"eps": 2.0}, "data.eps"),
 ])
-def test_values_no_run_can_use_are_refused_naming_the_config(tmp_path: Path, section: str, values: dict,
+def test_values_no_run_can_use_are_refused_naming_the_config(tmp_path: Path, section: str | None, values: dict,
                                                               mention: str) -> None:
     data: dict = {"out": "o", "steps": 2, "data": {"root": "d"}}
-    data.setdefault(section, {}).update(values)
+    (data.setdefault(section, {}) if section else data).update(values)
     path = tmp_path / "run.json"
     path.write_text(json.dumps(data))
     with pytest.raises(InputError, match=re.escape(mention)) as caught:

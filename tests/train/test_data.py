@@ -63,6 +63,25 @@ def test_video_windows(video_root: Path) -> None:
         VideoWindowDataset(video_root, crop=64, length=1)[0]
 
 
+def test_video_windows_snap_alpha_by_the_configured_eps(video_root: Path) -> None:
+    """data.eps was recorded in config.json but video windows always snapped with 0."""
+    from tcvom.train.config import gca_tam_config_from_dict
+    from tcvom.train.loops import build_gca_dataset
+
+    def dataset(eps: float) -> VideoWindowDataset:
+        cfg = gca_tam_config_from_dict({"out": "o", "steps": 2, "seed": 1, "data": {
+            "root": str(video_root), "crop": 32, "max_radius": 0, "eps": eps, "colour": False, "jpeg_probability": 0}})
+        made = build_gca_dataset(cfg)
+        assert isinstance(made, VideoWindowDataset)
+        return made
+
+    plain, snapped = dataset(0.0)[0], dataset(0.45)[0]
+    assert torch.equal(plain["alpha"], snapped["alpha"])  # the same window, snapped differently
+    assert int(snapped["mask"].sum()) < int(plain["mask"].sum())
+    with pytest.raises(InputError, match="data.eps"):
+        dataset(0.5)
+
+
 def test_affine_triplets(image_folders: dict[str, Path]) -> None:
     files = ImageMattingFiles.from_folders(image_folders["fg"], image_folders["alpha"], image_folders["bg"])
     assert len(files.foregrounds) == 3 and len(files.backgrounds) == 2

@@ -117,6 +117,12 @@ def test_pretrain_needs_start_weights_and_amp_needs_cuda(image_folders: dict[str
         train_gca_tam(cfg, progress="none")
     with pytest.raises(InputError, match="CUDA"):
         train_gca_tam(gca_tam_config_from_dict(_video_cfg(video_root, tmp_path / "amp", amp=True)), progress="none")
+    # the TAM on frozen random layers: their activations overflow and the loss was NaN at
+    # step 0 (exit 1, "lower the learning rate")
+    for trainable in ("tam", "tam+head"):
+        with pytest.raises(InputError, match="set 'init'"):
+            train_gca_tam(gca_tam_config_from_dict(_video_cfg(video_root, tmp_path / trainable, trainable=trainable)),
+                          progress="none")
     if not torch.cuda.is_available():  # the fix is in the config: train has no --device flag
         with pytest.raises(InputError, match="CUDA") as caught:
             train_gca_tam(gca_tam_config_from_dict(_video_cfg(video_root, tmp_path / "gpu", device="cuda")),
@@ -154,7 +160,7 @@ def test_a_resume_with_another_config_is_refused_and_changes_nothing(video_root:
     train_gca_tam(gca_tam_config_from_dict(_video_cfg(video_root, run, steps=3)), progress="none", stop_after=1)
     written = (run / "config.json").read_bytes()
     for change, named in (({"optim": {"lr": 0.5}}, "optim.lr: 0.001 recorded, 0.5 now"),
-                          ({"trainable": "tam"}, "trainable: 'auto' recorded, 'tam' now")):
+                          ({"trainable": "all"}, "trainable: 'auto' recorded, 'all' now")):
         with pytest.raises(InputError, match=re.escape(named)) as caught:
             train_gca_tam(gca_tam_config_from_dict(_video_cfg(video_root, run, steps=3, **change)), progress="none")
         assert caught.value.path == str(run / "checkpoint.pt") and "--no-resume" in str(caught.value)
@@ -162,3 +168,16 @@ def test_a_resume_with_another_config_is_refused_and_changes_nothing(video_root:
     longer = train_gca_tam(gca_tam_config_from_dict(_video_cfg(video_root, run, steps=2, checkpoint_every=7)),
                            progress="none")
     assert longer.step == 2 and '"checkpoint_every": 7' in (run / "config.json").read_text()
+
+
+def test_a_diverged_loss_is_an_error_with_the_fix(video_root: Path, tmp_path: Path) -> None:
+    """A non-finite loss ended in a FloatingPointError reported as a bug (exit 1)."""
+    from tcvom.models import build_gca
+
+    state = build_gca(temporal=True).state_dict()
+    state["encoder.conv1.module.weight_bar"].fill_(1e30)  # finite, but the activations overflow
+    torch.save(state, tmp_path / "damaged.pth")
+    cfg = gca_tam_config_from_dict(_video_cfg(video_root, tmp_path / "run", steps=1, init=str(tmp_path / "damaged.pth")))
+    with pytest.raises(InputError, match="at step 0: training diverged") as caught:
+        train_gca_tam(cfg, progress="none")
+    assert "optim.lr" in str(caught.value)

@@ -77,15 +77,16 @@ class EvalReport:
 
 def format_table(summary: dict[str, dict[str, float]]) -> str:
     """The summary as a Markdown table in the paper's layout (one row per trimap width);
-    MESSDdt measured over no flow pixel is ``n/a``."""
+    MESSDdt measured over no flow pixel, and a metric not measured (Grad and Conn without
+    image metrics), is ``n/a``."""
     head = "| trimap | " + " | ".join(title for _, title, _ in TABLE_COLUMNS) + " | clips | frames |"
     rule = "|---" * (len(TABLE_COLUMNS) + 3) + "|"
     rows = [head, rule]
     for width, values in summary.items():
         # MESSDdt over no flow pixel (no flow: no plate, or --flow none) was not measured: its 0 is no score.
         unmeasured = values.get("flow_pixel_count", 1) == 0
-        cells = ["n/a" if unmeasured and key.startswith("messddt") else f"{values.get(key, float('nan')) * scale:.4g}"
-                 for key, _, scale in TABLE_COLUMNS]
+        cells = ["n/a" if (unmeasured and key.startswith("messddt")) or key not in values
+                 else f"{values[key] * scale:.4g}" for key, _, scale in TABLE_COLUMNS]
         rows.append(f"| {width} | " + " | ".join(cells) + f" | {values.get('clips', 0)} | {values.get('frames', 0)} |")
     return "\n".join(rows)
 
@@ -113,7 +114,8 @@ def prediction_files(folder: Path) -> dict[int, Path]:
 
 
 def read_prediction(path: Path, frame: int) -> np.ndarray:
-    """A predicted alpha file as float32 ``H x W`` in [0, 1] (grey, grey+alpha or RGBA -> A)."""
+    """A predicted alpha file as float32 ``H x W`` in [0, 1] (grey, grey+alpha or RGBA -> A,
+    RGB -> R whatever the file type)."""
     from tcvom.io import read_image
 
     pixels = None
@@ -122,8 +124,8 @@ def read_prediction(path: Path, frame: int) -> np.ndarray:
         raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if raw is not None and np.issubdtype(raw.dtype, np.integer):
             pixels = (raw / float(np.iinfo(raw.dtype).max)).astype(np.float32)
-            if pixels.ndim == 3 and pixels.shape[2] == 4:
-                pixels = pixels[:, :, [2, 1, 0, 3]]
+            if pixels.ndim == 3 and pixels.shape[2] in (3, 4):  # OpenCV's BGR(A): R first, as every format
+                pixels = pixels[:, :, [2, 1, 0, 3][:pixels.shape[2]]]
     if pixels is None:
         pixels, _ = read_image(path, frame)
     channels = pixels.shape[2] if pixels.ndim == 3 else 1
@@ -371,9 +373,12 @@ def _sequence(text: str | Path, default_name: str) -> str:
     if not folder.is_dir():
         return str(text)
     named = folder / f"{default_name}.####"
-    for ext in (".png", ".exr", ".tif", ".tiff"):
-        if any(folder.glob(f"{default_name}.*{ext}")):
-            return f"{named}{ext}"
+    found = [ext for ext in (".png", ".exr", ".tif", ".tiff") if any(folder.glob(f"{default_name}.*{ext}"))]
+    if len(found) > 1:  # one of them was scored, without a word
+        raise InputError(f"the folder holds {default_name} frames of {len(found)} file types ({', '.join(found)})",
+                         path=folder, hint=f"name the sequence to score, e.g. {named}{found[0]}")
+    if found:
+        return f"{named}{found[0]}"
     return _suggest_pattern(folder)  # a folder without a sequence: its files are then reported missing
 
 
@@ -428,7 +433,12 @@ def evaluate_sequence(
                     frame=n,
                 )
             image = images.read(n) if images is not None else None
-            scorer.add(n, pred, gt, tris.read(n), image)
+            trimap = tris.read(n)
+            if trimap.shape != gt.shape:
+                raise FrameSizeError(
+                    f"the truth trimap is {trimap.shape[1]}x{trimap.shape[0]}, the ground truth {gt.shape[1]}x"
+                    f"{gt.shape[0]}", path=tris.path(n), frame=n)
+            scorer.add(n, pred, gt, trimap, image)
             bar.advance(frame=n)
     scores = scorer.finish()
     shot = average_clips([average_frames(scores)])

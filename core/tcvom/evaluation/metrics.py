@@ -345,10 +345,15 @@ class FrameScore:
     pixel_count: int = 0
     flow_pixel_count: int = 0
     extra: dict[str, float] = field(default_factory=dict)
+    unmeasured: tuple[str, ...] = ()
+    """Metrics not computed for this frame (``grad``, ``conn`` without image metrics): left
+    out of :meth:`as_dict` and of the averages, where a 0 would read as a perfect score."""
 
     def as_dict(self) -> dict[str, float | int]:
         d = asdict(self)
         d.update(d.pop("extra"))
+        for name in d.pop("unmeasured"):
+            d.pop(name, None)
         return d
 
 
@@ -358,7 +363,9 @@ def average_frames(scores: Sequence[FrameScore]) -> dict[str, float]:
     pixel counts summed."""
     if not scores:
         raise InputError("cannot average a clip with no frames")
-    out: dict[str, float] = {k: float(sum(getattr(s, k) for s in scores)) / len(scores) for k in METRIC_NAMES}
+    unmeasured = {name for s in scores for name in s.unmeasured}
+    out: dict[str, float] = {k: float(sum(getattr(s, k) for s in scores)) / len(scores) for k in METRIC_NAMES
+                             if k not in unmeasured}
     for k in COUNT_NAMES:
         out[k] = int(sum(getattr(s, k) for s in scores))
     out["frames"] = len(scores)
@@ -417,6 +424,8 @@ class ClipScorer:
         if self._image_metrics:
             score.grad = gradient_error(a, g, m)
             score.conn = connectivity_error(a, g, m)
+        else:
+            score.unmeasured = ("grad", "conn")
         done = None
         if self._prev is not None:
             pf, pa, pg, pm, pimg, ps = self._prev

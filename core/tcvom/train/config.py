@@ -171,10 +171,12 @@ def _check_common(cfg: _RunConfig, data: DataConfig, optim: OptimConfig, path: P
     _need(cfg.batch_size > 0, f"'batch_size' must be positive, got {cfg.batch_size}", path)
     _need(cfg.checkpoint_every > 0, "'checkpoint_every' must be positive", path)
     _need(cfg.overfit_batches >= 0, "'overfit_batches' must be >= 0", path)
+    _need(cfg.seed >= 0, f"'seed' must be >= 0, got {cfg.seed}", path)
     _need(data.kind in DATA_KINDS, f"data.kind must be one of {DATA_KINDS}, got {data.kind!r}", path)
     _need(data.crop >= 32 and data.crop % 32 == 0, f"data.crop must be a positive multiple of 32, got {data.crop}", path)
     _need(data.workers >= 0, "data.workers must be >= 0", path)
     _need(data.max_radius >= 0, "data.max_radius must be >= 0", path)
+    _need(data.eps < 0.5, f"data.eps (alpha snapping) must be below 0.5 (< 0: the default), got {data.eps}", path)
     _need(0.0 <= data.jpeg_probability <= 1.0, "data.jpeg_probability must be in [0, 1]", path)
     if data.kind == "video":
         _need(bool(data.root), "data.root (a VideoMatting108-layout folder) is required for video data", path)

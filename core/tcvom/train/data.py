@@ -455,15 +455,17 @@ class VideoWindowDataset(_VideoBase):
         frames: window length (5: the middle three are predicted).
         max_radius: largest training-mask dilation radius (reference 25).
         flip, colour, jpeg_probability: augmentation switches (paper: on, on, 0.6).
+        eps: alpha snapping for the training mask (0, the reference's for video data).
     """
 
     def __init__(self, root: str | Path, crop: int, length: int, *, split: str = "train",
                  clips: Sequence[str] | None = None, subset: bool = False, seed: int = 0, frames: int = 5,
                  max_radius: int = 25, flip: bool = True, colour: bool = True,
-                 jpeg_probability: float = 0.6) -> None:
+                 jpeg_probability: float = 0.6, eps: float = 0.0) -> None:
         super().__init__(root, split, clips, crop, length, seed, subset)
         self.frames = int(frames)
         self.max_radius = int(max_radius)
+        self.eps = float(eps)
         self.flip = flip
         self.colour = colour
         self.jpeg_probability = float(jpeg_probability)
@@ -504,7 +506,7 @@ class VideoWindowDataset(_VideoBase):
             bgs.append(b)
             alphas.append(a)
         radius = int(rng.integers(0, self.max_radius + 1))
-        return matting_sample(np.stack(fgs), np.stack(bgs), np.stack(alphas), radius, 0.0)
+        return matting_sample(np.stack(fgs), np.stack(bgs), np.stack(alphas), radius, self.eps)
 
 
 # --- STM --------------------------------------------------------------------------------------

@@ -270,7 +270,8 @@ def _loop(run: _Run, *, model: nn.Module, optimizer: torch.optim.Optimizer,
                 optimizer.zero_grad(set_to_none=True)
                 loss, terms = step_fn(batch, step)
                 if not torch.isfinite(loss):
-                    raise FloatingPointError(f"the loss is {loss.item()} at step {step}; lower the learning rate")
+                    raise InputError(f"the loss is {loss.item()} at step {step}: training diverged", hint="lower the "
+                                     "learning rate (optim.lr), or check 'init' and the data (tcvom info --weights)")
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)
                 scaler.update()
@@ -549,7 +550,7 @@ def build_gca_dataset(cfg: GcaTamConfig) -> Dataset:
         return tdata.AffineTripletDataset(files, d.crop, length, seed=cfg.seed, max_radius=d.max_radius, eps=d.eps)
     return tdata.VideoWindowDataset(d.root, d.crop, length, split=d.split, clips=d.clips or None, subset=d.subset,
                                     seed=cfg.seed, frames=d.frames, max_radius=d.max_radius, flip=d.flip,
-                                    colour=d.colour, jpeg_probability=d.jpeg_probability)
+                                    colour=d.colour, jpeg_probability=d.jpeg_probability, eps=d.eps)
 
 
 def train_matting(cfg: GcaTamConfig, *, progress: ProgressMode = "bar", resume: bool = True,
@@ -569,6 +570,10 @@ def train_matting(cfg: GcaTamConfig, *, progress: ProgressMode = "bar", resume: 
     elif cfg.stage == "pretrain":
         raise InputError(f"TAM pre-training starts from single-image {base} weights: set 'init'",
                          hint="the layers before the TAM stay frozen, so random ones would teach nothing")
+    elif cfg.trainable in ("tam", "tam+head"):
+        raise InputError(f"trainable = {cfg.trainable!r} trains the TAM on frozen layers, which start from weights: "
+                         "set 'init'", hint="random frozen layers overflow and would teach nothing; train "
+                         "everything (trainable = \"all\") to start from scratch")
     model.to(device)
     params, frozen = _gca_trainable(model, cfg)
     optimizer = _optimizer(params, cfg.optim)
