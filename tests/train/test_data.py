@@ -78,7 +78,7 @@ def test_video_windows_snap_alpha_by_the_configured_eps(video_root: Path) -> Non
     plain, snapped = dataset(0.0)[0], dataset(0.45)[0]
     assert torch.equal(plain["alpha"], snapped["alpha"])  # the same window, snapped differently
     assert int(snapped["mask"].sum()) < int(plain["mask"].sum())
-    with pytest.raises(InputError, match="data.eps"):
+    with pytest.raises(InputError, match=r"data\.eps"):
         dataset(0.5)
 
 
