@@ -65,3 +65,25 @@ def test_one_hot_forms_share_one_encoding() -> None:
     assert labels.tolist() == [[0, 1, 2], [2, 0, 1]]
     batch = trimap.one_hot_labels(np.stack([labels, labels]), axis=1)
     assert batch.shape == (2, 3, 2, 3) and (batch[1] == hot).all()
+
+
+def test_a_filters_overshoot_is_anti_aliasing_and_a_refusal_says_where() -> None:
+    """A float trimap resized with a sharpening filter (1.05 and -0.05 along its edges) was
+    refused with "divide it by 255"; a refused blurred area was "90 (0 % of pixels)", with
+    nothing to look for."""
+    tri = np.zeros((40, 60), np.float32)
+    tri[:, 20:40], tri[:, 40:] = 0.5, 1.0
+    tri[:, 39], tri[:, 40], tri[:, 19] = 0.45, 1.05, -0.05  # ringing on both edges
+    trimap.check_painted(tri)
+    assert trimap.classify(tri)[0, 40] == 255 and trimap.classify(tri)[0, 19] == 0
+    with pytest.raises(InputError, match=r"values up to 267\.8") as caught:
+        trimap.check_painted(tri * 255)
+    assert "divide it by 255" in str(caught.value)
+    with pytest.raises(InputError, match=r"values up to 2\.1") as caught:
+        trimap.check_painted(tri * 2)
+    assert "divide it by 255" not in str(caught.value)
+    blurred = np.zeros((40, 60), np.float32)
+    blurred[10:20, 30:45] = 90 / 255
+    with pytest.raises(InputError) as caught:
+        trimap.check_painted(blurred)
+    assert "150 pixels within x 30-44, y 10-19" in str(caught.value) and "90 (150 pixels)" in str(caught.value)

@@ -99,6 +99,10 @@ PAINT_TOLERANCE = 0.03
 """How far (in [0, 1]) a painted value may be from 0, 128/255 or 1 and still be that class."""
 ANTIALIAS_WIDTH = 4
 """Widest band (pixels) of in-between values taken as anti-aliasing of a painted edge."""
+OVERSHOOT = 1.5
+"""Largest value of a floating-point trimap taken as 0-1 data: above it (0-255 data, a
+linearised one) it is refused; up to it, values past 1 are a filter's overshoot, allowed in
+anti-aliasing bands like any other in-between value."""
 LABEL_AREA = 0.01
 """Share of the pixels valued 1 to 3 (of 255) that makes a trimap with nothing above them a
 class label map (0 / 1 / 2) rather than a background with noise."""
@@ -118,11 +122,12 @@ def check_painted(values: np.ndarray, *, path: object = None, frame: int | None 
 
     data = np.asarray(values, dtype=np.float32)
     top = float(data.max(initial=0.0))
-    if top > 1.0 + PAINT_TOLERANCE:
+    if top > OVERSHOOT:  # a filter's overshoot of a 0-1 trimap (1.05) is anti-aliasing, checked below
         raise InputError(
             f"the {what} holds values up to {top:.4g}; a floating-point trimap is read as is: background 0, "
             "unknown 0.5, foreground 1", path=None if path is None else str(path), frame=frame,
-            hint="divide it by 255 if it holds 0 / 128 / 255, or write it as an 8- or 16-bit PNG",
+            hint="divide it by 255 if it holds 0 / 128 / 255, or write it as an 8- or 16-bit PNG" if top > 127
+            else "write it as background 0, unknown 0.5, foreground 1 (or as an 8- or 16-bit PNG)",
         )
     labels = (data > 0.5 / 255) & (data < 3.5 / 255)
     if data.max(initial=0.0) < 3.5 / 255 and labels.mean() >= LABEL_AREA:
@@ -140,11 +145,15 @@ def check_painted(values: np.ndarray, *, path: object = None, frame: int | None 
     wide = cv2.erode(off.astype(np.uint8), np.ones((size, size), np.uint8), borderType=cv2.BORDER_REPLICATE) > 0
     if not wide.any():
         return
-    levels, counts = np.unique(np.round(data[off] * 255).astype(np.int64), return_counts=True)
+    # the pixels of those areas: the eroded cores grown back by the band's half width
+    area = off & (cv2.dilate(wide.astype(np.uint8), np.ones((size, size), np.uint8)) > 0)
+    levels, counts = np.unique(np.round(data[area] * 255).astype(np.int64), return_counts=True)
     order = np.argsort(-counts)[:4]
-    found = ", ".join(f"{int(levels[i])} ({100.0 * counts[i] / data.size:.0f} % of pixels)" for i in order)
+    found = ", ".join(f"{int(levels[i])} ({int(counts[i])} pixel{'s' if counts[i] != 1 else ''})" for i in order)
+    ys, xs = np.nonzero(area)
     raise InputError(
-        f"the {what} holds values other than 0, 128 and 255 over areas wider than anti-aliasing: {found}",
+        f"the {what} holds values other than 0, 128 and 255 over areas wider than anti-aliasing ({int(area.sum())} "
+        f"pixels within x {xs.min()}-{xs.max()}, y {ys.min()}-{ys.max()} from the top left): {found}",
         path=None if path is None else str(path),
         frame=frame,
         hint="paint background 0, unknown 128 and foreground 255 (anti-aliased edges are fine)",
