@@ -326,3 +326,22 @@ def test_a_trimap_file_without_a_frame_number_is_not_taken_for_frame_one(capsys,
                            "--out", tmp_path / "one", "--method", "classical", "--progress", "none")
     assert code == 0, err
     assert (tmp_path / "one/alpha/alpha.1008.exr").is_file()
+
+
+def test_stray_values_of_a_scaled_keyframe_are_placed_in_the_file(capsys, small_example, tmp_path: Path) -> None:
+    """With --resize-trimaps the area was said in the plate's pixels after scaling (400
+    pixels at x 6-25), in front of the path of a file where it is 100 pixels at x 3-12."""
+    import cv2
+
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    for frame in (small_example.first, small_example.last):
+        full = cv2.imread(str(small_example.folder / f"keyframes/key.{frame}.png"), cv2.IMREAD_GRAYSCALE)
+        half = cv2.resize(full, (48, 32), interpolation=cv2.INTER_NEAREST)
+        if frame == small_example.first:
+            half[2:12, 3:13] = 64
+        cv2.imwrite(str(keys / f"key.{frame}.png"), half)
+    code, _, err = run_cli(capsys, "trimaps", "--plate", small_example.plate, "--keyframes", keys / "key.####.png",
+                           "--resize-trimaps", "--out", tmp_path / "out", "--method", "classical", "--progress", "none")
+    assert code == 2
+    assert "(100 pixels within x 3-12, y 2-11 from the top left): 64 (100 pixels)" in err

@@ -87,3 +87,11 @@ def test_a_filters_overshoot_is_anti_aliasing_and_a_refusal_says_where() -> None
     with pytest.raises(InputError) as caught:
         trimap.check_painted(blurred)
     assert "150 pixels within x 30-44, y 10-19" in str(caught.value) and "90 (150 pixels)" in str(caught.value)
+
+
+def test_an_area_past_one_is_named_in_the_float_convention() -> None:
+    """A float trimap whose foreground is 1.2 was said to hold "306" and told to paint 255."""
+    tri = np.zeros((40, 60), np.float32)
+    tri[:, 20:40], tri[:, 40:] = 0.5, 1.2
+    with pytest.raises(InputError, match=r"values up to 1\.2; a floating-point trimap is read as is"):
+        trimap.check_painted(tri)

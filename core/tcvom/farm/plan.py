@@ -12,6 +12,7 @@ from typing import Any
 from tcvom.farm.chunks import chunk_ranges, select_frames, with_neighbours
 from tcvom.io import open_frames, open_trimaps
 from tcvom.io.sequence import format_range, parse_frame_range
+from tcvom.io.sources import TrimapSpecs, trimap_specs
 from tcvom.propagation.scheduler import KeyframeSchedule
 
 DEFAULT_CHUNK = 10
@@ -52,21 +53,21 @@ class ShotPlan:
 
 def plan_shot(
     plate: str | Path,
-    keyframes: str | Sequence[str],
+    keyframes: TrimapSpecs,
     *,
-    frames: str | Sequence[int] | None = None,
-    shot_range: str | Sequence[int] | None = None,
+    frames: str | int | Sequence[int] | None = None,
+    shot_range: str | int | Sequence[int] | None = None,
     chunk: int = DEFAULT_CHUNK,
     computed: Mapping[str, Sequence[int]] | None = None,
 ) -> ShotPlan:
     """The trimap segments and matte chunks that make the ``frames`` of a shot; with
     ``computed`` (``{"trimaps": frames, "alpha": frames}`` a rerun would compute, see
     :func:`tcvom.pipeline.jobs.plan_touched`) only the segments and chunks holding them."""
-    selection_spec = shot_range if shot_range is None or isinstance(shot_range, str) else list(shot_range)
-    source = open_frames(plate, selection_spec)
+    specs = trimap_specs(keyframes, "keyframe trimaps")
+    source = open_frames(plate, shot_range)
     shot = list(source.frame_numbers)
     selection = select_frames(frames, shot)
-    keys = open_trimaps(keyframes, what="keyframe trimap", contiguous=False)
+    keys = open_trimaps(specs, what="keyframe trimap", contiguous=False, plate=source)
     schedule = KeyframeSchedule(shot, keys.frame_numbers)
     needed = set(with_neighbours(selection, shot))
     mattes = selection

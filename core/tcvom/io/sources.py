@@ -540,13 +540,16 @@ _DAMAGED = "the file is truncated or damaged: export or copy it again"
 
 def open_frames(
     source: str | Path,
-    frames: str | list[int] | None = None,
+    frames: str | int | Sequence[int] | None = None,
     *,
     colorspace: str | None = None,
     ocio_config: str | None = None,
     movie_first_frame: int = 1,
 ) -> SequenceFrames | MovieFrames:
-    """Open a plate: an image sequence pattern or a movie file (chosen by the suffix)."""
+    """Open a plate: an image sequence pattern or a movie file (chosen by the suffix), of
+    the ``frames`` of the shot (a range string, one frame number or a list; None: all)."""
+    if frames is not None and not isinstance(frames, str):
+        frames = frame_selection(frames, what="shot range")
     text = str(source)
     if Path(text).suffix.lower() in MOVIE_SUFFIXES:
         return MovieFrames(text, frames, first_frame=movie_first_frame, colorspace=colorspace, ocio_config=ocio_config)
@@ -611,15 +614,8 @@ class TrimapFiles(_Numbered):
             single = trimaps.to_single_channel(pixels, self.channel, info.channels)
         except InputError as exc:
             raise InputError(exc.message, path=path, frame=frame) from exc
-        if self.size is not None and self.display is not None and info.display == self.display and (
-                (*info.origin, info.width, info.height) != info.display):
-            single = self._placed(single, info, path, frame)
-        elif self.size is not None and self.display is not None and (info.width, info.height) != self.size and (
-                (info.width, info.height) == tuple(self.display[2:])):
-            single = self._in_overscan(single)
-        elif self.size is not None and (info.width, info.height) != self.size:
-            single = self._scaled(single, info, path, frame)
         if self.painted or (self.made and not self._as_made(path)):
+            # the file as painted: where its stray values lie is said in its own pixels
             try:
                 trimaps.check_painted(single, path=path, frame=frame, what=self.what)
             except InputError as exc:
@@ -628,6 +624,14 @@ class TrimapFiles(_Numbered):
                 raise InputError(f"{exc.message}; the file is coloured and its luminance was read", path=path,
                                  frame=frame, hint="paint the trimap in grey, or pass --trimap-channel R, G or B "
                                  "if one channel holds it") from exc
+        if self.size is not None and self.display is not None and info.display == self.display and (
+                (*info.origin, info.width, info.height) != info.display):
+            single = self._placed(single, info, path, frame)
+        elif self.size is not None and self.display is not None and (info.width, info.height) != self.size and (
+                (info.width, info.height) == tuple(self.display[2:])):
+            single = self._in_overscan(single)
+        elif self.size is not None and (info.width, info.height) != self.size:
+            single = self._scaled(single, info, path, frame)
         try:
             classified = trimaps.classify(single)
         except InputError as exc:
@@ -722,6 +726,25 @@ def is_frame_pair(text: str) -> bool:
     """Whether a trimap argument is a ``FRAME=PATH`` pair (``1001=key.png``), not a file or
     a sequence pattern."""
     return "=" in text and not is_pattern(text.partition("=")[0])
+
+
+TrimapSpecs = str | Path | Sequence[str | Path] | Mapping[int, str | Path]
+"""Trimap files as jobs take them: a pattern, files or ``FRAME=PATH`` pairs, or (the Python
+API) a mapping of frame numbers to files."""
+
+
+def trimap_specs(trimaps: TrimapSpecs, what: str = "trimaps") -> str | list[str]:
+    """The forms of :data:`TrimapSpecs` as :func:`open_trimaps` takes them: ``{1001:
+    "key.png"}`` as the pairs ``["1001=key.png"]`` (it was read as patterns named after the
+    frame numbers); another type (a number, None, an empty list) is an :class:`InputError`."""
+    if isinstance(trimaps, Mapping):
+        return [f"{int(frame)}={path}" for frame, path in trimaps.items()]
+    if isinstance(trimaps, str | Path):
+        return str(trimaps)
+    if isinstance(trimaps, Sequence) and trimaps and all(isinstance(item, str | Path) for item in trimaps):
+        return [str(item) for item in trimaps]
+    raise InputError(f"{what} are given as a file or pattern, a list of them or of FRAME=PATH pairs, or a mapping "
+                     f"{{frame: path}}, not {trimaps!r}")
 
 
 def _frame_of_unnumbered(text: str, what: str, plate: _Frames | None) -> int:

@@ -122,13 +122,14 @@ def check_painted(values: np.ndarray, *, path: object = None, frame: int | None 
 
     data = np.asarray(values, dtype=np.float32)
     top = float(data.max(initial=0.0))
+    past_one = InputError(
+        f"the {what} holds values up to {top:.4g}; a floating-point trimap is read as is: background 0, "
+        "unknown 0.5, foreground 1", path=None if path is None else str(path), frame=frame,
+        hint="divide it by 255 if it holds 0 / 128 / 255, or write it as an 8- or 16-bit PNG" if top > 127
+        else "write it as background 0, unknown 0.5, foreground 1 (or as an 8- or 16-bit PNG)",
+    )
     if top > OVERSHOOT:  # a filter's overshoot of a 0-1 trimap (1.05) is anti-aliasing, checked below
-        raise InputError(
-            f"the {what} holds values up to {top:.4g}; a floating-point trimap is read as is: background 0, "
-            "unknown 0.5, foreground 1", path=None if path is None else str(path), frame=frame,
-            hint="divide it by 255 if it holds 0 / 128 / 255, or write it as an 8- or 16-bit PNG" if top > 127
-            else "write it as background 0, unknown 0.5, foreground 1 (or as an 8- or 16-bit PNG)",
-        )
+        raise past_one
     labels = (data > 0.5 / 255) & (data < 3.5 / 255)
     if data.max(initial=0.0) < 3.5 / 255 and labels.mean() >= LABEL_AREA:
         raise InputError(
@@ -147,6 +148,8 @@ def check_painted(values: np.ndarray, *, path: object = None, frame: int | None 
         return
     # the pixels of those areas: the eroded cores grown back by the band's half width
     area = off & (cv2.dilate(wide.astype(np.uint8), np.ones((size, size), np.uint8)) > 0)
+    if (data[area] > 1.0 + PAINT_TOLERANCE).any():  # areas past 1, not an edge's overshoot: said as the file holds them
+        raise past_one
     levels, counts = np.unique(np.round(data[area] * 255).astype(np.int64), return_counts=True)
     order = np.argsort(-counts)[:4]
     found = ", ".join(f"{int(levels[i])} ({int(counts[i])} pixel{'s' if counts[i] != 1 else ''})" for i in order)

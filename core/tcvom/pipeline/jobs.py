@@ -55,12 +55,11 @@ from tcvom.io.colour import config_reference
 from tcvom.io.overlap import DEFAULT_DEPTH, ReadAhead, WriteBehind
 from tcvom.io.sequence import (
     format_range,
-    frame_selection,
     is_pattern,
     one_spelling,
     parse_frame_range,
 )
-from tcvom.io.sources import TrimapFiles, is_frame_pair
+from tcvom.io.sources import TrimapFiles, TrimapSpecs, is_frame_pair, trimap_specs
 from tcvom.io.trimap import UNKNOWN
 from tcvom.io.writers import check_alpha_output
 from tcvom.matting.foreground import predicted_colour, rgba_foreground
@@ -154,29 +153,9 @@ def _check_arguments(io_queue: int, progress: str) -> None:
         raise InputError(f"progress must be one of {', '.join(PROGRESS_MODES)}, not {progress!r}")
 
 
-TrimapSpecs = str | Sequence[str] | Mapping[int, str | Path]
-"""Trimap files as jobs take them: a pattern, files or ``FRAME=PATH`` pairs, or (the Python
-API) a mapping of frame numbers to files."""
-
-
-def _specs(trimaps: TrimapSpecs, what: str = "trimaps") -> str | Sequence[str]:
-    """``{1001: "key.png"}`` as the pairs ``["1001=key.png"]`` (it was read as patterns named
-    after the frame numbers); other forms as they are."""
-    if isinstance(trimaps, Mapping):
-        return [f"{int(frame)}={path}" for frame, path in trimaps.items()]
-    if isinstance(trimaps, str | Path):
-        return str(trimaps)
-    if isinstance(trimaps, Sequence) and trimaps and all(isinstance(item, str | Path) for item in trimaps):
-        return [str(item) for item in trimaps]
-    raise InputError(f"{what} are given as a file or pattern, a list of them or of FRAME=PATH pairs, or a mapping "
-                     f"{{frame: path}}, not {trimaps!r}")
-
-
 def _open_plate(plate: str | Path, shot_range: FrameSelection, input_colorspace: str | None,
                 ocio_config: str | None) -> Any:
-    selection = shot_range if shot_range is None or isinstance(shot_range, str) else frame_selection(
-        shot_range, what="shot range")
-    return open_frames(plate, selection, colorspace=input_colorspace, ocio_config=ocio_config)
+    return open_frames(plate, shot_range, colorspace=input_colorspace, ocio_config=ocio_config)
 
 
 def _keyframes(
@@ -425,7 +404,7 @@ def trimaps(
     through its matte stage, which reads them).
     """
     _check_arguments(io_queue, progress)
-    keyframes = _specs(keyframes, "keyframe trimaps")
+    keyframes = trimap_specs(keyframes, "keyframe trimaps")
     if method != "classical":
         methods.resolve_precision(precision, backend, device)  # refused before any file is read
         methods.check_device(backend, device)
@@ -691,7 +670,7 @@ def matte(
     in this thread, for debugging; :mod:`tcvom.io.overlap`); the outputs are the same.
     """
     _check_arguments(io_queue, progress)
-    trimaps = _specs(trimaps)
+    trimaps = trimap_specs(trimaps)
     if method != "classical":
         methods.resolve_precision(precision, backend, device)  # refused before any file is read
         methods.check_device(backend, device)
@@ -1049,8 +1028,8 @@ def run(
     _check_arguments(io_queue, progress)
     if (keyframes is None) == (trimaps is None):
         raise InputError("give either keyframe trimaps (--keyframes) or a trimap for every frame (--trimaps)")
-    keyframes = None if keyframes is None else _specs(keyframes, "keyframe trimaps")
-    trimaps = None if trimaps is None else _specs(trimaps)
+    keyframes = None if keyframes is None else trimap_specs(keyframes, "keyframe trimaps")
+    trimaps = None if trimaps is None else trimap_specs(trimaps)
     if executor not in EXECUTORS:
         raise InputError(f"executor must be one of {', '.join(EXECUTORS)}, not {executor!r}")
     if chunk is not None and (not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 1):
