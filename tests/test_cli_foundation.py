@@ -141,12 +141,13 @@ def test_info_runs(capsys) -> None:
     assert code == 0 and data["devices"][0] == "cpu" and data["backends"]["torch"]["version"].startswith("2.13")
 
 
-def test_ctrl_c_ends_the_json_stream_with_an_event(shot: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("signame", "code", "said"), [("SIGINT", 130, "interrupted"), ("SIGTERM", 143, "terminated")])
+def test_ctrl_c_ends_the_json_stream_with_an_event(shot: Path, tmp_path: Path, signame: str, code: int,
+                                                   said: str) -> None:
     """A host tells an interrupted run from a crash by the last event: an error with exit
-    code 130 (there used to be none, only "interrupted" on stderr)."""
+    code 130 (there used to be none, only "interrupted" on stderr). SIGTERM, which farm
+    managers and the hosts' cancel send, killed the process with no last word: 143."""
     import signal
-    import subprocess
-    import sys
 
     args = [sys.executable, "-m", "tcvom", "run", "--plate", str(shot / "plate/plate.####.exr"), "--trimaps",
             str(shot / "truth/trimap.####.png"), "--out", str(tmp_path / "o"), "--method", "classical",
@@ -157,14 +158,18 @@ def test_ctrl_c_ends_the_json_stream_with_an_event(shot: Path, tmp_path: Path) -
         for line in proc.stdout:
             lines.append(line)
             if '"event": "progress"' in line:
-                proc.send_signal(signal.SIGINT)
+                proc.send_signal(getattr(signal, signame))
                 break
         lines.extend(proc.stdout)
-        assert proc.wait(timeout=60) == 130
+        assert proc.stderr is not None
+        err = proc.stderr.read()
+        assert proc.wait(timeout=60) == code, err
     last = json.loads(lines[-1])
-    assert last["event"] == "error" and last["exit_code"] == 130 and "a rerun resumes" in last["message"]
+    assert last["event"] == "error" and last["exit_code"] == code and "a rerun resumes" in last["message"]
+    assert last["message"].startswith(said) and f"tcvom run: {said}" in err and "Traceback" not in err
     assert last["job"] == "matte"  # the stage it stopped, as an error names it (it said "run")
     assert sum('"event": "error"' in line for line in lines) == 1
+    assert not [p.name for p in (tmp_path / "o").rglob("*") if ".tcvom-tmp-" in p.name]
 
 
 def test_ctrl_c_while_the_command_line_starts_is_an_interruption(capsys, monkeypatch, shot: Path,

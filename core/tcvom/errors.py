@@ -28,6 +28,15 @@ EXIT_MISSING = 3
 EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT), as shells report it
 EXIT_READER_GONE = 141  # the reader of a job's output went away (SIGPIPE, as shells report it)
 INTERRUPTED = "interrupted: finished frames are kept, a rerun resumes"  # its message to hosts
+EXIT_TERMINATED = 143  # stopped by SIGTERM (a farm manager, a host's cancel), as shells report it
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM as the command line receives it: stops a job as Ctrl-C does (finished
+    frames kept, temporaries removed, a closing ``error`` event), with its own exit code."""
+
+    exit_code = EXIT_TERMINATED
+    message = "terminated (SIGTERM): finished frames are kept, a rerun resumes"
 
 
 class TcvomError(Exception):

@@ -162,7 +162,8 @@ class Progress:
             from tcvom.errors import EXIT_INTERRUPTED, EXIT_UNEXPECTED, INTERRUPTED
 
             if isinstance(exc, KeyboardInterrupt):  # named by the stage it stopped, as an error is
-                message, code = INTERRUPTED, EXIT_INTERRUPTED
+                message = getattr(exc, "message", INTERRUPTED)  # SIGTERM's own (tcvom.errors.Terminated)
+                code = getattr(exc, "exit_code", EXIT_INTERRUPTED)
             else:
                 message, code = str(exc), getattr(exc, "exit_code", EXIT_UNEXPECTED)
             emit_json("error", self._stream, job=self.job, message=message, exit_code=code, **error_hint(exc))

@@ -66,6 +66,22 @@ def test_template_after_an_edit_has_the_touched_tasks(farm_shot, edited, tmp_pat
     assert set(pipeline.jobs.parse_frame_range(params["Frames"])) <= {1004, 1005, 1006, 1007, 1008}
 
 
+def test_a_job_into_frames_of_other_settings_is_refused_when_planned(farm_shot, edited, tmp_path: Path,
+                                                                      capsys) -> None:
+    """Planned into an output of other settings, every task of the job was refused (exit 2,
+    "do not retry") after it was submitted; plan and template now refuse it up front."""
+    out, old, _ = edited
+    for trimap_setting, args in ((False, ["--alpha-format", "png16"]), (True, ["--trimap-channel", "R"])):
+        for command in (["plan"], ["template", str(tmp_path / "job.json")]):
+            code = main(["farm", *command, "--plate", farm_shot.plate, "--keyframes", old, "--out", str(out),
+                         "--method", "classical", *args])
+            err = capsys.readouterr().err
+            assert code == 2, err
+            assert "made with other settings" in err and "tasks each write part of the shot" in err
+            assert ("trimap_channel" if trimap_setting else "alpha_format") in err
+    assert not (tmp_path / "job.json").exists()
+
+
 @pytest.mark.slow
 def test_ray_after_an_edit_runs_only_the_touched_tasks(farm_shot, edited) -> None:
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'ray>=2.9')")

@@ -155,7 +155,8 @@ def test_a_pattern_spelt_another_way_is_the_same_input(shot: Path, tmp_path: Pat
     out = tmp_path / "out"
     pipeline.run(plate(shot), out, keyframes=keys(shot), method="classical", progress="none")
     before = stamps(out)
-    for name in ("plate.%04d.exr", "plate.$F4.exr", "plate.@@@@.exr", "plate.1001-1008####.exr"):
+    for name in ("plate.%04d.exr", "plate.$F4.exr", "plate.@@@@.exr", "plate.1001-1008####.exr",
+                 "plate.1001-1008#.exr", "plate.@.exr"):
         result = pipeline.run(str(shot / "plate" / name), out, keyframes=str(shot / "keyframes" / "key.%04d.png"),
                               method="classical", progress="none")
         assert result.written == [] and result.stages["trimaps"]["computed"] == [], name

@@ -28,6 +28,7 @@ from tcvom.errors import (
     INTERRUPTED,
     OutputError,
     TcvomError,
+    Terminated,
 )
 from tcvom.progress import emit_json, error_hint
 
@@ -68,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tcvom",
         description="Temporally coherent video object matting: keyframe trimaps in, an alpha matte for every frame out.",
         epilog="Exit codes: 0 done, 1 unexpected failure, 2 bad input or usage, 3 missing optional dependency or weights, "
-               "130 interrupted, 141 the reader of a job's output went away.",
+               "130 interrupted, 141 the reader of a job's output went away, 143 stopped by SIGTERM.",
     )
     _negative_values(parser)
     parser.add_argument("--version", action="version", version=f"tcvom {__version__}")
@@ -226,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         retain_freed_memory()
     try:
-        with _logger_kept():
+        with _logger_kept(), _terminate_as_interrupt():
             return int(module.main(args) or 0)
     except TcvomError as exc:
         return _report(args, exc)
@@ -267,10 +268,34 @@ def _logger_kept() -> Iterator[None]:
 
 
 def _interrupted(args: argparse.Namespace, exc: KeyboardInterrupt | None = None) -> int:
-    print(f"tcvom {args.command}: interrupted" if args.command else "tcvom: interrupted", file=sys.stderr)
+    message = getattr(exc, "message", INTERRUPTED)  # SIGTERM's own (Terminated)
+    code = getattr(exc, "exit_code", EXIT_INTERRUPTED)
+    word = message.partition(":")[0]
+    print(f"tcvom {args.command}: {word}" if args.command else f"tcvom: {word}", file=sys.stderr)
     if getattr(args, "progress", None) == "json" and not getattr(exc, "reported_as_json", False):
-        emit_json("error", job=args.command, message=INTERRUPTED, exit_code=EXIT_INTERRUPTED)  # the last word
-    return EXIT_INTERRUPTED
+        emit_json("error", job=args.command, message=message, exit_code=code)  # the last word
+    return code
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a farm manager stopping a task, a host's cancel) stops the job as Ctrl-C
+    does: temporaries removed, a closing JSON ``error`` event, exit code 143. Without it the
+    process died mid-frame with no last word. Left alone where another handler is installed
+    (a host embedding tcvom) or outside the main thread, and given back afterwards."""
+    if threading.current_thread() is not threading.main_thread() or (
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
+        yield
+        return
+
+    def terminated(signum: int, frame: object) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _report(args: argparse.Namespace, exc: TcvomError) -> int:

@@ -56,16 +56,17 @@ def is_pattern(text: str) -> bool:
 
 
 def one_spelling(name: str) -> str:
-    """A sequence pattern's file name in one spelling, ``#`` per digit and no range
-    (``plate.%04d.exr``, ``plate.$F4.exr``, ``plate.@@@@.exr``, ``plate.1001-1008####.exr``:
-    ``plate.####.exr``); any other name as it is."""
+    """A sequence pattern's file name in one spelling, without padding or range
+    (``plate.####.exr``, ``plate.%04d.exr``, ``plate.$F4.exr``, ``plate.1001-1008#.exr``:
+    ``plate.#.exr``; the padding only says which files are read, and what a frame was made
+    from is their content); any other name as it is."""
     if not is_pattern(name):
         return name
     try:
         seq = fileseq.FileSequence(name, pad_style=PAD_STYLE, allow_subframes=False)
     except fileseq.ParseException:
         return name
-    return f"{seq.basename()}{'#' * max(seq.zfill(), 1)}{seq.extension()}"
+    return f"{seq.basename()}#{seq.extension()}"
 
 
 def parse_sequence(text: str, what: str) -> fileseq.FileSequence:

@@ -257,6 +257,20 @@ def _any_output(writer: Any, shot: Sequence[int]) -> bool:
     return any(records.recorded_file(f) is not None for f in records.frames())
 
 
+def _check_plan(writer: Any, shot: Sequence[int], settings: dict[str, Any]) -> None:
+    """A plan (a farm job, the Ray executor's tasks) writes the shot in parts, and each part
+    is refused where the output holds frames made with other settings: refused now, before
+    a job is submitted whose every task would fail."""
+    if not _any_output(writer, shot):
+        return
+    try:
+        manifest.check(writer.pattern, {"version": __version__, **settings})
+    except manifest.SettingsMismatchError as exc:
+        raise manifest.SettingsMismatchError(
+            f"{exc.message}; a job's tasks each write part of the shot and would be refused", path=exc.path,
+            hint="run the whole shot once (tcvom run, which replaces them), or write to another --out") from exc
+
+
 def _remove_dead_temporaries(*records: FrameRecords | None) -> None:
     """Delete what killed runs left half-written in the record folders (a frame's record, a
     fine-tuned cache file); the writers clean the frames' folder themselves."""
@@ -452,7 +466,9 @@ def trimaps(
             "options": options,
         }
         whole = segment is None and selection == shot
-        if not plan_only:  # held until the stage (or the caller's hold) ends: other settings are refused meanwhile
+        if plan_only:
+            _check_plan(writer, shot, settings)
+        else:  # held until the stage (or the caller's hold) ends: other settings are refused meanwhile
             (hold or held).enter_context(manifest.claimed(
                 writer.pattern,
                 settings,
@@ -712,7 +728,9 @@ def matte(
         }
         writer.header = {**_provenance(settings, source, precision, device), **(provenance or {})}
         whole = selection == shot
-        if not plan_only:  # held until the stage ends: a run with other settings is refused meanwhile
+        if plan_only:
+            _check_plan(writer, shot, settings)
+        else:  # held until the stage ends: a run with other settings is refused meanwhile
             held.enter_context(manifest.claimed(
                 writer.pattern,
                 settings,
