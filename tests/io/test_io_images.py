@@ -105,6 +105,19 @@ def test_missing_and_corrupt_files(tmp_path: Path) -> None:
     assert err.value.frame == 7 and "bad.exr" in str(err.value)
 
 
+def test_a_truncated_jpeg_is_a_read_error(tmp_path: Path) -> None:
+    """OpenImageIO hands back a cut JPEG's missing rows as grey with an error on the side:
+    it was matted, exit 0 (QA: a partial copy from a file server)."""
+    good = write_image(tmp_path / "plate.1001.jpg", np.random.default_rng(0).random((64, 96, 3), dtype=np.float32),
+                       pixel_type="uint8")
+    read_image(good)
+    data = good.read_bytes()
+    (tmp_path / "plate.1002.jpg").write_bytes(data[: len(data) // 3])
+    with pytest.raises(ReadError, match="Premature end of JPEG file") as err:
+        read_image(tmp_path / "plate.1002.jpg", frame=1002)
+    assert err.value.frame == 1002 and "is the file complete?" in str(err.value)
+
+
 def test_truncated_exr_is_a_read_error(tmp_path: Path) -> None:
     good = write_image(tmp_path / "plate.1001.exr", np.random.default_rng(0).random((64, 64, 3), dtype=np.float32))
     data = good.read_bytes()

@@ -205,6 +205,8 @@ def read_image(path: str | Path, frame: int | None = None) -> tuple[np.ndarray, 
         pixels = inp.read_image(part, 0, 0, spec.nchannels, oiio.FLOAT)
         if pixels is None or not isinstance(pixels, np.ndarray):
             raise _read_error(path, inp.geterror() or oiio.geterror(), frame)
+        if inp.has_error:  # pixels, and an error: a truncated JPEG's missing rows came back grey
+            raise _read_error(path, inp.geterror(), frame)
         info = _info(path, spec, part, parts, clear)
     finally:
         inp.close()
