@@ -120,3 +120,40 @@ def test_a_transform_that_cannot_be_built_is_refused_before_any_frame(tmp_path: 
     config = _studio_config(tmp_path, interchange=True, extra=log)
     with pytest.raises(InputError, match=r"cannot convert 'camlog'.*missing_camera_log\.cube"):
         ColourConverter("camlog", str(config))
+
+
+def test_a_plate_whose_frames_change_type_is_refused_without_a_colour_space(tmp_path: Path) -> None:
+    """16-bit sRGB frames then float ones were each read in their type's space, silently
+    (a re-exported patch of sRGB values as float got sRGB twice), and stamped with the
+    first frame's space."""
+    picture = np.random.default_rng(0).random((8, 12, 3), dtype=np.float32)
+    write_image(tmp_path / "plate.1001.tif", picture, pixel_type="uint16")
+    write_image(tmp_path / "plate.1002.tif", picture, pixel_type="float")
+    frames = open_frames(tmp_path / "plate.####.tif")
+    frames.read(1001)
+    with pytest.raises(InputError, match="the frame is a floating-point file, the plate's first frame an integer") as err:
+        frames.read(1002)
+    assert err.value.frame == 1002 and "--input-colorspace" in str(err.value)
+    named = open_frames(tmp_path / "plate.####.tif", colorspace="sRGB Encoded Rec.709 (sRGB)")
+    np.testing.assert_allclose(named.read(1002), named.read(1001), atol=1e-4)  # one space for both: the same
+
+
+def test_a_header_that_names_another_colour_space_is_said(tmp_path: Path, caplog) -> None:
+    """A 16-bit PNG whose header says linear (gAMA 1.0) was taken as sRGB without a word."""
+    import OpenImageIO as oiio
+
+    buf = oiio.ImageBuf(oiio.ImageSpec(12, 8, 3, oiio.UINT16))
+    buf.specmod().attribute("oiio:ColorSpace", "lin_rec709_scene")
+    buf.write(str(tmp_path / "plate.1001.png"))
+    write_image(tmp_path / "plain.1001.png", np.zeros((8, 12, 3), np.float32), pixel_type="uint16")
+    with caplog.at_level("WARNING", logger="tcvom"):
+        open_frames(tmp_path / "plain.####.png")
+        assert caplog.records == []  # an sRGB PNG is what tcvom takes it for
+        open_frames(tmp_path / "plate.####.png")
+    (said,) = [r.getMessage() for r in caplog.records]
+    assert "plate.1001.png: its header says colour space 'Linear Rec.709 (sRGB)'" in said
+    assert "--input-colorspace 'Linear Rec.709 (sRGB)'" in said
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tcvom"):
+        open_frames(tmp_path / "plate.####.png", colorspace="Linear Rec.709 (sRGB)")
+    assert caplog.records == []

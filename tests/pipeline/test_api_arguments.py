@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tcvom import pipeline
 from tcvom.errors import InputError
+from tcvom.io import read_image
 
 
 def _keys(small_example) -> dict[int, str]:
@@ -26,7 +28,8 @@ def test_one_frame_a_list_and_a_mapping_of_keyframes(small_example, tmp_path: Pa
                         progress="none", review=False)
     assert same.written == [frame]
     name = f"alpha.{frame}.exr"
-    assert (tmp_path / "a" / "alpha" / name).read_bytes() == (tmp_path / "b" / "alpha" / name).read_bytes()
+    first, second = (read_image(tmp_path / run / "alpha" / name) for run in ("a", "b"))  # headers hold the time
+    assert np.array_equal(first[0], second[0]) and first[1].channels == second[1].channels
 
 
 @pytest.mark.parametrize(("argument", "said"), [

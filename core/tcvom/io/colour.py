@@ -143,6 +143,17 @@ class ColourConverter:
             self._processors[key] = proc
         return proc
 
+    def contradicted(self, said: str, is_float: bool) -> str | None:
+        """The colour space a file's header says (``said``: OpenImageIO's reading of it), as
+        this config names it, where tcvom takes the file in another one; None where the
+        header says nothing, agrees, or ``--input-colorspace`` was given."""
+        if not said or self.source is not None:
+            return None
+        space = self.config.getColorSpace(said)
+        if space is None:
+            return said
+        return None if self._same(space.getName(), self.source_for(is_float)) else space.getName()
+
     def _same(self, a: str, b: str) -> bool:
         first, second = self.config.getColorSpace(a), self.config.getColorSpace(b)
         return first is not None and second is not None and first.getName() == second.getName()

@@ -39,6 +39,9 @@ class ImageInfo:
     part_clear: bool = True
     """Whether the part read is clearly the picture (False: a multi-part EXR with no R, G, B
     part and not exactly one part holding a single picture)."""
+    colorspace: str = ""
+    """The colour space OpenImageIO reads from the header (``oiio:ColorSpace``: a PNG's gAMA
+    or sRGB chunk, a DPX's transfer), empty where it says none."""
 
     @property
     def is_float(self) -> bool:
@@ -163,7 +166,7 @@ def image_info(path: str | Path) -> ImageInfo:
 def _info(path: str | Path, spec: Any, part: int = 0, parts: tuple[str, ...] = (), clear: bool = True) -> ImageInfo:
     return ImageInfo(str(path), spec.width, spec.height, tuple(spec.channelnames), str(spec.format), (spec.x, spec.y),
                      (spec.full_x, spec.full_y, spec.full_width, spec.full_height), parts, part,
-                     spec.get_int_attribute("Orientation", 1), clear)
+                     spec.get_int_attribute("Orientation", 1), clear, spec.get_string_attribute("oiio:ColorSpace", ""))
 
 
 def image_layout(path: str | Path, *, colour: bool = False) -> ImageLayout:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import logging
 import re
+import shlex
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from operator import itemgetter
@@ -224,6 +225,14 @@ class SequenceFrames(_Frames):
             log.warning("%s: the file asks viewers to turn or flip it (orientation %d); tcvom, like compositors, "
                         "reads it as stored (%dx%d): paint keyframes on the picture as stored", info.path,
                         info.orientation, info.width, info.height)
+        said = self.colour.contradicted(info.colorspace, info.is_float)
+        if said is not None and f"{Path(info.path).absolute()}:colour" not in _SAID:
+            _SAID.add(f"{Path(info.path).absolute()}:colour")
+            taken = self.colour.source_for(info.is_float)
+            log.warning("%s: its header says colour space %r (as OpenImageIO reads it); tcvom takes %s files as %r "
+                        "(docs/io.md): if the header is right, pass --input-colorspace %s", info.path, said,
+                        "floating-point" if info.is_float else "integer", taken,
+                        shlex.quote(said) if self.colour.config.getColorSpace(said) is not None else "NAME")
         self.display = info.display
         x, y, width, height = _canvas(info)
         self.width, self.height = width, height
@@ -235,7 +244,22 @@ class SequenceFrames(_Frames):
         self._check_frame(frame)
         path = self.path(frame)
         pixels, info = read_image(path, frame)
-        return self._placed(path, frame, _rgb(pixels, info, frame), info), info.is_float
+        rgb = _rgb(pixels, info, frame)
+        self._check_type(path, frame, info)
+        return self._placed(path, frame, rgb, info), info.is_float
+
+    def _check_type(self, path: Path, frame: int, info: ImageInfo) -> None:
+        """Without ``--input-colorspace`` the colour space is the file type's (float: linear,
+        integer: sRGB): a plate whose frames change type mid-shot would be read in two spaces,
+        one of them wrongly, and stamped with the first frame's."""
+        if info.is_float == self._is_float or self.colour.source is not None:
+            return
+        kinds = ("an integer", "a floating-point")
+        raise InputError(
+            f"the frame is {kinds[info.is_float]} file, the plate's first frame {kinds[self._is_float]} one: tcvom "
+            "takes each type in its own colour space (float: scene-linear, integer: sRGB), so one of them would be "
+            "read wrongly", path=path, frame=frame,
+            hint="write the plate's frames alike, or name their colour space with --input-colorspace")
 
     def path(self, frame: int) -> Path:
         return self.sequence.path(frame)
@@ -280,7 +304,9 @@ class SequenceFrames(_Frames):
         self._check_frame(frame)
         path = self.path(frame)
         pixels, info = read_image(path, frame)
-        placed = self._placed(path, frame, _rgb(pixels, info, frame), info)
+        rgb = _rgb(pixels, info, frame)
+        self._check_type(path, frame, info)
+        placed = self._placed(path, frame, rgb, info)
         self._keep(frame, placed, info.is_float)
         rgb, bad = self.colour.to_network(placed, info.is_float)
         if bad:

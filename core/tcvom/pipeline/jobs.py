@@ -193,15 +193,16 @@ def _stamp_of(keys: TrimapFiles) -> str:
     return ", ".join(f"{frame}=sha256:{file_sha256(path)}" for frame, path in keys.files.items())
 
 
-def _names(specs: str | Path | Sequence[str | Path]) -> list[str]:
+def _names(specs: str | Path | Sequence[str | Path], *, as_given: bool = False) -> list[str]:
     """File names of input specs (patterns or frame=path pairs), without their folders: the
     same shot mounted elsewhere on another farm host is the same input, and so is a pattern
-    spelt another way (``%04d`` for ``####``)."""
+    spelt another way (``%04d`` for ``####``; ``as_given``: as written, for people)."""
     items = [specs] if isinstance(specs, str | Path) else list(specs)
     out = []
     for item in items:
         frame, sep, path = str(item).partition("=")
-        out.append(f"{frame}={Path(path).name}" if sep and "#" not in frame else one_spelling(Path(str(item)).name))
+        name = Path(str(item)).name
+        out.append(f"{frame}={Path(path).name}" if sep and "#" not in frame else name if as_given else one_spelling(name))
     return out
 
 
@@ -228,7 +229,8 @@ def _matting_network(concrete: str, base: str | None, weights: str | Path | None
     return kind_of(find_weights(methods.matting_kind(base), weights))
 
 
-def _provenance(settings: dict[str, Any], source: Any, precision: str, device: str) -> dict[str, str | int | float]:
+def _provenance(settings: dict[str, Any], source: Any, precision: str, device: str,
+                trimaps: str | Sequence[str]) -> dict[str, str | int | float]:
     """What an alpha EXR was made with, as ``tcvom:`` header attributes (``tcvom info FILE``);
     the matte job corrects ``tcvom:base`` from the network it loads (a ``--weights`` file
     names its own base)."""
@@ -240,7 +242,7 @@ def _provenance(settings: dict[str, Any], source: Any, precision: str, device: s
         "tcvom:backend": settings["backend"],
         "tcvom:input_colorspace": source.colour.source_for(bool(getattr(source, "_is_float", False))),
         "tcvom:ocio_config": config_reference(source.colour.config_name) or "",
-        "tcvom:trimaps": ", ".join(settings["trimaps"]),
+        "tcvom:trimaps": ", ".join(_names(trimaps, as_given=True)),
     }
     if settings["method"] == "tcvom":
         stamp["tcvom:base"] = settings.get("base") or "gca"
@@ -726,7 +728,7 @@ def matte(
             "alpha_format": alpha_format,
             "options": method_options or {},
         }
-        writer.header = {**_provenance(settings, source, precision, device), **(provenance or {})}
+        writer.header = {**_provenance(settings, source, precision, device, trimaps), **(provenance or {})}
         whole = selection == shot
         if plan_only:
             _check_plan(writer, shot, settings)
