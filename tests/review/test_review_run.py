@@ -447,6 +447,25 @@ def test_a_rebuild_says_which_alphas_are_gone_and_follows_a_new_format(small_exa
     assert rebuilt.extra["sources"]["alpha"] == "../alpha/alpha.####.png"
 
 
+def test_a_rebuild_after_a_partial_farm_run_names_the_frames_not_reviewed(small_example, tmp_path: Path,
+                                                                         capsys) -> None:
+    """After one trimap segment and one matte chunk, the rebuilt review held half the shot
+    with exit 0 and no word of the rest."""
+    keys = [_key(small_example, 1001), _key(small_example, 1004), _key(small_example, 1008)]
+    out = tmp_path / "out"
+    assert main(["trimaps", "--plate", small_example.plate, "--keyframes", *keys, "--out", str(out / "trimaps"),
+                 "--segment", "0", "--method", "classical", "--progress", "none"]) == 0
+    assert main(["matte", "--plate", small_example.plate, "--trimaps", str(out / "trimaps" / "trimap.####.png"),
+                 "--out", str(out / "alpha"), "--frames", "1001-1003", "--method", "classical", "--progress",
+                 "none"]) == 0
+    capsys.readouterr()
+    assert main(["review", str(out), "--rebuild", "--plate", small_example.plate, "--progress", "none"]) == 0
+    captured = capsys.readouterr()
+    assert "frame(s) 1005-1008 of the shot have neither a trimap made by tcvom nor an alpha yet" in captured.err
+    assert "not reviewed (no trimap or alpha yet): 1005-1008" in captured.out
+    assert load_review(out).extra["not_reviewed"] == "1005-1008"
+
+
 def test_a_run_that_fails_before_writing_a_frame_keeps_the_review(small_example, tmp_path: Path, capsys) -> None:
     """Weights that do not load fail the run before any frame changes: the review still
     describes the files, so it stays."""

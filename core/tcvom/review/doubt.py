@@ -53,6 +53,7 @@ import numpy as np
 
 from tcvom.errors import InputError
 from tcvom.io.atomic import write_text
+from tcvom.io.sequence import format_range
 from tcvom.io.trimap import class_counts
 from tcvom.progress import Progress, ProgressMode
 
@@ -514,6 +515,8 @@ def table(review: Review, *, limit: int | None = None) -> str:
         matte = f"{'n/a':>6}" if unknown else f"{r.matte_doubt:6.3f}"
         lines.append(f"{r.frame:>7}  {r.trimap_doubt:6.3f}  {matte}  {r.doubt:6.3f}  {bar:<20} " + ", ".join(notes))
     lines.append("")
+    if review.extra.get("not_reviewed"):
+        lines.append(f"not reviewed (no trimap or alpha yet): {review.extra['not_reviewed']}")
     lines.append(f"keyframes: {', '.join(map(str, review.keyframes)) or 'none'}")
     lines.append(f"doubtful (doubt > {review.threshold:g}): {', '.join(map(str, review.doubtful)) or 'none'}")
     lines.append(f"key next: {', '.join(map(str, review.suggested)) or 'nothing to suggest'}")
@@ -569,6 +572,11 @@ def _review_output(
             hint="give the output folder that `tcvom run` or the farm job wrote into")
     keys = [f for f, s in stats.items() if s.keyframe]
     review = build_review(covered, keys, stats, residuals, bands=bands)
+    left = [f for f in shot if f not in set(covered)]
+    if left:  # a partial farm run: said, not dropped from the table without a word
+        review.extra["not_reviewed"] = format_range(left)
+        log.warning("%s: frame(s) %s of the shot have neither a trimap made by tcvom nor an alpha yet (a partial "
+                    "run?): not reviewed", folder, format_range(left))
     review.extra["sources"] = {
         **dict(sources or {}),
         "trimaps": _relative_to(trimaps, folder),
@@ -724,7 +732,7 @@ def rebuild_review(path: str | Path, *, plate: str | None = None, progress: Prog
             then reviews the output's current matte, :func:`tcvom.pipeline.jobs.review_output`).
     """
     from tcvom.io import open_frames
-    from tcvom.io.sequence import format_range, frame_path
+    from tcvom.io.sequence import frame_path
 
     folder = find_review(path)
     old = load_review(folder)
