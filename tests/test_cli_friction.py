@@ -78,7 +78,7 @@ def test_max_memory_none_is_no_cap(capsys) -> None:
     assert parser.parse_args(base).max_memory == 8
     with pytest.raises(SystemExit):
         parser.parse_args([*base, "--max-memory", "0"])
-    assert "must be at least 1" in capsys.readouterr().err
+    assert "must be at least 1, not 0 (or none: no cap)" in capsys.readouterr().err
 
 
 def test_example_help_explains_every_flag(capsys) -> None:
@@ -345,3 +345,20 @@ def test_stray_values_of_a_scaled_keyframe_are_placed_in_the_file(capsys, small_
                            "--resize-trimaps", "--out", tmp_path / "out", "--method", "classical", "--progress", "none")
     assert code == 2
     assert "(100 pixels within x 3-12, y 2-11 from the top left): 64 (100 pixels)" in err
+
+
+def test_a_single_trimap_file_and_an_unknown_file_type_say_what_to_do(capsys, small_example, tmp_path: Path) -> None:
+    """"is a single file; it has no frames 1003" said nothing of the pair that works, and a
+    file type OpenImageIO does not read was asked "is the file complete?"."""
+    key = tmp_path / "key.png"
+    key.write_bytes((small_example.folder / "keyframes/key.1001.png").read_bytes())
+    code, _, err = run_cli(capsys, "matte", "--plate", small_example.folder / "plate/plate.1003.exr", "--trimaps", key,
+                           "--out", tmp_path / "o", "--method", "classical", "--progress", "none")
+    assert code == 2 and f"give it with its frame (1003={key})" in err
+    (tmp_path / "heic").mkdir()
+    (tmp_path / "heic/plate.1001.heic").write_bytes(bytes(range(256)))
+    code, _, err = run_cli(capsys, "run", "--plate", tmp_path / "heic/plate.####.heic", "--keyframes",
+                           small_example.folder / "keyframes/key.1001.png", "--out", tmp_path / "h", "--method",
+                           "classical", "--progress", "none")
+    assert code == 2 and "plate.1001.heic" in err and "convert it to a type OpenImageIO reads here" in err
+    assert "is the file complete" not in err

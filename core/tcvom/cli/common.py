@@ -37,7 +37,12 @@ def positive(text: str) -> int:
 
 def positive_or_none(text: str) -> int | None:
     """An argparse type: a whole number of at least 1, or ``none`` (no cap)."""
-    return None if text.strip().lower() == "none" else positive(text)
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return positive(text)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (or none: no cap)") from None
 
 
 def call_job(job: Callable[..., Any], args: argparse.Namespace, *positional: str) -> Any:

@@ -185,7 +185,10 @@ def _read_error(path: str | Path, detail: str, frame: int | None = None) -> Inpu
 
         return MissingFrameError("file not found", path=path, frame=frame)
     detail = detail.strip().splitlines()[0] if detail.strip() else "unknown reason"
-    return ReadError(f"cannot read the image ({detail})", path=path, frame=frame, hint="is the file complete?")
+    hint = "is the file complete?"
+    if "could not find a format reader" in detail:  # a file type this OpenImageIO build does not read
+        hint = "convert it to a type OpenImageIO reads here (EXR, TIFF, PNG, DPX, JPEG), or is it not an image?"
+    return ReadError(f"cannot read the image ({detail})", path=path, frame=frame, hint=hint)
 
 
 def read_image(path: str | Path, frame: int | None = None) -> tuple[np.ndarray, ImageInfo]:

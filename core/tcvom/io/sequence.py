@@ -131,7 +131,10 @@ class ImageSequence:
             self.pattern = text
             selected = [1] if frames is None else frame_selection(frames)
             if selected != [1]:
-                raise InputError(f"the {what} {text} is a single file; it has no frames {format_range(selected)}")
+                raise InputError(f"the {what} {text} is a single file without a frame number; it has no frames "
+                                 f"{format_range(selected)}", hint=f"give it with its frame ({selected[0]}={text}), or "
+                                 "name a sequence with a pattern (name.####.ext)" if len(selected) == 1 else
+                                 "name a sequence with a pattern (name.####.ext)")
             self.frame_numbers = [1]
             self._check_exist()
             return
