@@ -165,7 +165,7 @@ AP0 = (0.7347, 0.2653, 0.0, 1.0, 0.0001, -0.077, 0.32168, 0.33767)
 def test_rgba_in_the_plates_space_keeps_its_primaries(small_example, tmp_path: Path) -> None:
     """An ACES2065-1 plate's RGBA output was written in ACES2065-1 without its
     ``chromaticities``, which OpenEXR readers then take for Rec.709. Output in another
-    space (a log plate linearised to Linear Rec.709), and the alpha, carry none."""
+    space (a log plate linearised to Linear Rec.709) carries that space's; the alpha none."""
     from tcvom.io.images import read_image
 
     folder = tmp_path / "aces"
@@ -178,7 +178,8 @@ def test_rgba_in_the_plates_space_keeps_its_primaries(small_example, tmp_path: P
         assert out.open(str(folder / source.name), spec) and out.write_image(pixels)
         out.close()
     plate = str(folder / Path(small_example.plate).name)
-    for space, kind, kept in (("ACES2065-1", "rgba", True), ("ACEScct", "rgba", False), ("ACES2065-1", "alpha", False)):
+    rec709 = (0.64, 0.33, 0.3, 0.6, 0.15, 0.06, 0.3127, 0.329)
+    for space, kind, kept in (("ACES2065-1", "rgba", AP0), ("ACEScct", "rgba", rec709), ("ACES2065-1", "alpha", None)):
         out = tmp_path / f"{space}-{kind}"
         assert main(["matte", "--plate", plate, "--trimaps", small_example.trimaps, "--out", str(out), "--frames",
                      str(small_example.first), "--method", "classical", "--output", kind, "--input-colorspace", space,
@@ -187,6 +188,34 @@ def test_rgba_in_the_plates_space_keeps_its_primaries(small_example, tmp_path: P
         chromaticities = inp.spec().getattribute("chromaticities")
         inp.close()
         if kept:
-            assert chromaticities is not None and np.allclose(chromaticities, AP0, atol=1e-6), (space, kind)
+            assert chromaticities is not None and np.allclose(chromaticities, kept, atol=1e-4), (space, kind)
         else:
             assert chromaticities is None, (space, kind)
+
+
+def _rgb_to_xyz(chromaticities: tuple[float, ...]) -> np.ndarray:
+    """The RGB -> XYZ matrix a reader builds from OpenEXR ``chromaticities`` (white Y = 1)."""
+    xy = np.array(chromaticities, dtype=np.float64).reshape(4, 2)
+    xyz = np.column_stack([xy[:, 0] / xy[:, 1], np.ones(4), (1 - xy[:, 0] - xy[:, 1]) / xy[:, 1]])
+    scale = np.linalg.solve(xyz[:3].T, xyz[3])
+    return xyz[:3].T * scale
+
+
+def test_rgba_of_a_plate_without_primaries_carries_those_of_its_space(small_example, tmp_path: Path) -> None:
+    """A float plate named ACEScg (a TIFF, a DPX, an EXR without chromaticities) gave an
+    RGBA EXR in ACEScg without them: OpenEXR readers took it for Rec.709. The primaries
+    written are what a reader needs to land on OpenColorIO's colours."""
+    import PyOpenColorIO as ocio
+
+    out = tmp_path / "acescg"
+    assert main(["matte", "--plate", small_example.plate, "--trimaps", small_example.trimaps, "--out", str(out),
+                 "--frames", str(small_example.first), "--method", "classical", "--output", "rgba",
+                 "--input-colorspace", "ACEScg", "--progress", "none", "--no-review"]) == 0
+    inp = oiio.ImageInput.open(str(out / f"alpha.{small_example.first}.exr"))
+    chromaticities = inp.spec().getattribute("chromaticities")
+    inp.close()
+    assert chromaticities is not None
+    config = ocio.Config.CreateFromBuiltinConfig("studio-config-latest")
+    expected = np.eye(3, dtype=np.float32)
+    config.getProcessor("ACEScg", "cie_xyz_d65_interchange").getDefaultCPUProcessor().applyRGB(expected)
+    np.testing.assert_allclose(_rgb_to_xyz(chromaticities), expected.T, atol=1e-4)

@@ -61,6 +61,10 @@ def colour_spaces(config: str | None = None) -> list[str]:
     return [cs.getName() for cs in _config(config or BUILTIN_CONFIG).getColorSpaces()]
 
 
+XYZ_ROLE = "cie_xyz_d65_interchange"
+"""The OpenColorIO role (configs 2.2 and later) :meth:`ColourConverter.chromaticities` measures through."""
+
+
 class ColourConverter:
     """Converts plates from ``source`` (or the per-format default) to the networks' sRGB.
 
@@ -142,6 +146,18 @@ class ColourConverter:
                     from exc
             self._processors[key] = proc
         return proc
+
+    def chromaticities(self, space: str) -> tuple[float, ...] | None:
+        """OpenEXR's ``chromaticities`` of ``space`` (x, y of its red, green, blue and white),
+        measured through the config's ``cie_xyz_d65_interchange`` role: white is D65, and a
+        space of another white (ACES's) comes adapted to it, as the config converts it; a
+        reader that adapts whites reads the same colours. None in a config without the role."""
+        if self.config.getColorSpace(XYZ_ROLE) is None:
+            return None
+        xyz = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1]], dtype=np.float32)
+        self._processor(space, XYZ_ROLE).applyRGB(xyz)
+        sums = xyz.sum(axis=1)
+        return tuple(round(float(v), 6) for row, total in zip(xyz, sums, strict=True) for v in row[:2] / total)
 
     def contradicted(self, said: str, is_float: bool) -> str | None:
         """The colour space a file's header says (``said``: OpenImageIO's reading of it), as

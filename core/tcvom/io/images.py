@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -232,7 +232,7 @@ def write_image(
     pixel_type: str = "half",
     channels: tuple[str, ...] | None = None,
     compression: str | None = None,
-    attributes: dict[str, str | int | float] | None = None,
+    attributes: Mapping[str, str | int | float | tuple[float, ...]] | None = None,
     layout: ImageLayout | None = None,
 ) -> Path:
     """Write ``H x W`` or ``H x W x C`` float pixels atomically (temporary name, then rename).
@@ -271,7 +271,10 @@ def write_image(
         for name, kind, value in layout.attributes:
             spec.attribute(name, kind, value)
     for name, value in (attributes or {}).items():
-        spec.attribute(name, value)
+        if isinstance(value, tuple):  # a float array (chromaticities)
+            spec.attribute(name, oiio.TypeDesc(f"float[{len(value)}]"), value)
+        else:
+            spec.attribute(name, value)
     _name(final)
     with atomic_output(final) as tmp:
         out = oiio.ImageOutput.create(str(tmp))

@@ -123,6 +123,11 @@ class _Frames(_Numbered):
         return self.colour.linear_space(self._is_float)
 
     @property
+    def linear_chromaticities(self) -> tuple[float, ...] | None:
+        """OpenEXR's ``chromaticities`` of :attr:`linear_space` (None: the config cannot say)."""
+        return self.colour.chromaticities(self.linear_space)
+
+    @property
     def linear_is_own(self) -> bool:
         """Whether :attr:`linear_space` is the plate's own colour space (scene-linear plates)."""
         return self.colour.keeps_space(self._is_float)

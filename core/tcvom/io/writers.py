@@ -104,10 +104,10 @@ class AlphaWriter(FrameWriter):
         return self.fmt.startswith("exr")
 
     def _attributes(self, frame: int, plate: str | Path | None,
-                    stamp: dict[str, str] | None = None) -> dict[str, str | int | float] | None:
+                    stamp: dict[str, str] | None = None) -> dict[str, str | int | float | tuple[float, ...]] | None:
         if not self.fmt.startswith("exr"):
             return None
-        stamped: dict[str, str | int | float] = {**self.header, **(stamp or {})}
+        stamped: dict[str, str | int | float | tuple[float, ...]] = {**self.header, **(stamp or {})}
         if plate is not None:
             stamped.update({"tcvom:plate": str(Path(plate).absolute()), "tcvom:plate_frame": int(frame)})
         return stamped or None
@@ -131,7 +131,8 @@ class AlphaWriter(FrameWriter):
     def write(self, frame: int, alpha: np.ndarray, foreground: np.ndarray | None = None,
               *, background: np.ndarray | None = None, linear_space: str | None = None,
               plate: str | Path | None = None, origin: tuple[int, int] | None = None,
-              stamp: dict[str, str] | None = None, plate_space: bool = False) -> Path:
+              stamp: dict[str, str] | None = None, plate_space: bool = False,
+              chromaticities: tuple[float, ...] | None = None) -> Path:
         """Write ``alpha`` (float ``H x W`` in [0, 1]). ``kind="rgba"`` needs
         ``foreground`` (``H x W x 3``): scene-linear in ``linear_space`` for EXR (not
         clamped), display-referred sRGB in [0, 1] for integer formats. ``kind="layers"``
@@ -140,7 +141,9 @@ class AlphaWriter(FrameWriter):
         the alpha starts in that picture (the plate source's ``origin``); ``stamp`` adds
         this frame's own ``tcvom:`` attributes to the writer's :attr:`header`.
         ``plate_space``: ``linear_space`` is the plate's own colour space, whose primaries
-        (the plate's ``chromaticities``) an RGBA or layers EXR then keeps."""
+        (the plate's ``chromaticities``) an RGBA or layers EXR then keeps; where the plate
+        has none, ``chromaticities`` (those of ``linear_space``) are written, so that an
+        OpenEXR reader does not take them for Rec.709's."""
         a = np.clip(np.asarray(alpha, dtype=np.float32), 0.0, 1.0)
         if a.ndim != 2:
             raise ValueError(f"alpha must be H x W, got {a.shape}")
@@ -168,10 +171,14 @@ class AlphaWriter(FrameWriter):
                         "(said for the first such frame only); --alpha-format exr32 keeps them",
                         self.path(frame), frame, HALF_MAX)
         attributes = self._attributes(frame, plate, stamp)
-        if attributes is not None and linear_space:  # OpenImageIO may rename the space: keep ours too
-            attributes.update({"oiio:ColorSpace": linear_space, "tcvom:colorspace": linear_space})
+        if self.fmt.startswith("exr") and linear_space:  # OpenImageIO may rename the space: keep ours too
+            attributes = {**(attributes or {}), "oiio:ColorSpace": linear_space, "tcvom:colorspace": linear_space}
+        layout = self._layout(plate, a.shape, origin, plate_space)
+        kept = layout is not None and any(name == "chromaticities" for name, _, _ in layout.attributes)
+        if attributes is not None and chromaticities and not kept:
+            attributes["chromaticities"] = chromaticities
         return write_image(self.path(frame), pixels, pixel_type=self.pixel_type, channels=channels,
-                           attributes=attributes, layout=self._layout(plate, a.shape, origin, plate_space))
+                           attributes=attributes, layout=layout)
 
 
 class TrimapWriter(FrameWriter):

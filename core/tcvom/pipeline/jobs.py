@@ -800,6 +800,8 @@ def matte(
             if concrete == "tcvom":  # the base of the network loaded (a --weights file's own)
                 writer.header["tcvom:base"] = session.network.removesuffix("_tam")
 
+            chromaticities = source.linear_chromaticities if output != "alpha" else None
+
             def finish(frame: int, alpha: np.ndarray, foreground: np.ndarray | None,
                        background: np.ndarray | None) -> None:
                 _check_finite(frame, alpha, concrete, weights)
@@ -807,7 +809,7 @@ def matte(
                 written = writer.write(frame, alpha, foreground, background=background,
                                        linear_space=source.linear_space, plate=source.path(frame),
                                        origin=source.origin, stamp=keyframe_stamp(frame),
-                                       plate_space=source.linear_is_own)
+                                       plate_space=source.linear_is_own, chromaticities=chromaticities)
                 # Given trimaps (painted, another tool's) have no records: the alpha's keeps the
                 # band of the trimap it was matted from, as the matte read it, for the review.
                 extra = {} if made else {"review": {"unknown": int(np.count_nonzero(tris.read(frame) == UNKNOWN))}}
