@@ -193,15 +193,13 @@ class TCVOM_OT_pull_matte(bpy.types.Operator):
 
     def _done_report(self, context: bpy.types.Context, run: MatteRun) -> None:
         assert run.job is not None
-        text = f"tcvom matte, {len(run.plate.frames)} frames in {bpy.path.relpath(run.out)}"
-        done = result_summary(run.job.result)
-        if done:
-            text += f" ({done})"
-        if run.note:
-            text += f"; {run.note}"
+        # What the artist must read first: warnings, then where the node went, the counts, the
+        # cache folder last (the sidebar wraps it, the status bar cuts it).
         warned = warnings_summary([run.named(w) for w in run.job.warnings])
-        if warned:  # an empty keyframe, NaN pixels...: said where the artist looks
-            text += f"; {warned}"
+        text = "; ".join(part for part in (warned, run.note) if part)  # an empty keyframe, NaN pixels...
+        done = result_summary(run.job.result)
+        text += ("; " if text else "") + f"tcvom matte, {len(run.plate.frames)} frames" + (f" ({done})" if done else "")
+        text += f" in {bpy.path.relpath(run.out)}"
         context.scene.tcvom.status = text
         self.report({"WARNING"} if run.note or warned else {"INFO"}, text)
 
@@ -260,6 +258,14 @@ class TCVOM_OT_pull_matte(bpy.types.Operator):
         wm.progress_end()
         _status(context, self._area, None)
         _active = None
+
+    def cancel(self, context: bpy.types.Context) -> None:
+        """Blender ends the modal operator itself (a file opened or a new one, quitting):
+        the worker is stopped, else it ran on alone and every later press said a matte
+        was already being computed."""
+        if self._run is not None:
+            self._run.cancel()
+        self._end(context)
 
     def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
         run = self._run

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import bpy
 
 
@@ -11,6 +13,23 @@ class TCVOM_UL_keyframes(bpy.types.UIList):
         row.prop(item, "frame", text="", emboss=False)
         row.prop(item, "source", text="")
         row.prop(item, "image" if item.source == "IMAGE" else "mask", text="")
+
+
+def lines(text: str, width: int, scale: float = 1.0) -> list[str]:
+    """``text`` in lines that fit a sidebar ``width`` pixels wide at interface ``scale``
+    (about 6.5 pixels per character of the interface font)."""
+    chars = max(20, int(width / (6.5 * scale)) - 2)
+    return textwrap.wrap(text, chars, break_long_words=True, break_on_hyphens=False) or [""]
+
+
+def wrapped(layout: bpy.types.UILayout, context: bpy.types.Context, text: str) -> None:
+    """``text`` as labels of the sidebar's width: one label was cut after about 35
+    characters, so the counts, a warning's words and the fix were never seen."""
+    region = getattr(context, "region", None)
+    scale = context.preferences.system.ui_scale if context.preferences else 1.0
+    column = layout.column(align=True)
+    for line in lines(text, region.width if region is not None and region.width > 1 else 220, scale):
+        column.label(text=line)
 
 
 def draw_settings(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
@@ -40,7 +59,7 @@ def draw_settings(layout: bpy.types.UILayout, context: bpy.types.Context) -> Non
     col.prop(settings, "node_name")
     layout.operator("tcvom.pull_matte", icon="NODE_COMPOSITING")
     if settings.status:
-        layout.label(text=settings.status)
+        wrapped(layout, context, settings.status)
     if settings.output:
         # the loop: look at the doubtful frames, key the one tcvom suggests, pull again
         row = layout.row(align=True)
@@ -48,7 +67,7 @@ def draw_settings(layout: bpy.types.UILayout, context: bpy.types.Context) -> Non
         row.operator("tcvom.doubtful_jump", icon="TRIA_RIGHT", text="Doubtful").direction = "NEXT"
         layout.operator("tcvom.key_suggested", icon="KEYFRAME_HLT")
         if settings.review:
-            layout.label(text=settings.review)
+            wrapped(layout, context, settings.review)
 
 
 class TCVOM_PT_compositor(bpy.types.Panel):

@@ -256,7 +256,11 @@ def test_a_keyframe_left_black_is_named_in_the_report(pulled: dict) -> None:
     try:
         image.pixels.foreach_set(black.ravel())
         assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}
-        assert "1 warning: the keyframe at scene frame 1008 (image '" in settings.status, settings.status
+        assert settings.status.startswith("1 warning: the keyframe at scene frame 1008 (image '"), settings.status
+        # the sidebar shows it all, in lines of its width (one label was cut after ~35 characters)
+        shown = importlib.import_module(MODULE + ".ui").lines(settings.status, 220)
+        assert "".join(shown).replace(" ", "") == settings.status.replace(" ", "")
+        assert len(shown) > 3 and max(map(len, shown)) <= 32
         assert "has no foreground (255): the matte near it will be empty" in settings.status
     finally:
         image.pixels.foreach_set(original)

@@ -189,8 +189,8 @@ def test_tcvoms_own_hint_is_the_fix_unless_it_names_a_flag(tmp_path: Path) -> No
                                                                                   "key.1001.png")}))).start()
     job.wait(timeout=120)
     assert job.error is not None and "missing frame(s) 1002" in job.error.message
-    assert "--" not in job.error.fix and job.error.fix == "fix the input named above and run again"
-    assert "render or copy them again" in job.error.message  # the advice stays in the message
+    # the advice without its flag (QA: "--shot-range" in the message, then a generic fix)
+    assert job.error.fix == "render or copy them again" and "--" not in job.error.message
 
 
 def test_job_failure_without_json_uses_stderr(tmp_path: Path) -> None:
@@ -430,3 +430,16 @@ def test_install_folder_keeps_unchanged_files_untouched(tmp_path: Path) -> None:
     (tmp_path / "blocked").write_text("a file where the folder should be")
     with pytest.raises(hostclient.HostError, match=r"cannot write the inputs into .*blocked"):
         hostclient.install_folder(stage(a=b"A"), str(tmp_path / "blocked" / "keyframes"))
+
+
+def test_a_job_stopped_from_outside_is_not_called_a_bug(tmp_path: Path) -> None:
+    """SIGTERM from a reaper or a logout (not the host's Cancel) ended in "this is a bug in
+    tcvom: please report it with the terminal output"."""
+    worker = _script(tmp_path / "w", "import json, sys\n"
+                     "print(json.dumps({'event': 'start', 'job': 'run', 'total': 4}), flush=True)\n"
+                     "print(json.dumps({'event': 'error', 'job': 'matte', 'exit_code': 143, 'message': "
+                     "'terminated (SIGTERM): finished frames are kept, a rerun resumes'}), flush=True)\n"
+                     "sys.stderr.write('tcvom run: terminated\\n')\nsys.exit(143)\n")
+    job = Job([str(worker)]).start().wait(timeout=30)
+    assert job.state == "failed" and job.error is not None and job.error.exit_code == 143
+    assert "bug" not in job.error.fix and "run the matte again to resume" in job.error.fix

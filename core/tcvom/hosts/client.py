@@ -47,6 +47,8 @@ EXIT_OK = 0
 EXIT_UNEXPECTED = 1
 EXIT_BAD_INPUT = 2
 EXIT_MISSING = 3
+EXIT_INTERRUPTED = 130  # Ctrl-C
+EXIT_TERMINATED = 143  # SIGTERM from outside the host (a reaper, a logout); the host's own Cancel is "cancelled"
 
 ENV_EXECUTABLE = "TCVOM_EXECUTABLE"
 # tcvom's atomic writers put this in temporary file names (tcvom.io.atomic.TEMP_MARK).
@@ -567,6 +569,14 @@ def _child_environment() -> dict[str, str]:
     return env
 
 
+def _without_flags(hint: str) -> str:
+    """tcvom's advice without its parts that name a command-line flag, which a host has no
+    field for ("render or copy them again, or set the shot ... with --shot-range 1001-1004":
+    "render or copy them again"); empty when every part names one."""
+    parts = [part for part in re.split(r", or |; ", hint) if part and not re.search(r"(^|\s)--[a-z]", part)]
+    return ", or ".join(parts)
+
+
 class Job:
     """One tcvom subprocess, read by background threads.
 
@@ -766,10 +776,9 @@ class Job:
             message = str(self._error_event.get("message", ""))
             code = int(self._error_event.get("exit_code", code))
             hint = str(self._error_event.get("hint") or "")
-            if hint and re.search(r"(^|\s)--[a-z]", hint):
-                hint = ""  # the command line's own advice: left in the message, the fix below is the host's
             if hint and message.endswith(f" ({hint})"):
                 message = message[: -len(hint) - 3]  # the hint becomes the fix, below
+            hint = _without_flags(hint)
         else:
             message = tail[-1] if tail else f"tcvom stopped with exit code {code} and no message"
         if self._error_event is None and "No module named tcvom" in message:
@@ -782,6 +791,8 @@ class Job:
             )
         if hint:  # tcvom's own advice
             fix = hint
+        elif code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+            fix = "tcvom was stopped from outside; finished frames are kept: run the matte again to resume"
         elif code == EXIT_MISSING:
             fix = "install the missing part or weights (see tcvom weights --help), or use the classical method"
         elif code == EXIT_BAD_INPUT:
