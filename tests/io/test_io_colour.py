@@ -157,3 +157,30 @@ def test_a_header_that_names_another_colour_space_is_said(tmp_path: Path, caplog
     with caplog.at_level("WARNING", logger="tcvom"):
         open_frames(tmp_path / "plate.####.png", colorspace="Linear Rec.709 (sRGB)")
     assert caplog.records == []
+
+
+def test_chromaticities_do_not_depend_on_the_configs_view_transform(tmp_path: Path) -> None:
+    """Measured through the display-referred XYZ role, a config whose default view transform
+    tone-maps gave Rec.709 as (0.645, 0.322, 0.318, 0.563, ...)."""
+    config = ocio.Config.CreateFromBuiltinConfig("studio-config-v2.2.0_aces-v1.3_ocio-v2.4")
+    config.setDefaultViewTransformName("ACES 1.0 - SDR Video")
+    (tmp_path / "tm.ocio").write_text(config.serialize())
+    rec709 = (0.64, 0.33, 0.3, 0.6, 0.15, 0.06, 0.3127, 0.329)
+    for name in (None, str(tmp_path / "tm.ocio")):
+        measured = ColourConverter(None, name).chromaticities("Linear Rec.709 (sRGB)")
+        assert measured is not None and np.allclose(measured, rec709, atol=1e-4), (name, measured)
+
+
+def test_a_header_name_the_config_does_not_know_or_of_one_encoding_is_not_said(tmp_path: Path, caplog) -> None:
+    """Every PNG (OpenImageIO: srgb_rec709_scene) was said to contradict the sRGB it is read
+    as under a config without that alias; a gAMA 2.2 PNG was said to be another space."""
+    import OpenImageIO as oiio
+
+    for name, said in (("srgb", "srgb_rec709_scene"), ("g22", "g22_rec709_scene")):
+        buf = oiio.ImageBuf(oiio.ImageSpec(12, 8, 3, oiio.UINT8))
+        buf.specmod().attribute("oiio:ColorSpace", said)
+        buf.write(str(tmp_path / f"{name}.1001.png"))
+    with caplog.at_level("WARNING", logger="tcvom"):
+        open_frames(tmp_path / "srgb.####.png", ocio_config="studio-config-v2.1.0_aces-v1.3_ocio-v2.3")
+        open_frames(tmp_path / "g22.####.png")
+    assert caplog.records == []

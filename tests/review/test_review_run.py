@@ -464,6 +464,10 @@ def test_a_rebuild_after_a_partial_farm_run_names_the_frames_not_reviewed(small_
     assert "frame(s) 1005-1008 of the shot have neither a trimap made by tcvom nor an alpha yet" in captured.err
     assert "not reviewed (no trimap or alpha yet): 1005-1008" in captured.out
     assert load_review(out).extra["not_reviewed"] == "1005-1008"
+    # a run of part of the shot reviews what it made, without a warning on every run
+    assert main(["run", "--plate", small_example.plate, "--keyframes", *keys, "--out", str(tmp_path / "part"),
+                 "--frames", "1002-1003", "--method", "classical", "--progress", "none"]) == 0
+    assert "not reviewed" not in capsys.readouterr().err
 
 
 def test_a_run_that_fails_before_writing_a_frame_keeps_the_review(small_example, tmp_path: Path, capsys) -> None:

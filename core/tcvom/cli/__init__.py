@@ -89,7 +89,7 @@ NETWORK_COMMANDS = frozenset({"run", "trimaps", "matte", "eval", "train", "farm"
 
 @contextmanager
 def _interrupt_after() -> Iterator[list[int]]:
-    """Hold Ctrl-C back while the command line is built, then report it.
+    """Hold Ctrl-C (and SIGTERM) back while the command line is built, then report it.
 
     Building the parser imports torch and the image libraries. A KeyboardInterrupt raised
     inside a compiled module's initialisation surfaces as a traceback, an unrelated
@@ -101,15 +101,16 @@ def _interrupt_after() -> Iterator[list[int]]:
     if threading.current_thread() is not threading.main_thread():
         yield received
         return
-    previous = signal.getsignal(signal.SIGINT)
-    if previous is not signal.default_int_handler:
-        yield received
-        return
-    signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    noted = {number: signal.getsignal(number) for number, default in ((signal.SIGINT, signal.default_int_handler),
+                                                                      (signal.SIGTERM, signal.SIG_DFL))
+             if signal.getsignal(number) is default}  # SIGTERM too: it killed a starting job without a word
+    for number in noted:
+        signal.signal(number, lambda signum, frame: received.append(signum))
     try:
         yield received
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, previous in noted.items():
+            signal.signal(number, previous)
 
 
 #: Compiled modules the jobs import when they first need them. Imported up front, inside
@@ -217,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is not None:
             _import_compiled()
     if interrupted:
-        return _interrupted(args)
+        return _interrupted(args, Terminated() if signal.SIGTERM in interrupted else None)
     if args.command is None:
         parser.print_help()
         return 2

@@ -791,7 +791,7 @@ class Job:
             )
         if hint:  # tcvom's own advice
             fix = hint
-        elif code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+        elif code in (EXIT_INTERRUPTED, EXIT_TERMINATED, -signal.SIGINT, -signal.SIGTERM):
             fix = "tcvom was stopped from outside; finished frames are kept: run the matte again to resume"
         elif code == EXIT_MISSING:
             fix = "install the missing part or weights (see tcvom weights --help), or use the classical method"

@@ -61,8 +61,32 @@ def colour_spaces(config: str | None = None) -> list[str]:
     return [cs.getName() for cs in _config(config or BUILTIN_CONFIG).getColorSpaces()]
 
 
-XYZ_ROLE = "cie_xyz_d65_interchange"
+ACES_ROLE = "aces_interchange"
 """The OpenColorIO role (configs 2.2 and later) :meth:`ColourConverter.chromaticities` measures through."""
+AP0 = (0.7347, 0.2653, 0.0, 1.0, 0.0001, -0.077, 0.32168, 0.33767)
+"""ACES2065-1's primaries and white (SMPTE ST 2065-1), as OpenEXR ``chromaticities``."""
+D65 = (0.3127, 0.329)
+
+
+def _xyz(x: float, y: float) -> np.ndarray:
+    return np.array([x / y, 1.0, (1.0 - x - y) / y])
+
+
+def _rgb_to_xyz(chromaticities: tuple[float, ...]) -> np.ndarray:
+    """The RGB -> XYZ matrix of primaries and white given as ``chromaticities`` (white Y 1)."""
+    xy = np.array(chromaticities, dtype=np.float64).reshape(4, 2)
+    primaries = np.column_stack([_xyz(x, y) for x, y in xy[:3]])
+    return primaries * np.linalg.solve(primaries, _xyz(*xy[3]))
+
+
+def _bradford(source: tuple[float, float], target: tuple[float, float]) -> np.ndarray:
+    """The Bradford chromatic adaptation of XYZ from white ``source`` to white ``target`` (x, y)."""
+    cone = np.array([[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]])
+    gain = (cone @ _xyz(*target)) / (cone @ _xyz(*source))
+    return np.linalg.inv(cone) @ np.diag(gain) @ cone
+
+
+_D60_TO_D65 = _bradford((AP0[6], AP0[7]), D65)
 
 
 class ColourConverter:
@@ -149,13 +173,16 @@ class ColourConverter:
 
     def chromaticities(self, space: str) -> tuple[float, ...] | None:
         """OpenEXR's ``chromaticities`` of ``space`` (x, y of its red, green, blue and white),
-        measured through the config's ``cie_xyz_d65_interchange`` role: white is D65, and a
-        space of another white (ACES's) comes adapted to it, as the config converts it; a
-        reader that adapts whites reads the same colours. None in a config without the role."""
-        if self.config.getColorSpace(XYZ_ROLE) is None:
+        measured through the config's scene-referred ``aces_interchange`` role (ACES2065-1,
+        whose primaries are fixed) and taken to a D65 white with Bradford, as the built-in
+        configs' ``cie_xyz_d65_interchange`` does without depending on a view transform: a
+        space of another white (ACES's) comes adapted to D65, and a reader that adapts whites
+        reads the same colours. None in a config without the role."""
+        if self.config.getColorSpace(ACES_ROLE) is None:
             return None
-        xyz = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1]], dtype=np.float32)
-        self._processor(space, XYZ_ROLE).applyRGB(xyz)
+        rgb = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1]], dtype=np.float32)
+        self._processor(space, ACES_ROLE).applyRGB(rgb)
+        xyz = rgb.astype(np.float64) @ (_D60_TO_D65 @ _rgb_to_xyz(AP0)).T
         sums = xyz.sum(axis=1)
         return tuple(round(float(v), 6) for row, total in zip(xyz, sums, strict=True) for v in row[:2] / total)
 
@@ -166,8 +193,11 @@ class ColourConverter:
         if not said or self.source is not None:
             return None
         space = self.config.getColorSpace(said)
-        if space is None:
-            return said
+        if space is None:  # a name this config does not know (an older or a site config): nothing to compare
+            return None
+        taken = self.config.getColorSpace(self.source_for(is_float))
+        if space.getEncoding() and taken is not None and space.getEncoding() == taken.getEncoding():
+            return None  # one encoding (gamma 2.2 for sRGB): the difference is not worth a warning per plate
         return None if self._same(space.getName(), self.source_for(is_float)) else space.getName()
 
     def _same(self, a: str, b: str) -> bool:

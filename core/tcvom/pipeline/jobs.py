@@ -270,7 +270,8 @@ def _check_plan(writer: Any, shot: Sequence[int], settings: dict[str, Any]) -> N
     except manifest.SettingsMismatchError as exc:
         raise manifest.SettingsMismatchError(
             f"{exc.message}; a job's tasks each write part of the shot and would be refused", path=exc.path,
-            hint="run the whole shot once (tcvom run, which replaces them), or write to another --out") from exc
+            hint="run the whole shot once with tcvom run's local executor (which replaces them), or write to "
+                 "another --out") from exc
 
 
 def _remove_dead_temporaries(*records: FrameRecords | None) -> None:
@@ -1254,7 +1255,7 @@ def review_output(out: str | Path, *, plate: str | Path | None = None,
     trimap_pattern = trimap_writer.pattern if manifest.manifest_path(trimap_writer.pattern).exists() else None
     folder = root / doubt.REVIEW_FOLDER
     review, _ = doubt.review_output(source, folder, trimaps=trimap_pattern, alpha=alpha, shot=shot,
-                                    progress=_review_progress(progress), waiting=progress,
+                                    progress=_review_progress(progress), waiting=progress, say_left=True,
                                     sources=_review_sources(spec, shot, settings.get("input_colorspace"),
                                                             settings.get("ocio_config")))
     return review, folder

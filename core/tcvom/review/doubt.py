@@ -533,6 +533,7 @@ def review_output(
     sources: Mapping[str, Any] | None = None,
     progress: ProgressMode = "none",
     waiting: ProgressMode | None = None,
+    say_left: bool = False,
 ) -> tuple[Review, dict[str, Path]]:
     """Build and write the review of an output: the trimap stats recorded beside ``trimaps``
     (a pattern) and the matte residuals of ``alpha`` (a pattern) on ``plate`` (a frame
@@ -544,19 +545,21 @@ def review_output(
     the review one after the other, under a lock in ``folder`` (``.review.lock``): the later
     one finds the earlier one's cached residuals and writes the same bytes again, so the
     three files always belong together. ``waiting`` (default ``progress``) is how the wait for
-    that lock is announced: a run whose review step is quiet still says why it waits."""
+    that lock is announced: a run whose review step is quiet still says why it waits.
+    Frames of ``shot`` with neither are named in the review (``not_reviewed``), and with
+    ``say_left`` (a rebuild after a farm job) in a warning too."""
     from tcvom.farm.locks import exclusive_lock
     from tcvom.io.atomic import ensure_writable_folder, remove_dead_temporaries
 
     with exclusive_lock(ensure_writable_folder(folder) / ".review.lock", on_wait=_waiting(folder, waiting or progress)):
         remove_dead_temporaries(folder)  # of a run killed while writing the review
         return _review_output(plate, folder, trimaps=trimaps, alpha=alpha, shot=shot, sources=sources,
-                              progress=progress)
+                              progress=progress, say_left=say_left)
 
 
 def _review_output(
     plate: Any, folder: str | Path, *, trimaps: str | Path | None, alpha: str | None,
-    shot: Sequence[int] | None, sources: Mapping[str, Any] | None, progress: ProgressMode,
+    shot: Sequence[int] | None, sources: Mapping[str, Any] | None, progress: ProgressMode, say_left: bool,
 ) -> tuple[Review, dict[str, Path]]:
     shot = list(shot if shot is not None else plate.frame_numbers)
     stats = read_trimap_stats(trimaps, shot) if trimaps is not None else {}
@@ -573,8 +576,9 @@ def _review_output(
     keys = [f for f, s in stats.items() if s.keyframe]
     review = build_review(covered, keys, stats, residuals, bands=bands)
     left = [f for f in shot if f not in set(covered)]
-    if left:  # a partial farm run: said, not dropped from the table without a word
+    if left:  # a partial farm run: named in the review, and by a rebuild, not dropped without a word
         review.extra["not_reviewed"] = format_range(left)
+    if left and say_left:
         log.warning("%s: frame(s) %s of the shot have neither a trimap made by tcvom nor an alpha yet (a partial "
                     "run?): not reviewed", folder, format_range(left))
     review.extra["sources"] = {
@@ -758,5 +762,5 @@ def rebuild_review(path: str | Path, *, plate: str | None = None, progress: Prog
     review, _ = review_output(source, folder, trimaps=_resolve_in(sources.get("trimaps"), folder, sources),
                               alpha=_resolve_in(sources.get("alpha"), folder, sources),
                               sources={k: v for k, v in sources.items() if k not in ("trimaps", "alpha", "relative_to")},
-                              progress=progress)
+                              progress=progress, say_left=True)
     return review
