@@ -203,8 +203,9 @@ class TCVOM_OT_pull_matte(bpy.types.Operator):
         context.scene.tcvom.status = text
         self.report({"WARNING"} if run.note or warned else {"INFO"}, text)
 
-    def _failed(self, context: bpy.types.Context, exc: HostError) -> None:
-        context.scene.tcvom.status = str(exc)
+    def _failed(self, context: bpy.types.Context, exc: HostError, run: MatteRun | None = None) -> None:
+        stale = run.job.stale_note() if run is not None and run.job is not None else ""
+        context.scene.tcvom.status = "; ".join(part for part in (str(exc), stale) if part)  # the node shows them
         review.forget_if_gone(context)
         self.report({"ERROR"}, str(exc))
 
@@ -220,7 +221,7 @@ class TCVOM_OT_pull_matte(bpy.types.Operator):
             run.wait()
             run.finish(context)
         except HostError as exc:
-            self._failed(context, exc)
+            self._failed(context, exc, _active)
             return {"CANCELLED"}
         finally:
             _active = None
@@ -273,7 +274,9 @@ class TCVOM_OT_pull_matte(bpy.types.Operator):
         if event.type == "ESC":
             run.cancel()
             self._end(context)
-            context.scene.tcvom.status = "cancelled: finished frames stay cached, the next run resumes"
+            stale = run.job.stale_note()  # the node shows those frames as the run before left them
+            context.scene.tcvom.status = "; ".join(
+                part for part in ("cancelled: finished frames stay cached, the next run resumes", stale) if part)
             review.forget_if_gone(context)
             self.report({"WARNING"}, "tcvom matte cancelled")
             return {"CANCELLED"}
@@ -289,7 +292,7 @@ class TCVOM_OT_pull_matte(bpy.types.Operator):
             run.raise_if_failed()
             run.finish(context)
         except HostError as exc:
-            self._failed(context, exc)
+            self._failed(context, exc, run)
             return {"CANCELLED"}
         self._done_report(context, run)
         return {"FINISHED"}

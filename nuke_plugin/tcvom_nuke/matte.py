@@ -427,10 +427,12 @@ def run_job(job: Any, frames: Sequence[int], progress: Callable[[int, str], None
                 break
             progress(int(job.fraction * 100), job.status_text())
             time.sleep(poll_interval)
+        stale = job.stale_note()  # the Read shows those frames as the run before left them
         if job.state == "cancelled" or (cancelled() and job.state != "done"):
-            return Outcome("cancelled", status="cancelled: finished frames stay cached, the next Compute resumes")
+            return Outcome("cancelled", status="; ".join(
+                part for part in ("cancelled: finished frames stay cached, the next Compute resumes", stale) if part))
         if job.state == "failed":
-            return Outcome("failed", error=job.error, status=str(job.error))
+            return Outcome("failed", error=job.error, status="; ".join(part for part in (str(job.error), stale) if part))
         files = hostclient.collect_alpha(job.out, frames)
         progress(100, "done")
         warned = hostclient.warnings_summary(job.warnings)  # an empty keyframe, NaN pixels...

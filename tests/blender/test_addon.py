@@ -464,6 +464,9 @@ def test_a_failed_pull_that_wrote_frames_takes_the_stale_review_away(pulled: dic
             bpy.ops.tcvom.pull_matte()
         assert not (pulled["out"] / "review" / "review.json").exists()
         assert settings.review == "" and ours() == []
+        # the node shows the frame the run did not finish as it was: said
+        assert settings.status.endswith("alpha frames 1005 still show the run before (or nothing): run the matte "
+                                        "again"), settings.status
     finally:
         settings.input_colorspace = ""
         shutil.rmtree(alpha)

@@ -443,3 +443,25 @@ def test_a_job_stopped_from_outside_is_not_called_a_bug(tmp_path: Path) -> None:
     job = Job([str(worker)]).start().wait(timeout=30)
     assert job.state == "failed" and job.error is not None and job.error.exit_code == 143
     assert "bug" not in job.error.fix and "run the matte again to resume" in job.error.fix
+
+
+def test_a_stopped_run_says_which_alphas_still_show_the_run_before(tmp_path: Path) -> None:
+    """A cancelled or failed pull left the node showing new and old alphas side by side
+    and said only "finished frames stay cached"."""
+    def worker(events: str) -> Job:
+        script = _script(tmp_path / "w", "import json, sys\n" + "".join(
+            f"print(json.dumps({event}), flush=True)\n" for event in events.split("|")) + "sys.exit(2)\n")
+        return Job([str(script)]).start().wait(timeout=30)
+
+    plan = ("{'event': 'plan', 'job': 'matte', 'reused': {'alpha': {'count': 2, 'frames': '1001-1002'}}, "
+            "'computed': {'alpha': {'count': 5, 'frames': '1003-1006,1008', 'changed': 5}}}")
+    made = "|".join(f"{{'event': 'progress', 'job': 'matte', 'done': {i + 3}, 'total': 7, 'frame': {f}}}"
+                    for i, f in enumerate((1003, 1004)))
+    error = "{'event': 'error', 'job': 'matte', 'exit_code': 2, 'message': 'x: frame 1005: cannot write'}"
+    job = worker("|".join((plan, made, error)))
+    assert job.state == "failed"
+    assert job.stale_note() == "alpha frames 1005-1006,1008 still show the run before (or nothing): run the matte again"
+    trimaps = ("{'event': 'plan', 'job': 'trimaps', 'reused': {'trimaps': {'count': 0, 'frames': ''}}, "
+               "'computed': {'trimaps': {'count': 8, 'frames': '1001-1008', 'changed': 8}}}")
+    assert "the alpha still shows the run before" in worker("|".join((trimaps, error))).stale_note()
+    assert worker(error).stale_note() == ""  # refused before anything changed

@@ -327,6 +327,8 @@ def test_a_failed_run_that_wrote_frames_takes_the_stale_review_off_the_knobs(sho
     assert "alpha.1005.exr" in nuke.messages[-1]
     assert not Path(run.prepared.out, "review", "review.json").exists()
     assert (node["suggested"].value(), node["doubtful"].value()) == ("", "no review")
+    assert node["status"].value().endswith("alpha frames 1005 still show the run before (or nothing): run the matte "
+                                           "again"), node["status"].value()
 
 
 def test_cancel_in_the_progress_window_stops_the_worker(shot, tmp_path: Path) -> None:

@@ -569,6 +569,29 @@ def _child_environment() -> dict[str, str]:
     return env
 
 
+def _frames_of(text: str) -> list[int]:
+    """Frame numbers of a range string as tcvom's events give them (``1001-1004,1006``,
+    ``1001-1009x2``); a part it cannot read is left out."""
+    frames: list[int] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        found = re.fullmatch(r"(-?\d+)(?:-(-?\d+)(?:x(\d+))?)?", part)
+        if found:
+            first, last, step = found.group(1), found.group(2), found.group(3)
+            frames.extend(range(int(first), int(last or first) + 1, int(step or 1)))
+    return frames
+
+
+def _compact(frames: Sequence[int]) -> str:
+    """``[1001, 1002, 1003, 1006]`` as ``1001-1003,1006``."""
+    runs: list[list[int]] = []
+    for frame in sorted(frames):
+        if runs and frame == runs[-1][1] + 1:
+            runs[-1][1] = frame
+        else:
+            runs.append([frame, frame])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
 def _without_flags(hint: str) -> str:
     """tcvom's advice without its parts that name a command-line flag, which a host has no
     field for ("render or copy them again, or set the shot ... with --shot-range 1001-1004":
@@ -615,6 +638,8 @@ class Job:
         self._proc: subprocess.Popen | None = None
         self._threads: list[threading.Thread] = []
         self._cancelled = False
+        self._changing: dict[str, set[int]] = {}  # per output: the frames a stage's plan computes
+        self._made: set[int] = set()  # alphas the matte stage finished
 
     def start(self) -> Job:
         """Start the subprocess; raises :class:`HostError` if it cannot be started."""
@@ -730,12 +755,18 @@ class Job:
         elif kind == "progress":
             self.done = int(event.get("done") or 0)
             self.total = int(event.get("total") or self.total)
+            if job == "matte" and isinstance(event.get("frame"), int) and event["frame"] in self._changing.get("alpha", ()):
+                self._made.add(event["frame"])
         elif kind in ("done", "error"):
             if job in self._open:
                 del self._open[len(self._open) - 1 - self._open[::-1].index(job)]
             self.step = ""
             if kind == "error":
                 self._error_event = event
+        elif kind == "plan" and isinstance(event.get("computed"), dict):
+            for output, planned in event["computed"].items():
+                if isinstance(planned, dict):
+                    self._changing[str(output)] = set(_frames_of(str(planned.get("frames") or "")))
         elif kind == "message":
             self.messages.append(str(event.get("message", "")))
         elif kind == "warning":
@@ -760,6 +791,19 @@ class Job:
             return
         self.state = "failed"
         self.error = self._error_from(code)
+
+    def stale_note(self) -> str:
+        """After a run that stopped before its end (cancelled, failed): which alphas still
+        hold the matte of the run before (or none), for the host to say beside its status;
+        "" when the run changed nothing. The plate and the node show them as they are."""
+        if self.state == "done" or not any(self._changing.values()):
+            return ""
+        left = sorted(self._changing.get("alpha", set()) - self._made)
+        if "alpha" not in self._changing:  # stopped in the trimap stage, which had frames to change
+            return "the alpha still shows the run before: run the matte again to bring it up to date"
+        if not left:
+            return ""
+        return f"alpha frames {_compact(left)} still show the run before (or nothing): run the matte again"
 
     def _error_from(self, code: int) -> HostError:
         hint = ""
