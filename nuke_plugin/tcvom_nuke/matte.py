@@ -23,7 +23,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -411,12 +411,25 @@ def build_args(command: Sequence[str], spec: Any, settings: NodeSettings) -> lis
     return [*args[:-2], "--backend", settings.backend, "--trimap-channel", settings.trimap_channel, *tail]
 
 
+def keyframes_named(error: HostError, keyframes: Mapping[int, str]) -> HostError:
+    """``error`` with the keyframes' rendered files (the node's cache) named as the artist
+    knows them: ``.../inputs/keyframes/key.1001.exr: frame 1001`` is ``the keyframe at
+    frame 1001 (Trimap input)``."""
+    message = error.message
+    for frame, path in keyframes.items():
+        name = f"the keyframe at frame {frame} (Trimap input)"
+        message = message.replace(f"{path}: frame {frame}", name).replace(path, name)
+    return error if message == error.message else HostError(message, error.fix, error.exit_code)
+
+
 def run_job(job: Any, frames: Sequence[int], progress: Callable[[int, str], None],
-            cancelled: Callable[[], bool], poll_interval: float = 0.2) -> Outcome:
+            cancelled: Callable[[], bool], poll_interval: float = 0.2,
+            keyframes: Mapping[int, str] | None = None) -> Outcome:
     """The worker loop (a background thread's body): poll ``job`` (a started
     ``hostclient.Job``), report ``progress(percent, text)``, cancel the job when
     ``cancelled()`` says so, and collect the alpha of ``frames`` when it is done.
-    Never raises: the outcome carries the error."""
+    ``keyframes`` (frame -> the file the node rendered) names them in an error as the
+    artist knows them. Never raises: the outcome carries the error."""
     try:
         while True:
             job.poll()
@@ -432,7 +445,8 @@ def run_job(job: Any, frames: Sequence[int], progress: Callable[[int, str], None
             return Outcome("cancelled", status="; ".join(
                 part for part in ("cancelled: finished frames stay cached, the next Compute resumes", stale) if part))
         if job.state == "failed":
-            return Outcome("failed", error=job.error, status="; ".join(part for part in (str(job.error), stale) if part))
+            error = keyframes_named(job.error, keyframes or {}) if isinstance(job.error, HostError) else job.error
+            return Outcome("failed", error=error, status="; ".join(part for part in (str(error), stale) if part))
         files = hostclient.collect_alpha(job.out, frames)
         progress(100, "done")
         warned = hostclient.warnings_summary(job.warnings)  # an empty keyframe, NaN pixels...

@@ -132,7 +132,8 @@ class MatteRun:
         """Background thread: the worker loop under a ProgressTask, then back to the main thread."""
         task = nuke.ProgressTask("TCVOM Matte: " + self.node_name)
         try:
-            self.outcome = matte.run_job(self.job, self.prepared.frames, _TaskProgress(task), task.isCancelled)
+            self.outcome = matte.run_job(self.job, self.prepared.frames, _TaskProgress(task), task.isCancelled,
+                                         keyframes=self.prepared.spec.keyframes)
         finally:
             del task  # the last reference: Nuke closes the progress window
         nuke.executeInMainThread(finish, args=(self.node_name, self))
@@ -280,7 +281,8 @@ def compute(node: Any = None) -> MatteRun | None:
             raise RuntimeError(matte.error_text(exc)) from exc
         return None
     if not gui:  # nuke -t / -x: no event loop, run synchronously
-        run.outcome = matte.run_job(run.job, run.prepared.frames, _print_progress, lambda: False)
+        run.outcome = matte.run_job(run.job, run.prepared.frames, _print_progress, lambda: False,
+                                    keyframes=run.prepared.spec.keyframes)
         finish(name, run)
         if run.outcome.state != "done":
             raise RuntimeError(run.outcome.status)

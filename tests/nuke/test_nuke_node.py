@@ -387,3 +387,16 @@ def test_a_cache_folder_or_executable_that_does_not_work_names_the_knob(shot, tc
     message = nuke.messages[-1]
     assert "cannot write the cache folder" in message and "cache folder knob" in message, message
     assert "unexpected" not in message
+
+
+def test_a_keyframe_tcvom_refuses_is_named_as_the_artist_knows_it(shot, tcvom_exe: str) -> None:
+    """tcvom named the node's own rendered file (.../inputs/keyframes/key.1001.exr), which
+    the artist never made."""
+    read, trimap = shot
+    trimap.pixels = lambda frame: np.dstack([np.zeros((64, 96), np.float32)] * 3 + [np.ones((64, 96), np.float32)])
+    node = _matte_node(read, trimap, tcvom_exe)
+    run = nukenode.compute(node)
+    assert run is not None, nuke.messages
+    _wait(run)
+    said = nuke.messages[-1]
+    assert "the keyframe at frame 1001 (Trimap input)" in said and "inputs/keyframes" not in said, said
