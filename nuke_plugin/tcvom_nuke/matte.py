@@ -418,7 +418,8 @@ def keyframes_named(error: HostError, keyframes: Mapping[int, str]) -> HostError
     message = error.message
     for frame, path in keyframes.items():
         name = f"the keyframe at frame {frame} (Trimap input)"
-        message = message.replace(f"{path}: frame {frame}", name).replace(path, name)
+        for spelt in dict.fromkeys((path, path.replace("/", "\\"))):  # tcvom prints Windows paths with backslashes
+            message = message.replace(f"{spelt}: frame {frame}", name).replace(spelt, name)
     return error if message == error.message else HostError(message, error.fix, error.exit_code)
 
 

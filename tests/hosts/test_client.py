@@ -465,3 +465,21 @@ def test_a_stopped_run_says_which_alphas_still_show_the_run_before(tmp_path: Pat
                "'computed': {'trimaps': {'count': 8, 'frames': '1001-1008', 'changed': 8}}}")
     assert "the alpha still shows the run before" in worker("|".join((trimaps, error))).stale_note()
     assert worker(error).stale_note() == ""  # refused before anything changed
+
+
+def test_a_cancel_after_the_worker_ended_reads_what_it_said(tmp_path: Path) -> None:
+    """A run that finished just before Esc was reported by its events left in the queue:
+    frames it had finished were said to show the run before."""
+    plan = ("{'event': 'plan', 'job': 'matte', 'computed': {'alpha': {'count': 2, 'frames': '1001-1002'}}}")
+    made = "|".join(f"{{'event': 'progress', 'job': 'matte', 'done': {i + 1}, 'total': 2, 'frame': {f}}}"
+                    for i, f in enumerate((1001, 1002)))
+    result = "{'event': 'result', 'job': 'run', 'written': 2}"
+    script = _script(tmp_path / "w", "import json\n" + "".join(
+        f"print(json.dumps({event}), flush=True)\n" for event in (plan, *made.split("|"), result)))
+    job = Job([str(script)]).start()
+    assert job._proc is not None
+    job._proc.wait(timeout=30)
+    for thread in job._threads:
+        thread.join(timeout=10)
+    job.cancel()  # pressed after the worker ended, before the host's next poll
+    assert job.stale_note() == "" and job.result is not None

@@ -184,3 +184,10 @@ def test_a_header_name_the_config_does_not_know_or_of_one_encoding_is_not_said(t
         open_frames(tmp_path / "srgb.####.png", ocio_config="studio-config-v2.1.0_aces-v1.3_ocio-v2.3")
         open_frames(tmp_path / "g22.####.png")
     assert caplog.records == []
+    # one encoding, other primaries: an EXR tagged ACEScg is said (it is read as Linear Rec.709)
+    buf = oiio.ImageBuf(oiio.ImageSpec(12, 8, 3, oiio.HALF))
+    buf.specmod().attribute("oiio:ColorSpace", "lin_ap1_scene")
+    buf.write(str(tmp_path / "ap1.1001.exr"))
+    with caplog.at_level("WARNING", logger="tcvom"):
+        open_frames(tmp_path / "ap1.####.exr")
+    assert [r.getMessage() for r in caplog.records if "its header says colour space 'ACEScg'" in r.getMessage()]

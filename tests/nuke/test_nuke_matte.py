@@ -353,3 +353,13 @@ def test_plugin_code_parses_as_python_3_9() -> None:
         if uses_annotations:
             assert "from __future__ import annotations" in source, f"{path}: annotations would run on 3.9"
         assert "nuke.tcl" not in source and "nuke.eval" not in source.replace("nuke.evaluate", "")
+
+
+def test_keyframes_are_named_whatever_separator_tcvom_prints() -> None:
+    """On Windows tcvom prints the node's forward-slash paths with backslashes."""
+    path = "C:/shots/comp/tcvom_cache/TCVOM_Matte1/inputs/keyframes/key.1001.exr"
+    for printed in (path, path.replace("/", "\\")):
+        error = matte.HostError(f"{printed}: frame 1001: the keyframe trimap is all unknown", "paint it", 2)
+        named = matte.keyframes_named(error, {1001: path})
+        assert named.message == "the keyframe at frame 1001 (Trimap input): the keyframe trimap is all unknown"
+        assert (named.fix, named.exit_code) == ("paint it", 2)

@@ -850,6 +850,7 @@ class Job:
         temporary name first, so no partial frame is left; temporaries are removed."""
         if self._proc is None or self._proc.poll() is not None:
             self._cancelled = self._cancelled or self.state == "running"
+            self.poll()  # what it said before it ended (stale_note, the result) is read, not left queued
             return
         self._cancelled = True
         try:

@@ -196,9 +196,13 @@ class ColourConverter:
         if space is None:  # a name this config does not know (an older or a site config): nothing to compare
             return None
         taken = self.config.getColorSpace(self.source_for(is_float))
-        if space.getEncoding() and taken is not None and space.getEncoding() == taken.getEncoding():
-            return None  # one encoding (gamma 2.2 for sRGB): the difference is not worth a warning per plate
-        return None if self._same(space.getName(), self.source_for(is_float)) else space.getName()
+        if taken is None or space.getName() == taken.getName():
+            return None
+        if space.getEncoding() and space.getEncoding() == taken.getEncoding():  # gamma 2.2 for sRGB: one picture
+            ours, theirs = self.chromaticities(taken.getName()), self.chromaticities(space.getName())
+            if ours is not None and theirs is not None and np.allclose(ours, theirs, atol=1e-3):
+                return None
+        return space.getName()
 
     def _same(self, a: str, b: str) -> bool:
         first, second = self.config.getColorSpace(a), self.config.getColorSpace(b)
