@@ -306,14 +306,10 @@ class SequenceFrames(_Frames):
         return placed
 
     def read(self, frame: int) -> np.ndarray:
-        self._check_frame(frame)
+        placed, is_float = self._raw(frame)
         path = self.path(frame)
-        pixels, info = read_image(path, frame)
-        rgb = _rgb(pixels, info, frame)
-        self._check_type(path, frame, info)
-        placed = self._placed(path, frame, rgb, info)
-        self._keep(frame, placed, info.is_float)
-        rgb, bad = self.colour.to_network(placed, info.is_float)
+        self._keep(frame, placed, is_float)
+        rgb, bad = self.colour.to_network(placed, is_float)
         if bad:
             self.nonfinite[frame] = bad
             said = str(Path(path).absolute())
