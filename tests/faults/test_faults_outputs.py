@@ -50,6 +50,14 @@ def test_output_folder_is_a_file(shot: Shot, capsys) -> None:
     assert blocker.read_text() == "a file"
 
 
+def test_run_says_a_blocked_alpha_folder_before_making_trimaps(shot: Shot, capsys) -> None:
+    shot.out.mkdir(parents=True)
+    (shot.out / "alpha").write_text("a file")
+    result = tcvom(capsys, *shot.run_args())
+    expect(result, 2, "alpha is a file, not a folder", "move that file away", root=shot.root)
+    assert sorted(p.name for p in shot.out.iterdir()) == ["alpha"]  # no trimaps folder, no trimap computed
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
 def test_output_folder_not_writable(shot: Shot, capsys) -> None:
     folder = shot.root / "readonly"

@@ -175,6 +175,10 @@ def ensure_writable_folder(folder: str | Path) -> Path:
                 raise OutputError(f"cannot create the output folder: {link} is a link to {os.readlink(link)}, "
                                   "which does not exist", path=path,
                                   hint="create the folder it points to, or choose another --out") from exc
+        for blocker in (path, *path.parents):
+            if blocker.exists() and not blocker.is_dir():
+                raise OutputError(f"cannot create the output folder: {blocker} is a file, not a folder", path=path,
+                                  hint="move that file away, or choose another --out") from exc
         raise OutputError(f"cannot create the output folder ({exc.strerror})", path=path) from exc
     probe = temporary_name(path / "probe.tmp")
     try:

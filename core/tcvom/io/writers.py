@@ -185,7 +185,12 @@ class TrimapWriter(FrameWriter):
     """Trimaps per frame as 8-bit single-channel PNG holding 0 / 128 / 255."""
 
     def __init__(self, out: str | Path, *, name: str = "trimap") -> None:
-        super().__init__(out, f"{name}.####.png")
+        super().__init__(out, self.default_name(name))
+
+    @staticmethod
+    def default_name(name: str = "trimap") -> str:
+        """The file name pattern a writer given a folder writes to (``output_pattern`` makes the path)."""
+        return f"{name}.####.png"
 
     def write(self, frame: int, trimap: np.ndarray) -> Path:
         tri = np.asarray(trimap)

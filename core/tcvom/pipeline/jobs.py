@@ -50,13 +50,14 @@ from tcvom.farm import manifest
 from tcvom.farm.locks import FrameClaims
 from tcvom.farm.records import FileDigests, FrameRecords, array_digest, digest, records_folder
 from tcvom.io import AlphaWriter, ProbabilityWriter, TrimapWriter, open_frames, open_trimaps
-from tcvom.io.atomic import remove_dead_temporaries
+from tcvom.io.atomic import ensure_writable_folder, remove_dead_temporaries
 from tcvom.io.colour import config_reference
 from tcvom.io.overlap import DEFAULT_DEPTH, ReadAhead, WriteBehind
 from tcvom.io.sequence import (
     format_range,
     is_pattern,
     one_spelling,
+    output_pattern,
     parse_frame_range,
 )
 from tcvom.io.sources import TrimapFiles, TrimapSpecs, is_frame_pair, trimap_specs
@@ -1113,7 +1114,7 @@ def run(
             review=False,
             **common,
         )
-        trimap_spec: str | Sequence[str] = TrimapWriter(out / "trimaps").pattern
+        trimap_spec: str | Sequence[str] = output_pattern(out / "trimaps", TrimapWriter.default_name())  # no folder yet
     else:
         assert trimaps is not None
         trimap_spec = trimaps
@@ -1133,6 +1134,8 @@ def run(
         matte_job["provenance"] = {"tcvom:keyframes": _keyframe_stamp(keyframes, source, resize_trimaps, trimap_channel)}
     if plan_only:
         return plan_touched(trimap_job, matte_job, selection)
+    if trimap_job is not None and (matte_job["out"].exists() or matte_job["out"].is_symlink()):
+        ensure_writable_folder(matte_job["out"])  # a blocked alpha folder is said before the trimaps take their time
     if executor == "ray":
         from tcvom.farm.ray_executor import run_with_ray
 
