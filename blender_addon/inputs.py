@@ -225,7 +225,20 @@ def painted_trimap(image: bpy.types.Image) -> np.ndarray:
 
 def mask_coverage(mask: bpy.types.Mask, scene_frame: int, size: tuple[int, int]) -> np.ndarray:
     """Render ``mask`` at ``scene_frame`` and ``size`` with the compositor's Mask node
-    (feather on) in a temporary scene; returns coverage ``H x W`` in [0, 1]."""
+    (feather on) in a temporary scene; returns coverage ``H x W`` in [0, 1].
+
+    An animated Mask takes its shape from the artist's scene frame (the temporary scene's
+    frame does not move it), so that scene is moved to ``scene_frame`` and back."""
+    artist = bpy.context.scene
+    shown = artist.frame_current, artist.frame_subframe
+    artist.frame_set(scene_frame)
+    try:
+        return _render_mask(mask, scene_frame, size)
+    finally:
+        artist.frame_set(shown[0], subframe=shown[1])
+
+
+def _render_mask(mask: bpy.types.Mask, scene_frame: int, size: tuple[int, int]) -> np.ndarray:
     scene = bpy.data.scenes.new("tcvom mask render")
     # Blender 4.x refuses to render a scene without a camera, even for the compositor alone.
     camera_data = bpy.data.cameras.new("tcvom mask camera")
@@ -300,9 +313,12 @@ def export_keyframes(settings: bpy.types.PropertyGroup, plate: PlateInfo, folder
         frame = item.frame + plate.shift
         where = f"the keyframe at scene frame {item.frame}"
         if frame not in set(plate.frames):
+            start = ("the Start Frame in the tcvom panel" if plate.image_frames is not None
+                     else "the Movie Clip's Start Frame (Clip editor, Footage Settings)")
             raise HostError(
                 f"{where} is plate frame {frame}, outside the plate ({plate.frames[0]}-{plate.frames[-1]})",
-                "move the keyframe onto a frame of the plate",
+                f"move the keyframe onto a frame of the plate, or if the plate plays on other scene frames than "
+                f"you see it on, set {start} to the scene frame its first picture shows on",
             )
         if frame in written:
             raise HostError(f"two keyframes are on scene frame {item.frame}", "remove one of them")
@@ -311,6 +327,10 @@ def export_keyframes(settings: bpy.types.PropertyGroup, plate: PlateInfo, folder
             if image is None:
                 raise HostError(f"{where} has no trimap image", "paint a trimap image and pick it for the keyframe")
             if image.size[0] == 0:
+                file = bpy.path.abspath(image.filepath) if image.filepath and image.packed_file is None else ""
+                if file and not os.path.isfile(file):
+                    raise HostError(f"{where}: the image '{image.name}' has no pixels: its file {file} is not found",
+                                    "put the file back, or open it from where it is now (Image > Replace)")
                 raise HostError(f"{where}: the image '{image.name}' has no pixels", "reload or repaint it")
             if (image.size[0], image.size[1]) != (width, height):
                 raise HostError(

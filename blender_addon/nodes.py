@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import bpy
 
+from .hostclient import HostError
+
 IS_50 = bpy.app.version >= (5, 0, 0)
 NODE_TAG = "tcvom_matte"  # custom property marking our group node in the scene's tree
 VIEWER_TAG = "tcvom_viewer"  # marks the Viewer our node feeds when the scene's output is taken
@@ -44,13 +46,28 @@ def output_socket(tree: bpy.types.NodeTree) -> bpy.types.NodeSocket:
     return node.inputs["Image"]
 
 
-def set_alpha_apply_mask(node: bpy.types.Node) -> None:
-    """Set Alpha in 'Apply Mask' mode: RGBA times the matte, the premultiplied result the
-    compositor expects."""
+def set_alpha_mode(node: bpy.types.Node, mode: str) -> None:
+    """Set Alpha's mode: "Apply Mask" (RGBA times the alpha, the premultiplied result the
+    compositor expects) or "Replace Alpha" (RGB kept, alpha replaced)."""
     if "Type" in node.inputs:
-        node.inputs["Type"].default_value = "Apply Mask"
+        node.inputs["Type"].default_value = mode
     else:
-        node.mode = "APPLY"
+        node.mode = {"Apply Mask": "APPLY", "Replace Alpha": "REPLACE_ALPHA"}[mode]
+
+
+def plate_socket(source: bpy.types.Node) -> bpy.types.NodeSocket:
+    """The plate picture among an Image or Movie Clip node's outputs: "Image", or for a
+    multilayer EXR its "Combined" pass or its one colour pass (tcvom reads that layer)."""
+    if "Image" in source.outputs:
+        return source.outputs["Image"]
+    if "Combined" in source.outputs:
+        return source.outputs["Combined"]
+    colours = [s for s in source.outputs if s.type == "RGBA"]
+    if len(colours) == 1:
+        return colours[0]
+    raise HostError(f"the plate image has no Combined pass but {len(colours)} colour passes "
+                    f"({', '.join(s.name for s in colours)}), so which one is the plate is unclear",
+                    "render or save the plate with one colour pass (or its Combined pass)")
 
 
 def mask_node_scene_size(node: bpy.types.Node) -> None:
@@ -88,7 +105,7 @@ def build_group(
     shift: int,
     plate_image_frames: tuple[int, int, int] | None = None,
 ) -> bpy.types.NodeTree:
-    """(Re)build the node group ``name``: plate -> Set Alpha(matte) -> Image, and Alpha.
+    """(Re)build the node group ``name``: plate -> Set Alpha(1) -> Set Alpha(matte) -> Image, and Alpha.
 
     ``plate`` is a MovieClip (read with its own frame settings) or an Image sequence/movie
     (``plate_image_frames`` = Image node start, offset, duration). The alpha sequence's
@@ -120,13 +137,21 @@ def build_group(
     matte.frame_duration = alpha_count
     matte.location = (-400, -200)
 
+    # the plate's own alpha (0 in an EXR Nuke wrote from a plate without one) is not the
+    # matte's business, as tcvom ignores it: opaque first, then the matte applied
+    opaque = group.nodes.new("CompositorNodeSetAlpha")
+    opaque.name = opaque.label = "Plate Opaque"
+    set_alpha_mode(opaque, "Replace Alpha")
+    opaque.inputs["Alpha"].default_value = 1.0
+    opaque.location = (-200, 150)
     set_alpha = group.nodes.new("CompositorNodeSetAlpha")
-    set_alpha_apply_mask(set_alpha)
-    set_alpha.location = (-100, 0)
+    set_alpha_mode(set_alpha, "Apply Mask")
+    set_alpha.location = (-30, 0)
 
     out = group.nodes.new("NodeGroupOutput")
     out.location = (150, 0)
-    group.links.new(source.outputs["Image"], set_alpha.inputs["Image"])
+    group.links.new(plate_socket(source), opaque.inputs["Image"])
+    group.links.new(opaque.outputs["Image"], set_alpha.inputs["Image"])
     group.links.new(matte.outputs["Alpha"], set_alpha.inputs["Alpha"])
     group.links.new(set_alpha.outputs["Image"], out.inputs["Image"])
     group.links.new(matte.outputs["Alpha"], out.inputs["Alpha"])

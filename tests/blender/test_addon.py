@@ -437,6 +437,37 @@ def test_errors_reach_the_artist_with_the_fix(pulled: dict, addon) -> None:
     assert Path(bpy.path.abspath(settings.output)) == pulled["out"]
 
 
+def test_keyframe_errors_name_the_missing_file_and_the_start_frame(pulled: dict, example: Path,
+                                                                   tmp_path: Path) -> None:
+    """QA: a keyframe image whose file went away was "an image with no pixels", without its
+    file; a keyframe outside the plate only said to move it, where the plate's Start Frame
+    (left at 1 in a 1001 scene) is what is wrong."""
+    settings = bpy.context.scene.tcvom
+    keep = settings.keyframes[1].image
+    moved = tmp_path / "key.png"
+    shutil.copy(example / "keyframes" / "key.1008.png", moved)
+    gone = bpy.data.images.load(str(moved), check_existing=False)
+    moved.unlink()
+    gone.reload()
+    settings.keyframes[1].image = gone
+    try:
+        with pytest.raises(RuntimeError, match=rf"scene frame 1008.*'key.png' has no pixels: its file {moved} is not "
+                                               r"found.*put the file back"):
+            bpy.ops.tcvom.pull_matte()
+    finally:
+        settings.keyframes[1].image = keep
+        bpy.data.images.remove(gone)
+
+    clip = settings.clip
+    clip.frame_start = 1
+    try:
+        with pytest.raises(RuntimeError, match=r"scene frame 1001 is plate frame 2001, outside the plate.*"
+                                               r"Movie Clip's Start Frame"):
+            bpy.ops.tcvom.pull_matte()
+    finally:
+        clip.frame_start = FRAMES[0]
+
+
 def test_a_failed_pull_that_wrote_frames_takes_the_stale_review_away(pulled: dict) -> None:
     """A pull that failed after its first written frame left the last run's review line and
     doubt markers in place, though tcvom had removed that review (it described alphas no
@@ -489,6 +520,30 @@ def test_mask_keyframe_becomes_a_trimap(addon) -> None:
     assert trimap[32, 48] == 1.0 and trimap[0, 0] == 0.0  # inside, outside
     assert (trimap == 0.5).sum() > 50  # the feather band
     bpy.data.masks.remove(mask)
+
+
+def test_an_animated_mask_keyframe_takes_its_shape_at_its_own_frame(addon) -> None:
+    """QA: the Mask was drawn as it is at the playhead's frame, whatever the keyframe's."""
+    inputs = importlib.import_module(MODULE + ".inputs")
+    scene = bpy.context.scene
+    mask = bpy.data.masks.new("moving mask")
+    layer = mask.layers.new(name="L")
+    spline = layer.splines.new()
+    spline.points.add(3)
+    for frame, x in ((1001, 0.25), (1008, 0.75)):  # a box moving left to right
+        for i, (dx, dy) in enumerate(((-1, -1), (1, -1), (1, 1), (-1, 1))):
+            point = spline.points[i]
+            point.co = (x + dx * 0.15, 0.5 + dy * 0.2)
+            point.handle_type = "VECTOR"
+            mask.keyframe_insert(data_path=f'layers["L"].splines[0].points[{i}].co', frame=frame)
+    scene.frame_set(1004)
+    try:
+        for frame, centre in ((1001, 0.25), (1008, 0.75)):
+            columns = np.nonzero((inputs.mask_coverage(mask, frame, (96, 64)) > 0.9).any(axis=0))[0]
+            assert abs((columns.min() + columns.max()) / 2 / 96 - centre) < 0.05, (frame, columns)
+        assert scene.frame_current == 1004  # the artist's playhead is left where it was
+    finally:
+        bpy.data.masks.remove(mask)
 
 
 def test_pull_matte_keeps_the_artists_compositor_and_is_undoable(pulled: dict) -> None:
@@ -670,6 +725,52 @@ def test_an_image_plate_opened_from_a_later_file_shows_every_frame_with_its_matt
             np.testing.assert_allclose(rendered[:, :, 3], alpha, atol=1e-3, err_msg=f"frame {frame}")
             np.testing.assert_allclose(rendered[:, :, :3], plate[:, :, :3] * alpha[:, :, None], atol=2e-3,
                                        err_msg=f"frame {frame}")
+    finally:
+        settings.source_type, settings.image = "CLIP", None
+        bpy.data.images.remove(image)
+    assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}
+
+
+_MULTILAYER = """
+import sys
+import OpenImageIO as oiio
+import numpy as np
+plate, folder = sys.argv[1:]
+for frame in range(1001, 1009):
+    rgb = oiio.ImageBuf(f"{plate}/plate.{frame}.exr").get_pixels(oiio.FLOAT)[:, :, :3]
+    pixels = np.zeros((*rgb.shape[:2], 5), np.float32)
+    pixels[:, :, :3], pixels[:, :, 4] = rgb, 5.0  # alpha 0, as Nuke writes a plate without one
+    spec = oiio.ImageSpec(rgb.shape[1], rgb.shape[0], 5, oiio.HALF)
+    spec.channelnames = tuple(f"ViewLayer.Combined.{c}" for c in "RGBA") + ("ViewLayer.Depth.Z",)
+    out = oiio.ImageOutput.create("exr")
+    out.open(f"{folder}/ml.{frame}.exr", spec)
+    out.write_image(pixels)
+    out.close()
+"""
+
+
+def test_a_multilayer_plate_with_alpha_zero_shows_the_plate_under_the_matte(pulled: dict, example: Path,
+                                                                             tcvom_exe: str, tmp_path: Path) -> None:
+    """QA: an Image plate from a multilayer EXR (Blender's own renders name its layers
+    ViewLayer.Combined) raised a KeyError after tcvom had finished, as its node has no
+    "Image" output; and a plate carrying alpha 0 came out of the node with alpha 0."""
+    folder = tmp_path / "multilayer"
+    folder.mkdir()
+    subprocess.run([str(Path(tcvom_exe).parent / "python"), "-c", _MULTILAYER, str(example / "plate"), str(folder)],
+                   check=True, capture_output=True)
+    settings = bpy.context.scene.tcvom
+    image = bpy.data.images.load(str(folder / "ml.1001.exr"), check_existing=False)
+    image.source = "SEQUENCE"
+    settings.source_type, settings.image, settings.image_start = "IMAGE", image, FRAMES[0]
+    try:
+        assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}, settings.status
+        assert image.type == "MULTILAYER" and "alpha 8 computed" in settings.status, settings.status
+        rendered = _render(1003, tmp_path / "render.exr")
+        alpha = _pixels(_alpha_files(pulled["out"])[1003])[:, :, 3]
+        plate = _pixels(example / "plate" / "plate.1003.exr")
+        assert 0.05 < alpha.mean() < 0.95
+        np.testing.assert_allclose(rendered[:, :, 3], alpha, atol=1e-3)
+        np.testing.assert_allclose(rendered[:, :, :3], plate[:, :, :3] * alpha[:, :, None], atol=5e-3)
     finally:
         settings.source_type, settings.image = "CLIP", None
         bpy.data.images.remove(image)
