@@ -296,19 +296,23 @@ def test_tcvom_edit_is_local_and_equals_a_run_from_scratch(shot: Path, tmp_path:
 
 
 def test_a_pruned_frame_whose_file_changed_is_left_and_named(shot: Path, tmp_path: Path, caplog) -> None:
-    """A copied output (its files' times changed) whose shot gets shorter: the frames the
-    shot no longer has are not tcvom's files any more; they stay, a warning names them, and
-    they are not reported as removed (they were, and stayed on disk)."""
+    """An output whose shot gets shorter, where frames the shot no longer has were edited
+    since (their bytes changed): they are not tcvom's files any more; they stay, a warning
+    names them, and they are not reported as removed (they were, and stayed on disk). A file
+    only touched (its time moved, its bytes the same) is still tcvom's."""
     out = tmp_path / "out"
     pipeline.run(plate(shot), out, keyframes=keys(shot), method="classical", progress="none")
     for frame in (1007, 1008):
         path = out / "alpha" / f"alpha.{frame}.exr"
-        os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+        path.write_bytes(path.read_bytes() + b"\0")  # edited: still an EXR, other bytes
+    touched_only = out / "trimaps" / "trimap.1008.png"
+    os.utime(touched_only, ns=(touched_only.stat().st_atime_ns, touched_only.stat().st_mtime_ns + 10**9))
     (shot / "keyframes" / "key.1008.png").unlink()
     short = pipeline.run(plate(shot), out, keyframes=keys(shot), method="classical", shot_range="1001-1006",
                          progress="none")
     assert short.stages["alpha"]["removed"] == [] and short.stages["trimaps"]["removed"] == [1007, 1008]
     assert (out / "alpha" / "alpha.1007.exr").is_file() and (out / "alpha" / "alpha.1008.exr").is_file()
+    assert not touched_only.exists()
     assert "left 2 file(s)" in caplog.text and "1007-1008" in caplog.text
 
 

@@ -316,12 +316,13 @@ def test_rebuild_from_another_folder_and_of_a_copied_output_reviews_that_output(
                  progress="none")
     made = load_review(work / "out")
     monkeypatch.chdir(tmp_path)
-    shutil.copytree(work / "out", tmp_path / "copy")
+    shutil.copytree(work / "out", tmp_path / "copy", copy_function=shutil.copy)  # as `cp -r`: the files' times move
     shutil.rmtree(work / "out")  # the copy must not lean on the original
     assert main(["review", "copy", "--rebuild", "--progress", "none"]) == 0
     rebuilt = load_review(tmp_path / "copy")
     assert [r.frame for r in rebuilt.frames] == list(range(1001, 1007)) and rebuilt.keyframes == [1001, 1004]
     assert [r.doubt for r in rebuilt.frames] == [r.doubt for r in made.frames]
+    assert [r.trimap_doubt for r in rebuilt.frames] == [r.trimap_doubt for r in made.frames]
     # a moved plate given relative to here is kept absolute: a rebuild from elsewhere finds it
     shutil.copytree(Path(small_example.plate).parent, tmp_path / "moved")
     assert main(["review", "copy", "--rebuild", "--plate", "moved/" + Path(small_example.plate).name,

@@ -205,8 +205,8 @@ class FrameRecords:
     def prune(self, keep: Iterable[int]) -> list[int]:
         """Remove the outputs and records of every recorded frame not in ``keep`` (frames a
         whole-shot run no longer produces); returns the frames whose file was deleted. A
-        file that changed since it was recorded (edited, or copied: its time changed) is
-        not tcvom's to delete: it stays, and a warning names it."""
+        file that changed since it was recorded (edited: its bytes differ) is not
+        tcvom's to delete: it stays, and a warning names it."""
         wanted = set(keep)
         deleted, left = [], []
         for frame in (f for f in self.frames() if f not in wanted):

@@ -2,7 +2,8 @@
 
 - :func:`file_identity` names a file's content cheaply (real path, device, inode, size,
   modification time): a file replaced or rewritten gets another identity;
-  :func:`as_recorded` asks whether a file still has the size and time a record keeps.
+  :func:`as_recorded` asks whether a file still has the size and time a record keeps (or,
+  moved in time only, its bytes).
 - :func:`file_sha256` hashes a file once per identity in a process (a chunked run or a farm
   worker that looks a weight file up many times reads it once); ``remember=False`` always
   reads the file (outputs that may be rewritten within the file system's time resolution).
@@ -43,13 +44,20 @@ def file_identity(path: str | Path) -> FileIdentity:
 
 
 def as_recorded(state: Mapping[str, object], path: str | Path) -> bool:
-    """Whether ``path`` still has the ``size`` and ``mtime_ns`` that ``state`` (a record of
-    the file, :mod:`tcvom.farm.records`) keeps: a file rewritten since is not."""
+    """Whether ``path`` still holds what ``state`` (a record of the file,
+    :mod:`tcvom.farm.records`) keeps: its ``size`` and ``mtime_ns``, or where only the time
+    moved (the output copied, or touched) its recorded ``sha256``. A file rewritten since
+    with other bytes is not."""
     try:
         st = os.stat(path)
     except OSError:
         return False
-    return state.get("size") == st.st_size and state.get("mtime_ns") == st.st_mtime_ns
+    if state.get("size") != st.st_size:
+        return False
+    if state.get("mtime_ns") == st.st_mtime_ns:
+        return True
+    recorded = state.get("sha256")
+    return isinstance(recorded, str) and recorded.removeprefix("sha256:") == file_sha256(path)
 
 
 def _read_sha256(path: str | Path) -> str:
