@@ -5,6 +5,7 @@ layers, no colour at all, integer IDs or a deep image are refused with the file 
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -124,6 +125,12 @@ def test_a_multi_part_exr_is_matted_on_its_beauty_part(small_example, tmp_path: 
     _multipart(path, [("depth", ("Z",), rgb[..., :1] * 100), ("beauty", ("beauty.R", "beauty.G", "beauty.B"), rgb)])
     assert _matte(plate, small_example.trimaps, tmp_path / "layer") == 0
     assert np.allclose(read_image(tmp_path / "layer" / "alpha.1003.exr")[0], reference, atol=2e-3)
+    # `tcvom info` shows the part read, not part 0 (QA: it showed the depth part's one channel)
+    capsys.readouterr()
+    assert main(["info", str(path), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["channels"] == ["beauty.R", "beauty.G", "beauty.B"] and shown["pixel_type"] == "half"
+    assert shown["part_read"] == "beauty (beauty.R, beauty.G, beauty.B)" and shown["parts"][0] == "depth (Z)"
 
 
 def test_the_second_page_of_a_tiff_is_not_a_part(small_example, tmp_path: Path) -> None:

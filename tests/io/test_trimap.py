@@ -95,3 +95,13 @@ def test_an_area_past_one_is_named_in_the_float_convention() -> None:
     tri[:, 20:40], tri[:, 40:] = 0.5, 1.2
     with pytest.raises(InputError, match=r"values up to 1\.2; a floating-point trimap is read as is"):
         trimap.check_painted(tri)
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+def test_nan_or_infinity_is_said_as_such(bad: float) -> None:
+    """QA: a keyframe EXR holding +inf was said to hold "values up to inf"."""
+    tri = np.zeros((8, 8), np.float32)
+    tri[2:4, 2:4], tri[5, 5] = 1.0, bad
+    with pytest.raises(InputError, match=r"holds 1 NaN or infinite value\(s\)") as caught:
+        trimap.check_painted(tri, path="key.1001.exr", frame=1001)
+    assert "up to" not in str(caught.value) and caught.value.frame == 1001

@@ -84,26 +84,24 @@ def show_file(path: str, as_json: bool) -> int:
     """Print an image's size, channels and ``tcvom:`` provenance attributes."""
     from pathlib import Path
 
-    import OpenImageIO as oiio
-
     from tcvom.errors import MissingFrameError, ReadError
-    from tcvom.io.images import PLATE_ATTRIBUTES
+    from tcvom.io.images import PLATE_ATTRIBUTES, image_header
     from tcvom.io.sources import MOVIE_SUFFIXES
 
     if Path(path).suffix.lower() in MOVIE_SUFFIXES and Path(path).is_file():
         return _show_movie(path, as_json)
-    inp = oiio.ImageInput.open(path)
-    if inp is None:
-
-        oiio.geterror()  # read it, or OpenImageIO prints it at exit
-        if not Path(path).exists():
-            raise MissingFrameError("file not found", path=path)
+    if not Path(path).exists():
+        raise MissingFrameError("file not found", path=path)
+    if Path(path).is_dir():
         raise ReadError("cannot read the image header: `tcvom info FILE` reads image files (EXR, PNG, TIFF...)",
-                        path=path, hint="for a folder, give one frame's image file" if Path(path).is_dir() else None)
-    spec = inp.spec()
-    inp.close()
+                        path=path, hint="for a folder, give one frame's image file")
+    spec, info = image_header(path)  # of the part tcvom reads (a multi-part EXR's beauty)
+    types = sorted({str(t) for t in spec.channelformats}) or [str(spec.format)]
     data: dict[str, Any] = {"file": path, "size": f"{spec.width}x{spec.height}",
-                            "channels": list(spec.channelnames), "pixel_type": str(spec.format)}
+                            "channels": list(spec.channelnames), "pixel_type": ", ".join(types)}
+    if info.parts:
+        data["part_read"] = info.parts[info.part] + ("" if info.part_clear else " (which part is the plate is unclear)")
+        data["parts"] = list(info.parts)
     if (spec.x, spec.y, spec.width, spec.height) != (spec.full_x, spec.full_y, spec.full_width, spec.full_height):
         data["data_window"] = f"({spec.x}, {spec.y}) {spec.width}x{spec.height}"
         data["display_window"] = f"({spec.full_x}, {spec.full_y}) {spec.full_width}x{spec.full_height}"

@@ -163,6 +163,13 @@ def image_info(path: str | Path) -> ImageInfo:
     return _info(path, *_header(path))
 
 
+def image_header(path: str | Path) -> tuple[Any, ImageInfo]:
+    """The OpenImageIO ImageSpec (attributes included) of the part of a file tcvom reads,
+    and its :class:`ImageInfo` (header only)."""
+    header = _header(path)
+    return header[0], _info(path, *header)
+
+
 def _info(path: str | Path, spec: Any, part: int = 0, parts: tuple[str, ...] = (), clear: bool = True) -> ImageInfo:
     return ImageInfo(str(path), spec.width, spec.height, tuple(spec.channelnames), str(spec.format), (spec.x, spec.y),
                      (spec.full_x, spec.full_y, spec.full_width, spec.full_height), parts, part,

@@ -121,6 +121,11 @@ def check_painted(values: np.ndarray, *, path: object = None, frame: int | None 
     import cv2
 
     data = np.asarray(values, dtype=np.float32)
+    bad = int(data.size - np.count_nonzero(np.isfinite(data)))
+    if bad:  # before the range: +inf is no value "up to" which a trimap is scaled
+        raise InputError(f"the {what} holds {bad} NaN or infinite value(s)", path=None if path is None else str(path),
+                         frame=frame, hint="write it as background 0, unknown 0.5, foreground 1 "
+                                           "(or as an 8- or 16-bit PNG)")
     top = float(data.max(initial=0.0))
     past_one = InputError(
         f"the {what} holds values up to {top:.4g}; a floating-point trimap is read as is: background 0, "
