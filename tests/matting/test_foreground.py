@@ -55,3 +55,24 @@ def test_opaque_pixels_beside_a_glint_keep_the_plate_colour() -> None:
     opaque = alpha == 1
     np.testing.assert_array_equal(out[opaque], image[opaque])
     assert out.max() == 60000.0  # not clamped
+
+
+def test_an_edge_beside_a_highlight_gets_no_more_light_than_the_plate_has() -> None:
+    """Scene-linear QA: a soft edge running beside a block of 100 (a lamp behind the subject).
+    Smoothing the foreground in the crop's [0, 1] mapping carried a share of the highlight
+    over the edge: premultiplied colour of 21 where the plate holds 0.3, an element that adds
+    light wherever it is comped. With a background of no negative light, a F <= I."""
+    h, w = 48, 64
+    rng = np.random.default_rng(3)
+    image = (0.25 + 0.1 * rng.random((h, w, 3))).astype(np.float32)
+    image[10:30, 34:48] = 100.0  # the lamp, behind the outer half of the subject's soft edge
+    alpha = np.zeros((h, w), np.float32)
+    alpha[8:40, 8:30] = 1.0
+    ramp = np.linspace(1.0, 0.0, 8, endpoint=False, dtype=np.float32)
+    alpha[8:40, 30:38] = ramp  # an 8-pixel soft edge; its last columns overlap the lamp
+    out = estimate_foreground(image, alpha, scene_linear=True)
+    premultiplied = out * alpha[..., None]
+    assert (premultiplied <= image + 1e-4).all(), float((premultiplied - image).max())
+    partial = (alpha > 0) & (alpha < 1)
+    assert (out[partial] > 0.2).all()  # still the subject's colour, not darkened to nothing
+    np.testing.assert_array_equal(out[alpha == 1], image[alpha == 1])
