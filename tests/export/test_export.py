@@ -260,3 +260,19 @@ def test_cli_checks_every_file_before_writing_and_keeps_a_good_export(tmp_path, 
     kept = read_manifest(out, "gca")  # the graphs still match their manifest
     assert kept.data["weights"]["sha256"] == sha256(first)
     assert sorted(p.name for p in out.iterdir()) == ["gca.json", "gca.part_a.onnx", "gca.part_b.onnx"]
+
+
+def test_a_missing_onnxruntime_is_said_before_anything_is_exported(tmp_path, monkeypatch) -> None:
+    """QA: `tcvom export` found onnxruntime missing only after exporting every graph (minutes
+    for the large bases), when its parity check began. Without the check it is not needed."""
+    import sys
+
+    from tcvom.errors import MissingDependencyError
+    from tcvom.export.onnx_export import export_files
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` raises ImportError
+    with pytest.raises(MissingDependencyError, match="parity check"):
+        export_files([tmp_path / "not loaded yet.pth"], tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(InputError, match=r"not loaded yet\.pth"):  # --no-parity: on to the file itself
+        export_files([tmp_path / "not loaded yet.pth"], tmp_path / "out", parity=False)

@@ -235,3 +235,20 @@ def test_float_and_coloured_trimaps_say_what_was_read(shot: Shot, capsys) -> Non
     path = write(shot.folder / "keyframes" / "colour.1001.png", coloured)
     result = tcvom(capsys, *shot.run_args("--keyframes", f"1001={path}", f"1004={shot.keyframe(1004)}"))
     expect(result, 2, "colour.1001.png", "the file is coloured", "--trimap-channel", root=shot.root)
+
+
+def test_a_propagated_trimap_left_all_unknown_is_said_as_propagated(tmp_path, capsys) -> None:
+    """QA: a keyframe of one background and one foreground pixel on a 40x1 plate: the
+    propagated trimap of the next frame is unknown everywhere, and the error told the artist
+    to paint into that file, one tcvom wrote itself."""
+    rng = np.random.default_rng(0)
+    for frame in (1001, 1002, 1003):
+        write(tmp_path / "plate" / f"p.{frame}.exr", rng.random((1, 40, 3)).astype(np.float32), "half")
+    key = np.full((1, 40), 128 / 255, np.float32)
+    key[0, 0], key[0, 39] = 0.0, 1.0
+    write(tmp_path / "key.1001.png", key)
+    result = tcvom(capsys, "run", "--plate", str(tmp_path / "plate" / "p.####.exr"), "--keyframes",
+                   str(tmp_path / "key.1001.png"), "--out", str(tmp_path / "out"), "--method", "classical",
+                   "--progress", "none")
+    expect(result, 2, "trimap.1002.png", "frame 1002", "propagated to this frame is unknown everywhere",
+           "add a keyframe at or near this frame", root=tmp_path)

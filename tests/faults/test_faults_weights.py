@@ -81,6 +81,15 @@ def test_classical_method_with_a_network_backend(shot: Shot, capsys) -> None:
     assert result.code == 2 and '"event": "error"' in result.out and '"event": "plan"' not in result.out
 
 
+def test_a_matte_that_auto_runs_classical_says_it_does_not_use_the_backend(shot: Shot, capsys) -> None:
+    """QA: `matte --method auto --backend tensorrt` without matting weights ran the classical
+    method, saying only that no weights were found: the back-end asked for was dropped
+    without a word."""
+    result = tcvom(capsys, *shot.matte_args("--method", "auto", "--backend", "onnxruntime"))
+    expect(result, 0, "--backend onnxruntime is not used by this stage", "runs the classical method",
+           root=shot.root)
+
+
 def test_a_device_torch_cannot_use_is_refused_before_anything_is_written(shot: Shot, stm_model, capsys) -> None:
     """The trimap network loaded onto --device cuda (no CUDA here) or a typo ("gpu") with
     an "unexpected failure" traceback, exit 1 (the matte stage refused it)."""

@@ -98,6 +98,13 @@ class ClassicalSession:
             )
         if (trimap == UNKNOWN).all():  # the solver needs known pixels; name the trimap file
             where = getattr(self.trimaps, "path", None)
+            made = getattr(self.trimaps, "made_by_tcvom", None)
+            if callable(made) and made(frame):
+                raise InputError("the trimap propagated to this frame is unknown everywhere: the keyframes' "
+                                 "foreground and background did not reach it", path=where(frame) if callable(where)
+                                 else None, frame=frame,
+                                 hint="add a keyframe at or near this frame, with more foreground and background "
+                                      "painted in the keyframes")
             raise InputError("the trimap is unknown everywhere; the classical method needs some known pixels",
                              path=where(frame) if callable(where) else None, frame=frame,
                              hint="paint foreground or background into it, or use --method tcvom")

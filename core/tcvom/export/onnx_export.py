@@ -239,6 +239,8 @@ def export_network(
         the :class:`ExportManifest` written.
     """
     onnx = _require_onnx()
+    if parity:
+        _require_ort()  # said before the graphs take their time, not after
     if opset < 17:
         raise InputError(f"the graphs need ONNX opset 17 or newer, not {opset}")
     say = progress or (lambda _line: None)
@@ -359,6 +361,9 @@ def export_files(
     network. Every file is read and checked, and two files of one network are refused,
     before anything is written."""
     _check_export_options(opset, tolerance)
+    _require_onnx()
+    if parity:
+        _require_ort()  # before every file is loaded
     models: dict[str, tuple[Path, nn.Module]] = {}
     for item in weights:
         path = Path(item)

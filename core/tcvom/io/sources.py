@@ -673,6 +673,10 @@ class TrimapFiles(_Numbered):
                             " and no ".join(lacks))
         return classified
 
+    def made_by_tcvom(self, frame: int) -> bool:
+        """Whether the trimap of ``frame`` is one tcvom's trimap stage made, as it left it."""
+        return self._as_made(self.path(frame))
+
     def _as_made(self, path: Path) -> bool:
         """Whether ``path`` is a trimap tcvom made, as its record left it (size and time): a
         file repainted in place since is checked as painted."""

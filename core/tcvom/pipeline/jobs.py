@@ -444,7 +444,7 @@ def trimaps(
 
     with Progress("trimaps", total, progress) as bar, ExitStack() as held:
         concrete = methods.resolve(method, "trimaps", weights, bar.message)
-        methods.check_backend(concrete, backend, export_dir, asked=method)
+        methods.check_backend(concrete, backend, export_dir, asked=method, notice=bar.message)
         options = dict(method_options or {})
         shot_wide = False  # does every frame depend on every keyframe (whole-shot fine-tuning)?
         if concrete == "tcvom":
@@ -708,7 +708,7 @@ def matte(
                                made=made)
     with Progress("matte", len(selection), progress) as bar, ExitStack() as held:
         concrete = methods.resolve(method, "matte", weights, bar.message, base=base)
-        methods.check_backend(concrete, backend, export_dir, asked=method)
+        methods.check_backend(concrete, backend, export_dir, asked=method, notice=bar.message)
         if output == "layers":
             _check_colour_layers(_matting_network(concrete, base, weights))
         writer = AlphaWriter(out, fmt=alpha_format, kind=output)  # makes the folder: after every refusal

@@ -174,11 +174,13 @@ def default_finetune_steps(device: str) -> int:
     return 500 if str(device).startswith("cuda") else 0
 
 
-def check_backend(method: str, backend: str, export_dir: str | Path | None = None, asked: str | None = None) -> None:
+def check_backend(method: str, backend: str, export_dir: str | Path | None = None, asked: str | None = None,
+                  notice: Callable[[str], None] | None = None) -> None:
     """Refuse a back-end the concrete ``method`` cannot use (or whose package is missing),
     and an ``export_dir`` that back-end would not read, before a stage plans or reads anything.
     ``asked`` is the method the user gave: a stage that ``auto`` made classical (no weights
-    of its kind) leaves the back-end to the stage that runs a network."""
+    of its kind) leaves the back-end to the stage that runs a network, and ``notice`` (a
+    stage's) says that this stage does not use it."""
     if backend not in BACKENDS:
         raise InputError(f"back-end must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if export_dir is not None and backend == "torch":
@@ -186,6 +188,9 @@ def check_backend(method: str, backend: str, export_dir: str | Path | None = Non
                          hint="add --backend onnxruntime (or tensorrt) to run them, or leave --export-dir out")
     if method == "classical" and backend != "torch" and asked in (None, "classical"):
         raise InputError(f"the classical method runs no network; --backend {backend} applies to --method tcvom")
+    if method == "classical" and backend != "torch" and notice is not None:
+        notice(f"--backend {backend} is not used by this stage: it has no network weights, so it runs the classical "
+               "method")
     if method == "tcvom":
         from tcvom.engines import require
 
