@@ -540,3 +540,21 @@ def test_matte_doubt_of_a_run_over_every_other_frame_and_of_a_removed_alpha(smal
     assert main(["review", str(out)]) == 0
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()[:4] == "1003"}
     assert "n/a" in lines["1003"] and "matte doubt unknown" in lines["1003"]
+
+
+def test_a_rebuild_whose_plate_moved_says_to_give_it(small_example, tmp_path: Path, capsys) -> None:
+    """QA: the rebuild said only "6 plate frame(s) missing" when the plate had moved."""
+    import shutil
+
+    plate = tmp_path / "plate"
+    shutil.copytree(Path(small_example.plate).parent, plate)
+    pattern = str(plate / Path(small_example.plate).name)
+    pipeline.run(pattern, tmp_path / "out", keyframes=[_key(small_example, 1001)], shot_range="1001-1004",
+                 method="classical", progress="none")
+    plate.rename(tmp_path / "moved")
+    capsys.readouterr()
+    assert main(["review", str(tmp_path / "out"), "--rebuild", "--progress", "none"]) == 2
+    err = capsys.readouterr().err
+    assert "missing" in err and "if it has moved, give it where it is now (--plate)" in err, err
+    moved = str(tmp_path / "moved" / Path(small_example.plate).name)
+    assert main(["review", str(tmp_path / "out"), "--rebuild", "--plate", moved, "--progress", "none"]) == 0

@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from tcvom.errors import InputError
+from tcvom.errors import InputError, MissingFrameError
 from tcvom.io.atomic import write_text
 from tcvom.io.sequence import format_range
 from tcvom.io.trimap import class_counts
@@ -757,8 +757,14 @@ def rebuild_review(path: str | Path, *, plate: str | None = None, progress: Prog
                          hint="give the plate (--plate)")
     if plate:
         sources["plate"] = str(Path(plate).absolute())
-    source = open_frames(spec, sources.get("shot"), colorspace=sources.get("input_colorspace"),
-                         ocio_config=sources.get("ocio_config"))
+    try:
+        source = open_frames(spec, sources.get("shot"), colorspace=sources.get("input_colorspace"),
+                             ocio_config=sources.get("ocio_config"))
+    except MissingFrameError as exc:
+        if plate or exc.hint:
+            raise
+        exc.hint = "the review was made from this plate: if it has moved, give it where it is now (--plate)"
+        raise
     review, _ = review_output(source, folder, trimaps=_resolve_in(sources.get("trimaps"), folder, sources),
                               alpha=_resolve_in(sources.get("alpha"), folder, sources),
                               sources={k: v for k, v in sources.items() if k not in ("trimaps", "alpha", "relative_to")},
