@@ -372,14 +372,19 @@ def test_a_rebuild_that_finds_nothing_is_refused_and_keeps_the_review(reviewed_r
 
 
 def test_a_run_of_frames_without_a_keyframe_writes_a_finite_review(small_example, tmp_path: Path) -> None:
-    """No keyframe among the computed frames: the one-pass trimap doubt is unknown, not NaN
-    (which crashed the plot after the frames were written, and is not JSON)."""
+    """No keyframe among the computed frames: a finite review, not NaN (which crashed the plot
+    after the frames were written, and is not JSON). QA: it said "keyframes: none" and gave
+    the two-pass frames a trimap doubt of 0; the keyframes the trimaps were propagated from
+    (named in their records) bound the frames, outside them as they are."""
     keys = [_key(small_example, 1001), _key(small_example, 1006)]
     assert main(["run", "--plate", small_example.plate, "--keyframes", *keys, "--out", str(tmp_path),
                  "--shot-range", "1001-1006", "--frames", "1003-1004", "--method", "classical",
                  "--progress", "none"]) == 0
     data = _strict_json(tmp_path / "review" / "review.json")
-    assert {r["frame"] for r in data["frames"]} >= {1003, 1004} and data["keyframes"] == []
+    rows = {r["frame"]: r for r in data["frames"]}
+    assert set(rows) >= {1003, 1004} and data["keyframes"] == [1001, 1006]
+    assert all(rows[f]["disagreement"] is not None and rows[f]["trimap_doubt"] > 0 for f in (1003, 1004))
+    assert set(data["suggested"]) <= set(rows) - {1001, 1006}  # frames of this output, never a keyframe
     assert (tmp_path / "review" / "review.png").exists()
     assert main(["review", str(tmp_path)]) == 0
 

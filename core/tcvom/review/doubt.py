@@ -230,10 +230,13 @@ one continuous picture, and all of the alpha's change against that neighbour is 
 
 
 def suggest(
-    frames: Sequence[int], doubt: Mapping[int, float], keyframes: Sequence[int], count: int = SUGGESTIONS
+    frames: Sequence[int], doubt: Mapping[int, float], keyframes: Sequence[int], count: int = SUGGESTIONS,
+    candidates: Iterable[int] | None = None,
 ) -> list[int]:
-    """Frames to key next, best first (greedy expected reduction of the summed doubt)."""
+    """Frames to key next, best first (greedy expected reduction of the summed doubt), among
+    ``candidates`` (default: every frame)."""
     frames = list(frames)
+    allowed = set(frames if candidates is None else candidates)
     values = np.array([doubt.get(f, 0.0) for f in frames], dtype=np.float64)
     keys = [k for k in keyframes if k in frames]
     chosen: list[int] = []
@@ -242,7 +245,7 @@ def suggest(
         best, gain = None, 0.0
         pos = np.arange(len(frames))
         for i, f in enumerate(frames):
-            if old[i] == 0:
+            if old[i] == 0 or f not in allowed:
                 continue
             new = np.minimum(old, np.abs(pos - i))
             ratio = np.divide(new, old, out=np.ones_like(old), where=old > 0)
@@ -267,14 +270,18 @@ def build_review(
     threshold: float = THRESHOLD,
     count: int = SUGGESTIONS,
     bands: Mapping[int, int] | None = None,
+    shot: Sequence[int] | None = None,
 ) -> Review:
-    """The review of a shot from the trimap stage's per-frame stats and the matte residuals
-    (pixels per frame, the mean over its neighbours; missing: no matte doubt). ``bands``:
-    the unknown band of frames without stats (their edge size: from the alphas' records,
-    else their trimap files)."""
+    """The review of ``frames`` from the trimap stage's per-frame stats and the matte
+    residuals (pixels per frame, the mean over its neighbours; missing: no matte doubt).
+    ``bands``: the unknown band of frames without stats (their edge size: from the alphas'
+    records, else their trimap files). ``shot``: every frame of the shot, where ``frames``
+    are part of it (a run of some frames): distances to the ``keyframes`` are counted in
+    it, so keyframes outside the frames reviewed still bound them."""
     frames = sorted(frames)
-    keys = sorted(k for k in keyframes if k in set(frames))
-    t_ratio = trimap_ratios(frames, trimap_stats, keys)
+    positions = sorted(set(shot or ()) | set(frames))
+    keys = sorted(k for k in keyframes if k in set(positions))
+    t_ratio = trimap_ratios(positions, trimap_stats, keys)
     key_bands = [trimap_stats[k].unknown for k in keys if k in trimap_stats]
     key_band = float(np.median(key_bands)) if key_bands else 0.0
     rows: list[FrameDoubt] = []
@@ -293,7 +300,7 @@ def build_review(
     return Review(
         keyframes=keys,
         frames=rows,
-        suggested=suggest(frames, doubt, keys, count),
+        suggested=suggest(positions, doubt, keys, count, candidates=frames),
         doubtful=[r.frame for r in rows if r.doubt > threshold],
         threshold=threshold,
     )
@@ -339,6 +346,22 @@ def read_trimap_stats(trimap_pattern: str | Path, frames: Iterable[int]) -> dict
         except (KeyError, TypeError, ValueError):
             continue
     return out
+
+
+def recorded_keyframes(trimap_pattern: str | Path, frames: Iterable[int]) -> set[int]:
+    """The keyframes the trimaps of ``frames`` were propagated from, as their records name
+    them (``keyframes``: ``1001=sha256:..., 1020=sha256:...``)."""
+    from tcvom.farm.records import FrameRecords
+
+    records = FrameRecords(str(trimap_pattern))
+    found: set[int] = set()
+    for f in frames:
+        stamp = (records.get(int(f)) or {}).get("keyframes")
+        for item in stamp.split(", ") if isinstance(stamp, str) else ():
+            frame, sep, _ = item.partition("=")
+            if sep and frame.lstrip("-").isdigit():
+                found.add(int(frame))
+    return found
 
 
 def matte_residuals(
@@ -573,8 +596,10 @@ def _review_output(
             "no frame of the shot has a trimap made by tcvom or an alpha file: nothing to review "
             f"(trimaps {trimaps or 'none'}, alpha {alpha or 'none'})", path=folder,
             hint="give the output folder that `tcvom run` or the farm job wrote into")
-    keys = [f for f, s in stats.items() if s.keyframe]
-    review = build_review(covered, keys, stats, residuals, bands=bands)
+    keys = {f for f, s in stats.items() if s.keyframe}
+    if trimaps is not None:  # a run of part of the shot: its keyframes may lie outside it
+        keys |= recorded_keyframes(trimaps, stats)
+    review = build_review(covered, sorted(keys), stats, residuals, bands=bands, shot=shot)
     left = [f for f in shot if f not in set(covered)]
     if left:  # a partial farm run: named in the review, and by a rebuild, not dropped without a word
         review.extra["not_reviewed"] = format_range(left)
