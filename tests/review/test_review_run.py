@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tcvom import pipeline
@@ -563,3 +564,25 @@ def test_a_rebuild_whose_plate_moved_says_to_give_it(small_example, tmp_path: Pa
     assert "missing" in err and "if it has moved, give it where it is now (--plate)" in err, err
     moved = str(tmp_path / "moved" / Path(small_example.plate).name)
     assert main(["review", str(tmp_path / "out"), "--rebuild", "--plate", moved, "--progress", "none"]) == 0
+
+
+def test_a_frame_of_another_shot_dropped_in_is_doubtful_and_keyed_first(small_example, tmp_path: Path) -> None:
+    """QA: a frame unlike both neighbours (another shot's here; a flash, a black frame) was
+    ranked below its own neighbours: its widened band hid its residual. The flow follows it
+    to neither neighbour, which makes it doubtful in its own right; its neighbours are not."""
+    import shutil
+
+    from tcvom.io.images import read_image, write_image
+
+    plate = tmp_path / "plate"
+    shutil.copytree(Path(small_example.plate).parent, plate)
+    pattern = str(plate / Path(small_example.plate).name)
+    swapped = Path(pattern.replace("####", "1004"))
+    pixels, _ = read_image(swapped)
+    write_image(swapped, np.ascontiguousarray(pixels[::-1, ::-1]), pixel_type="half")  # turned over
+    keys = [_key(small_example, 1001), _key(small_example, 1008)]
+    pipeline.run(pattern, tmp_path / "out", keyframes=keys, method="classical", progress="none")
+    review = load_review(tmp_path / "out")
+    doubt = review.doubt()
+    assert review.doubtful == [1004] and review.suggested[0] == 1004, (review.doubtful, review.suggested, doubt)
+    assert doubt[1004] > doubt[1003] and doubt[1004] > doubt[1005]

@@ -212,21 +212,33 @@ def alpha_residual(
     forward-backward check are left out (they are new or hidden, not wrong), unless the flow
     follows less than :data:`FOLLOWED` of the frame: then the whole change counts.
     """
+    return _change(image, alpha, other_image, other_alpha, flow)[0]
+
+
+def _change(image: np.ndarray, alpha: np.ndarray, other_image: np.ndarray, other_alpha: np.ndarray,
+            flow: Any = None) -> tuple[float, bool]:
+    """:func:`alpha_residual`, and whether the flow follows the frame to the neighbour."""
     from tcvom.classical.flow import FlowEstimator, unreliable_mask, warp
 
     estimator = flow if flow is not None else FlowEstimator()
     forward, backward = estimator.pair(image, other_image)
     valid = ~unreliable_mask(forward, backward)
     if valid.mean() < FOLLOWED:  # a cut, a flash, a frame of another shot: nothing explains the change
-        return float(np.abs(alpha.astype(np.float32) - other_alpha.astype(np.float32)).sum(dtype=np.float64))
+        return float(np.abs(alpha.astype(np.float32) - other_alpha.astype(np.float32)).sum(dtype=np.float64)), False
     moved = warp(np.ascontiguousarray(other_alpha, dtype=np.float32), forward)
-    return float(np.abs(alpha.astype(np.float32) - moved)[valid].sum(dtype=np.float64))
+    return float(np.abs(alpha.astype(np.float32) - moved)[valid].sum(dtype=np.float64)), True
 
 
 FOLLOWED = 0.5
 """The share of a frame the flow to a neighbour must follow (pass the forward-backward check)
 for the unfollowed pixels to count as new or hidden; below it the two frames do not show
 one continuous picture, and all of the alpha's change against that neighbour is unexplained."""
+
+UNLIKE_DOUBT = squash(3.0)
+"""The least matte doubt (0.75, three edge-sizes) of a frame the flow follows to neither of
+its two neighbours: a picture unlike the frames around it (a flash, a dropped-in black frame,
+a frame of another shot) carries the trimap of the frames around it onto a picture it does
+not fit, and its own band, widened where propagation lost track, hides its residual."""
 
 
 def suggest(
@@ -271,13 +283,15 @@ def build_review(
     count: int = SUGGESTIONS,
     bands: Mapping[int, int] | None = None,
     shot: Sequence[int] | None = None,
+    unlike: Iterable[int] = (),
 ) -> Review:
     """The review of ``frames`` from the trimap stage's per-frame stats and the matte
     residuals (pixels per frame, the mean over its neighbours; missing: no matte doubt).
     ``bands``: the unknown band of frames without stats (their edge size: from the alphas'
     records, else their trimap files). ``shot``: every frame of the shot, where ``frames``
     are part of it (a run of some frames): distances to the ``keyframes`` are counted in
-    it, so keyframes outside the frames reviewed still bound them."""
+    it, so keyframes outside the frames reviewed still bound them. ``unlike``: frames the
+    flow follows to neither neighbour (their matte doubt is at least :data:`UNLIKE_DOUBT`)."""
     frames = sorted(frames)
     positions = sorted(set(shot or ()) | set(frames))
     keys = sorted(k for k in keyframes if k in set(positions))
@@ -291,6 +305,8 @@ def build_review(
         residual = None if residuals is None else residuals.get(f)
         td = squash(t_ratio.get(f, 0.0))
         md = 0.0 if residual is None else squash(residual / edge)
+        if f in unlike and f not in keys:
+            md = max(md, UNLIKE_DOUBT)
         rows.append(FrameDoubt(
             frame=f, trimap_doubt=round(td, 6), matte_doubt=round(md, 6), doubt=round(max(td, md), 6),
             keyframe=f in keys, edge=edge, disagreement=None if s is None else s.disagreement,
@@ -367,9 +383,10 @@ def recorded_keyframes(trimap_pattern: str | Path, frames: Iterable[int]) -> set
 def matte_residuals(
     frames: Any, alpha_pattern: str, review_folder: str | Path, shot: Sequence[int] | None = None,
     *, progress: ProgressMode = "none",
-) -> dict[int, float]:
+) -> tuple[dict[int, float], set[int]]:
     """Mean unexplained alpha change of every frame against its neighbours (pixels), reusing the
-    cached values of frames whose alpha files (and their neighbours') have not changed.
+    cached values of frames whose alpha files (and their neighbours') have not changed, and
+    the frames the flow follows to neither of their two neighbours.
 
     ``frames`` is the plate (a :class:`~tcvom.io.sources.FrameSource`); a frame is compared
     with the nearest frames on either side that have an alpha file. Frames without an alpha
@@ -388,7 +405,7 @@ def matte_residuals(
     sig = {f: _signature(frame_path(alpha_pattern, f)) for f in shot}
     read_alpha = alpha_reader(alpha_pattern)
     estimator = FlowEstimator()
-    pair_cache: dict[tuple[int, int], float] = {}
+    pair_cache: dict[tuple[int, int], tuple[float, bool]] = {}
     loaded: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def data(f: int) -> tuple[np.ndarray, np.ndarray]:
@@ -398,13 +415,14 @@ def matte_residuals(
             loaded[f] = (frames.read(f), read_alpha(f))
         return loaded[f]
 
-    def pair(a: int, b: int) -> float:
+    def pair(a: int, b: int) -> tuple[float, bool]:
         if (a, b) not in pair_cache:
             (ia, aa), (ib, ab) = data(a), data(b)
-            pair_cache[(a, b)] = alpha_residual(ia, aa, ib, ab, estimator)
+            pair_cache[(a, b)] = _change(ia, aa, ib, ab, estimator)
         return pair_cache[(a, b)]
 
     out: dict[int, float] = {}
+    unlike: set[int] = set()
     fresh: dict[str, Any] = {}
     with Progress("review", len(shot), progress) as bar:
         # Each frame with an alpha is compared with the nearest ones with an alpha on either
@@ -422,17 +440,21 @@ def matte_residuals(
                 continue
             key = [sig[f], *[[n, sig[n]] for n in neighbours]]
             cached = cache.get(str(f))
-            if cached is not None and cached.get("inputs") == key:
-                value = float(cached["residual"])
+            if cached is not None and cached.get("inputs") == key and "unlike" in cached:
+                value, alone = float(cached["residual"]), bool(cached["unlike"])
             else:
-                value = float(np.mean([pair(f, n) for n in neighbours]))
+                changes = [pair(f, n) for n in neighbours]
+                value = float(np.mean([c[0] for c in changes]))
+                alone = len(changes) == 2 and not any(c[1] for c in changes)
             out[f] = value
-            fresh[str(f)] = {"inputs": key, "residual": value}
+            if alone:
+                unlike.add(f)
+            fresh[str(f)] = {"inputs": key, "residual": value, "unlike": alone}
     folder = Path(review_folder)
     folder.mkdir(parents=True, exist_ok=True)
     if fresh != cache:  # unchanged: the file stays as it is
         write_text(cache_path, json.dumps(fresh))
-    return out
+    return out, unlike
 
 
 CSV_FIELDS: tuple[str, ...] = ("frame", "keyframe", "trimap_doubt", "matte_doubt", "doubt", "doubtful",
@@ -589,7 +611,8 @@ def _review_output(
     bands = read_alpha_bands(alpha, [f for f in shot if f not in stats]) if alpha is not None else {}
     if trimaps is not None:  # an output of an older tcvom keeps no band in its alpha records
         bands.update(_bands_of_files(plate, trimaps, [f for f in shot if f not in stats and f not in bands]))
-    residuals = matte_residuals(plate, alpha, folder, shot, progress=progress) if alpha is not None else None
+    residuals, unlike = matte_residuals(plate, alpha, folder, shot, progress=progress) if alpha is not None \
+        else (None, set())
     covered = [f for f in shot if f in stats or (residuals is not None and f in residuals)]
     if not covered:
         raise InputError(
@@ -599,7 +622,7 @@ def _review_output(
     keys = {f for f, s in stats.items() if s.keyframe}
     if trimaps is not None:  # a run of part of the shot: its keyframes may lie outside it
         keys |= recorded_keyframes(trimaps, stats)
-    review = build_review(covered, sorted(keys), stats, residuals, bands=bands, shot=shot)
+    review = build_review(covered, sorted(keys), stats, residuals, bands=bands, shot=shot, unlike=unlike)
     left = [f for f in shot if f not in set(covered)]
     if left:  # a partial farm run: named in the review, and by a rebuild, not dropped without a word
         review.extra["not_reviewed"] = format_range(left)
