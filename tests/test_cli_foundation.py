@@ -199,6 +199,26 @@ def test_ctrl_c_while_the_command_line_starts_is_an_interruption(capsys, monkeyp
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_a_signal_after_the_job_has_ended_leaves_its_exit_code(shot: Path, tmp_path: Path, signame: str) -> None:
+    """QA: Ctrl-C just after the closing event, while the interpreter shut down (torch's exit
+    hooks), printed "Exception ignored in atexit callback ... KeyboardInterrupt" or killed
+    the finished job by the signal (exit -2). The signal is sent here from an exit hook, at
+    the moment it used to land."""
+    script = ("import atexit, os, signal, sys\n"
+              f"atexit.register(lambda: os.kill(os.getpid(), signal.{signame}))\n"
+              "import runpy\n"
+              "sys.argv = ['tcvom', *sys.argv[1:]]\n"
+              "runpy.run_module('tcvom', run_name='__main__')\n")
+    args = [sys.executable, "-c", script, "run", "--plate", str(shot / "plate/plate.####.exr"), "--trimaps",
+            str(shot / "truth/trimap.####.png"), "--out", str(tmp_path / "o"), "--method", "classical",
+            "--progress", "json"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1])["event"] == "result"
+
+
 @pytest.mark.parametrize("seconds", [0.2, 0.6, 1.0])
 def test_ctrl_c_early_in_a_real_process(shot: Path, tmp_path: Path, seconds: float) -> None:
     import signal

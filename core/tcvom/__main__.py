@@ -1,5 +1,3 @@
-import sys
+from tcvom.cli import console
 
-from tcvom.cli import main
-
-sys.exit(main())
+console()

@@ -357,3 +357,48 @@ def test_trimap_records_keep_each_input_once(small_example, tmp_path: Path, monk
     again = pipeline.trimaps(small_example.plate, small_example.keyframes, out, method="classical", progress="none")
     assert again.written == [] and stamps(tmp_path) == before
     assert not [p for p in hashed if p in plates]
+
+
+def test_files_painted_over_since_are_said_before_they_are_replaced(shot: Path, tmp_path: Path, capsys) -> None:
+    """QA: a trimap or alpha fixed by hand was computed again and replaced without a word;
+    and a rerun into another --alpha-format, which replaces every alpha, said nothing of it
+    before the work (its new names looked like a first run)."""
+    out = tmp_path / "out"
+    args = ["run", "--plate", plate(shot), "--keyframes", keys(shot), "--out", str(out), "--method", "classical",
+            "--progress", "none"]
+    assert main(args) == 0
+    for path, channels, kind in ((out / "alpha" / "alpha.1005.exr", ("A",), "half"),
+                                 (out / "trimaps" / "trimap.1003.png", ("Y",), "uint8")):
+        pixels, _ = read_image(path)
+        pixels[:4] = 1.0  # painted over
+        write_image(path, pixels, pixel_type=kind, channels=channels)
+    os.utime(out / "trimaps" / "trimap.1002.png")  # only touched: nothing to say, nothing to redo
+    capsys.readouterr()
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "trimap.####.png: 1 file(s) changed since tcvom wrote them are computed again and replaced (1003); " \
+           "a trimap fixed by hand is used when given as a keyframe" in err, err
+    assert "alpha.####.exr: 1 file(s) changed since tcvom wrote them are computed again and replaced (1005)" in err
+    assert "trimaps: 7 frame(s) reused (1001-1002,1004-1008), 1 to compute (1003)" in err
+    assert main([*args, "--alpha-format", "png16"]) == 0
+    assert "alpha: nothing reused, 8 to compute (1001-1008), 8 of them replacing earlier files" in \
+        capsys.readouterr().err
+
+
+def test_a_run_of_some_frames_says_which_others_it_left_out_of_date(shot: Path, tmp_path: Path, capsys) -> None:
+    """QA: after a keyframe edit, `run --frames` redid its frames and left the rest of the
+    shot made from the old keyframe without a word (its review mixed both)."""
+    out = tmp_path / "out"
+    args = ["run", "--plate", plate(shot), "--keyframes", keys(shot), "--out", str(out), "--method", "classical",
+            "--progress", "none"]
+    assert main(args) == 0
+    key = shot / "keyframes" / "key.1004.png"
+    pixels, _ = read_image(key)
+    pixels[20:40, 30:60] = 128 / 255  # repainted: more unknown
+    write_image(key, pixels, pixel_type="uint8", channels=("Y",))
+    capsys.readouterr()
+    assert main([*args, "--frames", "1002"]) == 0
+    err = capsys.readouterr().err
+    assert "the trimaps of frame(s) 1004-1008, outside this run's frames, were made from other keyframes" in err, err
+    assert main(args) == 0 and "outside this run's frames" not in capsys.readouterr().err
+    assert main([*args, "--frames", "1002"]) == 0 and "out of date" not in capsys.readouterr().err

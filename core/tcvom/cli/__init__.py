@@ -206,8 +206,21 @@ def _stdio_kept() -> None:
             setattr(sys, name, open(os.devnull, "w"))  # noqa: SIM115 (open for the process's life)
 
 
+def console() -> None:
+    """The ``tcvom`` command (console script, ``python -m tcvom``): :func:`main`, then exit
+    with its code. Once the job has ended and said so, Ctrl-C or SIGTERM during the
+    interpreter's shutdown (torch's exit hooks) no longer prints a traceback over a finished
+    job or turns its exit code into a death by signal."""
+    code = main()
+    if threading.current_thread() is threading.main_thread():
+        for number in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(number) in (signal.SIG_DFL, signal.default_int_handler):
+                signal.signal(number, signal.SIG_IGN)
+    sys.exit(code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code (also used by the console script)."""
+    """Run the command line; returns the exit code (:func:`console` exits with it)."""
     _stdio_kept()
     with _interrupt_after() as interrupted:
         parser = build_parser()

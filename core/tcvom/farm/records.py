@@ -192,6 +192,15 @@ class FrameRecords:
             return old
         return None
 
+    def edited(self, frame: int) -> bool:
+        """Whether the output file the record of ``frame`` names is there but changed since
+        tcvom wrote it (its bytes differ: painted over by hand, or another tool's)."""
+        record = self.get(frame)
+        if record is None:
+            return False
+        path = Path(self.pattern).parent / str(record.get("file", ""))
+        return path.is_file() and not as_recorded(record, path)
+
     def remove(self, frame: int) -> Path | None:
         """Delete the output of ``frame`` (if it is still the one recorded) and its record;
         returns the file deleted."""

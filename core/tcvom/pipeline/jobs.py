@@ -34,6 +34,7 @@ for it at the end of its stage and reuses what that run made.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -444,7 +445,7 @@ def trimaps(
 
     with Progress("trimaps", total, progress) as bar, ExitStack() as held:
         concrete = methods.resolve(method, "trimaps", weights, bar.message)
-        methods.check_backend(concrete, backend, export_dir, asked=method, notice=bar.message)
+        methods.check_backend(concrete, backend, export_dir, asked=method, notice=bar.message, stage="trimaps")
         options = dict(method_options or {})
         shot_wide = False  # does every frame depend on every keyframe (whole-shot fine-tuning)?
         if concrete == "tcvom":
@@ -513,6 +514,9 @@ def trimaps(
             return result
         bar.plan("trimaps", reused=result.skipped, computed=sorted(f for t in pending.values() for f in t),
                  changed=result.redone)
+        _say_edited(writer.pattern, sorted(f for t in pending.values() for f in t
+                                                if not overwrite and f not in key_arrays and recorded.edited(f)),
+                    "a trimap fixed by hand is used when given as a keyframe (--keyframes FRAME=FILE)")
         before_first_write = _BeforeFirstWrite(writer.pattern, stale_review, progress)
         if result.skipped:
             bar.advance(len(result.skipped), frame=max(result.skipped))
@@ -588,6 +592,15 @@ def trimaps(
             if prob_records is not None:
                 prob_records.prune(shot)
             _prune_finetuned(recorded)
+        elif segment is None:  # a run of some frames: say which of the others it left out of date
+            stale = sorted(f for seg in schedule.segments for f in seg.outputs if f not in chosen and (
+                recorded.get(f) is not None and not recorded.fresh(f, (seg_keys.get(seg) or _segment_key(
+                    seg, settings_key, source, files, key_digests, shot_wide))[0], writer.path(f))))
+            if stale:
+                logging.getLogger("tcvom").warning(
+                    "%s: the trimaps of frame(s) %s, outside this run's frames, were made from other keyframes or "
+                    "plate frames: they and their alphas are out of date; run the whole shot (without --frames) to "
+                    "update them", writer.pattern, format_range(stale))
     if prob_writer is not None:
         result.outputs["probabilities"] = prob_writer.pattern
     result.stages["trimaps"] = result.summary()
@@ -708,7 +721,7 @@ def matte(
                                made=made)
     with Progress("matte", len(selection), progress) as bar, ExitStack() as held:
         concrete = methods.resolve(method, "matte", weights, bar.message, base=base)
-        methods.check_backend(concrete, backend, export_dir, asked=method, notice=bar.message)
+        methods.check_backend(concrete, backend, export_dir, asked=method, notice=bar.message, stage="matte")
         if output == "layers":
             _check_colour_layers(_matting_network(concrete, base, weights))
         writer = AlphaWriter(out, fmt=alpha_format, kind=output)  # makes the folder: after every refusal
@@ -749,7 +762,8 @@ def matte(
         settings_key = _settings_key(settings)
         keys = {f: _window_key(f, shot, settings_key, source, tris, files) for f in selection}
         result = JobResult(concrete, outputs={"alpha": writer.pattern}, methods={"alpha": concrete})
-        present = {f for f in selection if writer.exists(f)}
+        # an earlier file of a frame: under this name, or another (another --alpha-format)
+        present = {f for f in selection if writer.exists(f) or recorded.recorded_file(f) is not None}
         if overwrite:
             todo = list(selection)
         else:
@@ -761,6 +775,8 @@ def matte(
             result.stages["alpha"] = result.summary()
             return result
         bar.plan("alpha", reused=result.skipped, computed=todo, changed=result.redone)
+        _say_edited(writer.pattern, [f for f in todo if not overwrite and recorded.edited(f)],
+                    "to keep a frame fixed by hand, write the fixes to another folder")
         if todo and not made:
             _check_given_trimaps(tris, todo, whole=set(todo) == set(shot))
         before_first_write = _BeforeFirstWrite(writer.pattern, stale_review, progress)
@@ -1169,6 +1185,15 @@ def run(
     if review:
         _review_run(source, out, trimap_job, matte_job, result, progress)
     return result
+
+
+def _say_edited(pattern: str, frames: Sequence[int], hint: str) -> None:
+    """Warn, before they are replaced, of the files of ``frames`` changed since tcvom wrote
+    them (painted over by hand): a rerun computes them again."""
+    if frames:
+        logging.getLogger("tcvom").warning(
+            "%s: %d file(s) changed since tcvom wrote them are computed again and replaced (%s); %s",
+            pattern, len(frames), format_range(frames), hint)
 
 
 def _holds_trimap(path: Path, trimap: np.ndarray) -> bool:
