@@ -86,7 +86,7 @@ def test_a_matte_that_auto_runs_classical_says_it_does_not_use_the_backend(shot:
     method, saying only that no weights were found: the back-end asked for was dropped
     without a word."""
     result = tcvom(capsys, *shot.matte_args("--method", "auto", "--backend", "onnxruntime"))
-    expect(result, 0, "--backend onnxruntime is not used by this stage", "runs the classical method",
+    expect(result, 0, "--backend onnxruntime is not used by the matte stage", "runs the classical method",
            root=shot.root)
 
 
@@ -199,6 +199,21 @@ def test_auto_names_single_image_weights_it_does_not_use(shot: Shot, capsys, mon
     assert str(data / "weights" / "dim_single.pth") in result.err
 
 
+def test_auto_names_another_bases_weights_it_does_not_use(shot: Shot, capsys, monkeypatch) -> None:
+    """QA: with Index+TAM weights just added (or in $TCVOM_WEIGHTS), a matte without --base
+    said "no GCA+TAM weights found ... install weights with `tcvom weights add FILE`"."""
+    import torch
+
+    from tcvom.models.bases import build_matting
+
+    weights = shot.root / "index_tam.pth"
+    torch.save(build_matting("index_tam").state_dict(), weights)
+    monkeypatch.setenv("TCVOM_WEIGHTS", str(weights))
+    result = tcvom(capsys, *shot.matte_args("--method", "auto"))
+    expect(result, 0, "no GCA+TAM (TCVOM video matting) weights found, but Index+TAM", str(weights),
+           "pass --base index to matte with them", root=shot.root)
+
+
 def test_long_torch_errors_are_cut_at_a_word_and_marked() -> None:
     from tcvom.weights.checkpoints import _clip
 
@@ -248,7 +263,9 @@ def test_auto_with_matting_weights_only_gives_the_back_end_to_the_matte_stage(sh
     assert result.code == 0, result.err
     events = [json.loads(line) for line in result.out.splitlines()]
     notices = [e["message"] for e in events if e["event"] == "message"]
-    assert len(notices) == 1 and notices[0].startswith("no STM (trimap propagation) weights found: the trimaps"), notices
+    assert len(notices) == 2 and notices[0].startswith("no STM (trimap propagation) weights found: the trimaps"), notices
+    assert notices[1] == ("--backend onnxruntime is not used by the trimaps stage: it has no network weights, so it "
+                          "runs the classical method")
     final = events[-1]
     assert final["event"] == "result" and final["job"] == "run"
     assert final["methods"] == {"trimaps": "classical", "alpha": "tcvom"}
@@ -296,3 +313,18 @@ def test_weights_that_give_nan_never_write_a_matte(shot: Shot, gca_model, capsys
     result = tcvom(capsys, "export", "--weights", str(weights), "--out", str(shot.root / "onnx"))
     expect(result, 2, "damaged.pth", "NaN or infinite values in PyTorch", root=shot.root)
     assert "export bug" not in result.err
+
+
+def test_matting_weights_given_for_the_trimaps_name_the_right_flag(shot: Shot, capsys) -> None:
+    """QA: `run --weights INDEX_TAM.pth` (in `matte`, --weights is the matting file) gave a
+    dump of 558 missing and 555 unexpected STM keys, with no word of --matting-weights."""
+    import torch
+
+    from tcvom.models.bases import build_matting
+
+    weights = shot.root / "INDEX_TAM.pth"
+    torch.save({"state_dict": build_matting("index_tam").state_dict()}, weights)
+    result = tcvom(capsys, *shot.run_args("--method", "tcvom", "--weights", str(weights)))
+    expect(result, 2, "INDEX_TAM.pth", "holds the Index+TAM (TCVOM video matting) network, not the STM",
+           "run --matting-weights", root=shot.root)
+    assert "missing" not in result.err

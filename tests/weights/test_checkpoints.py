@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pytest
 import torch
@@ -24,13 +25,22 @@ def read_manifest_keys(path):
     return [line.split("\t")[0] for line in path.read_text().splitlines() if line.strip()]
 
 
-@pytest.mark.parametrize("layout", ["flat", "wrapped", "module", "wrapped+module", "tutorial", "model+tensor"])
+@pytest.mark.parametrize("layout", ["flat", "wrapped", "module", "wrapped+module", "tutorial", "model+tensor",
+                                    "net", "lightning", "own-name"])
 def test_read_state_dict_layouts(tmp_path, layout):
     """Training checkpoints as PyTorch's tutorial saves them keep a loss tensor beside the
-    wrapped weights: they were taken for a flat state_dict of one tensor, "loss"."""
+    wrapped weights: they were taken for a flat state_dict of one tensor, "loss". QA: a
+    `{"net": ...}` wrapper was said to hold "no tensors", and a Lightning checkpoint's
+    `model.` prefix made every key missing."""
     state = Small().state_dict()
     obj = {f"module.{k}": v for k, v in state.items()} if "module" in layout or layout == "model+tensor" else dict(state)
-    if "wrapped" in layout:
+    if layout == "net":
+        obj = {"net": obj, "epoch": 7}
+    elif layout == "lightning":
+        obj = {"state_dict": {f"module.model.{k}": v for k, v in state.items()}, "epoch": 2, "global_step": 90}
+    elif layout == "own-name":
+        obj = {"ema_weights": obj, "step": 3, "optimizer": {"state": {}, "param_groups": []}}
+    elif "wrapped" in layout:
         obj = {"state_dict": obj, "epoch": 3}
     elif layout == "tutorial":
         obj = {"epoch": 3, "model_state_dict": obj, "optimizer_state_dict": {"state": {}, "param_groups": []},
@@ -72,6 +82,25 @@ def test_pickled_objects_are_refused(tmp_path):
     torch.save({"weights": torch.zeros(2), "args": argparse.Namespace(lr=1)}, path)
     with pytest.raises(ReadError, match="other than tensors"):
         checkpoints.read_state_dict(path)
+
+
+class _Payload:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("echo ran > payload-ran",))
+
+
+def test_a_pickle_that_would_run_code_is_refused_as_such(tmp_path, monkeypatch):
+    """QA: a checkpoint whose pickle calls os.system was refused (nothing ran) but said to be
+    "truncated or corrupt; download it again"."""
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "evil.pth"
+    torch.save({"weights": torch.zeros(2), "x": _Payload()}, path)
+    with pytest.raises(ReadError, match=r"other than tensors and is not loaded, for safety \(.*system") as err:
+        checkpoints.read_state_dict(path)
+    assert "download it again" not in str(err.value)
+    assert not (tmp_path / "payload-ran").exists()
 
 
 def test_no_tensors_is_a_weights_error(tmp_path):
@@ -202,6 +231,25 @@ def test_add_copies_records_and_is_found(data_dir, gca_files):
     with pytest.raises(WeightsError, match=r"missing\.pth") as err:  # a configured path: exit 2, not 3
         weights.find_weights("gca_tam", data_dir / "missing.pth")
     assert err.value.exit_code == 2
+
+
+def test_a_registered_file_replaced_on_disk_is_refused(data_dir, gca_files):
+    """QA: a registered GCA+TAM file overwritten with another network's weights (an "update"
+    by hand) ran that network as GCA+TAM, exit 0. It is refused until registered again."""
+    import shutil
+
+    from tcvom.weights import registry as weights
+
+    tam, single = gca_files
+    stored = Path(weights.add_weights(tam)["path"])
+    shutil.copyfile(single, stored)  # the single-image network, under the registered name
+    with pytest.raises(WeightsError, match=r"registers GCA_TAM_Lim_Ltc_Laf\.pth as .* now holds other bytes") as err:
+        weights.find_weights("gca_tam")
+    assert err.value.exit_code == 2 and f"tcvom weights add {stored}" in str(err.value)
+    assert weights.add_weights(stored)["kind"] == "gca"  # registered again: what it holds now
+    assert weights.find_weights("gca") == stored
+    with pytest.raises(MissingWeightsError):
+        weights.find_weights("gca_tam")
 
 
 @pytest.mark.parametrize("name", ["../gone.pth", "/tmp/abs.pth", "sub/x.pth", "weights.json", ".hidden.pth", ""])

@@ -160,7 +160,7 @@ def add_base(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument(
         "--base", type=base, default=None, metavar="{" + ",".join(BASES) + "}",
-        help="matting base whose registered weights to use (default gca); checked against --weights",
+        help="matting base whose registered weights to use (default gca); checked against the matting weights file (matte --weights, run --matting-weights)",
     )
 
 

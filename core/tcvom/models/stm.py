@@ -336,10 +336,11 @@ def load_stm_model(
 ) -> STM:
     """An STM with the official trimap weights from a file or a state dict, in eval mode.
 
-    Every key and shape of the manifest must match (strict); a ``module.`` prefix and a
-    ``{"state_dict": ...}`` wrapper are accepted. Raises
+    Every key and shape of the manifest must match (strict); a training prefix (``module.``)
+    and wrapper (``{"state_dict": ...}``) are accepted, from a file or a loaded dict. Raises
     :class:`tcvom.errors.WeightsError` for a missing file or one that does not fit.
     """
+    from tcvom.errors import WeightsError
     from tcvom.weights import checkpoints
 
     model = build_stm()
@@ -348,6 +349,13 @@ def load_stm_model(
         state = checkpoints.read_state_dict(path)
     else:
         path = None
-        state = path_or_state
+        state = checkpoints.normalise_state_dict(path_or_state)  # as a file's: wrapper and prefix dropped
+    kind = checkpoints.identify(state)
+    if kind not in ("stm", "unknown"):
+        raise WeightsError(
+            f"this checkpoint holds the {checkpoints.kind_name(kind)} network, not the STM trimap-propagation one",
+            path=path,
+            hint="pass it as the matting weights (`run --matting-weights`, `matte --weights`); the trimaps need "
+                 "the STM weights (`run --weights`, `trimaps --weights`)")
     checkpoints.load_into(model, state, what="STM trimap propagation", path=path)
     return model.to(resolve_device(device)).eval()  # a device that is not there: exit 2, not a traceback

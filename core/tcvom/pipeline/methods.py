@@ -108,7 +108,7 @@ def resolve(
     if configured_weights(kind, weights) is not None:
         return "tcvom"
     if notice is not None:
-        notice(_single_image_notice(kind) or weights_notice(kind))
+        notice(_other_weights_notice(kind) or weights_notice(kind))
     return "classical"
 
 
@@ -120,9 +120,10 @@ def weights_notice(kind: str) -> str:
     return WEIGHTS_NOTICE.format(network=checkpoints.kind_name(kind), stage=stage)
 
 
-def _single_image_notice(kind: str) -> str | None:
-    """Why ``auto`` falls back when only the single-image baseline of the base asked for is
-    configured (it is not the TCVOM network, so ``auto`` does not pick it), and how to use it."""
+def _other_weights_notice(kind: str) -> str | None:
+    """Why ``auto`` falls back when only the single-image baseline of the base asked for, or
+    the video network of another base, is configured (``auto`` picks neither: the one is not
+    the TCVOM network, the other not the base asked for), and how to use it."""
     from tcvom.weights.checkpoints import kind_name
     from tcvom.weights.registry import configured_weights
 
@@ -130,11 +131,18 @@ def _single_image_notice(kind: str) -> str | None:
         return None
     single = kind.removesuffix("_tam")
     found = configured_weights(single)
-    if found is None:
-        return None
-    return (f"no {kind_name(kind)} weights found, only the single-image {kind_name(single)} ({found}): using the "
-            f"built-in classical method (pass --matting-weights {found} to matte with the "
-            "single-image network, or add the TAM weights with `tcvom weights add FILE`)")
+    if found is not None:
+        return (f"no {kind_name(kind)} weights found, only the single-image {kind_name(single)} ({found}): using "
+                f"the built-in classical method (pass --matting-weights {found} to matte with the "
+                "single-image network, or add the TAM weights with `tcvom weights add FILE`)")
+    from tcvom.models.bases import BASES
+
+    for base in (b for b in BASES if b != single):  # the video network of another base
+        found = configured_weights(f"{base}_tam")
+        if found is not None:
+            return (f"no {kind_name(kind)} weights found, but {kind_name(base + '_tam')} weights are ({found}): "
+                    f"using the built-in classical method (pass --base {base} to matte with them)")
+    return None
 
 
 # The last network of each role ("stm", "matting") loaded in this process, keyed by its
@@ -175,12 +183,12 @@ def default_finetune_steps(device: str) -> int:
 
 
 def check_backend(method: str, backend: str, export_dir: str | Path | None = None, asked: str | None = None,
-                  notice: Callable[[str], None] | None = None) -> None:
+                  notice: Callable[[str], None] | None = None, stage: str = "this") -> None:
     """Refuse a back-end the concrete ``method`` cannot use (or whose package is missing),
     and an ``export_dir`` that back-end would not read, before a stage plans or reads anything.
     ``asked`` is the method the user gave: a stage that ``auto`` made classical (no weights
     of its kind) leaves the back-end to the stage that runs a network, and ``notice`` (a
-    stage's) says that this stage does not use it."""
+    stage's) says that the ``stage`` does not use it."""
     if backend not in BACKENDS:
         raise InputError(f"back-end must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if export_dir is not None and backend == "torch":
@@ -189,8 +197,8 @@ def check_backend(method: str, backend: str, export_dir: str | Path | None = Non
     if method == "classical" and backend != "torch" and asked in (None, "classical"):
         raise InputError(f"the classical method runs no network; --backend {backend} applies to --method tcvom")
     if method == "classical" and backend != "torch" and notice is not None:
-        notice(f"--backend {backend} is not used by this stage: it has no network weights, so it runs the classical "
-               "method")
+        notice(f"--backend {backend} is not used by the {stage} stage: it has no network weights, so it runs the "
+               "classical method")
     if method == "tcvom":
         from tcvom.engines import require
 

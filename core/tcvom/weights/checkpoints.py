@@ -61,7 +61,11 @@ _STM_SIGNATURE = (
     "Decoder.pred2.weight",
 )
 
-_WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")
+_WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net", "network")
+#: What training code puts before every key: DataParallel's ``module.``, the attribute a
+#: Lightning module or a trainer holds the network in (no tcvom network has one first name
+#: for all of its keys, so a shared one is never a layer's).
+_KEY_PREFIXES = ("module.", "model.", "net.", "network.")
 _MAX_LISTED = 8
 
 
@@ -72,19 +76,25 @@ def _short_list(names: list[str], limit: int = _MAX_LISTED) -> str:
     return f"{', '.join(names[:limit])} and {len(names) - limit} more"
 
 
-def strip_prefix(state: Mapping[str, Tensor], prefix: str = "module.") -> dict[str, Tensor]:
-    """Drop ``prefix`` from the keys when every key has it (a DataParallel checkpoint)."""
-    if state and all(key.startswith(prefix) for key in state):
-        return {key[len(prefix):]: value for key, value in state.items()}
-    return dict(state)
+def strip_prefix(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Drop a training wrapper's prefix (:data:`_KEY_PREFIXES`, also nested as in
+    ``module.model.``) from the keys when every key has it."""
+    out = dict(state)
+    while out:
+        prefix = next((p for p in _KEY_PREFIXES if all(key.startswith(p) for key in out)), None)
+        if prefix is None:
+            break
+        out = {key[len(prefix):]: value for key, value in out.items()}
+    return out
 
 
 def normalise_state_dict(obj: Any, *, path: str | Path | None = None) -> dict[str, Tensor]:
     """A flat ``{name: tensor}`` dict from what ``torch.load`` returned.
 
-    Accepts a flat dict, a ``{"state_dict": ...}`` (or ``model_state_dict`` / ``model``)
-    wrapper (whatever else the checkpoint holds beside it: an epoch, a loss tensor) and a
-    ``module.`` prefix on every key. Raises :class:`WeightsError` otherwise.
+    Accepts a flat dict, a ``{"state_dict": ...}`` (or ``model_state_dict`` / ``model`` /
+    ``net`` / ``network``) wrapper, or any one dict of tensors at the top level (whatever
+    else the checkpoint holds beside it: an epoch, a loss tensor), and a training prefix
+    (``module.``, ``model.``...) on every key. Raises :class:`WeightsError` otherwise.
     """
     if isinstance(obj, Mapping):
         # A training checkpoint: the weights under a wrapper key, beside the epoch, the
@@ -94,6 +104,11 @@ def normalise_state_dict(obj: Any, *, path: str | Path | None = None) -> dict[st
             if isinstance(inner, Mapping) and any(isinstance(v, Tensor) for v in inner.values()):
                 obj = inner
                 break
+        else:
+            nested = [v for v in obj.values() if isinstance(v, Mapping) and any(isinstance(t, Tensor)
+                                                                                 for t in v.values())]
+            if not any(isinstance(v, Tensor) for v in obj.values()) and len(nested) == 1:
+                obj = nested[0]  # the one dict of tensors, under a name of its own
     if not isinstance(obj, Mapping):
         raise WeightsError(
             f"expected a state_dict (a dict of tensors), found {type(obj).__name__}",
@@ -153,8 +168,9 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
                         else "check the disk or network share it is on") from exc
     except pickle.UnpicklingError as exc:
         text = str(exc)
-        if "Unsupported global" in text:
-            glob = next((line.strip() for line in text.splitlines() if "Unsupported global" in line), "")
+        if "Unsupported global" in text or "unsupported GLOBAL" in text:  # a class, or a blocked module's function
+            glob = next((line.strip() for line in text.splitlines()
+                         if "Unsupported global" in line or "GLOBAL" in line), "")
             raise ReadError(
                 f"the file holds Python objects other than tensors and is not loaded, for safety ({_clip(glob)})",
                 path=p,

@@ -113,6 +113,15 @@ def _search_folder(folder: Path, kind: str, origin: str) -> Path | None:
                 hint="register the file again with 'tcvom weights add FILE', or remove its record from "
                      f"{REGISTRY}",
             )
+        recorded = record.get("sha256")
+        if isinstance(recorded, str) and file_sha256(candidate) != recorded:
+            raise WeightsError(  # replaced on disk: it may hold another network, which would run as this kind
+                f"{folder / REGISTRY} registers {record['file']} as {checkpoints.kind_name(kind)} weights with "
+                f"SHA-256 {recorded[:12]}..., and the file now holds other bytes ({file_sha256(candidate)[:12]}...)",
+                path=candidate,
+                hint=f"register what it holds now with 'tcvom weights add {candidate}', or put the registered file "
+                     "back",
+            )
         return candidate
     registered = {r["file"] for r in read_registry(folder)}
     found = None
