@@ -371,3 +371,20 @@ def test_weights_command(data_dir, gca_files, capsys):
     bad.write_bytes(b"not a checkpoint")
     assert main(["weights", "add", str(bad)]) == 2
     assert "corrupt" in capsys.readouterr().err
+
+
+def test_a_file_of_the_kind_tried_that_does_not_load_is_said_once_and_plainly(tmp_path, capsys):
+    """QA: `tcvom info --weights` of a damaged Index+TAM file (one TAM key missing) said the
+    path twice, "the the single-image Index ... baseline network", and that the file "looks
+    like" the network it had just failed to fit."""
+    from tcvom.cli import main
+    from tcvom.models.bases import build_matting
+
+    state = build_matting("index_tam").state_dict()
+    del state["decoder.fam.query_conv.weight"]
+    path = tmp_path / "damaged.pth"
+    torch.save(state, path)
+    assert main(["info", "--weights", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count(str(path)) == 1 and "the the" not in err and "looks like" not in err, err
+    assert "do not fit the single-image Index matting baseline: 5 unexpected key(s)" in err, err

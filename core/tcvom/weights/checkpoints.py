@@ -227,9 +227,10 @@ def load_into(
         if shapes:
             parts.append(f"{len(shapes)} shape difference(s): {_short_list(shapes, 5)}")
         kind = identify(state)
-        looks = f"; the file looks like {_KIND_NAMES[kind]}" if kind != "unknown" else ""
+        looks = f"; the file looks like {_KIND_NAMES[kind]}" if kind != "unknown" and _KIND_NAMES[kind] != what else ""
+        network = what if what.startswith("the ") else f"the {what} network"
         raise WeightsError(
-            f"the weights do not fit the {what} network: {'; '.join(parts)}{looks}",
+            f"the weights do not fit {network}: {'; '.join(parts)}{looks}",
             path=path,
             hint="check that the file is a checkpoint of this network (tcvom info --weights FILE)",
         )
@@ -339,5 +340,5 @@ def describe(path: str | Path) -> dict[str, Any]:
             info["loads"] = True
         except WeightsError as exc:
             info["loads"] = False
-            info["problem"] = str(exc)
+            info["problem"] = exc.message  # the file is named beside it
     return info
