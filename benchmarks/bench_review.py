@@ -50,7 +50,7 @@ from tcvom.io.trimap import from_alpha
 from tcvom.pipeline import methods
 from tcvom.propagation.ensemble import propagate
 from tcvom.propagation.scheduler import KeyframeSchedule
-from tcvom.review.doubt import TrimapStats, alpha_residual, build_review
+from tcvom.review.doubt import TrimapStats, alpha_change, build_review
 
 STRATEGIES = ("suggested", "even", "every", "random")
 
@@ -97,7 +97,7 @@ class Shot:
     trimaps: dict[int, np.ndarray]
     segments: dict[Any, list[Any]] = field(default_factory=dict)
     mattes: dict[Any, np.ndarray] = field(default_factory=dict)
-    residuals: dict[Any, float] = field(default_factory=dict)
+    residuals: dict[Any, tuple[float, bool]] = field(default_factory=dict)
     solver: CachedSolver = field(default_factory=CachedSolver)
 
     @property
@@ -146,20 +146,20 @@ def run_keys(shot: Shot, keys: Sequence[int], propagator: Any, session_options: 
         if key not in shot.mattes:
             shot.mattes[key] = session.alpha(f)
         alphas[f] = shot.mattes[key]
-    residuals = {}
-    pair: dict[tuple[int, int], float] = {}
+    residuals, unlike = {}, set()
     for i, f in enumerate(shot.frames):
-        values = []
+        changes = []
         for n in (shot.frames[i - 1] if i > 0 else None, shot.frames[i + 1] if i + 1 < len(shot.frames) else None):
             if n is None:
                 continue
             ck = (f, n, _digest(alphas[f]), _digest(alphas[n]))
             if ck not in shot.residuals:
-                shot.residuals[ck] = alpha_residual(shot.images[f], alphas[f], shot.images[n], alphas[n])
-            pair[(f, n)] = shot.residuals[ck]
-            values.append(pair[(f, n)])
-        residuals[f] = float(np.mean(values))
-    review = build_review(shot.frames, list(keys), stats, residuals)
+                shot.residuals[ck] = alpha_change(shot.images[f], alphas[f], shot.images[n], alphas[n])
+            changes.append(shot.residuals[ck])
+        residuals[f] = float(np.mean([c[0] for c in changes]))
+        if len(changes) == 2 and not any(c[1] for c in changes):  # as the run's review (matte_residuals)
+            unlike.add(f)
+    review = build_review(shot.frames, list(keys), stats, residuals, unlike=unlike)
     everything = np.ones(shot.images[0].shape[:2], bool)
     counts = [trimap_class_counts(trimaps[f], shot.trimaps[f]) for f in shot.frames]
     frames_list = shot.frames

@@ -212,12 +212,13 @@ def alpha_residual(
     forward-backward check are left out (they are new or hidden, not wrong), unless the flow
     follows less than :data:`FOLLOWED` of the frame: then the whole change counts.
     """
-    return _change(image, alpha, other_image, other_alpha, flow)[0]
+    return alpha_change(image, alpha, other_image, other_alpha, flow)[0]
 
 
-def _change(image: np.ndarray, alpha: np.ndarray, other_image: np.ndarray, other_alpha: np.ndarray,
+def alpha_change(image: np.ndarray, alpha: np.ndarray, other_image: np.ndarray, other_alpha: np.ndarray,
             flow: Any = None) -> tuple[float, bool]:
-    """:func:`alpha_residual`, and whether the flow follows the frame to the neighbour."""
+    """:func:`alpha_residual`, and whether the flow follows the frame to the neighbour (at
+    least :data:`FOLLOWED` of it)."""
     from tcvom.classical.flow import FlowEstimator, unreliable_mask, warp
 
     estimator = flow if flow is not None else FlowEstimator()
@@ -418,7 +419,7 @@ def matte_residuals(
     def pair(a: int, b: int) -> tuple[float, bool]:
         if (a, b) not in pair_cache:
             (ia, aa), (ib, ab) = data(a), data(b)
-            pair_cache[(a, b)] = _change(ia, aa, ib, ab, estimator)
+            pair_cache[(a, b)] = alpha_change(ia, aa, ib, ab, estimator)
         return pair_cache[(a, b)]
 
     out: dict[int, float] = {}
