@@ -50,7 +50,7 @@ from tcvom.io.trimap import from_alpha
 from tcvom.pipeline import methods
 from tcvom.propagation.ensemble import propagate
 from tcvom.propagation.scheduler import KeyframeSchedule
-from tcvom.review.doubt import TrimapStats, alpha_change, build_review
+from tcvom.review.doubt import TrimapStats, alpha_change, build_review, unlike_both
 
 STRATEGIES = ("suggested", "even", "every", "random")
 
@@ -97,7 +97,7 @@ class Shot:
     trimaps: dict[int, np.ndarray]
     segments: dict[Any, list[Any]] = field(default_factory=dict)
     mattes: dict[Any, np.ndarray] = field(default_factory=dict)
-    residuals: dict[Any, tuple[float, bool]] = field(default_factory=dict)
+    residuals: dict[Any, tuple[float, float]] = field(default_factory=dict)
     solver: CachedSolver = field(default_factory=CachedSolver)
 
     @property
@@ -157,7 +157,8 @@ def run_keys(shot: Shot, keys: Sequence[int], propagator: Any, session_options: 
                 shot.residuals[ck] = alpha_change(shot.images[f], alphas[f], shot.images[n], alphas[n])
             changes.append(shot.residuals[ck])
         residuals[f] = float(np.mean([c[0] for c in changes]))
-        if len(changes) == 2 and not any(c[1] for c in changes):  # as the run's review (matte_residuals)
+        if len(changes) == 2 and unlike_both([c[1] for c in changes], shot.images[shot.frames[i - 1]],
+                                             shot.images[shot.frames[i + 1]]):  # as the run's review does
             unlike.add(f)
     review = build_review(shot.frames, list(keys), stats, residuals, unlike=unlike)
     everything = np.ones(shot.images[0].shape[:2], bool)

@@ -399,6 +399,6 @@ def test_a_run_of_some_frames_says_which_others_it_left_out_of_date(shot: Path, 
     capsys.readouterr()
     assert main([*args, "--frames", "1002"]) == 0
     err = capsys.readouterr().err
-    assert "the trimaps of frame(s) 1004-1008, outside this run's frames, were made from other keyframes" in err, err
+    assert "outside this run's frames, trimaps 1004-1008 and alphas 1001,1003-1008 were made from other keyframes" in err, err
     assert main(args) == 0 and "outside this run's frames" not in capsys.readouterr().err
     assert main([*args, "--frames", "1002"]) == 0 and "out of date" not in capsys.readouterr().err

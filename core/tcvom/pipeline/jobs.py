@@ -592,15 +592,6 @@ def trimaps(
             if prob_records is not None:
                 prob_records.prune(shot)
             _prune_finetuned(recorded)
-        elif segment is None:  # a run of some frames: say which of the others it left out of date
-            stale = sorted(f for seg in schedule.segments for f in seg.outputs if f not in chosen and (
-                recorded.get(f) is not None and not recorded.fresh(f, (seg_keys.get(seg) or _segment_key(
-                    seg, settings_key, source, files, key_digests, shot_wide))[0], writer.path(f))))
-            if stale:
-                logging.getLogger("tcvom").warning(
-                    "%s: the trimaps of frame(s) %s, outside this run's frames, were made from other keyframes or "
-                    "plate frames: they and their alphas are out of date; run the whole shot (without --frames) to "
-                    "update them", writer.pattern, format_range(stale))
     if prob_writer is not None:
         result.outputs["probabilities"] = prob_writer.pattern
     result.stages["trimaps"] = result.summary()
@@ -1156,6 +1147,8 @@ def run(
         from tcvom.farm.ray_executor import run_with_ray
 
         done = run_with_ray(trimap_job, matte_job, selection, chunk=chunk, progress=progress)
+        if selection != shot:
+            _say_out_of_date(trimap_job, matte_job, shot, selection)
         if review:
             _review_run(source, out, trimap_job, matte_job, done, progress)
         return done
@@ -1182,9 +1175,39 @@ def run(
         result.outputs.update(first.outputs)
         result.stages.update(first.stages)
         result.methods.update(first.methods)
+    if selection != shot:
+        _say_out_of_date(trimap_job, matte_job, shot, selection)
     if review:
         _review_run(source, out, trimap_job, matte_job, result, progress)
     return result
+
+
+def _say_out_of_date(trimap_job: dict[str, Any] | None, matte_job: dict[str, Any], shot: list[int],
+                     selection: list[int]) -> None:
+    """After a run of some frames: warn of the files outside them that a run of the whole
+    shot would compute again (made from other keyframes, plate frames or trimaps), as
+    :func:`plan_touched` plans them; frames never computed and files painted over by hand
+    (said when they are replaced) are left out."""
+    whole = {**trimap_job, "frames": format_range(shot)} if trimap_job is not None else None
+    planned = plan_touched(whole, matte_job, shot)
+    said = []
+    for stage, pattern, done in (
+            ("trimaps", trimap_job and output_pattern(trimap_job["out"], TrimapWriter.default_name()),
+             set(parse_frame_range(trimap_job["frames"])) if trimap_job else set()),
+            ("alphas", AlphaWriter(matte_job["out"], fmt=matte_job["alpha_format"], kind=matte_job["output"]).pattern,
+             set(selection))):
+        if not pattern:
+            continue
+        records = FrameRecords(pattern)
+        frames = planned.stages.get("trimaps" if stage == "trimaps" else "alpha", {}).get("computed", [])
+        stale = [f for f in frames if f not in done and records.get(f) is not None and not records.edited(f)]
+        if stale:
+            said.append(f"{stage} {format_range(stale)}")
+    if said:
+        logging.getLogger("tcvom").warning(
+            "%s: outside this run's frames, %s were made from other keyframes, plate frames or trimaps and are out "
+            "of date; run the whole shot (without --frames) to update them", Path(matte_job["out"]).parent,
+            " and ".join(said))
 
 
 def _say_edited(pattern: str, frames: Sequence[int], hint: str) -> None:

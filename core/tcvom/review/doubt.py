@@ -216,18 +216,35 @@ def alpha_residual(
 
 
 def alpha_change(image: np.ndarray, alpha: np.ndarray, other_image: np.ndarray, other_alpha: np.ndarray,
-            flow: Any = None) -> tuple[float, bool]:
-    """:func:`alpha_residual`, and whether the flow follows the frame to the neighbour (at
-    least :data:`FOLLOWED` of it)."""
+                 flow: Any = None) -> tuple[float, float]:
+    """:func:`alpha_residual`, and the share of the frame the flow follows to the neighbour
+    (its pixels that pass the forward-backward check)."""
     from tcvom.classical.flow import FlowEstimator, unreliable_mask, warp
 
     estimator = flow if flow is not None else FlowEstimator()
     forward, backward = estimator.pair(image, other_image)
     valid = ~unreliable_mask(forward, backward)
-    if valid.mean() < FOLLOWED:  # a cut, a flash, a frame of another shot: nothing explains the change
-        return float(np.abs(alpha.astype(np.float32) - other_alpha.astype(np.float32)).sum(dtype=np.float64)), False
+    share = float(valid.mean())
+    if share < FOLLOWED:  # a cut, a flash, a frame of another shot: nothing explains the change
+        return float(np.abs(alpha.astype(np.float32) - other_alpha.astype(np.float32)).sum(dtype=np.float64)), share
     moved = warp(np.ascontiguousarray(other_alpha, dtype=np.float32), forward)
-    return float(np.abs(alpha.astype(np.float32) - moved)[valid].sum(dtype=np.float64)), True
+    return float(np.abs(alpha.astype(np.float32) - moved)[valid].sum(dtype=np.float64)), share
+
+
+def unlike_both(shares: Sequence[float], before: np.ndarray, after: np.ndarray, flow: Any = None) -> bool:
+    """Whether a frame the flow follows by ``shares`` to its two neighbours (images ``before``
+    and ``after``) shows a picture unlike both: neither share reaches :data:`FOLLOWED`, while
+    the neighbours follow each other (at least :data:`FOLLOWED`, and :data:`UNLIKE_MARGIN`
+    times the frame's better share). On a grainy flat screen every share wanders around
+    one half; only a frame that breaks a continuous picture stands out like this."""
+    from tcvom.classical.flow import FlowEstimator, unreliable_mask
+
+    if len(shares) != 2 or max(shares) >= FOLLOWED:
+        return False
+    estimator = flow if flow is not None else FlowEstimator()
+    forward, backward = estimator.pair(before, after)
+    between = float((~unreliable_mask(forward, backward)).mean())
+    return between >= max(FOLLOWED, UNLIKE_MARGIN * max(shares))
 
 
 FOLLOWED = 0.5
@@ -236,10 +253,13 @@ for the unfollowed pixels to count as new or hidden; below it the two frames do 
 one continuous picture, and all of the alpha's change against that neighbour is unexplained."""
 
 UNLIKE_DOUBT = squash(3.0)
-"""The least matte doubt (0.75, three edge-sizes) of a frame the flow follows to neither of
-its two neighbours: a picture unlike the frames around it (a flash, a dropped-in black frame,
-a frame of another shot) carries the trimap of the frames around it onto a picture it does
-not fit, and its own band, widened where propagation lost track, hides its residual."""
+"""The least matte doubt (0.75, three edge-sizes) of a frame unlike both neighbours
+(:func:`unlike_both`): a picture unlike the frames around it (a flash, a frame of another
+shot) carries the trimap of the frames around it onto a picture it does not fit, and its own
+band, widened where propagation lost track, hides its residual."""
+UNLIKE_MARGIN = 2.0
+"""How many times better the neighbours of a frame unlike both must follow each other than
+the frame follows either of them (:func:`unlike_both`)."""
 
 
 def suggest(
@@ -406,7 +426,7 @@ def matte_residuals(
     sig = {f: _signature(frame_path(alpha_pattern, f)) for f in shot}
     read_alpha = alpha_reader(alpha_pattern)
     estimator = FlowEstimator()
-    pair_cache: dict[tuple[int, int], tuple[float, bool]] = {}
+    pair_cache: dict[tuple[int, int], tuple[float, float]] = {}
     loaded: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def data(f: int) -> tuple[np.ndarray, np.ndarray]:
@@ -416,7 +436,7 @@ def matte_residuals(
             loaded[f] = (frames.read(f), read_alpha(f))
         return loaded[f]
 
-    def pair(a: int, b: int) -> tuple[float, bool]:
+    def pair(a: int, b: int) -> tuple[float, float]:
         if (a, b) not in pair_cache:
             (ia, aa), (ib, ab) = data(a), data(b)
             pair_cache[(a, b)] = alpha_change(ia, aa, ib, ab, estimator)
@@ -446,7 +466,8 @@ def matte_residuals(
             else:
                 changes = [pair(f, n) for n in neighbours]
                 value = float(np.mean([c[0] for c in changes]))
-                alone = len(changes) == 2 and not any(c[1] for c in changes)
+                alone = len(changes) == 2 and unlike_both([c[1] for c in changes], data(neighbours[0])[0],
+                                                          data(neighbours[1])[0], estimator)
             out[f] = value
             if alone:
                 unlike.add(f)
