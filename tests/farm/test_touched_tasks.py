@@ -38,6 +38,10 @@ def test_plan_after_an_edit_lists_only_the_touched_tasks(farm_shot, edited, caps
     out, old, new = edited
     untouched = plan(capsys, farm_shot, out, old)
     assert untouched["segments"] == [] and untouched["chunks"] == []
+    assert main(["farm", "plan", "--plate", farm_shot.plate, "--keyframes", old, "--out", str(out), "--method",
+                 "classical", "--chunk", "2"]) == 0
+    said = capsys.readouterr().out  # QA: "trimap tasks (--segment N), range :" and "0 chunk(s):"
+    assert "nothing to do: every trimap and alpha in --out is up to date" in said and "range :" not in said, said
     touched = plan(capsys, farm_shot, out, new)
     assert [s["index"] for s in touched["segments"]] == [1, 2]  # 1005-1006 and 1007-1008, not 1001-1004
     frames = [int(f) for c in touched["chunks"] for f in pipeline.jobs.parse_frame_range(c)]

@@ -402,3 +402,40 @@ def test_a_run_of_some_frames_says_which_others_it_left_out_of_date(shot: Path, 
     assert "outside this run's frames, trimaps 1004-1008 and alphas 1001,1003-1008 were made from other keyframes" in err, err
     assert main(args) == 0 and "outside this run's frames" not in capsys.readouterr().err
     assert main([*args, "--frames", "1002"]) == 0 and "out of date" not in capsys.readouterr().err
+
+
+def test_a_copied_output_is_hashed_once_not_on_every_run(shot: Path, tmp_path: Path, monkeypatch) -> None:
+    """A copy of an output (`cp -r`: new times, same bytes) is reused; QA: its files were read
+    in full on every later run, as their records kept the old times."""
+    from tcvom.io import hashing
+
+    out = tmp_path / "out"
+    pipeline.run(plate(shot), out, keyframes=keys(shot), method="classical", progress="none")
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy, copy_function=shutil.copy)
+    read: list[Path] = []
+    real = hashing._read_sha256
+
+    def counted(path):
+        read.append(Path(path))
+        return real(path)
+
+    monkeypatch.setattr(hashing, "_read_sha256", counted)
+    for expected in ("every output once", "none"):
+        read.clear()
+        again = pipeline.run(plate(shot), copy, keyframes=keys(shot), method="classical", progress="none")
+        assert again.written == []
+        outputs = {p.name for p in read if copy in p.parents}
+        if expected == "none":
+            assert outputs == set(), sorted(outputs)
+        else:
+            assert {f"alpha.{f}.exr" for f in range(1001, 1009)} <= outputs
+
+
+def test_a_chunked_run_says_what_auto_chose_once(shot: Path, tmp_path: Path, capsys) -> None:
+    """QA: `run --chunk 3` without matting weights said "no GCA+TAM ... weights found" once
+    per chunk."""
+    assert main(["run", "--plate", plate(shot), "--keyframes", keys(shot), "--out", str(tmp_path / "out"),
+                 "--method", "auto", "--chunk", "3", "--progress", "none"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("no GCA+TAM (TCVOM video matting) weights found") == 1, err

@@ -155,7 +155,10 @@ def _plan(args: argparse.Namespace) -> int:
         print(json.dumps(shot.as_dict(), indent=2))
         return 0
     print(f"shot {shot.shot}, keyframes {shot.keyframes}")
-    print(f"trimap tasks (--segment N), range {shot.segment_range}:")
+    if not shot.segments and not shot.chunks:  # --out holds the job already, with these inputs
+        print("nothing to do: every trimap and alpha in --out is up to date (no task to submit)")
+        return 0
+    print(f"trimap tasks (--segment N), range {shot.segment_range or 'none'}:")
     for index, frames in shot.segments:
         print(f"  {index}: frames {frames}")
     print(f"matte tasks (--frames), {len(shot.chunks)} chunk(s):")

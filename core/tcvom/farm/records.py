@@ -149,7 +149,7 @@ class FrameRecords:
         record = self.get(frame)
         if record is None or record["key"] != key or record.get("file") != Path(path).name:
             return False
-        return as_recorded(record, path)
+        return self._as_written(frame, record, Path(path))
 
     def recorded_file(self, frame: int) -> Path | None:
         """The output file the record of ``frame`` names, if it is still the one written."""
@@ -157,7 +157,30 @@ class FrameRecords:
         if record is None:
             return None
         path = Path(self.pattern).parent / str(record.get("file", ""))
-        return path if as_recorded(record, path) else None
+        return path if self._as_written(frame, record, path) else None
+
+    def _as_written(self, frame: int, record: dict[str, Any], path: Path) -> bool:
+        """:func:`~tcvom.io.hashing.as_recorded`; a file whose time moved with its bytes kept
+        (an output copied, or touched) has its record learn the new time, so that it is
+        hashed once, not on every later run (a record that cannot be written, in a
+        read-only copy, is left: the file is hashed again next time)."""
+        if not as_recorded(record, path):
+            return False
+        try:
+            moved = os.stat(path).st_mtime_ns
+        except OSError:
+            return False
+        if record.get("mtime_ns") != moved:
+            try:
+                on_disk = json.loads(self._path(frame).read_text(encoding="utf-8"))
+                if on_disk == record:  # not rewritten by another run meanwhile
+                    with atomic_output(self._path(frame)) as tmp:
+                        Path(tmp).write_text(json.dumps({**record, "mtime_ns": moved}, indent=1) + "\n",
+                                             encoding="utf-8")
+                    self._cache[frame] = {**record, "mtime_ns": moved}
+            except (OSError, ValueError):
+                pass
+        return True
 
     def write(self, frame: int, path: str | Path, key: str, inputs: Mapping[str, Any] | None = None,
               **extra: Any) -> Path | None:
@@ -199,7 +222,7 @@ class FrameRecords:
         if record is None:
             return False
         path = Path(self.pattern).parent / str(record.get("file", ""))
-        return path.is_file() and not as_recorded(record, path)
+        return path.is_file() and not self._as_written(frame, record, path)
 
     def remove(self, frame: int) -> Path | None:
         """Delete the output of ``frame`` (if it is still the one recorded) and its record;

@@ -1161,7 +1161,10 @@ def run(
                 _check_part_settings(matte_job, shot)
             first = _trimaps_stage(progress=progress, hold=hold, **trimap_job)
         for part in parts:
-            done = matte(frames=part, progress=progress, **matte_job)
+            job = matte_job
+            if result is not None and (result.methods["alpha"] == "tcvom" or backend == "torch"):
+                job = {**matte_job, "method": result.methods["alpha"]}  # what auto chose, said once, not per chunk
+            done = matte(frames=part, progress=progress, **job)
             if result is None:
                 result = done
             else:
