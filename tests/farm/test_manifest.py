@@ -94,3 +94,42 @@ def test_complete_means_the_whole_image_decodes(tmp_path: Path) -> None:
     data = path.read_bytes()
     path.write_bytes(data[: len(data) * 9 // 10])  # the header still opens
     assert not is_complete(path, width=96, height=64, channels=1)
+
+
+def test_a_record_learns_a_moved_time_only_of_the_file_it_hashed(tmp_path: Path, monkeypatch) -> None:
+    """A copied (touched) output's record learns its new time, so it is hashed once. Review QA:
+    the time was read after the hash, so a file another run put there meanwhile (same size,
+    other bytes) could be recorded as the old one and reused as it. The time is learnt only
+    where the file is the same one before and after the hash."""
+    import os
+
+    from tcvom.farm import records as records_module
+    from tcvom.farm.records import FrameRecords
+
+    pattern = str(tmp_path / "alpha.####.exr")
+    path = tmp_path / "alpha.1001.exr"
+    path.write_bytes(b"first bytes")
+    FrameRecords(pattern).write(1001, path, "key")
+    recorded = json.loads(next((tmp_path / ".alpha.tcvom").rglob("1001.json")).read_text())
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # touched: same bytes
+    assert FrameRecords(pattern).recorded_file(1001) == path
+    learnt = json.loads(next((tmp_path / ".alpha.tcvom").rglob("1001.json")).read_text())
+    assert learnt["mtime_ns"] == st.st_mtime_ns + 10**9 and learnt["sha256"] == recorded["sha256"]
+
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 2 * 10**9))
+    real = records_module.as_recorded
+
+    def replaced_while_hashing(state, file):
+        same = real(state, file)
+        other = tmp_path / "other.tmp"
+        other.write_bytes(b"other bytez")  # another run's frame, the same size
+        os.replace(other, file)
+        return same
+
+    monkeypatch.setattr(records_module, "as_recorded", replaced_while_hashing)
+    FrameRecords(pattern).recorded_file(1001)
+    monkeypatch.undo()
+    assert json.loads(next((tmp_path / ".alpha.tcvom").rglob("1001.json")).read_text())["mtime_ns"] == \
+        learnt["mtime_ns"]  # not the new file's time
+    assert FrameRecords(pattern).recorded_file(1001) is None  # its bytes are not the recorded ones

@@ -402,6 +402,12 @@ def test_a_run_of_some_frames_says_which_others_it_left_out_of_date(shot: Path, 
     assert "outside this run's frames, trimaps 1004-1008 and alphas 1001,1003-1008 were made from other keyframes" in err, err
     assert main(args) == 0 and "outside this run's frames" not in capsys.readouterr().err
     assert main([*args, "--frames", "1002"]) == 0 and "out of date" not in capsys.readouterr().err
+    # review QA: --overwrite redoes this run's frames, it does not make the others out of date; and
+    # auto's notices are said once, not again by the check
+    auto = [a if a != "classical" else "auto" for a in args]
+    assert main([*auto, "--frames", "1002", "--overwrite"]) == 0
+    err = capsys.readouterr().err
+    assert "out of date" not in err and err.count("no GCA+TAM (TCVOM video matting) weights found") == 1, err
 
 
 def test_a_copied_output_is_hashed_once_not_on_every_run(shot: Path, tmp_path: Path, monkeypatch) -> None:

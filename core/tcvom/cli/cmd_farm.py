@@ -156,7 +156,8 @@ def _plan(args: argparse.Namespace) -> int:
         return 0
     print(f"shot {shot.shot}, keyframes {shot.keyframes}")
     if not shot.segments and not shot.chunks:  # --out holds the job already, with these inputs
-        print("nothing to do: every trimap and alpha in --out is up to date (no task to submit)")
+        which = "the frames asked for (--frames)" if getattr(args, "frames", None) else "every trimap and alpha"
+        print(f"nothing to do: {which} in --out is up to date (no task to submit)")
         return 0
     print(f"trimap tasks (--segment N), range {shot.segment_range or 'none'}:")
     for index, frames in shot.segments:

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from tcvom.errors import OutputError
+from tcvom.errors import OutputError, TcvomError
 from tcvom.farm.manifest import file_digest, jsonable, records_folder
 from tcvom.io.atomic import atomic_output
 from tcvom.io.hashing import array_sha256, as_recorded, value_sha256
@@ -162,23 +162,27 @@ class FrameRecords:
     def _as_written(self, frame: int, record: dict[str, Any], path: Path) -> bool:
         """:func:`~tcvom.io.hashing.as_recorded`; a file whose time moved with its bytes kept
         (an output copied, or touched) has its record learn the new time, so that it is
-        hashed once, not on every later run (a record that cannot be written, in a
-        read-only copy, is left: the file is hashed again next time)."""
-        if not as_recorded(record, path):
-            return False
+        hashed once, not on every later run. The time learnt is that of the file hashed (the
+        same file, size and time before and after the hash), and only a record no other run
+        rewrote meanwhile is rewritten; one that cannot be written (a read-only copy) is
+        left, and the file is hashed again next time."""
         try:
-            moved = os.stat(path).st_mtime_ns
+            before = os.stat(path)
         except OSError:
             return False
-        if record.get("mtime_ns") != moved:
+        if not as_recorded(record, path):
+            return False
+        if record.get("mtime_ns") != before.st_mtime_ns:
             try:
-                on_disk = json.loads(self._path(frame).read_text(encoding="utf-8"))
-                if on_disk == record:  # not rewritten by another run meanwhile
+                after = os.stat(path)
+                same = (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, before.st_size,
+                                                                            before.st_mtime_ns)
+                if same and json.loads(self._path(frame).read_text(encoding="utf-8")) == record:
+                    learnt = {**record, "mtime_ns": before.st_mtime_ns}
                     with atomic_output(self._path(frame)) as tmp:
-                        Path(tmp).write_text(json.dumps({**record, "mtime_ns": moved}, indent=1) + "\n",
-                                             encoding="utf-8")
-                    self._cache[frame] = {**record, "mtime_ns": moved}
-            except (OSError, ValueError):
+                        Path(tmp).write_text(json.dumps(learnt, indent=1) + "\n", encoding="utf-8")
+                    self._cache[frame] = learnt
+            except (OSError, ValueError, TcvomError):
                 pass
         return True
 

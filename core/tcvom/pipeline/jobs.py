@@ -1148,7 +1148,7 @@ def run(
 
         done = run_with_ray(trimap_job, matte_job, selection, chunk=chunk, progress=progress)
         if selection != shot:
-            _say_out_of_date(trimap_job, matte_job, shot, selection)
+            _say_out_of_date(trimap_job, matte_job, shot, selection, done.methods)
         if review:
             _review_run(source, out, trimap_job, matte_job, done, progress)
         return done
@@ -1179,20 +1179,26 @@ def run(
         result.stages.update(first.stages)
         result.methods.update(first.methods)
     if selection != shot:
-        _say_out_of_date(trimap_job, matte_job, shot, selection)
+        _say_out_of_date(trimap_job, matte_job, shot, selection, result.methods)
     if review:
         _review_run(source, out, trimap_job, matte_job, result, progress)
     return result
 
 
 def _say_out_of_date(trimap_job: dict[str, Any] | None, matte_job: dict[str, Any], shot: list[int],
-                     selection: list[int]) -> None:
+                     selection: list[int], chosen: Mapping[str, str]) -> None:
     """After a run of some frames: warn of the files outside them that a run of the whole
     shot would compute again (made from other keyframes, plate frames or trimaps), as
     :func:`plan_touched` plans them; frames never computed and files painted over by hand
-    (said when they are replaced) are left out."""
-    whole = {**trimap_job, "frames": format_range(shot)} if trimap_job is not None else None
-    planned = plan_touched(whole, matte_job, shot)
+    (said when they are replaced) are left out. ``chosen``: the methods the run used (per
+    output), planned as such so that ``auto`` does not say its notices again."""
+
+    def as_run(job: dict[str, Any], method: str | None) -> dict[str, Any]:
+        concrete = {"method": method, **({"backend": "torch"} if method == "classical" else {})} if method else {}
+        return {**job, "overwrite": False, **concrete}  # --overwrite redoes this run's frames, not the others
+
+    whole = None if trimap_job is None else as_run({**trimap_job, "frames": format_range(shot)}, chosen.get("trimaps"))
+    planned = plan_touched(whole, as_run(matte_job, chosen.get("alpha")), shot)
     said = []
     for stage, pattern, done in (
             ("trimaps", trimap_job and output_pattern(trimap_job["out"], TrimapWriter.default_name()),
