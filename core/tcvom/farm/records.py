@@ -178,10 +178,7 @@ class FrameRecords:
                 same = (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, before.st_size,
                                                                             before.st_mtime_ns)
                 if same and json.loads(self._path(frame).read_text(encoding="utf-8")) == record:
-                    learnt = {**record, "mtime_ns": before.st_mtime_ns}
-                    with atomic_output(self._path(frame)) as tmp:
-                        Path(tmp).write_text(json.dumps(learnt, indent=1) + "\n", encoding="utf-8")
-                    self._cache[frame] = learnt
+                    self._store(frame, {**record, "mtime_ns": before.st_mtime_ns})
             except (OSError, ValueError, TcvomError):
                 pass
         return True
@@ -208,16 +205,20 @@ class FrameRecords:
         }
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            with atomic_output(self._path(frame)) as tmp:
-                Path(tmp).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+            self._store(frame, record)
         except OSError as exc:
             raise OutputError(f"cannot record what frame {frame} was made from ({exc.strerror})",
                               path=self._path(frame), frame=frame) from exc
-        self._cache[frame] = record
         if old is not None and old.name != file.name:
             old.unlink(missing_ok=True)
             return old
         return None
+
+    def _store(self, frame: int, record: dict[str, Any]) -> None:
+        """Write ``record`` as the record of ``frame`` (atomically) and remember it."""
+        with atomic_output(self._path(frame)) as tmp:
+            Path(tmp).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+        self._cache[frame] = record
 
     def edited(self, frame: int) -> bool:
         """Whether the output file the record of ``frame`` names is there but changed since

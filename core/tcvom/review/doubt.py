@@ -219,11 +219,9 @@ def alpha_change(image: np.ndarray, alpha: np.ndarray, other_image: np.ndarray, 
                  flow: Any = None) -> tuple[float, float]:
     """:func:`alpha_residual`, and the share of the frame the flow follows to the neighbour
     (its pixels that pass the forward-backward check)."""
-    from tcvom.classical.flow import FlowEstimator, unreliable_mask, warp
+    from tcvom.classical.flow import warp
 
-    estimator = flow if flow is not None else FlowEstimator()
-    forward, backward = estimator.pair(image, other_image)
-    valid = ~unreliable_mask(forward, backward)
+    forward, valid = _followed(image, other_image, flow)
     share = float(valid.mean())
     if share < FOLLOWED:  # a cut, a flash, a frame of another shot: nothing explains the change
         return float(np.abs(alpha.astype(np.float32) - other_alpha.astype(np.float32)).sum(dtype=np.float64)), share
@@ -237,14 +235,20 @@ def unlike_both(shares: Sequence[float], before: np.ndarray, after: np.ndarray, 
     the neighbours follow each other (at least :data:`FOLLOWED`, and :data:`UNLIKE_MARGIN`
     times the frame's better share). On a grainy flat screen every share wanders around
     one half; only a frame that breaks a continuous picture stands out like this."""
-    from tcvom.classical.flow import FlowEstimator, unreliable_mask
-
     if len(shares) != 2 or max(shares) >= FOLLOWED:
         return False
-    estimator = flow if flow is not None else FlowEstimator()
-    forward, backward = estimator.pair(before, after)
-    between = float((~unreliable_mask(forward, backward)).mean())
+    between = float(_followed(before, after, flow)[1].mean())
     return between >= max(FOLLOWED, UNLIKE_MARGIN * max(shares))
+
+
+def _followed(image: np.ndarray, other: np.ndarray, flow: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """The DIS flow from ``image`` to ``other`` and the pixels it follows (those that pass
+    the forward-backward check)."""
+    from tcvom.classical.flow import FlowEstimator, unreliable_mask
+
+    estimator = flow if flow is not None else FlowEstimator()
+    forward, backward = estimator.pair(image, other)
+    return forward, ~unreliable_mask(forward, backward)
 
 
 FOLLOWED = 0.5
