@@ -1161,9 +1161,7 @@ def run(
                 _check_part_settings(matte_job, shot)
             first = _trimaps_stage(progress=progress, hold=hold, **trimap_job)
         for part in parts:
-            job = matte_job
-            if result is not None and (result.methods["alpha"] == "tcvom" or backend == "torch"):
-                job = {**matte_job, "method": result.methods["alpha"]}  # what auto chose, said once, not per chunk
+            job = matte_job if result is None else _as_chosen(matte_job, result.methods["alpha"])  # said once
             done = matte(frames=part, progress=progress, **job)
             if result is None:
                 result = done
@@ -1185,6 +1183,13 @@ def run(
     return result
 
 
+def _as_chosen(job: dict[str, Any], method: str) -> dict[str, Any]:
+    """A stage job given the concrete method ``auto`` chose for it before, so that it neither
+    says its notices again nor refuses the run's back-end (a classical stage runs none; its
+    settings record torch either way)."""
+    return {**job, "method": method, **({"backend": "torch", "export_dir": None} if method == "classical" else {})}
+
+
 def _say_out_of_date(trimap_job: dict[str, Any] | None, matte_job: dict[str, Any], shot: list[int],
                      selection: list[int], chosen: Mapping[str, str]) -> None:
     """After a run of some frames: warn of the files outside them that a run of the whole
@@ -1194,8 +1199,8 @@ def _say_out_of_date(trimap_job: dict[str, Any] | None, matte_job: dict[str, Any
     output), planned as such so that ``auto`` does not say its notices again."""
 
     def as_run(job: dict[str, Any], method: str | None) -> dict[str, Any]:
-        concrete = {"method": method, **({"backend": "torch"} if method == "classical" else {})} if method else {}
-        return {**job, "overwrite": False, **concrete}  # --overwrite redoes this run's frames, not the others
+        # --overwrite redoes this run's frames, not the others
+        return {**(_as_chosen(job, method) if method else job), "overwrite": False}
 
     whole = None if trimap_job is None else as_run({**trimap_job, "frames": format_range(shot)}, chosen.get("trimaps"))
     planned = plan_touched(whole, as_run(matte_job, chosen.get("alpha")), shot)
