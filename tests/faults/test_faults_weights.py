@@ -160,6 +160,24 @@ def test_export_dir_with_the_torch_backend_is_refused(shot: Shot, capsys) -> Non
     assert not list(shot.out.rglob("*.exr"))
 
 
+def test_export_dir_without_the_export_is_refused_before_any_output(shot: Shot, capsys) -> None:
+    """A missing, mistyped or empty --export-dir was found when the first engine opened: the
+    trimaps folder (or, with an export of STM only, every trimap) was made first."""
+    pytest.importorskip("onnxruntime")
+    (shot.root / "notes.txt").write_text("x", encoding="utf-8")
+    (shot.root / "empty").mkdir()
+    cases = [("gone", "does not exist"), ("notes.txt", "is not a folder"), ("empty", "no matting network export")]
+    for name, said in cases:
+        result = tcvom(capsys, *_tcvom_run(shot, "--backend", "onnxruntime", "--export-dir", str(shot.root / name)))
+        expect(result, 2, name, said, "tcvom export", root=shot.root)
+        assert not shot.out.exists(), name
+    (shot.root / "empty" / "gca_tam.json").write_text("{}", encoding="utf-8")  # the matte's, not STM's
+    result = tcvom(capsys, "trimaps", "--plate", shot.plate, "--keyframes", shot.keyframes, "--out", str(shot.out),
+                   "--method", "tcvom", "--backend", "onnxruntime", "--export-dir", str(shot.root / "empty"))
+    expect(result, 2, "no STM export", "trimaps stage", root=shot.root)
+    assert not shot.out.exists()
+
+
 def test_weight_paths_that_are_folders_or_unreadable_say_so(shot: Shot, capsys) -> None:
     """A folder given as --weights was called missing; an unreadable file was called a
     corrupt download; both used to give exit codes that differed by command."""

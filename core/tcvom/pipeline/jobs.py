@@ -440,12 +440,12 @@ def trimaps(
     chosen = set(selection)
     wanted = {s: [f for f in s.outputs if f in chosen] for s in segments}
     total = sum(len(v) for v in wanted.values())
-    writer = TrimapWriter(out)
-    prob_writer = ProbabilityWriter(probabilities) if probabilities else None
 
     with Progress("trimaps", total, progress) as bar, ExitStack() as held:
         concrete = methods.resolve(method, "trimaps", weights, bar.message)
         methods.check_backend(concrete, backend, export_dir, asked=method, notice=bar.message, stage="trimaps")
+        writer = TrimapWriter(out)  # makes the folder: after every refusal
+        prob_writer = ProbabilityWriter(probabilities) if probabilities else None
         options = dict(method_options or {})
         shot_wide = False  # does every frame depend on every keyframe (whole-shot fine-tuning)?
         if concrete == "tcvom":
@@ -1079,9 +1079,11 @@ def run(
         from tcvom.weights.registry import configured_weights
 
         configured_weights(methods.matting_kind(base), matting_weights)  # a path that does not exist: exit 2
-    methods.check_backend(matte_method, backend, export_dir, asked=method)
-    if backend != "torch" and matte_method == "classical" and (
-            keyframes is None or methods.resolve(method, "trimaps", weights) == "classical"):
+    methods.check_backend(matte_method, backend, export_dir, asked=method, stage="matte")
+    trimap_method = None if keyframes is None else methods.resolve(method, "trimaps", weights)
+    if trimap_method is not None:
+        methods.check_backend(trimap_method, backend, export_dir, asked=method, stage="trimaps")
+    if backend != "torch" and matte_method == "classical" and trimap_method in (None, "classical"):
         raise InputError(f"no stage of this run has network weights (auto runs the classical method), so --backend "
                          f"{backend} has nothing to run", hint="install weights (tcvom weights add FILE), or leave "
                          "--backend out")
