@@ -51,12 +51,16 @@ class Shot:
         return self.root / "out"
 
     def run_args(self, *extra: str) -> list[str]:
-        return ["run", "--plate", self.plate, "--keyframes", self.keyframes, "--out", str(self.out),
-                "--method", "classical", "--progress", "none", *extra]
+        """A classical run of the shot; ``extra`` may give other ``--keyframes`` or ``--trimaps``
+        (repeated, they add up, so the shot's own are then left out)."""
+        given = [] if {"--keyframes", "--trimaps"} & set(extra) else ["--keyframes", self.keyframes]
+        return ["run", "--plate", self.plate, *given, "--out", str(self.out), "--method", "classical",
+                "--progress", "none", *extra]
 
     def matte_args(self, *extra: str, out: str | None = None) -> list[str]:
-        return ["matte", "--plate", self.plate, "--trimaps", self.trimaps, "--out", out or str(self.out),
-                "--method", "classical", "--progress", "none", *extra]
+        given = [] if "--trimaps" in extra else ["--trimaps", self.trimaps]
+        return ["matte", "--plate", self.plate, *given, "--out", out or str(self.out), "--method", "classical",
+                "--progress", "none", *extra]
 
 
 @dataclass

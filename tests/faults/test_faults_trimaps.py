@@ -111,6 +111,21 @@ def test_keyframe_given_twice(shot: Shot, capsys) -> None:
     expect(result, 2, "frame 1001", "two keyframe trimaps", root=shot.root)
 
 
+def test_repeated_keyframes_flags_add_up(shot: Shot, capsys) -> None:
+    """`--keyframes 1001=a.png --keyframes 1040=b.png` kept the last flag alone: the shot was
+    propagated from one keyframe without a word. Repeated, they add up; a farm job, which
+    reads one pattern, refuses a second."""
+    import json
+
+    first, last = shot.keyframe(1001), shot.keyframe(1004)
+    result = tcvom(capsys, *shot.run_args("--keyframes", f"1001={first}", "--keyframes", f"1004={last}"))
+    assert result.code == 0, result.err
+    assert json.loads((shot.out / "review" / "review.json").read_text())["keyframes"] == [1001, 1004]
+    result = tcvom(capsys, "farm", "plan", "--plate", shot.plate, "--keyframes", f"1001={first}", "--keyframes",
+                   f"1004={last}")
+    expect(result, 2, "--keyframes is given twice", "one sequence pattern", root=shot.root)
+
+
 @pytest.mark.parametrize(("spec", "mention"), [("1001=", "not a frame=path pair"), ("abc=k.png", "not a frame number"),
                                                ("1001:k.png", "1001=key.1001.png")])  # a colon for the '=
 def test_malformed_keyframe_pair(shot: Shot, capsys, spec: str, mention: str) -> None:

@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", help="GCA+TAM matting weights (.pth) for --method tcvom")
     parser.add_argument("--device", default="cpu", help="torch device for --method tcvom: cpu, cuda, cuda:1")
     parser.add_argument("--widths", nargs="+", choices=_WIDTHS, default=list(_WIDTHS), help="trimap widths to evaluate")
-    parser.add_argument("--clips", nargs="+", help="only these clips: names, bare clip names or patterns (animal/*)")
+    parser.add_argument("--clips", nargs="+", action="extend", help="only these clips: names, bare clip names or patterns (animal/*)")
     parser.add_argument("--split", default="val", help="the split file to read: <split>_videos.txt (default val)")
     parser.add_argument("--subset", action="store_true", help="read <split>_videos_subset.txt instead")
     parser.add_argument(

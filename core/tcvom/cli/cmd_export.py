@@ -14,7 +14,7 @@ HELP = "export the networks to ONNX (with a parity check against PyTorch) for ON
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--weights", required=True, nargs="+",
+    parser.add_argument("--weights", required=True, nargs="+", action="extend",
                         help="weight files to export (any matting base with or without the TAM, and/or STM, detected from their keys)")
     parser.add_argument("--out", required=True, help="output folder (<network>.json + one .onnx per graph)")
     parser.add_argument("--opset", type=int, default=None, help="ONNX opset, from 17 to the newest the installed torch exports (default: 17)")

@@ -13,6 +13,7 @@ import json
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 from tcvom.cli import common
 from tcvom.errors import InputError
@@ -28,9 +29,22 @@ NAME = "farm"
 HELP = "render-farm helpers: an Open Job Description template, or the farm tasks of a shot"
 
 
+class _OnePattern(argparse.Action):
+    """A farm job's ``--keyframes``: one sequence pattern. Given twice, the last one won
+    without a word, and the shot was planned without the first one's keyframes."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        if getattr(namespace, self.dest, None) is not None:
+            parser.error(f"{option_string} is given twice; a farm job reads its keyframes as one sequence pattern "
+                         "(name the keyframe files after their frames in one folder: key.####.png)")
+        setattr(namespace, self.dest, values)
+
+
 def _shot_flags(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument("--plate", required=required, help="the plate (plate.####.exr)")
-    parser.add_argument("--keyframes", required=required, help="keyframe trimaps, a sequence pattern (key.####.png)")
+    parser.add_argument("--keyframes", required=required, action=_OnePattern,
+                        help="keyframe trimaps, a sequence pattern (key.####.png)")
     parser.add_argument("--frames", type=common.optional, help="frames to matte (default: the whole shot)")
     common.add_shot_range(parser)
     parser.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, help=f"frames per matte task (default {DEFAULT_CHUNK})")

@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     common.add_plate(parser)
     common.add_shot_range(parser)
     parser.add_argument(
-        "--trimaps", required=True, nargs="+", help="a trimap for every frame: a sequence pattern or frame=path pairs"
+        "--trimaps", required=True, nargs="+", action="extend", help="a trimap for every frame: a sequence pattern or frame=path pairs"
     )
     parser.add_argument("--out", required=True, help="output folder (alpha.####.exr inside) or a pattern")
     common.add_method(parser, "matting weights (.pth) of any base for --method tcvom (GCA, FBA, DIM, Index; "

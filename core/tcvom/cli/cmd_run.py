@@ -17,10 +17,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     given = parser.add_mutually_exclusive_group(required=True)
     given.add_argument(
         "--keyframes",
-        nargs="+",
+        nargs="+", action="extend",
         help="keyframe trimaps: a sequence pattern (key.####.png) or frame=path pairs (1001=a.png 1040=b.png)",
     )
-    given.add_argument("--trimaps", nargs="+", help="a trimap for every frame instead (skips propagation)")
+    given.add_argument("--trimaps", nargs="+", action="extend", help="a trimap for every frame instead (skips propagation)")
     parser.add_argument("--out", required=True, help="output folder: trimaps/ and alpha/ are written inside")
     common.add_method(parser, "STM trimap weights (.pth) for --method tcvom (--stm-weights is the same flag)",
                       weights_alias="--stm-weights")

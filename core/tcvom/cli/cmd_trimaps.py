@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keyframes",
         required=True,
-        nargs="+",
+        nargs="+", action="extend",
         help="keyframe trimaps: a sequence pattern (key.####.png) or frame=path pairs (1001=a.png 1040=b.png)",
     )
     parser.add_argument("--out", required=True, help="output folder (trimap.####.png inside) or a pattern")
