@@ -308,13 +308,22 @@ _EXR_MAGIC = b"\x76\x2f\x31\x01"
 _EXR_MULTIPART = 0x1000
 
 
-def _exr_data_offset(data: bytes) -> int:
-    """Where an OpenEXR file's pixel chunks begin: renders of the same pixels differ only
-    before (time stamps and other metadata in the header, and the chunk offsets)."""
+# Header attributes that say where and how the pixels lie (a Write puts the input's bbox
+# in the data window: a shape moved sideways keeps its chunks' bytes, which carry only y).
+_EXR_LAYOUT = frozenset((b"channels", b"compression", b"dataWindow", b"displayWindow", b"lineOrder",
+                         b"pixelAspectRatio", b"screenWindowCenter", b"screenWindowWidth", b"tiles", b"type",
+                         b"name", b"view", b"multiView"))
+
+
+def _exr_layout(data: bytes) -> tuple[bytes, int]:
+    """An OpenEXR file's layout attributes (names, types and values) and where its pixel
+    chunks begin: renders of the same pixels differ only in the rest of the header (time
+    stamps and other metadata) and in the chunk offsets."""
     if data[:4] != _EXR_MAGIC or len(data) < 8:
-        return 0
+        return b"", 0
     multipart = bool(int.from_bytes(data[4:8], "little") & _EXR_MULTIPART)
     pos = 8
+    layout = []
     while True:
         attributes = 0
         while True:
@@ -324,6 +333,8 @@ def _exr_data_offset(data: bytes) -> int:
                 break
             type_end = data.index(b"\0", end + 1)
             size = int.from_bytes(data[type_end + 1 : type_end + 5], "little")
+            if data[pos:end] in _EXR_LAYOUT:
+                layout.append(data[pos : type_end + 5 + size])
             pos = type_end + 5 + size
             attributes += 1
         if not multipart or attributes == 0:
@@ -332,19 +343,20 @@ def _exr_data_offset(data: bytes) -> int:
     # length); the first entry points at the first chunk, where the pixels begin.
     first = int.from_bytes(data[pos : pos + 8], "little")
     if pos < first <= len(data) and (first - pos) % 8 == 0:
-        return first
-    return pos
+        pos = first
+    return b"".join(layout), pos
 
 
 def image_digest(path: str) -> str:
-    """sha256 of a rendered image's pixels: an EXR without its header, other files whole."""
+    """sha256 of a rendered image's pixels: an EXR's pixel chunks and layout (windows,
+    channels) without the rest of its header, other files whole."""
     with open(path, "rb") as handle:
         data = handle.read()
     try:
-        start = _exr_data_offset(data)
+        layout, start = _exr_layout(data)
     except ValueError:  # a truncated header: hash everything
-        start = 0
-    return hashlib.sha256(data[start:]).hexdigest()
+        layout, start = b"", 0
+    return hashlib.sha256(layout + data[start:]).hexdigest()
 
 
 def same_pixels(a: str, b: str) -> bool:

@@ -202,11 +202,14 @@ def test_prepare_run_keeps_unchanged_renders_in_the_nodes_one_folder(tmp_path: P
 
 
 def test_image_digest_ignores_exr_headers(tmp_path: Path) -> None:
+    """Time stamps do not count; the data window does (a Roto's keyframe moved sideways was
+    taken for the old render, and the old matte kept)."""
     import numpy as np
     import OpenImageIO as oiio
 
-    def write(path: Path, pixels, stamp: str) -> str:
+    def write(path: Path, pixels, stamp: str, x: int = 0) -> str:
         spec = oiio.ImageSpec(pixels.shape[1], pixels.shape[0], 4, oiio.HALF)
+        spec.x, spec.full_width, spec.full_height = x, 64, 16  # a Write's data window: the input's bbox
         spec.attribute("DateTime", stamp)
         spec.attribute("Software", "Nuke " + stamp)
         out = oiio.ImageOutput.create(str(path))
@@ -221,6 +224,9 @@ def test_image_digest_ignores_exr_headers(tmp_path: Path) -> None:
     c = write(tmp_path / "c.exr", pixels * 0.5, "2024:01:01 10:00:00")
     assert Path(a).read_bytes() != Path(b).read_bytes()
     assert matte.image_digest(a) == matte.image_digest(b) != matte.image_digest(c)
+    # A shape moved sideways: the chunks (which carry only their y) are the same bytes.
+    moved = write(tmp_path / "moved.exr", pixels, "2024:01:01 10:00:00", x=40)
+    assert matte.image_digest(moved) != matte.image_digest(a)
     png = tmp_path / "k.png"
     png.write_bytes(b"not an exr")
     assert matte.image_digest(str(png)) == matte.image_digest(str(png)) and len(matte.image_digest(str(png))) == 64
