@@ -76,3 +76,16 @@ def test_an_edge_beside_a_highlight_gets_no_more_light_than_the_plate_has() -> N
     partial = (alpha > 0) & (alpha < 1)
     assert (out[partial] > 0.2).all()  # still the subject's colour, not darkened to nothing
     np.testing.assert_array_equal(out[alpha == 1], image[alpha == 1])
+
+
+def test_a_huge_value_over_a_faint_alpha_raises_no_numpy_warning() -> None:
+    """I/O QA: an overscan plate's huge value over alpha 1e-38 overflowed the ceiling's
+    division, and numpy's RuntimeWarning reached stderr beside tcvom's own messages."""
+    image = np.full((16, 16, 3), 0.5, np.float32)
+    image[4:8, 4:8] = 3e38
+    alpha = np.zeros((16, 16), np.float32)
+    alpha[2:14, 2:14] = 1e-38
+    alpha[6:10, 6:10] = 0.5
+    with np.errstate(all="raise"):
+        out = estimate_foreground(image, alpha, scene_linear=True)
+    assert np.isfinite(out).all()

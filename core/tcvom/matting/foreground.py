@@ -85,7 +85,8 @@ def estimate_foreground(
         # it (a F of 21 where the plate holds 0.3 next to a lamp of 100): an element that adds
         # light wherever it is comped. A background holds no negative light, so a F <= I.
         held = (a > 0)[..., None] & (img >= 0)
-        ceiling = np.divide(img, a[..., None], out=np.full_like(img, np.inf), where=held)
+        with np.errstate(over="ignore"):  # a huge value over a faint alpha: no ceiling (inf) is right
+            ceiling = np.divide(img, a[..., None], out=np.full_like(img, np.inf), where=held)
         np.minimum(out, ceiling, out=out)
     return out
 
