@@ -129,6 +129,35 @@ def test_matroska_truncated(tmp_path: Path) -> None:
     assert "missing" in str(caught.value) and caught.value.exit_code == 2
 
 
+@pytest.mark.parametrize("suffix", [".mkv", ".webm"])
+def test_matroska_whose_last_picture_is_held_is_whole(tmp_path: Path, suffix: str) -> None:
+    """A variable frame rate that slows at the end (a phone in low light) or a last picture
+    held for a second: the track's duration runs past the last picture's time plus one
+    average step, and the whole file was refused as truncated. Its packet's own duration
+    says how long it is shown."""
+    path = tmp_path / f"plate{suffix}"
+    times = [0, 17, 33, 50, 67, 133, 200, 267]  # 60 fps slowing to 15 fps, in ms
+    with av.open(str(path), "w") as container:
+        codec = "libvpx-vp9" if suffix == ".webm" else "libx264"
+        stream = container.add_stream(codec, rate=60)
+        stream.width, stream.height = 64, 48
+        stream.pix_fmt = "yuv420p"
+        stream.time_base = stream.codec_context.time_base = Fraction(1, 1000)
+        packets = []
+        for i, at in enumerate(times):
+            picture = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 20 + 20 * i, np.uint8), format="rgb24")
+            picture.pts, picture.time_base = at, Fraction(1, 1000)
+            packets += stream.encode(picture)
+        packets += stream.encode()
+        for packet in packets:
+            if packet.pts == times[-1]:
+                packet.duration = 1000  # held for a second
+            container.mux(packet)
+    movie = open_frames(path)
+    assert movie.frame_numbers == list(range(1, 9))
+    assert abs(movie.read(8).mean() * 255 - (20 + 20 * 7)) < 4
+
+
 def test_movie_damaged_picture(tmp_path: Path) -> None:
     """A picture the decoder refuses is an input error naming the file and the frame, and
     the movie stays readable elsewhere."""

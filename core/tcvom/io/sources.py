@@ -420,7 +420,10 @@ class MovieFrames(_Frames):
         declared = int(match[1]) * 3600 + int(match[2]) * 60 + float(match[3])
         step = 1.0 / rate
         start = self._stream.start_time or 0
-        end = float((self._pts[-1] - start) * self._stream.time_base) + step
+        # The last picture lasts as long as its packet says (a variable frame rate's last
+        # pictures may be held longer than the average's step), else one step.
+        shown = float(((self._shown_until or 0) - start) * self._stream.time_base)
+        end = max(float((self._pts[-1] - start) * self._stream.time_base) + step, shown)
         if declared - end > 1.5 * step:
             after = self.first_frame + self._count - 1
             raise InputError(
@@ -438,11 +441,14 @@ class MovieFrames(_Frames):
         there are and how many packets the file holds."""
         pictures: list[tuple[int | None, bool]] = []  # (pts, cut short by the end of the file)
         self._keys: list[tuple[int, int]] = []
+        self._shown_until: int | None = None  # the last picture's end, by its own duration
         packets = 0
         for packet in self._container.demux(self._stream):
             packets += bool(packet.size or packet.pts is not None)  # not the end-of-stream packet
             if packet.size and not packet.is_discard:  # discarded: cut by an edit list
                 pictures.append((packet.pts, packet.is_corrupt))
+                if packet.pts is not None and packet.duration and not packet.is_corrupt:
+                    self._shown_until = max(self._shown_until or 0, packet.pts + packet.duration)
                 if packet.is_keyframe and packet.pts is not None:
                     # Demuxers seek by decoding time (mp4) or by presentation time (mkv).
                     seek = packet.pts if packet.dts is None else min(packet.pts, packet.dts)
