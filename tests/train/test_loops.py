@@ -168,6 +168,12 @@ def test_a_resume_with_another_config_is_refused_and_changes_nothing(video_root:
     longer = train_gca_tam(gca_tam_config_from_dict(_video_cfg(video_root, run, steps=2, checkpoint_every=7)),
                            progress="none")
     assert longer.step == 2 and '"checkpoint_every": 7' in (run / "config.json").read_text()
+    # Fewer steps than the checkpoint's: refused, and config.json still the run's (it said 1 step).
+    written = (run / "config.json").read_bytes()
+    with pytest.raises(InputError, match="the checkpoint is at step 2, past the configured 1 steps"):
+        train_gca_tam(gca_tam_config_from_dict(_video_cfg(video_root, run, steps=1, checkpoint_every=7)),
+                      progress="none")
+    assert (run / "config.json").read_bytes() == written
 
 
 def test_a_diverged_loss_is_an_error_with_the_fix(video_root: Path, tmp_path: Path) -> None:

@@ -211,6 +211,11 @@ class _Run:
                 raise InputError(f"the checkpoint was written with another config: {listed_differences(diffs)}",
                                  path=self.checkpoint, hint="resume with the config the run was started with, "
                                  "pass --no-resume to start over, or use another 'out' folder")
+        step, steps = state.get("step"), self.config.get("steps")
+        if isinstance(step, int) and isinstance(steps, int) and step > steps:
+            raise InputError(f"the checkpoint is at step {step}, past the configured {steps} steps",
+                             path=self.checkpoint, hint=f"set steps to {step} or more to go on, or pass --no-resume "
+                             "to start over")
         return state
 
     def save(self, step: int, model: nn.Module, optimizer: torch.optim.Optimizer,
@@ -301,7 +306,7 @@ def _optimizer(params: list[nn.Parameter], optim: OptimConfig) -> torch.optim.Op
 
 
 def _restore(state: dict[str, Any] | None, model: nn.Module, optimizer: torch.optim.Optimizer,
-             scaler: torch.amp.GradScaler, steps: int, path: Path) -> int:
+             scaler: torch.amp.GradScaler, path: Path) -> int:
     if state is None:
         return 0
     checkpoints.load_into(model, state["model"], what="the training run's", path=path)
@@ -312,10 +317,7 @@ def _restore(state: dict[str, Any] | None, model: nn.Module, optimizer: torch.op
                          hint="resume with the config the run was started with, or pass --no-resume") from exc
     if state.get("scaler"):
         scaler.load_state_dict(state["scaler"])
-    step = int(state["step"])
-    if step > steps:
-        raise InputError(f"the checkpoint is at step {step}, past the configured {steps} steps", path=path)
-    return step
+    return int(state["step"])  # not past the configured steps (_Run.load)
 
 
 # --- GCA+TAM -----------------------------------------------------------------------------------------
@@ -579,7 +581,7 @@ def train_matting(cfg: GcaTamConfig, *, progress: ProgressMode = "bar", resume: 
     optimizer = _optimizer(params, cfg.optim)
     scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp)
     run = _Run(cfg.out, cfg.network, to_dict(cfg), resume)
-    start = _restore(run.load(), model, optimizer, scaler, cfg.steps, run.checkpoint)
+    start = _restore(run.load(), model, optimizer, scaler, run.checkpoint)
     dataset = build_gca_dataset(cfg)
     loader = make_loader(dataset, cfg.batch_size, start, cfg.steps, cfg.data.workers, cfg.overfit_batches)
     weights = LossWeights(cfg.loss.image, cfg.loss.temporal, cfg.loss.affinity, cfg.loss.theta, cfg.loss.target)
@@ -665,7 +667,7 @@ def train_stm(cfg: StmConfig, *, progress: ProgressMode = "bar", resume: bool = 
     optimizer = _optimizer(params, cfg.optim)
     scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp)
     run = _Run(cfg.out, "stm", to_dict(cfg), resume)
-    start = _restore(run.load(), model, optimizer, scaler, cfg.steps, run.checkpoint)
+    start = _restore(run.load(), model, optimizer, scaler, run.checkpoint)
     dataset = build_stm_dataset(cfg)
     loader = make_loader(dataset, cfg.batch_size, start, cfg.steps, cfg.data.workers, cfg.overfit_batches)
     columns = ["loss"]
