@@ -54,9 +54,9 @@ def validate_manifest(path: Path) -> dict:
     for key in ("version", "blender_version_min") + (("blender_version_max",) if "blender_version_max" in data else ()):
         if not _SEMVER.match(str(data[key])):
             raise ManifestError(f"{path}: {key} {data[key]!r} is not a semantic version (1.2.3)")
-    tagline = data["tagline"]
-    if len(tagline) > 64 or tagline.endswith((".", "!", "?")):
-        raise ManifestError(f"{path}: the tagline must be at most 64 characters and not end in punctuation")
+    if not _terse(data["tagline"]):
+        raise ManifestError(f"{path}: the tagline must be at most 64 characters and end in a letter, digit or "
+                            "closing bracket")
     if data["type"] not in ("add-on", "theme"):
         raise ManifestError(f"{path}: type must be add-on or theme")
     if not data["license"] or not all(str(x).startswith("SPDX:") for x in data["license"]):
@@ -65,9 +65,16 @@ def validate_manifest(path: Path) -> dict:
     if minimum < (4, 2, 0):
         raise ManifestError(f"{path}: extensions need blender_version_min 4.2.0 or later")
     permissions = data.get("permissions", {})
-    if not isinstance(permissions, dict) or any(not isinstance(v, str) or v.endswith(".") for v in permissions.values()):
-        raise ManifestError(f"{path}: each permission needs a reason (a string, no final period)")
+    if not isinstance(permissions, dict) or not all(isinstance(v, str) and _terse(v) for v in permissions.values()):
+        raise ManifestError(f"{path}: each permission needs a reason: a string of at most 64 characters ending in a "
+                            "letter, digit or closing bracket")
     return data
+
+
+def _terse(text: str) -> bool:
+    """Blender's rule for a tagline or a permission's reason (its strict check, which
+    ``blender --command extension validate`` and the extensions site apply)."""
+    return 0 < len(text) <= 64 and text == text.strip() and (text[-1].isalnum() or text[-1] in ")]}")
 
 
 def _files() -> list[tuple[Path, str]]:

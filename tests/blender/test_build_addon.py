@@ -35,6 +35,8 @@ def test_zip_has_the_manifest_at_its_root_and_vendors_hostclient(tmp_path: Path)
         (lambda t: t.replace("SPDX:MIT", "MIT"), "SPDX"),
         (lambda t: t.replace('maintainer = "tcvom developers"\n', ""), "maintainer"),
         (lambda t: t + "\n[[broken", "TOML"),
+        (lambda t: t.replace('files = "', 'files = "' + "x" * 60), "at most 64 characters"),
+        (lambda t: t.replace('cache"', 'cache!"'), "closing bracket"),
     ],
 )
 def test_manifest_rules(tmp_path: Path, change, message: str) -> None:
