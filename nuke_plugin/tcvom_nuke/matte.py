@@ -398,7 +398,7 @@ def prepare_run(settings: NodeSettings, plan: RenderPlan, command: Sequence[str]
         device=settings.device.strip() or "cpu",
         precision=settings.precision,
         input_colorspace=plan.colorspace,
-        frames=f"{first}-{last}",
+        shot_range=f"{first}-{last}",  # the node's shot: a rerun with other settings replaces its frames
     )
     spec.check()
     inputs = f"{out}/inputs"

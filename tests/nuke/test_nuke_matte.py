@@ -170,7 +170,7 @@ def test_prepare_run_keeps_unchanged_renders_in_the_nodes_one_folder(tmp_path: P
     args = run.args
     assert args[:2] == ["/bin/tcvom", "run"] and args[-2:] == ["--progress", "json"]
     flags = {args[i]: args[i + 1] for i in range(len(args) - 1) if args[i].startswith("--")}
-    assert flags["--input-colorspace"] == "Linear Rec.709 (sRGB)" and "--frames=1001-1008" in args
+    assert flags["--input-colorspace"] == "Linear Rec.709 (sRGB)" and "--shot-range=1001-1008" in args
     assert flags["--backend"] == "torch" and flags["--trimap-channel"] == "luma" and flags["--method"] == "classical"
     assert flags["--plate"] == run.spec.plate and flags["--out"] == out
 

@@ -400,3 +400,21 @@ def test_a_keyframe_tcvom_refuses_is_named_as_the_artist_knows_it(shot, tcvom_ex
     _wait(run)
     said = nuke.messages[-1]
     assert "the keyframe at frame 1001 (Trimap input)" in said and "inputs/keyframes" not in said, said
+
+
+def test_a_changed_setting_recomputes_a_range_shorter_than_the_read(shot, tcvom_exe: str) -> None:
+    """Nuke QA: with the node's frame range a part of the Read's frames, a changed setting
+    (the trimap channel, the Read's colour space) failed on every press with "the frames
+    here were made with other settings", and nothing in the node undid it. The node's range
+    is its shot: a rerun with other settings replaces its frames."""
+    read, trimap = shot
+    nuke.env["gui"] = False
+    node = _matte_node(read, trimap, tcvom_exe)
+    node["keyframes"].setValue("1001")
+    node["frame_range"].setValue("1001-1005")
+    first = nukenode.compute(node)
+    assert first is not None and first.outcome is not None
+    node["trimap_channel"].setValue("G")
+    second = nukenode.compute(node)
+    assert second is not None and second.outcome is not None, node["status"].value()
+    assert "5 frames (1001-1005)" in node["status"].value() and "trimaps 5 computed" in node["status"].value()

@@ -139,6 +139,10 @@ class RunSpec:
     precision: str = "auto"
     input_colorspace: str | None = None
     frames: str | None = None
+    #: The frames that make up the shot (``--shot-range``): a host's frame range, whose
+    #: reruns with other settings then replace its folder's frames, where ``frames`` (a part
+    #: of the shot) is refused.
+    shot_range: str | None = None
     overwrite: bool = False
 
     @property
@@ -181,8 +185,10 @@ def build_run_args(command: Sequence[str], spec: RunSpec) -> list[str]:
         args += ["--precision", spec.precision]
     if spec.input_colorspace:
         args += ["--input-colorspace", spec.input_colorspace]
+    if spec.shot_range:
+        args.append(f"--shot-range={spec.shot_range}")  # one argument: "-3-4" alone would read as a flag
     if spec.frames:
-        args.append(f"--frames={spec.frames}")  # one argument: "-3-4" alone would read as a flag
+        args.append(f"--frames={spec.frames}")
     if spec.overwrite:
         args.append("--overwrite")
     args += ["--progress", "json"]
