@@ -41,6 +41,22 @@ def test_weight_file_truncated(shot: Shot, capsys) -> None:
     expect(result, 2, "stm.pth", "not a readable PyTorch checkpoint", "download it again", root=shot.root)
 
 
+def test_unusable_matting_weights_are_refused_before_the_trimap_stage(shot: Shot, capsys) -> None:
+    """A truncated --matting-weights file, or one of another network, was found by the matte
+    stage, after the whole trimap stage (STM fine-tuning: hours on a real shot)."""
+    import torch
+
+    truncated = shot.root / "gca.pth"
+    torch.save({"a": torch.zeros(64)}, truncated)
+    truncated.write_bytes(truncated.read_bytes()[:40])
+    other = shot.root / "other.pth"
+    torch.save({"fc.weight": torch.zeros(2, 2)}, other)
+    for path, said in ((truncated, "not a readable PyTorch checkpoint"), (other, "missing key")):
+        result = tcvom(capsys, *_tcvom_run(shot, "--matting-weights", str(path)))
+        expect(result, 2, path.name, said, root=shot.root)
+        assert not shot.out.exists(), path.name
+
+
 def test_malicious_pickle_never_runs(shot: Shot, capsys) -> None:
     marker = shot.root / "PWNED"
     path = shot.root / "evil.pth"

@@ -231,6 +231,19 @@ def _matting_network(concrete: str, base: str | None, weights: str | Path | None
     return kind_of(find_weights(methods.matting_kind(base), weights))
 
 
+def _check_matting_file(weights: str | Path, base: str | None) -> None:
+    """Refuse a matting weight file the matte stage would refuse (unreadable, STM's, of
+    another base, of no known network) before the trimap stage spends its time: read once
+    for its kind, loaded only when that kind will not do, for the stage's own error."""
+    from tcvom.matting.gca_session import load_matting_model
+    from tcvom.models import bases
+    from tcvom.weights.checkpoints import kind_of
+
+    kind = kind_of(weights)
+    if kind not in bases.MATTING_KINDS or (base is not None and bases.base_of(kind) != bases.check_base(base)):
+        load_matting_model(weights, base=base)
+
+
 def _provenance(settings: dict[str, Any], source: Any, precision: str, device: str,
                 trimaps: str | Sequence[str]) -> dict[str, str | int | float]:
     """What an alpha EXR was made with, as ``tcvom:`` header attributes (``tcvom info FILE``);
@@ -1079,6 +1092,8 @@ def run(
         from tcvom.weights.registry import configured_weights
 
         configured_weights(methods.matting_kind(base), matting_weights)  # a path that does not exist: exit 2
+        if matte_method == "tcvom":
+            _check_matting_file(matting_weights, base)
     methods.check_backend(matte_method, backend, export_dir, asked=method, stage="matte")
     trimap_method = None if keyframes is None else methods.resolve(method, "trimaps", weights)
     if trimap_method is not None:
