@@ -111,6 +111,35 @@ def test_missing_prediction_frame_is_named(bench: Path, tmp_path: Path) -> None:
         evaluate(bench, tmp_path / "out", progress="none")
 
 
+def test_a_flow_file_or_frame_of_another_size_is_named(bench: Path, tmp_path: Path) -> None:
+    """A flow PNG, or a clip's frame, of another size stopped the evaluation with "the arrays
+    to compare differ in size" (or "frame 1: frame size changed"): no file, no clip."""
+    import shutil
+
+    from tcvom.errors import FrameSizeError
+
+    data = tmp_path / "data"
+    shutil.copytree(bench, data)
+    _write_predictions(data, tmp_path / "pred", ["narrow"], 0.0)
+    clip = list(VideoMatting108(data))[1]
+    flow_file = clip.flow_path(1)
+    flow_png = cv2.imread(str(flow_file), cv2.IMREAD_UNCHANGED)
+    cv2.imwrite(str(flow_file), cv2.resize(flow_png, (40, 28), interpolation=cv2.INTER_NEAREST))
+    with pytest.raises(FrameSizeError, match="the flow is 40x28, the frames of clip synthetic/clip_001 are 80x56") as err:
+        evaluate(data, tmp_path / "out", predictions=tmp_path / "pred", widths=["narrow"], plots=False,
+                 progress="none")
+    assert err.value.path == str(flow_file) and err.value.frame == 1
+    for i in (2, 3):  # the clip's last two frames, foreground and background, at another size
+        for path in (clip.fg_path(i), clip.bg_path(i)):
+            cv2.imwrite(str(path), cv2.resize(cv2.imread(str(path), cv2.IMREAD_UNCHANGED), (64, 56)))
+        pred = tmp_path / f"pred/narrow/{clip.name}/{i:05d}_pred.png"
+        cv2.imwrite(str(pred), cv2.resize(cv2.imread(str(pred), cv2.IMREAD_UNCHANGED), (64, 56)))
+    with pytest.raises(FrameSizeError, match="the frame is 64x56, frame 0 of clip synthetic/clip_001 is 80x56") as err:
+        evaluate(data, tmp_path / "out", predictions=tmp_path / "pred", widths=["narrow"], flow="none", plots=False,
+                 progress="none")
+    assert err.value.path == str(clip.fg_path(2))
+
+
 def test_prediction_files_past_the_clip_are_named_as_not_scored(bench: Path, tmp_path: Path, caplog) -> None:
     """A folder with more frames than the truth (another export, an off-by-one range) was
     scored over the truth's frames without a word."""

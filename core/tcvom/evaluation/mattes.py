@@ -335,8 +335,13 @@ def evaluate(
                                 ", ".join(files[w][i].name for i in extra[:3]) + (" ..." if len(extra) > 3 else ""))
             provider = _Flow(clip, flow)
             scorers = {w: ClipScorer(flow=provider, image_metrics=image_metrics) for w in widths}
+            size = None
             for i in range(len(clip)):
                 fr = clip.read(i)
+                size = size or fr.alpha.shape
+                if fr.alpha.shape != size:
+                    raise FrameSizeError(f"the frame is {fr.alpha.shape[1]}x{fr.alpha.shape[0]}, frame 0 of clip "
+                                         f"{clip.name} is {size[1]}x{size[0]}", path=clip.fg_path(i), frame=i)
                 provider.images[i] = fr.image
                 provider.images.pop(i - 2, None)
                 for w in widths:
@@ -480,6 +485,13 @@ class _Flow:
         if self.mode in ("png", "auto"):
             got = self.clip.flow(t)
             if got is not None:
+                image = self.images.get(t)
+                if image is not None and got[0].shape[:2] != image.shape[:2]:
+                    raise FrameSizeError(
+                        f"the flow is {got[0].shape[1]}x{got[0].shape[0]}, the frames of clip {self.clip.name} are "
+                        f"{image.shape[1]}x{image.shape[0]}",
+                        path=self.clip.flow_path(t), frame=t,
+                        hint="remake the flow at the frames' size, or use --flow dis to compute it with OpenCV")
                 return got, "png"
             if self.mode == "png":
                 raise MissingFrameError(
