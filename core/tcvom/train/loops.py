@@ -29,7 +29,8 @@ precision on CUDA when ``amp`` is set, and write into the run folder ``out``:
 
 A run that finds ``checkpoint.pt`` in ``out`` resumes from it (``resume=False`` starts
 over). Every sample's randomness comes from ``(seed, sample number)``, so an interrupted and
-resumed run gives the same weights as an uninterrupted one.
+resumed run gives the same weights as an uninterrupted one (bit for bit on one CPU thread;
+multi-threaded and GPU kernels differ run to run in the last bits).
 """
 
 from __future__ import annotations
