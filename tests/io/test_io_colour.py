@@ -191,3 +191,28 @@ def test_a_header_name_the_config_does_not_know_or_of_one_encoding_is_not_said(t
     with caplog.at_level("WARNING", logger="tcvom"):
         open_frames(tmp_path / "ap1.####.exr")
     assert [r.getMessage() for r in caplog.records if "its header says colour space 'ACEScg'" in r.getMessage()]
+
+
+def test_a_log_dpx_scan_is_said(tmp_path: Path, caplog) -> None:
+    """I/O QA: a DPX whose transfer is printing density (OpenImageIO names no colour space)
+    or logarithmic (a name no config knows) was matted as sRGB without the warning
+    docs/io.md promises for it."""
+    import OpenImageIO as oiio
+
+    for name, transfer in (("printing", "Printing density"), ("log", "Logarithmic"), ("video", "Unspecified video")):
+        buf = oiio.ImageBuf(oiio.ImageSpec(12, 8, 3, oiio.UINT16))
+        buf.specmod().attribute("dpx:Transfer", transfer)
+        buf.write(str(tmp_path / f"{name}.1001.dpx"))
+    for name, transfer in (("printing", "Printing density"), ("log", "Logarithmic")):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="tcvom"):
+            open_frames(tmp_path / f"{name}.####.dpx")
+        (said,) = [r.getMessage() for r in caplog.records]
+        assert f"DPX transfer {transfer}: a log film scan" in said and "--input-colorspace NAME" in said, said
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="tcvom"):
+            open_frames(tmp_path / f"{name}.####.dpx", colorspace="ADX10")
+        assert caplog.records == []
+    with caplog.at_level("WARNING", logger="tcvom"):
+        open_frames(tmp_path / "video.####.dpx")
+    assert caplog.records == []

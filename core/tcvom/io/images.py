@@ -42,6 +42,9 @@ class ImageInfo:
     colorspace: str = ""
     """The colour space OpenImageIO reads from the header (``oiio:ColorSpace``: a PNG's gAMA
     or sRGB chunk, a DPX's transfer), empty where it says none."""
+    log_transfer: str = ""
+    """A DPX's log transfer (``Printing density``, ``Logarithmic``: a film scan), which
+    OpenImageIO names no colour space for (or one no config knows); empty otherwise."""
 
     @property
     def is_float(self) -> bool:
@@ -173,7 +176,12 @@ def image_header(path: str | Path) -> tuple[Any, ImageInfo]:
 def _info(path: str | Path, spec: Any, part: int = 0, parts: tuple[str, ...] = (), clear: bool = True) -> ImageInfo:
     return ImageInfo(str(path), spec.width, spec.height, tuple(spec.channelnames), str(spec.format), (spec.x, spec.y),
                      (spec.full_x, spec.full_y, spec.full_width, spec.full_height), parts, part,
-                     spec.get_int_attribute("Orientation", 1), clear, spec.get_string_attribute("oiio:ColorSpace", ""))
+                     spec.get_int_attribute("Orientation", 1), clear, spec.get_string_attribute("oiio:ColorSpace", ""),
+                     _log_transfer(spec.get_string_attribute("dpx:Transfer", "")))
+
+
+def _log_transfer(transfer: str) -> str:
+    return transfer if transfer in ("Printing density", "Logarithmic") else ""
 
 
 def image_layout(path: str | Path, *, colour: bool = False) -> ImageLayout:
