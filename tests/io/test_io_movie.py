@@ -223,3 +223,34 @@ def test_a_picture_of_another_size_names_the_movie(tmp_path: Path) -> None:
                                          r"64 x 48") as caught:
         movie.read(4)
     assert caught.value.exit_code == 2
+
+
+def test_a_movie_tagged_hdr_or_bt2020_is_said(tmp_path: Path, caplog) -> None:
+    """I/O QA: an HLG (BT.2020) movie was matted as sRGB without a word, where an image whose
+    header names another colour space gets a warning."""
+    for name, transfer, primaries in (("hlg", 18, 9), ("pq", 16, 9), ("wide", 14, 9), ("sdr", 1, 1)):
+        with av.open(str(tmp_path / f"{name}.mp4"), "w") as container:
+            stream = container.add_stream("libx264", rate=24)
+            stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+            stream.codec_context.color_trc, stream.codec_context.color_primaries = transfer, primaries
+            for i in range(2):
+                picture = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 40 * i, np.uint8), format="rgb24")
+                for packet in stream.encode(picture):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+    for name, said in (("hlg", "HLG (ARIB STD-B67); tcvom takes movies as 'sRGB Encoded Rec.709 (sRGB)' (docs/io.md): "
+                               "if the tag is right, pass --input-colorspace 'Rec.2100-HLG - Display'"),
+                       ("pq", "--input-colorspace 'Rec.2100-PQ - Display'"),
+                       ("wide", "tagged BT.2020 primaries; tcvom takes movies as 'sRGB Encoded Rec.709 (sRGB)' "
+                                "(docs/io.md): if the tag is right, pass --input-colorspace NAME")):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="tcvom"):
+            open_frames(tmp_path / f"{name}.mp4")
+        (message,) = [r.getMessage() for r in caplog.records]
+        assert said in message, message
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tcvom"):
+        open_frames(tmp_path / "sdr.mp4")
+        open_frames(tmp_path / "hlg.mp4")  # said once per file
+    assert caplog.records == []

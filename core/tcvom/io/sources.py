@@ -383,6 +383,7 @@ class MovieFrames(_Frames):
         self.frame_numbers = wanted
         # Movies are display-referred video: decoded RGB is taken as sRGB unless told otherwise.
         self.colour = ColourConverter(colorspace, ocio_config)
+        self._say_wide_colour()
         self._decoder: Iterator[av.VideoFrame] | None = None
         self._next_index = -1
         # One decode at a time: a reader thread (tcvom.io.overlap) and the caller share the decoder.
@@ -410,6 +411,21 @@ class MovieFrames(_Frames):
         """Pictures per second the movie declares (its average), None if it declares none."""
         rate = self._stream.average_rate or self._stream.guessed_rate
         return float(rate) if rate else None
+
+    def _say_wide_colour(self) -> None:
+        """Warn (once per file) where the video is tagged HDR or BT.2020, which tcvom, taking
+        movies as sRGB without --input-colorspace, would read as another picture."""
+        context = self._stream.codec_context
+        transfer, primaries = int(context.color_trc or 0), int(context.color_primaries or 0)
+        said = f"{self.path_.absolute()}:colour"
+        if self.colour.source is not None or said in _SAID or (transfer not in _HDR and primaries != _BT2020):
+            return
+        _SAID.add(said)
+        name, tag = _HDR.get(transfer, (None, "BT.2020 primaries"))
+        known = name is not None and self.colour.config.getColorSpace(name) is not None
+        log.warning("%s: the video is tagged %s; tcvom takes movies as %r (docs/io.md): if the tag is right, pass "
+                    "--input-colorspace %s", self.path_, tag, self.colour.source_for(False),
+                    shlex.quote(name) if known and name else "NAME")
 
     def _check_duration(self) -> None:
         """Refuse a movie whose pictures end well before the duration its video track
@@ -572,6 +588,9 @@ class MovieFrames(_Frames):
 
 
 _DAMAGED = "the file is truncated or damaged: export or copy it again"
+# FFmpeg's colour tags (AVColorTransferCharacteristic, AVColorPrimaries) of HDR and wide-gamut video.
+_HDR = {16: ("Rec.2100-PQ - Display", "HDR, PQ (SMPTE ST 2084)"), 18: ("Rec.2100-HLG - Display", "HDR, HLG (ARIB STD-B67)")}
+_BT2020 = 9
 
 
 def open_frames(
