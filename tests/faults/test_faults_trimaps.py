@@ -267,3 +267,25 @@ def test_a_propagated_trimap_left_all_unknown_is_said_as_propagated(tmp_path, ca
                    "--progress", "none")
     expect(result, 2, "trimap.1002.png", "frame 1002", "propagated to this frame is unknown everywhere",
            "add a keyframe at or near this frame", root=tmp_path)
+
+
+def test_a_keyframe_numbered_like_a_sequence_on_a_movie_plate_says_how_movies_count(shot: Shot, capsys) -> None:
+    """I/O QA: key.1001.png on a movie plate said to widen --shot-range, which cannot reach
+    1001 (a movie's frames are numbered from 1)."""
+    import av
+
+    movie = shot.root / "plate.mp4"
+    with av.open(str(movie), "w") as container:
+        stream = container.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        for i in range(4):
+            picture = av.VideoFrame.from_ndarray(np.full((HEIGHT, WIDTH, 3), 40 * i, np.uint8), format="rgb24")
+            for packet in stream.encode(picture):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    result = tcvom(capsys, "run", "--plate", str(movie), "--keyframes", str(shot.keyframe(1001)), "--out",
+                   str(shot.out), "--method", "classical", "--progress", "none")
+    expect(result, 2, "key.1001.png", "outside the frame range 1-4", "numbered from its first picture, 1",
+           "--keyframes 1=key.png", root=shot.root)
+    assert "--shot-range" not in result.err

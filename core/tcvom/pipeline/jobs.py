@@ -61,7 +61,7 @@ from tcvom.io.sequence import (
     output_pattern,
     parse_frame_range,
 )
-from tcvom.io.sources import TrimapFiles, TrimapSpecs, is_frame_pair, trimap_specs
+from tcvom.io.sources import MovieFrames, TrimapFiles, TrimapSpecs, is_frame_pair, trimap_specs
 from tcvom.io.trimap import UNKNOWN
 from tcvom.io.writers import check_alpha_output
 from tcvom.matting.foreground import predicted_colour, rgba_foreground
@@ -179,7 +179,10 @@ def _keyframes(
             + f" outside the frame range {format_range(plate.frame_numbers)}",  # all of them: one run to fix
             path=source.path(outside[0]),
             frame=outside[0],
-            hint="paint keyframes on frames of the plate, or widen --shot-range",
+            hint=f"a movie's frames are numbered from its first picture, {plate.first_frame}: give each keyframe "
+            f"with the frame it shows, e.g. --keyframes {plate.first_frame}=key.png" if isinstance(plate, MovieFrames)
+            else
+            "paint keyframes on frames of the plate, or widen --shot-range",
         )
     return source
 
