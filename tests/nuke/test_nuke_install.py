@@ -93,3 +93,24 @@ def test_an_upgrade_replaces_a_linked_module_without_touching_its_target(tmp_pat
     assert not (dest / "tcvom_nuke").is_symlink() and (dest / "tcvom_nuke" / "matte.py").is_file()
     assert not [p for p in dest.iterdir() if p.name.startswith(".")]
     assert (checkout / "matte.py").is_file(), "the link's target is not the install's to delete"
+
+
+def test_a_wheel_carries_the_plugin_and_the_licence(tmp_path: Path) -> None:
+    """Packaging QA: a wheel install had no plugin files, and `tcvom nuke install` told the
+    user to copy nuke_plugin/, after which the plugin asked for `tcvom nuke install`. The
+    wheel now carries every plugin file (pyproject's data-files) and the licence."""
+    import zipfile
+
+    repo = Path(__file__).resolve().parents[2]
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                            "--no-index", "-w", str(tmp_path), str(repo)], capture_output=True, text=True, check=False)
+    assert built.returncode == 0, built.stderr
+    (wheel,) = tmp_path.glob("tcvom-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    share = [n for n in names if "/data/share/tcvom/nuke_plugin/" in n]
+    shipped = sorted(n.split("/data/share/tcvom/nuke_plugin/", 1)[1] for n in share)
+    plugin = repo / "nuke_plugin"
+    expected = sorted(p.relative_to(plugin).as_posix() for p in plugin.rglob("*")
+                      if p.is_file() and "__pycache__" not in p.parts and p.name != "hostclient.py")
+    assert shipped == expected
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)

@@ -29,14 +29,16 @@ _PLUGIN_FILES = ("init.py", "menu.py", "tcvom_nuke", "nodes", "gizmos", "icons")
 
 
 def plugin_source() -> Path:
-    """The ``nuke_plugin`` folder of this tcvom (a checkout or an sdist with it)."""
+    """The ``nuke_plugin`` folder of this tcvom: a checkout's, or the copy a wheel installs
+    into ``share/tcvom`` of its environment (pyproject's data-files)."""
     here = Path(__file__).resolve()
     for candidate in (here.parents[3] / "nuke_plugin", Path(sys.prefix) / "share" / "tcvom" / "nuke_plugin"):
         if (candidate / "tcvom_nuke" / "__init__.py").is_file():
             return candidate
     raise InputError(
         "the Nuke plugin files are not part of this tcvom installation",
-        hint="install tcvom from its repository (pip install -e .) or copy nuke_plugin/ from it",
+        hint="install tcvom again (pip install PATH-TO-tcvom, or pip install -e . in its repository): both "
+        "install the plugin's files",
     )
 
 
