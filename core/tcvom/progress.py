@@ -43,11 +43,16 @@ def emit_json(event: str, stream: TextIO | None = None, **fields: Any) -> None:
         out.flush()
 
 
-def error_hint(exc: BaseException) -> dict[str, str]:
-    """An error event's ``hint`` field: what to do, as the message's last parenthesis says
-    it (a host shows it as its fix; one naming a command-line flag is the CLI's own)."""
-    hint = getattr(exc, "hint", None)
-    return {"hint": hint} if isinstance(hint, str) and hint else {}
+def error_fields(exc: BaseException) -> dict[str, Any]:
+    """An error event's ``hint`` (what to do, as the message's last parenthesis says it: a
+    host shows it as its fix; one naming a command-line flag is the CLI's own), and the
+    ``path`` and ``frame`` it names, where it has them (the message names them too)."""
+    fields: dict[str, Any] = {}
+    for name, kind in (("hint", str), ("path", str), ("frame", int)):
+        value = getattr(exc, name, None)
+        if isinstance(value, kind) and not isinstance(value, bool) and value != "":
+            fields[name] = value
+    return fields
 
 
 def _is_terminal(stream: Any) -> bool:
@@ -166,5 +171,5 @@ class Progress:
                 code = getattr(exc, "exit_code", EXIT_INTERRUPTED)
             else:
                 message, code = str(exc), getattr(exc, "exit_code", EXIT_UNEXPECTED)
-            emit_json("error", self._stream, job=self.job, message=message, exit_code=code, **error_hint(exc))
+            emit_json("error", self._stream, job=self.job, message=message, exit_code=code, **error_fields(exc))
             exc.reported_as_json = True  # type: ignore[attr-defined]  # the CLI does not repeat it

@@ -78,6 +78,9 @@ class NodeSettings:
                 raise HostError(f"the {name} knob holds {value!r}", "choose one of " + ", ".join(allowed))
         if not self.working_space.strip():
             raise HostError("the working space knob is empty", f"name the comp's colour space, e.g. {DEFAULT_WORKING_SPACE}")
+        if self.method == "classical" and self.backend != "torch":
+            raise HostError(f"the back-end knob holds {self.backend}, but the classical method runs no network",
+                            "set back-end to torch, or method to tcvom (or auto) to run the networks")
 
 
 @dataclass

@@ -193,6 +193,24 @@ def test_tcvoms_own_hint_is_the_fix_unless_it_names_a_flag(tmp_path: Path) -> No
     assert job.error.fix == "render or copy them again" and "--" not in job.error.message
 
 
+def test_an_error_naming_no_input_does_not_point_at_one(tmp_path: Path) -> None:
+    """Nuke QA: "device cuda" without a GPU (tcvom's hint: use --device cpu, a flag) came
+    with "fix the input named above", where none is named. The error event now carries the
+    path it names, and the generic fix says "input named above" only when there is one."""
+    exe = _tcvom()
+    example = tmp_path / "ex"
+    subprocess.run([exe, "example", "--out", str(example), "--width", "32", "--height", "32", "--frames", "3",
+                    "--progress", "none"], check=True, capture_output=True)
+    spec = RunSpec(str(example / "plate" / "plate.####.exr"), str(tmp_path / "out"),
+                   {1001: str(example / "keyframes" / "key.1001.png")}, device="cuda:99")
+    job = Job(hostclient.build_run_args([exe], spec)).start().wait(timeout=120)
+    assert job.error is not None and job.error.exit_code == hostclient.EXIT_BAD_INPUT, job.error
+    assert "cuda" in job.error.message and "named above" not in job.error.fix and "setting" in job.error.fix
+    missing = replace(spec, device="cpu", keyframes={1001: str(tmp_path / "gone.png")})
+    job = Job(hostclient.build_run_args([exe], missing)).start().wait(timeout=120)
+    assert job.error is not None and "gone.png" in job.error.message and "named above" in job.error.fix
+
+
 def test_job_failure_without_json_uses_stderr(tmp_path: Path) -> None:
     worker = _script(tmp_path / "w", "import sys\nprint('plain text')\n"
                      "sys.stderr.write('tcvom run: unexpected failure: boom: it broke\\n')\nsys.exit(1)\n")

@@ -99,13 +99,21 @@ def test_a_wheel_carries_the_plugin_and_the_licence(tmp_path: Path) -> None:
     """Packaging QA: a wheel install had no plugin files, and `tcvom nuke install` told the
     user to copy nuke_plugin/, after which the plugin asked for `tcvom nuke install`. The
     wheel now carries every plugin file (pyproject's data-files) and the licence."""
+    import shutil
     import zipfile
 
     repo = Path(__file__).resolve().parents[2]
+    source = tmp_path / "src"  # a copy: setuptools builds in the source folder (build/, egg-info)
+    source.mkdir()
+    for name in ("pyproject.toml", "MANIFEST.in", "README.md", "LICENSE"):
+        shutil.copy2(repo / name, source / name)
+    for name in ("core", "engines", "nuke_plugin"):
+        shutil.copytree(repo / name, source / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                            "--no-index", "-w", str(tmp_path), str(repo)], capture_output=True, text=True, check=False)
+                            "--no-index", "-w", str(tmp_path / "dist"), str(source)], capture_output=True, text=True,
+                           check=False)
     assert built.returncode == 0, built.stderr
-    (wheel,) = tmp_path.glob("tcvom-*.whl")
+    (wheel,) = (tmp_path / "dist").glob("tcvom-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     share = [n for n in names if "/data/share/tcvom/nuke_plugin/" in n]
     shipped = sorted(n.split("/data/share/tcvom/nuke_plugin/", 1)[1] for n in share)

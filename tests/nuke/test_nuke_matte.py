@@ -61,6 +61,11 @@ def test_settings_check_names_the_knob() -> None:
         matte.NodeSettings(backend="tensorflow").check()
     with pytest.raises(HostError, match="working space"):
         matte.NodeSettings(working_space=" ").check()
+    # Nuke QA: found by tcvom after the renders, saying "--backend" and "--method"
+    with pytest.raises(HostError, match="back-end knob holds onnxruntime, but the classical method") as err:
+        matte.NodeSettings(method="classical", backend="onnxruntime").check()
+    assert "--" not in err.value.message + err.value.fix
+    matte.NodeSettings(method="auto", backend="onnxruntime").check()
 
 
 def test_cache_root_beside_the_script(tmp_path: Path) -> None:

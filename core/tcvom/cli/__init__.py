@@ -30,7 +30,7 @@ from tcvom.errors import (
     TcvomError,
     Terminated,
 )
-from tcvom.progress import emit_json, error_hint
+from tcvom.progress import emit_json, error_fields
 
 # Order as shown by ``tcvom --help``.
 COMMANDS: tuple[str, ...] = (
@@ -315,7 +315,7 @@ def _terminate_as_interrupt() -> Iterator[None]:
 def _report(args: argparse.Namespace, exc: TcvomError) -> int:
     print(f"tcvom {args.command}: error: {exc}", file=sys.stderr)
     if getattr(args, "progress", None) == "json" and not getattr(exc, "reported_as_json", False):
-        emit_json("error", job=args.command, message=str(exc), exit_code=exc.exit_code, **error_hint(exc))
+        emit_json("error", job=args.command, message=str(exc), exit_code=exc.exit_code, **error_fields(exc))
     return exc.exit_code
 
 

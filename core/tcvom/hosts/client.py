@@ -845,8 +845,10 @@ class Job:
             fix = "tcvom was stopped from outside; finished frames are kept: run the matte again to resume"
         elif code == EXIT_MISSING:
             fix = "install the missing part or weights (see tcvom weights --help), or use the classical method"
-        elif code == EXIT_BAD_INPUT:
+        elif code == EXIT_BAD_INPUT and self._error_event is not None and self._error_event.get("path"):
             fix = "fix the input named above and run again"
+        elif code == EXIT_BAD_INPUT:
+            fix = "change the setting or input the message names and run again"
         else:
             fix = "this is a bug in tcvom: please report it with the terminal output"
         return HostError(f"tcvom failed: {message}", fix, code)
