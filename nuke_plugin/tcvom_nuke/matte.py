@@ -207,6 +207,9 @@ def cache_root(cache_dir: str, script_path: str) -> str:
     """The cache folder: the knob's value (relative to the script's folder if relative),
     else ``tcvom_cache`` beside the script."""
     value = cache_dir.strip()
+    if "[" in value or "$" in value:  # Nuke's file knobs evaluate TCL there; tcvom would not (nor should)
+        raise HostError(f"the cache folder knob holds {value!r}, an expression or variable that tcvom does not "
+                        "evaluate", "write the folder as a plain path (absolute, or relative to the script's folder)")
     if value and os.path.isabs(os.path.expanduser(value)):
         return os.path.normpath(os.path.expanduser(value)).replace("\\", "/")
     base = script_folder(script_path)
@@ -256,6 +259,8 @@ def direct_plate(plate: PlateInput, first: int, last: int) -> tuple[str | None, 
         return None, None, "the plate Read's file name is relative: rendering it"
     if pattern is None:
         return None, None, "the plate Read is not an image sequence: rendering it"
+    if re.search(r"%[Vv]", pattern):
+        return None, None, "the plate Read's file name holds a view (%V, %v): rendering the current view"
     if pattern.rsplit(".", 1)[-1].lower() not in DIRECT_EXTENSIONS:
         return None, None, "tcvom does not read this file type directly: rendering it"
     if plate.frame.strip() or plate.frame_mode.strip() not in ("", "expression", "start at", "offset"):

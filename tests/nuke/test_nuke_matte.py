@@ -76,6 +76,12 @@ def test_cache_root_beside_the_script(tmp_path: Path) -> None:
     for unsaved in ("", "Root"):
         with pytest.raises(HostError, match="not saved"):
             matte.cache_root("", unsaved)
+    # Nuke QA: TCL made a folder named "[file dirname ...]" (and the internal Read, which
+    # evaluates it, would look elsewhere): refused, as tcvom evaluates no knob text
+    for value in ("[file dirname [value root.name]]/mattes", "$env(SHOT)/mattes"):
+        with pytest.raises(HostError, match="expression or variable that tcvom does not evaluate"):
+            matte.cache_root(value, script)
+    assert not list(tmp_path.rglob("*"))
 
 
 # --- which inputs -----------------------------------------------------------------------------
@@ -105,6 +111,8 @@ def test_a_plain_read_of_a_sequence_goes_to_tcvom_directly() -> None:
         "default": _read("/p/plate.%04d.dpx", colorspace="default"),
         "relative": _read("plates/plate.%04d.exr"),
         "disabled": _read("/p/plate.%04d.exr", disabled=True),
+        "view": _read("/p/plate_%V.%04d.exr"),  # a stereo Read (Nuke QA: went to tcvom as a literal %V)
+        "views": _read("/p/%v/plate.%04d.exr"),
     }
     for why, plate in cases.items():
         pattern, space, reason = matte.direct_plate(plate, 1001, 1008)
