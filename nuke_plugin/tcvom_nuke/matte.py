@@ -432,15 +432,20 @@ def build_args(command: Sequence[str], spec: Any, settings: NodeSettings) -> lis
 
 
 def keyframes_named(error: HostError, keyframes: Mapping[int, str]) -> HostError:
-    """``error`` with the keyframes' rendered files (the node's cache) named as the artist
-    knows them: ``.../inputs/keyframes/key.1001.exr: frame 1001`` is ``the keyframe at
-    frame 1001 (Trimap input)``."""
-    message = error.message
+    """``error`` with the keyframes' rendered files named as :func:`named_keyframes` does."""
+    message = named_keyframes(error.message, keyframes)
+    return error if message == error.message else HostError(message, error.fix, error.exit_code)
+
+
+def named_keyframes(message: str, keyframes: Mapping[int, str]) -> str:
+    """``message`` (an error's, a warning's) with the keyframes' rendered files (the node's
+    cache) named as the artist knows them: ``.../inputs/keyframes/key.1001.exr: frame 1001``
+    is ``the keyframe at frame 1001 (Trimap input)``."""
     for frame, path in keyframes.items():
         name = f"the keyframe at frame {frame} (Trimap input)"
         for spelt in dict.fromkeys((path, path.replace("/", "\\"))):  # tcvom prints Windows paths with backslashes
             message = message.replace(f"{spelt}: frame {frame}", name).replace(spelt, name)
-    return error if message == error.message else HostError(message, error.fix, error.exit_code)
+    return message
 
 
 def run_job(job: Any, frames: Sequence[int], progress: Callable[[int, str], None],
@@ -470,7 +475,7 @@ def run_job(job: Any, frames: Sequence[int], progress: Callable[[int, str], None
             return Outcome("failed", error=error, status="; ".join(part for part in (str(error), stale) if part))
         files = hostclient.collect_alpha(job.out, frames)
         progress(100, "done")
-        warned = hostclient.warnings_summary(job.warnings)  # an empty keyframe, NaN pixels...
+        warned = hostclient.warnings_summary([named_keyframes(w, keyframes or {}) for w in job.warnings])
         status = "; ".join(part for part in (hostclient.result_summary(job.result), warned) if part)
         return Outcome("done", files=files, status=status)
     except Exception as exc:  # the thread must always report back to the main thread
