@@ -72,9 +72,14 @@ def read_plate(node: Any) -> matte.PlateInput:
     return plate
 
 
+class RenderCancelled(Exception):
+    """The artist cancelled Nuke's render of the inputs (its progress window's Cancel)."""
+
+
 def render(source: Any, pattern: str, frames: Sequence[int], channels: str) -> None:
     """Render ``frames`` of ``source`` to EXRs at ``pattern`` with a temporary Write node
-    (raw: the working space's values, untouched)."""
+    (raw: the working space's values, untouched). :class:`RenderCancelled` when the
+    artist cancels it."""
     if not frames:
         return
     os.makedirs(os.path.dirname(pattern), exist_ok=True)
@@ -83,7 +88,12 @@ def render(source: Any, pattern: str, frames: Sequence[int], channels: str) -> N
     try:
         write.setInput(0, source)
         for first, last in matte.frame_runs(frames):
-            nuke.execute(write, first, last, 1)
+            try:
+                nuke.execute(write, first, last, 1)
+            except RuntimeError as exc:
+                if str(exc).strip().lower() == "cancelled":  # what Nuke raises on Cancel
+                    raise RenderCancelled from exc
+                raise
     finally:
         nuke.delete(write)
 
@@ -274,6 +284,9 @@ def compute(node: Any = None) -> MatteRun | None:
         run = MatteRun(node)
         _set_status(node, f"computing {run.first}-{run.last}... ({run.reason})")
         run.start_job()
+    except RenderCancelled:  # the artist's own choice: no error to show
+        _set_status(node, "cancelled while rendering the inputs: nothing was computed, the matte is as it was")
+        return None
     except Exception as exc:
         _set_status(node, str(exc))
         nuke.message(matte.error_text(exc))

@@ -418,3 +418,20 @@ def test_a_changed_setting_recomputes_a_range_shorter_than_the_read(shot, tcvom_
     second = nukenode.compute(node)
     assert second is not None and second.outcome is not None, node["status"].value()
     assert "5 frames (1001-1005)" in node["status"].value() and "trimaps 5 computed" in node["status"].value()
+
+
+def test_cancelling_the_input_render_is_not_an_error(shot, tcvom_exe: str, monkeypatch) -> None:
+    """Nuke QA: Cancel in Nuke's own render progress (nuke.execute raises "Cancelled") showed
+    "unexpected error: Cancelled" in a message box."""
+    read, trimap = shot
+    node = _matte_node(read, trimap, tcvom_exe)
+    shown = len(nuke.messages)
+
+    def cancelled(*args, **kwargs):
+        raise RuntimeError("Cancelled")
+
+    monkeypatch.setattr(nuke, "execute", cancelled)
+    assert nukenode.compute(node) is None
+    assert len(nuke.messages) == shown and "cancelled while rendering the inputs" in node["status"].value()
+    cache = Path(nuke.root().name()).parent / "tcvom_cache"
+    assert not [p for p in cache.rglob(".staging-*")]  # the partial renders are gone
