@@ -90,9 +90,20 @@ def _files() -> list[tuple[Path, str]]:
     return files
 
 
+def package_version(init: Path = ROOT / "core" / "tcvom" / "__init__.py") -> str:
+    """tcvom's version, the one place it is written (pyproject.toml reads it too)."""
+    match = re.search(r'^__version__ = "([^"]+)"', init.read_text(encoding="utf-8"), re.M)
+    if match is None:
+        raise ManifestError(f"{init}: no __version__ line")
+    return match[1]
+
+
 def build(out_dir: Path = ROOT / "dist") -> Path:
     """Validate the manifest and write the extension zip; returns its path."""
     manifest = validate_manifest(ADDON / "blender_manifest.toml")
+    if manifest["version"] != package_version():
+        raise ManifestError(f"{ADDON / 'blender_manifest.toml'}: version {manifest['version']} is not tcvom's "
+                            f"{package_version()} (core/tcvom/__init__.py): the add-on drives that tcvom")
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{manifest['id']}-{manifest['version']}.zip"
     tmp = target.with_suffix(".zip.tmp")

@@ -46,3 +46,22 @@ def test_manifest_rules(tmp_path: Path, change, message: str) -> None:
     bad.write_text(change(good))
     with pytest.raises(build_addon.ManifestError, match=message):
         build_addon.validate_manifest(bad)
+
+
+def test_the_add_on_and_the_package_have_one_version(tmp_path: Path, monkeypatch) -> None:
+    """Packaging QA: the version was written in three places and nothing checked them: a
+    bump in one built an add-on that said another. pyproject.toml reads tcvom.__version__;
+    a manifest that disagrees is refused."""
+    import tomllib
+
+    from tcvom import __version__
+
+    assert build_addon.package_version() == __version__
+    assert tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dynamic"] == ["version"]
+    manifest = tmp_path / "blender_addon" / "blender_manifest.toml"
+    manifest.parent.mkdir()
+    manifest.write_text((REPO / "blender_addon" / "blender_manifest.toml").read_text().replace(
+        f'version = "{__version__}"', 'version = "9.9.9"'))
+    monkeypatch.setattr(build_addon, "ADDON", manifest.parent)
+    with pytest.raises(build_addon.ManifestError, match=f"version 9.9.9 is not tcvom's {__version__}"):
+        build_addon.build(tmp_path / "dist")
