@@ -318,7 +318,8 @@ def export_keyframes(settings: bpy.types.PropertyGroup, plate: PlateInfo, folder
             raise HostError(
                 f"{where} is plate frame {frame}, outside the plate ({plate.frames[0]}-{plate.frames[-1]})",
                 f"move the keyframe onto a frame of the plate, or if the plate plays on other scene frames than "
-                f"you see it on, set {start} to the scene frame its first picture shows on",
+                f"you see it on, set {start} to the scene frame that should show the file the plate was opened "
+                "from",
             )
         if frame in written:
             raise HostError(f"two keyframes are on scene frame {item.frame}", "remove one of them")
@@ -326,6 +327,17 @@ def export_keyframes(settings: bpy.types.PropertyGroup, plate: PlateInfo, folder
             image = item.image
             if image is None:
                 raise HostError(f"{where} has no trimap image", "paint a trimap image and pick it for the keyframe")
+            if image.source == "TILED":  # its pixels are the first tile's: another keyframe's, as key.1001.png
+                raise HostError(
+                    f"{where}: the image '{image.name}' was opened as UDIM tiles (Blender takes files numbered "
+                    "1001... for UDIM tiles), so its pixels are another file's",
+                    "open the keyframe file again with Detect UDIMs off (Image > Open, sidebar), or set its Source "
+                    "to Single Image",
+                )
+            if image.source in ("SEQUENCE", "MOVIE"):
+                raise HostError(f"{where}: the image '{image.name}' is an image sequence or movie, not one trimap",
+                                "set its Source to Single Image (Image editor sidebar, Image tab), or open the "
+                                "keyframe's one file")
             if image.size[0] == 0:
                 file = bpy.path.abspath(image.filepath) if image.filepath and image.packed_file is None else ""
                 if file and not os.path.isfile(file):

@@ -478,10 +478,25 @@ def test_keyframe_errors_name_the_missing_file_and_the_start_frame(pulled: dict,
     clip.frame_start = 1
     try:
         with pytest.raises(RuntimeError, match=r"scene frame 1001 is plate frame 2001, outside the plate.*"
-                                               r"Movie Clip's Start Frame"):
+                                               r"Movie Clip's Start Frame.* the scene frame that should show the file "
+                                               r"the plate was opened from"):
             bpy.ops.tcvom.pull_matte()
     finally:
         clip.frame_start = FRAMES[0]
+
+    # Blender QA: Image > Open (Detect UDIMs on) made key.1008.png UDIM tiles 1001 and 1008,
+    # whose pixels are key.1001.png's: keyframe 1008 was exported as keyframe 1001's trimap.
+    keys = example / "keyframes"
+    bpy.ops.image.open(filepath=str(keys / "key.1008.png"), directory=str(keys), files=[{"name": "key.1008.png"}])
+    tiled = next(image for image in bpy.data.images if image.source == "TILED")
+    settings.keyframes[1].image = tiled
+    try:
+        with pytest.raises(RuntimeError, match=r"scene frame 1008: the image .* was opened as UDIM tiles.*"
+                                               r"Detect UDIMs off"):
+            bpy.ops.tcvom.pull_matte()
+    finally:
+        settings.keyframes[1].image = keep
+        bpy.data.images.remove(tiled)
 
 
 def test_a_failed_pull_that_wrote_frames_takes_the_stale_review_away(pulled: dict) -> None:
