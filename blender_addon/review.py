@@ -94,6 +94,10 @@ def add_keyframe(context: bpy.types.Context, scene_frame: int) -> tuple[bpy.type
     except HostError:
         item = _new_keyframe(settings, scene_frame)
         return item, f"keyframe added on frame {scene_frame}; pick the plate, then its trimap image"
+    if scene_frame + plate.shift not in set(plate.frames):  # a keyframe the pull would refuse
+        first, last = plate.frames[0] - plate.shift, plate.frames[-1] - plate.shift
+        raise HostError(f"scene frame {scene_frame} is outside the plate (scene frames {first}-{last})",
+                        "go to a frame the plate shows to add a keyframe there")
     start = None
     if settings.output:
         start = inputs.propagated_trimap(bpy.path.abspath(settings.output), scene_frame + plate.shift)

@@ -936,3 +936,18 @@ def test_add_keyframe_after_the_plate_changed_size_starts_black(pulled: dict, tm
         while len(settings.keyframes) > count:
             settings.keyframes.remove(len(settings.keyframes) - 1)
         settings.keyframe_index = 0
+
+
+def test_add_keyframe_outside_the_plate_is_refused_at_once(pulled: dict) -> None:
+    """Blender QA: "+" on a scene frame the plate does not show added a black keyframe and
+    said to paint it; the pull then refused it."""
+    settings = bpy.context.scene.tcvom
+    count = len(settings.keyframes)
+    bpy.context.scene.frame_set(FRAMES[-1] + 12)
+    try:
+        with pytest.raises(RuntimeError, match=rf"scene frame {FRAMES[-1] + 12} is outside the plate \(scene frames "
+                                               rf"{FRAMES[0]}-{FRAMES[-1]}\)"):
+            bpy.ops.tcvom.keyframe_add()
+        assert len(settings.keyframes) == count
+    finally:
+        bpy.context.scene.frame_set(FRAMES[0])
