@@ -1,6 +1,8 @@
 """The settings the artist edits: ``scene.tcvom`` (plate, keyframes, method)."""
 
 # No `from __future__ import annotations`: Blender registers properties from evaluated annotations.
+import os
+
 import bpy
 from bpy.props import (
     CollectionProperty,
@@ -112,9 +114,40 @@ class TCVOM_PG_settings(bpy.types.PropertyGroup):
 classes = (TCVOM_PG_keyframe, TCVOM_PG_settings)
 
 
+#: The settings holding paths the add-on resolves itself (``//`` = the .blend's folder).
+PATHS = ("output", "weights", "matting_weights")
+
+
+@bpy.app.handlers.persistent
+def remap_relative_paths(filepath: str, *_: object) -> None:
+    """Before a Save As into another folder (``save_pre``: ``bpy.data.filepath`` is still the
+    old file), keep the add-on's ``//`` paths pointing where they point, as Blender's
+    Remap Relative does for its own (the alpha Image's): the last run's folder and its
+    review, and blend-relative weight files."""
+    old = bpy.data.filepath
+    if not old or not filepath:
+        return
+    old_dir, new_dir = os.path.dirname(os.path.abspath(old)), os.path.dirname(os.path.abspath(filepath))
+    if old_dir == new_dir:
+        return
+    for scene in bpy.data.scenes:
+        settings = scene.tcvom
+        for name in PATHS:
+            value = getattr(settings, name)
+            if value.startswith("//"):
+                target = bpy.path.abspath(value, start=old_dir)
+                try:
+                    setattr(settings, name, bpy.path.relpath(target, start=new_dir))
+                except ValueError:  # another drive: no relative path there
+                    setattr(settings, name, target)
+
+
 def register_properties() -> None:
     bpy.types.Scene.tcvom = PointerProperty(type=TCVOM_PG_settings)
+    bpy.app.handlers.save_pre.append(remap_relative_paths)
 
 
 def unregister_properties() -> None:
+    if remap_relative_paths in bpy.app.handlers.save_pre:
+        bpy.app.handlers.save_pre.remove(remap_relative_paths)
     del bpy.types.Scene.tcvom

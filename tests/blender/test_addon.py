@@ -951,3 +951,27 @@ def test_add_keyframe_outside_the_plate_is_refused_at_once(pulled: dict) -> None
         assert len(settings.keyframes) == count
     finally:
         bpy.context.scene.frame_set(FRAMES[0])
+
+
+def test_save_as_into_another_folder_keeps_the_addons_relative_paths(pulled: dict, shot: Path) -> None:
+    """Blender QA: after Save As into another folder the last run's folder (and so its
+    review) and a blend-relative weight file were looked for beside the new file. They are
+    remapped as Blender remaps its own relative paths."""
+    settings = bpy.context.scene.tcvom
+    weights = shot.parent / "w" / "stm.pth"
+    kept = settings.weights
+    settings.weights = "//w/stm.pth"
+    before = Path(bpy.path.abspath(settings.output))
+    assert settings.output.startswith("//") and before == pulled["out"]
+    moved = shot.parent / "v2" / "sub" / "shot.blend"
+    moved.parent.mkdir(parents=True)
+    try:
+        bpy.ops.wm.save_as_mainfile(filepath=str(moved))
+        assert settings.output.startswith("//../../") and Path(bpy.path.abspath(settings.output)).resolve() == before
+        assert Path(bpy.path.abspath(settings.weights)).resolve() == weights
+        bpy.ops.wm.save_mainfile()  # a plain save changes nothing
+        assert Path(bpy.path.abspath(settings.output)).resolve() == before
+    finally:
+        bpy.ops.wm.save_as_mainfile(filepath=str(shot))  # back, for the tests after this one
+        settings.weights = kept
+    assert settings.output.startswith("//") and Path(bpy.path.abspath(settings.output)) == before
