@@ -95,6 +95,23 @@ def _group_interface(group: bpy.types.NodeTree) -> None:
     group.interface.new_socket("Alpha", in_out="OUTPUT", socket_type="NodeSocketFloat")
 
 
+def _follow_clip(matte: bpy.types.Node, clip: bpy.types.MovieClip) -> None:
+    """Drive the alpha node's start frame by the clip's Start Frame and Frame Offset: the
+    Movie Clip node reads them live, so a clip slipped after the pull (Footage Settings)
+    moved the plate under a fixed matte. The alpha belongs to the plate's frames, so it
+    moves with them (a simple expression: no Python runs)."""
+    constant = matte.frame_start - clip.frame_start + clip.frame_offset
+    driver = matte.driver_add("frame_start").driver
+    driver.type = "SCRIPTED"
+    for name, path in (("start", "frame_start"), ("offset", "frame_offset")):
+        variable = driver.variables.new()
+        variable.name, variable.type = name, "SINGLE_PROP"
+        variable.targets[0].id_type = "MOVIECLIP"
+        variable.targets[0].id = clip
+        variable.targets[0].data_path = path
+    driver.expression = f"start - offset + {constant}"
+
+
 def build_group(
     name: str,
     plate: bpy.types.ID,
@@ -115,6 +132,9 @@ def build_group(
     if group is None or group.bl_idname != "CompositorNodeTree":
         group = bpy.data.node_groups.new(name, "CompositorNodeTree")
     group.nodes.clear()
+    if group.animation_data is not None:  # the drivers of the nodes just removed
+        for fcurve in list(group.animation_data.drivers):
+            group.animation_data.drivers.remove(fcurve)
     _group_interface(group)
 
     if isinstance(plate, bpy.types.MovieClip):
@@ -136,6 +156,8 @@ def build_group(
     matte.frame_start = alpha_first - shift
     matte.frame_duration = alpha_count
     matte.location = (-400, -200)
+    if isinstance(plate, bpy.types.MovieClip):
+        _follow_clip(matte, plate)
 
     # the plate's own alpha (0 in an EXR Nuke wrote from a plate without one) is not the
     # matte's business, as tcvom ignores it: opaque first, then the matte applied

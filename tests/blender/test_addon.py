@@ -975,3 +975,17 @@ def test_save_as_into_another_folder_keeps_the_addons_relative_paths(pulled: dic
         bpy.ops.wm.save_as_mainfile(filepath=str(shot))  # back, for the tests after this one
         settings.weights = kept
     assert settings.output.startswith("//") and Path(bpy.path.abspath(settings.output)) == before
+
+
+def test_the_matte_follows_a_clip_slipped_after_the_pull(pulled: dict, tmp_path: Path) -> None:
+    """Blender QA: moving the clip's Start Frame (or Frame Offset) after a pull moved the
+    plate under a fixed matte: scene frame 1005 showed plate 1003 with alpha 1005."""
+    clip = bpy.context.scene.tcvom.clip
+    alpha = _alpha_files(pulled["out"])
+    try:
+        for start, offset, shown in ((1003, 0, 1003), (1001, 1, 1006)):
+            clip.frame_start, clip.frame_offset = start, offset
+            rendered = _render(1005, tmp_path / f"slip{start}_{offset}.exr")
+            np.testing.assert_allclose(rendered[:, :, 3], _pixels(alpha[shown])[:, :, 3], atol=1e-3)
+    finally:
+        clip.frame_start, clip.frame_offset = FRAMES[0], 0
