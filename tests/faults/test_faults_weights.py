@@ -362,3 +362,13 @@ def test_matting_weights_given_for_the_trimaps_name_the_right_flag(shot: Shot, c
     expect(result, 2, "INDEX_TAM.pth", "holds the Index+TAM (TCVOM video matting) network, not the STM",
            "run --matting-weights", root=shot.root)
     assert "missing" not in result.err
+
+
+def test_weights_given_to_the_classical_method_are_said_unused(shot: Shot, capsys) -> None:
+    """Docs QA: `--method classical --matting-weights FILE` ignored the file without a word
+    (a user who meant the networks got classical mattes, exit 0)."""
+    stm, gca = shot.root / "stm.pth", shot.root / "gca.pth"
+    result = tcvom(capsys, *shot.run_args("--weights", str(stm), "--matting-weights", str(gca), "--frames", "1002"))
+    assert result.code == 0, result.err
+    for path in (stm, gca):  # once each, also with the out-of-date check of a --frames run
+        assert result.err.count(f"the weights {path} are not used: the classical method runs no network") == 1

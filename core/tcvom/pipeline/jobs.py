@@ -1206,8 +1206,9 @@ def run(
 def _as_chosen(job: dict[str, Any], method: str) -> dict[str, Any]:
     """A stage job given the concrete method ``auto`` chose for it before, so that it neither
     says its notices again nor refuses the run's back-end (a classical stage runs none; its
-    settings record torch either way)."""
-    return {**job, "method": method, **({"backend": "torch", "export_dir": None} if method == "classical" else {})}
+    settings record torch and no weights either way)."""
+    unused = {"backend": "torch", "export_dir": None, "weights": None}
+    return {**job, "method": method, **(unused if method == "classical" else {})}
 
 
 def _say_out_of_date(trimap_job: dict[str, Any] | None, matte_job: dict[str, Any], shot: list[int],

@@ -101,6 +101,8 @@ def resolve(
     if method not in METHODS:
         raise InputError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
     if method != "auto":
+        if method == "classical" and weights is not None and notice is not None:
+            notice(f"the weights {weights} are not used: the classical method runs no network")
         return method
     from tcvom.weights.registry import configured_weights
 
