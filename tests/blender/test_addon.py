@@ -446,7 +446,7 @@ def test_errors_reach_the_artist_with_the_fix(pulled: dict, addon) -> None:
 
     settings.input_colorspace = "no such colour space"  # found wrong by tcvom itself (exit code 2)
     try:
-        with pytest.raises(RuntimeError, match=r"tcvom failed: .*no such colour space.*fix the input"):
+        with pytest.raises(RuntimeError, match=r"tcvom failed: .*no such colour space.*change the setting"):
             bpy.ops.tcvom.pull_matte()
     finally:
         settings.input_colorspace = ""

@@ -100,7 +100,7 @@ def find_executable(preferred: str | None = None, setting: str = "the add-on pre
         tried.append("tcvom on PATH")
     raise HostError(
         "the tcvom command line was not found: tried " + ", ".join(tried),
-        "install tcvom in a Python environment (pip install tcvom) and set its tcvom "
+        "install tcvom in a Python environment (pip install of its repository folder, or make venv there) and set its tcvom "
         f"executable or environment folder in {setting}",
     )
 
