@@ -134,3 +134,28 @@ def test_colour_beyond_half_float_is_named_not_silently_infinite(tmp_path: Path,
     AlphaWriter(tmp_path / "exr32", kind="rgba", fmt="exr32").write(1001, alpha, glint)
     assert "65504" not in caplog.text
     assert read_image(tmp_path / "exr32" / "alpha.1001.exr")[0][1, 2, 0] == 1e5
+
+
+def test_every_pixel_stored_opaque_shows_the_plate(tmp_path: Path) -> None:
+    """Odd-shots QA: a half EXR stores any alpha of 0.99976 or more as 1.0, but the plate
+    was kept only where the float alpha was 1: up to 25 edge pixels a frame read A = 1
+    with colour 16 % off a bright plate (a dark rim over any background)."""
+    h, w = 67, 101
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    for i, frame in enumerate((1001, 1002, 1003)):
+        a = np.clip(16.75 - np.hypot(xx - w * (0.3 + 0.2 * i), yy - h / 2) + 0.5, 0, 1)  # a soft-edged disc
+        bg = np.stack([0.2 + 0.1 * np.sin(xx / 7), 0.3 + 0.1 * np.cos(yy / 5), 0.5 + 0 * xx], -1)
+        fg = np.stack([6 + 2 * np.sin(yy / 3), 3 + 0 * xx, 0.5 + 1.5 * np.cos(xx / 4) ** 2], -1)  # scene-linear
+        write_image(tmp_path / f"plate.{frame}.exr", a[..., None] * fg + (1 - a[..., None]) * bg, pixel_type="half")
+        tri = np.full((h, w), 128 / 255, np.float32)
+        tri[a >= 1] = 1.0
+        tri[np.hypot(xx - w * (0.3 + 0.2 * i), yy - h / 2) > 20] = 0.0
+        write_image(tmp_path / f"tri.{frame}.png", tri, pixel_type="uint8")
+    pipeline.matte(str(tmp_path / "plate.####.exr"), str(tmp_path / "tri.####.png"), tmp_path / "out",
+                   method="classical", output="rgba", progress="none")
+    for frame in (1001, 1002, 1003):
+        rgba, _ = read_image(tmp_path / "out" / f"alpha.{frame}.exr")
+        plate, _ = read_image(tmp_path / f"plate.{frame}.exr")
+        opaque = rgba[..., 3] == 1.0
+        assert opaque.any()
+        np.testing.assert_allclose(rgba[opaque, :3], plate[opaque], rtol=2e-3, err_msg=str(frame))

@@ -98,6 +98,17 @@ class AlphaWriter(FrameWriter):
     header: dict[str, str | int | float]
     """Provenance stamped into every EXR this writer makes (``tcvom:`` attributes)."""
 
+    def as_stored(self, alpha: np.ndarray) -> np.ndarray:
+        """``alpha`` (float32, clipped to [0, 1]) rounded as this writer's pixel type stores
+        it: the colours estimated for it then hold where the file says alpha 1 (a half
+        alpha of 0.99976 or more reads 1.0, and the plate must show through as it is)."""
+        a = np.clip(np.asarray(alpha, dtype=np.float32), 0.0, 1.0)
+        if self.pixel_type == "half":
+            return a.astype(np.float16).astype(np.float32)
+        if self.pixel_type == "uint16":
+            return (np.round(a * 65535.0) / 65535.0).astype(np.float32)
+        return a
+
     @property
     def scene_linear(self) -> bool:
         """True if RGBA output is written scene-linear (EXR), False for integer formats."""

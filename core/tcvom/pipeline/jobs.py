@@ -855,6 +855,8 @@ def matte(
                     colours = predicts_colour and output in ("rgba", "layers")
                     for frame, alpha, predicted in _mattes(session, frames, colours):
                         foreground = background = None
+                        if output != "alpha":  # the colours are made for the alpha the file will hold
+                            alpha = writer.as_stored(alpha)
                         trimap = tris.read(frame) if predicted else None  # where the network's colours hold
                         if output == "rgba":
                             foreground = rgba_foreground(source, frame, alpha, scene_linear=writer.scene_linear,
