@@ -207,7 +207,7 @@ def cache_root(cache_dir: str, script_path: str) -> str:
     """The cache folder: the knob's value (relative to the script's folder if relative),
     else ``tcvom_cache`` beside the script."""
     value = cache_dir.strip()
-    if "[" in value or "$" in value:  # Nuke's file knobs evaluate TCL there; tcvom would not (nor should)
+    if "[" in value or re.search(r"\$[A-Za-z_{(:]", value):  # TCL Nuke's file knobs evaluate; tcvom would not
         raise HostError(f"the cache folder knob holds {value!r}, an expression or variable that tcvom does not "
                         "evaluate", "write the folder as a plain path (absolute, or relative to the script's folder)")
     if value and os.path.isabs(os.path.expanduser(value)):

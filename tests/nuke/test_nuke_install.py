@@ -122,3 +122,16 @@ def test_a_wheel_carries_the_plugin_and_the_licence(tmp_path: Path) -> None:
                       if p.is_file() and "__pycache__" not in p.parts and p.name != "hostclient.py")
     assert shipped == expected
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+    # Installed under another prefix (as --user or a system pip puts data files in another
+    # share/ than the environment's): the command finds the plugin where the installer put it.
+    prefix = tmp_path / "prefix"
+    installed = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index",
+                                "--ignore-installed",  # else pip uninstalls the running environment's tcvom
+                                "--prefix", str(prefix), str(wheel)], capture_output=True, text=True, check=False)
+    assert installed.returncode == 0, installed.stderr
+    (site,) = prefix.glob("lib/python3*/site-packages")
+    dest = tmp_path / "nuke_tools"
+    done = subprocess.run([sys.executable, "-m", "tcvom", "nuke", "install", str(dest)], capture_output=True,
+                          text=True, check=False, env={**os.environ, "PYTHONPATH": str(site)}, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (dest / "tcvom_nuke" / "hostclient.py").is_file() and (dest / "menu.py").is_file()

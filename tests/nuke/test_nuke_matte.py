@@ -82,6 +82,8 @@ def test_cache_root_beside_the_script(tmp_path: Path) -> None:
         with pytest.raises(HostError, match="expression or variable that tcvom does not evaluate"):
             matte.cache_root(value, script)
     assert not list(tmp_path.rglob("*"))
+    # a Windows hidden share: "$" before a slash is a plain character in TCL too (review)
+    assert matte.cache_root("//fileserver/projects$/show/cache", script) == "//fileserver/projects$/show/cache"
 
 
 # --- which inputs -----------------------------------------------------------------------------

@@ -32,7 +32,15 @@ def plugin_source() -> Path:
     """The ``nuke_plugin`` folder of this tcvom: a checkout's, or the copy a wheel installs
     into ``share/tcvom`` of its environment (pyproject's data-files)."""
     here = Path(__file__).resolve()
-    for candidate in (here.parents[3] / "nuke_plugin", Path(sys.prefix) / "share" / "tcvom" / "nuke_plugin"):
+    candidates = [here.parents[3] / "nuke_plugin", Path(sys.prefix) / "share" / "tcvom" / "nuke_plugin"]
+    try:  # where the installer put the data files (a --user or system install: another scheme's share/)
+        from importlib import metadata
+
+        candidates += [Path(str(file.locate())).resolve().parents[1] for file in metadata.files("tcvom") or ()
+                       if file.parts[-3:] == ("nuke_plugin", "tcvom_nuke", "__init__.py")]
+    except metadata.PackageNotFoundError:
+        pass
+    for candidate in candidates:
         if (candidate / "tcvom_nuke" / "__init__.py").is_file():
             return candidate
     raise InputError(
