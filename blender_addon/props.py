@@ -118,12 +118,18 @@ classes = (TCVOM_PG_keyframe, TCVOM_PG_settings)
 PATHS = ("output", "weights", "matting_weights")
 
 
+#: The values :func:`remap_relative_paths` replaced: (scene name, setting, value before).
+_REMAPPED: list[tuple[str, str, str]] = []
+
+
 @bpy.app.handlers.persistent
 def remap_relative_paths(filepath: str, *_: object) -> None:
-    """Before a Save As into another folder (``save_pre``: ``bpy.data.filepath`` is still the
+    """Before a save into another folder (``save_pre``: ``bpy.data.filepath`` is still the
     old file), keep the add-on's ``//`` paths pointing where they point, as Blender's
     Remap Relative does for its own (the alpha Image's): the last run's folder and its
-    review, and blend-relative weight files."""
+    review, and blend-relative weight files. :func:`restore_after_copy` puts them back
+    when the save was a copy (the session stays on its file)."""
+    _REMAPPED.clear()
     old = bpy.data.filepath
     if not old or not filepath:
         return
@@ -140,14 +146,30 @@ def remap_relative_paths(filepath: str, *_: object) -> None:
                     setattr(settings, name, bpy.path.relpath(target, start=new_dir))
                 except ValueError:  # another drive: no relative path there
                     setattr(settings, name, target)
+                _REMAPPED.append((scene.name, name, value))
+
+
+@bpy.app.handlers.persistent
+def restore_after_copy(filepath: str, *_: object) -> None:
+    """After a Save Copy (``save_post``: the session is not on ``filepath``), the session's
+    paths are relative to its own file again."""
+    if _REMAPPED and os.path.abspath(bpy.data.filepath) != os.path.abspath(filepath):
+        for scene_name, name, value in _REMAPPED:
+            scene = bpy.data.scenes.get(scene_name)
+            if scene is not None:
+                setattr(scene.tcvom, name, value)
+    _REMAPPED.clear()
 
 
 def register_properties() -> None:
     bpy.types.Scene.tcvom = PointerProperty(type=TCVOM_PG_settings)
     bpy.app.handlers.save_pre.append(remap_relative_paths)
+    bpy.app.handlers.save_post.append(restore_after_copy)
 
 
 def unregister_properties() -> None:
-    if remap_relative_paths in bpy.app.handlers.save_pre:
-        bpy.app.handlers.save_pre.remove(remap_relative_paths)
+    for handlers, handler in ((bpy.app.handlers.save_pre, remap_relative_paths),
+                              (bpy.app.handlers.save_post, restore_after_copy)):
+        if handler in handlers:
+            handlers.remove(handler)
     del bpy.types.Scene.tcvom

@@ -971,6 +971,12 @@ def test_save_as_into_another_folder_keeps_the_addons_relative_paths(pulled: dic
         assert Path(bpy.path.abspath(settings.weights)).resolve() == weights
         bpy.ops.wm.save_mainfile()  # a plain save changes nothing
         assert Path(bpy.path.abspath(settings.output)).resolve() == before
+        # Save Copy (review): the copy gets remapped paths, the session keeps its own
+        kept_output = settings.output
+        copy = shot.parent / "copies" / "shot_copy.blend"
+        copy.parent.mkdir()
+        bpy.ops.wm.save_as_mainfile(filepath=str(copy), copy=True)
+        assert bpy.data.filepath == str(moved) and settings.output == kept_output
     finally:
         bpy.ops.wm.save_as_mainfile(filepath=str(shot))  # back, for the tests after this one
         settings.weights = kept
