@@ -176,7 +176,7 @@ def test_export_dir_with_the_torch_backend_is_refused(shot: Shot, capsys) -> Non
     assert not list(shot.out.rglob("*.exr"))
 
 
-def test_export_dir_without_the_export_is_refused_before_any_output(shot: Shot, capsys) -> None:
+def test_export_dir_without_the_export_is_refused_before_any_output(shot: Shot, capsys, shared_dir: Path) -> None:
     """A missing, mistyped or empty --export-dir was found when the first engine opened: the
     trimaps folder (or, with an export of STM only, every trimap) was made first."""
     pytest.importorskip("onnxruntime")
@@ -187,6 +187,17 @@ def test_export_dir_without_the_export_is_refused_before_any_output(shot: Shot, 
         result = tcvom(capsys, *_tcvom_run(shot, "--backend", "onnxruntime", "--export-dir", str(shot.root / name)))
         expect(result, 2, name, said, "tcvom export", root=shot.root)
         assert not shot.out.exists(), name
+    # an export of another matting network than the weights' (review: the trimaps were made first)
+    import torch
+
+    reference = shared_dir / "reference" / "tcvom_gca_tam_state_dict.tsv"
+    keys = [line.split("\t")[0] for line in reference.read_text().splitlines() if line.strip()]
+    torch.save({key: torch.zeros(1) for key in keys}, shot.root / "gca_tam.pth")  # named by its keys: GCA+TAM
+    (shot.root / "empty" / "gca.json").write_text("{}", encoding="utf-8")  # the single-image network's
+    result = tcvom(capsys, *_tcvom_run(shot, "--backend", "onnxruntime", "--export-dir", str(shot.root / "empty"),
+                                       "--matting-weights", str(shot.root / "gca_tam.pth")))
+    expect(result, 2, "gca_tam.json", "no gca_tam export here", "tcvom export", root=shot.root)
+    assert not shot.out.exists()
     (shot.root / "empty" / "gca_tam.json").write_text("{}", encoding="utf-8")  # the matte's, not STM's
     result = tcvom(capsys, "trimaps", "--plate", shot.plate, "--keyframes", shot.keyframes, "--out", str(shot.out),
                    "--method", "tcvom", "--backend", "onnxruntime", "--export-dir", str(shot.root / "empty"))

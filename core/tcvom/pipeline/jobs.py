@@ -1100,6 +1100,10 @@ def run(
         if matte_method == "tcvom":
             _check_matting_file(matting_weights, base)
     methods.check_backend(matte_method, backend, export_dir, asked=method, stage="matte")
+    if export_dir is not None and backend != "torch" and matte_method == "tcvom":
+        from tcvom.export.onnx_export import read_manifest
+
+        read_manifest(export_dir, str(_matting_network(matte_method, base, matting_weights)), verify=False)
     trimap_method = None if keyframes is None else methods.resolve(method, "trimaps", weights)
     if trimap_method is not None:
         methods.check_backend(trimap_method, backend, export_dir, asked=method, stage="trimaps")
