@@ -438,6 +438,32 @@ def test_a_copied_output_is_hashed_once_not_on_every_run(shot: Path, tmp_path: P
             assert {f"alpha.{f}.exr" for f in range(1001, 1009)} <= outputs
 
 
+def test_a_plate_copied_again_is_hashed_once_not_on_every_run(shot: Path, tmp_path: Path, monkeypatch) -> None:
+    """A plate copied over itself (same bytes, new times) reuses every frame; its files were
+    then hashed on every later run, as the reused frames' records kept the old times."""
+    from tcvom.farm import records
+
+    out = tmp_path / "out"
+    pipeline.run(plate(shot), out, keyframes=keys(shot), method="classical", progress="none")
+    for frame in FRAMES:  # copied again: a later time
+        path = shot / "plate" / f"plate.{frame}.exr"
+        os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    hashed: list[Path] = []
+    real = records.file_digest
+
+    def counted(path):
+        hashed.append(Path(path))
+        return real(path)
+
+    monkeypatch.setattr(records, "file_digest", counted)
+    for expected in ("every plate frame", "none"):
+        hashed.clear()
+        again = pipeline.run(plate(shot), out, keyframes=keys(shot), method="classical", progress="none")
+        assert again.written == []
+        plates = {p.name for p in hashed if p.parent == shot / "plate"}
+        assert plates == (set() if expected == "none" else {f"plate.{f}.exr" for f in FRAMES}), expected
+
+
 def test_a_chunked_run_says_what_auto_chose_once(shot: Path, tmp_path: Path, capsys) -> None:
     """QA: `run --chunk 3` without matting weights said "no GCA+TAM ... weights found" once
     per chunk."""

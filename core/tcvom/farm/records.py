@@ -183,6 +183,25 @@ class FrameRecords:
                 pass
         return True
 
+    def learn_inputs(self, frame: int, inputs: Mapping[str, Mapping[str, Any]]) -> None:
+        """A reused frame's record learns its input files' states now (a plate copied again
+        keeps its bytes, not its times; the frame's key, made from their content, has
+        matched), so that they are hashed once, not on every later run. Only the inputs the
+        record names, and only a record no other run rewrote meanwhile, are rewritten; one
+        that cannot be written (a read-only copy) is left."""
+        record = self.get(frame)
+        if record is None or not isinstance(record.get("inputs"), dict):
+            return
+        recorded = record["inputs"]
+        now = {path: dict(state) for path, state in inputs.items() if path in recorded and recorded[path] != state}
+        if not now:
+            return
+        try:
+            if json.loads(self._path(frame).read_text(encoding="utf-8")) == record:
+                self._store(frame, {**record, "inputs": {**recorded, **now}})
+        except (OSError, ValueError, TcvomError):
+            pass
+
     def write(self, frame: int, path: str | Path, key: str, inputs: Mapping[str, Any] | None = None,
               **extra: Any) -> Path | None:
         """Record that ``path`` (just written) holds ``frame`` made from ``key`` and the

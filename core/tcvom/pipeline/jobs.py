@@ -528,6 +528,10 @@ def trimaps(
             result.written = sorted(f for t in pending.values() for f in t)
             result.stages["trimaps"] = result.summary()
             return result
+        for seg in segments:  # reused trimaps' records learn their plate files' times (copied plates)
+            for frame in wanted[seg]:
+                if frame not in pending.get(seg, ()):
+                    recorded.learn_inputs(frame, seg_keys[seg][1].get(frame, {}))
         bar.plan("trimaps", reused=result.skipped, computed=sorted(f for t in pending.values() for f in t),
                  changed=result.redone)
         _say_edited(writer.pattern, sorted(f for t in pending.values() for f in t
@@ -781,6 +785,8 @@ def matte(
             result.written = list(todo)
             result.stages["alpha"] = result.summary()
             return result
+        for frame in result.skipped:  # reused alphas' records learn their input files' times (copied plates)
+            recorded.learn_inputs(frame, keys[frame][1])
         bar.plan("alpha", reused=result.skipped, computed=todo, changed=result.redone)
         _say_edited(writer.pattern, [f for f in todo if not overwrite and recorded.edited(f)],
                     "to keep a frame fixed by hand, write the fixes to another folder")
