@@ -26,6 +26,7 @@ a key made of the weights, the keyframes' pixels and trimaps, and the options.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import astuple, dataclass
 from pathlib import Path
@@ -35,13 +36,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tcvom.errors import InputError, WeightsError
+from tcvom.errors import InputError
 from tcvom.io.atomic import atomic_output
 from tcvom.io.hashing import state_sha256
 from tcvom.io.sources import FrameReader
 from tcvom.io.trimap import one_hot_labels
 from tcvom.models.stm import IMAGENET_MEAN, IMAGENET_STD, STM
 from tcvom.progress import Progress, ProgressMode
+
+log = logging.getLogger("tcvom")
 
 DEFAULT_FINETUNE_STEPS = 500
 IGNORE = 255
@@ -368,17 +371,22 @@ def finetune_cached(
 
 
 def _load_cached(model: STM, path: Path, device: str | torch.device) -> bool:
-    """Load the tuned weights cached at ``path`` into ``model``; False if there are none."""
+    """Load the tuned weights cached at ``path`` into ``model``; False if there are none, or
+    if the file cannot be read (tcvom's own cache, damaged on disk: the weights are tuned
+    again and the file replaced, with a warning, rather than stopping the run)."""
     if not path.is_file():
         return False
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         model.load_state_dict(state, strict=True)
     except Exception as error:
-        raise WeightsError(
-            f"the cached fine-tuned weights cannot be read: {error}",
-            path=path,
-            hint="delete the file to fine-tune again",
-        ) from error
+        if str(path) not in _UNREADABLE_SAID:
+            _UNREADABLE_SAID.add(str(path))
+            log.warning("%s: the cached fine-tuned weights cannot be read (%s): fine-tuning again, which replaces "
+                        "them", path, str(error).splitlines()[0][:200])
+        return False
     model.to(device).eval()
     return True
+
+
+_UNREADABLE_SAID: set[str] = set()
