@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from farm_helpers import FRAMES, assert_same_files
 
 from tcvom import pipeline
 from tcvom.errors import InputError
+from tcvom.io import read_image, write_image
 
 pytestmark = pytest.mark.slow  # starting Ray takes several seconds
 
 
-def test_ray_executor_equals_a_local_run(farm_shot, tmp_path: Path, capsys) -> None:
+def test_ray_executor_equals_a_local_run(farm_shot, tmp_path: Path, capsys, caplog) -> None:
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'ray>=2.9')")
     local = pipeline.run(farm_shot.plate, tmp_path / "local", keyframes=farm_shot.keyframes, method="classical",
                          progress="none")
@@ -28,6 +31,18 @@ def test_ray_executor_equals_a_local_run(farm_shot, tmp_path: Path, capsys) -> N
         events = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
         from tcvom.farm.ray_executor import run_with_ray
 
+        # a worker's warning is said by the driver, as tcvom's (it reached stderr without its prefix)
+        nan_plate = tmp_path / "nan"
+        shutil.copytree(Path(farm_shot.plate).parent, nan_plate)
+        pixels, _ = read_image(nan_plate / "plate.1003.exr")
+        pixels[0, 0] = np.nan
+        write_image(nan_plate / "plate.1003.exr", pixels, pixel_type="float")
+        with caplog.at_level("WARNING", logger="tcvom"):
+            run_with_ray(None, {"plate": str(nan_plate / "plate.####.exr"), "trimaps": farm_shot.trimaps,
+                                "out": str(tmp_path / "nan_out"), "shot_range": "1001-1008", "method": "classical"},
+                         FRAMES, chunk=8, progress="none")
+        said = [r.getMessage() for r in caplog.records if r.name == "tcvom" and "NaN" in r.getMessage()]
+        assert len(said) == 1 and "plate.1003.exr" in said[0], said
         missing = str(tmp_path / "gone" / "plate.####.exr")  # fails in the worker, not here
         with pytest.raises(InputError) as raised:
             run_with_ray(None, {"plate": missing, "trimaps": farm_shot.trimaps, "out": str(tmp_path / "bad"), "shot_range": "1001-1008",

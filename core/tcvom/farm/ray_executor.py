@@ -9,6 +9,7 @@ instance for the job (an already initialised Ray is used as it is).
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from typing import Any
@@ -38,18 +39,43 @@ class TaskError:
         self.error = error
 
 
-def _task(stage: str, job: dict[str, Any]) -> Any:
-    """Runs in a Ray worker: one stage call; tcvom errors come back as data, not tracebacks."""
+class _Collected(logging.Handler):
+    """A worker's tcvom warnings, kept to go back with its result."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def _task(stage: str, job: dict[str, Any]) -> tuple[Any, list[str]]:
+    """Runs in a Ray worker: one stage call; tcvom errors come back as data, not tracebacks,
+    and its warnings as messages, which the driver says as its own (a worker's stderr
+    reached the terminal without tcvom's prefix, and never a host's JSON events)."""
     from tcvom import pipeline
 
+    log = logging.getLogger("tcvom")
+    collected = _Collected()
+    log.handlers, log.propagate = [collected], False
+    log.setLevel(logging.WARNING)
     function = pipeline.trimaps if stage == "trimaps" else pipeline.matte
     try:
-        return function(progress="none", **job)
+        return function(progress="none", **job), collected.messages
     except TcvomError as exc:
-        return TaskError(exc)
+        return TaskError(exc), collected.messages
+    finally:
+        log.removeHandler(collected)
 
 
-def _raise_if_error(value: Any) -> Any:
+def _raise_if_error(returned: tuple[Any, list[str]], said: set[str]) -> Any:
+    """A task's result; its warnings are said here (each once per run), its error raised."""
+    value, warnings = returned
+    for message in warnings:
+        if message not in said:
+            said.add(message)
+            logging.getLogger("tcvom").warning("%s", message)
     if isinstance(value, TaskError):
         raise value.error
     return value
@@ -60,13 +86,14 @@ def _gather(ray: Any, refs: dict[Any, int], stage: str, progress: ProgressMode, 
     """The tasks' results as they finish; the stage's plan (``output``'s frames reused and
     computed) is announced first, as a local run does."""
     results = []
+    said: set[str] = set()
     with Progress(stage, sum(refs.values()), progress) as bar:
         bar.plan(output, reused=reused, computed=computed)
         waiting = list(refs)
         while waiting:
             ready, waiting = ray.wait(waiting, num_returns=1)
             for ref in ready:
-                results.append(_raise_if_error(ray.get(ref)))
+                results.append(_raise_if_error(ray.get(ref), said))
                 bar.advance(refs[ref])
     return results
 
