@@ -862,6 +862,7 @@ def matte(
                     for frame, alpha, predicted in _mattes(session, frames, colours):
                         foreground = background = None
                         if output != "alpha":  # the colours are made for the alpha the file will hold
+                            _check_finite(frame, alpha, concrete, weights)  # before the rounding clips it
                             alpha = writer.as_stored(alpha)
                         trimap = tris.read(frame) if predicted else None  # where the network's colours hold
                         if output == "rgba":

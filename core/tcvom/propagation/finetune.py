@@ -378,13 +378,21 @@ def _load_cached(model: STM, path: Path, device: str | torch.device) -> bool:
         return False
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state, strict=True)
+        current = model.state_dict()
+        # checked whole first: load_state_dict copies what fits before it refuses the rest,
+        # and the model must stay the base network to be tuned again
+        if not isinstance(state, dict) or set(state) != set(current):
+            raise ValueError("it does not hold this network's tensors")
+        wrong = [k for k in current if not isinstance(state[k], torch.Tensor) or state[k].shape != current[k].shape]
+        if wrong:
+            raise ValueError(f"{len(wrong)} tensor(s) of another shape, e.g. {wrong[0]}")
     except Exception as error:
         if str(path) not in _UNREADABLE_SAID:
             _UNREADABLE_SAID.add(str(path))
-            log.warning("%s: the cached fine-tuned weights cannot be read (%s): fine-tuning again, which replaces "
-                        "them", path, str(error).splitlines()[0][:200])
+            log.warning("%s: the cached fine-tuned weights cannot be read (%s): they are tuned again and replaced",
+                        path, " ".join(str(error).split())[:200])
         return False
+    model.load_state_dict(state, strict=True)
     model.to(device).eval()
     return True
 
