@@ -67,6 +67,20 @@ def available() -> dict[str, bool]:
     return result
 
 
+def check_made_from(export: Any, weights_sha256: str | None) -> None:
+    """Refuse an export (:class:`tcvom.export.ExportManifest`) made from other weights than
+    those of ``weights_sha256``: its mattes would be those weights' under this file's name."""
+    made_from = (export.data.get("weights") or {}).get("sha256")
+    if weights_sha256 is not None and made_from != weights_sha256:
+        raise InputError(
+            f"this export was made from other weights (SHA-256 {str(made_from)[:12]}...), not the weights "
+            f"asked for ({weights_sha256[:12]}...)",
+            path=export.path,
+            hint="export these weights (`tcvom export --weights FILE --out DIR`), or leave --export-dir out: "
+            "tcvom then exports them into its cache on first use",
+        )
+
+
 def open_engine(
     backend: str,
     model: nn.Module,
@@ -96,15 +110,7 @@ def open_engine(
 
     if export_dir is not None:
         export = read_manifest(export_dir, network_of(model))
-        made_from = (export.data.get("weights") or {}).get("sha256")
-        if weights_sha256 is not None and made_from != weights_sha256:
-            raise InputError(
-                f"this export was made from other weights (SHA-256 {str(made_from)[:12]}...), not the weights "
-                f"asked for ({weights_sha256[:12]}...)",
-                path=export.path,
-                hint="export these weights (`tcvom export --weights FILE --out DIR`), or leave --export-dir out: "
-                "tcvom then exports them into its cache on first use",
-            )
+        check_made_from(export, weights_sha256)
     else:
         export = cached_export(model, weights_sha256=weights_sha256, progress=progress)
     if backend == "onnxruntime":

@@ -198,6 +198,19 @@ def test_export_dir_without_the_export_is_refused_before_any_output(shot: Shot, 
                                        "--matting-weights", str(shot.root / "gca_tam.pth")))
     expect(result, 2, "gca_tam.json", "no gca_tam export here", "tcvom export", root=shot.root)
     assert not shot.out.exists()
+    # ... and one of that network made from other weights (review: found by the engine, after the trimaps)
+    import json
+
+    from tcvom.export.graphs import graph_specs
+    from tcvom.export.onnx_export import FORMAT
+
+    (shot.root / "empty" / "gca_tam.json").write_text(json.dumps({
+        "format": FORMAT, "network": "gca_tam", "graphs": {s.name: {} for s in graph_specs("gca_tam")},
+        "weights": {"sha256": "0" * 64}}), encoding="utf-8")
+    result = tcvom(capsys, *_tcvom_run(shot, "--backend", "onnxruntime", "--export-dir", str(shot.root / "empty"),
+                                       "--matting-weights", str(shot.root / "gca_tam.pth")))
+    expect(result, 2, "gca_tam.json", "made from other weights", root=shot.root)
+    assert not shot.out.exists()
     (shot.root / "empty" / "gca_tam.json").write_text("{}", encoding="utf-8")  # the matte's, not STM's
     result = tcvom(capsys, "trimaps", "--plate", shot.plate, "--keyframes", shot.keyframes, "--out", str(shot.out),
                    "--method", "tcvom", "--backend", "onnxruntime", "--export-dir", str(shot.root / "empty"))

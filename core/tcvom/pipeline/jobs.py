@@ -1108,9 +1108,14 @@ def run(
             _check_matting_file(matting_weights, base)
     methods.check_backend(matte_method, backend, export_dir, asked=method, stage="matte")
     if export_dir is not None and backend != "torch" and matte_method == "tcvom":
+        # the export of the network the matte stage loads, made from its weights
+        from tcvom.engines import check_made_from
         from tcvom.export.onnx_export import read_manifest
+        from tcvom.io.hashing import file_sha256
+        from tcvom.weights.registry import find_weights
 
-        read_manifest(export_dir, str(_matting_network(matte_method, base, matting_weights)), verify=False)
+        export = read_manifest(export_dir, str(_matting_network(matte_method, base, matting_weights)), verify=False)
+        check_made_from(export, file_sha256(find_weights(methods.matting_kind(base), matting_weights)))
     trimap_method = None if keyframes is None else methods.resolve(method, "trimaps", weights)
     if trimap_method is not None:
         methods.check_backend(trimap_method, backend, export_dir, asked=method, stage="trimaps")
