@@ -151,8 +151,8 @@ def remap_relative_paths(filepath: str, *_: object) -> None:
 
 @bpy.app.handlers.persistent
 def restore_after_copy(filepath: str, *_: object) -> None:
-    """After a Save Copy (``save_post``: the session is not on ``filepath``), the session's
-    paths are relative to its own file again."""
+    """After a Save Copy (``save_post``: the session is not on ``filepath``), or a save that
+    failed (``save_post_fail``), the session's paths are relative to its own file again."""
     if _REMAPPED and os.path.abspath(bpy.data.filepath) != os.path.abspath(filepath):
         for scene_name, name, value in _REMAPPED:
             scene = bpy.data.scenes.get(scene_name)
@@ -165,11 +165,14 @@ def register_properties() -> None:
     bpy.types.Scene.tcvom = PointerProperty(type=TCVOM_PG_settings)
     bpy.app.handlers.save_pre.append(remap_relative_paths)
     bpy.app.handlers.save_post.append(restore_after_copy)
+    if hasattr(bpy.app.handlers, "save_post_fail"):  # Blender 4.2+ (a save into a folder it cannot write)
+        bpy.app.handlers.save_post_fail.append(restore_after_copy)
 
 
 def unregister_properties() -> None:
     for handlers, handler in ((bpy.app.handlers.save_pre, remap_relative_paths),
-                              (bpy.app.handlers.save_post, restore_after_copy)):
+                              (bpy.app.handlers.save_post, restore_after_copy),
+                              (getattr(bpy.app.handlers, "save_post_fail", []), restore_after_copy)):
         if handler in handlers:
             handlers.remove(handler)
     del bpy.types.Scene.tcvom

@@ -977,6 +977,10 @@ def test_save_as_into_another_folder_keeps_the_addons_relative_paths(pulled: dic
         copy.parent.mkdir()
         bpy.ops.wm.save_as_mainfile(filepath=str(copy), copy=True)
         assert bpy.data.filepath == str(moved) and settings.output == kept_output
+        # a save that fails (a folder that is not there) leaves them as they were too (review)
+        with pytest.raises(RuntimeError):
+            bpy.ops.wm.save_as_mainfile(filepath=str(shot.parent / "nope" / "sub" / "x.blend"), copy=True)
+        assert bpy.data.filepath == str(moved) and settings.output == kept_output
     finally:
         bpy.ops.wm.save_as_mainfile(filepath=str(shot))  # back, for the tests after this one
         settings.weights = kept
