@@ -459,20 +459,13 @@ def test_keyframe_errors_name_the_missing_file_and_the_start_frame(pulled: dict,
     file; a keyframe outside the plate only said to move it, where the plate's Start Frame
     (left at 1 in a 1001 scene) is what is wrong."""
     settings = bpy.context.scene.tcvom
-    keep = settings.keyframes[1].image
     moved = tmp_path / "key.png"
     shutil.copy(example / "keyframes" / "key.1008.png", moved)
     gone = bpy.data.images.load(str(moved), check_existing=False)
     moved.unlink()
     gone.reload()
-    settings.keyframes[1].image = gone
-    try:
-        with pytest.raises(RuntimeError, match=rf"scene frame 1008.*'key.png' has no pixels: its file {moved} is not "
-                                               r"found.*put the file back"):
-            bpy.ops.tcvom.pull_matte()
-    finally:
-        settings.keyframes[1].image = keep
-        bpy.data.images.remove(gone)
+    _refused_with_keyframe_image(gone, rf"scene frame 1008.*'key.png' has no pixels: its file {moved} is not "
+                                       r"found.*put the file back")
 
     clip = settings.clip
     clip.frame_start = 1
@@ -489,14 +482,21 @@ def test_keyframe_errors_name_the_missing_file_and_the_start_frame(pulled: dict,
     keys = example / "keyframes"
     bpy.ops.image.open(filepath=str(keys / "key.1008.png"), directory=str(keys), files=[{"name": "key.1008.png"}])
     tiled = next(image for image in bpy.data.images if image.source == "TILED")
-    settings.keyframes[1].image = tiled
+    _refused_with_keyframe_image(tiled, r"scene frame 1008: the image .* was opened as UDIM tiles.*Detect UDIMs off")
+
+
+def _refused_with_keyframe_image(image, match: str) -> None:
+    """A pull with ``image`` as the second keyframe's is refused saying ``match``; the
+    keyframe gets its image back and ``image`` is removed."""
+    settings = bpy.context.scene.tcvom
+    keep = settings.keyframes[1].image
+    settings.keyframes[1].image = image
     try:
-        with pytest.raises(RuntimeError, match=r"scene frame 1008: the image .* was opened as UDIM tiles.*"
-                                               r"Detect UDIMs off"):
+        with pytest.raises(RuntimeError, match=match):
             bpy.ops.tcvom.pull_matte()
     finally:
         settings.keyframes[1].image = keep
-        bpy.data.images.remove(tiled)
+        bpy.data.images.remove(image)
 
 
 def test_a_failed_pull_that_wrote_frames_takes_the_stale_review_away(pulled: dict) -> None:

@@ -410,6 +410,19 @@ def test_a_run_of_some_frames_says_which_others_it_left_out_of_date(shot: Path, 
     assert "out of date" not in err and err.count("no GCA+TAM (TCVOM video matting) weights found") == 1, err
 
 
+def _files_hashed(monkeypatch: pytest.MonkeyPatch, module: object, name: str) -> list[Path]:
+    """The paths ``module.name`` (a hashing function) is called with from now on."""
+    hashed: list[Path] = []
+    real = getattr(module, name)
+
+    def counted(path):
+        hashed.append(Path(path))
+        return real(path)
+
+    monkeypatch.setattr(module, name, counted)
+    return hashed
+
+
 def test_a_copied_output_is_hashed_once_not_on_every_run(shot: Path, tmp_path: Path, monkeypatch) -> None:
     """A copy of an output (`cp -r`: new times, same bytes) is reused; QA: its files were read
     in full on every later run, as their records kept the old times."""
@@ -419,14 +432,7 @@ def test_a_copied_output_is_hashed_once_not_on_every_run(shot: Path, tmp_path: P
     pipeline.run(plate(shot), out, keyframes=keys(shot), method="classical", progress="none")
     copy = tmp_path / "copy"
     shutil.copytree(out, copy, copy_function=shutil.copy)
-    read: list[Path] = []
-    real = hashing._read_sha256
-
-    def counted(path):
-        read.append(Path(path))
-        return real(path)
-
-    monkeypatch.setattr(hashing, "_read_sha256", counted)
+    read = _files_hashed(monkeypatch, hashing, "_read_sha256")
     for expected in ("every output once", "none"):
         read.clear()
         again = pipeline.run(plate(shot), copy, keyframes=keys(shot), method="classical", progress="none")
@@ -448,14 +454,7 @@ def test_a_plate_copied_again_is_hashed_once_not_on_every_run(shot: Path, tmp_pa
     for frame in FRAMES:  # copied again: a later time
         path = shot / "plate" / f"plate.{frame}.exr"
         os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
-    hashed: list[Path] = []
-    real = records.file_digest
-
-    def counted(path):
-        hashed.append(Path(path))
-        return real(path)
-
-    monkeypatch.setattr(records, "file_digest", counted)
+    hashed = _files_hashed(monkeypatch, records, "file_digest")
     for expected in ("every plate frame", "none"):
         hashed.clear()
         again = pipeline.run(plate(shot), out, keyframes=keys(shot), method="classical", progress="none")
