@@ -42,12 +42,28 @@ def test_two_pass_doubt_follows_the_nearer_pass_and_keyframes_have_none() -> Non
     assert doubt[9] == doubt[1]
 
 
+def test_a_pass_across_a_cut_is_not_the_one_to_trust() -> None:
+    """Review QA: at a hard cut the ensemble leant on the nearer keyframe's pass, which came
+    across the cut, and the frames it wrecked (excess error 7 times the run before) had the
+    doubt of a frame next to a keyframe. A cut after frame 7 of keyframes 0 and 10."""
+    frames = list(range(11))
+    stats = _stats(frames, {0, 10}, dict.fromkeys(range(1, 10), 100.0))
+    plain = {r.frame: r.trimap_doubt for r in build_review(frames, [0, 10], stats).frames}
+    cut = {r.frame: r.trimap_doubt for r in build_review(frames, [0, 10], stats, cuts=[7]).frames}
+    assert plain[6] == pytest.approx(squash(0.4), abs=1e-6)  # nearer to 10: D * 4 / 10
+    assert cut[6] == pytest.approx(squash(1.0), abs=1e-6) == cut[7]  # 10's pass crossed the cut: the whole disagreement
+    assert cut[8] == plain[8] and cut[3] == plain[3]  # the nearer pass came from the cut's own side
+    # every pass across a cut (a keyframe on one side only): as doubtful as a frame unlike both
+    one_sided = {r.frame: r.trimap_doubt for r in build_review(frames, [0], _stats(frames, {0}), cuts=[4]).frames}
+    assert one_sided[5] == one_sided[10] == pytest.approx(squash(3.0), abs=1e-6) and one_sided[4] < 0.5
+
+
 def test_one_pass_frames_drift_at_the_rate_the_two_pass_frames_show() -> None:
     frames = list(range(21))
     review = build_review(frames, [0, 10], _stats(frames, {0, 10}, dict.fromkeys(range(1, 10), 100.0)))
     doubt = {r.frame: r.trimap_doubt for r in review.frames}
     # drift = (100 / 100) / 10 per frame; the tail frame 20 is 10 frames from keyframe 10
-    assert doubt[20] == pytest.approx(squash(1.0))
+    assert doubt[20] == pytest.approx(squash(1.0), abs=1e-6)
     assert doubt[15] == pytest.approx(squash(0.5))
 
 

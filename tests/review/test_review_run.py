@@ -586,3 +586,36 @@ def test_a_frame_of_another_shot_dropped_in_is_doubtful_and_keyed_first(small_ex
     doubt = review.doubt()
     assert review.doubtful == [1004] and review.suggested[0] == 1004, (review.doubtful, review.suggested, doubt)
     assert doubt[1004] > doubt[1003] and doubt[1004] > doubt[1005]
+
+
+def test_a_cut_in_the_shot_is_found_and_raises_the_doubt_beyond_it(tmp_path: Path) -> None:
+    """Review QA: frames propagated from a keyframe across a hard cut had the doubt of a
+    frame next to a keyframe. Frames 1001-1004 of one shot, 1005-1008 of another; keyframes
+    1001 and 1006: 1005's matte is of 1006's shot, 1004's trimap came over the cut."""
+    import shutil
+
+    from tcvom.data.example import write_example
+
+    a = write_example(tmp_path / "a", width=96, height=64, frames=8)
+    b = write_example(tmp_path / "b", width=96, height=64, frames=8, seed=11)
+    for sub in ("plate", "keyframes"):
+        (tmp_path / "cut" / sub).mkdir(parents=True)
+    for f in range(1001, 1009):
+        source = a if f <= 1004 else b
+        shutil.copy(Path(source.plate).parent / f"plate.{f}.exr", tmp_path / "cut" / "plate")
+    shutil.copy(a.folder / "truth" / "trimap.1001.png", tmp_path / "cut" / "keyframes" / "key.1001.png")
+    shutil.copy(b.folder / "truth" / "trimap.1006.png", tmp_path / "cut" / "keyframes" / "key.1006.png")
+    out = tmp_path / "out"
+    pipeline.run(str(tmp_path / "cut" / "plate" / "plate.####.exr"), out,
+                 keyframes=str(tmp_path / "cut" / "keyframes" / "key.####.png"), method="classical", progress="none",
+                 frames="1001-1006")
+    cache = json.loads((out / "review" / "matte.cache.json").read_text())
+    assert [int(f) for f, entry in cache.items() if entry["cut"]] == [1004]
+    review = load_review(out / "review")
+    rows = {r.frame: r for r in review.frames}
+    # 1004 leant on 1006's pass, from the other shot: its error is the passes' whole disagreement
+    from tcvom.review.doubt import squash
+
+    disagreement = rows[1004].disagreement
+    assert disagreement is not None and disagreement > 0
+    assert rows[1004].trimap_doubt == pytest.approx(squash(disagreement / rows[1004].edge), abs=1e-6)

@@ -62,6 +62,7 @@ log = logging.getLogger("tcvom")
 VERSION = 1
 THRESHOLD = 0.5
 DEFAULT_DRIFT = 0.02  # edge-sizes of disagreement per frame of distance, when the shot shows none
+CUT_RATIO = 3.0  # trimap doubt (edge-sizes) of a frame every pass reached across a cut: as a frame unlike both
 SUGGESTIONS = 5
 REVIEW_FOLDER = "review"
 
@@ -158,9 +159,15 @@ def _bounds(frames: Sequence[int], keyframes: Iterable[int]) -> tuple[np.ndarray
     return before, after
 
 
-def trimap_ratios(frames: Sequence[int], stats: Mapping[int, TrimapStats], keyframes: Sequence[int]) -> dict[int, float]:
+def trimap_ratios(frames: Sequence[int], stats: Mapping[int, TrimapStats], keyframes: Sequence[int],
+                  cuts: Iterable[int] = ()) -> dict[int, float]:
     """Unsquashed trimap doubt (edge-sizes) of every frame (see the module docstring); a frame
     without a record is estimated as a one-pass frame is. Empty without any record.
+
+    ``cuts``: frames the flow does not follow to the next frame (a cut, a flash). A pass
+    that crossed one propagated another picture: where the nearer keyframe's pass did, the
+    ensemble leaned on it, and the frame's error is the whole disagreement (at least); where
+    every pass did, :data:`CUT_RATIO`.
 
     Between two keyframes the passes' disagreement ``D`` is about the sum of their errors,
     each growing with its distance; the ensemble leans on the nearer pass, so the frame's
@@ -181,6 +188,7 @@ def trimap_ratios(frames: Sequence[int], stats: Mapping[int, TrimapStats], keyfr
             rates.append(s.disagreement / edge_scale(s.unknown, key_band) / (before[i] + after[i]))
     drift = float(np.median(rates)) if rates else DEFAULT_DRIFT
     keyset = set(keyframes)
+    cut_after = {frames.index(c) for c in cuts if c in frames}  # positions i: a cut between i and i + 1
     out: dict[int, float] = {}
     if not stats:
         return out
@@ -198,6 +206,14 @@ def trimap_ratios(frames: Sequence[int], stats: Mapping[int, TrimapStats], keyfr
             out[f] = s.disagreement / edge * near / (before[i] + after[i])
         else:  # one pass; no keyframe among the frames (a run of part of a shot): unknown
             out[f] = drift * near if np.isfinite(near) else 0.0
+        b, a = before[i], after[i]  # the passes from the keyframe before (cuts at i - b .. i - 1) and after
+        forward = bool(np.isfinite(b)) and not cut_after.isdisjoint(range(i - int(b), i))
+        backward = bool(np.isfinite(a)) and not cut_after.isdisjoint(range(i, i + int(a)))
+        reached = [crossed for d, crossed in ((b, forward), (a, backward)) if np.isfinite(d)]
+        if reached and all(reached):
+            out[f] = max(out[f], CUT_RATIO)
+        elif (forward if b <= a else backward) and s.disagreement is not None:
+            out[f] = max(out[f], s.disagreement / edge)
     return out
 
 
@@ -309,6 +325,7 @@ def build_review(
     bands: Mapping[int, int] | None = None,
     shot: Sequence[int] | None = None,
     unlike: Iterable[int] = (),
+    cuts: Iterable[int] = (),
 ) -> Review:
     """The review of ``frames`` from the trimap stage's per-frame stats and the matte
     residuals (pixels per frame, the mean over its neighbours; missing: no matte doubt).
@@ -316,11 +333,12 @@ def build_review(
     records, else their trimap files). ``shot``: every frame of the shot, where ``frames``
     are part of it (a run of some frames): distances to the ``keyframes`` are counted in
     it, so keyframes outside the frames reviewed still bound them. ``unlike``: frames the
-    flow follows to neither neighbour (their matte doubt is at least :data:`UNLIKE_DOUBT`)."""
+    flow follows to neither neighbour (their matte doubt is at least :data:`UNLIKE_DOUBT`);
+    ``cuts``: frames it does not follow to the next (see :func:`trimap_ratios`)."""
     frames = sorted(frames)
     positions = sorted(set(shot or ()) | set(frames))
     keys = sorted(k for k in keyframes if k in set(positions))
-    t_ratio = trimap_ratios(positions, trimap_stats, keys)
+    t_ratio = trimap_ratios(positions, trimap_stats, keys, cuts)
     key_bands = [trimap_stats[k].unknown for k in keys if k in trimap_stats]
     key_band = float(np.median(key_bands)) if key_bands else 0.0
     rows: list[FrameDoubt] = []
@@ -408,10 +426,11 @@ def recorded_keyframes(trimap_pattern: str | Path, frames: Iterable[int]) -> set
 def matte_residuals(
     frames: Any, alpha_pattern: str, review_folder: str | Path, shot: Sequence[int] | None = None,
     *, progress: ProgressMode = "none",
-) -> tuple[dict[int, float], set[int]]:
+) -> tuple[dict[int, float], set[int], set[int]]:
     """Mean unexplained alpha change of every frame against its neighbours (pixels), reusing the
-    cached values of frames whose alpha files (and their neighbours') have not changed, and
-    the frames the flow follows to neither of their two neighbours.
+    cached values of frames whose alpha files (and their neighbours') have not changed, the
+    frames the flow follows to neither of their two neighbours, and the frames it does not
+    follow to the next one matted (a cut after them).
 
     ``frames`` is the plate (a :class:`~tcvom.io.sources.FrameSource`); a frame is compared
     with the nearest frames on either side that have an alpha file. Frames without an alpha
@@ -448,6 +467,7 @@ def matte_residuals(
 
     out: dict[int, float] = {}
     unlike: set[int] = set()
+    cuts: set[int] = set()
     fresh: dict[str, Any] = {}
     with Progress("review", len(shot), progress) as bar:
         # Each frame with an alpha is compared with the nearest ones with an alpha on either
@@ -465,22 +485,25 @@ def matte_residuals(
                 continue
             key = [sig[f], *[[n, sig[n]] for n in neighbours]]
             cached = cache.get(str(f))
-            if cached is not None and cached.get("inputs") == key and "unlike" in cached:
-                value, alone = float(cached["residual"]), bool(cached["unlike"])
+            if cached is not None and cached.get("inputs") == key and "unlike" in cached and "cut" in cached:
+                value, alone, cut = float(cached["residual"]), bool(cached["unlike"]), bool(cached["cut"])
             else:
                 changes = [pair(f, n) for n in neighbours]
                 value = float(np.mean([c[0] for c in changes]))
                 alone = len(changes) == 2 and unlike_both([c[1] for c in changes], data(neighbours[0])[0],
                                                           data(neighbours[1])[0], estimator)
+                cut = neighbours[-1] > f and changes[-1][1] < FOLLOWED
             out[f] = value
             if alone:
                 unlike.add(f)
-            fresh[str(f)] = {"inputs": key, "residual": value, "unlike": alone}
+            if cut:
+                cuts.add(f)
+            fresh[str(f)] = {"inputs": key, "residual": value, "unlike": alone, "cut": cut}
     folder = Path(review_folder)
     folder.mkdir(parents=True, exist_ok=True)
     if fresh != cache:  # unchanged: the file stays as it is
         write_text(cache_path, json.dumps(fresh))
-    return out, unlike
+    return out, unlike, cuts
 
 
 CSV_FIELDS: tuple[str, ...] = ("frame", "keyframe", "trimap_doubt", "matte_doubt", "doubt", "doubtful",
@@ -637,8 +660,8 @@ def _review_output(
     bands = read_alpha_bands(alpha, [f for f in shot if f not in stats]) if alpha is not None else {}
     if trimaps is not None:  # an output of an older tcvom keeps no band in its alpha records
         bands.update(_bands_of_files(plate, trimaps, [f for f in shot if f not in stats and f not in bands]))
-    residuals, unlike = matte_residuals(plate, alpha, folder, shot, progress=progress) if alpha is not None \
-        else (None, set())
+    residuals, unlike, cuts = matte_residuals(plate, alpha, folder, shot, progress=progress) if alpha is not None \
+        else (None, set(), set())
     covered = [f for f in shot if f in stats or (residuals is not None and f in residuals)]
     if not covered:
         raise InputError(
@@ -648,7 +671,7 @@ def _review_output(
     keys = {f for f, s in stats.items() if s.keyframe}
     if trimaps is not None:  # a run of part of the shot: its keyframes may lie outside it
         keys |= recorded_keyframes(trimaps, stats)
-    review = build_review(covered, sorted(keys), stats, residuals, bands=bands, shot=shot, unlike=unlike)
+    review = build_review(covered, sorted(keys), stats, residuals, bands=bands, shot=shot, unlike=unlike, cuts=cuts)
     left = [f for f in shot if f not in set(covered)]
     if left:  # a partial farm run: named in the review, and by a rebuild, not dropped without a word
         review.extra["not_reviewed"] = format_range(left)
