@@ -244,3 +244,19 @@ def test_a_quoted_home_folder_is_the_home_folder(shot: Shot, capsys, monkeypatch
     expect(result, 0, root=shot.root)
     assert len(list((shot.root / "matte" / "alpha").glob("alpha.*.exr"))) == 4
     assert not (shot.folder / "~").exists()
+
+
+def test_an_output_folder_whose_name_holds_a_padding_mark_is_refused(shot: Shot, capsys) -> None:
+    """Farm QA: `--out 'o#ut/trimaps'` ended in fileseq's traceback and exit 1 (a bug, which
+    a farm retries), after making the folder; `farm template` wrote a job whose every task
+    failed so."""
+    for command, out in (("trimaps", "o#ut/trimaps"), ("matte", "o@ut/alpha")):
+        given = ["--keyframes", shot.keyframes] if command == "trimaps" else ["--trimaps", shot.trimaps]
+        result = tcvom(capsys, command, "--plate", shot.plate, *given, "--out", str(shot.root / out), "--method",
+                       "classical", "--progress", "none")
+        expect(result, 2, out, "holds '" + out[1] + "'", "rename the folder", root=shot.root)
+        assert not (shot.root / out.split("/")[0]).exists()
+    result = tcvom(capsys, "farm", "template", str(shot.root / "job.yaml"), "--plate", shot.plate, "--keyframes",
+                   shot.keyframes, "--out", str(shot.root / "o#ut"))
+    expect(result, 2, "o#ut", "rename the folder", root=shot.root)
+    assert not (shot.root / "job.yaml").exists()

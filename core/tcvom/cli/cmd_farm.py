@@ -20,9 +20,10 @@ from tcvom.errors import InputError
 from tcvom.farm.openjd import job_parameters, job_template, write_template
 from tcvom.farm.plan import DEFAULT_CHUNK, ShotPlan, plan_shot
 from tcvom.io.atomic import write_text
+from tcvom.io.sequence import output_pattern
 from tcvom.io.sources import is_frame_pair
 from tcvom.io.trimap import TRIMAP_CHANNELS
-from tcvom.io.writers import ALPHA_FORMATS
+from tcvom.io.writers import ALPHA_FORMATS, TrimapWriter
 from tcvom.pipeline.methods import BACKENDS, METHODS, PRECISIONS
 
 NAME = "farm"
@@ -70,6 +71,8 @@ def _shot_plan(args: argparse.Namespace) -> ShotPlan:
     """The shot's farm tasks; with ``--out``, only those an edit touched (what ``tcvom run``
     into that folder would compute)."""
     computed = None
+    if args.out is not None:  # a folder the job's tasks could not write in: refused here, not by every task
+        output_pattern(Path(args.out) / "trimaps", TrimapWriter.default_name())
     if args.out is not None and Path(args.out).is_dir():
         from tcvom import pipeline
 

@@ -80,7 +80,7 @@ def parse_sequence(text: str, what: str) -> fileseq.FileSequence:
         if marks:
             raise InputError(
                 f"the folder {folder} holds {marks[0]!r}, which a sequence pattern reads as a frame number: tcvom "
-                "cannot read a sequence in it", path=text,
+                "cannot read or write a sequence in it", path=text,
                 hint="rename the folder, or reach it through a symbolic link whose path holds no # @ % $F",
             ) from exc
         raise InputError(f"cannot parse the {what} ({exc})", path=text) from exc
@@ -281,7 +281,9 @@ def output_pattern(out: str | Path, default_name: str, *, format_flag: str | Non
     """
     text = str(out)
     if not is_pattern(text):
-        return str(Path(text) / default_name)
+        pattern = str(Path(text) / default_name)
+        parse_sequence(pattern, "output pattern")  # a folder whose path holds # @ % $F: refused, with the fix
+        return pattern
     seq = parse_sequence(text, "output pattern")
     if not seq.padding():
         raise InputError("the output pattern has no frame number", path=text,

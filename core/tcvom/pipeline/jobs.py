@@ -1094,7 +1094,8 @@ def run(
         raise InputError(
             "`run` writes two sequences (trimaps/ and alpha/), so --out is a folder, not a file pattern",
             path=out,
-            hint=f"pass --out {Path(str(out)).parent}, or make the alpha alone with `tcvom matte --out {out}`",
+            hint=f"pass --out {Path(str(out)).parent}, or make the alpha alone with `tcvom matte --out {out}` (a "
+            "folder whose name holds # @ % or $F reads as a pattern: rename it)",
         )
     out = Path(out)
     check_alpha_output(alpha_format, output)  # refused before the trimap stage, as the matte stage would
