@@ -97,8 +97,8 @@ def job_template(
         _param("AlphaFormat", "STRING", "alpha file format", alpha_format, allowedValues=list(ALPHA_FORMATS)),
         _param("InputColorspace", "STRING", "the plate's OpenColorIO colour space (empty: tcvom's default for "
                "the plate's file type)", input_colorspace or ""),
-        _param("OcioConfig", "STRING", "an OpenColorIO config file or built-in config name (empty: $OCIO, "
-               "else tcvom's built-in default)", ocio_config or ""),
+        _param("OcioConfig", "STRING", "an OpenColorIO config file or built-in config name (empty: tcvom's "
+               "built-in default; $OCIO is not read)", ocio_config or ""),
         _param("TrimapChannel", "STRING", "how multi-channel keyframe trimaps become one channel", trimap_channel,
                allowedValues=list(TRIMAP_CHANNELS)),
         _param("Precision", "STRING", "network precision", precision, allowedValues=list(PRECISIONS)),
