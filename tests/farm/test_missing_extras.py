@@ -65,12 +65,17 @@ def test_tcvom_errors_pickle_as_they_were(error: TcvomError) -> None:
 def test_an_error_in_a_ray_task_comes_back_as_the_same_error(tmp_path: Path) -> None:
     """The worker's result crosses a process boundary by pickle; what comes back is raised
     as the error the worker raised (type, path, frame, hint)."""
+    import logging
+
     from tcvom.farm.ray_executor import _raise_if_error, _task
 
     missing = str(tmp_path / "nowhere.####.exr")
+    log = logging.getLogger("tcvom")
+    before = (list(log.handlers), log.propagate, log.level)
     returned = pickle.loads(pickle.dumps(_task("matte", {"plate": missing, "trimaps": missing,
                                                          "out": str(tmp_path / "alpha"), "method": "classical"})))
+    assert (list(log.handlers), log.propagate, log.level) == before  # the task's collector is gone again
     with pytest.raises(InputError) as raised:
-        _raise_if_error(returned)
+        _raise_if_error(returned, set())
     assert missing in str(raised.value) or "nowhere" in str(raised.value)
     assert raised.value.exit_code == errors.EXIT_BAD_INPUT

@@ -57,6 +57,7 @@ def _task(stage: str, job: dict[str, Any]) -> tuple[Any, list[str]]:
     from tcvom import pipeline
 
     log = logging.getLogger("tcvom")
+    kept = (log.handlers, log.propagate, log.level)  # a worker process is reused; a local call's logger is put back
     collected = _Collected()
     log.handlers, log.propagate = [collected], False
     log.setLevel(logging.WARNING)
@@ -66,7 +67,8 @@ def _task(stage: str, job: dict[str, Any]) -> tuple[Any, list[str]]:
     except TcvomError as exc:
         return TaskError(exc), collected.messages
     finally:
-        log.removeHandler(collected)
+        log.handlers, log.propagate = kept[0], kept[1]
+        log.setLevel(kept[2])
 
 
 def _raise_if_error(returned: tuple[Any, list[str]], said: set[str]) -> Any:
