@@ -182,10 +182,10 @@ def test_export_dir_without_the_export_is_refused_before_any_output(shot: Shot, 
     pytest.importorskip("onnxruntime")
     (shot.root / "notes.txt").write_text("x", encoding="utf-8")
     (shot.root / "empty").mkdir()
-    cases = [("gone", "does not exist"), ("notes.txt", "is not a folder"), ("empty", "no matting network export")]
+    cases = [("gone", "does not exist"), ("notes.txt", "is not a folder"), ("empty", "no gca_tam export here")]
     for name, said in cases:
         result = tcvom(capsys, *_tcvom_run(shot, "--backend", "onnxruntime", "--export-dir", str(shot.root / name)))
-        expect(result, 2, name, said, "tcvom export", root=shot.root)
+        expect(result, 2, name, said, "tcvom export", root=shot.root)  # (gone, notes.txt: `tcvom export --out DIR`)
         assert not shot.out.exists(), name
     # an export of another matting network than the weights' (review: the trimaps were made first)
     import torch
@@ -211,10 +211,15 @@ def test_export_dir_without_the_export_is_refused_before_any_output(shot: Shot, 
                                        "--matting-weights", str(shot.root / "gca_tam.pth")))
     expect(result, 2, "gca_tam.json", "made from other weights", root=shot.root)
     assert not shot.out.exists()
+    result = tcvom(capsys, "matte", "--plate", shot.plate, "--trimaps", shot.trimaps, "--out", str(shot.out),
+                   "--method", "tcvom", "--matting-weights", str(shot.root / "gca_tam.pth"), "--backend", "onnxruntime",
+                   "--export-dir", str(shot.root / "empty"))
+    expect(result, 2, "gca_tam.json", "made from other weights", root=shot.root)
+    assert not shot.out.exists()  # the matte stage alone made its folder first
     (shot.root / "empty" / "gca_tam.json").write_text("{}", encoding="utf-8")  # the matte's, not STM's
     result = tcvom(capsys, "trimaps", "--plate", shot.plate, "--keyframes", shot.keyframes, "--out", str(shot.out),
                    "--method", "tcvom", "--backend", "onnxruntime", "--export-dir", str(shot.root / "empty"))
-    expect(result, 2, "no STM export", "trimaps stage", root=shot.root)
+    expect(result, 2, "stm.json", "no stm export here", root=shot.root)
     assert not shot.out.exists()
 
 

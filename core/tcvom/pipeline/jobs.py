@@ -234,6 +234,26 @@ def _matting_network(concrete: str, base: str | None, weights: str | Path | None
     return kind_of(find_weights(methods.matting_kind(base), weights))
 
 
+def _check_export(export_dir: str | Path | None, backend: str, concrete: str, stage: str,
+                  weights: str | Path | None, base: str | None = None) -> None:
+    """Refuse, before a stage writes anything, an ``--export-dir`` without the export of the
+    network the ``stage`` runs, or one made from other weights (as the engine would when it
+    opens, after the stage made its folder, or after the trimap stage of a run)."""
+    if export_dir is None or backend == "torch" or concrete != "tcvom":
+        return
+    from tcvom.engines import check_made_from
+    from tcvom.export.onnx_export import read_manifest
+    from tcvom.io.hashing import file_sha256
+    from tcvom.weights.registry import find_weights
+
+    if stage == "trimaps":
+        network, kind = "stm", "stm"
+    else:
+        network, kind = str(_matting_network(concrete, base, weights)), methods.matting_kind(base)
+    export = read_manifest(export_dir, network, verify=False)
+    check_made_from(export, file_sha256(find_weights(kind, weights)))
+
+
 def _check_matting_file(weights: str | Path, base: str | None) -> None:
     """Refuse a matting weight file the matte stage would refuse (unreadable, STM's, of
     another base, of no known network) before the trimap stage spends its time: read once
@@ -460,6 +480,7 @@ def trimaps(
     with Progress("trimaps", total, progress) as bar, ExitStack() as held:
         concrete = methods.resolve(method, "trimaps", weights, bar.message)
         methods.check_backend(concrete, backend, export_dir, asked=method, notice=bar.message, stage="trimaps")
+        _check_export(export_dir, backend, concrete, "trimaps", weights)
         writer = TrimapWriter(out)  # makes the folder: after every refusal
         prob_writer = ProbabilityWriter(probabilities) if probabilities else None
         options = dict(method_options or {})
@@ -733,6 +754,7 @@ def matte(
     with Progress("matte", len(selection), progress) as bar, ExitStack() as held:
         concrete = methods.resolve(method, "matte", weights, bar.message, base=base)
         methods.check_backend(concrete, backend, export_dir, asked=method, notice=bar.message, stage="matte")
+        _check_export(export_dir, backend, concrete, "matte", weights, base)
         if output == "layers":
             _check_colour_layers(_matting_network(concrete, base, weights))
         writer = AlphaWriter(out, fmt=alpha_format, kind=output)  # makes the folder: after every refusal
@@ -1108,18 +1130,11 @@ def run(
         if matte_method == "tcvom":
             _check_matting_file(matting_weights, base)
     methods.check_backend(matte_method, backend, export_dir, asked=method, stage="matte")
-    if export_dir is not None and backend != "torch" and matte_method == "tcvom":
-        # the export of the network the matte stage loads, made from its weights
-        from tcvom.engines import check_made_from
-        from tcvom.export.onnx_export import read_manifest
-        from tcvom.io.hashing import file_sha256
-        from tcvom.weights.registry import find_weights
-
-        export = read_manifest(export_dir, str(_matting_network(matte_method, base, matting_weights)), verify=False)
-        check_made_from(export, file_sha256(find_weights(methods.matting_kind(base), matting_weights)))
+    _check_export(export_dir, backend, matte_method, "matte", matting_weights, base)
     trimap_method = None if keyframes is None else methods.resolve(method, "trimaps", weights)
     if trimap_method is not None:
         methods.check_backend(trimap_method, backend, export_dir, asked=method, stage="trimaps")
+        _check_export(export_dir, backend, trimap_method, "trimaps", weights)
     if backend != "torch" and matte_method == "classical" and trimap_method in (None, "classical"):
         raise InputError(f"no stage of this run has network weights (auto runs the classical method), so --backend "
                          f"{backend} has nothing to run", hint="install weights (tcvom weights add FILE), or leave "

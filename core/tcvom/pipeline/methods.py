@@ -205,26 +205,10 @@ def check_backend(method: str, backend: str, export_dir: str | Path | None = Non
         from tcvom.engines import require
 
         require(backend)  # MissingDependencyError (exit 3) naming the extra
-        if export_dir is not None:
-            _check_export_dir(Path(export_dir), stage)
-
-
-def _check_export_dir(folder: Path, stage: str) -> None:
-    """Refuse an ``--export-dir`` without the export the ``stage`` ("trimaps": STM, "matte":
-    a matting network) reads, before it writes anything (:func:`tcvom.export.read_manifest`
-    checks the export itself when the engine opens)."""
-    from tcvom.export.graphs import NETWORKS
-
-    if not folder.is_dir():
-        raise InputError("--export-dir is not a folder" if folder.exists() else "--export-dir does not exist",
-                         path=folder,
-                         hint="give the folder `tcvom export --out DIR` wrote")
-    needed = {"trimaps": ("stm",), "matte": tuple(n for n in NETWORKS if n != "stm")}.get(stage, ())
-    if needed and not any((folder / f"{network}.json").is_file() for network in needed):
-        what = "STM" if stage == "trimaps" else "matting network"
-        raise InputError(f"--export-dir holds no {what} export, which the {stage} stage runs",
-                         path=folder, hint="export its weights into it: `tcvom export --weights FILE --out "
-                         f"{folder}`")
+        folder = None if export_dir is None else Path(export_dir)
+        if folder is not None and not folder.is_dir():  # its exports: the stage checks them (jobs._check_export)
+            raise InputError("--export-dir is not a folder" if folder.exists() else "--export-dir does not exist",
+                             path=folder, hint="give the folder `tcvom export --out DIR` wrote")
 
 
 def make_propagator(
