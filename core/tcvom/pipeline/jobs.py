@@ -174,15 +174,15 @@ def _keyframes(
     )
     outside = [f for f in source.frame_numbers if f not in set(plate.frame_numbers)]
     if outside:
+        hint = ("paint keyframes on frames of the plate, or widen --shot-range" if not isinstance(plate, MovieFrames)
+                else f"a movie's frames are numbered from its first picture, {plate.first_frame}: give each keyframe "
+                f"with the frame it shows, e.g. --keyframes {plate.first_frame}=key.png")
         raise InputError(
             (f"keyframe {outside[0]} lies" if len(outside) == 1 else f"keyframes {format_range(outside)} lie")
             + f" outside the frame range {format_range(plate.frame_numbers)}",  # all of them: one run to fix
             path=source.path(outside[0]),
             frame=outside[0],
-            hint=f"a movie's frames are numbered from its first picture, {plate.first_frame}: give each keyframe "
-            f"with the frame it shows, e.g. --keyframes {plate.first_frame}=key.png" if isinstance(plate, MovieFrames)
-            else
-            "paint keyframes on frames of the plate, or widen --shot-range",
+            hint=hint,
         )
     return source
 
