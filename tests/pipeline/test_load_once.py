@@ -44,5 +44,7 @@ def test_run_in_chunks_loads_and_hashes_each_weight_file_once(small_example, stm
         _WATCHED.clear()
         torch.set_num_threads(threads)
     assert sorted(result.written) == [1001, 1002, 1003, 1004]  # 2 matte chunks
-    # One torch.load and one SHA-256 (the job manifest's weights digest) per file.
-    assert dict(_OPENED) == {str(stm): 2, str(gca): 2}
+    # One torch.load and one SHA-256 (the job manifest's weights digest) per file; the matting
+    # file is read once more for its kind before the trimap stage (a file the matte stage would
+    # refuse is refused before the trimaps are computed: jobs._check_matting_file).
+    assert dict(_OPENED) == {str(stm): 2, str(gca): 3}
