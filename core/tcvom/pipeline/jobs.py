@@ -857,7 +857,6 @@ def matte(
 
             def finish(frame: int, alpha: np.ndarray, foreground: np.ndarray | None,
                        background: np.ndarray | None) -> None:
-                _check_finite(frame, alpha, concrete, weights)
                 before_first_write()
                 written = writer.write(frame, alpha, foreground, background=background,
                                        linear_space=source.linear_space, plate=source.path(frame),
@@ -883,8 +882,8 @@ def matte(
                     colours = predicts_colour and output in ("rgba", "layers")
                     for frame, alpha, predicted in _mattes(session, frames, colours):
                         foreground = background = None
+                        _check_finite(frame, alpha, concrete, weights)  # before anything clips or rounds it
                         if output != "alpha":  # the colours are made for the alpha the file will hold
-                            _check_finite(frame, alpha, concrete, weights)  # before the rounding clips it
                             alpha = writer.as_stored(alpha)
                         trimap = tris.read(frame) if predicted else None  # where the network's colours hold
                         if output == "rgba":

@@ -45,6 +45,7 @@ from tcvom.models.stm import IMAGENET_MEAN, IMAGENET_STD, STM
 from tcvom.progress import Progress, ProgressMode
 
 log = logging.getLogger("tcvom")
+_UNREADABLE_SAID: set[str] = set()  # cache files already warned about (once each per process)
 
 DEFAULT_FINETUNE_STEPS = 500
 IGNORE = 255
@@ -395,6 +396,3 @@ def _load_cached(model: STM, path: Path, device: str | torch.device) -> bool:
     model.load_state_dict(state, strict=True)
     model.to(device).eval()
     return True
-
-
-_UNREADABLE_SAID: set[str] = set()
