@@ -117,3 +117,15 @@ def test_gca_tam_chunks_equal_one_task(farm_shot, gca_weights: Path, tmp_path: P
     assert_same_files(tmp_path / "chunks", tmp_path / "single", expected=8)
     alpha, _ = read_image(tmp_path / "single" / "alpha.1004.exr")
     assert 0.0 < float(alpha.mean()) < 1.0 and len(np.unique(alpha)) > 10  # a real matte, not a constant
+
+
+def test_frames_outside_the_segment_are_refused(farm_shot, tmp_path: Path, capsys) -> None:
+    """Farm QA: `tcvom trimaps --segment 0 --frames 1006-1007` (frames of segment 1) wrote
+    nothing and exited 0."""
+    out = tmp_path / "trimaps"
+    code = main(["trimaps", "--plate", farm_shot.plate, "--keyframes", farm_shot.keyframes, "--out", str(out),
+                 "--method", "classical", "--segment", "0", "--frames", "1006-1007", "--progress", "none"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "the frames 1006-1007 lie outside trimap segment 0 (frames 1001-1004)" in err
+    assert not out.exists() or not any(out.iterdir())

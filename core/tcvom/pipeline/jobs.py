@@ -401,7 +401,14 @@ def _segments_for(schedule: KeyframeSchedule, selection: list[int], segment: int
                 f"cut the shot into {count} segment(s), numbered 0-{count - 1}",
                 hint="see `tcvom farm plan` for the segments of a shot",
             )
-        return [schedule.segments[segment]]
+        one = schedule.segments[segment]
+        if set(selection).isdisjoint(one.outputs):
+            raise InputError(
+                f"the frames {format_range(selection)} lie outside trimap segment {segment} "
+                f"(frames {format_range(list(one.outputs))}): nothing to compute",
+                hint="give frames of the segment, or leave --frames out to compute all of it",
+            )
+        return [one]
     chosen = set(selection)
     return [s for s in schedule.segments if chosen.intersection(s.outputs)]
 
