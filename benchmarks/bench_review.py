@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from tcvom.classical import ClassicalSession
+from tcvom.classical.flow import FlowEstimator, cut_pairs
 from tcvom.classical.solve import AlphaSolver
 from tcvom.data.synthetic import ShotConfig, SyntheticShot
 from tcvom.data.vm108 import TRIMAP_KERNELS
@@ -50,7 +51,7 @@ from tcvom.io.trimap import from_alpha
 from tcvom.pipeline import methods
 from tcvom.propagation.ensemble import propagate
 from tcvom.propagation.scheduler import KeyframeSchedule
-from tcvom.review.doubt import FOLLOWED, TrimapStats, alpha_change, build_review, unlike_both
+from tcvom.review.doubt import TrimapStats, alpha_change, build_review, unlike_both
 
 STRATEGIES = ("suggested", "even", "every", "random")
 
@@ -146,7 +147,7 @@ def run_keys(shot: Shot, keys: Sequence[int], propagator: Any, session_options: 
         if key not in shot.mattes:
             shot.mattes[key] = session.alpha(f)
         alphas[f] = shot.mattes[key]
-    residuals, unlike, cuts = {}, set(), set()
+    residuals, unlike, shares, estimator = {}, set(), [], FlowEstimator()
     for i, f in enumerate(shot.frames):
         changes = []
         for n in (shot.frames[i - 1] if i > 0 else None, shot.frames[i + 1] if i + 1 < len(shot.frames) else None):
@@ -160,8 +161,9 @@ def run_keys(shot: Shot, keys: Sequence[int], propagator: Any, session_options: 
         if len(changes) == 2 and unlike_both([c[1] for c in changes], shot.images[shot.frames[i - 1]],
                                              shot.images[shot.frames[i + 1]]):  # as the run's review does
             unlike.add(f)
-        if i + 1 < len(shot.frames) and changes[-1][1] < FOLLOWED:  # a cut after f, as the run's review finds
-            cuts.add(f)
+        if i + 1 < len(shot.frames):
+            shares.append(estimator.share(shot.images[f], shot.images[shot.frames[i + 1]]))
+    cuts = {shot.frames[i] for i in cut_pairs(shares)}  # as the run's review finds them
     review = build_review(shot.frames, list(keys), stats, residuals, unlike=unlike, cuts=cuts)
     everything = np.ones(shot.images[0].shape[:2], bool)
     counts = [trimap_class_counts(trimaps[f], shot.trimaps[f]) for f in shot.frames]

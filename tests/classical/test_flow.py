@@ -9,6 +9,7 @@ from classical_shots import DiscShot, texture
 from tcvom.classical.flow import (
     FlowEstimator,
     consistency_error,
+    cut_pairs,
     outside_mask,
     unreliable_mask,
     warp,
@@ -60,3 +61,24 @@ def test_large_frames_are_flowed_at_the_working_size() -> None:
     assert f.shape == (200, 260, 2)
     # The flow is rescaled to full-resolution pixels.
     assert np.median(f[shot.alpha(1) > 0.99][:, 0]) == pytest.approx(-6.0, abs=1.0)
+
+
+def test_a_cut_is_a_poor_pair_between_continuous_ones() -> None:
+    assert cut_pairs([0.9, 0.9, 0.2, 0.95, 0.9]) == [2]
+    assert cut_pairs([0.2, 0.9]) == [0] and cut_pairs([0.9, 0.3]) == [1]  # one pair beside it is enough
+    assert cut_pairs([0.4]) == []  # nothing beside it to tell a cut from a poor shot
+    assert cut_pairs([0.9, 0.2, 0.2, 0.9]) == []  # a flash: one frame unlike both neighbours
+    assert cut_pairs([0.1, 0.13, 0.03, 0.09, 0.07]) == []  # a grainy flat screen: every pair poor
+    assert cut_pairs([0.9, 0.45, 0.85]) == []  # not twice as poor as the pairs beside it
+
+
+def test_the_followed_share_of_a_pan_and_of_another_picture() -> None:
+    import cv2
+
+    from tcvom.classical.flow import FOLLOWED
+
+    rng = np.random.default_rng(0)
+    one, two = (cv2.GaussianBlur(rng.random((120, 200, 3), dtype=np.float32), (0, 0), 3) for _ in range(2))
+    estimator = FlowEstimator()
+    assert estimator.share(one, np.roll(one, 2, axis=1)) > 0.9
+    assert estimator.share(one, two) < FOLLOWED

@@ -91,7 +91,7 @@ def test_read_order_is_the_order_the_passes_read(shot, stm_weights: Path, method
         pass
     reads = [frame for frame, _ in spy.reads]
     assert reads == read_order(propagator, keys, schedule.segments)
-    assert reads.count(1005) == 2  # reached by the forward and the backward pass
+    assert reads.count(1005) == 3  # read to find cuts, then reached by the forward and the backward pass
 
 
 def test_read_order_of_fine_tuning_reads_the_keyframes_first(shot, stm_weights: Path) -> None:
@@ -103,7 +103,8 @@ def test_read_order_of_fine_tuning_reads_the_keyframes_first(shot, stm_weights: 
         pass
     order = read_order(propagator, keys, [segment])
     assert [frame for frame, _ in spy.reads] == order
-    assert order[:4] == [1003, 1007, 1003, 1007]  # the tuning samples, then the memory
+    # the segment's frames (to find cuts), the tuning samples, then the memory
+    assert order[:9] == [*range(1003, 1008), 1003, 1007, 1003, 1007]
 
 
 def test_plate_frames_read_ahead_give_the_same_trimaps(shot, stm_weights: Path) -> None:

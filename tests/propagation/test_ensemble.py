@@ -91,3 +91,61 @@ def test_two_passes_record_their_disagreement() -> None:
     assert partial[3].disagreement == 3.0
     tail = {r.frame: r for r in propagate(CopyKeyframe(), Frames(1, 5), {3: half})}
     assert all(r.disagreement is None for r in tail.values())  # one pass: nothing to compare
+
+
+class TwoPictures(Frames):
+    """A textured picture panning a pixel a frame, cutting to another after ``cut``; with
+    ``flash``, that one frame shows the other picture (a frame unlike both neighbours)."""
+
+    def __init__(self, first: int, last: int, cut: int | None = None, flash: int | None = None) -> None:
+        super().__init__(first, last, shape=(64, 96))
+        self.cut, self.flash = cut, flash
+
+    def read(self, frame: int) -> np.ndarray:
+        import cv2
+
+        other = (self.cut is not None and frame > self.cut) or frame == self.flash
+        rng = np.random.default_rng(2 if other else 1)
+        base = cv2.GaussianBlur(rng.random((self.height, self.width, 3), dtype=np.float32), (0, 0), 3)
+        return np.clip(np.roll(base, frame, axis=1) * 1.5 - 0.25, 0, 1).astype(np.float32)
+
+
+def test_no_pass_is_trusted_across_a_cut(caplog) -> None:
+    """Review QA: at a hard cut the ensemble leant on the pass that came across it. A cut
+    after frame 7 of keyframes 1 and 11: frames up to 7 take keyframe 1's pass alone, the
+    rest keyframe 11's, and neither pass runs past the cut."""
+    fg = np.full((64, 96), 255, np.uint8)
+    bg = np.zeros((64, 96), np.uint8)
+    prop = CopyKeyframe()
+    with caplog.at_level("INFO", logger="tcvom"):
+        results = {r.frame: r for r in propagate(prop, TwoPictures(1, 11, cut=7), {1: fg, 11: bg})}
+    assert all((results[f].trimap == 255).all() for f in range(1, 8))  # 6 and 7 went to 11 before
+    assert all((results[f].trimap == 0).all() for f in range(8, 12))
+    assert all(results[f].disagreement is None for f in range(2, 11))  # one pass decides each
+    assert prop.calls == [(1, 2, 3, 4, 5, 6, 7), (11, 10, 9, 8)]
+    assert "cuts between 7 and 8" in caplog.text and "WARNING" not in caplog.text
+    plain = {r.frame: r for r in propagate(CopyKeyframe(), TwoPictures(1, 11, cut=7), {1: fg, 11: bg}, cuts=False)}
+    assert (plain[7].trimap == 0).all() and plain[5].disagreement is not None  # the reference's weighting
+
+
+def test_frames_past_a_cut_from_every_keyframe_are_named(caplog) -> None:
+    fg = np.full((64, 96), 255, np.uint8)
+    prop = CopyKeyframe()
+    with caplog.at_level("WARNING", logger="tcvom"):
+        results = {r.frame: r for r in propagate(prop, TwoPictures(1, 11, cut=5), {3: fg})}
+    assert sorted(results) == list(range(1, 12)) and prop.calls == [(3, 2, 1), tuple(range(3, 12))]
+    assert "frames 6-11 lie past a cut (between 5 and 6) from every keyframe" in caplog.text
+    assert "Paint a keyframe among them" in caplog.text
+
+
+def test_a_flash_and_a_continuous_shot_are_not_cuts(caplog) -> None:
+    fg = np.full((64, 96), 255, np.uint8)
+    bg = np.zeros((64, 96), np.uint8)
+    for frames in (TwoPictures(1, 11), TwoPictures(1, 11, flash=6)):
+        prop = CopyKeyframe()
+        with caplog.at_level("INFO", logger="tcvom"):
+            results = {r.frame: r for r in propagate(prop, frames, {1: fg, 11: bg})}
+        assert prop.calls == [tuple(range(1, 11)), tuple(range(11, 1, -1))]
+        assert (results[5].trimap == 255).all() and (results[7].trimap == 0).all()
+        assert all(results[f].disagreement is not None for f in range(2, 11))
+    assert "cuts" not in caplog.text

@@ -58,6 +58,19 @@ def test_a_pass_across_a_cut_is_not_the_one_to_trust() -> None:
     assert one_sided[5] == one_sided[10] == pytest.approx(squash(3.0), abs=1e-6) and one_sided[4] < 0.5
 
 
+def test_a_frame_one_pass_decides_at_a_cut_drifts_from_that_pass_keyframe() -> None:
+    """The ensemble takes the pass from the cut's own side alone (no disagreement recorded):
+    such a frame drifts as a one-pass frame at its distance from that pass's keyframe. Keyframes
+    0, 10 and 20; a cut after 17; frames 1-9 give the drift (100 px over 10 frames)."""
+    frames = list(range(21))
+    stats = _stats(frames, {0, 10, 20}, dict.fromkeys(range(1, 10), 100.0))
+    doubt = {r.frame: r.trimap_doubt for r in build_review(frames, [0, 10, 20], stats, cuts=[17]).frames}
+    assert doubt[16] == pytest.approx(squash(0.6), abs=1e-6)  # 20's pass crossed: six frames from 10
+    assert doubt[17] == pytest.approx(squash(0.7), abs=1e-6)
+    assert doubt[18] == pytest.approx(squash(0.2), abs=1e-6)  # 10's pass crossed: two frames from 20
+    assert doubt[12] == pytest.approx(squash(0.2), abs=1e-6)  # no disagreement recorded, no cut: the nearer
+
+
 def test_one_pass_frames_drift_at_the_rate_the_two_pass_frames_show() -> None:
     frames = list(range(21))
     review = build_review(frames, [0, 10], _stats(frames, {0, 10}, dict.fromkeys(range(1, 10), 100.0)))

@@ -99,6 +99,17 @@ class FlowEstimator:
             raise ValueError(f"flow needs two frames of one size, got {a.shape[:2]} and {b.shape[:2]}")
         return self.flow_prepared(self.prepare(a), self.prepare(b), a.shape[:2])
 
+    def share(self, a: np.ndarray, b: np.ndarray) -> float:
+        """The share of frame ``a`` whose flow to ``b`` passes the forward-backward check
+        (:func:`unreliable_mask`), both computed at the size the flow is (at most
+        ``max_side``): what :func:`cut_pairs` reads, at a fraction of a full-size check's cost."""
+        return self.share_prepared(self.prepare(a), self.prepare(b))
+
+    def share_prepared(self, a: np.ndarray, b: np.ndarray) -> float:
+        """:meth:`share` of two :meth:`prepare` d images."""
+        size = a.shape[:2]
+        return float(1.0 - unreliable_mask(self.flow_prepared(a, b, size), self.flow_prepared(b, a, size)).mean())
+
     def pair(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Both flows ``(a -> b, b -> a)`` of two frames, preparing each frame once."""
         pa, pb = self.prepare(a), self.prepare(b)
@@ -164,3 +175,38 @@ def unreliable_mask(
     err = np.square(flow_ab + back).sum(axis=2)
     mag = np.square(flow_ab).sum(axis=2) + np.square(back).sum(axis=2)
     return (err > alpha1 * mag + alpha2) | outside_mask(flow_ab)
+
+
+FOLLOWED = 0.5
+"""The share of a frame the flow to a neighbour must follow (pass the forward-backward check,
+:func:`followed`) for the two to show one continuous picture; below it the pixels it does
+not follow are more than new or hidden ones (a cut, a flash, a frame of another shot)."""
+
+CUT_CONTRAST = 2.0
+"""How many times better the flow must follow the pairs of frames next to a cut than the
+pair across it (:func:`cut_pairs`)."""
+
+
+def followed(image: np.ndarray, other: np.ndarray, flow: FlowEstimator | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The DIS flow from ``image`` to ``other`` and the pixels it follows (those that pass the
+    forward-backward check of :func:`unreliable_mask`)."""
+    estimator = flow if flow is not None else FlowEstimator()
+    forward, backward = estimator.pair(image, other)
+    return forward, ~unreliable_mask(forward, backward)
+
+
+def cut_pairs(shares: list[float]) -> list[int]:
+    """Which pairs of a run of consecutive frames are cuts: ``shares[i]`` is the share of
+    frame ``i`` that the flow follows to frame ``i + 1`` (:func:`followed`). Pair ``i`` is a
+    cut where its share is under :data:`FOLLOWED` while each pair next to it (one at least)
+    is followed at least :data:`FOLLOWED` and :data:`CUT_CONTRAST` times as well (shares from
+    :meth:`FlowEstimator.share`): the
+    picture is continuous on both sides and breaks between them. A flash (one frame unlike
+    both neighbours: two poor pairs in a row) is no cut, nor a grainy flat screen, where
+    every share wanders around one half."""
+    cuts = []
+    for i, share in enumerate(shares):
+        beside = shares[max(i - 1, 0):i] + shares[i + 1:i + 2]
+        if share < FOLLOWED and beside and min(beside) >= max(FOLLOWED, CUT_CONTRAST * share):
+            cuts.append(i)
+    return cuts

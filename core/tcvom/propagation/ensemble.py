@@ -18,17 +18,22 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from itertools import pairwise
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from tcvom.errors import FrameSizeError, InputError, OutputError
+from tcvom.io.sequence import format_range
 from tcvom.io.sources import FrameSource
 from tcvom.io.trimap import CLASS_VALUES, check_keyframe_classes, one_hot
 from tcvom.propagation.scheduler import KeyframeSchedule, Pass, Segment
+
+if TYPE_CHECKING:
+    from tcvom.classical.flow import FlowEstimator
 
 log = logging.getLogger("tcvom")
 
@@ -99,30 +104,114 @@ def _load(path: Path, shape: tuple[int, int]) -> np.ndarray:
     return data.reshape(3, *shape)
 
 
+def find_cuts(frames: FrameSource, span: Sequence[int], flow: FlowEstimator | None = None) -> list[int]:
+    """The frames of ``span`` (consecutive frames of the shot, ascending) after which the
+    picture cuts to another (:func:`tcvom.classical.flow.cut_pairs`): a pass that steps
+    over one carries a trimap onto a picture it was not painted for."""
+    from tcvom.classical.flow import FlowEstimator, cut_pairs
+
+    if len(span) < 3:  # a cut needs a continuous pair beside it
+        return []
+    estimator = flow if flow is not None else FlowEstimator()
+    shares: list[float] = []
+    previous = estimator.prepare(frames.read(span[0]))
+    for frame in span[1:]:
+        image = estimator.prepare(frames.read(frame))
+        shares.append(estimator.share_prepared(previous, image))
+        previous = image
+    return [span[i] for i in cut_pairs(shares)]
+
+
+def _span(segment: Segment) -> list[int]:
+    """The frames the passes of ``segment`` reach, ascending."""
+    return sorted({f for p in segment.passes for f in p.frames})
+
+
+def _uncut(pass_: Pass, cuts: Iterable[int]) -> set[int]:
+    """The frames ``pass_`` reaches before it steps over one of ``cuts`` (a cut ``c`` lies
+    between ``c`` and the shot's next frame)."""
+    cut = set(cuts)
+    reached = set(pass_.frames[:1])
+    for a, b in pairwise(pass_.frames):
+        if min(a, b) in cut:
+            break
+        reached.add(b)
+    return reached
+
+
+def _deciders(segment: Segment, cuts: Sequence[int]) -> dict[int, tuple[int, ...]]:
+    """The keyframes of the passes that decide each output frame: those that reach it
+    without stepping over a cut, or, where every pass reaching it stepped over one, all
+    of them (the frames are reported by :func:`_report_cuts`)."""
+    uncut = {p.keyframe: _uncut(p, cuts) for p in segment.passes}
+    out = {}
+    for frame in segment.outputs:
+        reaching = tuple(p.keyframe for p in segment.passes if frame in p.frames)
+        out[frame] = tuple(k for k in reaching if frame in uncut[k]) or reaching
+    return out
+
+
+def _report_cuts(segment: Segment, cuts: Sequence[int], deciders: Mapping[int, tuple[int, ...]],
+                 keyframes: Mapping[int, np.ndarray]) -> None:
+    """Say where the picture cuts, which frames take one pass alone, and warn of frames no
+    keyframe's pass reaches without crossing a cut."""
+    span = _span(segment)
+    after = {c: span[span.index(c) + 1] for c in cuts}
+    log.info("the picture cuts between %s in frames %s: no trimap is propagated across it where a keyframe "
+             "lies on the frame's side", ", ".join(f"{c} and {after[c]}" for c in cuts), format_range(span))
+    stranded = [f for f in segment.outputs if f not in keyframes
+                and not any(f in _uncut(p, cuts) for p in segment.passes if p.keyframe in deciders[f])]
+    if stranded:
+        log.warning("frames %s lie past a cut (between %s) from every keyframe: their trimaps are carried over "
+                    "from another picture. Paint a keyframe among them",
+                    format_range(stranded), ", ".join(f"{c} and {after[c]}" for c in cuts))
+
+
+def _needed(pass_: Pass, frames: Iterable[int]) -> Pass | None:
+    """``pass_`` cut short after the last of ``frames`` it must decide (None: none)."""
+    wanted = set(frames)
+    last = max((i for i, f in enumerate(pass_.frames) if f in wanted), default=None)
+    return None if last is None else replace(pass_, frames=pass_.frames[: last + 1])
+
+
 def propagate_segment(
     propagator: Propagator,
     frames: FrameSource,
     keyframes: Mapping[int, np.ndarray],
     segment: Segment,
     workdir: str | Path | None = None,
+    *,
+    cuts: bool = True,
 ) -> Iterator[PropagatedFrame]:
-    """Yield the segment's output frames (in the order the last pass reaches them)."""
+    """Yield the segment's output frames (in the order the last pass reaches them).
+
+    ``cuts``: find where the picture cuts to another (:func:`find_cuts`) and decide each
+    frame by the passes that reach it without crossing a cut (a pass is cut short where
+    no frame needs it further); False weighs every pass as the reference does."""
     shape = (frames.height, frames.width)
     outputs = set(segment.outputs)
-    passes = segment.passes
-    if len(passes) == 1:
-        for frame, probs in propagator.run_pass(frames, keyframes, passes[0]):
+    found = find_cuts(frames, _span(segment)) if cuts else []
+    deciders = _deciders(segment, found)
+    if found:
+        _report_cuts(segment, found, deciders, keyframes)
+    live = [p for p in (_needed(p, [f for f in segment.outputs if p.keyframe in deciders[f]]) for p in segment.passes)
+            if p is not None]
+    if len(live) == 1:
+        for frame, probs in propagator.run_pass(frames, keyframes, live[0]):
             if frame in outputs:
                 yield _decide(frame, _check(frame, probs, shape).astype(np.float32), keyframes)
         return
-    first, second = passes
+    first, second = live
     with tempfile.TemporaryDirectory(prefix="tcvom-ensemble-", dir=workdir) as tmp:
         buffer = Path(tmp)
         for frame, probs in propagator.run_pass(frames, keyframes, first):
-            if frame in outputs:
+            if frame in outputs and first.keyframe in deciders[frame]:
                 _store(buffer / f"{frame}.u8", _check(frame, probs, shape))
         for frame, probs in propagator.run_pass(frames, keyframes, second):
-            if frame not in outputs:
+            if frame not in outputs or second.keyframe not in deciders[frame]:
+                continue
+            if len(deciders[frame]) == 1:  # the other pass crossed a cut to reach it
+                yield _decide(frame, _check(frame, probs, shape).astype(np.float32), keyframes)
                 continue
             weights = {p.keyframe: w for p, w in segment.weights(frame)}
             total = _check(frame, probs, shape).astype(np.float32) * weights.get(second.keyframe, 0.0)
@@ -134,7 +223,7 @@ def propagate_segment(
                 disagree = disagreement(earlier, probs)
                 stored.unlink()
             yield _decide(frame, total, keyframes, disagree)
-        for frame in sorted(outputs):  # frames only the first pass reaches (its own keyframe)
+        for frame in sorted(outputs):  # frames only the first pass decides
             stored = buffer / f"{frame}.u8"
             if stored.exists():
                 yield _decide(frame, _load(stored, shape).astype(np.float32), keyframes)
@@ -164,14 +253,22 @@ def check_keyframes(frames: FrameSource, keyframes: Mapping[int, np.ndarray], so
         log.warning("%s", warning)
 
 
-def read_order(propagator: Propagator, keyframes: Mapping[int, np.ndarray], segments: Iterable[Segment]) -> list[int]:
+def read_order(propagator: Propagator, keyframes: Mapping[int, np.ndarray], segments: Iterable[Segment],
+               *, cuts: bool = True) -> list[int]:
     """The plate frames :func:`propagate` reads for ``segments``, in the order it reads
-    them, a frame reached by two passes once for each (for
-    :class:`~tcvom.io.overlap.ReadAhead`). A propagator that reads more than the frames of
-    each pass in order says so with its own ``read_order(keyframes, pass_)``."""
+    them (for :class:`~tcvom.io.overlap.ReadAhead`): with ``cuts``, a segment's frames
+    once to find its cuts, then each pass's, a frame reached by two passes once for each
+    (a pass cut short at a cut reads fewer). A propagator that reads more than the frames
+    of each pass in order says so with its own ``read_order(keyframes, pass_)``."""
     reads = getattr(propagator, "read_order", None)
-    return [frame for segment in segments for pass_ in segment.passes
-            for frame in (reads(keyframes, pass_) if reads is not None else pass_.frames)]
+    order: list[int] = []
+    for segment in segments:
+        span = _span(segment)
+        if cuts and len(span) >= 3:
+            order.extend(span)
+        for pass_ in segment.passes:
+            order.extend(reads(keyframes, pass_) if reads is not None else pass_.frames)
+    return order
 
 
 def propagate(
@@ -182,9 +279,11 @@ def propagate(
     schedule: KeyframeSchedule | None = None,
     segments: Iterable[Segment] | None = None,
     workdir: str | Path | None = None,
+    cuts: bool = True,
 ) -> Iterator[PropagatedFrame]:
-    """Propagate ``keyframes`` over every frame of ``frames`` (or the given segments)."""
+    """Propagate ``keyframes`` over every frame of ``frames`` (or the given segments);
+    ``cuts`` as in :func:`propagate_segment`."""
     if schedule is None:
         schedule = KeyframeSchedule(frames.frame_numbers, keyframes)
     for segment in schedule.segments if segments is None else segments:
-        yield from propagate_segment(propagator, frames, keyframes, segment, workdir)
+        yield from propagate_segment(propagator, frames, keyframes, segment, workdir, cuts=cuts)

@@ -51,6 +51,7 @@ from typing import Any
 
 import numpy as np
 
+from tcvom.classical.flow import FOLLOWED, cut_pairs
 from tcvom.errors import InputError, MissingFrameError
 from tcvom.io.atomic import write_text
 from tcvom.io.sequence import format_range
@@ -164,10 +165,12 @@ def trimap_ratios(frames: Sequence[int], stats: Mapping[int, TrimapStats], keyfr
     """Unsquashed trimap doubt (edge-sizes) of every frame (see the module docstring); a frame
     without a record is estimated as a one-pass frame is. Empty without any record.
 
-    ``cuts``: frames the flow does not follow to the next frame (a cut, a flash). A pass
-    that crossed one propagated another picture: where the nearer keyframe's pass did, the
-    ensemble leaned on it, and the frame's error is the whole disagreement (at least); where
-    every pass did, :data:`CUT_RATIO`.
+    ``cuts``: frames after which the picture cuts to another. A pass that crossed one
+    propagated another picture: where one of two passes did, the ensemble
+    (:func:`tcvom.propagation.ensemble.propagate_segment`) took the other alone, and the
+    frame drifts as a one-pass frame at its distance from that pass's keyframe (trimaps of
+    an older tcvom, which leant on the nearer pass, keep their disagreement: at least the
+    whole of it where the nearer pass crossed); where every pass did, :data:`CUT_RATIO`.
 
     Between two keyframes the passes' disagreement ``D`` is about the sum of their errors,
     each growing with its distance; the ensemble leans on the nearer pass, so the frame's
@@ -212,8 +215,10 @@ def trimap_ratios(frames: Sequence[int], stats: Mapping[int, TrimapStats], keyfr
         reached = [crossed for d, crossed in ((b, forward), (a, backward)) if np.isfinite(d)]
         if reached and all(reached):
             out[f] = max(out[f], CUT_RATIO)
+        elif len(reached) == 2 and s.disagreement is None and forward != backward:
+            out[f] = drift * (a if forward else b)  # the ensemble took the pass from the cut's own side alone
         elif (forward if b <= a else backward) and s.disagreement is not None:
-            out[f] = max(out[f], s.disagreement / edge)
+            out[f] = max(out[f], s.disagreement / edge)  # trimaps of a tcvom that leant on it
     return out
 
 
@@ -235,9 +240,9 @@ def alpha_change(image: np.ndarray, alpha: np.ndarray, other_image: np.ndarray, 
                  flow: Any = None) -> tuple[float, float]:
     """:func:`alpha_residual`, and the share of the frame the flow follows to the neighbour
     (its pixels that pass the forward-backward check)."""
-    from tcvom.classical.flow import warp
+    from tcvom.classical.flow import followed, warp
 
-    forward, valid = _followed(image, other_image, flow)
+    forward, valid = followed(image, other_image, flow)
     share = float(valid.mean())
     if share < FOLLOWED:  # a cut, a flash, a frame of another shot: nothing explains the change
         return float(np.abs(alpha.astype(np.float32) - other_alpha.astype(np.float32)).sum(dtype=np.float64)), share
@@ -253,24 +258,11 @@ def unlike_both(shares: Sequence[float], before: np.ndarray, after: np.ndarray, 
     one half; only a frame that breaks a continuous picture stands out like this."""
     if len(shares) != 2 or max(shares) >= FOLLOWED:
         return False
-    between = float(_followed(before, after, flow)[1].mean())
+    from tcvom.classical.flow import followed
+
+    between = float(followed(before, after, flow)[1].mean())
     return between >= max(FOLLOWED, UNLIKE_MARGIN * max(shares))
 
-
-def _followed(image: np.ndarray, other: np.ndarray, flow: Any = None) -> tuple[np.ndarray, np.ndarray]:
-    """The DIS flow from ``image`` to ``other`` and the pixels it follows (those that pass
-    the forward-backward check)."""
-    from tcvom.classical.flow import FlowEstimator, unreliable_mask
-
-    estimator = flow if flow is not None else FlowEstimator()
-    forward, backward = estimator.pair(image, other)
-    return forward, ~unreliable_mask(forward, backward)
-
-
-FOLLOWED = 0.5
-"""The share of a frame the flow to a neighbour must follow (pass the forward-backward check)
-for the unfollowed pixels to count as new or hidden; below it the two frames do not show
-one continuous picture, and all of the alpha's change against that neighbour is unexplained."""
 
 UNLIKE_DOUBT = squash(3.0)
 """The least matte doubt (0.75, three edge-sizes) of a frame unlike both neighbours
@@ -429,8 +421,10 @@ def matte_residuals(
 ) -> tuple[dict[int, float], set[int], set[int]]:
     """Mean unexplained alpha change of every frame against its neighbours (pixels), reusing the
     cached values of frames whose alpha files (and their neighbours') have not changed, the
-    frames the flow follows to neither of their two neighbours, and the frames it does not
-    follow to the next one matted (a cut after them).
+    frames the flow follows to neither of their two neighbours, and the frames after which
+    the picture cuts to another (:func:`tcvom.classical.flow.cut_pairs` of the shares the flow
+    follows from each frame to the next one matted, :meth:`~tcvom.classical.flow.FlowEstimator.share`:
+    the cuts the trimap stage finds).
 
     ``frames`` is the plate (a :class:`~tcvom.io.sources.FrameSource`); a frame is compared
     with the nearest frames on either side that have an alpha file. Frames without an alpha
@@ -467,7 +461,7 @@ def matte_residuals(
 
     out: dict[int, float] = {}
     unlike: set[int] = set()
-    cuts: set[int] = set()
+    shares: dict[int, float] = {}  # frame -> share followed to the next frame with an alpha
     fresh: dict[str, Any] = {}
     with Progress("review", len(shot), progress) as bar:
         # Each frame with an alpha is compared with the nearest ones with an alpha on either
@@ -485,24 +479,27 @@ def matte_residuals(
                 continue
             key = [sig[f], *[[n, sig[n]] for n in neighbours]]
             cached = cache.get(str(f))
-            if cached is not None and cached.get("inputs") == key and "unlike" in cached and "cut" in cached:
-                value, alone, cut = float(cached["residual"]), bool(cached["unlike"]), bool(cached["cut"])
+            if cached is not None and cached.get("inputs") == key and "unlike" in cached and "share" in cached:
+                value, alone, share = float(cached["residual"]), bool(cached["unlike"]), cached["share"]
             else:
                 changes = [pair(f, n) for n in neighbours]
                 value = float(np.mean([c[0] for c in changes]))
                 alone = len(changes) == 2 and unlike_both([c[1] for c in changes], data(neighbours[0])[0],
                                                           data(neighbours[1])[0], estimator)
-                cut = neighbours[-1] > f and changes[-1][1] < FOLLOWED
+                after = neighbours[-1] if neighbours[-1] > f else None  # the next frame with an alpha
+                share = None if after is None else estimator.share(data(f)[0], data(after)[0])
             out[f] = value
             if alone:
                 unlike.add(f)
-            if cut:
-                cuts.add(f)
-            fresh[str(f)] = {"inputs": key, "residual": value, "unlike": alone, "cut": cut}
+            if share is not None:
+                shares[f] = float(share)
+            fresh[str(f)] = {"inputs": key, "residual": value, "unlike": alone, "share": share}
     folder = Path(review_folder)
     folder.mkdir(parents=True, exist_ok=True)
     if fresh != cache:  # unchanged: the file stays as it is
         write_text(cache_path, json.dumps(fresh))
+    followed = sorted(shares)  # the cuts the trimap stage's ensemble finds (tcvom.propagation.ensemble)
+    cuts = {followed[i] for i in cut_pairs([shares[f] for f in followed])}
     return out, unlike, cuts
 
 
