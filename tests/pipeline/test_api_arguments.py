@@ -40,6 +40,13 @@ def test_one_frame_a_list_and_a_mapping_of_keyframes(small_example, tmp_path: Pa
     ({"keyframes": 5}, "keyframe trimaps are given as a file or pattern"),
     ({"keyframes": []}, "keyframe trimaps are given as a file or pattern"),
     ({"keyframes": None, "trimaps": 5}, "trimaps are given as a file or pattern"),
+    # API QA, session 20: each of these was a bare TypeError or quietly rounded
+    ({"frames": [1001, 1002.5]}, "the --frames selection must be a frame range like 1001-1100"),
+    ({"keyframes": {1001.7: "key.png"}}, "a keyframe number must be a whole number, not 1001.7"),
+    ({"trimap_options": {"bogus": 1}}, "the classical method's trimaps stage takes no option bogus"),
+    ({"matte_options": {"tile": 64, "bogus": 1}}, "the classical method's matte stage takes no option bogus, tile"),
+    ({"matte_options": "x"}, "the options of the matte stage are a mapping of keyword to value, not 'x'"),
+    ({"mem_every": "5"}, "mem_every must be a whole number of at least 1, not '5'"),
 ])
 def test_arguments_of_another_type_are_refused_before_anything_is_written(small_example, tmp_path: Path,
                                                                          argument: dict, said: str) -> None:
@@ -61,3 +68,48 @@ def test_one_frame_number_as_the_shot_range(small_example, tmp_path: Path) -> No
     result = pipeline.run(small_example.plate, tmp_path / "a", keyframes=f"{frame}={_keys(small_example)[small_example.first]}",
                           shot_range=frame, frames=frame, method="classical", progress="none", review=False)
     assert result.written == [frame]
+
+
+@pytest.mark.parametrize("job", ["run", "trimaps", "matte"])
+@pytest.mark.parametrize("out", [None, "", "  "])
+def test_an_unset_output_is_refused_not_written_here(small_example, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     job: str, out: object) -> None:
+    """API QA: `tcvom matte --out ''` wrote alpha.1001.exr into the current folder, and
+    `tp.matte(..., None)` into a folder named None, exit 0 (a host's unset field)."""
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    call = getattr(pipeline, job)
+    given = {"run": small_example.keyframes, "trimaps": small_example.keyframes,
+             "matte": str(small_example.folder / "truth" / "trimap.####.png")}[job]
+    args = (small_example.plate, out) if job == "run" else (small_example.plate, given, out)
+    extra = {"keyframes": given} if job == "run" else {}
+    with pytest.raises(InputError, match=r"the output folder (or pattern )?is (empty|not a path \(None\))"):
+        call(*args, method="classical", progress="none", **extra)
+    assert not any(here.iterdir())
+
+
+def test_an_unset_plate_is_refused(small_example, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"the plate is not a path \(None\)"):
+        pipeline.run(None, tmp_path / "out", keyframes=small_example.keyframes, method="classical", progress="none")
+
+
+def test_a_missing_weight_file_is_refused_before_the_output_folder_is_made(small_example, tmp_path: Path) -> None:
+    from tcvom.errors import WeightsError
+
+    for job in (pipeline.run, pipeline.trimaps):
+        args = (tmp_path / "out",) if job is pipeline.run else (small_example.keyframes, tmp_path / "out")
+        extra = {"keyframes": small_example.keyframes} if job is pipeline.run else {}
+        with pytest.raises(WeightsError, match="the weight file asked for does not exist"):
+            job(small_example.plate, *args, method="tcvom", weights=tmp_path / "missing.pth", progress="none", **extra)
+        assert not (tmp_path / "out").exists()
+        with pytest.raises(InputError, match=r"the weight file is not a path \(5\)"):
+            job(small_example.plate, *args, method="tcvom", weights=5, progress="none", **extra)
+        assert not (tmp_path / "out").exists()
+
+
+def test_a_numpy_frame_number_is_a_frame(small_example, tmp_path: Path) -> None:
+    frame = np.int64(small_example.first + 1)
+    result = pipeline.run(small_example.plate, tmp_path / "out", keyframes=small_example.keyframes, frames=frame,
+                          method="classical", progress="none", review=False)
+    assert result.written == [int(frame)]

@@ -11,8 +11,10 @@ frames in that form), not as fileseq's staggered order of every frame.
 from __future__ import annotations
 
 import logging
+import numbers
+import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -249,24 +251,50 @@ def _suggest_pattern(folder: Path) -> str:
     return str(folder / "plate.####.exr")
 
 
+def frame_number(value: object, what: str = "frame") -> int:
+    """A frame number given in Python: an int (numpy's too), a whole float or the digits of
+    one; 1002.5, True or "abc" is an :class:`InputError` (``int()`` cut 1002.5 to 1002)."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool) and float(value).is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    raise InputError(f"a {what} number must be a whole number, not {value!r}")
+
+
 def frame_selection(frames: str | int | Sequence[int], *, what: str = "frame") -> list[int]:
     """Sorted unique frame numbers of a fileseq range string, one frame number or a list
     (the Python API's forms of ``--frames`` and ``--shot-range``; ``what`` names it)."""
     if isinstance(frames, str):
         return parse_frame_range(frames)
-    if isinstance(frames, int) and not isinstance(frames, bool):
-        return [frames]
+    if isinstance(frames, numbers.Integral) and not isinstance(frames, bool):
+        return [int(frames)]
+    message = (f"the {what} selection must be a frame range like 1001-1100, a frame number or a list of "
+               f"them, not {frames!r}")
+    if not isinstance(frames, Iterable):
+        raise InputError(message)
     try:
-        result = sorted({int(f) for f in frames})
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"the {what} selection must be a frame range like 1001-1100, a frame number or a list of "
-                         f"them, not {frames!r}") from exc
+        result = sorted({frame_number(f) for f in frames})
+    except InputError as exc:
+        raise InputError(message) from exc
     if not result:
         raise InputError(f"the {what} selection holds no frame")
     return result
 
 
 SUFFIX_ALIASES: dict[str, str] = {".tiff": ".tif", ".jpeg": ".jpg"}
+
+
+def path_text(value: object, what: str, hint: str = "give a file pattern or a folder") -> str:
+    """``value`` (text or a path) as text; None, another type or empty text is an
+    :class:`InputError` naming ``what`` (an unset field of a host, a script's None), never a
+    path that quietly means the current folder or a folder named "None"."""
+    text = os.fspath(value) if isinstance(value, os.PathLike) else value
+    if isinstance(text, str) and text.strip():
+        return text
+    got = "empty" if isinstance(text, str) else f"not a path ({value!r})"
+    raise InputError(f"{what} is {got}", hint=hint)
 
 
 def output_pattern(out: str | Path, default_name: str, *, format_flag: str | None = None) -> str:
@@ -279,7 +307,7 @@ def output_pattern(out: str | Path, default_name: str, *, format_flag: str | Non
     written (``--out m.%04d.exr`` with PNG output) is an :class:`InputError`
     (``format_flag`` names the flag that picks the type, for the hint).
     """
-    text = str(out)
+    text = path_text(out, "the output folder or pattern")
     if not is_pattern(text):
         pattern = str(Path(text) / default_name)
         parse_sequence(pattern, "output pattern")  # a folder whose path holds # @ % $F: refused, with the fix

@@ -23,7 +23,14 @@ from tcvom.io import trimap as trimaps
 from tcvom.io.colour import ColourConverter
 from tcvom.io.hashing import as_recorded
 from tcvom.io.images import ImageInfo, colour_layers, image_info, read_image
-from tcvom.io.sequence import ImageSequence, format_range, frame_selection, is_pattern
+from tcvom.io.sequence import (
+    ImageSequence,
+    format_range,
+    frame_number,
+    frame_selection,
+    is_pattern,
+    path_text,
+)
 from tcvom.matting.window import FrameCache
 
 if TYPE_CHECKING:
@@ -605,7 +612,7 @@ def open_frames(
     the ``frames`` of the shot (a range string, one frame number or a list; None: all)."""
     if frames is not None and not isinstance(frames, str):
         frames = frame_selection(frames, what="shot range")
-    text = str(source)
+    text = path_text(source, "the plate", hint="give its image sequence (plate.####.exr) or movie file")
     if Path(text).suffix.lower() in MOVIE_SUFFIXES:
         return MovieFrames(text, frames, first_frame=movie_first_frame, colorspace=colorspace, ocio_config=ocio_config)
     return SequenceFrames(text, frames, colorspace=colorspace, ocio_config=ocio_config)
@@ -797,7 +804,7 @@ def trimap_specs(trimaps: TrimapSpecs, what: str = "trimaps") -> str | list[str]
     "key.png"}`` as the pairs ``["1001=key.png"]`` (it was read as patterns named after the
     frame numbers); another type (a number, None, an empty list) is an :class:`InputError`."""
     if isinstance(trimaps, Mapping):
-        return [f"{int(frame)}={path}" for frame, path in trimaps.items()]
+        return [f"{frame_number(frame, 'keyframe')}={path}" for frame, path in trimaps.items()]
     if isinstance(trimaps, str | Path):
         return str(trimaps)
     if isinstance(trimaps, Sequence) and trimaps and all(isinstance(item, str | Path) for item in trimaps):

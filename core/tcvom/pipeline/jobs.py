@@ -35,6 +35,7 @@ for it at the end of its stage and reuses what that run made.
 from __future__ import annotations
 
 import logging
+import numbers
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -60,6 +61,7 @@ from tcvom.io.sequence import (
     one_spelling,
     output_pattern,
     parse_frame_range,
+    path_text,
 )
 from tcvom.io.sources import MovieFrames, TrimapFiles, TrimapSpecs, is_frame_pair, trimap_specs
 from tcvom.io.trimap import UNKNOWN
@@ -153,6 +155,16 @@ def _check_arguments(io_queue: int, progress: str) -> None:
         raise InputError(f"the I/O queue must be 0 (no I/O threads) or more frames, not {io_queue!r}")
     if progress not in PROGRESS_MODES:
         raise InputError(f"progress must be one of {', '.join(PROGRESS_MODES)}, not {progress!r}")
+
+
+def _check_whole(value: object, what: str, least: int, *, none: bool = False) -> None:
+    """A whole-number argument of the Python API (the command line's parser checks its own):
+    another type or a smaller value is an InputError before anything is read or written."""
+    if value is None and none:
+        return
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < least:
+        spare = " (or None)" if none else ""
+        raise InputError(f"{what} must be a whole number of at least {least}{spare}, not {value!r}")
 
 
 def _open_plate(plate: str | Path, shot_range: FrameSelection, input_colorspace: str | None,
@@ -467,6 +479,10 @@ def trimaps(
     """
     _check_arguments(io_queue, progress)
     keyframes = trimap_specs(keyframes, "keyframe trimaps")
+    _check_whole(segment, "the segment", 0, none=True)
+    _check_whole(finetune_steps, "finetune_steps", 0, none=True)
+    _check_whole(mem_every, "mem_every", 1)
+    _check_whole(max_memory, "max_memory", 1, none=True)
     if method != "classical":
         methods.resolve_precision(precision, backend, device)  # refused before any file is read
         methods.check_device(backend, device)
@@ -488,9 +504,10 @@ def trimaps(
         concrete = methods.resolve(method, "trimaps", weights, bar.message)
         methods.check_backend(concrete, backend, export_dir, asked=method, notice=bar.message, stage="trimaps")
         _check_export(export_dir, backend, concrete, "trimaps", weights)
+        options = methods.check_method_options(concrete, "trimaps", method_options)
+        digest = _weights_digest(concrete, "stm", weights)  # a weight file that is not there: refused here
         writer = TrimapWriter(out)  # makes the folder: after every refusal
         prob_writer = ProbabilityWriter(probabilities) if probabilities else None
-        options = dict(method_options or {})
         shot_wide = False  # does every frame depend on every keyframe (whole-shot fine-tuning)?
         if concrete == "tcvom":
             steps = finetune_steps if finetune_steps is not None else methods.default_finetune_steps(device)
@@ -504,7 +521,7 @@ def trimaps(
             "method": concrete,
             "backend": backend if concrete == "tcvom" else "torch",  # auto's classical stage runs none
             "precision": _run_precision(concrete, precision, backend, device),
-            "weights": _weights_digest(concrete, "stm", weights),
+            "weights": digest,
             "plate": _names(plate),
             "shot": format_range(shot),
             "input_colorspace": input_colorspace,
@@ -764,13 +781,15 @@ def matte(
         _check_export(export_dir, backend, concrete, "matte", weights, base)
         if output == "layers":
             _check_colour_layers(_matting_network(concrete, base, weights))
+        method_options = methods.check_method_options(concrete, "matte", method_options)
+        digest = _weights_digest(concrete, methods.matting_kind(base), weights)  # refused before the folder is made
         writer = AlphaWriter(out, fmt=alpha_format, kind=output)  # makes the folder: after every refusal
         settings = {
             "stage": "matte",
             "method": concrete,
             "backend": backend if concrete == "tcvom" else "torch",  # auto's classical stage runs none
             "precision": _run_precision(concrete, precision, backend, device),
-            "weights": _weights_digest(concrete, methods.matting_kind(base), weights),
+            "weights": digest,
             **({"base": base} if base and concrete == "tcvom" else {}),
             "plate": _names(plate),
             "shot": format_range(shot),
@@ -1118,7 +1137,7 @@ def run(
         raise InputError(f"executor must be one of {', '.join(EXECUTORS)}, not {executor!r}")
     if chunk is not None and (not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 1):
         raise InputError(f"the chunk size must be a whole number of at least 1 frame, not {chunk!r}")
-    if is_pattern(str(out)):
+    if is_pattern(path_text(out, "the output folder")):
         raise InputError(
             "`run` writes two sequences (trimaps/ and alpha/), so --out is a folder, not a file pattern",
             path=out,
@@ -1137,10 +1156,12 @@ def run(
             _check_matting_file(matting_weights, base)
     methods.check_backend(matte_method, backend, export_dir, asked=method, stage="matte")
     _check_export(export_dir, backend, matte_method, "matte", matting_weights, base)
+    methods.check_method_options(matte_method, "matte", matte_options)
     trimap_method = None if keyframes is None else methods.resolve(method, "trimaps", weights)
     if trimap_method is not None:
         methods.check_backend(trimap_method, backend, export_dir, asked=method, stage="trimaps")
         _check_export(export_dir, backend, trimap_method, "trimaps", weights)
+        methods.check_method_options(trimap_method, "trimaps", trimap_options)
     if backend != "torch" and matte_method == "classical" and trimap_method in (None, "classical"):
         raise InputError(f"no stage of this run has network weights (auto runs the classical method), so --backend "
                          f"{backend} has nothing to run", hint="install weights (tcvom weights add FILE), or leave "

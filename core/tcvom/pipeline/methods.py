@@ -11,7 +11,8 @@ fallback (:func:`tcvom.weights.registry.configured_weights`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -211,11 +212,46 @@ def check_backend(method: str, backend: str, export_dir: str | Path | None = Non
                              path=folder, hint="give the folder `tcvom export --out DIR` wrote")
 
 
+def check_method_options(method: str, stage: str, options: object) -> dict[str, Any]:
+    """The keyword options of ``method``'s ``stage`` ("trimaps" or "matte"; the Python API's
+    ``method_options`` / ``matte_options``) as a dict, checked against what the propagator
+    or session takes: another type, or a keyword it takes none for, is an InputError naming
+    them and the ones it takes (TypeErrors from deep inside before)."""
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping) or not all(isinstance(k, str) for k in options):
+        raise InputError(f"the options of the {stage} stage are a mapping of keyword to value, not {options!r}")
+    if method == "classical":
+        from tcvom.classical import ClassicalSession, FlowPropagator
+
+        target: Any = FlowPropagator if stage == "trimaps" else ClassicalSession
+        also: tuple[str, ...] = ()
+        given: tuple[str, ...] = ()
+    elif stage == "trimaps":
+        from tcvom.propagation.stm import StmPropagator
+
+        target, also, given = StmPropagator, ("engine_options", "export_dir"), ("device", "engine")
+    else:
+        from tcvom.matting.gca_session import build_session
+
+        target, also, given = build_session, (), ("device", "backend", "base")
+    params = inspect.signature(target).parameters
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    taken = {name for name, p in params.items() if p.kind in kinds} | set(also)
+    yours = sorted(taken - set(given) - {"self", "frames", "trimaps", "model", "weights"})
+    unknown = sorted(k for k in options if k not in taken)
+    if unknown:
+        raise InputError(f"the {method} method's {stage} stage takes no option {', '.join(unknown)}",
+                         hint=f"it takes {', '.join(yours)}")
+    return dict(options)
+
+
 def make_propagator(
     method: str, *, weights: str | Path | None = None, device: str = "cpu", backend: str = "torch", **options: Any
 ) -> Any:
     """A propagator (see :mod:`tcvom.propagation.ensemble`) for a concrete method."""
     check_backend(method, backend)
+    check_method_options(method, "trimaps", options)
     if method == "classical":
         from tcvom.classical import FlowPropagator
 
@@ -256,6 +292,7 @@ def make_session(
     ``base`` picks the registered weights of that base (default GCA) and is checked
     against an explicit ``weights`` file."""
     check_backend(method, backend)
+    check_method_options(method, "matte", options)
     if method == "classical":
         from tcvom.classical import ClassicalSession
 

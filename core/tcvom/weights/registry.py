@@ -191,7 +191,9 @@ def configured_weights(kind: str, explicit: str | Path | None = None) -> Path | 
     """
     _check_kind(kind)
     if explicit is not None:
-        path = Path(explicit).expanduser()
+        from tcvom.io.sequence import path_text
+
+        path = Path(path_text(explicit, "the weight file", hint="give the path of a .pth file")).expanduser()
         if path.is_dir():
             raise WeightsError(f"a weight file was asked for, and this is a folder; {checkpoints.kind_name(kind)} "
                                "weights are one .pth file", path=path,
