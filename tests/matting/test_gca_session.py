@@ -221,3 +221,17 @@ def test_cuda_matches_cpu(model, dtype, atol, gca_factory):
     gpu = dict(GcaTamSession(frames, trimaps, gca_factory(seed=7), device="cuda", dtype=dtype).alphas())
     for f in cpu:
         assert np.abs(gpu[f] - cpu[f]).max() < atol
+
+
+def test_a_session_in_another_dtype_leaves_the_callers_model_as_it_was(model):
+    """API QA: a float16 session converted the caller's model in place; a later float32
+    session on it gave alphas 4.5e-3 away (the weights had been rounded)."""
+    frames, trimaps = make_shot([1, 2, 3])
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    reference = GcaTamSession(frames, trimaps, model).alpha(2)
+    half = GcaTamSession(frames, trimaps, model, dtype="bfloat16")
+    assert half.model is not model and next(half.model.parameters()).dtype == torch.bfloat16
+    assert all(v.dtype == before[k].dtype and torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    same = GcaTamSession(frames, trimaps, model)
+    assert same.model is model  # already float32 on the CPU: no copy
+    assert np.array_equal(same.alpha(2), reference)

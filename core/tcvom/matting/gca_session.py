@@ -29,6 +29,7 @@ Example::
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,7 +148,8 @@ class MattingSession:
         trimaps: ``.read(frame) -> uint8 H x W`` in 0 / 128 / 255, for every frame used
             (including neighbours).
         model: a matting network of any base (see :func:`load_matting_model`); it is
-            moved to ``device`` / ``dtype`` and put in eval mode.
+            put in eval mode; on another device or in another dtype than ``device`` /
+            ``dtype``, a copy is converted (the caller's model is left as it was).
         device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         dtype: float32, float16 or bfloat16 on any device (on CPU half precision is for
             checks: fp16 is slow there and bf16 pays only with AVX512-BF16 or AMX, see
@@ -187,6 +189,9 @@ class MattingSession:
         if not self.frame_numbers:
             raise InputError("the shot has no frames")
         self._index = {f: i for i, f in enumerate(self.frame_numbers)}
+        first = next(model.parameters(), None)
+        if first is not None and (first.dtype != self.dtype or not _same_device(first.device, self.device)):
+            model = copy.deepcopy(model)  # converted: the caller's model keeps its weights (QA: fp16 rounded them)
         self.model = model.eval().to(device=self.device, dtype=self.dtype)
         if engine is None:
             from tcvom.engines.torch_engine import TorchEngine
@@ -335,6 +340,16 @@ class MattingSession:
 
 #: The former name of :class:`MattingSession`.
 GcaTamSession = MattingSession
+
+
+def _same_device(a: torch.device, b: torch.device) -> bool:
+    """Whether two devices are one ("cuda" is the current CUDA device, "cuda:0" one of them)."""
+    if a.type != b.type:
+        return False
+    if a.type != "cuda" or a.index == b.index:
+        return True
+    current = torch.cuda.current_device()
+    return (current if a.index is None else a.index) == (current if b.index is None else b.index)
 
 
 def _gca_inputs(image: Tensor, trimap: Tensor) -> dict[str, Tensor]:
