@@ -19,6 +19,7 @@ with and without the TAM) and STM.
 
 from __future__ import annotations
 
+import errno
 import pickle
 from collections.abc import Mapping
 from pathlib import Path
@@ -163,6 +164,9 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except OSError as exc:  # the file is there but cannot be read: not a download problem
+        if exc.errno == errno.EINVAL:  # torch's zip reader on a file cut short (4-40 KB kept)
+            raise ReadError("not a readable PyTorch checkpoint (its archive is incomplete)", path=p,
+                            hint="the download may be truncated or corrupt; download it again") from exc
         raise ReadError(f"the weight file cannot be read ({exc.strerror or exc})", path=p,
                         hint="check its permissions" if isinstance(exc, PermissionError)
                         else "check the disk or network share it is on") from exc
