@@ -155,7 +155,10 @@ class AlphaWriter(FrameWriter):
         (the plate's ``chromaticities``) an RGBA or layers EXR then keeps; where the plate
         has none, ``chromaticities`` (those of ``linear_space``) are written, so that an
         OpenEXR reader does not take them for Rec.709's."""
-        a = np.clip(np.asarray(alpha, dtype=np.float32), 0.0, 1.0)
+        if not np.issubdtype(np.asarray(alpha).dtype, np.floating):  # 200 of a uint8 alpha was written as 1.0
+            raise InputError(f"an alpha is float in [0, 1], not {np.asarray(alpha).dtype}", frame=frame,
+                             hint="scale integer alphas to [0, 1] first (uint8: / 255)")
+        a = np.clip(np.asarray(alpha, dtype=np.float32), 0.0, 1.0)  # NaN: the matte stage replaces it first
         if a.ndim != 2:
             raise ValueError(f"alpha must be H x W, got {a.shape}")
         if self.kind == "alpha":
