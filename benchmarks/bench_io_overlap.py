@@ -61,7 +61,8 @@ def trimap_io_only(plate: str, keyframes: str, out: Path) -> float:
     begin = time.perf_counter()
     source = open_frames(plate)
     keys = open_trimaps(keyframes, contiguous=False).read_all()
-    for frame in read_order(FlowPropagator(), keys, KeyframeSchedule(source.frame_numbers, keys).segments):
+    for frame in read_order(FlowPropagator(), keys, KeyframeSchedule(source.frame_numbers, keys).segments,
+                            source.frame_numbers):
         source.read(frame)
     writer = TrimapWriter(out)
     records = FrameRecords(writer.pattern)

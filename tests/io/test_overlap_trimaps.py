@@ -90,7 +90,7 @@ def test_read_order_is_the_order_the_passes_read(shot, stm_weights: Path, method
     for _ in propagate(propagator, spy, keys, schedule=schedule):
         pass
     reads = [frame for frame, _ in spy.reads]
-    assert reads == read_order(propagator, keys, schedule.segments)
+    assert reads == read_order(propagator, keys, schedule.segments, spy.frame_numbers)
     assert reads.count(1005) == 3  # read to find cuts, then reached by the forward and the backward pass
 
 
@@ -101,10 +101,10 @@ def test_read_order_of_fine_tuning_reads_the_keyframes_first(shot, stm_weights: 
     segment = schedule.segments[1]
     for _ in propagate(propagator, spy, keys, segments=[segment]):
         pass
-    order = read_order(propagator, keys, [segment])
+    order = read_order(propagator, keys, [segment], spy.frame_numbers)
     assert [frame for frame, _ in spy.reads] == order
-    # the segment's frames (to find cuts), the tuning samples, then the memory
-    assert order[:9] == [*range(1003, 1008), 1003, 1007, 1003, 1007]
+    # the segment's frames and one more on either side (to find cuts), the tuning samples, then the memory
+    assert order[:11] == [*range(1002, 1009), 1003, 1007, 1003, 1007]
 
 
 def test_plate_frames_read_ahead_give_the_same_trimaps(shot, stm_weights: Path) -> None:
@@ -113,10 +113,10 @@ def test_plate_frames_read_ahead_give_the_same_trimaps(shot, stm_weights: Path) 
     got = []
     for segment in schedule.segments:
         with ReadAhead(spy, depth=2) as ahead:
-            ahead.start(read_order(propagator, keys, [segment]))
+            ahead.start(read_order(propagator, keys, [segment], spy.frame_numbers))
             got.extend((item.frame, item.trimap) for item in propagate(propagator, ahead, keys, segments=[segment]))
     assert "tcvom-read-ahead" in {name for _, name in spy.reads}
-    assert len(spy.reads) == len(read_order(propagator, keys, schedule.segments))  # nothing read twice more
+    assert len(spy.reads) == len(read_order(propagator, keys, schedule.segments, spy.frame_numbers))  # nothing read twice more
     plain = [(item.frame, item.trimap) for item in propagate(propagator, open_frames(shot[0].plate), keys)]
     assert [f for f, _ in got] == [f for f, _ in plain]
     assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(got, plain, strict=True))

@@ -470,3 +470,18 @@ def test_a_chunked_run_says_what_auto_chose_once(shot: Path, tmp_path: Path, cap
                  "--method", "auto", "--chunk", "3", "--progress", "none"]) == 0
     err = capsys.readouterr().err
     assert err.count("no GCA+TAM (TCVOM video matting) weights found") == 1, err
+
+
+def test_trimaps_of_another_ensemble_rule_are_made_again(shot: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cut review: after the ensemble stopped carrying trimaps across cuts, a rerun into an
+    older output reused the trimaps the old rule had carried across a cut, without a word."""
+    from tcvom.pipeline import jobs
+
+    out = tmp_path / "out"
+    pipeline.run(plate(shot), out, keyframes=keys(shot), method="classical", progress="none")
+    again = pipeline.run(plate(shot), out, keyframes=keys(shot), method="classical", progress="none")
+    assert again.stages["trimaps"]["computed"] == []
+    monkeypatch.setattr(jobs, "RULE", "an-earlier-rule")
+    older = pipeline.run(plate(shot), out, keyframes=keys(shot), method="classical", progress="none")
+    assert sorted(older.stages["trimaps"]["computed"]) == FRAMES

@@ -24,11 +24,13 @@ class CopyKeyframe:
     def __init__(self, level: int = 255) -> None:
         self.level = level
         self.calls: list[tuple[int, ...]] = []
+        self.memories: list[tuple[int, ...]] = []
 
     def run_pass(
         self, frames, keyframes: Mapping[int, np.ndarray], pass_: Pass
     ) -> Iterator[tuple[int, np.ndarray]]:
         self.calls.append(pass_.frames)
+        self.memories.append(pass_.memory_keyframes)
         probs = (
             one_hot(keyframes[pass_.keyframe], dtype=np.uint8, on=255).astype(np.int32) * self.level // 255
         ).astype(np.uint8)
@@ -105,8 +107,8 @@ class TwoPictures(Frames):
         import cv2
 
         other = (self.cut is not None and frame > self.cut) or frame == self.flash
-        rng = np.random.default_rng(2 if other else 1)
-        base = cv2.GaussianBlur(rng.random((self.height, self.width, 3), dtype=np.float32), (0, 0), 3)
+        rng = np.random.default_rng(2 if other else 1)  # the other picture coarser: DIS finds no match
+        base = cv2.GaussianBlur(rng.random((self.height, self.width, 3), dtype=np.float32), (0, 0), 6 if other else 3)
         return np.clip(np.roll(base, frame, axis=1) * 1.5 - 0.25, 0, 1).astype(np.float32)
 
 
@@ -123,7 +125,9 @@ def test_no_pass_is_trusted_across_a_cut(caplog) -> None:
     assert all((results[f].trimap == 0).all() for f in range(8, 12))
     assert all(results[f].disagreement is None for f in range(2, 11))  # one pass decides each
     assert prop.calls == [(1, 2, 3, 4, 5, 6, 7), (11, 10, 9, 8)]
-    assert "cuts between 7 and 8" in caplog.text and "WARNING" not in caplog.text
+    assert prop.memories == [(1,), (11,)]  # the keyframe across the cut seeds neither (it shows another picture)
+    assert "the picture cuts between 7 and 8: each frame of 1-11 takes its trimap from the keyframes on its side" \
+        in caplog.text and "past a cut" not in caplog.text
     plain = {r.frame: r for r in propagate(CopyKeyframe(), TwoPictures(1, 11, cut=7), {1: fg, 11: bg}, cuts=False)}
     assert (plain[7].trimap == 0).all() and plain[5].disagreement is not None  # the reference's weighting
 
@@ -149,3 +153,16 @@ def test_a_flash_and_a_continuous_shot_are_not_cuts(caplog) -> None:
         assert (results[5].trimap == 255).all() and (results[7].trimap == 0).all()
         assert all(results[f].disagreement is not None for f in range(2, 11))
     assert "cuts" not in caplog.text
+
+
+def test_a_keyframe_on_a_flash_is_no_cut_and_the_frame_after_the_last_keyframe_is_checked(caplog) -> None:
+    """Cut review: the pairs were judged inside the segment alone, so a keyframe on a flash
+    made two cuts, and one frame after the last keyframe was never checked."""
+    fg = np.full((64, 96), 255, np.uint8)
+    with caplog.at_level("WARNING", logger="tcvom"):
+        results = {r.frame: r for r in propagate(CopyKeyframe(), TwoPictures(1, 20, flash=10), {10: fg})}
+    assert sorted(results) == list(range(1, 21)) and "cut" not in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tcvom"):
+        list(propagate(CopyKeyframe(), TwoPictures(1, 11, cut=10), {1: fg, 10: fg}))
+    assert "frames 11 lie past a cut (between 10 and 11) from every keyframe" in caplog.text

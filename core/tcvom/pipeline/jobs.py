@@ -70,7 +70,7 @@ from tcvom.matting.foreground import predicted_colour, rgba_foreground
 from tcvom.matting.window import neighbour_window
 from tcvom.pipeline import methods
 from tcvom.progress import PROGRESS_MODES, Progress, ProgressMode
-from tcvom.propagation.ensemble import check_keyframes, propagate, read_order
+from tcvom.propagation.ensemble import RULE, check_keyframes, propagate, read_order
 from tcvom.propagation.scheduler import KeyframeSchedule, Segment
 from tcvom.review import doubt
 
@@ -530,6 +530,7 @@ def trimaps(
             "trimap_channel": trimap_channel,
             "probabilities": prob_writer is not None,
             "options": options,
+            "ensemble": RULE,  # trimaps of an earlier rule (across cuts) are made again
         }
         whole = segment is None and selection == shot
         if plan_only:
@@ -636,7 +637,7 @@ def trimaps(
                                 backend=backend if concrete == "tcvom" else "torch", **options)
                         # one segment's reads at a time: another run may take the next segment
                         with ReadAhead(source, io_queue) as plate_in:
-                            plate_in.start(read_order(propagator, key_arrays, [seg]))
+                            plate_in.start(read_order(propagator, key_arrays, [seg], shot))
                             for item in propagate(propagator, plate_in, key_arrays, schedule=schedule,
                                                   segments=[seg]):
                                 if item.frame not in todo:

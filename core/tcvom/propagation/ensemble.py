@@ -104,27 +104,52 @@ def _load(path: Path, shape: tuple[int, int]) -> np.ndarray:
     return data.reshape(3, *shape)
 
 
+RULE = "cuts-1"
+"""The ensemble's rule, part of the trimap stage's settings (:mod:`tcvom.pipeline.jobs`):
+trimaps an earlier rule made (one that carried trimaps across cuts) are computed again."""
+
+
 def find_cuts(frames: FrameSource, span: Sequence[int], flow: FlowEstimator | None = None) -> list[int]:
     """The frames of ``span`` (consecutive frames of the shot, ascending) after which the
     picture cuts to another (:func:`tcvom.classical.flow.cut_pairs`): a pass that steps
-    over one carries a trimap onto a picture it was not painted for."""
+    over one carries a trimap onto a picture it was not painted for. The pairs are judged
+    with :func:`_context` (a frame of the shot more on either side), as the review judges
+    them across the whole shot: a keyframe on a flash is no cut, and the one frame after
+    the last keyframe is checked too."""
     from tcvom.classical.flow import FlowEstimator, cut_pairs
 
-    if len(span) < 3:  # a cut needs a continuous pair beside it
+    frames_read = _context(frames.frame_numbers, span)
+    if len(frames_read) < 3:  # a cut needs a continuous pair beside it
         return []
     estimator = flow if flow is not None else FlowEstimator()
     shares: list[float] = []
-    previous = estimator.prepare(frames.read(span[0]))
-    for frame in span[1:]:
+    previous = estimator.prepare(frames.read(frames_read[0]))
+    for frame in frames_read[1:]:
         image = estimator.prepare(frames.read(frame))
         shares.append(estimator.share_prepared(previous, image))
         previous = image
-    return [span[i] for i in cut_pairs(shares)]
+    inside = set(span[:-1])  # a cut after the span's last frame cuts no pass of it
+    return [frames_read[i] for i in cut_pairs(shares) if frames_read[i] in inside]
+
+
+def _context(shot: Sequence[int], span: Sequence[int]) -> list[int]:
+    """``span`` with the shot's frame before and after it (where there are)."""
+    if not span:
+        return []
+    ordered = list(shot)
+    first, last = ordered.index(span[0]), ordered.index(span[-1])
+    return ordered[max(first - 1, 0): last + 2]
 
 
 def _span(segment: Segment) -> list[int]:
     """The frames the passes of ``segment`` reach, ascending."""
     return sorted({f for p in segment.passes for f in p.frames})
+
+
+def _across(a: int, b: int, cuts: Iterable[int]) -> bool:
+    """Whether a cut lies between frames ``a`` and ``b`` of the shot."""
+    low, high = min(a, b), max(a, b)
+    return any(low <= c < high for c in cuts)
 
 
 def _uncut(pass_: Pass, cuts: Iterable[int]) -> set[int]:
@@ -153,12 +178,12 @@ def _deciders(segment: Segment, cuts: Sequence[int]) -> dict[int, tuple[int, ...
 
 def _report_cuts(segment: Segment, cuts: Sequence[int], deciders: Mapping[int, tuple[int, ...]],
                  keyframes: Mapping[int, np.ndarray]) -> None:
-    """Say where the picture cuts, which frames take one pass alone, and warn of frames no
-    keyframe's pass reaches without crossing a cut."""
+    """Say where the picture cuts, and name the frames no keyframe's pass reaches without
+    crossing a cut."""
     span = _span(segment)
     after = {c: span[span.index(c) + 1] for c in cuts}
-    log.info("the picture cuts between %s in frames %s: no trimap is propagated across it where a keyframe "
-             "lies on the frame's side", ", ".join(f"{c} and {after[c]}" for c in cuts), format_range(span))
+    log.warning("the picture cuts between %s: each frame of %s takes its trimap from the keyframes on its side",
+                ", ".join(f"{c} and {after[c]}" for c in cuts), format_range(span))
     stranded = [f for f in segment.outputs if f not in keyframes
                 and not any(f in _uncut(p, cuts) for p in segment.passes if p.keyframe in deciders[f])]
     if stranded:
@@ -167,11 +192,15 @@ def _report_cuts(segment: Segment, cuts: Sequence[int], deciders: Mapping[int, t
                     format_range(stranded), ", ".join(f"{c} and {after[c]}" for c in cuts))
 
 
-def _needed(pass_: Pass, frames: Iterable[int]) -> Pass | None:
-    """``pass_`` cut short after the last of ``frames`` it must decide (None: none)."""
+def _needed(pass_: Pass, frames: Iterable[int], cuts: Sequence[int]) -> Pass | None:
+    """``pass_`` cut short after the last of ``frames`` it must decide (None: none), its
+    memory without the keyframes across a cut from its own (they show another picture)."""
     wanted = set(frames)
     last = max((i for i, f in enumerate(pass_.frames) if f in wanted), default=None)
-    return None if last is None else replace(pass_, frames=pass_.frames[: last + 1])
+    if last is None:
+        return None
+    memory = tuple(k for k in pass_.memory_keyframes if not _across(pass_.keyframe, k, cuts))
+    return replace(pass_, frames=pass_.frames[: last + 1], memory_keyframes=memory)
 
 
 def propagate_segment(
@@ -194,8 +223,8 @@ def propagate_segment(
     deciders = _deciders(segment, found)
     if found:
         _report_cuts(segment, found, deciders, keyframes)
-    live = [p for p in (_needed(p, [f for f in segment.outputs if p.keyframe in deciders[f]]) for p in segment.passes)
-            if p is not None]
+    live = [p for p in (_needed(p, [f for f in segment.outputs if p.keyframe in deciders[f]], found)
+                        for p in segment.passes) if p is not None]
     if len(live) == 1:
         for frame, probs in propagator.run_pass(frames, keyframes, live[0]):
             if frame in outputs:
@@ -254,18 +283,21 @@ def check_keyframes(frames: FrameSource, keyframes: Mapping[int, np.ndarray], so
 
 
 def read_order(propagator: Propagator, keyframes: Mapping[int, np.ndarray], segments: Iterable[Segment],
-               *, cuts: bool = True) -> list[int]:
-    """The plate frames :func:`propagate` reads for ``segments``, in the order it reads
+               shot: Sequence[int], *, cuts: bool = True) -> list[int]:
+    """The plate frames :func:`propagate` reads for ``segments`` of the ``shot`` (the
+    plate's frame numbers), in the order it reads
     them (for :class:`~tcvom.io.overlap.ReadAhead`): with ``cuts``, a segment's frames
-    once to find its cuts, then each pass's, a frame reached by two passes once for each
-    (a pass cut short at a cut reads fewer). A propagator that reads more than the frames
-    of each pass in order says so with its own ``read_order(keyframes, pass_)``."""
+    (and a frame more on either side) once to find its cuts, then each pass's, a frame
+    reached by two passes once for each. A pass cut short at a cut reads fewer: the frames
+    read ahead for the rest (at most the read-ahead depth) are dropped. A propagator that
+    reads more than the frames of each pass in order says so with its own
+    ``read_order(keyframes, pass_)``."""
     reads = getattr(propagator, "read_order", None)
     order: list[int] = []
     for segment in segments:
-        span = _span(segment)
-        if cuts and len(span) >= 3:
-            order.extend(span)
+        around = _context(shot, _span(segment))
+        if cuts and len(around) >= 3:
+            order.extend(around)
         for pass_ in segment.passes:
             order.extend(reads(keyframes, pass_) if reads is not None else pass_.frames)
     return order
