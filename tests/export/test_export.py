@@ -178,6 +178,15 @@ def test_broken_exports_are_refused(gca_export, stm_export, tmp_path) -> None:
     with pytest.raises(ReadError, match="unreadable export manifest"):
         read_manifest(folder, "gca_tam")
 
+    # hand-edited field types (export QA: tracebacks, exit 1)
+    for graphs in (None, ["part_a", "part_b"], {"part_a": {"file": None, "sha256": "0"}, "part_b": {}}):
+        manifest_path.write_text(json.dumps({**record, "graphs": graphs}))
+        with pytest.raises(ReadError, match="graphs are not a mapping of graph name to its file and sha256"):
+            read_manifest(folder, "gca_tam")
+    manifest_path.write_text(json.dumps({**record, "weights": "x"}))
+    with pytest.raises(ReadError, match="weights are not a mapping"):
+        read_manifest(folder, "gca_tam")
+
 
 def test_cli_exports_a_weight_file(tmp_path, capsys, gca_factory) -> None:
     """``tcvom export --weights FILE --out DIR`` exports the network the file holds (here

@@ -124,6 +124,25 @@ def test_a_device_torch_cannot_use_is_refused_before_anything_is_written(shot: S
         assert not out.exists()
 
 
+def test_a_device_onnxruntime_cannot_use_is_refused_before_anything_is_written(shot: Shot, gca_factory,
+                                                                              capsys) -> None:
+    """Export QA: with --backend onnxruntime, --device gpu / mps was a traceback (exit 1),
+    and --device cuda (no CUDA provider) was refused only after the trimap stage."""
+    pytest.importorskip("onnxruntime")
+    import torch
+
+    matting = shot.root / "gca_tam.pth"
+    torch.save(gca_factory().state_dict(), matting)
+    for device, said in (("gpu", "unknown device 'gpu'"), ("mps", "unsupported device 'mps'"),
+                         ("cuda", "this onnxruntime build has no CUDAExecutionProvider")):
+        out = shot.root / f"ort-{device}"
+        result = tcvom(capsys, "run", "--plate", shot.plate, "--keyframes", shot.keyframes, "--out", str(out),
+                       "--method", "auto", "--matting-weights", str(matting), "--backend", "onnxruntime", "--device",
+                       device, "--progress", "none")
+        expect(result, 2, said, root=shot.root)
+        assert not out.exists()
+
+
 def test_tensorrt_without_tensorrt(shot: Shot, capsys) -> None:
     pytest.importorskip("torch")
     try:
@@ -205,12 +224,25 @@ def test_export_dir_without_the_export_is_refused_before_any_output(shot: Shot, 
     from tcvom.export.onnx_export import FORMAT
 
     (shot.root / "empty" / "gca_tam.json").write_text(json.dumps({
-        "format": FORMAT, "network": "gca_tam", "graphs": {s.name: {} for s in graph_specs("gca_tam")},
+        "format": FORMAT, "network": "gca_tam",
+        "graphs": {s.name: {"file": f"gca_tam.{s.name}.onnx", "sha256": "0" * 64} for s in graph_specs("gca_tam")},
         "weights": {"sha256": "0" * 64}}), encoding="utf-8")
     result = tcvom(capsys, *_tcvom_run(shot, "--backend", "onnxruntime", "--export-dir", str(shot.root / "empty"),
                                        "--matting-weights", str(shot.root / "gca_tam.pth")))
     expect(result, 2, "gca_tam.json", "made from other weights", root=shot.root)
     assert not shot.out.exists()
+    # ... and one made from these weights whose graph files are gone (export QA: after the trimaps)
+    from tcvom.io.hashing import file_sha256
+
+    record = json.loads((shot.root / "empty" / "gca_tam.json").read_text(encoding="utf-8"))
+    record["weights"]["sha256"] = file_sha256(shot.root / "gca_tam.pth")
+    (shot.root / "empty" / "gca_tam.json").write_text(json.dumps(record), encoding="utf-8")
+    result = tcvom(capsys, *_tcvom_run(shot, "--backend", "onnxruntime", "--export-dir", str(shot.root / "empty"),
+                                       "--matting-weights", str(shot.root / "gca_tam.pth")))
+    expect(result, 2, "gca_tam.part_a.onnx", "graph is missing", root=shot.root)
+    assert not shot.out.exists()
+    record["weights"]["sha256"] = "0" * 64
+    (shot.root / "empty" / "gca_tam.json").write_text(json.dumps(record), encoding="utf-8")
     result = tcvom(capsys, "matte", "--plate", shot.plate, "--trimaps", shot.trimaps, "--out", str(shot.out),
                    "--method", "tcvom", "--matting-weights", str(shot.root / "gca_tam.pth"), "--backend", "onnxruntime",
                    "--export-dir", str(shot.root / "empty"))

@@ -400,19 +400,33 @@ def read_manifest(folder: str | Path, network: str, *, verify: bool = True) -> E
     if data.get("network") != network:
         raise InputError(f"this export holds the {data.get('network')} network, not {network}", path=path)
     expected = {s.name for s in graph_specs(network)}
-    if set(data.get("graphs", {})) != expected:
-        raise ReadError(f"the manifest lists graphs {sorted(data.get('graphs', {}))}, expected {sorted(expected)}",
-                        path=path)
+    graphs = data.get("graphs")
+    if not isinstance(graphs, dict) or not all(
+            isinstance(g, dict) and isinstance(g.get("file"), str) and isinstance(g.get("sha256"), str)
+            for g in graphs.values()):  # a hand-edited manifest: a traceback before
+        raise ReadError("the manifest's graphs are not a mapping of graph name to its file and sha256", path=path,
+                        hint="re-export with `tcvom export`")
+    if not isinstance(data.get("weights") or {}, dict):
+        raise ReadError("the manifest's weights are not a mapping (sha256, source)", path=path,
+                        hint="re-export with `tcvom export`")
+    if set(graphs) != expected:
+        raise ReadError(f"the manifest lists graphs {sorted(graphs)}, expected {sorted(expected)}", path=path)
     manifest = ExportManifest(path, network, data)
     if verify:
-        for graph in manifest.graphs:
-            file = manifest.graph_file(graph)
-            if not file.is_file():
-                raise ReadError(f"the {graph} graph is missing", path=file, hint="re-export with `tcvom export`")
-            if file_sha256(file) != manifest.graph_sha256(graph):
-                raise ReadError(f"the {graph} graph does not match its manifest (changed or corrupt file)",
-                                path=file, hint="re-export with `tcvom export`")
+        verify_graphs(manifest)
     return manifest
+
+
+def verify_graphs(manifest: ExportManifest) -> None:
+    """Every graph file of ``manifest`` must exist and have the SHA-256 it records (a
+    changed, truncated or swapped file raises :class:`ReadError`; hashed once a process)."""
+    for graph in manifest.graphs:
+        file = manifest.graph_file(graph)
+        if not file.is_file():
+            raise ReadError(f"the {graph} graph is missing", path=file, hint="re-export with `tcvom export`")
+        if file_sha256(file) != manifest.graph_sha256(graph):
+            raise ReadError(f"the {graph} graph does not match its manifest (changed or corrupt file)",
+                            path=file, hint="re-export with `tcvom export`")
 
 
 def check_graph_io(session: Any, spec: GraphSpec, path: Path) -> None:

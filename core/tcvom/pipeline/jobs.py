@@ -249,12 +249,13 @@ def _matting_network(concrete: str, base: str | None, weights: str | Path | None
 def _check_export(export_dir: str | Path | None, backend: str, concrete: str, stage: str,
                   weights: str | Path | None, base: str | None = None) -> None:
     """Refuse, before a stage writes anything, an ``--export-dir`` without the export of the
-    network the ``stage`` runs, or one made from other weights (as the engine would when it
-    opens, after the stage made its folder, or after the trimap stage of a run)."""
+    network the ``stage`` runs, one whose graph files are missing or changed, or one made
+    from other weights (as the engine would when it opens, after the stage made its folder,
+    or after the trimap stage of a run)."""
     if export_dir is None or backend == "torch" or concrete != "tcvom":
         return
     from tcvom.engines import check_made_from
-    from tcvom.export.onnx_export import read_manifest
+    from tcvom.export.onnx_export import read_manifest, verify_graphs
     from tcvom.io.hashing import file_sha256
     from tcvom.weights.registry import find_weights
 
@@ -264,6 +265,7 @@ def _check_export(export_dir: str | Path | None, backend: str, concrete: str, st
         network, kind = str(_matting_network(concrete, base, weights)), methods.matting_kind(base)
     export = read_manifest(export_dir, network, verify=False)
     check_made_from(export, file_sha256(find_weights(kind, weights)))
+    verify_graphs(export)  # graph files there and whole (hashed once a process: the engine's check reuses it)
 
 
 def _check_matting_file(weights: str | Path, base: str | None) -> None:

@@ -44,12 +44,20 @@ def cpu_has_fast_bf16() -> bool:
 
 
 def check_device(backend: str, device: str) -> None:
-    """Refuse (exit 2) a ``device`` torch cannot run on here (``cuda`` without CUDA, a typo),
-    before any file is read or written; the other back-ends check their own."""
-    if backend == "torch":
-        from tcvom.models.devices import resolve_device
+    """Refuse (exit 2) a ``device`` the back-end cannot run on here before any file is read
+    or written: a name that is no device (a typo, mps), for torch ``cuda`` without CUDA, for
+    onnxruntime a device its build has no execution provider for (the TensorRT engine
+    checks its own when it is opened)."""
+    from tcvom.models.devices import parse_device, resolve_device
 
+    if backend == "torch":
         resolve_device(device)
+        return
+    parsed = parse_device(device)
+    if backend == "onnxruntime":
+        from tcvom.engines.onnxruntime_engine import choose_providers
+
+        choose_providers(parsed)
 
 
 def resolve_precision(precision: str, backend: str, device: str = "cpu") -> str:
