@@ -34,7 +34,11 @@ def cache_dir() -> Path:
     ``$XDG_CACHE_HOME/tcvom``, else ``~/.cache/tcvom`` (``%LOCALAPPDATA%\\tcvom\\cache``)."""
     override = os.environ.get(ENV_CACHE_DIR)
     if override:
-        return Path(override).expanduser()
+        folder = Path(override).expanduser()
+        if folder.exists() and not folder.is_dir():  # was "Not a directory" at a path under it, the setting unnamed
+            raise InputError(f"${ENV_CACHE_DIR} names a file, not a folder", path=folder,
+                             hint=f"point ${ENV_CACHE_DIR} at a folder, or unset it for the user cache")
+        return folder
     xdg = os.environ.get("XDG_CACHE_HOME")
     if xdg:
         return Path(xdg).expanduser() / "tcvom"

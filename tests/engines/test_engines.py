@@ -160,6 +160,10 @@ def test_missing_tensorrt_is_a_clear_exit_3(gca_model, tmp_path) -> None:
 def test_cache_dir_follows_the_environment(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("TCVOM_CACHE_DIR", str(tmp_path / "c"))
     assert cache_dir() == tmp_path / "c"
+    (tmp_path / "notes.txt").write_text("x")
+    monkeypatch.setenv("TCVOM_CACHE_DIR", str(tmp_path / "notes.txt"))  # export QA: the setting went unnamed
+    with pytest.raises(InputError, match=r"\$TCVOM_CACHE_DIR names a file, not a folder"):
+        cache_dir()
     monkeypatch.delenv("TCVOM_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert cache_dir() == tmp_path / "xdg" / "tcvom"

@@ -285,3 +285,18 @@ def test_a_missing_onnxruntime_is_said_before_anything_is_exported(tmp_path, mon
     assert not (tmp_path / "out").exists()
     with pytest.raises(InputError, match=r"not loaded yet\.pth"):  # --no-parity: on to the file itself
         export_files([tmp_path / "not loaded yet.pth"], tmp_path / "out", parity=False)
+
+
+def test_a_tolerance_float32_cannot_meet_is_the_users_to_loosen(tmp_path, capsys, gca_factory) -> None:
+    """Export QA: --tolerance 1e-12 failed with exit 1, naming a staging folder already
+    removed and asking for a bug report "with the manifest" that was never written."""
+    from tcvom.cli import main
+
+    weights = tmp_path / "gca_single.pth"
+    torch.save(gca_factory(seed=3, temporal=False).state_dict(), weights)
+    out = tmp_path / "exported"
+    assert main(["export", "--weights", str(weights), "--out", str(out), "--tolerance", "1e-12"]) == 2
+    err = capsys.readouterr().err
+    assert "the gca export of gca_single.pth failed its check" in err and "tolerance asked for is not met" in err
+    assert ".export" not in err and "report" not in err
+    assert not list(out.glob("*.json"))

@@ -390,3 +390,14 @@ def test_a_file_of_the_kind_tried_that_does_not_load_is_said_once_and_plainly(tm
     err = capsys.readouterr().err
     assert err.count(str(path)) == 1 and "the the" not in err and "looks like" not in err, err
     assert "do not fit the single-image Index matting baseline: 5 unexpected key(s)" in err, err
+
+
+@pytest.mark.parametrize("name", ["gca_tam.part_b.onnx", "gca_tam.json"])
+def test_a_file_of_an_export_is_not_called_a_corrupt_download(tmp_path, name):
+    """Export QA: an exported graph or manifest given as weights was "truncated or corrupt;
+    download it again"."""
+    path = tmp_path / name
+    path.write_bytes(b"\x08\x07" * 50)
+    with pytest.raises(InputError, match="this is a file of an export") as err:
+        checkpoints.read_state_dict(path)
+    assert "--export-dir" in str(err.value) and "download" not in str(err.value)

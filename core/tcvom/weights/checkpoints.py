@@ -143,6 +143,10 @@ def _clip(text: str, limit: int = 300) -> str:
     return (head[: cut + 1] if cut > 0 else head).rstrip() + " ..."
 
 
+EXPORT_SUFFIXES = (".onnx", ".json", ".engine", ".plan")
+"""Files of an export (:mod:`tcvom.export`, the TensorRT engines), which are no weight files."""
+
+
 def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     """Read a checkpoint file into a flat ``{name: tensor}`` dict on the CPU.
 
@@ -161,6 +165,9 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     if p.is_dir():
         raise InputError("expected a weight file, found a folder", path=p,
                          hint="name the .pth file inside it, or point $TCVOM_WEIGHTS at the folder")
+    if p.suffix.lower() in EXPORT_SUFFIXES:  # was "truncated or corrupt; download it again"
+        raise InputError("this is a file of an export (tcvom export, ONNX or TensorRT), not a weight file", path=p,
+                         hint="give the .pth weights it was made from; an export folder goes to --export-dir")
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except OSError as exc:  # the file is there but cannot be read: not a download problem
