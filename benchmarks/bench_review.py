@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from tcvom.classical import ClassicalSession
-from tcvom.classical.flow import FlowEstimator, cut_pairs
+from tcvom.classical.flow import cut_pairs
 from tcvom.classical.solve import AlphaSolver
 from tcvom.data.synthetic import ShotConfig, SyntheticShot
 from tcvom.data.vm108 import TRIMAP_KERNELS
@@ -147,7 +147,7 @@ def run_keys(shot: Shot, keys: Sequence[int], propagator: Any, session_options: 
         if key not in shot.mattes:
             shot.mattes[key] = session.alpha(f)
         alphas[f] = shot.mattes[key]
-    residuals, unlike, shares, estimator = {}, set(), [], FlowEstimator()
+    residuals, unlike, shares = {}, set(), []
     for i, f in enumerate(shot.frames):
         changes = []
         for n in (shot.frames[i - 1] if i > 0 else None, shot.frames[i + 1] if i + 1 < len(shot.frames) else None):
@@ -162,7 +162,7 @@ def run_keys(shot: Shot, keys: Sequence[int], propagator: Any, session_options: 
                                              shot.images[shot.frames[i + 1]]):  # as the run's review does
             unlike.add(f)
         if i + 1 < len(shot.frames):
-            shares.append(estimator.share(shot.images[f], shot.images[shot.frames[i + 1]]))
+            shares.append(changes[-1][1])  # followed to the next frame (at the flow's size)
     cuts = {shot.frames[i] for i in cut_pairs(shares)}  # as the run's review finds them
     review = build_review(shot.frames, list(keys), stats, residuals, unlike=unlike, cuts=cuts)
     everything = np.ones(shot.images[0].shape[:2], bool)

@@ -300,3 +300,19 @@ def test_a_tolerance_float32_cannot_meet_is_the_users_to_loosen(tmp_path, capsys
     assert "the gca export of gca_single.pth failed its check" in err and "tolerance asked for is not met" in err
     assert ".export" not in err and "report" not in err
     assert not list(out.glob("*.json"))
+
+
+def test_a_looser_tolerance_does_not_make_an_export_bug_the_users(tmp_path, monkeypatch, gca_factory) -> None:
+    """Review: any --tolerance turned a failed check into "loosen the tolerance", even one
+    looser than the default. A check failing at a looser tolerance is an export bug."""
+    from tcvom.export import onnx_export
+
+    def failing(*args, **kwargs):
+        raise ParityError("graph part_a output features: ONNX Runtime differs from PyTorch by 0.7")
+
+    monkeypatch.setattr(onnx_export, "check_parity", failing)
+    model = gca_factory(seed=3, temporal=False)
+    with pytest.raises(ParityError, match="export bug"):
+        onnx_export.export_network(model, tmp_path / "looser", tolerance=0.5)
+    with pytest.raises(InputError, match="the tolerance asked for is not met"):
+        onnx_export.export_network(model, tmp_path / "tighter", tolerance=1e-9)

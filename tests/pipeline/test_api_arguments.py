@@ -33,7 +33,7 @@ def test_one_frame_a_list_and_a_mapping_of_keyframes(small_example, tmp_path: Pa
 
 
 @pytest.mark.parametrize(("argument", "said"), [
-    ({"chunk": "2"}, "the chunk size must be a whole number of at least 1 frame, not '2'"),
+    ({"chunk": "2"}, "the chunk size must be a whole number of at least 1 frame (or None), not '2'"),
     ({"progress": "quiet"}, "progress must be one of bar, json, none, not 'quiet'"),
     ({"frames": 1001.5j}, "the --frames selection must be a frame range like 1001-1100"),
     ({"shot_range": 2.5}, "the shot range selection must be a frame range like 1001-1100"),
@@ -47,6 +47,11 @@ def test_one_frame_a_list_and_a_mapping_of_keyframes(small_example, tmp_path: Pa
     ({"matte_options": {"tile": 64, "bogus": 1}}, "the classical method's matte stage takes no option bogus, tile"),
     ({"matte_options": "x"}, "the options of the matte stage are a mapping of keyword to value, not 'x'"),
     ({"mem_every": "5"}, "mem_every must be a whole number of at least 1, not '5'"),
+    ({"trimap_options": {"frames": None}}, "the classical method's trimaps stage takes no option frames"),
+    ({"matte_options": {"trimaps": None}}, "the classical method's matte stage takes no option trimaps"),
+    ({"frames": ["--1002"]}, "the --frames selection must be a frame range like 1001-1100"),
+    ({"frames": np.array(1002)}, "the --frames selection must be a frame range like 1001-1100"),
+    ({"io_queue": True}, "the I/O queue (0: no I/O threads) must be a whole number of at least 0 frames, not True"),
 ])
 def test_arguments_of_another_type_are_refused_before_anything_is_written(small_example, tmp_path: Path,
                                                                          argument: dict, said: str) -> None:
@@ -113,3 +118,10 @@ def test_a_numpy_frame_number_is_a_frame(small_example, tmp_path: Path) -> None:
     result = pipeline.run(small_example.plate, tmp_path / "out", keyframes=small_example.keyframes, frames=frame,
                           method="classical", progress="none", review=False)
     assert result.written == [int(frame)]
+
+
+def test_numpy_whole_numbers_are_whole_numbers(small_example, tmp_path: Path) -> None:
+    """Review: io_queue and chunk refused numpy ints that mem_every took."""
+    result = pipeline.run(small_example.plate, tmp_path / "out", keyframes=small_example.keyframes, method="classical",
+                          io_queue=np.int64(1), chunk=np.int64(4), progress="none", review=False)
+    assert sorted(result.written) == list(range(small_example.first, small_example.last + 1))

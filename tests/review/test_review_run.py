@@ -628,3 +628,10 @@ def test_no_trimap_is_carried_over_a_cut_and_the_review_knows(tmp_path: Path, ca
     assert rows[1004].disagreement is None and rows[1005].disagreement is None
     assert rows[1004].trimap_doubt == pytest.approx(squash(3 * DEFAULT_DRIFT), abs=1e-6)
     assert rows[1005].trimap_doubt == pytest.approx(squash(DEFAULT_DRIFT), abs=1e-6)
+    # the trimap stage alone reviews with the same cuts (review: it had none without a matte)
+    alone = tmp_path / "alone"
+    pipeline.trimaps(str(tmp_path / "cut" / "plate" / "plate.####.exr"), str(tmp_path / "cut" / "keyframes" /
+                     "key.####.png"), alone, method="classical", progress="none", frames="1001-1006",
+                     shot_range="1001-1006")
+    trimap_rows = {r.frame: r for r in load_review(alone / "review").frames}
+    assert trimap_rows[1004].trimap_doubt == pytest.approx(squash(3 * DEFAULT_DRIFT), abs=1e-6)

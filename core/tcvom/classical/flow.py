@@ -84,14 +84,7 @@ class FlowEstimator:
             flow = self._dis.calc(pad[0], pad[1], None)[: a.shape[0], : a.shape[1]]
         else:
             flow = self._dis.calc(a, b, None)
-        height, width = size
-        if flow.shape[:2] != (height, width):
-            sx = width / flow.shape[1]
-            sy = height / flow.shape[0]
-            flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR)
-            flow[:, :, 0] *= sx
-            flow[:, :, 1] *= sy
-        return flow.astype(np.float32, copy=False)
+        return resize_flow(flow, size)
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Flow ``a -> b``: float32 ``H x W x 2`` from two float32 ``H x W x 3`` [0, 1] frames."""
@@ -115,6 +108,18 @@ class FlowEstimator:
         pa, pb = self.prepare(a), self.prepare(b)
         size = a.shape[:2]
         return self.flow_prepared(pa, pb, size), self.flow_prepared(pb, pa, size)
+
+
+def resize_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``flow`` resampled to ``size`` ``(H, W)``, its vectors scaled with it (float32)."""
+    height, width = size
+    if flow.shape[:2] != (height, width):
+        sx = width / flow.shape[1]
+        sy = height / flow.shape[0]
+        flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR)
+        flow[:, :, 0] *= sx
+        flow[:, :, 1] *= sy
+    return flow.astype(np.float32, copy=False)
 
 
 def _sample_grid(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -187,12 +192,23 @@ CUT_CONTRAST = 2.0
 pair across it (:func:`cut_pairs`)."""
 
 
-def followed(image: np.ndarray, other: np.ndarray, flow: FlowEstimator | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The DIS flow from ``image`` to ``other`` and the pixels it follows (those that pass the
-    forward-backward check of :func:`unreliable_mask`)."""
+def followed(image: np.ndarray, other: np.ndarray,
+             flow: FlowEstimator | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    """The DIS flow from ``image`` to ``other`` at full size, the pixels it follows there
+    (those that pass the forward-backward check of :func:`unreliable_mask`), and the share
+    of the frame it follows at the flow's own size (:meth:`FlowEstimator.share`, which
+    :func:`cut_pairs` and the review's :data:`FOLLOWED` decisions read): one pair of flows
+    for all three."""
     estimator = flow if flow is not None else FlowEstimator()
-    forward, backward = estimator.pair(image, other)
-    return forward, ~unreliable_mask(forward, backward)
+    a, b = estimator.prepare(image), estimator.prepare(other)
+    small = a.shape[:2]
+    forward, backward = estimator.flow_prepared(a, b, small), estimator.flow_prepared(b, a, small)
+    share = float(1.0 - unreliable_mask(forward, backward).mean())
+    size = image.shape[:2]
+    if small != size:
+        forward, backward = resize_flow(forward, size), resize_flow(backward, size)
+        return forward, ~unreliable_mask(forward, backward), share
+    return forward, ~unreliable_mask(forward, backward), share
 
 
 def cut_pairs(shares: list[float]) -> list[int]:

@@ -281,9 +281,10 @@ def export_network(
         }
         if parity:
             say(f"checking {network} in ONNX Runtime against PyTorch")
-            asked = tolerance is not None
+            default = NETWORK_TOLERANCE.get(network, TOLERANCE)
+            asked = tolerance is not None and tolerance < default  # tighter than the default: the user's to loosen
             if tolerance is None:
-                tolerance = NETWORK_TOLERANCE.get(network, TOLERANCE)
+                tolerance = default
             try:
                 diffs = check_parity(model, ExportManifest(staging / f"{network}.json", network, record),
                                      tolerance=tolerance)
@@ -291,8 +292,8 @@ def export_network(
                 message = f"the {network} export of {source or 'these weights'} failed its check: {exc.message}"
                 if asked:  # the user's tolerance, tighter than float32 reaches: theirs to loosen
                     raise InputError(message, path=out, hint="the tolerance asked for is not met; leave --tolerance "
-                                     f"out (default {NETWORK_TOLERANCE.get(network, TOLERANCE):g}) or loosen it; "
-                                     "the folder's earlier export is kept") from exc
+                                     f"out (default {default:g}) or loosen it; the folder's earlier export is kept"
+                                     ) from exc
                 raise ParityError(message, path=out, hint="this is an export bug; please report it with the "
                                   "weights' source and this message; the folder's earlier export is kept") from exc
             record["parity"] = {"size": list(PARITY_SIZE), "tolerance": tolerance, "max_abs_diff": diffs}

@@ -258,7 +258,7 @@ def frame_number(value: object, what: str = "frame") -> int:
         return int(value)
     if isinstance(value, numbers.Real) and not isinstance(value, bool) and float(value).is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value.strip()):
         return int(value)
     raise InputError(f"a {what} number must be a whole number, not {value!r}")
 
@@ -276,7 +276,7 @@ def frame_selection(frames: str | int | Sequence[int], *, what: str = "frame") -
         raise InputError(message)
     try:
         result = sorted({frame_number(f) for f in frames})
-    except InputError as exc:
+    except (InputError, TypeError) as exc:  # TypeError: a 0-d numpy array
         raise InputError(message) from exc
     if not result:
         raise InputError(f"the {what} selection holds no frame")

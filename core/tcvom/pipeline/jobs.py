@@ -151,20 +151,20 @@ def _run_precision(concrete: str, precision: str, backend: str, device: str) -> 
 def _check_arguments(io_queue: int, progress: str) -> None:
     """Arguments a job refuses before it reads or writes anything (the Python API's values:
     the command line's parser has checked its own)."""
-    if not isinstance(io_queue, int) or io_queue < 0:
-        raise InputError(f"the I/O queue must be 0 (no I/O threads) or more frames, not {io_queue!r}")
+    _check_whole(io_queue, "the I/O queue (0: no I/O threads)", 0, unit=" frames")
     if progress not in PROGRESS_MODES:
         raise InputError(f"progress must be one of {', '.join(PROGRESS_MODES)}, not {progress!r}")
 
 
-def _check_whole(value: object, what: str, least: int, *, none: bool = False) -> None:
-    """A whole-number argument of the Python API (the command line's parser checks its own):
-    another type or a smaller value is an InputError before anything is read or written."""
+def _check_whole(value: object, what: str, least: int, *, none: bool = False, unit: str = "") -> None:
+    """A whole-number argument of the Python API (the command line's parser checks its own;
+    numpy's ints are whole numbers, True is not): another type or a smaller value is an
+    InputError before anything is read or written."""
     if value is None and none:
         return
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < least:
         spare = " (or None)" if none else ""
-        raise InputError(f"{what} must be a whole number of at least {least}{spare}, not {value!r}")
+        raise InputError(f"{what} must be a whole number of at least {least}{unit}{spare}, not {value!r}")
 
 
 def _open_plate(plate: str | Path, shot_range: FrameSelection, input_colorspace: str | None,
@@ -1138,8 +1138,7 @@ def run(
     trimaps = None if trimaps is None else trimap_specs(trimaps)
     if executor not in EXECUTORS:
         raise InputError(f"executor must be one of {', '.join(EXECUTORS)}, not {executor!r}")
-    if chunk is not None and (not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 1):
-        raise InputError(f"the chunk size must be a whole number of at least 1 frame, not {chunk!r}")
+    _check_whole(chunk, "the chunk size", 1, none=True, unit=" frame")
     if is_pattern(path_text(out, "the output folder")):
         raise InputError(
             "`run` writes two sequences (trimaps/ and alpha/), so --out is a folder, not a file pattern",

@@ -246,11 +246,11 @@ def check_method_options(method: str, stage: str, options: object) -> dict[str, 
     params = inspect.signature(target).parameters
     kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     taken = {name for name, p in params.items() if p.kind in kinds} | set(also)
-    yours = sorted(taken - set(given) - {"self", "frames", "trimaps", "model", "weights"})
-    unknown = sorted(k for k in options if k not in taken)
+    yours = taken - set(given) - {"self", "frames", "trimaps", "model", "weights"}  # the call fills in the rest
+    unknown = sorted(k for k in options if k not in yours)
     if unknown:
         raise InputError(f"the {method} method's {stage} stage takes no option {', '.join(unknown)}",
-                         hint=f"it takes {', '.join(yours)}")
+                         hint=f"it takes {', '.join(sorted(yours))}")
     return dict(options)
 
 

@@ -242,8 +242,7 @@ def alpha_change(image: np.ndarray, alpha: np.ndarray, other_image: np.ndarray, 
     (its pixels that pass the forward-backward check)."""
     from tcvom.classical.flow import followed, warp
 
-    forward, valid = followed(image, other_image, flow)
-    share = float(valid.mean())
+    forward, valid, share = followed(image, other_image, flow)
     if share < FOLLOWED:  # a cut, a flash, a frame of another shot: nothing explains the change
         return float(np.abs(alpha.astype(np.float32) - other_alpha.astype(np.float32)).sum(dtype=np.float64)), share
     moved = warp(np.ascontiguousarray(other_alpha, dtype=np.float32), forward)
@@ -260,7 +259,7 @@ def unlike_both(shares: Sequence[float], before: np.ndarray, after: np.ndarray, 
         return False
     from tcvom.classical.flow import followed
 
-    between = float(followed(before, after, flow)[1].mean())
+    between = followed(before, after, flow)[2]
     return between >= max(FOLLOWED, UNLIKE_MARGIN * max(shares))
 
 
@@ -486,8 +485,7 @@ def matte_residuals(
                 value = float(np.mean([c[0] for c in changes]))
                 alone = len(changes) == 2 and unlike_both([c[1] for c in changes], data(neighbours[0])[0],
                                                           data(neighbours[1])[0], estimator)
-                after = neighbours[-1] if neighbours[-1] > f else None  # the next frame with an alpha
-                share = None if after is None else estimator.share(data(f)[0], data(after)[0])
+                share = changes[-1][1] if neighbours[-1] > f else None  # followed to the next frame with an alpha
             out[f] = value
             if alone:
                 unlike.add(f)
@@ -657,8 +655,12 @@ def _review_output(
     bands = read_alpha_bands(alpha, [f for f in shot if f not in stats]) if alpha is not None else {}
     if trimaps is not None:  # an output of an older tcvom keeps no band in its alpha records
         bands.update(_bands_of_files(plate, trimaps, [f for f in shot if f not in stats and f not in bands]))
-    residuals, unlike, cuts = matte_residuals(plate, alpha, folder, shot, progress=progress) if alpha is not None \
-        else (None, set(), set())
+    if alpha is not None:
+        residuals, unlike, cuts = matte_residuals(plate, alpha, folder, shot, progress=progress)
+    else:  # trimaps alone: the cuts the trimap stage found, from the plate (cut review: none before)
+        from tcvom.propagation.ensemble import find_cuts
+
+        residuals, unlike, cuts = None, set(), set(find_cuts(plate, shot))
     covered = [f for f in shot if f in stats or (residuals is not None and f in residuals)]
     if not covered:
         raise InputError(
