@@ -100,8 +100,14 @@ class FlowEstimator:
 
     def share_prepared(self, a: np.ndarray, b: np.ndarray) -> float:
         """:meth:`share` of two :meth:`prepare` d images."""
+        return self.pair_share(a, b)[2]
+
+    def pair_share(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """Both flows of two :meth:`prepare` d images at their size, and the share of ``a``
+        they follow (pass the forward-backward check of :func:`unreliable_mask`)."""
         size = a.shape[:2]
-        return float(1.0 - unreliable_mask(self.flow_prepared(a, b, size), self.flow_prepared(b, a, size)).mean())
+        forward, backward = self.flow_prepared(a, b, size), self.flow_prepared(b, a, size)
+        return forward, backward, float(1.0 - unreliable_mask(forward, backward).mean())
 
     def pair(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Both flows ``(a -> b, b -> a)`` of two frames, preparing each frame once."""
@@ -200,14 +206,10 @@ def followed(image: np.ndarray, other: np.ndarray,
     :func:`cut_pairs` and the review's :data:`FOLLOWED` decisions read): one pair of flows
     for all three."""
     estimator = flow if flow is not None else FlowEstimator()
-    a, b = estimator.prepare(image), estimator.prepare(other)
-    small = a.shape[:2]
-    forward, backward = estimator.flow_prepared(a, b, small), estimator.flow_prepared(b, a, small)
-    share = float(1.0 - unreliable_mask(forward, backward).mean())
+    forward, backward, share = estimator.pair_share(estimator.prepare(image), estimator.prepare(other))
     size = image.shape[:2]
-    if small != size:
+    if forward.shape[:2] != size:
         forward, backward = resize_flow(forward, size), resize_flow(backward, size)
-        return forward, ~unreliable_mask(forward, backward), share
     return forward, ~unreliable_mask(forward, backward), share
 
 

@@ -169,9 +169,10 @@ def _deciders(segment: Segment, cuts: Sequence[int]) -> dict[int, tuple[int, ...
     without stepping over a cut, or, where every pass reaching it stepped over one, all
     of them (the frames are reported by :func:`_report_cuts`)."""
     uncut = {p.keyframe: _uncut(p, cuts) for p in segment.passes}
+    reached = {p.keyframe: set(p.frames) for p in segment.passes}
     out = {}
     for frame in segment.outputs:
-        reaching = tuple(p.keyframe for p in segment.passes if frame in p.frames)
+        reaching = tuple(k for k, frames in reached.items() if frame in frames)
         out[frame] = tuple(k for k in reaching if frame in uncut[k]) or reaching
     return out
 
@@ -184,8 +185,8 @@ def _report_cuts(segment: Segment, cuts: Sequence[int], deciders: Mapping[int, t
     after = {c: span[span.index(c) + 1] for c in cuts}
     log.warning("the picture cuts between %s: each frame of %s takes its trimap from the keyframes on its side",
                 ", ".join(f"{c} and {after[c]}" for c in cuts), format_range(span))
-    stranded = [f for f in segment.outputs if f not in keyframes
-                and not any(f in _uncut(p, cuts) for p in segment.passes if p.keyframe in deciders[f])]
+    uncut = {p.keyframe: _uncut(p, cuts) for p in segment.passes}
+    stranded = [f for f in segment.outputs if f not in keyframes and not any(f in uncut[k] for k in deciders[f])]
     if stranded:
         log.warning("frames %s lie past a cut (between %s) from every keyframe: their trimaps are carried over "
                     "from another picture. Paint a keyframe among them",
