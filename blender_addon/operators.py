@@ -22,6 +22,7 @@ import bpy
 
 from . import inputs, nodes, prefs, review
 from .hostclient import (
+    PAST_CUT,
     HostError,
     Job,
     RunSpec,
@@ -97,6 +98,7 @@ class MatteRun:
         self.keyframe_names = {item.frame + self.plate.shift: inputs.keyframe_name(item) for item in settings.keyframes}
         self.job: Job | None = None
         self.note = ""  # what the artist must know about where the node went (finish)
+        self.past_cut = ""  # frames past a cut from every keyframe, in scene frames (finish)
 
     def start(self) -> None:
         self.job = Job(build_run_args(self.command, self.spec), out=self.out).start()
@@ -157,6 +159,7 @@ class MatteRun:
         settings.output = bpy.path.relpath(self.out)
         last = read_review(self.out)
         settings.review = review.summary(last, self.plate.shift)
+        self.past_cut = review.past_cut(last, self.plate.shift)
         review.mark_doubtful(context.scene, last, self.plate.shift)
         return node
 
@@ -195,7 +198,9 @@ class TCVOM_OT_pull_matte(bpy.types.Operator):
         assert run.job is not None
         # What the artist must read first: warnings, then where the node went, the counts, the
         # cache folder last (the sidebar wraps it, the status bar cuts it).
-        warned = warnings_summary([run.named(w) for w in run.job.warnings])
+        # tcvom names the frames past a cut as plate frames: the review's, in scene frames, instead
+        said = [run.named(w) for w in run.job.warnings if not (run.past_cut and PAST_CUT in w)]
+        warned = warnings_summary([run.past_cut, *said] if run.past_cut else said)
         text = "; ".join(part for part in (warned, run.note) if part)  # an empty keyframe, NaN pixels...
         done = result_summary(run.job.result)
         text += ("; " if text else "") + f"tcvom matte, {len(run.plate.frames)} frames" + (f" ({done})" if done else "")

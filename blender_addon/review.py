@@ -17,6 +17,19 @@ _SHOWN = 5  # suggested frames listed in the panel
 MARKER = "tcvom doubt"  # the names of our timeline markers start with this; the artist's are never touched
 
 
+def past_cut(review: Review | None, shift: int) -> str:
+    """The run's warning about frames past a cut from every keyframe, in scene frames
+    (tcvom's names plate frames), or ""."""
+    if review is None or not review.past_cut:
+        return ""
+    ranges = [f"{a - shift}" if a == b else f"{a - shift}-{b - shift}" for a, b in review.past_cut]
+    one = len(ranges) == 1 and review.past_cut[0][0] == review.past_cut[0][1]
+    where = ranges[0] if len(ranges) == 1 else "each of " + ", ".join(ranges)
+    return (f"scene frame{'' if one else 's'} {' and '.join(ranges)} {'lies' if one else 'lie'} past a cut from every "
+            f"keyframe: {'its trimap is' if one else 'their trimaps are'} carried over from another picture. "
+            f"Paint a keyframe in {where}")
+
+
 def summary(review: Review | None, shift: int) -> str:
     """One line for the panel: how many frames are doubtful and which to key next."""
     if review is None:

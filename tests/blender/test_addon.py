@@ -999,3 +999,15 @@ def test_the_matte_follows_a_clip_slipped_after_the_pull(pulled: dict, tmp_path:
             np.testing.assert_allclose(rendered[:, :, 3], _pixels(alpha[shown])[:, :, 3], atol=1e-3)
     finally:
         clip.frame_start, clip.frame_offset = FRAMES[0], 0
+
+
+def test_frames_past_a_cut_are_said_in_scene_frames(tmp_path: Path, addon) -> None:
+    """Host QA: the warning named plate frames 1006-1010 where the artist keys scene frames
+    6-10 (a clip on Start Frame 1): the add-on says the review's frames in scene frames."""
+    _write_review(tmp_path, suggested=[1007], doubtful=[1006, 1007])
+    path = tmp_path / "review" / "review.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "past_cut": [[1006, 1008], [1010, 1010]]}))
+    loaded = importlib.import_module(MODULE + ".hostclient").read_review(str(tmp_path))
+    said = importlib.import_module(MODULE + ".review").past_cut(loaded, 1000)
+    assert said.startswith("scene frames 6-8 and 10 lie past a cut from every keyframe") and "each of 6-8, 10" in said
+    assert importlib.import_module(MODULE + ".review").past_cut(None, 1000) == ""

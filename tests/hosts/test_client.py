@@ -366,6 +366,11 @@ def test_read_review_and_walk_its_frames(tmp_path: Path) -> None:
     part = review.within(1004, 1009)
     assert part.suggested == [1006] and part.doubtful == [1004, 1006] and part.keyframes == []
     assert sorted(part.doubt) == list(range(1004, 1010)) and part.next_doubtful(1006) is None
+    assert review.past_cut == []  # a review without cuts (or of a tcvom before them)
+    path.write_text(json.dumps({**json.loads(path.read_text()), "past_cut": [[1002, 1005], [1008, 1010]]}))
+    cut = hostclient.read_review(str(tmp_path))
+    assert cut is not None and cut.past_cut == [(1002, 1005), (1008, 1010)]
+    assert cut.within(1004, 1009).past_cut == [(1004, 1005), (1008, 1009)]
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -376,6 +381,8 @@ def test_read_review_and_walk_its_frames(tmp_path: Path) -> None:
     (json.dumps({"version": 1, "keyframes": [1], "frames": [{"frame": 1, "doubt": 0.1}], "suggested": [],
                  "doubtful": []}), "frame 1 has no number 'trimap_doubt'"),
     (json.dumps({"version": 1, "keyframes": [1], "frames": {}, "suggested": [], "doubtful": []}), "'frames' must be a list"),
+    (json.dumps({"version": 1, "keyframes": [1], "frames": [], "suggested": [], "doubtful": [], "past_cut": [[1]]}),
+     "'past_cut' must be a list of [first, last] frame pairs"),
 ])
 def test_a_broken_review_names_the_file_and_the_fault(tmp_path: Path, text: str, expected: str) -> None:
     path = _review(tmp_path)

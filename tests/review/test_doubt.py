@@ -242,3 +242,22 @@ def test_a_frame_unlike_both_neighbours_and_grain_that_is_not() -> None:
     blank = np.zeros((64, 96), np.float32)
     shares = [alpha_change(turned, blank, before, blank)[1], alpha_change(turned, blank, after, blank)[1]]
     assert unlike_both(shares, before, after), shares
+
+
+def test_frames_past_a_cut_from_every_keyframe_are_named_per_picture(caplog) -> None:
+    """Host QA: the frames to key past cuts were one range over two pictures ("frames
+    1004-1010"), a single frame was "frames 1005 lie", and a rerun that reused them said
+    nothing; the review names them, one range per picture, on every run."""
+    from tcvom.review.doubt import past_cuts, say_past_cuts
+
+    frames = list(range(1001, 1011))
+    assert past_cuts(frames, [1001], [1003, 1006]) == [[1004, 1005, 1006], [1007, 1008, 1009, 1010]]
+    assert past_cuts(frames, [1001, 1005, 1010], [1003, 1006]) == []
+    assert past_cuts(frames, [1001], []) == [] and past_cuts(frames, [], [1003]) == []
+    with caplog.at_level("WARNING", logger="tcvom"):
+        say_past_cuts(past_cuts(frames, [1001], [1003, 1006]), [1003, 1006])
+        say_past_cuts(past_cuts(frames, [1001], [1009]), [1009])
+    assert ("frames 1004-1006 and 1007-1010 lie past a cut (the picture cuts after 1003, 1006) from every keyframe: "
+            "their trimaps are carried over from another picture. Paint a keyframe in each of 1004-1006, 1007-1010"
+            ) in caplog.text
+    assert "frame 1010 lies past a cut (the picture cuts after 1009) from every keyframe: its trimap is" in caplog.text

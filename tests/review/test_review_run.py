@@ -588,24 +588,45 @@ def test_a_frame_of_another_shot_dropped_in_is_doubtful_and_keyed_first(small_ex
     assert doubt[1004] > doubt[1003] and doubt[1004] > doubt[1005]
 
 
+def _two_shots_cut(tmp_path: Path, keys: dict[int, str]):
+    """Frames 1001-1004 of one 96x64 example shot ("a") and 1005-1008 of another ("b") in
+    tmp_path/cut/plate, the truth trimaps of ``keys`` (frame -> shot) as keyframes."""
+    import shutil
+
+    from tcvom.data.example import write_example
+
+    shots = {"a": write_example(tmp_path / "a", width=96, height=64, frames=8),
+             "b": write_example(tmp_path / "b", width=96, height=64, frames=8, seed=11)}
+    for sub in ("plate", "keyframes"):
+        (tmp_path / "cut" / sub).mkdir(parents=True)
+    for f in range(1001, 1009):
+        shutil.copy(Path(shots["a" if f <= 1004 else "b"].plate).parent / f"plate.{f}.exr", tmp_path / "cut" / "plate")
+    for f, name in keys.items():
+        shutil.copy(shots[name].folder / "truth" / f"trimap.{f}.png", tmp_path / "cut" / "keyframes" / f"key.{f}.png")
+    return shots["a"], shots["b"]
+
+
+def test_frames_past_a_cut_are_named_on_every_run(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Host QA: the frames past a cut from every keyframe were named only by the run that
+    computed them; a rerun that reused them said nothing. The review names them each run."""
+    _two_shots_cut(tmp_path, {1001: "a"})
+    for _ in range(2):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="tcvom"):
+            pipeline.run(str(tmp_path / "cut" / "plate" / "plate.####.exr"), tmp_path / "out",
+                         keyframes=str(tmp_path / "cut" / "keyframes" / "key.####.png"), method="classical",
+                         progress="none")
+        assert "frames 1005-1008 lie past a cut (the picture cuts after 1004) from every keyframe" in caplog.text
+    review = json.loads((tmp_path / "out" / "review" / "review.json").read_text())
+    assert review["past_cut"] == [[1005, 1008]]
+
+
 def test_no_trimap_is_carried_over_a_cut_and_the_review_knows(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """Review QA: at a hard cut the ensemble leant on the nearer keyframe's pass, which came
     across the cut (37 % of frame 1004's trimap wrong), and the review gave the frame the
     doubt of one next to a keyframe. Frames 1001-1004 of one shot, 1005-1008 of another;
     keyframes 1001 and 1006: each frame now takes the pass from its own side of the cut."""
-    import shutil
-
-    from tcvom.data.example import write_example
-
-    a = write_example(tmp_path / "a", width=96, height=64, frames=8)
-    b = write_example(tmp_path / "b", width=96, height=64, frames=8, seed=11)
-    for sub in ("plate", "keyframes"):
-        (tmp_path / "cut" / sub).mkdir(parents=True)
-    for f in range(1001, 1009):
-        source = a if f <= 1004 else b
-        shutil.copy(Path(source.plate).parent / f"plate.{f}.exr", tmp_path / "cut" / "plate")
-    shutil.copy(a.folder / "truth" / "trimap.1001.png", tmp_path / "cut" / "keyframes" / "key.1001.png")
-    shutil.copy(b.folder / "truth" / "trimap.1006.png", tmp_path / "cut" / "keyframes" / "key.1006.png")
+    a, b = _two_shots_cut(tmp_path, {1001: "a", 1006: "b"})
     out = tmp_path / "out"
     with caplog.at_level("INFO", logger="tcvom"):
         pipeline.run(str(tmp_path / "cut" / "plate" / "plate.####.exr"), out,

@@ -462,6 +462,10 @@ class Review:
     matte_doubt: dict[int, float]
     suggested: list[int]
     doubtful: list[int]
+    past_cut: list[tuple[int, int]] = field(default_factory=list)
+    """First and last frame of each run of frames past a cut from every keyframe (their
+    trimaps came from another picture: one keyframe is needed in each); the run's warning
+    names them as tcvom numbers frames, a host shows them as it numbers its own."""
 
     def next_doubtful(self, frame: int, step: int = 1) -> int | None:
         """The doubtful frame after ``frame`` (``step=-1``: before it), or None."""
@@ -484,8 +488,9 @@ class Review:
         def part(values: dict[int, float]) -> dict[int, float]:
             return {f: v for f, v in values.items() if first <= f <= last}
 
+        past = [(max(a, first), min(b, last)) for a, b in self.past_cut if a <= last and b >= first]
         return Review(inside(self.keyframes), part(self.doubt), part(self.trimap_doubt), part(self.matte_doubt),
-                      inside(self.suggested), inside(self.doubtful))
+                      inside(self.suggested), inside(self.doubtful), past)
 
 
 def read_review(out: str) -> Review | None:
@@ -536,8 +541,19 @@ def read_review(out: str) -> Review | None:
             if not isinstance(value, (int, float)) or isinstance(value, bool):  # a tuple: Python 3.9
                 raise bad(f"frame {frame} has no number {name!r}")
             into[frame] = float(value)
+    past = data.get("past_cut", [])  # added in session 20: older reviews have none
+    if not isinstance(past, list) or not all(
+            isinstance(r, list) and len(r) == 2 and all(isinstance(f, int) and not isinstance(f, bool) for f in r)
+            for r in past):
+        raise bad("'past_cut' must be a list of [first, last] frame pairs")
     return Review(frames_of("keyframes"), doubt, parts["trimap_doubt"], parts["matte_doubt"],
-                  frames_of("suggested"), sorted(frames_of("doubtful")))
+                  frames_of("suggested"), sorted(frames_of("doubtful")), [(r[0], r[1]) for r in past])
+
+
+PAST_CUT = "past a cut (the picture cuts after"
+"""Words of the run's warning about frames past a cut from every keyframe
+(:func:`tcvom.review.doubt.say_past_cuts`), which a host that numbers frames otherwise
+replaces with :attr:`Review.past_cut` in its own numbers."""
 
 
 def writer_host() -> str:

@@ -167,7 +167,7 @@ def _uncut(pass_: Pass, cuts: Iterable[int]) -> set[int]:
 def _deciders(segment: Segment, cuts: Sequence[int]) -> dict[int, tuple[int, ...]]:
     """The keyframes of the passes that decide each output frame: those that reach it
     without stepping over a cut, or, where every pass reaching it stepped over one, all
-    of them (the frames are reported by :func:`_report_cuts`)."""
+    of them (the review names those frames)."""
     uncut = {p.keyframe: _uncut(p, cuts) for p in segment.passes}
     reached = {p.keyframe: set(p.frames) for p in segment.passes}
     out = {}
@@ -177,20 +177,12 @@ def _deciders(segment: Segment, cuts: Sequence[int]) -> dict[int, tuple[int, ...
     return out
 
 
-def _report_cuts(segment: Segment, cuts: Sequence[int], deciders: Mapping[int, tuple[int, ...]],
-                 keyframes: Mapping[int, np.ndarray]) -> None:
-    """Say where the picture cuts, and name the frames no keyframe's pass reaches without
-    crossing a cut."""
+def _report_cuts(segment: Segment, cuts: Sequence[int]) -> None:
+    """Say (at info level) where the picture cuts; the review names the frames no keyframe
+    reaches without crossing a cut, on every run (:func:`tcvom.review.doubt.past_cuts`)."""
     span = _span(segment)
-    after = {c: span[span.index(c) + 1] for c in cuts}
-    log.warning("the picture cuts between %s: each frame of %s takes its trimap from the keyframes on its side",
-                ", ".join(f"{c} and {after[c]}" for c in cuts), format_range(span))
-    uncut = {p.keyframe: _uncut(p, cuts) for p in segment.passes}
-    stranded = [f for f in segment.outputs if f not in keyframes and not any(f in uncut[k] for k in deciders[f])]
-    if stranded:
-        log.warning("frames %s lie past a cut (between %s) from every keyframe: their trimaps are carried over "
-                    "from another picture. Paint a keyframe among them",
-                    format_range(stranded), ", ".join(f"{c} and {after[c]}" for c in cuts))
+    log.info("the picture cuts between %s: each frame of %s takes its trimap from the keyframes on its side",
+             ", ".join(f"{c} and {span[span.index(c) + 1]}" for c in cuts), format_range(span))
 
 
 def _needed(pass_: Pass, frames: Iterable[int], cuts: Sequence[int]) -> Pass | None:
@@ -223,7 +215,7 @@ def propagate_segment(
     found = find_cuts(frames, _span(segment)) if cuts else []
     deciders = _deciders(segment, found)
     if found:
-        _report_cuts(segment, found, deciders, keyframes)
+        _report_cuts(segment, found)
     live = [p for p in (_needed(p, [f for f in segment.outputs if p.keyframe in deciders[f]], found)
                         for p in segment.passes) if p is not None]
     if len(live) == 1:

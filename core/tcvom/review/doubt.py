@@ -222,6 +222,36 @@ def trimap_ratios(frames: Sequence[int], stats: Mapping[int, TrimapStats], keyfr
     return out
 
 
+def past_cuts(frames: Sequence[int], keyframes: Iterable[int], cuts: Iterable[int]) -> list[list[int]]:
+    """The frames of ``frames`` (the shot, ascending) that lie past a cut from every
+    keyframe, one list per picture (the frames between two cuts): no keyframe lies in their
+    picture, so every pass reached them across a cut and carried another picture's trimap
+    (:mod:`tcvom.propagation.ensemble`). Empty without keyframes or cuts."""
+    keys, cut = set(keyframes), set(cuts)
+    if not keys or not cut:
+        return []
+    pictures: list[list[int]] = [[]]
+    for frame in frames:
+        pictures[-1].append(frame)
+        if frame in cut:
+            pictures.append([])
+    return [picture for picture in pictures if picture and keys.isdisjoint(picture)]
+
+
+def say_past_cuts(groups: Sequence[Sequence[int]], cuts: Iterable[int]) -> None:
+    """Warn of :func:`past_cuts` ``groups``: one keyframe is needed in each."""
+    if not groups:
+        return
+    ranges = [format_range(list(g)) for g in groups]
+    count = sum(len(g) for g in groups)
+    where = ", ".join(str(c) for c in sorted(cuts))
+    one = count == 1
+    log.warning("%s %s %s past a cut (the picture cuts after %s) from every keyframe: %s carried over from another "
+                "picture. Paint a keyframe in %s", "frame" if one else "frames", " and ".join(ranges),
+                "lies" if one else "lie", where, "its trimap is" if one else "their trimaps are",
+                ranges[0] if len(ranges) == 1 else "each of " + ", ".join(ranges))
+
+
 def alpha_residual(
     image: np.ndarray, alpha: np.ndarray, other_image: np.ndarray, other_alpha: np.ndarray, flow: Any = None
 ) -> float:
@@ -671,6 +701,10 @@ def _review_output(
     if trimaps is not None:  # a run of part of the shot: its keyframes may lie outside it
         keys |= recorded_keyframes(trimaps, stats)
     review = build_review(covered, sorted(keys), stats, residuals, bands=bands, shot=shot, unlike=unlike, cuts=cuts)
+    stranded = past_cuts(covered, keys, cuts)
+    if stranded:  # said on every run, reused frames or not (the hosts show it; Blender in scene frames)
+        review.extra["past_cut"] = [[g[0], g[-1]] for g in stranded]
+        say_past_cuts(stranded, cuts)
     left = [f for f in shot if f not in set(covered)]
     if left:  # a partial farm run: named in the review, and by a rebuild, not dropped without a word
         review.extra["not_reviewed"] = format_range(left)
