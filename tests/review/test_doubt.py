@@ -261,3 +261,11 @@ def test_frames_past_a_cut_from_every_keyframe_are_named_per_picture(caplog) -> 
             "their trimaps are carried over from another picture. Paint a keyframe in each of 1004-1006, 1007-1010"
             ) in caplog.text
     assert "frame 1010 lies past a cut (the picture cuts after 1009) from every keyframe: its trimap is" in caplog.text
+
+
+def test_past_cuts_of_part_of_the_shot_use_the_whole_shots_pictures() -> None:
+    from tcvom.review.doubt import past_cuts
+
+    shot = list(range(1001, 1009))
+    assert past_cuts(shot, [1001, 1008], [1004], shown=range(1002, 1008)) == []
+    assert past_cuts(shot, [1001], [1004], shown=range(1003, 1008)) == [[1005, 1006, 1007]]

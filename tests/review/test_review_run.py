@@ -656,3 +656,27 @@ def test_no_trimap_is_carried_over_a_cut_and_the_review_knows(tmp_path: Path, ca
                      shot_range="1001-1006")
     trimap_rows = {r.frame: r for r in load_review(alone / "review").frames}
     assert trimap_rows[1004].trimap_doubt == pytest.approx(squash(3 * DEFAULT_DRIFT), abs=1e-6)
+
+
+def test_a_run_of_part_of_the_shot_names_the_frames_past_a_cut_rightly(tmp_path: Path,
+                                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """Review of the cut work: a run of part of the shot judged the pictures from its own
+    frames (a false warning where both pictures had a keyframe outside them), found no cut
+    among its alphas (--frames 1005-1008: silent) or the wrong one (x2: after 1003)."""
+    _two_shots_cut(tmp_path, {1001: "a", 1008: "b"})
+    plate, keys = str(tmp_path / "cut" / "plate" / "plate.####.exr"), str(tmp_path / "cut" / "keyframes" / "key.####.png")
+    with caplog.at_level("WARNING", logger="tcvom"):
+        pipeline.run(plate, tmp_path / "both", keyframes=keys, method="classical", progress="none", frames="1003-1006")
+    assert "past a cut" not in caplog.text
+    (tmp_path / "cut" / "keyframes" / "key.1008.png").unlink()
+    for name, frames in (("part", "1005-1008"), ("x2", "1001-1008x2")):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="tcvom"):
+            pipeline.run(plate, tmp_path / name, keyframes=keys, method="classical", progress="none", frames=frames)
+        assert "past a cut (the picture cuts after 1004) from every keyframe" in caplog.text, (name, caplog.text)
+        review = json.loads((tmp_path / name / "review" / "review.json").read_text())
+        assert review["past_cut"] and review["past_cut"][0][0] >= 1005, (name, review["past_cut"])
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tcvom"):  # the stage alone, on part of the shot: no review, said here
+        pipeline.trimaps(plate, keys, tmp_path / "tri", method="classical", progress="none", frames="1005-1008")
+    assert "frames 1005-1008 lie past a cut from every keyframe" in caplog.text

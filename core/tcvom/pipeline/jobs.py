@@ -552,6 +552,7 @@ def trimaps(
         settings_key = _settings_key(settings)
         key_digests = {f: array_digest(a) for f, a in key_arrays.items()}
         result = JobResult(concrete, outputs={"trimaps": writer.pattern}, methods={"trimaps": concrete})
+        past: list[int] = []  # frames propagated past a cut from every keyframe
         pending: dict[Segment, set[int]] = {}
         seg_keys: dict[Segment, tuple[str, dict[int, dict[str, Any]]]] = {}
 
@@ -644,6 +645,8 @@ def trimaps(
                                                   segments=[seg]):
                                 if item.frame not in todo:
                                     continue
+                                if item.past_cut:
+                                    past.append(item.frame)
                                 tuned = getattr(propagator, "tuned_key", None)
                                 extra = {} if tuned is None else {"finetuned": _finetuned_name(tuned)}
                                 extra["review"] = doubt.trimap_record(item.trimap, item.disagreement,
@@ -663,6 +666,8 @@ def trimaps(
     if prob_writer is not None:
         result.outputs["probabilities"] = prob_writer.pattern
     result.stages["trimaps"] = result.summary()
+    if review and not (segment is None and selection == shot) and past:  # no review to name them: said here
+        doubt.say_past_cuts([sorted(past)])
     if review and segment is None and selection == shot:
         folder = Path(writer.pattern).parent / doubt.REVIEW_FOLDER
         doubt.review_output(source, folder, trimaps=writer.pattern, shot=shot,

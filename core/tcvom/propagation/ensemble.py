@@ -54,6 +54,9 @@ class PropagatedFrame:
     trimap: np.ndarray
     probabilities: np.ndarray
     disagreement: float | None = None
+    past_cut: bool = False
+    """Every pass reached the frame across a cut (no keyframe in its picture): its trimap
+    was carried over from another picture."""
 
 
 def disagreement(first: np.ndarray, second: np.ndarray) -> float:
@@ -214,14 +217,21 @@ def propagate_segment(
     outputs = set(segment.outputs)
     found = find_cuts(frames, _span(segment)) if cuts else []
     deciders = _deciders(segment, found)
+    stranded: set[int] = set()
     if found:
         _report_cuts(segment, found)
+        uncut = {p.keyframe: _uncut(p, found) for p in segment.passes}
+        stranded = {f for f in outputs if f not in keyframes and not any(f in uncut[k] for k in deciders[f])}
+
+    def said(item: PropagatedFrame) -> PropagatedFrame:
+        return replace(item, past_cut=True) if item.frame in stranded else item
+
     live = [p for p in (_needed(p, [f for f in segment.outputs if p.keyframe in deciders[f]], found)
                         for p in segment.passes) if p is not None]
     if len(live) == 1:
         for frame, probs in propagator.run_pass(frames, keyframes, live[0]):
             if frame in outputs:
-                yield _decide(frame, _check(frame, probs, shape).astype(np.float32), keyframes)
+                yield said(_decide(frame, _check(frame, probs, shape).astype(np.float32), keyframes))
         return
     first, second = live
     with tempfile.TemporaryDirectory(prefix="tcvom-ensemble-", dir=workdir) as tmp:
@@ -233,7 +243,7 @@ def propagate_segment(
             if frame not in outputs or second.keyframe not in deciders[frame]:
                 continue
             if len(deciders[frame]) == 1:  # the other pass crossed a cut to reach it
-                yield _decide(frame, _check(frame, probs, shape).astype(np.float32), keyframes)
+                yield said(_decide(frame, _check(frame, probs, shape).astype(np.float32), keyframes))
                 continue
             weights = {p.keyframe: w for p, w in segment.weights(frame)}
             total = _check(frame, probs, shape).astype(np.float32) * weights.get(second.keyframe, 0.0)
@@ -244,11 +254,11 @@ def propagate_segment(
                 total += earlier.astype(np.float32) * weights.get(first.keyframe, 0.0)
                 disagree = disagreement(earlier, probs)
                 stored.unlink()
-            yield _decide(frame, total, keyframes, disagree)
+            yield said(_decide(frame, total, keyframes, disagree))
         for frame in sorted(outputs):  # frames only the first pass decides
             stored = buffer / f"{frame}.u8"
             if stored.exists():
-                yield _decide(frame, _load(stored, shape).astype(np.float32), keyframes)
+                yield said(_decide(frame, _load(stored, shape).astype(np.float32), keyframes))
                 stored.unlink()
 
 

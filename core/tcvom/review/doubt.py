@@ -222,11 +222,14 @@ def trimap_ratios(frames: Sequence[int], stats: Mapping[int, TrimapStats], keyfr
     return out
 
 
-def past_cuts(frames: Sequence[int], keyframes: Iterable[int], cuts: Iterable[int]) -> list[list[int]]:
+def past_cuts(frames: Sequence[int], keyframes: Iterable[int], cuts: Iterable[int],
+              shown: Iterable[int] | None = None) -> list[list[int]]:
     """The frames of ``frames`` (the shot, ascending) that lie past a cut from every
     keyframe, one list per picture (the frames between two cuts): no keyframe lies in their
     picture, so every pass reached them across a cut and carried another picture's trimap
-    (:mod:`tcvom.propagation.ensemble`). Empty without keyframes or cuts."""
+    (:mod:`tcvom.propagation.ensemble`). ``shown``: only these frames are listed (a review of
+    part of the shot; its pictures and keyframes are still the whole shot's). Empty without
+    keyframes or cuts."""
     keys, cut = set(keyframes), set(cuts)
     if not keys or not cut:
         return []
@@ -235,20 +238,23 @@ def past_cuts(frames: Sequence[int], keyframes: Iterable[int], cuts: Iterable[in
         pictures[-1].append(frame)
         if frame in cut:
             pictures.append([])
-    return [picture for picture in pictures if picture and keys.isdisjoint(picture)]
+    listed = None if shown is None else set(shown)
+    out = [[f for f in picture if listed is None or f in listed] for picture in pictures if keys.isdisjoint(picture)]
+    return [picture for picture in out if picture]
 
 
-def say_past_cuts(groups: Sequence[Sequence[int]], cuts: Iterable[int]) -> None:
-    """Warn of :func:`past_cuts` ``groups``: one keyframe is needed in each."""
+def say_past_cuts(groups: Sequence[Sequence[int]], cuts: Iterable[int] = ()) -> None:
+    """Warn of :func:`past_cuts` ``groups``: one keyframe is needed in each (``cuts``, where
+    known, are named)."""
     if not groups:
         return
     ranges = [format_range(list(g)) for g in groups]
-    count = sum(len(g) for g in groups)
-    where = ", ".join(str(c) for c in sorted(cuts))
-    one = count == 1
-    log.warning("%s %s %s past a cut (the picture cuts after %s) from every keyframe: %s carried over from another "
-                "picture. Paint a keyframe in %s", "frame" if one else "frames", " and ".join(ranges),
-                "lies" if one else "lie", where, "its trimap is" if one else "their trimaps are",
+    one = sum(len(g) for g in groups) == 1
+    after = sorted(cuts)
+    where = f" (the picture cuts after {', '.join(str(c) for c in after)})" if after else ""
+    log.warning("%s %s %s past a cut%s from every keyframe: %s carried over from another picture. Paint a keyframe "
+                "in %s", "frame" if one else "frames", " and ".join(ranges), "lies" if one else "lie", where,
+                "its trimap is" if one else "their trimaps are",
                 ranges[0] if len(ranges) == 1 else "each of " + ", ".join(ranges))
 
 
@@ -685,12 +691,14 @@ def _review_output(
     bands = read_alpha_bands(alpha, [f for f in shot if f not in stats]) if alpha is not None else {}
     if trimaps is not None:  # an output of an older tcvom keeps no band in its alpha records
         bands.update(_bands_of_files(plate, trimaps, [f for f in shot if f not in stats and f not in bands]))
-    if alpha is not None:
-        residuals, unlike, cuts = matte_residuals(plate, alpha, folder, shot, progress=progress)
-    else:  # trimaps alone: the cuts the trimap stage found, from the plate (cut review: none before)
+    residuals, unlike, cuts = matte_residuals(plate, alpha, folder, shot, progress=progress) if alpha is not None \
+        else (None, set(), set())
+    if residuals is None or any(f not in residuals for f in shot):
+        # trimaps alone, or alphas of part of the shot (--frames, x2): the cuts the trimap stage
+        # found are the plate's, over the whole shot (pairs of the frames matted miss or misplace them)
         from tcvom.propagation.ensemble import find_cuts
 
-        residuals, unlike, cuts = None, set(), set(find_cuts(plate, shot))
+        cuts = set(find_cuts(plate, shot))
     covered = [f for f in shot if f in stats or (residuals is not None and f in residuals)]
     if not covered:
         raise InputError(
@@ -701,7 +709,7 @@ def _review_output(
     if trimaps is not None:  # a run of part of the shot: its keyframes may lie outside it
         keys |= recorded_keyframes(trimaps, stats)
     review = build_review(covered, sorted(keys), stats, residuals, bands=bands, shot=shot, unlike=unlike, cuts=cuts)
-    stranded = past_cuts(covered, keys, cuts)
+    stranded = past_cuts(shot, keys, cuts, shown=covered)
     if stranded:  # said on every run, reused frames or not (the hosts show it; Blender in scene frames)
         review.extra["past_cut"] = [[g[0], g[-1]] for g in stranded]
         say_past_cuts(stranded, cuts)
