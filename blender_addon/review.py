@@ -95,7 +95,8 @@ def add_keyframe(context: bpy.types.Context, scene_frame: int) -> tuple[bpy.type
     A keyframe already there is selected, not doubled. A new one gets an image of the
     plate's size to paint: the trimap the last run propagated to that frame when there is
     one (the artist corrects it instead of painting from nothing), else black, also when
-    that trimap no longer fits the plate (the note says why).
+    that trimap no longer fits the plate or came across a cut from another picture (the
+    note says why).
     """
     settings = context.scene.tcvom
     for index, item in enumerate(settings.keyframes):
@@ -112,10 +113,19 @@ def add_keyframe(context: bpy.types.Context, scene_frame: int) -> tuple[bpy.type
         raise HostError(f"scene frame {scene_frame} is outside the plate (scene frames {first}-{last})",
                         "go to a frame the plate shows to add a keyframe there")
     start = None
-    if settings.output:
-        start = inputs.propagated_trimap(bpy.path.abspath(settings.output), scene_frame + plate.shift)
-    name = f"trimap {scene_frame}"
     stale = ""
+    if settings.output:
+        out = bpy.path.abspath(settings.output)
+        frame = scene_frame + plate.shift
+        try:
+            last = read_review(out)
+        except HostError:  # a broken review: the propagated trimap still helps
+            last = None
+        if last is not None and any(a <= frame <= b for a, b in last.past_cut):
+            stale = " (its propagated trimap came from another picture, across a cut, so it starts black)"
+        else:
+            start = inputs.propagated_trimap(out, frame)
+    name = f"trimap {scene_frame}"
     try:
         image = inputs.keyframe_image(name, plate.size, start)
     except HostError as exc:  # the last run's trimap no longer fits (the plate changed)

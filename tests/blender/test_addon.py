@@ -330,6 +330,15 @@ def test_jump_to_doubtful_frames_and_key_the_suggested_one(pulled: dict) -> None
         assert bpy.ops.tcvom.keyframe_add() == {"FINISHED"}
         assert len(settings.keyframes) == keys_before + 2
         assert settings.keyframes[settings.keyframe_index].frame == 1005
+        # a frame past a cut starts black: its propagated trimap is another picture's (host QA)
+        path = pulled["out"] / "review" / "review.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), "past_cut": [[1006, 1006]]}))
+        scene.frame_set(1006)
+        assert bpy.ops.tcvom.keyframe_add() == {"FINISHED"}
+        item = settings.keyframes[settings.keyframe_index]
+        item.image.pixels.foreach_get(painted)
+        assert item.frame == 1006 and not painted.reshape(64, 96, 4)[:, :, 0].any()
+        assert len(np.unique(_pixels(pulled["out"] / "trimaps" / "trimap.1006.png")[:, :, 0])) > 1
         # the doubtful frames as timeline markers; the artist's own markers stay
         review = importlib.import_module(MODULE + ".review")
         scene.timeline_markers.new("artist's note", frame=1002)

@@ -606,7 +606,8 @@ def _two_shots_cut(tmp_path: Path, keys: dict[int, str]):
     return shots["a"], shots["b"]
 
 
-def test_frames_past_a_cut_are_named_on_every_run(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_frames_past_a_cut_are_named_on_every_run(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
     """Host QA: the frames past a cut from every keyframe were named only by the run that
     computed them; a rerun that reused them said nothing. The review names them each run."""
     _two_shots_cut(tmp_path, {1001: "a"})
@@ -619,6 +620,12 @@ def test_frames_past_a_cut_are_named_on_every_run(tmp_path: Path, caplog: pytest
         assert "frames 1005-1008 lie past a cut (the picture cuts after 1004) from every keyframe" in caplog.text
     review = json.loads((tmp_path / "out" / "review" / "review.json").read_text())
     assert review["past_cut"] == [[1005, 1008]]
+    # and for an artist who opens the review later (review QA: the table and its JSON left them out)
+    capsys.readouterr()
+    assert main(["review", str(tmp_path / "out")]) == 0
+    assert "past a cut from every keyframe (paint a keyframe in each): 1005-1008" in capsys.readouterr().out
+    assert main(["review", str(tmp_path / "out"), "--progress", "json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["past_cut"] == [[1005, 1008]]
 
 
 def test_no_trimap_is_carried_over_a_cut_and_the_review_knows(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -69,7 +69,8 @@ def main(args: argparse.Namespace) -> int:
         from tcvom.progress import emit_json
 
         emit_json("result", job="review", review=str(folder / "review.json"), picture=str(folder / "review.png"),
-                  keyframes=review.keyframes, doubtful=review.doubtful, suggested=review.suggested)
+                  keyframes=review.keyframes, doubtful=review.doubtful, suggested=review.suggested,
+                  past_cut=review.extra.get("past_cut") or [])
         return 0
     print(table(review, limit=args.top))
     print(f"picture: {folder / 'review.png'}", file=sys.stderr)

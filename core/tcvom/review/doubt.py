@@ -642,6 +642,9 @@ def table(review: Review, *, limit: int | None = None) -> str:
     lines.append("")
     if review.extra.get("not_reviewed"):
         lines.append(f"not reviewed (no trimap or alpha yet): {review.extra['not_reviewed']}")
+    past = [f"{a}" if a == b else f"{a}-{b}" for a, b in review.extra.get("past_cut") or []]
+    if past:  # what the run warned of, for an artist who opens the review later
+        lines.append(f"past a cut from every keyframe (paint a keyframe in each): {', '.join(past)}")
     lines.append(f"keyframes: {', '.join(map(str, review.keyframes)) or 'none'}")
     lines.append(f"doubtful (doubt > {review.threshold:g}): {', '.join(map(str, review.doubtful)) or 'none'}")
     lines.append(f"key next: {', '.join(map(str, review.suggested)) or 'nothing to suggest'}")
