@@ -82,7 +82,7 @@ class MatteRun:
                 weights=_abs_or_none(settings.weights),
                 matting_weights=_abs_or_none(settings.matting_weights),
                 base=settings.base if not settings.matting_weights else None,
-                device=settings.device or "cpu",
+                device=settings.device.strip() or "cpu",
                 precision=settings.precision,
                 input_colorspace=inputs.plate_colourspace(settings, self.plate),
             )

@@ -508,3 +508,14 @@ def test_a_cancel_after_the_worker_ended_reads_what_it_said(tmp_path: Path) -> N
         thread.join(timeout=10)
     job.cancel()  # pressed after the worker ended, before the host's next poll
     assert job.stale_note() == "" and job.result is not None
+
+
+def test_advice_names_the_hosts_settings_for_the_flags_it_has() -> None:
+    """Host QA: "unknown device 'CPU'" came with the generic fix, its hint ("use --device
+    cpu (or cuda, cuda:N)") dropped whole for naming a flag; a flag the host has a setting
+    for is named as that setting, the others are still left out."""
+    assert hostclient._without_flags("use --device cpu (or cuda, cuda:N)") == "use the device setting cpu (or cuda, cuda:N)"
+    assert hostclient._without_flags("use --precision fp32, or --backend torch for half precision") == \
+        "use the precision setting fp32"
+    assert hostclient._without_flags("render them again, or set the shot with --shot-range 1001-1004") == \
+        "render them again"

@@ -614,10 +614,18 @@ def _compact(frames: Sequence[int]) -> str:
     return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
 
 
+HOST_FIELDS = ("device", "weights", "matting-weights", "method", "precision", "base")
+"""The flags of ``tcvom run`` that the hosts have a setting for (:class:`RunSpec`)."""
+
+
 def _without_flags(hint: str) -> str:
-    """tcvom's advice without its parts that name a command-line flag, which a host has no
-    field for ("render or copy them again, or set the shot ... with --shot-range 1001-1004":
-    "render or copy them again"); empty when every part names one."""
+    """tcvom's advice in a host's words: a flag the host has a setting for named as that
+    setting ("use --device cpu": "use the device setting cpu"), the parts that name another
+    flag, which a host has no field for, left out ("render or copy them again, or set the
+    shot ... with --shot-range 1001-1004": "render or copy them again"); empty when every
+    part names one."""
+    fields = "|".join(re.escape(f) for f in HOST_FIELDS)
+    hint = re.sub(rf"(^|\s)--({fields})(?=\s|$|[,;)])", lambda m: f"{m.group(1)}the {m.group(2)} setting", hint)
     parts = [part for part in re.split(r", or |; ", hint) if part and not re.search(r"(^|\s)--[a-z]", part)]
     return ", or ".join(parts)
 
