@@ -96,11 +96,7 @@ class FlowEstimator:
         """The share of frame ``a`` whose flow to ``b`` passes the forward-backward check
         (:func:`unreliable_mask`), both computed at the size the flow is (at most
         ``max_side``): what :func:`cut_pairs` reads, at a fraction of a full-size check's cost."""
-        return self.share_prepared(self.prepare(a), self.prepare(b))
-
-    def share_prepared(self, a: np.ndarray, b: np.ndarray) -> float:
-        """:meth:`share` of two :meth:`prepare` d images."""
-        return self.pair_share(a, b)[2]
+        return self.pair_share(self.prepare(a), self.prepare(b))[2]
 
     def pair_share(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         """Both flows of two :meth:`prepare` d images at their size, and the share of ``a``

@@ -129,7 +129,7 @@ def find_cuts(frames: FrameSource, span: Sequence[int], flow: FlowEstimator | No
     previous = estimator.prepare(frames.read(frames_read[0]))
     for frame in frames_read[1:]:
         image = estimator.prepare(frames.read(frame))
-        shares.append(estimator.share_prepared(previous, image))
+        shares.append(estimator.pair_share(previous, image)[2])
         previous = image
     inside = set(span[:-1])  # a cut after the span's last frame cuts no pass of it
     return [frames_read[i] for i in cut_pairs(shares) if frames_read[i] in inside]
@@ -180,6 +180,27 @@ def _deciders(segment: Segment, cuts: Sequence[int]) -> dict[int, tuple[int, ...
     return out
 
 
+def past_cuts(frames: Sequence[int], keyframes: Iterable[int], cuts: Iterable[int],
+              shown: Iterable[int] | None = None) -> list[list[int]]:
+    """The frames of ``frames`` (the shot, ascending) that lie past a cut from every
+    keyframe, one list per picture (the frames between two cuts): no keyframe lies in their
+    picture, so every pass reached them across a cut and carried another picture's trimap
+    (the review names them, :mod:`tcvom.review.doubt`). ``shown``: only these frames are listed (a review of
+    part of the shot; its pictures and keyframes are still the whole shot's). Empty without
+    keyframes or cuts."""
+    keys, cut = set(keyframes), set(cuts)
+    if not keys or not cut:
+        return []
+    pictures: list[list[int]] = [[]]
+    for frame in frames:
+        pictures[-1].append(frame)
+        if frame in cut:
+            pictures.append([])
+    listed = None if shown is None else set(shown)
+    out = [[f for f in picture if listed is None or f in listed] for picture in pictures if keys.isdisjoint(picture)]
+    return [picture for picture in out if picture]
+
+
 def _report_cuts(segment: Segment, cuts: Sequence[int]) -> None:
     """Say (at info level) where the picture cuts; the review names the frames no keyframe
     reaches without crossing a cut, on every run (:func:`tcvom.review.doubt.past_cuts`)."""
@@ -220,8 +241,8 @@ def propagate_segment(
     stranded: set[int] = set()
     if found:
         _report_cuts(segment, found)
-        uncut = {p.keyframe: _uncut(p, found) for p in segment.passes}
-        stranded = {f for f in outputs if f not in keyframes and not any(f in uncut[k] for k in deciders[f])}
+        stranded = {f for picture in past_cuts(_span(segment), [p.keyframe for p in segment.passes], found)
+                    for f in picture if f in outputs}
 
     def said(item: PropagatedFrame) -> PropagatedFrame:
         return replace(item, past_cut=True) if item.frame in stranded else item

@@ -57,6 +57,7 @@ from tcvom.io.atomic import write_text
 from tcvom.io.sequence import format_range
 from tcvom.io.trimap import class_counts
 from tcvom.progress import Progress, ProgressMode
+from tcvom.propagation.ensemble import past_cuts
 
 log = logging.getLogger("tcvom")
 
@@ -220,27 +221,6 @@ def trimap_ratios(frames: Sequence[int], stats: Mapping[int, TrimapStats], keyfr
         elif (forward if b <= a else backward) and s.disagreement is not None:
             out[f] = max(out[f], s.disagreement / edge)  # trimaps of a tcvom that leant on it
     return out
-
-
-def past_cuts(frames: Sequence[int], keyframes: Iterable[int], cuts: Iterable[int],
-              shown: Iterable[int] | None = None) -> list[list[int]]:
-    """The frames of ``frames`` (the shot, ascending) that lie past a cut from every
-    keyframe, one list per picture (the frames between two cuts): no keyframe lies in their
-    picture, so every pass reached them across a cut and carried another picture's trimap
-    (:mod:`tcvom.propagation.ensemble`). ``shown``: only these frames are listed (a review of
-    part of the shot; its pictures and keyframes are still the whole shot's). Empty without
-    keyframes or cuts."""
-    keys, cut = set(keyframes), set(cuts)
-    if not keys or not cut:
-        return []
-    pictures: list[list[int]] = [[]]
-    for frame in frames:
-        pictures[-1].append(frame)
-        if frame in cut:
-            pictures.append([])
-    listed = None if shown is None else set(shown)
-    out = [[f for f in picture if listed is None or f in listed] for picture in pictures if keys.isdisjoint(picture)]
-    return [picture for picture in out if picture]
 
 
 def say_past_cuts(groups: Sequence[Sequence[int]], cuts: Iterable[int] = ()) -> None:
