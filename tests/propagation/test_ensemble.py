@@ -167,3 +167,19 @@ def test_a_keyframe_on_a_flash_is_no_cut_and_the_frame_after_the_last_keyframe_i
     with caplog.at_level("INFO", logger="tcvom"):
         list(propagate(CopyKeyframe(), TwoPictures(1, 11, cut=10), {1: fg, 10: fg}))
     assert "the picture cuts between 10 and 11: each frame of 10-11" in caplog.text
+
+
+def test_a_pass_cut_short_to_its_own_keyframe_is_not_run() -> None:
+    """Left by the cut work: with a cut right after a keyframe, its pass still ran for the
+    keyframe alone (an STM pass fine-tuned and memorised for a frame that keeps its trimap)."""
+    fg = np.full((64, 96), 255, np.uint8)
+    bg = np.zeros((64, 96), np.uint8)
+    for cut, keys, runs in ((1, {1: fg, 11: bg}, [tuple(range(11, 1, -1))]),
+                            (10, {1: fg, 11: bg}, [tuple(range(1, 11))])):
+        prop = CopyKeyframe()
+        results = {r.frame: r for r in propagate(prop, TwoPictures(1, 11, cut=cut), keys)}
+        assert prop.calls == runs
+        assert sorted(results) == list(range(1, 12))
+        assert (results[1].trimap == 255).all() and (results[11].trimap == 0).all()  # the keyframes, as painted
+        assert all((results[f].trimap == (255 if f <= cut else 0)).all() for f in range(2, 11))
+        assert not any(r.past_cut for r in results.values())

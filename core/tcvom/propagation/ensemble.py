@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import pairwise
 from pathlib import Path
@@ -71,12 +71,17 @@ def _decide(
     frame: int, weighted: np.ndarray, keyframes: Mapping[int, np.ndarray], disagree: float | None = None
 ) -> PropagatedFrame:
     if frame in keyframes:
-        tri = keyframes[frame]
-        return PropagatedFrame(frame, tri, one_hot(tri))
+        return _keyed(frame, keyframes)
     trimap = CLASS_VALUES[np.argmax(weighted, axis=0)]
     total = weighted.sum(axis=0, keepdims=True)
     probs = np.divide(weighted, total, out=np.zeros_like(weighted), where=total > 0)
     return PropagatedFrame(frame, trimap, probs.astype(np.float32), disagree)
+
+
+def _keyed(frame: int, keyframes: Mapping[int, np.ndarray]) -> PropagatedFrame:
+    """A keyframe's result: its own trimap, certain."""
+    tri = keyframes[frame]
+    return PropagatedFrame(frame, tri, one_hot(tri))
 
 
 def _check(frame: int, probs: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -234,7 +239,6 @@ def propagate_segment(
     ``cuts``: find where the picture cuts to another (:func:`find_cuts`) and decide each
     frame by the passes that reach it without crossing a cut (a pass is cut short where
     no frame needs it further); False weighs every pass as the reference does."""
-    shape = (frames.height, frames.width)
     outputs = set(segment.outputs)
     found = find_cuts(frames, _span(segment)) if cuts else []
     deciders = _deciders(segment, found)
@@ -244,11 +248,39 @@ def propagate_segment(
         stranded = {f for picture in past_cuts(_span(segment), [p.keyframe for p in segment.passes], found)
                     for f in picture if f in outputs}
 
+    done: set[int] = set()
+
     def said(item: PropagatedFrame) -> PropagatedFrame:
+        done.add(item.frame)
         return replace(item, past_cut=True) if item.frame in stranded else item
 
-    live = [p for p in (_needed(p, [f for f in segment.outputs if p.keyframe in deciders[f]], found)
-                        for p in segment.passes) if p is not None]
+    needed = [p for p in (_needed(p, [f for f in segment.outputs if p.keyframe in deciders[f]], found)
+                          for p in segment.passes) if p is not None]
+    # a pass cut short to its own keyframe (a cut right after it) has nothing to propagate:
+    # running it would fine-tune and memorise for a frame that keeps its trimap anyway
+    live = [p for p in needed if len(p.frames) > 1]
+    yield from _ensemble(propagator, frames, keyframes, segment, live, deciders, outputs, said, workdir)
+    for pass_ in needed:
+        if len(pass_.frames) == 1 and pass_.keyframe in outputs and pass_.keyframe not in done:
+            yield said(_keyed(pass_.keyframe, keyframes))
+
+
+def _ensemble(
+    propagator: Propagator,
+    frames: FrameSource,
+    keyframes: Mapping[int, np.ndarray],
+    segment: Segment,
+    live: Sequence[Pass],
+    deciders: Mapping[int, tuple[int, ...]],
+    outputs: set[int],
+    said: Callable[[PropagatedFrame], PropagatedFrame],
+    workdir: str | Path | None,
+) -> Iterator[PropagatedFrame]:
+    """Run the ``live`` passes of ``segment`` (none, one or two) and yield the output frames
+    they decide, each through ``said``."""
+    shape = (frames.height, frames.width)
+    if not live:
+        return
     if len(live) == 1:
         for frame, probs in propagator.run_pass(frames, keyframes, live[0]):
             if frame in outputs:
