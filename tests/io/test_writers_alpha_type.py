@@ -16,3 +16,14 @@ def test_an_integer_alpha_is_refused(tmp_path) -> None:
     assert not list((tmp_path / "a").glob("*.exr"))
     writer.write(1, np.full((4, 6), 0.5, np.float16))
     assert (tmp_path / "a" / "alpha.0001.exr").is_file()
+
+
+def test_an_alpha_holding_nan_is_refused(tmp_path) -> None:
+    """Known since session 18: a script calling the writer with NaN wrote NaN into the matte."""
+    writer = AlphaWriter(tmp_path / "a")
+    alpha = np.full((4, 6), 0.5, np.float32)
+    alpha[1, 2:4] = np.nan
+    with pytest.raises(InputError, match="the alpha holds NaN at 2 pixels") as caught:
+        writer.write(7, alpha)
+    assert caught.value.frame == 7
+    assert not list((tmp_path / "a").glob("*.exr"))

@@ -158,7 +158,10 @@ class AlphaWriter(FrameWriter):
         if not np.issubdtype(np.asarray(alpha).dtype, np.floating):  # 200 of a uint8 alpha was written as 1.0
             raise InputError(f"an alpha is float in [0, 1], not {np.asarray(alpha).dtype}", frame=frame,
                              hint="scale integer alphas to [0, 1] first (uint8: / 255)")
-        a = np.clip(np.asarray(alpha, dtype=np.float32), 0.0, 1.0)  # NaN: the matte stage replaces it first
+        a = np.clip(np.asarray(alpha, dtype=np.float32), 0.0, 1.0)
+        if np.isnan(a).any():  # was written as NaN (the matte stage refuses such a matte before)
+            raise InputError(f"the alpha holds NaN at {int(np.isnan(a).sum())} pixels", frame=frame,
+                             hint="replace NaN first (e.g. numpy.nan_to_num(alpha, nan=0.0))")
         if a.ndim != 2:
             raise ValueError(f"alpha must be H x W, got {a.shape}")
         if self.kind == "alpha":
