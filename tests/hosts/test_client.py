@@ -519,3 +519,44 @@ def test_advice_names_the_hosts_settings_for_the_flags_it_has() -> None:
         "use the precision setting fp32"
     assert hostclient._without_flags("render them again, or set the shot with --shot-range 1001-1004") == \
         "render them again"
+
+
+def test_advice_with_flags_in_brackets_and_commands_keeps_its_sense() -> None:
+    """Host QA: "pass it as the matting weights (`run --matting-weights`, ...); the trimaps
+    need the STM weights (...)" reached the artist as nothing (the generic fix), "X; Y" as
+    "X, or Y", and a tcvom command in advice had its flag turned into a setting."""
+    assert hostclient._without_flags(
+        "pass it as the matting weights (`run --matting-weights`, `matte --weights`); the trimaps need the STM "
+        "weights (`run --weights`, `trimaps --weights`)") == "pass it as the matting weights; the trimaps need the STM weights"
+    assert hostclient._without_flags("the download may be truncated or corrupt; download it again") == \
+        "the download may be truncated or corrupt; download it again"
+    assert hostclient._without_flags(
+        "download the released checkpoint and run 'tcvom weights add FILE', or pass --matting-weights FILE "
+        "(`tcvom matte`: --weights FILE)") == \
+        "download the released checkpoint and run 'tcvom weights add FILE', or fill in the matting weights setting"
+    assert hostclient._without_flags(
+        "are the matting weights damaged or untrained (tcvom info --weights FILE)? With --precision fp16 or bf16, "
+        "try fp32") == "are the matting weights damaged or untrained (tcvom info --weights FILE)? With the precision " \
+        "setting fp16 or bf16, try fp32"
+    assert hostclient._without_flags("use FBA weights (--base fba or an FBA --weights file), or --output rgba") == \
+        "use FBA weights"
+
+
+def test_matting_weights_given_as_trimap_weights_come_with_advice_that_says_so(tmp_path: Path) -> None:
+    """Host QA: the GCA+TAM file in the trimap weights field came with the generic fix."""
+    import torch
+
+    from tcvom.models import build_gca
+
+    exe = _tcvom()
+    example = tmp_path / "ex"
+    subprocess.run([exe, "example", "--out", str(example), "--width", "32", "--height", "32", "--frames", "3",
+                    "--progress", "none"], check=True, capture_output=True)
+    gca = tmp_path / "gca.pth"
+    torch.save(build_gca(temporal=True).state_dict(), gca)
+    spec = RunSpec(str(example / "plate" / "plate.####.exr"), str(tmp_path / "out"),
+                   {1001: str(example / "keyframes" / "key.1001.png")}, method="tcvom", weights=str(gca),
+                   matting_weights=str(gca))
+    job = Job(hostclient.build_run_args([exe], spec)).start().wait(timeout=120)
+    assert job.error is not None and "not the STM" in job.error.message, job.error
+    assert job.error.fix == "pass it as the matting weights; the trimaps need the STM weights"
