@@ -57,6 +57,22 @@ def test_unusable_matting_weights_are_refused_before_the_trimap_stage(shot: Shot
         assert not shot.out.exists(), path.name
 
 
+def test_no_matting_weights_anywhere_are_said_before_the_trimap_stage(shot: Shot, capsys, monkeypatch) -> None:
+    """Host QA: `run --method tcvom` with STM weights and no matting weights anywhere ran the
+    whole trimap stage first, then named `--weights FILE` (the STM's flag in `run`)."""
+    import torch
+
+    from tcvom.models.stm import build_stm
+
+    monkeypatch.setenv("TCVOM_DATA_DIR", str(shot.root / "data"))
+    monkeypatch.delenv("TCVOM_WEIGHTS", raising=False)
+    stm = shot.root / "stm.pth"
+    torch.save(build_stm().state_dict(), stm)
+    result = tcvom(capsys, *_tcvom_run(shot, "--weights", str(stm)))
+    expect(result, 3, "no GCA+TAM", "--matting-weights FILE", root=shot.root)
+    assert not shot.out.exists()
+
+
 def test_malicious_pickle_never_runs(shot: Shot, capsys) -> None:
     marker = shot.root / "PWNED"
     path = shot.root / "evil.pth"

@@ -150,11 +150,19 @@ def search_locations() -> list[Path]:
     return ([Path(env).expanduser()] if env else []) + [weights_dir()]
 
 
-def search_order() -> list[str]:
-    """Human-readable places :func:`find_weights` looks in, in order."""
+def weights_flag(kind: str | None = None) -> str:
+    """The flag that names a weight file of ``kind`` on the command line: ``tcvom run``
+    takes the matting network's as ``--matting-weights`` (its ``--weights`` is the STM's)."""
+    if kind is None or kind == "stm":
+        return "--weights FILE"
+    return "--matting-weights FILE (`tcvom matte`: --weights FILE)"
+
+
+def search_order(kind: str | None = None) -> list[str]:
+    """Human-readable places :func:`find_weights` looks in for ``kind``, in order."""
     env = os.environ.get(ENV_WEIGHTS)
     return [
-        "--weights FILE",
+        weights_flag(kind),
         f"${ENV_WEIGHTS} ({env if env else 'not set'})",
         f"{weights_dir()} (files added with 'tcvom weights add')",
     ]
@@ -172,8 +180,8 @@ def find_weights(kind: str, explicit: str | Path | None = None) -> Path:
     found = configured_weights(kind, explicit)
     if found is None:
         raise MissingWeightsError(
-            f"no {checkpoints.kind_name(kind)} weights found; looked in: {'; '.join(search_order())}",
-            hint="download the released checkpoint and run 'tcvom weights add FILE', or pass --weights FILE",
+            f"no {checkpoints.kind_name(kind)} weights found; looked in: {'; '.join(search_order(kind))}",
+            hint=f"download the released checkpoint and run 'tcvom weights add FILE', or pass {weights_flag(kind)}",
         )
     return found
 
