@@ -203,17 +203,25 @@ def node_folder(root: str, script_path: str, node_name: str) -> str:
     return hostclient.shot_folder(root, script, node_name).replace("\\", "/")
 
 
-def cache_root(cache_dir: str, script_path: str) -> str:
-    """The cache folder: the knob's value (relative to the script's folder if relative),
-    else ``tcvom_cache`` beside the script."""
-    value = cache_dir.strip()
-    if "[" in value or re.search(r"\$[A-Za-z_{(:]", value):  # TCL Nuke's file knobs evaluate; tcvom would not
-        raise HostError(f"the cache folder knob holds {value!r}, an expression or variable that tcvom does not "
-                        "evaluate", "write the folder as a plain path (absolute, or relative to the script's folder)")
+def knob_path(value: str, script_path: str, knob: str, default: str = "") -> str:
+    """A path knob's value as a plain path, relative to the script's folder if relative (a
+    script opened on another machine, or from another folder, finds the same files);
+    ``default`` (relative to the script's folder) for an empty value. HostError for a
+    TCL expression or variable, which Nuke's file knobs evaluate and tcvom would not."""
+    value = value.strip()
+    if "[" in value or re.search(r"\$[A-Za-z_{(:]", value):
+        raise HostError(f"the {knob} knob holds {value!r}, an expression or variable that tcvom does not "
+                        "evaluate", "write the path as a plain one (absolute, or relative to the script's folder)")
     if value and os.path.isabs(os.path.expanduser(value)):
         return os.path.normpath(os.path.expanduser(value)).replace("\\", "/")
     base = script_folder(script_path)
-    return os.path.normpath(base + "/" + (value or CACHE_FOLDER)).replace("\\", "/")
+    return os.path.normpath(base + "/" + (value or default)).replace("\\", "/")
+
+
+def cache_root(cache_dir: str, script_path: str) -> str:
+    """The cache folder: the knob's value (relative to the script's folder if relative),
+    else ``tcvom_cache`` beside the script."""
+    return knob_path(cache_dir, script_path, "cache folder", CACHE_FOLDER)
 
 
 # --- which inputs ----------------------------------------------------------------------------
@@ -386,22 +394,27 @@ def _check_rendered(plan: RenderPlan) -> dict[str, str]:
 
 
 def prepare_run(settings: NodeSettings, plan: RenderPlan, command: Sequence[str], out: str, first: int,
-                last: int) -> PreparedRun:
+                last: int, script_path: str) -> PreparedRun:
     """The argument list of one press into the node's folder ``out``, after the renders.
 
     The rendered inputs move from the staging folder to ``out/inputs``; a render with the
     same pixels as the file already there is dropped and that file kept untouched (a Write
     stamps each render's header with its time), so tcvom sees only the inputs that really
-    changed and recomputes only what they touch. Inputs no longer used are deleted.
+    changed and recomputes only what they touch. Inputs no longer used are deleted. The
+    weight knobs' relative paths are relative to the folder of the script (``script_path``),
+    as the cache folder's.
     """
     plate_files = _check_rendered(plan)
+    weights, matting = (knob_path(value, script_path, knob) if value.strip() else None
+                        for value, knob in ((settings.weights, "trimap weights"),
+                                            (settings.matting_weights, "matting weights")))
     spec = RunSpec(
         plate=plan.plate,
         out=out,
         keyframes=dict(plan.keyframes),
         method=settings.method,
-        weights=settings.weights.strip() or None,
-        matting_weights=settings.matting_weights.strip() or None,
+        weights=weights,
+        matting_weights=matting,
         base=None if settings.matting_weights.strip() else settings.base.strip() or None,
         device=settings.device.strip() or "cpu",
         precision=settings.precision,

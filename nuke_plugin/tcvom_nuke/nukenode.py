@@ -126,7 +126,8 @@ class MatteRun:
             for frame, path in sorted(plan.keyframes.items()):
                 render(trimap, path, [frame], "rgba")
             out = matte.node_folder(root, nuke.root().name(), self.node_name)
-            self.prepared = matte.prepare_run(settings, plan, command, out, self.first, self.last)
+            self.prepared = matte.prepare_run(settings, plan, command, out, self.first, self.last,
+                                                 nuke.root().name())
         finally:
             if os.path.isdir(staging):
                 shutil.rmtree(staging, ignore_errors=True)

@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,9 @@ def test_cache_root_beside_the_script(tmp_path: Path) -> None:
     assert not list(tmp_path.rglob("*"))
     # a Windows hidden share: "$" before a slash is a plain character in TCL too (review)
     assert matte.cache_root("//fileserver/projects$/show/cache", script) == "//fileserver/projects$/show/cache"
+
+
+SCRIPT = "/shows/demo/comp_v001.nk"  # the saved script, for the weight knobs' relative paths
 
 
 # --- which inputs -----------------------------------------------------------------------------
@@ -178,7 +182,7 @@ def test_prepare_run_keeps_unchanged_renders_in_the_nodes_one_folder(tmp_path: P
     root = (tmp_path / "cache").as_posix()
     out = matte.node_folder(root, (tmp_path / "comp_v001.nk").as_posix(), "TCVOM_Matte1")
     assert out == f"{root}/comp_v001/TCVOM_Matte1"
-    run = matte.prepare_run(settings, _rendered_inputs(tmp_path / "s1", example), ["/bin/tcvom"], out, 1001, 1008)
+    run = matte.prepare_run(settings, _rendered_inputs(tmp_path / "s1", example), ["/bin/tcvom"], out, 1001, 1008, SCRIPT)
     assert run.out == out and run.frames == list(range(1001, 1009))
     assert not (tmp_path / "s1").exists(), "the rendered inputs move into the node's folder"
     assert run.spec.plate == f"{out}/inputs/plate/plate.####.exr" and os.path.isfile(run.spec.keyframes[1001])
@@ -198,21 +202,21 @@ def test_prepare_run_keeps_unchanged_renders_in_the_nodes_one_folder(tmp_path: P
     assert len(first) == 10
     # the same pixels rendered again (new files, new times): every input file stays untouched
     time.sleep(0.02)
-    matte.prepare_run(settings, _rendered_inputs(tmp_path / "s2", example), ["t"], out, 1001, 1008)
+    matte.prepare_run(settings, _rendered_inputs(tmp_path / "s2", example), ["t"], out, 1001, 1008, SCRIPT)
     assert stamps() == first
     # one plate frame and one keyframe repainted: only their files change
     plan = _rendered_inputs(tmp_path / "s3", example)
     shutil.copy(example.plate_dir / "plate.1002.exr", plan.plate.replace("####", "1003"))
     shutil.copy(example.keyframe_dir / "key.1001.png", plan.keyframes[1008])
-    matte.prepare_run(settings, plan, ["t"], out, 1001, 1008)
+    matte.prepare_run(settings, plan, ["t"], out, 1001, 1008, SCRIPT)
     changed = {k for k, v in stamps().items() if v != first[k]}
     assert changed == {"plate/plate.1003.exr", "keyframes/key.1008.png"}
     # a shorter range: the frames no longer used are deleted; a plain Read: no rendered plate
-    matte.prepare_run(settings, _rendered_inputs(tmp_path / "s4", example, range(1001, 1007)), ["t"], out, 1001, 1006)
+    matte.prepare_run(settings, _rendered_inputs(tmp_path / "s4", example, range(1001, 1007)), ["t"], out, 1001, 1006, SCRIPT)
     assert sorted(p.name for p in (inputs / "plate").iterdir()) == [f"plate.{f}.exr" for f in range(1001, 1007)]
     direct = _rendered_inputs(tmp_path / "s5", example)
     direct.direct, direct.plate_frames, direct.plate = True, [], (example.plate_dir / "plate.####.exr").as_posix()
-    assert matte.prepare_run(settings, direct, ["t"], out, 1001, 1008).spec.plate == direct.plate
+    assert matte.prepare_run(settings, direct, ["t"], out, 1001, 1008, SCRIPT).spec.plate == direct.plate
     assert not (inputs / "plate").exists()
 
 
@@ -251,12 +255,27 @@ def test_prepare_run_refuses_missing_renders_and_weights(tmp_path: Path, example
     plan = _rendered_inputs(tmp_path / "s", example, frames=range(1001, 1005))
     plan.plate_frames = list(range(1001, 1009))
     with pytest.raises(HostError, match="did not render plate frame 1005"):
-        matte.prepare_run(matte.NodeSettings(), plan, ["t"], (tmp_path / "c").as_posix(), 1001, 1008)
+        matte.prepare_run(matte.NodeSettings(), plan, ["t"], (tmp_path / "c").as_posix(), 1001, 1008, SCRIPT)
     plan = _rendered_inputs(tmp_path / "s2", example)
     settings = matte.NodeSettings(method="tcvom", weights=(tmp_path / "missing.pth").as_posix())
     with pytest.raises(HostError, match="weights file does not exist") as info:
-        matte.prepare_run(settings, plan, ["t"], (tmp_path / "c").as_posix(), 1001, 1008)
+        matte.prepare_run(settings, plan, ["t"], (tmp_path / "c").as_posix(), 1001, 1008, SCRIPT)
     assert info.value.exit_code == matte.hostclient.EXIT_MISSING
+    # Host QA: a relative weight path was looked for in Nuke's working folder, the cache
+    # folder's beside the script: both are relative to the script's folder now
+    (tmp_path / "weights").mkdir()
+    stm = tmp_path / "weights" / "stm.pth"
+    stm.write_bytes(b"not checked here")
+    script = (tmp_path / "comp.nk").as_posix()
+    settings = matte.NodeSettings(method="tcvom", weights="weights/stm.pth", matting_weights=" ")
+    run = matte.prepare_run(settings, _rendered_inputs(tmp_path / "s3", example), ["t"], (tmp_path / "c").as_posix(),
+                            1001, 1008, script)
+    assert run.spec.weights == stm.as_posix() and run.spec.matting_weights is None
+    assert run.args[run.args.index("--weights") + 1] == stm.as_posix()
+    with pytest.raises(HostError, match=r"matting weights knob holds .* expression"):
+        matte.prepare_run(replace(settings, matting_weights="[getenv W]/gca.pth"),
+                          _rendered_inputs(tmp_path / "s4", example), ["t"], (tmp_path / "c").as_posix(), 1001, 1008,
+                          script)
 
 
 def test_run_job_with_tcvom_collects_every_frame(tmp_path: Path, example, tcvom_exe: str) -> None:
@@ -268,7 +287,7 @@ def test_run_job_with_tcvom_collects_every_frame(tmp_path: Path, example, tcvom_
     for f, path in plan.keyframes.items():  # stands in for the Write node's trimap renders
         os.makedirs(os.path.dirname(path), exist_ok=True)
         shutil.copy(example.keyframe_dir / f"key.{f}.png", path)
-    run = matte.prepare_run(settings, plan, [tcvom_exe], (tmp_path / "cache" / "shot" / "node").as_posix(), 1001, 1008)
+    run = matte.prepare_run(settings, plan, [tcvom_exe], (tmp_path / "cache" / "shot" / "node").as_posix(), 1001, 1008, SCRIPT)
     job = matte.hostclient.Job(run.args, out=run.out).start()
     seen: list[int] = []
     outcome = matte.run_job(job, run.frames, lambda pct, text: seen.append(pct), lambda: False, poll_interval=0.05)
@@ -297,7 +316,7 @@ def test_the_runs_warnings_reach_the_status(tmp_path: Path, example, tcvom_exe: 
         shutil.copy(example.keyframe_dir / f"key.{f}.png", path)
     key, _ = read_image(plan.keyframes[1008])
     write_image(plan.keyframes[1008], np.zeros(key.shape[:2], np.float32), pixel_type="half", channels=("Y",))
-    run = matte.prepare_run(settings, plan, [tcvom_exe], (tmp_path / "cache" / "shot" / "node").as_posix(), 1001, 1008)
+    run = matte.prepare_run(settings, plan, [tcvom_exe], (tmp_path / "cache" / "shot" / "node").as_posix(), 1001, 1008, SCRIPT)
     job = matte.hostclient.Job(run.args, out=run.out).start()
     outcome = matte.run_job(job, run.frames, lambda pct, text: None, lambda: False, poll_interval=0.05,
                             keyframes=run.spec.keyframes)
