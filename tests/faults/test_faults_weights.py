@@ -73,6 +73,24 @@ def test_no_matting_weights_anywhere_are_said_before_the_trimap_stage(shot: Shot
     assert not shot.out.exists()
 
 
+def test_matte_refuses_weights_of_another_base_before_it_claims_the_folder(shot: Shot, capsys) -> None:
+    """Bases QA: `matte --weights DIM_SINGLE.pth --base fba` was refused after the matte had
+    claimed --out (a manifest recording base fba with the DIM file's digest, and a lock)."""
+    import torch
+
+    from tcvom.models.bases import build_matting
+
+    dim = shot.root / "dim_single.pth"
+    torch.save(build_matting("dim").state_dict(), dim)
+    other = shot.root / "other.pth"
+    torch.save({"fc.weight": torch.zeros(2, 2)}, other)
+    for path, extra, said in ((dim, ("--base", "fba"), "fba"), (other, (), "missing key")):
+        args = [a if a != "classical" else "tcvom" for a in shot.matte_args("--weights", str(path), *extra)]
+        result = tcvom(capsys, *args)
+        expect(result, 2, path.name, said, root=shot.root)
+        assert not shot.out.exists(), path.name
+
+
 def test_malicious_pickle_never_runs(shot: Shot, capsys) -> None:
     marker = shot.root / "PWNED"
     path = shot.root / "evil.pth"
@@ -308,6 +326,30 @@ def test_auto_names_single_image_weights_it_does_not_use(shot: Shot, capsys, mon
     assert result.code == 0, result.err
     assert "only the single-image" in result.err and "--matting-weights" in result.err
     assert str(data / "weights" / "dim_single.pth") in result.err
+
+
+def test_tcvom_names_the_single_image_weights_it_found_instead(shot: Shot, capsys, monkeypatch) -> None:
+    """Bases QA: `--method tcvom --base fba` with only FBA single-image weights configured
+    said no FBA weights were found in $TCVOM_WEIGHTS, which named an FBA file; and `auto`
+    with only another base's single-image weights never named them."""
+    import torch
+
+    from tcvom.models.bases import build_matting
+
+    monkeypatch.setenv("TCVOM_DATA_DIR", str(shot.root / "data"))
+    fba = shot.root / "fba_single.pth"
+    torch.save(build_matting("fba").state_dict(), fba)
+    monkeypatch.setenv("TCVOM_WEIGHTS", str(fba))
+    result = tcvom(capsys, *shot.matte_args("--method", "tcvom", "--base", "fba"))
+    expect(result, 3, "no FBA+TAM", "only the single-image FBA matting baseline is (" + str(fba),
+           "--matting-weights (`tcvom matte`: --weights)", root=shot.root)
+    assert "the single-image the single-image" not in result.err
+    dim = shot.root / "dim_single.pth"
+    torch.save(build_matting("dim").state_dict(), dim)
+    monkeypatch.setenv("TCVOM_WEIGHTS", str(dim))
+    result = tcvom(capsys, *shot.matte_args("--method", "auto", "--base", "fba"))
+    expect(result, 0, "no FBA+TAM (TCVOM video matting) weights found, but the single-image DIM matting baseline is ("
+           + str(dim), root=shot.root)
 
 
 def test_auto_names_another_bases_weights_it_does_not_use(shot: Shot, capsys, monkeypatch) -> None:

@@ -167,6 +167,13 @@ def test_describe_gca_tam_file(tmp_path):
     info = checkpoints.describe(path)
     assert info["kind"] == "gca_tam" and info["loads"] is False
     assert "decoder.conv2.bias [2] (expected [1])" in info["problem"]
+    # Bases QA: a GCA+TAM file missing part of its TAM was "the single-image GCA baseline"
+    # with unexpected keys; it is a GCA+TAM file missing those keys
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("decoder.fam.query_conv.")}
+    torch.save(state, path)
+    info = checkpoints.describe(path)
+    assert info["kind"] == "gca_tam" and info["loads"] is False
+    assert "missing key(s): decoder.fam.query_conv.weight" in info["problem"], info["problem"]
 
 
 def test_describe_unknown_file(tmp_path, capsys):
@@ -389,7 +396,9 @@ def test_a_file_of_the_kind_tried_that_does_not_load_is_said_once_and_plainly(tm
     assert main(["info", "--weights", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count(str(path)) == 1 and "the the" not in err and "looks like" not in err, err
-    assert "do not fit the single-image Index matting baseline: 5 unexpected key(s)" in err, err
+    # the file is the Index+TAM one, a key short (was: the single-image Index baseline with 5 unexpected keys)
+    assert "do not fit the Index+TAM (TCVOM video matting) network: 1 missing key(s): decoder.fam.query_conv.weight" \
+        in err, err
 
 
 @pytest.mark.parametrize("name", ["gca_tam.part_b.onnx", "gca_tam.json"])

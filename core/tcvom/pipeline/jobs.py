@@ -227,9 +227,8 @@ def _weights_digest(concrete: str, kind: str, weights: str | Path | None) -> str
     if concrete != "tcvom":
         return None
     from tcvom.io.hashing import file_sha256
-    from tcvom.weights.registry import find_weights
 
-    return f"sha256:{file_sha256(find_weights(kind, weights))}"  # hashed once per process
+    return f"sha256:{file_sha256(methods.locate_weights(kind, weights))}"  # hashed once per process
 
 
 def _matting_network(concrete: str, base: str | None, weights: str | Path | None) -> str | None:
@@ -803,6 +802,8 @@ def matte(
             _check_colour_layers(_matting_network(concrete, base, weights))
         method_options = methods.check_method_options(concrete, "matte", method_options)
         digest = _weights_digest(concrete, methods.matting_kind(base), weights)  # refused before the folder is made
+        if concrete == "tcvom" and weights is not None:  # of another network or base: was refused after the claim
+            _check_matting_file(weights, base)
         writer = AlphaWriter(out, fmt=alpha_format, kind=output)  # makes the folder: after every refusal
         settings = {
             "stage": "matte",
@@ -1184,9 +1185,7 @@ def run(
     if trimap_method == "tcvom":
         _check_stm_file(weights)
     if matte_method == "tcvom" and matting_weights is None:  # none anywhere: said after the trimap stage before
-        from tcvom.weights.registry import find_weights
-
-        find_weights(methods.matting_kind(base), None)
+        methods.locate_weights(methods.matting_kind(base), None)
     if backend != "torch" and matte_method == "classical" and trimap_method in (None, "classical"):
         raise InputError(f"no stage of this run has network weights (auto runs the classical method), so --backend "
                          f"{backend} has nothing to run", hint="install weights (tcvom weights add FILE), or leave "

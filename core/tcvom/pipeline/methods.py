@@ -131,29 +131,58 @@ def weights_notice(kind: str) -> str:
     return WEIGHTS_NOTICE.format(network=checkpoints.kind_name(kind), stage=stage)
 
 
-def _other_weights_notice(kind: str) -> str | None:
-    """Why ``auto`` falls back when only the single-image baseline of the base asked for, or
-    the video network of another base, is configured (``auto`` picks neither: the one is not
-    the TCVOM network, the other not the base asked for), and how to use it."""
+def _other_weights(kind: str) -> str | None:
+    """What is configured where no matting weights of ``kind`` are, and how to use it: the
+    single-image baseline of the base asked for, or the video network or single-image
+    baseline of another base (``auto`` picks none: the one is not the TCVOM network, the
+    others not the base asked for); None when nothing is."""
+    from tcvom.models.bases import BASES
     from tcvom.weights.checkpoints import kind_name
-    from tcvom.weights.registry import configured_weights
+    from tcvom.weights.registry import configured_weights, weights_flag
 
     if not kind.endswith("_tam"):
         return None
     single = kind.removesuffix("_tam")
     found = configured_weights(single)
     if found is not None:
-        return (f"no {kind_name(kind)} weights found, only the single-image {kind_name(single)} ({found}): using "
-                f"the built-in classical method (pass --matting-weights {found} to matte with the "
-                "single-image network, or add the TAM weights with `tcvom weights add FILE`)")
-    from tcvom.models.bases import BASES
-
-    for base in (b for b in BASES if b != single):  # the video network of another base
+        return (f"only {kind_name(single)} is ({found}): pass it with {weights_flag(single, named=True)} to matte with the "
+                "single-image network, or add the TAM weights with `tcvom weights add FILE`")
+    for base in (b for b in BASES if b != single):
         found = configured_weights(f"{base}_tam")
         if found is not None:
-            return (f"no {kind_name(kind)} weights found, but {kind_name(base + '_tam')} weights are ({found}): "
-                    f"using the built-in classical method (pass --base {base} to matte with them)")
+            return f"{kind_name(base + '_tam')} weights are ({found}): pass --base {base} to matte with them"
+    for base in (b for b in BASES if b != single):
+        found = configured_weights(base)
+        if found is not None:
+            return (f"{kind_name(base)} is ({found}): pass it with {weights_flag(base, named=True)} to matte with that "
+                    "single-image network")
     return None
+
+
+def _other_weights_notice(kind: str) -> str | None:
+    """Why ``auto`` falls back to the classical method where :func:`_other_weights` finds
+    other weights."""
+    from tcvom.weights.checkpoints import kind_name
+
+    other = _other_weights(kind)
+    if other is None:
+        return None
+    return f"no {kind_name(kind)} weights found, but {other}; the built-in classical method is used"
+
+
+def locate_weights(kind: str, weights: str | Path | None) -> Path:
+    """:func:`tcvom.weights.registry.find_weights`; where no matting weights of ``kind`` are
+    found, the error says which other matting weights are (:func:`_other_weights`)."""
+    from tcvom.errors import MissingWeightsError
+    from tcvom.weights.registry import find_weights
+
+    try:
+        return find_weights(kind, weights)
+    except MissingWeightsError as exc:
+        other = _other_weights(kind)
+        if other is None:
+            raise
+        raise MissingWeightsError(exc.message, path=exc.path, frame=exc.frame, hint=other) from None
 
 
 # The last network of each role ("stm", "matting") loaded in this process, keyed by its
@@ -307,9 +336,8 @@ def make_session(
         return ClassicalSession(frames, trimaps, **options)
     if method == "tcvom":
         from tcvom.matting.gca_session import build_session
-        from tcvom.weights.registry import find_weights
 
-        path = find_weights(matting_kind(base), weights)
+        path = locate_weights(matting_kind(base), weights)
         dtype = options.get("dtype", "float32")
         model = network("matting", path, device=device if backend == "torch" else "cpu",
                         dtype=dtype if backend == "torch" else "float32", base=base)

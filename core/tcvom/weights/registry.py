@@ -150,12 +150,14 @@ def search_locations() -> list[Path]:
     return ([Path(env).expanduser()] if env else []) + [weights_dir()]
 
 
-def weights_flag(kind: str | None = None) -> str:
-    """The flag that names a weight file of ``kind`` on the command line: ``tcvom run``
-    takes the matting network's as ``--matting-weights`` (its ``--weights`` is the STM's)."""
+def weights_flag(kind: str | None = None, *, named: bool = False) -> str:
+    """The flag that names a weight file of ``kind`` on the command line, with a FILE
+    placeholder (``named``: the file is named already, the flag alone): ``tcvom run`` takes
+    the matting network's as ``--matting-weights`` (its ``--weights`` is the STM's)."""
+    value = "" if named else " FILE"
     if kind is None or kind == "stm":
-        return "--weights FILE"
-    return "--matting-weights FILE (`tcvom matte`: --weights FILE)"
+        return f"--weights{value}"
+    return f"--matting-weights{value} (`tcvom matte`: --weights{value})"
 
 
 def search_order(kind: str | None = None) -> list[str]:
