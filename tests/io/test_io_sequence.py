@@ -76,6 +76,20 @@ def test_open_job_description_steps_are_steps_not_fileseq_stagger() -> None:
     assert parse_frame_range(format_openjd_range([1, 4, 7, 8, 9, 20])) == [1, 4, 7, 8, 9, 20]
 
 
+def test_open_job_description_steps_down_and_ranges_too_large() -> None:
+    """Farm QA: OpenJD's `1010-1001:-2` (1010, 1008, ... 1002) selected every frame 1001-1010
+    (fileseq's stagger); a step away from the last frame is no range in OpenJD; a range of
+    more frames than fileseq takes was "not a frame range" with a hint in the form given."""
+    assert parse_frame_range("1010-1001:-2") == [1002, 1004, 1006, 1008, 1010]
+    assert parse_frame_range("-2--10:-4") == [-10, -6, -2]
+    for text, said in (("1001-1010:-2", "steps by -2 away from its last frame"), ("1010-1001:2", "steps by 2"),
+                       ("1-5:0", "has a step of 0")):
+        with pytest.raises(InputError, match=said):
+            parse_frame_range(text)
+    with pytest.raises(InputError, match="holds more than 10,000,000 frames"):
+        parse_frame_range("1001-20000000")
+
+
 def test_output_patterns(tmp_path: Path) -> None:
     assert output_pattern(tmp_path, "alpha.####.exr") == str(tmp_path / "alpha.####.exr")
     assert output_pattern(tmp_path / "m.%05d.exr", "alpha.####.exr") == str(tmp_path / "m.%05d.exr")

@@ -28,20 +28,38 @@ PATTERN_MARKS = ("#", "@", "%", "$F")
 
 
 #: Open Job Description's stepped range, ``first-last:step`` (one comma-separated part).
-_OPENJD_STEP = re.compile(r"^\s*(-?\d+\s*-\s*-?\d+)\s*:\s*(\d+)\s*$")
+_OPENJD_STEP = re.compile(r"^\s*(-?\d+)\s*-\s*(-?\d+)\s*:\s*(-?\d+)\s*$")
+
+
+def _openjd_step(part: str, text: str) -> str:
+    """One part of a range with OpenJD's step as fileseq's ``first-lastxstep`` (a negative
+    step runs down, from a larger first frame: ``1010-1001:-2``); any other part as it is."""
+    match = _OPENJD_STEP.match(part)
+    if match is None:
+        return part
+    first, last, step = (int(g) for g in match.groups())
+    if step == 0 or (step > 0) != (last >= first) and first != last:
+        how = "has a step of 0" if step == 0 else f"steps by {step} away from its last frame"
+        raise InputError(f"{text!r} is not a frame range: {part.strip()} {how}",
+                         hint="step up from the smaller frame (1001-1010:2) or down from the larger (1010-1001:-2)")
+    return f"{first}-{last}x{abs(step)}"
 
 
 def parse_frame_range(text: str) -> list[int]:
     """Frame numbers of a fileseq range string (``1001-1100``, ``1-10x2``, ``5,7,9``), sorted.
 
     A part ``first-last:step`` is Open Job Description's step (what an OpenJD chunk of a
-    shot on twos looks like, ``1001-1009:2``) and is read as fileseq's ``first-lastxstep``:
+    shot on twos looks like, ``1001-1009:2``, or down, ``1009-1001:-2``) and is read as
+    fileseq's ``first-lastxstep``:
     fileseq would read ``:`` as a staggered order of *every* frame of the range, which as a
     selection would silently add the frames between the steps.
     """
-    parts = [_OPENJD_STEP.sub(r"\1x\2", part) for part in str(text).split(",")]
+    parts = [_openjd_step(part, str(text)) for part in str(text).split(",")]
     try:
         frames = sorted(set(fileseq.FrameSet(",".join(parts).strip())))
+    except fileseq.MaxSizeException as exc:
+        raise InputError(f"the frame range {text!r} holds more than {fileseq.constants.MAX_FRAME_SIZE:,} frames",
+                         hint="check the first and last frame numbers") from exc
     except (fileseq.ParseException, ValueError) as exc:
         raise InputError(
             f"{text!r} is not a frame range", hint="write it like 1001-1100, 1001-1100x2 or 1001,1005,1010-1020"
