@@ -178,6 +178,24 @@ def test_eval_names_a_truth_trimap_of_another_size_and_a_folder_of_two_types(cap
     assert code == 2 and "alpha frames of 2 file types (.png, .exr)" in err and "alpha.####.png" in err
 
 
+def test_eval_names_a_plate_of_another_size(capsys, small_example, tmp_path: Path) -> None:
+    """Farm QA: a --plate of another size than the alphas said "the arrays to compare differ in
+    size: ... flow 48x32", naming no file, frame or flag."""
+    import cv2
+
+    plate = tmp_path / "plate"
+    plate.mkdir()
+    for n in range(small_example.first, small_example.last + 1):
+        image, _ = read_image(Path(small_example.plate.replace("####", str(n))), n)
+        write_image(plate / f"plate.{n:04d}.exr", cv2.resize(image, (48, 32)), channels=("R", "G", "B"))
+    exact = _alpha_folder(small_example, tmp_path / "exact" / "alpha", 0.0)
+    code, _, err = run_cli(capsys, "eval", "--alpha", exact, "--truth", small_example.folder / "truth",
+                           "--plate", plate / "plate.####.exr", "--progress", "none", "--no-plots")
+    assert code == 2
+    assert f"{plate / f'plate.{small_example.first:04d}.exr'}: frame {small_example.first}: the plate is 48x32, " \
+        "the ground truth 96x64 (give the plate these alphas were made from (--plate))" in err, err
+
+
 def test_eval_alpha_with_missing_frame(capsys, small_example, tmp_path: Path) -> None:
     alpha = _alpha_folder(small_example, tmp_path / "a", 0.0)
     (alpha / f"alpha.{small_example.first + 2:04d}.exr").unlink()

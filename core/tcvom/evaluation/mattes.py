@@ -437,6 +437,10 @@ def evaluate_sequence(
                     path=pred_seq.path(n),
                     frame=n,
                 )
+            if images is not None and (images.height, images.width) != gt.shape:  # was "flow 240x135" at the first pair
+                raise FrameSizeError(
+                    f"the plate is {images.width}x{images.height}, the ground truth {gt.shape[1]}x{gt.shape[0]}",
+                    path=images.path(n), frame=n, hint="give the plate these alphas were made from (--plate)")
             image = images.read(n) if images is not None else None
             trimap = tris.read(n)
             if trimap.shape != gt.shape:
