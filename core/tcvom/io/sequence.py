@@ -38,7 +38,7 @@ def _openjd_step(part: str, text: str) -> str:
     if match is None:
         return part
     first, last, step = (int(g) for g in match.groups())
-    if step == 0 or (step > 0) != (last >= first) and first != last:
+    if step == 0 or ((step > 0) != (last >= first) and first != last):
         how = "has a step of 0" if step == 0 else f"steps by {step} away from its last frame"
         raise InputError(f"{text!r} is not a frame range: {part.strip()} {how}",
                          hint="step up from the smaller frame (1001-1010:2) or down from the larger (1010-1001:-2)")
