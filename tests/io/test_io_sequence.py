@@ -143,3 +143,19 @@ def test_frames_asked_for_that_none_of_the_files_are_name_the_files(tmp_path: Pa
     write_sequence(tmp_path, "trimap", range(1, 4), (4, 4))
     with pytest.raises(MissingFrameError, match=r"3 plate frame\(s\) missing.*its files are frames 1-3"):
         ImageSequence(tmp_path / "trimap.####.png", [1001, 1002, 1003])
+
+
+def test_a_folder_or_dead_link_in_a_frames_place_is_said(tmp_path: Path) -> None:
+    """Inputs QA: a folder or a broken link in place of a frame was only "1 frame(s) missing"."""
+    from tcvom.io.sequence import ImageSequence
+
+    for n in (1, 2, 3):
+        (tmp_path / f"p.{n:04d}.png").write_bytes(b"x")
+    (tmp_path / "p.0002.png").unlink()
+    (tmp_path / "p.0002.png").mkdir()
+    with pytest.raises(MissingFrameError, match="1 plate frame\\(s\\) missing: 2 \\(a folder is there, not an image"):
+        ImageSequence(tmp_path / "p.####.png", frames="1-3", what="plate")
+    (tmp_path / "p.0002.png").rmdir()
+    (tmp_path / "p.0002.png").symlink_to(tmp_path / "gone.png")
+    with pytest.raises(MissingFrameError, match="a link to nothing is there"):
+        ImageSequence(tmp_path / "p.####.png", frames="1-3", what="plate")

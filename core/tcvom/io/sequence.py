@@ -206,9 +206,13 @@ class ImageSequence:
                 if on_disk:
                     hint = (f"its files are frames {format_range(on_disk)}: number them as the frames they belong "
                             "to")
+            first = self.path(missing[0])
+            if first.is_dir() or first.is_symlink():  # named as missing without a word on what is there
+                there = "a folder" if first.is_dir() else "a link to nothing"
+                hint = f"{there} is there, not an image file" + (f"; {hint}" if hint else "")
             raise MissingFrameError(
                 f"{len(missing)} {self.what} frame(s) missing: {format_range(missing)}",
-                path=self.path(missing[0]),
+                path=first,
                 frame=missing[0],
                 hint=hint,
             )
