@@ -687,3 +687,18 @@ def test_a_run_of_part_of_the_shot_names_the_frames_past_a_cut_rightly(tmp_path:
     with caplog.at_level("WARNING", logger="tcvom"):  # the stage alone, on part of the shot: no review, said here
         pipeline.trimaps(plate, keys, tmp_path / "tri", method="classical", progress="none", frames="1005-1008")
     assert "frames 1005-1008 lie past a cut from every keyframe" in caplog.text
+
+
+def test_a_removed_keyframe_leaves_the_review(small_example, tmp_path: Path) -> None:
+    """Loop QA: after a keyframe was deleted, the rerun's review still listed it (the reused
+    trimaps' records named it), called it a keyframe and had the frames before it two-pass."""
+    options = {"shot_range": "1001-1008", "method": "classical", "progress": "none"}
+    out, fresh = tmp_path / "inc", tmp_path / "fresh"
+    pipeline.run(small_example.plate, out, keyframes=[_key(small_example, f) for f in (1001, 1004, 1008)], **options)
+    pipeline.run(small_example.plate, out, keyframes=[_key(small_example, f) for f in (1001, 1004)], **options)
+    pipeline.run(small_example.plate, fresh, keyframes=[_key(small_example, f) for f in (1001, 1004)], **options)
+    rerun, scratch = (json.loads((o / "review" / "review.json").read_text()) for o in (out, fresh))
+    assert rerun["keyframes"] == scratch["keyframes"] == [1001, 1004]
+    rows = {r["frame"]: r for r in rerun["frames"]}
+    assert rows[1008]["trimap_doubt"] > rows[1007]["trimap_doubt"] > 0  # one pass from 1004, drifting
+    assert rerun["suggested"] == scratch["suggested"]

@@ -689,8 +689,9 @@ def _review_output(
             f"(trimaps {trimaps or 'none'}, alpha {alpha or 'none'})", path=folder,
             hint="give the output folder that `tcvom run` or the farm job wrote into")
     keys = {f for f, s in stats.items() if s.keyframe}
-    if trimaps is not None:  # a run of part of the shot: its keyframes may lie outside it
-        keys |= recorded_keyframes(trimaps, stats)
+    if trimaps is not None:  # a run of part of the shot: its keyframes may lie outside it (a frame
+        # with a trimap says itself whether it is one: a reused record may name a keyframe since removed)
+        keys |= {k for k in recorded_keyframes(trimaps, stats) if k not in stats}
     review = build_review(covered, sorted(keys), stats, residuals, bands=bands, shot=shot, unlike=unlike, cuts=cuts)
     stranded = past_cuts(shot, keys, cuts, shown=covered)
     if stranded:  # said on every run, reused frames or not (the hosts show it; Blender in scene frames)
