@@ -485,3 +485,21 @@ def test_trimaps_of_another_ensemble_rule_are_made_again(shot: Path, tmp_path: P
     monkeypatch.setattr(jobs, "RULE", "an-earlier-rule")
     older = pipeline.run(plate(shot), out, keyframes=keys(shot), method="classical", progress="none")
     assert sorted(older.stages["trimaps"]["computed"]) == FRAMES
+
+
+def test_an_edited_ocio_config_redoes_the_frames(shot: Path, tmp_path: Path) -> None:
+    """Colour QA: the records kept the --ocio-config path as typed, so frames converted with
+    a config since edited were reused; its content (OpenColorIO's cache id) is kept now."""
+    import PyOpenColorIO as ocio
+
+    config = tmp_path / "show.ocio"
+    text = ocio.Config.CreateFromBuiltinConfig("studio-config-latest").serialize()
+    config.write_text(text)
+    options = {"method": "classical", "progress": "none", "ocio_config": str(config),
+               "input_colorspace": "Linear Rec.709 (sRGB)"}
+    out = tmp_path / "alpha"
+    trimaps = str(shot / "truth" / "trimap.####.png")
+    assert pipeline.matte(plate(shot), trimaps, out, **options).written == FRAMES
+    assert pipeline.matte(plate(shot), trimaps, out, **options).written == []  # unchanged: reused
+    config.write_text(text.replace("description:", "description: edited,", 1))
+    assert pipeline.matte(plate(shot), trimaps, out, **options).written == FRAMES

@@ -34,8 +34,20 @@ TARGET = "sRGB Encoded Rec.709 (sRGB)"
 DEFAULT_FLOAT = "Linear Rec.709 (sRGB)"
 
 
-@lru_cache(maxsize=8)
 def _config(name: str) -> Any:
+    """The OpenColorIO config of ``name`` (a file or a built-in config's name), loaded once
+    per state of its file in a process (an edited file is loaded again)."""
+    from tcvom.io.hashing import file_identity
+
+    try:
+        state = file_identity(name) if Path(name).is_file() else None
+    except OSError:
+        state = None
+    return _load_config(name, state)
+
+
+@lru_cache(maxsize=8)
+def _load_config(name: str, state: Any) -> Any:
     import PyOpenColorIO as ocio
 
     try:
@@ -54,6 +66,14 @@ def config_reference(name: str | None) -> str | None:
     if name and (Path(name).suffix == ".ocio" or Path(name).is_file()):
         return str(Path(name).absolute())
     return name
+
+
+def config_identity(name: str | None) -> str | None:
+    """What a config's conversions are made of, for the records of a stage's settings:
+    OpenColorIO's cache id of the config (its content and context: an edited file is
+    another config, one config by two names the same); None without a config. The LUT files
+    a config names are not part of it."""
+    return None if not name else str(_config(name).getCacheID())
 
 
 def colour_spaces(config: str | None = None) -> list[str]:

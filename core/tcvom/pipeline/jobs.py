@@ -53,7 +53,7 @@ from tcvom.farm.locks import FrameClaims
 from tcvom.farm.records import FileDigests, FrameRecords, array_digest, digest, records_folder
 from tcvom.io import AlphaWriter, ProbabilityWriter, TrimapWriter, open_frames, open_trimaps
 from tcvom.io.atomic import ensure_writable_folder, remove_dead_temporaries
-from tcvom.io.colour import config_reference
+from tcvom.io.colour import config_identity, config_reference
 from tcvom.io.overlap import DEFAULT_DEPTH, ReadAhead, WriteBehind
 from tcvom.io.sequence import (
     format_range,
@@ -539,6 +539,7 @@ def trimaps(
             "shot": format_range(shot),
             "input_colorspace": input_colorspace,
             "ocio_config": ocio_config,
+            **({"ocio_config_id": config_identity(ocio_config)} if ocio_config else {}),  # its content, edited or not
             "resize_trimaps": resize_trimaps,
             "trimap_channel": trimap_channel,
             "probabilities": prob_writer is not None,
@@ -817,6 +818,7 @@ def matte(
             "trimaps": _names(trimaps),
             "input_colorspace": input_colorspace,
             "ocio_config": ocio_config,
+            **({"ocio_config_id": config_identity(ocio_config)} if ocio_config else {}),  # its content, edited or not
             "resize_trimaps": resize_trimaps,
             "trimap_channel": trimap_channel,
             "output": output,
