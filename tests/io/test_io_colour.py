@@ -216,3 +216,13 @@ def test_a_log_dpx_scan_is_said(tmp_path: Path, caplog) -> None:
     with caplog.at_level("WARNING", logger="tcvom"):
         open_frames(tmp_path / "video.####.dpx")
     assert caplog.records == []
+
+
+def test_a_config_path_that_is_no_file_is_said_so(tmp_path: Path) -> None:
+    """Colour QA: `--ocio-config /nope/config` (no .ocio suffix) or a folder was "could not
+    find ... in the built-in configurations"."""
+    for name, said in ((str(tmp_path / "nope" / "config"), "config file not found"),
+                       (str(tmp_path), "this is a folder, not an OpenColorIO config file")):
+        with pytest.raises(InputError, match=said):
+            ColourConverter(config=name)
+    assert ColourConverter(config="ocio://studio-config-latest").config is not None

@@ -50,8 +50,12 @@ def _config(name: str) -> Any:
 def _load_config(name: str, state: Any) -> Any:
     import PyOpenColorIO as ocio
 
+    if Path(name).is_dir():
+        raise InputError("this is a folder, not an OpenColorIO config file", path=name,
+                         hint="name the .ocio file inside it")
+    as_path = not name.startswith("ocio://") and ("/" in name or "\\" in name)  # not a built-in config's name
     try:
-        if Path(name).suffix == ".ocio" or Path(name).is_file():
+        if Path(name).suffix == ".ocio" or Path(name).is_file() or as_path:
             if not Path(name).is_file():
                 raise InputError("OpenColorIO config file not found", path=name)
             return ocio.Config.CreateFromFile(name)  # pyright: ignore[reportAttributeAccessIssue]  (compiled module, no stubs)
