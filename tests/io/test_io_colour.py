@@ -226,3 +226,25 @@ def test_a_config_path_that_is_no_file_is_said_so(tmp_path: Path) -> None:
         with pytest.raises(InputError, match=said):
             ColourConverter(config=name)
     assert ColourConverter(config="ocio://studio-config-latest").config is not None
+
+
+def test_a_plate_whose_chromaticities_name_another_space_is_said(tmp_path: Path, caplog) -> None:
+    """Colour QA: an ACES2065-1 EXR tagged by its chromaticities alone (SMPTE ST 2065-4) was
+    read as Linear Rec.709 without a word; Rec.709 primaries, or the space given, say nothing."""
+    from tcvom.io.colour import AP0
+
+    image = np.random.default_rng(0).random((8, 12, 3), dtype=np.float32)
+    for name, primaries in (("ap0", AP0), ("ap1", (0.713, 0.293, 0.165, 0.83, 0.128, 0.044, 0.32168, 0.33767)),
+                            ("rec709", (0.64, 0.33, 0.3, 0.6, 0.15, 0.06, 0.3127, 0.329))):
+        write_image(tmp_path / f"{name}.0001.exr", image, channels=("R", "G", "B"),
+                    attributes={"chromaticities": primaries})
+    with caplog.at_level("WARNING", logger="tcvom"):
+        open_frames(str(tmp_path / "ap0.####.exr"))
+        open_frames(str(tmp_path / "ap1.####.exr"))
+    assert "ap0.0001.exr: its header says colour space 'ACES2065-1' (by its chromaticities)" in caplog.text
+    assert "pass --input-colorspace ACES2065-1" in caplog.text and "pass --input-colorspace ACEScg" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tcvom"):
+        open_frames(str(tmp_path / "rec709.####.exr"))
+        open_frames(str(tmp_path / "ap0.####.exr"), colorspace="ACES2065-1")
+    assert "colour space" not in caplog.text

@@ -45,6 +45,9 @@ class ImageInfo:
     log_transfer: str = ""
     """A DPX's log transfer (``Printing density``, ``Logarithmic``: a film scan), which
     OpenImageIO names no colour space for (or one no config knows); empty otherwise."""
+    chromaticities: tuple[float, ...] = ()
+    """An OpenEXR header's ``chromaticities`` (x, y of red, green, blue and white), empty
+    where it has none."""
 
     @property
     def is_float(self) -> bool:
@@ -177,7 +180,12 @@ def _info(path: str | Path, spec: Any, part: int = 0, parts: tuple[str, ...] = (
     return ImageInfo(str(path), spec.width, spec.height, tuple(spec.channelnames), str(spec.format), (spec.x, spec.y),
                      (spec.full_x, spec.full_y, spec.full_width, spec.full_height), parts, part,
                      spec.get_int_attribute("Orientation", 1), clear, spec.get_string_attribute("oiio:ColorSpace", ""),
-                     _log_transfer(spec.get_string_attribute("dpx:Transfer", "")))
+                     _log_transfer(spec.get_string_attribute("dpx:Transfer", "")), _chromaticities(spec))
+
+
+def _chromaticities(spec: Any) -> tuple[float, ...]:
+    value = spec.getattribute("chromaticities")
+    return tuple(float(v) for v in value) if isinstance(value, tuple) and len(value) == 8 else ()
 
 
 def _log_transfer(transfer: str) -> str:

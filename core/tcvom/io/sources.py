@@ -240,11 +240,14 @@ class SequenceFrames(_Frames):
         said = self.colour.contradicted(info.colorspace, info.is_float)
         if said is None and info.log_transfer and self.colour.source is None:
             said = f"DPX transfer {info.log_transfer}: a log film scan"  # no config space of that name
+        how = "as OpenImageIO reads it"
+        if said is None:  # an ACES EXR says so by its primaries alone (SMPTE ST 2065-4)
+            said, how = self.colour.primaries_contradicted(info.chromaticities, info.is_float), "by its chromaticities"
         if said is not None and f"{Path(info.path).absolute()}:colour" not in _SAID:
             _SAID.add(f"{Path(info.path).absolute()}:colour")
             taken = self.colour.source_for(info.is_float)
-            log.warning("%s: its header says colour space %r (as OpenImageIO reads it); tcvom takes %s files as %r "
-                        "(docs/io.md): if the header is right, pass --input-colorspace %s", info.path, said,
+            log.warning("%s: its header says colour space %r (%s); tcvom takes %s files as %r "
+                        "(docs/io.md): if the header is right, pass --input-colorspace %s", info.path, said, how,
                         "floating-point" if info.is_float else "integer", taken,
                         shlex.quote(said) if self.colour.config.getColorSpace(said) is not None else
                         "NAME (the scan's log space, e.g. ADX10)" if info.log_transfer else "NAME")
