@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -162,7 +163,7 @@ def test_a_half_size_keyframe_of_an_overscanned_plate_is_scaled_to_its_display_w
 AP0 = (0.7347, 0.2653, 0.0, 1.0, 0.0001, -0.077, 0.32168, 0.33767)
 
 
-def test_rgba_in_the_plates_space_keeps_its_primaries(small_example, tmp_path: Path) -> None:
+def test_rgba_in_the_plates_space_keeps_its_primaries(small_example, tmp_path: Path, capsys) -> None:
     """An ACES2065-1 plate's RGBA output was written in ACES2065-1 without its
     ``chromaticities``, which OpenEXR readers then take for Rec.709. Output in another
     space (a log plate linearised to Linear Rec.709) carries that space's; the alpha none."""
@@ -191,6 +192,11 @@ def test_rgba_in_the_plates_space_keeps_its_primaries(small_example, tmp_path: P
             assert chromaticities is not None and np.allclose(chromaticities, kept, atol=1e-4), (space, kind)
         else:
             assert chromaticities is None, (space, kind)
+    # Colour QA: `tcvom info` left them out, which docs/io.md says it shows
+    written = str(out.parent / "ACES2065-1-rgba" / f"alpha.{small_example.first}.exr")
+    capsys.readouterr()
+    assert main(["info", written, "--json"]) == 0
+    assert np.allclose(json.loads(capsys.readouterr().out)["chromaticities"], AP0, atol=1e-4)
 
 
 def _rgb_to_xyz(chromaticities: tuple[float, ...]) -> np.ndarray:

@@ -85,7 +85,7 @@ def show_file(path: str, as_json: bool) -> int:
     from pathlib import Path
 
     from tcvom.errors import MissingFrameError, ReadError
-    from tcvom.io.images import PLATE_ATTRIBUTES, image_header
+    from tcvom.io.images import COLOUR_ATTRIBUTES, PLATE_ATTRIBUTES, image_header
     from tcvom.io.sources import MOVIE_SUFFIXES
 
     if Path(path).suffix.lower() in MOVIE_SUFFIXES and Path(path).is_file():
@@ -105,9 +105,11 @@ def show_file(path: str, as_json: bool) -> int:
     if (spec.x, spec.y, spec.width, spec.height) != (spec.full_x, spec.full_y, spec.full_width, spec.full_height):
         data["data_window"] = f"({spec.x}, {spec.y}) {spec.width}x{spec.height}"
         data["display_window"] = f"({spec.full_x}, {spec.full_y}) {spec.full_width}x{spec.full_height}"
-    for name in PLATE_ATTRIBUTES:  # what an output keeps from its plate
-        if spec.getattribute(name) is not None:
-            data[name] = spec.get_string_attribute(name) or spec.getattribute(name)
+    for name in PLATE_ATTRIBUTES + COLOUR_ATTRIBUTES:  # what an output keeps from its plate, and its primaries
+        value = spec.getattribute(name)
+        if value is not None:
+            data[name] = [round(float(v), 6) for v in value] if name in COLOUR_ATTRIBUTES else \
+                spec.get_string_attribute(name) or value
     data.update({a.name: a.value for a in spec.extra_attribs if a.name.startswith("tcvom:")})
     return _print(data, as_json)
 
