@@ -134,3 +134,41 @@ def test_values_no_run_can_use_are_refused_naming_the_config(tmp_path: Path, sec
     with pytest.raises(InputError, match=re.escape(mention)) as caught:
         load_gca_tam_config(path)
     assert str(path) in str(caught.value)
+
+
+def test_single_image_baselines_default_to_l_im_only(tmp_path: Path) -> None:
+    """The baselines without a TAM were given L_tc 0.5 (and L_af 0.25, never computed) in
+    the main stage; the paper fine-tunes them with L_im only (Table 1, "+F")."""
+    video = {"out": "o", "steps": 2, "data": {"root": "d", "crop": 64}}
+    for base in ("gca", "fba", "dim", "index"):
+        single = gca_tam_config_from_dict({**video, "network": base}, base=base)
+        assert (single.loss.image, single.loss.temporal, single.loss.affinity) == (1.0, 0.0, 0.0), base
+        tam = gca_tam_config_from_dict(dict(video), base=base)
+        assert (tam.loss.temporal, tam.loss.affinity) == (0.5, 0.25), base
+    # An explicit L_tc weight still wins; L_af, on the TAM's attention, cannot apply.
+    chosen = gca_tam_config_from_dict({**video, "network": "gca", "loss": {"temporal": 0.3}})
+    assert chosen.loss.temporal == 0.3
+    with pytest.raises(InputError, match=r"loss\.affinity .* needs the TAM"):
+        gca_tam_config_from_dict({**video, "network": "gca", "loss": {"affinity": 0.25}})
+
+
+def test_the_stm_video_config_steps_down_at_the_papers_steps() -> None:
+    """Milestones 0.2667, 0.5333 gave steps 34005 and 67996 of 127500, not epochs 40 and 80
+    of 150 (850 steps each)."""
+    cfg = load_stm_config(REPO / "configs" / "stm_main.toml")
+    lrs = [learning_rate(cfg.optim, s, cfg.steps) for s in range(cfg.steps)]
+    changes = [s for s in range(1, cfg.steps) if lrs[s] != lrs[s - 1]]
+    assert changes == [40 * 850, 80 * 850, 120 * 850] and cfg.steps == 150 * 850
+    assert [lrs[0], *(lrs[s] for s in changes)] == [1e-5, 5e-6, 1e-6, 5e-7]
+
+
+def test_the_config_file_is_not_a_key_of_itself(tmp_path: Path) -> None:
+    from tcvom.train.config import to_dict
+
+    path = tmp_path / "run.toml"
+    path.write_text('out = "o"\nsteps = 2\n[data]\nroot = "d"\n')
+    cfg = load_gca_tam_config(path)
+    assert cfg.source == str(path.resolve()) and "source" not in to_dict(cfg)
+    path.write_text('out = "o"\nsteps = 2\nsource = "x"\n[data]\nroot = "d"\n')
+    with pytest.raises(InputError, match=r"unknown key\(s\) source"):
+        load_gca_tam_config(path)

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from tcvom.errors import InputError
-from tcvom.train.config import gca_tam_config_from_dict
+from tcvom.train.config import gca_tam_config_from_dict, load_gca_tam_config
 from tcvom.train.loops import checkpoint_step, train_gca_tam
 from tcvom.weights import checkpoints
 
@@ -187,3 +187,121 @@ def test_a_diverged_loss_is_an_error_with_the_fix(video_root: Path, tmp_path: Pa
     with pytest.raises(InputError, match="at step 0: training diverged") as caught:
         train_gca_tam(cfg, progress="none")
     assert "optim.lr" in str(caught.value)
+
+
+def _signalled_at(monkeypatch: pytest.MonkeyPatch, calls: set[int], number: int) -> None:
+    """Send ``number`` to this process in the middle of the steps numbered ``calls`` of the
+    next session (after the forward pass has updated batch-norm statistics and the
+    spectral-norm vectors, before backward and Adam)."""
+    import os
+    import signal
+
+    from tcvom.train import loops
+
+    original = loops.gca_tam_losses
+    count = iter(range(100))
+
+    def losses(*args: object, **kwargs: object) -> object:
+        if next(count) in calls:
+            os.kill(os.getpid(), signal.Signals(number))
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(loops, "gca_tam_losses", losses)
+
+
+def _state(run: Path) -> dict:
+    return torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
+
+
+def _same(a: object, b: object) -> bool:
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple):
+        return isinstance(b, list | tuple) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def test_ctrl_c_and_sigterm_mid_step_stop_at_the_step_boundary(video_root: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C or SIGTERM in the middle of a step saved the model with that step's forward
+    pass (batch-norm statistics, spectral-norm vectors) under the previous step's number:
+    the resumed run diverged from an uninterrupted one. The step now completes, its
+    checkpoint is written, then the same KeyboardInterrupt / Terminated is raised."""
+    import signal
+
+    from tcvom.cli import _terminate_as_interrupt
+    from tcvom.errors import Terminated
+
+    whole = train_gca_tam(gca_tam_config_from_dict(_video_cfg(video_root, tmp_path / "a", steps=4)), progress="none")
+    cfg = gca_tam_config_from_dict(_video_cfg(video_root, tmp_path / "b", steps=4))
+    sigint = signal.getsignal(signal.SIGINT)
+    with monkeypatch.context() as patch:
+        _signalled_at(patch, {1}, signal.SIGINT)
+        with pytest.raises(KeyboardInterrupt) as caught:
+            train_gca_tam(cfg, progress="none")
+    assert type(caught.value) is KeyboardInterrupt and checkpoint_step(tmp_path / "b") == 2
+    assert signal.getsignal(signal.SIGINT) is sigint  # the handler is given back
+    with monkeypatch.context() as patch, _terminate_as_interrupt():  # the command line's SIGTERM handler
+        _signalled_at(patch, {0}, signal.SIGTERM)
+        with pytest.raises(Terminated):
+            train_gca_tam(cfg, progress="none")
+    assert checkpoint_step(tmp_path / "b") == 3
+    last = train_gca_tam(cfg, progress="none")
+    assert last.step == 4 and [r["step"] for r in last.rows] == [3]
+    a, b = _state(tmp_path / "a"), _state(tmp_path / "b")
+    assert _same(a["model"], b["model"]), "resumed weights differ from the uninterrupted run"
+    assert _same(a["optimizer"], b["optimizer"]), "resumed Adam state differs from the uninterrupted run"
+    with open(tmp_path / "b" / "log.csv", newline="") as handle:
+        assert [int(r["step"]) for r in csv.DictReader(handle)] == [0, 1, 2, 3]
+    assert whole.step == 4
+
+
+def test_a_corrupt_frame_read_by_a_worker_is_the_same_one_line_error(video_root: Path, tmp_path: Path) -> None:
+    """With data.workers > 0 a ReadError reached the user as torch's "Caught ReadError in
+    DataLoader worker process 0. Original Traceback ..." (27 lines) instead of tcvom's line."""
+    import shutil
+
+    from tcvom.errors import ReadError
+
+    root = tmp_path / "data"
+    shutil.copytree(video_root, root)
+    for png in (root / "FG_done").rglob("*.png"):
+        png.write_bytes(b"not a PNG")
+    errors = []
+    for workers in (0, 1):
+        data = {"kind": "video", "root": str(root), "crop": 32, "workers": workers, "max_radius": 3}
+        cfg = gca_tam_config_from_dict(_video_cfg(root, tmp_path / f"run{workers}", steps=1, data=data))
+        with pytest.raises(ReadError) as caught:
+            train_gca_tam(cfg, progress="none")
+        errors.append(caught.value)
+    alone, worker = errors
+    assert type(worker) is ReadError and str(worker) == str(alone) and "\n" not in str(worker)
+    assert "cannot decode the image" in str(worker) and Path(worker.path or "").parent.parent.parent.name == "FG_done"
+
+
+def test_data_errors_name_the_config_file_and_key_before_the_run_folder_is_written(
+        image_folders: dict[str, Path], tmp_path: Path) -> None:
+    """A missing data.root named only the folder, image data in the main stage said "set
+    data.frames = 3" without the config file, and both came after config.json was written."""
+    config = tmp_path / "run.toml"
+    config.write_text('out = "run"\nsteps = 1\n[data]\nroot = "no-such-folder"\nworkers = 0\n')
+    with pytest.raises(InputError, match=r"data\.root is not a folder") as caught:
+        train_gca_tam(load_gca_tam_config(config), progress="none")
+    assert caught.value.path == str(config) and "relative to the config file" in str(caught.value)
+    folders = "".join(f'{key} = "{image_folders[name]}"\n' for key, name in
+                      (("fg_dir", "fg"), ("alpha_dir", "alpha"), ("bg_dir", "bg")))
+    config.write_text(f'out = "run"\nsteps = 1\n[data]\nkind = "image"\ncrop = 32\n{folders}')
+    with pytest.raises(InputError, match=r"data\.frames is 5 \(the main stage's default\)") as caught:
+        train_gca_tam(load_gca_tam_config(config), progress="none")
+    assert caught.value.path == str(config) and 'stage = "pretrain"' in str(caught.value)
+    config.write_text(f'out = "run"\nsteps = 1\nstage = "pretrain"\n[data]\nkind = "image"\ncrop = 32\n{folders}')
+    with pytest.raises(InputError, match="set 'init'") as caught:
+        train_gca_tam(load_gca_tam_config(config), progress="none")
+    assert caught.value.path == str(config)
+    config.write_text('out = "run"\nsteps = 1\namp = true\n[data]\nroot = "."\n')
+    with pytest.raises(InputError, match=r"amp = true") as caught:
+        train_gca_tam(load_gca_tam_config(config), progress="none")
+    assert caught.value.path == str(config)
+    assert not (tmp_path / "run").exists()

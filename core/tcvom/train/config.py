@@ -69,7 +69,7 @@ class DataConfig:
     alpha_dir: str = ""
     bg_dir: str = ""
     crop: int = 512
-    frames: int = 0  # window length; 0: 5 for the GCA+TAM main stage, 3 otherwise
+    frames: int = 0  # window length; 0: 5 for any matting network's main stage, 3 for pre-training and STM
     max_radius: int = 25  # training-mask dilation radius drawn from 0..max_radius
     eps: float = -1.0  # alpha snapping for the mask; < 0: 1e-2 for image data, 0 for video
     flip: bool = True
@@ -103,7 +103,8 @@ class OptimConfig:
 @dataclass
 class LossConfig:
     """Eq. 6 weights, the L_im terms and the L_af target parameters. A negative weight
-    picks the stage default (pre-training: L_im only; main stage: 1, 0.5, 0.25). Empty
+    picks the default (pre-training and the single-image baselines: L_im only; the main
+    stage of a network with the TAM: 1, 0.5, 0.25). Empty
     ``image_terms`` picks the base's: GCA ``alpha``; DIM and IndexNet ``alpha``,
     ``composition``, ``gradient``; FBA all of :data:`tcvom.train.losses.FBA_TERMS`."""
 
@@ -127,6 +128,9 @@ class _RunConfig:
     amp: bool = False
     checkpoint_every: int = 1000
     overfit_batches: int = 0  # > 0: cycle the first N batches (a sanity check that the net can fit)
+    #: The config file this was read from ("": built from a mapping), for the errors that
+    #: name a key of it. Not a key of the file, nor of config.json and the checkpoint.
+    source: str = field(default="", repr=False, compare=False, metadata={"key": False})
 
 
 @dataclass
@@ -231,10 +235,13 @@ def resolve_gca_tam(cfg: GcaTamConfig, path: Path | None = None, *, base: str | 
     loss = replace(cfg.loss)
     if not loss.image_terms:
         loss.image_terms = default_image_terms(net_base)
+    # L_tc and L_af train the TAM's video behaviour: the single-image baselines are
+    # fine-tuned with L_im only (paper section 4, Table 1: "+F"), the TAM pre-training likewise.
+    video = not pre and "_tam" in network
     if loss.temporal < 0:
-        loss.temporal = 0.0 if pre else 0.5
+        loss.temporal = 0.5 if video else 0.0
     if loss.affinity < 0:
-        loss.affinity = 0.0 if pre else 0.25
+        loss.affinity = 0.25 if video else 0.0
     out = replace(cfg, network=network, data=data, optim=optim, loss=loss)
     _check_common(out, data, optim, path)
     _need(out.trainable in TRAINABLE, f"'trainable' must be one of {TRAINABLE}, got {out.trainable!r}", path)
@@ -242,6 +249,8 @@ def resolve_gca_tam(cfg: GcaTamConfig, path: Path | None = None, *, base: str | 
     if "_tam" not in network:
         _need(out.trainable in ("auto", "all"), f"the single-image {net_base} baseline has no TAM to train alone", path)
         _need(out.stage == "main", f"the single-image {net_base} baseline has no TAM pre-training stage", path)
+        _need(loss.affinity == 0, f"loss.affinity (L_af, on the TAM's attention) needs the TAM: the single-image "
+              f"{net_base} baseline has none, set it to 0 or leave it out", path)
     from tcvom.train.losses import FBA_TERMS, IMAGE_TERMS
 
     known = FBA_TERMS if net_base == "fba" else IMAGE_TERMS
@@ -305,7 +314,7 @@ def _convert(value: Any, kind: Any, where: str, path: Path | None) -> Any:
 
 def _build(cls: type, values: dict[str, Any], prefix: str, path: Path | None) -> Any:
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in fields(cls)}
+    names = {f.name for f in fields(cls) if f.metadata.get("key", True)}
     unknown = sorted(set(values) - names)
     if unknown:
         raise InputError(f"config: unknown key(s) {', '.join(prefix + k for k in unknown)}",
@@ -342,13 +351,13 @@ def load_gca_tam_config(path: str | Path, *, base: str | None = None) -> GcaTamC
     """Read, fill in and check a matting training config file (``base``: the command's,
     see :func:`resolve_gca_tam`)."""
     p = Path(path).resolve()
-    return resolve_gca_tam(_build(GcaTamConfig, read_mapping(p), "", p), p, base=base)
+    return resolve_gca_tam(replace(_build(GcaTamConfig, read_mapping(p), "", p), source=str(p)), p, base=base)
 
 
 def load_stm_config(path: str | Path) -> StmConfig:
     """Read, fill in and check an STM training config file."""
     p = Path(path).resolve()
-    return resolve_stm(_build(StmConfig, read_mapping(p), "", p), p)
+    return resolve_stm(replace(_build(StmConfig, read_mapping(p), "", p), source=str(p)), p)
 
 
 def gca_tam_config_from_dict(values: dict[str, Any], *, base: str | None = None) -> GcaTamConfig:
@@ -357,5 +366,8 @@ def gca_tam_config_from_dict(values: dict[str, Any], *, base: str | None = None)
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
-    """Plain nested dict of a config (what the checkpoint and ``config.json`` hold)."""
-    return asdict(cfg)
+    """Plain nested dict of a config (what the checkpoint and ``config.json`` hold; not
+    the file it was read from, which may move between sessions of a run)."""
+    values = asdict(cfg)
+    values.pop("source", None)
+    return values

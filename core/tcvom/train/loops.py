@@ -37,6 +37,8 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import nullcontext
@@ -47,9 +49,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate
 
-from tcvom.errors import InputError, WeightsError, listed_differences
+from tcvom.errors import InputError, TcvomError, Terminated, WeightsError, listed_differences
 from tcvom.io.atomic import atomic_output, write_text
 from tcvom.models import bases
 from tcvom.models.gca_tam import FrameFeatures, GcaMatting, make_input
@@ -109,12 +111,16 @@ def learning_rate(optim: OptimConfig, step: int, steps: int) -> float:
     return optim.lr
 
 
-def _device(name: str, amp: bool) -> torch.device:
+def _device(name: str, amp: bool, source: str = "") -> torch.device:
+    """The config's ``device``; ``source``: the config file, named by the errors."""
     from tcvom.models.devices import resolve_device
 
-    dev = resolve_device(name, setting='device = "{}" in the training config')
+    try:
+        dev = resolve_device(name, setting='device = "{}" in the training config')
+    except InputError as exc:
+        raise InputError(f"device: {exc.message}", path=source or None, hint=exc.hint) from exc
     if amp and dev.type != "cuda":
-        raise InputError("mixed precision (amp = true) needs a CUDA device",
+        raise InputError("mixed precision (amp = true) needs a CUDA device", path=source or None,
                          hint="set amp = false in the training config on the CPU")
     return dev
 
@@ -128,9 +134,10 @@ def make_loader(dataset: Dataset, batch_size: int, start: int, steps: int, worke
         s = step % overfit_batches if overfit_batches > 0 else step
         indices.extend(range(s * batch_size, (s + 1) * batch_size))
     return DataLoader(
-        dataset,
+        _ErrorsReturned(dataset) if workers > 0 else dataset,
         batch_size=batch_size,
         sampler=indices,
+        collate_fn=_collate if workers > 0 else None,
         num_workers=workers,
         worker_init_fn=_worker_init if workers > 0 else None,
         # Spawned, not forked: a worker forked while the parent's OpenMP or OpenCV thread
@@ -146,6 +153,38 @@ def _worker_init(_: int) -> None:
     import cv2
 
     cv2.setNumThreads(1)
+    # Ctrl-C in a terminal (and a farm's SIGTERM to the process group) reaches the workers
+    # too: the training process stops at a step boundary and then ends them; a worker that
+    # died first failed the batch being loaded with torch's "worker exited unexpectedly".
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_IGN)
+
+
+class _ErrorsReturned(Dataset):
+    """A dataset whose tcvom errors (a corrupt frame) are returned as the sample, in a
+    DataLoader worker: torch re-raised them in the training process as "Caught ReadError
+    in DataLoader worker process 1. Original Traceback ...". :func:`_collate` passes the
+    error on and :func:`_batches` raises it as it was raised (it pickles whole)."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> Any:
+        try:
+            return self.dataset[index]
+        except TcvomError as exc:
+            return exc
+
+
+def _collate(samples: list[Any]) -> Any:
+    """torch's batching, or the first :class:`TcvomError` among the samples."""
+    for sample in samples:
+        if isinstance(sample, TcvomError):
+            return sample
+    return default_collate(samples)
 
 
 # --- run folder: checkpoint, weights, log ------------------------------------------------------
@@ -251,22 +290,87 @@ class _Run:
 
 
 def _batches(loader: DataLoader) -> Iterator[dict[str, Tensor]]:
-    yield from loader
+    for batch in loader:
+        if isinstance(batch, TcvomError):  # from a worker (_ErrorsReturned)
+            raise batch
+        yield batch
+
+
+class _HeldSignals:
+    """Ctrl-C (SIGINT) and SIGTERM held back until the training step being run is complete.
+
+    Raised mid-step, KeyboardInterrupt left a model with the step's batch-norm statistics
+    and spectral-norm vectors (its forward pass) or part of Adam's updates, and the
+    checkpoint written then mixed two steps, so a resumed run diverged from an
+    uninterrupted one. While held (``with``), a signal is only noted; between steps the
+    loop checks :attr:`noted`, writes its checkpoint and calls :meth:`deliver`, which
+    hands the signal to the handler that was there before (Python's raises
+    KeyboardInterrupt, the command line's :class:`tcvom.errors.Terminated`), or raises as
+    those do where there was none (SIGTERM: Terminated, exit code 143). Outside the main
+    thread Python allows no handler (and delivers no signal): nothing is held there.
+    """
+
+    def __init__(self) -> None:
+        self.noted: list[int] = []
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _HeldSignals:
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                handler = signal.getsignal(number)
+                # An ignored signal stays ignored; None (a handler set outside Python) could
+                # not be given back.
+                if handler is not signal.SIG_IGN and handler is not None:
+                    self._previous[number] = handler
+                    signal.signal(number, self._note)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+
+    def _note(self, signum: int, frame: object) -> None:
+        self.noted.append(signum)
+
+    def deliver(self) -> None:
+        """Act on the first noted signal as its previous handler would have."""
+        number = self.noted.pop(0)
+        handler = self._previous.get(number)
+        if callable(handler):
+            handler(number, None)
+        elif number == signal.SIGTERM:
+            raise Terminated
+        else:
+            raise KeyboardInterrupt
 
 
 def _loop(run: _Run, *, model: nn.Module, optimizer: torch.optim.Optimizer,
           optim_cfg: OptimConfig, steps: int, start: int, loader: DataLoader, step_fn: Any,
           columns: list[str], scaler: torch.amp.GradScaler, checkpoint_every: int, progress: ProgressMode,
           stop_after: int | None, job: str) -> TrainResult:
-    """The shared step loop: schedule, backward, optimizer step, log, checkpoints."""
+    """The shared step loop: schedule, backward, optimizer step, log, checkpoints. Ctrl-C
+    and SIGTERM take effect between steps (:class:`_HeldSignals`): the checkpoint of the
+    last complete step is written, then the interruption is raised as it was before."""
     handle, writer = run.open_log(start, ["step", "lr", *columns, "seconds"])
     rows: list[dict[str, float]] = []
     step = start
     saved = start
     end = steps if stop_after is None else min(steps, start + stop_after)
+    held = _HeldSignals()
+
+    def between_steps() -> None:
+        nonlocal saved
+        while held.noted:
+            if step > saved:
+                run.save(step, model, optimizer, scaler)
+                saved = step
+            held.deliver()
+
     try:
-        with Progress(job, end - start, mode=progress, unit="step") as bar:
+        with Progress(job, end - start, mode=progress, unit="step") as bar, held:
+            between_steps()
             for batch in _batches(loader):
+                between_steps()  # a signal while the batch loaded
                 if step >= end:
                     break
                 tick = time.perf_counter()
@@ -291,14 +395,13 @@ def _loop(run: _Run, *, model: nn.Module, optimizer: torch.optim.Optimizer,
                 if step % checkpoint_every == 0 and step < end:
                     run.save(step, model, optimizer, scaler)
                     saved = step
-    except KeyboardInterrupt:
-        if step > saved:
-            run.save(step, model, optimizer, scaler)
-        raise
+                between_steps()
     finally:
         handle.close()
     if step > saved or not run.weights.exists():
         run.save(step, model, optimizer, scaler)
+    while held.noted:  # arrived as the last batches' loader closed: the run is saved, it stops as asked
+        held.deliver()
     return TrainResult(step, run.out, run.weights, run.checkpoint, run.log, rows)
 
 
@@ -542,13 +645,30 @@ def gca_tam_losses(batch: dict[str, Tensor], raw: Tensor, logits_prev: Tensor | 
     return total, terms
 
 
+def _check_folders(cfg: GcaTamConfig | StmConfig) -> None:
+    """Refuse a data folder of the config that is not there, naming its key and the config
+    file (the dataset's own error named only the folder)."""
+    d = cfg.data
+    keys = ("root",) if d.kind == "video" else ("fg_dir", "alpha_dir", "bg_dir")
+    for key in keys:
+        folder = getattr(d, key)
+        if not Path(folder).is_dir():
+            raise InputError(f"data.{key} is not a folder: {folder}", path=cfg.source or None,
+                             hint=f"set data.{key} to the dataset's folder (a relative path is relative to the "
+                             "config file)")
+
+
 def build_gca_dataset(cfg: GcaTamConfig) -> Dataset:
     """The dataset of a GCA+TAM config (affine triplets of image data, or video windows)."""
     length = cfg.steps * cfg.batch_size
     d = cfg.data
+    if d.kind == "image" and d.frames != 3:
+        stage = " (the main stage's default)" if cfg.stage == "main" else ""
+        raise InputError(f"image data makes three-frame sequences, but data.frames is {d.frames}{stage}",
+                         path=cfg.source or None, hint='set data.frames = 3 (or stage = "pretrain" for the TAM '
+                         'pre-training), or use video data (data.kind = "video")')
+    _check_folders(cfg)
     if d.kind == "image":
-        if d.frames != 3:
-            raise InputError("image data makes three-frame sequences; set data.frames = 3 or use video data")
         files = tdata.ImageMattingFiles.from_folders(d.fg_dir, d.alpha_dir, d.bg_dir)
         return tdata.AffineTripletDataset(files, d.crop, length, seed=cfg.seed, max_radius=d.max_radius, eps=d.eps)
     return tdata.VideoWindowDataset(d.root, d.crop, length, split=d.split, clips=d.clips or None, subset=d.subset,
@@ -564,7 +684,7 @@ def train_matting(cfg: GcaTamConfig, *, progress: ProgressMode = "bar", resume: 
     ``stop_after``: end this session after that many steps (a checkpoint is written; run
     again to continue). Returns a :class:`TrainResult`.
     """
-    device = _device(cfg.device, cfg.amp)
+    device = _device(cfg.device, cfg.amp, cfg.source)
     torch.manual_seed(cfg.seed)
     base = bases.base_of(cfg.network)
     model: MattingNet = bases.build_matting(cfg.network)  # type: ignore[assignment]
@@ -572,18 +692,18 @@ def train_matting(cfg: GcaTamConfig, *, progress: ProgressMode = "bar", resume: 
         load_initial(model, cfg.init)
     elif cfg.stage == "pretrain":
         raise InputError(f"TAM pre-training starts from single-image {base} weights: set 'init'",
-                         hint="the layers before the TAM stay frozen, so random ones would teach nothing")
+                         path=cfg.source or None, hint="the layers before the TAM stay frozen, so random ones would teach nothing")
     elif cfg.trainable in ("tam", "tam+head"):
         raise InputError(f"trainable = {cfg.trainable!r} trains the TAM on frozen layers, which start from weights: "
-                         "set 'init'", hint="random frozen layers overflow and would teach nothing; train "
+                         "set 'init'", path=cfg.source or None, hint="random frozen layers overflow and would teach nothing; train "
                          "everything (trainable = \"all\") to start from scratch")
     model.to(device)
     params, frozen = _gca_trainable(model, cfg)
     optimizer = _optimizer(params, cfg.optim)
     scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp)
+    dataset = build_gca_dataset(cfg)  # checked before the run folder is made or its config.json written
     run = _Run(cfg.out, cfg.network, to_dict(cfg), resume)
     start = _restore(run.load(), model, optimizer, scaler, run.checkpoint)
-    dataset = build_gca_dataset(cfg)
     loader = make_loader(dataset, cfg.batch_size, start, cfg.steps, cfg.data.workers, cfg.overfit_batches)
     weights = LossWeights(cfg.loss.image, cfg.loss.temporal, cfg.loss.affinity, cfg.loss.theta, cfg.loss.target)
     terms = tuple(cfg.loss.image_terms)
@@ -626,6 +746,7 @@ def build_stm_dataset(cfg: StmConfig) -> Dataset:
     """The dataset of an STM config (fake sequences of image data, or video triplets)."""
     length = cfg.steps * cfg.batch_size
     d = cfg.data
+    _check_folders(cfg)
     if d.kind == "image":
         files = tdata.ImageMattingFiles.from_folders(d.fg_dir, d.alpha_dir, d.bg_dir)
         return tdata.StmImageDataset(files, d.crop, length, seed=cfg.seed)
@@ -654,7 +775,7 @@ def train_stm(cfg: StmConfig, *, progress: ProgressMode = "bar", resume: bool = 
     from tcvom.models.stm import build_stm
     from tcvom.propagation.finetune import sequence_loss, trainable_parameters
 
-    device = _device(cfg.device, cfg.amp)
+    device = _device(cfg.device, cfg.amp, cfg.source)
     torch.manual_seed(cfg.seed)
     model = build_stm()
     if cfg.init:
@@ -667,9 +788,9 @@ def train_stm(cfg: StmConfig, *, progress: ProgressMode = "bar", resume: bool = 
         p.requires_grad_(id(p) in keep)
     optimizer = _optimizer(params, cfg.optim)
     scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp)
+    dataset = build_stm_dataset(cfg)  # checked before the run folder is made or its config.json written
     run = _Run(cfg.out, "stm", to_dict(cfg), resume)
     start = _restore(run.load(), model, optimizer, scaler, run.checkpoint)
-    dataset = build_stm_dataset(cfg)
     loader = make_loader(dataset, cfg.batch_size, start, cfg.steps, cfg.data.workers, cfg.overfit_batches)
     columns = ["loss"]
     if isinstance(dataset, tdata.StmVideoDataset):
