@@ -225,3 +225,21 @@ def test_rgba_of_a_plate_without_primaries_carries_those_of_its_space(small_exam
     expected = np.eye(3, dtype=np.float32)
     config.getProcessor("ACEScg", "cie_xyz_d65_interchange").getDefaultCPUProcessor().applyRGB(expected)
     np.testing.assert_allclose(_rgb_to_xyz(chromaticities), expected.T, atol=1e-4)
+
+
+def test_rgba_names_its_space_whatever_ocio_says(small_example, tmp_path: Path) -> None:
+    """Colour QA: with $OCIO naming a missing or broken config (which tcvom does not read),
+    OpenImageIO dropped the RGBA EXR's colour space name (oiio:ColorSpace, colorInteropID)."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "rgba"
+    env = {**os.environ, "OCIO": str(tmp_path / "missing.ocio")}
+    subprocess.run([sys.executable, "-m", "tcvom", "matte", "--plate", small_example.plate, "--trimaps",
+                    small_example.trimaps, "--out", str(out), "--frames", str(small_example.first), "--method",
+                    "classical", "--output", "rgba", "--progress", "none", "--no-review"], check=True, env=env,
+                   capture_output=True)
+    spec = oiio.ImageInput.open(str(out / f"alpha.{small_example.first}.exr")).spec()
+    assert spec.get_string_attribute("colorInteropID") == "lin_rec709_scene"
+    assert spec.get_string_attribute("oiio:ColorSpace") == "lin_rec709_scene"

@@ -80,6 +80,14 @@ def config_identity(name: str | None) -> str | None:
     return None if not name else str(_config(name).getCacheID())
 
 
+def interop_id(space: str) -> str:
+    """The colour interop id (``colorInteropID``: ``lin_rec709_scene``, ``lin_ap1_scene``)
+    of ``space`` as the built-in studio config names it; empty where it has none."""
+    found = _config(BUILTIN_CONFIG).getColorSpace(space)
+    getter = getattr(found, "getInteropID", None)
+    return str(getter() or "") if getter is not None else ""
+
+
 def colour_spaces(config: str | None = None) -> list[str]:
     """Names of the colour spaces in ``config`` (default: the built-in studio config)."""
     return [cs.getName() for cs in _config(config or BUILTIN_CONFIG).getColorSpaces()]

@@ -33,6 +33,7 @@ import numpy as np
 
 from tcvom.errors import InputError
 from tcvom.io.atomic import ensure_writable_folder, remove_dead_temporaries
+from tcvom.io.colour import interop_id
 from tcvom.io.images import ImageLayout, image_layout, write_image
 from tcvom.io.sequence import frame_path, output_pattern
 
@@ -190,6 +191,9 @@ class AlphaWriter(FrameWriter):
         attributes = self._attributes(frame, plate, stamp)
         if self.fmt.startswith("exr") and linear_space:  # OpenImageIO may rename the space: keep ours too
             attributes = {**(attributes or {}), "oiio:ColorSpace": linear_space, "tcvom:colorspace": linear_space}
+            interop = interop_id(linear_space)
+            if interop:  # OpenImageIO finds it through its own config ($OCIO), and drops a name that one lacks
+                attributes["colorInteropID"] = interop
         layout = self._layout(plate, a.shape, origin, plate_space)
         kept = layout is not None and any(name == "chromaticities" for name, _, _ in layout.attributes)
         if attributes is not None and chromaticities and not kept:
