@@ -305,3 +305,25 @@ def test_data_errors_name_the_config_file_and_key_before_the_run_folder_is_writt
         train_gca_tam(load_gca_tam_config(config), progress="none")
     assert caught.value.path == str(config)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_second_signal_is_not_held_and_one_noted_before_a_failure_stops_the_run() -> None:
+    """Review: a step or a batch that never ended could not be stopped by any number of
+    Ctrl-C; a worker killed by the Ctrl-C as it started made the run a failure (exit 1)."""
+    import os
+    import signal
+
+    from tcvom.errors import Terminated
+    from tcvom.train.loops import _HeldSignals
+
+    before = signal.getsignal(signal.SIGINT)
+    held = _HeldSignals()
+    with pytest.raises(KeyboardInterrupt), held:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert held.noted == [signal.SIGINT]  # the first is held to the step's end
+        os.kill(os.getpid(), signal.SIGINT)
+        raise AssertionError("the second Ctrl-C was held")
+    assert signal.getsignal(signal.SIGINT) is before
+    with pytest.raises(Terminated), _HeldSignals():
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise RuntimeError("DataLoader worker (pid 1) exited unexpectedly")

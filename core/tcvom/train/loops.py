@@ -153,11 +153,13 @@ def _worker_init(_: int) -> None:
     import cv2
 
     cv2.setNumThreads(1)
-    # Ctrl-C in a terminal (and a farm's SIGTERM to the process group) reaches the workers
-    # too: the training process stops at a step boundary and then ends them; a worker that
-    # died first failed the batch being loaded with torch's "worker exited unexpectedly".
-    for number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(number, signal.SIG_IGN)
+    # Ctrl-C in a terminal reaches the workers too: the training process stops at a step
+    # boundary and then ends them; a worker that died first failed the batch being loaded
+    # with torch's "worker exited unexpectedly". SIGTERM keeps torch's handler (it ends a
+    # worker that hangs). Both were blocked while the worker started (_batches).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
 
 
 class _ErrorsReturned(Dataset):
@@ -289,8 +291,22 @@ class _Run:
         return handle, writer
 
 
+_STOPS = {signal.SIGINT, signal.SIGTERM}
+
+
 def _batches(loader: DataLoader) -> Iterator[dict[str, Tensor]]:
-    for batch in loader:
+    # Spawned workers take seconds to import torch: Ctrl-C then killed them before their
+    # _worker_init ignored it. They start with the two signals blocked (a child keeps its
+    # parent's mask), which this process takes again as soon as they are started.
+    block = hasattr(signal, "pthread_sigmask") and loader.num_workers > 0 \
+        and threading.current_thread() is threading.main_thread()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS) if block else None
+    try:
+        batches = iter(loader)
+    finally:
+        if previous is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+    for batch in batches:
         if isinstance(batch, TcvomError):  # from a worker (_ErrorsReturned)
             raise batch
         yield batch
@@ -306,8 +322,10 @@ class _HeldSignals:
     loop checks :attr:`noted`, writes its checkpoint and calls :meth:`deliver`, which
     hands the signal to the handler that was there before (Python's raises
     KeyboardInterrupt, the command line's :class:`tcvom.errors.Terminated`), or raises as
-    those do where there was none (SIGTERM: Terminated, exit code 143). Outside the main
-    thread Python allows no handler (and delivers no signal): nothing is held there.
+    those do where there was none (SIGTERM: Terminated, exit code 143). A second signal of
+    the same kind is not held (a step or a batch that never ends can still be stopped), and
+    one noted before the run failed (a worker it killed) stops the run as asked. Outside the
+    main thread Python allows no handler (and delivers no signal): nothing is held there.
     """
 
     def __init__(self) -> None:
@@ -325,11 +343,18 @@ class _HeldSignals:
                     signal.signal(number, self._note)
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
         for number, handler in self._previous.items():
             signal.signal(number, handler)
+        if kind is not None and self.noted and not issubclass(kind, (KeyboardInterrupt, Terminated)):
+            self.deliver()  # the run failed after a signal (a worker it killed): it stops as asked
 
     def _note(self, signum: int, frame: object) -> None:
+        if signum in self.noted:  # asked again while a step or a batch takes its time: now
+            for number, handler in self._previous.items():
+                signal.signal(number, handler)
+            self.noted = [signum]
+            self.deliver()
         self.noted.append(signum)
 
     def deliver(self) -> None:
