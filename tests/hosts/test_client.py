@@ -540,6 +540,8 @@ def test_advice_with_flags_in_brackets_and_commands_keeps_its_sense() -> None:
         "setting fp16 or bf16, try fp32"
     assert hostclient._without_flags("use FBA weights (--base fba or an FBA --weights file), or --output rgba") == \
         "use FBA weights"
+    # review: a "; " inside brackets cut the bracket in half ("flatten it first (Nuke: DeepToImage")
+    assert hostclient._without_flags("flatten it first (Nuke: DeepToImage; oiiotool --flatten)") == "flatten it first"
 
 
 def test_matting_weights_given_as_trimap_weights_come_with_advice_that_says_so(tmp_path: Path) -> None:

@@ -643,6 +643,21 @@ def _in_host_words(part: str) -> str:
     return re.sub(r"\0(\d+)\0", lambda m: commands[int(m.group(1))], text).strip()
 
 
+def _split_outside_brackets(hint: str) -> list[str]:
+    """``hint`` split at ", or " and "; " outside brackets, the separators kept between the
+    parts ("flatten it first (Nuke: DeepToImage; oiiotool --flatten)" is one part)."""
+    pieces, depth, start, i = [], 0, 0, 0
+    while i < len(hint):
+        depth += {"(": 1, ")": -1}.get(hint[i], 0)
+        separator = next((s for s in (", or ", "; ") if hint.startswith(s, i)), None) if depth == 0 else None
+        if separator:
+            pieces += [hint[start:i], separator]
+            i = start = i + len(separator)
+            continue
+        i += 1
+    return [*pieces, hint[start:]]
+
+
 def _without_flags(hint: str) -> str:
     """tcvom's advice in a host's words: a flag the host has a setting for named as that
     setting ("use --device cpu": "use the device setting cpu"; a placeholder value such as
@@ -651,7 +666,7 @@ def _without_flags(hint: str) -> str:
     that name another flag, which a host has no field for, left out ("render or copy them
     again, or set the shot ... with --shot-range 1001-1004": "render or copy them again");
     empty when every part names one."""
-    pieces = re.split(r"(, or |; )", hint)
+    pieces = _split_outside_brackets(hint)
     out = ""
     for separator, part in zip(["", *pieces[1::2]], pieces[0::2], strict=True):
         said = _in_host_words(part)
