@@ -141,6 +141,15 @@ def test_info_runs(capsys) -> None:
     assert code == 0 and data["devices"][0] == "cpu" and data["backends"]["torch"]["version"].startswith("2.13")
 
 
+
+def _ctrl_c_as_in_a_terminal() -> None:
+    """In the child: SIGINT as a terminal gives it (a test suite started in the background
+    by a shell has it ignored, and a child keeps that)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize(("signame", "code", "said"), [("SIGINT", 130, "interrupted"), ("SIGTERM", 143, "terminated")])
 def test_ctrl_c_ends_the_json_stream_with_an_event(shot: Path, tmp_path: Path, signame: str, code: int,
                                                    said: str) -> None:
@@ -152,7 +161,8 @@ def test_ctrl_c_ends_the_json_stream_with_an_event(shot: Path, tmp_path: Path, s
     args = [sys.executable, "-m", "tcvom", "run", "--plate", str(shot / "plate/plate.####.exr"), "--trimaps",
             str(shot / "truth/trimap.####.png"), "--out", str(tmp_path / "o"), "--method", "classical",
             "--progress", "json"]
-    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          preexec_fn=_ctrl_c_as_in_a_terminal) as proc:
         assert proc.stdout is not None
         lines = []
         for line in proc.stdout:
@@ -226,7 +236,8 @@ def test_ctrl_c_early_in_a_real_process(shot: Path, tmp_path: Path, seconds: flo
 
     args = [sys.executable, "-m", "tcvom", "run", "--plate", str(shot / "plate/plate.####.exr"), "--trimaps",
             str(shot / "truth/trimap.####.png"), "--out", str(tmp_path / "o"), "--method", "classical"]
-    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          preexec_fn=_ctrl_c_as_in_a_terminal) as proc:
         time.sleep(seconds)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)

@@ -223,8 +223,20 @@ def _same(a: object, b: object) -> bool:
     return a == b
 
 
+@pytest.fixture
+def python_sigint():
+    """Ctrl-C as Python takes it (a test suite started in the background by a shell has
+    SIGINT ignored, which the training loop then leaves alone)."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def test_ctrl_c_and_sigterm_mid_step_stop_at_the_step_boundary(video_root: Path, tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+                                                               monkeypatch: pytest.MonkeyPatch,
+                                                               python_sigint: None) -> None:
     """Ctrl-C or SIGTERM in the middle of a step saved the model with that step's forward
     pass (batch-norm statistics, spectral-norm vectors) under the previous step's number:
     the resumed run diverged from an uninterrupted one. The step now completes, its
@@ -307,7 +319,7 @@ def test_data_errors_name_the_config_file_and_key_before_the_run_folder_is_writt
     assert not (tmp_path / "run").exists()
 
 
-def test_a_second_signal_is_not_held_and_one_noted_before_a_failure_stops_the_run() -> None:
+def test_a_second_signal_is_not_held_and_one_noted_before_a_failure_stops_the_run(python_sigint: None) -> None:
     """Review: a step or a batch that never ended could not be stopped by any number of
     Ctrl-C; a worker killed by the Ctrl-C as it started made the run a failure (exit 1)."""
     import os
