@@ -248,3 +248,9 @@ def test_a_plate_whose_chromaticities_name_another_space_is_said(tmp_path: Path,
         open_frames(str(tmp_path / "rec709.####.exr"))
         open_frames(str(tmp_path / "ap0.####.exr"), colorspace="ACES2065-1")
     assert "colour space" not in caplog.text
+    # review: DCI-P3 primaries with the DCI white were named Linear P3-D65 (another white)
+    write_image(tmp_path / "dci.0001.exr", image, channels=("R", "G", "B"),
+                attributes={"chromaticities": (0.68, 0.32, 0.265, 0.69, 0.15, 0.06, 0.314, 0.351)})
+    with caplog.at_level("WARNING", logger="tcvom"):
+        open_frames(str(tmp_path / "dci.####.exr"))
+    assert "says colour space 'other primaries'" in caplog.text and "P3-D65" not in caplog.text

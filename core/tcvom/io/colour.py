@@ -74,9 +74,9 @@ def config_reference(name: str | None) -> str | None:
 
 def config_identity(name: str | None) -> str | None:
     """What a config's conversions are made of, for the records of a stage's settings:
-    OpenColorIO's cache id of the config (its content and context: an edited file is
-    another config, one config by two names the same); None without a config. The LUT files
-    a config names are not part of it."""
+    OpenColorIO's cache id of the config (its content: an edited file is another config, one
+    config by two names the same); None without a config. The LUT files a config names and
+    the environment variables it reads are not part of it."""
     return None if not name else str(_config(name).getCacheID())
 
 
@@ -99,10 +99,10 @@ AP0 = (0.7347, 0.2653, 0.0, 1.0, 0.0001, -0.077, 0.32168, 0.33767)
 """ACES2065-1's primaries and white (SMPTE ST 2065-1), as OpenEXR ``chromaticities``."""
 D65 = (0.3127, 0.329)
 PRIMARIES = {
-    "ACES2065-1": AP0[:6],
-    "ACEScg": (0.713, 0.293, 0.165, 0.83, 0.128, 0.044),
-    "Linear Rec.2020": (0.708, 0.292, 0.17, 0.797, 0.131, 0.046),
-    "Linear P3-D65": (0.68, 0.32, 0.265, 0.69, 0.15, 0.06),
+    "ACES2065-1": AP0,
+    "ACEScg": (0.713, 0.293, 0.165, 0.83, 0.128, 0.044, *AP0[6:]),
+    "Linear Rec.2020": (0.708, 0.292, 0.17, 0.797, 0.131, 0.046, *D65),
+    "Linear P3-D65": (0.68, 0.32, 0.265, 0.69, 0.15, 0.06, *D65),
 }
 """Scene-linear spaces of the built-in configs by the primaries an OpenEXR header names
 (``chromaticities``), for the space a plate's header says it is in."""
@@ -247,14 +247,15 @@ class ColourConverter:
     def primaries_contradicted(self, primaries: tuple[float, ...], is_float: bool) -> str | None:
         """Where a file's ``chromaticities`` (``primaries``) are not those of the space tcvom
         takes it in: the space they are of (:data:`PRIMARIES`), or "other primaries"; None
-        where the file has none, they agree, or ``--input-colorspace`` was given."""
+        where the file has none, they agree, or ``--input-colorspace`` was given. A space is
+        named only where the white agrees too (DCI-P3's is not P3-D65's)."""
         if len(primaries) != 8 or self.source is not None:
             return None
         ours = self.chromaticities(self.source_for(is_float))
         if ours is None or np.allclose(ours[:6], primaries[:6], atol=5e-3):
             return None
         for name, known in PRIMARIES.items():
-            if np.allclose(known, primaries[:6], atol=5e-3) and self.config.getColorSpace(name) is not None:
+            if np.allclose(known, primaries, atol=5e-3) and self.config.getColorSpace(name) is not None:
                 return name
         return "other primaries"
 

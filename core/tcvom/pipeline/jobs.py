@@ -240,9 +240,8 @@ def _matting_network(concrete: str, base: str | None, weights: str | Path | None
     if weights is None:
         return methods.matting_kind(base)  # found by kind (tcvom.weights.registry)
     from tcvom.weights.checkpoints import kind_of
-    from tcvom.weights.registry import find_weights
 
-    return kind_of(find_weights(methods.matting_kind(base), weights))
+    return kind_of(methods.locate_weights(methods.matting_kind(base), weights))
 
 
 def _check_export(export_dir: str | Path | None, backend: str, concrete: str, stage: str,
@@ -256,14 +255,13 @@ def _check_export(export_dir: str | Path | None, backend: str, concrete: str, st
     from tcvom.engines import check_made_from
     from tcvom.export.onnx_export import read_manifest, verify_graphs
     from tcvom.io.hashing import file_sha256
-    from tcvom.weights.registry import find_weights
 
     if stage == "trimaps":
         network, kind = "stm", "stm"
     else:
         network, kind = str(_matting_network(concrete, base, weights)), methods.matting_kind(base)
     export = read_manifest(export_dir, network, verify=False)
-    check_made_from(export, file_sha256(find_weights(kind, weights)))
+    check_made_from(export, file_sha256(methods.locate_weights(kind, weights)))
     verify_graphs(export)  # graph files there and whole (hashed once a process: the engine's check reuses it)
 
 
@@ -1376,7 +1374,9 @@ def _check_part_settings(matte_job: dict[str, Any], shot: Sequence[int]) -> None
     if not _any_output(writer, shot):
         return
     keys = ("alpha_format", "output", "input_colorspace", "ocio_config", "resize_trimaps")
-    manifest.check(writer.pattern, {key: matte_job[key] for key in keys})
+    config = matte_job["ocio_config"]  # an edited config: the matte stage's claim refuses it (review)
+    manifest.check(writer.pattern, {**{key: matte_job[key] for key in keys},
+                                    **({"ocio_config_id": config_identity(config)} if config else {})})
 
 
 def _review_run(source: Any, out: Path, trimap_job: dict[str, Any] | None, matte_job: dict[str, Any],

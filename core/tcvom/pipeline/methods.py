@@ -154,8 +154,8 @@ def _other_weights(kind: str) -> str | None:
     for base in (b for b in BASES if b != single):
         found = configured_weights(base)
         if found is not None:
-            return (f"{kind_name(base)} is ({found}): pass it with {weights_flag(base, named=True)} to matte with that "
-                    "single-image network")
+            return (f"{kind_name(base)} is ({found}): pass it with {weights_flag(base, named=True)} and --base {base} "
+                    "(or no --base) to matte with that single-image network")
     return None
 
 
