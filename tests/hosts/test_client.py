@@ -524,7 +524,8 @@ def test_advice_names_the_hosts_settings_for_the_flags_it_has() -> None:
 def test_advice_with_flags_in_brackets_and_commands_keeps_its_sense() -> None:
     """Host QA: "pass it as the matting weights (`run --matting-weights`, ...); the trimaps
     need the STM weights (...)" reached the artist as nothing (the generic fix), "X; Y" as
-    "X, or Y", and a tcvom command in advice had its flag turned into a setting."""
+    "X, or Y", and a tcvom command in advice had its flag turned into a setting (it is left
+    out: the artist has no shell)."""
     assert hostclient._without_flags(
         "pass it as the matting weights (`run --matting-weights`, `matte --weights`); the trimaps need the STM "
         "weights (`run --weights`, `trimaps --weights`)") == "pass it as the matting weights; the trimaps need the STM weights"
@@ -536,8 +537,9 @@ def test_advice_with_flags_in_brackets_and_commands_keeps_its_sense() -> None:
         "download the released checkpoint and run 'tcvom weights add FILE', or fill in the matting weights setting"
     assert hostclient._without_flags(
         "are the matting weights damaged or untrained (tcvom info --weights FILE)? With --precision fp16 or bf16, "
-        "try fp32") == "are the matting weights damaged or untrained (tcvom info --weights FILE)? With the precision " \
-        "setting fp16 or bf16, try fp32"
+        "try fp32") == "are the matting weights damaged or untrained? With the precision setting fp16 or bf16, try fp32"
+    assert hostclient._without_flags("unknown space (list them with: tcvom info --colorspaces)") == "unknown space"
+    assert hostclient._without_flags("list them with: tcvom info --colorspaces") == ""  # the host's generic fix
     assert hostclient._without_flags("use FBA weights (--base fba or an FBA --weights file), or --output rgba") == \
         "use FBA weights"
     # review: a "; " inside brackets cut the bracket in half ("flatten it first (Nuke: DeepToImage")

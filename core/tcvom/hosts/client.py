@@ -619,28 +619,22 @@ HOST_FIELDS = {"device": "device", "weights": "trimap weights", "matting-weights
 """The flags of ``tcvom run`` that the hosts have a setting for (:class:`RunSpec`), and the
 setting's name in both hosts."""
 
-_COMMAND = re.compile(r"\btcvom(?: [a-z]+)+(?: --[a-z-]+(?: [A-Z]+)?)*")
-"""A tcvom command in advice ("tcvom info --weights FILE"): one to run in a shell, kept as written."""
+_COMMAND = re.compile(r"\btcvom(?: [a-z]+)+ --[a-z]")
+"""A tcvom command with a flag in advice ("tcvom info --weights FILE"): a host's artist has
+no shell to run it in (the host's generic fix says more), and its flag is no setting."""
 
 
 def _in_host_words(part: str) -> str:
     """One part of tcvom's advice in a host's words (see :func:`_without_flags`); empty
-    when it names a flag the host has no setting for."""
-    commands: list[str] = []
-
-    def keep(match: re.Match[str]) -> str:
-        commands.append(match.group(0))
-        return f"\0{len(commands) - 1}\0"
-
-    text = _COMMAND.sub(keep, part)
-    text = re.sub(r"\s*\([^()]*--[a-z][^()]*\)", "", text)  # "(`run --weights`, ...)": where the CLI takes it
+    when it names a flag the host has no setting for, or a tcvom command with a flag."""
+    text = re.sub(r"\s*\([^()]*--[a-z][^()]*\)", "", part)  # "(`run --weights`, ...)": where the CLI takes it
+    if _COMMAND.search(text):
+        return ""
     fields = "|".join(re.escape(f) for f in HOST_FIELDS)
     text = re.sub(rf"\bpass (?=--(?:{fields}) [A-Z]+\b)", "fill in ", text)  # "pass --weights FILE"
     text = re.sub(rf"(^|\s)--({fields})(?: [A-Z]+)?(?=\s|$|[,;)?])",
                   lambda m: f"{m.group(1)}the {HOST_FIELDS[m.group(2)]} setting", text)
-    if re.search(r"--[a-z]", text):
-        return ""
-    return re.sub(r"\0(\d+)\0", lambda m: commands[int(m.group(1))], text).strip()
+    return "" if re.search(r"--[a-z]", text) else text.strip()
 
 
 def _split_outside_brackets(hint: str) -> list[str]:
@@ -662,8 +656,8 @@ def _without_flags(hint: str) -> str:
     """tcvom's advice in a host's words: a flag the host has a setting for named as that
     setting ("use --device cpu": "use the device setting cpu"; a placeholder value such as
     FILE left out), a bracketed list of the flags that take a thing on the command line left
-    out, tcvom commands to run kept as written, and the parts (between ", or " and "; ")
-    that name another flag, which a host has no field for, left out ("render or copy them
+    out (a tcvom command in it too), and the parts (between ", or " and "; ") that name
+    another flag, which a host has no field for, or a tcvom command with a flag, left out ("render or copy them
     again, or set the shot ... with --shot-range 1001-1004": "render or copy them again");
     empty when every part names one."""
     pieces = _split_outside_brackets(hint)
