@@ -280,7 +280,7 @@ def _check_matting_file(weights: str | Path, base: str | None) -> None:
 
 def _check_stm_file(weights: str | Path | None) -> None:
     """Refuse the STM weights the trimap stage would refuse (none found, unreadable, of
-    another network) before the matting weights are looked for, as the stages run."""
+    another network): said before the matting weights are found missing, as the stages run."""
     from tcvom.models.stm import load_stm_model
     from tcvom.weights.checkpoints import kind_of
     from tcvom.weights.registry import find_weights
@@ -1182,10 +1182,15 @@ def run(
         methods.check_backend(trimap_method, backend, export_dir, asked=method, stage="trimaps")
         _check_export(export_dir, backend, trimap_method, "trimaps", weights)
         methods.check_method_options(trimap_method, "trimaps", trimap_options)
-    if trimap_method == "tcvom":
-        _check_stm_file(weights)
     if matte_method == "tcvom" and matting_weights is None:  # none anywhere: said after the trimap stage before
-        methods.locate_weights(methods.matting_kind(base), None)
+        from tcvom.errors import MissingWeightsError
+
+        try:
+            methods.locate_weights(methods.matting_kind(base), None)
+        except MissingWeightsError:
+            if trimap_method == "tcvom":  # what is wrong with the STM weights first, as the stages run
+                _check_stm_file(weights)
+            raise
     if backend != "torch" and matte_method == "classical" and trimap_method in (None, "classical"):
         raise InputError(f"no stage of this run has network weights (auto runs the classical method), so --backend "
                          f"{backend} has nothing to run", hint="install weights (tcvom weights add FILE), or leave "
