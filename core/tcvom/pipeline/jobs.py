@@ -290,6 +290,12 @@ def _check_stm_file(weights: str | Path | None) -> None:
         load_stm_model(path)
 
 
+def _config_content(ocio_config: str | None) -> dict[str, str | None]:
+    """A stage setting for the content of ``--ocio-config`` (an edited file is another
+    config, :func:`tcvom.io.colour.config_identity`); none without one."""
+    return {"ocio_config_id": config_identity(ocio_config)} if ocio_config else {}
+
+
 def _provenance(settings: dict[str, Any], source: Any, precision: str, device: str,
                 trimaps: str | Sequence[str]) -> dict[str, str | int | float]:
     """What an alpha EXR was made with, as ``tcvom:`` header attributes (``tcvom info FILE``);
@@ -537,7 +543,7 @@ def trimaps(
             "shot": format_range(shot),
             "input_colorspace": input_colorspace,
             "ocio_config": ocio_config,
-            **({"ocio_config_id": config_identity(ocio_config)} if ocio_config else {}),  # its content, edited or not
+            **_config_content(ocio_config),
             "resize_trimaps": resize_trimaps,
             "trimap_channel": trimap_channel,
             "probabilities": prob_writer is not None,
@@ -816,7 +822,7 @@ def matte(
             "trimaps": _names(trimaps),
             "input_colorspace": input_colorspace,
             "ocio_config": ocio_config,
-            **({"ocio_config_id": config_identity(ocio_config)} if ocio_config else {}),  # its content, edited or not
+            **_config_content(ocio_config),
             "resize_trimaps": resize_trimaps,
             "trimap_channel": trimap_channel,
             "output": output,
@@ -1379,9 +1385,8 @@ def _check_part_settings(matte_job: dict[str, Any], shot: Sequence[int]) -> None
     if not _any_output(writer, shot):
         return
     keys = ("alpha_format", "output", "input_colorspace", "ocio_config", "resize_trimaps")
-    config = matte_job["ocio_config"]  # an edited config: the matte stage's claim refuses it (review)
-    manifest.check(writer.pattern, {**{key: matte_job[key] for key in keys},
-                                    **({"ocio_config_id": config_identity(config)} if config else {})})
+    # an edited config: the matte stage's claim refuses it (review)
+    manifest.check(writer.pattern, {**{key: matte_job[key] for key in keys}, **_config_content(matte_job["ocio_config"])})
 
 
 def _review_run(source: Any, out: Path, trimap_job: dict[str, Any] | None, matte_job: dict[str, Any],
