@@ -399,7 +399,8 @@ def test_a_run_of_some_frames_says_which_others_it_left_out_of_date(shot: Path, 
     capsys.readouterr()
     assert main([*args, "--frames", "1002"]) == 0
     err = capsys.readouterr().err
-    assert "outside this run's frames, trimaps 1004-1008 and alphas 1001,1003-1008 were made from other keyframes" in err, err
+    # 1008: a keyframe whose file a whole run keeps as it is
+    assert "outside this run's frames, trimaps 1004-1007 and alphas 1001,1003-1008 were made from other keyframes" in err, err
     assert main(args) == 0 and "outside this run's frames" not in capsys.readouterr().err
     assert main([*args, "--frames", "1002"]) == 0 and "out of date" not in capsys.readouterr().err
     # review QA: --overwrite redoes this run's frames, it does not make the others out of date; and
@@ -408,6 +409,28 @@ def test_a_run_of_some_frames_says_which_others_it_left_out_of_date(shot: Path, 
     assert main([*auto, "--frames", "1002", "--overwrite"]) == 0
     err = capsys.readouterr().err
     assert "out of date" not in err and err.count("no GCA+TAM (TCVOM video matting) weights found") == 1, err
+
+
+def test_a_kept_keyframe_trimap_is_not_said_out_of_date_nor_its_neighbours(shot: Path, tmp_path: Path,
+                                                                           capsys) -> None:
+    """QA: after an edit of keyframe 1001, a run of frame 1002 said that the trimap of keyframe
+    1004 (its file a whole run leaves as it is) and the alpha of 1005 (whose window holds only
+    it of the recomputed segment) were out of date; the whole run then reused both."""
+    out = tmp_path / "out"
+    args = ["run", "--plate", plate(shot), "--keyframes", keys(shot), "--out", str(out), "--method", "classical",
+            "--progress", "none"]
+    assert main(args) == 0
+    key = shot / "keyframes" / "key.1001.png"
+    pixels, _ = read_image(key)
+    pixels[20:40, 30:60] = 128 / 255
+    write_image(key, pixels, pixel_type="uint8", channels=("Y",))
+    capsys.readouterr()
+    assert main([*args, "--frames", "1002"]) == 0
+    err = capsys.readouterr().err
+    assert "outside this run's frames, alphas 1001,1003-1004 were made from other keyframes" in err, err
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "alpha: 5 frame(s) reused (1002,1005-1008), 3 to compute (1001,1003-1004)" in err, err
 
 
 def _files_hashed(monkeypatch: pytest.MonkeyPatch, module: object, name: str) -> list[Path]:

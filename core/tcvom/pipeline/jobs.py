@@ -93,6 +93,9 @@ class JobResult:
     outputs: dict[str, str] = field(default_factory=dict)
     redone: list[int] = field(default_factory=list)
     removed: list[int] = field(default_factory=list)
+    kept: list[int] = field(default_factory=list)
+    """Computed frames whose file already holds what they are given (a keyframe's painted
+    trimap): the file stays as it is, only its record learns the new key."""
     stages: dict[str, dict[str, list[int]]] = field(default_factory=dict)
     """Per output (``trimaps``, ``alpha``): frames ``computed``, ``reused`` and ``removed``
     (outputs a whole-shot run no longer produces), for the closing summary of ``run``."""
@@ -583,8 +586,10 @@ def trimaps(
             present = [f for f in wanted[seg] if writer.exists(f)]
             todo = set(wanted[seg]) if overwrite else {f for f in wanted[seg] if not fresh(f, key)}
             # a keyframe's file left as it was (see finish) replaces nothing
-            result.redone.extend(f for f in present if f in todo and not (
-                f in key_arrays and not overwrite and _holds_trimap(writer.path(f), key_arrays[f])))
+            holds = [f for f in sorted(todo) if f in key_arrays and not overwrite
+                     and _holds_trimap(writer.path(f), key_arrays[f])]
+            result.kept.extend(holds)
+            result.redone.extend(f for f in present if f in todo and f not in holds)
             done = [f for f in wanted[seg] if f not in todo]
             result.skipped.extend(done)
             if todo:
@@ -1331,7 +1336,9 @@ def _say_out_of_date(trimap_job: dict[str, Any] | None, matte_job: dict[str, Any
             continue
         records = FrameRecords(pattern)
         frames = planned.stages.get("trimaps" if stage == "trimaps" else "alpha", {}).get("computed", [])
-        stale = [f for f in frames if f not in done and records.get(f) is not None and not records.edited(f)]
+        kept = set(planned.kept) if stage == "trimaps" else set()  # keyframes whose files hold their trimaps
+        stale = [f for f in frames if f not in done and f not in kept and records.get(f) is not None
+                 and not records.edited(f)]
         if stale:
             said.append(f"{stage} {format_range(stale)}")
     if said:
@@ -1508,7 +1515,8 @@ def plan_touched(trimap_job: dict[str, Any] | None, matte_job: dict[str, Any], s
     result = JobResult("", outputs={})
     if trimap_job is not None:
         planned = _trimaps_stage(**{**trimap_job, "progress": "none", "review": False, "plan_only": True})
-        touched = planned.written
+        touched = [f for f in planned.written if f not in set(planned.kept)]  # their files stay as they are
+        result.kept = planned.kept
         result.method = planned.method
         result.stages.update(planned.stages)
         result.methods.update(planned.methods)
