@@ -117,6 +117,17 @@ def test_suggestions_spread_out_over_an_even_doubt() -> None:
     assert suggest(frames, dict.fromkeys(frames, 0.0), [0]) == []  # no doubt, nothing to key
 
 
+def test_a_keyframe_helps_only_the_frames_of_its_own_picture() -> None:
+    """Review QA: with a cut after frame 48 and no keyframe past it, the first suggestion was
+    frame 47, before the cut: the model let it help the frames past the cut (keying it made
+    them worse). Frames past the cut now need a keyframe of their own picture."""
+    frames = list(range(60))
+    doubt = {f: min(0.05 * (f - 29), 0.6) for f in range(30, 49)} | dict.fromkeys(range(49, 60), 0.75)
+    picks = suggest(frames, doubt, [0, 29], count=3, cuts=[48])
+    assert 49 <= picks[0] <= 59, picks
+    assert any(30 <= p <= 48 for p in picks), picks  # and the frames before the cut still get one
+
+
 def test_load_review_says_what_is_wrong(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no review") as missing:
         load_review(tmp_path)

@@ -13,13 +13,13 @@ frame with the keyframes marked). The scores are explained in ``docs/review.md``
 - **matte doubt** is the alpha change the motion does not explain: alpha of the previous and
   of the next frame warped onto the frame with optical flow
   (:class:`tcvom.classical.flow.FlowEstimator`), their absolute difference summed over the
-  pixels whose flow passes the forward-backward check, averaged over the two neighbours,
-  over the edge size.
+  pixels whose flow passes the forward-backward check, averaged over the two neighbours
+  (a neighbour across a cut is left out), over the edge size.
 - Both ratios are squashed to [0, 1) by ``x / (x + 1)`` (1 edge-size of disagreement is 0.5)
   and the frame's **doubt** is the larger. Frames above :data:`THRESHOLD` are *doubtful*.
 - **suggested** frames are chosen greedily: a new keyframe at ``f`` is expected to scale the
   doubt of each frame ``t`` by ``d_new(t) / d_old(t)`` (propagation error grows with the
-  distance to the nearest keyframe), so ``f`` with the largest expected reduction of the
+  distance to the nearest keyframe of the frame's picture: none across a cut), so ``f`` with the largest expected reduction of the
   summed doubt comes first; then it is taken as keyed and the next is chosen.
 
 The JSON schema (version 1) is fixed; other code reads it (the Blender and Nuke adapters
@@ -136,13 +136,23 @@ def edge_scale(unknown: int, keyframe_unknown: float) -> float:
     return float(max(unknown, 0.5 * keyframe_unknown, 16.0))
 
 
-def _distances(frames: Sequence[int], keyframes: Iterable[int]) -> np.ndarray:
-    """Distance (in frames of the shot) from every frame to the nearest keyframe."""
-    keys = sorted(frames.index(k) for k in keyframes if k in frames)
+def _pictures(frames: Sequence[int], cuts: Iterable[int] = ()) -> np.ndarray:
+    """Which picture (0, 1, ...) every frame shows: a cut after a frame starts the next."""
+    cut_after = {frames.index(c) for c in cuts if c in frames}
+    return np.cumsum([0] + [1 if i in cut_after else 0 for i in range(len(frames) - 1)])
+
+
+def _distances(frames: Sequence[int], keyframes: Iterable[int], cuts: Iterable[int] = ()) -> np.ndarray:
+    """Distance (in frames of the shot) from every frame to the nearest keyframe of its
+    picture (``cuts``: see :func:`_pictures`); the shot's length where its picture has none."""
+    keys = np.array(sorted(frames.index(k) for k in keyframes if k in frames), dtype=np.int64)
     pos = np.arange(len(frames))
-    if not keys:
+    if not len(keys):
         return np.full(len(frames), float(len(frames)))
-    return np.min(np.abs(pos[:, None] - np.array(keys)[None, :]), axis=1).astype(np.float64)
+    picture = _pictures(frames, cuts)
+    apart = np.abs(pos[:, None] - keys[None, :]).astype(np.float64)
+    apart[picture[:, None] != picture[keys][None, :]] = float(len(frames))
+    return np.minimum(apart.min(axis=1), float(len(frames)))
 
 
 def _bounds(frames: Sequence[int], keyframes: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -291,24 +301,30 @@ the frame follows either of them (:func:`unlike_both`)."""
 
 def suggest(
     frames: Sequence[int], doubt: Mapping[int, float], keyframes: Sequence[int], count: int = SUGGESTIONS,
-    candidates: Iterable[int] | None = None,
+    candidates: Iterable[int] | None = None, cuts: Iterable[int] = (),
 ) -> list[int]:
     """Frames to key next, best first (greedy expected reduction of the summed doubt), among
-    ``candidates`` (default: every frame)."""
+    ``candidates`` (default: every frame). A keyframe helps the frames of its own picture
+    only (``cuts``: frames after which the picture cuts to another)."""
     frames = list(frames)
     allowed = set(frames if candidates is None else candidates)
     values = np.array([doubt.get(f, 0.0) for f in frames], dtype=np.float64)
     keys = [k for k in keyframes if k in frames]
+    cuts = list(cuts)
+    picture = _pictures(frames, cuts)
+    pos = np.arange(len(frames))
+
+    def keyed_at(i: int, old: np.ndarray) -> np.ndarray:  # the distances once frame i is keyed
+        return np.where(picture == picture[i], np.minimum(old, np.abs(pos - i)), old)
+
     chosen: list[int] = []
     for _ in range(min(count, len(frames))):
-        old = _distances(frames, keys + chosen)
+        old = _distances(frames, keys + chosen, cuts)
         best, gain = None, 0.0
-        pos = np.arange(len(frames))
         for i, f in enumerate(frames):
             if old[i] == 0 or f not in allowed:
                 continue
-            new = np.minimum(old, np.abs(pos - i))
-            ratio = np.divide(new, old, out=np.ones_like(old), where=old > 0)
+            ratio = np.divide(keyed_at(i, old), old, out=np.ones_like(old), where=old > 0)
             g = float((values * (1.0 - ratio)).sum())
             if g > gain + 1e-12:
                 best, gain = f, g
@@ -316,8 +332,7 @@ def suggest(
             break
         chosen.append(best)
         i = frames.index(best)
-        new = np.minimum(old, np.abs(pos - i))
-        values = values * np.divide(new, old, out=np.ones_like(old), where=old > 0)
+        values = values * np.divide(keyed_at(i, old), old, out=np.ones_like(old), where=old > 0)
     return chosen
 
 
@@ -342,7 +357,7 @@ def build_review(
     it, so keyframes outside the frames reviewed still bound them. ``unlike``: frames the
     flow follows to neither neighbour (their matte doubt is at least :data:`UNLIKE_DOUBT`);
     ``cuts``: frames it does not follow to the next (see :func:`trimap_ratios`)."""
-    frames = sorted(frames)
+    frames, cuts = sorted(frames), sorted(cuts)
     positions = sorted(set(shot or ()) | set(frames))
     keys = sorted(k for k in keyframes if k in set(positions))
     t_ratio = trimap_ratios(positions, trimap_stats, keys, cuts)
@@ -366,7 +381,7 @@ def build_review(
     return Review(
         keyframes=keys,
         frames=rows,
-        suggested=suggest(positions, doubt, keys, count, candidates=frames),
+        suggested=suggest(positions, doubt, keys, count, candidates=frames, cuts=cuts),
         doubtful=[r.frame for r in rows if r.doubt > threshold],
         threshold=threshold,
     )
@@ -474,7 +489,7 @@ def matte_residuals(
             pair_cache[(a, b)] = alpha_change(ia, aa, ib, ab, estimator)
         return pair_cache[(a, b)]
 
-    out: dict[int, float] = {}
+    changes_of: dict[int, list[tuple[int, float]]] = {}  # frame -> (neighbour, unexplained change)
     unlike: set[int] = set()
     shares: dict[int, float] = {}  # frame -> share followed to the next frame with an alpha
     fresh: dict[str, Any] = {}
@@ -494,26 +509,33 @@ def matte_residuals(
                 continue
             key = [sig[f], *[[n, sig[n]] for n in neighbours]]
             cached = cache.get(str(f))
-            if cached is not None and cached.get("inputs") == key and "unlike" in cached and "share" in cached:
-                value, alone, share = float(cached["residual"]), bool(cached["unlike"]), cached["share"]
+            if cached is not None and cached.get("inputs") == key and {"changes", "unlike", "share"} <= set(cached):
+                values, alone, share = [float(v) for v in cached["changes"]], bool(cached["unlike"]), cached["share"]
             else:
                 changes = [pair(f, n) for n in neighbours]
-                value = float(np.mean([c[0] for c in changes]))
+                values = [c[0] for c in changes]
                 alone = len(changes) == 2 and unlike_both([c[1] for c in changes], data(neighbours[0])[0],
                                                           data(neighbours[1])[0], estimator)
                 share = changes[-1][1] if neighbours[-1] > f else None  # followed to the next frame with an alpha
-            out[f] = value
+            changes_of[f] = list(zip(neighbours, values, strict=True))
             if alone:
                 unlike.add(f)
             if share is not None:
                 shares[f] = float(share)
-            fresh[str(f)] = {"inputs": key, "residual": value, "unlike": alone, "share": share}
+            fresh[str(f)] = {"inputs": key, "changes": values, "unlike": alone, "share": share}
     folder = Path(review_folder)
     folder.mkdir(parents=True, exist_ok=True)
     if fresh != cache:  # unchanged: the file stays as it is
         write_text(cache_path, json.dumps(fresh))
     followed = sorted(shares)  # the cuts the trimap stage's ensemble finds (tcvom.propagation.ensemble)
     cuts = {followed[i] for i in cut_pairs([shares[f] for f in followed])}
+    out: dict[int, float] = {}
+    for f, changes in changes_of.items():
+        # across a cut the alpha is another picture's: only the neighbour on the frame's own side
+        # counts (a cut has a followed pair beside it); with none, the matte doubt is unknown
+        same = [value for n, value in changes if not (f in cuts if n > f else n in cuts)]
+        if same:
+            out[f] = float(np.mean(same))
     return out, unlike, cuts
 
 
