@@ -385,6 +385,31 @@ def test_files_painted_over_since_are_said_before_they_are_replaced(shot: Path, 
         capsys.readouterr().err
 
 
+def test_a_keyframes_trimap_painted_over_is_said_unless_it_is_the_keyframe(shot: Path, tmp_path: Path,
+                                                                          capsys) -> None:
+    """Loop QA: the trimap file of a keyframe's frame, painted over by hand, was put back
+    from the keyframe without a word (files of other frames are named first). The file given
+    as the keyframe itself (fixed by hand, then passed with --keyframes) is kept, unnamed."""
+    out = tmp_path / "out"
+    args = ["run", "--plate", plate(shot), "--keyframes", keys(shot), "--out", str(out), "--method", "classical",
+            "--progress", "none"]
+    assert main(args) == 0
+    painted = out / "trimaps" / "trimap.1004.png"
+    pixels, _ = read_image(painted)
+    pixels[:4] = 1.0
+    write_image(painted, pixels, pixel_type="uint8", channels=("Y",))
+    capsys.readouterr()
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "trimap.####.png: 1 file(s) changed since tcvom wrote them are computed again and replaced (1004)" in err, err
+    assert np.array_equal(read_image(painted)[0], read_image(shot / "keyframes" / "key.1004.png")[0])
+    write_image(painted, pixels, pixel_type="uint8", channels=("Y",))  # painted again, and given as the keyframe
+    given = [f"{f}={shot / 'keyframes' / f'key.{f}.png'}" for f in (1001, 1008)] + [f"1004={painted}"]
+    assert main([*args[:4], *given, *args[5:]]) == 0
+    err = capsys.readouterr().err
+    assert "changed since tcvom wrote them" not in err and np.array_equal(read_image(painted)[0], pixels), err
+
+
 def test_a_run_of_some_frames_says_which_others_it_left_out_of_date(shot: Path, tmp_path: Path, capsys) -> None:
     """QA: after a keyframe edit, `run --frames` redid its frames and left the rest of the
     shot made from the old keyframe without a word (its review mixed both)."""
