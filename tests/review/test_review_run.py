@@ -88,6 +88,28 @@ def test_tcvom_review_with_json_progress_prints_json_lines(reviewed_run, capsys)
         assert Path(result["review"]) == out / "review" / "review.json"
 
 
+def test_run_says_where_to_look_when_it_ends(small_example, tmp_path: Path, capsys) -> None:
+    """Review QA: `tcvom run` ended naming the review folder only; the artist had to run
+    `tcvom review` to learn which frames to look at. Its closing lines and its result event
+    now name the doubtful frames and the frames to key next, as the review has them."""
+    out = tmp_path / "my out"
+    args = ["run", "--plate", small_example.plate, "--keyframes", _key(small_example, 1001), "--out", str(out),
+            "--method", "classical"]
+    capsys.readouterr()
+    assert main([*args, "--progress", "none"]) == 0
+    review = load_review(out)
+    assert review.suggested
+    doubtful = f"{len(review.doubtful)} doubtful frame(s)" if review.doubtful else "no doubtful frame"
+    assert (f"tcvom: review: {doubtful}"  # the frames themselves are a range (format_range)
+            f"{' (' if review.doubtful else ''}") in capsys.readouterr().err
+    assert main([*args, "--progress", "bar"]) == 0  # a rerun, everything reused: said again
+    err = capsys.readouterr().err
+    assert f"key next: {', '.join(map(str, review.suggested))} (every frame: tcvom review '{out / 'review'}')" in err
+    assert main([*args, "--progress", "json"]) == 0
+    result = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert result["doubtful"] == review.doubtful and result["suggested"] == review.suggested
+
+
 def test_tcvom_review_without_a_review_is_exit_2(tmp_path: Path, capsys) -> None:
     assert main(["review", str(tmp_path)]) == 2
     assert "no review" in capsys.readouterr().err

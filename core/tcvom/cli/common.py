@@ -6,6 +6,7 @@ import argparse
 import inspect
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -243,14 +244,16 @@ def report(result: object, progress: str, job: str | None = None) -> None:
     method = getattr(result, "method", "")
     methods: dict[str, str] = getattr(result, "methods", {})
     stages: dict[str, dict[str, list[int]]] = getattr(result, "stages", {})
+    review = _review_of(outputs.get("review"))
     if progress == "json":
         summary = {
             kind: {name: {"count": len(lists.get(kind, [])), "frames": format_range(lists[kind]) if lists.get(kind) else ""}
                    for name, lists in stages.items()}
             for kind in ("computed", "reused", "removed")
         }
+        seen = {} if review is None else {"doubtful": review.doubtful, "suggested": review.suggested}
         emit_json("result", **({"job": job} if job else {}), method=method, methods=methods, written=len(written),
-                  skipped=len(skipped), outputs=outputs, **summary)
+                  skipped=len(skipped), outputs=outputs, **summary, **seen)
         return
     where = ", ".join(f"{k}: {v}" for k, v in outputs.items())
     if len(stages) > 1:
@@ -265,9 +268,28 @@ def report(result: object, progress: str, job: str | None = None) -> None:
             parts.append(part)
         how = "" if mixed else f" with the {method} method"
         print(f"tcvom: {'; '.join(parts)}{how} ({where})", file=sys.stderr)
+        if review is not None:
+            print(_where_to_look(review, outputs["review"]), file=sys.stderr)
         return
     extra = f", {len(skipped)} already done" if skipped else ""
     print(f"tcvom: {len(written)} frame(s) written with the {method} method{extra} ({where})", file=sys.stderr)
+
+
+def _review_of(folder: str | None) -> Any:
+    """The review a run wrote (``outputs["review"]``), or None where it wrote none."""
+    if folder is None:
+        return None
+    from tcvom.review.doubt import load_review
+
+    return load_review(folder)
+
+
+def _where_to_look(review: Any, folder: str) -> str:
+    """The closing line's second line: the doubtful frames and the frames to key next."""
+    doubtful = f"{len(review.doubtful)} doubtful frame(s) ({format_range(review.doubtful)})" if review.doubtful \
+        else "no doubtful frame"
+    suggested = ", ".join(map(str, review.suggested)) or "nothing to suggest"
+    return f"tcvom: review: {doubtful}; key next: {suggested} (every frame: tcvom review {shlex.quote(folder)})"
 
 
 def add_stm_options(parser: argparse.ArgumentParser) -> None:
