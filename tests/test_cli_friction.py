@@ -131,6 +131,25 @@ def _alpha_folder(small_example, folder: Path, noise: float) -> Path:
     return folder
 
 
+def test_eval_without_flow_leaves_messddt_out_of_its_reports(capsys, small_example, tmp_path: Path) -> None:
+    """Docs QA: without --plate the table said MESSDdt n/a, but summary.json, clips.json and
+    every frames.csv row held 0.0, which reads as a perfect score (Grad and Conn without
+    image metrics were already left out)."""
+    noisy = _alpha_folder(small_example, tmp_path / "noisy" / "alpha", 0.1)
+    code, out, err = run_cli(capsys, "eval", "--alpha", noisy, "--truth", small_example.folder / "truth",
+                             "--out", tmp_path / "rep", "--progress", "json")
+    assert code == 0, err
+    shot = [json.loads(line) for line in out.splitlines() if '"result"' in line][-1]["summary"]["shot"]
+    assert "messddt" not in shot and "messddt_l1" not in shot and shot["mse"] > 1e-3
+    for name in ("summary.json", "clips.json"):
+        assert "messddt" not in (tmp_path / "rep" / name).read_text(), name
+    import csv
+
+    with (tmp_path / "rep" / "frames.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows and all(r["messddt"] == "" and r["messddt_l1"] == "" and r["mse"] for r in rows), rows
+
+
 def test_eval_scores_the_example_against_its_truth(capsys, small_example, tmp_path: Path) -> None:
     truth = small_example.folder / "truth"
     exact = _alpha_folder(small_example, tmp_path / "exact" / "alpha", 0.0)

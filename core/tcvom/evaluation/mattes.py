@@ -274,8 +274,8 @@ def evaluate(
     - ``widths``: trimap widths to evaluate (narrow / medium / wide = kernels 11 / 25 / 41).
     - ``flow`` for MESSDdt: ``png`` (the dataset's flow_png; missing files are an error),
       ``dis`` (OpenCV DIS on the composited frames), ``auto`` (png where present, else
-      DIS) or ``none`` (MESSDdt not computed: ``n/a`` in the table; 0 with a
-      ``flow_pixel_count`` of 0 in the CSV and JSON reports).
+      DIS) or ``none`` (MESSDdt not computed: ``n/a`` in the table, absent from the JSON
+      reports and empty in the CSV, as Grad and Conn without ``image_metrics``).
     - ``image_metrics``: also the Gradient and Connectivity errors (slower).
     - ``worst``: how many worst frames (by SSDA) per clip go into the image strips.
     """

@@ -346,8 +346,9 @@ class FrameScore:
     flow_pixel_count: int = 0
     extra: dict[str, float] = field(default_factory=dict)
     unmeasured: tuple[str, ...] = ()
-    """Metrics not computed for this frame (``grad``, ``conn`` without image metrics): left
-    out of :meth:`as_dict` and of the averages, where a 0 would read as a perfect score."""
+    """Metrics not computed for this frame (``grad``, ``conn`` without image metrics;
+    ``messddt``, ``messddt_l1`` without flow to the next frame): left out of :meth:`as_dict`
+    and of the averages, where a 0 would read as a perfect score."""
 
     def as_dict(self) -> dict[str, float | int]:
         d = asdict(self)
@@ -439,8 +440,9 @@ class ClipScorer:
             source = "png"
             if flow is None and pimg is not None and image is not None:
                 flow, source = dis_flow(pimg, image), "dis"
-            if flow is None:
+            if flow is None:  # MESSDdt not measured: left out of the reports, not a 0 that reads as perfect
                 self.flow_sources["none"] += 1
+                ps.unmeasured = (*ps.unmeasured, "messddt", "messddt_l1")
             else:
                 self.flow_sources[source] += 1
                 err = messddt(pa, pg, a, g, pm, flow[0], flow[1])
@@ -453,7 +455,10 @@ class ClipScorer:
     def finish(self) -> list[FrameScore]:
         """Close the clip: the last frame is added with temporal metrics 0. Returns all scores."""
         if self._prev is not None:
-            self.scores.append(self._prev[5])
+            last = self._prev[5]
+            if self.flow_sources["none"]:  # the clip's MESSDdt is not measured: nor is the last frame's 0
+                last.unmeasured = (*last.unmeasured, "messddt", "messddt_l1")
+            self.scores.append(last)
             self._prev = None
         return self.scores
 
