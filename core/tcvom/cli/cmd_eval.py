@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     shot.add_argument("--truth-trimaps", help="trimap pattern whose unknown region is scored (default: the --truth folder's)")
     shot.add_argument("--plate", help="the plate, for the optical flow of MESSDdt (without it MESSDdt is not computed: n/a in the table)")
-    parser.add_argument("--weights", help="GCA+TAM matting weights (.pth) for --method tcvom")
+    parser.add_argument("--weights", help="matting weights (.pth, any base: read from its keys) for --method tcvom")
     parser.add_argument("--device", default="cpu", help="torch device for --method tcvom: cpu, cuda, cuda:1")
     parser.add_argument("--widths", nargs="+", choices=_WIDTHS, default=list(_WIDTHS), help="trimap widths to evaluate")
     parser.add_argument("--clips", nargs="+", action="extend", help="only these clips: names, bare clip names or patterns (animal/*)")

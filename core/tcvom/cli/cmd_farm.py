@@ -64,7 +64,7 @@ def _job_flags(parser: argparse.ArgumentParser) -> None:
                         help="how multi-channel keyframe trimaps become one channel (as for tcvom run)")
     parser.add_argument("--alpha-format", choices=tuple(ALPHA_FORMATS), default="exr")
     parser.add_argument("--trimap-weights", help="STM weights of the shot's job (for --method tcvom)")
-    parser.add_argument("--matting-weights", help="GCA+TAM weights of the shot's job (for --method tcvom)")
+    parser.add_argument("--matting-weights", help="matting weights of the shot's job, any base (for --method tcvom)")
 
 
 def _shot_plan(args: argparse.Namespace) -> ShotPlan:

@@ -17,7 +17,8 @@ HELP = "show the available back-ends, devices and weights (and identify a weight
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", nargs="?", help="an image tcvom wrote: show what it was made with (tcvom: header)")
+    parser.add_argument("file", nargs="?", help="an image (its size, channels, pixel types, colour and the tcvom: header of one tcvom wrote) or a "
+                        "movie (its frames as tcvom numbers them, size, codec, rate)")
     parser.add_argument("--weights", help="identify this weight file (its matting base with or without the TAM, or STM) and check it loads")
     parser.add_argument("--colorspaces", action="store_true", help="list the OpenColorIO colour spaces")
     parser.add_argument("--ocio-config", help="the OpenColorIO config to list (default: built-in studio config)")

@@ -232,7 +232,8 @@ def check_backend(method: str, backend: str, export_dir: str | Path | None = Non
     if backend not in BACKENDS:
         raise InputError(f"back-end must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if export_dir is not None and backend == "torch":
-        raise InputError(f"--export-dir {export_dir} holds ONNX graphs, which --backend torch does not run",
+        raise InputError(f"--export-dir {export_dir}: an export folder (`tcvom export`'s ONNX graphs) is read only "
+                         "by --backend onnxruntime or tensorrt; --backend torch runs the weight file itself",
                          hint="add --backend onnxruntime (or tensorrt) to run them, or leave --export-dir out")
     if method == "classical" and backend != "torch" and asked in (None, "classical"):
         raise InputError(f"the classical method runs no network; --backend {backend} applies to --method tcvom")
