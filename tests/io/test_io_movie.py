@@ -1,3 +1,4 @@
+import json
 import logging
 import random
 from fractions import Fraction
@@ -174,6 +175,47 @@ def test_movie_damaged_picture(tmp_path: Path) -> None:
         movie.read(9)
     for frame in (1, 4, 5, 8):
         assert abs(movie.read(frame).mean() * 255 - truth[frame - 1].mean()) < 2.0, frame
+
+
+def test_tcvom_info_names_a_movies_rotation(tmp_path: Path, capsys) -> None:
+    """Media QA: `tcvom info phone.mp4` said nothing of the rotation players apply, while a
+    player shows the clip upright 48x64: the artist keys the movie from what info says."""
+    from tcvom.cli import main
+
+    make_movie(tmp_path / "phone.mp4", 2, size=(64, 48), rotation=90)
+    assert main(["info", str(tmp_path / "phone.mp4"), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["rotation"].startswith("90 degrees") and "64x48" in shown["rotation"], shown
+    make_movie(tmp_path / "plain.mp4", 2)
+    assert main(["info", str(tmp_path / "plain.mp4"), "--json"]) == 0
+    assert "rotation" not in json.loads(capsys.readouterr().out)
+
+
+def test_a_movie_of_several_video_tracks_reads_the_main_one_and_says_so(tmp_path: Path, caplog) -> None:
+    """Media QA: an MKV whose first video track is a one-picture 32x32 thumbnail, the plate
+    the second: tcvom read the thumbnail (one frame), and a plate of the same size would have
+    been matted from the wrong track without a word."""
+    path = tmp_path / "two.mkv"
+    with av.open(str(path), "w") as container:
+        thumb = container.add_stream("mjpeg", rate=1)
+        thumb.width = thumb.height = 32
+        thumb.pix_fmt = "yuvj420p"
+        plate = container.add_stream("libx264", rate=24)
+        plate.width, plate.height, plate.pix_fmt = 64, 48, "yuv420p"
+        picture = av.VideoFrame.from_ndarray(np.full((32, 32, 3), 200, np.uint8), format="rgb24")
+        for packet in [*thumb.encode(picture.reformat(format="yuvj420p")), *thumb.encode()]:
+            container.mux(packet)
+        for i in range(6):
+            for packet in plate.encode(av.VideoFrame.from_ndarray(np.full((48, 64, 3), 20 + 30 * i, np.uint8),
+                                                                   format="rgb24")):
+                container.mux(packet)
+        for packet in plate.encode():
+            container.mux(packet)
+    with caplog.at_level(logging.WARNING, logger="tcvom"):
+        movie = MovieFrames(path)
+    assert movie.frame_numbers == [1, 2, 3, 4, 5, 6] and (movie.width, movie.height) == (64, 48)
+    assert abs(movie.read(4).mean() * 255 - 110) < 3
+    assert "holds 2 video tracks; tcvom reads track #1 (h264 64x48" in caplog.text and "#0 mjpeg 32x32" in caplog.text
 
 
 def test_a_rotated_movie_is_read_as_stored_and_said_once(tmp_path: Path) -> None:

@@ -183,3 +183,25 @@ def test_a_photo_orientation_tag_is_named_once(small_example, tmp_path: Path, ca
                  "--method", "classical", "--frames", "1001-1002", "--progress", "none", "--no-review"]) == 0
     err = capsys.readouterr().err
     assert err.count("orientation 6") == 1 and "reads it as stored (96x64)" in err, err
+    assert main(["info", str(folder / "plate.1001.jpg"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["orientation"].startswith("6: viewers turn or flip")
+
+
+def test_a_trimaps_orientation_tag_is_named_too(small_example, tmp_path: Path, capsys) -> None:
+    """Media QA: a keyframe TIFF tagged to be turned 180 degrees was read as stored without a
+    word, where a plate with the tag is named."""
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    for frame in (1001, 1008):
+        pixels, _ = read_image(small_example.trimaps.replace("####", str(frame)))
+        spec = oiio.ImageSpec(pixels.shape[1], pixels.shape[0], 1, "uint8")
+        spec.attribute("Orientation", 3)
+        path = keys / f"key.{frame}.tif"
+        out = oiio.ImageOutput.create(str(path))
+        assert out.open(str(path), spec) and out.write_image(pixels[:, :, :1])
+        out.close()
+    assert main(["run", "--plate", small_example.plate, "--keyframes", str(keys / "key.####.tif"), "--out",
+                 str(tmp_path / "out"), "--method", "classical", "--progress", "none", "--no-review"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("orientation 3") == 2 and "key.1001.tif" in err and "key.1008.tif" in err, err
+    assert "check that the keyframe trimap lines up with the plate as stored" in err, err

@@ -111,6 +111,9 @@ def show_file(path: str, as_json: bool) -> int:
         if value is not None:
             data[name] = [round(float(v), 6) for v in value] if name in COLOUR_ATTRIBUTES else \
                 spec.get_string_attribute(name) or value
+    if info.orientation != 1:
+        data["orientation"] = (f"{info.orientation}: viewers turn or flip the picture; tcvom, like compositors, "
+                               "reads it as stored")
     data.update({a.name: a.value for a in spec.extra_attribs if a.name.startswith("tcvom:")})
     return _print(data, as_json)
 
@@ -127,6 +130,10 @@ def _show_movie(path: str, as_json: bool) -> int:
     data = {"file": path, "movie": movie.codec, "frames": format_range(frames), "frame_count": len(frames),
             "size": f"{movie.width}x{movie.height}", "frame_rate": f"{movie.frame_rate:g}" if movie.frame_rate else None,
             "numbering": f"frame 1 is the first picture: key it as --keyframes 1=key.png ... {frames[-1]}=key.png"}
+    movie.read(frames[0])  # the rotation players apply is a decoded picture's
+    if movie.rotation:
+        data["rotation"] = (f"{movie.rotation} degrees: players rotate the pictures; tcvom reads them as stored "
+                            f"({movie.width}x{movie.height}): paint keyframes on the stored pictures")
     return _print(data, as_json)
 
 
@@ -140,6 +147,9 @@ def _print(data: dict[str, Any], as_json: bool) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
+    from tcvom.cli import common
+
+    common.setup_logging("none")  # a file's warnings (a movie's colour tags) as every job says them
     if args.file:
         return show_file(args.file, args.json)
     if args.colorspaces:

@@ -231,12 +231,7 @@ class SequenceFrames(_Frames):
         self.frame_numbers = self.sequence.frame_numbers
         self.colour = ColourConverter(colorspace, ocio_config)
         info = image_info(self.sequence.path(self.first))
-        said = f"{Path(info.path).absolute()}:orientation"
-        if info.orientation != 1 and said not in _SAID:
-            _SAID.add(said)
-            log.warning("%s: the file asks viewers to turn or flip it (orientation %d); tcvom, like compositors, "
-                        "reads it as stored (%dx%d): paint keyframes on the picture as stored", info.path,
-                        info.orientation, info.width, info.height)
+        say_orientation(info, "paint keyframes on the picture as stored")
         said = self.colour.contradicted(info.colorspace, info.is_float)
         if said is None and info.log_transfer and self.colour.source is None:
             said = f"DPX transfer {info.log_transfer}: a log film scan"  # no config space of that name
@@ -332,6 +327,16 @@ class SequenceFrames(_Frames):
         return rgb
 
 
+def say_orientation(info: ImageInfo, advice: str) -> None:
+    """Warn (once per file) where an image's header asks viewers to turn or flip it (EXIF/TIFF
+    orientation): tcvom, like compositors, reads its pixels as stored."""
+    said = f"{Path(info.path).absolute()}:orientation"
+    if info.orientation != 1 and said not in _SAID:
+        _SAID.add(said)
+        log.warning("%s: the file asks viewers to turn or flip it (orientation %d); tcvom, like compositors, "
+                    "reads it as stored (%dx%d): %s", info.path, info.orientation, info.width, info.height, advice)
+
+
 class MovieFrames(_Frames):
     """A plate stored as a movie (mp4, mov...), decoded with PyAV.
 
@@ -396,6 +401,8 @@ class MovieFrames(_Frames):
         self._say_wide_colour()
         self._decoder: Iterator[av.VideoFrame] | None = None
         self._next_index = -1
+        self.rotation: int | None = None
+        """Degrees the movie asks players to rotate its pictures by, once a frame is read."""
         # One decode at a time: a reader thread (tcvom.io.overlap) and the caller share the decoder.
         self._lock = threading.RLock()
 
@@ -406,10 +413,22 @@ class MovieFrames(_Frames):
             self._container = av.open(str(self.path_))
         except (av.FFmpegError, OSError) as exc:
             raise InputError(f"cannot open the movie ({exc})", path=self.path_) from exc
-        if not self._container.streams.video:
+        videos = self._container.streams.video
+        if not videos:
             raise InputError("the file has no video stream", path=self.path_)
-        self._stream = self._container.streams.video[0]
+        # the main picture as ffmpeg picks it (not a cover picture or a thumbnail track before it)
+        best = self._container.streams.best("video")
+        self._stream = best if isinstance(best, av.VideoStream) else videos[0]
         self._stream.thread_type = "AUTO"
+        said = f"{self.path_.absolute()}:tracks"
+        if len(videos) > 1 and said not in _SAID:
+            _SAID.add(said)
+            others = ", ".join(f"#{v.index} {v.codec_context.name} {v.codec_context.width}x{v.codec_context.height}"
+                               for v in videos if v is not self._stream)
+            log.warning("%s: the movie holds %d video tracks; tcvom reads track #%d (%s %dx%d, the main picture "
+                        "as ffmpeg picks it), not %s: if the plate is another track, export it on its own",
+                        self.path_, len(videos), self._stream.index, self._stream.codec_context.name,
+                        self._stream.codec_context.width, self._stream.codec_context.height, others)
 
     @property
     def codec(self) -> str:
@@ -525,7 +544,7 @@ class MovieFrames(_Frames):
                 f"{expected} is {av_frame.width} x {av_frame.height}, the movie's video is {self.width} x "
                 f"{self.height}: all frames of a plate must have one size",
                 path=self.path_, frame=frame, hint="export the movie again at one size")
-        rotation = int(av_frame.rotation or 0)
+        rotation = self.rotation = int(av_frame.rotation or 0)
         said = f"{self.path_.absolute()}:rotation"
         if rotation and said not in _SAID:
             _SAID.add(said)
@@ -675,6 +694,7 @@ class TrimapFiles(_Numbered):
             )
         path = self.files[frame]
         pixels, info = read_image(path, frame)
+        say_orientation(info, f"check that the {self.what} lines up with the plate as stored")
         try:
             single = trimaps.to_single_channel(pixels, self.channel, info.channels)
         except InputError as exc:
