@@ -4,6 +4,7 @@ doubt; `tcvom review` prints, dumps and rebuilds it."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 
 from tcvom import pipeline
 from tcvom.cli import main
-from tcvom.review.doubt import load_review, read_trimap_stats
+from tcvom.review.doubt import load_review, read_trimap_stats, table
 
 
 def _key(example, frame: int) -> str:
@@ -702,6 +703,29 @@ def test_frames_beside_a_cut_are_not_doubted_for_their_change_across_it(tmp_path
     # the QA's 320x180 shot above the threshold)
     for frame, beside in ((1004, 1003), (1005, 1006)):
         assert rows[frame].residual is not None and rows[frame].matte_doubt < 2 * rows[beside].matte_doubt, rows[frame]
+
+
+def test_a_trimap_doubt_no_two_pass_frame_measures_is_said_to_be_a_guess(tmp_path: Path,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
+    """Review QA: with a keyframe in each picture of a cut shot, every frame is decided by one
+    pass (the other crossed the cut), so no frame measured the shot's drift: the default
+    drift made every frame 'not doubtful', on a shot whose frames were twelve times as wrong
+    as on another alike. Those frames are now named as guessed, on every run and in the table."""
+    _two_shots_cut(tmp_path, {1001: "a", 1006: "b"})
+    plate, keys = str(tmp_path / "cut" / "plate" / "plate.####.exr"), str(tmp_path / "cut" / "keyframes" / "key.####.png")
+    with caplog.at_level("WARNING", logger="tcvom"):
+        pipeline.run(plate, tmp_path / "out", keyframes=keys, method="classical", progress="none")
+    assert "frame(s) 1002-1005,1007-1008: each decided by one propagation pass" in caplog.text, caplog.text
+    review = load_review(tmp_path / "out" / "review")
+    assert review.extra["estimated"] == "1002-1005,1007-1008"
+    assert "trimap doubt guessed from distance (no two-pass frame measures the drift): 1002-1005,1007-1008" in \
+        table(review)
+    shutil.copy(tmp_path / "cut" / "keyframes" / "key.1006.png", tmp_path / "cut" / "keyframes" / "key.1008.png")
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tcvom"):  # 1007 lies between two keyframes of one picture: measured
+        pipeline.run(plate, tmp_path / "out", keyframes=keys, method="classical", progress="none")
+    assert "each decided by one propagation pass" not in caplog.text
+    assert "estimated" not in load_review(tmp_path / "out" / "review").extra
 
 
 def test_a_run_of_part_of_the_shot_names_the_frames_past_a_cut_rightly(tmp_path: Path,

@@ -171,6 +171,21 @@ def _bounds(frames: Sequence[int], keyframes: Iterable[int]) -> tuple[np.ndarray
     return before, after
 
 
+def shot_drift(frames: Sequence[int], stats: Mapping[int, TrimapStats], keyframes: Sequence[int]) -> float | None:
+    """The shot's drift (edge-sizes of disagreement per frame of distance, see
+    :func:`trimap_ratios`): the median over its two-pass frames; None where it has none."""
+    frames = list(frames)
+    key_bands = [stats[k].unknown for k in keyframes if k in stats]
+    key_band = float(np.median(key_bands)) if key_bands else 0.0
+    before, after = _bounds(frames, keyframes)
+    rates = []
+    for i, f in enumerate(frames):
+        s = stats.get(f)
+        if s is not None and s.disagreement is not None and np.isfinite(before[i] + after[i]) and before[i] > 0:
+            rates.append(s.disagreement / edge_scale(s.unknown, key_band) / (before[i] + after[i]))
+    return float(np.median(rates)) if rates else None
+
+
 def trimap_ratios(frames: Sequence[int], stats: Mapping[int, TrimapStats], keyframes: Sequence[int],
                   cuts: Iterable[int] = ()) -> dict[int, float]:
     """Unsquashed trimap doubt (edge-sizes) of every frame (see the module docstring); a frame
@@ -195,12 +210,8 @@ def trimap_ratios(frames: Sequence[int], stats: Mapping[int, TrimapStats], keyfr
     key_bands = [stats[k].unknown for k in keyframes if k in stats]
     key_band = float(np.median(key_bands)) if key_bands else 0.0
     before, after = _bounds(frames, keyframes)
-    rates = []
-    for i, f in enumerate(frames):
-        s = stats.get(f)
-        if s is not None and s.disagreement is not None and np.isfinite(before[i] + after[i]) and before[i] > 0:
-            rates.append(s.disagreement / edge_scale(s.unknown, key_band) / (before[i] + after[i]))
-    drift = float(np.median(rates)) if rates else DEFAULT_DRIFT
+    measured = shot_drift(frames, stats, keyframes)
+    drift = DEFAULT_DRIFT if measured is None else measured
     keyset = set(keyframes)
     cut_after = {frames.index(c) for c in cuts if c in frames}  # positions i: a cut between i and i + 1
     out: dict[int, float] = {}
@@ -378,13 +389,20 @@ def build_review(
             residual=residual,
         ))
     doubt = {r.frame: r.doubt for r in rows}
-    return Review(
+    review = Review(
         keyframes=keys,
         frames=rows,
         suggested=suggest(positions, doubt, keys, count, candidates=frames, cuts=cuts),
         doubtful=[r.frame for r in rows if r.doubt > threshold],
         threshold=threshold,
     )
+    if trimap_stats and shot_drift(positions, trimap_stats, keys) is None:
+        # every frame one pass decides: its trimap doubt is DEFAULT_DRIFT times its distance, a guess
+        guessed = [f for f in frames if f not in keys and 0 < t_ratio.get(f, 0.0) < CUT_RATIO and (
+            trimap_stats.get(f) is None or trimap_stats[f].disagreement is None)]
+        if guessed:
+            review.extra["estimated"] = format_range(guessed)
+    return review
 
 
 # ----- files -------------------------------------------------------------------------------------
@@ -644,6 +662,9 @@ def table(review: Review, *, limit: int | None = None) -> str:
     lines.append("")
     if review.extra.get("not_reviewed"):
         lines.append(f"not reviewed (no trimap or alpha yet): {review.extra['not_reviewed']}")
+    if review.extra.get("estimated"):
+        lines.append(f"trimap doubt guessed from distance (no two-pass frame measures the drift): "
+                     f"{review.extra['estimated']}")
     past = [f"{a}" if a == b else f"{a}-{b}" for a, b in review.extra.get("past_cut") or []]
     if past:  # what the run warned of, for an artist who opens the review later
         lines.append(f"past a cut from every keyframe (paint a keyframe in each): {', '.join(past)}")
@@ -719,6 +740,12 @@ def _review_output(
     if stranded:  # said on every run, reused frames or not (the hosts show it; Blender in scene frames)
         review.extra["past_cut"] = [[g[0], g[-1]] for g in stranded]
         say_past_cuts(stranded, cuts)
+    if review.extra.get("estimated"):
+        log.warning("frame(s) %s: each decided by one propagation pass, and no frame of the shot lies between two "
+                    "keyframes of one picture to measure how fast its trimaps drift: their trimap doubt is a guess "
+                    "from the distance to their keyframe, so 'not doubtful' says little there: look at them, or "
+                    "key one of them (frames between two keyframes of one picture measure the drift)",
+                    review.extra["estimated"])
     left = [f for f in shot if f not in set(covered)]
     if left:  # a partial farm run: named in the review, and by a rebuild, not dropped without a word
         review.extra["not_reviewed"] = format_range(left)
