@@ -6,6 +6,7 @@ recompute together."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterable
@@ -17,6 +18,7 @@ from farm_helpers import FRAMES, assert_same_files, tcvom_exe
 
 from tcvom import pipeline
 from tcvom.farm.records import records_folder
+from tcvom.io.images import read_image, write_image
 from tcvom.io.sequence import parse_frame_range
 
 SEGMENT_0 = [1001, 1002, 1003, 1004]  # keyframes 1001, 1004, 1008: segments 1001-1004 and 1005-1008
@@ -233,3 +235,25 @@ def test_a_run_holds_its_trimaps_while_its_matte_stage_reads_them(farm_shot, tmp
              str(out / "trimaps"), "--method", "classical", "--resize-trimaps", "--progress", "none"]
     refused_while_live(run, other, capsys, stage, lambda: (out / "trimaps").glob("trimap.*.png"), "resize_trimaps")
     assert main(stage) == 0  # the run has ended
+
+
+def test_a_run_from_other_keyframes_is_refused_while_a_run_writes(farm_shot, tmp_path: Path, capsys) -> None:
+    """Robustness QA: two runs with other keyframes into one --out at once cut other
+    segments, took other segment locks and wrote the same trimap files in turn: both ended
+    done (exit 0) over trimaps and alphas made from a mix of both. The second is refused
+    while the first is live (runs with the same keyframes still share the work, above)."""
+    out = tmp_path / "out"
+    keys = tmp_path / "keys"
+    shutil.copytree(Path(farm_shot.keyframes).parent, keys)
+    painted = sorted(keys.glob("*.png"))[0]
+    pixels, _ = read_image(painted)
+    pixels[:6, :6] = 128 / 255  # a small edit: another keyframe
+    write_image(painted, pixels, pixel_type="uint8", channels=("Y",))
+    other = hold(records_folder(out / "alpha" / "alpha.####.exr"), "1003", "none")  # the run waits in its matte
+    run = subprocess.Popen([tcvom_exe(), "run", "--plate", farm_shot.plate, "--keyframes", farm_shot.keyframes,
+                            "--out", str(out), "--method", "classical", "--progress", "json"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    second = ["run", "--plate", farm_shot.plate, "--keyframes", str(keys / Path(farm_shot.keyframes).name), "--out",
+              str(out), "--method", "classical", "--progress", "none"]
+    refused_while_live(run, other, capsys, second, lambda: (out / "trimaps").glob("trimap.*.png"),
+                       "from other keyframes")

@@ -191,8 +191,9 @@ class LiveWriters:
         self.folder = Path(folder) / "writers"
         self._handle: Any = None
 
-    def join(self) -> None:
-        """Count this run as writing until :meth:`leave` (or the process ends)."""
+    def join(self, tag: str = "") -> None:
+        """Count this run as writing until :meth:`leave` (or the process ends). ``tag``: what
+        it writes from, beyond the settings (the trimaps' keyframes), for :meth:`others`."""
         import platform
         import uuid
 
@@ -201,7 +202,7 @@ class LiveWriters:
         if not _try_lock(handle):  # a fresh unique name: nobody else can hold it
             handle.close()
             raise OSError(f"could not lock {handle.name}")
-        handle.write(f"{platform.node()} pid {os.getpid()}".encode())
+        handle.write(f"{platform.node()} pid {os.getpid()}{chr(10) + tag if tag else ''}".encode())
         handle.flush()
         self._handle = handle
 
@@ -212,8 +213,9 @@ class LiveWriters:
             handle.close()
             Path(handle.name).unlink(missing_ok=True)
 
-    def others(self) -> list[str]:
-        """``host pid N`` of every other live writer; dead writers' files are removed."""
+    def others(self, unlike: str | None = None) -> list[str]:
+        """``host pid N`` of every other live writer (``unlike``: of those that joined with
+        another tag; one whose tag cannot be read is left out); dead writers' files are removed."""
         live = []
         mine = None if self._handle is None else Path(self._handle.name)
         for path in sorted(self.folder.glob("*.lock")) if self.folder.is_dir() else []:
@@ -233,5 +235,8 @@ class LiveWriters:
                     who = handle.read(200).decode("utf-8", "replace")
                 except OSError:  # Windows locks are mandatory: the locked byte cannot be read
                     who = ""
+                who, _, tag = who.partition("\n")
+                if unlike is not None and (not who or tag == unlike):
+                    continue
                 live.append(who or path.stem)
         return live

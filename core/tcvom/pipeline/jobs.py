@@ -525,7 +525,7 @@ def trimaps(
         methods.check_backend(concrete, backend, export_dir, asked=method, notice=bar.message, stage="trimaps")
         _check_export(export_dir, backend, concrete, "trimaps", weights)
         options = methods.check_method_options(concrete, "trimaps", method_options)
-        digest = _weights_digest(concrete, "stm", weights)  # a weight file that is not there: refused here
+        weights_digest = _weights_digest(concrete, "stm", weights)  # a weight file that is not there: refused here
         writer = TrimapWriter(out)  # makes the folder: after every refusal
         prob_writer = ProbabilityWriter(probabilities) if probabilities else None
         shot_wide = False  # does every frame depend on every keyframe (whole-shot fine-tuning)?
@@ -541,7 +541,7 @@ def trimaps(
             "method": concrete,
             "backend": backend if concrete == "tcvom" else "torch",  # auto's classical stage runs none
             "precision": _run_precision(concrete, precision, backend, device),
-            "weights": digest,
+            "weights": weights_digest,
             "plate": _names(plate),
             "shot": format_range(shot),
             "input_colorspace": input_colorspace,
@@ -556,12 +556,15 @@ def trimaps(
         whole = segment is None and selection == shot
         if plan_only:
             _check_plan(writer, shot, settings)
-        else:  # held until the stage (or the caller's hold) ends: other settings are refused meanwhile
+        key_digests = {f: array_digest(a) for f, a in key_arrays.items()}
+        if not plan_only:  # held until the stage (or the caller's hold) ends: other settings, and
+            # other keyframes, are refused meanwhile
             (hold or held).enter_context(manifest.claimed(
                 writer.pattern,
                 settings,
                 info={"plate": str(Path(plate).absolute()), "device": device, "keyframes": _names(keyframes)},
                 replace=whole or not _any_output(writer, shot),
+                inputs=digest(sorted(key_digests.items())),
             ))
         recorded = FrameRecords(writer.pattern)
         prob_records = FrameRecords(prob_writer.pattern) if prob_writer is not None else None
@@ -569,7 +572,6 @@ def trimaps(
             _remove_dead_temporaries(recorded, prob_records)
         files = FileDigests(recorded.input_states())
         settings_key = _settings_key(settings)
-        key_digests = {f: array_digest(a) for f, a in key_arrays.items()}
         result = JobResult(concrete, outputs={"trimaps": writer.pattern}, methods={"trimaps": concrete})
         past: list[int] = []  # frames propagated past a cut from every keyframe
         pending: dict[Segment, set[int]] = {}
