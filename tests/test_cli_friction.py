@@ -150,6 +150,32 @@ def test_eval_without_flow_leaves_messddt_out_of_its_reports(capsys, small_examp
     assert rows and all(r["messddt"] == "" and r["messddt_l1"] == "" and r["mse"] for r in rows), rows
 
 
+def test_eval_on_a_full_disk_keeps_its_earlier_report_whole(capsys, small_example, tmp_path: Path) -> None:
+    """Robustness QA: with a file size limit (as a full disk), `tcvom eval` wrote frames.csv in
+    place, left it cut mid-row beside the old JSON reports, and ended in a traceback (exit 1,
+    "please report this"). Each report is now written whole or left as it was, and the job
+    says why it stopped (exit 2)."""
+    import resource
+    import subprocess
+    import sys
+
+    noisy = _alpha_folder(small_example, tmp_path / "noisy" / "alpha", 0.1)
+    args = ["eval", "--alpha", str(noisy), "--truth", str(small_example.folder / "truth"), "--out", str(tmp_path / "rep"),
+            "--plate", small_example.plate, "--progress", "none"]
+    assert main(args) == 0
+    before = {p.name: p.read_bytes() for p in (tmp_path / "rep").iterdir()}
+    assert len(before["frames.csv"]) > 1024
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
+
+    result = subprocess.run([sys.executable, "-m", "tcvom", *args], capture_output=True, text=True, preexec_fn=cap,
+                            timeout=300)
+    assert result.returncode == 2 and "is the disk full" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and "frames.csv" in result.stderr, result.stderr
+    assert {p.name: p.read_bytes() for p in (tmp_path / "rep").iterdir()} == before
+
+
 def test_eval_scores_the_example_against_its_truth(capsys, small_example, tmp_path: Path) -> None:
     truth = small_example.folder / "truth"
     exact = _alpha_folder(small_example, tmp_path / "exact" / "alpha", 0.0)

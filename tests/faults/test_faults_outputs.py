@@ -201,6 +201,35 @@ def test_a_full_disk_never_leaves_a_truncated_frame(shot: Shot, tmp_path: Path) 
             read_image(image)  # raises on a truncated file
 
 
+_RECORDS = """
+import sys
+from pathlib import Path
+from tcvom.errors import OutputError
+from tcvom.farm.locks import publish_exclusive
+from tcvom.io.atomic import write_text
+for name, write in (("review.json", write_text), ("manifest.json", publish_exclusive)):
+    try:
+        write(Path(sys.argv[1]) / name, "x" * 4096)
+        print(name, "written")
+    except OutputError as exc:
+        print(name, "refused:", exc)
+"""
+
+
+def test_a_full_disk_while_writing_a_review_or_manifest_is_said(tmp_path: Path) -> None:
+    """Robustness QA: a full disk (or a file size limit) while a run wrote its review or its
+    manifest ended in a traceback, exit 1, "(please report this)" (the failed write names no
+    file), and the manifest's 0-byte temporary stayed. Both are said as a frame's write is,
+    naming the file, and leave nothing behind."""
+    folder = tmp_path / "records"
+    folder.mkdir()
+    result = _limited(1024, "-c", _RECORDS, str(folder))
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2 and all("refused" in line and "is the disk full" in line for line in lines), result
+    assert "review.json" in lines[0] and "manifest.json" in lines[1]
+    assert not list(folder.iterdir()), "no file, and no temporary"
+
+
 def test_a_job_whose_reader_goes_away_does_not_say_done(shot: Shot) -> None:
     """`tcvom run --progress json | head -2` (a host or farm wrapper that stops reading): the
     run stopped after a frame and exited 0, so the task looked done. It exits 141 and says

@@ -260,6 +260,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _silence_stream(sys.stderr)
         return EXIT_READER_GONE
     except OSError as exc:
+        from tcvom.io.atomic import FULL_ERRNOS, FULL_HINT  # not before the command line is built
+
+        if exc.filename is None and exc.errno in FULL_ERRNOS:  # a write without a file name (a report)
+            return _report(args, OutputError(f"cannot write ({exc.strerror})", hint=FULL_HINT))
         if exc.filename is None:
             return _unexpected(args, exc)
         # The file system refused (not a folder, no permission, disk full): bad input, exit 2.

@@ -19,7 +19,6 @@ trimap of that width. :func:`make_synthetic` writes a synthetic benchmark to sco
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import re
@@ -42,6 +41,7 @@ from tcvom.evaluation.metrics import (
     average_frames,
     dis_flow,
 )
+from tcvom.io.atomic import FULL_HINT, atomic_output, write_csv, write_text
 from tcvom.io.sequence import format_range
 from tcvom.progress import Progress, ProgressMode
 
@@ -205,8 +205,9 @@ def worst_strip(rows: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]], 
 
 def _imwrite(path: Path, image: np.ndarray) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), image):
-        raise OutputError("cannot write the image", path=path)
+    with atomic_output(path) as tmp:
+        if not cv2.imwrite(str(tmp), image):
+            raise OutputError("cannot write the image", path=path, hint=FULL_HINT)
     return str(path)
 
 
@@ -535,20 +536,14 @@ def _clip_plots(
 
 def _write_reports(out: Path, report: EvalReport, rows: list[dict[str, Any]]) -> dict[str, str]:
     fields = ["width", "clip", "frame", "name", *METRIC_NAMES, "pixel_count", "flow_pixel_count"]
-    frames_csv = out / "frames.csv"
-    with frames_csv.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    clips_json = out / "clips.json"
-    clips_json.write_text(
-        json.dumps({"method": report.method, "flow": report.flow, "summary": report.summary, "clips": report.clips}, indent=1)
-    )
-    summary_json = out / "summary.json"
-    summary_json.write_text(json.dumps({"method": report.method, "flow": report.flow, "summary": report.summary}, indent=1))
+    frames_csv = write_csv(out / "frames.csv", fields, rows)  # each report whole or as it was (a full disk)
+    clips_json = write_text(out / "clips.json", json.dumps(
+        {"method": report.method, "flow": report.flow, "summary": report.summary, "clips": report.clips}, indent=1))
+    write_text(out / "summary.json",
+               json.dumps({"method": report.method, "flow": report.flow, "summary": report.summary}, indent=1))
     summary_md = out / "summary.md"
     flow_note = ", ".join(f"{k}: {v} pairs" for k, v in report.flow.items() if v) or "no frame pairs"
-    summary_md.write_text(
+    write_text(summary_md,
         f"# tcvom eval\n\nmethod: {report.method or 'predictions folder'}; flow for MESSDdt: {flow_note}\n\n"
         f"{report.table()}\n"
     )

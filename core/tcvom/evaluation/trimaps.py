@@ -9,7 +9,6 @@ then averaged over clips). Keyframes themselves are excluded from the score.
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ import numpy as np
 from tcvom.data.vm108 import Clip, VideoMatting108
 from tcvom.errors import InputError
 from tcvom.evaluation.metrics import TRIMAP_CLASSES, trimap_class_counts, trimap_iou
+from tcvom.io.atomic import write_csv, write_text
 from tcvom.pipeline import methods
 from tcvom.progress import Progress, ProgressMode
 from tcvom.propagation.ensemble import Propagator, propagate
@@ -129,11 +129,8 @@ def evaluate_trimaps(
                 for k, v in clip_scores.items()
                 if v
             }
-    with (out_dir / "trimap_frames.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["width", "clip", "keyframes", *TRIMAP_CLASSES, "mean"])
-        writer.writeheader()
-        writer.writerows(rows)
-    (out_dir / "trimap_summary.json").write_text(json.dumps({"method": concrete, "summary": report.summary}, indent=2))
-    (out_dir / "trimap_summary.md").write_text(f"Trimap propagation ({concrete}), mIoU per class\n\n{report.table()}\n")
+    write_csv(out_dir / "trimap_frames.csv", ["width", "clip", "keyframes", *TRIMAP_CLASSES, "mean"], rows)
+    write_text(out_dir / "trimap_summary.json", json.dumps({"method": concrete, "summary": report.summary}, indent=2))
+    write_text(out_dir / "trimap_summary.md", f"Trimap propagation ({concrete}), mIoU per class\n\n{report.table()}\n")
     report.clips = {"rows": rows}
     return report

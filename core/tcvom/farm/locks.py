@@ -27,7 +27,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tcvom.io.atomic import temporary_name, write_text
+from tcvom.errors import OutputError
+from tcvom.io.atomic import FULL_ERRNOS, FULL_HINT, temporary_name, write_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -42,8 +43,13 @@ def publish_exclusive(path: str | Path, text: str) -> bool:
     """
     final = Path(path)
     tmp = temporary_name(final)
-    tmp.write_text(text, encoding="utf-8")
     try:
+        try:
+            tmp.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            if exc.errno not in FULL_ERRNOS:
+                raise
+            raise OutputError(f"cannot write ({exc.strerror})", path=final, hint=FULL_HINT) from exc
         os.link(tmp, final)
         return True
     except FileExistsError:

@@ -10,15 +10,19 @@ tell the leftovers of a killed writer from the files of a live one
 
 from __future__ import annotations
 
+import csv
+import errno
+import io
 import os
 import re
 import secrets
 import shutil
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from tcvom.errors import OutputError
 
@@ -139,12 +143,26 @@ def atomic_output(final: str | Path) -> Iterator[Path]:
         raise
 
 
+FULL_HINT = "is the disk full, or a file size limit (ulimit -f) reached? Nothing was put in its place"
+FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
+"""A write refused for want of room (disk full, file size limit, quota): said with :data:`FULL_HINT`."""
+
+
 def write_bytes(final: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``final`` through a unique temporary name; readers see the old file
-    or the whole new one, never a part. Returns ``final`` as a Path."""
+    or the whole new one, never a part. Returns ``final`` as a Path.
+
+    Raises:
+        OutputError: the disk is full or a file size limit is reached (:data:`FULL_HINT`).
+    """
     final = Path(final)
     with atomic_output(final) as tmp:
-        tmp.write_bytes(data)
+        try:
+            tmp.write_bytes(data)
+        except OSError as exc:  # its filename is not set: the CLI took it for a bug
+            if exc.errno not in FULL_ERRNOS:
+                raise
+            raise OutputError(f"cannot write ({exc.strerror})", path=final, hint=FULL_HINT) from exc
     return final
 
 
@@ -162,6 +180,17 @@ def move_into_place(source: str | Path, final: str | Path) -> Path:
 def write_text(final: str | Path, text: str) -> Path:
     """:func:`write_bytes` of ``text`` encoded as UTF-8."""
     return write_bytes(final, text.encode("utf-8"))
+
+
+def write_csv(final: str | Path, fields: Sequence[str], rows: Iterable[Mapping[str, Any]],
+              lineterminator: str = "\r\n") -> Path:
+    """:func:`write_text` of ``rows`` as CSV with the header ``fields`` (keys not in them are
+    left out, missing ones empty)."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(fields), extrasaction="ignore", lineterminator=lineterminator)
+    writer.writeheader()
+    writer.writerows(rows)
+    return write_text(final, text.getvalue())
 
 
 def ensure_writable_folder(folder: str | Path) -> Path:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from tcvom.errors import InputError, OutputError, ReadError
-from tcvom.io.atomic import atomic_output
+from tcvom.io.atomic import FULL_HINT, atomic_output
 
 FLOAT_FORMATS = frozenset({"half", "float", "double"})
 
@@ -310,14 +310,13 @@ def write_image(
             problem = out.geterror().strip()  # some writers note a short write and go on
             if not written or problem:
                 raise OutputError(f"cannot write ({_first_line(problem) or 'no reason given'})", path=final,
-                                  hint=_FULL_HINT)
+                                  hint=FULL_HINT)
         finally:
             out.close()
         _check_written(tmp, final)
     return final
 
 
-_FULL_HINT = "is the disk full, or a file size limit (ulimit -f) reached? Nothing was put in its place"
 
 
 def _first_line(text: str) -> str:
@@ -332,10 +331,10 @@ def _check_written(tmp: Path, final: Path) -> None:
     image = oiio.ImageInput.open(str(tmp))
     if image is None:
         raise OutputError(f"the written file cannot be read back ({_first_line(oiio.geterror())})", path=final,
-                          hint=_FULL_HINT)
+                          hint=FULL_HINT)
     try:
         if image.read_image() is None:
             raise OutputError(f"the written file is incomplete ({_first_line(image.geterror())})", path=final,
-                              hint=_FULL_HINT)
+                              hint=FULL_HINT)
     finally:
         image.close()

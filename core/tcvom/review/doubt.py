@@ -37,8 +37,6 @@ from these.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import math
@@ -53,7 +51,7 @@ import numpy as np
 
 from tcvom.classical.flow import FOLLOWED, cut_pairs
 from tcvom.errors import InputError, MissingFrameError
-from tcvom.io.atomic import write_text
+from tcvom.io.atomic import write_csv, write_text
 from tcvom.io.sequence import format_range
 from tcvom.io.trimap import class_counts
 from tcvom.progress import Progress, ProgressMode
@@ -579,18 +577,13 @@ def write_review(review: Review, folder: str | Path, *, title: str = "") -> dict
         pass  # none there, or unreadable: write it
     rank = {f: i + 1 for i, f in enumerate(review.suggested)}
     doubtful = set(review.doubtful)
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=CSV_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for r in review.frames:
-        writer.writerow({
-            "frame": r.frame, "keyframe": int(r.keyframe), "trimap_doubt": r.trimap_doubt,
-            "matte_doubt": r.matte_doubt, "doubt": r.doubt, "doubtful": int(r.frame in doubtful),
-            "suggested_rank": rank.get(r.frame, ""), "edge": r.edge,
-            "disagreement": "" if r.disagreement is None else round(r.disagreement, 3),
-            "residual": "" if r.residual is None else round(r.residual, 3),
-        })
-    write_text(paths["csv"], text.getvalue())
+    write_csv(paths["csv"], CSV_FIELDS, ({
+        "frame": r.frame, "keyframe": int(r.keyframe), "trimap_doubt": r.trimap_doubt,
+        "matte_doubt": r.matte_doubt, "doubt": r.doubt, "doubtful": int(r.frame in doubtful),
+        "suggested_rank": rank.get(r.frame, ""), "edge": r.edge,
+        "disagreement": "" if r.disagreement is None else round(r.disagreement, 3),
+        "residual": "" if r.residual is None else round(r.residual, 3),
+    } for r in review.frames), lineterminator="\n")
     plot_review(review, paths["png"], title=title)
     write_text(paths["json"], data)
     return paths
