@@ -265,6 +265,23 @@ def weights(tmp_path_factory: pytest.TempPathFactory, stm_model, gca_model) -> t
     return folder / "stm.pth", folder / "gca_tam.pth"
 
 
+def test_the_matting_precision_does_not_redo_stm_trimaps_on_torch(shot: Path, tmp_path: Path, weights) -> None:
+    """Neural QA: on torch the STM runs float32 whatever --precision says (the matting
+    network's), but the trimaps recorded the asked precision: a switch from bf16 to fp32
+    recomputed every trimap into the same bytes. They record float32 and are reused."""
+    from tcvom.pipeline.methods import cpu_has_fast_bf16
+
+    if not cpu_has_fast_bf16():
+        pytest.skip("bf16 is refused on this CPU (no fast bf16)")
+    stm = str(weights[0])
+    options = {"method": "tcvom", "weights": stm, "finetune_steps": 0, "progress": "none"}
+    first = pipeline.trimaps(plate(shot), keys(shot), tmp_path / "t", precision="bf16", **options)
+    again = pipeline.trimaps(plate(shot), keys(shot), tmp_path / "t", precision="fp32", **options)
+    assert first.written and not again.written and sorted(again.skipped) == sorted(first.written)
+    recorded = json.loads(next((tmp_path / "t").glob(".*.tcvom.json")).read_text())
+    assert recorded["settings"]["precision"] == "fp32", recorded["settings"]
+
+
 @pytest.mark.parametrize("finetune", [0, pytest.param(1, marks=pytest.mark.slow)])
 def test_tcvom_edit_is_local_and_equals_a_run_from_scratch(shot: Path, tmp_path: Path, weights, finetune) -> None:
     """The torch engine on CPU, with and without online fine-tuning (per segment, cached)."""

@@ -144,11 +144,15 @@ def _engine_options(concrete: str, backend: str, export_dir: str | Path | None, 
     return options
 
 
-def _run_precision(concrete: str, precision: str, backend: str, device: str) -> str | None:
+def _run_precision(concrete: str, precision: str, backend: str, device: str, stage: str) -> str | None:
     """The precision a stage's frames are made at, as their records keep it: the networks'
-    concrete one (``auto`` and the precision it means make the same frames), none for the
+    concrete one (``auto`` and the precision it means make the same frames; float32 for the
+    STM on torch, whatever the matting network's, see :func:`_engine_options`), none for the
     classical method, which runs no network."""
-    return methods.resolve_precision(precision, backend, device) if concrete == "tcvom" else None
+    if concrete != "tcvom":
+        return None
+    chosen = methods.resolve_precision(precision, backend, device)  # refused here where it cannot run
+    return "fp32" if backend == "torch" and stage == "trimaps" else chosen
 
 
 def _check_arguments(io_queue: int, progress: str) -> None:
@@ -540,7 +544,7 @@ def trimaps(
             "stage": "trimaps",
             "method": concrete,
             "backend": backend if concrete == "tcvom" else "torch",  # auto's classical stage runs none
-            "precision": _run_precision(concrete, precision, backend, device),
+            "precision": _run_precision(concrete, precision, backend, device, "trimaps"),
             "weights": weights_digest,
             "plate": _names(plate),
             "shot": format_range(shot),
@@ -822,7 +826,7 @@ def matte(
             "stage": "matte",
             "method": concrete,
             "backend": backend if concrete == "tcvom" else "torch",  # auto's classical stage runs none
-            "precision": _run_precision(concrete, precision, backend, device),
+            "precision": _run_precision(concrete, precision, backend, device, "matte"),
             "weights": digest,
             **({"base": base} if base and concrete == "tcvom" else {}),
             "plate": _names(plate),
