@@ -102,3 +102,28 @@ def test_live_writers_count_a_live_process_and_forget_a_killed_one(tmp_path: Pat
         assert not list((tmp_path / "writers").iterdir())
     finally:
         child.kill()
+
+
+def test_live_writers_tell_other_inputs_by_the_tag_in_their_name(tmp_path: Path) -> None:
+    """Code review: the tag (the keyframes' digest) was read from the writer's locked file,
+    which Windows' mandatory locks leave unreadable, so the refusal never fired there; and
+    a writer of an older tcvom, with no tag, was taken for one with other keyframes."""
+    import platform
+
+    from tcvom.farm.locks import LiveWriters
+
+    script = ("import sys, time\nfrom tcvom.farm.locks import LiveWriters\n"
+              "w = LiveWriters(sys.argv[1]); w.join(*sys.argv[2:]); print('in', flush=True); time.sleep(600)")
+    tagged = subprocess.Popen([sys.executable, "-c", script, str(tmp_path), "aa11"], stdout=subprocess.PIPE, text=True)
+    older = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        for child in (tagged, older):
+            assert child.stdout is not None and child.stdout.readline().strip() == "in"
+        assert any(p.name.endswith("-aa11.lock") for p in (tmp_path / "writers").iterdir())
+        mine = LiveWriters(tmp_path)
+        assert mine.others(unlike="bb22") == [f"{platform.node()} pid {tagged.pid}"]  # not the untagged one
+        assert mine.others(unlike="aa11") == []
+        assert sorted(mine.others()) == sorted(f"{platform.node()} pid {c.pid}" for c in (tagged, older))
+    finally:
+        tagged.kill()
+        older.kill()

@@ -128,6 +128,17 @@ def test_a_keyframe_helps_only_the_frames_of_its_own_picture() -> None:
     assert any(30 <= p <= 48 for p in picks), picks  # and the frames before the cut still get one
 
 
+def test_every_guessed_frame_is_named_however_far_from_its_keyframe() -> None:
+    """Code review: the guessed frames were told from the frames past a cut by their value,
+    so a one-pass frame 150 frames or more from its keyframe (0.02 x 150 = 3 edge-sizes) was
+    left out of `estimated`."""
+    frames = list(range(1001, 1301))
+    stats = {f: TrimapStats(frame=f, keyframe=f == 1001, unknown=400, foreground=2000, disagreement=None)
+             for f in frames}
+    review = build_review(frames, [1001], stats)
+    assert review.extra["estimated"] == "1002-1300"
+
+
 def test_load_review_says_what_is_wrong(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no review") as missing:
         load_review(tmp_path)

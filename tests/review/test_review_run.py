@@ -111,6 +111,31 @@ def test_run_says_where_to_look_when_it_ends(small_example, tmp_path: Path, caps
     assert result["doubtful"] == review.doubtful and result["suggested"] == review.suggested
 
 
+def test_a_run_whose_review_is_gone_at_its_end_still_ends_done(small_example, tmp_path: Path, capsys,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Code review: the closing line read the review after the work; where another run into
+    the same output had removed it meanwhile, the finished run exited 2 without its result
+    event. It ends done, without the line."""
+    from tcvom.review import doubt
+
+    written = doubt.review_output
+
+    def removed_at_once(*args, **kwargs):
+        review, paths = written(*args, **kwargs)
+        for path in paths.values():
+            path.unlink()
+        return review, paths
+
+    monkeypatch.setattr(doubt, "review_output", removed_at_once)
+    args = ["run", "--plate", small_example.plate, "--keyframes", _key(small_example, 1001), "--out",
+            str(tmp_path / "out"), "--method", "classical"]
+    assert main([*args, "--progress", "json"]) == 0
+    result = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert result["event"] == "result" and "doubtful" not in result
+    assert main([*args, "--progress", "none"]) == 0
+    assert "tcvom: review:" not in capsys.readouterr().err
+
+
 def test_tcvom_review_without_a_review_is_exit_2(tmp_path: Path, capsys) -> None:
     assert main(["review", str(tmp_path)]) == 2
     assert "no review" in capsys.readouterr().err
@@ -715,7 +740,7 @@ def test_a_trimap_doubt_no_two_pass_frame_measures_is_said_to_be_a_guess(tmp_pat
     plate, keys = str(tmp_path / "cut" / "plate" / "plate.####.exr"), str(tmp_path / "cut" / "keyframes" / "key.####.png")
     with caplog.at_level("WARNING", logger="tcvom"):
         pipeline.run(plate, tmp_path / "out", keyframes=keys, method="classical", progress="none")
-    assert "frame(s) 1002-1005,1007-1008: each decided by one propagation pass" in caplog.text, caplog.text
+    assert "the trimap doubt of 6 frame(s) is a guess from their distance to a keyframe" in caplog.text, caplog.text
     review = load_review(tmp_path / "out" / "review")
     assert review.extra["estimated"] == "1002-1005,1007-1008"
     assert "trimap doubt guessed from distance (no two-pass frame measures the drift): 1002-1005,1007-1008" in \
@@ -724,8 +749,32 @@ def test_a_trimap_doubt_no_two_pass_frame_measures_is_said_to_be_a_guess(tmp_pat
     caplog.clear()
     with caplog.at_level("WARNING", logger="tcvom"):  # 1007 lies between two keyframes of one picture: measured
         pipeline.run(plate, tmp_path / "out", keyframes=keys, method="classical", progress="none")
-    assert "each decided by one propagation pass" not in caplog.text
+    assert "is a guess from their distance" not in caplog.text
     assert "estimated" not in load_review(tmp_path / "out" / "review").extra
+
+
+def test_a_frame_alone_in_its_picture_at_the_head_is_reviewed_with_an_unknown_matte_doubt(tmp_path: Path) -> None:
+    """Code review: with one frame of the previous shot at the head, its only neighbour lies
+    across the cut; the matte-only review then dropped it as "not reviewed (no trimap or
+    alpha yet)" although it has an alpha. It is reviewed, its matte doubt unknown."""
+    from tcvom.data.example import write_example
+
+    shots = {"a": write_example(tmp_path / "a", width=96, height=64, frames=8),
+             "b": write_example(tmp_path / "b", width=96, height=64, frames=8, seed=11)}
+    for sub in ("plate", "trimaps"):
+        (tmp_path / "cut" / sub).mkdir(parents=True)
+    for f in range(1001, 1009):
+        source = shots["a" if f == 1001 else "b"]
+        shutil.copy(Path(source.plate).parent / f"plate.{f}.exr", tmp_path / "cut" / "plate")
+        shutil.copy(source.folder / "truth" / f"trimap.{f}.png", tmp_path / "cut" / "trimaps")
+    result = pipeline.matte(str(tmp_path / "cut" / "plate" / "plate.####.exr"),
+                            str(tmp_path / "cut" / "trimaps" / "trimap.####.png"), tmp_path / "out" / "alpha",
+                            method="classical", progress="none")
+    review = load_review(result.outputs["review"])
+    rows = {r.frame: r for r in review.frames}
+    assert "not_reviewed" not in review.extra and sorted(rows) == list(range(1001, 1009))
+    assert rows[1001].residual is None and rows[1002].residual is not None
+    assert "1001" in table(review).splitlines()[1] and "matte doubt unknown" in table(review).splitlines()[1]
 
 
 def test_a_run_of_part_of_the_shot_names_the_frames_past_a_cut_rightly(tmp_path: Path,

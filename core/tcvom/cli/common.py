@@ -276,18 +276,25 @@ def report(result: object, progress: str, job: str | None = None) -> None:
 
 
 def _review_of(folder: str | None) -> Any:
-    """The review a run wrote (``outputs["review"]``), or None where it wrote none."""
+    """The review a run wrote (``outputs["review"]``), or None where it wrote none or it is
+    gone since (another run into the same output removed it): the job is done either way."""
     if folder is None:
         return None
+    from tcvom.errors import TcvomError
     from tcvom.review.doubt import load_review
 
-    return load_review(folder)
+    try:
+        return load_review(folder)
+    except (TcvomError, OSError):
+        return None
 
 
 def _where_to_look(review: Any, folder: str) -> str:
     """The closing line's second line: the doubtful frames and the frames to key next."""
     doubtful = f"{len(review.doubtful)} doubtful frame(s) ({format_range(review.doubtful)})" if review.doubtful \
         else "no doubtful frame"
+    if review.extra.get("estimated"):  # the warning counted them
+        doubtful += f", doubt only guessed for {review.extra['estimated']}"
     suggested = ", ".join(map(str, review.suggested)) or "nothing to suggest"
     return f"tcvom: review: {doubtful}; key next: {suggested} (every frame: tcvom review {shlex.quote(folder)})"
 

@@ -61,7 +61,14 @@ def publish_exclusive(path: str | Path, text: str) -> bool:
         tmp.unlink(missing_ok=True)
     try:
         with open(final, "x", encoding="utf-8") as handle:
-            handle.write(text)
+            try:
+                handle.write(text)
+                handle.flush()
+            except OSError as exc:  # a partial file must not stand for the whole
+                final.unlink(missing_ok=True)
+                if exc.errno not in FULL_ERRNOS:
+                    raise
+                raise OutputError(f"cannot write ({exc.strerror})", path=final, hint=FULL_HINT) from exc
         return True
     except FileExistsError:
         return False
@@ -88,6 +95,7 @@ def exclusive_lock(path: str | Path, on_wait: Callable[[], None] | None = None) 
         if sys.platform == "win32":
             import msvcrt
 
+            handle.seek(0)  # msvcrt locks from the position, which "a" puts at the end: byte 0 for every holder
             try:
                 msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
             except OSError:
@@ -118,6 +126,7 @@ def _try_lock(handle: Any) -> bool:
     if sys.platform == "win32":
         import msvcrt
 
+        handle.seek(0)  # msvcrt locks from the position, which "a" puts at the end: byte 0 for every holder
         try:
             msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
         except OSError:
@@ -198,17 +207,19 @@ class LiveWriters:
         self._handle: Any = None
 
     def join(self, tag: str = "") -> None:
-        """Count this run as writing until :meth:`leave` (or the process ends). ``tag``: what
-        it writes from, beyond the settings (the trimaps' keyframes), for :meth:`others`."""
+        """Count this run as writing until :meth:`leave` (or the process ends). ``tag`` (hex
+        digits): what it writes from, beyond the settings (the trimaps' keyframes), for
+        :meth:`others`; in the file's name, which a held lock leaves readable everywhere."""
         import platform
         import uuid
 
         self.folder.mkdir(parents=True, exist_ok=True)
-        handle = open(self.folder / f"{os.getpid()}-{uuid.uuid4().hex[:12]}.lock", "a+b")  # noqa: SIM115 - held
+        name = f"{os.getpid()}-{uuid.uuid4().hex[:12]}" + (f"-{tag}" if tag else "")
+        handle = open(self.folder / f"{name}.lock", "a+b")  # noqa: SIM115 - held
         if not _try_lock(handle):  # a fresh unique name: nobody else can hold it
             handle.close()
             raise OSError(f"could not lock {handle.name}")
-        handle.write(f"{platform.node()} pid {os.getpid()}{chr(10) + tag if tag else ''}".encode())
+        handle.write(f"{platform.node()} pid {os.getpid()}".encode())
         handle.flush()
         self._handle = handle
 
@@ -221,11 +232,12 @@ class LiveWriters:
 
     def others(self, unlike: str | None = None) -> list[str]:
         """``host pid N`` of every other live writer (``unlike``: of those that joined with
-        another tag; one whose tag cannot be read is left out); dead writers' files are removed."""
+        another tag; one without, an older tcvom's, is left out); dead writers' files are removed."""
         live = []
         mine = None if self._handle is None else Path(self._handle.name)
         for path in sorted(self.folder.glob("*.lock")) if self.folder.is_dir() else []:
-            if path == mine:
+            tag = path.stem.split("-", 2)[2] if path.stem.count("-") >= 2 else ""
+            if path == mine or (unlike is not None and tag in ("", unlike)):
                 continue
             try:
                 handle = open(path, "a+b")  # noqa: SIM115 - closed below
@@ -241,8 +253,5 @@ class LiveWriters:
                     who = handle.read(200).decode("utf-8", "replace")
                 except OSError:  # Windows locks are mandatory: the locked byte cannot be read
                     who = ""
-                who, _, tag = who.partition("\n")
-                if unlike is not None and (not who or tag == unlike):
-                    continue
                 live.append(who or path.stem)
         return live

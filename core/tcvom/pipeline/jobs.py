@@ -568,7 +568,7 @@ def trimaps(
                 settings,
                 info={"plate": str(Path(plate).absolute()), "device": device, "keyframes": _names(keyframes)},
                 replace=whole or not _any_output(writer, shot),
-                inputs=digest(sorted(key_digests.items())),
+                inputs=digest(sorted(key_digests.items())).removeprefix("sha256:")[:16],
             ))
         recorded = FrameRecords(writer.pattern)
         prob_records = FrameRecords(prob_writer.pattern) if prob_writer is not None else None

@@ -52,7 +52,7 @@ import numpy as np
 from tcvom.classical.flow import FOLLOWED, cut_pairs
 from tcvom.errors import InputError, MissingFrameError
 from tcvom.io.atomic import write_csv, write_text
-from tcvom.io.sequence import format_range
+from tcvom.io.sequence import format_range, parse_frame_range
 from tcvom.io.trimap import class_counts
 from tcvom.progress import Progress, ProgressMode
 from tcvom.propagation.ensemble import past_cuts
@@ -185,7 +185,7 @@ def shot_drift(frames: Sequence[int], stats: Mapping[int, TrimapStats], keyframe
 
 
 def trimap_ratios(frames: Sequence[int], stats: Mapping[int, TrimapStats], keyframes: Sequence[int],
-                  cuts: Iterable[int] = ()) -> dict[int, float]:
+                  cuts: Iterable[int] = (), crossed: set[int] | None = None) -> dict[int, float]:
     """Unsquashed trimap doubt (edge-sizes) of every frame (see the module docstring); a frame
     without a record is estimated as a one-pass frame is. Empty without any record.
 
@@ -194,7 +194,8 @@ def trimap_ratios(frames: Sequence[int], stats: Mapping[int, TrimapStats], keyfr
     (:func:`tcvom.propagation.ensemble.propagate_segment`) took the other alone, and the
     frame drifts as a one-pass frame at its distance from that pass's keyframe (trimaps of
     an older tcvom, which leant on the nearer pass, keep their disagreement: at least the
-    whole of it where the nearer pass crossed); where every pass did, :data:`CUT_RATIO`.
+    whole of it where the nearer pass crossed); where every pass did, :data:`CUT_RATIO` (those
+    frames are added to ``crossed``, where given).
 
     Between two keyframes the passes' disagreement ``D`` is about the sum of their errors,
     each growing with its distance; the ensemble leans on the nearer pass, so the frame's
@@ -235,6 +236,8 @@ def trimap_ratios(frames: Sequence[int], stats: Mapping[int, TrimapStats], keyfr
         reached = [crossed for d, crossed in ((b, forward), (a, backward)) if np.isfinite(d)]
         if reached and all(reached):
             out[f] = max(out[f], CUT_RATIO)
+            if crossed is not None:
+                crossed.add(f)
         elif len(reached) == 2 and s.disagreement is None and forward != backward:
             out[f] = drift * (a if forward else b)  # the ensemble took the pass from the cut's own side alone
         elif (forward if b <= a else backward) and s.disagreement is not None:
@@ -349,7 +352,7 @@ def build_review(
     frames: Sequence[int],
     keyframes: Sequence[int],
     trimap_stats: Mapping[int, TrimapStats],
-    residuals: Mapping[int, float] | None = None,
+    residuals: Mapping[int, float | None] | None = None,
     *,
     threshold: float = THRESHOLD,
     count: int = SUGGESTIONS,
@@ -369,7 +372,8 @@ def build_review(
     frames, cuts = sorted(frames), sorted(cuts)
     positions = sorted(set(shot or ()) | set(frames))
     keys = sorted(k for k in keyframes if k in set(positions))
-    t_ratio = trimap_ratios(positions, trimap_stats, keys, cuts)
+    crossed: set[int] = set()  # frames every pass reached across a cut: their doubt is no guess
+    t_ratio = trimap_ratios(positions, trimap_stats, keys, cuts, crossed)
     key_bands = [trimap_stats[k].unknown for k in keys if k in trimap_stats]
     key_band = float(np.median(key_bands)) if key_bands else 0.0
     rows: list[FrameDoubt] = []
@@ -396,7 +400,7 @@ def build_review(
     )
     if trimap_stats and shot_drift(positions, trimap_stats, keys) is None:
         # every frame one pass decides: its trimap doubt is DEFAULT_DRIFT times its distance, a guess
-        guessed = [f for f in frames if f not in keys and 0 < t_ratio.get(f, 0.0) < CUT_RATIO and (
+        guessed = [f for f in frames if f not in keys and f not in crossed and t_ratio.get(f, 0.0) > 0 and (
             trimap_stats.get(f) is None or trimap_stats[f].disagreement is None)]
         if guessed:
             review.extra["estimated"] = format_range(guessed)
@@ -464,7 +468,7 @@ def recorded_keyframes(trimap_pattern: str | Path, frames: Iterable[int]) -> set
 def matte_residuals(
     frames: Any, alpha_pattern: str, review_folder: str | Path, shot: Sequence[int] | None = None,
     *, progress: ProgressMode = "none",
-) -> tuple[dict[int, float], set[int], set[int]]:
+) -> tuple[dict[int, float | None], set[int], set[int]]:
     """Mean unexplained alpha change of every frame against its neighbours (pixels), reusing the
     cached values of frames whose alpha files (and their neighbours') have not changed, the
     frames the flow follows to neither of their two neighbours, and the frames after which
@@ -474,7 +478,8 @@ def matte_residuals(
 
     ``frames`` is the plate (a :class:`~tcvom.io.sources.FrameSource`); a frame is compared
     with the nearest frames on either side that have an alpha file. Frames without an alpha
-    file, or without another one to compare with, are left out (their matte doubt is unknown).
+    file are left out; one without another to compare with (on its side of a cut) is None
+    (its matte doubt is unknown).
     """
     from tcvom.classical.flow import FlowEstimator
     from tcvom.io.sequence import frame_path
@@ -522,6 +527,7 @@ def matte_residuals(
             i = position[f]
             neighbours = matted[max(i - 1, 0):i] + matted[i + 1:i + 2]
             if not neighbours:  # the only alpha: nothing to compare with, its matte doubt is unknown
+                changes_of[f] = []
                 continue
             key = [sig[f], *[[n, sig[n]] for n in neighbours]]
             cached = cache.get(str(f))
@@ -545,13 +551,12 @@ def matte_residuals(
         write_text(cache_path, json.dumps(fresh))
     followed = sorted(shares)  # the cuts the trimap stage's ensemble finds (tcvom.propagation.ensemble)
     cuts = {followed[i] for i in cut_pairs([shares[f] for f in followed])}
-    out: dict[int, float] = {}
+    out: dict[int, float | None] = {}
     for f, changes in changes_of.items():
         # across a cut the alpha is another picture's: only the neighbour on the frame's own side
-        # counts (a cut has a followed pair beside it); with none, the matte doubt is unknown
+        # counts (a cut has a followed pair beside it); with none, the matte doubt is unknown (None)
         same = [value for n, value in changes if not (f in cuts if n > f else n in cuts)]
-        if same:
-            out[f] = float(np.mean(same))
+        out[f] = float(np.mean(same)) if same else None
     return out, unlike, cuts
 
 
@@ -733,12 +738,11 @@ def _review_output(
     if stranded:  # said on every run, reused frames or not (the hosts show it; Blender in scene frames)
         review.extra["past_cut"] = [[g[0], g[-1]] for g in stranded]
         say_past_cuts(stranded, cuts)
-    if review.extra.get("estimated"):
-        log.warning("frame(s) %s: each decided by one propagation pass, and no frame of the shot lies between two "
-                    "keyframes of one picture to measure how fast its trimaps drift: their trimap doubt is a guess "
-                    "from the distance to their keyframe, so 'not doubtful' says little there: look at them, or "
-                    "key one of them (frames between two keyframes of one picture measure the drift)",
-                    review.extra["estimated"])
+    if review.extra.get("estimated"):  # counted, not named: hosts number frames otherwise (the review names them)
+        log.warning("the trimap doubt of %d frame(s) is a guess from their distance to a keyframe: each is decided by "
+                    "one propagation pass, and no frame lies between two keyframes (of one picture) to measure how "
+                    "fast this shot's trimaps drift, so 'not doubtful' says little there; look at them, or key one "
+                    "more frame", len(parse_frame_range(review.extra["estimated"])))
     left = [f for f in shot if f not in set(covered)]
     if left:  # a partial farm run: named in the review, and by a rebuild, not dropped without a word
         review.extra["not_reviewed"] = format_range(left)
