@@ -71,6 +71,19 @@ def scratch(shot: Path, out: Path, **options) -> pipeline.JobResult:
     return pipeline.run(plate(shot), out, keyframes=str(copy / "key.####.png"), progress="none", **options)
 
 
+def classical_run(shot: Path, out: Path) -> list[str]:
+    """The command line of a classical `run` of the shot into ``out``, quiet."""
+    return ["run", "--plate", plate(shot), "--keyframes", keys(shot), "--out", str(out), "--method", "classical",
+            "--progress", "none"]
+
+
+def repaint_unknown(key: Path) -> None:
+    """Paint a block of a trimap file unknown (another keyframe)."""
+    pixels, _ = read_image(key)
+    pixels[20:40, 30:60] = 128 / 255
+    write_image(key, pixels, pixel_type="uint8", channels=("Y",))
+
+
 def test_classical_edit_recomputes_only_the_segment_it_bounds(shot: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     first = pipeline.run(plate(shot), out, keyframes=keys(shot), method="classical", progress="none")
@@ -337,8 +350,7 @@ def test_a_part_refused_for_its_matte_settings_changes_nothing(shot: Path, tmp_p
     """`run --frames ... --alpha-format png16` into a shot made in EXR is refused by the matte
     stage; its trimap stage used to rewrite trimaps and take the shot's review away first."""
     out = tmp_path / "out"
-    args = ["run", "--plate", plate(shot), "--keyframes", keys(shot), "--out", str(out), "--method", "classical",
-            "--progress", "none"]
+    args = classical_run(shot, out)
     assert main(args) == 0
     before = stamps(out)
     review = {p.name: p.read_bytes() for p in (out / "review").iterdir() if p.is_file()}
@@ -381,8 +393,7 @@ def test_files_painted_over_since_are_said_before_they_are_replaced(shot: Path, 
     and a rerun into another --alpha-format, which replaces every alpha, said nothing of it
     before the work (its new names looked like a first run)."""
     out = tmp_path / "out"
-    args = ["run", "--plate", plate(shot), "--keyframes", keys(shot), "--out", str(out), "--method", "classical",
-            "--progress", "none"]
+    args = classical_run(shot, out)
     assert main(args) == 0
     for path, channels, kind in ((out / "alpha" / "alpha.1005.exr", ("A",), "half"),
                                  (out / "trimaps" / "trimap.1003.png", ("Y",), "uint8")):
@@ -408,8 +419,7 @@ def test_a_keyframes_trimap_painted_over_is_said_unless_it_is_the_keyframe(shot:
     from the keyframe without a word (files of other frames are named first). The file given
     as the keyframe itself (fixed by hand, then passed with --keyframes) is kept, unnamed."""
     out = tmp_path / "out"
-    args = ["run", "--plate", plate(shot), "--keyframes", keys(shot), "--out", str(out), "--method", "classical",
-            "--progress", "none"]
+    args = classical_run(shot, out)
     assert main(args) == 0
     painted = out / "trimaps" / "trimap.1004.png"
     pixels, _ = read_image(painted)
@@ -431,13 +441,9 @@ def test_a_run_of_some_frames_says_which_others_it_left_out_of_date(shot: Path, 
     """QA: after a keyframe edit, `run --frames` redid its frames and left the rest of the
     shot made from the old keyframe without a word (its review mixed both)."""
     out = tmp_path / "out"
-    args = ["run", "--plate", plate(shot), "--keyframes", keys(shot), "--out", str(out), "--method", "classical",
-            "--progress", "none"]
+    args = classical_run(shot, out)
     assert main(args) == 0
-    key = shot / "keyframes" / "key.1004.png"
-    pixels, _ = read_image(key)
-    pixels[20:40, 30:60] = 128 / 255  # repainted: more unknown
-    write_image(key, pixels, pixel_type="uint8", channels=("Y",))
+    repaint_unknown(shot / "keyframes" / "key.1004.png")  # repainted: more unknown
     capsys.readouterr()
     assert main([*args, "--frames", "1002"]) == 0
     err = capsys.readouterr().err
@@ -459,13 +465,9 @@ def test_a_kept_keyframe_trimap_is_not_said_out_of_date_nor_its_neighbours(shot:
     1004 (its file a whole run leaves as it is) and the alpha of 1005 (whose window holds only
     it of the recomputed segment) were out of date; the whole run then reused both."""
     out = tmp_path / "out"
-    args = ["run", "--plate", plate(shot), "--keyframes", keys(shot), "--out", str(out), "--method", "classical",
-            "--progress", "none"]
+    args = classical_run(shot, out)
     assert main(args) == 0
-    key = shot / "keyframes" / "key.1001.png"
-    pixels, _ = read_image(key)
-    pixels[20:40, 30:60] = 128 / 255
-    write_image(key, pixels, pixel_type="uint8", channels=("Y",))
+    repaint_unknown(shot / "keyframes" / "key.1001.png")
     capsys.readouterr()
     assert main([*args, "--frames", "1002"]) == 0
     err = capsys.readouterr().err
