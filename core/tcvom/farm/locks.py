@@ -27,8 +27,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tcvom.errors import OutputError
-from tcvom.io.atomic import FULL_ERRNOS, FULL_HINT, temporary_name, write_text
+from tcvom.io.atomic import said_when_full, temporary_name, write_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -44,12 +43,8 @@ def publish_exclusive(path: str | Path, text: str) -> bool:
     final = Path(path)
     tmp = temporary_name(final)
     try:
-        try:
+        with said_when_full(final):
             tmp.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            if exc.errno not in FULL_ERRNOS:
-                raise
-            raise OutputError(f"cannot write ({exc.strerror})", path=final, hint=FULL_HINT) from exc
         os.link(tmp, final)
         return True
     except FileExistsError:
@@ -60,15 +55,13 @@ def publish_exclusive(path: str | Path, text: str) -> bool:
     finally:
         tmp.unlink(missing_ok=True)
     try:
-        with open(final, "x", encoding="utf-8") as handle:
+        with open(final, "x", encoding="utf-8") as handle, said_when_full(final):
             try:
                 handle.write(text)
                 handle.flush()
-            except OSError as exc:  # a partial file must not stand for the whole
+            except OSError:  # a partial file must not stand for the whole
                 final.unlink(missing_ok=True)
-                if exc.errno not in FULL_ERRNOS:
-                    raise
-                raise OutputError(f"cannot write ({exc.strerror})", path=final, hint=FULL_HINT) from exc
+                raise
         return True
     except FileExistsError:
         return False

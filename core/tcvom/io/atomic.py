@@ -156,14 +156,22 @@ def write_bytes(final: str | Path, data: bytes) -> Path:
         OutputError: the disk is full or a file size limit is reached (:data:`FULL_HINT`).
     """
     final = Path(final)
-    with atomic_output(final) as tmp:
-        try:
-            tmp.write_bytes(data)
-        except OSError as exc:  # its filename is not set: the CLI took it for a bug
-            if exc.errno not in FULL_ERRNOS:
-                raise
-            raise OutputError(f"cannot write ({exc.strerror})", path=final, hint=FULL_HINT) from exc
+    with atomic_output(final) as tmp, said_when_full(final):
+        tmp.write_bytes(data)
     return final
+
+
+@contextmanager
+def said_when_full(final: str | Path) -> Iterator[None]:
+    """Raise a write refused for want of room (:data:`FULL_ERRNOS`) in the block as an
+    :class:`OutputError` naming ``final`` with :data:`FULL_HINT`: such an OSError names no
+    file, and the command line took it for a bug."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in FULL_ERRNOS:
+            raise
+        raise OutputError(f"cannot write ({exc.strerror})", path=final, hint=FULL_HINT) from exc
 
 
 def move_into_place(source: str | Path, final: str | Path) -> Path:

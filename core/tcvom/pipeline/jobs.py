@@ -611,8 +611,9 @@ def trimaps(
         bar.plan("trimaps", reused=result.skipped, computed=sorted(f for t in pending.values() for f in t),
                  changed=result.redone)
         # a keyframe's file that holds its keyframe (the file fixed by hand and given as the keyframe) stays
-        _say_edited(writer.pattern, sorted(f for t in pending.values() for f in t if not overwrite and recorded.edited(f)
-                                           and not (f in key_arrays and _holds_trimap(writer.path(f), key_arrays[f]))),
+        kept = set(result.kept)
+        _say_edited(writer.pattern, sorted(f for t in pending.values() for f in t
+                                           if not overwrite and f not in kept and recorded.edited(f)),
                     "a trimap fixed by hand is used when given as a keyframe (--keyframes FRAME=FILE)")
         before_first_write = _BeforeFirstWrite(writer.pattern, stale_review, progress)
         if result.skipped:
