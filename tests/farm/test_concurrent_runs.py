@@ -257,3 +257,43 @@ def test_a_run_from_other_keyframes_is_refused_while_a_run_writes(farm_shot, tmp
               str(out), "--method", "classical", "--progress", "none"]
     refused_while_live(run, other, capsys, second, lambda: (out / "trimaps").glob("trimap.*.png"),
                        "from other keyframes")
+
+
+@pytest.mark.slow  # starting Ray takes several seconds
+def test_a_ray_run_holds_its_trimaps_while_its_tasks_run(farm_shot, tmp_path: Path, capsys) -> None:
+    """Farm QA: `run --executor ray` did not hold its trimaps while its matte tasks ran, so a
+    trimap stage from other keyframes rewrote them meanwhile, and both ended done over alphas
+    made from the other's trimaps. It is refused, as against a local run."""
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'ray>=2.9')")
+    import time
+
+    from tcvom.cli import main
+
+    out = tmp_path / "out"
+    keys = tmp_path / "keys"
+    shutil.copytree(Path(farm_shot.keyframes).parent, keys)
+    painted = sorted(keys.glob("*.png"))[0]
+    pixels, _ = read_image(painted)
+    pixels[:6, :6] = 128 / 255
+    write_image(painted, pixels, pixel_type="uint8", channels=("Y",))
+    alpha = out / "alpha" / "alpha.####.exr"
+    other = hold(records_folder(alpha), "1003", "none")  # the run's matte tasks wait for it
+    run = subprocess.Popen([tcvom_exe(), "run", "--plate", farm_shot.plate, "--keyframes", farm_shot.keyframes,
+                            "--out", str(out), "--method", "classical", "--executor", "ray", "--chunk", "4",
+                            "--progress", "none"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not list((records_folder(alpha) / "writers").glob("*.lock")):  # a matte task writes
+            assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+            time.sleep(0.5)
+        stage = ["trimaps", "--plate", farm_shot.plate, "--keyframes", str(keys / Path(farm_shot.keyframes).name),
+                 "--out", str(out / "trimaps"), "--method", "classical", "--progress", "none"]
+        assert main(stage) == 2
+        assert "is writing these frames from other keyframes" in capsys.readouterr().err
+        other.kill()
+        other.wait(timeout=30)
+        _, err = run.communicate(timeout=300)
+        assert run.returncode == 0, err
+    finally:
+        run.kill()
+        other.kill()

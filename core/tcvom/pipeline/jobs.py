@@ -480,6 +480,7 @@ def trimaps(
     io_queue: int = DEFAULT_DEPTH,
     stale_review: str | Path | None = None,
     hold: ExitStack | None = None,
+    claim_only: bool = False,
 ) -> JobResult:
     """Propagate keyframe trimaps over the shot and write the trimaps of the selected frames.
 
@@ -499,7 +500,8 @@ def trimaps(
     this thread, for debugging; :mod:`tcvom.io.overlap`); the outputs are the same.
     While the stage writes, a run with other settings into ``out`` is refused; ``hold``, a
     caller's stack, keeps that hold until the caller closes it (``run`` holds the trimaps
-    through its matte stage, which reads them).
+    through its matte stage, which reads them); ``claim_only`` takes that hold and computes
+    nothing (a Ray run holds them while its tasks run).
     """
     _check_arguments(io_queue, progress)
     keyframes = trimap_specs(keyframes, "keyframe trimaps")
@@ -570,6 +572,8 @@ def trimaps(
                 replace=whole or not _any_output(writer, shot),
                 inputs=digest(sorted(key_digests.items())).removeprefix("sha256:")[:16],
             ))
+            if claim_only:
+                return JobResult(concrete, outputs={"trimaps": writer.pattern}, methods={"trimaps": concrete})
         recorded = FrameRecords(writer.pattern)
         prob_records = FrameRecords(prob_writer.pattern) if prob_writer is not None else None
         if not plan_only:
@@ -1275,7 +1279,10 @@ def run(
     if executor == "ray":
         from tcvom.farm.ray_executor import run_with_ray
 
-        done = run_with_ray(trimap_job, matte_job, selection, chunk=chunk, progress=progress)
+        with ExitStack() as hold:  # the trimaps held while the tasks run, as a local run holds them
+            if trimap_job is not None:
+                _trimaps_stage(**{**trimap_job, "progress": "none", "review": False}, hold=hold, claim_only=True)
+            done = run_with_ray(trimap_job, matte_job, selection, chunk=chunk, progress=progress)
         if selection != shot:
             _say_out_of_date(trimap_job, matte_job, shot, selection, done.methods)
         if review:
