@@ -36,6 +36,8 @@ def summary(review: Review | None, shift: int) -> str:
         return ""
     count = len(review.doubtful)
     text = f"review: {count or 'no'} doubtful frame{'' if count == 1 else 's'}"
+    if review.estimated:  # the run's warning only counted them
+        text += f" (doubt only guessed for scene frames {review.guessed(shift)})"
     keys = [str(f - shift) for f in review.suggested if f not in review.keyframes][:_SHOWN]
     return text + (f"; key next: {', '.join(keys)}" if keys else "")
 

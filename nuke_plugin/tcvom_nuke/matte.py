@@ -544,6 +544,8 @@ def review_values(out: str | None, frames: tuple[int, int] | None = None) -> dic
         return {"suggested": "", "doubtful": "no review" if out else ""}
     keys = [str(f) for f in review.suggested if f not in review.keyframes][:_SHOWN]
     doubtful = f"{len(review.doubtful)}: " + " ".join(map(str, review.doubtful)) if review.doubtful else "none"
+    if review.estimated:  # the run's warning only counted them
+        doubtful += f" (doubt only guessed for {review.guessed()})"
     return {"suggested": " ".join(keys), "doubtful": doubtful}
 
 

@@ -1020,3 +1020,15 @@ def test_frames_past_a_cut_are_said_in_scene_frames(tmp_path: Path, addon) -> No
     said = importlib.import_module(MODULE + ".review").past_cut(loaded, 1000)
     assert said.startswith("scene frames 6-8 and 10 lie past a cut from every keyframe") and "each of 6-8, 10" in said
     assert importlib.import_module(MODULE + ".review").past_cut(None, 1000) == ""
+
+
+def test_frames_whose_doubt_is_guessed_are_said_in_scene_frames(tmp_path: Path, addon) -> None:
+    """Farm/host QA: the run's warning counts the frames whose trimap doubt is a guess and
+    tells the artist to look at them, but the panel never said which: its review line names
+    them in scene frames."""
+    _write_review(tmp_path, suggested=[1005], doubtful=[])
+    path = tmp_path / "review" / "review.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "estimated": "1002-1007"}))
+    loaded = importlib.import_module(MODULE + ".hostclient").read_review(str(tmp_path))
+    line = importlib.import_module(MODULE + ".review").summary(loaded, 1000)
+    assert line == "review: no doubtful frames (doubt only guessed for scene frames 2-7); key next: 5", line

@@ -371,6 +371,12 @@ def test_read_review_and_walk_its_frames(tmp_path: Path) -> None:
     cut = hostclient.read_review(str(tmp_path))
     assert cut is not None and cut.past_cut == [(1002, 1005), (1008, 1010)]
     assert cut.within(1004, 1009).past_cut == [(1004, 1005), (1008, 1009)]
+    # frames whose trimap doubt is a guess (session 22): named by the host in its own numbers
+    assert cut.estimated == [] and cut.guessed() == ""
+    path.write_text(json.dumps({**json.loads(path.read_text()), "estimated": "1002-1004,1007"}))
+    guessed = hostclient.read_review(str(tmp_path))
+    assert guessed is not None and guessed.estimated == [1002, 1003, 1004, 1007]
+    assert guessed.guessed(1000) == "2-4,7" and guessed.within(1004, 1009).estimated == [1004, 1007]
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -383,6 +389,8 @@ def test_read_review_and_walk_its_frames(tmp_path: Path) -> None:
     (json.dumps({"version": 1, "keyframes": [1], "frames": {}, "suggested": [], "doubtful": []}), "'frames' must be a list"),
     (json.dumps({"version": 1, "keyframes": [1], "frames": [], "suggested": [], "doubtful": [], "past_cut": [[1]]}),
      "'past_cut' must be a list of [first, last] frame pairs"),
+    (json.dumps({"version": 1, "keyframes": [1], "frames": [], "suggested": [], "doubtful": [], "estimated": [2]}),
+     "'estimated' must be a frame range"),
 ])
 def test_a_broken_review_names_the_file_and_the_fault(tmp_path: Path, text: str, expected: str) -> None:
     path = _review(tmp_path)

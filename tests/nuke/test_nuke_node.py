@@ -127,6 +127,16 @@ def _write_review(out: str, suggested: list[int], doubtful: list[int]) -> None:
         {"version": 1, "keyframes": [1001, 1008], "frames": frames, "suggested": suggested, "doubtful": doubtful}))
 
 
+def test_the_doubtful_knob_names_the_frames_whose_doubt_is_guessed(tmp_path: Path) -> None:
+    """Farm/host QA: the run's warning counts the frames whose trimap doubt is a guess and
+    says to look at them; the node's knobs never said which."""
+    out = str(tmp_path)
+    _write_review(out, suggested=[1004], doubtful=[])
+    path = Path(out, "review", "review.json")
+    path.write_text(json.dumps({**json.loads(path.read_text()), "estimated": "1002-1007"}))
+    assert nukenode.matte.review_values(out)["doubtful"] == "none (doubt only guessed for 1002-1007)"
+
+
 def test_review_knobs_move_the_viewer_to_doubtful_and_suggested_frames(shot, tcvom_exe: str) -> None:
     read, trimap = shot
     nuke.env["gui"] = False

@@ -466,6 +466,15 @@ class Review:
     """First and last frame of each run of frames past a cut from every keyframe (their
     trimaps came from another picture: one keyframe is needed in each); the run's warning
     names them as tcvom numbers frames, a host shows them as it numbers its own."""
+    estimated: list[int] = field(default_factory=list)
+    """Frames whose trimap doubt is a guess from their distance to a keyframe (no frame of
+    the shot lies between two keyframes to measure its drift): "not doubtful" says little
+    there. The run's warning counts them; a host names them as it numbers its own."""
+
+    def guessed(self, shift: int = 0) -> str:
+        """:attr:`estimated` as a range (``1002-1012``) in a host's numbers (plate frame minus
+        ``shift``), or ""."""
+        return _compact([f - shift for f in self.estimated])
 
     def next_doubtful(self, frame: int, step: int = 1) -> int | None:
         """The doubtful frame after ``frame`` (``step=-1``: before it), or None."""
@@ -490,7 +499,7 @@ class Review:
 
         past = [(max(a, first), min(b, last)) for a, b in self.past_cut if a <= last and b >= first]
         return Review(inside(self.keyframes), part(self.doubt), part(self.trimap_doubt), part(self.matte_doubt),
-                      inside(self.suggested), inside(self.doubtful), past)
+                      inside(self.suggested), inside(self.doubtful), past, inside(self.estimated))
 
 
 def read_review(out: str) -> Review | None:
@@ -546,8 +555,12 @@ def read_review(out: str) -> Review | None:
             isinstance(r, list) and len(r) == 2 and all(isinstance(f, int) and not isinstance(f, bool) for f in r)
             for r in past):
         raise bad("'past_cut' must be a list of [first, last] frame pairs")
+    estimated = data.get("estimated", "")  # added in session 22: a range
+    if not isinstance(estimated, str):
+        raise bad("'estimated' must be a frame range")
     return Review(frames_of("keyframes"), doubt, parts["trimap_doubt"], parts["matte_doubt"],
-                  frames_of("suggested"), sorted(frames_of("doubtful")), [(r[0], r[1]) for r in past])
+                  frames_of("suggested"), sorted(frames_of("doubtful")), [(r[0], r[1]) for r in past],
+                  _frames_of(estimated))
 
 
 PAST_CUT = "past a cut (the picture cuts after"
