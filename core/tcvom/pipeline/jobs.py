@@ -527,8 +527,9 @@ def trimaps(
     total = sum(len(v) for v in wanted.values())
 
     with Progress("trimaps", total, progress) as bar, ExitStack() as held:
-        concrete = methods.resolve(method, "trimaps", weights, bar.message)
-        methods.check_backend(concrete, backend, export_dir, asked=method, notice=bar.message, stage="trimaps")
+        say = (lambda message: None) if claim_only else bar.message  # a hold's notices: the stage's tasks say them
+        concrete = methods.resolve(method, "trimaps", weights, say)
+        methods.check_backend(concrete, backend, export_dir, asked=method, notice=say, stage="trimaps")
         _check_export(export_dir, backend, concrete, "trimaps", weights)
         options = methods.check_method_options(concrete, "trimaps", method_options)
         weights_digest = _weights_digest(concrete, "stm", weights)  # a weight file that is not there: refused here
