@@ -185,7 +185,7 @@ def shot_drift(frames: Sequence[int], stats: Mapping[int, TrimapStats], keyframe
 
 
 def trimap_ratios(frames: Sequence[int], stats: Mapping[int, TrimapStats], keyframes: Sequence[int],
-                  cuts: Iterable[int] = (), crossed: set[int] | None = None) -> dict[int, float]:
+                  measured: float | None, cuts: Iterable[int] = (), crossed: set[int] | None = None) -> dict[int, float]:
     """Unsquashed trimap doubt (edge-sizes) of every frame (see the module docstring); a frame
     without a record is estimated as a one-pass frame is. Empty without any record.
 
@@ -195,7 +195,8 @@ def trimap_ratios(frames: Sequence[int], stats: Mapping[int, TrimapStats], keyfr
     frame drifts as a one-pass frame at its distance from that pass's keyframe (trimaps of
     an older tcvom, which leant on the nearer pass, keep their disagreement: at least the
     whole of it where the nearer pass crossed); where every pass did, :data:`CUT_RATIO` (those
-    frames are added to ``crossed``, where given).
+    frames are added to ``crossed``, where given). ``measured``: the shot's drift
+    (:func:`shot_drift`; None: :data:`DEFAULT_DRIFT` is used).
 
     Between two keyframes the passes' disagreement ``D`` is about the sum of their errors,
     each growing with its distance; the ensemble leans on the nearer pass, so the frame's
@@ -209,7 +210,6 @@ def trimap_ratios(frames: Sequence[int], stats: Mapping[int, TrimapStats], keyfr
     key_bands = [stats[k].unknown for k in keyframes if k in stats]
     key_band = float(np.median(key_bands)) if key_bands else 0.0
     before, after = _bounds(frames, keyframes)
-    measured = shot_drift(frames, stats, keyframes)
     drift = DEFAULT_DRIFT if measured is None else measured
     keyset = set(keyframes)
     cut_after = {frames.index(c) for c in cuts if c in frames}  # positions i: a cut between i and i + 1
@@ -373,7 +373,8 @@ def build_review(
     positions = sorted(set(shot or ()) | set(frames))
     keys = sorted(k for k in keyframes if k in set(positions))
     crossed: set[int] = set()  # frames every pass reached across a cut: their doubt is no guess
-    t_ratio = trimap_ratios(positions, trimap_stats, keys, cuts, crossed)
+    measured = shot_drift(positions, trimap_stats, keys)
+    t_ratio = trimap_ratios(positions, trimap_stats, keys, measured, cuts, crossed)
     key_bands = [trimap_stats[k].unknown for k in keys if k in trimap_stats]
     key_band = float(np.median(key_bands)) if key_bands else 0.0
     rows: list[FrameDoubt] = []
@@ -398,7 +399,7 @@ def build_review(
         doubtful=[r.frame for r in rows if r.doubt > threshold],
         threshold=threshold,
     )
-    if trimap_stats and shot_drift(positions, trimap_stats, keys) is None:
+    if trimap_stats and measured is None:
         # every frame one pass decides: its trimap doubt is DEFAULT_DRIFT times its distance, a guess
         guessed = [f for f in frames if f not in keys and f not in crossed and t_ratio.get(f, 0.0) > 0 and (
             trimap_stats.get(f) is None or trimap_stats[f].disagreement is None)]
