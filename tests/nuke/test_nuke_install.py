@@ -4,7 +4,10 @@ Python that has no tcvom (as in Nuke)."""
 from __future__ import annotations
 
 import argparse
+import glob
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -135,3 +138,54 @@ def test_a_wheel_carries_the_plugin_and_the_licence(tmp_path: Path) -> None:
                           text=True, check=False, env={**os.environ, "PYTHONPATH": str(site)}, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert (dest / "tcvom_nuke" / "hostclient.py").is_file() and (dest / "menu.py").is_file()
+
+
+def _python39() -> str | None:
+    """A Python 3.9 interpreter (Nuke 14's Python): on PATH, or installed by pyenv."""
+    candidates = [shutil.which("python3.9"), *sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.9*/bin/python3.9")))]
+    for exe in filter(None, candidates):
+        probe = subprocess.run([exe, "-c", "import sys; print(sys.version_info[:2] == (3, 9))"], capture_output=True,
+                               text=True)
+        if probe.returncode == 0 and probe.stdout.strip() == "True":
+            return exe
+    return None
+
+
+_JOB_ON_39 = """
+import json, sys
+from tcvom_nuke import matte
+hc = matte.hostclient
+tcvom, plate, out, bad, good, first, last = sys.argv[1:8]
+frames = list(range(int(first), int(last) + 1))
+for key, folder in ((bad, out + "/bad"), (good, out + "/good")):
+    spec = hc.RunSpec(plate=plate, out=folder, keyframes={int(first): key, int(last): good.replace(first, last)},
+                      method="classical", input_colorspace="Linear Rec.709 (sRGB)", shot_range=first + "-" + last)
+    job = hc.Job(matte.build_args([tcvom], spec, matte.NodeSettings(method="classical")), out=folder).start()
+    outcome = matte.run_job(job, frames, lambda p, t: None, lambda: False, poll_interval=0.05, keyframes=spec.keyframes)
+    print(json.dumps({"state": outcome.state, "error": matte.error_text(outcome.error) if outcome.error else "",
+                      "files": len(outcome.files or {}), "review": matte.review_values(folder)}))
+"""
+
+
+def test_the_installed_plugin_runs_jobs_on_python_3_9(tmp_path: Path, small_example, tcvom_exe: str) -> None:
+    """Nuke 14 runs Python 3.9: a run that fails with tcvom's advice and one that succeeds,
+    driven by the installed plugin and its vendored host client on a real 3.9 (parsing the
+    files as 3.9 does not catch a call 3.9 lacks, such as ``zip(strict=True)``)."""
+    python39 = _python39()
+    if python39 is None:
+        pytest.skip("no Python 3.9 interpreter")
+    dest = tmp_path / "nuke_tools"
+    assert _run(["install", str(dest)]) == 0
+    bad = tmp_path / "key.1001.png"
+    bad.write_bytes(b"not a png")
+    good = small_example.keyframes.replace("####", str(small_example.first))
+    proc = subprocess.run([python39, "-S", "-c", _JOB_ON_39, tcvom_exe, small_example.plate, str(tmp_path / "out"),
+                           str(bad), good, str(small_example.first), str(small_example.last)],
+                          cwd=dest, capture_output=True, text=True, env={"PATH": os.environ.get("PATH", "")},
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    failed, done = (json.loads(line) for line in proc.stdout.splitlines())
+    assert failed["state"] == "failed" and "cannot read the image" in failed["error"], failed
+    assert "unexpected" not in failed["error"] and "Fix:" in failed["error"], failed
+    assert done["state"] == "done" and done["files"] == small_example.last - small_example.first + 1, done
+    assert done["review"]["doubtful"], done

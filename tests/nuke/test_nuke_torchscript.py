@@ -100,6 +100,24 @@ def test_loaded_torchscript_matches_the_session(loaded, state, shot) -> None:
     assert np.abs(other - session.alpha(1002)).max() > 10 * ATOL
 
 
+def test_nan_and_infinite_plate_pixels_count_as_black(loaded, state, shot) -> None:
+    """A stray NaN or infinity in an EXR plate (a CG render, a denoiser) is 0, as tcvom's own
+    colour conversion makes it (tcvom.io.colour): it must not spread NaN over the alpha."""
+    frames, trimaps = shot
+    bad = {f: frame.copy() for f, frame in frames.items()}
+    stacked = _stacked(frames, trimaps, (1001, 1002, 1003))
+    for plane, (y, x) in ((4, (20, 24)), (5, (21, 30)), (1, (19, 22))):  # in the unknown band of frames t and t-1
+        stacked[0, plane, y, x] = float("nan") if plane != 5 else float("inf")
+        bad[1001 + plane // 4][y, x, plane % 4] = 0.0
+    stacked[0, 8, 5, 5] = -float("inf")
+    bad[1003][5, 5, 0] = 0.0
+    with torch.no_grad():
+        alpha = loaded(stacked)[0, 0].numpy()
+    assert np.isfinite(alpha).all()
+    session = GcaTamSession(ArrayFrames(bad), ArrayFrames(trimaps), load_gca_model(state))
+    np.testing.assert_allclose(alpha, session.alpha(1002), atol=ATOL, rtol=0)
+
+
 def test_the_cat_settings_name_the_gizmo_layers(exported: Path) -> None:
     settings = json.loads(exported.with_suffix(".json").read_text())
     channels = [c.strip() for c in settings["channelsIn"].split(",")]

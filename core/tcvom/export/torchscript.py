@@ -160,7 +160,8 @@ class NukeMatte(nn.Module):
 
     def _frame(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """``1 x 4 x H x W`` (RGB, trimap) -> (sRGB ``1 x 3 x H x W`` in [0, 1], trimap uint8 ``1 x 1 x H x W``)."""
-        rgb = x[:, 0:3].to(torch.float32)
+        # NaN and infinities are 0, as tcvom.io.colour makes them: clamping would pass NaN on
+        rgb = torch.nan_to_num(x[:, 0:3].to(torch.float32), nan=0.0, posinf=0.0, neginf=0.0)
         rgb = srgb_encode(rgb) if self.linear_input else rgb.clamp(0.0, 1.0)
         return rgb, classify_trimap(x[:, 3:4].to(torch.float32))
 
