@@ -209,7 +209,7 @@ def knob_path(value: str, script_path: str, knob: str, default: str = "") -> str
     ``default`` (relative to the script's folder) for an empty value. HostError for a
     TCL expression or variable, which Nuke's file knobs evaluate and tcvom would not."""
     value = value.strip()
-    if "[" in value or re.search(r"\$[A-Za-z_{(:]", value):
+    if _evaluated(value):
         raise HostError(f"the {knob} knob holds {value!r}, an expression or variable that tcvom does not "
                         "evaluate", "write the path as a plain one (absolute, or relative to the script's folder)")
     if value and os.path.isabs(os.path.expanduser(value)):
@@ -218,10 +218,22 @@ def knob_path(value: str, script_path: str, knob: str, default: str = "") -> str
     return os.path.normpath(base + "/" + (value or default)).replace("\\", "/")
 
 
+def _evaluated(text: str) -> bool:
+    """Whether Nuke's file knobs would evaluate part of ``text``: a TCL expression ``[...]``
+    or a variable (``$`` before a name, ``{``, ``(`` or ``:``)."""
+    return "[" in text or re.search(r"\$[A-Za-z_{(:]", text) is not None
+
+
 def cache_root(cache_dir: str, script_path: str) -> str:
     """The cache folder: the knob's value (relative to the script's folder if relative),
-    else ``tcvom_cache`` beside the script."""
-    return knob_path(cache_dir, script_path, "cache folder", CACHE_FOLDER)
+    else ``tcvom_cache`` beside the script. HostError where the script's folder would make
+    it a path Nuke evaluates: the internal Read and the render Write take paths under it."""
+    root = knob_path(cache_dir, script_path, "cache folder", CACHE_FOLDER)
+    if _evaluated(root):
+        raise HostError(f"the cache folder {root} lies in the script's folder, whose name Nuke's file knobs would "
+                        "evaluate ('[' or '$')", "set the cache folder knob to a plain absolute folder, or save "
+                        "the script in a folder without '[' or '$'")
+    return root
 
 
 # --- which inputs ----------------------------------------------------------------------------
@@ -269,6 +281,9 @@ def direct_plate(plate: PlateInput, first: int, last: int) -> tuple[str | None, 
         return None, None, "the plate Read is not an image sequence: rendering it"
     if re.search(r"%[Vv]", pattern):
         return None, None, "the plate Read's file name holds a view (%V, %v): rendering the current view"
+    if len(re.findall(r"#+", pattern)) != 1 or "@" in pattern or "%" in pattern:
+        # tcvom would take another run of them for the frame number (Nuke QA)
+        return None, None, "the plate Read's file path holds '#', '@' or '%' besides its frame number: rendering it"
     if pattern.rsplit(".", 1)[-1].lower() not in DIRECT_EXTENSIONS:
         return None, None, "tcvom does not read this file type directly: rendering it"
     if plate.frame.strip() or plate.frame_mode.strip() not in ("", "expression", "start at", "offset"):

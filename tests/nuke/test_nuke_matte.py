@@ -85,6 +85,14 @@ def test_cache_root_beside_the_script(tmp_path: Path) -> None:
     assert not list(tmp_path.rglob("*"))
     # a Windows hidden share: "$" before a slash is a plain character in TCL too (review)
     assert matte.cache_root("//fileserver/projects$/show/cache", script) == "//fileserver/projects$/show/cache"
+    # Nuke QA: a script saved in a folder whose name Nuke evaluates: the default cache beside
+    # it would put '[' or '$' into the internal Read's and the render Write's file knobs
+    for folder in ("/proj/[wip] comp", "/proj/$TMP_shots"):
+        for value in ("", "cache"):
+            with pytest.raises(HostError, match="script's folder, whose name Nuke's file knobs would evaluate") as e:
+                matte.cache_root(value, folder + "/sh010_v001.nk")
+            assert "plain absolute folder" in e.value.fix
+        assert matte.cache_root("/mnt/cache", folder + "/sh010_v001.nk") == "/mnt/cache"
 
 
 SCRIPT = "/shows/demo/comp_v001.nk"  # the saved script, for the weight knobs' relative paths
@@ -119,6 +127,12 @@ def test_a_plain_read_of_a_sequence_goes_to_tcvom_directly() -> None:
         "disabled": _read("/p/plate.%04d.exr", disabled=True),
         "view": _read("/p/plate_%V.%04d.exr"),  # a stereo Read (Nuke QA: went to tcvom as a literal %V)
         "views": _read("/p/%v/plate.%04d.exr"),
+        # '#', '@' or '%' besides the frame number: tcvom would read another frame pattern (Nuke QA)
+        "hash in the name": _read("/p/plate_v#2.%04d.exr"),
+        "at in the name": _read("/p/pl@te.%04d.exr"),
+        "hash in the folder": _read("/p/take#2/plate.%04d.exr"),
+        "two hash runs": _read("/p/plate_v#2.####.exr"),
+        "percent in the folder": _read("/p/100%/plate.%04d.exr"),
     }
     for why, plate in cases.items():
         pattern, space, reason = matte.direct_plate(plate, 1001, 1008)
