@@ -232,3 +232,29 @@ def test_an_rgb_prediction_is_read_from_the_same_channel_whatever_its_type(tmp_p
         read[name] = read_prediction(tmp_path / name, 0)
     for name, values in read.items():
         np.testing.assert_allclose(values, alpha, atol=1e-4, err_msg=name)
+
+
+def test_a_prediction_is_scored_on_its_channel_named_a(tmp_path: Path) -> None:
+    """Eval QA: an RGBA EXR with a depth channel (R, G, B, A, Z: a comp's output) was scored
+    on R (premultiplied colour), exit 0. The channel named A is the alpha wherever it is; a
+    file of several channels none of which is A cannot be told, and says so."""
+    from tcvom.errors import InputError
+    from tcvom.evaluation.mattes import read_prediction
+    from tcvom.io import write_image
+
+    alpha = np.linspace(0, 1, 48, dtype=np.float32).reshape(6, 8)
+    depth = np.full_like(alpha, 7.0)
+    layouts = {
+        "rgbaz.exr": (np.dstack([0.9 * alpha, 0.5 * alpha, 0.1 * alpha, alpha, depth]), ("R", "G", "B", "A", "Z")),
+        "az.exr": (np.dstack([alpha, depth]), ("A", "Z")),
+        "rgba.exr": (np.dstack([0.9 * alpha, 0.5 * alpha, 0.1 * alpha, alpha]), ("R", "G", "B", "A")),
+        "ya.exr": (np.dstack([0.3 * alpha, alpha]), ("Y", "A")),
+    }
+    for name, (pixels, channels) in layouts.items():
+        write_image(tmp_path / name, pixels, pixel_type="float", channels=channels)
+        np.testing.assert_allclose(read_prediction(tmp_path / name, 0), alpha, atol=1e-6, err_msg=name)
+    write_image(tmp_path / "rgbz.exr", np.dstack([alpha, alpha, alpha, depth]), pixel_type="float",
+                channels=("R", "G", "B", "Z"))
+    with pytest.raises(InputError, match=r"4 channels \(R, G, B, Z\) and none named A") as error:
+        read_prediction(tmp_path / "rgbz.exr", 1001)
+    assert error.value.frame == 1001 and str(tmp_path / "rgbz.exr") in str(error.value.path)

@@ -267,6 +267,29 @@ def test_preview_of_a_plate_too_small_for_a_movie_is_refused(tmp_path: Path, cap
     assert (tmp_path / "pv" / "contact_sheet.png").is_file() and not (tmp_path / "pv" / "preview.mp4").exists()
 
 
+def test_preview_of_an_alpha_with_nan_names_the_frame(tmp_path: Path, capsys) -> None:
+    """Eval QA: NaN in an alpha EXR showed as black holes on the sheet and in the movie, exit
+    0 with a bare numpy warning; eval refuses the same file."""
+    import numpy as np
+
+    from tcvom.io import write_image
+
+    for frame in (1001, 1002):
+        alpha = np.full((8, 12), 0.5, np.float32)
+        if frame == 1002:
+            alpha[2:4, 3:6] = np.nan
+        for name, value in ((f"plate/plate.{frame}.exr", np.full((8, 12), 0.5, np.float32)),
+                            (f"tri/trimap.{frame}.png", np.full((8, 12), 0.5, np.float32)),
+                            (f"alpha/alpha.{frame}.exr", alpha)):
+            (tmp_path / name).parent.mkdir(exist_ok=True)
+            write_image(tmp_path / name, value, pixel_type="uint8" if "png" in name else "float")
+    code = main(["preview", "--plate", str(tmp_path / "plate" / "plate.####.exr"), "--trimaps",
+                 str(tmp_path / "tri" / "trimap.####.png"), "--alpha", str(tmp_path / "alpha" / "alpha.####.exr"),
+                 "--out", str(tmp_path / "pv"), "--no-movie", "--progress", "none"])
+    err = capsys.readouterr().err
+    assert code == 2 and "6 NaN/infinite" in err and "alpha.1002.exr" in err and "Traceback" not in err, err
+
+
 def test_mark_frame_frames_doubtful_frames_in_red() -> None:
     import numpy as np
 

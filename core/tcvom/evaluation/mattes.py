@@ -114,11 +114,11 @@ def prediction_files(folder: Path) -> dict[int, Path]:
 
 
 def read_prediction(path: Path, frame: int) -> np.ndarray:
-    """A predicted alpha file as float32 ``H x W`` in [0, 1] (grey, grey+alpha or RGBA -> A,
-    RGB -> R whatever the file type)."""
-    from tcvom.io import read_image
+    """A predicted alpha file as float32 ``H x W`` in [0, 1]
+    (:func:`tcvom.io.images.alpha_channel`: the channel named A, else grey+alpha or RGBA ->
+    A, grey or RGB -> the first, whatever the file type)."""
+    from tcvom.io.images import alpha_channel, read_image
 
-    pixels = None
     if path.suffix.lower() == ".png":
         # 8/16-bit PNG: float32(v / max) exactly as the reference reads predictions.
         raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
@@ -126,22 +126,9 @@ def read_prediction(path: Path, frame: int) -> np.ndarray:
             pixels = (raw / float(np.iinfo(raw.dtype).max)).astype(np.float32)
             if pixels.ndim == 3 and pixels.shape[2] in (3, 4):  # OpenCV's BGR(A): R first, as every format
                 pixels = pixels[:, :, [2, 1, 0, 3][:pixels.shape[2]]]
-    if pixels is None:
-        pixels, _ = read_image(path, frame)
-    channels = pixels.shape[2] if pixels.ndim == 3 else 1
-    if pixels.ndim == 2:
-        alpha = pixels
-    elif channels in (2, 4):
-        alpha = pixels[:, :, -1]
-    else:
-        alpha = pixels[:, :, 0]
-    bad = int(np.count_nonzero(~np.isfinite(alpha)))
-    if bad:  # a score of a matte with holes would be NaN (or 0 where NaN compares false)
-        from tcvom.errors import InputError
-
-        raise InputError(f"the predicted alpha has {bad} NaN/infinite value(s); it cannot be scored", path=path,
-                         frame=frame, hint="fix the matte (or leave the frame out)")
-    return np.clip(alpha.astype(np.float32), 0.0, 1.0)
+            return alpha_channel(pixels, (), path, frame, purpose="scored")
+    pixels, info = read_image(path, frame)
+    return alpha_channel(pixels, info.channels, path, frame, purpose="scored")
 
 
 # ----- plots (OpenCV only) --------------------------------------------------------------------------

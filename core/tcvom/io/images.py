@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -246,6 +246,35 @@ def read_image(path: str | Path, frame: int | None = None) -> tuple[np.ndarray, 
 
 
 PIXEL_TYPES: dict[str, str] = {"half": "half", "float": "float", "uint16": "uint16", "uint8": "uint8"}
+
+
+def alpha_channel(pixels: np.ndarray, channels: Sequence[str], path: str | Path, frame: int | None = None, *,
+                  purpose: str = "used") -> np.ndarray:
+    """The alpha of a matte file's pixels (``H x W`` or ``H x W x C``, ``channels`` their
+    names, empty where the file does not name them) as float32 ``H x W`` in [0, 1]: the
+    channel named ``A`` where there is one, else the last of unnamed grey+alpha or RGBA, else
+    the first (grey, or RGB written as grey). Other files without an ``A`` (an RGB render
+    with depth, AOVs) are an InputError, and so
+    is an alpha with NaN or infinite values (``purpose``: what could not be done with it)."""
+    count = pixels.shape[2] if pixels.ndim == 3 else 1
+    names = list(channels) if len(channels) == count else []  # unnamed: a PNG read by OpenCV
+    if pixels.ndim == 2:
+        alpha = pixels
+    elif "A" in names:
+        alpha = pixels[:, :, names.index("A")]
+    elif count in (2, 4) and not names:
+        alpha = pixels[:, :, -1]
+    elif count in (1, 3):
+        alpha = pixels[:, :, 0]
+    else:
+        raise InputError(f"the matte file has {count} channels ({', '.join(names) or 'unnamed'}) and none named A: "
+                         "which is the alpha cannot be told", path=path, frame=frame,
+                         hint="write the alpha as a channel named A, or as a one-channel file")
+    bad = int(np.count_nonzero(~np.isfinite(alpha)))
+    if bad:  # a score or a picture of a matte with holes would be NaN (or 0 where NaN compares false)
+        raise InputError(f"the alpha has {bad} NaN/infinite value(s); it cannot be {purpose}", path=path,
+                         frame=frame, hint="fix the matte (or leave the frame out)")
+    return np.clip(alpha.astype(np.float32), 0.0, 1.0)
 
 
 def write_image(

@@ -50,7 +50,7 @@ def alpha_reader(pattern: str, size: tuple[int, int] | None = None) -> Callable[
     """``read(frame) -> float32 H x W`` alpha in [0, 1] of an alpha (or RGBA) sequence;
     with ``size`` (the plate's width, height) an alpha of another size is refused."""
     from tcvom.errors import FrameSizeError
-    from tcvom.io.images import read_image
+    from tcvom.io.images import alpha_channel, read_image
     from tcvom.io.sequence import frame_path
 
     def read(frame: int) -> np.ndarray:
@@ -59,8 +59,7 @@ def alpha_reader(pattern: str, size: tuple[int, int] | None = None) -> Callable[
         if size is not None and (info.width, info.height) != size:
             raise FrameSizeError(f"the alpha is {info.width}x{info.height}, the plate is {size[0]}x{size[1]}",
                                  path=path, frame=frame, hint="give the alpha made from this plate")
-        index = info.channels.index("A") if "A" in info.channels else 0
-        return np.clip(pixels[:, :, index], 0.0, 1.0)
+        return alpha_channel(pixels, info.channels, path, frame, purpose="shown")
 
     return read
 
