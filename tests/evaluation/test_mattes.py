@@ -258,3 +258,39 @@ def test_a_prediction_is_scored_on_its_channel_named_a(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"4 channels \(R, G, B, Z\) and none named A") as error:
         read_prediction(tmp_path / "rgbz.exr", 1001)
     assert error.value.frame == 1001 and str(tmp_path / "rgbz.exr") in str(error.value.path)
+
+
+def test_sparse_ground_truth_is_scored_with_frames(small_example, tmp_path: Path, capsys) -> None:
+    """Eval QA: ground truth of every other frame was refused with advice to use --shot-range,
+    which eval does not take. --frames scores those frames, without the temporal metrics
+    (they compare each frame with the next, which has no truth)."""
+    import shutil
+
+    truth = tmp_path / "truth"
+    truth.mkdir()
+    kept = range(small_example.first, small_example.last + 1, 2)
+    for f in kept:
+        for name in (f"alpha.{f}.png", f"trimap.{f}.png"):
+            shutil.copy(Path(small_example.folder) / "truth" / name, truth / name)
+    alpha = tmp_path / "alpha"
+    shutil.copytree(Path(small_example.folder) / "truth", alpha)
+    for f in kept:  # a wrong prediction on the frames scored
+        (alpha / f"alpha.{f}.png").write_bytes((alpha / f"alpha.{f + 1}.png").read_bytes())
+    args = ["eval", "--alpha", str(alpha / "alpha.####.png"), "--truth", str(truth), "--plate", small_example.plate,
+            "--progress", "none"]
+    assert cli_main(args) == 2
+    err = capsys.readouterr().err
+    steps = f"{small_example.first}-{small_example.last - 1}x2"
+    assert f"--frames {steps}" in err and "--shot-range" not in err, err
+    assert cli_main([*args, "--frames", steps, "--out", str(tmp_path / "report")]) == 0
+    captured = capsys.readouterr()
+    assert "not consecutive" in captured.err, captured.err
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text())
+    row = summary["summary"]["shot"]
+    assert row["frames"] == len(kept) and row["sad"] > 0
+    assert not {"dtssd", "messddt", "messddt_l1"} & set(row), row
+    header = captured.out.splitlines()[0].split("|")
+    cells = captured.out.splitlines()[2].split("|")
+    assert cells[header.index(" dtSSD ")].strip() == "n/a" and cells[header.index(" MESSDdt ")].strip() == "n/a"
+    assert cli_main(["eval", "--data", str(tmp_path), "--frames", steps, "--progress", "none"]) == 2
+    assert "--frames is for scoring one shot" in capsys.readouterr().err

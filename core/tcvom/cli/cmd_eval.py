@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     shot.add_argument("--truth-trimaps", help="trimap pattern whose unknown region is scored (default: the --truth folder's)")
     shot.add_argument("--plate", help="the plate, for the optical flow of MESSDdt (without it MESSDdt is not computed: n/a in the table)")
+    shot.add_argument("--frames", help="score only these frames (e.g. 1001-1040x4 where the ground truth is of every "
+                      "4th frame; frames that are not consecutive get no dtSSD or MESSDdt). Default: every ground-truth "
+                      "frame, which must be consecutive")
     parser.add_argument("--weights", help="matting weights (.pth, any base: read from its keys) for --method tcvom")
     parser.add_argument("--device", default="cpu", help="torch device for --method tcvom: cpu, cuda, cuda:1")
     parser.add_argument("--widths", nargs="+", choices=_WIDTHS, default=list(_WIDTHS), help="trimap widths to evaluate")
@@ -83,6 +86,9 @@ def main(args: argparse.Namespace) -> int:
     common.setup_logging(args.progress)
     if args.alpha is not None:
         return _score_shot(args)
+    for flag, value in (("--truth", args.truth), ("--truth-trimaps", args.truth_trimaps), ("--frames", args.frames)):
+        if value is not None:
+            raise InputError(f"{flag} is for scoring one shot", hint="give the shot's alpha with --alpha")
     data = args.data
     if args.make_synthetic:
         width, height = args.synthetic_size
@@ -167,6 +173,7 @@ def _score_shot(args: argparse.Namespace) -> int:
         args.out,
         truth_trimaps=args.truth_trimaps,
         plate=args.plate,
+        frames=args.frames,
         image_metrics=args.image_metrics,
         progress=args.progress,
     )

@@ -391,7 +391,8 @@ def evaluate_sequence(
     ``truth/`` folder of ``tcvom example``), or an alpha pattern with ``truth_trimaps``.
     Metrics are over the unknown region of the truth trimaps; MESSDdt uses DIS flow on the
     ``plate`` when one is given (else it is not computed). Every truth frame (or ``frames``)
-    must have an alpha. With ``out``, the reports of :func:`evaluate` are written there
+    must have an alpha; frames that are not consecutive (``1001-1040x2``) are scored without
+    the temporal metrics. With ``out``, the reports of :func:`evaluate` are written there
     (one row, ``shot``)."""
     from tcvom.io.sequence import ImageSequence
     from tcvom.io.sources import open_frames, open_trimaps
@@ -402,8 +403,14 @@ def evaluate_sequence(
             raise InputError("give the truth trimaps (--truth-trimaps) or a truth folder holding alpha.#### and "
                              "trimap.####", path=truth)
         truth_trimaps = _sequence(truth, "trimap")
-    gt_seq = ImageSequence(truth_alpha, frames, what="ground-truth alpha")
+    gt_seq = ImageSequence(truth_alpha, frames, what="ground-truth alpha", holes_hint="score the frames that exist "
+                           "with --frames {frames}: dtSSD and MESSDdt, which compare each frame with the next, are then "
+                           "not measured")
     numbers = gt_seq.frame_numbers
+    consecutive = all(b - a == 1 for a, b in zip(numbers, numbers[1:]))
+    if not consecutive:  # ground truth of every other frame, or a few frames: each is scored alone
+        log.warning("frames %s are not consecutive: dtSSD and MESSDdt (which compare each frame with the next) are "
+                    "not measured", format_range(numbers))
     pred_seq = ImageSequence(_sequence(alpha, "alpha"), numbers, what="alpha")
     if frames is None:  # every truth frame is scored: say so when the alpha has more
         beyond = sorted(set(ImageSequence(pred_seq.pattern, what="alpha", contiguous=False).frame_numbers)
@@ -413,8 +420,8 @@ def evaluate_sequence(
                 "%s: %d alpha frame(s) have no ground truth and are not scored (%s); the score is of frames %s",
                 pred_seq.pattern, len(beyond), format_range(beyond), format_range(numbers))
     tris = open_trimaps(str(truth_trimaps), numbers, what="truth trimap")
-    images = open_frames(str(plate), numbers) if plate is not None else None
-    scorer = ClipScorer(image_metrics=image_metrics)
+    images = open_frames(str(plate), numbers) if plate is not None and consecutive else None
+    scorer = ClipScorer(image_metrics=image_metrics, temporal=consecutive)
     with Progress("eval", len(numbers), progress) as bar:
         for n in numbers:
             gt = read_prediction(gt_seq.path(n), n)

@@ -327,6 +327,8 @@ METRIC_NAMES: tuple[str, ...] = (
     "conn",
 )
 COUNT_NAMES: tuple[str, ...] = ("pixel_count", "flow_pixel_count")
+TEMPORAL_NAMES: tuple[str, ...] = ("dtssd", "messddt", "messddt_l1")
+"""The metrics that compare a frame with the next."""
 
 
 @dataclass
@@ -396,12 +398,15 @@ class ClipScorer:
     MESSDdt comes from ``flow(frame_t, frame_t1) -> (flow, valid)`` when given (e.g.
     :func:`read_flow_png`); when it is None or returns None, DIS flow is computed from the
     ``image`` passed to :meth:`add`; without images MESSDdt is skipped and
-    :attr:`flow_sources` says so.
+    :attr:`flow_sources` says so. ``temporal=False`` (frames that are not consecutive, such
+    as ground truth on every other frame): no temporal metric is measured, each frame's score
+    is complete when it is added.
     """
 
-    def __init__(self, flow: FlowProvider | None = None, image_metrics: bool = True) -> None:
+    def __init__(self, flow: FlowProvider | None = None, image_metrics: bool = True, temporal: bool = True) -> None:
         self._flow = flow
         self._image_metrics = image_metrics
+        self._temporal = temporal  # False: the frames added are not consecutive, dtSSD and MESSDdt are not measured
         self._prev: tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, FrameScore] | None = None
         self.scores: list[FrameScore] = []
         self.flow_sources: dict[str, int] = {"png": 0, "dis": 0, "none": 0}
@@ -427,6 +432,10 @@ class ClipScorer:
             score.conn = connectivity_error(a, g, m)
         else:
             score.unmeasured = ("grad", "conn")
+        if not self._temporal:
+            score.unmeasured = (*score.unmeasured, *TEMPORAL_NAMES)
+            self.scores.append(score)
+            return score
         done = None
         if self._prev is not None:
             pf, pa, pg, pm, pimg, ps = self._prev

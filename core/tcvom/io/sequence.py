@@ -123,7 +123,7 @@ class ImageSequence:
     ``frames`` selects a range (fileseq syntax or a list); every selected frame must
     exist. Without it, the range in the pattern is used, or else the frames found on
     disk, which must then be contiguous (a hole in a plate is almost always a failed
-    render or copy).
+    render or copy; ``holes_hint`` is the advice besides rendering it again).
     """
 
     def __init__(
@@ -133,10 +133,12 @@ class ImageSequence:
         *,
         what: str = "plate",
         contiguous: bool = True,
+        holes_hint: str = "set the shot to the frames that exist with --shot-range {frames}",
     ) -> None:
         text = str(pattern)
         self.what = what
         self.contiguous = contiguous
+        self.holes_hint = holes_hint  # the second half of the advice for a hole: {frames} the frames there are
         if Path(text).is_dir():
             raise InputError(
                 f"the {what} is a folder, not a sequence of files",
@@ -192,8 +194,7 @@ class ImageSequence:
                 f"the {self.what} sequence {frames[0]}-{frames[-1]} is missing frame(s) {format_range(holes)}",
                 path=self.pattern,
                 frame=holes[0],
-                hint=f"render or copy them again, or set the shot to the frames that exist with --shot-range "
-                f"{format_range(frames)}",
+                hint="render or copy them again, or " + self.holes_hint.format(frames=format_range(frames)),
             )
         return frames
 
