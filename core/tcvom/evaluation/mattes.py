@@ -407,7 +407,7 @@ def evaluate_sequence(
                            "with --frames {frames}: dtSSD and MESSDdt, which compare each frame with the next, are then "
                            "not measured")
     numbers = gt_seq.frame_numbers
-    consecutive = all(b - a == 1 for a, b in zip(numbers, numbers[1:]))
+    consecutive = list(numbers) == list(range(numbers[0], numbers[0] + len(numbers))) if numbers else True
     if not consecutive:  # ground truth of every other frame, or a few frames: each is scored alone
         log.warning("frames %s are not consecutive: dtSSD and MESSDdt (which compare each frame with the next) are "
                     "not measured", format_range(numbers))

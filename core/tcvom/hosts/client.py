@@ -675,7 +675,7 @@ def _without_flags(hint: str) -> str:
     empty when every part names one."""
     pieces = _split_outside_brackets(hint)
     out = ""
-    for separator, part in zip(["", *pieces[1::2]], pieces[0::2]):  # no strict=: Python 3.9 (Nuke 14)
+    for separator, part in zip(["", *pieces[1::2]], pieces[0::2]):  # noqa: B905 (no strict=: Python 3.9, Nuke 14)
         said = _in_host_words(part)
         if said:
             out += (separator if out else "") + said
