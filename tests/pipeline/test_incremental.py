@@ -149,6 +149,24 @@ def test_a_changed_plate_frame_is_redone_with_its_dependants(shot: Path, tmp_pat
     assert pipeline.run(plate(shot), out, keyframes=keys(shot), method="classical", progress="none").written == []
 
 
+def test_a_changed_plate_frame_beside_a_segment_redoes_it(shot: Path, tmp_path: Path) -> None:
+    """Rerun review: finding cuts reads the shot's frame on either side of a segment (a pair
+    is judged by the pairs beside it), but a segment's key left those frames out, so a
+    re-delivered frame that moved a cut into or out of the segment left its trimaps reused
+    (exit 0, unlike a run from scratch). 1005 is read by the segment 1001-1004 as well."""
+    out = tmp_path / "out"
+    pipeline.run(plate(shot), out, keyframes=keys(shot), method="classical", progress="none")
+    frame = shot / "plate" / "plate.1005.exr"
+    pixels, _ = read_image(frame)
+    write_image(frame, np.clip(pixels * 0.9, 0, None), pixel_type="half")
+    planned = pipeline.trimaps(plate(shot), keys(shot), out / "trimaps", method="classical", progress="none",
+                               plan_only=True)
+    assert sorted(planned.written) == FRAMES
+    pipeline.run(plate(shot), out, keyframes=keys(shot), method="classical", progress="none")
+    scratch(shot, tmp_path / "fresh", method="classical")
+    assert_same_pixels(out, tmp_path / "fresh")
+
+
 def test_another_plate_with_the_same_names_is_not_reused(shot: Path, tmp_path: Path) -> None:
     """Issue 16, point 3: what a frame was made from is the plate's content, not its name."""
     out = tmp_path / "out"
@@ -323,6 +341,29 @@ def test_tcvom_edit_is_local_and_equals_a_run_from_scratch(shot: Path, tmp_path:
     if finetune:
         cached = list((out / "trimaps" / ".trimap.tcvom" / "cache").glob("stm_finetuned_*.pt"))
         assert len(cached) == 3  # one per segment: 1001-1004, 1005-1006, 1007-1008 (1005-1008 is pruned)
+
+
+def test_shot_wide_finetuning_redoes_every_segment_when_a_keyframes_plate_changes(shot: Path, tmp_path: Path,
+                                                                                  weights) -> None:
+    """Rerun review: with --finetune-scope shot the network is tuned on every keyframe's plate
+    frame, but a segment's key held its own frames only: a re-delivered keyframe frame left
+    the other segments' trimaps, made by the network tuned on the old frame, reused."""
+    import torch
+
+    options = {"method": "tcvom", "weights": str(weights[0]), "finetune_steps": 1, "finetune_scope": "shot",
+               "method_options": {"finetune_size": 64}, "progress": "none"}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        out = tmp_path / "trimaps"
+        assert sorted(pipeline.trimaps(plate(shot), keys(shot), out, **options).written) == FRAMES
+        frame = shot / "plate" / "plate.1008.exr"
+        pixels, _ = read_image(frame)
+        write_image(frame, np.clip(pixels * 0.9, 0, None), pixel_type="half")
+        planned = pipeline.trimaps(plate(shot), keys(shot), out, plan_only=True, **options)
+    finally:
+        torch.set_num_threads(threads)
+    assert sorted(planned.written) == FRAMES  # the segment 1001-1004 too, though it reads 1008 only to tune
 
 
 def test_a_pruned_frame_whose_file_changed_is_left_and_named(shot: Path, tmp_path: Path, caplog) -> None:
@@ -570,3 +611,34 @@ def test_an_edited_ocio_config_redoes_the_frames(shot: Path, tmp_path: Path) -> 
     assert pipeline.matte(plate(shot), trimaps, out, **options).written == []  # unchanged: reused
     config.write_text(text.replace("description:", "description: edited,", 1))
     assert pipeline.matte(plate(shot), trimaps, out, **options).written == FRAMES
+
+
+def test_the_same_ocio_config_by_another_path_is_the_same_input(shot: Path, tmp_path: Path, monkeypatch) -> None:
+    """Rerun review: the --ocio-config path as typed was a compared setting (and OpenColorIO's
+    cache id holds the folder a search path is resolved in): the same config spelt relative,
+    or a copy on another mount, recomputed every frame, and a farm task given the copy was
+    refused. The config is its file name and content; the path is recorded for people."""
+    import PyOpenColorIO as ocio
+
+    text = ocio.Config.CreateFromBuiltinConfig("studio-config-latest").serialize()
+    assert "search_path" in text
+    for folder in ("cfg", "mount2/cfg"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "show.ocio").write_text(text)
+    monkeypatch.chdir(tmp_path)
+    options = {"method": "classical", "progress": "none", "input_colorspace": "Linear Rec.709 (sRGB)"}
+    out = tmp_path / "alpha"
+    trimaps = str(shot / "truth" / "trimap.####.png")
+    assert pipeline.matte(plate(shot), trimaps, out, ocio_config="cfg/show.ocio", **options).written == FRAMES
+    assert pipeline.matte(plate(shot), trimaps, out, ocio_config=str(tmp_path / "cfg" / "show.ocio"),
+                          **options).written == []
+    part = pipeline.matte(plate(shot), trimaps, out, ocio_config=str(tmp_path / "mount2" / "cfg" / "show.ocio"),
+                          frames="1001-1004", overwrite=True, **options)  # a farm task on another host
+    assert part.written == [1001, 1002, 1003, 1004]
+    recorded = json.loads(next(out.glob(".*.tcvom.json")).read_text())
+    assert recorded["settings"]["ocio_config"] == "show.ocio", recorded["settings"]
+    assert recorded["info"]["ocio_config"] == str(tmp_path / "cfg" / "show.ocio"), recorded["info"]
+    from tcvom.pipeline.jobs import review_output
+
+    assert not (tmp_path / "show.ocio").exists()  # the farm's review step opens the recorded path, not the name
+    assert review_output(tmp_path, plate=plate(shot))[0].frames

@@ -73,11 +73,20 @@ def config_reference(name: str | None) -> str | None:
 
 
 def config_identity(name: str | None) -> str | None:
-    """What a config's conversions are made of, for the records of a stage's settings:
-    OpenColorIO's cache id of the config (its content: an edited file is another config, one
-    config by two names the same); None without a config. The LUT files a config names and
-    the environment variables it reads are not part of it."""
-    return None if not name else str(_config(name).getCacheID())
+    """What a config's conversions are made of, for the records of a stage's settings: a
+    config file's content (``sha256:...`` of its bytes: an edited file is another config, a
+    copy on another mount the same; OpenColorIO's cache id would also hold the folder its
+    search path is resolved in), a built-in config's cache id; None without a config. The
+    LUT files a config names and the environment variables it reads are not part of it."""
+    if not name:
+        return None
+    reference = config_reference(name)
+    if reference != name or Path(name).is_file():  # a file (config_reference made it absolute)
+        _config(name)  # a file OpenColorIO cannot read is an error here, as for the conversions
+        from tcvom.io.hashing import file_sha256
+
+        return f"sha256:{file_sha256(str(reference))}"
+    return str(_config(name).getCacheID())
 
 
 def interop_id(space: str) -> str:

@@ -70,7 +70,7 @@ from tcvom.matting.foreground import predicted_colour, rgba_foreground
 from tcvom.matting.window import neighbour_window
 from tcvom.pipeline import methods
 from tcvom.progress import PROGRESS_MODES, Progress, ProgressMode
-from tcvom.propagation.ensemble import RULE, check_keyframes, propagate, read_order
+from tcvom.propagation.ensemble import RULE, check_keyframes, frames_read, propagate, read_order
 from tcvom.propagation.scheduler import KeyframeSchedule, Segment
 from tcvom.review import doubt
 
@@ -217,6 +217,10 @@ def _stamp_of(keys: TrimapFiles) -> str:
     return ", ".join(f"{frame}=sha256:{file_sha256(path)}" for frame, path in keys.files.items())
 
 
+def _absolute(path: str | Path | None) -> str | None:
+    return None if path is None else str(Path(path).absolute())
+
+
 def _names(specs: str | Path | Sequence[str | Path], *, as_given: bool = False) -> list[str]:
     """File names of input specs (patterns or frame=path pairs), without their folders: the
     same shot mounted elsewhere on another farm host is the same input, and so is a pattern
@@ -298,9 +302,15 @@ def _check_stm_file(weights: str | Path | None) -> None:
 
 
 def _config_content(ocio_config: str | None) -> dict[str, str | None]:
-    """A stage setting for the content of ``--ocio-config`` (an edited file is another
-    config, :func:`tcvom.io.colour.config_identity`); none without one."""
-    return {"ocio_config_id": config_identity(ocio_config)} if ocio_config else {}
+    """The stage settings of ``--ocio-config``: a config file by its name without its folder
+    (as the plate: the same config on another mount is the same input), a built-in config by
+    its name, and its content (an edited file is another config,
+    :func:`tcvom.io.colour.config_identity`)."""
+    if not ocio_config:
+        return {"ocio_config": ocio_config}
+    reference = config_reference(ocio_config)
+    name = Path(str(reference)).name if reference != ocio_config or Path(ocio_config).is_file() else ocio_config
+    return {"ocio_config": name, "ocio_config_id": config_identity(ocio_config)}
 
 
 def _provenance(settings: dict[str, Any], source: Any, precision: str, device: str,
@@ -378,13 +388,15 @@ def _segment_key(
     seg: Segment, settings_key: str, source: Any, files: FileDigests, key_digests: dict[int, str], shot_wide: bool
 ) -> tuple[str, dict[int, dict[str, Any]]]:
     """What the trimaps of a keyframe segment are made from: its passes, the plate frames
-    they read and the keyframes that seed them (every keyframe if they are shot-wide).
-    Returns the key, and the input files' states each trimap's record keeps: its own plate
+    read (the passes' and the frame on either side that finding cuts reads,
+    :func:`tcvom.propagation.ensemble.frames_read`; every keyframe's too where the network is
+    fine-tuned on the whole shot) and the keyframes that seed them (every keyframe if they are
+    shot-wide). Returns the key, and the input files' states each trimap's record keeps: its own plate
     frame's, and on the segment's first frame those of the frames read outside the segment
     (its bounding keyframes). Every state is recorded once: a record of the whole segment's
     inputs in each trimap grew with the square of the segment's length (173 MB of records,
     read by every rerun, for a 1000-frame shot keyed at its start)."""
-    read = sorted({f for p in seg.passes for f in p.frames})
+    read = sorted(set(frames_read(source.frame_numbers, seg)) | (set(key_digests) if shot_wide else set()))
     seeds = sorted(key_digests) if shot_wide else sorted({k for p in seg.passes for k in p.memory_keyframes})
     plate_content, states = _plate_inputs(source, read, files)
     key = digest({
@@ -552,12 +564,12 @@ def trimaps(
             "plate": _names(plate),
             "shot": format_range(shot),
             "input_colorspace": input_colorspace,
-            "ocio_config": ocio_config,
             **_config_content(ocio_config),
             "resize_trimaps": resize_trimaps,
             "trimap_channel": trimap_channel,
             "probabilities": prob_writer is not None,
-            "options": options,
+            # the export is checked against the weights (_check_export): where it lies is no setting
+            "options": {k: v for k, v in options.items() if k != "export_dir"},
             "ensemble": RULE,  # trimaps of an earlier rule (across cuts) are made again
         }
         whole = segment is None and selection == shot
@@ -569,7 +581,8 @@ def trimaps(
             (hold or held).enter_context(manifest.claimed(
                 writer.pattern,
                 settings,
-                info={"plate": str(Path(plate).absolute()), "device": device, "keyframes": _names(keyframes)},
+                info={"plate": str(Path(plate).absolute()), "device": device, "keyframes": _names(keyframes),
+                      "ocio_config": config_reference(ocio_config), "export_dir": _absolute(export_dir)},
                 replace=whole or not _any_output(writer, shot),
                 inputs=digest(sorted(key_digests.items())).removeprefix("sha256:")[:16],
             ))
@@ -839,7 +852,6 @@ def matte(
             "shot": format_range(shot),
             "trimaps": _names(trimaps),
             "input_colorspace": input_colorspace,
-            "ocio_config": ocio_config,
             **_config_content(ocio_config),
             "resize_trimaps": resize_trimaps,
             "trimap_channel": trimap_channel,
@@ -855,7 +867,8 @@ def matte(
             held.enter_context(manifest.claimed(
                 writer.pattern,
                 settings,
-                info={"plate": str(Path(plate).absolute()), "device": device},
+                info={"plate": str(Path(plate).absolute()), "device": device,
+                      "ocio_config": config_reference(ocio_config), "export_dir": _absolute(export_dir)},
                 replace=whole or not _any_output(writer, shot),
             ))
         recorded = FrameRecords(writer.pattern)
@@ -1407,7 +1420,7 @@ def _check_part_settings(matte_job: dict[str, Any], shot: Sequence[int]) -> None
     writer = AlphaWriter(matte_job["out"], fmt=matte_job["alpha_format"], kind=matte_job["output"])
     if not _any_output(writer, shot):
         return
-    keys = ("alpha_format", "output", "input_colorspace", "ocio_config", "resize_trimaps")
+    keys = ("alpha_format", "output", "input_colorspace", "resize_trimaps")
     # an edited config: the matte stage's claim refuses it (review)
     manifest.check(writer.pattern, {**{key: matte_job[key] for key in keys}, **_config_content(matte_job["ocio_config"])})
 
@@ -1440,11 +1453,14 @@ def review_output(out: str | Path, *, plate: str | Path | None = None,
     """
     root = Path(out)
     settings: dict[str, Any] | None = None
-    recorded_plate = None
+    recorded_plate = config = None
     for path in sorted((root / "alpha").glob(f".*{manifest.SUFFIX}")):
         found = manifest.read_manifest(path)
         if found.settings.get("stage") == "matte":
             settings, recorded_plate = found.settings, found.info.get("plate")
+            # the config's path is recorded for people (the settings hold its name): an older
+            # tcvom's manifest holds the path in the settings
+            config = found.info.get("ocio_config", settings.get("ocio_config"))
             break
     if settings is None:
         raise InputError("no matte made by tcvom in this output (its alpha/ folder has no tcvom manifest)",
@@ -1454,7 +1470,7 @@ def review_output(out: str | Path, *, plate: str | Path | None = None,
         raise InputError("the matte's manifest does not say which plate it was made from",
                          path=root / "alpha", hint="give the plate (--plate)")
     shot = parse_frame_range(settings["shot"])
-    source = _open_plate(spec, settings["shot"], settings.get("input_colorspace"), settings.get("ocio_config"))
+    source = _open_plate(spec, settings["shot"], settings.get("input_colorspace"), config)
     alpha = AlphaWriter(root / "alpha", fmt=settings.get("alpha_format", "exr"),
                         kind=settings.get("output", "alpha")).pattern
     trimap_writer = TrimapWriter(root / "trimaps")
@@ -1462,8 +1478,7 @@ def review_output(out: str | Path, *, plate: str | Path | None = None,
     folder = root / doubt.REVIEW_FOLDER
     review, _ = doubt.review_output(source, folder, trimaps=trimap_pattern, alpha=alpha, shot=shot,
                                     progress=_review_progress(progress), waiting=progress, say_left=True,
-                                    sources=_review_sources(spec, shot, settings.get("input_colorspace"),
-                                                            settings.get("ocio_config")))
+                                    sources=_review_sources(spec, shot, settings.get("input_colorspace"), config))
     return review, folder
 
 

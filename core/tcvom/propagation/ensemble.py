@@ -149,6 +149,14 @@ def _context(shot: Sequence[int], span: Sequence[int]) -> list[int]:
     return ordered[max(first - 1, 0): last + 2]
 
 
+def frames_read(shot: Sequence[int], segment: Segment, cuts: bool = True) -> list[int]:
+    """The plate frames :func:`propagate_segment` reads for ``segment``: the frames its
+    passes reach and, with ``cuts``, the shot's frame on either side (:func:`find_cuts` judges
+    each pair by the pairs beside it, so those frames decide the segment's trimaps too)."""
+    span = _span(segment)
+    return _context(shot, span) if cuts else span
+
+
 def _span(segment: Segment) -> list[int]:
     """The frames the passes of ``segment`` reach, ascending."""
     return sorted({f for p in segment.passes for f in p.frames})
