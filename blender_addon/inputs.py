@@ -8,17 +8,24 @@ equivalent there is an error, never tcvom's file-type default.
 Frame numbers: tcvom numbers a plate by its files (``plate.1001.exr`` is frame 1001) or,
 for a movie, from 1. The artist places keyframes on scene frames; ``PlateInfo.shift``
 converts (plate frame = scene frame + shift) with Blender's own clip/image frame rules.
+Each keyframe remembers the plate frame it was placed or pulled for, so a plate moved in
+time since (the clip's Start Frame or Frame Offset) is refused at the pull instead of
+giving its trimap to another picture.
 
 Keyframe trimaps are written as 8-bit grey PNGs: a painted image as its Rec. 709
-luminance (tcvom classifies < 0.1 background, > 0.9 foreground, else unknown), a Mask as
+luminance, read as data (the file's values, not Blender's colour-managed ones), a Mask as
 255 inside, 0 outside and 128 in its feather (rendered by the compositor's Mask node, the
-same rasteriser Blender uses everywhere, which works in background mode).
+same rasteriser Blender uses everywhere, which works in background mode). A painted
+trimap holds exactly 0 (background, black), 128 (unknown, mid grey) and 255 (foreground,
+white); tcvom accepts other values only on anti-aliased edges.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import bpy
@@ -30,6 +37,7 @@ from .hostclient import HostError, ocio_colourspace, sequence_files, sequence_pa
 TRIMAPS = os.path.join("trimaps", "trimap.####.png")  # where tcvom run writes the propagated trimaps
 
 _MOVIE_FIRST_FRAME = 1  # tcvom numbers movie frames from 1, as Blender does
+KEYFRAME_TAG = "tcvom_keyframe"  # custom property of the keyframe images the add-on makes (packed into the .blend)
 
 
 @dataclass
@@ -51,6 +59,56 @@ def _first_number(path: str) -> int:
     start = name.index("#")
     digits = os.path.basename(path)[start : start + name.count("#")]
     return int(digits)
+
+
+def frame_shift(settings: bpy.types.PropertyGroup) -> int | None:
+    """``PlateInfo.shift`` as the plate's settings make it now, by the same rules as
+    :func:`plate_info` but without reading the plate's files (cheap enough for a panel's
+    draw); None without a plate."""
+    if settings.source_type == "CLIP":
+        source = settings.clip
+        start = source.frame_start - source.frame_offset if source is not None else 0
+    else:
+        source, start = settings.image, settings.image_start
+    if source is None or source.source not in ("SEQUENCE", "MOVIE"):
+        return None
+    if source.source == "MOVIE":
+        return _MOVIE_FIRST_FRAME - start
+    try:
+        return _first_number(source.filepath) - start
+    except HostError:
+        return None
+
+
+def frame_span(first: int, last: int) -> str:
+    """Frames ``first``-``last`` as an artist reads them: ``1001-1008``, ``5``; with a
+    negative end ``-4 to 0`` (``-4-0`` reads as a subtraction)."""
+    if first == last:
+        return str(first)
+    return f"{first}-{last}" if first >= 0 else f"{first} to {last}"
+
+
+def frame_ranges(frames: Iterable[int]) -> str:
+    """Frames as ranges: ``[-4, -3, ..., 0, 2, 3, 4, 5]`` as ``-4 to 0, 2-5``."""
+    runs: list[list[int]] = []
+    for frame in sorted(set(frames)):
+        if runs and frame == runs[-1][1] + 1:
+            runs[-1][1] = frame
+        else:
+            runs.append([frame, frame])
+    return ", ".join(frame_span(a, b) for a, b in runs)
+
+
+def missing_file(plate: PlateInfo, frame: int) -> str | None:
+    """The file of plate ``frame`` when it lies between the plate's first and last files
+    but is not there (a gap in the sequence), else None."""
+    if frame in plate.frames or not plate.frames[0] <= frame <= plate.frames[-1]:
+        return None
+    hashes = re.search(r"#+", os.path.basename(plate.path))
+    if hashes is None:
+        return None
+    head, name = os.path.split(plate.path)
+    return os.path.join(head, name.replace(hashes.group(), f"{frame:0{len(hashes.group())}d}", 1))
 
 
 def plate_info(settings: bpy.types.PropertyGroup) -> PlateInfo:
@@ -186,7 +244,10 @@ def propagated_trimap(out: str, frame: int) -> str | None:
 
 def keyframe_image(name: str, size: tuple[int, int], start: str | None = None) -> bpy.types.Image:
     """A new image of the plate's ``size`` to paint a keyframe trimap on: a copy of the
-    trimap file ``start`` (never the file itself, which tcvom owns), else black."""
+    trimap file ``start`` (never the file itself, which tcvom owns), else black.
+
+    Packed into the .blend (tagged :data:`KEYFRAME_TAG`; :func:`export_keyframes` packs it
+    again once painted): a generated image keeps no painting over a save and reopen."""
     width, height = size
     grey = None
     if start is not None:
@@ -207,20 +268,43 @@ def keyframe_image(name: str, size: tuple[int, int], start: str | None = None) -
             bpy.data.images.remove(loaded)
     image = bpy.data.images.new(name, width, height, alpha=False)
     image.generated_color = (0.0, 0.0, 0.0, 1.0)
-    if grey is not None:
-        rgba = np.ones((height, width, 4), dtype=np.float32)
-        rgba[:, :, :3] = grey[:, :, None]
-        image.pixels.foreach_set(rgba.ravel())
-        image.update()
+    rgba = np.ones((height, width, 4), dtype=np.float32)
+    rgba[:, :, :3] = grey[:, :, None] if grey is not None else 0.0
+    image.pixels.foreach_set(rgba.ravel())  # pixels set: pack() skips a generated image that has none
+    image.update()
+    image[KEYFRAME_TAG] = True
+    image.pack()
     return image
 
 
+_LINEAR = ("linear rec.709", "scene_linear")  # Blender's scene-linear space: float pixels kept as in the file
+
+
+def _as_data(image: bpy.types.Image, px: np.ndarray) -> np.ndarray:
+    """``px`` as the values of the image's file. Blender keeps byte images as their file's
+    values, but converts float ones (16-bit PNG/TIFF, EXR) to scene linear on load: its
+    sRGB curve is undone here; any other colour space is an error with the fix."""
+    settings = image.colorspace_settings
+    if not image.is_float or settings.is_data or settings.name.lower() in _LINEAR:
+        return px
+    if settings.name == "sRGB":
+        linear = np.clip(px, 0.0, None)
+        return np.where(linear <= 0.0031308, linear * 12.92, 1.055 * linear ** (1 / 2.4) - 0.055)
+    raise HostError(
+        f"the image '{image.name}' is a float image in Blender's colour space '{settings.name}', "
+        "which Blender converts on load, so its values are not the trimap's 0, 128 and 255",
+        "set its Color Space to Non-Color (Image editor sidebar, Image tab)",
+    )
+
+
 def painted_trimap(image: bpy.types.Image) -> np.ndarray:
-    """A painted keyframe image as grey ``H x W``: Rec. 709 luminance of RGB."""
+    """A painted keyframe image as grey ``H x W`` in [0, 1]: Rec. 709 luminance of its RGB,
+    read as data (see :func:`_as_data`)."""
     px = image_pixels(image)
     if px.shape[2] >= 3:
-        return px[:, :, 0] * 0.2126 + px[:, :, 1] * 0.7152 + px[:, :, 2] * 0.0722
-    return px[:, :, 0]
+        rgb = _as_data(image, px[:, :, :3])
+        return rgb[:, :, 0] * 0.2126 + rgb[:, :, 1] * 0.7152 + rgb[:, :, 2] * 0.0722
+    return _as_data(image, px[:, :, :1])[:, :, 0]
 
 
 def mask_coverage(mask: bpy.types.Mask, scene_frame: int, size: tuple[int, int]) -> np.ndarray:
@@ -303,20 +387,43 @@ def keyframe_name(item: bpy.types.PropertyGroup) -> str:
 def export_keyframes(settings: bpy.types.PropertyGroup, plate: PlateInfo, folder: str) -> dict[int, str]:
     """Write every keyframe trimap to ``folder/key.<plate frame>.png``; ``{frame: path}``.
 
-    Raises HostError for a keyframe with no image/mask, outside the plate, of the wrong size.
+    Raises HostError for a keyframe with no image/mask, outside the plate or on a frame
+    missing from its files, of the wrong size, or whose plate frame is another than the one
+    it was placed or last pulled for (the plate was moved in time since). Once all are
+    written, each keyframe records its plate frame, and the keyframe images the add-on made
+    that were painted since are packed again, so the .blend keeps what was pulled.
     """
     if len(settings.keyframes) == 0:
         raise HostError("there are no keyframe trimaps", "add a keyframe (painted image or Mask) in the tcvom panel")
     width, height = plate.size
     written: dict[int, str] = {}
+    on_plate = set(plate.frames)
+    image_plate = plate.image_frames is not None
     for item in settings.keyframes:
         frame = item.frame + plate.shift
         where = f"the keyframe at scene frame {item.frame}"
-        if frame not in set(plate.frames):
-            start = ("the Start Frame in the tcvom panel" if plate.image_frames is not None
+        if item.plate_frame_known and item.plate_frame != frame:
+            setting = ("the Start Frame in the tcvom panel" if image_plate
+                       else "the Movie Clip's Start Frame and Frame Offset (Clip editor, Footage Settings)")
+            now = item.plate_frame - plate.shift
+            raise HostError(
+                f"{keyframe_name(item)} was {'painted' if item.source == 'IMAGE' else 'drawn'} for plate frame "
+                f"{item.plate_frame}, which scene frame {now} "
+                f"shows now: the plate was moved in time since (scene frame {item.frame} shows plate frame {frame})",
+                f"move the keyframe to scene frame {now} (its Frame in the tcvom panel), or set {setting} back",
+            )
+        missing = missing_file(plate, frame)
+        if missing is not None:
+            raise HostError(
+                f"{where} is plate frame {frame}, which is missing from the plate's files ({plate.path}: frames "
+                f"{frame_ranges(plate.frames)})",
+                f"move the keyframe onto a frame whose file is there, or render or copy the missing file {missing}",
+            )
+        if frame not in on_plate:
+            start = ("the Start Frame in the tcvom panel" if image_plate
                      else "the Movie Clip's Start Frame (Clip editor, Footage Settings)")
             raise HostError(
-                f"{where} is plate frame {frame}, outside the plate ({plate.frames[0]}-{plate.frames[-1]})",
+                f"{where} is plate frame {frame}, outside the plate ({frame_span(plate.frames[0], plate.frames[-1])})",
                 f"move the keyframe onto a frame of the plate, or if the plate plays on other scene frames than "
                 f"you see it on, set {start} to the scene frame that should show the file the plate was opened "
                 "from",
@@ -350,7 +457,16 @@ def export_keyframes(settings: bpy.types.PropertyGroup, plate: PlateInfo, folder
                     f"the plate is {width}x{height}",
                     "paint the trimap on an image of the plate's size",
                 )
-            grey = painted_trimap(image)
+            if image.source == "GENERATED" and not image.is_dirty:
+                raise HostError(
+                    f"{where}: the image '{image.name}' holds no painting, only Blender's generated fill: a generated "
+                    "image that was not packed or saved comes back so when the .blend is opened again",
+                    "paint the trimap again (the pull packs it into the .blend), or pick a saved trimap image",
+                )
+            try:
+                grey = painted_trimap(image)
+            except HostError as exc:
+                raise HostError(f"{where}: {exc.message}", exc.fix) from exc
         else:
             if item.mask is None:
                 raise HostError(f"{where} has no Mask", "pick the Mask for the keyframe")
@@ -358,4 +474,11 @@ def export_keyframes(settings: bpy.types.PropertyGroup, plate: PlateInfo, folder
         path = os.path.join(folder, f"key.{frame:04d}.png")
         _write_grey_png(path, grey)
         written[frame] = path
+    for item in settings.keyframes:
+        item.plate_frame, item.plate_frame_known = item.frame + plate.shift, True
+        image = item.image if item.source == "IMAGE" else None
+        # painted since it was made or last pulled: packed again, so the .blend keeps what was pulled
+        if image is not None and image.is_dirty and (
+                image.source == "GENERATED" or (image.packed_file is not None and image.get(KEYFRAME_TAG))):
+            image.pack()
     return written

@@ -13,6 +13,7 @@ import bpy
 from .hostclient import HostError
 
 IS_50 = bpy.app.version >= (5, 0, 0)
+MATH_NODE = "ShaderNodeMath" if IS_50 else "CompositorNodeMath"  # 5.0 shares the shader editor's Math node
 NODE_TAG = "tcvom_matte"  # custom property marking our group node in the scene's tree
 VIEWER_TAG = "tcvom_viewer"  # marks the Viewer our node feeds when the scene's output is taken
 
@@ -95,21 +96,35 @@ def _group_interface(group: bpy.types.NodeTree) -> None:
     group.interface.new_socket("Alpha", in_out="OUTPUT", socket_type="NodeSocketFloat")
 
 
-def _follow_clip(matte: bpy.types.Node, clip: bpy.types.MovieClip) -> None:
-    """Drive the alpha node's start frame by the clip's Start Frame and Frame Offset: the
-    Movie Clip node reads them live, so a clip slipped after the pull (Footage Settings)
-    moved the plate under a fixed matte. The alpha belongs to the plate's frames, so it
-    moves with them (a simple expression: no Python runs)."""
-    constant = matte.frame_start - clip.frame_start + clip.frame_offset
-    driver = matte.driver_add("frame_start").driver
+def _clip_driver(owner: bpy.types.bpy_struct, path: str, clip: bpy.types.MovieClip, expression: str) -> None:
+    """Drive ``owner.path`` by ``expression`` of the clip's Start Frame (``start``) and
+    Frame Offset (``offset``), and the scene ``frame`` (a simple expression: no Python runs)."""
+    driver = owner.driver_add(path).driver
     driver.type = "SCRIPTED"
-    for name, path in (("start", "frame_start"), ("offset", "frame_offset")):
+    for name, prop in (("start", "frame_start"), ("offset", "frame_offset")):
         variable = driver.variables.new()
         variable.name, variable.type = name, "SINGLE_PROP"
         variable.targets[0].id_type = "MOVIECLIP"
         variable.targets[0].id = clip
-        variable.targets[0].data_path = path
-    driver.expression = f"start - offset + {constant}"
+        variable.targets[0].data_path = prop
+    driver.expression = expression
+
+
+def _follow_clip(matte: bpy.types.Node, shown: bpy.types.Node, clip: bpy.types.MovieClip) -> None:
+    """Drive the alpha node's start frame by the clip's Start Frame and Frame Offset: the
+    Movie Clip node reads them live, so a clip slipped after the pull (Footage Settings)
+    moved the plate under a fixed matte. The alpha belongs to the plate's frames, so it
+    moves with them.
+
+    Outside its frames the Movie Clip node shows nothing, while an Image node holds its last
+    file (a black silhouette of the last matte after the plate's end): ``shown``, a Math
+    node multiplying the alpha, is driven to 1 on the scene frames the plate plays, else 0.
+    (Not the clip's own alpha: that is the plate's alpha channel in a clip that has one.)"""
+    constant = matte.frame_start - clip.frame_start + clip.frame_offset
+    _clip_driver(matte, "frame_start", clip, f"start - offset + {constant}")
+    last = constant + matte.frame_duration - 1
+    _clip_driver(shown.inputs[1], "default_value", clip,
+                 f"(frame >= start - offset + {constant}) * (frame <= start - offset + {last})")
 
 
 def build_group(
@@ -122,7 +137,8 @@ def build_group(
     shift: int,
     plate_image_frames: tuple[int, int, int] | None = None,
 ) -> bpy.types.NodeTree:
-    """(Re)build the node group ``name``: plate -> Set Alpha(1) -> Set Alpha(matte) -> Image, and Alpha.
+    """(Re)build the node group ``name``: plate -> Set Alpha(1) -> Set Alpha(matte) -> Image, and Alpha
+    (for a Movie Clip, the matte times 1 where the clip plays, 0 before and after it).
 
     ``plate`` is a MovieClip (read with its own frame settings) or an Image sequence/movie
     (``plate_image_frames`` = Image node start, offset, duration). The alpha sequence's
@@ -156,8 +172,17 @@ def build_group(
     matte.frame_start = alpha_first - shift
     matte.frame_duration = alpha_count
     matte.location = (-400, -200)
+    alpha = matte.outputs["Alpha"]
+    # An Image plate needs no Plate Shown: its node and the alpha's show nothing before their
+    # first file and hold their last after it, on the same frames (measured in bpy 5.0.1).
     if isinstance(plate, bpy.types.MovieClip):
-        _follow_clip(matte, plate)
+        shown = group.nodes.new(MATH_NODE)
+        shown.name = shown.label = "Plate Shown"
+        shown.operation = "MULTIPLY"
+        shown.location = (-200, -200)
+        group.links.new(alpha, shown.inputs[0])
+        alpha = shown.outputs[0]
+        _follow_clip(matte, shown, plate)
 
     # the plate's own alpha (0 in an EXR Nuke wrote from a plate without one) is not the
     # matte's business, as tcvom ignores it: opaque first, then the matte applied
@@ -174,9 +199,9 @@ def build_group(
     out.location = (150, 0)
     group.links.new(plate_socket(source), opaque.inputs["Image"])
     group.links.new(opaque.outputs["Image"], set_alpha.inputs["Image"])
-    group.links.new(matte.outputs["Alpha"], set_alpha.inputs["Alpha"])
+    group.links.new(alpha, set_alpha.inputs["Alpha"])
     group.links.new(set_alpha.outputs["Image"], out.inputs["Image"])
-    group.links.new(matte.outputs["Alpha"], out.inputs["Alpha"])
+    group.links.new(alpha, out.inputs["Alpha"])
     return group
 
 

@@ -158,9 +158,8 @@ class MatteRun:
         settings.cache_key = ""
         settings.output = bpy.path.relpath(self.out)
         last = read_review(self.out)
-        settings.review = review.summary(last, self.plate.shift)
+        review.show(context.scene, last, self.plate.shift)
         self.past_cut = review.past_cut(last, self.plate.shift)
-        review.mark_doubtful(context.scene, last, self.plate.shift)
         return node
 
 

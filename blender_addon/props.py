@@ -5,6 +5,7 @@ import os
 
 import bpy
 from bpy.props import (
+    BoolProperty,
     CollectionProperty,
     EnumProperty,
     IntProperty,
@@ -25,10 +26,22 @@ def path_options(version: tuple[int, ...]) -> set[str]:
 _PATH_OPTIONS = path_options(bpy.app.version)
 
 
+def _keyframe_moved(item: bpy.types.PropertyGroup, _context: bpy.types.Context) -> None:
+    """The artist moved the keyframe on purpose: the plate frame it was for is forgotten
+    (the next pull records the one it is on now)."""
+    item.plate_frame_known = False
+
+
 class TCVOM_PG_keyframe(bpy.types.PropertyGroup):
     """One keyframe trimap: a painted image or a Mask, on a scene frame."""
 
-    frame: IntProperty(name="Frame", description="Scene frame of this keyframe", default=1)
+    frame: IntProperty(name="Frame", description="Scene frame of this keyframe", default=1, update=_keyframe_moved)
+    # The plate frame the keyframe was placed or last pulled for: a plate moved in time since
+    # would give its trimap to another picture, so the pull refuses it (inputs.export_keyframes).
+    # Not known in a .blend saved before it was recorded, nor after the artist moved the keyframe.
+    plate_frame: IntProperty(name="Plate Frame", description="The plate frame this keyframe was painted for",
+                             options={"HIDDEN"})
+    plate_frame_known: BoolProperty(options={"HIDDEN"})
     source: EnumProperty(
         name="Trimap",
         items=(
@@ -108,6 +121,10 @@ class TCVOM_PG_settings(bpy.types.PropertyGroup):
     )
     output: StringProperty(name="Output", description="The folder tcvom wrote the last matte to (relative to the .blend)")
     review: StringProperty(name="Review", description="What the last run's review says: doubtful and suggested frames")
+    # The plate shift (plate frame - scene frame) the review line and doubt markers were
+    # written with: when the plate has moved in time since, they name other scene frames.
+    review_shift: IntProperty(options={"HIDDEN"})
+    review_shift_known: BoolProperty(options={"HIDDEN"})
     status: StringProperty(name="Status")
 
 

@@ -3,7 +3,11 @@
 Every ``tcvom run`` writes ``review/review.json`` in its output folder: a doubt score per
 frame, the doubtful frames and the frames to key next, ranked (read by
 ``hostclient.read_review``). Its frames are plate frames; the artist works in scene
-frames (plate frame = scene frame + ``PlateInfo.shift``).
+frames (plate frame = scene frame + ``PlateInfo.shift``). The panel's review line and the
+doubt markers are written in the scene frames of the shift they were made with
+(``settings.review_shift``): a plate moved in time since makes them name other frames,
+which the panel says (:func:`moved`) until the next pull, or a jump or Key Suggested,
+writes them again.
 """
 
 # No `from __future__ import annotations`: Blender registers properties from evaluated annotations.
@@ -22,7 +26,7 @@ def past_cut(review: Review | None, shift: int) -> str:
     (tcvom's names plate frames), or ""."""
     if review is None or not review.past_cut:
         return ""
-    ranges = [f"{a - shift}" if a == b else f"{a - shift}-{b - shift}" for a, b in review.past_cut]
+    ranges = [inputs.frame_span(a - shift, b - shift) for a, b in review.past_cut]
     one = len(ranges) == 1 and review.past_cut[0][0] == review.past_cut[0][1]
     where = ranges[0] if len(ranges) == 1 else "each of " + ", ".join(ranges)
     return (f"scene frame{'' if one else 's'} {' and '.join(ranges)} {'lies' if one else 'lie'} past a cut from every "
@@ -37,7 +41,7 @@ def summary(review: Review | None, shift: int) -> str:
     count = len(review.doubtful)
     text = f"review: {count or 'no'} doubtful frame{'' if count == 1 else 's'}"
     if review.estimated:  # the run's warning only counted them
-        text += f" (doubt only guessed for scene frames {review.guessed(shift)})"
+        text += f" (doubt only guessed for scene frames {inputs.frame_ranges(f - shift for f in review.estimated)})"
     keys = [str(f - shift) for f in review.suggested if f not in review.keyframes][:_SHOWN]
     return text + (f"; key next: {', '.join(keys)}" if keys else "")
 
@@ -53,6 +57,23 @@ def mark_doubtful(scene: bpy.types.Scene, review: Review | None, shift: int) -> 
     for frame in review.doubtful:
         markers.new(f"{MARKER} {review.doubt.get(frame, 0.0):.2f}", frame=frame - shift)
     return len(review.doubtful)
+
+
+def show(scene: bpy.types.Scene, review: Review | None, shift: int) -> None:
+    """The review line and the doubt markers of ``review``, in the scene frames of ``shift``."""
+    settings = scene.tcvom
+    settings.review = summary(review, shift)
+    settings.review_shift, settings.review_shift_known = shift, True
+    mark_doubtful(scene, review, shift)
+
+
+def moved(settings: bpy.types.PropertyGroup) -> bool:
+    """Whether the plate was moved in time since the review line and the doubt markers were
+    written (they name other scene frames now). Reads no file: the panel asks at every draw."""
+    if not settings.review or not settings.review_shift_known:
+        return False
+    shift = inputs.frame_shift(settings)
+    return shift is not None and shift != settings.review_shift
 
 
 def forget_if_gone(context: bpy.types.Context) -> None:
@@ -73,14 +94,19 @@ def forget_if_gone(context: bpy.types.Context) -> None:
 
 
 def last_review(context: bpy.types.Context) -> tuple[Review, inputs.PlateInfo]:
-    """The review of the last pulled matte and the plate (HostError with the fix if none)."""
+    """The review of the last pulled matte and the plate (HostError with the fix if none).
+    The review line and doubt markers are written again when the plate has moved in time
+    since they were (:func:`moved`)."""
     settings = context.scene.tcvom
     if not settings.output:
         raise HostError("no matte has been pulled yet", "press Pull Matte first")
     review = read_review(bpy.path.abspath(settings.output))
     if review is None:
         raise HostError(f"the last run left no review in {settings.output}", "press Pull Matte again")
-    return review, inputs.plate_info(settings)
+    plate = inputs.plate_info(settings)
+    if moved(settings):
+        show(context.scene, review, plate.shift)
+    return review, plate
 
 
 def _frame_text(review: Review, frame: int, shift: int) -> str:
@@ -110,10 +136,16 @@ def add_keyframe(context: bpy.types.Context, scene_frame: int) -> tuple[bpy.type
     except HostError:
         item = _new_keyframe(settings, scene_frame)
         return item, f"keyframe added on frame {scene_frame}; pick the plate, then its trimap image"
-    if scene_frame + plate.shift not in set(plate.frames):  # a keyframe the pull would refuse
+    missing = inputs.missing_file(plate, scene_frame + plate.shift)
+    if missing is not None:  # a keyframe the pull would refuse
+        raise HostError(f"scene frame {scene_frame} shows plate frame {scene_frame + plate.shift}, which is missing "
+                        f"from the plate's files ({plate.path})",
+                        f"go to a frame whose file is there to add a keyframe, or render or copy the missing file "
+                        f"{missing}")
+    if scene_frame + plate.shift not in set(plate.frames):
         first, last = plate.frames[0] - plate.shift, plate.frames[-1] - plate.shift
-        raise HostError(f"scene frame {scene_frame} is outside the plate (scene frames {first}-{last})",
-                        "go to a frame the plate shows to add a keyframe there")
+        raise HostError(f"scene frame {scene_frame} is outside the plate (scene frames "
+                        f"{inputs.frame_span(first, last)})", "go to a frame the plate shows to add a keyframe there")
     start = None
     stale = ""
     if settings.output:
@@ -134,6 +166,7 @@ def add_keyframe(context: bpy.types.Context, scene_frame: int) -> tuple[bpy.type
         image, start, stale = inputs.keyframe_image(name, plate.size), None, f" ({exc.message}, so it starts black)"
     item = _new_keyframe(settings, scene_frame)
     item.image = image
+    item.plate_frame, item.plate_frame_known = scene_frame + plate.shift, True  # the picture it is painted on
     if start is not None:
         return item, f"keyframe added on frame {scene_frame}, starting from the propagated trimap: correct it"
     return item, f"keyframe added on frame {scene_frame}: paint its trimap{stale}"

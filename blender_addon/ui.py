@@ -6,6 +6,8 @@ import textwrap
 
 import bpy
 
+from . import review
+
 
 class TCVOM_UL_keyframes(bpy.types.UIList):
     def draw_item(self, context, layout, data, item, icon, active_data, active_propname, index):
@@ -66,7 +68,10 @@ def draw_settings(layout: bpy.types.UILayout, context: bpy.types.Context) -> Non
         row.operator("tcvom.doubtful_jump", icon="TRIA_LEFT", text="Doubtful").direction = "PREVIOUS"
         row.operator("tcvom.doubtful_jump", icon="TRIA_RIGHT", text="Doubtful").direction = "NEXT"
         layout.operator("tcvom.key_suggested", icon="KEYFRAME_HLT")
-        if settings.review:
+        if review.moved(settings):  # the line's scene frames (and the markers') are the plate's before it moved
+            wrapped(layout, context, "the plate was moved in time since the last pull: the review and the doubt "
+                                     "markers name the scene frames of before. Pull Matte again")
+        elif settings.review:
             wrapped(layout, context, settings.review)
 
 
