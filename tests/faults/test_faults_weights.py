@@ -57,6 +57,24 @@ def test_unusable_matting_weights_are_refused_before_the_trimap_stage(shot: Shot
         assert not shot.out.exists(), path.name
 
 
+def test_matting_weights_of_the_right_network_that_do_not_fit_are_refused_before_the_trimap_stage(
+        shot: Shot, gca_model, stm_model, capsys) -> None:
+    """Weights QA: a GCA+TAM file with one tensor of another shape (or one missing) passed the
+    early check, which read only its kind, and was refused after the trimap stage (5 minutes)."""
+    import torch
+
+    stm = shot.root / "stm.pth"
+    torch.save(stm_model.state_dict(), stm)
+    state = dict(gca_model.state_dict())
+    name = next(k for k, v in state.items() if v.ndim == 4)
+    wrong = shot.root / "gca_tam_reshaped.pth"
+    torch.save({**state, name: torch.zeros(state[name].shape[0] + 1, *state[name].shape[1:])}, wrong)
+    result = tcvom(capsys, *_tcvom_run(shot, "--weights", str(stm), "--matting-weights", str(wrong),
+                                       "--finetune-steps", "0"))
+    expect(result, 2, wrong.name, name, root=shot.root)
+    assert not shot.out.exists()
+
+
 def test_no_matting_weights_anywhere_are_said_before_the_trimap_stage(shot: Shot, capsys, monkeypatch) -> None:
     """Host QA: `run --method tcvom` with STM weights and no matting weights anywhere ran the
     whole trimap stage first, then named `--weights FILE` (the STM's flag in `run`)."""
@@ -416,7 +434,7 @@ def test_auto_with_matting_weights_only_gives_the_back_end_to_the_matte_stage(sh
     assert result.code == 0, result.err
     events = [json.loads(line) for line in result.out.splitlines()]
     notices = [e["message"] for e in events if e["event"] == "message"]
-    assert len(notices) == 2 and notices[0].startswith("no STM (trimap propagation) weights found: the trimaps"), notices
+    assert len(notices) == 2 and notices[0].startswith("no STM (trimap propagation) weights found (looked in "), notices
     assert notices[1] == ("--backend onnxruntime is not used by the trimaps stage: it has no network weights, so it "
                           "runs the classical method")
     final = events[-1]

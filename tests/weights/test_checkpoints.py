@@ -26,7 +26,7 @@ def read_manifest_keys(path):
 
 
 @pytest.mark.parametrize("layout", ["flat", "wrapped", "module", "wrapped+module", "tutorial", "model+tensor",
-                                    "net", "lightning", "own-name"])
+                                    "net", "lightning", "own-name", "own-name+tensor"])
 def test_read_state_dict_layouts(tmp_path, layout):
     """Training checkpoints as PyTorch's tutorial saves them keep a loss tensor beside the
     wrapped weights: they were taken for a flat state_dict of one tensor, "loss". QA: a
@@ -40,6 +40,8 @@ def test_read_state_dict_layouts(tmp_path, layout):
         obj = {"state_dict": {f"module.model.{k}": v for k, v in state.items()}, "epoch": 2, "global_step": 90}
     elif layout == "own-name":
         obj = {"ema_weights": obj, "step": 3, "optimizer": {"state": {}, "param_groups": []}}
+    elif layout == "own-name+tensor":  # weights QA: a loss tensor beside it hid the one dict of tensors
+        obj = {"weights": obj, "best_loss": torch.tensor(0.01)}
     elif "wrapped" in layout:
         obj = {"state_dict": obj, "epoch": 3}
     elif layout == "tutorial":
@@ -187,6 +189,11 @@ def test_describe_unknown_file(tmp_path, capsys):
     assert "match none of the networks tcvom runs" in info["problem"]
     assert main(["info", "--weights", str(path)]) == 2
     assert f"error: {path}: its keys match none of the networks" in capsys.readouterr().err
+    # weights QA: the file given as `tcvom info FILE` was read as an image ("convert it to a type
+    # OpenImageIO reads"); a checkpoint's name is identified as --weights does
+    assert main(["info", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {path}: its keys match none of the networks" in err and "OpenImageIO" not in err, err
 
 
 # --- where weights are found (tcvom.weights.registry) and `tcvom weights` ------------------------------
@@ -218,6 +225,49 @@ def test_nothing_found_lists_the_search_order(data_dir):
         weights.find_weights("gca_tam")
     text = str(err.value)
     assert "TCVOM_WEIGHTS" in text and str(data_dir / "weights") in text and "tcvom weights add" in text
+
+
+def test_a_copy_left_by_a_killed_add_is_no_weight_file(data_dir, gca_files):
+    """Weights QA: a `tcvom weights add` killed while copying left a hidden half file whose
+    name ends in .pth: every search of the folder read it and failed ("cannot be used") for
+    every kind, naming a file the user never made. It is skipped, and the next add removes it."""
+    import os
+
+    from tcvom.io import atomic
+    from tcvom.weights import registry as weights
+
+    tam, single = gca_files
+    weights.add_weights(single)
+    folder = data_dir / "weights"
+    name = atomic.temporary_name(folder / tam.name).name.replace(f"-{os.getpid()}-", "-4194999-")  # a dead writer
+    (folder / name).write_bytes(tam.read_bytes()[: 1 << 16])
+    assert weights.find_weights("gca") == folder / single.name
+    with pytest.raises(MissingWeightsError):
+        weights.find_weights("gca_tam")
+    weights.add_weights(tam)
+    assert not (folder / name).exists() and weights.find_weights("gca_tam") == folder / tam.name
+
+
+def test_a_weights_folder_that_cannot_be_written_is_named(data_dir, gca_files, monkeypatch):
+    """Weights QA: a read-only data folder was said of a temporary file that no longer exists."""
+    import errno
+    import shutil
+
+    from tcvom.errors import OutputError
+    from tcvom.weights import registry as weights
+
+    tam, _ = gca_files
+    (data_dir / "weights").mkdir(parents=True)
+
+    def refused(src, dst, **kw):
+        raise OSError(errno.EROFS, "Read-only file system", str(dst))
+
+    monkeypatch.setattr(shutil, "copyfile", refused)  # root writes through a read-only mode
+    with pytest.raises(OutputError, match=r"cannot add GCA_TAM_Lim_Ltc_Laf.pth to the weights folder .*"
+                                          r"\(Read-only file system\)") as err:
+        weights.add_weights(tam)
+    assert str(data_dir / "weights") in str(err.value) and "TCVOM_DATA_DIR" in str(err.value.hint)
+    assert "tcvom-tmp" not in str(err.value)
 
 
 def test_add_copies_records_and_is_found(data_dir, gca_files):
@@ -315,7 +365,7 @@ def test_auto_falls_back_only_when_no_weights_are_configured(data_dir, gca_files
 
     notices: list[str] = []
     assert resolve("auto", "matte", None, notices.append) == "classical" and notices == [weights_notice("gca_tam")]
-    assert "weights found: the mattes use the built-in classical method" in notices[0], notices
+    assert "weights found (looked in " in notices[0] and "): the mattes use the built-in classical method" in notices[0], notices
     data_dir.joinpath("weights").mkdir(parents=True)  # an empty weights folder configures nothing
     assert resolve("auto", "trimaps", None, notices.append) == "classical"
 

@@ -18,7 +18,7 @@ HELP = "show the available back-ends, devices and weights (and identify a weight
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", nargs="?", help="an image (its size, channels, pixel types, colour and the tcvom: header of one tcvom wrote) or a "
-                        "movie (its frames as tcvom numbers them, size, codec, rate)")
+                        "movie (its frames as tcvom numbers them, size, codec, rate); a .pth/.pt/.ckpt file is identified as --weights does")
     parser.add_argument("--weights", help="identify this weight file (its matting base with or without the TAM, or STM) and check it loads")
     parser.add_argument("--colorspaces", action="store_true", help="list the OpenColorIO colour spaces")
     parser.add_argument("--ocio-config", help="the OpenColorIO config to list (default: built-in studio config)")
@@ -151,7 +151,12 @@ def main(args: argparse.Namespace) -> int:
 
     common.setup_logging("none")  # a file's warnings (a movie's colour tags) as every job says them
     if args.file:
-        return show_file(args.file, args.json)
+        from tcvom.weights.registry import WEIGHT_SUFFIXES
+
+        if args.weights is None and str(args.file).lower().endswith(WEIGHT_SUFFIXES):
+            args.weights = args.file  # a checkpoint, not an image: identified as --weights does (weights QA)
+        else:
+            return show_file(args.file, args.json)
     if args.colorspaces:
         from tcvom.io.colour import colour_spaces
 

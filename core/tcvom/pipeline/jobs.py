@@ -276,16 +276,18 @@ def _check_export(export_dir: str | Path | None, backend: str, concrete: str, st
     verify_graphs(export)  # graph files there and whole (hashed once a process: the engine's check reuses it)
 
 
-def _check_matting_file(weights: str | Path, base: str | None) -> None:
+def _check_matting_file(weights: str | Path, base: str | None, *, load: bool = False) -> None:
     """Refuse a matting weight file the matte stage would refuse (unreadable, STM's, of
-    another base, of no known network) before the trimap stage spends its time: read once
-    for its kind, loaded only when that kind will not do, for the stage's own error."""
+    another base, of no known network) before a claim is made: read once for its kind,
+    loaded only when that kind will not do, for the stage's own error. ``load``: loaded into
+    its network whatever its kind (a tensor of another shape, or one missing, is refused
+    too): before the trimap stage of a run spends minutes, for a second or two."""
     from tcvom.matting.gca_session import load_matting_model
     from tcvom.models import bases
     from tcvom.weights.checkpoints import kind_of
 
     kind = kind_of(weights)
-    if kind not in bases.MATTING_KINDS or (base is not None and bases.base_of(kind) != bases.check_base(base)):
+    if load or kind not in bases.MATTING_KINDS or (base is not None and bases.base_of(kind) != bases.check_base(base)):
         load_matting_model(weights, base=base)
 
 
@@ -1213,6 +1215,8 @@ def run(
             _check_matting_file(matting_weights, base)
     methods.check_backend(matte_method, backend, export_dir, asked=method, stage="matte")
     _check_export(export_dir, backend, matte_method, "matte", matting_weights, base)
+    if matting_weights is not None and matte_method == "tcvom" and keyframes is not None:
+        _check_matting_file(matting_weights, base, load=True)  # whole, before a trimap stage runs first
     methods.check_method_options(matte_method, "matte", matte_options)
     trimap_method = None if keyframes is None else methods.resolve(method, "trimaps", weights)
     if trimap_method is not None:

@@ -23,7 +23,7 @@ BACKENDS: tuple[str, ...] = ("torch", "onnxruntime", "tensorrt")
 
 FINETUNE_SCOPES: tuple[str, ...] = ("segment", "shot")
 WEIGHTS_NOTICE = (
-    "no {network} weights found: the {stage} use the built-in classical method "
+    "no {network} weights found (looked in {where}): the {stage} use the built-in classical method "
     "(install weights with `tcvom weights add FILE` to use the TCVOM networks)"
 )
 
@@ -125,10 +125,12 @@ def resolve(
 
 def weights_notice(kind: str) -> str:
     """What ``auto`` says when no weights of ``kind`` are configured (each stage its own)."""
-    from tcvom.weights import checkpoints
+    from tcvom.weights import checkpoints, registry
 
     stage = "trimaps" if kind == "stm" else "mattes"
-    return WEIGHTS_NOTICE.format(network=checkpoints.kind_name(kind), stage=stage)
+    # the folders (a data folder on a farm share that is not mounted is said, not hidden)
+    where = ", ".join(str(p) for p in registry.search_locations())
+    return WEIGHTS_NOTICE.format(network=checkpoints.kind_name(kind), stage=stage, where=where)
 
 
 def _other_weights(kind: str) -> str | None:

@@ -104,7 +104,8 @@ def normalise_state_dict(obj: Any, *, path: str | Path | None = None) -> dict[st
         else:
             nested = [v for v in obj.values() if isinstance(v, Mapping) and any(isinstance(t, Tensor)
                                                                                  for t in v.values())]
-            if not any(isinstance(v, Tensor) for v in obj.values()) and len(nested) == 1:
+            loose = sum(isinstance(v, Tensor) for v in obj.values())  # a loss or a step count beside it
+            if len(nested) == 1 and loose < sum(isinstance(t, Tensor) for t in nested[0].values()):
                 obj = nested[0]  # the one dict of tensors, under a name of its own
     if not isinstance(obj, Mapping):
         raise WeightsError(

@@ -68,7 +68,9 @@ def _check_kind(kind: str) -> None:
 
 
 def _is_weight_file(path: Path) -> bool:
-    return path.is_file() and path.name.lower().endswith(WEIGHT_SUFFIXES)
+    """A weight file: not a copy being written (or left by a ``weights add`` killed while
+    copying, :func:`tcvom.io.atomic.temporary_name`)."""
+    return path.is_file() and path.name.lower().endswith(WEIGHT_SUFFIXES) and atomic.temporary_writer(path) is None
 
 
 def read_registry(folder: Path | None = None) -> list[dict[str, Any]]:
@@ -264,28 +266,35 @@ def add_weights(path: str | Path, *, name: str | None = None, overwrite: bool = 
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot create the weights folder ({exc.strerror})", path=folder) from exc
+        raise OutputError(f"cannot create the weights folder ({exc.strerror})", path=folder,
+                          hint=f"set ${ENV_DATA_DIR} to a folder you can write") from exc
+    atomic.remove_dead_temporaries(folder)  # a copy left by a 'weights add' that was killed
     target = folder / (name or source.name)
     records = read_registry(folder)
     if target.exists() and not overwrite and file_sha256(target) != info["sha256"]:
         raise InputError("a different weight file of this name is already registered", path=target,
                          hint="pass --name to register it under another name, or --overwrite")
-    if not (target.exists() and target.samefile(source)):
-        with atomic.atomic_output(target) as tmp:
-            shutil.copyfile(source, tmp)
-            if file_sha256(tmp, remember=False) != info["sha256"]:
-                raise OutputError("the copy differs from the source (disk full or file changing?)", path=target)
-    record = {
-        "file": target.name,
-        "kind": info["kind"],
-        "sha256": info["sha256"],
-        "tensors": info["tensors"],
-        "parameters": info["parameters"],
-        "source": str(source.resolve()),
-        "added": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    records = [r for r in records if r["file"] != target.name] + [record]
-    _write_registry(folder, records)
+    try:
+        if not (target.exists() and target.samefile(source)):
+            with atomic.atomic_output(target) as tmp:
+                shutil.copyfile(source, tmp)
+                if file_sha256(tmp, remember=False) != info["sha256"]:
+                    raise OutputError("the copy differs from the source (disk full or file changing?)", path=target)
+        record = {
+            "file": target.name,
+            "kind": info["kind"],
+            "sha256": info["sha256"],
+            "tensors": info["tensors"],
+            "parameters": info["parameters"],
+            "source": str(source.resolve()),
+            "added": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        records = [r for r in records if r["file"] != target.name] + [record]
+        _write_registry(folder, records)
+    except OSError as exc:  # a read-only or full data folder: said of the folder, not of a temporary
+        raise OutputError(f"cannot add {source.name} to the weights folder {folder} ({exc.strerror or exc})",
+                          path=source, hint=atomic.FULL_HINT if exc.errno in atomic.FULL_ERRNOS else
+                          f"make the folder writable, or set ${ENV_DATA_DIR} to a folder you can write") from exc
     return {**record, "path": str(target)}
 
 
