@@ -141,3 +141,21 @@ def test_a_keyframe_without_background_never_gains_background() -> None:
         labels = probs.argmax(axis=0)
         assert not (labels == 0).any(), (frame, int((labels == 0).sum()))
         assert not ((labels == 2) & (shot.alpha(frame) < 0.5)).any(), frame
+
+
+def test_grow_takes_the_pixels_within_the_radius() -> None:
+    """The band's growth by the motion: a distance transform now (a dilation by a disc as
+    wide as a fast move took seconds a call at 4K; large-frame QA). The pixels within the
+    radius, whatever its size, and nothing without a mask."""
+    from tcvom.classical.propagate import _grow
+
+    mask = np.zeros((300, 400), bool)
+    mask[150, 100] = True
+    mask[40:60, 300:320] = True
+    ys, xs = np.mgrid[0:300, 0:400]
+    near_point = np.hypot(ys - 150, xs - 100)
+    near_box = np.hypot(np.clip(ys, 40, 59) - ys, np.clip(xs, 300, 319) - xs)
+    for radius in (0.5, 3.5, 40.0, 260.0):
+        expected = np.minimum(near_point, near_box) <= radius
+        assert (_grow(mask, radius) == expected).all(), radius
+    assert not _grow(np.zeros((5, 5), bool), 3.0).any()
