@@ -145,3 +145,21 @@ def test_a_callers_torch_thread_count_survives_the_classical_method(small_exampl
                            small_example.keyframes], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "1"
+
+
+@pytest.mark.parametrize("width", [1, 2])
+def test_a_strip_narrower_than_the_window_is_solved_as_a_slice_of_a_picture(width: int) -> None:
+    """Large-frame QA: a 1- or 2-pixel-wide plate got alpha 0.17 .. 0 over unknown pixels of
+    plainly foreground colour (the matting Laplacian's 3 x 3 window does not fit), exit 0."""
+    image = np.zeros((200, width, 3), np.float32)
+    image[:100] = (0.9, 0.2, 0.1)
+    image[100:] = (0.1, 0.3, 0.8)
+    trimap = np.zeros((200, width), np.uint8)
+    trimap[:80] = 255
+    trimap[80:120] = 128
+    for img, tri in ((image, trimap), (image.transpose(1, 0, 2).copy(), trimap.T.copy())):
+        alpha = AlphaSolver()(img, tri)
+        assert alpha.shape == tri.shape
+        fg = alpha[80:100] if tri.shape[1] == width else alpha[:, 80:100]
+        bg = alpha[100:120] if tri.shape[1] == width else alpha[:, 100:120]
+        assert fg.min() > 0.95 and bg.max() < 0.05, (fg.min(), bg.max())

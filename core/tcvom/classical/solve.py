@@ -168,6 +168,12 @@ class AlphaSolver:
                 f"the frame {img.shape[1]} x {img.shape[0]}",
                 frame=frame,
             )
+        short = 2 * self.radius + 1 - min(tri.shape)  # the Laplacian's window must fit (a 1- or 2-pixel strip)
+        if short > 0:  # the edge repeated: the strip solved as the picture of which it is a slice
+            pad = ((0, max(0, 2 * self.radius + 1 - tri.shape[0])), (0, max(0, 2 * self.radius + 1 - tri.shape[1])))
+            solved = self._solve(np.pad(img.astype(np.float64), (*pad, (0, 0)), mode="edge"),
+                                 np.pad(tri, pad, mode="edge"), depth=0)
+            return np.ascontiguousarray(solved[: tri.shape[0], : tri.shape[1]])
         return self._solve(img.astype(np.float64), tri, depth=0)
 
     def _solve(self, image: np.ndarray, trimap: np.ndarray, depth: int) -> np.ndarray:
