@@ -292,5 +292,7 @@ def test_sparse_ground_truth_is_scored_with_frames(small_example, tmp_path: Path
     header = captured.out.splitlines()[0].split("|")
     cells = captured.out.splitlines()[2].split("|")
     assert cells[header.index(" dtSSD ")].strip() == "n/a" and cells[header.index(" MESSDdt ")].strip() == "n/a"
-    assert cli_main(["eval", "--data", str(tmp_path), "--frames", steps, "--progress", "none"]) == 2
-    assert "--frames is for scoring one shot" in capsys.readouterr().err
+    for flag, value in (("--frames", steps), ("--plate", small_example.plate)):
+        assert cli_main(["eval", "--data", str(tmp_path), flag, value, "--out", str(tmp_path / "x"),
+                         "--progress", "none"]) == 2
+        assert f"{flag} is for scoring one shot" in capsys.readouterr().err

@@ -41,6 +41,7 @@ def test_template_structure() -> None:
     assert review["dependencies"] == [{"dependsOn": "Matte"}] and "parameterSpace" not in review  # one task
     args = review["script"]["actions"]["onRun"]["args"]
     assert args[:3] == ["review", "{{Param.OutDir}}", "--rebuild"] and "{{Param.Plate}}" in args
+    assert args[args.index("--ocio-config") + 1] == "{{Param.OcioConfig}}"  # the config as this job has it (review)
     defaults = {p["name"]: p.get("default") for p in template["parameterDefinitions"]}
     assert defaults["Frames"] == "1001-1100" and defaults["ChunkSize"] == 7 and defaults["TrimapSegments"] == "0-2"
     assert {"Frames", "Keyframes", "TrimapWeights", "MattingWeights", "Backend", "ChunkSize"} <= set(defaults)

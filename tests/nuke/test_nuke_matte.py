@@ -93,6 +93,13 @@ def test_cache_root_beside_the_script(tmp_path: Path) -> None:
                 matte.cache_root(value, folder + "/sh010_v001.nk")
             assert "plain absolute folder" in e.value.fix
         assert matte.cache_root("/mnt/cache", folder + "/sh010_v001.nk") == "/mnt/cache"
+    # review: '#', '@' and '%' in the cache folder, which tcvom refuses in a sequence's folder once it runs
+    for folder in ("/proj/sh#12", "/proj/v@2", "/proj/100%"):
+        with pytest.raises(HostError, match="holds '#', '@' or '%'") as e:
+            matte.cache_root("", folder + "/comp.nk")
+        assert "cache folder knob" in e.value.fix
+    with pytest.raises(HostError, match="holds '#', '@' or '%'"):
+        matte.cache_root("/mnt/take#2/cache", SCRIPT)
 
 
 SCRIPT = "/shows/demo/comp_v001.nk"  # the saved script, for the weight knobs' relative paths

@@ -15,6 +15,7 @@ import pytest
 
 from tcvom import pipeline
 from tcvom.cli import main
+from tcvom.errors import InputError
 from tcvom.io import read_image, write_image
 
 FRAMES = list(range(1001, 1009))
@@ -642,3 +643,10 @@ def test_the_same_ocio_config_by_another_path_is_the_same_input(shot: Path, tmp_
 
     assert not (tmp_path / "show.ocio").exists()  # the farm's review step opens the recorded path, not the name
     assert review_output(tmp_path, plate=plate(shot))[0].frames
+    # review: the first run's config gone, the farm's Review step gives the config it has (the template passes it)
+    shutil.move(tmp_path / "cfg", tmp_path / "moved")
+    with pytest.raises(InputError, match="config the matte was made with is not there any more") as error:
+        review_output(tmp_path, plate=plate(shot))
+    assert "--ocio-config" in str(error.value.hint)
+    assert main(["review", str(tmp_path), "--rebuild", "--plate", plate(shot), "--ocio-config",
+                 str(tmp_path / "mount2" / "cfg" / "show.ocio"), "--progress", "none"]) == 0

@@ -86,7 +86,8 @@ def main(args: argparse.Namespace) -> int:
     common.setup_logging(args.progress)
     if args.alpha is not None:
         return _score_shot(args)
-    for flag, value in (("--truth", args.truth), ("--truth-trimaps", args.truth_trimaps), ("--frames", args.frames)):
+    for flag, value in (("--truth", args.truth), ("--truth-trimaps", args.truth_trimaps), ("--frames", args.frames),
+                        ("--plate", args.plate)):
         if value is not None:
             raise InputError(f"{flag} is for scoring one shot", hint="give the shot's alpha with --alpha")
     data = args.data

@@ -24,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "is created when the tasks that made OUT wrote none)",
     )
     parser.add_argument("--plate", help="with --rebuild: the plate, when it moved since the run")
+    parser.add_argument("--ocio-config", type=common.optional,
+                        help="with --rebuild: the OpenColorIO config, when it is elsewhere than the run that made "
+                        "the matte found it (another mount); the same config by its content")
     common.add_progress(parser)
 
 
@@ -41,25 +44,27 @@ def main(args: argparse.Namespace) -> int:
     common.setup_logging(args.progress)
     if args.top is not None and args.top < 1:
         raise InputError(f"--top must be at least 1, not {args.top}")
-    if args.plate and not args.rebuild:
-        raise InputError("--plate only applies with --rebuild")
+    for flag, value in (("--plate", args.plate), ("--ocio-config", args.ocio_config)):
+        if value and not args.rebuild:
+            raise InputError(f"{flag} only applies with --rebuild")
     folder = find_review(args.out)
     if args.rebuild and not (folder / "review.json").exists():
         # Farm tasks (one segment, one chunk) write no review: build the first one from the
         # manifests and records they left in OUT/trimaps and OUT/alpha.
         from tcvom.pipeline.jobs import review_output
 
-        review, folder = review_output(args.out, plate=args.plate, progress=args.progress)
+        review, folder = review_output(args.out, plate=args.plate, ocio_config=args.ocio_config, progress=args.progress)
     elif args.rebuild:
         try:
-            review = rebuild_review(args.out, plate=args.plate, progress=args.progress)
+            review = rebuild_review(args.out, plate=args.plate, ocio_config=args.ocio_config, progress=args.progress)
         except AlphaGoneError:
             if folder.name != REVIEW_FOLDER or not (folder.parent / "alpha").is_dir():
                 raise
             # OUT/alpha was made again (another format): review the matte its manifest names now
             from tcvom.pipeline.jobs import review_output
 
-            review, folder = review_output(folder.parent, plate=args.plate, progress=args.progress)
+            review, folder = review_output(folder.parent, plate=args.plate, ocio_config=args.ocio_config,
+                                           progress=args.progress)
     else:
         review = load_review(args.out)
     if args.json:

@@ -125,7 +125,8 @@ def job_template(
                   "{{Param.AlphaFormat}}", *shared]
     # The tasks above each compute part of the shot and write no review; this one task,
     # after them all, builds it from what they recorded (tcvom.pipeline.jobs.review_output).
-    review_args = ["review", "{{Param.OutDir}}", "--rebuild", "--plate", "{{Param.Plate}}", "--progress", "json"]
+    review_args = ["review", "{{Param.OutDir}}", "--rebuild", "--plate", "{{Param.Plate}}", "--ocio-config",
+                   "{{Param.OcioConfig}}", "--progress", "json"]
     steps = [
         {
             "name": "Trimaps",

@@ -1442,15 +1442,17 @@ def _review_run(source: Any, out: Path, trimap_job: dict[str, Any] | None, matte
     result.outputs["review"] = str(folder)
 
 
-def review_output(out: str | Path, *, plate: str | Path | None = None,
+def review_output(out: str | Path, *, plate: str | Path | None = None, ocio_config: str | None = None,
                   progress: ProgressMode = "none") -> tuple[doubt.Review, Path]:
     """Write the review of a run's output folder ``out`` (``out/trimaps``, ``out/alpha``, as
     :func:`run` and the farm job lay them out) into ``out/review`` from what its tasks left:
     the alpha manifest (plate, shot, colour handling, alpha format), the per-frame records
     of the trimaps and the alpha files. This is how a farm job's last step writes the
     review that its partial tasks (one segment, one chunk) do not. ``plate`` replaces the
-    recorded plate path (the shot is mounted elsewhere on this host). Returns the review
-    and its folder.
+    recorded plate path (the shot is mounted elsewhere on this host), ``ocio_config`` the
+    recorded config's (the path of the run that first made the matte: the same config
+    elsewhere is the same input, so a later run or farm task need not have found it there).
+    Returns the review and its folder.
 
     Raises:
         InputError: ``out/alpha`` holds no matte made by tcvom.
@@ -1464,7 +1466,7 @@ def review_output(out: str | Path, *, plate: str | Path | None = None,
             settings, recorded_plate = found.settings, found.info.get("plate")
             # the config's path is recorded for people (the settings hold its name): an older
             # tcvom's manifest holds the path in the settings
-            config = found.info.get("ocio_config", settings.get("ocio_config"))
+            config = ocio_config or found.info.get("ocio_config", settings.get("ocio_config"))
             break
     if settings is None:
         raise InputError("no matte made by tcvom in this output (its alpha/ folder has no tcvom manifest)",
@@ -1474,6 +1476,9 @@ def review_output(out: str | Path, *, plate: str | Path | None = None,
         raise InputError("the matte's manifest does not say which plate it was made from",
                          path=root / "alpha", hint="give the plate (--plate)")
     shot = parse_frame_range(settings["shot"])
+    if ocio_config is None and config and config_reference(config) == config and not Path(config).exists():
+        raise InputError("the OpenColorIO config the matte was made with is not there any more", path=config,
+                         hint="give it where it is now (--ocio-config)")
     source = _open_plate(spec, settings["shot"], settings.get("input_colorspace"), config)
     alpha = AlphaWriter(root / "alpha", fmt=settings.get("alpha_format", "exr"),
                         kind=settings.get("output", "alpha")).pattern

@@ -894,10 +894,12 @@ class AlphaGoneError(InputError):
     in another format or layout): a rebuild from them would review no matte."""
 
 
-def rebuild_review(path: str | Path, *, plate: str | None = None, progress: ProgressMode = "none") -> Review:
+def rebuild_review(path: str | Path, *, plate: str | None = None, ocio_config: str | None = None,
+                   progress: ProgressMode = "none") -> Review:
     """Recompute an output's review from what its runs recorded (the trimap stats beside the
     trimaps, the alpha files; cached residuals of unchanged frames are reused) and write it.
-    ``plate`` replaces the recorded plate path (the shot moved). Frames whose alpha file is
+    ``plate`` replaces the recorded plate path (the shot moved), ``ocio_config`` the
+    recorded config (found elsewhere now). Frames whose alpha file is
     gone since are named in a warning (their matte doubt is unknown, 0).
 
     Raises:
@@ -926,6 +928,10 @@ def rebuild_review(path: str | Path, *, plate: str | None = None, progress: Prog
                          hint="give the plate (--plate)")
     if plate:
         sources["plate"] = str(Path(plate).absolute())
+    if ocio_config:
+        from tcvom.io.colour import config_reference
+
+        sources["ocio_config"] = config_reference(ocio_config)
     try:
         source = open_frames(spec, sources.get("shot"), colorspace=sources.get("input_colorspace"),
                              ocio_config=sources.get("ocio_config"))
