@@ -402,6 +402,15 @@ def export_keyframes(settings: bpy.types.PropertyGroup, plate: PlateInfo, folder
     for item in settings.keyframes:
         frame = item.frame + plate.shift
         where = f"the keyframe at scene frame {item.frame}"
+        if item.plate_frame_known and item.plate_frame != frame and item.plate_frame not in on_plate:
+            raise HostError(  # not a slip: the plate was replaced by one numbered otherwise (a movie from 1)
+                f"{keyframe_name(item)} was {'painted' if item.source == 'IMAGE' else 'drawn'} for plate frame "
+                f"{item.plate_frame}, which the plate ({plate.path}: frames {frame_ranges(plate.frames)}) does not "
+                f"hold: the plate was replaced or renumbered since (scene frame {item.frame} shows plate frame "
+                f"{frame})",
+                f"if scene frame {item.frame} shows the picture it was painted for, type its Frame again in the "
+                "tcvom panel (it is then placed there); else move it onto that picture",
+            )
         if item.plate_frame_known and item.plate_frame != frame:
             setting = ("the Start Frame in the tcvom panel" if image_plate
                        else "the Movie Clip's Start Frame and Frame Offset (Clip editor, Footage Settings)")
@@ -476,9 +485,18 @@ def export_keyframes(settings: bpy.types.PropertyGroup, plate: PlateInfo, folder
         written[frame] = path
     for item in settings.keyframes:
         item.plate_frame, item.plate_frame_known = item.frame + plate.shift, True
+    repack_keyframe_images(settings)  # so the .blend keeps what was pulled
+    return written
+
+
+def repack_keyframe_images(settings: bpy.types.PropertyGroup) -> None:
+    """Pack again the keyframe images painted in Blender since they were made or last packed
+    (generated ones, and the ones the add-on made or packed: tagged :data:`KEYFRAME_TAG`):
+    a generated or packed image keeps its painting over a save and reopen only so. At each
+    pull, and before each save (``props.keep_keyframe_paintings``)."""
+    for item in settings.keyframes:
         image = item.image if item.source == "IMAGE" else None
-        # painted since it was made or last pulled: packed again, so the .blend keeps what was pulled
         if image is not None and image.is_dirty and (
                 image.source == "GENERATED" or (image.packed_file is not None and image.get(KEYFRAME_TAG))):
+            image[KEYFRAME_TAG] = True  # packed, it is a file image: the tag says it is the add-on's to pack again
             image.pack()
-    return written

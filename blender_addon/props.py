@@ -13,6 +13,8 @@ from bpy.props import (
     StringProperty,
 )
 
+from . import inputs
+
 
 def path_options(version: tuple[int, ...]) -> set[str]:
     """Options of a file-path property: blend-relative paths are declared from Blender 4.5 on.
@@ -27,9 +29,17 @@ _PATH_OPTIONS = path_options(bpy.app.version)
 
 
 def _keyframe_moved(item: bpy.types.PropertyGroup, _context: bpy.types.Context) -> None:
-    """The artist moved the keyframe on purpose: the plate frame it was for is forgotten
-    (the next pull records the one it is on now)."""
-    item.plate_frame_known = False
+    """The artist moved the keyframe on purpose: it is for the plate frame it is on now
+    (without a plate yet, none: the next pull records it)."""
+    _place(item, inputs.frame_shift(item.id_data.tcvom))
+
+
+def _place(item: bpy.types.PropertyGroup, shift: int | None) -> None:
+    """Record the plate frame a keyframe is for: the one its scene frame shows with ``shift``."""
+    if shift is None:
+        item.plate_frame_known = False
+    else:
+        item.plate_frame, item.plate_frame_known = item.frame + shift, True
 
 
 class TCVOM_PG_keyframe(bpy.types.PropertyGroup):
@@ -178,8 +188,35 @@ def restore_after_copy(filepath: str, *_: object) -> None:
     _REMAPPED.clear()
 
 
+@bpy.app.handlers.persistent
+def keep_keyframe_paintings(*_: object) -> None:
+    """Before a save (``save_pre``): keyframe images painted since the last pull are packed
+    again (:func:`inputs.repack_keyframe_images`), so saving keeps them."""
+    for scene in bpy.data.scenes:
+        inputs.repack_keyframe_images(scene.tcvom)
+
+
+@bpy.app.handlers.persistent
+def place_unplaced_keyframes(*_: object) -> None:
+    """After a .blend is opened (``load_post``): a keyframe of a file saved before keyframes
+    remembered their plate frame is for the plate frame its scene frame shows as the file
+    was saved, and so is the review line (else a plate moved later would go unseen)."""
+    for scene in bpy.data.scenes:
+        settings = scene.tcvom
+        shift = inputs.frame_shift(settings)
+        if shift is None:
+            continue
+        for item in settings.keyframes:
+            if not item.plate_frame_known:
+                _place(item, shift)
+        if settings.review and not settings.review_shift_known:
+            settings.review_shift, settings.review_shift_known = shift, True
+
+
 def register_properties() -> None:
     bpy.types.Scene.tcvom = PointerProperty(type=TCVOM_PG_settings)
+    bpy.app.handlers.save_pre.append(keep_keyframe_paintings)
+    bpy.app.handlers.load_post.append(place_unplaced_keyframes)
     bpy.app.handlers.save_pre.append(remap_relative_paths)
     bpy.app.handlers.save_post.append(restore_after_copy)
     if hasattr(bpy.app.handlers, "save_post_fail"):  # Blender 4.2+ (a save into a folder it cannot write)
@@ -187,7 +224,9 @@ def register_properties() -> None:
 
 
 def unregister_properties() -> None:
-    for handlers, handler in ((bpy.app.handlers.save_pre, remap_relative_paths),
+    for handlers, handler in ((bpy.app.handlers.save_pre, keep_keyframe_paintings),
+                              (bpy.app.handlers.load_post, place_unplaced_keyframes),
+                              (bpy.app.handlers.save_pre, remap_relative_paths),
                               (bpy.app.handlers.save_post, restore_after_copy),
                               (getattr(bpy.app.handlers, "save_post_fail", []), restore_after_copy)):
         if handler in handlers:

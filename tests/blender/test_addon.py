@@ -1068,12 +1068,28 @@ def test_a_plate_moved_in_time_after_keying_is_refused_and_the_review_says_so(pu
         assert bpy.ops.tcvom.doubtful_jump(direction="NEXT") == {"FINISHED"} and scene.frame_current == 1001
         assert sorted(m.frame for m in scene.timeline_markers if m.name.startswith(review.MARKER)) == [1001, 1003]
         assert not review.moved(settings) and settings.review.endswith("key next: 1003"), settings.review
-        # the artist moves the keyframes onto their plate frames: taken, and recorded
+        # the artist moves the keyframes onto their plate frames: taken where they are now
         settings.keyframes[0].frame, settings.keyframes[1].frame = 999, 1006
-        assert not settings.keyframes[0].plate_frame_known, "moving a keyframe forgets its plate frame"
+        assert [(k.plate_frame, k.plate_frame_known) for k in settings.keyframes] == [(1001, True), (1008, True)]
         assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}, settings.status
         assert sorted(p.name for p in (pulled["out"] / "keyframes").iterdir()) == ["key.1001.png", "key.1008.png"]
         assert [k.plate_frame for k in settings.keyframes] == [1001, 1008]
+        # second QA: a Frame field touched (a drag ending where it began) forgot the plate frame, and a
+        # slip after it pulled silently; it is the plate frame the keyframe is on when edited
+        settings.keyframes[0].frame = 1000
+        settings.keyframes[0].frame = 999
+        clip.frame_offset = 4
+        with pytest.raises(RuntimeError, match=r"was painted for plate frame 1001, which scene frame 997 shows now"):
+            bpy.ops.tcvom.pull_matte()
+        clip.frame_offset = 2
+        # a plate replaced by one numbered otherwise (a movie from 1): no slip to set back
+        settings.keyframes[1].plate_frame = 8
+        with pytest.raises(RuntimeError, match=r"was painted for plate frame 8, which the plate \(.*: frames "
+                                               r"1001-1008\) does not hold: the plate was replaced or renumbered.*"
+                                               r"type its Frame again"):
+            bpy.ops.tcvom.pull_matte()
+        settings.keyframes[1].frame = 1006  # typed again: placed on the picture it shows
+        assert settings.keyframes[1].plate_frame == 1008
     finally:
         clip.frame_offset = 0
         settings.keyframes[0].frame, settings.keyframes[1].frame = FRAMES[0], FRAMES[-1]
@@ -1231,25 +1247,50 @@ def test_a_keyframe_image_the_addon_makes_survives_save_and_reopen(pulled: dict,
     assert image.is_dirty
     assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}, scene.tcvom.status
     assert not image.is_dirty, "the pull packs what it pulled"
-    # an image made before this (generated, painted, never packed or pulled)
+    # second QA: an image of Image > New, painted, pulled, painted again: its correction was not packed
+    own = bpy.data.images.new("own trimap", 96, 64)
+    own.pixels.foreach_set(painted.ravel())
+    item = scene.tcvom.keyframes.add()
+    item.frame, item.image = 1005, own
+    assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}, scene.tcvom.status
+    corrected = painted.copy()
+    corrected[40:50, 10:20, :3] = 1.0
+    own.pixels.foreach_set(corrected.ravel())
+    assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}, scene.tcvom.status
+    assert not own.is_dirty, "the correction pulled is packed"
+    # ... and painting after the pull, saved without a pull, was lost
+    painted[20:30, 40:60, :3] = 0.5
+    image.pixels.foreach_set(painted.ravel())
+    assert image.is_dirty
+    bpy.ops.wm.save_mainfile()  # the painting since the pull is packed by the save
+    bpy.ops.wm.open_mainfile(filepath=str(shot))
+    settings = bpy.context.scene.tcvom
+    again = np.empty(96 * 64 * 4, dtype=np.float32)
+    for frame, expected in ((1004, painted), (1005, corrected)):
+        reopened = next(k.image for k in settings.keyframes if k.frame == frame)
+        reopened.pixels.foreach_get(again)
+        np.testing.assert_allclose(again.reshape(64, 96, 4)[:, :, :3], expected[:, :, :3], atol=0.5 / 255,
+                                   err_msg=str(frame))
+        assert reopened.packed_file is not None and reopened.filepath == "" and reopened.get("tcvom_keyframe")
+    # an image made before this (generated, painted, never packed or pulled), saved by an add-on of before
     old = bpy.data.images.new("old trimap", 96, 64)
     old.pixels.foreach_set(painted.ravel())
-    item = scene.tcvom.keyframes.add()
+    item = settings.keyframes.add()
     item.frame, item.image = 1006, old
-    bpy.ops.wm.save_mainfile()
+    props = importlib.import_module(MODULE + ".props")
+    bpy.app.handlers.save_pre.remove(props.keep_keyframe_paintings)  # as that add-on saved it
+    try:
+        bpy.ops.wm.save_mainfile()
+    finally:
+        bpy.app.handlers.save_pre.append(props.keep_keyframe_paintings)
     bpy.ops.wm.open_mainfile(filepath=str(shot))
     settings = bpy.context.scene.tcvom
     try:
-        reopened = next(k.image for k in settings.keyframes if k.frame == 1004)
-        again = np.empty(len(reopened.pixels), dtype=np.float32)
-        reopened.pixels.foreach_get(again)
-        np.testing.assert_allclose(again.reshape(64, 96, 4)[:, :, :3], painted[:, :, :3], atol=0.5 / 255)
-        assert reopened.packed_file is not None and reopened.filepath == "" and reopened.get("tcvom_keyframe")
         with pytest.raises(RuntimeError, match=r"scene frame 1006: the image 'old trimap' holds no painting, only "
                                                r"Blender's generated fill.*paint the trimap again"):
             bpy.ops.tcvom.pull_matte()
     finally:
-        for frame in (1006, 1004):
+        for frame in (1006, 1005, 1004):
             settings.keyframes.remove(next(i for i, k in enumerate(settings.keyframes) if k.frame == frame))
         settings.keyframe_index = 0
         bpy.ops.wm.save_mainfile()
