@@ -81,7 +81,7 @@ def test_garbage_movie(shot: Shot, capsys) -> None:
     movie = shot.folder / "plate.mov"
     movie.write_bytes(b"\x00" * 512)
     result = tcvom(capsys, *shot.run_args("--plate", str(movie)))
-    expect(result, 2, "plate.mov", "cannot open the movie", root=shot.root)
+    expect(result, 2, "plate.mov", "cannot open the movie", "truncated or damaged", root=shot.root)  # movie QA: a hint
 
 
 def test_missing_movie(shot: Shot, capsys) -> None:

@@ -191,11 +191,13 @@ def test_tcvom_info_names_a_movies_rotation(tmp_path: Path, capsys) -> None:
     assert "rotation" not in json.loads(capsys.readouterr().out)
 
 
-def test_a_movie_of_several_video_tracks_reads_the_main_one_and_says_so(tmp_path: Path, caplog) -> None:
+@pytest.mark.parametrize("suffix", [".mkv", ".mov"])
+def test_a_movie_of_several_video_tracks_reads_the_main_one_and_says_so(tmp_path: Path, caplog, suffix: str) -> None:
     """Media QA: an MKV whose first video track is a one-picture 32x32 thumbnail, the plate
     the second: tcvom read the thumbnail (one frame), and a plate of the same size would have
-    been matted from the wrong track without a word."""
-    path = tmp_path / "two.mkv"
+    been matted from the wrong track without a word. Movie QA: in a MOV, ffmpeg's own pick
+    is the thumbnail track (the muxer marks the first track the default)."""
+    path = tmp_path / f"two{suffix}"
     with av.open(str(path), "w") as container:
         thumb = container.add_stream("mjpeg", rate=1)
         thumb.width = thumb.height = 32

@@ -650,3 +650,16 @@ def test_the_same_ocio_config_by_another_path_is_the_same_input(shot: Path, tmp_
     assert "--ocio-config" in str(error.value.hint)
     assert main(["review", str(tmp_path), "--rebuild", "--plate", plate(shot), "--ocio-config",
                  str(tmp_path / "mount2" / "cfg" / "show.ocio"), "--progress", "none"]) == 0
+
+
+def test_a_matte_into_another_format_says_the_files_it_removed(shot: Path, tmp_path: Path, capsys) -> None:
+    """Movie QA: `tcvom matte` into an output that held the matte in another format removed
+    those files and said so only in its JSON result (`run` says 'N removed')."""
+    args = ["matte", "--plate", plate(shot), "--trimaps", str(shot / "truth" / "trimap.####.png"), "--out",
+            str(tmp_path / "deliv"), "--method", "classical", "--progress", "none"]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main([*args, "--alpha-format", "png16"]) == 0
+    err = capsys.readouterr().err
+    assert "8 frame(s) written with the classical method, 8 removed" in err, err
+    assert sorted(p.suffix for p in (tmp_path / "deliv").iterdir() if p.is_file() and not p.name.startswith(".")) == [".png"] * 8

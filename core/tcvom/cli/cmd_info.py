@@ -129,7 +129,8 @@ def _show_movie(path: str, as_json: bool) -> int:
     frames = movie.frame_numbers
     data = {"file": path, "movie": movie.codec, "frames": format_range(frames), "frame_count": len(frames),
             "size": f"{movie.width}x{movie.height}", "frame_rate": f"{movie.frame_rate:g}" if movie.frame_rate else None,
-            "numbering": f"frame 1 is the first picture: key it as --keyframes 1=key.png ... {frames[-1]}=key.png"}
+            "numbering": "frame 1 is the first picture: key it as --keyframes 1=key.png" + (
+                f" ... {frames[-1]}=key.png" if len(frames) > 1 else " (the movie's one picture)")}
     movie.read(frames[0])  # the rotation players apply is a decoded picture's
     if movie.rotation:
         data["rotation"] = (f"{movie.rotation} degrees: players rotate the pictures; tcvom reads them as stored "

@@ -272,6 +272,9 @@ def report(result: object, progress: str, job: str | None = None) -> None:
             print(_where_to_look(review, outputs["review"]), file=sys.stderr)
         return
     extra = f", {len(skipped)} already done" if skipped else ""
+    removed = sum(len(lists.get("removed", [])) for lists in stages.values())
+    if removed:  # files of another format the output held (said as run says them; movie QA)
+        extra += f", {removed} removed"
     print(f"tcvom: {len(written)} frame(s) written with the {method} method{extra} ({where})", file=sys.stderr)
 
 

@@ -412,13 +412,11 @@ class MovieFrames(_Frames):
         try:
             self._container = av.open(str(self.path_))
         except (av.FFmpegError, OSError) as exc:
-            raise InputError(f"cannot open the movie ({exc})", path=self.path_) from exc
+            raise InputError(f"cannot open the movie ({exc})", path=self.path_, hint=_DAMAGED) from exc
         videos = self._container.streams.video
         if not videos:
             raise InputError("the file has no video stream", path=self.path_)
-        # the main picture as ffmpeg picks it (not a cover picture or a thumbnail track before it)
-        best = self._container.streams.best("video")
-        self._stream = best if isinstance(best, av.VideoStream) else videos[0]
+        self._stream = _main_track(list(videos), self._container.streams.best("video"))
         self._stream.thread_type = "AUTO"
         said = f"{self.path_.absolute()}:tracks"
         if len(videos) > 1 and said not in _SAID:
@@ -426,7 +424,7 @@ class MovieFrames(_Frames):
             others = ", ".join(f"#{v.index} {v.codec_context.name} {v.codec_context.width}x{v.codec_context.height}"
                                for v in videos if v is not self._stream)
             log.warning("%s: the movie holds %d video tracks; tcvom reads track #%d (%s %dx%d, the main picture "
-                        "as ffmpeg picks it), not %s: if the plate is another track, export it on its own",
+                        "of the movie), not %s: if the plate is another track, export it on its own",
                         self.path_, len(videos), self._stream.index, self._stream.codec_context.name,
                         self._stream.codec_context.width, self._stream.codec_context.height, others)
 
@@ -617,6 +615,25 @@ class MovieFrames(_Frames):
 
 
 _DAMAGED = "the file is truncated or damaged: export or copy it again"
+
+
+def _main_track(videos: list[Any], best: Any) -> Any:
+    """The plate's video track: the picture ffmpeg picks (``best``), unless it is a still (a
+    cover picture, a one-picture thumbnail track: a MOV muxer may mark one the default) or
+    a smaller picture than another moving track (a proxy); then the largest moving one."""
+    import av
+
+    def still(video: Any) -> bool:
+        return bool(int(video.disposition) & int(av.stream.Disposition.attached_pic)) or video.frames == 1
+
+    def area(video: Any) -> int:
+        return int(video.codec_context.width) * int(video.codec_context.height)
+
+    moving = [v for v in videos if not still(v)] or videos
+    largest = max(moving, key=area)  # the first of the largest: the file's order
+    if best in moving and area(best) >= area(largest):
+        return best
+    return largest
 # FFmpeg's colour tags (AVColorTransferCharacteristic, AVColorPrimaries) of HDR and wide-gamut video.
 _HDR = {16: ("Rec.2100-PQ - Display", "HDR, PQ (SMPTE ST 2084)"), 18: ("Rec.2100-HLG - Display", "HDR, HLG (ARIB STD-B67)")}
 _BT2020 = 9

@@ -325,12 +325,12 @@ def _provenance(settings: dict[str, Any], source: Any, precision: str, device: s
     stamp: dict[str, str | int | float] = {
         "tcvom:version": __version__,
         "tcvom:method": settings["method"],
-        "tcvom:backend": settings["backend"],
         "tcvom:input_colorspace": source.colour.source_for(bool(getattr(source, "_is_float", False))),
         "tcvom:ocio_config": config_reference(source.colour.config_name) or "",
         "tcvom:trimaps": ", ".join(_names(trimaps, as_given=True)),
     }
-    if settings["method"] == "tcvom":
+    if settings["method"] == "tcvom":  # the classical method runs no network: no back-end, base or weights
+        stamp["tcvom:backend"] = settings["backend"]
         stamp["tcvom:base"] = settings.get("base") or "gca"
         stamp["tcvom:weights"] = str(settings.get("weights"))
         stamp["tcvom:precision"] = methods.resolve_precision(precision, settings["backend"], device)
