@@ -109,6 +109,23 @@ def test_a_config_where_tcvom_finds_no_space_is_refused_naming_it(tmp_path: Path
     assert caught.value.path == str(config) and "aces_interchange" in str(caught.value)
 
 
+def test_blenders_own_config_is_found_through_the_aliases(tmp_path: Path) -> None:
+    """Colour QA: Blender 5.0's config (its roles include aces_interchange) was refused: its
+    sRGB is display-referred, which OpenColorIO's identification does not match, and the
+    hint asked for the role it has. Its sRGB carries the built-in space's aliases (srgb_tx,
+    srgb_texture); the conversion is the built-in config's."""
+    repo = Path(__file__).resolve().parents[2]
+    found = sorted(repo.glob(".venv-blender/lib/python3*/site-packages/bpy/*/datafiles/colormanagement/config.ocio"))
+    if not found:
+        pytest.skip("no Blender config (make blender-venv)")
+    pixels = np.random.default_rng(6).random((6, 7, 3), dtype=np.float32) * 1.5
+    write_image(tmp_path / "p.0001.exr", pixels, pixel_type="float")
+    theirs = open_frames(tmp_path / "p.####.exr", ocio_config=str(found[-1]))
+    ours = open_frames(tmp_path / "p.####.exr")
+    assert theirs.colour.target == "sRGB"
+    assert np.abs(theirs.read(1) - ours.read(1)).max() < 1e-4
+
+
 def test_a_transform_that_cannot_be_built_is_refused_before_any_frame(tmp_path: Path) -> None:
     """A colour space whose LUT file is missing ended in OpenColorIO's exception and a
     traceback (exit 1); it is an input error naming the config, raised when the plate opens."""
@@ -222,6 +239,7 @@ def test_a_config_path_that_is_no_file_is_said_so(tmp_path: Path) -> None:
     """Colour QA: `--ocio-config /nope/config` (no .ocio suffix) or a folder was "could not
     find ... in the built-in configurations"."""
     for name, said in ((str(tmp_path / "nope" / "config"), "config file not found"),
+                       ("config.yaml", "config file not found"),  # colour QA: "could not find ... in the built-in"
                        (str(tmp_path), "this is a folder, not an OpenColorIO config file")):
         with pytest.raises(InputError, match=said):
             ColourConverter(config=name)
@@ -234,14 +252,18 @@ def test_a_plate_whose_chromaticities_name_another_space_is_said(tmp_path: Path,
     from tcvom.io.colour import AP0
 
     image = np.random.default_rng(0).random((8, 12, 3), dtype=np.float32)
+    written = ColourConverter().chromaticities("ACEScg")  # colour QA: as tcvom's RGBA output tags ACEScg
+    assert written is not None and abs(written[6] - 0.3127) < 1e-3  # (its white adapted to D65)
     for name, primaries in (("ap0", AP0), ("ap1", (0.713, 0.293, 0.165, 0.83, 0.128, 0.044, 0.32168, 0.33767)),
-                            ("rec709", (0.64, 0.33, 0.3, 0.6, 0.15, 0.06, 0.3127, 0.329))):
+                            ("ours", written), ("rec709", (0.64, 0.33, 0.3, 0.6, 0.15, 0.06, 0.3127, 0.329))):
         write_image(tmp_path / f"{name}.0001.exr", image, channels=("R", "G", "B"),
                     attributes={"chromaticities": primaries})
     with caplog.at_level("WARNING", logger="tcvom"):
         open_frames(str(tmp_path / "ap0.####.exr"))
         open_frames(str(tmp_path / "ap1.####.exr"))
+        open_frames(str(tmp_path / "ours.####.exr"))
     assert "ap0.0001.exr: its header says colour space 'ACES2065-1' (by its chromaticities)" in caplog.text
+    assert "ours.0001.exr: its header says colour space 'ACEScg' (by its chromaticities)" in caplog.text
     assert "pass --input-colorspace ACES2065-1" in caplog.text and "pass --input-colorspace ACEScg" in caplog.text
     caplog.clear()
     with caplog.at_level("WARNING", logger="tcvom"):
@@ -253,4 +275,19 @@ def test_a_plate_whose_chromaticities_name_another_space_is_said(tmp_path: Path,
                 attributes={"chromaticities": (0.68, 0.32, 0.265, 0.69, 0.15, 0.06, 0.314, 0.351)})
     with caplog.at_level("WARNING", logger="tcvom"):
         open_frames(str(tmp_path / "dci.####.exr"))
-    assert "says colour space 'other primaries'" in caplog.text and "P3-D65" not in caplog.text
+    assert "its header says other primaries" in caplog.text and "P3-D65" not in caplog.text
+
+
+def test_info_lists_colour_spaces_as_json_with_aliases_and_roles(capsys) -> None:
+    """Colour QA: `tcvom info --colorspaces --json` printed the plain list (not JSON), and
+    nothing listed the aliases and roles --input-colorspace takes."""
+    import json
+
+    from tcvom.cli import main
+
+    assert main(["info", "--colorspaces", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    spaces = {s["name"]: s["aliases"] for s in listed["colorspaces"]}
+    assert "lin_ap1_scene" in spaces["ACEScg"] and listed["roles"]["aces_interchange"] == "ACES2065-1"
+    assert main(["info", "--colorspaces"]) == 0
+    assert capsys.readouterr().out.splitlines() == list(spaces)  # one name a line, for scripts

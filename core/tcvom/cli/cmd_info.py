@@ -20,7 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", nargs="?", help="an image (its size, channels, pixel types, colour and the tcvom: header of one tcvom wrote) or a "
                         "movie (its frames as tcvom numbers them, size, codec, rate); a .pth/.pt/.ckpt file is identified as --weights does")
     parser.add_argument("--weights", help="identify this weight file (its matting base with or without the TAM, or STM) and check it loads")
-    parser.add_argument("--colorspaces", action="store_true", help="list the OpenColorIO colour spaces")
+    parser.add_argument("--colorspaces", action="store_true", help="list the OpenColorIO colour spaces (with --json: "
+                        "with their aliases, and the config's roles)")
     parser.add_argument("--ocio-config", help="the OpenColorIO config to list (default: built-in studio config)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -159,9 +160,14 @@ def main(args: argparse.Namespace) -> int:
         else:
             return show_file(args.file, args.json)
     if args.colorspaces:
-        from tcvom.io.colour import colour_spaces
+        from tcvom.io.colour import colour_space_names
 
-        for name in colour_spaces(args.ocio_config):
+        spaces, roles = colour_space_names(args.ocio_config)
+        if args.json:  # colour QA: --json printed the plain list
+            print(json.dumps({"colorspaces": [{"name": n, "aliases": a} for n, a in spaces.items()], "roles": roles},
+                             indent=1))
+            return 0
+        for name in spaces:  # one name a line, for scripts (aliases and roles: --json)
             print(name)
         return 0
     if args.weights:

@@ -61,7 +61,15 @@ def _load_config(name: str, state: Any) -> Any:
             return ocio.Config.CreateFromFile(name)  # pyright: ignore[reportAttributeAccessIssue]  (compiled module, no stubs)
         return ocio.Config.CreateFromBuiltinConfig(name)  # pyright: ignore[reportAttributeAccessIssue]  (compiled module, no stubs)
     except ocio.Exception as exc:  # pyright: ignore[reportAttributeAccessIssue]
+        if Path(name).suffix.lower() in _CONFIG_SUFFIXES and not name.startswith("ocio://"):  # config.yaml: a file
+            raise InputError("OpenColorIO config file not found (nor a built-in config of that name)",
+                             path=name) from exc
         raise InputError(f"cannot load the OpenColorIO config ({exc})", path=name) from exc
+
+
+_CONFIG_SUFFIXES = (".ocioz", ".yaml", ".yml", ".config")
+"""Suffixes of a config file that ``--ocio-config`` names without a folder (``.ocio`` is
+always a file)."""
 
 
 def config_reference(name: str | None) -> str | None:
@@ -95,6 +103,15 @@ def interop_id(space: str) -> str:
     found = _config(BUILTIN_CONFIG).getColorSpace(space)
     getter = getattr(found, "getInteropID", None)
     return str(getter() or "") if getter is not None else ""
+
+
+def colour_space_names(config: str | None = None) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """The colour spaces of ``config`` (default: the built-in studio config) with their
+    aliases, and its roles (role -> space): every name ``--input-colorspace`` takes."""
+    loaded = _config(config or BUILTIN_CONFIG)
+    spaces = {cs.getName(): list(cs.getAliases()) for cs in loaded.getColorSpaces()}
+    roles = {str(role): str(space) for role, space in loaded.getRoles()}
+    return spaces, roles
 
 
 def colour_spaces(config: str | None = None) -> list[str]:
@@ -181,14 +198,22 @@ class ColourConverter:
                 name = ocio.Config.IdentifyBuiltinColorSpace(  # pyright: ignore[reportAttributeAccessIssue]
                     self.config, _config(BUILTIN_CONFIG), builtin)
             except ocio.Exception as exc:  # pyright: ignore[reportAttributeAccessIssue]
-                raise InputError(
-                    f"the OpenColorIO config has no colour space {builtin!r} ({role}) and OpenColorIO could not "
-                    f"identify one in it ({exc})",
-                    path=self.config_name,
-                    hint="give the config an aces_interchange role (as OpenColorIO 2.2 and later configs have), "
-                    "or leave --ocio-config out: the built-in studio config covers ACES, ARRI, Sony, RED and "
-                    "more (tcvom info --colorspaces)",
-                ) from exc
+                # one of the built-in space's aliases (srgb_tx, srgb_texture...): Blender's config
+                # names its sRGB so, a display-referred space the identification does not match
+                aliases = _config(BUILTIN_CONFIG).getColorSpace(builtin).getAliases()
+                found = next((self.config.getColorSpace(a) for a in aliases if self.config.getColorSpace(a)), None)
+                if found is None:
+                    has_role = self.config.hasRole("aces_interchange")
+                    raise InputError(
+                        f"the OpenColorIO config has no colour space {builtin!r} ({role}) nor one of its aliases "
+                        f"({', '.join(aliases) or 'none'}), and OpenColorIO could not identify one in it ({exc})",
+                        path=self.config_name,
+                        hint=("name the space with --input-colorspace as this config names it, or "
+                              if has_role else "give the config an aces_interchange role (as OpenColorIO 2.2 and "
+                              "later configs have), or ") + "leave --ocio-config out: the built-in studio config "
+                        "covers ACES, ARRI, Sony, RED and more (tcvom info --colorspaces)",
+                    ) from exc
+                name = found.getName()
         self._spaces[builtin] = name
         return name
 
@@ -264,7 +289,13 @@ class ColourConverter:
         if ours is None or np.allclose(ours[:6], primaries[:6], atol=5e-3):
             return None
         for name, known in PRIMARIES.items():
-            if np.allclose(known, primaries, atol=5e-3) and self.config.getColorSpace(name) is not None:
+            if self.config.getColorSpace(name) is None:
+                continue
+            # as the space is defined, or as tcvom writes it (RGBA output: measured through the
+            # config, its white adapted to D65: an ACEScg file of tcvom's was 'other primaries')
+            written = self.chromaticities(name)
+            if np.allclose(known, primaries, atol=5e-3) or (
+                    written is not None and np.allclose(written, primaries, atol=5e-3)):
                 return name
         return "other primaries"
 

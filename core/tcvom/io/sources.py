@@ -241,8 +241,9 @@ class SequenceFrames(_Frames):
         if said is not None and f"{Path(info.path).absolute()}:colour" not in _SAID:
             _SAID.add(f"{Path(info.path).absolute()}:colour")
             taken = self.colour.source_for(info.is_float)
-            log.warning("%s: its header says colour space %r (%s); tcvom takes %s files as %r "
-                        "(docs/io.md): if the header is right, pass --input-colorspace %s", info.path, said, how,
+            log.warning("%s: its header says %s (%s); tcvom takes %s files as %r "
+                        "(docs/io.md): if the header is right, pass --input-colorspace %s", info.path,
+                        "other primaries" if said == "other primaries" else f"colour space {said!r}", how,
                         "floating-point" if info.is_float else "integer", taken,
                         shlex.quote(said) if self.colour.config.getColorSpace(said) is not None else
                         "NAME (the scan's log space, e.g. ADX10)" if info.log_transfer else "NAME")
