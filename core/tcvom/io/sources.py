@@ -622,10 +622,10 @@ def _main_track(videos: list[Any], best: Any) -> Any:
     """The plate's video track: the picture ffmpeg picks (``best``), unless it is a still (a
     cover picture, a one-picture thumbnail track: a MOV muxer may mark one the default) or
     a smaller picture than another moving track (a proxy); then the largest moving one."""
-    import av
+    from av.stream import Disposition
 
     def still(video: Any) -> bool:
-        return bool(int(video.disposition) & int(av.stream.Disposition.attached_pic)) or video.frames == 1
+        return bool(int(video.disposition) & int(Disposition.attached_pic)) or video.frames == 1
 
     def area(video: Any) -> int:
         return int(video.codec_context.width) * int(video.codec_context.height)
