@@ -650,6 +650,11 @@ def test_the_same_ocio_config_by_another_path_is_the_same_input(shot: Path, tmp_
     assert "--ocio-config" in str(error.value.hint)
     assert main(["review", str(tmp_path), "--rebuild", "--plate", plate(shot), "--ocio-config",
                  str(tmp_path / "mount2" / "cfg" / "show.ocio"), "--progress", "none"]) == 0
+    # a built-in config is no file to miss (end-of-session review: it was said to be gone)
+    builtin = tmp_path / "builtin"
+    pipeline.matte(plate(shot), trimaps, builtin / "alpha", ocio_config="studio-config-latest", frames="1001-1002",
+                   **options)
+    assert review_output(builtin, plate=plate(shot))[0].frames
 
 
 def test_a_matte_into_another_format_says_the_files_it_removed(shot: Path, tmp_path: Path, capsys) -> None:

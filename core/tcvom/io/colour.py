@@ -72,10 +72,15 @@ _CONFIG_SUFFIXES = (".ocioz", ".yaml", ".yml", ".config")
 always a file)."""
 
 
+def config_file(name: str | None) -> bool:
+    """Whether ``--ocio-config`` ``name`` names a config file (else a built-in config)."""
+    return bool(name) and (Path(str(name)).suffix == ".ocio" or Path(str(name)).is_file())
+
+
 def config_reference(name: str | None) -> str | None:
     """``name`` as a record keeps it: a config file as an absolute path (a later run from
     another folder finds it), a built-in config by its name."""
-    if name and (Path(name).suffix == ".ocio" or Path(name).is_file()):
+    if name and config_file(name):
         return str(Path(name).absolute())
     return name
 
@@ -88,12 +93,11 @@ def config_identity(name: str | None) -> str | None:
     LUT files a config names and the environment variables it reads are not part of it."""
     if not name:
         return None
-    reference = config_reference(name)
-    if reference != name or Path(name).is_file():  # a file (config_reference made it absolute)
+    if config_file(name):
         _config(name)  # a file OpenColorIO cannot read is an error here, as for the conversions
         from tcvom.io.hashing import file_sha256
 
-        return f"sha256:{file_sha256(str(reference))}"
+        return f"sha256:{file_sha256(name)}"
     return str(_config(name).getCacheID())
 
 

@@ -53,7 +53,7 @@ from tcvom.farm.locks import FrameClaims
 from tcvom.farm.records import FileDigests, FrameRecords, array_digest, digest, records_folder
 from tcvom.io import AlphaWriter, ProbabilityWriter, TrimapWriter, open_frames, open_trimaps
 from tcvom.io.atomic import ensure_writable_folder, remove_dead_temporaries
-from tcvom.io.colour import config_identity, config_reference
+from tcvom.io.colour import config_file, config_identity, config_reference
 from tcvom.io.overlap import DEFAULT_DEPTH, ReadAhead, WriteBehind
 from tcvom.io.sequence import (
     format_range,
@@ -310,8 +310,7 @@ def _config_content(ocio_config: str | None) -> dict[str, str | None]:
     :func:`tcvom.io.colour.config_identity`)."""
     if not ocio_config:
         return {"ocio_config": ocio_config}
-    reference = config_reference(ocio_config)
-    name = Path(str(reference)).name if reference != ocio_config or Path(ocio_config).is_file() else ocio_config
+    name = Path(ocio_config).name if config_file(ocio_config) else ocio_config
     return {"ocio_config": name, "ocio_config_id": config_identity(ocio_config)}
 
 
@@ -1476,7 +1475,7 @@ def review_output(out: str | Path, *, plate: str | Path | None = None, ocio_conf
         raise InputError("the matte's manifest does not say which plate it was made from",
                          path=root / "alpha", hint="give the plate (--plate)")
     shot = parse_frame_range(settings["shot"])
-    if ocio_config is None and config and config_reference(config) == config and not Path(config).exists():
+    if ocio_config is None and config_file(config) and not Path(str(config)).is_file():
         raise InputError("the OpenColorIO config the matte was made with is not there any more", path=config,
                          hint="give it where it is now (--ocio-config)")
     source = _open_plate(spec, settings["shot"], settings.get("input_colorspace"), config)
