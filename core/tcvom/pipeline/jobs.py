@@ -281,13 +281,17 @@ def _check_matting_file(weights: str | Path, base: str | None, *, load: bool = F
     another base, of no known network) before a claim is made: read once for its kind,
     loaded only when that kind will not do, for the stage's own error. ``load``: loaded into
     its network whatever its kind (a tensor of another shape, or one missing, is refused
-    too): before the trimap stage of a run spends minutes, for a second or two."""
+    too), once for the process (:func:`tcvom.pipeline.methods.network`): before the trimap
+    stage of a run spends minutes."""
     from tcvom.matting.gca_session import load_matting_model
     from tcvom.models import bases
     from tcvom.weights.checkpoints import kind_of
 
+    if load:  # loaded as the matte stage loads it on the CPU: that stage then takes this one
+        methods.network("matting", weights, base=base)
+        return
     kind = kind_of(weights)
-    if load or kind not in bases.MATTING_KINDS or (base is not None and bases.base_of(kind) != bases.check_base(base)):
+    if kind not in bases.MATTING_KINDS or (base is not None and bases.base_of(kind) != bases.check_base(base)):
         load_matting_model(weights, base=base)
 
 
