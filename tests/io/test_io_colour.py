@@ -291,3 +291,21 @@ def test_info_lists_colour_spaces_as_json_with_aliases_and_roles(capsys) -> None
     assert "lin_ap1_scene" in spaces["ACEScg"] and listed["roles"]["aces_interchange"] == "ACES2065-1"
     assert main(["info", "--colorspaces"]) == 0
     assert capsys.readouterr().out.splitlines() == list(spaces)  # one name a line, for scripts
+
+
+def test_info_says_the_colour_a_file_is_taken_in_and_what_its_header_says(tmp_path: Path, capsys) -> None:
+    """Colour QA: `tcvom info` on an EXR tagged ACEScg said nothing of colour, while a run
+    warns of it: it shows the space a plate of such files is taken in, and the header's."""
+    import json
+
+    from tcvom.cli import main
+
+    image = np.random.default_rng(0).random((8, 12, 3), dtype=np.float32)
+    write_image(tmp_path / "aces.0001.exr", image, channels=("R", "G", "B"), attributes={"oiio:ColorSpace": "ACEScg"})
+    write_image(tmp_path / "plain.0001.exr", image, channels=("R", "G", "B"))
+    assert main(["info", str(tmp_path / "aces.0001.exr"), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["taken_as"].startswith("Linear Rec.709 (sRGB) without --input-colorspace")
+    assert shown["header_says"].startswith("ACEScg (as OpenImageIO reads it): pass --input-colorspace ACEScg")
+    assert main(["info", str(tmp_path / "plain.0001.exr"), "--json"]) == 0
+    assert "header_says" not in json.loads(capsys.readouterr().out)

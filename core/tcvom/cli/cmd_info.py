@@ -6,6 +6,7 @@ import argparse
 import importlib.util
 import json
 import platform
+import shlex
 import sys
 from typing import Any
 
@@ -83,12 +84,14 @@ def collect() -> dict[str, Any]:
 
 
 def show_file(path: str, as_json: bool) -> int:
-    """Print an image's size, channels and ``tcvom:`` provenance attributes."""
+    """Print an image's size, channels, the colour space tcvom takes it in (and what its
+    header says otherwise) and ``tcvom:`` provenance attributes."""
     from pathlib import Path
 
     from tcvom.errors import MissingFrameError, ReadError
+    from tcvom.io.colour import ColourConverter
     from tcvom.io.images import COLOUR_ATTRIBUTES, PLATE_ATTRIBUTES, image_header
-    from tcvom.io.sources import MOVIE_SUFFIXES
+    from tcvom.io.sources import MOVIE_SUFFIXES, header_colour
 
     if Path(path).suffix.lower() in MOVIE_SUFFIXES and Path(path).is_file():
         return _show_movie(path, as_json)
@@ -115,6 +118,15 @@ def show_file(path: str, as_json: bool) -> int:
     if info.orientation != 1:
         data["orientation"] = (f"{info.orientation}: viewers turn or flip the picture; tcvom, like compositors, "
                                "reads it as stored")
+    # the colour a plate of such files is taken in, and what its header says otherwise, as a run warns of it
+    colour = ColourConverter()
+    data["taken_as"] = (f"{colour.source_for(info.is_float)} without --input-colorspace "
+                        f"({'floating-point' if info.is_float else 'integer'} files, docs/io.md)")
+    said, how = header_colour(colour, info)
+    if said is not None:
+        data["header_says"] = f"{said} ({how})" + (
+            f": pass --input-colorspace {shlex.quote(said)} if that is right"
+            if colour.config.getColorSpace(said) is not None else "")
     data.update({a.name: a.value for a in spec.extra_attribs if a.name.startswith("tcvom:")})
     return _print(data, as_json)
 

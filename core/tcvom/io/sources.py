@@ -232,12 +232,7 @@ class SequenceFrames(_Frames):
         self.colour = ColourConverter(colorspace, ocio_config)
         info = image_info(self.sequence.path(self.first))
         say_orientation(info, "paint keyframes on the picture as stored")
-        said = self.colour.contradicted(info.colorspace, info.is_float)
-        if said is None and info.log_transfer and self.colour.source is None:
-            said = f"DPX transfer {info.log_transfer}: a log film scan"  # no config space of that name
-        how = "as OpenImageIO reads it"
-        if said is None:  # an ACES EXR says so by its primaries alone (SMPTE ST 2065-4)
-            said, how = self.colour.primaries_contradicted(info.chromaticities, info.is_float), "by its chromaticities"
+        said, how = header_colour(self.colour, info)
         if said is not None and f"{Path(info.path).absolute()}:colour" not in _SAID:
             _SAID.add(f"{Path(info.path).absolute()}:colour")
             taken = self.colour.source_for(info.is_float)
@@ -616,6 +611,19 @@ class MovieFrames(_Frames):
 
 
 _DAMAGED = "the file is truncated or damaged: export or copy it again"
+
+
+def header_colour(colour: ColourConverter, info: ImageInfo) -> tuple[str | None, str]:
+    """(what a file's header says of its colour where tcvom takes it otherwise, how it says
+    it): a colour space OpenImageIO reads from the header, a DPX's log transfer, or the
+    primaries of EXR ``chromaticities``; None where it says nothing else."""
+    said = colour.contradicted(info.colorspace, info.is_float)
+    if said is None and info.log_transfer and colour.source is None:
+        said = f"DPX transfer {info.log_transfer}: a log film scan"  # no config space of that name
+    how = "as OpenImageIO reads it"
+    if said is None:  # an ACES EXR says so by its primaries alone (SMPTE ST 2065-4)
+        said, how = colour.primaries_contradicted(info.chromaticities, info.is_float), "by its chromaticities"
+    return said, how
 
 
 def _main_track(videos: list[Any], best: Any) -> Any:
