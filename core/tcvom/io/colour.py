@@ -120,7 +120,7 @@ def colour_space_names(config: str | None = None) -> tuple[dict[str, list[str]],
 
 def colour_spaces(config: str | None = None) -> list[str]:
     """Names of the colour spaces in ``config`` (default: the built-in studio config)."""
-    return [cs.getName() for cs in _config(config or BUILTIN_CONFIG).getColorSpaces()]
+    return list(colour_space_names(config)[0])
 
 
 ACES_ROLE = "aces_interchange"
