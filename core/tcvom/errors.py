@@ -17,7 +17,8 @@ code  meaning
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import numbers
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -135,3 +136,22 @@ def listed_differences(diffs: Sequence[tuple[str, Any, Any]], limit: int = 4) ->
     manifest's settings, a training checkpoint's config), the first ``limit`` of them."""
     listed = "; ".join(f"{k}: {old!r} recorded, {new!r} now" for k, old, new in diffs[:limit])
     return listed + (f" (and {len(diffs) - limit} more)" if len(diffs) > limit else "")
+
+
+def check_whole(value: object, what: str, least: int, *, none: bool = False, unit: str = "") -> None:
+    """A whole-number argument of the Python API (the command line's parser checks its own;
+    numpy's ints are whole numbers, True is not): another type or a smaller value is an
+    InputError before anything is read or written."""
+    if value is None and none:
+        return
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < least:
+        spare = " (or None)" if none else ""
+        raise InputError(f"{what} must be a whole number of at least {least}{unit}{spare}, not {value!r}")
+
+
+def check_choice(value: object, choices: Iterable[str], what: str) -> None:
+    """An argument of the Python API that must be one of ``choices`` (the command line's
+    parser checks its own): anything else is an InputError naming them."""
+    allowed = list(choices)
+    if not isinstance(value, str) or value not in allowed:
+        raise InputError(f"{what} must be one of {', '.join(repr(c) for c in allowed)}, not {value!r}")

@@ -53,8 +53,9 @@ def test_split_into_contiguous_chunks() -> None:
     assert split([1, 2, 3, 7, 8, 9, 10], 3, range(1, 11)) == [[1, 2, 3], [7, 8, 9], [10]]  # a gap ends a chunk
     assert chunk_ranges(SHOT, 5, SHOT) == ["1001-1005", "1006-1010"]
     assert chunk_ranges(SHOT, 100, SHOT) == ["1001-1010"]
-    with pytest.raises(InputError):
-        split(SHOT, 0, SHOT)
+    for size in (0, 2.5, "4", True):  # "4" stopped with a TypeError, 2.5 made chunks of 3 frames
+        with pytest.raises(InputError, match="chunk size must be a whole number"):
+            split(SHOT, size, SHOT)  # type: ignore[arg-type]
 
 
 def test_plan_of_a_shot(farm_shot) -> None:

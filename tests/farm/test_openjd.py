@@ -13,6 +13,7 @@ import pytest
 from farm_helpers import assert_same_files, tcvom_exe
 
 from tcvom.cli import main
+from tcvom.errors import InputError
 from tcvom.farm.chunks import split
 from tcvom.farm.openjd import EXTENSIONS, job_template
 from tcvom.io.sequence import parse_frame_range
@@ -116,6 +117,37 @@ def test_a_template_openjd_would_refuse_or_fail_is_refused(farm_shot, tmp_path: 
     assert not (tmp_path / "a.json").exists() and not (tmp_path / "b.json").exists()
     assert not (tmp_path / "d.json").exists()
     assert main(["farm", "template", str(tmp_path / "c.json"), "--name", "sh010 matte v2"]) == 0
+
+
+def test_template_arguments_openjd_would_refuse_are_refused_in_python() -> None:
+    """job_template returned templates that `openjd check` refused (a chunk of 0 or 2.5, an
+    unknown method or format, a list as the shot range, an empty device); each is an
+    InputError naming the argument now, and the Python API's range forms are taken."""
+    bad = [("chunk", 0, "the chunk size must be"), ("chunk", 2.5, "the chunk size must be"),
+           ("method", "foo", "method must be one of"), ("alpha_format", "jpg", "alpha_format must be one of"),
+           ("device", "", "device must be non-empty text"), ("backend", "tensorrt ", "backend must be one of"),
+           ("trimap_channel", "Z", "trimap_channel must be one of"), ("precision", "fp8", "precision must be one of"),
+           ("base", "gcaa", "base must be one of"), ("tcvom_command", None, "tcvom_command must be non-empty text"),
+           ("ocio_config", 3, "ocio_config must be text"), ("shot_range", "1001-x", "is not a frame range"),
+           ("frames", "abc", "is not a frame range")]
+    for name, value, said in bad:
+        with pytest.raises(InputError, match=said):
+            job_template(**{name: value})
+    template = job_template(shot_range=[1, 2, 3, 5], frames=[1, 2, 3], segments=0, input_colorspace="",
+                            ocio_config=None)
+    defaults = {p["name"]: p.get("default") for p in template["parameterDefinitions"]}
+    assert (defaults["ShotRange"], defaults["Frames"], defaults["TrimapSegments"]) == ("1-3,5", "1-3", "0")
+
+
+def test_a_shot_template_pins_the_planned_shot(farm_shot, tmp_path: Path) -> None:
+    """Farm QA: ShotRange was left empty (every plate frame on disk) while Frames and
+    TrimapSegments were of the planned shot, so a plate frame added while the job ran
+    changed the shot under the tasks still to run (exit 2: recorded shot differs)."""
+    path = tmp_path / "job.json"
+    assert main(["farm", "template", str(path), "--plate", farm_shot.plate, "--keyframes", farm_shot.keyframes,
+                 "--out", str(tmp_path / "out"), "--method", "classical"]) == 0
+    defaults = {p["name"]: p.get("default") for p in json.loads(path.read_text())["parameterDefinitions"]}
+    assert (defaults["ShotRange"], defaults["Frames"], defaults["TrimapSegments"]) == ("1001-1008", "1001-1008", "0-1")
 
 
 def test_empty_template_values_read_as_not_given(capsys) -> None:

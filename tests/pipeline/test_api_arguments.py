@@ -68,6 +68,22 @@ def test_the_stages_refuse_trimaps_of_another_type(small_example, tmp_path: Path
         assert not (tmp_path / job.__name__).exists()
 
 
+def test_a_trimap_channel_that_is_none_is_refused_by_every_stage(small_example, tmp_path: Path) -> None:
+    """API QA: matte(trimap_channel="Q") ran over tcvom's own one-channel trimaps (no read
+    asked the channel), while run and trimaps refused it at the first keyframe read."""
+    trimaps = str(small_example.folder / "truth" / "trimap.####.png")
+    calls = {"run": lambda out: pipeline.run(small_example.plate, out, keyframes=small_example.keyframes,
+                                             method="classical", progress="none", trimap_channel="Q"),
+             "trimaps": lambda out: pipeline.trimaps(small_example.plate, small_example.keyframes, out,
+                                                     method="classical", progress="none", trimap_channel="Q"),
+             "matte": lambda out: pipeline.matte(small_example.plate, trimaps, out, method="classical",
+                                                 progress="none", trimap_channel="Q")}
+    for name, call in calls.items():
+        with pytest.raises(InputError, match="trimap channel must be one of luma, R, G, B, A, not 'Q'"):
+            call(tmp_path / name)
+        assert not (tmp_path / name).exists()
+
+
 def test_one_frame_number_as_the_shot_range(small_example, tmp_path: Path) -> None:
     frame = small_example.first + 1
     result = pipeline.run(small_example.plate, tmp_path / "a", keyframes=f"{frame}={_keys(small_example)[small_example.first]}",

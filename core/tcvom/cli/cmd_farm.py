@@ -94,9 +94,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "template",
         help="write an Open Job Description job template (JSON, or YAML by the file's suffix)",
         description="Write an Open Job Description template: a Trimaps step with one task per keyframe "
-        "segment and a Matte step of chunked frame tasks depending on it. With --plate and --keyframes the "
-        "shot's frames and segments become the parameters' defaults, and its paths (with --out) are "
-        "written to JOB.params.json for `openjd run --job-param file://JOB.params.json` or a submitter.",
+        "segment and a Matte step of chunked frame tasks depending on it. With --plate, --keyframes and --out "
+        "the shot's range, frames and segments become the parameters' defaults (the shot as its plate is now: "
+        "frames added to the plate later stay out of the job), and its paths are written to JOB.params.json "
+        "for `openjd run --job-param file://JOB.params.json` or a submitter.",
     )
     template.add_argument("path", help="the template file to write (tcvom_job.json or .yaml)")
     _shot_flags(template, required=False)
@@ -128,6 +129,7 @@ def _template(args: argparse.Namespace) -> int:
         methods.check_backend(args.method, args.backend, asked=args.method)
     frames = args.frames
     segments = None
+    shot_range = args.shot_range
     shot_given = [a is not None for a in (args.plate, args.keyframes, args.out)]
     if any(shot_given) and not all(shot_given):
         raise InputError("give --plate, --keyframes and --out together to fill in a shot's parameters, or none")
@@ -146,8 +148,11 @@ def _template(args: argparse.Namespace) -> int:
                           chunk=args.chunk)
         frames = shot.matte_frames or frames or shot.shot
         segments = shot.segment_range or whole.segment_range  # a step needs one task at least
+        # The shot as planned: segments and chunks are of these frames, and a plate frame
+        # added while the job runs would otherwise change the shot under half of its tasks.
+        shot_range = whole.shot
     template = job_template(
-        name=args.name, tcvom_command=args.tcvom_command, shot_range=args.shot_range, frames=frames,
+        name=args.name, tcvom_command=args.tcvom_command, shot_range=shot_range, frames=frames,
         segments=segments, chunk=args.chunk, method=args.method, backend=args.backend, device=args.device,
         alpha_format=args.alpha_format, input_colorspace=args.input_colorspace, ocio_config=args.ocio_config,
         trimap_channel=args.trimap_channel, precision=args.precision, base=args.base,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tcvom.errors import InputError
+from tcvom.errors import InputError, check_whole
 from tcvom.io.sequence import format_range, frame_selection
 from tcvom.matting.window import neighbour_window
 
@@ -54,8 +54,7 @@ def split(frames: Sequence[int], size: int, shot: Sequence[int]) -> list[list[in
     """Chunks of at most ``size`` frames, each a run of consecutive frames *of the shot's
     list* (a plate on twos chunks as ``1001-1009x2``); a frame of the shot left out of
     ``frames`` ends a chunk."""
-    if size < 1:
-        raise InputError(f"the chunk size must be at least 1 frame, not {size}")
+    check_whole(size, "the chunk size", 1, unit=" frame")
     members = sorted(shot)
     chunks: list[list[int]] = []
     for frame in sorted(set(frames)):

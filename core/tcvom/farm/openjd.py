@@ -22,11 +22,12 @@ the same plate colour space, trimap channel, precision and base. Empty ``TrimapW
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tcvom.errors import InputError
-from tcvom.io.sequence import format_openjd_range, parse_frame_range
+from tcvom.errors import InputError, check_choice, check_whole
+from tcvom.io.sequence import format_openjd_range, format_range, frame_selection
 from tcvom.io.trimap import TRIMAP_CHANNELS
 from tcvom.io.writers import ALPHA_FORMATS
 from tcvom.models.bases import BASES
@@ -44,19 +45,45 @@ def _param(name: str, kind: str, description: str, default: Any = None, **extra:
     return spec
 
 
-def _openjd_range(text: str | None) -> str | None:
-    """A frame range of tcvom's syntax (fileseq's, ``1001-1100x2``) as an OpenJD range
-    expression (``1001-1100:2``), which the task parameters' ranges must be."""
-    return None if text is None else format_openjd_range(parse_frame_range(text))
+def _openjd_range(frames: str | int | Sequence[int] | None, what: str) -> str | None:
+    """A frame range of tcvom's syntax (fileseq's, ``1001-1100x2``; or a frame number or a
+    list, as the Python API takes them) as an OpenJD range expression (``1001-1100:2``),
+    which the task parameters' ranges must be."""
+    return None if frames is None else format_openjd_range(frame_selection(frames, what=what))
+
+
+def _check_text(value: object, what: str, *, empty: bool = False) -> None:
+    """A text argument: a string (``None`` or empty only where ``empty``, meaning "not given")."""
+    if (value is None or value == "") and empty:
+        return
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"{what} must be {'text' if empty else 'non-empty text'}, not {value!r}")
+
+
+def _check_arguments(values: dict[str, Any]) -> None:
+    """What OpenJD would refuse in the template (its parameters' allowed values, minimum
+    lengths and types), refused here as an InputError naming the argument: the command
+    line's parser checks its own, the Python API's callers get this."""
+    _check_name(values["name"])
+    check_whole(values["chunk"], "the chunk size", 1, unit=" frame")
+    for key, choices in (("method", METHODS), ("backend", BACKENDS), ("alpha_format", ALPHA_FORMATS),
+                         ("trimap_channel", TRIMAP_CHANNELS), ("precision", PRECISIONS)):
+        check_choice(values[key], choices, key)
+    if values["base"] is not None:
+        check_choice(values["base"], BASES, "base")
+    for key in ("tcvom_command", "device"):
+        _check_text(values[key], key)
+    for key in ("input_colorspace", "ocio_config"):
+        _check_text(values[key], key, empty=True)
 
 
 def job_template(
     *,
     name: str = "tcvom",
     tcvom_command: str = "tcvom",
-    shot_range: str | None = None,
-    frames: str | None = None,
-    segments: str | None = None,
+    shot_range: str | int | Sequence[int] | None = None,
+    frames: str | int | Sequence[int] | None = None,
+    segments: str | int | Sequence[int] | None = None,
     chunk: int = 10,
     method: str = "auto",
     backend: str = "torch",
@@ -76,6 +103,9 @@ def job_template(
     accepts a PATH default relative to the template's own folder, so they are given at
     submission (see :func:`job_parameters`).
     """
+    _check_arguments(locals())
+    given = shot_range is not None and not (isinstance(shot_range, str) and not shot_range.strip())
+    shot = format_range(frame_selection(shot_range, what="shot range")) if given else None
     parameters = [
         _param("TcvomCommand", "STRING", "the tcvom executable on the workers", tcvom_command, minLength=1),
         _param("Plate", "PATH", "the plate: an image sequence pattern (plate.####.exr) or a movie", None,
@@ -85,11 +115,11 @@ def job_template(
         _param("OutDir", "PATH", "output folder: trimaps/ and alpha/ are written inside", None,
                objectType="DIRECTORY", dataFlow="OUT", minLength=1),
         _param("ShotRange", "STRING", "the whole shot's frames (empty: every plate frame on disk)",
-               shot_range if shot_range is not None else ""),
+               shot or ""),
         _param("Frames", "STRING", "frames to matte, an OpenJD range: 1001-1100, 1001-1100:2 on twos",
-               _openjd_range(frames), minLength=1),
+               _openjd_range(frames, "frames"), minLength=1),
         _param("TrimapSegments", "STRING", "keyframe segments to propagate, e.g. 0-2 (see `tcvom farm plan`)",
-               _openjd_range(segments), minLength=1),
+               _openjd_range(segments, "segments"), minLength=1),
         _param("ChunkSize", "INT", "frames per matte task", chunk, minValue=1),
         _param("Method", "STRING", "matting method", method, allowedValues=list(METHODS)),
         _param("Backend", "STRING", "inference back-end for the networks", backend, allowedValues=list(BACKENDS)),
@@ -109,7 +139,6 @@ def job_template(
         _param("MattingWeights", "PATH", "GCA+TAM matting weights for --method tcvom (empty: installed weights)",
                "", objectType="FILE", dataFlow="IN"),
     ]
-    _check_name(name)
     # "--flag=VALUE": a frame range may start with "-" (frames before zero), which argparse
     # would take for a flag of its own.
     shared = ["--shot-range={{Param.ShotRange}}", "--method", "{{Param.Method}}", "--backend",

@@ -39,6 +39,12 @@ TRIMAP_CHANNELS: tuple[str, ...] = ("luma", "R", "G", "B", "A")
 _REC709 = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 
 
+def check_channel(channel: str) -> None:
+    """Refuse a ``channel`` that is none of :data:`TRIMAP_CHANNELS` (an InputError)."""
+    if channel not in TRIMAP_CHANNELS:
+        raise InputError(f"trimap channel must be one of {', '.join(TRIMAP_CHANNELS)}, not {channel!r}")
+
+
 def to_single_channel(image: np.ndarray, channel: str = "luma", names: Sequence[str] | None = None) -> np.ndarray:
     """Reduce an ``H x W`` or ``H x W x C`` trimap image to ``H x W`` float32.
 
@@ -47,8 +53,7 @@ def to_single_channel(image: np.ndarray, channel: str = "luma", names: Sequence[
     the one ``LAYER.<channel>`` (an EXR's alpha alone, or after depth); without names the
     channels are taken as R, G, B(, A) by position.
     """
-    if channel not in TRIMAP_CHANNELS:
-        raise InputError(f"trimap channel must be one of {', '.join(TRIMAP_CHANNELS)}, not {channel!r}")
+    check_channel(channel)
     data = np.asarray(image)
     if np.issubdtype(data.dtype, np.integer):
         data = data.astype(np.float32) / float(np.iinfo(data.dtype).max)

@@ -35,7 +35,6 @@ for it at the end of its stage and reuses what that run made.
 from __future__ import annotations
 
 import logging
-import numbers
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -46,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from tcvom import __version__
-from tcvom.errors import InputError, MissingFrameError
+from tcvom.errors import InputError, MissingFrameError, check_whole
 from tcvom.farm import chunks as chunking
 from tcvom.farm import manifest
 from tcvom.farm.locks import FrameClaims
@@ -64,7 +63,7 @@ from tcvom.io.sequence import (
     path_text,
 )
 from tcvom.io.sources import MovieFrames, TrimapFiles, TrimapSpecs, is_frame_pair, trimap_specs
-from tcvom.io.trimap import UNKNOWN
+from tcvom.io.trimap import UNKNOWN, check_channel
 from tcvom.io.writers import check_alpha_output
 from tcvom.matting.foreground import predicted_colour, rgba_foreground
 from tcvom.matting.window import neighbour_window
@@ -155,23 +154,13 @@ def _run_precision(concrete: str, precision: str, backend: str, device: str, sta
     return "fp32" if backend == "torch" and stage == "trimaps" else chosen
 
 
-def _check_arguments(io_queue: int, progress: str) -> None:
+def _check_arguments(io_queue: int, progress: str, trimap_channel: str) -> None:
     """Arguments a job refuses before it reads or writes anything (the Python API's values:
     the command line's parser has checked its own)."""
-    _check_whole(io_queue, "the I/O queue (0: no I/O threads)", 0, unit=" frames")
+    check_whole(io_queue, "the I/O queue (0: no I/O threads)", 0, unit=" frames")
+    check_channel(trimap_channel)  # also when no trimap read would ask (tcvom's own are one channel)
     if progress not in PROGRESS_MODES:
         raise InputError(f"progress must be one of {', '.join(PROGRESS_MODES)}, not {progress!r}")
-
-
-def _check_whole(value: object, what: str, least: int, *, none: bool = False, unit: str = "") -> None:
-    """A whole-number argument of the Python API (the command line's parser checks its own;
-    numpy's ints are whole numbers, True is not): another type or a smaller value is an
-    InputError before anything is read or written."""
-    if value is None and none:
-        return
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < least:
-        spare = " (or None)" if none else ""
-        raise InputError(f"{what} must be a whole number of at least {least}{unit}{spare}, not {value!r}")
 
 
 def _open_plate(plate: str | Path, shot_range: FrameSelection, input_colorspace: str | None,
@@ -520,12 +509,12 @@ def trimaps(
     through its matte stage, which reads them); ``claim_only`` takes that hold and computes
     nothing (a Ray run holds them while its tasks run).
     """
-    _check_arguments(io_queue, progress)
+    _check_arguments(io_queue, progress, trimap_channel)
     keyframes = trimap_specs(keyframes, "keyframe trimaps")
-    _check_whole(segment, "the segment", 0, none=True)
-    _check_whole(finetune_steps, "finetune_steps", 0, none=True)
-    _check_whole(mem_every, "mem_every", 1)
-    _check_whole(max_memory, "max_memory", 1, none=True)
+    check_whole(segment, "the segment", 0, none=True)
+    check_whole(finetune_steps, "finetune_steps", 0, none=True)
+    check_whole(mem_every, "mem_every", 1)
+    check_whole(max_memory, "max_memory", 1, none=True)
     if method != "classical":
         methods.resolve_precision(precision, backend, device)  # refused before any file is read
         methods.check_device(backend, device)
@@ -818,7 +807,7 @@ def matte(
     alphas written behind on a writer thread, so the networks do not wait on files (0: all
     in this thread, for debugging; :mod:`tcvom.io.overlap`); the outputs are the same.
     """
-    _check_arguments(io_queue, progress)
+    _check_arguments(io_queue, progress, trimap_channel)
     trimaps = trimap_specs(trimaps)
     if method != "classical":
         methods.resolve_precision(precision, backend, device)  # refused before any file is read
@@ -1191,14 +1180,14 @@ def run(
     per frame as review.json, review.csv and review.png, and the frames to key next.
     ``io_queue`` is both stages' (see :func:`matte`).
     """
-    _check_arguments(io_queue, progress)
+    _check_arguments(io_queue, progress, trimap_channel)
     if (keyframes is None) == (trimaps is None):
         raise InputError("give either keyframe trimaps (--keyframes) or a trimap for every frame (--trimaps)")
     keyframes = None if keyframes is None else trimap_specs(keyframes, "keyframe trimaps")
     trimaps = None if trimaps is None else trimap_specs(trimaps)
     if executor not in EXECUTORS:
         raise InputError(f"executor must be one of {', '.join(EXECUTORS)}, not {executor!r}")
-    _check_whole(chunk, "the chunk size", 1, none=True, unit=" frame")
+    check_whole(chunk, "the chunk size", 1, none=True, unit=" frame")
     if is_pattern(path_text(out, "the output folder")):
         raise InputError(
             "`run` writes two sequences (trimaps/ and alpha/), so --out is a folder, not a file pattern",
