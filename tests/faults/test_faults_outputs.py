@@ -207,7 +207,11 @@ from pathlib import Path
 from tcvom.errors import OutputError
 from tcvom.farm.locks import publish_exclusive
 from tcvom.io.atomic import write_text
-for name, write in (("review.json", write_text), ("manifest.json", publish_exclusive)):
+from tcvom.weights.checkpoints import save_torch
+def weights(path, text):
+    import torch
+    save_torch({"w": torch.zeros(len(text))}, path)
+for name, write in (("review.json", write_text), ("manifest.json", publish_exclusive), ("checkpoint.pt", weights)):
     try:
         write(Path(sys.argv[1]) / name, "x" * 4096)
         print(name, "written")
@@ -220,13 +224,14 @@ def test_a_full_disk_while_writing_a_review_or_manifest_is_said(tmp_path: Path) 
     """Robustness QA: a full disk (or a file size limit) while a run wrote its review or its
     manifest ended in a traceback, exit 1, "(please report this)" (the failed write names no
     file), and the manifest's 0-byte temporary stayed. Both are said as a frame's write is,
-    naming the file, and leave nothing behind."""
+    naming the file, and leave nothing behind. Training QA: so is a training checkpoint
+    (torch turned the write's OSError into a RuntimeError, "unexpected pos")."""
     folder = tmp_path / "records"
     folder.mkdir()
     result = _limited(1024, "-c", _RECORDS, str(folder))
     lines = result.stdout.splitlines()
-    assert len(lines) == 2 and all("refused" in line and "is the disk full" in line for line in lines), result
-    assert "review.json" in lines[0] and "manifest.json" in lines[1]
+    assert len(lines) == 3 and all("refused" in line and "is the disk full" in line for line in lines), result
+    assert "review.json" in lines[0] and "manifest.json" in lines[1] and "checkpoint.pt" in lines[2]
     assert not list(folder.iterdir()), "no file, and no temporary"
 
 

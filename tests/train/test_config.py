@@ -118,7 +118,14 @@ def test_base_defaults_and_the_command_base(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("section", "values", "mention"), [
-    ("optim", {"lr": -1e-4}, "optim.lr must be positive"),  # was replaced by the paper's silently
+    ("optim", {"lr": -1e-4}, "optim.lr must be above 0"),  # was replaced by the paper's silently
+    # training QA, session 24: gradient ascent, NaN and a torch overflow ran (exit 0, or "report this")
+    ("optim", {"lr": 1e300}, "optim.lr must be above 0 and at most 1"),
+    ("optim", {"schedule": "stair", "milestones": [0.0], "stair_lrs": [-1e-3]}, "optim.stair_lrs must each be"),
+    ("optim", {"schedule": "stair", "milestones": [0.5], "stair_lrs": [float("nan")]}, "optim.stair_lrs must each be"),
+    ("optim", {"weight_decay": float("inf")}, "optim.weight_decay must be a finite number"),
+    ("loss", {"affinity": float("inf")}, "loss.affinity must be a finite number"),
+    ("data", {"frames": 3}, "loss.temporal (L_tc, between consecutive predicted frames) needs data.frames >= 4"),
     ("optim", {"power": -1.0}, "optim.power"),
     ("loss", {"target": 1.5}, "loss.target"),
     ("loss", {"theta": -0.1}, "loss.theta"),
@@ -128,12 +135,22 @@ def test_base_defaults_and_the_command_base(tmp_path: Path) -> None:
 def test_values_no_run_can_use_are_refused_naming_the_config(tmp_path: Path, section: str | None, values: dict,
                                                               mention: str) -> None:
     data: dict = {"out": "o", "steps": 2, "data": {"root": "d"}}
+    if values.get("frames") == 3:  # the default L_tc is then 0: a weight given is refused
+        data["loss"] = {"temporal": 0.5}
     (data.setdefault(section, {}) if section else data).update(values)
     path = tmp_path / "run.json"
     path.write_text(json.dumps(data))
     with pytest.raises(InputError, match=re.escape(mention)) as caught:
         load_gca_tam_config(path)
     assert str(path) in str(caught.value)
+
+
+def test_a_window_of_three_frames_has_no_l_tc_by_default(tmp_path: Path) -> None:
+    """L_tc compares consecutive predicted frames; a window of 3 predicts one, so its
+    default weight is 0 (it was 0.5, recorded in config.json and silently not trained)."""
+    cfg = gca_tam_config_from_dict({"out": "o", "steps": 1, "data": {"root": "d", "frames": 3}})
+    assert (cfg.loss.temporal, cfg.loss.affinity) == (0.0, 0.25)
+    assert gca_tam_config_from_dict({"out": "o", "steps": 1, "data": {"root": "d", "frames": 4}}).loss.temporal == 0.5
 
 
 def test_single_image_baselines_default_to_l_im_only(tmp_path: Path) -> None:

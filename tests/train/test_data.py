@@ -18,6 +18,7 @@ from tcvom.train.data import (
     StmImageDataset,
     StmVideoDataset,
     VideoWindowDataset,
+    read_alpha,
     reflect_index,
     training_mask,
     training_trimap,
@@ -141,3 +142,39 @@ def test_a_missing_file_is_refused_before_training(video_root: Path, tmp_path: P
     with pytest.raises(ReadError, match=f"frame 4 of clip {re.escape(clip.name)} does not exist") as caught:
         VideoWindowDataset(root, crop=32, length=1)
     assert caught.value.path == str(clip.bg_path(4)) and caught.value.path.startswith(str(root))
+
+
+def test_both_image_datasets_refuse_an_alpha_of_another_size(image_folders: dict[str, Path], tmp_path: Path) -> None:
+    """Training QA: STM pre-training cropped a 100x128 alpha from elsewhere than its
+    foreground (exit 0) or broke on broadcasting (exit 1); GCA's refused it."""
+    import shutil
+
+    for name in ("fg", "bg"):
+        shutil.copytree(image_folders[name], tmp_path / name)
+    (tmp_path / "alpha").mkdir()
+    for i in range(3):
+        alpha = cv2.imread(str(image_folders["alpha"] / f"item{i}.png"), cv2.IMREAD_UNCHANGED)
+        cv2.imwrite(str(tmp_path / "alpha" / f"item{i}.png"), alpha[:40] if i == 1 else alpha)
+    files = ImageMattingFiles.from_folders(tmp_path / "fg", tmp_path / "alpha", tmp_path / "bg")
+    for dataset in (StmImageDataset(files, crop=32, length=8, seed=0),
+                    AffineTripletDataset(files, crop=32, length=8, seed=0, max_radius=2)):
+        with pytest.raises(InputError, match="the alpha is 64x40, the foreground 64x48") as caught:
+            for index in range(8):
+                dataset[index]
+        assert caught.value.path == str(tmp_path / "alpha" / "item1.png")
+
+
+def test_a_matte_shuffled_into_rgb_with_an_opaque_alpha_is_read_from_rgb(image_folders: dict[str, Path],
+                                                                        tmp_path: Path) -> None:
+    """Training QA: a grey matte saved as RGBA with A = 255 (a matte "shuffled to rgb")
+    trained on alpha 1 everywhere; its RGB is the matte. A cut-out's alpha channel (RGB
+    colour, A the matte) and an opaque cut-out (colour, A = 255) stay read from A."""
+    matte = cv2.imread(str(image_folders["alpha"] / "item0.png"), cv2.IMREAD_UNCHANGED)
+    opaque = np.full_like(matte, 255)
+    cv2.imwrite(str(tmp_path / "shuffled.png"), np.dstack([matte, matte, matte, opaque]))
+    assert np.array_equal(read_alpha(tmp_path / "shuffled.png"), matte / np.float32(255))
+    colour = cv2.imread(str(image_folders["fg"] / "item0.png"))
+    cv2.imwrite(str(tmp_path / "cutout.png"), np.dstack([colour, matte]))
+    assert np.array_equal(read_alpha(tmp_path / "cutout.png"), matte / np.float32(255))
+    cv2.imwrite(str(tmp_path / "opaque.png"), np.dstack([colour, opaque]))
+    assert read_alpha(tmp_path / "opaque.png").min() == 1.0

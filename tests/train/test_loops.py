@@ -189,6 +189,52 @@ def test_a_diverged_loss_is_an_error_with_the_fix(video_root: Path, tmp_path: Pa
     assert "optim.lr" in str(caught.value)
 
 
+def test_weights_an_update_made_non_finite_are_not_saved(video_root: Path, tmp_path: Path) -> None:
+    """Training QA: weight_decay = inf (a finite loss) made half the weights NaN; the run
+    exited 0 with a weights.pth that tcvom itself refused to load."""
+    cfg = gca_tam_config_from_dict(_video_cfg(video_root, tmp_path / "run", steps=2, optim={"lr": 1e-3}))
+    cfg.optim.weight_decay = float("inf")  # the config refuses it now; a script's object may still hold it
+    with pytest.raises(InputError, match=r"weight tensors became NaN or infinite at step 0: training diverged "
+                       r"\(nothing was saved\)") as caught:
+        train_gca_tam(cfg, progress="none")
+    assert "--no-resume" in str(caught.value)
+    assert not (tmp_path / "run" / "weights.pth").exists() and not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_a_run_folder_is_checked_and_cleared_of_a_killed_save(video_root: Path, tmp_path: Path) -> None:
+    """Training QA: a save killed mid-write left .checkpoint.tcvom-tmp-... (as big as a
+    checkpoint) that no resume removed; a read-only run folder was named by a temporary."""
+    import os
+    import subprocess
+    import sys
+
+    from tcvom.io.atomic import temporary_name
+
+    run = tmp_path / "run"
+    run.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    leftover = temporary_name(run / "checkpoint.pt")
+    leftover = leftover.with_name(leftover.name.replace(f"-{os.getpid()}", f"-{dead.stdout.strip()}"))
+    leftover.write_bytes(b"half a checkpoint")
+    train_gca_tam(gca_tam_config_from_dict(_video_cfg(video_root, run, steps=1)), progress="none")
+    assert not leftover.exists() and (run / "checkpoint.pt").exists()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(InputError, match="is a file, not a folder") as caught:
+        train_gca_tam(gca_tam_config_from_dict(_video_cfg(video_root, blocker / "run", steps=1)), progress="none")
+    assert caught.value.path == str(blocker / "run") and "'out' folder in the config" in str(caught.value)
+
+
+def test_a_missing_init_file_names_the_config_and_key(video_root: Path, tmp_path: Path) -> None:
+    config = tmp_path / "run.json"
+    import json
+
+    config.write_text(json.dumps(_video_cfg(video_root, tmp_path / "run", steps=1, init="nowhere.pth")))
+    with pytest.raises(InputError, match=r"init \(the weights to start from\) is not there") as caught:
+        train_gca_tam(load_gca_tam_config(config), progress="none")
+    assert caught.value.path == str(config)
+
+
 def _signalled_at(monkeypatch: pytest.MonkeyPatch, calls: set[int], number: int) -> None:
     """Send ``number`` to this process in the middle of the steps numbered ``calls`` of the
     next session (after the forward pass has updated batch-norm statistics and the

@@ -201,8 +201,9 @@ def write_csv(final: str | Path, fields: Sequence[str], rows: Iterable[Mapping[s
     return write_text(final, text.getvalue())
 
 
-def ensure_writable_folder(folder: str | Path) -> Path:
-    """Create ``folder`` if needed and check that files can be created in it."""
+def ensure_writable_folder(folder: str | Path, *, given_as: str = "--out") -> Path:
+    """Create ``folder`` if needed and check that files can be created in it (the errors'
+    advice names the setting it was ``given_as``)."""
     path = Path(folder)
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -211,18 +212,18 @@ def ensure_writable_folder(folder: str | Path) -> Path:
             if link.is_symlink() and not link.exists():
                 raise OutputError(f"cannot create the output folder: {link} is a link to {os.readlink(link)}, "
                                   "which does not exist", path=path,
-                                  hint="create the folder it points to, or choose another --out") from exc
+                                  hint=f"create the folder it points to, or choose another {given_as}") from exc
         for blocker in (path, *path.parents):
             if blocker.exists() and not blocker.is_dir():
                 raise OutputError(f"cannot create the output folder: {blocker} is a file, not a folder", path=path,
-                                  hint="move that file away, or choose another --out") from exc
+                                  hint=f"move that file away, or choose another {given_as}") from exc
         raise OutputError(f"cannot create the output folder ({exc.strerror})", path=path) from exc
     probe = temporary_name(path / "probe.tmp")
     try:
         probe.touch()
     except OSError as exc:
         raise OutputError(
-            f"the output folder is not writable ({exc.strerror})", path=path, hint="choose another --out"
+            f"the output folder is not writable ({exc.strerror})", path=path, hint=f"choose another {given_as}"
         ) from exc
     probe.unlink(missing_ok=True)
     return path

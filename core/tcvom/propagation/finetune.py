@@ -37,12 +37,12 @@ import torch
 import torch.nn.functional as F
 
 from tcvom.errors import InputError
-from tcvom.io.atomic import atomic_output
 from tcvom.io.hashing import state_sha256
 from tcvom.io.sources import FrameReader
 from tcvom.io.trimap import one_hot_labels
 from tcvom.models.stm import IMAGENET_MEAN, IMAGENET_STD, STM
 from tcvom.progress import Progress, ProgressMode
+from tcvom.weights.checkpoints import save_torch
 
 log = logging.getLogger("tcvom")
 _UNREADABLE_SAID: set[str] = set()  # cache files already warned about (once each per process)
@@ -366,8 +366,7 @@ def finetune_cached(
         if _load_cached(model, path, device):  # tuned by another process while this one waited
             return True
         finetune(model, samples, options, device=device, progress=progress)
-        with atomic_output(path) as tmp:
-            torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
+        save_torch({k: v.detach().cpu() for k, v in model.state_dict().items()}, path)
     return False
 
 

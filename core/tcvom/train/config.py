@@ -168,6 +168,14 @@ def _need(cond: bool, message: str, path: Path | None) -> None:
         raise InputError(f"config: {message}", path=path)
 
 
+MAX_LR = 1.0
+"""The largest learning rate a config may give (the paper's are 1e-5 to 4e-4)."""
+
+TC_FRAMES = 4
+"""The fewest window frames L_tc can be computed on (the window's first and last frames only
+give the predicted ones their neighbours)."""
+
+
 def _check_common(cfg: _RunConfig, data: DataConfig, optim: OptimConfig, path: Path | None) -> None:
     _need(bool(cfg.out), "'out' (the run folder) is required", path)
     _need(cfg.steps > 0, f"'steps' must be positive, got {cfg.steps}", path)
@@ -188,10 +196,14 @@ def _check_common(cfg: _RunConfig, data: DataConfig, optim: OptimConfig, path: P
         _need(bool(data.fg_dir and data.alpha_dir and data.bg_dir),
               "data.fg_dir, data.alpha_dir and data.bg_dir are required for image data", path)
     _need(optim.schedule in SCHEDULES, f"optim.schedule must be one of {SCHEDULES}, got {optim.schedule!r}", path)
-    _need(optim.lr > 0 and math.isfinite(optim.lr), f"optim.lr must be positive (or left out for the paper's), got "
-          f"{optim.lr}", path)
+    # Adam's step is about lr per weight: above 1 it only diverges (1e300 overflowed inside torch).
+    _need(0 < optim.lr <= MAX_LR, f"optim.lr must be above 0 and at most {MAX_LR:g} (or left out for the paper's), "
+          f"got {optim.lr}", path)
     _need(optim.power >= 0 and math.isfinite(optim.power), f"optim.power must be >= 0, got {optim.power}", path)
-    _need(optim.weight_decay >= 0, "optim.weight_decay must be >= 0", path)
+    _need(0 <= optim.weight_decay < math.inf, f"optim.weight_decay must be a finite number >= 0, got "
+          f"{optim.weight_decay}", path)
+    _need(all(0 < lr <= MAX_LR for lr in optim.stair_lrs), f"optim.stair_lrs must each be above 0 and at most "
+          f"{MAX_LR:g}, got {optim.stair_lrs}", path)
     _need(len(optim.milestones) == len(optim.stair_lrs), "optim.milestones and optim.stair_lrs differ in length", path)
     _need(list(optim.milestones) == sorted(optim.milestones) and all(0 <= m <= 1 for m in optim.milestones),
           "optim.milestones must be increasing fractions of the run in [0, 1]", path)
@@ -238,8 +250,8 @@ def resolve_gca_tam(cfg: GcaTamConfig, path: Path | None = None, *, base: str | 
     # L_tc and L_af train the TAM's video behaviour: the single-image baselines are
     # fine-tuned with L_im only (paper section 4, Table 1: "+F"), the TAM pre-training likewise.
     video = not pre and "_tam" in network
-    if loss.temporal < 0:
-        loss.temporal = 0.5 if video else 0.0
+    if loss.temporal < 0:  # L_tc compares consecutive predicted frames: 3 frames predict one
+        loss.temporal = 0.5 if video and data.frames >= TC_FRAMES else 0.0
     if loss.affinity < 0:
         loss.affinity = 0.25 if video else 0.0
     out = replace(cfg, network=network, data=data, optim=optim, loss=loss)
@@ -259,7 +271,10 @@ def resolve_gca_tam(cfg: GcaTamConfig, path: Path | None = None, *, base: str | 
     if net_base == "fba" and "laplacian" in loss.image_terms:
         _need(data.crop >= 64, f"FBA's Laplacian loss needs data.crop >= 64, got {data.crop}", path)
     for name in ("image", "temporal", "affinity"):
-        _need(getattr(loss, name) >= 0, f"loss.{name} must be >= 0", path)
+        _need(0 <= getattr(loss, name) < math.inf, f"loss.{name} must be a finite number >= 0", path)
+    _need(loss.temporal == 0 or data.frames >= TC_FRAMES, f"loss.temporal (L_tc, between consecutive predicted "
+          f"frames) needs data.frames >= {TC_FRAMES}: a window of {data.frames} frames predicts only its middle one; "
+          "set data.frames to 5 (the paper's) or loss.temporal to 0", path)
     _need(0.0 <= loss.target <= 1.0, f"loss.target (the L_af BCE target) must be in [0, 1], got {loss.target}", path)
     _need(0.0 < loss.theta <= 1.0, f"loss.theta (an alpha difference) must be in (0, 1], got {loss.theta}", path)
     return out

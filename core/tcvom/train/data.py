@@ -104,10 +104,16 @@ def read_rgb(path: Path) -> np.ndarray:
 
 
 def read_alpha(path: Path) -> np.ndarray:
-    """float32 ``H x W`` in [0, 1]: a one-channel image, or the alpha channel of an RGBA one."""
+    """float32 ``H x W`` in [0, 1]: a one-channel image, the first channel of a grey RGB one,
+    or the alpha channel of an RGBA one. A matte shuffled into RGB with an opaque (constant)
+    alpha channel is read from its RGB: its alpha channel would train on alpha 1."""
     data = _imread(path, cv2.IMREAD_UNCHANGED)
-    if data.ndim == 3:
-        data = data[:, :, 3] if data.shape[2] == 4 else data[:, :, 0]
+    if data.ndim == 3 and data.shape[2] == 4:
+        grey = bool(np.array_equal(data[:, :, 0], data[:, :, 1]) and np.array_equal(data[:, :, 0], data[:, :, 2]))
+        flat = data[:, :, 3].min() == data[:, :, 3].max()
+        data = data[:, :, 0] if flat and grey and data[:, :, 0].min() != data[:, :, 0].max() else data[:, :, 3]
+    elif data.ndim == 3:
+        data = data[:, :, 0]
     return _unit(data)
 
 
@@ -153,6 +159,16 @@ class ImageMattingFiles:
                 )
             pairs.append((fg, alphas[key]))
         return cls(tuple(p[0] for p in pairs), tuple(p[1] for p in pairs), tuple(bgs))
+
+    def pair(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Foreground ``index`` (:func:`read_rgb`) and its alpha (:func:`read_alpha`);
+        InputError naming the alpha when their sizes differ (a crop of one would not be of
+        the other)."""
+        fg, alpha = read_rgb(self.foregrounds[index]), read_alpha(self.alphas[index])
+        if fg.shape[:2] != alpha.shape:
+            raise InputError(f"the alpha is {alpha.shape[1]}x{alpha.shape[0]}, the foreground "
+                             f"{fg.shape[1]}x{fg.shape[0]}", path=self.alphas[index])
+        return fg, alpha
 
 
 # --- geometry ---------------------------------------------------------------------------------
@@ -360,11 +376,7 @@ class AffineTripletDataset(_Indexed):
         rng = sample_rng(self.seed, index)
         i = int(rng.integers(len(self.files.foregrounds)))
         j = int(rng.integers(len(self.files.backgrounds)))
-        fg_path, alpha_path = self.files.foregrounds[i], self.files.alphas[i]
-        fg, alpha = read_rgb(fg_path), read_alpha(alpha_path)
-        if fg.shape[:2] != alpha.shape:
-            raise InputError(f"the alpha is {alpha.shape[1]}x{alpha.shape[0]}, the foreground "
-                             f"{fg.shape[1]}x{fg.shape[0]}", path=alpha_path)
+        fg, alpha = self.files.pair(i)
         bg = read_rgb(self.files.backgrounds[j])
         fg, alpha = _cover(fg, self.pre, cv2.INTER_AREA), _cover(alpha, self.pre, cv2.INTER_AREA)
         bg = _cover(bg, self.pre, cv2.INTER_CUBIC)
@@ -546,7 +558,7 @@ class StmImageDataset(_Indexed):
         rng = sample_rng(self.seed, index)
         i = int(rng.integers(len(self.files.foregrounds)))
         j = int(rng.integers(len(self.files.backgrounds)))
-        fg, alpha = read_rgb(self.files.foregrounds[i]), read_alpha(self.files.alphas[i])
+        fg, alpha = self.files.pair(i)
         bg = read_rgb(self.files.backgrounds[j])
         fg, alpha = _cover(fg, self.pre, cv2.INTER_AREA), _cover(alpha, self.pre, cv2.INTER_AREA)
         ys, xs = _random_crop(rng, alpha.shape, self.pre)

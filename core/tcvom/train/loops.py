@@ -52,7 +52,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, default_collate
 
 from tcvom.errors import InputError, TcvomError, Terminated, WeightsError, listed_differences
-from tcvom.io.atomic import atomic_output, write_text
+from tcvom.io.atomic import ensure_writable_folder, remove_dead_temporaries, write_text
 from tcvom.models import bases
 from tcvom.models.gca_tam import FrameFeatures, GcaMatting, make_input
 from tcvom.models.split_matting import SplitMatting
@@ -212,11 +212,10 @@ class _Run:
     """The run folder: checkpoint / weights writing, resume and the CSV log."""
 
     def __init__(self, out: str | Path, kind: str, config: dict[str, Any], resume: bool) -> None:
-        self.out = Path(out)
-        try:
-            self.out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise InputError(f"cannot create the run folder: {exc}", path=self.out) from exc
+        # The run folder is made and checked before the data is read; what a killed save left
+        # half-written there (a checkpoint's temporary is as big as the checkpoint) is removed.
+        self.out = ensure_writable_folder(out, given_as="'out' folder in the config")
+        remove_dead_temporaries(self.out)
         self.kind = kind
         self.config = config
         self.resume = resume
@@ -272,10 +271,8 @@ class _Run:
             "scaler": scaler.state_dict(),
             "config": self.config,
         }
-        with atomic_output(self.weights) as tmp:
-            torch.save(weights, tmp)
-        with atomic_output(self.checkpoint) as tmp:
-            torch.save(state, tmp)
+        checkpoints.save_torch(weights, self.weights)
+        checkpoints.save_torch(state, self.checkpoint)
 
     def open_log(self, start: int, columns: list[str]) -> tuple[Any, csv.DictWriter]:
         """The CSV log, truncated to the rows of steps before ``start`` on a resume."""
@@ -406,10 +403,12 @@ def _loop(run: _Run, *, model: nn.Module, optimizer: torch.optim.Optimizer,
                 loss, terms = step_fn(batch, step)
                 if not torch.isfinite(loss):
                     raise InputError(f"the loss is {loss.item()} at step {step}: training diverged", hint="lower the "
-                                     "learning rate (optim.lr), or check 'init' and the data (tcvom info --weights)")
+                                     "learning rate (optim.lr) and start over (--no-resume), or check 'init' and the "
+                                     "data (tcvom info --weights)")
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)
                 scaler.update()
+                _check_finite(model, step, saved)
                 step += 1
                 row = {"step": step - 1, "lr": lr, **{k: float(v) for k, v in terms.items()},
                        "seconds": round(time.perf_counter() - tick, 4)}
@@ -428,6 +427,19 @@ def _loop(run: _Run, *, model: nn.Module, optimizer: torch.optim.Optimizer,
     while held.noted:  # arrived as the last batches' loader closed: the run is saved, it stops as asked
         held.deliver()
     return TrainResult(step, run.out, run.weights, run.checkpoint, run.log, rows)
+
+
+def _check_finite(model: nn.Module, step: int, saved: int) -> None:
+    """Refuse weights an update made NaN or infinite (a finite loss can still take a step
+    that overflows them): such weights were saved, and every later use refused them."""
+    tensors = [t for t in model.state_dict().values() if t.is_floating_point()]
+    if torch.stack([torch.isfinite(t).all() for t in tensors]).all():
+        return
+    bad = sum(1 for t in tensors if not torch.isfinite(t).all())
+    kept = f"the checkpoint of step {saved} is kept" if saved else "nothing was saved"
+    raise InputError(f"{bad} of {len(tensors)} weight tensors became NaN or infinite at step {step}: training "
+                     f"diverged ({kept})", hint="lower the learning rate (optim.lr) or the weight decay and start "
+                     "over (--no-resume), or check 'init' and the data")
 
 
 def _optimizer(params: list[nn.Parameter], optim: OptimConfig) -> torch.optim.Optimizer:
@@ -683,6 +695,15 @@ def _check_folders(cfg: GcaTamConfig | StmConfig) -> None:
                              "config file)")
 
 
+def _check_init(cfg: GcaTamConfig | StmConfig) -> None:
+    """Refuse an ``init`` that is not a file, naming the key and the config file (the weight
+    reader's error named only the path)."""
+    if not Path(cfg.init).is_file():
+        what = "a folder" if Path(cfg.init).is_dir() else "not there"
+        raise InputError(f"init (the weights to start from) is {what}: {cfg.init}", path=cfg.source or None,
+                         hint="set init to a .pth file (a relative path is relative to the config file)")
+
+
 def build_gca_dataset(cfg: GcaTamConfig) -> Dataset:
     """The dataset of a GCA+TAM config (affine triplets of image data, or video windows)."""
     length = cfg.steps * cfg.batch_size
@@ -714,6 +735,7 @@ def train_matting(cfg: GcaTamConfig, *, progress: ProgressMode = "bar", resume: 
     base = bases.base_of(cfg.network)
     model: MattingNet = bases.build_matting(cfg.network)  # type: ignore[assignment]
     if cfg.init:
+        _check_init(cfg)
         load_initial(model, cfg.init)
     elif cfg.stage == "pretrain":
         raise InputError(f"TAM pre-training starts from single-image {base} weights: set 'init'",
@@ -804,6 +826,7 @@ def train_stm(cfg: StmConfig, *, progress: ProgressMode = "bar", resume: bool = 
     torch.manual_seed(cfg.seed)
     model = build_stm()
     if cfg.init:
+        _check_init(cfg)
         checkpoints.load_into(model, checkpoints.read_state_dict(cfg.init), what="STM trimap propagation",
                               path=cfg.init)
     model.to(device).eval()  # batch norm statistics stay frozen, as in STM and TGM

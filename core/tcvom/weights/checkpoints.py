@@ -20,6 +20,7 @@ with and without the TAM) and STM.
 from __future__ import annotations
 
 import errno
+import io
 import pickle
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from tcvom.errors import InputError, ReadError, WeightsError
+from tcvom.io.atomic import atomic_output, said_when_full
 from tcvom.io.hashing import FileIdentity, file_identity, file_sha256
 from tcvom.models import bases
 from tcvom.models.bases import MATTING_KINDS
@@ -142,6 +144,48 @@ def _clip(text: str, limit: int = 300) -> str:
 
 EXPORT_SUFFIXES = (".onnx", ".json", ".engine", ".plan")
 """Files of an export (:mod:`tcvom.export`, the TensorRT engines), which are no weight files."""
+
+
+class _Sink(io.RawIOBase):
+    """A file torch.save writes through, keeping the OSError of a failed write: torch
+    replaces it with a RuntimeError that names no file and no errno ("unexpected pos")."""
+
+    def __init__(self, handle: io.BufferedWriter) -> None:
+        super().__init__()
+        self.handle = handle
+        self.error: OSError | None = None
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        try:
+            return self.handle.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+
+def save_torch(obj: Any, final: str | Path) -> Path:
+    """``torch.save(obj)`` to ``final`` through a temporary name (readers see the old file
+    or the whole new one). Returns ``final`` as a Path.
+
+    Raises:
+        OutputError: the disk is full or a file size limit is reached (``FULL_HINT``).
+    """
+    final = Path(final)
+    with atomic_output(final) as tmp, said_when_full(final), open(tmp, "wb") as handle:
+        sink = _Sink(handle)
+        try:
+            torch.save(obj, sink)
+        except RuntimeError:
+            if sink.error is not None:
+                raise sink.error from None
+            raise
+    return final
 
 
 def read_state_dict(path: str | Path) -> dict[str, Tensor]:
