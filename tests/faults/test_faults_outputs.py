@@ -211,7 +211,12 @@ from tcvom.weights.checkpoints import save_torch
 def weights(path, text):
     import torch
     save_torch({"w": torch.zeros(len(text))}, path)
-for name, write in (("review.json", write_text), ("manifest.json", publish_exclusive), ("checkpoint.pt", weights)):
+def script(path, text):
+    import torch
+    module = torch.jit.script(torch.nn.Linear(len(text) // 8, 2))
+    save_torch(module, path, torch.jit.save)
+for name, write in (("review.json", write_text), ("manifest.json", publish_exclusive), ("checkpoint.pt", weights),
+                    ("nuke.pt", script)):
     try:
         write(Path(sys.argv[1]) / name, "x" * 4096)
         print(name, "written")
@@ -225,13 +230,15 @@ def test_a_full_disk_while_writing_a_review_or_manifest_is_said(tmp_path: Path) 
     manifest ended in a traceback, exit 1, "(please report this)" (the failed write names no
     file), and the manifest's 0-byte temporary stayed. Both are said as a frame's write is,
     naming the file, and leave nothing behind. Training QA: so is a training checkpoint
-    (torch turned the write's OSError into a RuntimeError, "unexpected pos")."""
+    and a TorchScript export (torch turned the write's OSError into a RuntimeError,
+    "unexpected pos")."""
     folder = tmp_path / "records"
     folder.mkdir()
     result = _limited(1024, "-c", _RECORDS, str(folder))
     lines = result.stdout.splitlines()
-    assert len(lines) == 3 and all("refused" in line and "is the disk full" in line for line in lines), result
+    assert len(lines) == 4 and all("refused" in line and "is the disk full" in line for line in lines), result
     assert "review.json" in lines[0] and "manifest.json" in lines[1] and "checkpoint.pt" in lines[2]
+    assert "nuke.pt" in lines[3]
     assert not list(folder.iterdir()), "no file, and no temporary"
 
 

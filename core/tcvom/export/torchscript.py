@@ -47,10 +47,11 @@ import torch
 from torch import Tensor, nn
 
 from tcvom.errors import InputError, WeightsError
-from tcvom.io.atomic import atomic_output, write_text
+from tcvom.io.atomic import write_text
 from tcvom.io.trimap import BG_THRESHOLD, FG_THRESHOLD
 from tcvom.models.gca_tam import GcaMatting, GcaTam, composite, make_input
 from tcvom.models.split_matting import SplitMatting, normalise_rgb, pad_frame
+from tcvom.weights.checkpoints import save_torch
 
 CHANNELS_PER_FRAME = 4
 INPUT_CHANNELS = 3 * CHANNELS_PER_FRAME
@@ -302,8 +303,7 @@ def export_torchscript(
 
     model = _load_tam(weights, resolve_device(device), base)
     module = build_nuke_module(model, width=width, height=height, device=device, linear_input=linear_input, base=base)
-    with atomic_output(out) as tmp:
-        module.save(str(tmp))
+    save_torch(module, out, torch.jit.save)
     network = "gca_tam"
     if isinstance(model, SplitMatting):
         network = model.network

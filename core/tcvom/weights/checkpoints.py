@@ -22,7 +22,7 @@ from __future__ import annotations
 import errno
 import io
 import pickle
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -169,9 +169,10 @@ class _Sink(io.RawIOBase):
         self.handle.flush()
 
 
-def save_torch(obj: Any, final: str | Path) -> Path:
-    """``torch.save(obj)`` to ``final`` through a temporary name (readers see the old file
-    or the whole new one). Returns ``final`` as a Path.
+def save_torch(obj: Any, final: str | Path, saver: Callable[[Any, Any], None] = torch.save) -> Path:
+    """``torch.save(obj)`` (or ``saver``: ``torch.jit.save`` of a TorchScript module) to
+    ``final`` through a temporary name (readers see the old file or the whole new one).
+    Returns ``final`` as a Path.
 
     Raises:
         OutputError: the disk is full or a file size limit is reached (``FULL_HINT``).
@@ -180,7 +181,7 @@ def save_torch(obj: Any, final: str | Path) -> Path:
     with atomic_output(final) as tmp, said_when_full(final), open(tmp, "wb") as handle:
         sink = _Sink(handle)
         try:
-            torch.save(obj, sink)
+            saver(obj, sink)
         except RuntimeError:
             if sink.error is not None:
                 raise sink.error from None
