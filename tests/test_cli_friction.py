@@ -371,11 +371,12 @@ def test_a_trimap_file_without_a_frame_number_is_not_taken_for_frame_one(capsys,
     shot = small_example.folder
     keys = tmp_path / "keys"
     keys.mkdir()
-    for name in ("key_1008.png", "key.png"):
+    for name in ("key_1008.png", "key.png", "key_v3.png"):
         (keys / name).write_bytes((shot / "keyframes/key.1008.png").read_bytes())
     plate = shot / "plate/plate.####.exr"
     first = shot / "keyframes/key.1001.png"
-    for name, meant in (("key_1008.png", "1008="), ("key.png", "1001=")):
+    # QA: key_v3.png was advised as "3=key_v3.png", its version taken for a frame
+    for name, meant in (("key_1008.png", "1008="), ("key.png", "FRAME="), ("key_v3.png", "FRAME=")):
         code, _, err = run_cli(capsys, "run", "--plate", plate, "--keyframes", first, keys / name, "--out",
                                tmp_path / name, "--method", "classical", "--progress", "none")
         assert code == 2

@@ -73,6 +73,12 @@ def test_matting_weights_of_the_right_network_that_do_not_fit_are_refused_before
                                        "--finetune-steps", "0"))
     expect(result, 2, wrong.name, name, root=shot.root)
     assert not shot.out.exists()
+    # Bases QA: STM weights as the matting weights said "pass the GCA+TAM weights", as if
+    # no other base were taken
+    result = tcvom(capsys, *_tcvom_run(shot, "--weights", str(stm), "--matting-weights", str(stm)))
+    expect(result, 2, "an STM trimap-propagation checkpoint, not a matting network",
+           "(GCA, FBA, DIM or Index, with the TAM or single-image)", root=shot.root)
+    assert not shot.out.exists()
 
 
 def test_no_matting_weights_anywhere_are_said_before_the_trimap_stage(shot: Shot, capsys, monkeypatch) -> None:
@@ -382,6 +388,22 @@ def test_auto_names_another_bases_weights_it_does_not_use(shot: Shot, capsys, mo
     monkeypatch.setenv("TCVOM_WEIGHTS", str(weights))
     result = tcvom(capsys, *shot.matte_args("--method", "auto"))
     expect(result, 0, "no GCA+TAM (TCVOM video matting) weights found, but Index+TAM", str(weights),
+           "pass --base index to matte with them", root=shot.root)
+
+
+def test_auto_names_every_other_base_with_weights(shot: Shot, capsys, monkeypatch) -> None:
+    """Bases QA: with FBA+TAM and Index+TAM weights, `--base dim` named only FBA+TAM."""
+    import torch
+
+    from tcvom.models.bases import build_matting
+
+    folder = shot.root / "weights"
+    folder.mkdir()
+    for network in ("fba_tam", "index_tam"):
+        torch.save(build_matting(network).state_dict(), folder / f"{network}.pth")
+    monkeypatch.setenv("TCVOM_WEIGHTS", str(folder))
+    result = tcvom(capsys, *shot.matte_args("--method", "auto", "--base", "dim"))
+    expect(result, 0, "no DIM+TAM (TCVOM video matting) weights found, but", "pass --base fba to matte with them",
            "pass --base index to matte with them", root=shot.root)
 
 

@@ -95,6 +95,12 @@ def test_output_patterns(tmp_path: Path) -> None:
     assert output_pattern(tmp_path / "m.%05d.exr", "alpha.####.exr") == str(tmp_path / "m.%05d.exr")
     assert frame_path(str(tmp_path / "m.%05d.exr"), 12) == tmp_path / "m.00012.exr"
     assert frame_path(str(tmp_path / "a.####.exr"), 1001) == tmp_path / "a.1001.exr"
+    # QA: `matte --out o/a.exr` made a folder named a.exr without a word
+    with pytest.raises(InputError, match="the output names one image file") as caught:
+        output_pattern(tmp_path / "a.exr", "alpha.####.png")
+    assert caught.value.hint is not None and "a.####.png" in caught.value.hint
+    (tmp_path / "kept.exr").mkdir()  # a folder so named (an earlier run's) is still a folder
+    assert output_pattern(tmp_path / "kept.exr", "alpha.####.exr") == str(tmp_path / "kept.exr" / "alpha.####.exr")
 
 
 def test_files_of_another_padding_are_named(tmp_path: Path) -> None:

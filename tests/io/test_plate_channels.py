@@ -67,6 +67,16 @@ def test_a_frame_without_one_colour_layer_is_refused(small_example, tmp_path: Pa
     assert not (tmp_path / "out" / "alpha.1003.exr").exists()
 
 
+def test_a_grey_frame_in_a_colour_plate_is_named(small_example, tmp_path: Path, capsys) -> None:
+    """Odd-inputs QA: a one-channel (Y) frame in an RGB plate, likely another pass rendered
+    into the sequence, was matted without a word."""
+    plate = _plate(small_example, tmp_path, ("Y",), {"Y": "G"})
+    capsys.readouterr()
+    assert _matte(plate, small_example.trimaps, tmp_path / "out") == 0
+    err = capsys.readouterr().err
+    assert "plate.1003.exr: frame 1003 is grey (one channel), the plate's first frame colour (R, G, B)" in err, err
+
+
 def test_a_deep_frame_is_refused(small_example, tmp_path: Path, capsys) -> None:
     plate = _plate(small_example, tmp_path, ("R", "G", "B"), {"R": "R", "G": "G", "B": "B"})
     path = Path(plate.replace("####", "1003"))

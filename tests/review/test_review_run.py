@@ -637,6 +637,36 @@ def test_a_rebuild_whose_plate_moved_says_to_give_it(small_example, tmp_path: Pa
     assert main(["review", str(tmp_path / "out"), "--rebuild", "--plate", moved, "--progress", "none"]) == 0
 
 
+def test_a_rebuild_refuses_a_plate_that_is_not_the_outputs(small_example, tmp_path: Path, capsys) -> None:
+    """QA: `review --rebuild --plate OTHER` took another plate (another size, or one with a
+    cut), wrote it into the review's sources (exit 0), and every later rebuild read it."""
+    import shutil
+
+    from tcvom.io.images import read_image, write_image
+
+    pipeline.run(small_example.plate, tmp_path / "out", keyframes=[_key(small_example, 1001)], shot_range="1001-1004",
+                 method="classical", progress="none")
+    other = tmp_path / "other"
+    shutil.copytree(Path(small_example.plate).parent, other)
+    first = other / Path(small_example.plate).name.replace("####", "1001")
+    pixels, _ = read_image(first)
+    write_image(first, pixels * 0.5)  # another frame of the same size and frame numbers
+    capsys.readouterr()
+    given = str(other / Path(small_example.plate).name)
+    assert main(["review", str(tmp_path / "out"), "--rebuild", "--plate", given, "--progress", "none"]) == 2
+    err = capsys.readouterr().err
+    assert f"{first}: frame 1001: this plate frame is not the one the output was made from" in err, err
+    assert load_review(tmp_path / "out").extra["sources"]["plate"] == str(Path(small_example.plate).absolute())
+    # QA: a review folder that cannot be written advised "choose another --out", a flag
+    # `tcvom review` does not have
+    review = tmp_path / "out" / "review"
+    shutil.rmtree(review)
+    review.write_text("")
+    assert main(["review", str(tmp_path / "out"), "--rebuild", "--progress", "none"]) == 2
+    err = capsys.readouterr().err
+    assert "is a file, not a folder" in err and "review folder: make it writable" in err and "--out" not in err, err
+
+
 def test_a_frame_of_another_shot_dropped_in_is_doubtful_and_keyed_first(small_example, tmp_path: Path) -> None:
     """QA: a frame unlike both neighbours (another shot's here; a flash, a black frame) was
     ranked below its own neighbours: its widened band hid its residual. The flow follows it

@@ -201,9 +201,10 @@ def write_csv(final: str | Path, fields: Sequence[str], rows: Iterable[Mapping[s
     return write_text(final, text.getvalue())
 
 
-def ensure_writable_folder(folder: str | Path, *, given_as: str = "--out") -> Path:
+def ensure_writable_folder(folder: str | Path, *, given_as: str = "--out", hint: str | None = None) -> Path:
     """Create ``folder`` if needed and check that files can be created in it (the errors'
-    advice names the setting it was ``given_as``)."""
+    advice names the setting it was ``given_as``; ``hint`` replaces the advice for a folder
+    no setting names, such as an output's review folder)."""
     path = Path(folder)
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -212,18 +213,18 @@ def ensure_writable_folder(folder: str | Path, *, given_as: str = "--out") -> Pa
             if link.is_symlink() and not link.exists():
                 raise OutputError(f"cannot create the output folder: {link} is a link to {os.readlink(link)}, "
                                   "which does not exist", path=path,
-                                  hint=f"create the folder it points to, or choose another {given_as}") from exc
+                                  hint=hint or f"create the folder it points to, or choose another {given_as}") from exc
         for blocker in (path, *path.parents):
             if blocker.exists() and not blocker.is_dir():
                 raise OutputError(f"cannot create the output folder: {blocker} is a file, not a folder", path=path,
-                                  hint=f"move that file away, or choose another {given_as}") from exc
+                                  hint=hint or f"move that file away, or choose another {given_as}") from exc
         raise OutputError(f"cannot create the output folder ({exc.strerror})", path=path) from exc
     probe = temporary_name(path / "probe.tmp")
     try:
         probe.touch()
     except OSError as exc:
         raise OutputError(
-            f"the output folder is not writable ({exc.strerror})", path=path, hint=f"choose another {given_as}"
+            f"the output folder is not writable ({exc.strerror})", path=path, hint=hint or f"choose another {given_as}"
         ) from exc
     probe.unlink(missing_ok=True)
     return path

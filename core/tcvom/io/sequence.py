@@ -320,6 +320,11 @@ def path_text(value: object, what: str, hint: str = "give a file pattern or a fo
     raise InputError(f"{what} is {got}", hint=hint)
 
 
+IMAGE_OUTPUT_SUFFIXES = frozenset({".exr", ".png", ".tif", ".tiff", ".jpg", ".jpeg", ".dpx"})
+"""Suffixes of an ``--out`` that names one image rather than a folder (an existing folder so
+named is still a folder)."""
+
+
 def output_pattern(out: str | Path, default_name: str, *, format_flag: str | None = None) -> str:
     """Where a job writes frames: ``out`` itself if it is a sequence pattern, else
     ``out/default_name`` (a folder). ``default_name`` carries the padding and the file
@@ -332,6 +337,11 @@ def output_pattern(out: str | Path, default_name: str, *, format_flag: str | Non
     """
     text = path_text(out, "the output folder or pattern")
     if not is_pattern(text):
+        suffix = Path(text).suffix.lower()
+        if suffix in IMAGE_OUTPUT_SUFFIXES and not Path(text).is_dir():  # made a folder named a.exr
+            raise InputError("the output names one image file, but a job writes a file a frame", path=text,
+                             hint=f"give a folder, or a pattern of the frames' names like "
+                             f"{Path(text).with_suffix('').name}.####{Path(default_name).suffix}")
         pattern = str(Path(text) / default_name)
         parse_sequence(pattern, "output pattern")  # a folder whose path holds # @ % $F: refused, with the fix
         return pattern

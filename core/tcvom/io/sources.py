@@ -182,6 +182,12 @@ def _canvas(info: ImageInfo) -> tuple[int, int, int, int]:
     return left, top, max(x + w, fx + fw) - left, max(y + h, fy + fh) - top
 
 
+def _grey(info: ImageInfo) -> bool:
+    """Whether :func:`_rgb` reads the frame as grey (no R, G, B, and no colour layer)."""
+    names = list(info.channels)
+    return not {"R", "G", "B"} <= set(names) and not colour_layers(names)
+
+
 def _rgb(pixels: np.ndarray, info: ImageInfo, frame: int) -> np.ndarray:
     """The colour channels of a plate frame, by name: R, G, B (alpha and other channels
     dropped), else the one layer that has them (``beauty.R``..., a multi-layer EXR with one
@@ -247,6 +253,7 @@ class SequenceFrames(_Frames):
         self.width, self.height = width, height
         self.origin = (x, y)
         self._is_float = info.is_float
+        self._is_grey = _grey(info)
         self.nonfinite: dict[int, int] = {}
 
     def _raw(self, frame: int) -> tuple[np.ndarray, bool]:
@@ -255,6 +262,7 @@ class SequenceFrames(_Frames):
         pixels, info = read_image(path, frame)
         rgb = _rgb(pixels, info, frame)
         self._check_type(path, frame, info)
+        self._say_grey(path, frame, info)
         return self._placed(path, frame, rgb, info), info.is_float
 
     def _check_type(self, path: Path, frame: int, info: ImageInfo) -> None:
@@ -269,6 +277,18 @@ class SequenceFrames(_Frames):
             "takes each type in its own colour space (float: scene-linear, integer: sRGB), so one of them would be "
             "read wrongly", path=path, frame=frame,
             hint="write the plate's frames alike, or name their colour space with --input-colorspace")
+
+    def _say_grey(self, path: Path, frame: int, info: ImageInfo) -> None:
+        """Warn (once per file) of a grey frame in a colour plate, or a colour one in a grey
+        plate: likely another pass rendered into the sequence. It is matted as it is."""
+        if _grey(info) == self._is_grey:
+            return
+        said = f"{Path(path).absolute()}:grey"
+        if said not in _SAID:
+            _SAID.add(said)
+            kinds = ("colour (R, G, B)", "grey (one channel)")
+            log.warning("%s: frame %d is %s, the plate's first frame %s: another pass rendered into the sequence? "
+                        "It is matted as it is", path, frame, kinds[_grey(info)], kinds[self._is_grey])
 
     def path(self, frame: int) -> Path:
         return self.sequence.path(frame)
@@ -869,8 +889,12 @@ def _frame_of_unnumbered(text: str, what: str, plate: _Frames | None) -> int:
     if plate is not None and len(plate.frame_numbers) == 1:
         return plate.frame_numbers[0]
     digits = re.search(r"(\d+)$", Path(text).stem)
-    frame = int(digits.group(1)) if digits else plate.frame_numbers[0] if plate is not None else 1001
-    example = f"{frame}={text}"
+    frame = int(digits.group(1)) if digits else None
+    if frame is not None and (plate is None or frame in plate.frame_numbers):
+        example = f"{frame}={text}"
+    else:  # no number in the name, or one that is no frame of the plate (key_v3.png: a version)
+        shot = f", a frame of the plate ({format_range(list(plate.frame_numbers))})" if plate is not None else ""
+        example = f"FRAME={text} (FRAME: the frame it was painted on{shot})"
     raise InputError(
         f"the {what} file has no frame number tcvom can read (a file name says its frame as name.FRAME.ext, "
         "e.g. key.1001.png)", path=text,

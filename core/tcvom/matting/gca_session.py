@@ -119,7 +119,8 @@ def load_matting_model(
         raise WeightsError(
             "this is an STM trimap-propagation checkpoint, not a matting network",
             path=path,
-            hint="pass the GCA+TAM weights for matting; STM weights go to trimap propagation",
+            hint="pass the weights of a matting network for matting (GCA, FBA, DIM or Index, with the TAM or "
+            "single-image); STM weights go to trimap propagation (--weights of run and trimaps)",
         )
     if kind not in bases.MATTING_KINDS:
         # Not recognised: compare with the video network of the base asked for (GCA+TAM by

@@ -149,10 +149,11 @@ def _other_weights(kind: str) -> str | None:
     if found is not None:
         return (f"only {kind_name(single)} is ({found}): pass it with {weights_flag(single, named=True)} to matte with the "
                 "single-image network, or add the TAM weights with `tcvom weights add FILE`")
-    for base in (b for b in BASES if b != single):
-        found = configured_weights(f"{base}_tam")
-        if found is not None:
-            return f"{kind_name(base + '_tam')} weights are ({found}): pass --base {base} to matte with them"
+    video = [(base, configured_weights(f"{base}_tam")) for base in BASES if base != single]
+    video = [(base, found) for base, found in video if found is not None]
+    if video:  # every one of them: the artist picks the base
+        return "; ".join(f"{kind_name(base + '_tam')} weights are ({found}): pass --base {base} to matte with them"
+                         for base, found in video)
     for base in (b for b in BASES if b != single):
         found = configured_weights(base)
         if found is not None:

@@ -565,6 +565,9 @@ CSV_FIELDS: tuple[str, ...] = ("frame", "keyframe", "trimap_doubt", "matte_doubt
                                "suggested_rank", "edge", "disagreement", "residual")
 
 
+REVIEW_FOLDER_HINT = "the review is written in the output's review folder: make it writable"
+
+
 def write_review(review: Review, folder: str | Path, *, title: str = "") -> dict[str, Path]:
     """Write ``review.json``, ``review.csv`` and ``review.png`` into ``folder`` (atomically;
     review.json last, so that it never names a review whose other files are older). A
@@ -573,7 +576,7 @@ def write_review(review: Review, folder: str | Path, *, title: str = "") -> dict
     from tcvom.io.atomic import ensure_writable_folder
     from tcvom.review.plot import plot_review
 
-    out = ensure_writable_folder(folder)
+    out = ensure_writable_folder(folder, hint=REVIEW_FOLDER_HINT)
     paths = {"json": out / "review.json", "csv": out / "review.csv", "png": out / "review.png"}
     data = json.dumps(review.as_dict(), indent=1) + "\n"
     try:
@@ -701,7 +704,8 @@ def review_output(
     from tcvom.farm.locks import exclusive_lock
     from tcvom.io.atomic import ensure_writable_folder, remove_dead_temporaries
 
-    with exclusive_lock(ensure_writable_folder(folder) / ".review.lock", on_wait=_waiting(folder, waiting or progress)):
+    lock = ensure_writable_folder(folder, hint=REVIEW_FOLDER_HINT) / ".review.lock"
+    with exclusive_lock(lock, on_wait=_waiting(folder, waiting or progress)):
         remove_dead_temporaries(folder)  # of a run killed while writing the review
         return _review_output(plate, folder, trimaps=trimaps, alpha=alpha, shot=shot, sources=sources,
                               progress=progress, say_left=say_left)
@@ -894,6 +898,32 @@ class AlphaGoneError(InputError):
     in another format or layout): a rebuild from them would review no matte."""
 
 
+def _check_given_plate(source: Any, patterns: Iterable[str | None]) -> None:
+    """Refuse a plate given for a rebuild (``--plate``, the shot moved) whose frame is not the
+    file the output was made from: the first frame recorded in the outputs' records (the
+    alpha's, else the trimaps') must be among its record's inputs, byte for byte. A wrong
+    plate was taken, written into the review's sources and read by every later rebuild."""
+    from tcvom.farm.manifest import file_digest
+    from tcvom.farm.records import FrameRecords
+
+    shot = set(source.frame_numbers)
+    for pattern in patterns:
+        if pattern is None:
+            continue
+        records = FrameRecords(pattern)
+        for frame in records.frames():
+            record = records.get(frame)
+            if frame not in shot or record is None:
+                continue
+            recorded = {state.get("sha256") for state in record.get("inputs", {}).values()}
+            path = source.path(frame)
+            if file_digest(path) not in recorded:
+                raise InputError("this plate frame is not the one the output was made from", path=path, frame=frame,
+                                 hint="give the plate this output was made from, where it is now; a plate changed "
+                                 "since needs its matte made again (tcvom run)")
+            return
+
+
 def rebuild_review(path: str | Path, *, plate: str | None = None, ocio_config: str | None = None,
                    progress: ProgressMode = "none") -> Review:
     """Recompute an output's review from what its runs recorded (the trimap stats beside the
@@ -940,7 +970,10 @@ def rebuild_review(path: str | Path, *, plate: str | None = None, ocio_config: s
             raise
         exc.hint = "the review was made from this plate: if it has moved, give it where it is now (--plate)"
         raise
-    review, _ = review_output(source, folder, trimaps=_resolve_in(sources.get("trimaps"), folder, sources),
+    trimaps = _resolve_in(sources.get("trimaps"), folder, sources)
+    if plate:
+        _check_given_plate(source, (alpha, trimaps))
+    review, _ = review_output(source, folder, trimaps=trimaps,
                               alpha=_resolve_in(sources.get("alpha"), folder, sources),
                               sources={k: v for k, v in sources.items() if k not in ("trimaps", "alpha", "relative_to")},
                               progress=progress, say_left=True)
