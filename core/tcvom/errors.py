@@ -154,4 +154,4 @@ def check_choice(value: object, choices: Iterable[str], what: str) -> None:
     parser checks its own): anything else is an InputError naming them."""
     allowed = list(choices)
     if not isinstance(value, str) or value not in allowed:
-        raise InputError(f"{what} must be one of {', '.join(repr(c) for c in allowed)}, not {value!r}")
+        raise InputError(f"{what} must be one of {', '.join(allowed)}, not {value!r}")

@@ -68,6 +68,8 @@ def test_plan_of_a_shot(farm_shot) -> None:
     assert part.segments == ((1, "1005-1008"),) and part.chunks == ("1006-1008",)
     # the neighbour 1004 of frame 1005 lies in segment 0
     assert plan_shot(farm_shot.plate, farm_shot.keyframes, frames="1005").segment_range == "0-1"
+    with pytest.raises(InputError, match="chunk size must be a whole number"):  # even with no matte chunk
+        plan_shot(farm_shot.plate, farm_shot.keyframes, chunk=2.5, computed={"trimaps": [1002], "alpha": []})  # type: ignore[arg-type]
 
 
 def test_farm_plan_command(farm_shot, capsys) -> None:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from farm_helpers import assert_same_files, tcvom_exe
 
@@ -134,7 +135,8 @@ def test_template_arguments_openjd_would_refuse_are_refused_in_python() -> None:
         with pytest.raises(InputError, match=said):
             job_template(**{name: value})
     template = job_template(shot_range=[1, 2, 3, 5], frames=[1, 2, 3], segments=0, input_colorspace="",
-                            ocio_config=None)
+                            ocio_config=None, chunk=np.int64(5), base="")
+    json.dumps(template)  # a numpy chunk size stopped the template's writing (not JSON)
     defaults = {p["name"]: p.get("default") for p in template["parameterDefinitions"]}
     assert (defaults["ShotRange"], defaults["Frames"], defaults["TrimapSegments"]) == ("1-3,5", "1-3", "0")
 

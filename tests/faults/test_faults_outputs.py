@@ -208,14 +208,17 @@ from tcvom.errors import OutputError
 from tcvom.farm.locks import publish_exclusive
 from tcvom.io.atomic import write_text
 from tcvom.weights.checkpoints import save_torch
-def weights(path, text):
+def weights(path, text):  # a training run's save (weights.pth first)
     import torch
-    save_torch({"w": torch.zeros(len(text))}, path)
-def script(path, text):
-    import torch
-    module = torch.jit.script(torch.nn.Linear(len(text) // 8, 2))
-    save_torch(module, path, torch.jit.save)
-for name, write in (("review.json", write_text), ("manifest.json", publish_exclusive), ("checkpoint.pt", weights),
+    from tcvom.train.loops import _Run
+    model = torch.nn.Linear(len(text) // 8, 2)
+    optimizer = torch.optim.Adam(model.parameters())
+    _Run(path.parent, "gca_tam", {}, resume=False).save(1, model, optimizer, torch.amp.GradScaler("cuda", enabled=False))
+def script(path, text):  # the Nuke export
+    from tcvom.export.torchscript import export_torchscript
+    from tcvom.models import build_gca
+    export_torchscript(build_gca(temporal=True), path, width=64, height=32)
+for name, write in (("review.json", write_text), ("manifest.json", publish_exclusive), ("weights.pth", weights),
                     ("nuke.pt", script)):
     try:
         write(Path(sys.argv[1]) / name, "x" * 4096)
@@ -237,7 +240,7 @@ def test_a_full_disk_while_writing_a_review_or_manifest_is_said(tmp_path: Path) 
     result = _limited(1024, "-c", _RECORDS, str(folder))
     lines = result.stdout.splitlines()
     assert len(lines) == 4 and all("refused" in line and "is the disk full" in line for line in lines), result
-    assert "review.json" in lines[0] and "manifest.json" in lines[1] and "checkpoint.pt" in lines[2]
+    assert "review.json" in lines[0] and "manifest.json" in lines[1] and "weights.pth" in lines[2]
     assert "nuke.pt" in lines[3]
     assert not list(folder.iterdir()), "no file, and no temporary"
 

@@ -99,6 +99,7 @@ def test_output_patterns(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="the output names one image file") as caught:
         output_pattern(tmp_path / "a.exr", "alpha.####.png")
     assert caught.value.hint is not None and "a.####.png" in caught.value.hint
+    assert output_pattern(f"{tmp_path / 'new.exr'}/", "alpha.####.exr") == str(tmp_path / "new.exr" / "alpha.####.exr")
     (tmp_path / "kept.exr").mkdir()  # a folder so named (an earlier run's) is still a folder
     assert output_pattern(tmp_path / "kept.exr", "alpha.####.exr") == str(tmp_path / "kept.exr" / "alpha.####.exr")
 

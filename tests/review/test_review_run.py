@@ -657,11 +657,18 @@ def test_a_rebuild_refuses_a_plate_that_is_not_the_outputs(small_example, tmp_pa
     err = capsys.readouterr().err
     assert f"{first}: frame 1001: this plate frame is not the one the output was made from" in err, err
     assert load_review(tmp_path / "out").extra["sources"]["plate"] == str(Path(small_example.plate).absolute())
+    # an output without a review yet (a farm job's, before its Review step) is checked alike
+    shutil.rmtree(tmp_path / "out" / "review")
+    assert main(["review", str(tmp_path / "out"), "--rebuild", "--plate", given, "--progress", "none"]) == 2
+    assert "this plate frame is not the one the output was made from" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "review" / "review.json").exists()
+    assert main(["review", str(tmp_path / "out"), "--rebuild", "--progress", "none"]) == 0
     # QA: a review folder that cannot be written advised "choose another --out", a flag
     # `tcvom review` does not have
     review = tmp_path / "out" / "review"
     shutil.rmtree(review)
     review.write_text("")
+    capsys.readouterr()
     assert main(["review", str(tmp_path / "out"), "--rebuild", "--progress", "none"]) == 2
     err = capsys.readouterr().err
     assert "is a file, not a folder" in err and "review folder: make it writable" in err and "--out" not in err, err

@@ -225,6 +225,22 @@ def test_a_run_folder_is_checked_and_cleared_of_a_killed_save(video_root: Path, 
     assert caught.value.path == str(blocker / "run") and "'out' folder in the config" in str(caught.value)
 
 
+def test_a_three_frame_run_from_before_the_l_tc_default_followed_the_window_resumes(video_root: Path,
+                                                                                   tmp_path: Path) -> None:
+    """Its checkpoint recorded loss.temporal 0.5 (never trained: 3 frames predict one); the
+    default is 0 now, and 0.5 is refused: the resume must not call it another config."""
+    data = {"kind": "video", "root": str(video_root), "crop": 32, "workers": 0, "max_radius": 3, "frames": 3}
+    train_gca_tam(gca_tam_config_from_dict(_video_cfg(video_root, tmp_path / "run", steps=1, data=data)),
+                  progress="none")
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert state["config"]["loss"]["temporal"] == 0.0
+    state["config"]["loss"]["temporal"] = 0.5  # as the run's config was recorded before
+    torch.save(state, tmp_path / "run" / "checkpoint.pt")
+    result = train_gca_tam(gca_tam_config_from_dict(_video_cfg(video_root, tmp_path / "run", steps=2, data=data)),
+                           progress="none")
+    assert result.step == 2
+
+
 def test_a_missing_init_file_names_the_config_and_key(video_root: Path, tmp_path: Path) -> None:
     config = tmp_path / "run.json"
     import json

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
-from tcvom.errors import FrameSizeError, InputError
+from tcvom.errors import FrameSizeError, InputError, check_choice
 from tcvom.io.trimap import FOREGROUND, UNKNOWN
 
 if TYPE_CHECKING:
@@ -146,8 +146,7 @@ class AlphaSolver:
     workers: int = field(default_factory=lambda: min(2, os.cpu_count() or 1))
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise InputError(f"the alpha method must be one of {', '.join(METHODS)}, not {self.method!r}")
+        check_choice(self.method, METHODS, "the alpha method")
         if self.tile < 16 or self.margin < self.radius + 1:
             raise ValueError("tile must be at least 16 pixels and margin larger than the window radius")
         if self.refine_iterations is not None and self.refine_iterations < 0:

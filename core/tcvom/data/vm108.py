@@ -27,7 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tcvom.errors import FrameSizeError, InputError, ReadError
+from tcvom.errors import FrameSizeError, InputError, ReadError, check_choice
 from tcvom.io.trimap import from_alpha
 
 TRIMAP_KERNELS: dict[str, int] = {"narrow": 11, "medium": 25, "wide": 41}
@@ -135,8 +135,7 @@ class Clip:
 
     def trimap(self, index: int, width: str = "medium", alpha_raw: np.ndarray | None = None) -> np.ndarray:
         """uint8 0/128/255 trimap of frame ``index`` at ``width`` (narrow / medium / wide)."""
-        if width not in TRIMAP_KERNELS:
-            raise InputError(f"trimap width must be one of {', '.join(TRIMAP_KERNELS)}, not {width!r}")
+        check_choice(width, TRIMAP_KERNELS, "trimap width")
         raw = self.read_alpha_raw(index) if alpha_raw is None else alpha_raw
         return from_alpha(raw, TRIMAP_KERNELS[width])
 

@@ -32,7 +32,7 @@ import numpy as np
 
 from tcvom.data.synthetic import ShotConfig, write_benchmark
 from tcvom.data.vm108 import TRIMAP_KERNELS, Clip, VideoMatting108
-from tcvom.errors import FrameSizeError, InputError, MissingFrameError, OutputError
+from tcvom.errors import FrameSizeError, InputError, MissingFrameError, OutputError, check_choice
 from tcvom.evaluation.metrics import (
     METRIC_NAMES,
     ClipScorer,
@@ -269,8 +269,7 @@ def evaluate(
     """
     if (predictions is None) == (method is None):
         raise InputError("give either a predictions folder (--predictions) or a method to run (--method)")
-    if flow not in FLOW_MODES:
-        raise InputError(f"flow must be one of {', '.join(FLOW_MODES)}, not {flow!r}")
+    check_choice(flow, FLOW_MODES, "flow")
     bad = [w for w in widths if w not in TRIMAP_KERNELS]
     if bad or not widths:
         raise InputError(f"trimap widths must be among {', '.join(TRIMAP_KERNELS)}, got {list(widths)}")

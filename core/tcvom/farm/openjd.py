@@ -69,7 +69,7 @@ def _check_arguments(values: dict[str, Any]) -> None:
     for key, choices in (("method", METHODS), ("backend", BACKENDS), ("alpha_format", ALPHA_FORMATS),
                          ("trimap_channel", TRIMAP_CHANNELS), ("precision", PRECISIONS)):
         check_choice(values[key], choices, key)
-    if values["base"] is not None:
+    if values["base"]:  # None or empty: the default, as the template's empty Base
         check_choice(values["base"], BASES, "base")
     for key in ("tcvom_command", "device"):
         _check_text(values[key], key)
@@ -120,7 +120,7 @@ def job_template(
                _openjd_range(frames, "frames"), minLength=1),
         _param("TrimapSegments", "STRING", "keyframe segments to propagate, e.g. 0-2 (see `tcvom farm plan`)",
                _openjd_range(segments, "segments"), minLength=1),
-        _param("ChunkSize", "INT", "frames per matte task", chunk, minValue=1),
+        _param("ChunkSize", "INT", "frames per matte task", int(chunk), minValue=1),
         _param("Method", "STRING", "matting method", method, allowedValues=list(METHODS)),
         _param("Backend", "STRING", "inference back-end for the networks", backend, allowedValues=list(BACKENDS)),
         _param("Device", "STRING", "device for the networks: cpu, cuda, cuda:1", device, minLength=1),

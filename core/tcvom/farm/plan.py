@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tcvom.errors import check_whole
 from tcvom.farm.chunks import chunk_ranges, select_frames, with_neighbours
 from tcvom.io import open_frames, open_trimaps
 from tcvom.io.sequence import format_range, parse_frame_range
@@ -63,6 +64,7 @@ def plan_shot(
     """The trimap segments and matte chunks that make the ``frames`` of a shot; with
     ``computed`` (``{"trimaps": frames, "alpha": frames}`` a rerun would compute, see
     :func:`tcvom.pipeline.jobs.plan_touched`) only the segments and chunks holding them."""
+    check_whole(chunk, "the chunk size", 1, unit=" frame")  # before any file is read
     specs = trimap_specs(keyframes, "keyframe trimaps")
     source = open_frames(plate, shot_range)
     shot = list(source.frame_numbers)

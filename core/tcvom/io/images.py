@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from tcvom.errors import InputError, OutputError, ReadError
+from tcvom.errors import InputError, OutputError, ReadError, check_choice
 from tcvom.io.atomic import FULL_HINT, atomic_output
 
 FLOAT_FORMATS = frozenset({"half", "float", "double"})
@@ -296,8 +296,7 @@ def write_image(
     timecode and frame rate, and, when the pixels are the size of the plate's data window,
     its data-window origin and display window (overscan), so the output lines up with it.
     """
-    if pixel_type not in PIXEL_TYPES:
-        raise InputError(f"pixel type must be one of {', '.join(PIXEL_TYPES)}, not {pixel_type!r}")
+    check_choice(pixel_type, PIXEL_TYPES, "pixel type")
     oiio = _oiio()
     data = np.asarray(pixels, dtype=np.float32)
     if data.ndim == 2:

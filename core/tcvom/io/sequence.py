@@ -321,8 +321,8 @@ def path_text(value: object, what: str, hint: str = "give a file pattern or a fo
 
 
 IMAGE_OUTPUT_SUFFIXES = frozenset({".exr", ".png", ".tif", ".tiff", ".jpg", ".jpeg", ".dpx"})
-"""Suffixes of an ``--out`` that names one image rather than a folder (an existing folder so
-named is still a folder)."""
+"""Suffixes of an ``--out`` of frames that names one image rather than a folder (an existing
+folder so named, or one written with a trailing slash, is still a folder)."""
 
 
 def output_pattern(out: str | Path, default_name: str, *, format_flag: str | None = None) -> str:
@@ -338,7 +338,8 @@ def output_pattern(out: str | Path, default_name: str, *, format_flag: str | Non
     text = path_text(out, "the output folder or pattern")
     if not is_pattern(text):
         suffix = Path(text).suffix.lower()
-        if suffix in IMAGE_OUTPUT_SUFFIXES and not Path(text).is_dir():  # made a folder named a.exr
+        folder = text.endswith(("/", os.sep)) or Path(text).is_dir()  # "a.exr/" names a folder
+        if suffix in IMAGE_OUTPUT_SUFFIXES and not folder:  # made a folder named a.exr
             raise InputError("the output names one image file, but a job writes a file a frame", path=text,
                              hint=f"give a folder, or a pattern of the frames' names like "
                              f"{Path(text).with_suffix('').name}.####{Path(default_name).suffix}")

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tcvom.errors import FrameSizeError, InputError
+from tcvom.errors import FrameSizeError, InputError, check_choice
 
 BACKGROUND = 0
 UNKNOWN = 128
@@ -41,8 +41,7 @@ _REC709 = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 
 def check_channel(channel: str) -> None:
     """Refuse a ``channel`` that is none of :data:`TRIMAP_CHANNELS` (an InputError)."""
-    if channel not in TRIMAP_CHANNELS:
-        raise InputError(f"trimap channel must be one of {', '.join(TRIMAP_CHANNELS)}, not {channel!r}")
+    check_choice(channel, TRIMAP_CHANNELS, "trimap channel")
 
 
 def to_single_channel(image: np.ndarray, channel: str = "luma", names: Sequence[str] | None = None) -> np.ndarray:

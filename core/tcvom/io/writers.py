@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tcvom.errors import InputError
+from tcvom.errors import InputError, check_choice
 from tcvom.io.atomic import ensure_writable_folder, remove_dead_temporaries
 from tcvom.io.colour import interop_id
 from tcvom.io.images import ImageLayout, image_layout, write_image
@@ -73,10 +73,8 @@ class FrameWriter:
 
 def check_alpha_output(fmt: str, kind: str) -> None:
     """Refuse an alpha format or output kind :class:`AlphaWriter` cannot write (InputError)."""
-    if fmt not in ALPHA_FORMATS:
-        raise InputError(f"alpha format must be one of {', '.join(ALPHA_FORMATS)}, not {fmt!r}")
-    if kind not in OUTPUT_KINDS:
-        raise InputError(f"output must be one of {', '.join(OUTPUT_KINDS)}, not {kind!r}")
+    check_choice(fmt, ALPHA_FORMATS, "alpha format")
+    check_choice(kind, OUTPUT_KINDS, "output")
     if kind == "layers" and not fmt.startswith("exr"):
         raise InputError(
             f"--output layers writes the foreground and background as EXR layers; {fmt} cannot hold them",

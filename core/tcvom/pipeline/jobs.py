@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from tcvom import __version__
-from tcvom.errors import InputError, MissingFrameError, check_whole
+from tcvom.errors import InputError, MissingFrameError, check_choice, check_whole
 from tcvom.farm import chunks as chunking
 from tcvom.farm import manifest
 from tcvom.farm.locks import FrameClaims
@@ -159,8 +159,7 @@ def _check_arguments(io_queue: int, progress: str, trimap_channel: str) -> None:
     the command line's parser has checked its own)."""
     check_whole(io_queue, "the I/O queue (0: no I/O threads)", 0, unit=" frames")
     check_channel(trimap_channel)  # also when no trimap read would ask (tcvom's own are one channel)
-    if progress not in PROGRESS_MODES:
-        raise InputError(f"progress must be one of {', '.join(PROGRESS_MODES)}, not {progress!r}")
+    check_choice(progress, PROGRESS_MODES, "progress")
 
 
 def _open_plate(plate: str | Path, shot_range: FrameSelection, input_colorspace: str | None,
@@ -518,8 +517,7 @@ def trimaps(
     if method != "classical":
         methods.resolve_precision(precision, backend, device)  # refused before any file is read
         methods.check_device(backend, device)
-    if finetune_scope not in methods.FINETUNE_SCOPES:
-        raise InputError(f"finetune_scope must be one of {', '.join(methods.FINETUNE_SCOPES)}, not {finetune_scope!r}")
+    check_choice(finetune_scope, methods.FINETUNE_SCOPES, "finetune_scope")
     source = _open_plate(plate, shot_range, input_colorspace, ocio_config)
     shot = list(source.frame_numbers)
     selection = chunking.select_frames(frames, shot)
@@ -1185,8 +1183,7 @@ def run(
         raise InputError("give either keyframe trimaps (--keyframes) or a trimap for every frame (--trimaps)")
     keyframes = None if keyframes is None else trimap_specs(keyframes, "keyframe trimaps")
     trimaps = None if trimaps is None else trimap_specs(trimaps)
-    if executor not in EXECUTORS:
-        raise InputError(f"executor must be one of {', '.join(EXECUTORS)}, not {executor!r}")
+    check_choice(executor, EXECUTORS, "executor")
     check_whole(chunk, "the chunk size", 1, none=True, unit=" frame")
     if is_pattern(path_text(out, "the output folder")):
         raise InputError(
@@ -1476,6 +1473,8 @@ def review_output(out: str | Path, *, plate: str | Path | None = None, ocio_conf
                         kind=settings.get("output", "alpha")).pattern
     trimap_writer = TrimapWriter(root / "trimaps")
     trimap_pattern = trimap_writer.pattern if manifest.manifest_path(trimap_writer.pattern).exists() else None
+    if plate:  # the shot moved: its frames must be the files the matte was made from
+        doubt.check_given_plate(source, (alpha, trimap_pattern))
     folder = root / doubt.REVIEW_FOLDER
     review, _ = doubt.review_output(source, folder, trimaps=trimap_pattern, alpha=alpha, shot=shot,
                                     progress=_review_progress(progress), waiting=progress, say_left=True,

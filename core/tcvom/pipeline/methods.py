@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from tcvom.errors import InputError
+from tcvom.errors import InputError, check_choice
 
 METHODS: tuple[str, ...] = ("auto", "classical", "tcvom")
 BACKENDS: tuple[str, ...] = ("torch", "onnxruntime", "tensorrt")
@@ -66,8 +66,7 @@ def resolve_precision(precision: str, backend: str, device: str = "cpu") -> str:
     Raises InputError (exit 2) naming what to use instead where the back-end or the
     device cannot run it, or where it would be slower than fp32 (half precision on CPU).
     """
-    if precision not in PRECISIONS:
-        raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    check_choice(precision, PRECISIONS, "precision")
     if precision == "auto":
         return "fp16" if backend == "tensorrt" else "fp32"
     if precision == "fp32":
@@ -107,8 +106,7 @@ def resolve(
 ) -> str:
     """The concrete method (``classical`` or ``tcvom``) for ``stage`` ("trimaps"/"matte");
     ``base`` is the matting base whose weights ``auto`` looks for."""
-    if method not in METHODS:
-        raise InputError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+    check_choice(method, METHODS, "method")
     if method != "auto":
         if method == "classical" and weights is not None and notice is not None:
             notice(f"the weights {weights} are not used: the classical method runs no network")
@@ -232,8 +230,7 @@ def check_backend(method: str, backend: str, export_dir: str | Path | None = Non
     ``asked`` is the method the user gave: a stage that ``auto`` made classical (no weights
     of its kind) leaves the back-end to the stage that runs a network, and ``notice`` (a
     stage's) says that the ``stage`` does not use it."""
-    if backend not in BACKENDS:
-        raise InputError(f"back-end must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    check_choice(backend, BACKENDS, "back-end")
     if export_dir is not None and backend == "torch":
         raise InputError(f"--export-dir {export_dir}: an export folder (`tcvom export`'s ONNX graphs) is read only "
                          "by --backend onnxruntime or tensorrt; --backend torch runs the weight file itself",

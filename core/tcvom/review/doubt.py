@@ -898,7 +898,7 @@ class AlphaGoneError(InputError):
     in another format or layout): a rebuild from them would review no matte."""
 
 
-def _check_given_plate(source: Any, patterns: Iterable[str | None]) -> None:
+def check_given_plate(source: Any, patterns: Iterable[str | None]) -> None:
     """Refuse a plate given for a rebuild (``--plate``, the shot moved) whose frame is not the
     file the output was made from: the first frame recorded in the outputs' records (the
     alpha's, else the trimaps') must be among its record's inputs, byte for byte. A wrong
@@ -972,7 +972,7 @@ def rebuild_review(path: str | Path, *, plate: str | None = None, ocio_config: s
         raise
     trimaps = _resolve_in(sources.get("trimaps"), folder, sources)
     if plate:
-        _check_given_plate(source, (alpha, trimaps))
+        check_given_plate(source, (alpha, trimaps))
     review, _ = review_output(source, folder, trimaps=trimaps,
                               alpha=_resolve_in(sources.get("alpha"), folder, sources),
                               sources={k: v for k, v in sources.items() if k not in ("trimaps", "alpha", "relative_to")},

@@ -105,13 +105,14 @@ def read_rgb(path: Path) -> np.ndarray:
 
 def read_alpha(path: Path) -> np.ndarray:
     """float32 ``H x W`` in [0, 1]: a one-channel image, the first channel of a grey RGB one,
-    or the alpha channel of an RGBA one. A matte shuffled into RGB with an opaque (constant)
+    or the alpha channel of an RGBA one. A matte shuffled into RGB with an opaque (all 1)
     alpha channel is read from its RGB: its alpha channel would train on alpha 1."""
     data = _imread(path, cv2.IMREAD_UNCHANGED)
     if data.ndim == 3 and data.shape[2] == 4:
         grey = bool(np.array_equal(data[:, :, 0], data[:, :, 1]) and np.array_equal(data[:, :, 0], data[:, :, 2]))
-        flat = data[:, :, 3].min() == data[:, :, 3].max()
-        data = data[:, :, 0] if flat and grey and data[:, :, 0].min() != data[:, :, 0].max() else data[:, :, 3]
+        full = np.iinfo(data.dtype).max if np.issubdtype(data.dtype, np.integer) else 1.0
+        opaque = bool((data[:, :, 3] == full).all())
+        data = data[:, :, 0] if opaque and grey and data[:, :, 0].min() != data[:, :, 0].max() else data[:, :, 3]
     elif data.ndim == 3:
         data = data[:, :, 0]
     return _unit(data)

@@ -58,7 +58,7 @@ from tcvom.models.gca_tam import FrameFeatures, GcaMatting, make_input
 from tcvom.models.split_matting import SplitMatting
 from tcvom.progress import Progress, ProgressMode
 from tcvom.train import data as tdata
-from tcvom.train.config import GcaTamConfig, OptimConfig, StmConfig, to_dict
+from tcvom.train.config import TC_FRAMES, GcaTamConfig, OptimConfig, StmConfig, to_dict
 from tcvom.train.losses import (
     LossWeights,
     affinity_loss,
@@ -212,7 +212,7 @@ class _Run:
     """The run folder: checkpoint / weights writing, resume and the CSV log."""
 
     def __init__(self, out: str | Path, kind: str, config: dict[str, Any], resume: bool) -> None:
-        # The run folder is made and checked before the data is read; what a killed save left
+        # The run folder is made and checked before training starts; what a killed save left
         # half-written there (a checkpoint's temporary is as big as the checkpoint) is removed.
         self.out = ensure_writable_folder(out, given_as="'out' folder in the config")
         remove_dead_temporaries(self.out)
@@ -246,6 +246,9 @@ class _Run:
         recorded = state.get("config")
         if isinstance(recorded, dict):  # continuing with another dataset, loss or rate mixed two runs
             before, now = _flat(recorded), _flat(self.config)
+            frames = before.get("data.frames")
+            if isinstance(frames, int) and frames < TC_FRAMES and "loss.temporal" in before:
+                before["loss.temporal"] = 0.0  # recorded 0.5 before its default followed the window: never trained
             diffs = [(k, before.get(k, "(none)"), now.get(k, "(none)")) for k in sorted(before.keys() | now.keys())
                      if k not in RESUMABLE and before.get(k, "(none)") != now.get(k, "(none)")]
             if diffs:

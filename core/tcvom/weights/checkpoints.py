@@ -166,7 +166,8 @@ class _Sink(io.RawIOBase):
             raise
 
     def flush(self) -> None:
-        self.handle.flush()
+        if not self.handle.closed:  # also called when the sink is collected, after the file's close
+            self.handle.flush()
 
 
 def save_torch(obj: Any, final: str | Path, saver: Callable[[Any, Any], None] = torch.save) -> Path:
