@@ -114,6 +114,36 @@ def test_leftover_temporary_of_a_killed_writer_is_removed(shot: Shot, capsys) ->
     expect(result, 0, "4 frame(s) reused", root=shot.root, kept=kept, kept_in=shot.out)
 
 
+def test_a_preview_and_a_nuke_export_remove_what_a_killed_one_left(shot: Shot, capsys) -> None:
+    """Kill QA: a SIGKILLed `tcvom preview` or `tcvom nuke torchscript` left its partial
+    hidden file (up to ~100 MB for TorchScript), and no rerun removed it."""
+    import subprocess
+    import sys
+
+    import torch
+
+    from tcvom.models import build_gca
+
+    expect(tcvom(capsys, *shot.matte_args()), 0, root=shot.root)
+    looks, nuke = shot.root / "looks", shot.root / "nuke"
+    looks.mkdir()
+    nuke.mkdir()
+    weights = shot.root / "gca_tam.pth"
+    torch.save(build_gca(temporal=True).state_dict(), weights)
+    code = ("import sys; from pathlib import Path; from tcvom.io.atomic import temporary_name; "
+            "[temporary_name(Path(p)).write_bytes(b'part') for p in sys.argv[1:]]")
+    subprocess.run([sys.executable, "-c", code, str(looks / "contact_sheet.png")], check=True)
+    assert len(temporaries(looks)) == 1
+    expect(tcvom(capsys, "preview", "--plate", shot.plate, "--trimaps", shot.trimaps, "--alpha",
+                 str(shot.out / "alpha.####.exr"), "--out", str(looks), "--no-movie"), 0, root=shot.root)
+    assert not temporaries(looks) and (looks / "contact_sheet.png").is_file()
+    subprocess.run([sys.executable, "-c", code, str(nuke / "t.pt")], check=True)
+    assert len(temporaries(nuke)) == 1
+    expect(tcvom(capsys, "nuke", "torchscript", "--weights", str(weights), "--out", str(nuke / "t.pt"), "--width",
+                 "64", "--height", "32"), 0, root=shot.root)
+    assert not temporaries(nuke) and (nuke / "t.pt").is_file()
+
+
 def test_chunk_of_zero_frames(shot: Shot, capsys) -> None:
     expect(tcvom(capsys, *shot.run_args("--chunk", "0")), 2, "at least 1 frame", root=shot.root)
 

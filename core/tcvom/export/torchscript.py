@@ -47,7 +47,7 @@ import torch
 from torch import Tensor, nn
 
 from tcvom.errors import InputError, WeightsError
-from tcvom.io.atomic import write_text
+from tcvom.io.atomic import remove_dead_temporaries, write_text
 from tcvom.io.trimap import BG_THRESHOLD, FG_THRESHOLD
 from tcvom.models.gca_tam import GcaMatting, GcaTam, composite, make_input
 from tcvom.models.split_matting import SplitMatting, normalise_rgb, pad_frame
@@ -303,6 +303,7 @@ def export_torchscript(
 
     model = _load_tam(weights, resolve_device(device), base)
     module = build_nuke_module(model, width=width, height=height, device=device, linear_input=linear_input, base=base)
+    remove_dead_temporaries(out.parent)  # what a killed export left half-written (up to ~100 MB each)
     save_torch(module, out, torch.jit.save)
     network = "gca_tam"
     if isinstance(model, SplitMatting):

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tcvom.errors import InputError
-from tcvom.io.atomic import atomic_output, ensure_writable_folder
+from tcvom.io.atomic import atomic_output, ensure_writable_folder, remove_dead_temporaries
 from tcvom.io.images import write_image
 from tcvom.io.sources import FrameSource, TrimapFiles
 from tcvom.progress import Progress, ProgressMode
@@ -96,7 +96,7 @@ def contact_sheet(
     if doubt:
         picks = most_doubtful(numbers, doubt, count) or picks
     read_alpha = alpha_reader(alpha_pattern, (frames.width, frames.height))
-    ensure_writable_folder(Path(out).parent)
+    remove_dead_temporaries(ensure_writable_folder(Path(out).parent))  # a killed preview's partial file
     rows = []
     for f in picks:
         row = _tile(frames.read(f), trimaps.read(f), read_alpha(f))
@@ -162,7 +162,7 @@ def preview_movie(
 
     numbers = list(frame_numbers or frames.frame_numbers)
     read_alpha = alpha_reader(alpha_pattern, (frames.width, frames.height))
-    ensure_writable_folder(Path(out).parent)
+    remove_dead_temporaries(ensure_writable_folder(Path(out).parent))  # a killed preview's partial file
     width, height = frames.width - frames.width % 2, frames.height - frames.height % 2
     if width < 2 or height < 2:  # H.264 in 4:2:0 takes even sizes of 2 and more
         raise InputError(f"the plate is {frames.width}x{frames.height}: an MP4 preview needs at least 2x2 pixels",
