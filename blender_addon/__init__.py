@@ -7,7 +7,16 @@ EXR sequence through a node group. See docs/blender.md in the tcvom repository.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import bpy
+
+if not Path(__file__).with_name("hostclient.py").is_file():
+    # Blender's own `extension build` zips the folder as it is, without the host client
+    # that build_addon.py vendors: the zip installed, and enabling it failed on a bare
+    # "No module named ...hostclient".
+    raise ImportError("this tcvom add-on lacks hostclient.py (tcvom's host client): build its zip with "
+                      "`python build_addon.py` in the tcvom repository, not with Blender's `extension build`")
 
 from . import operators, prefs, props, review, ui
 

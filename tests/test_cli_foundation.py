@@ -141,6 +141,38 @@ def test_info_runs(capsys) -> None:
     assert code == 0 and data["devices"][0] == "cpu" and data["backends"]["torch"]["version"].startswith("2.13")
 
 
+def test_info_does_not_import_pymatting() -> None:
+    """Packaging QA: the first `tcvom info` of a machine or user took 40-52 s, pymatting's
+    import compiling its numba functions only for its version to be shown."""
+    code = ("import sys; from tcvom.cli.cmd_info import collect; data = collect(); "
+            "print(data['libraries']['pymatting'], 'pymatting' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True).stdout
+    version, imported = out.split()
+    assert version[0].isdigit() and imported == "False", out
+
+
+def test_a_user_who_can_write_no_cache_folder_can_run_tcvom(tmp_path: Path) -> None:
+    """Packaging QA: a read-only install run by a user without a home (a farm service user)
+    failed every command, --version too: numba had nowhere to cache tcvom's compiled
+    functions. tcvom gives it a folder in the temporary folder then."""
+    import os
+    import site
+
+    import tcvom
+
+    python = Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}")
+    if not hasattr(os, "getuid") or os.getuid() != 0 or shutil.which("setpriv") is None or not python.exists():
+        pytest.skip("needs root, setpriv and a system Python of this version to run as another user")
+    path = os.pathsep.join([str(Path(tcvom.__file__).parents[1]), *site.getsitepackages()])
+    env = {"HOME": "/nonexistent", "PATH": "/usr/bin:/bin", "PYTHONPATH": path, "TMPDIR": str(tmp_path)}
+    tmp_path.chmod(0o777)
+    result = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(python), "-m",
+                             "tcvom", "--version"], env=env, capture_output=True, text=True, timeout=300, cwd="/")
+    if "Permission denied" in result.stderr and "site" in result.stderr:
+        pytest.skip("the test's packages cannot be read by another user")
+    assert result.returncode == 0 and result.stdout.startswith("tcvom "), result.stderr[-2000:]
+
+
 
 def _ctrl_c_as_in_a_terminal() -> None:
     """In the child: SIGINT as a terminal gives it (a test suite started in the background

@@ -64,3 +64,37 @@ def test_the_add_on_and_the_package_have_one_version(tmp_path: Path, monkeypatch
     monkeypatch.setattr(build_addon, "ADDON", manifest.parent)
     with pytest.raises(build_addon.ManifestError, match=f"version 9.9.9 is not tcvom's {__version__}"):
         build_addon.build(tmp_path / "dist")
+
+
+def test_an_unwritable_out_is_one_line(tmp_path: Path, capsys) -> None:
+    """Packaging QA: `build_addon.py --out /dev/null/x` ended in a traceback."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert build_addon.main(["--out", str(blocker / "dist")]) == 2
+    assert f"build_addon: cannot write the zip into {blocker / 'dist'}" in capsys.readouterr().err
+
+
+def test_the_nuke_plugin_says_the_package_version() -> None:
+    """Packaging QA: the Nuke plugin's version was written by hand and nothing compared it
+    with tcvom's (a bumped tcvom installed a plugin saying the old one)."""
+    import re
+
+    text = (REPO / "nuke_plugin" / "tcvom_nuke" / "__init__.py").read_text()
+    found = re.search(r'^__version__ = "([^"]+)"$', text, re.M)
+    assert found is not None and found.group(1) == build_addon.package_version()
+
+
+def test_an_add_on_folder_without_its_host_client_says_how_to_build_it(tmp_path: Path) -> None:
+    """Packaging QA: Blender's own `extension build` zipped the folder without hostclient.py;
+    the add-on installed and failed to enable on a bare "No module named ...hostclient"."""
+    import importlib
+    import shutil
+
+    pytest.importorskip("bpy")
+    shutil.copytree(REPO / "blender_addon", tmp_path / "tcvom_unbuilt", ignore=shutil.ignore_patterns("__pycache__"))
+    sys.path.insert(0, str(tmp_path))
+    try:
+        with pytest.raises(ImportError, match=r"lacks hostclient\.py .*`python build_addon\.py`"):
+            importlib.import_module("tcvom_unbuilt")
+    finally:
+        sys.path.remove(str(tmp_path))

@@ -178,6 +178,9 @@ def test_a_matte_shuffled_into_rgb_with_an_opaque_alpha_is_read_from_rgb(image_f
     assert np.array_equal(read_alpha(tmp_path / "cutout.png"), matte / np.float32(255))
     cv2.imwrite(str(tmp_path / "opaque.png"), np.dstack([colour, opaque]))
     assert read_alpha(tmp_path / "opaque.png").min() == 1.0
+    red = np.dstack([np.zeros_like(matte), np.zeros_like(matte), matte])  # B, G, R: a matte in red only
+    cv2.imwrite(str(tmp_path / "red.png"), red)
+    assert np.array_equal(read_alpha(tmp_path / "red.png"), matte / np.float32(255))  # docs QA: read blue (0)
     grey = np.dstack([matte, matte, matte, np.zeros_like(matte)])  # a grey cut-out, fully transparent
     cv2.imwrite(str(tmp_path / "clear.png"), grey)
     assert read_alpha(tmp_path / "clear.png").max() == 0.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import importlib.util
 import json
 import platform
@@ -27,9 +28,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
+#: Libraries whose import compiles (pymatting's numba functions: 40-50 s on a new machine or
+#: user): their version is read from the installed distribution's metadata instead.
+_NOT_IMPORTED = frozenset({"pymatting"})
+
+
 def _version(module: str) -> str | None:
     if importlib.util.find_spec(module) is None:
         return None
+    if module in _NOT_IMPORTED:
+        try:
+            return importlib.metadata.version(module)
+        except importlib.metadata.PackageNotFoundError:
+            return "installed"
     try:
         mod = __import__(module)
     except Exception as exc:  # an installed but broken package is worth showing

@@ -104,7 +104,7 @@ def read_rgb(path: Path) -> np.ndarray:
 
 
 def read_alpha(path: Path) -> np.ndarray:
-    """float32 ``H x W`` in [0, 1]: a one-channel image, the first channel of a grey RGB one,
+    """float32 ``H x W`` in [0, 1]: a one-channel image, the red channel of an RGB one,
     or the alpha channel of an RGBA one. A matte shuffled into RGB with an opaque (all 1)
     alpha channel is read from its RGB: its alpha channel would train on alpha 1."""
     data = _imread(path, cv2.IMREAD_UNCHANGED)
@@ -112,9 +112,9 @@ def read_alpha(path: Path) -> np.ndarray:
         grey = bool(np.array_equal(data[:, :, 0], data[:, :, 1]) and np.array_equal(data[:, :, 0], data[:, :, 2]))
         full = np.iinfo(data.dtype).max if np.issubdtype(data.dtype, np.integer) else 1.0
         opaque = bool((data[:, :, 3] == full).all())
-        data = data[:, :, 0] if opaque and grey and data[:, :, 0].min() != data[:, :, 0].max() else data[:, :, 3]
+        data = data[:, :, 2] if opaque and grey and data[:, :, 2].min() != data[:, :, 2].max() else data[:, :, 3]
     elif data.ndim == 3:
-        data = data[:, :, 0]
+        data = data[:, :, 2]  # OpenCV's order is B, G, R: the red channel (a grey one's any)
     return _unit(data)
 
 
