@@ -126,8 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     except ManifestError as exc:
         print(f"build_addon: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:  # an --out that cannot be made or written (a traceback before)
-        print(f"build_addon: cannot write the zip into {args.out}: {exc.strerror or exc}", file=sys.stderr)
+    except OSError as exc:  # an --out that cannot be made or written, a file of the add-on missing (a traceback)
+        print(f"build_addon: {exc.filename or args.out}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     print(target)
     return 0

@@ -151,6 +151,37 @@ def test_info_does_not_import_pymatting() -> None:
     assert version[0].isdigit() and imported == "False", out
 
 
+def test_numba_gets_a_private_cache_folder_only_where_it_has_none(tmp_path: Path, monkeypatch) -> None:
+    """Packaging QA and review: where no cache folder numba would use can be written, tcvom
+    gives it one of this user's only (a shared, guessable folder let another user's pickle
+    run as the farm user); pymatting's folders count too (its import compiles)."""
+    import os
+    import tempfile
+
+    import tcvom
+
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    sources = tcvom._compiled_sources()
+    assert any("pymatting" in str(folder) for folder in sources)
+    writable: set[Path] = set()
+    monkeypatch.setattr(tcvom, "_writable", lambda folder: folder in writable)
+    writable.add(tcvom._user_cache())
+    tcvom._numba_cache()
+    assert "NUMBA_CACHE_DIR" not in os.environ  # numba's own folder will do
+    writable.clear()
+    writable.add(sources[0] / "__pycache__")  # tcvom's sources writable, pymatting's not
+    tcvom._numba_cache()
+    private = tmp_path / f"tcvom-numba-{os.getuid()}"
+    assert os.environ["NUMBA_CACHE_DIR"] == str(private) and private.is_dir()
+    assert not private.stat().st_mode & 0o077
+    monkeypatch.delenv("NUMBA_CACHE_DIR")
+    private.chmod(0o777)  # another user's, or anyone's: not used
+    tcvom._numba_cache()
+    other = Path(os.environ["NUMBA_CACHE_DIR"])
+    assert other != private and other.parent == tmp_path and not other.stat().st_mode & 0o077
+
+
 def test_a_user_who_can_write_no_cache_folder_can_run_tcvom(tmp_path: Path) -> None:
     """Packaging QA: a read-only install run by a user without a home (a farm service user)
     failed every command, --version too: numba had nowhere to cache tcvom's compiled

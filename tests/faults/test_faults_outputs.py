@@ -132,11 +132,21 @@ def test_a_preview_and_a_nuke_export_remove_what_a_killed_one_left(shot: Shot, c
     torch.save(build_gca(temporal=True).state_dict(), weights)
     code = ("import sys; from pathlib import Path; from tcvom.io.atomic import temporary_name; "
             "[temporary_name(Path(p)).write_bytes(b'part') for p in sys.argv[1:]]")
+    preview = ["preview", "--plate", shot.plate, "--trimaps", shot.trimaps, "--alpha", str(shot.out / "alpha.####.exr"),
+               "--out", str(looks)]
     subprocess.run([sys.executable, "-c", code, str(looks / "contact_sheet.png")], check=True)
     assert len(temporaries(looks)) == 1
-    expect(tcvom(capsys, "preview", "--plate", shot.plate, "--trimaps", shot.trimaps, "--alpha",
-                 str(shot.out / "alpha.####.exr"), "--out", str(looks), "--no-movie"), 0, root=shot.root)
+    expect(tcvom(capsys, *preview, "--no-movie"), 0, root=shot.root)
     assert not temporaries(looks) and (looks / "contact_sheet.png").is_file()
+    movie = shot.root / "movie"
+    movie.mkdir()
+    subprocess.run([sys.executable, "-c", code, str(movie / "preview.mp4")], check=True)
+    assert len(temporaries(movie)) == 1
+    from tcvom.io import open_frames
+    from tcvom.review.preview import preview_movie  # the movie alone cleans its folder too
+
+    preview_movie(open_frames(shot.plate), str(shot.out / "alpha.####.exr"), movie / "preview.mp4")
+    assert not temporaries(movie) and (movie / "preview.mp4").is_file()
     subprocess.run([sys.executable, "-c", code, str(nuke / "t.pt")], check=True)
     assert len(temporaries(nuke)) == 1
     expect(tcvom(capsys, "nuke", "torchscript", "--weights", str(weights), "--out", str(nuke / "t.pt"), "--width",

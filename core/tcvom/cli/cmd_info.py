@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 #: Libraries whose import compiles (pymatting's numba functions: 40-50 s on a new machine or
-#: user): their version is read from the installed distribution's metadata instead.
+#: user): their version is read from the installed distribution's metadata instead, so a
+#: pymatting whose import would fail is not shown "broken" (the classical method says so).
 _NOT_IMPORTED = frozenset({"pymatting"})
 
 

@@ -820,8 +820,9 @@ def stm_inputs(image: Tensor, classes: Tensor) -> tuple[Tensor, Tensor, Tensor]:
 def train_stm(cfg: StmConfig, *, progress: ProgressMode = "bar", resume: bool = True,
               stop_after: int | None = None) -> TrainResult:
     """Train the STM trimap network as ``cfg`` says (a resolved config:
-    :func:`tcvom.train.config.load_stm_config`). Stage ``pretrain`` uses image data,
-    ``main`` video data; start the main stage from the pre-trained weights (``init``)."""
+    :func:`tcvom.train.config.load_stm_config`). ``data.kind`` picks the data (``image``
+    for the pre-training, ``video`` for the main stage); start the main stage from the
+    pre-trained weights (``init``)."""
     from tcvom.models.stm import build_stm
     from tcvom.propagation.finetune import sequence_loss, trainable_parameters
 
