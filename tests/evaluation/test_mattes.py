@@ -39,6 +39,16 @@ def _write_predictions(data: Path, out: Path, widths: list[str], noise: float) -
                 cv2.imwrite(str(folder / f"{i:05d}_pred.png"), np.round(a * 255).astype(np.uint8))
 
 
+def test_the_reference_pred_test_names_are_read(bench: Path, tmp_path: Path) -> None:
+    """Metrics QA: the reference pred_test.py writes 00012_alpha.png, which was refused."""
+    _write_predictions(bench, tmp_path / "pred", ["narrow"], 0.0)
+    for path in (tmp_path / "pred").rglob("*_pred.png"):
+        path.rename(path.with_name(path.name.replace("_pred", "_alpha")))
+    report = evaluate(bench, tmp_path / "out", predictions=tmp_path / "pred", plots=False, progress="none",
+                      image_metrics=False)
+    assert report.summary["narrow"]["mse"] == 0 and report.summary["narrow"]["pixel_count"] > 0
+
+
 def test_perfect_predictions_score_zero(bench: Path, tmp_path: Path) -> None:
     _write_predictions(bench, tmp_path / "pred", ["narrow", "medium"], 0.0)
     report = evaluate(bench, tmp_path / "out", predictions=tmp_path / "pred", plots=False, progress="none")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tcvom.data.synthetic import encode_flow_png
-from tcvom.errors import FrameSizeError, ReadError
+from tcvom.errors import FrameSizeError, InputError, ReadError
 from tcvom.evaluation import metrics as M
 
 GOLDEN = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "golden" / "metrics"
@@ -86,6 +86,43 @@ def test_empty_unknown_region_scores_zero() -> None:
         assert s.pixel_count == 0
         for k in M.METRIC_NAMES:
             assert getattr(s, k) == 0.0, k
+
+
+def test_a_clip_scored_over_no_pixel_has_no_score_and_is_left_out_of_the_mean() -> None:
+    """Metrics QA: truth trimaps with no unknown region (a matte given as the trimap) made a
+    table of perfect 0s."""
+    tri = np.array([[0, 255], [255, 0]], np.uint8)
+    scorer = M.ClipScorer(image_metrics=False)
+    scorer.add(0, A, G, tri)
+    empty = M.average_frames(scorer.finish())
+    assert empty["pixel_count"] == 0 and not set(M.METRIC_NAMES) & set(empty)
+    other = M.ClipScorer(image_metrics=False)
+    other.add(0, A, G, TRI)
+    scored = M.average_frames(other.finish())
+    mean = M.average_clips([empty, scored])
+    assert mean["mse"] == scored["mse"] and mean["clips"] == 2
+    assert "mse" not in M.average_clips([empty])
+
+
+def test_python_inputs_that_would_score_wrongly_are_refused() -> None:
+    """Metrics QA: a uint16 trimap (or 0/128/255 as floats) was scored over no pixel, and an
+    int64 alpha was divided by 2**63."""
+    tri16 = (TRI.astype(np.uint16) * 257)
+    assert np.array_equal(M.unknown_region(tri16), M.unknown_region(TRI))
+    with pytest.raises(InputError, match="a float trimap holds values in"):
+        M.unknown_region(TRI.astype(np.float32))
+    with pytest.raises(InputError, match="not int64"):
+        M.sad(A.astype(np.int64), G, TRI)
+
+
+def test_connectivity_thresholds_are_matlabs() -> None:
+    """Metrics QA: np.arange's 0.6000000000000001 failed a 153/255 pixel at 0.6, so uint8 and
+    float input of one matte scored differently (MATLAB's 0:0.1:1 holds 0.6)."""
+    alpha = np.ones((20, 20))
+    alpha[5:10, 5:10] = 153 / 255
+    truth, mask = np.ones((20, 20)), np.ones((20, 20), bool)
+    as_uint8 = M.connectivity_error(np.round(alpha * 255).astype(np.uint8), truth, mask)
+    assert as_uint8 == M.connectivity_error(alpha.astype(np.float32), truth, mask)
 
 
 def test_one_frame_clip() -> None:

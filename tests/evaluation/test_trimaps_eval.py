@@ -60,3 +60,14 @@ def test_classical_method_runs(bench: Path, tmp_path: Path) -> None:
     report = evaluate_trimaps(bench, tmp_path, method="classical", widths=["medium"], keyframes=[2], progress="none")
     ious = report.summary["medium"]["2"]
     assert all(0.0 <= ious[k] <= 1.0 for k in ious) and np.isfinite(ious["mean"])
+
+
+def test_a_clip_whose_every_frame_is_a_keyframe_is_not_a_perfect_score(bench: Path, tmp_path: Path, caplog) -> None:
+    """Metrics QA: with as many keyframes as frames nothing was scored, and the clip read
+    mIoU 1.0 (into the mean of a dataset of short and long clips)."""
+    report = evaluate_trimaps(bench, tmp_path, widths=["narrow"], keyframes=[6, 2], propagator=Frozen(),
+                              progress="none")
+    assert "6" not in report.summary["narrow"] and report.summary["narrow"]["2"]["mean"] < 1
+    assert "every one of its 6 frames is a keyframe" in caplog.text
+    rows = (tmp_path / "trimap_frames.csv").read_text().splitlines()
+    assert any(r.startswith("narrow,") and ",6," in r and r.endswith(",,,,") for r in rows), rows

@@ -58,7 +58,7 @@ TABLE_COLUMNS: tuple[tuple[str, str, float], ...] = (
     ("grad", "Grad (x1e-3)", 1e-3),
     ("conn", "Conn (x1e-3)", 1e-3),
 )
-_FRAME_FILE = re.compile(r"(\d+)(?:_pred)?\.(png|exr|tif|tiff)$", re.IGNORECASE)
+_FRAME_FILE = re.compile(r"(\d+)(?:_pred|_alpha)?\.(png|exr|tif|tiff)$", re.IGNORECASE)
 
 
 @dataclass
@@ -89,6 +89,15 @@ def format_table(summary: dict[str, dict[str, float]]) -> str:
                  else f"{values[key] * scale:.4g}" for key, _, scale in TABLE_COLUMNS]
         rows.append(f"| {width} | " + " | ".join(cells) + f" | {values.get('clips', 0)} | {values.get('frames', 0)} |")
     return "\n".join(rows)
+
+
+def _say_unscored(clips: dict[str, dict[str, float]], what: str = "") -> None:
+    """Warn of clips scored over no pixel: their truth trimaps have no unknown region (a
+    matte given as the trimap?), so every metric is n/a and they are left out of the means."""
+    for name, values in clips.items():
+        if values.get("pixel_count", 1) == 0:
+            log.warning("%s: its truth trimaps%s have no unknown pixel on any frame: nothing is scored (n/a), and it "
+                        "is left out of the means", name, what)
 
 
 # ----- predictions ---------------------------------------------------------------------------------
@@ -349,6 +358,8 @@ def evaluate(
                 frame_rows.extend(_frame_row(w, clip, s) for s in scores)
                 if plots:
                     outputs.update(_clip_plots(out_dir / "plots" / w, clip, scores, files[w], worst))
+    for w in widths:
+        _say_unscored(per_clip[w], f" ({w} trimaps)")
     summary = {w: average_clips(list(per_clip[w].values())) for w in widths}
     report = EvalReport(summary=summary, clips=per_clip, flow=flow_used, method=method)
     outputs.update(_write_reports(out_dir, report, frame_rows))
@@ -445,6 +456,7 @@ def evaluate_sequence(
             bar.advance(frame=n)
     scores = scorer.finish()
     shot = average_clips([average_frames(scores)])
+    _say_unscored({str(alpha): shot})
     flow = dict(scorer.flow_sources)
     report = EvalReport(summary={"shot": shot}, clips={"shot": {str(alpha): shot}}, flow=flow)
     if out is not None:

@@ -44,21 +44,32 @@ TRIMAP_CLASSES: tuple[str, ...] = ("background", "unknown", "foreground")
 
 # ----- helpers -------------------------------------------------------------------------------
 def unknown_region(trimap: np.ndarray) -> np.ndarray:
-    """bool ``H x W``: ``0 < trimap < 255`` for a uint8 trimap (as the reference evaluation)."""
+    """bool ``H x W``: ``0 < trimap < 255`` for a uint8 trimap (as the reference evaluation),
+    ``0 < trimap < 65535`` for a uint16 one, ``0 < trimap < 1`` for a float one in [0, 1];
+    another type, or a float trimap above 1 (0/128/255 as floats), is an InputError (a
+    uint16 trimap was scored over no pixel: a perfect 0)."""
     tri = np.asarray(trimap)
     if tri.ndim != 2:
         raise InputError(f"a trimap must be H x W, got shape {tri.shape}")
     if np.issubdtype(tri.dtype, np.floating):
+        if tri.size and float(np.nanmax(tri)) > 1:
+            raise InputError(f"a float trimap holds values in [0, 1], this one up to {float(np.nanmax(tri)):g}",
+                             hint="divide it by 255, or pass it as uint8")
         return (tri > 0) & (tri < 1)
-    return (tri > 0) & (tri < 255)
+    if tri.dtype not in (np.uint8, np.uint16):
+        raise InputError(f"a trimap is uint8, uint16 or float in [0, 1], not {tri.dtype}")
+    return (tri > 0) & (tri < np.iinfo(tri.dtype).max)
 
 
 def _alpha(x: np.ndarray, name: str) -> np.ndarray:
     arr = np.asarray(x)
     if arr.ndim != 2:
         raise InputError(f"{name} must be an H x W alpha, got shape {arr.shape}")
-    if np.issubdtype(arr.dtype, np.integer):
+    if arr.dtype in (np.uint8, np.uint16):
         return arr.astype(np.float64) / float(np.iinfo(arr.dtype).max)
+    if not np.issubdtype(arr.dtype, np.floating):  # an int64 alpha was divided by 2**63
+        raise InputError(f"{name} is uint8, uint16 or float in [0, 1], not {arr.dtype}",
+                         hint="pass alpha.astype(np.uint8) for 0-255 values, or alpha / 255.0")
     return arr.astype(np.float64)
 
 
@@ -226,7 +237,10 @@ def connectivity_error(alpha: np.ndarray, gt: np.ndarray, mask: np.ndarray, step
     _same_shape(alpha=alpha, gt=gt, mask=mask)
     a, g = _alpha(alpha, "alpha"), _alpha(gt, "gt")
     m = np.asarray(mask, bool)
-    steps = np.arange(0, 1 + step, step)
+    # MATLAB's 0:step:1 (the reference's): the first half k*step, the second 1-(n-k)*step, so
+    # 0.6 and 0.7 are those numbers (np.arange gave 0.6000000000000001: a 153/255 pixel failed 0.6)
+    n = round(1 / step)
+    steps = np.array([k * step if 2 * k <= n else 1 - (n - k) * step for k in range(n + 1)])
     level = np.full(a.shape, -1.0)
     for i in range(1, len(steps)):
         omega = _largest_component((a >= steps[i]) & (g >= steps[i]))
@@ -367,6 +381,8 @@ def average_frames(scores: Sequence[FrameScore]) -> dict[str, float]:
     if not scores:
         raise InputError("cannot average a clip with no frames")
     unmeasured = {name for s in scores for name in s.unmeasured}
+    if not sum(s.pixel_count for s in scores):  # no unknown pixel in any truth trimap: no score (not a perfect 0)
+        unmeasured |= set(METRIC_NAMES)
     out: dict[str, float] = {k: float(sum(getattr(s, k) for s in scores)) / len(scores) for k in METRIC_NAMES
                              if k not in unmeasured}
     for k in COUNT_NAMES:
@@ -376,10 +392,13 @@ def average_frames(scores: Sequence[FrameScore]) -> dict[str, float]:
 
 
 def average_clips(clips: Sequence[dict[str, float]]) -> dict[str, float]:
-    """Mean of per-clip averages (every clip weighs the same); pixel counts are summed."""
+    """Mean of per-clip averages (every clip weighs the same); pixel counts are summed. A clip
+    with no unknown pixel in its truth trimaps (``pixel_count`` 0) has no score and is left
+    out of the means."""
     if not clips:
         raise InputError("no clip to average")
-    out = {k: float(np.mean([c[k] for c in clips])) for k in METRIC_NAMES if all(k in c for c in clips)}
+    scored = [c for c in clips if c.get("pixel_count", 1) > 0]
+    out = {k: float(np.mean([c[k] for c in scored])) for k in METRIC_NAMES if scored and all(k in c for c in scored)}
     for k in (*COUNT_NAMES, "frames"):
         if all(k in c for c in clips):
             out[k] = int(sum(c[k] for c in clips))

@@ -10,6 +10,7 @@ then averaged over clips). Keyframes themselves are excluded from the score.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,8 @@ from tcvom.io.atomic import write_csv, write_text
 from tcvom.pipeline import methods
 from tcvom.progress import Progress, ProgressMode
 from tcvom.propagation.ensemble import Propagator, propagate
+
+log = logging.getLogger(__name__)
 
 
 class ClipFrames:
@@ -119,6 +122,12 @@ def evaluate_trimaps(
                         if item.frame not in key_trimaps:
                             counts.append(trimap_class_counts(item.trimap, clip.trimap(item.frame, width)))
                         bar.advance(frame=item.frame)
+                    if not counts:  # every frame a keyframe: nothing scored (it read as a perfect 1.0)
+                        log.warning("clip %s: with %d keyframes every one of its %d frames is a keyframe: no frame "
+                                    "is scored, and the clip is left out of the mean (n/a)", clip.name, count,
+                                    len(clip))
+                        rows.append({"width": width, "clip": clip.name, "keyframes": count})
+                        continue
                     ious = trimap_iou(counts)
                     clip_scores[str(count)].append(ious)
                     per_count[str(count)].extend(counts)
