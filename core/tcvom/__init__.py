@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 import tempfile
 from pathlib import Path
 
@@ -35,8 +36,6 @@ def _compiled_sources() -> list[Path]:
 
 def _user_cache() -> Path:
     """numba's user-wide cache folder (its appdirs rule on Linux and macOS)."""
-    import sys
-
     if sys.platform == "darwin":
         return Path(os.path.expanduser("~/Library/Caches")) / "numba"
     return Path(os.getenv("XDG_CACHE_HOME", os.path.expanduser("~/.cache"))) / "numba"

@@ -26,7 +26,7 @@ from tcvom.pipeline import methods
 from tcvom.progress import Progress, ProgressMode
 from tcvom.propagation.ensemble import Propagator, propagate
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("tcvom")
 
 
 class ClipFrames:

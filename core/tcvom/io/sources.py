@@ -281,14 +281,15 @@ class SequenceFrames(_Frames):
     def _say_grey(self, path: Path, frame: int, info: ImageInfo) -> None:
         """Warn (once per file) of a grey frame in a colour plate, or a colour one in a grey
         plate: likely another pass rendered into the sequence. It is matted as it is."""
-        if _grey(info) == self._is_grey:
+        grey = _grey(info)
+        if grey == self._is_grey:
             return
         said = f"{Path(path).absolute()}:grey"
         if said not in _SAID:
             _SAID.add(said)
             kinds = ("colour (R, G, B)", "grey (one channel)")
             log.warning("%s: frame %d is %s, the plate's first frame %s: another pass rendered into the sequence? "
-                        "It is matted as it is", path, frame, kinds[_grey(info)], kinds[self._is_grey])
+                        "It is matted as it is", path, frame, kinds[grey], kinds[self._is_grey])
 
     def path(self, frame: int) -> Path:
         return self.sequence.path(frame)

@@ -435,7 +435,7 @@ def _loop(run: _Run, *, model: nn.Module, optimizer: torch.optim.Optimizer,
 def _check_finite(model: nn.Module, step: int, saved: int) -> None:
     """Refuse weights an update made NaN or infinite (a finite loss can still take a step
     that overflows them): such weights were saved, and every later use refused them."""
-    tensors = [t for t in model.state_dict().values() if t.is_floating_point()]
+    tensors = [t for t in _tensors(model).values() if t.is_floating_point()]
     if torch.stack([torch.isfinite(t).all() for t in tensors]).all():
         return
     bad = sum(1 for t in tensors if not torch.isfinite(t).all())
