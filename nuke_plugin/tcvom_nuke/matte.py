@@ -35,6 +35,11 @@ RunSpec = hostclient.RunSpec
 
 CACHE_FOLDER = "tcvom_cache"
 DEFAULT_WORKING_SPACE = "Linear Rec.709 (sRGB)"
+#: OpenColorIO's role names: in the working space knob one would be read as the role of
+#: tcvom's own config (its scene_linear is ACEScg), not the comp's.
+OCIO_ROLES = ("scene_linear", "rendering", "compositing_linear", "compositing_log", "color_timing", "color_picking",
+              "data", "default", "reference", "matte_paint", "texture_paint", "aces_interchange",
+              "cie_xyz_d65_interchange")
 METHODS = ("auto", "classical", "tcvom")
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
@@ -76,11 +81,35 @@ class NodeSettings:
         ):
             if value not in allowed:
                 raise HostError(f"the {name} knob holds {value!r}", "choose one of " + ", ".join(allowed))
-        if not self.working_space.strip():
-            raise HostError("the working space knob is empty", f"name the comp's colour space, e.g. {DEFAULT_WORKING_SPACE}")
+        working_colourspace(self.working_space)
         if self.method == "classical" and self.backend != "torch":
             raise HostError(f"the back-end knob holds {self.backend}, but the classical method runs no network",
                             "set back-end to torch, or method to tcvom (or auto) to run the networks")
+
+
+def working_colourspace(value: str) -> str:
+    """tcvom's OpenColorIO name of the working space knob's ``value`` (Nuke's names, such as
+    ``linear`` of nuke-default, map as a Read's do; other names go as they are). An empty
+    knob or an OpenColorIO role is refused."""
+    name = value.strip()
+    if not name:
+        raise HostError("the working space knob is empty", f"name the comp's colour space, e.g. {DEFAULT_WORKING_SPACE}")
+    if name.lower() in OCIO_ROLES:
+        raise HostError(f"the working space knob holds {name!r}, an OpenColorIO role rather than a colour space: "
+                        "tcvom's own config would read it as its role, not as the comp's space",
+                        f"name the comp's colour space, e.g. {DEFAULT_WORKING_SPACE} (nuke-default's linear) or ACEScg")
+    return hostclient.ocio_colourspace(name) or name
+
+
+def working_space_named(error: HostError, working_space: str | None) -> HostError:
+    """``error`` of a run whose plate the node rendered in ``working_space`` (``None``: the
+    plate Read's files went directly), with tcvom's refusal of that colour space said as the
+    working space knob's."""
+    if working_space is None or not error.message.startswith("tcvom failed: unknown input colour space"):
+        return error
+    return HostError(f"the working space knob holds {working_space!r}, which tcvom's OpenColorIO config does not know",
+                     "name the comp's working space as tcvom's config names it (tcvom info --colorspaces lists them), "
+                     f"e.g. {DEFAULT_WORKING_SPACE} or ACEScg", error.exit_code)
 
 
 @dataclass
@@ -311,7 +340,7 @@ def plan_inputs(settings: NodeSettings, plate: PlateInput, keyframes: Sequence[i
         return RenderPlan(pattern, [], keys, colourspace, True, reason, staging)
     # A Write node renders the plate in the comp's working space, untouched (raw).
     return RenderPlan(f"{staging}/plate/plate.####.exr", list(range(first, last + 1)), keys,
-                      settings.working_space.strip(), False, reason, staging)
+                      working_colourspace(settings.working_space), False, reason, staging)
 
 
 def frame_runs(frames: Sequence[int]) -> list[tuple[int, int]]:
@@ -481,12 +510,13 @@ def named_keyframes(message: str, keyframes: Mapping[int, str]) -> str:
 
 def run_job(job: Any, frames: Sequence[int], progress: Callable[[int, str], None],
             cancelled: Callable[[], bool], poll_interval: float = 0.2,
-            keyframes: Mapping[int, str] | None = None) -> Outcome:
+            keyframes: Mapping[int, str] | None = None, working_space: str | None = None) -> Outcome:
     """The worker loop (a background thread's body): poll ``job`` (a started
     ``hostclient.Job``), report ``progress(percent, text)``, cancel the job when
     ``cancelled()`` says so, and collect the alpha of ``frames`` when it is done.
     ``keyframes`` (frame -> the file the node rendered) names them in an error as the
-    artist knows them. Never raises: the outcome carries the error."""
+    artist knows them, ``working_space`` (the colour space of a plate the node rendered) the
+    knob of a colour space tcvom refused. Never raises: the outcome carries the error."""
     try:
         while True:
             job.poll()
@@ -502,7 +532,9 @@ def run_job(job: Any, frames: Sequence[int], progress: Callable[[int, str], None
             return Outcome("cancelled", status="; ".join(
                 part for part in ("cancelled: finished frames stay cached, the next Compute resumes", stale) if part))
         if job.state == "failed":
-            error = keyframes_named(job.error, keyframes or {}) if isinstance(job.error, HostError) else job.error
+            error = job.error
+            if isinstance(error, HostError):
+                error = working_space_named(keyframes_named(error, keyframes or {}), working_space)
             return Outcome("failed", error=error, status="; ".join(part for part in (str(error), stale) if part))
         files = hostclient.collect_alpha(job.out, frames)
         progress(100, "done")

@@ -132,6 +132,7 @@ class MatteRun:
             if os.path.isdir(staging):
                 shutil.rmtree(staging, ignore_errors=True)
         self.reason = plan.reason
+        self.rendered_space = None if plan.direct else plan.colorspace
         self.job: Any = None
         self.thread: threading.Thread | None = None
         self.outcome: matte.Outcome | None = None
@@ -144,7 +145,7 @@ class MatteRun:
         task = nuke.ProgressTask("TCVOM Matte: " + self.node_name)
         try:
             self.outcome = matte.run_job(self.job, self.prepared.frames, _TaskProgress(task), task.isCancelled,
-                                         keyframes=self.prepared.spec.keyframes)
+                                         keyframes=self.prepared.spec.keyframes, working_space=self.rendered_space)
         finally:
             del task  # the last reference: Nuke closes the progress window
         nuke.executeInMainThread(finish, args=(self.node_name, self))

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -476,6 +477,24 @@ def test_a_job_stopped_from_outside_is_not_called_a_bug(tmp_path: Path) -> None:
     job = Job([str(worker)]).start().wait(timeout=30)
     assert job.state == "failed" and job.error is not None and job.error.exit_code == 143
     assert "bug" not in job.error.fix and "run the matte again to resume" in job.error.fix
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize(("how", "fix"), [("SIGKILL", "memory runs out"), ("SIGHUP", "stopped from outside"),
+                                         ("SIGSEGV", "this is a bug")])
+def test_a_job_killed_by_a_signal_says_so(tmp_path: Path, how: str, fix: str) -> None:
+    """A worker killed by the out-of-memory killer (SIGKILL) was "a bug in tcvom: please
+    report it with the terminal output", its message "stopped with exit code -9" (Nuke QA);
+    a crash stays a bug."""
+    worker = _script(tmp_path / "w", "import json, os, signal, sys\n"
+                     "print(json.dumps({'event': 'start', 'job': 'run', 'total': 4}), flush=True)\n"
+                     "sys.stderr.write('tcvom: warning: something earlier\\n'); sys.stderr.flush()\n"
+                     f"os.kill(os.getpid(), signal.{how})\n")
+    job = Job([str(worker)]).start().wait(timeout=30)
+    number = int(getattr(signal, how))
+    assert job.state == "failed" and job.error is not None and job.error.exit_code == -number
+    assert job.error.message.startswith(f"tcvom failed: tcvom was ended by signal {number} ({how})"), job.error.message
+    assert "something earlier" in job.error.message and fix in job.error.fix, job.error
 
 
 def test_a_stopped_run_says_which_alphas_still_show_the_run_before(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import hashlib
 import json
 import os
 import shutil
@@ -56,6 +57,41 @@ def test_install_never_replaces_a_users_own_nuke_folder(tmp_path: Path) -> None:
             _run(["install", str(home), *flags])
         assert "folder of its own" in str(error.value.hint)
     assert (home / "init.py").read_text() == "# mine\n" and not (home / "tcvom_nuke").exists()
+
+
+def test_an_upgrade_never_loses_what_is_not_the_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--overwrite replaced a menu.py the user had added a line to, and swapped the plugin in
+    a folder that Nuke's own files had joined, without a word (Nuke QA); an empty ~/.nuke was
+    accepted as the plugin's folder."""
+    dest = tmp_path / "tools"
+    assert _run(["install", str(dest)]) == 0
+    record = json.loads((dest / "tcvom_install.json").read_text())
+    assert record["sha256"]["menu.py"] == hashlib.sha256((dest / "menu.py").read_bytes()).hexdigest()
+    with (dest / "menu.py").open("a") as menu:
+        menu.write("nuke.pluginAddPath('/studio/tools')  # mine\n")
+    with pytest.raises(InputError, match=r"menu\.py of the earlier install was changed since") as error:
+        _run(["install", str(dest), "--overwrite"])
+    assert error.value.path == str(dest / "menu.py") and "mine" in (dest / "menu.py").read_text()
+    (dest / "menu.py").unlink()  # the hint: the change moved elsewhere, the file deleted
+    assert _run(["install", str(dest), "--overwrite"]) == 0 and (dest / "menu.py").is_file()
+    (dest / "uistate.ini").write_text("x")  # Nuke's own file: this is a home folder
+    with pytest.raises(InputError, match=r"not the plugin.s beside an earlier install of it: uistate\.ini"):
+        _run(["install", str(dest), "--overwrite"])
+    assert (dest / "uistate.ini").read_text() == "x"
+    (dest / "uistate.ini").unlink()
+    # an install older than the record: its init.py compared with this version's
+    (dest / "tcvom_install.json").unlink()
+    assert _run(["install", str(dest), "--overwrite"]) == 0
+    (dest / "tcvom_install.json").unlink()
+    (dest / "init.py").write_text((dest / "init.py").read_text() + "# mine\n")
+    with pytest.raises(InputError, match=r"init\.py of the earlier install was changed"):
+        _run(["install", str(dest), "--overwrite"])
+    # ~/.nuke itself, even empty
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home" / ".nuke").mkdir(parents=True)
+    with pytest.raises(InputError, match="Nuke's own home folder"):
+        _run(["install", str(tmp_path / "home" / ".nuke")])
+    assert not list((tmp_path / "home" / ".nuke").iterdir())
 
 
 def test_a_failed_upgrade_leaves_the_earlier_install_working(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

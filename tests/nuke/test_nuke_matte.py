@@ -349,6 +349,33 @@ def test_the_runs_warnings_reach_the_status(tmp_path: Path, example, tcvom_exe: 
     assert "inputs/keyframes" not in outcome.status
 
 
+def test_the_working_space_knob_is_checked_and_named(tmp_path: Path, example, tcvom_exe: str) -> None:
+    """The working space went to tcvom as typed (Nuke QA): nuke-default's "linear" failed after
+    every render with an error naming no knob, and the role "scene_linear" became tcvom's own
+    ACEScg (a different matte, exit 0)."""
+    for role in ("scene_linear", " Compositing_Linear "):
+        with pytest.raises(HostError, match=r"working space knob holds .*an OpenColorIO role") as err:
+            matte.NodeSettings(working_space=role).check()
+        assert "Linear Rec.709 (sRGB)" in err.value.fix
+    staging = matte.new_staging((tmp_path / "cache").as_posix())
+    linear = matte.plan_inputs(matte.NodeSettings(working_space="linear"), matte.PlateInput("Grade", 1001, 1008),
+                               [1001, 1008], 1001, 1008, staging)
+    assert linear.colorspace == "Linear Rec.709 (sRGB)", "a Nuke name maps as a Read's does"
+    # a name tcvom's config does not know: refused by tcvom, said as the knob's
+    settings = matte.NodeSettings(method="classical", working_space="Linear Rec709")
+    plan = replace(_rendered_inputs(tmp_path / "staging", example),
+                   colorspace=matte.plan_inputs(settings, matte.PlateInput("Grade", 1001, 1008), [1001], 1001, 1008,
+                                                staging).colorspace)
+    run = matte.prepare_run(settings, plan, [tcvom_exe], (tmp_path / "cache" / "node").as_posix(), 1001, 1008, SCRIPT)
+    job = matte.hostclient.Job(run.args, out=run.out).start()
+    outcome = matte.run_job(job, run.frames, lambda pct, text: None, lambda: False, poll_interval=0.05,
+                            keyframes=run.spec.keyframes, working_space=plan.colorspace)
+    assert outcome.state == "failed" and outcome.error.exit_code == 2
+    assert outcome.error.message == "the working space knob holds 'Linear Rec709', which tcvom's OpenColorIO config " \
+        "does not know", outcome.error
+    assert "tcvom info --colorspaces" in outcome.error.fix
+
+
 def test_cancel_stops_the_worker(tmp_path: Path) -> None:
     worker = _script(tmp_path / "slow_tcvom", (
         "import json, sys, time\n"

@@ -18,14 +18,21 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tcvom import __version__
 from tcvom.errors import InputError, OutputError
-from tcvom.io.atomic import move_into_place
+from tcvom.io.atomic import move_into_place, write_text
+from tcvom.io.hashing import file_sha256
 
 NAME = "nuke"
 HELP = "Nuke: install the TCVOM_Matte plugin, or export the matting network as TorchScript for the Inference node"
 
 #: What `install` copies from the plugin folder (no caches, no tests).
 _PLUGIN_FILES = ("init.py", "menu.py", "tcvom_nuke", "nodes", "gizmos", "icons")
+#: The files of an install a user may have edited (Nuke runs them), whose hashes as
+#: installed the install's record keeps: an upgrade never replaces an edited one.
+_EDITABLE = ("init.py", "menu.py")
+#: The record an install leaves beside the plugin (JSON: tcvom's version, _EDITABLE's hashes).
+_RECORD = "tcvom_install.json"
 
 
 def plugin_source() -> Path:
@@ -56,10 +63,17 @@ def install_plugin(dest: str | Path, *, overwrite: bool = False) -> Path:
 
     ``overwrite`` replaces an earlier install of the plugin there (its files only: stale
     ones go); a folder that holds anything else (``~/.nuke`` with the user's own init.py
-    and menu.py) is refused, whether or not ``overwrite`` is given.
+    and menu.py) is refused, whether or not ``overwrite`` is given, and so is an install
+    whose init.py or menu.py was edited since (:func:`_check_replaceable`) and ``~/.nuke``
+    itself, even empty.
     """
     source = plugin_source()
     dest = Path(dest).absolute()
+    if dest.resolve() == (Path.home() / ".nuke").resolve():
+        raise InputError("the folder is Nuke's own home folder (Nuke runs the init.py and menu.py there, which are "
+                         "yours, and keeps its own files there)", path=dest,
+                         hint="install into a folder of its own, e.g. ~/.nuke/tcvom, and add that to NUKE_PATH "
+                              "(or nuke.pluginAddPath in your init.py)")
     earlier = False
     if dest.exists() and any(dest.iterdir()):
         earlier = (dest / "tcvom_nuke" / "__init__.py").is_file()
@@ -72,6 +86,7 @@ def install_plugin(dest: str | Path, *, overwrite: bool = False) -> Path:
         if not overwrite:
             raise InputError("the folder holds an earlier install of the plugin", path=dest,
                              hint="pass --overwrite to replace it")
+        _check_replaceable(dest, source)
     try:
         dest.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".tcvom-install-", dir=dest))
@@ -83,6 +98,8 @@ def install_plugin(dest: str | Path, *, overwrite: bool = False) -> Path:
         # (renames in one folder): a failed upgrade leaves the earlier install working.
         _copy_plugin(source, staging / "new")
         _swap_in(staging, dest)
+        write_text(dest / _RECORD, json.dumps({"tcvom": __version__, "sha256": {
+            name: file_sha256(dest / name, remember=False) for name in _EDITABLE}}, indent=1) + "\n")
     except (OSError, OutputError) as exc:
         if isinstance(exc, OutputError):
             why, where = exc.message, exc.path or dest
@@ -100,6 +117,31 @@ def install_plugin(dest: str | Path, *, overwrite: bool = False) -> Path:
         print(f"tcvom nuke: could not delete the replaced files in {dest}: {', '.join(sorted(left))} (Nuke ignores "
               "them; delete them when you can)", file=sys.stderr)
     return dest
+
+
+def _check_replaceable(dest: Path, source: Path) -> None:
+    """Refuse an upgrade of the install in ``dest`` that would lose what is not the plugin's:
+    other files beside it (Nuke's home folder, a studio's plugin folder), or an init.py or
+    menu.py edited since it was installed (the install's record says; an install older than
+    the record is compared with this version's files, which have not changed since)."""
+    foreign = sorted(p.name for p in dest.iterdir() if p.name not in (*_PLUGIN_FILES, _RECORD, "__pycache__")
+                     and not p.name.startswith(".tcvom-"))
+    if foreign:
+        raise InputError("the folder holds files that are not the plugin's beside an earlier install of it: "
+                         + ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else ""), path=dest,
+                         hint="install into a folder of its own, e.g. ~/.nuke/tcvom, and add that to NUKE_PATH "
+                              "(or nuke.pluginAddPath in your init.py)")
+    try:
+        recorded = json.loads((dest / _RECORD).read_text(encoding="utf-8"))["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        recorded = {name: file_sha256(source / name, remember=False) for name in _EDITABLE if (source / name).is_file()}
+    changed = [name for name in _EDITABLE if (dest / name).is_file()
+               and file_sha256(dest / name, remember=False) != recorded.get(name)]
+    if changed:
+        raise InputError(f"{' and '.join(changed)} of the earlier install {'were' if len(changed) > 1 else 'was'} "
+                         "changed since tcvom installed it, and --overwrite would lose the change", path=dest / changed[0],
+                         hint="move your lines to your own init.py or menu.py (in ~/.nuke), delete the changed file, "
+                              "then install again")
 
 
 def _copy_plugin(source: Path, new: Path) -> None:

@@ -58,6 +58,19 @@ _HOST_PYTHON_VARS = ("PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP", "PYTHONNOUSERS
 _FRAME_DIGITS = re.compile(r"(\d+)(?!.*\d)")
 
 
+#: Signals that end a process that crashed (the others come from outside: a kill, a hang-up).
+_CRASH_SIGNALS = frozenset(int(getattr(signal, name)) for name in ("SIGSEGV", "SIGBUS", "SIGILL", "SIGFPE", "SIGABRT",
+                                                                     "SIGSYS", "SIGTRAP") if hasattr(signal, name))
+
+
+def _signal_name(number: int) -> str:
+    """``9 (SIGKILL)``, or the number alone for a signal this platform does not name."""
+    try:
+        return f"{number} ({signal.Signals(number).name})"
+    except ValueError:
+        return str(number)
+
+
 class HostError(Exception):
     """An error a host shows to the artist: what went wrong and the fix.
 
@@ -905,8 +918,13 @@ class Job:
             if hint and message.endswith(f" ({hint})"):
                 message = message[: -len(hint) - 3]  # the hint becomes the fix, below
             hint = _without_flags(hint)
+        elif code < 0:  # what it printed last is not why it ended
+            message = f"tcvom was ended by signal {_signal_name(-code)}" + (
+                f" (its last output: {tail[-1].strip()})" if tail else "")
+        elif tail:
+            message = tail[-1]
         else:
-            message = tail[-1] if tail else f"tcvom stopped with exit code {code} and no message"
+            message = f"tcvom stopped with exit code {code} and no message"
         if self._error_event is None and "No module named tcvom" in message:
             # `python -m tcvom` of a Python without tcvom: the host's setting, not tcvom, is wrong.
             return HostError(
@@ -918,6 +936,11 @@ class Job:
         if hint:  # tcvom's own advice
             fix = hint
         elif code in (EXIT_INTERRUPTED, EXIT_TERMINATED, -signal.SIGINT, -signal.SIGTERM):
+            fix = "tcvom was stopped from outside; finished frames are kept: run the matte again to resume"
+        elif code == -getattr(signal, "SIGKILL", 9):
+            fix = ("tcvom was killed from outside (the system does that when memory runs out: close other "
+                   "applications or run fewer frames at once); finished frames are kept: run the matte again to resume")
+        elif code < 0 and -code not in _CRASH_SIGNALS:
             fix = "tcvom was stopped from outside; finished frames are kept: run the matte again to resume"
         elif code == EXIT_MISSING:
             fix = "install the missing part or weights (see tcvom weights --help), or use the classical method"
