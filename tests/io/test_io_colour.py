@@ -109,6 +109,23 @@ def test_a_config_where_tcvom_finds_no_space_is_refused_naming_it(tmp_path: Path
     assert caught.value.path == str(config) and "aces_interchange" in str(caught.value)
 
 
+def test_a_config_without_the_networks_space_says_how_to_add_it(tmp_path: Path) -> None:
+    """Colour QA: the refusal listed the space's aliases as "none" (an iterator used up by the
+    search) and told a user who had given --input-colorspace to give it, which cannot name
+    the space the networks see."""
+    text = _studio_config(tmp_path, interchange=True).read_text(encoding="utf-8")
+    start = text.index("  - !<ColorSpace>\n    name: srgb")
+    no_srgb = text[:start] + text[text.index("  - !<ColorSpace> {name: raw"):]
+    config = tmp_path / "no-srgb.ocio"
+    config.write_text(no_srgb.replace("color_picking: srgb", "color_picking: lin"), encoding="utf-8")
+    with pytest.raises(InputError, match=re.escape("no colour space 'sRGB Encoded Rec.709 (sRGB)'")) as caught:
+        ColourConverter("lin", config=str(config))
+    aliases = list(ocio.Config.CreateFromBuiltinConfig("studio-config-latest").getColorSpace(
+        "sRGB Encoded Rec.709 (sRGB)").getAliases())
+    assert aliases and f"nor one of its aliases ({', '.join(aliases)})" in caught.value.message
+    assert "add the space to the config" in str(caught.value.hint) and "--input-colorspace" not in str(caught.value.hint)
+
+
 def test_blenders_own_config_is_found_through_the_aliases(tmp_path: Path) -> None:
     """Colour QA: Blender 5.0's config (its roles include aces_interchange) was refused: its
     sRGB is display-referred, which OpenColorIO's identification does not match, and the

@@ -131,6 +131,19 @@ def test_a_multi_part_exr_is_matted_on_its_beauty_part(small_example, tmp_path: 
     err = capsys.readouterr().err
     assert "frame 1003" in err and "multi-part" in err and "diffuse (diffuse.R" in err and "specular" in err, err
 
+    # OpenEXR lets parts share channel names: of several R, G, B parts the one named as the
+    # beauty is read, whatever its place (colour QA: the first was, a flat AOV, exit 0)
+    rgba = np.dstack([rgb, np.ones(rgb.shape[:2], np.float32)])
+    _multipart(path, [("diffuse", ("R", "G", "B"), flat), ("rgba", ("R", "G", "B", "A"), rgba)])
+    assert _matte(plate, small_example.trimaps, tmp_path / "named") == 0
+    assert np.allclose(read_image(tmp_path / "named" / "alpha.1003.exr")[0], reference, atol=2e-3)
+    # none named so: refused, every part named
+    _multipart(path, [("diffuse", ("R", "G", "B"), flat), ("pass2", ("R", "G", "B", "A"), rgba)])
+    capsys.readouterr()
+    assert _matte(plate, small_example.trimaps, tmp_path / "unnamed") == 2
+    err = capsys.readouterr().err
+    assert "frame 1003" in err and "several parts of R, G, B channels" in err and "pass2 (R, G, B, A)" in err, err
+
     # one part holds the one picture (a colour layer), the other depth: that part is read
     _multipart(path, [("depth", ("Z",), rgb[..., :1] * 100), ("beauty", ("beauty.R", "beauty.G", "beauty.B"), rgb)])
     assert _matte(plate, small_example.trimaps, tmp_path / "layer") == 0

@@ -204,18 +204,23 @@ class ColourConverter:
             except ocio.Exception as exc:  # pyright: ignore[reportAttributeAccessIssue]
                 # one of the built-in space's aliases (srgb_tx, srgb_texture...): Blender's config
                 # names its sRGB so, a display-referred space the identification does not match
-                aliases = _config(BUILTIN_CONFIG).getColorSpace(builtin).getAliases()
+                # (a list: getAliases() is an iterator, which the search would use up)
+                aliases = list(_config(BUILTIN_CONFIG).getColorSpace(builtin).getAliases())
                 found = next((self.config.getColorSpace(a) for a in aliases if self.config.getColorSpace(a)), None)
                 if found is None:
-                    has_role = self.config.hasRole("aces_interchange")
+                    if not self.config.hasRole("aces_interchange"):
+                        fix = "give the config an aces_interchange role (as OpenColorIO 2.2 and later configs have)"
+                    elif builtin == TARGET:  # what the networks see: no flag names it
+                        fix = f"add the space to the config, or one of its names ({aliases[0] if aliases else builtin}) " \
+                              "as an alias of the config's own sRGB-encoded Rec.709 space"
+                    else:
+                        fix = "name the space with --input-colorspace as this config names it"
                     raise InputError(
                         f"the OpenColorIO config has no colour space {builtin!r} ({role}) nor one of its aliases "
                         f"({', '.join(aliases) or 'none'}), and OpenColorIO could not identify one in it ({exc})",
                         path=self.config_name,
-                        hint=("name the space with --input-colorspace as this config names it, or "
-                              if has_role else "give the config an aces_interchange role (as OpenColorIO 2.2 and "
-                              "later configs have), or ") + "leave --ocio-config out: the built-in studio config "
-                        "covers ACES, ARRI, Sony, RED and more (tcvom info --colorspaces)",
+                        hint=fix + ", or leave --ocio-config out: the built-in studio config covers ACES, ARRI, Sony, "
+                        "RED and more (tcvom info --colorspaces)",
                     ) from exc
                 name = found.getName()
         self._spaces[builtin] = name

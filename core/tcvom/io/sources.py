@@ -22,7 +22,7 @@ from tcvom.errors import FrameSizeError, InputError, MissingFrameError, ReadErro
 from tcvom.io import trimap as trimaps
 from tcvom.io.colour import ColourConverter
 from tcvom.io.hashing import as_recorded
-from tcvom.io.images import ImageInfo, colour_layers, image_info, read_image
+from tcvom.io.images import BEAUTY_PARTS, ImageInfo, colour_layers, image_info, read_image
 from tcvom.io.sequence import (
     ImageSequence,
     format_range,
@@ -200,15 +200,20 @@ def _rgb(pixels: np.ndarray, info: ImageInfo, frame: int) -> np.ndarray:
         raise ReadError(
             f"the plate frame stores 32-bit integer channels ({', '.join(names[:8])}): an ID or index pass, not a "
             "picture", path=info.path, frame=frame, hint="give the beauty pass (half or float RGB) as the plate")
+    if not info.part_clear:  # a multi-part EXR: which part is the picture?
+        several = {"R", "G", "B"} <= set(names)  # the first of several R, G, B parts, none named as the beauty
+        raise ReadError(
+            ("the plate frame is a multi-part EXR with several parts of R, G, B channels, none of them named as "
+             f"the beauty ({', '.join(BEAUTY_PARTS)})" if several else
+             "the plate frame is a multi-part EXR with no part of R, G, B channels (the beauty)")
+            + f": its parts are {'; '.join(info.parts[:8])}",
+            path=info.path, frame=frame,
+            hint=("name the beauty's part rgba (Nuke's Write does), or write the beauty as a file of its own "
+                  "(oiiotool --subimage NAME)" if several else
+                  "write the beauty as R, G, B in one of its parts, or as a file of its own (oiiotool --ch)"))
     if {"R", "G", "B"} <= set(names):
         return pixels[:, :, [names.index(c) for c in ("R", "G", "B")]]
     layers = colour_layers(names)
-    if not info.part_clear:  # a multi-part EXR without an R, G, B part: which part is the picture?
-        raise ReadError(
-            f"the plate frame is a multi-part EXR with no part of R, G, B channels (the beauty): its parts are "
-            f"{'; '.join(info.parts[:8])}",
-            path=info.path, frame=frame,
-            hint="write the beauty as R, G, B in one of its parts, or as a file of its own (oiiotool --ch)")
     if len(layers) == 1:
         return pixels[:, :, [names.index(f"{layers[0]}.{c}") for c in ("R", "G", "B")]]
     if not layers and names[0] in ("Y", "L", "R") and names[1:] in ([], ["A"]):
