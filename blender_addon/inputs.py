@@ -117,7 +117,7 @@ def plate_info(settings: bpy.types.PropertyGroup) -> PlateInfo:
         clip = settings.clip
         if clip is None:
             raise HostError("no Movie Clip is chosen as the plate", "pick the plate's Movie Clip in the tcvom panel")
-        path = bpy.path.abspath(clip.filepath, library=clip.library)
+        path = os.path.normpath(bpy.path.abspath(clip.filepath, library=clip.library))
         if clip.source == "SEQUENCE":
             start = _first_number(path)
             pattern = sequence_pattern(path)
@@ -144,7 +144,7 @@ def plate_info(settings: bpy.types.PropertyGroup) -> PlateInfo:
                 f"the image '{image.name}' is a single image, not a sequence or movie",
                 "open the plate as an image sequence (select all its frames) or as a Movie Clip",
             )
-        path = bpy.path.abspath(image.filepath, library=image.library)
+        path = os.path.normpath(bpy.path.abspath(image.filepath, library=image.library))
         if image.source == "SEQUENCE":
             start = _first_number(path)
             pattern = sequence_pattern(path)
@@ -280,16 +280,38 @@ def keyframe_image(name: str, size: tuple[int, int], start: str | None = None) -
 _LINEAR = ("linear rec.709", "scene_linear")  # Blender's scene-linear space: float pixels kept as in the file
 
 
+#: Mid grey (0.5, the trimap's unknown) as Blender stores it in a scene-linear float image
+#: when it is picked or painted there: colour pickers and brushes give display (sRGB) values.
+_PAINTED_GREY = 0.21404
+
+
+def _srgb_encoded(px: np.ndarray) -> np.ndarray:
+    linear = np.clip(px, 0.0, None)
+    return np.where(linear <= 0.0031308, linear * 12.92, 1.055 * linear ** (1 / 2.4) - 0.055)
+
+
+def _painted_in_blender(px: np.ndarray) -> bool:
+    """Whether a scene-linear float image's grey is the trimap's unknown as painted in
+    Blender (0.214 linear: shown and picked as 128) rather than a file's 0.5: more pixels
+    at the one than at the other (0 and 1, the other classes, are the same either way)."""
+    grey = px[:, :, 0]
+    painted = int(np.count_nonzero(np.abs(grey - _PAINTED_GREY) < 0.004))
+    return painted > 0 and painted > np.count_nonzero(np.abs(grey - 0.5) < 0.004)
+
+
 def _as_data(image: bpy.types.Image, px: np.ndarray) -> np.ndarray:
     """``px`` as the values of the image's file. Blender keeps byte images as their file's
     values, but converts float ones (16-bit PNG/TIFF, EXR) to scene linear on load: its
-    sRGB curve is undone here; any other colour space is an error with the fix."""
+    sRGB curve is undone here; any other colour space is an error with the fix. A
+    scene-linear float image painted in Blender (Image > New with 32-bit Float) stores the
+    mid grey an artist picks as 0.214: such an image is read as it is shown (Blender QA)."""
     settings = image.colorspace_settings
+    if image.is_float and not settings.is_data and settings.name.lower() in _LINEAR and _painted_in_blender(px):
+        return _srgb_encoded(px)
     if not image.is_float or settings.is_data or settings.name.lower() in _LINEAR:
         return px
     if settings.name == "sRGB":
-        linear = np.clip(px, 0.0, None)
-        return np.where(linear <= 0.0031308, linear * 12.92, 1.055 * linear ** (1 / 2.4) - 0.055)
+        return _srgb_encoded(px)
     raise HostError(
         f"the image '{image.name}' is a float image in Blender's colour space '{settings.name}', "
         "which Blender converts on load, so its values are not the trimap's 0, 128 and 255",

@@ -27,6 +27,7 @@ from .hostclient import (
     Job,
     RunSpec,
     build_run_args,
+    check_cache_folder,
     collect_alpha,
     find_executable,
     install_folder,
@@ -63,7 +64,9 @@ class MatteRun:
         self.command = find_executable((preferences.tcvom_path if preferences else "") or None)
         self.node_name = settings.node_name or "tcvom Matte"
         self.plate = inputs.plate_info(settings)
-        cache_root = bpy.path.abspath(CACHE_DIR)
+        cache_root = os.path.normpath(bpy.path.abspath(CACHE_DIR))
+        check_cache_folder(cache_root, "save the .blend in a folder whose path holds no # @ % $F: the matte is "
+                                       "cached beside it")
         blend = os.path.splitext(bpy.path.basename(bpy.data.filepath))[0]
         self.out = shot_folder(cache_root, blend, scene.name, self.node_name)
         try:

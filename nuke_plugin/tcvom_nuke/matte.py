@@ -262,9 +262,8 @@ def cache_root(cache_dir: str, script_path: str) -> str:
         raise HostError(f"the cache folder {root} lies in the script's folder, whose name Nuke's file knobs would "
                         "evaluate ('[' or '$')", "set the cache folder knob to a plain absolute folder, or save "
                         "the script in a folder without '[' or '$'")
-    if re.search(r"[#@%]", root):  # tcvom refuses them in a sequence's folder: they spell frame numbers
-        raise HostError(f"the cache folder {root} holds '#', '@' or '%', which tcvom and Nuke read as part of a frame "
-                        "number in the sequences kept there", "set the cache folder knob to a folder without them")
+    # tcvom refuses them in a sequence's folder: they spell frame numbers
+    hostclient.check_cache_folder(root, "set the cache folder knob to a folder without # @ %")
     return root
 
 

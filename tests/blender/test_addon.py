@@ -921,6 +921,31 @@ def test_a_cache_folder_that_cannot_be_written_is_an_error_with_the_fix(pulled: 
     assert settings.output == kept_output
 
 
+def test_a_blend_in_a_folder_whose_path_holds_a_padding_mark_is_refused_up_front(pulled: dict, shot: Path,
+                                                                                  tmp_path: Path) -> None:
+    """Blender QA: a .blend saved in "sh#12/" could never pull: tcvom refused the cache's
+    trimaps folder (a folder the artist never chose) after the keyframes were written there,
+    and a relative plate path was passed as "sh#12/../plate", so the error blamed the plate."""
+    inputs = importlib.import_module(MODULE + ".inputs")
+    settings = bpy.context.scene.tcvom
+    clip = settings.clip
+    plate = bpy.path.abspath(clip.filepath)
+    marked = tmp_path / "sh#12"
+    marked.mkdir()
+    bpy.ops.wm.save_as_mainfile(filepath=str(marked / "shot.blend"))
+    try:
+        with pytest.raises(RuntimeError, match=r"the matte cache .*sh#12.* holds '#', which tcvom reads.*save the "
+                                               r"\.blend in a folder whose path holds no # @ % \$F"):
+            bpy.ops.tcvom.pull_matte()
+        assert not (marked / "tcvom_cache").exists()
+        folder, name = os.path.split(os.path.normpath(plate))
+        clip.filepath = os.path.join(folder, "..", os.path.basename(folder), name)
+        assert inputs.plate_info(settings).path == os.path.join(folder, name.replace("1001", "####"))
+    finally:
+        clip.filepath = plate
+        bpy.ops.wm.save_as_mainfile(filepath=str(shot))
+
+
 def test_add_keyframe_after_the_plate_changed_size_starts_black(pulled: dict, tmp_path: Path) -> None:
     """The last run's propagated trimap of another size made "+" fail with a traceback,
     leaving a keyframe without an image."""
@@ -1110,6 +1135,31 @@ for ext in ("png", "tif"):
     image.write_image(grey.repeat(3, axis=2))
     image.close()
 """
+
+
+def test_a_float_keyframe_image_painted_in_blender_is_read_as_shown() -> None:
+    """Blender QA: Image > New with 32-bit Float, filled mid grey (the unknown), stores the
+    grey as 0.214 scene-linear; it was read so (55) and refused by tcvom with the fix "paint
+    128", which the artist had done. Such an image is read as it is shown."""
+    inputs = importlib.import_module(MODULE + ".inputs")
+    assert bpy.ops.image.new(name="float_key", width=64, height=48, color=(0.5, 0.5, 0.5, 1.0), float=True,
+                             alpha=False) == {"FINISHED"}
+    image = bpy.data.images["float_key"]
+    try:
+        assert image.is_float and image.colorspace_settings.name == "Linear Rec.709"
+        px = inputs.image_pixels(image).copy()
+        assert abs(float(px[0, 0, 0]) - 0.214) < 0.002, "Blender stores the picked grey as scene-linear"
+        px[:, :16, :3] = 0.0  # background
+        px[:, 48:, :3] = 1.0  # foreground
+        image.pixels.foreach_set(px.ravel())
+        grey = inputs.painted_trimap(image)
+        assert set(np.unique(np.round(grey * 255)).tolist()) == {0.0, 128.0, 255.0}
+        # a file's linear 0.5 (a trimap written as data by another application) stays 0.5
+        px[:, 16:48, :3] = 0.5
+        image.pixels.foreach_set(px.ravel())
+        assert set(np.unique(np.round(inputs.painted_trimap(image) * 255)).tolist()) == {0.0, 128.0, 255.0}
+    finally:
+        bpy.data.images.remove(image)
 
 
 def test_a_16_bit_keyframe_image_is_read_as_its_files_values(pulled: dict, example: Path, tcvom_exe: str,

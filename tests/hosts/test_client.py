@@ -591,3 +591,13 @@ def test_matting_weights_given_as_trimap_weights_come_with_advice_that_says_so(t
     job = Job(hostclient.build_run_args([exe], spec)).start().wait(timeout=120)
     assert job.error is not None and "not the STM" in job.error.message, job.error
     assert job.error.fix == "pass it as the matting weights; the trimaps need the STM weights"
+
+
+def test_the_hosts_know_tcvoms_padding_marks() -> None:
+    """The host client (stdlib only) keeps its own copy of what tcvom reads as padding."""
+    from tcvom.io.sequence import PATTERN_MARKS
+
+    assert hostclient.PATTERN_MARKS == PATTERN_MARKS
+    hostclient.check_cache_folder("/proj/shot/tcvom_cache", "fix")
+    with pytest.raises(HostError, match=r"the matte cache /proj/v\$F2/c holds '\$F'"):
+        hostclient.check_cache_folder("/proj/v$F2/c", "fix")
