@@ -18,6 +18,8 @@ code  meaning
 from __future__ import annotations
 
 import numbers
+import os
+import reprlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -138,6 +140,27 @@ def listed_differences(diffs: Sequence[tuple[str, Any, Any]], limit: int = 4) ->
     return listed + (f" (and {len(diffs) - limit} more)" if len(diffs) > limit else "")
 
 
+def shown(value: object) -> str:
+    """``repr(value)`` for an error message, shortened (an array given where a path was
+    expected is not dumped whole)."""
+    return reprlib.repr(value)
+
+
+def check_flag(value: object, what: str) -> None:
+    """A true/false argument of the Python API: anything but True or False (numpy's too) is
+    an InputError; a string such as "no" would otherwise count as true."""
+    if not isinstance(value, bool) and type(value).__name__ != "bool_":
+        raise InputError(f"{what} must be True or False, not {shown(value)}")
+
+
+def check_text(value: object, what: str, *, path: bool = False) -> None:
+    """An optional text argument of the Python API (``path``: or a path): None, or text;
+    another type is an InputError, not a failure deep inside a library."""
+    if value is None or isinstance(value, str) or (path and isinstance(value, os.PathLike)):
+        return
+    raise InputError(f"{what} must be {'a path' if path else 'text'} or None, not {shown(value)}")
+
+
 def check_whole(value: object, what: str, least: int, *, none: bool = False, unit: str = "") -> None:
     """A whole-number argument of the Python API (the command line's parser checks its own;
     numpy's ints are whole numbers, True is not): another type or a smaller value is an
@@ -146,7 +169,7 @@ def check_whole(value: object, what: str, least: int, *, none: bool = False, uni
         return
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < least:
         spare = " (or None)" if none else ""
-        raise InputError(f"{what} must be a whole number of at least {least}{unit}{spare}, not {value!r}")
+        raise InputError(f"{what} must be a whole number of at least {least}{unit}{spare}, not {shown(value)}")
 
 
 def check_choice(value: object, choices: Iterable[str], what: str) -> None:
@@ -154,4 +177,4 @@ def check_choice(value: object, choices: Iterable[str], what: str) -> None:
     parser checks its own): anything else is an InputError naming them."""
     allowed = list(choices)
     if not isinstance(value, str) or value not in allowed:
-        raise InputError(f"{what} must be one of {', '.join(allowed)}, not {value!r}")
+        raise InputError(f"{what} must be one of {', '.join(allowed)}, not {shown(value)}")

@@ -27,6 +27,8 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Literal, TextIO
 
+from tcvom.errors import check_choice
+
 ProgressMode = Literal["bar", "json", "none"]
 PROGRESS_MODES: tuple[str, ...] = ("bar", "json", "none")
 
@@ -70,8 +72,7 @@ class Progress:
     """
 
     def __init__(self, job: str, total: int, mode: ProgressMode = "bar", unit: str = "frame") -> None:
-        if mode not in PROGRESS_MODES:
-            raise ValueError(f"progress mode must be one of {PROGRESS_MODES}, not {mode!r}")
+        check_choice(mode, PROGRESS_MODES, "progress")
         self.job = job
         self.total = total
         self.mode = mode
@@ -84,7 +85,7 @@ class Progress:
     def __enter__(self) -> Progress:
         self._start = time.perf_counter()
         # The job's events go to the standard output of its start, whichever thread emits them
-        # (a writer thread may report while the job's thread briefly redirects sys.stdout).
+        # (an embedding application may swap sys.stdout while the job runs).
         self._stream = sys.stdout
         if self.mode == "json":
             emit_json("start", self._stream, job=self.job, total=self.total, unit=self.unit)

@@ -163,3 +163,40 @@ def test_a_strip_narrower_than_the_window_is_solved_as_a_slice_of_a_picture(widt
         fg = alpha[80:100] if tri.shape[1] == width else alpha[:, 80:100]
         bg = alpha[100:120] if tri.shape[1] == width else alpha[:, 100:120]
         assert fg.min() > 0.95 and bg.max() < 0.05, (fg.min(), bg.max())
+
+
+def test_the_solve_leaves_the_processs_stdout_alone(capfd) -> None:
+    """Every solve swapped sys.stdout for a buffer to hide pymatting's prints: an embedding
+    application's other threads lost what they printed meanwhile, and two overlapping runs
+    left the buffer in place for good (API QA)."""
+    import sys
+    import threading
+
+    from scipy.sparse import csc_matrix
+
+    from tcvom.classical.solve import pymatting
+
+    shot = _smooth_shot()
+    trimap = from_alpha(shot.alpha(0), 9)
+    real = sys.stdout
+    seen: set[int] = set()
+    done = threading.Event()
+
+    def solve() -> None:
+        try:
+            for _ in range(3):
+                AlphaSolver(tile=24, margin=12)(shot.read(0), trimap)
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=solve)
+    worker.start()
+    while not done.is_set():
+        seen.add(id(sys.stdout))
+    worker.join()
+    assert seen == {id(real)} and sys.stdout is real
+    # pymatting's warning (a factorisation that needs a larger shift) goes to the debug log
+    capfd.readouterr()
+    with pytest.raises(ValueError, match="diagonal shifts did not help"):
+        pymatting().ichol(csc_matrix(np.array([[-1.0]])), shifts=[0.0, 1e-4])
+    assert capfd.readouterr().out == ""

@@ -182,6 +182,25 @@ def test_a_device_torch_cannot_use_is_refused_before_anything_is_written(shot: S
         assert not out.exists()
 
 
+def test_fine_tuning_on_an_exported_backend_is_refused_before_the_settings_are_recorded(shot: Shot, stm_model,
+                                                                                        capsys) -> None:
+    """Network QA: `--backend onnxruntime --finetune-steps 2` printed a plan, recorded those
+    settings in the output's manifest (so a later farm task was refused against settings no
+    frame was made with), and only then was refused."""
+    pytest.importorskip("onnxruntime")
+    import torch
+
+    weights = shot.root / "stm.pth"
+    torch.save(stm_model.state_dict(), weights)
+    out = shot.root / "ort-finetune"
+    result = tcvom(capsys, "trimaps", "--plate", shot.plate, "--keyframes", shot.keyframes, "--out", str(out),
+                   "--method", "tcvom", "--weights", str(weights), "--backend", "onnxruntime", "--finetune-steps",
+                   "2", "--progress", "json")
+    expect(result, 2, "online fine-tuning changes the weights, and the onnxruntime back-end", "--finetune-steps 0",
+           root=shot.root)
+    assert '"event": "plan"' not in result.out and not out.exists()
+
+
 def test_a_device_onnxruntime_cannot_use_is_refused_before_anything_is_written(shot: Shot, gca_factory,
                                                                               capsys) -> None:
     """Export QA: with --backend onnxruntime, --device gpu / mps was a traceback (exit 1),

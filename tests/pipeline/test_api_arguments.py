@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 
 from tcvom import pipeline
+from tcvom.data.example import write_example
 from tcvom.errors import InputError
 from tcvom.io import read_image
+from tcvom.review.doubt import load_review, rebuild_review
 
 
 def _keys(small_example) -> dict[int, str]:
@@ -52,6 +54,19 @@ def test_one_frame_a_list_and_a_mapping_of_keyframes(small_example, tmp_path: Pa
     ({"frames": ["--1002"]}, "the --frames selection must be a frame range like 1001-1100"),
     ({"frames": np.array(1002)}, "the --frames selection must be a frame range like 1001-1100"),
     ({"io_queue": True}, "the I/O queue (0: no I/O threads) must be a whole number of at least 0 frames, not True"),
+    # API QA, session 25: text for a true/false keyword counted as true ("no" planned nothing,
+    # reported a plan as written; overwrite="no" recomputed a finished shot), fp64 was taken
+    # by the classical method, colour keywords failed inside PyOpenColorIO or after the job
+    ({"plan_only": "no"}, "plan_only must be True or False, not 'no'"),
+    ({"overwrite": "no"}, "overwrite must be True or False, not 'no'"),
+    ({"review": "false"}, "review must be True or False, not 'false'"),
+    ({"resize_trimaps": 1}, "resize_trimaps must be True or False, not 1"),
+    ({"precision": "fp64"}, "precision must be one of auto, fp32, fp16, bf16, not 'fp64'"),
+    ({"input_colorspace": 5}, "input_colorspace (an OpenColorIO colour space's name) must be text or None, not 5"),
+    ({"input_colorspace": b"ACEScg"}, "input_colorspace (an OpenColorIO colour space's name) must be text or None"),
+    ({"ocio_config": 5}, "ocio_config (an OpenColorIO config file or built-in config's name) must be a path or None"),
+    ({"keyframes": {1001: None}}, "keyframe trimaps: the file of frame 1001 is given as None, not as a path"),
+    ({"keyframes": {1001: np.zeros((48, 64))}}, "keyframe trimaps: the file of frame 1001 is given as array"),
 ])
 def test_arguments_of_another_type_are_refused_before_anything_is_written(small_example, tmp_path: Path,
                                                                          argument: dict, said: str) -> None:
@@ -141,3 +156,52 @@ def test_numpy_whole_numbers_are_whole_numbers(small_example, tmp_path: Path) ->
     result = pipeline.run(small_example.plate, tmp_path / "out", keyframes=small_example.keyframes, method="classical",
                           io_queue=np.int64(1), chunk=np.int64(4), progress="none", review=False)
     assert sorted(result.written) == list(range(small_example.first, small_example.last + 1))
+
+
+def test_the_stages_check_their_flags_and_a_plan_makes_no_folder(small_example, tmp_path: Path) -> None:
+    """API QA: trimaps and matte took any value for their true/false keywords, and a plan
+    (which computes nothing) made the output folders."""
+    trimaps = str(small_example.folder / "truth" / "trimap.####.png")
+    for job, given in ((pipeline.trimaps, small_example.keyframes), (pipeline.matte, trimaps)):
+        with pytest.raises(InputError, match="plan_only must be True or False, not 'yes'"):
+            job(small_example.plate, given, tmp_path / "x", method="classical", progress="none", plan_only="yes")
+        planned = job(small_example.plate, given, tmp_path / "plan" / job.__name__, method="classical",
+                      progress="none", plan_only=True)
+        assert planned.written == list(range(small_example.first, small_example.last + 1))
+    planned = pipeline.run(small_example.plate, tmp_path / "plan" / "run", keyframes=small_example.keyframes,
+                           method="classical", progress="none", plan_only=True)
+    assert planned.written and not (tmp_path / "plan").exists() and not (tmp_path / "x").exists()
+
+
+def test_a_plate_given_as_an_array_is_named_shortly(small_example, tmp_path: Path) -> None:
+    """An array passed as the plate was dumped whole into the message (4818 characters)."""
+    with pytest.raises(InputError, match=r"the plate is not a path \(array") as error:
+        pipeline.run(np.zeros((480, 640, 3)), tmp_path / "out", keyframes=small_example.keyframes,
+                     method="classical", progress="none")
+    assert len(str(error.value)) < 300
+
+
+@pytest.mark.parametrize(("call", "said"), [
+    (lambda tmp: write_example(tmp / "ex", frames="5"),
+     "frames must be a whole number of at least 1, not '5'"),
+    (lambda tmp: write_example(tmp / "ex", width=64.5),
+     "width must be a whole number of at least 16 pixels, not 64.5"),
+    (lambda tmp: write_example(tmp / "ex", height=np.int64(8)),
+     "height must be a whole number of at least 16 pixels, not np.int64(8)"),
+    (lambda tmp: write_example(tmp / "ex", seed="a"),
+     "seed must be a whole number of at least 0, not 'a'"),
+    (lambda tmp: write_example(tmp / "ex", progress="x"),
+     "progress must be one of bar, json, none, not 'x'"),
+    (lambda tmp: load_review(5),
+     "the output folder is not a path (5)"),
+    (lambda tmp: rebuild_review(tmp, plate=5),
+     "plate (the plate's new place) must be a path or None, not 5"),
+    (lambda tmp: rebuild_review(tmp, progress="loud"),
+     "progress must be one of bar, json, none, not 'loud'"),
+])
+def test_the_other_entry_points_refuse_values_of_another_type(tmp_path: Path, call, said: str) -> None:
+    """API QA: write_example, load_review and rebuild_review failed with TypeErrors and
+    ValueErrors from numpy, OpenCV and pathlib."""
+    with pytest.raises(InputError, match=said.replace("(", r"\(").replace(")", r"\)")):
+        call(tmp_path)
+    assert not (tmp_path / "ex").exists()

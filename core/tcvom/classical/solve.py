@@ -14,8 +14,7 @@ for the full-resolution pass. Known pixels are fixed exactly by the trimap.
 
 from __future__ import annotations
 
-import contextlib
-import io
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -51,7 +50,18 @@ def pymatting() -> Any:
 
     if torch is not None and threads is not None and torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
+    # Its incomplete Cholesky prints a warning when a factorisation needs a larger diagonal
+    # shift (which tcvom's shifts expect): to the debug log, without taking over the
+    # process's sys.stdout (an application's other threads print there; API QA).
+    ichol = sys.modules.get("pymatting.preconditioner.ichol")
+    if ichol is not None and getattr(ichol, "print", None) is not _pymatting_says:
+        ichol.print = _pymatting_says  # pyright: ignore[reportAttributeAccessIssue]
     return module
+
+
+def _pymatting_says(*values: object, **_: object) -> None:
+    """``print`` for pymatting's module that prints its warnings: into tcvom's debug log."""
+    logging.getLogger("tcvom").debug("pymatting: %s", " ".join(str(v) for v in values))
 
 
 def _laplacian(method: str, image: np.ndarray, known: np.ndarray, epsilon: float, radius: int) -> csr_matrix:
@@ -266,14 +276,12 @@ class AlphaSolver:
             mask = unknown[y0:y1, x0:x1]
             target[mask] = result[core][mask]  # tiles' cores are disjoint: no race
 
-        # pymatting prints a warning when a factorisation needs a larger diagonal shift.
-        with contextlib.redirect_stdout(io.StringIO()):
-            if self.workers > 1 and len(jobs) > 1:
-                with ThreadPoolExecutor(max_workers=min(self.workers, len(jobs))) as pool:
-                    list(pool.map(run, jobs))
-            else:
-                for job in jobs:
-                    run(job)
+        if self.workers > 1 and len(jobs) > 1:
+            with ThreadPoolExecutor(max_workers=min(self.workers, len(jobs))) as pool:
+                list(pool.map(run, jobs))
+        else:
+            for job in jobs:
+                run(job)
 
     def _solve_crop(
         self, image: np.ndarray, unknown: np.ndarray, is_fg: np.ndarray, guess: np.ndarray | None

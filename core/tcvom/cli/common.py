@@ -208,9 +208,8 @@ def add_progress(parser: argparse.ArgumentParser) -> None:
 
 
 class _JsonWarnings(logging.Handler):
-    """Warnings as JSON events on the stdout of the command's start: a reader or writer
-    thread may warn while the job's thread briefly redirects ``sys.stdout`` (the classical
-    solve hides pymatting's prints), as :class:`tcvom.progress.Progress` does."""
+    """Warnings as JSON events on the stdout of the command's start, whichever thread warns
+    and whatever ``sys.stdout`` is by then, as :class:`tcvom.progress.Progress` does."""
 
     def __init__(self) -> None:
         super().__init__()

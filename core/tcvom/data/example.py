@@ -19,10 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from tcvom.errors import check_choice, check_whole
 from tcvom.io import trimap
 from tcvom.io.colour import DEFAULT_FLOAT, TARGET, ColourConverter
 from tcvom.io.images import write_image
-from tcvom.progress import Progress, ProgressMode
+from tcvom.progress import PROGRESS_MODES, Progress, ProgressMode
 
 FIRST_FRAME = 1001
 KEYFRAME_OFFSETS = (0, 19, 39)
@@ -76,10 +77,17 @@ def write_example(
     seed: int = 7,
     progress: ProgressMode = "none",
 ) -> Example:
-    """Write the example shot into ``folder`` and return its paths."""
+    """Write the example shot into ``folder`` and return its paths (at least 1 frame of at
+    least 16x16, the synthetic shot's least; ``tcvom example`` asks for 32x32)."""
     from tcvom.data.synthetic import ShotConfig, SyntheticShot
-    from tcvom.io.sequence import frame_path
+    from tcvom.io.sequence import frame_path, path_text
 
+    path_text(folder, "the example's folder", hint="give the folder to write the example into")
+    check_whole(frames, "frames", 1)
+    check_whole(width, "width", 16, unit=" pixels")
+    check_whole(height, "height", 16, unit=" pixels")
+    check_whole(seed, "seed", 0)
+    check_choice(progress, PROGRESS_MODES, "progress")
     paths = example_paths(folder, frames)
     shot = SyntheticShot(ShotConfig(width=width, height=height, frames=frames, seed=seed))
     converter = ColourConverter()

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import fileseq
 
-from tcvom.errors import InputError, MissingFrameError
+from tcvom.errors import InputError, MissingFrameError, shown
 
 PAD_STYLE = fileseq.PAD_STYLE_HASH1
 log = logging.getLogger("tcvom")
@@ -316,7 +316,7 @@ def path_text(value: object, what: str, hint: str = "give a file pattern or a fo
     text = os.fspath(value) if isinstance(value, os.PathLike) else value
     if isinstance(text, str) and text.strip():
         return text
-    got = "empty" if isinstance(text, str) else f"not a path ({value!r})"
+    got = "empty" if isinstance(text, str) else f"not a path ({shown(value)})"
     raise InputError(f"{what} is {got}", hint=hint)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import os
 import re
 import shlex
 import threading
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from tcvom.errors import FrameSizeError, InputError, MissingFrameError, ReadError
+from tcvom.errors import FrameSizeError, InputError, MissingFrameError, ReadError, shown
 from tcvom.io import trimap as trimaps
 from tcvom.io.colour import ColourConverter
 from tcvom.io.hashing import as_recorded
@@ -879,13 +880,17 @@ def trimap_specs(trimaps: TrimapSpecs, what: str = "trimaps") -> str | list[str]
     "key.png"}`` as the pairs ``["1001=key.png"]`` (it was read as patterns named after the
     frame numbers); another type (a number, None, an empty list) is an :class:`InputError`."""
     if isinstance(trimaps, Mapping):
-        return [f"{frame_number(frame, 'keyframe')}={path}" for frame, path in trimaps.items()]
+        for frame, path in trimaps.items():
+            if not isinstance(path, str | os.PathLike):
+                raise InputError(f"{what}: the file of frame {frame} is given as {shown(path)}, not as a path",
+                                 hint="give {frame: path} with each path a file name")
+        return [f"{frame_number(frame, 'keyframe')}={os.fspath(path)}" for frame, path in trimaps.items()]
     if isinstance(trimaps, str | Path):
         return str(trimaps)
     if isinstance(trimaps, Sequence) and trimaps and all(isinstance(item, str | Path) for item in trimaps):
         return [str(item) for item in trimaps]
     raise InputError(f"{what} are given as a file or pattern, a list of them or of FRAME=PATH pairs, or a mapping "
-                     f"{{frame: path}}, not {trimaps!r}")
+                     f"{{frame: path}}, not {shown(trimaps)}")
 
 
 def _frame_of_unnumbered(text: str, what: str, plate: _Frames | None) -> int:

@@ -59,10 +59,15 @@ LAYER_CHANNELS: tuple[str, ...] = ("A", "fg.R", "fg.G", "fg.B", "bg.R", "bg.G", 
 class FrameWriter:
     """Writes one file per frame into ``out`` (a folder, or a pattern like ``a.####.exr``)."""
 
-    def __init__(self, out: str | Path, default_name: str, *, format_flag: str | None = None) -> None:
+    def __init__(self, out: str | Path, default_name: str, *, format_flag: str | None = None,
+                 create: bool = True) -> None:
+        """``create=False`` (a plan, which writes nothing) leaves the folder as it is, even missing."""
         self.pattern = output_pattern(out, default_name, format_flag=format_flag)
-        self.folder = ensure_writable_folder(Path(self.pattern).parent)
-        self.removed_temporaries = remove_dead_temporaries(self.folder)  # of killed writers
+        self.folder = Path(self.pattern).parent
+        self.removed_temporaries: list[Path] = []
+        if create:
+            ensure_writable_folder(self.folder)
+            self.removed_temporaries = remove_dead_temporaries(self.folder)  # of killed writers
 
     def path(self, frame: int) -> Path:
         return frame_path(self.pattern, frame)
@@ -85,14 +90,15 @@ def check_alpha_output(fmt: str, kind: str) -> None:
 class AlphaWriter(FrameWriter):
     """Alpha mattes (or premultiplied RGBA) per frame; see the module doc for formats."""
 
-    def __init__(self, out: str | Path, *, fmt: str = "exr", kind: str = "alpha", name: str = "alpha") -> None:
+    def __init__(self, out: str | Path, *, fmt: str = "exr", kind: str = "alpha", name: str = "alpha",
+                 create: bool = True) -> None:
         check_alpha_output(fmt, kind)
         self.pixel_type, suffix = ALPHA_FORMATS[fmt]
         self.header = {}
         self._overflow_said = False
         self.fmt = fmt
         self.kind = kind
-        super().__init__(out, f"{name}.####{suffix}", format_flag="--alpha-format")
+        super().__init__(out, f"{name}.####{suffix}", format_flag="--alpha-format", create=create)
 
     header: dict[str, str | int | float]
     """Provenance stamped into every EXR this writer makes (``tcvom:`` attributes)."""
@@ -203,8 +209,8 @@ class AlphaWriter(FrameWriter):
 class TrimapWriter(FrameWriter):
     """Trimaps per frame as 8-bit single-channel PNG holding 0 / 128 / 255."""
 
-    def __init__(self, out: str | Path, *, name: str = "trimap") -> None:
-        super().__init__(out, self.default_name(name))
+    def __init__(self, out: str | Path, *, name: str = "trimap", create: bool = True) -> None:
+        super().__init__(out, self.default_name(name), create=create)
 
     @staticmethod
     def default_name(name: str = "trimap") -> str:
@@ -222,8 +228,8 @@ class TrimapWriter(FrameWriter):
 class ProbabilityWriter(FrameWriter):
     """Class probabilities per frame (background, unknown, foreground) as half-float EXR for review."""
 
-    def __init__(self, out: str | Path, *, name: str = "probs") -> None:
-        super().__init__(out, f"{name}.####.exr")
+    def __init__(self, out: str | Path, *, name: str = "probs", create: bool = True) -> None:
+        super().__init__(out, f"{name}.####.exr", create=create)
 
     def write(self, frame: int, probs: np.ndarray) -> Path:
         """``probs``: ``3 x H x W``, uint8 (0..255) or float in [0, 1]."""

@@ -45,7 +45,14 @@ from typing import Any
 import numpy as np
 
 from tcvom import __version__
-from tcvom.errors import InputError, MissingFrameError, check_choice, check_whole
+from tcvom.errors import (
+    InputError,
+    MissingFrameError,
+    check_choice,
+    check_flag,
+    check_text,
+    check_whole,
+)
 from tcvom.farm import chunks as chunking
 from tcvom.farm import manifest
 from tcvom.farm.locks import FrameClaims
@@ -69,6 +76,7 @@ from tcvom.matting.foreground import predicted_colour, rgba_foreground
 from tcvom.matting.window import neighbour_window
 from tcvom.pipeline import methods
 from tcvom.progress import PROGRESS_MODES, Progress, ProgressMode
+from tcvom.propagation import check_finetune_backend
 from tcvom.propagation.ensemble import RULE, check_keyframes, frames_read, propagate, read_order
 from tcvom.propagation.scheduler import KeyframeSchedule, Segment
 from tcvom.review import doubt
@@ -154,12 +162,18 @@ def _run_precision(concrete: str, precision: str, backend: str, device: str, sta
     return "fp32" if backend == "torch" and stage == "trimaps" else chosen
 
 
-def _check_arguments(io_queue: int, progress: str, trimap_channel: str) -> None:
+def _check_arguments(io_queue: int, progress: str, trimap_channel: str, precision: str, input_colorspace: object,
+                     ocio_config: object, **flags: object) -> None:
     """Arguments a job refuses before it reads or writes anything (the Python API's values:
-    the command line's parser has checked its own)."""
+    the command line's parser has checked its own); ``flags`` are its true/false keywords."""
     check_whole(io_queue, "the I/O queue (0: no I/O threads)", 0, unit=" frames")
     check_channel(trimap_channel)  # also when no trimap read would ask (tcvom's own are one channel)
     check_choice(progress, PROGRESS_MODES, "progress")
+    check_choice(precision, methods.PRECISIONS, "precision")  # also for the classical method, as the CLI
+    check_text(input_colorspace, "input_colorspace (an OpenColorIO colour space's name)")
+    check_text(ocio_config, "ocio_config (an OpenColorIO config file or built-in config's name)", path=True)
+    for name, value in flags.items():
+        check_flag(value, name)
 
 
 def _open_plate(plate: str | Path, shot_range: FrameSelection, input_colorspace: str | None,
@@ -508,7 +522,9 @@ def trimaps(
     through its matte stage, which reads them); ``claim_only`` takes that hold and computes
     nothing (a Ray run holds them while its tasks run).
     """
-    _check_arguments(io_queue, progress, trimap_channel)
+    _check_arguments(io_queue, progress, trimap_channel, precision, input_colorspace, ocio_config,
+                     resize_trimaps=resize_trimaps, overwrite=overwrite, review=review, plan_only=plan_only,
+                     claim_only=claim_only)
     keyframes = trimap_specs(keyframes, "keyframe trimaps")
     check_whole(segment, "the segment", 0, none=True)
     check_whole(finetune_steps, "finetune_steps", 0, none=True)
@@ -537,11 +553,13 @@ def trimaps(
         _check_export(export_dir, backend, concrete, "trimaps", weights)
         options = methods.check_method_options(concrete, "trimaps", method_options)
         weights_digest = _weights_digest(concrete, "stm", weights)  # a weight file that is not there: refused here
-        writer = TrimapWriter(out)  # makes the folder: after every refusal
-        prob_writer = ProbabilityWriter(probabilities) if probabilities else None
+        steps = finetune_steps if finetune_steps is not None else methods.default_finetune_steps(device)
+        if concrete == "tcvom":  # refused before the settings are recorded and the plan said (network QA)
+            check_finetune_backend(backend, steps)
+        writer = TrimapWriter(out, create=not plan_only)  # makes the folder: after every refusal
+        prob_writer = ProbabilityWriter(probabilities, create=not plan_only) if probabilities else None
         shot_wide = False  # does every frame depend on every keyframe (whole-shot fine-tuning)?
         if concrete == "tcvom":
-            steps = finetune_steps if finetune_steps is not None else methods.default_finetune_steps(device)
             options.update(finetune_steps=steps, mem_every=mem_every, max_memory=max_memory)
             if steps > 0:
                 options["finetune_scope"] = finetune_scope
@@ -805,7 +823,8 @@ def matte(
     alphas written behind on a writer thread, so the networks do not wait on files (0: all
     in this thread, for debugging; :mod:`tcvom.io.overlap`); the outputs are the same.
     """
-    _check_arguments(io_queue, progress, trimap_channel)
+    _check_arguments(io_queue, progress, trimap_channel, precision, input_colorspace, ocio_config,
+                     resize_trimaps=resize_trimaps, overwrite=overwrite, review=review, plan_only=plan_only)
     trimaps = trimap_specs(trimaps)
     if method != "classical":
         methods.resolve_precision(precision, backend, device)  # refused before any file is read
@@ -832,7 +851,8 @@ def matte(
         digest = _weights_digest(concrete, methods.matting_kind(base), weights)  # refused before the folder is made
         if concrete == "tcvom" and weights is not None:  # of another network or base: was refused after the claim
             _check_matting_file(weights, base)
-        writer = AlphaWriter(out, fmt=alpha_format, kind=output)  # makes the folder: after every refusal
+        # makes the folder (not for a plan, which writes nothing): after every refusal
+        writer = AlphaWriter(out, fmt=alpha_format, kind=output, create=not plan_only)
         settings = {
             "stage": "matte",
             "method": concrete,
@@ -1178,7 +1198,8 @@ def run(
     per frame as review.json, review.csv and review.png, and the frames to key next.
     ``io_queue`` is both stages' (see :func:`matte`).
     """
-    _check_arguments(io_queue, progress, trimap_channel)
+    _check_arguments(io_queue, progress, trimap_channel, precision, input_colorspace, ocio_config,
+                     resize_trimaps=resize_trimaps, overwrite=overwrite, review=review, plan_only=plan_only)
     if (keyframes is None) == (trimaps is None):
         raise InputError("give either keyframe trimaps (--keyframes) or a trimap for every frame (--trimaps)")
     keyframes = None if keyframes is None else trimap_specs(keyframes, "keyframe trimaps")

@@ -40,6 +40,7 @@ from tcvom.io.sources import FrameReader
 from tcvom.io.trimap import check_classified, one_hot
 from tcvom.models.stm import IMAGENET_MEAN, IMAGENET_STD, STM
 from tcvom.progress import ProgressMode
+from tcvom.propagation import check_finetune_backend
 from tcvom.propagation.scheduler import Pass
 
 if TYPE_CHECKING:
@@ -185,11 +186,8 @@ class StmPropagator:
             raise InputError(f"finetune_scope must be 'segment' or 'shot', not {finetune_scope!r}")
         if engine is not None and engine.network != "stm":
             raise InputError(f"the engine runs the {engine.network} network, not STM")
-        if engine is not None and engine.backend != "torch" and finetune_steps > 0:
-            raise InputError(
-                f"online fine-tuning changes the weights, and the {engine.backend} back-end runs fixed exported ones",
-                hint="use --finetune-steps 0, or --backend torch to fine-tune",
-            )
+        if engine is not None:
+            check_finetune_backend(engine.backend, finetune_steps)
         self.device = torch.device(device)
         self.base_model = model
         self.model = model.to(self.device).eval()

@@ -50,11 +50,11 @@ from typing import Any
 import numpy as np
 
 from tcvom.classical.flow import FOLLOWED, cut_pairs
-from tcvom.errors import InputError, MissingFrameError
+from tcvom.errors import InputError, MissingFrameError, check_choice, check_text
 from tcvom.io.atomic import write_csv, write_text
-from tcvom.io.sequence import format_range, parse_frame_range
+from tcvom.io.sequence import format_range, parse_frame_range, path_text
 from tcvom.io.trimap import class_counts
-from tcvom.progress import Progress, ProgressMode
+from tcvom.progress import PROGRESS_MODES, Progress, ProgressMode
 from tcvom.propagation.ensemble import past_cuts
 
 log = logging.getLogger("tcvom")
@@ -879,7 +879,7 @@ def invalidate_review(folder: str | Path, progress: ProgressMode = "none") -> bo
 def find_review(path: str | Path) -> Path:
     """The review folder of an output: ``path`` itself when it holds review.json, else
     ``path/review``; a path to review.json gives its folder."""
-    p = Path(path)
+    p = Path(path_text(path, "the output folder", hint="give the folder `tcvom run --out` wrote into"))
     if p.name == "review.json":
         return p.parent
     if not p.exists():
@@ -939,6 +939,9 @@ def rebuild_review(path: str | Path, *, plate: str | None = None, ocio_config: s
     from tcvom.io import open_frames
     from tcvom.io.sequence import frame_path
 
+    check_text(plate, "plate (the plate's new place)", path=True)
+    check_text(ocio_config, "ocio_config (an OpenColorIO config file or built-in config's name)", path=True)
+    check_choice(progress, PROGRESS_MODES, "progress")
     folder = find_review(path)
     old = load_review(folder)
     sources = dict(old.extra.get("sources") or {})
