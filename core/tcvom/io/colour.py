@@ -335,6 +335,14 @@ class ColourConverter:
             self._processor(self.target, target).applyRGB(pixels)
         return pixels
 
+    def to_network_from(self, rgb: np.ndarray, source: str) -> np.ndarray:
+        """float32 ``H x W x 3`` in ``source`` (a plate's linear space) -> display-referred
+        sRGB in [0, 1], the networks' space (what a preview shows)."""
+        pixels = np.array(rgb, dtype=np.float32, order="C")
+        if not self._same(source, self.target):
+            self._processor(source).applyRGB(pixels)
+        return np.clip(pixels, 0.0, 1.0, out=pixels)
+
     def to_linear(self, rgb: np.ndarray, is_float: bool) -> np.ndarray:
         """float32 ``H x W x 3`` in the file's colour space -> :meth:`linear_space`, never
         clamped (highlights above 1 and negative values stay); NaN and infinities are 0."""

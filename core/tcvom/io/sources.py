@@ -146,6 +146,11 @@ class _Frames(_Numbered):
         """Display-referred sRGB (what the networks see and predict) -> :attr:`linear_space`."""
         return self.colour.from_network(rgb, self.linear_space)
 
+    def linear_to_network(self, rgb: np.ndarray) -> np.ndarray:
+        """:attr:`linear_space` -> display-referred sRGB in [0, 1] (a composite made in linear
+        light, shown)."""
+        return self.colour.to_network_from(rgb, self.linear_space)
+
     def linear(self, frame: int) -> np.ndarray:
         """float32 ``H x W x 3`` scene-linear RGB of ``frame`` in :attr:`linear_space`,
         never clamped: what RGBA output estimates the foreground from and writes."""

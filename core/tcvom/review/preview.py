@@ -34,16 +34,19 @@ def checkerboard(height: int, width: int, cell: int = 16) -> np.ndarray:
     return np.repeat(board[:, :, None], 3, axis=2)
 
 
-def composite(image: np.ndarray, alpha: np.ndarray, foreground: np.ndarray | None = None) -> np.ndarray:
-    """The plate (or its estimated foreground) over a checkerboard with ``alpha``."""
-    fg = image if foreground is None else foreground
+def composite(frames: FrameSource, frame: int, alpha: np.ndarray) -> np.ndarray:
+    """The plate's ``frame`` over a checkerboard with ``alpha``, as shown: blended in the
+    plate's scene-linear space (as a compositor's over; highlights above 1 count), then
+    display-encoded (sRGB, the checkerboard's greys as shown)."""
     a = alpha[:, :, None]
-    return fg * a + checkerboard(*alpha.shape) * (1.0 - a)
+    board = frames.network_to_linear(checkerboard(*alpha.shape))
+    return frames.linear_to_network(frames.linear(frame) * a + board * (1.0 - a))
 
 
-def _tile(image: np.ndarray, trimap: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+def _tile(frames: FrameSource, frame: int, trimap: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     grey = lambda x: np.repeat(x[:, :, None], 3, axis=2)  # noqa: E731
-    return np.concatenate([image, grey(trimap.astype(np.float32) / 255.0), grey(alpha), composite(image, alpha)], 1)
+    return np.concatenate([frames.read(frame), grey(trimap.astype(np.float32) / 255.0), grey(alpha),
+                           composite(frames, frame, alpha)], 1)
 
 
 def alpha_reader(pattern: str, size: tuple[int, int] | None = None) -> Callable[[int], np.ndarray]:
@@ -99,7 +102,7 @@ def contact_sheet(
     remove_dead_temporaries(ensure_writable_folder(Path(out).parent))  # a killed preview's partial file
     rows = []
     for f in picks:
-        row = _tile(frames.read(f), trimaps.read(f), read_alpha(f))
+        row = _tile(frames, f, trimaps.read(f), read_alpha(f))
         if review is not None:
             row = mark_frame(row, f, review)
         rows.append(row)
@@ -174,7 +177,7 @@ def preview_movie(
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {"crf": "20"}
         for f in numbers:
-            rgb = composite(frames.read(f), read_alpha(f))[:height, :width]
+            rgb = composite(frames, f, read_alpha(f))[:height, :width]
             if review is not None:
                 rgb = mark_frame(rgb, f, review)
             pixels = np.clip(np.round(rgb * 255.0), 0, 255).astype(np.uint8)

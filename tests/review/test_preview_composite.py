@@ -1,0 +1,38 @@
+"""The preview's composite is an over in linear light, shown display-encoded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from tcvom.io import open_frames, write_image
+from tcvom.review.preview import checkerboard, composite
+
+
+def _decoded(v: np.ndarray) -> np.ndarray:
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+
+
+def _encoded(v: np.ndarray) -> np.ndarray:
+    v = np.clip(v, 0.0, None)
+    return np.where(v <= 0.0031308, v * 12.92, 1.055 * v ** (1 / 2.4) - 0.055)
+
+
+def test_the_composite_is_blended_in_linear_light(tmp_path: Path) -> None:
+    """Review QA: the preview blended the display-encoded plate with the checkerboard (a dark
+    half-transparent edge over the light square showed 83 instead of 122) and clipped
+    highlights above 1 before the blend (a hot edge at alpha 0.5 showed 172, not 255)."""
+    plate = np.full((32, 32, 3), 0.02, np.float32)
+    plate[:, 16:] = 4.0  # a dark edge, a hot highlight
+    write_image(tmp_path / "p.1001.exr", plate, pixel_type="float", channels=("R", "G", "B"))
+    frames = open_frames(tmp_path / "p.####.exr")
+    alpha = np.full((32, 32), 0.5, np.float32)
+    shown = composite(frames, 1001, alpha)
+    expected = np.clip(_encoded(plate * 0.5 + _decoded(checkerboard(32, 32)) * 0.5), 0.0, 1.0)
+    assert np.abs(shown - expected).max() < 2e-3
+    assert shown[:, 16:].min() == 1.0, "the highlight counts in the blend"
+    # where alpha is 0 the checkerboard shows as its own greys, where 1 the plate as read
+    np.testing.assert_allclose(composite(frames, 1001, np.zeros((32, 32), np.float32)), checkerboard(32, 32),
+                               atol=2e-3)
+    np.testing.assert_allclose(composite(frames, 1001, np.ones((32, 32), np.float32)), frames.read(1001), atol=2e-3)
