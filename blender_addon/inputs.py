@@ -290,25 +290,17 @@ def _srgb_encoded(px: np.ndarray) -> np.ndarray:
     return np.where(linear <= 0.0031308, linear * 12.92, 1.055 * linear ** (1 / 2.4) - 0.055)
 
 
-def _painted_in_blender(px: np.ndarray) -> bool:
-    """Whether a scene-linear float image's grey is the trimap's unknown as painted in
-    Blender (0.214 linear: shown and picked as 128) rather than a file's 0.5: more pixels
-    at the one than at the other (0 and 1, the other classes, are the same either way)."""
-    grey = px[:, :, 0]
-    painted = int(np.count_nonzero(np.abs(grey - _PAINTED_GREY) < 0.004))
-    return painted > 0 and painted > np.count_nonzero(np.abs(grey - 0.5) < 0.004)
-
-
 def _as_data(image: bpy.types.Image, px: np.ndarray) -> np.ndarray:
     """``px`` as the values of the image's file. Blender keeps byte images as their file's
     values, but converts float ones (16-bit PNG/TIFF, EXR) to scene linear on load: its
-    sRGB curve is undone here; any other colour space is an error with the fix. A
-    scene-linear float image painted in Blender (Image > New with 32-bit Float) stores the
-    mid grey an artist picks as 0.214: such an image is read as it is shown (Blender QA)."""
+    sRGB curve is undone here; any other colour space is an error with the fix. In a
+    scene-linear float image painted in Blender (Image > New with 32-bit Float) the mid grey
+    an artist picks is stored as 0.214: that grey is the unknown, as a file's 0.5 is (0 and
+    1, the other classes, are the same either way; Blender QA)."""
     settings = image.colorspace_settings
-    if image.is_float and not settings.is_data and settings.name.lower() in _LINEAR and _painted_in_blender(px):
-        return _srgb_encoded(px)
-    if not image.is_float or settings.is_data or settings.name.lower() in _LINEAR:
+    if image.is_float and not settings.is_data and settings.name.lower() in _LINEAR:
+        return np.where(np.abs(px - _PAINTED_GREY) < 0.004, np.float32(0.5), px)
+    if not image.is_float or settings.is_data:
         return px
     if settings.name == "sRGB":
         return _srgb_encoded(px)

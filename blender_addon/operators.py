@@ -65,7 +65,7 @@ class MatteRun:
         self.node_name = settings.node_name or "tcvom Matte"
         self.plate = inputs.plate_info(settings)
         cache_root = os.path.normpath(bpy.path.abspath(CACHE_DIR))
-        check_cache_folder(cache_root, "save the .blend in a folder whose path holds no # @ % $F: the matte is "
+        check_cache_folder(cache_root, "save the .blend in a folder whose path holds no # @ $F %d: the matte is "
                                        "cached beside it")
         blend = os.path.splitext(bpy.path.basename(bpy.data.filepath))[0]
         self.out = shot_folder(cache_root, blend, scene.name, self.node_name)

@@ -149,7 +149,8 @@ def shown(value: object) -> str:
 def check_flag(value: object, what: str) -> None:
     """A true/false argument of the Python API: anything but True or False (numpy's too) is
     an InputError; a string such as "no" would otherwise count as true."""
-    if not isinstance(value, bool) and type(value).__name__ != "bool_":
+    if not isinstance(value, bool) and not (type(value).__module__ == "numpy" and
+                                            type(value).__name__ in ("bool", "bool_")):
         raise InputError(f"{what} must be True or False, not {shown(value)}")
 
 

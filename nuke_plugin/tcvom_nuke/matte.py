@@ -263,7 +263,7 @@ def cache_root(cache_dir: str, script_path: str) -> str:
                         "evaluate ('[' or '$')", "set the cache folder knob to a plain absolute folder, or save "
                         "the script in a folder without '[' or '$'")
     # tcvom refuses them in a sequence's folder: they spell frame numbers
-    hostclient.check_cache_folder(root, "set the cache folder knob to a folder without # @ %")
+    hostclient.check_cache_folder(root, "set the cache folder knob to a folder without # @ %d")
     return root
 
 

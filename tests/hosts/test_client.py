@@ -593,11 +593,21 @@ def test_matting_weights_given_as_trimap_weights_come_with_advice_that_says_so(t
     assert job.error.fix == "pass it as the matting weights; the trimaps need the STM weights"
 
 
-def test_the_hosts_know_tcvoms_padding_marks() -> None:
-    """The host client (stdlib only) keeps its own copy of what tcvom reads as padding."""
-    from tcvom.io.sequence import PATTERN_MARKS
+def test_the_hosts_refuse_the_cache_folders_tcvom_refuses(tmp_path: Path) -> None:
+    """The host client (stdlib only) refuses a cache folder exactly where tcvom cannot read a
+    sequence in it (code review: it refused any '%', which tcvom reads only as %d)."""
+    from tcvom.errors import InputError
+    from tcvom.io.sequence import parse_sequence
 
-    assert hostclient.PATTERN_MARKS == PATTERN_MARKS
-    hostclient.check_cache_folder("/proj/shot/tcvom_cache", "fix")
-    with pytest.raises(HostError, match=r"the matte cache /proj/v\$F2/c holds '\$F'"):
-        hostclient.check_cache_folder("/proj/v$F2/c", "fix")
+    for folder in ("/proj/shot", "/proj/100%", "/proj/a%x", "/proj/v$f", "/proj/sh#12", "/proj/v@2", "/proj/v$F2",
+                   "/proj/50%done", "/proj/a%04d"):
+        try:
+            parse_sequence(f"{folder}/tcvom_cache/alpha.####.exr", "the alpha")
+            tcvom_refuses = False
+        except InputError:
+            tcvom_refuses = True
+        if tcvom_refuses:
+            with pytest.raises(HostError, match=f"the matte cache {re.escape(folder)}/tcvom_cache holds"):
+                hostclient.check_cache_folder(f"{folder}/tcvom_cache", "fix")
+        else:
+            hostclient.check_cache_folder(f"{folder}/tcvom_cache", "fix")

@@ -138,11 +138,16 @@ def test_a_multi_part_exr_is_matted_on_its_beauty_part(small_example, tmp_path: 
     assert _matte(plate, small_example.trimaps, tmp_path / "named") == 0
     assert np.allclose(read_image(tmp_path / "named" / "alpha.1003.exr")[0], reference, atol=2e-3)
     # none named so: refused, every part named
-    _multipart(path, [("diffuse", ("R", "G", "B"), flat), ("pass2", ("R", "G", "B", "A"), rgba)])
+    _multipart(path, [("depth", ("Z",), rgb[..., :1]), ("diffuse", ("R", "G", "B"), flat),
+                      ("pass2", ("R", "G", "B", "A"), rgba)])
     capsys.readouterr()
     assert _matte(plate, small_example.trimaps, tmp_path / "unnamed") == 2
     err = capsys.readouterr().err
     assert "frame 1003" in err and "several parts of R, G, B channels" in err and "pass2 (R, G, B, A)" in err, err
+    # two views both named as the beauty (stereo): the first, as before
+    _multipart(path, [("left.rgba", ("R", "G", "B", "A"), rgba), ("right.rgba", ("R", "G", "B", "A"), rgba * 0.5)])
+    assert _matte(plate, small_example.trimaps, tmp_path / "stereo") == 0
+    assert np.allclose(read_image(tmp_path / "stereo" / "alpha.1003.exr")[0], reference, atol=2e-3)
 
     # one part holds the one picture (a colour layer), the other depth: that part is read
     _multipart(path, [("depth", ("Z",), rgb[..., :1] * 100), ("beauty", ("beauty.R", "beauty.G", "beauty.B"), rgb)])

@@ -79,6 +79,9 @@ def test_an_upgrade_never_loses_what_is_not_the_plugins(tmp_path: Path, monkeypa
         _run(["install", str(dest), "--overwrite"])
     assert (dest / "uistate.ini").read_text() == "x"
     (dest / "uistate.ini").unlink()
+    for litter in (".DS_Store", "Thumbs.db"):  # a desktop's files are no one's plugin (code review)
+        (dest / litter).write_text("x")
+    assert _run(["install", str(dest), "--overwrite"]) == 0
     # an install older than the record: its init.py compared with this version's
     (dest / "tcvom_install.json").unlink()
     assert _run(["install", str(dest), "--overwrite"]) == 0

@@ -94,7 +94,8 @@ def test_cache_root_beside_the_script(tmp_path: Path) -> None:
             assert "plain absolute folder" in e.value.fix
         assert matte.cache_root("/mnt/cache", folder + "/sh010_v001.nk") == "/mnt/cache"
     # review: '#', '@' and '%' in the cache folder, which tcvom refuses in a sequence's folder once it runs
-    for folder, mark in (("/proj/sh#12", "#"), ("/proj/v@2", "@"), ("/proj/100%", "%")):
+    assert matte.cache_root("", "/proj/100%/comp.nk") == "/proj/100%/tcvom_cache"  # a % tcvom reads as text
+    for folder, mark in (("/proj/sh#12", "#"), ("/proj/v@2", "@"), ("/proj/50%done", "%d")):
         with pytest.raises(HostError, match=f"the matte cache /proj/.* holds '{mark}', which tcvom reads") as e:
             matte.cache_root("", folder + "/comp.nk")
         assert "cache folder knob" in e.value.fix

@@ -100,6 +100,26 @@ def test_loaded_torchscript_matches_the_session(loaded, state, shot) -> None:
     assert np.abs(other - session.alpha(1002)).max() > 10 * ATOL
 
 
+def test_a_trimap_with_more_unknown_than_the_trace_saw_is_matted(state, tmp_path: Path) -> None:
+    """Bases QA: the trace kept the number of chunks of unknown positions of its example (80 %
+    unknown): a frame with more (here all unknown but a strip) failed in Nuke with an
+    index_copy_ error, for every base."""
+    height, width = 96, 128  # 192 positions at stride 8: more than one chunk of GCA's (167)
+    model = load_gca_model(state)
+    module = ts.build_nuke_module(model, width=width, height=height)
+    assert not any(getattr(m, "every_position", False) for m in model.modules()), "the given model is as it was"
+    rng = np.random.default_rng(3)
+    frames = {f: rng.random((height, width, 3), dtype=np.float32) for f in (1001, 1002, 1003)}
+    trimaps = {f: np.full((height, width), 128, np.uint8) for f in frames}
+    for f in frames:
+        trimaps[f][-6:] = 255
+        trimaps[f][:4] = 0
+    with torch.no_grad():
+        alpha = module(_stacked(frames, trimaps, (1001, 1002, 1003)))[0, 0].numpy()
+    session = GcaTamSession(ArrayFrames(frames), ArrayFrames(trimaps), model)
+    np.testing.assert_allclose(alpha, session.alpha(1002), atol=ATOL, rtol=0)
+
+
 def test_nan_and_infinite_plate_pixels_count_as_black(loaded, state, shot) -> None:
     """A stray NaN or infinity in an EXR plate (a CG render, a denoiser) is 0, as tcvom's own
     colour conversion makes it (tcvom.io.colour): it must not spread NaN over the alpha."""

@@ -171,6 +171,16 @@ def test_the_stages_check_their_flags_and_a_plan_makes_no_folder(small_example, 
     planned = pipeline.run(small_example.plate, tmp_path / "plan" / "run", keyframes=small_example.keyframes,
                            method="classical", progress="none", plan_only=True)
     assert planned.written and not (tmp_path / "plan").exists() and not (tmp_path / "x").exists()
+    # a plan still refuses an output that could not be written (a farm job's every task would fail)
+    from tcvom.errors import OutputError
+
+    (tmp_path / "blocked").write_text("a file where the folder should be")
+    with pytest.raises(OutputError, match="is a file, not a folder"):
+        pipeline.run(small_example.plate, tmp_path / "blocked" / "out", keyframes=small_example.keyframes,
+                     method="classical", progress="none", plan_only=True)
+    for flag in (np.True_, np.bool_(False)):  # numpy's bools are bools
+        pipeline.run(small_example.plate, tmp_path / "plan" / "np", keyframes=small_example.keyframes,
+                     method="classical", progress="none", plan_only=True, review=flag)
 
 
 def test_a_plate_given_as_an_array_is_named_shortly(small_example, tmp_path: Path) -> None:
@@ -205,3 +215,26 @@ def test_the_other_entry_points_refuse_values_of_another_type(tmp_path: Path, ca
     with pytest.raises(InputError, match=said.replace("(", r"\(").replace(")", r"\)")):
         call(tmp_path)
     assert not (tmp_path / "ex").exists()
+
+
+def test_one_colour_space_in_any_spelling_is_one_setting(small_example, tmp_path: Path) -> None:
+    """Farm QA: --input-colorspace was recorded as typed: a task given an alias of the space
+    the job's other tasks named (or the plate's default, named) was refused as other
+    settings, exit 2, and a whole-shot rerun recomputed every frame."""
+    trimaps = str(small_example.folder / "truth" / "trimap.####.png")
+    out = tmp_path / "alpha"
+    for frames, space in (("1001-1002", "lin_rec709_srgb"), ("1003-1004", "Linear Rec.709 (sRGB)"),
+                          ("1005-1006", None), ("1007-1008", "linear rec.709 (srgb)")):
+        pipeline.matte(small_example.plate, trimaps, out, frames=frames, method="classical", progress="none",
+                       input_colorspace=space, review=False)
+    again = pipeline.matte(small_example.plate, trimaps, out, method="classical", progress="none",
+                           input_colorspace="lin_rec709_srgb", review=False)
+    assert again.written == [] and len(again.skipped) == 8
+    from tcvom.io.images import image_header
+
+    assert image_header(out / "alpha.1001.exr")[0].get_string_attribute("tcvom:input_colorspace") == \
+        "Linear Rec.709 (sRGB)", "the config's own name, not the alias given"
+    # another space is another setting
+    with pytest.raises(InputError, match="input_colorspace: None recorded, 'ACEScg' now"):
+        pipeline.matte(small_example.plate, trimaps, out, frames="1001", method="classical", progress="none",
+                       input_colorspace="ACEScg", review=False)

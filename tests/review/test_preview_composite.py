@@ -28,11 +28,24 @@ def test_the_composite_is_blended_in_linear_light(tmp_path: Path) -> None:
     write_image(tmp_path / "p.1001.exr", plate, pixel_type="float", channels=("R", "G", "B"))
     frames = open_frames(tmp_path / "p.####.exr")
     alpha = np.full((32, 32), 0.5, np.float32)
-    shown = composite(frames, 1001, alpha)
+    shown = composite(frames, frames.linear(1001), alpha)
     expected = np.clip(_encoded(plate * 0.5 + _decoded(checkerboard(32, 32)) * 0.5), 0.0, 1.0)
     assert np.abs(shown - expected).max() < 2e-3
     assert shown[:, 16:].min() == 1.0, "the highlight counts in the blend"
     # where alpha is 0 the checkerboard shows as its own greys, where 1 the plate as read
-    np.testing.assert_allclose(composite(frames, 1001, np.zeros((32, 32), np.float32)), checkerboard(32, 32),
+    np.testing.assert_allclose(composite(frames, frames.linear(1001), np.zeros((32, 32), np.float32)), checkerboard(32, 32),
                                atol=2e-3)
-    np.testing.assert_allclose(composite(frames, 1001, np.ones((32, 32), np.float32)), frames.read(1001), atol=2e-3)
+    np.testing.assert_allclose(composite(frames, frames.linear(1001), np.ones((32, 32), np.float32)), frames.read(1001), atol=2e-3)
+
+
+def test_an_8_bit_srgb_plate_shows_as_it_reads(tmp_path: Path) -> None:
+    """An sRGB PNG plate goes through linear and back: where alpha is 1 the composite is the
+    plate as read, where 0 the checkerboard (code review: only float plates were tested)."""
+    rgb = np.random.default_rng(3).random((24, 40, 3), dtype=np.float32)
+    write_image(tmp_path / "p.0001.png", rgb, pixel_type="uint8", channels=("R", "G", "B"))
+    frames = open_frames(tmp_path / "p.####.png")
+    linear = frames.linear(1)
+    np.testing.assert_allclose(composite(frames, linear, np.ones((24, 40), np.float32)), frames.read(1), atol=2e-3)
+    half = composite(frames, linear, np.full((24, 40), 0.5, np.float32))
+    expected = np.clip(_encoded(_decoded(frames.read(1)) * 0.5 + _decoded(checkerboard(24, 40)) * 0.5), 0, 1)
+    assert np.abs(half - expected).max() < 3e-3

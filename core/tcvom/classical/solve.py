@@ -14,9 +14,11 @@ for the full-resolution pass. Known pixels are fixed exactly by the trimap.
 
 from __future__ import annotations
 
+import builtins
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -51,17 +53,34 @@ def pymatting() -> Any:
     if torch is not None and threads is not None and torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     # Its incomplete Cholesky prints a warning when a factorisation needs a larger diagonal
-    # shift (which tcvom's shifts expect): to the debug log, without taking over the
-    # process's sys.stdout (an application's other threads print there; API QA).
+    # shift (which tcvom's shifts expect): during tcvom's own factorisations, to the debug
+    # log, without taking over the process's sys.stdout (an application's other threads
+    # print there; API QA), and as before for anyone else's.
     ichol = sys.modules.get("pymatting.preconditioner.ichol")
     if ichol is not None and getattr(ichol, "print", None) is not _pymatting_says:
         ichol.print = _pymatting_says  # pyright: ignore[reportAttributeAccessIssue]
     return module
 
 
-def _pymatting_says(*values: object, **_: object) -> None:
-    """``print`` for pymatting's module that prints its warnings: into tcvom's debug log."""
-    logging.getLogger("tcvom").debug("pymatting: %s", " ".join(str(v) for v in values))
+_FACTORISING = threading.local()  # .on: this thread is in one of tcvom's factorisations
+
+
+def _pymatting_says(*values: Any, **options: Any) -> None:
+    """``print`` of pymatting's module that prints its warnings: into tcvom's debug log while
+    tcvom factorises (:func:`_factorised`), else printed."""
+    if getattr(_FACTORISING, "on", False):
+        logging.getLogger("tcvom").debug("pymatting: %s", " ".join(str(v) for v in values))
+    else:
+        builtins.print(*values, **options)
+
+
+def _factorised(matrix: Any, **options: Any) -> Any:
+    """pymatting's incomplete Cholesky of ``matrix`` (its warnings to the debug log)."""
+    _FACTORISING.on = True
+    try:
+        return pymatting().ichol(matrix, shifts=_ICHOL_SHIFTS, **options)
+    finally:
+        _FACTORISING.on = False
 
 
 def _laplacian(method: str, image: np.ndarray, known: np.ndarray, epsilon: float, radius: int) -> csr_matrix:
@@ -293,7 +312,6 @@ class AlphaSolver:
         ``R`` to the known pixels, and ``L_U x = -R a_K`` is solved by preconditioned
         conjugate gradients (Grady et al. 2005, as pymatting's closed-form estimator does).
         """
-        ichol = pymatting().ichol
         known = ~unknown
         lap = _laplacian(self.method, np.ascontiguousarray(image), known, self.epsilon, self.radius)
         flat_u = np.flatnonzero(unknown)
@@ -308,9 +326,9 @@ class AlphaSolver:
             x = _pcg(l_u, rhs, guess.ravel()[flat_u], lambda r: r / diagonal, self.rtol, self.refine_iterations)
         else:
             try:  # room for 200 factor entries per unknown is plenty on a 5 x 5 stencil
-                chol = ichol(l_u, shifts=_ICHOL_SHIFTS, max_nnz=max(1 << 20, 200 * n))
+                chol = _factorised(l_u, max_nnz=max(1 << 20, 200 * n))
             except ValueError:  # more fill than that: pymatting's own (4 GB) ceiling
-                chol = ichol(l_u, shifts=_ICHOL_SHIFTS)
+                chol = _factorised(l_u)
             x0 = np.zeros(n) if guess is None else guess.ravel()[flat_u]
             x = _pcg(l_u, rhs, x0, chol, self.rtol, self.maxiter)
         out = np.zeros(unknown.shape, np.float32)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tcvom import __version__
 from tcvom.errors import InputError, OutputError
-from tcvom.io.atomic import move_into_place, write_text
+from tcvom.io.atomic import move_into_place
 from tcvom.io.hashing import file_sha256
 
 NAME = "nuke"
@@ -33,6 +33,8 @@ _PLUGIN_FILES = ("init.py", "menu.py", "tcvom_nuke", "nodes", "gizmos", "icons")
 _EDITABLE = ("init.py", "menu.py")
 #: The record an install leaves beside the plugin (JSON: tcvom's version, _EDITABLE's hashes).
 _RECORD = "tcvom_install.json"
+#: Files a desktop leaves in any folder (hidden ones, starting with a dot, are not counted either).
+_SYSTEM_FILES = ("thumbs.db", "desktop.ini", "icon\r")
 
 
 def plugin_source() -> Path:
@@ -98,8 +100,6 @@ def install_plugin(dest: str | Path, *, overwrite: bool = False) -> Path:
         # (renames in one folder): a failed upgrade leaves the earlier install working.
         _copy_plugin(source, staging / "new")
         _swap_in(staging, dest)
-        write_text(dest / _RECORD, json.dumps({"tcvom": __version__, "sha256": {
-            name: file_sha256(dest / name, remember=False) for name in _EDITABLE}}, indent=1) + "\n")
     except (OSError, OutputError) as exc:
         if isinstance(exc, OutputError):
             why, where = exc.message, exc.path or dest
@@ -125,7 +125,7 @@ def _check_replaceable(dest: Path, source: Path) -> None:
     menu.py edited since it was installed (the install's record says; an install older than
     the record is compared with this version's files, which have not changed since)."""
     foreign = sorted(p.name for p in dest.iterdir() if p.name not in (*_PLUGIN_FILES, _RECORD, "__pycache__")
-                     and not p.name.startswith(".tcvom-"))
+                     and not p.name.startswith(".") and p.name.lower() not in _SYSTEM_FILES)
     if foreign:
         raise InputError("the folder holds files that are not the plugin's beside an earlier install of it: "
                          + ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else ""), path=dest,
@@ -156,6 +156,8 @@ def _copy_plugin(source: Path, new: Path) -> None:
             shutil.copy2(src, new / name)
     hostclient = importlib.import_module("tcvom.hosts.client")
     shutil.copy2(str(hostclient.__file__), new / "tcvom_nuke" / "hostclient.py")
+    (new / _RECORD).write_text(json.dumps({"tcvom": __version__, "sha256": {  # swapped in with the files
+        name: file_sha256(new / name, remember=False) for name in _EDITABLE}}, indent=1) + "\n", encoding="utf-8")
 
 
 def _swap_in(staging: Path, dest: Path) -> None:
@@ -176,11 +178,11 @@ def _swap_in(staging: Path, dest: Path) -> None:
     moved: list[str] = []
     placed: list[str] = []
     try:
-        for name in _PLUGIN_FILES:
+        for name in (*_PLUGIN_FILES, _RECORD):
             if (dest / name).exists() or (dest / name).is_symlink():
                 move(dest / name, aside(name))
                 moved.append(name)
-        for name in _PLUGIN_FILES:
+        for name in (*_PLUGIN_FILES, _RECORD):
             if (staging / "new" / name).exists():
                 move(staging / "new" / name, dest / name)
                 placed.append(name)

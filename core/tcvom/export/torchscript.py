@@ -51,6 +51,7 @@ from tcvom.io.atomic import remove_dead_temporaries, write_text
 from tcvom.io.trimap import BG_THRESHOLD, FG_THRESHOLD
 from tcvom.models.gca_tam import GcaMatting, GcaTam, composite, make_input
 from tcvom.models.split_matting import SplitMatting, normalise_rgb, pad_frame
+from tcvom.models.tam import TemporalAggregation
 from tcvom.weights.checkpoints import save_torch
 
 CHANNELS_PER_FRAME = 4
@@ -259,12 +260,23 @@ def build_nuke_module(
     wrapper = NukeMatte(model, linear_input=linear_input).eval()
     generator = torch.Generator().manual_seed(0)
     example = torch.rand(1, INPUT_CHANNELS, height, width, generator=generator).to(dev)
+    # A trace keeps the number of chunks of unknown positions its example had, and a trimap
+    # with more unknown positions then failed in Nuke (bases QA): the TAM computes every
+    # position while it is traced (a given model's setting is put back).
+    tams = [m for m in model.modules() if isinstance(m, TemporalAggregation)]
+    kept = [m.every_position for m in tams]
     with warnings.catch_warnings():
         # Shape arithmetic becomes constants: intended, the module is made for one size.
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is what Nuke loads
-        with torch.inference_mode(False), torch.no_grad():
-            traced = torch.jit.trace(wrapper, example, check_trace=False)
+        try:
+            for tam in tams:
+                tam.every_position = True
+            with torch.inference_mode(False), torch.no_grad():
+                traced = torch.jit.trace(wrapper, example, check_trace=False)
+        finally:
+            for tam, every in zip(tams, kept, strict=True):
+                tam.every_position = every
         return torch.jit.script(SizeChecked(traced, height, width))
 
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 import logging
 import math
 import os
+from pathlib import Path
 from typing import Any
 
 from tcvom.errors import MissingDependencyError, TcvomError
 from tcvom.farm.chunks import chunk_ranges
 from tcvom.farm.plan import plan_shot
-from tcvom.io.sequence import format_range, parse_frame_range
+from tcvom.io.sequence import format_range, frame_path, parse_frame_range
 from tcvom.io.writers import AlphaWriter, TrimapWriter
 from tcvom.progress import Progress, ProgressMode
 
@@ -84,13 +85,14 @@ def _raise_if_error(returned: tuple[Any, list[str]], said: set[str]) -> Any:
 
 
 def _gather(ray: Any, refs: dict[Any, int], stage: str, progress: ProgressMode, output: str,
-            reused: list[int], computed: list[int]) -> list[Any]:
+            reused: list[int], computed: list[int], pattern: str) -> list[Any]:
     """The tasks' results as they finish; the stage's plan (``output``'s frames reused and
-    computed) is announced first, as a local run does."""
+    computed, those of ``pattern`` on disk replaced) is announced first, as a local run does."""
     results = []
     said: set[str] = set()
     with Progress(stage, sum(refs.values()), progress) as bar:
-        bar.plan(output, reused=reused, computed=computed)
+        bar.plan(output, reused=reused, computed=computed,
+                 changed=[f for f in computed if Path(frame_path(pattern, f)).exists()])
         waiting = list(refs)
         while waiting:
             ready, waiting = ray.wait(waiting, num_returns=1)
@@ -137,7 +139,7 @@ def run_with_ray(
             merged.outputs["trimaps"] = TrimapWriter(trimap_job["out"]).pattern
             merged.stages["trimaps"] = {"computed": [], "reused": [], "removed": []}
             for done in _gather(ray, refs, "trimaps", progress, "trimaps", touched.stages["trimaps"]["reused"],
-                                touched.stages["trimaps"]["computed"]):
+                                touched.stages["trimaps"]["computed"], merged.outputs["trimaps"]):
                 merged.outputs.update(done.outputs)
                 merged.merge_stage("trimaps", done)
             stage = merged.stages["trimaps"]
@@ -148,7 +150,9 @@ def run_with_ray(
             chunk = max(1, math.ceil(max(len(todo), 1) / cpus))
         refs = {remote.remote("matte", {**matte_job, "frames": part}): len(parse_frame_range(part))
                 for part in (chunk_ranges(todo, chunk, shot) if todo else [])}
-        for done in _gather(ray, refs, "matte", progress, "alpha", touched.skipped, todo):
+        alpha = AlphaWriter(matte_job["out"], fmt=matte_job.get("alpha_format", "exr"),
+                            kind=matte_job.get("output", "alpha"), create=False).pattern
+        for done in _gather(ray, refs, "matte", progress, "alpha", touched.skipped, todo, alpha):
             merged.merge(done)
     finally:
         if started:
@@ -156,7 +160,6 @@ def run_with_ray(
     merged.skipped.extend(f for f in touched.skipped if f not in set(merged.written) | set(merged.skipped))
     merged.written.sort()
     merged.skipped.sort()
-    merged.outputs.setdefault("alpha", AlphaWriter(matte_job["out"], fmt=matte_job.get("alpha_format", "exr"),
-                                                   kind=matte_job.get("output", "alpha")).pattern)
+    merged.outputs.setdefault("alpha", alpha)
     merged.stages["alpha"] = merged.summary()
     return merged

@@ -404,19 +404,19 @@ def folder_name(name: str) -> str:
     return f"{clean}-{hashlib.sha256(name.encode('utf-8')).hexdigest()[:8]}"
 
 
-#: What tcvom reads as a frame number's padding in a sequence's path (tcvom.io.sequence's
-#: PATTERN_MARKS; this module imports nothing of tcvom).
-PATTERN_MARKS = ("#", "@", "%", "$F")
+#: What tcvom reads as a frame number's padding in a sequence's folder (fileseq's: ``#``,
+#: ``@``, ``$F`` and a printf ``%d``; a ``%`` otherwise is only a character).
+_PADDING_IN_FOLDER = re.compile(r"#|@|\$F|%\d*d")
 
 
 def check_cache_folder(root: str, fix: str) -> None:
     """HostError when the host's cache folder ``root`` holds a padding mark: tcvom cannot
     read or write the sequences kept there (it would fail on the first, naming a folder the
     artist never chose)."""
-    marks = [mark for mark in PATTERN_MARKS if mark in root]
-    if marks:
-        raise HostError(f"the matte cache {root} holds {marks[0]!r}, which tcvom reads as part of a frame number in "
-                        "the sequences kept there", fix)
+    mark = _PADDING_IN_FOLDER.search(root)
+    if mark:
+        raise HostError(f"the matte cache {root} holds {mark.group()!r}, which tcvom reads as part of a frame number "
+                        "in the sequences kept there", fix)
 
 
 def shot_folder(root: str, *names: str) -> str:

@@ -201,11 +201,22 @@ def write_csv(final: str | Path, fields: Sequence[str], rows: Iterable[Mapping[s
     return write_text(final, text.getvalue())
 
 
-def ensure_writable_folder(folder: str | Path, *, given_as: str = "--out", hint: str | None = None) -> Path:
+def ensure_writable_folder(folder: str | Path, *, given_as: str = "--out", hint: str | None = None,
+                           create: bool = True) -> Path:
     """Create ``folder`` if needed and check that files can be created in it (the errors'
     advice names the setting it was ``given_as``; ``hint`` replaces the advice for a folder
-    no setting names, such as an output's review folder)."""
+    no setting names, such as an output's review folder). ``create=False`` (a plan, which
+    writes nothing) checks the same without creating anything: a file or a dangling link
+    in the way, and the nearest folder that exists writable."""
     path = Path(folder)
+    if not create:
+        existing = next((p for p in (path, *path.parents) if p.exists()), None)
+        blocked = next((p for p in (path, *path.parents) if p.is_symlink() and not p.exists()), None)
+        if blocked is None and (existing is None or existing.is_dir()):
+            if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+                raise OutputError("the output folder is not writable (Permission denied)", path=existing,
+                                  hint=hint or f"choose another {given_as}")
+            return path
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

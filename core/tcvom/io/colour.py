@@ -228,11 +228,21 @@ class ColourConverter:
 
     def source_for(self, is_float: bool) -> str:
         """The colour space a file is taken to be in."""
-        if self.source is not None:
-            return self.source
+        return self.source if self.source is not None else self.default_for(is_float)
+
+    def default_for(self, is_float: bool) -> str:
+        """The colour space a file is taken to be in without ``--input-colorspace``."""
         if is_float:
             return self._space(DEFAULT_FLOAT, "what float plates are taken to be in without --input-colorspace")
         return self.target
+
+    def given_setting(self, is_float: bool) -> str | None:
+        """``--input-colorspace`` as a job records it: the config's own name of the space
+        given (an alias, a role and another case are the same space), None where that is
+        the default of the plate's files (as when none is given)."""
+        if self.source is None or self._same(self.source, self.default_for(is_float)):
+            return None
+        return self.config.getColorSpace(self.source).getName()
 
     def _processor(self, source: str, target: str | None = None) -> Any:
         """The CPU processor ``source -> target`` (default: the networks' space), built once
@@ -338,7 +348,7 @@ class ColourConverter:
     def to_network_from(self, rgb: np.ndarray, source: str) -> np.ndarray:
         """float32 ``H x W x 3`` in ``source`` (a plate's linear space) -> display-referred
         sRGB in [0, 1], the networks' space (what a preview shows)."""
-        pixels = np.array(rgb, dtype=np.float32, order="C")
+        pixels = np.array(rgb, dtype=np.float32, order="C")  # a copy: the caller's stays as it is
         if not self._same(source, self.target):
             self._processor(source).applyRGB(pixels)
         return np.clip(pixels, 0.0, 1.0, out=pixels)
@@ -364,8 +374,4 @@ class ColourConverter:
         count = int(bad.sum())
         if count:
             pixels[bad] = 0.0
-        source = self.source_for(is_float)
-        if not self._same(source, self.target):
-            self._processor(source).applyRGB(pixels)
-        np.clip(pixels, 0.0, 1.0, out=pixels)
-        return pixels, count
+        return self.to_network_from(pixels, self.source_for(is_float)), count

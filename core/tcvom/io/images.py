@@ -116,9 +116,10 @@ def _select_part(inp: Any) -> tuple[int, tuple[str, ...], bool]:
 
     A file of one part, and any file but an OpenEXR one (a TIFF's further pages are
     thumbnails or masks), reads its first. A multi-part EXR (AOVs in parts, in any order)
-    reads its part with R, G, B channels, the beauty (of several, the one named as a beauty:
+    reads its part with R, G, B channels, the beauty (of several, the first named as a beauty:
     :data:`BEAUTY_PARTS`); without one, the one part that holds a single picture (one
-    colour layer, or grey Y); with none or several such parts, which is the plate is unclear.
+    colour layer, or grey Y); with none or several such parts, which is the plate is unclear
+    (the first candidate is read, by readers that do not ask).
     """
     if inp.format_name() != "openexr" or not inp.seek_subimage(1, 0):
         inp.seek_subimage(0, 0)
@@ -131,10 +132,11 @@ def _select_part(inp: Any) -> tuple[int, tuple[str, ...], bool]:
         parts.append(f"{spec.getattribute('name') or f'part {len(parts)}'} ({', '.join(names[:8])})")
         names_of.append(set(names))
     beauty = [i for i, names in enumerate(names_of) if {"R", "G", "B"} <= names]
-    if len(beauty) > 1:  # OpenEXR lets parts share channel names: the one named as the beauty
-        beauty = [i for i in beauty if _part_name(parts[i]).rsplit(".", 1)[-1].lower() in BEAUTY_PARTS] or beauty
+    if len(beauty) > 1:  # OpenEXR lets parts share channel names: the first named as the beauty
+        named = [i for i in beauty if _part_name(parts[i]).rsplit(".", 1)[-1].lower() in BEAUTY_PARTS]
+        beauty = named[:1] or beauty  # (stereo's left.rgba and right.rgba: the first view, as before)
     pictures = beauty or [i for i, names in enumerate(names_of) if _one_picture(names)]
-    chosen = pictures[0] if len(pictures) == 1 else 0
+    chosen = pictures[0] if pictures else 0
     inp.seek_subimage(chosen, 0)
     return chosen, tuple(parts), len(pictures) == 1
 

@@ -61,12 +61,12 @@ class FrameWriter:
 
     def __init__(self, out: str | Path, default_name: str, *, format_flag: str | None = None,
                  create: bool = True) -> None:
-        """``create=False`` (a plan, which writes nothing) leaves the folder as it is, even missing."""
+        """``create=False`` (a plan, which writes nothing) leaves the folder as it is, even
+        missing, once it is found that it could be made and written."""
         self.pattern = output_pattern(out, default_name, format_flag=format_flag)
-        self.folder = Path(self.pattern).parent
+        self.folder = ensure_writable_folder(Path(self.pattern).parent, create=create)
         self.removed_temporaries: list[Path] = []
         if create:
-            ensure_writable_folder(self.folder)
             self.removed_temporaries = remove_dead_temporaries(self.folder)  # of killed writers
 
     def path(self, frame: int) -> Path:

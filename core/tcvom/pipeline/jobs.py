@@ -330,7 +330,8 @@ def _provenance(settings: dict[str, Any], source: Any, precision: str, device: s
     stamp: dict[str, str | int | float] = {
         "tcvom:version": __version__,
         "tcvom:method": settings["method"],
-        "tcvom:input_colorspace": source.colour.source_for(bool(getattr(source, "_is_float", False))),
+        "tcvom:input_colorspace": source.colour.config.getColorSpace(  # the config's own name, not an alias
+            source.colour.source_for(bool(getattr(source, "_is_float", False)))).getName(),
         "tcvom:ocio_config": config_reference(source.colour.config_name) or "",
         "tcvom:trimaps": ", ".join(_names(trimaps, as_given=True)),
     }
@@ -573,7 +574,7 @@ def trimaps(
             "weights": weights_digest,
             "plate": _names(plate),
             "shot": format_range(shot),
-            "input_colorspace": input_colorspace,
+            "input_colorspace": source.colour.given_setting(bool(getattr(source, "_is_float", False))),
             **_config_content(ocio_config),
             "resize_trimaps": resize_trimaps,
             "trimap_channel": trimap_channel,
@@ -863,7 +864,7 @@ def matte(
             "plate": _names(plate),
             "shot": format_range(shot),
             "trimaps": _names(trimaps),
-            "input_colorspace": input_colorspace,
+            "input_colorspace": source.colour.given_setting(bool(getattr(source, "_is_float", False))),
             **_config_content(ocio_config),
             "resize_trimaps": resize_trimaps,
             "trimap_channel": trimap_channel,

@@ -18,13 +18,14 @@ import numpy as np
 from tcvom.errors import InputError
 from tcvom.io.atomic import atomic_output, ensure_writable_folder, remove_dead_temporaries
 from tcvom.io.images import write_image
-from tcvom.io.sources import FrameSource, TrimapFiles
+from tcvom.io.sources import MovieFrames, SequenceFrames, TrimapFiles
 from tcvom.progress import Progress, ProgressMode
 
 if TYPE_CHECKING:
     from tcvom.review.doubt import Review
 
 DOUBT_RED = (0.86, 0.16, 0.16)
+Plate = SequenceFrames | MovieFrames  # what tcvom.io.open_frames gives: frames with their colour
 
 
 def checkerboard(height: int, width: int, cell: int = 16) -> np.ndarray:
@@ -34,19 +35,21 @@ def checkerboard(height: int, width: int, cell: int = 16) -> np.ndarray:
     return np.repeat(board[:, :, None], 3, axis=2)
 
 
-def composite(frames: FrameSource, frame: int, alpha: np.ndarray) -> np.ndarray:
-    """The plate's ``frame`` over a checkerboard with ``alpha``, as shown: blended in the
-    plate's scene-linear space (as a compositor's over; highlights above 1 count), then
+def composite(frames: Plate, linear: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """A plate frame (``linear``: :meth:`~tcvom.io.sources.SequenceFrames.linear` of
+    ``frames``) over a checkerboard with ``alpha``, as shown: blended in the plate's
+    scene-linear space (as a compositor's over; highlights above 1 count), then
     display-encoded (sRGB, the checkerboard's greys as shown)."""
     a = alpha[:, :, None]
     board = frames.network_to_linear(checkerboard(*alpha.shape))
-    return frames.linear_to_network(frames.linear(frame) * a + board * (1.0 - a))
+    return frames.linear_to_network(linear * a + board * (1.0 - a))
 
 
-def _tile(frames: FrameSource, frame: int, trimap: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+def _tile(frames: Plate, frame: int, trimap: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     grey = lambda x: np.repeat(x[:, :, None], 3, axis=2)  # noqa: E731
-    return np.concatenate([frames.read(frame), grey(trimap.astype(np.float32) / 255.0), grey(alpha),
-                           composite(frames, frame, alpha)], 1)
+    linear = frames.linear(frame)  # decoded once: the plate as shown, and the composite
+    return np.concatenate([frames.linear_to_network(linear), grey(trimap.astype(np.float32) / 255.0), grey(alpha),
+                           composite(frames, linear, alpha)], 1)
 
 
 def alpha_reader(pattern: str, size: tuple[int, int] | None = None) -> Callable[[int], np.ndarray]:
@@ -82,7 +85,7 @@ def most_doubtful(numbers: Sequence[int], doubt: dict[int, float], count: int) -
 
 
 def contact_sheet(
-    frames: FrameSource,
+    frames: Plate,
     trimaps: TrimapFiles,
     alpha_pattern: str,
     out: str | Path,
@@ -150,7 +153,7 @@ def mark_frame(image: np.ndarray, frame: int, review: Review) -> np.ndarray:
 
 
 def preview_movie(
-    frames: FrameSource,
+    frames: Plate,
     alpha_pattern: str,
     out: str | Path,
     *,
@@ -177,7 +180,7 @@ def preview_movie(
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {"crf": "20"}
         for f in numbers:
-            rgb = composite(frames, f, read_alpha(f))[:height, :width]
+            rgb = composite(frames, frames.linear(f), read_alpha(f))[:height, :width]
             if review is not None:
                 rgb = mark_frame(rgb, f, review)
             pixels = np.clip(np.round(rgb * 255.0), 0, 255).astype(np.uint8)
