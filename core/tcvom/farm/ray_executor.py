@@ -85,14 +85,16 @@ def _raise_if_error(returned: tuple[Any, list[str]], said: set[str]) -> Any:
 
 
 def _gather(ray: Any, refs: dict[Any, int], stage: str, progress: ProgressMode, output: str,
-            reused: list[int], computed: list[int], pattern: str) -> list[Any]:
+            reused: list[int], computed: list[int], pattern: str, kept: list[int] | None = None) -> list[Any]:
     """The tasks' results as they finish; the stage's plan (``output``'s frames reused and
-    computed, those of ``pattern`` on disk replaced) is announced first, as a local run does."""
+    computed, those of ``pattern`` on disk replaced, but for ``kept`` ones: keyframes whose
+    files stay) is announced first, as a local run does."""
     results = []
     said: set[str] = set()
+    stay = set(kept or ())
     with Progress(stage, sum(refs.values()), progress) as bar:
         bar.plan(output, reused=reused, computed=computed,
-                 changed=[f for f in computed if Path(frame_path(pattern, f)).exists()])
+                 changed=[f for f in computed if f not in stay and Path(frame_path(pattern, f)).exists()])
         waiting = list(refs)
         while waiting:
             ready, waiting = ray.wait(waiting, num_returns=1)
@@ -139,7 +141,7 @@ def run_with_ray(
             merged.outputs["trimaps"] = TrimapWriter(trimap_job["out"]).pattern
             merged.stages["trimaps"] = {"computed": [], "reused": [], "removed": []}
             for done in _gather(ray, refs, "trimaps", progress, "trimaps", touched.stages["trimaps"]["reused"],
-                                touched.stages["trimaps"]["computed"], merged.outputs["trimaps"]):
+                                touched.stages["trimaps"]["computed"], merged.outputs["trimaps"], touched.kept):
                 merged.outputs.update(done.outputs)
                 merged.merge_stage("trimaps", done)
             stage = merged.stages["trimaps"]

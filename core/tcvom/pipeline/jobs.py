@@ -508,7 +508,8 @@ def trimaps(
     optionally names a folder/pattern for the class probabilities as EXR.
     ``frames`` selects frames of the shot (``shot_range``, default: the plate on disk);
     ``segment`` (0-based, see ``tcvom farm plan``) restricts the job to one keyframe
-    segment, the unit of a farm task. ``plan_only=True`` computes nothing: the result's
+    segment, the unit of a farm task. ``plan_only=True`` computes nothing and creates no
+    folder (an output that could not be made or written is refused): the result's
     ``written`` lists the frames a run would compute. ``finetune_steps`` (default: 500 on CUDA, 0 on CPU),
     ``mem_every`` and ``max_memory`` configure the STM propagator of ``method="tcvom"``.
     Each trimap's review figures are recorded beside it (:mod:`tcvom.review.doubt`); a job
@@ -817,9 +818,10 @@ def matte(
     tcvom output.
     ``provenance`` adds ``tcvom:`` header attributes to every EXR (``run`` gives the
     keyframes' frames and content hashes); it is not part of what a frame was made from.
-    ``plan_only=True`` computes nothing: the result's ``written`` lists the frames a run
+    ``plan_only=True`` computes nothing and creates no folder (an output that could not be
+    made or written is refused): the result's ``written`` lists the frames a run
     would compute (those whose inputs changed since their output was made), for a farm
-    submission after an edit (:func:`tcvom.farm.plan.plan_touched`).
+    submission after an edit (:func:`plan_touched`).
     ``io_queue`` frames of plate and trimaps are read ahead on reader threads and as many
     alphas written behind on a writer thread, so the networks do not wait on files (0: all
     in this thread, for debugging; :mod:`tcvom.io.overlap`); the outputs are the same.
@@ -1194,7 +1196,7 @@ def run(
     ``executor="ray"`` runs one Ray task per keyframe segment, then one per chunk, on the
     Ray cluster of ``RAY_ADDRESS`` or a local one (needs ``pip install ray``).
 
-    ``plan_only=True`` computes nothing and returns :func:`plan_touched`: what a run would
+    ``plan_only=True`` computes nothing, creates no folder and returns :func:`plan_touched`: what a run would
     compute. With ``review`` the run then writes ``out/review`` (:mod:`tcvom.review.doubt`): doubt
     per frame as review.json, review.csv and review.png, and the frames to key next.
     ``io_queue`` is both stages' (see :func:`matte`).
