@@ -130,6 +130,23 @@ def test_matroska_truncated(tmp_path: Path) -> None:
     assert "missing" in str(caught.value) and caught.value.exit_code == 2
 
 
+def test_matroska_whose_first_picture_is_not_at_zero_is_whole(tmp_path: Path) -> None:
+    """Odd-inputs QA: FFmpeg's Matroska muxer writes the track's end time as its DURATION: a
+    whole file whose first picture is at 1.5 s (a clip cut from a longer one) was refused
+    as truncated, "about 36 frame(s) missing". One cut short is still refused."""
+    path = tmp_path / "offset.mkv"
+    make_movie(path, 20, slots=list(range(36, 56)))
+    movie = open_frames(path)
+    assert movie.frame_numbers == list(range(1, 21))
+    assert abs(movie.read(1).mean() * 255 - 20) < 4 and abs(movie.read(20).mean() * 255 - (20 + 8 * 19)) < 4
+    with av.open(str(path)) as container:
+        packets = [packet for packet in container.demux(video=0) if packet.size]
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(path.read_bytes()[: packets[10].pos])
+    with pytest.raises(InputError, match=r"cut\.mkv: frame 1[01]: the movie's video track says it lasts"):
+        open_frames(cut)
+
+
 @pytest.mark.parametrize("suffix", [".mkv", ".webm"])
 def test_matroska_whose_last_picture_is_held_is_whole(tmp_path: Path, suffix: str) -> None:
     """A variable frame rate that slows at the end (a phone in low light) or a last picture

@@ -166,3 +166,15 @@ def test_a_folder_or_dead_link_in_a_frames_place_is_said(tmp_path: Path) -> None
     (tmp_path / "p.0002.png").symlink_to(tmp_path / "gone.png")
     with pytest.raises(MissingFrameError, match="a link to nothing is there"):
         ImageSequence(tmp_path / "p.####.png", frames="1-3", what="plate")
+
+
+def test_frame_numbers_beyond_32_bits_are_refused_up_front(tmp_path: Path) -> None:
+    """Odd-inputs QA: a plate numbered from 2147483645 wrote trimaps and the alphas up to
+    2147483647, then failed with a bare std::bad_cast (exit 1) stamping the next EXR."""
+    from tcvom.io import open_frames
+
+    write_sequence(tmp_path, "plate", range(2147483646, 2147483649), (8, 12))
+    with pytest.raises(InputError, match="frame 2147483648 is beyond the frame numbers tcvom handles") as caught:
+        open_frames(tmp_path / "plate.@.png")
+    assert caught.value.exit_code == 2
+    assert open_frames(tmp_path / "plate.@.png", "2147483646-2147483647").frame_numbers == [2147483646, 2147483647]

@@ -238,3 +238,43 @@ def test_one_colour_space_in_any_spelling_is_one_setting(small_example, tmp_path
     with pytest.raises(InputError, match="input_colorspace: None recorded, 'ACEScg' now"):
         pipeline.matte(small_example.plate, trimaps, out, frames="1001", method="classical", progress="none",
                        input_colorspace="ACEScg", review=False)
+
+
+def test_an_output_that_would_replace_its_inputs_is_refused(small_example, tmp_path: Path) -> None:
+    """Odd-inputs QA: `matte --out` given the plate's pattern replaced every plate frame with
+    an alpha (then failed on the next read), `trimaps` did so with exit 0, and keyframes kept
+    in the pattern a run writes its trimaps to became keyframes of every frame after one run
+    (a repainted keyframe then changed two frames: a stale matte, exit 0)."""
+    import hashlib
+    import shutil
+
+    def sums(folder: Path) -> dict[str, str]:
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+
+    plate_dir, tri_dir = tmp_path / "plate", tmp_path / "trimaps"
+    shutil.copytree(Path(small_example.plate).parent, plate_dir)
+    shutil.copytree(small_example.folder / "truth", tri_dir)
+    plate, trimaps = str(plate_dir / "plate.####.exr"), str(tri_dir / "trimap.####.png")
+    before = {**sums(plate_dir), **sums(tri_dir)}
+    with pytest.raises(InputError, match=r"would replace a file the job reads: frame 1001 of .*plate\.####\.exr is "
+                                         r"the plate file of frame 1001"):
+        pipeline.matte(plate, trimaps, plate, method="classical", progress="none")
+    keys = str(Path(small_example.keyframes).parent / "key.####.png")
+    with pytest.raises(InputError, match="is the keyframe trimap file of frame 1001"):
+        pipeline.trimaps(plate, keys, keys, method="classical", progress="none")
+    with pytest.raises(InputError, match="is the trimap file of frame 1002"):
+        pipeline.matte(plate, trimaps, trimaps, method="classical", progress="none", frames="1002",
+                       alpha_format="png16")
+    assert {**sums(plate_dir), **sums(tri_dir)} == before
+    shot = tmp_path / "shot"
+    (shot / "trimaps").mkdir(parents=True)
+    for f in (small_example.first, small_example.last):
+        shutil.copy(small_example.keyframes.replace("####", str(f)), shot / "trimaps" / f"trimap.{f}.png")
+    with pytest.raises(InputError, match="is the keyframe trimap file of frame 1001"):
+        pipeline.run(plate, shot, keyframes=str(shot / "trimaps" / "trimap.####.png"), method="classical",
+                     progress="none")
+    assert sorted(p.name for p in (shot / "trimaps").iterdir()) == ["trimap.1001.png", "trimap.1008.png"]
+    # a trimap fixed by hand, given by its own name, is a keyframe of a run into that output
+    pairs = [f"{f}={shot / 'trimaps' / f'trimap.{f}.png'}" for f in (small_example.first, small_example.last)]
+    result = pipeline.run(plate, shot, keyframes=pairs, method="classical", progress="none", review=False)
+    assert len(result.written) == 8

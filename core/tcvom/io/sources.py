@@ -246,6 +246,11 @@ class SequenceFrames(_Frames):
     ) -> None:
         self.sequence = ImageSequence(pattern, frames, what="plate")
         self.frame_numbers = self.sequence.frame_numbers
+        wide = [f for f in (self.first, self.last) if not -(2**31) <= f < 2**31]
+        if wide:  # the outputs' headers record each frame's number as a 32-bit integer (odd-inputs QA)
+            raise InputError(f"frame {wide[0]} is beyond the frame numbers tcvom handles (-2147483648 to "
+                             "2147483647: the outputs' headers hold 32-bit integers)", path=str(pattern),
+                             frame=wide[0], hint="renumber the sequence (e.g. from 1001)")
         self.colour = ColourConverter(colorspace, ocio_config)
         info = image_info(self.sequence.path(self.first))
         say_orientation(info, "paint keyframes on the picture as stored")
@@ -498,7 +503,9 @@ class MovieFrames(_Frames):
         # pictures may be held longer than the average's step), else one step.
         shown = float(((self._shown_until or 0) - start) * self._stream.time_base)
         end = max(float((self._pts[-1] - start) * self._stream.time_base) + step, shown)
-        if declared - end > 1.5 * step:
+        # FFmpeg's Matroska muxer writes the track's end time, not its length: a track whose
+        # first picture is not at 0 is measured from 0 too (either reading passes).
+        if declared - (end + max(float(start * self._stream.time_base), 0.0)) > 1.5 * step:
             after = self.first_frame + self._count - 1
             raise InputError(
                 f"the movie's video track says it lasts {declared:.3f} s but its pictures end at {end:.3f} s: "

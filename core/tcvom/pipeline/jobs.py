@@ -35,6 +35,7 @@ for it at the end of its stage and reuses what that run made.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -63,6 +64,7 @@ from tcvom.io.colour import config_file, config_identity, config_reference
 from tcvom.io.overlap import DEFAULT_DEPTH, ReadAhead, WriteBehind
 from tcvom.io.sequence import (
     format_range,
+    frame_path,
     is_pattern,
     one_spelling,
     output_pattern,
@@ -174,6 +176,22 @@ def _check_arguments(io_queue: int, progress: str, trimap_channel: str, precisio
     check_text(ocio_config, "ocio_config (an OpenColorIO config file or built-in config's name)", path=True)
     for name, value in flags.items():
         check_flag(value, name)
+
+
+def _check_not_inputs(pattern: str, frames: Sequence[int], inputs: Mapping[str, Mapping[int, Path]]) -> None:
+    """Refuse an output ``pattern`` whose files for ``frames`` are files the job reads:
+    ``inputs`` maps what they are (``plate``, ``keyframe trimap``...) to their files by frame. A matte written
+    over its plate destroyed every plate frame, and keyframes given as the pattern a run
+    writes its trimaps to became keyframes of every frame after one run (odd-inputs QA)."""
+    outputs = {os.path.realpath(frame_path(pattern, f)): f for f in frames}
+    for what, files in inputs.items():
+        for frame, path in files.items():
+            hit = outputs.get(os.path.realpath(path))
+            if hit is not None:
+                raise InputError(f"the output would replace a file the job reads: frame {hit} of {pattern} is the "
+                                 f"{what} file of frame {frame}", path=path,
+                                 hint="write to another --out (a trimap fixed by hand is given as a keyframe by "
+                                      "its own name: --keyframes FRAME=FILE)")
 
 
 def _open_plate(plate: str | Path, shot_range: FrameSelection, input_colorspace: str | None,
@@ -559,6 +577,10 @@ def trimaps(
         if concrete == "tcvom":  # refused before the settings are recorded and the plan said (network QA)
             check_finetune_backend(backend, steps)
         writer = TrimapWriter(out, create=not plan_only)  # makes the folder: after every refusal
+        _check_not_inputs(writer.pattern, shot, {
+            "plate": {f: source.path(f) for f in shot},
+            # keyframes given as a pattern (a file fixed by hand, given by its name, is a keyframe that stays)
+            **({"keyframe trimap": dict(keys.files)} if _given_as_pattern(keyframes) else {})})
         prob_writer = ProbabilityWriter(probabilities, create=not plan_only) if probabilities else None
         shot_wide = False  # does every frame depend on every keyframe (whole-shot fine-tuning)?
         if concrete == "tcvom":
@@ -856,6 +878,8 @@ def matte(
             _check_matting_file(weights, base)
         # makes the folder (not for a plan, which writes nothing): after every refusal
         writer = AlphaWriter(out, fmt=alpha_format, kind=output, create=not plan_only)
+        _check_not_inputs(writer.pattern, selection, {"plate": {f: source.path(f) for f in shot},
+                                                      "trimap": dict(tris.files)})
         settings = {
             "stage": "matte",
             "method": concrete,
@@ -1140,6 +1164,12 @@ def _window_key(frame: int, shot: list[int], settings_key: str, source: Any, tri
         trimap_content.append([f, states[path]["sha256"]])
     key = digest({"settings": settings_key, "window": window, "plate": plate_content, "trimaps": trimap_content})
     return key, states
+
+
+def _given_as_pattern(specs: str | Sequence[str]) -> bool:
+    """Whether trimap specs name a sequence pattern (not files or FRAME=PATH pairs only)."""
+    items = [specs] if isinstance(specs, str | Path) else list(specs)
+    return any(not is_frame_pair(str(i)) and is_pattern(str(i)) for i in items)
 
 
 def _has_pairs(specs: str | Sequence[str]) -> bool:
