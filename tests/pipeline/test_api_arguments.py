@@ -4,6 +4,7 @@ dict of keyframes read as file patterns, folders made before a bad progress mode
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -278,3 +279,79 @@ def test_an_output_that_would_replace_its_inputs_is_refused(small_example, tmp_p
     pairs = [f"{f}={shot / 'trimaps' / f'trimap.{f}.png'}" for f in (small_example.first, small_example.last)]
     result = pipeline.run(plate, shot, keyframes=pairs, method="classical", progress="none", review=False)
     assert len(result.written) == 8
+
+
+def test_the_input_checks_keep_what_worked(small_example, tmp_path: Path) -> None:
+    """Second review: probabilities were not checked against the plate; a keyframe pattern
+    beside a trimap fixed by hand (a FRAME=FILE pair) was refused; a link in the output's
+    place to a painted keyframe was taken for the keyframe itself."""
+    import shutil
+
+    plate_dir = tmp_path / "plate"
+    shutil.copytree(Path(small_example.plate).parent, plate_dir)
+    plate = str(plate_dir / "plate.####.exr")
+    with pytest.raises(InputError, match="is the plate file of frame 1001"):
+        pipeline.trimaps(plate, small_example.keyframes, tmp_path / "t", probabilities=plate, method="classical",
+                         progress="none")
+    shot = tmp_path / "shot"
+    pipeline.run(plate, shot, keyframes=small_example.keyframes, method="classical", progress="none", review=False)
+    fixed = f"1004={shot / 'trimaps' / 'trimap.1004.png'}"
+    again = pipeline.run(plate, shot, keyframes=[small_example.keyframes, fixed], method="classical",
+                         progress="none", review=False)
+    assert set(again.written) <= set(range(1001, 1009))
+    linked = tmp_path / "linked"
+    (linked / "trimaps").mkdir(parents=True)
+    for f in (1001, 1008):
+        (linked / "trimaps" / f"trimap.{f}.png").symlink_to(small_example.keyframes.replace("####", str(f)))
+    done = pipeline.run(plate, linked, keyframes=small_example.keyframes, method="classical", progress="none",
+                        review=False)
+    assert len(done.written) == 8
+
+
+def test_a_config_without_tcvoms_defaults_takes_the_space_named(small_example, tmp_path: Path) -> None:
+    """Second review: recording --input-colorspace looked up tcvom's default float space,
+    which a studio's config may not have: a run naming its own space was refused."""
+    config = tmp_path / "v1.ocio"
+    config.write_text("""ocio_profile_version: 2
+roles: {default: mylinear, scene_linear: mylinear, reference: mylinear, data: raw, color_picking: srgb_tx}
+displays:
+  sRGB:
+    - !<View> {name: Standard, colorspace: srgb_tx}
+active_displays: []
+active_views: []
+colorspaces:
+  - !<ColorSpace> {name: mylinear, encoding: scene-linear}
+  - !<ColorSpace>
+    name: srgb_tx
+    encoding: sdr-video
+    from_scene_reference: !<ExponentWithLinearTransform> {gamma: 2.4, offset: 0.055, direction: inverse}
+  - !<ColorSpace> {name: raw, isdata: true}
+""", encoding="utf-8")
+    trimaps = str(small_example.folder / "truth" / "trimap.####.png")
+    result = pipeline.matte(small_example.plate, trimaps, tmp_path / "out", frames="1001-1002", method="classical",
+                            progress="none", input_colorspace="mylinear", ocio_config=str(config), review=False)
+    assert result.written == [1001, 1002]
+
+
+def test_an_output_recorded_with_an_alias_stays_the_same_job(small_example, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Second review: an output whose manifest holds --input-colorspace as an earlier tcvom
+    recorded it (as typed) was "other settings" for every later task given the same flag."""
+    from tcvom.farm.manifest import manifest_path
+    from tcvom.io.colour import ColourConverter
+
+    trimaps = str(small_example.folder / "truth" / "trimap.####.png")
+    out = tmp_path / "alpha"
+    with monkeypatch.context() as earlier:  # the earlier tcvom: the flag recorded as typed
+        earlier.setattr(ColourConverter, "given_setting", lambda self, is_float: self.source)
+        pipeline.matte(small_example.plate, trimaps, out, method="classical", progress="none", review=False,
+                       input_colorspace="lin_rec709_srgb")
+    assert json.loads(manifest_path(str(out / "alpha.####.exr")).read_text())["settings"]["input_colorspace"] == \
+        "lin_rec709_srgb"
+    for space in ("lin_rec709_srgb", "Linear Rec.709 (sRGB)", None):
+        again = pipeline.matte(small_example.plate, trimaps, out, frames="1001-1002", method="classical",
+                               progress="none", input_colorspace=space, review=False)
+        assert again.written == [] and again.skipped == [1001, 1002]
+    with pytest.raises(InputError, match="input_colorspace: 'lin_rec709_srgb' recorded, 'ACEScg' now"):
+        pipeline.matte(small_example.plate, trimaps, out, frames="1001", method="classical", progress="none",
+                       input_colorspace="ACEScg", review=False)

@@ -18,6 +18,7 @@ from typing import Any
 from tcvom.errors import MissingDependencyError, TcvomError
 from tcvom.farm.chunks import chunk_ranges
 from tcvom.farm.plan import plan_shot
+from tcvom.farm.records import FrameRecords
 from tcvom.io.sequence import format_range, frame_path, parse_frame_range
 from tcvom.io.writers import AlphaWriter, TrimapWriter
 from tcvom.progress import Progress, ProgressMode
@@ -92,9 +93,11 @@ def _gather(ray: Any, refs: dict[Any, int], stage: str, progress: ProgressMode, 
     results = []
     said: set[str] = set()
     stay = set(kept or ())
+    records = FrameRecords(pattern)  # a frame's earlier file under another name (format) is replaced too
     with Progress(stage, sum(refs.values()), progress) as bar:
         bar.plan(output, reused=reused, computed=computed,
-                 changed=[f for f in computed if f not in stay and Path(frame_path(pattern, f)).exists()])
+                 changed=[f for f in computed if f not in stay and (Path(frame_path(pattern, f)).exists()
+                                                                    or records.recorded_file(f) is not None)])
         waiting = list(refs)
         while waiting:
             ready, waiting = ray.wait(waiting, num_returns=1)

@@ -240,9 +240,23 @@ class ColourConverter:
         """``--input-colorspace`` as a job records it: the config's own name of the space
         given (an alias, a role and another case are the same space), None where that is
         the default of the plate's files (as when none is given)."""
-        if self.source is None or self._same(self.source, self.default_for(is_float)):
+        if self.source is None:
+            return None
+        try:
+            default = self.default_for(is_float)
+        except InputError:  # a config without tcvom's defaults: the space named is no default
+            default = None
+        if default is not None and self._same(self.source, default):
             return None
         return self.config.getColorSpace(self.source).getName()
+
+    def same_setting(self, recorded: object, is_float: bool) -> bool:
+        """Whether an ``--input-colorspace`` recorded by an earlier run (as typed, by tcvom
+        before 2026-12-07: an alias, another case, the default by name) names the space
+        :meth:`given_setting` names now."""
+        if recorded is not None and (not isinstance(recorded, str) or self.config.getColorSpace(recorded) is None):
+            return False
+        return ColourConverter(recorded, self.config_name).given_setting(is_float) == self.given_setting(is_float)
 
     def _processor(self, source: str, target: str | None = None) -> Any:
         """The CPU processor ``source -> target`` (default: the networks' space), built once

@@ -503,9 +503,12 @@ class MovieFrames(_Frames):
         # pictures may be held longer than the average's step), else one step.
         shown = float(((self._shown_until or 0) - start) * self._stream.time_base)
         end = max(float((self._pts[-1] - start) * self._stream.time_base) + step, shown)
-        # FFmpeg's Matroska muxer writes the track's end time, not its length: a track whose
-        # first picture is not at 0 is measured from 0 too (either reading passes).
-        if declared - (end + max(float(start * self._stream.time_base), 0.0)) > 1.5 * step:
+        # FFmpeg's Matroska muxer writes the track's end time, not its length: in a file it
+        # wrote (its ENCODER tag) a track whose first picture is not at 0 ends that much later.
+        encoder = str(self._container.metadata.get("ENCODER") or self._container.metadata.get("encoder") or "")
+        if encoder.startswith("Lavf"):
+            end += max(float(start * self._stream.time_base), 0.0)
+        if declared - end > 1.5 * step:
             after = self.first_frame + self._count - 1
             raise InputError(
                 f"the movie's video track says it lasts {declared:.3f} s but its pictures end at {end:.3f} s: "

@@ -49,6 +49,7 @@ from tcvom import __version__
 from tcvom.errors import (
     InputError,
     MissingFrameError,
+    TcvomError,
     check_choice,
     check_flag,
     check_text,
@@ -180,18 +181,54 @@ def _check_arguments(io_queue: int, progress: str, trimap_channel: str, precisio
 
 def _check_not_inputs(pattern: str, frames: Sequence[int], inputs: Mapping[str, Mapping[int, Path]]) -> None:
     """Refuse an output ``pattern`` whose files for ``frames`` are files the job reads:
-    ``inputs`` maps what they are (``plate``, ``keyframe trimap``...) to their files by frame. A matte written
-    over its plate destroyed every plate frame, and keyframes given as the pattern a run
-    writes its trimaps to became keyframes of every frame after one run (odd-inputs QA)."""
-    outputs = {os.path.realpath(frame_path(pattern, f)): f for f in frames}
+    ``inputs`` maps what they are (``plate``, ``keyframe trimap``...) to their files by frame.
+    A matte written over its plate destroyed every plate frame, and keyframes given as the
+    pattern a run writes its trimaps to became keyframes of every frame after one run
+    (odd-inputs QA). Files are compared by their folder's real path and their name (each
+    folder resolved once; a link in the output's place is the output's, not its target)."""
+    folders: dict[str, str] = {}
+
+    def place(path: str | Path) -> str:
+        head, name = os.path.split(os.path.abspath(path))
+        real = folders.get(head)
+        if real is None:
+            real = folders[head] = os.path.realpath(head)
+        return os.path.join(real, name)
+
+    outputs = {place(frame_path(pattern, f)): f for f in frames}
     for what, files in inputs.items():
         for frame, path in files.items():
-            hit = outputs.get(os.path.realpath(path))
+            hit = outputs.get(place(path))
             if hit is not None:
                 raise InputError(f"the output would replace a file the job reads: frame {hit} of {pattern} is the "
                                  f"{what} file of frame {frame}", path=path,
                                  hint="write to another --out (a trimap fixed by hand is given as a keyframe by "
                                       "its own name: --keyframes FRAME=FILE)")
+
+
+def _pattern_given(specs: str | Sequence[str], files: Mapping[int, Path]) -> dict[int, Path]:
+    """Of trimap ``files``, those a pattern of ``specs`` gave (not a file given by its own
+    name, alone or as a FRAME=PATH pair: a trimap fixed by hand in the output is a keyframe)."""
+    items = [specs] if isinstance(specs, str | Path) else list(specs)
+    named = {os.path.abspath(str(i).partition("=")[2] if is_frame_pair(str(i)) else str(i))
+             for i in items if is_frame_pair(str(i)) or not is_pattern(str(i))}
+    return {f: p for f, p in files.items() if os.path.abspath(p) not in named}
+
+
+def _as_recorded_colourspace(pattern: str, settings: dict[str, Any], source: Any) -> None:
+    """``settings["input_colorspace"]`` as the output's manifest spells the same colour space:
+    a tcvom before 2026-12-07 recorded ``--input-colorspace`` as typed (an alias, another
+    case, the default by name), and its outputs stay the same job (second review)."""
+    path = manifest.manifest_path(pattern)
+    if not path.is_file():
+        return
+    try:
+        recorded = manifest.read_manifest(path).settings.get("input_colorspace")
+    except TcvomError:
+        return  # the claim says what is wrong with it
+    if recorded != settings["input_colorspace"] and source.colour.same_setting(
+            recorded, bool(getattr(source, "_is_float", False))):
+        settings["input_colorspace"] = recorded
 
 
 def _open_plate(plate: str | Path, shot_range: FrameSelection, input_colorspace: str | None,
@@ -577,11 +614,11 @@ def trimaps(
         if concrete == "tcvom":  # refused before the settings are recorded and the plan said (network QA)
             check_finetune_backend(backend, steps)
         writer = TrimapWriter(out, create=not plan_only)  # makes the folder: after every refusal
-        _check_not_inputs(writer.pattern, shot, {
-            "plate": {f: source.path(f) for f in shot},
-            # keyframes given as a pattern (a file fixed by hand, given by its name, is a keyframe that stays)
-            **({"keyframe trimap": dict(keys.files)} if _given_as_pattern(keyframes) else {})})
         prob_writer = ProbabilityWriter(probabilities, create=not plan_only) if probabilities else None
+        read = {"plate": {f: source.path(f) for f in shot}, "keyframe trimap": _pattern_given(keyframes, keys.files)}
+        for output in (writer, prob_writer):
+            if output is not None:
+                _check_not_inputs(output.pattern, shot, read)
         shot_wide = False  # does every frame depend on every keyframe (whole-shot fine-tuning)?
         if concrete == "tcvom":
             options.update(finetune_steps=steps, mem_every=mem_every, max_memory=max_memory)
@@ -606,6 +643,7 @@ def trimaps(
             "options": {k: v for k, v in options.items() if k != "export_dir"},
             "ensemble": RULE,  # trimaps of an earlier rule (across cuts) are made again
         }
+        _as_recorded_colourspace(writer.pattern, settings, source)
         whole = segment is None and selection == shot
         if plan_only:
             _check_plan(writer, shot, settings)
@@ -898,6 +936,7 @@ def matte(
             "alpha_format": alpha_format,
             "options": method_options or {},
         }
+        _as_recorded_colourspace(writer.pattern, settings, source)
         writer.header = {**_provenance(settings, source, precision, device, trimaps), **(provenance or {})}
         whole = selection == shot
         if plan_only:
@@ -1164,12 +1203,6 @@ def _window_key(frame: int, shot: list[int], settings_key: str, source: Any, tri
         trimap_content.append([f, states[path]["sha256"]])
     key = digest({"settings": settings_key, "window": window, "plate": plate_content, "trimaps": trimap_content})
     return key, states
-
-
-def _given_as_pattern(specs: str | Sequence[str]) -> bool:
-    """Whether trimap specs name a sequence pattern (not files or FRAME=PATH pairs only)."""
-    items = [specs] if isinstance(specs, str | Path) else list(specs)
-    return any(not is_frame_pair(str(i)) and is_pattern(str(i)) for i in items)
 
 
 def _has_pairs(specs: str | Sequence[str]) -> bool:
