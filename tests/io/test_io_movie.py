@@ -115,16 +115,23 @@ def test_movie_truncated(tmp_path: Path) -> None:
         open_frames(tmp_path / "head.mp4")
 
 
+def _cut_short(path: Path, picture: int) -> Path:
+    """A copy of the movie ``path`` (``cut.mkv`` beside it) that ends before the packet of
+    its ``picture``-th picture, as a copy cut short does."""
+    with av.open(str(path)) as container:
+        packets = [packet for packet in container.demux(video=0) if packet.size]
+    cut = path.with_name("cut.mkv")
+    cut.write_bytes(path.read_bytes()[: packets[picture].pos])
+    return cut
+
+
 def test_matroska_truncated(tmp_path: Path) -> None:
     """Matroska lists no frame count: a copy cut short passed as a shorter shot (exit 0, a
     partial matte). Its video track's duration gives it away."""
     path = tmp_path / "plate.mkv"
     make_movie(path, 24)
     assert len(open_frames(path).frame_numbers) == 24  # whole: no complaint
-    with av.open(str(path)) as container:
-        packets = [packet for packet in container.demux(video=0) if packet.size]
-    cut = tmp_path / "cut.mkv"
-    cut.write_bytes(path.read_bytes()[: packets[12].pos])
+    cut = _cut_short(path, 12)
     with pytest.raises(InputError, match=r"cut\.mkv: frame 1[23]: the movie's video track says it lasts 1\.000 s") as caught:
         open_frames(cut)
     assert "missing" in str(caught.value) and caught.value.exit_code == 2
@@ -139,10 +146,7 @@ def test_matroska_whose_first_picture_is_not_at_zero_is_whole(tmp_path: Path) ->
     movie = open_frames(path)
     assert movie.frame_numbers == list(range(1, 21))
     assert abs(movie.read(1).mean() * 255 - 20) < 4 and abs(movie.read(20).mean() * 255 - (20 + 8 * 19)) < 4
-    with av.open(str(path)) as container:
-        packets = [packet for packet in container.demux(video=0) if packet.size]
-    cut = tmp_path / "cut.mkv"
-    cut.write_bytes(path.read_bytes()[: packets[10].pos])
+    cut = _cut_short(path, 10)
     with pytest.raises(InputError, match=r"cut\.mkv: frame 1[01]: the movie's video track says it lasts") as caught:
         open_frames(cut)
     missing = int(str(caught.value).split("about ")[1].split(" frame")[0])
