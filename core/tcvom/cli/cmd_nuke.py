@@ -134,6 +134,8 @@ def _check_replaceable(dest: Path, source: Path) -> None:
     try:
         recorded = json.loads((dest / _RECORD).read_text(encoding="utf-8"))["sha256"]
     except (OSError, ValueError, KeyError, TypeError):
+        recorded = None
+    if not isinstance(recorded, dict):  # no record (or not one of ours): this version's files
         recorded = {name: file_sha256(source / name, remember=False) for name in _EDITABLE if (source / name).is_file()}
     changed = [name for name in _EDITABLE if (dest / name).is_file()
                and file_sha256(dest / name, remember=False) != recorded.get(name)]

@@ -256,7 +256,11 @@ class ColourConverter:
         :meth:`given_setting` names now."""
         if recorded is not None and (not isinstance(recorded, str) or self.config.getColorSpace(recorded) is None):
             return False
-        return ColourConverter(recorded, self.config_name).given_setting(is_float) == self.given_setting(is_float)
+        try:
+            earlier = ColourConverter(recorded, self.config_name).given_setting(is_float)
+        except InputError:  # a space the config cannot convert any more: not the same
+            return False
+        return earlier == self.given_setting(is_float)
 
     def _processor(self, source: str, target: str | None = None) -> Any:
         """The CPU processor ``source -> target`` (default: the networks' space), built once

@@ -215,20 +215,21 @@ def _pattern_given(specs: str | Sequence[str], files: Mapping[int, Path]) -> dic
     return {f: p for f, p in files.items() if os.path.abspath(p) not in named}
 
 
-def _as_recorded_colourspace(pattern: str, settings: dict[str, Any], source: Any) -> None:
-    """``settings["input_colorspace"]`` as the output's manifest spells the same colour space:
-    a tcvom before 2026-12-07 recorded ``--input-colorspace`` as typed (an alias, another
-    case, the default by name), and its outputs stay the same job (second review)."""
+def _colour_setting(pattern: str, source: Any) -> str | None:
+    """The stage setting of ``--input-colorspace`` (:meth:`~tcvom.io.colour.ColourConverter.
+    given_setting`), spelt as the output's manifest spells the same colour space: a tcvom
+    before 2026-12-07 recorded the flag as typed (an alias, another case, the default by
+    name), and its outputs stay the same job (second review)."""
+    is_float = bool(getattr(source, "_is_float", False))
+    mine = source.colour.given_setting(is_float)
     path = manifest.manifest_path(pattern)
     if not path.is_file():
-        return
+        return mine
     try:
         recorded = manifest.read_manifest(path).settings.get("input_colorspace")
     except TcvomError:
-        return  # the claim says what is wrong with it
-    if recorded != settings["input_colorspace"] and source.colour.same_setting(
-            recorded, bool(getattr(source, "_is_float", False))):
-        settings["input_colorspace"] = recorded
+        return mine  # the claim says what is wrong with it
+    return recorded if recorded != mine and source.colour.same_setting(recorded, is_float) else mine
 
 
 def _open_plate(plate: str | Path, shot_range: FrameSelection, input_colorspace: str | None,
@@ -634,7 +635,7 @@ def trimaps(
             "weights": weights_digest,
             "plate": _names(plate),
             "shot": format_range(shot),
-            "input_colorspace": source.colour.given_setting(bool(getattr(source, "_is_float", False))),
+            "input_colorspace": _colour_setting(writer.pattern, source),
             **_config_content(ocio_config),
             "resize_trimaps": resize_trimaps,
             "trimap_channel": trimap_channel,
@@ -643,7 +644,6 @@ def trimaps(
             "options": {k: v for k, v in options.items() if k != "export_dir"},
             "ensemble": RULE,  # trimaps of an earlier rule (across cuts) are made again
         }
-        _as_recorded_colourspace(writer.pattern, settings, source)
         whole = segment is None and selection == shot
         if plan_only:
             _check_plan(writer, shot, settings)
@@ -928,7 +928,7 @@ def matte(
             "plate": _names(plate),
             "shot": format_range(shot),
             "trimaps": _names(trimaps),
-            "input_colorspace": source.colour.given_setting(bool(getattr(source, "_is_float", False))),
+            "input_colorspace": _colour_setting(writer.pattern, source),
             **_config_content(ocio_config),
             "resize_trimaps": resize_trimaps,
             "trimap_channel": trimap_channel,
@@ -936,7 +936,6 @@ def matte(
             "alpha_format": alpha_format,
             "options": method_options or {},
         }
-        _as_recorded_colourspace(writer.pattern, settings, source)
         writer.header = {**_provenance(settings, source, precision, device, trimaps), **(provenance or {})}
         whole = selection == shot
         if plan_only:
