@@ -3,7 +3,8 @@
 With ``mode="json"`` every event is one JSON object on its own line of standard output,
 flushed at once, so a Blender or Nuke adapter or a farm wrapper can parse it:
 
-``{"event": "start", "job": "matte", "total": 40}``
+``{"event": "start", "job": "matte", "total": 40, "unit": "frame", "tcvom": "0.1.0"}`` (``tcvom``: the version
+sending it, which a host compares with its add-on's)
 ``{"event": "progress", "job": "matte", "done": 3, "total": 40, "frame": 1003, "fps": 2.1, "eta_s": 17.6}``
 ``{"event": "done", "job": "matte", "done": 40, "total": 40, "seconds": 19.2}``
 ``{"event": "error", "job": "matte", "message": "...", "exit_code": 2, "hint": "..."}`` (``hint``: what to
@@ -27,6 +28,7 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Literal, TextIO
 
+from tcvom import __version__
 from tcvom.errors import check_choice
 
 ProgressMode = Literal["bar", "json", "none"]
@@ -88,7 +90,7 @@ class Progress:
         # (an embedding application may swap sys.stdout while the job runs).
         self._stream = sys.stdout
         if self.mode == "json":
-            emit_json("start", self._stream, job=self.job, total=self.total, unit=self.unit)
+            emit_json("start", self._stream, job=self.job, total=self.total, unit=self.unit, tcvom=__version__)
         elif self.mode == "bar" and _is_terminal(sys.stderr):  # a log file gets the notices, not bar redraws
             from tqdm import tqdm
 

@@ -161,6 +161,37 @@ def test_job_runs_tcvom_and_reads_its_progress(tmp_path: Path) -> None:
     assert "progress" in seen and "result" in seen
     assert job.result["written"] == 3
     assert sorted(hostclient.collect_alpha(spec.out, [1001, 1002, 1003])) == [1001, 1002, 1003]
+    assert not job.version_skew and not job.warnings  # the add-on and the tcvom it runs are one version
+
+
+def test_the_client_is_the_version_of_its_tcvom() -> None:
+    import tcvom
+
+    assert tcvom.__version__ == hostclient.VERSION  # vendored into the add-ons, which compare it with tcvom's
+
+
+def test_an_addon_of_another_version_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An artist upgrades tcvom and keeps the add-on (or the reverse): the add-on says which
+    versions meet, and an option the other does not know is not called the artist's to change."""
+    exe = _tcvom()
+    subprocess.run([exe, "example", "--out", str(tmp_path / "ex"), "--width", "48", "--height", "32",
+                    "--frames", "2", "--progress", "none"], check=True, capture_output=True)
+    keys = {f: str(tmp_path / "ex" / "keyframes" / f"key.{f}.png") for f in (1001, 1002)}
+    spec = RunSpec(str(tmp_path / "ex" / "plate" / "plate.####.exr"), str(tmp_path / "out"), keys, method="classical")
+    monkeypatch.setattr(hostclient, "VERSION", "0.0.1")
+    job = Job(hostclient.build_run_args([exe], spec), out=spec.out).start().wait(timeout=120)
+    assert job.state == "done", job.error
+    import tcvom
+
+    assert job.warnings == [job.version_skew]  # once, although every stage starts
+    assert f"from tcvom 0.0.1 and runs tcvom {tcvom.__version__}" in job.version_skew
+    newer = Job([*hostclient.build_run_args([exe], spec), "--despill-strength", "2"]).start().wait(timeout=120)
+    assert newer.state == "failed" and newer.error is not None and newer.returncode == hostclient.EXIT_BAD_INPUT
+    assert "--despill-strength" in newer.error.message
+    assert "different versions" in newer.error.fix and "this add-on is from tcvom 0.0.1" in newer.error.fix
+    # a value the artist typed is still the artist's to change
+    typo = Job(hostclient.build_run_args([exe], replace(spec, frames="10x1"))).start().wait(timeout=120)
+    assert typo.error is not None and "different versions" not in typo.error.fix
 
 
 def test_job_reports_tcvom_errors_with_a_fix(tmp_path: Path) -> None:

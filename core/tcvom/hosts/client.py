@@ -51,6 +51,13 @@ EXIT_INTERRUPTED = 130  # Ctrl-C
 EXIT_TERMINATED = 143  # SIGTERM from outside the host (a reaper, a logout); the host's own Cancel is "cancelled"
 
 ENV_EXECUTABLE = "TCVOM_EXECUTABLE"
+#: The tcvom this file is part of (tcvom.__version__; a test keeps them equal): an add-on
+#: vendors it, and says so when the tcvom it runs is another version.
+VERSION = "0.1.0"
+# argparse's words for an option or choice the command line does not know: an add-on of
+# another version asked for it, not the artist.
+_UNKNOWN_TO_CLI = re.compile(r"^tcvom [a-z ]+: error: (unrecognised option|unrecognized arguments|argument \S+: "
+                             r"invalid choice)")
 # tcvom's atomic writers put this in temporary file names (tcvom.io.atomic.TEMP_MARK).
 TEMP_MARK = ".tcvom-tmp-"
 # Environment variables of the host's own Python that must not leak into tcvom's.
@@ -750,6 +757,7 @@ class Job:
         self._cancelled = False
         self._changing: dict[str, set[int]] = {}  # per output: the frames a stage's plan computes
         self._made: set[int] = set()  # alphas the matte stage finished
+        self.version_skew = ""  # the warning when the tcvom that runs is another version
 
     def start(self) -> Job:
         """Start the subprocess; raises :class:`HostError` if it cannot be started."""
@@ -847,6 +855,7 @@ class Job:
         nested = bool(job) and bool(self._open) and job != self._open[0]
         if kind == "start":
             self._units[job] = str(event.get("unit") or "frame")
+            self._check_version(event.get("tcvom"))
             if self._open:
                 nested = True
             else:
@@ -886,6 +895,15 @@ class Job:
         elif kind == "_exit":
             self._finish(int(event["code"]))
         self._shown = max(self._shown, self._stage_fraction())
+
+    def _check_version(self, version: Any) -> None:
+        """Warn once when the tcvom that runs is not the one this add-on came with (older
+        tcvom sends no version): options, events or files may differ between them."""
+        if not isinstance(version, str) or version == VERSION or self.version_skew:
+            return
+        self.version_skew = (f"this add-on is from tcvom {VERSION} and runs tcvom {version} ({self.args[0]}): "
+                             f"install the add-on (Blender) or plugin (Nuke) of tcvom {version}")
+        self.warnings.append(self.version_skew)
 
     def _finish(self, code: int) -> None:
         self.returncode = code
@@ -938,6 +956,13 @@ class Job:
                 f" (its last output: {tail[-1].strip()})" if tail else "")
         elif tail:
             message = tail[-1]
+            if _UNKNOWN_TO_CLI.match(message.strip()):  # the add-on's own arguments: not the artist's to change
+                return HostError(
+                    f"tcvom failed: {message.strip()}",
+                    f"the add-on and the tcvom it runs ({self.args[0]}) are different versions: this add-on is "
+                    f"from tcvom {VERSION} (`tcvom --version` names the other); install the add-on (Blender) or "
+                    "plugin (Nuke) of the same tcvom, or set the host to run that tcvom",
+                    code)
         else:
             message = f"tcvom stopped with exit code {code} and no message"
         if self._error_event is None and "No module named tcvom" in message:
