@@ -231,9 +231,18 @@ def test_a_keyframe_channel_picks_from_the_keyframes_only(shot: Path, tmp_path: 
     out, luma = tmp_path / "out", tmp_path / "luma"
     code = main(["run", "--plate", plate(shot), "--keyframes", str(coloured / "key.####.png"), "--out", str(out),
                  "--trimap-channel", "G", "--method", "classical", "--progress", "none"])
-    assert code == 0, capsys.readouterr().err
+    assert code == 0
+    assert "--trimap-channel" not in capsys.readouterr().err  # the keyframes' channel, not a notice
     pipeline.run(plate(shot), luma, keyframes=keys(shot), method="classical", progress="none")
     assert_same_pixels(out, luma)
+    # tcvom's own trimaps given to the matte stage: a channel asked for is said to be unused
+    code = main(["matte", "--plate", plate(shot), "--trimaps", str(out / "trimaps" / "trimap.####.png"), "--out",
+                 str(tmp_path / "again"), "--trimap-channel", "A", "--method", "classical", "--progress", "none"])
+    assert code == 0
+    assert "--trimap-channel A, which picks a channel of painted trimaps, is not used" in capsys.readouterr().err
+    again, first = frame_files(tmp_path / "again"), frame_files(out / "alpha")
+    assert sorted(again) == sorted(first)
+    assert all(np.array_equal(read_image(again[n])[0], read_image(first[n])[0]) for n in first)
 
 
 def test_a_leftover_manifest_without_frames_binds_nothing(shot: Path, tmp_path: Path, capsys) -> None:

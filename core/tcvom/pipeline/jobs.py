@@ -900,11 +900,15 @@ def matte(
     # Trimaps tcvom made: their records know their digests (and their values are its own).
     trimap_records = FrameRecords(str(specs[0])) if len(specs) == 1 and not _has_pairs(specs) else None
     made = trimap_records.output_states() if trimap_records is not None else {}
+    unused_channel = trimap_channel if made and trimap_channel != "luma" else ""
     if made:  # tcvom's trimaps are one channel: the channel picks from painted ones
         trimap_channel = "luma"
     tris = _open_matte_trimaps(trimaps, source, selection, needed, resize_trimaps, trimap_channel, painted=not made,
                                made=made)
     with Progress("matte", len(selection), progress) as bar, ExitStack() as held:
+        if unused_channel:
+            bar.message(f"{specs[0]}: these trimaps were written by tcvom (one channel): --trimap-channel "
+                        f"{unused_channel}, which picks a channel of painted trimaps, is not used")
         concrete = methods.resolve(method, "matte", weights, bar.message, base=base)
         methods.check_backend(concrete, backend, export_dir, asked=method, notice=bar.message, stage="matte")
         _check_export(export_dir, backend, concrete, "matte", weights, base)
@@ -1326,7 +1330,7 @@ def run(
         input_colorspace=input_colorspace,
         ocio_config=ocio_config,
         resize_trimaps=resize_trimaps,
-        trimap_channel=trimap_channel,  # the matte stage reads tcvom's one-channel trimaps as they are
+        trimap_channel=trimap_channel,
         overwrite=overwrite,
         io_queue=io_queue,
     )
@@ -1365,6 +1369,7 @@ def run(
     )
     if keyframes is not None:
         matte_job["provenance"] = {"tcvom:keyframes": _keyframe_stamp(keyframes, source, resize_trimaps, trimap_channel)}
+        matte_job["trimap_channel"] = "luma"  # the channel picks from the keyframes; the trimaps are tcvom's own
     if plan_only:
         return plan_touched(trimap_job, matte_job, selection)
     if trimap_job is not None and (matte_job["out"].exists() or matte_job["out"].is_symlink()):
