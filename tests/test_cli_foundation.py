@@ -205,6 +205,35 @@ def test_a_user_who_can_write_no_cache_folder_can_run_tcvom(tmp_path: Path) -> N
 
 
 
+def test_a_checkout_whose_engines_link_is_a_file_says_so(shot: Path, tmp_path: Path, stm_model, gca_model) -> None:
+    """Packaging QA: git without symlinks (Windows) checks core/tcvom/engines out as a file
+    holding the link's target; every network run then ended in a traceback and "unexpected
+    failure (please report this)". It is a missing part, with the fix."""
+    import os
+
+    import torch
+
+    import tcvom
+
+    core = tmp_path / "core"
+    shutil.copytree(Path(tcvom.__file__).parent, core / "tcvom", symlinks=True,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    link = core / "tcvom" / "engines"
+    link.unlink()
+    link.write_text("../../engines")
+    torch.save(stm_model.state_dict(), tmp_path / "stm.pth")
+    torch.save(gca_model.state_dict(), tmp_path / "gca.pth")
+    result = subprocess.run([sys.executable, "-m", "tcvom", "run", "--plate", str(shot / "plate" / "plate.####.exr"),
+                             "--keyframes", str(shot / "keyframes" / "key.####.png"), "--out", str(tmp_path / "out"),
+                             "--method", "tcvom", "--weights", str(tmp_path / "stm.pth"), "--matting-weights",
+                             str(tmp_path / "gca.pth"), "--progress", "none"],
+                            env={**os.environ, "PYTHONPATH": str(core)}, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 3, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr and "please report" not in result.stderr
+    assert f"{link}: tcvom's inference back-ends (tcvom.engines) are not installed" in result.stderr
+    assert "git config core.symlinks true" in result.stderr
+
+
 def _ctrl_c_as_in_a_terminal() -> None:
     """In the child: SIGINT as a terminal gives it (a test suite started in the background
     by a shell has it ignored, and a child keeps that)."""

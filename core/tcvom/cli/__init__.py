@@ -23,6 +23,7 @@ from types import ModuleType
 from tcvom import __version__
 from tcvom.errors import (
     EXIT_INTERRUPTED,
+    EXIT_MISSING,
     EXIT_READER_GONE,
     EXIT_UNEXPECTED,
     INTERRUPTED,
@@ -268,8 +269,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _unexpected(args, exc)
         # The file system refused (not a folder, no permission, disk full): bad input, exit 2.
         return _report(args, OutputError(exc.strerror or str(exc), path=exc.filename))
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").startswith("tcvom.engines"):
+            return _report(args, _engines_missing())
+        return _unexpected(args, exc)
     except Exception as exc:
         return _unexpected(args, exc)
+
+
+def _engines_missing() -> TcvomError:
+    """The inference back-ends are missing: this tcvom was installed from a checkout whose
+    ``core/tcvom/engines`` link to ``engines/`` is a plain file (git without symlinks, on
+    Windows, or a ZIP download), which neither a wheel nor ``sys.path`` takes as a package."""
+    from pathlib import Path
+
+    error = TcvomError(
+        "tcvom's inference back-ends (tcvom.engines) are not installed: this tcvom was installed from a "
+        "checkout in which core/tcvom/engines, a link to the top-level engines/ folder, is a plain file (git "
+        "without symlinks, or a ZIP download); the classical method runs without them",
+        path=Path(__file__).resolve().parents[1] / "engines",
+        hint="in the checkout run `git config core.symlinks true` and `git checkout -- core/tcvom/engines` (on "
+             "Windows with Developer Mode on), then install tcvom again",
+    )
+    error.exit_code = EXIT_MISSING
+    return error
 
 
 @contextmanager
