@@ -238,6 +238,38 @@ def test_trimap_channel_is_chosen_by_name(shot: Shot, capsys) -> None:
     assert "--trimap-channel A" in result.err
 
 
+def test_a_trimap_painted_as_opacity_is_not_read_from_its_colour(shot: Shot, capsys) -> None:
+    """Keyframe QA: a white brush on a transparent layer (Krita, Photoshop, GIMP), unknown at
+    50 % opacity, has colour 255 wherever painted and the trimap in A: its colour read as a
+    trimap made the whole unknown band foreground, exit 0 and no word. A Nuke write of the
+    plate's RGB with the roto trimap in A was refused with advice naming R, G and B only."""
+    from tcvom.io import write_image
+
+    key = painted({})
+    brush = (key > 0).astype(np.float32)
+
+    def keys(name: str, pixels: np.ndarray, suffix: str = "png") -> list[str]:
+        written = [write_image(shot.folder / "keyframes" / f"{name}.{frame}.{suffix}", pixels,
+                               pixel_type="uint8" if suffix == "png" else "half", channels=("R", "G", "B", "A"))
+                   for frame in (1001, 1004)]
+        return ["--keyframes", *(f"{frame}={path}" for frame, path in zip((1001, 1004), written, strict=True))]
+
+    opacity = keys("opacity", np.dstack([brush, brush, brush, key]))
+    result = tcvom(capsys, *shot.run_args(*opacity, "--overwrite"))
+    expect(result, 2, "opacity.1001.png", "frame 1001", "colour holds no unknown (128) and its A channel holds a "
+           "trimap", "--trimap-channel A", root=shot.root)
+    assert tcvom(capsys, *shot.run_args(*opacity, "--trimap-channel", "A", "--overwrite")).code == 0
+    plate = np.random.default_rng(3).random((*key.shape, 3), dtype=np.float32)
+    nuke = keys("plate_a", np.dstack([plate, key]), "exr")
+    result = tcvom(capsys, *shot.run_args(*nuke, "--overwrite"))
+    expect(result, 2, "plate_a.1001.exr", "frame 1001", "its A channel holds a trimap", "pass --trimap-channel A",
+           root=shot.root)
+    assert tcvom(capsys, *shot.run_args(*nuke, "--trimap-channel", "A", "--overwrite")).code == 0
+    # a grey trimap whose alpha cuts out what was painted reads its grey, as before
+    grey = keys("grey_cut", np.dstack([key, key, key, brush]))
+    assert tcvom(capsys, *shot.run_args(*grey, "--overwrite")).code == 0
+
+
 def test_float_and_coloured_trimaps_say_what_was_read(shot: Shot, capsys) -> None:
     """A float EXR holding 0/128/255 was reported as holding 32640 and 65025; a coloured
     trimap's luma values were reported with no word that the file is coloured."""

@@ -767,11 +767,17 @@ class TrimapFiles(_Numbered):
             single = trimaps.to_single_channel(pixels, self.channel, info.channels)
         except InputError as exc:
             raise InputError(exc.message, path=path, frame=frame) from exc
+        # A trimap painted as a layer's opacity (in A) under colour that is something else.
+        in_alpha = (self.channel == "luma" and "A" in info.channels
+                    and trimaps.holds_painted_unknown(pixels[:, :, info.channels.index("A")]))
         if self.painted or (self.made and not self._as_made(path)):
             # the file as painted: where its stray values lie is said in its own pixels
             try:
                 trimaps.check_painted(single, path=path, frame=frame, what=self.what)
             except InputError as exc:
+                if in_alpha:
+                    raise InputError(f"{exc.message}; its colour was read, and its A channel holds a trimap",
+                                     path=path, frame=frame, hint="pass --trimap-channel A") from exc
                 if self.channel != "luma" or pixels.shape[2] < 3 or np.array_equal(pixels[:, :, 0], pixels[:, :, 1]):
                     raise
                 raise InputError(f"{exc.message}; the file is coloured and its luminance was read", path=path,
@@ -791,6 +797,14 @@ class TrimapFiles(_Numbered):
             raise InputError(exc.message, path=path, frame=frame, hint=exc.hint) from exc
         lacks = [name for name, value in (("foreground (255)", trimaps.FOREGROUND), ("background (0)",
                  trimaps.BACKGROUND)) if not (classified == value).any()]
+        if in_alpha and not lacks and not (classified == trimaps.UNKNOWN).any():
+            # Colour of both other levels (a white brush's) with the unknown band in the opacity: read as the
+            # colour, the band was foreground on every frame.
+            raise InputError(
+                f"the {self.what}'s colour holds no unknown (128) and its A channel holds a trimap with an unknown "
+                "band (painted as a layer's opacity?)", path=path, frame=frame,
+                hint="pass --trimap-channel A, or --trimap-channel R (G, B) if the colour is the trimap, a mask with "
+                     "no unknown")
         if self.channel == "luma" and "A" in info.channels and lacks:  # painted in alpha over black or white
             alpha = pixels[:, :, info.channels.index("A")]
             if (alpha > trimaps.FG_THRESHOLD).any() and (alpha < trimaps.BG_THRESHOLD).any():

@@ -172,6 +172,24 @@ def check_painted(values: np.ndarray, *, path: object = None, frame: int | None 
     )
 
 
+def holds_painted_unknown(values: np.ndarray) -> bool:
+    """Whether one channel (``H x W`` float in [0, 1]) holds a painted trimap with an unknown
+    band: values of the convention (:func:`check_painted` passes), at least
+    :data:`LABEL_AREA` of the picture at the unknown level (more than anti-aliased edges
+    cross) and some foreground or background. Used to tell a trimap painted in the alpha
+    channel (as a layer's opacity) from an alpha that only cuts a grey trimap out."""
+    data = np.asarray(values, dtype=np.float32)
+    if np.count_nonzero(np.abs(data - UNKNOWN / 255.0) <= PAINT_TOLERANCE) < LABEL_AREA * data.size:
+        return False
+    if not ((data < BG_THRESHOLD).any() or (data > FG_THRESHOLD).any()):
+        return False
+    try:
+        check_painted(data)
+    except InputError:
+        return False
+    return True
+
+
 def check_keyframe_classes(keyframes: dict[int, np.ndarray], paths: dict[int, object] | None = None) -> list[str]:
     """Check the classified keyframe trimaps of a shot before any work.
 
