@@ -125,10 +125,37 @@ def test_a_window_of_frames_of_two_sizes_is_refused(video_root: Path, tmp_path: 
     for path in (clip.fg_path(2), clip.bg_path(2)):
         image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         cv2.imwrite(str(path), cv2.resize(image, (96, 72)))
-    with pytest.raises(FrameSizeError, match=f"96x72, frame .* of clip {re.escape(clip.name)} is 64x48") as caught:
-        for index in range(8):  # some window of the clip holds frame 2
-            VideoWindowDataset(root, crop=32, length=8, seed=1, max_radius=3, clips=[clip.name])[index]
-    assert caught.value.path == str(clip.fg_path(2)) and caught.value.frame == 2
+    dataset = VideoWindowDataset(root, crop=32, length=16, seed=1, max_radius=3, clips=[clip.name])
+    refused = 0
+    for index in range(16):  # the windows that hold frame 2, reversed ones (starting at it) too
+        try:
+            dataset[index]
+        except FrameSizeError as caught:  # the odd frame is named, not the window's other first frame
+            refused += 1
+            assert re.search(f"the frame is 96x72; frames [0-9, ]+ of clip {re.escape(clip.name)} .* are 64x48",
+                             caught.message), caught.message
+            assert caught.path == str(clip.fg_path(2)) and caught.frame == 2
+    assert refused >= 2
+
+
+def test_a_clip_smaller_than_the_crop_is_refused_before_training(video_root: Path, tmp_path: Path) -> None:
+    """Training QA: found only by the step that drew the clip (hours in), naming the
+    dataset folder alone."""
+    import shutil
+
+    root = tmp_path / "root"
+    shutil.copytree(video_root, root)
+    clip = list(VideoMatting108(root, split="train"))[1]
+    for index in range(len(clip)):
+        for path in (clip.fg_path(index), clip.bg_path(index)):
+            cv2.imwrite(str(path), cv2.resize(cv2.imread(str(path), cv2.IMREAD_UNCHANGED), (32, 24)))
+    for dataset in (VideoWindowDataset, StmVideoDataset):
+        extra = {"batch_size": 1} if dataset is StmVideoDataset else {}
+        with pytest.raises(InputError, match=f"the frames of clip {re.escape(clip.name)} \\(32x24\\) are smaller "
+                           "than the training crop 32") as caught:
+            dataset(root, crop=32, length=4, **extra)
+        assert caught.value.path == str(clip.fg_path(0)) and "leave the clip out" in str(caught.value)
+    assert len(VideoWindowDataset(root, crop=16, length=4)) == 4
 
 
 def test_a_missing_file_is_refused_before_training(video_root: Path, tmp_path: Path) -> None:

@@ -251,6 +251,42 @@ def test_a_missing_init_file_names_the_config_and_key(video_root: Path, tmp_path
     assert caught.value.path == str(config)
 
 
+def test_a_resume_does_not_read_init_again(video_root: Path, tmp_path: Path) -> None:
+    """Training QA: a run started from `init` could not be resumed once that file was moved
+    or cleaned up, although the checkpoint holds the whole model; the advice (set init to a
+    .pth file) then met "another config"."""
+    from tcvom.models.bases import build_matting
+
+    init = tmp_path / "start.pth"
+    torch.save(build_matting("gca_tam").state_dict(), init)
+    run = tmp_path / "run"
+    train_gca_tam(gca_tam_config_from_dict(_video_cfg(video_root, run, steps=2, init=str(init))), progress="none",
+                  stop_after=1)
+    init.unlink()
+    result = train_gca_tam(gca_tam_config_from_dict(_video_cfg(video_root, run, steps=2, init=str(init))),
+                           progress="none")
+    assert result.step == 2 and checkpoint_step(run) == 2
+    with pytest.raises(InputError, match=r"init \(the weights to start from\) is not there"):  # starting over reads it
+        train_gca_tam(gca_tam_config_from_dict(_video_cfg(video_root, run, steps=2, init=str(init))), progress="none",
+                      resume=False)
+
+
+def test_stm_weights_are_saved_in_the_published_key_order(shared_dir: Path, tmp_path: Path) -> None:
+    """Training QA: docs/training.md promises the published key order; STM's weights.pth had
+    Encoder_M's mask convolutions after its stem (the modules are built in another order)."""
+    from tcvom.models.stm import build_stm
+    from tcvom.train.loops import _Run
+
+    published = [line.split("\t")[0] for line in (shared_dir / "reference" / "stm_state_dict.tsv").read_text().splitlines()
+                 if line.strip()]
+    model = build_stm()
+    optimizer = torch.optim.Adam(model.parameters())
+    _Run(tmp_path / "run", "stm", {}, resume=False).save(0, model, optimizer, torch.amp.GradScaler("cuda", enabled=False))
+    saved = checkpoints.read_state_dict(tmp_path / "run" / "weights.pth")
+    assert list(saved) == published
+    assert all(torch.equal(saved[k], v) for k, v in model.state_dict().items())
+
+
 def _signalled_at(monkeypatch: pytest.MonkeyPatch, calls: set[int], number: int) -> None:
     """Send ``number`` to this process in the middle of the steps numbered ``calls`` of the
     next session (after the forward pass has updated batch-norm statistics and the

@@ -251,6 +251,16 @@ class STM(nn.Module):
         self.KV_Q_r4 = KeyValue()
         self.Decoder = Decoder()
 
+    @staticmethod
+    def release_order(keys: list[str]) -> list[str]:
+        """``keys`` of an STM state dict in the published file's order: the reference builds
+        ``Encoder_M``'s mask convolutions before its ResNet stem, so they come before its
+        ``conv1`` (here the stem is the base class's, built first)."""
+        masks = [k for k in keys if k.startswith(("Encoder_M.conv1_m.", "Encoder_M.conv1_o."))]
+        rest = [k for k in keys if k not in masks]
+        at = rest.index("Encoder_M.conv1.weight") if "Encoder_M.conv1.weight" in rest else len(rest)
+        return rest[:at] + masks + rest[at:]
+
     def memorize(
         self, frames: torch.Tensor, probs: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -36,6 +36,7 @@ of side ``2r + 1``, ``r`` drawn from ``0..max_radius`` per sample (the same for 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -426,6 +427,18 @@ class _VideoBase(_Indexed):
             more = f" ({len(missing)} files of the selected clips are missing)" if len(missing) > 1 else ""
             raise ReadError(f"the file of frame {index} of clip {clip.name} does not exist{more}", path=path,
                             frame=index, hint="is the dataset complete? or leave the clip out with 'clips'")
+        from tcvom.io.images import image_info
+
+        for clip in self.clips:  # a clip smaller than the crop, said now (its first frame's header)
+            info = image_info(clip.fg_path(0))
+            self._check_crop(clip, 0, (info.height, info.width))
+
+    def _check_crop(self, clip: Clip, index: int, shape: tuple[int, ...]) -> None:
+        h, w = shape[:2]
+        if min(h, w) < self.crop * min(VIDEO_SCALES):
+            raise InputError(f"the frames of clip {clip.name} ({w}x{h}) are smaller than the training crop "
+                             f"{self.crop}", path=clip.fg_path(index), frame=index,
+                             hint="lower 'crop' in the config, or leave the clip out with 'clips'")
 
     def _pick(self, rng: np.random.Generator) -> tuple[int, int]:
         """(clip number, frame) uniformly over all frames of the split."""
@@ -438,21 +451,25 @@ class _VideoBase(_Indexed):
         """The frames ``order`` of ``clip``, all of one size (one crop box cuts them all: a
         frame of another size was cut at the wrong place, silently)."""
         frames = [clip.read(i) for i in order]
-        first = frames[0]
-        for fr in frames[1:]:
-            if fr.alpha.shape != first.alpha.shape:
-                (h, w), (fh, fw) = fr.alpha.shape, first.alpha.shape
-                raise FrameSizeError(f"the frame is {w}x{h}, frame {first.index} of clip {clip.name} is {fw}x{fh}",
-                                     path=clip.fg_path(fr.index), frame=fr.index,
-                                     hint="every frame of a clip must have one size")
+        shapes = Counter(fr.alpha.shape for fr in frames)
+        if len(shapes) > 1:  # the frame of a size the window's others have not is the one at fault
+            (common, _), = shapes.most_common(1)
+            odd = next(fr for fr in frames if fr.alpha.shape != common)
+            others = sorted({fr.index for fr in frames if fr.alpha.shape == common})
+            (h, w), (ch, cw) = odd.alpha.shape, common
+            many = len(others) > 1
+            raise FrameSizeError(f"the frame is {w}x{h}; frame{'s' if many else ''} {', '.join(map(str, others))} of "
+                                 f"clip {clip.name} ({clip.fg_path(others[0]).name}{', ...' if many else ''}) "
+                                 f"{'are' if many else 'is'} {cw}x{ch}", path=clip.fg_path(odd.index), frame=odd.index,
+                                 hint="every frame of a clip must have one size")
         return frames
 
-    def _crop_box(self, rng: np.random.Generator, shape: tuple[int, int]) -> tuple[slice, slice]:
+    def _crop_box(self, rng: np.random.Generator, clip: Clip, frame: ClipFrame) -> tuple[slice, slice]:
+        shape = frame.alpha.shape
         h, w = shape
         scales = [s for s in VIDEO_SCALES if int(self.crop * s) <= min(h, w)]
         if not scales:
-            raise InputError(f"the frames ({w}x{h}) are smaller than the training crop {self.crop}",
-                             path=self.dataset.root, hint="lower 'crop' in the config")
+            self._check_crop(clip, frame.index, shape)
         size = int(self.crop * scales[int(rng.integers(len(scales)))])
         return _random_crop(rng, shape, size)
 
@@ -492,12 +509,11 @@ class VideoWindowDataset(_VideoBase):
         if rng.random() < 0.5:
             order = order[::-1]
         frames = self._window(clip, order)
-        shape = frames[0].alpha.shape
-        box = self._crop_box(rng, shape)
+        box = self._crop_box(rng, clip, frames[0])
         for _ in range(MAX_ATTEMPTS):  # every frame needs some soft alpha in the crop
             if all(soft_count(f.alpha[box]) > 0 for f in frames):
                 break
-            box = self._crop_box(rng, shape)
+            box = self._crop_box(rng, clip, frames[0])
         flip = self.flip and rng.random() < 0.5
         size = (self.crop, self.crop)
         fg_jit = ColourJitter.draw(rng) if self.colour else None
@@ -612,7 +628,7 @@ class StmVideoDataset(_VideoBase):
         if rng.random() < 0.5:
             order = order[::-1]
         frames = self._window(clip, order)
-        box = self._crop_box(rng, frames[0].alpha.shape)
+        box = self._crop_box(rng, clip, frames[0])
         flip = self.flip and rng.random() < 0.5
         size = (self.crop, self.crop)
         images, classes = [], []

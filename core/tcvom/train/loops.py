@@ -264,7 +264,9 @@ class _Run:
 
     def save(self, step: int, model: nn.Module, optimizer: torch.optim.Optimizer,
              scaler: torch.amp.GradScaler) -> None:
-        weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        state = model.state_dict()
+        order = getattr(model, "release_order", None)  # a network whose modules are built in another order
+        weights = {k: state[k].detach().cpu() for k in (order(list(state)) if order else state)}
         state = {
             "format": CHECKPOINT_FORMAT,
             "kind": self.kind,
@@ -698,6 +700,13 @@ def _check_folders(cfg: GcaTamConfig | StmConfig) -> None:
                              "config file)")
 
 
+def _resuming(cfg: GcaTamConfig | StmConfig, resume: bool) -> bool:
+    """Whether the run goes on from its checkpoint, which holds the whole model: ``init``
+    is then not read (it may have been moved or cleaned up since the run started; the
+    config, which names it, must still be the run's)."""
+    return resume and (Path(cfg.out) / CHECKPOINT).is_file()
+
+
 def _check_init(cfg: GcaTamConfig | StmConfig) -> None:
     """Refuse an ``init`` that is not a file, naming the key and the config file (the weight
     reader's error named only the path)."""
@@ -737,7 +746,7 @@ def train_matting(cfg: GcaTamConfig, *, progress: ProgressMode = "bar", resume: 
     torch.manual_seed(cfg.seed)
     base = bases.base_of(cfg.network)
     model: MattingNet = bases.build_matting(cfg.network)  # type: ignore[assignment]
-    if cfg.init:
+    if cfg.init and not _resuming(cfg, resume):
         _check_init(cfg)
         load_initial(model, cfg.init)
     elif cfg.stage == "pretrain":
@@ -829,7 +838,7 @@ def train_stm(cfg: StmConfig, *, progress: ProgressMode = "bar", resume: bool = 
     device = _device(cfg.device, cfg.amp, cfg.source)
     torch.manual_seed(cfg.seed)
     model = build_stm()
-    if cfg.init:
+    if cfg.init and not _resuming(cfg, resume):
         _check_init(cfg)
         checkpoints.load_into(model, checkpoints.read_state_dict(cfg.init), what="STM trimap propagation",
                               path=cfg.init)
