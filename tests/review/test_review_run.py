@@ -163,6 +163,14 @@ def test_trimaps_then_matte_review_inside_their_folders(small_example, tmp_path:
     cli = load_review(shot / "cli")
     assert cli.keyframes == [1001, 1004]
     assert [r.trimap_doubt for r in cli.frames] == [r.trimap_doubt for r in both.frames]
+    # and `run --trimaps` of them: it measured every frame against the 16-pixel floor, all doubtful (docs QA)
+    assert main(["run", "--plate", small_example.plate, "--trimaps", str(shot / "trimaps" / "trimap.####.png"),
+                 "--out", str(shot / "run"), "--shot-range", "1001-1005", "--method", "classical",
+                 "--progress", "none"]) == 0
+    run = load_review(shot / "run")
+    assert run.keyframes == [1001, 1004] and run.doubtful == both.doubtful
+    assert [(r.edge, r.matte_doubt, r.trimap_doubt) for r in run.frames] == [
+        (r.edge, r.matte_doubt, r.trimap_doubt) for r in both.frames]
 
 
 def test_preview_marks_the_review(reviewed_run, small_example, tmp_path: Path) -> None:

@@ -898,7 +898,8 @@ def matte(
     needed = chunking.with_neighbours(selection, shot)
     specs = [trimaps] if isinstance(trimaps, str | Path) else list(trimaps)
     # Trimaps tcvom made: their records know their digests (and their values are its own).
-    trimap_records = FrameRecords(str(specs[0])) if len(specs) == 1 and not _has_pairs(specs) else None
+    one_pattern = _one_pattern(specs)
+    trimap_records = FrameRecords(one_pattern) if one_pattern is not None else None
     made = trimap_records.output_states() if trimap_records is not None else {}
     unused_channel = trimap_channel if made and trimap_channel != "luma" else ""
     if made:  # tcvom's trimaps are one channel: the channel picks from painted ones
@@ -1071,8 +1072,7 @@ def matte(
     result.stages["alpha"] = result.summary()
     if review and selection == shot:
         folder = Path(writer.pattern).parent / doubt.REVIEW_FOLDER
-        pattern = specs[0] if trimap_records is not None else None  # one pattern (the CLI's is a list of one)
-        doubt.review_output(source, folder, trimaps=pattern, alpha=writer.pattern, shot=shot,
+        doubt.review_output(source, folder, trimaps=_one_pattern(specs), alpha=writer.pattern, shot=shot,
                             progress=_review_progress(progress), waiting=progress,
                             sources=_review_sources(plate, shot, input_colorspace, ocio_config))
         result.outputs["review"] = str(folder)
@@ -1211,6 +1211,13 @@ def _window_key(frame: int, shot: list[int], settings_key: str, source: Any, tri
 def _has_pairs(specs: str | Sequence[str]) -> bool:
     items = [specs] if isinstance(specs, str | Path) else list(specs)
     return any(is_frame_pair(str(i)) for i in items)
+
+
+def _one_pattern(specs: Any) -> str | None:
+    """The trimaps' one pattern (the CLI's is a list of one), whose per-frame records say
+    what tcvom made; None for frame=path pairs or several patterns."""
+    items = [specs] if isinstance(specs, str | Path) else list(specs)
+    return str(items[0]) if len(items) == 1 and not _has_pairs(items) else None
 
 
 def run(
@@ -1513,7 +1520,9 @@ def _review_run(source: Any, out: Path, trimap_job: dict[str, Any] | None, matte
                 result: JobResult, progress: ProgressMode) -> None:
     """Write ``out/review`` (doubt per frame, the frames to key next) for the whole shot."""
     folder = out / doubt.REVIEW_FOLDER
-    trimap_pattern = TrimapWriter(trimap_job["out"]).pattern if trimap_job is not None else None
+    # the trimaps given (`run --trimaps`): their records, where tcvom made them, hold each frame's band
+    trimap_pattern = (TrimapWriter(trimap_job["out"]).pattern if trimap_job is not None
+                      else _one_pattern(matte_job["trimaps"]))
     alpha_pattern = AlphaWriter(matte_job["out"], fmt=matte_job["alpha_format"], kind=matte_job["output"]).pattern
     sources = _review_sources(matte_job["plate"], list(source.frame_numbers), matte_job["input_colorspace"],
                               matte_job["ocio_config"])
