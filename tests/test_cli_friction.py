@@ -223,6 +223,60 @@ def test_eval_names_a_truth_trimap_of_another_size_and_a_folder_of_two_types(cap
     assert code == 2 and "alpha frames of 2 file types (.png, .exr)" in err and "alpha.####.png" in err
 
 
+def test_eval_never_picks_one_of_several_sequences_or_the_truth_trimaps(capsys, small_example, tmp_path: Path) -> None:
+    """Eval QA: a folder of two versions (matte_v1, matte_v2) or of one name in two file types
+    scored whichever sequence fileseq listed first, exit 0; a truth folder whose alpha is not
+    named alpha.#### was scored against its trimaps."""
+    import shutil
+
+    noisy = _alpha_folder(small_example, tmp_path / "noisy", 0.05)
+    truth = small_example.folder / "truth"
+    versions, types = tmp_path / "versions", tmp_path / "types"
+    versions.mkdir()
+    types.mkdir()
+    for n in range(small_example.first, small_example.last + 1):
+        shutil.copy(noisy / f"alpha.{n}.exr", versions / f"matte_v2.{n}.exr")
+        shutil.copy(truth / f"alpha.{n}.png", versions / f"matte_v1.{n}.png")
+        shutil.copy(noisy / f"alpha.{n}.exr", types / f"matte.{n}.exr")
+        shutil.copy(truth / f"alpha.{n}.png", types / f"matte.{n}.png")
+    for folder in (versions, types):
+        code, _, err = run_cli(capsys, "eval", "--alpha", folder, "--truth", truth, "--progress", "none",
+                               "--no-plots", "--no-image-metrics")
+        assert code == 2 and f"{folder}: the folder holds no alpha.#### sequence and 2 others" in err, err
+        assert "name the sequence to score" in err
+    named = tmp_path / "named_truth"
+    named.mkdir()
+    for n in range(small_example.first, small_example.last + 1):
+        shutil.copy(truth / f"alpha.{n}.png", named / f"truth_alpha.{n}.png")
+        shutil.copy(truth / f"trimap.{n}.png", named / f"trimap.{n}.png")
+    scores = []
+    for given in (truth, named):
+        code, out, err = run_cli(capsys, "eval", "--alpha", noisy, "--truth", given, "--progress", "json",
+                                 "--no-plots", "--no-image-metrics")
+        assert code == 0, err
+        scores.append([json.loads(line) for line in out.splitlines() if '"result"' in line][-1]["summary"]["shot"])
+    assert scores[1] == scores[0]  # the one alpha sequence beside the trimaps is the truth
+
+
+def test_eval_advice_names_evals_own_weight_flags(capsys, small_example, tmp_path: Path, monkeypatch) -> None:
+    """Eval QA: `eval --propagate tcvom` without STM weights said to pass --weights, which is
+    eval's matting weights flag; its STM flag is --stm-weights."""
+    from tcvom.evaluation.mattes import make_synthetic
+
+    monkeypatch.setenv("TCVOM_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("TCVOM_WEIGHTS", raising=False)
+    make_synthetic(tmp_path / "bench", clips=1, frames=4, width=64, height=48, progress="none")
+    code, _, err = run_cli(capsys, "eval", "--data", tmp_path / "bench", "--out", tmp_path / "r", "--propagate",
+                           "tcvom", "--widths", "narrow", "--keyframes", "1", "--progress", "none")
+    assert code == 3 and "pass --stm-weights FILE" in err and "--weights FILE" not in err.replace("--stm-weights", "")
+    code, _, err = run_cli(capsys, "eval", "--data", tmp_path / "bench", "--out", tmp_path / "r2", "--method", "tcvom",
+                           "--widths", "narrow", "--progress", "none")
+    assert code == 3 and "--weights FILE" in err and "--matting-weights" not in err
+    code, _, err = run_cli(capsys, "run", "--plate", small_example.plate, "--keyframes", small_example.keyframes,
+                           "--out", tmp_path / "o", "--method", "tcvom", "--progress", "none")  # run's own names
+    assert code == 3 and "pass --weights FILE" in err and "--stm-weights" not in err
+
+
 def test_eval_names_a_plate_of_another_size(capsys, small_example, tmp_path: Path) -> None:
     """Farm QA: a --plate of another size than the alphas said "the arrays to compare differ in
     size: ... flow 48x32", naming no file, frame or flag."""

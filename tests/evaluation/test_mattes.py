@@ -306,3 +306,18 @@ def test_sparse_ground_truth_is_scored_with_frames(small_example, tmp_path: Path
         assert cli_main(["eval", "--data", str(tmp_path), flag, value, "--out", str(tmp_path / "x"),
                          "--progress", "none"]) == 2
         assert f"{flag} is for scoring one shot" in capsys.readouterr().err
+
+
+def test_a_width_whose_truth_trimaps_cover_the_subject_names_the_clip(tmp_path: Path) -> None:
+    """Eval QA: --method on a small synthetic clip, whose medium band covers its subject, was
+    refused naming a work file tcvom wrote itself (work/trimaps/...), with no word of the
+    clip or the width to leave out."""
+    from tcvom.errors import InputError
+    from tcvom.evaluation.mattes import evaluate, make_synthetic
+
+    make_synthetic(tmp_path / "bench", clips=1, frames=4, width=96, height=64, progress="none")
+    with pytest.raises(InputError) as caught:
+        evaluate(tmp_path / "bench", tmp_path / "r", method="classical", widths=["medium"], plots=False)
+    assert "clip synthetic/clip_000, medium trimaps (made from its ground truth): no trimap has foreground" in str(
+        caught.value)
+    assert caught.value.path is not None and "FG_done" in caught.value.path and "--widths" in str(caught.value)

@@ -100,8 +100,14 @@ def test_a_clip_scored_over_no_pixel_has_no_score_and_is_left_out_of_the_mean() 
     other.add(0, A, G, TRI)
     scored = M.average_frames(other.finish())
     mean = M.average_clips([empty, scored])
-    assert mean["mse"] == scored["mse"] and mean["clips"] == 2
+    # the counts are of what was averaged (eval QA: the summary said 2 clips for a mean of 1)
+    assert mean["mse"] == scored["mse"] and mean["clips"] == 1 and mean["unscored_clips"] == 1
+    assert mean["frames"] == scored["frames"] == 1
     assert "mse" not in M.average_clips([empty])
+    assert "unscored_clips" not in M.average_clips([scored, scored])
+    from tcvom.evaluation.mattes import format_table
+
+    assert "| 1 (+1 not scored) | 1 |" in format_table({"narrow": mean})
 
 
 def test_python_inputs_that_would_score_wrongly_are_refused() -> None:

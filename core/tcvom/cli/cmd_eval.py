@@ -81,6 +81,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from tcvom.weights.registry import flags_named
+
+    with flags_named(stm="--stm-weights", matting="--weights"):  # advice names eval's own flags
+        return _main(args)
+
+
+def _main(args: argparse.Namespace) -> int:
     from tcvom.evaluation import mattes as evaluate
 
     common.setup_logging(args.progress)

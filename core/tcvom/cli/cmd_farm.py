@@ -191,4 +191,7 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
-    return int(args._farm(args))
+    from tcvom.weights.registry import flags_named
+
+    with flags_named(stm="--trimap-weights", matting="--matting-weights"):  # advice names the farm's own flags
+        return int(args._farm(args))

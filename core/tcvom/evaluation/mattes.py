@@ -87,7 +87,9 @@ def format_table(summary: dict[str, dict[str, float]]) -> str:
         unmeasured = values.get("flow_pixel_count", 1) == 0
         cells = ["n/a" if (unmeasured and key.startswith("messddt")) or key not in values
                  else f"{values[key] * scale:.4g}" for key, _, scale in TABLE_COLUMNS]
-        rows.append(f"| {width} | " + " | ".join(cells) + f" | {values.get('clips', 0)} | {values.get('frames', 0)} |")
+        left_out = f" (+{values['unscored_clips']} not scored)" if values.get("unscored_clips") else ""
+        rows.append(f"| {width} | " + " | ".join(cells) + f" | {values.get('clips', 0)}{left_out} | "
+                    f"{values.get('frames', 0)} |")
     return "\n".join(rows)
 
 
@@ -230,16 +232,25 @@ def _run_method(
         for w in widths:
             _imwrite(tri_dirs[w] / f"trimap.{i:05d}.png", clip.trimap(i, w, fr.alpha_raw))
     for w in widths:
-        pipeline.matte(
-            str(plate_dir / "plate.#####.png"),
-            str(tri_dirs[w] / "trimap.#####.png"),
-            work / "alpha" / w / clip.name,
-            method=method,
-            weights=weights,
-            device=device,
-            alpha_format="png16",
-            progress="none",
-        )
+        try:
+            pipeline.matte(
+                str(plate_dir / "plate.#####.png"),
+                str(tri_dirs[w] / "trimap.#####.png"),
+                work / "alpha" / w / clip.name,
+                method=method,
+                weights=weights,
+                device=device,
+                alpha_format="png16",
+                progress="none",
+            )
+        except InputError as exc:
+            if exc.path is None or not Path(exc.path).is_relative_to(tri_dirs[w]):
+                raise
+            # the trimaps are the dataset's own (its alpha at this width): the clip and width are at fault
+            raise InputError(f"clip {clip.name}, {w} trimaps (made from its ground truth): {exc.message}",
+                             path=clip.fg_path(exc.frame if exc.frame is not None and 0 <= exc.frame < len(clip) else 0),
+                             frame=exc.frame, hint=f"leave the width out (--widths) or the clip (--clips); a "
+                             f"{w} band can cover a small subject whole") from exc
 
 
 # ----- the job ---------------------------------------------------------------------------------------
@@ -367,10 +378,15 @@ def evaluate(
     return report
 
 
+#: The sequences of a truth folder: one is never taken for the other.
+_TRUTH_NAMES = ("alpha", "trimap")
+
+
 def _sequence(text: str | Path, default_name: str) -> str:
     """A sequence pattern for ``text``: a pattern as given, or for a folder the
-    ``default_name`` sequence inside it when there is one, else its only sequence."""
-    from tcvom.io.sequence import _suggest_pattern  # pyright: ignore[reportPrivateUsage]
+    ``default_name`` sequence inside it when there is one, else its only sequence (never
+    the other of a truth folder's alpha and trimap); a folder of several is refused."""
+    from tcvom.io.sequence import sequences_in
 
     folder = Path(text)
     if not folder.is_dir():
@@ -382,7 +398,16 @@ def _sequence(text: str | Path, default_name: str) -> str:
                          path=folder, hint=f"name the sequence to score, e.g. {named}{found[0]}")
     if found:
         return f"{named}{found[0]}"
-    return _suggest_pattern(folder)  # a folder without a sequence: its files are then reported missing
+    others = [name for name in _TRUTH_NAMES if name != default_name]
+    candidates = [p for p in sequences_in(folder) if not any(Path(p).name.startswith(f"{o}.") for o in others)]
+    if len(candidates) > 1:  # the first fileseq found was scored, without a word
+        shown = ", ".join(Path(p).name for p in candidates[:4]) + (", ..." if len(candidates) > 4 else "")
+        raise InputError(f"the folder holds no {default_name}.#### sequence and {len(candidates)} others ({shown})",
+                         path=folder, hint=f"name the sequence to score, e.g. {candidates[0]}")
+    if candidates:
+        log.info("%s: scoring %s, the folder's one sequence", folder, Path(candidates[0]).name)
+        return candidates[0]
+    return str(named) + ".png"  # a folder without a sequence: its files are then reported missing
 
 
 def evaluate_sequence(

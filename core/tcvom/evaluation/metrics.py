@@ -394,15 +394,18 @@ def average_frames(scores: Sequence[FrameScore]) -> dict[str, float]:
 def average_clips(clips: Sequence[dict[str, float]]) -> dict[str, float]:
     """Mean of per-clip averages (every clip weighs the same); pixel counts are summed. A clip
     with no unknown pixel in its truth trimaps (``pixel_count`` 0) has no score and is left
-    out of the means."""
+    out of the means: ``clips`` and ``frames`` count what was averaged, ``unscored_clips``
+    (when there are any) the clips left out."""
     if not clips:
         raise InputError("no clip to average")
     scored = [c for c in clips if c.get("pixel_count", 1) > 0]
     out = {k: float(np.mean([c[k] for c in scored])) for k in METRIC_NAMES if scored and all(k in c for c in scored)}
     for k in (*COUNT_NAMES, "frames"):
         if all(k in c for c in clips):
-            out[k] = int(sum(c[k] for c in clips))
-    out["clips"] = len(clips)
+            out[k] = int(sum(c[k] for c in scored))
+    out["clips"] = len(scored)
+    if len(scored) < len(clips):
+        out["unscored_clips"] = len(clips) - len(scored)
     return out
 
 

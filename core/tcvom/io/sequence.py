@@ -262,16 +262,20 @@ def _other_padding(seq: fileseq.FileSequence, frames: set[int]) -> list[tuple[st
     return others
 
 
-def _suggest_pattern(folder: Path) -> str:
-    """A sequence pattern for the first image sequence in ``folder`` (for hints)."""
+def sequences_in(folder: str | Path) -> list[str]:
+    """The patterns of the numbered file sequences in ``folder`` (a file alone counts),
+    in fileseq's order; none when it cannot be listed."""
     try:
         found = fileseq.findSequencesOnDisk(str(folder), pad_style=PAD_STYLE)
     except (fileseq.FileSeqException, OSError):
         found = []
-    for seq in found:
-        if seq.padding():
-            return f"{seq.dirname()}{seq.basename()}{seq.padding()}{seq.extension()}"
-    return str(folder / "plate.####.exr")
+    return [f"{seq.dirname()}{seq.basename()}{seq.padding()}{seq.extension()}" for seq in found if seq.padding()]
+
+
+def _suggest_pattern(folder: Path) -> str:
+    """A sequence pattern for the first image sequence in ``folder`` (for hints)."""
+    found = sequences_in(folder)
+    return found[0] if found else str(folder / "plate.####.exr")
 
 
 def frame_number(value: object, what: str = "frame") -> int:

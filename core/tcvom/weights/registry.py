@@ -28,6 +28,9 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -152,11 +155,30 @@ def search_locations() -> list[Path]:
     return ([Path(env).expanduser()] if env else []) + [weights_dir()]
 
 
+#: The flags of the command that runs (``stm``, ``matting``), where they are not run's.
+_FLAGS: ContextVar[dict[str, str] | None] = ContextVar("tcvom_weights_flags", default=None)
+
+
+@contextmanager
+def flags_named(*, stm: str, matting: str) -> Iterator[None]:
+    """Advice given while the block runs names the weight files by these flags (``tcvom
+    eval`` takes the STM's as ``--stm-weights`` and the matting network's as ``--weights``)."""
+    token = _FLAGS.set({"stm": stm, "matting": matting})
+    try:
+        yield
+    finally:
+        _FLAGS.reset(token)
+
+
 def weights_flag(kind: str | None = None, *, named: bool = False) -> str:
     """The flag that names a weight file of ``kind`` on the command line, with a FILE
     placeholder (``named``: the file is named already, the flag alone): ``tcvom run`` takes
-    the matting network's as ``--matting-weights`` (its ``--weights`` is the STM's)."""
+    the matting network's as ``--matting-weights`` (its ``--weights`` is the STM's);
+    another command's names are set with :func:`flags_named`."""
     value = "" if named else " FILE"
+    flags = _FLAGS.get()
+    if flags is not None:
+        return flags["stm" if kind is None or kind == "stm" else "matting"] + value
     if kind is None or kind == "stm":
         return f"--weights{value}"
     return f"--matting-weights{value} (`tcvom matte`: --weights{value})"
