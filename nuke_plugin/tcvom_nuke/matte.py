@@ -227,9 +227,23 @@ def script_folder(script_path: str) -> str:
 
 def node_folder(root: str, script_path: str, node_name: str) -> str:
     """The one output folder of a node of a script: ``<root>/<script name>/<node name>``.
-    Every Compute runs ``tcvom run`` into it; tcvom reuses what has not changed."""
+    Every Compute runs ``tcvom run`` into it; tcvom reuses what has not changed. A cache
+    folder outside the script's folder (a studio scratch disk, ``../cache``) is shared by
+    scripts of one name in other shots: there the script's folder is ``<script name>-<8 hex
+    digits of its path>``, else two shots' nodes overwrote each other's matte."""
     script = os.path.splitext(os.path.basename(script_path))[0]
+    if not _inside(root, script_folder(script_path)):
+        script += "-" + hashlib.sha256(os.path.normpath(script_path).replace("\\", "/").encode("utf-8")).hexdigest()[:8]
     return hostclient.shot_folder(root, script, node_name).replace("\\", "/")
+
+
+def _inside(folder: str, parent: str) -> bool:
+    """Whether ``folder`` is ``parent`` or below it (by path; another drive is not)."""
+    a, b = (os.path.normcase(os.path.normpath(p)) for p in (folder, parent))
+    try:
+        return os.path.commonpath([a, b]) == b
+    except ValueError:
+        return False
 
 
 def knob_path(value: str, script_path: str, knob: str, default: str = "") -> str:

@@ -199,11 +199,28 @@ def example(small_example):
     return Paths
 
 
+def test_scripts_of_one_name_in_two_shots_never_share_a_nodes_folder(tmp_path: Path) -> None:
+    """Nuke QA: two shots' comp_v001.nk with the cache folder knob on one studio scratch disk
+    wrote into one <cache>/comp_v001/TCVOM_Matte1: shot B's Compute overwrote shot A's
+    matte, which A's Read then showed without a word."""
+    shared = (tmp_path / "scratch").as_posix()
+    a, b = (tmp_path / shot / "comp" / "comp_v001.nk" for shot in ("shotA", "shotB"))
+    folder_a, folder_b = (matte.node_folder(shared, p.as_posix(), "TCVOM_Matte1") for p in (a, b))
+    assert folder_a != folder_b
+    assert folder_a.startswith(f"{shared}/comp_v001-") and folder_a.endswith("/TCVOM_Matte1")
+    assert matte.node_folder(shared, a.as_posix(), "TCVOM_Matte1") == folder_a  # the same script: the same folder
+    # a cache folder inside the script's folder is the script's own (it travels with the script)
+    beside = matte.cache_root("", a.as_posix())
+    assert matte.node_folder(beside, a.as_posix(), "TCVOM_Matte1") == f"{beside}/comp_v001/TCVOM_Matte1"
+    up = matte.cache_root("../cache", a.as_posix())  # shared by the shot's scripts folders
+    assert matte.node_folder(up, a.as_posix(), "N") != matte.node_folder(up, (a.parent / "x" / a.name).as_posix(), "N")
+
+
 def test_prepare_run_keeps_unchanged_renders_in_the_nodes_one_folder(tmp_path: Path, example) -> None:
     settings = matte.NodeSettings(method="classical", backend="torch", trimap_channel="luma")
     root = (tmp_path / "cache").as_posix()
     out = matte.node_folder(root, (tmp_path / "comp_v001.nk").as_posix(), "TCVOM_Matte1")
-    assert out == f"{root}/comp_v001/TCVOM_Matte1"
+    assert out == f"{root}/comp_v001/TCVOM_Matte1"  # a cache beside the script: its own
     run = matte.prepare_run(settings, _rendered_inputs(tmp_path / "s1", example), ["/bin/tcvom"], out, 1001, 1008, SCRIPT)
     assert run.out == out and run.frames == list(range(1001, 1009))
     assert not (tmp_path / "s1").exists(), "the rendered inputs move into the node's folder"
