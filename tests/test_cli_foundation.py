@@ -321,6 +321,39 @@ def test_a_signal_after_the_job_has_ended_leaves_its_exit_code(shot: Path, tmp_p
     assert json.loads(done.stdout.splitlines()[-1])["event"] == "result"
 
 
+@pytest.mark.parametrize(("signame", "code"), [("SIGTERM", 143), ("SIGINT", 130)])
+def test_a_signal_that_compiled_code_swallows_still_stops_the_job(shot: Path, tmp_path: Path, signame: str,
+                                                                   code: int) -> None:
+    """Crash QA: SIGTERM or Ctrl-C while numba compiled (llvmlite calls back into Python
+    through ctypes) printed "Exception ignored on calling ctypes callback function" and the
+    job ran on to its end, exit 0: a farm's cancel did not stop it. The signal is sent here
+    from inside a ctypes callback on the first frame, as numba's compiler lands it."""
+    script = ("import ctypes, os, signal, sys, time\n"
+              "from tcvom.classical import session\n"
+              "original = session.ClassicalSession.alpha\n"
+              "def inside(): \n"
+              f"    os.kill(os.getpid(), signal.{signame})\n"
+              "    time.sleep(0.2)\n"  # the handler runs here, in the callback
+              "callback = ctypes.CFUNCTYPE(None)(inside)\n"
+              "def alpha(self, frame):\n"
+              "    if frame == 1001:\n"
+              "        callback()\n"
+              "    return original(self, frame)\n"
+              "session.ClassicalSession.alpha = alpha\n"
+              "signal.signal(signal.SIGINT, signal.default_int_handler)\n"  # as in a terminal
+              "from tcvom.cli import main\n"
+              "sys.exit(main(sys.argv[1:]))\n")
+    args = [sys.executable, "-c", script, "matte", "--plate", str(shot / "plate/plate.####.exr"), "--trimaps",
+            str(shot / "truth/trimap.####.png"), "--out", str(tmp_path / "o"), "--method", "classical",
+            "--progress", "json"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert "Exception ignored" in done.stderr, "the callback did not swallow the signal's exception"
+    assert done.returncode == code, done.stderr[-2000:]
+    last = json.loads(done.stdout.splitlines()[-1])
+    assert last["event"] == "error" and last["exit_code"] == code
+    assert len(list((tmp_path / "o").glob("alpha.*.exr"))) < 8  # stopped before the end
+
+
 @pytest.mark.parametrize("seconds", [0.2, 0.6, 1.0])
 def test_ctrl_c_early_in_a_real_process(shot: Path, tmp_path: Path, seconds: float) -> None:
     import signal

@@ -42,6 +42,33 @@ class Terminated(KeyboardInterrupt):
     message = "terminated (SIGTERM): finished frames are kept, a rerun resumes"
 
 
+#: A stop (Ctrl-C, SIGTERM) whose exception may have been lost: a signal handler's
+#: exception raised inside a callback from compiled code (numba compiling through
+#: llvmlite's ctypes callbacks) is printed as "Exception ignored" and discarded, and the
+#: job ran on to its end with exit code 0. The command line's handlers note it here;
+#: :func:`raise_if_stopped` raises it again at the next frame.
+_STOPS: list[KeyboardInterrupt] = []
+
+
+def stopping(exc: KeyboardInterrupt) -> KeyboardInterrupt:
+    """Note ``exc`` (a signal handler's) as pending until :func:`clear_stops`; returns it."""
+    _STOPS.append(exc)
+    return exc
+
+
+def raise_if_stopped() -> None:
+    """Raise a stop noted by :func:`stopping` (one that was lost comes back here); from the
+    main thread only, where a signal's exception belongs."""
+    import threading
+
+    if _STOPS and threading.current_thread() is threading.main_thread():
+        raise _STOPS[-1]
+
+
+def clear_stops() -> None:
+    _STOPS.clear()
+
+
 class TcvomError(Exception):
     """Base class of every error tcvom raises on purpose."""
 

@@ -29,7 +29,7 @@ from types import TracebackType
 from typing import Any, Literal, TextIO
 
 from tcvom import __version__
-from tcvom.errors import check_choice
+from tcvom.errors import check_choice, raise_if_stopped
 
 ProgressMode = Literal["bar", "json", "none"]
 PROGRESS_MODES: tuple[str, ...] = ("bar", "json", "none")
@@ -98,7 +98,9 @@ class Progress:
         return self
 
     def advance(self, n: int = 1, frame: int | None = None) -> None:
-        """Record ``n`` more finished units; ``frame`` names the last one."""
+        """Record ``n`` more finished units; ``frame`` names the last one. A Ctrl-C or
+        SIGTERM whose exception compiled code swallowed stops the job here."""
+        raise_if_stopped()
         self.done += n
         if self.mode == "json":
             elapsed = time.perf_counter() - self._start

@@ -30,6 +30,8 @@ from tcvom.errors import (
     OutputError,
     TcvomError,
     Terminated,
+    clear_stops,
+    stopping,
 )
 from tcvom.progress import emit_json, error_fields
 
@@ -324,19 +326,28 @@ def _terminate_as_interrupt() -> Iterator[None]:
     does: temporaries removed, a closing JSON ``error`` event, exit code 143. Without it the
     process died mid-frame with no last word. Left alone where another handler is installed
     (a host embedding tcvom) or outside the main thread, and given back afterwards."""
-    if threading.current_thread() is not threading.main_thread() or (
-            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def terminated(signum: int, frame: object) -> None:
-        raise Terminated
+        raise stopping(Terminated())
 
-    previous = signal.signal(signal.SIGTERM, terminated)
+    def interrupted(signum: int, frame: object) -> None:
+        raise stopping(KeyboardInterrupt())
+
+    # Each exception is also noted: raised inside compiled code's callback (numba compiling)
+    # it is lost, and the job stops at its next frame instead (tcvom.errors.stopping).
+    handlers = {number: handler for number, handler, default in (
+        (signal.SIGTERM, terminated, signal.SIG_DFL), (signal.SIGINT, interrupted, signal.default_int_handler))
+        if signal.getsignal(number) is default}
+    previous = {number: signal.signal(number, handler) for number, handler in handlers.items()}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        clear_stops()
 
 
 def _report(args: argparse.Namespace, exc: TcvomError) -> int:

@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
+from tcvom.errors import raise_if_stopped
 from tcvom.io.sources import FrameReader
 
 DEFAULT_DEPTH = 2
@@ -180,7 +181,10 @@ class WriteBehind:
         return self
 
     def submit(self, job: Callable[[], object]) -> None:
-        """Queue ``job`` (waiting while ``depth`` jobs wait); raises a failed job's error."""
+        """Queue ``job`` (waiting while ``depth`` jobs wait); raises a failed job's error, or
+        a Ctrl-C or SIGTERM whose exception compiled code swallowed (a frame boundary of the
+        job's own thread, where the progress its writer reports is not)."""
+        raise_if_stopped()
         self._raise()
         if self._thread is None:
             job()
