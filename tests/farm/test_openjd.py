@@ -177,6 +177,50 @@ def test_generic_template_passes_openjd_check(tmp_path: Path, capsys) -> None:
     assert "together" in capsys.readouterr().err
 
 
+def test_a_cancelled_task_gets_sigterm_first(farm_shot, tmp_path: Path, capsys) -> None:
+    """Crash QA: the template declared no cancelation, and OpenJD's default is SIGKILL: a
+    cancelled task never ran tcvom's SIGTERM path (exit 143, temporaries and a segment's
+    buffer removed). The actions notify first; a stand-in worker records what it got."""
+    import os
+    import signal
+    import time
+
+    exe = openjd_exe()
+    said = tmp_path / "said"
+    worker = tmp_path / "worker.py"
+    worker.write_text(f"#!{sys.executable}\n"
+                      "import pathlib, signal, sys, time\n"
+                      f"said = pathlib.Path({str(said)!r})\n"
+                      "def stop(signum, frame):\n"
+                      "    said.write_text(signal.Signals(signum).name)\n"
+                      "    sys.exit(143)\n"
+                      "signal.signal(signal.SIGTERM, stop)\n"
+                      "said.write_text('started')\n"
+                      "time.sleep(120)\n")
+    worker.chmod(0o755)
+    job = tmp_path / "job" / "tcvom_job.yaml"
+    assert main(["farm", "template", str(job), "--plate", farm_shot.plate, "--keyframes", farm_shot.keyframes,
+                 "--out", str(tmp_path / "farm"), "--method", "classical", "--tcvom-command", str(worker)]) == 0
+    params = job.with_name("tcvom_job.params.json")
+    log = tmp_path / "openjd.log"
+    with log.open("w") as out:
+        run = subprocess.Popen([exe, "run", str(job), "--step", "Trimaps", "--job-param", f"file://{params}"],
+                               stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        try:
+            deadline = time.monotonic() + 90
+            while not (said.exists() and said.read_text() == "started") and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert said.exists(), log.read_text()[-3000:]
+            os.kill(run.pid, signal.SIGINT)  # cancel, as a farm's UI does
+            run.wait(timeout=90)
+        finally:
+            if run.poll() is None:
+                os.killpg(run.pid, signal.SIGKILL)
+    text = log.read_text()
+    assert 'Sending signal "term"' in text and said.read_text() == "SIGTERM", text[-3000:]
+
+
 @pytest.mark.slow  # about 15 s: ten tcvom processes
 def test_openjd_check_and_run_equal_a_single_run(farm_shot, tmp_path: Path, capsys) -> None:
     exe = openjd_exe()

@@ -54,6 +54,39 @@ def test_closer_keyframe_wins_and_keyframes_are_exact(tmp_path) -> None:
     assert list(tmp_path.iterdir()) == []  # the disk buffer is cleaned up
 
 
+def test_the_buffer_a_killed_run_left_is_removed_by_the_next(tmp_path) -> None:
+    """Crash QA: a trimap task killed with SIGKILL (a farm's cancel) left its segment buffer
+    (tcvom-ensemble-*, 3 bytes per pixel per frame) in $TMPDIR for good; its name said no
+    writer, so nothing could tell it from a live run's."""
+    import os
+    import subprocess
+    import sys
+
+    from tcvom.io.atomic import TEMP_MARK, temporary_name
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    left = temporary_name(tmp_path / "tcvom-ensemble")
+    left = left.with_name(left.name.replace(f"-{os.getpid()}-", f"-{int(dead.stdout)}-"))
+    left.mkdir()
+    (left / "1003.u8").write_bytes(b"\0" * 18)
+    live = temporary_name(tmp_path / "tcvom-ensemble")  # a concurrent run's, this process alive
+    live.mkdir()
+    seen = []
+
+    class Watching(CopyKeyframe):
+        def run_pass(self, frames, keyframes, pass_):
+            seen.append(sorted(p.name for p in tmp_path.iterdir()))
+            yield from super().run_pass(frames, keyframes, pass_)
+
+    frames = Frames(1, 11)
+    list(propagate(Watching(), frames, {1: np.full((2, 3), 255, np.uint8), 11: np.zeros((2, 3), np.uint8)},
+                   workdir=tmp_path))
+    assert not left.exists() and live.is_dir()
+    assert any(len(names) == 2 and all(TEMP_MARK in n for n in names) for names in seen)  # its own, named so
+    assert sorted(p.name for p in tmp_path.iterdir()) == [live.name]
+
+
 def test_head_and_tail_use_one_pass_unweighted() -> None:
     unknown = np.full((2, 3), 128, np.uint8)
     prop = CopyKeyframe(level=100)

@@ -77,6 +77,17 @@ def _check_arguments(values: dict[str, Any]) -> None:
         _check_text(values[key], key, empty=True)
 
 
+#: Seconds a cancelled task has between SIGTERM and SIGKILL: tcvom stops at once on SIGTERM
+#: (exit 143), removing its temporaries and a segment's buffer; OpenJD's default cancel is a
+#: SIGKILL, which leaves them for the next run to find.
+CANCEL_NOTICE_S = 60
+
+
+def _action(args: list[str]) -> dict[str, Any]:
+    return {"command": "{{Param.TcvomCommand}}", "args": args,
+            "cancelation": {"mode": "NOTIFY_THEN_TERMINATE", "notifyPeriodInSeconds": CANCEL_NOTICE_S}}
+
+
 def job_template(
     *,
     name: str = "tcvom",
@@ -163,7 +174,7 @@ def job_template(
             "parameterSpace": {
                 "taskParameterDefinitions": [{"name": "Segment", "type": "INT", "range": "{{Param.TrimapSegments}}"}]
             },
-            "script": {"actions": {"onRun": {"command": "{{Param.TcvomCommand}}", "args": trimap_args}}},
+            "script": {"actions": {"onRun": _action(trimap_args)}},
         },
         {
             "name": "Matte",
@@ -179,13 +190,13 @@ def job_template(
                     }
                 ]
             },
-            "script": {"actions": {"onRun": {"command": "{{Param.TcvomCommand}}", "args": matte_args}}},
+            "script": {"actions": {"onRun": _action(matte_args)}},
         },
         {
             "name": "Review",
             "description": "write OUT/review (doubt per frame, the frames to key next) for the whole shot",
             "dependencies": [{"dependsOn": "Matte"}],
-            "script": {"actions": {"onRun": {"command": "{{Param.TcvomCommand}}", "args": review_args}}},
+            "script": {"actions": {"onRun": _action(review_args)}},
         },
     ]
     return {

@@ -143,6 +143,23 @@ def atomic_output(final: str | Path) -> Iterator[Path]:
         raise
 
 
+@contextmanager
+def scratch_folder(parent: str | Path | None, name: str) -> Iterator[Path]:
+    """A scratch folder in ``parent`` (the temporary folder when None) for the block, named
+    by :func:`temporary_name` so that one a killed process left (SIGKILL, a crash) is found
+    and removed by the next one here (:func:`remove_dead_temporaries`, called first)."""
+    import tempfile
+
+    folder = Path(parent) if parent is not None else Path(tempfile.gettempdir())
+    remove_dead_temporaries(folder)
+    path = temporary_name(folder / name)
+    path.mkdir(parents=False)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 FULL_HINT = "is the disk full, or a file size limit (ulimit -f) reached? Nothing was put in its place"
 FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
 """A write refused for want of room (disk full, file size limit, quota): said with :data:`FULL_HINT`."""

@@ -17,7 +17,6 @@ own trimap. A frame reached by two passes also records how much they disagree
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import pairwise
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from tcvom.errors import FrameSizeError, InputError, OutputError
+from tcvom.io.atomic import scratch_folder
 from tcvom.io.sequence import format_range
 from tcvom.io.sources import FrameSource
 from tcvom.io.trimap import CLASS_VALUES, check_keyframe_classes, one_hot
@@ -295,8 +295,7 @@ def _ensemble(
                 yield said(_decide(frame, _check(frame, probs, shape).astype(np.float32), keyframes))
         return
     first, second = live
-    with tempfile.TemporaryDirectory(prefix="tcvom-ensemble-", dir=workdir) as tmp:
-        buffer = Path(tmp)
+    with scratch_folder(workdir, "tcvom-ensemble") as buffer:  # a killed run's is removed by the next
         for frame, probs in propagator.run_pass(frames, keyframes, first):
             if frame in outputs and first.keyframe in deciders[frame]:
                 _store(buffer / f"{frame}.u8", _check(frame, probs, shape))
