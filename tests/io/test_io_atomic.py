@@ -172,3 +172,25 @@ def test_a_long_frame_name_gets_a_temporary_the_file_system_takes(tmp_path: Path
     with atomic_output(final) as tmp:
         tmp.write_bytes(b"frame")
     assert final.read_bytes() == b"frame"
+
+
+def test_a_folder_on_a_read_only_mount_is_said_to_be_so(tmp_path: Path) -> None:
+    """Crash QA: `farm plan` on a read-only mount said "Permission denied" (a plan writes
+    nothing and checks the folder with os.access), where `run` said "Read-only file system"."""
+    import subprocess
+
+    from tcvom.errors import OutputError
+    from tcvom.io.atomic import ensure_writable_folder
+
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1M", "tmpfs", str(mount)], capture_output=True).returncode:
+        pytest.skip("no tmpfs can be mounted here (needs root)")
+    try:
+        (mount / "done").mkdir()
+        subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True, capture_output=True)
+        for create in (False, True):
+            with pytest.raises(OutputError, match="Read-only file system"):
+                ensure_writable_folder(mount / "done" / "trimaps", create=create)
+    finally:
+        subprocess.run(["umount", str(mount)], capture_output=True)

@@ -218,6 +218,16 @@ def write_csv(final: str | Path, fields: Sequence[str], rows: Iterable[Mapping[s
     return write_text(final, text.getvalue())
 
 
+def _why_not_writable(folder: Path) -> str:
+    """What the system would say to a write in ``folder``, which ``os.access`` refused."""
+    try:
+        if os.statvfs(folder).f_flag & getattr(os, "ST_RDONLY", 1):
+            return os.strerror(errno.EROFS)
+    except (OSError, AttributeError):  # no statvfs (Windows)
+        pass
+    return os.strerror(errno.EACCES)
+
+
 def ensure_writable_folder(folder: str | Path, *, given_as: str = "--out", hint: str | None = None,
                            create: bool = True) -> Path:
     """Create ``folder`` if needed and check that files can be created in it (the errors'
@@ -231,7 +241,7 @@ def ensure_writable_folder(folder: str | Path, *, given_as: str = "--out", hint:
         blocked = next((p for p in (path, *path.parents) if p.is_symlink() and not p.exists()), None)
         if blocked is None and (existing is None or existing.is_dir()):
             if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
-                raise OutputError("the output folder is not writable (Permission denied)", path=existing,
+                raise OutputError(f"the output folder is not writable ({_why_not_writable(existing)})", path=existing,
                                   hint=hint or f"choose another {given_as}")
             return path
     try:
