@@ -30,7 +30,7 @@ SETTING_KNOBS = ("keyframes", "method", "backend", "weights", "matting_weights",
                  "working_space",
                  "trimap_channel", "cache_dir", "frame_range", "executable")
 
-_active: dict[str, MatteRun] = {}  # node full name -> its running computation
+_active: list[MatteRun] = []  # the running computations (a node renamed while it runs is still its node)
 _lock = threading.Lock()
 
 
@@ -102,7 +102,8 @@ class MatteRun:
     """One press of Compute on one node (constructed in the main thread)."""
 
     def __init__(self, node: Any) -> None:
-        self.node_name = node.fullName()
+        self.node = node
+        self.node_name = node.fullName()  # at the press: it names the node's folder
         if bool(_value(nuke.root(), "proxy", False)):
             # Reads would give the proxy files and Writes render at proxy size: a matte of
             # the wrong size would replace the node's full-resolution one.
@@ -144,11 +145,24 @@ class MatteRun:
         """Background thread: the worker loop under a ProgressTask, then back to the main thread."""
         task = nuke.ProgressTask("TCVOM Matte: " + self.node_name)
         try:
-            self.outcome = matte.run_job(self.job, self.prepared.frames, _TaskProgress(task), task.isCancelled,
-                                         keyframes=self.prepared.spec.keyframes, working_space=self.rendered_space)
+            self.follow(_TaskProgress(task), task.isCancelled)
         finally:
             del task  # the last reference: Nuke closes the progress window
         nuke.executeInMainThread(finish, args=(self.node_name, self))
+
+    def follow(self, progress: Any, cancelled: Any) -> None:
+        """The worker loop until the job ends (the GUI's thread, or terminal mode's caller)."""
+        self.outcome = matte.run_job(self.job, self.prepared.frames, progress, cancelled,
+                                     keyframes=self.prepared.spec.keyframes, working_space=self.rendered_space)
+
+    def current_node(self) -> Any:
+        """The node, as it is now (renamed since the press, too); None once it is deleted."""
+        try:
+            name = self.node.fullName()  # Nuke: ValueError for a deleted node's object
+        except ValueError:
+            return None
+        found = nuke.toNode(name)
+        return found if found is not None and found == self.node else None
 
 
 class _TaskProgress:
@@ -245,8 +259,9 @@ def add_keyframe(node: Any = None) -> int:
 def finish(node_name: str, run: MatteRun) -> None:
     """Main thread: apply the outcome of a background run, or tell the artist why not."""
     with _lock:
-        _active.pop(node_name, None)
-    node = nuke.toNode(node_name)
+        if run in _active:
+            _active.remove(run)
+    node = run.current_node()
     outcome = run.outcome
     if outcome is None:
         return
@@ -279,7 +294,7 @@ def compute(node: Any = None) -> MatteRun | None:
     gui = bool(nuke.env.get("gui"))
     name = node.fullName()
     with _lock:
-        if name in _active:
+        if any(other.current_node() == node for other in _active):
             nuke.message(f"TCVOM_Matte: {name} is already computing (cancel it in its progress window)")
             return None
     try:
@@ -296,14 +311,13 @@ def compute(node: Any = None) -> MatteRun | None:
             raise RuntimeError(matte.error_text(exc)) from exc
         return None
     if not gui:  # nuke -t / -x: no event loop, run synchronously
-        run.outcome = matte.run_job(run.job, run.prepared.frames, _print_progress, lambda: False,
-                                    keyframes=run.prepared.spec.keyframes)
+        run.follow(_print_progress, lambda: False)
         finish(name, run)
         if run.outcome.state != "done":
             raise RuntimeError(run.outcome.status)
         return run
     with _lock:
-        _active[name] = run
+        _active.append(run)
     run.thread = threading.Thread(target=run.work, name="tcvom-matte", daemon=True)
     run.thread.start()
     return run
@@ -321,4 +335,4 @@ def _print_progress(percent: int, text: str) -> None:
 def running() -> list[str]:
     """Names of the nodes being computed now."""
     with _lock:
-        return sorted(_active)
+        return sorted(node.fullName() for node in (run.current_node() for run in _active) if node is not None)

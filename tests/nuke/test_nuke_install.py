@@ -42,7 +42,10 @@ def test_install_vendors_hostclient_and_imports_without_tcvom(tmp_path: Path) ->
     assert Path(proc.stdout.strip()) == dest / "tcvom_nuke" / "hostclient.py"
     with pytest.raises(InputError, match="earlier install"):
         _run(["install", str(dest)])
-    (dest / "tcvom_nuke" / "old_module.py").write_text("stale = True\n")  # of an older version
+    (dest / "tcvom_nuke" / "old_module.py").write_text("stale = True\n")  # of an older version (its record says)
+    record = json.loads((dest / "tcvom_install.json").read_text())
+    record["files"]["tcvom_nuke/old_module.py"] = hashlib.sha256(b"stale = True\n").hexdigest()
+    (dest / "tcvom_install.json").write_text(json.dumps(record))
     assert _run(["install", str(dest), "--overwrite"]) == 0
     assert not (dest / "tcvom_nuke" / "old_module.py").exists() and (dest / "tcvom_nuke" / "matte.py").is_file()
 
@@ -82,10 +85,30 @@ def test_an_upgrade_never_loses_what_is_not_the_plugins(tmp_path: Path, monkeypa
     for litter in (".DS_Store", "Thumbs.db"):  # a desktop's files are no one's plugin (code review)
         (dest / litter).write_text("x")
     assert _run(["install", str(dest), "--overwrite"]) == 0
+    # files of a studio's own in the plugin's folders, or a node default changed in place: kept
+    record = json.loads((dest / "tcvom_install.json").read_text())
+    assert record["files"]["tcvom_nuke/hostclient.py"] and record["files"]["gizmos/TCVOM_Inference.gizmo"]
+    (dest / "gizmos" / "Studio.gizmo").write_text("Gizmo {}\n")
+    with pytest.raises(InputError, match=r"folders hold files that are not the plugin.s, which --overwrite would "
+                       r"delete: gizmos/Studio\.gizmo") as error:
+        _run(["install", str(dest), "--overwrite"])
+    assert error.value.path == str(dest / "gizmos" / "Studio.gizmo") and (dest / "gizmos" / "Studio.gizmo").is_file()
+    (dest / "gizmos" / "Studio.gizmo").unlink()
+    node = dest / "nodes" / "TCVOM_Matte.nk"
+    node.write_text(node.read_text() + "# studio default\n")
+    with pytest.raises(InputError, match=r"changed since tcvom installed them.*: nodes/TCVOM_Matte\.nk"):
+        _run(["install", str(dest), "--overwrite"])
+    assert node.read_text().endswith("# studio default\n")
+    node.unlink()
+    assert _run(["install", str(dest), "--overwrite"]) == 0 and node.is_file()
     # an install older than the record: its init.py compared with this version's
     (dest / "tcvom_install.json").unlink()
     assert _run(["install", str(dest), "--overwrite"]) == 0
     (dest / "tcvom_install.json").unlink()
+    (dest / "gizmos" / "Studio.gizmo").write_text("Gizmo {}\n")  # not shipped by this version: not its file
+    with pytest.raises(InputError, match=r"not the plugin.s, which --overwrite would delete: gizmos/Studio\.gizmo"):
+        _run(["install", str(dest), "--overwrite"])
+    (dest / "gizmos" / "Studio.gizmo").unlink()
     (dest / "init.py").write_text((dest / "init.py").read_text() + "# mine\n")
     with pytest.raises(InputError, match=r"init\.py of the earlier install was changed"):
         _run(["install", str(dest), "--overwrite"])
@@ -102,7 +125,10 @@ def test_a_failed_upgrade_leaves_the_earlier_install_working(tmp_path: Path, mon
     old file back: the plugin on NUKE_PATH keeps working, and the error names the folder."""
     dest = tmp_path / "shared" / "tcvom"
     assert _run(["install", str(dest)]) == 0
-    (dest / "tcvom_nuke" / "marker.py").write_text("old = True\n")
+    (dest / "tcvom_nuke" / "marker.py").write_text("old = True\n")  # a module of the earlier version
+    record = json.loads((dest / "tcvom_install.json").read_text())
+    record["files"]["tcvom_nuke/marker.py"] = hashlib.sha256(b"old = True\n").hexdigest()
+    (dest / "tcvom_install.json").write_text(json.dumps(record))
     before = sorted(str(p.relative_to(dest)) for p in dest.rglob("*"))
     real_replace = os.replace
 

@@ -445,3 +445,37 @@ def test_cancelling_the_input_render_is_not_an_error(shot, tcvom_exe: str, monke
     assert len(nuke.messages) == shown and "cancelled while rendering the inputs" in node["status"].value()
     cache = Path(nuke.root().name()).parent / "tcvom_cache"
     assert not [p for p in cache.rglob(".staging-*")]  # the partial renders are gone
+
+
+def test_a_node_renamed_while_it_computes_gets_its_matte(shot, tcvom_exe: str) -> None:
+    """Nuke QA: renaming the node during a Compute lost the finished matte, said the node was
+    deleted, left the status at "computing..." for good, and let a second Compute start."""
+    read, trimap = shot
+    node = _matte_node(read, trimap, tcvom_exe)
+    run = nukenode.compute(node)
+    assert run is not None, nuke.messages
+    node["name"].setValue("Matte_hero")
+    assert nukenode.compute(node) is None and "already computing" in nuke.messages[-1]
+    assert nukenode.running() == ["Matte_hero"]
+    nuke.messages.clear()
+    _wait(run)
+    assert nuke.messages == [] and "8 frames" in node["status"].value(), (nuke.messages, node["status"].value())
+    assert node.node("tcvom_alpha")["file"].value() == f"{run.prepared.out}/alpha/alpha.####.exr"
+    # deleted while it computes: said so, and nothing is applied
+    again = nukenode.compute(node)
+    assert again is not None
+    nuke.delete(node)
+    _wait(again)
+    assert "Matte_hero was deleted while its matte was computed" in nuke.messages[-1]
+
+
+def test_terminal_mode_names_the_working_space_knob(shot, tcvom_exe: str) -> None:
+    """Nuke QA: in `nuke -t` a working space tcvom does not know failed naming tcvom's flag
+    and config, not the knob; the GUI named the knob (the two ran the worker loop apart)."""
+    read, trimap = shot
+    read["colorspace"].setValue("weird")  # a colour space tcvom cannot read: the node renders the plate
+    node = _matte_node(read, trimap, tcvom_exe)
+    node["working_space"].setValue("Bogus")
+    nuke.env["gui"] = False
+    with pytest.raises(RuntimeError, match="the working space knob holds 'Bogus'"):
+        nukenode.compute(node)

@@ -139,11 +139,58 @@ def _check_replaceable(dest: Path, source: Path) -> None:
         recorded = {name: file_sha256(source / name, remember=False) for name in _EDITABLE if (source / name).is_file()}
     changed = [name for name in _EDITABLE if (dest / name).is_file()
                and file_sha256(dest / name, remember=False) != recorded.get(name)]
+    _check_subfolders(dest, source)
     if changed:
         raise InputError(f"{' and '.join(changed)} of the earlier install {'were' if len(changed) > 1 else 'was'} "
                          "changed since tcvom installed it, and --overwrite would lose the change", path=dest / changed[0],
                          hint="move your lines to your own init.py or menu.py (in ~/.nuke), delete the changed file, "
                               "then install again")
+
+
+def _installed_files(folder: Path) -> dict[str, Path]:
+    """The files of the plugin's folders (``tcvom_nuke``, ``gizmos``...) under ``folder``, by
+    relative path (caches and hidden files left out; a folder that is a link is left out too:
+    an upgrade replaces the link, never what it points to)."""
+    found = {}
+    for name in _PLUGIN_FILES:
+        if (folder / name).is_dir() and not (folder / name).is_symlink():
+            for path in (folder / name).rglob("*"):
+                parts = path.relative_to(folder).parts
+                if (path.is_file() or path.is_symlink()) and "__pycache__" not in parts and path.suffix != ".pyc" \
+                        and not any(part.startswith(".") for part in parts):
+                    found["/".join(parts)] = path
+    return found
+
+
+def _check_subfolders(dest: Path, source: Path) -> None:
+    """Refuse an upgrade that would delete a file in the plugin's folders which is not the
+    plugin's (a studio gizmo in ``gizmos/``) or edit-lose one that is (a ``nodes/`` default
+    changed): the install's record holds every file's hash. An install from before that
+    record is compared by name with this version's files."""
+    try:
+        recorded = json.loads((dest / _RECORD).read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        recorded = None
+    present = _installed_files(dest)
+    if isinstance(recorded, dict):
+        foreign = sorted(name for name in present if name not in recorded)
+        edited = sorted(name for name in present if name in recorded
+                        and file_sha256(present[name], remember=False) != recorded[name])
+    else:  # an older install: what this version does not ship, its modules apart (older ones may be stale)
+        shipped = set(_installed_files(source)) | {"tcvom_nuke/hostclient.py"}
+        foreign = sorted(name for name in present if name not in shipped and not (
+            name.startswith("tcvom_nuke/") and name.endswith(".py") and name.count("/") == 1))
+        edited = []
+    if foreign:
+        raise InputError("the plugin's folders hold files that are not the plugin's, which --overwrite would delete: "
+                         + ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else ""), path=dest / foreign[0],
+                         hint="move them to a folder of your own on NUKE_PATH (a studio gizmo folder), then install "
+                              "again")
+    if edited:
+        raise InputError("files of the earlier install were changed since tcvom installed them, and --overwrite "
+                         "would lose the change: " + ", ".join(edited[:5]) + (" ..." if len(edited) > 5 else ""),
+                         path=dest / edited[0], hint="keep your changed copy elsewhere (a node default in your own "
+                         "menu.py), delete the changed file, then install again")
 
 
 def _copy_plugin(source: Path, new: Path) -> None:
@@ -159,7 +206,9 @@ def _copy_plugin(source: Path, new: Path) -> None:
     hostclient = importlib.import_module("tcvom.hosts.client")
     shutil.copy2(str(hostclient.__file__), new / "tcvom_nuke" / "hostclient.py")
     (new / _RECORD).write_text(json.dumps({"tcvom": __version__, "sha256": {  # swapped in with the files
-        name: file_sha256(new / name, remember=False) for name in _EDITABLE}}, indent=1) + "\n", encoding="utf-8")
+        name: file_sha256(new / name, remember=False) for name in _EDITABLE}, "files": {
+        name: file_sha256(path, remember=False) for name, path in sorted(_installed_files(new).items())}},
+        indent=1) + "\n", encoding="utf-8")
 
 
 def _swap_in(staging: Path, dest: Path) -> None:
