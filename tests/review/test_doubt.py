@@ -109,6 +109,27 @@ def test_schema_threshold_and_suggestions(tmp_path: Path) -> None:
     assert load_review(tmp_path / "review").as_dict() == data
 
 
+def test_a_review_whose_write_fails_midway_leaves_no_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Crash QA: a disk that filled while the review was written left a lone review.csv (of
+    the new review), or the new CSV beside the earlier review.json and plot."""
+    import errno
+
+    from tcvom.review import plot
+
+    frames = list(range(1001, 1011))
+    earlier = write_review(build_review(frames, [1001, 1010], _stats(frames, {1001, 1010})), tmp_path / "review")
+    review = build_review(frames, [1001, 1005, 1010], _stats(frames, {1001, 1005, 1010}))
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(plot, "plot_review", full)
+    with pytest.raises(OSError):
+        write_review(review, tmp_path / "review")
+    assert not any(path.exists() for path in earlier.values())
+    assert not list((tmp_path / "review").iterdir())
+
+
 def test_suggestions_spread_out_over_an_even_doubt() -> None:
     frames = list(range(40))
     picks = suggest(frames, dict.fromkeys(frames, 0.3), [0], count=3)

@@ -586,15 +586,20 @@ def write_review(review: Review, folder: str | Path, *, title: str = "") -> dict
         pass  # none there, or unreadable: write it
     rank = {f: i + 1 for i, f in enumerate(review.suggested)}
     doubtful = set(review.doubtful)
-    write_csv(paths["csv"], CSV_FIELDS, ({
-        "frame": r.frame, "keyframe": int(r.keyframe), "trimap_doubt": r.trimap_doubt,
-        "matte_doubt": r.matte_doubt, "doubt": r.doubt, "doubtful": int(r.frame in doubtful),
-        "suggested_rank": rank.get(r.frame, ""), "edge": r.edge,
-        "disagreement": "" if r.disagreement is None else round(r.disagreement, 3),
-        "residual": "" if r.residual is None else round(r.residual, 3),
-    } for r in review.frames), lineterminator="\n")
-    plot_review(review, paths["png"], title=title)
-    write_text(paths["json"], data)
+    try:
+        write_csv(paths["csv"], CSV_FIELDS, ({
+            "frame": r.frame, "keyframe": int(r.keyframe), "trimap_doubt": r.trimap_doubt,
+            "matte_doubt": r.matte_doubt, "doubt": r.doubt, "doubtful": int(r.frame in doubtful),
+            "suggested_rank": rank.get(r.frame, ""), "edge": r.edge,
+            "disagreement": "" if r.disagreement is None else round(r.disagreement, 3),
+            "residual": "" if r.residual is None else round(r.residual, 3),
+        } for r in review.frames), lineterminator="\n")
+        plot_review(review, paths["png"], title=title)
+        write_text(paths["json"], data)
+    except BaseException:  # a disk that filled midway: no set of files from two reviews, or a lone CSV
+        for path in paths.values():
+            path.unlink(missing_ok=True)
+        raise
     return paths
 
 
