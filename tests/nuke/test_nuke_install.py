@@ -203,6 +203,17 @@ def test_a_wheel_carries_the_plugin_and_the_licence(tmp_path: Path) -> None:
                           text=True, check=False, env={**os.environ, "PYTHONPATH": str(site)}, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert (dest / "tcvom_nuke" / "hostclient.py").is_file() and (dest / "menu.py").is_file()
+    # `pip install --target DIR` (a studio's shared folder): DIR/share holds the plugin (packaging QA: "not part of
+    # this tcvom installation", its RECORD's paths being relative to pip's temporary folder)
+    target = tmp_path / "target"
+    installed = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target",
+                                str(target), str(wheel)], capture_output=True, text=True, check=False)
+    assert installed.returncode == 0, installed.stderr
+    done = subprocess.run([sys.executable, "-m", "tcvom", "nuke", "install", str(tmp_path / "from_target")],
+                          capture_output=True, text=True, check=False, env={**os.environ, "PYTHONPATH": str(target)},
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "from_target" / "tcvom_nuke" / "nukenode.py").is_file()
 
 
 def _python39() -> str | None:

@@ -41,7 +41,8 @@ def plugin_source() -> Path:
     """The ``nuke_plugin`` folder of this tcvom: a checkout's, or the copy a wheel installs
     into ``share/tcvom`` of its environment (pyproject's data-files)."""
     here = Path(__file__).resolve()
-    candidates = [here.parents[3] / "nuke_plugin", Path(sys.prefix) / "share" / "tcvom" / "nuke_plugin"]
+    candidates = [here.parents[3] / "nuke_plugin", Path(sys.prefix) / "share" / "tcvom" / "nuke_plugin",
+                  here.parents[2] / "share" / "tcvom" / "nuke_plugin"]  # `pip install --target DIR`: DIR/share
     try:  # where the installer put the data files (a --user or system install: another scheme's share/)
         from importlib import metadata
 
