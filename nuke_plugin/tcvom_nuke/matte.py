@@ -233,8 +233,20 @@ def node_folder(root: str, script_path: str, node_name: str) -> str:
     digits of its path>``, else two shots' nodes overwrote each other's matte."""
     script = os.path.splitext(os.path.basename(script_path))[0]
     if not _inside(root, script_folder(script_path)):
-        script += "-" + hashlib.sha256(os.path.normpath(script_path).replace("\\", "/").encode("utf-8")).hexdigest()[:8]
+        script += "-" + hashlib.sha256(_spelled_alike(script_path, root).encode("utf-8")).hexdigest()[:8]
     return hostclient.shot_folder(root, script, node_name).replace("\\", "/")
+
+
+def _spelled_alike(path: str, root: str) -> str:
+    """``path`` as the same text however it is spelled where it is opened: relative to
+    ``root`` (a show and its cache mounted at /mnt or at /Volumes), in one case and with one
+    separator (``C:/Shows`` or ``c:\\shows`` on Windows); absolute where the two lie on two
+    drives."""
+    try:
+        text = os.path.relpath(path, root)
+    except ValueError:  # another drive
+        text = os.path.normpath(path)
+    return os.path.normcase(text).replace("\\", "/")
 
 
 def _inside(folder: str, parent: str) -> bool:

@@ -297,6 +297,10 @@ def compute(node: Any = None) -> MatteRun | None:
         if any(other.current_node() == node for other in _active):
             nuke.message(f"TCVOM_Matte: {name} is already computing (cancel it in its progress window)")
             return None
+        if any(other.node_name == name for other in _active):  # its folder is named after the press's name
+            nuke.message(f"TCVOM_Matte: the node that was named {name} (renamed since) is still computing into "
+                         "the folder of that name: wait for it, cancel it, or give this node another name")
+            return None
     try:
         run = MatteRun(node)
         _set_status(node, f"computing {run.first}-{run.last}... ({run.reason})")

@@ -100,7 +100,14 @@ def test_an_upgrade_never_loses_what_is_not_the_plugins(tmp_path: Path, monkeypa
         _run(["install", str(dest), "--overwrite"])
     assert node.read_text().endswith("# studio default\n")
     node.unlink()
+    (dest / "icons" / "Thumbs.db").write_text("x")  # a desktop's file in a folder of the plugin (code review)
     assert _run(["install", str(dest), "--overwrite"]) == 0 and node.is_file()
+    (dest / "gizmos" / "TCVOM_Inference.gizmo").unlink()
+    (dest / "gizmos" / "TCVOM_Inference.gizmo").symlink_to(tmp_path)  # a link where the plugin's file was
+    with pytest.raises(InputError, match=r"changed since tcvom installed them.*gizmos/TCVOM_Inference\.gizmo"):
+        _run(["install", str(dest), "--overwrite"])
+    (dest / "gizmos" / "TCVOM_Inference.gizmo").unlink()
+    assert _run(["install", str(dest), "--overwrite"]) == 0
     # an install older than the record: its init.py compared with this version's
     (dest / "tcvom_install.json").unlink()
     assert _run(["install", str(dest), "--overwrite"]) == 0

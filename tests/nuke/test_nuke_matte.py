@@ -212,6 +212,9 @@ def test_scripts_of_one_name_in_two_shots_never_share_a_nodes_folder(tmp_path: P
     # a cache folder inside the script's folder is the script's own (it travels with the script)
     beside = matte.cache_root("", a.as_posix())
     assert matte.node_folder(beside, a.as_posix(), "TCVOM_Matte1") == f"{beside}/comp_v001/TCVOM_Matte1"
+    moved = tmp_path / "mnt"  # the show and its scratch disk mounted elsewhere (another OS): the same folder name
+    assert matte.node_folder(f"{moved}/scratch", f"{moved}/shotA/comp/comp_v001.nk", "TCVOM_Matte1").rsplit(
+        "/", 2)[1] == folder_a.rsplit("/", 2)[1]
     up = matte.cache_root("../cache", a.as_posix())  # shared by the shot's scripts folders
     assert matte.node_folder(up, a.as_posix(), "N") != matte.node_folder(up, (a.parent / "x" / a.name).as_posix(), "N")
 

@@ -457,6 +457,10 @@ def test_a_node_renamed_while_it_computes_gets_its_matte(shot, tcvom_exe: str) -
     node["name"].setValue("Matte_hero")
     assert nukenode.compute(node) is None and "already computing" in nuke.messages[-1]
     assert nukenode.running() == ["Matte_hero"]
+    other = _matte_node(read, trimap, tcvom_exe)  # named as the first was: its folder is being written (code review)
+    other["name"].setValue(run.node_name)
+    assert nukenode.compute(other) is None and "still computing into the folder of that name" in nuke.messages[-1]
+    nuke.delete(other)
     nuke.messages.clear()
     _wait(run)
     assert nuke.messages == [] and "8 frames" in node["status"].value(), (nuke.messages, node["status"].value())

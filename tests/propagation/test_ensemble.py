@@ -73,10 +73,12 @@ def test_the_buffer_a_killed_run_left_is_removed_by_the_next(tmp_path) -> None:
     live = temporary_name(tmp_path / "tcvom-ensemble")  # a concurrent run's, this process alive
     live.mkdir()
     seen = []
+    modes: list[int] = []
 
     class Watching(CopyKeyframe):
         def run_pass(self, frames, keyframes, pass_):
             seen.append(sorted(p.name for p in tmp_path.iterdir()))
+            modes.extend(p.stat().st_mode & 0o777 for p in tmp_path.iterdir() if p.name != live.name)
             yield from super().run_pass(frames, keyframes, pass_)
 
     frames = Frames(1, 11)
@@ -84,6 +86,7 @@ def test_the_buffer_a_killed_run_left_is_removed_by_the_next(tmp_path) -> None:
                    workdir=tmp_path))
     assert not left.exists() and live.is_dir()
     assert any(len(names) == 2 and all(TEMP_MARK in n for n in names) for names in seen)  # its own, named so
+    assert modes and all(mode == 0o700 for mode in modes)  # private in a shared /tmp, as TemporaryDirectory was
     assert sorted(p.name for p in tmp_path.iterdir()) == [live.name]
 
 

@@ -338,9 +338,12 @@ def _terminate_as_interrupt() -> Iterator[None]:
 
     # Each exception is also noted: raised inside compiled code's callback (numba compiling)
     # it is lost, and the job stops at its next frame instead (tcvom.errors.stopping).
+    # Windows: Ctrl-Break (a farm's notify-then-terminate cancel there) is a SIGTERM (not run here: no Windows)
+    sigbreak = getattr(signal, "SIGBREAK", None)
+    breaks = [(sigbreak, terminated, signal.SIG_DFL)] if sigbreak is not None else []
     handlers = {number: handler for number, handler, default in (
-        (signal.SIGTERM, terminated, signal.SIG_DFL), (signal.SIGINT, interrupted, signal.default_int_handler))
-        if signal.getsignal(number) is default}
+        (signal.SIGTERM, terminated, signal.SIG_DFL), (signal.SIGINT, interrupted, signal.default_int_handler),
+        *breaks) if signal.getsignal(number) is default}
     previous = {number: signal.signal(number, handler) for number, handler in handlers.items()}
     try:
         yield

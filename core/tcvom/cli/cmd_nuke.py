@@ -158,7 +158,7 @@ def _installed_files(folder: Path) -> dict[str, Path]:
             for path in (folder / name).rglob("*"):
                 parts = path.relative_to(folder).parts
                 if (path.is_file() or path.is_symlink()) and "__pycache__" not in parts and path.suffix != ".pyc" \
-                        and not any(part.startswith(".") for part in parts):
+                        and not any(part.startswith(".") for part in parts) and path.name.lower() not in _SYSTEM_FILES:
                     found["/".join(parts)] = path
     return found
 
@@ -175,8 +175,8 @@ def _check_subfolders(dest: Path, source: Path) -> None:
     present = _installed_files(dest)
     if isinstance(recorded, dict):
         foreign = sorted(name for name in present if name not in recorded)
-        edited = sorted(name for name in present if name in recorded
-                        and file_sha256(present[name], remember=False) != recorded[name])
+        edited = sorted(name for name in present if name in recorded and (  # a link where a file was: not as installed
+            present[name].is_symlink() or file_sha256(present[name], remember=False) != recorded[name]))
     else:  # an older install: what this version does not ship, its modules apart (older ones may be stale)
         shipped = set(_installed_files(source)) | {"tcvom_nuke/hostclient.py"}
         foreign = sorted(name for name in present if name not in shipped and not (

@@ -153,7 +153,7 @@ def scratch_folder(parent: str | Path | None, name: str) -> Iterator[Path]:
     folder = Path(parent) if parent is not None else Path(tempfile.gettempdir())
     remove_dead_temporaries(folder)
     path = temporary_name(folder / name)
-    path.mkdir(parents=False)
+    path.mkdir(mode=0o700)  # the shot's data, in a temporary folder other users share: this user's only
     try:
         yield path
     finally:

@@ -746,9 +746,10 @@ def train_matting(cfg: GcaTamConfig, *, progress: ProgressMode = "bar", resume: 
     torch.manual_seed(cfg.seed)
     base = bases.base_of(cfg.network)
     model: MattingNet = bases.build_matting(cfg.network)  # type: ignore[assignment]
-    if cfg.init and not _resuming(cfg, resume):
-        _check_init(cfg)
-        load_initial(model, cfg.init)
+    if cfg.init:
+        if not _resuming(cfg, resume):
+            _check_init(cfg)
+            load_initial(model, cfg.init)
     elif cfg.stage == "pretrain":
         raise InputError(f"TAM pre-training starts from single-image {base} weights: set 'init'",
                          path=cfg.source or None, hint="the layers before the TAM stay frozen, so random ones would teach nothing")
@@ -838,7 +839,7 @@ def train_stm(cfg: StmConfig, *, progress: ProgressMode = "bar", resume: bool = 
     device = _device(cfg.device, cfg.amp, cfg.source)
     torch.manual_seed(cfg.seed)
     model = build_stm()
-    if cfg.init and not _resuming(cfg, resume):
+    if cfg.init and not _resuming(cfg, resume):  # (STM needs no init: nothing refused without one)
         _check_init(cfg)
         checkpoints.load_into(model, checkpoints.read_state_dict(cfg.init), what="STM trimap propagation",
                               path=cfg.init)
