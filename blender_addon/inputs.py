@@ -317,8 +317,32 @@ def painted_trimap(image: bpy.types.Image) -> np.ndarray:
     px = image_pixels(image)
     if px.shape[2] >= 3:
         rgb = _as_data(image, px[:, :, :3])
-        return rgb[:, :, 0] * 0.2126 + rgb[:, :, 1] * 0.7152 + rgb[:, :, 2] * 0.0722
+        grey = rgb[:, :, 0] * 0.2126 + rgb[:, :, 1] * 0.7152 + rgb[:, :, 2] * 0.0722
+        if px.shape[2] >= 4:
+            _check_not_painted_as_opacity(image, grey, px[:, :, 3])
+        return grey
     return _as_data(image, px[:, :, :1])[:, :, 0]
+
+
+#: The share of a picture at half opacity past which its alpha holds a painted unknown band
+#: (more than anti-aliased edges cross); tcvom's own rule (tcvom.io.trimap.holds_painted_unknown).
+_BAND_AREA = 0.01
+
+
+def _check_not_painted_as_opacity(image: bpy.types.Image, grey: np.ndarray, alpha: np.ndarray) -> None:
+    """HostError for a trimap painted as a layer's opacity: a white brush on a transparent
+    layer, its unknown at 50 %, whose colour holds foreground and background and no grey;
+    read from its colour the whole unknown band was foreground (tcvom refuses such a file)."""
+    unknown_in_colour = bool(((grey > 0.1) & (grey < 0.9)).any())
+    if unknown_in_colour or not ((grey <= 0.1).any() and (grey >= 0.9).any()):
+        return
+    if np.count_nonzero(np.abs(alpha - 0.5) <= 0.03) >= _BAND_AREA * alpha.size and (
+            (alpha < 0.1).any() or (alpha > 0.9).any()):
+        raise HostError(
+            f"the image '{image.name}' holds no unknown grey in its colour, and its alpha holds an unknown band at "
+            "half opacity (painted as a layer's opacity?): read from its colour, that band would be foreground",
+            "paint the unknown band mid grey (128) in the image's colour, with the image opaque",
+        )
 
 
 def mask_coverage(mask: bpy.types.Mask, scene_frame: int, size: tuple[int, int]) -> np.ndarray:

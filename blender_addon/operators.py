@@ -38,6 +38,8 @@ from .hostclient import (
 )
 
 CACHE_DIR = "//tcvom_cache"
+#: Where the artist sets the tcvom to run, as errors name it.
+TCVOM_SETTING = "the add-on preferences (Preferences > Add-ons > tcvom Matte > tcvom)"
 _LEGACY_KEY = 16  # earlier versions kept one folder per input hash: //tcvom_cache/<16 hex digits>
 
 _active: MatteRun | None = None  # one matte at a time per Blender session
@@ -61,7 +63,7 @@ class MatteRun:
         scene = context.scene
         settings = scene.tcvom
         preferences = prefs.preferences(context)
-        self.command = find_executable((preferences.tcvom_path if preferences else "") or None)
+        self.command = find_executable((preferences.tcvom_path if preferences else "") or None, TCVOM_SETTING)
         self.node_name = settings.node_name or "tcvom Matte"
         self.plate = inputs.plate_info(settings)
         cache_root = os.path.normpath(bpy.path.abspath(CACHE_DIR))
@@ -104,7 +106,7 @@ class MatteRun:
         self.past_cut = ""  # frames past a cut from every keyframe, in scene frames (finish)
 
     def start(self) -> None:
-        self.job = Job(build_run_args(self.command, self.spec), out=self.out).start()
+        self.job = Job(build_run_args(self.command, self.spec), out=self.out, setting=TCVOM_SETTING).start()
 
     def tick(self) -> str:
         """Take the worker's news (never blocks); returns the job state."""

@@ -1,6 +1,8 @@
 """Add-on preferences: where the tcvom command line is."""
 
 # No `from __future__ import annotations`: Blender registers properties from evaluated annotations.
+import os
+
 import bpy
 from bpy.props import StringProperty
 
@@ -22,7 +24,10 @@ class TCVOM_AP_preferences(bpy.types.AddonPreferences):
         layout.prop(self, "tcvom_path")
         try:
             command = find_executable(self.tcvom_path or None)
-            layout.label(text="Found: " + " ".join(command), icon="CHECKMARK")
+            if os.path.basename(command[0]).lower().startswith(("tcvom", "python")):
+                layout.label(text="Found: " + " ".join(command), icon="CHECKMARK")
+            else:  # a wrapper may be: a pull says whether it answers as tcvom does
+                layout.label(text="Will run: " + " ".join(command) + " (not named tcvom or python)", icon="QUESTION")
         except HostError as exc:
             layout.label(text=exc.message, icon="ERROR")
             layout.label(text=exc.fix)

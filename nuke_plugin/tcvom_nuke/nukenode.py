@@ -139,7 +139,8 @@ class MatteRun:
         self.outcome: matte.Outcome | None = None
 
     def start_job(self) -> None:
-        self.job = matte.hostclient.Job(self.prepared.args, out=self.prepared.out).start()
+        self.job = matte.hostclient.Job(self.prepared.args, out=self.prepared.out,
+                                        setting="the node's tcvom executable knob").start()
 
     def work(self) -> None:
         """Background thread: the worker loop under a ProgressTask, then back to the main thread."""

@@ -1165,6 +1165,30 @@ def test_a_float_keyframe_image_painted_in_blender_is_read_as_shown() -> None:
         bpy.data.images.remove(image)
 
 
+def test_a_keyframe_painted_as_opacity_is_refused_with_the_fix(addon) -> None:
+    """Blender QA: an RGBA keyframe whose unknown band is a white brush at 50 % alpha on a
+    transparent image went to tcvom as its colour's grey, 0 and 255 only: the band became
+    solid foreground, with no word. tcvom refuses such a file; the add-on does too."""
+    inputs = importlib.import_module(MODULE + ".inputs")
+    assert bpy.ops.image.new(name="opacity_key", width=64, height=48, color=(0.0, 0.0, 0.0, 0.0), alpha=True) == {
+        "FINISHED"}
+    image = bpy.data.images["opacity_key"]
+    try:
+        px = inputs.image_pixels(image).copy()
+        px[:, 16:32] = (1.0, 1.0, 1.0, 0.5)  # unknown: the brush at half opacity
+        px[:, 32:] = (1.0, 1.0, 1.0, 1.0)  # foreground
+        image.pixels.foreach_set(px.ravel())
+        with pytest.raises(inputs.HostError, match="alpha holds an unknown band at half opacity") as caught:
+            inputs.painted_trimap(image)
+        assert "mid grey (128)" in caught.value.fix
+        px[:, 16:32, :3] = 0.5  # painted in grey as the docs say, alpha left at half: read from its colour
+        image.pixels.foreach_set(px.ravel())
+        grey = inputs.painted_trimap(image)
+        assert set(np.unique(np.round(grey * 255)).tolist()) == {0.0, 128.0, 255.0}
+    finally:
+        bpy.data.images.remove(image)
+
+
 def test_a_16_bit_keyframe_image_is_read_as_its_files_values(pulled: dict, example: Path, tcvom_exe: str,
                                                              tmp_path: Path) -> None:
     """Blender QA: a 16-bit PNG or TIFF trimap (a float image in Blender, decoded from sRGB

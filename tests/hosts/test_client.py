@@ -112,6 +112,7 @@ def test_find_executable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     with pytest.raises(HostError, match=r"not found.*/nowhere/tcvom") as info:
         hostclient.find_executable("/nowhere/tcvom")
     assert "preferences" in info.value.fix
+    assert hostclient.find_executable(f" {exe}  ") == [str(exe)]  # pasted with spaces around it (Blender QA)
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     with pytest.raises(HostError, match="tcvom on PATH"):
         hostclient.find_executable()
@@ -277,6 +278,13 @@ def test_a_python_without_tcvom_is_the_settings_fault_not_a_bug(tmp_path: Path, 
     assert job.state == "failed" and job.error is not None
     assert f"the Python {sys.executable} has no tcvom installed" in job.error.message
     assert "bug" not in job.error.fix and "tcvom setting" in job.error.fix
+    # each host names its own place for it (Blender QA: "the host's tcvom setting" in Blender)
+    named = Job([sys.executable, "-S", "-m", "tcvom", "run"], setting="the add-on preferences (Preferences > "
+                "Add-ons > tcvom Matte > tcvom)").start().wait(timeout=30)
+    assert named.error is not None and "in the add-on preferences (Preferences > Add-ons" in named.error.fix
+    for other in ([str(_script(tmp_path / "ls_like", "import sys\nsys.exit(2)\n"))], ):
+        named = Job([*other, "run"], setting="the node's tcvom executable knob").start().wait(timeout=30)
+        assert named.error is not None and named.error.fix.endswith("in the node's tcvom executable knob")
 
 
 def test_cancel_kills_the_worker_and_removes_only_its_temporaries(tmp_path: Path) -> None:

@@ -380,7 +380,8 @@ def test_a_corrupt_frame_read_by_a_worker_is_the_same_one_line_error(video_root:
     root = tmp_path / "data"
     shutil.copytree(video_root, root)
     for png in (root / "FG_done").rglob("*.png"):
-        png.write_bytes(b"not a PNG")
+        if png.name != "00000.png":  # the first frame's header is read when the run starts (its size)
+            png.write_bytes(b"not a PNG")
     errors = []
     for workers in (0, 1):
         data = {"kind": "video", "root": str(root), "crop": 32, "workers": workers, "max_radius": 3}

@@ -104,6 +104,7 @@ def find_executable(preferred: str | None = None, setting: str = "the add-on pre
     """
     tried = []
     candidates = []
+    preferred = (preferred or "").strip() or None  # pasted with a space around it
     if preferred:
         candidates.append((f"the path in {setting}", os.path.expanduser(preferred)))
     elif os.environ.get(ENV_EXECUTABLE):
@@ -732,9 +733,10 @@ class Job:
     share of :attr:`fraction`, which only moves forward while the job runs.
     """
 
-    def __init__(self, args: Sequence[str], out: str | None = None) -> None:
+    def __init__(self, args: Sequence[str], out: str | None = None, setting: str = "the host's tcvom setting") -> None:
         self.args = list(args)
         self.out = out
+        self.setting = setting  # where the artist sets the tcvom to run (find_executable's)
         self.state = "new"
         self.stage = ""
         self.done = 0
@@ -942,7 +944,7 @@ class Job:
             # host's setting names another program.
             said = f": {tail[-1].strip()}" if tail else ""
             return HostError(f"the program {self.args[0]} did not answer as tcvom does (exit code {code}{said})",
-                             "set the tcvom executable (or its environment folder) in the host's tcvom setting",
+                             f"set the tcvom executable (or its environment folder) in {self.setting}",
                              code)
         if self._error_event is not None:
             message = str(self._error_event.get("message", ""))
@@ -970,7 +972,7 @@ class Job:
             return HostError(
                 f"the Python {self.args[0]} has no tcvom installed ({message})",
                 "set the tcvom executable (or the environment folder, or a Python of the environment where tcvom "
-                "is installed) in the host's tcvom setting",
+                f"is installed) in {self.setting}",
                 code,
             )
         if hint:  # tcvom's own advice
