@@ -355,3 +355,35 @@ def test_an_output_recorded_with_an_alias_stays_the_same_job(small_example, tmp_
     with pytest.raises(InputError, match="input_colorspace: 'lin_rec709_srgb' recorded, 'ACEScg' now"):
         pipeline.matte(small_example.plate, trimaps, out, frames="1001", method="classical", progress="none",
                        input_colorspace="ACEScg", review=False)
+
+
+def test_the_preview_and_eval_functions_check_their_arguments(small_example, tmp_path: Path) -> None:
+    """API QA: contact_sheet / preview_movie given the --out folder failed deep in a writer
+    (a bare ValueError from PyAV), count=0 and fps=23.976 ended in tracebacks, fps=0 wrote a
+    24 fps movie; evaluate_sequence took image_metrics="false" as true and None as a path;
+    open_trimaps took {1001: path} as a file named 1001."""
+    from tcvom.evaluation.mattes import evaluate_sequence
+    from tcvom.io import open_frames, open_trimaps
+    from tcvom.review.preview import contact_sheet, preview_movie
+
+    frames = open_frames(small_example.plate)
+    trimaps = open_trimaps(small_example.trimaps, frames.frame_numbers, plate=frames)
+    alpha = small_example.alpha
+    for call, said in (
+        (lambda: contact_sheet(frames, trimaps, alpha, tmp_path), "out must be the path of the .png file"),
+        (lambda: preview_movie(frames, alpha, tmp_path), "out must be the path of the .mp4 file"),
+        (lambda: contact_sheet(frames, trimaps, alpha, tmp_path / "c.png", count=0), "count must be a whole"),
+        (lambda: contact_sheet(frames, trimaps, alpha, tmp_path / "c.png", count="3"), "count must be a whole"),
+        (lambda: preview_movie(frames, alpha, tmp_path / "a.mp4", fps=0), "fps must be a whole number of at least 1"),
+        (lambda: preview_movie(frames, alpha, tmp_path / "a.mp4", fps=23.976), "fps must be a whole number"),
+        (lambda: evaluate_sequence(alpha, small_example.folder / "truth", image_metrics="false"),
+         "image_metrics must be True or False"),
+        (lambda: evaluate_sequence(None, small_example.folder / "truth"), "alpha must be a folder or a sequence"),
+    ):
+        with pytest.raises(InputError, match=said):
+            call()
+    assert not list(tmp_path.iterdir()), "nothing written"
+    assert contact_sheet(frames, trimaps, alpha, tmp_path / "c.png", count=2).is_file()
+    key = small_example.keyframes.replace("####", "1001")
+    mapped = open_trimaps({1001: key}, contiguous=False)
+    assert mapped.frame_numbers == [1001] and str(mapped.path(1001)) == key

@@ -171,6 +171,13 @@ def test_trimaps_then_matte_review_inside_their_folders(small_example, tmp_path:
     assert run.keyframes == [1001, 1004] and run.doubtful == both.doubtful
     assert [(r.edge, r.matte_doubt, r.trimap_doubt) for r in run.frames] == [
         (r.edge, r.matte_doubt, r.trimap_doubt) for r in both.frames]
+    # and rebuilt later (the farm's Review step, `tcvom review OUT --rebuild`): the same (API QA)
+    from tcvom.pipeline.jobs import review_output
+
+    shutil.rmtree(shot / "run" / "review")
+    rebuilt, _ = review_output(shot / "run")
+    assert rebuilt.keyframes == [1001, 1004] and [(r.edge, r.trimap_doubt) for r in rebuilt.frames] == [
+        (r.edge, r.trimap_doubt) for r in run.frames]
 
 
 def test_preview_marks_the_review(reviewed_run, small_example, tmp_path: Path) -> None:

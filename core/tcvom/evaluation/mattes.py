@@ -32,7 +32,15 @@ import numpy as np
 
 from tcvom.data.synthetic import ShotConfig, write_benchmark
 from tcvom.data.vm108 import TRIMAP_KERNELS, Clip, VideoMatting108
-from tcvom.errors import FrameSizeError, InputError, MissingFrameError, OutputError, check_choice
+from tcvom.errors import (
+    FrameSizeError,
+    InputError,
+    MissingFrameError,
+    OutputError,
+    check_choice,
+    check_flag,
+    check_text,
+)
 from tcvom.evaluation.metrics import (
     METRIC_NAMES,
     ClipScorer,
@@ -290,6 +298,9 @@ def evaluate(
     if (predictions is None) == (method is None):
         raise InputError("give either a predictions folder (--predictions) or a method to run (--method)")
     check_choice(flow, FLOW_MODES, "flow")
+    check_flag(image_metrics, "image_metrics")
+    check_flag(plots, "plots")
+    check_flag(subset, "subset")
     bad = [w for w in widths if w not in TRIMAP_KERNELS]
     if bad or not widths:
         raise InputError(f"trimap widths must be among {', '.join(TRIMAP_KERNELS)}, got {list(widths)}")
@@ -432,6 +443,13 @@ def evaluate_sequence(
     from tcvom.io.sequence import ImageSequence
     from tcvom.io.sources import open_frames, open_trimaps
 
+    for value, name in ((alpha, "alpha"), (truth, "truth")):
+        if value is None:
+            raise InputError(f"{name} must be a folder or a sequence pattern, not None")
+        check_text(value, name, path=True)
+    for value, name in ((truth_trimaps, "truth_trimaps"), (plate, "plate"), (out, "out")):
+        check_text(value, name, path=True)
+    check_flag(image_metrics, "image_metrics")
     truth_alpha = _sequence(truth, "alpha")
     if truth_trimaps is None:
         if not Path(truth).is_dir():

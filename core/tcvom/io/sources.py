@@ -967,7 +967,8 @@ def open_trimaps(
     ``mtime_ns``: the trimaps tcvom wrote) exempts those files as their records left them, so
     a trimap repainted in place is checked.
     """
-    items = [specs] if isinstance(specs, str | Path) else list(specs)
+    given = trimap_specs(specs, what + "s")  # a mapping {1001: path} as the pipeline takes it, a wrong type refused
+    items = [given] if isinstance(given, str) else given
     files: dict[int, Path] = {}
     for item in items:
         text = str(item)

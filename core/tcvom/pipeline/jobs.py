@@ -950,7 +950,9 @@ def matte(
                 writer.pattern,
                 settings,
                 info={"plate": str(Path(plate).absolute()), "device": device,
-                      "ocio_config": config_reference(ocio_config), "export_dir": _absolute(export_dir)},
+                      "ocio_config": config_reference(ocio_config), "export_dir": _absolute(export_dir),
+                      # where the trimaps are, for a review rebuilt later (their records hold each band)
+                      "trimaps": None if one_pattern is None else str(Path(one_pattern).absolute())},
                 replace=whole or not _any_output(writer, shot),
             ))
         recorded = FrameRecords(writer.pattern)
@@ -1548,11 +1550,12 @@ def review_output(out: str | Path, *, plate: str | Path | None = None, ocio_conf
     """
     root = Path(out)
     settings: dict[str, Any] | None = None
-    recorded_plate = config = None
+    recorded_plate = config = recorded_trimaps = None
     for path in sorted((root / "alpha").glob(f".*{manifest.SUFFIX}")):
         found = manifest.read_manifest(path)
         if found.settings.get("stage") == "matte":
             settings, recorded_plate = found.settings, found.info.get("plate")
+            recorded_trimaps = found.info.get("trimaps")  # tcvom's trimaps read from elsewhere (`run --trimaps`)
             # the config's path is recorded for people (the settings hold its name): an older
             # tcvom's manifest holds the path in the settings
             config = ocio_config or found.info.get("ocio_config", settings.get("ocio_config"))
@@ -1573,6 +1576,8 @@ def review_output(out: str | Path, *, plate: str | Path | None = None, ocio_conf
                         kind=settings.get("output", "alpha")).pattern
     trimap_writer = TrimapWriter(root / "trimaps")
     trimap_pattern = trimap_writer.pattern if manifest.manifest_path(trimap_writer.pattern).exists() else None
+    if trimap_pattern is None and isinstance(recorded_trimaps, str) and manifest.manifest_path(recorded_trimaps).exists():
+        trimap_pattern = recorded_trimaps  # their records hold each frame's band
     if plate:  # the shot moved: its frames must be the files the matte was made from
         doubt.check_given_plate(source, (alpha, trimap_pattern))
     folder = root / doubt.REVIEW_FOLDER

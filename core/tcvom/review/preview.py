@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tcvom.errors import InputError
+from tcvom.errors import InputError, check_text, check_whole, shown
 from tcvom.io.atomic import atomic_output, ensure_writable_folder, remove_dead_temporaries
 from tcvom.io.images import write_image
 from tcvom.io.sources import MovieFrames, SequenceFrames, TrimapFiles
@@ -84,6 +84,15 @@ def most_doubtful(numbers: Sequence[int], doubt: dict[int, float], count: int) -
     return sorted(chosen)
 
 
+def _check_file_out(out: object, suffix: str, example: str) -> None:
+    """``out`` of the Python API: a path of a ``suffix`` file, not a folder (the command's
+    --out is one; its file names are the command's own)."""
+    check_text(out, "out", path=True)
+    if out is None or Path(out).is_dir() or Path(out).suffix.lower() != suffix:
+        raise InputError(f"out must be the path of the {suffix} file to write, not {shown(out)}",
+                         hint=f"e.g. {Path(str(out or '.')) / example}" if out is not None else None)
+
+
 def contact_sheet(
     frames: Plate,
     trimaps: TrimapFiles,
@@ -95,7 +104,11 @@ def contact_sheet(
     review: Review | None = None,
 ) -> Path:
     """Write a PNG with ``count`` frames, one row each: evenly spaced, or with a ``review``
-    the most doubtful frames (:func:`most_doubtful`), labelled and doubtful ones framed."""
+    the most doubtful frames (:func:`most_doubtful`), labelled and doubtful ones framed.
+    ``out`` is the PNG's path (``tcvom preview`` names it ``OUT/contact_sheet.png``)."""
+    check_whole(count, "count", 1)
+    check_whole(max_width, "max_width", 16)
+    _check_file_out(out, ".png", "contact_sheet.png")
     numbers = frames.frame_numbers
     picks = sorted({numbers[round(i * (len(numbers) - 1) / max(count - 1, 1))] for i in range(count)})
     doubt = review.doubt() if review is not None else {}
@@ -163,8 +176,12 @@ def preview_movie(
     review: Review | None = None,
 ) -> Path:
     """Write an H.264 MP4 of the composite over a checkerboard (written atomically); with a
-    ``review`` every frame is labelled and doubtful frames are framed in red."""
+    ``review`` every frame is labelled and doubtful frames are framed in red. ``out`` is the
+    movie's path (``tcvom preview`` names it ``OUT/preview.mp4``); ``fps`` a whole number."""
     import av
+
+    check_whole(fps, "fps", 1)
+    _check_file_out(out, ".mp4", "preview.mp4")
 
     numbers = list(frame_numbers or frames.frame_numbers)
     read_alpha = alpha_reader(alpha_pattern, (frames.width, frames.height))
