@@ -384,6 +384,17 @@ def test_the_preview_and_eval_functions_check_their_arguments(small_example, tmp
             call()
     assert not list(tmp_path.iterdir()), "nothing written"
     assert contact_sheet(frames, trimaps, alpha, tmp_path / "c.png", count=2).is_file()
+    with pytest.raises(InputError, match="a frame number is a whole number, not '1001'"):
+        frames.read("1001")
+    assert frames.read(np.int64(1001)).shape[:2] == (64, 96)
+    from tcvom.io import AlphaWriter
+
+    writer = AlphaWriter(tmp_path / "w")
+    with pytest.raises(InputError, match=r"an alpha to write is H x W, not \(64, 96, 1\)") as caught:
+        writer.write(1001, np.zeros((64, 96, 1), np.float32))
+    assert caught.value.frame == 1001 and caught.value.path is not None
+    with pytest.raises(InputError, match="rgba output needs the foreground colour"):
+        AlphaWriter(tmp_path / "w", kind="rgba").write(1001, np.zeros((64, 96), np.float32))
     key = small_example.keyframes.replace("####", "1001")
     mapped = open_trimaps({1001: key}, contiguous=False)
     assert mapped.frame_numbers == [1001] and str(mapped.path(1001)) == key

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import numbers
 import os
 import re
 import shlex
@@ -164,6 +165,8 @@ class _Frames(_Numbered):
             yield frame, self.read(frame)
 
     def _check_frame(self, frame: int) -> None:
+        if not isinstance(frame, numbers.Integral) or isinstance(frame, bool):  # "1001" is not 1001 (API QA)
+            raise InputError(f"a frame number is a whole number, not {shown(frame)}")
         if frame not in self.frame_numbers:
             raise MissingFrameError(
                 f"frame {frame} is not in the shot ({format_range(self.frame_numbers)})", frame=frame

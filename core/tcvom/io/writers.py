@@ -168,20 +168,23 @@ class AlphaWriter(FrameWriter):
             raise InputError(f"the alpha holds NaN at {int(np.isnan(a).sum())} pixels", frame=frame,
                              hint="replace NaN first (e.g. numpy.nan_to_num(alpha, nan=0.0))")
         if a.ndim != 2:
-            raise ValueError(f"alpha must be H x W, got {a.shape}")
+            raise InputError(f"an alpha to write is H x W, not {a.shape}", frame=frame, path=self.path(frame),
+                             hint="drop the channel axis first (alpha[..., 0])")
         if self.kind == "alpha":
             channels = ("A",) if self.fmt.startswith("exr") else ("Y",)
             return write_image(self.path(frame), a, pixel_type=self.pixel_type, channels=channels,
                                attributes=self._attributes(frame, plate, stamp) or DATA,
                                layout=self._layout(plate, a.shape, origin))
         if foreground is None:
-            raise ValueError(f"{self.kind} output needs the foreground colour")
+            raise InputError(f"{self.kind} output needs the foreground colour (foreground=)", frame=frame,
+                             path=self.path(frame))
         fg = np.asarray(foreground, dtype=np.float32)
         if not self.scene_linear:
             fg = np.clip(fg, 0.0, 1.0)
         if self.kind == "layers":
             if background is None:
-                raise ValueError("layers output needs the background colour")
+                raise InputError("layers output needs the background colour (background=)", frame=frame,
+                                 path=self.path(frame))
             pixels = np.concatenate([a[:, :, None], fg, np.asarray(background, dtype=np.float32)], axis=2)
             channels = LAYER_CHANNELS
         else:
