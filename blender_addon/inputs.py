@@ -331,10 +331,9 @@ _BAND_AREA = 0.01
 
 def _check_not_painted_as_opacity(image: bpy.types.Image, grey: np.ndarray, alpha: np.ndarray) -> None:
     """HostError for a trimap painted as a layer's opacity: a white brush on a transparent
-    layer, its unknown at 50 %, whose colour holds foreground and background and no grey;
-    read from its colour the whole unknown band was foreground (tcvom refuses such a file)."""
-    unknown_in_colour = bool(((grey > 0.1) & (grey < 0.9)).any())
-    if unknown_in_colour or not ((grey <= 0.1).any() and (grey >= 0.9).any()):
+    layer, its unknown at 50 %, whose colour holds no grey (black or white under the
+    transparent pixels); read from its colour the whole unknown band was foreground."""
+    if ((grey > 0.1) & (grey < 0.9)).any():  # unknown grey in the colour: read from it, as tcvom reads
         return
     if np.count_nonzero(np.abs(alpha - 0.5) <= 0.03) >= _BAND_AREA * alpha.size and (
             (alpha < 0.1).any() or (alpha > 0.9).any()):

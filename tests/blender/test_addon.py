@@ -1181,6 +1181,11 @@ def test_a_keyframe_painted_as_opacity_is_refused_with_the_fix(addon) -> None:
         with pytest.raises(inputs.HostError, match="alpha holds an unknown band at half opacity") as caught:
             inputs.painted_trimap(image)
         assert "mid grey (128)" in caught.value.fix
+        px[:, :16] = (1.0, 1.0, 1.0, 0.0)  # white under the transparent pixels (an erased white layer)
+        image.pixels.foreach_set(px.ravel())
+        with pytest.raises(inputs.HostError, match="alpha holds an unknown band at half opacity"):
+            inputs.painted_trimap(image)
+        px[:, :16] = (0.0, 0.0, 0.0, 0.0)
         px[:, 16:32, :3] = 0.5  # painted in grey as the docs say, alpha left at half: read from its colour
         image.pixels.foreach_set(px.ravel())
         grey = inputs.painted_trimap(image)

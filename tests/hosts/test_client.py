@@ -285,6 +285,9 @@ def test_a_python_without_tcvom_is_the_settings_fault_not_a_bug(tmp_path: Path, 
     for other in ([str(_script(tmp_path / "ls_like", "import sys\nsys.exit(2)\n"))], ):
         named = Job([*other, "run"], setting="the node's tcvom executable knob").start().wait(timeout=30)
         assert named.error is not None and named.error.fix.endswith("in the node's tcvom executable knob")
+    with pytest.raises(HostError) as caught:  # a program that cannot be started at all
+        Job([str(tmp_path / "nowhere" / "tcvom"), "run"], setting="the node's tcvom executable knob").start()
+    assert caught.value.fix == "check the tcvom executable set in the node's tcvom executable knob"
 
 
 def test_cancel_kills_the_worker_and_removes_only_its_temporaries(tmp_path: Path) -> None:

@@ -178,6 +178,15 @@ def test_trimaps_then_matte_review_inside_their_folders(small_example, tmp_path:
     rebuilt, _ = review_output(shot / "run")
     assert rebuilt.keyframes == [1001, 1004] and [(r.edge, r.trimap_doubt) for r in rebuilt.frames] == [
         (r.edge, r.trimap_doubt) for r in run.frames]
+    # matted again from other trimaps of the same names: the ones the alphas were made from (code review)
+    pipeline.trimaps(small_example.plate, keys[:1], shot / "other", shot_range="1001-1005", method="classical",
+                     progress="none")
+    assert main(["run", "--plate", small_example.plate, "--trimaps", str(shot / "other" / "trimap.####.png"),
+                 "--out", str(shot / "run"), "--shot-range", "1001-1005", "--method", "classical",
+                 "--progress", "none"]) == 0
+    assert load_review(shot / "run").keyframes == [1001]
+    shutil.rmtree(shot / "run" / "review")
+    assert review_output(shot / "run")[0].keyframes == [1001]
 
 
 def test_preview_marks_the_review(reviewed_run, small_example, tmp_path: Path) -> None:

@@ -784,8 +784,7 @@ class Job:
         except OSError as exc:
             raise HostError(
                 f"tcvom could not be started ({self.args[0]}): {exc}",
-                "check the tcvom executable the host is set to use (add-on preferences, or the node's "
-                "tcvom executable knob)",
+                f"check the tcvom executable set in {self.setting}",
             ) from exc
         self.state = "running"
         for target, name in ((self._read_stdout, "stdout"), (self._read_stderr, "stderr")):

@@ -946,7 +946,7 @@ def _frame_of_unnumbered(text: str, what: str, plate: _Frames | None) -> int:
 
 
 def open_trimaps(
-    specs: str | Path | Sequence[str | Path],
+    specs: TrimapSpecs,
     frames: str | list[int] | None = None,
     *,
     size: tuple[int, int] | None = None,
@@ -959,7 +959,7 @@ def open_trimaps(
     made: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> TrimapFiles:
     """Open trimaps given as a sequence pattern (every frame found, or ``frames``), as
-    ``frame=path`` pairs, or as a mixture of both. ``contiguous=False`` accepts a pattern
+    ``frame=path`` pairs, as a mixture of both, or as a mapping ``{frame: path}``. ``contiguous=False`` accepts a pattern
     whose files on disk have gaps (keyframes 1001, 1020, 1040).
 
     ``plate`` (a frame source) gives the size the trimaps must have, and the picture that

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -950,9 +951,7 @@ def matte(
                 writer.pattern,
                 settings,
                 info={"plate": str(Path(plate).absolute()), "device": device,
-                      "ocio_config": config_reference(ocio_config), "export_dir": _absolute(export_dir),
-                      # where the trimaps are, for a review rebuilt later (their records hold each band)
-                      "trimaps": None if one_pattern is None else str(Path(one_pattern).absolute())},
+                      "ocio_config": config_reference(ocio_config), "export_dir": _absolute(export_dir)},
                 replace=whole or not _any_output(writer, shot),
             ))
         recorded = FrameRecords(writer.pattern)
@@ -1550,12 +1549,11 @@ def review_output(out: str | Path, *, plate: str | Path | None = None, ocio_conf
     """
     root = Path(out)
     settings: dict[str, Any] | None = None
-    recorded_plate = config = recorded_trimaps = None
+    recorded_plate = config = None
     for path in sorted((root / "alpha").glob(f".*{manifest.SUFFIX}")):
         found = manifest.read_manifest(path)
         if found.settings.get("stage") == "matte":
             settings, recorded_plate = found.settings, found.info.get("plate")
-            recorded_trimaps = found.info.get("trimaps")  # tcvom's trimaps read from elsewhere (`run --trimaps`)
             # the config's path is recorded for people (the settings hold its name): an older
             # tcvom's manifest holds the path in the settings
             config = ocio_config or found.info.get("ocio_config", settings.get("ocio_config"))
@@ -1576,8 +1574,8 @@ def review_output(out: str | Path, *, plate: str | Path | None = None, ocio_conf
                         kind=settings.get("output", "alpha")).pattern
     trimap_writer = TrimapWriter(root / "trimaps")
     trimap_pattern = trimap_writer.pattern if manifest.manifest_path(trimap_writer.pattern).exists() else None
-    if trimap_pattern is None and isinstance(recorded_trimaps, str) and manifest.manifest_path(recorded_trimaps).exists():
-        trimap_pattern = recorded_trimaps  # their records hold each frame's band
+    if trimap_pattern is None:  # tcvom's trimaps the matte read from elsewhere (`run --trimaps`): their records
+        trimap_pattern = _made_trimaps_read(alpha)  # hold each frame's band
     if plate:  # the shot moved: its frames must be the files the matte was made from
         doubt.check_given_plate(source, (alpha, trimap_pattern))
     folder = root / doubt.REVIEW_FOLDER
@@ -1585,6 +1583,23 @@ def review_output(out: str | Path, *, plate: str | Path | None = None, ocio_conf
                                     progress=_review_progress(progress), waiting=progress, say_left=True,
                                     sources=_review_sources(spec, shot, settings.get("input_colorspace"), config))
     return review, folder
+
+
+def _made_trimaps_read(alpha_pattern: str) -> str | None:
+    """The sequence of trimaps made by tcvom that the alpha frames of ``alpha_pattern`` were
+    made from, as their records name their inputs (of a matte rerun from another copy of
+    them, the one most frames name); None for painted trimaps (the alpha records keep their
+    band) or ones no longer there."""
+    name = re.compile(re.escape(TrimapWriter.default_name()).replace(re.escape("####"), r"-?\d+") + "$")
+    records = FrameRecords(alpha_pattern)
+    named: dict[str, int] = {}
+    for frame in records.frames():
+        record = records.get(frame) or {}
+        for pattern in {TrimapWriter(Path(path).parent).pattern for path in record.get("inputs", {})
+                        if name.match(Path(path).name)}:
+            named[pattern] = named.get(pattern, 0) + 1
+    made = sorted((count, pattern) for pattern, count in named.items() if manifest.manifest_path(pattern).exists())
+    return made[-1][1] if made else None
 
 
 def _invalidate_reviews(pattern: str, stale_review: str | Path | None, progress: ProgressMode = "none") -> None:
