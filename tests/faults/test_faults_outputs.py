@@ -155,7 +155,18 @@ def test_a_preview_and_a_nuke_export_remove_what_a_killed_one_left(shot: Shot, c
 
 
 def test_chunk_of_zero_frames(shot: Shot, capsys) -> None:
-    expect(tcvom(capsys, *shot.run_args("--chunk", "0")), 2, "at least 1 frame", root=shot.root)
+    expect(tcvom(capsys, *shot.run_args("--chunk", "0")), 2, "argument --chunk: must be at least 1", root=shot.root)
+
+
+@pytest.mark.parametrize(("flag", "value", "said"), [("--mem-every", "0", "at least 1"),
+                                                      ("--finetune-steps", "-1", "at least 0"),
+                                                      ("--io-queue", "-1", "at least 0")])
+def test_a_number_flag_out_of_range_names_the_flag(shot: Shot, capsys, flag: str, value: str, said: str) -> None:
+    """Networks QA: the command line said "mem_every must be..." and "finetune_steps must
+    be... (or None)", the Python API's keywords, for its own flags."""
+    result = tcvom(capsys, *shot.run_args(flag, value))
+    expect(result, 2, f"argument {flag}: must be {said}, not {value}", root=shot.root)
+    assert flag.lstrip("-").replace("-", "_") not in result.err
 
 
 @pytest.mark.parametrize(("flag", "value"), [("--executor", "slurm"), ("--alpha-format", "jpg"),

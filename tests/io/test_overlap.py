@@ -203,10 +203,11 @@ def test_failed_write_on_the_writer_thread_is_the_clean_error(example, tmp_path:
 def test_negative_io_queue_is_refused(example, tmp_path: Path, capsys) -> None:
     from tcvom.cli import main
 
-    code = main(["matte", "--plate", example.plate, "--trimaps", example.trimaps, "--out", str(tmp_path / "a"),
-                 "--method", "classical", "--progress", "none", "--io-queue", "-1"])
-    assert code == 2
-    assert "I/O queue" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stopped:  # the parser's refusal, naming the flag
+        main(["matte", "--plate", example.plate, "--trimaps", example.trimaps, "--out", str(tmp_path / "a"),
+              "--method", "classical", "--progress", "none", "--io-queue", "-1"])
+    assert stopped.value.code == 2
+    assert "argument --io-queue: must be at least 0, not -1" in capsys.readouterr().err
 
 
 def test_write_behind_drain_waits_for_the_jobs_submitted() -> None:

@@ -48,7 +48,7 @@ def _shot_flags(parser: argparse.ArgumentParser, required: bool) -> None:
                         help="keyframe trimaps, a sequence pattern (key.####.png)")
     parser.add_argument("--frames", type=common.optional, help="frames to matte (default: the whole shot)")
     common.add_shot_range(parser)
-    parser.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, help=f"frames per matte task (default {DEFAULT_CHUNK})")
+    parser.add_argument("--chunk", type=common.positive, default=DEFAULT_CHUNK, help=f"frames per matte task (default {DEFAULT_CHUNK})")
 
 
 def _job_flags(parser: argparse.ArgumentParser) -> None:

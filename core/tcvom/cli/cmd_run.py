@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--chunk",
-        type=int,
+        type=common.positive,
         help="frames per matte task (default: one task; with --executor ray, the frames shared between the CPUs)",
     )
 

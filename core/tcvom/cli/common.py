@@ -27,12 +27,22 @@ def optional(text: str) -> str | None:
 
 def positive(text: str) -> int:
     """An argparse type: a whole number of at least 1."""
+    return _at_least(text, 1)
+
+
+def non_negative(text: str) -> int:
+    """An argparse type: a whole number of at least 0 (the error names the flag, where the
+    Python API's check named its keyword: "mem_every must be...")."""
+    return _at_least(text, 0)
+
+
+def _at_least(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be at least {least}, not {value}")
     return value
 
 
@@ -183,7 +193,7 @@ def add_job_control(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="recompute frames whose output already exists")
     parser.add_argument(
         "--io-queue",
-        type=int,
+        type=non_negative,
         default=DEFAULT_DEPTH,
         metavar="N",
         help=f"frames read ahead and written behind on I/O threads, so the networks do not wait on files "
@@ -304,7 +314,7 @@ def _where_to_look(review: Any, folder: str) -> str:
 def add_stm_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--finetune-steps",
-        type=int,
+        type=non_negative,
         help="online fine-tuning steps of the STM network on the keyframes (default: 500 on CUDA, 0 on CPU)",
     )
     parser.add_argument(
@@ -314,7 +324,7 @@ def add_stm_options(parser: argparse.ArgumentParser) -> None:
         help="fine-tune STM per keyframe segment on the two keyframes that bound it (default: an edit recomputes "
         "only the segments it bounds) or once on every keyframe of the shot (an edit recomputes the whole shot)",
     )
-    parser.add_argument("--mem-every", type=int, default=5, help="STM memorises every Nth frame (default 5)")
+    parser.add_argument("--mem-every", type=positive, default=5, help="STM memorises every Nth frame (default 5)")
     parser.add_argument(
         "--max-memory", type=positive_or_none, default=8,
         help="cap on STM memory frames besides the keyframes (default 8; none: no cap, as the reference)"
