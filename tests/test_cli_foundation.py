@@ -301,6 +301,15 @@ def test_ctrl_c_while_the_command_line_starts_is_an_interruption(capsys, monkeyp
     assert not (tmp_path / "o").exists()
 
 
+def _job_in_script(script: str, job: str, shot: Path, tmp_path: Path, timeout: float) -> subprocess.CompletedProcess:
+    """``python -c SCRIPT JOB ...``: the shot's truth trimaps matted into tmp_path/o (classical, JSON
+    progress) by a script that sets the scene first and runs the command line."""
+    args = [sys.executable, "-c", script, job, "--plate", str(shot / "plate/plate.####.exr"), "--trimaps",
+            str(shot / "truth/trimap.####.png"), "--out", str(tmp_path / "o"), "--method", "classical",
+            "--progress", "json"]
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+
+
 @pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
 def test_a_signal_after_the_job_has_ended_leaves_its_exit_code(shot: Path, tmp_path: Path, signame: str) -> None:
     """QA: Ctrl-C just after the closing event, while the interpreter shut down (torch's exit
@@ -312,10 +321,7 @@ def test_a_signal_after_the_job_has_ended_leaves_its_exit_code(shot: Path, tmp_p
               "import runpy\n"
               "sys.argv = ['tcvom', *sys.argv[1:]]\n"
               "runpy.run_module('tcvom', run_name='__main__')\n")
-    args = [sys.executable, "-c", script, "run", "--plate", str(shot / "plate/plate.####.exr"), "--trimaps",
-            str(shot / "truth/trimap.####.png"), "--out", str(tmp_path / "o"), "--method", "classical",
-            "--progress", "json"]
-    done = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    done = _job_in_script(script, "run", shot, tmp_path, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr
     assert json.loads(done.stdout.splitlines()[-1])["event"] == "result"
@@ -343,10 +349,7 @@ def test_a_signal_that_compiled_code_swallows_still_stops_the_job(shot: Path, tm
               "signal.signal(signal.SIGINT, signal.default_int_handler)\n"  # as in a terminal
               "from tcvom.cli import main\n"
               "sys.exit(main(sys.argv[1:]))\n")
-    args = [sys.executable, "-c", script, "matte", "--plate", str(shot / "plate/plate.####.exr"), "--trimaps",
-            str(shot / "truth/trimap.####.png"), "--out", str(tmp_path / "o"), "--method", "classical",
-            "--progress", "json"]
-    done = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    done = _job_in_script(script, "matte", shot, tmp_path, timeout=300)
     assert "Exception ignored" in done.stderr, "the callback did not swallow the signal's exception"
     assert done.returncode == code, done.stderr[-2000:]
     last = json.loads(done.stdout.splitlines()[-1])
