@@ -1073,7 +1073,7 @@ def matte(
     result.stages["alpha"] = result.summary()
     if review and selection == shot:
         folder = Path(writer.pattern).parent / doubt.REVIEW_FOLDER
-        doubt.review_output(source, folder, trimaps=_one_pattern(specs), alpha=writer.pattern, shot=shot,
+        doubt.review_output(source, folder, trimaps=one_pattern, alpha=writer.pattern, shot=shot,
                             progress=_review_progress(progress), waiting=progress,
                             sources=_review_sources(plate, shot, input_colorspace, ocio_config))
         result.outputs["review"] = str(folder)

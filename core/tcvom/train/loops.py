@@ -264,9 +264,9 @@ class _Run:
 
     def save(self, step: int, model: nn.Module, optimizer: torch.optim.Optimizer,
              scaler: torch.amp.GradScaler) -> None:
-        state = model.state_dict()
+        named = model.state_dict()
         order = getattr(model, "release_order", None)  # a network whose modules are built in another order
-        weights = {k: state[k].detach().cpu() for k in (order(list(state)) if order else state)}
+        weights = {k: named[k].detach().cpu() for k in (order(list(named)) if order else named)}
         state = {
             "format": CHECKPOINT_FORMAT,
             "kind": self.kind,
