@@ -326,3 +326,50 @@ def test_info_says_the_colour_a_file_is_taken_in_and_what_its_header_says(tmp_pa
     assert shown["header_says"].startswith("ACEScg (as OpenImageIO reads it): pass --input-colorspace ACEScg")
     assert main(["info", str(tmp_path / "plain.0001.exr"), "--json"]) == 0
     assert "header_says" not in json.loads(capsys.readouterr().out)
+
+
+def test_values_a_conversion_makes_non_finite_are_zeroed_and_counted(tmp_path: Path, caplog) -> None:
+    """Colour QA: a linear plate (values up to 18) declared ACEScct: OpenColorIO's log-to-linear
+    curve made NaN/inf, which went to the matting unsaid (an alpha run exited 0) or failed an
+    RGBA run naming no file. They are set to 0, counted, and the warning says where they came from."""
+    image = np.zeros((8, 12, 3), np.float32)
+    image[:, :6] = 18.0  # far past ACEScct's range
+    converter = ColourConverter("ACEScct")
+    rgb, bad = converter.to_network(image, is_float=True)
+    assert bad > 0 and np.isfinite(rgb).all()
+    assert np.isfinite(converter.to_linear(image, is_float=True)).all()
+    assert ColourConverter().to_network(image, is_float=True)[1] == 0  # no conversion made them
+    write_image(tmp_path / "hdr.0001.exr", image, channels=("R", "G", "B"))
+    with caplog.at_level("WARNING", logger="tcvom"):
+        frames = open_frames(str(tmp_path / "hdr.####.exr"), colorspace="ACEScct")
+        frames.read(1)
+    assert f"NaN/infinite value(s) set to 0 ({bad} made by converting it from ACEScct" in caplog.text
+
+
+def test_rgba_output_keeps_the_plates_chromaticities_only_where_they_are_its_spaces(tmp_path: Path) -> None:
+    """Colour QA: an ACEScg plate whose header says AP0 chromaticities, given as ACEScg, was
+    written with AP0 chromaticities beside colorInteropID lin_ap1_scene (two readers, two
+    colours); one taken as Linear Rec.709 kept its AP1 ones beside a Rec.709 name."""
+    from tcvom.io import image_info
+    from tcvom.io.colour import AP0
+    from tcvom.pipeline import run
+
+    ap1 = (0.713, 0.293, 0.165, 0.83, 0.128, 0.044, 0.32168, 0.33767)
+    image = np.random.default_rng(0).random((32, 48, 3), dtype=np.float32)
+    key = np.zeros((32, 48, 1), np.float32)
+    key[8:24, 12:36] = 128 / 255
+    key[12:20, 18:30] = 1.0
+    write_image(tmp_path / "key.png", key, pixel_type="uint8")
+    cases = {"ap0_as_acescg": (AP0, "ACEScg"), "ap1_as_acescg": (ap1, "ACEScg"), "ap1_as_default": (ap1, None)}
+    for name, (primaries, given) in cases.items():
+        (tmp_path / name).mkdir()
+        write_image(tmp_path / name / "p.0001.exr", image, channels=("R", "G", "B"),
+                    attributes={"chromaticities": primaries})
+        run(str(tmp_path / name / "p.####.exr"), tmp_path / f"out_{name}", keyframes=[f"1={tmp_path / 'key.png'}"],
+            method="classical", output="rgba", input_colorspace=given, progress="none")
+    written = {name: image_info(tmp_path / f"out_{name}" / "alpha" / "alpha.0001.exr").chromaticities
+               for name in cases}
+    converter = ColourConverter()
+    assert np.allclose(written["ap0_as_acescg"], converter.chromaticities("ACEScg"), atol=1e-4)
+    assert np.allclose(written["ap1_as_acescg"], ap1, atol=1e-4)  # the plate's own, as it is
+    assert np.allclose(written["ap1_as_default"], converter.chromaticities("Linear Rec.709 (sRGB)"), atol=1e-4)

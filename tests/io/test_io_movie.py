@@ -321,3 +321,53 @@ def test_a_movie_tagged_hdr_or_bt2020_is_said(tmp_path: Path, caplog) -> None:
         open_frames(tmp_path / "sdr.mp4")
         open_frames(tmp_path / "hlg.mp4")  # said once per file
     assert caplog.records == []
+
+
+def test_a_mirrored_or_stretched_movie_is_said_so_and_an_avi_of_repeat_slots_is_whole(tmp_path: Path, caplog,
+                                                                                       capsys) -> None:
+    """Plates QA: a track matrix that mirrors (x scaled by -1) was said to be a turn by -180
+    degrees (rotating the plate upright turned it upside down); a 2:1 pixel aspect went
+    unsaid (square-pixel alphas); an intact variable-frame-rate AVI, whose header counts the
+    empty "repeat the picture" slots, was refused as truncated."""
+    import struct
+
+    from tcvom.cli import main
+
+    make_movie(tmp_path / "m.mp4", 3)
+    data = bytearray((tmp_path / "m.mp4").read_bytes())
+    at = data.find(b"tkhd")
+    data[at + 44:at + 80] = struct.pack(">9I", (-0x10000) & 0xFFFFFFFF, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
+    (tmp_path / "mirror.mp4").write_bytes(bytes(data))
+    with av.open(str(tmp_path / "wide.mov"), "w") as container:
+        stream = container.add_stream("mpeg4", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.sample_aspect_ratio = Fraction(2, 1)
+        for i in range(3):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.full((48, 64, 3), 40 * i, np.uint8),
+                                                                   format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    slots = [0, 1, 2, 4, 5, 6, 8, 9]  # every 4th slot empty: a repeat of the picture before
+    with av.open(str(tmp_path / "vfr.avi"), "w") as container:
+        stream = container.add_stream("mpeg4", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i, slot in enumerate(slots):
+            picture = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 20 + 25 * i, np.uint8), format="rgb24")
+            picture.pts = slot
+            for packet in stream.encode(picture):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    with caplog.at_level(logging.WARNING, logger="tcvom"):
+        MovieFrames(tmp_path / "mirror.mp4").read(1)
+        MovieFrames(tmp_path / "wide.mov").read(1)
+        avi = MovieFrames(tmp_path / "vfr.avi")
+    assert "mirror.mp4: the movie asks players to mirror its pictures" in caplog.text
+    assert "-180" not in caplog.text
+    assert "wide.mov: the movie's pixels are not square (pixel aspect 2)" in caplog.text
+    assert avi.frame_numbers == list(range(1, len(slots) + 1))
+    assert abs(avi.read(len(slots)).mean() * 255 - (20 + 25 * (len(slots) - 1))) < 10  # the last picture, lossy
+    assert main(["info", str(tmp_path / "mirror.mp4"), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert "mirror" in shown and "rotation" not in shown

@@ -160,6 +160,12 @@ def _show_movie(path: str, as_json: bool) -> int:
     if movie.rotation:
         data["rotation"] = (f"{movie.rotation} degrees: players rotate the pictures; tcvom reads them as stored "
                             f"({movie.width}x{movie.height}): paint keyframes on the stored pictures")
+    if movie.mirrored:
+        data["mirror"] = ("players mirror the pictures; tcvom reads them as stored: paint keyframes on the stored "
+                          "pictures")
+    if movie.pixel_aspect != 1.0:
+        data["pixel_aspect"] = (f"{movie.pixel_aspect:.4g}: players stretch the pictures; the alphas are written "
+                                "with square pixels at the stored size")
     return _print(data, as_json)
 
 

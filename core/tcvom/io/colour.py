@@ -336,6 +336,18 @@ class ColourConverter:
                 return name
         return "other primaries"
 
+    def describes(self, primaries: tuple[float, ...], space: str) -> bool:
+        """Whether a header's ``chromaticities`` (``primaries``) are those of ``space``: as
+        the space is defined (:data:`PRIMARIES`) or as tcvom writes it (measured through the
+        config, its white adapted to D65)."""
+        if len(primaries) != 8:
+            return False
+        ours = self.chromaticities(space)
+        if ours is not None and np.allclose(ours, primaries, atol=5e-3):
+            return True
+        return any(self.config.getColorSpace(name) is not None and self._same(name, space)
+                   and np.allclose(known, primaries, atol=5e-3) for name, known in PRIMARIES.items())
+
     def _same(self, a: str, b: str) -> bool:
         first, second = self.config.getColorSpace(a), self.config.getColorSpace(b)
         return first is not None and second is not None and first.getName() == second.getName()
@@ -367,29 +379,40 @@ class ColourConverter:
         """float32 ``H x W x 3`` in ``source`` (a plate's linear space) -> display-referred
         sRGB in [0, 1], the networks' space (what a preview shows)."""
         pixels = np.array(rgb, dtype=np.float32, order="C")  # a copy: the caller's stays as it is
-        if not self._same(source, self.target):
-            self._processor(source).applyRGB(pixels)
+        self._convert(pixels, source, self.target)
         return np.clip(pixels, 0.0, 1.0, out=pixels)
+
+    def _convert(self, pixels: np.ndarray, source: str, target: str) -> int:
+        """Convert ``pixels`` in place; values the conversion makes NaN or infinite (a log
+        curve given values far past its range: a linear plate declared ACEScct or LogC) are
+        set to 0. Returns how many."""
+        if self._same(source, target):
+            return 0
+        self._processor(source, target).applyRGB(pixels)
+        bad = ~np.isfinite(pixels)
+        count = int(bad.sum())
+        if count:
+            pixels[bad] = 0.0
+        return count
 
     def to_linear(self, rgb: np.ndarray, is_float: bool) -> np.ndarray:
         """float32 ``H x W x 3`` in the file's colour space -> :meth:`linear_space`, never
         clamped (highlights above 1 and negative values stay); NaN and infinities are 0."""
         pixels = np.array(rgb, dtype=np.float32, order="C")
         pixels[~np.isfinite(pixels)] = 0.0
-        source = self.source_for(is_float)
-        target = self.linear_space(is_float)
-        if not self._same(source, target):
-            self._processor(source, target).applyRGB(pixels)
+        self._convert(pixels, self.source_for(is_float), self.linear_space(is_float))
         return pixels
 
     def to_network(self, rgb: np.ndarray, is_float: bool) -> tuple[np.ndarray, int]:
         """float32 ``H x W x 3`` in the file's colour space -> sRGB in [0, 1].
 
-        Returns the converted pixels and the number of non-finite values that were set to 0.
+        Returns the converted pixels and the number of non-finite values that were set to 0
+        (in the file, or made by the conversion from its colour space).
         """
-        pixels = np.ascontiguousarray(rgb, dtype=np.float32)
+        pixels = np.array(rgb, dtype=np.float32, order="C")
         bad = ~np.isfinite(pixels)
         count = int(bad.sum())
         if count:
             pixels[bad] = 0.0
-        return self.to_network_from(pixels, self.source_for(is_float)), count
+        count += self._convert(pixels, self.source_for(is_float), self.target)
+        return np.clip(pixels, 0.0, 1.0, out=pixels), count

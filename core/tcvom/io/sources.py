@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import math
 import numbers
 import os
 import re
@@ -143,6 +144,19 @@ class _Frames(_Numbered):
 
     _is_float: bool = False
 
+    def keeps_primaries(self, frame: int) -> bool:
+        """Whether an RGBA or layers EXR of ``frame`` keeps the plate's ``chromaticities``:
+        it is written in the plate's own space, and those are that space's (a header that
+        contradicts ``--input-colorspace`` is not copied beside the space's name)."""
+        if not self.linear_is_own:
+            return False
+        primaries = self.header_primaries(frame)
+        return not primaries or self.colour.describes(primaries, self.linear_space)
+
+    def header_primaries(self, frame: int) -> tuple[float, ...]:
+        """The ``chromaticities`` of ``frame``'s file (none for a movie)."""
+        return ()
+
     def network_to_linear(self, rgb: np.ndarray) -> np.ndarray:
         """Display-referred sRGB (what the networks see and predict) -> :attr:`linear_space`."""
         return self.colour.from_network(rgb, self.linear_space)
@@ -275,6 +289,9 @@ class SequenceFrames(_Frames):
         self._is_grey = _grey(info)
         self.nonfinite: dict[int, int] = {}
 
+    def header_primaries(self, frame: int) -> tuple[float, ...]:
+        return image_info(self.path(frame)).chromaticities
+
     def _raw(self, frame: int) -> tuple[np.ndarray, bool]:
         self._check_frame(frame)
         path = self.path(frame)
@@ -359,7 +376,10 @@ class SequenceFrames(_Frames):
             said = str(Path(path).absolute())
             if said not in _SAID:  # once per process: both stages of a run read every frame
                 _SAID.add(said)
-                log.warning("%s: frame %d: %d NaN/infinite value(s) set to 0", path, frame, bad)
+                made = bad - int(np.count_nonzero(~np.isfinite(placed)))
+                how = (f" ({made} made by converting it from {self.colour.source_for(is_float)}: is that its colour "
+                       "space? see --input-colorspace)") if made else ""
+                log.warning("%s: frame %d: %d NaN/infinite value(s) set to 0%s", path, frame, bad, how)
         return rgb
 
 
@@ -371,6 +391,17 @@ def say_orientation(info: ImageInfo, advice: str) -> None:
         _SAID.add(said)
         log.warning("%s: the file asks viewers to turn or flip it (orientation %d); tcvom, like compositors, "
                     "reads it as stored (%dx%d): %s", info.path, info.orientation, info.width, info.height, advice)
+
+
+def _display_matrix(av_frame: Any) -> tuple[int, ...] | None:
+    """The 3x3 display matrix a decoded picture carries (FFmpeg's side data, 16.16 fixed
+    point, row-major), or None."""
+    import struct
+
+    for data in av_frame.side_data:
+        if getattr(data.type, "name", "") == "DISPLAYMATRIX" and len(bytes(data)) == 36:
+            return struct.unpack("<9i", bytes(data))
+    return None
 
 
 class MovieFrames(_Frames):
@@ -409,7 +440,9 @@ class MovieFrames(_Frames):
         except av.FFmpegError as exc:
             raise InputError(f"cannot read the movie's packets ({exc})", path=self.path_, hint=_DAMAGED) from exc
         self.first_frame = first_frame
-        short = max(self._stream.frames - packets, 0)  # listed in the header, not in the file
+        # listed in the header, not in the file (an AVI's header counts the empty "repeat the
+        # picture before" slots of a variable frame rate, which its times skip)
+        short = max(self._stream.frames - max(packets, self._slots), 0)
         if short:  # pictures shown between the ones held may be missing too: no frame is sure
             missing = list(range(first_frame + self._count, first_frame + self._count + short))
             raise InputError(
@@ -438,6 +471,9 @@ class MovieFrames(_Frames):
         self._decoder: Iterator[av.VideoFrame] | None = None
         self._next_index = -1
         self.rotation: int | None = None
+        self.mirrored = False  # the display matrix mirrors the pictures (read on the first picture decoded)
+        aspect = self._stream.sample_aspect_ratio or self._stream.codec_context.sample_aspect_ratio
+        self.pixel_aspect = float(aspect) if aspect else 1.0
         """Degrees the movie asks players to rotate its pictures by, once a frame is read."""
         # One decode at a time: a reader thread (tcvom.io.overlap) and the caller share the decoder.
         self._lock = threading.RLock()
@@ -549,6 +585,7 @@ class MovieFrames(_Frames):
         # and times that do not, they are decoding stamps.
         avi = self._container.format.name == "avi"
         stamps = avi and self._stream.codec_context.has_b_frames and pts == sorted(pts)
+        self._slots = max(pts) - min(pts) + 1 if avi and pts and not stamps else 0  # one time unit a picture
         own_times = len(set(pts)) == len(times)  # every picture has a time of its own
         self._pts = sorted(pts) if own_times and not stamps else None
         held = set(pts)
@@ -557,6 +594,34 @@ class MovieFrames(_Frames):
 
     def path(self, frame: int) -> Path:
         return self.path_
+
+    def _say_display(self, av_frame: Any) -> None:
+        """Warn once of what a player does to the pictures that tcvom does not: turn or mirror
+        them (the track's display matrix), or stretch them (pixels that are not square)."""
+        matrix = _display_matrix(av_frame)
+        mirrored = self.mirrored = matrix is not None and matrix[0] * matrix[4] - matrix[1] * matrix[3] < 0
+        angle = av_frame.rotation or 0
+        if mirrored and matrix is not None:  # the turn after the mirror (FFmpeg's angle counts the mirror as one)
+            angle = -math.degrees(math.atan2(-matrix[1], -matrix[0]))
+        rotation = self.rotation = round(angle) if math.isfinite(angle) else 0
+        said = f"{self.path_.absolute()}:display"
+        if said in _SAID:
+            return
+        _SAID.add(said)
+        shown = f"{av_frame.width}x{av_frame.height}"
+        if mirrored:
+            turn = f" and rotate them by {rotation} degrees" if rotation else ""
+            log.warning("%s: the movie asks players to mirror its pictures%s; tcvom reads them as stored (%s, "
+                        "not mirrored): paint keyframes on the pictures as stored, and place the matte like the "
+                        "stored plate", self.path_, turn, shown)
+        elif rotation:
+            log.warning("%s: the movie asks players to rotate its pictures by %d degrees; tcvom reads them as "
+                        "stored (%s, not rotated): paint keyframes on the pictures as stored, and place the "
+                        "matte like the stored plate", self.path_, rotation, shown)
+        if self.pixel_aspect != 1.0:
+            log.warning("%s: the movie's pixels are not square (pixel aspect %s): the alphas are written with "
+                        "square pixels, at the stored size (%s); give them the plate's pixel aspect in the "
+                        "compositor", self.path_, f"{self.pixel_aspect:.4g}", shown)
 
     def read(self, frame: int) -> np.ndarray:
         with self._lock:
@@ -583,13 +648,7 @@ class MovieFrames(_Frames):
                 f"{expected} is {av_frame.width} x {av_frame.height}, the movie's video is {self.width} x "
                 f"{self.height}: all frames of a plate must have one size",
                 path=self.path_, frame=frame, hint="export the movie again at one size")
-        rotation = self.rotation = int(av_frame.rotation or 0)
-        said = f"{self.path_.absolute()}:rotation"
-        if rotation and said not in _SAID:
-            _SAID.add(said)
-            log.warning("%s: the movie asks players to rotate its pictures by %d degrees; tcvom reads them as "
-                        "stored (%dx%d, not rotated): paint keyframes on the pictures as stored, and place the "
-                        "matte like the stored plate", self.path_, rotation, av_frame.width, av_frame.height)
+        self._say_display(av_frame)
         deep = av_frame.format.components and av_frame.format.components[0].bits > 8
         if deep:
             pixels = av_frame.to_ndarray(format="rgb48le").astype(np.float32) / 65535.0
