@@ -370,6 +370,17 @@ def test_rgba_output_keeps_the_plates_chromaticities_only_where_they_are_its_spa
     written = {name: image_info(tmp_path / f"out_{name}" / "alpha" / "alpha.0001.exr").chromaticities
                for name in cases}
     converter = ColourConverter()
+    # frames of one shot whose headers differ: each frame's own is judged (code review)
+    (tmp_path / "mixed").mkdir()
+    for frame, primaries in ((1, ap1), (2, AP0)):
+        write_image(tmp_path / "mixed" / f"p.{frame:04d}.exr", image, channels=("R", "G", "B"),
+                    attributes={"chromaticities": primaries})
+    run(str(tmp_path / "mixed" / "p.####.exr"), tmp_path / "out_mixed",
+        keyframes=[f"1={tmp_path / 'key.png'}", f"2={tmp_path / 'key.png'}"], method="classical", output="rgba",
+        input_colorspace="ACEScg", progress="none")
+    mixed = [image_info(tmp_path / "out_mixed" / "alpha" / f"alpha.{f:04d}.exr").chromaticities for f in (1, 2)]
+    assert np.allclose(mixed[0], ap1, atol=1e-4)
+    assert np.allclose(mixed[1], converter.chromaticities("ACEScg"), atol=1e-4)
     assert np.allclose(written["ap0_as_acescg"], converter.chromaticities("ACEScg"), atol=1e-4)
     assert np.allclose(written["ap1_as_acescg"], ap1, atol=1e-4)  # the plate's own, as it is
     assert np.allclose(written["ap1_as_default"], converter.chromaticities("Linear Rec.709 (sRGB)"), atol=1e-4)

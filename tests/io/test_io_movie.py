@@ -371,3 +371,45 @@ def test_a_mirrored_or_stretched_movie_is_said_so_and_an_avi_of_repeat_slots_is_
     assert main(["info", str(tmp_path / "mirror.mp4"), "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert "mirror" in shown and "rotation" not in shown
+
+
+def test_the_display_rotation_is_read_from_the_matrix() -> None:
+    """Code review: PyAV's angle cut 30 degrees to 29 and gave a degenerate matrix's NaN as
+    -2147483648 degrees; a vertical flip (a mirror turned half way) read -180."""
+    import math
+
+    from tcvom.io.sources import _display_rotation
+
+    def turned(degrees: float, mirror: bool = False) -> tuple[int, ...]:
+        c, s = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
+        m = [c, -s, s, c]  # FFmpeg's av_display_rotation_set (counter-clockwise, sign as it stores it)
+        if mirror:
+            m[0], m[2] = -m[0], -m[2]
+        return (round(m[0] * 65536), round(m[1] * 65536), 0, round(m[2] * 65536), round(m[3] * 65536), 0, 0, 0,
+                1 << 30)
+
+    assert _display_rotation(turned(30), False) == 30 and _display_rotation(turned(90), False) == 90
+    assert _display_rotation(turned(0, mirror=True), True) == 0  # a horizontal flip: no turn
+    assert _display_rotation(turned(180, mirror=True), True) == 180  # a vertical flip
+    assert _display_rotation((0,) * 8 + (1 << 30,), False) == 0 and _display_rotation(None, False) == 0
+
+
+def test_a_truncated_avi_with_b_frames_is_still_refused(tmp_path: Path) -> None:
+    """Code review: counting an AVI's time slots (for its repeat slots) took a B-frame AVI cut
+    short, whose last times survive the lost picture, for a whole one."""
+    path = tmp_path / "b.avi"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=24, options={"bf": "2"})
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(20):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.full((48, 64, 3), 10 * i, np.uint8),
+                                                                   format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    whole = MovieFrames(path)
+    assert whole.frame_numbers == list(range(1, 21))
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * 0.95)])
+    with pytest.raises(InputError, match="header lists 20 frames but the file holds"):
+        MovieFrames(path)

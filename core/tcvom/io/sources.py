@@ -393,6 +393,20 @@ def say_orientation(info: ImageInfo, advice: str) -> None:
                     "reads it as stored (%dx%d): %s", info.path, info.orientation, info.width, info.height, advice)
 
 
+def _display_rotation(matrix: tuple[int, ...] | None, mirrored: bool) -> int:
+    """The whole degrees a display matrix turns the pictures by, in (-180, 180] (as FFmpeg's
+    av_display_rotation_get, from the matrix itself: PyAV's cuts 30.0 to 29, and gives a
+    degenerate matrix's NaN as -2147483648); of a mirroring one, the turn after the mirror."""
+    if matrix is None:
+        return 0
+    first, second = math.hypot(matrix[0], matrix[3]), math.hypot(matrix[1], matrix[4])
+    if not first or not second:
+        return 0
+    column = -matrix[0] if mirrored else matrix[0]
+    angle = round(-math.degrees(math.atan2(matrix[1] / second, column / first)))
+    return 180 if angle == -180 else angle
+
+
 def _display_matrix(av_frame: Any) -> tuple[int, ...] | None:
     """The 3x3 display matrix a decoded picture carries (FFmpeg's side data, 16.16 fixed
     point, row-major), or None."""
@@ -471,10 +485,10 @@ class MovieFrames(_Frames):
         self._decoder: Iterator[av.VideoFrame] | None = None
         self._next_index = -1
         self.rotation: int | None = None
+        """Degrees the movie asks players to rotate its pictures by, once a frame is read."""
         self.mirrored = False  # the display matrix mirrors the pictures (read on the first picture decoded)
         aspect = self._stream.sample_aspect_ratio or self._stream.codec_context.sample_aspect_ratio
         self.pixel_aspect = float(aspect) if aspect else 1.0
-        """Degrees the movie asks players to rotate its pictures by, once a frame is read."""
         # One decode at a time: a reader thread (tcvom.io.overlap) and the caller share the decoder.
         self._lock = threading.RLock()
 
@@ -585,7 +599,8 @@ class MovieFrames(_Frames):
         # and times that do not, they are decoding stamps.
         avi = self._container.format.name == "avi"
         stamps = avi and self._stream.codec_context.has_b_frames and pts == sorted(pts)
-        self._slots = max(pts) - min(pts) + 1 if avi and pts and not stamps else 0  # one time unit a picture
+        # one time unit a picture; with reordered pictures (B-frames) a lost last one would count
+        self._slots = max(pts) - min(pts) + 1 if avi and pts and not self._stream.codec_context.has_b_frames else 0
         own_times = len(set(pts)) == len(times)  # every picture has a time of its own
         self._pts = sorted(pts) if own_times and not stamps else None
         held = set(pts)
@@ -600,10 +615,7 @@ class MovieFrames(_Frames):
         them (the track's display matrix), or stretch them (pixels that are not square)."""
         matrix = _display_matrix(av_frame)
         mirrored = self.mirrored = matrix is not None and matrix[0] * matrix[4] - matrix[1] * matrix[3] < 0
-        angle = av_frame.rotation or 0
-        if mirrored and matrix is not None:  # the turn after the mirror (FFmpeg's angle counts the mirror as one)
-            angle = -math.degrees(math.atan2(-matrix[1], -matrix[0]))
-        rotation = self.rotation = round(angle) if math.isfinite(angle) else 0
+        self.rotation = rotation = _display_rotation(matrix, mirrored)
         said = f"{self.path_.absolute()}:display"
         if said in _SAID:
             return

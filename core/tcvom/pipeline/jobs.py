@@ -1021,8 +1021,6 @@ def matte(
                 writer.header["tcvom:base"] = session.network.removesuffix("_tam")
 
             chromaticities = source.linear_chromaticities if output != "alpha" else None
-            # the plate's chromaticities go with RGB of its own space, where they are that space's
-            keeps = source.keeps_primaries(shot[0]) if output != "alpha" else False
 
             def finish(frame: int, alpha: np.ndarray, foreground: np.ndarray | None,
                        background: np.ndarray | None) -> None:
@@ -1030,7 +1028,9 @@ def matte(
                 written = writer.write(frame, alpha, foreground, background=background,
                                        linear_space=source.linear_space, plate=source.path(frame),
                                        origin=source.origin, stamp=keyframe_stamp(frame),
-                                       plate_space=keeps, chromaticities=chromaticities)
+                                       # the frame's chromaticities go with RGB of its own space, where they are its
+                                       plate_space=output != "alpha" and source.keeps_primaries(frame),
+                                       chromaticities=chromaticities)
                 # Given trimaps (painted, another tool's) have no records: the alpha's keeps the
                 # band of the trimap it was matted from, as the matte read it, for the review.
                 extra = {} if made else {"review": {"unknown": int(np.count_nonzero(tris.read(frame) == UNKNOWN))}}
