@@ -323,6 +323,24 @@ def test_a_movie_tagged_hdr_or_bt2020_is_said(tmp_path: Path, caplog) -> None:
     assert caplog.records == []
 
 
+def _mpeg4(path: Path, levels: list[int], *, slots: list[int] | None = None, options: dict | None = None,
+           aspect: Fraction | None = None) -> None:
+    """A 64x48 MPEG-4 movie of flat pictures of these grey ``levels`` (``slots``: their times)."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=24, options=options or {})
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        if aspect is not None:
+            stream.codec_context.sample_aspect_ratio = aspect
+        for i, level in enumerate(levels):
+            picture = av.VideoFrame.from_ndarray(np.full((48, 64, 3), level, np.uint8), format="rgb24")
+            if slots is not None:
+                picture.pts = slots[i]
+            for packet in stream.encode(picture):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
 def test_a_mirrored_or_stretched_movie_is_said_so_and_an_avi_of_repeat_slots_is_whole(tmp_path: Path, caplog,
                                                                                        capsys) -> None:
     """Plates QA: a track matrix that mirrors (x scaled by -1) was said to be a turn by -180
@@ -338,27 +356,9 @@ def test_a_mirrored_or_stretched_movie_is_said_so_and_an_avi_of_repeat_slots_is_
     at = data.find(b"tkhd")
     data[at + 44:at + 80] = struct.pack(">9I", (-0x10000) & 0xFFFFFFFF, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
     (tmp_path / "mirror.mp4").write_bytes(bytes(data))
-    with av.open(str(tmp_path / "wide.mov"), "w") as container:
-        stream = container.add_stream("mpeg4", rate=24)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        stream.codec_context.sample_aspect_ratio = Fraction(2, 1)
-        for i in range(3):
-            for packet in stream.encode(av.VideoFrame.from_ndarray(np.full((48, 64, 3), 40 * i, np.uint8),
-                                                                   format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    _mpeg4(tmp_path / "wide.mov", [40 * i for i in range(3)], aspect=Fraction(2, 1))
     slots = [0, 1, 2, 4, 5, 6, 8, 9]  # every 4th slot empty: a repeat of the picture before
-    with av.open(str(tmp_path / "vfr.avi"), "w") as container:
-        stream = container.add_stream("mpeg4", rate=24)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        for i, slot in enumerate(slots):
-            picture = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 20 + 25 * i, np.uint8), format="rgb24")
-            picture.pts = slot
-            for packet in stream.encode(picture):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    _mpeg4(tmp_path / "vfr.avi", [20 + 25 * i for i in range(len(slots))], slots=slots)
     with caplog.at_level(logging.WARNING, logger="tcvom"):
         MovieFrames(tmp_path / "mirror.mp4").read(1)
         MovieFrames(tmp_path / "wide.mov").read(1)
@@ -398,15 +398,7 @@ def test_a_truncated_avi_with_b_frames_is_still_refused(tmp_path: Path) -> None:
     """Code review: counting an AVI's time slots (for its repeat slots) took a B-frame AVI cut
     short, whose last times survive the lost picture, for a whole one."""
     path = tmp_path / "b.avi"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("mpeg4", rate=24, options={"bf": "2"})
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        for i in range(20):
-            for packet in stream.encode(av.VideoFrame.from_ndarray(np.full((48, 64, 3), 10 * i, np.uint8),
-                                                                   format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    _mpeg4(path, [10 * i for i in range(20)], options={"bf": "2"})
     whole = MovieFrames(path)
     assert whole.frame_numbers == list(range(1, 21))
     data = path.read_bytes()
