@@ -405,3 +405,27 @@ def test_a_truncated_avi_with_b_frames_is_still_refused(tmp_path: Path) -> None:
     path.write_bytes(data[: int(len(data) * 0.95)])
     with pytest.raises(InputError, match="header lists 20 frames but the file holds"):
         MovieFrames(path)
+
+
+@pytest.mark.parametrize("output", ["alpha", "rgba"])
+def test_the_alphas_of_a_movie_of_wide_pixels_carry_its_pixel_aspect(tmp_path: Path, output: str) -> None:
+    """Left in session 26: a 2:1 movie was warned about, but its EXR alphas said square
+    pixels, so Nuke and Blender showed them half as wide as the plate."""
+    from tcvom.cli import main
+    from tcvom.io import write_image
+    from tcvom.io.images import image_layout
+
+    _mpeg4(tmp_path / "wide.mov", [40 + 30 * i for i in range(3)], aspect=Fraction(2, 1))
+    trimap = np.zeros((48, 64), np.float32)
+    trimap[10:38, 16:48], trimap[16:32, 24:40] = 128 / 255, 1.0
+    for frame in (1, 2, 3):
+        write_image(tmp_path / f"tri.{frame:04d}.png", trimap, pixel_type="uint8")
+    for fmt in ("exr", "png16"):
+        out = tmp_path / f"{output}_{fmt}"
+        assert main(["matte", "--plate", str(tmp_path / "wide.mov"), "--trimaps", str(tmp_path / "tri.####.png"),
+                     "--out", str(out), "--method", "classical", "--output", output, "--alpha-format", fmt,
+                     "--progress", "none"]) == 0
+        written = sorted((out / "alpha" if (out / "alpha").is_dir() else out).glob("*.0002.*"))
+        assert len(written) == 1, written
+        aspect = dict((name, value) for name, _, value in image_layout(written[0]).attributes).get("PixelAspectRatio")
+        assert aspect == (2.0 if fmt == "exr" else None), (fmt, aspect)

@@ -165,7 +165,7 @@ def _show_movie(path: str, as_json: bool) -> int:
                           "pictures")
     if movie.pixel_aspect != 1.0:
         data["pixel_aspect"] = (f"{movie.pixel_aspect:.4g}: players stretch the pictures; the alphas are written "
-                                "with square pixels at the stored size")
+                                "at the stored size, EXRs with this pixel aspect, other formats with square pixels")
     return _print(data, as_json)
 
 

@@ -106,6 +106,9 @@ class _Frames(_Numbered):
     """Where the frames' pixels start in the picture (a sequence's canvas, see :func:`_canvas`)."""
     display: tuple[int, int, int, int] | None = None
     """A sequence's display window (x, y, width, height), None for movies."""
+    pixel_aspect: float = 1.0
+    """A movie's pixel aspect (width / height of a pixel; a sequence's comes with each file's
+    header, see :func:`tcvom.io.images.image_layout`)."""
     colour: ColourConverter
     _recent: FrameCache[tuple[np.ndarray, bool]] | None = None
 
@@ -631,9 +634,10 @@ class MovieFrames(_Frames):
                         "stored (%s, not rotated): paint keyframes on the pictures as stored, and place the "
                         "matte like the stored plate", self.path_, rotation, shown)
         if self.pixel_aspect != 1.0:
-            log.warning("%s: the movie's pixels are not square (pixel aspect %s): the alphas are written with "
-                        "square pixels, at the stored size (%s); give them the plate's pixel aspect in the "
-                        "compositor", self.path_, f"{self.pixel_aspect:.4g}", shown)
+            log.warning("%s: the movie's pixels are not square (pixel aspect %s): the alphas are written at the "
+                        "stored size (%s); EXR outputs carry the pixel aspect (PixelAspectRatio), other formats "
+                        "have square pixels: give them the plate's pixel aspect in the compositor", self.path_,
+                        f"{self.pixel_aspect:.4g}", shown)
 
     def read(self, frame: int) -> np.ndarray:
         with self._lock:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -148,7 +149,7 @@ class AlphaWriter(FrameWriter):
               *, background: np.ndarray | None = None, linear_space: str | None = None,
               plate: str | Path | None = None, origin: tuple[int, int] | None = None,
               stamp: dict[str, str] | None = None, plate_space: bool = False,
-              chromaticities: tuple[float, ...] | None = None) -> Path:
+              chromaticities: tuple[float, ...] | None = None, pixel_aspect: float = 1.0) -> Path:
         """Write ``alpha`` (float ``H x W`` in [0, 1]). ``kind="rgba"`` needs
         ``foreground`` (``H x W x 3``): scene-linear in ``linear_space`` for EXR (not
         clamped), display-referred sRGB in [0, 1] for integer formats. ``kind="layers"``
@@ -159,7 +160,8 @@ class AlphaWriter(FrameWriter):
         ``plate_space``: ``linear_space`` is the plate's own colour space, whose primaries
         (the plate's ``chromaticities``) an RGBA or layers EXR then keeps; where the plate
         has none, ``chromaticities`` (those of ``linear_space``) are written, so that an
-        OpenEXR reader does not take them for Rec.709's."""
+        OpenEXR reader does not take them for Rec.709's. ``pixel_aspect``: that of a plate
+        without a header to copy it from (a movie's), written as an EXR's ``PixelAspectRatio``."""
         if not np.issubdtype(np.asarray(alpha).dtype, np.floating):  # 200 of a uint8 alpha was written as 1.0
             raise InputError(f"an alpha is float in [0, 1], not {np.asarray(alpha).dtype}", frame=frame,
                              hint="scale integer alphas to [0, 1] first (uint8: / 255)")
@@ -172,9 +174,11 @@ class AlphaWriter(FrameWriter):
                              hint="drop the channel axis first (alpha[..., 0])")
         if self.kind == "alpha":
             channels = ("A",) if self.fmt.startswith("exr") else ("Y",)
+            layout = self._layout(plate, a.shape, origin)
             return write_image(self.path(frame), a, pixel_type=self.pixel_type, channels=channels,
-                               attributes=self._attributes(frame, plate, stamp) or DATA,
-                               layout=self._layout(plate, a.shape, origin))
+                               attributes=self._aspect(self._attributes(frame, plate, stamp) or DATA, layout,
+                                                       pixel_aspect),
+                               layout=layout)
         if foreground is None:
             raise InputError(f"{self.kind} output needs the foreground colour (foreground=)", frame=frame,
                              path=self.path(frame))
@@ -206,7 +210,15 @@ class AlphaWriter(FrameWriter):
         if attributes is not None and chromaticities and not kept:
             attributes["chromaticities"] = chromaticities
         return write_image(self.path(frame), pixels, pixel_type=self.pixel_type, channels=channels,
-                           attributes=attributes, layout=layout)
+                           attributes=self._aspect(attributes, layout, pixel_aspect), layout=layout)
+
+    def _aspect(self, attributes: dict[str, Any] | None, layout: ImageLayout | None,
+                pixel_aspect: float) -> dict[str, Any] | None:
+        """``attributes`` with ``PixelAspectRatio`` for an EXR whose plate has no header to
+        copy it from (a movie's pixel aspect); a plate file's own comes with its layout."""
+        if pixel_aspect == 1.0 or layout is not None or not self.fmt.startswith("exr"):
+            return attributes
+        return {**(attributes or {}), "PixelAspectRatio": float(pixel_aspect)}
 
 
 class TrimapWriter(FrameWriter):
