@@ -126,7 +126,6 @@ def plate_info(settings: bpy.types.PropertyGroup) -> PlateInfo:
             start, pattern = _MOVIE_FIRST_FRAME, path
             frames = list(range(start, start + clip.frame_duration))
         shift = start - clip.frame_start + clip.frame_offset
-        size = (int(clip.size[0]), int(clip.size[1]))
         datablock, image_frames = clip, None
     else:
         image = settings.image
@@ -153,7 +152,6 @@ def plate_info(settings: bpy.types.PropertyGroup) -> PlateInfo:
             start, pattern = _MOVIE_FIRST_FRAME, path
             frames = list(range(start, start + image.frame_duration))
         shift = start - settings.image_start
-        size = (int(image.size[0]), int(image.size[1]))
         datablock = image
         # The compositor's Image node plays every file from the first, as the alpha does:
         # opened from a later file (plate.1003 of 1001-1006) it started there, and the
@@ -161,9 +159,10 @@ def plate_info(settings: bpy.types.PropertyGroup) -> PlateInfo:
         image_frames = (frames[0] - shift, frames[0] - 1, frames[-1] - frames[0] + 1) if frames else None
     if not frames or not os.path.exists(path):
         raise HostError(f"the plate's files are not found: {path}", "relink the plate (File > External Data)")
-    if size[0] <= 0 or size[1] <= 0:
-        # An Image sequence has no size until Blender has shown one of its frames.
-        size = _file_info(path)[0]
+    # The file's, not the datablock's: an Image sequence has no size until Blender has shown
+    # one of its frames, and a Movie Clip slipped earlier (negative Frame Offset) said 256x256
+    # once the .blend was saved (its placeholder), so pulls and "+" keyframes took that size.
+    size = _file_info(path)[0]
     return PlateInfo(datablock, pattern, frames, shift, size, image_frames, path)
 
 
@@ -190,6 +189,12 @@ def blender_colourspaces() -> list[str]:
     return [item.identifier for item in items]
 
 
+COLOURSPACE_FIX = ("type the OpenColorIO name of the colour space the plate's files hold in Plate Colour Space "
+                   "(tcvom panel; tcvom info --colorspaces lists them), e.g. Linear Rec.709 (sRGB), ACEScg, "
+                   "ARRI LogC3 (EI800)")
+"""What to do about a plate colour space tcvom's config does not know."""
+
+
 def plate_colourspace(settings: bpy.types.PropertyGroup, plate: PlateInfo) -> str:
     """The plate's ``--input-colorspace``: Plate Colour Space, else the plate's colour space
     in Blender, as tcvom's OpenColorIO name. A typed name that is not one of Blender's goes
@@ -207,11 +212,7 @@ def plate_colourspace(settings: bpy.types.PropertyGroup, plate: PlateInfo) -> st
         what = f"Plate Colour Space '{typed}' (of {where}) is a Blender colour space with"
     else:
         what = f"{where} is in Blender's colour space '{name}', which has"
-    raise HostError(
-        f"{what} no equivalent in tcvom's OpenColorIO config",
-        "type the OpenColorIO name of the colour space its files hold in Plate Colour Space (tcvom panel; "
-        "tcvom info --colorspaces lists them), e.g. Linear Rec.709 (sRGB), ACEScg, ARRI LogC3 (EI800)",
-    )
+    raise HostError(f"{what} no equivalent in tcvom's OpenColorIO config", COLOURSPACE_FIX)
 
 
 def _write_grey_png(path: str, grey: np.ndarray) -> None:

@@ -127,9 +127,18 @@ class MatteRun:
         assert self.job is not None
         if self.job.state == "failed" and self.job.error is not None:
             error = self.job.error
-            raise HostError(self.named(error.message), error.fix, error.exit_code)
+            raise HostError(self.named(error.message), self.colourspace_fix(error.message) or error.fix,
+                            error.exit_code)
         if self.job.state != "done":
             raise HostError(f"tcvom did not finish ({self.job.state})", "run the matte again")
+
+    def colourspace_fix(self, message: str) -> str:
+        """The fix for a colour space tcvom's config does not know, when it is the one the
+        add-on passed (tcvom's own advice is a command line's, which the job leaves out)."""
+        space = self.spec.input_colorspace
+        if not space or f"colour space {space!r}" not in message:
+            return ""
+        return inputs.COLOURSPACE_FIX
 
     def named(self, message: str) -> str:
         """``message`` with the keyframes' exported files named as the artist knows them

@@ -456,7 +456,9 @@ def test_errors_reach_the_artist_with_the_fix(pulled: dict, addon) -> None:
 
     settings.input_colorspace = "no such colour space"  # found wrong by tcvom itself (exit code 2)
     try:
-        with pytest.raises(RuntimeError, match=r"tcvom failed: .*no such colour space.*change the setting"):
+        # (tcvom's advice, a command line's, was left out: a generic "change the setting")
+        with pytest.raises(RuntimeError, match=r"tcvom failed: .*no such colour space.*in Plate Colour Space "
+                                               r"\(tcvom panel; tcvom info --colorspaces lists them\)"):
             bpy.ops.tcvom.pull_matte()
     finally:
         settings.input_colorspace = ""
@@ -1377,3 +1379,29 @@ def test_a_keyframe_image_the_addon_makes_survives_save_and_reopen(pulled: dict,
         settings.keyframe_index = 0
         bpy.ops.wm.save_mainfile()
     assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}
+
+
+def test_a_clip_slipped_earlier_keeps_its_size_after_a_save(pulled: dict, shot: Path, example: Path,
+                                                            tmp_path: Path) -> None:
+    """Blender QA: a Movie Clip on a negative Frame Offset said 256x256 (Blender's
+    placeholder) once the .blend was saved: the pull refused the 96x64 keyframes as another
+    size, and "+" made 256x256 keyframe images."""
+    bpy.ops.wm.save_mainfile()
+    try:
+        bpy.ops.wm.read_homefile(use_empty=True)
+        scene = bpy.context.scene
+        scene.frame_start, scene.frame_end = 1, 20
+        clip = bpy.data.movieclips.load(str(example / "plate" / "plate.1001.exr"))
+        clip.frame_offset = -1
+        settings = scene.tcvom
+        settings.source_type, settings.clip = "CLIP", clip
+        item = settings.keyframes.add()
+        item.frame, item.image = 3, bpy.data.images.load(str(example / "keyframes" / "key.1001.png"))
+        bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "slipped.blend"))
+        inputs = importlib.import_module(MODULE + ".inputs")
+        assert inputs.plate_info(settings).size == (96, 64), tuple(clip.size)
+        scene.frame_set(5)
+        assert bpy.ops.tcvom.keyframe_add() == {"FINISHED"}
+        assert tuple(settings.keyframes[-1].image.size) == (96, 64)
+    finally:
+        bpy.ops.wm.open_mainfile(filepath=str(shot))
