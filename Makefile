@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/tcvom example --out $(EXAMPLE) --progress none
-	$(BIN)/tcvom run --plate '$(EXAMPLE)/plate/plate.####.exr' --keyframes '$(EXAMPLE)/keyframes/key.####.png' --out $(DEMO_OUT) --overwrite
+	$(BIN)/tcvom run --plate '$(EXAMPLE)/plate/plate.####.exr' --keyframes '$(EXAMPLE)/keyframes/key.####.png' --out $(DEMO_OUT) --method classical --overwrite
 	$(BIN)/tcvom preview --plate '$(EXAMPLE)/plate/plate.####.exr' --trimaps '$(DEMO_OUT)/trimaps/trimap.####.png' --alpha '$(DEMO_OUT)/alpha/alpha.####.exr' --out $(DEMO_OUT)
 	@echo "demo written to $(DEMO_OUT): alpha/, trimaps/, contact_sheet.png, preview.mp4"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import re
+import shutil
 from pathlib import Path
 from typing import ClassVar
 
@@ -373,7 +374,6 @@ def test_ctrl_c_and_sigterm_mid_step_stop_at_the_step_boundary(video_root: Path,
 def test_a_corrupt_frame_read_by_a_worker_is_the_same_one_line_error(video_root: Path, tmp_path: Path) -> None:
     """With data.workers > 0 a ReadError reached the user as torch's "Caught ReadError in
     DataLoader worker process 0. Original Traceback ..." (27 lines) instead of tcvom's line."""
-    import shutil
 
     from tcvom.errors import ReadError
 
@@ -395,7 +395,7 @@ def test_a_corrupt_frame_read_by_a_worker_is_the_same_one_line_error(video_root:
 
 
 def test_data_errors_name_the_config_file_and_key_before_the_run_folder_is_written(
-        image_folders: dict[str, Path], tmp_path: Path) -> None:
+        image_folders: dict[str, Path], video_root: Path, tmp_path: Path) -> None:
     """A missing data.root named only the folder, image data in the main stage said "set
     data.frames = 3" without the config file, and both came after config.json was written."""
     config = tmp_path / "run.toml"
@@ -413,6 +413,15 @@ def test_data_errors_name_the_config_file_and_key_before_the_run_folder_is_writt
     with pytest.raises(InputError, match="set 'init'") as caught:
         train_gca_tam(load_gca_tam_config(config), progress="none")
     assert caught.value.path == str(config)
+    # Docs QA: a dataset made by `tcvom eval --make-synthetic` (the advice for a folder that is
+    # none) lists only its val split; the default train split was missing, said without the key
+    made = tmp_path / "made"
+    shutil.copytree(video_root, made)
+    (made / "train_videos.txt").unlink()
+    config.write_text('out = "run"\nsteps = 1\n[data]\nroot = "made"\nworkers = 0\n')
+    with pytest.raises(InputError, match=r"data\.split is 'train', but the dataset has no train_videos\.txt") as caught:
+        train_gca_tam(load_gca_tam_config(config), progress="none")
+    assert caught.value.path == str(config) and "set data.split to one of its splits (val)" in str(caught.value)
     config.write_text('out = "run"\nsteps = 1\namp = true\n[data]\nroot = "."\n')
     with pytest.raises(InputError, match=r"amp = true") as caught:
         train_gca_tam(load_gca_tam_config(config), progress="none")

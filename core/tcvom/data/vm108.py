@@ -157,6 +157,17 @@ class Clip:
         return read_flow_png(path) if path.is_file() else None
 
 
+def split_file(root: str | Path, split: str, subset: bool = False) -> Path:
+    """The file listing the clips of ``split`` (``train_videos.txt``...) in a dataset at ``root``."""
+    return Path(root) / (f"{split}_videos_subset.txt" if subset else f"{split}_videos.txt")
+
+
+def splits(root: str | Path, subset: bool = False) -> list[str]:
+    """The splits a dataset at ``root`` lists clips for (``subset``: the subsets')."""
+    suffix = "_videos_subset.txt" if subset else "_videos.txt"
+    return sorted(p.name[: -len(suffix)] for p in Path(root).glob(f"*{suffix}") if p.is_file())
+
+
 class VideoMatting108:
     """The clips of one split of a VideoMatting108-layout dataset.
 
@@ -179,9 +190,12 @@ class VideoMatting108:
                 path=self.root,
                 hint="make a synthetic one with: tcvom eval --make-synthetic DIR",
             )
-        split_path = self.root / (f"{split}_videos_subset.txt" if subset else f"{split}_videos.txt")
+        split_path = split_file(self.root, split, subset)
         if not split_path.is_file():
-            raise InputError(f"the split file for '{split}' is missing", path=split_path)
+            listed = splits(self.root, subset)
+            raise InputError(f"the split file for '{split}' is missing", path=split_path,
+                             hint=f"the dataset's splits: {', '.join(listed)}" if listed else
+                             f"write {split_path.name}, the split's clip names one per line")
         try:
             corr = json.loads(corr_path.read_text())
         except (OSError, ValueError) as exc:

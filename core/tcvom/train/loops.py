@@ -51,6 +51,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, default_collate
 
+from tcvom.data.vm108 import FG_FOLDER, split_file, splits
 from tcvom.errors import InputError, TcvomError, Terminated, WeightsError, listed_differences
 from tcvom.io.atomic import ensure_writable_folder, remove_dead_temporaries, write_text
 from tcvom.models import bases
@@ -698,6 +699,14 @@ def _check_folders(cfg: GcaTamConfig | StmConfig) -> None:
             raise InputError(f"data.{key} is not a folder: {folder}", path=cfg.source or None,
                              hint=f"set data.{key} to the dataset's folder (a relative path is relative to the "
                              "config file)")
+    if d.kind == "video" and (Path(d.root) / FG_FOLDER).is_dir():  # a dataset (the dataset says what else is not)
+        listed = split_file(d.root, d.split, d.subset)
+        if not listed.is_file():
+            known = splits(d.root, d.subset)
+            raise InputError(f"data.split is '{d.split}', but the dataset has no {listed.name} ({listed})",
+                             path=cfg.source or None,
+                             hint=f"set data.split to one of its splits ({', '.join(known)})" if known else
+                             f"write {listed}, the training clips' names one per line")
 
 
 def _resuming(cfg: GcaTamConfig | StmConfig, resume: bool) -> bool:
