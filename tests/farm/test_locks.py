@@ -127,3 +127,26 @@ def test_live_writers_tell_other_inputs_by_the_tag_in_their_name(tmp_path: Path)
     finally:
         tagged.kill()
         older.kill()
+
+
+def test_a_lock_file_that_is_a_link_touches_nothing_it_names(tmp_path: Path) -> None:
+    """Safety QA: a link put in a lock's place in the output's record folder made a run
+    create (open for appending) the file it named, anywhere on the disk."""
+    from tcvom.farm.locks import LiveWriters
+
+    outside = tmp_path / "victim"
+    outside.mkdir()
+    claims = FrameClaims(tmp_path / "records")
+    (tmp_path / "records" / "locks").mkdir(parents=True)
+    for name in ("1005.lock", "claim.lock"):
+        (tmp_path / "records" / "locks" / name).symlink_to(outside / f"made_by_{name}")
+    assert claims.claim(1005)
+    claims.release_all()
+    with exclusive_lock(tmp_path / "records" / "locks" / "claim.lock"):
+        pass
+    writers = LiveWriters(tmp_path / "records")
+    (tmp_path / "records" / "writers").mkdir()
+    (tmp_path / "records" / "writers" / "1-abc-ff.lock").symlink_to(outside / "made_by_writer")
+    assert writers.others() == []
+    assert list(outside.iterdir()) == []
+    assert not (tmp_path / "records" / "locks" / "1005.lock").is_symlink()

@@ -133,3 +133,36 @@ def test_a_record_learns_a_moved_time_only_of_the_file_it_hashed(tmp_path: Path,
     assert json.loads(next((tmp_path / ".alpha.tcvom").rglob("1001.json")).read_text())["mtime_ns"] == \
         learnt["mtime_ns"]  # not the new file's time
     assert FrameRecords(pattern).recorded_file(1001) is None  # its bytes are not the recorded ones
+
+
+@pytest.mark.parametrize("named", ["absolute", "relative"])
+def test_a_record_naming_a_file_outside_its_folder_deletes_nothing(tmp_path: Path, named: str) -> None:
+    """Safety QA: a record whose "file" named a path (absolute, or ../..) with that file's
+    size and hash made a whole-shot rerun prune it, and a frame written again remove it as
+    its "older output": any readable file on the disk could be deleted."""
+    import hashlib
+    import os
+
+    from tcvom.farm.records import FrameRecords
+
+    victim = tmp_path / "victim" / "comp_v012.nk"
+    victim.parent.mkdir()
+    victim.write_bytes(b"artist comp script")
+    out = tmp_path / "out"
+    out.mkdir()
+    pattern = str(out / "alpha.####.exr")
+    (out / "alpha.1001.exr").write_bytes(b"an alpha")
+    FrameRecords(pattern).write(1001, out / "alpha.1001.exr", "key")
+    record_file = next((out / ".alpha.tcvom").rglob("1001.json"))
+    crafted = {**json.loads(record_file.read_text()),
+               "file": str(victim) if named == "absolute" else os.path.relpath(victim, out),
+               "size": victim.stat().st_size, "sha256": "sha256:" + hashlib.sha256(victim.read_bytes()).hexdigest()}
+    for frame in (1001, 2000):
+        (record_file.parent / f"{frame}.json").write_text(json.dumps({**crafted, "frame": frame}))
+    records = FrameRecords(pattern)
+    assert records.get(2000) is None and records.recorded_file(1001) is None  # no record: the frame is made again
+    (out / "alpha.1001.exr").write_bytes(b"the alpha made again")
+    assert records.write(1001, out / "alpha.1001.exr", "key") is None
+    assert FrameRecords(pattern).prune([1001]) == []
+    assert victim.read_bytes() == b"artist comp script"
+    assert FrameRecords(pattern).recorded_file(1001) == out / "alpha.1001.exr"

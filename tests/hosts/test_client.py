@@ -653,3 +653,19 @@ def test_the_hosts_refuse_the_cache_folders_tcvom_refuses(tmp_path: Path) -> Non
                 hostclient.check_cache_folder(f"{folder}/tcvom_cache", "fix")
         else:
             hostclient.check_cache_folder(f"{folder}/tcvom_cache", "fix")
+
+
+def test_install_folder_replaces_a_link_in_the_folders_place(tmp_path: Path) -> None:
+    """Safety QA: a cache's keyframes folder that was a link to an artist's folder had every
+    other file of that folder deleted at the next Compute / Pull Matte."""
+    painted = tmp_path / "artist_paint"
+    painted.mkdir()
+    (painted / "roto_v003.png").write_bytes(b"roto")
+    folder = tmp_path / "cache" / "keyframes"
+    folder.parent.mkdir()
+    folder.symlink_to(painted, target_is_directory=True)
+    (tmp_path / "key.1001.png").write_bytes(b"key")
+    installed = hostclient.install_folder({"key.1001.png": str(tmp_path / "key.1001.png")}, str(folder))
+    assert installed == {"key.1001.png": str(folder / "key.1001.png")}
+    assert not folder.is_symlink() and sorted(p.name for p in folder.iterdir()) == ["key.1001.png"]
+    assert sorted(p.name for p in painted.iterdir()) == ["roto_v003.png"]

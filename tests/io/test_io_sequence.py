@@ -178,3 +178,15 @@ def test_frame_numbers_beyond_32_bits_are_refused_up_front(tmp_path: Path) -> No
         open_frames(tmp_path / "plate.@.png")
     assert caught.value.exit_code == 2
     assert open_frames(tmp_path / "plate.@.png", "2147483646-2147483647").frame_numbers == [2147483646, 2147483647]
+
+
+def test_a_folder_whose_name_holds_a_line_break_is_said_so(tmp_path: Path) -> None:
+    """Safety QA: fileseq cannot list a folder whose name holds a line break: the plate was
+    refused as "files of this name with another padding exist", naming files of the right padding."""
+    from tcvom.io import open_frames
+
+    folder = tmp_path / "nl\nshot"
+    write_sequence(folder, "plate", range(1001, 1003), (4, 4))
+    with pytest.raises(InputError, match="the folder's name holds a line break") as caught:
+        open_frames(str(folder / "plate.####.png"))
+    assert "another padding" not in str(caught.value)

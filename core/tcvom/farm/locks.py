@@ -72,6 +72,24 @@ def replace_file(path: str | Path, text: str) -> None:
     write_text(path, text)
 
 
+def _no_link(path: str, flags: int) -> int:
+    return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0), 0o666)
+
+
+def open_lock(path: str | Path) -> Any:
+    """Open (create) the lock file ``path`` for reading and appending, never through a link:
+    a link put in its place (to a file anywhere) is replaced by a plain lock file, so that
+    locking never creates or touches a file outside the folder."""
+    try:
+        return open(path, "a+b", opener=_no_link)  # noqa: SIM115 - the caller holds it
+    except OSError:
+        if not os.path.islink(path):
+            raise
+        with suppress(FileNotFoundError):
+            os.unlink(path)  # the link, not what it names
+        return open(path, "a+b", opener=_no_link)  # noqa: SIM115
+
+
 @contextmanager
 def exclusive_lock(path: str | Path, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
     """Hold an exclusive lock on the file ``path`` (created if missing) for the block.
@@ -83,7 +101,7 @@ def exclusive_lock(path: str | Path, on_wait: Callable[[], None] | None = None) 
     """
     lock = Path(path)
     lock.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(lock, "a+b")  # noqa: SIM115 - held for the whole block
+    handle = open_lock(lock)  # held for the whole block
     try:
         if sys.platform == "win32":
             import msvcrt
@@ -155,7 +173,7 @@ class FrameClaims:
         if not name or "/" in name or "\\" in name or name.startswith("."):
             raise ValueError(f"a claim is named by a frame or a plain name, not {name!r}")
         self.folder.mkdir(parents=True, exist_ok=True)
-        return open(self.folder / f"{name}.lock", "a+b")
+        return open_lock(self.folder / f"{name}.lock")
 
     def claim(self, unit: int | str) -> bool:
         """Hold ``unit``'s lock if no other process does; True if this call took it."""
@@ -208,7 +226,7 @@ class LiveWriters:
 
         self.folder.mkdir(parents=True, exist_ok=True)
         name = f"{os.getpid()}-{uuid.uuid4().hex[:12]}" + (f"-{tag}" if tag else "")
-        handle = open(self.folder / f"{name}.lock", "a+b")  # noqa: SIM115 - held
+        handle = open_lock(self.folder / f"{name}.lock")  # held
         if not _try_lock(handle):  # a fresh unique name: nobody else can hold it
             handle.close()
             raise OSError(f"could not lock {handle.name}")
@@ -233,7 +251,7 @@ class LiveWriters:
             if path == mine or (unlike is not None and tag in ("", unlike)):
                 continue
             try:
-                handle = open(path, "a+b")  # noqa: SIM115 - closed below
+                handle = open_lock(path)  # closed below
             except OSError:  # removed by its run meanwhile
                 continue
             with handle:

@@ -86,6 +86,13 @@ class FileDigests:
         return str(self.state(path)["sha256"])
 
 
+def _plain_name(name: object) -> bool:
+    """Whether a record's ``file`` is a file name in the output's own folder: one naming a
+    path (absolute, ``..``, a separator) would have a rerun replace or prune a file anywhere,
+    so such a record is no record (its frame is made again)."""
+    return isinstance(name, str) and name not in ("", ".", "..") and "\0" not in name and Path(name).name == name
+
+
 class FrameRecords:
     """The per-frame records of one output sequence (``pattern``, e.g. ``out/alpha.####.exr``)."""
 
@@ -104,7 +111,8 @@ class FrameRecords:
                 data = json.loads(self._path(frame).read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 data = None
-            ok = isinstance(data, dict) and data.get("format") == FORMAT and isinstance(data.get("key"), str)
+            ok = (isinstance(data, dict) and data.get("format") == FORMAT and isinstance(data.get("key"), str)
+                  and _plain_name(data.get("file")))
             self._cache[frame] = data if ok else None
         return self._cache[frame]
 

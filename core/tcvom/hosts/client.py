@@ -456,9 +456,12 @@ def install_folder(staged: dict[str, str], folder: str, same: Any = None) -> dic
     """Make ``folder`` hold exactly the staged files: ``staged`` maps file names to new
     files, each installed with :func:`install_file`; files of ``folder`` not named (a
     removed keyframe) are deleted. Returns ``{name: path in folder}``. A folder that cannot
-    be written is a :class:`HostError`."""
+    be written is a :class:`HostError`. A link in the folder's place is replaced by a folder:
+    the files it names elsewhere (an artist's paintings) are not the cache's to delete."""
     installed = {}
     try:
+        if os.path.islink(folder):
+            os.unlink(folder)  # the link, not what it names
         os.makedirs(folder, exist_ok=True)
         for name, path in staged.items():
             target = os.path.join(folder, name)

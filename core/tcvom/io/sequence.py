@@ -174,6 +174,10 @@ class ImageSequence:
 
     def _discover(self, seq: fileseq.FileSequence) -> list[int]:
         frames = _frames_on_disk(seq)
+        if not frames and any(mark in seq.dirname() for mark in "\r\n"):  # fileseq cannot list it
+            raise InputError("the folder's name holds a line break: tcvom cannot find the frames of a sequence in it",
+                             path=self.pattern, hint="rename the folder, or reach it through a symbolic link whose "
+                             "path holds no line break")
         others = _other_padding(seq, set(frames))
         listed = ", ".join(name for name, _ in others[:3]) + (", ..." if len(others) > 3 else "")
         if not frames:
