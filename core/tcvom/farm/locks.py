@@ -81,13 +81,13 @@ def open_lock(path: str | Path) -> Any:
     a link put in its place (to a file anywhere) is replaced by a plain lock file, so that
     locking never creates or touches a file outside the folder."""
     try:
-        return open(path, "a+b", opener=_no_link)  # noqa: SIM115 - the caller holds it
+        return open(path, "a+b", opener=_no_link)  # the caller holds it
     except OSError:
         if not os.path.islink(path):
             raise
         with suppress(FileNotFoundError):
             os.unlink(path)  # the link, not what it names
-        return open(path, "a+b", opener=_no_link)  # noqa: SIM115
+        return open(path, "a+b", opener=_no_link)
 
 
 @contextmanager
