@@ -293,7 +293,7 @@ def test_ctrl_c_while_the_command_line_starts_is_an_interruption(capsys, monkeyp
     def interrupted_import() -> None:
         os.kill(os.getpid(), number)
 
-    monkeypatch.setattr(tcvom.cli, "_import_compiled", interrupted_import)
+    monkeypatch.setattr(tcvom.cli, "import_compiled", interrupted_import)
     got, out, err = run_cli(capsys, *args_for(shot, tmp_path / "o", "--method", "classical"), "--progress", "json")
     assert got == code and said in err
     assert json.loads(out.splitlines()[-1])["exit_code"] == code
@@ -382,3 +382,39 @@ def test_main_gives_the_logger_back(capsys, shot: Path, tmp_path: Path) -> None:
     before = (list(log.handlers), log.propagate, log.level)
     code, _, _ = run_cli(capsys, *args_for(shot, tmp_path / "o", "--method", "classical"), "--progress", "json")
     assert code == 0 and (list(log.handlers), log.propagate, log.level) == before
+
+
+API_CANCELLED_WHILE_TORCH_LOADS = """
+import _thread, importlib.abc, sys
+from pathlib import Path
+import tcvom.pipeline as tp
+assert "torch" not in sys.modules
+
+class CancelOnce(importlib.abc.MetaPathFinder):  # a host's cancel landing while torch loads
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch.nested":
+            sys.meta_path.remove(self)
+            _thread.interrupt_main()
+        return None
+
+sys.meta_path.insert(0, CancelOnce())
+shot, out = Path(sys.argv[1]), sys.argv[2]
+args = dict(keyframes=str(shot / "keyframes/key.####.png"), method="classical", progress="none")
+try:
+    tp.run(str(shot / "plate/plate.####.exr"), out, **args)
+except KeyboardInterrupt:
+    print("cancelled")
+tp.run(str(shot / "plate/plate.####.exr"), out, **args)
+print("ran again")
+"""
+
+
+def test_an_api_run_cancelled_while_torch_loads_leaves_the_process_able_to_run(shot: Path, tmp_path: Path) -> None:
+    """API QA: a host's cancel (interrupt_main, Ctrl-C) that landed while the matte stage
+    imported torch left torch half imported: every later run of the process failed with
+    "partially initialized module 'torch' has no attribute 'jit'". The API's jobs import
+    the compiled modules first, the stop held until they are loaded."""
+    done = subprocess.run([sys.executable, "-c", API_CANCELLED_WHILE_TORCH_LOADS, str(shot), str(tmp_path / "o")],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == ["cancelled", "ran again"], done.stdout

@@ -20,7 +20,8 @@ from __future__ import annotations
 import numbers
 import os
 import reprlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,62 @@ def raise_if_stopped() -> None:
 
 def clear_stops() -> None:
     _STOPS.clear()
+
+
+@contextmanager
+def signals_held() -> Iterator[list[int]]:
+    """Hold Ctrl-C (and SIGTERM) back for the block, noting them in the list it yields.
+
+    A KeyboardInterrupt raised inside a compiled module's initialisation (torch, the image
+    libraries) surfaces as a traceback, an unrelated ImportError or a C++ ``std::terminate``
+    (abort), and a module left half imported (torch) cannot be imported again in that
+    process. The caller reads the list after the block. Left alone where another handler
+    is installed (a host embedding tcvom) or outside the main thread, where Python allows
+    no handler.
+    """
+    import signal
+    import threading
+
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+    noted = {number: signal.getsignal(number) for number, default in ((signal.SIGINT, signal.default_int_handler),
+                                                                      (signal.SIGTERM, signal.SIG_DFL))
+             if signal.getsignal(number) is default}  # SIGTERM too: it killed a starting job without a word
+    for number in noted:
+        signal.signal(number, lambda signum, frame: received.append(signum))
+    try:
+        yield received
+    finally:
+        for number, previous in noted.items():
+            signal.signal(number, previous)
+
+
+#: Compiled modules the jobs import when they first need them: imported up front, inside
+#: :func:`signals_held`.
+COMPILED = ("torch", "OpenImageIO", "PyOpenColorIO", "cv2", "av")
+
+
+def import_compiled() -> None:
+    """Import :data:`COMPILED` (one that is missing is said by the job that needs it)."""
+    import importlib
+
+    for name in COMPILED:
+        with suppress(ImportError):
+            importlib.import_module(name)
+
+
+def compiled_imported_held() -> None:
+    """:func:`import_compiled` under :func:`signals_held` (the Python API's jobs: the command
+    line does it while it builds its parser); a stop that came meanwhile is raised after:
+    a cancel that lands while torch loads no longer breaks every later run of the process."""
+    import signal
+
+    with signals_held() as received:
+        import_compiled()
+    if received:
+        raise Terminated() if signal.SIGTERM in received else KeyboardInterrupt()
 
 
 class TcvomError(Exception):

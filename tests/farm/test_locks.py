@@ -150,3 +150,17 @@ def test_a_lock_file_that_is_a_link_touches_nothing_it_names(tmp_path: Path) -> 
     assert writers.others() == []
     assert list(outside.iterdir()) == []
     assert not (tmp_path / "records" / "locks" / "1005.lock").is_symlink()
+    # code review: the locks/ or writers/ folder itself a link (to a farm's folder of locks)
+    (outside / "renderfarm-job.lock").write_bytes(b"not ours")
+    for sub in ("locks", "writers"):
+        folder = tmp_path / "linked" / sub
+        folder.parent.mkdir(exist_ok=True)
+        folder.symlink_to(outside, target_is_directory=True)
+    assert LiveWriters(tmp_path / "linked").others() == []
+    claims = FrameClaims(tmp_path / "linked")
+    assert claims.claim(1005)
+    claims.release_all()
+    writers = LiveWriters(tmp_path / "linked")
+    writers.join()
+    writers.leave()
+    assert sorted(p.name for p in outside.iterdir()) == ["renderfarm-job.lock"]

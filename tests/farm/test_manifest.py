@@ -135,27 +135,28 @@ def test_a_record_learns_a_moved_time_only_of_the_file_it_hashed(tmp_path: Path,
     assert FrameRecords(pattern).recorded_file(1001) is None  # its bytes are not the recorded ones
 
 
-@pytest.mark.parametrize("named", ["absolute", "relative"])
-def test_a_record_naming_a_file_outside_its_folder_deletes_nothing(tmp_path: Path, named: str) -> None:
+@pytest.mark.parametrize("named", ["absolute", "relative", "beside"])
+def test_a_record_naming_another_file_deletes_nothing(tmp_path: Path, named: str) -> None:
     """Safety QA: a record whose "file" named a path (absolute, or ../..) with that file's
     size and hash made a whole-shot rerun prune it, and a frame written again remove it as
-    its "older output": any readable file on the disk could be deleted."""
+    its "older output": any readable file on the disk could be deleted. Code review: or
+    another file of the output's folder (a record's file is its frame's, in any format)."""
     import hashlib
     import os
 
     from tcvom.farm.records import FrameRecords
 
-    victim = tmp_path / "victim" / "comp_v012.nk"
-    victim.parent.mkdir()
-    victim.write_bytes(b"artist comp script")
     out = tmp_path / "out"
     out.mkdir()
+    victim = (out if named == "beside" else tmp_path / "victim") / "comp_v012.nk"
+    victim.parent.mkdir(exist_ok=True)
+    victim.write_bytes(b"artist comp script")
     pattern = str(out / "alpha.####.exr")
     (out / "alpha.1001.exr").write_bytes(b"an alpha")
     FrameRecords(pattern).write(1001, out / "alpha.1001.exr", "key")
     record_file = next((out / ".alpha.tcvom").rglob("1001.json"))
     crafted = {**json.loads(record_file.read_text()),
-               "file": str(victim) if named == "absolute" else os.path.relpath(victim, out),
+               "file": {"absolute": str(victim), "relative": os.path.relpath(victim, out)}.get(named, victim.name),
                "size": victim.stat().st_size, "sha256": "sha256:" + hashlib.sha256(victim.read_bytes()).hexdigest()}
     for frame in (1001, 2000):
         (record_file.parent / f"{frame}.json").write_text(json.dumps({**crafted, "frame": frame}))
@@ -166,3 +167,6 @@ def test_a_record_naming_a_file_outside_its_folder_deletes_nothing(tmp_path: Pat
     assert FrameRecords(pattern).prune([1001]) == []
     assert victim.read_bytes() == b"artist comp script"
     assert FrameRecords(pattern).recorded_file(1001) == out / "alpha.1001.exr"
+    (out / "alpha.1001.png").write_bytes(b"the frame in another format")  # what a record may name
+    FrameRecords(pattern.replace(".exr", ".png")).write(1001, out / "alpha.1001.png", "key")
+    assert FrameRecords(pattern).recorded_file(1001) == out / "alpha.1001.png"

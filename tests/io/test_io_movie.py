@@ -429,3 +429,6 @@ def test_the_alphas_of_a_movie_of_wide_pixels_carry_its_pixel_aspect(tmp_path: P
         assert len(written) == 1, written
         aspect = dict((name, value) for name, _, value in image_layout(written[0]).attributes).get("PixelAspectRatio")
         assert aspect == (2.0 if fmt == "exr" else None), (fmt, aspect)
+        # code review: part of the frames' settings, so that an output made before (square) is made again whole
+        settings = json.loads(next(out.rglob(".alpha.tcvom.json")).read_text())["settings"]
+        assert settings.get("pixel_aspect") == (2.0 if fmt == "exr" else None)

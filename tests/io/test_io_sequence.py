@@ -187,6 +187,9 @@ def test_a_folder_whose_name_holds_a_line_break_is_said_so(tmp_path: Path) -> No
 
     folder = tmp_path / "nl\nshot"
     write_sequence(folder, "plate", range(1001, 1003), (4, 4))
-    with pytest.raises(InputError, match="the folder's name holds a line break") as caught:
+    with pytest.raises(InputError, match="the folder name holds a line break") as caught:
         open_frames(str(folder / "plate.####.png"))
     assert "another padding" not in str(caught.value)
+    write_sequence(tmp_path, "pl\nate", range(1001, 1003), (4, 4))  # code review: the file name's too
+    with pytest.raises(InputError, match=r"the file name holds a line break.*rename the files"):
+        open_frames(str(tmp_path / "pl\nate.####.png"))

@@ -379,6 +379,12 @@ def test_the_preview_and_eval_functions_check_their_arguments(small_example, tmp
         (lambda: evaluate_sequence(alpha, small_example.folder / "truth", image_metrics="false"),
          "image_metrics must be True or False"),
         (lambda: evaluate_sequence(None, small_example.folder / "truth"), "alpha must be a folder or a sequence"),
+        # API QA round 2: AttributeErrors from deep inside, and a message naming the file None
+        (lambda: preview_movie(small_example.plate, alpha, tmp_path / "a.mp4"),
+         "frames must be the plate opened with tcvom.io.open_frames"),
+        (lambda: contact_sheet(frames, None, alpha, tmp_path / "c.png"), "trimaps must be the trimaps opened"),
+        (lambda: contact_sheet(frames, trimaps, alpha, tmp_path / "c.png", review="x"), "review must be a review"),
+        (lambda: contact_sheet(frames, trimaps, None, tmp_path / "c.png"), "alpha_pattern must be the alphas'"),
     ):
         with pytest.raises(InputError, match=said):
             call()
@@ -393,6 +399,8 @@ def test_the_preview_and_eval_functions_check_their_arguments(small_example, tmp
     with pytest.raises(InputError, match=r"an alpha to write is H x W, not \(64, 96, 1\)") as caught:
         writer.write(1001, np.zeros((64, 96, 1), np.float32))
     assert caught.value.frame == 1001 and caught.value.path is not None
+    with pytest.raises(InputError, match="a frame number must be a whole number, not 'x'"):
+        writer.write("x", np.zeros((64, 96), np.float32))
     with pytest.raises(InputError, match="rgba output needs the foreground colour"):
         AlphaWriter(tmp_path / "w", kind="rgba").write(1001, np.zeros((64, 96), np.float32))
     key = small_example.keyframes.replace("####", "1001")

@@ -422,6 +422,9 @@ def test_data_errors_name_the_config_file_and_key_before_the_run_folder_is_writt
     with pytest.raises(InputError, match=r"data\.split is 'train', but the dataset has no train_videos\.txt") as caught:
         train_gca_tam(load_gca_tam_config(config), progress="none")
     assert caught.value.path == str(config) and "set data.split to one of its splits (val)" in str(caught.value)
+    config.write_text('out = "run"\nsteps = 1\n[data]\nroot = "made"\nsplit = "val"\nsubset = true\nworkers = 0\n')
+    with pytest.raises(InputError, match=r"no val_videos_subset\.txt.*set data\.subset = false"):
+        train_gca_tam(load_gca_tam_config(config), progress="none")
     config.write_text('out = "run"\nsteps = 1\namp = true\n[data]\nroot = "."\n')
     with pytest.raises(InputError, match=r"amp = true") as caught:
         train_gca_tam(load_gca_tam_config(config), progress="none")

@@ -460,3 +460,22 @@ def test_a_file_of_an_export_is_not_called_a_corrupt_download(tmp_path, name):
     with pytest.raises(InputError, match="this is a file of an export") as err:
         checkpoints.read_state_dict(path)
     assert "--export-dir" in str(err.value) and "download" not in str(err.value)
+
+
+@pytest.mark.parametrize("base", ["fba", "dim", "index"])
+def test_a_partial_file_of_another_base_is_compared_with_its_own_network(tmp_path, base):
+    """Network QA: an encoder-only (or cut short) FBA, DIM or Index file, which matches no
+    network, was loaded against GCA+TAM: "538 missing key(s): encoder.conv1..." pointed at
+    the wrong network. It is compared with the network whose keys it holds."""
+    from tcvom.errors import WeightsError
+    from tcvom.matting.gca_session import load_matting_model
+    from tcvom.models.bases import build_matting
+
+    state = {k: v for k, v in build_matting(f"{base}_tam").state_dict().items() if k.startswith("encoder.")}
+    path = tmp_path / "encoder.pth"
+    torch.save(state, path)
+    with pytest.raises(WeightsError) as caught:
+        load_matting_model(path)
+    said = str(caught.value)
+    assert f"do not fit the {checkpoints.kind_name(base + '_tam')}" in said and "unexpected key" not in said, said
+    assert "decoder." in said

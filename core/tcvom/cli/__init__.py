@@ -31,6 +31,8 @@ from tcvom.errors import (
     TcvomError,
     Terminated,
     clear_stops,
+    import_compiled,
+    signals_held,
     stopping,
 )
 from tcvom.progress import emit_json, error_fields
@@ -88,43 +90,6 @@ def build_parser() -> argparse.ArgumentParser:
 #: Commands that may run the networks on frames: the process keeps its freed memory
 #: (:mod:`tcvom.allocator`), so that each frame's large tensors do not page-fault anew.
 NETWORK_COMMANDS = frozenset({"run", "trimaps", "matte", "eval", "train", "farm"})
-
-
-@contextmanager
-def _interrupt_after() -> Iterator[list[int]]:
-    """Hold Ctrl-C (and SIGTERM) back while the command line is built, then report it.
-
-    Building the parser imports torch and the image libraries. A KeyboardInterrupt raised
-    inside a compiled module's initialisation surfaces as a traceback, an unrelated
-    ImportError, or a C++ ``std::terminate`` (abort). So the signal is only noted here; the
-    caller reads the list after the block. Left alone where another handler is installed
-    (a host embedding tcvom) or outside the main thread, where Python allows no handler.
-    """
-    received: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield received
-        return
-    noted = {number: signal.getsignal(number) for number, default in ((signal.SIGINT, signal.default_int_handler),
-                                                                      (signal.SIGTERM, signal.SIG_DFL))
-             if signal.getsignal(number) is default}  # SIGTERM too: it killed a starting job without a word
-    for number in noted:
-        signal.signal(number, lambda signum, frame: received.append(signum))
-    try:
-        yield received
-    finally:
-        for number, previous in noted.items():
-            signal.signal(number, previous)
-
-
-#: Compiled modules the jobs import when they first need them. Imported up front, inside
-#: :func:`_interrupt_after`, because Ctrl-C during one's initialisation aborts the process.
-_COMPILED = ("OpenImageIO", "PyOpenColorIO", "cv2", "av")
-
-
-def _import_compiled() -> None:
-    for name in _COMPILED:
-        with suppress(ImportError):  # the job that needs it says which extra is missing
-            importlib.import_module(name)
 
 
 #: Flags whose value is a frame range, which may start before zero.
@@ -225,14 +190,14 @@ def console() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (:func:`console` exits with it)."""
     _stdio_kept()
-    with _interrupt_after() as interrupted:
+    with signals_held() as interrupted:
         parser = build_parser()
         words = _ranges_joined(sys.argv[1:] if argv is None else list(argv))
         _unknown_option_named(parser, words)
         args = parser.parse_args(words)
         _home_expanded(args)
         if args.command is not None:
-            _import_compiled()
+            import_compiled()
     if interrupted:
         return _interrupted(args, Terminated() if signal.SIGTERM in interrupted else None)
     if args.command is None:

@@ -77,17 +77,31 @@ def _no_link(path: str, flags: int) -> int:
 
 
 def open_lock(path: str | Path) -> Any:
-    """Open (create) the lock file ``path`` for reading and appending, never through a link:
-    a link put in its place (to a file anywhere) is replaced by a plain lock file, so that
-    locking never creates or touches a file outside the folder."""
-    try:
-        return open(path, "a+b", opener=_no_link)  # the caller holds it
-    except OSError:
-        if not os.path.islink(path):
-            raise
+    """Open (create) the lock file ``path`` for reading and appending, never through a
+    symbolic link (POSIX: Windows has no ``O_NOFOLLOW``): a link put in its place (to a file
+    anywhere) is replaced by a plain lock file, so that locking never creates or touches a
+    file it names."""
+    while True:
+        try:
+            return open(path, "a+b", opener=_no_link)  # the caller holds it
+        except OSError:
+            if not os.path.islink(path):
+                if os.path.isfile(path):  # another run replaced the link meanwhile: open that file
+                    continue
+                raise
+            with suppress(FileNotFoundError):
+                os.unlink(path)  # the link, not what it names
+
+
+def own_folder(folder: Path) -> Path:
+    """``folder`` made (with its parents) as a folder of its own: a symbolic link in its
+    place is removed first, so that locks are never made, or dead runs' files removed, in
+    the folder it names."""
+    if folder.is_symlink():
         with suppress(FileNotFoundError):
-            os.unlink(path)  # the link, not what it names
-        return open(path, "a+b", opener=_no_link)
+            folder.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @contextmanager
@@ -172,8 +186,7 @@ class FrameClaims:
         name = str(unit)
         if not name or "/" in name or "\\" in name or name.startswith("."):
             raise ValueError(f"a claim is named by a frame or a plain name, not {name!r}")
-        self.folder.mkdir(parents=True, exist_ok=True)
-        return open_lock(self.folder / f"{name}.lock")
+        return open_lock(own_folder(self.folder) / f"{name}.lock")
 
     def claim(self, unit: int | str) -> bool:
         """Hold ``unit``'s lock if no other process does; True if this call took it."""
@@ -224,7 +237,7 @@ class LiveWriters:
         import platform
         import uuid
 
-        self.folder.mkdir(parents=True, exist_ok=True)
+        own_folder(self.folder)
         name = f"{os.getpid()}-{uuid.uuid4().hex[:12]}" + (f"-{tag}" if tag else "")
         handle = open_lock(self.folder / f"{name}.lock")  # held
         if not _try_lock(handle):  # a fresh unique name: nobody else can hold it
@@ -246,9 +259,10 @@ class LiveWriters:
         another tag; one without, an older tcvom's, is left out); dead writers' files are removed."""
         live = []
         mine = None if self._handle is None else Path(self._handle.name)
-        for path in sorted(self.folder.glob("*.lock")) if self.folder.is_dir() else []:
+        linked = self.folder.is_symlink()  # the files of the folder it names are no writers of this output
+        for path in sorted(self.folder.glob("*.lock")) if self.folder.is_dir() and not linked else []:
             tag = path.stem.split("-", 2)[2] if path.stem.count("-") >= 2 else ""
-            if path == mine or (unlike is not None and tag in ("", unlike)):
+            if path == mine or path.is_symlink() or (unlike is not None and tag in ("", unlike)):
                 continue
             try:
                 handle = open_lock(path)  # closed below

@@ -42,7 +42,7 @@ from tcvom.errors import OutputError, TcvomError
 from tcvom.farm.manifest import file_digest, jsonable, records_folder
 from tcvom.io.atomic import atomic_output
 from tcvom.io.hashing import array_sha256, as_recorded, value_sha256
-from tcvom.io.sequence import format_range
+from tcvom.io.sequence import format_range, frame_path
 
 log = logging.getLogger("tcvom")
 
@@ -86,13 +86,6 @@ class FileDigests:
         return str(self.state(path)["sha256"])
 
 
-def _plain_name(name: object) -> bool:
-    """Whether a record's ``file`` is a file name in the output's own folder: one naming a
-    path (absolute, ``..``, a separator) would have a rerun replace or prune a file anywhere,
-    so such a record is no record (its frame is made again)."""
-    return isinstance(name, str) and name not in ("", ".", "..") and "\0" not in name and Path(name).name == name
-
-
 class FrameRecords:
     """The per-frame records of one output sequence (``pattern``, e.g. ``out/alpha.####.exr``)."""
 
@@ -104,6 +97,15 @@ class FrameRecords:
     def _path(self, frame: int) -> Path:
         return self.folder / f"{int(frame)}.json"
 
+    def _names_frame(self, name: object, frame: int) -> bool:
+        """Whether a record's ``file`` is ``frame``'s file of this output (in any format: the
+        name of the pattern's frame, any suffix). One naming another file (a path, ``..``, an
+        artist's file beside the outputs) would have a rerun replace or prune that file, so
+        such a record is no record (its frame is made again)."""
+        if not isinstance(name, str) or "\0" in name or Path(name).name != name or name in ("", ".", ".."):
+            return False
+        return Path(name).stem == frame_path(self.pattern, frame).stem
+
     def get(self, frame: int) -> dict[str, Any] | None:
         """The record of ``frame``, or None (none, or unreadable: the frame is then redone)."""
         if frame not in self._cache:
@@ -112,7 +114,7 @@ class FrameRecords:
             except (OSError, ValueError):
                 data = None
             ok = (isinstance(data, dict) and data.get("format") == FORMAT and isinstance(data.get("key"), str)
-                  and _plain_name(data.get("file")))
+                  and self._names_frame(data.get("file"), frame))
             self._cache[frame] = data if ok else None
         return self._cache[frame]
 

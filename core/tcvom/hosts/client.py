@@ -35,6 +35,7 @@ import re
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import threading
 from collections.abc import Iterable, Sequence
@@ -452,6 +453,18 @@ def install_file(new: str, target: str, same: Any = None) -> bool:
     return True
 
 
+def _is_link(path: str) -> bool:
+    """Whether ``path`` is a symbolic link, or a Windows junction (a reparse point, which
+    ``os.path.islink`` does not see; untried here: no Windows machine)."""
+    if os.path.islink(path):
+        return True
+    try:
+        attributes = getattr(os.lstat(path), "st_file_attributes", 0)
+    except OSError:
+        return False
+    return bool(attributes & getattr(stat, "FILE_ATTRIBUTE_REPARSE_POINT", 0))
+
+
 def install_folder(staged: dict[str, str], folder: str, same: Any = None) -> dict[str, str]:
     """Make ``folder`` hold exactly the staged files: ``staged`` maps file names to new
     files, each installed with :func:`install_file`; files of ``folder`` not named (a
@@ -460,8 +473,11 @@ def install_folder(staged: dict[str, str], folder: str, same: Any = None) -> dic
     the files it names elsewhere (an artist's paintings) are not the cache's to delete."""
     installed = {}
     try:
-        if os.path.islink(folder):
-            os.unlink(folder)  # the link, not what it names
+        if _is_link(folder):
+            try:
+                os.unlink(folder)  # the link, not what it names
+            except OSError:
+                os.rmdir(folder)  # a Windows junction (removes the junction, not its folder)
         os.makedirs(folder, exist_ok=True)
         for name, path in staged.items():
             target = os.path.join(folder, name)

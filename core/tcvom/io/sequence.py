@@ -174,10 +174,12 @@ class ImageSequence:
 
     def _discover(self, seq: fileseq.FileSequence) -> list[int]:
         frames = _frames_on_disk(seq)
-        if not frames and any(mark in seq.dirname() for mark in "\r\n"):  # fileseq cannot list it
-            raise InputError("the folder's name holds a line break: tcvom cannot find the frames of a sequence in it",
-                             path=self.pattern, hint="rename the folder, or reach it through a symbolic link whose "
-                             "path holds no line break")
+        in_folder, in_name = (any(mark in text for mark in "\r\n") for text in (seq.dirname(), seq.basename()))
+        if not frames and (in_folder or in_name):  # fileseq cannot list such a sequence
+            raise InputError(f"the {'folder' if in_folder else 'file'} name holds a line break: tcvom cannot find the "
+                             "frames of a sequence so named", path=self.pattern,
+                             hint="rename the folder, or reach it through a symbolic link whose path holds no line "
+                             "break" if in_folder else "rename the files")
         others = _other_padding(seq, set(frames))
         listed = ", ".join(name for name, _ in others[:3]) + (", ..." if len(others) > 3 else "")
         if not frames:

@@ -36,7 +36,7 @@ from tcvom.errors import InputError, check_choice
 from tcvom.io.atomic import ensure_writable_folder, remove_dead_temporaries
 from tcvom.io.colour import interop_id
 from tcvom.io.images import ImageLayout, image_layout, write_image
-from tcvom.io.sequence import frame_path, output_pattern
+from tcvom.io.sequence import frame_number, frame_path, output_pattern
 
 log = logging.getLogger("tcvom")
 HALF_MAX = 65504.0
@@ -71,7 +71,7 @@ class FrameWriter:
             self.removed_temporaries = remove_dead_temporaries(self.folder)  # of killed writers
 
     def path(self, frame: int) -> Path:
-        return frame_path(self.pattern, frame)
+        return frame_path(self.pattern, frame_number(frame))
 
     def exists(self, frame: int) -> bool:
         return self.path(frame).is_file()

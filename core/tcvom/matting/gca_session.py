@@ -123,9 +123,10 @@ def load_matting_model(
             "single-image); STM weights go to trimap propagation (--weights of run and trimaps)",
         )
     if kind not in bases.MATTING_KINDS:
-        # Not recognised: compare with the video network of the base asked for (GCA+TAM by
-        # default) so that the error lists the missing and unexpected keys.
-        kind = f"{bases.check_base(base or 'gca')}_tam"
+        # Not recognised: compare with the video network of the base asked for, else the one
+        # whose keys it shares most of (GCA+TAM when none), so that the error lists the
+        # missing and unexpected keys of the network it is part of.
+        kind = f"{bases.check_base(base)}_tam" if base else checkpoints.closest_matting_kind(state) or "gca_tam"
     if base is not None and bases.base_of(kind) != bases.check_base(base):
         raise WeightsError(
             f"the file holds {checkpoints.kind_name(kind)}, not the {base} base asked for",

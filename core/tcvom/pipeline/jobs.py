@@ -55,6 +55,7 @@ from tcvom.errors import (
     check_flag,
     check_text,
     check_whole,
+    compiled_imported_held,
 )
 from tcvom.farm import chunks as chunking
 from tcvom.farm import manifest
@@ -584,6 +585,7 @@ def trimaps(
     _check_arguments(io_queue, progress, trimap_channel, precision, input_colorspace, ocio_config,
                      resize_trimaps=resize_trimaps, overwrite=overwrite, review=review, plan_only=plan_only,
                      claim_only=claim_only)
+    compiled_imported_held()  # a cancel while torch loads would break every later run of the process
     keyframes = trimap_specs(keyframes, "keyframe trimaps")
     check_whole(segment, "the segment", 0, none=True)
     check_whole(finetune_steps, "finetune_steps", 0, none=True)
@@ -889,6 +891,7 @@ def matte(
     """
     _check_arguments(io_queue, progress, trimap_channel, precision, input_colorspace, ocio_config,
                      resize_trimaps=resize_trimaps, overwrite=overwrite, review=review, plan_only=plan_only)
+    compiled_imported_held()  # a cancel while torch loads would break every later run of the process
     trimaps = trimap_specs(trimaps)
     if method != "classical":
         methods.resolve_precision(precision, backend, device)  # refused before any file is read
@@ -941,6 +944,9 @@ def matte(
             "output": output,
             "alpha_format": alpha_format,
             "options": method_options or {},
+            # a movie's non-square pixels, which its EXRs carry (square ones keep earlier outputs' keys)
+            **({"pixel_aspect": source.pixel_aspect} if source.pixel_aspect != 1.0 and writer.fmt.startswith("exr")
+               else {}),
         }
         writer.header = {**_provenance(settings, source, precision, device, trimaps), **(provenance or {})}
         whole = selection == shot
@@ -1279,6 +1285,7 @@ def run(
     """
     _check_arguments(io_queue, progress, trimap_channel, precision, input_colorspace, ocio_config,
                      resize_trimaps=resize_trimaps, overwrite=overwrite, review=review, plan_only=plan_only)
+    compiled_imported_held()  # a cancel while torch loads would break every later run of the process
     if (keyframes is None) == (trimaps is None):
         raise InputError("give either keyframe trimaps (--keyframes) or a trimap for every frame (--trimaps)")
     keyframes = None if keyframes is None else trimap_specs(keyframes, "keyframe trimaps")

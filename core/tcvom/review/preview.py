@@ -60,7 +60,7 @@ def alpha_reader(pattern: str, size: tuple[int, int] | None = None) -> Callable[
     from tcvom.io.sequence import frame_path
 
     def read(frame: int) -> np.ndarray:
-        path = frame_path(pattern, frame)
+        path = frame_path(str(pattern), frame)
         pixels, info = read_image(path, frame)
         if size is not None and (info.width, info.height) != size:
             raise FrameSizeError(f"the alpha is {info.width}x{info.height}, the plate is {size[0]}x{size[1]}",
@@ -93,6 +93,25 @@ def _check_file_out(out: object, suffix: str, example: str) -> None:
                          hint=f"e.g. {Path(str(out or '.')) / example}" if out is not None else None)
 
 
+def _check_inputs(frames: object, alpha_pattern: object, review: object, trimaps: object = "") -> None:
+    """The preview's inputs as the Python API takes them (else an InputError naming the
+    argument, not an AttributeError deep inside): the plate and trimaps opened, the alpha a
+    sequence pattern, the review one read (or None)."""
+    from tcvom.review.doubt import Review
+
+    if not isinstance(frames, SequenceFrames | MovieFrames):
+        raise InputError(f"frames must be the plate opened with tcvom.io.open_frames, not {shown(frames)}",
+                         hint="frames = tcvom.io.open_frames(plate_pattern)")
+    if trimaps != "" and not isinstance(trimaps, TrimapFiles):
+        raise InputError(f"trimaps must be the trimaps opened with tcvom.io.open_trimaps, not {shown(trimaps)}",
+                         hint="trimaps = tcvom.io.open_trimaps(trimap_pattern, frames.frame_numbers, plate=frames)")
+    if not isinstance(alpha_pattern, str | Path):
+        raise InputError(f"alpha_pattern must be the alphas' sequence pattern, not {shown(alpha_pattern)}",
+                         hint="e.g. 'out/alpha/alpha.####.exr'")
+    if review is not None and not isinstance(review, Review):
+        raise InputError(f"review must be a review read with tcvom.review.doubt.load_review, or None, not {shown(review)}")
+
+
 def contact_sheet(
     frames: Plate,
     trimaps: TrimapFiles,
@@ -106,6 +125,7 @@ def contact_sheet(
     """Write a PNG with ``count`` frames, one row each: evenly spaced, or with a ``review``
     the most doubtful frames (:func:`most_doubtful`), labelled and doubtful ones framed.
     ``out`` is the PNG's path (``tcvom preview`` names it ``OUT/contact_sheet.png``)."""
+    _check_inputs(frames, alpha_pattern, review, trimaps)
     check_whole(count, "count", 1)
     check_whole(max_width, "max_width", 16)
     _check_file_out(out, ".png", "contact_sheet.png")
@@ -180,6 +200,7 @@ def preview_movie(
     movie's path (``tcvom preview`` names it ``OUT/preview.mp4``); ``fps`` a whole number."""
     import av
 
+    _check_inputs(frames, alpha_pattern, review)
     check_whole(fps, "fps", 1)
     _check_file_out(out, ".mp4", "preview.mp4")
 

@@ -703,10 +703,14 @@ def _check_folders(cfg: GcaTamConfig | StmConfig) -> None:
         listed = split_file(d.root, d.split, d.subset)
         if not listed.is_file():
             known = splits(d.root, d.subset)
+            if d.subset and split_file(d.root, d.split).is_file():
+                hint = f"set data.subset = false (the dataset lists the whole '{d.split}' split, not a subset of it)"
+            elif known:
+                hint = f"set data.split to one of its splits ({', '.join(known)})"
+            else:
+                hint = f"write {listed}, the training clips' names one per line"
             raise InputError(f"data.split is '{d.split}', but the dataset has no {listed.name} ({listed})",
-                             path=cfg.source or None,
-                             hint=f"set data.split to one of its splits ({', '.join(known)})" if known else
-                             f"write {listed}, the training clips' names one per line")
+                             path=cfg.source or None, hint=hint)
 
 
 def _resuming(cfg: GcaTamConfig | StmConfig, resume: bool) -> bool:

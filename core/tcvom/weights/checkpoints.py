@@ -326,6 +326,17 @@ def identify(state: Mapping[str, Tensor]) -> str:
     return "unknown"
 
 
+def closest_matting_kind(state: Mapping[str, Tensor]) -> str | None:
+    """The video network whose key signature a state_dict that :func:`identify` does not
+    recognise shares most of (a partial download, an encoder alone), None if it shares none:
+    a load against it names the keys that are really missing, not another base's."""
+    keys = set(strip_prefix(state))
+    signatures = {"gca": _GCA_SIGNATURE, **_BASE_SIGNATURES}
+    shares = {base: sum(k in keys for k in signature) / len(signature) for base, signature in signatures.items()}
+    best = max(shares, key=lambda base: shares[base])
+    return f"{best}_tam" if shares[best] > 0 else None
+
+
 def kind_name(kind: str) -> str:
     """A human-readable name for a kind from :func:`identify`."""
     return _KIND_NAMES.get(kind, kind)
