@@ -507,6 +507,11 @@ def prepare_run(settings: NodeSettings, plan: RenderPlan, command: Sequence[str]
     return PreparedRun(spec, out, build_args(command, spec, settings), list(range(first, last + 1)))
 
 
+#: The flags the node passes from knobs of its own (:func:`build_args`), and the knobs'
+#: names: tcvom's advice naming the flag names the knob (``hostclient.Job``'s ``fields``).
+KNOB_FLAGS = {"backend": "back-end", "trimap-channel": "trimap channel"}
+
+
 def build_args(command: Sequence[str], spec: Any, settings: NodeSettings) -> list[str]:
     """``tcvom run`` for ``spec`` (hostclient's argument list) plus the node's back-end and
     trimap channel, before ``--progress json``."""

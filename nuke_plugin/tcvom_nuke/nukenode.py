@@ -140,7 +140,7 @@ class MatteRun:
 
     def start_job(self) -> None:
         self.job = matte.hostclient.Job(self.prepared.args, out=self.prepared.out,
-                                        setting="the node's tcvom executable knob").start()
+                                        setting="the node's tcvom executable knob", fields=matte.KNOB_FLAGS).start()
 
     def work(self) -> None:
         """Background thread: the worker loop under a ProgressTask, then back to the main thread."""

@@ -588,6 +588,14 @@ def test_advice_names_the_hosts_settings_for_the_flags_it_has() -> None:
         "use the precision setting fp32"
     assert hostclient._without_flags("render them again, or set the shot with --shot-range 1001-1004") == \
         "render them again"
+    # Nuke QA: the node's own knobs (back-end, trimap channel), which Blender lacks, were left out too
+    knobs = {"backend": "back-end", "trimap-channel": "trimap channel"}
+    assert hostclient._without_flags("pass --trimap-channel A", knobs) == "set the trimap channel setting to A"
+    assert hostclient._without_flags("pass --trimap-channel A") == ""
+    assert hostclient._without_flags("install weights (tcvom weights add FILE), or use --backend torch (the default)",
+                                     knobs) == \
+        "install weights (tcvom weights add FILE), or use the back-end setting torch (the default)"
+    assert hostclient.ocio_colourspace("AlexaV3LogC") is None  # nuke-default's: the curve, not the gamut too
 
 
 def test_advice_with_flags_in_brackets_and_commands_keeps_its_sense() -> None:

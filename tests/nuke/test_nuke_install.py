@@ -272,3 +272,20 @@ def test_the_installed_plugin_runs_jobs_on_python_3_9(tmp_path: Path, small_exam
     assert "unexpected" not in failed["error"] and "Fix:" in failed["error"], failed
     assert done["state"] == "done" and done["files"] == small_example.last - small_example.first + 1, done
     assert done["review"]["doubtful"], done
+
+
+def test_install_refuses_the_plugins_source_folder(tmp_path: Path) -> None:
+    """Nuke QA: `tcvom nuke install --overwrite REPO/nuke_plugin` took a checkout's plugin for
+    an earlier install and vendored a host client there, which then shadowed the checkout's
+    own (stale after its next pull)."""
+    from tcvom.cli.cmd_nuke import plugin_source
+
+    checkout = tmp_path / "repo" / "nuke_plugin"
+    shutil.copytree(plugin_source(), checkout, ignore=shutil.ignore_patterns("hostclient.py", "tcvom_install.json",
+                                                                             "__pycache__"))
+    for target in (checkout, plugin_source()):
+        for flags in ([], ["--overwrite"]):
+            with pytest.raises(InputError, match="the folder is the plugin's source") as error:
+                _run(["install", str(target), *flags])
+            assert "NUKE_PATH as it is" in str(error.value.hint)
+    assert not (checkout / "tcvom_nuke" / "hostclient.py").exists() and not (checkout / "tcvom_install.json").exists()

@@ -80,6 +80,14 @@ def install_plugin(dest: str | Path, *, overwrite: bool = False) -> Path:
     earlier = False
     if dest.exists() and any(dest.iterdir()):
         earlier = (dest / "tcvom_nuke" / "__init__.py").is_file()
+        if earlier and (dest.resolve() == source.resolve() or not (
+                (dest / "tcvom_nuke" / "hostclient.py").is_file() or (dest / _RECORD).is_file())):
+            # An install vendors the host client; a source finds it (a checkout's core/): a copy
+            # there would shadow the checkout's own, stale after its next update.
+            raise InputError("the folder is the plugin's source (the nuke_plugin folder of a tcvom checkout or "
+                             "installation), not an install", path=dest,
+                             hint="add it to NUKE_PATH as it is (it finds tcvom's host code itself), or install into "
+                                  "a folder of its own, e.g. ~/.nuke/tcvom")
         if not earlier:
             raise InputError(
                 "the folder holds files that are not a tcvom plugin (the plugin's init.py and menu.py would replace "

@@ -241,7 +241,8 @@ NUKE_COLOURSPACES: dict[str, str] = {  # Read node: nuke-default, ACES 1.x and O
     "aces - acescct": "ACEScct",
     "acescc": "ACEScc",
     "aces - acescc": "ACEScc",
-    "alexav3logc": "ARRI LogC3 (EI800)",
+    # Not nuke-default's AlexaV3LogC: the LogC curve alone, where tcvom's space also takes
+    # ALEXA Wide Gamut to ACES primaries (a plate of it is rendered through Nuke's own curve).
     "arri logc3 (ei800)": "ARRI LogC3 (EI800)",
     "input - arri - v3 logc (ei800) - wide gamut": "ARRI LogC3 (EI800)",
 }
@@ -692,16 +693,18 @@ _COMMAND = re.compile(r"\btcvom(?: [a-z]+)+ --[a-z]")
 no shell to run it in (the host's generic fix says more), and its flag is no setting."""
 
 
-def _in_host_words(part: str) -> str:
+def _in_host_words(part: str, names: dict[str, str]) -> str:
     """One part of tcvom's advice in a host's words (see :func:`_without_flags`); empty
     when it names a flag the host has no setting for, or a tcvom command with a flag."""
     text = re.sub(r"\s*\([^()]*--[a-z][^()]*\)", "", part)  # "(`run --weights`, ...)": where the CLI takes it
     if _COMMAND.search(text):
         return ""
-    fields = "|".join(re.escape(f) for f in HOST_FIELDS)
-    text = re.sub(rf"\bpass (?=--(?:{fields}) [A-Z]+\b)", "fill in ", text)  # "pass --weights FILE"
-    text = re.sub(rf"(^|\s)--({fields})(?: [A-Z]+)?(?=\s|$|[,;)?])",
-                  lambda m: f"{m.group(1)}the {HOST_FIELDS[m.group(2)]} setting", text)
+    fields = "|".join(re.escape(f) for f in names)
+    text = re.sub(rf"\bpass (?=--(?:{fields}) [A-Z]{{2,}}\b)", "fill in ", text)  # "pass --weights FILE"
+    text = re.sub(rf"\bpass --({fields}) ([^\s,;)]+)",  # "pass --trimap-channel A"
+                  lambda m: f"set the {names[m.group(1)]} setting to {m.group(2)}", text)
+    text = re.sub(rf"(^|\s)--({fields})(?: [A-Z]{{2,}})?(?=\s|$|[,;)?])",  # FILE, DIR: placeholders, left out
+                  lambda m: f"{m.group(1)}the {names[m.group(2)]} setting", text)
     return "" if re.search(r"--[a-z]", text) else text.strip()
 
 
@@ -720,18 +723,20 @@ def _split_outside_brackets(hint: str) -> list[str]:
     return [*pieces, hint[start:]]
 
 
-def _without_flags(hint: str) -> str:
+def _without_flags(hint: str, fields: dict[str, str] | None = None) -> str:
     """tcvom's advice in a host's words: a flag the host has a setting for named as that
     setting ("use --device cpu": "use the device setting cpu"; a placeholder value such as
     FILE left out), a bracketed list of the flags that take a thing on the command line left
     out (a tcvom command in it too), and the parts (between ", or " and "; ") that name
     another flag, which a host has no field for, or a tcvom command with a flag, left out ("render or copy them
     again, or set the shot ... with --shot-range 1001-1004": "render or copy them again");
-    empty when every part names one."""
+    empty when every part names one. ``fields``: the flags of the host's own settings beyond
+    :data:`HOST_FIELDS` (a Nuke knob's flag), and their names there."""
+    names = {**HOST_FIELDS, **(fields or {})}
     pieces = _split_outside_brackets(hint)
     out = ""
     for separator, part in zip(["", *pieces[1::2]], pieces[0::2]):  # noqa: B905 (no strict=: Python 3.9, Nuke 14)
-        said = _in_host_words(part)
+        said = _in_host_words(part, names)
         if said:
             out += (separator if out else "") + said
     return out
@@ -752,10 +757,12 @@ class Job:
     share of :attr:`fraction`, which only moves forward while the job runs.
     """
 
-    def __init__(self, args: Sequence[str], out: str | None = None, setting: str = "the host's tcvom setting") -> None:
+    def __init__(self, args: Sequence[str], out: str | None = None, setting: str = "the host's tcvom setting",
+                 fields: dict[str, str] | None = None) -> None:
         self.args = list(args)
         self.out = out
         self.setting = setting  # where the artist sets the tcvom to run (find_executable's)
+        self.fields = fields  # the flags the host passes from its own settings (:func:`_without_flags`)
         self.state = "new"
         self.stage = ""
         self.done = 0
@@ -970,7 +977,7 @@ class Job:
             hint = str(self._error_event.get("hint") or "")
             if hint and message.endswith(f" ({hint})"):
                 message = message[: -len(hint) - 3]  # the hint becomes the fix, below
-            hint = _without_flags(hint)
+            hint = _without_flags(hint, self.fields)
         elif code < 0:  # what it printed last is not why it ended
             message = f"tcvom was ended by signal {_signal_name(-code)}" + (
                 f" (its last output: {tail[-1].strip()})" if tail else "")

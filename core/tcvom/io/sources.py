@@ -25,7 +25,14 @@ from tcvom.errors import FrameSizeError, InputError, MissingFrameError, ReadErro
 from tcvom.io import trimap as trimaps
 from tcvom.io.colour import ColourConverter
 from tcvom.io.hashing import as_recorded
-from tcvom.io.images import BEAUTY_PARTS, ImageInfo, colour_layers, image_info, read_image
+from tcvom.io.images import (
+    BEAUTY_PARTS,
+    FLOAT_FORMATS,
+    ImageInfo,
+    colour_layers,
+    image_info,
+    read_image,
+)
 from tcvom.io.sequence import (
     ImageSequence,
     format_range,
@@ -851,7 +858,8 @@ class TrimapFiles(_Numbered):
         if self.painted or (self.made and not self._as_made(path)):
             # the file as painted: where its stray values lie is said in its own pixels
             try:
-                trimaps.check_painted(single, path=path, frame=frame, what=self.what)
+                trimaps.check_painted(single, path=path, frame=frame, what=self.what,
+                                      floating=info.pixel_type in FLOAT_FORMATS)
             except InputError as exc:
                 if in_alpha:
                     raise InputError(f"{exc.message}; its colour was read, and its A channel holds a trimap",
@@ -883,6 +891,11 @@ class TrimapFiles(_Numbered):
                 "band (painted as a layer's opacity?)", path=path, frame=frame,
                 hint="pass --trimap-channel A, or --trimap-channel R (G, B) if the colour is the trimap, a mask with "
                      "no unknown")
+        if in_alpha and (classified == trimaps.BACKGROUND).all():
+            # Black colour with the trimap in A (a Roto's alpha-only output): read as the colour, the
+            # keyframe was all background, and the shot's "no keyframe has foreground" said nothing of A.
+            raise InputError(f"the {self.what}'s colour is all black and its A channel holds a trimap (an alpha-only "
+                             "roto?)", path=path, frame=frame, hint="pass --trimap-channel A")
         if self.channel == "luma" and "A" in info.channels and lacks:  # painted in alpha over black or white
             alpha = pixels[:, :, info.channels.index("A")]
             if (alpha > trimaps.FG_THRESHOLD).any() and (alpha < trimaps.BG_THRESHOLD).any():

@@ -113,8 +113,9 @@ class label map (0 / 1 / 2) rather than a background with noise."""
 
 
 def check_painted(values: np.ndarray, *, path: object = None, frame: int | None = None,
-                  what: str = "keyframe trimap") -> None:
-    """Refuse a painted trimap whose values are not the convention's 0 / 128 / 255.
+                  what: str = "keyframe trimap", floating: bool = False) -> None:
+    """Refuse a painted trimap whose values are not the convention's 0 / 128 / 255
+    (``floating``: a float file's, said as 0 / 0.5 / 1, the scale its painter shows).
 
     ``values``: single-channel ``H x W`` float in [0, 1]. Values further than
     :data:`PAINT_TOLERANCE` from 0, 128/255 and 1 are allowed only in bands at most
@@ -161,14 +162,18 @@ def check_painted(values: np.ndarray, *, path: object = None, frame: int | None 
         raise past_one
     levels, counts = np.unique(np.round(data[area] * 255).astype(np.int64), return_counts=True)
     order = np.argsort(-counts)[:4]
-    found = ", ".join(f"{int(levels[i])} ({int(counts[i])} pixel{'s' if counts[i] != 1 else ''})" for i in order)
+    shown_level = (lambda v: f"{v / 255:.3g}") if floating else (lambda v: str(v))
+    found = ", ".join(f"{shown_level(int(levels[i]))} ({int(counts[i])} pixel{'s' if counts[i] != 1 else ''})"
+                      for i in order)
     ys, xs = np.nonzero(area)
+    convention = "0, 0.5 and 1" if floating else "0, 128 and 255"
     raise InputError(
-        f"the {what} holds values other than 0, 128 and 255 over areas wider than anti-aliasing ({int(area.sum())} "
+        f"the {what} holds values other than {convention} over areas wider than anti-aliasing ({int(area.sum())} "
         f"pixels within x {xs.min()}-{xs.max()}, y {ys.min()}-{ys.max()} from the top left): {found}",
         path=None if path is None else str(path),
         frame=frame,
-        hint="paint background 0, unknown 128 and foreground 255 (anti-aliased edges are fine)",
+        hint=("paint background 0, unknown 0.5 and foreground 1" if floating else
+              "paint background 0, unknown 128 and foreground 255") + " (anti-aliased edges are fine)",
     )
 
 

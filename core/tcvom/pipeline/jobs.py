@@ -1330,8 +1330,8 @@ def run(
             raise
     if backend != "torch" and matte_method == "classical" and trimap_method in (None, "classical"):
         raise InputError(f"no stage of this run has network weights (auto runs the classical method), so --backend "
-                         f"{backend} has nothing to run", hint="install weights (tcvom weights add FILE), or leave "
-                         "--backend out")
+                         f"{backend} has nothing to run", hint="install weights (tcvom weights add FILE), or use "
+                         "--backend torch (the default)")
     if output == "layers":
         _check_colour_layers(_matting_network(matte_method, base, matting_weights))
     source = _open_plate(plate, shot_range, input_colorspace, ocio_config)
