@@ -385,10 +385,11 @@ def test_main_gives_the_logger_back(capsys, shot: Path, tmp_path: Path) -> None:
 
 
 API_CANCELLED_WHILE_TORCH_LOADS = """
-import _thread, importlib.abc, sys
+import _thread, importlib.abc, signal, sys
 from pathlib import Path
 import tcvom.pipeline as tp
 assert "torch" not in sys.modules
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a host (a background job starts ignoring it)
 
 class CancelOnce(importlib.abc.MetaPathFinder):  # a host's cancel landing while torch loads
     def find_spec(self, name, path=None, target=None):
