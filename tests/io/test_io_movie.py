@@ -432,3 +432,22 @@ def test_the_alphas_of_a_movie_of_wide_pixels_carry_its_pixel_aspect(tmp_path: P
         # code review: part of the frames' settings, so that an output made before (square) is made again whole
         settings = json.loads(next(out.rglob(".alpha.tcvom.json")).read_text())["settings"]
         assert settings.get("pixel_aspect") == (2.0 if fmt == "exr" else None)
+
+
+def test_an_animated_gif_is_read_as_a_movie(tmp_path: Path) -> None:
+    """Plates QA: an animated GIF went to the image reader, which read its first picture: a
+    one-frame plate, matted with exit 0 and its other pictures dropped without a word."""
+    path = tmp_path / "anim.gif"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("gif", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "rgb8"
+        for i in range(5):
+            picture = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 40 + 50 * i, np.uint8), format="rgb24")
+            for packet in stream.encode(picture):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    movie = open_frames(path)
+    assert isinstance(movie, MovieFrames) and movie.frame_numbers == [1, 2, 3, 4, 5]
+    levels = [movie.read(frame).mean() * 255 for frame in movie.frame_numbers]
+    assert all(b > a + 20 for a, b in zip(levels, levels[1:])), levels  # each picture its own, in order

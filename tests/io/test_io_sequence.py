@@ -193,3 +193,16 @@ def test_a_folder_whose_name_holds_a_line_break_is_said_so(tmp_path: Path) -> No
     write_sequence(tmp_path, "pl\nate", range(1001, 1003), (4, 4))  # code review: the file name's too
     with pytest.raises(InputError, match=r"the file name holds a line break.*rename the files"):
         open_frames(str(tmp_path / "pl\nate.####.png"))
+
+
+@pytest.mark.parametrize("mark", ["####", "%04d", "$F4", "1001-1002####"])
+def test_a_frame_number_mark_inside_the_name_is_said_so(tmp_path: Path, mark: str) -> None:
+    """Plates QA: shot_####_v2.png (the frame number before a suffix) was read as one file
+    named so, "1 plate frame(s) missing: 1"; shot_%04d_v2.png gave fileseq's parser text."""
+    from tcvom.io import open_frames
+
+    for frame in (1001, 1002):
+        (tmp_path / f"shot_{frame}_v2.png").touch()  # refused by the name, before any is read
+    with pytest.raises(InputError, match="frame number mark is not just before the extension") as caught:
+        open_frames(str(tmp_path / f"shot_{mark}_v2.png"))
+    assert "name.####.v2.ext" in str(caught.value) and "missing" not in str(caught.value)

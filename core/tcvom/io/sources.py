@@ -49,7 +49,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("tcvom")
 
 MOVIE_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".mxf",
-                            ".ts", ".mts", ".m2ts", ".mpg", ".mpeg"})  # MPEG streams: camera AVCHD files
+                            ".ts", ".mts", ".m2ts", ".mpg", ".mpeg",  # MPEG streams: camera AVCHD files
+                            ".gif"})  # an animated GIF: its pictures are frames (an image reader reads the first)
 
 
 @runtime_checkable
