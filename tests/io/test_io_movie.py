@@ -1,3 +1,4 @@
+import itertools
 import json
 import logging
 import random
@@ -450,4 +451,4 @@ def test_an_animated_gif_is_read_as_a_movie(tmp_path: Path) -> None:
     movie = open_frames(path)
     assert isinstance(movie, MovieFrames) and movie.frame_numbers == [1, 2, 3, 4, 5]
     levels = [movie.read(frame).mean() * 255 for frame in movie.frame_numbers]
-    assert all(b > a + 20 for a, b in zip(levels, levels[1:])), levels  # each picture its own, in order
+    assert all(b > a + 20 for a, b in itertools.pairwise(levels)), levels  # each picture its own, in order
