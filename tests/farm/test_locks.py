@@ -164,3 +164,21 @@ def test_a_lock_file_that_is_a_link_touches_nothing_it_names(tmp_path: Path) -> 
     writers.join()
     writers.leave()
     assert sorted(p.name for p in outside.iterdir()) == ["renderfarm-job.lock"]
+
+
+def test_a_lock_that_cannot_be_opened_is_an_error_at_once(tmp_path: Path, monkeypatch) -> None:
+    """Code review: a lock file another user owns (no permission) made the link-replacing
+    open retry for ever, a farm task spinning a CPU instead of failing."""
+    import errno
+    import os
+
+    from tcvom.farm import locks
+
+    def refused(path: str, flags: int) -> int:
+        raise PermissionError(errno.EACCES, "Permission denied", path)
+
+    (tmp_path / "theirs.lock").write_bytes(b"")
+    monkeypatch.setattr(locks, "_no_link", refused)  # root here may open any file
+    with pytest.raises(PermissionError):
+        locks.open_lock(tmp_path / "theirs.lock")
+    assert os.listdir(tmp_path) == ["theirs.lock"]

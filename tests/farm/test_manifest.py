@@ -170,3 +170,5 @@ def test_a_record_naming_another_file_deletes_nothing(tmp_path: Path, named: str
     (out / "alpha.1001.png").write_bytes(b"the frame in another format")  # what a record may name
     FrameRecords(pattern.replace(".exr", ".png")).write(1001, out / "alpha.1001.png", "key")
     assert FrameRecords(pattern).recorded_file(1001) == out / "alpha.1001.png"
+    # ... or in another spelling of the name, which shares the records (code review)
+    assert FrameRecords(str(out / "alpha_####.exr")).recorded_file(1001) == out / "alpha.1001.png"

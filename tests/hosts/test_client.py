@@ -592,6 +592,8 @@ def test_advice_names_the_hosts_settings_for_the_flags_it_has() -> None:
     knobs = {"backend": "back-end", "trimap-channel": "trimap channel"}
     assert hostclient._without_flags("pass --trimap-channel A", knobs) == "set the trimap channel setting to A"
     assert hostclient._without_flags("pass --trimap-channel A") == ""
+    assert hostclient._without_flags("pass --trimap-channel A, or paint the trimap in grey in the colour channels") \
+        == "paint the trimap in grey in the colour channels"  # Blender, which has no such setting
     assert hostclient._without_flags("install weights (tcvom weights add FILE), or use --backend torch (the default)",
                                      knobs) == \
         "install weights (tcvom weights add FILE), or use the back-end setting torch (the default)"

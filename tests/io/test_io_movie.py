@@ -452,3 +452,10 @@ def test_an_animated_gif_is_read_as_a_movie(tmp_path: Path) -> None:
     assert isinstance(movie, MovieFrames) and movie.frame_numbers == [1, 2, 3, 4, 5]
     levels = [movie.read(frame).mean() * 255 for frame in movie.frame_numbers]
     assert all(b > a + 20 for a, b in itertools.pairwise(levels)), levels  # each picture its own, in order
+    # code review: GIF images (a sequence, or one of a single picture) stay images
+    from tcvom.io import SequenceFrames, write_image
+
+    for frame in (1001, 1002):
+        write_image(tmp_path / f"plate.{frame}.gif", np.full((8, 8, 3), 0.5, np.float32), pixel_type="uint8")
+    assert isinstance(open_frames(tmp_path / "plate.####.gif"), SequenceFrames)
+    assert open_frames(tmp_path / "plate.1001.gif").frame_numbers == [1001]

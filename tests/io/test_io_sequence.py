@@ -206,3 +206,13 @@ def test_a_frame_number_mark_inside_the_name_is_said_so(tmp_path: Path, mark: st
     with pytest.raises(InputError, match="frame number mark is not just before the extension") as caught:
         open_frames(str(tmp_path / f"shot_{mark}_v2.png"))
     assert "name.####.v2.ext" in str(caught.value) and "missing" not in str(caught.value)
+
+
+def test_a_single_file_whose_name_holds_a_mark_is_read_as_the_file(tmp_path: Path) -> None:
+    """Code review: logo@2x.png or key_50%.png, given as one file, was refused as a
+    misplaced frame number mark."""
+    from tcvom.io import open_frames
+
+    for name in ("logo@2x", "key_50%", "shot#3"):
+        path = write_sequence(tmp_path, "x", range(1), (4, 4))[0].rename(tmp_path / f"{name}.png")
+        assert open_frames(str(path)).frame_numbers == [1], name

@@ -103,9 +103,9 @@ def show_file(path: str, as_json: bool) -> int:
     from tcvom.errors import MissingFrameError, ReadError
     from tcvom.io.colour import ColourConverter
     from tcvom.io.images import COLOUR_ATTRIBUTES, PLATE_ATTRIBUTES, image_header
-    from tcvom.io.sources import MOVIE_SUFFIXES, header_colour
+    from tcvom.io.sources import header_colour, is_movie
 
-    if Path(path).suffix.lower() in MOVIE_SUFFIXES and Path(path).is_file():
+    if is_movie(path) and Path(path).is_file():
         return _show_movie(path, as_json)
     if not Path(path).exists():
         raise MissingFrameError("file not found", path=path)

@@ -40,6 +40,7 @@ from tcvom.errors import (
     check_choice,
     check_flag,
     check_text,
+    compiled_imported_held,
 )
 from tcvom.evaluation.metrics import (
     METRIC_NAMES,
@@ -295,6 +296,7 @@ def evaluate(
     - ``image_metrics``: also the Gradient and Connectivity errors (slower).
     - ``worst``: how many worst frames (by SSDA) per clip go into the image strips.
     """
+    compiled_imported_held()  # a cancel while a compiled library loads would break the process
     if (predictions is None) == (method is None):
         raise InputError("give either a predictions folder (--predictions) or a method to run (--method)")
     check_choice(flow, FLOW_MODES, "flow")
@@ -440,6 +442,7 @@ def evaluate_sequence(
     must have an alpha; frames that are not consecutive (``1001-1040x2``) are scored without
     the temporal metrics. With ``out``, the reports of :func:`evaluate` are written there
     (one row, ``shot``)."""
+    compiled_imported_held()  # a cancel while a compiled library loads would break the process
     from tcvom.io.sequence import ImageSequence
     from tcvom.io.sources import open_frames, open_trimaps
 

@@ -80,17 +80,17 @@ def open_lock(path: str | Path) -> Any:
     """Open (create) the lock file ``path`` for reading and appending, never through a
     symbolic link (POSIX: Windows has no ``O_NOFOLLOW``): a link put in its place (to a file
     anywhere) is replaced by a plain lock file, so that locking never creates or touches a
-    file it names."""
-    while True:
+    file it names. Any other error (no permission, a full disk) is raised."""
+    for _ in range(3):  # another run may replace the link at the same time
         try:
             return open(path, "a+b", opener=_no_link)  # the caller holds it
-        except OSError:
-            if not os.path.islink(path):
-                if os.path.isfile(path):  # another run replaced the link meanwhile: open that file
-                    continue
+        except OSError as exc:
+            if exc.errno != errno.ELOOP and not os.path.islink(path):
                 raise
             with suppress(FileNotFoundError):
-                os.unlink(path)  # the link, not what it names
+                if os.path.islink(path):
+                    os.unlink(path)  # the link, not what it names
+    return open(path, "a+b", opener=_no_link)
 
 
 def own_folder(folder: Path) -> Path:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,7 @@ from tcvom.errors import OutputError, TcvomError
 from tcvom.farm.manifest import file_digest, jsonable, records_folder
 from tcvom.io.atomic import atomic_output
 from tcvom.io.hashing import array_sha256, as_recorded, value_sha256
-from tcvom.io.sequence import format_range, frame_path
+from tcvom.io.sequence import format_range
 
 log = logging.getLogger("tcvom")
 
@@ -104,7 +105,10 @@ class FrameRecords:
         such a record is no record (its frame is made again)."""
         if not isinstance(name, str) or "\0" in name or Path(name).name != name or name in ("", ".", ".."):
             return False
-        return Path(name).stem == frame_path(self.pattern, frame).stem
+        # the records' folder is shared by the spellings of one name (matte.####.exr, matte_####.exr)
+        stem = re.escape(records_folder(self.pattern).name[1:].removesuffix(".tcvom"))
+        shape = re.fullmatch(stem + r"[._-]?(-?\d+)\.[A-Za-z0-9]+", name)
+        return shape is not None and int(shape[1]) == int(frame)
 
     def get(self, frame: int) -> dict[str, Any] | None:
         """The record of ``frame``, or None (none, or unreadable: the frame is then redone)."""

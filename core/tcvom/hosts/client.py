@@ -460,10 +460,11 @@ def _is_link(path: str) -> bool:
     if os.path.islink(path):
         return True
     try:
-        attributes = getattr(os.lstat(path), "st_file_attributes", 0)
+        tag = getattr(os.lstat(path), "st_reparse_tag", 0)  # Windows only
     except OSError:
         return False
-    return bool(attributes & getattr(stat, "FILE_ATTRIBUTE_REPARSE_POINT", 0))
+    # A junction's tag (mount point), not any reparse point: OneDrive folders are ones too.
+    return bool(tag) and tag in (getattr(stat, "IO_REPARSE_TAG_MOUNT_POINT", -1), getattr(stat, "IO_REPARSE_TAG_SYMLINK", -1))
 
 
 def install_folder(staged: dict[str, str], folder: str, same: Any = None) -> dict[str, str]:

@@ -183,6 +183,20 @@ def image_info(path: str | Path) -> ImageInfo:
     return _info(path, *_header(path))
 
 
+def picture_count(path: str | Path) -> int:
+    """How many pictures (subimages) a file holds: an animated GIF's frames (0: unreadable)."""
+    inp = _open(path)
+    if inp is None:
+        return 0
+    try:
+        count = 1
+        while inp.seek_subimage(count, 0):
+            count += 1
+        return count
+    finally:
+        inp.close()
+
+
 def image_header(path: str | Path) -> tuple[Any, ImageInfo]:
     """The OpenImageIO ImageSpec (attributes included) of the part of a file tcvom reads,
     and its :class:`ImageInfo` (header only)."""

@@ -103,16 +103,20 @@ def parse_sequence(text: str, what: str) -> fileseq.FileSequence:
                 "cannot read or write a sequence in it", path=text,
                 hint="rename the folder, or reach it through a symbolic link whose path holds no # @ % $F",
             ) from exc
-        if is_pattern(text):  # shot_%04d_v2.exr
+        if is_pattern(text) and not Path(text).is_file():  # shot_%04d_v2.exr (logo@2x.png is a file's name)
             raise _mark_placed(text, what) from exc
         raise InputError(f"cannot parse the {what} ({exc})", path=text) from exc
 
 
 def _mark_placed(text: str, what: str) -> InputError:
     """The error for a pattern whose frame number mark is not where fileseq reads one."""
+    if what.startswith("output"):
+        hint = "name the output name.####.ext or name_####.ext"
+    else:
+        hint = ("name the files name.####.ext or name_####.ext (a suffix after the number needs a dot: "
+                "name.####.v2.ext); rename them, or link them under such names")
     return InputError(f"the {what}'s frame number mark is not just before the extension: tcvom reads none there",
-                      path=text, hint="name the files name.####.ext or name_####.ext (a suffix after the number "
-                      "needs a dot: name.####.v2.ext); rename them, or link them under such names")
+                      path=text, hint=hint)
 
 
 def format_range(frames: list[int]) -> str:
@@ -155,7 +159,8 @@ class ImageSequence:
                 hint=f"name its files with a pattern, e.g. {_suggest_pattern(Path(text))}",
             )
         seq = parse_sequence(text, f"{what} sequence name")
-        if not seq.padding() and not seq.frameSet() and is_pattern(text):  # shot_####_v2.exr: "frame 1 missing"
+        if not seq.padding() and not seq.frameSet() and is_pattern(text) and not Path(text).is_file():
+            # shot_####_v2.exr was "frame 1 missing" (logo@2x.png, a file of that name, is one)
             raise _mark_placed(text, f"{what} sequence name")
         if not seq.padding() and not seq.frameSet():
             # A single file with no frame number: a one-frame "sequence" numbered 1.

@@ -49,8 +49,21 @@ if TYPE_CHECKING:
 log = logging.getLogger("tcvom")
 
 MOVIE_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".mxf",
-                            ".ts", ".mts", ".m2ts", ".mpg", ".mpeg",  # MPEG streams: camera AVCHD files
-                            ".gif"})  # an animated GIF: its pictures are frames (an image reader reads the first)
+                            ".ts", ".mts", ".m2ts", ".mpg", ".mpeg"})  # MPEG streams: camera AVCHD files
+
+
+def is_movie(path: str | Path) -> bool:
+    """Whether the plate ``path`` is a movie: by its suffix, and an animated GIF (one file of
+    several pictures, which an image reader reads the first of; a sequence of GIFs, or one
+    of a single picture, is images)."""
+    suffix = Path(path).suffix.lower()
+    if suffix in MOVIE_SUFFIXES:
+        return True
+    if suffix != ".gif" or is_pattern(str(path)) or not Path(path).is_file():
+        return False
+    from tcvom.io.images import picture_count
+
+    return picture_count(path) > 1
 
 
 @runtime_checkable
@@ -789,7 +802,7 @@ def open_frames(
     if frames is not None and not isinstance(frames, str):
         frames = frame_selection(frames, what="shot range")
     text = path_text(source, "the plate", hint="give its image sequence (plate.####.exr) or movie file")
-    if Path(text).suffix.lower() in MOVIE_SUFFIXES:
+    if is_movie(text):
         return MovieFrames(text, frames, first_frame=movie_first_frame, colorspace=colorspace, ocio_config=ocio_config)
     return SequenceFrames(text, frames, colorspace=colorspace, ocio_config=ocio_config)
 
@@ -896,7 +909,8 @@ class TrimapFiles(_Numbered):
             # Black colour with the trimap in A (a Roto's alpha-only output): read as the colour, the
             # keyframe was all background, and the shot's "no keyframe has foreground" said nothing of A.
             raise InputError(f"the {self.what}'s colour is all black and its A channel holds a trimap (an alpha-only "
-                             "roto?)", path=path, frame=frame, hint="pass --trimap-channel A")
+                             "roto?)", path=path, frame=frame,
+                             hint="pass --trimap-channel A, or paint the trimap in grey in the colour channels")
         if self.channel == "luma" and "A" in info.channels and lacks:  # painted in alpha over black or white
             alpha = pixels[:, :, info.channels.index("A")]
             if (alpha > trimaps.FG_THRESHOLD).any() and (alpha < trimaps.BG_THRESHOLD).any():

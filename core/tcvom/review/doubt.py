@@ -50,7 +50,13 @@ from typing import Any
 import numpy as np
 
 from tcvom.classical.flow import FOLLOWED, cut_pairs
-from tcvom.errors import InputError, MissingFrameError, check_choice, check_text
+from tcvom.errors import (
+    InputError,
+    MissingFrameError,
+    check_choice,
+    check_text,
+    compiled_imported_held,
+)
 from tcvom.io.atomic import write_csv, write_text
 from tcvom.io.sequence import format_range, parse_frame_range, path_text
 from tcvom.io.trimap import class_counts
@@ -706,6 +712,7 @@ def review_output(
     that lock is announced: a run whose review step is quiet still says why it waits.
     Frames of ``shot`` with neither are named in the review (``not_reviewed``), and with
     ``say_left`` (a rebuild after a farm job) in a warning too."""
+    compiled_imported_held()  # a cancel while a compiled library loads would break the process
     from tcvom.farm.locks import exclusive_lock
     from tcvom.io.atomic import ensure_writable_folder, remove_dead_temporaries
 
@@ -941,6 +948,7 @@ def rebuild_review(path: str | Path, *, plate: str | None = None, ocio_config: s
         AlphaGoneError: none of the review's alpha files is left (``tcvom review --rebuild``
             then reviews the output's current matte, :func:`tcvom.pipeline.jobs.review_output`).
     """
+    compiled_imported_held()  # a cancel while a compiled library loads would break the process
     from tcvom.io import open_frames
     from tcvom.io.sequence import frame_path
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tcvom.errors import InputError, check_text, check_whole, shown
+from tcvom.errors import InputError, check_text, check_whole, compiled_imported_held, shown
 from tcvom.io.atomic import atomic_output, ensure_writable_folder, remove_dead_temporaries
 from tcvom.io.images import write_image
 from tcvom.io.sources import MovieFrames, SequenceFrames, TrimapFiles
@@ -125,6 +125,7 @@ def contact_sheet(
     """Write a PNG with ``count`` frames, one row each: evenly spaced, or with a ``review``
     the most doubtful frames (:func:`most_doubtful`), labelled and doubtful ones framed.
     ``out`` is the PNG's path (``tcvom preview`` names it ``OUT/contact_sheet.png``)."""
+    compiled_imported_held()  # a cancel while a compiled library loads would break the process
     _check_inputs(frames, alpha_pattern, review, trimaps)
     check_whole(count, "count", 1)
     check_whole(max_width, "max_width", 16)
@@ -198,6 +199,7 @@ def preview_movie(
     """Write an H.264 MP4 of the composite over a checkerboard (written atomically); with a
     ``review`` every frame is labelled and doubtful frames are framed in red. ``out`` is the
     movie's path (``tcvom preview`` names it ``OUT/preview.mp4``); ``fps`` a whole number."""
+    compiled_imported_held()  # a cancel while a compiled library loads would break the process
     import av
 
     _check_inputs(frames, alpha_pattern, review)
