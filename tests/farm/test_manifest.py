@@ -172,3 +172,6 @@ def test_a_record_naming_another_file_deletes_nothing(tmp_path: Path, named: str
     assert FrameRecords(pattern).recorded_file(1001) == out / "alpha.1001.png"
     # ... or in another spelling of the name, which shares the records (code review)
     assert FrameRecords(str(out / "alpha_####.exr")).recorded_file(1001) == out / "alpha.1001.png"
+    (out / "1001.exr").write_bytes(b"a frame of a pattern that is the number alone")
+    FrameRecords(str(out / "####.exr")).write(1001, out / "1001.exr", "key")
+    assert FrameRecords(str(out / "####.exr")).recorded_file(1001) == out / "1001.exr"

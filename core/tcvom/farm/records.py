@@ -43,7 +43,7 @@ from tcvom.errors import OutputError, TcvomError
 from tcvom.farm.manifest import file_digest, jsonable, records_folder
 from tcvom.io.atomic import atomic_output
 from tcvom.io.hashing import array_sha256, as_recorded, value_sha256
-from tcvom.io.sequence import format_range
+from tcvom.io.sequence import format_range, parse_sequence
 
 log = logging.getLogger("tcvom")
 
@@ -94,6 +94,7 @@ class FrameRecords:
         self.pattern = str(pattern)
         self.folder = records_folder(pattern) / "frames"
         self._cache: dict[int, dict[str, Any] | None] = {}
+        self._name_shape: re.Pattern[str] | None = None  # a frame's file name (:meth:`_names_frame`)
 
     def _path(self, frame: int) -> Path:
         return self.folder / f"{int(frame)}.json"
@@ -105,9 +106,10 @@ class FrameRecords:
         such a record is no record (its frame is made again)."""
         if not isinstance(name, str) or "\0" in name or Path(name).name != name or name in ("", ".", ".."):
             return False
-        # the records' folder is shared by the spellings of one name (matte.####.exr, matte_####.exr)
-        stem = re.escape(records_folder(self.pattern).name[1:].removesuffix(".tcvom"))
-        shape = re.fullmatch(stem + r"[._-]?(-?\d+)\.[A-Za-z0-9]+", name)
+        if self._name_shape is None:  # the records' folder is shared by a name's spellings (matte.####, matte_####)
+            stem = re.escape(parse_sequence(self.pattern, "output pattern").basename().rstrip("._-"))
+            self._name_shape = re.compile(stem + r"[._-]?(-?\d+)\.[A-Za-z0-9]+")
+        shape = self._name_shape.fullmatch(name)
         return shape is not None and int(shape[1]) == int(frame)
 
     def get(self, frame: int) -> dict[str, Any] | None:
