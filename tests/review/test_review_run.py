@@ -898,3 +898,36 @@ def test_a_removed_keyframe_leaves_the_review(small_example, tmp_path: Path) -> 
     rows = {r["frame"]: r for r in rerun["frames"]}
     assert rows[1008]["trimap_doubt"] > rows[1007]["trimap_doubt"] > 0  # one pass from 1004, drifting
     assert rerun["suggested"] == scratch["suggested"]
+
+
+def test_the_table_names_frames_past_a_cut_with_the_shots_step() -> None:
+    """Review QA: on a shot on twos the run warned of frames 50-78x2 past a cut, the review
+    table said 50-78 (odd frames that do not exist)."""
+    from tcvom.review.doubt import FrameDoubt, Review, table
+
+    frames = [FrameDoubt(f, 0.1, 0.1, 0.1, keyframe=f == 0) for f in range(0, 80, 2)]
+    review = Review(keyframes=[0], frames=frames, suggested=[], doubtful=[], extra={"past_cut": [[50, 78], [4, 4]]})
+    assert "past a cut from every keyframe (paint a keyframe in each): 50-78x2, 4" in table(review)
+
+
+def test_preview_of_a_plate_on_twos_advises_its_own_flag(tmp_path: Path, small_example,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """Review QA: a plate numbered in steps was refused by `tcvom preview` with the advice
+    --shot-range, which preview does not take (its --frames does it)."""
+    import shutil
+
+    from tcvom.errors import MissingFrameError
+    from tcvom.io import open_frames
+
+    folder = tmp_path / "twos"
+    shutil.copytree(Path(small_example.plate).parent, folder)
+    for frame in (1002, 1004, 1006):
+        (folder / f"plate.{frame}.exr").unlink()
+    hint = "preview the frames that exist with --frames {frames}"
+    with pytest.raises(MissingFrameError) as caught:
+        open_frames(str(folder / "plate.####.exr"), holes_hint=hint)
+    assert "preview the frames that exist with --frames 1001-1007x2,1008" in str(caught.value)
+    assert main(["preview", "--plate", str(folder / "plate.####.exr"), "--trimaps", small_example.trimaps,
+                 "--alpha", small_example.alpha, "--out", str(tmp_path / "pv"), "--no-movie"]) == 2
+    err = capsys.readouterr().err
+    assert "with --frames 1001-1007x2,1008" in err and "--shot-range" not in err, err

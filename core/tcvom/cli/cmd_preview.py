@@ -38,7 +38,8 @@ def main(args: argparse.Namespace) -> int:
     from tcvom.review.preview import contact_sheet, preview_movie
 
     common.setup_logging(args.progress)
-    frames = open_frames(args.plate, args.frames, colorspace=args.input_colorspace, ocio_config=args.ocio_config)
+    frames = open_frames(args.plate, args.frames, colorspace=args.input_colorspace, ocio_config=args.ocio_config,
+                         holes_hint="preview the frames that exist with --frames {frames}")
     trimaps = open_trimaps(args.trimaps, frames.frame_numbers, plate=frames)
     folder = ensure_writable_folder(args.out)
     review = None

@@ -284,8 +284,10 @@ class SequenceFrames(_Frames):
         *,
         colorspace: str | None = None,
         ocio_config: str | None = None,
+        holes_hint: str | None = None,
     ) -> None:
-        self.sequence = ImageSequence(pattern, frames, what="plate")
+        self.sequence = ImageSequence(pattern, frames, what="plate",
+                                      **({"holes_hint": holes_hint} if holes_hint else {}))
         self.frame_numbers = self.sequence.frame_numbers
         wide = [f for f in (self.first, self.last) if not -(2**31) <= f < 2**31]
         if wide:  # the outputs' headers record each frame's number as a 32-bit integer (odd-inputs QA)
@@ -796,15 +798,18 @@ def open_frames(
     colorspace: str | None = None,
     ocio_config: str | None = None,
     movie_first_frame: int = 1,
+    holes_hint: str | None = None,
 ) -> SequenceFrames | MovieFrames:
     """Open a plate: an image sequence pattern or a movie file (chosen by the suffix), of
-    the ``frames`` of the shot (a range string, one frame number or a list; None: all)."""
+    the ``frames`` of the shot (a range string, one frame number or a list; None: all).
+    ``holes_hint``: the advice for a sequence with holes besides rendering them (``{frames}``:
+    the frames there are), where the command takes no ``--shot-range``."""
     if frames is not None and not isinstance(frames, str):
         frames = frame_selection(frames, what="shot range")
     text = path_text(source, "the plate", hint="give its image sequence (plate.####.exr) or movie file")
     if is_movie(text):
         return MovieFrames(text, frames, first_frame=movie_first_frame, colorspace=colorspace, ocio_config=ocio_config)
-    return SequenceFrames(text, frames, colorspace=colorspace, ocio_config=ocio_config)
+    return SequenceFrames(text, frames, colorspace=colorspace, ocio_config=ocio_config, holes_hint=holes_hint)
 
 
 # --- trimaps ---------------------------------------------------------------------------------

@@ -678,7 +678,8 @@ def table(review: Review, *, limit: int | None = None) -> str:
     if review.extra.get("estimated"):
         lines.append(f"trimap doubt guessed from distance (no two-pass frame measures the drift): "
                      f"{review.extra['estimated']}")
-    past = [f"{a}" if a == b else f"{a}-{b}" for a, b in review.extra.get("past_cut") or []]
+    shot = [r.frame for r in review.frames]  # a shot on twos: "50-78x2", as the run said it
+    past = [format_range([f for f in shot if a <= f <= b]) or f"{a}-{b}" for a, b in review.extra.get("past_cut") or []]
     if past:  # what the run warned of, for an artist who opens the review later
         lines.append(f"past a cut from every keyframe (paint a keyframe in each): {', '.join(past)}")
     lines.append(f"keyframes: {', '.join(map(str, review.keyframes)) or 'none'}")
