@@ -8,7 +8,12 @@ user's own Blender configuration.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
-os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="tcvom-blender-user-"))
+if "BLENDER_USER_RESOURCES" not in os.environ:
+    _USER = tempfile.mkdtemp(prefix="tcvom-blender-user-")
+    os.environ["BLENDER_USER_RESOURCES"] = _USER
+    atexit.register(shutil.rmtree, _USER, ignore_errors=True)  # each run left its folder in the temp folder
