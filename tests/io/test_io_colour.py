@@ -384,3 +384,35 @@ def test_rgba_output_keeps_the_plates_chromaticities_only_where_they_are_its_spa
     assert np.allclose(written["ap0_as_acescg"], converter.chromaticities("ACEScg"), atol=1e-4)
     assert np.allclose(written["ap1_as_acescg"], ap1, atol=1e-4)  # the plate's own, as it is
     assert np.allclose(written["ap1_as_default"], converter.chromaticities("Linear Rec.709 (sRGB)"), atol=1e-4)
+
+
+def test_rgba_output_names_the_interop_id_a_configs_alias_gives(tmp_path: Path) -> None:
+    """Colour QA: with a config that declares no interop ids but lists them as aliases
+    (Blender 5.0's "Linear Rec.709" has the alias lin_rec709_scene), RGBA EXRs were written
+    without colorInteropID, and OpenImageIO dropped the config's own name from
+    oiio:ColorSpace: the header named no space a reader knows."""
+    import OpenImageIO as oiio
+
+    from tcvom.io.colour import interop_id
+    from tcvom.pipeline import run
+
+    extra = """  - !<ColorSpace>
+    name: Linear Rec.709
+    aliases: [Linear, lin_rec709_scene, lin_srgb]
+    encoding: scene-linear
+"""
+    config = str(_studio_config(tmp_path, interchange=True, extra=extra))
+    assert interop_id("Linear Rec.709", config) == "lin_rec709_scene"
+    assert interop_id("lin", config) == ""  # no alias that is an interop id: none is made up
+    image = np.random.default_rng(1).random((32, 48, 3), dtype=np.float32)
+    write_image(tmp_path / "p.0001.exr", image, channels=("R", "G", "B"))
+    key = np.zeros((32, 48, 1), np.float32)
+    key[8:24, 12:36] = 128 / 255
+    key[12:20, 18:30] = 1.0
+    write_image(tmp_path / "key.png", key, pixel_type="uint8")
+    run(str(tmp_path / "p.####.exr"), tmp_path / "out", keyframes=[f"1={tmp_path / 'key.png'}"], method="classical",
+        output="rgba", input_colorspace="Linear Rec.709", ocio_config=config, progress="none")
+    spec = oiio.ImageInput.open(str(tmp_path / "out" / "alpha" / "alpha.0001.exr")).spec()
+    assert spec.getattribute("colorInteropID") == "lin_rec709_scene"
+    assert spec.getattribute("oiio:ColorSpace") == "lin_rec709_scene"
+    assert spec.getattribute("tcvom:colorspace") == "Linear Rec.709"

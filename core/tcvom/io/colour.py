@@ -101,12 +101,27 @@ def config_identity(name: str | None) -> str | None:
     return str(_config(name).getCacheID())
 
 
-def interop_id(space: str) -> str:
+def interop_id(space: str, config: str | None = None) -> str:
     """The colour interop id (``colorInteropID``: ``lin_rec709_scene``, ``lin_ap1_scene``)
-    of ``space`` as the built-in studio config names it; empty where it has none."""
-    found = _config(BUILTIN_CONFIG).getColorSpace(space)
+    of ``space`` in ``config`` (default: the built-in studio config): the space's own, else
+    the name or alias of it that is one of the built-in studio config's interop ids (a
+    config of OpenColorIO before 2.5, as Blender's, declares none but lists them as
+    aliases); empty where it has none."""
+    found = _config(config or BUILTIN_CONFIG).getColorSpace(space)
+    if found is None:
+        return ""
     getter = getattr(found, "getInteropID", None)
-    return str(getter() or "") if getter is not None else ""
+    own = str(getter() or "") if getter is not None else ""
+    if own or not config:
+        return own
+    known = _builtin_interop_ids()
+    return next((name for name in (found.getName(), *found.getAliases()) if name in known), "")
+
+
+@lru_cache(maxsize=1)
+def _builtin_interop_ids() -> frozenset[str]:
+    spaces = _config(BUILTIN_CONFIG).getColorSpaces()
+    return frozenset(str(cs.getInteropID()) for cs in spaces if getattr(cs, "getInteropID", None) and cs.getInteropID())
 
 
 def colour_space_names(config: str | None = None) -> tuple[dict[str, list[str]], dict[str, str]]:

@@ -23,7 +23,7 @@ import numpy as np
 
 from tcvom.errors import FrameSizeError, InputError, MissingFrameError, ReadError, shown
 from tcvom.io import trimap as trimaps
-from tcvom.io.colour import ColourConverter
+from tcvom.io.colour import ColourConverter, interop_id
 from tcvom.io.hashing import as_recorded
 from tcvom.io.images import (
     BEAUTY_PARTS,
@@ -155,6 +155,12 @@ class _Frames(_Numbered):
         """The scene-linear colour space :meth:`linear` returns (see
         :meth:`~tcvom.io.colour.ColourConverter.linear_space`)."""
         return self.colour.linear_space(self._is_float)
+
+    @property
+    def linear_interop_id(self) -> str:
+        """The colour interop id of :attr:`linear_space` (empty: the config gives none; see
+        :func:`~tcvom.io.colour.interop_id`)."""
+        return interop_id(self.linear_space, self.colour.config_name)
 
     @property
     def linear_chromaticities(self) -> tuple[float, ...] | None:

@@ -149,7 +149,8 @@ class AlphaWriter(FrameWriter):
               *, background: np.ndarray | None = None, linear_space: str | None = None,
               plate: str | Path | None = None, origin: tuple[int, int] | None = None,
               stamp: dict[str, str] | None = None, plate_space: bool = False,
-              chromaticities: tuple[float, ...] | None = None, pixel_aspect: float = 1.0) -> Path:
+              chromaticities: tuple[float, ...] | None = None, pixel_aspect: float = 1.0,
+              interop: str | None = None) -> Path:
         """Write ``alpha`` (float ``H x W`` in [0, 1]). ``kind="rgba"`` needs
         ``foreground`` (``H x W x 3``): scene-linear in ``linear_space`` for EXR (not
         clamped), display-referred sRGB in [0, 1] for integer formats. ``kind="layers"``
@@ -161,7 +162,9 @@ class AlphaWriter(FrameWriter):
         (the plate's ``chromaticities``) an RGBA or layers EXR then keeps; where the plate
         has none, ``chromaticities`` (those of ``linear_space``) are written, so that an
         OpenEXR reader does not take them for Rec.709's. ``pixel_aspect``: that of a plate
-        without a header to copy it from (a movie's), written as an EXR's ``PixelAspectRatio``."""
+        without a header to copy it from (a movie's), written as an EXR's ``PixelAspectRatio``.
+        ``interop``: the colour interop id of ``linear_space`` (None: as the built-in studio
+        config gives it; see :func:`~tcvom.io.colour.interop_id`)."""
         if not np.issubdtype(np.asarray(alpha).dtype, np.floating):  # 200 of a uint8 alpha was written as 1.0
             raise InputError(f"an alpha is float in [0, 1], not {np.asarray(alpha).dtype}", frame=frame,
                              hint="scale integer alphas to [0, 1] first (uint8: / 255)")
@@ -202,7 +205,7 @@ class AlphaWriter(FrameWriter):
         attributes = self._attributes(frame, plate, stamp)
         if self.fmt.startswith("exr") and linear_space:  # OpenImageIO may rename the space: keep ours too
             attributes = {**(attributes or {}), "oiio:ColorSpace": linear_space, "tcvom:colorspace": linear_space}
-            interop = interop_id(linear_space)
+            interop = interop_id(linear_space) if interop is None else interop
             if interop:  # OpenImageIO finds it through its own config ($OCIO), and drops a name that one lacks
                 attributes["colorInteropID"] = interop
         layout = self._layout(plate, a.shape, origin, plate_space)

@@ -1036,7 +1036,8 @@ def matte(
                                        origin=source.origin, stamp=keyframe_stamp(frame),
                                        # the frame's chromaticities go with RGB of its own space, where they are its
                                        plate_space=output != "alpha" and source.keeps_primaries(frame),
-                                       chromaticities=chromaticities, pixel_aspect=source.pixel_aspect)
+                                       chromaticities=chromaticities, pixel_aspect=source.pixel_aspect,
+                                       interop=source.linear_interop_id)
                 # Given trimaps (painted, another tool's) have no records: the alpha's keeps the
                 # band of the trimap it was matted from, as the matte read it, for the review.
                 extra = {} if made else {"review": {"unknown": int(np.count_nonzero(tris.read(frame) == UNKNOWN))}}
