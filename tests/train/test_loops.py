@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -116,8 +117,13 @@ def test_pretrain_needs_start_weights_and_amp_needs_cuda(image_folders: dict[str
         "data": {"kind": "image", "fg_dir": str(image_folders["fg"]), "alpha_dir": str(image_folders["alpha"]),
                  "bg_dir": str(image_folders["bg"]), "crop": 32},
     })
-    with pytest.raises(InputError, match="init"):
+    with pytest.raises(InputError, match="init") as caught:
         train_gca_tam(cfg, progress="none")
+    assert 'trainable = "all"' in str(caught.value)
+    # Training QA: with everything trained nothing is frozen, so no start weights are needed
+    # (it was refused, saying the layers before the TAM stay frozen)
+    result = train_gca_tam(replace(cfg, out=str(tmp_path / "all"), trainable="all"), progress="none")
+    assert result.step == 1 and result.weights.is_file()
     with pytest.raises(InputError, match="CUDA"):
         train_gca_tam(gca_tam_config_from_dict(_video_cfg(video_root, tmp_path / "amp", amp=True)), progress="none")
     # the TAM on frozen random layers: their activations overflow and the loss was NaN at

@@ -763,9 +763,10 @@ def train_matting(cfg: GcaTamConfig, *, progress: ProgressMode = "bar", resume: 
         if not _resuming(cfg, resume):
             _check_init(cfg)
             load_initial(model, cfg.init)
-    elif cfg.stage == "pretrain":
+    elif cfg.stage == "pretrain" and cfg.trainable == "auto":  # the TAM alone, on frozen layers
         raise InputError(f"TAM pre-training starts from single-image {base} weights: set 'init'",
-                         path=cfg.source or None, hint="the layers before the TAM stay frozen, so random ones would teach nothing")
+                         path=cfg.source or None, hint="the layers before the TAM stay frozen, so random ones would teach "
+                         "nothing; train everything (trainable = \"all\") to start from scratch")
     elif cfg.trainable in ("tam", "tam+head"):
         raise InputError(f"trainable = {cfg.trainable!r} trains the TAM on frozen layers, which start from weights: "
                          "set 'init'", path=cfg.source or None, hint="random frozen layers overflow and would teach nothing; train "
