@@ -16,7 +16,8 @@ if not Path(__file__).with_name("hostclient.py").is_file():
     # that build_addon.py vendors: the zip installed, and enabling it failed on a bare
     # "No module named ...hostclient".
     raise ImportError("this tcvom add-on lacks hostclient.py (tcvom's host client): build its zip with "
-                      "`python build_addon.py` in the tcvom repository, not with Blender's `extension build`")
+                      "`python build_addon.py` in the tcvom repository, not with Blender's `extension build`",
+                      name=__name__)  # Blender 5.0's enable adds ex.name to a string: None was its TypeError
 
 from . import operators, prefs, props, review, ui
 

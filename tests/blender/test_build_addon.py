@@ -94,7 +94,26 @@ def test_an_add_on_folder_without_its_host_client_says_how_to_build_it(tmp_path:
     shutil.copytree(REPO / "blender_addon", tmp_path / "tcvom_unbuilt", ignore=shutil.ignore_patterns("__pycache__"))
     sys.path.insert(0, str(tmp_path))
     try:
-        with pytest.raises(ImportError, match=r"lacks hostclient\.py .*`python build_addon\.py`"):
+        with pytest.raises(ImportError, match=r"lacks hostclient\.py .*`python build_addon\.py`") as caught:
             importlib.import_module("tcvom_unbuilt")
+        # Packaging QA: Blender 5.0's addon_utils.enable reads the error's name (ex.name + "."):
+        # without one, enabling the zip failed on Blender's TypeError, not this message
+        assert caught.value.name == "tcvom_unbuilt"
     finally:
         sys.path.remove(str(tmp_path))
+
+
+def test_build_on_an_older_python_says_which_it_needs(tmp_path: Path) -> None:
+    """Packaging QA: on Python 3.10 the script stopped on a traceback (no tomllib)."""
+    import glob
+    import os
+    import subprocess
+
+    older = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.[0-9].*/bin/python3.[0-9]")) +
+                   glob.glob(os.path.expanduser("~/.pyenv/versions/3.10.*/bin/python3.10")))
+    if not older:
+        pytest.skip("no Python before 3.11 here")
+    proc = subprocess.run([older[-1], str(REPO / "build_addon.py"), "--out", str(tmp_path)], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "needs Python 3.11 or later" in proc.stderr and not list(tmp_path.iterdir())

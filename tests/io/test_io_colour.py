@@ -416,3 +416,15 @@ def test_rgba_output_names_the_interop_id_a_configs_alias_gives(tmp_path: Path) 
     assert spec.getattribute("colorInteropID") == "lin_rec709_scene"
     assert spec.getattribute("oiio:ColorSpace") == "lin_rec709_scene"
     assert spec.getattribute("tcvom:colorspace") == "Linear Rec.709"
+
+
+def test_a_studio_config_without_tcvoms_spaces_says_which_opencolorio_is_needed(monkeypatch) -> None:
+    """Packaging QA: OpenColorIO 2.3 (which pyproject allowed) has a studio config whose sRGB
+    is named "sRGB - Texture": every colour command failed with "'NoneType' object has no
+    attribute 'getAliases'". A name its built-in config lacks stands in for that here."""
+    from tcvom.io import colour
+
+    monkeypatch.setattr(colour, "TARGET", "sRGB - Texture of another OpenColorIO")
+    with pytest.raises(InputError, match=r"built-in studio config without the colour space") as caught:
+        ColourConverter()
+    assert "OpenColorIO 2.4 or later" in str(caught.value.hint)

@@ -182,7 +182,7 @@ def test_a_wheel_carries_the_plugin_and_the_licence(tmp_path: Path) -> None:
     source.mkdir()
     for name in ("pyproject.toml", "MANIFEST.in", "README.md", "LICENSE"):
         shutil.copy2(repo / name, source / name)
-    for name in ("core", "engines", "nuke_plugin"):
+    for name in ("core", "engines", "nuke_plugin", "configs"):
         shutil.copytree(repo / name, source / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
                             "--no-index", "-w", str(tmp_path / "dist"), str(source)], capture_output=True, text=True,
@@ -210,6 +210,15 @@ def test_a_wheel_carries_the_plugin_and_the_licence(tmp_path: Path) -> None:
                           text=True, check=False, env={**os.environ, "PYTHONPATH": str(site)}, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert (dest / "tcvom_nuke" / "hostclient.py").is_file() and (dest / "menu.py").is_file()
+    # Packaging QA: the training configs docs/training.md names were in no wheel, and a missing
+    # one was said without where tcvom's own are
+    configs = sorted(n.split("/data/share/tcvom/configs/", 1)[1] for n in names if "/data/share/tcvom/configs/" in n)
+    assert configs == sorted(p.name for p in (repo / "configs").glob("*.toml"))
+    missing = subprocess.run([sys.executable, "-m", "tcvom", "train", "gca-tam", "--config", "configs/gca_tam_main.toml"],
+                             capture_output=True, text=True, check=False, env={**os.environ, "PYTHONPATH": str(site)},
+                             cwd=tmp_path)
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr, missing.stderr
+    assert str(prefix / "share" / "tcvom" / "configs" / "gca_tam_main.toml") in missing.stderr, missing.stderr
     # `pip install --target DIR` (a studio's shared folder): DIR/share holds the plugin (packaging QA: "not part of
     # this tcvom installation", its RECORD's paths being relative to pip's temporary folder)
     target = tmp_path / "target"
@@ -283,9 +292,18 @@ def test_install_refuses_the_plugins_source_folder(tmp_path: Path) -> None:
     checkout = tmp_path / "repo" / "nuke_plugin"
     shutil.copytree(plugin_source(), checkout, ignore=shutil.ignore_patterns("hostclient.py", "tcvom_install.json",
                                                                              "__pycache__"))
-    for target in (checkout, plugin_source()):
+    (tmp_path / "repo" / "core" / "tcvom" / "hosts").mkdir(parents=True)
+    shutil.copy2(Path(plugin_source()).parent / "core" / "tcvom" / "hosts" / "client.py",
+                 tmp_path / "repo" / "core" / "tcvom" / "hosts" / "client.py")
+    # Packaging QA: a wheel's copy (share/tcvom/nuke_plugin) finds no host client of its own,
+    # yet the hint said to put it on NUKE_PATH as it is
+    wheel = tmp_path / "venv" / "share" / "tcvom" / "nuke_plugin"
+    shutil.copytree(checkout, wheel)
+    for target in (checkout, plugin_source(), wheel):
         for flags in ([], ["--overwrite"]):
             with pytest.raises(InputError, match="the folder is the plugin's source") as error:
                 _run(["install", str(target), *flags])
-            assert "NUKE_PATH as it is" in str(error.value.hint)
+            assert ("NUKE_PATH as it is" in str(error.value.hint)) == (target != wheel)
+            assert "a folder of its own" in str(error.value.hint)
     assert not (checkout / "tcvom_nuke" / "hostclient.py").exists() and not (checkout / "tcvom_install.json").exists()
+    assert not (wheel / "tcvom_nuke" / "hostclient.py").exists()

@@ -40,19 +40,11 @@ _SYSTEM_FILES = ("thumbs.db", "desktop.ini", "icon\r")
 def plugin_source() -> Path:
     """The ``nuke_plugin`` folder of this tcvom: a checkout's, or the copy a wheel installs
     into ``share/tcvom`` of its environment (pyproject's data-files)."""
-    here = Path(__file__).resolve()
-    candidates = [here.parents[3] / "nuke_plugin", Path(sys.prefix) / "share" / "tcvom" / "nuke_plugin",
-                  here.parents[2] / "share" / "tcvom" / "nuke_plugin"]  # `pip install --target DIR`: DIR/share
-    try:  # where the installer put the data files (a --user or system install: another scheme's share/)
-        from importlib import metadata
+    from tcvom.installed import shared_folder
 
-        candidates += [Path(str(file.locate())).resolve().parents[1] for file in metadata.files("tcvom") or ()
-                       if file.parts[-3:] == ("nuke_plugin", "tcvom_nuke", "__init__.py")]
-    except metadata.PackageNotFoundError:
-        pass
-    for candidate in candidates:
-        if (candidate / "tcvom_nuke" / "__init__.py").is_file():
-            return candidate
+    found = shared_folder("nuke_plugin", "tcvom_nuke/__init__.py")
+    if found is not None:
+        return found
     raise InputError(
         "the Nuke plugin files are not part of this tcvom installation",
         hint="install tcvom again (pip install PATH-TO-tcvom, or pip install -e . in its repository): both "
@@ -82,12 +74,16 @@ def install_plugin(dest: str | Path, *, overwrite: bool = False) -> Path:
         earlier = (dest / "tcvom_nuke" / "__init__.py").is_file()
         if earlier and (dest.resolve() == source.resolve() or not (
                 (dest / "tcvom_nuke" / "hostclient.py").is_file() or (dest / _RECORD).is_file())):
-            # An install vendors the host client; a source finds it (a checkout's core/): a copy
-            # there would shadow the checkout's own, stale after its next update.
+            # An install vendors the host client; a checkout's source finds it (its core/): a copy
+            # there would shadow the checkout's own, stale after its next update. A wheel's copy
+            # (share/tcvom) finds none: a copy there would outlive the wheel's next upgrade.
+            checkout = (dest.resolve().parent / "core" / "tcvom" / "hosts" / "client.py").is_file()
+            own = "install into a folder of its own, e.g. ~/.nuke/tcvom"
             raise InputError("the folder is the plugin's source (the nuke_plugin folder of a tcvom checkout or "
                              "installation), not an install", path=dest,
-                             hint="add it to NUKE_PATH as it is (it finds tcvom's host code itself), or install into "
-                                  "a folder of its own, e.g. ~/.nuke/tcvom")
+                             hint=f"add it to NUKE_PATH as it is (it finds tcvom's host code itself), or {own}"
+                                  if checkout else f"{own}, and add that to NUKE_PATH (this copy, in the wheel's "
+                                  "environment, has no host client of its own: the install adds it)")
         if not earlier:
             raise InputError(
                 "the folder holds files that are not a tcvom plugin (the plugin's init.py and menu.py would replace "

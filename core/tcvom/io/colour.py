@@ -220,7 +220,13 @@ class ColourConverter:
                 # one of the built-in space's aliases (srgb_tx, srgb_texture...): Blender's config
                 # names its sRGB so, a display-referred space the identification does not match
                 # (a list: getAliases() is an iterator, which the search would use up)
-                aliases = list(_config(BUILTIN_CONFIG).getColorSpace(builtin).getAliases())
+                ours = _config(BUILTIN_CONFIG).getColorSpace(builtin)
+                if ours is None:  # OpenColorIO before 2.4: its studio config names its spaces otherwise
+                    raise InputError(
+                        f"this OpenColorIO ({ocio.__version__}) has a built-in studio config without the colour "
+                        f"space {builtin!r} ({role})", hint="install OpenColorIO 2.4 or later "
+                        "(pip install 'opencolorio>=2.4')") from exc
+                aliases = list(ours.getAliases())
                 found = next((self.config.getColorSpace(a) for a in aliases if self.config.getColorSpace(a)), None)
                 if found is None:
                     if not self.config.hasRole("aces_interchange"):

@@ -347,7 +347,14 @@ def read_mapping(path: str | Path) -> dict[str, Any]:
     """The raw table of a ``.toml`` or ``.json`` config file."""
     p = Path(path)
     if not p.is_file():
-        raise InputError("the config file does not exist", path=p)
+        from tcvom.installed import shared_folder
+
+        shipped = shared_folder("configs", "gca_tam_main.toml")
+        hint = None
+        if shipped is not None and (shipped / p.name).is_file():  # a wheel install has them in share/tcvom
+            hint = (f"tcvom's own {p.name} is {shipped / p.name}: copy it into your project and edit it (its "
+                    "relative paths, out and init, are taken from the config file's folder)")
+        raise InputError("the config file does not exist", path=p, hint=hint)
     try:
         if p.suffix.lower() == ".toml":
             with open(p, "rb") as handle:
