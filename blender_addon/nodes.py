@@ -96,21 +96,29 @@ def _group_interface(group: bpy.types.NodeTree) -> None:
     group.interface.new_socket("Alpha", in_out="OUTPUT", socket_type="NodeSocketFloat")
 
 
-def _clip_driver(owner: bpy.types.bpy_struct, path: str, clip: bpy.types.MovieClip, expression: str) -> None:
+def _clip_driver(owner: bpy.types.bpy_struct, path: str, clip: bpy.types.MovieClip, expression: str,
+                 scene: bpy.types.Scene | None = None) -> None:
     """Drive ``owner.path`` by ``expression`` of the clip's Start Frame (``start``) and
-    Frame Offset (``offset``), and the scene ``frame`` (a simple expression: no Python runs)."""
+    Frame Offset (``offset``), and with ``scene``, its current frame (``now``; a simple
+    expression: no Python runs). Not the driver's own ``frame``: that is the evaluation
+    time, which Output > Time Stretching remaps, while the Movie Clip and Image nodes read
+    the scene's frame."""
     driver = owner.driver_add(path).driver
     driver.type = "SCRIPTED"
-    for name, prop in (("start", "frame_start"), ("offset", "frame_offset")):
+    targets = [("start", "MOVIECLIP", clip, "frame_start"), ("offset", "MOVIECLIP", clip, "frame_offset")]
+    if scene is not None:
+        targets.append(("now", "SCENE", scene, "frame_current"))
+    for name, id_type, owner_id, prop in targets:
         variable = driver.variables.new()
         variable.name, variable.type = name, "SINGLE_PROP"
-        variable.targets[0].id_type = "MOVIECLIP"
-        variable.targets[0].id = clip
+        variable.targets[0].id_type = id_type
+        variable.targets[0].id = owner_id
         variable.targets[0].data_path = prop
     driver.expression = expression
 
 
-def _follow_clip(matte: bpy.types.Node, shown: bpy.types.Node, clip: bpy.types.MovieClip) -> None:
+def _follow_clip(matte: bpy.types.Node, shown: bpy.types.Node, clip: bpy.types.MovieClip,
+                 scene: bpy.types.Scene) -> None:
     """Drive the alpha node's start frame by the clip's Start Frame and Frame Offset: the
     Movie Clip node reads them live, so a clip slipped after the pull (Footage Settings)
     moved the plate under a fixed matte. The alpha belongs to the plate's frames, so it
@@ -124,7 +132,7 @@ def _follow_clip(matte: bpy.types.Node, shown: bpy.types.Node, clip: bpy.types.M
     _clip_driver(matte, "frame_start", clip, f"start - offset + {constant}")
     last = constant + matte.frame_duration - 1
     _clip_driver(shown.inputs[1], "default_value", clip,
-                 f"(frame >= start - offset + {constant}) * (frame <= start - offset + {last})")
+                 f"(now >= start - offset + {constant}) * (now <= start - offset + {last})", scene)
 
 
 def build_group(
@@ -136,13 +144,15 @@ def build_group(
     alpha_count: int,
     shift: int,
     plate_image_frames: tuple[int, int, int] | None = None,
+    scene: bpy.types.Scene | None = None,
 ) -> bpy.types.NodeTree:
     """(Re)build the node group ``name``: plate -> Set Alpha(1) -> Set Alpha(matte) -> Image, and Alpha
     (for a Movie Clip, the matte times 1 where the clip plays, 0 before and after it).
 
     ``plate`` is a MovieClip (read with its own frame settings) or an Image sequence/movie
     (``plate_image_frames`` = Image node start, offset, duration). The alpha sequence's
-    first file is frame ``alpha_first``; plate frame = scene frame + ``shift``.
+    first file is frame ``alpha_first``; plate frame = scene frame + ``shift``. ``scene``
+    (default: the context's) is the one whose frame a Movie Clip plate's Plate Shown follows.
     """
     group = bpy.data.node_groups.get(name)
     if group is None or group.bl_idname != "CompositorNodeTree":
@@ -182,7 +192,7 @@ def build_group(
         shown.location = (-200, -200)
         group.links.new(alpha, shown.inputs[0])
         alpha = shown.outputs[0]
-        _follow_clip(matte, shown, plate)
+        _follow_clip(matte, shown, plate, scene if scene is not None else bpy.context.scene)
 
     # the plate's own alpha (0 in an EXR Nuke wrote from a plate without one) is not the
     # matte's business, as tcvom ignores it: opaque first, then the matte applied

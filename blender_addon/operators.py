@@ -165,6 +165,7 @@ class MatteRun:
             alpha_count=self.plate.frames[-1] - first + 1,
             shift=self.plate.shift,
             plate_image_frames=self.plate.image_frames,
+            scene=context.scene,
         )
         node, self.note = nodes.place_group_node(context.scene, group, self.node_name)
         settings = context.scene.tcvom

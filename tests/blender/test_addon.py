@@ -1258,6 +1258,20 @@ def test_no_matte_where_a_movie_clip_plate_shows_nothing(pulled: dict, tmp_path:
         np.testing.assert_allclose(_render(FRAMES[-2], tmp_path / "last.exr")[:, :, 3], alpha, atol=1e-3)
     finally:
         clip.frame_offset = 0
+    # Blender QA: with Output > Time Stretching (100 -> 50, 100 -> 200) the Plate Shown driver
+    # followed the evaluation time, not the scene frame the clip plays: alpha 0 under a
+    # playing plate, a silhouette after its end
+    scene = bpy.context.scene
+    files = _alpha_files(pulled["out"])
+    try:
+        for new in (50, 200):
+            scene.render.frame_map_old, scene.render.frame_map_new = 100, new
+            for frame in (FRAMES[0], FRAMES[2]):
+                rendered = _render(frame, tmp_path / f"stretch{new}_{frame}.exr")
+                np.testing.assert_allclose(rendered[:, :, 3], _pixels(files[frame])[:, :, 3], atol=1e-3)
+            assert float(np.abs(_render(FRAMES[-1] + 3, tmp_path / f"stretch{new}_after.exr")).max()) == 0.0
+    finally:
+        scene.render.frame_map_old = scene.render.frame_map_new = 100
 
 
 def test_a_keyframe_on_a_file_missing_from_the_plate_names_the_file(pulled: dict, example: Path,
