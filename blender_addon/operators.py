@@ -33,6 +33,7 @@ from .hostclient import (
     install_folder,
     read_review,
     result_summary,
+    review_token,
     shot_folder,
     warnings_summary,
 )
@@ -174,6 +175,7 @@ class MatteRun:
         settings.output = bpy.path.relpath(self.out)
         last = read_review(self.out)
         review.show(context.scene, last, self.plate.shift)
+        settings.review_token = review_token(self.out)
         self.past_cut = review.past_cut(last, self.plate.shift)
         return node
 

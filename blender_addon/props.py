@@ -135,6 +135,9 @@ class TCVOM_PG_settings(bpy.types.PropertyGroup):
     # written with: when the plate has moved in time since, they name other scene frames.
     review_shift: IntProperty(options={"HIDDEN"})
     review_shift_known: BoolProperty(options={"HIDDEN"})
+    # The review's identity (hostclient.review_token) of the pull whose matte this scene
+    # shows: undo restores this, not the files a later pull wrote (review.other_run).
+    review_token: StringProperty(options={"HIDDEN"})
     status: StringProperty(name="Status")
 
 

@@ -11,11 +11,13 @@ writes them again.
 """
 
 # No `from __future__ import annotations`: Blender registers properties from evaluated annotations.
+import os
+
 import bpy
 from bpy.props import EnumProperty
 
 from . import inputs
-from .hostclient import HostError, Review, read_review
+from .hostclient import HostError, Review, read_review, review_path, review_token
 
 _SHOWN = 5  # suggested frames listed in the panel
 MARKER = "tcvom doubt"  # the names of our timeline markers start with this; the artist's are never touched
@@ -76,6 +78,35 @@ def moved(settings: bpy.types.PropertyGroup) -> bool:
     return shift is not None and shift != settings.review_shift
 
 
+#: The last token read per review file, by its size and time: the panel asks at every draw.
+_TOKENS: dict[str, tuple[tuple[int, int], str]] = {}
+
+
+def other_run(settings: bpy.types.PropertyGroup) -> bool:
+    """Whether the matte in the output folder is of another run than the pull these
+    settings record (undo restores the settings, not the files a later pull wrote; another
+    Blender session may have pulled into the folder): the review there has another token.
+    False for settings without one (a .blend of an earlier add-on)."""
+    if not settings.output or not settings.review_token:
+        return False
+    out = bpy.path.abspath(settings.output)
+    path = review_path(out)
+    try:
+        stat = os.stat(path)
+        state = (stat.st_size, stat.st_mtime_ns)
+    except OSError:
+        return False  # no review: said as such (last_review), whichever run removed it
+    known = _TOKENS.get(path)
+    if known is None or known[0] != state:
+        known = (state, review_token(out))
+        _TOKENS[path] = known
+    return known[1] != settings.review_token
+
+
+OTHER_RUN = ("the matte in the output folder is not this scene's last pull (a pull undone since, or another "
+             "session's): the compositor shows that run's matte. Pull Matte again to match these settings")
+
+
 def forget_if_gone(context: bpy.types.Context) -> None:
     """After a pull that failed or was cancelled: a run that wrote frames removed the review
     of the run before (it describes alphas that are no longer there), so the panel's review
@@ -89,7 +120,7 @@ def forget_if_gone(context: bpy.types.Context) -> None:
     except HostError:
         gone = True  # not a review this add-on reads: nothing to show or jump to
     if gone:
-        settings.review = ""
+        settings.review = settings.review_token = ""  # the status says what the stopped run left
         mark_doubtful(context.scene, None, 0)
 
 
@@ -100,6 +131,8 @@ def last_review(context: bpy.types.Context) -> tuple[Review, inputs.PlateInfo]:
     settings = context.scene.tcvom
     if not settings.output:
         raise HostError("no matte has been pulled yet", "press Pull Matte first")
+    if other_run(settings):
+        raise HostError(OTHER_RUN.split(": the compositor")[0], "press Pull Matte again")
     review = read_review(bpy.path.abspath(settings.output))
     if review is None:
         raise HostError(f"the last run left no review in {settings.output}", "press Pull Matte again")

@@ -68,7 +68,9 @@ def draw_settings(layout: bpy.types.UILayout, context: bpy.types.Context) -> Non
         row.operator("tcvom.doubtful_jump", icon="TRIA_LEFT", text="Doubtful").direction = "PREVIOUS"
         row.operator("tcvom.doubtful_jump", icon="TRIA_RIGHT", text="Doubtful").direction = "NEXT"
         layout.operator("tcvom.key_suggested", icon="KEYFRAME_HLT")
-        if review.moved(settings):  # the line's scene frames (and the markers') are the plate's before it moved
+        if review.other_run(settings):  # undo took the settings back, not the files
+            wrapped(layout, context, review.OTHER_RUN)
+        elif review.moved(settings):  # the line's scene frames (and the markers') are the plate's before it moved
             wrapped(layout, context, "the plate was moved in time since the last pull: the review and the doubt "
                                      "markers name the scene frames of before. Pull Matte again")
         elif settings.review:

@@ -292,6 +292,15 @@ def _write_review(out: Path, suggested: list[int], doubtful: list[int]) -> None:
     (out / "review").mkdir(exist_ok=True)
     (out / "review" / "review.json").write_text(json.dumps(
         {"version": 1, "keyframes": [1001, 1008], "frames": frames, "suggested": suggested, "doubtful": doubtful}))
+    _as_pulled(out)
+
+
+def _as_pulled(out: Path) -> None:
+    """Take a review written by a test for the one of the scene's last pull (the add-on
+    records each pull's review token: another is an undone pull's, or another session's)."""
+    settings = bpy.context.scene.tcvom
+    if settings.output and Path(bpy.path.abspath(settings.output)) == out:
+        settings.review_token = importlib.import_module(MODULE + ".hostclient").review_token(str(out))
 
 
 def test_jump_to_doubtful_frames_and_key_the_suggested_one(pulled: dict) -> None:
@@ -334,6 +343,7 @@ def test_jump_to_doubtful_frames_and_key_the_suggested_one(pulled: dict) -> None
         # a frame past a cut starts black: its propagated trimap is another picture's (host QA)
         path = pulled["out"] / "review" / "review.json"
         path.write_text(json.dumps({**json.loads(path.read_text()), "past_cut": [[1006, 1006]]}))
+        _as_pulled(pulled["out"])
         scene.frame_set(1006)
         assert bpy.ops.tcvom.keyframe_add() == {"FINISHED"}
         item = settings.keyframes[settings.keyframe_index]
@@ -634,6 +644,38 @@ def test_pull_matte_keeps_the_artists_compositor_and_is_undoable(pulled: dict) -
             assert {(n.name, n.bl_idname) for n in tree.nodes} == nodes_before and artists_links() == links_before
         finally:
             bpy.context.scene.compositing_node_group = bpy.data.node_groups[previous]
+
+
+def test_a_pull_undone_is_said_while_its_matte_is_shown(pulled: dict, example: Path) -> None:
+    """Blender QA: Ctrl-Z after a second pull (with a keyframe added) took the keyframes,
+    status, review line and markers back to the first pull, while the compositor showed the
+    undone pull's alphas (undo restores settings, not files) and the Doubtful buttons walked
+    its review. The panel now says the matte is another run's; the review's buttons refuse."""
+    import importlib
+
+    review = importlib.import_module(MODULE + ".review")
+    window = bpy.context.window_manager.windows[0]
+    count = len(bpy.context.scene.tcvom.keyframes)
+    with bpy.context.temp_override(window=window, screen=window.screen):
+        bpy.ops.ed.undo_push(message="before Pull Matte")
+        assert bpy.ops.tcvom.pull_matte("EXEC_DEFAULT", True) == {"FINISHED"}
+        assert bpy.context.scene.tcvom.review_token and not review.other_run(bpy.context.scene.tcvom)
+        image = bpy.data.images.load(str(example / "truth" / "trimap.1004.png"), check_existing=False)
+        item = bpy.context.scene.tcvom.keyframes.add()
+        item.frame, item.image = 1004, image
+        bpy.ops.ed.undo_push(message="add keyframe")
+        assert bpy.ops.tcvom.pull_matte("EXEC_DEFAULT", True) == {"FINISHED"}
+        assert bpy.ops.ed.undo() == {"FINISHED"} and bpy.ops.ed.undo() == {"FINISHED"}
+        settings = bpy.context.scene.tcvom
+        assert len(settings.keyframes) == count
+        assert review.other_run(settings)
+        with pytest.raises(RuntimeError, match="not this scene's last pull"):
+            bpy.ops.tcvom.doubtful_jump(direction="NEXT")
+        assert "not this scene's last pull" in review.OTHER_RUN and "Pull Matte again" in review.OTHER_RUN
+        assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}, bpy.context.scene.tcvom.status
+        assert not review.other_run(bpy.context.scene.tcvom)
+        files = _alpha_files(pulled["out"])
+        assert sorted(files) == FRAMES
 
 
 def test_a_second_press_keeps_the_artists_links_from_our_node(pulled: dict) -> None:

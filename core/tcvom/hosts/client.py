@@ -559,6 +559,16 @@ class Review:
                       inside(self.suggested), inside(self.doubtful), past, inside(self.estimated))
 
 
+def review_token(out: str) -> str:
+    """An identity of the review of the run in ``out`` (a hash of ``review.json``; empty
+    where there is none). A host records the token of the run whose matte it shows: a
+    review with another token is of another run (a pull undone since, another session's)."""
+    try:
+        return _content_token(review_path(out))
+    except OSError:
+        return ""
+
+
 def read_review(out: str) -> Review | None:
     """The review of the run in ``out``, or None when there is none (a tcvom without
     reviews, a run that has not finished). A file that is not a review of this version
