@@ -479,3 +479,26 @@ def test_a_partial_file_of_another_base_is_compared_with_its_own_network(tmp_pat
     said = str(caught.value)
     assert f"do not fit the {checkpoints.kind_name(base + '_tam')}" in said and "unexpected key" not in said, said
     assert "decoder." in said
+
+
+def test_a_torchscript_or_safetensors_file_is_named_as_such(tmp_path, capsys):
+    """Back-end QA: the TorchScript model `tcvom nuke torchscript` writes, given back as
+    weights, printed torch's UserWarning with a source line and was "truncated or corrupt;
+    download it again"; so was a safetensors file."""
+    from tcvom.cli import main
+
+    script = tmp_path / "model.pt"
+    torch.jit.script(torch.nn.Linear(2, 2)).save(str(script))
+    header = b'{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}'
+    for path, said in ((script, "TorchScript model"), (tmp_path / "w.bin", "safetensors file")):
+        if path.suffix == ".bin":
+            path.write_bytes(len(header).to_bytes(8, "little") + header + b"\x00" * 4)
+        with pytest.raises(InputError, match=said) as err:
+            checkpoints.read_state_dict(path)
+        assert "download" not in str(err.value)
+        assert main(["info", "--weights", str(path)]) == 2
+        err_text = capsys.readouterr().err
+        assert said in err_text and "Warning" not in err_text and "download" not in err_text, err_text
+    ordinary = tmp_path / "ordinary.pth"
+    torch.save({"w": torch.zeros(2)}, ordinary)  # a zip that is no TorchScript
+    assert set(checkpoints.read_state_dict(ordinary)) == {"w"}

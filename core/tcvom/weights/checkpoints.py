@@ -190,6 +190,35 @@ def save_torch(obj: Any, final: str | Path, saver: Callable[[Any, Any], None] = 
     return final
 
 
+def _refuse_other_formats(p: Path) -> None:
+    """A TorchScript model (``tcvom nuke torchscript`` writes them) or a safetensors file
+    given as weights: said as what it is, not as a corrupt download (torch.load's warning
+    and error on them named neither)."""
+    import zipfile
+
+    try:
+        with open(p, "rb") as handle:
+            head = handle.read(9)
+        archive = zipfile.is_zipfile(p)
+        if archive:
+            with zipfile.ZipFile(p) as opened:
+                script = any(name.rsplit("/", 1)[-1] == "constants.pkl" for name in opened.namelist())
+        size = p.stat().st_size
+    except (OSError, zipfile.BadZipFile):
+        return  # torch.load says what is wrong
+    if archive:
+        if script:
+            raise InputError("this is a TorchScript model (tcvom nuke torchscript writes these), not a weight file",
+                             path=p, hint="give the .pth weights it was made from")
+        return
+    # safetensors: an 8-byte little-endian header length, then the JSON header
+    if p.suffix.lower() == ".safetensors" or (len(head) == 9 and head[8:9] == b"{"
+                                              and int.from_bytes(head[:8], "little") < size):
+        raise InputError("this is a safetensors file; tcvom reads PyTorch checkpoints (.pth)", path=p,
+                         hint="convert it with the safetensors package: torch.save(safetensors.torch.load_file(FILE), "
+                              "'weights.pth')")
+
+
 def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     """Read a checkpoint file into a flat ``{name: tensor}`` dict on the CPU.
 
@@ -211,6 +240,7 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     if p.suffix.lower() in EXPORT_SUFFIXES:  # was "truncated or corrupt; download it again"
         raise InputError("this is a file of an export (tcvom export, ONNX or TensorRT), not a weight file", path=p,
                          hint="give the .pth weights it was made from; an export folder goes to --export-dir")
+    _refuse_other_formats(p)
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except OSError as exc:  # the file is there but cannot be read: not a download problem
