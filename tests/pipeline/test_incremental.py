@@ -590,6 +590,26 @@ def test_a_chunked_run_says_what_auto_chose_once(shot: Path, tmp_path: Path, cap
     assert err.count("no GCA+TAM (TCVOM video matting) weights found") == 1, err
 
 
+def test_a_chunked_run_over_the_whole_shot_takes_other_settings(shot: Path, tmp_path: Path, capsys) -> None:
+    """Network loop QA: `run --chunk N` over the whole shot refused a changed setting (each
+    chunk being part of the shot), after it had replaced the trimaps and removed the review;
+    a run without --chunk takes it. Its chunks now claim the shot as one task."""
+    out = tmp_path / "out"
+    args = ["run", "--plate", plate(shot), "--keyframes", keys(shot), "--out", str(out), "--method", "classical",
+            "--progress", "none"]
+    assert main(args) == 0
+    assert main([*args, "--output", "rgba", "--chunk", "3"]) == 0, capsys.readouterr().err
+    single = tmp_path / "single"
+    assert main([*args[:5], "--out", str(single), *args[7:], "--output", "rgba"]) == 0
+    assert_same_pixels(out, single)
+    assert (out / "review" / "review.json").is_file()
+    # a part of the shot is still refused other settings, before its trimaps change
+    before = stamps(out)
+    assert main([*args, "--output", "alpha", "--chunk", "3", "--frames", "1002-1005"]) == 2
+    assert "made with other settings" in capsys.readouterr().err
+    assert stamps(out) == before
+
+
 def test_trimaps_of_another_ensemble_rule_are_made_again(shot: Path, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """Cut review: after the ensemble stopped carrying trimaps across cuts, a rerun into an

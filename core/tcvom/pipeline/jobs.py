@@ -865,6 +865,7 @@ def matte(
     provenance: dict[str, str] | None = None,
     io_queue: int = DEFAULT_DEPTH,
     stale_review: str | Path | None = None,
+    whole_run: bool = False,
 ) -> JobResult:
     """Pull an alpha matte for the selected frames of the shot from a trimap for every frame.
 
@@ -888,6 +889,9 @@ def matte(
     ``io_queue`` frames of plate and trimaps are read ahead on reader threads and as many
     alphas written behind on a writer thread, so the networks do not wait on files (0: all
     in this thread, for debugging; :mod:`tcvom.io.overlap`); the outputs are the same.
+    ``whole_run``: the frames are one chunk of a run over the whole shot (``run --chunk``):
+    its settings replace those an earlier run recorded, as a task over the whole shot's do
+    (a part of the shot is refused other settings).
     """
     _check_arguments(io_queue, progress, trimap_channel, precision, input_colorspace, ocio_config,
                      resize_trimaps=resize_trimaps, overwrite=overwrite, review=review, plan_only=plan_only)
@@ -958,7 +962,7 @@ def matte(
                 settings,
                 info={"plate": str(Path(plate).absolute()), "device": device,
                       "ocio_config": config_reference(ocio_config), "export_dir": _absolute(export_dir)},
-                replace=whole or not _any_output(writer, shot),
+                replace=whole or whole_run or not _any_output(writer, shot),  # (run prunes after its chunks)
             ))
         recorded = FrameRecords(writer.pattern)
         if not plan_only:
@@ -1414,7 +1418,7 @@ def run(
             first = _trimaps_stage(progress=progress, hold=hold, **trimap_job)
         for part in parts:
             job = matte_job if result is None else _as_chosen(matte_job, result.methods["alpha"])  # said once
-            done = matte(frames=part, progress=progress, **job)
+            done = matte(frames=part, progress=progress, whole_run=selection == shot, **job)
             if result is None:
                 result = done
             else:
