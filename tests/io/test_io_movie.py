@@ -459,3 +459,64 @@ def test_an_animated_gif_is_read_as_a_movie(tmp_path: Path) -> None:
         write_image(tmp_path / f"plate.{frame}.gif", np.full((8, 8, 3), 0.5, np.float32), pixel_type="uint8")
     assert isinstance(open_frames(tmp_path / "plate.####.gif"), SequenceFrames)
     assert open_frames(tmp_path / "plate.1001.gif").frame_numbers == [1001]
+
+
+def test_a_picture_the_decoder_conceals_and_those_decoded_from_it_are_refused(tmp_path: Path) -> None:
+    """Movie QA: bytes damaged inside a P-picture's packet were concealed by FFmpeg (the
+    picture flagged corrupt) and every picture after it, decoded from it, was matted
+    without a word. They are input errors up to the next keyframe, which reads again; so
+    is the last picture of a transport stream cut short (its packet is not flagged, the
+    picture is)."""
+    path = tmp_path / "plate.mp4"
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 128, 96, "yuv420p"
+        stream.options = {"g": "8", "crf": "10", "bf": "0"}
+        for i in range(12):
+            picture = av.VideoFrame.from_ndarray(np.roll(base, 2 * i, axis=1), format="rgb24")
+            for packet in stream.encode(picture):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    with av.open(str(path)) as container:
+        packets = [packet for packet in container.demux(video=0) if packet.size]
+    fifth = packets[4]  # no B-frames: decoding order is presentation order
+    data = bytearray(path.read_bytes())
+    for i in range(fifth.pos + 20, fifth.pos + fifth.size - 4, 5):
+        data[i] ^= 0xA5
+    path.write_bytes(data)
+    with av.open(str(path)) as container:
+        flagged = [i + 1 for i, frame in enumerate(container.decode(video=0)) if frame.is_corrupt]
+    if 5 not in flagged:
+        pytest.skip(f"this FFmpeg flags no concealed picture here ({flagged})")
+    movie = MovieFrames(path)
+    for frame in range(1, 5):
+        movie.read(frame)
+    with pytest.raises(InputError, match=r"plate\.mp4: frame 5: picture 5 of 12 .*is damaged: the decoder reports it as"):
+        movie.read(5)
+    with pytest.raises(InputError, match=r"frame 7: .*a picture before it, which it is decoded from, as corrupt"):
+        MovieFrames(path).read(7)  # a fresh reader, seeking: the damage is found on the way
+    assert MovieFrames(path).read(9).shape == (96, 128, 3)  # the next keyframe's pictures are whole again
+
+
+def test_an_untagged_hd_movie_is_decoded_as_bt709(tmp_path: Path) -> None:
+    """Movie QA: video that names no YCbCr matrix was decoded with BT.601 at every size
+    (FFmpeg's default): an untagged 1280x720 H.264 read sRGB (200, 50, 100) as (187, 29,
+    99). From 720 lines up it is BT.709, as players and Nuke take it; below, BT.601."""
+    r, g, b = 200 / 255, 50 / 255, 100 / 255
+    for (width, height), (kr, kb) in (((1280, 720), (0.2126, 0.0722)), ((320, 240), (0.299, 0.114))):
+        y = kr * r + (1 - kr - kb) * g + kb * b
+        levels = (round(16 + 219 * y), round(128 + 224 * (b - y) / (2 * (1 - kb))),
+                  round(128 + 224 * (r - y) / (2 * (1 - kr))))
+        path = tmp_path / f"untagged{height}.mp4"
+        with av.open(str(path), "w") as container:
+            stream = container.add_stream("libx264", rate=24)
+            stream.width, stream.height, stream.pix_fmt, stream.options = width, height, "yuv420p", {"qp": "0"}
+            planes = np.stack([np.full((height, width), v, np.uint8) for v in levels])
+            picture = av.VideoFrame.from_ndarray(planes, format="yuv444p").reformat(format="yuv420p")
+            for packet in [*stream.encode(picture), *stream.encode()]:
+                container.mux(packet)
+        raw, _ = MovieFrames(path)._raw(1)
+        assert np.abs(raw[height // 2, width // 2] * 255 - [200, 50, 100]).max() <= 2.5, (height, raw[0, 0] * 255)

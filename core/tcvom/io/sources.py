@@ -516,6 +516,9 @@ class MovieFrames(_Frames):
         self._say_wide_colour()
         self._decoder: Iterator[av.VideoFrame] | None = None
         self._next_index = -1
+        # The decoder flagged a picture decoded since the last keyframe as corrupt (FFmpeg
+        # conceals the damage): the pictures after it, decoded from it, are wrong too.
+        self._damaged = False
         self.rotation: int | None = None
         """Degrees the movie asks players to rotate its pictures by, once a frame is read."""
         self.mirrored = False  # the display matrix mirrors the pictures (read on the first picture decoded)
@@ -688,6 +691,10 @@ class MovieFrames(_Frames):
         if av_frame is None:
             self._decoder = None
             raise MissingFrameError(f"the decoder gave no {expected}", path=self.path_, frame=frame, hint=_DAMAGED)
+        if self._damaged:  # concealed by the decoder: a picture with the damage smeared over it
+            which = "it" if av_frame.is_corrupt else "a picture before it, which it is decoded from,"
+            raise InputError(f"{expected} is damaged: the decoder reports {which} as corrupt", path=self.path_,
+                             frame=frame, hint=_DAMAGED)
         if (av_frame.width, av_frame.height) != (self.width, self.height):
             raise InputError(
                 f"{expected} is {av_frame.width} x {av_frame.height}, the movie's video is {self.width} x "
@@ -695,10 +702,14 @@ class MovieFrames(_Frames):
                 path=self.path_, frame=frame, hint="export the movie again at one size")
         self._say_display(av_frame)
         deep = av_frame.format.components and av_frame.format.components[0].bits > 8
+        # Video that does not name its YCbCr matrix: BT.709 from 720 lines up, as players and
+        # Nuke take it (FFmpeg's own default is BT.601 at every size)
+        untagged = av_frame.colorspace == _UNSPECIFIED and not av_frame.format.is_rgb
+        matrix = {"src_colorspace": "ITU709"} if untagged and av_frame.height >= HD_LINES else {}
         if deep:
-            pixels = av_frame.to_ndarray(format="rgb48le").astype(np.float32) / 65535.0
+            pixels = av_frame.to_ndarray(format="rgb48le", **matrix).astype(np.float32) / 65535.0
         else:
-            pixels = av_frame.to_ndarray(format="rgb24").astype(np.float32) / 255.0
+            pixels = av_frame.to_ndarray(format="rgb24", **matrix).astype(np.float32) / 255.0
         self._keep(frame, pixels, False)
         rgb, _ = self.colour.to_network(pixels, is_float=False)
         return rgb
@@ -710,6 +721,7 @@ class MovieFrames(_Frames):
             if self._decoder is None or index < self._next_index:
                 self._rewind(None)
             for av_frame in self._decoder:
+                self._note(av_frame)
                 self._next_index += 1
                 if self._next_index > index:
                     return av_frame
@@ -726,6 +738,7 @@ class MovieFrames(_Frames):
             if again:
                 self._rewind(None)
             for av_frame in self._decoder:
+                self._note(av_frame)
                 if av_frame.pts is not None and av_frame.pts < target:
                     continue
                 if av_frame.pts == target:
@@ -733,6 +746,14 @@ class MovieFrames(_Frames):
                     return av_frame
                 break
         return None
+
+    def _note(self, av_frame: av.VideoFrame) -> None:
+        """Keep track of damage: a corrupt picture taints the pictures decoded after it
+        until the next intact keyframe."""
+        if av_frame.is_corrupt:
+            self._damaged = True
+        elif av_frame.key_frame:
+            self._damaged = False
 
     def _rewind(self, pts: int | None) -> None:
         """Seek to the keyframe at or before ``pts``, or open the movie again at its start."""
@@ -743,6 +764,7 @@ class MovieFrames(_Frames):
             self._container.seek(pts, stream=self._stream, backward=True, any_frame=False)
         self._decoder = self._container.decode(self._stream)
         self._next_index = 0 if pts is None else -1
+        self._damaged = False
 
     def _raw(self, frame: int) -> tuple[np.ndarray, bool]:
         with self._lock:
@@ -760,6 +782,10 @@ class MovieFrames(_Frames):
 
 
 _DAMAGED = "the file is truncated or damaged: export or copy it again"
+_UNSPECIFIED = 2  # FFmpeg's AVCOL_SPC_UNSPECIFIED: the video names no YCbCr matrix
+HD_LINES = 720
+"""From this height up, video that names no YCbCr matrix is decoded as BT.709 (HD), below
+as BT.601 (SD)."""
 
 
 def header_colour(colour: ColourConverter, info: ImageInfo) -> tuple[str | None, str]:
