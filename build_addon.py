@@ -17,7 +17,8 @@ try:
     import tomllib
 except ModuleNotFoundError:  # Python before 3.11 (a traceback was all it said)
     sys.exit(f"build_addon.py needs Python 3.11 or later (tomllib); this is Python {sys.version.split()[0]}: "
-             "run it with tcvom's environment's python, e.g. .venv/bin/python build_addon.py")
+             "run it with the python of tcvom's environment (.venv/bin/python build_addon.py, or "
+             ".venv\\Scripts\\python build_addon.py on Windows)")
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent

@@ -79,23 +79,23 @@ def moved(settings: bpy.types.PropertyGroup) -> bool:
 
 
 #: The last token read per review file, by its size and time: the panel asks at every draw.
-_TOKENS: dict[str, tuple[tuple[int, int], str]] = {}
+_TOKENS: dict[str, tuple[tuple[int, int, int], str]] = {}
 
 
 def other_run(settings: bpy.types.PropertyGroup) -> bool:
     """Whether the matte in the output folder is of another run than the pull these
     settings record (undo restores the settings, not the files a later pull wrote; another
-    Blender session may have pulled into the folder): the review there has another token.
-    False for settings without one (a .blend of an earlier add-on)."""
+    Blender session may have pulled into the folder): the review there has another token,
+    or none. False for settings without one (a .blend of an earlier add-on)."""
     if not settings.output or not settings.review_token:
         return False
     out = bpy.path.abspath(settings.output)
     path = review_path(out)
     try:
         stat = os.stat(path)
-        state = (stat.st_size, stat.st_mtime_ns)
+        state = (stat.st_ino, stat.st_size, stat.st_mtime_ns)  # a review is replaced by renaming: a new inode
     except OSError:
-        return False  # no review: said as such (last_review), whichever run removed it
+        return True  # the recorded pull's review is gone: a later run, which wrote frames, removed it
     known = _TOKENS.get(path)
     if known is None or known[0] != state:
         known = (state, review_token(out))
@@ -131,11 +131,11 @@ def last_review(context: bpy.types.Context) -> tuple[Review, inputs.PlateInfo]:
     settings = context.scene.tcvom
     if not settings.output:
         raise HostError("no matte has been pulled yet", "press Pull Matte first")
-    if other_run(settings):
-        raise HostError(OTHER_RUN.split(": the compositor")[0], "press Pull Matte again")
     review = read_review(bpy.path.abspath(settings.output))
     if review is None:
         raise HostError(f"the last run left no review in {settings.output}", "press Pull Matte again")
+    if other_run(settings):
+        raise HostError(OTHER_RUN.split(": the compositor")[0], "press Pull Matte again")
     plate = inputs.plate_info(settings)
     if moved(settings):
         show(context.scene, review, plate.shift)

@@ -14,7 +14,10 @@ def shared_folder(name: str, marker: str) -> Path | None:
     copy; None where the installation has none."""
     here = Path(__file__).resolve()
     parts = Path(marker).parts
-    candidates = [here.parents[2] / name, Path(sys.prefix) / "share" / "tcvom" / name,
+    # a checkout: core/tcvom/ beside pyproject.toml (not `pip install --target DIR/lib`, whose
+    # DIR may hold an install of the plugin made from the wheel's copy)
+    checkout = here.parents[1].name == "core" and (here.parents[2] / "pyproject.toml").is_file()
+    candidates = [*([here.parents[2] / name] if checkout else []), Path(sys.prefix) / "share" / "tcvom" / name,
                   here.parents[1] / "share" / "tcvom" / name]  # `pip install --target DIR`: DIR/share
     try:  # where the installer put the data files (a --user or system install: another scheme's share/)
         from importlib import metadata

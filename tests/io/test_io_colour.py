@@ -400,9 +400,15 @@ def test_rgba_output_names_the_interop_id_a_configs_alias_gives(tmp_path: Path) 
     name: Linear Rec.709
     aliases: [Linear, lin_rec709_scene, lin_srgb]
     encoding: scene-linear
+  - !<ColorSpace>
+    name: sRGB Texture
+    aliases: [srgb_rec709_display, srgb_rec709_scene]
+    from_scene_reference: !<ExponentWithLinearTransform> {gamma: 2.4, offset: 0.055, direction: inverse}
 """
     config = str(_studio_config(tmp_path, interchange=True, extra=extra))
     assert interop_id("Linear Rec.709", config) == "lin_rec709_scene"
+    # code review: Blender's "sRGB" lists the display's id first; a file holds no display signal
+    assert interop_id("sRGB Texture", config) == "srgb_rec709_scene"
     assert interop_id("lin", config) == ""  # no alias that is an interop id: none is made up
     image = np.random.default_rng(1).random((32, 48, 3), dtype=np.float32)
     write_image(tmp_path / "p.0001.exr", image, channels=("R", "G", "B"))
@@ -427,4 +433,4 @@ def test_a_studio_config_without_tcvoms_spaces_says_which_opencolorio_is_needed(
     monkeypatch.setattr(colour, "TARGET", "sRGB - Texture of another OpenColorIO")
     with pytest.raises(InputError, match=r"built-in studio config without the colour space") as caught:
         ColourConverter()
-    assert "OpenColorIO 2.4 or later" in str(caught.value.hint)
+    assert "OpenColorIO 2.5 or later" in str(caught.value.hint)

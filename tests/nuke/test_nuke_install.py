@@ -230,6 +230,13 @@ def test_a_wheel_carries_the_plugin_and_the_licence(tmp_path: Path) -> None:
                           cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "from_target" / "tcvom_nuke" / "nukenode.py").is_file()
+    # code review: an install into the --target folder's parent (DIR/../nuke_plugin) was taken
+    # for a checkout's plugin source: its upgrade was refused, and other installs copied it
+    for flags in ([], ["--overwrite"]):
+        done = subprocess.run([sys.executable, "-m", "tcvom", "nuke", "install", str(tmp_path / "nuke_plugin"),
+                               *flags], capture_output=True, text=True, check=False,
+                              env={**os.environ, "PYTHONPATH": str(target)}, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
 
 
 def _python39() -> str | None:

@@ -115,7 +115,10 @@ def interop_id(space: str, config: str | None = None) -> str:
     if own or not config:
         return own
     known = _builtin_interop_ids()
-    return next((name for name in (found.getName(), *found.getAliases()) if name in known), "")
+    named = [name for name in (found.getName(), *found.getAliases()) if name in known]
+    # a file holds scene or texture data, not a display's signal: Blender's "sRGB" lists
+    # srgb_rec709_display before srgb_rec709_scene
+    return next((name for name in named if not name.endswith("_display")), named[0] if named else "")
 
 
 @lru_cache(maxsize=1)
@@ -224,8 +227,8 @@ class ColourConverter:
                 if ours is None:  # OpenColorIO before 2.4: its studio config names its spaces otherwise
                     raise InputError(
                         f"this OpenColorIO ({ocio.__version__}) has a built-in studio config without the colour "
-                        f"space {builtin!r} ({role})", hint="install OpenColorIO 2.4 or later "
-                        "(pip install 'opencolorio>=2.4')") from exc
+                        f"space {builtin!r} ({role})", hint="install OpenColorIO 2.5 or later "
+                        "(pip install 'opencolorio>=2.5'), as tcvom requires") from exc
                 aliases = list(ours.getAliases())
                 found = next((self.config.getColorSpace(a) for a in aliases if self.config.getColorSpace(a)), None)
                 if found is None:
