@@ -242,36 +242,45 @@ def _ctrl_c_as_in_a_terminal() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+@pytest.mark.parametrize("twice", [False, True])
 @pytest.mark.parametrize(("signame", "code", "said"), [("SIGINT", 130, "interrupted"), ("SIGTERM", 143, "terminated")])
 def test_ctrl_c_ends_the_json_stream_with_an_event(shot: Path, tmp_path: Path, signame: str, code: int,
-                                                   said: str) -> None:
+                                                   said: str, twice: bool) -> None:
     """A host tells an interrupted run from a crash by the last event: an error with exit
     code 130 (there used to be none, only "interrupted" on stderr). SIGTERM, which farm
-    managers and the hosts' cancel send, killed the process with no last word: 143."""
+    managers and the hosts' cancel send, killed the process with no last word: 143.
+    Crash QA: a second signal a millisecond after the first (a farm's repeated TERM, an
+    impatient Ctrl-C) killed it by signal, or raised a traceback, in about 1 run of 8."""
     import signal
+    import time
 
-    args = [sys.executable, "-m", "tcvom", "run", "--plate", str(shot / "plate/plate.####.exr"), "--trimaps",
-            str(shot / "truth/trimap.####.png"), "--out", str(tmp_path / "o"), "--method", "classical",
-            "--progress", "json"]
-    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          preexec_fn=_ctrl_c_as_in_a_terminal) as proc:
-        assert proc.stdout is not None
-        lines = []
-        for line in proc.stdout:
-            lines.append(line)
-            if '"event": "progress"' in line:
-                proc.send_signal(getattr(signal, signame))
-                break
-        lines.extend(proc.stdout)
-        assert proc.stderr is not None
-        err = proc.stderr.read()
-        assert proc.wait(timeout=60) == code, err
-    last = json.loads(lines[-1])
-    assert last["event"] == "error" and last["exit_code"] == code and "a rerun resumes" in last["message"]
-    assert last["message"].startswith(said) and f"tcvom run: {said}" in err and "Traceback" not in err
-    assert last["job"] == "matte"  # the stage it stopped, as an error names it (it said "run")
-    assert sum('"event": "error"' in line for line in lines) == 1
-    assert not [p.name for p in (tmp_path / "o").rglob("*") if ".tcvom-tmp-" in p.name]
+    for attempt in range(2 if twice else 1):
+        out = tmp_path / f"o{attempt}"
+        args = [sys.executable, "-m", "tcvom", "run", "--plate", str(shot / "plate/plate.####.exr"), "--trimaps",
+                str(shot / "truth/trimap.####.png"), "--out", str(out), "--method", "classical",
+                "--progress", "json"]
+        with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              preexec_fn=_ctrl_c_as_in_a_terminal) as proc:
+            assert proc.stdout is not None
+            lines = []
+            for line in proc.stdout:
+                lines.append(line)
+                if '"event": "progress"' in line:
+                    proc.send_signal(getattr(signal, signame))
+                    if twice:
+                        time.sleep(0.001 * attempt)
+                        proc.send_signal(getattr(signal, signame))
+                    break
+            lines.extend(proc.stdout)
+            assert proc.stderr is not None
+            err = proc.stderr.read()
+            assert proc.wait(timeout=60) == code, err
+        last = json.loads(lines[-1])
+        assert last["event"] == "error" and last["exit_code"] == code and "a rerun resumes" in last["message"]
+        assert last["message"].startswith(said) and f"tcvom run: {said}" in err and "Traceback" not in err
+        assert last["job"] == "matte"  # the stage it stopped, as an error names it (it said "run")
+        assert sum('"event": "error"' in line for line in lines) == 1
+        assert not [p.name for p in out.rglob("*") if ".tcvom-tmp-" in p.name]
 
 
 @pytest.mark.parametrize(("signame", "code", "said"), [("SIGINT", 130, "interrupted"), ("SIGTERM", 143, "terminated")])
@@ -419,3 +428,35 @@ def test_an_api_run_cancelled_while_torch_loads_leaves_the_process_able_to_run(s
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.splitlines() == ["cancelled", "ran again"], done.stdout
+
+
+def test_a_second_signal_does_not_break_the_first_ones_clean_up(monkeypatch) -> None:
+    """Crash QA: a second SIGTERM during the clean-up of the first raised again inside it
+    (temporaries left, a traceback), and one after the job had ended, before the command
+    said so and exited, killed it by signal (exit -15, no last word)."""
+    import os
+    import signal
+
+    from tcvom import cli
+    from tcvom.errors import Terminated
+
+    before = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    monkeypatch.setattr(cli, "_CONSOLE", True)
+    cleaned = []
+    try:
+        with pytest.raises(Terminated), cli._terminate_as_interrupt():
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                for _ in range(1000):  # the handler raises at the next instruction
+                    pass
+            finally:
+                os.kill(os.getpid(), signal.SIGTERM)  # the second, while cleaning up
+                for _ in range(1000):
+                    pass
+                cleaned.append(True)
+        assert cleaned == [True]
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN  # the command exits: no death by signal
+        os.kill(os.getpid(), signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, before)

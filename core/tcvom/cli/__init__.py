@@ -179,6 +179,8 @@ def console() -> None:
     with its code. Once the job has ended and said so, Ctrl-C or SIGTERM during the
     interpreter's shutdown (torch's exit hooks) no longer prints a traceback over a finished
     job or turns its exit code into a death by signal."""
+    global _CONSOLE
+    _CONSOLE = True
     code = main()
     if threading.current_thread() is threading.main_thread():
         for number in (signal.SIGINT, signal.SIGTERM):
@@ -295,11 +297,17 @@ def _terminate_as_interrupt() -> Iterator[None]:
         yield
         return
 
+    stopped: list[int] = []
+
     def terminated(signum: int, frame: object) -> None:
-        raise stopping(Terminated())
+        if not stopped:  # a second signal (a farm's repeated TERM) does not break the first one's clean-up
+            stopped.append(signum)
+            raise stopping(Terminated())
 
     def interrupted(signum: int, frame: object) -> None:
-        raise stopping(KeyboardInterrupt())
+        if not stopped:
+            stopped.append(signum)
+            raise stopping(KeyboardInterrupt())
 
     # Each exception is also noted: raised inside compiled code's callback (numba compiling)
     # it is lost, and the job stops at its next frame instead (tcvom.errors.stopping).
@@ -314,8 +322,15 @@ def _terminate_as_interrupt() -> Iterator[None]:
         yield
     finally:
         for number, handler in previous.items():
-            signal.signal(number, handler)
+            # the command's job has ended: it says so and exits, and a signal meanwhile (a
+            # second Ctrl-C or TERM) would kill it by signal or raise in console()
+            signal.signal(number, signal.SIG_IGN if _CONSOLE else handler)
         clear_stops()
+
+
+_CONSOLE = False
+"""Whether this process is the ``tcvom`` command (:func:`console`), not a Python caller of
+:func:`main`, whose own handlers come back after the job."""
 
 
 def _report(args: argparse.Namespace, exc: TcvomError) -> int:
