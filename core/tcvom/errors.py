@@ -193,6 +193,17 @@ class OutputError(InputError):
     """An output cannot be written (folder missing or not writable, disk full)."""
 
 
+def from_os_error(exc: OSError) -> TcvomError | None:
+    """The error a refusal of the file system is reported as (a file named: bad input,
+    exit code 2; a write without a file name on a full disk too); None for an OSError that
+    names no file (a bug, exit code 1). The command line and a stage's JSON event agree."""
+    from tcvom.io.atomic import FULL_ERRNOS, FULL_HINT
+
+    if exc.filename is None:
+        return OutputError(f"cannot write ({exc.strerror})", hint=FULL_HINT) if exc.errno in FULL_ERRNOS else None
+    return OutputError(exc.strerror or str(exc), path=exc.filename)
+
+
 class MissingDependencyError(TcvomError):
     """An optional package (an extra) is not installed."""
 

@@ -174,7 +174,13 @@ class Progress:
             if isinstance(exc, KeyboardInterrupt):  # named by the stage it stopped, as an error is
                 message = getattr(exc, "message", INTERRUPTED)  # SIGTERM's own (tcvom.errors.Terminated)
                 code = getattr(exc, "exit_code", EXIT_INTERRUPTED)
+                fields = error_fields(exc)
             else:
-                message, code = str(exc), getattr(exc, "exit_code", EXIT_UNEXPECTED)
-            emit_json("error", self._stream, job=self.job, message=message, exit_code=code, **error_fields(exc))
+                from tcvom.errors import from_os_error
+
+                # an OSError as the command line reports it
+                shown = (from_os_error(exc) if isinstance(exc, OSError) else None) or exc
+                message, code = str(shown), getattr(shown, "exit_code", EXIT_UNEXPECTED)
+                fields = error_fields(shown)
+            emit_json("error", self._stream, job=self.job, message=message, exit_code=code, **fields)
             exc.reported_as_json = True  # type: ignore[attr-defined]  # the CLI does not repeat it

@@ -156,3 +156,27 @@ def test_task_selection_errors(farm_shot, tmp_path: Path, capsys) -> None:
     code, err = run_cli(capsys, args)
     assert code == 2 and "1004" in err and "neighbour" in err
     assert run_cli(capsys, [*args, "--shot-range", "1001-1003"])[0] == 0
+
+
+def test_a_file_in_place_of_a_record_folder_is_named(farm_shot, single: Path, tmp_path: Path, capsys) -> None:
+    """Crash QA: a file where the records' folder (or its frames/ or locks/) is gave "[Errno
+    17] File exists" with exit code 1 in the stage's JSON event, or blamed a record file
+    that does not exist; the output folders themselves were named ("is a file, not a
+    folder"). So are these now, exit code 2 in every event, the stage's the last."""
+    import shutil
+
+    for inside in ("", "frames", "locks"):
+        out = tmp_path / f"out_{inside or 'records'}"
+        shutil.copytree(single, out)
+        folder = records_folder(out / "alpha.####.exr")
+        blocked = folder / inside if inside else folder
+        shutil.rmtree(blocked)
+        blocked.write_text("x")
+        code = main([*matte_args(farm_shot, out, "--overwrite"), "--progress", "json"])
+        captured = capsys.readouterr()
+        events = [json.loads(line) for line in captured.out.splitlines() if line.startswith("{")]
+        errors = [e for e in events if e["event"] == "error"]
+        assert code == 2, captured.err
+        assert len(errors) == 1 and errors[0]["exit_code"] == 2, errors
+        assert f"{blocked} is a file, not a folder" in errors[0]["message"], errors
+        assert "move that file away" in errors[0]["hint"] and "Traceback" not in captured.err

@@ -27,10 +27,10 @@ from tcvom.errors import (
     EXIT_READER_GONE,
     EXIT_UNEXPECTED,
     INTERRUPTED,
-    OutputError,
     TcvomError,
     Terminated,
     clear_stops,
+    from_os_error,
     import_compiled,
     signals_held,
     stopping,
@@ -230,14 +230,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         _silence_stream(sys.stderr)
         return EXIT_READER_GONE
     except OSError as exc:
-        from tcvom.io.atomic import FULL_ERRNOS, FULL_HINT  # not before the command line is built
-
-        if exc.filename is None and exc.errno in FULL_ERRNOS:  # a write without a file name (a report)
-            return _report(args, OutputError(f"cannot write ({exc.strerror})", hint=FULL_HINT))
-        if exc.filename is None:
-            return _unexpected(args, exc)
         # The file system refused (not a folder, no permission, disk full): bad input, exit 2.
-        return _report(args, OutputError(exc.strerror or str(exc), path=exc.filename))
+        said = from_os_error(exc)
+        if said is None:
+            return _unexpected(args, exc)
+        said.reported_as_json = getattr(exc, "reported_as_json", False)  # type: ignore[attr-defined]  # by its stage
+        return _report(args, said)
     except ModuleNotFoundError as exc:
         if (exc.name or "").startswith("tcvom.engines"):
             return _report(args, _engines_missing())

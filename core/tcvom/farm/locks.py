@@ -27,7 +27,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tcvom.io.atomic import said_when_full, temporary_name, write_text
+from tcvom.io.atomic import make_folder, said_when_full, temporary_name, write_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -93,6 +93,9 @@ def open_lock(path: str | Path) -> Any:
     return open(path, "a+b", opener=_no_link)
 
 
+RECORDS_HINT = "move that file away, or choose another --out: tcvom keeps the outputs' records and locks in that folder"
+
+
 def own_folder(folder: Path) -> Path:
     """``folder`` made (with its parents) as a folder of its own: a symbolic link in its
     place is removed first, so that locks are never made, or dead runs' files removed, in
@@ -100,8 +103,7 @@ def own_folder(folder: Path) -> Path:
     if folder.is_symlink():
         with suppress(FileNotFoundError):
             folder.unlink()
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return make_folder(folder, what="the folder of the outputs' locks", hint=RECORDS_HINT)
 
 
 @contextmanager
@@ -114,7 +116,7 @@ def exclusive_lock(path: str | Path, on_wait: Callable[[], None] | None = None) 
     a byte-range lock), ``msvcrt.locking`` on Windows.
     """
     lock = Path(path)
-    lock.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(lock.parent, what="the folder of the lock", hint=RECORDS_HINT)
     handle = open_lock(lock)  # held for the whole block
     try:
         if sys.platform == "win32":

@@ -40,8 +40,9 @@ from typing import Any
 import numpy as np
 
 from tcvom.errors import OutputError, TcvomError
+from tcvom.farm.locks import RECORDS_HINT
 from tcvom.farm.manifest import file_digest, jsonable, records_folder
-from tcvom.io.atomic import atomic_output
+from tcvom.io.atomic import atomic_output, make_folder
 from tcvom.io.hashing import array_sha256, as_recorded, value_sha256
 from tcvom.io.sequence import format_range, parse_sequence
 
@@ -238,8 +239,8 @@ class FrameRecords:
             "inputs": dict(inputs or {}),
             **extra,
         }
+        make_folder(self.folder, what="the folder of the frames' records", hint=RECORDS_HINT)
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
             self._store(frame, record)
         except OSError as exc:
             raise OutputError(f"cannot record what frame {frame} was made from ({exc.strerror})",

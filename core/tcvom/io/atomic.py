@@ -228,6 +228,28 @@ def _why_not_writable(folder: Path) -> str:
     return os.strerror(errno.EACCES)
 
 
+def make_folder(folder: str | Path, *, given_as: str = "--out", hint: str | None = None,
+                what: str = "the output folder") -> Path:
+    """Create ``folder`` (with its parents) if needed; a file or a link to nowhere in the
+    way is an :class:`OutputError` naming it (``what`` the folder is; the advice names the
+    setting it was ``given_as``, or ``hint`` replaces it), not a bare "File exists"."""
+    path = Path(folder)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        for link in (path, *path.parents):  # mkdir says "File exists" for a link to nowhere
+            if link.is_symlink() and not link.exists():
+                raise OutputError(f"cannot create {what}: {link} is a link to {os.readlink(link)}, which does not "
+                                  "exist", path=path,
+                                  hint=hint or f"create the folder it points to, or choose another {given_as}") from exc
+        for blocker in (path, *path.parents):
+            if blocker.exists() and not blocker.is_dir():
+                raise OutputError(f"cannot create {what}: {blocker} is a file, not a folder", path=path,
+                                  hint=hint or f"move that file away, or choose another {given_as}") from exc
+        raise OutputError(f"cannot create {what} ({exc.strerror})", path=path) from exc
+    return path
+
+
 def ensure_writable_folder(folder: str | Path, *, given_as: str = "--out", hint: str | None = None,
                            create: bool = True) -> Path:
     """Create ``folder`` if needed and check that files can be created in it (the errors'
@@ -244,19 +266,7 @@ def ensure_writable_folder(folder: str | Path, *, given_as: str = "--out", hint:
                 raise OutputError(f"the output folder is not writable ({_why_not_writable(existing)})", path=existing,
                                   hint=hint or f"choose another {given_as}")
             return path
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        for link in (path, *path.parents):  # mkdir says "File exists" for a link to nowhere
-            if link.is_symlink() and not link.exists():
-                raise OutputError(f"cannot create the output folder: {link} is a link to {os.readlink(link)}, "
-                                  "which does not exist", path=path,
-                                  hint=hint or f"create the folder it points to, or choose another {given_as}") from exc
-        for blocker in (path, *path.parents):
-            if blocker.exists() and not blocker.is_dir():
-                raise OutputError(f"cannot create the output folder: {blocker} is a file, not a folder", path=path,
-                                  hint=hint or f"move that file away, or choose another {given_as}") from exc
-        raise OutputError(f"cannot create the output folder ({exc.strerror})", path=path) from exc
+    make_folder(path, given_as=given_as, hint=hint)
     probe = temporary_name(path / "probe.tmp")
     try:
         probe.touch()
