@@ -105,3 +105,23 @@ def test_nan_or_infinity_is_said_as_such(bad: float) -> None:
     with pytest.raises(InputError, match=r"holds 1 NaN or infinite value\(s\)") as caught:
         trimap.check_painted(tri, path="key.1001.exr", frame=1001)
     assert "up to" not in str(caught.value) and caught.value.frame == 1001
+
+
+def test_a_trimap_read_as_srgb_is_said_to_be_linearised() -> None:
+    """Nuke QA: painted PNG trimaps through a Read left at its sRGB default hold 0.216 for
+    the unknown 128: refused with "paint 0, 0.5 and 1", which the artist had done."""
+    from tcvom.io.trimap import LINEARISED_UNKNOWN, check_painted
+
+    tri = np.zeros((40, 60), np.float32)
+    tri[10:30, 10:50] = ((128 / 255 + 0.055) / 1.055) ** 2.4
+    tri[15:25, 20:40] = 1.0
+    assert abs(LINEARISED_UNKNOWN - 0.2159) < 1e-3
+    with pytest.raises(InputError, match=r"0\.216 is 128/255 taken as sRGB") as caught:
+        check_painted(tri, floating=True)
+    assert "Read's colorspace raw" in str(caught.value.hint) and "Non-Color" in str(caught.value.hint)
+    grey = tri.copy()
+    grey[10:30, 10:50] = 0.35  # another wrong level: not said to be linearised
+    grey[15:25, 20:40] = 1.0
+    with pytest.raises(InputError) as caught:
+        check_painted(grey, floating=True)
+    assert "sRGB" not in str(caught.value)

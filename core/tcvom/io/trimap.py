@@ -167,14 +167,25 @@ def check_painted(values: np.ndarray, *, path: object = None, frame: int | None 
                       for i in order)
     ys, xs = np.nonzero(area)
     convention = "0, 0.5 and 1" if floating else "0, 128 and 255"
+    hint = ("paint background 0, unknown 0.5 and foreground 1" if floating else
+            "paint background 0, unknown 128 and foreground 255") + " (anti-aliased edges are fine)"
+    if np.mean(np.abs(data[area] - LINEARISED_UNKNOWN) <= PAINT_TOLERANCE) >= 0.9:  # a Read's sRGB default
+        found += (f"; {LINEARISED_UNKNOWN:.3g} is 128/255 taken as sRGB and converted to linear: the trimap's "
+                  "painted 128 was read with a colour conversion")
+        hint = ("read the trimap file as data, with no colour conversion (Nuke: its Read's colorspace raw; "
+                "Blender: its image's Color Space Non-Color), or " + hint)
     raise InputError(
         f"the {what} holds values other than {convention} over areas wider than anti-aliasing ({int(area.sum())} "
         f"pixels within x {xs.min()}-{xs.max()}, y {ys.min()}-{ys.max()} from the top left): {found}",
         path=None if path is None else str(path),
         frame=frame,
-        hint=("paint background 0, unknown 0.5 and foreground 1" if floating else
-              "paint background 0, unknown 128 and foreground 255") + " (anti-aliased edges are fine)",
+        hint=hint,
     )
+
+
+LINEARISED_UNKNOWN = ((UNKNOWN / 255.0 + 0.055) / 1.055) ** 2.4
+"""The unknown level (128/255) of a painted trimap read as sRGB and converted to linear
+(0.216), as a Nuke Read's default colour space for 8-bit files does."""
 
 
 def holds_painted_unknown(values: np.ndarray) -> bool:
