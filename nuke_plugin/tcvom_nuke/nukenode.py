@@ -76,10 +76,11 @@ class RenderCancelled(Exception):
     """The artist cancelled Nuke's render of the inputs (its progress window's Cancel)."""
 
 
-def render(source: Any, pattern: str, frames: Sequence[int], channels: str) -> None:
-    """Render ``frames`` of ``source`` to EXRs at ``pattern`` with a temporary Write node
-    (raw: the working space's values, untouched). :class:`RenderCancelled` when the
-    artist cancels it."""
+def render(source: Any, pattern: str, frames: Sequence[int], channels: str, what: str) -> None:
+    """Render ``frames`` of ``source`` (``what``: the input as the artist knows it) to EXRs
+    at ``pattern`` with a temporary Write node (raw: the working space's values, untouched).
+    :class:`RenderCancelled` when the artist cancels it; a failed render is a HostError
+    naming the input and frames."""
     if not frames:
         return
     os.makedirs(os.path.dirname(pattern), exist_ok=True)
@@ -93,7 +94,10 @@ def render(source: Any, pattern: str, frames: Sequence[int], channels: str) -> N
             except RuntimeError as exc:
                 if str(exc).strip().lower() == "cancelled":  # what Nuke raises on Cancel
                     raise RenderCancelled from exc
-                raise
+                at = f"frame {first}" if first == last else f"frames {first}-{last}"
+                raise matte.HostError(f"rendering {what} at {at} failed: {exc}",
+                                      "look at that input on those frames in the Viewer: a missing or unreadable "
+                                      "file, or a keyframe not painted yet") from exc
     finally:
         nuke.delete(write)
 
@@ -123,9 +127,9 @@ class MatteRun:
         staging = matte.new_staging(root)
         try:
             plan = matte.plan_inputs(settings, plate, keyframes, self.first, self.last, staging)
-            render(node.input(0), plan.plate, plan.plate_frames, "rgb")
+            render(node.input(0), plan.plate, plan.plate_frames, "rgb", "the Plate input")
             for frame, path in sorted(plan.keyframes.items()):
-                render(trimap, path, [frame], "rgba")
+                render(trimap, path, [frame], "rgba", "the Trimap input (a keyframe)")
             out = matte.node_folder(root, nuke.root().name(), self.node_name)
             self.prepared = matte.prepare_run(settings, plan, command, out, self.first, self.last,
                                                  nuke.root().name())

@@ -447,6 +447,22 @@ def test_cancelling_the_input_render_is_not_an_error(shot, tcvom_exe: str, monke
     assert not [p for p in cache.rglob(".staging-*")]  # the partial renders are gone
 
 
+def test_a_failed_input_render_names_the_input_and_the_frames(shot, tcvom_exe: str, monkeypatch) -> None:
+    """Nuke QA: a keyframe whose Read has no file at that frame failed the input render with
+    "unexpected error: Read2: cannot read frame 1005", no fix and no input named."""
+    read, trimap = shot
+    node = _matte_node(read, trimap, tcvom_exe)
+
+    def failing(write, first, last, incr=1):
+        raise RuntimeError(f"Read2: cannot read frame {first}")
+
+    monkeypatch.setattr(nuke, "execute", failing)
+    assert nukenode.compute(node) is None
+    said = nuke.messages[-1]
+    assert "unexpected" not in said and "rendering the Trimap input (a keyframe) at frame 1001 failed" in said, said
+    assert "Read2: cannot read frame" in said and "Viewer" in said, said
+
+
 def test_a_node_renamed_while_it_computes_gets_its_matte(shot, tcvom_exe: str) -> None:
     """Nuke QA: renaming the node during a Compute lost the finished matte, said the node was
     deleted, left the status at "computing..." for good, and let a second Compute start."""
