@@ -390,6 +390,41 @@ def test_review_after_an_incremental_rerun_equals_one_from_scratch(small_example
 
 
 
+def test_a_rebuild_after_an_interrupted_rerun_names_the_alphas_behind(small_example, tmp_path: Path, caplog,
+                                                                     monkeypatch) -> None:
+    """Crash QA: after a keyframe was added and the rerun stopped once its trimaps were made
+    again, `tcvom review --rebuild` reviewed the old alphas as they were, without a word
+    (farm plan and a run over part of the shot say they are out of date)."""
+    from tcvom.pipeline import jobs
+
+    keys = [_key(small_example, f) for f in (1001, 1004, 1008)]
+    options = dict(shot_range="1001-1008", method="classical", progress="none")
+    out = tmp_path / "out"
+    pipeline.run(small_example.plate, out, keyframes=keys, **options)
+    assert "out_of_date" not in jobs.review_output(out)[0].extra
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    more = [*keys, _key(small_example, 1006)]
+    with monkeypatch.context() as patch:
+        patch.setattr(jobs, "matte", stopped)
+        with pytest.raises(KeyboardInterrupt):
+            pipeline.run(small_example.plate, out, keyframes=more, **options)
+    rebuilt = jobs.review_output(out)[0]  # what `tcvom review OUT --rebuild` does without a review
+    behind = rebuilt.extra.get("out_of_date")
+    assert behind and set(parse(behind)) <= set(range(1004, 1009)) and 1006 in parse(behind), behind
+    assert "out of date" in caplog.text and "out of date" in table(rebuilt)
+    pipeline.run(small_example.plate, out, keyframes=more, **options)
+    assert "out_of_date" not in load_review(out).extra
+
+
+def parse(frames: str) -> list[int]:
+    from tcvom.io.sequence import parse_frame_range
+
+    return list(parse_frame_range(frames))
+
+
 def _strict_json(path: Path) -> dict:
     def refuse(name: str) -> None:
         raise AssertionError(f"{path} holds {name}, which is not JSON")

@@ -675,6 +675,8 @@ def table(review: Review, *, limit: int | None = None) -> str:
     lines.append("")
     if review.extra.get("not_reviewed"):
         lines.append(f"not reviewed (no trimap or alpha yet): {review.extra['not_reviewed']}")
+    if review.extra.get("out_of_date"):
+        lines.append(f"out of date (alphas of trimaps made again since; run again): {review.extra['out_of_date']}")
     if review.extra.get("estimated"):
         lines.append(f"trimap doubt guessed from distance (no two-pass frame measures the drift): "
                      f"{review.extra['estimated']}")
@@ -761,6 +763,12 @@ def _review_output(
                     "one propagation pass, and no frame lies between two keyframes (of one picture) to measure how "
                     "fast this shot's trimaps drift, so 'not doubtful' says little there; look at them, or key one "
                     "more frame", len(parse_frame_range(review.extra["estimated"])))
+    behind = alphas_behind(alpha, trimaps, covered) if alpha is not None and trimaps is not None else []
+    if behind:  # an interrupted run after an edit: said, as farm plan and a run over part of the shot say it
+        review.extra["out_of_date"] = format_range(behind)
+        log.warning("%s: the alphas of frame(s) %s were matted from trimaps made again since (an interrupted run?): "
+                    "they are out of date, and reviewed as they are, until `tcvom run` (or the farm job) matte them "
+                    "again", folder, format_range(behind))
     left = [f for f in shot if f not in set(covered)]
     if left:  # a partial farm run: named in the review, and by a rebuild, not dropped without a word
         review.extra["not_reviewed"] = format_range(left)
@@ -775,6 +783,31 @@ def _review_output(
     }
     title = f"doubt per frame: {len(review.doubtful)} doubtful of {len(covered)}"
     return review, write_review(review, folder, title=title)
+
+
+def alphas_behind(alpha_pattern: str | Path, trimap_pattern: str | Path, frames: Iterable[int]) -> list[int]:
+    """The frames whose alpha (as its record says, where it still describes the file) was
+    matted from a trimap whose file has since been made again: the trimap stage of a run
+    after an edit finished and its matte stage was stopped. Trimaps are matched by file
+    name (a moved output folder keeps its records' old paths)."""
+    from tcvom.farm.records import FrameRecords
+
+    alphas, trimaps = FrameRecords(str(alpha_pattern)), FrameRecords(str(trimap_pattern))
+    digests: dict[str, str] = {}
+    for f in trimaps.frames():
+        record = trimaps.get(f)
+        if record is not None and trimaps.recorded_file(f) is not None:
+            digests[Path(_frame_file(trimap_pattern, f)).name] = str(record.get("sha256"))
+    behind = []
+    for f in frames:
+        record = alphas.get(int(f))
+        if record is None or alphas.recorded_file(int(f)) is None:
+            continue
+        inputs = record.get("inputs") or {}
+        if any(isinstance(state, dict) and Path(str(path)).name in digests
+               and state.get("sha256") != digests[Path(str(path)).name] for path, state in inputs.items()):
+            behind.append(int(f))
+    return behind
 
 
 def read_alpha_bands(alpha_pattern: str, frames: Iterable[int]) -> dict[int, int]:
