@@ -95,9 +95,10 @@ def render(source: Any, pattern: str, frames: Sequence[int], channels: str, what
                 if str(exc).strip().lower() == "cancelled":  # what Nuke raises on Cancel
                     raise RenderCancelled from exc
                 at = f"frame {first}" if first == last else f"frames {first}-{last}"
-                raise matte.HostError(f"rendering {what} at {at} failed: {exc}",
-                                      "look at that input on those frames in the Viewer: a missing or unreadable "
-                                      "file, or a keyframe not painted yet") from exc
+                raise matte.HostError(f"rendering {what} at {at} to {os.path.dirname(pattern)} failed: {exc}",
+                                      f"look at {what} on those frames in the Viewer (a missing or unreadable file"
+                                      f"{', a keyframe not painted yet' if 'Trimap' in what else ''}), and that the "
+                                      "cache folder can be written") from exc
     finally:
         nuke.delete(write)
 

@@ -125,3 +125,7 @@ def test_a_trimap_read_as_srgb_is_said_to_be_linearised() -> None:
     with pytest.raises(InputError) as caught:
         check_painted(grey, floating=True)
     assert "sRGB" not in str(caught.value)
+    # an 8-bit file holding 55: written through a conversion, said in its own scale (code review)
+    with pytest.raises(InputError, match=r"55 is 128 converted from sRGB to linear") as caught:
+        check_painted(np.round(tri * 255) / 255)
+    assert "Nuke" not in str(caught.value.hint) and "write the trimap as data" in str(caught.value.hint)

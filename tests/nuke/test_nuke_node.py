@@ -459,8 +459,8 @@ def test_a_failed_input_render_names_the_input_and_the_frames(shot, tcvom_exe: s
     monkeypatch.setattr(nuke, "execute", failing)
     assert nukenode.compute(node) is None
     said = nuke.messages[-1]
-    assert "unexpected" not in said and "rendering the Trimap input (a keyframe) at frame 1001 failed" in said, said
-    assert "Read2: cannot read frame" in said and "Viewer" in said, said
+    assert "unexpected" not in said and "rendering the Trimap input (a keyframe) at frame 1001 to " in said, said
+    assert "failed: Read2: cannot read frame" in said and "Viewer" in said and "not painted yet" in said, said
 
 
 def test_a_node_renamed_while_it_computes_gets_its_matte(shot, tcvom_exe: str) -> None:

@@ -415,8 +415,19 @@ def test_a_rebuild_after_an_interrupted_rerun_names_the_alphas_behind(small_exam
     behind = rebuilt.extra.get("out_of_date")
     assert behind and set(parse(behind)) <= set(range(1004, 1009)) and 1006 in parse(behind), behind
     assert "out of date" in caplog.text and "out of date" in table(rebuilt)
+    away = tmp_path / "away"  # moved: its records name the old place, matched by folder and name
+    shutil.move(out, away)
+    assert jobs.review_output(away)[0].extra.get("out_of_date") == behind
+    shutil.move(away, out)
     pipeline.run(small_example.plate, out, keyframes=more, **options)
     assert "out_of_date" not in load_review(out).extra
+    # code review: alphas of trimaps given from elsewhere (run --trimaps into the same output,
+    # files of the same names) are not taken for alphas of its own trimaps made again
+    pipeline.run(small_example.plate, out, trimaps=small_example.trimaps, **options)
+    assert "out_of_date" not in jobs.review_output(out)[0].extra
+    moved = tmp_path / "moved"  # a moved output keeps its records' old paths: still measured
+    shutil.move(out, moved)
+    assert "out_of_date" not in jobs.review_output(moved)[0].extra
 
 
 def parse(frames: str) -> list[int]:

@@ -16,6 +16,7 @@ import re
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from types import ModuleType
@@ -181,7 +182,10 @@ def console() -> None:
     job or turns its exit code into a death by signal."""
     global _CONSOLE
     _CONSOLE = True
-    code = main()
+    try:
+        code = main()
+    finally:
+        _CONSOLE = False  # a later main() in this process (runpy, a test) is a caller's again
     if threading.current_thread() is threading.main_thread():
         for number in (signal.SIGINT, signal.SIGTERM):
             if signal.getsignal(number) in (signal.SIG_DFL, signal.default_int_handler):
@@ -295,16 +299,23 @@ def _terminate_as_interrupt() -> Iterator[None]:
         yield
         return
 
-    stopped: list[int] = []
+    stopped: list[float] = []  # when the first signal stopped the job
+
+    def repeated() -> bool:
+        """A signal within :data:`REPEAT_WINDOW` of the first (a farm's repeated TERM, a
+        double Ctrl-C) does not break the first one's clean-up; a later one stops it too."""
+        now = time.monotonic()
+        if stopped and now - stopped[0] < REPEAT_WINDOW:
+            return True
+        stopped[:] = [now]
+        return False
 
     def terminated(signum: int, frame: object) -> None:
-        if not stopped:  # a second signal (a farm's repeated TERM) does not break the first one's clean-up
-            stopped.append(signum)
+        if not repeated():
             raise stopping(Terminated())
 
     def interrupted(signum: int, frame: object) -> None:
-        if not stopped:
-            stopped.append(signum)
+        if not repeated():
             raise stopping(KeyboardInterrupt())
 
     # Each exception is also noted: raised inside compiled code's callback (numba compiling)
@@ -326,6 +337,8 @@ def _terminate_as_interrupt() -> Iterator[None]:
         clear_stops()
 
 
+REPEAT_WINDOW = 1.0
+"""Seconds after a stopping signal in which another is taken for the same stop."""
 _CONSOLE = False
 """Whether this process is the ``tcvom`` command (:func:`console`), not a Python caller of
 :func:`main`, whose own handlers come back after the job."""

@@ -116,7 +116,7 @@ def exclusive_lock(path: str | Path, on_wait: Callable[[], None] | None = None) 
     a byte-range lock), ``msvcrt.locking`` on Windows.
     """
     lock = Path(path)
-    make_folder(lock.parent, what="the folder of the lock", hint=RECORDS_HINT)
+    make_folder(lock.parent, what="the folder of the lock", hint="move that file away: tcvom keeps its locks there")
     handle = open_lock(lock)  # held for the whole block
     try:
         if sys.platform == "win32":

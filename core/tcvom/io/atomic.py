@@ -246,7 +246,7 @@ def make_folder(folder: str | Path, *, given_as: str = "--out", hint: str | None
             if blocker.exists() and not blocker.is_dir():
                 raise OutputError(f"cannot create {what}: {blocker} is a file, not a folder", path=path,
                                   hint=hint or f"move that file away, or choose another {given_as}") from exc
-        raise OutputError(f"cannot create {what} ({exc.strerror})", path=path) from exc
+        raise OutputError(f"cannot create {what} ({exc.strerror})", path=path, hint=hint) from exc
     return path
 
 

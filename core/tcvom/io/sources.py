@@ -694,7 +694,9 @@ class MovieFrames(_Frames):
         if self._damaged:  # concealed by the decoder: a picture with the damage smeared over it
             which = "it" if av_frame.is_corrupt else "a picture before it, which it is decoded from,"
             raise InputError(f"{expected} is damaged: the decoder reports {which} as corrupt", path=self.path_,
-                             frame=frame, hint=_DAMAGED)
+                             frame=frame, hint=_DAMAGED + ("" if av_frame.is_corrupt else
+                                                           " (the pictures up to the next keyframe are refused; in a "
+                                                           "movie without further keyframes, intra refresh, all)"))
         if (av_frame.width, av_frame.height) != (self.width, self.height):
             raise InputError(
                 f"{expected} is {av_frame.width} x {av_frame.height}, the movie's video is {self.width} x "

@@ -170,10 +170,15 @@ def check_painted(values: np.ndarray, *, path: object = None, frame: int | None 
     hint = ("paint background 0, unknown 0.5 and foreground 1" if floating else
             "paint background 0, unknown 128 and foreground 255") + " (anti-aliased edges are fine)"
     if np.mean(np.abs(data[area] - LINEARISED_UNKNOWN) <= PAINT_TOLERANCE) >= 0.9:  # a Read's sRGB default
-        found += (f"; {LINEARISED_UNKNOWN:.3g} is 128/255 taken as sRGB and converted to linear: the trimap's "
-                  "painted 128 was read with a colour conversion")
-        hint = ("read the trimap file as data, with no colour conversion (Nuke: its Read's colorspace raw; "
-                "Blender: its image's Color Space Non-Color), or " + hint)
+        if floating:  # a host's render of the trimap: read through a colour conversion
+            found += (f"; {LINEARISED_UNKNOWN:.3g} is 128/255 taken as sRGB and converted to linear: the trimap's "
+                      "painted 128 was read with a colour conversion")
+            hint = ("read the trimap file as data, with no colour conversion (Nuke: its Read's colorspace raw; "
+                    "Blender: its image's Color Space Non-Color), or " + hint)
+        else:
+            found += (f"; {round(LINEARISED_UNKNOWN * 255)} is 128 converted from sRGB to linear: the file was "
+                      "written through a colour conversion")
+            hint = "write the trimap as data, with no colour conversion, or " + hint
     raise InputError(
         f"the {what} holds values other than {convention} over areas wider than anti-aliasing ({int(area.sum())} "
         f"pixels within x {xs.min()}-{xs.max()}, y {ys.min()}-{ys.max()} from the top left): {found}",

@@ -763,7 +763,8 @@ def _review_output(
                     "one propagation pass, and no frame lies between two keyframes (of one picture) to measure how "
                     "fast this shot's trimaps drift, so 'not doubtful' says little there; look at them, or key one "
                     "more frame", len(parse_frame_range(review.extra["estimated"])))
-    behind = alphas_behind(alpha, trimaps, covered) if alpha is not None and trimaps is not None else []
+    # a rebuild (after a farm job, or by hand): a run's own review follows its own matte stage
+    behind = alphas_behind(alpha, trimaps, covered) if say_left and alpha is not None and trimaps is not None else []
     if behind:  # an interrupted run after an edit: said, as farm plan and a run over part of the shot say it
         review.extra["out_of_date"] = format_range(behind)
         log.warning("%s: the alphas of frame(s) %s were matted from trimaps made again since (an interrupted run?): "
@@ -788,25 +789,37 @@ def _review_output(
 def alphas_behind(alpha_pattern: str | Path, trimap_pattern: str | Path, frames: Iterable[int]) -> list[int]:
     """The frames whose alpha (as its record says, where it still describes the file) was
     matted from a trimap whose file has since been made again: the trimap stage of a run
-    after an edit finished and its matte stage was stopped. Trimaps are matched by file
-    name (a moved output folder keeps its records' old paths)."""
+    after an edit finished and its matte stage was stopped. An input is one of the trimaps
+    by its path, or, where that path names nothing now (the output folder moved), by its
+    folder's and its own name; trimaps given from elsewhere (``run --trimaps``) are not."""
     from tcvom.farm.records import FrameRecords
 
     alphas, trimaps = FrameRecords(str(alpha_pattern)), FrameRecords(str(trimap_pattern))
-    digests: dict[str, str] = {}
+    digests: dict[str, str] = {}  # the trimap files by their real path, and by their folder's and own name
     for f in trimaps.frames():
         record = trimaps.get(f)
         if record is not None and trimaps.recorded_file(f) is not None:
-            digests[Path(_frame_file(trimap_pattern, f)).name] = str(record.get("sha256"))
+            path = _frame_file(trimap_pattern, f)
+            digests[path] = digests[os.path.join(*Path(path).parts[-2:])] = str(record.get("sha256"))
+
+    def current(path: str) -> str | None:
+        """The digest of the reviewed trimap an alpha's input ``path`` is: that very file, or
+        where the path names nothing now (the output folder moved), the one of its name."""
+        real = os.path.realpath(path)
+        if real in digests:
+            return digests[real]
+        return None if os.path.exists(path) else digests.get(os.path.join(*Path(path).parts[-2:]))
+
     behind = []
     for f in frames:
         record = alphas.get(int(f))
         if record is None or alphas.recorded_file(int(f)) is None:
             continue
-        inputs = record.get("inputs") or {}
-        if any(isinstance(state, dict) and Path(str(path)).name in digests
-               and state.get("sha256") != digests[Path(str(path)).name] for path, state in inputs.items()):
-            behind.append(int(f))
+        for path, state in (record.get("inputs") or {}).items():
+            digest = current(str(path)) if isinstance(state, dict) else None
+            if digest is not None and state.get("sha256") != digest:
+                behind.append(int(f))
+                break
     return behind
 
 
