@@ -21,6 +21,9 @@ def test_ray_executor_equals_a_local_run(farm_shot, tmp_path: Path, capsys, capl
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'ray>=2.9')")
     local = pipeline.run(farm_shot.plate, tmp_path / "local", keyframes=farm_shot.keyframes, method="classical",
                          progress="none")
+    import signal
+
+    handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
     ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
     try:
         result = pipeline.run(farm_shot.plate, tmp_path / "ray", keyframes=farm_shot.keyframes, method="classical",
@@ -49,6 +52,8 @@ def test_ray_executor_equals_a_local_run(farm_shot, tmp_path: Path, capsys, capl
                                 "method": "classical"}, FRAMES, chunk=8, progress="none")
     finally:
         ray.shutdown()
+        for number, handler in handlers.items():  # Ray's own SIGTERM handler (sys.exit) stopped later tests
+            signal.signal(number, handler)
     assert result.method == "classical" and result.written == FRAMES == sorted(local.written)
     assert again.written == [] and again.skipped == FRAMES  # resumable through Ray too
     plans = {e["job"]: e for e in events if e["event"] == "plan"}  # as a local run announces them

@@ -46,5 +46,6 @@ def test_run_in_chunks_loads_and_hashes_each_weight_file_once(small_example, stm
     assert sorted(result.written) == [1001, 1002, 1003, 1004]  # 2 matte chunks
     # One torch.load and one SHA-256 (the job manifest's weights digest) per file; the matting
     # file is read once more for its kind before the trimap stage (a file the matte stage would
-    # refuse is refused before the trimaps are computed: jobs._check_matting_file).
-    assert dict(_OPENED) == {str(stm): 2, str(gca): 3}
+    # refuse is refused before the trimaps are computed: jobs._check_matting_file). Each read
+    # opens the file once before torch.load, to tell TorchScript and safetensors files.
+    assert dict(_OPENED) == {str(stm): 3, str(gca): 5}

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import errno
 import io
+import os
 import pickle
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -196,14 +197,16 @@ def _refuse_other_formats(p: Path) -> None:
     and error on them named neither)."""
     import zipfile
 
+    script = False
     try:
-        with open(p, "rb") as handle:
+        with open(p, "rb") as handle:  # one opening (a share's round trip) for both looks
             head = handle.read(9)
-        archive = zipfile.is_zipfile(p)
-        if archive:
-            with zipfile.ZipFile(p) as opened:
-                script = any(name.rsplit("/", 1)[-1] == "constants.pkl" for name in opened.namelist())
-        size = p.stat().st_size
+            size = os.fstat(handle.fileno()).st_size
+            archive = zipfile.is_zipfile(handle)
+            if archive:
+                handle.seek(0)
+                with zipfile.ZipFile(handle) as opened:
+                    script = any(name.rsplit("/", 1)[-1] == "constants.pkl" for name in opened.namelist())
     except (OSError, zipfile.BadZipFile):
         return  # torch.load says what is wrong
     if archive:
