@@ -1031,6 +1031,7 @@ def matte(
                 writer.header["tcvom:base"] = session.network.removesuffix("_tam")
 
             chromaticities = source.linear_chromaticities if output != "alpha" else None
+            interop = source.linear_interop_id if output != "alpha" else None  # once a job, not a frame
 
             def finish(frame: int, alpha: np.ndarray, foreground: np.ndarray | None,
                        background: np.ndarray | None) -> None:
@@ -1041,7 +1042,7 @@ def matte(
                                        # the frame's chromaticities go with RGB of its own space, where they are its
                                        plate_space=output != "alpha" and source.keeps_primaries(frame),
                                        chromaticities=chromaticities, pixel_aspect=source.pixel_aspect,
-                                       interop=source.linear_interop_id)
+                                       interop=interop)
                 # Given trimaps (painted, another tool's) have no records: the alpha's keeps the
                 # band of the trimap it was matted from, as the matte read it, for the review.
                 extra = {} if made else {"review": {"unknown": int(np.count_nonzero(tris.read(frame) == UNKNOWN))}}
