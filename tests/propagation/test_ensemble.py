@@ -180,26 +180,72 @@ def test_frames_past_a_cut_from_every_keyframe_take_the_pass_across_it(caplog) -
 
 
 def test_a_flash_and_a_continuous_shot_are_not_cuts(caplog) -> None:
+    """A flash is no cut; the passes step over it (review QA: a pass that went through a
+    frame of another shot carried its picture on to the frames after it)."""
     fg = np.full((64, 96), 255, np.uint8)
     bg = np.zeros((64, 96), np.uint8)
-    for frames in (TwoPictures(1, 11), TwoPictures(1, 11, flash=6)):
+    for frames, skipped in ((TwoPictures(1, 11), ()), (TwoPictures(1, 11, flash=6), (6,))):
         prop = CopyKeyframe()
         with caplog.at_level("INFO", logger="tcvom"):
             results = {r.frame: r for r in propagate(prop, frames, {1: fg, 11: bg})}
-        assert prop.calls == [tuple(range(1, 11)), tuple(range(11, 1, -1))]
+        assert prop.calls == [tuple(f for f in range(1, 11) if f not in skipped),
+                              tuple(f for f in range(11, 1, -1) if f not in skipped)]
+        assert sorted(results) == list(range(1, 12))
         assert (results[5].trimap == 255).all() and (results[7].trimap == 0).all()
         assert all(results[f].disagreement is not None for f in range(2, 11))
+        assert not any(r.past_cut for r in results.values())
     assert "cuts" not in caplog.text
+    assert "frame(s) 6 unlike both neighbours (a flash, a frame of another shot): the passes step over them" \
+        in caplog.text
 
 
-def test_a_keyframe_on_a_flash_is_no_cut_and_the_frame_after_the_last_keyframe_is_checked(caplog) -> None:
-    """Cut review: the pairs were judged inside the segment alone, so a keyframe on a flash
-    made two cuts, and one frame after the last keyframe was never checked."""
+def test_a_flash_takes_the_results_of_the_frames_before_it_in_each_pass() -> None:
+    """The frame stepped over gets what each pass gave the frame before it (weighted as its
+    own position in the pass)."""
+
+    class Numbered(CopyKeyframe):  # each frame's foreground share says which frame it was computed for
+        def run_pass(self, frames, keyframes, pass_):
+            self.calls.append(pass_.frames)
+            for frame in pass_.frames:
+                probs = np.zeros((3, 64, 96), np.uint8)
+                probs[2], probs[0] = 100 + frame, 155 - frame
+                yield frame, probs
+
+    prop = Numbered()
+    results = {r.frame: r for r in propagate(prop, TwoPictures(1, 11, flash=6), {1: np.full((64, 96), 255, np.uint8),
+                                                                               11: np.zeros((64, 96), np.uint8)})}
+    assert prop.calls == [(1, 2, 3, 4, 5, 7, 8, 9, 10), (11, 10, 9, 8, 7, 5, 4, 3, 2)]
+    # the forward pass gave 6 its result for 5, the backward pass its result for 7: both at weight 0.5
+    assert np.allclose(results[6].probabilities[2], (0.5 * 105 + 0.5 * 107) / 255)
+
+
+def test_a_keyed_flash_is_a_picture_of_its_own(caplog) -> None:
+    """Review QA: a frame of another shot swapped in is doubtful and "usually the first frame
+    to key"; keyed, its passes carried its subject into its neighbours (nine frames wrong,
+    each 10x the shot's error, and the review called them the best of the shot). A keyframe
+    unlike both neighbours has a cut on either side: its trimap is its own alone."""
     fg = np.full((64, 96), 255, np.uint8)
-    with caplog.at_level("WARNING", logger="tcvom"):
-        results = {r.frame: r for r in propagate(CopyKeyframe(), TwoPictures(1, 20, flash=10), {10: fg})}
-    assert sorted(results) == list(range(1, 21)) and "cut" not in caplog.text
-    caplog.clear()
+    bg = np.zeros((64, 96), np.uint8)
+    prop = CopyKeyframe()
+    with caplog.at_level("INFO", logger="tcvom"):
+        results = {r.frame: r for r in propagate(prop, TwoPictures(1, 20, flash=10), {1: fg, 10: bg, 20: fg})}
+    assert sorted(results) == list(range(1, 21))
+    assert (results[10].trimap == 0).all()
+    assert all((results[f].trimap == 255).all() for f in range(1, 21) if f != 10)
+    assert not any(r.past_cut for r in results.values())
+    assert prop.calls == [tuple(range(1, 10)), tuple(range(20, 10, -1))]  # neither pass of 10 runs
+    assert prop.memories == [(1,), (20,)]
+    assert "the picture cuts between 9 and 10: each frame of 1-10" in caplog.text
+    assert "the picture cuts between 10 and 11: each frame of 10-20" in caplog.text
+    # with no other keyframe every frame lies past a cut from it (the review names them)
+    alone = {r.frame: r for r in propagate(CopyKeyframe(), TwoPictures(1, 20, flash=10), {10: fg})}
+    assert sorted(alone) == list(range(1, 21)) and all((r.trimap == 255).all() for r in alone.values())
+    assert [f for f, r in alone.items() if not r.past_cut] == [10]
+
+
+def test_the_frame_after_the_last_keyframe_is_checked(caplog) -> None:
+    """Cut review: one frame after the last keyframe was never checked."""
+    fg = np.full((64, 96), 255, np.uint8)
     with caplog.at_level("INFO", logger="tcvom"):
         list(propagate(CopyKeyframe(), TwoPictures(1, 11, cut=10), {1: fg, 10: fg}))
     assert "the picture cuts between 10 and 11: each frame of 10-11" in caplog.text

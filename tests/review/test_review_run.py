@@ -766,6 +766,35 @@ def test_a_frame_of_another_shot_dropped_in_is_doubtful_and_keyed_first(small_ex
     assert doubt[1004] > doubt[1003] and doubt[1004] > doubt[1005]
 
 
+def test_a_keyed_frame_of_another_shot_stays_its_own(tmp_path: Path) -> None:
+    """Review QA: keying the swapped-in frame, as the review advises, carried its subject into
+    its neighbours (frames 1008-1016 of a 40-frame shot 10x their error, and the review rated
+    them the best of the shot). A keyframe unlike both neighbours is a picture of its own:
+    the frames before it are made from the keyframes before it alone, exactly, and the
+    review measures each neighbour on its own side."""
+    from tcvom.data.example import write_example
+    from tcvom.io.images import read_image
+
+    a = write_example(tmp_path / "a", width=96, height=64, frames=12)
+    b = write_example(tmp_path / "b", width=96, height=64, frames=12, seed=11)
+    plate = tmp_path / "plate"
+    shutil.copytree(Path(a.plate).parent, plate)
+    shutil.copy(Path(b.plate).parent / "plate.1007.exr", plate / "plate.1007.exr")
+    pattern = str(plate / "plate.####.exr")
+    keys = {1001: a.folder / "truth" / "trimap.1001.png", 1007: b.folder / "truth" / "trimap.1007.png",
+            1012: a.folder / "truth" / "trimap.1012.png"}
+    pipeline.run(pattern, tmp_path / "out", keyframes=keys, method="classical", progress="none")
+    pipeline.run(pattern, tmp_path / "before", keyframes={1001: keys[1001]}, shot_range="1001-1006",
+                 method="classical", progress="none")
+    for f in range(1002, 1007):
+        made, alone = (read_image(tmp_path / o / "trimaps" / f"trimap.{f}.png")[0] for o in ("out", "before"))
+        assert np.array_equal(made, alone), f
+    review = load_review(tmp_path / "out")
+    assert "past_cut" not in review.extra and 1007 in review.keyframes
+    rows = {f.frame: f for f in review.frames}
+    assert rows[1006].matte_doubt is not None and rows[1008].matte_doubt is not None
+
+
 def _two_shots_cut(tmp_path: Path, keys: dict[int, str]):
     """Frames 1001-1004 of one 96x64 example shot ("a") and 1005-1008 of another ("b") in
     tmp_path/cut/plate, the truth trimaps of ``keys`` (frame -> shot) as keyframes."""

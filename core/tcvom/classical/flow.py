@@ -12,6 +12,7 @@ frame b's data with ``F_{a->b}`` (:func:`warp`) aligns it with frame a (backward
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -224,3 +225,18 @@ def cut_pairs(shares: list[float]) -> list[int]:
         if share < FOLLOWED and beside and min(beside) >= max(FOLLOWED, CUT_CONTRAST * share):
             cuts.append(i)
     return cuts
+
+
+UNLIKE_MARGIN = 2.0
+"""How many times better the neighbours of a frame unlike both must follow each other than
+the frame follows either of them (:func:`unlike_both`)."""
+
+
+def unlike_both(shares: Sequence[float], between: float) -> bool:
+    """Whether a frame the flow follows by ``shares`` to its two neighbours shows a picture
+    unlike both (a flash, a frame of another shot swapped in): neither share reaches
+    :data:`FOLLOWED`, while the neighbours follow each other by ``between`` (at least
+    :data:`FOLLOWED`, and :data:`UNLIKE_MARGIN` times the frame's better share). On a grainy
+    flat screen every share wanders around one half; only a frame that breaks a continuous
+    picture stands out like this."""
+    return len(shares) == 2 and max(shares) < FOLLOWED and between >= max(FOLLOWED, UNLIKE_MARGIN * max(shares))

@@ -112,32 +112,65 @@ def _load(path: Path, shape: tuple[int, int]) -> np.ndarray:
     return data.reshape(3, *shape)
 
 
-RULE = "cuts-1"
+RULE = "cuts-2"
 """The ensemble's rule, part of the trimap stage's settings (:mod:`tcvom.pipeline.jobs`):
-trimaps an earlier rule made (one that carried trimaps across cuts) are computed again."""
+trimaps an earlier rule made (one that carried trimaps across cuts, or through a flash or a
+keyed frame of another shot) are computed again."""
 
 
-def find_cuts(frames: FrameSource, span: Sequence[int], flow: FlowEstimator | None = None) -> list[int]:
+@dataclass(frozen=True)
+class Pictures:
+    """Where the picture of a run of frames breaks (:func:`read_pictures`)."""
+
+    cuts: list[int]
+    """The frames after which the picture cuts to another."""
+    unlike: list[int]
+    """Frames, not keyframes, unlike both neighbours (a flash, a frame of another shot
+    swapped in) while those follow each other: passes step over them."""
+
+
+def find_cuts(frames: FrameSource, span: Sequence[int], flow: FlowEstimator | None = None,
+              keyframes: Iterable[int] = ()) -> list[int]:
     """The frames of ``span`` (consecutive frames of the shot, ascending) after which the
-    picture cuts to another (:func:`tcvom.classical.flow.cut_pairs`): a pass that steps
-    over one carries a trimap onto a picture it was not painted for. The pairs are judged
-    with :func:`_context` (a frame of the shot more on either side), as the review judges
-    them across the whole shot: a keyframe on a flash is no cut, and the one frame after
-    the last keyframe is checked too."""
-    from tcvom.classical.flow import FlowEstimator, cut_pairs
+    picture cuts to another (:attr:`Pictures.cuts` of :func:`read_pictures`)."""
+    return read_pictures(frames, span, flow, keyframes).cuts
+
+
+def read_pictures(frames: FrameSource, span: Sequence[int], flow: FlowEstimator | None = None,
+                  keyframes: Iterable[int] = ()) -> Pictures:
+    """Where the picture of ``span`` (consecutive frames of the shot, ascending) breaks.
+
+    Cuts (:func:`tcvom.classical.flow.cut_pairs`): a pass that steps over one carries a
+    trimap onto a picture it was not painted for. The pairs are judged with :func:`_context`
+    (a frame of the shot more on either side), as the review judges them across the whole
+    shot, and the one frame after the last keyframe is checked too. A flash (a frame unlike
+    both neighbours, :func:`tcvom.classical.flow.unlike_both`) is no cut: passes step over it
+    from the frame before to the frame after (its trimap is theirs, and it does not pass a
+    picture it does not show on to them), unless it is one of ``keyframes``: then it is a
+    picture of its own, a cut on either side (a frame of another shot swapped in and keyed,
+    as the review advises, would carry its subject to its neighbours)."""
+    from tcvom.classical.flow import FOLLOWED, FlowEstimator, cut_pairs, unlike_both
 
     frames_read = _context(frames.frame_numbers, span)
     if len(frames_read) < 3:  # a cut needs a continuous pair beside it
-        return []
+        return Pictures([], [])
     estimator = flow if flow is not None else FlowEstimator()
+    keyed = set(keyframes)
     shares: list[float] = []
-    previous = estimator.prepare(frames.read(frames_read[0]))
-    for frame in frames_read[1:]:
-        image = estimator.prepare(frames.read(frame))
-        shares.append(estimator.pair_share(previous, image)[2])
-        previous = image
+    unlike: list[int] = []
+    recent = [estimator.prepare(frames.read(frames_read[0]))]  # the last three frames read
+    for i, frame in enumerate(frames_read[1:], 1):
+        recent = [*recent[-2:], estimator.prepare(frames.read(frame))]
+        shares.append(estimator.pair_share(recent[-2], recent[-1])[2])
+        if i >= 2 and max(shares[-2:]) < FOLLOWED and unlike_both(
+                shares[-2:], estimator.pair_share(recent[0], recent[-1])[2]):
+            unlike.append(frames_read[i - 1])
     inside = set(span[:-1])  # a cut after the span's last frame cuts no pass of it
-    return [frames_read[i] for i in cut_pairs(shares) if frames_read[i] in inside]
+    cuts = {frames_read[i] for i in cut_pairs(shares)}
+    for frame in unlike:
+        if frame in keyed:
+            cuts.update((frames_read[frames_read.index(frame) - 1], frame))
+    return Pictures(sorted(cuts & inside), [f for f in unlike if f not in keyed and f in span])
 
 
 def _context(shot: Sequence[int], span: Sequence[int]) -> list[int]:
@@ -248,7 +281,12 @@ def propagate_segment(
     frame by the passes that reach it without crossing a cut (a pass is cut short where
     no frame needs it further); False weighs every pass as the reference does."""
     outputs = set(segment.outputs)
-    found = find_cuts(frames, _span(segment)) if cuts else []
+    pictures = read_pictures(frames, _span(segment), keyframes=keyframes) if cuts else Pictures([], [])
+    found = pictures.cuts
+    if pictures.unlike:
+        log.info("frame(s) %s unlike both neighbours (a flash, a frame of another shot): the passes step over them",
+                 format_range(pictures.unlike))
+        propagator = _SteppingOver(propagator, pictures.unlike)
     deciders = _deciders(segment, found)
     stranded: set[int] = set()
     if found:
@@ -271,6 +309,31 @@ def propagate_segment(
     for pass_ in needed:
         if len(pass_.frames) == 1 and pass_.keyframe in outputs and pass_.keyframe not in done:
             yield said(_keyed(pass_.keyframe, keyframes))
+
+
+class _SteppingOver:
+    """``propagator`` with passes that step over the frames ``over`` (:attr:`Pictures.unlike`):
+    from the frame before one straight to the frame after it, the frame stepped over taking
+    the result of the frame before it in the pass."""
+
+    def __init__(self, propagator: Propagator, over: Iterable[int]) -> None:
+        self.propagator = propagator
+        self.over = set(over)
+
+    def run_pass(
+        self, frames: FrameSource, keyframes: Mapping[int, np.ndarray], pass_: Pass
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        after: dict[int, list[int]] = {}  # frame of the pass -> the frames stepped over right after it
+        kept = [pass_.frames[0]]
+        for frame in pass_.frames[1:]:
+            if frame in self.over:
+                after.setdefault(kept[-1], []).append(frame)
+            else:
+                kept.append(frame)
+        for frame, probs in self.propagator.run_pass(frames, keyframes, replace(pass_, frames=tuple(kept))):
+            yield frame, probs
+            for skipped in after.get(frame, ()):
+                yield skipped, probs
 
 
 def _ensemble(

@@ -49,7 +49,8 @@ from typing import Any
 
 import numpy as np
 
-from tcvom.classical.flow import FOLLOWED, cut_pairs
+from tcvom.classical.flow import FOLLOWED, cut_pairs, followed
+from tcvom.classical.flow import unlike_both as flow_unlike_both
 from tcvom.errors import (
     InputError,
     MissingFrameError,
@@ -284,7 +285,7 @@ def alpha_change(image: np.ndarray, alpha: np.ndarray, other_image: np.ndarray, 
                  flow: Any = None) -> tuple[float, float]:
     """:func:`alpha_residual`, and the share of the frame the flow follows to the neighbour
     (its pixels that pass the forward-backward check)."""
-    from tcvom.classical.flow import followed, warp
+    from tcvom.classical.flow import warp
 
     forward, valid, share = followed(image, other_image, flow)
     if share < FOLLOWED:  # a cut, a flash, a frame of another shot: nothing explains the change
@@ -295,16 +296,11 @@ def alpha_change(image: np.ndarray, alpha: np.ndarray, other_image: np.ndarray, 
 
 def unlike_both(shares: Sequence[float], before: np.ndarray, after: np.ndarray, flow: Any = None) -> bool:
     """Whether a frame the flow follows by ``shares`` to its two neighbours (images ``before``
-    and ``after``) shows a picture unlike both: neither share reaches :data:`FOLLOWED`, while
-    the neighbours follow each other (at least :data:`FOLLOWED`, and :data:`UNLIKE_MARGIN`
-    times the frame's better share). On a grainy flat screen every share wanders around
-    one half; only a frame that breaks a continuous picture stands out like this."""
+    and ``after``) shows a picture unlike both (:func:`tcvom.classical.flow.unlike_both`: the
+    neighbours follow each other, the frame neither)."""
     if len(shares) != 2 or max(shares) >= FOLLOWED:
         return False
-    from tcvom.classical.flow import followed
-
-    between = followed(before, after, flow)[2]
-    return between >= max(FOLLOWED, UNLIKE_MARGIN * max(shares))
+    return flow_unlike_both(shares, followed(before, after, flow)[2])
 
 
 UNLIKE_DOUBT = squash(3.0)
@@ -312,9 +308,6 @@ UNLIKE_DOUBT = squash(3.0)
 (:func:`unlike_both`): a picture unlike the frames around it (a flash, a frame of another
 shot) carries the trimap of the frames around it onto a picture it does not fit, and its own
 band, widened where propagation lost track, hides its residual."""
-UNLIKE_MARGIN = 2.0
-"""How many times better the neighbours of a frame unlike both must follow each other than
-the frame follows either of them (:func:`unlike_both`)."""
 
 
 def suggest(
@@ -474,14 +467,15 @@ def recorded_keyframes(trimap_pattern: str | Path, frames: Iterable[int]) -> set
 
 def matte_residuals(
     frames: Any, alpha_pattern: str, review_folder: str | Path, shot: Sequence[int] | None = None,
-    *, progress: ProgressMode = "none",
+    *, keyframes: Iterable[int] = (), progress: ProgressMode = "none",
 ) -> tuple[dict[int, float | None], set[int], set[int]]:
     """Mean unexplained alpha change of every frame against its neighbours (pixels), reusing the
     cached values of frames whose alpha files (and their neighbours') have not changed, the
     frames the flow follows to neither of their two neighbours, and the frames after which
     the picture cuts to another (:func:`tcvom.classical.flow.cut_pairs` of the shares the flow
     follows from each frame to the next one matted, :meth:`~tcvom.classical.flow.FlowEstimator.share`:
-    the cuts the trimap stage finds).
+    the cuts the trimap stage finds; a frame of ``keyframes`` unlike both neighbours has a cut on
+    either side, as there).
 
     ``frames`` is the plate (a :class:`~tcvom.io.sources.FrameSource`); a frame is compared
     with the nearest frames on either side that have an alpha file. Frames without an alpha
@@ -556,8 +550,10 @@ def matte_residuals(
     folder.mkdir(parents=True, exist_ok=True)
     if fresh != cache:  # unchanged: the file stays as it is
         write_text(cache_path, json.dumps(fresh))
-    followed = sorted(shares)  # the cuts the trimap stage's ensemble finds (tcvom.propagation.ensemble)
-    cuts = {followed[i] for i in cut_pairs([shares[f] for f in followed])}
+    ordered = sorted(shares)  # the cuts the trimap stage's ensemble finds (tcvom.propagation.ensemble)
+    cuts = {ordered[i] for i in cut_pairs([shares[f] for f in ordered])}
+    for f in unlike.intersection(keyframes):  # a keyframe unlike both neighbours is a picture of its own
+        cuts.update((matted[position[f] - 1], f))
     out: dict[int, float | None] = {}
     for f, changes in changes_of.items():
         # across a cut the alpha is another picture's: only the neighbour on the frame's own side
@@ -735,24 +731,24 @@ def _review_output(
     bands = read_alpha_bands(alpha, [f for f in shot if f not in stats]) if alpha is not None else {}
     if trimaps is not None:  # an output of an older tcvom keeps no band in its alpha records
         bands.update(_bands_of_files(plate, trimaps, [f for f in shot if f not in stats and f not in bands]))
-    residuals, unlike, cuts = matte_residuals(plate, alpha, folder, shot, progress=progress) if alpha is not None \
-        else (None, set(), set())
+    keys = {f for f, s in stats.items() if s.keyframe}
+    if trimaps is not None:  # a run of part of the shot: its keyframes may lie outside it (a frame
+        # with a trimap says itself whether it is one: a reused record may name a keyframe since removed)
+        keys |= {k for k in recorded_keyframes(trimaps, stats) if k not in stats}
+    residuals, unlike, cuts = matte_residuals(plate, alpha, folder, shot, keyframes=keys, progress=progress) \
+        if alpha is not None else (None, set(), set())
     if residuals is None or any(f not in residuals for f in shot):
         # trimaps alone, or alphas of part of the shot (--frames, x2): the cuts the trimap stage
         # found are the plate's, over the whole shot (pairs of the frames matted miss or misplace them)
         from tcvom.propagation.ensemble import find_cuts
 
-        cuts = set(find_cuts(plate, shot))
+        cuts = set(find_cuts(plate, shot, keyframes=keys))
     covered = [f for f in shot if f in stats or (residuals is not None and f in residuals)]
     if not covered:
         raise InputError(
             "no frame of the shot has a trimap made by tcvom or an alpha file: nothing to review "
             f"(trimaps {trimaps or 'none'}, alpha {alpha or 'none'})", path=folder,
             hint="give the output folder that `tcvom run` or the farm job wrote into")
-    keys = {f for f, s in stats.items() if s.keyframe}
-    if trimaps is not None:  # a run of part of the shot: its keyframes may lie outside it (a frame
-        # with a trimap says itself whether it is one: a reused record may name a keyframe since removed)
-        keys |= {k for k in recorded_keyframes(trimaps, stats) if k not in stats}
     review = build_review(covered, sorted(keys), stats, residuals, bands=bands, shot=shot, unlike=unlike, cuts=cuts)
     stranded = past_cuts(shot, keys, cuts, shown=covered)
     if stranded:  # said on every run, reused frames or not (the hosts show it; Blender in scene frames)
