@@ -135,6 +135,22 @@ def test_json_error_event(capsys, shot: Path, tmp_path: Path) -> None:
     assert code == 2 and errors and errors[-1]["exit_code"] == 2 and "1005" in errors[-1]["message"]
 
 
+def test_json_progress_without_a_standard_output_is_refused(shot: Path, tmp_path: Path, monkeypatch) -> None:
+    """API QA: in a process whose sys.stdout is None (a windowed application) a job given
+    progress="json" stopped on a bare AttributeError from deep inside."""
+    from tcvom import pipeline
+    from tcvom.errors import InputError
+
+    monkeypatch.setattr(sys, "stdout", None)
+    with pytest.raises(InputError, match=r"sys\.stdout is None") as raised:
+        pipeline.run(str(shot / "plate/plate.####.exr"), tmp_path / "o", keyframes=str(shot / "keyframes/key.####.png"),
+                     method="classical", progress="json")
+    assert raised.value.hint == "pass progress='none', or give sys.stdout a stream"
+    assert not (tmp_path / "o").exists()
+    pipeline.run(str(shot / "plate/plate.####.exr"), tmp_path / "o", keyframes=str(shot / "keyframes/key.####.png"),
+                 method="classical", progress="none")
+
+
 def test_info_runs(capsys) -> None:
     code, out, _ = run_cli(capsys, "info", "--json")
     data = json.loads(out)

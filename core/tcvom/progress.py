@@ -29,13 +29,23 @@ from types import TracebackType
 from typing import Any, Literal, TextIO
 
 from tcvom import __version__
-from tcvom.errors import check_choice, raise_if_stopped
+from tcvom.errors import InputError, check_choice, raise_if_stopped
 
 ProgressMode = Literal["bar", "json", "none"]
 PROGRESS_MODES: tuple[str, ...] = ("bar", "json", "none")
 
 
 _EMITTING = threading.Lock()  # events come from the job's thread and its writer thread
+
+
+def check_progress(mode: object) -> None:
+    """A ``progress`` argument of the Python API: one of :data:`PROGRESS_MODES`, and "json"
+    only in a process with a standard output (API QA: a windowed application's
+    ``sys.stdout`` is None, and a job given "json" stopped on an AttributeError)."""
+    check_choice(mode, PROGRESS_MODES, "progress")
+    if mode == "json" and sys.stdout is None:
+        raise InputError("progress 'json' writes JSON lines to the standard output, and this process has none "
+                         "(sys.stdout is None)", hint="pass progress='none', or give sys.stdout a stream")
 
 
 def emit_json(event: str, stream: TextIO | None = None, **fields: Any) -> None:
@@ -74,7 +84,7 @@ class Progress:
     """
 
     def __init__(self, job: str, total: int, mode: ProgressMode = "bar", unit: str = "frame") -> None:
-        check_choice(mode, PROGRESS_MODES, "progress")
+        check_progress(mode)
         self.job = job
         self.total = total
         self.mode = mode

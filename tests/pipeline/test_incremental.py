@@ -581,6 +581,46 @@ def test_a_plate_copied_again_is_hashed_once_not_on_every_run(shot: Path, tmp_pa
         assert plates == (set() if expected == "none" else {f"plate.{f}.exr" for f in FRAMES}), expected
 
 
+def test_a_renamed_plate_folder_is_hashed_once_not_on_every_run(shot: Path, tmp_path: Path, monkeypatch) -> None:
+    """Loop QA: after the plate folder was renamed every rerun read the whole plate again
+    (the reused frames' records kept only the old paths)."""
+    from tcvom.farm import records
+
+    out = tmp_path / "out"
+    pipeline.run(plate(shot), out, keyframes=keys(shot), method="classical", progress="none")
+    moved = tmp_path / "moved"
+    shutil.copytree(shot, moved)
+    shutil.rmtree(shot / "plate")
+    hashed = _files_hashed(monkeypatch, records, "file_digest")
+    for expected in ("every plate frame", "none"):
+        hashed.clear()
+        again = pipeline.run(plate(moved), out, keyframes=keys(shot), method="classical", progress="none")
+        assert again.written == []
+        plates = {p.name for p in hashed if p.parent == moved / "plate"}
+        assert plates == (set() if expected == "none" else {f"plate.{f}.exr" for f in FRAMES}), expected
+
+
+def test_two_plate_frames_of_one_size_and_time_swapped_are_noticed(tmp_path: Path) -> None:
+    """Loop QA: two uncompressed frames of one size and one time (an unpacked plate) swapped
+    by renaming kept their recorded digests: every frame was reused, six alphas wrong."""
+    from tcvom.farm.records import FileDigests
+
+    a, b = tmp_path / "plate.1004.tif", tmp_path / "plate.1012.tif"
+    a.write_bytes(b"a" * 64)
+    b.write_bytes(b"b" * 64)
+    for path in (a, b):
+        os.utime(path, ns=(10**18, 10**18))
+    known = FileDigests()
+    first = {p: known.sha256(p) for p in (a, b)}
+    spare = tmp_path / "t"
+    a.rename(spare)
+    b.rename(a)
+    spare.rename(b)
+    assert a.stat().st_mtime_ns == b.stat().st_mtime_ns and a.stat().st_size == b.stat().st_size
+    again = FileDigests(known._known)  # a later run, from the records
+    assert again.sha256(a) == first[b] and again.sha256(b) == first[a]
+
+
 def test_a_chunked_run_says_what_auto_chose_once(shot: Path, tmp_path: Path, capsys) -> None:
     """QA: `run --chunk 3` without matting weights said "no GCA+TAM ... weights found" once
     per chunk."""

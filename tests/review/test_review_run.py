@@ -430,6 +430,22 @@ def test_a_rebuild_after_an_interrupted_rerun_names_the_alphas_behind(small_exam
     assert "out_of_date" not in jobs.review_output(moved)[0].extra
 
 
+def test_a_run_of_part_of_the_shot_names_the_alphas_it_left_out_of_date(small_example, tmp_path: Path) -> None:
+    """Loop QA: after a keyframe was added, `run --frames 1001-1008x2` made every trimap
+    again and matted the odd frames; its review named no alpha out of date (its warning did),
+    while a rebuild of the same files did: what the hosts show came from the run's."""
+    from tcvom.pipeline import jobs
+
+    out = tmp_path / "out"
+    keys = [_key(small_example, f) for f in (1001, 1008)]
+    pipeline.run(small_example.plate, out, keyframes=keys, method="classical", progress="none")
+    pipeline.run(small_example.plate, out, keyframes=[*keys, _key(small_example, 1005)], frames="1001-1008x2",
+                 method="classical", progress="none")
+    behind = load_review(out).extra.get("out_of_date")
+    assert behind and set(parse(behind)) <= {1002, 1004, 1006, 1008} and 1004 in parse(behind), behind
+    assert jobs.review_output(out)[0].extra.get("out_of_date") == behind
+
+
 def parse(frames: str) -> list[int]:
     from tcvom.io.sequence import parse_frame_range
 

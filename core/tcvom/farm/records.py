@@ -22,9 +22,8 @@ again and replaced atomically. One file per frame: farm tasks writing different 
 never write the same record.
 
 Input files are identified by content: :class:`FileDigests` hashes a file once and reuses
-a recorded digest while the file's size and modification time are unchanged, so a rerun
-that reuses everything reads no plate frame (a rewrite that keeps both size and
-modification time is not noticed).
+a recorded digest while the file's size, modification time, inode and status-change time are
+unchanged, so a rerun that reuses everything reads no plate frame.
 """
 
 from __future__ import annotations
@@ -62,8 +61,9 @@ def array_digest(array: np.ndarray) -> str:
 
 
 class FileDigests:
-    """Content digests of input files, computed once and reused while a file's size and
-    modification time stay as recorded (``known``: path -> state, see :meth:`state`)."""
+    """Content digests of input files, computed once and reused while a file's size,
+    modification time, inode and status-change time stay as recorded (``known``: path ->
+    state, see :meth:`state`)."""
 
     def __init__(self, known: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self._known: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (known or {}).items()}
@@ -74,13 +74,19 @@ class FileDigests:
             self._known.setdefault(path, dict(state))
 
     def state(self, path: str | Path) -> dict[str, Any]:
-        """``{"size", "mtime_ns", "sha256"}`` of the file now (hashed only if it changed)."""
+        """``{"size", "mtime_ns", "inode", "ctime_ns", "sha256"}`` of the file now (hashed only
+        if one of the others changed). The inode and the status-change time, which no tool sets
+        back, tell two frames of one size and time swapped by renaming (loop QA: an unpacked
+        plate's frames share a second), or a frame rewritten in place and its time restored;
+        a file only touched or moved is hashed again, its content and the keys made from it
+        the same."""
         name = str(Path(path).absolute())
         st = os.stat(name)
+        now = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino, "ctime_ns": st.st_ctime_ns}
         known = self._known.get(name)
-        if known is not None and known.get("size") == st.st_size and known.get("mtime_ns") == st.st_mtime_ns:
+        if known is not None and all(known.get(k) == v for k, v in now.items()):
             return known
-        state = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": file_digest(name)}
+        state = {**now, "sha256": file_digest(name)}
         self._known[name] = state
         return state
 
@@ -202,20 +208,19 @@ class FrameRecords:
 
     def learn_inputs(self, frame: int, inputs: Mapping[str, Mapping[str, Any]]) -> None:
         """A reused frame's record learns its input files' states now (a plate copied again
-        keeps its bytes, not its times; the frame's key, made from their content, has
-        matched), so that they are hashed once, not on every later run. Only the inputs the
-        record names, and only a record no other run rewrote meanwhile, are rewritten; one
-        that cannot be written (a read-only copy) is left."""
+        keeps its bytes, not its times; a plate folder renamed, its paths; the frame's key, made
+        from their content, has matched), so that they are hashed once, not on every later run.
+        Only a record no other run rewrote meanwhile is rewritten; one that cannot be written (a
+        read-only copy) is left."""
         record = self.get(frame)
-        if record is None or not isinstance(record.get("inputs"), dict):
+        if record is None or not isinstance(record.get("inputs"), dict) or not inputs:
             return
-        recorded = record["inputs"]
-        now = {path: dict(state) for path, state in inputs.items() if path in recorded and recorded[path] != state}
-        if not now:
+        now = {path: dict(state) for path, state in inputs.items()}
+        if now == record["inputs"]:
             return
         try:
             if json.loads(self._path(frame).read_text(encoding="utf-8")) == record:
-                self._store(frame, {**record, "inputs": {**recorded, **now}})
+                self._store(frame, {**record, "inputs": now})
         except (OSError, ValueError, TcvomError):
             pass
 

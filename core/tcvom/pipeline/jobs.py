@@ -80,7 +80,7 @@ from tcvom.io.writers import check_alpha_output
 from tcvom.matting.foreground import predicted_colour, rgba_foreground
 from tcvom.matting.window import neighbour_window
 from tcvom.pipeline import methods
-from tcvom.progress import PROGRESS_MODES, Progress, ProgressMode
+from tcvom.progress import Progress, ProgressMode, check_progress
 from tcvom.propagation import check_finetune_backend
 from tcvom.propagation.ensemble import RULE, check_keyframes, frames_read, propagate, read_order
 from tcvom.propagation.scheduler import KeyframeSchedule, Segment
@@ -173,7 +173,7 @@ def _check_arguments(io_queue: int, progress: str, trimap_channel: str, precisio
     the command line's parser has checked its own); ``flags`` are its true/false keywords."""
     check_whole(io_queue, "the I/O queue (0: no I/O threads)", 0, unit=" frames")
     check_channel(trimap_channel)  # also when no trimap read would ask (tcvom's own are one channel)
-    check_choice(progress, PROGRESS_MODES, "progress")
+    check_progress(progress)
     check_choice(precision, methods.PRECISIONS, "precision")  # also for the classical method, as the CLI
     check_text(input_colorspace, "input_colorspace (an OpenColorIO colour space's name)")
     check_text(ocio_config, "ocio_config (an OpenColorIO config file or built-in config's name)", path=True)

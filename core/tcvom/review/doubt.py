@@ -54,14 +54,13 @@ from tcvom.classical.flow import unlike_both as flow_unlike_both
 from tcvom.errors import (
     InputError,
     MissingFrameError,
-    check_choice,
     check_text,
     compiled_imported_held,
 )
 from tcvom.io.atomic import write_csv, write_text
 from tcvom.io.sequence import format_range, parse_frame_range, path_text
 from tcvom.io.trimap import class_counts
-from tcvom.progress import PROGRESS_MODES, Progress, ProgressMode
+from tcvom.progress import Progress, ProgressMode, check_progress
 from tcvom.propagation.ensemble import past_cuts
 
 log = logging.getLogger("tcvom")
@@ -759,10 +758,12 @@ def _review_output(
                     "one propagation pass, and no frame lies between two keyframes (of one picture) to measure how "
                     "fast this shot's trimaps drift, so 'not doubtful' says little there; look at them, or key one "
                     "more frame", len(parse_frame_range(review.extra["estimated"])))
-    # a rebuild (after a farm job, or by hand): a run's own review follows its own matte stage
-    behind = alphas_behind(alpha, trimaps, covered) if say_left and alpha is not None and trimaps is not None else []
-    if behind:  # an interrupted run after an edit: said, as farm plan and a run over part of the shot say it
+    # an interrupted run after an edit, or a run of part of the shot after one (--frames): in the
+    # review on every run, and said by a rebuild (a run says it in its own plan)
+    behind = alphas_behind(alpha, trimaps, covered) if alpha is not None and trimaps is not None else []
+    if behind:
         review.extra["out_of_date"] = format_range(behind)
+    if behind and say_left:
         log.warning("%s: the alphas of frame(s) %s were matted from trimaps made again since (an interrupted run?): "
                     "they are out of date, and reviewed as they are, until `tcvom run` (or the farm job) matte them "
                     "again", folder, format_range(behind))
@@ -997,7 +998,7 @@ def rebuild_review(path: str | Path, *, plate: str | None = None, ocio_config: s
 
     check_text(plate, "plate (the plate's new place)", path=True)
     check_text(ocio_config, "ocio_config (an OpenColorIO config file or built-in config's name)", path=True)
-    check_choice(progress, PROGRESS_MODES, "progress")
+    check_progress(progress)
     folder = find_review(path)
     old = load_review(folder)
     sources = dict(old.extra.get("sources") or {})
