@@ -96,13 +96,18 @@ def test_a_deep_frame_is_refused(small_example, tmp_path: Path, capsys) -> None:
     assert "plate.1003.exr" in err and "frame 1003" in err and "deep image" in err, err
 
 
-def _multipart(path: Path, parts: list[tuple[str, tuple[str, ...], np.ndarray]]) -> None:
-    """Write ``path`` as a multi-part EXR of (part name, channel names, H x W x C pixels)."""
+def _multipart(path: Path, parts: list[tuple[str, tuple[str, ...], np.ndarray]],
+               views: tuple[str, ...] = ()) -> None:
+    """Write ``path`` as a multi-part EXR of (part name, channel names, H x W x C pixels);
+    ``views``: a stereo file's multiView list, each part's view the start of its name."""
     specs = []
     for name, channels, pixels in parts:
         spec = oiio.ImageSpec(pixels.shape[1], pixels.shape[0], len(channels), "half")
         spec.channelnames = channels
         spec.attribute("name", name)
+        if views:
+            spec.attribute("view", name.split(".")[0])
+            spec.attribute("multiView", oiio.TypeDesc(f"string[{len(views)}]"), views)
         specs.append(spec)
     out = oiio.ImageOutput.create(str(path))
     assert out.open(str(path), tuple(specs)), out.geterror()
@@ -148,6 +153,11 @@ def test_a_multi_part_exr_is_matted_on_its_beauty_part(small_example, tmp_path: 
     _multipart(path, [("left.rgba", ("R", "G", "B", "A"), rgba), ("right.rgba", ("R", "G", "B", "A"), rgba * 0.5)])
     assert _matte(plate, small_example.trimaps, tmp_path / "stereo") == 0
     assert np.allclose(read_image(tmp_path / "stereo" / "alpha.1003.exr")[0], reference, atol=2e-3)
+    # plates QA: the default view (the first of multiView), whichever eye is stored first
+    _multipart(path, [("right.rgba", ("R", "G", "B", "A"), rgba * 0.5), ("left.rgba", ("R", "G", "B", "A"), rgba)],
+               views=("left", "right"))
+    assert _matte(plate, small_example.trimaps, tmp_path / "hero") == 0
+    assert np.allclose(read_image(tmp_path / "hero" / "alpha.1003.exr")[0], reference, atol=2e-3)
 
     # one part holds the one picture (a colour layer), the other depth: that part is read
     _multipart(path, [("depth", ("Z",), rgb[..., :1] * 100), ("beauty", ("beauty.R", "beauty.G", "beauty.B"), rgb)])

@@ -117,7 +117,8 @@ def _select_part(inp: Any) -> tuple[int, tuple[str, ...], bool]:
     A file of one part, and any file but an OpenEXR one (a TIFF's further pages are
     thumbnails or masks), reads its first. A multi-part EXR (AOVs in parts, in any order)
     reads its part with R, G, B channels, the beauty (of several, the first named as a beauty:
-    :data:`BEAUTY_PARTS`); without one, the one part that holds a single picture (one
+    :data:`BEAUTY_PARTS`, in a stereo file the default view's, the first its ``multiView``
+    lists); without one, the one part that holds a single picture (one
     colour layer, or grey Y); with none or several such parts, which is the plate is unclear
     (the first candidate is read, by readers that do not ask).
     """
@@ -126,15 +127,23 @@ def _select_part(inp: Any) -> tuple[int, tuple[str, ...], bool]:
         return 0, (), True
     parts: list[str] = []
     names_of: list[set[str]] = []
+    views: list[object] = []
+    hero = None  # a stereo file's default view: the first of its multiView list
     while inp.seek_subimage(len(parts), 0):
         spec = inp.spec()
         names = tuple(spec.channelnames)
         parts.append(f"{spec.getattribute('name') or f'part {len(parts)}'} ({', '.join(names[:8])})")
         names_of.append(set(names))
+        views.append(spec.getattribute("view"))
+        listed = spec.getattribute("multiView")
+        if hero is None and isinstance(listed, (tuple, list)) and listed:
+            hero = listed[0]
     beauty = [i for i, names in enumerate(names_of) if {"R", "G", "B"} <= names]
     if len(beauty) > 1:  # OpenEXR lets parts share channel names: the first named as the beauty
         named = [i for i in beauty if _part_name(parts[i]).rsplit(".", 1)[-1].lower() in BEAUTY_PARTS]
-        beauty = named[:1] or beauty  # (stereo's left.rgba and right.rgba: the first view, as before)
+        # stereo's left.rgba and right.rgba: the default view's, stored first or not (plates QA:
+        # a file storing the right eye first had it matted, the keyframes painted on the left)
+        beauty = [i for i in named or beauty if hero is not None and views[i] == hero][:1] or named[:1] or beauty
     pictures = beauty or [i for i, names in enumerate(names_of) if _one_picture(names)]
     chosen = pictures[0] if pictures else 0
     inp.seek_subimage(chosen, 0)
