@@ -521,32 +521,49 @@ def build_args(command: Sequence[str], spec: Any, settings: NodeSettings) -> lis
     return [*args[:-2], "--backend", settings.backend, "--trimap-channel", settings.trimap_channel, *tail]
 
 
-def keyframes_named(error: HostError, keyframes: Mapping[int, str]) -> HostError:
-    """``error`` with the keyframes' rendered files named as :func:`named_keyframes` does."""
-    message = named_keyframes(error.message, keyframes)
-    return error if message == error.message else HostError(message, error.fix, error.exit_code)
+def keyframes_named(error: HostError, keyframes: Mapping[int, str], plate: str | None = None) -> HostError:
+    """``error`` with the inputs' rendered files named as :func:`named_keyframes` does; a
+    rendered plate frame whose pixels reach past the first frame's (Nuke's bounding box
+    moving out over the format, through a Transform) gets the fix a Nuke artist applies."""
+    message = named_keyframes(error.message, keyframes, plate)
+    if message == error.message:
+        return error
+    fix = error.fix
+    if "the Plate input at frame" in message and "reach outside the shot's picture" in message:
+        fix = ("put a Crop node (box: the format) under the Plate input, so that every frame's bounding box "
+               "lies inside the format")
+    return HostError(message, fix, error.exit_code)
 
 
-def named_keyframes(message: str, keyframes: Mapping[int, str]) -> str:
-    """``message`` (an error's, a warning's) with the keyframes' rendered files (the node's
+def named_keyframes(message: str, keyframes: Mapping[int, str], plate: str | None = None) -> str:
+    """``message`` (an error's, a warning's) with the inputs' rendered files (the node's
     cache) named as the artist knows them: ``.../inputs/keyframes/key.1001.exr: frame 1001``
-    is ``the keyframe at frame 1001 (Trimap input)``."""
+    is ``the keyframe at frame 1001 (Trimap input)``, and where the node rendered the plate
+    (``plate``, its ``####`` pattern) ``.../inputs/plate/plate.1005.exr: frame 1005`` is
+    ``the Plate input at frame 1005``."""
     for frame, path in keyframes.items():
         name = f"the keyframe at frame {frame} (Trimap input)"
         for spelt in dict.fromkeys((path, path.replace("/", "\\"))):  # tcvom prints Windows paths with backslashes
             message = message.replace(f"{spelt}: frame {frame}", name).replace(spelt, name)
+    if plate:
+        head, tail = plate.split("####", 1)
+        spelt = "[/\\\\]".join(re.escape(part) for part in re.split(r"[/\\\\]", head))
+        rendered = re.compile(spelt + r"(-?\d+)" + re.escape(tail) + r"(?:: frame -?\d+)?")
+        message = rendered.sub(lambda m: f"the Plate input at frame {int(m[1])}", message)
     return message
 
 
 def run_job(job: Any, frames: Sequence[int], progress: Callable[[int, str], None],
             cancelled: Callable[[], bool], poll_interval: float = 0.2,
-            keyframes: Mapping[int, str] | None = None, working_space: str | None = None) -> Outcome:
+            keyframes: Mapping[int, str] | None = None, working_space: str | None = None,
+            plate: str | None = None) -> Outcome:
     """The worker loop (a background thread's body): poll ``job`` (a started
     ``hostclient.Job``), report ``progress(percent, text)``, cancel the job when
     ``cancelled()`` says so, and collect the alpha of ``frames`` when it is done.
     ``keyframes`` (frame -> the file the node rendered) names them in an error as the
-    artist knows them, ``working_space`` (the colour space of a plate the node rendered) the
-    knob of a colour space tcvom refused. Never raises: the outcome carries the error."""
+    artist knows them, ``plate`` (the pattern of the plate the node rendered) its frames,
+    ``working_space`` (the colour space of a plate the node rendered) the knob of a colour
+    space tcvom refused. Never raises: the outcome carries the error."""
     try:
         while True:
             job.poll()
@@ -564,11 +581,11 @@ def run_job(job: Any, frames: Sequence[int], progress: Callable[[int, str], None
         if job.state == "failed":
             error = job.error
             if isinstance(error, HostError):
-                error = working_space_named(keyframes_named(error, keyframes or {}), working_space)
+                error = working_space_named(keyframes_named(error, keyframes or {}, plate), working_space)
             return Outcome("failed", error=error, status="; ".join(part for part in (str(error), stale) if part))
         files = hostclient.collect_alpha(job.out, frames)
         progress(100, "done")
-        warned = hostclient.warnings_summary([named_keyframes(w, keyframes or {}) for w in job.warnings])
+        warned = hostclient.warnings_summary([named_keyframes(w, keyframes or {}, plate) for w in job.warnings])
         status = "; ".join(part for part in (hostclient.result_summary(job.result), warned) if part)
         return Outcome("done", files=files, status=status)
     except Exception as exc:  # the thread must always report back to the main thread

@@ -139,6 +139,7 @@ class MatteRun:
                 shutil.rmtree(staging, ignore_errors=True)
         self.reason = plan.reason
         self.rendered_space = None if plan.direct else plan.colorspace
+        self.rendered_plate = None if plan.direct else self.prepared.spec.plate
         self.job: Any = None
         self.thread: threading.Thread | None = None
         self.outcome: matte.Outcome | None = None
@@ -159,7 +160,8 @@ class MatteRun:
     def follow(self, progress: Any, cancelled: Any) -> None:
         """The worker loop until the job ends (the GUI's thread, or terminal mode's caller)."""
         self.outcome = matte.run_job(self.job, self.prepared.frames, progress, cancelled,
-                                     keyframes=self.prepared.spec.keyframes, working_space=self.rendered_space)
+                                     keyframes=self.prepared.spec.keyframes, working_space=self.rendered_space,
+                                     plate=self.rendered_plate)
 
     def current_node(self) -> Any:
         """The node, as it is now (renamed since the press, too); None once it is deleted."""

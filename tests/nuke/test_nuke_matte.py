@@ -370,6 +370,34 @@ def test_the_runs_warnings_reach_the_status(tmp_path: Path, example, tcvom_exe: 
     assert "inputs/keyframes" not in outcome.status
 
 
+def test_a_rendered_plate_frame_reaching_past_the_format_is_named_with_its_fix(tmp_path: Path, example,
+                                                                                tcvom_exe: str) -> None:
+    """Nuke QA: a Transform moving the plate out over the format gave a frame whose bounding
+    box (the render's data window) reached past the first frame's; the refusal named the
+    node's internal render, not the Plate input, and advised nothing a Nuke artist does."""
+    from tcvom.io import read_image, write_image
+    from tcvom.io.images import ImageLayout
+
+    settings = matte.NodeSettings(method="classical")
+    plan = _rendered_inputs(tmp_path / "staging", example)
+    moved = Path(plan.plate.replace("####", "1005"))
+    pixels, _ = read_image(moved)
+    write_image(moved, pixels, layout=ImageLayout(96, 64, 6, 0, 0, 0, 96, 64))  # 6 pixels past the right edge
+    run = matte.prepare_run(settings, plan, [tcvom_exe], (tmp_path / "cache" / "node").as_posix(), 1001, 1008, SCRIPT)
+    job = matte.hostclient.Job(run.args, out=run.out).start()
+    outcome = matte.run_job(job, run.frames, lambda pct, text: None, lambda: False, poll_interval=0.05,
+                            keyframes=run.spec.keyframes, plate=run.spec.plate)
+    assert outcome.state == "failed" and outcome.error.exit_code == 2, outcome.status
+    assert outcome.error.message.startswith("tcvom failed: the Plate input at frame 1005: the frame's pixels (data window 96x64 "
+                                            "at (6, 0)) reach outside"), outcome.error.message
+    assert "inputs/plate" not in outcome.error.message
+    assert outcome.error.fix.startswith("put a Crop node (box: the format) under the Plate input"), outcome.error.fix
+    # Windows: tcvom prints the node's paths with backslashes
+    error = matte.HostError("C:\\cache\\node\\inputs\\plate\\plate.0007.exr: frame 7: unreadable", "", 2)
+    assert matte.keyframes_named(error, {}, "C:/cache/node/inputs/plate/plate.####.exr").message == \
+        "the Plate input at frame 7: unreadable"
+
+
 def test_the_working_space_knob_is_checked_and_named(tmp_path: Path, example, tcvom_exe: str) -> None:
     """The working space went to tcvom as typed (Nuke QA): nuke-default's "linear" failed after
     every render with an error naming no knob, and the role "scene_linear" became tcvom's own
