@@ -529,12 +529,14 @@ def export_keyframes(settings: bpy.types.PropertyGroup, plate: PlateInfo, folder
 
 def repack_keyframe_images(settings: bpy.types.PropertyGroup) -> None:
     """Pack again the keyframe images painted in Blender since they were made or last packed
-    (generated ones, and the ones the add-on made or packed: tagged :data:`KEYFRAME_TAG`):
-    a generated or packed image keeps its painting over a save and reopen only so. At each
-    pull, and before each save (``props.keep_keyframe_paintings``)."""
+    (generated ones, the ones the add-on made or packed: tagged :data:`KEYFRAME_TAG`, and
+    ones opened from a file, not packed: the pull reads their painting, which neither the
+    file nor the .blend kept, Blender QA): an image keeps its painting over a save and
+    reopen only so. At each pull, and before each save (``props.keep_keyframe_paintings``)."""
     for item in settings.keyframes:
         image = item.image if item.source == "IMAGE" else None
         if image is not None and image.is_dirty and (
-                image.source == "GENERATED" or (image.packed_file is not None and image.get(KEYFRAME_TAG))):
+                image.source == "GENERATED" or (image.source == "FILE" and image.packed_file is None)
+                or (image.packed_file is not None and image.get(KEYFRAME_TAG))):
             image[KEYFRAME_TAG] = True  # packed, it is a file image: the tag says it is the add-on's to pack again
             image.pack()

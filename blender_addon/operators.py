@@ -225,7 +225,7 @@ class TCVOM_OT_pull_matte(bpy.types.Operator):
         self.report({"WARNING"} if run.note or warned else {"INFO"}, text)
 
     def _failed(self, context: bpy.types.Context, exc: HostError, run: MatteRun | None = None) -> None:
-        stale = run.job.stale_note() if run is not None and run.job is not None else ""
+        stale = run.job.stale_note(run.plate.shift) if run is not None and run.job is not None else ""
         context.scene.tcvom.status = "; ".join(part for part in (str(exc), stale) if part)  # the node shows them
         review.forget_if_gone(context)
         self.report({"ERROR"}, str(exc))
@@ -295,7 +295,7 @@ class TCVOM_OT_pull_matte(bpy.types.Operator):
         if event.type == "ESC":
             run.cancel()
             self._end(context)
-            stale = run.job.stale_note()  # the node shows those frames as the run before left them
+            stale = run.job.stale_note(run.plate.shift)  # the node shows them as the run before left them (scene frames)
             context.scene.tcvom.status = "; ".join(
                 part for part in ("cancelled: finished frames stay cached, the next run resumes", stale) if part)
             review.forget_if_gone(context)

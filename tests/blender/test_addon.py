@@ -1369,7 +1369,7 @@ def test_frame_ranges_with_negative_ends_read_as_ranges(tmp_path: Path, addon) -
     assert inputs.frame_span(-7, -7) == "-7" and inputs.frame_span(-2, 3) == "-2 to 3"
 
 
-def test_a_keyframe_image_the_addon_makes_survives_save_and_reopen(pulled: dict, shot: Path) -> None:
+def test_a_keyframe_image_the_addon_makes_survives_save_and_reopen(pulled: dict, shot: Path, example: Path) -> None:
     """Blender QA: the image "+" (and Key Suggested) makes lived only in memory: reopened,
     it was black, and the next pull emptied the matte near it with only a warning about no
     foreground. It is packed into the .blend when made and again at the pull once painted;
@@ -1398,6 +1398,21 @@ def test_a_keyframe_image_the_addon_makes_survives_save_and_reopen(pulled: dict,
     own.pixels.foreach_set(corrected.ravel())
     assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}, scene.tcvom.status
     assert not own.is_dirty, "the correction pulled is packed"
+    # third QA: a keyframe opened from a file (Image > Open) and touched up: the pull read the
+    # painting, which neither its file nor the .blend kept (lost at the reopen, the next pull
+    # undid it); it is packed as well, its file left as it was
+    on_disk = (example / "truth" / "trimap.1007.png").read_bytes()
+    opened = bpy.data.images.load(str(example / "truth" / "trimap.1007.png"))
+    item = scene.tcvom.keyframes.add()
+    item.frame, item.image = 1007, opened
+    touched = np.empty(len(opened.pixels), dtype=np.float32)
+    opened.pixels.foreach_get(touched)
+    touched = touched.reshape(64, 96, 4)
+    touched[:10, :10, :3] = 1.0
+    opened.pixels.foreach_set(touched.ravel())
+    assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}, scene.tcvom.status
+    assert not opened.is_dirty and opened.packed_file is not None
+    assert (example / "truth" / "trimap.1007.png").read_bytes() == on_disk
     # ... and painting after the pull, saved without a pull, was lost
     painted[20:30, 40:60, :3] = 0.5
     image.pixels.foreach_set(painted.ravel())
@@ -1412,6 +1427,10 @@ def test_a_keyframe_image_the_addon_makes_survives_save_and_reopen(pulled: dict,
         np.testing.assert_allclose(again.reshape(64, 96, 4)[:, :, :3], expected[:, :, :3], atol=0.5 / 255,
                                    err_msg=str(frame))
         assert reopened.packed_file is not None and reopened.filepath == "" and reopened.get("tcvom_keyframe")
+    reopened = next(k.image for k in settings.keyframes if k.frame == 1007)
+    reopened.pixels.foreach_get(again)
+    np.testing.assert_allclose(again.reshape(64, 96, 4)[:, :, :3], touched[:, :, :3], atol=0.5 / 255)
+    assert reopened.packed_file is not None and reopened.get("tcvom_keyframe")
     # an image made before this (generated, painted, never packed or pulled), saved by an add-on of before
     old = bpy.data.images.new("old trimap", 96, 64)
     old.pixels.foreach_set(painted.ravel())
@@ -1430,7 +1449,7 @@ def test_a_keyframe_image_the_addon_makes_survives_save_and_reopen(pulled: dict,
                                                r"Blender's generated fill.*paint the trimap again"):
             bpy.ops.tcvom.pull_matte()
     finally:
-        for frame in (1006, 1005, 1004):
+        for frame in (1007, 1006, 1005, 1004):
             settings.keyframes.remove(next(i for i, k in enumerate(settings.keyframes) if k.frame == frame))
         settings.keyframe_index = 0
         bpy.ops.wm.save_mainfile()

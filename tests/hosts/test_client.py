@@ -555,6 +555,7 @@ def test_a_stopped_run_says_which_alphas_still_show_the_run_before(tmp_path: Pat
     job = worker("|".join((plan, made, error)))
     assert job.state == "failed"
     assert job.stale_note() == "alpha frames 1005-1006,1008 still show the run before (or nothing): run the matte again"
+    assert job.stale_note(1000) == "alpha frames 5-6,8 still show the run before (or nothing): run the matte again"
     trimaps = ("{'event': 'plan', 'job': 'trimaps', 'reused': {'trimaps': {'count': 0, 'frames': ''}}, "
                "'computed': {'trimaps': {'count': 8, 'frames': '1001-1008', 'changed': 8}}}")
     assert "the alpha still shows the run before" in worker("|".join((trimaps, error))).stale_note()

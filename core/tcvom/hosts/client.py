@@ -958,10 +958,12 @@ class Job:
         self.state = "failed"
         self.error = self._error_from(code)
 
-    def stale_note(self) -> str:
+    def stale_note(self, shift: int = 0) -> str:
         """After a run that stopped before its end (cancelled, failed): which alphas still
         hold the matte of the run before (or none), for the host to say beside its status;
-        "" when the run changed nothing. The plate and the node show them as they are."""
+        "" when the run changed nothing. The plate and the node show them as they are.
+        ``shift``: the host's frame of a plate frame is the plate frame less it (Blender's
+        scene frames, as the rest of its panel says them)."""
         if self.state == "done" or not any(self._changing.values()):
             return ""
         left = sorted(self._changing.get("alpha", set()) - self._made)
@@ -969,7 +971,8 @@ class Job:
             return "the alpha still shows the run before: run the matte again to bring it up to date"
         if not left:
             return ""
-        return f"alpha frames {_compact(left)} still show the run before (or nothing): run the matte again"
+        return f"alpha frames {_compact([f - shift for f in left])} still show the run before (or nothing): run the " \
+            "matte again"
 
     def _error_from(self, code: int) -> HostError:
         hint = ""
