@@ -151,6 +151,24 @@ def test_json_progress_without_a_standard_output_is_refused(shot: Path, tmp_path
                  method="classical", progress="none")
 
 
+def test_folders_whose_names_hold_an_equals_sign(capsys, shot: Path, tmp_path: Path, monkeypatch) -> None:
+    """Nuke QA: a script saved in `/shows/seq=010/` could not Compute, and `tcvom run --out
+    run=2/out` or `--keyframes take=2/key.####.png` failed: "'.../run' is not a frame number"
+    (the text before the `=` taken for a FRAME=PATH pair's frame)."""
+    take = tmp_path / "take=2"
+    shutil.copytree(shot / "keyframes", take)
+    monkeypatch.chdir(tmp_path)
+    for keys in (str(take / "key.####.png"), "take=2/key.####.png"):
+        code, _, err = run_cli(capsys, "run", "--plate", shot / "plate/plate.####.exr", "--keyframes", keys,
+                               "--out", tmp_path / "run=2" / "out", "--method", "classical", "--progress", "none")
+        assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "run=2" / "out" / "alpha").glob("*.exr"))
+    # a pair's frame that is no number is still refused as one
+    code, _, err = run_cli(capsys, "run", "--plate", shot / "plate/plate.####.exr", "--keyframes", "abc=key.png",
+                           "--out", tmp_path / "o", "--method", "classical", "--progress", "none")
+    assert code == 2 and "'abc' is not a frame number" in err, err
+
+
 def test_info_runs(capsys) -> None:
     code, out, _ = run_cli(capsys, "info", "--json")
     data = json.loads(out)

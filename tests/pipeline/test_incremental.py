@@ -600,6 +600,17 @@ def test_a_renamed_plate_folder_is_hashed_once_not_on_every_run(shot: Path, tmp_
         assert plates == (set() if expected == "none" else {f"plate.{f}.exr" for f in FRAMES}), expected
 
 
+def test_the_matte_stage_does_not_hash_the_trimaps_its_run_just_made(shot: Path, tmp_path: Path, monkeypatch) -> None:
+    """Code review: the trimaps' records kept no inode nor status-change time, so the matte
+    stage could not take their digests from them and read every trimap once more."""
+    from tcvom.farm import records
+
+    hashed = _files_hashed(monkeypatch, records, "file_digest")
+    pipeline.run(plate(shot), tmp_path / "out", keyframes=keys(shot), method="classical", progress="none")
+    trimaps = [p.name for p in hashed if p.parent == tmp_path / "out" / "trimaps"]
+    assert sorted(trimaps) == [f"trimap.{f}.png" for f in FRAMES], sorted(trimaps)  # once each, as written
+
+
 def test_two_plate_frames_of_one_size_and_time_swapped_are_noticed(tmp_path: Path) -> None:
     """Loop QA: two uncompressed frames of one size and one time (an unpacked plate) swapped
     by renaming kept their recorded digests: every frame was reused, six alphas wrong."""

@@ -243,6 +243,26 @@ def test_a_keyed_flash_is_a_picture_of_its_own(caplog) -> None:
     assert [f for f, r in alone.items() if not r.past_cut] == [10]
 
 
+def test_a_flash_beside_a_cut_does_not_hide_it(caplog) -> None:
+    """Code review: a cut needs continuous pairs beside it, and a flash's two pairs are poor:
+    with a flash right before a cut, the cut was not found and both passes crossed it. The
+    flash is judged as the passes take it, by its neighbours' pair."""
+    from tcvom.classical.flow import cuts_over
+
+    fg = np.full((64, 96), 255, np.uint8)
+    bg = np.zeros((64, 96), np.uint8)
+    prop = CopyKeyframe()
+    with caplog.at_level("INFO", logger="tcvom"):
+        results = {r.frame: r for r in propagate(prop, TwoPictures(1, 20, cut=10, flash=9), {1: fg, 20: bg})}
+    assert "the picture cuts between 10 and 11" in caplog.text
+    assert all((results[f].trimap == 255).all() for f in range(1, 11))
+    assert all((results[f].trimap == 0).all() for f in range(11, 21))
+    assert prop.calls == [(1, 2, 3, 4, 5, 6, 7, 8, 10), tuple(range(20, 10, -1))]
+    shares = [0.9] * 7 + [0.2, 0.2, 0.1] + [0.9] * 9  # frames 1-20: 9 a flash (8-9, 9-10), a cut 10-11
+    assert cuts_over(list(range(1, 21)), shares, {9: 0.9}) == [10]
+    assert cuts_over(list(range(1, 21)), shares, {}) == []  # judged pair by pair, as before
+
+
 def test_the_frame_after_the_last_keyframe_is_checked(caplog) -> None:
     """Cut review: one frame after the last keyframe was never checked."""
     fg = np.full((64, 96), 255, np.uint8)

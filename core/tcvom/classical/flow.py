@@ -12,8 +12,9 @@ frame b's data with ``F_{a->b}`` (:func:`warp`) aligns it with frame a (backward
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import cv2
 import numpy as np
@@ -225,6 +226,31 @@ def cut_pairs(shares: list[float]) -> list[int]:
         if share < FOLLOWED and beside and min(beside) >= max(FOLLOWED, CUT_CONTRAST * share):
             cuts.append(i)
     return cuts
+
+
+def stepped_over(frames: Sequence[int], unlike: Iterable[int]) -> list[int]:
+    """The frames of ``unlike`` (unlike both neighbours, :func:`unlike_both`) that passes step
+    over, in ``frames`` (consecutive, ascending): each but one right after a frame stepped
+    over (two in a row: the second, unlike its neighbours' pictures, is a frame of the one
+    after it) and but the first and last frames."""
+    odd, stepped = set(unlike), []
+    for i in range(1, len(frames) - 1):
+        if frames[i] in odd and (not stepped or stepped[-1] != frames[i - 1]):
+            stepped.append(frames[i])
+    return stepped
+
+
+def cuts_over(frames: Sequence[int], shares: Sequence[float], stepped: Mapping[int, float]) -> list[int]:
+    """The frames of ``frames`` (consecutive, ascending) after which the picture cuts to
+    another (:func:`cut_pairs`; ``shares[i]``: frame ``i`` followed into frame ``i + 1``),
+    with the frames unlike both neighbours (``stepped``: the share the neighbours of each
+    follow each other) stepped over (:func:`stepped_over`): their two poor pairs are judged
+    as the one pair of their neighbours, as the passes take it, so a flash does not hide a cut
+    beside it (code review: a cut one frame past a flash's neighbour was not found)."""
+    over = set(stepped_over(frames, stepped))
+    kept = [i for i, f in enumerate(frames) if f not in over]
+    reduced = [stepped[frames[a + 1]] if b == a + 2 else shares[a] for a, b in pairwise(kept)]
+    return [frames[kept[i]] for i in cut_pairs(reduced)]
 
 
 UNLIKE_MARGIN = 2.0

@@ -164,7 +164,7 @@ class FrameRecords:
             record = self.get(frame)
             if record is not None:
                 path = str((Path(self.pattern).parent / str(record.get("file", ""))).absolute())
-                states[path] = {k: record.get(k) for k in ("size", "mtime_ns", "sha256")}
+                states[path] = {k: record.get(k) for k in ("size", "mtime_ns", "inode", "ctime_ns", "sha256")}
         return states
 
     def fresh(self, frame: int, key: str, path: str | Path) -> bool:
@@ -201,7 +201,8 @@ class FrameRecords:
                 same = (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, before.st_size,
                                                                             before.st_mtime_ns)
                 if same and json.loads(self._path(frame).read_text(encoding="utf-8")) == record:
-                    self._store(frame, {**record, "mtime_ns": before.st_mtime_ns})
+                    self._store(frame, {**record, "mtime_ns": before.st_mtime_ns, "inode": before.st_ino,
+                                        "ctime_ns": before.st_ctime_ns})
             except (OSError, ValueError, TcvomError):
                 pass
         return True
@@ -240,6 +241,8 @@ class FrameRecords:
             "key": key,
             "size": st.st_size,
             "mtime_ns": st.st_mtime_ns,
+            "inode": st.st_ino,  # for the stage that reads it (output_states: FileDigests' state)
+            "ctime_ns": st.st_ctime_ns,
             "sha256": file_digest(file),
             "inputs": dict(inputs or {}),
             **extra,

@@ -1040,8 +1040,17 @@ def _parse_pair(text: str) -> tuple[int, Path]:
 
 def is_frame_pair(text: str) -> bool:
     """Whether a trimap argument is a ``FRAME=PATH`` pair (``1001=key.png``), not a file or
-    a sequence pattern."""
-    return "=" in text and not is_pattern(text.partition("=")[0])
+    a sequence pattern: what comes before its first ``=`` is a frame number, or a word that
+    names no folder (``abc=key.png``: refused as a pair, naming the word). A path through a
+    folder whose name holds ``=`` (``take=2/key.####.png``, ``/shows/seq=010/...``) is a
+    path (Nuke QA: a node in such a script's folder could not Compute)."""
+    before, sep, _ = text.partition("=")
+    if not sep or is_pattern(before):
+        return False
+    if re.fullmatch(r"\s*-?\d+\s*", before):
+        return True
+    folder = os.path.dirname(text)
+    return not re.search(r"[/\\]", before) and not (folder and os.path.isdir(folder))
 
 
 TrimapSpecs = str | Path | Sequence[str | Path] | Mapping[int, str | Path]

@@ -143,13 +143,14 @@ def read_pictures(frames: FrameSource, span: Sequence[int], flow: FlowEstimator 
     Cuts (:func:`tcvom.classical.flow.cut_pairs`): a pass that steps over one carries a
     trimap onto a picture it was not painted for. The pairs are judged with :func:`_context`
     (a frame of the shot more on either side), as the review judges them across the whole
-    shot, and the one frame after the last keyframe is checked too. A flash (a frame unlike
-    both neighbours, :func:`tcvom.classical.flow.unlike_both`) is no cut: passes step over it
+    shot, and the one frame after the last keyframe is checked too (:func:`tcvom.classical.flow.cuts_over`:
+    a flash stepped over). A flash (a frame unlike both neighbours,
+    :func:`tcvom.classical.flow.unlike_both`) is no cut: passes step over it
     from the frame before to the frame after (its trimap is theirs, and it does not pass a
     picture it does not show on to them), unless it is one of ``keyframes``: then it is a
     picture of its own, a cut on either side (a frame of another shot swapped in and keyed,
     as the review advises, would carry its subject to its neighbours)."""
-    from tcvom.classical.flow import FOLLOWED, FlowEstimator, cut_pairs, unlike_both
+    from tcvom.classical.flow import FOLLOWED, FlowEstimator, cuts_over, stepped_over, unlike_both
 
     frames_read = _context(frames.frame_numbers, span)
     if len(frames_read) < 3:  # a cut needs a continuous pair beside it
@@ -157,20 +158,22 @@ def read_pictures(frames: FrameSource, span: Sequence[int], flow: FlowEstimator 
     estimator = flow if flow is not None else FlowEstimator()
     keyed = set(keyframes)
     shares: list[float] = []
-    unlike: list[int] = []
+    unlike: dict[int, float] = {}  # frame -> the share its neighbours follow each other
     recent = [estimator.prepare(frames.read(frames_read[0]))]  # the last three frames read
     for i, frame in enumerate(frames_read[1:], 1):
         recent = [*recent[-2:], estimator.prepare(frames.read(frame))]
         shares.append(estimator.pair_share(recent[-2], recent[-1])[2])
-        if i >= 2 and max(shares[-2:]) < FOLLOWED and unlike_both(
-                shares[-2:], estimator.pair_share(recent[0], recent[-1])[2]):
-            unlike.append(frames_read[i - 1])
+        if i >= 2 and max(shares[-2:]) < FOLLOWED:
+            between = estimator.pair_share(recent[0], recent[-1])[2]
+            if unlike_both(shares[-2:], between):
+                unlike[frames_read[i - 1]] = between
     inside = set(span[:-1])  # a cut after the span's last frame cuts no pass of it
-    cuts = {frames_read[i] for i in cut_pairs(shares)}
+    cuts = set(cuts_over(frames_read, shares, unlike))
     for frame in unlike:
         if frame in keyed:
             cuts.update((frames_read[frames_read.index(frame) - 1], frame))
-    return Pictures(sorted(cuts & inside), [f for f in unlike if f not in keyed and f in span])
+    over = stepped_over(frames_read, [f for f in unlike if f not in keyed])
+    return Pictures(sorted(cuts & inside), [f for f in over if f in span])
 
 
 def _context(shot: Sequence[int], span: Sequence[int]) -> list[int]:

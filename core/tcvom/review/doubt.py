@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from tcvom.classical.flow import FOLLOWED, cut_pairs, followed
+from tcvom.classical.flow import FOLLOWED, cuts_over, followed
 from tcvom.classical.flow import unlike_both as flow_unlike_both
 from tcvom.errors import (
     InputError,
@@ -294,12 +294,20 @@ def alpha_change(image: np.ndarray, alpha: np.ndarray, other_image: np.ndarray, 
 
 
 def unlike_both(shares: Sequence[float], before: np.ndarray, after: np.ndarray, flow: Any = None) -> bool:
-    """Whether a frame the flow follows by ``shares`` to its two neighbours (images ``before``
-    and ``after``) shows a picture unlike both (:func:`tcvom.classical.flow.unlike_both`: the
-    neighbours follow each other, the frame neither)."""
+    """Whether a frame the flow follows by ``shares`` (the previous frame into it, it into the
+    next, as the trimap stage judges them) shows a picture unlike both neighbours (images
+    ``before`` and ``after``; :func:`tcvom.classical.flow.unlike_both`: the neighbours follow
+    each other, the frame neither)."""
+    return unlike_between(shares, before, after, flow) is not None
+
+
+def unlike_between(shares: Sequence[float], before: np.ndarray, after: np.ndarray, flow: Any = None) -> float | None:
+    """The share the neighbours of a frame unlike both (:func:`unlike_both`) follow each other,
+    or None: a frame not unlike both."""
     if len(shares) != 2 or max(shares) >= FOLLOWED:
-        return False
-    return flow_unlike_both(shares, followed(before, after, flow)[2])
+        return None
+    between = followed(before, after, flow)[2]
+    return between if flow_unlike_both(shares, between) else None
 
 
 UNLIKE_DOUBT = squash(3.0)
@@ -511,7 +519,7 @@ def matte_residuals(
         return pair_cache[(a, b)]
 
     changes_of: dict[int, list[tuple[int, float]]] = {}  # frame -> (neighbour, unexplained change)
-    unlike: set[int] = set()
+    unlike: dict[int, float] = {}  # frame unlike both neighbours -> the share they follow each other
     shares: dict[int, float] = {}  # frame -> share followed to the next frame with an alpha
     fresh: dict[str, Any] = {}
     with Progress("review", len(shot), progress) as bar:
@@ -531,27 +539,29 @@ def matte_residuals(
                 continue
             key = [sig[f], *[[n, sig[n]] for n in neighbours]]
             cached = cache.get(str(f))
-            if cached is not None and cached.get("inputs") == key and {"changes", "unlike", "share"} <= set(cached):
-                values, alone, share = [float(v) for v in cached["changes"]], bool(cached["unlike"]), cached["share"]
+            if cached is not None and cached.get("inputs") == key and {"changes", "between", "share"} <= set(cached):
+                values, between, share = [float(v) for v in cached["changes"]], cached["between"], cached["share"]
             else:
                 changes = [pair(f, n) for n in neighbours]
                 values = [c[0] for c in changes]
-                alone = len(changes) == 2 and unlike_both([c[1] for c in changes], data(neighbours[0])[0],
-                                                          data(neighbours[1])[0], estimator)
                 share = changes[-1][1] if neighbours[-1] > f else None  # followed to the next frame with an alpha
+                # judged as the trimap stage judges it: the previous frame followed into this one
+                # (its share, found before), this one into the next
+                between = unlike_between([shares[neighbours[0]], share], data(neighbours[0])[0], data(neighbours[1])[0],
+                                         estimator) if len(changes) == 2 and share is not None else None
             changes_of[f] = list(zip(neighbours, values, strict=True))
-            if alone:
-                unlike.add(f)
+            if between is not None:
+                unlike[f] = float(between)
             if share is not None:
                 shares[f] = float(share)
-            fresh[str(f)] = {"inputs": key, "changes": values, "unlike": alone, "share": share}
+            fresh[str(f)] = {"inputs": key, "changes": values, "between": between, "share": share}
     folder = Path(review_folder)
     folder.mkdir(parents=True, exist_ok=True)
     if fresh != cache:  # unchanged: the file stays as it is
         write_text(cache_path, json.dumps(fresh))
-    ordered = sorted(shares)  # the cuts the trimap stage's ensemble finds (tcvom.propagation.ensemble)
-    cuts = {ordered[i] for i in cut_pairs([shares[f] for f in ordered])}
-    for f in unlike.intersection(keyframes):  # a keyframe unlike both neighbours is a picture of its own
+    # the cuts the trimap stage's ensemble finds (tcvom.propagation.ensemble.read_pictures)
+    cuts = set(cuts_over(matted, [shares[f] for f in matted[:-1]], unlike))
+    for f in set(unlike).intersection(keyframes):  # a keyframe unlike both neighbours is a picture of its own
         cuts.update((matted[position[f] - 1], f))
     out: dict[int, float | None] = {}
     for f, changes in changes_of.items():
@@ -559,7 +569,7 @@ def matte_residuals(
         # counts (a cut has a followed pair beside it); with none, the matte doubt is unknown (None)
         same = [value for n, value in changes if not (f in cuts if n > f else n in cuts)]
         out[f] = float(np.mean(same)) if same else None
-    return out, unlike, cuts
+    return out, set(unlike), cuts
 
 
 CSV_FIELDS: tuple[str, ...] = ("frame", "keyframe", "trimap_doubt", "matte_doubt", "doubt", "doubtful",
