@@ -220,6 +220,23 @@ def test_a_run_with_other_settings_is_refused_while_a_run_writes(farm_shot, tmp_
     assert not list((records_folder(pattern) / "writers").iterdir())
 
 
+def test_a_matte_of_other_trimaps_is_refused_while_a_matte_writes(farm_shot, tmp_path: Path, capsys) -> None:
+    """Farm QA: two `tcvom matte` jobs with other trimaps into one output at once both ended
+    done (exit 0) over a mix of the two mattes. The second is refused while the first is
+    live."""
+
+    out = tmp_path / "alpha"
+    pattern = str(out / "alpha.####.exr")
+    other_trimaps = tmp_path / "other"
+    shutil.copytree(Path(farm_shot.trimaps).parent, other_trimaps)
+    other = hold(records_folder(pattern), "1003", "none")  # keeps the first run live, waiting for 1003
+    flags = ["matte", "--plate", farm_shot.plate, "--out", str(out), "--method", "classical"]
+    first = subprocess.Popen([tcvom_exe(), *flags, "--trimaps", farm_shot.trimaps, "--progress", "json"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    second = [*flags, "--trimaps", str(other_trimaps / Path(farm_shot.trimaps).name), "--progress", "none"]
+    refused_while_live(first, other, capsys, second, lambda: out.glob("alpha.*.exr"), "from other trimaps")
+
+
 def test_a_run_holds_its_trimaps_while_its_matte_stage_reads_them(farm_shot, tmp_path: Path, capsys) -> None:
     """Between a run's trimap and matte stages the trimaps were not held: a trimap stage
     with other settings could rewrite them while the run's matte read them. It is refused

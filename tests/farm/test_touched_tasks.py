@@ -12,6 +12,7 @@ from farm_helpers import FRAMES, assert_same_files
 
 from tcvom import pipeline
 from tcvom.cli import main
+from tcvom.io import read_image, write_image
 
 
 @pytest.fixture
@@ -84,6 +85,24 @@ def test_a_job_into_frames_of_other_settings_is_refused_when_planned(farm_shot, 
             assert "made with other settings" in err and "tasks each write part of the shot" in err
             assert ("trimap_channel" if trimap_setting else "alpha_format") in err
     assert not (tmp_path / "job.json").exists()
+    # farm QA: an edit that touches every alpha planned no matte, and the settings went unchecked
+    # (the Trimaps tasks rewrote the trimaps, then every Matte task was refused)
+    every = tmp_path / "every"
+    shutil.copytree(Path(old).parent, every)
+    for key in every.glob("key.*.png"):
+        pixels, _ = read_image(key)
+        pixels[:4, :4] = 0.5  # each keyframe repainted: every segment and alpha touched
+        write_image(key, pixels, pixel_type="uint8", channels=("Y",))
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "trimaps").glob("trimap.*.png")}
+    for command in (["plan"], ["template", str(tmp_path / "job.json")]):
+        code = main(["farm", *command, "--plate", farm_shot.plate, "--keyframes", str(every / "key.####.png"), "--out",
+                     str(out), "--method", "classical", "--alpha-format", "png16"])
+        err = capsys.readouterr().err
+        assert code == 2 and "made with other settings" in err and "alpha_format" in err, err
+    assert not (tmp_path / "job.json").exists()
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "trimaps").glob("trimap.*.png")} == before
+    assert main(["farm", "plan", "--plate", farm_shot.plate, "--keyframes", str(every / "key.####.png"), "--out",
+                 str(out), "--method", "classical"]) == 0  # the same settings: planned
 
 
 @pytest.mark.slow

@@ -145,18 +145,20 @@ def claimed(
     info: Mapping[str, Any] | None = None,
     replace: bool = False,
     inputs: str = "",
+    inputs_are: str = "keyframes",
 ) -> Iterator[Path]:
     """:func:`claim`, then hold the output for the block: while it is held, a run with other
     settings is refused (two runs into one output with another ``--alpha-format`` used to
     replace each other's frames and both report them done), and so is one with other
-    ``inputs`` (a digest of the keyframes: two runs with other keyframes wrote one
-    output's trimaps in turn, and it was neither's, while both ended done)."""
+    ``inputs`` (a digest of what ``inputs_are``: the keyframes of a trimap stage, two runs
+    with other keyframes wrote one output's trimaps in turn, and it was neither's, while both
+    ended done; the trimaps of a matte stage, likewise)."""
     writers = LiveWriters(records_folder(pattern))
     with exclusive_lock(records_folder(pattern) / "claim.lock"):
         live = writers.others(unlike=inputs) if inputs else []
         if live:
             raise SettingsMismatchError(
-                f"another tcvom run ({', '.join(live)}) is writing these frames from other keyframes",
+                f"another tcvom run ({', '.join(live)}) is writing these frames from other {inputs_are}",
                 path=manifest_path(pattern),
                 hint="wait for it to finish or stop it, then run again; or write to another --out",
             )

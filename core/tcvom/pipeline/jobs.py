@@ -281,6 +281,27 @@ def _absolute(path: str | Path | None) -> str | None:
     return None if path is None else str(Path(path).absolute())
 
 
+def _trimaps_place(trimaps: str | Sequence[str], out: str | Path) -> str:
+    """Where a matte stage's trimaps lie, as a short digest for its claim on the output
+    (:func:`tcvom.farm.manifest.claimed`): inside the output folder by their place in it (the
+    tasks of one farm job on hosts that mount the shot elsewhere agree), elsewhere by their
+    absolute place, each pattern in one spelling. Farm QA: two `tcvom matte` jobs with other
+    trimaps into one output at once both ended done over a mix of the two mattes."""
+    root = os.path.abspath(out)
+    places = []
+    for item in [trimaps] if isinstance(trimaps, str) else trimaps:
+        frame, sep, path = item.partition("=")
+        pair = sep and "#" not in frame and frame.strip().lstrip("-").isdigit()
+        full = os.path.abspath(path if pair else item)
+        try:
+            inside = os.path.commonpath([root, full]) == root
+        except ValueError:  # another drive (Windows)
+            inside = False
+        place = Path(os.path.relpath(full, root) if inside else full)
+        places.append(f"{frame}=" * bool(pair) + str(place.parent / one_spelling(place.name)))
+    return digest(sorted(places)).removeprefix("sha256:")[:16]
+
+
 def _names(specs: str | Path | Sequence[str | Path], *, as_given: bool = False) -> list[str]:
     """File names of input specs (patterns or frame=path pairs), without their folders: the
     same shot mounted elsewhere on another farm host is the same input, and so is a pattern
@@ -866,6 +887,7 @@ def matte(
     io_queue: int = DEFAULT_DEPTH,
     stale_review: str | Path | None = None,
     whole_run: bool = False,
+    settings_only: bool = False,
 ) -> JobResult:
     """Pull an alpha matte for the selected frames of the shot from a trimap for every frame.
 
@@ -891,7 +913,9 @@ def matte(
     in this thread, for debugging; :mod:`tcvom.io.overlap`); the outputs are the same.
     ``whole_run``: the frames are one chunk of a run over the whole shot (``run --chunk``):
     its settings replace those an earlier run recorded, as a task over the whole shot's do
-    (a part of the shot is refused other settings).
+    (a part of the shot is refused other settings). ``settings_only`` (with ``plan_only``):
+    only refuse an output made with other settings, the trimaps not read (a plan after an
+    edit that touches every alpha, whose trimaps are to be made again).
     """
     _check_arguments(io_queue, progress, trimap_channel, precision, input_colorspace, ocio_config,
                      resize_trimaps=resize_trimaps, overwrite=overwrite, review=review, plan_only=plan_only)
@@ -912,8 +936,8 @@ def matte(
     unused_channel = trimap_channel if made and trimap_channel != "luma" else ""
     if made:  # tcvom's trimaps are one channel: the channel picks from painted ones
         trimap_channel = "luma"
-    tris = _open_matte_trimaps(trimaps, source, selection, needed, resize_trimaps, trimap_channel, painted=not made,
-                               made=made)
+    tris = None if settings_only and plan_only else _open_matte_trimaps(
+        trimaps, source, selection, needed, resize_trimaps, trimap_channel, painted=not made, made=made)
     with Progress("matte", len(selection), progress) as bar, ExitStack() as held:
         if unused_channel:
             bar.message(f"{specs[0]}: these trimaps were written by tcvom (one channel): --trimap-channel "
@@ -930,7 +954,7 @@ def matte(
         # makes the folder (not for a plan, which writes nothing): after every refusal
         writer = AlphaWriter(out, fmt=alpha_format, kind=output, create=not plan_only)
         _check_not_inputs(writer.pattern, selection, {"plate": {f: source.path(f) for f in shot},
-                                                      "trimap": dict(tris.files)})
+                                                      "trimap": dict(tris.files) if tris is not None else {}})
         settings = {
             "stage": "matte",
             "method": concrete,
@@ -956,6 +980,8 @@ def matte(
         whole = selection == shot
         if plan_only:
             _check_plan(writer, shot, settings)
+            if tris is None:
+                return JobResult(concrete, outputs={"alpha": writer.pattern}, methods={"alpha": concrete})
         else:  # held until the stage ends: a run with other settings is refused meanwhile
             held.enter_context(manifest.claimed(
                 writer.pattern,
@@ -963,6 +989,7 @@ def matte(
                 info={"plate": str(Path(plate).absolute()), "device": device,
                       "ocio_config": config_reference(ocio_config), "export_dir": _absolute(export_dir)},
                 replace=whole or whole_run or not _any_output(writer, shot),  # (run prunes after its chunks)
+                inputs=_trimaps_place(trimaps, out), inputs_are="trimaps",
             ))
         recorded = FrameRecords(writer.pattern)
         if not plan_only:
@@ -1694,9 +1721,11 @@ def plan_touched(trimap_job: dict[str, Any] | None, matte_job: dict[str, Any], s
         planned = matte(**{**matte_job, "frames": rest, "progress": "none", "review": False, "plan_only": True})
         alphas.extend(planned.written)
         result.methods.update(planned.methods)
-    if "alpha" not in result.methods:  # every alpha is near a changed trimap: no matte was planned
-        result.methods["alpha"] = methods.resolve(matte_job["method"], "matte", matte_job.get("weights"),
-                                                  base=matte_job.get("base"))
+    if "alpha" not in result.methods:  # every alpha is near a changed trimap: the settings checked alone
+        # (farm QA: a plan with another --alpha-format was accepted, and every Matte task then refused)
+        planned = matte(**{**matte_job, "frames": selection, "progress": "none", "review": False, "plan_only": True,
+                           "settings_only": True})
+        result.methods.update(planned.methods)
     result.method = result.methods["alpha"]  # the matte's, as a run's result names it
     result.written = sorted(alphas)
     result.skipped = [f for f in selection if f not in set(alphas)]
