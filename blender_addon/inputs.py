@@ -510,6 +510,15 @@ def export_keyframes(settings: bpy.types.PropertyGroup, plate: PlateInfo, folder
                     "image that was not packed or saved comes back so when the .blend is opened again",
                     "paint the trimap again (the pull packs it into the .blend), or pick a saved trimap image",
                 )
+            if image.source == "FILE" and image.packed_file is None and image.is_dirty:
+                # Blender QA: the pull read the painting, which neither the file nor the .blend
+                # kept: reopened, the keyframe was the file's again, the matte the painting's
+                raise HostError(
+                    f"{where}: the image '{image.name}' was painted in Blender and not saved to its file "
+                    f"{bpy.path.abspath(image.filepath)}: neither the file nor the .blend would keep that painting",
+                    "save the image (Image > Save, Alt+S in the Image editor), or pack it into the .blend "
+                    "(Image > Pack), then pull again",
+                )
             try:
                 grey = painted_trimap(image)
             except HostError as exc:
@@ -529,14 +538,13 @@ def export_keyframes(settings: bpy.types.PropertyGroup, plate: PlateInfo, folder
 
 def repack_keyframe_images(settings: bpy.types.PropertyGroup) -> None:
     """Pack again the keyframe images painted in Blender since they were made or last packed
-    (generated ones, the ones the add-on made or packed: tagged :data:`KEYFRAME_TAG`, and
-    ones opened from a file, not packed: the pull reads their painting, which neither the
-    file nor the .blend kept, Blender QA): an image keeps its painting over a save and
-    reopen only so. At each pull, and before each save (``props.keep_keyframe_paintings``)."""
+    (generated ones, and the ones the add-on made or packed: tagged :data:`KEYFRAME_TAG`):
+    a generated or packed image keeps its painting over a save and reopen only so. At each
+    pull, and before each save (``props.keep_keyframe_paintings``). An image opened from a
+    file stays the file's (the pull refuses it painted and not saved)."""
     for item in settings.keyframes:
         image = item.image if item.source == "IMAGE" else None
         if image is not None and image.is_dirty and (
-                image.source == "GENERATED" or (image.source == "FILE" and image.packed_file is None)
-                or (image.packed_file is not None and image.get(KEYFRAME_TAG))):
+                image.source == "GENERATED" or (image.packed_file is not None and image.get(KEYFRAME_TAG))):
             image[KEYFRAME_TAG] = True  # packed, it is a file image: the tag says it is the add-on's to pack again
             image.pack()

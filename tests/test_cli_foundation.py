@@ -163,10 +163,17 @@ def test_folders_whose_names_hold_an_equals_sign(capsys, shot: Path, tmp_path: P
                                "--out", tmp_path / "run=2" / "out", "--method", "classical", "--progress", "none")
         assert code == 0, err
     assert sorted(p.name for p in (tmp_path / "run=2" / "out" / "alpha").glob("*.exr"))
-    # a pair's frame that is no number is still refused as one
+    # text whose part before the "=" is no frame number is a path, or, naming no file, refused as both
     code, _, err = run_cli(capsys, "run", "--plate", shot / "plate/plate.####.exr", "--keyframes", "abc=key.png",
                            "--out", tmp_path / "o", "--method", "classical", "--progress", "none")
-    assert code == 2 and "'abc' is not a frame number" in err, err
+    assert code == 2 and "'abc=key.png' is neither a frame=path pair ('abc' is not a frame number) nor a file" in err
+    # code review: recorded as the same plate and trimaps, wherever the folder is mounted
+    moved = tmp_path / "mount=b"
+    moved.symlink_to(tmp_path)
+    code, _, err = run_cli(capsys, "run", "--plate", shot / "plate/plate.####.exr",
+                           "--keyframes", moved / "take=2/key.####.png", "--out", moved / "run=2" / "out",
+                           "--method", "classical", "--progress", "none")
+    assert code == 0 and "alpha 0 computed" in err, err
 
 
 def test_info_runs(capsys) -> None:

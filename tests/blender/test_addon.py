@@ -1400,9 +1400,10 @@ def test_a_keyframe_image_the_addon_makes_survives_save_and_reopen(pulled: dict,
     assert not own.is_dirty, "the correction pulled is packed"
     # third QA: a keyframe opened from a file (Image > Open) and touched up: the pull read the
     # painting, which neither its file nor the .blend kept (lost at the reopen, the next pull
-    # undid it); it is packed as well, its file left as it was
-    on_disk = (example / "truth" / "trimap.1007.png").read_bytes()
-    opened = bpy.data.images.load(str(example / "truth" / "trimap.1007.png"))
+    # undid it); the pull refuses it until it is saved
+    own_file = shot.parent / "key.1007.png"
+    shutil.copy(example / "truth" / "trimap.1007.png", own_file)
+    opened = bpy.data.images.load(str(own_file))
     item = scene.tcvom.keyframes.add()
     item.frame, item.image = 1007, opened
     touched = np.empty(len(opened.pixels), dtype=np.float32)
@@ -1410,9 +1411,12 @@ def test_a_keyframe_image_the_addon_makes_survives_save_and_reopen(pulled: dict,
     touched = touched.reshape(64, 96, 4)
     touched[:10, :10, :3] = 1.0
     opened.pixels.foreach_set(touched.ravel())
+    with pytest.raises(RuntimeError, match=r"scene frame 1007: the image 'key.1007.png' was painted in Blender and "
+                                           r"not saved to its file .*Image > Save"):
+        bpy.ops.tcvom.pull_matte()
+    opened.save()
     assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}, scene.tcvom.status
-    assert not opened.is_dirty and opened.packed_file is not None
-    assert (example / "truth" / "trimap.1007.png").read_bytes() == on_disk
+    assert opened.packed_file is None
     # ... and painting after the pull, saved without a pull, was lost
     painted[20:30, 40:60, :3] = 0.5
     image.pixels.foreach_set(painted.ravel())
@@ -1430,7 +1434,6 @@ def test_a_keyframe_image_the_addon_makes_survives_save_and_reopen(pulled: dict,
     reopened = next(k.image for k in settings.keyframes if k.frame == 1007)
     reopened.pixels.foreach_get(again)
     np.testing.assert_allclose(again.reshape(64, 96, 4)[:, :, :3], touched[:, :, :3], atol=0.5 / 255)
-    assert reopened.packed_file is not None and reopened.get("tcvom_keyframe")
     # an image made before this (generated, painted, never packed or pulled), saved by an add-on of before
     old = bpy.data.images.new("old trimap", 96, 64)
     old.pixels.foreach_set(painted.ravel())

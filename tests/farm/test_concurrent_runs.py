@@ -237,6 +237,23 @@ def test_a_matte_of_other_trimaps_is_refused_while_a_matte_writes(farm_shot, tmp
     refused_while_live(first, other, capsys, second, lambda: out.glob("alpha.*.exr"), "from other trimaps")
 
 
+def test_the_matte_tasks_of_one_job_agree_on_their_trimaps_across_mounts(tmp_path: Path) -> None:
+    """Code review: the trimaps a farm job's Matte tasks read (OUT/trimaps, beside --out
+    OUT/alpha) were known by their absolute path, so two tasks on hosts that mount the shot
+    elsewhere refused each other as "from other trimaps"."""
+    from tcvom.pipeline.jobs import _trimaps_place
+
+    (tmp_path / "shot" / "out").mkdir(parents=True)
+    (tmp_path / "mount").symlink_to(tmp_path / "shot")
+    place = {root: _trimaps_place(f"{root}/out/trimaps/trimap.####.png", f"{root}/out/alpha")
+             for root in (tmp_path / "shot", tmp_path / "mount")}
+    assert place[tmp_path / "shot"] == place[tmp_path / "mount"]
+    assert place[tmp_path / "shot"] == _trimaps_place(f"{tmp_path}/shot/out/trimaps/trimap.%04d.png",
+                                                      f"{tmp_path}/shot/out/alpha")  # one spelling
+    assert place[tmp_path / "shot"] != _trimaps_place(f"{tmp_path}/shot/other/trimap.####.png",
+                                                      f"{tmp_path}/shot/out/alpha")
+
+
 def test_a_run_holds_its_trimaps_while_its_matte_stage_reads_them(farm_shot, tmp_path: Path, capsys) -> None:
     """Between a run's trimap and matte stages the trimaps were not held: a trimap stage
     with other settings could rewrite them while the run's matte read them. It is refused

@@ -1040,17 +1040,15 @@ def _parse_pair(text: str) -> tuple[int, Path]:
 
 def is_frame_pair(text: str) -> bool:
     """Whether a trimap argument is a ``FRAME=PATH`` pair (``1001=key.png``), not a file or
-    a sequence pattern: what comes before its first ``=`` is a frame number, or a word that
-    names no folder (``abc=key.png``: refused as a pair, naming the word). A path through a
-    folder whose name holds ``=`` (``take=2/key.####.png``, ``/shows/seq=010/...``) is a
-    path (Nuke QA: a node in such a script's folder could not Compute)."""
+    a sequence pattern: what comes before its first ``=`` is a frame number, and the text
+    does not name a file in an existing folder of that name (``1001=take/key.png``). Any
+    other text with ``=`` is a path (Nuke QA: a node in a script folder such as
+    ``/shows/seq=010/`` could not Compute, "'/shows/seq' is not a frame number")."""
     before, sep, _ = text.partition("=")
-    if not sep or is_pattern(before):
+    if not sep or not re.fullmatch(r"\s*-?\d+\s*", before):
         return False
-    if re.fullmatch(r"\s*-?\d+\s*", before):
-        return True
     folder = os.path.dirname(text)
-    return not re.search(r"[/\\]", before) and not (folder and os.path.isdir(folder))
+    return not (folder and os.path.isdir(folder))
 
 
 TrimapSpecs = str | Path | Sequence[str | Path] | Mapping[int, str | Path]
@@ -1130,6 +1128,9 @@ def open_trimaps(
         frame_text, colon, _ = text.partition(":")
         if colon and "=" not in text and frame_text.strip().lstrip("-").isdigit() and not Path(text).exists():
             raise InputError(f"{text!r} is not a frame=path pair", hint="write keyframes like 1001=key.1001.png")
+        if "=" in text and not is_frame_pair(text) and not is_pattern(text) and not Path(text).exists():
+            raise InputError(f"{text!r} is neither a frame=path pair ({text.partition('=')[0].strip()!r} is not a "
+                             "frame number) nor a file", hint="write keyframes like 1001=key.1001.png")
         if is_frame_pair(text):
             entries = [_parse_pair(text)]
         else:

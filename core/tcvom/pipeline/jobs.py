@@ -283,22 +283,22 @@ def _absolute(path: str | Path | None) -> str | None:
 
 def _trimaps_place(trimaps: str | Sequence[str], out: str | Path) -> str:
     """Where a matte stage's trimaps lie, as a short digest for its claim on the output
-    (:func:`tcvom.farm.manifest.claimed`): inside the output folder by their place in it (the
-    tasks of one farm job on hosts that mount the shot elsewhere agree), elsewhere by their
-    absolute place, each pattern in one spelling. Farm QA: two `tcvom matte` jobs with other
-    trimaps into one output at once both ended done over a mix of the two mattes."""
-    root = os.path.abspath(out)
+    (:func:`tcvom.farm.manifest.claimed`): by their place from the folder above the alpha
+    folder (``../trimaps/trimap.####.png`` for ``OUT/alpha``: the tasks of one farm job on
+    hosts that mount the shot elsewhere agree), each pattern in one spelling. Farm QA: two
+    `tcvom matte` jobs with other trimaps into one output at once both ended done over a mix
+    of the two mattes."""
+    root = os.path.dirname(os.path.abspath(out))
     places = []
     for item in [trimaps] if isinstance(trimaps, str) else trimaps:
-        frame, sep, path = item.partition("=")
-        pair = sep and "#" not in frame and frame.strip().lstrip("-").isdigit()
+        pair = is_frame_pair(item)
+        frame, _, path = item.partition("=")
         full = os.path.abspath(path if pair else item)
         try:
-            inside = os.path.commonpath([root, full]) == root
+            place = Path(os.path.relpath(full, root))
         except ValueError:  # another drive (Windows)
-            inside = False
-        place = Path(os.path.relpath(full, root) if inside else full)
-        places.append(f"{frame}=" * bool(pair) + str(place.parent / one_spelling(place.name)))
+            place = Path(full)
+        places.append(f"{frame}=" * pair + str(place.parent / one_spelling(place.name)))
     return digest(sorted(places)).removeprefix("sha256:")[:16]
 
 
@@ -309,9 +309,9 @@ def _names(specs: str | Path | Sequence[str | Path], *, as_given: bool = False) 
     items = [specs] if isinstance(specs, str | Path) else list(specs)
     out = []
     for item in items:
-        frame, sep, path = str(item).partition("=")
+        frame, _, path = str(item).partition("=")
         name = Path(str(item)).name
-        out.append(f"{frame}={Path(path).name}" if sep and "#" not in frame else name if as_given else one_spelling(name))
+        out.append(f"{frame}={Path(path).name}" if is_frame_pair(str(item)) else name if as_given else one_spelling(name))
     return out
 
 
