@@ -520,3 +520,32 @@ def test_an_untagged_hd_movie_is_decoded_as_bt709(tmp_path: Path) -> None:
                 container.mux(packet)
         raw, _ = MovieFrames(path)._raw(1)
         assert np.abs(raw[height // 2, width // 2] * 255 - [200, 50, 100]).max() <= 2.5, (height, raw[0, 0] * 255)
+
+
+def test_a_movie_of_a_matrix_ffmpeg_cannot_convert_is_refused(tmp_path: Path, capsys) -> None:
+    """Movie QA: video tagged YCgCo (x264's --colormatrix YCgCo), BT.2020 constant luminance
+    or ICtCp stopped `tcvom info` and `run` on a traceback from FFmpeg's scaler (exit 1)."""
+    from tcvom.cli import main
+
+    path = tmp_path / "ycgco.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.colorspace = 8  # YCgCo
+        for i in range(2):
+            picture = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 40 * i, np.uint8), format="rgb24")
+            for packet in stream.encode(picture):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    from tcvom.io import write_image
+
+    key = np.zeros((48, 64), np.float32)
+    key[10:30, 20:40], key[12:28, 22:38] = 0.5, 1.0
+    write_image(tmp_path / "key.png", key, pixel_type="uint8", channels=("Y",))
+    for args in (["info", str(path)], ["run", "--plate", str(path), "--keyframes", f"1={tmp_path / 'key.png'}",
+                                       "--out", str(tmp_path / "o"), "--method", "classical", "--progress", "none"]):
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert f"{path}: frame 1: picture 1 of 2" in err and "YCbCr matrix (tag 8: YCgCo" in err, err
+        assert "Traceback" not in err and "export the movie again with a BT.709" in err

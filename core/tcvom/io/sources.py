@@ -708,10 +708,17 @@ class MovieFrames(_Frames):
         # Nuke take it (FFmpeg's own default is BT.601 at every size)
         untagged = av_frame.colorspace == _UNSPECIFIED and not av_frame.format.is_rgb
         matrix = {"src_colorspace": "ITU709"} if untagged and av_frame.height >= HD_LINES else {}
-        if deep:
-            pixels = av_frame.to_ndarray(format="rgb48le", **matrix).astype(np.float32) / 65535.0
-        else:
-            pixels = av_frame.to_ndarray(format="rgb24", **matrix).astype(np.float32) / 255.0
+        try:
+            if deep:
+                pixels = av_frame.to_ndarray(format="rgb48le", **matrix).astype(np.float32) / 65535.0
+            else:
+                pixels = av_frame.to_ndarray(format="rgb24", **matrix).astype(np.float32) / 255.0
+        except av.FFmpegError as exc:  # movies QA: a matrix FFmpeg's scaler lacks (YCgCo, ICtCp) was a traceback
+            raise InputError(
+                f"{expected} cannot be converted to RGB: FFmpeg's scaler does not take its YCbCr matrix (tag "
+                f"{av_frame.colorspace}: {_MATRICES.get(av_frame.colorspace, 'unknown')}; {exc})",
+                path=self.path_, frame=frame, hint="export the movie again with a BT.709, BT.601 or BT.2020 matrix",
+            ) from exc
         self._keep(frame, pixels, False)
         rgb, _ = self.colour.to_network(pixels, is_float=False)
         return rgb
@@ -785,6 +792,10 @@ class MovieFrames(_Frames):
 
 _DAMAGED = "the file is truncated or damaged: export or copy it again"
 _UNSPECIFIED = 2  # FFmpeg's AVCOL_SPC_UNSPECIFIED: the video names no YCbCr matrix
+_MATRICES = {8: "YCgCo", 10: "BT.2020 constant luminance", 11: "SMPTE ST 2085", 12: "chromaticity-derived",
+             13: "chromaticity-derived constant luminance", 14: "ICtCp"}
+"""Names of the YCbCr matrix tags (FFmpeg's AVColorSpace) a refusal names."""
+
 HD_LINES = 720
 """From this height up, video that names no YCbCr matrix is decoded as BT.709 (HD), below
 as BT.601 (SD)."""
