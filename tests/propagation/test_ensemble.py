@@ -263,6 +263,27 @@ def test_a_flash_beside_a_cut_does_not_hide_it(caplog) -> None:
     assert cuts_over(list(range(1, 21)), shares, {}) == []  # judged pair by pair, as before
 
 
+def test_each_frame_names_the_tunings_of_the_passes_that_decided_it() -> None:
+    """Network loop QA: on a shot with a cut the two passes of a segment are fine-tuned on
+    their own keyframes, but each frame recorded the propagator's latest tuning (the second
+    pass's), and the first pass's tuned weights were deleted as unused: every rerun tuned
+    again. Each frame names the tunings of the passes that decided it."""
+
+    class Tuned(CopyKeyframe):
+        tuned_key: str | None = None
+
+        def run_pass(self, frames, keyframes, pass_):
+            self.tuned_key = f"tuned-{pass_.keyframe}"
+            yield from super().run_pass(frames, keyframes, pass_)
+
+    fg = np.full((64, 96), 255, np.uint8)
+    bg = np.zeros((64, 96), np.uint8)
+    cut = {r.frame: r.tuned for r in propagate(Tuned(), TwoPictures(1, 11, cut=7), {1: fg, 11: bg})}
+    assert cut == {1: (), **{f: ("tuned-1",) for f in range(2, 8)}, **{f: ("tuned-11",) for f in range(8, 11)}, 11: ()}
+    whole = {r.frame: r.tuned for r in propagate(Tuned(), TwoPictures(1, 11, flash=6), {1: fg, 11: bg})}
+    assert all(whole[f] == ("tuned-1", "tuned-11") for f in range(2, 11))  # both passes decide (6 stepped over)
+
+
 def test_the_frame_after_the_last_keyframe_is_checked(caplog) -> None:
     """Cut review: one frame after the last keyframe was never checked."""
     fg = np.full((64, 96), 255, np.uint8)

@@ -513,8 +513,9 @@ def _prune_finetuned(recorded: FrameRecords) -> None:
     used = set()
     for frame in recorded.frames():
         record = recorded.get(frame)
-        if record is not None:
-            used.add(record.get("finetuned"))
+        if record is not None:  # one name, or those of the two passes that decided the frame
+            named = record.get("finetuned")
+            used.update(named if isinstance(named, list) else [named])
     for path in cache.glob("stm_finetuned_*.pt"):
         if path.name not in used:
             path.unlink(missing_ok=True)
@@ -790,8 +791,9 @@ def trimaps(
                                     continue
                                 if item.past_cut:
                                     past.append(item.frame)
-                                tuned = getattr(propagator, "tuned_key", None)
-                                extra = {} if tuned is None else {"finetuned": _finetuned_name(tuned)}
+                                names = [_finetuned_name(t) for t in item.tuned]  # the passes' that decided it
+                                extra: dict[str, Any] = {"finetuned": names[0] if len(names) == 1 else names} \
+                                    if names else {}
                                 extra["review"] = doubt.trimap_record(item.trimap, item.disagreement,
                                                                       item.frame in key_arrays)
                                 extra["keyframes"] = stamp  # the matte stage stamps its alpha with it

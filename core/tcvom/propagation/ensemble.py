@@ -57,6 +57,9 @@ class PropagatedFrame:
     past_cut: bool = False
     """Every pass reached the frame across a cut (no keyframe in its picture): its trimap
     was carried over from another picture."""
+    tuned: tuple[str, ...] = ()
+    """The propagator's ``tuned_key`` of each pass that decided the frame (fine-tuned STM
+    weights; the two passes of a segment across a cut are tuned on other keyframes)."""
 
 
 def disagreement(first: np.ndarray, second: np.ndarray) -> float:
@@ -323,6 +326,11 @@ class _SteppingOver:
         self.propagator = propagator
         self.over = set(over)
 
+    @property
+    def tuned_key(self) -> str | None:
+        """The wrapped propagator's (fine-tuned STM weights in use)."""
+        return getattr(self.propagator, "tuned_key", None)
+
     def run_pass(
         self, frames: FrameSource, keyframes: Mapping[int, np.ndarray], pass_: Pass
     ) -> Iterator[tuple[int, np.ndarray]]:
@@ -355,21 +363,34 @@ def _ensemble(
     shape = (frames.height, frames.width)
     if not live:
         return
+
+    def tuned(*keys: str | None) -> tuple[str, ...]:
+        """The tunings of the passes that decided a frame (code review of the network loop: each
+        frame recorded the latest, the second pass's, and the first's file was deleted)."""
+        return tuple(sorted({k for k in keys if k is not None}))
+
+    def now() -> str | None:
+        return getattr(propagator, "tuned_key", None)
+
     if len(live) == 1:
         for frame, probs in propagator.run_pass(frames, keyframes, live[0]):
             if frame in outputs:
-                yield said(_decide(frame, _check(frame, probs, shape).astype(np.float32), keyframes))
+                item = _decide(frame, _check(frame, probs, shape).astype(np.float32), keyframes)
+                yield said(replace(item, tuned=() if frame in keyframes else tuned(now())))
         return
     first, second = live
     with scratch_folder(workdir, "tcvom-ensemble") as buffer:  # a killed run's is removed by the next
+        first_tuned: str | None = None
         for frame, probs in propagator.run_pass(frames, keyframes, first):
+            first_tuned = now()  # tuned as the pass starts
             if frame in outputs and first.keyframe in deciders[frame]:
                 _store(buffer / f"{frame}.u8", _check(frame, probs, shape))
         for frame, probs in propagator.run_pass(frames, keyframes, second):
             if frame not in outputs or second.keyframe not in deciders[frame]:
                 continue
             if len(deciders[frame]) == 1:  # the other pass crossed a cut to reach it
-                yield said(_decide(frame, _check(frame, probs, shape).astype(np.float32), keyframes))
+                item = _decide(frame, _check(frame, probs, shape).astype(np.float32), keyframes)
+                yield said(replace(item, tuned=() if frame in keyframes else tuned(now())))
                 continue
             weights = {p.keyframe: w for p, w in segment.weights(frame)}
             total = _check(frame, probs, shape).astype(np.float32) * weights.get(second.keyframe, 0.0)
@@ -380,11 +401,13 @@ def _ensemble(
                 total += earlier.astype(np.float32) * weights.get(first.keyframe, 0.0)
                 disagree = disagreement(earlier, probs)
                 stored.unlink()
-            yield said(_decide(frame, total, keyframes, disagree))
+            both = tuned(first_tuned, now()) if disagree is not None else tuned(now())  # (none stored: not the first pass)
+            yield said(replace(_decide(frame, total, keyframes, disagree), tuned=() if frame in keyframes else both))
         for frame in sorted(outputs):  # frames only the first pass decides
             stored = buffer / f"{frame}.u8"
             if stored.exists():
-                yield said(_decide(frame, _load(stored, shape).astype(np.float32), keyframes))
+                item = _decide(frame, _load(stored, shape).astype(np.float32), keyframes)
+                yield said(replace(item, tuned=() if frame in keyframes else tuned(first_tuned)))
                 stored.unlink()
 
 
