@@ -41,7 +41,7 @@ import numpy as np
 from tcvom.errors import OutputError, TcvomError
 from tcvom.farm.locks import RECORDS_HINT
 from tcvom.farm.manifest import file_digest, jsonable, records_folder
-from tcvom.io.atomic import atomic_output, make_folder
+from tcvom.io.atomic import FULL_ERRNOS, FULL_HINT, atomic_output, make_folder
 from tcvom.io.hashing import array_sha256, as_recorded, value_sha256
 from tcvom.io.sequence import format_range, parse_sequence
 
@@ -250,9 +250,10 @@ class FrameRecords:
         make_folder(self.folder, what="the folder of the frames' records", hint=RECORDS_HINT)
         try:
             self._store(frame, record)
-        except OSError as exc:
+        except OSError as exc:  # a full disk or a file size limit said as such (FULL_HINT), as for the frames
             raise OutputError(f"cannot record what frame {frame} was made from ({exc.strerror})",
-                              path=self._path(frame), frame=frame) from exc
+                              path=self._path(frame), frame=frame,
+                              hint=FULL_HINT if exc.errno in FULL_ERRNOS else None) from exc
         if old is not None and old.name != file.name:
             old.unlink(missing_ok=True)
             return old
