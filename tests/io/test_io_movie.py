@@ -293,20 +293,28 @@ def test_a_picture_of_another_size_names_the_movie(tmp_path: Path) -> None:
     assert caught.value.exit_code == 2
 
 
+def _tagged_movie(path: Path, **tags: int) -> Path:
+    """A two-picture 64x48 H.264 movie whose codec context carries ``tags`` (``color_trc``,
+    ``color_primaries``, ``colorspace``: FFmpeg's numbers)."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for name, value in tags.items():
+            setattr(stream.codec_context, name, value)
+        for i in range(2):
+            picture = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 40 * i, np.uint8), format="rgb24")
+            for packet in stream.encode(picture):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
 def test_a_movie_tagged_hdr_or_bt2020_is_said(tmp_path: Path, caplog) -> None:
     """I/O QA: an HLG (BT.2020) movie was matted as sRGB without a word, where an image whose
     header names another colour space gets a warning."""
     for name, transfer, primaries in (("hlg", 18, 9), ("pq", 16, 9), ("wide", 14, 9), ("sdr", 1, 1)):
-        with av.open(str(tmp_path / f"{name}.mp4"), "w") as container:
-            stream = container.add_stream("libx264", rate=24)
-            stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-            stream.codec_context.color_trc, stream.codec_context.color_primaries = transfer, primaries
-            for i in range(2):
-                picture = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 40 * i, np.uint8), format="rgb24")
-                for packet in stream.encode(picture):
-                    container.mux(packet)
-            for packet in stream.encode():
-                container.mux(packet)
+        _tagged_movie(tmp_path / f"{name}.mp4", color_trc=transfer, color_primaries=primaries)
     for name, said in (("hlg", "HLG (ARIB STD-B67); tcvom takes movies as 'sRGB Encoded Rec.709 (sRGB)' (docs/io.md): "
                                "if the tag is right, pass --input-colorspace 'Rec.2100-HLG - Display'"),
                        ("pq", "--input-colorspace 'Rec.2100-PQ - Display'"),
@@ -527,17 +535,7 @@ def test_a_movie_of_a_matrix_ffmpeg_cannot_convert_is_refused(tmp_path: Path, ca
     or ICtCp stopped `tcvom info` and `run` on a traceback from FFmpeg's scaler (exit 1)."""
     from tcvom.cli import main
 
-    path = tmp_path / "ycgco.mp4"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=24)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        stream.codec_context.colorspace = 8  # YCgCo
-        for i in range(2):
-            picture = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 40 * i, np.uint8), format="rgb24")
-            for packet in stream.encode(picture):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    path = _tagged_movie(tmp_path / "ycgco.mp4", colorspace=8)  # YCgCo
     from tcvom.io import write_image
 
     key = np.zeros((48, 64), np.float32)

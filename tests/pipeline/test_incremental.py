@@ -565,39 +565,37 @@ def test_a_copied_output_is_hashed_once_not_on_every_run(shot: Path, tmp_path: P
 def test_a_plate_copied_again_is_hashed_once_not_on_every_run(shot: Path, tmp_path: Path, monkeypatch) -> None:
     """A plate copied over itself (same bytes, new times) reuses every frame; its files were
     then hashed on every later run, as the reused frames' records kept the old times."""
-    from tcvom.farm import records
-
     out = tmp_path / "out"
     pipeline.run(plate(shot), out, keyframes=keys(shot), method="classical", progress="none")
     for frame in FRAMES:  # copied again: a later time
         path = shot / "plate" / f"plate.{frame}.exr"
         os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    _plate_hashed_once(monkeypatch, out, shot, keys(shot))
+
+
+def _plate_hashed_once(monkeypatch, out: Path, where: Path, keyframes: str) -> None:
+    """Two reruns into ``out`` of the plate in ``where`` reuse every frame: the first hashes
+    every plate frame (they moved), the second none (the records learnt them)."""
+    from tcvom.farm import records
+
     hashed = _files_hashed(monkeypatch, records, "file_digest")
     for expected in ("every plate frame", "none"):
         hashed.clear()
-        again = pipeline.run(plate(shot), out, keyframes=keys(shot), method="classical", progress="none")
+        again = pipeline.run(plate(where), out, keyframes=keyframes, method="classical", progress="none")
         assert again.written == []
-        plates = {p.name for p in hashed if p.parent == shot / "plate"}
+        plates = {p.name for p in hashed if p.parent == where / "plate"}
         assert plates == (set() if expected == "none" else {f"plate.{f}.exr" for f in FRAMES}), expected
 
 
 def test_a_renamed_plate_folder_is_hashed_once_not_on_every_run(shot: Path, tmp_path: Path, monkeypatch) -> None:
     """Loop QA: after the plate folder was renamed every rerun read the whole plate again
     (the reused frames' records kept only the old paths)."""
-    from tcvom.farm import records
-
     out = tmp_path / "out"
     pipeline.run(plate(shot), out, keyframes=keys(shot), method="classical", progress="none")
     moved = tmp_path / "moved"
     shutil.copytree(shot, moved)
     shutil.rmtree(shot / "plate")
-    hashed = _files_hashed(monkeypatch, records, "file_digest")
-    for expected in ("every plate frame", "none"):
-        hashed.clear()
-        again = pipeline.run(plate(moved), out, keyframes=keys(shot), method="classical", progress="none")
-        assert again.written == []
-        plates = {p.name for p in hashed if p.parent == moved / "plate"}
-        assert plates == (set() if expected == "none" else {f"plate.{f}.exr" for f in FRAMES}), expected
+    _plate_hashed_once(monkeypatch, out, moved, keys(shot))
 
 
 def test_the_matte_stage_does_not_hash_the_trimaps_its_run_just_made(shot: Path, tmp_path: Path, monkeypatch) -> None:
