@@ -510,15 +510,6 @@ def export_keyframes(settings: bpy.types.PropertyGroup, plate: PlateInfo, folder
                     "image that was not packed or saved comes back so when the .blend is opened again",
                     "paint the trimap again (the pull packs it into the .blend), or pick a saved trimap image",
                 )
-            if image.source == "FILE" and image.packed_file is None and image.is_dirty:
-                # Blender QA: the pull read the painting, which neither the file nor the .blend
-                # kept: reopened, the keyframe was the file's again, the matte the painting's
-                raise HostError(
-                    f"{where}: the image '{image.name}' was painted in Blender and not saved to its file "
-                    f"{bpy.path.abspath(image.filepath)}: neither the file nor the .blend would keep that painting",
-                    "save the image (Image > Save, Alt+S in the Image editor), or pack it into the .blend "
-                    "(Image > Pack), then pull again",
-                )
             try:
                 grey = painted_trimap(image)
             except HostError as exc:
@@ -536,12 +527,27 @@ def export_keyframes(settings: bpy.types.PropertyGroup, plate: PlateInfo, folder
     return written
 
 
+def unsaved_keyframe_images(settings: bpy.types.PropertyGroup) -> str:
+    """A note naming the keyframe images opened from a file and painted in Blender since it
+    was saved ("" if none): the pull reads their painting, which neither the file nor the
+    .blend keeps (Blender QA: reopened, the keyframe was the file's again while the
+    compositor showed the painting's matte, and the next pull undid it without a word)."""
+    unsaved = [item for item in settings.keyframes if item.source == "IMAGE" and item.image is not None
+               and item.image.source == "FILE" and item.image.packed_file is None and item.image.is_dirty]
+    if not unsaved:
+        return ""
+    named = ", ".join(f"'{item.image.name}' (scene frame {item.frame})" for item in unsaved)
+    return (f"keyframe image(s) {named} painted in Blender and not saved: save them (Image > Save, Alt+S) or pack "
+            "them (Image > Pack), or the painting this matte was pulled from is lost when the .blend is opened again")
+
+
 def repack_keyframe_images(settings: bpy.types.PropertyGroup) -> None:
     """Pack again the keyframe images painted in Blender since they were made or last packed
     (generated ones, and the ones the add-on made or packed: tagged :data:`KEYFRAME_TAG`):
     a generated or packed image keeps its painting over a save and reopen only so. At each
     pull, and before each save (``props.keep_keyframe_paintings``). An image opened from a
-    file stays the file's (the pull refuses it painted and not saved)."""
+    file stays the file's (the pull says when it is painted and not saved:
+    :func:`unsaved_keyframe_images`)."""
     for item in settings.keyframes:
         image = item.image if item.source == "IMAGE" else None
         if image is not None and image.is_dirty and (

@@ -79,6 +79,7 @@ class MatteRun:
             raise HostError(f"cannot write the matte cache {self.out} ({exc.strerror})",
                             "save the .blend in a folder you can write to: the matte is cached beside it") from exc
         try:
+            self.unsaved = inputs.unsaved_keyframe_images(settings)  # said when the pull ends
             keys = inputs.export_keyframes(settings, self.plate, staging)
             spec = RunSpec(
                 plate=self.plate.path,
@@ -168,7 +169,8 @@ class MatteRun:
             plate_image_frames=self.plate.image_frames,
             scene=context.scene,
         )
-        node, self.note = nodes.place_group_node(context.scene, group, self.node_name)
+        node, placed = nodes.place_group_node(context.scene, group, self.node_name)
+        self.note = "; ".join(part for part in (placed, self.unsaved) if part)
         settings = context.scene.tcvom
         _remove_legacy_folder(settings.cache_key, self.out)
         settings.cache_key = ""
