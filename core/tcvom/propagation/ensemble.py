@@ -71,14 +71,15 @@ def disagreement(first: np.ndarray, second: np.ndarray) -> float:
 
 
 def _decide(
-    frame: int, weighted: np.ndarray, keyframes: Mapping[int, np.ndarray], disagree: float | None = None
+    frame: int, weighted: np.ndarray, keyframes: Mapping[int, np.ndarray], disagree: float | None = None,
+    tuned: tuple[str, ...] = (),
 ) -> PropagatedFrame:
     if frame in keyframes:
         return _keyed(frame, keyframes)
     trimap = CLASS_VALUES[np.argmax(weighted, axis=0)]
     total = weighted.sum(axis=0, keepdims=True)
     probs = np.divide(weighted, total, out=np.zeros_like(weighted), where=total > 0)
-    return PropagatedFrame(frame, trimap, probs.astype(np.float32), disagree)
+    return PropagatedFrame(frame, trimap, probs.astype(np.float32), disagree, tuned=tuned)
 
 
 def _keyed(frame: int, keyframes: Mapping[int, np.ndarray]) -> PropagatedFrame:
@@ -375,8 +376,8 @@ def _ensemble(
     if len(live) == 1:
         for frame, probs in propagator.run_pass(frames, keyframes, live[0]):
             if frame in outputs:
-                item = _decide(frame, _check(frame, probs, shape).astype(np.float32), keyframes)
-                yield said(replace(item, tuned=() if frame in keyframes else tuned(now())))
+                yield said(_decide(frame, _check(frame, probs, shape).astype(np.float32), keyframes,
+                                   tuned=tuned(now())))
         return
     first, second = live
     with scratch_folder(workdir, "tcvom-ensemble") as buffer:  # a killed run's is removed by the next
@@ -389,8 +390,8 @@ def _ensemble(
             if frame not in outputs or second.keyframe not in deciders[frame]:
                 continue
             if len(deciders[frame]) == 1:  # the other pass crossed a cut to reach it
-                item = _decide(frame, _check(frame, probs, shape).astype(np.float32), keyframes)
-                yield said(replace(item, tuned=() if frame in keyframes else tuned(now())))
+                yield said(_decide(frame, _check(frame, probs, shape).astype(np.float32), keyframes,
+                                   tuned=tuned(now())))
                 continue
             weights = {p.keyframe: w for p, w in segment.weights(frame)}
             total = _check(frame, probs, shape).astype(np.float32) * weights.get(second.keyframe, 0.0)
@@ -402,12 +403,12 @@ def _ensemble(
                 disagree = disagreement(earlier, probs)
                 stored.unlink()
             both = tuned(first_tuned, now()) if disagree is not None else tuned(now())  # (none stored: not the first pass)
-            yield said(replace(_decide(frame, total, keyframes, disagree), tuned=() if frame in keyframes else both))
+            yield said(_decide(frame, total, keyframes, disagree, tuned=both))
         for frame in sorted(outputs):  # frames only the first pass decides
             stored = buffer / f"{frame}.u8"
             if stored.exists():
-                item = _decide(frame, _load(stored, shape).astype(np.float32), keyframes)
-                yield said(replace(item, tuned=() if frame in keyframes else tuned(first_tuned)))
+                yield said(_decide(frame, _load(stored, shape).astype(np.float32), keyframes,
+                                   tuned=tuned(first_tuned)))
                 stored.unlink()
 
 
