@@ -1039,14 +1039,11 @@ class TrimapFiles(_Numbered):
 
 
 def _parse_pair(text: str) -> tuple[int, Path]:
-    frame_text, sep, path_text = text.partition("=")
-    if not sep or not path_text:
+    """A :func:`is_frame_pair` text (its frame a number) as ``(frame, path)``."""
+    frame_text, _, path_text = text.partition("=")
+    if not path_text:
         raise InputError(f"{text!r} is not a frame=path pair", hint="write keyframes like 1001=key.1001.png")
-    try:
-        frame = int(frame_text.strip())
-    except ValueError as exc:
-        raise InputError(f"{text!r}: {frame_text!r} is not a frame number") from exc
-    return frame, Path(path_text)
+    return int(frame_text.strip()), Path(path_text)
 
 
 def is_frame_pair(text: str) -> bool:
