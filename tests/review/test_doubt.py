@@ -109,22 +109,47 @@ def test_schema_threshold_and_suggestions(tmp_path: Path) -> None:
     assert load_review(tmp_path / "review").as_dict() == data
 
 
-def test_a_review_whose_write_fails_midway_leaves_no_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("stop", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_a_review_whose_write_fails_midway_leaves_the_earlier_one_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stop: BaseException) -> None:
     """Crash QA: a disk that filled while the review was written left a lone review.csv (of
-    the new review), or the new CSV beside the earlier review.json and plot."""
-    import errno
-
+    the new review), or the new CSV beside the earlier review.json and plot. Then a Ctrl-C
+    during `tcvom review --rebuild` left no review at all: the earlier one stays, whole."""
     from tcvom.review import plot
 
     frames = list(range(1001, 1011))
     earlier = write_review(build_review(frames, [1001, 1010], _stats(frames, {1001, 1010})), tmp_path / "review")
+    before = {key: path.read_bytes() for key, path in earlier.items()}
     review = build_review(frames, [1001, 1005, 1010], _stats(frames, {1001, 1005, 1010}))
 
-    def full(*args, **kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device")
+    def stopped(*args, **kwargs):
+        raise stop
 
-    monkeypatch.setattr(plot, "plot_review", full)
-    with pytest.raises(OSError):
+    monkeypatch.setattr(plot, "plot_review", stopped)
+    with pytest.raises(type(stop)):
+        write_review(review, tmp_path / "review")
+    assert {key: path.read_bytes() for key, path in earlier.items()} == before
+    assert sorted(p.name for p in (tmp_path / "review").iterdir()) == ["review.csv", "review.json", "review.png"]
+
+
+def test_a_review_stopped_between_its_renames_leaves_no_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The new CSV in place beside the earlier review.json would be a set from two reviews."""
+    from tcvom.io import atomic
+
+    frames = list(range(1001, 1011))
+    earlier = write_review(build_review(frames, [1001, 1010], _stats(frames, {1001, 1010})), tmp_path / "review")
+    review = build_review(frames, [1001, 1005, 1010], _stats(frames, {1001, 1005, 1010}))
+    real = atomic.move_into_place
+    calls = []
+
+    def second_fails(source, final):
+        calls.append(final)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(source, final)
+
+    monkeypatch.setattr(atomic, "move_into_place", second_fails)
+    with pytest.raises(KeyboardInterrupt):
         write_review(review, tmp_path / "review")
     assert not any(path.exists() for path in earlier.values())
     assert not list((tmp_path / "review").iterdir())

@@ -580,11 +580,13 @@ REVIEW_FOLDER_HINT = "the review is written in the output's review folder: make 
 
 
 def write_review(review: Review, folder: str | Path, *, title: str = "") -> dict[str, Path]:
-    """Write ``review.json``, ``review.csv`` and ``review.png`` into ``folder`` (atomically;
-    review.json last, so that it never names a review whose other files are older). A
+    """Write ``review.json``, ``review.csv`` and ``review.png`` into ``folder`` (atomically:
+    all three are written under temporary names, then renamed, review.json last, so that it
+    never names a review whose other files are older; a write stopped before the renames
+    leaves the review that was there). A
     review equal to the one there (a rerun that reused every frame) leaves the files
     untouched."""
-    from tcvom.io.atomic import ensure_writable_folder
+    from tcvom.io.atomic import ensure_writable_folder, move_into_place, temporary_name
     from tcvom.review.plot import plot_review
 
     out = ensure_writable_folder(folder, hint=REVIEW_FOLDER_HINT)
@@ -597,19 +599,29 @@ def write_review(review: Review, folder: str | Path, *, title: str = "") -> dict
         pass  # none there, or unreadable: write it
     rank = {f: i + 1 for i, f in enumerate(review.suggested)}
     doubtful = set(review.doubtful)
+    # all three written beside their names first, then put in place one after the other: an
+    # interrupted write (Ctrl-C, a full disk) leaves the review there was, whole
+    staged = {key: temporary_name(path) for key, path in paths.items()}
+    placed: list[Path] = []
     try:
-        write_csv(paths["csv"], CSV_FIELDS, ({
+        write_csv(staged["csv"], CSV_FIELDS, ({
             "frame": r.frame, "keyframe": int(r.keyframe), "trimap_doubt": r.trimap_doubt,
             "matte_doubt": r.matte_doubt, "doubt": r.doubt, "doubtful": int(r.frame in doubtful),
             "suggested_rank": rank.get(r.frame, ""), "edge": r.edge,
             "disagreement": "" if r.disagreement is None else round(r.disagreement, 3),
             "residual": "" if r.residual is None else round(r.residual, 3),
         } for r in review.frames), lineterminator="\n")
-        plot_review(review, paths["png"], title=title)
-        write_text(paths["json"], data)
-    except BaseException:  # a disk that filled midway: no set of files from two reviews, or a lone CSV
-        for path in paths.values():
+        plot_review(review, staged["png"], title=title)
+        write_text(staged["json"], data)
+        for key in ("csv", "png", "json"):  # review.json last: it never names older files
+            move_into_place(staged[key], paths[key])
+            placed.append(paths[key])
+    except BaseException:
+        for path in staged.values():
             path.unlink(missing_ok=True)
+        if placed:  # stopped between the renames: no set of files from two reviews
+            for path in paths.values():
+                path.unlink(missing_ok=True)
         raise
     return paths
 
