@@ -590,7 +590,8 @@ def test_a_stage_run_alone_into_a_run_output_takes_its_review_away(small_example
 def test_a_rebuild_says_which_alphas_are_gone_and_follows_a_new_format(small_example, tmp_path: Path,
                                                                        capsys) -> None:
     """A rebuild used to show 0 matte doubt, silently, for alpha files that were gone, and for
-    all of them after the matte was made again in another format."""
+    all of them after the matte was made again in another format; a look without --rebuild
+    showed their old doubt, silently."""
     keys = [_key(small_example, 1001), _key(small_example, 1004)]
     flags = ["--plate", small_example.plate, "--shot-range", "1001-1006", "--method", "classical",
              "--progress", "none"]
@@ -598,6 +599,10 @@ def test_a_rebuild_says_which_alphas_are_gone_and_follows_a_new_format(small_exa
     assert main(["run", *flags, "--out", str(out), "--keyframes", *keys]) == 0
     (out / "alpha" / "alpha.1003.exr").unlink()
     capsys.readouterr()
+    # a look (no rebuild) showed the doubt of the deleted file without a word
+    assert main(["review", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "1003 of this review have no alpha file any more" in err and "--rebuild" in err
     assert main(["review", str(out), "--rebuild", "--progress", "none"]) == 0
     err = capsys.readouterr().err
     assert "alpha.####.exr" in err and "1003" in err and "no alpha file" in err

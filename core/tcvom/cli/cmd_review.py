@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import shlex
 import sys
 
 from tcvom.cli import common
@@ -35,6 +37,7 @@ def main(args: argparse.Namespace) -> int:
     from tcvom.review.doubt import (
         REVIEW_FOLDER,
         AlphaGoneError,
+        alphas_gone,
         find_review,
         load_review,
         rebuild_review,
@@ -67,6 +70,13 @@ def main(args: argparse.Namespace) -> int:
                                            progress=args.progress)
     else:
         review = load_review(args.out)
+        gone = alphas_gone(review, folder)
+        if gone:  # deleted by hand since: the table would show doubts of files that are not there
+            from tcvom.io.sequence import format_range
+
+            logging.getLogger("tcvom").warning("frame(s) %s of this review have no alpha file any more: their matte doubt below "
+                               "describes files that are gone; `tcvom review %s --rebuild` (or a run) makes the "
+                               "review of what is there", format_range(gone), shlex.quote(str(args.out)))
     if args.json:
         print(json.dumps(review.as_dict(), indent=1))
         return 0

@@ -894,6 +894,19 @@ def _relative_to(pattern: str | Path | None, folder: str | Path) -> str | None:
         return str(Path(pattern).absolute())
 
 
+def alphas_gone(review: Review, folder: str | Path) -> list[int]:
+    """The frames whose matte ``review`` (in ``folder``) judged and whose alpha file is gone
+    since (deleted by hand, the matte made again in another format): their matte doubt
+    describes no file."""
+    from tcvom.io.sequence import frame_path
+
+    sources = review.extra.get("sources") or {}
+    alpha = _resolve_in(sources.get("alpha"), find_review(folder), sources)
+    if alpha is None:
+        return []
+    return [r.frame for r in review.frames if r.residual is not None and not Path(frame_path(alpha, r.frame)).is_file()]
+
+
 def _resolve_in(pattern: str | None, folder: Path, sources: Mapping[str, Any]) -> str | None:
     """A source pattern of review.json as a path: relative ones are to the review folder, or,
     in a review written before the sources said so (no ``relative_to``), as the run was
@@ -1016,7 +1029,6 @@ def rebuild_review(path: str | Path, *, plate: str | None = None, ocio_config: s
     """
     compiled_imported_held()  # a cancel while a compiled library loads would break the process
     from tcvom.io import open_frames
-    from tcvom.io.sequence import frame_path
 
     check_text(plate, "plate (the plate's new place)", path=True)
     check_text(ocio_config, "ocio_config (an OpenColorIO config file or built-in config's name)", path=True)
@@ -1027,7 +1039,7 @@ def rebuild_review(path: str | Path, *, plate: str | None = None, ocio_config: s
     alpha = _resolve_in(sources.get("alpha"), folder, sources)
     if alpha is not None:
         had = [r.frame for r in old.frames if r.residual is not None]
-        gone = [f for f in had if not Path(frame_path(alpha, f)).is_file()]
+        gone = alphas_gone(old, folder)
         if had and len(gone) == len(had):
             raise AlphaGoneError(f"none of the alpha files this review was made from is left ({alpha})", path=folder,
                                  hint="run the matte again, or remove the review")
