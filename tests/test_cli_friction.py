@@ -223,6 +223,38 @@ def test_eval_names_a_truth_trimap_of_another_size_and_a_folder_of_two_types(cap
     assert code == 2 and "alpha frames of 2 file types (.png, .exr)" in err and "alpha.####.png" in err
 
 
+def test_eval_blames_the_odd_truth_frame_reads_any_padding_and_names_a_missing_folder(
+        capsys, small_example, tmp_path: Path) -> None:
+    """Eval QA: a truth frame of another size was blamed on the alpha file; an --alpha folder
+    of alpha.01001.png had every frame "missing"; a folder that does not exist was "a single
+    file without a frame number"; summary.md called an --alpha run a "predictions folder"."""
+    import shutil
+
+    import cv2
+
+    truth = tmp_path / "truth"
+    shutil.copytree(small_example.folder / "truth", truth)
+    for name in ("alpha.1003.png", "trimap.1003.png"):  # both of frame 1003: only the other truth frames differ
+        picture = cv2.imread(str(truth / name), cv2.IMREAD_UNCHANGED)
+        cv2.imwrite(str(truth / name), cv2.resize(picture, (48, 32), interpolation=cv2.INTER_NEAREST))
+    exact = _alpha_folder(small_example, tmp_path / "exact" / "alpha", 0.0)
+    code, _, err = run_cli(capsys, "eval", "--alpha", exact, "--truth", truth, "--progress", "none", "--no-plots")
+    assert code == 2 and f"{truth / 'alpha.1003.png'}: frame 1003: the ground truth is 48x32 here, 96x64" in err, err
+    padded = tmp_path / "padded"
+    padded.mkdir()
+    for n in range(small_example.first, small_example.last + 1):
+        shutil.copy(exact / f"alpha.{n}.exr", padded / f"alpha.0{n}.exr")
+    code, _, err = run_cli(capsys, "eval", "--alpha", padded, "--truth", small_example.folder / "truth",
+                           "--out", tmp_path / "rep", "--progress", "none", "--no-image-metrics")
+    assert code == 0, err
+    assert f"scored: alpha sequence {padded / 'alpha.#####.exr'}" in (tmp_path / "rep" / "summary.md").read_text()
+    assert json.loads((tmp_path / "rep" / "summary.json").read_text())["scored"].endswith("alpha.#####.exr")
+    for alpha, given in ((tmp_path / "nothing", small_example.folder / "truth"), (exact, tmp_path / "no_truth")):
+        code, _, err = run_cli(capsys, "eval", "--alpha", alpha, "--truth", given, "--progress", "none")
+        missing = given if alpha == exact else alpha
+        assert code == 2 and f"{missing}: no such file or folder" in err, err
+
+
 def test_eval_never_picks_one_of_several_sequences_or_the_truth_trimaps(capsys, small_example, tmp_path: Path) -> None:
     """Eval QA: a folder of two versions (matte_v1, matte_v2) or of one name in two file types
     scored whichever sequence fileseq listed first, exit 0; a truth folder whose alpha is not

@@ -49,12 +49,17 @@ class ClipFrame:
     alpha_raw: np.ndarray
 
 
-def _imread(path: Path, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
+def _imread(path: Path, flags: int = cv2.IMREAD_UNCHANGED, *, clip: str | None = None,
+            frame: int | None = None) -> np.ndarray:
+    """Frame ``frame`` of ``clip`` (named in the error) as OpenCV reads it."""
+    where = f"clip {clip}: " if clip is not None else ""  # the frame is said by the error
     if not path.is_file():
-        raise ReadError("the file does not exist", path=path, hint="is the dataset complete?")
+        raise ReadError(f"{where}the file does not exist", path=path, frame=frame, hint="is the dataset complete?")
     data = cv2.imread(str(path), flags)
     if data is None:
-        raise ReadError("cannot decode the image", path=path)
+        raise ReadError(f"{where}cannot decode the image (a damaged or cut-short file?)", path=path, frame=frame,
+                        hint="replace the file from the dataset" + (", or leave the clip out with 'clips'"
+                                                                     if clip is not None else ""))
     return data
 
 
@@ -101,7 +106,7 @@ class Clip:
     def read_alpha_raw(self, index: int) -> np.ndarray:
         """The alpha channel as stored (uint8 / uint16 ``H x W``)."""
         path = self.fg_path(index)
-        fg = _imread(path)
+        fg = _imread(path, clip=self.name, frame=index)
         if fg.ndim != 3 or fg.shape[2] != 4:
             raise ReadError(f"a foreground frame must be RGBA, got shape {fg.shape}", path=path, frame=index)
         return fg[:, :, 3]
@@ -109,11 +114,11 @@ class Clip:
     def read(self, index: int) -> ClipFrame:
         """Frame ``index``: foreground, alpha, background and their float composite."""
         path = self.fg_path(index)
-        fg = _imread(path)
+        fg = _imread(path, clip=self.name, frame=index)
         if fg.ndim != 3 or fg.shape[2] != 4:
             raise ReadError(f"a foreground frame must be RGBA, got shape {fg.shape}", path=path, frame=index)
         bg_path = self.bg_path(index)
-        bg = _imread(bg_path, cv2.IMREAD_COLOR)
+        bg = _imread(bg_path, cv2.IMREAD_COLOR, clip=self.name, frame=index)
         if bg.shape[:2] != fg.shape[:2]:
             raise FrameSizeError(
                 f"background {bg.shape[1]}x{bg.shape[0]} differs from foreground {fg.shape[1]}x{fg.shape[0]}",

@@ -79,6 +79,8 @@ class EvalReport:
     flow: dict[str, int]
     outputs: dict[str, str] = field(default_factory=dict)
     method: str | None = None
+    scored: str | None = None
+    """What was scored when no method ran: "predictions folder DIR" or "alpha sequence PATTERN"."""
 
     def table(self) -> str:
         return format_table(self.summary)
@@ -385,7 +387,8 @@ def evaluate(
     for w in widths:
         _say_unscored(per_clip[w], f" ({w} trimaps)")
     summary = {w: average_clips(list(per_clip[w].values())) for w in widths}
-    report = EvalReport(summary=summary, clips=per_clip, flow=flow_used, method=method)
+    report = EvalReport(summary=summary, clips=per_clip, flow=flow_used, method=method,
+                        scored=f"predictions folder {pred_root}" if predictions is not None else None)
     outputs.update(_write_reports(out_dir, report, frame_rows))
     report.outputs = outputs
     return report
@@ -399,18 +402,23 @@ def _sequence(text: str | Path, default_name: str) -> str:
     """A sequence pattern for ``text``: a pattern as given, or for a folder the
     ``default_name`` sequence inside it when there is one, else its only sequence (never
     the other of a truth folder's alpha and trimap); a folder of several is refused."""
-    from tcvom.io.sequence import sequences_in
+    from tcvom.io.sequence import is_pattern, sequences_in
 
     folder = Path(text)
     if not folder.is_dir():
+        if not is_pattern(str(text)) and not folder.exists():  # was "a single file without a frame number"
+            raise InputError("no such file or folder", path=folder,
+                             hint="give a folder holding the sequence, or its pattern (alpha.####.png)")
         return str(text)
     named = folder / f"{default_name}.####"
     found = [ext for ext in (".png", ".exr", ".tif", ".tiff") if any(folder.glob(f"{default_name}.*{ext}"))]
     if len(found) > 1:  # one of them was scored, without a word
         raise InputError(f"the folder holds {default_name} frames of {len(found)} file types ({', '.join(found)})",
                          path=folder, hint=f"name the sequence to score, e.g. {named}{found[0]}")
-    if found:
-        return f"{named}{found[0]}"
+    if found:  # in the padding the files have (alpha.01001.png was "every frame missing")
+        padded = [p for p in sequences_in(folder) if Path(p).name.startswith(f"{default_name}.")
+                  and p.endswith(found[0]) and "." not in Path(p).name[len(default_name) + 1:-len(found[0])]]
+        return padded[0] if len(padded) == 1 else f"{named}{found[0]}"
     others = [name for name in _TRUTH_NAMES if name != default_name]
     candidates = [p for p in sequences_in(folder) if not any(Path(p).name.startswith(f"{o}.") for o in others)]
     if len(candidates) > 1:  # the first fileseq found was scored, without a word
@@ -478,9 +486,16 @@ def evaluate_sequence(
     tris = open_trimaps(str(truth_trimaps), numbers, what="truth trimap")
     images = open_frames(str(plate), numbers) if plate is not None and consecutive else None
     scorer = ClipScorer(image_metrics=image_metrics, temporal=consecutive)
+    first: tuple[int, tuple[int, ...]] | None = None  # the truth's size, by its first frame
     with Progress("eval", len(numbers), progress) as bar:
         for n in numbers:
             gt = read_prediction(gt_seq.path(n), n)
+            if first is None:
+                first = (n, gt.shape)
+            elif gt.shape != first[1]:  # an odd truth frame was blamed on the alpha
+                raise FrameSizeError(
+                    f"the ground truth is {gt.shape[1]}x{gt.shape[0]} here, {first[1][1]}x{first[1][0]} at frame "
+                    f"{first[0]}", path=gt_seq.path(n), frame=n, hint="every frame of the ground truth is one size")
             pred = read_prediction(pred_seq.path(n), n)
             if pred.shape != gt.shape:
                 raise FrameSizeError(
@@ -504,7 +519,8 @@ def evaluate_sequence(
     shot = average_clips([average_frames(scores)])
     _say_unscored({str(alpha): shot})
     flow = dict(scorer.flow_sources)
-    report = EvalReport(summary={"shot": shot}, clips={"shot": {str(alpha): shot}}, flow=flow)
+    report = EvalReport(summary={"shot": shot}, clips={"shot": {str(alpha): shot}}, flow=flow,
+                        scored=f"alpha sequence {pred_seq.pattern}")
     if out is not None:
         out_dir = Path(out)
         try:
@@ -585,17 +601,25 @@ def _clip_plots(
     return written
 
 
+def _scored_line(report: EvalReport) -> str:
+    """summary.md's first words: the method run, or what was scored without one."""
+    if report.method is not None:
+        return f"method: {report.method}"
+    return f"scored: {report.scored or 'a predictions folder'}"
+
+
 def _write_reports(out: Path, report: EvalReport, rows: list[dict[str, Any]]) -> dict[str, str]:
     fields = ["width", "clip", "frame", "name", *METRIC_NAMES, "pixel_count", "flow_pixel_count"]
     frames_csv = write_csv(out / "frames.csv", fields, rows)  # each report whole or as it was (a full disk)
     clips_json = write_text(out / "clips.json", json.dumps(
-        {"method": report.method, "flow": report.flow, "summary": report.summary, "clips": report.clips}, indent=1))
-    write_text(out / "summary.json",
-               json.dumps({"method": report.method, "flow": report.flow, "summary": report.summary}, indent=1))
+        {"method": report.method, "scored": report.scored, "flow": report.flow, "summary": report.summary,
+         "clips": report.clips}, indent=1))
+    write_text(out / "summary.json", json.dumps(
+        {"method": report.method, "scored": report.scored, "flow": report.flow, "summary": report.summary}, indent=1))
     summary_md = out / "summary.md"
     flow_note = ", ".join(f"{k}: {v} pairs" for k, v in report.flow.items() if v) or "no frame pairs"
     write_text(summary_md,
-        f"# tcvom eval\n\nmethod: {report.method or 'predictions folder'}; flow for MESSDdt: {flow_note}\n\n"
+        f"# tcvom eval\n\n{_scored_line(report)}; flow for MESSDdt: {flow_note}\n\n"
         f"{report.table()}\n"
     )
     return {"frames": str(frames_csv), "clips": str(clips_json), "summary": str(summary_md)}
