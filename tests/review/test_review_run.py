@@ -616,6 +616,31 @@ def test_a_rebuild_says_which_alphas_are_gone_and_follows_a_new_format(small_exa
     assert rebuilt.extra["sources"]["alpha"] == "../alpha/alpha.####.png"
 
 
+def test_a_job_written_before_a_keyframe_was_added_leaves_its_last_segment_out_of_date(
+        small_example, tmp_path: Path, capsys) -> None:
+    """Farm QA: a job template reused after a keyframe was added (its TrimapSegments 0-1, by
+    the keyframes then) ran the two first of the three segments, exit 0; the trimaps of the
+    third were still those propagated across the new keyframe, and the review rebuilt after
+    it called the whole shot current. It names them out of date."""
+    keys = [_key(small_example, 1001), _key(small_example, 1008)]
+    flags = ["--plate", small_example.plate, "--method", "classical", "--progress", "none"]
+    out = tmp_path / "out"
+    assert main(["run", *flags, "--out", str(out), "--keyframes", *keys]) == 0
+    assert "out_of_date" not in load_review(out).extra
+    keys.insert(1, _key(small_example, 1004))  # segments now 1001-1004 and 1005-1008: the job runs segment 0 only
+    assert main(["trimaps", *flags, "--out", str(out / "trimaps"), "--keyframes", *keys, "--segment", "0"]) == 0
+    assert main(["matte", *flags, "--out", str(out / "alpha"), "--trimaps", str(out / "trimaps" / "trimap.####.png"),
+                 "--no-review"]) == 0
+    capsys.readouterr()
+    assert main(["review", str(out), "--rebuild", "--progress", "none"]) == 0
+    err = capsys.readouterr().err
+    assert "the trimaps of frame(s) 1005-1007 were propagated from keyframes with a keyframe between" in err, err
+    assert "tcvom farm template" in err
+    assert load_review(out).extra["out_of_date"] == "1005-1007"
+    assert main(["run", *flags, "--out", str(out), "--keyframes", *keys]) == 0  # the shot run again: current
+    assert "out_of_date" not in load_review(out).extra
+
+
 def test_a_rebuild_after_a_partial_farm_run_names_the_frames_not_reviewed(small_example, tmp_path: Path,
                                                                          capsys) -> None:
     """After one trimap segment and one matte chunk, the rebuilt review held half the shot

@@ -472,6 +472,30 @@ def recorded_keyframes(trimap_pattern: str | Path, frames: Iterable[int]) -> set
     return found
 
 
+def trimaps_behind(trimap_pattern: str | Path, frames: Iterable[int], keyframes: Iterable[int]) -> list[int]:
+    """The frames whose trimap (as its record says, where it still describes the file) was
+    propagated from keyframes (its ``seeds``) with one of ``keyframes`` between the frame and them: a
+    keyframe added since, inside the frame's segment, whose segment was not run again (a farm
+    job written before the edit numbers its segments by the keyframes then; ``run --frames``
+    of another part of the shot). A frame whose seeds lie on one side of it only (past a cut)
+    is judged on that side."""
+    from tcvom.farm.records import FrameRecords
+
+    records = FrameRecords(str(trimap_pattern))
+    keys = set(keyframes)
+    behind = []
+    for f in frames:
+        if f in keys:
+            continue
+        given = (records.get(int(f)) or {}).get("seeds")  # none in the records of older versions
+        seeds = {int(k) for k in given if isinstance(k, int)} if isinstance(given, list) else set()
+        if not seeds or records.recorded_file(int(f)) is None:
+            continue
+        if any(min(f, s) < k < max(f, s) for k in keys - seeds for s in seeds):
+            behind.append(int(f))
+    return behind
+
+
 def matte_residuals(
     frames: Any, alpha_pattern: str, review_folder: str | Path, shot: Sequence[int] | None = None,
     *, keyframes: Iterable[int] = (), progress: ProgressMode = "none",
@@ -783,8 +807,16 @@ def _review_output(
     # an interrupted run after an edit, or a run of part of the shot after one (--frames): in the
     # review on every run, and said by a rebuild (a run says it in its own plan)
     behind = alphas_behind(alpha, trimaps, covered) if alpha is not None and trimaps is not None else []
-    if behind:
-        review.extra["out_of_date"] = format_range(behind)
+    keyed_since = trimaps_behind(trimaps, covered, keys) if trimaps is not None else []
+    if behind or keyed_since:
+        review.extra["out_of_date"] = format_range(sorted(set(behind) | set(keyed_since)))
+    if keyed_since and say_left:
+        log.warning("%s: the trimaps of frame(s) %s were propagated from keyframes with a keyframe between them and "
+                    "the frame now (keyed since, in a keyframe segment not run again): they and their alphas are out "
+                    "of date. A farm job written before the keyframes changed numbers its segments by the keyframes "
+                    "then: write it again (`tcvom farm template ... --out OUT`), or `tcvom run` the shot",
+                    folder, format_range(keyed_since))
+    behind = [f for f in behind if f not in set(keyed_since)]
     if behind and say_left:
         log.warning("%s: the alphas of frame(s) %s were matted from trimaps made again since (an interrupted run?): "
                     "they are out of date, and reviewed as they are, until `tcvom run` (or the farm job) matte them "
