@@ -156,6 +156,38 @@ def test_a_transform_that_cannot_be_built_is_refused_before_any_frame(tmp_path: 
         ColourConverter("camlog", str(config))
 
 
+def test_a_config_whose_search_for_tcvoms_spaces_meets_a_missing_lut_is_refused(tmp_path: Path) -> None:
+    """Colour QA: a site config (or Blender's carried without its luts/ folder) that does not
+    name tcvom's spaces is searched by OpenColorIO, which raised ExceptionMissingFile (not an
+    ocio.Exception) at the first space of a missing LUT: a traceback, exit 1."""
+    config = tmp_path / "site.ocio"
+    config.write_text("""ocio_profile_version: 2.1
+search_path: luts
+roles:
+  default: lin
+  scene_linear: lin
+  aces_interchange: aces
+displays:
+  sRGB:
+    - !<View> {name: Raw, colorspace: lin}
+colorspaces:
+  - !<ColorSpace>
+    name: lin
+    encoding: scene-linear
+  - !<ColorSpace>
+    name: aces
+    encoding: scene-linear
+    to_scene_reference: !<FileTransform> {src: ap0_to_lin.spimtx}
+  - !<ColorSpace>
+    name: srgb
+    encoding: sdr-video
+    from_scene_reference: !<ExponentWithLinearTransform> {gamma: 2.4, offset: 0.055, direction: inverse}
+""", encoding="utf-8")
+    with pytest.raises(InputError, match=r"ap0_to_lin\.spimtx") as caught:
+        ColourConverter("lin", config=str(config))
+    assert caught.value.path == str(config)
+
+
 def test_a_plate_whose_frames_change_type_is_refused_without_a_colour_space(tmp_path: Path) -> None:
     """16-bit sRGB frames then float ones were each read in their type's space, silently
     (a re-exported patch of sRGB values as float got sRGB twice), and stamped with the

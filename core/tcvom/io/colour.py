@@ -219,7 +219,8 @@ class ColourConverter:
             try:
                 name = ocio.Config.IdentifyBuiltinColorSpace(  # pyright: ignore[reportAttributeAccessIssue]
                     self.config, _config(BUILTIN_CONFIG), builtin)
-            except ocio.Exception as exc:  # pyright: ignore[reportAttributeAccessIssue]
+            # a LUT file missing from the config's search path raises the second (not a subclass)
+            except (ocio.Exception, ocio.ExceptionMissingFile) as exc:  # pyright: ignore[reportAttributeAccessIssue]
                 # one of the built-in space's aliases (srgb_tx, srgb_texture...): Blender's config
                 # names its sRGB so, a display-referred space the identification does not match
                 # (a list: getAliases() is an iterator, which the search would use up)
