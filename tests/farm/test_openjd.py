@@ -17,6 +17,7 @@ from tcvom.cli import main
 from tcvom.errors import InputError
 from tcvom.farm.chunks import split
 from tcvom.farm.openjd import EXTENSIONS, job_template
+from tcvom.io.images import read_image
 from tcvom.io.sequence import parse_frame_range
 from tcvom.review.doubt import load_review
 
@@ -223,10 +224,12 @@ def test_a_cancelled_task_gets_sigterm_first(farm_shot, tmp_path: Path, capsys) 
 
 @pytest.mark.slow  # about 15 s: ten tcvom processes
 def test_openjd_check_and_run_equal_a_single_run(farm_shot, tmp_path: Path, capsys) -> None:
+    """Of an RGBA output too (colour QA: `farm template` and `farm plan` took no --output, and
+    the template's Matte tasks wrote alphas only)."""
     exe = openjd_exe()
     job = tmp_path / "job" / "tcvom_job.yaml"
     code = main(["farm", "template", str(job), "--plate", farm_shot.plate, "--keyframes", farm_shot.keyframes,
-                 "--out", str(tmp_path / "farm"), "--chunk", "3", "--method", "classical",
+                 "--out", str(tmp_path / "farm"), "--chunk", "3", "--method", "classical", "--output", "rgba",
                  "--tcvom-command", tcvom_exe()])
     assert code == 0, capsys.readouterr().err
     check = subprocess.run([exe, "check", str(job)], capture_output=True, text=True, timeout=60)
@@ -240,8 +243,13 @@ def test_openjd_check_and_run_equal_a_single_run(farm_shot, tmp_path: Path, caps
     assert "Chunks run: 6" in ran.stdout, ran.stdout[-3000:]
     single = tmp_path / "single"
     code = main(["run", "--plate", farm_shot.plate, "--keyframes", farm_shot.keyframes, "--out", str(single),
-                 "--method", "classical", "--progress", "none"])
+                 "--method", "classical", "--output", "rgba", "--progress", "none"])
     assert code == 0
     assert_same_files(tmp_path / "farm" / "trimaps", single / "trimaps", expected=8)
     assert_same_files(tmp_path / "farm" / "alpha", single / "alpha", expected=8)
+    assert read_image(next((single / "alpha").glob("*.exr")))[0].shape[-1] == 4
     assert load_review(tmp_path / "farm").frames == load_review(single).frames
+    capsys.readouterr()
+    assert main(["farm", "plan", "--plate", farm_shot.plate, "--keyframes", farm_shot.keyframes, "--out",
+                 str(tmp_path / "farm"), "--method", "classical", "--output", "rgba"]) == 0
+    assert "nothing to do" in capsys.readouterr().out  # the RGBA job's own settings

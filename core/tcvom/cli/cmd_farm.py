@@ -23,7 +23,7 @@ from tcvom.io.atomic import write_text
 from tcvom.io.sequence import output_pattern
 from tcvom.io.sources import is_frame_pair
 from tcvom.io.trimap import TRIMAP_CHANNELS
-from tcvom.io.writers import ALPHA_FORMATS, TrimapWriter
+from tcvom.io.writers import TrimapWriter
 from tcvom.pipeline.methods import BACKENDS, METHODS, PRECISIONS
 
 NAME = "farm"
@@ -62,7 +62,7 @@ def _job_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ocio-config", type=common.optional, help="an OpenColorIO config, passed to every task")
     parser.add_argument("--trimap-channel", choices=TRIMAP_CHANNELS, default="luma",
                         help="how multi-channel keyframe trimaps become one channel (as for tcvom run)")
-    parser.add_argument("--alpha-format", choices=tuple(ALPHA_FORMATS), default="exr")
+    common.add_output(parser)  # --output and --alpha-format, as tcvom run takes them
     parser.add_argument("--trimap-weights", help="STM weights of the shot's job (for --method tcvom)")
     parser.add_argument("--matting-weights", help="matting weights of the shot's job, any base (for --method tcvom)")
 
@@ -81,7 +81,7 @@ def _shot_plan(args: argparse.Namespace) -> ShotPlan:
             method=args.method, weights=args.trimap_weights, matting_weights=args.matting_weights,
             device=args.device, backend=args.backend, precision=args.precision, base=args.base,
             input_colorspace=args.input_colorspace, ocio_config=args.ocio_config, trimap_channel=args.trimap_channel,
-            alpha_format=args.alpha_format, progress="none", review=False, plan_only=True,
+            output=args.output, alpha_format=args.alpha_format, progress="none", review=False, plan_only=True,
         )
         computed = {name: lists["computed"] for name, lists in touched.stages.items()}
     return plan_shot(args.plate, args.keyframes, frames=args.frames, shot_range=args.shot_range, chunk=args.chunk,
@@ -154,7 +154,8 @@ def _template(args: argparse.Namespace) -> int:
     template = job_template(
         name=args.name, tcvom_command=args.tcvom_command, shot_range=shot_range, frames=frames,
         segments=segments, chunk=args.chunk, method=args.method, backend=args.backend, device=args.device,
-        alpha_format=args.alpha_format, input_colorspace=args.input_colorspace, ocio_config=args.ocio_config,
+        output=args.output, alpha_format=args.alpha_format, input_colorspace=args.input_colorspace,
+        ocio_config=args.ocio_config,
         trimap_channel=args.trimap_channel, precision=args.precision, base=args.base,
     )
     path = write_template(args.path, template)

@@ -29,7 +29,7 @@ from typing import Any
 from tcvom.errors import InputError, check_choice, check_whole
 from tcvom.io.sequence import format_openjd_range, format_range, frame_selection
 from tcvom.io.trimap import TRIMAP_CHANNELS
-from tcvom.io.writers import ALPHA_FORMATS
+from tcvom.io.writers import ALPHA_FORMATS, OUTPUT_KINDS
 from tcvom.models.bases import BASES
 from tcvom.pipeline.methods import BACKENDS, METHODS, PRECISIONS
 
@@ -66,7 +66,8 @@ def _check_arguments(values: dict[str, Any]) -> None:
     line's parser checks its own, the Python API's callers get this."""
     _check_name(values["name"])
     check_whole(values["chunk"], "the chunk size", 1, unit=" frame")
-    for key, choices in (("method", METHODS), ("backend", BACKENDS), ("alpha_format", ALPHA_FORMATS),
+    for key, choices in (("method", METHODS), ("backend", BACKENDS), ("output", OUTPUT_KINDS),
+                         ("alpha_format", ALPHA_FORMATS),
                          ("trimap_channel", TRIMAP_CHANNELS), ("precision", PRECISIONS)):
         check_choice(values[key], choices, key)
     if values["base"]:  # None or empty: the default, as the template's empty Base
@@ -99,6 +100,7 @@ def job_template(
     method: str = "auto",
     backend: str = "torch",
     device: str = "cpu",
+    output: str = "alpha",
     alpha_format: str = "exr",
     input_colorspace: str | None = None,
     ocio_config: str | None = None,
@@ -135,6 +137,8 @@ def job_template(
         _param("Method", "STRING", "matting method", method, allowedValues=list(METHODS)),
         _param("Backend", "STRING", "inference back-end for the networks", backend, allowedValues=list(BACKENDS)),
         _param("Device", "STRING", "device for the networks: cpu, cuda, cuda:1", device, minLength=1),
+        _param("Output", "STRING", "what the matte writes: alpha, premultiplied rgba, or layers (FBA weights)",
+               output, allowedValues=list(OUTPUT_KINDS)),
         _param("AlphaFormat", "STRING", "alpha file format", alpha_format, allowedValues=list(ALPHA_FORMATS)),
         _param("InputColorspace", "STRING", "the plate's OpenColorIO colour space (empty: tcvom's default for "
                "the plate's file type)", input_colorspace or ""),
@@ -161,8 +165,8 @@ def job_template(
                    "--weights", "{{Param.TrimapWeights}}", "--trimap-channel", "{{Param.TrimapChannel}}", *shared]
     matte_args = ["matte", "--plate", "{{Param.Plate}}", "--trimaps", "{{Param.OutDir}}/trimaps/" + TRIMAP_NAME,
                   "--out", "{{Param.OutDir}}/alpha", "--frames={{Task.Param.Frames}}",
-                  "--weights", "{{Param.MattingWeights}}", "--base", "{{Param.Base}}", "--alpha-format",
-                  "{{Param.AlphaFormat}}", *shared]
+                  "--weights", "{{Param.MattingWeights}}", "--base", "{{Param.Base}}", "--output", "{{Param.Output}}",
+                  "--alpha-format", "{{Param.AlphaFormat}}", *shared]
     # The tasks above each compute part of the shot and write no review; this one task,
     # after them all, builds it from what they recorded (tcvom.pipeline.jobs.review_output).
     review_args = ["review", "{{Param.OutDir}}", "--rebuild", "--plate", "{{Param.Plate}}", "--ocio-config",
