@@ -529,16 +529,31 @@ def export_keyframes(settings: bpy.types.PropertyGroup, plate: PlateInfo, folder
 
 def unsaved_keyframe_images(settings: bpy.types.PropertyGroup) -> str:
     """A note naming the keyframe images opened from a file and painted in Blender since it
-    was saved ("" if none): the pull reads their painting, which neither the file nor the
-    .blend keeps (Blender QA: reopened, the keyframe was the file's again while the
-    compositor showed the painting's matte, and the next pull undid it without a word)."""
-    unsaved = [item for item in settings.keyframes if item.source == "IMAGE" and item.image is not None
-               and item.image.source == "FILE" and item.image.packed_file is None and item.image.is_dirty]
-    if not unsaved:
-        return ""
-    named = ", ".join(f"'{item.image.name}' (scene frame {item.frame})" for item in unsaved)
-    return (f"keyframe image(s) {named} painted in Blender and not saved: save them (Image > Save, Alt+S) or pack "
-            "them (Image > Pack), or the painting this matte was pulled from is lost when the .blend is opened again")
+    was saved, or since the artist packed them ("" if none): the pull reads their painting,
+    which neither the file nor the .blend keeps (Blender QA: reopened, the keyframe was the
+    file's again while the compositor showed the painting's matte, and the next pull undid
+    it without a word). Images the add-on packs again itself (:func:`repack_keyframe_images`)
+    are not named."""
+    unsaved, unpacked = [], []
+    for item in settings.keyframes:
+        image = item.image if item.source == "IMAGE" else None
+        if image is None or image.source != "FILE" or not image.is_dirty:
+            continue
+        if image.packed_file is None:
+            unsaved.append(item)
+        elif not image.get(KEYFRAME_TAG):  # packed by the artist: its packed copy is the one before the painting
+            unpacked.append(item)
+    notes = []
+    if unsaved:
+        named = ", ".join(f"'{item.image.name}' (scene frame {item.frame})" for item in unsaved)
+        notes.append(f"keyframe image(s) {named} painted in Blender and not saved: save them (Image > Save, Alt+S) or "
+                     "pack them (Image > Pack), or the painting this matte was pulled from is lost when the .blend is "
+                     "opened again")
+    if unpacked:
+        named = ", ".join(f"'{item.image.name}' (scene frame {item.frame})" for item in unpacked)
+        notes.append(f"keyframe image(s) {named} painted in Blender since they were packed: pack them again (Image > "
+                     "Pack), or the painting this matte was pulled from is lost when the .blend is opened again")
+    return "; ".join(notes)
 
 
 def repack_keyframe_images(settings: bpy.types.PropertyGroup) -> None:

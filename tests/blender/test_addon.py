@@ -990,6 +990,25 @@ def test_a_blend_in_a_folder_whose_path_holds_a_padding_mark_is_refused_up_front
         bpy.ops.wm.save_as_mainfile(filepath=str(shot))
 
 
+def test_a_plate_whose_file_name_holds_a_hash_is_refused_with_the_fix(pulled: dict, tmp_path: Path) -> None:
+    """Blender QA: a plate "sh#1_plate.1001.exr" gave a ValueError traceback when a keyframe
+    was moved, in the panel and as Pull Matte's report."""
+    inputs = importlib.import_module(MODULE + ".inputs")
+    settings = bpy.context.scene.tcvom
+    clip = settings.clip
+    plate = clip.filepath
+    folder = Path(bpy.path.abspath(plate)).parent
+    for file in sorted(folder.glob("plate.*.exr")):
+        shutil.copy(file, tmp_path / file.name.replace("plate.", "sh#1_plate."))
+    clip.filepath = str(tmp_path / "sh#1_plate.1001.exr")
+    try:
+        assert inputs.frame_shift(settings) is None  # the panel and the keyframe callbacks draw on
+        with pytest.raises(RuntimeError, match=r"sh#1_plate\.1001\.exr: the file name holds '#'.*rename the files"):
+            bpy.ops.tcvom.pull_matte()
+    finally:
+        clip.filepath = plate
+
+
 def test_add_keyframe_after_the_plate_changed_size_starts_black(pulled: dict, tmp_path: Path) -> None:
     """The last run's propagated trimap of another size made "+" fail with a traceback,
     leaving a keyframe without an image."""
@@ -1417,6 +1436,17 @@ def test_a_keyframe_image_the_addon_makes_survives_save_and_reopen(pulled: dict,
     opened.save()
     assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}, scene.tcvom.status
     assert opened.packed_file is None and "'key.1007.png'" not in scene.tcvom.status
+    # fourth QA: packed by the artist (as the note advises), then painted again: no word, and
+    # the painting was lost at the reopen
+    opened.pack()
+    touched[10:20, :10, :3] = 1.0
+    opened.pixels.foreach_set(touched.ravel())
+    assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}, scene.tcvom.status
+    said = scene.tcvom.status
+    assert "'key.1007.png' (scene frame 1007) painted in Blender since they were packed: pack them again" in said, said
+    opened.pack()
+    assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}, scene.tcvom.status
+    assert "'key.1007.png'" not in scene.tcvom.status
     # ... and painting after the pull, saved without a pull, was lost
     painted[20:30, 40:60, :3] = 0.5
     image.pixels.foreach_set(painted.ravel())

@@ -13,7 +13,8 @@ import pytest
 from tcvom import pipeline
 from tcvom.data.example import write_example
 from tcvom.errors import InputError
-from tcvom.io import read_image
+from tcvom.io import open_frames, read_image
+from tcvom.pipeline.jobs import review_output
 from tcvom.review.doubt import load_review, rebuild_review
 
 
@@ -209,6 +210,15 @@ def test_a_plate_given_as_an_array_is_named_shortly(small_example, tmp_path: Pat
      "plate (the plate's new place) must be a path or None, not 5"),
     (lambda tmp: rebuild_review(tmp, progress="loud"),
      "progress must be one of bar, json, none, not 'loud'"),
+    # API QA (round 3): pathlib's and OpenColorIO's TypeErrors, or a value taken without a word
+    (lambda tmp: review_output(None),
+     "the output folder is not a path (None)"),
+    (lambda tmp: review_output(tmp, progress=5),
+     "progress must be one of bar, json, none, not 5"),
+    (lambda tmp: open_frames(tmp / "p.####.exr", colorspace=Path("ACEScg")),
+     "colorspace (an OpenColorIO colour space's name) must be text or None, not PosixPath('ACEScg')"),
+    (lambda tmp: pipeline.matte(tmp / "p.####.exr", tmp / "t.####.png", tmp / "ex", provenance="x"),
+     "provenance must be a mapping of header names to text (or None), not 'x'"),
 ])
 def test_the_other_entry_points_refuse_values_of_another_type(tmp_path: Path, call, said: str) -> None:
     """API QA: write_example, load_review and rebuild_review failed with TypeErrors and
@@ -239,6 +249,24 @@ def test_one_colour_space_in_any_spelling_is_one_setting(small_example, tmp_path
     with pytest.raises(InputError, match="input_colorspace: None recorded, 'ACEScg' now"):
         pipeline.matte(small_example.plate, trimaps, out, frames="1001", method="classical", progress="none",
                        input_colorspace="ACEScg", review=False)
+
+
+def test_an_ocio_config_given_as_a_path_is_a_config(small_example, tmp_path: Path) -> None:
+    """API QA: ocio_config=Path(...) passed the argument check and failed deep in the colour
+    code with AttributeError ('PosixPath' object has no attribute 'startswith')."""
+    import PyOpenColorIO as ocio
+
+    config = tmp_path / "cg.ocio"
+    config.write_text(ocio.Config.CreateFromBuiltinConfig("cg-config-latest").serialize(), encoding="utf-8")
+    out = tmp_path / "out"
+    result = pipeline.run(small_example.plate, out, keyframes=small_example.keyframes, method="classical",
+                          progress="none", input_colorspace="ACEScg", ocio_config=config)
+    assert len(result.written) == 8
+    again = pipeline.run(small_example.plate, out, keyframes=small_example.keyframes, method="classical",
+                         progress="none", input_colorspace="ACEScg", ocio_config=str(config))
+    assert again.written == []  # the same config as text: the same job
+    assert review_output(out, ocio_config=config)[1] == out / "review"
+    assert open_frames(small_example.plate, ocio_config=config).read(1001).shape[-1] == 3
 
 
 def test_an_output_that_would_replace_its_inputs_is_refused(small_example, tmp_path: Path) -> None:

@@ -290,7 +290,7 @@ def sequence_pattern(path: str) -> str:
     """A frame file's path as a ``####`` pattern: ``/a/plate.1001.exr`` -> ``/a/plate.####.exr``.
 
     The last group of digits in the file name is the frame number (as Blender and Nuke
-    read sequences). Raises :class:`HostError` if the name has no digits.
+    read sequences). Raises :class:`HostError` if the name has no digits, or holds a ``#``.
     """
     head, name = os.path.split(path)
     match = _FRAME_DIGITS.search(name)
@@ -298,6 +298,11 @@ def sequence_pattern(path: str) -> str:
         raise HostError(
             f"{path} has no frame number in its name",
             "use an image sequence named like plate.1001.exr, or a movie file",
+        )
+    if "#" in name:  # the pattern's padding would not be the only mark: tcvom could not read it
+        raise HostError(
+            f"{path}: the file name holds '#', which tcvom reads as a frame number's padding",
+            "rename the files without '#' (or link them under such names)",
         )
     digits = match.group(1)
     return os.path.join(head, name[: match.start(1)] + "#" * len(digits) + name[match.end(1) :])

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from tcvom.errors import FrameSizeError, InputError, MissingFrameError, ReadError, shown
+from tcvom.errors import FrameSizeError, InputError, MissingFrameError, ReadError, check_text, shown
 from tcvom.io import trimap as trimaps
 from tcvom.io.colour import ColourConverter, interop_id
 from tcvom.io.hashing import as_recorded
@@ -852,6 +852,10 @@ def open_frames(
     if frames is not None and not isinstance(frames, str):
         frames = frame_selection(frames, what="shot range")
     text = path_text(source, "the plate", hint="give its image sequence (plate.####.exr) or movie file")
+    check_text(colorspace, "colorspace (an OpenColorIO colour space's name)")
+    check_text(ocio_config, "ocio_config (an OpenColorIO config file or built-in config's name)", path=True)
+    if ocio_config is not None:
+        ocio_config = os.fspath(ocio_config)
     if is_movie(text):
         return MovieFrames(text, frames, first_frame=movie_first_frame, colorspace=colorspace, ocio_config=ocio_config)
     return SequenceFrames(text, frames, colorspace=colorspace, ocio_config=ocio_config, holes_hint=holes_hint)

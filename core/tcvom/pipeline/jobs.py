@@ -56,6 +56,7 @@ from tcvom.errors import (
     check_text,
     check_whole,
     compiled_imported_held,
+    shown,
 )
 from tcvom.farm import chunks as chunking
 from tcvom.farm import manifest
@@ -179,6 +180,12 @@ def _check_arguments(io_queue: int, progress: str, trimap_channel: str, precisio
     check_text(ocio_config, "ocio_config (an OpenColorIO config file or built-in config's name)", path=True)
     for name, value in flags.items():
         check_flag(value, name)
+
+
+def _config_text(ocio_config: str | os.PathLike[str] | None) -> str | None:
+    """``ocio_config`` (checked by :func:`_check_arguments`) as text: a Path failed deep in
+    the colour code (API QA)."""
+    return None if ocio_config is None else os.fspath(ocio_config)
 
 
 def _check_not_inputs(pattern: str, frames: Sequence[int], inputs: Mapping[str, Mapping[int, Path]]) -> None:
@@ -615,6 +622,7 @@ def trimaps(
     _check_arguments(io_queue, progress, trimap_channel, precision, input_colorspace, ocio_config,
                      resize_trimaps=resize_trimaps, overwrite=overwrite, review=review, plan_only=plan_only,
                      claim_only=claim_only)
+    ocio_config = _config_text(ocio_config)
     compiled_imported_held()  # a cancel while torch loads would break every later run of the process
     keyframes = trimap_specs(keyframes, "keyframe trimaps")
     check_whole(segment, "the segment", 0, none=True)
@@ -930,6 +938,10 @@ def matte(
     """
     _check_arguments(io_queue, progress, trimap_channel, precision, input_colorspace, ocio_config,
                      resize_trimaps=resize_trimaps, overwrite=overwrite, review=review, plan_only=plan_only)
+    if provenance is not None and not (isinstance(provenance, Mapping) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in provenance.items())):
+        raise InputError(f"provenance must be a mapping of header names to text (or None), not {shown(provenance)}")
+    ocio_config = _config_text(ocio_config)
     compiled_imported_held()  # a cancel while torch loads would break every later run of the process
     trimaps = trimap_specs(trimaps)
     if method != "classical":
@@ -1329,6 +1341,7 @@ def run(
     """
     _check_arguments(io_queue, progress, trimap_channel, precision, input_colorspace, ocio_config,
                      resize_trimaps=resize_trimaps, overwrite=overwrite, review=review, plan_only=plan_only)
+    ocio_config = _config_text(ocio_config)
     compiled_imported_held()  # a cancel while torch loads would break every later run of the process
     if (keyframes is None) == (trimaps is None):
         raise InputError("give either keyframe trimaps (--keyframes) or a trimap for every frame (--trimaps)")
@@ -1600,7 +1613,11 @@ def review_output(out: str | Path, *, plate: str | Path | None = None, ocio_conf
     Raises:
         InputError: ``out/alpha`` holds no matte made by tcvom.
     """
-    root = Path(out)
+    root = Path(path_text(out, "the output folder", hint="give the folder `tcvom run` or the farm job wrote into"))
+    check_text(plate, "plate (the plate's new place)", path=True)
+    check_text(ocio_config, "ocio_config (an OpenColorIO config file or built-in config's name)", path=True)
+    check_progress(progress)
+    ocio_config = _config_text(ocio_config)
     settings: dict[str, Any] | None = None
     recorded_plate = config = None
     for path in sorted((root / "alpha").glob(f".*{manifest.SUFFIX}")):
