@@ -12,7 +12,7 @@ import pytest
 
 from tcvom import pipeline
 from tcvom.cli import main
-from tcvom.review.doubt import load_review, read_trimap_stats, table
+from tcvom.review.doubt import load_review, read_trimap_stats, table, trimaps_behind
 
 
 def _key(example, frame: int) -> str:
@@ -634,10 +634,33 @@ def test_a_job_written_before_a_keyframe_was_added_leaves_its_last_segment_out_o
     capsys.readouterr()
     assert main(["review", str(out), "--rebuild", "--progress", "none"]) == 0
     err = capsys.readouterr().err
-    assert "the trimaps of frame(s) 1005-1007 were propagated from keyframes with a keyframe between" in err, err
+    assert "the trimaps of frame(s) 1005-1007 were propagated from other keyframes than the keyframes now" in err, err
     assert "tcvom farm template" in err
-    assert load_review(out).extra["out_of_date"] == "1005-1007"
+    assert load_review(out).extra["out_of_date"] == "1004-1008"  # with the alphas beside them
     assert main(["run", *flags, "--out", str(out), "--keyframes", *keys]) == 0  # the shot run again: current
+    assert "out_of_date" not in load_review(out).extra
+
+
+@pytest.mark.parametrize(("before", "after", "frames", "stale"), [
+    # code review: a keyframe removed, then part of the shot run: the frames just made were named,
+    # and the trimap of the keyframe removed (a keyframe still, by its record) was not; the
+    # alphas beside the trimaps out of date (1003, 1008) are, as the run plans them
+    ((1001, 1004, 1008), (1001, 1008), "1001-1002", "1003-1008"),
+    # a keyframe added after the last one, or before the first (a run of frames it leaves as they
+    # were: no trimap record names it): the frames past it were not named
+    ((1001, 1005), (1001, 1005, 1008), "1001-1002", "1005-1008"),
+    ((1003, 1008), (1001, 1003, 1008), "1007-1008", "1001-1003"),
+])
+def test_the_trimaps_the_keyframes_now_would_seed_otherwise_are_out_of_date(
+        small_example, tmp_path: Path, before, after, frames: str, stale: str) -> None:
+    out = tmp_path / "out"
+    flags = ["--plate", small_example.plate, "--method", "classical", "--progress", "none", "--out", str(out)]
+    assert main(["run", *flags, "--keyframes", *[_key(small_example, k) for k in before]]) == 0
+    assert main(["run", *flags, "--keyframes", *[_key(small_example, k) for k in after], "--frames", frames]) == 0
+    assert load_review(out).extra.get("out_of_date") == stale
+    if after[-1] == 1008 and before[-1] != 1008:  # keyed since: its file is still the trimap propagated there
+        assert 1008 in trimaps_behind(out / "trimaps" / "trimap.####.png", range(1001, 1009))[0]
+    assert main(["run", *flags, "--keyframes", *[_key(small_example, k) for k in after]]) == 0
     assert "out_of_date" not in load_review(out).extra
 
 

@@ -84,7 +84,7 @@ from tcvom.pipeline import methods
 from tcvom.progress import Progress, ProgressMode, check_progress
 from tcvom.propagation import check_finetune_backend
 from tcvom.propagation.ensemble import RULE, check_keyframes, frames_read, propagate, read_order
-from tcvom.propagation.scheduler import KeyframeSchedule, Segment
+from tcvom.propagation.scheduler import KeyframeSchedule, Segment, segment_seeds
 from tcvom.review import doubt
 
 EXECUTORS: tuple[str, ...] = ("local", "ray")
@@ -478,14 +478,6 @@ def _plate_inputs(source: Any, frames: Sequence[int], files: FileDigests) -> tup
     return content, states
 
 
-def _segment_seeds(seg: Segment, key_digests: dict[int, str], shot_wide: bool) -> list[int]:
-    """The keyframes that seed a segment's trimaps: its passes' memory keyframes, or every
-    keyframe where they are shot-wide. Each trimap's record keeps them (``seeds``): the review
-    tells by them a trimap that a keyframe added since inside its segment has outdated
-    (:func:`tcvom.review.doubt.trimaps_behind`)."""
-    return sorted(key_digests) if shot_wide else sorted({k for p in seg.passes for k in p.memory_keyframes})
-
-
 def _segment_key(
     seg: Segment, settings_key: str, source: Any, files: FileDigests, key_digests: dict[int, str], shot_wide: bool
 ) -> tuple[str, dict[int, dict[str, Any]]]:
@@ -499,7 +491,7 @@ def _segment_key(
     inputs in each trimap grew with the square of the segment's length (173 MB of records,
     read by every rerun, for a 1000-frame shot keyed at its start)."""
     read = sorted(set(frames_read(source.frame_numbers, seg)) | (set(key_digests) if shot_wide else set()))
-    seeds = _segment_seeds(seg, key_digests, shot_wide)
+    seeds = segment_seeds(seg, key_digests, shot_wide)
     plate_content, states = _plate_inputs(source, read, files)
     key = digest({
         "settings": settings_key,
@@ -701,6 +693,7 @@ def trimaps(
             ))
             if claim_only:
                 return JobResult(concrete, outputs={"trimaps": writer.pattern}, methods={"trimaps": concrete})
+            doubt.record_keyframes(writer.pattern, key_digests)  # the review judges reused trimaps by them
         recorded = FrameRecords(writer.pattern)
         prob_records = FrameRecords(prob_writer.pattern) if prob_writer is not None else None
         if not plan_only:
@@ -813,7 +806,7 @@ def trimaps(
                                 extra["review"] = doubt.trimap_record(item.trimap, item.disagreement,
                                                                       item.frame in key_arrays)
                                 extra["keyframes"] = stamp  # the matte stage stamps its alpha with it
-                                extra["seeds"] = _segment_seeds(seg, key_digests, shot_wide)
+                                extra["seeds"] = segment_seeds(seg, key_digests, shot_wide)
                                 behind.submit(partial(finish, item, key, shares[item.frame], extra))
                         behind.submit(partial(claims.release, _segment_claim(seg)))  # once its frames are written
             finally:

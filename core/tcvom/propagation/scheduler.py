@@ -163,3 +163,11 @@ class KeyframeSchedule:
     def weights(self, frame: int) -> list[tuple[Pass, float]]:
         """Ensemble weights of the passes that decide ``frame`` (see :meth:`Segment.weights`)."""
         return self.segment_of(frame).weights(frame)
+
+
+def segment_seeds(segment: Segment, keyframes: Iterable[int], shot_wide: bool) -> list[int]:
+    """The keyframes that seed a segment's trimaps: its passes' memory keyframes, or every
+    keyframe where they are shot-wide (the network fine-tuned on the whole shot). Each
+    trimap's record keeps them (``seeds``): the review tells by them a trimap that the
+    keyframes as they are now would seed otherwise (:func:`tcvom.review.doubt.trimaps_behind`)."""
+    return sorted(keyframes) if shot_wide else sorted({k for p in segment.passes for k in p.memory_keyframes})

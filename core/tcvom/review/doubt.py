@@ -472,28 +472,83 @@ def recorded_keyframes(trimap_pattern: str | Path, frames: Iterable[int]) -> set
     return found
 
 
-def trimaps_behind(trimap_pattern: str | Path, frames: Iterable[int], keyframes: Iterable[int]) -> list[int]:
-    """The frames whose trimap (as its record says, where it still describes the file) was
-    propagated from keyframes (its ``seeds``) with one of ``keyframes`` between the frame and them: a
-    keyframe added since, inside the frame's segment, whose segment was not run again (a farm
-    job written before the edit numbers its segments by the keyframes then; ``run --frames``
-    of another part of the shot). A frame whose seeds lie on one side of it only (past a cut)
-    is judged on that side."""
+KEYFRAMES_FILE = "keyframes.json"
+"""In an output's trimap records folder: the keyframes (``{frame: digest}``) of the trimap
+stage that ran last, whatever it computed or reused."""
+
+
+def record_keyframes(trimap_pattern: str | Path, keyframes: Mapping[int, str]) -> None:
+    """Keep the keyframes a trimap stage runs with (:data:`KEYFRAMES_FILE`): a stage that
+    reuses every trimap of its frames writes no record that would say them."""
+    from tcvom.farm.manifest import records_folder
+
+    folder = records_folder(trimap_pattern)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_text(folder / KEYFRAMES_FILE, json.dumps({"keyframes": {str(k): v for k, v in sorted(keyframes.items())}}))
+
+
+def _keyframes_now(trimap_pattern: str | Path) -> list[int] | None:
+    """The keyframes :func:`record_keyframes` kept; None where none are (an older version)."""
+    from tcvom.farm.manifest import records_folder
+
+    try:
+        data = json.loads((records_folder(trimap_pattern) / KEYFRAMES_FILE).read_text(encoding="utf-8"))
+        return sorted(int(k) for k in data["keyframes"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def trimaps_behind(trimap_pattern: str | Path, frames: Iterable[int]) -> tuple[list[int], list[int]]:
+    """The frames whose trimap (as its record says, where it still describes the file) the
+    keyframes as they are now would seed otherwise than its record's ``seeds`` say (a
+    keyframe added or removed since, in a keyframe segment not run again: a farm job written
+    before the edit numbers its segments by the keyframes then; ``run --frames`` of another
+    part of the shot), and the keyframes now. The keyframes now are those the trimap stage
+    that ran last kept (:func:`record_keyframes`), or those of the trimap written last (its
+    record's ``keyframes``); the segments are the scheduler's
+    (:class:`~tcvom.propagation.scheduler.KeyframeSchedule`), as the trimap stage makes them.
+    Records of older versions (no ``seeds``) are not judged."""
+    from tcvom.farm import manifest
     from tcvom.farm.records import FrameRecords
+    from tcvom.propagation.scheduler import KeyframeSchedule, segment_seeds
 
     records = FrameRecords(str(trimap_pattern))
-    keys = set(keyframes)
-    behind = []
+    seeds: dict[int, list[int]] = {}
+    newest: tuple[int, str] | None = None  # (mtime_ns, keyframes stamp) of the trimap written last
     for f in frames:
-        if f in keys:
+        record = records.get(int(f))
+        given = (record or {}).get("seeds")
+        if record is None or not isinstance(given, list) or records.recorded_file(int(f)) is None:
             continue
-        given = (records.get(int(f)) or {}).get("seeds")  # none in the records of older versions
-        seeds = {int(k) for k in given if isinstance(k, int)} if isinstance(given, list) else set()
-        if not seeds or records.recorded_file(int(f)) is None:
+        seeds[int(f)] = sorted(int(k) for k in given if isinstance(k, int))
+        stamp, written = record.get("keyframes"), record.get("mtime_ns")
+        if isinstance(stamp, str) and isinstance(written, int) and (newest is None or written > newest[0]):
+            newest = (written, stamp)
+    keys = _keyframes_now(trimap_pattern)
+    if keys is None and newest is not None:
+        keys = sorted({int(frame) for frame, sep, _ in (item.partition("=") for item in newest[1].split(", "))
+                       if sep and frame.lstrip("-").isdigit()})
+    if not seeds or not keys:
+        return [], keys or []
+    try:
+        settings = manifest.read_manifest(manifest.manifest_path(trimap_pattern)).settings
+        options = settings.get("options") or {}
+        shot_wide = settings.get("method") == "tcvom" and bool(options.get("finetune_steps")) \
+            and options.get("finetune_scope") == "shot"
+        schedule = KeyframeSchedule(parse_frame_range(str(settings["shot"])), keys)
+    except (InputError, KeyError, TypeError, ValueError):  # no manifest, or one that says no shot: not judged
+        return [], keys
+    behind = []
+    for f, had in sorted(seeds.items()):
+        if f not in schedule.frame_numbers:
             continue
-        if any(min(f, s) < k < max(f, s) for k in keys - seeds for s in seeds):
-            behind.append(int(f))
-    return behind
+        if f in keys:  # keyed since: its file is still the trimap propagated there
+            review = (records.get(f) or {}).get("review")
+            if isinstance(review, dict) and review.get("keyframe") is False:
+                behind.append(f)
+        elif had != segment_seeds(schedule.segment_of(f), keys, shot_wide):
+            behind.append(f)
+    return behind, keys
 
 
 def matte_residuals(
@@ -717,7 +772,8 @@ def table(review: Review, *, limit: int | None = None) -> str:
     if review.extra.get("not_reviewed"):
         lines.append(f"not reviewed (no trimap or alpha yet): {review.extra['not_reviewed']}")
     if review.extra.get("out_of_date"):
-        lines.append(f"out of date (alphas of trimaps made again since; run again): {review.extra['out_of_date']}")
+        lines.append(f"out of date (alphas of trimaps made again since, or trimaps of other keyframes than now; run "
+                     f"again): {review.extra['out_of_date']}")
     if review.extra.get("estimated"):
         lines.append(f"trimap doubt guessed from distance (no two-pass frame measures the drift): "
                      f"{review.extra['estimated']}")
@@ -807,16 +863,21 @@ def _review_output(
     # an interrupted run after an edit, or a run of part of the shot after one (--frames): in the
     # review on every run, and said by a rebuild (a run says it in its own plan)
     behind = alphas_behind(alpha, trimaps, covered) if alpha is not None and trimaps is not None else []
-    keyed_since = trimaps_behind(trimaps, covered, keys) if trimaps is not None else []
+    keyed_since, _ = trimaps_behind(trimaps, covered) if trimaps is not None else ([], [])
+    near: set[int] = set()  # the alphas whose window holds such a trimap (as a run plans them)
+    if keyed_since and alpha is not None:
+        from tcvom.matting.window import neighbour_window
+
+        near = {f for t in keyed_since for f in neighbour_window(t, shot) if f in set(covered)}
     if behind or keyed_since:
-        review.extra["out_of_date"] = format_range(sorted(set(behind) | set(keyed_since)))
+        review.extra["out_of_date"] = format_range(sorted(set(behind) | set(keyed_since) | near))
     if keyed_since and say_left:
-        log.warning("%s: the trimaps of frame(s) %s were propagated from keyframes with a keyframe between them and "
-                    "the frame now (keyed since, in a keyframe segment not run again): they and their alphas are out "
-                    "of date. A farm job written before the keyframes changed numbers its segments by the keyframes "
-                    "then: write it again (`tcvom farm template ... --out OUT`), or `tcvom run` the shot",
-                    folder, format_range(keyed_since))
-    behind = [f for f in behind if f not in set(keyed_since)]
+        log.warning("%s: the trimaps of frame(s) %s were propagated from other keyframes than the keyframes now "
+                    "would propagate them from (a keyframe added or removed since, in a keyframe segment not run "
+                    "again): they, and the alphas beside them, are out of date. A farm job written before the keyframes changed "
+                    "numbers its segments by the keyframes then: write it again (`tcvom farm template ... --out "
+                    "OUT`), or `tcvom run` the shot", folder, format_range(keyed_since))
+    behind = [f for f in behind if f not in set(keyed_since) | near]  # said once, as keyed since
     if behind and say_left:
         log.warning("%s: the alphas of frame(s) %s were matted from trimaps made again since (an interrupted run?): "
                     "they are out of date, and reviewed as they are, until `tcvom run` (or the farm job) matte them "
