@@ -240,6 +240,14 @@ def test_eval_blames_the_odd_truth_frame_reads_any_padding_and_names_a_missing_f
     exact = _alpha_folder(small_example, tmp_path / "exact" / "alpha", 0.0)
     code, _, err = run_cli(capsys, "eval", "--alpha", exact, "--truth", truth, "--progress", "none", "--no-plots")
     assert code == 2 and f"{truth / 'alpha.1003.png'}: frame 1003: the ground truth is 48x32 here, 96x64" in err, err
+    first = tmp_path / "first"  # code review: the odd one the first frame, the second was named
+    shutil.copytree(small_example.folder / "truth", first)
+    for name in ("alpha.1001.png", "trimap.1001.png"):
+        picture = cv2.imread(str(first / name), cv2.IMREAD_UNCHANGED)
+        cv2.imwrite(str(first / name), cv2.resize(picture, (48, 32), interpolation=cv2.INTER_NEAREST))
+    code, _, err = run_cli(capsys, "eval", "--alpha", exact, "--truth", first, "--progress", "none", "--no-plots")
+    assert code == 2 and f"{first / 'alpha.1001.png'}: frame 1001: the ground truth is 48x32 here, 96x64 at " \
+        "frames 1002-1003" in err, err
     padded = tmp_path / "padded"
     padded.mkdir()
     for n in range(small_example.first, small_example.last + 1):
@@ -249,6 +257,10 @@ def test_eval_blames_the_odd_truth_frame_reads_any_padding_and_names_a_missing_f
     assert code == 0, err
     assert f"scored: alpha sequence {padded / 'alpha.#####.exr'}" in (tmp_path / "rep" / "summary.md").read_text()
     assert json.loads((tmp_path / "rep" / "summary.json").read_text())["scored"].endswith("alpha.#####.exr")
+    shutil.copy(exact / "alpha.1001.exr", padded / "alpha.001001.exr")  # code review: two paddings, one scored
+    code, _, err = run_cli(capsys, "eval", "--alpha", padded, "--truth", small_example.folder / "truth",
+                           "--progress", "none")
+    assert code == 2 and "holds alpha frames in 2 paddings" in err, err
     for alpha, given in ((tmp_path / "nothing", small_example.folder / "truth"), (exact, tmp_path / "no_truth")):
         code, _, err = run_cli(capsys, "eval", "--alpha", alpha, "--truth", given, "--progress", "none")
         missing = given if alpha == exact else alpha

@@ -90,8 +90,10 @@ def test_sequence_pattern_and_files(tmp_path: Path) -> None:
         hostclient.sequence_pattern("/a/plate.exr")
     # Blender QA: "sh#1_plate.1001.exr" became "sh#1_plate.####.exr", whose first '#' was then
     # taken for the padding (a ValueError traceback in the add-on's panel and pull)
-    with pytest.raises(HostError, match="the file name holds '#'"):
-        hostclient.sequence_pattern("/a/sh#1_plate.1001.exr")
+    for marked, mark in (("sh#1_plate", "#"), ("sh@1_plate", "@"), ("sh$F1_plate", "$F"), ("p%04d_x", "%04d")):
+        with pytest.raises(HostError, match=re.escape(f"the file name holds '{mark}'")):
+            hostclient.sequence_pattern(f"/a/{marked}.1001.exr")
+    assert hostclient.sequence_pattern("/a/sh%1_plate.1001.exr") == "/a/sh%1_plate.####.exr"  # no printf mark
     for f in (1003, 1001, 1002):
         (tmp_path / f"plate.{f}.exr").write_bytes(b"x")
     (tmp_path / "plate.1001.exr.tcvom-tmp-1").write_bytes(b"x")

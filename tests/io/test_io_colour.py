@@ -183,9 +183,9 @@ colorspaces:
     encoding: sdr-video
     from_scene_reference: !<ExponentWithLinearTransform> {gamma: 2.4, offset: 0.055, direction: inverse}
 """, encoding="utf-8")
-    with pytest.raises(InputError, match=r"ap0_to_lin\.spimtx") as caught:
+    with pytest.raises(InputError, match=r"a file it names is missing .*ap0_to_lin\.spimtx") as caught:
         ColourConverter("lin", config=str(config))
-    assert caught.value.path == str(config)
+    assert caught.value.path == str(config) and "search_path" in str(caught.value.hint)
 
 
 def test_a_plate_whose_frames_change_type_is_refused_without_a_colour_space(tmp_path: Path) -> None:

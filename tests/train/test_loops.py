@@ -400,7 +400,7 @@ def test_a_corrupt_frame_read_by_a_worker_is_the_same_one_line_error(video_root:
     assert "cannot decode the image" in str(worker) and Path(worker.path or "").parent.parent.parent.name == "FG_done"
     # Eval QA: it named no frame, no clip and no way out
     assert alone.frame is not None and f"frame {alone.frame}: clip " in str(alone), str(alone)
-    assert "leave the clip out with 'clips'" in str(alone)
+    assert "leave the clip out (list the other clips in the config's 'clips')" in str(alone)
 
 
 def test_data_errors_name_the_config_file_and_key_before_the_run_folder_is_written(

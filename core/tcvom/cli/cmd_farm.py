@@ -17,7 +17,7 @@ from typing import Any
 
 from tcvom.cli import common
 from tcvom.errors import InputError
-from tcvom.farm.openjd import job_parameters, job_template, write_template
+from tcvom.farm.openjd import check_job_output, job_parameters, job_template, write_template
 from tcvom.farm.plan import DEFAULT_CHUNK, ShotPlan, plan_shot
 from tcvom.io.atomic import write_text
 from tcvom.io.sequence import output_pattern
@@ -71,6 +71,7 @@ def _shot_plan(args: argparse.Namespace) -> ShotPlan:
     """The shot's farm tasks; with ``--out``, only those an edit touched (what ``tcvom run``
     into that folder would compute)."""
     computed = None
+    check_job_output(args.method, args.output, args.alpha_format)  # refused here, not by every Matte task
     if args.out is not None:  # a folder the job's tasks could not write in: refused here, not by every task
         output_pattern(Path(args.out) / "trimaps", TrimapWriter.default_name())
     if args.out is not None and Path(args.out).is_dir():

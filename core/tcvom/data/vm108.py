@@ -58,8 +58,9 @@ def _imread(path: Path, flags: int = cv2.IMREAD_UNCHANGED, *, clip: str | None =
     data = cv2.imread(str(path), flags)
     if data is None:
         raise ReadError(f"{where}cannot decode the image (a damaged or cut-short file?)", path=path, frame=frame,
-                        hint="replace the file from the dataset" + (", or leave the clip out with 'clips'"
-                                                                     if clip is not None else ""))
+                        hint="replace the file from the dataset" + (
+                            ", or leave the clip out (list the other clips in the config's 'clips')"
+                            if clip is not None else ""))
     return data
 
 

@@ -418,7 +418,11 @@ def _sequence(text: str | Path, default_name: str) -> str:
     if found:  # in the padding the files have (alpha.01001.png was "every frame missing")
         padded = [p for p in sequences_in(folder) if Path(p).name.startswith(f"{default_name}.")
                   and p.endswith(found[0]) and "." not in Path(p).name[len(default_name) + 1:-len(found[0])]]
-        return padded[0] if len(padded) == 1 else f"{named}{found[0]}"
+        if len(padded) > 1:  # one was scored, or none ("every frame missing")
+            raise InputError(f"the folder holds {default_name} frames in {len(padded)} paddings "
+                             f"({', '.join(Path(p).name for p in padded)})", path=folder,
+                             hint=f"name the sequence to score, e.g. {padded[0]}")
+        return padded[0] if padded else f"{named}{found[0]}"
     others = [name for name in _TRUTH_NAMES if name != default_name]
     candidates = [p for p in sequences_in(folder) if not any(Path(p).name.startswith(f"{o}.") for o in others)]
     if len(candidates) > 1:  # the first fileseq found was scored, without a word
@@ -429,6 +433,20 @@ def _sequence(text: str | Path, default_name: str) -> str:
         log.info("%s: scoring %s, the folder's one sequence", folder, Path(candidates[0]).name)
         return candidates[0]
     return str(named) + ".png"  # a folder without a sequence: its files are then reported missing
+
+
+def _truth_size(gt_seq: Any, numbers: Sequence[int]) -> tuple[int, tuple[int, ...]] | None:
+    """(a frame, its size) of the ground truth's size, by its first frames (an odd first
+    frame, against the two after it, is named: the alpha of its frame was blamed)."""
+    if not numbers:
+        return None
+    sizes = [(f, read_prediction(gt_seq.path(f), f).shape) for f in numbers[:3]]
+    if len(sizes) == 3 and sizes[0][1] != sizes[1][1] == sizes[2][1]:
+        (odd, size), (other, other_size) = sizes[0], sizes[1]
+        raise FrameSizeError(f"the ground truth is {size[1]}x{size[0]} here, {other_size[1]}x{other_size[0]} at "
+                             f"frames {other}-{sizes[2][0]}", path=gt_seq.path(odd), frame=odd,
+                             hint="every frame of the ground truth is one size")
+    return sizes[0]
 
 
 def evaluate_sequence(
@@ -486,13 +504,11 @@ def evaluate_sequence(
     tris = open_trimaps(str(truth_trimaps), numbers, what="truth trimap")
     images = open_frames(str(plate), numbers) if plate is not None and consecutive else None
     scorer = ClipScorer(image_metrics=image_metrics, temporal=consecutive)
-    first: tuple[int, tuple[int, ...]] | None = None  # the truth's size, by its first frame
+    first = _truth_size(gt_seq, numbers)
     with Progress("eval", len(numbers), progress) as bar:
         for n in numbers:
             gt = read_prediction(gt_seq.path(n), n)
-            if first is None:
-                first = (n, gt.shape)
-            elif gt.shape != first[1]:  # an odd truth frame was blamed on the alpha
+            if first is not None and gt.shape != first[1]:  # an odd truth frame was blamed on the alpha
                 raise FrameSizeError(
                     f"the ground truth is {gt.shape[1]}x{gt.shape[0]} here, {first[1][1]}x{first[1][0]} at frame "
                     f"{first[0]}", path=gt_seq.path(n), frame=n, hint="every frame of the ground truth is one size")

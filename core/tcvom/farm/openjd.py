@@ -29,7 +29,7 @@ from typing import Any
 from tcvom.errors import InputError, check_choice, check_whole
 from tcvom.io.sequence import format_openjd_range, format_range, frame_selection
 from tcvom.io.trimap import TRIMAP_CHANNELS
-from tcvom.io.writers import ALPHA_FORMATS, OUTPUT_KINDS
+from tcvom.io.writers import ALPHA_FORMATS, OUTPUT_KINDS, check_alpha_output
 from tcvom.models.bases import BASES
 from tcvom.pipeline.methods import BACKENDS, METHODS, PRECISIONS
 
@@ -60,6 +60,16 @@ def _check_text(value: object, what: str, *, empty: bool = False) -> None:
         raise InputError(f"{what} must be {'text' if empty else 'non-empty text'}, not {value!r}")
 
 
+def check_job_output(method: str, output: str, alpha_format: str) -> None:
+    """Refuse an output a farm job's every Matte task would refuse (layers in a PNG, or of the
+    classical method), when the job is planned (InputError)."""
+    check_alpha_output(alpha_format, output)
+    if output == "layers" and method == "classical":
+        from tcvom.pipeline.jobs import check_colour_layers
+
+        check_colour_layers(None)
+
+
 def _check_arguments(values: dict[str, Any]) -> None:
     """What OpenJD would refuse in the template (its parameters' allowed values, minimum
     lengths and types), refused here as an InputError naming the argument: the command
@@ -70,6 +80,7 @@ def _check_arguments(values: dict[str, Any]) -> None:
                          ("alpha_format", ALPHA_FORMATS),
                          ("trimap_channel", TRIMAP_CHANNELS), ("precision", PRECISIONS)):
         check_choice(values[key], choices, key)
+    check_job_output(values["method"], values["output"], values["alpha_format"])
     if values["base"]:  # None or empty: the default, as the template's empty Base
         check_choice(values["base"], BASES, "base")
     for key in ("tcvom_command", "device"):

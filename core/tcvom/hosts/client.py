@@ -64,6 +64,8 @@ TEMP_MARK = ".tcvom-tmp-"
 # Environment variables of the host's own Python that must not leak into tcvom's.
 _HOST_PYTHON_VARS = ("PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP", "PYTHONNOUSERSITE", "PYTHONEXECUTABLE")
 _FRAME_DIGITS = re.compile(r"(\d+)(?!.*\d)")
+# what tcvom reads as a frame number's padding in a path (tcvom.io.sequence.PATTERN_MARKS)
+_PADDING_MARK = re.compile(r"#|@|\$F|%\d*d")
 
 
 #: Signals that end a process that crashed (the others come from outside: a kill, a hang-up).
@@ -290,7 +292,8 @@ def sequence_pattern(path: str) -> str:
     """A frame file's path as a ``####`` pattern: ``/a/plate.1001.exr`` -> ``/a/plate.####.exr``.
 
     The last group of digits in the file name is the frame number (as Blender and Nuke
-    read sequences). Raises :class:`HostError` if the name has no digits, or holds a ``#``.
+    read sequences). Raises :class:`HostError` if the name has no digits, or holds a padding
+    mark (``#``, ``@``, ``$F``, ``%04d``).
     """
     head, name = os.path.split(path)
     match = _FRAME_DIGITS.search(name)
@@ -299,10 +302,11 @@ def sequence_pattern(path: str) -> str:
             f"{path} has no frame number in its name",
             "use an image sequence named like plate.1001.exr, or a movie file",
         )
-    if "#" in name:  # the pattern's padding would not be the only mark: tcvom could not read it
+    mark = _PADDING_MARK.search(name)
+    if mark:  # the pattern's padding would not be the only mark: tcvom could not read it
         raise HostError(
-            f"{path}: the file name holds '#', which tcvom reads as a frame number's padding",
-            "rename the files without '#' (or link them under such names)",
+            f"{path}: the file name holds {mark.group()!r}, which tcvom reads as a frame number's padding",
+            f"rename the files without {mark.group()!r} (or link them under such names)",
         )
     digits = match.group(1)
     return os.path.join(head, name[: match.start(1)] + "#" * len(digits) + name[match.end(1) :])
@@ -421,14 +425,13 @@ def folder_name(name: str) -> str:
 
 #: What tcvom reads as a frame number's padding in a sequence's folder (fileseq's: ``#``,
 #: ``@``, ``$F`` and a printf ``%d``; a ``%`` otherwise is only a character).
-_PADDING_IN_FOLDER = re.compile(r"#|@|\$F|%\d*d")
 
 
 def check_cache_folder(root: str, fix: str) -> None:
     """HostError when the host's cache folder ``root`` holds a padding mark: tcvom cannot
     read or write the sequences kept there (it would fail on the first, naming a folder the
     artist never chose)."""
-    mark = _PADDING_IN_FOLDER.search(root)
+    mark = _PADDING_MARK.search(root)
     if mark:
         raise HostError(f"the matte cache {root} holds {mark.group()!r}, which tcvom reads as part of a frame number "
                         "in the sequences kept there", fix)

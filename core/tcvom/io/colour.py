@@ -232,6 +232,12 @@ class ColourConverter:
                         "(pip install 'opencolorio>=2.5'), as tcvom requires") from exc
                 aliases = list(ours.getAliases())
                 found = next((self.config.getColorSpace(a) for a in aliases if self.config.getColorSpace(a)), None)
+                if found is None and isinstance(exc, ocio.ExceptionMissingFile):  # pyright: ignore[reportAttributeAccessIssue]
+                    raise InputError(
+                        f"OpenColorIO cannot look for the colour space {builtin!r} ({role}) in the config: a file "
+                        f"it names is missing ({exc})", path=self.config_name,
+                        hint="put the config's LUT files where its search_path says (a config copied without its "
+                        "folders?), or leave --ocio-config out") from exc
                 if found is None:
                     if not self.config.hasRole("aces_interchange"):
                         fix = "give the config an aces_interchange role (as OpenColorIO 2.2 and later configs have)"

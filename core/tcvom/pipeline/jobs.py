@@ -962,7 +962,7 @@ def matte(
         methods.check_backend(concrete, backend, export_dir, asked=method, notice=bar.message, stage="matte")
         _check_export(export_dir, backend, concrete, "matte", weights, base)
         if output == "layers":
-            _check_colour_layers(_matting_network(concrete, base, weights))
+            check_colour_layers(_matting_network(concrete, base, weights))
         method_options = methods.check_method_options(concrete, "matte", method_options)
         digest = _weights_digest(concrete, methods.matting_kind(base), weights)  # refused before the folder is made
         if concrete == "tcvom" and weights is not None:  # of another network or base: was refused after the claim
@@ -1232,7 +1232,7 @@ def _check_given_trimaps(tris: TrimapFiles, frames: list[int], *, whole: bool) -
     check_class_counts(counts, {frame: tris.path(frame) for frame in frames}, what="trimap", shot=whole)
 
 
-def _check_colour_layers(network: str | None) -> None:
+def check_colour_layers(network: str | None) -> None:
     """Refuse ``--output layers`` (before anything is read or claimed) unless the matting
     network (:func:`_matting_network`) predicts foreground and background colours (FBA,
     with or without the TAM)."""
@@ -1383,7 +1383,7 @@ def run(
                          f"{backend} has nothing to run", hint="install weights (tcvom weights add FILE), or use "
                          "--backend torch (the default)")
     if output == "layers":
-        _check_colour_layers(_matting_network(matte_method, base, matting_weights))
+        check_colour_layers(_matting_network(matte_method, base, matting_weights))
     source = _open_plate(plate, shot_range, input_colorspace, ocio_config)
     shot = list(source.frame_numbers)
     selection = chunking.select_frames(frames, shot)
