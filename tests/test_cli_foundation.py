@@ -236,13 +236,16 @@ def test_a_user_who_can_write_no_cache_folder_can_run_tcvom(tmp_path: Path) -> N
     if not hasattr(os, "getuid") or os.getuid() != 0 or shutil.which("setpriv") is None or not python.exists():
         pytest.skip("needs root, setpriv and a system Python of this version to run as another user")
     path = os.pathsep.join([str(Path(tcvom.__file__).parents[1]), *site.getsitepackages()])
-    env = {"HOME": "/nonexistent", "PATH": "/usr/bin:/bin", "PYTHONPATH": path, "TMPDIR": str(tmp_path)}
     tmp_path.chmod(0o777)
-    result = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(python), "-m",
-                             "tcvom", "--version"], env=env, capture_output=True, text=True, timeout=300, cwd="/")
-    if "Permission denied" in result.stderr and "site" in result.stderr:
-        pytest.skip("the test's packages cannot be read by another user")
-    assert result.returncode == 0 and result.stdout.startswith("tcvom "), result.stderr[-2000:]
+    closed = tmp_path / "root-home"  # odd-inputs QA: a service user started with root's HOME, which it cannot
+    closed.mkdir(mode=0o700)  # enter: Path.exists() raised PermissionError at import
+    for home in ("/nonexistent", str(closed)):
+        env = {"HOME": home, "PATH": "/usr/bin:/bin", "PYTHONPATH": path, "TMPDIR": str(tmp_path)}
+        result = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(python), "-m",
+                                 "tcvom", "--version"], env=env, capture_output=True, text=True, timeout=300, cwd="/")
+        if "Permission denied" in result.stderr and "site" in result.stderr:
+            pytest.skip("the test's packages cannot be read by another user")
+        assert result.returncode == 0 and result.stdout.startswith("tcvom "), result.stderr[-2000:]
 
 
 

@@ -1,6 +1,7 @@
 """Issue 16, "Friction": the command line as a new user first meets it."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -524,3 +525,27 @@ def test_a_single_trimap_file_and_an_unknown_file_type_say_what_to_do(capsys, sm
                            "classical", "--progress", "none")
     assert code == 2 and "plate.1001.heic" in err and "convert it to a type OpenImageIO reads here" in err
     assert "is the file complete" not in err
+
+
+def test_run_out_is_a_folder_whatever_its_name_unless_no_sequence_can_be_kept_there(capsys, small_example,
+                                                                                     tmp_path: Path) -> None:
+    """Odd-inputs QA: `run --out "100% final"` was refused as a file pattern (io.md: "always a
+    folder, whatever its name"), and `matte --trimaps "shot #5/trimaps/trimap.####.png"` ended
+    in fileseq's exception, exit 1."""
+    flags = ["--plate", small_example.plate, "--keyframes", small_example.keyframes, "--method", "classical",
+             "--shot-range", "1001-1008", "--progress", "none"]
+    code, _, err = run_cli(capsys, "run", *flags, "--out", tmp_path / "100% final")
+    assert code == 0, err
+    assert (tmp_path / "100% final" / "alpha" / "alpha.1008.exr").is_file()
+    code, _, err = run_cli(capsys, "run", *flags, "--out", tmp_path / "shot #5")
+    assert code == 2 and "the folder" in err and "holds '#'" in err, err
+    assert not (tmp_path / "shot #5").exists()  # refused before anything was made
+    code, _, err = run_cli(capsys, "run", *flags, "--out", tmp_path / "matte.####.exr")
+    assert code == 2 and "so --out is a folder, not a file pattern" in err, err
+    marked = tmp_path / "sh #5"
+    shutil.copytree(tmp_path / "100% final" / "trimaps", marked / "trimaps")
+    code, _, err = run_cli(capsys, "matte", "--plate", small_example.plate, "--trimaps",
+                           marked / "trimaps" / "trimap.####.png", "--out", tmp_path / "m", "--method", "classical",
+                           "--progress", "none")
+    assert code == 2 and "holds '#', which a sequence pattern reads as a frame number" in err, err
+    assert "Traceback" not in err and "please report" not in err

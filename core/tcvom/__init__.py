@@ -17,8 +17,11 @@ def _writable(folder: Path) -> bool:
     """Whether files can be made in ``folder`` or, where it is not there yet, in the nearest
     folder above it that is."""
     for candidate in (folder, *folder.parents):
-        if candidate.exists():
-            return candidate.is_dir() and os.access(candidate, os.W_OK | os.X_OK)
+        try:
+            if candidate.exists():
+                return candidate.is_dir() and os.access(candidate, os.W_OK | os.X_OK)
+        except OSError:  # a home this user cannot enter (a service user with root's HOME): not writable
+            return False
     return False
 
 

@@ -127,3 +127,17 @@ def test_truncated_exr_is_a_read_error(tmp_path: Path) -> None:
     with pytest.raises(ReadError) as err:
         frames.read(1002)
     assert err.value.frame == 1002
+
+
+def test_a_header_text_of_other_bytes_than_utf8_is_written_escaped(tmp_path: Path) -> None:
+    """Odd-inputs QA: a movie plate in a Latin-1 folder (Python keeps it as surrogate escapes)
+    was read by PyAV, and the first alpha's `tcvom:plate` header failed in OpenImageIO:
+    exit 1 after the whole trimap stage. The text is written with the bytes escaped."""
+    plate = "/shows/sh\udce9t/plate.mp4"
+    write_image(tmp_path / "a.exr", np.zeros((4, 5), np.float32), pixel_type="half", channels=("A",),
+                attributes={"tcvom:plate": plate})
+    image = oiio.ImageInput.open(str(tmp_path / "a.exr"))
+    try:
+        assert image.spec().getattribute("tcvom:plate") == "/shows/sh\\udce9t/plate.mp4"
+    finally:
+        image.close()

@@ -25,13 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import fileseq
-
 from tcvom import __version__
 from tcvom.errors import InputError, listed_differences
 from tcvom.farm.locks import LiveWriters, exclusive_lock, publish_exclusive, replace_file
 from tcvom.io.hashing import file_sha256
-from tcvom.io.sequence import PAD_STYLE
+from tcvom.io.sequence import parse_sequence
 
 FORMAT = 1
 SUFFIX = ".tcvom.json"
@@ -44,7 +42,7 @@ class SettingsMismatchError(InputError):
 def manifest_path(pattern: str | Path) -> Path:
     """Where the manifest of an output sequence lives: ``alpha.####.exr`` -> ``.alpha.tcvom.json``."""
     text = str(pattern)
-    seq = fileseq.FileSequence(text, pad_style=PAD_STYLE, allow_subframes=False)
+    seq = parse_sequence(text, "sequence")  # a folder holding '#': said, with the fix (was fileseq's exception)
     stem = seq.basename().rstrip("._-") or Path(text).stem
     return Path(seq.dirname() or ".") / f".{stem}{SUFFIX}"
 

@@ -361,6 +361,8 @@ def write_image(
     for name, value in (attributes or {}).items():
         if isinstance(value, tuple):  # a float array (chromaticities)
             spec.attribute(name, oiio.TypeDesc(f"float[{len(value)}]"), value)
+        elif isinstance(value, str):  # a movie plate's path of other bytes than UTF-8 (OpenImageIO failed): escaped
+            spec.attribute(name, value.encode("utf-8", "backslashreplace").decode("utf-8"))
         else:
             spec.attribute(name, value)
     _name(final)

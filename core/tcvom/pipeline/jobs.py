@@ -73,6 +73,7 @@ from tcvom.io.sequence import (
     one_spelling,
     output_pattern,
     parse_frame_range,
+    parse_sequence,
     path_text,
 )
 from tcvom.io.sources import MovieFrames, TrimapFiles, TrimapSpecs, is_frame_pair, trimap_specs
@@ -1342,13 +1343,14 @@ def run(
     trimaps = None if trimaps is None else trimap_specs(trimaps)
     check_choice(executor, EXECUTORS, "executor")
     check_whole(chunk, "the chunk size", 1, none=True, unit=" frame")
-    if is_pattern(path_text(out, "the output folder")):
+    text = path_text(out, "the output folder")
+    if is_pattern(text) and Path(text).suffix and not Path(text).is_dir():  # --out shot/matte.####.exr
         raise InputError(
             "`run` writes two sequences (trimaps/ and alpha/), so --out is a folder, not a file pattern",
             path=out,
-            hint=f"pass --out {Path(str(out)).parent}, or make the alpha alone with `tcvom matte --out {out}` (a "
-            "folder whose name holds # @ % or $F reads as a pattern: rename it)",
+            hint=f"pass --out {Path(str(out)).parent}, or make the alpha alone with `tcvom matte --out {out}`",
         )
+    parse_sequence(str(Path(text) / "trimaps" / TrimapWriter.default_name()), "output pattern")  # "shot #5": said now
     out = Path(out)
     check_alpha_output(alpha_format, output)  # refused before the trimap stage, as the matte stage would
     # The matte stage's weights and back-end, checked before the trimap stage spends its time.
