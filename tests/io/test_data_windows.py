@@ -110,3 +110,34 @@ def test_cropped_exr_trimaps_are_placed_in_the_picture(small_example, tmp_path: 
             want, _ = read_image(tmp_path / "a" / f"alpha.{frame}.exr")
             got, _ = read_image(tmp_path / name / f"alpha.{frame}.exr")
             assert np.array_equal(got, want), (name, frame)
+
+
+def test_a_trimap_of_another_picture_or_of_the_overscans_shape_is_said_so(small_example, tmp_path: Path,
+                                                                          capsys) -> None:
+    """Odd-inputs QA: a cropped EXR keyframe of a picture at (0, 0) on a plate whose picture
+    lies at (100, 50), and, on an overscanned plate, a trimap of the whole data window's
+    shape with --resize-trimaps, were refused as "another shape (rotated or cropped?)"."""
+    moved, over = tmp_path / "moved", tmp_path / "over"
+    moved.mkdir()
+    over.mkdir()
+    for source in sorted(Path(small_example.plate).parent.glob("plate.*.exr")):
+        pixels, _ = read_image(source)
+        write_image(moved / source.name, pixels, layout=ImageLayout(96, 64, 100, 50, 100, 50, 96, 64))
+        wide = np.pad(pixels, ((8, 8), (8, 8), (0, 0)), mode="edge")
+        write_image(over / source.name, wide, layout=ImageLayout(112, 80, -8, -8, 0, 0, 96, 64))
+    _, crop = _trimaps(small_example.trimaps, tmp_path)
+    assert _matte(str(moved / "plate.####.exr"), crop, tmp_path / "a") == 2
+    err = capsys.readouterr().err
+    assert "the trimap is a crop (data window 80x56 at (4, 2)) of a picture (display window 96x64 at (0, 0)) " \
+           "other than the plate's (96x64 at (100, 50))" in err, err
+    half = tmp_path / "half"
+    half.mkdir()
+    for source in sorted(Path(small_example.trimaps).parent.glob("*.png")):
+        pixels, _ = read_image(source)
+        write_image(half / source.name, np.pad(pixels, ((8, 8), (8, 8), (0, 0)), mode="edge")[::2, ::2],
+                    pixel_type="uint8")
+    assert _matte(str(over / "plate.####.exr"), str(half / Path(small_example.trimaps).name), tmp_path / "b",
+                  "--resize-trimaps") == 2
+    err = capsys.readouterr().err
+    assert "the trimap is 56x40, the plate is 112x80 (picture 96x64): the shape of the plate's whole data window" \
+        in err, err

@@ -944,6 +944,13 @@ class TrimapFiles(_Numbered):
                 (info.width, info.height) == tuple(self.display[2:])):
             single = self._in_overscan(single)
         elif self.size is not None and (info.width, info.height) != self.size:
+            cropped = info.display is not None and (*info.origin, info.width, info.height) != tuple(info.display)
+            if cropped and self.display is not None and tuple(info.display) != tuple(self.display):
+                raise FrameSizeError(  # was "another shape (rotated or cropped?)", naming neither window
+                    f"the trimap is a crop (data window {info.width}x{info.height} at {info.origin}) of a picture "
+                    f"(display window {_window(info.display)}) other than the plate's ({_window(self.display)})",
+                    path=path, frame=frame, hint="write it with the plate's display window (format), or uncropped "
+                    "at the plate's size")
             single = self._scaled(single, info, path, frame)
         try:
             classified = trimaps.classify(single)
@@ -1011,6 +1018,13 @@ class TrimapFiles(_Numbered):
         same_shape = abs(info.width * height - info.height * width) <= max(width, height)  # within a pixel
         told = f"the trimap is {info.width}x{info.height}, the plate is {self.size[0]}x{self.size[1]}" + (
             f" (picture {width}x{height})" if target != self.size else "")
+        if not same_shape and target != self.size and \
+                abs(info.width * self.size[1] - info.height * self.size[0]) <= max(self.size):
+            raise FrameSizeError(  # the data window's shape: "another shape" contradicted the sizes it named
+                f"{told}: the shape of the plate's whole data window (overscan) scaled, while --resize-trimaps "
+                f"scales a trimap to the picture (display window {width}x{height})", path=path, frame=frame,
+                hint=f"paint it at the plate's size ({self.size[0]}x{self.size[1]}), or on its picture "
+                f"({width}x{height}, or that shape)")
         if not same_shape:
             raise FrameSizeError(
                 f"{told}: another shape (aspect {info.width / info.height:.3f}, the plate's {width / height:.3f}), "
@@ -1040,6 +1054,11 @@ class TrimapFiles(_Numbered):
     def read_all(self) -> dict[int, np.ndarray]:
         """Every trimap, classified (for keyframes: a handful of images)."""
         return {frame: self.read(frame) for frame in self.frame_numbers}
+
+
+def _window(window: Sequence[int]) -> str:
+    """A display window ``(x, y, width, height)`` as said: ``128x96 at (100, 50)``."""
+    return f"{window[2]}x{window[3]} at ({window[0]}, {window[1]})"
 
 
 def _parse_pair(text: str) -> tuple[int, Path]:
