@@ -132,8 +132,15 @@ def test_an_unset_plate_is_refused(small_example, tmp_path: Path) -> None:
         pipeline.run(None, tmp_path / "out", keyframes=small_example.keyframes, method="classical", progress="none")
 
 
-def test_a_missing_weight_file_is_refused_before_the_output_folder_is_made(small_example, tmp_path: Path) -> None:
-    from tcvom.errors import WeightsError
+def test_a_missing_weight_file_is_refused_before_the_output_folder_is_made(small_example, tmp_path: Path,
+                                                                          gca_model) -> None:
+    import torch
+
+    from tcvom.errors import TcvomError, WeightsError
+
+    matting, cut = tmp_path / "gca.pth", tmp_path / "cut.pth"
+    torch.save(gca_model.state_dict(), matting)
+    cut.write_bytes(matting.read_bytes()[: matting.stat().st_size // 2])
 
     for job in (pipeline.run, pipeline.trimaps):
         args = (tmp_path / "out",) if job is pipeline.run else (small_example.keyframes, tmp_path / "out")
@@ -144,6 +151,13 @@ def test_a_missing_weight_file_is_refused_before_the_output_folder_is_made(small
         with pytest.raises(InputError, match=r"the weight file is not a path \(5\)"):
             job(small_example.plate, *args, method="tcvom", weights=5, progress="none", **extra)
         assert not (tmp_path / "out").exists()
+        # networks QA: GCA weights (or a cut-short file) given as the STM's wrote the trimap stage's
+        # folder and manifest, with the refused file's digest, before the refusal
+        given = {**extra, "matting_weights": matting} if job is pipeline.run else extra
+        for bad, said in ((matting, "not the STM trimap-propagation one"), (cut, "not a readable PyTorch checkpoint")):
+            with pytest.raises(TcvomError, match=said):
+                job(small_example.plate, *args, method="tcvom", weights=bad, progress="none", **given)
+            assert not (tmp_path / "out").exists()
 
 
 def test_a_numpy_frame_number_is_a_frame(small_example, tmp_path: Path) -> None:

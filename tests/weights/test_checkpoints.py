@@ -112,6 +112,12 @@ def test_no_tensors_is_a_weights_error(tmp_path):
     torch.save({"epoch": 3}, path)
     with pytest.raises(WeightsError, match="no tensors"):
         checkpoints.read_state_dict(path)
+    # networks QA: a training checkpoint of two sets (params, params_ema) "held no tensors"
+    weights = {"conv.weight": torch.zeros(2, 2), "conv.bias": torch.zeros(2)}
+    torch.save({"params": weights, "params_ema": weights}, path)
+    with pytest.raises(WeightsError, match=r"holds 2 sets of weights \(params, params_ema\)") as caught:
+        checkpoints.read_state_dict(path)
+    assert "torch.save(torch.load(FILE)['params_ema']" in str(caught.value.hint)
 
 
 def test_load_into_lists_missing_unexpected_and_shapes():
@@ -311,7 +317,8 @@ def test_a_registered_file_replaced_on_disk_is_refused(data_dir, gca_files):
         weights.find_weights("gca_tam")
 
 
-@pytest.mark.parametrize("name", ["../gone.pth", "/tmp/abs.pth", "sub/x.pth", "weights.json", ".hidden.pth", ""])
+@pytest.mark.parametrize("name", ["../gone.pth", "/tmp/abs.pth", "sub/x.pth", "weights.json", ".hidden.pth", "",
+                                  " ", " x.pth"])
 def test_add_refuses_names_outside_the_folder_and_the_registry(data_dir, gca_files, name):
     """--name ../x stored the file outside the weights folder under another name, and
     --name weights.json had the registry overwrite the copy: every later run failed."""

@@ -645,6 +645,8 @@ def trimaps(
         _check_export(export_dir, backend, concrete, "trimaps", weights)
         options = methods.check_method_options(concrete, "trimaps", method_options)
         weights_digest = _weights_digest(concrete, "stm", weights)  # a weight file that is not there: refused here
+        if concrete == "tcvom":  # one of another network, or unreadable: before the folder and its record are made
+            _check_stm_file(weights)
         steps = finetune_steps if finetune_steps is not None else methods.default_finetune_steps(device)
         if concrete == "tcvom":  # refused before the settings are recorded and the plan said (network QA)
             check_finetune_backend(backend, steps)

@@ -110,6 +110,13 @@ def normalise_state_dict(obj: Any, *, path: str | Path | None = None) -> dict[st
             loose = sum(isinstance(v, Tensor) for v in obj.values())  # a loss or a step count beside it
             if len(nested) == 1 and loose < sum(isinstance(t, Tensor) for t in nested[0].values()):
                 obj = nested[0]  # the one dict of tensors, under a name of its own
+            elif len(nested) > 1 and not loose:  # {params, params_ema}: "no tensors" was said
+                names = [str(k) for k, v in obj.items() if any(v is n for n in nested)]
+                raise WeightsError(
+                    f"the file holds {len(nested)} sets of weights ({', '.join(names)}), and tcvom cannot tell "
+                    "which to use", path=path,
+                    hint=f"save the one you want as a plain state_dict: torch.save(torch.load(FILE)[{names[-1]!r}], "
+                    "'weights.pth')")
     if not isinstance(obj, Mapping):
         raise WeightsError(
             f"expected a state_dict (a dict of tensors), found {type(obj).__name__}",

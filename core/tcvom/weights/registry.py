@@ -272,10 +272,10 @@ def add_weights(path: str | Path, *, name: str | None = None, overwrite: bool = 
         InputError: a different file of that name is already registered (unless ``overwrite``).
     """
     source = Path(path).expanduser()
-    if name is not None and (not name or name in (".", "..", REGISTRY) or Path(name).name != name or "\\" in name
-                             or name.startswith(".")):
+    if name is not None and (not name.strip() or name in (".", "..", REGISTRY) or Path(name).name != name
+                             or "\\" in name or name.startswith(".") or name != name.strip()):
         raise InputError(f"--name {name!r} is not a file name tcvom can store weights under", path=source,
-                         hint=f"give a plain file name (no folder, not {REGISTRY}, not starting with a dot), "
+                         hint=f"give a plain file name (no folder, not {REGISTRY}, not starting with a dot or a space), "
                          "e.g. --name gca_tam_v2.pth")
     info = checkpoints.describe(source)
     if info["kind"] == "unknown":
