@@ -121,7 +121,9 @@ def test_a_template_openjd_would_refuse_or_fail_is_refused(farm_shot, tmp_path: 
     assert main(["farm", "template", str(tmp_path / "c.json"), "--name", "sh010 matte v2"]) == 0
     # code review: layers every Matte task refuses (in a PNG, of the classical method), planned exit 0
     for flags, said in ((["--alpha-format", "png16"], "png16 cannot hold them"),
-                        (["--method", "classical"], "the classical method predicts none")):
+                        (["--method", "classical"], "the classical method predicts none"),
+                        ([], "needs a base that predicts foreground and background colours (FBA)"),
+                        (["--method", "tcvom", "--base", "gca"], "needs a base that predicts foreground")):
         assert main(["farm", "template", str(tmp_path / "e.json"), "--output", "layers", *flags]) == 2
         assert said in capsys.readouterr().err
         assert main(["farm", "plan", "--plate", farm_shot.plate, "--keyframes", farm_shot.keyframes, "--output",

@@ -664,6 +664,27 @@ def test_the_trimaps_the_keyframes_now_would_seed_otherwise_are_out_of_date(
     assert "out_of_date" not in load_review(out).extra
 
 
+def test_trimaps_of_a_keyframe_repainted_since_are_out_of_date(small_example, tmp_path: Path) -> None:
+    """Code review: the seeds were compared by frame number only: after keyframe 1001 was
+    repainted and another part of the shot run, the trimaps it had seeded were current."""
+    import cv2
+
+    key = tmp_path / "key.1001.png"
+    shutil.copy(_key(small_example, 1001).split("=", 1)[1], key)
+    out = tmp_path / "out"
+    flags = ["--plate", small_example.plate, "--method", "classical", "--progress", "none", "--out", str(out),
+             "--keyframes", f"1001={key}", _key(small_example, 1008)]
+    assert main(["run", *flags]) == 0
+    picture = cv2.imread(str(key), cv2.IMREAD_UNCHANGED)
+    picture[:8, :8] = 255  # repainted
+    cv2.imwrite(str(key), picture)
+    assert main(["run", *flags, "--frames", "1008"]) == 0
+    stale = load_review(out).extra.get("out_of_date")
+    assert stale is not None and {1001, 1004} <= set(pipeline.jobs.parse_frame_range(stale)), stale
+    assert main(["run", *flags]) == 0
+    assert "out_of_date" not in load_review(out).extra
+
+
 def test_a_rebuild_after_a_partial_farm_run_names_the_frames_not_reviewed(small_example, tmp_path: Path,
                                                                          capsys) -> None:
     """After one trimap segment and one matte chunk, the rebuilt review held half the shot

@@ -71,7 +71,8 @@ def _shot_plan(args: argparse.Namespace) -> ShotPlan:
     """The shot's farm tasks; with ``--out``, only those an edit touched (what ``tcvom run``
     into that folder would compute)."""
     computed = None
-    check_job_output(args.method, args.output, args.alpha_format)  # refused here, not by every Matte task
+    check_job_output(args.method, args.output, args.alpha_format, args.base,  # refused here, not by every Matte task
+                     args.matting_weights)
     if args.out is not None:  # a folder the job's tasks could not write in: refused here, not by every task
         output_pattern(Path(args.out) / "trimaps", TrimapWriter.default_name())
     if args.out is not None and Path(args.out).is_dir():

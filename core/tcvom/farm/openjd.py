@@ -60,14 +60,25 @@ def _check_text(value: object, what: str, *, empty: bool = False) -> None:
         raise InputError(f"{what} must be {'text' if empty else 'non-empty text'}, not {value!r}")
 
 
-def check_job_output(method: str, output: str, alpha_format: str) -> None:
-    """Refuse an output a farm job's every Matte task would refuse (layers in a PNG, or of the
-    classical method), when the job is planned (InputError)."""
+def check_job_output(method: str, output: str, alpha_format: str, base: str | None = None,
+                     matting_weights: str | Path | None = None) -> None:
+    """Refuse an output a farm job's every Matte task would refuse (layers in a PNG, of the
+    classical method, or of weights that predict alpha only: a base other than FBA, or a
+    ``matting_weights`` file of another base), when the job is planned (InputError)."""
     check_alpha_output(alpha_format, output)
-    if output == "layers" and method == "classical":
-        from tcvom.pipeline.jobs import check_colour_layers
+    if output != "layers":
+        return
+    from tcvom.pipeline import methods
+    from tcvom.pipeline.jobs import check_colour_layers
 
+    if method == "classical":
         check_colour_layers(None)
+    elif matting_weights:
+        from tcvom.weights.checkpoints import kind_of
+
+        check_colour_layers(kind_of(matting_weights))
+    else:
+        check_colour_layers(methods.matting_kind(base))
 
 
 def _check_arguments(values: dict[str, Any]) -> None:
@@ -80,7 +91,7 @@ def _check_arguments(values: dict[str, Any]) -> None:
                          ("alpha_format", ALPHA_FORMATS),
                          ("trimap_channel", TRIMAP_CHANNELS), ("precision", PRECISIONS)):
         check_choice(values[key], choices, key)
-    check_job_output(values["method"], values["output"], values["alpha_format"])
+    check_job_output(values["method"], values["output"], values["alpha_format"], values["base"])
     if values["base"]:  # None or empty: the default, as the template's empty Base
         check_choice(values["base"], BASES, "base")
     for key in ("tcvom_command", "device"):

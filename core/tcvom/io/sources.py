@@ -1021,8 +1021,8 @@ class TrimapFiles(_Numbered):
         if not same_shape and target != self.size and \
                 abs(info.width * self.size[1] - info.height * self.size[0]) <= max(self.size):
             raise FrameSizeError(  # the data window's shape: "another shape" contradicted the sizes it named
-                f"{told}: the shape of the plate's whole data window (overscan) scaled, while --resize-trimaps "
-                f"scales a trimap to the picture (display window {width}x{height})", path=path, frame=frame,
+                f"{told}: the shape of the plate's whole data window (overscan) scaled; --resize-trimaps scales a "
+                f"trimap to the picture (display window {width}x{height})", path=path, frame=frame,
                 hint=f"paint it at the plate's size ({self.size[0]}x{self.size[1]}), or on its picture "
                 f"({width}x{height}, or that shape)")
         if not same_shape:

@@ -67,6 +67,7 @@ from tcvom.io.atomic import ensure_writable_folder, remove_dead_temporaries
 from tcvom.io.colour import config_file, config_identity, config_reference
 from tcvom.io.overlap import DEFAULT_DEPTH, ReadAhead, WriteBehind
 from tcvom.io.sequence import (
+    IMAGE_OUTPUT_SUFFIXES,
     format_range,
     frame_path,
     is_pattern,
@@ -384,6 +385,19 @@ def _check_matting_file(weights: str | Path, base: str | None, *, load: bool = F
         load_matting_model(weights, base=base)
 
 
+def _recorded_weights(pattern: str, weights_digest: str | None) -> bool:
+    """Whether the output ``pattern`` was made with the weights of ``weights_digest`` (its
+    manifest says so): a file read and accepted then, not read again to be checked (a full
+    load of the STM file for every rerun and farm task)."""
+    path = manifest.manifest_path(pattern)
+    if weights_digest is None or not path.is_file():
+        return False
+    try:
+        return manifest.read_manifest(path).settings.get("weights") == weights_digest
+    except InputError:
+        return False
+
+
 def _check_stm_file(weights: str | Path | None) -> None:
     """Refuse the STM weights the trimap stage would refuse (none found, unreadable, of
     another network): said before the matting weights are found missing, as the stages run."""
@@ -645,8 +659,8 @@ def trimaps(
         _check_export(export_dir, backend, concrete, "trimaps", weights)
         options = methods.check_method_options(concrete, "trimaps", method_options)
         weights_digest = _weights_digest(concrete, "stm", weights)  # a weight file that is not there: refused here
-        if concrete == "tcvom":  # one of another network, or unreadable: before the folder and its record are made
-            _check_stm_file(weights)
+        if concrete == "tcvom" and not _recorded_weights(TrimapWriter(out, create=False).pattern, weights_digest):
+            _check_stm_file(weights)  # of another network, or unreadable: before the folder and its record are made
         steps = finetune_steps if finetune_steps is not None else methods.default_finetune_steps(device)
         if concrete == "tcvom":  # refused before the settings are recorded and the plan said (network QA)
             check_finetune_backend(backend, steps)
@@ -696,7 +710,6 @@ def trimaps(
             ))
             if claim_only:
                 return JobResult(concrete, outputs={"trimaps": writer.pattern}, methods={"trimaps": concrete})
-            doubt.record_keyframes(writer.pattern, key_digests)  # the review judges reused trimaps by them
         recorded = FrameRecords(writer.pattern)
         prob_records = FrameRecords(prob_writer.pattern) if prob_writer is not None else None
         if not plan_only:
@@ -742,7 +755,10 @@ def trimaps(
         _say_edited(writer.pattern, sorted(f for t in pending.values() for f in t
                                            if not overwrite and f not in kept and recorded.edited(f)),
                     "a trimap fixed by hand is used when given as a keyframe (--keyframes FRAME=FILE)")
-        before_first_write = _BeforeFirstWrite(writer.pattern, stale_review, progress)
+        # the keyframes this stage runs with, kept for the review (reused trimaps of other keyframes are
+        # out of date by them): at its first write, or its end; a stage stopped before either keeps the last
+        before_first_write = _BeforeFirstWrite(writer.pattern, stale_review, progress,
+                                               then=partial(doubt.record_keyframes, writer.pattern, key_digests))
         if result.skipped:
             bar.advance(len(result.skipped), frame=max(result.skipped))
         if pending:
@@ -809,7 +825,8 @@ def trimaps(
                                 extra["review"] = doubt.trimap_record(item.trimap, item.disagreement,
                                                                       item.frame in key_arrays)
                                 extra["keyframes"] = stamp  # the matte stage stamps its alpha with it
-                                extra["seeds"] = segment_seeds(seg, key_digests, shot_wide)
+                                extra["seeds"] = {str(k): key_digests[k] for k in segment_seeds(seg, key_digests,
+                                                                                              shot_wide)}
                                 behind.submit(partial(finish, item, key, shares[item.frame], extra))
                         behind.submit(partial(claims.release, _segment_claim(seg)))  # once its frames are written
             finally:
@@ -821,6 +838,7 @@ def trimaps(
             if prob_records is not None:
                 prob_records.prune(shot)
             _prune_finetuned(recorded)
+        doubt.record_keyframes(writer.pattern, key_digests)  # every trimap of the stage's frames is theirs now
     if prob_writer is not None:
         result.outputs["probabilities"] = prob_writer.pattern
     result.stages["trimaps"] = result.summary()
@@ -1346,7 +1364,7 @@ def run(
     check_choice(executor, EXECUTORS, "executor")
     check_whole(chunk, "the chunk size", 1, none=True, unit=" frame")
     text = path_text(out, "the output folder")
-    if is_pattern(text) and Path(text).suffix and not Path(text).is_dir():  # --out shot/matte.####.exr
+    if is_pattern(text) and Path(text).suffix.lower() in IMAGE_OUTPUT_SUFFIXES:  # --out shot/matte.####.exr
         raise InputError(
             "`run` writes two sequences (trimaps/ and alpha/), so --out is a folder, not a file pattern",
             path=out,
@@ -1699,13 +1717,17 @@ class _BeforeFirstWrite:
     run that fails earlier (weights that do not load, a device that is not there) leaves the
     review of the untouched outputs in place."""
 
-    def __init__(self, pattern: str, stale_review: str | Path | None, progress: ProgressMode) -> None:
+    def __init__(self, pattern: str, stale_review: str | Path | None, progress: ProgressMode,
+                 then: Callable[[], None] | None = None) -> None:
         self.pattern, self.stale_review, self.progress, self.done = pattern, stale_review, progress, False
+        self.then = then  # what else is done once, before the first write
 
     def __call__(self) -> None:
         if not self.done:
             self.done = True
             _invalidate_reviews(self.pattern, self.stale_review, self.progress)
+            if self.then is not None:
+                self.then()
 
 
 def _review_progress(progress: ProgressMode) -> ProgressMode:

@@ -474,7 +474,7 @@ def recorded_keyframes(trimap_pattern: str | Path, frames: Iterable[int]) -> set
 
 KEYFRAMES_FILE = "keyframes.json"
 """In an output's trimap records folder: the keyframes (``{frame: digest}``) of the trimap
-stage that ran last, whatever it computed or reused."""
+stage that last wrote a trimap or ended, whatever it computed or reused."""
 
 
 def record_keyframes(trimap_pattern: str | Path, keyframes: Mapping[int, str]) -> None:
@@ -487,49 +487,34 @@ def record_keyframes(trimap_pattern: str | Path, keyframes: Mapping[int, str]) -
     write_text(folder / KEYFRAMES_FILE, json.dumps({"keyframes": {str(k): v for k, v in sorted(keyframes.items())}}))
 
 
-def _keyframes_now(trimap_pattern: str | Path) -> list[int] | None:
+def _keyframes_now(trimap_pattern: str | Path) -> dict[int, str] | None:
     """The keyframes :func:`record_keyframes` kept; None where none are (an older version)."""
     from tcvom.farm.manifest import records_folder
 
     try:
         data = json.loads((records_folder(trimap_pattern) / KEYFRAMES_FILE).read_text(encoding="utf-8"))
-        return sorted(int(k) for k in data["keyframes"])
+        return {int(k): str(v) for k, v in data["keyframes"].items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
 def trimaps_behind(trimap_pattern: str | Path, frames: Iterable[int]) -> tuple[list[int], list[int]]:
     """The frames whose trimap (as its record says, where it still describes the file) the
-    keyframes as they are now would seed otherwise than its record's ``seeds`` say (a
-    keyframe added or removed since, in a keyframe segment not run again: a farm job written
-    before the edit numbers its segments by the keyframes then; ``run --frames`` of another
-    part of the shot), and the keyframes now. The keyframes now are those the trimap stage
-    that ran last kept (:func:`record_keyframes`), or those of the trimap written last (its
-    record's ``keyframes``); the segments are the scheduler's
+    keyframes as they are now would seed otherwise than its record's ``seeds`` (keyframe:
+    digest) say (a keyframe added, removed or repainted since, in a keyframe segment not run
+    again: a farm job written before the edit numbers its segments by the keyframes then;
+    ``run --frames`` of another part of the shot), and the keyframes now: those the trimap
+    stage that ran last kept (:func:`record_keyframes`). The segments are the scheduler's
     (:class:`~tcvom.propagation.scheduler.KeyframeSchedule`), as the trimap stage makes them.
-    Records of older versions (no ``seeds``) are not judged."""
+    Outputs of older versions (no ``seeds``, no kept keyframes) are not judged."""
     from tcvom.farm import manifest
     from tcvom.farm.records import FrameRecords
     from tcvom.propagation.scheduler import KeyframeSchedule, segment_seeds
 
-    records = FrameRecords(str(trimap_pattern))
-    seeds: dict[int, list[int]] = {}
-    newest: tuple[int, str] | None = None  # (mtime_ns, keyframes stamp) of the trimap written last
-    for f in frames:
-        record = records.get(int(f))
-        given = (record or {}).get("seeds")
-        if record is None or not isinstance(given, list) or records.recorded_file(int(f)) is None:
-            continue
-        seeds[int(f)] = sorted(int(k) for k in given if isinstance(k, int))
-        stamp, written = record.get("keyframes"), record.get("mtime_ns")
-        if isinstance(stamp, str) and isinstance(written, int) and (newest is None or written > newest[0]):
-            newest = (written, stamp)
-    keys = _keyframes_now(trimap_pattern)
-    if keys is None and newest is not None:
-        keys = sorted({int(frame) for frame, sep, _ in (item.partition("=") for item in newest[1].split(", "))
-                       if sep and frame.lstrip("-").isdigit()})
-    if not seeds or not keys:
-        return [], keys or []
+    now = _keyframes_now(trimap_pattern)
+    if not now:
+        return [], []
+    keys = sorted(now)
     try:
         settings = manifest.read_manifest(manifest.manifest_path(trimap_pattern)).settings
         options = settings.get("options") or {}
@@ -538,18 +523,23 @@ def trimaps_behind(trimap_pattern: str | Path, frames: Iterable[int]) -> tuple[l
         schedule = KeyframeSchedule(parse_frame_range(str(settings["shot"])), keys)
     except (InputError, KeyError, TypeError, ValueError):  # no manifest, or one that says no shot: not judged
         return [], keys
+    records = FrameRecords(str(trimap_pattern))
+    members = set(schedule.frame_numbers)
     behind = []
-    for f, had in sorted(seeds.items()):
-        if f not in schedule.frame_numbers:
+    for f in frames:
+        record = records.get(int(f)) if f in members else None
+        seeds = (record or {}).get("seeds")
+        if not isinstance(seeds, dict) or records.recorded_file(int(f)) is None:
             continue
-        if f in keys:  # keyed since: its file is still the trimap propagated there
-            review = (records.get(f) or {}).get("review")
-            if isinstance(review, dict) and review.get("keyframe") is False:
-                behind.append(f)
-        elif had != segment_seeds(schedule.segment_of(f), keys, shot_wide):
-            behind.append(f)
+        if f in now:  # a keyframe's file holds its keyframe: stale where it was none, or was painted otherwise
+            review = (record or {}).get("review")
+            if not (isinstance(review, dict) and review.get("keyframe") is True) or seeds.get(str(f)) != now[f]:
+                behind.append(int(f))
+            continue
+        wanted = {str(k): now[k] for k in segment_seeds(schedule.segment_of(f), keys, shot_wide)}
+        if seeds != wanted:
+            behind.append(int(f))
     return behind, keys
-
 
 def matte_residuals(
     frames: Any, alpha_pattern: str, review_folder: str | Path, shot: Sequence[int] | None = None,
@@ -868,16 +858,18 @@ def _review_output(
     if keyed_since and alpha is not None:
         from tcvom.matting.window import neighbour_window
 
-        near = {f for t in keyed_since for f in neighbour_window(t, shot) if f in set(covered)}
+        reviewed = set(covered)
+        near = {f for t in keyed_since for f in neighbour_window(t, shot) if f in reviewed}
     if behind or keyed_since:
         review.extra["out_of_date"] = format_range(sorted(set(behind) | set(keyed_since) | near))
     if keyed_since and say_left:
         log.warning("%s: the trimaps of frame(s) %s were propagated from other keyframes than the keyframes now "
-                    "would propagate them from (a keyframe added or removed since, in a keyframe segment not run "
-                    "again): they, and the alphas beside them, are out of date. A farm job written before the keyframes changed "
+                    "would propagate them from (a keyframe added, removed or repainted since, in a keyframe segment "
+                    "not run again): they, and the alphas beside them, are out of date. A farm job written before the keyframes changed "
                     "numbers its segments by the keyframes then: write it again (`tcvom farm template ... --out "
                     "OUT`), or `tcvom run` the shot", folder, format_range(keyed_since))
-    behind = [f for f in behind if f not in set(keyed_since) | near]  # said once, as keyed since
+    said = set(keyed_since) | near
+    behind = [f for f in behind if f not in said]  # said once, as keyed since
     if behind and say_left:
         log.warning("%s: the alphas of frame(s) %s were matted from trimaps made again since (an interrupted run?): "
                     "they are out of date, and reviewed as they are, until `tcvom run` (or the farm job) matte them "

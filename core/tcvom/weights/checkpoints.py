@@ -115,8 +115,8 @@ def normalise_state_dict(obj: Any, *, path: str | Path | None = None) -> dict[st
                 raise WeightsError(
                     f"the file holds {len(nested)} sets of weights ({', '.join(names)}), and tcvom cannot tell "
                     "which to use", path=path,
-                    hint=f"save the one you want as a plain state_dict: torch.save(torch.load(FILE)[{names[-1]!r}], "
-                    "'weights.pth')")
+                    hint="save the one you want (the network's, e.g. the averaged one of a training run) as a plain "
+                    f"state_dict: torch.save(torch.load(FILE)[NAME], 'weights.pth'), NAME one of {', '.join(names)}")
     if not isinstance(obj, Mapping):
         raise WeightsError(
             f"expected a state_dict (a dict of tensors), found {type(obj).__name__}",
