@@ -519,3 +519,23 @@ def test_a_second_signal_does_not_break_the_first_ones_clean_up(monkeypatch) -> 
         assert cleaned == []
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+def test_a_bug_in_a_stage_is_named_as_one_in_the_json_stream(capsys, shot: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nuke QA: an AssertionError() inside the matte stage became the event message "" (and a
+    KeyError's only its key), so the artist read "tcvom failed: " with nothing to report."""
+    from tcvom.io import writers
+
+    def broken(self, frame, *args, **kwargs):
+        raise AssertionError()
+
+    monkeypatch.setattr(writers.AlphaWriter, "write", broken)
+    code = main(["run", "--plate", str(shot / "plate" / "plate.####.exr"), "--keyframes",
+                 str(shot / "keyframes" / "key.####.png"), "--out", str(tmp_path / "out"), "--method", "classical",
+                 "--progress", "json"])
+    assert code == 1
+    captured = capsys.readouterr()
+    errors = [json.loads(line) for line in captured.out.splitlines() if '"error"' in line]
+    assert len(errors) == 1 and errors[0]["message"] == "unexpected failure in the matte stage: AssertionError", errors
+    assert "unexpected failure: AssertionError (please report this)" in captured.err

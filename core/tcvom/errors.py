@@ -274,3 +274,10 @@ def check_choice(value: object, choices: Iterable[str], what: str) -> None:
     allowed = list(choices)
     if not isinstance(value, str) or value not in allowed:
         raise InputError(f"{what} must be one of {', '.join(allowed)}, not {shown(value)}")
+
+
+def unexpected(exc: BaseException) -> str:
+    """A bug's exception as said to the user: its type, and its text where it has one
+    (``AssertionError``, ``KeyError: 'x'``)."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

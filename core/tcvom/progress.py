@@ -179,7 +179,7 @@ class Progress:
             seconds = round(time.perf_counter() - self._start, 3)
             emit_json("done", self._stream, job=self.job, done=self.done, total=self.total, seconds=seconds)
         elif isinstance(exc, (Exception, KeyboardInterrupt)):
-            from tcvom.errors import EXIT_INTERRUPTED, EXIT_UNEXPECTED, INTERRUPTED
+            from tcvom.errors import EXIT_INTERRUPTED, EXIT_UNEXPECTED, INTERRUPTED, unexpected
 
             if isinstance(exc, KeyboardInterrupt):  # named by the stage it stopped, as an error is
                 message = getattr(exc, "message", INTERRUPTED)  # SIGTERM's own (tcvom.errors.Terminated)
@@ -191,6 +191,8 @@ class Progress:
                 # an OSError as the command line reports it
                 shown = (from_os_error(exc) if isinstance(exc, OSError) else None) or exc
                 message, code = str(shown), getattr(shown, "exit_code", EXIT_UNEXPECTED)
+                if code == EXIT_UNEXPECTED:  # a bug: named as one (an empty AssertionError said nothing)
+                    message = f"unexpected failure in the {self.job} stage: {unexpected(exc)}"
                 fields = error_fields(shown)
             emit_json("error", self._stream, job=self.job, message=message, exit_code=code, **fields)
             exc.reported_as_json = True  # type: ignore[attr-defined]  # the CLI does not repeat it

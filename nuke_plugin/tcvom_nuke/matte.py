@@ -275,8 +275,9 @@ def knob_path(value: str, script_path: str, knob: str, default: str = "") -> str
 
 def _evaluated(text: str) -> bool:
     """Whether Nuke's file knobs would evaluate part of ``text``: a TCL expression ``[...]``
-    or a variable (``$`` before a name, ``{``, ``(`` or ``:``)."""
-    return "[" in text or re.search(r"\$[A-Za-z_{(:]", text) is not None
+    or a variable (``$`` before a name, a digit, ``{``, ``(`` or ``:``; TCL reads ``$1x`` as
+    the variable ``1x``)."""
+    return "[" in text or re.search(r"\$[A-Za-z0-9_{(:]", text) is not None
 
 
 def cache_root(cache_dir: str, script_path: str) -> str:

@@ -256,6 +256,13 @@ def test_job_failure_without_json_uses_stderr(tmp_path: Path) -> None:
     job = Job([str(worker)]).start().wait(timeout=30)
     assert job.state == "failed" and job.returncode == 1
     assert "boom: it broke" in job.error.message and "bug" in job.error.fix
+    # Nuke QA: the traceback was thrown away, and the artist has no terminal to report from
+    out = tmp_path / "out"
+    out.mkdir()
+    job = Job([str(worker)], out=str(out)).start().wait(timeout=30)
+    log = out / "tcvom_error.log"
+    assert f"report it with {log}" in job.error.fix, job.error.fix
+    assert "boom: it broke" in log.read_text() and not [p for p in out.iterdir() if p != log]
     ok_but_silent = _script(tmp_path / "s", "pass\n")
     job = Job([str(ok_but_silent)]).start().wait(timeout=30)
     assert job.state == "failed", "exit 0 without a result event is not success"
@@ -564,7 +571,8 @@ def test_a_stopped_run_says_which_alphas_still_show_the_run_before(tmp_path: Pat
     assert job.stale_note(1000) == "alpha frames 5-6,8 still show the run before (or nothing): run the matte again"
     trimaps = ("{'event': 'plan', 'job': 'trimaps', 'reused': {'trimaps': {'count': 0, 'frames': ''}}, "
                "'computed': {'trimaps': {'count': 8, 'frames': '1001-1008', 'changed': 8}}}")
-    assert "the alpha still shows the run before" in worker("|".join((trimaps, error))).stale_note()
+    # (Nuke QA: "the run before" on a node never computed: "or nothing" now)
+    assert "the alpha still shows the run before (or nothing" in worker("|".join((trimaps, error))).stale_note()
     assert worker(error).stale_note() == ""  # refused before anything changed
 
 

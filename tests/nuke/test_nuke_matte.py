@@ -79,7 +79,7 @@ def test_cache_root_beside_the_script(tmp_path: Path) -> None:
             matte.cache_root("", unsaved)
     # Nuke QA: TCL made a folder named "[file dirname ...]" (and the internal Read, which
     # evaluates it, would look elsewhere): refused, as tcvom evaluates no knob text
-    for value in ("[file dirname [value root.name]]/mattes", "$env(SHOT)/mattes"):
+    for value in ("[file dirname [value root.name]]/mattes", "$env(SHOT)/mattes", "/shows/$1x/mattes"):  # $1x: TCL's
         with pytest.raises(HostError, match="expression or variable that tcvom does not evaluate"):
             matte.cache_root(value, script)
     assert not list(tmp_path.rglob("*"))

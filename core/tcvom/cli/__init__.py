@@ -35,6 +35,7 @@ from tcvom.errors import (
     import_compiled,
     signals_held,
     stopping,
+    unexpected,
 )
 from tcvom.progress import emit_json, error_fields
 
@@ -356,9 +357,10 @@ def _unexpected(args: argparse.Namespace, exc: BaseException) -> int:
     import traceback
 
     traceback.print_exception(exc)
-    print(f"tcvom {args.command}: unexpected failure: {exc} (please report this)", file=sys.stderr)
+    print(f"tcvom {args.command}: unexpected failure: {unexpected(exc)} (please report this)", file=sys.stderr)
     if getattr(args, "progress", None) == "json" and not getattr(exc, "reported_as_json", False):
-        emit_json("error", job=args.command, message=f"unexpected failure: {exc}", exit_code=EXIT_UNEXPECTED)
+        emit_json("error", job=args.command, message=f"unexpected failure: {unexpected(exc)}",
+                  exit_code=EXIT_UNEXPECTED)
     return EXIT_UNEXPECTED
 
 

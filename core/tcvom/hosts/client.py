@@ -851,7 +851,7 @@ class Job:
         assert self._proc is not None and self._proc.stderr is not None
         for line in self._proc.stderr:
             self._stderr_tail.append(line.rstrip("\n"))
-            del self._stderr_tail[:-40]
+            del self._stderr_tail[:-80]  # a traceback, for tcvom_error.log
 
     @property
     def running(self) -> bool:
@@ -976,7 +976,8 @@ class Job:
             return ""
         left = sorted(self._changing.get("alpha", set()) - self._made)
         if "alpha" not in self._changing:  # stopped in the trimap stage, which had frames to change
-            return "the alpha still shows the run before: run the matte again to bring it up to date"
+            return "the alpha still shows the run before (or nothing, before a first run): run the matte again to " \
+                "bring it up to date"
         if not left:
             return ""
         return f"alpha frames {_compact([f - shift for f in left])} still show the run before (or nothing): run the " \
@@ -1038,8 +1039,30 @@ class Job:
         elif code == EXIT_BAD_INPUT:
             fix = "change the setting or input the message names and run again"
         else:
-            fix = "this is a bug in tcvom: please report it with the terminal output"
+            kept = self._keep_output(tail)
+            fix = "this is a bug in tcvom: please report it with " + (
+                f"{kept} (what tcvom printed last)" if kept else "the terminal output")
         return HostError(f"tcvom failed: {message}", fix, code)
+
+    def _keep_output(self, tail: list[str]) -> str | None:
+        """Write what tcvom printed last (its traceback) to ``tcvom_error.log`` in the job's
+        output folder, whole or not at all, and return its path: a host's artist has no
+        terminal to report from (Nuke QA). None where there is nothing or nowhere to keep it."""
+        if not tail or not self.out or not os.path.isdir(self.out):
+            return None
+        target = os.path.join(self.out, "tcvom_error.log")
+        new = os.path.join(self.out, f".tcvom_error{TEMP_MARK}{writer_host()}-{os.getpid()}-log")
+        try:
+            with open(new, "w", encoding="utf-8") as handle:
+                handle.write("\n".join([" ".join(self.args), *tail, ""]))
+            os.replace(new, target)
+        except OSError:
+            try:
+                os.remove(new)
+            except OSError:
+                pass
+            return None
+        return target
 
     def cancel(self) -> None:
         """Stop the worker (its process group on POSIX). tcvom writes every frame under a
