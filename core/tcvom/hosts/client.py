@@ -27,6 +27,7 @@ can vendor this one file (``build_addon.py`` does) without installing tcvom.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -1057,10 +1058,8 @@ class Job:
                 handle.write("\n".join([" ".join(self.args), *tail, ""]))
             os.replace(new, target)
         except OSError:
-            try:
+            with contextlib.suppress(OSError):
                 os.remove(new)
-            except OSError:
-                pass
             return None
         return target
 
