@@ -549,3 +549,32 @@ def test_run_out_is_a_folder_whatever_its_name_unless_no_sequence_can_be_kept_th
                            "--progress", "none")
     assert code == 2 and "holds '#', which a sequence pattern reads as a frame number" in err, err
     assert "Traceback" not in err and "please report" not in err
+
+
+def test_the_command_line_surface_refuses_what_it_took_wrongly(capsys, small_example, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Surface QA: `--frames 1003.9` matted frame 1003 (fileseq's subframes cut down); an empty
+    output path was the current folder (`export --out ''`, `nuke install ''`) or a traceback
+    (`farm template ''`); `eval --seed -4` a numpy traceback; `review --json --progress json`
+    printed indented JSON among the event lines."""
+    trimaps = str(small_example.folder / "truth" / "trimap.####.png")
+    for frames in ("1003.9", "1001-1005x1.5", "1003.2,1003.7"):
+        code, _, err = run_cli(capsys, "matte", "--plate", small_example.plate, "--trimaps", trimaps, "--out",
+                               tmp_path / "m", "--method", "classical", "--frames", frames, "--progress", "none")
+        assert code == 2 and "frame numbers and steps are whole numbers" in err, (frames, err)
+    assert not (tmp_path / "m").exists()
+    monkeypatch.chdir(tmp_path)
+    for args in (["farm", "template", ""], ["export", "--weights", "x.pth", "--out", ""], ["nuke", "install", ""],
+                 ["eval", "--make-synthetic", "syn", "--seed", "-4"]):
+        with pytest.raises(SystemExit) as caught:
+            main(args)
+        assert caught.value.code == 2, args
+    assert capsys.readouterr().err.count("is empty: give a path") == 3
+    assert not list(tmp_path.iterdir())
+    out = tmp_path / "o"
+    assert main(["run", "--plate", small_example.plate, "--keyframes", small_example.keyframes, "--out", str(out),
+                 "--method", "classical", "--progress", "none"]) == 0
+    capsys.readouterr()
+    assert main(["review", str(out), "--json", "--progress", "json"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(line)["event"] for line in lines] == ["result"]

@@ -685,6 +685,39 @@ def test_trimaps_of_a_keyframe_repainted_since_are_out_of_date(small_example, tm
     assert "out_of_date" not in load_review(out).extra
 
 
+def test_out_of_date_given_trimaps_and_the_keyframes_now(small_example, tmp_path: Path) -> None:
+    """Stale-loop QA: an edited trimap given with `run --trimaps` then `--frames` elsewhere: the
+    run warned, the review named nothing; trimaps given from another output were judged by that
+    output's keyframes ("run again" forever); after a keyframe added and `--frames` elsewhere,
+    the review listed the old keyframes and suggested keying the frame just keyed."""
+    import cv2
+
+    given = tmp_path / "given"
+    shutil.copytree(small_example.folder / "truth", given)
+    flags = ["--plate", small_example.plate, "--method", "classical", "--progress", "none"]
+    out = tmp_path / "out"
+    assert main(["run", *flags, "--trimaps", str(given / "trimap.####.png"), "--out", str(out)]) == 0
+    picture = cv2.imread(str(given / "trimap.1003.png"), cv2.IMREAD_UNCHANGED)
+    picture[20:40, 20:40] = 128
+    cv2.imwrite(str(given / "trimap.1003.png"), picture)
+    assert main(["run", *flags, "--trimaps", str(given / "trimap.####.png"), "--out", str(out), "--frames",
+                 "1007-1008"]) == 0
+    assert load_review(out).extra.get("out_of_date") == "1002-1004"
+    # keyframe 1004 added, the other segment run: the review's keyframes are the ones now
+    keyed = tmp_path / "keyed"
+    keys = [_key(small_example, 1001), _key(small_example, 1008)]
+    assert main(["run", *flags, "--keyframes", *keys, "--out", str(keyed)]) == 0
+    assert main(["run", *flags, "--keyframes", *keys, _key(small_example, 1004), "--out", str(keyed), "--frames",
+                 "1001-1004"]) == 0
+    review = load_review(keyed)
+    assert review.keyframes == [1001, 1004, 1008] and 1004 not in review.suggested
+    assert review.extra.get("out_of_date")  # 1005-1007 were propagated from 1001 and 1008
+    # those trimaps given to another output: not its own, not judged by the keyframes of the first
+    other = tmp_path / "other"
+    assert main(["run", *flags, "--trimaps", str(keyed / "trimaps" / "trimap.####.png"), "--out", str(other)]) == 0
+    assert "out_of_date" not in load_review(other).extra
+
+
 def test_a_rebuild_after_a_partial_farm_run_names_the_frames_not_reviewed(small_example, tmp_path: Path,
                                                                          capsys) -> None:
     """After one trimap segment and one matte chunk, the rebuilt review held half the shot

@@ -60,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-image-metrics", dest="image_metrics", action="store_false", help="skip the Gradient and Connectivity errors"
     )
     parser.add_argument("--no-plots", dest="plots", action="store_false", help="write no PNG plots")
-    parser.add_argument("--worst", type=int, default=3, help="worst frames per clip in the image strips (default 3)")
+    parser.add_argument("--worst", type=common.non_negative, default=3, help="worst frames per clip in the image strips (default 3)")
     tri = parser.add_argument_group("trimap propagation (tcvom.evaluation.trimaps: mIoU per class, paper Table 4)")
     tri.add_argument(
         "--propagate",
@@ -76,7 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     syn.add_argument("--synthetic-clips", type=int, default=3, help="number of clips (default 3)")
     syn.add_argument("--synthetic-frames", type=int, default=40, help="frames per clip (default 40)")
     syn.add_argument("--synthetic-size", type=_size, default=(480, 270), help="WIDTHxHEIGHT (default 480x270)")
-    syn.add_argument("--seed", type=int, default=0, help="seed of the synthetic benchmark (default 0)")
+    syn.add_argument("--seed", type=common.non_negative, default=0, help="seed of the synthetic benchmark (default 0)")
     parser.add_argument("--progress", choices=PROGRESS_MODES, default="bar", help="bar, json (JSON lines on stdout) or none")
 
 

@@ -9,6 +9,8 @@ import argparse
 import json
 import sys
 
+from tcvom.cli import common
+
 NAME = "export"
 HELP = "export the networks to ONNX (with a parity check against PyTorch) for ONNX Runtime and TensorRT"
 
@@ -16,7 +18,7 @@ HELP = "export the networks to ONNX (with a parity check against PyTorch) for ON
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", required=True, nargs="+", action="extend",
                         help="weight files to export (any matting base with or without the TAM, and/or STM, detected from their keys)")
-    parser.add_argument("--out", required=True, help="output folder (<network>.json + one .onnx per graph)")
+    parser.add_argument("--out", required=True, type=common.path_given, help="output folder (<network>.json + one .onnx per graph)")
     parser.add_argument("--opset", type=int, default=None, help="ONNX opset, from 17 to the newest the installed torch exports (default: 17)")
     parser.add_argument("--tolerance", type=float, default=None,
                         help="largest ONNX Runtime vs PyTorch difference accepted, relative: times max(1, largest |output|) (default: 1e-4, FBA 1e-3)")

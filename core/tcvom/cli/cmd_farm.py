@@ -101,7 +101,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "frames added to the plate later stay out of the job), and its paths are written to JOB.params.json "
         "for `openjd run --job-param file://JOB.params.json` or a submitter.",
     )
-    template.add_argument("path", help="the template file to write (tcvom_job.json or .yaml)")
+    template.add_argument("path", type=common.path_given, help="the template file to write (tcvom_job.json or .yaml)")
     _shot_flags(template, required=False)
     template.add_argument("--out", help="default output folder of the job (trimaps/ and alpha/ inside); if it holds "
                           "an earlier run, only the segments and chunks whose inputs changed become tasks")

@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 from tcvom import __version__
+from tcvom.cli import common
 from tcvom.errors import InputError, OutputError
 from tcvom.io.atomic import move_into_place
 from tcvom.io.hashing import file_sha256
@@ -260,7 +261,7 @@ def _swap_in(staging: Path, dest: Path) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="nuke_command", metavar="ACTION", required=True)
     install = sub.add_parser("install", help="copy the plugin (with tcvom's host client) to a folder for NUKE_PATH")
-    install.add_argument("dest", help="the folder to install into (then add it to NUKE_PATH)")
+    install.add_argument("dest", type=common.path_given, help="the folder to install into (then add it to NUKE_PATH)")
     install.add_argument("--overwrite", action="store_true", help="replace an earlier install of the plugin there")
     ts = sub.add_parser("torchscript", help="export a matting network with the TAM as TorchScript for CatFileCreator "
                                             "(Nuke's Inference node)")
@@ -268,7 +269,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     help="matting weights with the TAM (.pth): GCA+TAM, FBA+TAM, DIM+TAM or Index+TAM, told from the keys")
     ts.add_argument("--base", choices=("gca", "fba", "dim", "index"),
                     help="the base the weights must be of (default: whatever the file holds)")
-    ts.add_argument("--out", required=True, help="the TorchScript file to write (.pt); settings go to the .json beside it")
+    ts.add_argument("--out", required=True, type=common.path_given, help="the TorchScript file to write (.pt); settings go to the .json beside it")
     ts.add_argument("--width", type=int, required=True, help="plate width in pixels (the model runs at this size only)")
     ts.add_argument("--height", type=int, required=True, help="plate height in pixels")
     ts.add_argument("--device", default="cpu", help="cpu, or cuda for 'Use GPU if available' (the graph keeps its device)")

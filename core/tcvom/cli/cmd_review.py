@@ -77,7 +77,7 @@ def main(args: argparse.Namespace) -> int:
             logging.getLogger("tcvom").warning("frame(s) %s of this review have no alpha file any more: their matte doubt in it "
                                "describes files that are gone; `tcvom review %s --rebuild` (or a run) makes the "
                                "review of what is there", format_range(gone), shlex.quote(str(args.out)))
-    if args.json:
+    if args.json and args.progress != "json":  # JSON lines: the result event names review.json
         print(json.dumps(review.as_dict(), indent=1))
         return 0
     if args.progress == "json":  # stdout is JSON lines: the answer as one event, no table

@@ -25,6 +25,14 @@ def optional(text: str) -> str | None:
     return text if text.strip() else None
 
 
+def path_given(text: str) -> str:
+    """An argparse type: a path that is not empty (``''`` was the current folder, or a
+    traceback)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty: give a path")
+    return text
+
+
 def positive(text: str) -> int:
     """An argparse type: a whole number of at least 1."""
     return _at_least(text, 1)

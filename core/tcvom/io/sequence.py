@@ -66,6 +66,9 @@ def parse_frame_range(text: str) -> list[int]:
         ) from exc
     if not frames:
         raise InputError(f"the frame range {text!r} holds no frame")
+    if any(f != int(f) for f in frames) or "." in str(text):  # fileseq's subframes: 1003.9 was frame 1003
+        raise InputError(f"{text!r} is not a frame range: frame numbers and steps are whole numbers",
+                         hint="write it like 1001-1100, 1001-1100x2 or 1001,1005,1010-1020")
     return [int(f) for f in frames]
 
 

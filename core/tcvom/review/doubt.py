@@ -762,7 +762,7 @@ def table(review: Review, *, limit: int | None = None) -> str:
     if review.extra.get("not_reviewed"):
         lines.append(f"not reviewed (no trimap or alpha yet): {review.extra['not_reviewed']}")
     if review.extra.get("out_of_date"):
-        lines.append(f"out of date (alphas of trimaps made again since, or trimaps of other keyframes than now; run "
+        lines.append(f"out of date (alphas of trimaps changed since, or trimaps of other keyframes than now; run "
                      f"again): {review.extra['out_of_date']}")
     if review.extra.get("estimated"):
         lines.append(f"trimap doubt guessed from distance (no two-pass frame measures the drift): "
@@ -826,6 +826,13 @@ def _review_output(
     if trimaps is not None:  # a run of part of the shot: its keyframes may lie outside it (a frame
         # with a trimap says itself whether it is one: a reused record may name a keyframe since removed)
         keys |= {k for k in recorded_keyframes(trimaps, stats) if k not in stats}
+    # the output's own trimaps (not trimaps given from another output, whose keyframes are its own):
+    # the keyframes now are those its last trimap stage ran with, whatever the reused trimaps say
+    own = trimaps is not None and os.path.realpath(Path(str(trimaps)).parent) in {
+        os.path.realpath(Path(folder).parent), os.path.realpath(Path(folder).parent / "trimaps")}
+    now = _keyframes_now(trimaps) if own and trimaps is not None else None
+    if now:
+        keys = set(now)
     residuals, unlike, cuts = matte_residuals(plate, alpha, folder, shot, keyframes=keys, progress=progress) \
         if alpha is not None else (None, set(), set())
     if residuals is None or any(f not in residuals for f in shot):
@@ -853,7 +860,7 @@ def _review_output(
     # an interrupted run after an edit, or a run of part of the shot after one (--frames): in the
     # review on every run, and said by a rebuild (a run says it in its own plan)
     behind = alphas_behind(alpha, trimaps, covered) if alpha is not None and trimaps is not None else []
-    keyed_since, _ = trimaps_behind(trimaps, covered) if trimaps is not None else ([], [])
+    keyed_since, _ = trimaps_behind(trimaps, covered) if own and trimaps is not None else ([], [])
     near: set[int] = set()  # the alphas whose window holds such a trimap (as a run plans them)
     if keyed_since and alpha is not None:
         from tcvom.matting.window import neighbour_window
@@ -895,9 +902,11 @@ def alphas_behind(alpha_pattern: str | Path, trimap_pattern: str | Path, frames:
     matted from a trimap whose file has since been made again: the trimap stage of a run
     after an edit finished and its matte stage was stopped. An input is one of the trimaps
     by its path, or, where that path names nothing now (the output folder moved), by its
-    folder's and its own name; trimaps given from elsewhere (``run --trimaps``) are not."""
-    from tcvom.farm.records import FrameRecords
+    folder's and its own name; trimaps tcvom did not make (``run --trimaps`` of painted ones)
+    by their content now (an edited one)."""
+    from tcvom.farm.records import FileDigests, FrameRecords
 
+    frames = list(frames)
     alphas, trimaps = FrameRecords(str(alpha_pattern)), FrameRecords(str(trimap_pattern))
     digests: dict[str, str] = {}  # the trimap files by their real path, and by their folder's and own name
     for f in trimaps.frames():
@@ -905,13 +914,20 @@ def alphas_behind(alpha_pattern: str | Path, trimap_pattern: str | Path, frames:
         if record is not None and trimaps.recorded_file(f) is not None:
             path = _frame_file(trimap_pattern, f)
             digests[path] = digests[os.path.join(*Path(path).parts[-2:])] = str(record.get("sha256"))
+    # trimaps tcvom did not make (given, painted elsewhere): their files, judged by their content
+    # (hashed only where size, times or inode changed since the alpha recorded them)
+    given = {_frame_file(trimap_pattern, f) for f in frames} - set(digests)
+    files = FileDigests()
 
-    def current(path: str) -> str | None:
+    def current(path: str, state: Mapping[str, Any]) -> str | None:
         """The digest of the reviewed trimap an alpha's input ``path`` is: that very file, or
         where the path names nothing now (the output folder moved), the one of its name."""
         real = os.path.realpath(path)
         if real in digests:
             return digests[real]
+        if real in given and os.path.isfile(real):
+            files.learn({str(Path(path).absolute()): state})
+            return files.sha256(path)
         return None if os.path.exists(path) else digests.get(os.path.join(*Path(path).parts[-2:]))
 
     behind = []
@@ -920,7 +936,7 @@ def alphas_behind(alpha_pattern: str | Path, trimap_pattern: str | Path, frames:
         if record is None or alphas.recorded_file(int(f)) is None:
             continue
         for path, state in (record.get("inputs") or {}).items():
-            digest = current(str(path)) if isinstance(state, dict) else None
+            digest = current(str(path), state) if isinstance(state, dict) else None
             if digest is not None and state.get("sha256") != digest:
                 behind.append(int(f))
                 break
