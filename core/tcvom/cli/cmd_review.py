@@ -74,9 +74,10 @@ def main(args: argparse.Namespace) -> int:
         if gone:  # deleted by hand since: the table would show doubts of files that are not there
             from tcvom.io.sequence import format_range
 
-            logging.getLogger("tcvom").warning("frame(s) %s of this review have no alpha file any more: their matte doubt in it "
-                               "describes files that are gone; `tcvom review %s --rebuild` (or a run) makes the "
-                               "review of what is there", format_range(gone), shlex.quote(str(args.out)))
+            logging.getLogger("tcvom").warning(
+                "frame(s) %s of this review have no alpha file any more: their matte doubt in it describes files "
+                "that are gone; `tcvom review %s --rebuild` (or a run) makes the review of what is there",
+                format_range(gone), shlex.quote(str(args.out)))
     if args.json and args.progress != "json":  # JSON lines: the result event names review.json
         print(json.dumps(review.as_dict(), indent=1))
         return 0

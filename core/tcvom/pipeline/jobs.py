@@ -806,6 +806,7 @@ def trimaps(
                 with WriteBehind(io_queue) as behind:
                     for seg, todo in _shared_work(units, left, _segment_claim, claims, behind, bar, result, waiting):
                         key, shares = seg_keys[seg]
+                        seeds = {str(k): key_digests[k] for k in segment_seeds(seg, key_digests, shot_wide)}
                         if propagator is None:
                             propagator = methods.make_propagator(  # auto's classical stage: no back-end
                                 concrete, weights=weights, device=device,
@@ -825,8 +826,7 @@ def trimaps(
                                 extra["review"] = doubt.trimap_record(item.trimap, item.disagreement,
                                                                       item.frame in key_arrays)
                                 extra["keyframes"] = stamp  # the matte stage stamps its alpha with it
-                                extra["seeds"] = {str(k): key_digests[k] for k in segment_seeds(seg, key_digests,
-                                                                                              shot_wide)}
+                                extra["seeds"] = seeds  # the review tells them from the keyframes now
                                 behind.submit(partial(finish, item, key, shares[item.frame], extra))
                         behind.submit(partial(claims.release, _segment_claim(seg)))  # once its frames are written
             finally:

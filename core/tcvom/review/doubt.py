@@ -498,13 +498,13 @@ def _keyframes_now(trimap_pattern: str | Path) -> dict[int, str] | None:
         return None
 
 
-def trimaps_behind(trimap_pattern: str | Path, frames: Iterable[int]) -> tuple[list[int], list[int]]:
+def trimaps_behind(trimap_pattern: str | Path, frames: Iterable[int]) -> list[int]:
     """The frames whose trimap (as its record says, where it still describes the file) the
     keyframes as they are now would seed otherwise than its record's ``seeds`` (keyframe:
     digest) say (a keyframe added, removed or repainted since, in a keyframe segment not run
     again: a farm job written before the edit numbers its segments by the keyframes then;
-    ``run --frames`` of another part of the shot), and the keyframes now: those the trimap
-    stage that ran last kept (:func:`record_keyframes`). The segments are the scheduler's
+    ``run --frames`` of another part of the shot). The keyframes now are those the trimap
+    stage that ran last kept (:func:`record_keyframes`); the segments are the scheduler's
     (:class:`~tcvom.propagation.scheduler.KeyframeSchedule`), as the trimap stage makes them.
     Outputs of older versions (no ``seeds``, no kept keyframes) are not judged."""
     from tcvom.farm import manifest
@@ -513,7 +513,7 @@ def trimaps_behind(trimap_pattern: str | Path, frames: Iterable[int]) -> tuple[l
 
     now = _keyframes_now(trimap_pattern)
     if not now:
-        return [], []
+        return []
     keys = sorted(now)
     try:
         settings = manifest.read_manifest(manifest.manifest_path(trimap_pattern)).settings
@@ -522,7 +522,7 @@ def trimaps_behind(trimap_pattern: str | Path, frames: Iterable[int]) -> tuple[l
             and options.get("finetune_scope") == "shot"
         schedule = KeyframeSchedule(parse_frame_range(str(settings["shot"])), keys)
     except (InputError, KeyError, TypeError, ValueError):  # no manifest, or one that says no shot: not judged
-        return [], keys
+        return []
     records = FrameRecords(str(trimap_pattern))
     members = set(schedule.frame_numbers)
     behind = []
@@ -532,14 +532,15 @@ def trimaps_behind(trimap_pattern: str | Path, frames: Iterable[int]) -> tuple[l
         if not isinstance(seeds, dict) or records.recorded_file(int(f)) is None:
             continue
         if f in now:  # a keyframe's file holds its keyframe: stale where it was none, or was painted otherwise
-            review = (record or {}).get("review")
+            review = record.get("review") if record is not None else None
             if not (isinstance(review, dict) and review.get("keyframe") is True) or seeds.get(str(f)) != now[f]:
                 behind.append(int(f))
             continue
         wanted = {str(k): now[k] for k in segment_seeds(schedule.segment_of(f), keys, shot_wide)}
         if seeds != wanted:
             behind.append(int(f))
-    return behind, keys
+    return behind
+
 
 def matte_residuals(
     frames: Any, alpha_pattern: str, review_folder: str | Path, shot: Sequence[int] | None = None,
@@ -860,7 +861,7 @@ def _review_output(
     # an interrupted run after an edit, or a run of part of the shot after one (--frames): in the
     # review on every run, and said by a rebuild (a run says it in its own plan)
     behind = alphas_behind(alpha, trimaps, covered) if alpha is not None and trimaps is not None else []
-    keyed_since, _ = trimaps_behind(trimaps, covered) if own and trimaps is not None else ([], [])
+    keyed_since = trimaps_behind(trimaps, covered) if own and trimaps is not None else []
     near: set[int] = set()  # the alphas whose window holds such a trimap (as a run plans them)
     if keyed_since and alpha is not None:
         from tcvom.matting.window import neighbour_window
@@ -872,9 +873,9 @@ def _review_output(
     if keyed_since and say_left:
         log.warning("%s: the trimaps of frame(s) %s were propagated from other keyframes than the keyframes now "
                     "would propagate them from (a keyframe added, removed or repainted since, in a keyframe segment "
-                    "not run again): they, and the alphas beside them, are out of date. A farm job written before the keyframes changed "
-                    "numbers its segments by the keyframes then: write it again (`tcvom farm template ... --out "
-                    "OUT`), or `tcvom run` the shot", folder, format_range(keyed_since))
+                    "not run again): they, and the alphas beside them, are out of date. A farm job written before "
+                    "the keyframes changed numbers its segments by the keyframes then: write it again (`tcvom farm "
+                    "template ... --out OUT`), or `tcvom run` the shot", folder, format_range(keyed_since))
     said = set(keyed_since) | near
     behind = [f for f in behind if f not in said]  # said once, as keyed since
     if behind and say_left:
