@@ -13,6 +13,7 @@ import pytest
 from tcvom import pipeline
 from tcvom.data.example import write_example
 from tcvom.errors import InputError
+from tcvom.evaluation.mattes import make_synthetic
 from tcvom.io import open_frames, read_image
 from tcvom.pipeline.jobs import review_output
 from tcvom.review.doubt import load_review, rebuild_review
@@ -225,6 +226,8 @@ def test_a_plate_given_as_an_array_is_named_shortly(small_example, tmp_path: Pat
     (lambda tmp: rebuild_review(tmp, progress="loud"),
      "progress must be one of bar, json, none, not 'loud'"),
     # API QA (round 3): pathlib's and OpenColorIO's TypeErrors, or a value taken without a word
+    (lambda tmp: make_synthetic(tmp / "ex", seed=-4, progress="none"),
+     "seed must be a whole number of at least 0, not -4"),
     (lambda tmp: review_output(None),
      "the output folder is not a path (None)"),
     (lambda tmp: review_output(tmp, progress=5),

@@ -157,7 +157,7 @@ def test_identify_from_manifests(shared_dir):
     assert checkpoints.identify(Small().state_dict()) == "unknown"
 
 
-def test_describe_gca_tam_file(tmp_path):
+def test_describe_gca_tam_file(tmp_path, capsys):
     from tcvom.models import build_gca
 
     path = tmp_path / "GCA_TAM.pth"
@@ -168,6 +168,10 @@ def test_describe_gca_tam_file(tmp_path):
     assert info["tensors"] == 584
     assert info["parameters"] == sum(v.numel() for v in model.state_dict().values())
     assert info["sha256"] == file_sha256(path) and len(info["sha256"]) == 64
+    from tcvom.cli import main
+
+    assert main(["info", "--weights", str(path)]) == 0  # surface QA: a file that loads said "problem: None"
+    assert "problem" not in capsys.readouterr().out
     # A GCA+TAM file with one tensor of the wrong shape: identified, does not load, says why.
     state = model.state_dict()
     state["decoder.conv2.bias"] = torch.zeros(2)

@@ -208,7 +208,8 @@ def main(args: argparse.Namespace) -> int:
             print(json.dumps(info, indent=2, default=str))
         else:
             for key, value in info.items():
-                print(f"{key:>14}: {value}")
+                if value is not None:  # no problem: no "problem: None" line
+                    print(f"{key:>14}: {value}")
         if info.get("loads", False):
             return 0
         print(f"tcvom info: error: {args.weights}: {info['problem']}", file=sys.stderr)  # why the exit code is 2

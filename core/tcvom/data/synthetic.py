@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from tcvom.data.vm108 import TRIMAP_KERNELS
-from tcvom.errors import InputError, OutputError
+from tcvom.errors import InputError, OutputError, check_whole
 from tcvom.io.trimap import from_alpha
 from tcvom.progress import Progress, ProgressMode
 
@@ -483,6 +483,7 @@ def write_benchmark(
     """
     if clips < 1:
         raise InputError(f"write_benchmark needs clips >= 1, got {clips}")
+    check_whole(seed, "seed", 0)  # a negative one was numpy's ValueError, after the folder was made
     out = Path(root)
     try:
         out.mkdir(parents=True, exist_ok=True)
