@@ -659,8 +659,13 @@ def trimaps(
         _check_export(export_dir, backend, concrete, "trimaps", weights)
         options = methods.check_method_options(concrete, "trimaps", method_options)
         weights_digest = _weights_digest(concrete, "stm", weights)  # a weight file that is not there: refused here
-        if concrete == "tcvom" and not _recorded_weights(TrimapWriter(out, create=False).pattern, weights_digest):
-            _check_stm_file(weights)  # of another network, or unreadable: before the folder and its record are made
+        if concrete == "tcvom" and not plan_only and not _recorded_weights(TrimapWriter(out, create=False).pattern,
+                                                                           weights_digest):
+            # of another network, or unreadable: refused before the folder and its record are made, loaded
+            # as the stage loads it (methods.make_propagator then takes this one)
+            from tcvom.weights.registry import find_weights
+
+            methods.network("stm", find_weights("stm", weights), device=device if backend == "torch" else "cpu")
         steps = finetune_steps if finetune_steps is not None else methods.default_finetune_steps(device)
         if concrete == "tcvom":  # refused before the settings are recorded and the plan said (network QA)
             check_finetune_backend(backend, steps)
