@@ -117,7 +117,8 @@ def test_no_tensors_is_a_weights_error(tmp_path):
     torch.save({"params": weights, "params_ema": weights}, path)
     with pytest.raises(WeightsError, match=r"holds 2 sets of weights \(params, params_ema\)") as caught:
         checkpoints.read_state_dict(path)
-    assert "torch.save(torch.load(FILE)[NAME], 'weights.pth'), NAME one of params, params_ema" in str(caught.value.hint)
+    assert "torch.save(torch.load(FILE, weights_only=True)[NAME], 'weights.pth'), NAME one of params, params_ema" \
+        in str(caught.value.hint)
 
 
 def test_load_into_lists_missing_unexpected_and_shapes():

@@ -116,7 +116,8 @@ def normalise_state_dict(obj: Any, *, path: str | Path | None = None) -> dict[st
                     f"the file holds {len(nested)} sets of weights ({', '.join(names)}), and tcvom cannot tell "
                     "which to use", path=path,
                     hint="save the one you want (the network's, e.g. the averaged one of a training run) as a plain "
-                    f"state_dict: torch.save(torch.load(FILE)[NAME], 'weights.pth'), NAME one of {', '.join(names)}")
+                    "state_dict: torch.save(torch.load(FILE, weights_only=True)[NAME], 'weights.pth'), NAME one of "
+                    f"{', '.join(names)}")
     if not isinstance(obj, Mapping):
         raise WeightsError(
             f"expected a state_dict (a dict of tensors), found {type(obj).__name__}",
