@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tcvom import pipeline
 from tcvom.cli import build_parser, main
+from tcvom.errors import InputError
 from tcvom.io import read_image, write_image
 
 
@@ -578,3 +580,15 @@ def test_the_command_line_surface_refuses_what_it_took_wrongly(capsys, small_exa
     assert main(["review", str(out), "--json", "--progress", "json"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [json.loads(line)["event"] for line in lines] == ["result"]
+
+
+def test_an_empty_keyframe_or_trimap_name_is_refused_as_empty(capsys, small_example, tmp_path: Path) -> None:
+    """`--keyframes ''` was read as the current folder ("': the keyframe trimap is a folder");
+    `--keyframes key.png ' '` as a sequence named by blanks; the API's {1001: ''} likewise."""
+    for flag, given in (("--keyframes", [""]), ("--keyframes", [small_example.keyframes, " "]), ("--trimaps", [""])):
+        code, _, err = run_cli(capsys, "run", "--plate", small_example.plate, flag, *given, "--out", tmp_path / "o",
+                               "--method", "classical", "--progress", "none")
+        assert code == 2 and "given for the" in err and "is empty" in err and "FRAME=PATH" in err, (given, err)
+    with pytest.raises(InputError, match="the file of frame 1001 is empty"):
+        pipeline.matte(small_example.plate, {1001: ""}, tmp_path / "m", method="classical", progress="none")
+    assert not (tmp_path / "o").exists() and not (tmp_path / "m").exists()

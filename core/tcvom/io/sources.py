@@ -1096,11 +1096,13 @@ def trimap_specs(trimaps: TrimapSpecs, what: str = "trimaps") -> str | list[str]
             if not isinstance(path, str | os.PathLike):
                 raise InputError(f"{what}: the file of frame {frame} is given as {shown(path)}, not as a path",
                                  hint="give {frame: path} with each path a file name")
+            path_text(path, f"{what}: the file of frame {frame}", "give {frame: path} with each path a file name")
         return [f"{frame_number(frame, 'keyframe')}={os.fspath(path)}" for frame, path in trimaps.items()]
+    hint = "give a sequence pattern (key.####.png), files, or FRAME=PATH pairs (1001=key.png)"
     if isinstance(trimaps, str | Path):
-        return str(trimaps)
+        return path_text(trimaps, f"the name given for the {what}", hint)  # '' was the current folder, "not a sequence of files"
     if isinstance(trimaps, Sequence) and trimaps and all(isinstance(item, str | Path) for item in trimaps):
-        return [str(item) for item in trimaps]
+        return [path_text(item, f"a name given for the {what}", hint) for item in trimaps]
     raise InputError(f"{what} are given as a file or pattern, a list of them or of FRAME=PATH pairs, or a mapping "
                      f"{{frame: path}}, not {shown(trimaps)}")
 
