@@ -549,9 +549,15 @@ def test_matting_weights_given_for_the_trimaps_name_the_right_flag(shot: Shot, c
 
 def test_weights_given_to_the_classical_method_are_said_unused(shot: Shot, capsys) -> None:
     """Docs QA: `--method classical --matting-weights FILE` ignored the file without a word
-    (a user who meant the networks got classical mattes, exit 0)."""
+    (a user who meant the networks got classical mattes, exit 0); so were --base and
+    --precision, which the classical method does not use either."""
     stm, gca = shot.root / "stm.pth", shot.root / "gca.pth"
     result = tcvom(capsys, *shot.run_args("--weights", str(stm), "--matting-weights", str(gca), "--frames", "1002"))
     assert result.code == 0, result.err
     for path in (stm, gca):  # once each, also with the out-of-date check of a --frames run
-        assert result.err.count(f"the weights {path} are not used: the classical method runs no network") == 1
+        assert result.err.count(f"does not use the weights {path}") == 1
+    assert "the classical method runs no network, so the matte stage does not use the weights" in result.err
+    result = tcvom(capsys, *shot.run_args("--base", "fba", "--precision", "fp16", "--frames", "1002"))
+    assert result.code == 0, result.err
+    assert "so the trimaps stage does not use --precision fp16" in result.err
+    assert "so the matte stage does not use --base fba or --precision fp16" in result.err

@@ -654,7 +654,7 @@ def trimaps(
 
     with Progress("trimaps", total, progress) as bar, ExitStack() as held:
         say = (lambda message: None) if claim_only else bar.message  # a hold's notices: the stage's tasks say them
-        concrete = methods.resolve(method, "trimaps", weights, say)
+        concrete = methods.resolve(method, "trimaps", weights, say, precision=precision)
         methods.check_backend(concrete, backend, export_dir, asked=method, notice=say, stage="trimaps")
         _check_export(export_dir, backend, concrete, "trimaps", weights)
         options = methods.check_method_options(concrete, "trimaps", method_options)
@@ -984,7 +984,7 @@ def matte(
         if unused_channel:
             bar.message(f"{specs[0]}: these trimaps were written by tcvom (one channel): --trimap-channel "
                         f"{unused_channel}, which picks a channel of painted trimaps, is not used")
-        concrete = methods.resolve(method, "matte", weights, bar.message, base=base)
+        concrete = methods.resolve(method, "matte", weights, bar.message, base=base, precision=precision)
         methods.check_backend(concrete, backend, export_dir, asked=method, notice=bar.message, stage="matte")
         _check_export(export_dir, backend, concrete, "matte", weights, base)
         if output == "layers":

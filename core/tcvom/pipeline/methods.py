@@ -103,13 +103,20 @@ def resolve(
     weights: str | Path | None,
     notice: Callable[[str], None] | None = None,
     base: str | None = None,
+    precision: str = "auto",
 ) -> str:
     """The concrete method (``classical`` or ``tcvom``) for ``stage`` ("trimaps"/"matte");
-    ``base`` is the matting base whose weights ``auto`` looks for."""
+    ``base`` is the matting base whose weights ``auto`` looks for. Of ``classical``, asked
+    for, ``notice`` says which of the weights, base and precision given it does not use."""
     check_choice(method, METHODS, "method")
     if method != "auto":
-        if method == "classical" and weights is not None and notice is not None:
-            notice(f"the weights {weights} are not used: the classical method runs no network")
+        if method == "classical" and notice is not None:
+            unused = [f"the weights {weights}"] if weights is not None else []
+            unused += [f"--base {base}"] if base is not None and stage == "matte" else []
+            unused += [f"--precision {precision}"] if precision != "auto" else []
+            if unused:
+                notice(f"the classical method runs no network, so the {stage} stage does not use "
+                       f"{' or '.join(unused)}")
         return method
     from tcvom.weights.registry import configured_weights
 
