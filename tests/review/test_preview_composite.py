@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tcvom.io import open_frames, write_image
 from tcvom.review.preview import checkerboard, composite
@@ -49,3 +51,37 @@ def test_an_8_bit_srgb_plate_shows_as_it_reads(tmp_path: Path) -> None:
     half = composite(frames, linear, np.full((24, 40), 0.5, np.float32))
     expected = np.clip(_encoded(_decoded(frames.read(1)) * 0.5 + _decoded(checkerboard(24, 40)) * 0.5), 0, 1)
     assert np.abs(half - expected).max() < 3e-3
+
+
+def test_the_preview_keeps_a_film_or_video_rate(tmp_path: Path) -> None:
+    """`--fps` took whole numbers only (23.976 was refused) and the movie of a 25 fps plate
+    played at 24: an NTSC rate as written means its exact ratio, and the plate movie's rate
+    is the default (24 for an image sequence)."""
+    import av
+
+    from tcvom.errors import InputError
+    from tcvom.review.preview import movie_rate, preview_movie
+
+    assert movie_rate("23.976") == movie_rate(23.976) == Fraction(24000, 1001) == movie_rate("24000/1001")
+    assert movie_rate("29.97") == Fraction(30000, 1001) and movie_rate("25") == 25 and movie_rate(12.5) == Fraction(25, 2)
+    for bad in ("0", "-24", "nan", "inf", "abc", "", None, True):
+        with pytest.raises(InputError):
+            movie_rate(bad)
+    plate = tmp_path / "plate.mp4"
+    with av.open(str(plate), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 32, 24, "yuv420p"
+        for level in (40, 80, 120):
+            picture = av.VideoFrame.from_ndarray(np.full((24, 32, 3), level, np.uint8), format="rgb24")
+            for packet in stream.encode(picture):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    for frame in (1, 2, 3):
+        write_image(tmp_path / f"alpha.{frame:04d}.exr", np.full((24, 32), 0.5, np.float32))
+    frames = open_frames(plate)
+    for given, rate in ((None, Fraction(25)), ("23.976", Fraction(24000, 1001))):
+        movie = preview_movie(frames, str(tmp_path / "alpha.####.exr"), tmp_path / f"{rate}".replace("/", "_") /
+                              "preview.mp4", fps=given)
+        with av.open(str(movie)) as written:
+            assert written.streams.video[0].average_rate == rate and written.streams.video[0].frames == 3

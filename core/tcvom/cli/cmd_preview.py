@@ -15,13 +15,26 @@ NAME = "preview"
 HELP = "write a contact sheet (plate | trimap | alpha | composite) and an MP4 preview of a matte"
 
 
+def _rate(text: str) -> object:
+    """An argparse type: :func:`tcvom.review.preview.movie_rate`'s frame rate."""
+    from tcvom.errors import InputError
+    from tcvom.review.preview import movie_rate
+
+    try:
+        return movie_rate(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     common.add_plate(parser)
     parser.add_argument("--trimaps", required=True, help="trimap sequence pattern (e.g. out/trimaps/trimap.####.png)")
     parser.add_argument("--alpha", required=True, help="alpha sequence pattern (e.g. out/alpha/alpha.####.exr)")
     parser.add_argument("--out", required=True, help="folder for contact_sheet.png and preview.mp4")
     parser.add_argument("--rows", type=common.positive, default=4, help="frames on the contact sheet (default 4)")
-    parser.add_argument("--fps", type=common.positive, default=24, help="frame rate of preview.mp4 (default 24)")
+    parser.add_argument("--fps", type=_rate, default=None,
+                        help="frame rate of preview.mp4: 24, 25, 23.976, 24000/1001 (default: the plate movie's, "
+                             "24 for an image sequence)")
     parser.add_argument("--no-movie", action="store_true", help="skip the MP4")
     parser.add_argument(
         "--review",

@@ -9,7 +9,9 @@ frames doubtful frames in red with their doubt, so scrubbing it shows where to l
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +28,26 @@ if TYPE_CHECKING:
 
 DOUBT_RED = (0.86, 0.16, 0.16)
 Plate = SequenceFrames | MovieFrames  # what tcvom.io.open_frames gives: frames with their colour
+
+
+def movie_rate(value: object) -> Fraction:
+    """A frame rate as the preview movie keeps it: a whole number, a ratio ("24000/1001") or
+    a decimal, where the NTSC rates as written (23.976, 29.97, 59.94) mean their exact
+    ratios (24000/1001...); another type, nothing or no positive rate is an InputError."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Fraction | str):
+        raise InputError(f"the frame rate is {shown(value)}: give a number of frames per second (24, 23.976, "
+                         "24000/1001)")
+    try:
+        rate = Fraction(value.strip() if isinstance(value, str) else value)
+    except (ValueError, ZeroDivisionError, OverflowError):
+        rate = Fraction(0)
+    if rate <= 0 or rate > 1000:  # NaN, inf: refused by Fraction above
+        raise InputError(f"the frame rate {value!s} is not a number of frames per second above 0 (and up to 1000)",
+                         hint="give e.g. 24, 25, 23.976 or 24000/1001")
+    ntsc = Fraction(math.ceil(rate) * 1000, 1001)
+    if rate.denominator != 1 and abs(rate - ntsc) < Fraction(1, 1000):
+        return ntsc  # 23.976 is the name of 24000/1001, not 2997/125
+    return rate.limit_denominator(1001)
 
 
 def checkerboard(height: int, width: int, cell: int = 16) -> np.ndarray:
@@ -191,19 +213,21 @@ def preview_movie(
     alpha_pattern: str,
     out: str | Path,
     *,
-    fps: int = 24,
+    fps: int | float | Fraction | str | None = None,
     frame_numbers: Sequence[int] | None = None,
     progress: ProgressMode = "none",
     review: Review | None = None,
 ) -> Path:
     """Write an H.264 MP4 of the composite over a checkerboard (written atomically); with a
     ``review`` every frame is labelled and doubtful frames are framed in red. ``out`` is the
-    movie's path (``tcvom preview`` names it ``OUT/preview.mp4``); ``fps`` a whole number."""
+    movie's path (``tcvom preview`` names it ``OUT/preview.mp4``); ``fps`` a frame rate as
+    :func:`movie_rate` reads it, by default the plate movie's (24 for an image sequence)."""
     compiled_imported_held()  # a cancel while a compiled library loads would break the process
     import av
 
     _check_inputs(frames, alpha_pattern, review)
-    check_whole(fps, "fps", 1)
+    declared = frames.frame_rate if isinstance(frames, MovieFrames) else None
+    rate = movie_rate(fps if fps is not None else declared or 24)
     _check_file_out(out, ".mp4", "preview.mp4")
 
     numbers = list(frame_numbers or frames.frame_numbers)
@@ -216,7 +240,7 @@ def preview_movie(
     with atomic_output(out) as tmp, av.open(str(tmp), mode="w") as container, Progress(
         "preview", len(numbers), progress
     ) as bar:
-        stream = container.add_stream("libx264", rate=fps)
+        stream = container.add_stream("libx264", rate=rate)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {"crf": "20"}
         for f in numbers:
