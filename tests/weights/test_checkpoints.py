@@ -514,3 +514,37 @@ def test_a_torchscript_or_safetensors_file_is_named_as_such(tmp_path, capsys):
     ordinary = tmp_path / "ordinary.pth"
     torch.save({"w": torch.zeros(2)}, ordinary)  # a zip that is no TorchScript
     assert set(checkpoints.read_state_dict(ordinary)) == {"w"}
+
+
+def test_weights_remove_takes_a_file_out_of_the_search(data_dir, gca_files, capsys):
+    """There was no `tcvom weights remove`: a registered file gone from the folder stopped
+    every run ("remove its record from weights.json" by hand), and a file deleted by hand
+    while its record stayed could not be forgotten. The file goes with its records, an
+    unregistered file in the folder can go too, and another name is refused."""
+    from tcvom.cli import main
+    from tcvom.weights import registry as weights
+
+    tam, single = gca_files
+    first = Path(weights.add_weights(tam, name="first.pth")["path"])
+    second = Path(weights.add_weights(tam, name="second.pth")["path"])
+    assert weights.find_weights("gca_tam") == second
+    assert main(["weights", "remove", "second.pth"]) == 0
+    assert "removed GCA+TAM" in capsys.readouterr().out and not second.exists()
+    assert weights.find_weights("gca_tam") == first  # the one registered before it, not an error
+    first.unlink()  # deleted by hand: its record stops every search
+    with pytest.raises(WeightsError, match="gone") as err:
+        weights.find_weights("gca_tam")
+    assert "tcvom weights remove first.pth" in str(err.value)
+    assert main(["weights", "remove", "first.pth"]) == 0
+    assert "already gone" in capsys.readouterr().out
+    with pytest.raises(MissingWeightsError):
+        weights.find_weights("gca_tam")
+    loose = data_dir / "weights" / "loose.pth"  # put in the folder by hand, unregistered
+    loose.write_bytes(single.read_bytes())
+    assert weights.find_weights("gca") == loose
+    assert weights.remove_weights("loose.pth")["kind"] == "gca" and not loose.exists()
+    assert weights.list_weights() == []
+    for name in ("first.pth", "../x.pth", "weights.json", ""):
+        assert main(["weights", "remove", name]) == 2, name
+        assert "Traceback" not in capsys.readouterr().err
+    assert (data_dir / "weights" / "weights.json").exists()

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import sys
 import time
@@ -115,8 +116,8 @@ def _search_folder(folder: Path, kind: str, origin: str) -> Path | None:
                 f"{folder / REGISTRY} registers {checkpoints.kind_name(kind)} weights in {record['file']}, "
                 f"which is gone from {origin}",
                 path=candidate,
-                hint="register the file again with 'tcvom weights add FILE', or remove its record from "
-                     f"{REGISTRY}",
+                hint="register the file again with 'tcvom weights add FILE', or forget it with "
+                     f"'tcvom weights remove {shlex.quote(record['file'])}'",
             )
         recorded = record.get("sha256")
         if isinstance(recorded, str) and file_sha256(candidate) != recorded:
@@ -263,6 +264,13 @@ def configured_weights(kind: str, explicit: str | Path | None = None) -> Path | 
     return None
 
 
+def _plain_name(name: str) -> bool:
+    """A name weights are stored under in :func:`weights_dir`: a file of that folder, not
+    its registry, a hidden file (a copy being written) or a path elsewhere."""
+    return bool(name.strip()) and name not in (".", "..", REGISTRY) and Path(name).name == name \
+        and "\\" not in name and not name.startswith(".") and name == name.strip()
+
+
 def add_weights(path: str | Path, *, name: str | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Check that ``path`` loads into a tcvom network, copy it atomically into
     :func:`weights_dir` and record it. Returns the record (file, kind, sha256, ...).
@@ -272,8 +280,7 @@ def add_weights(path: str | Path, *, name: str | None = None, overwrite: bool = 
         InputError: a different file of that name is already registered (unless ``overwrite``).
     """
     source = Path(path).expanduser()
-    if name is not None and (not name.strip() or name in (".", "..", REGISTRY) or Path(name).name != name
-                             or "\\" in name or name.startswith(".") or name != name.strip()):
+    if name is not None and not _plain_name(name):
         raise InputError(f"--name {name!r} is not a file name tcvom can store weights under", path=source,
                          hint=f"give a plain file name (no folder, not {REGISTRY}, not starting with a dot or a space), "
                          "e.g. --name gca_tam_v2.pth")
@@ -324,3 +331,46 @@ def list_weights() -> list[dict[str, Any]]:
     """Registered weights (newest last) with ``path`` and ``present`` (the file still exists)."""
     folder = weights_dir()
     return [{**r, "path": str(folder / r["file"]), "present": (folder / r["file"]).is_file()} for r in read_registry(folder)]
+
+
+def remove_weights(name: str) -> dict[str, Any]:
+    """Take the weights stored as ``name`` (a file name as :func:`list_weights` shows it) out
+    of :func:`weights_dir`: the file is deleted and its records dropped, so neither a search
+    nor ``--method auto`` finds it again. The file goes first: a registry written without it
+    while the file stayed would leave it found as an unregistered file of its kind.
+    Returns the last record of the name (``kind`` None for an unregistered file) with
+    ``path`` and ``deleted`` (whether a file was there).
+
+    Raises:
+        InputError: no weights are stored under ``name``, or it is no plain file name.
+        OutputError: the file or the registry cannot be changed.
+    """
+    folder = weights_dir()
+    if not isinstance(name, str) or not _plain_name(name):
+        raise InputError(f"{name!r} is not the name of a weight file in the weights folder {folder}",
+                         hint="give a file name as 'tcvom weights list' shows it (no folder)")
+    records = read_registry(folder) if folder.is_dir() else []
+    mine = [r for r in records if r["file"] == name]
+    target = folder / name
+    if not mine and not _is_weight_file(target):
+        stored = ", ".join(sorted({r["file"] for r in records})) or "none"
+        raise InputError(f"no weights are stored as {name} in the weights folder {folder} (stored: {stored})",
+                         hint="'tcvom weights list' shows the stored weights")
+    kind = mine[-1]["kind"] if mine else _kind_or_none(target)
+    try:
+        deleted = target.is_file()
+        target.unlink(missing_ok=True)
+        if mine:
+            _write_registry(folder, [r for r in records if r["file"] != name])
+    except OSError as exc:
+        raise OutputError(f"cannot remove {name} from the weights folder {folder} ({exc.strerror or exc})",
+                          path=target, hint="make the folder writable") from exc
+    return {**(mine[-1] if mine else {"file": name}), "kind": kind, "path": str(target), "deleted": deleted}
+
+
+def _kind_or_none(path: Path) -> str | None:
+    """The kind of an unregistered weight file, None where it cannot be read (it goes anyway)."""
+    try:
+        return checkpoints.kind_of(path)
+    except InputError:
+        return None
