@@ -492,6 +492,7 @@ def export_keyframes(settings: bpy.types.PropertyGroup, plate: PlateInfo, folder
                 raise HostError(f"{where}: the image '{image.name}' is an image sequence or movie, not one trimap",
                                 "set its Source to Single Image (Image editor sidebar, Image tab), or open the "
                                 "keyframe's one file")
+            _reload_if_unpainted(image)
             if image.size[0] == 0:
                 file = bpy.path.abspath(image.filepath) if image.filepath and image.packed_file is None else ""
                 if file and not os.path.isfile(file):
@@ -525,6 +526,17 @@ def export_keyframes(settings: bpy.types.PropertyGroup, plate: PlateInfo, folder
         item.plate_frame, item.plate_frame_known = item.frame + plate.shift, True
     repack_keyframe_images(settings)  # so the .blend keeps what was pulled
     return written
+
+
+def _reload_if_unpainted(image: bpy.types.Image) -> None:
+    """Read a keyframe image opened from a file, and not painted in Blender since, from its
+    file again: a file repainted in another program (Krita, Photoshop) was pulled as Blender
+    first read it, the matte "current" and the repaint ignored. A painting in Blender
+    (``is_dirty``) or a packed copy is the artist's and stays."""
+    if image.source != "FILE" or image.packed_file is not None or image.is_dirty or not image.filepath:
+        return
+    if os.path.isfile(bpy.path.abspath(image.filepath, library=image.library)):  # gone: its pixels as before
+        image.reload()
 
 
 def unsaved_keyframe_images(settings: bpy.types.PropertyGroup) -> str:

@@ -97,28 +97,31 @@ def _group_interface(group: bpy.types.NodeTree) -> None:
 
 
 def _clip_driver(owner: bpy.types.bpy_struct, path: str, clip: bpy.types.MovieClip, expression: str,
-                 scene: bpy.types.Scene | None = None) -> None:
+                 now: bool = False) -> None:
     """Drive ``owner.path`` by ``expression`` of the clip's Start Frame (``start``) and
-    Frame Offset (``offset``), and with ``scene``, its current frame (``now``; a simple
-    expression: no Python runs). Not the driver's own ``frame``: that is the evaluation
-    time, which Output > Time Stretching remaps, while the Movie Clip and Image nodes read
-    the scene's frame."""
+    Frame Offset (``offset``), and with ``now``, of the current frame of the scene being
+    evaluated (a simple expression: no Python runs). Not the driver's own ``frame``: that is
+    the evaluation time, which Output > Time Stretching remaps, while the Movie Clip and
+    Image nodes read the scene's frame. Not one scene's frame either: a Full Copy of the
+    scene shares the group, and followed the original's frame (an empty matte, or a black
+    silhouette past the plate's end, by where the original was parked)."""
     driver = owner.driver_add(path).driver
     driver.type = "SCRIPTED"
-    targets = [("start", "MOVIECLIP", clip, "frame_start"), ("offset", "MOVIECLIP", clip, "frame_offset")]
-    if scene is not None:
-        targets.append(("now", "SCENE", scene, "frame_current"))
-    for name, id_type, owner_id, prop in targets:
+    for name, prop in (("start", "frame_start"), ("offset", "frame_offset")):
         variable = driver.variables.new()
         variable.name, variable.type = name, "SINGLE_PROP"
-        variable.targets[0].id_type = id_type
-        variable.targets[0].id = owner_id
+        variable.targets[0].id_type = "MOVIECLIP"
+        variable.targets[0].id = clip
         variable.targets[0].data_path = prop
+    if now:
+        variable = driver.variables.new()
+        variable.name, variable.type = "now", "CONTEXT_PROP"
+        variable.targets[0].context_property = "ACTIVE_SCENE"
+        variable.targets[0].data_path = "frame_current"
     driver.expression = expression
 
 
-def _follow_clip(matte: bpy.types.Node, shown: bpy.types.Node, clip: bpy.types.MovieClip,
-                 scene: bpy.types.Scene) -> None:
+def _follow_clip(matte: bpy.types.Node, shown: bpy.types.Node, clip: bpy.types.MovieClip) -> None:
     """Drive the alpha node's start frame by the clip's Start Frame and Frame Offset: the
     Movie Clip node reads them live, so a clip slipped after the pull (Footage Settings)
     moved the plate under a fixed matte. The alpha belongs to the plate's frames, so it
@@ -132,7 +135,7 @@ def _follow_clip(matte: bpy.types.Node, shown: bpy.types.Node, clip: bpy.types.M
     _clip_driver(matte, "frame_start", clip, f"start - offset + {constant}")
     last = constant + matte.frame_duration - 1
     _clip_driver(shown.inputs[1], "default_value", clip,
-                 f"(now >= start - offset + {constant}) * (now <= start - offset + {last})", scene)
+                 f"(now >= start - offset + {constant}) * (now <= start - offset + {last})", now=True)
 
 
 def build_group(
@@ -144,15 +147,14 @@ def build_group(
     alpha_count: int,
     shift: int,
     plate_image_frames: tuple[int, int, int] | None = None,
-    scene: bpy.types.Scene | None = None,
 ) -> bpy.types.NodeTree:
     """(Re)build the node group ``name``: plate -> Set Alpha(1) -> Set Alpha(matte) -> Image, and Alpha
     (for a Movie Clip, the matte times 1 where the clip plays, 0 before and after it).
 
     ``plate`` is a MovieClip (read with its own frame settings) or an Image sequence/movie
     (``plate_image_frames`` = Image node start, offset, duration). The alpha sequence's
-    first file is frame ``alpha_first``; plate frame = scene frame + ``shift``. ``scene``
-    (default: the context's) is the one whose frame a Movie Clip plate's Plate Shown follows.
+    first file is frame ``alpha_first``; plate frame = scene frame + ``shift``. A Movie
+    Clip plate's Plate Shown follows the frame of whichever scene is evaluated.
     """
     group = bpy.data.node_groups.get(name)
     if group is None or group.bl_idname != "CompositorNodeTree":
@@ -192,7 +194,7 @@ def build_group(
         shown.location = (-200, -200)
         group.links.new(alpha, shown.inputs[0])
         alpha = shown.outputs[0]
-        _follow_clip(matte, shown, plate, scene if scene is not None else bpy.context.scene)
+        _follow_clip(matte, shown, plate)
 
     # the plate's own alpha (0 in an EXR Nuke wrote from a plate without one) is not the
     # matte's business, as tcvom ignores it: opaque first, then the matte applied

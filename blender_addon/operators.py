@@ -167,7 +167,6 @@ class MatteRun:
             alpha_count=self.plate.frames[-1] - first + 1,
             shift=self.plate.shift,
             plate_image_frames=self.plate.image_frames,
-            scene=context.scene,
         )
         node, placed = nodes.place_group_node(context.scene, group, self.node_name)
         self.note = "; ".join(part for part in (placed, self.unsaved) if part)
@@ -335,6 +334,7 @@ class TCVOM_OT_keyframe_add(bpy.types.Operator):
         except HostError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
+        review.keyed_since(context)
         review.show_image(context, item.image)
         self.report({"INFO"}, note)
         return {"FINISHED"}
@@ -352,6 +352,7 @@ class TCVOM_OT_keyframe_remove(bpy.types.Operator):
         if 0 <= settings.keyframe_index < len(settings.keyframes):
             settings.keyframes.remove(settings.keyframe_index)
             settings.keyframe_index = max(0, settings.keyframe_index - 1)
+            review.keyed_since(context)
         return {"FINISHED"}
 
 

@@ -12,6 +12,7 @@ writes them again.
 
 # No `from __future__ import annotations`: Blender registers properties from evaluated annotations.
 import os
+from collections.abc import Iterable
 
 import bpy
 from bpy.props import EnumProperty
@@ -36,15 +37,18 @@ def past_cut(review: Review | None, shift: int) -> str:
             f"Paint a keyframe in {where}")
 
 
-def summary(review: Review | None, shift: int) -> str:
-    """One line for the panel: how many frames are doubtful and which to key next."""
+def summary(review: Review | None, shift: int, keyed: Iterable[int] = ()) -> str:
+    """One line for the panel: how many frames are doubtful and which to key next (not the
+    run's keyframes, nor ``keyed``: the scene frames keyed since, as Key Suggested Frame
+    leaves them out)."""
     if review is None:
         return ""
     count = len(review.doubtful)
     text = f"review: {count or 'no'} doubtful frame{'' if count == 1 else 's'}"
     if review.estimated:  # the run's warning only counted them
         text += f" (doubt only guessed for scene frames {inputs.frame_ranges(f - shift for f in review.estimated)})"
-    keys = [str(f - shift) for f in review.suggested if f not in review.keyframes][:_SHOWN]
+    taken = set(review.keyframes) | {f + shift for f in keyed}
+    keys = [str(f - shift) for f in review.suggested if f not in taken][:_SHOWN]
     return text + (f"; key next: {', '.join(keys)}" if keys else "")
 
 
@@ -64,9 +68,26 @@ def mark_doubtful(scene: bpy.types.Scene, review: Review | None, shift: int) -> 
 def show(scene: bpy.types.Scene, review: Review | None, shift: int) -> None:
     """The review line and the doubt markers of ``review``, in the scene frames of ``shift``."""
     settings = scene.tcvom
-    settings.review = summary(review, shift)
+    settings.review = summary(review, shift, [item.frame for item in settings.keyframes])
     settings.review_shift, settings.review_shift_known = shift, True
     mark_doubtful(scene, review, shift)
+
+
+def keyed_since(context: bpy.types.Context) -> None:
+    """The review line again after a keyframe was added or removed: its "key next" leaves
+    out the frames keyed now (it kept listing the frames Key Suggested Frame had just keyed,
+    while the button went on to others). Only where the line is this pull's, in the shift
+    it was written with."""
+    settings = context.scene.tcvom
+    if not settings.review or not settings.output or other_run(settings) or cache_gone(settings) \
+            or moved(settings):
+        return
+    try:
+        last = read_review(bpy.path.abspath(settings.output))
+    except HostError:
+        return
+    if last is not None:
+        settings.review = summary(last, settings.review_shift, [item.frame for item in settings.keyframes])
 
 
 def moved(settings: bpy.types.PropertyGroup) -> bool:
@@ -103,6 +124,21 @@ def other_run(settings: bpy.types.PropertyGroup) -> bool:
     return known[1] != settings.review_token
 
 
+def cache_gone(settings: bpy.types.PropertyGroup) -> bool:
+    """Whether the matte a pull made is gone from disk: the .blend was copied or opened
+    without its ``tcvom_cache`` folder (or it was deleted), so the node reads no files and
+    the compositor shows an empty matte. Before, the panel blamed undo or another session."""
+    if not settings.output or not settings.review_token:
+        return False
+    return not os.path.isdir(os.path.join(bpy.path.abspath(settings.output), "alpha"))
+
+
+def cache_gone_text(settings: bpy.types.PropertyGroup) -> str:
+    return (f"the matte of the last pull is gone from its folder {settings.output} (the .blend copied or opened "
+            "without its tcvom_cache folder?): the compositor shows no matte. Copy the tcvom_cache folder beside "
+            "the .blend, or Pull Matte again")
+
+
 OTHER_RUN = ("the matte in the output folder is not this scene's last pull (a pull undone since, or another "
              "session's): the compositor shows that run's matte. Pull Matte again to match these settings")
 
@@ -131,15 +167,28 @@ def last_review(context: bpy.types.Context) -> tuple[Review, inputs.PlateInfo]:
     settings = context.scene.tcvom
     if not settings.output:
         raise HostError("no matte has been pulled yet", "press Pull Matte first")
+    if cache_gone(settings):
+        raise HostError(cache_gone_text(settings).split(": the compositor")[0], "press Pull Matte again")
     review = read_review(bpy.path.abspath(settings.output))
     if review is None:
         raise HostError(f"the last run left no review in {settings.output}", "press Pull Matte again")
     if other_run(settings):
         raise HostError(OTHER_RUN.split(": the compositor")[0], "press Pull Matte again")
     plate = inputs.plate_info(settings)
+    if not same_plate(review, plate):
+        raise HostError(f"the last pull matted another plate ({review.plate}) than the one picked now "
+                        f"({plate.path}): its review names that plate's frames", "press Pull Matte again")
     if moved(settings):
         show(context.scene, review, plate.shift)
     return review, plate
+
+
+def same_plate(review: Review, plate: inputs.PlateInfo) -> bool:
+    """Whether ``review`` is of the plate picked now (a review that does not name its plate
+    is taken as it is)."""
+    if not review.plate:
+        return True
+    return os.path.normcase(os.path.normpath(review.plate)) == os.path.normcase(os.path.normpath(plate.path))
 
 
 def _frame_text(review: Review, frame: int, shift: int) -> str:
@@ -188,7 +237,9 @@ def add_keyframe(context: bpy.types.Context, scene_frame: int) -> tuple[bpy.type
             last = read_review(out)
         except HostError:  # a broken review: the propagated trimap still helps
             last = None
-        if last is not None and any(a <= frame <= b for a, b in last.past_cut):
+        if last is not None and not same_plate(last, plate):
+            stale = " (the last pull was of another plate, so it starts black)"
+        elif last is not None and any(a <= frame <= b for a, b in last.past_cut):
             stale = " (its propagated trimap came from another picture, across a cut, so it starts black)"
         else:
             start = inputs.propagated_trimap(out, frame)
@@ -273,6 +324,7 @@ class TCVOM_OT_key_suggested(bpy.types.Operator):
         except HostError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
+        keyed_since(context)
         show_image(context, item.image)
         self.report({"INFO"}, f"{_frame_text(review, target, plate.shift)}; {note}")
         return {"FINISHED"}

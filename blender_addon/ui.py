@@ -68,7 +68,9 @@ def draw_settings(layout: bpy.types.UILayout, context: bpy.types.Context) -> Non
         row.operator("tcvom.doubtful_jump", icon="TRIA_LEFT", text="Doubtful").direction = "PREVIOUS"
         row.operator("tcvom.doubtful_jump", icon="TRIA_RIGHT", text="Doubtful").direction = "NEXT"
         layout.operator("tcvom.key_suggested", icon="KEYFRAME_HLT")
-        if review.other_run(settings):  # undo took the settings back, not the files
+        if review.cache_gone(settings):  # the .blend without its tcvom_cache folder
+            wrapped(layout, context, review.cache_gone_text(settings))
+        elif review.other_run(settings):  # undo took the settings back, not the files
             wrapped(layout, context, review.OTHER_RUN)
         elif review.moved(settings):  # the line's scene frames (and the markers') are the plate's before it moved
             wrapped(layout, context, "the plate was moved in time since the last pull: the review and the doubt "

@@ -719,6 +719,29 @@ def test_each_scene_keeps_its_own_group_and_alpha(pulled: dict) -> None:
         assert bpy.context.scene == first
 
 
+def test_a_full_copy_of_the_scene_shows_its_own_frame_of_the_matte(pulled: dict, tmp_path: Path) -> None:
+    """Blender QA: a Full Copy of the scene shares the group, whose Plate Shown followed the
+    original scene's frame: with the original parked after the plate the copy rendered an
+    empty matte, with it on the plate a black silhouette past the plate's end."""
+    first = bpy.context.scene
+    files = _alpha_files(pulled["out"])
+    assert bpy.ops.scene.new(type="FULL_COPY") == {"FINISHED"}
+    copy = bpy.context.scene
+    try:
+        assert copy != first and _tcvom_nodes()[0].node_tree.name == f"tcvom Matte [{first.name}] Group"
+        first.frame_current = FRAMES[-1] + 50
+        rendered = _render(FRAMES[2], tmp_path / "copy_on.exr")
+        np.testing.assert_allclose(rendered[:, :, 3], _pixels(files[FRAMES[2]])[:, :, 3], atol=1e-3)
+        first.frame_current = FRAMES[2]
+        assert float(np.abs(_render(FRAMES[-1] + 1, tmp_path / "copy_after.exr")).max()) == 0.0
+    finally:
+        if bpy.context.window is not None:
+            bpy.context.window.scene = first
+        bpy.data.scenes.remove(copy)
+        first.frame_current = FRAMES[0]
+        assert bpy.context.scene == first
+
+
 _MAKE_WEIGHTS = """
 import sys
 import torch
@@ -1513,3 +1536,110 @@ def test_a_clip_slipped_earlier_keeps_its_size_after_a_save(pulled: dict, shot: 
         assert tuple(settings.keyframes[-1].image.size) == (96, 64)
     finally:
         bpy.ops.wm.open_mainfile(filepath=str(shot))
+
+
+def _key_next(line: str) -> list[int]:
+    return [int(f) for f in line.split("key next: ")[1].split(", ")] if "key next: " in line else []
+
+
+def test_the_key_next_line_leaves_out_frames_keyed_since(pulled: dict) -> None:
+    """Blender QA: after Key Suggested Frame keyed 1004 and then 1007, the panel still read
+    "key next: 1004, 1007, ..." while the button went on to other frames."""
+    settings = bpy.context.scene.tcvom
+    count = len(settings.keyframes)
+    assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}, settings.status
+    before = _key_next(settings.review)
+    assert len(before) >= 2, settings.review
+    try:
+        assert bpy.ops.tcvom.key_suggested() == {"FINISHED"}
+        assert settings.keyframes[settings.keyframe_index].frame == before[0]
+        assert _key_next(settings.review)[0] == before[1], settings.review
+        assert before[0] not in _key_next(settings.review)
+        assert bpy.ops.tcvom.keyframe_remove() == {"FINISHED"}  # taken away again: suggested again
+        assert _key_next(settings.review)[0] == before[0], settings.review
+    finally:
+        while len(settings.keyframes) > count:
+            settings.keyframes.remove(len(settings.keyframes) - 1)
+        settings.keyframe_index = 0
+
+
+def test_a_keyframe_file_repainted_in_another_program_is_pulled(pulled: dict, example: Path,
+                                                                tmp_path: Path) -> None:
+    """Blender QA: a keyframe file repainted in Krita after the pull was pulled as Blender had
+    first read it ("8 reused", the repaint ignored) until the artist reloaded the image."""
+    settings = bpy.context.scene.tcvom
+    path = tmp_path / "key.1008.png"
+    shutil.copy(example / "keyframes" / "key.1008.png", path)
+    image = bpy.data.images.load(str(path), check_existing=False)
+    keep = settings.keyframes[1].image
+    settings.keyframes[1].image = image
+    try:
+        assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}, settings.status
+        exported = pulled["out"] / "keyframes" / "key.1008.png"
+        np.testing.assert_array_equal(_pixels(exported)[:, :, 0], _pixels(path)[:, :, 0])
+        other = bpy.data.images.new("repaint", 96, 64)  # "another program": a file written outside this image
+        grey = np.zeros((64, 96, 4), np.float32)
+        grey[:, :, 3] = 1.0
+        grey[:, 48:, :3] = 1.0  # the right half foreground now
+        other.pixels.foreach_set(grey.ravel())
+        other.filepath_raw, other.file_format = str(path), "PNG"
+        other.save()
+        bpy.data.images.remove(other)
+        assert not image.is_dirty
+        assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}, settings.status
+        np.testing.assert_array_equal(_pixels(exported)[:, :, 0], _pixels(path)[:, :, 0])
+        assert float(_pixels(exported)[:, 60, 0].min()) == 1.0
+    finally:
+        settings.keyframes[1].image = keep
+        bpy.data.images.remove(image)
+        assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}, settings.status
+
+
+def test_a_pull_whose_cache_folder_is_gone_says_so(pulled: dict) -> None:
+    """Blender QA: a .blend opened without its tcvom_cache folder rendered an empty matte
+    while the panel said the matte was an undone pull's or another session's."""
+    review = importlib.import_module(MODULE + ".review")
+    settings = bpy.context.scene.tcvom
+    away = pulled["out"].with_name(pulled["out"].name + "_away")
+    assert not review.cache_gone(settings)
+    pulled["out"].rename(away)
+    try:
+        assert review.cache_gone(settings)
+        assert "gone from its folder" in review.cache_gone_text(settings)
+        with pytest.raises(RuntimeError, match=r"gone from its folder.*Pull Matte again"):
+            bpy.ops.tcvom.doubtful_jump(direction="NEXT")
+    finally:
+        away.rename(pulled["out"])
+    assert not review.cache_gone(settings)
+
+
+def test_add_keyframe_after_switching_to_another_plate_starts_black(pulled: dict, example: Path,
+                                                                    tmp_path: Path) -> None:
+    """Blender QA: after the clip was switched to another shot of the same size and frames,
+    "+" started the new keyframe from the old shot's propagated trimap, and Key Suggested
+    walked the old shot's review."""
+    settings = bpy.context.scene.tcvom
+    other = tmp_path / "other"
+    other.mkdir()
+    for frame in FRAMES:
+        shutil.copy(example / "plate" / f"plate.{frame}.exr", other)
+    clip = bpy.data.movieclips.load(str(other / "plate.1001.exr"))
+    clip.frame_start = FRAMES[0]
+    kept, count = settings.clip, len(settings.keyframes)
+    assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}, settings.status
+    settings.clip = clip
+    bpy.context.scene.frame_set(1004)
+    try:
+        assert bpy.ops.tcvom.keyframe_add() == {"FINISHED"}
+        item = settings.keyframes[-1]
+        pixels = np.empty(len(item.image.pixels), dtype=np.float32)
+        item.image.pixels.foreach_get(pixels)
+        assert item.frame == 1004 and float(pixels.reshape(64, 96, 4)[:, :, :3].max()) == 0.0
+        with pytest.raises(RuntimeError, match=r"the last pull matted another plate.*Pull Matte again"):
+            bpy.ops.tcvom.key_suggested()
+    finally:
+        settings.clip = kept
+        while len(settings.keyframes) > count:
+            settings.keyframes.remove(len(settings.keyframes) - 1)
+        settings.keyframe_index = 0
+        bpy.data.movieclips.remove(clip)

@@ -536,6 +536,10 @@ class Review:
     """Frames whose trimap doubt is a guess from their distance to a keyframe (no frame of
     the shot lies between two keyframes to measure its drift): "not doubtful" says little
     there. The run's warning counts them; a host names them as it numbers its own."""
+    plate: str = ""
+    """The plate the run matted, as an absolute path (its sequence pattern or movie file; ""
+    in a review that does not say): a host that has since switched to another plate does not
+    take this run's trimaps and frames for the new one's."""
 
     def guessed(self, shift: int = 0) -> str:
         """:attr:`estimated` as a range (``1002-1012``) in a host's numbers (plate frame minus
@@ -634,9 +638,11 @@ def read_review(out: str) -> Review | None:
     estimated = data.get("estimated", "")  # added in session 22: a range
     if not isinstance(estimated, str):
         raise bad("'estimated' must be a frame range")
+    sources = data.get("sources")
+    plate = sources.get("plate") if isinstance(sources, dict) else None
     return Review(frames_of("keyframes"), doubt, parts["trimap_doubt"], parts["matte_doubt"],
                   frames_of("suggested"), sorted(frames_of("doubtful")), [(r[0], r[1]) for r in past],
-                  _frames_of(estimated))
+                  _frames_of(estimated), plate if isinstance(plate, str) else "")
 
 
 PAST_CUT = "past a cut (the picture cuts after"
