@@ -592,3 +592,23 @@ def test_an_empty_keyframe_or_trimap_name_is_refused_as_empty(capsys, small_exam
     with pytest.raises(InputError, match="the file of frame 1001 is empty"):
         pipeline.matte(small_example.plate, {1001: ""}, tmp_path / "m", method="classical", progress="none")
     assert not (tmp_path / "o").exists() and not (tmp_path / "m").exists()
+
+
+def test_an_example_written_again_into_its_folder_is_that_example_alone(capsys, tmp_path: Path) -> None:
+    """Docs QA: `tcvom example --out ex --frames 6` into a folder holding a 12-frame example
+    said "1001-1006" and left plate, truth and keyframe 1007-1012: the shot it named was a mix
+    of two (a run of the suggested command refused the other size's keyframe 1012)."""
+    folder = tmp_path / "ex"
+    assert main(["example", "--out", str(folder), "--width", "48", "--height", "32", "--frames", "12",
+                 "--progress", "none"]) == 0
+    assert main(["example", "--out", str(folder), "--width", "40", "--height", "32", "--frames", "6",
+                 "--progress", "none"]) == 0
+    capsys.readouterr()
+    names = {sub: sorted(p.name for p in (folder / sub).iterdir()) for sub in ("plate", "keyframes", "truth")}
+    assert names["plate"] == [f"plate.{f}.exr" for f in range(1001, 1007)]
+    assert names["keyframes"] == ["key.1001.png", "key.1006.png"]
+    assert names["truth"] == sorted([f"alpha.{f}.png" for f in range(1001, 1007)] +
+                                    [f"trimap.{f}.png" for f in range(1001, 1007)])
+    assert main(["run", "--plate", str(folder / "plate" / "plate.####.exr"), "--keyframes",
+                 str(folder / "keyframes" / "key.####.png"), "--out", str(tmp_path / "o"), "--method", "classical",
+                 "--progress", "none"]) == 0

@@ -355,3 +355,20 @@ def test_an_output_folder_whose_name_holds_a_padding_mark_is_refused(shot: Shot,
                    shot.keyframes, "--out", str(shot.root / "o#ut"))
     expect(result, 2, "o#ut", "rename the folder", root=shot.root)
     assert not (shot.root / "job.yaml").exists()
+
+
+def test_a_farm_plan_read_in_part_ends_quietly(shot: Shot, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """Docs QA: `tcvom farm plan ... --json | head -1` exited 141, "stopped ... a rerun
+    resumes", though a plan computes and writes nothing: a report, as `info` and `review`."""
+    import io
+
+    from tcvom.cli import main
+
+    class Gone(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", Gone())
+    assert main(["farm", "plan", "--plate", shot.plate, "--keyframes", shot.keyframes, "--json"]) == 0
+    assert main(["farm", "plan", "--plate", shot.plate, "--keyframes", shot.keyframes]) == 0
+    assert "went away" not in capsys.readouterr().err

@@ -165,7 +165,8 @@ def _home_expanded(args: argparse.Namespace) -> None:
 
 def _is_report(args: argparse.Namespace) -> bool:
     """Whether the command only prints (a reader may stop reading it at any line)."""
-    return args.command in ("info", "review") or (args.command == "weights" and getattr(args, "action", None) == "list")
+    action = getattr(args, "action", None) or getattr(args, "farm_command", None)
+    return args.command in ("info", "review") or (args.command, action) in (("weights", "list"), ("farm", "plan"))
 
 
 def _stdio_kept() -> None:

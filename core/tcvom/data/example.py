@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tcvom.errors import check_choice, check_whole
+from tcvom.errors import OutputError, check_choice, check_whole
 from tcvom.io import trimap
 from tcvom.io.colour import DEFAULT_FLOAT, TARGET, ColourConverter
 from tcvom.io.images import write_image
@@ -68,6 +68,26 @@ def example_paths(folder: str | Path, frames: int = 40) -> Example:
     )
 
 
+def _remove_other_frames(paths: Example) -> None:
+    """Delete the frames of the example's own sequences that this shot does not have: an
+    example written again into its folder with fewer frames (or other keyframes) left the
+    earlier one's, so the folder held a mix of two shots (wrong mattes, wrong scores, or a
+    run refusing a frame of the other size), while the command named the new shot."""
+    from tcvom.io.sequence import frame_path, frames_on_disk
+
+    numbers = range(paths.first, paths.last + 1)
+    for pattern, keep in ((paths.plate, numbers), (paths.alpha, numbers), (paths.trimaps, numbers),
+                          (paths.keyframes, paths.keyframe_numbers)):
+        for frame in frames_on_disk(pattern):
+            if frame not in keep:
+                path = frame_path(pattern, frame)
+                try:
+                    path.unlink()
+                except OSError as exc:
+                    raise OutputError(f"cannot remove the earlier example's frame {frame} ({exc.strerror or exc})",
+                                      path=path, hint="give an empty folder to write the example into") from exc
+
+
 def write_example(
     folder: str | Path,
     *,
@@ -78,7 +98,8 @@ def write_example(
     progress: ProgressMode = "none",
 ) -> Example:
     """Write the example shot into ``folder`` and return its paths (at least 1 frame of at
-    least 16x16, the synthetic shot's least; ``tcvom example`` asks for 32x32)."""
+    least 16x16, the synthetic shot's least; ``tcvom example`` asks for 32x32). Frames of
+    an example written there before that this one does not have are deleted."""
     from tcvom.data.synthetic import ShotConfig, SyntheticShot
     from tcvom.io.sequence import frame_path, path_text
 
@@ -94,6 +115,7 @@ def write_example(
     to_linear = converter.config.getProcessor(TARGET, DEFAULT_FLOAT).getDefaultCPUProcessor()
     for sub in ("plate", "keyframes", "truth"):
         (paths.folder / sub).mkdir(parents=True, exist_ok=True)
+    _remove_other_frames(paths)
     with Progress("example", frames, progress) as bar:
         for index in range(frames):
             number = FIRST_FRAME + index

@@ -269,6 +269,11 @@ def _frames_on_disk(seq: fileseq.FileSequence) -> list[int]:
     return sorted(int(f) for f in (found.frameSet() or []))
 
 
+def frames_on_disk(pattern: str | Path) -> list[int]:
+    """The frame numbers of the files of ``pattern`` (its own padding) on disk, sorted."""
+    return _frames_on_disk(parse_sequence(str(pattern), "sequence name"))
+
+
 def _other_padding(seq: fileseq.FileSequence, frames: set[int]) -> list[tuple[str, int]]:
     """(name, frame number) of the files in the sequence's folder that carry its name and extension around a
     frame number but are not its frames (another padding: ``plate.1.exr`` or
