@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from tcvom.cli import cmd_nuke
-from tcvom.errors import InputError, WeightsError
+from tcvom.errors import InputError, OutputError, WeightsError
 from tcvom.export import torchscript as ts
 from tcvom.io.colour import ColourConverter
 from tcvom.io.sources import ArrayFrames
@@ -54,17 +54,19 @@ def shot() -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
 
 @pytest.fixture(scope="module")
 def exported(state: dict[str, torch.Tensor], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The model written by `tcvom nuke torchscript` (the CLI job, in-process)."""
+    """The model written by `tcvom nuke torchscript` (the CLI job, in-process), into a folder
+    it makes (docs QA: "the output folder does not exist", where every other command makes
+    its --out folder)."""
     torch.set_num_threads(1)
     folder = tmp_path_factory.mktemp("ts")
     weights = folder / "gca_tam.pth"
     torch.save(state, weights)
     parser = argparse.ArgumentParser()
     cmd_nuke.add_arguments(parser)
-    args = parser.parse_args(["torchscript", "--weights", str(weights), "--out", str(folder / "model.pt"),
+    args = parser.parse_args(["torchscript", "--weights", str(weights), "--out", str(folder / "new" / "model.pt"),
                               "--width", str(W), "--height", str(H)])
     assert cmd_nuke.main(args) == 0
-    return folder / "model.pt"
+    return folder / "new" / "model.pt"
 
 
 @pytest.fixture(scope="module")
@@ -178,8 +180,10 @@ def test_single_image_weights_and_bad_paths_are_refused(state, tmp_path: Path) -
         ts.build_nuke_module(single, width=W, height=H)
     with pytest.raises(InputError, match=r"\.pt"):
         ts.export_torchscript(state, tmp_path / "model.cat", width=W, height=H)
-    with pytest.raises(InputError, match="does not exist"):
-        ts.export_torchscript(state, tmp_path / "nowhere" / "model.pt", width=W, height=H)
+    (tmp_path / "taken").write_text("a file where the folder would be")
+    with pytest.raises(OutputError, match="taken") as caught:
+        ts.export_torchscript(state, tmp_path / "taken" / "model.pt", width=W, height=H)
+    assert caught.value.exit_code == 2
 
 
 # --- the other bases (issue 19) -------------------------------------------------------------

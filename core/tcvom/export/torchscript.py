@@ -47,7 +47,7 @@ import torch
 from torch import Tensor, nn
 
 from tcvom.errors import InputError, WeightsError
-from tcvom.io.atomic import remove_dead_temporaries, write_text
+from tcvom.io.atomic import ensure_writable_folder, remove_dead_temporaries, write_text
 from tcvom.io.trimap import BG_THRESHOLD, FG_THRESHOLD
 from tcvom.models.gca_tam import GcaMatting, GcaTam, composite, make_input
 from tcvom.models.split_matting import SplitMatting, normalise_rgb, pad_frame
@@ -309,12 +309,12 @@ def export_torchscript(
     out = Path(out)
     if out.suffix != ".pt":
         raise InputError("the TorchScript file must end in .pt (CatFileCreator reads .pt files)", path=out)
-    if not out.parent.is_dir():
-        raise InputError("the output folder does not exist", path=out.parent)
+    ensure_writable_folder(out.parent, create=False)  # what is in the way, said before the model loads
     from tcvom.models.devices import resolve_device
 
     model = _load_tam(weights, resolve_device(device), base)
     module = build_nuke_module(model, width=width, height=height, device=device, linear_input=linear_input, base=base)
+    ensure_writable_folder(out.parent)  # made, as every other command makes its --out folder
     remove_dead_temporaries(out.parent)  # what a killed export left half-written (up to ~100 MB each)
     save_torch(module, out, torch.jit.save)
     network = "gca_tam"
