@@ -243,3 +243,23 @@ def test_rgba_names_its_space_whatever_ocio_says(small_example, tmp_path: Path) 
     spec = oiio.ImageInput.open(str(out / f"alpha.{small_example.first}.exr")).spec()
     assert spec.get_string_attribute("colorInteropID") == "lin_rec709_scene"
     assert spec.get_string_attribute("oiio:ColorSpace") == "lin_rec709_scene"
+
+
+def test_a_format_without_windows_is_refused_for_an_overscanned_plate(small_example, tmp_path: Path,
+                                                                      capsys) -> None:
+    """Odd-files QA: `--alpha-format png16` (or tif16) of an overscanned plate wrote the data
+    window's pixels from the file's corner, 8 pixels off the plate's picture, exit 0."""
+    plate = _overscan(small_example.plate, tmp_path)
+    for job, given in (("run", "--keyframes"), ("matte", "--trimaps")):
+        for fmt in ("png16", "tif16"):
+            out = tmp_path / f"{job}_{fmt}"
+            code = main([job, "--plate", plate, given, small_example.keyframes if job == "run" else
+                         small_example.trimaps, "--out", str(out), "--method", "classical", "--alpha-format", fmt,
+                         "--progress", "none"])
+            err = capsys.readouterr().err
+            assert code == 2 and "(overscan)" in err and "--alpha-format exr" in err, err
+            assert f"{fmt} keeps no windows" in err and "plate.1001.exr" in err and not out.exists()
+    # a plate whose data window is its display window: PNG alphas as before
+    assert main(["matte", "--plate", small_example.plate, "--trimaps", small_example.trimaps, "--frames", "1002",
+                 "--out", str(tmp_path / "full"), "--method", "classical", "--alpha-format", "png16",
+                 "--progress", "none", "--no-review"]) == 0

@@ -77,8 +77,11 @@ class FrameWriter:
         return self.path(frame).is_file()
 
 
-def check_alpha_output(fmt: str, kind: str) -> None:
-    """Refuse an alpha format or output kind :class:`AlphaWriter` cannot write (InputError)."""
+def check_alpha_output(fmt: str, kind: str, plate: Any = None) -> None:
+    """Refuse an alpha format or output kind :class:`AlphaWriter` cannot write (InputError);
+    with the opened ``plate``, a format without windows (PNG, TIFF) for a plate whose frames
+    do not lie on its display window (overscan, or a crop reaching outside it): written from
+    the frames' top-left corner, its alpha would not line up with the plate's picture."""
     check_choice(fmt, ALPHA_FORMATS, "alpha format")
     check_choice(kind, OUTPUT_KINDS, "output")
     if kind == "layers" and not fmt.startswith("exr"):
@@ -86,6 +89,17 @@ def check_alpha_output(fmt: str, kind: str) -> None:
             f"--output layers writes the foreground and background as EXR layers; {fmt} cannot hold them",
             hint="use --alpha-format exr or exr32 (or --output rgba for a premultiplied foreground)",
         )
+    display = getattr(plate, "display", None)
+    if fmt.startswith("exr") or display is None:
+        return
+    canvas = (*plate.origin, plate.width, plate.height)
+    if tuple(display) != canvas:
+        x, y, w, h = canvas
+        raise InputError(
+            f"the plate's frames cover {w}x{h} pixels from ({x}, {y}) and its display window is "
+            f"{display[2]}x{display[3]} from ({display[0]}, {display[1]}) (overscan): {fmt} keeps no windows, so the "
+            "alpha would not line up with the plate's picture", path=plate.path(plate.frame_numbers[0]),
+            hint="use --alpha-format exr or exr32, which keep the plate's data and display windows")
 
 
 class AlphaWriter(FrameWriter):

@@ -967,6 +967,7 @@ def matte(
         methods.resolve_precision(precision, backend, device)  # refused before any file is read
         methods.check_device(backend, device)
     source = _open_plate(plate, shot_range, input_colorspace, ocio_config)
+    check_alpha_output(alpha_format, output, source)  # a format without windows for an overscan plate
     shot = list(source.frame_numbers)
     selection = chunking.select_frames(frames, shot)
     needed = chunking.with_neighbours(selection, shot)
@@ -1412,6 +1413,7 @@ def run(
     if output == "layers":
         check_colour_layers(_matting_network(matte_method, base, matting_weights))
     source = _open_plate(plate, shot_range, input_colorspace, ocio_config)
+    check_alpha_output(alpha_format, output, source)  # a format without windows for an overscan plate
     shot = list(source.frame_numbers)
     selection = chunking.select_frames(frames, shot)
     common: dict[str, Any] = dict(
