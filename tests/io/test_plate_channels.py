@@ -57,6 +57,8 @@ def test_the_colour_channels_are_found_by_name(small_example, tmp_path: Path, re
     (("N.X", "N.Y", "N.Z", "P.X"), "channels N.X, N.Y, N.Z, P.X"),
     (("diffuse.R", "diffuse.G", "diffuse.B", "beauty.R", "beauty.G", "beauty.B"), "colour layers beauty, diffuse"),
     (("R", "G"), "channels R, G"),  # a UV or motion-vector pass: was matted as grey R
+    # odd-files QA: "no ... grey Y: it has channels Y, BY, RY", with a fix (oiiotool --ch) that cannot convert it
+    (("Y", "RY", "BY"), "OpenEXR luminance/chroma image (channels Y, BY, RY)"),
 ])
 def test_a_frame_without_one_colour_layer_is_refused(small_example, tmp_path: Path, capsys, channels,
                                                      mention) -> None:

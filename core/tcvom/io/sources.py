@@ -271,9 +271,15 @@ def _rgb(pixels: np.ndarray, info: ImageInfo, frame: int) -> np.ndarray:
         return pixels[:, :, [names.index(f"{layers[0]}.{c}") for c in ("R", "G", "B")]]
     if not layers and names[0] in ("Y", "L", "R") and names[1:] in ([], ["A"]):
         return np.repeat(pixels[:, :, :1], 3, axis=2)
+    if not layers and {"Y", "RY", "BY"} <= set(names):  # "grey Y" said of a file whose Y is only its luminance
+        raise ReadError(
+            f"the plate frame is an OpenEXR luminance/chroma image (channels {', '.join(names[:12])}), whose colour "
+            "is stored as luminance Y and chroma RY, BY: tcvom reads R, G, B", path=info.path, frame=frame,
+            hint="write the plate again as R, G, B (Nuke's Read and OpenEXR's RGBA interface convert luminance/chroma "
+                 "to RGB; OpenImageIO reads the channels as stored)")
     found = f"colour layers {', '.join(layers)}" if layers else f"channels {', '.join(names[:12])}"
     raise ReadError(
-        f"the plate frame has no single colour layer to matte (R, G, B, or grey Y): it has {found}",
+        f"the plate frame has no single colour layer to matte (R, G, B, or a grey Y alone or with A): it has {found}",
         path=info.path,
         frame=frame,
         hint="write the beauty pass as R, G, B (or as the only colour layer), e.g. with oiiotool --ch",
