@@ -47,7 +47,8 @@ TRIMAP_CHANNELS = ("luma", "R", "G", "B", "A")
 #: Still-image formats tcvom reads directly (anything else is rendered to EXR first).
 DIRECT_EXTENSIONS = ("exr", "dpx", "tif", "tiff", "png", "jpg", "jpeg", "tga", "cin", "hdr", "sgi")
 
-# The file-type defaults of Nuke's Read when its colorspace knob says just "default".
+# The file types whose Nuke Read default (its colorspace knob saying just "default") is the
+# comp's scene-linear space: the working space knob's (nuke-default's linear is Linear Rec.709).
 _FILE_DEFAULTS = {"exr": "Linear Rec.709 (sRGB)", "hdr": "Linear Rec.709 (sRGB)"}
 _DEFAULT_RE = re.compile(r"^default(?:\s*\((.*)\))?$", re.IGNORECASE)
 _PRINTF_RE = re.compile(r"%(0?)(\d*)d")
@@ -82,6 +83,8 @@ class NodeSettings:
             if value not in allowed:
                 raise HostError(f"the {name} knob holds {value!r}", "choose one of " + ", ".join(allowed))
         working_colourspace(self.working_space)
+        if self.device.strip() and not re.fullmatch(r"cpu|cuda(:\d+)?", self.device.strip()):
+            raise HostError(f"the device knob holds {self.device!r}", "write cpu, cuda or cuda:N (N: the GPU's number)")
         if self.method == "classical" and self.backend != "torch":
             raise HostError(f"the back-end knob holds {self.backend}, but the classical method runs no network",
                             "set back-end to torch, or method to tcvom (or auto) to run the networks")
@@ -273,6 +276,14 @@ def knob_path(value: str, script_path: str, knob: str, default: str = "") -> str
     return os.path.normpath(base + "/" + (value or default)).replace("\\", "/")
 
 
+def executable_path(value: str, script_path: str) -> str | None:
+    """The tcvom executable knob's path as the other path knobs take theirs (relative to the
+    script's folder, an expression or variable refused: it was looked up from Nuke's working
+    folder, ``$VAR`` kept as text); None for an empty knob (``$TCVOM_EXECUTABLE``, then
+    ``tcvom`` on PATH)."""
+    return knob_path(value, script_path, "tcvom executable") if value.strip() else None
+
+
 def _evaluated(text: str) -> bool:
     """Whether Nuke's file knobs would evaluate part of ``text``: a TCL expression ``[...]``
     or a variable (``$`` before a name, a digit, ``{``, ``(`` or ``:``; TCL reads ``$1x`` as
@@ -312,22 +323,40 @@ def sequence_pattern(path: str) -> str | None:
     return None
 
 
-def read_colourspace(plate: PlateInput) -> str | None:
+def read_colourspace(plate: PlateInput, working: str | None = None) -> str | None:
     """tcvom's name for the colour space of a Read's files, or None if not known (the
-    plate is then rendered in the working space: the table picks the fast path only)."""
+    plate is then rendered in the working space: the table picks the fast path only). A
+    bare "default" of a float file type is the comp's scene-linear space, ``working``
+    (tcvom's name of the working space knob; Linear Rec.709, nuke-default's, without it):
+    in an ACES comp it was read as Linear Rec.709, a matte of another picture."""
     value = plate.colorspace.strip()
     match = _DEFAULT_RE.match(value)
     if match:
         if match.group(1):
             value = match.group(1).strip()
         else:
-            return _FILE_DEFAULTS.get(plate.file.rsplit(".", 1)[-1].lower())
+            default = _FILE_DEFAULTS.get(plate.file.rsplit(".", 1)[-1].lower())
+            return working if default is not None and working is not None else default
     return hostclient.ocio_colourspace(value)
 
 
-def direct_plate(plate: PlateInput, first: int, last: int) -> tuple[str | None, str | None, str]:
+def _missing_files(pattern: str, first: int, last: int) -> list[int]:
+    """The frames ``first``-``last`` of a ``#`` pattern whose files are not there."""
+    hashes = re.search(r"#+", pattern)
+    if hashes is None:
+        return []
+    width = len(hashes.group(0))
+    head, tail = pattern[: hashes.start()], pattern[hashes.end() :]
+    return [f for f in range(first, last + 1)
+            if not os.path.isfile(f"{head}{f:0{width}d}{tail}" if f >= 0 else f"{head}-{-f:0{width}d}{tail}")]
+
+
+def direct_plate(plate: PlateInput, first: int, last: int,
+                 working: str | None = None) -> tuple[str | None, str | None, str]:
     """(pattern, colour space, reason): a plain Read of a file sequence gives its files to
-    tcvom as they are; anything else (pattern None) is rendered first. ``reason`` says why."""
+    tcvom as they are; anything else (pattern None) is rendered first, as is a Read missing
+    some of the frames' files (Nuke fills them, by its missing-frames setting, or holds its
+    last file past it). ``reason`` says why. ``working``: see :func:`read_colourspace`."""
     if plate.node_class != "Read":
         return None, None, f"the plate input is a {plate.node_class or 'missing'} node, not a Read: rendering it"
     if plate.disabled:
@@ -350,9 +379,13 @@ def direct_plate(plate: PlateInput, first: int, last: int) -> tuple[str | None, 
         return None, None, "the plate Read is set to raw data: rendering it"
     if not plate.first <= first <= last <= plate.last:
         return None, None, f"the plate Read holds frames {plate.first}-{plate.last} only: rendering"
-    colourspace = read_colourspace(plate)
+    colourspace = read_colourspace(plate, working)
     if colourspace is None:
         return None, None, f"the plate Read's colour space {plate.colorspace!r} has no known OpenColorIO name: rendering it"
+    missing = _missing_files(pattern, first, last)
+    if missing:
+        return None, None, (f"the plate Read's files of {len(missing)} frame(s) ({missing[0]}...) are missing, which "
+                            "Nuke fills in: rendering it")
     return pattern, colourspace, "the plate Read's files go to tcvom directly"
 
 
@@ -360,7 +393,7 @@ def plan_inputs(settings: NodeSettings, plate: PlateInput, keyframes: Sequence[i
                 staging: str) -> RenderPlan:
     """Decide what tcvom reads: ``staging`` is an empty folder for the rendered EXRs."""
     staging = staging.replace("\\", "/")
-    pattern, colourspace, reason = direct_plate(plate, first, last)
+    pattern, colourspace, reason = direct_plate(plate, first, last, working_colourspace(settings.working_space))
     keys = {f: f"{staging}/keyframes/key.{f:04d}.exr" if f >= 0 else f"{staging}/keyframes/key.{f}.exr" for f in keyframes}
     if pattern is not None and colourspace is not None:
         return RenderPlan(pattern, [], keys, colourspace, True, reason, staging)

@@ -122,7 +122,7 @@ class MatteRun:
             raise matte.HostError("the Trimap input is not connected", "connect the painted trimaps to the Trimap input")
         self.first, self.last = matte.frame_range(settings.frame_range, (plate.first, plate.last))
         matte.check_keyframes(keyframes, self.first, self.last)
-        command = matte.hostclient.find_executable(settings.executable.strip() or None,
+        command = matte.hostclient.find_executable(matte.executable_path(settings.executable, nuke.root().name()),
                                                    "the node's tcvom executable knob")
         root = matte.cache_root(settings.cache_dir, nuke.root().name())
         staging = matte.new_staging(root)

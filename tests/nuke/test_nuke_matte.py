@@ -67,6 +67,24 @@ def test_settings_check_names_the_knob() -> None:
         matte.NodeSettings(method="classical", backend="onnxruntime").check()
     assert "--" not in err.value.message + err.value.fix
     matte.NodeSettings(method="auto", backend="onnxruntime").check()
+    # Nuke QA: a device knob of "--help" reached tcvom as a flag ("argument --device: expected one argument")
+    for device in ("--help", "gpu", "cuda:x", "cpu cuda"):
+        with pytest.raises(HostError, match="the device knob holds"):
+            matte.NodeSettings(device=device).check()
+    for device in ("cpu", "cuda", "cuda:1", ""):
+        matte.NodeSettings(device=device).check()
+
+
+def test_the_executable_knob_is_a_path_knob_as_the_others(tmp_path: Path) -> None:
+    """Nuke QA: a relative tcvom executable was looked up from Nuke's working folder, not the
+    script's, and "$TCVOM_ROOT/bin/tcvom" went through as text ("not found")."""
+    script = (tmp_path / "comp" / "sh010.nk").as_posix()
+    assert matte.executable_path("", script) is None and matte.executable_path("  ", script) is None
+    assert matte.executable_path("env/bin/tcvom", script) == (tmp_path / "comp" / "env" / "bin" / "tcvom").as_posix()
+    assert matte.executable_path("/opt/tcvom/bin/tcvom", script) == "/opt/tcvom/bin/tcvom"
+    for value in ("$TCVOM_ROOT/bin/tcvom", "[getenv TCVOM]/bin/tcvom"):
+        with pytest.raises(HostError, match=r"tcvom executable knob holds .* an expression or variable"):
+            matte.executable_path(value, script)
 
 
 def test_cache_root_beside_the_script(tmp_path: Path) -> None:
@@ -117,12 +135,34 @@ def test_sequence_patterns_of_nuke_file_names() -> None:
     assert matte.sequence_pattern("/p/clip.mov") is None
 
 
-def test_a_plain_read_of_a_sequence_goes_to_tcvom_directly() -> None:
-    pattern, space, reason = matte.direct_plate(_read("/p/plate.%04d.exr"), 1001, 1008)
-    assert pattern == "/p/plate.####.exr" and space == "Linear Rec.709 (sRGB)" and "directly" in reason
-    assert matte.direct_plate(_read("/p/plate.%04d.exr", colorspace="default"), 1001, 1008)[1] == "Linear Rec.709 (sRGB)"
-    assert matte.direct_plate(_read("/p/plate.%04d.dpx", colorspace="ACES - ACEScct"), 1001, 1008)[1] == "ACEScct"
-    assert matte.direct_plate(_read("/p/plate.%04d.png", colorspace="sRGB"), 1001, 1008)[1] == "sRGB Encoded Rec.709 (sRGB)"
+def _files(folder: Path, *suffixes: str, frames: range = range(1001, 1009)) -> str:
+    """Empty plate files ``plate.NNNN.<suffix>`` in ``folder`` (the direct path checks they are there)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for suffix in suffixes:
+        for frame in frames:
+            (folder / f"plate.{frame:04d}.{suffix}").write_bytes(b"")
+    return folder.as_posix()
+
+
+def test_a_plain_read_of_a_sequence_goes_to_tcvom_directly(tmp_path: Path) -> None:
+    p = _files(tmp_path / "p", "exr", "dpx", "png")
+    pattern, space, reason = matte.direct_plate(_read(f"{p}/plate.%04d.exr"), 1001, 1008)
+    assert pattern == f"{p}/plate.####.exr" and space == "Linear Rec.709 (sRGB)" and "directly" in reason
+    assert matte.direct_plate(_read(f"{p}/plate.%04d.exr", colorspace="default"), 1001, 1008)[1] == "Linear Rec.709 (sRGB)"
+    assert matte.direct_plate(_read(f"{p}/plate.%04d.dpx", colorspace="ACES - ACEScct"), 1001, 1008)[1] == "ACEScct"
+    assert matte.direct_plate(_read(f"{p}/plate.%04d.png", colorspace="sRGB"), 1001, 1008)[1] == "sRGB Encoded Rec.709 (sRGB)"
+    # Nuke QA: a bare "default" of an EXR is the comp's scene-linear space (ACEScg in an ACES comp), not
+    # nuke-default's Linear Rec.709 whatever the comp
+    assert matte.direct_plate(_read(f"{p}/plate.%04d.exr", colorspace="default"), 1001, 1008, "ACEScg")[1] == "ACEScg"
+    assert matte.direct_plate(_read(f"{p}/plate.%04d.exr", colorspace="default (linear)"), 1001, 1008,
+                              "ACEScg")[1] == "Linear Rec.709 (sRGB)"
+    # Nuke QA: files missing inside the range, or a Read's last frame past its files (Nuke fills them in,
+    # or holds the last one) were refused as "plate frame(s) missing": such a Read is rendered
+    gap = _files(tmp_path / "gap", "exr")
+    (tmp_path / "gap" / "plate.1005.exr").unlink()
+    for plate, last in ((_read(f"{gap}/plate.%04d.exr"), 1008), (_read(f"{p}/plate.%04d.exr", last=1010), 1010)):
+        pattern, space, reason = matte.direct_plate(plate, 1001, last)
+        assert pattern is None and space is None and "missing, which Nuke fills in: rendering" in reason, reason
     cases = {
         "not a Read": matte.PlateInput("Grade", 1001, 1008),
         "not an image sequence": _read("/p/clip.mov"),
@@ -166,8 +206,11 @@ def test_plan_renders_what_tcvom_cannot_read(tmp_path: Path) -> None:
     assert not plan.direct and plan.plate_frames == list(range(1001, 1011))
     assert plan.plate == f"{staging}/plate/plate.####.exr" and plan.colorspace == "ACEScg"
     assert plan.keyframes == {1001: f"{staging}/keyframes/key.1001.exr", 1005: f"{staging}/keyframes/key.1005.exr"}
-    direct = matte.plan_inputs(settings, _read("/p/plate.%04d.exr"), [1001], 1001, 1008, staging)
+    p = _files(tmp_path / "p", "exr")
+    direct = matte.plan_inputs(settings, _read(f"{p}/plate.%04d.exr"), [1001], 1001, 1008, staging)
     assert direct.direct and direct.plate_frames == [] and direct.colorspace == "Linear Rec.709 (sRGB)"
+    bare = matte.plan_inputs(settings, _read(f"{p}/plate.%04d.exr", colorspace="default"), [1001], 1001, 1008, staging)
+    assert bare.direct and bare.colorspace == "ACEScg"  # the working space knob: the comp's scene-linear
 
 
 # --- the run --------------------------------------------------------------------------------------
