@@ -507,22 +507,15 @@ def trimaps_behind(trimap_pattern: str | Path, frames: Iterable[int]) -> list[in
     stage that ran last kept (:func:`record_keyframes`); the segments are the scheduler's
     (:class:`~tcvom.propagation.scheduler.KeyframeSchedule`), as the trimap stage makes them.
     Outputs of older versions (no ``seeds``, no kept keyframes) are not judged."""
-    from tcvom.farm import manifest
     from tcvom.farm.records import FrameRecords
-    from tcvom.propagation.scheduler import KeyframeSchedule, segment_seeds
+    from tcvom.propagation.scheduler import segment_seeds
 
     now = _keyframes_now(trimap_pattern)
-    if not now:
+    planned = _schedule_now(trimap_pattern, now)
+    if now is None or planned is None:
         return []
+    schedule, shot_wide = planned
     keys = sorted(now)
-    try:
-        settings = manifest.read_manifest(manifest.manifest_path(trimap_pattern)).settings
-        options = settings.get("options") or {}
-        shot_wide = settings.get("method") == "tcvom" and bool(options.get("finetune_steps")) \
-            and options.get("finetune_scope") == "shot"
-        schedule = KeyframeSchedule(parse_frame_range(str(settings["shot"])), keys)
-    except (InputError, KeyError, TypeError, ValueError):  # no manifest, or one that says no shot: not judged
-        return []
     records = FrameRecords(str(trimap_pattern))
     members = set(schedule.frame_numbers)
     behind = []
@@ -540,6 +533,56 @@ def trimaps_behind(trimap_pattern: str | Path, frames: Iterable[int]) -> list[in
         if seeds != wanted:
             behind.append(int(f))
     return behind
+
+
+def _schedule_now(trimap_pattern: str | Path, now: Mapping[int, str] | None) -> tuple[Any, bool] | None:
+    """The keyframe segments of the keyframes ``now`` over the shot the trimap stage's
+    manifest names, and whether they are seeded shot-wide (STM fine-tuned on the whole
+    shot); None where either is not known (an output of an older version: not judged)."""
+    from tcvom.farm import manifest
+    from tcvom.propagation.scheduler import KeyframeSchedule
+
+    if not now:
+        return None
+    try:
+        settings = manifest.read_manifest(manifest.manifest_path(trimap_pattern)).settings
+        options = settings.get("options") or {}
+        shot_wide = settings.get("method") == "tcvom" and bool(options.get("finetune_steps")) \
+            and options.get("finetune_scope") == "shot"
+        return KeyframeSchedule(parse_frame_range(str(settings["shot"])), sorted(now)), shot_wide
+    except (InputError, KeyError, TypeError, ValueError):  # no manifest, or one that says no shot: not judged
+        return None
+
+
+def trimaps_of_changed_plates(trimap_pattern: str | Path, frames: Iterable[int]) -> list[int]:
+    """The frames whose trimap was propagated from plate frames changed since (re-rendered
+    while a farm job ran, between its Trimaps and Matte steps): the frames of each keyframe
+    segment one of whose trimaps' records names a plate file that now holds other content
+    (every frame where the segments are seeded shot-wide). Plate files that are gone or moved
+    are not judged; unchanged ones are not read again (their recorded size and times)."""
+    from tcvom.farm.records import FileDigests, FrameRecords
+
+    planned = _schedule_now(trimap_pattern, _keyframes_now(trimap_pattern))
+    if planned is None:
+        return []
+    schedule, shot_wide = planned
+    records = FrameRecords(str(trimap_pattern))
+    files = FileDigests(records.input_states())
+
+    def changed(frame: int) -> bool:
+        record = records.get(frame)
+        if record is None or records.recorded_file(frame) is None:
+            return False
+        inputs = record.get("inputs")
+        return isinstance(inputs, dict) and any(
+            isinstance(state, dict) and os.path.isfile(path) and files.sha256(path) != state.get("sha256")
+            for path, state in inputs.items())
+
+    stale = [s for s in schedule.segments if any(changed(f) for f in s.outputs)]
+    if stale and shot_wide:
+        stale = list(schedule.segments)
+    members = {f for s in stale for f in s.outputs}
+    return [int(f) for f in frames if f in members]
 
 
 def matte_residuals(
@@ -763,8 +806,8 @@ def table(review: Review, *, limit: int | None = None) -> str:
     if review.extra.get("not_reviewed"):
         lines.append(f"not reviewed (no trimap or alpha yet): {review.extra['not_reviewed']}")
     if review.extra.get("out_of_date"):
-        lines.append(f"out of date (alphas of trimaps changed since, or trimaps of other keyframes than now; run "
-                     f"again): {review.extra['out_of_date']}")
+        lines.append(f"out of date (alphas of trimaps changed since, or trimaps of other keyframes or plate frames "
+                     f"than now; run again): {review.extra['out_of_date']}")
     if review.extra.get("estimated"):
         lines.append(f"trimap doubt guessed from distance (no two-pass frame measures the drift): "
                      f"{review.extra['estimated']}")
@@ -862,21 +905,28 @@ def _review_output(
     # review on every run, and said by a rebuild (a run says it in its own plan)
     behind = alphas_behind(alpha, trimaps, covered) if alpha is not None and trimaps is not None else []
     keyed_since = trimaps_behind(trimaps, covered) if own and trimaps is not None else []
+    replated = trimaps_of_changed_plates(trimaps, covered) if own and trimaps is not None else []
     near: set[int] = set()  # the alphas whose window holds such a trimap (as a run plans them)
-    if keyed_since and alpha is not None:
+    if (keyed_since or replated) and alpha is not None:
         from tcvom.matting.window import neighbour_window
 
         reviewed = set(covered)
-        near = {f for t in keyed_since for f in neighbour_window(t, shot) if f in reviewed}
-    if behind or keyed_since:
-        review.extra["out_of_date"] = format_range(sorted(set(behind) | set(keyed_since) | near))
+        near = {f for t in {*keyed_since, *replated} for f in neighbour_window(t, shot) if f in reviewed}
+    if behind or keyed_since or replated:
+        review.extra["out_of_date"] = format_range(sorted(set(behind) | set(keyed_since) | set(replated) | near))
+    replated = [f for f in replated if f not in set(keyed_since)]  # said once, as keyed since
+    if replated and say_left:
+        log.warning("%s: the trimaps of frame(s) %s were propagated from plate frames changed since (re-rendered "
+                    "while the job ran?): they, and the alphas beside them, are out of date; `tcvom run` the shot, or "
+                    "submit the farm job again (`tcvom farm plan --out OUT` lists its tasks)", folder,
+                    format_range(replated))
     if keyed_since and say_left:
         log.warning("%s: the trimaps of frame(s) %s were propagated from other keyframes than the keyframes now "
                     "would propagate them from (a keyframe added, removed or repainted since, in a keyframe segment "
                     "not run again): they, and the alphas beside them, are out of date. A farm job written before "
                     "the keyframes changed numbers its segments by the keyframes then: write it again (`tcvom farm "
                     "template ... --out OUT`), or `tcvom run` the shot", folder, format_range(keyed_since))
-    said = set(keyed_since) | near
+    said = set(keyed_since) | set(replated) | near
     behind = [f for f in behind if f not in said]  # said once, as keyed since
     if behind and say_left:
         log.warning("%s: the alphas of frame(s) %s were matted from trimaps made again since (an interrupted run?): "
