@@ -69,6 +69,14 @@ def test_template_after_an_edit_has_the_touched_tasks(farm_shot, edited, tmp_pat
     params = {p["name"]: p.get("default") for p in json.loads(job.read_text())["parameterDefinitions"]}
     assert params["TrimapSegments"] == "1-2"
     assert set(pipeline.jobs.parse_frame_range(params["Frames"])) <= {1004, 1005, 1006, 1007, 1008}
+    # farm QA: where only an alpha needs redoing, every trimap segment became a task (each found
+    # nothing to do); a step needs one task, so one segment's check
+    pipeline.run(farm_shot.plate, out, keyframes=new, method="classical", progress="none")
+    (out / "alpha" / "alpha.1007.exr").unlink()
+    assert main(["farm", "template", str(job), "--plate", farm_shot.plate, "--keyframes", new, "--out", str(out),
+                 "--method", "classical"]) == 0
+    params = {p["name"]: p.get("default") for p in json.loads(job.read_text())["parameterDefinitions"]}
+    assert params["TrimapSegments"] == "0" and 1007 in pipeline.jobs.parse_frame_range(params["Frames"])
 
 
 def test_a_job_into_frames_of_other_settings_is_refused_when_planned(farm_shot, edited, tmp_path: Path,

@@ -149,7 +149,8 @@ def _template(args: argparse.Namespace) -> int:
         whole = plan_shot(args.plate, args.keyframes, frames=args.frames, shot_range=args.shot_range,
                           chunk=args.chunk)
         frames = shot.matte_frames or frames or shot.shot
-        segments = shot.segment_range or whole.segment_range  # a step needs one task at least
+        # a step needs one task at least: where only alphas need redoing, one segment's check
+        segments = shot.segment_range or "0"
         # The shot as planned: segments and chunks are of these frames, and a plate frame
         # added while the job runs would otherwise change the shot under half of its tasks.
         shot_range = whole.shot
