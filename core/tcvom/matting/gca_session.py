@@ -228,8 +228,10 @@ class MattingSession:
 
     @torch.inference_mode()
     def alpha(self, frame: int) -> np.ndarray:
-        """float32 ``H x W`` alpha in [0, 1] of ``frame``: the prediction in the trimap's
-        unknown region, exactly 0 / 1 in its background / foreground."""
+        """float32 ``H x W`` alpha of ``frame``: the prediction in the trimap's unknown
+        region, exactly 0 / 1 in its background / foreground. In [0, 1] but for IndexNet,
+        whose prediction is not clamped here (as the reference's; the writers clamp what
+        they write, docs/networks.md)."""
         out, trimap, _ = self._predict(frame)
         return composite(out["alpha"], trimap)[0, 0].cpu().numpy()
 
