@@ -388,11 +388,12 @@ def test_preview_of_an_alpha_of_another_size_and_into_a_new_folder(capsys, small
 
 
 def test_preview_counts_and_a_review_of_a_file_are_refused(tmp_path: Path, capsys) -> None:
-    for flag in ("--fps", "--rows"):
+    for flag, said in (("--fps", "the frame rate 0 is not a number of frames per second"),
+                       ("--rows", "must be at least 1, not 0")):
         with pytest.raises(SystemExit) as stop:
             main(["preview", "--plate", "p.####.exr", "--trimaps", "t", "--alpha", "a", "--out", str(tmp_path),
                   flag, "0"])
-        assert stop.value.code == 2 and f"argument {flag}: must be at least 1, not 0" in capsys.readouterr().err
+        assert stop.value.code == 2 and f"argument {flag}: {said}" in capsys.readouterr().err
     picture = tmp_path / "alpha.1001.exr"
     picture.write_bytes(b"not a folder")
     assert main(["review", str(picture)]) == 2
