@@ -30,6 +30,7 @@ def main(args: argparse.Namespace) -> int:
 
     if args.frames < 1 or args.width < 32 or args.height < 32:
         raise InputError("the example needs at least 1 frame and a size of at least 32x32")
+    common.setup_logging(args.progress)  # the files of an earlier example it keeps, said as a job's warnings
     ex = write_example(
         args.out, width=args.width, height=args.height, frames=args.frames, seed=args.seed, progress=args.progress
     )

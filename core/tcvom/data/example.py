@@ -14,6 +14,9 @@ background, from :mod:`tcvom.data.synthetic`) as a compositor would receive it:
 
 from __future__ import annotations
 
+import json
+import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,9 +24,13 @@ import numpy as np
 
 from tcvom.errors import OutputError, check_choice, check_whole
 from tcvom.io import trimap
+from tcvom.io.atomic import write_text
 from tcvom.io.colour import DEFAULT_FLOAT, TARGET, ColourConverter
+from tcvom.io.hashing import file_sha256
 from tcvom.io.images import write_image
 from tcvom.progress import PROGRESS_MODES, Progress, ProgressMode
+
+log = logging.getLogger("tcvom")
 
 FIRST_FRAME = 1001
 KEYFRAME_OFFSETS = (0, 19, 39)
@@ -68,24 +75,63 @@ def example_paths(folder: str | Path, frames: int = 40) -> Example:
     )
 
 
+RECORD = ".tcvom-example.json"
+"""The files an example wrote into its folder, with their SHA-256: the next example written
+there removes those of them it does not write again, and nothing else."""
+
+
+def _example_files(paths: Example) -> list[tuple[str, Iterable[int]]]:
+    numbers = range(paths.first, paths.last + 1)
+    return [(paths.plate, numbers), (paths.alpha, numbers), (paths.trimaps, numbers),
+            (paths.keyframes, paths.keyframe_numbers)]
+
+
 def _remove_other_frames(paths: Example) -> None:
-    """Delete the frames of the example's own sequences that this shot does not have: an
-    example written again into its folder with fewer frames (or other keyframes) left the
-    earlier one's, so the folder held a mix of two shots (wrong mattes, wrong scores, or a
-    run refusing a frame of the other size), while the command named the new shot."""
+    """Delete the frames of an example written into this folder before that this one does
+    not have (fewer frames, other keyframes): the folder held a mix of two shots (wrong
+    mattes, wrong scores, a run refusing a frame of the other size) while the command named
+    the new one. Only files the earlier example wrote (its :data:`RECORD`), unchanged since,
+    are deleted: one added to its sequences or changed since (a keyframe copied in) is kept
+    and named, as the sequences read it too."""
     from tcvom.io.sequence import frame_path, frames_on_disk
 
-    numbers = range(paths.first, paths.last + 1)
-    for pattern, keep in ((paths.plate, numbers), (paths.alpha, numbers), (paths.trimaps, numbers),
-                          (paths.keyframes, paths.keyframe_numbers)):
+    try:
+        written = json.loads((paths.folder / RECORD).read_text(encoding="utf-8")).get("files", {})
+    except (OSError, ValueError, AttributeError):
+        written = {}
+    kept = []
+    for pattern, keep in _example_files(paths):
+        keep = set(keep)
         for frame in frames_on_disk(pattern):
-            if frame not in keep:
-                path = frame_path(pattern, frame)
-                try:
-                    path.unlink()
-                except OSError as exc:
-                    raise OutputError(f"cannot remove the earlier example's frame {frame} ({exc.strerror or exc})",
-                                      path=path, hint="give an empty folder to write the example into") from exc
+            if frame in keep:
+                continue
+            path = frame_path(pattern, frame)
+            name = path.relative_to(paths.folder).as_posix()
+            if not isinstance(written, dict) or written.get(name) != file_sha256(path, remember=False):
+                kept.append(name)
+                continue
+            try:
+                path.unlink()
+            except OSError as exc:
+                raise OutputError(f"cannot remove the earlier example's frame {frame} ({exc.strerror or exc})",
+                                  path=path, hint="give an empty folder to write the example into") from exc
+    if kept:
+        log.warning("%s: %d file(s) of the example's sequences are not this example's (added, or changed, since an "
+                    "example was written there), so they are kept, and its sequences read them too: %s; give an "
+                    "empty folder for the example alone", paths.folder, len(kept), ", ".join(kept[:6]) +
+                    (", ..." if len(kept) > 6 else ""))
+
+
+def _record_files(paths: Example) -> None:
+    """:data:`RECORD` of the files this example wrote."""
+    from tcvom.io.sequence import frame_path
+
+    files = {}
+    for pattern, frames in _example_files(paths):
+        for frame in frames:
+            path = frame_path(pattern, frame)
+            files[path.relative_to(paths.folder).as_posix()] = file_sha256(path, remember=False)
+    write_text(paths.folder / RECORD, json.dumps({"files": files}, indent=1) + "\n")
 
 
 def write_example(
@@ -98,8 +144,9 @@ def write_example(
     progress: ProgressMode = "none",
 ) -> Example:
     """Write the example shot into ``folder`` and return its paths (at least 1 frame of at
-    least 16x16, the synthetic shot's least; ``tcvom example`` asks for 32x32). Frames of
-    an example written there before that this one does not have are deleted."""
+    least 16x16, the synthetic shot's least; ``tcvom example`` asks for 32x32). Frames
+    that an example written there before wrote and this one does not have are deleted
+    (:data:`RECORD`); other files are kept, and named."""
     from tcvom.data.synthetic import ShotConfig, SyntheticShot
     from tcvom.io.sequence import frame_path, path_text
 
@@ -130,4 +177,5 @@ def write_example(
             if number in paths.keyframe_numbers:
                 write_image(frame_path(paths.keyframes, number), tri_pixels, pixel_type="uint8", channels=("Y",))
             bar.advance(frame=number)
+    _record_files(paths)
     return paths
