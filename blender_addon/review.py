@@ -18,7 +18,7 @@ import bpy
 from bpy.props import EnumProperty
 
 from . import inputs
-from .hostclient import HostError, Review, read_review, review_path, review_token
+from .hostclient import HostError, Review, read_review, review_path, review_token, sequence_files
 
 _SHOWN = 5  # suggested frames listed in the panel
 MARKER = "tcvom doubt"  # the names of our timeline markers start with this; the artist's are never touched
@@ -184,11 +184,15 @@ def last_review(context: bpy.types.Context) -> tuple[Review, inputs.PlateInfo]:
 
 
 def same_plate(review: Review, plate: inputs.PlateInfo) -> bool:
-    """Whether ``review`` is of the plate picked now (a review that does not name its plate
-    is taken as it is)."""
+    """Whether ``review`` is of the plate picked now. Another path is another plate only
+    while the files it names are still there: a project moved, or mounted elsewhere on
+    another machine (.blend, plates and cache together), keeps its review. A review that does
+    not name its plate is taken as it is."""
     if not review.plate:
         return True
-    return os.path.normcase(os.path.normpath(review.plate)) == os.path.normcase(os.path.normpath(plate.path))
+    if os.path.normcase(os.path.normpath(review.plate)) == os.path.normcase(os.path.normpath(plate.path)):
+        return True
+    return not sequence_files(review.plate)
 
 
 def _frame_text(review: Review, frame: int, shift: int) -> str:

@@ -590,8 +590,12 @@ def test_an_empty_keyframe_or_trimap_name_is_refused_as_empty(capsys, small_exam
         code, _, err = run_cli(capsys, "run", "--plate", small_example.plate, flag, *given, "--out", tmp_path / "o",
                                "--method", "classical", "--progress", "none")
         assert code == 2 and "given for the" in err and "is empty" in err and "FRAME=PATH" in err, (given, err)
-    with pytest.raises(InputError, match="the file of frame 1001 is empty"):
-        pipeline.matte(small_example.plate, {1001: ""}, tmp_path / "m", method="classical", progress="none")
+    for given in ({1001: ""}, {1001: Path("")}):  # code review: Path("") is "." as text
+        with pytest.raises(InputError, match="the file of frame 1001 is empty"):
+            pipeline.matte(small_example.plate, given, tmp_path / "m", method="classical", progress="none")
+    for given in (Path(""), [Path("")]):
+        with pytest.raises(InputError, match="given for the trimaps is empty"):
+            pipeline.matte(small_example.plate, given, tmp_path / "m", method="classical", progress="none")
     assert not (tmp_path / "o").exists() and not (tmp_path / "m").exists()
 
 

@@ -347,8 +347,7 @@ def _missing_files(pattern: str, first: int, last: int) -> list[int]:
         return []
     width = len(hashes.group(0))
     head, tail = pattern[: hashes.start()], pattern[hashes.end() :]
-    return [f for f in range(first, last + 1)
-            if not os.path.isfile(f"{head}{f:0{width}d}{tail}" if f >= 0 else f"{head}-{-f:0{width}d}{tail}")]
+    return [f for f in range(first, last + 1) if not os.path.isfile(f"{head}{f:0{width}d}{tail}")]  # -5: -005
 
 
 def direct_plate(plate: PlateInput, first: int, last: int,

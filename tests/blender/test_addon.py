@@ -1637,6 +1637,20 @@ def test_add_keyframe_after_switching_to_another_plate_starts_black(pulled: dict
         assert item.frame == 1004 and float(pixels.reshape(64, 96, 4)[:, :, :3].max()) == 0.0
         with pytest.raises(RuntimeError, match=r"the last pull matted another plate.*Pull Matte again"):
             bpy.ops.tcvom.key_suggested()
+        # code review: a project moved or mounted elsewhere (its plate's recorded path names
+        # nothing now) keeps its review
+        settings.clip = kept
+        path = pulled["out"] / "review" / "review.json"
+        text = path.read_text()
+        data = json.loads(text)
+        data["sources"]["plate"] = "/mnt/elsewhere/shot/plate/plate.####.exr"
+        path.write_text(json.dumps(data))
+        _as_pulled(pulled["out"])
+        try:
+            assert bpy.ops.tcvom.doubtful_jump(direction="NEXT") in ({"FINISHED"}, {"CANCELLED"})
+        finally:
+            path.write_text(text)
+            _as_pulled(pulled["out"])
     finally:
         settings.clip = kept
         while len(settings.keyframes) > count:

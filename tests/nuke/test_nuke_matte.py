@@ -163,6 +163,14 @@ def test_a_plain_read_of_a_sequence_goes_to_tcvom_directly(tmp_path: Path) -> No
     for plate, last in ((_read(f"{gap}/plate.%04d.exr"), 1008), (_read(f"{p}/plate.%04d.exr", last=1010), 1010)):
         pattern, space, reason = matte.direct_plate(plate, 1001, last)
         assert pattern is None and space is None and "missing, which Nuke fills in: rendering" in reason, reason
+    # code review: negative frames are spelled as tcvom and printf spell them (-005 of %04d)
+    negative = tmp_path / "negative"
+    negative.mkdir()
+    for frame in (-5, -4, -3):
+        (negative / f"plate.{frame:04d}.exr").write_bytes(b"")
+    assert sorted(q.name for q in negative.iterdir())[0] == "plate.-003.exr"
+    assert matte.direct_plate(_read(f"{negative.as_posix()}/plate.%04d.exr", first=-5, last=-3), -5, -3)[0] == \
+        f"{negative.as_posix()}/plate.####.exr"
     cases = {
         "not a Read": matte.PlateInput("Grade", 1001, 1008),
         "not an image sequence": _read("/p/clip.mov"),

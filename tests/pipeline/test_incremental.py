@@ -371,6 +371,19 @@ def test_shot_wide_finetuning_redoes_every_segment_when_a_keyframes_plate_change
         pixels, _ = read_image(frame)
         write_image(frame, np.clip(pixels * 0.9, 0, None), pixel_type="half")
         planned = pipeline.trimaps(plate(shot), keys(shot), out, plan_only=True, **options)
+        # the review names what a run redoes (every segment: the keyframe's frame tuned them all)
+        from tcvom.review.doubt import trimaps_of_changed_plates
+
+        assert trimaps_of_changed_plates(out / "trimap.####.png", FRAMES) == FRAMES
+        pipeline.trimaps(plate(shot), keys(shot), out, **options)
+        assert trimaps_of_changed_plates(out / "trimap.####.png", FRAMES) == []
+        # code review: a frame no keyframe is on is read by its own segment only (the review
+        # called the whole shot out of date, while a run and a farm plan redo that segment)
+        frame = shot / "plate" / "plate.1006.exr"
+        pixels, _ = read_image(frame)
+        write_image(frame, np.clip(pixels * 0.9, 0, None), pixel_type="half")
+        redone = pipeline.trimaps(plate(shot), keys(shot), out, plan_only=True, **options).written
+        assert trimaps_of_changed_plates(out / "trimap.####.png", FRAMES) == sorted(redone) != FRAMES
     finally:
         torch.set_num_threads(threads)
     assert sorted(planned.written) == FRAMES  # the segment 1001-1004 too, though it reads 1008 only to tune

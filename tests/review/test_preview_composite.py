@@ -53,20 +53,30 @@ def test_an_8_bit_srgb_plate_shows_as_it_reads(tmp_path: Path) -> None:
     assert np.abs(half - expected).max() < 3e-3
 
 
-def test_the_preview_keeps_a_film_or_video_rate(tmp_path: Path) -> None:
+def test_the_preview_keeps_a_film_or_video_rate(tmp_path: Path, caplog) -> None:
     """`--fps` took whole numbers only (23.976 was refused) and the movie of a 25 fps plate
     played at 24: an NTSC rate as written means its exact ratio, and the plate movie's rate
     is the default (24 for an image sequence)."""
     import av
 
     from tcvom.errors import InputError
-    from tcvom.review.preview import movie_rate, preview_movie
+    from tcvom.review.preview import _declared_rate, movie_rate, preview_movie
 
     assert movie_rate("23.976") == movie_rate(23.976) == Fraction(24000, 1001) == movie_rate("24000/1001")
     assert movie_rate("29.97") == Fraction(30000, 1001) and movie_rate("25") == 25 and movie_rate(12.5) == Fraction(25, 2)
-    for bad in ("0", "-24", "nan", "inf", "abc", "", None, True):
+    assert movie_rate(np.int64(25)) == 25 and movie_rate(np.float32(23.976)) == Fraction(24000, 1001)  # API QA
+    for bad in ("0", "-24", "nan", "inf", "abc", "", None, True, "1/5000", 0.0004):  # tiny: was 0, then 24
         with pytest.raises(InputError):
             movie_rate(bad)
+    # a movie declaring a rate no preview plays (broken timestamps): 24, and said naming the file
+    fast = tmp_path / "fast.mp4"
+    with av.open(str(fast), "w") as container:
+        stream = container.add_stream("libx264", rate=2000)
+        stream.width, stream.height, stream.pix_fmt = 32, 24, "yuv420p"
+        for packet in [*stream.encode(av.VideoFrame.from_ndarray(np.zeros((24, 32, 3), np.uint8), format="rgb24")),
+                       *stream.encode()]:
+            container.mux(packet)
+    assert _declared_rate(open_frames(fast)) == 24 and "fast.mp4 declares 2000" in caplog.text
     plate = tmp_path / "plate.mp4"
     with av.open(str(plate), "w") as container:
         stream = container.add_stream("libx264", rate=25)

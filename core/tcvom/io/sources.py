@@ -1097,18 +1097,22 @@ def trimap_specs(trimaps: TrimapSpecs, what: str = "trimaps") -> str | list[str]
     """The forms of :data:`TrimapSpecs` as :func:`open_trimaps` takes them: ``{1001:
     "key.png"}`` as the pairs ``["1001=key.png"]`` (it was read as patterns named after the
     frame numbers); another type (a number, None, an empty list) is an :class:`InputError`."""
+
+    def named(item: object) -> object:  # Path(""), a path of nothing, is "." as text: said as empty too
+        return "" if isinstance(item, os.PathLike) and not Path(item).parts else item
+
     if isinstance(trimaps, Mapping):
         for frame, path in trimaps.items():
             if not isinstance(path, str | os.PathLike):
                 raise InputError(f"{what}: the file of frame {frame} is given as {shown(path)}, not as a path",
                                  hint="give {frame: path} with each path a file name")
-            path_text(path, f"{what}: the file of frame {frame}", "give {frame: path} with each path a file name")
+            path_text(named(path), f"{what}: the file of frame {frame}", "give {frame: path} with each path a file name")
         return [f"{frame_number(frame, 'keyframe')}={os.fspath(path)}" for frame, path in trimaps.items()]
     hint = "give a sequence pattern (key.####.png), files, or FRAME=PATH pairs (1001=key.png)"
-    if isinstance(trimaps, str | Path):
-        return path_text(trimaps, f"the name given for the {what}", hint)  # '' was the current folder, "not a sequence of files"
+    if isinstance(trimaps, str | Path):  # '' was the current folder: "not a sequence of files"
+        return path_text(named(trimaps), f"the name given for the {what}", hint)
     if isinstance(trimaps, Sequence) and trimaps and all(isinstance(item, str | Path) for item in trimaps):
-        return [path_text(item, f"a name given for the {what}", hint) for item in trimaps]
+        return [path_text(named(item), f"a name given for the {what}", hint) for item in trimaps]
     raise InputError(f"{what} are given as a file or pattern, a list of them or of FRAME=PATH pairs, or a mapping "
                      f"{{frame: path}}, not {shown(trimaps)}")
 

@@ -554,20 +554,23 @@ def _schedule_now(trimap_pattern: str | Path, now: Mapping[int, str] | None) -> 
         return None
 
 
-def trimaps_of_changed_plates(trimap_pattern: str | Path, frames: Iterable[int]) -> list[int]:
+def trimaps_of_changed_plates(trimap_pattern: str | Path, frames: Iterable[int],
+                              alpha_pattern: str | Path | None = None) -> list[int]:
     """The frames whose trimap was propagated from plate frames changed since (re-rendered
     while a farm job ran, between its Trimaps and Matte steps): the frames of each keyframe
     segment one of whose trimaps' records names a plate file that now holds other content
     (every frame where the segments are seeded shot-wide). Plate files that are gone or moved
-    are not judged; unchanged ones are not read again (their recorded size and times)."""
+    are not judged; unchanged ones are not read again (their size and times as the trimaps'
+    records, or the alphas' of ``alpha_pattern``, which the matte stage keeps fresh, say))."""
     from tcvom.farm.records import FileDigests, FrameRecords
 
     planned = _schedule_now(trimap_pattern, _keyframes_now(trimap_pattern))
     if planned is None:
         return []
-    schedule, shot_wide = planned
+    schedule, _ = planned
     records = FrameRecords(str(trimap_pattern))
-    files = FileDigests(records.input_states())
+    files = FileDigests(FrameRecords(str(alpha_pattern)).input_states() if alpha_pattern is not None else None)
+    files.learn(records.input_states())
 
     def changed(frame: int) -> bool:
         record = records.get(frame)
@@ -578,9 +581,8 @@ def trimaps_of_changed_plates(trimap_pattern: str | Path, frames: Iterable[int])
             isinstance(state, dict) and os.path.isfile(path) and files.sha256(path) != state.get("sha256")
             for path, state in inputs.items())
 
+    # shot-wide seeds read every keyframe's plate frame, which each segment's first record names
     stale = [s for s in schedule.segments if any(changed(f) for f in s.outputs)]
-    if stale and shot_wide:
-        stale = list(schedule.segments)
     members = {f for s in stale for f in s.outputs}
     return [int(f) for f in frames if f in members]
 
@@ -905,7 +907,7 @@ def _review_output(
     # review on every run, and said by a rebuild (a run says it in its own plan)
     behind = alphas_behind(alpha, trimaps, covered) if alpha is not None and trimaps is not None else []
     keyed_since = trimaps_behind(trimaps, covered) if own and trimaps is not None else []
-    replated = trimaps_of_changed_plates(trimaps, covered) if own and trimaps is not None else []
+    replated = trimaps_of_changed_plates(trimaps, covered, alpha) if own and trimaps is not None else []
     near: set[int] = set()  # the alphas whose window holds such a trimap (as a run plans them)
     if (keyed_since or replated) and alpha is not None:
         from tcvom.matting.window import neighbour_window
@@ -914,7 +916,8 @@ def _review_output(
         near = {f for t in {*keyed_since, *replated} for f in neighbour_window(t, shot) if f in reviewed}
     if behind or keyed_since or replated:
         review.extra["out_of_date"] = format_range(sorted(set(behind) | set(keyed_since) | set(replated) | near))
-    replated = [f for f in replated if f not in set(keyed_since)]  # said once, as keyed since
+    keyed = set(keyed_since)
+    replated = [f for f in replated if f not in keyed]  # said once, as keyed since
     if replated and say_left:
         log.warning("%s: the trimaps of frame(s) %s were propagated from plate frames changed since (re-rendered "
                     "while the job ran?): they, and the alphas beside them, are out of date; `tcvom run` the shot, or "

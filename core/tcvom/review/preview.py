@@ -9,7 +9,9 @@ frames doubtful frames in red with their doubt, so scrubbing it shows where to l
 
 from __future__ import annotations
 
+import logging
 import math
+import numbers
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -26,6 +28,7 @@ from tcvom.progress import Progress, ProgressMode
 if TYPE_CHECKING:
     from tcvom.review.doubt import Review
 
+log = logging.getLogger("tcvom")
 DOUBT_RED = (0.86, 0.16, 0.16)
 Plate = SequenceFrames | MovieFrames  # what tcvom.io.open_frames gives: frames with their colour
 
@@ -34,20 +37,35 @@ def movie_rate(value: object) -> Fraction:
     """A frame rate as the preview movie keeps it: a whole number, a ratio ("24000/1001") or
     a decimal, where the NTSC rates as written (23.976, 29.97, 59.94) mean their exact
     ratios (24000/1001...); another type, nothing or no positive rate is an InputError."""
-    if isinstance(value, bool) or not isinstance(value, int | float | Fraction | str):
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real | str):  # numpy's numbers too
         raise InputError(f"the frame rate is {shown(value)}: give a number of frames per second (24, 23.976, "
                          "24000/1001)")
     try:
-        rate = Fraction(value.strip() if isinstance(value, str) else value)
-    except (ValueError, ZeroDivisionError, OverflowError):
+        rate = Fraction(value.strip() if isinstance(value, str) else float(value) if isinstance(value, np.floating)
+                        else int(value) if isinstance(value, np.integer) else value)
+    except (ValueError, ZeroDivisionError, OverflowError, TypeError):
         rate = Fraction(0)
-    if rate <= 0 or rate > 1000:  # NaN, inf: refused by Fraction above
-        raise InputError(f"the frame rate {value!s} is not a number of frames per second above 0 (and up to 1000)",
+    if rate < Fraction(1, 1000) or rate > 1000:  # NaN, inf: refused by Fraction above
+        raise InputError(f"the frame rate {value!s} is not a number of frames per second from 1/1000 to 1000",
                          hint="give e.g. 24, 25, 23.976 or 24000/1001")
     ntsc = Fraction(math.ceil(rate) * 1000, 1001)
     if rate.denominator != 1 and abs(rate - ntsc) < Fraction(1, 1000):
         return ntsc  # 23.976 is the name of 24000/1001, not 2997/125
-    return rate.limit_denominator(1001)
+    return rate.limit_denominator(1001) or Fraction(1, 1000)  # 1/1000 and the like: kept above 0
+
+
+def _declared_rate(frames: Plate) -> Fraction:
+    """The plate movie's own rate for its preview, 24 for an image sequence, or for a movie
+    that declares none or one no preview plays (broken timestamps: said, naming the file)."""
+    declared = frames.frame_rate if isinstance(frames, MovieFrames) else None
+    if declared is None:
+        return Fraction(24)
+    try:
+        return movie_rate(declared)
+    except InputError:
+        log.warning("%s declares %s frames per second, which no preview plays: the preview plays at 24 (pass --fps "
+                    "to choose)", frames.path(frames.frame_numbers[0]), declared)
+        return Fraction(24)
 
 
 def checkerboard(height: int, width: int, cell: int = 16) -> np.ndarray:
@@ -226,8 +244,7 @@ def preview_movie(
     import av
 
     _check_inputs(frames, alpha_pattern, review)
-    declared = frames.frame_rate if isinstance(frames, MovieFrames) else None
-    rate = movie_rate(fps if fps is not None else declared or 24)
+    rate = movie_rate(fps) if fps is not None else _declared_rate(frames)
     _check_file_out(out, ".mp4", "preview.mp4")
 
     numbers = list(frame_numbers or frames.frame_numbers)
