@@ -451,3 +451,52 @@ def test_the_preview_and_eval_functions_check_their_arguments(small_example, tmp
     key = small_example.keyframes.replace("####", "1001")
     mapped = open_trimaps({1001: key}, contiguous=False)
     assert mapped.frame_numbers == [1001] and str(mapped.path(1001)) == key
+
+
+def test_the_weights_farm_info_nuke_and_example_functions_check_their_arguments(small_example, tmp_path: Path,
+                                                                                monkeypatch) -> None:
+    """API QA round 5: overwrite="no" replaced a registered weight file and a Nuke install;
+    plan_shot took frames outside the shot, floats and an unknown stage key (an empty plan);
+    preview_movie took [] for the whole shot and a numpy array for a traceback; None paths
+    and a file in the example's way were tracebacks."""
+    import numpy as np
+
+    from tcvom.cli.cmd_info import show_file
+    from tcvom.cli.cmd_nuke import install_plugin
+    from tcvom.data.example import write_example
+    from tcvom.errors import OutputError
+    from tcvom.farm.openjd import job_parameters, write_template
+    from tcvom.farm.plan import plan_shot
+    from tcvom.io import open_frames
+    from tcvom.review.doubt import trimaps_of_changed_plates
+    from tcvom.review.preview import preview_movie
+    from tcvom.weights.checkpoints import describe
+    from tcvom.weights.registry import add_weights
+
+    monkeypatch.setenv("TCVOM_DATA_DIR", str(tmp_path / "data"))
+    plate, keys = small_example.plate, small_example.keyframes
+    frames = open_frames(plate)
+    (tmp_path / "afile").write_text("x")
+    for call, said in (
+        (lambda: add_weights(tmp_path / "w.pth", overwrite="no"), "overwrite must be True or False"),
+        (lambda: add_weights(None), "the weight file is not a path"),
+        (lambda: add_weights(tmp_path / "w.pth", name=Path("x.pth")), "name must be a file name"),
+        (lambda: install_plugin(tmp_path / "nk", overwrite="no"), "overwrite must be True or False"),
+        (lambda: install_plugin(None), "the install folder is not a path"),
+        (lambda: plan_shot(plate, keys, computed={"alpha": [1001, 5000]}), "5000, outside the shot"),
+        (lambda: plan_shot(plate, keys, computed={"alpha": [1003.5]}), "computed\\['alpha'\\] frame selection"),
+        (lambda: plan_shot(plate, keys, computed={"matte": [1003]}), "computed must map 'trimaps' and 'alpha'"),
+        (lambda: preview_movie(frames, small_example.alpha, tmp_path / "p.mp4", frame_numbers=[]), "holds no frame"),
+        (lambda: describe(None), "the weight file is not a path"),
+        (lambda: show_file(None, False), "the file is not a path"),
+        (lambda: job_parameters(plate=None, keyframes=keys, out=tmp_path), "the plate is not a path"),
+        (lambda: write_template(None, {}), "the template's path is not a path"),
+        (lambda: trimaps_of_changed_plates(tmp_path / "trimap.####.png", None), "review frame selection"),
+    ):
+        with pytest.raises(InputError, match=said):
+            call()
+    with pytest.raises(OutputError, match="afile is a file, not a folder"):
+        write_example(tmp_path / "afile", width=32, height=32, frames=2)
+    assert plan_shot(plate, keys, computed={"alpha": np.array([1003]), "trimaps": []}).chunks == ("1003",)
+    movie = preview_movie(frames, small_example.alpha, tmp_path / "two.mp4", frame_numbers=np.array([1001, 1002]))
+    assert movie.is_file() and not (tmp_path / "data").exists() and not (tmp_path / "nk").exists()

@@ -103,8 +103,10 @@ def show_file(path: str, as_json: bool) -> int:
     from tcvom.errors import MissingFrameError, ReadError
     from tcvom.io.colour import ColourConverter
     from tcvom.io.images import COLOUR_ATTRIBUTES, PLATE_ATTRIBUTES, image_header
+    from tcvom.io.sequence import path_text
     from tcvom.io.sources import header_colour, is_movie
 
+    path = path_text(path, "the file", "give an image or movie file")
     if is_movie(path) and Path(path).is_file():
         return _show_movie(path, as_json)
     if not Path(path).exists():

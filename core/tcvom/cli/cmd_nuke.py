@@ -63,8 +63,12 @@ def install_plugin(dest: str | Path, *, overwrite: bool = False) -> Path:
     whose init.py or menu.py was edited since (:func:`_check_replaceable`) and ``~/.nuke``
     itself, even empty.
     """
+    from tcvom.errors import check_flag
+    from tcvom.io.sequence import path_text
+
+    check_flag(overwrite, "overwrite")  # "no" replaced an earlier install
     source = plugin_source()
-    dest = Path(dest).absolute()
+    dest = Path(path_text(dest, "the install folder", "give the folder to install the plugin into")).absolute()
     if dest.resolve() == (Path.home() / ".nuke").resolve():
         raise InputError("the folder is Nuke's own home folder (Nuke runs the init.py and menu.py there, which are "
                          "yours, and keeps its own files there)", path=dest,

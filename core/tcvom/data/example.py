@@ -160,8 +160,10 @@ def write_example(
     shot = SyntheticShot(ShotConfig(width=width, height=height, frames=frames, seed=seed))
     converter = ColourConverter()
     to_linear = converter.config.getProcessor(TARGET, DEFAULT_FLOAT).getDefaultCPUProcessor()
-    for sub in ("plate", "keyframes", "truth"):
-        (paths.folder / sub).mkdir(parents=True, exist_ok=True)
+    from tcvom.io.atomic import make_folder
+
+    for sub in ("plate", "keyframes", "truth"):  # a file in the way: said as the folder it blocks
+        make_folder(paths.folder / sub, given_as="--out", what="the example's folder")
     _remove_other_frames(paths)
     with Progress("example", frames, progress) as bar:
         for index in range(frames):

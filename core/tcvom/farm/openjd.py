@@ -252,18 +252,24 @@ def job_parameters(
 ) -> dict[str, str]:
     """The shot's paths as job parameter values (absolute), for ``openjd run --job-param
     file://PARAMS.json`` or a submitter."""
-    values = {"Plate": plate, "Keyframes": keyframes, "OutDir": out}
+    from tcvom.io.sequence import path_text
+
+    values = {"Plate": path_text(plate, "the plate", "give its image sequence or movie"),
+              "Keyframes": path_text(keyframes, "the keyframe trimaps", "give their sequence pattern"),
+              "OutDir": path_text(out, "the output folder")}
     if trimap_weights:
-        values["TrimapWeights"] = trimap_weights
+        values["TrimapWeights"] = path_text(trimap_weights, "the trimap weights", "give the .pth file")
     if matting_weights:
-        values["MattingWeights"] = matting_weights
+        values["MattingWeights"] = path_text(matting_weights, "the matting weights", "give the .pth file")
     return {k: str(Path(v).absolute()) for k, v in values.items()}
 
 
 def write_template(path: str | Path, template: dict[str, Any]) -> Path:
     """Write ``template`` as JSON (``.json``) or YAML (``.yaml`` / ``.yml``, needs PyYAML,
     which ``openjd-cli`` brings)."""
-    target = Path(path)
+    from tcvom.io.sequence import path_text
+
+    target = Path(path_text(path, "the template's path", "give a .json or .yaml file name"))
     if target.suffix.lower() in (".yaml", ".yml"):
         try:
             import yaml

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tcvom.errors import check_whole
+from tcvom.errors import InputError, check_whole, shown
 from tcvom.farm.chunks import chunk_ranges, select_frames, with_neighbours
 from tcvom.io import open_frames, open_trimaps
-from tcvom.io.sequence import format_range, parse_frame_range
+from tcvom.io.sequence import format_range, frame_selection, parse_frame_range
 from tcvom.io.sources import TrimapSpecs, trimap_specs
 from tcvom.propagation.scheduler import KeyframeSchedule
 
@@ -74,6 +74,7 @@ def plan_shot(
     needed = set(with_neighbours(selection, shot))
     mattes = selection
     if computed is not None:
+        computed = _computed(computed, shot)
         needed = set(computed.get("trimaps", ()))
         mattes = sorted(set(computed.get("alpha", ())))
     segments = tuple(
@@ -81,3 +82,23 @@ def plan_shot(
     )
     return ShotPlan(format_range(shot), format_range(list(schedule.keyframes)), segments,
                     tuple(chunk_ranges(mattes, chunk, shot)) if mattes else ())
+
+
+def _computed(computed: object, shot: Sequence[int]) -> dict[str, list[int]]:
+    """``computed`` checked: a mapping of "trimaps" and "alpha" to frames of the shot (a key
+    of another name planned nothing, a frame outside the shot a chunk of it, a stage's
+    ``{"computed": ...}`` lists a TypeError)."""
+    if not isinstance(computed, Mapping) or not set(computed) <= {"trimaps", "alpha"}:
+        raise InputError(f"computed must map 'trimaps' and 'alpha' to the frames a rerun computes, not "
+                         f"{shown(computed)}", hint="give {stage: result.stages[stage]['computed']} of a plan")
+    members = set(shot)
+    checked = {}
+    for stage, frames in computed.items():
+        empty = isinstance(frames, Sequence) and not isinstance(frames, str) and len(frames) == 0
+        numbers = [] if empty else frame_selection(frames, what=f"computed[{stage!r}] frame")
+        outside = [f for f in numbers if f not in members]
+        if outside:
+            raise InputError(f"computed[{stage!r}] names frame(s) {format_range(outside)}, outside the shot "
+                             f"{format_range(list(shot))}")
+        checked[stage] = numbers
+    return checked

@@ -58,7 +58,7 @@ from tcvom.errors import (
     compiled_imported_held,
 )
 from tcvom.io.atomic import write_csv, write_text
-from tcvom.io.sequence import format_range, parse_frame_range, path_text
+from tcvom.io.sequence import format_range, frame_selection, parse_frame_range, path_text
 from tcvom.io.trimap import class_counts
 from tcvom.progress import Progress, ProgressMode, check_progress
 from tcvom.propagation.ensemble import past_cuts
@@ -554,7 +554,7 @@ def _schedule_now(trimap_pattern: str | Path, now: Mapping[int, str] | None) -> 
         return None
 
 
-def trimaps_of_changed_plates(trimap_pattern: str | Path, frames: Iterable[int],
+def trimaps_of_changed_plates(trimap_pattern: str | Path, frames: str | int | Iterable[int],
                               alpha_pattern: str | Path | None = None) -> list[int]:
     """The frames whose trimap was propagated from plate frames changed since (re-rendered
     while a farm job ran, between its Trimaps and Matte steps): the frames of each keyframe
@@ -564,6 +564,7 @@ def trimaps_of_changed_plates(trimap_pattern: str | Path, frames: Iterable[int],
     records, or the alphas' of ``alpha_pattern``, which the matte stage keeps fresh, say))."""
     from tcvom.farm.records import FileDigests, FrameRecords
 
+    frames = frame_selection(frames, what="review frame")  # a range as the API's other frames; None refused
     planned = _schedule_now(trimap_pattern, _keyframes_now(trimap_pattern))
     if planned is None:
         return []

@@ -22,6 +22,7 @@ import numpy as np
 from tcvom.errors import InputError, check_text, check_whole, compiled_imported_held, shown
 from tcvom.io.atomic import atomic_output, ensure_writable_folder, remove_dead_temporaries
 from tcvom.io.images import write_image
+from tcvom.io.sequence import frame_selection
 from tcvom.io.sources import MovieFrames, SequenceFrames, TrimapFiles
 from tcvom.progress import Progress, ProgressMode
 
@@ -232,7 +233,7 @@ def preview_movie(
     out: str | Path,
     *,
     fps: int | float | Fraction | str | None = None,
-    frame_numbers: Sequence[int] | None = None,
+    frame_numbers: str | int | Sequence[int] | None = None,
     progress: ProgressMode = "none",
     review: Review | None = None,
 ) -> Path:
@@ -247,7 +248,8 @@ def preview_movie(
     rate = movie_rate(fps) if fps is not None else _declared_rate(frames)
     _check_file_out(out, ".mp4", "preview.mp4")
 
-    numbers = list(frame_numbers or frames.frame_numbers)
+    numbers = list(frames.frame_numbers) if frame_numbers is None else \
+        frame_selection(frame_numbers, what="preview frame")  # [] was the whole shot, an array a traceback
     read_alpha = alpha_reader(alpha_pattern, (frames.width, frames.height))
     remove_dead_temporaries(ensure_writable_folder(Path(out).parent))  # a killed preview's partial file
     width, height = frames.width - frames.width % 2, frames.height - frames.height % 2

@@ -421,7 +421,9 @@ def describe(path: str | Path) -> dict[str, Any]:
     has no model for the kind) and ``problem`` (why it does not load, or None).
     Raises the errors of :func:`read_state_dict` for missing or unreadable files.
     """
-    p = Path(path)
+    from tcvom.io.sequence import path_text
+
+    p = Path(path_text(path, "the weight file", "give the .pth file"))
     state = read_state_dict(p)
     kind = identify(state)
     info: dict[str, Any] = {

@@ -35,7 +35,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from tcvom.errors import InputError, MissingWeightsError, OutputError, WeightsError
+from tcvom.errors import InputError, MissingWeightsError, OutputError, WeightsError, shown
 from tcvom.io import atomic
 from tcvom.io.hashing import file_sha256
 from tcvom.models.bases import MATTING_KINDS
@@ -279,7 +279,13 @@ def add_weights(path: str | Path, *, name: str | None = None, overwrite: bool = 
         WeightsError: the file is not a recognised network or does not load.
         InputError: a different file of that name is already registered (unless ``overwrite``).
     """
-    source = Path(path).expanduser()
+    from tcvom.errors import check_flag
+    from tcvom.io.sequence import path_text
+
+    check_flag(overwrite, "overwrite")  # "no" replaced the registered file
+    source = Path(path_text(path, "the weight file", "give the downloaded .pth file")).expanduser()
+    if name is not None and not isinstance(name, str):
+        raise InputError(f"name must be a file name (text), not {shown(name)}")
     if name is not None and not _plain_name(name):
         raise InputError(f"--name {name!r} is not a file name tcvom can store weights under", path=source,
                          hint=f"give a plain file name (no folder, not {REGISTRY}, not starting with a dot or a space), "
