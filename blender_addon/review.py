@@ -184,15 +184,22 @@ def last_review(context: bpy.types.Context) -> tuple[Review, inputs.PlateInfo]:
 
 
 def same_plate(review: Review, plate: inputs.PlateInfo) -> bool:
-    """Whether ``review`` is of the plate picked now. Another path is another plate only
-    while the files it names are still there: a project moved, or mounted elsewhere on
-    another machine (.blend, plates and cache together), keeps its review. A review that does
-    not name its plate is taken as it is."""
+    """Whether ``review`` is of the plate picked now. Another path is the same plate only
+    where the files it names are gone and the plate's folder and file names are the same: a
+    project moved, or mounted elsewhere on another machine (.blend, plates and cache
+    together), keeps its review. A review that does not name its plate is taken as it is."""
     if not review.plate:
         return True
-    if os.path.normcase(os.path.normpath(review.plate)) == os.path.normcase(os.path.normpath(plate.path)):
+
+    def spelled(path: str, parts: int = 0) -> str:
+        names = os.path.normcase(os.path.normpath(path)).replace("\\", "/").split("/")
+        return "/".join(names[-parts:])
+
+    if spelled(review.plate) == spelled(plate.path):
         return True
-    return not sequence_files(review.plate)
+    # moved: the files recorded are gone, and the plate's folder and name are the same (a new
+    # version of the plate in another folder, the old one archived, is another plate)
+    return not sequence_files(review.plate) and spelled(review.plate, 2) == spelled(plate.path, 2)
 
 
 def _frame_text(review: Review, frame: int, shift: int) -> str:

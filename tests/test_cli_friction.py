@@ -632,3 +632,13 @@ def test_an_example_written_again_into_its_folder_is_that_example_alone(capsys, 
     assert sorted(p.name for p in (folder / "plate").iterdir()) == [f"plate.{f}.exr" for f in (1001, 1002, 1003, 1005)]
     assert sorted(p.name for p in (folder / "keyframes").iterdir()) == ["key.1001.png", "key.1003.png",
                                                                         "key.1004.png"]
+    # second review: a file the user made inside the new example's frames was written over, then
+    # (recorded as the example's) deleted by the next one: refused, nothing written
+    painted = folder / "keyframes" / "key.1002.png"
+    shutil.copy(folder / "truth" / "trimap.1002.png", painted)
+    before = painted.read_bytes()
+    code, _, err = run_cli(capsys, "example", "--out", folder, "--width", "40", "--height", "32", "--frames", "2",
+                           "--progress", "none")
+    assert code == 2 and "1 file(s) the example would write over were not written by an example" in err, err
+    assert "keyframes/key.1002.png" in err and painted.read_bytes() == before
+    assert (folder / "plate" / "plate.1003.exr").is_file()  # nothing deleted either

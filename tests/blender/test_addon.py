@@ -1643,11 +1643,19 @@ def test_add_keyframe_after_switching_to_another_plate_starts_black(pulled: dict
         path = pulled["out"] / "review" / "review.json"
         text = path.read_text()
         data = json.loads(text)
-        data["sources"]["plate"] = "/mnt/elsewhere/shot/plate/plate.####.exr"
+        recorded = Path(data["sources"]["plate"])
+        data["sources"]["plate"] = f"/mnt/elsewhere/{recorded.parent.name}/{recorded.name}"
         path.write_text(json.dumps(data))
         _as_pulled(pulled["out"])
         try:
-            assert bpy.ops.tcvom.doubtful_jump(direction="NEXT") in ({"FINISHED"}, {"CANCELLED"})
+            bpy.context.scene.frame_set(FRAMES[0])
+            assert bpy.ops.tcvom.doubtful_jump(direction="NEXT") in ({"FINISHED"}, {"CANCELLED"})  # not refused
+            # second review: a new version of the plate in another folder, the old one archived, is another plate
+            data["sources"]["plate"] = f"/mnt/elsewhere/plate_v1/{recorded.name}"
+            path.write_text(json.dumps(data))
+            _as_pulled(pulled["out"])
+            with pytest.raises(RuntimeError, match="the last pull matted another plate"):
+                bpy.ops.tcvom.doubtful_jump(direction="NEXT")
         finally:
             path.write_text(text)
             _as_pulled(pulled["out"])

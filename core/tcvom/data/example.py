@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,62 +75,82 @@ def example_paths(folder: str | Path, frames: int = 40) -> Example:
 
 
 RECORD = ".tcvom-example.json"
-"""The files an example wrote into its folder, with their SHA-256: the next example written
-there removes those of them it does not write again, and nothing else."""
+"""The files examples wrote into their folder, with their SHA-256 (kept up to date as each
+file is written, so an interrupted example's are known too): the next example written there
+deletes those it does not write again, and refuses to overwrite a file it did not write."""
 
 
-def _example_files(paths: Example) -> list[tuple[str, Iterable[int]]]:
-    numbers = range(paths.first, paths.last + 1)
+def _example_files(paths: Example) -> list[tuple[str, set[int]]]:
+    numbers = set(range(paths.first, paths.last + 1))
     return [(paths.plate, numbers), (paths.alpha, numbers), (paths.trimaps, numbers),
-            (paths.keyframes, paths.keyframe_numbers)]
+            (paths.keyframes, set(paths.keyframe_numbers))]
 
 
-def _remove_other_frames(paths: Example) -> None:
-    """Delete the frames of an example written into this folder before that this one does
-    not have (fewer frames, other keyframes): the folder held a mix of two shots (wrong
-    mattes, wrong scores, a run refusing a frame of the other size) while the command named
-    the new one. Only files the earlier example wrote (its :data:`RECORD`), unchanged since,
-    are deleted: one added to its sequences or changed since (a keyframe copied in) is kept
-    and named, as the sequences read it too."""
+class _Written:
+    """The example folder's :data:`RECORD`: which of its files examples wrote, as they wrote them."""
+
+    def __init__(self, paths: Example) -> None:
+        self.paths = paths
+        try:
+            data = json.loads((paths.folder / RECORD).read_text(encoding="utf-8"))
+            files = data.get("files") if isinstance(data, dict) else None
+            self.known = isinstance(files, dict)
+            self.files: dict[str, str] = dict(files) if isinstance(files, dict) else {}
+        except (OSError, ValueError):  # none (a new folder, or one an older tcvom wrote), or unreadable
+            self.known, self.files = False, {}
+
+    def name(self, path: Path) -> str:
+        return path.relative_to(self.paths.folder).as_posix()
+
+    def ours(self, path: Path) -> bool:
+        return self.files.get(self.name(path)) == file_sha256(path, remember=False)
+
+    def wrote(self, path: Path) -> None:
+        self.files[self.name(path)] = file_sha256(path, remember=False)
+
+    def save(self) -> None:
+        write_text(self.paths.folder / RECORD, json.dumps({"files": self.files}, indent=1) + "\n")
+
+
+def _clear_the_way(paths: Example, written: _Written) -> None:
+    """Before an example is written into a folder that held one: refuse where it would
+    overwrite a file the earlier example did not write, or that changed since (a keyframe
+    painted or copied in), then delete the earlier example's frames this one does not have
+    (fewer frames, other keyframes: the folder held a mix of two shots, wrong mattes and
+    scores, while the command named the new one). Files of those sequences that no example
+    wrote are kept and named, as the sequences read them too. A folder without a record (an
+    older tcvom's example) has its files overwritten as before, and none deleted."""
     from tcvom.io.sequence import frame_path, frames_on_disk
 
-    try:
-        written = json.loads((paths.folder / RECORD).read_text(encoding="utf-8")).get("files", {})
-    except (OSError, ValueError, AttributeError):
-        written = {}
+    if written.known:
+        taken = [written.name(frame_path(pattern, f)) for pattern, numbers in _example_files(paths)
+                 for f in sorted(numbers) if frame_path(pattern, f).is_file() and not written.ours(frame_path(pattern, f))]
+        if taken:
+            raise OutputError(
+                f"{len(taken)} file(s) the example would write over were not written by an example, or changed since: "
+                f"{', '.join(taken[:6])}{', ...' if len(taken) > 6 else ''}", path=paths.folder,
+                hint="move them out of the folder (or give another --out): tcvom example does not overwrite them")
     kept = []
-    for pattern, keep in _example_files(paths):
-        keep = set(keep)
+    for pattern, numbers in _example_files(paths):
         for frame in frames_on_disk(pattern):
-            if frame in keep:
-                continue
             path = frame_path(pattern, frame)
-            name = path.relative_to(paths.folder).as_posix()
-            if not isinstance(written, dict) or written.get(name) != file_sha256(path, remember=False):
-                kept.append(name)
+            if frame in numbers:
+                continue
+            if not written.ours(path):
+                kept.append(written.name(path))
                 continue
             try:
                 path.unlink()
             except OSError as exc:
                 raise OutputError(f"cannot remove the earlier example's frame {frame} ({exc.strerror or exc})",
                                   path=path, hint="give an empty folder to write the example into") from exc
+            written.files.pop(written.name(path), None)
     if kept:
-        log.warning("%s: %d file(s) of the example's sequences are not this example's (added, or changed, since an "
-                    "example was written there), so they are kept, and its sequences read them too: %s; give an "
-                    "empty folder for the example alone", paths.folder, len(kept), ", ".join(kept[:6]) +
-                    (", ..." if len(kept) > 6 else ""))
-
-
-def _record_files(paths: Example) -> None:
-    """:data:`RECORD` of the files this example wrote."""
-    from tcvom.io.sequence import frame_path
-
-    files = {}
-    for pattern, frames in _example_files(paths):
-        for frame in frames:
-            path = frame_path(pattern, frame)
-            files[path.relative_to(paths.folder).as_posix()] = file_sha256(path, remember=False)
-    write_text(paths.folder / RECORD, json.dumps({"files": files}, indent=1) + "\n")
+        why = "not this example's (added, or changed, since an example was written there)" if written.known else \
+            "not this example's, and the folder has no record of an earlier example (written by an older tcvom?)"
+        log.warning("%s: %d file(s) of the example's sequences are %s, so they are kept, and its sequences read "
+                    "them too: %s; give an empty folder for the example alone", paths.folder, len(kept), why,
+                    ", ".join(kept[:6]) + (", ..." if len(kept) > 6 else ""))
 
 
 def write_example(
@@ -144,9 +163,8 @@ def write_example(
     progress: ProgressMode = "none",
 ) -> Example:
     """Write the example shot into ``folder`` and return its paths (at least 1 frame of at
-    least 16x16, the synthetic shot's least; ``tcvom example`` asks for 32x32). Frames
-    that an example written there before wrote and this one does not have are deleted
-    (:data:`RECORD`); other files are kept, and named."""
+    least 16x16, the synthetic shot's least; ``tcvom example`` asks for 32x32). Into a
+    folder that held an example, see :func:`_clear_the_way` (:data:`RECORD`)."""
     from tcvom.data.synthetic import ShotConfig, SyntheticShot
     from tcvom.io.sequence import frame_path, path_text
 
@@ -164,20 +182,25 @@ def write_example(
 
     for sub in ("plate", "keyframes", "truth"):  # a file in the way: said as the folder it blocks
         make_folder(paths.folder / sub, given_as="--out", what="the example's folder")
-    _remove_other_frames(paths)
-    with Progress("example", frames, progress) as bar:
-        for index in range(frames):
-            number = FIRST_FRAME + index
-            rendered = shot.render(index)
-            linear = np.ascontiguousarray(rendered.image, dtype=np.float32).copy()
-            to_linear.applyRGB(linear)
-            write_image(frame_path(paths.plate, number), linear, pixel_type="half", channels=("R", "G", "B"))
-            write_image(frame_path(paths.alpha, number), rendered.alpha, pixel_type="uint16", channels=("Y",))
-            tri = trimap.from_alpha(rendered.alpha, trimap_kernel(width, height))
-            tri_pixels = tri.astype(np.float32) / 255.0
-            write_image(frame_path(paths.trimaps, number), tri_pixels, pixel_type="uint8", channels=("Y",))
-            if number in paths.keyframe_numbers:
-                write_image(frame_path(paths.keyframes, number), tri_pixels, pixel_type="uint8", channels=("Y",))
-            bar.advance(frame=number)
-    _record_files(paths)
+    written = _Written(paths)
+    _clear_the_way(paths, written)
+    try:
+        with Progress("example", frames, progress) as bar:
+            for index in range(frames):
+                number = FIRST_FRAME + index
+                rendered = shot.render(index)
+                linear = np.ascontiguousarray(rendered.image, dtype=np.float32).copy()
+                to_linear.applyRGB(linear)
+                tri = trimap.from_alpha(rendered.alpha, trimap_kernel(width, height))
+                tri_pixels = tri.astype(np.float32) / 255.0
+                made = [(paths.plate, linear, "half", ("R", "G", "B")), (paths.alpha, rendered.alpha, "uint16", ("Y",)),
+                        (paths.trimaps, tri_pixels, "uint8", ("Y",))]
+                if number in paths.keyframe_numbers:
+                    made.append((paths.keyframes, tri_pixels, "uint8", ("Y",)))
+                for pattern, pixels, pixel_type, channels in made:
+                    written.wrote(write_image(frame_path(pattern, number), pixels, pixel_type=pixel_type,
+                                              channels=channels))
+                bar.advance(frame=number)
+    finally:  # what was written so far, also of an interrupted example: the next one knows them
+        written.save()
     return paths

@@ -558,10 +558,11 @@ def trimaps_of_changed_plates(trimap_pattern: str | Path, frames: str | int | It
                               alpha_pattern: str | Path | None = None) -> list[int]:
     """The frames whose trimap was propagated from plate frames changed since (re-rendered
     while a farm job ran, between its Trimaps and Matte steps): the frames of each keyframe
-    segment one of whose trimaps' records names a plate file that now holds other content
-    (every frame where the segments are seeded shot-wide). Plate files that are gone or moved
-    are not judged; unchanged ones are not read again (their size and times as the trimaps'
-    records, or the alphas' of ``alpha_pattern``, which the matte stage keeps fresh, say))."""
+    segment one of whose trimaps' records names a plate file that now holds other content (a
+    segment seeded shot-wide names every keyframe's plate frame in its first record). Plate
+    files that are gone or moved are not judged; unchanged ones are not read again (their size
+    and times as the trimaps' records, or the alphas' of ``alpha_pattern``, which the matte
+    stage keeps fresh, say)."""
     from tcvom.farm.records import FileDigests, FrameRecords
 
     frames = frame_selection(frames, what="review frame")  # a range as the API's other frames; None refused

@@ -52,7 +52,7 @@ def movie_rate(value: object) -> Fraction:
     ntsc = Fraction(math.ceil(rate) * 1000, 1001)
     if rate.denominator != 1 and abs(rate - ntsc) < Fraction(1, 1000):
         return ntsc  # 23.976 is the name of 24000/1001, not 2997/125
-    return rate.limit_denominator(1001) or Fraction(1, 1000)  # 1/1000 and the like: kept above 0
+    return rate.limit_denominator(1001)
 
 
 def _declared_rate(frames: Plate) -> Fraction:
@@ -240,7 +240,9 @@ def preview_movie(
     """Write an H.264 MP4 of the composite over a checkerboard (written atomically); with a
     ``review`` every frame is labelled and doubtful frames are framed in red. ``out`` is the
     movie's path (``tcvom preview`` names it ``OUT/preview.mp4``); ``fps`` a frame rate as
-    :func:`movie_rate` reads it, by default the plate movie's (24 for an image sequence)."""
+    :func:`movie_rate` reads it, by default the plate movie's (24 for an image sequence);
+    ``frame_numbers`` (default: every frame of the plate) as ``frames`` elsewhere: a range,
+    a frame or frames, played in order, each once."""
     compiled_imported_held()  # a cancel while a compiled library loads would break the process
     import av
 
