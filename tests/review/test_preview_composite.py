@@ -95,3 +95,29 @@ def test_the_preview_keeps_a_film_or_video_rate(tmp_path: Path, caplog) -> None:
                               "preview.mp4", fps=given)
         with av.open(str(movie)) as written:
             assert written.streams.video[0].average_rate == rate and written.streams.video[0].frames == 3
+
+
+def test_an_hd_preview_is_bt709_and_says_so(tmp_path: Path) -> None:
+    """Colour QA: a 1280x720 preview was encoded with FFmpeg's default BT.601 matrix and no
+    tag, which players, Nuke and tcvom read as BT.709 at that size: greens darker, reds and
+    cyans moved, under an alpha of 1. It is BT.709, tagged, and reads back as the plate."""
+    import av
+
+    from tcvom.review.preview import preview_movie
+
+    width, height = 1280, 720
+    patches = np.array([(0.8, 0.2, 0.2), (0.2, 0.8, 0.2), (0.1, 0.7, 0.9)], np.float32)
+    picture = np.repeat(patches, width // 3 + 1, axis=0)[:width][None].repeat(height, axis=0)
+    for frame in (1, 2):
+        write_image(tmp_path / f"plate.{frame:04d}.png", picture, pixel_type="uint8")
+        write_image(tmp_path / f"alpha.{frame:04d}.exr", np.ones((height, width), np.float32))
+    movie = preview_movie(open_frames(tmp_path / "plate.####.png"), str(tmp_path / "alpha.####.exr"),
+                          tmp_path / "pv" / "preview.mp4")
+    with av.open(str(movie)) as container:
+        context = container.streams.video[0].codec_context
+        assert (context.colorspace, context.color_primaries, context.color_trc, context.color_range) == (1, 1, 1, 1)
+    back = open_frames(movie)
+    shown = back.linear_to_network(back.linear(1))
+    for index, colour in enumerate(patches):
+        middle = shown[300:400, index * width // 3 + 40:(index + 1) * width // 3 - 40].reshape(-1, 3).mean(0)
+        np.testing.assert_allclose(middle, colour, atol=0.01, err_msg=str(index))

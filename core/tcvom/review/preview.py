@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tcvom")
 DOUBT_RED = (0.86, 0.16, 0.16)
+_BT709, _LIMITED = 1, 1  # FFmpeg's AVCOL_SPC/PRI/TRC_BT709 and AVCOL_RANGE_MPEG
 Plate = SequenceFrames | MovieFrames  # what tcvom.io.open_frames gives: frames with their colour
 
 
@@ -264,12 +265,20 @@ def preview_movie(
         stream = container.add_stream("libx264", rate=rate)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {"crf": "20"}
+        # BT.709, limited range, and said so: untagged, FFmpeg's default BT.601 was read back
+        # as BT.709 from 720 lines up (by players, Nuke and tcvom), a hue shift the matte never made
+        context = stream.codec_context
+        context.colorspace = context.color_primaries = context.color_trc = _BT709
+        context.color_range = _LIMITED
         for f in numbers:
             rgb = composite(frames, frames.linear(f), read_alpha(f))[:height, :width]
             if review is not None:
                 rgb = mark_frame(rgb, f, review)
             pixels = np.clip(np.round(rgb * 255.0), 0, 255).astype(np.uint8)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
+            picture = av.VideoFrame.from_ndarray(pixels, format="rgb24").reformat(
+                format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
+            picture.colorspace, picture.color_range = _BT709, _LIMITED
+            for packet in stream.encode(picture):
                 container.mux(packet)
             bar.advance(frame=f)
         for packet in stream.encode():
