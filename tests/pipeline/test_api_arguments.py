@@ -5,6 +5,7 @@ dict of keyframes read as file patterns, folders made before a bad progress mode
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -500,3 +501,35 @@ def test_the_weights_farm_info_nuke_and_example_functions_check_their_arguments(
     assert plan_shot(plate, keys, computed={"alpha": np.array([1003]), "trimaps": []}).chunks == ("1003",)
     movie = preview_movie(frames, small_example.alpha, tmp_path / "two.mp4", frame_numbers=np.array([1001, 1002]))
     assert movie.is_file() and not (tmp_path / "data").exists() and not (tmp_path / "nk").exists()
+
+
+def test_each_job_of_one_process_says_its_plate_warnings(small_example, tmp_path: Path, caplog) -> None:
+    """API QA: a plate's warnings (NaN pixels set to 0, colour headers, grey frames) were said
+    once per process: a studio tool's second job in one process said none, though its matte
+    had the same pixels set to 0. Each job says them (once, though both stages of a run read
+    every frame), and a job on another thread says its own."""
+    import threading
+
+    from tcvom.io import write_image
+
+    plate = tmp_path / "plate"
+    shutil.copytree(Path(small_example.plate).parent, plate)
+    pixels, _ = read_image(plate / "plate.1003.exr")
+    pixels = pixels.copy()
+    pixels[:3, :4] = np.nan
+    write_image(plate / "plate.1003.exr", pixels, pixel_type="half")
+    pattern = str(plate / "plate.####.exr")
+
+    def job(out: str) -> None:
+        pipeline.run(pattern, tmp_path / out, keyframes=small_example.keyframes, method="classical",
+                     progress="none", review=False)
+
+    for out in ("first", "second"):
+        caplog.clear()
+        job(out)
+        assert caplog.text.count("NaN/infinite value(s) set to 0") == 1, (out, caplog.text)
+    caplog.clear()
+    thread = threading.Thread(target=job, args=("third",))
+    thread.start()
+    thread.join()
+    assert caplog.text.count("NaN/infinite value(s) set to 0") == 1

@@ -28,6 +28,7 @@ interrupt, the frames already submitted are still written before it propagates.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import queue
 import threading
 from collections.abc import Callable, Sequence
@@ -83,7 +84,9 @@ class ReadAhead:
         self._order = list(order)
         for position, frame in enumerate(self._order):
             self._positions.setdefault(frame, []).append(position)
-        self._thread = threading.Thread(target=self._run, name="tcvom-read-ahead", daemon=True)
+        # in the job's context: its warnings said once per job (tcvom.io.sources.one_job)
+        self._thread = threading.Thread(target=contextvars.copy_context().run, args=(self._run,),
+                                        name="tcvom-read-ahead", daemon=True)
         self._thread.start()
 
     def read(self, frame: int) -> Any:
@@ -176,7 +179,8 @@ class WriteBehind:
 
     def __enter__(self) -> WriteBehind:
         if self.depth > 0:
-            self._thread = threading.Thread(target=self._run, name="tcvom-write-behind", daemon=True)
+            self._thread = threading.Thread(target=contextvars.copy_context().run, args=(self._run,),
+                                            name="tcvom-write-behind", daemon=True)
             self._thread.start()
         return self
 

@@ -7,6 +7,7 @@ kept after it is returned, so memory does not grow with the length of a shot.
 from __future__ import annotations
 
 import bisect
+import functools
 import logging
 import math
 import numbers
@@ -14,10 +15,12 @@ import os
 import re
 import shlex
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -217,9 +220,54 @@ class _Frames(_Numbered):
             )
 
 
-_SAID: set[str] = set()
-"""Warnings about a plate file this process has given, each once (NaN / infinite pixels: both
-stages of a run read every frame; a movie's rotation, a photo's orientation)."""
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+class _Said:
+    """Warnings about a plate file given, each once per job (NaN / infinite pixels: both
+    stages of a run read every frame; a movie's rotation, a photo's orientation): within
+    :func:`one_job` (each job of the Python API, on its own thread too), else once per
+    process. Once per process, a second job in one process (a studio tool's) said none."""
+
+    def __init__(self) -> None:
+        self._job: ContextVar[set[str] | None] = ContextVar("tcvom_plate_warnings", default=None)
+        self._process: set[str] = set()
+
+    def _now(self) -> set[str]:
+        said = self._job.get()
+        return self._process if said is None else said
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._now()
+
+    def add(self, key: str) -> None:
+        self._now().add(key)
+
+    @contextmanager
+    def job(self) -> Iterator[None]:
+        if self._job.get() is not None:  # a stage of a run: the run's job
+            yield
+            return
+        token = self._job.set(set())
+        try:
+            yield
+        finally:
+            self._job.reset(token)
+
+
+_SAID = _Said()
+
+
+def one_job(function: Callable[_P, _R]) -> Callable[_P, _R]:
+    """``function`` as one job whose plate warnings are said once each (:class:`_Said`)."""
+
+    @functools.wraps(function)
+    def job(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with _SAID.job():
+            return function(*args, **kwargs)
+
+    return job
 
 
 def _canvas(info: ImageInfo) -> tuple[int, int, int, int]:

@@ -77,7 +77,14 @@ from tcvom.io.sequence import (
     parse_sequence,
     path_text,
 )
-from tcvom.io.sources import MovieFrames, TrimapFiles, TrimapSpecs, is_frame_pair, trimap_specs
+from tcvom.io.sources import (
+    MovieFrames,
+    TrimapFiles,
+    TrimapSpecs,
+    is_frame_pair,
+    one_job,
+    trimap_specs,
+)
 from tcvom.io.trimap import UNKNOWN, check_channel
 from tcvom.io.writers import check_alpha_output
 from tcvom.matting.foreground import predicted_colour, rgba_foreground
@@ -571,6 +578,7 @@ def _segments_for(schedule: KeyframeSchedule, selection: list[int], segment: int
     return [s for s in schedule.segments if chosen.intersection(s.outputs)]
 
 
+@one_job  # its plate warnings said once each (a second job in one process said none)
 def trimaps(
     plate: str | Path,
     keyframes: TrimapSpecs,
@@ -896,6 +904,7 @@ def _open_matte_trimaps(
     return tris
 
 
+@one_job  # its plate warnings said once each (a second job in one process said none)
 def matte(
     plate: str | Path,
     trimaps: TrimapSpecs,
@@ -1305,6 +1314,7 @@ def _one_pattern(specs: Any) -> str | None:
     return str(items[0]) if len(items) == 1 and not _has_pairs(items) else None
 
 
+@one_job  # its plate warnings said once each (a second job in one process said none)
 def run(
     plate: str | Path,
     out: str | Path,
