@@ -498,7 +498,9 @@ def _display_matrix(av_frame: Any) -> tuple[int, ...] | None:
     point, row-major), or None."""
     import struct
 
-    for data in av_frame.side_data:
+    for item in av_frame.side_data:
+        # PyAV 18.1.1 iterates the container's types (its keys), 18.1.0 and before its side data
+        data = item if hasattr(item, "type") else av_frame.side_data[item]
         if getattr(data.type, "name", "") == "DISPLAYMATRIX" and len(bytes(data)) == 36:
             return struct.unpack("<9i", bytes(data))
     return None
