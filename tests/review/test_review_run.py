@@ -1162,3 +1162,23 @@ def test_preview_of_a_plate_on_twos_advises_its_own_flag(tmp_path: Path, small_e
                  "--alpha", small_example.alpha, "--out", str(tmp_path / "pv"), "--no-movie"]) == 2
     err = capsys.readouterr().err
     assert "with --frames 1001-1007x2,1008" in err and "--shot-range" not in err, err
+
+
+def test_a_review_reads_each_record_once(reviewed_run, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """The review asked the trimaps' records, the alphas' and the kept keyframes each question
+    anew (its keyframe check, its plate check, its stale alphas): every file up to four times."""
+    out, _ = reviewed_run
+    reads: dict[str, int] = {}
+    read_text = Path.read_text
+
+    def counted(self: Path, *args, **kwargs) -> str:
+        if self.suffix == ".json" and "review" not in self.parts:
+            reads[str(self)] = reads.get(str(self), 0) + 1
+        return read_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", counted)
+    assert main(["review", str(out), "--rebuild", "--progress", "none"]) == 0
+    capsys.readouterr()
+    assert any(p.endswith("keyframes.json") for p in reads), reads  # the reads are the ones counted
+    assert sum(p.endswith(f"{1003}.json") for p in reads) == 2, reads  # a trimap's record and an alpha's
+    assert {p: n for p, n in reads.items() if n > 1} == {}

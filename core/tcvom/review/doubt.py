@@ -37,6 +37,7 @@ from these.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -45,7 +46,7 @@ import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -62,6 +63,9 @@ from tcvom.io.sequence import format_range, frame_selection, parse_frame_range, 
 from tcvom.io.trimap import class_counts
 from tcvom.progress import Progress, ProgressMode, check_progress
 from tcvom.propagation.ensemble import past_cuts
+
+if TYPE_CHECKING:
+    from tcvom.farm.records import FrameRecords
 
 log = logging.getLogger("tcvom")
 
@@ -436,12 +440,42 @@ def trimap_record(trimap: np.ndarray, disagreement: float | None, keyframe: bool
     }
 
 
-def read_trimap_stats(trimap_pattern: str | Path, frames: Iterable[int]) -> dict[int, TrimapStats]:
-    """The review figures of ``frames`` whose record still describes the trimap on disk
-    (others are left out: written by an older tcvom, or rewritten since)."""
+class TrimapOutput:
+    """One output's trimaps as the review reads them, each file once however many questions
+    are asked: the frames' records, the keyframes its last trimap stage kept
+    (:func:`record_keyframes`) and their segments (:func:`_schedule_now`)."""
+
+    def __init__(self, pattern: str | Path) -> None:
+        from tcvom.farm.records import FrameRecords
+
+        self.pattern = str(pattern)
+        self.records = FrameRecords(self.pattern)
+
+    @functools.cached_property
+    def now(self) -> dict[int, str] | None:
+        return _keyframes_now(self.pattern)
+
+    @functools.cached_property
+    def planned(self) -> tuple[Any, bool] | None:
+        return _schedule_now(self.pattern, self.now)
+
+
+def _output(trimaps: str | Path | TrimapOutput) -> TrimapOutput:
+    return trimaps if isinstance(trimaps, TrimapOutput) else TrimapOutput(trimaps)
+
+
+def _records(pattern: str | Path | FrameRecords) -> FrameRecords:
+    """The records of an output sequence: ``pattern`` itself where it is its
+    :class:`~tcvom.farm.records.FrameRecords` already (read once by the review's questions)."""
     from tcvom.farm.records import FrameRecords
 
-    records = FrameRecords(str(trimap_pattern))
+    return pattern if isinstance(pattern, FrameRecords) else FrameRecords(str(pattern))
+
+
+def read_trimap_stats(trimap_pattern: str | Path | TrimapOutput, frames: Iterable[int]) -> dict[int, TrimapStats]:
+    """The review figures of ``frames`` whose record still describes the trimap on disk
+    (others are left out: written by an older tcvom, or rewritten since)."""
+    records = _output(trimap_pattern).records
     out: dict[int, TrimapStats] = {}
     for f in frames:
         record = records.get(int(f))
@@ -456,12 +490,10 @@ def read_trimap_stats(trimap_pattern: str | Path, frames: Iterable[int]) -> dict
     return out
 
 
-def recorded_keyframes(trimap_pattern: str | Path, frames: Iterable[int]) -> set[int]:
+def recorded_keyframes(trimap_pattern: str | Path | TrimapOutput, frames: Iterable[int]) -> set[int]:
     """The keyframes the trimaps of ``frames`` were propagated from, as their records name
     them (``keyframes``: ``1001=sha256:..., 1020=sha256:...``)."""
-    from tcvom.farm.records import FrameRecords
-
-    records = FrameRecords(str(trimap_pattern))
+    records = _output(trimap_pattern).records
     found: set[int] = set()
     for f in frames:
         stamp = (records.get(int(f)) or {}).get("keyframes")
@@ -498,7 +530,7 @@ def _keyframes_now(trimap_pattern: str | Path) -> dict[int, str] | None:
         return None
 
 
-def trimaps_behind(trimap_pattern: str | Path, frames: Iterable[int]) -> list[int]:
+def trimaps_behind(trimap_pattern: str | Path | TrimapOutput, frames: Iterable[int]) -> list[int]:
     """The frames whose trimap (as its record says, where it still describes the file) the
     keyframes as they are now would seed otherwise than its record's ``seeds`` (keyframe:
     digest) say (a keyframe added, removed or repainted since, in a keyframe segment not run
@@ -507,16 +539,15 @@ def trimaps_behind(trimap_pattern: str | Path, frames: Iterable[int]) -> list[in
     stage that ran last kept (:func:`record_keyframes`); the segments are the scheduler's
     (:class:`~tcvom.propagation.scheduler.KeyframeSchedule`), as the trimap stage makes them.
     Outputs of older versions (no ``seeds``, no kept keyframes) are not judged."""
-    from tcvom.farm.records import FrameRecords
     from tcvom.propagation.scheduler import segment_seeds
 
-    now = _keyframes_now(trimap_pattern)
-    planned = _schedule_now(trimap_pattern, now)
+    output = _output(trimap_pattern)
+    now, planned = output.now, output.planned
     if now is None or planned is None:
         return []
     schedule, shot_wide = planned
     keys = sorted(now)
-    records = FrameRecords(str(trimap_pattern))
+    records = output.records
     members = set(schedule.frame_numbers)
     behind = []
     for f in frames:
@@ -554,8 +585,8 @@ def _schedule_now(trimap_pattern: str | Path, now: Mapping[int, str] | None) -> 
         return None
 
 
-def trimaps_of_changed_plates(trimap_pattern: str | Path, frames: str | int | Iterable[int],
-                              alpha_pattern: str | Path | None = None) -> list[int]:
+def trimaps_of_changed_plates(trimap_pattern: str | Path | TrimapOutput, frames: str | int | Iterable[int],
+                              alpha_pattern: str | Path | FrameRecords | None = None) -> list[int]:
     """The frames whose trimap was propagated from plate frames changed since (re-rendered
     while a farm job ran, between its Trimaps and Matte steps): the frames of each keyframe
     segment one of whose trimaps' records names a plate file that now holds other content (a
@@ -563,15 +594,15 @@ def trimaps_of_changed_plates(trimap_pattern: str | Path, frames: str | int | It
     files that are gone or moved are not judged; unchanged ones are not read again (their size
     and times as the trimaps' records, or the alphas' of ``alpha_pattern``, which the matte
     stage keeps fresh, say)."""
-    from tcvom.farm.records import FileDigests, FrameRecords
+    from tcvom.farm.records import FileDigests
 
     frames = frame_selection(frames, what="review frame")  # a range as the API's other frames; None refused
-    planned = _schedule_now(trimap_pattern, _keyframes_now(trimap_pattern))
-    if planned is None:
+    output = _output(trimap_pattern)
+    if output.planned is None:
         return []
-    schedule, _ = planned
-    records = FrameRecords(str(trimap_pattern))
-    files = FileDigests(FrameRecords(str(alpha_pattern)).input_states() if alpha_pattern is not None else None)
+    schedule, _ = output.planned
+    records = output.records
+    files = FileDigests(_records(alpha_pattern).input_states() if alpha_pattern is not None else None)
     files.learn(records.input_states())
 
     def changed(frame: int) -> bool:
@@ -866,19 +897,21 @@ def _review_output(
     shot: Sequence[int] | None, sources: Mapping[str, Any] | None, progress: ProgressMode, say_left: bool,
 ) -> tuple[Review, dict[str, Path]]:
     shot = list(shot if shot is not None else plate.frame_numbers)
-    stats = read_trimap_stats(trimaps, shot) if trimaps is not None else {}
-    bands = read_alpha_bands(alpha, [f for f in shot if f not in stats]) if alpha is not None else {}
+    kept = TrimapOutput(trimaps) if trimaps is not None else None  # its records and keyframes, read once
+    alphas = _records(alpha) if alpha is not None else None  # as the alphas' records
+    stats = read_trimap_stats(kept, shot) if kept is not None else {}
+    bands = read_alpha_bands(alphas, [f for f in shot if f not in stats]) if alphas is not None else {}
     if trimaps is not None:  # an output of an older tcvom keeps no band in its alpha records
         bands.update(_bands_of_files(plate, trimaps, [f for f in shot if f not in stats and f not in bands]))
     keys = {f for f, s in stats.items() if s.keyframe}
-    if trimaps is not None:  # a run of part of the shot: its keyframes may lie outside it (a frame
+    if kept is not None:  # a run of part of the shot: its keyframes may lie outside it (a frame
         # with a trimap says itself whether it is one: a reused record may name a keyframe since removed)
-        keys |= {k for k in recorded_keyframes(trimaps, stats) if k not in stats}
+        keys |= {k for k in recorded_keyframes(kept, stats) if k not in stats}
     # the output's own trimaps (not trimaps given from another output, whose keyframes are its own):
     # the keyframes now are those its last trimap stage ran with, whatever the reused trimaps say
     own = trimaps is not None and os.path.realpath(Path(str(trimaps)).parent) in {
         os.path.realpath(Path(folder).parent), os.path.realpath(Path(folder).parent / "trimaps")}
-    now = _keyframes_now(trimaps) if own and trimaps is not None else None
+    now = kept.now if own and kept is not None else None
     if now:
         keys = set(now)
     residuals, unlike, cuts = matte_residuals(plate, alpha, folder, shot, keyframes=keys, progress=progress) \
@@ -907,9 +940,9 @@ def _review_output(
                     "more frame", len(parse_frame_range(review.extra["estimated"])))
     # an interrupted run after an edit, or a run of part of the shot after one (--frames): in the
     # review on every run, and said by a rebuild (a run says it in its own plan)
-    behind = alphas_behind(alpha, trimaps, covered) if alpha is not None and trimaps is not None else []
-    keyed_since = trimaps_behind(trimaps, covered) if own and trimaps is not None else []
-    replated = trimaps_of_changed_plates(trimaps, covered, alpha) if own and trimaps is not None else []
+    behind = alphas_behind(alphas, kept, covered) if alphas is not None and kept is not None else []
+    keyed_since = trimaps_behind(kept, covered) if own and kept is not None else []
+    replated = trimaps_of_changed_plates(kept, covered, alphas) if own and kept is not None else []
     near: set[int] = set()  # the alphas whose window holds such a trimap (as a run plans them)
     if (keyed_since or replated) and alpha is not None:
         from tcvom.matting.window import neighbour_window
@@ -953,17 +986,18 @@ def _review_output(
     return review, write_review(review, folder, title=title)
 
 
-def alphas_behind(alpha_pattern: str | Path, trimap_pattern: str | Path, frames: Iterable[int]) -> list[int]:
+def alphas_behind(alpha_pattern: str | Path | FrameRecords, trimap_pattern: str | Path | TrimapOutput, frames: Iterable[int]) -> list[int]:
     """The frames whose alpha (as its record says, where it still describes the file) was
     matted from a trimap whose file has since been made again: the trimap stage of a run
     after an edit finished and its matte stage was stopped. An input is one of the trimaps
     by its path, or, where that path names nothing now (the output folder moved), by its
     folder's and its own name; trimaps tcvom did not make (``run --trimaps`` of painted ones)
     by their content now (an edited one)."""
-    from tcvom.farm.records import FileDigests, FrameRecords
+    from tcvom.farm.records import FileDigests
 
     frames = list(frames)
-    alphas, trimaps = FrameRecords(str(alpha_pattern)), FrameRecords(str(trimap_pattern))
+    alphas, trimaps = _records(alpha_pattern), _output(trimap_pattern).records
+    trimap_pattern = trimaps.pattern
     digests: dict[str, str] = {}  # the trimap files by their real path, and by their folder's and own name
     for f in trimaps.frames():
         record = trimaps.get(f)
@@ -999,14 +1033,12 @@ def alphas_behind(alpha_pattern: str | Path, trimap_pattern: str | Path, frames:
     return behind
 
 
-def read_alpha_bands(alpha_pattern: str, frames: Iterable[int]) -> dict[int, int]:
+def read_alpha_bands(alpha_pattern: str | Path | FrameRecords, frames: Iterable[int]) -> dict[int, int]:
     """The unknown band (pixels) of the given trimap each alpha of ``frames`` was matted
     from, kept in the alpha's record by ``tcvom matte`` of trimaps tcvom did not make
     (decoded as the matte read them: channel, size, placement), where the record still
     describes the alpha on disk."""
-    from tcvom.farm.records import FrameRecords
-
-    records = FrameRecords(str(alpha_pattern))
+    records = _records(alpha_pattern)
     bands: dict[int, int] = {}
     for f in frames:
         record = records.get(int(f))
