@@ -316,3 +316,26 @@ def test_a_looser_tolerance_does_not_make_an_export_bug_the_users(tmp_path, monk
         onnx_export.export_network(model, tmp_path / "looser", tolerance=0.5)
     with pytest.raises(InputError, match="the tolerance asked for is not met"):
         onnx_export.export_network(model, tmp_path / "tighter", tolerance=1e-9)
+
+
+def test_a_runs_export_on_first_use_is_said(tmp_path, monkeypatch, capsys, gca_factory, small_example) -> None:
+    """Export QA: `--backend onnxruntime` exported into the user cache on first use (a GCA+TAM
+    there: about 40 s against 13 s after) without a word, in a log or a host's events, and
+    a second process waiting on that export said nothing either: the job's messages say it."""
+    from tcvom.cli import main
+
+    torch.save(gca_factory().state_dict(), tmp_path / "gca.pth")
+    monkeypatch.setenv("TCVOM_CACHE_DIR", str(tmp_path / "cache"))
+    flags = ["--plate", small_example.plate, "--trimaps", small_example.trimaps, "--frames", "1001-1002",
+             "--weights", str(tmp_path / "gca.pth"), "--backend", "onnxruntime", "--no-review"]
+    assert main(["matte", *flags, "--out", str(tmp_path / "one"), "--progress", "none"]) == 0
+    err = capsys.readouterr().err
+    assert "tcvom: exporting gca_tam for ONNX Runtime into " in err and "once for these weights" in err, err
+    assert "checking gca_tam in ONNX Runtime against PyTorch" in err
+    assert main(["matte", *flags, "--out", str(tmp_path / "two"), "--progress", "json"]) == 0  # reused: nothing said
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert not [e for e in events if "export" in str(e.get("message", ""))], events
+    shutil.rmtree(tmp_path / "cache")
+    assert main(["matte", *flags, "--out", str(tmp_path / "three"), "--progress", "json"]) == 0
+    said = [json.loads(line).get("message", "") for line in capsys.readouterr().out.splitlines()]
+    assert any(m.startswith("exporting gca_tam for ONNX Runtime") for m in said), said

@@ -102,6 +102,33 @@ def test_sequence_pattern_and_files(tmp_path: Path) -> None:
     assert [f for f, _ in files] == [1001, 1002, 1003]
 
 
+def test_frames_below_zero_are_named_as_tcvom_names_them(tmp_path: Path) -> None:
+    """Host QA: the sign counts in the padding (frame -3 at #### is plate.-003.exr): the
+    client found no file of a frame below zero (a finished run's matte "missing, run the
+    matte again"), and turned plate.-003.exr into plate.-###.exr, which tcvom reads as
+    frames 1-3 of another sequence."""
+    assert hostclient.sequence_pattern("/a/plate.-003.exr") == "/a/plate.####.exr"
+    assert hostclient.sequence_pattern("/a/plate_-03.exr") == "/a/plate_###.exr"
+    assert hostclient.sequence_pattern("/a/plate-1001.exr") == "/a/plate-####.exr"  # a dash between: no sign
+    exe = _tcvom()
+    subprocess.run([exe, "example", "--out", str(tmp_path / "ex"), "--width", "48", "--height", "32",
+                    "--frames", "4", "--progress", "none"], check=True, capture_output=True)
+    plate = tmp_path / "plate"
+    plate.mkdir()
+    for f in range(1001, 1005):  # frames -2 .. 1
+        shutil.copy(tmp_path / "ex" / "plate" / f"plate.{f}.exr", plate / f"plate.{f - 1003:04d}.exr")
+    (plate / "plate.-0002.exr").write_bytes(b"not this sequence's: five characters at ####")
+    pattern = hostclient.sequence_pattern(str(plate / "plate.-002.exr"))
+    assert [f for f, _ in hostclient.sequence_files(pattern)] == [-2, -1, 0, 1]
+    keys = {-2: str(tmp_path / "ex" / "keyframes" / "key.1001.png"), 1: str(tmp_path / "ex" / "keyframes" / "key.1004.png")}
+    spec = RunSpec(pattern, str(tmp_path / "out"), keys, method="classical")
+    job = Job(hostclient.build_run_args([exe], spec), out=spec.out).start().wait()
+    assert job.state == "done", job.error
+    alphas = hostclient.collect_alpha(spec.out, [-2, -1, 0, 1])
+    assert [Path(p).name for p in alphas.values()] == ["alpha.-002.exr", "alpha.-001.exr", "alpha.0000.exr",
+                                                        "alpha.0001.exr"]
+
+
 def test_find_executable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     env = tmp_path / "env"
     (env / "bin").mkdir(parents=True)
@@ -433,6 +460,26 @@ def test_read_review_and_walk_its_frames(tmp_path: Path) -> None:
     guessed = hostclient.read_review(str(tmp_path))
     assert guessed is not None and guessed.estimated == [1002, 1003, 1004, 1007]
     assert guessed.guessed(1000) == "2-4,7" and guessed.within(1004, 1009).estimated == [1004, 1007]
+
+
+def test_the_review_says_which_frames_are_out_of_date_and_not_reviewed(tmp_path: Path) -> None:
+    """Host QA: the client's review left out ``out_of_date`` and ``not_reviewed`` (after a run
+    of part of the shot, its suggestions led to stale frames with nothing to say so), and
+    ``within`` dropped the plate (a narrowed review passed for any plate's)."""
+    _review(tmp_path, out_of_date="1004-1010", not_reviewed="1008-1010",
+            sources={"plate": "/abs/plate.####.exr"})
+    review = hostclient.read_review(str(tmp_path))
+    assert review is not None and review.out_of_date == list(range(1004, 1011))
+    assert review.not_reviewed == [1008, 1009, 1010] and review.plate == "/abs/plate.####.exr"
+    part = review.within(1002, 1008)
+    assert part.out_of_date == list(range(1004, 1009)) and part.not_reviewed == [1008]
+    assert part.plate == "/abs/plate.####.exr"
+    _review(tmp_path)  # a review of a tcvom before them, or of a shot all current
+    old = hostclient.read_review(str(tmp_path))
+    assert old is not None and old.out_of_date == [] and old.not_reviewed == []
+    _review(tmp_path, out_of_date=[1004])
+    with pytest.raises(HostError, match=re.escape("'out_of_date' must be a frame range")):
+        hostclient.read_review(str(tmp_path))
 
 
 @pytest.mark.parametrize(("text", "expected"), [

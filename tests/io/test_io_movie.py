@@ -443,6 +443,32 @@ def test_the_alphas_of_a_movie_of_wide_pixels_carry_its_pixel_aspect(tmp_path: P
         assert settings.get("pixel_aspect") == (2.0 if fmt == "exr" else None)
 
 
+@pytest.mark.parametrize(("suffix", "codec", "size"), [
+    (".3gp", "libx264", (64, 48)), (".3g2", "libx264", (64, 48)), (".flv", "flv", (64, 48)),
+    (".wmv", "wmv2", (64, 48)), (".asf", "wmv2", (64, 48)), (".vob", "mpeg2video", (64, 48)),
+    (".y4m", "rawvideo", (64, 48)), (".dv", "dvvideo", (720, 576)),
+])
+def test_movies_of_phones_the_web_dv_and_raw_yuv_are_movies(tmp_path: Path, suffix: str, codec: str,
+                                                            size: tuple[int, int]) -> None:
+    """Plates QA: a phone's .3gp (and .flv, .y4m...) went to the image reader, "cannot read
+    the image ... convert it to EXR, TIFF, PNG": the same bytes named .mp4 read as a movie."""
+    path = tmp_path / f"plate{suffix}"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=25)
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv411p" if codec == "dvvideo" else "yuv420p"
+        for i in range(6):
+            picture = av.VideoFrame.from_ndarray(np.full((size[1], size[0], 3), 20 + 35 * i, np.uint8), format="rgb24")
+            for packet in stream.encode(picture):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    movie = open_frames(path)
+    assert isinstance(movie, MovieFrames) and movie.frame_numbers == [1, 2, 3, 4, 5, 6]
+    for frame in (1, 2, 6, 3, 5, 4):  # in order, and seeking back
+        assert abs(movie.read(frame).mean() * 255 - (20 + 35 * (frame - 1))) < 4, (suffix, frame)
+
+
 def test_an_animated_gif_is_read_as_a_movie(tmp_path: Path) -> None:
     """Plates QA: an animated GIF went to the image reader, which read its first picture: a
     one-frame plate, matted with exit 0 and its other pictures dropped without a word."""
@@ -467,6 +493,43 @@ def test_an_animated_gif_is_read_as_a_movie(tmp_path: Path) -> None:
         write_image(tmp_path / f"plate.{frame}.gif", np.full((8, 8, 3), 0.5, np.float32), pixel_type="uint8")
     assert isinstance(open_frames(tmp_path / "plate.####.gif"), SequenceFrames)
     assert open_frames(tmp_path / "plate.1001.gif").frame_numbers == [1001]
+
+
+@pytest.mark.parametrize("suffix", [".webp", ".tif"])
+def test_a_plate_file_of_several_pictures_is_refused(tmp_path: Path, suffix: str, capsys) -> None:
+    """Plates QA: an animated WebP or a TIFF stack went to the image reader, which read its
+    first picture: a one-frame plate, matted with exit 0 and eleven pictures dropped."""
+    from PIL import Image
+
+    from tcvom.cli import main
+
+    pictures = [Image.fromarray(np.full((32, 48, 3), 30 * i, np.uint8)) for i in range(1, 5)]
+    path = tmp_path / f"stack{suffix}"
+    pictures[0].save(path, save_all=True, append_images=pictures[1:], **({"lossless": True} if suffix == ".webp" else {}))
+    with pytest.raises(InputError, match=r"holds 4 pictures of 48x32") as caught:
+        open_frames(path)
+    assert "oiiotool" in caught.value.hint and str(path) in str(caught.value)
+    assert main(["info", str(path)]) == 0 and "pictures: 4 of this size" in capsys.readouterr().out
+    # a TIFF whose further pages are a thumbnail and a 1-bit mask is one picture, as before
+    Image.new("L", (48, 32)).save(tmp_path / "mask.tif")
+    pictures[0].save(tmp_path / "one.tif", save_all=True,
+                     append_images=[pictures[1].resize((12, 8)), Image.new("1", (48, 32))])
+    assert open_frames(tmp_path / "one.tif").frame_numbers == [1]
+
+
+def test_a_movie_given_as_keyframes_or_trimaps_is_refused_as_one(tmp_path: Path) -> None:
+    """Plates QA: a roto movie as --keyframes was "no frame number ... give FRAME=roto.mov",
+    whose run then said OpenImageIO has no reader for it."""
+    from tcvom.io import open_trimaps
+
+    make_movie(tmp_path / "roto.mov", 3)
+    for given in (str(tmp_path / "roto.mov"), f"1={tmp_path / 'roto.mov'}", {1: tmp_path / "roto.mov"}):
+        with pytest.raises(InputError, match="the keyframe trimap is a movie: tcvom reads keyframe trimaps from image "
+                           "files") as caught:
+            open_trimaps(given, what="keyframe trimap")
+        assert "image sequence" in caught.value.hint
+    with pytest.raises(InputError, match="the trimap is a movie"):
+        open_trimaps(str(tmp_path / "roto.mov"), [1, 2, 3])
 
 
 def test_a_picture_the_decoder_conceals_and_those_decoded_from_it_are_refused(tmp_path: Path) -> None:

@@ -102,7 +102,7 @@ def show_file(path: str, as_json: bool) -> int:
 
     from tcvom.errors import MissingFrameError, ReadError
     from tcvom.io.colour import ColourConverter
-    from tcvom.io.images import COLOUR_ATTRIBUTES, PLATE_ATTRIBUTES, image_header
+    from tcvom.io.images import COLOUR_ATTRIBUTES, PLATE_ATTRIBUTES, image_header, stacked_pictures
     from tcvom.io.sequence import path_text
     from tcvom.io.sources import header_colour, is_movie
 
@@ -118,6 +118,10 @@ def show_file(path: str, as_json: bool) -> int:
     types = sorted({str(t) for t in spec.channelformats}) or [str(spec.format)]
     data: dict[str, Any] = {"file": path, "size": f"{spec.width}x{spec.height}",
                             "channels": list(spec.channelnames), "pixel_type": ", ".join(types)}
+    pictures = stacked_pictures(path)
+    if pictures > 1:  # an animated WebP, a TIFF stack: refused as a plate
+        data["pictures"] = (f"{pictures} of this size: an animated image or a stack of pages (a plate is read from an "
+                            "image sequence or a movie; split it into one, docs/io.md)")
     if info.parts:
         data["part_read"] = info.parts[info.part] + ("" if info.part_clear else " (which part is the plate is unclear)")
         data["parts"] = list(info.parts)

@@ -64,7 +64,9 @@ _UNKNOWN_TO_CLI = re.compile(r"^tcvom [a-z ]+: error: (unrecognised option|unrec
 TEMP_MARK = ".tcvom-tmp-"
 # Environment variables of the host's own Python that must not leak into tcvom's.
 _HOST_PYTHON_VARS = ("PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP", "PYTHONNOUSERSITE", "PYTHONEXECUTABLE")
-_FRAME_DIGITS = re.compile(r"(\d+)(?!.*\d)")
+_FRAME_DIGITS = re.compile(r"(?:(?<=[._])-)?\d+(?!.*\d)")
+"""A file name's frame number: its last digits, and a minus sign right after a ``.`` or ``_``
+(``plate.-003.exr`` is frame -3, as tcvom writes it; ``plate-1001.exr`` frame 1001)."""
 # what tcvom reads as a frame number's padding in a path (tcvom.io.sequence.PATTERN_MARKS)
 _PADDING_MARK = re.compile(r"#|@|\$F|%\d*d")
 
@@ -309,8 +311,8 @@ def sequence_pattern(path: str) -> str:
             f"{path}: the file name holds {mark.group()!r}, which tcvom reads as a frame number's padding",
             f"rename the files without {mark.group()!r} (or link them under such names)",
         )
-    digits = match.group(1)
-    return os.path.join(head, name[: match.start(1)] + "#" * len(digits) + name[match.end(1) :])
+    # the sign counts in the padding, as tcvom writes frames (-3 at #### is -003)
+    return os.path.join(head, name[: match.start()] + "#" * len(match.group()) + name[match.end() :])
 
 
 def sequence_files(pattern: str) -> list[tuple[int, str]]:
@@ -319,9 +321,8 @@ def sequence_files(pattern: str) -> list[tuple[int, str]]:
     match = re.search(r"#+", name)
     if not match:
         return [(0, pattern)] if os.path.isfile(pattern) else []
-    regex = re.compile(
-        re.escape(name[: match.start()]) + "(-?\\d{" + str(len(match.group())) + ",})" + re.escape(name[match.end() :]) + "$"
-    )
+    regex = re.compile(re.escape(name[: match.start()]) + "(-?\\d+)" + re.escape(name[match.end() :]) + "$")
+    width = len(match.group())
     found = []
     try:
         entries = os.listdir(head or ".")
@@ -329,7 +330,8 @@ def sequence_files(pattern: str) -> list[tuple[int, str]]:
         return []
     for entry in entries:
         m = regex.match(entry)
-        if m:
+        # the frame's file as tcvom names it: the sign counts in the padding (-3 at #### is -003)
+        if m and f"{int(m.group(1)):0{width}d}" == m.group(1):
             found.append((int(m.group(1)), os.path.join(head, entry)))
     return sorted(found)
 
@@ -540,6 +542,14 @@ class Review:
     """The plate the run matted, as an absolute path (its sequence pattern or movie file; ""
     in a review that does not say): a host that has since switched to another plate does not
     take this run's trimaps and frames for the new one's."""
+    out_of_date: list[int] = field(default_factory=list)
+    """Frames whose alpha is older than what it would be matted from now (a run of part of
+    the shot, ``RunSpec.frames``, after an edit; a run stopped between its stages; a plate
+    frame rendered again since): reviewed as they are; a run of the whole shot brings them up
+    to date. A host says so beside them rather than take their doubt for the shot's."""
+    not_reviewed: list[int] = field(default_factory=list)
+    """Frames of the shot with neither a trimap nor an alpha yet (a partial run, a farm job
+    not finished): not in :attr:`doubt`."""
 
     def guessed(self, shift: int = 0) -> str:
         """:attr:`estimated` as a range (``1002-1012``) in a host's numbers (plate frame minus
@@ -569,7 +579,8 @@ class Review:
 
         past = [(max(a, first), min(b, last)) for a, b in self.past_cut if a <= last and b >= first]
         return Review(inside(self.keyframes), part(self.doubt), part(self.trimap_doubt), part(self.matte_doubt),
-                      inside(self.suggested), inside(self.doubtful), past, inside(self.estimated))
+                      inside(self.suggested), inside(self.doubtful), past, inside(self.estimated), self.plate,
+                      inside(self.out_of_date), inside(self.not_reviewed))
 
 
 def review_token(out: str) -> str:
@@ -635,14 +646,18 @@ def read_review(out: str) -> Review | None:
             isinstance(r, list) and len(r) == 2 and all(isinstance(f, int) and not isinstance(f, bool) for f in r)
             for r in past):
         raise bad("'past_cut' must be a list of [first, last] frame pairs")
-    estimated = data.get("estimated", "")  # added in session 22: a range
-    if not isinstance(estimated, str):
-        raise bad("'estimated' must be a frame range")
+    ranges = {}
+    for name in ("estimated", "out_of_date", "not_reviewed"):  # ranges, added later: older reviews have none
+        value = data.get(name, "")
+        if not isinstance(value, str):
+            raise bad(f"{name!r} must be a frame range")
+        ranges[name] = _frames_of(value)
     sources = data.get("sources")
     plate = sources.get("plate") if isinstance(sources, dict) else None
     return Review(frames_of("keyframes"), doubt, parts["trimap_doubt"], parts["matte_doubt"],
                   frames_of("suggested"), sorted(frames_of("doubtful")), [(r[0], r[1]) for r in past],
-                  _frames_of(estimated), plate if isinstance(plate, str) else "")
+                  ranges["estimated"], plate if isinstance(plate, str) else "", ranges["out_of_date"],
+                  ranges["not_reviewed"])
 
 
 PAST_CUT = "past a cut (the picture cuts after"

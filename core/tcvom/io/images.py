@@ -206,6 +206,29 @@ def picture_count(path: str | Path) -> int:
         inp.close()
 
 
+def stacked_pictures(path: str | Path) -> int:
+    """How many pictures of its first picture's size and channels a file other than an
+    OpenEXR one holds (an animated WebP, a TIFF stack of frames: 2 or more; a TIFF's
+    thumbnails and 1-bit masks are not counted; 0: unreadable). An EXR's parts are its
+    layers, AOVs and views, read by :func:`_select_part`."""
+    inp = _open(path)
+    if inp is None:
+        return 0
+    try:
+        if inp.format_name() == "openexr":
+            return 1
+        first = inp.spec()
+        shape = (first.width, first.height, first.nchannels)
+        count, index = 1, 1
+        while inp.seek_subimage(index, 0):
+            spec = inp.spec()
+            count += (spec.width, spec.height, spec.nchannels) == shape
+            index += 1
+        return count
+    finally:
+        inp.close()
+
+
 def image_header(path: str | Path) -> tuple[Any, ImageInfo]:
     """The OpenImageIO ImageSpec (attributes included) of the part of a file tcvom reads,
     and its :class:`ImageInfo` (header only)."""

@@ -52,7 +52,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("tcvom")
 
 MOVIE_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".mxf",
-                            ".ts", ".mts", ".m2ts", ".mpg", ".mpeg"})  # MPEG streams: camera AVCHD files
+                            ".ts", ".mts", ".m2ts", ".mpg", ".mpeg", ".vob",  # MPEG streams: camera AVCHD, DVD
+                            ".3gp", ".3g2", ".flv", ".wmv", ".asf", ".dv", ".y4m"})  # phones, web, DV, raw YUV
 
 
 def is_movie(path: str | Path) -> bool:
@@ -914,7 +915,26 @@ def open_frames(
         ocio_config = os.fspath(ocio_config)
     if is_movie(text):
         return MovieFrames(text, frames, first_frame=movie_first_frame, colorspace=colorspace, ocio_config=ocio_config)
+    _one_picture(text)
     return SequenceFrames(text, frames, colorspace=colorspace, ocio_config=ocio_config, holes_hint=holes_hint)
+
+
+def _one_picture(text: str) -> None:
+    """Refuse a plate file of several pictures (an animated WebP, a TIFF stack): its first
+    was matted as a one-frame shot, the rest dropped without a word."""
+    if is_pattern(text) or not Path(text).is_file():
+        return
+    from tcvom.io.images import image_header, stacked_pictures
+
+    count = stacked_pictures(text)
+    if count > 1:
+        info = image_header(text)[1]
+        size = f"{info.width}x{info.height}"
+        raise InputError(
+            f"the plate file holds {count} pictures of {size} (an animated image or a stack of pages): tcvom reads the "
+            "frames of a shot from an image sequence or a movie, and one picture from an image file", path=text,
+            hint=f"split it into an image sequence with OpenImageIO's oiiotool (`oiiotool {shlex.quote(text)} --sisplit "
+            "-o:all=1 plate.%04d.png`) and give that sequence (--plate plate.####.png)")
 
 
 # --- trimaps ---------------------------------------------------------------------------------
@@ -1187,6 +1207,15 @@ def _frame_of_unnumbered(text: str, what: str, plate: _Frames | None) -> int:
         "(key_####.png)")
 
 
+def _not_a_movie(path: str | Path, what: str) -> None:
+    """Refuse a movie given as trimaps or keyframes (a roto tool's export): it was "no frame
+    number" with the advice to give its frame, whose run then had no reader for the file."""
+    if is_movie(path) and Path(path).is_file():
+        raise InputError(f"the {what} is a movie: tcvom reads {what}s from image files, one file per frame", path=path,
+                         hint=f"export the {what}s as an image sequence (PNG, TIFF or EXR, e.g. roto.####.png) and "
+                         "give its pattern")
+
+
 def open_trimaps(
     specs: TrimapSpecs,
     frames: str | list[int] | None = None,
@@ -1226,7 +1255,9 @@ def open_trimaps(
                              "frame number) nor a file", hint="write keyframes like 1001=key.1001.png")
         if is_frame_pair(text):
             entries = [_parse_pair(text)]
+            _not_a_movie(entries[0][1], what)
         else:
+            _not_a_movie(text, what)
             seq = ImageSequence(text, frames, what=what, contiguous=contiguous)
             entries = [(f, seq.path(f)) for f in seq.frame_numbers]
             if not seq.numbered and frames is None:

@@ -30,7 +30,7 @@ Example::
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -374,6 +374,7 @@ def build_session(
     engine_options: Mapping[str, Any] | None = None,
     model: MattingModel | None = None,
     base: str | None = None,
+    export_progress: Callable[[str], None] | None = None,
 ) -> MattingSession:
     """A :class:`MattingSession` with the network loaded from ``weights`` (a file or a
     state_dict; any base with or without the TAM, detected from the keys; ``base``, when
@@ -382,7 +383,9 @@ def build_session(
     the ONNX back-ends use ``export_dir`` or an export cached per weight file).
     ``model`` is the network already loaded from ``weights`` (on ``device`` in ``dtype``
     for the torch back-end, on the CPU in float32 for the others), so that a process
-    building many sessions reads the file once (:func:`tcvom.pipeline.methods.network`)."""
+    building many sessions reads the file once (:func:`tcvom.pipeline.methods.network`).
+    ``export_progress`` is told the steps of an export on first use (and a wait on another
+    process's), :func:`tcvom.export.cached_export`."""
     from tcvom.engines import open_engine, require
 
     require(backend)
@@ -394,6 +397,6 @@ def build_session(
                                    dtype=dtype if backend == "torch" else torch.float32, base=base)
     digest = file_sha256(weights) if isinstance(weights, str | Path) else None
     engine = open_engine(backend, model, device=device, weights_sha256=digest, export_dir=export_dir,
-                         **dict(engine_options or {}))
+                         progress=export_progress, **dict(engine_options or {}))
     return MattingSession(frames, trimaps, model, device=device if backend == "torch" else "cpu",
                          dtype=dtype, cache_size=cache_size, engine=engine)

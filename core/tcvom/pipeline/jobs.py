@@ -823,7 +823,7 @@ def trimaps(
                         if propagator is None:
                             propagator = methods.make_propagator(  # auto's classical stage: no back-end
                                 concrete, weights=weights, device=device,
-                                backend=backend if concrete == "tcvom" else "torch", **options)
+                                backend=backend if concrete == "tcvom" else "torch", notices=bar.message, **options)
                         # one segment's reads at a time: another run may take the next segment
                         with ReadAhead(source, io_queue) as plate_in:
                             plate_in.start(read_order(propagator, key_arrays, [seg], shot))
@@ -1103,7 +1103,7 @@ def matte(
             plate_in, trimaps_in = ReadAhead(source, io_queue), ReadAhead(tris, io_queue)
             session = methods.make_session(  # auto's classical stage: no back-end
                 concrete, plate_in, trimaps_in, weights=weights, device=device,
-                backend=backend if concrete == "tcvom" else "torch", **extra, **options
+                backend=backend if concrete == "tcvom" else "torch", notices=bar.message, **extra, **options
             )
             predicts_colour = "foreground" in getattr(session, "colours", ())
             if concrete == "tcvom":  # the base of the network loaded (a --weights file's own)

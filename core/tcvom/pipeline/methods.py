@@ -279,7 +279,7 @@ def check_method_options(method: str, stage: str, options: object) -> dict[str, 
     else:
         from tcvom.matting.gca_session import build_session
 
-        target, also, given = build_session, (), ("device", "backend", "base")
+        target, also, given = build_session, (), ("device", "backend", "base", "export_progress")
     params = inspect.signature(target).parameters
     kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     taken = {name for name, p in params.items() if p.kind in kinds} | set(also)
@@ -292,9 +292,13 @@ def check_method_options(method: str, stage: str, options: object) -> dict[str, 
 
 
 def make_propagator(
-    method: str, *, weights: str | Path | None = None, device: str = "cpu", backend: str = "torch", **options: Any
+    method: str, *, weights: str | Path | None = None, device: str = "cpu", backend: str = "torch",
+    notices: Callable[[str], None] | None = None, **options: Any
 ) -> Any:
-    """A propagator (see :mod:`tcvom.propagation.ensemble`) for a concrete method."""
+    """A propagator (see :mod:`tcvom.propagation.ensemble`) for a concrete method. ``notices``
+    is told the steps of an ONNX back-end's export into the user cache on first use, and a
+    wait on another process's (the job's messages, :meth:`tcvom.progress.Progress.message`:
+    a first run's minute of exporting is no silent hang)."""
     check_backend(method, backend)
     check_method_options(method, "trimaps", options)
     if method == "classical":
@@ -317,7 +321,7 @@ def make_propagator(
         from tcvom.io.hashing import file_sha256
 
         engine = open_engine(backend, model, device=device, weights_sha256=file_sha256(path), export_dir=export_dir,
-                             **engine_options)
+                             progress=notices, **engine_options)
         return StmPropagator(model, device="cpu", engine=engine, **options)
     raise InputError(f"unknown method {method!r}")
 
@@ -331,11 +335,12 @@ def make_session(
     device: str = "cpu",
     backend: str = "torch",
     base: str | None = None,
+    notices: Callable[[str], None] | None = None,
     **options: Any,
 ) -> Any:
     """A matting session (``alpha(frame)``, ``alphas(frames)``) for a concrete method;
     ``base`` picks the registered weights of that base (default GCA) and is checked
-    against an explicit ``weights`` file."""
+    against an explicit ``weights`` file; ``notices`` as :func:`make_propagator`'s."""
     check_backend(method, backend)
     check_method_options(method, "matte", options)
     if method == "classical":
@@ -349,5 +354,6 @@ def make_session(
         dtype = options.get("dtype", "float32")
         model = network("matting", path, device=device if backend == "torch" else "cpu",
                         dtype=dtype if backend == "torch" else "float32", base=base)
-        return build_session(frames, trimaps, path, device=device, backend=backend, model=model, **options)
+        return build_session(frames, trimaps, path, device=device, backend=backend, model=model,
+                             export_progress=notices, **options)
     raise InputError(f"unknown method {method!r}")
