@@ -642,3 +642,25 @@ def test_an_example_written_again_into_its_folder_is_that_example_alone(capsys, 
     assert code == 2 and "1 file(s) the example would write over were not written by an example" in err, err
     assert "keyframes/key.1002.png" in err and painted.read_bytes() == before
     assert (folder / "plate" / "plate.1003.exr").is_file()  # nothing deleted either
+
+
+def test_an_alpha_movie_to_score_is_named_as_a_movie(capsys, small_example, tmp_path: Path) -> None:
+    """Training QA: `eval --alpha FOLDER` of a folder holding only alpha.mov said
+    "alpha.1001.png: 6 alpha frame(s) missing", a file that never was; the movie given
+    itself was "a single file without a frame number"."""
+    import av
+
+    folder = tmp_path / "mov"
+    folder.mkdir()
+    with av.open(str(folder / "alpha.mov"), "w") as container:
+        stream = container.add_stream("png", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "gray"
+        for packet in stream.encode(av.VideoFrame.from_ndarray(np.zeros((64, 96), np.uint8), format="gray")):
+            container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    for given in (folder, folder / "alpha.mov"):
+        code, _, err = run_cli(capsys, "eval", "--alpha", given, "--truth", small_example.folder / "truth",
+                               "--out", tmp_path / "rep", "--progress", "none")
+        assert code == 2 and f"{folder / 'alpha.mov'}: the alpha is a movie" in err, err
+        assert "image sequence" in err and "missing" not in err

@@ -114,3 +114,25 @@ def test_reads_synthetic_benchmark(tmp_path: Path) -> None:
     assert flow.shape == (48, 64, 2) and valid.any()
     key = cv2.imread(str(tmp_path / "trimaps/wide" / names[1] / "clip_001.00000.png"), cv2.IMREAD_GRAYSCALE)
     np.testing.assert_array_equal(key, clip.trimap(0, "wide"))
+
+
+def test_a_clip_numbered_with_a_gap_is_refused(tmp_path: Path) -> None:
+    """Training QA: a frame left out of frame_corr.json (its FG_done file there) made the clip
+    two frames shorter in the middle: every later prediction was scored against the next
+    frame's truth (metrics 3x off, exit 0), and training took 00001 and 00003 for neighbours."""
+    _fake_tree(tmp_path)
+    corr_path = tmp_path / "frame_corr.json"
+    corr = json.loads(corr_path.read_text())
+    left_out = {k: v for k, v in corr.items() if k != "people/walk/00001.png"}
+    corr_path.write_text(json.dumps(left_out))
+    with pytest.raises(InputError, match=r"clip 'people/walk': its foreground frame 00001.png has no entry in "
+                       r"frame_corr.json") as caught:
+        VideoMatting108(tmp_path)
+    assert caught.value.path == str(corr_path) and "FG_done/people/walk" in caught.value.hint
+    assert VideoMatting108(tmp_path, clips=["cat"]).clip_names == ["animal/cat"]  # the other clip is fine
+    (tmp_path / "FG_done" / "people" / "walk" / "00001.png").unlink()  # gone from both: a gap in the numbers
+    with pytest.raises(InputError, match=r"frame_corr.json lists its frames without 00001 \(from 00000 to 00002\)"):
+        VideoMatting108(tmp_path)
+    corr_path.write_text(json.dumps({**corr, "people/walk/extra.png": "bgs/people/walk/00000.jpg"}))
+    with pytest.raises(InputError, match="names its frame 'extra', which is no frame number"):
+        VideoMatting108(tmp_path, split="train")

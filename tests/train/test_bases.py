@@ -124,3 +124,25 @@ def test_fba_tam_trains_with_its_own_losses(square_root: Path, tmp_path: Path) -
     assert checkpoints.identify(state) == "fba_tam"
     assert list(state) == list(build_matting("fba_tam").state_dict())
     load_matting_model(result.weights, base="fba")
+
+
+def test_a_resumed_index_tam_run_ends_with_the_same_weights(video_root: Path, tmp_path: Path) -> None:
+    """Training QA: Index's ASPP dropout draws from torch's generator, which a resume seeded
+    from the config again (and the data loader's iterator drew from): the resumed run's
+    weights differed from the uninterrupted run's from the first step after the stop."""
+    from tcvom.train.config import gca_tam_config_from_dict
+    from tcvom.train.loops import train_matting
+
+    def config(out: str) -> object:
+        return gca_tam_config_from_dict({
+            "out": str(tmp_path / out), "network": "index_tam", "steps": 3, "seed": 0, "checkpoint_every": 100,
+            "trainable": "all", "data": {"kind": "video", "root": str(video_root), "crop": 32, "workers": 0,
+                                         "max_radius": 3}, "optim": {"lr": 1e-3}})
+
+    whole = train_matting(config("a"), progress="none")  # type: ignore[arg-type]
+    train_matting(config("b"), progress="none", stop_after=2)  # type: ignore[arg-type]
+    resumed = train_matting(config("b"), progress="none")  # type: ignore[arg-type]
+    assert resumed.step == 3 and [r["step"] for r in resumed.rows] == [2]
+    assert resumed.rows[0]["loss"] == whole.rows[2]["loss"]
+    a, b = checkpoints.read_state_dict(whole.weights), checkpoints.read_state_dict(resumed.weights)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), "resumed weights differ"

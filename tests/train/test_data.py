@@ -211,3 +211,27 @@ def test_a_matte_shuffled_into_rgb_with_an_opaque_alpha_is_read_from_rgb(image_f
     grey = np.dstack([matte, matte, matte, np.zeros_like(matte)])  # a grey cut-out, fully transparent
     cv2.imwrite(str(tmp_path / "clear.png"), grey)
     assert read_alpha(tmp_path / "clear.png").max() == 0.0
+
+
+def test_exr_alphas_pair_with_their_foregrounds(image_folders: dict[str, Path], tmp_path: Path) -> None:
+    """Training QA: EXR mattes (a compositor's) were skipped, and the refusal said "any image
+    extension". An EXR's lone A, its Y, or its A beside R, G, B is the matte."""
+    from tcvom.io import write_image
+
+    alphas = tmp_path / "alpha"
+    alphas.mkdir()
+    mattes = [cv2.imread(str(image_folders["alpha"] / f"item{i}.png"), cv2.IMREAD_UNCHANGED) / np.float32(255)
+              for i in range(3)]
+    over = mattes[0] * np.float32(1.02) - np.float32(0.01)  # a filtered matte's over- and undershoots
+    write_image(alphas / "item0.exr", over[:, :, None], channels=("A",), pixel_type="float")
+    write_image(alphas / "item1.exr", mattes[1][:, :, None], channels=("Y",))
+    colour = np.dstack([np.full_like(mattes[2], 0.3)] * 3)
+    write_image(alphas / "item2.exr", np.dstack([colour, mattes[2]]), channels=("R", "G", "B", "A"))
+    files = ImageMattingFiles.from_folders(image_folders["fg"], alphas, image_folders["bg"])
+    assert [p.name for p in files.alphas] == ["item0.exr", "item1.exr", "item2.exr"]
+    assert np.array_equal(files.pair(0)[1], np.clip(over, 0, 1))
+    assert np.allclose(files.pair(1)[1], mattes[1], atol=1e-3) and np.allclose(files.pair(2)[1], mattes[2], atol=1e-3)
+    (alphas / "item2.exr").unlink()
+    with pytest.raises(InputError, match=r"no alpha matte for the foreground item2\.png") as caught:
+        ImageMattingFiles.from_folders(image_folders["fg"], alphas, image_folders["bg"])
+    assert ".exr" in caught.value.hint and "any image extension" not in caught.value.hint

@@ -402,7 +402,7 @@ def _sequence(text: str | Path, default_name: str) -> str:
     """A sequence pattern for ``text``: a pattern as given, or for a folder the
     ``default_name`` sequence inside it when there is one, else its only sequence (never
     the other of a truth folder's alpha and trimap); a folder of several is refused."""
-    from tcvom.io.sequence import is_pattern, sequences_in
+    from tcvom.io.sequence import is_pattern, refuse_movie, sequences_in
 
     folder = Path(text)
     if not folder.is_dir():
@@ -432,6 +432,8 @@ def _sequence(text: str | Path, default_name: str) -> str:
     if candidates:
         log.info("%s: scoring %s, the folder's one sequence", folder, Path(candidates[0]).name)
         return candidates[0]
+    for entry in sorted(folder.iterdir()):  # a movie alone: "alpha.1001.png missing" named no file there
+        refuse_movie(entry, default_name)
     return str(named) + ".png"  # a folder without a sequence: its files are then reported missing
 
 

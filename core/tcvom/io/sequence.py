@@ -167,6 +167,7 @@ class ImageSequence:
             raise _mark_placed(text, f"{what} sequence name")
         if not seq.padding() and not seq.frameSet():
             # A single file with no frame number: a one-frame "sequence" numbered 1.
+            refuse_movie(text, what)
             self._seq = None
             self._single = Path(text)
             self.pattern = text
@@ -257,6 +258,18 @@ class ImageSequence:
 
     def __len__(self) -> int:
         return len(self.frame_numbers)
+
+
+def refuse_movie(path: str | Path, what: str) -> None:
+    """Refuse a movie where tcvom reads image files (trimaps, keyframes, alphas to score: a
+    roto tool's export): it was "a single file without a frame number", with advice to
+    give its frame whose run then had no reader for the file."""
+    from tcvom.io.sources import is_movie
+
+    if is_movie(path) and Path(path).is_file():
+        raise InputError(f"the {what} is a movie: tcvom reads {what}s from image files, one file per frame", path=path,
+                         hint=f"export the {what}s as an image sequence (PNG, TIFF or EXR, e.g. name.####.png) and "
+                         "give its pattern")
 
 
 def _frames_on_disk(seq: fileseq.FileSequence) -> list[int]:

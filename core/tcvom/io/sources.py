@@ -43,6 +43,7 @@ from tcvom.io.sequence import (
     frame_selection,
     is_pattern,
     path_text,
+    refuse_movie,
 )
 from tcvom.matting.window import FrameCache
 
@@ -1207,15 +1208,6 @@ def _frame_of_unnumbered(text: str, what: str, plate: _Frames | None) -> int:
         "(key_####.png)")
 
 
-def _not_a_movie(path: str | Path, what: str) -> None:
-    """Refuse a movie given as trimaps or keyframes (a roto tool's export): it was "no frame
-    number" with the advice to give its frame, whose run then had no reader for the file."""
-    if is_movie(path) and Path(path).is_file():
-        raise InputError(f"the {what} is a movie: tcvom reads {what}s from image files, one file per frame", path=path,
-                         hint=f"export the {what}s as an image sequence (PNG, TIFF or EXR, e.g. roto.####.png) and "
-                         "give its pattern")
-
-
 def open_trimaps(
     specs: TrimapSpecs,
     frames: str | list[int] | None = None,
@@ -1255,9 +1247,8 @@ def open_trimaps(
                              "frame number) nor a file", hint="write keyframes like 1001=key.1001.png")
         if is_frame_pair(text):
             entries = [_parse_pair(text)]
-            _not_a_movie(entries[0][1], what)
+            refuse_movie(entries[0][1], what)
         else:
-            _not_a_movie(text, what)
             seq = ImageSequence(text, frames, what=what, contiguous=contiguous)
             entries = [(f, seq.path(f)) for f in seq.frame_numbers]
             if not seq.numbered and frames is None:

@@ -51,6 +51,7 @@ from tcvom.errors import FrameSizeError, InputError, ReadError
 from tcvom.io.trimap import BACKGROUND, FOREGROUND, UNKNOWN
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+ALPHA_SUFFIXES = (*IMAGE_SUFFIXES, ".exr")  # a compositor's mattes: read with OpenImageIO
 #: Scales of the video crop (times the crop size), as the reference.
 VIDEO_SCALES = (1.0, 1.25, 1.5, 1.75, 2.0)
 #: Crop sizes of the image-data shape augmentation (times the crop size): 512..768 at 512.
@@ -108,7 +109,7 @@ def read_alpha(path: Path) -> np.ndarray:
     """float32 ``H x W`` in [0, 1]: a one-channel image, the red channel of an RGB one,
     or the alpha channel of an RGBA one. A matte shuffled into RGB with an opaque (all 1)
     alpha channel is read from its RGB: its alpha channel would train on alpha 1."""
-    data = _imread(path, cv2.IMREAD_UNCHANGED)
+    data = _exr_as_opencv(path) if path.suffix.lower() == ".exr" else _imread(path, cv2.IMREAD_UNCHANGED)
     if data.ndim == 3 and data.shape[2] == 4:
         grey = bool(np.array_equal(data[:, :, 0], data[:, :, 1]) and np.array_equal(data[:, :, 0], data[:, :, 2]))
         full = np.iinfo(data.dtype).max if np.issubdtype(data.dtype, np.integer) else 1.0
@@ -119,8 +120,24 @@ def read_alpha(path: Path) -> np.ndarray:
     return _unit(data)
 
 
-def _images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+def _exr_as_opencv(path: Path) -> np.ndarray:
+    """An EXR matte (OpenImageIO, :func:`tcvom.io.read_image`) laid out as OpenCV reads other
+    files: one channel (Y, or a lone A), else B, G, R and A; values clipped to [0, 1] (a
+    filtered matte's slight under- and overshoots)."""
+    from tcvom.io import read_image
+
+    pixels, info = read_image(path)
+    names = [n.rsplit(".", 1)[-1].upper() for n in info.channels]
+    if {"R", "G", "B"} <= set(names):
+        order = [names.index(c) for c in ("B", "G", "R", "A") if c in names]
+    else:
+        order = [names.index("A") if "A" in names else names.index("Y") if "Y" in names else 0]
+    data = np.clip(pixels[:, :, order], 0.0, 1.0).astype(np.float32)
+    return data[:, :, 0] if data.shape[2] == 1 else data
+
+
+def _images(folder: Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in suffixes and p.is_file())
 
 
 @dataclass(frozen=True)
@@ -144,12 +161,16 @@ class ImageMattingFiles:
             if not folder.is_dir():
                 raise InputError(f"the {what} folder does not exist", path=folder)
         fgs = _images(folders["foreground"])
-        alphas = {p.relative_to(folders["alpha"]).with_suffix(""): p for p in _images(folders["alpha"])}
+        alphas = {p.relative_to(folders["alpha"]).with_suffix(""): p
+                  for p in _images(folders["alpha"], ALPHA_SUFFIXES)}
         bgs = _images(folders["background"])
+        kinds = ", ".join(IMAGE_SUFFIXES)
         if not fgs:
-            raise InputError("the foreground folder holds no images", path=folders["foreground"])
+            raise InputError(f"the foreground folder holds no images ({kinds})", path=folders["foreground"],
+                             hint="foregrounds are sRGB pictures: write them as PNG, JPEG or TIFF")
         if not bgs:
-            raise InputError("the background folder holds no images", path=folders["background"])
+            raise InputError(f"the background folder holds no images ({kinds})", path=folders["background"],
+                             hint="backgrounds are sRGB pictures: write them as PNG, JPEG or TIFF")
         pairs = []
         for fg in fgs:
             key = fg.relative_to(folders["foreground"]).with_suffix("")
@@ -157,7 +178,7 @@ class ImageMattingFiles:
                 raise InputError(
                     f"no alpha matte for the foreground {fg.name}",
                     path=folders["alpha"],
-                    hint="give every foreground an alpha with the same name (any image extension)",
+                    hint=f"give every foreground an alpha with the same name ({', '.join(ALPHA_SUFFIXES)})",
                 )
             pairs.append((fg, alphas[key]))
         return cls(tuple(p[0] for p in pairs), tuple(p[1] for p in pairs), tuple(bgs))

@@ -146,6 +146,9 @@ def make_loader(dataset: Dataset, batch_size: int, start: int, steps: int, worke
         # need the usual ``if __name__ == "__main__":`` guard.
         multiprocessing_context="spawn" if workers > 0 else None,
         persistent_workers=False,
+        # its own generator: each iterator draws its workers' base seed, which from torch's
+        # global one moved the dropout masks of a resumed run (its iterator starts mid-run)
+        generator=torch.Generator(),
     )
 
 
@@ -276,6 +279,7 @@ class _Run:
             "optimizer": optimizer.state_dict(),
             "scaler": scaler.state_dict(),
             "config": self.config,
+            "rng": _random_state(),
         }
         checkpoints.save_torch(weights, self.weights)
         checkpoints.save_torch(state, self.checkpoint)
@@ -464,7 +468,29 @@ def _restore(state: dict[str, Any] | None, model: nn.Module, optimizer: torch.op
                          hint="resume with the config the run was started with, or pass --no-resume") from exc
     if state.get("scaler"):
         scaler.load_state_dict(state["scaler"])
+    _set_random_state(state.get("rng"))
     return int(state["step"])  # not past the configured steps (_Run.load)
+
+
+def _random_state() -> dict[str, Any]:
+    """torch's generators as a step leaves them, which the next step's dropout draws from
+    (Index's ASPP): a resume re-seeded from the config drew other masks than the run it
+    continues (the same weights bit for bit only for networks without dropout)."""
+    state: dict[str, Any] = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_random_state(state: object) -> None:
+    """Restore :func:`_random_state`'s generators (a checkpoint written before it keeps none:
+    its run resumes from the config's seed, as it did)."""
+    if not isinstance(state, dict) or not isinstance(state.get("cpu"), Tensor):
+        return
+    torch.set_rng_state(state["cpu"])
+    cuda = state.get("cuda")
+    if isinstance(cuda, list) and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
 
 
 # --- GCA+TAM -----------------------------------------------------------------------------------------
