@@ -58,6 +58,10 @@ def _first_number(path: str) -> int:
     name = os.path.basename(pattern)
     start = name.index("#")
     digits = os.path.basename(path)[start : start + name.count("#")]
+    if int(digits) < 0:  # plate.-003.exr: Blender reads the sign as part of the name ("plate.-", frame 3)
+        raise HostError(f"the plate's files are numbered below zero ({os.path.basename(path)}): Blender plays no "
+                        "frame of a sequence below zero, so it would show other frames than tcvom mattes",
+                        "renumber the files from 0 or above (e.g. from 1001) and open the plate again")
     return int(digits)
 
 

@@ -96,18 +96,18 @@ def _group_interface(group: bpy.types.NodeTree) -> None:
     group.interface.new_socket("Alpha", in_out="OUTPUT", socket_type="NodeSocketFloat")
 
 
-def _clip_driver(owner: bpy.types.bpy_struct, path: str, clip: bpy.types.MovieClip, expression: str,
+def _clip_driver(owner: bpy.types.bpy_struct, path: str, clip: bpy.types.MovieClip | None, expression: str,
                  now: bool = False) -> None:
     """Drive ``owner.path`` by ``expression`` of the clip's Start Frame (``start``) and
-    Frame Offset (``offset``), and with ``now``, of the current frame of the scene being
-    evaluated (a simple expression: no Python runs). Not the driver's own ``frame``: that is
-    the evaluation time, which Output > Time Stretching remaps, while the Movie Clip and
-    Image nodes read the scene's frame. Not one scene's frame either: a Full Copy of the
-    scene shares the group, and followed the original's frame (an empty matte, or a black
-    silhouette past the plate's end, by where the original was parked)."""
+    Frame Offset (``offset``; no clip: neither), and with ``now``, of the current frame of
+    the scene being evaluated (a simple expression: no Python runs). Not the driver's own
+    ``frame``: that is the evaluation time, which Output > Time Stretching remaps, while the
+    Movie Clip and Image nodes read the scene's frame. Not one scene's frame either: a Full
+    Copy of the scene shares the group, and followed the original's frame (an empty matte,
+    or a black silhouette past the plate's end, by where the original was parked)."""
     driver = owner.driver_add(path).driver
     driver.type = "SCRIPTED"
-    for name, prop in (("start", "frame_start"), ("offset", "frame_offset")):
+    for name, prop in (("start", "frame_start"), ("offset", "frame_offset")) if clip is not None else ():
         variable = driver.variables.new()
         variable.name, variable.type = name, "SINGLE_PROP"
         variable.targets[0].id_type = "MOVIECLIP"
@@ -185,16 +185,20 @@ def build_group(
     matte.frame_duration = alpha_count
     matte.location = (-400, -200)
     alpha = matte.outputs["Alpha"]
-    # An Image plate needs no Plate Shown: its node and the alpha's show nothing before their
-    # first file and hold their last after it, on the same frames (measured in bpy 5.0.1).
+    shown = group.nodes.new(MATH_NODE)
+    shown.name = shown.label = "Plate Shown"
+    shown.operation = "MULTIPLY"
+    shown.location = (-200, -200)
+    group.links.new(alpha, shown.inputs[0])
+    alpha = shown.outputs[0]
     if isinstance(plate, bpy.types.MovieClip):
-        shown = group.nodes.new(MATH_NODE)
-        shown.name = shown.label = "Plate Shown"
-        shown.operation = "MULTIPLY"
-        shown.location = (-200, -200)
-        group.links.new(alpha, shown.inputs[0])
-        alpha = shown.outputs[0]
         _follow_clip(matte, shown, plate)
+    else:
+        # An Image plate's node and the alpha's hold their last file after it, on the same
+        # frames; before their first they read the file numbered one below it, which is
+        # none, except for a plate numbered from 0: its frame 0 and matte were shown on every
+        # scene frame before its Start Frame (Blender reads no frame below 0). 0 there.
+        _clip_driver(shown.inputs[1], "default_value", None, f"now >= {matte.frame_start}", now=True)
 
     # the plate's own alpha (0 in an EXR Nuke wrote from a plate without one) is not the
     # matte's business, as tcvom ignores it: opaque first, then the matte applied

@@ -841,6 +841,47 @@ def test_an_image_plate_opened_from_a_later_file_shows_every_frame_with_its_matt
     assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}
 
 
+def test_an_image_plate_numbered_from_zero_shows_nothing_before_it_and_one_below_zero_is_refused(
+        pulled: dict, example: Path, tmp_path: Path) -> None:
+    """Blender QA: an Image plate numbered from 0000 showed its frame 0 and matte on every
+    scene frame before its Start Frame (Blender reads no frame below 0, the file "one below
+    the first" it reads there); one numbered below zero (plate.-003.exr, as tcvom names
+    frames) pulled, then rendered black and other frames' pictures: Blender reads the sign as
+    part of the name."""
+    settings = bpy.context.scene.tcvom
+    folder = tmp_path / "zero"
+    folder.mkdir()
+    for i, frame in enumerate(FRAMES):
+        shutil.copy(example / "plate" / f"plate.{frame}.exr", folder / f"plate.{i:04d}.exr")
+    image = bpy.data.images.load(str(folder / "plate.0000.exr"), check_existing=False)
+    image.source = "SEQUENCE"
+    settings.source_type, settings.image, settings.image_start = "IMAGE", image, FRAMES[0]
+
+    def placed_again() -> None:  # the keyframes stay on their scene frames: now of other plate frames
+        for key in settings.keyframes:
+            key.frame = key.frame
+
+    try:
+        placed_again()
+        assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}, settings.status
+        before = _render(FRAMES[0] - 2, tmp_path / "before.exr")
+        assert before.max() == 0.0, before.max()  # nothing before the plate, its matte neither
+        rendered = _render(FRAMES[2], tmp_path / "third.exr")
+        alpha = _pixels(_alpha_files(pulled["out"])[2])[:, :, 3]
+        assert alpha.max() > 0.5
+        np.testing.assert_allclose(rendered[:, :, 3], alpha, atol=1e-3)
+        for i in range(len(FRAMES)):
+            (folder / f"plate.{i:04d}.exr").rename(folder / f"plate.{i - 3:04d}.exr")
+        image.filepath = str(folder / "plate.-003.exr")
+        with pytest.raises(RuntimeError, match=r"numbered below zero \(plate\.-003\.exr\).*renumber the files"):
+            bpy.ops.tcvom.pull_matte()
+    finally:
+        settings.source_type, settings.image = "CLIP", None
+        bpy.data.images.remove(image)
+        placed_again()
+    assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}
+
+
 _MULTILAYER = """
 import sys
 import OpenImageIO as oiio
