@@ -674,6 +674,39 @@ def test_trimaps_of_a_plate_frame_rendered_again_since_are_out_of_date(small_exa
     assert "changed since" not in capsys.readouterr().err
 
 
+def test_trimaps_of_a_keyframe_repainted_between_the_stages_are_out_of_date(small_example, tmp_path: Path,
+                                                                           capsys) -> None:
+    """Farm QA: a keyframe repainted between a job's Trimaps and Matte steps: the Matte and
+    Review steps ended 0 with no word and alphas up to 0.88 off a run with the keyframes on
+    disk; the trimap stage kept the keyframes' digests only, so the review compared the trimaps
+    with what that stage read. It keeps their files' states, and the review reads them again."""
+    from tcvom.io import read_image, write_image
+
+    keys_dir = tmp_path / "keys"
+    keys_dir.mkdir()
+    for k in (1001, 1004, 1008):  # segments 1001-1004 and 1005-1008
+        shutil.copy(small_example.trimaps.replace("####", str(k)), keys_dir / f"key.{k}.png")
+    keys = [str(keys_dir / "key.####.png")]
+    out = tmp_path / "out"
+    flags = ["--plate", small_example.plate, "--method", "classical", "--progress", "none"]
+    assert main(["trimaps", *flags, "--keyframes", *keys, "--out", str(out / "trimaps")]) == 0
+    painted, _ = read_image(keys_dir / "key.1008.png")
+    write_image(keys_dir / "key.1008.png", np.roll(painted, 3, axis=1), pixel_type="uint8")  # repainted
+    assert main(["matte", *flags, "--trimaps", str(out / "trimaps" / "trimap.####.png"), "--out",
+                 str(out / "alpha"), "--no-review"]) == 0
+    capsys.readouterr()
+    assert main(["review", str(out), "--rebuild", "--progress", "none"]) == 0
+    err = capsys.readouterr().err
+    assert "the keyframe file(s) of frame(s) 1008 changed since the trimaps were made" in err, err
+    assert "the trimaps of frame(s) 1005-1008, and the alphas beside them, are out of date" in err, err
+    assert load_review(out).extra["out_of_date"] == "1004-1008"  # with the alpha beside them
+    assert main(["run", *flags, "--keyframes", *keys, "--out", str(out)]) == 0  # run again: current
+    assert "out_of_date" not in load_review(out).extra
+    capsys.readouterr()
+    assert main(["review", str(out), "--rebuild", "--progress", "none"]) == 0
+    assert "changed since" not in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("before", "after", "frames", "stale"), [
     # code review: a keyframe removed, then part of the shot run: the frames just made were named,
     # and the trimap of the keyframe removed (a keyframe still, by its record) was not; the

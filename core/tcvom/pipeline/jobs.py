@@ -652,6 +652,7 @@ def trimaps(
     shot = list(source.frame_numbers)
     selection = chunking.select_frames(frames, shot)
     keys = _keyframes(keyframes, source, resize_trimaps, trimap_channel)
+    key_files = doubt.keyframe_file_states(keys.files)  # before they are read: a repaint after is seen
     key_arrays = keys.read_all()
     check_keyframes(source, key_arrays, keys.files)
     schedule = KeyframeSchedule(shot, key_arrays)
@@ -771,7 +772,8 @@ def trimaps(
         # the keyframes this stage runs with, kept for the review (reused trimaps of other keyframes are
         # out of date by them): at its first write, or its end; a stage stopped before either keeps the last
         before_first_write = _BeforeFirstWrite(writer.pattern, stale_review, progress,
-                                               then=partial(doubt.record_keyframes, writer.pattern, key_digests))
+                                               then=partial(doubt.record_keyframes, writer.pattern, key_digests,
+                                                            key_files))
         if result.skipped:
             bar.advance(len(result.skipped), frame=max(result.skipped))
         if pending:
@@ -851,7 +853,7 @@ def trimaps(
             if prob_records is not None:
                 prob_records.prune(shot)
             _prune_finetuned(recorded)
-        doubt.record_keyframes(writer.pattern, key_digests)  # every trimap of the stage's frames is theirs now
+        doubt.record_keyframes(writer.pattern, key_digests, key_files)  # every trimap of the stage's frames is theirs now
     if prob_writer is not None:
         result.outputs["probabilities"] = prob_writer.pattern
     result.stages["trimaps"] = result.summary()

@@ -452,12 +452,35 @@ class TrimapOutput:
         self.records = FrameRecords(self.pattern)
 
     @functools.cached_property
+    def _kept(self) -> Any:
+        """What :func:`record_keyframes` wrote (None: nothing readable, an older version)."""
+        from tcvom.farm.manifest import records_folder
+
+        try:
+            return json.loads((records_folder(self.pattern) / KEYFRAMES_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    @functools.cached_property
     def now(self) -> dict[int, str] | None:
-        return _keyframes_now(self.pattern)
+        """The keyframes :func:`record_keyframes` kept; None where none are (an older version)."""
+        try:
+            return {int(k): str(v) for k, v in self._kept["keyframes"].items()}
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
 
     @functools.cached_property
     def planned(self) -> tuple[Any, bool] | None:
         return _schedule_now(self.pattern, self.now)
+
+    @functools.cached_property
+    def keyframe_files(self) -> dict[int, dict[str, Any]]:
+        """The keyframe files' states :func:`record_keyframes` kept (none: an older version's)."""
+        try:
+            return {int(k): dict(v) for k, v in self._kept.get("files", {}).items()
+                    if isinstance(v, dict) and isinstance(v.get("path"), str)}
+        except (ValueError, TypeError, AttributeError):
+            return {}
 
 
 def _output(trimaps: str | Path | TrimapOutput) -> TrimapOutput:
@@ -506,28 +529,33 @@ def recorded_keyframes(trimap_pattern: str | Path | TrimapOutput, frames: Iterab
 
 KEYFRAMES_FILE = "keyframes.json"
 """In an output's trimap records folder: the keyframes (``{frame: digest}``) of the trimap
-stage that last wrote a trimap or ended, whatever it computed or reused."""
+stage that last wrote a trimap or ended, whatever it computed or reused, and their files'
+states as it read them (``files``: ``{frame: {"path", "size", "mtime_ns", ..., "sha256"}}``)."""
 
 
-def record_keyframes(trimap_pattern: str | Path, keyframes: Mapping[int, str]) -> None:
+def keyframe_file_states(files: Mapping[int, str | Path]) -> dict[int, dict[str, Any]]:
+    """The states (:meth:`tcvom.farm.records.FileDigests.state`, with the absolute path) of
+    the keyframe files a trimap stage reads, taken before it reads them."""
+    from tcvom.farm.records import FileDigests
+
+    digests = FileDigests()
+    return {int(f): {"path": str(Path(p).absolute()), **digests.state(p)} for f, p in files.items()}
+
+
+def record_keyframes(trimap_pattern: str | Path, keyframes: Mapping[int, str],
+                     files: Mapping[int, Mapping[str, Any]] | None = None) -> None:
     """Keep the keyframes a trimap stage runs with (:data:`KEYFRAMES_FILE`): a stage that
-    reuses every trimap of its frames writes no record that would say them."""
+    reuses every trimap of its frames writes no record that would say them; ``files``: their
+    files' states (:func:`keyframe_file_states`), by which the review finds a keyframe
+    repainted after the stage (a farm job's Trimaps step) read it."""
     from tcvom.farm.manifest import records_folder
 
     folder = records_folder(trimap_pattern)
     folder.mkdir(parents=True, exist_ok=True)
-    write_text(folder / KEYFRAMES_FILE, json.dumps({"keyframes": {str(k): v for k, v in sorted(keyframes.items())}}))
-
-
-def _keyframes_now(trimap_pattern: str | Path) -> dict[int, str] | None:
-    """The keyframes :func:`record_keyframes` kept; None where none are (an older version)."""
-    from tcvom.farm.manifest import records_folder
-
-    try:
-        data = json.loads((records_folder(trimap_pattern) / KEYFRAMES_FILE).read_text(encoding="utf-8"))
-        return {int(k): str(v) for k, v in data["keyframes"].items()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
+    data: dict[str, Any] = {"keyframes": {str(k): v for k, v in sorted(keyframes.items())}}
+    if files:
+        data["files"] = {str(k): dict(v) for k, v in sorted(files.items())}
+    write_text(folder / KEYFRAMES_FILE, json.dumps(data))
 
 
 def trimaps_behind(trimap_pattern: str | Path | TrimapOutput, frames: Iterable[int]) -> list[int]:
@@ -618,6 +646,33 @@ def trimaps_of_changed_plates(trimap_pattern: str | Path | TrimapOutput, frames:
     stale = [s for s in schedule.segments if any(changed(f) for f in s.outputs)]
     members = {f for s in stale for f in s.outputs}
     return [int(f) for f in frames if f in members]
+
+
+def trimaps_of_changed_keyframes(trimap_pattern: str | Path | TrimapOutput,
+                                 frames: str | int | Iterable[int]) -> tuple[list[int], list[int]]:
+    """(the keyframes whose file now holds other content than the trimap stage that ran
+    last read, the frames whose trimap such a keyframe seeded): a keyframe repainted while a
+    farm job ran, between its Trimaps and Matte steps. Keyframe files gone or moved are not
+    judged; unchanged ones are not read again (their size and times as kept)."""
+    from tcvom.farm.records import FileDigests
+
+    frames = frame_selection(frames, what="review frame")
+    output = _output(trimap_pattern)
+    kept = output.keyframe_files
+    digests = FileDigests({state["path"]: state for state in kept.values()})
+    changed = sorted(k for k, state in kept.items()
+                     if os.path.isfile(state["path"]) and digests.sha256(state["path"]) != state.get("sha256"))
+    if not changed:
+        return [], []
+    records = output.records
+    stale = []
+    for f in frames:
+        record = records.get(int(f))
+        seeds = (record or {}).get("seeds")
+        if f in changed or (isinstance(seeds, dict) and records.recorded_file(int(f)) is not None
+                            and any(str(k) in seeds for k in changed)):
+            stale.append(int(f))
+    return changed, stale
 
 
 def matte_residuals(
@@ -943,15 +998,23 @@ def _review_output(
     behind = alphas_behind(alphas, kept, covered) if alphas is not None and kept is not None else []
     keyed_since = trimaps_behind(kept, covered) if own and kept is not None else []
     replated = trimaps_of_changed_plates(kept, covered, alphas) if own and kept is not None else []
+    repainted, rekeyed = trimaps_of_changed_keyframes(kept, covered) if own and kept is not None else ([], [])
     near: set[int] = set()  # the alphas whose window holds such a trimap (as a run plans them)
-    if (keyed_since or replated) and alpha is not None:
+    if (keyed_since or replated or rekeyed) and alpha is not None:
         from tcvom.matting.window import neighbour_window
 
         reviewed = set(covered)
-        near = {f for t in {*keyed_since, *replated} for f in neighbour_window(t, shot) if f in reviewed}
-    if behind or keyed_since or replated:
-        review.extra["out_of_date"] = format_range(sorted(set(behind) | set(keyed_since) | set(replated) | near))
+        near = {f for t in {*keyed_since, *replated, *rekeyed} for f in neighbour_window(t, shot) if f in reviewed}
+    if behind or keyed_since or replated or rekeyed:
+        review.extra["out_of_date"] = format_range(sorted({*behind, *keyed_since, *replated, *rekeyed, *near}))
     keyed = set(keyed_since)
+    rekeyed = [f for f in rekeyed if f not in keyed]
+    if rekeyed and say_left:
+        log.warning("%s: the keyframe file(s) of frame(s) %s changed since the trimaps were made (repainted while the "
+                    "job ran?): the trimaps of frame(s) %s, and the alphas beside them, are out of date; `tcvom run` "
+                    "the shot, or submit the farm job again (`tcvom farm plan --out OUT` lists its tasks)", folder,
+                    format_range(repainted), format_range(rekeyed))
+    keyed |= set(rekeyed)
     replated = [f for f in replated if f not in keyed]  # said once, as keyed since
     if replated and say_left:
         log.warning("%s: the trimaps of frame(s) %s were propagated from plate frames changed since (re-rendered "
