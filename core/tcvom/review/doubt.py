@@ -1004,7 +1004,10 @@ def _review_output(
         from tcvom.matting.window import neighbour_window
 
         reviewed = set(covered)
-        near = {f for t in {*keyed_since, *replated, *rekeyed} for f in neighbour_window(t, shot) if f in reviewed}
+        # a keyframe's trimap is the keyframe, whatever the plate: a rerun leaves its file, and the
+        # alphas beside it (farm QA: the review named one more alpha than `farm plan --out` redoes)
+        changing = {*keyed_since, *rekeyed, *(t for t in replated if t not in (now or {}))}
+        near = {f for t in changing for f in neighbour_window(t, shot) if f in reviewed}
     if behind or keyed_since or replated or rekeyed:
         review.extra["out_of_date"] = format_range(sorted({*behind, *keyed_since, *replated, *rekeyed, *near}))
     keyed = set(keyed_since)
