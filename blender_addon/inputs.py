@@ -58,11 +58,17 @@ def _first_number(path: str) -> int:
     name = os.path.basename(pattern)
     start = name.index("#")
     digits = os.path.basename(path)[start : start + name.count("#")]
-    if int(digits) < 0:  # plate.-003.exr: Blender reads the sign as part of the name ("plate.-", frame 3)
-        raise HostError(f"the plate's files are numbered below zero ({os.path.basename(path)}): Blender plays no "
-                        "frame of a sequence below zero, so it would show other frames than tcvom mattes",
-                        "renumber the files from 0 or above (e.g. from 1001) and open the plate again")
+    if int(digits) < 0:
+        _refuse_below_zero(os.path.basename(path))
     return int(digits)
+
+
+def _refuse_below_zero(name: str) -> None:
+    """plate.-003.exr (tcvom's and Nuke's name of frame -3): Blender reads the sign as part
+    of the name ("plate.-", frame 3) and plays no frame below zero."""
+    raise HostError(f"the plate's files are numbered below zero ({name}): Blender plays no frame of a sequence "
+                    "below zero, so it would show other frames than tcvom mattes",
+                    "renumber the files from 0 or above (e.g. from 1001) and open the plate again")
 
 
 def frame_shift(settings: bpy.types.PropertyGroup) -> int | None:
@@ -163,6 +169,8 @@ def plate_info(settings: bpy.types.PropertyGroup) -> PlateInfo:
         image_frames = (frames[0] - shift, frames[0] - 1, frames[-1] - frames[0] + 1) if frames else None
     if not frames or not os.path.exists(path):
         raise HostError(f"the plate's files are not found: {path}", "relink the plate (File > External Data)")
+    if datablock.source == "SEQUENCE" and frames[0] < 0:  # opened from a file at 0 or above, files below beside it
+        _refuse_below_zero(os.path.basename(sequence_files(pattern)[0][1]))
     # The file's, not the datablock's: an Image sequence has no size until Blender has shown
     # one of its frames, and a Movie Clip slipped earlier (negative Frame Offset) said 256x256
     # once the .blend was saved (its placeholder), so pulls and "+" keyframes took that size.

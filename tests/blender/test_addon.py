@@ -872,9 +872,10 @@ def test_an_image_plate_numbered_from_zero_shows_nothing_before_it_and_one_below
         np.testing.assert_allclose(rendered[:, :, 3], alpha, atol=1e-3)
         for i in range(len(FRAMES)):
             (folder / f"plate.{i:04d}.exr").rename(folder / f"plate.{i - 3:04d}.exr")
-        image.filepath = str(folder / "plate.-003.exr")
-        with pytest.raises(RuntimeError, match=r"numbered below zero \(plate\.-003\.exr\).*renumber the files"):
-            bpy.ops.tcvom.pull_matte()
+        for opened in ("plate.-003.exr", "plate.0000.exr"):  # code review: the files below zero beside it too
+            image.filepath = str(folder / opened)
+            with pytest.raises(RuntimeError, match=r"numbered below zero \(plate\.-003\.exr\).*renumber the files"):
+                bpy.ops.tcvom.pull_matte()
     finally:
         settings.source_type, settings.image = "CLIP", None
         bpy.data.images.remove(image)

@@ -330,7 +330,7 @@ def test_a_runs_export_on_first_use_is_said(tmp_path, monkeypatch, capsys, gca_f
              "--weights", str(tmp_path / "gca.pth"), "--backend", "onnxruntime", "--no-review"]
     assert main(["matte", *flags, "--out", str(tmp_path / "one"), "--progress", "none"]) == 0
     err = capsys.readouterr().err
-    assert "tcvom: exporting gca_tam for ONNX Runtime into " in err and "once for these weights" in err, err
+    assert "tcvom: exporting gca_tam to ONNX into " in err and "once for these weights" in err, err
     assert "checking gca_tam in ONNX Runtime against PyTorch" in err
     assert main(["matte", *flags, "--out", str(tmp_path / "two"), "--progress", "json"]) == 0  # reused: nothing said
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -338,4 +338,21 @@ def test_a_runs_export_on_first_use_is_said(tmp_path, monkeypatch, capsys, gca_f
     shutil.rmtree(tmp_path / "cache")
     assert main(["matte", *flags, "--out", str(tmp_path / "three"), "--progress", "json"]) == 0
     said = [json.loads(line).get("message", "") for line in capsys.readouterr().out.splitlines()]
-    assert any(m.startswith("exporting gca_tam for ONNX Runtime") for m in said), said
+    assert any(m.startswith("exporting gca_tam to ONNX into") for m in said), said
+
+
+def test_the_trimap_stages_export_on_first_use_is_said(tmp_path, monkeypatch, capsys, small_example,
+                                                        stm_model) -> None:
+    """Code review: the trimap stage's STM export went through the same notices, untested."""
+    from tcvom.cli import main
+
+    torch.save(stm_model.state_dict(), tmp_path / "stm.pth")
+    monkeypatch.setenv("TCVOM_CACHE_DIR", str(tmp_path / "cache"))
+    args = ["trimaps", "--plate", small_example.plate, "--keyframes", small_example.keyframes, "--frames",
+            "1001-1003", "--method", "tcvom", "--weights", str(tmp_path / "stm.pth"), "--backend", "onnxruntime",
+            "--finetune-steps", "0", "--progress", "none", "--no-review"]
+    assert main([*args, "--out", str(tmp_path / "one")]) == 0
+    err = capsys.readouterr().err
+    assert "tcvom: exporting stm to ONNX into " in err and "checking stm in ONNX Runtime against PyTorch" in err, err
+    assert main([*args, "--out", str(tmp_path / "two")]) == 0
+    assert "exporting" not in capsys.readouterr().err

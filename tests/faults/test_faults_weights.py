@@ -476,7 +476,7 @@ def test_auto_with_matting_weights_only_gives_the_back_end_to_the_matte_stage(sh
     events = [json.loads(line) for line in result.out.splitlines()]
     notices = [e["message"] for e in events if e["event"] == "message"]
     exporting = [m for m in notices if m.startswith(("exporting ", "checking "))]  # the export's first use, said
-    assert exporting and exporting[0].startswith("exporting gca_tam for ONNX Runtime into "), notices
+    assert exporting and exporting[0].startswith("exporting gca_tam to ONNX into "), notices
     notices = [m for m in notices if m not in exporting]
     assert len(notices) == 2 and notices[0].startswith("no STM (trimap propagation) weights found (looked in "), notices
     assert notices[1] == ("--backend onnxruntime is not used by the trimaps stage: it has no network weights, so it "

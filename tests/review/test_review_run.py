@@ -641,6 +641,41 @@ def test_a_job_written_before_a_keyframe_was_added_leaves_its_last_segment_out_o
     assert "out_of_date" not in load_review(out).extra
 
 
+def test_a_keyframe_saved_again_or_fixed_in_the_outputs_own_trimap_is_current(small_example, tmp_path: Path,
+                                                                               capsys) -> None:
+    """Code review: the keyframe files' states made two false "repainted" warnings (the whole
+    shot out of date): a keyframe saved again with the same pixels (other bytes), and a trimap
+    of the output fixed by hand and given as a keyframe, which the stage writes again (its
+    edge snapped to the three classes), after it had kept the file's state."""
+    import cv2
+
+    keys_dir = tmp_path / "keys"
+    keys_dir.mkdir()
+    for k in (1001, 1008):
+        shutil.copy(small_example.trimaps.replace("####", str(k)), keys_dir / f"key.{k}.png")
+    out = tmp_path / "out"
+    flags = ["--plate", small_example.plate, "--method", "classical", "--progress", "none", "--out", str(out)]
+    assert main(["run", *flags, "--keyframes", str(keys_dir / "key.####.png")]) == 0
+    painted = cv2.imread(str(keys_dir / "key.1008.png"), cv2.IMREAD_UNCHANGED)
+    before = (keys_dir / "key.1008.png").read_bytes()
+    cv2.imwrite(str(keys_dir / "key.1008.png"), painted, [cv2.IMWRITE_PNG_COMPRESSION, 0])  # the same pixels
+    assert (keys_dir / "key.1008.png").read_bytes() != before
+    capsys.readouterr()
+    assert main(["review", str(out), "--rebuild", "--progress", "none"]) == 0
+    assert "changed since" not in capsys.readouterr().err and "out_of_date" not in load_review(out).extra
+    fixed = cv2.imread(str(out / "trimaps" / "trimap.1004.png"), cv2.IMREAD_UNCHANGED)
+    edge = np.argwhere(fixed == 128)[:10]
+    fixed[edge[:, 0], edge[:, 1]] = 140  # a brush's soft edge, read as unknown
+    cv2.imwrite(str(out / "trimaps" / "trimap.1004.png"), fixed)
+    keys = [f"1001={keys_dir / 'key.1001.png'}", f"1004={out / 'trimaps' / 'trimap.1004.png'}",
+            f"1008={keys_dir / 'key.1008.png'}"]
+    assert main(["run", *flags, "--keyframes", *keys]) == 0
+    assert "out_of_date" not in load_review(out).extra
+    capsys.readouterr()
+    assert main(["review", str(out), "--rebuild", "--progress", "none"]) == 0
+    assert "changed since" not in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("rendered", "warned", "stale"), [
     (1006, "1005-1008", "1004-1008"),
     # farm QA: the alpha past the segment's last keyframe (1005) was named too, which `farm plan

@@ -231,6 +231,9 @@ def test_exr_alphas_pair_with_their_foregrounds(image_folders: dict[str, Path], 
     assert [p.name for p in files.alphas] == ["item0.exr", "item1.exr", "item2.exr"]
     assert np.array_equal(files.pair(0)[1], np.clip(over, 0, 1))
     assert np.allclose(files.pair(1)[1], mattes[1], atol=1e-3) and np.allclose(files.pair(2)[1], mattes[2], atol=1e-3)
+    # code review: a grey matte with an opaque A (Y, A) is read from Y, as its PNG is
+    write_image(alphas / "item1.exr", np.dstack([mattes[1], np.ones_like(mattes[1])]), channels=("Y", "A"))
+    assert np.allclose(files.pair(1)[1], mattes[1], atol=1e-3)
     (alphas / "item2.exr").unlink()
     with pytest.raises(InputError, match=r"no alpha matte for the foreground item2\.png") as caught:
         ImageMattingFiles.from_folders(image_folders["fg"], alphas, image_folders["bg"])

@@ -247,23 +247,14 @@ class VideoMatting108:
 def _check_numbering(clip: Clip, corr_path: Path) -> None:
     """A clip's frames are its ``frame_corr.json`` entries, read by 0-based index (and its
     predictions by that number): refuse entries numbered otherwise than 00000 on without a
-    gap, and a foreground frame with no entry. One left out of the file shifted every later
-    frame onto the next one's truth (evaluated, and trained as neighbours, with exit 0)."""
+    gap (from the file alone: nothing else is read). One left out of the file shifted every
+    later frame onto the next one's truth (evaluated, and trained as neighbours, exit 0)."""
     stems = clip.stems
     numbers = [int(s) if s.isdigit() else None for s in stems]
     wrong = next((i for i, n in enumerate(numbers) if n != i), None)
-    folder = clip.root / FG_FOLDER / clip.name
-    try:
-        on_disk = sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-    except OSError:
-        on_disk = []
-    unlisted = [name for name in on_disk if os.path.splitext(name)[0].isdigit()
-                and f"{clip.name}/{name}" not in set(clip.keys)]
-    if wrong is None and not unlisted:
+    if wrong is None:
         return
-    if unlisted:
-        problem = f"its foreground frame {unlisted[0]} has no entry in frame_corr.json"
-    elif numbers[wrong] is None:
+    if numbers[wrong] is None:
         problem = f"frame_corr.json names its frame {stems[wrong]!r}, which is no frame number"
     else:
         problem = f"frame_corr.json lists its frames without {wrong:05d} (from {stems[0]} to {stems[-1]})"

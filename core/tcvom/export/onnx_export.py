@@ -487,5 +487,5 @@ def cached_export(
             return read_manifest(folder, network)  # exported while this process waited
         except (InputError, ReadError):
             pass
-        say(f"exporting {network} for ONNX Runtime into {folder} (once for these weights; later runs reuse it)")
+        say(f"exporting {network} to ONNX into {folder} (once for these weights; later runs reuse it)")
         return export_network(model, folder, weights_sha256=digest, source=source, progress=progress)

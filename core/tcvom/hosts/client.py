@@ -295,7 +295,11 @@ def sequence_pattern(path: str) -> str:
     """A frame file's path as a ``####`` pattern: ``/a/plate.1001.exr`` -> ``/a/plate.####.exr``.
 
     The last group of digits in the file name is the frame number (as Blender and Nuke
-    read sequences). Raises :class:`HostError` if the name has no digits, or holds a padding
+    read sequences), with a minus sign right after a ``.`` or ``_``, which counts in the
+    padding as tcvom and Nuke write it (``plate.-003.exr`` -> ``plate.####.exr``; Blender
+    writes ``-0003`` and plays no frame below zero): the width is the picked file's, so of
+    a sequence through zero pick a file at 0 or above (``plate.-3.exr`` of an unpadded one
+    gives ``##``). Raises :class:`HostError` if the name has no digits, or holds a padding
     mark (``#``, ``@``, ``$F``, ``%04d``).
     """
     head, name = os.path.split(path)
@@ -546,7 +550,7 @@ class Review:
     """Frames whose alpha is older than what it would be matted from now (a run of part of
     the shot, ``RunSpec.frames``, after an edit; a run stopped between its stages; a plate
     frame rendered again since): reviewed as they are; a run of the whole shot brings them up
-    to date. A host says so beside them rather than take their doubt for the shot's."""
+    to date. A host may say so beside them, rather than let their doubt pass for the shot's."""
     not_reviewed: list[int] = field(default_factory=list)
     """Frames of the shot with neither a trimap nor an alpha yet (a partial run, a farm job
     not finished): not in :attr:`doubt`."""

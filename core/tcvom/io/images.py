@@ -210,12 +210,12 @@ def stacked_pictures(path: str | Path) -> int:
     """How many pictures of its first picture's size and channels a file other than an
     OpenEXR one holds (an animated WebP, a TIFF stack of frames: 2 or more; a TIFF's
     thumbnails and 1-bit masks are not counted; 0: unreadable). An EXR's parts are its
-    layers, AOVs and views, read by :func:`_select_part`."""
+    layers, AOVs and views, read by :func:`_select_part`; a PSD's are its layers."""
     inp = _open(path)
     if inp is None:
         return 0
     try:
-        if inp.format_name() == "openexr":
+        if inp.format_name() in ("openexr", "psd"):  # a PSD's further pictures are its layers
             return 1
         first = inp.spec()
         shape = (first.width, first.height, first.nchannels)

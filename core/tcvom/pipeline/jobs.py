@@ -652,7 +652,9 @@ def trimaps(
     shot = list(source.frame_numbers)
     selection = chunking.select_frames(frames, shot)
     keys = _keyframes(keyframes, source, resize_trimaps, trimap_channel)
-    key_files = doubt.keyframe_file_states(keys.files)  # before they are read: a repaint after is seen
+    # before they are read, so that a repaint after is seen (unchanged files, as the last stage kept them)
+    key_files = doubt.keyframe_file_states(keys.files, doubt.TrimapOutput(TrimapWriter(out, create=False).pattern)
+                                           .keyframe_files)
     key_arrays = keys.read_all()
     check_keyframes(source, key_arrays, keys.files)
     schedule = KeyframeSchedule(shot, key_arrays)
@@ -811,6 +813,10 @@ def trimaps(
                 path = writer.path(item.frame)
                 kept = item.frame in key_arrays and not overwrite and _holds_trimap(path, item.trimap)
                 written = path if kept else writer.write(item.frame, item.trimap)
+                if not kept and os.path.realpath(key_files.get(item.frame, {}).get("path", "")) == \
+                        os.path.realpath(written):  # a keyframe given as this output's own trimap, written again
+                    key_files[item.frame] = doubt.keyframe_file_states({item.frame: written})[item.frame]
+                    doubt.record_keyframes(writer.pattern, key_digests, key_files)
                 recorded.write(item.frame, written, key, inputs, **extra)
                 if prob_writer is not None and prob_records is not None:
                     prob_records.write(item.frame, prob_writer.write(item.frame, item.probabilities), key, inputs)

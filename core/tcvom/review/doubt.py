@@ -55,6 +55,7 @@ from tcvom.classical.flow import unlike_both as flow_unlike_both
 from tcvom.errors import (
     InputError,
     MissingFrameError,
+    TcvomError,
     check_text,
     compiled_imported_held,
 )
@@ -470,8 +471,18 @@ class TrimapOutput:
             return None
 
     @functools.cached_property
+    def settings(self) -> dict[str, Any] | None:
+        """The settings of the trimap stage's manifest (None: none readable, an older output)."""
+        from tcvom.farm import manifest
+
+        try:
+            return dict(manifest.read_manifest(manifest.manifest_path(self.pattern)).settings)
+        except (InputError, TypeError, ValueError):
+            return None
+
+    @functools.cached_property
     def planned(self) -> tuple[Any, bool] | None:
-        return _schedule_now(self.pattern, self.now)
+        return _schedule_now(self.settings, self.now)
 
     @functools.cached_property
     def keyframe_files(self) -> dict[int, dict[str, Any]]:
@@ -533,13 +544,20 @@ stage that last wrote a trimap or ended, whatever it computed or reused, and the
 states as it read them (``files``: ``{frame: {"path", "size", "mtime_ns", ..., "sha256"}}``)."""
 
 
-def keyframe_file_states(files: Mapping[int, str | Path]) -> dict[int, dict[str, Any]]:
+def keyframe_file_states(files: Mapping[int, str | Path],
+                         known: Mapping[int, Mapping[str, Any]] | None = None) -> dict[int, dict[str, Any]]:
     """The states (:meth:`tcvom.farm.records.FileDigests.state`, with the absolute path) of
-    the keyframe files a trimap stage reads, taken before it reads them."""
+    the keyframe files a trimap stage reads, taken before it reads them; ``known``: those the
+    last stage kept (:attr:`TrimapOutput.keyframe_files`), so that an unchanged file is not
+    hashed again."""
     from tcvom.farm.records import FileDigests
 
-    digests = FileDigests()
-    return {int(f): {"path": str(Path(p).absolute()), **digests.state(p)} for f, p in files.items()}
+    digests = FileDigests({str(v["path"]): v for v in (known or {}).values()})
+    out = {}
+    for f, p in files.items():
+        state = {k: v for k, v in digests.state(p).items() if k != "path"}
+        out[int(f)] = {"path": str(Path(p).absolute()), **state}
+    return out
 
 
 def record_keyframes(trimap_pattern: str | Path, keyframes: Mapping[int, str],
@@ -594,22 +612,20 @@ def trimaps_behind(trimap_pattern: str | Path | TrimapOutput, frames: Iterable[i
     return behind
 
 
-def _schedule_now(trimap_pattern: str | Path, now: Mapping[int, str] | None) -> tuple[Any, bool] | None:
+def _schedule_now(settings: Mapping[str, Any] | None, now: Mapping[int, str] | None) -> tuple[Any, bool] | None:
     """The keyframe segments of the keyframes ``now`` over the shot the trimap stage's
-    manifest names, and whether they are seeded shot-wide (STM fine-tuned on the whole
-    shot); None where either is not known (an output of an older version: not judged)."""
-    from tcvom.farm import manifest
+    manifest ``settings`` name, and whether they are seeded shot-wide (STM fine-tuned on the
+    whole shot); None where either is not known (an output of an older version: not judged)."""
     from tcvom.propagation.scheduler import KeyframeSchedule
 
-    if not now:
+    if not now or settings is None:
         return None
     try:
-        settings = manifest.read_manifest(manifest.manifest_path(trimap_pattern)).settings
         options = settings.get("options") or {}
         shot_wide = settings.get("method") == "tcvom" and bool(options.get("finetune_steps")) \
             and options.get("finetune_scope") == "shot"
         return KeyframeSchedule(parse_frame_range(str(settings["shot"])), sorted(now)), shot_wide
-    except (InputError, KeyError, TypeError, ValueError):  # no manifest, or one that says no shot: not judged
+    except (InputError, KeyError, TypeError, ValueError, AttributeError):  # one that says no shot: not judged
         return None
 
 
@@ -639,8 +655,7 @@ def trimaps_of_changed_plates(trimap_pattern: str | Path | TrimapOutput, frames:
             return False
         inputs = record.get("inputs")
         return isinstance(inputs, dict) and any(
-            isinstance(state, dict) and os.path.isfile(path) and files.sha256(path) != state.get("sha256")
-            for path, state in inputs.items())
+            isinstance(state, dict) and _other_content(files, path, state) for path, state in inputs.items())
 
     # shot-wide seeds read every keyframe's plate frame, which each segment's first record names
     stale = [s for s in schedule.segments if any(changed(f) for f in s.outputs)]
@@ -648,20 +663,28 @@ def trimaps_of_changed_plates(trimap_pattern: str | Path | TrimapOutput, frames:
     return [int(f) for f in frames if f in members]
 
 
-def trimaps_of_changed_keyframes(trimap_pattern: str | Path | TrimapOutput,
-                                 frames: str | int | Iterable[int]) -> tuple[list[int], list[int]]:
-    """(the keyframes whose file now holds other content than the trimap stage that ran
+def trimaps_of_changed_keyframes(trimap_pattern: str | Path | TrimapOutput, frames: str | int | Iterable[int],
+                                 plate: Any = None) -> tuple[list[int], list[int]]:
+    """(the keyframes whose file now holds another trimap than the trimap stage that ran
     last read, the frames whose trimap such a keyframe seeded): a keyframe repainted while a
-    farm job ran, between its Trimaps and Matte steps. Keyframe files gone or moved are not
-    judged; unchanged ones are not read again (their size and times as kept)."""
+    farm job ran, between its Trimaps and Matte steps. A file of other bytes is decoded as
+    that stage read it (its ``trimap_channel`` and ``resize_trimaps``, on ``plate``): saved
+    again with the same pixels, it is the same keyframe (without ``plate``, by its bytes).
+    Keyframe files gone, moved or unreadable are not judged; unchanged ones are not read
+    again (their size and times as kept)."""
     from tcvom.farm.records import FileDigests
 
     frames = frame_selection(frames, what="review frame")
     output = _output(trimap_pattern)
     kept = output.keyframe_files
     digests = FileDigests({state["path"]: state for state in kept.values()})
-    changed = sorted(k for k, state in kept.items()
-                     if os.path.isfile(state["path"]) and digests.sha256(state["path"]) != state.get("sha256"))
+
+    def repainted(frame: int, state: Mapping[str, Any]) -> bool:
+        if not _other_content(digests, state["path"], state):
+            return False
+        return plate is None or _decoded_digest(output, plate, frame, state["path"]) != (output.now or {}).get(frame)
+
+    changed = sorted(k for k, state in kept.items() if repainted(k, state))
     if not changed:
         return [], []
     records = output.records
@@ -673,6 +696,31 @@ def trimaps_of_changed_keyframes(trimap_pattern: str | Path | TrimapOutput,
                             and any(str(k) in seeds for k in changed)):
             stale.append(int(f))
     return changed, stale
+
+
+def _other_content(files: Any, path: str, state: Mapping[str, Any]) -> bool:
+    """Whether the file at ``path`` now holds other content than ``state`` says (gone,
+    moved or unreadable to this user: not judged)."""
+    try:
+        return os.path.isfile(path) and files.sha256(path) != state.get("sha256")
+    except OSError:
+        return False
+
+
+def _decoded_digest(output: TrimapOutput, plate: Any, frame: int, path: str) -> str | None:
+    """The digest of keyframe ``path`` as the trimap stage of ``output`` read it (None: it no
+    longer reads as a keyframe of the plate)."""
+    from tcvom.farm.records import array_digest
+    from tcvom.io.sources import open_trimaps
+
+    settings = output.settings or {}
+    try:
+        keys = open_trimaps({frame: path}, plate=plate, resize=bool(settings.get("resize_trimaps")),
+                            channel=str(settings.get("trimap_channel") or "luma"), what="keyframe trimap",
+                            contiguous=False, painted=True)
+        return array_digest(keys.read(frame))
+    except (TcvomError, OSError):
+        return None
 
 
 def matte_residuals(
@@ -998,7 +1046,7 @@ def _review_output(
     behind = alphas_behind(alphas, kept, covered) if alphas is not None and kept is not None else []
     keyed_since = trimaps_behind(kept, covered) if own and kept is not None else []
     replated = trimaps_of_changed_plates(kept, covered, alphas) if own and kept is not None else []
-    repainted, rekeyed = trimaps_of_changed_keyframes(kept, covered) if own and kept is not None else ([], [])
+    repainted, rekeyed = trimaps_of_changed_keyframes(kept, covered, plate) if own and kept is not None else ([], [])
     near: set[int] = set()  # the alphas whose window holds such a trimap (as a run plans them)
     if (keyed_since or replated or rekeyed) and alpha is not None:
         from tcvom.matting.window import neighbour_window

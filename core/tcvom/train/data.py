@@ -130,8 +130,10 @@ def _exr_as_opencv(path: Path) -> np.ndarray:
     names = [n.rsplit(".", 1)[-1].upper() for n in info.channels]
     if {"R", "G", "B"} <= set(names):
         order = [names.index(c) for c in ("B", "G", "R", "A") if c in names]
+    elif "Y" in names:  # grey, with its A as an RGBA file's (a grey matte with an opaque A is read from Y)
+        order = [names.index("Y")] * (3 if "A" in names else 1) + ([names.index("A")] if "A" in names else [])
     else:
-        order = [names.index("A") if "A" in names else names.index("Y") if "Y" in names else 0]
+        order = [names.index("A") if "A" in names else 0]
     data = np.clip(pixels[:, :, order], 0.0, 1.0).astype(np.float32)
     return data[:, :, 0] if data.shape[2] == 1 else data
 
