@@ -664,3 +664,53 @@ def test_an_alpha_movie_to_score_is_named_as_a_movie(capsys, small_example, tmp_
                                "--out", tmp_path / "rep", "--progress", "none")
         assert code == 2 and f"{folder / 'alpha.mov'}: the alpha is a movie" in err, err
         assert "image sequence" in err and "missing" not in err
+
+
+def test_a_full_standard_stream_is_an_error_or_lost_words_never_a_traceback(small_example, tmp_path: Path) -> None:
+    """Faults QA: `--progress json >/dev/full` ended in two tracebacks (exit 1), and a full
+    stderr turned a finished job into exit 1 ("a bug") when its closing line failed."""
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "tcvom", "run", "--plate", small_example.plate, "--keyframes",
+            small_example.keyframes, "--method", "classical", "--frames", "1001-1003", "--shot-range", "1001-1008"]
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([*args, "--out", str(tmp_path / "json"), "--progress", "json"], stdout=full,
+                                stderr=subprocess.PIPE, text=True, timeout=300)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert "cannot write the JSON events to the standard output (No space left on device)" in result.stderr
+        result = subprocess.run([*args, "--out", str(tmp_path / "quiet"), "--progress", "none"], stderr=full,
+                                stdout=subprocess.PIPE, timeout=300)
+    assert result.returncode == 0
+    assert sorted(p.name for p in (tmp_path / "quiet" / "alpha").glob("*.exr")) == [
+        f"alpha.{f}.exr" for f in (1001, 1002, 1003)]
+
+
+def test_commands_it_prints_and_names_it_refuses_work_as_given(small_example, tmp_path: Path, capsys,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Faults QA: the closing line's `tcvom review -o3/review` was read as a flag; a 245-letter
+    output name failed on tcvom's hidden record file ("File name too long"); a keyframe
+    given as FRAME=FOLDER was "file not found"; an out-of-memory process was "a bug"."""
+    monkeypatch.chdir(tmp_path)
+    flags = ["--plate", small_example.plate, "--method", "classical"]
+    keys = ["--keyframes", small_example.keyframes]
+    code, _, err = run_cli(capsys, "run", *flags, *keys, "--out=-o3", "--progress", "none")
+    assert code == 0 and "(every frame: tcvom review ./-o3/review)" in err, err
+    assert run_cli(capsys, "review", "./-o3/review")[0] == 0
+    long = "L" * 245
+    code, _, err = run_cli(capsys, "matte", *flags, "--trimaps", "./-o3/trimaps/trimap.####.png", "--out",
+                           f"o4/{long}.####.exr", "--progress", "none")
+    assert code == 2 and "is too long: tcvom keeps its records beside it" in err and "by 2 byte(s)" in err, err
+    assert not (tmp_path / "o4").exists()
+    (tmp_path / "kd" / "key.1008.png").mkdir(parents=True)
+    code, _, err = run_cli(capsys, "run", *flags, "--keyframes", f"1001={small_example.trimaps.replace('####', '1001')}",
+                           f"1008={tmp_path / 'kd' / 'key.1008.png'}", "--out", "o5", "--progress", "none")
+    assert code == 2 and "(a folder is there, not an image file)" in err, err
+    from tcvom.cli import cmd_info
+
+    def exhausted(_args: object) -> int:
+        raise MemoryError
+
+    monkeypatch.setattr(cmd_info, "main", exhausted)
+    code, _, err = run_cli(capsys, "info")
+    assert code == 2 and "out of memory" in err and "please report" not in err, err

@@ -241,6 +241,16 @@ def shown(value: object) -> str:
     return reprlib.repr(value)
 
 
+def command_word(path: str | os.PathLike[str]) -> str:
+    """A path as one word of a command to copy into a shell: quoted, and one starting with
+    ``-`` as ``./-x``, which no option parser takes for a flag (``tcvom review -o3/review``
+    was "the following arguments are required")."""
+    import shlex
+
+    text = os.fspath(path)
+    return shlex.quote(f"./{text}" if text.startswith("-") else text)
+
+
 def check_flag(value: object, what: str) -> None:
     """A true/false argument of the Python API: anything but True or False (numpy's too) is
     an InputError; a string such as "no" would otherwise count as true."""

@@ -20,6 +20,7 @@ is a terminal (redirected to a file or a pipe, only the one-line notices go ther
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import threading
@@ -53,8 +54,16 @@ def emit_json(event: str, stream: TextIO | None = None, **fields: Any) -> None:
     out = stream if stream is not None else sys.stdout
     line = json.dumps({"event": event, **fields}, allow_nan=False) + "\n"
     with _EMITTING:
-        out.write(line)
-        out.flush()
+        try:
+            out.write(line)
+            out.flush()
+        except BrokenPipeError:  # the reader went away: the command line's own ending
+            raise
+        except OSError as exc:  # a full disk or a failing device where the events go (faults QA: a traceback)
+            from tcvom.errors import OutputError
+
+            raise OutputError(f"cannot write the JSON events to the standard output ({exc.strerror or exc})",
+                              hint="free space where the standard output goes, or run with --progress none") from exc
 
 
 def error_fields(exc: BaseException) -> dict[str, Any]:
@@ -157,13 +166,16 @@ class Progress:
         self.message(text)
 
     def message(self, text: str) -> None:
-        """A one-line notice that belongs to the job (not an error)."""
+        """A one-line notice that belongs to the job (not an error; lost where stderr cannot
+        take it, a full disk: the job goes on)."""
         if self.mode == "json":
             emit_json("message", self._stream, job=self.job, message=text)
-        elif self._bar is not None:
-            self._bar.write(text, file=sys.stderr)
-        else:
-            print(f"tcvom: {text}", file=sys.stderr)
+            return
+        with contextlib.suppress(OSError):
+            if self._bar is not None:
+                self._bar.write(text, file=sys.stderr)
+            else:
+                print(f"tcvom: {text}", file=sys.stderr)
 
     def __exit__(
         self,

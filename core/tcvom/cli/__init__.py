@@ -20,9 +20,11 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from types import ModuleType
+from typing import Any
 
 from tcvom import __version__
 from tcvom.errors import (
+    EXIT_BAD_INPUT,
     EXIT_INTERRUPTED,
     EXIT_MISSING,
     EXIT_READER_GONE,
@@ -246,6 +248,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if (exc.name or "").startswith("tcvom.engines"):
             return _report(args, _engines_missing())
         return _unexpected(args, exc)
+    except MemoryError:  # a process memory limit (ulimit -v, a farm's cap): no bug of tcvom's, exit 2
+        error = TcvomError("out of memory: the job needs more memory than this process may take",
+                           hint="raise the process's memory limit (ulimit -v, the farm's cap), or run fewer frames "
+                           "or a smaller plate at once")
+        error.exit_code = EXIT_BAD_INPUT
+        return _report(args, error)
     except Exception as exc:
         return _unexpected(args, exc)
 
@@ -347,21 +355,31 @@ _CONSOLE = False
 
 
 def _report(args: argparse.Namespace, exc: TcvomError) -> int:
-    print(f"tcvom {args.command}: error: {exc}", file=sys.stderr)
-    if getattr(args, "progress", None) == "json" and not getattr(exc, "reported_as_json", False):
-        emit_json("error", job=args.command, message=str(exc), exit_code=exc.exit_code, **error_fields(exc))
+    _last_words(args, exc, f"tcvom {args.command}: error: {exc}", message=str(exc), exit_code=exc.exit_code,
+                **error_fields(exc))
     return exc.exit_code
+
+
+def _last_words(args: argparse.Namespace, exc: BaseException, line: str, **event: Any) -> None:
+    """Say how the command ended on stderr, and as a JSON ``error`` event with ``--progress
+    json``, as far as those streams take it: one that cannot (a full disk, the stream the
+    error was about) loses its word, and the exit code still says it (faults QA: a second
+    traceback, exit 1)."""
+    with suppress(OSError):
+        print(line, file=sys.stderr, flush=True)
+    if getattr(args, "progress", None) == "json" and not getattr(exc, "reported_as_json", False):
+        with suppress(OSError, TcvomError):
+            emit_json("error", job=args.command, **event)
 
 
 def _unexpected(args: argparse.Namespace, exc: BaseException) -> int:
     """A bug: say so, with the traceback, and exit 1."""
     import traceback
 
-    traceback.print_exception(exc)
-    print(f"tcvom {args.command}: unexpected failure: {unexpected(exc)} (please report this)", file=sys.stderr)
-    if getattr(args, "progress", None) == "json" and not getattr(exc, "reported_as_json", False):
-        emit_json("error", job=args.command, message=f"unexpected failure: {unexpected(exc)}",
-                  exit_code=EXIT_UNEXPECTED)
+    with suppress(OSError):
+        traceback.print_exception(exc)
+    _last_words(args, exc, f"tcvom {args.command}: unexpected failure: {unexpected(exc)} (please report this)",
+                message=f"unexpected failure: {unexpected(exc)}", exit_code=EXIT_UNEXPECTED)
     return EXIT_UNEXPECTED
 
 

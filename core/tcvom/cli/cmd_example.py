@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 
 from tcvom.cli import common
+from tcvom.errors import command_word
 
 NAME = "example"
 HELP = "write the bundled example shot (plate EXRs, keyframe trimaps, ground truth) to a folder"
@@ -40,7 +40,7 @@ def main(args: argparse.Namespace) -> int:
         f"  plate:     {ex.plate} ({ex.first}-{ex.last})\n"
         f"  keyframes: {ex.keyframes} ({keys})\n"
         f"  truth:     {ex.alpha}, {ex.trimaps}\n"
-        f"try: tcvom run --plate {shlex.quote(str(ex.plate))} --keyframes {shlex.quote(str(ex.keyframes))} "
+        f"try: tcvom run --plate {command_word(ex.plate)} --keyframes {command_word(ex.keyframes)} "
         "--out out/example",
         file=sys.stderr,
     )

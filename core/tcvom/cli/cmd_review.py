@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shlex
 import sys
 
 from tcvom.cli import common
+from tcvom.errors import command_word
 
 NAME = "review"
 HELP = "show which frames of an output are doubtful and which frames to key next (reads OUT/review/review.json)"
@@ -77,7 +77,7 @@ def main(args: argparse.Namespace) -> int:
             logging.getLogger("tcvom").warning(
                 "frame(s) %s of this review have no alpha file any more: their matte doubt in it describes files "
                 "that are gone; `tcvom review %s --rebuild` (or a run) makes the review of what is there",
-                format_range(gone), shlex.quote(str(args.out)))
+                format_range(gone), command_word(args.out))
     if args.json and args.progress != "json":  # JSON lines: the result event names review.json
         print(json.dumps(review.as_dict(), indent=1))
         return 0

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
 import logging
 import os
-import shlex
 import sys
 from collections.abc import Callable
 from typing import Any
 
+from tcvom.errors import command_word
 from tcvom.io.overlap import DEFAULT_DEPTH
 from tcvom.io.sequence import format_range
 from tcvom.io.trimap import TRIMAP_CHANNELS
@@ -284,15 +285,22 @@ def report(result: object, progress: str, job: str | None = None) -> None:
                 part += f" by the {methods[name]} method"
             parts.append(part)
         how = "" if mixed else f" with the {method} method"
-        print(f"tcvom: {'; '.join(parts)}{how} ({where})", file=sys.stderr)
+        _closing(f"tcvom: {'; '.join(parts)}{how} ({where})")
         if review is not None:
-            print(_where_to_look(review, outputs["review"]), file=sys.stderr)
+            _closing(_where_to_look(review, outputs["review"]))
         return
     extra = f", {len(skipped)} already done" if skipped else ""
     removed = sum(len(lists.get("removed", [])) for lists in stages.values())
     if removed:  # files of another format the output held (said as run says them; movie QA)
         extra += f", {removed} removed"
-    print(f"tcvom: {len(written)} frame(s) written with the {method} method{extra} ({where})", file=sys.stderr)
+    _closing(f"tcvom: {len(written)} frame(s) written with the {method} method{extra} ({where})")
+
+
+def _closing(line: str) -> None:
+    """A closing line on stderr, lost where stderr cannot take it (a full disk): the job is
+    done, its exit code says so (faults QA: exit 1, as a bug, after every frame was written)."""
+    with contextlib.suppress(OSError):
+        print(line, file=sys.stderr)
 
 
 def _review_of(folder: str | None) -> Any:
@@ -316,7 +324,7 @@ def _where_to_look(review: Any, folder: str) -> str:
     if review.extra.get("estimated"):  # the warning counted them
         doubtful += f", doubt only guessed for {review.extra['estimated']}"
     suggested = ", ".join(map(str, review.suggested)) or "nothing to suggest"
-    return f"tcvom: review: {doubtful}; key next: {suggested} (every frame: tcvom review {shlex.quote(folder)})"
+    return f"tcvom: review: {doubtful}; key next: {suggested} (every frame: tcvom review {command_word(folder)})"
 
 
 def add_stm_options(parser: argparse.ArgumentParser) -> None:

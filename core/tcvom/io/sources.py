@@ -24,7 +24,15 @@ from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, runtime_che
 
 import numpy as np
 
-from tcvom.errors import FrameSizeError, InputError, MissingFrameError, ReadError, check_text, shown
+from tcvom.errors import (
+    FrameSizeError,
+    InputError,
+    MissingFrameError,
+    ReadError,
+    check_text,
+    command_word,
+    shown,
+)
 from tcvom.io import trimap as trimaps
 from tcvom.io.colour import ColourConverter, interop_id
 from tcvom.io.hashing import as_recorded
@@ -934,7 +942,7 @@ def _one_picture(text: str) -> None:
         raise InputError(
             f"the plate file holds {count} pictures of {size} (an animated image or a stack of pages): tcvom reads the "
             "frames of a shot from an image sequence or a movie, and one picture from an image file", path=text,
-            hint=f"split it into an image sequence with OpenImageIO's oiiotool (`oiiotool {shlex.quote(text)} --sisplit "
+            hint=f"split it into an image sequence with OpenImageIO's oiiotool (`oiiotool {command_word(text)} --sisplit "
             "-o:all=1 plate.%04d.png`) and give that sequence (--plate plate.####.png)")
 
 
@@ -1256,8 +1264,10 @@ def open_trimaps(
         for frame, path in entries:
             if frame in files:
                 raise InputError(f"two {what}s are given for frame {frame}", path=path, frame=frame)
-            if not path.is_file():
-                raise MissingFrameError(f"{what} file not found", path=path, frame=frame)
+            if not path.is_file():  # a folder or a broken link there is said as such, as for a pattern's files
+                there = "a folder" if path.is_dir() else "a link to nothing" if path.is_symlink() else None
+                raise MissingFrameError(f"{what} file not found", path=path, frame=frame,
+                                        hint=f"{there} is there, not an image file" if there else None)
             files[frame] = path
     if plate is not None:
         size, origin, display = (plate.width, plate.height), plate.origin, plate.display

@@ -64,7 +64,10 @@ class FrameWriter:
                  create: bool = True) -> None:
         """``create=False`` (a plan, which writes nothing) leaves the folder as it is, even
         missing, once it is found that it could be made and written."""
+        from tcvom.farm.manifest import check_record_name
+
         self.pattern = output_pattern(out, default_name, format_flag=format_flag)
+        check_record_name(self.pattern)  # before the folder is made
         self.folder = ensure_writable_folder(Path(self.pattern).parent, create=create)
         self.removed_temporaries: list[Path] = []
         if create:

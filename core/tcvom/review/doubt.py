@@ -42,7 +42,6 @@ import json
 import logging
 import math
 import os
-import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -57,6 +56,7 @@ from tcvom.errors import (
     MissingFrameError,
     TcvomError,
     check_text,
+    command_word,
     compiled_imported_held,
 )
 from tcvom.io.atomic import write_csv, write_text
@@ -887,7 +887,7 @@ def load_review(path: str | Path) -> Review:
         if file.parent.name != REVIEW_FOLDER:  # an output folder without review/: name where it would be
             file = file.parent / REVIEW_FOLDER / "review.json"
         raise InputError("there is no review here", path=file,
-                         hint=f"`tcvom review {shlex.quote(str(file.parent.parent))} --rebuild` makes it from the "
+                         hint=f"`tcvom review {command_word(file.parent.parent)} --rebuild` makes it from the "
                          "output's files (a run writes it unless given --no-review)") from exc
     except (OSError, ValueError) as exc:
         raise InputError(f"the review cannot be read ({exc})", path=file) from exc
