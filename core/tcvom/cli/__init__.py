@@ -293,9 +293,8 @@ def _interrupted(args: argparse.Namespace, exc: KeyboardInterrupt | None = None)
     message = getattr(exc, "message", INTERRUPTED)  # SIGTERM's own (Terminated)
     code = getattr(exc, "exit_code", EXIT_INTERRUPTED)
     word = message.partition(":")[0]
-    print(f"tcvom {args.command}: {word}" if args.command else f"tcvom: {word}", file=sys.stderr)
-    if getattr(args, "progress", None) == "json" and not getattr(exc, "reported_as_json", False):
-        emit_json("error", job=args.command, message=message, exit_code=code)  # the last word
+    _last_words(args, exc if exc is not None else KeyboardInterrupt(),  # the last word
+                f"tcvom {args.command}: {word}" if args.command else f"tcvom: {word}", message=message, exit_code=code)
     return code
 
 
