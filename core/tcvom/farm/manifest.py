@@ -29,39 +29,19 @@ from tcvom import __version__
 from tcvom.errors import InputError, listed_differences
 from tcvom.farm.locks import LiveWriters, exclusive_lock, publish_exclusive, replace_file
 from tcvom.io.hashing import file_sha256
-from tcvom.io.sequence import parse_sequence
+from tcvom.io.sequence import RECORDS_SUFFIX, check_records_name, records_path
 
 FORMAT = 1
-SUFFIX = ".tcvom.json"
+SUFFIX = RECORDS_SUFFIX
 
 
 class SettingsMismatchError(InputError):
     """A task's settings differ from those that made the frames already in its output."""
 
 
-NAME_MAX = 255
-"""The longest file name (bytes) of the file systems tcvom writes on (ext4, XFS, APFS, NTFS)."""
-
-
 def manifest_path(pattern: str | Path) -> Path:
     """Where the manifest of an output sequence lives: ``alpha.####.exr`` -> ``.alpha.tcvom.json``."""
-    text = str(pattern)
-    seq = parse_sequence(text, "sequence")  # a folder holding '#': said, with the fix (was fileseq's exception)
-    stem = seq.basename().rstrip("._-") or Path(text).stem
-    return Path(seq.dirname() or ".") / f".{stem}{SUFFIX}"
-
-
-def check_record_name(pattern: str | Path) -> None:
-    """Refuse an output whose records' name (``.NAME.tcvom.json``) no file system takes,
-    before anything is written (faults QA: "File name too long" about this hidden file, for
-    frame files that would fit)."""
-    name = manifest_path(pattern).name
-    size = len(os.fsencode(name))
-    if size > NAME_MAX:
-        raise InputError(f"the output name {Path(str(pattern)).name!r} is too long: tcvom keeps its records beside "
-                         f"it in {name[:24]}...{SUFFIX} ({size} bytes; a file name holds at most {NAME_MAX})",
-                         path=pattern, hint=f"shorten the name before the frame number by {size - NAME_MAX} "
-                         "byte(s) or more")
+    return records_path(pattern)
 
 
 def records_folder(pattern: str | Path) -> Path:
@@ -168,7 +148,7 @@ def claimed(
     ``inputs`` (a digest of what ``inputs_are``: the keyframes of a trimap stage, two runs
     with other keyframes wrote one output's trimaps in turn, and it was neither's, while both
     ended done; the trimaps of a matte stage, likewise)."""
-    check_record_name(pattern)
+    check_records_name(pattern)
     writers = LiveWriters(records_folder(pattern))
     with exclusive_lock(records_folder(pattern) / "claim.lock"):
         live = writers.others(unlike=inputs) if inputs else []

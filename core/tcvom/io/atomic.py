@@ -56,13 +56,13 @@ def temporary_name(final: Path) -> Path:
     token = f"{_host()}-{os.getpid()}-{secrets.token_hex(4)}"
     tail = f"{TEMP_MARK}{token}{final.suffix}"
     stem = final.stem
-    room = _NAME_MAX - len(tail.encode()) - 1  # a name the file system takes whole for a name it takes
+    room = NAME_MAX - len(tail.encode()) - 1  # a name the file system takes whole for a name it takes
     while stem and len(stem.encode()) > room:
         stem = stem[:-1]  # the stem only helps a reader: the writer is read from the tail
     return final.with_name(f".{stem}{tail}")
 
 
-_NAME_MAX = 255  # bytes in one file name (ext4, XFS, APFS, NTFS...)
+NAME_MAX = 255  # bytes in one file name (ext4, XFS, APFS, NTFS...)
 
 
 def temporary_writer(path: Path) -> tuple[str | None, int] | None:

@@ -260,6 +260,34 @@ class ImageSequence:
         return len(self.frame_numbers)
 
 
+RECORDS_SUFFIX = ".tcvom.json"
+"""The name's end of the manifest tcvom keeps beside an output sequence (``tcvom.farm.manifest``)."""
+
+
+def records_path(pattern: str | Path) -> Path:
+    """Where the manifest of an output sequence lives: ``alpha.####.exr`` -> ``.alpha.tcvom.json``
+    (its records folder is that name without the suffix; :mod:`tcvom.farm.manifest`)."""
+    text = str(pattern)
+    seq = parse_sequence(text, "sequence")  # a folder holding '#': said, with the fix (was fileseq's exception)
+    stem = seq.basename().rstrip("._-") or Path(text).stem
+    return Path(seq.dirname() or ".") / f".{stem}{RECORDS_SUFFIX}"
+
+
+def check_records_name(pattern: str | Path) -> None:
+    """Refuse an output whose manifest's name (:func:`records_path`) no file system takes,
+    before anything is written (faults QA: "File name too long" about that hidden file, for
+    frame files that would fit)."""
+    from tcvom.io.atomic import NAME_MAX
+
+    name = records_path(pattern).name
+    size = len(os.fsencode(name))
+    if size > NAME_MAX:
+        raise InputError(f"the output name {Path(str(pattern)).name!r} is too long: tcvom keeps its records beside "
+                         f"it in {name[:24]}...{RECORDS_SUFFIX} ({size} bytes; a file name holds at most "
+                         f"{NAME_MAX})", path=pattern, hint=f"shorten the name before the frame number by "
+                         f"{size - NAME_MAX} byte(s) or more")
+
+
 def refuse_movie(path: str | Path, what: str) -> None:
     """Refuse a movie where tcvom reads image files (trimaps, keyframes, alphas to score: a
     roto tool's export): it was "a single file without a frame number", with advice to

@@ -36,7 +36,7 @@ from tcvom.errors import InputError, check_choice
 from tcvom.io.atomic import ensure_writable_folder, remove_dead_temporaries
 from tcvom.io.colour import interop_id
 from tcvom.io.images import ImageLayout, image_layout, write_image
-from tcvom.io.sequence import frame_number, frame_path, output_pattern
+from tcvom.io.sequence import check_records_name, frame_number, frame_path, output_pattern
 
 log = logging.getLogger("tcvom")
 HALF_MAX = 65504.0
@@ -64,10 +64,8 @@ class FrameWriter:
                  create: bool = True) -> None:
         """``create=False`` (a plan, which writes nothing) leaves the folder as it is, even
         missing, once it is found that it could be made and written."""
-        from tcvom.farm.manifest import check_record_name
-
         self.pattern = output_pattern(out, default_name, format_flag=format_flag)
-        check_record_name(self.pattern)  # before the folder is made
+        check_records_name(self.pattern)  # before the folder is made
         self.folder = ensure_writable_folder(Path(self.pattern).parent, create=create)
         self.removed_temporaries: list[Path] = []
         if create:
