@@ -192,18 +192,26 @@ def image_info(path: str | Path) -> ImageInfo:
     return _info(path, *_header(path))
 
 
-def picture_count(path: str | Path) -> int:
-    """How many pictures (subimages) a file holds: an animated GIF's frames (0: unreadable)."""
+def _pictures(path: str | Path) -> list[tuple[str, int, int, int]]:
+    """Each picture (subimage) of a file as (format, width, height, channels); [] when the
+    file cannot be read."""
     inp = _open(path)
     if inp is None:
-        return 0
+        return []
     try:
-        count = 1
-        while inp.seek_subimage(count, 0):
-            count += 1
-        return count
+        pictures, index = [], 0
+        while index == 0 or inp.seek_subimage(index, 0):
+            spec = inp.spec()
+            pictures.append((inp.format_name(), spec.width, spec.height, spec.nchannels))
+            index += 1
+        return pictures
     finally:
         inp.close()
+
+
+def picture_count(path: str | Path) -> int:
+    """How many pictures (subimages) a file holds: an animated GIF's frames (0: unreadable)."""
+    return len(_pictures(path))
 
 
 def stacked_pictures(path: str | Path) -> int:
@@ -211,22 +219,10 @@ def stacked_pictures(path: str | Path) -> int:
     OpenEXR one holds (an animated WebP, a TIFF stack of frames: 2 or more; a TIFF's
     thumbnails and 1-bit masks are not counted; 0: unreadable). An EXR's parts are its
     layers, AOVs and views, read by :func:`_select_part`; a PSD's are its layers."""
-    inp = _open(path)
-    if inp is None:
-        return 0
-    try:
-        if inp.format_name() in ("openexr", "psd"):  # a PSD's further pictures are its layers
-            return 1
-        first = inp.spec()
-        shape = (first.width, first.height, first.nchannels)
-        count, index = 1, 1
-        while inp.seek_subimage(index, 0):
-            spec = inp.spec()
-            count += (spec.width, spec.height, spec.nchannels) == shape
-            index += 1
-        return count
-    finally:
-        inp.close()
+    pictures = _pictures(path)
+    if pictures and pictures[0][0] in ("openexr", "psd"):  # a PSD's further pictures are its layers
+        return 1
+    return sum(picture[1:] == pictures[0][1:] for picture in pictures)
 
 
 def image_header(path: str | Path) -> tuple[Any, ImageInfo]:

@@ -284,13 +284,13 @@ def _keyframes(
 
 def _keyframe_stamp(keyframes: str | Sequence[str], plate: Any, resize_trimaps: bool, trimap_channel: str) -> str:
     """The keyframes' frames and content hashes for the header: ``1001=sha256:..., ...``."""
-    return _stamp_of(_keyframes(keyframes, plate, resize_trimaps, trimap_channel))
+    keys = _keyframes(keyframes, plate, resize_trimaps, trimap_channel)
+    return _stamp_of(doubt.keyframe_file_states(keys.files))
 
 
-def _stamp_of(keys: TrimapFiles) -> str:
-    from tcvom.io.hashing import file_sha256
-
-    return ", ".join(f"{frame}=sha256:{file_sha256(path)}" for frame, path in keys.files.items())
+def _stamp_of(states: Mapping[int, Mapping[str, Any]]) -> str:
+    """The keyframe stamp of their files' states (:func:`tcvom.review.doubt.keyframe_file_states`)."""
+    return ", ".join(f"{frame}={state['sha256']}" for frame, state in states.items())
 
 
 def _absolute(path: str | Path | None) -> str | None:
@@ -652,9 +652,9 @@ def trimaps(
     shot = list(source.frame_numbers)
     selection = chunking.select_frames(frames, shot)
     keys = _keyframes(keyframes, source, resize_trimaps, trimap_channel)
+    pattern = TrimapWriter(out, create=False).pattern
     # before they are read, so that a repaint after is seen (unchanged files, as the last stage kept them)
-    key_files = doubt.keyframe_file_states(keys.files, doubt.TrimapOutput(TrimapWriter(out, create=False).pattern)
-                                           .keyframe_files)
+    key_files = doubt.keyframe_file_states(keys.files, doubt.TrimapOutput(pattern).keyframe_files)
     key_arrays = keys.read_all()
     check_keyframes(source, key_arrays, keys.files)
     schedule = KeyframeSchedule(shot, key_arrays)
@@ -670,8 +670,7 @@ def trimaps(
         _check_export(export_dir, backend, concrete, "trimaps", weights)
         options = methods.check_method_options(concrete, "trimaps", method_options)
         weights_digest = _weights_digest(concrete, "stm", weights)  # a weight file that is not there: refused here
-        if concrete == "tcvom" and not plan_only and not _recorded_weights(TrimapWriter(out, create=False).pattern,
-                                                                           weights_digest):
+        if concrete == "tcvom" and not plan_only and not _recorded_weights(pattern, weights_digest):
             # of another network, or unreadable: refused before the folder and its record are made, loaded
             # as the stage loads it (methods.make_propagator then takes this one)
             from tcvom.weights.registry import find_weights
@@ -804,7 +803,7 @@ def trimaps(
 
             claims = FrameClaims(records_folder(writer.pattern))
             units = {seg: sorted(todo) for seg, todo in pending.items()}
-            stamp = _stamp_of(keys)
+            stamp = _stamp_of(key_files)
 
             def finish(item: Any, key: str, inputs: dict[str, Any], extra: dict[str, Any]) -> None:
                 before_first_write()
