@@ -610,3 +610,22 @@ def test_a_movie_of_a_matrix_ffmpeg_cannot_convert_is_refused(tmp_path: Path, ca
         err = capsys.readouterr().err
         assert f"{path}: frame 1: picture 1 of 2" in err and "YCbCr matrix (tag 8: YCgCo" in err, err
         assert "Traceback" not in err and "export the movie again with a BT.709" in err
+
+
+def test_an_interlaced_movie_is_said_in_a_warning_and_in_tcvom_info(tmp_path: Path, caplog, capsys) -> None:
+    """Left since session 32: an interlaced (broadcast) movie was matted picture by picture
+    without a word, its fields' comb on a moving edge carried into the alpha."""
+    from tcvom.cli import main
+
+    fields = tmp_path / "broadcast.mp4"
+    make_movie(fields, 3, options={"flags": "+ilme+ildct", "x264-params": "interlaced=1"})
+    make_movie(tmp_path / "plain.mp4", 3)
+    with caplog.at_level(logging.WARNING, logger="tcvom"):
+        MovieFrames(fields).read(2)
+        MovieFrames(tmp_path / "plain.mp4").read(2)
+    said = [r.getMessage() for r in caplog.records if "interlaced" in r.getMessage()]
+    assert len(said) == 1 and "broadcast.mp4" in said[0] and "deinterlace" in said[0], said
+    assert main(["info", str(fields), "--json"]) == 0
+    assert "two fields" in json.loads(capsys.readouterr().out)["interlaced"]
+    assert main(["info", str(tmp_path / "plain.mp4"), "--json"]) == 0
+    assert "interlaced" not in json.loads(capsys.readouterr().out)

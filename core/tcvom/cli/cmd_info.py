@@ -169,6 +169,9 @@ def _show_movie(path: str, as_json: bool) -> int:
     if movie.mirrored:
         data["mirror"] = ("players mirror the pictures; tcvom reads them as stored: paint keyframes on the stored "
                           "pictures")
+    if movie.interlaced:
+        data["interlaced"] = ("each picture holds two fields: tcvom mattes it whole, a moving edge's comb included; "
+                              "deinterlace the plate first (ffmpeg -vf bwdif) to matte whole frames")
     if movie.pixel_aspect != 1.0:
         data["pixel_aspect"] = (f"{movie.pixel_aspect:.4g}: players stretch the pictures; the alphas are written "
                                 "at the stored size, EXRs with this pixel aspect, other formats with square pixels")

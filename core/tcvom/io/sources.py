@@ -588,6 +588,7 @@ class MovieFrames(_Frames):
         self.rotation: int | None = None
         """Degrees the movie asks players to rotate its pictures by, once a frame is read."""
         self.mirrored = False  # the display matrix mirrors the pictures (read on the first picture decoded)
+        self.interlaced = False  # the first picture decoded holds two fields
         aspect = self._stream.sample_aspect_ratio or self._stream.codec_context.sample_aspect_ratio
         self.pixel_aspect = float(aspect) if aspect else 1.0
         # One decode at a time: a reader thread (tcvom.io.overlap) and the caller share the decoder.
@@ -717,6 +718,7 @@ class MovieFrames(_Frames):
         matrix = _display_matrix(av_frame)
         mirrored = self.mirrored = matrix is not None and matrix[0] * matrix[4] - matrix[1] * matrix[3] < 0
         self.rotation = rotation = _display_rotation(matrix, mirrored)
+        self.interlaced = bool(av_frame.interlaced_frame)
         said = f"{self.path_.absolute()}:display"
         if said in _SAID:
             return
@@ -731,6 +733,10 @@ class MovieFrames(_Frames):
             log.warning("%s: the movie asks players to rotate its pictures by %d degrees; tcvom reads them as "
                         "stored (%s, not rotated): paint keyframes on the pictures as stored, and place the "
                         "matte like the stored plate", self.path_, rotation, shown)
+        if self.interlaced:
+            log.warning("%s: the movie is interlaced (each picture holds two fields, taken a field apart); tcvom "
+                        "mattes each picture whole, so a moving edge's comb is in its alpha too: deinterlace the "
+                        "plate first (ffmpeg -vf bwdif) to matte whole frames", self.path_)
         if self.pixel_aspect != 1.0:
             log.warning("%s: the movie's pixels are not square (pixel aspect %s): the alphas are written at the "
                         "stored size (%s); EXR outputs carry the pixel aspect (PixelAspectRatio), other formats "
