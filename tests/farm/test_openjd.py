@@ -264,3 +264,27 @@ def test_openjd_check_and_run_equal_a_single_run(farm_shot, tmp_path: Path, caps
     assert main(["farm", "plan", "--plate", farm_shot.plate, "--keyframes", farm_shot.keyframes, "--out",
                  str(tmp_path / "farm"), "--method", "classical", "--output", "rgba"]) == 0
     assert "nothing to do" in capsys.readouterr().out  # the RGBA job's own settings
+
+
+def test_a_template_makes_a_relative_ocio_config_absolute_and_refuses_one_that_fails(
+        tmp_path: Path, capsys, monkeypatch) -> None:
+    """Colour QA: `farm template --ocio-config site.ocio` kept the relative path while the
+    shot's paths were made absolute, so every task, run from another folder, failed (exit 2);
+    a config that does not load was written into the job for every task to refuse."""
+    import PyOpenColorIO as ocio
+
+    monkeypatch.chdir(tmp_path)
+    Path("site.ocio").write_text(ocio.Config.CreateFromBuiltinConfig("studio-config-latest").serialize())
+    assert main(["farm", "template", "job.json", "--ocio-config", "site.ocio"]) == 0
+    defaults = {p["name"]: p.get("default") for p in json.loads(Path("job.json").read_text())["parameterDefinitions"]}
+    assert defaults["OcioConfig"] == str(tmp_path / "site.ocio")
+    assert main(["farm", "template", "builtin.json", "--ocio-config", "ocio://cg-config-latest"]) == 0
+    defaults = {p["name"]: p.get("default")
+                for p in json.loads(Path("builtin.json").read_text())["parameterDefinitions"]}
+    assert defaults["OcioConfig"] == "ocio://cg-config-latest"
+    capsys.readouterr()
+    for flags, said in ((["--ocio-config", "gone.ocio"], "gone.ocio"),
+                        (["--input-colorspace", "NoSuchSpace"], "unknown input colour space 'NoSuchSpace'")):
+        assert main(["farm", "template", "bad.json", *flags]) == 2
+        assert said in capsys.readouterr().err
+    assert not Path("bad.json").exists()

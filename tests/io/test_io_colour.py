@@ -466,3 +466,61 @@ def test_a_studio_config_without_tcvoms_spaces_says_which_opencolorio_is_needed(
     with pytest.raises(InputError, match=r"built-in studio config without the colour space") as caught:
         ColourConverter()
     assert "OpenColorIO 2.5 or later" in str(caught.value.hint)
+
+
+def _site_config(folder: Path) -> Path:
+    """The built-in studio config as a site might rename it: ACEScg is 'ACES - ACEScg', with
+    no aliases and no interop id (names no header carries)."""
+    text = ocio.Config.CreateFromBuiltinConfig("studio-config-latest").serialize()  # pyright: ignore[reportAttributeAccessIssue]
+    text = text.replace("    name: ACEScg\n    aliases: [ACES - ACEScg, lin_ap1, lin_ap1_scene]\n"
+                        "    interop_id: lin_ap1_scene\n", "    name: ACES - ACEScg\n")
+    text = text.replace(": ACEScg\n", ": ACES - ACEScg\n")  # the roles naming it
+    assert "aliases: [ACES - ACEScg" not in text
+    path = folder / "site.ocio"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_header_name_a_site_config_lacks_is_said_as_the_site_config_names_it(tmp_path: Path, caplog, capsys) -> None:
+    """Colour QA: an EXR tagged colorInteropID lin_ap1_scene was matted as Linear Rec.709 without
+    a word under a site config that names ACEScg otherwise (the built-in config warns), and
+    `tcvom info FILE --ocio-config` ignored the config (a missing one too) and advised a name
+    that config does not have."""
+    import json
+
+    from tcvom.cli import main
+
+    site = str(_site_config(tmp_path))
+    image = np.random.default_rng(0).random((8, 12, 3), dtype=np.float32)
+    write_image(tmp_path / "ap1.0001.exr", image, channels=("R", "G", "B"), attributes={"oiio:ColorSpace": "lin_ap1_scene"})
+    with caplog.at_level("WARNING", logger="tcvom"):
+        open_frames(tmp_path / "ap1.####.exr", ocio_config=site)
+    said = [r.getMessage() for r in caplog.records if "its header says" in r.getMessage()]
+    assert len(said) == 1 and "--input-colorspace 'ACES - ACEScg'" in said[0], said
+    assert main(["info", str(tmp_path / "ap1.0001.exr"), "--json", "--ocio-config", site]) == 0
+    shown = json.loads(capsys.readouterr().out)["header_says"]
+    assert shown.startswith("ACES - ACEScg") and f"--input-colorspace 'ACES - ACEScg' --ocio-config {site}" in shown
+    assert main(["info", str(tmp_path / "ap1.0001.exr"), "--ocio-config", str(tmp_path / "none.ocio")]) == 2
+    assert "none.ocio" in capsys.readouterr().err
+    # a config with no such space at all: said by the built-in config's name
+    write_image(tmp_path / "other.0001.exr", image, channels=("R", "G", "B"),
+                attributes={"oiio:ColorSpace": "lin_ap1_scene"})
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tcvom"):
+        open_frames(tmp_path / "other.####.exr", ocio_config=str(_studio_config(tmp_path, interchange=True)))
+    said = [r.getMessage() for r in caplog.records if "its header says" in r.getMessage()]
+    assert len(said) == 1 and "colour space 'ACEScg'" in said[0] and "--input-colorspace NAME" in said[0], said
+
+
+def test_a_config_file_that_does_not_parse_says_why_whatever_its_suffix(tmp_path: Path) -> None:
+    """Colour QA: an existing but broken config.yaml / .yml / .ocioz was "config file not
+    found", OpenColorIO's reason dropped; an unknown space's hint listed the built-in config's
+    spaces, not those of the config given."""
+    for name in ("bad.yaml", "bad.yml", "bad.ocioz"):
+        (tmp_path / name).write_text("ocio_profile_version: 2\nroles: [this is: not valid\n")
+        with pytest.raises(InputError, match="cannot load the OpenColorIO config") as caught:
+            ColourConverter(config=str(tmp_path / name))
+        assert "config file not found" not in str(caught.value)
+    with pytest.raises(InputError, match="unknown input colour space") as caught:
+        ColourConverter("ACEScg", str(_site_config(tmp_path)))
+    assert f"tcvom info --colorspaces --ocio-config {tmp_path / 'site.ocio'}" in str(caught.value)

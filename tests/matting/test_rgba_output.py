@@ -124,7 +124,7 @@ def test_colour_beyond_half_float_is_named_not_silently_infinite(tmp_path: Path,
     writer = AlphaWriter(tmp_path / "exr", kind="rgba")
     writer.write(1001, alpha, glint)
     path = tmp_path / "exr" / "alpha.1001.exr"
-    assert f"{path}: frame 1001: colour values above 65504" in caplog.text and "exr32" in caplog.text
+    assert f"{path}: frame 1001: colour values beyond +-65504" in caplog.text and "exr32" in caplog.text
     written, _ = read_image(path)
     assert np.isinf(written[1, 2, 0])  # what the warning is about
     caplog.clear()

@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from tcvom import __version__
-from tcvom.errors import EXIT_BAD_INPUT, TcvomError
+from tcvom.errors import EXIT_BAD_INPUT, TcvomError, command_word
 
 NAME = "info"
 HELP = "show the available back-ends, devices and weights (and identify a weight file)"
@@ -24,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", help="identify this weight file (its matting base with or without the TAM, or STM) and check it loads")
     parser.add_argument("--colorspaces", action="store_true", help="list the OpenColorIO colour spaces (with --json: "
                         "with their aliases, and the config's roles)")
-    parser.add_argument("--ocio-config", help="the OpenColorIO config to list (default: built-in studio config)")
+    parser.add_argument("--ocio-config", help="the OpenColorIO config to list, or in whose names to say what an "
+                        "image's header says of its colour (default: built-in studio config)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -95,9 +96,9 @@ def collect() -> dict[str, Any]:
     }
 
 
-def show_file(path: str, as_json: bool) -> int:
+def show_file(path: str, as_json: bool, ocio_config: str | None = None) -> int:
     """Print an image's size, channels, the colour space tcvom takes it in (and what its
-    header says otherwise) and ``tcvom:`` provenance attributes."""
+    header says otherwise, in ``ocio_config``'s names) and ``tcvom:`` provenance attributes."""
     from pathlib import Path
 
     from tcvom.errors import MissingFrameError, ReadError
@@ -107,6 +108,7 @@ def show_file(path: str, as_json: bool) -> int:
     from tcvom.io.sources import header_colour, is_movie
 
     path = path_text(path, "the file", "give an image or movie file")
+    colour = ColourConverter(None, ocio_config)  # a config that does not load: refused, as a run refuses it
     if is_movie(path) and Path(path).is_file():
         return _show_movie(path, as_json)
     if not Path(path).exists():
@@ -137,13 +139,13 @@ def show_file(path: str, as_json: bool) -> int:
         data["orientation"] = (f"{info.orientation}: viewers turn or flip the picture; tcvom, like compositors, "
                                "reads it as stored")
     # the colour a plate of such files is taken in, and what its header says otherwise, as a run warns of it
-    colour = ColourConverter()
     data["taken_as"] = (f"{colour.source_for(info.is_float)} without --input-colorspace "
                         f"({'floating-point' if info.is_float else 'integer'} files, docs/io.md)")
     said, how = header_colour(colour, info)
     if said is not None:
         data["header_says"] = f"{said} ({how})" + (
-            f": pass --input-colorspace {shlex.quote(said)} if that is right"
+            f": pass --input-colorspace {shlex.quote(said)}"
+            + (f" --ocio-config {command_word(ocio_config)}" if ocio_config else "") + " if that is right"
             if colour.config.getColorSpace(said) is not None else "")
     data.update({a.name: a.value for a in spec.extra_attribs if a.name.startswith("tcvom:")})
     return _print(data, as_json)
@@ -197,7 +199,7 @@ def main(args: argparse.Namespace) -> int:
         if args.weights is None and str(args.file).lower().endswith(WEIGHT_SUFFIXES):
             args.weights = args.file  # a checkpoint, not an image: identified as --weights does (weights QA)
         else:
-            return show_file(args.file, args.json)
+            return show_file(args.file, args.json, args.ocio_config)
     if args.colorspaces:
         from tcvom.io.colour import colour_space_names
 

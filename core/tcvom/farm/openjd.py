@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from tcvom.errors import InputError, check_choice, check_whole
+from tcvom.io.colour import config_reference
 from tcvom.io.sequence import format_openjd_range, format_range, frame_selection
 from tcvom.io.trimap import TRIMAP_CHANNELS
 from tcvom.io.writers import ALPHA_FORMATS, OUTPUT_KINDS, check_alpha_output
@@ -139,6 +140,8 @@ def job_template(
     submission (see :func:`job_parameters`).
     """
     _check_arguments(locals())
+    # a config file as an absolute path, as the shot's paths (colour QA: a relative one failed every task)
+    ocio_config = config_reference(ocio_config)
     given = shot_range is not None and not (isinstance(shot_range, str) and not shot_range.strip())
     shot = format_range(frame_selection(shot_range, what="shot range")) if given else None
     parameters = [

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from tcvom.errors import InputError
+from tcvom.errors import InputError, command_word
 
 BUILTIN_CONFIG = "studio-config-latest"
 TARGET = "sRGB Encoded Rec.709 (sRGB)"
@@ -61,7 +61,8 @@ def _load_config(name: str, state: Any) -> Any:
             return ocio.Config.CreateFromFile(name)  # pyright: ignore[reportAttributeAccessIssue]  (compiled module, no stubs)
         return ocio.Config.CreateFromBuiltinConfig(name)  # pyright: ignore[reportAttributeAccessIssue]  (compiled module, no stubs)
     except ocio.Exception as exc:  # pyright: ignore[reportAttributeAccessIssue]
-        if Path(name).suffix.lower() in _CONFIG_SUFFIXES and not name.startswith("ocio://"):  # config.yaml: a file
+        if Path(name).suffix.lower() in _CONFIG_SUFFIXES and not name.startswith("ocio://") \
+                and not Path(name).is_file():  # config.yaml: a file
             raise InputError("OpenColorIO config file not found (nor a built-in config of that name)",
                              path=name) from exc
         raise InputError(f"cannot load the OpenColorIO config ({exc})", path=name) from exc
@@ -202,7 +203,8 @@ class ColourConverter:
         if self.config.getColorSpace(name) is None:
             raise InputError(
                 f"unknown input colour space {name!r} in the OpenColorIO config {self.config_name!r}",
-                hint="list them with: tcvom info --colorspaces",
+                hint="list them with: tcvom info --colorspaces" + (
+                    f" --ocio-config {command_word(self.config_name)}" if self.config_name != BUILTIN_CONFIG else ""),
             )
 
     def _space(self, builtin: str, role: str) -> str:
@@ -335,8 +337,15 @@ class ColourConverter:
         if not said or self.source is not None:
             return None
         space = self.config.getColorSpace(said)
-        if space is None:  # a name this config does not know (an older or a site config): nothing to compare
-            return None
+        if space is None:  # a name this config does not know (a site config): the built-in studio config's
+            builtin = _config(BUILTIN_CONFIG).getColorSpace(said)
+            if builtin is None:  # a name no config here knows: nothing to compare
+                return None
+            try:  # colour QA: an EXR's colorInteropID lin_ap1_scene under a site config went unsaid
+                space = self.config.getColorSpace(self._space(builtin.getName(), "the space a header names"))
+            except InputError:  # none in this config: said by the built-in config's name, unless the default's
+                default = DEFAULT_FLOAT if is_float else TARGET
+                return None if builtin.getName() == default else builtin.getName()
         taken = self.config.getColorSpace(self.source_for(is_float))
         if taken is None or space.getName() == taken.getName():
             return None

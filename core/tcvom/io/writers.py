@@ -40,11 +40,11 @@ from tcvom.io.sequence import check_records_name, frame_number, frame_path, outp
 
 log = logging.getLogger("tcvom")
 HALF_MAX = 65504.0
+"""The largest finite half float: larger values of a half EXR are infinity (of their sign)."""
 #: Header of the integer files that hold data, not colour (an alpha, a trimap): OpenImageIO
 #: then writes no sRGB or gamma tag (a PNG's sRGB/gAMA chunks), which a viewer or a compositor
 #: honouring them would apply to the coverage values.
 DATA: dict[str, str | int | float] = {"oiio:ColorSpace": "data"}
-"""The largest finite half float: larger values of a half EXR are infinity."""
 
 ALPHA_FORMATS: dict[str, tuple[str, str]] = {
     "exr": ("half", ".exr"),
@@ -214,7 +214,7 @@ class AlphaWriter(FrameWriter):
             channels = ("R", "G", "B", "A")
         if self.pixel_type == "half" and not self._overflow_said and np.abs(pixels).max(initial=0.0) > HALF_MAX:
             self._overflow_said = True  # once per output: a shot of glints would repeat it on every frame
-            log.warning("%s: frame %d: colour values above %g (the largest half float) are written as infinity "
+            log.warning("%s: frame %d: colour values beyond +-%g (the largest half float) are written as infinity "
                         "(said for the first such frame only); --alpha-format exr32 keeps them",
                         self.path(frame), frame, HALF_MAX)
         attributes = self._attributes(frame, plate, stamp)
