@@ -329,3 +329,13 @@ def test_a_keyframe_numbered_like_a_sequence_on_a_movie_plate_says_how_movies_co
     expect(result, 2, "key.1001.png", "outside the frame range 1-4", "numbered from its first picture, 1",
            "--keyframes 1=key.png", root=shot.root)
     assert "--shot-range" not in result.err
+
+
+def test_a_mask_given_as_a_keyframe_is_said(shot: Shot, capsys) -> None:
+    """Odd-inputs QA: a roto mask (0 and 255 only, no unknown band) handed in as a keyframe
+    made hard-edged mattes for the whole shot, exit 0 without a word."""
+    key = painted({})
+    write(shot.keyframe(1004), np.where(key > 0.75, 1.0, 0.0).astype(np.float32))
+    result = tcvom(capsys, *shot.run_args())
+    expect(result, 0, "key.1004.png", "frame 1004", "no unknown (128) region", "a mask, not a trimap", root=shot.root)
+    assert "key.1001.png: frame 1001: the keyframe trimap has no unknown" not in result.err

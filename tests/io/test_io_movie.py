@@ -495,6 +495,32 @@ def test_an_animated_gif_is_read_as_a_movie(tmp_path: Path) -> None:
     assert open_frames(tmp_path / "plate.1001.gif").frame_numbers == [1001]
 
 
+@pytest.mark.parametrize("suffix", [".png", ".apng"])
+def test_an_animated_png_is_read_as_a_movie(tmp_path: Path, suffix: str, capsys) -> None:
+    """Odd-inputs QA: an animated PNG went to the image reader, which reads its first picture
+    only (OpenImageIO sees a still): one frame matted, exit 0, the others dropped unsaid."""
+    from tcvom.cli import main
+    from tcvom.io import SequenceFrames, write_image
+
+    path = tmp_path / f"clip{suffix}"
+    with av.open(str(path), "w", format="apng") as container:
+        stream = container.add_stream("apng", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "rgb24"
+        for i in range(6):
+            picture = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 30 + 40 * i, np.uint8), format="rgb24")
+            for packet in stream.encode(picture):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    movie = open_frames(path)
+    assert isinstance(movie, MovieFrames) and movie.frame_numbers == [1, 2, 3, 4, 5, 6]
+    assert [round(movie.read(f).mean() * 255) for f in (6, 1, 3)] == [230, 30, 110]
+    assert main(["info", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["frame_count"] == 6
+    write_image(tmp_path / "still.1001.png", np.full((8, 8, 3), 0.5, np.float32), pixel_type="uint8")
+    assert isinstance(open_frames(tmp_path / "still.1001.png"), SequenceFrames)  # a still PNG stays an image
+
+
 @pytest.mark.parametrize("suffix", [".webp", ".tif"])
 def test_a_plate_file_of_several_pictures_is_refused(tmp_path: Path, suffix: str, capsys) -> None:
     """Plates QA: an animated WebP or a TIFF stack went to the image reader, which read its

@@ -104,6 +104,24 @@ def test_output_patterns(tmp_path: Path) -> None:
     assert output_pattern(tmp_path / "kept.exr", "alpha.####.exr") == str(tmp_path / "kept.exr" / "alpha.####.exr")
 
 
+def test_frames_whose_extension_has_another_case_are_named(tmp_path: Path, caplog) -> None:
+    """Odd-inputs QA: plate.0005.PNG and plate.0006.PNG beside plate.0001-0004.png (a render
+    from another machine) were left out of the shot without a word, exit 0."""
+    import shutil
+
+    write_sequence(tmp_path, "plate", range(1, 7), (4, 4))
+    for n in (5, 6):
+        shutil.move(tmp_path / f"plate.{n:04d}.png", tmp_path / f"plate.{n:04d}.PNG")
+    with caplog.at_level("WARNING", logger="tcvom"):
+        assert ImageSequence(tmp_path / "plate.####.png").frame_numbers == [1, 2, 3, 4]
+    assert "2 file(s) of this name have another padding or extension case" in caplog.text
+    assert "plate.0005.PNG, plate.0006.PNG" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tcvom"):
+        assert ImageSequence(tmp_path / "plate.####.PNG").frame_numbers == [5, 6]
+    assert "plate.0001.png, plate.0002.png, plate.0003.png, ..." in caplog.text
+
+
 def test_files_of_another_padding_are_named(tmp_path: Path) -> None:
     """Frames -2 and -1 written plate.-0002.exr beside plate.0000.exr were dropped without
     a word (the keyframe on -2 with them); plate.####.exr over plate.1.exr said only that
@@ -126,7 +144,7 @@ def test_files_of_another_padding_are_named(tmp_path: Path) -> None:
     assert any("plate.-0001.exr, plate.-0002.exr" in m and "plate.-001.exr" in m for m in messages), messages
     for n in (1, 2, 3):
         write_image(tmp_path / f"short.{n}.exr", np.zeros((4, 4, 3), np.float32))
-    with pytest.raises(MissingFrameError, match=r"another padding exist: short\.1\.exr, short\.2\.exr"):
+    with pytest.raises(MissingFrameError, match=r"another padding or extension case exist: short\.1\.exr, short\.2\.exr"):
         ImageSequence(tmp_path / "short.####.exr")
     write_sequence(tmp_path / "gap", "plate", range(1001, 1006), (4, 4))
     (tmp_path / "gap" / "plate.1003.png").unlink()

@@ -68,3 +68,14 @@ def test_layers_are_refused_before_the_trimap_stage(small_example, tmp_path: Pat
                      str(tmp_path), "--output", "layers", "--method", "classical", "--progress", "none", *extra])
         assert code == 2 and "--output layers" in capsys.readouterr().err
         assert not (tmp_path / "trimaps").exists()
+
+
+def test_masks_given_as_trimaps_are_said_once(small_example, tmp_path: Path, capsys) -> None:
+    """Odd-inputs QA: per-frame masks (0 and 255, no unknown) made hard mattes without a word."""
+    trimaps = _trimaps(small_example, tmp_path / "t",
+                       lambda f, t: np.where(t >= 128, 255, 0).astype(np.uint8) if f in (1002, 1003) else t)
+    assert _matte(small_example, trimaps, tmp_path / "out") == 0
+    err = capsys.readouterr().err
+    assert err.count("no unknown (128) region") == 1 and "t.1002.png: frames 1002-1003: each trimap" in err, err
+    assert _matte(small_example, _trimaps(small_example, tmp_path / "good"), tmp_path / "out2") == 0
+    assert "no unknown" not in capsys.readouterr().err

@@ -34,18 +34,20 @@ def test_alpha_exr_header_names_its_making(small_example, tmp_path: Path, capsys
     assert "alpha.1009.exr: file not found" in capsys.readouterr().err
 
 
-def _overscan(plate: str, tmp_path: Path) -> str:
+def _overscan(plate: str, tmp_path: Path, *, overscan: bool = True) -> str:
     """The example plate re-written with overscan: its 96x64 pixels as a data window at
-    (-8, -4) around an 80x56 display window, pixel aspect 2, a timecode and 24 fps."""
+    (-8, -4) around an 80x56 display window (``overscan``), pixel aspect 2, a timecode and
+    24 fps."""
     from tcvom.io.images import read_image
 
-    folder = tmp_path / "overscan"
+    folder = tmp_path / ("overscan" if overscan else "anamorphic")
     folder.mkdir()
     for source in sorted(Path(plate).parent.glob("*.exr")):
         pixels, _ = read_image(source)
         height, width, count = pixels.shape
         spec = oiio.ImageSpec(width, height, count, "half")
-        spec.x, spec.y, spec.full_x, spec.full_y, spec.full_width, spec.full_height = -8, -4, 0, 0, 80, 56
+        if overscan:
+            spec.x, spec.y, spec.full_x, spec.full_y, spec.full_width, spec.full_height = -8, -4, 0, 0, 80, 56
         spec.attribute("PixelAspectRatio", 2.0)
         spec.attribute("smpte:TimeCode", oiio.TypeTimeCode, (0x01020304, 0))
         spec.attribute("FramesPerSecond", oiio.TypeRational, (24, 1))
@@ -76,6 +78,23 @@ def test_alpha_keeps_the_plates_overscan_aspect_and_timecode(small_example, tmp_
     shown = capsys.readouterr().out
     assert "data_window: (-8, -4) 96x64" in shown and "display_window: (0, 0) 80x56" in shown
     assert "smpte:TimeCode: 01:02:03:04" in shown and "PixelAspectRatio: 2" in shown
+
+
+def test_png_alphas_of_an_anamorphic_sequence_are_said_to_have_square_pixels(small_example, tmp_path: Path,
+                                                                            capsys) -> None:
+    """Odd-inputs QA: a movie whose pixels are not square warned that PNG/TIFF alphas have
+    square ones; an anamorphic EXR or DPX sequence matted into png16/tif16 said nothing."""
+    plate = _overscan(small_example.plate, tmp_path, overscan=False)
+    for fmt, said in (("png16", True), ("tif16", True), ("exr", False)):
+        assert main(["matte", "--plate", plate, "--trimaps", small_example.trimaps, "--out", str(tmp_path / fmt),
+                     "--frames", "1002", "--method", "classical", "--alpha-format", fmt, "--progress", "none",
+                     "--no-review"]) == 0
+        err = capsys.readouterr().err
+        assert ("pixels are not square (pixel aspect 2)" in err and f"{fmt} alphas have square pixels" in err) == said, err
+    assert main(["matte", "--plate", small_example.plate, "--trimaps", small_example.trimaps, "--out",
+                 str(tmp_path / "square"), "--frames", "1002", "--method", "classical", "--alpha-format", "png16",
+                 "--progress", "none", "--no-review"]) == 0
+    assert "not square" not in capsys.readouterr().err
 
 
 def test_a_farm_matte_task_stamps_the_keyframes_its_trimaps_came_from(small_example, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -209,9 +210,32 @@ def _pictures(path: str | Path) -> list[tuple[str, int, int, int]]:
         inp.close()
 
 
+def _png_animation(path: str | Path) -> int:
+    """The frame count an animated PNG's ``acTL`` chunk gives (0: a still PNG, or none to
+    read). OpenImageIO reads an APNG's first picture only, as a still: its chunks before the
+    image data say more."""
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(8) != b"\x89PNG\r\n\x1a\n":
+                return 0
+            while len(head := handle.read(8)) == 8:
+                size, kind = int.from_bytes(head[:4], "big"), head[4:]
+                if kind == b"IDAT" or size > 1 << 24:
+                    return 0
+                if kind == b"acTL":
+                    body = handle.read(4)
+                    return int.from_bytes(body, "big") if len(body) == 4 else 0
+                handle.seek(size + 4, os.SEEK_CUR)  # the chunk's data and its CRC
+    except OSError:
+        return 0
+    return 0
+
+
 def picture_count(path: str | Path) -> int:
-    """How many pictures (subimages) a file holds: an animated GIF's frames (0: unreadable)."""
-    return len(_pictures(path))
+    """How many pictures (subimages) a file holds: an animated GIF's or PNG's frames (0:
+    unreadable)."""
+    pictures = _pictures(path)
+    return max(len(pictures), _png_animation(path)) if pictures and pictures[0][0] == "png" else len(pictures)
 
 
 def stacked_pictures(path: str | Path) -> int:

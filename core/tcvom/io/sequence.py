@@ -205,13 +205,15 @@ class ImageSequence:
         if not frames:
             raise MissingFrameError(
                 f"no {self.what} frames match this pattern" + (
-                    f"; files of this name with another padding exist: {listed}" if others else ""),
+                    f"; files of this name with another padding or extension case exist: {listed}" if others
+                    else ""),
                 path=self.pattern,
-                hint="write the pattern with their padding (one # per digit; @ for unpadded numbers)" if others
-                else None)
+                hint="write the pattern with their padding (one # per digit; @ for unpadded numbers) and their "
+                "extension" if others else None)
         if others:
             frame = others[0][1]
-            log.warning("%s: %d file(s) of this name have another padding and are not frames of this %s: %s "
+            log.warning("%s: %d file(s) of this name have another padding or extension case and are not frames of "
+                        "this %s: %s "
                         "(frame %d of this pattern is %s: rename them to match)", self.pattern, len(others),
                         self.what, listed, frame, Path(seq.frame(frame)).name)
         holes = sorted(set(range(frames[0], frames[-1] + 1)) - set(frames)) if self.contiguous else []
@@ -318,9 +320,10 @@ def frames_on_disk(pattern: str | Path) -> list[int]:
 def _other_padding(seq: fileseq.FileSequence, frames: set[int]) -> list[tuple[str, int]]:
     """(name, frame number) of the files in the sequence's folder that carry its name and extension around a
     frame number but are not its frames (another padding: ``plate.1.exr`` or
-    ``plate.-0002.exr`` beside ``plate.####.exr``)."""
+    ``plate.-0002.exr`` beside ``plate.####.exr``; the extension in another case:
+    ``plate.0005.PNG`` beside ``plate.####.png``, a render from another machine)."""
     folder = Path(seq.dirname() or ".")
-    shape = re.compile(re.escape(seq.basename()) + r"(-?\d+)" + re.escape(seq.extension()) + "$")
+    shape = re.compile(re.escape(seq.basename()) + r"(-?\d+)(?i:" + re.escape(seq.extension()) + ")$")
     try:
         names = sorted(entry.name for entry in folder.iterdir())
     except OSError:
@@ -328,9 +331,18 @@ def _other_padding(seq: fileseq.FileSequence, frames: set[int]) -> list[tuple[st
     others = []
     for name in names:
         match = shape.match(name)
-        if match and (int(match[1]) not in frames or Path(seq.frame(int(match[1]))).name != name):
+        if match and (int(match[1]) not in frames or Path(seq.frame(int(match[1]))).name != name
+                      and not _same_file(folder / name, seq.frame(int(match[1])))):
             others.append((name, int(match[1])))
     return others
+
+
+def _same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether two names are one file (a file system blind to case: ``.PNG`` is ``.png``)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def sequences_in(folder: str | Path) -> list[str]:

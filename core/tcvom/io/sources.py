@@ -66,13 +66,13 @@ MOVIE_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".m
 
 
 def is_movie(path: str | Path) -> bool:
-    """Whether the plate ``path`` is a movie: by its suffix, and an animated GIF (one file of
-    several pictures, which an image reader reads the first of; a sequence of GIFs, or one
-    of a single picture, is images)."""
+    """Whether the plate ``path`` is a movie: by its suffix, and an animated GIF or PNG (one
+    file of several pictures, which an image reader reads the first of; a sequence of them,
+    or one of a single picture, is images)."""
     suffix = Path(path).suffix.lower()
     if suffix in MOVIE_SUFFIXES:
         return True
-    if suffix != ".gif" or is_pattern(str(path)) or not Path(path).is_file():
+    if suffix not in (".gif", ".png", ".apng") or is_pattern(str(path)) or not Path(path).is_file():
         return False
     from tcvom.io.images import picture_count
 
@@ -707,6 +707,8 @@ class MovieFrames(_Frames):
         self._pts = sorted(pts) if own_times and not stamps else None
         held = set(pts)
         self._keys = sorted(key for key in self._keys if key[0] in held)
+        if self._stream.codec_context.name in _DRAWN_OVER:  # every picture a "keyframe", none decodable alone
+            self._keys = []  # a picture before the last read: decoded from the start
         return len(times), packets
 
     def path(self, frame: int) -> Path:
@@ -906,6 +908,11 @@ def _main_track(videos: list[Any], best: Any) -> Any:
 # FFmpeg's colour tags (AVColorTransferCharacteristic, AVColorPrimaries) of HDR and wide-gamut video.
 _HDR = {16: ("Rec.2100-PQ - Display", "HDR, PQ (SMPTE ST 2084)"), 18: ("Rec.2100-HLG - Display", "HDR, HLG (ARIB STD-B67)")}
 _BT2020 = 9
+
+
+_DRAWN_OVER = frozenset({"apng", "gif"})
+"""Codecs of animations whose pictures are drawn over the picture before (their packets all
+marked keyframes): an APNG decoder sent a packet after a seek back fails (odd-inputs QA)."""
 
 
 def open_frames(

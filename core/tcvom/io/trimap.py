@@ -223,6 +223,12 @@ def check_keyframe_classes(keyframes: dict[int, np.ndarray], paths: dict[int, ob
     return check_class_counts({frame: class_counts(tri) for frame, tri in keyframes.items()}, paths)
 
 
+NO_UNKNOWN = ("{what} has no unknown (128) region, only foreground and background: a mask, not a trimap; the "
+              "matte follows its hard edge (paint an unknown band over the object's edges, where hair and motion "
+              "blur are, for a soft matte)")
+"""What a trimap without an unknown region is told (a roto mask handed in as one)."""
+
+
 def check_class_counts(counts: dict[int, dict[str, int]], paths: dict[int, object] | None = None, *,
                        what: str = "keyframe trimap", shot: bool = True) -> list[str]:
     """:func:`check_keyframe_classes` from each trimap's :func:`class_counts` (so that a
@@ -244,6 +250,8 @@ def check_class_counts(counts: dict[int, dict[str, int]], paths: dict[int, objec
             if count[cls] == 0:
                 warnings.append(f"{where}: the {what} has no {cls} ({value}): the matte near it will be {near} "
                                 f"(right only if the object {right} there)")
+        if count["unknown"] == 0 and count["foreground"] and count["background"]:  # a roto mask given as a trimap
+            warnings.append(f"{where}: {NO_UNKNOWN.format(what=f'the {what}')}")
     for cls, value, matte in (("foreground", FOREGROUND, 0), ("background", BACKGROUND, 1)):
         if shot and counts and all(count[cls] == 0 for count in counts.values()):
             first = min(counts)

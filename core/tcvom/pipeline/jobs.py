@@ -1053,6 +1053,7 @@ def matte(
         recorded = FrameRecords(writer.pattern)
         if not plan_only:
             _remove_dead_temporaries(recorded)
+            _say_square_pixels(source, writer)
         files = FileDigests(recorded.input_states())
         files.learn(made)
         settings_key = _settings_key(settings)
@@ -1263,16 +1264,37 @@ def _mattes(
         yield frame, layers.pop("alpha"), layers
 
 
+def _say_square_pixels(source: Any, writer: AlphaWriter) -> None:
+    """Warn that a PNG/TIFF alpha of an image sequence whose pixels are not square (an
+    anamorphic scan's ``PixelAspectRatio``) has square ones (odd-inputs QA: a movie said so, a
+    sequence did not); an EXR carries the plate's."""
+    if isinstance(source, MovieFrames) or writer.fmt.startswith("exr"):  # a movie says so as it is read
+        return
+    from tcvom.io.images import image_layout
+
+    layout = image_layout(source.path(source.first))
+    aspect = next((v for name, _, v in layout.attributes if name == "PixelAspectRatio"), 1.0)
+    if isinstance(aspect, (int, float)) and abs(aspect - 1.0) > 1e-6:
+        logging.getLogger("tcvom").warning(
+            "%s: the plate's pixels are not square (pixel aspect %s); %s alphas have square pixels: give them the "
+            "plate's pixel aspect in the compositor, or write EXR alphas (--alpha-format exr), which carry it",
+            source.path(source.first), f"{aspect:.4g}", writer.fmt)
+
+
 def _check_given_trimaps(tris: TrimapFiles, frames: list[int], *, whole: bool) -> None:
     """Trimaps given for every frame (``--trimaps``, not made by tcvom) are checked as
     keyframes are, one at a time, before any frame is computed: a frame all unknown, or
     (``whole``: the frames are the whole shot) a shot with no foreground or no background,
     is an InputError naming the file and frame, never a matte of 0 or 1 everywhere. Their
     values are checked on reading (``painted``)."""
-    from tcvom.io.trimap import check_class_counts, class_counts
+    from tcvom.io.trimap import NO_UNKNOWN, check_class_counts, class_counts
 
     counts = {frame: class_counts(tris.read(frame)) for frame in frames}
     check_class_counts(counts, {frame: tris.path(frame) for frame in frames}, what="trimap", shot=whole)
+    masks = [f for f in frames if counts[f]["unknown"] == 0 and counts[f]["foreground"] and counts[f]["background"]]
+    if masks:  # odd-inputs QA: roto masks given as trimaps made hard mattes without a word (said once)
+        logging.getLogger("tcvom").warning("%s: frame%s %s: %s", tris.path(masks[0]), "" if len(masks) == 1 else "s", format_range(masks),
+                    NO_UNKNOWN.format(what="the trimap" if len(masks) == 1 else "each trimap"))
 
 
 def check_colour_layers(network: str | None) -> None:
