@@ -331,9 +331,12 @@ def _other_padding(seq: fileseq.FileSequence, frames: set[int]) -> list[tuple[st
     others = []
     for name in names:
         match = shape.match(name)
-        if match and (int(match[1]) not in frames or Path(seq.frame(int(match[1]))).name != name
-                      and not _same_file(folder / name, seq.frame(int(match[1])))):
-            others.append((name, int(match[1])))
+        if match is None:
+            continue
+        frame = int(match[1])
+        own = Path(seq.frame(frame))
+        if frame not in frames or (own.name != name and not _same_file(folder / name, own)):
+            others.append((name, frame))
     return others
 
 
