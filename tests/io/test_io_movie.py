@@ -469,19 +469,24 @@ def test_movies_of_phones_the_web_dv_and_raw_yuv_are_movies(tmp_path: Path, suff
         assert abs(movie.read(frame).mean() * 255 - (20 + 35 * (frame - 1))) < 4, (suffix, frame)
 
 
-def test_an_animated_gif_is_read_as_a_movie(tmp_path: Path) -> None:
-    """Plates QA: an animated GIF went to the image reader, which read its first picture: a
-    one-frame plate, matted with exit 0 and its other pictures dropped without a word."""
-    path = tmp_path / "anim.gif"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("gif", rate=10)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "rgb8"
-        for i in range(5):
-            picture = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 40 + 50 * i, np.uint8), format="rgb24")
+def _animation(path: Path, codec: str, pix_fmt: str, levels: list[int], fmt: str | None = None) -> None:
+    """An animation of 64x48 pictures, each flat grey at one of ``levels``."""
+    with av.open(str(path), "w", format=fmt) as container:
+        stream = container.add_stream(codec, rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, pix_fmt
+        for level in levels:
+            picture = av.VideoFrame.from_ndarray(np.full((48, 64, 3), level, np.uint8), format="rgb24")
             for packet in stream.encode(picture):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+
+
+def test_an_animated_gif_is_read_as_a_movie(tmp_path: Path) -> None:
+    """Plates QA: an animated GIF went to the image reader, which read its first picture: a
+    one-frame plate, matted with exit 0 and its other pictures dropped without a word."""
+    path = tmp_path / "anim.gif"
+    _animation(path, "gif", "rgb8", [40 + 50 * i for i in range(5)])
     movie = open_frames(path)
     assert isinstance(movie, MovieFrames) and movie.frame_numbers == [1, 2, 3, 4, 5]
     levels = [movie.read(frame).mean() * 255 for frame in movie.frame_numbers]
@@ -503,15 +508,7 @@ def test_an_animated_png_is_read_as_a_movie(tmp_path: Path, suffix: str, capsys)
     from tcvom.io import SequenceFrames, write_image
 
     path = tmp_path / f"clip{suffix}"
-    with av.open(str(path), "w", format="apng") as container:
-        stream = container.add_stream("apng", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "rgb24"
-        for i in range(6):
-            picture = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 30 + 40 * i, np.uint8), format="rgb24")
-            for packet in stream.encode(picture):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    _animation(path, "apng", "rgb24", [30 + 40 * i for i in range(6)], fmt="apng")
     movie = open_frames(path)
     assert isinstance(movie, MovieFrames) and movie.frame_numbers == [1, 2, 3, 4, 5, 6]
     assert [round(movie.read(f).mean() * 255) for f in (6, 1, 3)] == [230, 30, 110]
