@@ -321,3 +321,59 @@ def test_a_width_whose_truth_trimaps_cover_the_subject_names_the_clip(tmp_path: 
     assert "clip synthetic/clip_000, medium trimaps (made from its ground truth): no trimap has foreground" in str(
         caught.value)
     assert caught.value.path is not None and "FG_done" in caught.value.path and "--widths" in str(caught.value)
+
+
+def test_a_bounding_box_exr_is_scored_on_its_display_window(small_example, tmp_path: Path, capsys) -> None:
+    """Eval QA: an alpha EXR whose data window is its bounding box (a Nuke render with a bbox)
+    was refused as another size, as prediction or as truth (naming the other, full-size file);
+    it is placed on its display window, as plates and trimaps are."""
+    import shutil
+
+    import OpenImageIO as oiio
+
+    from tcvom.io import read_image
+
+    cropped = tmp_path / "cropped"
+    cropped.mkdir()
+    for path in sorted((Path(small_example.folder) / "truth").glob("alpha.*.png")):
+        alpha = read_image(path)[0][..., 0]
+        ys, xs = np.nonzero(alpha)
+        top, left = int(ys.min()), int(xs.min())
+        box = np.ascontiguousarray(alpha[top:ys.max() + 1, left:xs.max() + 1])
+        assert box.shape != alpha.shape
+        spec = oiio.ImageSpec(box.shape[1], box.shape[0], 1, "float")
+        spec.x, spec.y, spec.full_width, spec.full_height = left, top, alpha.shape[1], alpha.shape[0]
+        spec.channelnames = ("A",)
+        out = oiio.ImageOutput.create(str(cropped / path.with_suffix(".exr").name))
+        assert out.open(str(cropped / path.with_suffix(".exr").name), spec) and out.write_image(box[..., None])
+        out.close()
+    truth = Path(small_example.folder) / "truth"
+    assert cli_main(["eval", "--alpha", str(cropped / "alpha.####.exr"), "--truth", str(truth), "--progress", "none",
+                     "--out", str(tmp_path / "a")]) == 0
+    row = json.loads((tmp_path / "a" / "summary.json").read_text())["summary"]["shot"]
+    assert row["sad"] < 1e-6 and row["mse"] < 1e-6 and row["frames"] == 8, row  # the truth's 8 bits as floats
+    for path in truth.glob("trimap.*.png"):
+        shutil.copy(path, cropped / path.name)
+    assert cli_main(["eval", "--alpha", str(truth / "alpha.####.png"), "--truth", str(cropped), "--progress", "none",
+                     "--out", str(tmp_path / "b")]) == 0
+    assert json.loads((tmp_path / "b" / "summary.json").read_text())["summary"]["shot"]["sad"] < 1e-6
+    capsys.readouterr()
+
+
+def test_the_datasets_flags_are_refused_with_alpha_and_flow_none_is_kept(small_example, tmp_path: Path,
+                                                                          capsys) -> None:
+    """Eval QA: with --alpha, --propagate, --data, --widths... were ignored (exit 0, another
+    protocol than the one asked) and --flow none still measured MESSDdt from DIS flow."""
+    truth = str(Path(small_example.folder) / "truth")
+    shot = ["eval", "--alpha", str(Path(truth) / "alpha.####.png"), "--truth", truth, "--progress", "none"]
+    for flags, named in ((["--propagate", "classical"], "--propagate"), (["--data", str(tmp_path)], "--data"),
+                         (["--widths", "medium"], "--widths"), (["--flow", "png"], "--flow png"),
+                         (["--no-plots"], "--no-plots"), (["--make-synthetic", str(tmp_path / "s")], "--make-synthetic")):
+        assert cli_main([*shot, *flags]) == 2, flags
+        assert f"{named} is for scoring a dataset (--data), not one shot (--alpha)" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+    assert cli_main([*shot, "--plate", small_example.plate, "--flow", "none", "--out", str(tmp_path / "n")]) == 0
+    row = json.loads((tmp_path / "n" / "summary.json").read_text())["summary"]["shot"]
+    assert "messddt" not in row and "dtssd" in row, row
+    assert cli_main([*shot, "--plate", small_example.plate, "--out", str(tmp_path / "d")]) == 0
+    assert "messddt" in json.loads((tmp_path / "d" / "summary.json").read_text())["summary"]["shot"]

@@ -156,6 +156,23 @@ def test_clip_average_counts_last_frame_in_denominator() -> None:
     assert both["dtssd"] == pytest.approx(0.25) and both["clips"] == 2 and both["pixel_count"] == 8
 
 
+def test_a_clip_with_no_valid_flow_pixel_has_no_messddt() -> None:
+    """Eval QA: flow valid on no pixel gave MESSDdt n/a in summary.md but 0.0 in the JSON, a
+    perfect score; and it went into the mean over clips as one."""
+    invalid = (np.zeros((*A.shape, 2), np.float32), np.zeros(A.shape, bool))
+    valid = (np.zeros((*A.shape, 2), np.float32), np.ones(A.shape, bool))
+    clips = []
+    for flow in (invalid, valid):
+        scorer = M.ClipScorer(flow=lambda a, b, flow=flow: flow, image_metrics=False)
+        scorer.add(0, A, G, TRI)
+        scorer.add(1, G, G, TRI)
+        clips.append(M.average_frames(scorer.finish()))
+    assert "messddt" not in clips[0] and "messddt_l1" not in clips[0] and clips[0]["flow_pixel_count"] == 0
+    assert clips[1]["messddt"] > 0 and clips[1]["flow_pixel_count"] > 0
+    assert M.average_clips(clips)["messddt"] == pytest.approx(clips[1]["messddt"])
+    assert "messddt" not in M.average_clips([clips[0], clips[0]])
+
+
 def test_size_mismatch_is_an_input_error() -> None:
     with pytest.raises(FrameSizeError):
         M.mse(A, np.zeros((3, 2)), np.ones((2, 2), bool))

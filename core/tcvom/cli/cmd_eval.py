@@ -92,6 +92,7 @@ def _main(args: argparse.Namespace) -> int:
 
     common.setup_logging(args.progress)
     if args.alpha is not None:
+        _check_shot_flags(args)
         return _score_shot(args)
     for flag, value in (("--truth", args.truth), ("--truth-trimaps", args.truth_trimaps), ("--frames", args.frames),
                         ("--plate", args.plate)):
@@ -169,6 +170,22 @@ def _main(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_shot_flags(args: argparse.Namespace) -> None:
+    """Refuse the dataset's flags with ``--alpha`` (eval QA: ``--propagate``, ``--data``,
+    ``--widths`` and the rest were ignored, exit 0, as another protocol than the one asked)."""
+    given = {"--data": args.data is not None, "--propagate": args.propagate is not None,
+             "--make-synthetic": args.make_synthetic is not None, "--clips": bool(args.clips),
+             "--widths": args.widths != list(_WIDTHS), "--split": args.split != "val", "--subset": args.subset,
+             "--keyframes": args.keyframes != [1, 2, 3], "--stm-weights": args.stm_weights is not None,
+             "--weights": args.weights is not None, "--no-plots": not args.plots, "--worst": args.worst != 3,
+             "--flow png": args.flow == "png"}
+    flag = next((name for name, there in given.items() if there), None)
+    if flag is not None:
+        raise InputError(f"{flag} is for scoring a dataset (--data), not one shot (--alpha)",
+                         hint="score the shot with --alpha, --truth, --plate (MESSDdt from its DIS flow; --flow none: "
+                         "without it) and --frames; a dataset with --data and --predictions or --method")
+
+
 def _score_shot(args: argparse.Namespace) -> int:
     """``--alpha A --truth T``: one shot against its ground truth."""
     from tcvom.evaluation import mattes as evaluate
@@ -180,7 +197,7 @@ def _score_shot(args: argparse.Namespace) -> int:
         args.truth,
         args.out,
         truth_trimaps=args.truth_trimaps,
-        plate=args.plate,
+        plate=None if args.flow == "none" else args.plate,  # no flow: no MESSDdt
         frames=args.frames,
         image_metrics=args.image_metrics,
         progress=args.progress,

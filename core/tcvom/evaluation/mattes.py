@@ -138,8 +138,9 @@ def prediction_files(folder: Path) -> dict[int, Path]:
 def read_prediction(path: Path, frame: int) -> np.ndarray:
     """A predicted alpha file as float32 ``H x W`` in [0, 1]
     (:func:`tcvom.io.images.alpha_channel`: the channel named A, else grey+alpha or RGBA ->
-    A, grey or RGB -> the first, whatever the file type)."""
-    from tcvom.io.images import alpha_channel, read_image
+    A, grey or RGB -> the first, whatever the file type); an EXR whose data window crops its
+    display window (a render's bounding box) on its display window, 0 around it."""
+    from tcvom.io.images import alpha_channel, on_picture, read_image
 
     if path.suffix.lower() == ".png":
         # 8/16-bit PNG: float32(v / max) exactly as the reference reads predictions.
@@ -150,7 +151,7 @@ def read_prediction(path: Path, frame: int) -> np.ndarray:
                 pixels = pixels[:, :, [2, 1, 0, 3][:pixels.shape[2]]]
             return alpha_channel(pixels, (), path, frame, purpose="scored")
     pixels, info = read_image(path, frame)
-    return alpha_channel(pixels, info.channels, path, frame, purpose="scored")
+    return on_picture(alpha_channel(pixels, info.channels, path, frame, purpose="scored"), info)
 
 
 # ----- plots (OpenCV only) --------------------------------------------------------------------------

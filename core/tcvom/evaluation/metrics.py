@@ -383,6 +383,8 @@ def average_frames(scores: Sequence[FrameScore]) -> dict[str, float]:
     unmeasured = {name for s in scores for name in s.unmeasured}
     if not sum(s.pixel_count for s in scores):  # no unknown pixel in any truth trimap: no score (not a perfect 0)
         unmeasured |= set(METRIC_NAMES)
+    if not sum(s.flow_pixel_count for s in scores):  # eval QA: MESSDdt over no valid flow pixel was a 0 in the JSON
+        unmeasured |= {"messddt", "messddt_l1"}
     out: dict[str, float] = {k: float(sum(getattr(s, k) for s in scores)) / len(scores) for k in METRIC_NAMES
                              if k not in unmeasured}
     for k in COUNT_NAMES:
@@ -395,11 +397,16 @@ def average_clips(clips: Sequence[dict[str, float]]) -> dict[str, float]:
     """Mean of per-clip averages (every clip weighs the same); pixel counts are summed. A clip
     with no unknown pixel in its truth trimaps (``pixel_count`` 0) has no score and is left
     out of the means: ``clips`` and ``frames`` count what was averaged, ``unscored_clips``
-    (when there are any) the clips left out."""
+    (when there are any) the clips left out. A clip whose flow is valid on no pixel of its
+    unknown region has no MESSDdt: it is the mean of the other clips' (none: not measured)."""
     if not clips:
         raise InputError("no clip to average")
     scored = [c for c in clips if c.get("pixel_count", 1) > 0]
     out = {k: float(np.mean([c[k] for c in scored])) for k in METRIC_NAMES if scored and all(k in c for c in scored)}
+    for k in ("messddt", "messddt_l1"):  # a clip measured over no valid flow pixel has none: the others' mean
+        flowed = [c[k] for c in scored if k in c]
+        if k not in out and flowed and all(k in c or not c.get("flow_pixel_count", 1) for c in scored):
+            out[k] = float(np.mean(flowed))
     for k in (*COUNT_NAMES, "frames"):
         if all(k in c for c in clips):
             out[k] = int(sum(c[k] for c in scored))

@@ -188,6 +188,31 @@ def _header(path: str | Path) -> tuple[Any, int, tuple[str, ...], bool]:
         inp.close()
 
 
+def picture_window(info: ImageInfo) -> tuple[int, int, int, int]:
+    """The picture a file's pixels belong on (x, y, width, height): its data and display
+    windows together. Full-frame and overscanned files (the data window holds the display
+    window) keep their data window; a cropped one (a CG render's bounding box) is placed on
+    its display window, black around it."""
+    if info.display is None:
+        return (*info.origin, info.width, info.height)
+    fx, fy, fw, fh = info.display
+    (x, y), w, h = info.origin, info.width, info.height
+    left, top = min(x, fx), min(y, fy)
+    return left, top, max(x + w, fx + fw) - left, max(y + h, fy + fh) - top
+
+
+def on_picture(pixels: np.ndarray, info: ImageInfo) -> np.ndarray:
+    """A file's pixels (``H x W`` or ``H x W x C``, its data window) placed on its
+    :func:`picture_window`, zero around them."""
+    x, y, width, height = picture_window(info)
+    if (width, height) == (info.width, info.height):
+        return pixels
+    placed = np.zeros((height, width, *pixels.shape[2:]), dtype=pixels.dtype)
+    dx, dy = info.origin[0] - x, info.origin[1] - y
+    placed[dy:dy + info.height, dx:dx + info.width] = pixels
+    return placed
+
+
 def image_info(path: str | Path) -> ImageInfo:
     """Read only the header of an image."""
     return _info(path, *_header(path))

@@ -42,6 +42,7 @@ from tcvom.io.images import (
     ImageInfo,
     colour_layers,
     image_info,
+    picture_window,
     read_image,
 )
 from tcvom.io.sequence import (
@@ -137,7 +138,7 @@ class _Frames(_Numbered):
     width: int
     height: int
     origin: tuple[int, int] = (0, 0)
-    """Where the frames' pixels start in the picture (a sequence's canvas, see :func:`_canvas`)."""
+    """Where the frames' pixels start in the picture (a sequence's canvas, see :func:`tcvom.io.images.picture_window`)."""
     display: tuple[int, int, int, int] | None = None
     """A sequence's display window (x, y, width, height), None for movies."""
     pixel_aspect: float = 1.0
@@ -280,19 +281,6 @@ def one_job(function: Callable[_P, _R]) -> Callable[_P, _R]:
     return job
 
 
-def _canvas(info: ImageInfo) -> tuple[int, int, int, int]:
-    """The picture a sequence's frames are matted on (x, y, width, height): its first frame's
-    data and display windows together. Full-frame and overscanned plates (the data window
-    holds the display window) keep their data window; a cropped one (a CG render's bounding
-    box) is matted on its display window."""
-    if info.display is None:
-        return (*info.origin, info.width, info.height)
-    fx, fy, fw, fh = info.display
-    (x, y), w, h = info.origin, info.width, info.height
-    left, top = min(x, fx), min(y, fy)
-    return left, top, max(x + w, fx + fw) - left, max(y + h, fy + fh) - top
-
-
 def _grey(info: ImageInfo) -> bool:
     """Whether :func:`_rgb` reads the frame as grey (no R, G, B, and no colour layer)."""
     names = list(info.channels)
@@ -378,7 +366,7 @@ class SequenceFrames(_Frames):
                         shlex.quote(said) if self.colour.config.getColorSpace(said) is not None else
                         "NAME (the scan's log space, e.g. ADX10)" if info.log_transfer else "NAME")
         self.display = info.display
-        x, y, width, height = _canvas(info)
+        x, y, width, height = picture_window(info)
         self.width, self.height = width, height
         self.origin = (x, y)
         self._is_float = info.is_float
