@@ -260,6 +260,25 @@ def test_a_missing_init_file_names_the_config_and_key(video_root: Path, tmp_path
     assert caught.value.path == str(config)
 
 
+def test_an_init_file_that_does_not_load_names_the_config_and_key(video_root: Path, tmp_path: Path) -> None:
+    """Bases QA: a truncated init file, or one of another network, was refused naming the
+    weight file alone, not the config and key that named it."""
+    import json
+
+    from tcvom.errors import TcvomError
+    from tcvom.models.bases import build_matting
+
+    torch.save(build_matting("index_tam").state_dict(), tmp_path / "other.pth")
+    (tmp_path / "cut.pth").write_bytes((tmp_path / "other.pth").read_bytes()[:4096])
+    for name, said in (("cut.pth", "not a readable PyTorch checkpoint"), ("other.pth", "do not fit")):
+        config = tmp_path / f"{name}.json"
+        config.write_text(json.dumps(_video_cfg(video_root, tmp_path / "run", steps=1, init=name)))
+        with pytest.raises(TcvomError) as caught:
+            train_gca_tam(load_gca_tam_config(config), progress="none")
+        assert f"init (the weights to start from, set in {config})" in str(caught.value), caught.value
+        assert said in str(caught.value) and caught.value.path == str(tmp_path / name)
+
+
 def test_a_resume_does_not_read_init_again(video_root: Path, tmp_path: Path) -> None:
     """Training QA: a run started from `init` could not be resumed once that file was moved
     or cleaned up, although the checkpoint holds the whole model; the advice (set init to a

@@ -205,6 +205,14 @@ def test_describe_unknown_file(tmp_path, capsys):
     assert main(["info", str(path)]) == 2
     err = capsys.readouterr().err
     assert f"error: {path}: its keys match none of the networks" in err and "OpenImageIO" not in err, err
+    # bases QA: --weights with a second file (a glob of two) described the second only, exit 0 for
+    # an image, and the weights were never checked
+    from tcvom.io import write_image
+
+    write_image(tmp_path / "plate.png", torch.zeros(4, 4, 3).numpy(), pixel_type="uint8")
+    for other in (tmp_path / "plate.png", path):
+        assert main(["info", "--weights", str(path), str(other)]) == 2
+        assert f"one file at a time: {path} (--weights) and {other} were given" in capsys.readouterr().err
 
 
 # --- where weights are found (tcvom.weights.registry) and `tcvom weights` ------------------------------

@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from tcvom import __version__
-from tcvom.errors import EXIT_BAD_INPUT, TcvomError, command_word
+from tcvom.errors import EXIT_BAD_INPUT, InputError, TcvomError, command_word
 
 NAME = "info"
 HELP = "show the available back-ends, devices and weights (and identify a weight file)"
@@ -193,6 +193,9 @@ def main(args: argparse.Namespace) -> int:
     from tcvom.cli import common
 
     common.setup_logging("none")  # a file's warnings (a movie's colour tags) as every job says them
+    if args.file and args.weights:  # bases QA: the weights were never checked (a truncated file, exit 0)
+        raise InputError(f"tcvom info looks at one file at a time: {args.weights} (--weights) and {args.file} were "
+                         "given", hint="run tcvom info once for each (a weight file with or without --weights)")
     if args.file:
         from tcvom.weights.registry import WEIGHT_SUFFIXES
 

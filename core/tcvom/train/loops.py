@@ -41,7 +41,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -755,6 +755,18 @@ def _check_init(cfg: GcaTamConfig | StmConfig) -> None:
                          hint="set init to a .pth file (a relative path is relative to the config file)")
 
 
+@contextmanager
+def _init_named(cfg: GcaTamConfig | StmConfig) -> Iterator[None]:
+    """An error reading or loading ``init`` names the key and the config file too (bases QA:
+    a truncated file, or one of another base, named the weight file alone)."""
+    try:
+        yield
+    except TcvomError as exc:
+        if cfg.source:
+            exc.message = f"init (the weights to start from, set in {cfg.source}): {exc.message}"
+        raise
+
+
 def build_gca_dataset(cfg: GcaTamConfig) -> Dataset:
     """The dataset of a GCA+TAM config (affine triplets of image data, or video windows)."""
     length = cfg.steps * cfg.batch_size
@@ -788,7 +800,8 @@ def train_matting(cfg: GcaTamConfig, *, progress: ProgressMode = "bar", resume: 
     if cfg.init:
         if not _resuming(cfg, resume):
             _check_init(cfg)
-            load_initial(model, cfg.init)
+            with _init_named(cfg):
+                load_initial(model, cfg.init)
     elif cfg.stage == "pretrain" and cfg.trainable == "auto":  # the TAM alone, on frozen layers
         raise InputError(f"TAM pre-training starts from single-image {base} weights: set 'init'",
                          path=cfg.source or None, hint="the layers before the TAM stay frozen, so random ones would teach "
@@ -881,8 +894,9 @@ def train_stm(cfg: StmConfig, *, progress: ProgressMode = "bar", resume: bool = 
     model = build_stm()
     if cfg.init and not _resuming(cfg, resume):  # (STM needs no init: nothing refused without one)
         _check_init(cfg)
-        checkpoints.load_into(model, checkpoints.read_state_dict(cfg.init), what="STM trimap propagation",
-                              path=cfg.init)
+        with _init_named(cfg):
+            checkpoints.load_into(model, checkpoints.read_state_dict(cfg.init), what="STM trimap propagation",
+                                  path=cfg.init)
     model.to(device).eval()  # batch norm statistics stay frozen, as in STM and TGM
     params = trainable_parameters(model)
     keep = {id(p) for p in params}
