@@ -125,6 +125,16 @@ def test_json_progress_and_complete_run(capsys, shot: Path, tmp_path: Path) -> N
                               shot / "truth/trimap.####.png", "--out", out, "--method", "classical",
                               "--progress", "json")
     assert code == 0 and json.loads(stdout.splitlines()[-1])["skipped"] == 8
+    # docs QA: frames a rerun reuses are counted together, without a frame (the trimap stage named its last)
+    code, stdout, _ = run_cli(capsys, "run", "--plate", shot / "plate/plate.####.exr", "--keyframes",
+                              shot / "truth/trimap.####.png", "--out", tmp_path / "k", "--method", "classical",
+                              "--progress", "json")
+    code, stdout, _ = run_cli(capsys, "run", "--plate", shot / "plate/plate.####.exr", "--keyframes",
+                              shot / "truth/trimap.####.png", "--out", tmp_path / "k", "--method", "classical",
+                              "--progress", "json")
+    progress = [json.loads(line) for line in stdout.splitlines() if json.loads(line)["event"] == "progress"]
+    assert code == 0 and {e["job"] for e in progress} == {"trimaps", "matte"}, progress
+    assert all("frame" not in e and e["done"] == 8 for e in progress), progress
 
 
 def test_json_error_event(capsys, shot: Path, tmp_path: Path) -> None:

@@ -240,6 +240,17 @@ def node_folder(root: str, script_path: str, node_name: str) -> str:
     return hostclient.shot_folder(root, script, node_name).replace("\\", "/")
 
 
+def folder_shown_by(out: str, shown: dict[str, str | None]) -> str | None:
+    """The node (of ``shown``: node name -> the output folder its internal Read shows) other
+    than the one computing that shows the matte cached in ``out``: a node renamed after its
+    Compute keeps showing the folder of its former name, which a new node given that name
+    would compute into (Nuke QA: the renamed node then showed the new node's matte)."""
+    def same(folder: str) -> str:
+        return os.path.normcase(os.path.normpath(os.path.abspath(folder)))
+
+    return next((name for name, folder in sorted(shown.items()) if folder and same(folder) == same(out)), None)
+
+
 def _spelled_alike(path: str, root: str) -> str:
     """``path`` as the same text however it is spelled where it is opened: relative to
     ``root`` (a show and its cache mounted at /mnt or at /Volumes), in one case and with one
@@ -646,6 +657,24 @@ def alpha_read_values(out: str, first: int, last: int) -> dict[str, Any]:
         "before": "black",
         "after": "black",
     }
+
+
+def shown_after_stop(out: str, shown: tuple[int, int], wanted: tuple[int, int]) -> tuple[tuple[int, int], str]:
+    """After a Compute that stopped (cancelled, failed, killed): the frames (first, last)
+    the node's internal Read can still show of ``shown`` (its range) and what to say of it.
+    A run of a narrower range (``wanted``) removes the alphas outside it as its matte stage
+    ends, before the run does: stopped then, the Read erred on those frames unsaid (Nuke QA).
+    Frames missing inside the new range too (frames the run was to make, which its stale note
+    names) leave the range as it is."""
+    present = {f for f, path in hostclient.sequence_files(hostclient.alpha_pattern(out)) if os.path.isfile(path)}
+    gone = [f for f in range(shown[0], shown[1] + 1) if f not in present]
+    if not gone:
+        return shown, ""
+    said = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in frame_runs(gone))
+    first, last = max(shown[0], wanted[0]), min(shown[1], wanted[1])
+    if first <= last and all(f in present for f in range(first, last + 1)):
+        return (first, last), f"alpha frames {said} are gone (outside the new frame range): the node shows {first}-{last}"
+    return shown, ""  # frames the run was to make: the job's stale note names them
 
 
 def output_of(alpha_file: str) -> str | None:

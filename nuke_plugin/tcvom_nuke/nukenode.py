@@ -125,13 +125,19 @@ class MatteRun:
         command = matte.hostclient.find_executable(matte.executable_path(settings.executable, nuke.root().name()),
                                                    "the node's tcvom executable knob")
         root = matte.cache_root(settings.cache_dir, nuke.root().name())
+        out = matte.node_folder(root, nuke.root().name(), self.node_name)
+        holder = matte.folder_shown_by(out, {other.fullName(): _output(other) for other in _matte_nodes()
+                                             if other != node})
+        if holder is not None:
+            raise matte.HostError(f"{holder} shows the matte cached in {out} (it was computed when it had this node's "
+                                  "name): a Compute here would replace that node's matte",
+                                  "give this node another name (its matte is cached in a folder named after it)")
         staging = matte.new_staging(root)
         try:
             plan = matte.plan_inputs(settings, plate, keyframes, self.first, self.last, staging)
             render(node.input(0), plan.plate, plan.plate_frames, "rgb", "the Plate input")
             for frame, path in sorted(plan.keyframes.items()):
                 render(trimap, path, [frame], "rgba", "the Trimap input (a keyframe)")
-            out = matte.node_folder(root, nuke.root().name(), self.node_name)
             self.prepared = matte.prepare_run(settings, plan, command, out, self.first, self.last,
                                                  nuke.root().name())
         finally:
@@ -202,6 +208,11 @@ def apply_alpha(node: Any, run: MatteRun, files: dict[int, str]) -> None:
     done = run.outcome.status if run.outcome is not None else ""
     _set_status(node, f"{len(files)} frames ({run.first}-{run.last}) in {run.prepared.out}" + (f" ({done})" if done else ""))
     show_review(node)
+
+
+def _matte_nodes() -> list[Any]:
+    """The script's TCVOM_Matte nodes (Groups holding the internal alpha Read), in groups too."""
+    return [n for n in nuke.allNodes("Group", nuke.root(), True) if n.node(ALPHA_READ) is not None]
 
 
 def _computed_range(node: Any) -> tuple[int, int] | None:
@@ -283,13 +294,27 @@ def finish(node_name: str, run: MatteRun) -> None:
             _set_status(node, str(exc))
             nuke.message(matte.error_text(exc))
         return
-    _set_status(node, outcome.status)
+    _set_status(node, "; ".join(part for part in (outcome.status, _keep_shown(node, run)) if part))
     try:  # a run that wrote frames before it stopped removed the review of the run before
         show_review(node)
     except matte.HostError as exc:  # a review that cannot be read: the buttons say so when pressed
         _set_status(node, f"{outcome.status}; {exc}")
     if outcome.state == "failed" and outcome.error is not None:
         nuke.message(matte.error_text(outcome.error))
+
+
+def _keep_shown(node: Any, run: MatteRun) -> str:
+    """After a run that stopped: the internal Read narrowed to the frames still on disk
+    (:func:`tcvom_nuke.matte.shown_after_stop`); what to say of it."""
+    shown = _computed_range(node)
+    if shown is None or _output(node) != run.prepared.out:
+        return ""
+    kept, said = matte.shown_after_stop(run.prepared.out, shown, (run.first, run.last))
+    read = node.node(ALPHA_READ)
+    if kept != shown:
+        for name, value in (("first", kept[0]), ("last", kept[1]), ("origfirst", kept[0]), ("origlast", kept[1])):
+            read[name].setValue(value)
+    return said
 
 
 def compute(node: Any = None) -> MatteRun | None:

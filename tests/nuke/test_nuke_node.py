@@ -341,6 +341,33 @@ def test_a_failed_run_that_wrote_frames_takes_the_stale_review_off_the_knobs(sho
                                            "again"), node["status"].value()
 
 
+def test_a_run_of_a_narrower_range_that_stops_after_removing_frames_narrows_the_read(shot, tcvom_exe: str,
+                                                                                      tmp_path: Path) -> None:
+    """Nuke QA: a Compute of a narrower frame range cancelled (or killed) after its matte stage
+    removed the alphas outside the range left the internal Read on the old range, erring on
+    those frames in the viewer and on the farm, while the status said nothing of them."""
+    read, trimap = shot
+    node = _matte_node(read, trimap, tcvom_exe)
+    run = nukenode.compute(node)
+    assert run is not None, nuke.messages
+    _wait(run)
+    lost = tmp_path / "lost_tcvom"  # the run ends, then its process is lost (exit 1, as a crash after the work)
+    lost.write_text(f"#!{sys.executable}\nimport subprocess, sys\n"
+                    f"subprocess.run([{tcvom_exe!r}, *sys.argv[1:]])\nsys.exit(1)\n")
+    lost.chmod(lost.stat().st_mode | stat.S_IXUSR)
+    node["executable"].setValue(str(lost))
+    node["frame_range"].setValue("1001-1004")
+    node["keyframes"].setValue("1001")
+    again = nukenode.compute(node)
+    assert again is not None, nuke.messages
+    _wait(again)
+    assert not Path(run.prepared.out, "alpha", "alpha.1006.exr").exists()
+    alpha = node.node("tcvom_alpha")
+    assert (alpha["first"].value(), alpha["last"].value()) == (1001, 1004)
+    assert "alpha frames 1005-1008 are gone (outside the new frame range): the node shows 1001-1004" in \
+        node["status"].value(), node["status"].value()
+
+
 def test_cancel_in_the_progress_window_stops_the_worker(shot, tmp_path: Path) -> None:
     read, trimap = shot
     slow = tmp_path / "slow_tcvom"
@@ -487,6 +514,33 @@ def test_a_node_renamed_while_it_computes_gets_its_matte(shot, tcvom_exe: str) -
     nuke.delete(node)
     _wait(again)
     assert "Matte_hero was deleted while its matte was computed" in nuke.messages[-1]
+
+
+def test_a_new_node_given_a_computed_nodes_former_name_does_not_replace_its_matte(shot, tcvom_exe: str) -> None:
+    """Nuke QA: a computed node renamed (Matte_hero) kept showing the folder of its former
+    name; a new node, given that free name, computed into it and the hero showed its matte."""
+    read, trimap = shot
+    hero = _matte_node(read, trimap, tcvom_exe)
+    first = nukenode.compute(hero)
+    assert first is not None
+    _wait(first)
+    former = first.node_name
+    hero["name"].setValue("Matte_hero")
+    shown = hero.node("tcvom_alpha")["file"].value()
+    before = read_image(f"{first.prepared.out}/alpha/alpha.1005.exr")
+    other = _matte_node(read, trimap, tcvom_exe)
+    other["name"].setValue(former)
+    other["keyframes"].setValue("1001")
+    nuke.messages.clear()
+    assert nukenode.compute(other) is None
+    assert f"Matte_hero shows the matte cached in {first.prepared.out}" in nuke.messages[-1], nuke.messages
+    assert "give this node another name" in nuke.messages[-1]
+    assert hero.node("tcvom_alpha")["file"].value() == shown
+    np.testing.assert_array_equal(read_image(f"{first.prepared.out}/alpha/alpha.1005.exr"), before)
+    other["name"].setValue("Matte_other")
+    run = nukenode.compute(other)
+    assert run is not None and run.prepared.out != first.prepared.out
+    _wait(run)
 
 
 def test_terminal_mode_names_the_working_space_knob(shot, tcvom_exe: str) -> None:

@@ -776,7 +776,7 @@ def trimaps(
                                                then=partial(doubt.record_keyframes, writer.pattern, key_digests,
                                                             key_files))
         if result.skipped:
-            bar.advance(len(result.skipped), frame=max(result.skipped))
+            bar.advance(len(result.skipped))  # together: no frame (docs/cli.md)
         if pending:
             if concrete == "tcvom":
                 options["progress"] = progress
@@ -1201,7 +1201,7 @@ def _shared_work(units: dict[Any, list[int]], left: Callable[[Any], list[int]], 
 
     def reused(frames: list[int]) -> None:
         result.skipped.extend(frames)
-        bar.advance(len(frames), frame=max(frames))
+        bar.advance(len(frames))
 
     def reuse(unit: Any, todo: list[int]) -> None:
         frames = [f for f in units[unit] if f not in set(todo)]

@@ -6,7 +6,7 @@
 - a Read's output frames (``firstFrame``/``lastFrame``, the frames it renders) moved from
   its file numbers by its ``frame_mode`` ``offset`` / ``start at`` and ``frame`` knobs;
   the Root's ``proxy`` knob;
-- ``nodePaste(path)`` (the pasted nodes become selected), ``selectedNode``, ``toNode``,
+- ``nodePaste(path)`` (the pasted nodes become selected), ``selectedNode``, ``toNode``, ``allNodes``,
   ``root()`` (``name()`` is the script path, ``"Root"`` when unsaved), ``delete``,
   ``nodes.<Class>(**knobs)``, ``filename(node)`` (the file knob, frame pattern kept);
 - ``execute(write, first, last, incr)``: a Write renders its input's frames (raw, the
@@ -255,6 +255,18 @@ class _Nodes:
 
 
 nodes = _Nodes()
+
+
+def allNodes(filter: str | None = None, group: Group | None = None, recurseGroups: bool = False) -> list[Node]:  # noqa: A002, N803 (Nuke's names)
+    """The nodes of ``group`` (the current one), of class ``filter`` when given; with
+    ``recurseGroups`` those inside its groups too."""
+    found: list[Node] = []
+    for child in (group or _current()).children:
+        if filter is None or child.Class() == filter:
+            found.append(child)
+        if recurseGroups and isinstance(child, Group):
+            found.extend(allNodes(filter, child, True))
+    return found
 
 
 def toNode(name: str) -> Node | None:
