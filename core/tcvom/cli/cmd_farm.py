@@ -96,7 +96,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "template",
         help="write an Open Job Description job template (JSON, or YAML by the file's suffix)",
         description="Write an Open Job Description template: a Trimaps step with one task per keyframe "
-        "segment and a Matte step of chunked frame tasks depending on it. With --plate, --keyframes and --out "
+        "segment, a Matte step of chunked frame tasks depending on it, and a Review step of one task that "
+        "writes OUT/review for the whole shot. With --plate, --keyframes and --out "
         "the shot's range, frames and segments become the parameters' defaults (the shot as its plate is now: "
         "frames added to the plate later stay out of the job), and its paths are written to JOB.params.json "
         "for `openjd run --job-param file://JOB.params.json` or a submitter.",
