@@ -240,15 +240,22 @@ def node_folder(root: str, script_path: str, node_name: str) -> str:
     return hostclient.shot_folder(root, script, node_name).replace("\\", "/")
 
 
-def folder_shown_by(out: str, shown: dict[str, str | None]) -> str | None:
-    """The node (of ``shown``: node name -> the output folder its internal Read shows) other
-    than the one computing that shows the matte cached in ``out``: a node renamed after its
-    Compute keeps showing the folder of its former name, which a new node given that name
-    would compute into (Nuke QA: the renamed node then showed the new node's matte)."""
-    def same(folder: str) -> str:
-        return os.path.normcase(os.path.normpath(os.path.abspath(folder)))
+def folder_shown_by(out: str, shown: dict[str, str | None], own: str | None = None) -> str | None:
+    """The node (of ``shown``: the other nodes' names -> the output folder each one's internal
+    Read shows) that shows the matte cached in ``out``, which the computing node (showing
+    ``own``) does not: a node renamed after its Compute keeps showing the folder of its former
+    name, which a new node given that name would compute into (Nuke QA: the renamed node then
+    showed the new node's matte). A node showing ``out`` itself owns it (its copies show it too)."""
+    def same(a: str, b: str) -> bool:
+        try:
+            return os.path.samefile(a, b)  # one folder, however spelled (a file system blind to case)
+        except OSError:
+            return os.path.normcase(os.path.normpath(os.path.abspath(a))) == \
+                os.path.normcase(os.path.normpath(os.path.abspath(b)))
 
-    return next((name for name, folder in sorted(shown.items()) if folder and same(folder) == same(out)), None)
+    if own and same(own, out):
+        return None
+    return next((name for name, folder in sorted(shown.items()) if folder and same(folder, out)), None)
 
 
 def _spelled_alike(path: str, root: str) -> str:
@@ -661,20 +668,22 @@ def alpha_read_values(out: str, first: int, last: int) -> dict[str, Any]:
 
 def shown_after_stop(out: str, shown: tuple[int, int], wanted: tuple[int, int]) -> tuple[tuple[int, int], str]:
     """After a Compute that stopped (cancelled, failed, killed): the frames (first, last)
-    the node's internal Read can still show of ``shown`` (its range) and what to say of it.
-    A run of a narrower range (``wanted``) removes the alphas outside it as its matte stage
+    the node's internal Read can show instead of ``shown`` (its range) and what to say of it.
+    A run of another range (``wanted``) removes the alphas outside it as its matte stage
     ends, before the run does: stopped then, the Read erred on those frames unsaid (Nuke QA).
-    Frames missing inside the new range too (frames the run was to make, which its stale note
-    names) leave the range as it is."""
+    The Read takes the new range where every frame of it is there, else the frames of both;
+    frames missing inside the new range (frames the run was to make, which the job's stale
+    note names) change nothing."""
     present = {f for f, path in hostclient.sequence_files(hostclient.alpha_pattern(out)) if os.path.isfile(path)}
-    gone = [f for f in range(shown[0], shown[1] + 1) if f not in present]
+    gone = [f for f in range(shown[0], shown[1] + 1) if f not in present and not wanted[0] <= f <= wanted[1]]
     if not gone:
         return shown, ""
-    said = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in frame_runs(gone))
+    said = f"alpha frames {hostclient.compact_frames(gone)} are gone (outside the new frame range)"
     first, last = max(shown[0], wanted[0]), min(shown[1], wanted[1])
-    if first <= last and all(f in present for f in range(first, last + 1)):
-        return (first, last), f"alpha frames {said} are gone (outside the new frame range): the node shows {first}-{last}"
-    return shown, ""  # frames the run was to make: the job's stale note names them
+    for kept in (wanted, (first, last)):
+        if kept[0] <= kept[1] and all(f in present for f in range(kept[0], kept[1] + 1)):
+            return kept, f"{said}: the node shows {kept[0]}-{kept[1]}"
+    return shown, f"{said}: Compute again"
 
 
 def output_of(alpha_file: str) -> str | None:

@@ -127,11 +127,12 @@ class MatteRun:
         root = matte.cache_root(settings.cache_dir, nuke.root().name())
         out = matte.node_folder(root, nuke.root().name(), self.node_name)
         holder = matte.folder_shown_by(out, {other.fullName(): _output(other) for other in _matte_nodes()
-                                             if other != node})
+                                             if other != node}, _output(node))
         if holder is not None:
-            raise matte.HostError(f"{holder} shows the matte cached in {out} (it was computed when it had this node's "
-                                  "name): a Compute here would replace that node's matte",
-                                  "give this node another name (its matte is cached in a folder named after it)")
+            raise matte.HostError(f"{holder} shows the matte cached in {out}, the folder of this node's name (a node "
+                                  "computed under this name and renamed since): a Compute here would replace that "
+                                  "node's matte", "give this node another name (its matte is cached in a folder "
+                                  "named after it)")
         staging = matte.new_staging(root)
         try:
             plan = matte.plan_inputs(settings, plate, keyframes, self.first, self.last, staging)

@@ -358,6 +358,19 @@ def test_a_bounding_box_exr_is_scored_on_its_display_window(small_example, tmp_p
                      "--out", str(tmp_path / "b")]) == 0
     assert json.loads((tmp_path / "b" / "summary.json").read_text())["summary"]["shot"]["sad"] < 1e-6
     capsys.readouterr()
+    # review: a box reaching past the display window (a blur at the edge) is cropped to it
+    from tcvom.evaluation.mattes import read_prediction
+
+    wide = np.random.default_rng(3).random((20, 30), dtype=np.float32)
+    spec = oiio.ImageSpec(30, 20, 1, "float")
+    spec.x, spec.y, spec.full_x, spec.full_y, spec.full_width, spec.full_height = -4, 2, 0, 0, 24, 16
+    spec.channelnames = ("A",)
+    out = oiio.ImageOutput.create(str(tmp_path / "edge.exr"))
+    assert out.open(str(tmp_path / "edge.exr"), spec) and out.write_image(wide[..., None])
+    out.close()
+    expected = np.zeros((16, 24), np.float32)
+    expected[2:16, 0:24] = wide[0:14, 4:28]
+    np.testing.assert_array_equal(read_prediction(tmp_path / "edge.exr", 1), expected)
 
 
 def test_the_datasets_flags_are_refused_with_alpha_and_flow_none_is_kept(small_example, tmp_path: Path,
@@ -368,10 +381,13 @@ def test_the_datasets_flags_are_refused_with_alpha_and_flow_none_is_kept(small_e
     shot = ["eval", "--alpha", str(Path(truth) / "alpha.####.png"), "--truth", truth, "--progress", "none"]
     for flags, named in ((["--propagate", "classical"], "--propagate"), (["--data", str(tmp_path)], "--data"),
                          (["--widths", "medium"], "--widths"), (["--flow", "png"], "--flow png"),
-                         (["--no-plots"], "--no-plots"), (["--make-synthetic", str(tmp_path / "s")], "--make-synthetic")):
+                         (["--seed", "5"], "--seed"), (["--device", "cuda:7"], "--device"),
+                         (["--make-synthetic", str(tmp_path / "s")], "--make-synthetic")):
         assert cli_main([*shot, *flags]) == 2, flags
         assert f"{named} is for scoring a dataset (--data), not one shot (--alpha)" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
+    assert cli_main([*shot, "--flow", "dis"]) == 2
+    assert "--flow dis computes the flow for MESSDdt from the plate" in capsys.readouterr().err
     assert cli_main([*shot, "--plate", small_example.plate, "--flow", "none", "--out", str(tmp_path / "n")]) == 0
     row = json.loads((tmp_path / "n" / "summary.json").read_text())["summary"]["shot"]
     assert "messddt" not in row and "dtssd" in row, row

@@ -169,7 +169,8 @@ def test_a_clip_with_no_valid_flow_pixel_has_no_messddt() -> None:
         clips.append(M.average_frames(scorer.finish()))
     assert "messddt" not in clips[0] and "messddt_l1" not in clips[0] and clips[0]["flow_pixel_count"] == 0
     assert clips[1]["messddt"] > 0 and clips[1]["flow_pixel_count"] > 0
-    assert M.average_clips(clips)["messddt"] == pytest.approx(clips[1]["messddt"])
+    both = M.average_clips(clips)
+    assert both["messddt"] == pytest.approx(clips[1]["messddt"]) and both["messddt_clips"] == 1 and both["clips"] == 2
     assert "messddt" not in M.average_clips([clips[0], clips[0]])
 
 

@@ -555,3 +555,28 @@ def test_keyframes_are_named_whatever_separator_tcvom_prints() -> None:
         named = matte.keyframes_named(error, {1001: path})
         assert named.message == "the keyframe at frame 1001 (Trimap input): the keyframe trimap is all unknown"
         assert (named.fix, named.exit_code) == ("paint it", 2)
+
+
+def test_a_stopped_run_leaves_the_read_on_frames_that_are_there(tmp_path: Path) -> None:
+    """Nuke QA and review: a run of another range stopped after it removed the alphas outside
+    that range left the internal Read on them (erring), unsaid."""
+    folder = tmp_path / "alpha"
+    folder.mkdir()
+
+    def there(*frames: int) -> None:
+        for old in folder.iterdir():
+            old.unlink()
+        for frame in frames:
+            (folder / f"alpha.{frame:04d}.exr").write_bytes(b"x")
+
+    there(*range(1001, 1009))
+    assert matte.shown_after_stop(str(tmp_path), (1001, 1008), (1001, 1004)) == ((1001, 1008), "")
+    there(*range(1005, 1009))  # disjoint: the new range is whole
+    kept, said = matte.shown_after_stop(str(tmp_path), (1001, 1004), (1005, 1008))
+    assert kept == (1005, 1008) and said == "alpha frames 1001-1004 are gone (outside the new frame range): " \
+        "the node shows 1005-1008"
+    there(*range(1003, 1009))  # the new range not whole yet: the frames of both
+    kept, said = matte.shown_after_stop(str(tmp_path), (1001, 1008), (1003, 1012))
+    assert kept == (1003, 1008) and said.endswith("the node shows 1003-1008")
+    there(1001, 1002, 1004)  # a frame of the new range missing (the run was to make it): nothing said
+    assert matte.shown_after_stop(str(tmp_path), (1001, 1004), (1001, 1004)) == ((1001, 1004), "")

@@ -533,7 +533,8 @@ def test_a_new_node_given_a_computed_nodes_former_name_does_not_replace_its_matt
     other["keyframes"].setValue("1001")
     nuke.messages.clear()
     assert nukenode.compute(other) is None
-    assert f"Matte_hero shows the matte cached in {first.prepared.out}" in nuke.messages[-1], nuke.messages
+    assert f"Matte_hero shows the matte cached in {first.prepared.out}, the folder of this node's name" in \
+        nuke.messages[-1], nuke.messages
     assert "give this node another name" in nuke.messages[-1]
     assert hero.node("tcvom_alpha")["file"].value() == shown
     np.testing.assert_array_equal(read_image(f"{first.prepared.out}/alpha/alpha.1005.exr"), before)
@@ -541,6 +542,13 @@ def test_a_new_node_given_a_computed_nodes_former_name_does_not_replace_its_matt
     run = nukenode.compute(other)
     assert run is not None and run.prepared.out != first.prepared.out
     _wait(run)
+    # reviews: a copy of a computed node shows its folder too; the node itself still computes into it
+    hero["name"].setValue(former)
+    copy = _matte_node(read, trimap, tcvom_exe)
+    copy.node("tcvom_alpha")["file"].setValue(shown)
+    again = nukenode.compute(hero)
+    assert again is not None and again.prepared.out == first.prepared.out, nuke.messages
+    _wait(again)
 
 
 def test_terminal_mode_names_the_working_space_knob(shot, tcvom_exe: str) -> None:

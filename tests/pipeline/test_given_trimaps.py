@@ -76,6 +76,6 @@ def test_masks_given_as_trimaps_are_said_once(small_example, tmp_path: Path, cap
                        lambda f, t: np.where(t >= 128, 255, 0).astype(np.uint8) if f in (1002, 1003) else t)
     assert _matte(small_example, trimaps, tmp_path / "out") == 0
     err = capsys.readouterr().err
-    assert err.count("no unknown (128) region") == 1 and "t.1002.png: frames 1002-1003: each trimap" in err, err
+    assert err.count("no unknown (128) region") == 1 and "t.1002.png: frames 1002-1003: the trimaps have no unknown (128) region" in err, err
     assert _matte(small_example, _trimaps(small_example, tmp_path / "good"), tmp_path / "out2") == 0
     assert "no unknown" not in capsys.readouterr().err

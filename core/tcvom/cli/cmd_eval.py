@@ -170,20 +170,28 @@ def _main(args: argparse.Namespace) -> int:
     return 0
 
 
+_SHOT_FLAGS = frozenset({"alpha", "truth", "truth_trimaps", "plate", "frames", "out", "progress", "flow",
+                         "image_metrics", "plots", "worst"})
+"""What ``--alpha`` takes (a shot's report has no plots: those flags change nothing there)."""
+
+
 def _check_shot_flags(args: argparse.Namespace) -> None:
-    """Refuse the dataset's flags with ``--alpha`` (eval QA: ``--propagate``, ``--data``,
-    ``--widths`` and the rest were ignored, exit 0, as another protocol than the one asked)."""
-    given = {"--data": args.data is not None, "--propagate": args.propagate is not None,
-             "--make-synthetic": args.make_synthetic is not None, "--clips": bool(args.clips),
-             "--widths": args.widths != list(_WIDTHS), "--split": args.split != "val", "--subset": args.subset,
-             "--keyframes": args.keyframes != [1, 2, 3], "--stm-weights": args.stm_weights is not None,
-             "--weights": args.weights is not None, "--no-plots": not args.plots, "--worst": args.worst != 3,
-             "--flow png": args.flow == "png"}
-    flag = next((name for name, there in given.items() if there), None)
-    if flag is not None:
-        raise InputError(f"{flag} is for scoring a dataset (--data), not one shot (--alpha)",
+    """Refuse the dataset's flags with ``--alpha``: every flag of eval but :data:`_SHOT_FLAGS`
+    given another value than its default (eval QA: ``--propagate``, ``--data``, ``--widths``,
+    ``--seed`` and the rest were ignored, exit 0, as another protocol than the one asked)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_arguments(parser)
+    given = [action.option_strings[-1] for action in parser._actions  # the parser's own list of flags
+             if action.dest not in _SHOT_FLAGS and getattr(args, action.dest, None) != action.default]
+    if args.flow == "png":
+        given.append("--flow png")
+    if given:
+        raise InputError(f"{given[0]} is for scoring a dataset (--data), not one shot (--alpha)",
                          hint="score the shot with --alpha, --truth, --plate (MESSDdt from its DIS flow; --flow none: "
                          "without it) and --frames; a dataset with --data and --predictions or --method")
+    if args.flow == "dis" and args.plate is None:
+        raise InputError("--flow dis computes the flow for MESSDdt from the plate: give the shot's --plate",
+                         hint="or leave --flow out (without --plate MESSDdt is not measured)")
 
 
 def _score_shot(args: argparse.Namespace) -> int:

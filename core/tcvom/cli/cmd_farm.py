@@ -130,10 +130,6 @@ def _template(args: argparse.Namespace) -> int:
 
     if args.method == "classical":  # every task would refuse it (what workers have is theirs to say)
         methods.check_backend(args.method, args.backend, asked=args.method)
-    if args.ocio_config or args.input_colorspace:  # a config or space that does not work: refused here, not by every task
-        from tcvom.io.colour import ColourConverter
-
-        ColourConverter(args.input_colorspace, args.ocio_config)
     frames = args.frames
     segments = None
     shot_range = args.shot_range

@@ -110,7 +110,7 @@ def show_file(path: str, as_json: bool, ocio_config: str | None = None) -> int:
     path = path_text(path, "the file", "give an image or movie file")
     colour = ColourConverter(None, ocio_config)  # a config that does not load: refused, as a run refuses it
     if is_movie(path) and Path(path).is_file():
-        return _show_movie(path, as_json)
+        return _show_movie(path, as_json, ocio_config)
     if not Path(path).exists():
         raise MissingFrameError("file not found", path=path)
     if Path(path).is_dir():
@@ -151,13 +151,13 @@ def show_file(path: str, as_json: bool, ocio_config: str | None = None) -> int:
     return _print(data, as_json)
 
 
-def _show_movie(path: str, as_json: bool) -> int:
+def _show_movie(path: str, as_json: bool, ocio_config: str | None = None) -> int:
     """A movie as tcvom reads it: its frames as numbered for --keyframes, --frames and the
     outputs, its size and rate."""
     from tcvom.io import MovieFrames, open_frames
     from tcvom.io.sequence import format_range
 
-    movie = open_frames(path)
+    movie = open_frames(path, ocio_config=ocio_config)  # its colour warnings in the config's names
     assert isinstance(movie, MovieFrames)  # by its suffix
     frames = movie.frame_numbers
     data = {"file": path, "movie": movie.codec, "frames": format_range(frames), "frame_count": len(frames),

@@ -104,13 +104,18 @@ def format_table(summary: dict[str, dict[str, float]]) -> str:
     return "\n".join(rows)
 
 
-def _say_unscored(clips: dict[str, dict[str, float]], what: str = "") -> None:
+def _say_unscored(clips: dict[str, dict[str, float]], what: str = "", flowed: bool = False) -> None:
     """Warn of clips scored over no pixel: their truth trimaps have no unknown region (a
-    matte given as the trimap?), so every metric is n/a and they are left out of the means."""
+    matte given as the trimap?), so every metric is n/a and they are left out of the means;
+    with ``flowed`` (flow was measured), of clips whose flow is valid on none of those pixels:
+    their MESSDdt is n/a, left out of its mean (review: unsaid, while the summary counted them)."""
     for name, values in clips.items():
         if values.get("pixel_count", 1) == 0:
             log.warning("%s: its truth trimaps%s have no unknown pixel on any frame: nothing is scored (n/a), and it "
                         "is left out of the means", name, what)
+        elif flowed and values.get("flow_pixel_count", 1) == 0:
+            log.warning("%s: its flow%s is valid on no unknown pixel of any frame: its MESSDdt is not measured (n/a), "
+                        "and it is left out of the MESSDdt mean", name, what)
 
 
 # ----- predictions ---------------------------------------------------------------------------------
@@ -139,8 +144,9 @@ def read_prediction(path: Path, frame: int) -> np.ndarray:
     """A predicted alpha file as float32 ``H x W`` in [0, 1]
     (:func:`tcvom.io.images.alpha_channel`: the channel named A, else grey+alpha or RGBA ->
     A, grey or RGB -> the first, whatever the file type); an EXR whose data window crops its
-    display window (a render's bounding box) on its display window, 0 around it."""
-    from tcvom.io.images import alpha_channel, on_picture, read_image
+    display window (a render's bounding box, which may reach past it) on its display window,
+    0 around it (review QA: a box crossing the edge was refused as another size)."""
+    from tcvom.io.images import alpha_channel, placed_on, read_image
 
     if path.suffix.lower() == ".png":
         # 8/16-bit PNG: float32(v / max) exactly as the reference reads predictions.
@@ -151,7 +157,8 @@ def read_prediction(path: Path, frame: int) -> np.ndarray:
                 pixels = pixels[:, :, [2, 1, 0, 3][:pixels.shape[2]]]
             return alpha_channel(pixels, (), path, frame, purpose="scored")
     pixels, info = read_image(path, frame)
-    return on_picture(alpha_channel(pixels, info.channels, path, frame, purpose="scored"), info)
+    alpha = alpha_channel(pixels, info.channels, path, frame, purpose="scored")
+    return alpha if info.display is None else placed_on(alpha, info.origin, info.display)
 
 
 # ----- plots (OpenCV only) --------------------------------------------------------------------------
@@ -386,7 +393,7 @@ def evaluate(
                 if plots:
                     outputs.update(_clip_plots(out_dir / "plots" / w, clip, scores, files[w], worst))
     for w in widths:
-        _say_unscored(per_clip[w], f" ({w} trimaps)")
+        _say_unscored(per_clip[w], f" ({w} trimaps)", any(v for k, v in flow_used.items() if k != "none"))
     summary = {w: average_clips(list(per_clip[w].values())) for w in widths}
     report = EvalReport(summary=summary, clips=per_clip, flow=flow_used, method=method,
                         scored=f"predictions folder {pred_root}" if predictions is not None else None)
@@ -536,8 +543,8 @@ def evaluate_sequence(
             bar.advance(frame=n)
     scores = scorer.finish()
     shot = average_clips([average_frames(scores)])
-    _say_unscored({str(alpha): shot})
     flow = dict(scorer.flow_sources)
+    _say_unscored({str(alpha): shot}, flowed=any(v for k, v in flow.items() if k != "none"))
     report = EvalReport(summary={"shot": shot}, clips={"shot": {str(alpha): shot}}, flow=flow,
                         scored=f"alpha sequence {pred_seq.pattern}")
     if out is not None:

@@ -398,7 +398,8 @@ def average_clips(clips: Sequence[dict[str, float]]) -> dict[str, float]:
     with no unknown pixel in its truth trimaps (``pixel_count`` 0) has no score and is left
     out of the means: ``clips`` and ``frames`` count what was averaged, ``unscored_clips``
     (when there are any) the clips left out. A clip whose flow is valid on no pixel of its
-    unknown region has no MESSDdt: it is the mean of the other clips' (none: not measured)."""
+    unknown region has no MESSDdt: it is the mean of the other clips' (none: not measured),
+    ``messddt_clips`` how many."""
     if not clips:
         raise InputError("no clip to average")
     scored = [c for c in clips if c.get("pixel_count", 1) > 0]
@@ -407,6 +408,7 @@ def average_clips(clips: Sequence[dict[str, float]]) -> dict[str, float]:
         flowed = [c[k] for c in scored if k in c]
         if k not in out and flowed and all(k in c or not c.get("flow_pixel_count", 1) for c in scored):
             out[k] = float(np.mean(flowed))
+            out["messddt_clips"] = len(flowed)  # fewer than ``clips``
     for k in (*COUNT_NAMES, "frames"):
         if all(k in c for c in clips):
             out[k] = int(sum(c[k] for c in scored))

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from tcvom.errors import InputError, check_choice, check_whole
-from tcvom.io.colour import config_reference
+from tcvom.io.colour import ColourConverter, config_reference
 from tcvom.io.sequence import format_openjd_range, format_range, frame_selection
 from tcvom.io.trimap import TRIMAP_CHANNELS
 from tcvom.io.writers import ALPHA_FORMATS, OUTPUT_KINDS, check_alpha_output
@@ -140,6 +140,8 @@ def job_template(
     submission (see :func:`job_parameters`).
     """
     _check_arguments(locals())
+    if ocio_config or input_colorspace:  # a config or space that does not work: refused here, not by every task
+        ColourConverter(input_colorspace or None, ocio_config or None)
     # a config file as an absolute path, as the shot's paths (colour QA: a relative one failed every task)
     ocio_config = config_reference(ocio_config)
     given = shot_range is not None and not (isinstance(shot_range, str) and not shot_range.strip())

@@ -558,7 +558,7 @@ class Review:
     def guessed(self, shift: int = 0) -> str:
         """:attr:`estimated` as a range (``1002-1012``) in a host's numbers (plate frame minus
         ``shift``), or ""."""
-        return _compact([f - shift for f in self.estimated])
+        return compact_frames([f - shift for f in self.estimated])
 
     def next_doubtful(self, frame: int, step: int = 1) -> int | None:
         """The doubtful frame after ``frame`` (``step=-1``: before it), or None."""
@@ -717,7 +717,7 @@ def _frames_of(text: str) -> list[int]:
     return frames
 
 
-def _compact(frames: Sequence[int]) -> str:
+def compact_frames(frames: Sequence[int]) -> str:
     """``[1001, 1002, 1003, 1006]`` as ``1001-1003,1006``."""
     runs: list[list[int]] = []
     for frame in sorted(frames):
@@ -1006,7 +1006,7 @@ class Job:
                 "bring it up to date"
         if not left:
             return ""
-        return f"alpha frames {_compact([f - shift for f in left])} still show the run before (or nothing): run the " \
+        return f"alpha frames {compact_frames([f - shift for f in left])} still show the run before (or nothing): run the " \
             "matte again"
 
     def _error_from(self, code: int) -> HostError:

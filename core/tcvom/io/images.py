@@ -49,6 +49,8 @@ class ImageInfo:
     chromaticities: tuple[float, ...] = ()
     """An OpenEXR header's ``chromaticities`` (x, y of red, green, blue and white), empty
     where it has none."""
+    pixel_aspect: float = 1.0
+    """The header's ``PixelAspectRatio`` (an anamorphic scan's: a pixel's width over its height)."""
 
     @property
     def is_float(self) -> bool:
@@ -201,15 +203,19 @@ def picture_window(info: ImageInfo) -> tuple[int, int, int, int]:
     return left, top, max(x + w, fx + fw) - left, max(y + h, fy + fh) - top
 
 
-def on_picture(pixels: np.ndarray, info: ImageInfo) -> np.ndarray:
-    """A file's pixels (``H x W`` or ``H x W x C``, its data window) placed on its
-    :func:`picture_window`, zero around them."""
-    x, y, width, height = picture_window(info)
-    if (width, height) == (info.width, info.height):
+def placed_on(pixels: np.ndarray, origin: tuple[int, int], window: tuple[int, int, int, int]) -> np.ndarray:
+    """``pixels`` (``H x W`` or ``H x W x C``) whose top-left pixel lies at ``origin`` (x, y),
+    on the picture ``window`` (x, y, width, height): the window's size, zero where they do
+    not reach, cropped where they reach past it."""
+    x, y, width, height = window
+    if tuple(origin) == (x, y) and pixels.shape[:2] == (height, width):
         return pixels
     placed = np.zeros((height, width, *pixels.shape[2:]), dtype=pixels.dtype)
-    dx, dy = info.origin[0] - x, info.origin[1] - y
-    placed[dy:dy + info.height, dx:dx + info.width] = pixels
+    left, top = max(origin[0], x), max(origin[1], y)
+    right, bottom = min(origin[0] + pixels.shape[1], x + width), min(origin[1] + pixels.shape[0], y + height)
+    if left < right and top < bottom:
+        placed[top - y:bottom - y, left - x:right - x] = \
+            pixels[top - origin[1]:bottom - origin[1], left - origin[0]:right - origin[0]]
     return placed
 
 
@@ -285,7 +291,8 @@ def _info(path: str | Path, spec: Any, part: int = 0, parts: tuple[str, ...] = (
     return ImageInfo(str(path), spec.width, spec.height, tuple(spec.channelnames), str(spec.format), (spec.x, spec.y),
                      (spec.full_x, spec.full_y, spec.full_width, spec.full_height), parts, part,
                      spec.get_int_attribute("Orientation", 1), clear, spec.get_string_attribute("oiio:ColorSpace", ""),
-                     _log_transfer(spec.get_string_attribute("dpx:Transfer", "")), _chromaticities(spec))
+                     _log_transfer(spec.get_string_attribute("dpx:Transfer", "")), _chromaticities(spec),
+                     spec.get_float_attribute("PixelAspectRatio", 1.0) or 1.0)
 
 
 def _chromaticities(spec: Any) -> tuple[float, ...]:

@@ -43,6 +43,7 @@ from tcvom.io.images import (
     colour_layers,
     image_info,
     picture_window,
+    placed_on,
     read_image,
 )
 from tcvom.io.sequence import (
@@ -142,8 +143,8 @@ class _Frames(_Numbered):
     display: tuple[int, int, int, int] | None = None
     """A sequence's display window (x, y, width, height), None for movies."""
     pixel_aspect: float = 1.0
-    """A movie's pixel aspect (width / height of a pixel; a sequence's comes with each file's
-    header, see :func:`tcvom.io.images.image_layout`)."""
+    """The pixel aspect (width / height of a pixel): a movie's, or a sequence's first frame's
+    header's (each output EXR copies its own frame's, :func:`tcvom.io.images.image_layout`)."""
     colour: ColourConverter
     _recent: FrameCache[tuple[np.ndarray, bool]] | None = None
 
@@ -366,6 +367,7 @@ class SequenceFrames(_Frames):
                         shlex.quote(said) if self.colour.config.getColorSpace(said) is not None else
                         "NAME (the scan's log space, e.g. ADX10)" if info.log_transfer else "NAME")
         self.display = info.display
+        self.pixel_aspect = info.pixel_aspect  # its EXR outputs copy the header's; PNG/TIFF ones are told (jobs)
         x, y, width, height = picture_window(info)
         self.width, self.height = width, height
         self.origin = (x, y)
@@ -446,9 +448,7 @@ class SequenceFrames(_Frames):
                 frame=frame,
                 hint="give the plate one overscan on every frame (or a data window inside its display window)",
             )
-        placed = np.zeros((self.height, self.width, rgb.shape[2]), dtype=rgb.dtype)
-        placed[dy:dy + info.height, dx:dx + info.width] = rgb
-        return placed
+        return placed_on(rgb, info.origin, (*self.origin, self.width, self.height))
 
     def read(self, frame: int) -> np.ndarray:
         placed, is_float = self._raw(frame)
@@ -1088,9 +1088,7 @@ class TrimapFiles(_Numbered):
                 f"plate's picture ({width}x{height} at {self.origin})",
                 path=path, frame=frame, hint="paint it inside the plate's picture",
             )
-        placed = np.zeros((height, width), dtype=single.dtype)
-        placed[dy:dy + info.height, dx:dx + info.width] = single
-        return placed
+        return placed_on(single, info.origin, (*self.origin, width, height))
 
     def _scaled(self, single: np.ndarray, info: ImageInfo, path: Path, frame: int) -> np.ndarray:
         """A trimap of another size scaled to the plate's picture (``resize``; nearest

@@ -223,10 +223,21 @@ def check_keyframe_classes(keyframes: dict[int, np.ndarray], paths: dict[int, ob
     return check_class_counts({frame: class_counts(tri) for frame, tri in keyframes.items()}, paths)
 
 
-NO_UNKNOWN = ("{what} has no unknown (128) region, only foreground and background: a mask, not a trimap; the "
-              "matte follows its hard edge (paint an unknown band over the object's edges, where hair and motion "
-              "blur are, for a soft matte)")
-"""What a trimap without an unknown region is told (a roto mask handed in as one)."""
+def mask_warning(counts: dict[int, dict[str, int]], paths: dict[int, object] | None = None,
+                 what: str = "keyframe trimap") -> str:
+    """One warning naming the trimaps (of their :func:`class_counts`) that have foreground and
+    background but no unknown: a roto mask handed in as a trimap, whose matte follows its
+    hard edge (odd-inputs QA: said by nothing); "" where there are none."""
+    from tcvom.io.sequence import format_range
+
+    frames = sorted(f for f, c in counts.items() if c["unknown"] == 0 and c["foreground"] and c["background"])
+    if not frames:
+        return ""
+    first = f"{paths[frames[0]]}: " if paths and frames[0] in paths else ""
+    return (f"{first}frame{'' if len(frames) == 1 else 's'} {format_range(frames)}: the {what}"
+            f"{'' if len(frames) == 1 else 's'} {'has' if len(frames) == 1 else 'have'} no unknown (128) region, only "
+            "foreground and background: a mask, not a trimap; the matte follows its hard edge (paint an unknown band "
+            "over the object's edges, where hair and motion blur are, for a soft matte)")
 
 
 def check_class_counts(counts: dict[int, dict[str, int]], paths: dict[int, object] | None = None, *,
@@ -250,8 +261,9 @@ def check_class_counts(counts: dict[int, dict[str, int]], paths: dict[int, objec
             if count[cls] == 0:
                 warnings.append(f"{where}: the {what} has no {cls} ({value}): the matte near it will be {near} "
                                 f"(right only if the object {right} there)")
-        if count["unknown"] == 0 and count["foreground"] and count["background"]:  # a roto mask given as a trimap
-            warnings.append(f"{where}: {NO_UNKNOWN.format(what=f'the {what}')}")
+    masks = mask_warning(counts, paths, what)
+    if masks:
+        warnings.append(masks)
     for cls, value, matte in (("foreground", FOREGROUND, 0), ("background", BACKGROUND, 1)):
         if shot and counts and all(count[cls] == 0 for count in counts.values()):
             first = min(counts)

@@ -1031,9 +1031,10 @@ def matte(
             "output": output,
             "alpha_format": alpha_format,
             "options": method_options or {},
-            # a movie's non-square pixels, which its EXRs carry (square ones keep earlier outputs' keys)
-            **({"pixel_aspect": source.pixel_aspect} if source.pixel_aspect != 1.0 and writer.fmt.startswith("exr")
-               else {}),
+            # a movie's non-square pixels, which its EXRs carry (square ones keep earlier outputs' keys; a
+            # sequence's EXRs copy each frame's header, whose pixels are inputs)
+            **({"pixel_aspect": source.pixel_aspect} if isinstance(source, MovieFrames) and source.pixel_aspect != 1.0
+               and writer.fmt.startswith("exr") else {}),
         }
         writer.header = {**_provenance(settings, source, precision, device, trimaps), **(provenance or {})}
         whole = selection == shot
@@ -1266,19 +1267,14 @@ def _mattes(
 
 def _say_square_pixels(source: Any, writer: AlphaWriter) -> None:
     """Warn that a PNG/TIFF alpha of an image sequence whose pixels are not square (an
-    anamorphic scan's ``PixelAspectRatio``) has square ones (odd-inputs QA: a movie said so, a
-    sequence did not); an EXR carries the plate's."""
-    if isinstance(source, MovieFrames) or writer.fmt.startswith("exr"):  # a movie says so as it is read
+    anamorphic scan's ``PixelAspectRatio``) has square ones (odd-inputs QA); an EXR carries
+    the plate's. A movie says so as it is read."""
+    if isinstance(source, MovieFrames) or writer.fmt.startswith("exr") or abs(source.pixel_aspect - 1.0) <= 1e-6:
         return
-    from tcvom.io.images import image_layout
-
-    layout = image_layout(source.path(source.first))
-    aspect = next((v for name, _, v in layout.attributes if name == "PixelAspectRatio"), 1.0)
-    if isinstance(aspect, (int, float)) and abs(aspect - 1.0) > 1e-6:
-        logging.getLogger("tcvom").warning(
-            "%s: the plate's pixels are not square (pixel aspect %s); %s alphas have square pixels: give them the "
-            "plate's pixel aspect in the compositor, or write EXR alphas (--alpha-format exr), which carry it",
-            source.path(source.first), f"{aspect:.4g}", writer.fmt)
+    logging.getLogger("tcvom").warning(
+        "%s: the plate's pixels are not square (pixel aspect %s); %s alphas have square pixels: give them the "
+        "plate's pixel aspect in the compositor, or write EXR alphas (--alpha-format exr), which carry it",
+        source.path(source.first), f"{source.pixel_aspect:.4g}", writer.fmt)
 
 
 def _check_given_trimaps(tris: TrimapFiles, frames: list[int], *, whole: bool) -> None:
@@ -1287,14 +1283,14 @@ def _check_given_trimaps(tris: TrimapFiles, frames: list[int], *, whole: bool) -
     (``whole``: the frames are the whole shot) a shot with no foreground or no background,
     is an InputError naming the file and frame, never a matte of 0 or 1 everywhere. Their
     values are checked on reading (``painted``)."""
-    from tcvom.io.trimap import NO_UNKNOWN, check_class_counts, class_counts
+    from tcvom.io.trimap import check_class_counts, class_counts, mask_warning
 
     counts = {frame: class_counts(tris.read(frame)) for frame in frames}
-    check_class_counts(counts, {frame: tris.path(frame) for frame in frames}, what="trimap", shot=whole)
-    masks = [f for f in frames if counts[f]["unknown"] == 0 and counts[f]["foreground"] and counts[f]["background"]]
-    if masks:  # odd-inputs QA: roto masks given as trimaps made hard mattes without a word (said once)
-        logging.getLogger("tcvom").warning("%s: frame%s %s: %s", tris.path(masks[0]), "" if len(masks) == 1 else "s", format_range(masks),
-                    NO_UNKNOWN.format(what="the trimap" if len(masks) == 1 else "each trimap"))
+    paths = {frame: tris.path(frame) for frame in frames}
+    check_class_counts(counts, paths, what="trimap", shot=whole)  # its warnings (a frame without foreground) unsaid
+    masks = mask_warning(counts, paths, what="trimap")  # roto masks given as trimaps: said once
+    if masks:
+        logging.getLogger("tcvom").warning("%s", masks)
 
 
 def check_colour_layers(network: str | None) -> None:

@@ -257,7 +257,7 @@ class _Nodes:
 nodes = _Nodes()
 
 
-def allNodes(filter: str | None = None, group: Group | None = None, recurseGroups: bool = False) -> list[Node]:  # noqa: A002, N803 (Nuke's names)
+def allNodes(filter: str | None = None, group: Group | None = None, recurseGroups: bool = False) -> list[Node]:
     """The nodes of ``group`` (the current one), of class ``filter`` when given; with
     ``recurseGroups`` those inside its groups too."""
     found: list[Node] = []
