@@ -113,7 +113,7 @@ def _say_unscored(clips: dict[str, dict[str, float]], what: str = "", flowed: bo
         if values.get("pixel_count", 1) == 0:
             log.warning("%s: its truth trimaps%s have no unknown pixel on any frame: nothing is scored (n/a), and it "
                         "is left out of the means", name, what)
-        elif flowed and values.get("flow_pixel_count", 1) == 0:
+        elif flowed and values.get("flow_pixel_count", 1) == 0 and values.get("frames", 2) > 1:  # one frame: no pair
             log.warning("%s: its flow%s is valid on no unknown pixel of any frame: its MESSDdt is not measured (n/a), "
                         "and it is left out of the MESSDdt mean", name, what)
 
