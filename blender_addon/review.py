@@ -47,6 +47,11 @@ def summary(review: Review | None, shift: int, keyed: Iterable[int] = ()) -> str
     text = f"review: {count or 'no'} doubtful frame{'' if count == 1 else 's'}"
     if review.estimated:  # the run's warning only counted them
         text += f" (doubt only guessed for scene frames {inputs.frame_ranges(f - shift for f in review.estimated)})"
+    if review.out_of_date:  # a pull of part of the range after an edit: their doubt is of the old matte
+        text += (f"; out of date (older than their inputs; pull the whole range): scene frames "
+                 f"{inputs.frame_ranges(f - shift for f in review.out_of_date)}")
+    if review.not_reviewed:
+        text += f"; not matted yet: scene frames {inputs.frame_ranges(f - shift for f in review.not_reviewed)}"
     taken = set(review.keyframes) | {f + shift for f in keyed}
     keys = [str(f - shift) for f in review.suggested if f not in taken][:_SHOWN]
     return text + (f"; key next: {', '.join(keys)}" if keys else "")

@@ -714,6 +714,11 @@ def review_values(out: str | None, frames: tuple[int, int] | None = None) -> dic
     doubtful = f"{len(review.doubtful)}: " + " ".join(map(str, review.doubtful)) if review.doubtful else "none"
     if review.estimated:  # the run's warning only counted them
         doubtful += f" (doubt only guessed for {review.guessed()})"
+    if review.out_of_date:  # a run of part of the range after an edit: their doubt is of the old matte
+        doubtful += (f"; out of date (older than their inputs; compute the whole range): "
+                     f"{hostclient.compact_frames(review.out_of_date)}")
+    if review.not_reviewed:
+        doubtful += f"; not matted yet: {hostclient.compact_frames(review.not_reviewed)}"
     return {"suggested": " ".join(keys), "doubtful": doubtful}
 
 

@@ -1190,6 +1190,19 @@ def test_frames_whose_doubt_is_guessed_are_said_in_scene_frames(tmp_path: Path, 
     assert line == "review: no doubtful frames (doubt only guessed for scene frames 2-7); key next: 5", line
 
 
+def test_the_review_line_names_frames_out_of_date_and_not_matted(tmp_path: Path, addon) -> None:
+    """Session 34: the review of a pull stopped between its stages (or after a plate frame was
+    rendered again) names the alphas older than their inputs, and those not matted yet; the
+    panel said only their doubt, which is of the old matte."""
+    _write_review(tmp_path, suggested=[1005], doubtful=[])
+    path = tmp_path / "review" / "review.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "out_of_date": "1003-1004", "not_reviewed": "1009"}))
+    loaded = importlib.import_module(MODULE + ".hostclient").read_review(str(tmp_path))
+    line = importlib.import_module(MODULE + ".review").summary(loaded, 1000)
+    assert line == ("review: no doubtful frames; out of date (older than their inputs; pull the whole range): "
+                    "scene frames 3-4; not matted yet: scene frames 9; key next: 5"), line
+
+
 def test_a_plate_moved_in_time_after_keying_is_refused_and_the_review_says_so(pulled: dict) -> None:
     """Blender QA: a clip slipped after keying (Frame Offset) silently gave each keyframe's
     trimap to another plate frame at the next pull, and the review line and doubt markers
