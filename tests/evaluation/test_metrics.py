@@ -172,6 +172,10 @@ def test_a_clip_with_no_valid_flow_pixel_has_no_messddt() -> None:
     both = M.average_clips(clips)
     assert both["messddt"] == pytest.approx(clips[1]["messddt"]) and both["messddt_clips"] == 1 and both["clips"] == 2
     assert "messddt" not in M.average_clips([clips[0], clips[0]])
+    from tcvom.evaluation.mattes import format_table
+
+    # the table said it as the mean of both (session 33's Left)
+    assert f"| {both['messddt']:.4g} (1 of 2 clips) |" in format_table({"narrow": both})
 
 
 def test_size_mismatch_is_an_input_error() -> None:

@@ -89,7 +89,8 @@ class EvalReport:
 def format_table(summary: dict[str, dict[str, float]]) -> str:
     """The summary as a Markdown table in the paper's layout (one row per trimap width);
     MESSDdt measured over no flow pixel, and a metric not measured (Grad and Conn without
-    image metrics), is ``n/a``."""
+    image metrics), is ``n/a``; a MESSDdt that is the mean of fewer clips than the row's says
+    of how many."""
     head = "| trimap | " + " | ".join(title for _, title, _ in TABLE_COLUMNS) + " | clips | frames |"
     rule = "|---" * (len(TABLE_COLUMNS) + 3) + "|"
     rows = [head, rule]
@@ -98,6 +99,10 @@ def format_table(summary: dict[str, dict[str, float]]) -> str:
         unmeasured = values.get("flow_pixel_count", 1) == 0
         cells = ["n/a" if (unmeasured and key.startswith("messddt")) or key not in values
                  else f"{values[key] * scale:.4g}" for key, _, scale in TABLE_COLUMNS]
+        if "messddt_clips" in values:  # the mean of fewer clips than the row's (the others had no flow pixel)
+            cells = [f"{cell} ({values['messddt_clips']} of {values.get('clips', 0)} clips)"
+                     if key.startswith("messddt") and cell != "n/a" else cell
+                     for cell, (key, _, _) in zip(cells, TABLE_COLUMNS)]
         left_out = f" (+{values['unscored_clips']} not scored)" if values.get("unscored_clips") else ""
         rows.append(f"| {width} | " + " | ".join(cells) + f" | {values.get('clips', 0)}{left_out} | "
                     f"{values.get('frames', 0)} |")
