@@ -929,6 +929,60 @@ def test_a_multilayer_plate_with_alpha_zero_shows_the_plate_under_the_matte(pull
     assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}
 
 
+_STRAIGHT_PNG = """
+import sys
+import OpenImageIO as oiio
+import numpy as np
+plate, folder = sys.argv[1:]
+for frame in range(1001, 1009):
+    linear = oiio.ImageBuf(f"{plate}/plate.{frame}.exr").get_pixels(oiio.FLOAT)[:, :, :3].clip(0, 1)
+    srgb = np.where(linear <= 0.0031308, linear * 12.92, 1.055 * linear ** (1 / 2.4) - 0.055)
+    alpha = np.ones((*srgb.shape[:2], 1))
+    alpha[:, : srgb.shape[1] // 2] = 0  # an empty alpha on the left, as a converter leaves it
+    out = oiio.ImageOutput.create("png")
+    out.open(f"{folder}/straight.{frame}.png", oiio.ImageSpec(srgb.shape[1], srgb.shape[0], 4, oiio.UINT8))
+    out.write_image((np.concatenate([srgb, alpha], axis=2) * 255 + 0.5).astype(np.uint8))
+    out.close()
+"""
+
+
+def test_a_png_plate_with_alpha_zero_says_how_to_keep_its_colour(pulled: dict, example: Path, tcvom_exe: str,
+                                                                 tmp_path: Path) -> None:
+    """Blender QA: a PNG plate whose alpha channel is 0 rendered black under a right matte,
+    without a word: Blender multiplies a straight-alpha file's colour by its alpha when it
+    loads it, before the group's Replace Alpha. The pull says so with Blender's fix; with the
+    image's Alpha set to Channel Packed the composite is the plate's colour under the matte,
+    and the warning is left out."""
+    folder = tmp_path / "straight"
+    folder.mkdir()
+    subprocess.run([str(Path(tcvom_exe).parent / "python"), "-c", _STRAIGHT_PNG, str(example / "plate"),
+                    str(folder)], check=True, capture_output=True)
+    settings = bpy.context.scene.tcvom
+    image = bpy.data.images.load(str(folder / "straight.1001.png"), check_existing=False)
+    image.source = "SEQUENCE"
+    settings.source_type, settings.image, settings.image_start = "IMAGE", image, FRAMES[0]
+    try:
+        assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}, settings.status
+        assert "its alpha channel is below 1" in settings.status and "Alpha to Channel Packed" in settings.status
+        assert f"'{image.name}'" in settings.status, settings.status
+        image.alpha_mode = "CHANNEL_PACKED"
+        assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}, settings.status
+        assert "alpha channel" not in settings.status, settings.status
+        rendered = _render(1003, tmp_path / "render.exr")
+        alpha = _pixels(_alpha_files(Path(bpy.path.abspath(settings.output)))[1003])[:, :, 3]
+        srgb = _pixels(folder / "straight.1003.png")[:, :, :3]
+        linear = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+        left = np.zeros(alpha.shape, bool)
+        left[:, : alpha.shape[1] // 2] = True
+        inside = (alpha > 0.9) & left
+        assert inside.sum() > 20  # the matte where the plate's alpha is 0
+        np.testing.assert_allclose(rendered[inside, :3], linear[inside] * alpha[inside, None], atol=1e-2)
+    finally:
+        settings.source_type, settings.image = "CLIP", None
+        bpy.data.images.remove(image)
+    assert bpy.ops.tcvom.pull_matte() == {"FINISHED"}
+
+
 def test_udim_plate_says_how_to_open_it_as_a_sequence(pulled: dict, example: Path) -> None:
     """Blender's default Image > Open makes plate.1001.exr... UDIM tiles, not a sequence."""
     settings = bpy.context.scene.tcvom

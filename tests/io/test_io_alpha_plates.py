@@ -45,3 +45,30 @@ def test_rgba_plate_reads_as_its_rgb(tmp_path: Path, suffix: str, pixel_type: st
     tolerance = 1.5 / 255 if pixel_type == "uint8" else 2e-3
     assert np.abs(with_alpha - without).max() <= tolerance
     assert with_alpha[:, :4].mean() > 0.2  # not premultiplied to black
+
+
+@pytest.mark.parametrize(
+    ("suffix", "pixel_type", "unassociated", "said"),
+    [(".png", "uint8", True, True), (".tif", "uint16", True, True), (".tif", "uint16", False, False),
+     (".exr", "half", False, False)],
+)
+def test_an_alpha_below_1_beside_unpremultiplied_colour_is_said_once(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                                     suffix: str, pixel_type: str, unassociated: bool,
+                                                                     said: bool) -> None:
+    """Blender QA: a PNG plate whose alpha is 0 rendered black under a right matte (Blender
+    premultiplies such files when it loads them), unsaid: tcvom mattes the stored colour and
+    says once that the alpha is below 1 and ignored. Associated-alpha files (EXR, an
+    associated TIFF) are shown as stored: nothing to say."""
+    rgb = np.full((6, 8, 3), 0.5, np.float32)
+    for frame, low in ((1001, 1.0), (1002, 0.0), (1003, 0.0)):
+        alpha = np.ones((6, 8, 1), np.float32)
+        alpha[:, :2] = low
+        _write(tmp_path / f"p.{frame}{suffix}", np.concatenate([rgb, alpha], axis=2), pixel_type,
+               unassociated=unassociated)
+    frames = open_frames(str(tmp_path / f"p.####{suffix}"))
+    for frame in (1001, 1002, 1003):
+        frames.read(frame)
+    warned = [r.getMessage() for r in caplog.records if "alpha channel is below 1" in r.getMessage()]
+    assert len(warned) == said
+    if said:
+        assert "frame 1002" in warned[0] and "down to 0" in warned[0] and "ignores the alpha" in warned[0]

@@ -652,3 +652,30 @@ def test_an_interlaced_movie_is_said_in_a_warning_and_in_tcvom_info(tmp_path: Pa
     assert "two fields" in json.loads(capsys.readouterr().out)["interlaced"]
     assert main(["info", str(tmp_path / "plain.mp4"), "--json"]) == 0
     assert "interlaced" not in json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize(("codec", "pix_fmt"), [("png", "rgba"), ("prores_ks", "yuva444p10le")])
+def test_a_movie_with_alpha_is_matted_on_its_colour_and_its_alpha_below_1_said(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, codec: str, pix_fmt: str) -> None:
+    """Blender QA: a plate whose alpha is 0 renders black under its matte in a host that
+    premultiplies it on loading (Blender's Movie Clip), unsaid. tcvom reads the colour as
+    stored, and says once that the alpha is below 1 and ignored."""
+    ramp = np.linspace(40, 200, 64)[None, :, None] + np.linspace(0, 20, 48)[:, None, None]
+    pictures = [np.broadcast_to(ramp + np.array([0, 10 * i, 5 * i]), (48, 64, 3)).astype(np.uint8) for i in range(3)]
+    with av.open(str(tmp_path / "alpha.mov"), "w") as container:
+        stream = container.add_stream(codec, rate=24)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, pix_fmt
+        for i, rgb in enumerate(pictures):
+            alpha = np.full((48, 64, 1), 255 if i == 0 else 0, np.uint8)
+            picture = av.VideoFrame.from_ndarray(np.concatenate([rgb, alpha], axis=2), format="rgba")
+            for packet in stream.encode(picture.reformat(format=pix_fmt)):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    movie = open_frames(tmp_path / "alpha.mov")
+    for frame, rgb in zip((1, 2, 3), pictures, strict=True):
+        read = movie.read(frame)
+        assert read.shape == (48, 64, 3) and read.flags.c_contiguous
+        assert np.abs(read * 255 - rgb).max() < 4  # the colour as stored, not premultiplied to black
+    warned = [r.getMessage() for r in caplog.records if "alpha channel is below 1" in r.getMessage()]
+    assert len(warned) == 1 and "frame 2" in warned[0] and "down to 0" in warned[0], warned

@@ -102,7 +102,7 @@ def format_table(summary: dict[str, dict[str, float]]) -> str:
         if "messddt_clips" in values:  # the mean of fewer clips than the row's (the others had no flow pixel)
             cells = [f"{cell} ({values['messddt_clips']} of {values.get('clips', 0)} clips)"
                      if key.startswith("messddt") and cell != "n/a" else cell
-                     for cell, (key, _, _) in zip(cells, TABLE_COLUMNS)]
+                     for cell, (key, _, _) in zip(cells, TABLE_COLUMNS, strict=True)]
         left_out = f" (+{values['unscored_clips']} not scored)" if values.get("unscored_clips") else ""
         rows.append(f"| {width} | " + " | ".join(cells) + f" | {values.get('clips', 0)}{left_out} | "
                     f"{values.get('frames', 0)} |")

@@ -664,6 +664,11 @@ def read_review(out: str) -> Review | None:
                   ranges["not_reviewed"])
 
 
+PLATE_ALPHA = "its alpha channel is below 1"
+"""Words of the run's warning about a plate whose alpha is below 1 beside unpremultiplied
+colour (:func:`tcvom.io.sources.say_alpha`), which a host that premultiplies such files on
+loading adds its own fix to."""
+
 PAST_CUT = "past a cut (the picture cuts after"
 """Words of the run's warning about frames past a cut from every keyframe
 (:func:`tcvom.review.doubt.say_past_cuts`), which a host that numbers frames otherwise

@@ -51,6 +51,11 @@ class ImageInfo:
     where it has none."""
     pixel_aspect: float = 1.0
     """The header's ``PixelAspectRatio`` (an anamorphic scan's: a pixel's width over its height)."""
+    alpha: int = -1
+    """The index of the alpha channel (-1: none)."""
+    unassociated: bool = False
+    """Whether the file stores its colour unpremultiplied by its alpha (PNG; a TIFF with an
+    unassociated extra sample): a host such as Blender premultiplies it when loading."""
 
     @property
     def is_float(self) -> bool:
@@ -292,7 +297,8 @@ def _info(path: str | Path, spec: Any, part: int = 0, parts: tuple[str, ...] = (
                      (spec.full_x, spec.full_y, spec.full_width, spec.full_height), parts, part,
                      spec.get_int_attribute("Orientation", 1), clear, spec.get_string_attribute("oiio:ColorSpace", ""),
                      _log_transfer(spec.get_string_attribute("dpx:Transfer", "")), _chromaticities(spec),
-                     spec.get_float_attribute("PixelAspectRatio", 1.0) or 1.0)
+                     spec.get_float_attribute("PixelAspectRatio", 1.0) or 1.0, spec.alpha_channel,
+                     bool(spec.get_int_attribute("oiio:UnassociatedAlpha", 0)))
 
 
 def _chromaticities(spec: Any) -> tuple[float, ...]:

@@ -282,6 +282,23 @@ def one_job(function: Callable[_P, _R]) -> Callable[_P, _R]:
     return job
 
 
+def say_alpha(plate: str | Path, frame: int, alpha: np.ndarray) -> None:
+    """Warn (once per plate) of an alpha channel below 1 stored beside unpremultiplied colour
+    (PNG, an unassociated TIFF, a movie with alpha): tcvom mattes the colour as stored, while a
+    host that premultiplies such files on loading (Blender does) shows it darker under the
+    matte, black where the alpha is 0 (Blender QA: a black composite, unsaid)."""
+    said = f"{Path(plate).absolute()}:alpha"
+    if said in _SAID:
+        return
+    low = float(np.min(alpha)) if alpha.size else 1.0
+    if low > 1.0 - 0.5 / 255:  # opaque (a 10-bit movie's 1023 comes back as 0.99977)
+        return
+    _SAID.add(said)
+    log.warning("%s: frame %d: its alpha channel is below 1 (down to %.3g): tcvom mattes the colour as stored and "
+                "ignores the alpha (docs/io.md); a host that applies the alpha to the colour when it loads the file "
+                "shows the colour darker under the matte, black where the alpha is 0", plate, frame, low)
+
+
 def _grey(info: ImageInfo) -> bool:
     """Whether :func:`_rgb` reads the frame as grey (no R, G, B, and no colour layer)."""
     names = list(info.channels)
@@ -385,6 +402,8 @@ class SequenceFrames(_Frames):
         rgb = _rgb(pixels, info, frame)
         self._check_type(path, frame, info)
         self._say_grey(path, frame, info)
+        if info.unassociated and info.alpha >= 0:
+            say_alpha(self.sequence.pattern, frame, pixels[:, :, info.alpha])
         return self._placed(path, frame, rgb, info), info.is_float
 
     def _check_type(self, path: Path, frame: int, info: ImageInfo) -> None:
@@ -770,11 +789,16 @@ class MovieFrames(_Frames):
         # Nuke take it (FFmpeg's own default is BT.601 at every size)
         untagged = av_frame.colorspace == _UNSPECIFIED and not av_frame.format.is_rgb
         matrix = {"src_colorspace": "ITU709"} if untagged and av_frame.height >= HD_LINES else {}
+        alpha = any(c.is_alpha for c in av_frame.format.components)  # ProRes 4444, PNG or QuickTime Animation
         try:
             if deep:
-                pixels = av_frame.to_ndarray(format="rgb48le", **matrix).astype(np.float32) / 65535.0
+                pixels = av_frame.to_ndarray(format="rgba64le" if alpha else "rgb48le", **matrix).astype(np.float32)
+                pixels /= 65535.0
             else:
-                pixels = av_frame.to_ndarray(format="rgb24", **matrix).astype(np.float32) / 255.0
+                pixels = av_frame.to_ndarray(format="rgba" if alpha else "rgb24", **matrix).astype(np.float32) / 255.0
+            if alpha:
+                say_alpha(self.path_, frame, pixels[:, :, 3])
+                pixels = np.ascontiguousarray(pixels[:, :, :3])
         except av.FFmpegError as exc:  # movies QA: a matrix FFmpeg's scaler lacks (YCgCo, ICtCp) was a traceback
             raise InputError(
                 f"{expected} cannot be converted to RGB: FFmpeg's scaler does not take its YCbCr matrix (tag "
