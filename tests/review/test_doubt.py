@@ -132,6 +132,29 @@ def test_a_review_whose_write_fails_midway_leaves_the_earlier_one_whole(
     assert sorted(p.name for p in (tmp_path / "review").iterdir()) == ["review.csv", "review.json", "review.png"]
 
 
+def test_a_full_disk_while_the_review_is_written_names_the_review_not_its_staged_name(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Streaming QA: the error named the hidden staging name (``.review.tcvom-tmp-...json``),
+    gone once the run ended, which hosts show the artist; every other full-disk error names
+    the file being written."""
+    from tcvom.errors import OutputError
+
+    frames = list(range(1001, 1011))
+    real = Path.write_bytes
+
+    def full(self: Path, data: bytes) -> int:
+        if self.suffix == ".json":
+            raise OSError(28, "No space left on device")
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    with pytest.raises(OutputError) as caught:
+        write_review(build_review(frames, [1001, 1010], _stats(frames, {1001, 1010})), tmp_path / "review")
+    assert caught.value.path == str(tmp_path / "review" / "review.json")
+    assert "tcvom-tmp" not in str(caught.value) and "No space left" in str(caught.value)
+    assert not list((tmp_path / "review").iterdir())  # nothing staged left behind
+
+
 def test_a_review_stopped_between_its_renames_leaves_no_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The new CSV in place beside the earlier review.json would be a set from two reviews."""
     from tcvom.io import atomic
@@ -337,3 +360,16 @@ def test_past_cuts_of_part_of_the_shot_use_the_whole_shots_pictures() -> None:
     shot = list(range(1001, 1009))
     assert past_cuts(shot, [1001, 1008], [1004], shown=range(1002, 1008)) == []
     assert past_cuts(shot, [1001], [1004], shown=range(1003, 1008)) == [[1005, 1006, 1007]]
+
+
+def test_the_review_table_lines_up_under_frame_numbers_of_ten_digits() -> None:
+    """Streaming QA: frames up to 2147483647 are handled, but the table's frame column was 7
+    characters wide: every column of their rows stood 3 characters right of its heading."""
+    from tcvom.review.doubt import table
+
+    frames = list(range(2147483637, 2147483648))
+    lines = table(build_review(frames, [frames[0], frames[-1]], _stats(frames, {frames[0], frames[-1]}))).splitlines()
+    heading = lines[0].index("doubt  note")
+    rows = [line for line in lines[1:] if line[:1] == " " or line[:1].isdigit()][:len(frames)]
+    assert len(rows) == len(frames) and all(row[heading:heading + 6].strip().replace(".", "").isdigit()
+                                            and row[heading - 1] == " " for row in rows), lines[:3]

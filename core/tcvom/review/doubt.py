@@ -867,12 +867,15 @@ def write_review(review: Review, folder: str | Path, *, title: str = "") -> dict
         for key in ("csv", "png", "json"):  # review.json last: it never names older files
             move_into_place(staged[key], paths[key])
             placed.append(paths[key])
-    except BaseException:
+    except BaseException as exc:
         for path in staged.values():
             path.unlink(missing_ok=True)
         if placed:  # stopped between the renames: no set of files from two reviews
             for path in paths.values():
                 path.unlink(missing_ok=True)
+        finals = {str(staged[key]): paths[key] for key in paths}
+        if isinstance(exc, TcvomError) and exc.path in finals:  # a full disk named the hidden staged name
+            exc.path = str(finals[exc.path])
         raise
     return paths
 
@@ -925,7 +928,8 @@ def table(review: Review, *, limit: int | None = None) -> str:
         rows = sorted(sorted(rows, key=lambda r: -r.doubt)[:limit], key=lambda r: r.frame)
     rank = {f: i + 1 for i, f in enumerate(review.suggested)}
     matted = (review.extra.get("sources") or {}).get("alpha") is not None
-    lines = [f"{'frame':>7}  {'trimap':>6}  {'matte':>6}  {'doubt':>6}  note"]
+    wide = max([7, *(len(str(r.frame)) for r in rows)])  # frames up to 2147483647, or negative
+    lines = [f"{'frame':>{wide}}  {'trimap':>6}  {'matte':>6}  {'doubt':>6}  note"]
     for r in rows:
         notes = []
         unknown = matted and r.residual is None
@@ -939,7 +943,7 @@ def table(review: Review, *, limit: int | None = None) -> str:
             notes.append(f"suggested #{rank[r.frame]}")
         bar = "#" * math.floor(r.doubt * 20)
         matte = f"{'n/a':>6}" if unknown else f"{r.matte_doubt:6.3f}"
-        lines.append(f"{r.frame:>7}  {r.trimap_doubt:6.3f}  {matte}  {r.doubt:6.3f}  {bar:<20} " + ", ".join(notes))
+        lines.append(f"{r.frame:>{wide}}  {r.trimap_doubt:6.3f}  {matte}  {r.doubt:6.3f}  {bar:<20} " + ", ".join(notes))
     lines.append("")
     if review.extra.get("not_reviewed"):
         lines.append(f"not reviewed (no trimap or alpha yet): {review.extra['not_reviewed']}")
