@@ -523,6 +523,32 @@ def test_a_run_of_some_frames_says_which_others_it_left_out_of_date(shot: Path, 
     assert "out of date" not in err and err.count("no GCA+TAM (TCVOM video matting) weights found") == 1, err
 
 
+def test_a_run_of_some_frames_beside_a_live_run_into_the_output_judges_no_other_frame(
+        shot: Path, tmp_path: Path, capsys) -> None:
+    """Loop QA: two `run --frames` chunks into one output at once: one now and then said that
+    frames the other was writing (renamed, record not yet written) were out of date and to
+    run the whole shot. While another run writes the output, the frames outside this run's
+    are not judged; once it has gone they are."""
+    from tcvom.farm.locks import LiveWriters
+    from tcvom.farm.manifest import records_folder
+
+    out = tmp_path / "out"
+    args = classical_run(shot, out)
+    assert main(args) == 0
+    repaint_unknown(shot / "keyframes" / "key.1004.png")
+    capsys.readouterr()
+    other = LiveWriters(records_folder(out / "alpha" / "alpha.####.exr"))  # another run, in its matte stage
+    other.join()
+    try:
+        assert main([*args, "--frames", "1002"]) == 0
+    finally:
+        other.leave()
+    assert "out of date" not in capsys.readouterr().err
+    assert main([*args, "--frames", "1003"]) == 0
+    err = capsys.readouterr().err
+    assert "outside this run's frames, trimaps 1005-1007 and alphas" in err and "are out of date" in err, err
+
+
 def test_a_kept_keyframe_trimap_is_not_said_out_of_date_nor_its_neighbours(shot: Path, tmp_path: Path,
                                                                            capsys) -> None:
     """QA: after an edit of keyframe 1001, a run of frame 1002 said that the trimap of keyframe

@@ -166,6 +166,17 @@ def claimed(
         writers.leave()
 
 
+def writing_now(pattern: str | Path) -> list[str]:
+    """``host pid N`` of every other live run writing the output sequence ``pattern`` now
+    (:class:`LiveWriters`, asked under the claim lock as :func:`claimed` asks); none where
+    nothing was ever claimed there."""
+    folder = records_folder(pattern)
+    if not (folder / "writers").is_dir():
+        return []
+    with exclusive_lock(folder / "claim.lock"):
+        return LiveWriters(folder).others()
+
+
 def _claim(pattern: str | Path, settings: Mapping[str, Any], info: Mapping[str, Any] | None, replace: bool,
            writers: LiveWriters) -> Path:
     path = manifest_path(pattern)

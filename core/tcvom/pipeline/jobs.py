@@ -1568,14 +1568,20 @@ def _say_out_of_date(trimap_job: dict[str, Any] | None, matte_job: dict[str, Any
         # --overwrite redoes this run's frames, not the others
         return {**(_as_chosen(job, method) if method else job), "overwrite": False}
 
+    stages = (("trimaps", trimap_job and output_pattern(trimap_job["out"], TrimapWriter.default_name()),
+               set(parse_frame_range(trimap_job["frames"])) if trimap_job else set()),
+              ("alphas", AlphaWriter(matte_job["out"], fmt=matte_job["alpha_format"], kind=matte_job["output"]).pattern,
+               set(selection)))
+    busy = [who for _, pattern, _ in stages if pattern for who in manifest.writing_now(pattern)]
+    if busy:  # its files are being written: a frame between its rename and its record looked out of date (loop QA)
+        logging.getLogger("tcvom").info("%s: another run (%s) is writing this output: the files outside this run's "
+                                        "frames are not judged now (`tcvom review --rebuild` says which are out of "
+                                        "date once it ends)", Path(matte_job["out"]).parent, ", ".join(sorted(set(busy))))
+        return
     whole = None if trimap_job is None else as_run({**trimap_job, "frames": format_range(shot)}, chosen.get("trimaps"))
     planned = plan_touched(whole, as_run(matte_job, chosen.get("alpha")), shot)
     said = []
-    for stage, pattern, done in (
-            ("trimaps", trimap_job and output_pattern(trimap_job["out"], TrimapWriter.default_name()),
-             set(parse_frame_range(trimap_job["frames"])) if trimap_job else set()),
-            ("alphas", AlphaWriter(matte_job["out"], fmt=matte_job["alpha_format"], kind=matte_job["output"]).pattern,
-             set(selection))):
+    for stage, pattern, done in stages:
         if not pattern:
             continue
         records = FrameRecords(pattern)
