@@ -259,6 +259,25 @@ def test_a_header_name_the_config_does_not_know_or_of_one_encoding_is_not_said(t
     assert [r.getMessage() for r in caplog.records if "its header says colour space 'ACEScg'" in r.getMessage()]
 
 
+def test_a_png_of_gamma_1_8_or_2_4_is_said(tmp_path: Path, caplog) -> None:
+    """Colour QA: PNGs tagged gamma 1.8 and 2.4 (gAMA) were taken as sRGB without a word, as
+    every gamma space shares sRGB's encoding and primaries: their linear RGBA output came
+    out a third too dark. Gamma 2.2, within 0.034 of sRGB, stays unsaid (test above)."""
+    import OpenImageIO as oiio
+
+    for name, said in (("g18", "g18_rec709_scene"), ("g24", "g24_rec709_scene")):
+        buf = oiio.ImageBuf(oiio.ImageSpec(12, 8, 3, oiio.UINT16))
+        buf.specmod().attribute("oiio:ColorSpace", said)
+        buf.write(str(tmp_path / f"{name}.1001.png"))
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="tcvom"):
+            open_frames(tmp_path / f"{name}.####.png")
+        warned = [r.getMessage() for r in caplog.records if "its header says colour space" in r.getMessage()]
+        gamma = f"{name[1]}.{name[2]}"
+        assert len(warned) == 1 and f"'Gamma {gamma} Encoded Rec.709'" in warned[0], warned
+        assert f"--input-colorspace 'Gamma {gamma} Encoded Rec.709'" in warned[0]
+
+
 def test_a_log_dpx_scan_is_said(tmp_path: Path, caplog) -> None:
     """I/O QA: a DPX whose transfer is printing density (OpenImageIO names no colour space)
     or logarithmic (a name no config knows) was matted as sRGB without the warning

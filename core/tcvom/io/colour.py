@@ -33,6 +33,10 @@ BUILTIN_CONFIG = "studio-config-latest"
 TARGET = "sRGB Encoded Rec.709 (sRGB)"
 DEFAULT_FLOAT = "Linear Rec.709 (sRGB)"
 
+ALIKE = 0.04
+"""How far (in code values from 0 to 1) a header's colour space may read from the one tcvom
+takes a file in and still be the same picture (:meth:`ColourConverter.contradicted`)."""
+
 
 def _config(name: str) -> Any:
     """The OpenColorIO config of ``name`` (a file or a built-in config's name), loaded once
@@ -349,11 +353,22 @@ class ColourConverter:
         taken = self.config.getColorSpace(self.source_for(is_float))
         if taken is None or space.getName() == taken.getName():
             return None
-        if space.getEncoding() and space.getEncoding() == taken.getEncoding():  # gamma 2.2 for sRGB: one picture
-            ours, theirs = self.chromaticities(taken.getName()), self.chromaticities(space.getName())
-            if ours is not None and theirs is not None and np.allclose(ours, theirs, atol=1e-3):
-                return None
+        if space.getEncoding() and space.getEncoding() == taken.getEncoding() and self._alike(space.getName(),
+                                                                                               taken.getName()):
+            return None  # gamma 2.2 for sRGB: one picture
         return space.getName()
+
+    def _alike(self, space: str, taken: str) -> bool:
+        """Whether code values in ``space`` read as ``taken`` give the same picture: greys and
+        primaries from 0 to 1 within :data:`ALIKE` once converted (gamma 2.2 for sRGB, 0.034 at
+        most, near black; colour QA: gamma 1.8 and 2.4, 0.076 and 0.050, counted as sRGB by
+        their encoding alone, made a linear output a third too dark, unsaid)."""
+        ramp = np.linspace(0.0, 1.0, 33, dtype=np.float32)
+        codes = np.concatenate([np.stack([ramp] * 3, axis=1), np.eye(3, dtype=np.float32),
+                                0.5 * np.eye(3, dtype=np.float32)])
+        converted = codes.copy()
+        self._processor(space, taken).applyRGB(converted)
+        return bool(np.abs(converted - codes).max() <= ALIKE)
 
     def primaries_contradicted(self, primaries: tuple[float, ...], is_float: bool) -> str | None:
         """Where a file's ``chromaticities`` (``primaries``) are not those of the space tcvom
