@@ -332,6 +332,26 @@ def test_a_movie_tagged_hdr_or_bt2020_is_said(tmp_path: Path, caplog) -> None:
     assert caplog.records == []
 
 
+def test_tcvom_info_says_a_movies_colour(tmp_path: Path, capsys) -> None:
+    """Colour QA: `tcvom info --json` of a movie said nothing of its colour: neither the space
+    it is taken in nor its HDR / BT.2020 tag (a run's warning only, which a host reading the
+    JSON never sees), nor the matrix and range it is decoded with."""
+    from tcvom.cli import main
+
+    _tagged_movie(tmp_path / "pq.mp4", color_trc=16, color_primaries=9, colorspace=9, color_range=2)
+    _tagged_movie(tmp_path / "plain.mp4")
+    assert main(["info", str(tmp_path / "pq.mp4"), "--json"]) == 0
+    pq = json.loads(capsys.readouterr().out)
+    assert pq["taken_as"].startswith("sRGB Encoded Rec.709 (sRGB) without --input-colorspace")
+    assert pq["header_says"] == ("HDR, PQ (SMPTE ST 2084): pass --input-colorspace 'Rec.2100-PQ - Display' if that "
+                                 "is right")
+    assert (pq["matrix"], pq["range"], pq["pixel_format"]) == ("BT.2020", "full", "yuvj420p (8-bit)")
+    assert main(["info", str(tmp_path / "plain.mp4"), "--json"]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert "header_says" not in plain and plain["matrix"] == "untagged: decoded as BT.601"
+    assert plain["range"] == "limited (video)"
+
+
 def _mpeg4(path: Path, levels: list[int], *, slots: list[int] | None = None, options: dict | None = None,
            aspect: Fraction | None = None) -> None:
     """A 64x48 MPEG-4 movie of flat pictures of these grey ``levels`` (``slots``: their times)."""

@@ -177,6 +177,7 @@ def _show_movie(path: str, as_json: bool, ocio_config: str | None = None) -> int
     if movie.pixel_aspect != 1.0:
         data["pixel_aspect"] = (f"{movie.pixel_aspect:.4g}: players stretch the pictures; the alphas are written "
                                 "at the stored size, EXRs with this pixel aspect, other formats with square pixels")
+    data.update(movie.colour_report())
     return _print(data, as_json)
 
 

@@ -637,17 +637,44 @@ class MovieFrames(_Frames):
     def _say_wide_colour(self) -> None:
         """Warn (once per file) where the video is tagged HDR or BT.2020, which tcvom, taking
         movies as sRGB without --input-colorspace, would read as another picture."""
-        context = self._stream.codec_context
-        transfer, primaries = int(context.color_trc or 0), int(context.color_primaries or 0)
         said = f"{self.path_.absolute()}:colour"
-        if self.colour.source is not None or said in _SAID or (transfer not in _HDR and primaries != _BT2020):
+        wide = self._wide_colour()
+        if self.colour.source is not None or said in _SAID or wide is None:
             return
         _SAID.add(said)
+        log.warning("%s: the video is tagged %s; tcvom takes movies as %r (docs/io.md): if the tag is right, pass "
+                    "--input-colorspace %s", self.path_, wide[0], self.colour.source_for(False), wide[1])
+
+    def _wide_colour(self) -> tuple[str, str] | None:
+        """(the HDR or BT.2020 tag of the video, the ``--input-colorspace`` word that follows
+        it: the space's name where the config knows it, else NAME), or None."""
+        context = self._stream.codec_context
+        transfer, primaries = int(context.color_trc or 0), int(context.color_primaries or 0)
+        if transfer not in _HDR and primaries != _BT2020:
+            return None
         name, tag = _HDR.get(transfer, (None, "BT.2020 primaries"))
         known = name is not None and self.colour.config.getColorSpace(name) is not None
-        log.warning("%s: the video is tagged %s; tcvom takes movies as %r (docs/io.md): if the tag is right, pass "
-                    "--input-colorspace %s", self.path_, tag, self.colour.source_for(False),
-                    shlex.quote(name) if known and name else "NAME")
+        return tag, shlex.quote(name) if known and name else "NAME"
+
+    def colour_report(self) -> dict[str, str]:
+        """What ``tcvom info`` says of the movie's colour: the space it is taken in, what its
+        tags say otherwise (as a run warns of it), its pixel format and, for YCbCr video, the
+        matrix and range it is decoded with (colour QA: a movie's colour was said only by a
+        run's warning, never by `tcvom info --json`)."""
+        context = self._stream.codec_context
+        report = {"taken_as": f"{self.colour.source_for(False)} without --input-colorspace (movies, docs/io.md)"}
+        wide = self._wide_colour()
+        if wide is not None:
+            report["header_says"] = f"{wide[0]}: pass --input-colorspace {wide[1]} if that is right"
+        bits = max((c.bits for c in context.format.components), default=8)
+        report["pixel_format"] = f"{context.format.name} ({bits}-bit{', with alpha' if any(c.is_alpha for c in context.format.components) else ''})"
+        if not context.format.is_rgb:
+            matrix = int(context.colorspace or 0)
+            report["matrix"] = (f"untagged: decoded as {'BT.709' if self.height >= HD_LINES else 'BT.601'}"
+                                if matrix == _UNSPECIFIED else _MATRIX_NAMES.get(matrix) or _MATRICES.get(matrix)
+                                or f"tag {matrix}")
+            report["range"] = {2: "full"}.get(int(context.color_range or 0), "limited (video)")
+        return report
 
     def _check_duration(self) -> None:
         """Refuse a movie whose pictures end well before the duration its video track
@@ -881,6 +908,9 @@ _UNSPECIFIED = 2  # FFmpeg's AVCOL_SPC_UNSPECIFIED: the video names no YCbCr mat
 _MATRICES = {8: "YCgCo", 10: "BT.2020 constant luminance", 11: "SMPTE ST 2085", 12: "chromaticity-derived",
              13: "chromaticity-derived constant luminance", 14: "ICtCp"}
 """Names of the YCbCr matrix tags (FFmpeg's AVColorSpace) a refusal names."""
+
+_MATRIX_NAMES = {1: "BT.709", 4: "FCC", 5: "BT.601", 6: "BT.601", 7: "SMPTE 240M", 9: "BT.2020"}
+"""Names of the YCbCr matrix tags FFmpeg's scaler decodes (AVColorSpace), as `tcvom info` says them."""
 
 HD_LINES = 720
 """From this height up, video that names no YCbCr matrix is decoded as BT.709 (HD), below
