@@ -9,10 +9,13 @@ Scene-linear images (``scene_linear=True``) are never clamped: pymatting works i
 so the crop is mapped affinely onto [0, 1] by its own minimum and maximum and the result
 mapped back. The compositing equation ``I = a F + (1 - a) B`` is affine-invariant (the
 weights sum to 1), so highlights above 1 and negative values keep their exact colour; where
-alpha is 1 the foreground is the image itself. The estimate's smoothing, done in that
-mapping, can carry a highlight's share of the range over a soft edge beside it, so the
-premultiplied foreground is held to the plate there (``a F <= I`` where ``I >= 0``: the
-background holds no negative light).
+alpha is 1 the foreground is the image itself. Highlights far above the crop's bright
+colours (more than :data:`HIGHLIGHT_SPAN` times its 99th percentile, at least 1) are held there for the
+estimate, their excess given back to the foreground where alpha > 0: one glint no longer
+shrinks the rest of the picture to a sliver of the range. The estimate's smoothing, done in
+that mapping, can still carry a highlight's share of the range over a soft edge beside it,
+so the premultiplied foreground is held to the plate there (``a F <= I`` where ``I >= 0``:
+the background holds no negative light).
 """
 
 from __future__ import annotations
@@ -22,6 +25,13 @@ from typing import Any
 import numpy as np
 
 from tcvom.errors import FrameSizeError, InputError
+
+HIGHLIGHT_SPAN = 2.0
+"""How far above the crop's bright colours (its 99th percentile, at least 1) the values a
+scene-linear foreground is estimated from reach; brighter highlights are held there for the
+estimate and their excess given back to the foreground where the alpha lets it. Soft edges
+10 px and more from a 5,000 glint in the example's subject: 0.023 off at twice, 0.046 at
+four times, 0.09 at eight, 0.64 mapped by the max."""
 
 
 def estimate_foreground(
@@ -67,14 +77,27 @@ def estimate_foreground(
     estimate_foreground_ml = pymatting().estimate_foreground_ml  # numba-compiled on first import
 
     crop = (slice(y0, y1), slice(x0, x1))
-    low, scale = 0.0, 1.0
+    values = img[crop]
+    low, scale, excess = 0.0, 1.0, None
     if scene_linear:
-        low = float(img[crop].min())
-        scale = max(float(img[crop].max()) - low, 1e-6)
+        # pymatting works in [0, 1]: the crop mapped onto it, its highlights held to a few times
+        # its bright colours first. Mapped by its max, one glint (5,000 in a subject of 0.5)
+        # shrank the picture to 1e-4 of the range and the smoothing carried 1% of the glint
+        # over soft edges 20 px away: F there far above the plate's (colour QA).
+        low = float(values.min())
+        high = min(float(values.max()), max(float(np.percentile(values, 99)), 1.0) * HIGHLIGHT_SPAN)
+        scale = max(high - low, 1e-6)
+        excess = values - np.minimum(values, high)
+        values = values - excess
     fg = estimate_foreground_ml(
-        np.ascontiguousarray((img[crop] - low) / scale), np.ascontiguousarray(a[crop]), regularization=regularization
+        np.ascontiguousarray((values - low) / scale), np.ascontiguousarray(a[crop]), regularization=regularization
     )
     out[crop] = np.clip(fg, 0.0, 1.0) * scale + low
+    if excess is not None:  # the light held back, where the alpha lets it be the foreground's (the ceiling below)
+        part = a[crop][..., None]
+        with np.errstate(over="ignore"):  # a huge value over a faint alpha: held at float32's largest
+            given = np.divide(excess, part, out=np.zeros_like(excess), where=part > 0)
+            out[crop] = np.minimum(out[crop] + given, np.finfo(np.float32).max)
     # Where alpha is 1 the equation says F = I exactly; the estimate's smoothing, applied in the
     # crop's [0, 1] mapping, would move opaque pixels next to a highlight by its share of the
     # range (0.6 beside a 60,000 glint).
