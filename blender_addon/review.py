@@ -50,8 +50,9 @@ def summary(review: Review | None, shift: int, keyed: Iterable[int] = ()) -> str
     if review.out_of_date:  # a pull of part of the range after an edit: their doubt is of the old matte
         text += (f"; out of date (older than their inputs; pull the whole range): scene frames "
                  f"{inputs.frame_ranges(f - shift for f in review.out_of_date)}")
-    if review.not_reviewed:
-        text += f"; not matted yet: scene frames {inputs.frame_ranges(f - shift for f in review.not_reviewed)}"
+    if review.not_reviewed or review.not_matted:
+        unmatted = sorted({*review.not_reviewed, *review.not_matted})
+        text += f"; not matted yet: scene frames {inputs.frame_ranges(f - shift for f in unmatted)}"
     taken = set(review.keyframes) | {f + shift for f in keyed}
     keys = [str(f - shift) for f in review.suggested if f not in taken][:_SHOWN]
     return text + (f"; key next: {', '.join(keys)}" if keys else "")

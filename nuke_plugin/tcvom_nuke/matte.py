@@ -717,8 +717,8 @@ def review_values(out: str | None, frames: tuple[int, int] | None = None) -> dic
     if review.out_of_date:  # a run of part of the range after an edit: their doubt is of the old matte
         doubtful += (f"; out of date (older than their inputs; compute the whole range): "
                      f"{hostclient.compact_frames(review.out_of_date)}")
-    if review.not_reviewed:
-        doubtful += f"; not matted yet: {hostclient.compact_frames(review.not_reviewed)}"
+    if review.not_reviewed or review.not_matted:
+        doubtful += f"; not matted yet: {hostclient.compact_frames(sorted({*review.not_reviewed, *review.not_matted}))}"
     return {"suggested": " ".join(keys), "doubtful": doubtful}
 
 

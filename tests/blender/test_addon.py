@@ -1250,11 +1250,12 @@ def test_the_review_line_names_frames_out_of_date_and_not_matted(tmp_path: Path,
     panel said only their doubt, which is of the old matte."""
     _write_review(tmp_path, suggested=[1005], doubtful=[])
     path = tmp_path / "review" / "review.json"
-    path.write_text(json.dumps({**json.loads(path.read_text()), "out_of_date": "1003-1004", "not_reviewed": "1009"}))
+    path.write_text(json.dumps({**json.loads(path.read_text()), "out_of_date": "1003-1004", "not_reviewed": "1009",
+                                                            "not_matted": "1007"}))
     loaded = importlib.import_module(MODULE + ".hostclient").read_review(str(tmp_path))
     line = importlib.import_module(MODULE + ".review").summary(loaded, 1000)
     assert line == ("review: no doubtful frames; out of date (older than their inputs; pull the whole range): "
-                    "scene frames 3-4; not matted yet: scene frames 9; key next: 5"), line
+                    "scene frames 3-4; not matted yet: scene frames 7, 9; key next: 5"), line
 
 
 def test_a_plate_moved_in_time_after_keying_is_refused_and_the_review_says_so(pulled: dict) -> None:

@@ -466,13 +466,14 @@ def test_the_review_says_which_frames_are_out_of_date_and_not_reviewed(tmp_path:
     """Host QA: the client's review left out ``out_of_date`` and ``not_reviewed`` (after a run
     of part of the shot, its suggestions led to stale frames with nothing to say so), and
     ``within`` dropped the plate (a narrowed review passed for any plate's)."""
-    _review(tmp_path, out_of_date="1004-1010", not_reviewed="1008-1010",
+    _review(tmp_path, out_of_date="1004-1010", not_reviewed="1008-1010", not_matted="1006-1007",
             sources={"plate": "/abs/plate.####.exr"})
     review = hostclient.read_review(str(tmp_path))
     assert review is not None and review.out_of_date == list(range(1004, 1011))
     assert review.not_reviewed == [1008, 1009, 1010] and review.plate == "/abs/plate.####.exr"
     part = review.within(1002, 1008)
     assert part.out_of_date == list(range(1004, 1009)) and part.not_reviewed == [1008]
+    assert review.not_matted == [1006, 1007] and review.within(1007, 1009).not_matted == [1007]
     assert part.plate == "/abs/plate.####.exr"
     _review(tmp_path)  # a review of a tcvom before them, or of a shot all current
     old = hostclient.read_review(str(tmp_path))

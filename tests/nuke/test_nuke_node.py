@@ -140,15 +140,18 @@ def test_the_doubtful_knob_names_the_frames_whose_doubt_is_guessed(tmp_path: Pat
 def test_the_doubtful_knob_names_frames_out_of_date_and_not_matted(tmp_path: Path) -> None:
     """Session 34: the review of a run stopped between its stages (or after a plate frame was
     rendered again) names the alphas older than their inputs, and those not matted yet; the
-    knob said only their doubt, which is of the old matte. Of the node's range only."""
+    knob said only their doubt, which is of the old matte (frames with a trimap and no alpha
+    too: farm QA). Of the node's range only."""
     out = str(tmp_path)
     _write_review(out, suggested=[1004], doubtful=[1003])
     path = Path(out, "review", "review.json")
-    path.write_text(json.dumps({**json.loads(path.read_text()), "out_of_date": "1002-1003,1007", "not_reviewed": "1008"}))
+    path.write_text(json.dumps({**json.loads(path.read_text()), "out_of_date": "1002-1003,1007", "not_reviewed": "1008",
+                                                       "not_matted": "1005"}))
     assert nukenode.matte.review_values(out)["doubtful"] == (
-        "1: 1003; out of date (older than their inputs; compute the whole range): 1002-1003,1007; not matted yet: 1008")
+        "1: 1003; out of date (older than their inputs; compute the whole range): 1002-1003,1007; not matted yet: "
+        "1005,1008")
     assert nukenode.matte.review_values(out, (1001, 1005))["doubtful"] == (
-        "1: 1003; out of date (older than their inputs; compute the whole range): 1002-1003")
+        "1: 1003; out of date (older than their inputs; compute the whole range): 1002-1003; not matted yet: 1005")
 
 
 def test_review_knobs_move_the_viewer_to_doubtful_and_suggested_frames(shot, tcvom_exe: str) -> None:

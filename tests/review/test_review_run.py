@@ -842,6 +842,11 @@ def test_a_rebuild_after_a_partial_farm_run_names_the_frames_not_reviewed(small_
     assert "frame(s) 1005-1008 of the shot have neither a trimap made by tcvom nor an alpha yet" in captured.err
     assert "not reviewed (no trimap or alpha yet): 1005-1008" in captured.out
     assert load_review(out).extra["not_reviewed"] == "1005-1008"
+    # farm QA: a keyframe segment's frame with a trimap and no alpha (its matte task not run) read
+    # as a perfect matte (matte_doubt 0) without a word
+    assert "frame(s) 1004 have a trimap but no alpha yet" in captured.err
+    assert "not matted (a trimap, no alpha yet: its trimap doubt only): 1004" in captured.out
+    assert load_review(out).extra["not_matted"] == "1004"
     # a run of part of the shot reviews what it made, without a warning on every run
     assert main(["run", "--plate", small_example.plate, "--keyframes", *keys, "--out", str(tmp_path / "part"),
                  "--frames", "1002-1003", "--method", "classical", "--progress", "none"]) == 0

@@ -554,6 +554,9 @@ class Review:
     not_reviewed: list[int] = field(default_factory=list)
     """Frames of the shot with neither a trimap nor an alpha yet (a partial run, a farm job
     not finished): not in :attr:`doubt`."""
+    not_matted: list[int] = field(default_factory=list)
+    """Frames with a trimap and no alpha yet (a run stopped between its stages, a matte task
+    not run): their doubt is their trimap's only."""
 
     def guessed(self, shift: int = 0) -> str:
         """:attr:`estimated` as a range (``1002-1012``) in a host's numbers (plate frame minus
@@ -584,7 +587,7 @@ class Review:
         past = [(max(a, first), min(b, last)) for a, b in self.past_cut if a <= last and b >= first]
         return Review(inside(self.keyframes), part(self.doubt), part(self.trimap_doubt), part(self.matte_doubt),
                       inside(self.suggested), inside(self.doubtful), past, inside(self.estimated), self.plate,
-                      inside(self.out_of_date), inside(self.not_reviewed))
+                      inside(self.out_of_date), inside(self.not_reviewed), inside(self.not_matted))
 
 
 def review_token(out: str) -> str:
@@ -651,7 +654,7 @@ def read_review(out: str) -> Review | None:
             for r in past):
         raise bad("'past_cut' must be a list of [first, last] frame pairs")
     ranges = {}
-    for name in ("estimated", "out_of_date", "not_reviewed"):  # ranges, added later: older reviews have none
+    for name in ("estimated", "out_of_date", "not_reviewed", "not_matted"):  # ranges, added later: older reviews have none
         value = data.get(name, "")
         if not isinstance(value, str):
             raise bad(f"{name!r} must be a frame range")
@@ -661,7 +664,7 @@ def read_review(out: str) -> Review | None:
     return Review(frames_of("keyframes"), doubt, parts["trimap_doubt"], parts["matte_doubt"],
                   frames_of("suggested"), sorted(frames_of("doubtful")), [(r[0], r[1]) for r in past],
                   ranges["estimated"], plate if isinstance(plate, str) else "", ranges["out_of_date"],
-                  ranges["not_reviewed"])
+                  ranges["not_reviewed"], ranges["not_matted"])
 
 
 PLATE_ALPHA = "its alpha channel is below 1"

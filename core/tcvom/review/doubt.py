@@ -947,6 +947,8 @@ def table(review: Review, *, limit: int | None = None) -> str:
     lines.append("")
     if review.extra.get("not_reviewed"):
         lines.append(f"not reviewed (no trimap or alpha yet): {review.extra['not_reviewed']}")
+    if review.extra.get("not_matted"):
+        lines.append(f"not matted (a trimap, no alpha yet: its trimap doubt only): {review.extra['not_matted']}")
     if review.extra.get("out_of_date"):
         lines.append(f"out of date (alphas of trimaps changed since, or trimaps of other keyframes or plate frames "
                      f"than now; run again): {review.extra['out_of_date']}")
@@ -986,8 +988,9 @@ def review_output(
     one finds the earlier one's cached residuals and writes the same bytes again, so the
     three files always belong together. ``waiting`` (default ``progress``) is how the wait for
     that lock is announced: a run whose review step is quiet still says why it waits.
-    Frames of ``shot`` with neither are named in the review (``not_reviewed``), and with
-    ``say_left`` (a rebuild after a farm job) in a warning too."""
+    Frames of ``shot`` with neither are named in the review (``not_reviewed``), those with a
+    trimap and no alpha (where ``alpha`` is given) too (``not_matted``), and with ``say_left``
+    (a rebuild after a farm job) in a warning too."""
     compiled_imported_held()  # a cancel while a compiled library loads would break the process
     from tcvom.farm.locks import exclusive_lock
     from tcvom.io.atomic import ensure_writable_folder, remove_dead_temporaries
@@ -1094,6 +1097,14 @@ def _review_output(
     if left and say_left:
         log.warning("%s: frame(s) %s of the shot have neither a trimap made by tcvom nor an alpha yet (a partial "
                     "run?): not reviewed", folder, format_range(left))
+    # farm QA: a matte task not run (or failed and marked done) left frames with a trimap and no
+    # alpha, whose matte doubt read 0, a perfect matte, in review.json, and the rebuild said nothing
+    unmatted = [f for f in covered if f not in residuals] if residuals is not None else []
+    if unmatted:
+        review.extra["not_matted"] = format_range(unmatted)
+    if unmatted and say_left:
+        log.warning("%s: frame(s) %s have a trimap but no alpha yet (a matte task not run, or failed?): only their "
+                    "trimap doubt is reviewed (their matte_doubt 0 measures nothing)", folder, format_range(unmatted))
     review.extra["sources"] = {
         **dict(sources or {}),
         "trimaps": _relative_to(trimaps, folder),
