@@ -91,11 +91,13 @@ def test_a_huge_value_over_a_faint_alpha_raises_no_numpy_warning() -> None:
     assert np.isfinite(out).all()
 
 
-def test_one_glint_in_the_subject_leaves_soft_edges_far_from_it_alone(tmp_path) -> None:
+@pytest.mark.parametrize("glint", [5000.0, -50.0])
+def test_one_glint_in_the_subject_leaves_soft_edges_far_from_it_alone(tmp_path, glint: float) -> None:
     """Colour QA: a 4x2 glint of 5,000 inside the opaque subject of the example shot (the crop
     mapped onto [0, 1] by its max shrank every other colour to 1e-4 of the range) gave
     soft-edge pixels 10 to 20 px away the plate's whole colour, the old background, up to
-    0.63 off. Highlights are held to a few times the crop's bright colours for the estimate."""
+    0.63 off (a negative firefly of -50 likewise, 0.54: code review). Highlights and negatives
+    are held to a few times the crop's bright and dark colours for the estimate."""
     from tcvom.data.example import write_example
     from tcvom.io import read_image
     from tcvom.io.sequence import frame_path
@@ -106,12 +108,12 @@ def test_one_glint_in_the_subject_leaves_soft_edges_far_from_it_alone(tmp_path) 
     plain = estimate_foreground(image, alpha, scene_linear=True)
     y, x = 31, 46
     assert (alpha[y:y + 2, x:x + 4] >= 1.0).all()  # inside the subject
-    glint = image.copy()
-    glint[y:y + 2, x:x + 4] = 5000.0
-    out = estimate_foreground(glint, alpha, scene_linear=True)
+    spoilt = image.copy()
+    spoilt[y:y + 2, x:x + 4] = glint
+    out = estimate_foreground(spoilt, alpha, scene_linear=True)
     rows, cols = np.mgrid[0:64, 0:96]
     far = (alpha > 0.01) & (alpha < 0.99) & (np.maximum(np.abs(rows - y - 0.5), np.abs(cols - x - 1.5)) > 10)
     assert far.sum() > 100
     premultiplied = np.abs(out - plain) * alpha[..., None]
     assert premultiplied[far].max() < 0.035, float(premultiplied[far].max())  # was 0.64
-    assert out[y, x, 0] == 5000.0  # the glint itself kept, not clamped
+    assert out[y, x, 0] == glint  # the glint itself kept, not clamped
