@@ -144,19 +144,21 @@ class MatteRun:
         return inputs.COLOURSPACE_FIX
 
     def plate_alpha_fix(self) -> str | None:
-        """What to do about a plate whose alpha is below 1 (tcvom's warning, ``PLATE_ALPHA``):
-        Blender premultiplies a PNG's (a straight-alpha file's) colour by it when it loads it,
-        so the composite under the matte is darker, black where the alpha is 0 (Blender QA).
-        None where the plate image keeps its colour as stored (Alpha: Channel Packed or None):
-        the warning is then left out."""
+        """What the artist reads for tcvom's warning of a plate whose alpha is below 1
+        (``PLATE_ALPHA``; its plate frame number left out): Blender premultiplies a PNG's (a
+        straight-alpha file's) colour by it when it loads it, so the composite under the matte
+        is darker, black where the alpha is 0 (Blender QA). None where the plate image keeps
+        its colour as stored (Alpha: Channel Packed or None): the warning is then left out."""
+        said = ("the plate's alpha channel is below 1 and Blender multiplies its colour by it when it loads it: the "
+                "composite under the matte is darker there, black where the alpha is 0 (tcvom mattes the colour as "
+                "stored)")
         block = self.plate.datablock
         if isinstance(block, bpy.types.Image):
             if block.alpha_mode in ("CHANNEL_PACKED", "NONE"):
                 return None
-            return (f" (Blender multiplies the colour by that alpha when it loads the plate: set the image "
-                    f"'{block.name}''s Alpha to Channel Packed, in the Image Editor's sidebar, Image tab)")
-        return (" (Blender multiplies a Movie Clip's colour by its alpha when it loads it: open the plate as an "
-                "Image with Alpha set to Channel Packed, or write it without alpha)")
+            return (f"{said}; set the Alpha of image '{block.name}' to Channel Packed (Image Editor sidebar, "
+                    "Image tab)")
+        return f"{said}; a Movie Clip has no such setting: open the plate as an Image, or write it without alpha"
 
     def named(self, message: str) -> str:
         """``message`` with the keyframes' exported files named as the artist knows them
@@ -232,8 +234,8 @@ class TCVOM_OT_pull_matte(bpy.types.Operator):
         # What the artist must read first: warnings, then where the node went, the counts, the
         # cache folder last (the sidebar wraps it, the status bar cuts it).
         # tcvom names the frames past a cut as plate frames: the review's, in scene frames, instead
-        fix = run.plate_alpha_fix()  # Blender's own for a plate alpha below 1 (None: the warning is left out)
-        said = [run.named(w) + (fix if PLATE_ALPHA in w else "") for w in run.job.warnings
+        fix = run.plate_alpha_fix()  # Blender's own words for a plate alpha below 1 (None: the warning is left out)
+        said = [fix if PLATE_ALPHA in w else run.named(w) for w in run.job.warnings
                 if not (run.past_cut and PAST_CUT in w) and not (PLATE_ALPHA in w and fix is None)]
         warned = warnings_summary([run.past_cut, *said] if run.past_cut else said)
         text = "; ".join(part for part in (warned, run.note) if part)  # an empty keyframe, NaN pixels...

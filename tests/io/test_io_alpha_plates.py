@@ -72,3 +72,24 @@ def test_an_alpha_below_1_beside_unpremultiplied_colour_is_said_once(tmp_path: P
     assert len(warned) == said
     if said:
         assert "frame 1002" in warned[0] and "down to 0" in warned[0] and "ignores the alpha" in warned[0]
+
+
+def test_a_rerun_that_reuses_every_frame_says_the_alpha_again(tmp_path: Path, capsys) -> None:
+    """Code review: the warning was said where a frame was read, so a rerun reusing every
+    frame (a host's second pull) said nothing, while the host's composite stayed black."""
+    from tcvom.cli import main
+    from tcvom.data.example import write_example
+    from tcvom.io import read_image
+    from tcvom.io.sequence import frame_path
+
+    shot = write_example(tmp_path / "ex", width=48, height=32, frames=3)
+    for frame in range(shot.first, shot.last + 1):
+        rgb = np.clip(read_image(frame_path(shot.plate, frame))[0][:, :, :3], 0, 1)
+        alpha = np.ones((*rgb.shape[:2], 1), np.float32)
+        alpha[:, :6] = 0.0
+        _write(tmp_path / f"p.{frame}.png", np.concatenate([rgb, alpha], axis=2), "uint8", unassociated=True)
+    args = ["run", "--plate", str(tmp_path / "p.####.png"), "--keyframes", shot.keyframes, "--out",
+            str(tmp_path / "out"), "--method", "classical", "--progress", "none"]
+    for _ in range(2):
+        assert main(args) == 0
+        assert capsys.readouterr().err.count("its alpha channel is below 1 (down to 0)") == 1

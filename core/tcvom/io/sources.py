@@ -373,6 +373,9 @@ class SequenceFrames(_Frames):
         self.colour = ColourConverter(colorspace, ocio_config)
         info = image_info(self.sequence.path(self.first))
         say_orientation(info, "paint keyframes on the picture as stored")
+        if info.unassociated and info.alpha >= 0:  # said on every run, its frames reused or not (code review)
+            say_alpha(self.sequence.pattern, self.first, read_image(self.sequence.path(self.first), self.first)[0][
+                :, :, info.alpha])
         said, how = header_colour(self.colour, info)
         if said is not None and f"{Path(info.path).absolute()}:colour" not in _SAID:
             _SAID.add(f"{Path(info.path).absolute()}:colour")
@@ -600,6 +603,9 @@ class MovieFrames(_Frames):
         self.pixel_aspect = float(aspect) if aspect else 1.0
         # One decode at a time: a reader thread (tcvom.io.overlap) and the caller share the decoder.
         self._lock = threading.RLock()
+        shape = self._stream.codec_context.format
+        if shape is not None and any(c.is_alpha for c in shape.components):
+            self.read(self.frame_numbers[0])  # its alpha said on every run, its frames reused or not
 
     def _open(self) -> None:
         import av
