@@ -543,7 +543,9 @@ def test_a_run_of_some_frames_beside_a_live_run_into_the_output_judges_no_other_
         assert main([*args, "--frames", "1002"]) == 0
     finally:
         other.leave()
-    assert "out of date" not in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "are out of date" not in err and "is writing this output: the files outside this run's frames are not " \
+        "checked now" in err and "--rebuild` names those left behind" in err, err
     assert main([*args, "--frames", "1003"]) == 0
     err = capsys.readouterr().err
     assert "outside this run's frames, trimaps 1005-1007 and alphas" in err and "are out of date" in err, err

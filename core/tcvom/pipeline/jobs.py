@@ -55,6 +55,7 @@ from tcvom.errors import (
     check_flag,
     check_text,
     check_whole,
+    command_word,
     compiled_imported_held,
     shown,
 )
@@ -1574,9 +1575,10 @@ def _say_out_of_date(trimap_job: dict[str, Any] | None, matte_job: dict[str, Any
                set(selection)))
     busy = [who for _, pattern, _ in stages if pattern for who in manifest.writing_now(pattern)]
     if busy:  # its files are being written: a frame between its rename and its record looked out of date (loop QA)
-        logging.getLogger("tcvom").info("%s: another run (%s) is writing this output: the files outside this run's "
-                                        "frames are not judged now (`tcvom review --rebuild` says which are out of "
-                                        "date once it ends)", Path(matte_job["out"]).parent, ", ".join(sorted(set(busy))))
+        logging.getLogger("tcvom").warning(
+            "%s: another run (%s) is writing this output: the files outside this run's frames are not checked now; "
+            "once it has ended, `tcvom review %s --rebuild` names those left behind", Path(matte_job["out"]).parent,
+            ", ".join(sorted(set(busy))), command_word(Path(matte_job["out"]).parent))
         return
     whole = None if trimap_job is None else as_run({**trimap_job, "frames": format_range(shot)}, chosen.get("trimaps"))
     planned = plan_touched(whole, as_run(matte_job, chosen.get("alpha")), shot)
