@@ -350,6 +350,19 @@ def test_tcvom_info_says_a_movies_colour(tmp_path: Path, capsys) -> None:
     plain = json.loads(capsys.readouterr().out)
     assert "header_says" not in plain and plain["matrix"] == "untagged: decoded as BT.601"
     assert plain["range"] == "limited (video)"
+    with av.open(str(tmp_path / "grey.mov"), "w") as container:  # code review: grey is no YCbCr
+        stream = container.add_stream("png", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "gray"
+        for packet in stream.encode(av.VideoFrame.from_ndarray(np.full((48, 64), 90, np.uint8), format="gray")):
+            container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    assert main(["info", str(tmp_path / "grey.mov"), "--json", "--ocio-config", "studio-config-latest"]) == 0
+    grey = json.loads(capsys.readouterr().out)
+    assert grey["pixel_format"] == "gray (8-bit)" and "matrix" not in grey and "range" not in grey
+    assert main(["info", str(tmp_path / "pq.mp4"), "--json", "--ocio-config", "studio-config-latest"]) == 0
+    assert json.loads(capsys.readouterr().out)["header_says"].endswith("--ocio-config studio-config-latest if that "
+                                                                       "is right")
 
 
 def _mpeg4(path: Path, levels: list[int], *, slots: list[int] | None = None, options: dict | None = None,

@@ -144,9 +144,7 @@ def show_file(path: str, as_json: bool, ocio_config: str | None = None) -> int:
     said, how = header_colour(colour, info)
     if said is not None:
         data["header_says"] = f"{said} ({how})" + (
-            f": pass --input-colorspace {shlex.quote(said)}"
-            + (f" --ocio-config {command_word(ocio_config)}" if ocio_config else "") + " if that is right"
-            if colour.config.getColorSpace(said) is not None else "")
+            _follow(shlex.quote(said), ocio_config) if colour.config.getColorSpace(said) is not None else "")
     data.update({a.name: a.value for a in spec.extra_attribs if a.name.startswith("tcvom:")})
     return _print(data, as_json)
 
@@ -178,7 +176,17 @@ def _show_movie(path: str, as_json: bool, ocio_config: str | None = None) -> int
         data["pixel_aspect"] = (f"{movie.pixel_aspect:.4g}: players stretch the pictures; the alphas are written "
                                 "at the stored size, EXRs with this pixel aspect, other formats with square pixels")
     data.update(movie.colour_report())
+    wide = movie.wide_colour()
+    if wide is not None:  # said as a file's header is (colour QA: a run's warning only)
+        data["header_says"] = wide[0] + _follow(wide[1], ocio_config)
     return _print(data, as_json)
+
+
+def _follow(space: str, ocio_config: str | None) -> str:
+    """How to follow what a file says of its colour: the ``--input-colorspace`` (a word of a
+    command line) to pass, with the ``--ocio-config`` it was named in."""
+    return (f": pass --input-colorspace {space}" + (f" --ocio-config {command_word(ocio_config)}" if ocio_config else "")
+            + " if that is right")
 
 
 def _print(data: dict[str, Any], as_json: bool) -> int:

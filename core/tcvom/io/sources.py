@@ -644,14 +644,14 @@ class MovieFrames(_Frames):
         """Warn (once per file) where the video is tagged HDR or BT.2020, which tcvom, taking
         movies as sRGB without --input-colorspace, would read as another picture."""
         said = f"{self.path_.absolute()}:colour"
-        wide = self._wide_colour()
+        wide = self.wide_colour()
         if self.colour.source is not None or said in _SAID or wide is None:
             return
         _SAID.add(said)
         log.warning("%s: the video is tagged %s; tcvom takes movies as %r (docs/io.md): if the tag is right, pass "
                     "--input-colorspace %s", self.path_, wide[0], self.colour.source_for(False), wide[1])
 
-    def _wide_colour(self) -> tuple[str, str] | None:
+    def wide_colour(self) -> tuple[str, str] | None:
         """(the HDR or BT.2020 tag of the video, the ``--input-colorspace`` word that follows
         it: the space's name where the config knows it, else NAME), or None."""
         context = self._stream.codec_context
@@ -663,18 +663,19 @@ class MovieFrames(_Frames):
         return tag, shlex.quote(name) if known and name else "NAME"
 
     def colour_report(self) -> dict[str, str]:
-        """What ``tcvom info`` says of the movie's colour: the space it is taken in, what its
-        tags say otherwise (as a run warns of it), its pixel format and, for YCbCr video, the
-        matrix and range it is decoded with (colour QA: a movie's colour was said only by a
+        """What ``tcvom info`` says of the movie's colour: the space it is taken in, its pixel
+        format and, for YCbCr video, the matrix and range it is decoded with (what its tags
+        say otherwise: :meth:`wide_colour`) (colour QA: a movie's colour was said only by a
         run's warning, never by `tcvom info --json`)."""
         context = self._stream.codec_context
         report = {"taken_as": f"{self.colour.source_for(False)} without --input-colorspace (movies, docs/io.md)"}
-        wide = self._wide_colour()
-        if wide is not None:
-            report["header_says"] = f"{wide[0]}: pass --input-colorspace {wide[1]} if that is right"
-        bits = max((c.bits for c in context.format.components), default=8)
-        report["pixel_format"] = f"{context.format.name} ({bits}-bit{', with alpha' if any(c.is_alpha for c in context.format.components) else ''})"
-        if not context.format.is_rgb:
+        shape = context.format
+        if shape is None:
+            return report
+        bits = max((c.bits for c in shape.components), default=8)
+        alpha = ", with alpha" if any(c.is_alpha for c in shape.components) else ""
+        report["pixel_format"] = f"{shape.name} ({bits}-bit{alpha})"
+        if shape.name.startswith(("yuv", "nv", "p0", "p2", "p4", "uyv", "yuy", "yvy")):  # YCbCr (not grey, RGB)
             matrix = int(context.colorspace or 0)
             report["matrix"] = (f"untagged: decoded as {'BT.709' if self.height >= HD_LINES else 'BT.601'}"
                                 if matrix == _UNSPECIFIED else _MATRIX_NAMES.get(matrix) or _MATRICES.get(matrix)
