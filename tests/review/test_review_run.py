@@ -1261,3 +1261,23 @@ def test_a_review_reads_each_record_once(reviewed_run, monkeypatch: pytest.Monke
     assert any(p.endswith("keyframes.json") for p in reads), reads  # the reads are the ones counted
     assert sum(p.endswith(f"{1003}.json") for p in reads) == 2, reads  # a trimap's record and an alpha's
     assert {p: n for p, n in reads.items() if n > 1} == {}
+
+
+def test_a_stage_output_without_a_review_is_rebuilt(small_example, tmp_path: Path, capsys) -> None:
+    """Newcomer QA: on a `tcvom matte --no-review` (or `tcvom trimaps`) output without a
+    review, `tcvom review OUT` told to run `tcvom review OUT --rebuild`, which then failed:
+    "no matte made by tcvom in this output (its alpha/ folder has no tcvom manifest)"."""
+    keys = [_key(small_example, 1001), _key(small_example, 1008)]
+    trimaps, mattes = tmp_path / "tri", tmp_path / "mat"
+    assert main(["trimaps", "--plate", small_example.plate, "--keyframes", *keys, "--out", str(trimaps),
+                 "--method", "classical", "--progress", "none"]) == 0
+    assert main(["matte", "--plate", small_example.plate, "--trimaps", str(trimaps / "trimap.####.png"),
+                 "--out", str(mattes), "--method", "classical", "--no-review", "--progress", "none"]) == 0
+    shutil.rmtree(trimaps / "review")
+    for folder in (mattes, trimaps):
+        capsys.readouterr()
+        assert main(["review", str(folder)]) == 2 and f"tcvom review {folder} --rebuild" in capsys.readouterr().err
+        assert main(["review", str(folder), "--rebuild", "--progress", "none"]) == 0, capsys.readouterr().err
+        review = load_review(folder)
+        assert review.keyframes == [1001, 1008] and len(review.frames) == 8
+        assert (review.extra["sources"]["alpha"] is None) == (folder == trimaps)

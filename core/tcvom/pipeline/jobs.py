@@ -1666,7 +1666,8 @@ def _review_run(source: Any, out: Path, trimap_job: dict[str, Any] | None, matte
 def review_output(out: str | Path, *, plate: str | Path | None = None, ocio_config: str | None = None,
                   progress: ProgressMode = "none") -> tuple[doubt.Review, Path]:
     """Write the review of a run's output folder ``out`` (``out/trimaps``, ``out/alpha``, as
-    :func:`run` and the farm job lay them out) into ``out/review`` from what its tasks left:
+    :func:`run` and the farm job lay them out; or a stage's own, the folder `tcvom matte` or
+    `tcvom trimaps` wrote into) into ``out/review`` from what its tasks left:
     the alpha manifest (plate, shot, colour handling, alpha format), the per-frame records
     of the trimaps and the alpha files. This is how a farm job's last step writes the
     review that its partial tasks (one segment, one chunk) do not. ``plate`` replaces the
@@ -1676,7 +1677,7 @@ def review_output(out: str | Path, *, plate: str | Path | None = None, ocio_conf
     Returns the review and its folder.
 
     Raises:
-        InputError: ``out/alpha`` holds no matte made by tcvom.
+        InputError: neither ``out/alpha`` nor ``out`` holds a matte (or trimaps) made by tcvom.
     """
     root = Path(path_text(out, "the output folder", hint="give the folder `tcvom run` or the farm job wrote into"))
     check_text(plate, "plate (the plate's new place)", path=True)
@@ -1685,17 +1686,24 @@ def review_output(out: str | Path, *, plate: str | Path | None = None, ocio_conf
     ocio_config = _config_text(ocio_config)
     settings: dict[str, Any] | None = None
     recorded_plate = config = None
-    for path in sorted((root / "alpha").glob(f".*{manifest.SUFFIX}")):
-        found = manifest.read_manifest(path)
-        if found.settings.get("stage") == "matte":
-            settings, recorded_plate = found.settings, found.info.get("plate")
-            # the config's path is recorded for people (the settings hold its name): an older
-            # tcvom's manifest holds the path in the settings
-            config = ocio_config or found.info.get("ocio_config", settings.get("ocio_config"))
+    # a run's or farm job's output (OUT/alpha), or a stage's own (`tcvom matte --out`, `tcvom
+    # trimaps --out`: newcomer QA, the --rebuild the review's hint named failed there)
+    stages = ((root / "alpha", "matte"), (root, "matte"), (root, "trimaps"))
+    made, stage = root / "alpha", "matte"
+    for made, stage in stages:
+        for path in sorted(made.glob(f".*{manifest.SUFFIX}")):
+            found = manifest.read_manifest(path)
+            if found.settings.get("stage") == stage:
+                settings, recorded_plate = found.settings, found.info.get("plate")
+                # the config's path is recorded for people (the settings hold its name): an older
+                # tcvom's manifest holds the path in the settings
+                config = ocio_config or found.info.get("ocio_config", settings.get("ocio_config"))
+                break
+        if settings is not None:
             break
     if settings is None:
-        raise InputError("no matte made by tcvom in this output (its alpha/ folder has no tcvom manifest)",
-                         path=root / "alpha", hint="give the folder that `tcvom run` or the farm job wrote into")
+        raise InputError("no matte or trimaps made by tcvom in this output (no tcvom manifest in it or its alpha/ "
+                         "folder)", path=root, hint="give the folder that `tcvom run`, a stage or the farm job wrote into")
     spec = plate or recorded_plate
     if not spec:
         raise InputError("the matte's manifest does not say which plate it was made from",
@@ -1705,12 +1713,12 @@ def review_output(out: str | Path, *, plate: str | Path | None = None, ocio_conf
         raise InputError("the OpenColorIO config the matte was made with is not there any more", path=config,
                          hint="give it where it is now (--ocio-config)")
     source = _open_plate(spec, settings["shot"], settings.get("input_colorspace"), config)
-    alpha = AlphaWriter(root / "alpha", fmt=settings.get("alpha_format", "exr"),
-                        kind=settings.get("output", "alpha")).pattern
-    trimap_writer = TrimapWriter(root / "trimaps")
+    alpha = None if stage == "trimaps" else AlphaWriter(made, fmt=settings.get("alpha_format", "exr"),
+                                                        kind=settings.get("output", "alpha")).pattern
+    trimap_writer = TrimapWriter(made if stage == "trimaps" else root / "trimaps")
     trimap_pattern = trimap_writer.pattern if manifest.manifest_path(trimap_writer.pattern).exists() else None
-    if trimap_pattern is None:  # tcvom's trimaps the matte read from elsewhere (`run --trimaps`): their records
-        trimap_pattern = _made_trimaps_read(alpha)  # hold each frame's band
+    if trimap_pattern is None and alpha is not None:  # tcvom's trimaps the matte read from elsewhere (`run
+        trimap_pattern = _made_trimaps_read(alpha)  # --trimaps`, `tcvom matte`): their records hold each band
     if plate:  # the shot moved: its frames must be the files the matte was made from
         doubt.check_given_plate(source, (alpha, trimap_pattern))
     folder = root / doubt.REVIEW_FOLDER
