@@ -714,3 +714,22 @@ def test_commands_it_prints_and_names_it_refuses_work_as_given(small_example, tm
     monkeypatch.setattr(cmd_info, "main", exhausted)
     code, _, err = run_cli(capsys, "info")
     assert code == 2 and "out of memory" in err and "please report" not in err, err
+
+
+def test_a_still_plate_without_a_frame_number_gets_advice_that_works(capsys, small_example, tmp_path: Path) -> None:
+    """Odd-inputs QA: a still plate (IMG_4031.png) keyed as 4031 was told to widen
+    --shot-range, then to give the plate as 4031=IMG_4031.png, a form --plate does not take."""
+    import shutil
+
+    plate = tmp_path / "IMG_4031.exr"
+    shutil.copy(small_example.plate.replace("####", "1001"), plate)
+    key = small_example.keyframes.replace("####", "1001")
+    code, _, err = run_cli(capsys, "run", "--plate", plate, "--keyframes", f"4031={key}", "--out", tmp_path / "o",
+                           "--method", "classical", "--progress", "none")
+    assert code == 2 and "the plate is one file without a frame number, frame 1: give its keyframe as 1=KEY" in err, err
+    code, _, err = run_cli(capsys, "run", "--plate", plate, "--keyframes", f"4031={key}", "--shot-range", "4031",
+                           "--out", tmp_path / "o", "--method", "classical", "--progress", "none")
+    assert code == 2 and "copy or link it with its frame in its name (IMG_4031.4031.exr)" in err and "4031=" not in err
+    code, _, err = run_cli(capsys, "run", "--plate", plate, "--keyframes", f"1={key}", "--out", tmp_path / "o",
+                           "--method", "classical", "--progress", "none")
+    assert code == 0, err

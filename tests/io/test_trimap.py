@@ -129,3 +129,18 @@ def test_a_trimap_read_as_srgb_is_said_to_be_linearised() -> None:
     with pytest.raises(InputError, match=r"55 is 128 converted from sRGB to linear") as caught:
         check_painted(np.round(tri * 255) / 255)
     assert "Nuke" not in str(caught.value.hint) and "write the trimap as data" in str(caught.value.hint)
+
+
+def test_8_bit_codes_in_a_16_bit_file_are_said_as_such() -> None:
+    """Odd-inputs QA: numpy's astype(uint16) of an 8-bit trimap (0 / 128 / 255 out of 65535)
+    was called a 0/1/2 label map, and its advice (multiply by 127.5) was refused again."""
+    from tcvom.io.trimap import check_painted
+
+    codes = np.zeros((20, 30), np.float32)
+    codes[:, 10:20], codes[:, 20:] = 128.0, 255.0
+    with pytest.raises(InputError, match=r"0, 128 and 255 out of 65535 \(8-bit values in a 16-bit file\?\)") as caught:
+        check_painted(codes / 65535.0)
+    assert caught.value.hint is not None and "multiply it by 257" in caught.value.hint
+    check_painted(codes * 257 / 65535.0)  # the advice taken: a 16-bit trimap
+    with pytest.raises(InputError, match="a class label map"):  # a 0/1/2 label map stays one
+        check_painted(np.floor(codes / 127.0) / 255.0)

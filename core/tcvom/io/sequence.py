@@ -173,8 +173,14 @@ class ImageSequence:
             self.pattern = text
             selected = [1] if frames is None else frame_selection(frames)
             if selected != [1]:
+                stem, suffix = Path(text).stem, Path(text).suffix
                 raise InputError(f"the {what} {text} is a single file without a frame number; it has no frames "
-                                 f"{format_range(selected)}", hint=f"give it with its frame ({selected[0]}={text}), or "
+                                 f"{format_range(selected)}",
+                                 # a plate has no FRAME=PATH form (odd-inputs QA: the hint led nowhere)
+                                 hint=f"a plate file without a frame number is frame 1 (key it as 1=KEY); or copy "
+                                 f"or link it with its frame in its name ({stem}.{selected[0]}{suffix}) and give that"
+                                 if what == "plate" else
+                                 f"give it with its frame ({selected[0]}={text}), or "
                                  "name a sequence with a pattern (name.####.ext)" if len(selected) == 1 else
                                  "name a sequence with a pattern (name.####.ext)")
             self.frame_numbers = [1]

@@ -140,6 +140,12 @@ def check_painted(values: np.ndarray, *, path: object = None, frame: int | None 
     )
     if top > OVERSHOOT:  # a filter's overshoot of a 0-1 trimap (1.05) is anti-aliasing, checked below
         raise past_one
+    codes = np.round(data * 65535.0)
+    if not floating and top <= 255.5 / 65535 and (codes == 255).any() and np.isin(codes, (0, UNKNOWN, 255)).all():
+        raise InputError(  # odd-inputs QA: numpy's astype(uint16) of an 8-bit trimap was called a label map
+            f"the {what} holds 0, 128 and 255 out of 65535 (8-bit values in a 16-bit file?); classified as a trimap "
+            "it is background everywhere", path=None if path is None else str(path), frame=frame,
+            hint="multiply it by 257 (a 16-bit trimap holds 0, 32896 and 65535), or write it as an 8-bit PNG")
     labels = (data > 0.5 / 255) & (data < 3.5 / 255)
     if data.max(initial=0.0) < 3.5 / 255 and labels.mean() >= LABEL_AREA:
         raise InputError(

@@ -270,9 +270,13 @@ def _keyframes(
     )
     outside = [f for f in source.frame_numbers if f not in set(plate.frame_numbers)]
     if outside:
-        hint = ("paint keyframes on frames of the plate, or widen --shot-range" if not isinstance(plate, MovieFrames)
-                else f"a movie's frames are numbered from its first picture, {plate.first_frame}: give each keyframe "
-                f"with the frame it shows, e.g. --keyframes {plate.first_frame}=key.png")
+        sequence = getattr(plate, "sequence", None)
+        hint = (f"a movie's frames are numbered from its first picture, {plate.first_frame}: give each keyframe "
+                f"with the frame it shows, e.g. --keyframes {plate.first_frame}=key.png"
+                if isinstance(plate, MovieFrames) else
+                "the plate is one file without a frame number, frame 1: give its keyframe as 1=KEY"
+                if sequence is not None and not sequence.numbered else  # odd-inputs QA: "widen --shot-range" led on
+                "paint keyframes on frames of the plate, or widen --shot-range")
         raise InputError(
             (f"keyframe {outside[0]} lies" if len(outside) == 1 else f"keyframes {format_range(outside)} lie")
             + f" outside the frame range {format_range(plate.frame_numbers)}",  # all of them: one run to fix
