@@ -1577,13 +1577,6 @@ def _say_out_of_date(trimap_job: dict[str, Any] | None, matte_job: dict[str, Any
                set(parse_frame_range(trimap_job["frames"])) if trimap_job else set()),
               ("alphas", AlphaWriter(matte_job["out"], fmt=matte_job["alpha_format"], kind=matte_job["output"]).pattern,
                set(selection)))
-    busy = [who for _, pattern, _ in stages if pattern for who in manifest.writing_now(pattern)]
-    if busy:  # its files are being written: a frame between its rename and its record looked out of date (loop QA)
-        logging.getLogger("tcvom").warning(
-            "%s: another run (%s) is writing this output: the files outside this run's frames are not checked now; "
-            "once it has ended, `tcvom review %s --rebuild` names those left behind", Path(matte_job["out"]).parent,
-            ", ".join(sorted(set(busy))), command_word(Path(matte_job["out"]).parent))
-        return
     whole = None if trimap_job is None else as_run({**trimap_job, "frames": format_range(shot)}, chosen.get("trimaps"))
     planned = plan_touched(whole, as_run(matte_job, chosen.get("alpha")), shot)
     said = []
@@ -1597,7 +1590,14 @@ def _say_out_of_date(trimap_job: dict[str, Any] | None, matte_job: dict[str, Any
                  and not records.edited(f)]
         if stale:
             said.append(f"{stage} {format_range(stale)}")
-    if said:
+    busy = [who for _, pattern, _ in stages if pattern for who in manifest.writing_now(pattern)] if said else []
+    if busy:  # its files are being written: a frame between its rename and its record looked out of date (loop QA)
+        logging.getLogger("tcvom").warning(
+            "%s: outside this run's frames, %s may be out of date, or only half-recorded by another run writing this "
+            "output now (%s); once it has ended, `tcvom review %s --rebuild` names those left behind",
+            Path(matte_job["out"]).parent, " and ".join(said), ", ".join(sorted(set(busy))),
+            command_word(Path(matte_job["out"]).parent))
+    elif said:
         logging.getLogger("tcvom").warning(
             "%s: outside this run's frames, %s were made from other keyframes, plate frames or trimaps and are out "
             "of date; run the whole shot (without --frames) to update them", Path(matte_job["out"]).parent,
