@@ -636,7 +636,9 @@ def run_job(job: Any, frames: Sequence[int], progress: Callable[[int, str], None
             return Outcome("failed", error=error, status="; ".join(part for part in (str(error), stale) if part))
         files = hostclient.collect_alpha(job.out, frames)
         progress(100, "done")
-        warned = hostclient.warnings_summary([named_keyframes(w, keyframes or {}, plate) for w in job.warnings])
+        # a plate alpha below 1 is Blender's concern: Nuke's Read keeps a straight file's colour (code review)
+        warned = hostclient.warnings_summary([named_keyframes(w, keyframes or {}, plate) for w in job.warnings
+                                              if hostclient.PLATE_ALPHA not in w])
         status = "; ".join(part for part in (hostclient.result_summary(job.result), warned) if part)
         return Outcome("done", files=files, status=status)
     except Exception as exc:  # the thread must always report back to the main thread

@@ -580,3 +580,34 @@ def test_a_stopped_run_leaves_the_read_on_frames_that_are_there(tmp_path: Path) 
     assert kept == (1003, 1008) and said.endswith("the node shows 1003-1008")
     there(1001, 1002, 1004)  # a frame of the new range missing (the run was to make it): nothing said
     assert matte.shown_after_stop(str(tmp_path), (1001, 1004), (1001, 1004)) == ((1001, 1004), "")
+
+
+def test_a_plate_alpha_below_1_is_not_said_in_nuke(tmp_path: Path, example, tcvom_exe: str) -> None:
+    """Code review: tcvom's warning of a plate alpha below 1 is for hosts that multiply a
+    straight file's colour by it on loading (Blender); Nuke's Read keeps the colour, so the
+    node's status left it out, not one of its two warning slots."""
+    import numpy as np
+
+    from tcvom.io import read_image, write_image
+
+    folder = tmp_path / "png"
+    folder.mkdir()
+    for frame in range(1001, 1009):
+        rgb = np.clip(read_image(example.plate_dir / f"plate.{frame}.exr")[0][:, :, :3], 0, 1)
+        rgba = np.concatenate([rgb, np.zeros((*rgb.shape[:2], 1), np.float32)], axis=2)
+        write_image(folder / f"plate.{frame}.png", rgba, pixel_type="uint8", channels=("R", "G", "B", "A"))
+    settings = matte.NodeSettings(method="classical")
+    plate = _read((folder / "plate.%04d.png").as_posix())
+    staging = matte.new_staging((tmp_path / "cache").as_posix())
+    plan = matte.plan_inputs(settings, plate, [1001, 1008], 1001, 1008, staging)
+    assert plan.direct
+    for f, path in plan.keyframes.items():
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        shutil.copy(example.keyframe_dir / f"key.{f}.png", path)
+    run = matte.prepare_run(settings, plan, [tcvom_exe], (tmp_path / "cache" / "shot" / "node").as_posix(), 1001, 1008,
+                            SCRIPT)
+    job = matte.hostclient.Job(run.args, out=run.out).start()
+    outcome = matte.run_job(job, run.frames, lambda pct, text: None, lambda: False, poll_interval=0.05)
+    assert outcome.state == "done", outcome.status
+    assert any(matte.hostclient.PLATE_ALPHA in w for w in job.warnings)  # tcvom said it
+    assert "alpha channel" not in outcome.status and "warning" not in outcome.status, outcome.status

@@ -151,7 +151,7 @@ def test_a_full_disk_while_the_review_is_written_names_the_review_not_its_staged
     with pytest.raises(OutputError) as caught:
         write_review(build_review(frames, [1001, 1010], _stats(frames, {1001, 1010})), tmp_path / "review")
     assert caught.value.path == str(tmp_path / "review" / "review.json")
-    assert "tcvom-tmp" not in str(caught.value) and "No space left" in str(caught.value)
+    assert "tcvom-tmp" not in str(caught.value) + repr(caught.value) and "No space left" in str(caught.value)
     assert not list((tmp_path / "review").iterdir())  # nothing staged left behind
 
 

@@ -282,6 +282,18 @@ def one_job(function: Callable[_P, _R]) -> Callable[_P, _R]:
     return job
 
 
+def _first_look(plate: str | Path) -> bool:
+    """Whether a plate with an alpha channel is opened for the first time in this job: its
+    first frame's alpha is then checked (:func:`say_alpha`), so that a run reusing every frame
+    says it too (code review: a host's second pull said nothing), once per job however often
+    the plate is opened."""
+    key = f"{Path(plate).absolute()}:alpha-checked"
+    if key in _SAID:
+        return False
+    _SAID.add(key)
+    return True
+
+
 def say_alpha(plate: str | Path, frame: int, alpha: np.ndarray) -> None:
     """Warn (once per plate) of an alpha channel below 1 stored beside unpremultiplied colour
     (PNG, an unassociated TIFF, a movie with alpha): tcvom mattes the colour as stored, while a
@@ -373,7 +385,7 @@ class SequenceFrames(_Frames):
         self.colour = ColourConverter(colorspace, ocio_config)
         info = image_info(self.sequence.path(self.first))
         say_orientation(info, "paint keyframes on the picture as stored")
-        if info.unassociated and info.alpha >= 0:  # said on every run, its frames reused or not (code review)
+        if info.unassociated and info.alpha >= 0 and _first_look(self.sequence.pattern):
             say_alpha(self.sequence.pattern, self.first, read_image(self.sequence.path(self.first), self.first)[0][
                 :, :, info.alpha])
         said, how = header_colour(self.colour, info)
@@ -604,8 +616,8 @@ class MovieFrames(_Frames):
         # One decode at a time: a reader thread (tcvom.io.overlap) and the caller share the decoder.
         self._lock = threading.RLock()
         shape = self._stream.codec_context.format
-        if shape is not None and any(c.is_alpha for c in shape.components):
-            self.read(self.frame_numbers[0])  # its alpha said on every run, its frames reused or not
+        if shape is not None and any(c.is_alpha for c in shape.components) and _first_look(self.path_):
+            self.read(self.frame_numbers[0])
 
     def _open(self) -> None:
         import av

@@ -876,6 +876,7 @@ def write_review(review: Review, folder: str | Path, *, title: str = "") -> dict
         finals = {str(staged[key]): paths[key] for key in paths}
         if isinstance(exc, TcvomError) and exc.path in finals:  # a full disk named the hidden staged name
             exc.path = str(finals[exc.path])
+            exc.args = (str(exc),)  # as raised with it (repr, a pickled copy)
         raise
     return paths
 
