@@ -40,7 +40,8 @@ def test_one_hot_order_and_from_alpha() -> None:
     alpha[4, 4] = 0.5
     tri = trimap.from_alpha(alpha, kernel=3)
     assert tri[4, 4] == 128 and tri[3, 3] == 128 and tri[2, 2] == 255 and tri[0, 0] == 0
-    assert trimap.class_counts(tri) == {"background": 56, "unknown": 9, "foreground": 16}
+    assert trimap.class_counts(tri) == {"background": 56, "unknown": 9, "foreground": 16, "edge": 32,
+                                        "edge_background": 32, "edge_foreground": 0}
     hot = trimap.one_hot(tri)
     assert hot.shape == (3, 9, 9) and hot[1, 4, 4] == 1 and hot[2, 2, 2] == 1 and hot[0, 0, 0] == 1
     assert (hot.sum(0) == 1).all()

@@ -79,3 +79,24 @@ def test_masks_given_as_trimaps_are_said_once(small_example, tmp_path: Path, cap
     assert err.count("no unknown (128) region") == 1 and "t.1002.png: frames 1002-1003: the trimaps have no unknown (128) region" in err, err
     assert _matte(small_example, _trimaps(small_example, tmp_path / "good"), tmp_path / "out2") == 0
     assert "no unknown" not in capsys.readouterr().err
+
+
+def test_inverted_trimaps_are_said_once(small_example, tmp_path: Path, capsys) -> None:
+    """Odd-inputs QA: a trimap painted white for background (as an alpha is) gave an inverted
+    matte on every frame, exit 0, unsaid; given trimaps and keyframes alike are said once."""
+    trimaps = _trimaps(small_example, tmp_path / "t", lambda f, t: (255 - t).astype(np.uint8) if f == 1002 else t)
+    assert _matte(small_example, trimaps, tmp_path / "out") == 0
+    err = capsys.readouterr().err
+    assert err.count("runs round the frame's border") == 1, err
+    assert "t.1002.png: frame 1002: the trimap's foreground (255) runs round the frame's border" in err, err
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    for frame in (1001, 1008):
+        pixels, _ = read_image(small_example.keyframes.replace("####", str(frame)))
+        write_image(keys / f"key.{frame}.png", 1.0 - pixels[:, :, :1], pixel_type="uint8", channels=("Y",))
+    assert main(["run", "--plate", small_example.plate, "--keyframes", str(keys / "key.####.png"), "--out",
+                 str(tmp_path / "run"), "--method", "classical", "--progress", "none"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("runs round the frame's border") == 1 and "frames 1001,1008: the keyframe trimaps'" in err, err
+    assert _matte(small_example, _trimaps(small_example, tmp_path / "good"), tmp_path / "out2") == 0
+    assert "border" not in capsys.readouterr().err

@@ -229,6 +229,11 @@ def check_keyframe_classes(keyframes: dict[int, np.ndarray], paths: dict[int, ob
     return check_class_counts({frame: class_counts(tri) for frame, tri in keyframes.items()}, paths)
 
 
+INVERTED_EDGE = 0.9
+"""The share of a trimap's border pixels that are foreground (with none background, and
+background inside) from which it is said to be painted inverted (:func:`inverted_warning`)."""
+
+
 def mask_warning(counts: dict[int, dict[str, int]], paths: dict[int, object] | None = None,
                  what: str = "keyframe trimap") -> str:
     """One warning naming the trimaps (of their :func:`class_counts`) that have foreground and
@@ -270,6 +275,9 @@ def check_class_counts(counts: dict[int, dict[str, int]], paths: dict[int, objec
     masks = mask_warning(counts, paths, what)
     if masks:
         warnings.append(masks)
+    inverted = inverted_warning(counts, paths, what)
+    if inverted:
+        warnings.append(inverted)
     for cls, value, matte in (("foreground", FOREGROUND, 0), ("background", BACKGROUND, 1)):
         if shot and counts and all(count[cls] == 0 for count in counts.values()):
             first = min(counts)
@@ -358,10 +366,36 @@ def from_alpha(alpha: np.ndarray, kernel: int) -> np.ndarray:
 
 
 def class_counts(trimap: np.ndarray) -> dict[str, int]:
-    """Pixel counts of background, unknown and foreground."""
+    """Pixel counts of background, unknown and foreground, and of the frame's border pixels
+    (``edge``) those of background and foreground (``edge_background``, ``edge_foreground``)."""
     tri = np.asarray(trimap)
+    border = np.concatenate([tri[0], tri[-1], tri[1:-1, 0], tri[1:-1, -1]]) if tri.ndim == 2 and tri.size else tri
     return {
         "background": int((tri == BACKGROUND).sum()),
         "unknown": int((tri == UNKNOWN).sum()),
         "foreground": int((tri == FOREGROUND).sum()),
+        "edge": int(border.size),
+        "edge_background": int((border == BACKGROUND).sum()),
+        "edge_foreground": int((border == FOREGROUND).sum()),
     }
+
+
+def inverted_warning(counts: dict[int, dict[str, int]], paths: dict[int, object] | None = None,
+                     what: str = "keyframe trimap") -> str:
+    """One warning naming the trimaps (of their :func:`class_counts`) whose foreground runs
+    round the frame's border while their background lies inside, touching it nowhere: painted
+    white for background, as an alpha is (odd-inputs QA: an inverted matte on every frame,
+    unsaid); "" where there are none. A subject filling the frame is right as it is."""
+    from tcvom.io.sequence import format_range
+
+    frames = sorted(f for f, c in counts.items() if c.get("edge") and c["background"] and not c["edge_background"]
+                    and c["edge_foreground"] >= INVERTED_EDGE * c["edge"])
+    if not frames:
+        return ""
+    first = f"{paths[frames[0]]}: " if paths and frames[0] in paths else ""
+    many = len(frames) > 1
+    whose = f"{what}s'" if many else f"{what}'s"
+    return (f"{first}frame{'s' if many else ''} {format_range(frames)}: the {whose} foreground "
+            "(255) runs round the frame's border and the background (0) lies inside it, touching no border: painted "
+            "white for background, as an alpha is? tcvom trimaps are background 0 (black), foreground 255 (white): "
+            "invert it, unless the subject fills the frame")

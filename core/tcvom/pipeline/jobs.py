@@ -1288,14 +1288,14 @@ def _check_given_trimaps(tris: TrimapFiles, frames: list[int], *, whole: bool) -
     (``whole``: the frames are the whole shot) a shot with no foreground or no background,
     is an InputError naming the file and frame, never a matte of 0 or 1 everywhere. Their
     values are checked on reading (``painted``)."""
-    from tcvom.io.trimap import check_class_counts, class_counts, mask_warning
+    from tcvom.io.trimap import check_class_counts, class_counts, inverted_warning, mask_warning
 
     counts = {frame: class_counts(tris.read(frame)) for frame in frames}
     paths = {frame: tris.path(frame) for frame in frames}
     check_class_counts(counts, paths, what="trimap", shot=whole)  # its warnings (a frame without foreground) unsaid
-    masks = mask_warning(counts, paths, what="trimap")  # roto masks given as trimaps: said once
-    if masks:
-        logging.getLogger("tcvom").warning("%s", masks)
+    for said in (mask_warning(counts, paths, what="trimap"), inverted_warning(counts, paths, what="trimap")):
+        if said:  # roto masks, inverted trimaps given: said once
+            logging.getLogger("tcvom").warning("%s", said)
 
 
 def check_colour_layers(network: str | None) -> None:
