@@ -53,7 +53,7 @@ def test_segments_and_chunks_equal_one_task(farm_shot, single_classical: Path, t
 def test_review_of_an_output_without_a_matte(tmp_path: Path, capsys) -> None:
     (tmp_path / "alpha").mkdir()
     assert main(["review", str(tmp_path), "--rebuild", "--progress", "none"]) == 2
-    assert "no matte made by tcvom" in capsys.readouterr().err
+    assert "no matte or trimaps made by tcvom" in capsys.readouterr().err
 
 
 def test_chunk_edges_need_the_real_neighbours(farm_shot, single_classical: Path, tmp_path: Path) -> None:
